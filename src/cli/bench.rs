@@ -1,0 +1,120 @@
+//! `loupe bench`: measured tables, never assertions.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::synth::phantom;
+use crate::volume::{self, nifti};
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub which: BenchKind,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchKind {
+    /// Volume loading against the time only to gunzip (or read) the same file.
+    Io {
+        /// Edge of the generated int16 cube.
+        #[arg(long, default_value_t = 256)]
+        size: usize,
+        /// Timed repetitions per file (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Real files to include (default: the MNI brain in ../shared/data/nifti).
+        #[arg(long)]
+        file: Vec<PathBuf>,
+    },
+}
+
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    match &args.which {
+        BenchKind::Io { size, runs, file } => io(*size, (*runs).max(1), file),
+    }
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn time_runs(runs: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<Duration> {
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        f()?;
+        samples.push(started.elapsed());
+    }
+    Ok(median(samples))
+}
+
+/// The floor: decompress (or read) the whole file and throw the bytes away.
+fn floor(path: &Path) -> anyhow::Result<u64> {
+    let file = std::fs::File::open(path)?;
+    let gz = path.extension().is_some_and(|e| e == "gz");
+    let mut reader: Box<dyn Read> = if gz {
+        Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(1 << 16, file)))
+    } else {
+        Box::new(file)
+    };
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = reader.read(&mut buffer)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        total += n as u64;
+    }
+}
+
+fn io(size: usize, runs: usize, files: &[PathBuf]) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join("loupe-bench-io");
+    std::fs::create_dir_all(&dir)?;
+    let generated = phantom::ct_phantom(size, 7);
+    let mut paths = Vec::new();
+    for name in [format!("phantom_{size}.nii"), format!("phantom_{size}.nii.gz")] {
+        let path = dir.join(name);
+        nifti::write_nifti1(&generated, &path).with_context(|| format!("writing {}", path.display()))?;
+        paths.push(path);
+    }
+    drop(generated);
+    if files.is_empty() {
+        let mni = Path::new("../shared/data/nifti/mni152_t1.nii.gz");
+        if mni.exists() {
+            paths.push(mni.to_path_buf());
+        }
+    } else {
+        paths.extend(files.iter().cloned());
+    }
+
+    println!("| file | on disk MB | voxel data MB | load ms | load MB/s | floor | floor ms | load / floor |");
+    println!("|---|---:|---:|---:|---:|---|---:|---:|");
+    for path in &paths {
+        let on_disk = std::fs::metadata(path)?.len() as f64 / 1e6;
+        let data_mb = volume::load(path)?.data.size_bytes() as f64 / 1e6;
+        let load = time_runs(runs, || {
+            volume::load(path)?;
+            Ok(())
+        })?;
+        let floor_time = time_runs(runs, || {
+            floor(path)?;
+            Ok(())
+        })?;
+        let floor_name = if path.extension().is_some_and(|e| e == "gz") { "gunzip" } else { "read" };
+        println!(
+            "| {} | {on_disk:.1} | {data_mb:.1} | {:.1} | {:.0} | {floor_name} | {:.1} | {:.2} |",
+            path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+            load.as_secs_f64() * 1e3,
+            data_mb / load.as_secs_f64(),
+            floor_time.as_secs_f64() * 1e3,
+            load.as_secs_f64() / floor_time.as_secs_f64(),
+        );
+    }
+    println!("(median of {runs} runs; target: load ≤ 1.3 × floor)");
+    Ok(())
+}

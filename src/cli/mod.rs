@@ -1,0 +1,49 @@
+//! The command line: `loupe [PATH]` opens the window; subcommands script the
+//! same library without one. Errors print one line and exit with status 1.
+
+mod bench;
+mod doctor;
+mod info;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Loupe: label medical images and train models on them, live, in one window.
+#[derive(Debug, Parser)]
+#[command(name = "loupe", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// An image or volume to open in the window.
+    pub path: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<CliCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CliCommand {
+    /// Describe an image or volume: shape, type, affine, axis codes, statistics, voxel values.
+    Info(info::InfoArgs),
+    /// List GPU adapters and limits, and run a small Burn training step on the shared device.
+    Doctor,
+    /// Print benchmark tables.
+    Bench(bench::BenchArgs),
+}
+
+/// Parses the arguments and runs; the window when no subcommand is given.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => crate::ui::run(cli.path),
+        Some(CliCommand::Info(args)) => info::run(&args),
+        Some(CliCommand::Doctor) => doctor::run(),
+        Some(CliCommand::Bench(args)) => bench::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

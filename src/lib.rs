@@ -1,0 +1,19 @@
+//! Loupe: an offline workstation for labeling medical images and training
+//! models on them, live, in one window.
+//!
+//! Dependencies point one way: `ui → app → {render, train, volume}`;
+//! `cli` is the edge that starts either the window or a command.
+//!
+//! - [`volume`]: NIfTI and raster files, voxels in their stored type, geometry.
+//! - [`render`]: the shared wgpu device and the CPU reference renderer.
+//! - [`train`]: Burn on the shared device or the CPU.
+//! - [`synth`]: deterministic generated data.
+//! - [`app`]: state and commands; [`ui`]: the panels; [`cli`]: subcommands.
+
+pub mod app;
+pub mod cli;
+pub mod render;
+pub mod synth;
+pub mod train;
+pub mod ui;
+pub mod volume;

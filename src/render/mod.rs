@@ -1,0 +1,5 @@
+//! Drawing: the one wgpu device the window and training share, and the CPU
+//! reference renderer that turns slices into display pixels.
+
+pub mod cpu;
+pub mod device;

@@ -1,0 +1,4 @@
+//! Training with Burn, on the display's wgpu device or on the CPU (`flex`).
+//! No GUI dependency: the window talks to it through channels.
+
+pub mod device;

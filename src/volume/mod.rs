@@ -1,0 +1,227 @@
+//! Medical image files and their geometry: NIfTI-1/2 volumes and 2-D raster
+//! images read into a [`Volume`] that keeps voxels in their stored type.
+//! No GUI or GPU dependency.
+
+pub mod error;
+pub mod nifti;
+pub mod orientation;
+pub mod raster;
+pub mod slice;
+pub mod voxels;
+
+use std::path::{Path, PathBuf};
+
+pub use error::VolumeError;
+pub use orientation::{Affine, CanonicalGrid};
+pub use voxels::{SampleType, VoxelData};
+
+use voxels::{Sample, with_samples};
+
+/// Byte order of the file's samples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endianness {
+    Little,
+    Big,
+}
+
+impl Endianness {
+    pub fn native() -> Self {
+        if cfg!(target_endian = "big") { Self::Big } else { Self::Little }
+    }
+
+    /// numpy's symbol: `"<"` or `">"`.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Self::Little => "<",
+            Self::Big => ">",
+        }
+    }
+}
+
+/// What kind of file a volume came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileFormat {
+    Nifti1,
+    Nifti2,
+    Nifti1Pair,
+    Nifti2Pair,
+    /// A 2-D raster image; the name is its usual extension (`png`, `jpg`, …).
+    Raster(&'static str),
+}
+
+impl FileFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Nifti1 => "NIfTI-1",
+            Self::Nifti2 => "NIfTI-2",
+            Self::Nifti1Pair => "NIfTI-1 pair",
+            Self::Nifti2Pair => "NIfTI-2 pair",
+            Self::Raster(ext) => ext,
+        }
+    }
+
+    pub fn is_raster(self) -> bool {
+        matches!(self, Self::Raster(_))
+    }
+}
+
+/// Linear scaling of stored values: `value = stored × slope + inter`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scaling {
+    pub slope: f64,
+    pub inter: f64,
+}
+
+/// Minimum, maximum and mean of a volume's (scaled, finite) values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stats {
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+    /// Values that were NaN or infinite and left out of the figures above.
+    pub non_finite: usize,
+}
+
+/// An image or volume in memory.
+#[derive(Clone, Debug)]
+pub struct Volume {
+    pub path: PathBuf,
+    pub format: FileFormat,
+    /// Size along each axis: the header's `dim[1..=dim[0]]`; `[width, height]` for raster images.
+    pub shape: Vec<usize>,
+    /// Samples per voxel: 1 (grey), 3 (RGB) or 4 (RGBA).
+    pub channels: usize,
+    /// NIfTI datatype code (e.g. 4 for int16), where the layout has one.
+    pub datatype: Option<i16>,
+    pub endianness: Endianness,
+    pub world_from_voxel: Affine,
+    /// Voxel size along i, j, k (mm) and t (`pixdim[1..=4]`).
+    pub pixdim: [f64; 4],
+    pub scaling: Option<Scaling>,
+    pub xyzt_units: u8,
+    pub description: String,
+    pub data: VoxelData,
+}
+
+/// Opens an image or volume, choosing the reader from the file name
+/// (`.nii`, `.nii.gz`, `.hdr`, `.img`, also gzipped) or else the content.
+pub fn load(path: &Path) -> Result<Volume, VolumeError> {
+    if !path.exists() {
+        return Err(VolumeError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        });
+    }
+    if is_nifti_name(path) {
+        nifti::read(path)
+    } else {
+        raster::read(path)
+    }
+}
+
+/// Whether a file name is one of NIfTI's.
+pub fn is_nifti_name(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_ascii_lowercase();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    name.ends_with(".nii") || name.ends_with(".hdr") || name.ends_with(".img")
+}
+
+impl Volume {
+    /// Number of voxels (not samples).
+    pub fn voxel_count(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn is_rgb(&self) -> bool {
+        self.channels >= 3
+    }
+
+    /// The first three dims, padded with 1.
+    pub fn spatial_shape(&self) -> [usize; 3] {
+        [0, 1, 2].map(|i| self.shape.get(i).copied().unwrap_or(1))
+    }
+
+    /// Number of time points (the fourth dim, 1 when absent).
+    pub fn time_points(&self) -> usize {
+        self.shape.get(3).copied().unwrap_or(1)
+    }
+
+    /// Linear voxel offset of an index with one entry per dimension, `None` when out of range.
+    pub fn linear_index(&self, index: &[usize]) -> Option<usize> {
+        if index.len() != self.shape.len() {
+            return None;
+        }
+        let mut linear = 0;
+        for (&i, &n) in index.iter().zip(&self.shape).rev() {
+            if i >= n {
+                return None;
+            }
+            linear = linear * n + i;
+        }
+        Some(linear)
+    }
+
+    #[inline]
+    fn scale(&self, stored: f64) -> f64 {
+        match self.scaling {
+            Some(Scaling { slope, inter }) => stored * slope + inter,
+            None => stored,
+        }
+    }
+
+    /// Scaled value of the voxel at linear offset `voxel`, channel 0.
+    pub fn value_at(&self, voxel: usize) -> Option<f64> {
+        self.data.get_f64(voxel * self.channels).map(|v| self.scale(v))
+    }
+
+    /// Scaled value at an index (one entry per dimension).
+    pub fn value(&self, index: &[usize]) -> Option<f64> {
+        self.value_at(self.linear_index(index)?)
+    }
+
+    /// All channels of a voxel, unscaled (for RGB data).
+    pub fn channels_at(&self, index: &[usize]) -> Option<Vec<f64>> {
+        let voxel = self.linear_index(index)?;
+        (0..self.channels).map(|c| self.data.get_f64(voxel * self.channels + c)).collect()
+    }
+
+    /// Min, max and mean of the scaled values; `None` for colour data.
+    pub fn stats(&self) -> Option<Stats> {
+        if self.channels != 1 {
+            return None;
+        }
+        fn raw_stats<T: Sample>(values: &[T]) -> (f64, f64, f64, usize, usize) {
+            let (mut min, mut max, mut sum) = (f64::INFINITY, f64::NEG_INFINITY, 0.0);
+            let (mut count, mut non_finite) = (0usize, 0usize);
+            for v in values {
+                let v = v.to_f64();
+                if !v.is_finite() {
+                    non_finite += 1;
+                    continue;
+                }
+                min = min.min(v);
+                max = max.max(v);
+                sum += v;
+                count += 1;
+            }
+            (min, max, sum, count, non_finite)
+        }
+        let (min, max, sum, count, non_finite) = with_samples!(&self.data, v => raw_stats(v));
+        if count == 0 {
+            return Some(Stats {
+                min: f64::NAN,
+                max: f64::NAN,
+                mean: f64::NAN,
+                non_finite,
+            });
+        }
+        // Scaling is linear, so it maps min/max/mean directly (a negative slope swaps min and max).
+        let (a, b) = (self.scale(min), self.scale(max));
+        Some(Stats {
+            min: a.min(b),
+            max: a.max(b),
+            mean: self.scale(sum / count as f64),
+            non_finite,
+        })
+    }
+}

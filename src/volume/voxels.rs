@@ -1,0 +1,232 @@
+//! Voxel storage in the type the file stored, with conversion on request.
+//!
+//! An int16 CT stays `Vec<i16>` in memory (half the size of f32); values are
+//! widened to `f64` only for the voxels a caller asks for.
+
+/// The stored element type of a volume's samples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SampleType {
+    U8,
+    I8,
+    U16,
+    I16,
+    U32,
+    I32,
+    U64,
+    I64,
+    F32,
+    F64,
+}
+
+impl SampleType {
+    /// Size of one sample in bytes.
+    pub fn size_bytes(self) -> usize {
+        match self {
+            Self::U8 | Self::I8 => 1,
+            Self::U16 | Self::I16 => 2,
+            Self::U32 | Self::I32 | Self::F32 => 4,
+            Self::U64 | Self::I64 | Self::F64 => 8,
+        }
+    }
+
+    /// numpy-style name (`"int16"`, `"float32"`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::U8 => "uint8",
+            Self::I8 => "int8",
+            Self::U16 => "uint16",
+            Self::I16 => "int16",
+            Self::U32 => "uint32",
+            Self::I32 => "int32",
+            Self::U64 => "uint64",
+            Self::I64 => "int64",
+            Self::F32 => "float32",
+            Self::F64 => "float64",
+        }
+    }
+}
+
+/// Samples in their stored type, channel-interleaved (`channels` per voxel).
+#[derive(Clone, Debug, PartialEq)]
+pub enum VoxelData {
+    U8(Vec<u8>),
+    I8(Vec<i8>),
+    U16(Vec<u16>),
+    I16(Vec<i16>),
+    U32(Vec<u32>),
+    I32(Vec<i32>),
+    U64(Vec<u64>),
+    I64(Vec<i64>),
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+}
+
+/// Runs `$body` with `$v` bound to the inner `Vec` of whichever variant `$data` is.
+macro_rules! with_samples {
+    ($data:expr, $v:ident => $body:expr) => {
+        match $data {
+            VoxelData::U8($v) => $body,
+            VoxelData::I8($v) => $body,
+            VoxelData::U16($v) => $body,
+            VoxelData::I16($v) => $body,
+            VoxelData::U32($v) => $body,
+            VoxelData::I32($v) => $body,
+            VoxelData::U64($v) => $body,
+            VoxelData::I64($v) => $body,
+            VoxelData::F32($v) => $body,
+            VoxelData::F64($v) => $body,
+        }
+    };
+}
+pub(crate) use with_samples;
+
+/// A stored sample that can be widened to `f64` for display and statistics.
+pub trait Sample: bytemuck::Pod + Copy + Default + Send + Sync + 'static {
+    fn to_f64(self) -> f64;
+    /// Reverses the byte order in place (big-endian files).
+    fn swap_bytes_in_place(values: &mut [Self]);
+}
+
+macro_rules! impl_sample_int {
+    ($($t:ty),*) => {$(
+        impl Sample for $t {
+            #[inline]
+            fn to_f64(self) -> f64 { self as f64 }
+            fn swap_bytes_in_place(values: &mut [Self]) {
+                for v in values { *v = v.swap_bytes(); }
+            }
+        }
+    )*};
+}
+impl_sample_int!(u8, i8, u16, i16, u32, i32, u64, i64);
+
+impl Sample for f32 {
+    #[inline]
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn swap_bytes_in_place(values: &mut [Self]) {
+        for v in values {
+            *v = f32::from_bits(v.to_bits().swap_bytes());
+        }
+    }
+}
+
+impl Sample for f64 {
+    #[inline]
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn swap_bytes_in_place(values: &mut [Self]) {
+        for v in values {
+            *v = f64::from_bits(v.to_bits().swap_bytes());
+        }
+    }
+}
+
+impl VoxelData {
+    /// Zero-filled storage for `len` samples of `sample_type`.
+    ///
+    /// Zeroed allocations come straight from the OS and are only paid for as
+    /// they are written, so filling one by `read_exact` keeps peak memory at
+    /// the size of the data.
+    pub fn zeroed(sample_type: SampleType, len: usize) -> Self {
+        match sample_type {
+            SampleType::U8 => Self::U8(vec![0; len]),
+            SampleType::I8 => Self::I8(vec![0; len]),
+            SampleType::U16 => Self::U16(vec![0; len]),
+            SampleType::I16 => Self::I16(vec![0; len]),
+            SampleType::U32 => Self::U32(vec![0; len]),
+            SampleType::I32 => Self::I32(vec![0; len]),
+            SampleType::U64 => Self::U64(vec![0; len]),
+            SampleType::I64 => Self::I64(vec![0; len]),
+            SampleType::F32 => Self::F32(vec![0.0; len]),
+            SampleType::F64 => Self::F64(vec![0.0; len]),
+        }
+    }
+
+    pub fn sample_type(&self) -> SampleType {
+        match self {
+            Self::U8(_) => SampleType::U8,
+            Self::I8(_) => SampleType::I8,
+            Self::U16(_) => SampleType::U16,
+            Self::I16(_) => SampleType::I16,
+            Self::U32(_) => SampleType::U32,
+            Self::I32(_) => SampleType::I32,
+            Self::U64(_) => SampleType::U64,
+            Self::I64(_) => SampleType::I64,
+            Self::F32(_) => SampleType::F32,
+            Self::F64(_) => SampleType::F64,
+        }
+    }
+
+    /// Number of samples (voxels × channels).
+    pub fn len(&self) -> usize {
+        with_samples!(self, v => v.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Size of the stored samples in bytes.
+    pub fn size_bytes(&self) -> usize {
+        self.len() * self.sample_type().size_bytes()
+    }
+
+    /// The raw bytes, in native byte order, for filling from a reader.
+    pub fn as_bytes_mut(&mut self) -> &mut [u8] {
+        with_samples!(self, v => bytemuck::cast_slice_mut(v.as_mut_slice()))
+    }
+
+    /// The raw bytes in native byte order.
+    pub fn as_bytes(&self) -> &[u8] {
+        with_samples!(self, v => bytemuck::cast_slice(v.as_slice()))
+    }
+
+    /// Reverses every sample's byte order (after reading a big-endian file).
+    pub fn swap_bytes(&mut self) {
+        with_samples!(self, v => Sample::swap_bytes_in_place(v.as_mut_slice()))
+    }
+
+    /// Grows or shrinks to exactly `len` samples (new ones zero), without
+    /// the doubling `Vec` growth would add: large reallocations move pages,
+    /// not bytes, so memory stays at the data's size.
+    pub fn resize_exact(&mut self, len: usize) {
+        with_samples!(self, v => {
+            if len > v.len() {
+                v.reserve_exact(len - v.len());
+            }
+            v.resize(len, Default::default());
+        })
+    }
+
+    /// Sample `index` widened to f64 (unscaled). `None` past the end.
+    pub fn get_f64(&self, index: usize) -> Option<f64> {
+        with_samples!(self, v => v.get(index).map(|s| s.to_f64()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swap_bytes_round_trips_every_type() {
+        let mut data = VoxelData::I16(vec![0x0102, -2]);
+        data.swap_bytes();
+        assert_eq!(data, VoxelData::I16(vec![0x0201, (-2i16).swap_bytes()]));
+        let mut f = VoxelData::F32(vec![1.5, -3.25]);
+        f.swap_bytes();
+        f.swap_bytes();
+        assert_eq!(f, VoxelData::F32(vec![1.5, -3.25]));
+    }
+
+    #[test]
+    fn stored_type_is_kept() {
+        let data = VoxelData::zeroed(SampleType::I16, 10);
+        assert_eq!(data.size_bytes(), 20);
+        assert_eq!(data.get_f64(9), Some(0.0));
+        assert_eq!(data.get_f64(10), None);
+    }
+}

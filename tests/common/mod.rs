@@ -1,0 +1,26 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// The shared real data: `../shared/data` relative to the repository root.
+pub fn shared_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
+}
+
+/// Runs the `loupe` binary with arguments.
+pub fn loupe(args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_loupe"))
+        .args(args)
+        .output()
+        .expect("the loupe binary runs")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
