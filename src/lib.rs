@@ -13,6 +13,7 @@
 pub mod app;
 pub mod cli;
 pub mod render;
+pub mod store;
 pub mod synth;
 pub mod train;
 pub mod ui;

@@ -5,6 +5,7 @@
 mod common;
 
 use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
 use egui_kittest::wgpu::WgpuTestRenderer;
 use loupe::render::device;
 use loupe::train::device as compute;

@@ -4,6 +4,7 @@
 mod bench;
 mod doctor;
 mod info;
+mod project;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +29,17 @@ pub enum CliCommand {
     Doctor,
     /// Print benchmark tables.
     Bench(bench::BenchArgs),
+    /// Create a project.
+    #[command(subcommand)]
+    Project(project::ProjectCommand),
+    /// Import files and folders into a project.
+    Import(project::ImportArgs),
+    /// Set labels from the command line or standard input.
+    Label(project::LabelArgs),
+    /// Export labels as CSV, JSON or class folders.
+    Export(project::ExportArgs),
+    /// Items per pool and class, annotators and agreement.
+    Stats(project::StatsArgs),
 }
 
 /// Parses the arguments and runs; the window when no subcommand is given.
@@ -38,6 +50,11 @@ pub fn main() -> ExitCode {
         Some(CliCommand::Info(args)) => info::run(&args),
         Some(CliCommand::Doctor) => doctor::run(),
         Some(CliCommand::Bench(args)) => bench::run(&args),
+        Some(CliCommand::Project(command)) => project::init(&command),
+        Some(CliCommand::Import(args)) => project::import(&args),
+        Some(CliCommand::Label(args)) => project::label(&args),
+        Some(CliCommand::Export(args)) => project::export(&args),
+        Some(CliCommand::Stats(args)) => project::stats(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

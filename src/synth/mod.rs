@@ -1,7 +1,10 @@
-//! Deterministic generators for data no one shipped: volumes now, fundus and
-//! ultrasound images later. Same seed, same bytes.
+//! Deterministic generators for data no one shipped: CT phantoms, ROP
+//! fundus photographs, thyroid ultrasound frames. Same seed, same bytes.
 
+pub mod canvas;
+pub mod fundus;
 pub mod phantom;
+pub mod ultrasound;
 
 /// A small, fast, seedable generator (SplitMix64); enough for synthetic data,
 /// and stable across platforms and crate versions.

@@ -85,11 +85,11 @@ impl eframe::App for LoupeApp {
 
         egui::Panel::top("menu").show(ui, |ui| menu_ui(ui, &self.state, &mut commands));
         egui::Panel::bottom("status").show(ui, |ui| status::status_ui(ui, &self.state));
-        if self.state.document.is_some() {
+        if let Some(document) = &self.state.document {
             egui::Panel::right("controls")
                 .resizable(true)
                 .default_size(260.0)
-                .show(ui, |ui| viewer::controls_ui(ui, &self.state, &mut commands));
+                .show(ui, |ui| viewer::controls_ui(ui, document, &mut commands));
         }
         egui::CentralPanel::default_margins().show(ui, |ui| {
             notice_ui(ui, &self.state, &mut commands);
@@ -112,9 +112,7 @@ impl eframe::App for LoupeApp {
 fn input_commands(ctx: &egui::Context, commands: &mut Vec<Command>) {
     ctx.input(|input| {
         for file in &input.raw.dropped_files {
-            if let Some(path) = &file.path {
-                commands.push(Command::Open(path.clone()));
-            }
+            commands.push(Command::Open(file.path().to_path_buf()));
         }
     });
     if ctx.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::O)) {

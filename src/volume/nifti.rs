@@ -373,7 +373,7 @@ struct Source {
 
 fn open_source(path: &Path) -> Result<Source, VolumeError> {
     let gz = is_gzip(path)?;
-    let mut file = File::open(path).map_err(|e| VolumeError::io(path, e))?;
+    let file = File::open(path).map_err(|e| VolumeError::io(path, e))?;
     let len = file.metadata().map_err(|e| VolumeError::io(path, e))?.len();
     if len == 0 {
         return Err(VolumeError::invalid(path, "file is empty"));
@@ -511,7 +511,7 @@ pub fn read(path: &Path) -> Result<Volume, VolumeError> {
         (header_source, offset)
     };
     let consumed = if separate_data { 0 } else { header.header_bytes() };
-    let needed = consumed + offset + data_bytes;
+    let needed = consumed.saturating_add(offset).saturating_add(data_bytes);
     if source.exact && source.max_bytes < needed {
         let available = source.max_bytes.saturating_sub(consumed + offset);
         return Err(VolumeError::invalid(

@@ -204,7 +204,8 @@ impl CanonicalGrid {
             }
         }
         // Degenerate axes keep the remaining voxel axes in order, unflipped.
-        let mut unused = (0..3).filter(|v| !voxel_axis.contains(v));
+        let assigned = voxel_axis;
+        let mut unused = (0..3).filter(|v| !assigned.contains(v));
         for slot in voxel_axis.iter_mut() {
             if *slot == usize::MAX {
                 *slot = unused.next().unwrap_or(0);

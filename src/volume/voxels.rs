@@ -65,16 +65,16 @@ pub enum VoxelData {
 macro_rules! with_samples {
     ($data:expr, $v:ident => $body:expr) => {
         match $data {
-            VoxelData::U8($v) => $body,
-            VoxelData::I8($v) => $body,
-            VoxelData::U16($v) => $body,
-            VoxelData::I16($v) => $body,
-            VoxelData::U32($v) => $body,
-            VoxelData::I32($v) => $body,
-            VoxelData::U64($v) => $body,
-            VoxelData::I64($v) => $body,
-            VoxelData::F32($v) => $body,
-            VoxelData::F64($v) => $body,
+            $crate::volume::VoxelData::U8($v) => $body,
+            $crate::volume::VoxelData::I8($v) => $body,
+            $crate::volume::VoxelData::U16($v) => $body,
+            $crate::volume::VoxelData::I16($v) => $body,
+            $crate::volume::VoxelData::U32($v) => $body,
+            $crate::volume::VoxelData::I32($v) => $body,
+            $crate::volume::VoxelData::U64($v) => $body,
+            $crate::volume::VoxelData::I64($v) => $body,
+            $crate::volume::VoxelData::F32($v) => $body,
+            $crate::volume::VoxelData::F64($v) => $body,
         }
     };
 }

@@ -1,0 +1,248 @@
+//! Project subcommands: `project init`, `import`, `label`, `export`, `stats`.
+//! They work on the same SQLite store as the window.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+
+use crate::store::import::{self, ImportOptions, LabelTable};
+use crate::store::{Project, Schema, export};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ProjectCommand {
+    /// Create a project folder with a label schema.
+    Init {
+        dir: PathBuf,
+        /// `rop`, `thyroid`, or a JSON schema file.
+        #[arg(long)]
+        schema: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The project folder.
+    pub dir: PathBuf,
+    /// Files or folders (walked recursively) of PNG/JPEG/TIFF/BMP/NIfTI.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Existing labels: `path,field=value,…` lines or a table with a `path` column.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Fraction of new items held out as the test pool (stratified by label).
+    #[arg(long, default_value_t = 0.0)]
+    pub test_fraction: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Annotator recorded for CSV labels that name none.
+    #[arg(long, default_value = "import")]
+    pub annotator: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LabelArgs {
+    pub dir: PathBuf,
+    /// Item id or path (omit with --stdin).
+    pub item: Option<String>,
+    /// FIELD=VALUE pairs (an empty value clears the field).
+    pub assignments: Vec<String>,
+    #[arg(long)]
+    pub annotator: String,
+    /// Read `ITEM FIELD=VALUE…` lines; print `ok ITEM` once each is durable on disk.
+    #[arg(long)]
+    pub stdin: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+    Folders,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    pub dir: PathBuf,
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: ExportFormat,
+    /// Output file (csv, json; default standard output) or folder (folders).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatsArgs {
+    pub dir: PathBuf,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn init(command: &ProjectCommand) -> anyhow::Result<()> {
+    let ProjectCommand::Init { dir, schema } = command;
+    let schema = match Schema::builtin(schema) {
+        Some(builtin) => builtin,
+        None => {
+            let text = std::fs::read_to_string(schema).with_context(|| format!("reading schema file {schema}"))?;
+            Schema::from_json(&text).with_context(|| format!("schema file {schema}"))?
+        }
+    };
+    Project::create(dir, &schema)?;
+    println!("created {} project in {}", schema.name, dir.display());
+    Ok(())
+}
+
+pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
+    let mut project = Project::open(&args.dir)?;
+    let fields: Vec<String> = project.schema().fields.iter().map(|f| f.name.clone()).collect();
+    let labels = match &args.labels {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            Some(LabelTable::parse(&text, &fields).map_err(|e| anyhow::anyhow!("{e}: {}", path.display()))?)
+        }
+        None => None,
+    };
+    let options = ImportOptions {
+        test_fraction: args.test_fraction,
+        seed: args.seed,
+        annotator: args.annotator.clone(),
+    };
+    let report = import::import(&mut project, &args.paths, labels.as_ref(), &options, |done, total| {
+        if done == total || done % 50 == 0 {
+            eprint!("\rimporting {done}/{total}");
+        }
+    })?;
+    eprintln!();
+    for (file, existing) in &report.duplicates {
+        println!("duplicate (same bytes as item {existing}): {}", file.display());
+    }
+    for path in &report.unmatched_labels {
+        println!("label row matches no imported file: {path}");
+    }
+    println!(
+        "added {} items ({} to the test pool), {} labels, {} duplicates skipped",
+        report.added,
+        report.test,
+        report.labels_applied,
+        report.duplicates.len()
+    );
+    Ok(())
+}
+
+/// Splits `stage=Stage 1 zone=II` into assignments: a word that does not
+/// start a `FIELD=` of the schema continues the previous value, so values
+/// may contain spaces.
+fn parse_assignments(words: &[&str], fields: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for word in words {
+        match word.split_once('=') {
+            Some((field, value)) if fields.iter().any(|f| f == field) => out.push((field.to_string(), value.to_string())),
+            _ => match out.last_mut() {
+                Some((_, value)) => {
+                    value.push(' ');
+                    value.push_str(word);
+                }
+                None => bail!("{word:?} is not FIELD=VALUE with a field of this project ({})", fields.join(", ")),
+            },
+        }
+    }
+    Ok(out)
+}
+
+/// Applies `FIELD=VALUE` words to one item.
+fn apply(project: &mut Project, item: &str, words: &[&str], annotator: &str) -> anyhow::Result<()> {
+    let item = project.find_item(item)?;
+    let fields: Vec<String> = project.schema().fields.iter().map(|f| f.name.clone()).collect();
+    let assignments = parse_assignments(words, &fields)?;
+    if assignments.is_empty() {
+        bail!("no FIELD=VALUE given for item {}", item.id);
+    }
+    for (field, value) in assignments {
+        let value = value.trim();
+        project.set_label(item.id, annotator, &field, (!value.is_empty()).then_some(value))?;
+    }
+    Ok(())
+}
+
+pub fn label(args: &LabelArgs) -> anyhow::Result<()> {
+    let mut project = Project::open(&args.dir)?;
+    if !args.stdin {
+        let item = args.item.as_deref().context("give ITEM FIELD=VALUE… or --stdin")?;
+        let assignments: Vec<&str> = args.assignments.iter().map(String::as_str).collect();
+        return apply(&mut project, item, &assignments, &args.annotator);
+    }
+    let stdout = std::io::stdout();
+    let mut failures = 0;
+    for line in std::io::stdin().lock().lines() {
+        let line = line.context("reading standard input")?;
+        let mut words = line.split_whitespace();
+        let Some(item) = words.next() else { continue };
+        let assignments: Vec<&str> = words.collect();
+        match apply(&mut project, item, &assignments, &args.annotator) {
+            Ok(()) => {
+                // Printed only after the commit returned: the label is on disk.
+                let mut out = stdout.lock();
+                writeln!(out, "ok {item}")?;
+                out.flush()?;
+            }
+            Err(error) => {
+                failures += 1;
+                eprintln!("error {item}: {error:#}");
+            }
+        }
+    }
+    if failures > 0 {
+        bail!("{failures} line(s) could not be applied");
+    }
+    Ok(())
+}
+
+pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
+    let project = Project::open(&args.dir)?;
+    let text = match args.format {
+        ExportFormat::Csv => export::to_csv(&project)?,
+        ExportFormat::Json => export::to_json(&project)?,
+        ExportFormat::Folders => {
+            let out = args.out.as_ref().context("--format folders needs --out FOLDER")?;
+            let written = export::to_folders(&project, out)?;
+            println!("wrote {written} files into {}", out.display());
+            return Ok(());
+        }
+    };
+    match &args.out {
+        Some(path) => std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?,
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+pub fn stats(args: &StatsArgs) -> anyhow::Result<()> {
+    let project = Project::open(&args.dir)?;
+    let stats = export::stats(&project)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&stats)?);
+        return Ok(());
+    }
+    println!("{} items", stats.items);
+    for (pool, count) in &stats.pools {
+        let classes = stats.classes.get(pool).map(|c| {
+            c.iter().map(|(class, n)| format!("{class}: {n}")).collect::<Vec<_>>().join(", ")
+        });
+        println!("  {pool:<10} {count:>6}   {}", classes.unwrap_or_default());
+    }
+    println!("annotators: {}", if stats.annotators.is_empty() { "none".into() } else { stats.annotators.join(", ") });
+    for field in &stats.agreement {
+        for pair in &field.pairs {
+            let kappa = pair.kappa.map_or("undefined".to_string(), |k| format!("{k:.3}"));
+            let kind = if field.ordinal { "quadratic-weighted kappa" } else { "Cohen's kappa" };
+            println!("  {}: {} vs {}: {kind} {kappa} over {} items", field.field, pair.annotators[0], pair.annotators[1], pair.items);
+        }
+        if let Some(fleiss) = field.fleiss {
+            println!("  {}: Fleiss' kappa {fleiss:.3}", field.field);
+        }
+        if !field.disagreements.is_empty() {
+            println!("  {}: {} items disagree", field.field, field.disagreements.len());
+        }
+    }
+    Ok(())
+}

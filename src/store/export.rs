@@ -1,0 +1,199 @@
+//! Exporting labels (CSV, JSON, class folders) and summarising a project
+//! (pool and class counts, annotators, agreement).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::agreement::{cohen_kappa, fleiss_kappa, quadratic_weighted_kappa};
+use super::{ADJUDICATOR, Pool, Project, StoreError, csv};
+
+/// One row per item and annotator: `id,path,pool,annotator,<fields…>,labeled_at`.
+/// Items nobody labeled get one row with an empty annotator.
+pub fn to_csv(project: &Project) -> Result<String, StoreError> {
+    let fields: Vec<String> = project.schema().fields.iter().map(|f| f.name.clone()).collect();
+    let mut header = vec!["id".to_string(), "path".into(), "pool".into(), "annotator".into()];
+    header.extend(fields.iter().cloned());
+    header.push("labeled_at".into());
+    let mut out = csv::line(&header);
+    for item in project.items()? {
+        let history = project.history(item.id)?;
+        let labels = project.current_labels(item.id)?;
+        let prefix = [item.id.to_string(), item.path.clone(), item.pool.as_str().to_string()];
+        if labels.is_empty() {
+            let mut row: Vec<String> = prefix.to_vec();
+            row.push(String::new());
+            row.extend(fields.iter().map(|_| String::new()));
+            row.push(String::new());
+            out.push_str(&csv::line(&row));
+        }
+        for (annotator, values) in &labels {
+            let labeled_at = history
+                .iter()
+                .filter(|a| &a.annotator == annotator)
+                .map(|a| a.created_at.clone())
+                .max()
+                .unwrap_or_default();
+            let mut row: Vec<String> = prefix.to_vec();
+            row.push(annotator.clone());
+            row.extend(fields.iter().map(|f| values.get(f).cloned().unwrap_or_default()));
+            row.push(labeled_at);
+            out.push_str(&csv::line(&row));
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Serialize)]
+struct JsonItem {
+    id: i64,
+    path: String,
+    content_hash: String,
+    pool: Pool,
+    labels: BTreeMap<String, BTreeMap<String, String>>,
+    history: Vec<super::Annotation>,
+}
+
+/// Every item with its current labels per annotator and full history.
+pub fn to_json(project: &Project) -> Result<String, StoreError> {
+    let mut items = Vec::new();
+    for item in project.items()? {
+        items.push(JsonItem {
+            labels: project.current_labels(item.id)?,
+            history: project.history(item.id)?,
+            id: item.id,
+            path: item.path,
+            content_hash: item.content_hash,
+            pool: item.pool,
+        });
+    }
+    let doc = serde_json::json!({ "schema": project.schema(), "items": items });
+    serde_json::to_string_pretty(&doc).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+/// Copies each item with a consensus target label to `<out>/<label>/<file name>`.
+/// Returns how many files were written.
+pub fn to_folders(project: &Project, out: &Path) -> Result<usize, StoreError> {
+    let target = project.schema().target.clone();
+    let mut written = 0;
+    for item in project.items()? {
+        let Some(label) = project.consensus(item.id, &target)? else { continue };
+        let source = project.resolve(&item);
+        let dir = out.join(label.replace(['/', '\\'], "_"));
+        std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io { path: dir.clone(), source })?;
+        let name = source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let dest = dir.join(format!("{}_{name}", item.id));
+        std::fs::copy(&source, &dest).map_err(|e| StoreError::Io { path: source.clone(), source: e })?;
+        written += 1;
+    }
+    Ok(written)
+}
+
+/// Agreement between annotators on one field.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct FieldAgreement {
+    pub field: String,
+    pub ordinal: bool,
+    /// Cohen's kappa per annotator pair (quadratic-weighted for ordinal fields), over items both labeled.
+    pub pairs: Vec<PairKappa>,
+    /// Fleiss' kappa when more than two annotators labeled the field.
+    pub fleiss: Option<f64>,
+    /// Items where the annotators' current values differ.
+    pub disagreements: Vec<i64>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PairKappa {
+    pub annotators: [String; 2],
+    pub items: usize,
+    pub kappa: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Stats {
+    pub items: usize,
+    pub pools: BTreeMap<String, usize>,
+    /// Per pool, items per consensus target class (`"(none)"` when unlabeled or disputed).
+    pub classes: BTreeMap<String, BTreeMap<String, usize>>,
+    pub annotators: Vec<String>,
+    pub agreement: Vec<FieldAgreement>,
+}
+
+pub fn stats(project: &Project) -> Result<Stats, StoreError> {
+    let schema = project.schema().clone();
+    let items = project.items()?;
+    let mut pools: BTreeMap<String, usize> = Pool::ALL.iter().map(|p| (p.as_str().to_string(), 0)).collect();
+    let mut classes: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    let mut labels_by_item = Vec::new();
+    let mut annotators = BTreeSet::new();
+    for item in &items {
+        *pools.entry(item.pool.as_str().into()).or_default() += 1;
+        let class = project.consensus(item.id, &schema.target)?.unwrap_or_else(|| "(none)".into());
+        *classes.entry(item.pool.as_str().into()).or_default().entry(class).or_default() += 1;
+        let labels = project.current_labels(item.id)?;
+        annotators.extend(labels.keys().filter(|a| a.as_str() != ADJUDICATOR).cloned());
+        labels_by_item.push((item.id, labels));
+    }
+    let annotators: Vec<String> = annotators.into_iter().collect();
+    let mut agreement = Vec::new();
+    for field in &schema.fields {
+        let index_of = |v: &String| field.value_index(v);
+        let mut pairs = Vec::new();
+        for (a, first) in annotators.iter().enumerate() {
+            for second in &annotators[a + 1..] {
+                let ratings: Vec<(usize, usize)> = labels_by_item
+                    .iter()
+                    .filter_map(|(_, labels)| {
+                        let x = labels.get(first)?.get(&field.name).and_then(index_of)?;
+                        let y = labels.get(second)?.get(&field.name).and_then(index_of)?;
+                        Some((x, y))
+                    })
+                    .collect();
+                let kappa = if field.ordinal {
+                    quadratic_weighted_kappa(&ratings, field.values.len())
+                } else {
+                    cohen_kappa(&ratings, field.values.len())
+                };
+                pairs.push(PairKappa {
+                    annotators: [first.clone(), second.clone()],
+                    items: ratings.len(),
+                    kappa,
+                });
+            }
+        }
+        let mut counts = Vec::new();
+        let mut disagreements = Vec::new();
+        for (id, labels) in &labels_by_item {
+            let mut row = vec![0usize; field.values.len()];
+            let mut seen = BTreeSet::new();
+            for (annotator, values) in labels {
+                if annotator == ADJUDICATOR {
+                    continue;
+                }
+                if let Some(i) = values.get(&field.name).and_then(index_of) {
+                    row[i] += 1;
+                    seen.insert(i);
+                }
+            }
+            if seen.len() > 1 {
+                disagreements.push(*id);
+            }
+            counts.push(row);
+        }
+        agreement.push(FieldAgreement {
+            field: field.name.clone(),
+            ordinal: field.ordinal,
+            pairs,
+            fleiss: if annotators.len() > 2 { fleiss_kappa(&counts) } else { None },
+            disagreements,
+        });
+    }
+    Ok(Stats {
+        items: items.len(),
+        pools,
+        classes,
+        annotators,
+        agreement,
+    })
+}

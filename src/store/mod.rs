@@ -1,0 +1,499 @@
+//! The project store: one folder with `loupe.sqlite` (WAL mode) holding
+//! items, pools and the append-only annotation history. Every label is
+//! committed with `synchronous = FULL` before the call returns: once a
+//! caller is told a label is set, a crash or power cut cannot lose it.
+
+pub mod agreement;
+pub mod csv;
+pub mod export;
+pub mod import;
+pub mod schema;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+pub use schema::{Field, Schema};
+
+/// The database file inside a project folder.
+pub const DATABASE_FILE: &str = "loupe.sqlite";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("project database error ({source}): {}", path.display())]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("not a Loupe project (no {DATABASE_FILE}): {}", .0.display())]
+    NotAProject(PathBuf),
+    #[error("a Loupe project already exists: {}", .0.display())]
+    AlreadyExists(PathBuf),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Which pool an item is in: exactly one at any time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pool {
+    /// Has a target label: used for the supervised part of training.
+    Labeled,
+    /// No target label yet: what semi-supervised training learns from.
+    Unlabeled,
+    /// Held out for evaluation; never trained on.
+    Test,
+}
+
+impl Pool {
+    pub const ALL: [Pool; 3] = [Pool::Labeled, Pool::Unlabeled, Pool::Test];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pool::Labeled => "labeled",
+            Pool::Unlabeled => "unlabeled",
+            Pool::Test => "test",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+}
+
+/// An image or volume in the project.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Item {
+    pub id: i64,
+    /// As stored: relative to the project folder when inside it, else absolute.
+    pub path: String,
+    /// SHA-256 of the file's bytes, hex.
+    pub content_hash: String,
+    pub pool: Pool,
+    pub added_at: String,
+}
+
+/// One entry of the annotation history.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Annotation {
+    pub item_id: i64,
+    pub annotator: String,
+    pub field: String,
+    /// `None` clears the field.
+    pub value: Option<String>,
+    pub created_at: String,
+}
+
+/// What happened to a file offered for import.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AddOutcome {
+    Added(i64),
+    /// The same bytes are already in the project, as this item.
+    Duplicate(i64),
+}
+
+/// An open project.
+pub struct Project {
+    root: PathBuf,
+    conn: Connection,
+    schema: Schema,
+}
+
+const SCHEMA_SQL: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL,
+    content_hash TEXT NOT NULL UNIQUE,
+    pool TEXT NOT NULL CHECK (pool IN ('labeled', 'unlabeled', 'test')),
+    added_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE TABLE IF NOT EXISTS annotations (
+    id INTEGER PRIMARY KEY,
+    item_id INTEGER NOT NULL REFERENCES items(id),
+    annotator TEXT NOT NULL,
+    field TEXT NOT NULL,
+    value TEXT,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX IF NOT EXISTS annotations_by_item ON annotations (item_id, annotator, field, id);
+";
+
+/// Reserved annotator name for a reviewer's adjudicated label.
+pub const ADJUDICATOR: &str = "adjudicated";
+
+impl Project {
+    /// Creates a project in `root` (created if missing) with `schema`.
+    pub fn create(root: &Path, schema: &Schema) -> Result<Self, StoreError> {
+        schema.validate().map_err(|e| StoreError::Invalid(e.to_string()))?;
+        std::fs::create_dir_all(root).map_err(|source| StoreError::Io {
+            path: root.to_path_buf(),
+            source,
+        })?;
+        let db = root.join(DATABASE_FILE);
+        if db.exists() {
+            return Err(StoreError::AlreadyExists(root.to_path_buf()));
+        }
+        let conn = connect(&db)?;
+        let schema_json = serde_json::to_string(schema).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        conn.execute("INSERT INTO meta (key, value) VALUES ('schema', ?1), ('format', '1')", params![schema_json])
+            .map_err(|source| StoreError::Sqlite { path: db.clone(), source })?;
+        Ok(Self {
+            root: root.to_path_buf(),
+            conn,
+            schema: schema.clone(),
+        })
+    }
+
+    /// Opens the project in `root`.
+    pub fn open(root: &Path) -> Result<Self, StoreError> {
+        let db = root.join(DATABASE_FILE);
+        if !db.is_file() {
+            return Err(StoreError::NotAProject(root.to_path_buf()));
+        }
+        let conn = connect(&db)?;
+        let schema_json: String = conn
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0))
+            .map_err(|source| StoreError::Sqlite { path: db.clone(), source })?;
+        let schema = Schema::from_json(&schema_json).map_err(|e| StoreError::Invalid(format!("{e}: {}", db.display())))?;
+        Ok(Self {
+            root: root.to_path_buf(),
+            conn,
+            schema,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    fn sql(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.root.join(DATABASE_FILE),
+            source,
+        }
+    }
+
+    /// Adds a file (not copied; referenced by path and content hash).
+    pub fn add_item(&mut self, file: &Path, pool: Pool) -> Result<AddOutcome, StoreError> {
+        let hash = content_hash(file)?;
+        if let Some(id) = self
+            .conn
+            .query_row("SELECT id FROM items WHERE content_hash = ?1", params![hash], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.sql(e))?
+        {
+            return Ok(AddOutcome::Duplicate(id));
+        }
+        let stored = self.stored_path(file);
+        self.conn
+            .execute(
+                "INSERT INTO items (path, content_hash, pool) VALUES (?1, ?2, ?3)",
+                params![stored, hash, pool.as_str()],
+            )
+            .map_err(|e| self.sql(e))?;
+        Ok(AddOutcome::Added(self.conn.last_insert_rowid()))
+    }
+
+    /// Relative to the project folder when inside it, so a moved folder still opens.
+    fn stored_path(&self, file: &Path) -> String {
+        let absolute = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+        let root = std::fs::canonicalize(&self.root).unwrap_or_else(|_| self.root.clone());
+        match absolute.strip_prefix(&root) {
+            Ok(relative) => relative.to_string_lossy().replace('\\', "/"),
+            Err(_) => absolute.to_string_lossy().into_owned(),
+        }
+    }
+
+    /// Where an item's file is on disk now.
+    pub fn resolve(&self, item: &Item) -> PathBuf {
+        let stored = Path::new(&item.path);
+        if stored.is_absolute() { stored.to_path_buf() } else { self.root.join(stored) }
+    }
+
+    /// All items, by id.
+    pub fn items(&self) -> Result<Vec<Item>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT id, path, content_hash, pool, added_at FROM items ORDER BY id")
+            .map_err(|e| self.sql(e))?;
+        let rows = statement
+            .query_map([], |r| {
+                let pool: String = r.get(3)?;
+                Ok(Item {
+                    id: r.get(0)?,
+                    path: r.get(1)?,
+                    content_hash: r.get(2)?,
+                    pool: Pool::parse(&pool).unwrap_or(Pool::Unlabeled),
+                    added_at: r.get(4)?,
+                })
+            })
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.sql(e))
+    }
+
+    /// An item by id, or by its path (as stored, or as given on the command line).
+    pub fn find_item(&self, key: &str) -> Result<Item, StoreError> {
+        let items = self.items()?;
+        if let Ok(id) = key.parse::<i64>()
+            && let Some(item) = items.iter().find(|i| i.id == id)
+        {
+            return Ok(item.clone());
+        }
+        let stored = self.stored_path(Path::new(key));
+        items
+            .into_iter()
+            .find(|i| i.path == key || i.path == stored)
+            .ok_or_else(|| StoreError::Invalid(format!("no item {key:?} in project {}", self.root.display())))
+    }
+
+    /// Moves an item to a pool (e.g. into or out of the test pool by hand).
+    pub fn set_pool(&mut self, item_id: i64, pool: Pool) -> Result<(), StoreError> {
+        self.conn
+            .execute("UPDATE items SET pool = ?1 WHERE id = ?2", params![pool.as_str(), item_id])
+            .map_err(|e| self.sql(e))?;
+        Ok(())
+    }
+
+    /// Records `annotator`'s value for `field` (`None` clears it) and, for
+    /// the target field, moves the item between the labeled and unlabeled
+    /// pools. Durable on disk when this returns.
+    pub fn set_label(&mut self, item_id: i64, annotator: &str, field: &str, value: Option<&str>) -> Result<(), StoreError> {
+        let schema_field = self
+            .schema
+            .field(field)
+            .ok_or_else(|| StoreError::Invalid(format!("field {field:?} is not in schema {:?}", self.schema.name)))?;
+        let value = match value {
+            Some(v) => Some(
+                schema_field
+                    .value_index(v)
+                    .map(|i| schema_field.values[i].clone())
+                    .ok_or_else(|| {
+                        StoreError::Invalid(format!(
+                            "{v:?} is not a value of {field:?} (one of: {})",
+                            schema_field.values.join(", ")
+                        ))
+                    })?,
+            ),
+            None => None,
+        };
+        if annotator.trim().is_empty() {
+            return Err(StoreError::Invalid("annotator name is empty".into()));
+        }
+        let is_target = field == self.schema.target;
+        let root = self.root.join(DATABASE_FILE);
+        let tx = self.conn.transaction().map_err(|source| StoreError::Sqlite { path: root.clone(), source })?;
+        let sql_err = |source| StoreError::Sqlite { path: root.clone(), source };
+        let pool: Option<String> = tx
+            .query_row("SELECT pool FROM items WHERE id = ?1", params![item_id], |r| r.get(0))
+            .optional()
+            .map_err(sql_err)?;
+        let Some(pool) = pool else {
+            return Err(StoreError::Invalid(format!("no item with id {item_id}")));
+        };
+        tx.execute(
+            "INSERT INTO annotations (item_id, annotator, field, value) VALUES (?1, ?2, ?3, ?4)",
+            params![item_id, annotator, field, value],
+        )
+        .map_err(sql_err)?;
+        if is_target && pool != Pool::Test.as_str() {
+            let labeled: bool = tx
+                .query_row(
+                    "SELECT EXISTS (
+                        SELECT 1 FROM annotations a
+                        WHERE a.item_id = ?1 AND a.field = ?2 AND a.value IS NOT NULL
+                          AND a.id = (SELECT max(id) FROM annotations b
+                                      WHERE b.item_id = a.item_id AND b.field = a.field AND b.annotator = a.annotator))",
+                    params![item_id, field],
+                    |r| r.get(0),
+                )
+                .map_err(sql_err)?;
+            let new_pool = if labeled { Pool::Labeled } else { Pool::Unlabeled };
+            tx.execute("UPDATE items SET pool = ?1 WHERE id = ?2", params![new_pool.as_str(), item_id])
+                .map_err(sql_err)?;
+        }
+        tx.commit().map_err(sql_err)?;
+        Ok(())
+    }
+
+    /// Every annotator's current value per field for an item (latest entry
+    /// wins; cleared fields are absent).
+    pub fn current_labels(&self, item_id: i64) -> Result<BTreeMap<String, BTreeMap<String, String>>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT annotator, field, value FROM annotations a
+                 WHERE item_id = ?1 AND id = (SELECT max(id) FROM annotations b
+                     WHERE b.item_id = a.item_id AND b.field = a.field AND b.annotator = a.annotator)",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = statement
+            .query_map(params![item_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?)))
+            .map_err(|e| self.sql(e))?;
+        let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for row in rows {
+            let (annotator, field, value) = row.map_err(|e| self.sql(e))?;
+            if let Some(value) = value {
+                out.entry(annotator).or_default().insert(field, value);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The full history of an item, oldest first.
+    pub fn history(&self, item_id: i64) -> Result<Vec<Annotation>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT item_id, annotator, field, value, created_at FROM annotations WHERE item_id = ?1 ORDER BY id")
+            .map_err(|e| self.sql(e))?;
+        let rows = statement
+            .query_map(params![item_id], |r| {
+                Ok(Annotation {
+                    item_id: r.get(0)?,
+                    annotator: r.get(1)?,
+                    field: r.get(2)?,
+                    value: r.get(3)?,
+                    created_at: r.get(4)?,
+                })
+            })
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.sql(e))
+    }
+
+    /// The value training uses for a field: the adjudicated one if a reviewer
+    /// set it, else the annotators' value when they all agree, else `None`.
+    pub fn consensus(&self, item_id: i64, field: &str) -> Result<Option<String>, StoreError> {
+        let labels = self.current_labels(item_id)?;
+        if let Some(value) = labels.get(ADJUDICATOR).and_then(|f| f.get(field)) {
+            return Ok(Some(value.clone()));
+        }
+        let mut values = labels.values().filter_map(|f| f.get(field));
+        let Some(first) = values.next() else { return Ok(None) };
+        Ok(values.all(|v| v == first).then(|| first.clone()))
+    }
+}
+
+fn connect(db: &Path) -> Result<Connection, StoreError> {
+    let wrap = |source| StoreError::Sqlite {
+        path: db.to_path_buf(),
+        source,
+    };
+    let conn = Connection::open(db).map_err(wrap)?;
+    // WAL keeps readers and the writer apart; FULL syncs the WAL at every
+    // commit, which is what makes a returned set_label durable.
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(wrap)?;
+    conn.pragma_update(None, "synchronous", "FULL").map_err(wrap)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(wrap)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(wrap)?;
+    conn.execute_batch(SCHEMA_SQL).map_err(wrap)?;
+    Ok(conn)
+}
+
+/// SHA-256 of a file's bytes, hex.
+pub fn content_hash(file: &Path) -> Result<String, StoreError> {
+    let io = |source| StoreError::Io {
+        path: file.to_path_buf(),
+        source,
+    };
+    let mut reader = std::fs::File::open(file).map_err(io)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let n = reader.read(&mut buffer).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project_with_items(n: usize) -> (tempfile::TempDir, Project, Vec<i64>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut project = Project::create(dir.path(), &Schema::rop()).unwrap();
+        let ids = (0..n)
+            .map(|i| {
+                let file = dir.path().join(format!("img{i}.png"));
+                std::fs::write(&file, format!("image {i}")).unwrap();
+                match project.add_item(&file, Pool::Unlabeled).unwrap() {
+                    AddOutcome::Added(id) => id,
+                    other => panic!("{other:?}"),
+                }
+            })
+            .collect();
+        (dir, project, ids)
+    }
+
+    #[test]
+    fn target_labels_move_items_between_pools() {
+        let (_dir, mut project, ids) = project_with_items(2);
+        project.set_label(ids[0], "ana", "stage", Some("stage 2")).unwrap();
+        project.set_label(ids[0], "ana", "zone", Some("II")).unwrap();
+        let pools: Vec<Pool> = project.items().unwrap().iter().map(|i| i.pool).collect();
+        assert_eq!(pools, vec![Pool::Labeled, Pool::Unlabeled]);
+        assert_eq!(project.current_labels(ids[0]).unwrap()["ana"]["stage"], "Stage 2");
+        project.set_label(ids[0], "ana", "stage", None).unwrap();
+        assert_eq!(project.items().unwrap()[0].pool, Pool::Unlabeled);
+        assert_eq!(project.history(ids[0]).unwrap().len(), 3, "history is append-only");
+    }
+
+    #[test]
+    fn test_pool_items_stay_in_the_test_pool() {
+        let (_dir, mut project, ids) = project_with_items(1);
+        project.set_pool(ids[0], Pool::Test).unwrap();
+        project.set_label(ids[0], "ana", "stage", Some("Normal")).unwrap();
+        assert_eq!(project.items().unwrap()[0].pool, Pool::Test);
+    }
+
+    #[test]
+    fn duplicates_and_bad_values_are_reported() {
+        let (dir, mut project, ids) = project_with_items(1);
+        let copy = dir.path().join("copy.png");
+        std::fs::copy(dir.path().join("img0.png"), &copy).unwrap();
+        assert_eq!(project.add_item(&copy, Pool::Unlabeled).unwrap(), AddOutcome::Duplicate(ids[0]));
+        let err = project.set_label(ids[0], "ana", "stage", Some("Stage 9")).unwrap_err();
+        assert!(err.to_string().contains("not a value of \"stage\""), "{err}");
+        assert!(project.set_label(ids[0], "ana", "colour", Some("red")).is_err());
+        assert!(project.set_label(999, "ana", "stage", Some("Normal")).is_err());
+    }
+
+    #[test]
+    fn consensus_prefers_adjudication_then_agreement() {
+        let (_dir, mut project, ids) = project_with_items(1);
+        project.set_label(ids[0], "ana", "stage", Some("Stage 1")).unwrap();
+        project.set_label(ids[0], "ben", "stage", Some("Stage 2")).unwrap();
+        assert_eq!(project.consensus(ids[0], "stage").unwrap(), None);
+        project.set_label(ids[0], ADJUDICATOR, "stage", Some("Stage 2")).unwrap();
+        assert_eq!(project.consensus(ids[0], "stage").unwrap().as_deref(), Some("Stage 2"));
+    }
+
+    #[test]
+    fn reopening_finds_everything() {
+        let (dir, mut project, ids) = project_with_items(1);
+        project.set_label(ids[0], "ana", "plus", Some("plus")).unwrap();
+        drop(project);
+        let project = Project::open(dir.path()).unwrap();
+        assert_eq!(project.schema(), &Schema::rop());
+        assert_eq!(project.items().unwrap()[0].path, "img0.png", "relative inside the folder");
+        assert_eq!(project.current_labels(ids[0]).unwrap()["ana"]["plus"], "plus");
+        assert!(matches!(Project::open(&dir.path().join("nope")), Err(StoreError::NotAProject(_))));
+    }
+}

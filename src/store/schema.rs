@@ -1,0 +1,166 @@
+//! Label schemas: which fields an item is labeled with, their values and
+//! hotkeys, and which field is the training target.
+
+use serde::{Deserialize, Serialize};
+
+/// One labeled field, e.g. ROP `stage`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Field {
+    pub name: String,
+    pub values: Vec<String>,
+    /// Values are ordered (stages): agreement uses quadratic weights.
+    #[serde(default)]
+    pub ordinal: bool,
+    /// One key per value; defaults to 1–9.
+    #[serde(default)]
+    pub hotkeys: Vec<char>,
+}
+
+impl Field {
+    /// The hotkey of value `index`: its own, or the digit `index + 1`.
+    pub fn hotkey(&self, index: usize) -> Option<char> {
+        self.hotkeys
+            .get(index)
+            .copied()
+            .or_else(|| char::from_digit(index as u32 + 1, 10).filter(|_| index < 9))
+    }
+
+    pub fn value_index(&self, value: &str) -> Option<usize> {
+        self.values.iter().position(|v| v.eq_ignore_ascii_case(value))
+    }
+}
+
+/// What a project labels.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schema {
+    pub name: String,
+    pub fields: Vec<Field>,
+    /// The field models are trained on; setting it moves an item to the labeled pool.
+    pub target: String,
+}
+
+/// A schema file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error("schema is not valid JSON ({0})")]
+    Json(#[from] serde_json::Error),
+    #[error("schema is invalid: {0}")]
+    Invalid(String),
+}
+
+fn field(name: &str, values: &[&str], ordinal: bool) -> Field {
+    Field {
+        name: name.into(),
+        values: values.iter().map(|v| v.to_string()).collect(),
+        ordinal,
+        hotkeys: Vec::new(),
+    }
+}
+
+impl Schema {
+    /// Retinopathy of prematurity, ICROP3: stage (target, ordinal), zone, plus disease.
+    pub fn rop() -> Self {
+        Self {
+            name: "rop".into(),
+            fields: vec![
+                field("stage", &["Normal", "Stage 1", "Stage 2", "Stage 3", "Stage 4", "Stage 5"], true),
+                field("zone", &["I", "II", "III"], true),
+                field("plus", &["none", "pre-plus", "plus"], true),
+            ],
+            target: "stage".into(),
+        }
+    }
+
+    /// Thyroid nodule classification on ultrasound.
+    pub fn thyroid() -> Self {
+        Self {
+            name: "thyroid".into(),
+            fields: vec![field(
+                "class",
+                &["nodular goiter", "follicular neoplasm", "papillary carcinoma", "medullary carcinoma"],
+                false,
+            )],
+            target: "class".into(),
+        }
+    }
+
+    /// A built-in schema by name (`rop`, `thyroid`).
+    pub fn builtin(name: &str) -> Option<Self> {
+        match name {
+            "rop" => Some(Self::rop()),
+            "thyroid" => Some(Self::thyroid()),
+            _ => None,
+        }
+    }
+
+    /// Parses and validates a custom schema.
+    pub fn from_json(text: &str) -> Result<Self, SchemaError> {
+        let schema: Schema = serde_json::from_str(text)?;
+        schema.validate()?;
+        Ok(schema)
+    }
+
+    pub fn validate(&self) -> Result<(), SchemaError> {
+        let invalid = |m: String| Err(SchemaError::Invalid(m));
+        if self.fields.is_empty() {
+            return invalid("it has no fields".into());
+        }
+        for (i, f) in self.fields.iter().enumerate() {
+            if f.name.trim().is_empty() || f.name.contains(['=', ',', ' ']) {
+                return invalid(format!("field name {:?} is empty or contains '=', ',' or a space", f.name));
+            }
+            if self.fields[..i].iter().any(|g| g.name == f.name) {
+                return invalid(format!("field {:?} appears twice", f.name));
+            }
+            if f.values.len() < 2 {
+                return invalid(format!("field {:?} needs at least two values", f.name));
+            }
+            for (j, v) in f.values.iter().enumerate() {
+                if v.trim().is_empty() || f.values[..j].iter().any(|w| w.eq_ignore_ascii_case(v)) {
+                    return invalid(format!("field {:?}: value {v:?} is empty or repeated", f.name));
+                }
+            }
+            if !f.hotkeys.is_empty() && f.hotkeys.len() != f.values.len() {
+                return invalid(format!("field {:?}: {} hotkeys for {} values", f.name, f.hotkeys.len(), f.values.len()));
+            }
+        }
+        if self.field(&self.target).is_none() {
+            return invalid(format!("target {:?} is not one of its fields", self.target));
+        }
+        Ok(())
+    }
+
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    pub fn target_field(&self) -> &Field {
+        // validate() guarantees the target exists; fall back to the first field regardless.
+        self.field(&self.target).unwrap_or(&self.fields[0])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtins_are_valid_with_digit_hotkeys() {
+        for schema in [Schema::rop(), Schema::thyroid()] {
+            schema.validate().unwrap();
+        }
+        let stage = Schema::rop().target_field().clone();
+        assert_eq!(stage.hotkey(0), Some('1'));
+        assert_eq!(stage.value_index("stage 3"), Some(3));
+    }
+
+    #[test]
+    fn custom_schemas_are_checked() {
+        let ok = r#"{"name":"dr","fields":[{"name":"grade","values":["0","1","2"],"ordinal":true,"hotkeys":["a","s","d"]}],"target":"grade"}"#;
+        let schema = Schema::from_json(ok).unwrap();
+        assert_eq!(schema.target_field().hotkey(2), Some('d'));
+        let bad_target = ok.replace("\"target\":\"grade\"", "\"target\":\"stage\"");
+        assert!(Schema::from_json(&bad_target).unwrap_err().to_string().contains("target \"stage\""));
+        assert!(Schema::from_json("{").is_err());
+    }
+}

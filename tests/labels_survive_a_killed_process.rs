@@ -1,0 +1,98 @@
+//! Every label `loupe label --stdin` confirms with `ok` is on disk, even when
+//! the process is killed (SIGKILL) at a random moment, many times over.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use loupe::store::{Pool, Project, Schema};
+use loupe::synth::Rng;
+
+#[test]
+fn confirmed_labels_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("project");
+    let mut project = Project::create(&root, &Schema::rop()).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        let file = root.join(format!("img{i}.png"));
+        std::fs::write(&file, format!("fake image {i}")).unwrap();
+        if let loupe::store::AddOutcome::Added(id) = project.add_item(&file, Pool::Unlabeled).unwrap() {
+            ids.push(id);
+        }
+    }
+    drop(project);
+
+    let stages = ["Normal", "Stage 1", "Stage 2", "Stage 3"];
+    let mut rng = Rng::new(11);
+    // The last value each item was confirmed with.
+    let mut confirmed: std::collections::BTreeMap<i64, String> = Default::default();
+    for round in 0..12 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_loupe"))
+            .args(["label", root.to_str().unwrap(), "--annotator", "ana", "--stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        // Send lines from a thread so the kill can land mid-write.
+        let lines: Vec<(i64, String)> = (0..60)
+            .map(|_| {
+                let id = ids[(rng.next_u64() % ids.len() as u64) as usize];
+                (id, stages[(rng.next_u64() % 4) as usize].to_string())
+            })
+            .collect();
+        let to_send = lines.clone();
+        let writer = std::thread::spawn(move || {
+            for (id, stage) in to_send {
+                if writeln!(stdin, "{id} stage={stage}").is_err() {
+                    break;
+                }
+            }
+        });
+        let kill_after = Duration::from_millis(20 + rng.next_u64() % 200);
+        let reader = std::thread::spawn(move || {
+            let mut oks = Vec::new();
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(id) = line.strip_prefix("ok ") {
+                    oks.push(id.parse::<i64>().unwrap());
+                }
+            }
+            oks
+        });
+        std::thread::sleep(kill_after);
+        child.kill().unwrap(); // SIGKILL on Unix
+        child.wait().unwrap();
+        let _ = writer.join();
+        let oks = reader.join().unwrap();
+        // `ok` lines answer input lines in order: the n-th ok confirms the n-th line.
+        for (n, id) in oks.iter().enumerate() {
+            assert_eq!(*id, lines[n].0, "round {round}: ok lines follow input order");
+            confirmed.insert(lines[n].0, lines[n].1.clone());
+        }
+        // Later unconfirmed lines of this round may also have landed; record what the store says now.
+        let project = Project::open(&root).unwrap();
+        for (id, _) in lines.iter().skip(oks.len()) {
+            if let Some(stage) = project.current_labels(*id).unwrap().get("ana").and_then(|f| f.get("stage")) {
+                confirmed.insert(*id, stage.clone());
+            }
+        }
+    }
+    assert!(!confirmed.is_empty(), "some labels were confirmed before the kills");
+
+    let output = common::loupe(&["export", root.to_str().unwrap(), "--format", "csv"]);
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    let rows = loupe::store::csv::parse(&common::stdout(&output)).unwrap();
+    let header = &rows[0];
+    let id_col = header.iter().position(|c| c == "id").unwrap();
+    let stage_col = header.iter().position(|c| c == "stage").unwrap();
+    for (id, stage) in &confirmed {
+        let row = rows.iter().find(|r| r[id_col] == id.to_string()).expect("item exported");
+        assert_eq!(&row[stage_col], stage, "item {id}: confirmed label is in the export");
+    }
+}
