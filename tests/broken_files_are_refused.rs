@@ -54,11 +54,26 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 fn assert_refused(path: &Path, reason: &str) {
     let output = common::loupe(&["info", "--json", path.to_str().unwrap()]);
     let stderr = common::stderr(&output);
-    assert_eq!(output.status.code(), Some(1), "{}: status {:?}, stderr: {stderr}", path.display(), output.status);
-    assert!(common::stdout(&output).is_empty(), "no JSON for a broken file");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}: status {:?}, stderr: {stderr}",
+        path.display(),
+        output.status
+    );
+    assert!(
+        common::stdout(&output).is_empty(),
+        "no JSON for a broken file"
+    );
     let file_name = path.file_name().unwrap().to_str().unwrap();
-    assert!(stderr.contains(file_name), "message names the file: {stderr}");
-    assert!(stderr.contains(reason), "message for {file_name} says {reason:?}: {stderr}");
+    assert!(
+        stderr.contains(file_name),
+        "message names the file: {stderr}"
+    );
+    assert!(
+        stderr.contains(reason),
+        "message for {file_name} says {reason:?}: {stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
@@ -72,45 +87,160 @@ fn broken_nifti_files_are_refused_clearly() {
 
     // Sanity: the builder makes a file Loupe reads.
     let good = write(d, "good.nii", &nifti1(GOOD_DIM, 2, 8, 352.0, &voxels));
-    assert!(common::loupe(&["info", good.to_str().unwrap()]).status.success());
+    assert!(
+        common::loupe(&["info", good.to_str().unwrap()])
+            .status
+            .success()
+    );
 
     assert_refused(&write(d, "empty.nii", b""), "file is empty");
     assert_refused(&write(d, "garbage.nii", &[0xAB; 600]), "not a NIfTI file");
     assert_refused(&write(d, "short.nii", &[1, 2, 3]), "truncated");
     let full = nifti1(GOOD_DIM, 2, 8, 352.0, &voxels);
     assert_refused(&write(d, "cut_header.nii", &full[..200]), "truncated");
-    assert_refused(&write(d, "cut_data.nii", &full[..full.len() - 5]), "truncated");
+    assert_refused(
+        &write(d, "cut_data.nii", &full[..full.len() - 5]),
+        "truncated",
+    );
     assert_refused(&write(d, "cut.nii.gz", &gzip(&full)[..40]), "truncated");
     let gz = gzip(&full);
-    assert_refused(&write(d, "cut_end.nii.gz", &gz[..gz.len() - 12]), "truncated");
+    assert_refused(
+        &write(d, "cut_end.nii.gz", &gz[..gz.len() - 12]),
+        "truncated",
+    );
     let mut corrupt_gz = gz.clone();
     for b in corrupt_gz[12..30].iter_mut() {
         *b ^= 0x5A;
     }
     assert_refused(&write(d, "corrupt.nii.gz", &corrupt_gz), "corrupt");
 
-    assert_refused(&write(d, "negative.nii", &nifti1([3, 4, -3, 2, 1, 1, 1, 1], 2, 8, 352.0, &voxels)), "dim[2] = -3 must be positive");
-    assert_refused(&write(d, "zero.nii", &nifti1([3, 4, 0, 2, 1, 1, 1, 1], 2, 8, 352.0, &voxels)), "dim[2] = 0 must be positive");
-    assert_refused(&write(d, "dim0.nii", &nifti1([0, 4, 3, 2, 1, 1, 1, 1], 2, 8, 352.0, &voxels)), "dim[0] = 0 is out of range");
-    assert_refused(&write(d, "dim9.nii", &nifti1([9, 4, 3, 2, 1, 1, 1, 1], 2, 8, 352.0, &voxels)), "dim[0] = 9 is out of range");
-    assert_refused(&write(d, "five_d.nii", &nifti1([5, 4, 3, 2, 1, 1, 1, 1], 2, 8, 352.0, &voxels)), "5-D image");
+    assert_refused(
+        &write(
+            d,
+            "negative.nii",
+            &nifti1([3, 4, -3, 2, 1, 1, 1, 1], 2, 8, 352.0, &voxels),
+        ),
+        "dim[2] = -3 must be positive",
+    );
+    assert_refused(
+        &write(
+            d,
+            "zero.nii",
+            &nifti1([3, 4, 0, 2, 1, 1, 1, 1], 2, 8, 352.0, &voxels),
+        ),
+        "dim[2] = 0 must be positive",
+    );
+    assert_refused(
+        &write(
+            d,
+            "dim0.nii",
+            &nifti1([0, 4, 3, 2, 1, 1, 1, 1], 2, 8, 352.0, &voxels),
+        ),
+        "dim[0] = 0 is out of range",
+    );
+    assert_refused(
+        &write(
+            d,
+            "dim9.nii",
+            &nifti1([9, 4, 3, 2, 1, 1, 1, 1], 2, 8, 352.0, &voxels),
+        ),
+        "dim[0] = 9 is out of range",
+    );
+    assert_refused(
+        &write(
+            d,
+            "five_d.nii",
+            &nifti1([5, 4, 3, 2, 1, 1, 1, 1], 2, 8, 352.0, &voxels),
+        ),
+        "5-D image",
+    );
     // Claims 32767⁴ float64 voxels (an overflow-sized request) from a few bytes.
     let huge = [4, 32767, 32767, 32767, 32767, 1, 1, 1];
-    assert_refused(&write(d, "overflow.nii", &nifti1(huge, 64, 64, 352.0, &voxels)), "need");
-    assert_refused(&write(d, "overflow.nii.gz", &gzip(&nifti1(huge, 64, 64, 352.0, &voxels))), "need");
+    assert_refused(
+        &write(d, "overflow.nii", &nifti1(huge, 64, 64, 352.0, &voxels)),
+        "need",
+    );
+    assert_refused(
+        &write(
+            d,
+            "overflow.nii.gz",
+            &gzip(&nifti1(huge, 64, 64, 352.0, &voxels)),
+        ),
+        "need",
+    );
     // NIfTI-2's 64-bit dims can describe more bytes than an address space holds.
     let vast = [3, 1 << 40, 1 << 40, 1 << 40, 1, 1, 1, 1];
-    assert_refused(&write(d, "overflow2.nii", &nifti2(vast, 2, &voxels)), "more voxels than any file can hold");
+    assert_refused(
+        &write(d, "overflow2.nii", &nifti2(vast, 2, &voxels)),
+        "more voxels than any file can hold",
+    );
     let nifti2_good = nifti2([3, 4, 3, 2, 1, 1, 1, 1], 2, &voxels);
-    assert!(common::loupe(&["info", write(d, "good2.nii", &nifti2_good).to_str().unwrap()]).status.success());
-    assert_refused(&write(d, "cut2.nii", &nifti2_good[..300]), "ends inside the NIfTI header");
-    assert_refused(&write(d, "exceeds.nii", &nifti1([3, 100, 100, 100, 1, 1, 1, 1], 4, 16, 352.0, &voxels)), "truncated");
-    assert_refused(&write(d, "exceeds.nii.gz", &gzip(&nifti1([3, 1000, 1000, 1000, 1, 1, 1, 1], 4, 16, 352.0, &voxels))), "need");
-    assert_refused(&write(d, "offset_past_end.nii", &nifti1(GOOD_DIM, 2, 8, 100000.0, &voxels)), "vox_offset");
-    assert_refused(&write(d, "offset_in_header.nii", &nifti1(GOOD_DIM, 2, 8, 100.0, &voxels)), "vox_offset 100 lies inside");
-    assert_refused(&write(d, "offset_nan.nii", &nifti1(GOOD_DIM, 2, 8, f32::NAN, &voxels)), "vox_offset");
-    assert_refused(&write(d, "datatype.nii", &nifti1(GOOD_DIM, 99, 8, 352.0, &voxels)), "unknown datatype code 99");
-    assert_refused(&write(d, "complex.nii", &nifti1(GOOD_DIM, 32, 64, 352.0, &voxels)), "complex datatype");
+    assert!(
+        common::loupe(&[
+            "info",
+            write(d, "good2.nii", &nifti2_good).to_str().unwrap()
+        ])
+        .status
+        .success()
+    );
+    assert_refused(
+        &write(d, "cut2.nii", &nifti2_good[..300]),
+        "ends inside the NIfTI header",
+    );
+    assert_refused(
+        &write(
+            d,
+            "exceeds.nii",
+            &nifti1([3, 100, 100, 100, 1, 1, 1, 1], 4, 16, 352.0, &voxels),
+        ),
+        "truncated",
+    );
+    assert_refused(
+        &write(
+            d,
+            "exceeds.nii.gz",
+            &gzip(&nifti1(
+                [3, 1000, 1000, 1000, 1, 1, 1, 1],
+                4,
+                16,
+                352.0,
+                &voxels,
+            )),
+        ),
+        "need",
+    );
+    assert_refused(
+        &write(
+            d,
+            "offset_past_end.nii",
+            &nifti1(GOOD_DIM, 2, 8, 100000.0, &voxels),
+        ),
+        "vox_offset",
+    );
+    assert_refused(
+        &write(
+            d,
+            "offset_in_header.nii",
+            &nifti1(GOOD_DIM, 2, 8, 100.0, &voxels),
+        ),
+        "vox_offset 100 lies inside",
+    );
+    assert_refused(
+        &write(
+            d,
+            "offset_nan.nii",
+            &nifti1(GOOD_DIM, 2, 8, f32::NAN, &voxels),
+        ),
+        "vox_offset",
+    );
+    assert_refused(
+        &write(d, "datatype.nii", &nifti1(GOOD_DIM, 99, 8, 352.0, &voxels)),
+        "unknown datatype code 99",
+    );
+    assert_refused(
+        &write(d, "complex.nii", &nifti1(GOOD_DIM, 32, 64, 352.0, &voxels)),
+        "complex datatype",
+    );
     let mut no_magic = nifti1(GOOD_DIM, 2, 8, 352.0, &voxels);
     no_magic[344..348].copy_from_slice(b"\0\0\0\0");
     assert_refused(&write(d, "analyze.nii", &no_magic), "no NIfTI-1 magic");
@@ -118,7 +248,10 @@ fn broken_nifti_files_are_refused_clearly() {
     let mut pair_header = nifti1(GOOD_DIM, 2, 8, 0.0, &[]);
     pair_header.truncate(348);
     pair_header[344..348].copy_from_slice(b"ni1\0");
-    assert_refused(&write(d, "lonely.hdr", &pair_header), "missing its .img data file");
+    assert_refused(
+        &write(d, "lonely.hdr", &pair_header),
+        "missing its .img data file",
+    );
     write(d, "short_pair.hdr", &pair_header);
     assert_refused(&write(d, "short_pair.img", &voxels[..10]), "truncated");
 }
@@ -131,16 +264,25 @@ fn broken_raster_images_are_refused_clearly() {
     image::GrayImage::from_pixel(16, 16, image::Luma([9]))
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .unwrap();
-    assert_refused(&write(d, "cut.png", &png[..png.len() / 2]), "cannot decode image");
+    assert_refused(
+        &write(d, "cut.png", &png[..png.len() / 2]),
+        "cannot decode image",
+    );
     let mut jpeg = Vec::new();
     image::RgbImage::from_pixel(16, 16, image::Rgb([9, 9, 9]))
-        .write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+        .write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
         .unwrap();
     let mut corrupt = jpeg.clone();
     corrupt.truncate(corrupt.len() / 3);
     assert_refused(&write(d, "cut.jpg", &corrupt), "cannot decode image");
     assert_refused(&write(d, "empty.png", b""), "file is empty");
-    assert_refused(&write(d, "notes.txt", b"hello, not an image"), "not a recognised image");
+    assert_refused(
+        &write(d, "notes.txt", b"hello, not an image"),
+        "not a recognised image",
+    );
     let missing = d.join("missing.nii");
     let output = common::loupe(&["info", missing.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));

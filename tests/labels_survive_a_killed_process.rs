@@ -19,7 +19,9 @@ fn confirmed_labels_survive_sigkill() {
     for i in 0..40 {
         let file = root.join(format!("img{i}.png"));
         std::fs::write(&file, format!("fake image {i}")).unwrap();
-        if let loupe::store::AddOutcome::Added(id) = project.add_item(&file, Pool::Unlabeled).unwrap() {
+        if let loupe::store::AddOutcome::Added(id) =
+            project.add_item(&file, Pool::Unlabeled).unwrap()
+        {
             ids.push(id);
         }
     }
@@ -31,7 +33,13 @@ fn confirmed_labels_survive_sigkill() {
     let mut confirmed: std::collections::BTreeMap<i64, String> = Default::default();
     for round in 0..12 {
         let mut child = Command::new(env!("CARGO_BIN_EXE_loupe"))
-            .args(["label", root.to_str().unwrap(), "--annotator", "ana", "--stdin"])
+            .args([
+                "label",
+                root.to_str().unwrap(),
+                "--annotator",
+                "ana",
+                "--stdin",
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -72,18 +80,29 @@ fn confirmed_labels_survive_sigkill() {
         let oks = reader.join().unwrap();
         // `ok` lines answer input lines in order: the n-th ok confirms the n-th line.
         for (n, id) in oks.iter().enumerate() {
-            assert_eq!(*id, lines[n].0, "round {round}: ok lines follow input order");
+            assert_eq!(
+                *id, lines[n].0,
+                "round {round}: ok lines follow input order"
+            );
             confirmed.insert(lines[n].0, lines[n].1.clone());
         }
         // Later unconfirmed lines of this round may also have landed; record what the store says now.
         let project = Project::open(&root).unwrap();
         for (id, _) in lines.iter().skip(oks.len()) {
-            if let Some(stage) = project.current_labels(*id).unwrap().get("ana").and_then(|f| f.get("stage")) {
+            if let Some(stage) = project
+                .current_labels(*id)
+                .unwrap()
+                .get("ana")
+                .and_then(|f| f.get("stage"))
+            {
                 confirmed.insert(*id, stage.clone());
             }
         }
     }
-    assert!(!confirmed.is_empty(), "some labels were confirmed before the kills");
+    assert!(
+        !confirmed.is_empty(),
+        "some labels were confirmed before the kills"
+    );
 
     let output = common::loupe(&["export", root.to_str().unwrap(), "--format", "csv"]);
     assert!(output.status.success(), "{}", common::stderr(&output));
@@ -92,7 +111,13 @@ fn confirmed_labels_survive_sigkill() {
     let id_col = header.iter().position(|c| c == "id").unwrap();
     let stage_col = header.iter().position(|c| c == "stage").unwrap();
     for (id, stage) in &confirmed {
-        let row = rows.iter().find(|r| r[id_col] == id.to_string()).expect("item exported");
-        assert_eq!(&row[stage_col], stage, "item {id}: confirmed label is in the export");
+        let row = rows
+            .iter()
+            .find(|r| r[id_col] == id.to_string())
+            .expect("item exported");
+        assert_eq!(
+            &row[stage_col], stage,
+            "item {id}: confirmed label is in the export"
+        );
     }
 }

@@ -60,7 +60,11 @@ fn peak_heap_while_loading_stays_under_1_3_times_the_data() {
         PEAK.store(before, Ordering::SeqCst);
         let loaded = volume::load(path).unwrap();
         let peak = PEAK.load(Ordering::SeqCst) - before;
-        assert_eq!(loaded.data.sample_type(), SampleType::I16, "int16 stays int16");
+        assert_eq!(
+            loaded.data.sample_type(),
+            SampleType::I16,
+            "int16 stays int16"
+        );
         assert_eq!(loaded.data.size_bytes(), data_bytes);
         assert!(
             (peak as f64) < 1.3 * data_bytes as f64,

@@ -6,7 +6,15 @@ fn cargo_lock_has_exactly_one_wgpu() {
     let versions: Vec<&str> = lock
         .split("[[package]]")
         .filter(|package| package.lines().any(|line| line.trim() == "name = \"wgpu\""))
-        .filter_map(|package| package.lines().find(|line| line.trim().starts_with("version = ")))
+        .filter_map(|package| {
+            package
+                .lines()
+                .find(|line| line.trim().starts_with("version = "))
+        })
         .collect();
-    assert_eq!(versions.len(), 1, "wgpu versions in Cargo.lock: {versions:?}");
+    assert_eq!(
+        versions.len(),
+        1,
+        "wgpu versions in Cargo.lock: {versions:?}"
+    );
 }

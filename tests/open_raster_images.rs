@@ -16,9 +16,13 @@ fn grey_and_colour_images_keep_their_type_and_layout() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let grey8 = image::GrayImage::from_fn(5, 3, |x, y| image::Luma([(x + 10 * y) as u8]));
-    let grey16 = image::ImageBuffer::<image::Luma<u16>, _>::from_fn(5, 3, |x, y| image::Luma([(x * 1000 + y) as u16]));
+    let grey16 = image::ImageBuffer::<image::Luma<u16>, _>::from_fn(5, 3, |x, y| {
+        image::Luma([(x * 1000 + y) as u16])
+    });
     let rgb8 = image::RgbImage::from_fn(5, 3, |x, y| image::Rgb([x as u8, y as u8, 200]));
-    let rgb16 = image::ImageBuffer::<image::Rgb<u16>, _>::from_fn(5, 3, |x, y| image::Rgb([x as u16 * 300, y as u16, 60000]));
+    let rgb16 = image::ImageBuffer::<image::Rgb<u16>, _>::from_fn(5, 3, |x, y| {
+        image::Rgb([x as u16 * 300, y as u16, 60000])
+    });
 
     let cases: Vec<(&str, image::DynamicImage, SampleType, usize)> = vec![
         ("grey8.png", grey8.clone().into(), SampleType::U8, 1),
@@ -44,7 +48,11 @@ fn grey_and_colour_images_keep_their_type_and_layout() {
             (_, SampleType::U8) => 4.0,
             _ => 1200.0,
         };
-        assert_eq!(loaded.channels_at(&[4, 2]).unwrap()[0], expected_first, "{name}");
+        assert_eq!(
+            loaded.channels_at(&[4, 2]).unwrap()[0],
+            expected_first,
+            "{name}"
+        );
     }
 }
 
@@ -74,10 +82,15 @@ fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
 fn jpeg_exif_orientation_is_honoured() {
     let dir = tempfile::tempdir().unwrap();
     // 32 × 16, white in the stored top-left quadrant only.
-    let stored = image::GrayImage::from_fn(32, 16, |x, y| image::Luma([if x < 8 && y < 8 { 255 } else { 0 }]));
+    let stored = image::GrayImage::from_fn(32, 16, |x, y| {
+        image::Luma([if x < 8 && y < 8 { 255 } else { 0 }])
+    });
     let mut jpeg = Vec::new();
     image::DynamicImage::from(stored)
-        .write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+        .write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
         .unwrap();
     let path = dir.path().join("rotated.jpg");
     // Orientation 6: the stored image must be turned 90° clockwise to display.
@@ -85,7 +98,10 @@ fn jpeg_exif_orientation_is_honoured() {
     let loaded = volume::load(&path).unwrap();
     assert_eq!(loaded.shape, vec![16, 32], "rotated to portrait");
     // Turning clockwise moves the stored top-left to the displayed top-right.
-    assert!(loaded.value(&[12, 3]).unwrap() > 200.0, "white now top-right");
+    assert!(
+        loaded.value(&[12, 3]).unwrap() > 200.0,
+        "white now top-right"
+    );
     assert!(loaded.value(&[3, 3]).unwrap() < 50.0, "top-left now dark");
 }
 

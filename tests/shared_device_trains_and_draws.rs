@@ -13,11 +13,18 @@ use loupe::ui::LoupeApp;
 
 #[test]
 fn burn_trains_and_egui_draws_on_one_wgpu_device() {
-    let render_state = device::headless_render_state().expect("a wgpu adapter (install mesa-vulkan-drivers)");
+    let render_state =
+        device::headless_render_state().expect("a wgpu adapter (install mesa-vulkan-drivers)");
     let info = render_state.adapter.get_info();
     eprintln!("adapter: {} ({:?})", info.name, info.backend);
     // The app asked for the adapter's full limits, which Burn needs.
-    assert_eq!(render_state.device.limits().max_storage_buffer_binding_size, render_state.adapter.limits().max_storage_buffer_binding_size);
+    assert_eq!(
+        render_state.device.limits().max_storage_buffer_binding_size,
+        render_state
+            .adapter
+            .limits()
+            .max_storage_buffer_binding_size
+    );
 
     let path = common::shared_data().join("nifti/mni152_t1.nii.gz");
     let mut harness = Harness::builder()
@@ -28,19 +35,39 @@ fn burn_trains_and_egui_draws_on_one_wgpu_device() {
 
     // The window registered eframe's device with Burn; registering again
     // hands back the same Burn device rather than a second runtime.
-    let app_compute = harness.state().state().compute.clone().expect("compute device");
-    assert!(app_compute.shares_display_device, "{}", app_compute.description);
+    let app_compute = harness
+        .state()
+        .state()
+        .compute
+        .clone()
+        .expect("compute device");
+    assert!(
+        app_compute.shares_display_device,
+        "{}",
+        app_compute.description
+    );
     let again = compute::shared_wgpu(&render_state).unwrap();
     assert_eq!(again.device, app_compute.device, "registered once");
 
     // Burn: forward and backward on the shared device.
     let report = compute::smoke_test(&app_compute).expect("burn runs on the shared device");
-    assert!(report.loss.is_finite() && report.grad_abs_sum > 0.0, "{report:?}");
+    assert!(
+        report.loss.is_finite() && report.grad_abs_sum > 0.0,
+        "{report:?}"
+    );
 
     // egui: a frame of the real window through the same device and queue.
-    let frame = harness.render().expect("egui renders with the shared device");
+    let frame = harness
+        .render()
+        .expect("egui renders with the shared device");
     assert_eq!((frame.width(), frame.height()), (900, 600));
-    let bright = frame.pixels().filter(|p| p.0[0] > 150 && p.0[1] > 150 && p.0[2] > 150).count();
-    assert!(bright > 2000, "the brain slice is drawn ({bright} bright pixels)");
+    let bright = frame
+        .pixels()
+        .filter(|p| p.0[0] > 150 && p.0[1] > 150 && p.0[2] > 150)
+        .count();
+    assert!(
+        bright > 2000,
+        "the brain slice is drawn ({bright} bright pixels)"
+    );
     harness.get_by_label_contains("training runs on the display device");
 }

@@ -34,7 +34,11 @@ impl Document {
 
     pub fn new(volume: Arc<Volume>) -> Self {
         let plane = Plane::Axial;
-        let slice_count = if volume.format.is_raster() { 1 } else { slice::slice_count(&volume, plane) };
+        let slice_count = if volume.format.is_raster() {
+            1
+        } else {
+            slice::slice_count(&volume, plane)
+        };
         let auto_window = automatic_window(&volume);
         let slice_index = slice_count / 2;
         let slice = render_slice(&volume, plane, slice_index, 0);
@@ -93,12 +97,20 @@ impl Document {
         cpu::rgba_pixels(&self.slice, self.window, colour_max)
     }
 
-    /// Scaled value under a slice pixel, for the readout.
-    pub fn value_at_pixel(&self, x: usize, y: usize) -> Option<f32> {
-        if x >= self.slice.width || y >= self.slice.height || self.slice.channels != 1 {
+    /// What is under a slice pixel, for the readout: the scaled value, or
+    /// the stored channels of a colour image.
+    pub fn readout_at_pixel(&self, x: usize, y: usize) -> Option<String> {
+        if x >= self.slice.width || y >= self.slice.height {
             return None;
         }
-        self.slice.values.get(y * self.slice.width + x).copied()
+        let channels = self.slice.channels;
+        let start = (y * self.slice.width + x) * channels;
+        let values = self.slice.values.get(start..start + channels)?;
+        Some(match values {
+            [grey] => format!("{grey}"),
+            [r, g, b, ..] => format!("RGB {r} {g} {b}"),
+            _ => return None,
+        })
     }
 }
 

@@ -41,7 +41,9 @@ fn parse_index(text: &str, volume: &Volume) -> anyhow::Result<Vec<usize>> {
         .split(',')
         .map(|part| part.trim().parse::<usize>())
         .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("--voxel {text}: expected non-negative integers separated by commas"))?;
+        .with_context(|| {
+            format!("--voxel {text}: expected non-negative integers separated by commas")
+        })?;
     if index.len() != volume.shape.len() {
         bail!(
             "--voxel {text}: {} indices given but the image has {} dimensions {:?}",
@@ -51,7 +53,10 @@ fn parse_index(text: &str, volume: &Volume) -> anyhow::Result<Vec<usize>> {
         );
     }
     if volume.linear_index(&index).is_none() {
-        bail!("--voxel {text}: outside the image's shape {:?}", volume.shape);
+        bail!(
+            "--voxel {text}: outside the image's shape {:?}",
+            volume.shape
+        );
     }
     Ok(index)
 }
@@ -96,11 +101,19 @@ pub fn describe(volume: &Volume, voxels: &[Vec<usize>]) -> Value {
 
 fn as_text(description: &Value) -> String {
     let mut text = String::new();
-    let field = |text: &mut String, name: &str, value: String| text.push_str(&format!("{name:<17}{value}\n"));
+    let field = |text: &mut String, name: &str, value: String| {
+        text.push_str(&format!("{name:<17}{value}\n"))
+    };
     let list = |value: &Value| {
         value
             .as_array()
-            .map(|items| items.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" × "))
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" × ")
+            })
             .unwrap_or_default()
     };
     let plain = |value: &Value| match value {
@@ -113,7 +126,11 @@ fn as_text(description: &Value) -> String {
     field(
         &mut text,
         "shape",
-        format!("{} ({} channel(s))", list(&description["shape"]), description["channels"]),
+        format!(
+            "{} ({} channel(s))",
+            list(&description["shape"]),
+            description["channels"]
+        ),
     );
     field(
         &mut text,
@@ -130,9 +147,17 @@ fn as_text(description: &Value) -> String {
         for (i, row) in rows.iter().enumerate() {
             let cells: Vec<String> = row
                 .as_array()
-                .map(|r| r.iter().map(|v| format!("{:>11.6}", v.as_f64().unwrap_or(f64::NAN))).collect())
+                .map(|r| {
+                    r.iter()
+                        .map(|v| format!("{:>11.6}", v.as_f64().unwrap_or(f64::NAN)))
+                        .collect()
+                })
                 .unwrap_or_default();
-            field(&mut text, if i == 0 { "world_from_voxel" } else { "" }, cells.join(" "));
+            field(
+                &mut text,
+                if i == 0 { "world_from_voxel" } else { "" },
+                cells.join(" "),
+            );
         }
     }
     let axcodes: Vec<String> = description["axcodes"]
@@ -156,8 +181,16 @@ fn as_text(description: &Value) -> String {
         );
     }
     for voxel in description["voxels"].as_array().into_iter().flatten() {
-        let value = voxel.get("value").or_else(|| voxel.get("rgb")).cloned().unwrap_or(Value::Null);
-        field(&mut text, "voxel", format!("{} = {}", voxel["index"], plain(&value)));
+        let value = voxel
+            .get("value")
+            .or_else(|| voxel.get("rgb"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        field(
+            &mut text,
+            "voxel",
+            format!("{} = {}", voxel["index"], plain(&value)),
+        );
     }
     text
 }

@@ -83,7 +83,8 @@ pub fn init(command: &ProjectCommand) -> anyhow::Result<()> {
     let schema = match Schema::builtin(schema) {
         Some(builtin) => builtin,
         None => {
-            let text = std::fs::read_to_string(schema).with_context(|| format!("reading schema file {schema}"))?;
+            let text = std::fs::read_to_string(schema)
+                .with_context(|| format!("reading schema file {schema}"))?;
             Schema::from_json(&text).with_context(|| format!("schema file {schema}"))?
         }
     };
@@ -94,11 +95,20 @@ pub fn init(command: &ProjectCommand) -> anyhow::Result<()> {
 
 pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
     let mut project = Project::open(&args.dir)?;
-    let fields: Vec<String> = project.schema().fields.iter().map(|f| f.name.clone()).collect();
+    let fields: Vec<String> = project
+        .schema()
+        .fields
+        .iter()
+        .map(|f| f.name.clone())
+        .collect();
     let labels = match &args.labels {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            Some(LabelTable::parse(&text, &fields).map_err(|e| anyhow::anyhow!("{e}: {}", path.display()))?)
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Some(
+                LabelTable::parse(&text, &fields)
+                    .map_err(|e| anyhow::anyhow!("{e}: {}", path.display()))?,
+            )
         }
         None => None,
     };
@@ -107,14 +117,23 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
         seed: args.seed,
         annotator: args.annotator.clone(),
     };
-    let report = import::import(&mut project, &args.paths, labels.as_ref(), &options, |done, total| {
-        if done == total || done % 50 == 0 {
-            eprint!("\rimporting {done}/{total}");
-        }
-    })?;
+    let report = import::import(
+        &mut project,
+        &args.paths,
+        labels.as_ref(),
+        &options,
+        |done, total| {
+            if done == total || done % 50 == 0 {
+                eprint!("\rimporting {done}/{total}");
+            }
+        },
+    )?;
     eprintln!();
     for (file, existing) in &report.duplicates {
-        println!("duplicate (same bytes as item {existing}): {}", file.display());
+        println!(
+            "duplicate (same bytes as item {existing}): {}",
+            file.display()
+        );
     }
     for path in &report.unmatched_labels {
         println!("label row matches no imported file: {path}");
@@ -136,13 +155,18 @@ fn parse_assignments(words: &[&str], fields: &[String]) -> anyhow::Result<Vec<(S
     let mut out: Vec<(String, String)> = Vec::new();
     for word in words {
         match word.split_once('=') {
-            Some((field, value)) if fields.iter().any(|f| f == field) => out.push((field.to_string(), value.to_string())),
+            Some((field, value)) if fields.iter().any(|f| f == field) => {
+                out.push((field.to_string(), value.to_string()))
+            }
             _ => match out.last_mut() {
                 Some((_, value)) => {
                     value.push(' ');
                     value.push_str(word);
                 }
-                None => bail!("{word:?} is not FIELD=VALUE with a field of this project ({})", fields.join(", ")),
+                None => bail!(
+                    "{word:?} is not FIELD=VALUE with a field of this project ({})",
+                    fields.join(", ")
+                ),
             },
         }
     }
@@ -152,14 +176,24 @@ fn parse_assignments(words: &[&str], fields: &[String]) -> anyhow::Result<Vec<(S
 /// Applies `FIELD=VALUE` words to one item.
 fn apply(project: &mut Project, item: &str, words: &[&str], annotator: &str) -> anyhow::Result<()> {
     let item = project.find_item(item)?;
-    let fields: Vec<String> = project.schema().fields.iter().map(|f| f.name.clone()).collect();
+    let fields: Vec<String> = project
+        .schema()
+        .fields
+        .iter()
+        .map(|f| f.name.clone())
+        .collect();
     let assignments = parse_assignments(words, &fields)?;
     if assignments.is_empty() {
         bail!("no FIELD=VALUE given for item {}", item.id);
     }
     for (field, value) in assignments {
         let value = value.trim();
-        project.set_label(item.id, annotator, &field, (!value.is_empty()).then_some(value))?;
+        project.set_label(
+            item.id,
+            annotator,
+            &field,
+            (!value.is_empty()).then_some(value),
+        )?;
     }
     Ok(())
 }
@@ -167,7 +201,10 @@ fn apply(project: &mut Project, item: &str, words: &[&str], annotator: &str) -> 
 pub fn label(args: &LabelArgs) -> anyhow::Result<()> {
     let mut project = Project::open(&args.dir)?;
     if !args.stdin {
-        let item = args.item.as_deref().context("give ITEM FIELD=VALUE… or --stdin")?;
+        let item = args
+            .item
+            .as_deref()
+            .context("give ITEM FIELD=VALUE… or --stdin")?;
         let assignments: Vec<&str> = args.assignments.iter().map(String::as_str).collect();
         return apply(&mut project, item, &assignments, &args.annotator);
     }
@@ -203,14 +240,19 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
         ExportFormat::Csv => export::to_csv(&project)?,
         ExportFormat::Json => export::to_json(&project)?,
         ExportFormat::Folders => {
-            let out = args.out.as_ref().context("--format folders needs --out FOLDER")?;
+            let out = args
+                .out
+                .as_ref()
+                .context("--format folders needs --out FOLDER")?;
             let written = export::to_folders(&project, out)?;
             println!("wrote {written} files into {}", out.display());
             return Ok(());
         }
     };
     match &args.out {
-        Some(path) => std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?,
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?
+        }
         None => print!("{text}"),
     }
     Ok(())
@@ -226,22 +268,45 @@ pub fn stats(args: &StatsArgs) -> anyhow::Result<()> {
     println!("{} items", stats.items);
     for (pool, count) in &stats.pools {
         let classes = stats.classes.get(pool).map(|c| {
-            c.iter().map(|(class, n)| format!("{class}: {n}")).collect::<Vec<_>>().join(", ")
+            c.iter()
+                .map(|(class, n)| format!("{class}: {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         });
         println!("  {pool:<10} {count:>6}   {}", classes.unwrap_or_default());
     }
-    println!("annotators: {}", if stats.annotators.is_empty() { "none".into() } else { stats.annotators.join(", ") });
+    println!(
+        "annotators: {}",
+        if stats.annotators.is_empty() {
+            "none".into()
+        } else {
+            stats.annotators.join(", ")
+        }
+    );
     for field in &stats.agreement {
         for pair in &field.pairs {
-            let kappa = pair.kappa.map_or("undefined".to_string(), |k| format!("{k:.3}"));
-            let kind = if field.ordinal { "quadratic-weighted kappa" } else { "Cohen's kappa" };
-            println!("  {}: {} vs {}: {kind} {kappa} over {} items", field.field, pair.annotators[0], pair.annotators[1], pair.items);
+            let kappa = pair
+                .kappa
+                .map_or("undefined".to_string(), |k| format!("{k:.3}"));
+            let kind = if field.ordinal {
+                "quadratic-weighted kappa"
+            } else {
+                "Cohen's kappa"
+            };
+            println!(
+                "  {}: {} vs {}: {kind} {kappa} over {} items",
+                field.field, pair.annotators[0], pair.annotators[1], pair.items
+            );
         }
         if let Some(fleiss) = field.fleiss {
             println!("  {}: Fleiss' kappa {fleiss:.3}", field.field);
         }
         if !field.disagreements.is_empty() {
-            println!("  {}: {} items disagree", field.field, field.disagreements.len());
+            println!(
+                "  {}: {} items disagree",
+                field.field,
+                field.disagreements.len()
+            );
         }
     }
     Ok(())

@@ -31,7 +31,11 @@ impl WindowLevel {
 
 /// 8-bit grey pixels of a grey slice.
 pub fn grey_pixels(slice: &SliceImage, window: WindowLevel) -> Vec<u8> {
-    slice.values.iter().map(|&v| window.grey(v as f64)).collect()
+    slice
+        .values
+        .iter()
+        .map(|&v| window.grey(v as f64))
+        .collect()
 }
 
 /// RGBA pixels for display: grey slices through the window, colour slices
@@ -46,10 +50,20 @@ pub fn rgba_pixels(slice: &SliceImage, window: WindowLevel, colour_max: f64) -> 
             }
         }
         channels => {
-            let to_byte = |v: f32| ((v as f64 / colour_max).clamp(0.0, 1.0) * 255.0 + 0.5).floor() as u8;
+            let to_byte =
+                |v: f32| ((v as f64 / colour_max).clamp(0.0, 1.0) * 255.0 + 0.5).floor() as u8;
             for pixel in slice.values.chunks_exact(channels) {
-                let alpha = if channels == 4 { to_byte(pixel[3]) } else { 255 };
-                out.extend_from_slice(&[to_byte(pixel[0]), to_byte(pixel[1]), to_byte(pixel[2]), alpha]);
+                let alpha = if channels == 4 {
+                    to_byte(pixel[3])
+                } else {
+                    255
+                };
+                out.extend_from_slice(&[
+                    to_byte(pixel[0]),
+                    to_byte(pixel[1]),
+                    to_byte(pixel[2]),
+                    alpha,
+                ]);
             }
         }
     }
@@ -62,11 +76,20 @@ mod tests {
 
     #[test]
     fn window_formula_matches_the_spec() {
-        let w = WindowLevel { center: 40.0, width: 400.0 };
+        let w = WindowLevel {
+            center: 40.0,
+            width: 400.0,
+        };
         assert_eq!(w.grey(-160.0), 0);
         assert_eq!(w.grey(240.0), 255);
         assert_eq!(w.grey(40.0), 128); // 0.5 × 255 + 0.5 = 128.0
         assert_eq!(w.grey(f64::NAN), 0);
-        assert_eq!(WindowLevel::from_range(0.0, 100.0), WindowLevel { center: 50.0, width: 100.0 });
+        assert_eq!(
+            WindowLevel::from_range(0.0, 100.0),
+            WindowLevel {
+                center: 50.0,
+                width: 100.0
+            }
+        );
     }
 }

@@ -20,7 +20,9 @@ pub fn device_descriptor(adapter: &wgpu::Adapter) -> wgpu::DeviceDescriptor<'sta
         label: Some("loupe shared device (egui + burn)"),
         // Mappable primary buffers make every buffer host-visible, which is
         // slow on discrete GPUs; Burn leaves it out, so do we.
-        required_features: adapter.features().difference(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS),
+        required_features: adapter
+            .features()
+            .difference(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS),
         // egui's default asks for minimal limits, too small for Burn's
         // storage buffers and for large 3-D textures.
         required_limits: adapter.limits(),
@@ -88,7 +90,9 @@ impl AdapterSummary {
             name: info.name.clone(),
             backend: format!("{:?}", info.backend),
             device_type: format!("{:?}", info.device_type),
-            driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+            driver: format!("{} {}", info.driver, info.driver_info)
+                .trim()
+                .to_string(),
             max_texture_3d: limits.max_texture_dimension_3d,
             max_buffer_bytes: limits.max_buffer_size,
             max_storage_binding_bytes: limits.max_storage_buffer_binding_size as u64,
@@ -97,7 +101,10 @@ impl AdapterSummary {
 
     /// Of a render state's device.
     pub fn of(render_state: &egui_wgpu::RenderState) -> Self {
-        Self::new(&render_state.adapter.get_info(), &render_state.device.limits())
+        Self::new(
+            &render_state.adapter.get_info(),
+            &render_state.device.limits(),
+        )
     }
 }
 

@@ -13,12 +13,23 @@ pub fn cohen_kappa(pairs: &[(usize, usize)], categories: usize) -> Option<f64> {
 /// confusing Stage 1 with Stage 2 costs less than with Stage 3.
 pub fn quadratic_weighted_kappa(pairs: &[(usize, usize)], categories: usize) -> Option<f64> {
     let scale = ((categories.max(2) - 1) as f64).powi(2);
-    weighted_kappa(pairs, categories, |i, j| (i as f64 - j as f64).powi(2) / scale)
+    weighted_kappa(pairs, categories, |i, j| {
+        (i as f64 - j as f64).powi(2) / scale
+    })
 }
 
 /// `1 − Σ w·observed / Σ w·expected`, with expected from the marginals.
-fn weighted_kappa(pairs: &[(usize, usize)], categories: usize, weight: impl Fn(usize, usize) -> f64) -> Option<f64> {
-    if pairs.is_empty() || categories == 0 || pairs.iter().any(|&(a, b)| a >= categories || b >= categories) {
+fn weighted_kappa(
+    pairs: &[(usize, usize)],
+    categories: usize,
+    weight: impl Fn(usize, usize) -> f64,
+) -> Option<f64> {
+    if pairs.is_empty()
+        || categories == 0
+        || pairs
+            .iter()
+            .any(|&(a, b)| a >= categories || b >= categories)
+    {
         return None;
     }
     let n = pairs.len() as f64;
@@ -48,7 +59,10 @@ fn weighted_kappa(pairs: &[(usize, usize)], categories: usize, weight: impl Fn(u
 /// Fleiss' kappa: `counts[item][category]` = how many annotators chose that
 /// category for that item. Items with fewer than two ratings are skipped.
 pub fn fleiss_kappa(counts: &[Vec<usize>]) -> Option<f64> {
-    let rated: Vec<&Vec<usize>> = counts.iter().filter(|c| c.iter().sum::<usize>() >= 2).collect();
+    let rated: Vec<&Vec<usize>> = counts
+        .iter()
+        .filter(|c| c.iter().sum::<usize>() >= 2)
+        .collect();
     if rated.is_empty() {
         return None;
     }
@@ -94,7 +108,10 @@ mod tests {
         let near_k = quadratic_weighted_kappa(&near, 4).unwrap();
         let far_k = quadratic_weighted_kappa(&far, 4).unwrap();
         assert!(near_k > far_k, "{near_k} vs {far_k}");
-        assert_eq!(quadratic_weighted_kappa(&[(0, 0), (1, 1), (2, 2)], 3), Some(1.0));
+        assert_eq!(
+            quadratic_weighted_kappa(&[(0, 0), (1, 1), (2, 2)], 3),
+            Some(1.0)
+        );
     }
 
     #[test]

@@ -12,15 +12,29 @@ use super::{ADJUDICATOR, Pool, Project, StoreError, csv};
 /// One row per item and annotator: `id,path,pool,annotator,<fields…>,labeled_at`.
 /// Items nobody labeled get one row with an empty annotator.
 pub fn to_csv(project: &Project) -> Result<String, StoreError> {
-    let fields: Vec<String> = project.schema().fields.iter().map(|f| f.name.clone()).collect();
-    let mut header = vec!["id".to_string(), "path".into(), "pool".into(), "annotator".into()];
+    let fields: Vec<String> = project
+        .schema()
+        .fields
+        .iter()
+        .map(|f| f.name.clone())
+        .collect();
+    let mut header = vec![
+        "id".to_string(),
+        "path".into(),
+        "pool".into(),
+        "annotator".into(),
+    ];
     header.extend(fields.iter().cloned());
     header.push("labeled_at".into());
     let mut out = csv::line(&header);
     for item in project.items()? {
         let history = project.history(item.id)?;
         let labels = project.current_labels(item.id)?;
-        let prefix = [item.id.to_string(), item.path.clone(), item.pool.as_str().to_string()];
+        let prefix = [
+            item.id.to_string(),
+            item.path.clone(),
+            item.pool.as_str().to_string(),
+        ];
         if labels.is_empty() {
             let mut row: Vec<String> = prefix.to_vec();
             row.push(String::new());
@@ -37,7 +51,11 @@ pub fn to_csv(project: &Project) -> Result<String, StoreError> {
                 .unwrap_or_default();
             let mut row: Vec<String> = prefix.to_vec();
             row.push(annotator.clone());
-            row.extend(fields.iter().map(|f| values.get(f).cloned().unwrap_or_default()));
+            row.extend(
+                fields
+                    .iter()
+                    .map(|f| values.get(f).cloned().unwrap_or_default()),
+            );
             row.push(labeled_at);
             out.push_str(&csv::line(&row));
         }
@@ -78,13 +96,24 @@ pub fn to_folders(project: &Project, out: &Path) -> Result<usize, StoreError> {
     let target = project.schema().target.clone();
     let mut written = 0;
     for item in project.items()? {
-        let Some(label) = project.consensus(item.id, &target)? else { continue };
+        let Some(label) = project.consensus(item.id, &target)? else {
+            continue;
+        };
         let source = project.resolve(&item);
         let dir = out.join(label.replace(['/', '\\'], "_"));
-        std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io { path: dir.clone(), source })?;
-        let name = source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let name = source
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let dest = dir.join(format!("{}_{name}", item.id));
-        std::fs::copy(&source, &dest).map_err(|e| StoreError::Io { path: source.clone(), source: e })?;
+        std::fs::copy(&source, &dest).map_err(|e| StoreError::Io {
+            path: source.clone(),
+            source: e,
+        })?;
         written += 1;
     }
     Ok(written)
@@ -123,14 +152,23 @@ pub struct Stats {
 pub fn stats(project: &Project) -> Result<Stats, StoreError> {
     let schema = project.schema().clone();
     let items = project.items()?;
-    let mut pools: BTreeMap<String, usize> = Pool::ALL.iter().map(|p| (p.as_str().to_string(), 0)).collect();
+    let mut pools: BTreeMap<String, usize> = Pool::ALL
+        .iter()
+        .map(|p| (p.as_str().to_string(), 0))
+        .collect();
     let mut classes: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     let mut labels_by_item = Vec::new();
     let mut annotators = BTreeSet::new();
     for item in &items {
         *pools.entry(item.pool.as_str().into()).or_default() += 1;
-        let class = project.consensus(item.id, &schema.target)?.unwrap_or_else(|| "(none)".into());
-        *classes.entry(item.pool.as_str().into()).or_default().entry(class).or_default() += 1;
+        let class = project
+            .consensus(item.id, &schema.target)?
+            .unwrap_or_else(|| "(none)".into());
+        *classes
+            .entry(item.pool.as_str().into())
+            .or_default()
+            .entry(class)
+            .or_default() += 1;
         let labels = project.current_labels(item.id)?;
         annotators.extend(labels.keys().filter(|a| a.as_str() != ADJUDICATOR).cloned());
         labels_by_item.push((item.id, labels));
@@ -185,7 +223,11 @@ pub fn stats(project: &Project) -> Result<Stats, StoreError> {
             field: field.name.clone(),
             ordinal: field.ordinal,
             pairs,
-            fleiss: if annotators.len() > 2 { fleiss_kappa(&counts) } else { None },
+            fleiss: if annotators.len() > 2 {
+                fleiss_kappa(&counts)
+            } else {
+                None
+            },
             disagreements,
         });
     }

@@ -9,7 +9,9 @@ use super::{AddOutcome, Pool, Project, StoreError, csv};
 use crate::synth::Rng;
 
 /// Extensions Loupe imports (`.img` is reached through its `.hdr`).
-const IMPORTABLE: &[&str] = &[".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".nii", ".nii.gz", ".hdr", ".hdr.gz"];
+const IMPORTABLE: &[&str] = &[
+    ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".nii", ".nii.gz", ".hdr", ".hdr.gz",
+];
 
 /// Labels read from a CSV: for each path as written there, annotator → field → value.
 #[derive(Clone, Debug, Default)]
@@ -30,7 +32,9 @@ impl LabelTable {
     /// `path` column and one column per field (as `loupe export --format csv` writes).
     pub fn parse(text: &str, fields: &[String]) -> Result<Self, String> {
         let rows = csv::parse(text)?;
-        let Some(first) = rows.first() else { return Ok(Self::default()) };
+        let Some(first) = rows.first() else {
+            return Ok(Self::default());
+        };
         let has_header = first.iter().any(|c| c.trim() == "path");
         let mut out = Vec::new();
         if has_header {
@@ -38,8 +42,10 @@ impl LabelTable {
             let path_col = column("path").ok_or("no path column")?;
             let annotator_col = column("annotator");
             let pool_col = column("pool");
-            let field_cols: Vec<(String, usize)> =
-                fields.iter().filter_map(|f| column(f).map(|c| (f.clone(), c))).collect();
+            let field_cols: Vec<(String, usize)> = fields
+                .iter()
+                .filter_map(|f| column(f).map(|c| (f.clone(), c)))
+                .collect();
             for (n, row) in rows.iter().enumerate().skip(1) {
                 let cell = |c: usize| row.get(c).map(|s| s.trim().to_string()).unwrap_or_default();
                 let path = cell(path_col);
@@ -139,7 +145,10 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, StoreError> {
         } else if path.is_file() {
             out.push(path.clone());
         } else {
-            return Err(StoreError::Invalid(format!("no such file or folder: {}", path.display())));
+            return Err(StoreError::Invalid(format!(
+                "no such file or folder: {}",
+                path.display()
+            )));
         }
     }
     out.sort();
@@ -147,12 +156,20 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, StoreError> {
 }
 
 fn is_importable(path: &Path) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_ascii_lowercase();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     IMPORTABLE.iter().any(|ext| name.ends_with(ext)) && !name.starts_with('.')
 }
 
 /// Finds the CSV row for a file: by full path, by path relative to an import root, or by unique file name.
-fn match_rows<'a>(files: &[PathBuf], roots: &[PathBuf], table: &'a LabelTable) -> (HashMap<usize, Vec<&'a LabelRow>>, Vec<String>) {
+fn match_rows<'a>(
+    files: &[PathBuf],
+    roots: &[PathBuf],
+    table: &'a LabelTable,
+) -> (HashMap<usize, Vec<&'a LabelRow>>, Vec<String>) {
     let mut by_file: HashMap<usize, Vec<&LabelRow>> = HashMap::new();
     let mut unmatched = Vec::new();
     let keys: Vec<Vec<String>> = files
@@ -169,11 +186,18 @@ fn match_rows<'a>(files: &[PathBuf], roots: &[PathBuf], table: &'a LabelTable) -
         .collect();
     let names: Vec<String> = files
         .iter()
-        .map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+        .map(|f| {
+            f.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
         .collect();
     for row in &table.rows {
         let wanted = row.path.replace('\\', "/");
-        let exact = keys.iter().position(|k| k.iter().any(|key| *key == wanted || key.ends_with(&format!("/{wanted}"))));
+        let exact = keys.iter().position(|k| {
+            k.iter()
+                .any(|key| *key == wanted || key.ends_with(&format!("/{wanted}")))
+        });
         let by_name = || {
             let name = wanted.rsplit('/').next().unwrap_or(&wanted);
             let mut hits = names.iter().enumerate().filter(|(_, n)| *n == name);
@@ -199,7 +223,10 @@ pub fn import(
     mut progress: impl FnMut(usize, usize),
 ) -> Result<ImportReport, StoreError> {
     if !(0.0..1.0).contains(&options.test_fraction) {
-        return Err(StoreError::Invalid(format!("test fraction {} must be in [0, 1)", options.test_fraction)));
+        return Err(StoreError::Invalid(format!(
+            "test fraction {} must be in [0, 1)",
+            options.test_fraction
+        )));
     }
     let files = collect_files(paths)?;
     let roots: Vec<PathBuf> = paths.iter().filter(|p| p.is_dir()).cloned().collect();
@@ -241,7 +268,11 @@ pub fn import(
         ..Default::default()
     };
     for (i, file) in files.iter().enumerate() {
-        let pool = if in_test[i] { Pool::Test } else { Pool::Unlabeled };
+        let pool = if in_test[i] {
+            Pool::Test
+        } else {
+            Pool::Unlabeled
+        };
         match project.add_item(file, pool)? {
             AddOutcome::Added(id) => {
                 report.added += 1;

@@ -44,7 +44,9 @@ pub enum StoreError {
 }
 
 /// Which pool an item is in: exactly one at any time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Pool {
     /// Has a target label: used for the supervised part of training.
@@ -135,7 +137,9 @@ pub const ADJUDICATOR: &str = "adjudicated";
 impl Project {
     /// Creates a project in `root` (created if missing) with `schema`.
     pub fn create(root: &Path, schema: &Schema) -> Result<Self, StoreError> {
-        schema.validate().map_err(|e| StoreError::Invalid(e.to_string()))?;
+        schema
+            .validate()
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
         std::fs::create_dir_all(root).map_err(|source| StoreError::Io {
             path: root.to_path_buf(),
             source,
@@ -145,9 +149,16 @@ impl Project {
             return Err(StoreError::AlreadyExists(root.to_path_buf()));
         }
         let conn = connect(&db)?;
-        let schema_json = serde_json::to_string(schema).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        conn.execute("INSERT INTO meta (key, value) VALUES ('schema', ?1), ('format', '1')", params![schema_json])
-            .map_err(|source| StoreError::Sqlite { path: db.clone(), source })?;
+        let schema_json =
+            serde_json::to_string(schema).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema', ?1), ('format', '1')",
+            params![schema_json],
+        )
+        .map_err(|source| StoreError::Sqlite {
+            path: db.clone(),
+            source,
+        })?;
         Ok(Self {
             root: root.to_path_buf(),
             conn,
@@ -163,9 +174,15 @@ impl Project {
         }
         let conn = connect(&db)?;
         let schema_json: String = conn
-            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0))
-            .map_err(|source| StoreError::Sqlite { path: db.clone(), source })?;
-        let schema = Schema::from_json(&schema_json).map_err(|e| StoreError::Invalid(format!("{e}: {}", db.display())))?;
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })
+            .map_err(|source| StoreError::Sqlite {
+                path: db.clone(),
+                source,
+            })?;
+        let schema = Schema::from_json(&schema_json)
+            .map_err(|e| StoreError::Invalid(format!("{e}: {}", db.display())))?;
         Ok(Self {
             root: root.to_path_buf(),
             conn,
@@ -193,7 +210,11 @@ impl Project {
         let hash = content_hash(file)?;
         if let Some(id) = self
             .conn
-            .query_row("SELECT id FROM items WHERE content_hash = ?1", params![hash], |r| r.get(0))
+            .query_row(
+                "SELECT id FROM items WHERE content_hash = ?1",
+                params![hash],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|e| self.sql(e))?
         {
@@ -222,7 +243,11 @@ impl Project {
     /// Where an item's file is on disk now.
     pub fn resolve(&self, item: &Item) -> PathBuf {
         let stored = Path::new(&item.path);
-        if stored.is_absolute() { stored.to_path_buf() } else { self.root.join(stored) }
+        if stored.is_absolute() {
+            stored.to_path_buf()
+        } else {
+            self.root.join(stored)
+        }
     }
 
     /// All items, by id.
@@ -258,13 +283,21 @@ impl Project {
         items
             .into_iter()
             .find(|i| i.path == key || i.path == stored)
-            .ok_or_else(|| StoreError::Invalid(format!("no item {key:?} in project {}", self.root.display())))
+            .ok_or_else(|| {
+                StoreError::Invalid(format!(
+                    "no item {key:?} in project {}",
+                    self.root.display()
+                ))
+            })
     }
 
     /// Moves an item to a pool (e.g. into or out of the test pool by hand).
     pub fn set_pool(&mut self, item_id: i64, pool: Pool) -> Result<(), StoreError> {
         self.conn
-            .execute("UPDATE items SET pool = ?1 WHERE id = ?2", params![pool.as_str(), item_id])
+            .execute(
+                "UPDATE items SET pool = ?1 WHERE id = ?2",
+                params![pool.as_str(), item_id],
+            )
             .map_err(|e| self.sql(e))?;
         Ok(())
     }
@@ -272,11 +305,19 @@ impl Project {
     /// Records `annotator`'s value for `field` (`None` clears it) and, for
     /// the target field, moves the item between the labeled and unlabeled
     /// pools. Durable on disk when this returns.
-    pub fn set_label(&mut self, item_id: i64, annotator: &str, field: &str, value: Option<&str>) -> Result<(), StoreError> {
-        let schema_field = self
-            .schema
-            .field(field)
-            .ok_or_else(|| StoreError::Invalid(format!("field {field:?} is not in schema {:?}", self.schema.name)))?;
+    pub fn set_label(
+        &mut self,
+        item_id: i64,
+        annotator: &str,
+        field: &str,
+        value: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let schema_field = self.schema.field(field).ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "field {field:?} is not in schema {:?}",
+                self.schema.name
+            ))
+        })?;
         let value = match value {
             Some(v) => Some(
                 schema_field
@@ -296,10 +337,23 @@ impl Project {
         }
         let is_target = field == self.schema.target;
         let root = self.root.join(DATABASE_FILE);
-        let tx = self.conn.transaction().map_err(|source| StoreError::Sqlite { path: root.clone(), source })?;
-        let sql_err = |source| StoreError::Sqlite { path: root.clone(), source };
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|source| StoreError::Sqlite {
+                path: root.clone(),
+                source,
+            })?;
+        let sql_err = |source| StoreError::Sqlite {
+            path: root.clone(),
+            source,
+        };
         let pool: Option<String> = tx
-            .query_row("SELECT pool FROM items WHERE id = ?1", params![item_id], |r| r.get(0))
+            .query_row(
+                "SELECT pool FROM items WHERE id = ?1",
+                params![item_id],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(sql_err)?;
         let Some(pool) = pool else {
@@ -322,9 +376,16 @@ impl Project {
                     |r| r.get(0),
                 )
                 .map_err(sql_err)?;
-            let new_pool = if labeled { Pool::Labeled } else { Pool::Unlabeled };
-            tx.execute("UPDATE items SET pool = ?1 WHERE id = ?2", params![new_pool.as_str(), item_id])
-                .map_err(sql_err)?;
+            let new_pool = if labeled {
+                Pool::Labeled
+            } else {
+                Pool::Unlabeled
+            };
+            tx.execute(
+                "UPDATE items SET pool = ?1 WHERE id = ?2",
+                params![new_pool.as_str(), item_id],
+            )
+            .map_err(sql_err)?;
         }
         tx.commit().map_err(sql_err)?;
         Ok(())
@@ -332,7 +393,10 @@ impl Project {
 
     /// Every annotator's current value per field for an item (latest entry
     /// wins; cleared fields are absent).
-    pub fn current_labels(&self, item_id: i64) -> Result<BTreeMap<String, BTreeMap<String, String>>, StoreError> {
+    pub fn current_labels(
+        &self,
+        item_id: i64,
+    ) -> Result<BTreeMap<String, BTreeMap<String, String>>, StoreError> {
         let mut statement = self
             .conn
             .prepare(
@@ -342,7 +406,13 @@ impl Project {
             )
             .map_err(|e| self.sql(e))?;
         let rows = statement
-            .query_map(params![item_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?)))
+            .query_map(params![item_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
+            })
             .map_err(|e| self.sql(e))?;
         let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         for row in rows {
@@ -382,7 +452,9 @@ impl Project {
             return Ok(Some(value.clone()));
         }
         let mut values = labels.values().filter_map(|f| f.get(field));
-        let Some(first) = values.next() else { return Ok(None) };
+        let Some(first) = values.next() else {
+            return Ok(None);
+        };
         Ok(values.all(|v| v == first).then(|| first.clone()))
     }
 }
@@ -395,10 +467,14 @@ fn connect(db: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(db).map_err(wrap)?;
     // WAL keeps readers and the writer apart; FULL syncs the WAL at every
     // commit, which is what makes a returned set_label durable.
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(wrap)?;
-    conn.pragma_update(None, "synchronous", "FULL").map_err(wrap)?;
-    conn.pragma_update(None, "foreign_keys", "ON").map_err(wrap)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(wrap)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(wrap)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(wrap)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(wrap)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(wrap)?;
     conn.execute_batch(SCHEMA_SQL).map_err(wrap)?;
     Ok(conn)
 }
@@ -419,7 +495,11 @@ pub fn content_hash(file: &Path) -> Result<String, StoreError> {
         }
         hasher.update(&buffer[..n]);
     }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 #[cfg(test)]
@@ -445,21 +525,34 @@ mod tests {
     #[test]
     fn target_labels_move_items_between_pools() {
         let (_dir, mut project, ids) = project_with_items(2);
-        project.set_label(ids[0], "ana", "stage", Some("stage 2")).unwrap();
-        project.set_label(ids[0], "ana", "zone", Some("II")).unwrap();
+        project
+            .set_label(ids[0], "ana", "stage", Some("stage 2"))
+            .unwrap();
+        project
+            .set_label(ids[0], "ana", "zone", Some("II"))
+            .unwrap();
         let pools: Vec<Pool> = project.items().unwrap().iter().map(|i| i.pool).collect();
         assert_eq!(pools, vec![Pool::Labeled, Pool::Unlabeled]);
-        assert_eq!(project.current_labels(ids[0]).unwrap()["ana"]["stage"], "Stage 2");
+        assert_eq!(
+            project.current_labels(ids[0]).unwrap()["ana"]["stage"],
+            "Stage 2"
+        );
         project.set_label(ids[0], "ana", "stage", None).unwrap();
         assert_eq!(project.items().unwrap()[0].pool, Pool::Unlabeled);
-        assert_eq!(project.history(ids[0]).unwrap().len(), 3, "history is append-only");
+        assert_eq!(
+            project.history(ids[0]).unwrap().len(),
+            3,
+            "history is append-only"
+        );
     }
 
     #[test]
     fn test_pool_items_stay_in_the_test_pool() {
         let (_dir, mut project, ids) = project_with_items(1);
         project.set_pool(ids[0], Pool::Test).unwrap();
-        project.set_label(ids[0], "ana", "stage", Some("Normal")).unwrap();
+        project
+            .set_label(ids[0], "ana", "stage", Some("Normal"))
+            .unwrap();
         assert_eq!(project.items().unwrap()[0].pool, Pool::Test);
     }
 
@@ -468,32 +561,69 @@ mod tests {
         let (dir, mut project, ids) = project_with_items(1);
         let copy = dir.path().join("copy.png");
         std::fs::copy(dir.path().join("img0.png"), &copy).unwrap();
-        assert_eq!(project.add_item(&copy, Pool::Unlabeled).unwrap(), AddOutcome::Duplicate(ids[0]));
-        let err = project.set_label(ids[0], "ana", "stage", Some("Stage 9")).unwrap_err();
-        assert!(err.to_string().contains("not a value of \"stage\""), "{err}");
-        assert!(project.set_label(ids[0], "ana", "colour", Some("red")).is_err());
-        assert!(project.set_label(999, "ana", "stage", Some("Normal")).is_err());
+        assert_eq!(
+            project.add_item(&copy, Pool::Unlabeled).unwrap(),
+            AddOutcome::Duplicate(ids[0])
+        );
+        let err = project
+            .set_label(ids[0], "ana", "stage", Some("Stage 9"))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("not a value of \"stage\""),
+            "{err}"
+        );
+        assert!(
+            project
+                .set_label(ids[0], "ana", "colour", Some("red"))
+                .is_err()
+        );
+        assert!(
+            project
+                .set_label(999, "ana", "stage", Some("Normal"))
+                .is_err()
+        );
     }
 
     #[test]
     fn consensus_prefers_adjudication_then_agreement() {
         let (_dir, mut project, ids) = project_with_items(1);
-        project.set_label(ids[0], "ana", "stage", Some("Stage 1")).unwrap();
-        project.set_label(ids[0], "ben", "stage", Some("Stage 2")).unwrap();
+        project
+            .set_label(ids[0], "ana", "stage", Some("Stage 1"))
+            .unwrap();
+        project
+            .set_label(ids[0], "ben", "stage", Some("Stage 2"))
+            .unwrap();
         assert_eq!(project.consensus(ids[0], "stage").unwrap(), None);
-        project.set_label(ids[0], ADJUDICATOR, "stage", Some("Stage 2")).unwrap();
-        assert_eq!(project.consensus(ids[0], "stage").unwrap().as_deref(), Some("Stage 2"));
+        project
+            .set_label(ids[0], ADJUDICATOR, "stage", Some("Stage 2"))
+            .unwrap();
+        assert_eq!(
+            project.consensus(ids[0], "stage").unwrap().as_deref(),
+            Some("Stage 2")
+        );
     }
 
     #[test]
     fn reopening_finds_everything() {
         let (dir, mut project, ids) = project_with_items(1);
-        project.set_label(ids[0], "ana", "plus", Some("plus")).unwrap();
+        project
+            .set_label(ids[0], "ana", "plus", Some("plus"))
+            .unwrap();
         drop(project);
         let project = Project::open(dir.path()).unwrap();
         assert_eq!(project.schema(), &Schema::rop());
-        assert_eq!(project.items().unwrap()[0].path, "img0.png", "relative inside the folder");
-        assert_eq!(project.current_labels(ids[0]).unwrap()["ana"]["plus"], "plus");
-        assert!(matches!(Project::open(&dir.path().join("nope")), Err(StoreError::NotAProject(_))));
+        assert_eq!(
+            project.items().unwrap()[0].path,
+            "img0.png",
+            "relative inside the folder"
+        );
+        assert_eq!(
+            project.current_labels(ids[0]).unwrap()["ana"]["plus"],
+            "plus"
+        );
+        assert!(matches!(
+            Project::open(&dir.path().join("nope")),
+            Err(StoreError::NotAProject(_))
+        ));
     }
 }

@@ -26,7 +26,9 @@ impl Field {
     }
 
     pub fn value_index(&self, value: &str) -> Option<usize> {
-        self.values.iter().position(|v| v.eq_ignore_ascii_case(value))
+        self.values
+            .iter()
+            .position(|v| v.eq_ignore_ascii_case(value))
     }
 }
 
@@ -63,7 +65,13 @@ impl Schema {
         Self {
             name: "rop".into(),
             fields: vec![
-                field("stage", &["Normal", "Stage 1", "Stage 2", "Stage 3", "Stage 4", "Stage 5"], true),
+                field(
+                    "stage",
+                    &[
+                        "Normal", "Stage 1", "Stage 2", "Stage 3", "Stage 4", "Stage 5",
+                    ],
+                    true,
+                ),
                 field("zone", &["I", "II", "III"], true),
                 field("plus", &["none", "pre-plus", "plus"], true),
             ],
@@ -77,7 +85,12 @@ impl Schema {
             name: "thyroid".into(),
             fields: vec![field(
                 "class",
-                &["nodular goiter", "follicular neoplasm", "papillary carcinoma", "medullary carcinoma"],
+                &[
+                    "nodular goiter",
+                    "follicular neoplasm",
+                    "papillary carcinoma",
+                    "medullary carcinoma",
+                ],
                 false,
             )],
             target: "class".into(),
@@ -107,7 +120,10 @@ impl Schema {
         }
         for (i, f) in self.fields.iter().enumerate() {
             if f.name.trim().is_empty() || f.name.contains(['=', ',', ' ']) {
-                return invalid(format!("field name {:?} is empty or contains '=', ',' or a space", f.name));
+                return invalid(format!(
+                    "field name {:?} is empty or contains '=', ',' or a space",
+                    f.name
+                ));
             }
             if self.fields[..i].iter().any(|g| g.name == f.name) {
                 return invalid(format!("field {:?} appears twice", f.name));
@@ -117,11 +133,19 @@ impl Schema {
             }
             for (j, v) in f.values.iter().enumerate() {
                 if v.trim().is_empty() || f.values[..j].iter().any(|w| w.eq_ignore_ascii_case(v)) {
-                    return invalid(format!("field {:?}: value {v:?} is empty or repeated", f.name));
+                    return invalid(format!(
+                        "field {:?}: value {v:?} is empty or repeated",
+                        f.name
+                    ));
                 }
             }
             if !f.hotkeys.is_empty() && f.hotkeys.len() != f.values.len() {
-                return invalid(format!("field {:?}: {} hotkeys for {} values", f.name, f.hotkeys.len(), f.values.len()));
+                return invalid(format!(
+                    "field {:?}: {} hotkeys for {} values",
+                    f.name,
+                    f.hotkeys.len(),
+                    f.values.len()
+                ));
             }
         }
         if self.field(&self.target).is_none() {
@@ -160,7 +184,12 @@ mod tests {
         let schema = Schema::from_json(ok).unwrap();
         assert_eq!(schema.target_field().hotkey(2), Some('d'));
         let bad_target = ok.replace("\"target\":\"grade\"", "\"target\":\"stage\"");
-        assert!(Schema::from_json(&bad_target).unwrap_err().to_string().contains("target \"stage\""));
+        assert!(
+            Schema::from_json(&bad_target)
+                .unwrap_err()
+                .to_string()
+                .contains("target \"stage\"")
+        );
         assert!(Schema::from_json("{").is_err());
     }
 }

@@ -24,13 +24,24 @@ impl Canvas {
     pub fn for_each(&mut self, mut f: impl FnMut(f32, f32, &mut [f32; 3])) {
         for y in 0..self.height {
             for x in 0..self.width {
-                f(x as f32 + 0.5, y as f32 + 0.5, &mut self.pixels[y * self.width + x]);
+                f(
+                    x as f32 + 0.5,
+                    y as f32 + 0.5,
+                    &mut self.pixels[y * self.width + x],
+                );
             }
         }
     }
 
     /// Blends `colour` over pixels within `radius` of the segment a–b, with a soft 1-px edge.
-    pub fn segment(&mut self, a: (f32, f32), b: (f32, f32), radius: f32, colour: [f32; 3], opacity: f32) {
+    pub fn segment(
+        &mut self,
+        a: (f32, f32),
+        b: (f32, f32),
+        radius: f32,
+        colour: [f32; 3],
+        opacity: f32,
+    ) {
         let pad = radius + 1.5;
         let (x0, x1) = (a.0.min(b.0) - pad, a.0.max(b.0) + pad);
         let (y0, y1) = (a.1.min(b.1) - pad, a.1.max(b.1) + pad);
@@ -54,12 +65,27 @@ impl Canvas {
     }
 
     /// A filled disc with a soft edge `softness` pixels wide.
-    pub fn disc(&mut self, centre: (f32, f32), radius: f32, colour: [f32; 3], opacity: f32, softness: f32) {
+    pub fn disc(
+        &mut self,
+        centre: (f32, f32),
+        radius: f32,
+        colour: [f32; 3],
+        opacity: f32,
+        softness: f32,
+    ) {
         let pad = radius + softness + 1.0;
-        for y in ((centre.1 - pad).max(0.0) as usize)..((centre.1 + pad).min(self.height as f32) as usize) {
-            for x in ((centre.0 - pad).max(0.0) as usize)..((centre.0 + pad).min(self.width as f32) as usize) {
-                let distance = ((x as f32 + 0.5 - centre.0).powi(2) + (y as f32 + 0.5 - centre.1).powi(2)).sqrt();
-                let coverage = ((radius + softness / 2.0 - distance) / softness.max(1e-3)).clamp(0.0, 1.0) * opacity;
+        for y in ((centre.1 - pad).max(0.0) as usize)
+            ..((centre.1 + pad).min(self.height as f32) as usize)
+        {
+            for x in ((centre.0 - pad).max(0.0) as usize)
+                ..((centre.0 + pad).min(self.width as f32) as usize)
+            {
+                let distance = ((x as f32 + 0.5 - centre.0).powi(2)
+                    + (y as f32 + 0.5 - centre.1).powi(2))
+                .sqrt();
+                let coverage = ((radius + softness / 2.0 - distance) / softness.max(1e-3))
+                    .clamp(0.0, 1.0)
+                    * opacity;
                 if coverage > 0.0 {
                     let p = &mut self.pixels[y * self.width + x];
                     for c in 0..3 {
@@ -85,7 +111,13 @@ impl Canvas {
     fn box_pass(&mut self, radius: usize, horizontal: bool) {
         let (w, h) = (self.width, self.height);
         let (lines, length) = if horizontal { (h, w) } else { (w, h) };
-        let index = |line: usize, i: usize| if horizontal { line * w + i } else { i * w + line };
+        let index = |line: usize, i: usize| {
+            if horizontal {
+                line * w + i
+            } else {
+                i * w + line
+            }
+        };
         let mut out = self.pixels.clone();
         for line in 0..lines {
             let mut sum = [0.0f32; 3];

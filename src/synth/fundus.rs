@@ -31,10 +31,17 @@ fn uniform(rng: &mut Rng, low: f32, high: f32) -> f32 {
 pub fn generate(stage: usize, size: usize, seed: u64) -> Fundus {
     let mut rng = Rng::new(seed ^ 0xF0_u64.wrapping_mul(stage as u64 + 1));
     let s = size as f32;
-    let centre = (s / 2.0 + uniform(&mut rng, -0.03, 0.03) * s, s / 2.0 + uniform(&mut rng, -0.03, 0.03) * s);
+    let centre = (
+        s / 2.0 + uniform(&mut rng, -0.03, 0.03) * s,
+        s / 2.0 + uniform(&mut rng, -0.03, 0.03) * s,
+    );
     let fov = s * uniform(&mut rng, 0.44, 0.49);
     // Pigmentation and exposure vary between infants and cameras.
-    let base = [uniform(&mut rng, 170.0, 230.0), uniform(&mut rng, 70.0, 120.0), uniform(&mut rng, 25.0, 60.0)];
+    let base = [
+        uniform(&mut rng, 170.0, 230.0),
+        uniform(&mut rng, 70.0, 120.0),
+        uniform(&mut rng, 25.0, 60.0),
+    ];
     let exposure = uniform(&mut rng, 0.75, 1.2);
     let light_angle = uniform(&mut rng, 0.0, TAU);
     let light_strength = uniform(&mut rng, 0.0, 0.35);
@@ -54,7 +61,10 @@ pub fn generate(stage: usize, size: usize, seed: u64) -> Fundus {
 
     // Optic disc on one side, rotated with the whole layout.
     let disc_offset = fov * uniform(&mut rng, 0.35, 0.55);
-    let disc = (centre.0 + disc_offset * rotation.cos(), centre.1 + disc_offset * rotation.sin());
+    let disc = (
+        centre.0 + disc_offset * rotation.cos(),
+        centre.1 + disc_offset * rotation.sin(),
+    );
     let disc_radius = s * uniform(&mut rng, 0.045, 0.065);
 
     // Border of the vascularised retina: an arc around the disc, on the far (temporal) side.
@@ -71,14 +81,40 @@ pub fn generate(stage: usize, size: usize, seed: u64) -> Fundus {
     });
 
     // Vessel tree from the disc, stopping at the border.
-    let vessel_colour = [base[0] * 0.55 * exposure, base[1] * 0.25 * exposure, base[2] * 0.3 * exposure];
+    let vessel_colour = [
+        base[0] * 0.55 * exposure,
+        base[1] * 0.25 * exposure,
+        base[2] * 0.3 * exposure,
+    ];
     let trunks = 4 + (rng.next_u64() % 4) as usize;
     for t in 0..trunks {
         let angle = rotation + PI + (t as f32 / trunks as f32 - 0.5) * uniform(&mut rng, 2.6, 3.6);
-        grow_vessel(&mut canvas, &mut rng, disc, angle, s * 0.009, border_radius, disc, vessel_colour, 0);
+        grow_vessel(
+            &mut canvas,
+            &mut rng,
+            disc,
+            angle,
+            s * 0.009,
+            border_radius,
+            disc,
+            vessel_colour,
+            0,
+        );
     }
-    canvas.disc(disc, disc_radius, [250.0 * exposure, 220.0 * exposure, 150.0 * exposure], 0.95, disc_radius * 0.4);
-    canvas.disc(disc, disc_radius * 0.45, [255.0, 245.0, 200.0], 0.7, disc_radius * 0.3);
+    canvas.disc(
+        disc,
+        disc_radius,
+        [250.0 * exposure, 220.0 * exposure, 150.0 * exposure],
+        0.95,
+        disc_radius * 0.4,
+    );
+    canvas.disc(
+        disc,
+        disc_radius * 0.45,
+        [255.0, 245.0, 200.0],
+        0.7,
+        disc_radius * 0.3,
+    );
 
     // The stage lesion along the border arc.
     let contrast = uniform(&mut rng, 0.45, 1.0);
@@ -87,9 +123,14 @@ pub fn generate(stage: usize, size: usize, seed: u64) -> Fundus {
     let steps = (border_radius * arc_span / 1.5) as usize + 1;
     let arc_point = |i: usize| {
         let a = arc_start + arc_span * i as f32 / steps as f32;
-        (disc.0 + border_radius * a.cos(), disc.1 + border_radius * a.sin(), a)
+        (
+            disc.0 + border_radius * a.cos(),
+            disc.1 + border_radius * a.sin(),
+            a,
+        )
     };
-    let inside_fov = |p: (f32, f32)| ((p.0 - centre.0).powi(2) + (p.1 - centre.1).powi(2)).sqrt() < fov * 0.97;
+    let inside_fov =
+        |p: (f32, f32)| ((p.0 - centre.0).powi(2) + (p.1 - centre.1).powi(2)).sqrt() < fov * 0.97;
     match stage {
         0 => {}
         1 => {
@@ -98,7 +139,13 @@ pub fn generate(stage: usize, size: usize, seed: u64) -> Fundus {
             for i in 0..steps {
                 let (a, b) = (arc_point(i), arc_point(i + 1));
                 if inside_fov((a.0, a.1)) {
-                    canvas.segment((a.0, a.1), (b.0, b.1), width, [245.0, 235.0, 215.0], 0.75 * contrast);
+                    canvas.segment(
+                        (a.0, a.1),
+                        (b.0, b.1),
+                        width,
+                        [245.0, 235.0, 215.0],
+                        0.75 * contrast,
+                    );
                 }
             }
         }
@@ -112,9 +159,27 @@ pub fn generate(stage: usize, size: usize, seed: u64) -> Fundus {
                 }
                 let (nx, ny) = (a.2.cos(), a.2.sin());
                 let shift = width * 0.9;
-                canvas.segment((a.0 - nx * shift, a.1 - ny * shift), (b.0 - nx * shift, b.1 - ny * shift), width * 0.6, [90.0, 30.0, 20.0], 0.35 * contrast);
-                canvas.segment((a.0, a.1), (b.0, b.1), width, [240.0, 200.0, 185.0], 0.8 * contrast);
-                canvas.segment((a.0 + nx * shift * 0.5, a.1 + ny * shift * 0.5), (b.0 + nx * shift * 0.5, b.1 + ny * shift * 0.5), width * 0.35, [255.0, 240.0, 230.0], 0.5 * contrast);
+                canvas.segment(
+                    (a.0 - nx * shift, a.1 - ny * shift),
+                    (b.0 - nx * shift, b.1 - ny * shift),
+                    width * 0.6,
+                    [90.0, 30.0, 20.0],
+                    0.35 * contrast,
+                );
+                canvas.segment(
+                    (a.0, a.1),
+                    (b.0, b.1),
+                    width,
+                    [240.0, 200.0, 185.0],
+                    0.8 * contrast,
+                );
+                canvas.segment(
+                    (a.0 + nx * shift * 0.5, a.1 + ny * shift * 0.5),
+                    (b.0 + nx * shift * 0.5, b.1 + ny * shift * 0.5),
+                    width * 0.35,
+                    [255.0, 240.0, 230.0],
+                    0.5 * contrast,
+                );
             }
             if stage >= 3 {
                 // Extraretinal fibrovascular tufts: red fuzzy knots along the ridge.
@@ -127,11 +192,26 @@ pub fn generate(stage: usize, size: usize, seed: u64) -> Fundus {
                     let outward = uniform(&mut rng, -0.5, 1.5) * width;
                     let centre_t = (x + a.cos() * outward, y + a.sin() * outward);
                     let radius = s * uniform(&mut rng, 0.008, 0.016);
-                    canvas.disc(centre_t, radius, [200.0, 35.0, 35.0], 0.8 * contrast, radius * 0.8);
+                    canvas.disc(
+                        centre_t,
+                        radius,
+                        [200.0, 35.0, 35.0],
+                        0.8 * contrast,
+                        radius * 0.8,
+                    );
                     for _ in 0..4 {
                         let theta = uniform(&mut rng, 0.0, TAU);
-                        let end = (centre_t.0 + theta.cos() * radius * 1.8, centre_t.1 + theta.sin() * radius * 1.8);
-                        canvas.segment(centre_t, end, s * 0.0025, [170.0, 25.0, 30.0], 0.7 * contrast);
+                        let end = (
+                            centre_t.0 + theta.cos() * radius * 1.8,
+                            centre_t.1 + theta.sin() * radius * 1.8,
+                        );
+                        canvas.segment(
+                            centre_t,
+                            end,
+                            s * 0.0025,
+                            [170.0, 25.0, 30.0],
+                            0.7 * contrast,
+                        );
                     }
                 }
             }
@@ -175,7 +255,12 @@ fn grow_vessel(
         angle += uniform(rng, -0.25, 0.25);
         let next = (point.0 + step * angle.cos(), point.1 + step * angle.sin());
         let d = ((next.0 - disc.0).powi(2) + (next.1 - disc.1).powi(2)).sqrt();
-        if d > border_radius || next.0 < 0.0 || next.1 < 0.0 || next.0 > canvas.width as f32 || next.1 > canvas.height as f32 {
+        if d > border_radius
+            || next.0 < 0.0
+            || next.1 < 0.0
+            || next.0 > canvas.width as f32
+            || next.1 > canvas.height as f32
+        {
             return;
         }
         canvas.segment(point, next, radius, colour, 0.85);
@@ -184,7 +269,17 @@ fn grow_vessel(
         if depth < 3 && rng.unit() < 0.07 {
             let side = if rng.unit() < 0.5 { -1.0 } else { 1.0 };
             let branch_angle = angle + side * uniform(rng, 0.4, 0.9);
-            grow_vessel(canvas, rng, point, branch_angle, radius * 0.7, border_radius, disc, colour, depth + 1);
+            grow_vessel(
+                canvas,
+                rng,
+                point,
+                branch_angle,
+                radius * 0.7,
+                border_radius,
+                disc,
+                colour,
+                depth + 1,
+            );
         }
         if radius < 0.45 {
             return;

@@ -12,9 +12,14 @@ pub fn ct_phantom(n: usize, seed: u64) -> Volume {
     for k in 0..n {
         for j in 0..n {
             for i in 0..n {
-                let (x, y, z) = ((i as f64 - half) / half, (j as f64 - half) / half, (k as f64 - half) / half);
+                let (x, y, z) = (
+                    (i as f64 - half) / half,
+                    (j as f64 - half) / half,
+                    (k as f64 - half) / half,
+                );
                 let body = (x / 0.8).powi(2) + (y / 0.6).powi(2) < 1.0 && z.abs() < 0.9;
-                let lung = ((x.abs() - 0.35) / 0.25).powi(2) + (y / 0.35).powi(2) < 1.0 && z.abs() < 0.6;
+                let lung =
+                    ((x.abs() - 0.35) / 0.25).powi(2) + (y / 0.35).powi(2) < 1.0 && z.abs() < 0.6;
                 let spine = (x / 0.1).powi(2) + ((y + 0.4) / 0.1).powi(2) < 1.0;
                 let hu = if !body {
                     -1000.0

@@ -13,7 +13,12 @@ use std::f32::consts::TAU;
 use super::Rng;
 use super::canvas::Canvas;
 
-pub const CLASSES: [&str; 4] = ["nodular goiter", "follicular neoplasm", "papillary carcinoma", "medullary carcinoma"];
+pub const CLASSES: [&str; 4] = [
+    "nodular goiter",
+    "follicular neoplasm",
+    "papillary carcinoma",
+    "medullary carcinoma",
+];
 
 fn uniform(rng: &mut Rng, low: f32, high: f32) -> f32 {
     low + (high - low) * rng.unit() as f32
@@ -27,7 +32,10 @@ pub fn generate(class: usize, size: usize, seed: u64) -> Vec<u8> {
     let tissue = 110.0 * gain;
 
     // Nodule geometry.
-    let centre = (s * uniform(&mut rng, 0.35, 0.65), s * uniform(&mut rng, 0.4, 0.62));
+    let centre = (
+        s * uniform(&mut rng, 0.35, 0.65),
+        s * uniform(&mut rng, 0.4, 0.62),
+    );
     let base = s * uniform(&mut rng, 0.12, 0.2);
     let (rx, ry) = match class {
         0 => (base * uniform(&mut rng, 1.3, 1.7), base),
@@ -45,10 +53,20 @@ pub fn generate(class: usize, size: usize, seed: u64) -> Vec<u8> {
         .map(|k| {
             let amplitude = match class {
                 2 => uniform(&mut rng, 0.04, 0.12),
-                3 => if k < 3 { uniform(&mut rng, 0.04, 0.09) } else { 0.01 },
+                3 => {
+                    if k < 3 {
+                        uniform(&mut rng, 0.04, 0.09)
+                    } else {
+                        0.01
+                    }
+                }
                 _ => uniform(&mut rng, 0.0, 0.02),
             };
-            ((k + 3) as f32 * if class == 2 { 2.0 } else { 1.0 }, amplitude, uniform(&mut rng, 0.0, TAU))
+            (
+                (k + 3) as f32 * if class == 2 { 2.0 } else { 1.0 },
+                amplitude,
+                uniform(&mut rng, 0.0, TAU),
+            )
         })
         .collect();
     let cysts: Vec<((f32, f32), f32)> = if class == 0 {
@@ -56,7 +74,10 @@ pub fn generate(class: usize, size: usize, seed: u64) -> Vec<u8> {
             .map(|_| {
                 let a = uniform(&mut rng, 0.0, TAU);
                 let r = uniform(&mut rng, 0.0, 0.6);
-                ((centre.0 + rx * r * a.cos(), centre.1 + ry * r * a.sin()), base * uniform(&mut rng, 0.12, 0.3))
+                (
+                    (centre.0 + rx * r * a.cos(), centre.1 + ry * r * a.sin()),
+                    base * uniform(&mut rng, 0.12, 0.3),
+                )
             })
             .collect()
     } else {
@@ -73,14 +94,21 @@ pub fn generate(class: usize, size: usize, seed: u64) -> Vec<u8> {
         }
         let (dx, dy) = ((x - centre.0) / rx, (y - centre.1) / ry);
         let angle = dy.atan2(dx);
-        let boundary = 1.0 + harmonics.iter().map(|(f, a, ph)| a * (f * angle + ph).sin()).sum::<f32>();
+        let boundary = 1.0
+            + harmonics
+                .iter()
+                .map(|(f, a, ph)| a * (f * angle + ph).sin())
+                .sum::<f32>();
         let r = (dx * dx + dy * dy).sqrt() / boundary;
         if r < 1.0 {
             level *= echo;
         } else if class == 1 && r < 1.12 {
             level *= 0.35; // halo
         }
-        if cysts.iter().any(|(c, cr)| ((x - c.0).powi(2) + (y - c.1).powi(2)).sqrt() < *cr) {
+        if cysts
+            .iter()
+            .any(|(c, cr)| ((x - c.0).powi(2) + (y - c.1).powi(2)).sqrt() < *cr)
+        {
             level *= 0.1;
         }
         *p = [level; 3];
@@ -102,7 +130,13 @@ pub fn generate(class: usize, size: usize, seed: u64) -> Vec<u8> {
                 let a = uniform(&mut rng, 0.0, TAU);
                 let r = uniform(&mut rng, 0.0, 0.6);
                 let point = (centre.0 + rx * r * a.cos(), centre.1 + ry * r * a.sin());
-                canvas.disc(point, s * uniform(&mut rng, 0.012, 0.022), [250.0; 3], 0.9, 2.0);
+                canvas.disc(
+                    point,
+                    s * uniform(&mut rng, 0.012, 0.022),
+                    [250.0; 3],
+                    0.9,
+                    2.0,
+                );
                 // Acoustic shadow below a coarse calcification.
                 let shadow_end = (point.0, s);
                 canvas.segment(point, shadow_end, s * 0.012, [10.0; 3], 0.5);

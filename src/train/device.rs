@@ -34,9 +34,17 @@ static REGISTERED: Mutex<Vec<(wgpu::Device, Device)>> = Mutex::new(Vec::new());
 /// calls return the same Burn device).
 pub fn shared_wgpu(render_state: &egui_wgpu::RenderState) -> Result<ComputeDevice, DeviceError> {
     let info = render_state.adapter.get_info();
-    let description = format!("wgpu (shared with the display): {}, {:?}", info.name, info.backend);
-    let mut registered = REGISTERED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some((_, device)) = registered.iter().find(|(wgpu_device, _)| *wgpu_device == render_state.device) {
+    let description = format!(
+        "wgpu (shared with the display): {}, {:?}",
+        info.name, info.backend
+    );
+    let mut registered = REGISTERED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, device)) = registered
+        .iter()
+        .find(|(wgpu_device, _)| *wgpu_device == render_state.device)
+    {
         return Ok(ComputeDevice {
             device: device.clone(),
             description,
@@ -89,8 +97,10 @@ pub fn smoke_test(compute: &ComputeDevice) -> Result<SmokeReport, DeviceError> {
     let device = compute.device.clone().autodiff();
     let pass = || -> Result<(f32, f32), DeviceError> {
         let x = Tensor::<2>::random([64, 32], Distribution::Normal(0.0, 1.0), &device);
-        let w1 = Tensor::<2>::random([32, 64], Distribution::Normal(0.0, 0.2), &device).require_grad();
-        let w2 = Tensor::<2>::random([64, 4], Distribution::Normal(0.0, 0.2), &device).require_grad();
+        let w1 =
+            Tensor::<2>::random([32, 64], Distribution::Normal(0.0, 0.2), &device).require_grad();
+        let w2 =
+            Tensor::<2>::random([64, 4], Distribution::Normal(0.0, 0.2), &device).require_grad();
         let hidden = burn::tensor::activation::relu(x.matmul(w1.clone()));
         let loss = hidden.matmul(w2).powf_scalar(2.0).mean();
         let grads = loss.backward();

@@ -11,7 +11,9 @@ use crate::render::device::{AdapterSummary, wgpu_configuration};
 use crate::train::device;
 
 /// File types the Open dialog offers.
-const OPEN_FILTER: &[&str] = &["nii", "gz", "hdr", "img", "png", "jpg", "jpeg", "tif", "tiff", "bmp"];
+const OPEN_FILTER: &[&str] = &[
+    "nii", "gz", "hdr", "img", "png", "jpg", "jpeg", "tif", "tiff", "bmp",
+];
 
 /// Opens the main window, showing `path` when given.
 pub fn run(path: Option<PathBuf>) -> anyhow::Result<()> {
@@ -95,7 +97,8 @@ impl eframe::App for LoupeApp {
             notice_ui(ui, &self.state, &mut commands);
             match &self.state.document {
                 Some(document) => {
-                    let texture = viewer::slice_texture(ui.ctx(), document, &mut self.slice_texture);
+                    let texture =
+                        viewer::slice_texture(ui.ctx(), document, &mut self.slice_texture);
                     viewer::image_ui(ui, document, &texture, &mut commands);
                 }
                 None => welcome_ui(ui, &mut commands),
@@ -134,7 +137,11 @@ fn menu_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Vec<Command>) {
     ui.horizontal(|ui| {
         ui.strong("Loupe");
         ui.separator();
-        if ui.button("Open…").on_hover_text("Open an image or NIfTI volume (Ctrl+O)").clicked() {
+        if ui
+            .button("Open…")
+            .on_hover_text("Open an image or NIfTI volume (Ctrl+O)")
+            .clicked()
+        {
             open_dialog(commands);
         }
         if !state.history.is_empty() {
@@ -156,7 +163,11 @@ fn menu_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Vec<Command>) {
 fn notice_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Vec<Command>) {
     if let Some(notice) = &state.notice {
         ui.horizontal(|ui| {
-            let colour = if notice.is_error { ui.visuals().error_fg_color } else { ui.visuals().text_color() };
+            let colour = if notice.is_error {
+                ui.visuals().error_fg_color
+            } else {
+                ui.visuals().text_color()
+            };
             ui.colored_label(colour, &notice.text);
             if ui.small_button("Dismiss").clicked() {
                 commands.push(Command::DismissNotice);

@@ -5,7 +5,10 @@ use crate::app::AppState;
 /// One line naming the display adapter and the training device.
 pub fn status_text(state: &AppState) -> String {
     let display = match &state.display_adapter {
-        Some(adapter) => format!("GPU: {} ({}, {})", adapter.name, adapter.backend, adapter.device_type),
+        Some(adapter) => format!(
+            "GPU: {} ({}, {})",
+            adapter.name, adapter.backend, adapter.device_type
+        ),
         None => "GPU: none (software rendering)".to_string(),
     };
     let training = match &state.compute {

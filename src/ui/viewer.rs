@@ -32,33 +32,45 @@ pub fn slice_texture(
     texture
 }
 
-/// Draws the slice fitted to the available space; wheel and arrow keys move through slices.
-pub fn image_ui(ui: &mut egui::Ui, document: &Document, texture: &egui::TextureHandle, commands: &mut Vec<Command>) {
-    let available = ui.available_size();
+/// Draws the slice fitted and centred in the available space; the wheel and
+/// arrow keys move through slices; hovering shows the value under the cursor.
+pub fn image_ui(
+    ui: &mut egui::Ui,
+    document: &Document,
+    texture: &egui::TextureHandle,
+    commands: &mut Vec<Command>,
+) {
+    let (area, response) = ui.allocate_exact_size(ui.available_size(), egui::Sense::hover());
     let image_size = texture.size_vec2();
-    let scale = (available.x / image_size.x).min(available.y / image_size.y).max(0.01);
-    let response = ui
-        .centered_and_justified(|ui| {
-            ui.add(egui::Image::new((texture.id(), image_size * scale)).sense(egui::Sense::hover()))
-        })
-        .inner;
+    let scale = (area.width() / image_size.x)
+        .min(area.height() / image_size.y)
+        .max(0.01);
+    let image_rect = egui::Rect::from_center_size(area.center(), image_size * scale);
+    let uv = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
+    ui.painter()
+        .image(texture.id(), image_rect, uv, egui::Color32::WHITE);
 
     if response.hovered() {
         let scroll = ui.input(|i| i.smooth_scroll_delta.y);
         if scroll.abs() > 0.5 {
             commands.push(Command::StepSlice(if scroll > 0.0 { 1 } else { -1 }));
         }
-        if let Some(pointer) = response.hover_pos() {
-            let local = (pointer - response.rect.min) / scale;
+        if let Some(pointer) = response.hover_pos().filter(|p| image_rect.contains(*p)) {
+            let local = (pointer - image_rect.min) / scale;
             let (x, y) = (local.x.floor() as usize, local.y.floor() as usize);
-            let readout = match document.value_at_pixel(x, y) {
+            let readout = match document.readout_at_pixel(x, y) {
                 Some(value) => format!("x {x}, y {y}: {value}"),
                 None => format!("x {x}, y {y}"),
             };
             response.on_hover_text_at_pointer(readout);
         }
     }
-    let (up, down) = ui.input(|i| (i.key_pressed(egui::Key::ArrowUp), i.key_pressed(egui::Key::ArrowDown)));
+    let (up, down) = ui.input(|i| {
+        (
+            i.key_pressed(egui::Key::ArrowUp),
+            i.key_pressed(egui::Key::ArrowDown),
+        )
+    });
     if up {
         commands.push(Command::StepSlice(1));
     }
@@ -70,13 +82,28 @@ pub fn image_ui(ui: &mut egui::Ui, document: &Document, texture: &egui::TextureH
 /// Slice and time sliders, window/level, and what the file is.
 pub fn controls_ui(ui: &mut egui::Ui, document: &Document, commands: &mut Vec<Command>) {
     let volume = &document.volume;
-    ui.heading(volume.path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default());
+    ui.heading(
+        volume
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default(),
+    );
     ui.label(format!(
         "{} · {} × {} · {}",
         volume.format.name(),
-        volume.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(" × "),
+        volume
+            .shape
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(" × "),
         volume.data.sample_type().name(),
-        if volume.channels > 1 { "colour" } else { "grey" }
+        if volume.channels > 1 {
+            "colour"
+        } else {
+            "grey"
+        }
     ));
     ui.separator();
 
@@ -102,8 +129,17 @@ pub fn controls_ui(ui: &mut egui::Ui, document: &Document, commands: &mut Vec<Co
         ui.label("Window / level");
         let mut window = document.window;
         let speed = (document.auto_window.width / 200.0).max(1e-3);
-        ui.add(egui::DragValue::new(&mut window.center).speed(speed).prefix("Level "));
-        ui.add(egui::DragValue::new(&mut window.width).speed(speed).prefix("Width ").range(1e-6..=f64::MAX));
+        ui.add(
+            egui::DragValue::new(&mut window.center)
+                .speed(speed)
+                .prefix("Level "),
+        );
+        ui.add(
+            egui::DragValue::new(&mut window.width)
+                .speed(speed)
+                .prefix("Width ")
+                .range(1e-6..=f64::MAX),
+        );
         if window != document.window {
             commands.push(Command::SetWindow(WindowLevel {
                 center: window.center,

@@ -44,7 +44,10 @@ impl VolumeError {
     /// Maps an I/O error, turning an unexpected end of file into a plain "truncated" message.
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         if source.kind() == std::io::ErrorKind::UnexpectedEof {
-            return Self::invalid(path, "file is truncated: it ends before the data the header describes");
+            return Self::invalid(
+                path,
+                "file is truncated: it ends before the data the header describes",
+            );
         }
         if source.kind() == std::io::ErrorKind::InvalidInput
             || source.kind() == std::io::ErrorKind::InvalidData

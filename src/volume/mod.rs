@@ -26,7 +26,11 @@ pub enum Endianness {
 
 impl Endianness {
     pub fn native() -> Self {
-        if cfg!(target_endian = "big") { Self::Big } else { Self::Little }
+        if cfg!(target_endian = "big") {
+            Self::Big
+        } else {
+            Self::Little
+        }
     }
 
     /// numpy's symbol: `"<"` or `">"`.
@@ -121,7 +125,11 @@ pub fn load(path: &Path) -> Result<Volume, VolumeError> {
 
 /// Whether a file name is one of NIfTI's.
 pub fn is_nifti_name(path: &Path) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_ascii_lowercase();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let name = name.strip_suffix(".gz").unwrap_or(&name);
     name.ends_with(".nii") || name.ends_with(".hdr") || name.ends_with(".img")
 }
@@ -171,7 +179,9 @@ impl Volume {
 
     /// Scaled value of the voxel at linear offset `voxel`, channel 0.
     pub fn value_at(&self, voxel: usize) -> Option<f64> {
-        self.data.get_f64(voxel * self.channels).map(|v| self.scale(v))
+        self.data
+            .get_f64(voxel * self.channels)
+            .map(|v| self.scale(v))
     }
 
     /// Scaled value at an index (one entry per dimension).
@@ -182,7 +192,9 @@ impl Volume {
     /// All channels of a voxel, unscaled (for RGB data).
     pub fn channels_at(&self, index: &[usize]) -> Option<Vec<f64>> {
         let voxel = self.linear_index(index)?;
-        (0..self.channels).map(|c| self.data.get_f64(voxel * self.channels + c)).collect()
+        (0..self.channels)
+            .map(|c| self.data.get_f64(voxel * self.channels + c))
+            .collect()
     }
 
     /// Min, max and mean of the scaled values; `None` for colour data.

@@ -7,7 +7,7 @@
 //! reads voxels straight into their stored type.
 
 use std::fs::File;
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::error::VolumeError;
@@ -58,7 +58,9 @@ pub fn sample_layout(code: i16) -> Result<(SampleType, usize), String> {
         RGB24 => (SampleType::U8, 3),
         RGBA32 => (SampleType::U8, 4),
         COMPLEX64 | COMPLEX128 | COMPLEX256 => {
-            return Err(format!("complex datatype {code} is not supported (Loupe shows real-valued images)"));
+            return Err(format!(
+                "complex datatype {code} is not supported (Loupe shows real-valued images)"
+            ));
         }
         FLOAT128 => return Err("datatype 1536 (float128) is not supported".into()),
         1 => return Err("datatype 1 (binary, 1 bit per voxel) is not supported".into()),
@@ -163,17 +165,30 @@ impl NiftiHeader {
         let first: [u8; 4] = bytes
             .get(..4)
             .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| VolumeError::invalid(path, "file is too short to hold a NIfTI header"))?;
+            .ok_or_else(|| {
+                VolumeError::invalid(path, "file is too short to hold a NIfTI header")
+            })?;
         let (version, big_endian) = detect_version(first).ok_or_else(|| not_nifti(path))?;
-        let needed = if version == 1 { NIFTI1_HEADER_BYTES } else { NIFTI2_HEADER_BYTES };
+        let needed = if version == 1 {
+            NIFTI1_HEADER_BYTES
+        } else {
+            NIFTI2_HEADER_BYTES
+        };
         if bytes.len() < needed {
             return Err(VolumeError::invalid(
                 path,
-                format!("file is truncated inside the NIfTI-{version} header ({} of {needed} bytes)", bytes.len()),
+                format!(
+                    "file is truncated inside the NIfTI-{version} header ({} of {needed} bytes)",
+                    bytes.len()
+                ),
             ));
         }
         let f = Fields { bytes, big_endian };
-        let endianness = if big_endian { Endianness::Big } else { Endianness::Little };
+        let endianness = if big_endian {
+            Endianness::Big
+        } else {
+            Endianness::Little
+        };
         if version == 1 {
             Self::parse_v1(&f, endianness, path)
         } else {
@@ -225,7 +240,12 @@ impl NiftiHeader {
         let is_pair = match magic {
             b"n+2\0\r\n\x1a\n" => false,
             b"ni2\0\r\n\x1a\n" => true,
-            _ => return Err(VolumeError::invalid(path, "NIfTI-2 header without a valid magic string")),
+            _ => {
+                return Err(VolumeError::invalid(
+                    path,
+                    "NIfTI-2 header without a valid magic string",
+                ));
+            }
         };
         let raw_dims: Vec<i64> = (0..8).map(|i| f.i64(16 + 8 * i)).collect();
         let mut pixdim = [0.0; 8];
@@ -234,7 +254,10 @@ impl NiftiHeader {
         }
         let vox_offset = f.i64(168);
         if vox_offset < 0 {
-            return Err(VolumeError::invalid(path, format!("vox_offset {vox_offset} is negative")));
+            return Err(VolumeError::invalid(
+                path,
+                format!("vox_offset {vox_offset} is negative"),
+            ));
         }
         let srow = [0, 1, 2].map(|r| [0, 1, 2, 3].map(|c| f.f64(400 + 32 * r + 8 * c)));
         Ok(Self {
@@ -259,7 +282,11 @@ impl NiftiHeader {
 
     /// Size of the fixed header in bytes.
     pub fn header_bytes(&self) -> u64 {
-        if self.version == 1 { NIFTI1_HEADER_BYTES as u64 } else { NIFTI2_HEADER_BYTES as u64 }
+        if self.version == 1 {
+            NIFTI1_HEADER_BYTES as u64
+        } else {
+            NIFTI2_HEADER_BYTES as u64
+        }
     }
 
     /// Voxel sizes along i, j, k as nibabel's header check leaves them:
@@ -294,7 +321,11 @@ impl NiftiHeader {
         if slope == 0.0 || !slope.is_finite() {
             return None;
         }
-        let inter = if self.scl_inter.is_finite() { self.scl_inter } else { 0.0 };
+        let inter = if self.scl_inter.is_finite() {
+            self.scl_inter
+        } else {
+            0.0
+        };
         if slope == 1.0 && inter == 0.0 {
             return None;
         }
@@ -305,7 +336,10 @@ impl NiftiHeader {
 fn check_dims(raw: &[i64], path: &Path) -> Result<Vec<usize>, VolumeError> {
     let ndim = raw[0];
     if !(1..=7).contains(&ndim) {
-        return Err(VolumeError::invalid(path, format!("dim[0] = {ndim} is out of range (1 to 7)")));
+        return Err(VolumeError::invalid(
+            path,
+            format!("dim[0] = {ndim} is out of range (1 to 7)"),
+        ));
     }
     if ndim > 4 {
         return Err(VolumeError::unsupported(
@@ -316,10 +350,14 @@ fn check_dims(raw: &[i64], path: &Path) -> Result<Vec<usize>, VolumeError> {
     let mut dims = Vec::with_capacity(ndim as usize);
     for (i, &d) in raw[1..=ndim as usize].iter().enumerate() {
         if d <= 0 {
-            return Err(VolumeError::invalid(path, format!("dim[{}] = {d} must be positive", i + 1)));
+            return Err(VolumeError::invalid(
+                path,
+                format!("dim[{}] = {d} must be positive", i + 1),
+            ));
         }
-        let d = usize::try_from(d)
-            .map_err(|_| VolumeError::invalid(path, format!("dim[{}] = {d} is too large", i + 1)))?;
+        let d = usize::try_from(d).map_err(|_| {
+            VolumeError::invalid(path, format!("dim[{}] = {d} is too large", i + 1))
+        })?;
         dims.push(d);
     }
     Ok(dims)
@@ -327,17 +365,28 @@ fn check_dims(raw: &[i64], path: &Path) -> Result<Vec<usize>, VolumeError> {
 
 fn check_vox_offset(vox_offset: f64, path: &Path) -> Result<u64, VolumeError> {
     if !vox_offset.is_finite() || vox_offset < 0.0 || vox_offset > (u32::MAX as f64) {
-        return Err(VolumeError::invalid(path, format!("vox_offset {vox_offset} is not a valid file offset")));
+        return Err(VolumeError::invalid(
+            path,
+            format!("vox_offset {vox_offset} is not a valid file offset"),
+        ));
     }
     Ok(vox_offset as u64)
 }
 
 /// Number of samples and bytes the header describes, refusing overflow.
-fn data_size(header: &NiftiHeader, sample_type: SampleType, channels: usize, path: &Path) -> Result<(usize, u64), VolumeError> {
+fn data_size(
+    header: &NiftiHeader,
+    sample_type: SampleType,
+    channels: usize,
+    path: &Path,
+) -> Result<(usize, u64), VolumeError> {
     let overflow = || {
         VolumeError::invalid(
             path,
-            format!("dims {:?} describe more voxels than any file can hold", header.dims),
+            format!(
+                "dims {:?} describe more voxels than any file can hold",
+                header.dims
+            ),
         )
     };
     let mut samples = channels;
@@ -369,27 +418,42 @@ struct Source {
     max_bytes: u64,
     /// For plain files the size is exact, so a shortfall is known before reading.
     exact: bool,
+    /// The gzip trailer's uncompressed size (mod 2³²) of the last member.
+    gzip_isize: Option<u32>,
 }
 
 fn open_source(path: &Path) -> Result<Source, VolumeError> {
     let gz = is_gzip(path)?;
-    let file = File::open(path).map_err(|e| VolumeError::io(path, e))?;
+    let mut file = File::open(path).map_err(|e| VolumeError::io(path, e))?;
     let len = file.metadata().map_err(|e| VolumeError::io(path, e))?.len();
     if len == 0 {
         return Err(VolumeError::invalid(path, "file is empty"));
     }
     if gz {
+        let mut gzip_isize = None;
+        if len >= 18 {
+            let mut trailer = [0u8; 4];
+            file.seek(SeekFrom::End(-4))
+                .map_err(|e| VolumeError::io(path, e))?;
+            file.read_exact(&mut trailer)
+                .map_err(|e| VolumeError::io(path, e))?;
+            file.seek(SeekFrom::Start(0))
+                .map_err(|e| VolumeError::io(path, e))?;
+            gzip_isize = Some(u32::from_le_bytes(trailer));
+        }
         let reader = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file));
         Ok(Source {
             reader: Box::new(reader),
             max_bytes: len.saturating_mul(MAX_DEFLATE_RATIO),
             exact: false,
+            gzip_isize,
         })
     } else {
         Ok(Source {
             reader: Box::new(BufReader::with_capacity(1 << 16, file)),
             max_bytes: len,
             exact: true,
+            gzip_isize: None,
         })
     }
 }
@@ -397,13 +461,23 @@ fn open_source(path: &Path) -> Result<Source, VolumeError> {
 /// Reads the header at the start of a source.
 fn read_header(source: &mut Source, path: &Path) -> Result<NiftiHeader, VolumeError> {
     let mut bytes = vec![0u8; NIFTI2_HEADER_BYTES];
-    read_fully(&mut source.reader, &mut bytes[..4], path, "the NIfTI header")?;
+    read_fully(
+        &mut source.reader,
+        &mut bytes[..4],
+        path,
+        "the NIfTI header",
+    )?;
     let size = match detect_version([bytes[0], bytes[1], bytes[2], bytes[3]]) {
         Some((1, _)) => NIFTI1_HEADER_BYTES,
         Some(_) => NIFTI2_HEADER_BYTES,
         None => return Err(not_nifti(path)),
     };
-    read_fully(&mut source.reader, &mut bytes[4..size], path, "the NIfTI header")?;
+    read_fully(
+        &mut source.reader,
+        &mut bytes[4..size],
+        path,
+        "the NIfTI header",
+    )?;
     NiftiHeader::parse(&bytes[..size], path)
 }
 
@@ -431,14 +505,24 @@ fn read_samples_growing(
     while filled < samples {
         let next = (filled + chunk_samples).min(samples);
         data.resize_exact(next);
-        read_fully(reader, &mut data.as_bytes_mut()[filled * size..next * size], path, "the voxel data")?;
+        read_fully(
+            reader,
+            &mut data.as_bytes_mut()[filled * size..next * size],
+            path,
+            "the voxel data",
+        )?;
         filled = next;
     }
     Ok(data)
 }
 
 /// `read_exact` whose short read says which part of the file was cut off.
-fn read_fully(reader: &mut dyn Read, buf: &mut [u8], path: &Path, what: &str) -> Result<(), VolumeError> {
+fn read_fully(
+    reader: &mut dyn Read,
+    buf: &mut [u8],
+    path: &Path,
+    what: &str,
+) -> Result<(), VolumeError> {
     reader.read_exact(buf).map_err(|e| {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
             VolumeError::invalid(path, format!("file is truncated: it ends inside {what}"))
@@ -449,16 +533,24 @@ fn read_fully(reader: &mut dyn Read, buf: &mut [u8], path: &Path, what: &str) ->
 }
 
 fn skip(reader: &mut dyn Read, count: u64, path: &Path) -> Result<(), VolumeError> {
-    let skipped = std::io::copy(&mut reader.take(count), &mut std::io::sink()).map_err(|e| VolumeError::io(path, e))?;
+    let skipped = std::io::copy(&mut reader.take(count), &mut std::io::sink())
+        .map_err(|e| VolumeError::io(path, e))?;
     if skipped < count {
-        return Err(VolumeError::invalid(path, "vox_offset lies past the end of the file"));
+        return Err(VolumeError::invalid(
+            path,
+            "vox_offset lies past the end of the file",
+        ));
     }
     Ok(())
 }
 
 /// The files a NIfTI path stands for: (header file, data file).
 fn header_and_data_paths(path: &Path) -> Result<(PathBuf, PathBuf), VolumeError> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_ascii_lowercase();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let (stem_len, is_header) = if name.ends_with(".hdr.gz") {
         (name.len() - 7, true)
     } else if name.ends_with(".img.gz") {
@@ -470,18 +562,36 @@ fn header_and_data_paths(path: &Path) -> Result<(PathBuf, PathBuf), VolumeError>
     } else {
         return Ok((path.to_path_buf(), path.to_path_buf()));
     };
-    let original = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let original = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     let stem = &original[..stem_len];
-    let sibling_suffixes: &[&str] = if is_header { &["img", "img.gz", "IMG"] } else { &["hdr", "hdr.gz", "HDR"] };
+    let sibling_suffixes: &[&str] = if is_header {
+        &["img", "img.gz", "IMG"]
+    } else {
+        &["hdr", "hdr.gz", "HDR"]
+    };
     let sibling = sibling_suffixes
         .iter()
         .map(|suffix| path.with_file_name(format!("{stem}.{suffix}")))
         .find(|candidate| candidate.exists());
     let Some(sibling) = sibling else {
-        let missing = if is_header { "its .img data file" } else { "its .hdr header file" };
-        return Err(VolumeError::invalid(path, format!("NIfTI pair is missing {missing}")));
+        let missing = if is_header {
+            "its .img data file"
+        } else {
+            "its .hdr header file"
+        };
+        return Err(VolumeError::invalid(
+            path,
+            format!("NIfTI pair is missing {missing}"),
+        ));
     };
-    Ok(if is_header { (path.to_path_buf(), sibling) } else { (sibling, path.to_path_buf()) })
+    Ok(if is_header {
+        (path.to_path_buf(), sibling)
+    } else {
+        (sibling, path.to_path_buf())
+    })
 }
 
 /// Reads a NIfTI-1 or NIfTI-2 file (or pair) into memory in its stored type.
@@ -489,8 +599,8 @@ pub fn read(path: &Path) -> Result<Volume, VolumeError> {
     let (header_path, data_path) = header_and_data_paths(path)?;
     let mut header_source = open_source(&header_path)?;
     let header = read_header(&mut header_source, &header_path)?;
-    let (sample_type, channels) =
-        sample_layout(header.datatype).map_err(|reason| VolumeError::unsupported(&header_path, reason))?;
+    let (sample_type, channels) = sample_layout(header.datatype)
+        .map_err(|reason| VolumeError::unsupported(&header_path, reason))?;
     let (samples, data_bytes) = data_size(&header, sample_type, channels, &header_path)?;
     let separate_data = header_path != data_path;
 
@@ -510,14 +620,21 @@ pub fn read(path: &Path) -> Result<Volume, VolumeError> {
         let offset = header.vox_offset - header.header_bytes();
         (header_source, offset)
     };
-    let consumed = if separate_data { 0 } else { header.header_bytes() };
+    let consumed = if separate_data {
+        0
+    } else {
+        header.header_bytes()
+    };
     let needed = consumed.saturating_add(offset).saturating_add(data_bytes);
     if source.exact && source.max_bytes < needed {
         let available = source.max_bytes.saturating_sub(consumed + offset);
         return Err(VolumeError::invalid(
             &data_path,
             if source.max_bytes < consumed + offset {
-                format!("vox_offset {} lies past the end of the file ({} bytes)", header.vox_offset, source.max_bytes)
+                format!(
+                    "vox_offset {} lies past the end of the file ({} bytes)",
+                    header.vox_offset, source.max_bytes
+                )
             } else {
                 format!(
                     "file is truncated: dims {:?} of {} need {data_bytes} bytes of voxel data but the file holds {available}",
@@ -538,18 +655,29 @@ pub fn read(path: &Path) -> Result<Volume, VolumeError> {
         ));
     }
     skip(&mut source.reader, offset, &data_path)?;
-    let mut data = if source.exact {
-        // Size already checked against the file: one allocation, filled in place.
+    // The gzip trailer records the whole stream's size: when it agrees with
+    // the header, the size is corroborated and one allocation suffices.
+    let corroborated = source.exact || source.gzip_isize == Some(needed as u32);
+    let mut data = if corroborated {
+        // One zeroed allocation (pages come from the OS on first write), filled in place.
         let mut data = VoxelData::zeroed(sample_type, samples);
-        read_fully(&mut source.reader, data.as_bytes_mut(), &data_path, "the voxel data")?;
+        read_fully(
+            &mut source.reader,
+            data.as_bytes_mut(),
+            &data_path,
+            "the voxel data",
+        )?;
         data
     } else {
-        let data = read_samples_growing(&mut source.reader, sample_type, samples, &data_path)?;
+        // Unconfirmed size: grow as data actually arrives.
+        read_samples_growing(&mut source.reader, sample_type, samples, &data_path)?
+    };
+    if !source.exact {
         // Read to the end so the decoder checks the gzip CRC: a damaged file
         // is refused rather than shown with silently wrong voxels.
-        std::io::copy(&mut source.reader, &mut std::io::sink()).map_err(|e| VolumeError::io(&data_path, e))?;
-        data
-    };
+        std::io::copy(&mut source.reader, &mut std::io::sink())
+            .map_err(|e| VolumeError::io(&data_path, e))?;
+    }
     if header.endianness != Endianness::native() {
         data.swap_bytes();
     }
@@ -561,7 +689,11 @@ pub fn read(path: &Path) -> Result<Volume, VolumeError> {
         (_, true) => FileFormat::Nifti2Pair,
     };
     let mut spacing = [1.0; 4];
-    for (i, s) in spacing.iter_mut().enumerate().take(header.dims.len().min(4)) {
+    for (i, s) in spacing
+        .iter_mut()
+        .enumerate()
+        .take(header.dims.len().min(4))
+    {
         *s = header.pixdim[i + 1].abs();
     }
     Ok(Volume {
@@ -588,12 +720,14 @@ pub fn write_nifti1(volume: &Volume, path: &Path) -> std::io::Result<()> {
         .or_else(|| datatype_code(volume.data.sample_type(), volume.channels))
         .ok_or_else(|| std::io::Error::other("sample layout has no NIfTI datatype"))?;
     let mut h = vec![0u8; NIFTI1_HEADER_BYTES + 4];
-    let put = |h: &mut Vec<u8>, at: usize, bytes: &[u8]| h[at..at + bytes.len()].copy_from_slice(bytes);
+    let put =
+        |h: &mut Vec<u8>, at: usize, bytes: &[u8]| h[at..at + bytes.len()].copy_from_slice(bytes);
     put(&mut h, 0, &348i32.to_le_bytes());
     let mut dim = [1i16; 8];
     dim[0] = volume.shape.len() as i16;
     for (i, &d) in volume.shape.iter().enumerate() {
-        dim[i + 1] = i16::try_from(d).map_err(|_| std::io::Error::other("dimension exceeds NIfTI-1's 32767"))?;
+        dim[i + 1] = i16::try_from(d)
+            .map_err(|_| std::io::Error::other("dimension exceeds NIfTI-1's 32767"))?;
     }
     for (i, d) in dim.iter().enumerate() {
         put(&mut h, 40 + 2 * i, &d.to_le_bytes());
@@ -609,7 +743,9 @@ pub fn write_nifti1(volume: &Volume, path: &Path) -> std::io::Result<()> {
         put(&mut h, 76 + 4 * i, &p.to_le_bytes());
     }
     put(&mut h, 108, &352f32.to_le_bytes());
-    let (slope, inter) = volume.scaling.map_or((0.0, 0.0), |s| (s.slope as f32, s.inter as f32));
+    let (slope, inter) = volume
+        .scaling
+        .map_or((0.0, 0.0), |s| (s.slope as f32, s.inter as f32));
     put(&mut h, 112, &slope.to_le_bytes());
     put(&mut h, 116, &inter.to_le_bytes());
     h[123] = volume.xyzt_units;
@@ -618,14 +754,23 @@ pub fn write_nifti1(volume: &Volume, path: &Path) -> std::io::Result<()> {
     put(&mut h, 254, &2i16.to_le_bytes()); // sform_code: aligned
     for r in 0..3 {
         for c in 0..4 {
-            put(&mut h, 280 + 16 * r + 4 * c, &(volume.world_from_voxel.0[r][c] as f32).to_le_bytes());
+            put(
+                &mut h,
+                280 + 16 * r + 4 * c,
+                &(volume.world_from_voxel.0[r][c] as f32).to_le_bytes(),
+            );
         }
     }
     put(&mut h, 344, b"n+1\0");
     let file = std::io::BufWriter::new(File::create(path)?);
-    let gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    let gz = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
     let mut out: Box<dyn Write> = if gz {
-        Box::new(flate2::write::GzEncoder::new(file, flate2::Compression::fast()))
+        Box::new(flate2::write::GzEncoder::new(
+            file,
+            flate2::Compression::fast(),
+        ))
     } else {
         Box::new(file)
     };
@@ -659,8 +804,21 @@ mod tests {
         let p = Path::new("x.nii");
         assert!(check_dims(&[0, 1, 1, 1, 1, 1, 1, 1], p).is_err());
         assert!(check_dims(&[8, 1, 1, 1, 1, 1, 1, 1], p).is_err());
-        assert!(check_dims(&[3, 4, -1, 2, 1, 1, 1, 1], p).unwrap_err().to_string().contains("dim[2] = -1"));
-        assert!(check_dims(&[5, 4, 4, 4, 1, 1, 1, 1], p).unwrap_err().to_string().contains("5-D"));
-        assert_eq!(check_dims(&[3, 4, 5, 6, 1, 1, 1, 1], p).unwrap(), vec![4, 5, 6]);
+        assert!(
+            check_dims(&[3, 4, -1, 2, 1, 1, 1, 1], p)
+                .unwrap_err()
+                .to_string()
+                .contains("dim[2] = -1")
+        );
+        assert!(
+            check_dims(&[5, 4, 4, 4, 1, 1, 1, 1], p)
+                .unwrap_err()
+                .to_string()
+                .contains("5-D")
+        );
+        assert_eq!(
+            check_dims(&[3, 4, 5, 6, 1, 1, 1, 1], p).unwrap(),
+            vec![4, 5, 6]
+        );
     }
 }

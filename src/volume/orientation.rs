@@ -22,7 +22,12 @@ impl Affine {
 
     /// The qform affine: rotation from quaternion (b, c, d), voxel sizes
     /// `pixdim[1..4]` with the last multiplied by `qfac`, then the offsets.
-    pub fn from_quaternion(bcd: [f64; 3], zooms_mm: [f64; 3], qfac: f64, offset_mm: [f64; 3]) -> Self {
+    pub fn from_quaternion(
+        bcd: [f64; 3],
+        zooms_mm: [f64; 3],
+        qfac: f64,
+        offset_mm: [f64; 3],
+    ) -> Self {
         let [b, c, d] = bcd;
         // nibabel's fillpositive: a rounding error just below zero counts as zero.
         let w2 = 1.0 - (b * b + c * c + d * d);
@@ -141,7 +146,8 @@ fn quaternion_to_matrix([w, x, y, z]: [f64; 4]) -> [[f64; 3]; 3] {
 }
 
 fn determinant(m: &[[f64; 3]; 3]) -> f64 {
-    m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+    m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+        - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
         + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
 }
 
@@ -151,12 +157,25 @@ fn inverse_transpose(m: &[[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
     if det.abs() < 1e-12 {
         return None;
     }
-    let cofactor = |r0: usize, r1: usize, c0: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
+    let cofactor =
+        |r0: usize, r1: usize, c0: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
     // The cofactor matrix divided by the determinant is the inverse transpose.
     Some([
-        [cofactor(1, 2, 1, 2) / det, -cofactor(1, 2, 0, 2) / det, cofactor(1, 2, 0, 1) / det],
-        [-cofactor(0, 2, 1, 2) / det, cofactor(0, 2, 0, 2) / det, -cofactor(0, 2, 0, 1) / det],
-        [cofactor(0, 1, 1, 2) / det, -cofactor(0, 1, 0, 2) / det, cofactor(0, 1, 0, 1) / det],
+        [
+            cofactor(1, 2, 1, 2) / det,
+            -cofactor(1, 2, 0, 2) / det,
+            cofactor(1, 2, 0, 1) / det,
+        ],
+        [
+            -cofactor(0, 2, 1, 2) / det,
+            cofactor(0, 2, 0, 2) / det,
+            -cofactor(0, 2, 0, 1) / det,
+        ],
+        [
+            cofactor(0, 1, 1, 2) / det,
+            -cofactor(0, 1, 0, 2) / det,
+            cofactor(0, 1, 0, 1) / det,
+        ],
     ])
 }
 
@@ -211,7 +230,10 @@ impl CanonicalGrid {
                 *slot = unused.next().unwrap_or(0);
             }
         }
-        Self { voxel_axis, flipped }
+        Self {
+            voxel_axis,
+            flipped,
+        }
     }
 
     /// Shape of the canonical grid, given the voxel grid's first three dims.
@@ -242,10 +264,18 @@ mod tests {
     fn axcodes_of_common_orientations() {
         let ras = Affine::IDENTITY;
         assert_eq!(ras.axcodes(), [Some('R'), Some('A'), Some('S')]);
-        let lps = Affine::from_rows([[-1.0, 0.0, 0.0, 0.0], [0.0, -1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]);
+        let lps = Affine::from_rows([
+            [-1.0, 0.0, 0.0, 0.0],
+            [0.0, -1.0, 0.0, 0.0],
+            [0.0, 0.0, 1.0, 0.0],
+        ]);
         assert_eq!(lps.axcodes(), [Some('L'), Some('P'), Some('S')]);
         // Axial slices stored coronally: j runs inferior→superior, k anterior.
-        let permuted = Affine::from_rows([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0], [0.0, 3.0, 0.0, 0.0]]);
+        let permuted = Affine::from_rows([
+            [1.0, 0.0, 0.0, 0.0],
+            [0.0, 0.0, 2.0, 0.0],
+            [0.0, 3.0, 0.0, 0.0],
+        ]);
         assert_eq!(permuted.axcodes(), [Some('R'), Some('S'), Some('A')]);
     }
 
@@ -262,7 +292,11 @@ mod tests {
 
     #[test]
     fn canonical_grid_flips_and_permutes() {
-        let lps = Affine::from_rows([[-1.0, 0.0, 0.0, 0.0], [0.0, 0.0, -1.0, 0.0], [0.0, 1.0, 0.0, 0.0]]);
+        let lps = Affine::from_rows([
+            [-1.0, 0.0, 0.0, 0.0],
+            [0.0, 0.0, -1.0, 0.0],
+            [0.0, 1.0, 0.0, 0.0],
+        ]);
         let grid = CanonicalGrid::new(&lps);
         assert_eq!(grid.voxel_axis, [0, 2, 1]);
         assert_eq!(grid.flipped, [true, true, false]);

@@ -68,10 +68,19 @@ fn screen_axes(plane: Plane, convention: Convention) -> ScreenAxes {
     let neuro = convention == Convention::Neurological;
     match plane {
         // Screen left is the patient's right (high R) unless neurological; top is anterior.
-        Plane::Axial => ScreenAxes { x: (0, !neuro), y: (1, true) },
-        Plane::Coronal => ScreenAxes { x: (0, !neuro), y: (2, true) },
+        Plane::Axial => ScreenAxes {
+            x: (0, !neuro),
+            y: (1, true),
+        },
+        Plane::Coronal => ScreenAxes {
+            x: (0, !neuro),
+            y: (2, true),
+        },
         // Screen left is anterior, top superior.
-        Plane::Sagittal => ScreenAxes { x: (1, true), y: (2, true) },
+        Plane::Sagittal => ScreenAxes {
+            x: (1, true),
+            y: (2, true),
+        },
     }
 }
 
@@ -83,7 +92,13 @@ pub fn slice_count(volume: &Volume, plane: Plane) -> usize {
 
 /// Extracts slice `index` (counted on the canonical grid) at time point `time`.
 /// Returns `None` when `index` or `time` is out of range.
-pub fn extract(volume: &Volume, plane: Plane, index: usize, time: usize, convention: Convention) -> Option<SliceImage> {
+pub fn extract(
+    volume: &Volume,
+    plane: Plane,
+    index: usize,
+    time: usize,
+    convention: Convention,
+) -> Option<SliceImage> {
     let voxel_shape = volume.spatial_shape();
     if time >= volume.time_points() {
         return None;
@@ -122,7 +137,12 @@ pub fn extract(volume: &Volume, plane: Plane, index: usize, time: usize, convent
 
 /// Reads the voxels at `offsets`, scaling grey values and keeping colour as stored.
 fn gather(volume: &Volume, width: usize, height: usize, offsets: &[usize]) -> SliceImage {
-    fn typed<T: Sample>(samples: &[T], offsets: &[usize], channels: usize, scaling: Option<Scaling>) -> Vec<f32> {
+    fn typed<T: Sample>(
+        samples: &[T],
+        offsets: &[usize],
+        channels: usize,
+        scaling: Option<Scaling>,
+    ) -> Vec<f32> {
         let mut out = Vec::with_capacity(offsets.len() * channels);
         for &voxel in offsets {
             for c in 0..channels {
@@ -138,7 +158,12 @@ fn gather(volume: &Volume, width: usize, height: usize, offsets: &[usize]) -> Sl
     }
     let channels = volume.channels;
     let values = with_samples!(&volume.data, v => typed(v, offsets, channels, volume.scaling));
-    SliceImage { width, height, channels, values }
+    SliceImage {
+        width,
+        height,
+        channels,
+        values,
+    }
 }
 
 /// Values at the given fractions (0–1) of the sorted scaled values, from a
