@@ -12,6 +12,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod demo;
 pub mod render;
 pub mod store;
 pub mod synth;

@@ -5,7 +5,7 @@ mod common;
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use loupe::app::Command;
+use loupe::app::{Command, Launch};
 use loupe::ui::LoupeApp;
 
 /// A file dropped on the window, as the windowing system hands it over.
@@ -22,9 +22,11 @@ impl egui::DroppedFile for DroppedPath {
 }
 
 fn harness_with(path: Option<std::path::PathBuf>) -> Harness<'static, LoupeApp> {
+    let data_dir = tempfile::tempdir().unwrap().keep();
+    let launch = path.map_or(Launch::Empty, Launch::File);
     Harness::builder()
         .with_size(egui::vec2(1100.0, 700.0))
-        .build_eframe(move |cc| LoupeApp::new(cc, path))
+        .build_eframe(move |cc| LoupeApp::new(cc, launch, data_dir))
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod common;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::wgpu::WgpuTestRenderer;
+use loupe::app::Launch;
 use loupe::render::device;
 use loupe::train::device as compute;
 use loupe::ui::LoupeApp;
@@ -30,7 +31,9 @@ fn burn_trains_and_egui_draws_on_one_wgpu_device() {
     let mut harness = Harness::builder()
         .with_size(egui::vec2(900.0, 600.0))
         .renderer(WgpuTestRenderer::from_render_state(render_state.clone()))
-        .build_eframe(|cc| LoupeApp::new(cc, Some(path)));
+        .build_eframe(|cc| {
+            LoupeApp::new(cc, Launch::File(path), tempfile::tempdir().unwrap().keep())
+        });
     harness.run();
 
     // The window registered eframe's device with Burn; registering again

@@ -2,12 +2,15 @@
 
 use std::path::PathBuf;
 
+use super::project::{BrowserFilter, SortOrder};
+use crate::demo::DemoTask;
 use crate::render::cpu::WindowLevel;
+use crate::store::Remark;
 
 /// A request from the UI, applied by [`super::AppState::apply`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
-    /// Open an image or volume file (dialog, drop, command line).
+    /// Open an image or volume file (dialog, drop, command line) outside any project.
     Open(PathBuf),
     /// Show this slice of the current plane.
     SetSlice(usize),
@@ -19,4 +22,49 @@ pub enum Command {
     /// Back to the automatic window (0.5–99.5 percentiles).
     ResetWindow,
     DismissNotice,
+
+    /// Open the project in this folder.
+    OpenProject(PathBuf),
+    /// Create a project in this folder with a schema (`rop`, `thyroid` or a JSON file).
+    CreateProject {
+        dir: PathBuf,
+        schema: String,
+    },
+    /// Write a demo project into this folder (in the background), then open it.
+    CreateDemo {
+        dir: PathBuf,
+        task: DemoTask,
+    },
+    /// Import files and folders into the open project (in the background).
+    Import {
+        paths: Vec<PathBuf>,
+        labels: Option<PathBuf>,
+        test_fraction: f64,
+    },
+    /// Point missing items at files with the same content under this folder.
+    FindMovedFiles(PathBuf),
+    ShowProjectPicker(bool),
+
+    SelectItem(i64),
+    /// Previous (−1) or next (+1) item of the browser's list.
+    StepItem(i64),
+    NextUnlabeled,
+    /// Set (or clear) a field of the selected item as the current annotator.
+    SetLabel {
+        field: String,
+        value: Option<String>,
+    },
+    /// A reviewer's final value for a field of the selected item.
+    Adjudicate {
+        field: String,
+        value: Option<String>,
+    },
+    SetRemark(Remark),
+    Undo,
+    Redo,
+    SetAnnotator(String),
+    SetFilter(BrowserFilter),
+    SetSort(SortOrder),
+    SetAutoAdvance(bool),
+    ComputeAgreement,
 }

@@ -89,12 +89,7 @@ impl Document {
 
     /// RGBA pixels of the displayed slice.
     pub fn rgba(&self) -> Vec<u8> {
-        let colour_max = match self.volume.data.sample_type() {
-            SampleType::U16 => 65535.0,
-            SampleType::F32 | SampleType::F64 => 1.0,
-            _ => 255.0,
-        };
-        cpu::rgba_pixels(&self.slice, self.window, colour_max)
+        cpu::rgba_pixels(&self.slice, self.window)
     }
 
     /// What is under a slice pixel, for the readout: the scaled value, or
@@ -132,7 +127,13 @@ fn render_slice(volume: &Volume, plane: Plane, index: usize, time: usize) -> Sli
 /// CT presets come with the GPU viewer).
 fn automatic_window(volume: &Volume) -> WindowLevel {
     if volume.channels != 1 {
-        return WindowLevel::from_range(0.0, 255.0);
+        // Colour: the stored range, so the photo shows as it is.
+        let full_scale = match volume.data.sample_type() {
+            SampleType::U16 => 65535.0,
+            SampleType::F32 | SampleType::F64 => 1.0,
+            _ => 255.0,
+        };
+        return WindowLevel::from_range(0.0, full_scale);
     }
     let p = slice::percentiles(volume, &[0.005, 0.995]);
     WindowLevel::from_range(p[0], p[1])

@@ -2,6 +2,7 @@
 //! same library without one. Errors print one line and exit with status 1.
 
 mod bench;
+mod demo;
 mod doctor;
 mod info;
 mod project;
@@ -29,6 +30,8 @@ pub enum CliCommand {
     Doctor,
     /// Print benchmark tables.
     Bench(bench::BenchArgs),
+    /// Write a demo project (synthetic ROP fundus or thyroid ultrasound).
+    Demo(demo::DemoArgs),
     /// Create a project.
     #[command(subcommand)]
     Project(project::ProjectCommand),
@@ -50,6 +53,7 @@ pub fn main() -> ExitCode {
         Some(CliCommand::Info(args)) => info::run(&args),
         Some(CliCommand::Doctor) => doctor::run(),
         Some(CliCommand::Bench(args)) => bench::run(&args),
+        Some(CliCommand::Demo(args)) => demo::run(&args),
         Some(CliCommand::Project(command)) => project::init(&command),
         Some(CliCommand::Import(args)) => project::import(&args),
         Some(CliCommand::Label(args)) => project::label(&args),

@@ -38,9 +38,10 @@ pub fn grey_pixels(slice: &SliceImage, window: WindowLevel) -> Vec<u8> {
         .collect()
 }
 
-/// RGBA pixels for display: grey slices through the window, colour slices
-/// scaled from their stored range (`colour_max` is 255 for 8-bit data).
-pub fn rgba_pixels(slice: &SliceImage, window: WindowLevel, colour_max: f64) -> Vec<u8> {
+/// RGBA pixels for display: grey slices through the window; each colour
+/// channel through the same window (so level and width act as brightness
+/// and contrast on photos).
+pub fn rgba_pixels(slice: &SliceImage, window: WindowLevel) -> Vec<u8> {
     let mut out = Vec::with_capacity(slice.width * slice.height * 4);
     match slice.channels {
         1 => {
@@ -50,20 +51,9 @@ pub fn rgba_pixels(slice: &SliceImage, window: WindowLevel, colour_max: f64) -> 
             }
         }
         channels => {
-            let to_byte =
-                |v: f32| ((v as f64 / colour_max).clamp(0.0, 1.0) * 255.0 + 0.5).floor() as u8;
             for pixel in slice.values.chunks_exact(channels) {
-                let alpha = if channels == 4 {
-                    to_byte(pixel[3])
-                } else {
-                    255
-                };
-                out.extend_from_slice(&[
-                    to_byte(pixel[0]),
-                    to_byte(pixel[1]),
-                    to_byte(pixel[2]),
-                    alpha,
-                ]);
+                let [r, g, b] = [0, 1, 2].map(|c| window.grey(pixel[c] as f64));
+                out.extend_from_slice(&[r, g, b, 255]);
             }
         }
     }

@@ -129,7 +129,22 @@ CREATE TABLE IF NOT EXISTS annotations (
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX IF NOT EXISTS annotations_by_item ON annotations (item_id, annotator, field, id);
+CREATE TABLE IF NOT EXISTS remarks (
+    id INTEGER PRIMARY KEY,
+    item_id INTEGER NOT NULL REFERENCES items(id),
+    annotator TEXT NOT NULL,
+    unsure INTEGER NOT NULL,
+    note TEXT NOT NULL,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
 ";
+
+/// An annotator's "unsure" flag and free-text note on an item.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Remark {
+    pub unsure: bool,
+    pub note: String,
+}
 
 /// Reserved annotator name for a reviewer's adjudicated label.
 pub const ADJUDICATOR: &str = "adjudicated";
@@ -424,6 +439,74 @@ impl Project {
         Ok(out)
     }
 
+    /// Records an annotator's unsure flag and note (append-only; the latest counts).
+    pub fn set_remark(
+        &mut self,
+        item_id: i64,
+        annotator: &str,
+        remark: &Remark,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO remarks (item_id, annotator, unsure, note) VALUES (?1, ?2, ?3, ?4)",
+                params![item_id, annotator, remark.unsure, remark.note],
+            )
+            .map_err(|e| self.sql(e))?;
+        Ok(())
+    }
+
+    /// Each annotator's latest remark on an item.
+    pub fn remarks(&self, item_id: i64) -> Result<BTreeMap<String, Remark>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT annotator, unsure, note FROM remarks r WHERE item_id = ?1
+                 AND id = (SELECT max(id) FROM remarks s WHERE s.item_id = r.item_id AND s.annotator = r.annotator)",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = statement
+            .query_map(params![item_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    Remark {
+                        unsure: r.get(1)?,
+                        note: r.get(2)?,
+                    },
+                ))
+            })
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<BTreeMap<_, _>, _>>()
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Finds items whose file is missing among the files under `folder`, by
+    /// content hash, and points them there. Returns how many were found.
+    pub fn relocate_missing(&mut self, folder: &Path) -> Result<usize, StoreError> {
+        let missing: Vec<Item> = self
+            .items()?
+            .into_iter()
+            .filter(|i| !self.resolve(i).exists())
+            .collect();
+        if missing.is_empty() {
+            return Ok(0);
+        }
+        let mut found = 0;
+        for file in import::collect_files(&[folder.to_path_buf()])? {
+            let hash = content_hash(&file)?;
+            if let Some(item) = missing.iter().find(|i| i.content_hash == hash) {
+                let stored = self.stored_path(&file);
+                self.conn
+                    .execute(
+                        "UPDATE items SET path = ?1 WHERE id = ?2",
+                        params![stored, item.id],
+                    )
+                    .map_err(|e| self.sql(e))?;
+                found += 1;
+            }
+        }
+        Ok(found)
+    }
+
     /// The full history of an item, oldest first.
     pub fn history(&self, item_id: i64) -> Result<Vec<Annotation>, StoreError> {
         let mut statement = self
@@ -601,6 +684,35 @@ mod tests {
             project.consensus(ids[0], "stage").unwrap().as_deref(),
             Some("Stage 2")
         );
+    }
+
+    #[test]
+    fn remarks_and_moved_files() {
+        let (dir, mut project, ids) = project_with_items(2);
+        project
+            .set_remark(
+                ids[0],
+                "ana",
+                &Remark {
+                    unsure: true,
+                    note: "blurry".into(),
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            project.remarks(ids[0]).unwrap()["ana"],
+            Remark {
+                unsure: true,
+                note: "blurry".into()
+            }
+        );
+        let elsewhere = dir.path().join("moved");
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        std::fs::rename(dir.path().join("img1.png"), elsewhere.join("renamed.png")).unwrap();
+        let item = project.items().unwrap()[1].clone();
+        assert!(!project.resolve(&item).exists(), "missing, labels kept");
+        assert_eq!(project.relocate_missing(&elsewhere).unwrap(), 1);
+        assert!(project.resolve(&project.items().unwrap()[1]).exists());
     }
 
     #[test]

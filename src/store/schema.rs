@@ -17,12 +17,9 @@ pub struct Field {
 }
 
 impl Field {
-    /// The hotkey of value `index`: its own, or the digit `index + 1`.
-    pub fn hotkey(&self, index: usize) -> Option<char> {
-        self.hotkeys
-            .get(index)
-            .copied()
-            .or_else(|| char::from_digit(index as u32 + 1, 10).filter(|_| index < 9))
+    /// The hotkey this field declares for value `index`, if any.
+    pub fn own_hotkey(&self, index: usize) -> Option<char> {
+        self.hotkeys.get(index).copied()
     }
 
     pub fn value_index(&self, value: &str) -> Option<usize> {
@@ -50,12 +47,12 @@ pub enum SchemaError {
     Invalid(String),
 }
 
-fn field(name: &str, values: &[&str], ordinal: bool) -> Field {
+fn field(name: &str, values: &[&str], ordinal: bool, hotkeys: &str) -> Field {
     Field {
         name: name.into(),
         values: values.iter().map(|v| v.to_string()).collect(),
         ordinal,
-        hotkeys: Vec::new(),
+        hotkeys: hotkeys.chars().collect(),
     }
 }
 
@@ -71,9 +68,10 @@ impl Schema {
                         "Normal", "Stage 1", "Stage 2", "Stage 3", "Stage 4", "Stage 5",
                     ],
                     true,
+                    "",
                 ),
-                field("zone", &["I", "II", "III"], true),
-                field("plus", &["none", "pre-plus", "plus"], true),
+                field("zone", &["I", "II", "III"], true, "qwe"),
+                field("plus", &["none", "pre-plus", "plus"], true, "asd"),
             ],
             target: "stage".into(),
         }
@@ -92,6 +90,7 @@ impl Schema {
                     "medullary carcinoma",
                 ],
                 false,
+                "",
             )],
             target: "class".into(),
         }
@@ -148,6 +147,19 @@ impl Schema {
                 ));
             }
         }
+        let mut keys: Vec<char> = Vec::new();
+        for f in &self.fields {
+            for v in 0..f.values.len() {
+                if let Some(k) = self.hotkey(f, v).map(|k| k.to_ascii_lowercase()) {
+                    if keys.contains(&k) || "jkn".contains(k) {
+                        return invalid(format!(
+                            "hotkey {k:?} is used twice or is a navigation key (J, K, N)"
+                        ));
+                    }
+                    keys.push(k);
+                }
+            }
+        }
         if self.field(&self.target).is_none() {
             return invalid(format!("target {:?} is not one of its fields", self.target));
         }
@@ -156,6 +168,27 @@ impl Schema {
 
     pub fn field(&self, name: &str) -> Option<&Field> {
         self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// The key that sets `value` of `field`: the field's own hotkeys, or
+    /// for the target field by default the digits 1–9.
+    pub fn hotkey(&self, field: &Field, value: usize) -> Option<char> {
+        if !field.hotkeys.is_empty() {
+            return field.own_hotkey(value);
+        }
+        (field.name == self.target && value < 9)
+            .then(|| char::from_digit(value as u32 + 1, 10))
+            .flatten()
+    }
+
+    /// Which field and value a key sets, if any.
+    pub fn value_for_key(&self, key: char) -> Option<(&Field, usize)> {
+        let key = key.to_ascii_lowercase();
+        self.fields.iter().find_map(|f| {
+            (0..f.values.len())
+                .find(|&v| self.hotkey(f, v).map(|k| k.to_ascii_lowercase()) == Some(key))
+                .map(|v| (f, v))
+        })
     }
 
     pub fn target_field(&self) -> &Field {
@@ -173,16 +206,20 @@ mod tests {
         for schema in [Schema::rop(), Schema::thyroid()] {
             schema.validate().unwrap();
         }
-        let stage = Schema::rop().target_field().clone();
-        assert_eq!(stage.hotkey(0), Some('1'));
+        let rop = Schema::rop();
+        let stage = rop.target_field();
+        assert_eq!(rop.hotkey(stage, 0), Some('1'));
         assert_eq!(stage.value_index("stage 3"), Some(3));
+        let (field, value) = rop.value_for_key('W').unwrap();
+        assert_eq!((field.name.as_str(), value), ("zone", 1));
+        assert!(rop.value_for_key('9').is_none());
     }
 
     #[test]
     fn custom_schemas_are_checked() {
         let ok = r#"{"name":"dr","fields":[{"name":"grade","values":["0","1","2"],"ordinal":true,"hotkeys":["a","s","d"]}],"target":"grade"}"#;
         let schema = Schema::from_json(ok).unwrap();
-        assert_eq!(schema.target_field().hotkey(2), Some('d'));
+        assert_eq!(schema.hotkey(schema.target_field(), 2), Some('d'));
         let bad_target = ok.replace("\"target\":\"grade\"", "\"target\":\"stage\"");
         assert!(
             Schema::from_json(&bad_target)

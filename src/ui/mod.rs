@@ -1,12 +1,16 @@
 //! The window: panels draw from [`AppState`] and push [`Command`]s; nothing
 //! here changes state directly.
 
+mod browser;
+mod labeling;
+mod picker;
 mod status;
 mod viewer;
 
 use std::path::PathBuf;
 
-use crate::app::{AppState, Command};
+use crate::app::settings::default_data_dir;
+use crate::app::{AppState, Command, Launch};
 use crate::render::device::{AdapterSummary, wgpu_configuration};
 use crate::train::device;
 
@@ -15,13 +19,15 @@ const OPEN_FILTER: &[&str] = &[
     "nii", "gz", "hdr", "img", "png", "jpg", "jpeg", "tif", "tiff", "bmp",
 ];
 
-/// Opens the main window, showing `path` when given.
+/// Opens the main window on a file, a project folder, or (no path) the
+/// recent project or the ROP demo.
 pub fn run(path: Option<PathBuf>) -> anyhow::Result<()> {
+    let launch = Launch::from_path(path);
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Loupe")
-            .with_inner_size([1280.0, 800.0])
-            .with_min_inner_size([480.0, 320.0])
+            .with_inner_size([1400.0, 860.0])
+            .with_min_inner_size([640.0, 400.0])
             .with_drag_and_drop(true),
         renderer: eframe::Renderer::Wgpu,
         wgpu_options: wgpu_configuration(),
@@ -30,23 +36,32 @@ pub fn run(path: Option<PathBuf>) -> anyhow::Result<()> {
     eframe::run_native(
         "Loupe",
         options,
-        Box::new(move |cc| Ok(Box::new(LoupeApp::new(cc, path)))),
+        Box::new(move |cc| Ok(Box::new(LoupeApp::new(cc, launch, default_data_dir())))),
     )
     .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
 }
 
-/// The eframe application: state plus the GPU resources drawn from it.
+/// The eframe application: state plus what the window keeps for drawing it.
 pub struct LoupeApp {
     state: AppState,
     /// The displayed slice's texture and the document revision it shows.
     slice_texture: Option<(u64, egui::TextureHandle)>,
+    thumbnails: browser::Thumbnails,
+    view: viewer::ViewTransform,
+    /// The file the view transform belongs to (reset when another opens).
+    view_of: Option<PathBuf>,
+    picker: picker::PickerDraft,
+    annotator_draft: String,
+    note_draft: String,
+    /// The item whose note `note_draft` holds.
+    note_of: Option<i64>,
 }
 
 impl LoupeApp {
     /// Sets up Burn on eframe's wgpu device (or the CPU when there is none)
-    /// and opens `path` when given.
-    pub fn new(cc: &eframe::CreationContext<'_>, path: Option<PathBuf>) -> Self {
-        let mut state = AppState::default();
+    /// and opens what `launch` asks for. Settings live in `data_dir`.
+    pub fn new(cc: &eframe::CreationContext<'_>, launch: Launch, data_dir: PathBuf) -> Self {
+        let mut state = AppState::new(data_dir);
         match &cc.wgpu_render_state {
             Some(render_state) => {
                 state.display_adapter = Some(AdapterSummary::of(render_state));
@@ -61,12 +76,17 @@ impl LoupeApp {
             }
             None => state.compute = Some(device::flex()),
         }
-        if let Some(path) = path {
-            state.apply(Command::Open(path));
-        }
+        state.launch(launch);
         Self {
+            annotator_draft: state.settings.annotator.clone(),
             state,
             slice_texture: None,
+            thumbnails: Default::default(),
+            view: Default::default(),
+            view_of: None,
+            picker: Default::default(),
+            note_draft: String::new(),
+            note_of: None,
         }
     }
 
@@ -78,20 +98,79 @@ impl LoupeApp {
     pub fn apply(&mut self, command: Command) {
         self.state.apply(command);
     }
+
+    /// Keeps the drafts of text fields in step with the state they edit.
+    fn sync_drafts(&mut self) {
+        let selected = self.state.session.as_ref().and_then(|s| s.selected);
+        if selected != self.note_of {
+            self.note_of = selected;
+            self.note_draft = self
+                .state
+                .session
+                .as_ref()
+                .and_then(|s| s.selected_row())
+                .and_then(|r| r.remarks.get(&self.state.settings.annotator))
+                .map(|r| r.note.clone())
+                .unwrap_or_default();
+        }
+        let shown = self.state.document.as_ref().map(|d| d.volume.path.clone());
+        if shown != self.view_of {
+            self.view_of = shown;
+            self.view = Default::default();
+        }
+    }
 }
 
 impl eframe::App for LoupeApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.state.poll();
+        if self.state.job.is_some() {
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_millis(100));
+        }
+        self.sync_drafts();
         let mut commands = Vec::new();
-        input_commands(ui.ctx(), &mut commands);
+        input_commands(ui.ctx(), &self.state, &mut commands);
 
-        egui::Panel::top("menu").show(ui, |ui| menu_ui(ui, &self.state, &mut commands));
+        egui::Panel::top("menu").show(ui, |ui| {
+            menu_ui(
+                ui,
+                &self.state,
+                &mut self.annotator_draft,
+                &mut self.picker,
+                &mut commands,
+            )
+        });
         egui::Panel::bottom("status").show(ui, |ui| status::status_ui(ui, &self.state));
-        if let Some(document) = &self.state.document {
+        if let Some(session) = &self.state.session {
+            egui::Panel::left("browser")
+                .resizable(true)
+                .default_size(330.0)
+                .show(ui, |ui| {
+                    browser::browser_ui(ui, session, &mut self.thumbnails, &mut commands)
+                });
+        }
+        if self.state.session.is_some() || self.state.document.is_some() {
             egui::Panel::right("controls")
                 .resizable(true)
-                .default_size(260.0)
-                .show(ui, |ui| viewer::controls_ui(ui, document, &mut commands));
+                .default_size(300.0)
+                .show(ui, |ui| {
+                    egui::ScrollArea::vertical().show(ui, |ui| {
+                        if let Some(session) = &self.state.session {
+                            labeling::labeling_ui(
+                                ui,
+                                &self.state,
+                                session,
+                                &mut self.note_draft,
+                                &mut commands,
+                            );
+                            ui.separator();
+                        }
+                        if let Some(document) = &self.state.document {
+                            viewer::controls_ui(ui, document, &mut commands);
+                        }
+                    });
+                });
         }
         egui::CentralPanel::default_margins().show(ui, |ui| {
             notice_ui(ui, &self.state, &mut commands);
@@ -99,11 +178,14 @@ impl eframe::App for LoupeApp {
                 Some(document) => {
                     let texture =
                         viewer::slice_texture(ui.ctx(), document, &mut self.slice_texture);
-                    viewer::image_ui(ui, document, &texture, &mut commands);
+                    viewer::image_ui(ui, document, &texture, &mut self.view, &mut commands);
                 }
+                None if self.state.session.is_some() => {}
                 None => welcome_ui(ui, &mut commands),
             }
         });
+        picker::picker_ui(ui.ctx(), &self.state, &mut self.picker, &mut commands);
+        picker::import_ui(ui.ctx(), &mut self.picker, &mut commands);
 
         for command in commands {
             self.state.apply(command);
@@ -111,15 +193,83 @@ impl eframe::App for LoupeApp {
     }
 }
 
-/// Files dropped on the window and keyboard shortcuts.
-fn input_commands(ctx: &egui::Context, commands: &mut Vec<Command>) {
+/// The character a key types, for label hotkeys (digits and letters).
+fn key_char(key: egui::Key) -> Option<char> {
+    let name = key.name();
+    let mut chars = name.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) if c.is_ascii_alphanumeric() => Some(c.to_ascii_lowercase()),
+        _ => None,
+    }
+}
+
+/// Files dropped on the window and keyboard shortcuts (not while typing in a text field).
+fn input_commands(ctx: &egui::Context, state: &AppState, commands: &mut Vec<Command>) {
     ctx.input(|input| {
         for file in &input.raw.dropped_files {
-            commands.push(Command::Open(file.path().to_path_buf()));
+            let path = file.path().to_path_buf();
+            if path.is_dir() && path.join(crate::store::DATABASE_FILE).is_file() {
+                commands.push(Command::OpenProject(path));
+            } else if path.is_dir() || state.session.is_some() {
+                // Into the open project, or a folder: import it.
+                commands.push(Command::Import {
+                    paths: vec![path],
+                    labels: None,
+                    test_fraction: 0.0,
+                });
+            } else {
+                commands.push(Command::Open(path));
+            }
         }
     });
     if ctx.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::O)) {
         open_dialog(commands);
+    }
+    let typing = ctx.memory(|m| m.focused().is_some());
+    if typing {
+        return;
+    }
+    let Some(session) = &state.session else {
+        return;
+    };
+    let schema = session.project.schema();
+    let events = ctx.input(|i| i.events.clone());
+    for event in events {
+        let egui::Event::Key {
+            key,
+            pressed: true,
+            modifiers,
+            ..
+        } = event
+        else {
+            continue;
+        };
+        if modifiers.command {
+            match key {
+                egui::Key::Z if modifiers.shift => commands.push(Command::Redo),
+                egui::Key::Z => commands.push(Command::Undo),
+                egui::Key::Y => commands.push(Command::Redo),
+                _ => {}
+            }
+            continue;
+        }
+        if modifiers.alt {
+            continue;
+        }
+        match key {
+            egui::Key::ArrowRight | egui::Key::J => commands.push(Command::StepItem(1)),
+            egui::Key::ArrowLeft | egui::Key::K => commands.push(Command::StepItem(-1)),
+            egui::Key::N => commands.push(Command::NextUnlabeled),
+            other => {
+                if let Some((field, value)) = key_char(other).and_then(|c| schema.value_for_key(c))
+                {
+                    commands.push(Command::SetLabel {
+                        field: field.name.clone(),
+                        value: Some(field.values[value].clone()),
+                    });
+                }
+            }
+        }
     }
 }
 
@@ -133,29 +283,89 @@ fn open_dialog(commands: &mut Vec<Command>) {
     }
 }
 
-fn menu_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Vec<Command>) {
+fn menu_ui(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    annotator_draft: &mut String,
+    picker: &mut picker::PickerDraft,
+    commands: &mut Vec<Command>,
+) {
     ui.horizontal(|ui| {
         ui.strong("Loupe");
         ui.separator();
         if ui
-            .button("Open…")
+            .button("Projects…")
+            .on_hover_text("New, open, recent and demo projects")
+            .clicked()
+        {
+            commands.push(Command::ShowProjectPicker(true));
+        }
+        if state.session.is_some() {
+            if ui.button("Import…").clicked() {
+                picker.show_import = true;
+            }
+            if ui
+                .button("Find moved files…")
+                .on_hover_text("Point missing items at files with the same content")
+                .clicked()
+                && let Some(dir) = rfd::FileDialog::new().pick_folder()
+            {
+                commands.push(Command::FindMovedFiles(dir));
+            }
+            let session = state.session.as_ref();
+            if ui
+                .add_enabled(
+                    session.is_some_and(|s| s.can_undo()),
+                    egui::Button::new("Undo"),
+                )
+                .on_hover_text("Ctrl+Z")
+                .clicked()
+            {
+                commands.push(Command::Undo);
+            }
+            if ui
+                .add_enabled(
+                    session.is_some_and(|s| s.can_redo()),
+                    egui::Button::new("Redo"),
+                )
+                .on_hover_text("Ctrl+Y")
+                .clicked()
+            {
+                commands.push(Command::Redo);
+            }
+            if ui
+                .button("Agreement")
+                .on_hover_text("Kappa per annotator pair, Fleiss' kappa")
+                .clicked()
+            {
+                commands.push(Command::ComputeAgreement);
+            }
+        }
+        if ui
+            .button("Open file…")
             .on_hover_text("Open an image or NIfTI volume (Ctrl+O)")
             .clicked()
         {
             open_dialog(commands);
         }
-        if !state.history.is_empty() {
-            ui.menu_button("Recent", |ui| {
-                for path in state.history.iter().rev() {
-                    if ui.button(path.display().to_string()).clicked() {
-                        commands.push(Command::Open(path.clone()));
-                    }
-                }
-            });
+        ui.separator();
+        ui.label("Annotator");
+        let response = ui.add(egui::TextEdit::singleline(annotator_draft).desired_width(110.0));
+        if response.lost_focus() && *annotator_draft != state.settings.annotator {
+            commands.push(Command::SetAnnotator(annotator_draft.clone()));
         }
-        if let Some(document) = &state.document {
+        if let Some(job) = &state.job {
             ui.separator();
-            ui.label(document.volume.path.display().to_string());
+            let fraction = if job.total > 0 {
+                job.done as f32 / job.total as f32
+            } else {
+                0.0
+            };
+            ui.add(
+                egui::ProgressBar::new(fraction)
+                    .desired_width(200.0)
+                    .text(format!("{} {}/{}", job.title, job.done, job.total)),
+            );
         }
     });
 }
@@ -175,6 +385,37 @@ fn notice_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Vec<Command>) {
         });
         ui.separator();
     }
+    if let Some(stats) = state.session.as_ref().and_then(|s| s.agreement.as_ref()) {
+        ui.collapsing("Agreement", |ui| {
+            for field in &stats.agreement {
+                let kind = if field.ordinal {
+                    "quadratic-weighted κ"
+                } else {
+                    "Cohen's κ"
+                };
+                for pair in &field.pairs {
+                    let kappa = pair.kappa.map_or("undefined".into(), |k| format!("{k:.3}"));
+                    ui.label(format!(
+                        "{}: {} vs {} — {kind} {kappa} ({} items)",
+                        field.field, pair.annotators[0], pair.annotators[1], pair.items
+                    ));
+                }
+                if let Some(f) = field.fleiss {
+                    ui.label(format!("{}: Fleiss' κ {f:.3}", field.field));
+                }
+                if !field.disagreements.is_empty() {
+                    ui.label(format!(
+                        "{}: {} items disagree (filter: Disagreement)",
+                        field.field,
+                        field.disagreements.len()
+                    ));
+                }
+            }
+            if stats.annotators.len() < 2 {
+                ui.weak("Agreement needs at least two annotators.");
+            }
+        });
+    }
 }
 
 fn welcome_ui(ui: &mut egui::Ui, commands: &mut Vec<Command>) {
@@ -184,6 +425,9 @@ fn welcome_ui(ui: &mut egui::Ui, commands: &mut Vec<Command>) {
         ui.label("NIfTI (.nii, .nii.gz, .hdr/.img), PNG, JPEG, TIFF or BMP — or drop a file on the window.");
         if ui.button("Open…").clicked() {
             open_dialog(commands);
+        }
+        if ui.button("Projects…").clicked() {
+            commands.push(Command::ShowProjectPicker(true));
         }
     });
 }

@@ -32,27 +32,60 @@ pub fn slice_texture(
     texture
 }
 
-/// Draws the slice fitted and centred in the available space; the wheel and
-/// arrow keys move through slices; hovering shows the value under the cursor.
+/// Zoom and pan of the image view (runtime only; reset for each new image).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ViewTransform {
+    pub zoom: f32,
+    pub pan: egui::Vec2,
+}
+
+impl Default for ViewTransform {
+    fn default() -> Self {
+        Self {
+            zoom: 1.0,
+            pan: egui::Vec2::ZERO,
+        }
+    }
+}
+
+/// Draws the slice fitted and centred, then zoomed (Ctrl+wheel) and panned
+/// (drag); double-click resets. The wheel moves through slices; hovering
+/// shows the value under the cursor.
 pub fn image_ui(
     ui: &mut egui::Ui,
     document: &Document,
     texture: &egui::TextureHandle,
+    view: &mut ViewTransform,
     commands: &mut Vec<Command>,
 ) {
-    let (area, response) = ui.allocate_exact_size(ui.available_size(), egui::Sense::hover());
+    let (area, response) =
+        ui.allocate_exact_size(ui.available_size(), egui::Sense::click_and_drag());
     let image_size = texture.size_vec2();
-    let scale = (area.width() / image_size.x)
+    let fit = (area.width() / image_size.x)
         .min(area.height() / image_size.y)
         .max(0.01);
-    let image_rect = egui::Rect::from_center_size(area.center(), image_size * scale);
+    if response.hovered() {
+        let zoom = ui.input(|i| i.zoom_delta());
+        if zoom != 1.0 {
+            view.zoom = (view.zoom * zoom).clamp(0.2, 40.0);
+        }
+    }
+    if response.dragged() {
+        view.pan += response.drag_delta();
+    }
+    if response.double_clicked() {
+        *view = ViewTransform::default();
+    }
+    let scale = fit * view.zoom;
+    let image_rect = egui::Rect::from_center_size(area.center() + view.pan, image_size * scale);
     let uv = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
     ui.painter()
+        .with_clip_rect(area)
         .image(texture.id(), image_rect, uv, egui::Color32::WHITE);
 
     if response.hovered() {
-        let scroll = ui.input(|i| i.smooth_scroll_delta.y);
-        if scroll.abs() > 0.5 {
+        let (scroll, ctrl) = ui.input(|i| (i.smooth_scroll_delta.y, i.modifiers.command));
+        if !ctrl && scroll.abs() > 0.5 && document.slice_count > 1 {
             commands.push(Command::StepSlice(if scroll > 0.0 { 1 } else { -1 }));
         }
         if let Some(pointer) = response.hover_pos().filter(|p| image_rect.contains(*p)) {
@@ -65,17 +98,19 @@ pub fn image_ui(
             response.on_hover_text_at_pointer(readout);
         }
     }
-    let (up, down) = ui.input(|i| {
-        (
-            i.key_pressed(egui::Key::ArrowUp),
-            i.key_pressed(egui::Key::ArrowDown),
-        )
-    });
-    if up {
-        commands.push(Command::StepSlice(1));
-    }
-    if down {
-        commands.push(Command::StepSlice(-1));
+    if document.slice_count > 1 && ui.memory(|m| m.focused().is_none()) {
+        let (up, down) = ui.input(|i| {
+            (
+                i.key_pressed(egui::Key::ArrowUp),
+                i.key_pressed(egui::Key::ArrowDown),
+            )
+        });
+        if up {
+            commands.push(Command::StepSlice(1));
+        }
+        if down {
+            commands.push(Command::StepSlice(-1));
+        }
     }
 }
 
@@ -124,9 +159,13 @@ pub fn controls_ui(ui: &mut egui::Ui, document: &Document, commands: &mut Vec<Co
         }
     }
 
-    if volume.channels == 1 {
+    {
         ui.separator();
-        ui.label("Window / level");
+        ui.label(if volume.channels == 1 {
+            "Window / level"
+        } else {
+            "Brightness / contrast"
+        });
         let mut window = document.window;
         let speed = (document.auto_window.width / 200.0).max(1e-3);
         ui.add(

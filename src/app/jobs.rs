@@ -1,0 +1,147 @@
+//! Slow work off the UI thread (importing files, writing a demo project):
+//! a thread with its own store connection, reporting progress over a channel.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender, channel};
+
+use crate::demo::{self, DemoOptions};
+use crate::store::Project;
+use crate::store::import::{self, ImportOptions, LabelTable};
+
+/// What a job reports.
+#[derive(Debug)]
+pub enum JobEvent {
+    Progress {
+        done: usize,
+        total: usize,
+    },
+    /// Finished: a line for the user and the project to show, or an error.
+    Finished(Result<(String, PathBuf), String>),
+}
+
+/// A running job as the window shows it.
+pub struct Job {
+    pub title: String,
+    pub done: usize,
+    pub total: usize,
+    events: Receiver<JobEvent>,
+}
+
+impl Job {
+    fn spawn(
+        title: String,
+        work: impl FnOnce(&Sender<JobEvent>) -> Result<(String, PathBuf), String> + Send + 'static,
+    ) -> Self {
+        let (sender, events) = channel();
+        std::thread::spawn(move || {
+            let result = work(&sender);
+            let _ = sender.send(JobEvent::Finished(result));
+        });
+        Self {
+            title,
+            done: 0,
+            total: 0,
+            events,
+        }
+    }
+
+    /// Imports `paths` into the project at `root`.
+    pub fn import(
+        root: PathBuf,
+        paths: Vec<PathBuf>,
+        labels: Option<PathBuf>,
+        options: ImportOptions,
+    ) -> Self {
+        Job::spawn("Importing".into(), move |sender| {
+            let mut project = Project::open(&root).map_err(|e| e.to_string())?;
+            let fields: Vec<String> = project
+                .schema()
+                .fields
+                .iter()
+                .map(|f| f.name.clone())
+                .collect();
+            let table = match &labels {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    Some(
+                        LabelTable::parse(&text, &fields)
+                            .map_err(|e| format!("{e}: {}", path.display()))?,
+                    )
+                }
+                None => None,
+            };
+            let report = import::import(
+                &mut project,
+                &paths,
+                table.as_ref(),
+                &options,
+                |done, total| {
+                    let _ = sender.send(JobEvent::Progress { done, total });
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            let mut message = format!(
+                "Imported {} items ({} to the test pool), {} labels.",
+                report.added, report.test, report.labels_applied
+            );
+            if !report.duplicates.is_empty() {
+                let names: Vec<String> = report
+                    .duplicates
+                    .iter()
+                    .take(5)
+                    .map(|(p, id)| format!("{} (= item {id})", p.display()))
+                    .collect();
+                message.push_str(&format!(
+                    " {} duplicates not imported again: {}",
+                    report.duplicates.len(),
+                    names.join(", ")
+                ));
+            }
+            if !report.unmatched_labels.is_empty() {
+                message.push_str(&format!(
+                    " {} label rows matched no file.",
+                    report.unmatched_labels.len()
+                ));
+            }
+            Ok((message, root))
+        })
+    }
+
+    /// Writes a demo project at `root`.
+    pub fn demo(root: PathBuf, options: DemoOptions) -> Self {
+        Job::spawn(
+            format!("Writing the {} demo", options.task.name()),
+            move |sender| {
+                let summary = demo::write_demo(&root, &options, |done, total| {
+                    let _ = sender.send(JobEvent::Progress { done, total });
+                })
+                .map_err(|e| e.to_string())?;
+                Ok((
+                    format!(
+                        "Demo project with {} items: {} labeled, {} unlabeled, {} test.",
+                        summary.items, summary.labeled, summary.unlabeled, summary.test
+                    ),
+                    root,
+                ))
+            },
+        )
+    }
+
+    /// Takes progress reports; returns the result once the job has finished.
+    pub fn poll(&mut self) -> Option<Result<(String, PathBuf), String>> {
+        loop {
+            match self.events.try_recv() {
+                Ok(JobEvent::Progress { done, total }) => {
+                    self.done = done;
+                    self.total = total;
+                }
+                Ok(JobEvent::Finished(result)) => return Some(result),
+                Err(std::sync::mpsc::TryRecvError::Empty) => return None,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    return Some(Err(format!("{} stopped unexpectedly", self.title)));
+                }
+            }
+        }
+    }
+}

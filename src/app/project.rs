@@ -1,0 +1,358 @@
+//! An open project in the window: its items with their current labels,
+//! the browser's filter and order, the selected item, and undo/redo.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::store::{ADJUDICATOR, Item, Pool, Project, Remark, StoreError};
+
+/// One item as the browser and labeling panel see it.
+#[derive(Clone, Debug)]
+pub struct ItemRow {
+    pub item: Item,
+    /// annotator → field → value.
+    pub labels: BTreeMap<String, BTreeMap<String, String>>,
+    pub remarks: BTreeMap<String, Remark>,
+    /// The file is not where the project says; its labels are kept.
+    pub missing: bool,
+}
+
+impl ItemRow {
+    /// The target value training would use: adjudicated, else agreed, else `None`.
+    pub fn consensus(&self, field: &str) -> Option<&str> {
+        if let Some(v) = self.labels.get(ADJUDICATOR).and_then(|f| f.get(field)) {
+            return Some(v);
+        }
+        let mut values = self
+            .labels
+            .iter()
+            .filter(|(a, _)| a.as_str() != ADJUDICATOR)
+            .filter_map(|(_, f)| f.get(field));
+        let first = values.next()?;
+        values.all(|v| v == first).then_some(first.as_str())
+    }
+
+    /// Annotators (not the adjudicator) gave different values for `field`.
+    pub fn disagrees(&self, field: &str) -> bool {
+        let mut values = self
+            .labels
+            .iter()
+            .filter(|(a, _)| a.as_str() != ADJUDICATOR)
+            .filter_map(|(_, f)| f.get(field));
+        match values.next() {
+            Some(first) => values.any(|v| v != first),
+            None => false,
+        }
+    }
+
+    pub fn is_unsure(&self) -> bool {
+        self.remarks.values().any(|r| r.unsure)
+    }
+
+    pub fn file_name(&self) -> &str {
+        self.item.path.rsplit('/').next().unwrap_or(&self.item.path)
+    }
+}
+
+/// Which items the browser lists.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BrowserFilter {
+    pub pool: Option<Pool>,
+    /// Consensus target value; `Some("")` means items without one.
+    pub class: Option<String>,
+    pub annotator: Option<String>,
+    pub unsure: bool,
+    pub disagreement: bool,
+    pub missing: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SortOrder {
+    #[default]
+    Name,
+    /// Newest first.
+    Date,
+}
+
+/// A label as it was before and after one change, for undo and redo.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LabelChange {
+    pub item_id: i64,
+    pub annotator: String,
+    pub field: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// The open project.
+pub struct ProjectSession {
+    pub project: Project,
+    pub rows: Vec<ItemRow>,
+    pub selected: Option<i64>,
+    pub filter: BrowserFilter,
+    pub sort: SortOrder,
+    pub auto_advance: bool,
+    undo: Vec<LabelChange>,
+    redo: Vec<LabelChange>,
+    /// Agreement figures, computed on request (`None` until then or after changes).
+    pub agreement: Option<crate::store::export::Stats>,
+}
+
+impl ProjectSession {
+    pub fn open(root: &Path) -> Result<Self, StoreError> {
+        let project = Project::open(root)?;
+        let mut session = Self {
+            project,
+            rows: Vec::new(),
+            selected: None,
+            filter: BrowserFilter::default(),
+            sort: SortOrder::Name,
+            auto_advance: true,
+            undo: Vec::new(),
+            redo: Vec::new(),
+            agreement: None,
+        };
+        session.reload()?;
+        Ok(session)
+    }
+
+    fn load_row(&self, item: Item) -> Result<ItemRow, StoreError> {
+        Ok(ItemRow {
+            labels: self.project.current_labels(item.id)?,
+            remarks: self.project.remarks(item.id)?,
+            missing: !self.project.resolve(&item).exists(),
+            item,
+        })
+    }
+
+    /// Re-reads every item from the store (after an import).
+    pub fn reload(&mut self) -> Result<(), StoreError> {
+        let items = self.project.items()?;
+        self.rows = items
+            .into_iter()
+            .map(|i| self.load_row(i))
+            .collect::<Result<_, _>>()?;
+        self.agreement = None;
+        Ok(())
+    }
+
+    fn reload_item(&mut self, id: i64) -> Result<(), StoreError> {
+        let item = self.project.find_item(&id.to_string())?;
+        let row = self.load_row(item)?;
+        if let Some(slot) = self.rows.iter_mut().find(|r| r.item.id == id) {
+            *slot = row;
+        }
+        self.agreement = None;
+        Ok(())
+    }
+
+    pub fn row(&self, id: i64) -> Option<&ItemRow> {
+        self.rows.iter().find(|r| r.item.id == id)
+    }
+
+    pub fn selected_row(&self) -> Option<&ItemRow> {
+        self.selected.and_then(|id| self.row(id))
+    }
+
+    /// The browser's list: filtered, in the chosen order.
+    pub fn visible(&self) -> Vec<&ItemRow> {
+        let target = self.project.schema().target.clone();
+        let f = &self.filter;
+        let mut rows: Vec<&ItemRow> = self
+            .rows
+            .iter()
+            .filter(|r| f.pool.is_none_or(|p| r.item.pool == p))
+            .filter(|r| match &f.class {
+                None => true,
+                Some(c) if c.is_empty() => r.consensus(&target).is_none(),
+                Some(c) => r.consensus(&target) == Some(c.as_str()),
+            })
+            .filter(|r| {
+                f.annotator
+                    .as_ref()
+                    .is_none_or(|a| r.labels.contains_key(a))
+            })
+            .filter(|r| !f.unsure || r.is_unsure())
+            .filter(|r| {
+                !f.disagreement
+                    || self
+                        .project
+                        .schema()
+                        .fields
+                        .iter()
+                        .any(|field| r.disagrees(&field.name))
+            })
+            .filter(|r| !f.missing || r.missing)
+            .collect();
+        match self.sort {
+            SortOrder::Name => rows.sort_by(|a, b| a.item.path.cmp(&b.item.path)),
+            SortOrder::Date => rows.sort_by(|a, b| {
+                b.item
+                    .added_at
+                    .cmp(&a.item.added_at)
+                    .then(b.item.id.cmp(&a.item.id))
+            }),
+        }
+        rows
+    }
+
+    /// Moves the selection `delta` places through the browser's list.
+    pub fn step(&mut self, delta: i64) {
+        let ids: Vec<i64> = self.visible().iter().map(|r| r.item.id).collect();
+        if ids.is_empty() {
+            return;
+        }
+        let position = self.selected.and_then(|s| ids.iter().position(|&i| i == s));
+        let next = match position {
+            Some(p) => (p as i64 + delta).clamp(0, ids.len() as i64 - 1) as usize,
+            None => 0,
+        };
+        self.selected = Some(ids[next]);
+    }
+
+    /// Selects the next item of the browser's list (after the current one,
+    /// wrapping) that `annotator` has not given a target label. `false` when none is left.
+    pub fn next_unlabeled(&mut self, annotator: &str) -> bool {
+        let target = self.project.schema().target.clone();
+        let ids: Vec<i64> = self
+            .visible()
+            .iter()
+            .filter(|r| {
+                r.labels
+                    .get(annotator)
+                    .and_then(|f| f.get(&target))
+                    .is_none()
+            })
+            .map(|r| r.item.id)
+            .collect();
+        if ids.is_empty() {
+            return false;
+        }
+        let all: Vec<i64> = self.visible().iter().map(|r| r.item.id).collect();
+        let start = self
+            .selected
+            .and_then(|s| all.iter().position(|&i| i == s))
+            .unwrap_or(0);
+        let pick = all
+            .iter()
+            .cycle()
+            .skip(start + 1)
+            .take(all.len())
+            .find(|id| ids.contains(id))
+            .copied();
+        self.selected = pick.or(Some(ids[0]));
+        true
+    }
+
+    /// Sets a label on an item (durable when this returns) and records it for undo.
+    pub fn set_label(
+        &mut self,
+        item_id: i64,
+        annotator: &str,
+        field: &str,
+        value: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let before = self
+            .row(item_id)
+            .and_then(|r| r.labels.get(annotator))
+            .and_then(|f| f.get(field))
+            .cloned();
+        self.project.set_label(item_id, annotator, field, value)?;
+        let after = self
+            .project
+            .current_labels(item_id)?
+            .get(annotator)
+            .and_then(|f| f.get(field))
+            .cloned();
+        self.undo.push(LabelChange {
+            item_id,
+            annotator: annotator.to_string(),
+            field: field.to_string(),
+            before,
+            after,
+        });
+        self.redo.clear();
+        self.reload_item(item_id)
+    }
+
+    /// Reverts the last label change (by appending the previous value to the history).
+    pub fn undo(&mut self) -> Result<Option<i64>, StoreError> {
+        let Some(change) = self.undo.pop() else {
+            return Ok(None);
+        };
+        self.project.set_label(
+            change.item_id,
+            &change.annotator,
+            &change.field,
+            change.before.as_deref(),
+        )?;
+        self.reload_item(change.item_id)?;
+        let id = change.item_id;
+        self.redo.push(change);
+        self.selected = Some(id);
+        Ok(Some(id))
+    }
+
+    pub fn redo(&mut self) -> Result<Option<i64>, StoreError> {
+        let Some(change) = self.redo.pop() else {
+            return Ok(None);
+        };
+        self.project.set_label(
+            change.item_id,
+            &change.annotator,
+            &change.field,
+            change.after.as_deref(),
+        )?;
+        self.reload_item(change.item_id)?;
+        let id = change.item_id;
+        self.undo.push(change);
+        self.selected = Some(id);
+        Ok(Some(id))
+    }
+
+    pub fn can_undo(&self) -> bool {
+        !self.undo.is_empty()
+    }
+
+    pub fn can_redo(&self) -> bool {
+        !self.redo.is_empty()
+    }
+
+    pub fn set_remark(
+        &mut self,
+        item_id: i64,
+        annotator: &str,
+        remark: &Remark,
+    ) -> Result<(), StoreError> {
+        self.project.set_remark(item_id, annotator, remark)?;
+        self.reload_item(item_id)
+    }
+
+    /// Items per pool, and per pool the consensus target classes.
+    pub fn counts(&self) -> BTreeMap<Pool, BTreeMap<String, usize>> {
+        let target = self.project.schema().target.clone();
+        let mut out: BTreeMap<Pool, BTreeMap<String, usize>> =
+            Pool::ALL.iter().map(|p| (*p, BTreeMap::new())).collect();
+        for row in &self.rows {
+            let class = row.consensus(&target).unwrap_or("(none)").to_string();
+            *out.entry(row.item.pool)
+                .or_default()
+                .entry(class)
+                .or_default() += 1;
+        }
+        out
+    }
+
+    /// Every annotator who labeled something (adjudications aside).
+    pub fn annotators(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .rows
+            .iter()
+            .flat_map(|r| r.labels.keys().cloned())
+            .filter(|a| a != ADJUDICATOR)
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}

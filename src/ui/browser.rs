@@ -1,0 +1,178 @@
+//! The pool browser: counts per pool and class, filters, sort, and a grid of thumbnails.
+
+use std::collections::HashMap;
+
+use crate::app::project::{BrowserFilter, SortOrder};
+use crate::app::{Command, ProjectSession, thumbnail};
+use crate::store::Pool;
+
+/// Thumbnail textures by item id; `None` marks one that could not be drawn.
+#[derive(Default)]
+pub struct Thumbnails {
+    textures: HashMap<i64, Option<egui::TextureHandle>>,
+}
+
+/// At most this many thumbnails are drawn from files per frame, so the window stays fluid.
+const THUMBNAILS_PER_FRAME: usize = 4;
+
+pub fn browser_ui(
+    ui: &mut egui::Ui,
+    session: &ProjectSession,
+    thumbnails: &mut Thumbnails,
+    commands: &mut Vec<Command>,
+) {
+    let schema = session.project.schema();
+    let counts = session.counts();
+    ui.heading(
+        session
+            .project
+            .root()
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default(),
+    );
+    ui.label(format!("schema {} · target {}", schema.name, schema.target));
+    egui::Grid::new("pool_counts").show(ui, |ui| {
+        for (pool, classes) in &counts {
+            ui.strong(pool.as_str());
+            ui.label(classes.values().sum::<usize>().to_string());
+            let detail: Vec<String> = classes.iter().map(|(c, n)| format!("{c} {n}")).collect();
+            ui.weak(detail.join(", "));
+            ui.end_row();
+        }
+    });
+    ui.separator();
+
+    let mut filter = session.filter.clone();
+    egui::ComboBox::from_label("Pool")
+        .selected_text(filter.pool.map_or("all", |p| p.as_str()))
+        .show_ui(ui, |ui| {
+            ui.selectable_value(&mut filter.pool, None, "all");
+            for pool in Pool::ALL {
+                ui.selectable_value(&mut filter.pool, Some(pool), pool.as_str());
+            }
+        });
+    egui::ComboBox::from_label("Class")
+        .selected_text(match &filter.class {
+            None => "all".to_string(),
+            Some(c) if c.is_empty() => "(none)".to_string(),
+            Some(c) => c.clone(),
+        })
+        .show_ui(ui, |ui| {
+            ui.selectable_value(&mut filter.class, None, "all");
+            ui.selectable_value(&mut filter.class, Some(String::new()), "(none)");
+            for value in &schema.target_field().values {
+                ui.selectable_value(&mut filter.class, Some(value.clone()), value);
+            }
+        });
+    egui::ComboBox::from_label("Annotator")
+        .selected_text(filter.annotator.clone().unwrap_or_else(|| "anyone".into()))
+        .show_ui(ui, |ui| {
+            ui.selectable_value(&mut filter.annotator, None, "anyone");
+            for name in session.annotators() {
+                ui.selectable_value(&mut filter.annotator, Some(name.clone()), name);
+            }
+        });
+    ui.horizontal_wrapped(|ui| {
+        ui.checkbox(&mut filter.unsure, "Unsure");
+        ui.checkbox(&mut filter.disagreement, "Disagreement");
+        ui.checkbox(&mut filter.missing, "Missing file");
+    });
+    if filter != session.filter {
+        commands.push(Command::SetFilter(filter));
+    }
+    let mut sort = session.sort;
+    ui.horizontal(|ui| {
+        ui.label("Sort");
+        ui.selectable_value(&mut sort, SortOrder::Name, "name");
+        ui.selectable_value(&mut sort, SortOrder::Date, "date");
+    });
+    if sort != session.sort {
+        commands.push(Command::SetSort(sort));
+    }
+    if session.filter != BrowserFilter::default() && ui.small_button("Clear filters").clicked() {
+        commands.push(Command::SetFilter(BrowserFilter::default()));
+    }
+    ui.separator();
+
+    let visible = session.visible();
+    ui.label(format!("{} of {} items", visible.len(), session.rows.len()));
+    let cell = thumbnail::THUMBNAIL_PX as f32 + 8.0;
+    let columns = ((ui.available_width() / cell).floor() as usize).max(1);
+    let rows = visible.len().div_ceil(columns);
+    let mut loaded_this_frame = 0;
+    let target = schema.target.clone();
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show_rows(ui, cell + 16.0, rows, |ui, range| {
+            for line in range {
+                ui.horizontal(|ui| {
+                    for row in visible.iter().skip(line * columns).take(columns) {
+                        let id = row.item.id;
+                        let selected = session.selected == Some(id);
+                        let texture = match thumbnails.textures.get(&id) {
+                            Some(t) => t.clone(),
+                            None if loaded_this_frame < THUMBNAILS_PER_FRAME => {
+                                loaded_this_frame += 1;
+                                let file = session.project.resolve(&row.item);
+                                let texture = thumbnail::load(
+                                    session.project.root(),
+                                    &row.item.content_hash,
+                                    &file,
+                                )
+                                .ok()
+                                .map(|img| {
+                                    let size = [img.width() as usize, img.height() as usize];
+                                    let image = egui::ColorImage::from_rgba_unmultiplied(
+                                        size,
+                                        img.as_raw(),
+                                    );
+                                    ui.ctx().load_texture(
+                                        format!("thumb{id}"),
+                                        image,
+                                        egui::TextureOptions::LINEAR,
+                                    )
+                                });
+                                thumbnails.textures.insert(id, texture.clone());
+                                texture
+                            }
+                            None => {
+                                ui.ctx().request_repaint();
+                                None
+                            }
+                        };
+                        ui.vertical(|ui| {
+                            ui.set_width(cell);
+                            let response = match &texture {
+                                Some(t) => {
+                                    let size = t.size_vec2()
+                                        * (thumbnail::THUMBNAIL_PX as f32
+                                            / t.size_vec2().max_elem());
+                                    ui.add(
+                                        egui::Button::image(egui::Image::new((t.id(), size)))
+                                            .selected(selected),
+                                    )
+                                }
+                                None => ui.add_sized(
+                                    [cell - 8.0, cell - 8.0],
+                                    egui::Button::new(if row.missing { "missing" } else { "…" })
+                                        .selected(selected),
+                                ),
+                            };
+                            let caption =
+                                row.consensus(&target)
+                                    .unwrap_or(if row.item.pool == Pool::Test {
+                                        "test"
+                                    } else {
+                                        "—"
+                                    });
+                            ui.small(caption);
+                            if response.on_hover_text(&row.item.path).clicked() {
+                                commands.push(Command::SelectItem(id));
+                            }
+                        });
+                    }
+                });
+            }
+        });
+}

@@ -1,0 +1,172 @@
+//! The labeling panel: one button per value with its hotkey, the labels of
+//! other annotators side by side, adjudication, unsure and note, navigation.
+
+use crate::app::project::ItemRow;
+use crate::app::{AppState, Command, ProjectSession};
+use crate::store::{ADJUDICATOR, Remark};
+
+pub fn labeling_ui(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    session: &ProjectSession,
+    note_draft: &mut String,
+    commands: &mut Vec<Command>,
+) {
+    let schema = session.project.schema();
+    let annotator = &state.settings.annotator;
+    let Some(row) = session.selected_row() else {
+        ui.label("No item selected.");
+        return;
+    };
+    ui.heading(row.file_name());
+    ui.label(format!(
+        "item {} · {} pool{}",
+        row.item.id,
+        row.item.pool.as_str(),
+        if row.missing { " · FILE MISSING" } else { "" }
+    ));
+    ui.horizontal(|ui| {
+        if ui.button("⏴ Previous").on_hover_text("K or ←").clicked() {
+            commands.push(Command::StepItem(-1));
+        }
+        if ui.button("Next ⏵").on_hover_text("J or →").clicked() {
+            commands.push(Command::StepItem(1));
+        }
+        if ui.button("Next unlabeled").on_hover_text("N").clicked() {
+            commands.push(Command::NextUnlabeled);
+        }
+    });
+    let mut auto_advance = session.auto_advance;
+    if ui
+        .checkbox(&mut auto_advance, "Auto-advance after a target label")
+        .changed()
+    {
+        commands.push(Command::SetAutoAdvance(auto_advance));
+    }
+    ui.separator();
+
+    let mine = row.labels.get(annotator);
+    for field in &schema.fields {
+        let current = mine.and_then(|f| f.get(&field.name));
+        let is_target = field.name == schema.target;
+        ui.horizontal(|ui| {
+            ui.strong(&field.name);
+            if is_target {
+                ui.weak("(target)");
+            }
+            if current.is_some() && ui.small_button("clear").clicked() {
+                commands.push(Command::SetLabel {
+                    field: field.name.clone(),
+                    value: None,
+                });
+            }
+        });
+        ui.horizontal_wrapped(|ui| {
+            for (index, value) in field.values.iter().enumerate() {
+                let text = match schema.hotkey(field, index) {
+                    Some(key) => format!("{} {value}", key.to_ascii_uppercase()),
+                    None => value.clone(),
+                };
+                let selected = current == Some(value);
+                if ui.selectable_label(selected, text).clicked() && !selected {
+                    commands.push(Command::SetLabel {
+                        field: field.name.clone(),
+                        value: Some(value.clone()),
+                    });
+                }
+            }
+        });
+    }
+    ui.separator();
+    others_ui(ui, session, row, annotator, commands);
+    ui.separator();
+
+    let remark = row.remarks.get(annotator).cloned().unwrap_or_default();
+    let mut unsure = remark.unsure;
+    if ui.checkbox(&mut unsure, "Unsure").changed() {
+        commands.push(Command::SetRemark(Remark {
+            unsure,
+            note: remark.note.clone(),
+        }));
+    }
+    ui.label("Note");
+    let response = ui.add(
+        egui::TextEdit::multiline(note_draft)
+            .desired_rows(2)
+            .hint_text("free text, saved when you leave the field"),
+    );
+    if response.lost_focus() && *note_draft != remark.note {
+        commands.push(Command::SetRemark(Remark {
+            unsure: remark.unsure,
+            note: note_draft.clone(),
+        }));
+    }
+}
+
+/// Every annotator's labels on this item in a table, with agreement and adjudication.
+fn others_ui(
+    ui: &mut egui::Ui,
+    session: &ProjectSession,
+    row: &ItemRow,
+    annotator: &str,
+    commands: &mut Vec<Command>,
+) {
+    let schema = session.project.schema();
+    if row.labels.is_empty() {
+        ui.weak("No labels yet.");
+        return;
+    }
+    egui::Grid::new("labels_by_annotator")
+        .striped(true)
+        .show(ui, |ui| {
+            ui.strong("annotator");
+            for field in &schema.fields {
+                ui.strong(&field.name);
+            }
+            ui.end_row();
+            for (name, values) in &row.labels {
+                let who = if name == annotator {
+                    format!("{name} (you)")
+                } else {
+                    name.clone()
+                };
+                ui.label(who);
+                for field in &schema.fields {
+                    ui.label(values.get(&field.name).map_or("—", |v| v.as_str()));
+                }
+                let remark = row.remarks.get(name);
+                if let Some(r) = remark.filter(|r| r.unsure || !r.note.is_empty()) {
+                    ui.weak(format!(
+                        "{}{}",
+                        if r.unsure { "unsure " } else { "" },
+                        r.note
+                    ));
+                }
+                ui.end_row();
+            }
+        });
+    for field in &schema.fields {
+        if !row.disagrees(&field.name) {
+            continue;
+        }
+        let adjudicated = row.labels.get(ADJUDICATOR).and_then(|f| f.get(&field.name));
+        ui.colored_label(
+            ui.visuals().warn_fg_color,
+            format!("Annotators disagree on {}.", field.name),
+        );
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Adjudicate:");
+            for value in &field.values {
+                if ui
+                    .selectable_label(adjudicated == Some(value), value)
+                    .clicked()
+                {
+                    commands.push(Command::Adjudicate {
+                        field: field.name.clone(),
+                        value: Some(value.clone()),
+                    });
+                }
+            }
+        });
+    }
+}

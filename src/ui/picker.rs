@@ -1,0 +1,194 @@
+//! The project picker (new, open, recent, demos) and the import window.
+
+use std::path::PathBuf;
+
+use crate::app::{AppState, Command};
+use crate::demo::DemoTask;
+
+/// Text the user is typing in the picker and import windows.
+#[derive(Default)]
+pub struct PickerDraft {
+    pub new_dir: String,
+    pub new_schema: String,
+    pub open_dir: String,
+    pub import_paths: String,
+    pub import_labels: String,
+    pub test_fraction: f64,
+    pub show_import: bool,
+}
+
+fn browse_folder(target: &mut String) {
+    if let Some(dir) = rfd::FileDialog::new().pick_folder() {
+        *target = dir.display().to_string();
+    }
+}
+
+pub fn picker_ui(
+    ctx: &egui::Context,
+    state: &AppState,
+    draft: &mut PickerDraft,
+    commands: &mut Vec<Command>,
+) {
+    let mut open = state.show_project_picker;
+    egui::Window::new("Projects")
+        .open(&mut open)
+        .collapsible(false)
+        .default_width(460.0)
+        .show(ctx, |ui| {
+            ui.heading("New project");
+            ui.horizontal(|ui| {
+                ui.label("Folder");
+                ui.text_edit_singleline(&mut draft.new_dir);
+                if ui.button("Browse…").clicked() {
+                    browse_folder(&mut draft.new_dir);
+                }
+            });
+            if draft.new_schema.is_empty() {
+                draft.new_schema = "rop".into();
+            }
+            ui.horizontal(|ui| {
+                ui.label("Schema");
+                ui.selectable_value(&mut draft.new_schema, "rop".to_string(), "ROP");
+                ui.selectable_value(&mut draft.new_schema, "thyroid".to_string(), "Thyroid");
+                if ui.button("JSON file…").clicked()
+                    && let Some(file) = rfd::FileDialog::new()
+                        .add_filter("schema", &["json"])
+                        .pick_file()
+                {
+                    draft.new_schema = file.display().to_string();
+                }
+            });
+            if !["rop", "thyroid"].contains(&draft.new_schema.as_str()) {
+                ui.weak(&draft.new_schema);
+            }
+            if ui
+                .add_enabled(
+                    !draft.new_dir.trim().is_empty(),
+                    egui::Button::new("Create project"),
+                )
+                .clicked()
+            {
+                commands.push(Command::CreateProject {
+                    dir: PathBuf::from(draft.new_dir.trim()),
+                    schema: draft.new_schema.clone(),
+                });
+            }
+            ui.separator();
+
+            ui.heading("Open project");
+            ui.horizontal(|ui| {
+                ui.label("Folder");
+                ui.text_edit_singleline(&mut draft.open_dir);
+                if ui.button("Browse…").clicked() {
+                    browse_folder(&mut draft.open_dir);
+                }
+            });
+            if ui
+                .add_enabled(
+                    !draft.open_dir.trim().is_empty(),
+                    egui::Button::new("Open project"),
+                )
+                .clicked()
+            {
+                commands.push(Command::OpenProject(PathBuf::from(draft.open_dir.trim())));
+            }
+            if !state.settings.recent_projects.is_empty() {
+                ui.label("Recent");
+                for dir in &state.settings.recent_projects {
+                    if ui.link(dir.display().to_string()).clicked() {
+                        commands.push(Command::OpenProject(dir.clone()));
+                    }
+                }
+            }
+            ui.separator();
+
+            ui.heading("Demo projects");
+            ui.horizontal(|ui| {
+                for (task, title) in [
+                    (DemoTask::Rop, "ROP fundus demo"),
+                    (DemoTask::Thyroid, "Thyroid ultrasound demo"),
+                ] {
+                    if ui.button(title).clicked() {
+                        let dir = (1..)
+                            .map(|n| state.data_dir.join(format!("demo-{}-{n}", task.name())))
+                            .find(|d| !d.exists())
+                            .unwrap_or_else(|| {
+                                state.data_dir.join(format!("demo-{}", task.name()))
+                            });
+                        commands.push(Command::CreateDemo { dir, task });
+                    }
+                }
+            });
+            ui.weak(format!(
+                "Demos are written under {}",
+                state.data_dir.display()
+            ));
+        });
+    if open != state.show_project_picker {
+        commands.push(Command::ShowProjectPicker(open));
+    }
+}
+
+pub fn import_ui(ctx: &egui::Context, draft: &mut PickerDraft, commands: &mut Vec<Command>) {
+    let mut open = draft.show_import;
+    egui::Window::new("Import")
+        .open(&mut open)
+        .collapsible(false)
+        .default_width(420.0)
+        .show(ctx, |ui| {
+            ui.label("Files or folders (one per line; folders are searched recursively)");
+            ui.add(egui::TextEdit::multiline(&mut draft.import_paths).desired_rows(3));
+            ui.horizontal(|ui| {
+                if ui.button("Add folder…").clicked()
+                    && let Some(dir) = rfd::FileDialog::new().pick_folder()
+                {
+                    draft.import_paths.push_str(&format!("{}\n", dir.display()));
+                }
+                if ui.button("Add files…").clicked()
+                    && let Some(files) = rfd::FileDialog::new().pick_files()
+                {
+                    for file in files {
+                        draft
+                            .import_paths
+                            .push_str(&format!("{}\n", file.display()));
+                    }
+                }
+            });
+            ui.horizontal(|ui| {
+                ui.label("Labels CSV (optional)");
+                ui.text_edit_singleline(&mut draft.import_labels);
+                if ui.button("Browse…").clicked()
+                    && let Some(file) = rfd::FileDialog::new()
+                        .add_filter("CSV", &["csv"])
+                        .pick_file()
+                {
+                    draft.import_labels = file.display().to_string();
+                }
+            });
+            ui.add(egui::Slider::new(&mut draft.test_fraction, 0.0..=0.5).text("Test fraction"));
+            let paths: Vec<PathBuf> = draft
+                .import_paths
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(PathBuf::from)
+                .collect();
+            if ui
+                .add_enabled(!paths.is_empty(), egui::Button::new("Start import"))
+                .clicked()
+            {
+                let labels = Some(draft.import_labels.trim())
+                    .filter(|l| !l.is_empty())
+                    .map(PathBuf::from);
+                commands.push(Command::Import {
+                    paths,
+                    labels,
+                    test_fraction: draft.test_fraction,
+                });
+                draft.show_import = false;
+            }
+        });
+    if !open {
+        draft.show_import = false;
+    }
+}
