@@ -273,21 +273,26 @@ pub fn import(
         } else {
             Pool::Unlabeled
         };
-        match project.add_item(file, pool)? {
+        let id = match project.add_item(file, pool)? {
             AddOutcome::Added(id) => {
                 report.added += 1;
                 if pool == Pool::Test {
                     report.test += 1;
                 }
-                for row in rows_by_file.get(&i).into_iter().flatten() {
-                    let annotator = row.annotator.as_deref().unwrap_or(&options.annotator);
-                    for (field, value) in &row.values {
-                        project.set_label(id, annotator, field, Some(value))?;
-                        report.labels_applied += 1;
-                    }
-                }
+                id
             }
-            AddOutcome::Duplicate(existing) => report.duplicates.push((file.clone(), existing)),
+            AddOutcome::Duplicate(existing) => {
+                report.duplicates.push((file.clone(), existing));
+                // The same image under another name: its labels belong to the item already there.
+                existing
+            }
+        };
+        for row in rows_by_file.get(&i).into_iter().flatten() {
+            let annotator = row.annotator.as_deref().unwrap_or(&options.annotator);
+            for (field, value) in &row.values {
+                project.set_label(id, annotator, field, Some(value))?;
+                report.labels_applied += 1;
+            }
         }
         progress(i + 1, files.len());
     }

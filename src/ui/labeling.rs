@@ -26,10 +26,10 @@ pub fn labeling_ui(
         if row.missing { " · FILE MISSING" } else { "" }
     ));
     ui.horizontal(|ui| {
-        if ui.button("⏴ Previous").on_hover_text("K or ←").clicked() {
+        if ui.button("< Previous").on_hover_text("K or ←").clicked() {
             commands.push(Command::StepItem(-1));
         }
-        if ui.button("Next ⏵").on_hover_text("J or →").clicked() {
+        if ui.button("Next >").on_hover_text("J or →").clicked() {
             commands.push(Command::StepItem(1));
         }
         if ui.button("Next unlabeled").on_hover_text("N").clicked() {
@@ -89,12 +89,14 @@ pub fn labeling_ui(
             note: remark.note.clone(),
         }));
     }
-    ui.label("Note");
-    let response = ui.add(
-        egui::TextEdit::multiline(note_draft)
-            .desired_rows(2)
-            .hint_text("free text, saved when you leave the field"),
-    );
+    let label = ui.label("Note");
+    let response = ui
+        .add(
+            egui::TextEdit::multiline(note_draft)
+                .desired_rows(2)
+                .hint_text("free text, saved when you leave the field"),
+        )
+        .labelled_by(label.id);
     if response.lost_focus() && *note_draft != remark.note {
         commands.push(Command::SetRemark(Remark {
             unsure: remark.unsure,

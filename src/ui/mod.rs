@@ -349,8 +349,10 @@ fn menu_ui(
             open_dialog(commands);
         }
         ui.separator();
-        ui.label("Annotator");
-        let response = ui.add(egui::TextEdit::singleline(annotator_draft).desired_width(110.0));
+        let label = ui.label("Annotator");
+        let response = ui
+            .add(egui::TextEdit::singleline(annotator_draft).desired_width(110.0))
+            .labelled_by(label.id);
         if response.lost_focus() && *annotator_draft != state.settings.annotator {
             commands.push(Command::SetAnnotator(annotator_draft.clone()));
         }

@@ -37,8 +37,9 @@ pub fn picker_ui(
         .show(ctx, |ui| {
             ui.heading("New project");
             ui.horizontal(|ui| {
-                ui.label("Folder");
-                ui.text_edit_singleline(&mut draft.new_dir);
+                let label = ui.label("Folder");
+                ui.text_edit_singleline(&mut draft.new_dir)
+                    .labelled_by(label.id);
                 if ui.button("Browse…").clicked() {
                     browse_folder(&mut draft.new_dir);
                 }
@@ -77,8 +78,9 @@ pub fn picker_ui(
 
             ui.heading("Open project");
             ui.horizontal(|ui| {
-                ui.label("Folder");
-                ui.text_edit_singleline(&mut draft.open_dir);
+                let label = ui.label("Folder");
+                ui.text_edit_singleline(&mut draft.open_dir)
+                    .labelled_by(label.id);
                 if ui.button("Browse…").clicked() {
                     browse_folder(&mut draft.open_dir);
                 }
@@ -136,8 +138,10 @@ pub fn import_ui(ctx: &egui::Context, draft: &mut PickerDraft, commands: &mut Ve
         .collapsible(false)
         .default_width(420.0)
         .show(ctx, |ui| {
-            ui.label("Files or folders (one per line; folders are searched recursively)");
-            ui.add(egui::TextEdit::multiline(&mut draft.import_paths).desired_rows(3));
+            let label =
+                ui.label("Files or folders (one per line; folders are searched recursively)");
+            ui.add(egui::TextEdit::multiline(&mut draft.import_paths).desired_rows(3))
+                .labelled_by(label.id);
             ui.horizontal(|ui| {
                 if ui.button("Add folder…").clicked()
                     && let Some(dir) = rfd::FileDialog::new().pick_folder()
@@ -155,8 +159,9 @@ pub fn import_ui(ctx: &egui::Context, draft: &mut PickerDraft, commands: &mut Ve
                 }
             });
             ui.horizontal(|ui| {
-                ui.label("Labels CSV (optional)");
-                ui.text_edit_singleline(&mut draft.import_labels);
+                let label = ui.label("Labels CSV (optional)");
+                ui.text_edit_singleline(&mut draft.import_labels)
+                    .labelled_by(label.id);
                 if ui.button("Browse…").clicked()
                     && let Some(file) = rfd::FileDialog::new()
                         .add_filter("CSV", &["csv"])

@@ -1,0 +1,299 @@
+//! A clinician labels a demo project in the window: a key press saves the
+//! label at once and moves on; undo and redo; a second annotator disagrees
+//! and a reviewer adjudicates.
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use loupe::app::project::BrowserFilter;
+use loupe::app::{Command, Launch};
+use loupe::demo::{DemoOptions, DemoTask, write_demo};
+use loupe::store::{ADJUDICATOR, Pool, Project};
+use loupe::ui::LoupeApp;
+
+fn demo_project() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("rop");
+    let options = DemoOptions {
+        count: 16,
+        size: 64,
+        ..DemoOptions::new(DemoTask::Rop)
+    };
+    write_demo(&root, &options, |_, _| {}).unwrap();
+    (dir, root)
+}
+
+fn harness(root: &std::path::Path, data_dir: &std::path::Path) -> Harness<'static, LoupeApp> {
+    let (root, data_dir) = (root.to_path_buf(), data_dir.to_path_buf());
+    Harness::builder()
+        .with_size(egui::vec2(1300.0, 800.0))
+        .build_eframe(move |cc| LoupeApp::new(cc, Launch::Project(root), data_dir))
+}
+
+fn stored_stage(root: &std::path::Path, item: i64, annotator: &str) -> Option<String> {
+    let project = Project::open(root).unwrap();
+    project
+        .current_labels(item)
+        .unwrap()
+        .get(annotator)
+        .and_then(|f| f.get("stage"))
+        .cloned()
+}
+
+#[test]
+fn a_key_press_saves_the_label_and_moves_on() {
+    let (dir, root) = demo_project();
+    let mut harness = harness(&root, &dir.path().join("data"));
+    harness.run();
+    harness
+        .state_mut()
+        .apply(Command::SetAnnotator("ana".into()));
+    harness.run();
+    let session = harness
+        .state()
+        .state()
+        .session
+        .as_ref()
+        .expect("project open");
+    let first = session.selected.expect("an item is selected");
+    assert!(
+        harness.state().state().document.is_some(),
+        "its image is shown"
+    );
+    harness.get_by_label("3 Stage 2");
+
+    harness.key_press(egui::Key::Num3);
+    harness.run();
+    // Durable: another connection sees it at once, and the item is labeled.
+    assert_eq!(
+        stored_stage(&root, first, "ana").as_deref(),
+        Some("Stage 2")
+    );
+    let session = harness.state().state().session.as_ref().unwrap();
+    assert_eq!(session.row(first).unwrap().item.pool, Pool::Labeled);
+    assert_ne!(session.selected, Some(first), "auto-advanced");
+
+    // Undo restores the previous (absent) label and goes back to the item; redo reapplies.
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    harness.run();
+    assert_eq!(stored_stage(&root, first, "ana"), None);
+    assert_eq!(
+        harness.state().state().session.as_ref().unwrap().selected,
+        Some(first)
+    );
+    assert_eq!(
+        harness
+            .state()
+            .state()
+            .session
+            .as_ref()
+            .unwrap()
+            .row(first)
+            .unwrap()
+            .item
+            .pool,
+        Pool::Unlabeled
+    );
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Y);
+    harness.run();
+    assert_eq!(
+        stored_stage(&root, first, "ana").as_deref(),
+        Some("Stage 2")
+    );
+
+    // Buttons do the same as keys; J and K move through the list.
+    harness.state_mut().apply(Command::SelectItem(first));
+    harness.run();
+    harness.get_by_label("2 Stage 1").click();
+    harness.run();
+    assert_eq!(
+        stored_stage(&root, first, "ana").as_deref(),
+        Some("Stage 1")
+    );
+    harness.state_mut().apply(Command::SelectItem(first));
+    harness.run();
+    harness.key_press(egui::Key::J);
+    harness.run();
+    let after_j = harness.state().state().session.as_ref().unwrap().selected;
+    assert_ne!(after_j, Some(first));
+    harness.key_press(egui::Key::K);
+    harness.run();
+    assert_eq!(
+        harness.state().state().session.as_ref().unwrap().selected,
+        Some(first)
+    );
+
+    // A zone hotkey (W = II) sets a non-target field without moving on.
+    harness.key_press(egui::Key::W);
+    harness.run();
+    let project = Project::open(&root).unwrap();
+    assert_eq!(project.current_labels(first).unwrap()["ana"]["zone"], "II");
+    assert_eq!(
+        harness.state().state().session.as_ref().unwrap().selected,
+        Some(first)
+    );
+}
+
+#[test]
+fn annotators_disagree_and_a_reviewer_adjudicates() {
+    let (dir, root) = demo_project();
+    let mut harness = harness(&root, &dir.path().join("data"));
+    harness.run();
+    harness.state_mut().apply(Command::SetAutoAdvance(false));
+    let item = harness
+        .state()
+        .state()
+        .session
+        .as_ref()
+        .unwrap()
+        .selected
+        .unwrap();
+    for (annotator, stage) in [("ana", "Stage 1"), ("ben", "Stage 3")] {
+        harness
+            .state_mut()
+            .apply(Command::SetAnnotator(annotator.into()));
+        harness.state_mut().apply(Command::SetLabel {
+            field: "stage".into(),
+            value: Some(stage.into()),
+        });
+    }
+    harness.state_mut().apply(Command::SetFilter(BrowserFilter {
+        disagreement: true,
+        ..Default::default()
+    }));
+    harness.run();
+    let session = harness.state().state().session.as_ref().unwrap();
+    let listed: Vec<i64> = session.visible().iter().map(|r| r.item.id).collect();
+    assert_eq!(listed, vec![item], "the disagreement filter lists the item");
+    harness.get_by_label("Annotators disagree on stage.");
+
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::Button, "Stage 3")
+        .click();
+    harness.run();
+    assert_eq!(
+        stored_stage(&root, item, ADJUDICATOR).as_deref(),
+        Some("Stage 3")
+    );
+    let project = Project::open(&root).unwrap();
+    assert_eq!(
+        project.consensus(item, "stage").unwrap().as_deref(),
+        Some("Stage 3"),
+        "adjudication is what training uses"
+    );
+
+    harness.state_mut().apply(Command::ComputeAgreement);
+    harness.run();
+    let stats = harness
+        .state()
+        .state()
+        .session
+        .as_ref()
+        .unwrap()
+        .agreement
+        .clone()
+        .expect("agreement computed");
+    assert!(
+        stats.annotators.contains(&"ana".to_string())
+            && stats.annotators.contains(&"ben".to_string())
+    );
+}
+
+#[test]
+fn a_missing_file_is_shown_as_missing_and_keeps_its_labels() {
+    let (dir, root) = demo_project();
+    let mut project = Project::open(&root).unwrap();
+    let item = project
+        .items()
+        .unwrap()
+        .into_iter()
+        .find(|i| i.pool == Pool::Unlabeled)
+        .unwrap();
+    project
+        .set_label(item.id, "ana", "stage", Some("Normal"))
+        .unwrap();
+    let moved = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&moved).unwrap();
+    std::fs::rename(project.resolve(&item), moved.join("moved.png")).unwrap();
+    drop(project);
+
+    let mut harness = harness(&root, &dir.path().join("data"));
+    harness.run();
+    harness.state_mut().apply(Command::SelectItem(item.id));
+    harness.run();
+    let state = harness.state().state();
+    assert!(
+        state
+            .notice
+            .as_ref()
+            .is_some_and(|n| n.text.contains("missing")),
+        "{:?}",
+        state.notice
+    );
+    assert!(
+        state
+            .session
+            .as_ref()
+            .unwrap()
+            .row(item.id)
+            .unwrap()
+            .missing
+    );
+    assert_eq!(
+        stored_stage(&root, item.id, "ana").as_deref(),
+        Some("Normal")
+    );
+
+    harness.state_mut().apply(Command::FindMovedFiles(moved));
+    harness.run();
+    let state = harness.state().state();
+    assert!(
+        !state
+            .session
+            .as_ref()
+            .unwrap()
+            .row(item.id)
+            .unwrap()
+            .missing
+    );
+    assert!(state.document.is_some());
+}
+
+#[test]
+fn importing_in_the_window_runs_in_the_background_and_reports_duplicates() {
+    let (dir, root) = demo_project();
+    let incoming = dir.path().join("incoming");
+    std::fs::create_dir_all(&incoming).unwrap();
+    for i in 0..5 {
+        image::GrayImage::from_pixel(8, 8, image::Luma([i * 40]))
+            .save(incoming.join(format!("new{i}.png")))
+            .unwrap();
+    }
+    // A file the project already has.
+    let existing = Project::open(&root).unwrap().items().unwrap()[0].clone();
+    std::fs::copy(root.join(&existing.path), incoming.join("again.png")).unwrap();
+
+    let mut harness = harness(&root, &dir.path().join("data"));
+    harness.run();
+    let before = harness.state().state().session.as_ref().unwrap().rows.len();
+    harness.state_mut().apply(Command::Import {
+        paths: vec![incoming],
+        labels: None,
+        test_fraction: 0.0,
+    });
+    for _ in 0..200 {
+        harness.run();
+        if harness.state().state().job.is_none() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let state = harness.state().state();
+    assert!(state.job.is_none(), "import finished");
+    assert_eq!(state.session.as_ref().unwrap().rows.len(), before + 5);
+    let notice = state.notice.as_ref().expect("a report");
+    assert!(
+        notice.text.contains("Imported 5 items") && notice.text.contains("1 duplicates"),
+        "{}",
+        notice.text
+    );
+}
