@@ -60,6 +60,8 @@ pub enum Command {
         value: Option<String>,
     },
     SetRemark(Remark),
+    /// Put the selected item into the test pool (true) or back into training (false).
+    SetTest(bool),
     Undo,
     Redo,
     SetAnnotator(String),

@@ -359,6 +359,14 @@ impl AppState {
                     self.error(e.to_string());
                 }
             }
+            Command::SetTest(in_test) => {
+                if let Some(session) = &mut self.session
+                    && let Some(id) = session.selected
+                    && let Err(e) = session.set_test(id, in_test)
+                {
+                    self.error(e.to_string());
+                }
+            }
             Command::Undo | Command::Redo => {
                 let Some(session) = &mut self.session else {
                     return;

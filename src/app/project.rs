@@ -318,6 +318,12 @@ impl ProjectSession {
         !self.redo.is_empty()
     }
 
+    /// Moves an item into or out of the test pool.
+    pub fn set_test(&mut self, item_id: i64, in_test: bool) -> Result<(), StoreError> {
+        self.project.set_test(item_id, in_test)?;
+        self.reload_item(item_id)
+    }
+
     pub fn set_remark(
         &mut self,
         item_id: i64,

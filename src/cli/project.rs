@@ -173,7 +173,7 @@ fn parse_assignments(words: &[&str], fields: &[String]) -> anyhow::Result<Vec<(S
     Ok(out)
 }
 
-/// Applies `FIELD=VALUE` words to one item.
+/// Applies `FIELD=VALUE` words to one item, all or nothing.
 fn apply(project: &mut Project, item: &str, words: &[&str], annotator: &str) -> anyhow::Result<()> {
     let item = project.find_item(item)?;
     let fields: Vec<String> = project
@@ -186,15 +186,11 @@ fn apply(project: &mut Project, item: &str, words: &[&str], annotator: &str) -> 
     if assignments.is_empty() {
         bail!("no FIELD=VALUE given for item {}", item.id);
     }
-    for (field, value) in assignments {
-        let value = value.trim();
-        project.set_label(
-            item.id,
-            annotator,
-            &field,
-            (!value.is_empty()).then_some(value),
-        )?;
-    }
+    let assignments: Vec<(&str, Option<&str>)> = assignments
+        .iter()
+        .map(|(field, value)| (field.as_str(), Some(value.trim()).filter(|v| !v.is_empty())))
+        .collect();
+    project.set_labels(item.id, annotator, &assignments)?;
     Ok(())
 }
 
@@ -210,7 +206,7 @@ pub fn label(args: &LabelArgs) -> anyhow::Result<()> {
     }
     let stdout = std::io::stdout();
     let mut failures = 0;
-    for line in std::io::stdin().lock().lines() {
+    for (number, line) in std::io::stdin().lock().lines().enumerate() {
         let line = line.context("reading standard input")?;
         let mut words = line.split_whitespace();
         let Some(item) = words.next() else { continue };
@@ -224,7 +220,7 @@ pub fn label(args: &LabelArgs) -> anyhow::Result<()> {
             }
             Err(error) => {
                 failures += 1;
-                eprintln!("error {item}: {error:#}");
+                eprintln!("error line {} ({item}): {error:#}", number + 1);
             }
         }
     }
@@ -308,6 +304,15 @@ pub fn stats(args: &StatsArgs) -> anyhow::Result<()> {
                 field.disagreements.len()
             );
         }
+    }
+    for pair in &stats.overall {
+        let kappa = pair
+            .kappa
+            .map_or("undefined".to_string(), |k| format!("{k:.3}"));
+        println!(
+            "  overall: {} vs {}: mean kappa {kappa}",
+            pair.annotators[0], pair.annotators[1]
+        );
     }
     Ok(())
 }

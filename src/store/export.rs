@@ -147,6 +147,8 @@ pub struct Stats {
     pub classes: BTreeMap<String, BTreeMap<String, usize>>,
     pub annotators: Vec<String>,
     pub agreement: Vec<FieldAgreement>,
+    /// Per annotator pair, the mean of the fields' kappas (those defined).
+    pub overall: Vec<PairKappa>,
 }
 
 pub fn stats(project: &Project) -> Result<Stats, StoreError> {
@@ -231,7 +233,25 @@ pub fn stats(project: &Project) -> Result<Stats, StoreError> {
             disagreements,
         });
     }
+    let mut overall = Vec::new();
+    for (a, first) in annotators.iter().enumerate() {
+        for second in &annotators[a + 1..] {
+            let per_field: Vec<&PairKappa> = agreement
+                .iter()
+                .flat_map(|f| f.pairs.iter())
+                .filter(|p| &p.annotators[0] == first && &p.annotators[1] == second)
+                .collect();
+            let kappas: Vec<f64> = per_field.iter().filter_map(|p| p.kappa).collect();
+            overall.push(PairKappa {
+                annotators: [first.clone(), second.clone()],
+                items: per_field.iter().map(|p| p.items).max().unwrap_or(0),
+                kappa: (!kappas.is_empty())
+                    .then(|| kappas.iter().sum::<f64>() / kappas.len() as f64),
+            });
+        }
+    }
     Ok(Stats {
+        overall,
         items: items.len(),
         pools,
         classes,

@@ -21,6 +21,8 @@ pub struct LabelTable {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LabelRow {
+    /// Line of the CSV the row came from (1-based), for error messages.
+    pub line: usize,
     pub path: String,
     pub annotator: Option<String>,
     pub pool: Option<Pool>,
@@ -58,6 +60,7 @@ impl LabelTable {
                     .filter(|(_, v)| !v.is_empty())
                     .collect();
                 out.push(LabelRow {
+                    line: n + 1,
                     path,
                     annotator: annotator_col.map(cell).filter(|a| !a.is_empty()),
                     pool: pool_col.and_then(|c| Pool::parse(&cell(c))),
@@ -74,6 +77,7 @@ impl LabelTable {
                     values.insert(field.trim().to_string(), value.trim().to_string());
                 }
                 out.push(LabelRow {
+                    line: n + 1,
                     path: row[0].trim().to_string(),
                     annotator: None,
                     pool: None,
@@ -82,6 +86,21 @@ impl LabelTable {
             }
         }
         Ok(Self { rows: out })
+    }
+}
+
+impl LabelTable {
+    /// Checks every field and value against the project's schema before
+    /// anything is imported, naming the CSV line of the first problem.
+    pub fn check(&self, project: &Project) -> Result<(), StoreError> {
+        for row in &self.rows {
+            for (field, value) in &row.values {
+                project
+                    .check_value(field, value)
+                    .map_err(|e| StoreError::Invalid(format!("labels line {}: {e}", row.line)))?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -228,6 +247,9 @@ pub fn import(
             options.test_fraction
         )));
     }
+    if let Some(table) = labels {
+        table.check(project)?;
+    }
     let files = collect_files(paths)?;
     let roots: Vec<PathBuf> = paths.iter().filter(|p| p.is_dir()).cloned().collect();
     let empty = LabelTable::default();
@@ -289,9 +311,14 @@ pub fn import(
         };
         for row in rows_by_file.get(&i).into_iter().flatten() {
             let annotator = row.annotator.as_deref().unwrap_or(&options.annotator);
-            for (field, value) in &row.values {
-                project.set_label(id, annotator, field, Some(value))?;
-                report.labels_applied += 1;
+            let assignments: Vec<(&str, Option<&str>)> = row
+                .values
+                .iter()
+                .map(|(f, v)| (f.as_str(), Some(v.as_str())))
+                .collect();
+            if !assignments.is_empty() {
+                project.set_labels(id, annotator, &assignments)?;
+                report.labels_applied += assignments.len();
             }
         }
         progress(i + 1, files.len());

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 
 pub use schema::{Field, Schema};
@@ -306,17 +306,6 @@ impl Project {
             })
     }
 
-    /// Moves an item to a pool (e.g. into or out of the test pool by hand).
-    pub fn set_pool(&mut self, item_id: i64, pool: Pool) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE items SET pool = ?1 WHERE id = ?2",
-                params![pool.as_str(), item_id],
-            )
-            .map_err(|e| self.sql(e))?;
-        Ok(())
-    }
-
     /// Records `annotator`'s value for `field` (`None` clears it) and, for
     /// the target field, moves the item between the labeled and unlabeled
     /// pools. Durable on disk when this returns.
@@ -327,80 +316,115 @@ impl Project {
         field: &str,
         value: Option<&str>,
     ) -> Result<(), StoreError> {
+        self.set_labels(item_id, annotator, &[(field, value)])
+    }
+
+    /// Several fields of one item at once: all are checked first and written
+    /// in one transaction, so a bad value leaves nothing half-applied.
+    pub fn set_labels(
+        &mut self,
+        item_id: i64,
+        annotator: &str,
+        assignments: &[(&str, Option<&str>)],
+    ) -> Result<(), StoreError> {
+        if annotator.trim().is_empty() {
+            return Err(StoreError::Invalid("annotator name is empty".into()));
+        }
+        let mut checked = Vec::with_capacity(assignments.len());
+        for &(field, value) in assignments {
+            checked.push((field, self.canonical_value(field, value)?));
+        }
+        let touches_target = checked.iter().any(|(f, _)| *f == self.schema.target);
+        let target = self.schema.target.clone();
+        let root = self.root.join(DATABASE_FILE);
+        let sql_err = |source| StoreError::Sqlite {
+            path: root.clone(),
+            source,
+        };
+        // IMMEDIATE takes the write lock up front, so a second process waits
+        // (busy timeout) instead of failing on a read-to-write upgrade.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql_err)?;
+        let exists: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM items WHERE id = ?1)",
+                params![item_id],
+                |r| r.get(0),
+            )
+            .map_err(sql_err)?;
+        if !exists {
+            return Err(StoreError::Invalid(format!("no item with id {item_id}")));
+        }
+        for (field, value) in &checked {
+            tx.execute(
+                "INSERT INTO annotations (item_id, annotator, field, value) VALUES (?1, ?2, ?3, ?4)",
+                params![item_id, annotator, field, value],
+            )
+            .map_err(sql_err)?;
+        }
+        if touches_target {
+            refresh_pool(&tx, item_id, &target).map_err(sql_err)?;
+        }
+        tx.commit().map_err(sql_err)?;
+        Ok(())
+    }
+
+    /// The schema's spelling of a value, or an error naming the field and its values.
+    fn canonical_value(
+        &self,
+        field: &str,
+        value: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
         let schema_field = self.schema.field(field).ok_or_else(|| {
             StoreError::Invalid(format!(
                 "field {field:?} is not in schema {:?}",
                 self.schema.name
             ))
         })?;
-        let value = match value {
-            Some(v) => Some(
-                schema_field
-                    .value_index(v)
-                    .map(|i| schema_field.values[i].clone())
-                    .ok_or_else(|| {
-                        StoreError::Invalid(format!(
-                            "{v:?} is not a value of {field:?} (one of: {})",
-                            schema_field.values.join(", ")
-                        ))
-                    })?,
-            ),
-            None => None,
-        };
-        if annotator.trim().is_empty() {
-            return Err(StoreError::Invalid("annotator name is empty".into()));
-        }
-        let is_target = field == self.schema.target;
+        let Some(v) = value else { return Ok(None) };
+        schema_field
+            .value_index(v)
+            .map(|i| Some(schema_field.values[i].clone()))
+            .ok_or_else(|| {
+                StoreError::Invalid(format!(
+                    "{v:?} is not a value of {field:?} (one of: {})",
+                    schema_field.values.join(", ")
+                ))
+            })
+    }
+
+    /// Checks a value without writing anything.
+    pub fn check_value(&self, field: &str, value: &str) -> Result<(), StoreError> {
+        self.canonical_value(field, Some(value)).map(|_| ())
+    }
+
+    /// Puts an item into the test pool, or takes it out (back to labeled or
+    /// unlabeled by its target labels).
+    pub fn set_test(&mut self, item_id: i64, in_test: bool) -> Result<(), StoreError> {
+        let target = self.schema.target.clone();
         let root = self.root.join(DATABASE_FILE);
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(|source| StoreError::Sqlite {
-                path: root.clone(),
-                source,
-            })?;
         let sql_err = |source| StoreError::Sqlite {
             path: root.clone(),
             source,
         };
-        let pool: Option<String> = tx
-            .query_row(
-                "SELECT pool FROM items WHERE id = ?1",
-                params![item_id],
-                |r| r.get(0),
-            )
-            .optional()
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql_err)?;
-        let Some(pool) = pool else {
-            return Err(StoreError::Invalid(format!("no item with id {item_id}")));
-        };
-        tx.execute(
-            "INSERT INTO annotations (item_id, annotator, field, value) VALUES (?1, ?2, ?3, ?4)",
-            params![item_id, annotator, field, value],
-        )
-        .map_err(sql_err)?;
-        if is_target && pool != Pool::Test.as_str() {
-            let labeled: bool = tx
-                .query_row(
-                    "SELECT EXISTS (
-                        SELECT 1 FROM annotations a
-                        WHERE a.item_id = ?1 AND a.field = ?2 AND a.value IS NOT NULL
-                          AND a.id = (SELECT max(id) FROM annotations b
-                                      WHERE b.item_id = a.item_id AND b.field = a.field AND b.annotator = a.annotator))",
-                    params![item_id, field],
-                    |r| r.get(0),
-                )
-                .map_err(sql_err)?;
-            let new_pool = if labeled {
-                Pool::Labeled
-            } else {
-                Pool::Unlabeled
-            };
-            tx.execute(
+        let pool = if in_test { Pool::Test } else { Pool::Unlabeled };
+        let changed = tx
+            .execute(
                 "UPDATE items SET pool = ?1 WHERE id = ?2",
-                params![new_pool.as_str(), item_id],
+                params![pool.as_str(), item_id],
             )
             .map_err(sql_err)?;
+        if changed == 0 {
+            return Err(StoreError::Invalid(format!("no item with id {item_id}")));
+        }
+        if !in_test {
+            refresh_pool(&tx, item_id, &target).map_err(sql_err)?;
         }
         tx.commit().map_err(sql_err)?;
         Ok(())
@@ -542,6 +566,30 @@ impl Project {
     }
 }
 
+/// Sets a training item's pool from its target labels: labeled when any
+/// annotator's current target value is set, else unlabeled. Test items stay.
+fn refresh_pool(tx: &rusqlite::Transaction, item_id: i64, target: &str) -> rusqlite::Result<()> {
+    let labeled: bool = tx.query_row(
+        "SELECT EXISTS (
+            SELECT 1 FROM annotations a
+            WHERE a.item_id = ?1 AND a.field = ?2 AND a.value IS NOT NULL
+              AND a.id = (SELECT max(id) FROM annotations b
+                          WHERE b.item_id = a.item_id AND b.field = a.field AND b.annotator = a.annotator))",
+        params![item_id, target],
+        |r| r.get(0),
+    )?;
+    let pool = if labeled {
+        Pool::Labeled
+    } else {
+        Pool::Unlabeled
+    };
+    tx.execute(
+        "UPDATE items SET pool = ?1 WHERE id = ?2 AND pool != 'test'",
+        params![pool.as_str(), item_id],
+    )?;
+    Ok(())
+}
+
 fn connect(db: &Path) -> Result<Connection, StoreError> {
     let wrap = |source| StoreError::Sqlite {
         path: db.to_path_buf(),
@@ -632,11 +680,29 @@ mod tests {
     #[test]
     fn test_pool_items_stay_in_the_test_pool() {
         let (_dir, mut project, ids) = project_with_items(1);
-        project.set_pool(ids[0], Pool::Test).unwrap();
+        project.set_test(ids[0], true).unwrap();
         project
             .set_label(ids[0], "ana", "stage", Some("Normal"))
             .unwrap();
         assert_eq!(project.items().unwrap()[0].pool, Pool::Test);
+        project.set_test(ids[0], false).unwrap();
+        assert_eq!(
+            project.items().unwrap()[0].pool,
+            Pool::Labeled,
+            "out of test, by its label"
+        );
+        let err = project
+            .set_labels(
+                ids[0],
+                "ana",
+                &[("zone", Some("II")), ("stage", Some("Stage 7"))],
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("Stage 7"));
+        assert!(
+            !project.current_labels(ids[0]).unwrap()["ana"].contains_key("zone"),
+            "nothing half-applied"
+        );
     }
 
     #[test]

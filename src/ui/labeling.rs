@@ -36,6 +36,19 @@ pub fn labeling_ui(
             commands.push(Command::NextUnlabeled);
         }
     });
+    let in_test = row.item.pool == crate::store::Pool::Test;
+    let move_text = if in_test {
+        "Move back to training"
+    } else {
+        "Move to test pool"
+    };
+    if ui
+        .small_button(move_text)
+        .on_hover_text("Test items are evaluated on, never trained on")
+        .clicked()
+    {
+        commands.push(Command::SetTest(!in_test));
+    }
     let mut auto_advance = session.auto_advance;
     if ui
         .checkbox(&mut auto_advance, "Auto-advance after a target label")

@@ -413,6 +413,13 @@ fn notice_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Vec<Command>) {
                     ));
                 }
             }
+            for pair in &stats.overall {
+                let kappa = pair.kappa.map_or("undefined".into(), |k| format!("{k:.3}"));
+                ui.label(format!(
+                    "overall: {} vs {} — mean κ {kappa}",
+                    pair.annotators[0], pair.annotators[1]
+                ));
+            }
             if stats.annotators.len() < 2 {
                 ui.weak("Agreement needs at least two annotators.");
             }
