@@ -29,11 +29,21 @@ pub enum BenchKind {
         #[arg(long)]
         file: Vec<PathBuf>,
     },
+    /// Importing many images, label commit latency, and the browser's frame time.
+    Labeling {
+        /// Number of generated images.
+        #[arg(long, default_value_t = 5000)]
+        items: usize,
+        /// Labels committed one by one for the latency figures.
+        #[arg(long, default_value_t = 500)]
+        labels: usize,
+    },
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     match &args.which {
         BenchKind::Io { size, runs, file } => io(*size, (*runs).max(1), file),
+        BenchKind::Labeling { items, labels } => labeling((*items).max(1), (*labels).max(1)),
     }
 }
 
@@ -128,5 +138,98 @@ fn io(size: usize, runs: usize, files: &[PathBuf]) -> anyhow::Result<()> {
         );
     }
     println!("(median of {runs} runs; target: load ≤ 1.3 × floor)");
+    Ok(())
+}
+
+fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * fraction).round() as usize]
+}
+
+fn labeling(items: usize, labels: usize) -> anyhow::Result<()> {
+    use crate::store::import::{self, ImportOptions};
+    use crate::store::{Project, Schema};
+    use crate::synth::Rng;
+
+    let dir = std::env::temp_dir().join("loupe-bench-labeling");
+    let _ = std::fs::remove_dir_all(&dir);
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images)?;
+    let mut rng = Rng::new(5);
+    for i in 0..items {
+        let pixels: Vec<u8> = (0..64 * 64)
+            .map(|_| (rng.next_u64() & 0xff) as u8)
+            .collect();
+        image::save_buffer(
+            images.join(format!("img{i:05}.png")),
+            &pixels,
+            64,
+            64,
+            image::ExtendedColorType::L8,
+        )?;
+    }
+    let root = dir.join("project");
+    let mut project = Project::create(&root, &Schema::rop())?;
+    let started = Instant::now();
+    let report = import::import(
+        &mut project,
+        std::slice::from_ref(&images),
+        None,
+        &ImportOptions {
+            test_fraction: 0.2,
+            ..Default::default()
+        },
+        |_, _| {},
+    )?;
+    let import_time = started.elapsed();
+
+    let ids: Vec<i64> = project.items()?.iter().map(|i| i.id).collect();
+    let stages = ["Normal", "Stage 1", "Stage 2", "Stage 3"];
+    let mut latencies = Vec::with_capacity(labels);
+    for k in 0..labels {
+        let started = Instant::now();
+        project.set_label(ids[k % ids.len()], "bench", "stage", Some(stages[k % 4]))?;
+        latencies.push(started.elapsed());
+    }
+    latencies.sort();
+    drop(project);
+
+    let session = crate::app::ProjectSession::open(&root)?;
+    let frames = crate::ui::browser_frame_times(&session, 60);
+    let mut steady: Vec<Duration> = frames[10..].to_vec();
+    steady.sort();
+
+    println!("| measure | value |");
+    println!("|---|---:|");
+    println!(
+        "| import {} generated 64×64 PNGs | {:.2} s ({:.0} items/s) |",
+        report.added,
+        import_time.as_secs_f64(),
+        report.added as f64 / import_time.as_secs_f64()
+    );
+    println!(
+        "| label commit latency, median of {labels} | {:.2} ms |",
+        percentile(&latencies, 0.5).as_secs_f64() * 1e3
+    );
+    println!(
+        "| label commit latency, p99 | {:.2} ms |",
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3
+    );
+    println!(
+        "| browser frame with {} items, first (draws thumbnails) | {:.1} ms |",
+        session.rows.len(),
+        frames[0].as_secs_f64() * 1e3
+    );
+    println!(
+        "| browser frame, steady median (frames 10–59) | {:.2} ms |",
+        percentile(&steady, 0.5).as_secs_f64() * 1e3
+    );
+    println!(
+        "| browser frame, steady p95 | {:.2} ms |",
+        percentile(&steady, 0.95).as_secs_f64() * 1e3
+    );
+    println!(
+        "(browser frames: CPU time of the egui pass and tessellation; project in {})",
+        root.display()
+    );
     Ok(())
 }

@@ -440,3 +440,38 @@ fn welcome_ui(ui: &mut egui::Ui, commands: &mut Vec<Command>) {
         }
     });
 }
+
+/// CPU time (layout and tessellation) of the pool browser (thumbnail grid and filters) over
+/// `frames` frames, for `loupe bench labeling`: the first frames draw
+/// thumbnails from files, later ones only lay out the visible rows.
+pub fn browser_frame_times(
+    session: &crate::app::ProjectSession,
+    frames: usize,
+) -> Vec<std::time::Duration> {
+    let ctx = egui::Context::default();
+    let mut thumbnails = browser::Thumbnails::default();
+    let input = egui::RawInput {
+        screen_rect: Some(egui::Rect::from_min_size(
+            egui::Pos2::ZERO,
+            egui::vec2(1400.0, 860.0),
+        )),
+        ..Default::default()
+    };
+    (0..frames)
+        .map(|_| {
+            let started = std::time::Instant::now();
+            let mut commands = Vec::new();
+            let mut output = ctx.run_ui(input.clone(), |ui| {
+                egui::Panel::left("browser")
+                    .default_size(330.0)
+                    .show(ui, |ui| {
+                        browser::browser_ui(ui, session, &mut thumbnails, &mut commands)
+                    });
+            });
+            // Tessellation is part of a frame's CPU cost; uploading textures is the GPU's.
+            let _ = ctx.tessellate(std::mem::take(&mut output.shapes), output.pixels_per_point);
+            output.textures_delta.clear();
+            started.elapsed()
+        })
+        .collect()
+}
