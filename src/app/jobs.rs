@@ -54,21 +54,8 @@ impl Job {
     ) -> Self {
         Job::spawn("Importing".into(), move |sender| {
             let mut project = Project::open(&root).map_err(|e| e.to_string())?;
-            let fields: Vec<String> = project
-                .schema()
-                .fields
-                .iter()
-                .map(|f| f.name.clone())
-                .collect();
             let table = match &labels {
-                Some(path) => {
-                    let text = std::fs::read_to_string(path)
-                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                    Some(
-                        LabelTable::parse(&text, &fields)
-                            .map_err(|e| format!("{e}: {}", path.display()))?,
-                    )
-                }
+                Some(path) => Some(LabelTable::read(path, &project).map_err(|e| e.to_string())?),
                 None => None,
             };
             let report = import::import(

@@ -95,21 +95,8 @@ pub fn init(command: &ProjectCommand) -> anyhow::Result<()> {
 
 pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
     let mut project = Project::open(&args.dir)?;
-    let fields: Vec<String> = project
-        .schema()
-        .fields
-        .iter()
-        .map(|f| f.name.clone())
-        .collect();
     let labels = match &args.labels {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            Some(
-                LabelTable::parse(&text, &fields)
-                    .map_err(|e| anyhow::anyhow!("{e}: {}", path.display()))?,
-            )
-        }
+        Some(path) => Some(LabelTable::read(path, &project)?),
         None => None,
     };
     let options = ImportOptions {
@@ -176,12 +163,7 @@ fn parse_assignments(words: &[&str], fields: &[String]) -> anyhow::Result<Vec<(S
 /// Applies `FIELD=VALUE` words to one item, all or nothing.
 fn apply(project: &mut Project, item: &str, words: &[&str], annotator: &str) -> anyhow::Result<()> {
     let item = project.find_item(item)?;
-    let fields: Vec<String> = project
-        .schema()
-        .fields
-        .iter()
-        .map(|f| f.name.clone())
-        .collect();
+    let fields: Vec<String> = project.schema().field_names();
     let assignments = parse_assignments(words, &fields)?;
     if assignments.is_empty() {
         bail!("no FIELD=VALUE given for item {}", item.id);

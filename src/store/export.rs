@@ -12,12 +12,7 @@ use super::{ADJUDICATOR, Pool, Project, StoreError, csv};
 /// One row per item and annotator: `id,path,pool,annotator,<fields…>,labeled_at`.
 /// Items nobody labeled get one row with an empty annotator.
 pub fn to_csv(project: &Project) -> Result<String, StoreError> {
-    let fields: Vec<String> = project
-        .schema()
-        .fields
-        .iter()
-        .map(|f| f.name.clone())
-        .collect();
+    let fields: Vec<String> = project.schema().field_names();
     let mut header = vec![
         "id".to_string(),
         "path".into(),

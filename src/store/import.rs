@@ -90,6 +90,16 @@ impl LabelTable {
 }
 
 impl LabelTable {
+    /// Reads and parses a labels CSV for `project`'s schema.
+    pub fn read(path: &Path, project: &Project) -> Result<Self, StoreError> {
+        let text = std::fs::read_to_string(path).map_err(|source| StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, &project.schema().field_names())
+            .map_err(|e| StoreError::Invalid(format!("{e}: {}", path.display())))
+    }
+
     /// Checks every field and value against the project's schema before
     /// anything is imported, naming the CSV line of the first problem.
     pub fn check(&self, project: &Project) -> Result<(), StoreError> {

@@ -336,9 +336,38 @@ impl Project {
         }
         let touches_target = checked.iter().any(|(f, _)| *f == self.schema.target);
         let target = self.schema.target.clone();
-        let root = self.root.join(DATABASE_FILE);
-        let sql_err = |source| StoreError::Sqlite {
-            path: root.clone(),
+        self.write(|tx, sql| {
+            let exists: bool = tx
+                .query_row("SELECT EXISTS (SELECT 1 FROM items WHERE id = ?1)", params![item_id], |r| r.get(0))
+                .map_err(sql)?;
+            if !exists {
+                return Err(StoreError::Invalid(format!("no item with id {item_id}")));
+            }
+            for (field, value) in &checked {
+                tx.execute(
+                    "INSERT INTO annotations (item_id, annotator, field, value) VALUES (?1, ?2, ?3, ?4)",
+                    params![item_id, annotator, field, value],
+                )
+                .map_err(sql)?;
+            }
+            if touches_target {
+                refresh_pool(tx, item_id, &target).map_err(sql)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Runs `work` in one write transaction and commits it (durable on return).
+    fn write<T>(
+        &mut self,
+        work: impl FnOnce(
+            &rusqlite::Transaction,
+            &dyn Fn(rusqlite::Error) -> StoreError,
+        ) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let db = self.root.join(DATABASE_FILE);
+        let sql = |source| StoreError::Sqlite {
+            path: db.clone(),
             source,
         };
         // IMMEDIATE takes the write lock up front, so a second process waits
@@ -346,29 +375,10 @@ impl Project {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql_err)?;
-        let exists: bool = tx
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM items WHERE id = ?1)",
-                params![item_id],
-                |r| r.get(0),
-            )
-            .map_err(sql_err)?;
-        if !exists {
-            return Err(StoreError::Invalid(format!("no item with id {item_id}")));
-        }
-        for (field, value) in &checked {
-            tx.execute(
-                "INSERT INTO annotations (item_id, annotator, field, value) VALUES (?1, ?2, ?3, ?4)",
-                params![item_id, annotator, field, value],
-            )
-            .map_err(sql_err)?;
-        }
-        if touches_target {
-            refresh_pool(&tx, item_id, &target).map_err(sql_err)?;
-        }
-        tx.commit().map_err(sql_err)?;
-        Ok(())
+            .map_err(sql)?;
+        let out = work(&tx, &sql)?;
+        tx.commit().map_err(sql)?;
+        Ok(out)
     }
 
     /// The schema's spelling of a value, or an error naming the field and its values.
@@ -404,30 +414,22 @@ impl Project {
     /// unlabeled by its target labels).
     pub fn set_test(&mut self, item_id: i64, in_test: bool) -> Result<(), StoreError> {
         let target = self.schema.target.clone();
-        let root = self.root.join(DATABASE_FILE);
-        let sql_err = |source| StoreError::Sqlite {
-            path: root.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql_err)?;
-        let pool = if in_test { Pool::Test } else { Pool::Unlabeled };
-        let changed = tx
-            .execute(
-                "UPDATE items SET pool = ?1 WHERE id = ?2",
-                params![pool.as_str(), item_id],
-            )
-            .map_err(sql_err)?;
-        if changed == 0 {
-            return Err(StoreError::Invalid(format!("no item with id {item_id}")));
-        }
-        if !in_test {
-            refresh_pool(&tx, item_id, &target).map_err(sql_err)?;
-        }
-        tx.commit().map_err(sql_err)?;
-        Ok(())
+        self.write(|tx, sql| {
+            let pool = if in_test { Pool::Test } else { Pool::Unlabeled };
+            let changed = tx
+                .execute(
+                    "UPDATE items SET pool = ?1 WHERE id = ?2",
+                    params![pool.as_str(), item_id],
+                )
+                .map_err(sql)?;
+            if changed == 0 {
+                return Err(StoreError::Invalid(format!("no item with id {item_id}")));
+            }
+            if !in_test {
+                refresh_pool(tx, item_id, &target).map_err(sql)?;
+            }
+            Ok(())
+        })
     }
 
     /// Every annotator's current value per field for an item (latest entry

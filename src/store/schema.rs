@@ -166,6 +166,11 @@ impl Schema {
         Ok(())
     }
 
+    /// The fields' names, in order.
+    pub fn field_names(&self) -> Vec<String> {
+        self.fields.iter().map(|f| f.name.clone()).collect()
+    }
+
     pub fn field(&self, name: &str) -> Option<&Field> {
         self.fields.iter().find(|f| f.name == name)
     }
