@@ -225,7 +225,7 @@ fn input_commands(ctx: &egui::Context, state: &AppState, commands: &mut Vec<Comm
     if ctx.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::O)) {
         open_dialog(commands);
     }
-    let typing = ctx.memory(|m| m.focused().is_some());
+    let typing = ctx.egui_wants_keyboard_input();
     if typing {
         return;
     }

@@ -98,7 +98,7 @@ pub fn image_ui(
             response.on_hover_text_at_pointer(readout);
         }
     }
-    if document.slice_count > 1 && ui.memory(|m| m.focused().is_none()) {
+    if document.slice_count > 1 && !ui.ctx().egui_wants_keyboard_input() {
         let (up, down) = ui.input(|i| {
             (
                 i.key_pressed(egui::Key::ArrowUp),
