@@ -6,6 +6,7 @@ mod demo;
 mod doctor;
 mod info;
 mod project;
+mod render;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +29,8 @@ pub enum CliCommand {
     Info(info::InfoArgs),
     /// List GPU adapters and limits, and run a small Burn training step on the shared device.
     Doctor,
+    /// Draw one slice to an 8-bit grey PNG with the CPU reference renderer.
+    Render(render::RenderArgs),
     /// Print benchmark tables.
     Bench(bench::BenchArgs),
     /// Write a demo project (synthetic ROP fundus or thyroid ultrasound).
@@ -52,6 +55,7 @@ pub fn main() -> ExitCode {
         None => crate::ui::run(cli.path),
         Some(CliCommand::Info(args)) => info::run(&args),
         Some(CliCommand::Doctor) => doctor::run(),
+        Some(CliCommand::Render(args)) => render::run(&args),
         Some(CliCommand::Bench(args)) => bench::run(&args),
         Some(CliCommand::Demo(args)) => demo::run(&args),
         Some(CliCommand::Project(command)) => project::init(&command),

@@ -1,7 +1,10 @@
 //! The CPU reference renderer: window/level of a slice into display pixels.
 //! The GPU viewer must match it; `loupe render` writes its output.
 
+use super::view::ViewGeometry;
 use crate::volume::slice::SliceImage;
+use crate::volume::voxels::{Sample, with_samples};
+use crate::volume::{Scaling, Volume};
 
 /// A display window over scaled values: `center ± width/2` maps to black…white.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -54,6 +57,213 @@ pub fn rgba_pixels(slice: &SliceImage, window: WindowLevel) -> Vec<u8> {
             for pixel in slice.values.chunks_exact(channels) {
                 let [r, g, b] = [0, 1, 2].map(|c| window.grey(pixel[c] as f64));
                 out.extend_from_slice(&[r, g, b, 255]);
+            }
+        }
+    }
+    out
+}
+
+/// How samples between voxel centres are found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Interpolation {
+    #[default]
+    Nearest,
+    /// Trilinear between the eight nearest voxel centres.
+    Linear,
+}
+
+/// A label map drawn over the image.
+#[derive(Clone, Copy, Debug)]
+pub struct LabelOverlay<'a> {
+    /// Integer labels on the same voxel grid as the image; 0 is background.
+    pub labels: &'a Volume,
+    pub opacity: f32,
+    /// Draw only each region's edge.
+    pub outline: bool,
+}
+
+/// Colour of label `label` (> 0): a fixed, distinguishable palette, repeating.
+/// Mirrors `palette()` in shaders/slice.wgsl.
+pub fn label_colour(label: u32) -> [f32; 3] {
+    const PALETTE: [[f32; 3]; 8] = [
+        [230.0, 25.0, 75.0],
+        [60.0, 180.0, 75.0],
+        [255.0, 225.0, 25.0],
+        [0.0, 130.0, 200.0],
+        [245.0, 130.0, 48.0],
+        [145.0, 30.0, 180.0],
+        [70.0, 240.0, 240.0],
+        [240.0, 50.0, 230.0],
+    ];
+    PALETTE[((label.max(1) - 1) % 8) as usize]
+}
+
+/// Everything that decides a view's pixels besides its geometry.
+#[derive(Clone, Copy, Debug)]
+pub struct RenderOptions {
+    pub window: WindowLevel,
+    pub interpolation: Interpolation,
+    pub time: usize,
+}
+
+/// Samples channel `channel` of a volume at continuous voxel index `c`;
+/// `None` outside the volume. Positions are f32 as in the shader (so both
+/// pick the same voxels); values stay f64, the reference's precision.
+fn sample<T: Sample>(
+    data: &[T],
+    shape: [usize; 3],
+    channels: usize,
+    base: usize,
+    channel: usize,
+    c: [f32; 3],
+    interpolation: Interpolation,
+) -> Option<f64> {
+    let at = |i: usize, j: usize, k: usize| {
+        data[base + ((k * shape[1] + j) * shape[0] + i) * channels + channel].to_f64()
+    };
+    match interpolation {
+        Interpolation::Nearest => {
+            let mut index = [0usize; 3];
+            for a in 0..3 {
+                let i = (c[a] + 0.5).floor();
+                if i < 0.0 || i >= shape[a] as f32 {
+                    return None;
+                }
+                index[a] = i as usize;
+            }
+            Some(at(index[0], index[1], index[2]))
+        }
+        Interpolation::Linear => {
+            let mut lo = [0usize; 3];
+            let mut hi = [0usize; 3];
+            let mut f = [0f64; 3];
+            for a in 0..3 {
+                let n = shape[a] as f32;
+                if c[a] < -0.5 || c[a] >= n - 0.5 {
+                    return None;
+                }
+                let x = c[a].clamp(0.0, n - 1.0);
+                let x0 = x.floor();
+                lo[a] = x0 as usize;
+                hi[a] = (lo[a] + 1).min(shape[a] - 1);
+                f[a] = (x - x0) as f64;
+            }
+            let lerp = |a: f64, b: f64, t: f64| a + (b - a) * t;
+            let c00 = lerp(at(lo[0], lo[1], lo[2]), at(hi[0], lo[1], lo[2]), f[0]);
+            let c10 = lerp(at(lo[0], hi[1], lo[2]), at(hi[0], hi[1], lo[2]), f[0]);
+            let c01 = lerp(at(lo[0], lo[1], hi[2]), at(hi[0], lo[1], hi[2]), f[0]);
+            let c11 = lerp(at(lo[0], hi[1], hi[2]), at(hi[0], hi[1], hi[2]), f[0]);
+            Some(lerp(lerp(c00, c10, f[1]), lerp(c01, c11, f[1]), f[2]))
+        }
+    }
+}
+
+/// Label at continuous voxel index `c` (nearest), 0 outside.
+fn label_at(labels: &Volume, c: [f32; 3]) -> u32 {
+    fn typed<T: Sample>(data: &[T], shape: [usize; 3], c: [f32; 3]) -> u32 {
+        sample(data, shape, 1, 0, 0, c, Interpolation::Nearest).map_or(0, |v| v.max(0.0) as u32)
+    }
+    let shape = labels.spatial_shape();
+    with_samples!(&labels.data, v => typed(v, shape, c))
+}
+
+/// The CPU reference renderer: RGBA pixels of a `width`×`height` view.
+/// Outside the volume is black. The GPU viewer matches it.
+pub fn render_view(
+    volume: &Volume,
+    geometry: &ViewGeometry,
+    width: usize,
+    height: usize,
+    options: &RenderOptions,
+    overlay: Option<LabelOverlay>,
+) -> Vec<u8> {
+    let shape = volume.spatial_shape();
+    let channels = volume.channels;
+    let base = options.time.min(volume.time_points().saturating_sub(1))
+        * shape.iter().product::<usize>()
+        * channels;
+    let (slope, inter) = match volume.scaling {
+        Some(Scaling { slope, inter }) => (slope, inter),
+        None => (1.0, 0.0),
+    };
+    let window = options.window;
+    let origin = geometry.origin.map(|v| v as f32);
+    let (sx, sy) = (
+        geometry.step_x.map(|v| v as f32),
+        geometry.step_y.map(|v| v as f32),
+    );
+    let voxel = |x: f32, y: f32| [0, 1, 2].map(|a| origin[a] + sx[a] * x + sy[a] * y);
+
+    fn draw<T: Sample>(
+        data: &[T],
+        out: &mut Vec<u8>,
+        (width, height): (usize, usize),
+        voxel: &dyn Fn(f32, f32) -> [f32; 3],
+        (shape, channels, base): ([usize; 3], usize, usize),
+        (slope, inter, window): (f64, f64, WindowLevel),
+        interpolation: Interpolation,
+    ) {
+        for y in 0..height {
+            for x in 0..width {
+                let c = voxel(x as f32 + 0.5, y as f32 + 0.5);
+                let rgb = if channels == 1 {
+                    sample(data, shape, 1, base, 0, c, interpolation)
+                        .map(|v| [window.grey(v * slope + inter); 3])
+                } else {
+                    let r = sample(data, shape, channels, base, 0, c, interpolation);
+                    r.map(|r| {
+                        let g =
+                            sample(data, shape, channels, base, 1, c, interpolation).unwrap_or(0.0);
+                        let b =
+                            sample(data, shape, channels, base, 2, c, interpolation).unwrap_or(0.0);
+                        [window.grey(r), window.grey(g), window.grey(b)]
+                    })
+                };
+                let [r, g, b] = rgb.unwrap_or([0; 3]);
+                out.extend_from_slice(&[r, g, b, 255]);
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(width * height * 4);
+    with_samples!(&volume.data, v => draw(
+        v,
+        &mut out,
+        (width, height),
+        &voxel,
+        (shape, channels, base),
+        (slope, inter, window),
+        options.interpolation
+    ));
+
+    if let Some(overlay) = overlay {
+        for y in 0..height {
+            for x in 0..width {
+                let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
+                let label = label_at(overlay.labels, voxel(px, py));
+                if label == 0 {
+                    continue;
+                }
+                if overlay.outline {
+                    let neighbours = [
+                        (px - 1.0, py),
+                        (px + 1.0, py),
+                        (px, py - 1.0),
+                        (px, py + 1.0),
+                    ];
+                    if neighbours
+                        .iter()
+                        .all(|&(nx, ny)| label_at(overlay.labels, voxel(nx, ny)) == label)
+                    {
+                        continue;
+                    }
+                }
+                let colour = label_colour(label);
+                let pixel = &mut out[(y * width + x) * 4..(y * width + x) * 4 + 3];
+                for (channel, target) in pixel.iter_mut().zip(colour) {
+                    let blended =
+                        *channel as f32 * (1.0 - overlay.opacity) + target * overlay.opacity;
+                    *channel = (blended + 0.5).floor().clamp(0.0, 255.0) as u8;
+                }
             }
         }
     }
