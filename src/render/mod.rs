@@ -3,4 +3,6 @@
 
 pub mod cpu;
 pub mod device;
+pub mod gpu;
+pub mod gpu_data;
 pub mod view;
