@@ -5,8 +5,10 @@ mod common;
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
+use loupe::app::document::Layout;
 use loupe::app::{Command, Launch};
 use loupe::ui::LoupeApp;
+use loupe::volume::slice::{Convention, Plane};
 
 /// A file dropped on the window, as the windowing system hands it over.
 #[derive(Debug)]
@@ -30,7 +32,7 @@ fn harness_with(path: Option<std::path::PathBuf>) -> Harness<'static, LoupeApp> 
 }
 
 #[test]
-fn a_volume_opens_on_its_middle_axial_slice() {
+fn a_volume_opens_on_its_middle_slices_in_three_views() {
     let path = common::shared_data().join("nifti/mni152_t1.nii.gz");
     let mut harness = harness_with(Some(path));
     harness.run();
@@ -40,11 +42,13 @@ fn a_volume_opens_on_its_middle_axial_slice() {
         .document
         .as_ref()
         .expect("document open");
-    // MNI152 is RAS with 189 axial slices; the middle one is shown.
-    assert_eq!(document.slice_count, 189);
-    assert_eq!(document.slice_index, 94);
-    assert_eq!((document.slice.width, document.slice.height), (197, 233));
-    harness.get_by_role_and_label(egui::accesskit::Role::Slider, "Slice");
+    // MNI152 is RAS with 197 × 233 × 189 voxels; the crosshair starts in the middle.
+    assert_eq!(document.slice_count(Plane::Axial), 189);
+    assert_eq!(document.slice_index(Plane::Axial), 94);
+    assert_eq!(document.layout, Layout::TriPlanar);
+    for plane in Plane::ALL {
+        harness.get_by_role_and_label(egui::accesskit::Role::Slider, plane.name());
+    }
     assert!(
         harness
             .query_all_by_label_contains("mni152_t1.nii.gz")
@@ -53,18 +57,36 @@ fn a_volume_opens_on_its_middle_axial_slice() {
         "file name shown"
     );
 
-    // Arrow keys move through slices.
-    harness.key_press(egui::Key::ArrowUp);
+    // Slices move, the layout and convention switch, presets set the window.
+    harness.state_mut().apply(Command::StepSlice {
+        plane: Plane::Axial,
+        delta: 1,
+    });
+    harness.get_by_label("Sagittal").click();
+    harness.get_by_label("Neurological").click();
+    harness.get_by_label("CT bone").click();
     harness.run();
+    let document = harness.state().state().document.as_ref().unwrap();
+    assert_eq!(document.slice_index(Plane::Axial), 95);
+    assert_eq!(document.layout, Layout::Single(Plane::Sagittal));
+    assert_eq!(document.convention, Convention::Neurological);
     assert_eq!(
-        harness
-            .state()
-            .state()
-            .document
-            .as_ref()
-            .unwrap()
-            .slice_index,
-        95
+        (document.window.center, document.window.width),
+        (400.0, 1000.0)
+    );
+
+    // A click's voxel becomes the crosshair in all views.
+    harness
+        .state_mut()
+        .apply(Command::ClickVoxel([10.0, 20.0, 30.0]));
+    harness.run();
+    let document = harness.state().state().document.as_ref().unwrap();
+    assert_eq!(document.crosshair, [10.0, 20.0, 30.0]);
+    assert_eq!(document.slice_index(Plane::Coronal), 20);
+    let readout = document.readout(document.crosshair_voxel()).unwrap();
+    assert!(
+        readout.starts_with("voxel (10, 20, 30) · RAS (-88.0, -114.0, -42.0) mm"),
+        "{readout}"
     );
 }
 
@@ -87,7 +109,11 @@ fn a_dropped_photo_replaces_the_view_and_a_broken_file_keeps_it() {
         .as_ref()
         .expect("photo open");
     assert_eq!(document.volume.channels, 3);
-    assert_eq!(document.slice_count, 1);
+    assert_eq!(
+        document.layout,
+        Layout::Single(Plane::Axial),
+        "a photo gets one view"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let broken = dir.path().join("broken.nii");
@@ -122,12 +148,8 @@ fn a_4d_volume_has_a_time_slider() {
     harness.run();
     let document = harness.state().state().document.as_ref().unwrap();
     assert_eq!(document.time, 5);
-    // Scaled values (slope 0.0754, intercept 3100.76) are what the slice shows.
-    assert!(
-        document
-            .slice
-            .values
-            .iter()
-            .all(|v| *v > 600.0 && *v < 5600.0)
-    );
+    // The readout shows the scaled value (slope 0.0754, intercept 3100.76) at that time point.
+    let readout = document.readout(document.crosshair_voxel()).unwrap();
+    let value: f64 = readout.rsplit(" · ").next().unwrap().parse().unwrap();
+    assert!(value > 600.0 && value < 5600.0, "{readout}");
 }

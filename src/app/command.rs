@@ -2,20 +2,53 @@
 
 use std::path::PathBuf;
 
+use super::document::{Layout, OverlaySettings};
 use super::project::{BrowserFilter, SortOrder};
 use crate::demo::DemoTask;
-use crate::render::cpu::WindowLevel;
+use crate::render::cpu::{Interpolation, WindowLevel};
 use crate::store::Remark;
+use crate::volume::slice::{Convention, Plane};
 
 /// A request from the UI, applied by [`super::AppState::apply`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
     /// Open an image or volume file (dialog, drop, command line) outside any project.
     Open(PathBuf),
-    /// Show this slice of the current plane.
-    SetSlice(usize),
-    /// Move through slices (mouse wheel, arrow keys).
-    StepSlice(i64),
+    /// Show this slice of a plane (moves the crosshair along its normal).
+    SetSlice {
+        plane: Plane,
+        index: usize,
+    },
+    /// Move through a plane's slices (mouse wheel, arrow keys).
+    StepSlice {
+        plane: Plane,
+        delta: i64,
+    },
+    /// Put the linked crosshair on this voxel (a click in any view).
+    ClickVoxel([f64; 3]),
+    SetLayout(Layout),
+    SetConvention(Convention),
+    SetInterpolation(Interpolation),
+    /// Multiply a view's zoom.
+    ZoomView {
+        plane: Plane,
+        factor: f64,
+    },
+    /// Shift a view's image by screen pixels.
+    PanView {
+        plane: Plane,
+        delta: [f64; 2],
+    },
+    /// Rotate a view's plane (oblique), radians about its screen x and y axes.
+    SetTilt {
+        plane: Plane,
+        tilt: [f64; 2],
+    },
+    /// Back to the fitted, orthogonal view.
+    ResetView(Plane),
+    /// Draw a label map (NIfTI, integer labels) over the open volume.
+    OpenLabels(PathBuf),
+    SetOverlay(OverlaySettings),
     /// Show this time point of a 4-D volume.
     SetTime(usize),
     SetWindow(WindowLevel),

@@ -1,73 +1,234 @@
-//! An open image or volume and how it is being viewed.
+//! An open image or volume and how it is being viewed: the linked
+//! crosshair, one view per plane (zoom, pan, tilt), layout, display
+//! convention, interpolation, time point, window, and a label overlay.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::render::cpu::{self, WindowLevel};
-use crate::volume::slice::{self, Convention, Plane, SliceImage};
-use crate::volume::{self, SampleType, Volume, VolumeError};
+use crate::render::cpu::{self, Interpolation, LabelOverlay, RenderOptions, WindowLevel};
+use crate::render::view::{ViewGeometry, ViewSpec, canonical_from_voxel, voxel_from_canonical};
+use crate::volume::slice::{self, Convention, Plane};
+use crate::volume::{self, CanonicalGrid, SampleType, Volume, VolumeError};
 
-/// An open file and its view: plane, slice, time point, window.
+/// How the views are arranged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Axial, coronal and sagittal side by side with a linked crosshair.
+    TriPlanar,
+    /// One large view.
+    Single(Plane),
+}
+
+/// How a label map is drawn over the image.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OverlaySettings {
+    pub visible: bool,
+    pub opacity: f32,
+    pub outline: bool,
+}
+
+/// Common CT and MR windows.
+pub const WINDOW_PRESETS: [(&str, WindowLevel); 4] = [
+    (
+        "CT lung",
+        WindowLevel {
+            center: -500.0,
+            width: 1400.0,
+        },
+    ),
+    (
+        "CT bone",
+        WindowLevel {
+            center: 400.0,
+            width: 1000.0,
+        },
+    ),
+    (
+        "CT soft tissue",
+        WindowLevel {
+            center: 40.0,
+            width: 350.0,
+        },
+    ),
+    (
+        "CT brain",
+        WindowLevel {
+            center: 50.0,
+            width: 100.0,
+        },
+    ),
+];
+
+/// An open file and its views.
 pub struct Document {
     pub volume: Arc<Volume>,
-    pub plane: Plane,
-    pub slice_index: usize,
-    pub slice_count: usize,
+    /// Unique per loaded volume, for GPU texture caches.
+    pub volume_id: u64,
+    pub grid: CanonicalGrid,
+    /// A label map on the same voxel grid, drawn over the image.
+    pub labels: Option<Arc<Volume>>,
+    pub labels_id: u64,
+    pub overlay: OverlaySettings,
+    /// The linked cursor, as a canonical index (R, A, S).
+    pub crosshair: [f64; 3],
+    /// One per plane, in `Plane::ALL` order.
+    pub views: [ViewSpec; 3],
+    pub layout: Layout,
+    pub convention: Convention,
+    pub interpolation: Interpolation,
     pub time: usize,
     pub window: WindowLevel,
     /// The window chosen automatically when the file was opened.
     pub auto_window: WindowLevel,
-    /// Changes whenever the displayed pixels change, unique across
-    /// documents, so the UI knows when to re-upload them.
+    /// Changes whenever the displayed pixels may change, unique across documents.
     pub revision: u64,
-    /// The displayed slice, in the display convention.
-    pub slice: SliceImage,
+}
+
+fn next_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A label map's conventional name beside an image: `<stem>_labels.nii.gz` or `.nii`.
+pub fn sibling_labels(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    let stem = name
+        .strip_suffix(".nii.gz")
+        .or_else(|| name.strip_suffix(".nii"))?;
+    if stem.ends_with("_labels") {
+        return None;
+    }
+    ["nii.gz", "nii"]
+        .iter()
+        .map(|ext| path.with_file_name(format!("{stem}_labels.{ext}")))
+        .find(|p| p.is_file())
 }
 
 impl Document {
-    /// Loads a file and shows its middle axial slice with an automatic window.
+    /// Loads a file (and its `_labels` map, if one sits beside it) and shows
+    /// the middle of the volume with an automatic window.
     pub fn open(path: &Path) -> Result<Self, VolumeError> {
         let volume = volume::load(path)?;
-        Ok(Self::new(Arc::new(volume)))
+        let mut document = Self::new(Arc::new(volume));
+        if let Some(labels) = sibling_labels(path) {
+            // A broken label map should not keep the image from opening.
+            let _ = document.set_labels(&labels);
+        }
+        Ok(document)
     }
 
     pub fn new(volume: Arc<Volume>) -> Self {
-        let plane = Plane::Axial;
-        let slice_count = if volume.format.is_raster() {
-            1
-        } else {
-            slice::slice_count(&volume, plane)
-        };
+        let grid = CanonicalGrid::new(&volume.world_from_voxel);
+        let canonical = grid.shape(volume.spatial_shape());
+        let centre = canonical.map(|n| ((n as f64 - 1.0) / 2.0).round());
         let auto_window = automatic_window(&volume);
-        let slice_index = slice_count / 2;
-        let slice = render_slice(&volume, plane, slice_index, 0);
+        let layout = if canonical.iter().filter(|&&n| n > 1).count() < 3 {
+            Layout::Single(Plane::Axial)
+        } else {
+            Layout::TriPlanar
+        };
         Self {
-            volume,
-            plane,
-            slice_index,
-            slice_count,
+            volume_id: next_id(),
+            grid,
+            labels: None,
+            labels_id: 0,
+            overlay: OverlaySettings {
+                visible: true,
+                opacity: 0.5,
+                outline: false,
+            },
+            crosshair: centre,
+            views: Plane::ALL.map(|plane| {
+                let mut spec = ViewSpec::new(plane, centre);
+                spec.focus = canonical.map(|n| (n as f64 - 1.0) / 2.0);
+                spec
+            }),
+            layout,
+            convention: Convention::Radiological,
+            interpolation: Interpolation::Nearest,
             time: 0,
             window: auto_window,
             auto_window,
-            revision: next_revision(),
-            slice,
+            revision: next_id(),
+            volume,
         }
     }
 
-    pub fn set_slice(&mut self, index: usize) {
-        let index = index.min(self.slice_count.saturating_sub(1));
-        if index != self.slice_index {
-            self.slice_index = index;
-            self.refresh();
+    /// Loads a label map; it must have the image's voxel grid.
+    pub fn set_labels(&mut self, path: &Path) -> Result<(), VolumeError> {
+        let labels = volume::load(path)?;
+        if labels.spatial_shape() != self.volume.spatial_shape() || labels.channels != 1 {
+            return Err(VolumeError::Invalid {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "label map shape {:?} does not match the image's {:?}",
+                    labels.spatial_shape(),
+                    self.volume.spatial_shape()
+                ),
+            });
         }
+        self.labels = Some(Arc::new(labels));
+        self.labels_id = next_id();
+        self.touch();
+        Ok(())
+    }
+
+    fn touch(&mut self) {
+        self.revision = next_id();
+    }
+
+    pub fn canonical_shape(&self) -> [usize; 3] {
+        self.grid.shape(self.volume.spatial_shape())
+    }
+
+    pub fn view(&self, plane: Plane) -> &ViewSpec {
+        &self.views[plane.normal_axis_index()]
+    }
+
+    pub fn view_mut(&mut self, plane: Plane) -> &mut ViewSpec {
+        self.touch();
+        &mut self.views[plane.normal_axis_index()]
+    }
+
+    /// The slice a plane shows (the crosshair's index along its normal).
+    pub fn slice_index(&self, plane: Plane) -> usize {
+        self.crosshair[plane.normal_axis()].round().max(0.0) as usize
+    }
+
+    pub fn slice_count(&self, plane: Plane) -> usize {
+        self.canonical_shape()[plane.normal_axis()]
+    }
+
+    /// Moves the crosshair (canonical index), clamped to the volume.
+    pub fn set_crosshair(&mut self, canonical: [f64; 3]) {
+        let shape = self.canonical_shape();
+        let clamped = [0, 1, 2].map(|a| canonical[a].round().clamp(0.0, shape[a] as f64 - 1.0));
+        if clamped != self.crosshair {
+            self.crosshair = clamped;
+            for view in &mut self.views {
+                view.crosshair = clamped;
+            }
+            self.touch();
+        }
+    }
+
+    pub fn set_slice(&mut self, plane: Plane, index: usize) {
+        let mut c = self.crosshair;
+        c[plane.normal_axis()] = index as f64;
+        self.set_crosshair(c);
+    }
+
+    pub fn step_slice(&mut self, plane: Plane, delta: i64) {
+        let index = self.slice_index(plane) as i64 + delta;
+        self.set_slice(plane, index.max(0) as usize);
     }
 
     pub fn set_time(&mut self, time: usize) {
         let time = time.min(self.volume.time_points().saturating_sub(1));
         if time != self.time {
             self.time = time;
-            self.refresh();
+            self.touch();
         }
     }
 
@@ -78,56 +239,179 @@ impl Document {
         };
         if window != self.window {
             self.window = window;
-            self.revision = next_revision();
+            self.touch();
         }
     }
 
-    fn refresh(&mut self) {
-        self.slice = render_slice(&self.volume, self.plane, self.slice_index, self.time);
-        self.revision = next_revision();
-    }
-
-    /// RGBA pixels of the displayed slice.
-    pub fn rgba(&self) -> Vec<u8> {
-        cpu::rgba_pixels(&self.slice, self.window)
-    }
-
-    /// What is under a slice pixel, for the readout: the scaled value, or
-    /// the stored channels of a colour image.
-    pub fn readout_at_pixel(&self, x: usize, y: usize) -> Option<String> {
-        if x >= self.slice.width || y >= self.slice.height {
-            return None;
+    pub fn set_convention(&mut self, convention: Convention) {
+        self.convention = convention;
+        for view in &mut self.views {
+            view.convention = convention;
         }
-        let channels = self.slice.channels;
-        let start = (y * self.slice.width + x) * channels;
-        let values = self.slice.values.get(start..start + channels)?;
-        Some(match values {
-            [grey] => format!("{grey}"),
-            [r, g, b, ..] => format!("RGB {r} {g} {b}"),
-            _ => return None,
+        self.touch();
+    }
+
+    pub fn set_interpolation(&mut self, interpolation: Interpolation) {
+        self.interpolation = interpolation;
+        self.touch();
+    }
+
+    pub fn set_layout(&mut self, layout: Layout) {
+        self.layout = layout;
+        self.touch();
+    }
+
+    pub fn set_overlay(&mut self, overlay: OverlaySettings) {
+        self.overlay = OverlaySettings {
+            opacity: overlay.opacity.clamp(0.0, 1.0),
+            ..overlay
+        };
+        self.touch();
+    }
+
+    /// Voxel size in mm along i, j, k (1 for photos and missing sizes).
+    pub fn spacing_mm(&self) -> [f64; 3] {
+        [0, 1, 2].map(|a| {
+            let s = self.volume.pixdim[a];
+            if s > 0.0 && s.is_finite() { s } else { 1.0 }
         })
     }
+
+    /// The geometry of a plane's view drawn `size_px` pixels large.
+    pub fn geometry(&self, plane: Plane, size_px: [f64; 2]) -> ViewGeometry {
+        self.view(plane).geometry(
+            &self.grid,
+            self.volume.spatial_shape(),
+            self.spacing_mm(),
+            size_px,
+        )
+    }
+
+    /// Where the crosshair appears in a plane's view.
+    pub fn crosshair_px(&self, plane: Plane, size_px: [f64; 2]) -> [f64; 2] {
+        self.view(plane).crosshair_px(
+            &self.grid,
+            self.volume.spatial_shape(),
+            self.spacing_mm(),
+            size_px,
+        )
+    }
+
+    /// Canonical index of a voxel index.
+    pub fn canonical(&self, voxel: [f64; 3]) -> [f64; 3] {
+        canonical_from_voxel(&self.grid, self.volume.spatial_shape(), voxel)
+    }
+
+    /// The view's pixels on the CPU (fallback without a GPU, thumbnails, tests).
+    pub fn render_cpu(&self, plane: Plane, size_px: [usize; 2]) -> Vec<u8> {
+        let geometry = self.geometry(plane, [size_px[0] as f64, size_px[1] as f64]);
+        let options = RenderOptions {
+            window: self.window,
+            interpolation: self.interpolation,
+            time: self.time,
+        };
+        let overlay = self.visible_labels().map(|labels| LabelOverlay {
+            labels,
+            opacity: self.overlay.opacity,
+            outline: self.overlay.outline,
+        });
+        cpu::render_view(
+            &self.volume,
+            &geometry,
+            size_px[0],
+            size_px[1],
+            &options,
+            overlay,
+        )
+    }
+
+    /// One pixel per voxel of the middle axial slice (thumbnails).
+    pub fn axial_slice_rgba(&self) -> (usize, usize, Vec<u8>) {
+        let k = self.slice_index(Plane::Axial);
+        let (geometry, w, h) = ViewGeometry::orthogonal_slice(
+            &self.grid,
+            self.volume.spatial_shape(),
+            Plane::Axial,
+            k,
+            self.convention,
+        );
+        let options = RenderOptions {
+            window: self.window,
+            interpolation: Interpolation::Nearest,
+            time: self.time,
+        };
+        (
+            w,
+            h,
+            cpu::render_view(&self.volume, &geometry, w, h, &options, None),
+        )
+    }
+
+    pub fn visible_labels(&self) -> Option<&Volume> {
+        self.labels.as_deref().filter(|_| self.overlay.visible)
+    }
+
+    /// What is under a voxel position: index, world position and value.
+    pub fn readout(&self, voxel: [f64; 3]) -> Option<String> {
+        let shape = self.volume.spatial_shape();
+        let index = [0, 1, 2].map(|a| (voxel[a] + 0.5).floor());
+        if (0..3).any(|a| index[a] < 0.0 || index[a] >= shape[a] as f64) {
+            return None;
+        }
+        let i = index.map(|v| v as usize);
+        let world = self
+            .volume
+            .world_from_voxel
+            .apply([index[0], index[1], index[2]]);
+        let mut full = vec![i[0], i[1], i[2]];
+        full.truncate(self.volume.shape.len());
+        if self.volume.shape.len() == 4 {
+            full.push(self.time);
+        }
+        let value = if self.volume.channels == 1 {
+            self.volume.value(&full).map(|v| format!("{v}"))
+        } else {
+            self.volume
+                .channels_at(&full)
+                .map(|c| format!("RGB {} {} {}", c[0], c[1], c[2]))
+        }?;
+        let units = match self.volume.xyzt_units & 0x07 {
+            1 => "m",
+            3 => "µm",
+            _ => "mm",
+        };
+        let label = self
+            .visible_labels()
+            .and_then(|l| l.value_at(i[0] + shape[0] * (i[1] + shape[1] * i[2])))
+            .filter(|v| *v != 0.0);
+        Some(format!(
+            "voxel ({}, {}, {}) · RAS ({:.1}, {:.1}, {:.1}) {units} · {value}{}",
+            i[0],
+            i[1],
+            i[2],
+            world[0],
+            world[1],
+            world[2],
+            label.map(|l| format!(" · label {l}")).unwrap_or_default()
+        ))
+    }
+
+    /// Voxel index → canonical index, then the crosshair goes there.
+    pub fn click(&mut self, voxel: [f64; 3]) {
+        let canonical = canonical_from_voxel(&self.grid, self.volume.spatial_shape(), voxel);
+        self.set_crosshair(canonical);
+    }
+
+    /// The voxel index at the crosshair.
+    pub fn crosshair_voxel(&self) -> [f64; 3] {
+        voxel_from_canonical(&self.grid, self.volume.spatial_shape(), self.crosshair)
+    }
 }
 
-fn next_revision() -> u64 {
-    static REVISION: AtomicU64 = AtomicU64::new(1);
-    REVISION.fetch_add(1, Ordering::Relaxed)
-}
-
-fn render_slice(volume: &Volume, plane: Plane, index: usize, time: usize) -> SliceImage {
-    slice::extract(volume, plane, index, time, Convention::Radiological).unwrap_or(SliceImage {
-        width: 0,
-        height: 0,
-        channels: 1,
-        values: Vec::new(),
-    })
-}
-
-/// Window spanning the 0.5–99.5 percentiles of the values (MR and photos;
-/// CT presets come with the GPU viewer).
+/// Window spanning the 0.5–99.5 percentiles of the values (MR, photos as
+/// stored; CT presets are a click away).
 fn automatic_window(volume: &Volume) -> WindowLevel {
     if volume.channels != 1 {
-        // Colour: the stored range, so the photo shows as it is.
         let full_scale = match volume.data.sample_type() {
             SampleType::U16 => 65535.0,
             SampleType::F32 | SampleType::F64 => 1.0,

@@ -2,7 +2,7 @@
 //! [`Command`]s, [`AppState::apply`] carries them out. No drawing here.
 
 mod command;
-mod document;
+pub mod document;
 pub mod jobs;
 pub mod project;
 pub mod settings;
@@ -221,6 +221,12 @@ impl AppState {
         }
     }
 
+    fn with_document(&mut self, change: impl FnOnce(&mut Document)) {
+        if let Some(document) = &mut self.document {
+            change(document);
+        }
+    }
+
     /// Applies one command. Failures become a notice; nothing already saved is lost.
     pub fn apply(&mut self, command: Command) {
         match command {
@@ -233,32 +239,46 @@ impl AppState {
                 }
                 Err(error) => self.error(error.to_string()),
             },
-            Command::SetSlice(index) => {
-                if let Some(document) = &mut self.document {
-                    document.set_slice(index);
+            Command::SetSlice { plane, index } => self.with_document(|d| d.set_slice(plane, index)),
+            Command::StepSlice { plane, delta } => {
+                self.with_document(|d| d.step_slice(plane, delta))
+            }
+            Command::ClickVoxel(voxel) => self.with_document(|d| d.click(voxel)),
+            Command::SetLayout(layout) => self.with_document(|d| d.set_layout(layout)),
+            Command::SetConvention(convention) => {
+                self.with_document(|d| d.set_convention(convention))
+            }
+            Command::SetInterpolation(interpolation) => {
+                self.with_document(|d| d.set_interpolation(interpolation))
+            }
+            Command::ZoomView { plane, factor } => self.with_document(|d| {
+                let view = d.view_mut(plane);
+                view.zoom = (view.zoom * factor).clamp(0.1, 50.0);
+            }),
+            Command::PanView { plane, delta } => self.with_document(|d| {
+                let view = d.view_mut(plane);
+                view.pan = [view.pan[0] + delta[0], view.pan[1] + delta[1]];
+            }),
+            Command::SetTilt { plane, tilt } => {
+                self.with_document(|d| d.view_mut(plane).tilt = tilt)
+            }
+            Command::ResetView(plane) => self.with_document(|d| {
+                let view = d.view_mut(plane);
+                view.zoom = 1.0;
+                view.pan = [0.0, 0.0];
+                view.tilt = [0.0, 0.0];
+            }),
+            Command::OpenLabels(path) => {
+                if let Some(document) = &mut self.document
+                    && let Err(e) = document.set_labels(&path)
+                {
+                    self.error(e.to_string());
                 }
             }
-            Command::StepSlice(delta) => {
-                if let Some(document) = &mut self.document {
-                    let target = document.slice_index as i64 + delta;
-                    document.set_slice(target.clamp(0, document.slice_count as i64 - 1) as usize);
-                }
-            }
-            Command::SetTime(time) => {
-                if let Some(document) = &mut self.document {
-                    document.set_time(time);
-                }
-            }
-            Command::SetWindow(window) => {
-                if let Some(document) = &mut self.document {
-                    document.set_window(window);
-                }
-            }
-            Command::ResetWindow => {
-                if let Some(document) = &mut self.document {
-                    document.set_window(document.auto_window);
-                }
-            }
+            Command::SetOverlay(overlay) => self.with_document(|d| d.set_overlay(overlay)),
+            Command::SetTime(time) => self.with_document(|d| d.set_time(time)),
+            Command::SetWindow(window) => self.with_document(|d| d.set_window(window)),
+            Command::ResetWindow => self.with_document(|d| d.set_window(d.auto_window)),
             Command::DismissNotice => self.notice = None,
 
             Command::OpenProject(dir) => self.open_project(&dir),

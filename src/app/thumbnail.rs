@@ -21,9 +21,9 @@ pub fn load(
         return Ok(image.into_rgba8());
     }
     let document = Document::open(file).map_err(|e| e.to_string())?;
-    let (w, h) = (document.slice.width as u32, document.slice.height as u32);
-    let full =
-        image::RgbaImage::from_raw(w.max(1), h.max(1), document.rgba()).ok_or("empty image")?;
+    let (w, h, rgba) = document.axial_slice_rgba();
+    let (w, h) = (w as u32, h as u32);
+    let full = image::RgbaImage::from_raw(w.max(1), h.max(1), rgba).ok_or("empty image")?;
     let scale = THUMBNAIL_PX as f32 / w.max(h).max(1) as f32;
     let thumbnail = image::imageops::thumbnail(
         &full,

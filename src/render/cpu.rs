@@ -2,7 +2,6 @@
 //! The GPU viewer must match it; `loupe render` writes its output.
 
 use super::view::ViewGeometry;
-use crate::volume::slice::SliceImage;
 use crate::volume::voxels::{Sample, with_samples};
 use crate::volume::{Scaling, Volume};
 
@@ -30,37 +29,6 @@ impl WindowLevel {
         // NaN clamps to NaN and casts to 0: missing values draw black.
         (t * 255.0 + 0.5).floor() as u8
     }
-}
-
-/// 8-bit grey pixels of a grey slice.
-pub fn grey_pixels(slice: &SliceImage, window: WindowLevel) -> Vec<u8> {
-    slice
-        .values
-        .iter()
-        .map(|&v| window.grey(v as f64))
-        .collect()
-}
-
-/// RGBA pixels for display: grey slices through the window; each colour
-/// channel through the same window (so level and width act as brightness
-/// and contrast on photos).
-pub fn rgba_pixels(slice: &SliceImage, window: WindowLevel) -> Vec<u8> {
-    let mut out = Vec::with_capacity(slice.width * slice.height * 4);
-    match slice.channels {
-        1 => {
-            for &v in &slice.values {
-                let g = window.grey(v as f64);
-                out.extend_from_slice(&[g, g, g, 255]);
-            }
-        }
-        channels => {
-            for pixel in slice.values.chunks_exact(channels) {
-                let [r, g, b] = [0, 1, 2].map(|c| window.grey(pixel[c] as f64));
-                out.extend_from_slice(&[r, g, b, 255]);
-            }
-        }
-    }
-    out
 }
 
 /// How samples between voxel centres are found.

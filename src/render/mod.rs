@@ -1,6 +1,7 @@
 //! Drawing: the one wgpu device the window and training share, and the CPU
 //! reference renderer that turns slices into display pixels.
 
+pub mod callback;
 pub mod cpu;
 pub mod device;
 pub mod gpu;

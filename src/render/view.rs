@@ -157,11 +157,14 @@ impl ScreenAxes {
 pub struct ViewSpec {
     pub plane: Plane,
     pub convention: Convention,
-    /// Point the view is centred on and the plane passes through (canonical index).
+    /// The linked cursor (canonical index): the plane passes through it.
     pub crosshair: [f64; 3],
-    /// Screen pixels per millimetre (before `fit`).
+    /// The point shown at the view's centre before panning (canonical index),
+    /// so moving the crosshair does not move the image.
+    pub focus: [f64; 3],
+    /// Magnification over the fit-to-view scale.
     pub zoom: f64,
-    /// Offset of the crosshair from the view's centre, in screen pixels.
+    /// Shift of the image in screen pixels.
     pub pan: [f64; 2],
     /// Rotation of the plane about the screen's x and y axes (radians); zero is orthogonal.
     pub tilt: [f64; 2],
@@ -173,6 +176,7 @@ impl ViewSpec {
             plane,
             convention: Convention::Radiological,
             crosshair,
+            focus: crosshair,
             zoom: 1.0,
             pan: [0.0, 0.0],
             tilt: [0.0, 0.0],
@@ -190,13 +194,33 @@ impl ViewSpec {
         let right = unit(axes.x.0, axes.x.1);
         let down = unit(axes.y.0, axes.y.1);
         let normal = cross(right, down);
-        // Tilt: rotate about the screen's x axis (right), then its y axis (down).
         let (right, down, normal) = rotate_frame(right, down, normal, self.tilt[0], self.tilt[1]);
         [right, down, normal]
     }
 
-    /// The geometry for a view of `size_px` pixels; `fit` is the scale that
-    /// fits the whole plane, multiplied by `zoom`.
+    /// Scale (pixels per mm), the plane's centre point (canonical mm), and the screen basis.
+    fn frame(
+        &self,
+        grid: &CanonicalGrid,
+        voxel_shape: [usize; 3],
+        spacing_mm: [f64; 3],
+        size_px: [f64; 2],
+    ) -> (f64, [f64; 3], [[f64; 3]; 3], [f64; 3]) {
+        let canonical_spacing = grid.voxel_axis.map(|axis| spacing_mm[axis].max(1e-6));
+        let pixels_per_mm = self.fit_scale(grid, voxel_shape, spacing_mm, size_px) * self.zoom;
+        let basis = self.basis();
+        let [right, down, _] = basis;
+        let crosshair_mm = [0, 1, 2].map(|a| self.crosshair[a] * canonical_spacing[a]);
+        let focus_mm = [0, 1, 2].map(|a| self.focus[a] * canonical_spacing[a]);
+        let d = [0, 1, 2].map(|a| focus_mm[a] - crosshair_mm[a]);
+        let (along_right, along_down) = (dot(d, right), dot(d, down));
+        // The focus projected onto the plane through the crosshair.
+        let centre_mm =
+            [0, 1, 2].map(|a| crosshair_mm[a] + along_right * right[a] + along_down * down[a]);
+        (pixels_per_mm, centre_mm, basis, canonical_spacing)
+    }
+
+    /// The geometry for a view of `size_px` pixels.
     pub fn geometry(
         &self,
         grid: &CanonicalGrid,
@@ -204,18 +228,16 @@ impl ViewSpec {
         spacing_mm: [f64; 3],
         size_px: [f64; 2],
     ) -> ViewGeometry {
-        let canonical_spacing = grid.voxel_axis.map(|axis| spacing_mm[axis].max(1e-6));
-        let pixels_per_mm = self.fit_scale(grid, voxel_shape, spacing_mm, size_px) * self.zoom;
-        let [right, down, _] = self.basis();
-        let centre_mm = [0, 1, 2].map(|a| self.crosshair[a] * canonical_spacing[a]);
-        let crosshair_px = [
+        let (pixels_per_mm, centre_mm, [right, down, _], canonical_spacing) =
+            self.frame(grid, voxel_shape, spacing_mm, size_px);
+        let centre_px = [
             size_px[0] / 2.0 + self.pan[0],
             size_px[1] / 2.0 + self.pan[1],
         ];
         ViewGeometry::from_affine_fn(|px, py| {
             let (du, dv) = (
-                (px - crosshair_px[0]) / pixels_per_mm,
-                (py - crosshair_px[1]) / pixels_per_mm,
+                (px - centre_px[0]) / pixels_per_mm,
+                (py - centre_px[1]) / pixels_per_mm,
             );
             let canonical = [0, 1, 2]
                 .map(|a| (centre_mm[a] + du * right[a] + dv * down[a]) / canonical_spacing[a]);
@@ -242,12 +264,26 @@ impl ViewSpec {
     }
 
     /// Where the crosshair appears in the view, in pixels.
-    pub fn crosshair_px(&self, size_px: [f64; 2]) -> [f64; 2] {
+    pub fn crosshair_px(
+        &self,
+        grid: &CanonicalGrid,
+        voxel_shape: [usize; 3],
+        spacing_mm: [f64; 3],
+        size_px: [f64; 2],
+    ) -> [f64; 2] {
+        let (pixels_per_mm, centre_mm, [right, down, _], canonical_spacing) =
+            self.frame(grid, voxel_shape, spacing_mm, size_px);
+        let crosshair_mm = [0, 1, 2].map(|a| self.crosshair[a] * canonical_spacing[a]);
+        let d = [0, 1, 2].map(|a| crosshair_mm[a] - centre_mm[a]);
         [
-            size_px[0] / 2.0 + self.pan[0],
-            size_px[1] / 2.0 + self.pan[1],
+            size_px[0] / 2.0 + self.pan[0] + dot(d, right) * pixels_per_mm,
+            size_px[1] / 2.0 + self.pan[1] + dot(d, down) * pixels_per_mm,
         ]
     }
+}
+
+fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 
 fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {

@@ -44,12 +44,8 @@ pub fn run(path: Option<PathBuf>) -> anyhow::Result<()> {
 /// The eframe application: state plus what the window keeps for drawing it.
 pub struct LoupeApp {
     state: AppState,
-    /// The displayed slice's texture and the document revision it shows.
-    slice_texture: Option<(u64, egui::TextureHandle)>,
+    viewer: viewer::ViewerCache,
     thumbnails: browser::Thumbnails,
-    view: viewer::ViewTransform,
-    /// The file the view transform belongs to (reset when another opens).
-    view_of: Option<PathBuf>,
     picker: picker::PickerDraft,
     annotator_draft: String,
     note_draft: String,
@@ -80,10 +76,8 @@ impl LoupeApp {
         Self {
             annotator_draft: state.settings.annotator.clone(),
             state,
-            slice_texture: None,
+            viewer: Default::default(),
             thumbnails: Default::default(),
-            view: Default::default(),
-            view_of: None,
             picker: Default::default(),
             note_draft: String::new(),
             note_of: None,
@@ -113,16 +107,11 @@ impl LoupeApp {
                 .map(|r| r.note.clone())
                 .unwrap_or_default();
         }
-        let shown = self.state.document.as_ref().map(|d| d.volume.path.clone());
-        if shown != self.view_of {
-            self.view_of = shown;
-            self.view = Default::default();
-        }
     }
 }
 
 impl eframe::App for LoupeApp {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         self.state.poll();
         if self.state.job.is_some() {
             ui.ctx()
@@ -167,7 +156,12 @@ impl eframe::App for LoupeApp {
                             ui.separator();
                         }
                         if let Some(document) = &self.state.document {
-                            viewer::controls_ui(ui, document, &mut commands);
+                            viewer::controls_ui(
+                                ui,
+                                document,
+                                self.viewer.gpu_notice.as_deref(),
+                                &mut commands,
+                            );
                         }
                     });
                 });
@@ -176,9 +170,13 @@ impl eframe::App for LoupeApp {
             notice_ui(ui, &self.state, &mut commands);
             match &self.state.document {
                 Some(document) => {
-                    let texture =
-                        viewer::slice_texture(ui.ctx(), document, &mut self.slice_texture);
-                    viewer::image_ui(ui, document, &texture, &mut self.view, &mut commands);
+                    viewer::views_ui(
+                        ui,
+                        document,
+                        frame.wgpu_render_state(),
+                        &mut self.viewer,
+                        &mut commands,
+                    );
                 }
                 None if self.state.session.is_some() => {}
                 None => welcome_ui(ui, &mut commands),

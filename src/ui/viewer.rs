@@ -1,121 +1,301 @@
-//! The image view: the current slice as a texture, its slider, window/level
-//! controls and the value under the cursor.
+//! The image and volume views: tri-planar or single, drawn on the GPU
+//! through a paint callback (or by the CPU reference renderer when there is
+//! no wgpu device), with crosshair, orientation letters, readout, and the
+//! mouse as in ITK-SNAP: click moves the crosshair, wheel moves slices,
+//! Ctrl+wheel zooms, middle drag pans, right drag sets window/level.
 
-use crate::app::{Command, Document};
-use crate::render::cpu::WindowLevel;
+use std::collections::HashMap;
 
-/// The texture of the displayed slice, re-uploaded only when the document's revision changed.
-pub fn slice_texture(
-    ctx: &egui::Context,
-    document: &Document,
-    cache: &mut Option<(u64, egui::TextureHandle)>,
-) -> egui::TextureHandle {
-    if let Some((revision, texture)) = cache
-        && *revision == document.revision
-    {
-        return texture.clone();
-    }
-    let size = [document.slice.width.max(1), document.slice.height.max(1)];
-    let mut rgba = document.rgba();
-    rgba.resize(size[0] * size[1] * 4, 0);
-    let image = egui::ColorImage::from_rgba_unmultiplied(size, &rgba);
-    // Nearest: each voxel stays a crisp square when zoomed in.
-    let options = egui::TextureOptions::NEAREST;
-    let texture = match cache.take() {
-        Some((_, mut texture)) => {
-            texture.set(image, options);
-            texture
-        }
-        None => ctx.load_texture("slice", image, options),
-    };
-    *cache = Some((document.revision, texture.clone()));
-    texture
+use crate::app::Command;
+use crate::app::document::{Document, Layout, OverlaySettings, WINDOW_PRESETS};
+use crate::render::callback::{self, SliceCallback};
+use crate::render::cpu::{Interpolation, WindowLevel};
+use crate::render::gpu::SliceParams;
+use crate::render::view::ScreenAxes;
+use crate::volume::slice::{Convention, Plane};
+
+/// What the views keep between frames.
+#[derive(Default)]
+pub struct ViewerCache {
+    /// CPU-rendered textures per view slot: document revision, size, texture.
+    cpu_textures: HashMap<usize, (u64, [usize; 2], egui::TextureHandle)>,
+    /// The window when a right-drag started.
+    drag_window: Option<WindowLevel>,
+    /// A GPU notice (downsampling) or error for the open volume.
+    pub gpu_notice: Option<String>,
 }
 
-/// Zoom and pan of the image view (runtime only; reset for each new image).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ViewTransform {
-    pub zoom: f32,
-    pub pan: egui::Vec2,
-}
-
-impl Default for ViewTransform {
-    fn default() -> Self {
-        Self {
-            zoom: 1.0,
-            pan: egui::Vec2::ZERO,
-        }
-    }
-}
-
-/// Draws the slice fitted and centred, then zoomed (Ctrl+wheel) and panned
-/// (drag); double-click resets. The wheel moves through slices; hovering
-/// shows the value under the cursor.
-pub fn image_ui(
+/// Draws the document's views into the available space.
+pub fn views_ui(
     ui: &mut egui::Ui,
     document: &Document,
-    texture: &egui::TextureHandle,
-    view: &mut ViewTransform,
+    render_state: Option<&egui_wgpu::RenderState>,
+    cache: &mut ViewerCache,
     commands: &mut Vec<Command>,
 ) {
-    let (area, response) =
-        ui.allocate_exact_size(ui.available_size(), egui::Sense::click_and_drag());
-    let image_size = texture.size_vec2();
-    let fit = (area.width() / image_size.x)
-        .min(area.height() / image_size.y)
-        .max(0.01);
-    if response.hovered() {
-        let zoom = ui.input(|i| i.zoom_delta());
-        if zoom != 1.0 {
-            view.zoom = (view.zoom * zoom).clamp(0.2, 40.0);
+    let area = ui.available_rect_before_wrap();
+    ui.allocate_rect(area, egui::Sense::hover());
+    let mut use_gpu = render_state.is_some();
+    if let Some(render_state) = render_state {
+        let key = callback::volume_key(document.volume_id, document.time);
+        let labels = document.visible_labels().map(|l| (l, document.labels_id));
+        match callback::ensure_uploaded(render_state, &document.volume, document.time, key, labels)
+        {
+            Ok(notice) => cache.gpu_notice = notice,
+            Err(error) => {
+                cache.gpu_notice = Some(format!("{error}; drawing on the CPU"));
+                use_gpu = false;
+            }
         }
     }
-    if response.dragged() {
-        view.pan += response.drag_delta();
+    let views: Vec<(usize, Plane, egui::Rect)> = match document.layout {
+        Layout::Single(plane) => vec![(plane.normal_axis_index(), plane, area)],
+        Layout::TriPlanar => {
+            let gap = 4.0;
+            let width = (area.width() - 2.0 * gap) / 3.0;
+            Plane::ALL
+                .iter()
+                .enumerate()
+                .map(|(i, &plane)| {
+                    let min = egui::pos2(area.left() + i as f32 * (width + gap), area.top());
+                    (
+                        i,
+                        plane,
+                        egui::Rect::from_min_size(min, egui::vec2(width, area.height())),
+                    )
+                })
+                .collect()
+        }
+    };
+    for (slot, plane, rect) in views {
+        view_ui(ui, document, slot, plane, rect, use_gpu, cache, commands);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn view_ui(
+    ui: &mut egui::Ui,
+    document: &Document,
+    slot: usize,
+    plane: Plane,
+    rect: egui::Rect,
+    use_gpu: bool,
+    cache: &mut ViewerCache,
+    commands: &mut Vec<Command>,
+) {
+    let response = ui.interact(
+        rect,
+        ui.scope_id().with(("view", slot)),
+        egui::Sense::click_and_drag(),
+    );
+    let ppp = ui.ctx().pixels_per_point();
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 0.0, egui::Color32::BLACK);
+    let size_px = [
+        (rect.width() * ppp).round().max(1.0) as f64,
+        (rect.height() * ppp).round().max(1.0) as f64,
+    ];
+
+    if use_gpu {
+        let labels_key = document.visible_labels().map(|_| document.labels_id);
+        let params = SliceParams {
+            geometry: document.geometry(plane, size_px),
+            size_px: [size_px[0] as u32, size_px[1] as u32],
+            window: document.window,
+            interpolation: document.interpolation,
+            scaling: document.volume.scaling,
+            overlay: labels_key.map(|_| (document.overlay.opacity, document.overlay.outline)),
+        };
+        let callback = SliceCallback {
+            slot,
+            volume_key: callback::volume_key(document.volume_id, document.time),
+            labels_key,
+            params,
+        };
+        painter.add(egui_wgpu::Callback::new_paint_callback(rect, callback));
+    } else {
+        // One CPU pixel per screen point keeps the fallback affordable.
+        let size = [
+            rect.width().max(1.0) as usize,
+            rect.height().max(1.0) as usize,
+        ];
+        let texture = match cache.cpu_textures.get(&slot) {
+            Some((revision, cached_size, texture))
+                if *revision == document.revision && *cached_size == size =>
+            {
+                texture.clone()
+            }
+            _ => {
+                let rgba = document.render_cpu(plane, size);
+                let image = egui::ColorImage::from_rgba_unmultiplied(size, &rgba);
+                let texture = ui.ctx().load_texture(
+                    format!("view{slot}"),
+                    image,
+                    egui::TextureOptions::NEAREST,
+                );
+                cache
+                    .cpu_textures
+                    .insert(slot, (document.revision, size, texture.clone()));
+                texture
+            }
+        };
+        let uv = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
+        painter.image(texture.id(), rect, uv, egui::Color32::WHITE);
+    }
+
+    // Crosshair and orientation letters, drawn over the image.
+    let volumetric = document.canonical_shape().iter().all(|&n| n > 1);
+    if volumetric {
+        let c = document.crosshair_px(plane, size_px);
+        let at = rect.min + egui::vec2(c[0] as f32 / ppp, c[1] as f32 / ppp);
+        let stroke = egui::Stroke::new(
+            1.0,
+            egui::Color32::from_rgba_unmultiplied(80, 220, 120, 160),
+        );
+        painter.line_segment(
+            [
+                egui::pos2(rect.left(), at.y),
+                egui::pos2(rect.right(), at.y),
+            ],
+            stroke,
+        );
+        painter.line_segment(
+            [
+                egui::pos2(at.x, rect.top()),
+                egui::pos2(at.x, rect.bottom()),
+            ],
+            stroke,
+        );
+        let [left, right, top, bottom] = ScreenAxes::of(plane, document.convention).edge_letters();
+        let font = egui::FontId::proportional(15.0);
+        let colour = egui::Color32::from_rgb(255, 210, 90);
+        painter.text(
+            egui::pos2(rect.left() + 6.0, rect.center().y),
+            egui::Align2::LEFT_CENTER,
+            left,
+            font.clone(),
+            colour,
+        );
+        painter.text(
+            egui::pos2(rect.right() - 6.0, rect.center().y),
+            egui::Align2::RIGHT_CENTER,
+            right,
+            font.clone(),
+            colour,
+        );
+        painter.text(
+            egui::pos2(rect.center().x, rect.top() + 4.0),
+            egui::Align2::CENTER_TOP,
+            top,
+            font.clone(),
+            colour,
+        );
+        painter.text(
+            egui::pos2(rect.center().x, rect.bottom() - 4.0),
+            egui::Align2::CENTER_BOTTOM,
+            bottom,
+            font,
+            colour,
+        );
+        let tilted = document.view(plane).tilt != [0.0, 0.0];
+        painter.text(
+            rect.left_top() + egui::vec2(6.0, 4.0),
+            egui::Align2::LEFT_TOP,
+            format!(
+                "{} {}/{}{}",
+                plane.name(),
+                document.slice_index(plane),
+                document.slice_count(plane),
+                if tilted { " · oblique" } else { "" }
+            ),
+            egui::FontId::proportional(13.0),
+            egui::Color32::LIGHT_GRAY,
+        );
+    }
+
+    let to_voxel = |pos: egui::Pos2| {
+        let local = (pos - rect.min) * ppp;
+        document
+            .geometry(plane, size_px)
+            .voxel_at(local.x as f64, local.y as f64)
+    };
+    // Primary click or drag: move the crosshair in every view.
+    if (response.clicked() || response.dragged_by(egui::PointerButton::Primary))
+        && volumetric
+        && let Some(pos) = response.interact_pointer_pos()
+    {
+        commands.push(Command::ClickVoxel(to_voxel(pos)));
     }
     if response.double_clicked() {
-        *view = ViewTransform::default();
+        commands.push(Command::ResetView(plane));
     }
-    let scale = fit * view.zoom;
-    let image_rect = egui::Rect::from_center_size(area.center() + view.pan, image_size * scale);
-    let uv = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
-    ui.painter()
-        .with_clip_rect(area)
-        .image(texture.id(), image_rect, uv, egui::Color32::WHITE);
-
+    if response.dragged_by(egui::PointerButton::Middle) {
+        let d = response.drag_delta() * ppp;
+        commands.push(Command::PanView {
+            plane,
+            delta: [d.x as f64, d.y as f64],
+        });
+    }
+    // Right drag: horizontal changes the width (contrast), vertical the level (brightness).
+    if response.drag_started_by(egui::PointerButton::Secondary) {
+        cache.drag_window = Some(document.window);
+    }
+    if response.dragged_by(egui::PointerButton::Secondary)
+        && let Some(start) = cache.drag_window
+    {
+        let total = response.total_drag_delta().unwrap_or_default();
+        let unit = document.auto_window.width.max(1e-3) / 300.0;
+        commands.push(Command::SetWindow(WindowLevel {
+            center: start.center - total.y as f64 * unit,
+            width: (start.width + total.x as f64 * unit).max(unit * 0.01),
+        }));
+    }
+    if response.drag_stopped() {
+        cache.drag_window = None;
+    }
     if response.hovered() {
         let (scroll, ctrl) = ui.input(|i| (i.smooth_scroll_delta.y, i.modifiers.command));
-        if !ctrl && scroll.abs() > 0.5 && document.slice_count > 1 {
-            commands.push(Command::StepSlice(if scroll > 0.0 { 1 } else { -1 }));
+        let zoom = ui.input(|i| i.zoom_delta());
+        if zoom != 1.0 {
+            commands.push(Command::ZoomView {
+                plane,
+                factor: zoom as f64,
+            });
+        } else if !ctrl && scroll.abs() > 0.5 && volumetric {
+            commands.push(Command::StepSlice {
+                plane,
+                delta: if scroll > 0.0 { 1 } else { -1 },
+            });
         }
-        if let Some(pointer) = response.hover_pos().filter(|p| image_rect.contains(*p)) {
-            let local = (pointer - image_rect.min) / scale;
-            let (x, y) = (local.x.floor() as usize, local.y.floor() as usize);
-            let readout = match document.readout_at_pixel(x, y) {
-                Some(value) => format!("x {x}, y {y}: {value}"),
-                None => format!("x {x}, y {y}"),
-            };
-            response.on_hover_text_at_pointer(readout);
+        if !ui.ctx().egui_wants_keyboard_input() && volumetric {
+            let (up, down) = ui.input(|i| {
+                (
+                    i.key_pressed(egui::Key::ArrowUp),
+                    i.key_pressed(egui::Key::ArrowDown),
+                )
+            });
+            if up {
+                commands.push(Command::StepSlice { plane, delta: 1 });
+            }
+            if down {
+                commands.push(Command::StepSlice { plane, delta: -1 });
+            }
         }
-    }
-    if document.slice_count > 1 && !ui.ctx().egui_wants_keyboard_input() {
-        let (up, down) = ui.input(|i| {
-            (
-                i.key_pressed(egui::Key::ArrowUp),
-                i.key_pressed(egui::Key::ArrowDown),
-            )
-        });
-        if up {
-            commands.push(Command::StepSlice(1));
-        }
-        if down {
-            commands.push(Command::StepSlice(-1));
+        if let Some(pos) = response.hover_pos()
+            && let Some(text) = document.readout(to_voxel(pos))
+        {
+            response.on_hover_text_at_pointer(text);
         }
     }
 }
 
-/// Slice and time sliders, window/level, and what the file is.
-pub fn controls_ui(ui: &mut egui::Ui, document: &Document, commands: &mut Vec<Command>) {
+/// Layout, convention, slices, time, window/level, oblique tilt and overlay.
+pub fn controls_ui(
+    ui: &mut egui::Ui,
+    document: &Document,
+    gpu_notice: Option<&str>,
+    commands: &mut Vec<Command>,
+) {
     let volume = &document.volume;
     ui.heading(
         volume
@@ -125,7 +305,7 @@ pub fn controls_ui(ui: &mut egui::Ui, document: &Document, commands: &mut Vec<Co
             .unwrap_or_default(),
     );
     ui.label(format!(
-        "{} · {} × {} · {}",
+        "{} · {} · {} · {}",
         volume.format.name(),
         volume
             .shape
@@ -140,16 +320,49 @@ pub fn controls_ui(ui: &mut egui::Ui, document: &Document, commands: &mut Vec<Co
             "grey"
         }
     ));
+    if let Some(notice) = gpu_notice {
+        ui.colored_label(ui.visuals().warn_fg_color, notice);
+    }
     ui.separator();
 
-    if document.slice_count > 1 {
-        ui.label(format!("{} slice", document.plane.name()));
-        let mut index = document.slice_index;
-        ui.add(egui::Slider::new(&mut index, 0..=document.slice_count - 1).text("Slice"));
-        if index != document.slice_index {
-            commands.push(Command::SetSlice(index));
+    let volumetric = document.canonical_shape().iter().all(|&n| n > 1);
+    if volumetric {
+        ui.horizontal_wrapped(|ui| {
+            let mut layout = document.layout;
+            ui.selectable_value(&mut layout, Layout::TriPlanar, "Tri-planar");
+            for (plane, title) in Plane::ALL.into_iter().zip(["Axial", "Coronal", "Sagittal"]) {
+                ui.selectable_value(&mut layout, Layout::Single(plane), title)
+                    .on_hover_text("One large view");
+            }
+            if layout != document.layout {
+                commands.push(Command::SetLayout(layout));
+            }
+        });
+        ui.horizontal(|ui| {
+            let mut convention = document.convention;
+            ui.selectable_value(&mut convention, Convention::Radiological, "Radiological");
+            ui.selectable_value(&mut convention, Convention::Neurological, "Neurological");
+            if convention != document.convention {
+                commands.push(Command::SetConvention(convention));
+            }
+        });
+        for plane in Plane::ALL {
+            let count = document.slice_count(plane);
+            let mut index = document.slice_index(plane);
+            ui.add(egui::Slider::new(&mut index, 0..=count.saturating_sub(1)).text(plane.name()));
+            if index != document.slice_index(plane) {
+                commands.push(Command::SetSlice { plane, index });
+            }
         }
     }
+    ui.horizontal(|ui| {
+        let mut interpolation = document.interpolation;
+        ui.selectable_value(&mut interpolation, Interpolation::Nearest, "Nearest");
+        ui.selectable_value(&mut interpolation, Interpolation::Linear, "Linear");
+        if interpolation != document.interpolation {
+            commands.push(Command::SetInterpolation(interpolation));
+        }
+    });
     let time_points = volume.time_points();
     if time_points > 1 {
         let mut time = document.time;
@@ -159,34 +372,98 @@ pub fn controls_ui(ui: &mut egui::Ui, document: &Document, commands: &mut Vec<Co
         }
     }
 
-    {
-        ui.separator();
-        ui.label(if volume.channels == 1 {
-            "Window / level"
-        } else {
-            "Brightness / contrast"
-        });
-        let mut window = document.window;
-        let speed = (document.auto_window.width / 200.0).max(1e-3);
-        ui.add(
-            egui::DragValue::new(&mut window.center)
-                .speed(speed)
-                .prefix("Level "),
-        );
-        ui.add(
-            egui::DragValue::new(&mut window.width)
-                .speed(speed)
-                .prefix("Width ")
-                .range(1e-6..=f64::MAX),
-        );
-        if window != document.window {
-            commands.push(Command::SetWindow(WindowLevel {
-                center: window.center,
-                width: window.width,
-            }));
-        }
-        if ui.button("Automatic window").clicked() {
+    ui.separator();
+    ui.label(if volume.channels == 1 {
+        "Window / level"
+    } else {
+        "Brightness / contrast"
+    });
+    let mut window = document.window;
+    let speed = (document.auto_window.width / 200.0).max(1e-3);
+    ui.add(
+        egui::DragValue::new(&mut window.center)
+            .speed(speed)
+            .prefix("Level "),
+    );
+    ui.add(
+        egui::DragValue::new(&mut window.width)
+            .speed(speed)
+            .prefix("Width ")
+            .range(1e-6..=f64::MAX),
+    );
+    if window != document.window {
+        commands.push(Command::SetWindow(window));
+    }
+    ui.horizontal_wrapped(|ui| {
+        if ui
+            .button("Automatic window")
+            .on_hover_text("0.5–99.5 percentiles")
+            .clicked()
+        {
             commands.push(Command::ResetWindow);
+        }
+        if volume.channels == 1 {
+            for (name, preset) in WINDOW_PRESETS {
+                if ui
+                    .small_button(name)
+                    .on_hover_text(format!("W{} / L{}", preset.width, preset.center))
+                    .clicked()
+                {
+                    commands.push(Command::SetWindow(preset));
+                }
+            }
+        }
+    });
+
+    if volumetric {
+        ui.separator();
+        ui.collapsing("Oblique planes", |ui| {
+            for plane in Plane::ALL {
+                let view = document.view(plane);
+                let mut degrees = view.tilt.map(f64::to_degrees);
+                ui.horizontal(|ui| {
+                    ui.label(plane.name());
+                    ui.add(
+                        egui::DragValue::new(&mut degrees[0])
+                            .range(-89.0..=89.0)
+                            .suffix("° x"),
+                    );
+                    ui.add(
+                        egui::DragValue::new(&mut degrees[1])
+                            .range(-89.0..=89.0)
+                            .suffix("° y"),
+                    );
+                    if ui
+                        .small_button("Reset")
+                        .on_hover_text("Orthogonal, fitted")
+                        .clicked()
+                    {
+                        commands.push(Command::ResetView(plane));
+                    }
+                });
+                let tilt = degrees.map(f64::to_radians);
+                if (tilt[0] - view.tilt[0]).abs() > 1e-9 || (tilt[1] - view.tilt[1]).abs() > 1e-9 {
+                    commands.push(Command::SetTilt { plane, tilt });
+                }
+            }
+        });
+        ui.separator();
+        ui.label("Label overlay");
+        if ui.button("Open label map…").clicked()
+            && let Some(path) = rfd::FileDialog::new()
+                .add_filter("NIfTI", &["nii", "gz"])
+                .pick_file()
+        {
+            commands.push(Command::OpenLabels(path));
+        }
+        if document.labels.is_some() {
+            let mut overlay: OverlaySettings = document.overlay;
+            ui.checkbox(&mut overlay.visible, "Show labels");
+            ui.add(egui::Slider::new(&mut overlay.opacity, 0.0..=1.0).text("Opacity"));
+            ui.checkbox(&mut overlay.outline, "Outline only");
+            if overlay != document.overlay {
+                commands.push(Command::SetOverlay(overlay));
+            }
         }
     }
 }

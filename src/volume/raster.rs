@@ -59,8 +59,14 @@ pub fn read(path: &Path) -> Result<Volume, VolumeError> {
         channels,
         datatype: nifti::datatype_code(data.sample_type(), channels),
         endianness: Endianness::native(),
-        // Pixels have no physical size here; one pixel is shown as one unit.
-        world_from_voxel: Affine::IDENTITY,
+        // Pixels have no physical size; one pixel is one unit. x runs to the
+        // patient's left and y posterior, so the radiological axial view
+        // (patient right on screen left, anterior up) shows the photo as stored.
+        world_from_voxel: Affine::from_rows([
+            [-1.0, 0.0, 0.0, 0.0],
+            [0.0, -1.0, 0.0, 0.0],
+            [0.0, 0.0, 1.0, 0.0],
+        ]),
         pixdim: [1.0; 4],
         scaling: None,
         xyzt_units: 0,
