@@ -21,6 +21,8 @@ pub struct ViewerCache {
     cpu_textures: HashMap<usize, (u64, [usize; 2], egui::TextureHandle)>,
     /// The window when a right-drag started.
     drag_window: Option<WindowLevel>,
+    /// Wheel movement not yet turned into whole slices (trackpads).
+    scroll: f32,
     /// A GPU notice (downsampling) or error for the open volume.
     pub gpu_notice: Option<String>,
 }
@@ -254,18 +256,40 @@ fn view_ui(
         cache.drag_window = None;
     }
     if response.hovered() {
-        let (scroll, ctrl) = ui.input(|i| (i.smooth_scroll_delta.y, i.modifiers.command));
         let zoom = ui.input(|i| i.zoom_delta());
+        // One slice per wheel notch (or per ~50 points of trackpad scrolling).
+        let notches: f32 = ui.input(|i| {
+            i.events
+                .iter()
+                .filter_map(|e| match e {
+                    egui::Event::MouseWheel {
+                        unit,
+                        delta,
+                        modifiers,
+                        ..
+                    } if !modifiers.command => Some(match unit {
+                        egui::MouseWheelUnit::Point => delta.y / 50.0,
+                        _ => delta.y.signum(),
+                    }),
+                    _ => None,
+                })
+                .sum()
+        });
         if zoom != 1.0 {
             commands.push(Command::ZoomView {
                 plane,
                 factor: zoom as f64,
             });
-        } else if !ctrl && scroll.abs() > 0.5 && volumetric {
-            commands.push(Command::StepSlice {
-                plane,
-                delta: if scroll > 0.0 { 1 } else { -1 },
-            });
+        } else if volumetric {
+            cache.scroll += notches;
+            let steps = cache.scroll.trunc();
+            cache.scroll -= steps;
+            if steps != 0.0 {
+                commands.push(Command::StepSlice {
+                    plane,
+                    delta: steps as i64,
+                });
+            }
         }
         if !ui.ctx().egui_wants_keyboard_input() && volumetric {
             let (up, down) = ui.input(|i| {
