@@ -14,6 +14,8 @@ use crate::synth::{Rng, fundus, ultrasound};
 pub enum DemoTask {
     Rop,
     Thyroid,
+    /// The MNI brain with a synthetic lesion label map, and a CT phantom.
+    Volumes,
 }
 
 impl DemoTask {
@@ -21,6 +23,7 @@ impl DemoTask {
         match self {
             DemoTask::Rop => "rop",
             DemoTask::Thyroid => "thyroid",
+            DemoTask::Volumes => "volumes",
         }
     }
 }
@@ -57,6 +60,26 @@ pub const DEMO_ANNOTATOR: &str = "reference";
 /// The real CC0 fundus photograph shipped in `assets/`, added to the ROP demo unlabeled.
 const RETINA_JPG: &[u8] = include_bytes!("../assets/retina.jpg");
 
+/// The MNI152 T1 template shipped in `assets/` (licence notice there).
+const MNI152_T1: &[u8] = include_bytes!("../assets/mni152_t1.nii.gz");
+
+/// Draws one synthetic image of a class: pixels and their colour type.
+type ImageGenerator = fn(usize, usize, u64) -> (Vec<u8>, image::ExtendedColorType);
+
+fn fundus_image(class: usize, size: usize, seed: u64) -> (Vec<u8>, image::ExtendedColorType) {
+    (
+        fundus::generate(class, size, seed).rgb,
+        image::ExtendedColorType::Rgb8,
+    )
+}
+
+fn ultrasound_image(class: usize, size: usize, seed: u64) -> (Vec<u8>, image::ExtendedColorType) {
+    (
+        ultrasound::generate(class, size, seed),
+        image::ExtendedColorType::L8,
+    )
+}
+
 /// What a demo holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DemoSummary {
@@ -74,9 +97,10 @@ pub fn write_demo(
     options: &DemoOptions,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<DemoSummary, StoreError> {
-    let (schema, classes): (Schema, &[&str]) = match options.task {
-        DemoTask::Rop => (Schema::rop(), &fundus::STAGES),
-        DemoTask::Thyroid => (Schema::thyroid(), &ultrasound::CLASSES),
+    let (schema, classes, generate): (Schema, &[&str], ImageGenerator) = match options.task {
+        DemoTask::Rop => (Schema::rop(), &fundus::STAGES, fundus_image),
+        DemoTask::Thyroid => (Schema::thyroid(), &ultrasound::CLASSES, ultrasound_image),
+        DemoTask::Volumes => return write_volumes_demo(root, options.seed, progress),
     };
     let mut project = Project::create(root, &schema)?;
     let images = root.join("images");
@@ -119,28 +143,14 @@ pub fn write_demo(
             .seed
             .wrapping_mul(1_000_003)
             .wrapping_add(index as u64);
-        let written = match options.task {
-            DemoTask::Rop => {
-                let image = fundus::generate(class, options.size, image_seed);
-                image::save_buffer(
-                    &path,
-                    &image.rgb,
-                    options.size as u32,
-                    options.size as u32,
-                    image::ExtendedColorType::Rgb8,
-                )
-            }
-            DemoTask::Thyroid => {
-                let grey = ultrasound::generate(class, options.size, image_seed);
-                image::save_buffer(
-                    &path,
-                    &grey,
-                    options.size as u32,
-                    options.size as u32,
-                    image::ExtendedColorType::L8,
-                )
-            }
-        };
+        let (pixels, colour) = generate(class, options.size, image_seed);
+        let written = image::save_buffer(
+            &path,
+            &pixels,
+            options.size as u32,
+            options.size as u32,
+            colour,
+        );
         written.map_err(|e| StoreError::Io {
             path: path.clone(),
             source: std::io::Error::other(e),
@@ -178,5 +188,95 @@ pub fn write_demo(
         labeled: count(Pool::Labeled),
         unlabeled: count(Pool::Unlabeled),
         test: count(Pool::Test),
+    })
+}
+
+/// A review schema for the volumes demo.
+fn review_schema() -> Schema {
+    Schema {
+        name: "volume review".into(),
+        fields: vec![crate::store::Field {
+            name: "finding".into(),
+            values: vec!["normal".into(), "lesion".into(), "artefact".into()],
+            ordinal: false,
+            hotkeys: Vec::new(),
+        }],
+        target: "finding".into(),
+    }
+}
+
+/// The MNI brain with `mni152_t1_labels.nii.gz` (spherical synthetic
+/// lesions, labels 1 and 2, inside the brain) and a 128³ CT phantom.
+fn write_volumes_demo(
+    root: &Path,
+    seed: u64,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<DemoSummary, StoreError> {
+    let mut project = Project::create(root, &review_schema())?;
+    let images = root.join("images");
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::Io { path, source }
+    };
+    std::fs::create_dir_all(&images).map_err(io(&images))?;
+    let brain_path = images.join("mni152_t1.nii.gz");
+    std::fs::write(&brain_path, MNI152_T1).map_err(io(&brain_path))?;
+    let brain = crate::volume::load(&brain_path).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    progress(1, 3);
+
+    let [nx, ny, nz] = brain.spatial_shape();
+    let mut rng = Rng::new(seed);
+    let mut lesions = Vec::new();
+    while lesions.len() < 5 {
+        let centre = [nx, ny, nz].map(|n| (n as f64 * (0.25 + 0.5 * rng.unit())) as usize);
+        if brain.value(&centre).is_some_and(|v| v > 90.0) {
+            let radius = 4.0 + 6.0 * rng.unit();
+            let label = 1 + (lesions.len() % 2) as u8;
+            lesions.push((centre, radius, label));
+        }
+    }
+    let mut labels = vec![0u8; nx * ny * nz];
+    for (centre, radius, label) in &lesions {
+        let r = radius.ceil() as isize;
+        for dk in -r..=r {
+            for dj in -r..=r {
+                for di in -r..=r {
+                    let p = [
+                        centre[0] as isize + di,
+                        centre[1] as isize + dj,
+                        centre[2] as isize + dk,
+                    ];
+                    let outside = (0..3).any(|a| p[a] < 0 || p[a] >= [nx, ny, nz][a] as isize);
+                    if outside || (di * di + dj * dj + dk * dk) as f64 > radius * radius {
+                        continue;
+                    }
+                    labels[p[0] as usize + nx * (p[1] as usize + ny * p[2] as usize)] = *label;
+                }
+            }
+        }
+    }
+    let label_volume = crate::volume::Volume {
+        data: crate::volume::VoxelData::U8(labels),
+        scaling: None,
+        datatype: Some(2),
+        description: "Loupe synthetic lesions".into(),
+        ..brain.clone()
+    };
+    let labels_path = images.join("mni152_t1_labels.nii.gz");
+    crate::volume::nifti::write_nifti1(&label_volume, &labels_path).map_err(io(&labels_path))?;
+    progress(2, 3);
+
+    let phantom_path = images.join("ct_phantom_128.nii.gz");
+    let phantom = crate::synth::phantom::ct_phantom(128, seed);
+    crate::volume::nifti::write_nifti1(&phantom, &phantom_path).map_err(io(&phantom_path))?;
+    project.add_item(&brain_path, Pool::Unlabeled)?;
+    project.add_item(&phantom_path, Pool::Unlabeled)?;
+    progress(3, 3);
+    Ok(DemoSummary {
+        root: root.to_path_buf(),
+        items: 2,
+        labeled: 0,
+        unlabeled: 2,
+        test: 0,
     })
 }

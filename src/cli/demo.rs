@@ -37,13 +37,18 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     })?;
     eprintln!();
     println!(
-        "{} demo in {}: {} items — {} labeled, {} unlabeled, {} test (ground truth in ground_truth.csv)",
+        "{} demo in {}: {} items — {} labeled, {} unlabeled, {} test{}",
         args.task.name(),
         summary.root.display(),
         summary.items,
         summary.labeled,
         summary.unlabeled,
-        summary.test
+        summary.test,
+        if args.task == DemoTask::Volumes {
+            ""
+        } else {
+            " (ground truth in ground_truth.csv)"
+        }
     );
     Ok(())
 }

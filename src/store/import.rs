@@ -190,7 +190,9 @@ fn is_importable(path: &Path) -> bool {
         .and_then(|n| n.to_str())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    IMPORTABLE.iter().any(|ext| name.ends_with(ext)) && !name.starts_with('.')
+    // `<name>_labels.nii(.gz)` is a label map drawn over `<name>`, not an item of its own.
+    let label_map = name.ends_with("_labels.nii") || name.ends_with("_labels.nii.gz");
+    IMPORTABLE.iter().any(|ext| name.ends_with(ext)) && !name.starts_with('.') && !label_map
 }
 
 /// Finds the CSV row for a file: by full path, by path relative to an import root, or by unique file name.

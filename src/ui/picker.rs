@@ -109,6 +109,7 @@ pub fn picker_ui(
                 for (task, title) in [
                     (DemoTask::Rop, "ROP fundus demo"),
                     (DemoTask::Thyroid, "Thyroid ultrasound demo"),
+                    (DemoTask::Volumes, "Brain MRI + CT volumes demo"),
                 ] {
                     if ui.button(title).clicked() {
                         let dir = (1..)
