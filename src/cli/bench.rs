@@ -29,6 +29,15 @@ pub enum BenchKind {
         #[arg(long)]
         file: Vec<PathBuf>,
     },
+    /// The viewer: upload, frame time of three views while scrolling, CPU reference per slice, numpy peer.
+    Render {
+        /// Edge of the generated int16 cube.
+        #[arg(long, default_value_t = 512)]
+        size: usize,
+        /// Frames timed per volume.
+        #[arg(long, default_value_t = 30)]
+        frames: usize,
+    },
     /// Importing many images, label commit latency, and the browser's frame time.
     Labeling {
         /// Number of generated images.
@@ -44,6 +53,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     match &args.which {
         BenchKind::Io { size, runs, file } => io(*size, (*runs).max(1), file),
         BenchKind::Labeling { items, labels } => labeling((*items).max(1), (*labels).max(1)),
+        BenchKind::Render { size, frames } => render((*size).max(8), (*frames).max(3)),
     }
 }
 
@@ -231,5 +241,141 @@ fn labeling(items: usize, labels: usize) -> anyhow::Result<()> {
         "(browser frames: CPU time of the egui pass and tessellation; project in {})",
         root.display()
     );
+    Ok(())
+}
+
+fn render(size: usize, frames: usize) -> anyhow::Result<()> {
+    use crate::render::cpu::{self, Interpolation, RenderOptions, WindowLevel};
+    use crate::render::gpu::{GpuVolume, SliceParams, SliceRenderer};
+    use crate::render::view::{ViewGeometry, ViewSpec};
+    use crate::volume::CanonicalGrid;
+    use crate::volume::slice::{Convention, Plane};
+
+    let dir = std::env::temp_dir().join("loupe-bench-render");
+    std::fs::create_dir_all(&dir)?;
+    let cube_path = dir.join(format!("phantom_{size}.nii"));
+    let cube = phantom::ct_phantom(size, 11);
+    nifti::write_nifti1(&cube, &cube_path)?;
+    let mut volumes = vec![(format!("generated {size}³ int16"), cube)];
+    let mni = Path::new("../shared/data/nifti/mni152_t1.nii.gz");
+    if mni.exists() {
+        volumes.push(("MNI152 197×233×189 uint8".into(), volume::load(mni)?));
+    }
+    let render_state =
+        crate::render::device::headless_render_state().map_err(|e| anyhow::anyhow!(e))?;
+    let (gpu, queue) = (&render_state.device, &render_state.queue);
+    let adapter = render_state.adapter.get_info();
+    let mut renderer = SliceRenderer::new(gpu, queue);
+    let window = WindowLevel {
+        center: 40.0,
+        width: 400.0,
+    };
+    let view_px = 512u32;
+
+    println!("GPU: {} ({:?})", adapter.name, adapter.backend);
+    println!(
+        "| volume | upload ms | tri-planar frame ms, median (p95) | CPU reference ms per 512² slice, median |"
+    );
+    println!("|---|---:|---:|---:|");
+    for (name, volume) in &volumes {
+        let started = Instant::now();
+        let gpu_volume = GpuVolume::upload(gpu, queue, volume, 0)?;
+        let _ = gpu.poll(wgpu::PollType::wait_indefinitely());
+        let upload = started.elapsed();
+        let grid = CanonicalGrid::new(&volume.world_from_voxel);
+        let shape = volume.spatial_shape();
+        let canonical = grid.shape(shape);
+        let spacing = [volume.pixdim[0], volume.pixdim[1], volume.pixdim[2]];
+        let mut times = Vec::with_capacity(frames);
+        for frame in 0..frames {
+            // Scrolling: the crosshair moves one slice per frame in every view.
+            let crosshair = canonical.map(|n| ((n / 4 + frame) % n) as f64);
+            let started = Instant::now();
+            for plane in Plane::ALL {
+                let spec = ViewSpec {
+                    focus: canonical.map(|n| (n as f64 - 1.0) / 2.0),
+                    ..ViewSpec::new(plane, crosshair)
+                };
+                let geometry =
+                    spec.geometry(&grid, shape, spacing, [view_px as f64, view_px as f64]);
+                let params = SliceParams {
+                    geometry,
+                    size_px: [view_px, view_px],
+                    window,
+                    interpolation: Interpolation::Linear,
+                    scaling: volume.scaling,
+                    overlay: None,
+                };
+                renderer.render_offscreen(gpu, queue, &gpu_volume, None, &params)?;
+            }
+            times.push(started.elapsed());
+        }
+        times.sort();
+        let mut cpu_times = Vec::new();
+        for k in 0..10 {
+            let index = (canonical[2] / 3 + k) % canonical[2];
+            let (geometry, w, h) = ViewGeometry::orthogonal_slice(
+                &grid,
+                shape,
+                Plane::Axial,
+                index,
+                Convention::Radiological,
+            );
+            // Scale the figure to a 512² slice.
+            let options = RenderOptions {
+                window,
+                interpolation: Interpolation::Nearest,
+                time: 0,
+            };
+            let started = Instant::now();
+            let pixels = cpu::render_view(volume, &geometry, w, h, &options, None);
+            let elapsed = started.elapsed().as_secs_f64() * (512.0 * 512.0) / (w * h) as f64;
+            std::hint::black_box(pixels);
+            cpu_times.push(Duration::from_secs_f64(elapsed));
+        }
+        cpu_times.sort();
+        println!(
+            "| {name} | {:.0} | {:.1} ({:.1}) | {:.2} |",
+            upload.as_secs_f64() * 1e3,
+            percentile(&times, 0.5).as_secs_f64() * 1e3,
+            percentile(&times, 0.95).as_secs_f64() * 1e3,
+            percentile(&cpu_times, 0.5).as_secs_f64() * 1e3,
+        );
+    }
+    println!(
+        "(frame: three {view_px}² views, linear interpolation, rendered offscreen and read back, wall time)"
+    );
+
+    // The peer: the same slicing and windowing in numpy, if it is installed.
+    let script = format!(
+        "import numpy as np, time\n\
+         v = np.fromfile('{}', dtype='<i2', offset=352).reshape(({size},{size},{size}), order='F')\n\
+         c, w = 40.0, 400.0\n\
+         ts = []\n\
+         for k in range(10):\n\
+         \x20   t = time.perf_counter()\n\
+         \x20   s = v[::-1, ::-1, {size} // 3 + k].T.astype(np.float64)\n\
+         \x20   g = np.floor(np.clip((s - (c - w / 2)) / w, 0, 1) * 255 + 0.5).astype(np.uint8)\n\
+         \x20   ts.append(time.perf_counter() - t)\n\
+         ts.sort()\n\
+         print('%.2f' % (ts[len(ts) // 2] * 1e3 * (512 * 512) / ({size} * {size})))\n",
+        cube_path.display()
+    );
+    match std::process::Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+    {
+        Ok(out) if out.status.success() => println!(
+            "numpy peer: {} ms per 512² axial slice (slice + window to uint8), numpy {}",
+            String::from_utf8_lossy(&out.stdout).trim(),
+            std::process::Command::new("python3")
+                .args(["-c", "import numpy; print(numpy.__version__)"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                .unwrap_or_default()
+        ),
+        _ => println!("numpy peer: not run (python3 with numpy not found)"),
+    }
     Ok(())
 }

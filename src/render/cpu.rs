@@ -135,6 +135,138 @@ fn label_at(labels: &Volume, c: [f32; 3]) -> u32 {
     with_samples!(&labels.data, v => typed(v, shape, c))
 }
 
+type Steps = ([f32; 3], [f32; 3], [f32; 3]);
+
+/// A view whose pixels step exactly one voxel along voxel axes, with pixel
+/// centres on voxel centres: the voxel of pixel (x, y) is
+/// `start + x·dx + y·dy` per axis, the same voxel the general formula picks.
+struct AxisWalk {
+    start: [i64; 3],
+    dx: [i64; 3],
+    dy: [i64; 3],
+    shape: [i64; 3],
+}
+
+impl AxisWalk {
+    fn new((origin, sx, sy): Steps, shape: [usize; 3]) -> Option<Self> {
+        let unit = |v: f32| v == 0.0 || v == 1.0 || v == -1.0;
+        let one_axis = |s: [f32; 3]| s.iter().filter(|v| **v != 0.0).count() == 1;
+        if !(sx.iter().chain(sy.iter()).all(|v| unit(*v)) && one_axis(sx) && one_axis(sy)) {
+            return None;
+        }
+        let mut start = [0i64; 3];
+        for a in 0..3 {
+            let centre = origin[a] + 0.5 * sx[a] + 0.5 * sy[a];
+            if (centre - centre.round()).abs() > 1e-4 {
+                return None;
+            }
+            start[a] = centre.round() as i64;
+        }
+        Some(Self {
+            start,
+            dx: sx.map(|v| v as i64),
+            dy: sy.map(|v| v as i64),
+            shape: shape.map(|n| n as i64),
+        })
+    }
+
+    #[inline]
+    fn index(&self, x: usize, y: usize) -> Option<usize> {
+        let mut linear = 0i64;
+        let mut scale = 1i64;
+        for a in 0..3 {
+            let v = self.start[a] + self.dx[a] * x as i64 + self.dy[a] * y as i64;
+            if v < 0 || v >= self.shape[a] {
+                return None;
+            }
+            linear += v * scale;
+            scale *= self.shape[a];
+        }
+        Some(linear as usize)
+    }
+}
+
+fn draw_nearest_grey<T: Sample>(
+    data: &[T],
+    out: &mut [u8],
+    (width, height): (usize, usize),
+    (origin, sx, sy): Steps,
+    (shape, base): ([usize; 3], usize),
+    (slope, inter, window): (f64, f64, WindowLevel),
+) {
+    let grey = |v: f64| window.grey(v * slope + inter);
+    let table: Vec<u8> = (0..T::TABLE_SIZE)
+        .map(|i| grey(T::from_table_index(i)))
+        .collect();
+    let lookup = |v: T| {
+        if T::TABLE_SIZE > 0 {
+            table[v.table_index()]
+        } else {
+            grey(v.to_f64())
+        }
+    };
+    if let Some(walk) = AxisWalk::new((origin, sx, sy), shape) {
+        // One voxel per pixel along voxel axes (`loupe render`, thumbnails):
+        // walk the linear index instead of computing positions.
+        for y in 0..height {
+            for x in 0..width {
+                let g = walk
+                    .index(x, y)
+                    .map_or(0, |index| lookup(data[base + index]));
+                out[(y * width + x) * 4..(y * width + x) * 4 + 4].copy_from_slice(&[g, g, g, 255]);
+            }
+        }
+        return;
+    }
+    let limits = shape.map(|n| n as f32);
+    for y in 0..height {
+        let py = y as f32 + 0.5;
+        let row = [0, 1, 2].map(|a| origin[a] + sy[a] * py);
+        for x in 0..width {
+            let px = x as f32 + 0.5;
+            let i = (row[0] + sx[0] * px + 0.5).floor();
+            let j = (row[1] + sx[1] * px + 0.5).floor();
+            let k = (row[2] + sx[2] * px + 0.5).floor();
+            let pixel = &mut out[(y * width + x) * 4..(y * width + x) * 4 + 4];
+            if i < 0.0 || j < 0.0 || k < 0.0 || i >= limits[0] || j >= limits[1] || k >= limits[2] {
+                pixel.copy_from_slice(&[0, 0, 0, 255]);
+                continue;
+            }
+            let g =
+                lookup(data[base + (k as usize * shape[1] + j as usize) * shape[0] + i as usize]);
+            pixel.copy_from_slice(&[g, g, g, 255]);
+        }
+    }
+}
+
+fn draw_general<T: Sample>(
+    data: &[T],
+    out: &mut [u8],
+    (width, height): (usize, usize),
+    voxel: &dyn Fn(f32, f32) -> [f32; 3],
+    (shape, channels, base): ([usize; 3], usize, usize),
+    (slope, inter, window): (f64, f64, WindowLevel),
+    interpolation: Interpolation,
+) {
+    for y in 0..height {
+        for x in 0..width {
+            let c = voxel(x as f32 + 0.5, y as f32 + 0.5);
+            let rgb = if channels == 1 {
+                sample(data, shape, 1, base, 0, c, interpolation)
+                    .map(|v| [window.grey(v * slope + inter); 3])
+            } else {
+                sample(data, shape, channels, base, 0, c, interpolation).map(|r| {
+                    let g = sample(data, shape, channels, base, 1, c, interpolation).unwrap_or(0.0);
+                    let b = sample(data, shape, channels, base, 2, c, interpolation).unwrap_or(0.0);
+                    [window.grey(r), window.grey(g), window.grey(b)]
+                })
+            };
+            let [r, g, b] = rgb.unwrap_or([0; 3]);
+            out[(y * width + x) * 4..(y * width + x) * 4 + 4].copy_from_slice(&[r, g, b, 255]);
+        }
+    }
+}
+
 /// The CPU reference renderer: RGBA pixels of a `width`×`height` view.
 /// Outside the volume is black. The GPU viewer matches it.
 pub fn render_view(
@@ -162,46 +294,14 @@ pub fn render_view(
     );
     let voxel = |x: f32, y: f32| [0, 1, 2].map(|a| origin[a] + sx[a] * x + sy[a] * y);
 
-    fn draw<T: Sample>(
-        data: &[T],
-        out: &mut Vec<u8>,
-        (width, height): (usize, usize),
-        voxel: &dyn Fn(f32, f32) -> [f32; 3],
-        (shape, channels, base): ([usize; 3], usize, usize),
-        (slope, inter, window): (f64, f64, WindowLevel),
-        interpolation: Interpolation,
-    ) {
-        for y in 0..height {
-            for x in 0..width {
-                let c = voxel(x as f32 + 0.5, y as f32 + 0.5);
-                let rgb = if channels == 1 {
-                    sample(data, shape, 1, base, 0, c, interpolation)
-                        .map(|v| [window.grey(v * slope + inter); 3])
-                } else {
-                    let r = sample(data, shape, channels, base, 0, c, interpolation);
-                    r.map(|r| {
-                        let g =
-                            sample(data, shape, channels, base, 1, c, interpolation).unwrap_or(0.0);
-                        let b =
-                            sample(data, shape, channels, base, 2, c, interpolation).unwrap_or(0.0);
-                        [window.grey(r), window.grey(g), window.grey(b)]
-                    })
-                };
-                let [r, g, b] = rgb.unwrap_or([0; 3]);
-                out.extend_from_slice(&[r, g, b, 255]);
-            }
-        }
+    let mut out = vec![0u8; width * height * 4];
+    if channels == 1 && options.interpolation == Interpolation::Nearest {
+        // The common case (and `loupe render`): a table of grey levels for
+        // 8/16-bit data, one index computation per pixel.
+        with_samples!(&volume.data, v => draw_nearest_grey(v, &mut out, (width, height), (origin, sx, sy), (shape, base), (slope, inter, window)));
+    } else {
+        with_samples!(&volume.data, v => draw_general(v, &mut out, (width, height), &voxel, (shape, channels, base), (slope, inter, window), options.interpolation));
     }
-    let mut out = Vec::with_capacity(width * height * 4);
-    with_samples!(&volume.data, v => draw(
-        v,
-        &mut out,
-        (width, height),
-        &voxel,
-        (shape, channels, base),
-        (slope, inter, window),
-        options.interpolation
-    ));
 
     if let Some(overlay) = overlay {
         for y in 0..height {

@@ -3,6 +3,7 @@
 //! either into egui through a paint callback or into an offscreen texture
 //! (tests, benchmarks). Each view has its own uniform buffer.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use wgpu::util::DeviceExt;
@@ -49,16 +50,20 @@ impl SampleKind {
 }
 
 /// A volume's voxels for one time point as texture bytes in a texture format.
-struct TextureData {
+struct TextureData<'a> {
     format: wgpu::TextureFormat,
     kind: SampleKind,
     bytes_per_texel: usize,
-    bytes: Vec<u8>,
+    bytes: Cow<'a, [u8]>,
 }
 
 /// Texels of time point `time`, every `stride`-th voxel along each axis,
 /// kept in the stored type where a texture format has it.
-fn texture_data(volume: &Volume, time: usize, stride: usize) -> Result<TextureData, RenderError> {
+fn texture_data(
+    volume: &Volume,
+    time: usize,
+    stride: usize,
+) -> Result<TextureData<'_>, RenderError> {
     use wgpu::TextureFormat as F;
     let shape = volume.spatial_shape();
     let channels = volume.channels;
@@ -107,6 +112,57 @@ fn texture_data(volume: &Volume, time: usize, stride: usize) -> Result<TextureDa
         bytemuck::cast_slice(&out).to_vec()
     }
     let args = (shape, out_shape, channels, texel_channels, stride, start);
+    let end = start + per_volume;
+    // Stored type kept and nothing to pick or pad: the volume's own bytes.
+    if stride == 1 && texel_channels == 1 {
+        let direct: Option<(F, SampleKind, &[u8])> = match &volume.data {
+            VoxelData::U8(v) => Some((
+                F::R8Uint,
+                SampleKind::Uint,
+                bytemuck::cast_slice(&v[start..end]),
+            )),
+            VoxelData::I8(v) => Some((
+                F::R8Sint,
+                SampleKind::Sint,
+                bytemuck::cast_slice(&v[start..end]),
+            )),
+            VoxelData::U16(v) => Some((
+                F::R16Uint,
+                SampleKind::Uint,
+                bytemuck::cast_slice(&v[start..end]),
+            )),
+            VoxelData::I16(v) => Some((
+                F::R16Sint,
+                SampleKind::Sint,
+                bytemuck::cast_slice(&v[start..end]),
+            )),
+            VoxelData::U32(v) => Some((
+                F::R32Uint,
+                SampleKind::Uint,
+                bytemuck::cast_slice(&v[start..end]),
+            )),
+            VoxelData::I32(v) => Some((
+                F::R32Sint,
+                SampleKind::Sint,
+                bytemuck::cast_slice(&v[start..end]),
+            )),
+            VoxelData::F32(v) => Some((
+                F::R32Float,
+                SampleKind::Float,
+                bytemuck::cast_slice(&v[start..end]),
+            )),
+            _ => None,
+        };
+        if let Some((format, kind, bytes)) = direct {
+            let bytes_per_texel = format.block_copy_size(None).unwrap_or(1) as usize;
+            return Ok(TextureData {
+                format,
+                kind,
+                bytes_per_texel,
+                bytes: Cow::Borrowed(bytes),
+            });
+        }
+    }
     let (format, kind, bytes) = match (&volume.data, texel_channels) {
         (VoxelData::U8(v), 1) => (F::R8Uint, SampleKind::Uint, gather(v, args, |x| x, 0u8)),
         (VoxelData::I8(v), 1) => (F::R8Sint, SampleKind::Sint, gather(v, args, |x| x, 0i8)),
@@ -159,7 +215,7 @@ fn texture_data(volume: &Volume, time: usize, stride: usize) -> Result<TextureDa
         format,
         kind,
         bytes_per_texel,
-        bytes,
+        bytes: Cow::Owned(bytes),
     })
 }
 

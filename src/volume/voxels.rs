@@ -82,6 +82,17 @@ pub(crate) use with_samples;
 
 /// A stored sample that can be widened to `f64` for display and statistics.
 pub trait Sample: bytemuck::Pod + Copy + Default + Send + Sync + 'static {
+    /// Number of distinct values for types small enough to tabulate (8 and
+    /// 16 bit integers), else 0. Renderers map such types through a lookup table.
+    const TABLE_SIZE: usize = 0;
+    /// Position of this value in a table of `TABLE_SIZE` entries.
+    fn table_index(self) -> usize {
+        0
+    }
+    /// The value at a table position.
+    fn from_table_index(_index: usize) -> f64 {
+        0.0
+    }
     fn to_f64(self) -> f64;
     /// Reverses the byte order in place (big-endian files).
     fn swap_bytes_in_place(values: &mut [Self]);
@@ -98,7 +109,29 @@ macro_rules! impl_sample_int {
         }
     )*};
 }
-impl_sample_int!(u8, i8, u16, i16, u32, i32, u64, i64);
+impl_sample_int!(u32, i32, u64, i64);
+
+macro_rules! impl_sample_small_int {
+    ($($t:ty, $unsigned:ty);*) => {$(
+        impl Sample for $t {
+            const TABLE_SIZE: usize = 1 << <$t>::BITS;
+            #[inline]
+            fn table_index(self) -> usize {
+                // Offset signed types so MIN maps to 0.
+                (self as $unsigned ^ (<$t>::MIN as $unsigned)) as usize
+            }
+            fn from_table_index(index: usize) -> f64 {
+                ((index as $unsigned) ^ (<$t>::MIN as $unsigned)) as $t as f64
+            }
+            #[inline]
+            fn to_f64(self) -> f64 { self as f64 }
+            fn swap_bytes_in_place(values: &mut [Self]) {
+                for v in values { *v = v.swap_bytes(); }
+            }
+        }
+    )*};
+}
+impl_sample_small_int!(u8, u8; i8, u8; u16, u16; i16, u16);
 
 impl Sample for f32 {
     #[inline]
@@ -220,6 +253,17 @@ mod tests {
         f.swap_bytes();
         f.swap_bytes();
         assert_eq!(f, VoxelData::F32(vec![1.5, -3.25]));
+    }
+
+    #[test]
+    fn lookup_tables_round_trip() {
+        for v in [i16::MIN, -1, 0, 7, i16::MAX] {
+            assert_eq!(i16::from_table_index(v.table_index()), v as f64);
+        }
+        for v in [0u8, 9, 255] {
+            assert_eq!(u8::from_table_index(v.table_index()), v as f64);
+        }
+        assert_eq!(<u16 as Sample>::TABLE_SIZE, 65536);
     }
 
     #[test]
