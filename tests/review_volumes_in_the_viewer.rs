@@ -131,3 +131,74 @@ fn label_overlays_show_lesions_where_the_map_has_them() {
     let readout = document.readout(document.crosshair_voxel()).unwrap();
     assert!(readout.contains("label"), "{readout}");
 }
+
+#[test]
+fn volumes_of_one_case_show_side_by_side_on_the_gpu() {
+    use loupe::volume::{self, VoxelData};
+    let dir = tempfile::tempdir().unwrap();
+    let t1_path = common::shared_data().join("nifti/mni152_t1.nii.gz");
+    let t1 = volume::load(&t1_path).unwrap();
+    // A "T2-like" companion: inverted contrast inside the head, on the same grid.
+    let VoxelData::U8(values) = &t1.data else {
+        panic!("uint8")
+    };
+    let inverted: Vec<u8> = values
+        .iter()
+        .map(|&v| if v > 10 { 255 - v } else { 0 })
+        .collect();
+    let t2 = volume::Volume {
+        data: VoxelData::U8(inverted),
+        ..t1.clone()
+    };
+    let t2_path = dir.path().join("t2like.nii.gz");
+    volume::nifti::write_nifti1(&t2, &t2_path).unwrap();
+    let wrong_path = dir.path().join("small.nii.gz");
+    volume::nifti::write_nifti1(&loupe::synth::phantom::ct_phantom(16, 1), &wrong_path).unwrap();
+
+    let render_state = loupe::render::device::headless_render_state().expect("a wgpu adapter");
+    let data_dir = dir.path().join("data");
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1200.0, 600.0))
+        .renderer(egui_kittest::wgpu::WgpuTestRenderer::from_render_state(
+            render_state,
+        ))
+        .build_eframe(move |cc| LoupeApp::new(cc, Launch::File(t1_path), data_dir));
+    harness.run();
+    harness.state_mut().apply(Command::AddCompanion(wrong_path));
+    harness.run();
+    assert!(
+        harness
+            .state()
+            .state()
+            .notice
+            .as_ref()
+            .is_some_and(|n| n.text.contains("not on the open volume's grid"))
+    );
+    harness.state_mut().apply(Command::AddCompanion(t2_path));
+    harness.run();
+    let document = harness.state().state().document.as_ref().unwrap();
+    assert_eq!(document.case_volumes().len(), 2);
+    assert_eq!(
+        document.layout,
+        loupe::app::document::Layout::SideBySide(Plane::Axial)
+    );
+    assert_ne!(
+        document.render_cpu_of(0, Plane::Axial, [100, 100]),
+        document.render_cpu_of(1, Plane::Axial, [100, 100])
+    );
+
+    // Both volumes are drawn through the GPU in one frame, each in its own view.
+    let frame = harness.render().expect("frame");
+    let bright_in = |x0: u32, x1: u32| {
+        (x0..x1)
+            .flat_map(|x| (0..frame.height()).map(move |y| (x, y)))
+            .filter(|&(x, y)| frame.get_pixel(x, y).0[0] > 150)
+            .count()
+    };
+    let views_width = frame.width() - 320; // the controls panel is on the right
+    assert!(bright_in(0, views_width / 2) > 1000, "left view drawn");
+    assert!(
+        bright_in(views_width / 2, views_width) > 1000,
+        "right view drawn"
+    );
+}

@@ -49,6 +49,9 @@ pub enum Command {
     /// Draw a label map (NIfTI, integer labels) over the open volume.
     OpenLabels(PathBuf),
     SetOverlay(OverlaySettings),
+    /// Show another volume of the case (same grid) side by side.
+    AddCompanion(PathBuf),
+    RemoveCompanions,
     /// Show this time point of a 4-D volume.
     SetTime(usize),
     SetWindow(WindowLevel),

@@ -18,6 +18,15 @@ pub enum Layout {
     TriPlanar,
     /// One large view.
     Single(Plane),
+    /// One plane of every volume of the case (main and companions), side by side.
+    SideBySide(Plane),
+}
+
+/// Another volume of the same case (e.g. T2 beside T1) on the same voxel grid.
+pub struct Companion {
+    pub volume: Arc<Volume>,
+    pub volume_id: u64,
+    pub window: WindowLevel,
 }
 
 /// How a label map is drawn over the image.
@@ -70,6 +79,8 @@ pub struct Document {
     pub labels: Option<Arc<Volume>>,
     pub labels_id: u64,
     pub overlay: OverlaySettings,
+    /// Other volumes of the case, shown side by side with the linked crosshair.
+    pub companions: Vec<Companion>,
     /// The linked cursor, as a canonical index (R, A, S).
     pub crosshair: [f64; 3],
     /// One per plane, in `Plane::ALL` order.
@@ -133,6 +144,7 @@ impl Document {
             grid,
             labels: None,
             labels_id: 0,
+            companions: Vec::new(),
             overlay: OverlaySettings {
                 visible: true,
                 opacity: 0.5,
@@ -172,6 +184,52 @@ impl Document {
         self.labels_id = next_id();
         self.touch();
         Ok(())
+    }
+
+    /// Adds another volume of the case; it must share the voxel grid.
+    pub fn add_companion(&mut self, path: &Path) -> Result<(), VolumeError> {
+        let volume = volume::load(path)?;
+        let same_grid = volume.spatial_shape() == self.volume.spatial_shape()
+            && (0..3).all(|r| {
+                (0..4).all(|c| {
+                    (volume.world_from_voxel.0[r][c] - self.volume.world_from_voxel.0[r][c]).abs()
+                        < 1e-3
+                })
+            });
+        if !same_grid {
+            return Err(VolumeError::Invalid {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "volume {:?} is not on the open volume's grid {:?} (same shape and affine needed)",
+                    volume.spatial_shape(),
+                    self.volume.spatial_shape()
+                ),
+            });
+        }
+        let window = automatic_window(&volume);
+        self.companions.push(Companion {
+            volume: Arc::new(volume),
+            volume_id: next_id(),
+            window,
+        });
+        if let Layout::Single(plane) | Layout::SideBySide(plane) = self.layout {
+            self.layout = Layout::SideBySide(plane);
+        } else {
+            self.layout = Layout::SideBySide(Plane::Axial);
+        }
+        self.touch();
+        Ok(())
+    }
+
+    /// The volumes shown side by side: the main one, then the companions, each with its window.
+    pub fn case_volumes(&self) -> Vec<(&Arc<Volume>, u64, WindowLevel)> {
+        std::iter::once((&self.volume, self.volume_id, self.window))
+            .chain(
+                self.companions
+                    .iter()
+                    .map(|c| (&c.volume, c.volume_id, c.window)),
+            )
+            .collect()
     }
 
     fn touch(&mut self) {
@@ -304,25 +362,28 @@ impl Document {
 
     /// The view's pixels on the CPU (fallback without a GPU, thumbnails, tests).
     pub fn render_cpu(&self, plane: Plane, size_px: [usize; 2]) -> Vec<u8> {
+        self.render_cpu_of(0, plane, size_px)
+    }
+
+    /// Like [`Self::render_cpu`] for volume `which` of [`Self::case_volumes`].
+    pub fn render_cpu_of(&self, which: usize, plane: Plane, size_px: [usize; 2]) -> Vec<u8> {
+        let volumes = self.case_volumes();
+        let Some((volume, _, window)) = volumes.get(which) else {
+            return Vec::new();
+        };
         let geometry = self.geometry(plane, [size_px[0] as f64, size_px[1] as f64]);
+        let time = self.time.min(volume.time_points().saturating_sub(1));
         let options = RenderOptions {
-            window: self.window,
+            window: *window,
             interpolation: self.interpolation,
-            time: self.time,
+            time,
         };
         let overlay = self.visible_labels().map(|labels| LabelOverlay {
             labels,
             opacity: self.overlay.opacity,
             outline: self.overlay.outline,
         });
-        cpu::render_view(
-            &self.volume,
-            &geometry,
-            size_px[0],
-            size_px[1],
-            &options,
-            overlay,
-        )
+        cpu::render_view(volume, &geometry, size_px[0], size_px[1], &options, overlay)
     }
 
     /// One pixel per voxel of the middle axial slice (thumbnails).

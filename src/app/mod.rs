@@ -20,6 +20,7 @@ use crate::render::device::AdapterSummary;
 use crate::store::import::ImportOptions;
 use crate::store::{ADJUDICATOR, Project, Schema};
 use crate::train::device::ComputeDevice;
+use document::Layout;
 use jobs::Job;
 
 /// A message shown to the user until dismissed.
@@ -276,6 +277,19 @@ impl AppState {
                 }
             }
             Command::SetOverlay(overlay) => self.with_document(|d| d.set_overlay(overlay)),
+            Command::AddCompanion(path) => {
+                if let Some(document) = &mut self.document
+                    && let Err(e) = document.add_companion(&path)
+                {
+                    self.error(e.to_string());
+                }
+            }
+            Command::RemoveCompanions => self.with_document(|d| {
+                d.companions.clear();
+                if let Layout::SideBySide(plane) = d.layout {
+                    d.set_layout(Layout::Single(plane));
+                }
+            }),
             Command::SetTime(time) => self.with_document(|d| d.set_time(time)),
             Command::SetWindow(window) => self.with_document(|d| d.set_window(window)),
             Command::ResetWindow => self.with_document(|d| d.set_window(d.auto_window)),

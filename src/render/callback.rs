@@ -21,7 +21,8 @@ struct ViewSlot {
 pub struct ViewerResources {
     renderer: SliceRenderer,
     target_format: wgpu::TextureFormat,
-    volume: Option<(u64, GpuVolume)>,
+    /// Volumes on the GPU by key (volume and time point); those no view shows are dropped.
+    volumes: HashMap<u64, GpuVolume>,
     labels: Option<(u64, GpuLabels)>,
     slots: HashMap<usize, ViewSlot>,
 }
@@ -31,22 +32,21 @@ pub fn volume_key(volume_id: u64, time: usize) -> u64 {
     volume_id.wrapping_mul(1_000_003).wrapping_add(time as u64)
 }
 
-/// Uploads the volume (and label map) when they are not on the GPU yet.
-/// Returns a notice when the volume had to be downsampled.
+/// Makes exactly these volumes (and the label map) resident on the GPU,
+/// uploading what is missing and dropping what no view shows any more.
+/// Returns notices for volumes that had to be downsampled.
 pub fn ensure_uploaded(
     render_state: &RenderState,
-    volume: &Volume,
-    time: usize,
-    key: u64,
+    volumes: &[(&Volume, usize, u64)],
     labels: Option<(&Volume, u64)>,
-) -> Result<Option<String>, RenderError> {
+) -> Result<Vec<String>, RenderError> {
     let mut renderer = render_state.renderer.write();
     let resources = &mut renderer.callback_resources;
     if !resources.contains::<ViewerResources>() {
         resources.insert(ViewerResources {
             renderer: SliceRenderer::new(&render_state.device, &render_state.queue),
             target_format: render_state.target_format,
-            volume: None,
+            volumes: HashMap::new(),
             labels: None,
             slots: HashMap::new(),
         });
@@ -54,13 +54,16 @@ pub fn ensure_uploaded(
     let Some(viewer) = resources.get_mut::<ViewerResources>() else {
         return Err(RenderError::Gpu("viewer resources missing".into()));
     };
-    if viewer.volume.as_ref().is_none_or(|(k, _)| *k != key) {
-        // Drop the old texture first so two large volumes are never held at once.
-        viewer.volume = None;
-        viewer.volume = Some((
-            key,
-            GpuVolume::upload(&render_state.device, &render_state.queue, volume, time)?,
-        ));
+    // Drop old textures first so a replaced volume is never held twice.
+    viewer
+        .volumes
+        .retain(|key, _| volumes.iter().any(|(_, _, k)| k == key));
+    for (volume, time, key) in volumes {
+        if !viewer.volumes.contains_key(key) {
+            let uploaded =
+                GpuVolume::upload(&render_state.device, &render_state.queue, volume, *time)?;
+            viewer.volumes.insert(*key, uploaded);
+        }
     }
     if let Some((labels, labels_key)) = labels
         && viewer.labels.as_ref().is_none_or(|(k, _)| *k != labels_key)
@@ -70,7 +73,11 @@ pub fn ensure_uploaded(
             GpuLabels::upload(&render_state.device, &render_state.queue, labels),
         ));
     }
-    Ok(viewer.volume.as_ref().and_then(|(_, v)| v.notice.clone()))
+    Ok(viewer
+        .volumes
+        .values()
+        .filter_map(|v| v.notice.clone())
+        .collect())
 }
 
 /// One view's draw call.
@@ -95,12 +102,10 @@ impl CallbackTrait for SliceCallback {
         let Some(viewer) = resources.get_mut::<ViewerResources>() else {
             return Vec::new();
         };
-        let Some((key, volume)) = &viewer.volume else {
+        let key = &self.volume_key;
+        let Some(volume) = viewer.volumes.get(key) else {
             return Vec::new();
         };
-        if *key != self.volume_key {
-            return Vec::new();
-        }
         viewer
             .renderer
             .prepare_pipeline(device, volume.kind, viewer.target_format);
@@ -136,12 +141,9 @@ impl CallbackTrait for SliceCallback {
         let Some(viewer) = resources.get::<ViewerResources>() else {
             return;
         };
-        let Some((key, volume)) = &viewer.volume else {
+        let Some(volume) = viewer.volumes.get(&self.volume_key) else {
             return;
         };
-        if *key != self.volume_key {
-            return;
-        }
         let (Some(pipeline), Some(slot)) = (
             viewer.renderer.pipeline(volume.kind, viewer.target_format),
             viewer.slots.get(&self.slot),

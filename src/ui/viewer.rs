@@ -37,41 +37,79 @@ pub fn views_ui(
 ) {
     let area = ui.available_rect_before_wrap();
     ui.allocate_rect(area, egui::Sense::hover());
+    let volumes = document.case_volumes();
     let mut use_gpu = render_state.is_some();
     if let Some(render_state) = render_state {
-        let key = callback::volume_key(document.volume_id, document.time);
+        let shown: Vec<_> = volumes
+            .iter()
+            .map(|(volume, id, _)| {
+                let time = document.time.min(volume.time_points().saturating_sub(1));
+                (
+                    volume.as_ref(),
+                    time,
+                    callback::volume_key(*id, document.time),
+                )
+            })
+            .collect();
         let labels = document.visible_labels().map(|l| (l, document.labels_id));
-        match callback::ensure_uploaded(render_state, &document.volume, document.time, key, labels)
-        {
-            Ok(notice) => cache.gpu_notice = notice,
+        match callback::ensure_uploaded(render_state, &shown, labels) {
+            Ok(notices) => cache.gpu_notice = (!notices.is_empty()).then(|| notices.join("; ")),
             Err(error) => {
                 cache.gpu_notice = Some(format!("{error}; drawing on the CPU"));
                 use_gpu = false;
             }
         }
     }
-    let views: Vec<(usize, Plane, egui::Rect)> = match document.layout {
-        Layout::Single(plane) => vec![(plane.normal_axis_index(), plane, area)],
-        Layout::TriPlanar => {
-            let gap = 4.0;
-            let width = (area.width() - 2.0 * gap) / 3.0;
-            Plane::ALL
-                .iter()
-                .enumerate()
-                .map(|(i, &plane)| {
-                    let min = egui::pos2(area.left() + i as f32 * (width + gap), area.top());
-                    (
-                        i,
-                        plane,
-                        egui::Rect::from_min_size(min, egui::vec2(width, area.height())),
-                    )
-                })
-                .collect()
-        }
+    let gap = 4.0;
+    let columns = |n: usize| {
+        let width = (area.width() - (n as f32 - 1.0) * gap) / n as f32;
+        (0..n).map(move |i| {
+            let min = egui::pos2(area.left() + i as f32 * (width + gap), area.top());
+            egui::Rect::from_min_size(min, egui::vec2(width, area.height()))
+        })
     };
-    for (slot, plane, rect) in views {
-        view_ui(ui, document, slot, plane, rect, use_gpu, cache, commands);
+    // (slot, plane, which volume, rect); each slot has its own uniform buffer.
+    let views: Vec<(usize, Plane, usize, egui::Rect)> = match document.layout {
+        Layout::Single(plane) => vec![(plane.normal_axis_index(), plane, 0, area)],
+        Layout::TriPlanar => Plane::ALL
+            .iter()
+            .zip(columns(3))
+            .enumerate()
+            .map(|(i, (&plane, rect))| (i, plane, 0, rect))
+            .collect(),
+        Layout::SideBySide(plane) => columns(volumes.len())
+            .enumerate()
+            .map(|(i, rect)| (3 + i, plane, i, rect))
+            .collect(),
+    };
+    for (slot, plane, which, rect) in views {
+        let (volume, id, window) = &volumes[which];
+        let shown = ShownVolume {
+            which,
+            volume_key: callback::volume_key(*id, document.time),
+            window: *window,
+            volume,
+        };
+        view_ui(
+            ui, document, slot, plane, rect, &shown, use_gpu, cache, commands,
+        );
     }
+}
+
+/// Which of the case's volumes a view shows.
+struct ShownVolume<'a> {
+    which: usize,
+    volume_key: u64,
+    window: WindowLevel,
+    volume: &'a crate::volume::Volume,
+}
+
+fn file_name(volume: &crate::volume::Volume) -> String {
+    volume
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -81,6 +119,7 @@ fn view_ui(
     slot: usize,
     plane: Plane,
     rect: egui::Rect,
+    shown: &ShownVolume,
     use_gpu: bool,
     cache: &mut ViewerCache,
     commands: &mut Vec<Command>,
@@ -103,14 +142,14 @@ fn view_ui(
         let params = SliceParams {
             geometry: document.geometry(plane, size_px),
             size_px: [size_px[0] as u32, size_px[1] as u32],
-            window: document.window,
+            window: shown.window,
             interpolation: document.interpolation,
-            scaling: document.volume.scaling,
+            scaling: shown.volume.scaling,
             overlay: labels_key.map(|_| (document.overlay.opacity, document.overlay.outline)),
         };
         let callback = SliceCallback {
             slot,
-            volume_key: callback::volume_key(document.volume_id, document.time),
+            volume_key: shown.volume_key,
             labels_key,
             params,
         };
@@ -128,7 +167,7 @@ fn view_ui(
                 texture.clone()
             }
             _ => {
-                let rgba = document.render_cpu(plane, size);
+                let rgba = document.render_cpu_of(shown.which, plane, size);
                 let image = egui::ColorImage::from_rgba_unmultiplied(size, &rgba);
                 let texture = ui.ctx().load_texture(
                     format!("view{slot}"),
@@ -204,7 +243,12 @@ fn view_ui(
             rect.left_top() + egui::vec2(6.0, 4.0),
             egui::Align2::LEFT_TOP,
             format!(
-                "{} {}/{}{}",
+                "{}{} {}/{}{}",
+                if document.companions.is_empty() {
+                    String::new()
+                } else {
+                    format!("{} · ", file_name(shown.volume))
+                },
                 plane.name(),
                 document.slice_index(plane),
                 document.slice_count(plane),
@@ -358,6 +402,14 @@ pub fn controls_ui(
                 ui.selectable_value(&mut layout, Layout::Single(plane), title)
                     .on_hover_text("One large view");
             }
+            if !document.companions.is_empty() {
+                let plane = match document.layout {
+                    Layout::Single(p) | Layout::SideBySide(p) => p,
+                    Layout::TriPlanar => Plane::Axial,
+                };
+                ui.selectable_value(&mut layout, Layout::SideBySide(plane), "Side by side")
+                    .on_hover_text("One plane of every volume of the case");
+            }
             if layout != document.layout {
                 commands.push(Command::SetLayout(layout));
             }
@@ -469,6 +521,26 @@ pub fn controls_ui(
                 if (tilt[0] - view.tilt[0]).abs() > 1e-9 || (tilt[1] - view.tilt[1]).abs() > 1e-9 {
                     commands.push(Command::SetTilt { plane, tilt });
                 }
+            }
+        });
+        ui.separator();
+        ui.label("Volumes of this case");
+        for companion in &document.companions {
+            ui.label(format!("+ {}", file_name(&companion.volume)));
+        }
+        ui.horizontal(|ui| {
+            if ui
+                .button("Add volume of this case…")
+                .on_hover_text("e.g. T2 or FLAIR beside T1; same voxel grid")
+                .clicked()
+                && let Some(path) = rfd::FileDialog::new()
+                    .add_filter("NIfTI", &["nii", "gz"])
+                    .pick_file()
+            {
+                commands.push(Command::AddCompanion(path));
+            }
+            if !document.companions.is_empty() && ui.small_button("Remove").clicked() {
+                commands.push(Command::RemoveCompanions);
             }
         });
         ui.separator();
