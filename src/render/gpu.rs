@@ -685,3 +685,56 @@ pub fn texture_format_name(sample_type: SampleType, channels: usize) -> &'static
         _ => "Rgba32Float",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::volume::{Affine, Endianness, FileFormat};
+
+    fn volume(data: VoxelData, shape: [usize; 3], channels: usize) -> Volume {
+        Volume {
+            path: "t.nii".into(),
+            format: FileFormat::Nifti1,
+            shape: shape.to_vec(),
+            channels,
+            datatype: None,
+            endianness: Endianness::Little,
+            world_from_voxel: Affine::IDENTITY,
+            pixdim: [1.0; 4],
+            scaling: None,
+            xyzt_units: 0,
+            description: String::new(),
+            data,
+        }
+    }
+
+    #[test]
+    fn stored_types_upload_without_conversion() {
+        let v = volume(VoxelData::I16((0..24).collect()), [2, 3, 4], 1);
+        let data = texture_data(&v, 0, 1).unwrap();
+        assert_eq!(data.format, wgpu::TextureFormat::R16Sint);
+        assert!(
+            matches!(data.bytes, Cow::Borrowed(_)),
+            "no copy for a stored type"
+        );
+        let f = volume(VoxelData::F64(vec![1.5; 24]), [2, 3, 4], 1);
+        assert_eq!(
+            texture_data(&f, 0, 1).unwrap().format,
+            wgpu::TextureFormat::R32Float
+        );
+    }
+
+    #[test]
+    fn colour_is_padded_and_oversized_volumes_are_strided() {
+        let rgb = volume(VoxelData::U8(vec![7; 2 * 2 * 1 * 3]), [2, 2, 1], 3);
+        let data = texture_data(&rgb, 0, 1).unwrap();
+        assert_eq!(data.format, wgpu::TextureFormat::Rgba8Uint);
+        assert_eq!(&data.bytes[..4], &[7, 7, 7, 255]);
+        // Every second voxel of a 5 × 4 × 3 ramp: 3 × 2 × 2 texels.
+        let ramp = volume(VoxelData::U16((0..60).collect()), [5, 4, 3], 1);
+        let data = texture_data(&ramp, 0, 2).unwrap();
+        let texels: &[u16] = bytemuck::cast_slice(&data.bytes);
+        assert_eq!(texels.len(), 3 * 2 * 2);
+        assert_eq!(&texels[..4], &[0, 2, 4, 10]);
+    }
+}
