@@ -254,6 +254,9 @@ impl GpuVolume {
             stride,
         )?;
         let size = shape.map(|n| n.div_ceil(stride) as u32);
+        // A GPU out of memory (or refusing the texture) is reported, not a panic.
+        let out_of_memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let invalid = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let texture = device.create_texture(&wgpu::TextureDescriptor {
             label: Some("loupe volume"),
             size: wgpu::Extent3d {
@@ -299,6 +302,14 @@ impl GpuVolume {
                 },
             );
             z += depth;
+        }
+        if let Some(error) = pollster::block_on(invalid.pop()) {
+            return Err(RenderError::Gpu(error.to_string()));
+        }
+        if let Some(error) = pollster::block_on(out_of_memory.pop()) {
+            return Err(RenderError::Gpu(format!(
+                "not enough GPU memory for this volume ({error})"
+            )));
         }
         let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
         Ok(Self {
