@@ -2,3 +2,9 @@
 //! No GUI dependency: the window talks to it through channels.
 
 pub mod device;
+pub mod ema;
+pub mod losses;
+pub mod metrics;
+pub mod model;
+pub mod schedule;
+pub mod step;

@@ -1,0 +1,100 @@
+//! The loss terms of METHODS.md §1, on Burn tensors.
+
+use burn::tensor::activation::softmax;
+use burn::tensor::{Int, Tensor};
+
+/// Cross-entropy of logits `[B, C]` against class indices `[B]`, averaged.
+pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let device = logits.device();
+    burn::nn::loss::CrossEntropyLossConfig::new()
+        .init(&device)
+        .forward(logits, targets)
+}
+
+/// Prediction consistency: `Σ_b Σ_c (p_s − p_t)² / B` with p = softmax of the logits.
+/// The teacher's logits carry no gradient.
+///
+/// # Shapes
+/// logits `[B, C]` each → `[1]`
+pub fn consistency(student_logits: Tensor<2>, teacher_logits: Tensor<2>) -> Tensor<1> {
+    let batch = student_logits.dims()[0] as f64;
+    let difference = softmax(student_logits, 1) - softmax(teacher_logits.detach(), 1);
+    difference.powf_scalar(2.0).sum().div_scalar(batch)
+}
+
+/// Row-normalised relation matrix `G̃` of pooled activations: `G = A Aᵀ`, each row divided by its L2 norm.
+///
+/// # Shapes
+/// activations `[B, D]` → `[B, B]`
+pub fn relation_matrix(activations: Tensor<2>) -> Tensor<2> {
+    let gram = activations.clone().matmul(activations.transpose());
+    let norms = gram
+        .clone()
+        .powf_scalar(2.0)
+        .sum_dim(1)
+        .sqrt()
+        .clamp_min(1e-12);
+    gram / norms
+}
+
+/// Semantic relation consistency: `Σ (G̃_s − G̃_t)² / B`. The teacher's activations carry no gradient.
+///
+/// # Shapes
+/// activations `[B, D]` each → `[1]`
+pub fn relation_consistency(student_features: Tensor<2>, teacher_features: Tensor<2>) -> Tensor<1> {
+    let batch = student_features.dims()[0] as f64;
+    let difference = relation_matrix(student_features) - relation_matrix(teacher_features.detach());
+    difference.powf_scalar(2.0).sum().div_scalar(batch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Device, TensorData};
+
+    fn scalar(t: Tensor<1>) -> f32 {
+        t.into_scalar::<f32>()
+    }
+
+    #[test]
+    fn consistency_on_hand_computed_values() {
+        let device = Device::flex();
+        // Logits 0 and ln 3 give p = (0.25, 0.75); identical teacher gives 0.
+        let s =
+            Tensor::<2>::from_data(TensorData::from([[0.0f32, 3f32.ln()], [0.0, 0.0]]), &device);
+        let t = Tensor::<2>::from_data(
+            TensorData::from([[0.0f32, 3f32.ln()], [3f32.ln(), 0.0]]),
+            &device,
+        );
+        // Row 2: p_s = (0.5, 0.5), p_t = (0.75, 0.25): 0.0625 + 0.0625 = 0.125; over B = 2.
+        assert!((scalar(consistency(s, t)) - 0.0625).abs() < 1e-6);
+    }
+
+    #[test]
+    fn relation_matrix_rows_are_unit_length() {
+        let device = Device::flex();
+        let a = Tensor::<2>::from_data(TensorData::from([[1.0f32, 0.0], [1.0, 1.0]]), &device);
+        // G = [[1, 1], [1, 2]]; rows / (√2, √5).
+        let g: Vec<f32> = relation_matrix(a).into_data().to_vec().unwrap();
+        let expected = [
+            1.0 / 2f32.sqrt(),
+            1.0 / 2f32.sqrt(),
+            1.0 / 5f32.sqrt(),
+            2.0 / 5f32.sqrt(),
+        ];
+        for (x, y) in g.iter().zip(expected) {
+            assert!((x - y).abs() < 1e-6, "{g:?}");
+        }
+        let same = Tensor::<2>::from_data(TensorData::from([[1.0f32, 2.0], [3.0, 4.0]]), &device);
+        assert!(scalar(relation_consistency(same.clone(), same)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn cross_entropy_of_a_confident_right_answer_is_small() {
+        let device = Device::flex();
+        let logits =
+            Tensor::<2>::from_data(TensorData::from([[10.0f32, 0.0], [0.0, 10.0]]), &device);
+        let targets = Tensor::<1, Int>::from_data(TensorData::from([0i64, 1]), &device);
+        assert!(scalar(cross_entropy(logits, targets)) < 1e-3);
+    }
+}

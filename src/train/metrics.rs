@@ -1,0 +1,171 @@
+//! Classification metrics on the test pool: accuracy, one-vs-rest AUC per
+//! class and their mean, sensitivity and specificity per class, macro F1,
+//! quadratic-weighted kappa, and the confusion matrix.
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::agreement::quadratic_weighted_kappa;
+
+/// Metrics of one model on one labeled set.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub accuracy: f64,
+    /// One-vs-rest AUC per class (`None` when the set lacks positives or negatives).
+    pub auc_per_class: Vec<Option<f64>>,
+    /// Mean of the defined per-class AUCs.
+    pub auc: Option<f64>,
+    pub sensitivity: Vec<Option<f64>>,
+    pub specificity: Vec<Option<f64>>,
+    /// Macro-averaged F1.
+    pub f1: f64,
+    /// Quadratic-weighted Cohen's kappa between truth and prediction.
+    pub kappa: Option<f64>,
+    /// `confusion[truth][predicted]`.
+    pub confusion: Vec<Vec<usize>>,
+    /// ROC curve per class: (false positive rate, true positive rate) points.
+    pub roc: Vec<Vec<(f64, f64)>>,
+}
+
+/// Computes every metric from class probabilities (`probabilities[i][c]`) and true classes.
+pub fn evaluate(probabilities: &[Vec<f32>], truth: &[usize], classes: usize) -> Metrics {
+    let n = truth.len();
+    if n == 0 || classes == 0 {
+        return Metrics::default();
+    }
+    let predicted: Vec<usize> = probabilities
+        .iter()
+        .map(|p| {
+            p.iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(0, |(i, _)| i)
+        })
+        .collect();
+    let mut confusion = vec![vec![0usize; classes]; classes];
+    for (&t, &p) in truth.iter().zip(&predicted) {
+        if t < classes && p < classes {
+            confusion[t][p] += 1;
+        }
+    }
+    let correct: usize = (0..classes).map(|c| confusion[c][c]).sum();
+    let mut sensitivity = Vec::with_capacity(classes);
+    let mut specificity = Vec::with_capacity(classes);
+    let mut f1 = 0.0;
+    for c in 0..classes {
+        let tp = confusion[c][c] as f64;
+        let fn_ = confusion[c].iter().sum::<usize>() as f64 - tp;
+        let fp = (0..classes).map(|t| confusion[t][c]).sum::<usize>() as f64 - tp;
+        let tn = n as f64 - tp - fn_ - fp;
+        sensitivity.push((tp + fn_ > 0.0).then(|| tp / (tp + fn_)));
+        specificity.push((tn + fp > 0.0).then(|| tn / (tn + fp)));
+        let denominator = 2.0 * tp + fp + fn_;
+        f1 += if denominator > 0.0 {
+            2.0 * tp / denominator
+        } else {
+            0.0
+        };
+    }
+    let mut auc_per_class = Vec::with_capacity(classes);
+    let mut roc = Vec::with_capacity(classes);
+    for c in 0..classes {
+        let scores: Vec<(f32, bool)> = probabilities
+            .iter()
+            .zip(truth)
+            .map(|(p, &t)| (p.get(c).copied().unwrap_or(0.0), t == c))
+            .collect();
+        auc_per_class.push(auc(&scores));
+        roc.push(roc_curve(&scores));
+    }
+    let defined: Vec<f64> = auc_per_class.iter().flatten().copied().collect();
+    let pairs: Vec<(usize, usize)> = truth
+        .iter()
+        .copied()
+        .zip(predicted.iter().copied())
+        .collect();
+    Metrics {
+        accuracy: correct as f64 / n as f64,
+        auc: (!defined.is_empty()).then(|| defined.iter().sum::<f64>() / defined.len() as f64),
+        auc_per_class,
+        sensitivity,
+        specificity,
+        f1: f1 / classes as f64,
+        kappa: quadratic_weighted_kappa(&pairs, classes),
+        confusion,
+        roc,
+    }
+}
+
+/// Area under the ROC curve by the Mann–Whitney statistic (ties count half).
+pub fn auc(scores: &[(f32, bool)]) -> Option<f64> {
+    let positives: Vec<f32> = scores.iter().filter(|s| s.1).map(|s| s.0).collect();
+    let negatives: Vec<f32> = scores.iter().filter(|s| !s.1).map(|s| s.0).collect();
+    if positives.is_empty() || negatives.is_empty() {
+        return None;
+    }
+    let mut wins = 0.0;
+    for p in &positives {
+        for q in &negatives {
+            wins += if p > q {
+                1.0
+            } else if p == q {
+                0.5
+            } else {
+                0.0
+            };
+        }
+    }
+    Some(wins / (positives.len() * negatives.len()) as f64)
+}
+
+/// ROC points from the highest threshold down.
+fn roc_curve(scores: &[(f32, bool)]) -> Vec<(f64, f64)> {
+    let positives = scores.iter().filter(|s| s.1).count().max(1) as f64;
+    let negatives = scores.iter().filter(|s| !s.1).count().max(1) as f64;
+    let mut sorted = scores.to_vec();
+    sorted.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut points = vec![(0.0, 0.0)];
+    let (mut tp, mut fp) = (0.0, 0.0);
+    for (i, (score, positive)) in sorted.iter().enumerate() {
+        if *positive {
+            tp += 1.0
+        } else {
+            fp += 1.0
+        }
+        if sorted.get(i + 1).is_none_or(|next| next.0 != *score) {
+            points.push((fp / negatives, tp / positives));
+        }
+    }
+    points
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn perfect_and_hand_computed_metrics() {
+        let probabilities = vec![
+            vec![0.9, 0.1],
+            vec![0.2, 0.8],
+            vec![0.6, 0.4],
+            vec![0.3, 0.7],
+        ];
+        let truth = vec![0, 1, 1, 1];
+        let m = evaluate(&probabilities, &truth, 2);
+        assert_eq!(m.confusion, vec![vec![1, 0], vec![1, 2]]);
+        assert_eq!(m.accuracy, 0.75);
+        assert_eq!(m.sensitivity[1], Some(2.0 / 3.0));
+        assert_eq!(m.specificity[1], Some(1.0));
+        // Class 1 scores: positives 0.8, 0.4, 0.7 vs negative 0.1: every positive wins → 1.
+        assert_eq!(m.auc_per_class[1], Some(1.0));
+        // F1: class 0 = 2·1/(2+1+0) = 2/3; class 1 = 2·2/(4+0+1) = 0.8.
+        assert!((m.f1 - (2.0 / 3.0 + 0.8) / 2.0).abs() < 1e-12);
+        assert_eq!(m.roc[1].last(), Some(&(1.0, 1.0)));
+    }
+
+    #[test]
+    fn auc_counts_ties_half_and_needs_both_classes() {
+        assert_eq!(auc(&[(0.5, true), (0.5, false)]), Some(0.5));
+        assert_eq!(auc(&[(0.5, true)]), None);
+    }
+}

@@ -1,0 +1,254 @@
+//! One optimizer step of each method: supervised (cross-entropy on the
+//! labeled images) and mean teacher + semantic relation consistency
+//! (METHODS.md §1). Augmentations run on the device.
+
+use burn::module::Module;
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::{Distribution, Int, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::ema::ema_update;
+use super::losses::{consistency, cross_entropy, relation_consistency};
+use super::model::ResNet;
+use super::schedule::{ema_alpha, ramp_up};
+
+/// A training batch: labeled images first, then unlabeled ones.
+pub struct Batch {
+    /// `[L, 3, H, W]` on the student's (autodiff) device.
+    pub labeled: Tensor<4>,
+    /// `[L]` class indices.
+    pub labels: Tensor<1, Int>,
+    /// `[U, 3, H, W]`; may be empty (`U = 0`) for supervised training.
+    pub unlabeled: Option<Tensor<4>>,
+}
+
+/// Mean-teacher settings (METHODS.md §1; the reference values are the defaults).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MeanTeacherConfig {
+    pub ema_decay: f64,
+    /// `w_max` of the ramp-up.
+    pub consistency_weight: f64,
+    /// `T`, in epochs.
+    pub rampup_epochs: f64,
+    /// `λ`, the weight of the relation term relative to the consistency term.
+    pub relation_weight: f64,
+}
+
+impl Default for MeanTeacherConfig {
+    fn default() -> Self {
+        Self {
+            ema_decay: 0.99,
+            consistency_weight: 1.0,
+            rampup_epochs: 30.0,
+            relation_weight: 1.0,
+        }
+    }
+}
+
+/// The loss terms of one step, for the live curves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepLosses {
+    pub supervised: f64,
+    pub consistency: f64,
+    pub relation: f64,
+    pub total: f64,
+    /// Ramp-up weight `w(e)` used.
+    pub weight: f64,
+    /// EMA α used for the teacher.
+    pub alpha: f64,
+}
+
+/// Random perturbation per image: horizontal flip, brightness/contrast
+/// jitter, Gaussian noise. Mean teacher gives student and teacher different draws.
+///
+/// # Shapes
+/// `[B, C, H, W]` → `[B, C, H, W]`
+pub fn augment(images: Tensor<4>) -> Tensor<4> {
+    let [batch, _, _, _] = images.dims();
+    let device = images.device();
+    let flip = Tensor::<4>::random([batch, 1, 1, 1], Distribution::Bernoulli(0.5), &device);
+    let flipped = images.clone().flip([3]);
+    let images = flipped * flip.clone() + images * (flip.neg() + 1.0);
+    let contrast =
+        Tensor::<4>::random([batch, 1, 1, 1], Distribution::Uniform(0.85, 1.15), &device);
+    let brightness =
+        Tensor::<4>::random([batch, 1, 1, 1], Distribution::Uniform(-0.1, 0.1), &device);
+    let noise = Tensor::<4>::random(images.shape(), Distribution::Normal(0.0, 0.03), &device);
+    images * contrast + brightness + noise
+}
+
+fn scalar(t: &Tensor<1>) -> f64 {
+    t.clone().into_scalar::<f32>() as f64
+}
+
+/// One supervised step on the labeled images.
+pub fn supervised_step(
+    student: ResNet,
+    optimizer: &mut ModuleOptimizer,
+    batch: &Batch,
+    lr: f64,
+) -> (ResNet, StepLosses) {
+    let (logits, _) = student.forward(augment(batch.labeled.clone()));
+    let loss = cross_entropy(logits, batch.labels.clone());
+    let value = scalar(&loss);
+    let grads = GradientsParams::from_grads(loss.backward(), &student);
+    let student = optimizer.step(lr, student, grads);
+    (
+        student,
+        StepLosses {
+            supervised: value,
+            total: value,
+            ..Default::default()
+        },
+    )
+}
+
+/// One mean-teacher step: the student learns from the labels and from
+/// agreeing with the teacher (predictions and sample relations) on every
+/// image; then the teacher takes the EMA of the student. Only the student
+/// gets gradients: the teacher lives on the plain device.
+#[allow(clippy::too_many_arguments)]
+pub fn mean_teacher_step(
+    student: ResNet,
+    teacher: ResNet,
+    optimizer: &mut ModuleOptimizer,
+    batch: &Batch,
+    lr: f64,
+    step: u64,
+    epoch: f64,
+    config: &MeanTeacherConfig,
+) -> (ResNet, ResNet, StepLosses) {
+    let labeled_count = batch.labeled.dims()[0];
+    let images = match &batch.unlabeled {
+        Some(unlabeled) => Tensor::cat(vec![batch.labeled.clone(), unlabeled.clone()], 0),
+        None => batch.labeled.clone(),
+    };
+    let (student_logits, student_features) = student.forward(augment(images.clone()));
+    // The teacher sees its own perturbation, without autodiff.
+    let (teacher_logits, teacher_features) = teacher.forward(augment(images.without_autodiff()));
+    let (teacher_logits, teacher_features) =
+        (teacher_logits.autodiff(), teacher_features.autodiff());
+
+    let supervised = cross_entropy(
+        student_logits.clone().narrow(0, 0, labeled_count),
+        batch.labels.clone(),
+    );
+    let consistency_loss = consistency(student_logits, teacher_logits);
+    let relation_loss = relation_consistency(student_features, teacher_features);
+    let weight = ramp_up(epoch, config.rampup_epochs, config.consistency_weight);
+    let total = supervised.clone()
+        + consistency_loss.clone().mul_scalar(weight)
+        + relation_loss
+            .clone()
+            .mul_scalar(weight * config.relation_weight);
+    let losses = StepLosses {
+        supervised: scalar(&supervised),
+        consistency: scalar(&consistency_loss),
+        relation: scalar(&relation_loss),
+        total: scalar(&total),
+        weight,
+        alpha: ema_alpha(step, config.ema_decay),
+    };
+    let grads = GradientsParams::from_grads(total.backward(), &student);
+    let student = optimizer.step(lr, student, grads);
+    let teacher = ema_update(teacher, &student.valid(), losses.alpha);
+    (student, teacher, losses)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::model::ResNetConfig;
+    use burn::module::{ModuleVisitor, Param};
+    use burn::optim::AdamConfig;
+    use burn::tensor::{Device, TensorData};
+
+    fn batch(device: &Device) -> Batch {
+        let labeled = Tensor::<4>::random([4, 3, 16, 16], Distribution::Normal(0.0, 1.0), device);
+        let labels = Tensor::<1, Int>::from_data(TensorData::from([0i64, 1, 2, 1]), device);
+        let unlabeled = Tensor::<4>::random([4, 3, 16, 16], Distribution::Normal(0.0, 1.0), device);
+        Batch {
+            labeled,
+            labels,
+            unlabeled: Some(unlabeled),
+        }
+    }
+
+    /// The first float parameter's values and whether it is tracked by autodiff.
+    struct First(Option<(Vec<f32>, bool)>);
+    impl ModuleVisitor for First {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if self.0.is_none() {
+                let v = param.val();
+                self.0 = Some((v.clone().into_data().to_vec().unwrap(), v.is_autodiff()));
+            }
+        }
+    }
+    fn first(model: &ResNet) -> (Vec<f32>, bool) {
+        let mut v = First(None);
+        model.visit(&mut v);
+        v.0.unwrap()
+    }
+
+    #[test]
+    fn supervised_training_lowers_the_loss() {
+        let device = Device::flex().autodiff();
+        let config = ResNetConfig {
+            classes: 3,
+            width: 4,
+            dropout: 0.0,
+        };
+        let mut model = ResNet::new(&config, &device);
+        let mut optimizer = AdamConfig::new().init();
+        let batch = batch(&device);
+        let mut losses = Vec::new();
+        for _ in 0..25 {
+            let (next, l) = supervised_step(model, &mut optimizer, &batch, 3e-3);
+            model = next;
+            losses.push(l.total);
+        }
+        let early: f64 = losses[..3].iter().sum::<f64>() / 3.0;
+        let late: f64 = losses[losses.len() - 3..].iter().sum::<f64>() / 3.0;
+        assert!(late < early * 0.7, "loss {early:.3} → {late:.3}");
+    }
+
+    #[test]
+    fn the_teacher_moves_only_by_ema_of_the_student() {
+        let device = Device::flex().autodiff();
+        let config = ResNetConfig {
+            classes: 3,
+            width: 4,
+            dropout: 0.0,
+        };
+        let student = ResNet::new(&config, &device);
+        let teacher = student.valid();
+        let mut optimizer = AdamConfig::new().init();
+        let batch = batch(&device);
+        let mt = MeanTeacherConfig {
+            rampup_epochs: 0.0,
+            ..Default::default()
+        };
+        let (student, teacher, _) =
+            mean_teacher_step(student, teacher, &mut optimizer, &batch, 1e-2, 0, 0.0, &mt);
+        // Step 0: α = 0, so the teacher equals the updated student.
+        assert_eq!(first(&teacher).0, first(&student).0);
+        let (teacher_before, tracked) = first(&teacher);
+        assert!(
+            !tracked,
+            "the teacher has no autodiff: no gradient can reach it"
+        );
+        let (student, teacher, losses) =
+            mean_teacher_step(student, teacher, &mut optimizer, &batch, 1e-2, 1, 1.0, &mt);
+        assert_eq!(losses.alpha, 0.5);
+        assert!(losses.consistency >= 0.0 && losses.relation >= 0.0 && losses.total.is_finite());
+        let (student_now, _) = first(&student);
+        let (teacher_now, _) = first(&teacher);
+        for ((t, t0), s) in teacher_now.iter().zip(&teacher_before).zip(&student_now) {
+            assert!(
+                (t - (0.5 * t0 + 0.5 * s)).abs() < 1e-5,
+                "teacher = α·teacher + (1−α)·student"
+            );
+        }
+        assert_ne!(teacher_now, teacher_before);
+    }
+}
