@@ -7,6 +7,7 @@ mod doctor;
 mod info;
 mod project;
 mod render;
+mod train;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +32,8 @@ pub enum CliCommand {
     Doctor,
     /// Draw one slice to an 8-bit grey PNG with the CPU reference renderer.
     Render(render::RenderArgs),
+    /// Train on a project's pools (supervised or mean teacher + SRC), as the window does.
+    Train(train::TrainArgs),
     /// Print benchmark tables.
     Bench(bench::BenchArgs),
     /// Write a demo project (synthetic ROP fundus or thyroid ultrasound).
@@ -56,6 +59,7 @@ pub fn main() -> ExitCode {
         Some(CliCommand::Info(args)) => info::run(&args),
         Some(CliCommand::Doctor) => doctor::run(),
         Some(CliCommand::Render(args)) => render::run(&args),
+        Some(CliCommand::Train(args)) => train::run(&args),
         Some(CliCommand::Bench(args)) => bench::run(&args),
         Some(CliCommand::Demo(args)) => demo::run(&args),
         Some(CliCommand::Project(command)) => project::init(&command),

@@ -75,7 +75,7 @@ mod tests {
         let device = Device::flex();
         let a = Tensor::<2>::from_data(TensorData::from([[1.0f32, 0.0], [1.0, 1.0]]), &device);
         // G = [[1, 1], [1, 2]]; rows / (√2, √5).
-        let g: Vec<f32> = relation_matrix(a).into_data().to_vec().unwrap();
+        let g: Vec<f32> = relation_matrix(a).into_data().try_to_vec::<f32>().unwrap();
         let expected = [
             1.0 / 2f32.sqrt(),
             1.0 / 2f32.sqrt(),

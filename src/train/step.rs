@@ -180,7 +180,10 @@ mod tests {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             if self.0.is_none() {
                 let v = param.val();
-                self.0 = Some((v.clone().into_data().to_vec().unwrap(), v.is_autodiff()));
+                self.0 = Some((
+                    v.clone().into_data().try_to_vec::<f32>().unwrap(),
+                    v.is_autodiff(),
+                ));
             }
         }
     }

@@ -1,0 +1,99 @@
+//! Runs on disk, under the project's `runs/<id>/`: the configuration,
+//! metrics as JSON lines (one per epoch), and the best and last checkpoints.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::engine::TrainConfig;
+use super::metrics::Metrics;
+use super::step::StepLosses;
+
+/// One line of `metrics.jsonl`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    /// Mean loss terms over the epoch's steps.
+    pub losses: StepLosses,
+    pub learning_rate: f64,
+    pub student: Metrics,
+    pub teacher: Option<Metrics>,
+    pub seconds: f64,
+}
+
+/// A run's folder.
+pub struct RunDir {
+    pub id: String,
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    /// Creates `runs/<id>` with the configuration saved.
+    pub fn create(project_root: &Path, config: &TrainConfig) -> std::io::Result<Self> {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        let id = format!("{}-{}", stamp, config.method.name());
+        let path = project_root.join("runs").join(&id);
+        std::fs::create_dir_all(&path)?;
+        std::fs::write(
+            path.join("config.json"),
+            serde_json::to_string_pretty(config).map_err(std::io::Error::other)?,
+        )?;
+        Ok(Self { id, path })
+    }
+
+    pub fn append(&self, record: &EpochRecord) -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path.join("metrics.jsonl"))?;
+        writeln!(
+            file,
+            "{}",
+            serde_json::to_string(record).map_err(std::io::Error::other)?
+        )?;
+        file.sync_data()
+    }
+}
+
+/// A past run as listed for overlaying curves.
+#[derive(Clone, Debug)]
+pub struct PastRun {
+    pub id: String,
+    pub config: Option<TrainConfig>,
+    pub epochs: Vec<EpochRecord>,
+}
+
+/// Every run of a project, oldest first; unreadable lines are skipped.
+pub fn list(project_root: &Path) -> Vec<PastRun> {
+    let Ok(entries) = std::fs::read_dir(project_root.join("runs")) else {
+        return Vec::new();
+    };
+    let mut runs: Vec<PastRun> = entries
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| {
+            let path = e.path();
+            let config = std::fs::read_to_string(path.join("config.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok());
+            let epochs = std::fs::read_to_string(path.join("metrics.jsonl"))
+                .map(|t| {
+                    t.lines()
+                        .filter_map(|l| serde_json::from_str(l).ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            PastRun {
+                id: e.file_name().to_string_lossy().into_owned(),
+                config,
+                epochs,
+            }
+        })
+        .collect();
+    runs.sort_by(|a, b| a.id.cmp(&b.id));
+    runs
+}

@@ -1,0 +1,180 @@
+//! A researcher trains on a project from the command line: supervised and
+//! mean teacher + SRC on the CPU device, with the run's files written and
+//! test-pool metrics for student and teacher.
+
+mod common;
+
+use loupe::demo::{DemoOptions, DemoTask, write_demo};
+
+fn small_demo() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("thyroid");
+    let options = DemoOptions {
+        count: 40,
+        size: 48,
+        ..DemoOptions::new(DemoTask::Thyroid)
+    };
+    write_demo(&root, &options, |_, _| {}).unwrap();
+    (dir, root)
+}
+
+fn train(root: &std::path::Path, method: &str, epochs: &str) -> serde_json::Value {
+    let output = common::loupe(&[
+        "train",
+        root.to_str().unwrap(),
+        "--method",
+        method,
+        "--epochs",
+        epochs,
+        "--device",
+        "flex",
+        "--input-size",
+        "24",
+        "--width",
+        "4",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    let stdout = common::stdout(&output);
+    assert_eq!(
+        stdout.trim().lines().count(),
+        1,
+        "one JSON object: {stdout}"
+    );
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
+#[test]
+fn mean_teacher_runs_end_to_end_and_writes_its_run() {
+    let (_dir, root) = small_demo();
+    let result = train(&root, "mean-teacher", "3");
+    let run = result["run"].as_str().unwrap();
+    for who in ["student", "teacher"] {
+        let accuracy = result[who]["accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&accuracy), "{who}: {accuracy}");
+        assert_eq!(result[who]["confusion"].as_array().unwrap().len(), 4);
+    }
+    let run_dir = root.join("runs").join(run);
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["method"], "mean-teacher");
+    assert_eq!(config["mean_teacher"]["ema_decay"], 0.99);
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(run_dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "one line per epoch");
+    let weights: Vec<f64> = lines
+        .iter()
+        .map(|l| l["losses"]["weight"].as_f64().unwrap())
+        .collect();
+    assert!(
+        weights.windows(2).all(|w| w[1] >= w[0]),
+        "the consistency weight ramps up: {weights:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["losses"]["consistency"].as_f64().unwrap() >= 0.0)
+    );
+    for checkpoint in ["best.bpk", "student_last.bpk", "teacher_last.bpk"] {
+        assert!(run_dir.join(checkpoint).is_file(), "{checkpoint}");
+    }
+}
+
+#[test]
+fn supervised_training_lowers_the_training_loss() {
+    let (_dir, root) = small_demo();
+    let result = train(&root, "supervised", "12");
+    assert!(
+        result["teacher"].is_null(),
+        "no teacher in supervised training"
+    );
+    let run_dir = root.join("runs").join(result["run"].as_str().unwrap());
+    let losses: Vec<f64> = std::fs::read_to_string(run_dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["losses"]["supervised"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    let first: f64 = losses[..3].iter().sum::<f64>() / 3.0;
+    let last: f64 = losses[losses.len() - 3..].iter().sum::<f64>() / 3.0;
+    assert!(
+        last < first,
+        "training loss {first:.3} → {last:.3}: {losses:?}"
+    );
+}
+
+#[test]
+fn training_without_labels_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("empty");
+    let images = dir.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    image::GrayImage::from_pixel(8, 8, image::Luma([3]))
+        .save(images.join("a.png"))
+        .unwrap();
+    assert!(
+        common::loupe(&[
+            "project",
+            "init",
+            root.to_str().unwrap(),
+            "--schema",
+            "thyroid"
+        ])
+        .status
+        .success()
+    );
+    assert!(
+        common::loupe(&["import", root.to_str().unwrap(), images.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let output = common::loupe(&[
+        "train",
+        root.to_str().unwrap(),
+        "--device",
+        "flex",
+        "--epochs",
+        "1",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        common::stderr(&output).contains("labeled pool is empty"),
+        "{}",
+        common::stderr(&output)
+    );
+}
+
+#[test]
+fn training_runs_on_the_shared_wgpu_device() {
+    let (_dir, root) = small_demo();
+    let output = common::loupe(&[
+        "train",
+        root.to_str().unwrap(),
+        "--method",
+        "mean-teacher",
+        "--epochs",
+        "1",
+        "--device",
+        "wgpu",
+        "--input-size",
+        "16",
+        "--width",
+        "4",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    let stderr = common::stderr(&output);
+    assert!(
+        stderr.contains("training mean-teacher on wgpu (shared with the display)"),
+        "{stderr}"
+    );
+    let result: serde_json::Value = serde_json::from_str(common::stdout(&output).trim()).unwrap();
+    assert!(result["teacher"]["accuracy"].as_f64().is_some());
+}
