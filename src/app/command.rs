@@ -7,6 +7,7 @@ use super::project::{BrowserFilter, SortOrder};
 use crate::demo::DemoTask;
 use crate::render::cpu::{Interpolation, WindowLevel};
 use crate::store::Remark;
+use crate::train::engine::TrainConfig;
 use crate::volume::slice::{Convention, Plane};
 
 /// A request from the UI, applied by [`super::AppState::apply`].
@@ -105,4 +106,14 @@ pub enum Command {
     SetSort(SortOrder),
     SetAutoAdvance(bool),
     ComputeAgreement,
+
+    ShowTraining(bool),
+    SetTrainConfig(TrainConfig),
+    /// Train on the open project with the current settings, in the background.
+    StartTraining,
+    PauseTraining,
+    ResumeTraining,
+    StopTraining,
+    /// Draw a past run's curves under the current ones.
+    OverlayRun(Option<String>),
 }

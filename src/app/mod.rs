@@ -7,6 +7,7 @@ pub mod jobs;
 pub mod project;
 pub mod settings;
 pub mod thumbnail;
+pub mod training;
 
 pub use command::Command;
 pub use document::Document;
@@ -20,8 +21,11 @@ use crate::render::device::AdapterSummary;
 use crate::store::import::ImportOptions;
 use crate::store::{ADJUDICATOR, Project, Schema};
 use crate::train::device::ComputeDevice;
+use crate::train::engine::{TrainCommand, TrainConfig};
+use crate::train::runs::{self, PastRun};
 use document::Layout;
 use jobs::Job;
+use training::TrainingSession;
 
 /// A message shown to the user until dismissed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +81,15 @@ pub struct AppState {
     pub compute_error: Option<String>,
     /// Files opened this session, newest last.
     pub history: Vec<PathBuf>,
+    /// Settings for the next run (edited in the training panel).
+    pub train_config: TrainConfig,
+    /// The current or last training run started from the window.
+    pub training: Option<TrainingSession>,
+    /// Past runs of the open project (for overlaying curves).
+    pub past_runs: Vec<PastRun>,
+    /// A past run drawn under the current curves.
+    pub overlay_run: Option<String>,
+    pub show_training: bool,
 }
 
 impl AppState {
@@ -93,6 +106,11 @@ impl AppState {
             compute: None,
             compute_error: None,
             history: Vec::new(),
+            train_config: TrainConfig::default(),
+            training: None,
+            past_runs: Vec::new(),
+            overlay_run: None,
+            show_training: false,
         }
     }
 
@@ -150,8 +168,23 @@ impl AppState {
         }
     }
 
-    /// Takes what background jobs reported; call once per frame.
+    /// Takes what background jobs and training reported; call once per frame.
     pub fn poll(&mut self) {
+        let training_ended = self.training.as_mut().is_some_and(|t| t.poll());
+        if training_ended {
+            if let Some(root) = self
+                .session
+                .as_ref()
+                .map(|s| s.project.root().to_path_buf())
+            {
+                self.past_runs = runs::list(&root);
+            }
+            if let Some(crate::app::training::TrainingStatus::Failed(message)) =
+                self.training.as_ref().map(|t| t.status.clone())
+            {
+                self.error(message);
+            }
+        }
         let Some(job) = &mut self.job else { return };
         let Some(result) = job.poll() else { return };
         self.job = None;
@@ -212,6 +245,7 @@ impl AppState {
                 if session.selected.is_none() {
                     session.step(0);
                 }
+                self.past_runs = runs::list(session.project.root());
                 self.session = Some(session);
                 self.show_project_picker = false;
                 self.settings.remember_project(dir);
@@ -219,6 +253,12 @@ impl AppState {
                 self.show_selected();
             }
             Err(e) => self.error(e.to_string()),
+        }
+    }
+
+    fn send_training(&self, command: TrainCommand) {
+        if let Some(training) = &self.training {
+            training.send(command);
         }
     }
 
@@ -294,6 +334,28 @@ impl AppState {
             Command::SetWindow(window) => self.with_document(|d| d.set_window(window)),
             Command::ResetWindow => self.with_document(|d| d.set_window(d.auto_window)),
             Command::DismissNotice => self.notice = None,
+            Command::ShowTraining(show) => self.show_training = show,
+            Command::SetTrainConfig(config) => self.train_config = config,
+            Command::StartTraining => {
+                if self.training.as_ref().is_some_and(|t| t.is_active()) {
+                    self.error("a training run is already going; stop it first");
+                    return;
+                }
+                let (Some(session), Some(compute)) = (&self.session, &self.compute) else {
+                    self.error("open a project with labeled images to train");
+                    return;
+                };
+                let root = session.project.root().to_path_buf();
+                self.training = Some(TrainingSession::start(
+                    root,
+                    self.train_config.clone(),
+                    compute.clone(),
+                ));
+            }
+            Command::PauseTraining => self.send_training(TrainCommand::Pause),
+            Command::ResumeTraining => self.send_training(TrainCommand::Resume),
+            Command::StopTraining => self.send_training(TrainCommand::Stop),
+            Command::OverlayRun(run) => self.overlay_run = run,
 
             Command::OpenProject(dir) => self.open_project(&dir),
             Command::CreateProject { dir, schema } => {

@@ -5,6 +5,7 @@ mod browser;
 mod labeling;
 mod picker;
 mod status;
+mod training;
 mod viewer;
 
 use std::path::PathBuf;
@@ -184,6 +185,12 @@ impl eframe::App for LoupeApp {
         });
         picker::picker_ui(ui.ctx(), &self.state, &mut self.picker, &mut commands);
         picker::import_ui(ui.ctx(), &mut self.picker, &mut commands);
+        training::training_ui(ui.ctx(), &self.state, &mut commands);
+        if self.state.training.as_ref().is_some_and(|t| t.is_active()) {
+            // Curves update while the run goes on.
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_millis(200));
+        }
 
         for command in commands {
             self.state.apply(command);
@@ -337,6 +344,13 @@ fn menu_ui(
                 .clicked()
             {
                 commands.push(Command::ComputeAgreement);
+            }
+            if ui
+                .button("Training")
+                .on_hover_text("Train on this project's pools and watch the curves")
+                .clicked()
+            {
+                commands.push(Command::ShowTraining(!state.show_training));
             }
         }
         if ui

@@ -1,0 +1,83 @@
+//! A researcher presses Start in the training panel: the run goes on in the
+//! background while the window keeps drawing, and its curves and metrics arrive.
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use loupe::app::training::TrainingStatus;
+use loupe::app::{Command, Launch};
+use loupe::demo::{DemoOptions, DemoTask, write_demo};
+use loupe::train::engine::{Method, TrainConfig};
+use loupe::ui::LoupeApp;
+
+#[test]
+fn training_from_the_panel_reports_curves_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("thyroid");
+    write_demo(
+        &root,
+        &DemoOptions {
+            count: 40,
+            size: 48,
+            ..DemoOptions::new(DemoTask::Thyroid)
+        },
+        |_, _| {},
+    )
+    .unwrap();
+    let data_dir = dir.path().join("data");
+    let launch = Launch::Project(root.clone());
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .build_eframe(move |cc| LoupeApp::new(cc, launch, data_dir));
+    harness.run();
+    harness.get_by_label("Training").click();
+    harness.run();
+    let config = TrainConfig {
+        method: Method::MeanTeacher,
+        input_size: 16,
+        width: 4,
+        epochs: 2,
+        ..TrainConfig::default()
+    };
+    harness.state_mut().apply(Command::SetTrainConfig(config));
+    harness.run();
+    harness.get_by_label("Start").click();
+    let mut frames = 0;
+    for _ in 0..600 {
+        harness.step();
+        frames += 1;
+        let training = harness
+            .state()
+            .state()
+            .training
+            .as_ref()
+            .expect("a run started");
+        if !training.is_active() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    harness.run();
+    let state = harness.state().state();
+    let training = state.training.as_ref().unwrap();
+    assert_eq!(
+        training.status,
+        TrainingStatus::Finished,
+        "{:?}",
+        training.status
+    );
+    assert!(frames > 1, "the window kept drawing while training ran");
+    assert_eq!(training.epochs.len(), 2);
+    assert!(!training.steps.is_empty());
+    assert!(
+        training.epochs[1].teacher.is_some(),
+        "teacher metrics for mean teacher"
+    );
+    assert!(
+        state
+            .past_runs
+            .iter()
+            .any(|r| Some(&r.id) == training.run.as_ref()),
+        "the run is listed for overlays"
+    );
+    harness.get_by_label_contains("Confusion");
+}
