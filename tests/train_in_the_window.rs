@@ -80,4 +80,37 @@ fn training_from_the_panel_reports_curves_and_metrics() {
         "the run is listed for overlays"
     );
     harness.get_by_label_contains("Confusion");
+
+    // Active learning: predictions arrived; U selects the most uncertain unlabeled item.
+    let session = state.session.as_ref().unwrap();
+    assert!(
+        !session.predictions.is_empty(),
+        "the run stored predictions"
+    );
+    let best = session
+        .rows
+        .iter()
+        .filter(|r| r.item.pool == loupe::store::Pool::Unlabeled)
+        .filter_map(|r| {
+            session
+                .predictions
+                .get(&r.item.id)
+                .map(|p| (r.item.id, p.entropy))
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap()
+        .0;
+    harness.key_press(egui::Key::U);
+    harness.run();
+    let session = harness.state().state().session.as_ref().unwrap();
+    assert_eq!(session.selected, Some(best));
+    assert!(
+        session.predictions[&best].mc_dropout_entropy.is_some(),
+        "MC-dropout passes ran"
+    );
+    assert!(
+        session.predictions[&best].disagreement.is_some(),
+        "student and teacher compared"
+    );
+    harness.get_by_label_contains("Model suggests:");
 }

@@ -82,6 +82,64 @@ fn mean_teacher_runs_end_to_end_and_writes_its_run() {
     for checkpoint in ["best.bpk", "student_last.bpk", "teacher_last.bpk"] {
         assert!(run_dir.join(checkpoint).is_file(), "{checkpoint}");
     }
+
+    // The saved run evaluates to the same test metrics, and predicts into the store.
+    let output = common::loupe(&[
+        "eval",
+        root.to_str().unwrap(),
+        "--run",
+        run,
+        "--device",
+        "flex",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    let evaluated: serde_json::Value =
+        serde_json::from_str(common::stdout(&output).trim()).unwrap();
+    assert_eq!(
+        evaluated["teacher"]["accuracy"],
+        result["teacher"]["accuracy"]
+    );
+    assert_eq!(
+        evaluated["student"]["confusion"],
+        result["student"]["confusion"]
+    );
+    let output = common::loupe(&[
+        "predict",
+        root.to_str().unwrap(),
+        "--run",
+        run,
+        "--device",
+        "flex",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    let project = loupe::store::Project::open(&root).unwrap();
+    let predictions = project.predictions().unwrap();
+    let unlabeled = project
+        .items()
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.pool == loupe::store::Pool::Unlabeled)
+        .count();
+    assert!(
+        predictions.len() >= unlabeled,
+        "every unlabeled item has a prediction"
+    );
+    for p in predictions.values() {
+        let sum: f32 = p.probabilities.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-4 && p.entropy >= 0.0);
+    }
+    let missing = common::loupe(&[
+        "eval",
+        root.to_str().unwrap(),
+        "--run",
+        "no-such-run",
+        "--device",
+        "flex",
+    ]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(common::stderr(&missing).contains("no run no-such-run"));
 }
 
 #[test]

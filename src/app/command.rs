@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::document::{Layout, OverlaySettings};
-use super::project::{BrowserFilter, SortOrder};
+use super::project::{BrowserFilter, SortOrder, UncertaintyMeasure};
 use crate::demo::DemoTask;
 use crate::render::cpu::{Interpolation, WindowLevel};
 use crate::store::Remark;
@@ -86,6 +86,9 @@ pub enum Command {
     /// Previous (−1) or next (+1) item of the browser's list.
     StepItem(i64),
     NextUnlabeled,
+    /// Active learning: the unlabeled item the model is least sure of.
+    NextMostUncertain,
+    SetUncertainty(UncertaintyMeasure),
     /// Set (or clear) a field of the selected item as the current annotator.
     SetLabel {
         field: String,

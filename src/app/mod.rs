@@ -172,12 +172,10 @@ impl AppState {
     pub fn poll(&mut self) {
         let training_ended = self.training.as_mut().is_some_and(|t| t.poll());
         if training_ended {
-            if let Some(root) = self
-                .session
-                .as_ref()
-                .map(|s| s.project.root().to_path_buf())
-            {
-                self.past_runs = runs::list(&root);
+            if let Some(session) = &mut self.session {
+                self.past_runs = runs::list(session.project.root());
+                // The run stored its predictions: suggestions and uncertainty are new.
+                let _ = session.reload();
             }
             if let Some(crate::app::training::TrainingStatus::Failed(message)) =
                 self.training.as_ref().map(|t| t.status.clone())
@@ -442,6 +440,20 @@ impl AppState {
                     } else {
                         self.info("every listed item has your label");
                     }
+                }
+            }
+            Command::NextMostUncertain => {
+                if let Some(session) = &mut self.session {
+                    if session.next_most_uncertain(&self.settings.annotator) {
+                        self.show_selected();
+                    } else {
+                        self.info("no predictions yet: train a model (or run loupe predict) first");
+                    }
+                }
+            }
+            Command::SetUncertainty(measure) => {
+                if let Some(session) = &mut self.session {
+                    session.uncertainty = measure;
                 }
             }
             Command::SetLabel { field, value } => self.set_label(&field, value, false),

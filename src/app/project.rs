@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::store::{ADJUDICATOR, Item, Pool, Project, Remark, StoreError};
+use crate::store::{ADJUDICATOR, Item, Pool, Prediction, Project, Remark, StoreError};
 
 /// One item as the browser and labeling panel see it.
 #[derive(Clone, Debug)]
@@ -72,6 +72,40 @@ pub enum SortOrder {
     Name,
     /// Newest first.
     Date,
+    /// Most uncertain model prediction first (active learning).
+    Uncertainty,
+}
+
+/// How uncertainty is measured for active learning.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UncertaintyMeasure {
+    /// Predictive entropy of the model's probabilities.
+    #[default]
+    Entropy,
+    /// Epistemic entropy from Monte-Carlo dropout passes.
+    McDropout,
+    /// Student–teacher disagreement.
+    Disagreement,
+}
+
+impl UncertaintyMeasure {
+    pub const ALL: [UncertaintyMeasure; 3] = [Self::Entropy, Self::McDropout, Self::Disagreement];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Entropy => "predictive entropy",
+            Self::McDropout => "MC-dropout entropy",
+            Self::Disagreement => "student–teacher disagreement",
+        }
+    }
+
+    pub fn of(self, prediction: &Prediction) -> Option<f64> {
+        match self {
+            Self::Entropy => Some(prediction.entropy),
+            Self::McDropout => prediction.mc_dropout_entropy,
+            Self::Disagreement => prediction.disagreement,
+        }
+    }
 }
 
 /// A label as it was before and after one change, for undo and redo.
@@ -96,6 +130,9 @@ pub struct ProjectSession {
     redo: Vec<LabelChange>,
     /// Agreement figures, computed on request (`None` until then or after changes).
     pub agreement: Option<crate::store::export::Stats>,
+    /// The newest model prediction per item.
+    pub predictions: BTreeMap<i64, Prediction>,
+    pub uncertainty: UncertaintyMeasure,
 }
 
 impl ProjectSession {
@@ -111,6 +148,8 @@ impl ProjectSession {
             undo: Vec::new(),
             redo: Vec::new(),
             agreement: None,
+            predictions: BTreeMap::new(),
+            uncertainty: UncertaintyMeasure::default(),
         };
         session.reload()?;
         Ok(session)
@@ -133,7 +172,38 @@ impl ProjectSession {
             .map(|i| self.load_row(i))
             .collect::<Result<_, _>>()?;
         self.agreement = None;
+        self.predictions = self.project.predictions()?;
         Ok(())
+    }
+
+    /// The uncertainty of an item's prediction by the chosen measure.
+    pub fn uncertainty_of(&self, id: i64) -> Option<f64> {
+        self.predictions
+            .get(&id)
+            .and_then(|p| self.uncertainty.of(p))
+    }
+
+    /// Selects the listed item that is most uncertain and has no target label
+    /// from `annotator` and is not a test item. `false` when none has a prediction.
+    pub fn next_most_uncertain(&mut self, annotator: &str) -> bool {
+        let target = self.project.schema().target.clone();
+        let pick = self
+            .visible()
+            .into_iter()
+            .filter(|r| r.item.pool != Pool::Test)
+            .filter(|r| {
+                r.labels
+                    .get(annotator)
+                    .and_then(|f| f.get(&target))
+                    .is_none()
+            })
+            .filter_map(|r| self.uncertainty_of(r.item.id).map(|u| (r.item.id, u)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(id, _)| id);
+        if pick.is_some() {
+            self.selected = pick;
+        }
+        pick.is_some()
     }
 
     fn reload_item(&mut self, id: i64) -> Result<(), StoreError> {
@@ -191,6 +261,15 @@ impl ProjectSession {
                     .added_at
                     .cmp(&a.item.added_at)
                     .then(b.item.id.cmp(&a.item.id))
+            }),
+            SortOrder::Uncertainty => rows.sort_by(|a, b| {
+                let (ua, ub) = (
+                    self.uncertainty_of(a.item.id),
+                    self.uncertainty_of(b.item.id),
+                );
+                ub.unwrap_or(f64::NEG_INFINITY)
+                    .total_cmp(&ua.unwrap_or(f64::NEG_INFINITY))
+                    .then(a.item.id.cmp(&b.item.id))
             }),
         }
         rows

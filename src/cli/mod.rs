@@ -34,6 +34,10 @@ pub enum CliCommand {
     Render(render::RenderArgs),
     /// Train on a project's pools (supervised or mean teacher + SRC), as the window does.
     Train(train::TrainArgs),
+    /// Store a saved run's predictions (probabilities, uncertainty) for the unlabeled and test pools.
+    Predict(train::RunArgs),
+    /// A saved run's test-pool metrics for student and teacher.
+    Eval(train::RunArgs),
     /// Print benchmark tables.
     Bench(bench::BenchArgs),
     /// Write a demo project (synthetic ROP fundus or thyroid ultrasound).
@@ -60,6 +64,8 @@ pub fn main() -> ExitCode {
         Some(CliCommand::Doctor) => doctor::run(),
         Some(CliCommand::Render(args)) => render::run(&args),
         Some(CliCommand::Train(args)) => train::run(&args),
+        Some(CliCommand::Predict(args)) => train::predict(&args),
+        Some(CliCommand::Eval(args)) => train::eval(&args),
         Some(CliCommand::Bench(args)) => bench::run(&args),
         Some(CliCommand::Demo(args)) => demo::run(&args),
         Some(CliCommand::Project(command)) => project::init(&command),

@@ -163,3 +163,56 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    pub dir: PathBuf,
+    /// The run's id (a folder under runs/).
+    #[arg(long)]
+    pub run: String,
+    #[arg(long, value_enum, default_value = "wgpu")]
+    pub device: DeviceArg,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `loupe predict`: a saved run's probabilities and uncertainty for the unlabeled and test pools, into the store.
+pub fn predict(args: &RunArgs) -> anyhow::Result<()> {
+    let compute = compute_device(args.device)?;
+    let count = engine::predict_run(&args.dir, &args.run, &compute)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "run": args.run, "predictions": count })
+        );
+    } else {
+        println!("stored {count} predictions from run {}", args.run);
+    }
+    Ok(())
+}
+
+/// `loupe eval`: a saved run's student and teacher on the test pool.
+pub fn eval(args: &RunArgs) -> anyhow::Result<()> {
+    let compute = compute_device(args.device)?;
+    let summary = engine::evaluate_run(&args.dir, &args.run, &compute)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        for (who, metrics) in [
+            ("student", Some(&summary.student)),
+            ("teacher", summary.teacher.as_ref()),
+        ] {
+            if let Some(m) = metrics {
+                println!(
+                    "{who}: accuracy {:.3}, mean AUC {}, kappa {}, F1 {:.3}",
+                    m.accuracy,
+                    m.auc.map_or("-".into(), |a| format!("{a:.3}")),
+                    m.kappa.map_or("-".into(), |k| format!("{k:.3}")),
+                    m.f1
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -137,7 +137,32 @@ CREATE TABLE IF NOT EXISTS remarks (
     note TEXT NOT NULL,
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
+CREATE TABLE IF NOT EXISTS predictions (
+    id INTEGER PRIMARY KEY,
+    item_id INTEGER NOT NULL REFERENCES items(id),
+    run TEXT NOT NULL,
+    probabilities TEXT NOT NULL,
+    entropy REAL NOT NULL,
+    mc_dropout_entropy REAL,
+    disagreement REAL,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
 ";
+
+/// A model's opinion of an item, from a run.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Prediction {
+    pub item_id: i64,
+    pub run: String,
+    /// Class probabilities in the target field's value order.
+    pub probabilities: Vec<f32>,
+    /// Predictive entropy of `probabilities` (nats).
+    pub entropy: f64,
+    /// Epistemic (mutual-information) entropy from Monte-Carlo dropout passes.
+    pub mc_dropout_entropy: Option<f64>,
+    /// Total-variation distance between student and teacher probabilities.
+    pub disagreement: Option<f64>,
+}
 
 /// An annotator's "unsure" flag and free-text note on an item.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -531,6 +556,51 @@ impl Project {
             }
         }
         Ok(found)
+    }
+
+    /// Stores a run's predictions (one transaction; the newest per item counts).
+    pub fn set_predictions(&mut self, predictions: &[Prediction]) -> Result<(), StoreError> {
+        self.write(|tx, sql| {
+            for p in predictions {
+                let probabilities = serde_json::to_string(&p.probabilities).map_err(|e| StoreError::Invalid(e.to_string()))?;
+                tx.execute(
+                    "INSERT INTO predictions (item_id, run, probabilities, entropy, mc_dropout_entropy, disagreement) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![p.item_id, p.run, probabilities, p.entropy, p.mc_dropout_entropy, p.disagreement],
+                )
+                .map_err(sql)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The newest prediction of every item that has one.
+    pub fn predictions(&self) -> Result<BTreeMap<i64, Prediction>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT item_id, run, probabilities, entropy, mc_dropout_entropy, disagreement FROM predictions p
+                 WHERE id = (SELECT max(id) FROM predictions q WHERE q.item_id = p.item_id)",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = statement
+            .query_map([], |r| {
+                let probabilities: String = r.get(2)?;
+                Ok(Prediction {
+                    item_id: r.get(0)?,
+                    run: r.get(1)?,
+                    probabilities: serde_json::from_str(&probabilities).unwrap_or_default(),
+                    entropy: r.get(3)?,
+                    mc_dropout_entropy: r.get(4)?,
+                    disagreement: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.sql(e))?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let p = row.map_err(|e| self.sql(e))?;
+            out.insert(p.item_id, p);
+        }
+        Ok(out)
     }
 
     /// The full history of an item, oldest first.

@@ -151,9 +151,9 @@ impl Schema {
         for f in &self.fields {
             for v in 0..f.values.len() {
                 if let Some(k) = self.hotkey(f, v).map(|k| k.to_ascii_lowercase()) {
-                    if keys.contains(&k) || "jkn".contains(k) {
+                    if keys.contains(&k) || "jknu".contains(k) {
                         return invalid(format!(
-                            "hotkey {k:?} is used twice or is a navigation key (J, K, N)"
+                            "hotkey {k:?} is used twice or is a navigation key (J, K, N, U)"
                         ));
                     }
                     keys.push(k);

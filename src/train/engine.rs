@@ -20,7 +20,7 @@ use super::model::{ResNet, ResNetConfig};
 use super::runs::{EpochRecord, RunDir};
 use super::schedule::cosine_lr;
 use super::step::{Batch, MeanTeacherConfig, StepLosses, mean_teacher_step, supervised_step};
-use crate::store::Project;
+use crate::store::{Prediction, Project};
 use crate::synth::Rng;
 
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +140,9 @@ pub struct RunSummary {
     pub stopped_early: bool,
 }
 
+/// Stochastic passes for the MC-dropout uncertainty.
+pub const MC_DROPOUT_PASSES: usize = 8;
+
 fn tensor4(pixels: Vec<f32>, count: usize, size: usize, device: &Device) -> Tensor<4> {
     Tensor::<1>::from_data(TensorData::new(pixels, [count * 3 * size * size]), device)
         .reshape([count, 3, size, size])
@@ -162,6 +165,84 @@ pub fn predict(model: &ResNet, images: &Images, device: &Device) -> Vec<Vec<f32>
         out.extend(probabilities.chunks(classes.max(1)).map(|c| c.to_vec()));
     }
     out
+}
+
+/// Entropy of a probability vector in nats.
+pub fn entropy(p: &[f32]) -> f64 {
+    -p.iter()
+        .filter(|&&x| x > 0.0)
+        .map(|&x| x as f64 * (x as f64).ln())
+        .sum::<f64>()
+}
+
+/// Predictions for `images`: the teacher's probabilities (the student's
+/// without one), predictive entropy, epistemic entropy from `mc_passes`
+/// dropout-on passes of the student, and student–teacher disagreement.
+pub fn predict_items(
+    student: &ResNet,
+    teacher: Option<&ResNet>,
+    images: &Images,
+    device: &Device,
+    run: &str,
+    mc_passes: usize,
+) -> Vec<Prediction> {
+    let student_probabilities = predict(student, images, device);
+    let teacher_probabilities = teacher.map(|t| predict(t, images, device));
+    // Dropout stays on for a module on the autodiff device in training mode.
+    let training_device = device.clone().autodiff();
+    let mut passes: Vec<Vec<Vec<f32>>> = Vec::with_capacity(mc_passes);
+    for _ in 0..mc_passes {
+        let mut pass = Vec::with_capacity(images.len());
+        let indices: Vec<usize> = (0..images.len()).collect();
+        for chunk in indices.chunks(32) {
+            let x = tensor4(
+                images.gather(chunk),
+                chunk.len(),
+                images.size,
+                &training_device,
+            );
+            let (logits, _) = student.forward(x);
+            let p: Vec<f32> = softmax(logits.detach(), 1)
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap_or_default();
+            let classes = p.len() / chunk.len().max(1);
+            pass.extend(p.chunks(classes.max(1)).map(|c| c.to_vec()));
+        }
+        passes.push(pass);
+    }
+    (0..images.len())
+        .map(|i| {
+            let probabilities = teacher_probabilities
+                .as_ref()
+                .map_or(&student_probabilities[i], |t| &t[i])
+                .clone();
+            let mc_dropout_entropy = (!passes.is_empty()).then(|| {
+                let classes = probabilities.len();
+                let mean: Vec<f32> = (0..classes)
+                    .map(|c| passes.iter().map(|p| p[i][c]).sum::<f32>() / passes.len() as f32)
+                    .collect();
+                let expected: f64 =
+                    passes.iter().map(|p| entropy(&p[i])).sum::<f64>() / passes.len() as f64;
+                (entropy(&mean) - expected).max(0.0)
+            });
+            let disagreement = teacher_probabilities.as_ref().map(|t| {
+                t[i].iter()
+                    .zip(&student_probabilities[i])
+                    .map(|(a, b)| (a - b).abs() as f64)
+                    .sum::<f64>()
+                    / 2.0
+            });
+            Prediction {
+                item_id: images.ids[i],
+                run: run.to_string(),
+                entropy: entropy(&probabilities),
+                probabilities,
+                mc_dropout_entropy,
+                disagreement,
+            }
+        })
+        .collect()
 }
 
 fn evaluate(model: &ResNet, test: &Images, classes: usize, device: &Device) -> Metrics {
@@ -429,6 +510,120 @@ pub fn train(
             stopped_early,
         },
     };
+    // Suggestions and uncertainty for everything not labeled yet, and the test pool.
+    if summary.epochs > 0 {
+        let mut predictions = predict_items(
+            &student,
+            teacher.as_ref(),
+            &data.unlabeled,
+            &compute.device,
+            &run.id,
+            MC_DROPOUT_PASSES,
+        );
+        predictions.extend(predict_items(
+            &student,
+            teacher.as_ref(),
+            &data.test,
+            &compute.device,
+            &run.id,
+            0,
+        ));
+        Project::open(root)?.set_predictions(&predictions)?;
+    }
     let _ = events.send(TrainEvent::Finished(Box::new(summary.clone())));
     Ok(summary)
+}
+
+/// A finished run loaded back: its configuration, last student and teacher.
+pub struct LoadedRun {
+    pub config: TrainConfig,
+    pub student: ResNet,
+    pub teacher: Option<ResNet>,
+}
+
+/// Loads `runs/<run>` of the project at `root` onto `device`.
+pub fn load_run(root: &Path, run: &str, device: &Device) -> Result<LoadedRun, TrainError> {
+    let dir = root.join("runs").join(run);
+    let text = std::fs::read_to_string(dir.join("config.json"))
+        .map_err(|e| TrainError::Data(format!("no run {run} in {}: {e}", root.display())))?;
+    let config: TrainConfig = serde_json::from_str(&text)
+        .map_err(|e| TrainError::Data(format!("run {run} has an unreadable config.json: {e}")))?;
+    let classes = Project::open(root)?.schema().target_field().values.len();
+    let model_config = ResNetConfig {
+        classes,
+        width: config.width,
+        dropout: config.dropout,
+    };
+    let load = |name: &str| -> Result<Option<ResNet>, TrainError> {
+        let path = dir.join(name);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let record = burn::store::ModuleRecord::load(&path)
+            .map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?;
+        ResNet::new(&model_config, device)
+            .try_load_record(record)
+            .map(Some)
+            .map_err(|e| {
+                TrainError::Data(format!("{} does not fit this model: {e}", path.display()))
+            })
+    };
+    let student = load("student_last.bpk")?
+        .ok_or_else(|| TrainError::Data(format!("run {run} has no checkpoint")))?;
+    let teacher = load("teacher_last.bpk")?;
+    Ok(LoadedRun {
+        config,
+        student,
+        teacher,
+    })
+}
+
+/// Predictions of a saved run for the unlabeled and test pools, stored in the project.
+pub fn predict_run(root: &Path, run: &str, compute: &ComputeDevice) -> Result<usize, TrainError> {
+    let loaded = load_run(root, run, &compute.device.clone().autodiff())?;
+    let data = data::load(&Project::open(root)?, loaded.config.input_size)?;
+    let mut predictions = predict_items(
+        &loaded.student,
+        loaded.teacher.as_ref(),
+        &data.unlabeled,
+        &compute.device,
+        run,
+        MC_DROPOUT_PASSES,
+    );
+    predictions.extend(predict_items(
+        &loaded.student,
+        loaded.teacher.as_ref(),
+        &data.test,
+        &compute.device,
+        run,
+        0,
+    ));
+    Project::open(root)?.set_predictions(&predictions)?;
+    Ok(predictions.len())
+}
+
+/// Test-pool metrics of a saved run's student and teacher.
+pub fn evaluate_run(
+    root: &Path,
+    run: &str,
+    compute: &ComputeDevice,
+) -> Result<RunSummary, TrainError> {
+    let loaded = load_run(root, run, &compute.device.clone().autodiff())?;
+    let data = data::load(&Project::open(root)?, loaded.config.input_size)?;
+    if data.test.is_empty() {
+        return Err(TrainError::Data(
+            "the test pool has no labeled items to evaluate on".into(),
+        ));
+    }
+    let classes = data.classes.len();
+    Ok(RunSummary {
+        run: run.to_string(),
+        epochs: loaded.config.epochs,
+        student: evaluate(&loaded.student, &data.test, classes, &compute.device),
+        teacher: loaded
+            .teacher
+            .as_ref()
+            .map(|t| evaluate(t, &data.test, classes, &compute.device)),
+        stopped_early: false,
+    })
 }

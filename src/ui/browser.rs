@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::app::project::{BrowserFilter, SortOrder};
+use crate::app::project::{BrowserFilter, SortOrder, UncertaintyMeasure};
 use crate::app::{Command, ProjectSession, thumbnail};
 use crate::store::Pool;
 
@@ -86,9 +86,31 @@ pub fn browser_ui(
         ui.label("Sort");
         ui.selectable_value(&mut sort, SortOrder::Name, "name");
         ui.selectable_value(&mut sort, SortOrder::Date, "date");
+        ui.selectable_value(&mut sort, SortOrder::Uncertainty, "uncertainty")
+            .on_hover_text("Most uncertain model prediction first");
     });
     if sort != session.sort {
         commands.push(Command::SetSort(sort));
+    }
+    if !session.predictions.is_empty() {
+        let mut measure = session.uncertainty;
+        egui::ComboBox::from_label("Uncertainty")
+            .selected_text(measure.name())
+            .show_ui(ui, |ui| {
+                for m in UncertaintyMeasure::ALL {
+                    ui.selectable_value(&mut measure, m, m.name());
+                }
+            });
+        if measure != session.uncertainty {
+            commands.push(Command::SetUncertainty(measure));
+        }
+    }
+    if ui
+        .button("Label next most uncertain")
+        .on_hover_text("Active learning: the unlabeled item the model is least sure of (U)")
+        .clicked()
+    {
+        commands.push(Command::NextMostUncertain);
     }
     if session.filter != BrowserFilter::default() && ui.small_button("Clear filters").clicked() {
         commands.push(Command::SetFilter(BrowserFilter::default()));

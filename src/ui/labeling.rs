@@ -58,6 +58,36 @@ pub fn labeling_ui(
     }
     ui.separator();
 
+    if let Some(prediction) = session.predictions.get(&row.item.id) {
+        let values = &schema.target_field().values;
+        let best = prediction
+            .probabilities
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1));
+        if let Some((index, probability)) = best {
+            let name = values
+                .get(index)
+                .cloned()
+                .unwrap_or_else(|| index.to_string());
+            ui.label(format!(
+                "Model suggests: {name} ({:.0} %)",
+                probability * 100.0
+            ))
+            .on_hover_text(format!(
+                "run {} · entropy {:.3}{}{}",
+                prediction.run,
+                prediction.entropy,
+                prediction
+                    .mc_dropout_entropy
+                    .map_or(String::new(), |e| format!(" · MC-dropout {e:.3}")),
+                prediction
+                    .disagreement
+                    .map_or(String::new(), |d| format!(" · student–teacher {d:.3}"))
+            ));
+        }
+        ui.separator();
+    }
     let mine = row.labels.get(annotator);
     for field in &schema.fields {
         let current = mine.and_then(|f| f.get(&field.name));

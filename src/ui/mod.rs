@@ -265,6 +265,7 @@ fn input_commands(ctx: &egui::Context, state: &AppState, commands: &mut Vec<Comm
             egui::Key::ArrowRight | egui::Key::J => commands.push(Command::StepItem(1)),
             egui::Key::ArrowLeft | egui::Key::K => commands.push(Command::StepItem(-1)),
             egui::Key::N => commands.push(Command::NextUnlabeled),
+            egui::Key::U => commands.push(Command::NextMostUncertain),
             other => {
                 if let Some((field, value)) = key_char(other).and_then(|c| schema.value_for_key(c))
                 {
