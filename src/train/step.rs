@@ -4,7 +4,8 @@
 
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::{Distribution, Int, Tensor};
+use burn::tensor::ops::{GridSampleOptions, GridSamplePaddingMode, InterpolateMode};
+use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::ema::ema_update;
@@ -58,23 +59,53 @@ pub struct StepLosses {
     pub alpha: f64,
 }
 
-/// Random perturbation per image: horizontal flip, brightness/contrast
-/// jitter, Gaussian noise. Mean teacher gives student and teacher different draws.
+/// Random perturbation per image, on the device: horizontal flip, rotation
+/// ±10°, translation ±2 %, brightness/contrast jitter, Gaussian noise.
+/// Mean teacher gives student and teacher different draws.
 ///
 /// # Shapes
 /// `[B, C, H, W]` → `[B, C, H, W]`
 pub fn augment(images: Tensor<4>) -> Tensor<4> {
-    let [batch, _, _, _] = images.dims();
+    let [batch, _, height, width] = images.dims();
     let device = images.device();
+    let per_image = |low: f64, high: f64| {
+        Tensor::<4>::random([batch, 1, 1, 1], Distribution::Uniform(low, high), &device)
+    };
     let flip = Tensor::<4>::random([batch, 1, 1, 1], Distribution::Bernoulli(0.5), &device);
     let flipped = images.clone().flip([3]);
     let images = flipped * flip.clone() + images * (flip.neg() + 1.0);
-    let contrast =
-        Tensor::<4>::random([batch, 1, 1, 1], Distribution::Uniform(0.85, 1.15), &device);
-    let brightness =
-        Tensor::<4>::random([batch, 1, 1, 1], Distribution::Uniform(-0.1, 0.1), &device);
+
+    // Rotation and translation by sampling each image on a moved grid
+    // (coordinates in [−1, 1], pixel centres as grid_sample expects them).
+    let xs: Vec<f32> = (0..width)
+        .map(|i| (2 * i + 1) as f32 / width as f32 - 1.0)
+        .collect();
+    let ys: Vec<f32> = (0..height)
+        .map(|j| (2 * j + 1) as f32 / height as f32 - 1.0)
+        .collect();
+    let x = Tensor::<1>::from_data(TensorData::new(xs, [width]), &device)
+        .reshape([1, 1, width])
+        .expand([batch, height, width]);
+    let y = Tensor::<1>::from_data(TensorData::new(ys, [height]), &device)
+        .reshape([1, height, 1])
+        .expand([batch, height, width]);
+    let angle = Tensor::<3>::random(
+        [batch, 1, 1],
+        Distribution::Uniform(-10f64.to_radians(), 10f64.to_radians()),
+        &device,
+    );
+    let (cos, sin) = (angle.clone().cos(), angle.sin());
+    let shift_x = Tensor::<3>::random([batch, 1, 1], Distribution::Uniform(-0.04, 0.04), &device);
+    let shift_y = Tensor::<3>::random([batch, 1, 1], Distribution::Uniform(-0.04, 0.04), &device);
+    let grid_x = cos.clone() * x.clone() - sin.clone() * y.clone() + shift_x;
+    let grid_y = sin * x + cos * y + shift_y;
+    let grid: Tensor<4> = Tensor::stack(vec![grid_x, grid_y], 3);
+    let options = GridSampleOptions::new(InterpolateMode::Bilinear)
+        .with_padding_mode(GridSamplePaddingMode::Border);
+    let images = images.grid_sample_2d(grid, options);
+
     let noise = Tensor::<4>::random(images.shape(), Distribution::Normal(0.0, 0.03), &device);
-    images * contrast + brightness + noise
+    images * per_image(0.85, 1.15) + per_image(-0.1, 0.1) + noise
 }
 
 fn scalar(t: &Tensor<1>) -> f64 {
@@ -161,7 +192,7 @@ mod tests {
     use crate::train::model::ResNetConfig;
     use burn::module::{ModuleVisitor, Param};
     use burn::optim::AdamConfig;
-    use burn::tensor::{Device, TensorData};
+    use burn::tensor::Device;
 
     fn batch(device: &Device) -> Batch {
         let labeled = Tensor::<4>::random([4, 3, 16, 16], Distribution::Normal(0.0, 1.0), device);
@@ -191,6 +222,20 @@ mod tests {
         let mut v = First(None);
         model.visit(&mut v);
         v.0.unwrap()
+    }
+
+    #[test]
+    fn augmentations_keep_shape_and_range() {
+        let device = Device::flex();
+        let images = Tensor::<4>::random([3, 3, 20, 24], Distribution::Uniform(-1.0, 1.0), &device);
+        let out = augment(images);
+        assert_eq!(out.dims(), [3, 3, 20, 24]);
+        let values: Vec<f32> = out.into_data().try_to_vec::<f32>().unwrap();
+        // Contrast ≤ 1.15, brightness ±0.1 and a little noise keep values near [−1, 1].
+        assert!(
+            values.iter().all(|v| v.is_finite() && v.abs() < 1.6),
+            "range"
+        );
     }
 
     #[test]
