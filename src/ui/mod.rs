@@ -52,6 +52,8 @@ pub struct LoupeApp {
     note_draft: String,
     /// The item whose note `note_draft` holds.
     note_of: Option<i64>,
+    /// How long recent frames took on the UI thread.
+    frame_times: status::FrameTimes,
 }
 
 impl LoupeApp {
@@ -82,6 +84,7 @@ impl LoupeApp {
             picker: Default::default(),
             note_draft: String::new(),
             note_of: None,
+            frame_times: Default::default(),
         }
     }
 
@@ -113,6 +116,7 @@ impl LoupeApp {
 
 impl eframe::App for LoupeApp {
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        let frame_started = std::time::Instant::now();
         self.state.poll();
         if self.state.job.is_some() {
             ui.ctx()
@@ -131,7 +135,9 @@ impl eframe::App for LoupeApp {
                 &mut commands,
             )
         });
-        egui::Panel::bottom("status").show(ui, |ui| status::status_ui(ui, &self.state));
+        egui::Panel::bottom("status").show(ui, |ui| {
+            status::status_ui(ui, &self.state, &self.frame_times)
+        });
         if let Some(session) = &self.state.session {
             egui::Panel::left("browser")
                 .resizable(true)
@@ -195,6 +201,7 @@ impl eframe::App for LoupeApp {
         for command in commands {
             self.state.apply(command);
         }
+        self.frame_times.push(frame_started.elapsed());
     }
 }
 

@@ -24,8 +24,41 @@ pub fn status_text(state: &AppState) -> String {
     format!("{display} · {training}")
 }
 
-pub fn status_ui(ui: &mut egui::Ui, state: &AppState) {
+/// UI-thread time of the last frames, to show that training does not slow the window.
+#[derive(Default)]
+pub struct FrameTimes {
+    recent: std::collections::VecDeque<std::time::Duration>,
+}
+
+impl FrameTimes {
+    const KEPT: usize = 240;
+
+    pub fn push(&mut self, duration: std::time::Duration) {
+        if self.recent.len() == Self::KEPT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(duration);
+    }
+
+    /// Median and 95th percentile in milliseconds.
+    pub fn summary(&self) -> Option<(f64, f64)> {
+        if self.recent.is_empty() {
+            return None;
+        }
+        let mut sorted: Vec<f64> = self.recent.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+        sorted.sort_by(f64::total_cmp);
+        let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+        Some((at(0.5), at(0.95)))
+    }
+}
+
+pub fn status_ui(ui: &mut egui::Ui, state: &AppState, frames: &FrameTimes) {
     ui.horizontal(|ui| {
         ui.label(status_text(state));
+        if let Some((median, p95)) = frames.summary() {
+            ui.separator();
+            ui.weak(format!("UI frame {median:.1} ms (p95 {p95:.1})"))
+                .on_hover_text("Time the UI thread spent per frame over the last 240 frames");
+        }
     });
 }
