@@ -230,9 +230,48 @@ fn training_runs_on_the_shared_wgpu_device() {
     assert!(output.status.success(), "{}", common::stderr(&output));
     let stderr = common::stderr(&output);
     assert!(
-        stderr.contains("training mean-teacher on wgpu (shared with the display)"),
+        stderr.contains("training mean-teacher (Resnet18) on wgpu (shared with the display)"),
         "{stderr}"
     );
     let result: serde_json::Value = serde_json::from_str(common::stdout(&output).trim()).unwrap();
     assert!(result["teacher"]["accuracy"].as_f64().is_some());
+}
+
+#[test]
+fn densenet121_trains_and_bad_settings_are_refused() {
+    let (dir, root) = small_demo();
+    let output = common::loupe(&[
+        "train",
+        root.to_str().unwrap(),
+        "--method",
+        "mean-teacher",
+        "--model",
+        "densenet121",
+        "--epochs",
+        "1",
+        "--device",
+        "flex",
+        "--input-size",
+        "32",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    let config = dir.path().join("bad.json");
+    let mut settings = serde_json::to_value(loupe::train::engine::TrainConfig::default()).unwrap();
+    settings["dropout"] = serde_json::json!(1.5);
+    std::fs::write(&config, settings.to_string()).unwrap();
+    let output = common::loupe(&[
+        "train",
+        root.to_str().unwrap(),
+        "--device",
+        "flex",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        common::stderr(&output).contains("dropout 1.5 must be in [0, 1)"),
+        "{}",
+        common::stderr(&output)
+    );
 }

@@ -18,6 +18,9 @@ pub struct DemoArgs {
     /// Edge of the square images in pixels.
     #[arg(long, default_value_t = 256)]
     pub size: usize,
+    /// Fraction of the training images that start labeled (benchmarks use 1.0 for the fully supervised bound).
+    #[arg(long, default_value_t = 0.15)]
+    pub labeled_fraction: f64,
 }
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
@@ -28,6 +31,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         seed: args.seed,
         count: args.count,
         size: args.size,
+        labeled_fraction: args.labeled_fraction.clamp(0.0, 1.0),
         ..DemoOptions::new(args.task)
     };
     let summary = demo::write_demo(&args.dir, &options, |done, total| {

@@ -22,6 +22,8 @@ pub struct TrainArgs {
     pub dir: PathBuf,
     #[arg(long, value_enum, default_value = "mean-teacher")]
     pub method: Method,
+    #[arg(long, value_enum)]
+    pub model: Option<crate::train::model::ModelKind>,
     #[arg(long)]
     pub epochs: Option<usize>,
     #[arg(long, value_enum, default_value = "wgpu")]
@@ -65,6 +67,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         None => TrainConfig::default(),
     };
     config.method = args.method;
+    if let Some(model) = args.model {
+        config.model = model;
+    }
     if let Some(epochs) = args.epochs {
         config.epochs = epochs;
     }
@@ -132,8 +137,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         }
     });
     eprintln!(
-        "training {} on {}",
+        "training {} ({:?}) on {}",
         config.method.name(),
+        config.model,
         compute.description
     );
     let result = engine::train(&args.dir, &config, &compute, &events, &command_receiver);

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::data::{self, Images};
 use super::device::ComputeDevice;
 use super::metrics::{self, Metrics};
-use super::model::{ResNet, ResNetConfig};
+use super::model::{Classifier, ModelKind};
 use super::runs::{EpochRecord, RunDir};
 use super::schedule::cosine_lr;
 use super::step::{Batch, MeanTeacherConfig, StepLosses, mean_teacher_step, supervised_step};
@@ -64,9 +64,11 @@ pub enum OptimizerKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     pub method: Method,
+    #[serde(default)]
+    pub model: ModelKind,
     /// Input edge in pixels (128 keeps CPU runs practical; 224 is the reference).
     pub input_size: usize,
-    /// Channels of the first ResNet stage.
+    /// Channels of the first Classifier stage.
     pub width: usize,
     pub dropout: f64,
     pub epochs: usize,
@@ -81,10 +83,40 @@ pub struct TrainConfig {
     pub seed: u64,
 }
 
+impl TrainConfig {
+    /// Refuses settings that cannot train, naming the setting.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |m: String| Err(TrainError::Data(m));
+        if self.input_size < 8 || self.input_size > 1024 {
+            return bad(format!(
+                "input size {} must be between 8 and 1024 pixels",
+                self.input_size
+            ));
+        }
+        if self.width == 0 || self.width > 512 {
+            return bad(format!("width {} must be between 1 and 512", self.width));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!("dropout {} must be in [0, 1)", self.dropout));
+        }
+        if self.batch_size == 0 || !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return bad("batch size and learning rate must be positive".into());
+        }
+        if !(0.0..1.0).contains(&self.mean_teacher.ema_decay) {
+            return bad(format!(
+                "EMA decay {} must be in [0, 1)",
+                self.mean_teacher.ema_decay
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
             method: Method::MeanTeacher,
+            model: ModelKind::Resnet18,
             input_size: 128,
             width: 16,
             dropout: 0.2,
@@ -149,7 +181,7 @@ fn tensor4(pixels: Vec<f32>, count: usize, size: usize, device: &Device) -> Tens
 }
 
 /// Class probabilities of every image in `images` by `model` (validation mode).
-pub fn predict(model: &ResNet, images: &Images, device: &Device) -> Vec<Vec<f32>> {
+pub fn predict(model: &Classifier, images: &Images, device: &Device) -> Vec<Vec<f32>> {
     let model = model.valid();
     let device = device.clone().without_autodiff();
     let mut out = Vec::with_capacity(images.len());
@@ -179,8 +211,8 @@ pub fn entropy(p: &[f32]) -> f64 {
 /// without one), predictive entropy, epistemic entropy from `mc_passes`
 /// dropout-on passes of the student, and student–teacher disagreement.
 pub fn predict_items(
-    student: &ResNet,
-    teacher: Option<&ResNet>,
+    student: &Classifier,
+    teacher: Option<&Classifier>,
     images: &Images,
     device: &Device,
     run: &str,
@@ -245,7 +277,7 @@ pub fn predict_items(
         .collect()
 }
 
-fn evaluate(model: &ResNet, test: &Images, classes: usize, device: &Device) -> Metrics {
+fn evaluate(model: &Classifier, test: &Images, classes: usize, device: &Device) -> Metrics {
     let truth: Vec<usize> = test.labels.iter().map(|l| l.unwrap_or(0)).collect();
     metrics::evaluate(&predict(model, test, device), &truth, classes)
 }
@@ -280,6 +312,7 @@ pub fn train(
     events: &Sender<TrainEvent>,
     commands: &Receiver<TrainCommand>,
 ) -> Result<RunSummary, TrainError> {
+    config.validate()?;
     let project = Project::open(root)?;
     let data = data::load(&project, config.input_size)?;
     drop(project);
@@ -295,12 +328,9 @@ pub fn train(
         ));
     }
     let device = compute.device.clone().autodiff();
-    let model_config = ResNetConfig {
-        classes,
-        width: config.width,
-        dropout: config.dropout,
-    };
-    let mut student = ResNet::new(&model_config, &device);
+    // Same seed, same initial weights and augmentation draws (on backends that seed globally).
+    device.seed(config.seed);
+    let mut student = Classifier::new(config.model, classes, config.width, config.dropout, &device);
     let mut teacher = (config.method == Method::MeanTeacher).then(|| student.valid());
     let mut optimizer: ModuleOptimizer = match config.optimizer {
         OptimizerKind::Adam => AdamConfig::new().init(),
@@ -474,7 +504,7 @@ pub fn train(
             .as_ref()
             .unwrap_or(&student_metrics)
             .accuracy;
-        let save = |model: &ResNet, name: &str| {
+        let save = |model: &Classifier, name: &str| {
             model
                 .valid()
                 .into_record()
@@ -537,8 +567,8 @@ pub fn train(
 /// A finished run loaded back: its configuration, last student and teacher.
 pub struct LoadedRun {
     pub config: TrainConfig,
-    pub student: ResNet,
-    pub teacher: Option<ResNet>,
+    pub student: Classifier,
+    pub teacher: Option<Classifier>,
 }
 
 /// Loads `runs/<run>` of the project at `root` onto `device`.
@@ -549,19 +579,14 @@ pub fn load_run(root: &Path, run: &str, device: &Device) -> Result<LoadedRun, Tr
     let config: TrainConfig = serde_json::from_str(&text)
         .map_err(|e| TrainError::Data(format!("run {run} has an unreadable config.json: {e}")))?;
     let classes = Project::open(root)?.schema().target_field().values.len();
-    let model_config = ResNetConfig {
-        classes,
-        width: config.width,
-        dropout: config.dropout,
-    };
-    let load = |name: &str| -> Result<Option<ResNet>, TrainError> {
+    let load = |name: &str| -> Result<Option<Classifier>, TrainError> {
         let path = dir.join(name);
         if !path.is_file() {
             return Ok(None);
         }
         let record = burn::store::ModuleRecord::load(&path)
             .map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?;
-        ResNet::new(&model_config, device)
+        Classifier::new(config.model, classes, config.width, config.dropout, device)
             .try_load_record(record)
             .map(Some)
             .map_err(|e| {

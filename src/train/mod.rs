@@ -2,6 +2,7 @@
 //! No GUI dependency: the window talks to it through channels.
 
 pub mod data;
+pub mod densenet;
 pub mod device;
 pub mod ema;
 pub mod engine;

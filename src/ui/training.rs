@@ -9,6 +9,7 @@ use crate::app::training::TrainingStatus;
 use crate::app::{AppState, Command};
 use crate::train::engine::{Method, OptimizerKind, TrainConfig};
 use crate::train::metrics::Metrics;
+use crate::train::model::ModelKind;
 use crate::train::runs::EpochRecord;
 
 pub fn training_ui(ctx: &egui::Context, state: &AppState, commands: &mut Vec<Command>) {
@@ -44,7 +45,11 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Vec<Command>)
                 "Mean teacher + SRC",
             );
         });
-        ui.label("Model: ResNet-18-style (GroupNorm)");
+        ui.horizontal(|ui| {
+            ui.label("Model");
+            ui.selectable_value(&mut config.model, ModelKind::Resnet18, "ResNet-18");
+            ui.selectable_value(&mut config.model, ModelKind::Densenet121, "DenseNet-121");
+        });
         egui::Grid::new("train_settings")
             .num_columns(2)
             .show(ui, |ui| {
