@@ -64,7 +64,6 @@ fn texture_data(
     time: usize,
     stride: usize,
 ) -> Result<TextureData<'_>, RenderError> {
-    use wgpu::TextureFormat as F;
     let shape = volume.spatial_shape();
     let channels = volume.channels;
     let per_volume = shape.iter().product::<usize>() * channels;
@@ -112,110 +111,68 @@ fn texture_data(
         bytemuck::cast_slice(&out).to_vec()
     }
     let args = (shape, out_shape, channels, texel_channels, stride, start);
-    let end = start + per_volume;
-    // Stored type kept and nothing to pick or pad: the volume's own bytes.
-    if stride == 1 && texel_channels == 1 {
-        let direct: Option<(F, SampleKind, &[u8])> = match &volume.data {
-            VoxelData::U8(v) => Some((
-                F::R8Uint,
-                SampleKind::Uint,
-                bytemuck::cast_slice(&v[start..end]),
-            )),
-            VoxelData::I8(v) => Some((
-                F::R8Sint,
-                SampleKind::Sint,
-                bytemuck::cast_slice(&v[start..end]),
-            )),
-            VoxelData::U16(v) => Some((
-                F::R16Uint,
-                SampleKind::Uint,
-                bytemuck::cast_slice(&v[start..end]),
-            )),
-            VoxelData::I16(v) => Some((
-                F::R16Sint,
-                SampleKind::Sint,
-                bytemuck::cast_slice(&v[start..end]),
-            )),
-            VoxelData::U32(v) => Some((
-                F::R32Uint,
-                SampleKind::Uint,
-                bytemuck::cast_slice(&v[start..end]),
-            )),
-            VoxelData::I32(v) => Some((
-                F::R32Sint,
-                SampleKind::Sint,
-                bytemuck::cast_slice(&v[start..end]),
-            )),
-            VoxelData::F32(v) => Some((
-                F::R32Float,
-                SampleKind::Float,
-                bytemuck::cast_slice(&v[start..end]),
-            )),
-            _ => None,
-        };
-        if let Some((format, kind, bytes)) = direct {
-            let bytes_per_texel = format.block_copy_size(None).unwrap_or(1) as usize;
-            return Ok(TextureData {
-                format,
-                kind,
-                bytes_per_texel,
-                bytes: Cow::Borrowed(bytes),
-            });
-        }
-    }
-    let (format, kind, bytes) = match (&volume.data, texel_channels) {
-        (VoxelData::U8(v), 1) => (F::R8Uint, SampleKind::Uint, gather(v, args, |x| x, 0u8)),
-        (VoxelData::I8(v), 1) => (F::R8Sint, SampleKind::Sint, gather(v, args, |x| x, 0i8)),
-        (VoxelData::U16(v), 1) => (F::R16Uint, SampleKind::Uint, gather(v, args, |x| x, 0u16)),
-        (VoxelData::I16(v), 1) => (F::R16Sint, SampleKind::Sint, gather(v, args, |x| x, 0i16)),
-        (VoxelData::U32(v), 1) => (F::R32Uint, SampleKind::Uint, gather(v, args, |x| x, 0u32)),
-        (VoxelData::I32(v), 1) => (F::R32Sint, SampleKind::Sint, gather(v, args, |x| x, 0i32)),
-        (VoxelData::F32(v), 1) => (F::R32Float, SampleKind::Float, gather(v, args, |x| x, 0f32)),
-        // No 64-bit texture formats: converted per upload, the volume itself stays as stored.
-        (VoxelData::F64(v), 1) => (
-            F::R32Float,
-            SampleKind::Float,
-            gather(v, args, |x| x as f32, 0f32),
-        ),
-        (VoxelData::U64(v), 1) => (
-            F::R32Float,
-            SampleKind::Float,
-            gather(v, args, |x| x as f32, 0f32),
-        ),
-        (VoxelData::I64(v), 1) => (
-            F::R32Float,
-            SampleKind::Float,
-            gather(v, args, |x| x as f32, 0f32),
-        ),
-        (VoxelData::U8(v), 4) => (
-            F::Rgba8Uint,
-            SampleKind::Uint,
-            gather(v, args, |x| x, 255u8),
-        ),
-        (VoxelData::U16(v), 4) => (
-            F::Rgba16Uint,
-            SampleKind::Uint,
-            gather(v, args, |x| x, u16::MAX),
-        ),
-        (VoxelData::F32(v), 4) => (
-            F::Rgba32Float,
-            SampleKind::Float,
-            gather(v, args, |x| x, 1f32),
-        ),
-        (other, _) => {
-            return Err(RenderError::Unsupported(format!(
-                "{} channels of {}",
-                channels,
-                other.sample_type().name()
-            )));
-        }
+    let sample_type = volume.data.sample_type();
+    let Some((format, kind, stored_as_is)) = texel_format(sample_type, texel_channels) else {
+        return Err(RenderError::Unsupported(format!(
+            "{channels} channels of {}",
+            sample_type.name()
+        )));
     };
     let bytes_per_texel = format.block_copy_size(None).unwrap_or(1) as usize;
+    // Stored type kept and nothing to pick or pad: the volume's own bytes.
+    if stored_as_is && stride == 1 && texel_channels == 1 {
+        let size = sample_type.size_bytes();
+        let bytes = &volume.data.as_bytes()[start * size..(start + per_volume) * size];
+        return Ok(TextureData {
+            format,
+            kind,
+            bytes_per_texel,
+            bytes: Cow::Borrowed(bytes),
+        });
+    }
+    let bytes = match &volume.data {
+        VoxelData::U8(v) => gather(v, args, |x| x, 255u8),
+        VoxelData::I8(v) => gather(v, args, |x| x, 0i8),
+        VoxelData::U16(v) => gather(v, args, |x| x, u16::MAX),
+        VoxelData::I16(v) => gather(v, args, |x| x, 0i16),
+        VoxelData::U32(v) => gather(v, args, |x| x, 0u32),
+        VoxelData::I32(v) => gather(v, args, |x| x, 0i32),
+        VoxelData::F32(v) => gather(v, args, |x| x, 1f32),
+        // No 64-bit texture formats: converted per upload, the volume itself stays as stored.
+        VoxelData::F64(v) => gather(v, args, |x| x as f32, 1f32),
+        VoxelData::U64(v) => gather(v, args, |x| x as f32, 1f32),
+        VoxelData::I64(v) => gather(v, args, |x| x as f32, 1f32),
+    };
     Ok(TextureData {
         format,
         kind,
         bytes_per_texel,
         bytes: Cow::Owned(bytes),
+    })
+}
+
+/// The texture format and WGSL sample kind for texels of a sample type (1 or
+/// 4 channels), and whether the samples go up unconverted.
+fn texel_format(
+    sample_type: SampleType,
+    texel_channels: usize,
+) -> Option<(wgpu::TextureFormat, SampleKind, bool)> {
+    use wgpu::TextureFormat as F;
+    Some(match (sample_type, texel_channels) {
+        (SampleType::U8, 1) => (F::R8Uint, SampleKind::Uint, true),
+        (SampleType::I8, 1) => (F::R8Sint, SampleKind::Sint, true),
+        (SampleType::U16, 1) => (F::R16Uint, SampleKind::Uint, true),
+        (SampleType::I16, 1) => (F::R16Sint, SampleKind::Sint, true),
+        (SampleType::U32, 1) => (F::R32Uint, SampleKind::Uint, true),
+        (SampleType::I32, 1) => (F::R32Sint, SampleKind::Sint, true),
+        (SampleType::F32, 1) => (F::R32Float, SampleKind::Float, true),
+        (SampleType::F64 | SampleType::U64 | SampleType::I64, 1) => {
+            (F::R32Float, SampleKind::Float, false)
+        }
+        (SampleType::U8, 4) => (F::Rgba8Uint, SampleKind::Uint, false),
+        (SampleType::U16, 4) => (F::Rgba16Uint, SampleKind::Uint, false),
+        (SampleType::F32, 4) => (F::Rgba32Float, SampleKind::Float, false),
+        _ => return None,
     })
 }
 
@@ -678,22 +635,6 @@ impl SliceRenderer {
         drop(mapped);
         readback.unmap();
         Ok(out)
-    }
-}
-
-/// The sample type a volume is uploaded as (for the benchmark table).
-pub fn texture_format_name(sample_type: SampleType, channels: usize) -> &'static str {
-    match (sample_type, channels) {
-        (SampleType::U8, 1) => "R8Uint",
-        (SampleType::I8, 1) => "R8Sint",
-        (SampleType::U16, 1) => "R16Uint",
-        (SampleType::I16, 1) => "R16Sint",
-        (SampleType::U32, 1) => "R32Uint",
-        (SampleType::I32, 1) => "R32Sint",
-        (_, 1) => "R32Float",
-        (SampleType::U8, _) => "Rgba8Uint",
-        (SampleType::U16, _) => "Rgba16Uint",
-        _ => "Rgba32Float",
     }
 }
 
