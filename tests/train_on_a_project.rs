@@ -275,3 +275,51 @@ fn densenet121_trains_and_bad_settings_are_refused() {
         common::stderr(&output)
     );
 }
+
+#[test]
+fn a_run_can_be_fine_tuned_after_more_labels() {
+    let (_dir, root) = small_demo();
+    let first = train(&root, "mean-teacher", "1");
+    let run = first["run"].as_str().unwrap();
+    let args = |width: &str| {
+        vec![
+            "train".to_string(),
+            root.display().to_string(),
+            "--method".into(),
+            "mean-teacher".into(),
+            "--epochs".into(),
+            "1".into(),
+            "--device".into(),
+            "flex".into(),
+            "--input-size".into(),
+            "24".into(),
+            "--width".into(),
+            width.to_string(),
+            "--from".into(),
+            run.to_string(),
+            "--json".into(),
+        ]
+    };
+    let a = args("4");
+    let output = common::loupe(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    let second: serde_json::Value = serde_json::from_str(common::stdout(&output).trim()).unwrap();
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            root.join("runs")
+                .join(second["run"].as_str().unwrap())
+                .join("config.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["fine_tune_from"], run);
+    let b = args("6");
+    let output = common::loupe(&b.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        common::stderr(&output).contains("cannot be continued"),
+        "{}",
+        common::stderr(&output)
+    );
+}

@@ -26,6 +26,9 @@ pub struct TrainArgs {
     pub model: Option<crate::train::model::ModelKind>,
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Continue from this earlier run's last checkpoints (fine-tune after labeling more).
+    #[arg(long, value_name = "RUN")]
+    pub from: Option<String>,
     #[arg(long, value_enum, default_value = "wgpu")]
     pub device: DeviceArg,
     #[arg(long)]
@@ -69,6 +72,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     config.method = args.method;
     if let Some(model) = args.model {
         config.model = model;
+    }
+    if args.from.is_some() {
+        config.fine_tune_from = args.from.clone();
     }
     if let Some(epochs) = args.epochs {
         config.epochs = epochs;

@@ -81,6 +81,9 @@ pub struct TrainConfig {
     pub cosine_schedule: bool,
     pub mean_teacher: MeanTeacherConfig,
     pub seed: u64,
+    /// Start from this earlier run's last checkpoints (fine-tuning after new labels).
+    #[serde(default)]
+    pub fine_tune_from: Option<String>,
 }
 
 impl TrainConfig {
@@ -128,6 +131,7 @@ impl Default for TrainConfig {
             cosine_schedule: true,
             mean_teacher: MeanTeacherConfig::default(),
             seed: 1,
+            fine_tune_from: None,
         }
     }
 }
@@ -330,8 +334,26 @@ pub fn train(
     let device = compute.device.clone().autodiff();
     // Same seed, same initial weights and augmentation draws (on backends that seed globally).
     device.seed(config.seed);
-    let mut student = Classifier::new(config.model, classes, config.width, config.dropout, &device);
-    let mut teacher = (config.method == Method::MeanTeacher).then(|| student.valid());
+    let (mut student, mut teacher) = match &config.fine_tune_from {
+        // Active learning: continue from an earlier run instead of starting over.
+        Some(run) => {
+            let earlier = load_run(root, run, &device)?;
+            if (earlier.config.model, earlier.config.width) != (config.model, config.width) {
+                return Err(TrainError::Data(format!(
+                    "run {run} trained another model or width; it cannot be continued with these settings"
+                )));
+            }
+            let teacher = (config.method == Method::MeanTeacher)
+                .then(|| earlier.teacher.unwrap_or_else(|| earlier.student.valid()));
+            (earlier.student, teacher)
+        }
+        None => {
+            let student =
+                Classifier::new(config.model, classes, config.width, config.dropout, &device);
+            let teacher = (config.method == Method::MeanTeacher).then(|| student.valid());
+            (student, teacher)
+        }
+    };
     let mut optimizer: ModuleOptimizer = match config.optimizer {
         OptimizerKind::Adam => AdamConfig::new().init(),
         OptimizerKind::Sgd => SgdConfig::new().init(),

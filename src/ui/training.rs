@@ -132,6 +132,15 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Vec<Command>)
             ui.selectable_value(&mut config.optimizer, OptimizerKind::Sgd, "SGD");
         });
         ui.checkbox(&mut config.cosine_schedule, "Cosine learning-rate decay");
+        let latest = state.past_runs.iter().rev().find(|r| r.epochs.len() > 0).map(|r| r.id.clone());
+        let mut continue_run = config.fine_tune_from.is_some();
+        if ui
+            .add_enabled(latest.is_some(), egui::Checkbox::new(&mut continue_run, "Fine-tune from the last run"))
+            .on_hover_text("After labeling more: continue from the last run's weights instead of starting over")
+            .changed()
+        {
+            config.fine_tune_from = if continue_run { latest } else { None };
+        }
     });
     if config != state.train_config {
         commands.push(Command::SetTrainConfig(config));
