@@ -40,6 +40,9 @@ fn training_from_the_panel_reports_curves_and_metrics() {
     };
     harness.state_mut().apply(Command::SetTrainConfig(config));
     harness.run();
+    harness.get_by_label("CPU (flex)").click();
+    harness.run();
+    assert!(harness.state().state().train_on_cpu);
     harness.get_by_label("Start").click();
     let mut frames = 0;
     for _ in 0..600 {

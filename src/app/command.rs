@@ -112,6 +112,8 @@ pub enum Command {
 
     ShowTraining(bool),
     SetTrainConfig(TrainConfig),
+    /// Train on the CPU (`flex`) rather than the display's GPU.
+    SetTrainOnCpu(bool),
     /// Train on the open project with the current settings, in the background.
     StartTraining,
     PauseTraining,

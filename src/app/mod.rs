@@ -90,6 +90,8 @@ pub struct AppState {
     /// A past run drawn under the current curves.
     pub overlay_run: Option<String>,
     pub show_training: bool,
+    /// Train on the CPU (`flex`) instead of the display's GPU.
+    pub train_on_cpu: bool,
 }
 
 impl AppState {
@@ -111,6 +113,7 @@ impl AppState {
             past_runs: Vec::new(),
             overlay_run: None,
             show_training: false,
+            train_on_cpu: false,
         }
     }
 
@@ -333,6 +336,7 @@ impl AppState {
             Command::ResetWindow => self.with_document(|d| d.set_window(d.auto_window)),
             Command::DismissNotice => self.notice = None,
             Command::ShowTraining(show) => self.show_training = show,
+            Command::SetTrainOnCpu(cpu) => self.train_on_cpu = cpu,
             Command::SetTrainConfig(config) => self.train_config = config,
             Command::StartTraining => {
                 if self.training.as_ref().is_some_and(|t| t.is_active()) {
@@ -344,10 +348,15 @@ impl AppState {
                     return;
                 };
                 let root = session.project.root().to_path_buf();
+                let compute = if self.train_on_cpu {
+                    crate::train::device::flex()
+                } else {
+                    compute.clone()
+                };
                 self.training = Some(TrainingSession::start(
                     root,
                     self.train_config.clone(),
-                    compute.clone(),
+                    compute,
                 ));
             }
             Command::PauseTraining => self.send_training(TrainCommand::Pause),

@@ -145,11 +145,25 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Vec<Command>)
     if config != state.train_config {
         commands.push(Command::SetTrainConfig(config));
     }
-    let device = state
-        .compute
-        .as_ref()
-        .map_or("none".to_string(), |c| c.description.clone());
-    ui.weak(format!("Device: {device}"));
+    ui.add_enabled_ui(!active, |ui| {
+        ui.horizontal(|ui| {
+            ui.label("Device");
+            let display = state
+                .compute
+                .as_ref()
+                .map_or("display GPU".to_string(), |c| c.description.clone());
+            let mut cpu = state.train_on_cpu;
+            ui.selectable_value(&mut cpu, false, "Display GPU")
+                .on_hover_text(display);
+            ui.selectable_value(&mut cpu, true, "CPU (flex)");
+            if cpu != state.train_on_cpu {
+                commands.push(Command::SetTrainOnCpu(cpu));
+            }
+        });
+    });
+    if let Some(training) = &state.training {
+        ui.weak(format!("Running on: {}", training.device));
+    }
     ui.separator();
     ui.horizontal(|ui| {
         let status = state.training.as_ref().map(|t| t.status.clone());
