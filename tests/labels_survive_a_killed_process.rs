@@ -4,7 +4,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use loupe::store::{Pool, Project, Schema};
@@ -32,19 +32,7 @@ fn confirmed_labels_survive_sigkill() {
     // The last value each item was confirmed with.
     let mut confirmed: std::collections::BTreeMap<i64, String> = Default::default();
     for round in 0..12 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_loupe"))
-            .args([
-                "label",
-                root.to_str().unwrap(),
-                "--annotator",
-                "ana",
-                "--stdin",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = common::spawn_label_stdin(&root, "ana", Stdio::null());
         let mut stdin = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
         // Send lines from a thread so the kill can land mid-write.

@@ -4,7 +4,7 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use loupe::app::ProjectSession;
 use loupe::store::{Pool, Project, Schema};
@@ -32,19 +32,7 @@ fn window_and_two_cli_processes_label_concurrently() {
 
     let mut children = Vec::new();
     for (n, annotator) in ["cli-a", "cli-b"].iter().enumerate() {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_loupe"))
-            .args([
-                "label",
-                root.to_str().unwrap(),
-                "--annotator",
-                annotator,
-                "--stdin",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = common::spawn_label_stdin(&root, annotator, Stdio::piped());
         let mut lines = String::new();
         for (k, id) in ids.iter().enumerate() {
             lines.push_str(&format!("{id} stage={} zone=II\n", stages[(k + n) % 4]));
@@ -96,19 +84,7 @@ fn bad_labels_are_refused_whole_naming_the_line() {
     let ids = project_with_items(&root, 3);
 
     // stdin: the second line has a bad second assignment; its first must not land.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_loupe"))
-        .args([
-            "label",
-            root.to_str().unwrap(),
-            "--annotator",
-            "ana",
-            "--stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = common::spawn_label_stdin(&root, "ana", Stdio::piped());
     let input = format!(
         "{} stage=Normal\n{} zone=I stage=Stage 8\n999 stage=Normal\n{} colour=red\n",
         ids[0], ids[1], ids[2]

@@ -176,6 +176,28 @@ fn texel_format(
     })
 }
 
+/// A sampled, writable 3-D texture.
+fn texture_3d(
+    label: &'static str,
+    size: [u32; 3],
+    format: wgpu::TextureFormat,
+) -> wgpu::TextureDescriptor<'static> {
+    wgpu::TextureDescriptor {
+        label: Some(label),
+        size: wgpu::Extent3d {
+            width: size[0],
+            height: size[1],
+            depth_or_array_layers: size[2],
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D3,
+        format,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    }
+}
+
 /// A volume time point on the GPU.
 pub struct GpuVolume {
     texture: wgpu::Texture,
@@ -214,20 +236,7 @@ impl GpuVolume {
         // A GPU out of memory (or refusing the texture) is reported, not a panic.
         let out_of_memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let invalid = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let texture = device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("loupe volume"),
-            size: wgpu::Extent3d {
-                width: size[0],
-                height: size[1],
-                depth_or_array_layers: size[2],
-            },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D3,
-            format: data.format,
-            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-            view_formats: &[],
-        });
+        let texture = device.create_texture(&texture_3d("loupe volume", size, data.format));
         // Upload in slabs of z so no single staging copy exceeds a few tens of MB.
         let row = size[0] as usize * data.bytes_per_texel;
         let slice_bytes = row * size[1] as usize;
@@ -309,20 +318,7 @@ impl GpuLabels {
     ) -> Self {
         let texture = device.create_texture_with_data(
             queue,
-            &wgpu::TextureDescriptor {
-                label: Some("loupe labels"),
-                size: wgpu::Extent3d {
-                    width: size[0],
-                    height: size[1],
-                    depth_or_array_layers: size[2],
-                },
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D3,
-                format: wgpu::TextureFormat::R32Uint,
-                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-                view_formats: &[],
-            },
+            &texture_3d("loupe labels", size, wgpu::TextureFormat::R32Uint),
             wgpu::util::TextureDataOrder::LayerMajor,
             bytemuck::cast_slice(values),
         );

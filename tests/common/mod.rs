@@ -24,3 +24,25 @@ pub fn stdout(output: &Output) -> String {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// Starts `loupe label ROOT --annotator NAME --stdin` with piped stdin and
+/// stdout (and stderr as given).
+pub fn spawn_label_stdin(
+    root: &Path,
+    annotator: &str,
+    stderr: std::process::Stdio,
+) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_loupe"))
+        .args([
+            "label",
+            root.to_str().unwrap(),
+            "--annotator",
+            annotator,
+            "--stdin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("the loupe binary runs")
+}
