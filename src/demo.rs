@@ -159,10 +159,10 @@ pub fn write_demo(
             format!("images/{name}"),
             classes[class].to_string(),
         ]));
-        if let crate::store::AddOutcome::Added(id) = project.add_item(&path, pool)? {
-            if labeled {
-                project.set_label(id, DEMO_ANNOTATOR, &schema.target, Some(classes[class]))?;
-            }
+        if let crate::store::AddOutcome::Added(id) = project.add_item(&path, pool)?
+            && labeled
+        {
+            project.set_label(id, DEMO_ANNOTATOR, &schema.target, Some(classes[class]))?;
         }
         progress(index + 1, total);
     }

@@ -76,7 +76,7 @@ fn time_runs(runs: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::
 /// uncompressed file, read it into memory.
 fn floor(path: &Path) -> anyhow::Result<u64> {
     let file = std::fs::File::open(path)?;
-    if !path.extension().is_some_and(|e| e == "gz") {
+    if path.extension().is_none_or(|e| e != "gz") {
         return Ok(std::fs::read(path)?.len() as u64);
     }
     let mut reader =

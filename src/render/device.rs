@@ -95,7 +95,7 @@ impl AdapterSummary {
                 .to_string(),
             max_texture_3d: limits.max_texture_dimension_3d,
             max_buffer_bytes: limits.max_buffer_size,
-            max_storage_binding_bytes: limits.max_storage_buffer_binding_size as u64,
+            max_storage_binding_bytes: limits.max_storage_buffer_binding_size,
         }
     }
 

@@ -674,7 +674,7 @@ mod tests {
 
     #[test]
     fn colour_is_padded_and_oversized_volumes_are_strided() {
-        let rgb = volume(VoxelData::U8(vec![7; 2 * 2 * 1 * 3]), [2, 2, 1], 3);
+        let rgb = volume(VoxelData::U8(vec![7; (2 * 2) * 3]), [2, 2, 1], 3);
         let data = texture_data(&rgb, 0, 1).unwrap();
         assert_eq!(data.format, wgpu::TextureFormat::Rgba8Uint);
         assert_eq!(&data.bytes[..4], &[7, 7, 7, 255]);

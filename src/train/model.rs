@@ -24,7 +24,10 @@ pub struct ResNetConfig {
 
 /// Group normalisation with the largest group count up to 8 that divides the channels.
 pub(crate) fn norm(channels: usize, device: &Device) -> GroupNorm {
-    let groups = (1..=8).rev().find(|g| channels % g == 0).unwrap_or(1);
+    let groups = (1..=8)
+        .rev()
+        .find(|g| channels.is_multiple_of(*g))
+        .unwrap_or(1);
     GroupNormConfig::new(groups, channels).init(device)
 }
 

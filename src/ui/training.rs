@@ -132,7 +132,7 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Vec<Command>)
             ui.selectable_value(&mut config.optimizer, OptimizerKind::Sgd, "SGD");
         });
         ui.checkbox(&mut config.cosine_schedule, "Cosine learning-rate decay");
-        let latest = state.past_runs.iter().rev().find(|r| r.epochs.len() > 0).map(|r| r.id.clone());
+        let latest = state.past_runs.iter().rev().find(|r| !r.epochs.is_empty()).map(|r| r.id.clone());
         let mut continue_run = config.fine_tune_from.is_some();
         if ui
             .add_enabled(latest.is_some(), egui::Checkbox::new(&mut continue_run, "Fine-tune from the last run"))
@@ -177,15 +177,11 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Vec<Command>)
             commands.push(Command::StartTraining);
         }
         match status {
-            Some(TrainingStatus::Running) => {
-                if ui.button("Pause").clicked() {
-                    commands.push(Command::PauseTraining);
-                }
+            Some(TrainingStatus::Running) if ui.button("Pause").clicked() => {
+                commands.push(Command::PauseTraining);
             }
-            Some(TrainingStatus::Paused) => {
-                if ui.button("Resume").clicked() {
-                    commands.push(Command::ResumeTraining);
-                }
+            Some(TrainingStatus::Paused) if ui.button("Resume").clicked() => {
+                commands.push(Command::ResumeTraining);
             }
             _ => {}
         }
