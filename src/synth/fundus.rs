@@ -183,7 +183,7 @@ pub fn generate(stage: usize, size: usize, seed: u64) -> Fundus {
             }
             if stage >= 3 {
                 // Extraretinal fibrovascular tufts: red fuzzy knots along the ridge.
-                let tufts = 6 + (rng.next_u64() % 10) as usize;
+                let tufts = 10 + (rng.next_u64() % 10) as usize;
                 for _ in 0..tufts {
                     let (x, y, a) = arc_point((rng.next_u64() % steps as u64) as usize);
                     if !inside_fov((x, y)) {
@@ -191,7 +191,7 @@ pub fn generate(stage: usize, size: usize, seed: u64) -> Fundus {
                     }
                     let outward = uniform(&mut rng, -0.5, 1.5) * width;
                     let centre_t = (x + a.cos() * outward, y + a.sin() * outward);
-                    let radius = s * uniform(&mut rng, 0.008, 0.016);
+                    let radius = s * uniform(&mut rng, 0.014, 0.024);
                     canvas.disc(
                         centre_t,
                         radius,
