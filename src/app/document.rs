@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::render::cpu::{self, Interpolation, LabelOverlay, RenderOptions, WindowLevel};
 use crate::render::view::{ViewGeometry, ViewSpec, canonical_from_voxel, voxel_from_canonical};
-use crate::volume::slice::{self, Convention, Plane};
-use crate::volume::{self, CanonicalGrid, SampleType, Volume, VolumeError};
+use crate::volume::slice::{Convention, Plane};
+use crate::volume::{self, CanonicalGrid, Volume, VolumeError};
 
 /// How the views are arranged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,7 +133,7 @@ impl Document {
         let grid = CanonicalGrid::new(&volume.world_from_voxel);
         let canonical = grid.shape(volume.spatial_shape());
         let centre = canonical.map(|n| ((n as f64 - 1.0) / 2.0).round());
-        let auto_window = automatic_window(&volume);
+        let auto_window = cpu::automatic_window(&volume);
         let layout = if canonical.iter().filter(|&&n| n > 1).count() < 3 {
             Layout::Single(Plane::Axial)
         } else {
@@ -206,7 +206,7 @@ impl Document {
                 ),
             });
         }
-        let window = automatic_window(&volume);
+        let window = cpu::automatic_window(&volume);
         self.companions.push(Companion {
             volume: Arc::new(volume),
             volume_id: next_id(),
@@ -355,11 +355,6 @@ impl Document {
         )
     }
 
-    /// Canonical index of a voxel index.
-    pub fn canonical(&self, voxel: [f64; 3]) -> [f64; 3] {
-        canonical_from_voxel(&self.grid, self.volume.spatial_shape(), voxel)
-    }
-
     /// The view's pixels on the CPU (fallback without a GPU, thumbnails, tests).
     pub fn render_cpu(&self, plane: Plane, size_px: [usize; 2]) -> Vec<u8> {
         self.render_cpu_of(0, plane, size_px)
@@ -384,28 +379,6 @@ impl Document {
             outline: self.overlay.outline,
         });
         cpu::render_view(volume, &geometry, size_px[0], size_px[1], &options, overlay)
-    }
-
-    /// One pixel per voxel of the middle axial slice (thumbnails).
-    pub fn axial_slice_rgba(&self) -> (usize, usize, Vec<u8>) {
-        let k = self.slice_index(Plane::Axial);
-        let (geometry, w, h) = ViewGeometry::orthogonal_slice(
-            &self.grid,
-            self.volume.spatial_shape(),
-            Plane::Axial,
-            k,
-            self.convention,
-        );
-        let options = RenderOptions {
-            window: self.window,
-            interpolation: Interpolation::Nearest,
-            time: self.time,
-        };
-        (
-            w,
-            h,
-            cpu::render_view(&self.volume, &geometry, w, h, &options, None),
-        )
     }
 
     pub fn visible_labels(&self) -> Option<&Volume> {
@@ -467,19 +440,4 @@ impl Document {
     pub fn crosshair_voxel(&self) -> [f64; 3] {
         voxel_from_canonical(&self.grid, self.volume.spatial_shape(), self.crosshair)
     }
-}
-
-/// Window spanning the 0.5–99.5 percentiles of the values (MR, photos as
-/// stored; CT presets are a click away).
-fn automatic_window(volume: &Volume) -> WindowLevel {
-    if volume.channels != 1 {
-        let full_scale = match volume.data.sample_type() {
-            SampleType::U16 => 65535.0,
-            SampleType::F32 | SampleType::F64 => 1.0,
-            _ => 255.0,
-        };
-        return WindowLevel::from_range(0.0, full_scale);
-    }
-    let p = slice::percentiles(volume, &[0.005, 0.995]);
-    WindowLevel::from_range(p[0], p[1])
 }

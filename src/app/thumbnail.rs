@@ -3,8 +3,6 @@
 
 use std::path::Path;
 
-use super::Document;
-
 /// Longest edge of a thumbnail in pixels.
 pub const THUMBNAIL_PX: u32 = 96;
 
@@ -20,8 +18,8 @@ pub fn load(
     if let Ok(image) = image::open(&cached) {
         return Ok(image.into_rgba8());
     }
-    let document = Document::open(file).map_err(|e| e.to_string())?;
-    let (w, h, rgba) = document.axial_slice_rgba();
+    let volume = crate::volume::load(file).map_err(|e| e.to_string())?;
+    let (w, h, rgba) = crate::render::cpu::middle_axial_slice(&volume);
     let (w, h) = (w as u32, h as u32);
     let full = image::RgbaImage::from_raw(w.max(1), h.max(1), rgba).ok_or("empty image")?;
     let scale = THUMBNAIL_PX as f32 / w.max(h).max(1) as f32;

@@ -2,8 +2,9 @@
 //! The GPU viewer must match it; `loupe render` writes its output.
 
 use super::view::ViewGeometry;
+use crate::volume::slice::{self, Convention, Plane};
 use crate::volume::voxels::{Sample, with_samples};
-use crate::volume::{Scaling, Volume};
+use crate::volume::{CanonicalGrid, SampleType, Scaling, Volume};
 
 /// A display window over scaled values: `center ± width/2` maps to black…white.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -336,6 +337,37 @@ pub fn render_view(
         }
     }
     out
+}
+
+/// Window spanning the 0.5–99.5 percentiles of a grey volume's values; the
+/// stored range for colour (so a photo shows as it is).
+pub fn automatic_window(volume: &Volume) -> WindowLevel {
+    if volume.channels != 1 {
+        let full_scale = match volume.data.sample_type() {
+            SampleType::U16 => 65535.0,
+            SampleType::F32 | SampleType::F64 => 1.0,
+            _ => 255.0,
+        };
+        return WindowLevel::from_range(0.0, full_scale);
+    }
+    let p = slice::percentiles(volume, &[0.005, 0.995]);
+    WindowLevel::from_range(p[0], p[1])
+}
+
+/// RGBA pixels of the middle axial slice, one pixel per voxel, radiological,
+/// automatic window: a photo as stored, a volume as a thumbnail or training input.
+pub fn middle_axial_slice(volume: &Volume) -> (usize, usize, Vec<u8>) {
+    let grid = CanonicalGrid::new(&volume.world_from_voxel);
+    let shape = volume.spatial_shape();
+    let k = grid.shape(shape)[Plane::Axial.normal_axis()] / 2;
+    let (geometry, w, h) =
+        ViewGeometry::orthogonal_slice(&grid, shape, Plane::Axial, k, Convention::Radiological);
+    let options = RenderOptions {
+        window: automatic_window(volume),
+        interpolation: Interpolation::Nearest,
+        time: 0,
+    };
+    (w, h, render_view(volume, &geometry, w, h, &options, None))
 }
 
 #[cfg(test)]

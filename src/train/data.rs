@@ -1,11 +1,9 @@
 //! Training data from a project's pools: every image decoded once, resized
 //! to the model's input, normalised to [−1, 1], and kept in memory.
 
-use crate::render::cpu::{self, Interpolation, RenderOptions, WindowLevel};
-use crate::render::view::ViewGeometry;
+use crate::render::cpu;
 use crate::store::{Pool, Project, StoreError};
-use crate::volume::slice::{self, Convention, Plane};
-use crate::volume::{self, CanonicalGrid};
+use crate::volume;
 
 /// Images of one pool as `N × 3 × S × S` floats, with their labels.
 #[derive(Clone, Debug, Default)]
@@ -91,24 +89,7 @@ pub fn load(project: &Project, size: usize) -> Result<PoolData, StoreError> {
 /// An image (or a volume's middle axial slice) as normalised RGB, channel first.
 pub fn decode(path: &std::path::Path, size: usize) -> Result<Vec<f32>, String> {
     let volume = volume::load(path).map_err(|e| e.to_string())?;
-    // Photos as stored, volumes by their middle axial slice, through the viewer's reference renderer.
-    let grid = CanonicalGrid::new(&volume.world_from_voxel);
-    let shape = volume.spatial_shape();
-    let k = grid.shape(shape)[Plane::Axial.normal_axis()] / 2;
-    let (geometry, w, h) =
-        ViewGeometry::orthogonal_slice(&grid, shape, Plane::Axial, k, Convention::Radiological);
-    let window = if volume.channels == 1 {
-        let p = slice::percentiles(&volume, &[0.005, 0.995]);
-        WindowLevel::from_range(p[0], p[1])
-    } else {
-        WindowLevel::from_range(0.0, 255.0)
-    };
-    let options = RenderOptions {
-        window,
-        interpolation: Interpolation::Nearest,
-        time: 0,
-    };
-    let rgba = cpu::render_view(&volume, &geometry, w, h, &options, None);
+    let (w, h, rgba) = cpu::middle_axial_slice(&volume);
     let image = image::RgbaImage::from_raw(w as u32, h as u32, rgba).ok_or("empty image")?;
     let resized = image::imageops::resize(
         &image,

@@ -140,10 +140,6 @@ impl Volume {
         self.shape.iter().product()
     }
 
-    pub fn is_rgb(&self) -> bool {
-        self.channels >= 3
-    }
-
     /// The first three dims, padded with 1.
     pub fn spatial_shape(&self) -> [usize; 3] {
         [0, 1, 2].map(|i| self.shape.get(i).copied().unwrap_or(1))

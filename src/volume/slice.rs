@@ -2,7 +2,6 @@
 //! (for automatic windows). Pixel geometry lives in `render::view`.
 
 use super::Volume;
-use super::orientation::CanonicalGrid;
 
 /// An orthogonal viewing plane, named for the patient.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -53,12 +52,6 @@ pub enum Convention {
     Radiological,
     /// Patient's left on screen left.
     Neurological,
-}
-
-/// Number of slices along a plane's normal on the canonical grid.
-pub fn slice_count(volume: &Volume, plane: Plane) -> usize {
-    let grid = CanonicalGrid::new(&volume.world_from_voxel);
-    grid.shape(volume.spatial_shape())[plane.normal_axis()]
 }
 
 /// Values at the given fractions (0–1) of the sorted scaled values, from a
