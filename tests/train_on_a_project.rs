@@ -277,6 +277,42 @@ fn densenet121_trains_and_bad_settings_are_refused() {
 }
 
 #[test]
+fn a_configuration_file_chooses_the_method_and_flags_override_it() {
+    let (dir, root) = small_demo();
+    let config = dir.path().join("supervised.json");
+    let mut settings = serde_json::to_value(loupe::train::engine::TrainConfig::default()).unwrap();
+    settings["method"] = serde_json::json!("supervised");
+    settings["epochs"] = serde_json::json!(1);
+    settings["input_size"] = serde_json::json!(24);
+    settings["width"] = serde_json::json!(4);
+    std::fs::write(&config, settings.to_string()).unwrap();
+    let run_with = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            root.to_str().unwrap(),
+            "--device",
+            "flex",
+            "--config",
+            config.to_str().unwrap(),
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let output = common::loupe(&args);
+        assert!(output.status.success(), "{}", common::stderr(&output));
+        let result: serde_json::Value =
+            serde_json::from_str(common::stdout(&output).trim()).unwrap();
+        result
+    };
+    let from_file = run_with(&[]);
+    assert!(
+        from_file["teacher"].is_null(),
+        "the file's supervised method is kept: {from_file}"
+    );
+    let overridden = run_with(&["--method", "mean-teacher"]);
+    assert!(overridden["teacher"]["accuracy"].as_f64().is_some());
+}
+
+#[test]
 fn a_run_can_be_fine_tuned_after_more_labels() {
     let (_dir, root) = small_demo();
     let first = train(&root, "mean-teacher", "1");

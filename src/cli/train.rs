@@ -20,8 +20,9 @@ pub enum DeviceArg {
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
     pub dir: PathBuf,
-    #[arg(long, value_enum, default_value = "mean-teacher")]
-    pub method: Method,
+    /// Mean teacher unless the configuration file says otherwise.
+    #[arg(long, value_enum)]
+    pub method: Option<Method>,
     #[arg(long, value_enum)]
     pub model: Option<crate::train::model::ModelKind>,
     #[arg(long)]
@@ -69,7 +70,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         .with_context(|| format!("{} is not a training configuration", path.display()))?,
         None => TrainConfig::default(),
     };
-    config.method = args.method;
+    if let Some(method) = args.method {
+        config.method = method;
+    }
     if let Some(model) = args.model {
         config.model = model;
     }

@@ -367,9 +367,13 @@ pub fn train(
     let unlabeled_per_batch = config.batch_size.saturating_sub(labeled_per_batch);
     let steps_per_epoch = match config.method {
         Method::Supervised => data.labeled.len().div_ceil(labeled_per_batch),
-        Method::MeanTeacher if unlabeled_per_batch > 0 && !data.unlabeled.is_empty() => {
-            data.unlabeled.len().div_ceil(unlabeled_per_batch)
-        }
+        // An epoch is one pass over the larger of the two pools, so a nearly
+        // all-labeled project still sees every labeled image each epoch.
+        Method::MeanTeacher if unlabeled_per_batch > 0 && !data.unlabeled.is_empty() => data
+            .unlabeled
+            .len()
+            .div_ceil(unlabeled_per_batch)
+            .max(data.labeled.len().div_ceil(labeled_per_batch)),
         Method::MeanTeacher => data.labeled.len().div_ceil(labeled_per_batch),
     }
     .max(1);
