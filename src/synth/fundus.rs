@@ -7,6 +7,8 @@
 //! extraretinal fibrovascular tufts (Stage 3). Rotation, illumination,
 //! focus, noise, pigmentation and the border's position and contrast vary,
 //! so a handful of labels does not saturate a model.
+//! Lesion sizes are chosen so each stage stays visible at the 64–128 px a
+//! model trains at on the CPU (a sub-pixel line is noise, not a stage).
 
 use std::f32::consts::{PI, TAU};
 
@@ -117,7 +119,7 @@ pub fn generate(stage: usize, size: usize, seed: u64) -> Fundus {
     );
 
     // The stage lesion along the border arc.
-    let contrast = uniform(&mut rng, 0.45, 1.0);
+    let contrast = uniform(&mut rng, 0.6, 1.0);
     let arc_span = uniform(&mut rng, 0.8, 1.9);
     let arc_start = rotation + PI - arc_span / 2.0 + uniform(&mut rng, -0.4, 0.4);
     let steps = (border_radius * arc_span / 1.5) as usize + 1;
@@ -135,7 +137,7 @@ pub fn generate(stage: usize, size: usize, seed: u64) -> Fundus {
         0 => {}
         1 => {
             // Thin, flat, white demarcation line.
-            let width = s * uniform(&mut rng, 0.003, 0.005);
+            let width = s * uniform(&mut rng, 0.006, 0.009);
             for i in 0..steps {
                 let (a, b) = (arc_point(i), arc_point(i + 1));
                 if inside_fov((a.0, a.1)) {
@@ -151,7 +153,7 @@ pub fn generate(stage: usize, size: usize, seed: u64) -> Fundus {
         }
         _ => {
             // A raised ridge: pale centre, a shadow on the inner side, a highlight on the outer.
-            let width = s * uniform(&mut rng, 0.010, 0.016);
+            let width = s * uniform(&mut rng, 0.014, 0.020);
             for i in 0..steps {
                 let (a, b) = (arc_point(i), arc_point(i + 1));
                 if !inside_fov((a.0, a.1)) {
@@ -183,7 +185,7 @@ pub fn generate(stage: usize, size: usize, seed: u64) -> Fundus {
             }
             if stage >= 3 {
                 // Extraretinal fibrovascular tufts: red fuzzy knots along the ridge.
-                let tufts = 10 + (rng.next_u64() % 10) as usize;
+                let tufts = 14 + (rng.next_u64() % 10) as usize;
                 for _ in 0..tufts {
                     let (x, y, a) = arc_point((rng.next_u64() % steps as u64) as usize);
                     if !inside_fov((x, y)) {
@@ -191,7 +193,7 @@ pub fn generate(stage: usize, size: usize, seed: u64) -> Fundus {
                     }
                     let outward = uniform(&mut rng, -0.5, 1.5) * width;
                     let centre_t = (x + a.cos() * outward, y + a.sin() * outward);
-                    let radius = s * uniform(&mut rng, 0.014, 0.024);
+                    let radius = s * uniform(&mut rng, 0.018, 0.028);
                     canvas.disc(
                         centre_t,
                         radius,

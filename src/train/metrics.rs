@@ -51,6 +51,7 @@ pub fn evaluate(probabilities: &[Vec<f32>], truth: &[usize], classes: usize) -> 
     let mut sensitivity = Vec::with_capacity(classes);
     let mut specificity = Vec::with_capacity(classes);
     let mut f1 = 0.0;
+    let mut f1_classes = 0usize;
     for c in 0..classes {
         let tp = confusion[c][c] as f64;
         let fn_ = confusion[c].iter().sum::<usize>() as f64 - tp;
@@ -58,12 +59,13 @@ pub fn evaluate(probabilities: &[Vec<f32>], truth: &[usize], classes: usize) -> 
         let tn = n as f64 - tp - fn_ - fp;
         sensitivity.push((tp + fn_ > 0.0).then(|| tp / (tp + fn_)));
         specificity.push((tn + fp > 0.0).then(|| tn / (tn + fp)));
+        // Macro F1 over the classes that occur in truth or prediction (as
+        // scikit-learn does): a schema's unused classes must not count as 0.
         let denominator = 2.0 * tp + fp + fn_;
-        f1 += if denominator > 0.0 {
-            2.0 * tp / denominator
-        } else {
-            0.0
-        };
+        if denominator > 0.0 {
+            f1 += 2.0 * tp / denominator;
+            f1_classes += 1;
+        }
     }
     let mut auc_per_class = Vec::with_capacity(classes);
     let mut roc = Vec::with_capacity(classes);
@@ -88,7 +90,7 @@ pub fn evaluate(probabilities: &[Vec<f32>], truth: &[usize], classes: usize) -> 
         auc_per_class,
         sensitivity,
         specificity,
-        f1: f1 / classes as f64,
+        f1: f1 / f1_classes.max(1) as f64,
         kappa: quadratic_weighted_kappa(&pairs, classes),
         confusion,
         roc,
@@ -161,6 +163,15 @@ mod tests {
         // F1: class 0 = 2·1/(2+1+0) = 2/3; class 1 = 2·2/(4+0+1) = 0.8.
         assert!((m.f1 - (2.0 / 3.0 + 0.8) / 2.0).abs() < 1e-12);
         assert_eq!(m.roc[1].last(), Some(&(1.0, 1.0)));
+    }
+
+    #[test]
+    fn unused_classes_do_not_lower_macro_f1() {
+        // A 4-class schema whose data only use classes 0 and 1, all right.
+        let probabilities = vec![vec![0.7, 0.1, 0.1, 0.1], vec![0.1, 0.7, 0.1, 0.1]];
+        let m = evaluate(&probabilities, &[0, 1], 4);
+        assert_eq!(m.f1, 1.0);
+        assert_eq!(m.sensitivity[3], None);
     }
 
     #[test]

@@ -35,9 +35,26 @@ impl RunDir {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis())
             .unwrap_or(0);
-        let id = format!("{}-{}", stamp, config.method.name());
-        let path = project_root.join("runs").join(&id);
-        std::fs::create_dir_all(&path)?;
+        let runs = project_root.join("runs");
+        std::fs::create_dir_all(&runs)?;
+        // Two runs started in the same millisecond (the window and a CLI, or
+        // a benchmark's parallel runs) get distinct folders: create_dir is
+        // atomic, so the first one to claim a name keeps it.
+        let mut attempt = 0u32;
+        let (id, path) = loop {
+            let id = match attempt {
+                0 => format!("{}-{}", stamp, config.method.name()),
+                n => format!("{}-{}-{n}", stamp, config.method.name()),
+            };
+            let path = runs.join(&id);
+            match std::fs::create_dir(&path) {
+                Ok(()) => break (id, path),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 1000 => {
+                    attempt += 1
+                }
+                Err(e) => return Err(e),
+            }
+        };
         std::fs::write(
             path.join("config.json"),
             serde_json::to_string_pretty(config).map_err(std::io::Error::other)?,
@@ -96,4 +113,23 @@ pub fn list(project_root: &Path) -> Vec<PastRun> {
         .collect();
     runs.sort_by(|a, b| a.id.cmp(&b.id));
     runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_started_together_get_distinct_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = TrainConfig::default();
+        let runs: Vec<RunDir> = (0..5)
+            .map(|_| RunDir::create(dir.path(), &config).unwrap())
+            .collect();
+        let mut ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 5, "{ids:?}");
+        assert!(runs.iter().all(|r| r.path.join("config.json").is_file()));
+    }
 }

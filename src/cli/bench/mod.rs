@@ -1,5 +1,7 @@
 //! `loupe bench`: measured tables, never assertions.
 
+mod training;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -38,6 +40,45 @@ pub enum BenchKind {
         #[arg(long, default_value_t = 30)]
         frames: usize,
     },
+    /// Training throughput: images/s of one optimizer step on the CPU (flex), on the
+    /// wgpu device, and of the same network in PyTorch on the same machine.
+    Training {
+        #[arg(long, default_value_t = 128)]
+        input_size: usize,
+        /// Channels of the first ResNet stage (16 is the default model).
+        #[arg(long, default_value_t = 16)]
+        width: usize,
+        #[arg(long, default_value_t = 16)]
+        batch: usize,
+        /// Timed steps per device and method (the median is reported).
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        /// Python with PyTorch for the peer (skipped with a note if it cannot import torch).
+        #[arg(long, env = "LOUPE_TORCH_PYTHON", default_value = "python3")]
+        python: String,
+    },
+    /// Label efficiency on the ROP demo: supervised against mean teacher + SRC
+    /// at several labeled fractions, mean ± sd over seeds (several processes at once).
+    LabelEfficiency {
+        #[arg(long, value_delimiter = ',', default_value = "0.1,0.2")]
+        fractions: Vec<f64>,
+        #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+        seeds: Vec<u64>,
+        /// Methods to compare (default: both).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        method: Vec<crate::train::engine::Method>,
+        /// Base training configuration (default: the one the README's table used).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Runs at once (default: one per CPU core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Where the demo projects and runs go (default: a folder in the temp dir, reused).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Importing many images, label commit latency, and the browser's frame time.
     Labeling {
         /// Number of generated images.
@@ -51,6 +92,60 @@ pub enum BenchKind {
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     match &args.which {
+        BenchKind::Training {
+            input_size,
+            width,
+            batch,
+            steps,
+            python,
+        } => training::throughput(&training::ThroughputSettings {
+            input_size: (*input_size).max(8),
+            width: (*width).max(1),
+            batch: *batch,
+            steps: (*steps).max(1),
+            python: python.clone(),
+        }),
+        BenchKind::LabelEfficiency {
+            fractions,
+            seeds,
+            method,
+            config,
+            epochs,
+            jobs,
+            dir,
+        } => {
+            let mut base = match config {
+                Some(path) => serde_json::from_str(
+                    &std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))?,
+                )
+                .with_context(|| format!("{} is not a training configuration", path.display()))?,
+                None => training::label_efficiency_config(),
+            };
+            if let Some(epochs) = epochs {
+                base.epochs = *epochs;
+            }
+            let methods = if method.is_empty() {
+                vec![
+                    crate::train::engine::Method::Supervised,
+                    crate::train::engine::Method::MeanTeacher,
+                ]
+            } else {
+                method.clone()
+            };
+            let jobs =
+                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            training::label_efficiency(&training::LabelEfficiencySettings {
+                fractions: fractions.clone(),
+                seeds: seeds.clone(),
+                methods,
+                base,
+                jobs,
+                dir: dir
+                    .clone()
+                    .unwrap_or_else(|| std::env::temp_dir().join("loupe-bench-label-efficiency")),
+            })
+        }
         BenchKind::Io { size, runs, file } => io(*size, (*runs).max(1), file),
         BenchKind::Labeling { items, labels } => labeling((*items).max(1), (*labels).max(1)),
         BenchKind::Render { size, frames } => render((*size).max(8), (*frames).max(3)),

@@ -1,0 +1,131 @@
+"""PyTorch peer for `loupe bench training`.
+
+The same network as Loupe's ResNet-18-style classifier (src/train/model.rs:
+stride-2 3x3 stem, four stages of two basic blocks at widths w, 2w, 4w, 8w,
+GroupNorm with the largest group count <= 8 that divides the channels,
+global average pooling, dropout, linear), the same on-device augmentation
+(flip, rotation +-10 deg, translation 2 %, brightness/contrast jitter,
+Gaussian noise), cross-entropy and Adam: one supervised training step on a
+batch, timed. Prints one JSON object. Loupe runs it with `python3 -`.
+"""
+
+import argparse
+import json
+import math
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def norm(channels):
+    groups = next(g for g in range(8, 0, -1) if channels % g == 0)
+    return nn.GroupNorm(groups, channels)
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.norm1 = norm(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.norm2 = norm(cout)
+        self.projection = None
+        if stride != 1 or cin != cout:
+            self.projection = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), norm(cout))
+
+    def forward(self, x):
+        shortcut = x if self.projection is None else self.projection(x)
+        y = F.relu(self.norm1(self.conv1(x)))
+        return F.relu(self.norm2(self.conv2(y)) + shortcut)
+
+
+class ResNet(nn.Module):
+    def __init__(self, classes, width, dropout):
+        super().__init__()
+        w = width
+        self.stem = nn.Conv2d(3, w, 3, 2, 1, bias=False)
+        self.stem_norm = norm(w)
+        blocks, channels = [], w
+        for stage, out in enumerate([w, 2 * w, 4 * w, 8 * w]):
+            blocks += [BasicBlock(channels, out, 1 if stage == 0 else 2), BasicBlock(out, out, 1)]
+            channels = out
+        self.blocks = nn.Sequential(*blocks)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(channels, classes)
+
+    def forward(self, x):
+        x = self.blocks(F.relu(self.stem_norm(self.stem(x))))
+        features = x.mean(dim=(2, 3))
+        return self.classifier(self.dropout(features)), features
+
+
+def augment(images):
+    b = images.shape[0]
+    dev = images.device
+    flip = (torch.rand(b, 1, 1, 1, device=dev) < 0.5).float()
+    images = images.flip(3) * flip + images * (1 - flip)
+    angle = (torch.rand(b, device=dev) * 2 - 1) * math.radians(10)
+    shift = (torch.rand(b, 2, device=dev) * 2 - 1) * 0.04
+    theta = torch.stack(
+        [
+            torch.stack([angle.cos(), -angle.sin(), shift[:, 0]], 1),
+            torch.stack([angle.sin(), angle.cos(), shift[:, 1]], 1),
+        ],
+        1,
+    )
+    grid = F.affine_grid(theta, images.shape, align_corners=False)
+    images = F.grid_sample(images, grid, padding_mode="border", align_corners=False)
+    contrast = torch.empty(b, 1, 1, 1, device=dev).uniform_(0.85, 1.15)
+    brightness = torch.empty(b, 1, 1, 1, device=dev).uniform_(-0.1, 0.1)
+    return images * contrast + brightness + torch.randn_like(images) * 0.03
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--input-size", type=int, default=128)
+    parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    torch.manual_seed(1)
+    device = torch.device(args.device)
+    model = ResNet(4, args.width, 0.2).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    images = torch.rand(args.batch, 3, args.input_size, args.input_size, device=device) * 2 - 1
+    labels = torch.randint(0, 4, (args.batch,), device=device)
+
+    def step():
+        logits, _ = model(augment(images))
+        loss = F.cross_entropy(logits, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()  # waits for the device, as Loupe's step does
+
+    for _ in range(2):
+        step()
+    seconds = []
+    for _ in range(args.steps):
+        started = time.perf_counter()
+        step()
+        seconds.append(time.perf_counter() - started)
+    median = statistics.median(seconds)
+    print(
+        json.dumps(
+            {
+                "torch": torch.__version__,
+                "device": str(device),
+                "threads": torch.get_num_threads(),
+                "median_step_seconds": median,
+                "images_per_second": args.batch / median,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,437 @@
+//! `loupe bench training` (optimizer-step throughput on each device, with the
+//! PyTorch peer) and `loupe bench label-efficiency` (supervised against mean
+//! teacher + SRC on the ROP demo at several labeled fractions and seeds).
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::Context;
+use burn::module::Module;
+use burn::optim::AdamConfig;
+use burn::tensor::{Distribution, Int, Tensor, TensorData};
+
+use crate::demo::{DemoOptions, DemoTask, write_demo};
+use crate::train::device::{self, ComputeDevice};
+use crate::train::engine::{Method, TrainConfig};
+use crate::train::model::{Classifier, ModelKind};
+use crate::train::step::{Batch, MeanTeacherConfig, mean_teacher_step, supervised_step};
+
+/// The PyTorch peer: the same network, augmentation, loss and optimizer.
+const TORCH_PEER: &str = include_str!("../../../bench/torch_peer.py");
+
+/// Settings of the throughput benchmark.
+pub struct ThroughputSettings {
+    pub input_size: usize,
+    pub width: usize,
+    pub batch: usize,
+    pub steps: usize,
+    pub python: String,
+}
+
+struct Throughput {
+    median_step_seconds: f64,
+    images_per_second: f64,
+}
+
+fn time_steps(compute: &ComputeDevice, method: Method, s: &ThroughputSettings) -> Throughput {
+    let device = compute.device.clone().autodiff();
+    device.seed(1);
+    let classes = 4;
+    let mut student = Classifier::new(ModelKind::Resnet18, classes, s.width, 0.2, &device);
+    let mut teacher = student.valid();
+    let mut optimizer = AdamConfig::new().init();
+    let size = s.input_size;
+    let labeled_count = match method {
+        Method::Supervised => s.batch,
+        Method::MeanTeacher => (s.batch / 4).max(1),
+    };
+    let unlabeled_count = s.batch - labeled_count.min(s.batch);
+    let images = |n: usize| {
+        Tensor::<4>::random(
+            [n, 3, size, size],
+            Distribution::Uniform(-1.0, 1.0),
+            &device,
+        )
+    };
+    let labels: Vec<i64> = (0..labeled_count).map(|i| (i % classes) as i64).collect();
+    let batch = Batch {
+        labeled: images(labeled_count),
+        labels: Tensor::<1, Int>::from_data(TensorData::new(labels, [labeled_count]), &device),
+        unlabeled: (unlabeled_count > 0).then(|| images(unlabeled_count)),
+    };
+    let config = MeanTeacherConfig::default();
+    let mut seconds = Vec::with_capacity(s.steps);
+    // Two untimed steps: the first compiles the GPU kernels.
+    for step in 0..s.steps + 2 {
+        let started = Instant::now();
+        // Each step reads its loss back, so the time includes the device's work.
+        match method {
+            Method::Supervised => {
+                student = supervised_step(student, &mut optimizer, &batch, 1e-3).0;
+            }
+            Method::MeanTeacher => {
+                let (s_next, t_next, _) = mean_teacher_step(
+                    student,
+                    teacher,
+                    &mut optimizer,
+                    &batch,
+                    1e-3,
+                    step as u64,
+                    step as f64,
+                    &config,
+                );
+                (student, teacher) = (s_next, t_next);
+            }
+        }
+        if step >= 2 {
+            seconds.push(started.elapsed().as_secs_f64());
+        }
+    }
+    seconds.sort_by(f64::total_cmp);
+    let median = seconds[seconds.len() / 2];
+    Throughput {
+        median_step_seconds: median,
+        images_per_second: s.batch as f64 / median,
+    }
+}
+
+fn torch_peer(s: &ThroughputSettings) -> Result<(String, Throughput), String> {
+    let mut child = Command::new(&s.python)
+        .args([
+            "-",
+            "--input-size",
+            &s.input_size.to_string(),
+            "--width",
+            &s.width.to_string(),
+            "--batch",
+            &s.batch.to_string(),
+            "--steps",
+            &s.steps.to_string(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", s.python))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(TORCH_PEER.as_bytes())
+            .map_err(|e| e.to_string())?;
+    }
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last = stderr.lines().last().unwrap_or("no output").to_string();
+        return Err(format!("{} failed: {last}", s.python));
+    }
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("unreadable peer output: {e}"))?;
+    let number = |k: &str| value[k].as_f64().unwrap_or(f64::NAN);
+    Ok((
+        format!(
+            "PyTorch {} ({}, {} threads)",
+            value["torch"].as_str().unwrap_or("?"),
+            value["device"].as_str().unwrap_or("?"),
+            value["threads"]
+        ),
+        Throughput {
+            median_step_seconds: number("median_step_seconds"),
+            images_per_second: number("images_per_second"),
+        },
+    ))
+}
+
+/// Images per second of one training step, on every device Loupe can train on, beside PyTorch.
+pub fn throughput(s: &ThroughputSettings) -> anyhow::Result<()> {
+    anyhow::ensure!(s.batch >= 2, "the batch needs at least 2 images");
+    println!(
+        "ResNet-18-style, width {}, input {} px, batch {}, Adam; median of {} steps after 2 warm-up steps",
+        s.width, s.input_size, s.batch, s.steps
+    );
+    println!(
+        "{:<58} {:<14} {:>10} {:>10}",
+        "device", "method", "ms/step", "images/s"
+    );
+    let row = |name: &str, method: &str, t: &Throughput| {
+        println!(
+            "{:<58} {:<14} {:>10.1} {:>10.1}",
+            name,
+            method,
+            t.median_step_seconds * 1e3,
+            t.images_per_second
+        );
+    };
+    let mut devices = vec![device::flex()];
+    match crate::render::device::headless_render_state() {
+        Ok(render_state) => match device::shared_wgpu(&render_state) {
+            Ok(compute) => devices.push(compute),
+            Err(e) => println!("wgpu: not measured ({e})"),
+        },
+        Err(e) => println!("wgpu: not measured ({e})"),
+    }
+    for compute in &devices {
+        for method in [Method::Supervised, Method::MeanTeacher] {
+            row(
+                &compute.description,
+                method.name(),
+                &time_steps(compute, method, s),
+            );
+        }
+    }
+    match torch_peer(s) {
+        Ok((name, t)) => row(&name, "supervised", &t),
+        Err(e) => println!("PyTorch peer: not measured ({e})"),
+    }
+    Ok(())
+}
+
+/// Settings of the label-efficiency benchmark.
+pub struct LabelEfficiencySettings {
+    pub fractions: Vec<f64>,
+    pub seeds: Vec<u64>,
+    pub methods: Vec<Method>,
+    pub base: TrainConfig,
+    pub jobs: usize,
+    pub dir: PathBuf,
+}
+
+/// The settings the closing note's table was measured with: small enough
+/// to train on two CPU cores in minutes (64 px, width 8), long enough for
+/// the supervised baseline to fit its labels (60 epochs).
+pub fn label_efficiency_config() -> TrainConfig {
+    TrainConfig {
+        input_size: 64,
+        width: 8,
+        dropout: 0.0,
+        epochs: 60,
+        learning_rate: 3e-3,
+        ..TrainConfig::default()
+    }
+}
+
+struct Job {
+    fraction: f64,
+    method: Method,
+    seed: u64,
+    project: PathBuf,
+}
+
+struct Outcome {
+    fraction: f64,
+    method: Method,
+    student: [f64; 3],
+    teacher: Option<[f64; 3]>,
+}
+
+fn scores(value: &serde_json::Value) -> Option<[f64; 3]> {
+    Some([
+        value["accuracy"].as_f64()?,
+        value["auc"].as_f64().unwrap_or(f64::NAN),
+        value["kappa"].as_f64().unwrap_or(f64::NAN),
+    ])
+}
+
+fn run_job(job: &Job, config_path: &Path) -> anyhow::Result<Outcome> {
+    let exe = std::env::current_exe().context("locating the loupe executable")?;
+    let output = Command::new(exe)
+        .arg("train")
+        .arg(&job.project)
+        .args(["--device", "flex", "--method", job.method.name()])
+        .args(["--seed", &job.seed.to_string(), "--json", "--config"])
+        .arg(config_path)
+        .stdin(Stdio::null())
+        .output()
+        .context("starting loupe train")?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        anyhow::bail!(
+            "training failed: {}",
+            stderr.lines().last().unwrap_or("no message")
+        );
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("reading loupe train --json")?;
+    Ok(Outcome {
+        fraction: job.fraction,
+        method: job.method,
+        student: scores(&value["student"]).context("no student metrics")?,
+        teacher: scores(&value["teacher"]),
+    })
+}
+
+fn mean_sd(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let variance = if values.len() > 1 {
+        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, variance.sqrt())
+}
+
+/// Trains every (fraction, method, seed) on its own ROP demo project, `jobs`
+/// processes at a time, and prints mean ± sd of accuracy, mean AUC and kappa.
+pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
+    anyhow::ensure!(!s.seeds.is_empty(), "give at least one seed");
+    s.base.validate()?;
+    std::fs::create_dir_all(&s.dir).with_context(|| format!("creating {}", s.dir.display()))?;
+    let config_path = s.dir.join("config.json");
+    std::fs::write(&config_path, serde_json::to_string_pretty(&s.base)?)?;
+    let mut jobs = VecDeque::new();
+    for &fraction in &s.fractions {
+        anyhow::ensure!(
+            fraction > 0.0 && fraction <= 1.0,
+            "labeled fraction {fraction} must be in (0, 1]"
+        );
+        let project = s.dir.join(format!("rop-{:.0}pct", fraction * 100.0));
+        if !project.join(crate::store::DATABASE_FILE).exists() {
+            let options = DemoOptions {
+                labeled_fraction: fraction,
+                ..DemoOptions::new(DemoTask::Rop)
+            };
+            write_demo(&project, &options, |_, _| {})?;
+        }
+        for &method in &s.methods {
+            for &seed in &s.seeds {
+                jobs.push_back(Job {
+                    fraction,
+                    method,
+                    seed,
+                    project: project.clone(),
+                });
+            }
+        }
+    }
+    let total = jobs.len();
+    eprintln!(
+        "{total} runs, {} at a time, projects and runs under {}",
+        s.jobs,
+        s.dir.display()
+    );
+    let queue = Mutex::new(jobs);
+    let outcomes = Mutex::new(Vec::new());
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..s.jobs.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let Some(job) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
+                        break;
+                    };
+                    let result = run_job(&job, &config_path);
+                    match &result {
+                        Ok(o) => eprintln!(
+                            "[{:>5.0} s] {:.0} % {} seed {}: student accuracy {:.3}{}",
+                            started.elapsed().as_secs_f64(),
+                            job.fraction * 100.0,
+                            job.method.name(),
+                            job.seed,
+                            o.student[0],
+                            o.teacher
+                                .map(|t| format!(", teacher {:.3}", t[0]))
+                                .unwrap_or_default()
+                        ),
+                        Err(e) => eprintln!(
+                            "{:.0} % {} seed {}: {e:#}",
+                            job.fraction * 100.0,
+                            job.method.name(),
+                            job.seed
+                        ),
+                    }
+                    if let (Ok(o), Ok(mut all)) = (result, outcomes.lock()) {
+                        all.push(o);
+                    }
+                }
+            });
+        }
+    });
+    let outcomes = outcomes.into_inner().unwrap_or_default();
+    println!(
+        "ROP demo ({} px, width {}, {} epochs, lr {}, dropout {}); test pool; mean ± sd over seeds {:?}",
+        s.base.input_size,
+        s.base.width,
+        s.base.epochs,
+        s.base.learning_rate,
+        s.base.dropout,
+        s.seeds
+    );
+    println!(
+        "{:<9} {:<14} {:<8} {:>3} {:>15} {:>15} {:>15}",
+        "labeled", "method", "model", "n", "accuracy", "mean AUC", "kappa"
+    );
+    for &fraction in &s.fractions {
+        for &method in &s.methods {
+            let runs: Vec<&Outcome> = outcomes
+                .iter()
+                .filter(|o| o.fraction == fraction && o.method == method)
+                .collect();
+            let mut models: Vec<(&str, Vec<[f64; 3]>)> =
+                vec![("student", runs.iter().map(|o| o.student).collect())];
+            if method == Method::MeanTeacher {
+                models.push(("teacher", runs.iter().filter_map(|o| o.teacher).collect()));
+            }
+            for (model, values) in models {
+                if values.is_empty() {
+                    continue;
+                }
+                let cell = |k: usize| {
+                    let (m, sd) = mean_sd(&values.iter().map(|v| v[k]).collect::<Vec<_>>());
+                    format!("{m:.3} ± {sd:.3}")
+                };
+                println!(
+                    "{:<9} {:<14} {:<8} {:>3} {:>15} {:>15} {:>15}",
+                    format!("{:.0} %", fraction * 100.0),
+                    method.name(),
+                    model,
+                    values.len(),
+                    cell(0),
+                    cell(1),
+                    cell(2)
+                );
+            }
+        }
+    }
+    anyhow::ensure!(
+        outcomes.len() == total,
+        "{} of {total} runs failed (messages above)",
+        total - outcomes.len()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_and_sample_standard_deviation() {
+        let (m, sd) = mean_sd(&[1.0, 2.0, 3.0]);
+        assert!((m - 2.0).abs() < 1e-12 && (sd - 1.0).abs() < 1e-12);
+        assert_eq!(mean_sd(&[0.5]), (0.5, 0.0));
+    }
+
+    #[test]
+    fn the_measured_configuration_is_valid() {
+        label_efficiency_config().validate().unwrap();
+    }
+
+    #[test]
+    fn steps_are_timed_on_flex() {
+        let settings = ThroughputSettings {
+            input_size: 16,
+            width: 2,
+            batch: 4,
+            steps: 2,
+            python: String::new(),
+        };
+        for method in [Method::Supervised, Method::MeanTeacher] {
+            let t = time_steps(&device::flex(), method, &settings);
+            assert!(t.images_per_second.is_finite() && t.images_per_second > 0.0);
+        }
+    }
+}
