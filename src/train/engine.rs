@@ -19,7 +19,9 @@ use super::metrics::{self, Metrics};
 use super::model::{Classifier, ModelKind};
 use super::runs::{EpochRecord, RunDir};
 use super::schedule::cosine_lr;
-use super::step::{Batch, MeanTeacherConfig, StepLosses, mean_teacher_step, supervised_step};
+use super::step::{
+    Augmentation, Batch, MeanTeacherConfig, StepLosses, mean_teacher_step, supervised_step,
+};
 use crate::store::{Prediction, Project};
 use crate::synth::Rng;
 
@@ -80,6 +82,9 @@ pub struct TrainConfig {
     /// Cosine decay of the learning rate over the run.
     pub cosine_schedule: bool,
     pub mean_teacher: MeanTeacherConfig,
+    /// Perturbation strength (older runs' configs lack it: the defaults).
+    #[serde(default)]
+    pub augmentation: Augmentation,
     pub seed: u64,
     /// Start from this earlier run's last checkpoints (fine-tuning after new labels).
     #[serde(default)]
@@ -104,6 +109,13 @@ impl TrainConfig {
         }
         if self.batch_size == 0 || !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
             return bad("batch size and learning rate must be positive".into());
+        }
+        let a = &self.augmentation;
+        if !(0.0..=180.0).contains(&a.rotation_degrees) || !(0.0..=0.5).contains(&a.translation) {
+            return bad(format!(
+                "augmentation rotation {}° must be in [0, 180] and translation {} in [0, 0.5]",
+                a.rotation_degrees, a.translation
+            ));
         }
         if !(0.0..1.0).contains(&self.mean_teacher.ema_decay) {
             return bad(format!(
@@ -130,6 +142,7 @@ impl Default for TrainConfig {
             optimizer: OptimizerKind::Adam,
             cosine_schedule: true,
             mean_teacher: MeanTeacherConfig::default(),
+            augmentation: Augmentation::default(),
             seed: 1,
             fine_tune_from: None,
         }
@@ -484,13 +497,15 @@ pub fn train(
                         global_step,
                         epoch_progress,
                         &config.mean_teacher,
+                        &config.augmentation,
                     );
                     student = s;
                     teacher = Some(t);
                     l
                 }
                 None => {
-                    let (s, l) = supervised_step(student, &mut optimizer, &batch, lr);
+                    let (s, l) =
+                        supervised_step(student, &mut optimizer, &batch, lr, &config.augmentation);
                     student = s;
                     l
                 }

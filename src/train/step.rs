@@ -46,6 +46,29 @@ impl Default for MeanTeacherConfig {
     }
 }
 
+/// Strength of the random perturbations (METHODS.md §1 gives the defaults).
+/// Fundus photographs are taken at any rotation, so a larger rotation is a
+/// fair invariance there; the method's own setting is ±10°.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Augmentation {
+    /// Largest rotation either way, in degrees.
+    pub rotation_degrees: f64,
+    /// Largest shift either way, as a fraction of the image edge.
+    pub translation: f64,
+    pub horizontal_flip: bool,
+}
+
+impl Default for Augmentation {
+    fn default() -> Self {
+        Self {
+            rotation_degrees: 10.0,
+            translation: 0.02,
+            horizontal_flip: true,
+        }
+    }
+}
+
 /// The loss terms of one step, for the live curves.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StepLosses {
@@ -60,18 +83,23 @@ pub struct StepLosses {
 }
 
 /// Random perturbation per image, on the device: horizontal flip, rotation
-/// ±10°, translation ±2 %, brightness/contrast jitter, Gaussian noise.
-/// Mean teacher gives student and teacher different draws.
+/// (±10° by default), translation (±2 %), brightness/contrast jitter,
+/// Gaussian noise. Mean teacher gives student and teacher different draws.
 ///
 /// # Shapes
 /// `[B, C, H, W]` → `[B, C, H, W]`
-pub fn augment(images: Tensor<4>) -> Tensor<4> {
+pub fn augment(images: Tensor<4>, strength: &Augmentation) -> Tensor<4> {
     let [batch, _, height, width] = images.dims();
     let device = images.device();
     let per_image = |low: f64, high: f64| {
         Tensor::<4>::random([batch, 1, 1, 1], Distribution::Uniform(low, high), &device)
     };
-    let flip = Tensor::<4>::random([batch, 1, 1, 1], Distribution::Bernoulli(0.5), &device);
+    let flip_probability = if strength.horizontal_flip { 0.5 } else { 0.0 };
+    let flip = Tensor::<4>::random(
+        [batch, 1, 1, 1],
+        Distribution::Bernoulli(flip_probability),
+        &device,
+    );
     let flipped = images.clone().flip([3]);
     let images = flipped * flip.clone() + images * (flip.neg() + 1.0);
 
@@ -91,12 +119,17 @@ pub fn augment(images: Tensor<4>) -> Tensor<4> {
         .expand([batch, height, width]);
     let angle = Tensor::<3>::random(
         [batch, 1, 1],
-        Distribution::Uniform(-10f64.to_radians(), 10f64.to_radians()),
+        Distribution::Uniform(
+            -strength.rotation_degrees.to_radians(),
+            strength.rotation_degrees.to_radians(),
+        ),
         &device,
     );
     let (cos, sin) = (angle.clone().cos(), angle.sin());
-    let shift_x = Tensor::<3>::random([batch, 1, 1], Distribution::Uniform(-0.04, 0.04), &device);
-    let shift_y = Tensor::<3>::random([batch, 1, 1], Distribution::Uniform(-0.04, 0.04), &device);
+    // Grid coordinates span 2 per image edge.
+    let shift = 2.0 * strength.translation;
+    let shift_x = Tensor::<3>::random([batch, 1, 1], Distribution::Uniform(-shift, shift), &device);
+    let shift_y = Tensor::<3>::random([batch, 1, 1], Distribution::Uniform(-shift, shift), &device);
     let grid_x = cos.clone() * x.clone() - sin.clone() * y.clone() + shift_x;
     let grid_y = sin * x + cos * y + shift_y;
     let grid: Tensor<4> = Tensor::stack(vec![grid_x, grid_y], 3);
@@ -118,8 +151,9 @@ pub fn supervised_step(
     optimizer: &mut ModuleOptimizer,
     batch: &Batch,
     lr: f64,
+    augmentation: &Augmentation,
 ) -> (Classifier, StepLosses) {
-    let (logits, _) = student.forward(augment(batch.labeled.clone()));
+    let (logits, _) = student.forward(augment(batch.labeled.clone(), augmentation));
     let loss = cross_entropy(logits, batch.labels.clone());
     let value = scalar(&loss);
     let grads = GradientsParams::from_grads(loss.backward(), &student);
@@ -148,15 +182,17 @@ pub fn mean_teacher_step(
     step: u64,
     epoch: f64,
     config: &MeanTeacherConfig,
+    augmentation: &Augmentation,
 ) -> (Classifier, Classifier, StepLosses) {
     let labeled_count = batch.labeled.dims()[0];
     let images = match &batch.unlabeled {
         Some(unlabeled) => Tensor::cat(vec![batch.labeled.clone(), unlabeled.clone()], 0),
         None => batch.labeled.clone(),
     };
-    let (student_logits, student_features) = student.forward(augment(images.clone()));
+    let (student_logits, student_features) = student.forward(augment(images.clone(), augmentation));
     // The teacher sees its own perturbation, without autodiff.
-    let (teacher_logits, teacher_features) = teacher.forward(augment(images.without_autodiff()));
+    let (teacher_logits, teacher_features) =
+        teacher.forward(augment(images.without_autodiff(), augmentation));
     let (teacher_logits, teacher_features) =
         (teacher_logits.autodiff(), teacher_features.autodiff());
 
@@ -228,7 +264,7 @@ mod tests {
     fn augmentations_keep_shape_and_range() {
         let device = Device::flex();
         let images = Tensor::<4>::random([3, 3, 20, 24], Distribution::Uniform(-1.0, 1.0), &device);
-        let out = augment(images);
+        let out = augment(images, &Augmentation::default());
         assert_eq!(out.dims(), [3, 3, 20, 24]);
         let values: Vec<f32> = out.into_data().try_to_vec::<f32>().unwrap();
         // Contrast ≤ 1.15, brightness ±0.1 and a little noise keep values near [−1, 1].
@@ -246,7 +282,13 @@ mod tests {
         let batch = batch(&device);
         let mut losses = Vec::new();
         for _ in 0..40 {
-            let (next, l) = supervised_step(model, &mut optimizer, &batch, 3e-3);
+            let (next, l) = supervised_step(
+                model,
+                &mut optimizer,
+                &batch,
+                3e-3,
+                &Augmentation::default(),
+            );
             model = next;
             losses.push(l.total);
         }
@@ -266,8 +308,17 @@ mod tests {
             rampup_epochs: 0.0,
             ..Default::default()
         };
-        let (student, teacher, _) =
-            mean_teacher_step(student, teacher, &mut optimizer, &batch, 1e-2, 0, 0.0, &mt);
+        let (student, teacher, _) = mean_teacher_step(
+            student,
+            teacher,
+            &mut optimizer,
+            &batch,
+            1e-2,
+            0,
+            0.0,
+            &mt,
+            &Augmentation::default(),
+        );
         // Step 0: α = 0, so the teacher equals the updated student.
         assert_eq!(first(&teacher).0, first(&student).0);
         let (teacher_before, tracked) = first(&teacher);
@@ -275,8 +326,17 @@ mod tests {
             !tracked,
             "the teacher has no autodiff: no gradient can reach it"
         );
-        let (student, teacher, losses) =
-            mean_teacher_step(student, teacher, &mut optimizer, &batch, 1e-2, 1, 1.0, &mt);
+        let (student, teacher, losses) = mean_teacher_step(
+            student,
+            teacher,
+            &mut optimizer,
+            &batch,
+            1e-2,
+            1,
+            1.0,
+            &mt,
+            &Augmentation::default(),
+        );
         assert_eq!(losses.alpha, 0.5);
         assert!(losses.consistency >= 0.0 && losses.relation >= 0.0 && losses.total.is_finite());
         let (student_now, _) = first(&student);

@@ -124,6 +124,12 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Vec<Command>)
                         .speed(0.01)
                         .range(0.0..=0.9),
                 );
+                row(
+                    ui,
+                    "Rotation (± degrees)",
+                    egui::DragValue::new(&mut config.augmentation.rotation_degrees)
+                        .range(0.0..=180.0),
+                );
                 row(ui, "Seed", egui::DragValue::new(&mut config.seed));
             });
         ui.horizontal(|ui| {

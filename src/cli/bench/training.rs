@@ -18,7 +18,9 @@ use crate::demo::{DemoOptions, DemoTask, write_demo};
 use crate::train::device::{self, ComputeDevice};
 use crate::train::engine::{Method, TrainConfig};
 use crate::train::model::{Classifier, ModelKind};
-use crate::train::step::{Batch, MeanTeacherConfig, mean_teacher_step, supervised_step};
+use crate::train::step::{
+    Augmentation, Batch, MeanTeacherConfig, mean_teacher_step, supervised_step,
+};
 
 /// The PyTorch peer: the same network, augmentation, loss and optimizer.
 const TORCH_PEER: &str = include_str!("../../../bench/torch_peer.py");
@@ -64,6 +66,7 @@ fn time_steps(compute: &ComputeDevice, method: Method, s: &ThroughputSettings) -
         unlabeled: (unlabeled_count > 0).then(|| images(unlabeled_count)),
     };
     let config = MeanTeacherConfig::default();
+    let augmentation = Augmentation::default();
     let mut seconds = Vec::with_capacity(s.steps);
     // Two untimed steps: the first compiles the GPU kernels.
     for step in 0..s.steps + 2 {
@@ -71,7 +74,7 @@ fn time_steps(compute: &ComputeDevice, method: Method, s: &ThroughputSettings) -
         // Each step reads its loss back, so the time includes the device's work.
         match method {
             Method::Supervised => {
-                student = supervised_step(student, &mut optimizer, &batch, 1e-3).0;
+                student = supervised_step(student, &mut optimizer, &batch, 1e-3, &augmentation).0;
             }
             Method::MeanTeacher => {
                 let (s_next, t_next, _) = mean_teacher_step(
@@ -83,6 +86,7 @@ fn time_steps(compute: &ComputeDevice, method: Method, s: &ThroughputSettings) -
                     step as u64,
                     step as f64,
                     &config,
+                    &augmentation,
                 );
                 (student, teacher) = (s_next, t_next);
             }
