@@ -693,3 +693,25 @@ pub fn evaluate_run(
         stopped_early: false,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configurations_saved_before_augmentation_settings_still_load() {
+        let mut saved = serde_json::to_value(TrainConfig::default()).unwrap();
+        saved.as_object_mut().unwrap().remove("augmentation");
+        let config: TrainConfig = serde_json::from_value(saved).unwrap();
+        assert_eq!(config.augmentation, Augmentation::default());
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn out_of_range_augmentation_is_refused_by_name() {
+        let mut config = TrainConfig::default();
+        config.augmentation.rotation_degrees = 200.0;
+        let message = config.validate().unwrap_err().to_string();
+        assert!(message.contains("rotation 200°"), "{message}");
+    }
+}
