@@ -275,6 +275,31 @@ mod tests {
     }
 
     #[test]
+    fn student_and_teacher_views_get_different_perturbations() {
+        let device = Device::flex().autodiff();
+        device.seed(7);
+        let images = Tensor::<4>::random([4, 3, 16, 16], Distribution::Uniform(-1.0, 1.0), &device);
+        let strength = Augmentation::default();
+        let student_view: Vec<f32> = augment(images.clone(), &strength)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let teacher_view: Vec<f32> = augment(images.without_autodiff(), &strength)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let mean_difference = student_view
+            .iter()
+            .zip(&teacher_view)
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f32>()
+            / student_view.len() as f32;
+        // Noise alone would differ by ~0.03; independent flips and rotations of
+        // random pixels differ by far more.
+        assert!(mean_difference > 0.2, "views differ by {mean_difference}");
+    }
+
+    #[test]
     fn supervised_training_lowers_the_loss() {
         let device = Device::flex().autodiff();
         let mut model = Classifier::new(ModelKind::Resnet18, 3, 4, 0.0, &device);
