@@ -61,13 +61,17 @@ fn compute_device(choice: DeviceArg) -> anyhow::Result<ComputeDevice> {
     }
 }
 
+/// A training configuration from a JSON file (fields as in a run's `config.json`).
+pub fn read_config(path: &std::path::Path) -> anyhow::Result<TrainConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a training configuration", path.display()))
+}
+
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let mut config = match &args.config {
-        Some(path) => serde_json::from_str(
-            &std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?,
-        )
-        .with_context(|| format!("{} is not a training configuration", path.display()))?,
+        Some(path) => read_config(path)?,
         None => TrainConfig::default(),
     };
     if let Some(method) = args.method {

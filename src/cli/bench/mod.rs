@@ -115,11 +115,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             dir,
         } => {
             let mut base = match config {
-                Some(path) => serde_json::from_str(
-                    &std::fs::read_to_string(path)
-                        .with_context(|| format!("reading {}", path.display()))?,
-                )
-                .with_context(|| format!("{} is not a training configuration", path.display()))?,
+                Some(path) => super::train::read_config(path)?,
                 None => training::label_efficiency_config(),
             };
             if let Some(epochs) = epochs {

@@ -157,12 +157,12 @@ pub fn throughput(s: &ThroughputSettings) -> anyhow::Result<()> {
         s.width, s.input_size, s.batch, s.steps
     );
     println!(
-        "{:<58} {:<14} {:>10} {:>10}",
+        "{:<72} {:<14} {:>10} {:>10}",
         "device", "method", "ms/step", "images/s"
     );
     let row = |name: &str, method: &str, t: &Throughput| {
         println!(
-            "{:<58} {:<14} {:>10.1} {:>10.1}",
+            "{:<72} {:<14} {:>10.1} {:>10.1}",
             name,
             method,
             t.median_step_seconds * 1e3,
