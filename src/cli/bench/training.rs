@@ -331,13 +331,12 @@ pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
     let queue = Mutex::new(jobs);
     let outcomes = Mutex::new(Vec::new());
     let started = Instant::now();
+    // The lock is released when this returns, not held through the job.
+    let next_job = || queue.lock().ok().and_then(|mut q| q.pop_front());
     std::thread::scope(|scope| {
         for _ in 0..s.jobs.max(1) {
             scope.spawn(|| {
-                loop {
-                    let Some(job) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
-                        break;
-                    };
+                while let Some(job) = next_job() {
                     let result = run_job(&job, &config_path);
                     match &result {
                         Ok(o) => eprintln!(
