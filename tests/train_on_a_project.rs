@@ -18,6 +18,21 @@ fn small_demo() -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, root)
 }
 
+/// A training configuration file: the defaults with `changes` applied.
+fn config_file(
+    dir: &std::path::Path,
+    name: &str,
+    changes: serde_json::Value,
+) -> std::path::PathBuf {
+    let mut settings = serde_json::to_value(loupe::train::engine::TrainConfig::default()).unwrap();
+    for (key, value) in changes.as_object().unwrap() {
+        settings[key] = value.clone();
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, settings.to_string()).unwrap();
+    path
+}
+
 fn train(root: &std::path::Path, method: &str, epochs: &str) -> serde_json::Value {
     let output = common::loupe(&[
         "train",
@@ -256,10 +271,7 @@ fn densenet121_trains_and_bad_settings_are_refused() {
         "--json",
     ]);
     assert!(output.status.success(), "{}", common::stderr(&output));
-    let config = dir.path().join("bad.json");
-    let mut settings = serde_json::to_value(loupe::train::engine::TrainConfig::default()).unwrap();
-    settings["dropout"] = serde_json::json!(1.5);
-    std::fs::write(&config, settings.to_string()).unwrap();
+    let config = config_file(dir.path(), "bad.json", serde_json::json!({"dropout": 1.5}));
     let output = common::loupe(&[
         "train",
         root.to_str().unwrap(),
@@ -279,13 +291,11 @@ fn densenet121_trains_and_bad_settings_are_refused() {
 #[test]
 fn a_configuration_file_chooses_the_method_and_flags_override_it() {
     let (dir, root) = small_demo();
-    let config = dir.path().join("supervised.json");
-    let mut settings = serde_json::to_value(loupe::train::engine::TrainConfig::default()).unwrap();
-    settings["method"] = serde_json::json!("supervised");
-    settings["epochs"] = serde_json::json!(1);
-    settings["input_size"] = serde_json::json!(24);
-    settings["width"] = serde_json::json!(4);
-    std::fs::write(&config, settings.to_string()).unwrap();
+    let config = config_file(
+        dir.path(),
+        "supervised.json",
+        serde_json::json!({"method": "supervised", "epochs": 1, "input_size": 24, "width": 4}),
+    );
     let run_with = |extra: &[&str]| {
         let mut args = vec![
             "train",
