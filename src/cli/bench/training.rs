@@ -278,6 +278,12 @@ fn run_job(job: &Job, config_path: &Path) -> anyhow::Result<Outcome> {
     })
 }
 
+/// A fraction as a percentage with no needless decimals: 0.1 → "10", 0.125 → "12.5".
+fn percent(fraction: f64) -> String {
+    let value = (fraction * 1000.0).round() / 10.0;
+    format!("{value}")
+}
+
 fn mean_sd(values: &[f64]) -> (f64, f64) {
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n;
@@ -303,7 +309,7 @@ pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
             fraction > 0.0 && fraction <= 1.0,
             "labeled fraction {fraction} must be in (0, 1]"
         );
-        let project = s.dir.join(format!("rop-{:.0}pct", fraction * 100.0));
+        let project = s.dir.join(format!("rop-{}pct", percent(fraction)));
         if !project.join(crate::store::DATABASE_FILE).exists() {
             let options = DemoOptions {
                 labeled_fraction: fraction,
@@ -340,9 +346,9 @@ pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
                     let result = run_job(&job, &config_path);
                     match &result {
                         Ok(o) => eprintln!(
-                            "[{:>5.0} s] {:.0} % {} seed {}: student accuracy {:.3}{}",
+                            "[{:>5.0} s] {} % {} seed {}: student accuracy {:.3}{}",
                             started.elapsed().as_secs_f64(),
-                            job.fraction * 100.0,
+                            percent(job.fraction),
                             job.method.name(),
                             job.seed,
                             o.student[0],
@@ -351,8 +357,8 @@ pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
                                 .unwrap_or_default()
                         ),
                         Err(e) => eprintln!(
-                            "{:.0} % {} seed {}: {e:#}",
-                            job.fraction * 100.0,
+                            "{} % {} seed {}: {e:#}",
+                            percent(job.fraction),
                             job.method.name(),
                             job.seed
                         ),
@@ -399,7 +405,7 @@ pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
                 };
                 println!(
                     "{:<9} {:<14} {:<8} {:>3} {:>15} {:>15} {:>15}",
-                    format!("{:.0} %", fraction * 100.0),
+                    format!("{} %", percent(fraction)),
                     method.name(),
                     model,
                     values.len(),
@@ -427,6 +433,14 @@ mod tests {
         let (m, sd) = mean_sd(&[1.0, 2.0, 3.0]);
         assert!((m - 2.0).abs() < 1e-12 && (sd - 1.0).abs() < 1e-12);
         assert_eq!(mean_sd(&[0.5]), (0.5, 0.0));
+    }
+
+    #[test]
+    fn fractions_name_distinct_projects() {
+        assert_eq!(percent(0.1), "10");
+        assert_eq!(percent(0.125), "12.5");
+        assert_ne!(percent(0.12), percent(0.125));
+        assert_eq!(percent(1.0), "100");
     }
 
     #[test]
