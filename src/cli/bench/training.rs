@@ -250,8 +250,7 @@ fn scores(value: &serde_json::Value) -> Option<[f64; 3]> {
     ])
 }
 
-fn run_job(job: &Job, config_path: &Path) -> anyhow::Result<Outcome> {
-    let exe = std::env::current_exe().context("locating the loupe executable")?;
+fn run_job(job: &Job, exe: &Path, config_path: &Path) -> anyhow::Result<Outcome> {
     let output = Command::new(exe)
         .arg("train")
         .arg(&job.project)
@@ -301,6 +300,9 @@ pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
     anyhow::ensure!(!s.seeds.is_empty(), "give at least one seed");
     s.base.validate()?;
     std::fs::create_dir_all(&s.dir).with_context(|| format!("creating {}", s.dir.display()))?;
+    // Resolved once: a rebuild during the benchmark replaces the file, after
+    // which Linux reports this process's own executable as "(deleted)".
+    let exe = std::env::current_exe().context("locating the loupe executable")?;
     let config_path = s.dir.join("config.json");
     std::fs::write(&config_path, serde_json::to_string_pretty(&s.base)?)?;
     let mut jobs = VecDeque::new();
@@ -343,7 +345,7 @@ pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
         for _ in 0..s.jobs.max(1) {
             scope.spawn(|| {
                 while let Some(job) = next_job() {
-                    let result = run_job(&job, &config_path);
+                    let result = run_job(&job, &exe, &config_path);
                     match &result {
                         Ok(o) => eprintln!(
                             "[{:>5.0} s] {} % {} seed {}: student accuracy {:.3}{}",
