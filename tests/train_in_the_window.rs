@@ -117,3 +117,51 @@ fn training_from_the_panel_reports_curves_and_metrics() {
     );
     harness.get_by_label_contains("Model suggests:");
 }
+
+#[test]
+fn presets_fill_in_the_measured_settings_and_keep_the_method() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("thyroid");
+    write_demo(
+        &root,
+        &DemoOptions {
+            count: 8,
+            size: 32,
+            ..DemoOptions::new(DemoTask::Thyroid)
+        },
+        |_, _| {},
+    )
+    .unwrap();
+    let data_dir = dir.path().join("data");
+    let launch = Launch::Project(root.clone());
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .build_eframe(move |cc| LoupeApp::new(cc, launch, data_dir));
+    harness.run();
+    harness.get_by_label("Training").click();
+    harness.run();
+    harness.get_by_label("Supervised").click();
+    harness.run();
+    harness.get_by_label("Fundus on CPU").click();
+    harness.run();
+    let config = harness.state().state().train_config.clone();
+    assert_eq!(
+        config,
+        TrainConfig {
+            method: Method::Supervised,
+            ..TrainConfig::fundus_on_cpu()
+        }
+    );
+    harness.get_by_label("Method reference").click();
+    harness.run();
+    let config = harness.state().state().train_config.clone();
+    assert_eq!(config.augmentation.rotation_degrees, 10.0);
+    assert_eq!(config.method, Method::Supervised);
+    assert_eq!(
+        config,
+        TrainConfig {
+            method: Method::Supervised,
+            ..TrainConfig::default()
+        }
+    );
+}

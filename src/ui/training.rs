@@ -37,6 +37,32 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Vec<Command>)
     let mut config: TrainConfig = state.train_config.clone();
     ui.add_enabled_ui(!active, |ui| {
         ui.horizontal(|ui| {
+            ui.label("Settings");
+            // Presets keep the chosen method and fine-tuning choice.
+            let keep = |preset: TrainConfig, config: &TrainConfig| TrainConfig {
+                method: config.method,
+                fine_tune_from: config.fine_tune_from.clone(),
+                ..preset
+            };
+            if ui
+                .button("Method reference")
+                .on_hover_text("METHODS.md §1: rotation ±10°, consistency weight 1, dropout 0.2")
+                .clicked()
+            {
+                config = keep(TrainConfig::default(), &config);
+            }
+            if ui
+                .button("Fundus on CPU")
+                .on_hover_text(
+                    "Measured best on the ROP demo (README): 64 px, width 8, 150 epochs, \
+                     any rotation, consistency weight 3, no dropout",
+                )
+                .clicked()
+            {
+                config = keep(TrainConfig::fundus_on_cpu(), &config);
+            }
+        });
+        ui.horizontal(|ui| {
             ui.label("Method");
             ui.selectable_value(&mut config.method, Method::Supervised, "Supervised");
             ui.selectable_value(

@@ -116,7 +116,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         } => {
             let mut base = match config {
                 Some(path) => super::train::read_config(path)?,
-                None => training::label_efficiency_config(),
+                None => crate::train::engine::TrainConfig::fundus_on_cpu(),
             };
             if let Some(epochs) = epochs {
                 base.epochs = *epochs;
