@@ -9,28 +9,38 @@ use loupe::demo::{DemoOptions, DemoTask, write_demo};
 use loupe::train::engine::{Method, TrainConfig};
 use loupe::ui::LoupeApp;
 
-#[test]
-fn training_from_the_panel_reports_curves_and_metrics() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("thyroid");
+/// A thyroid demo of `count` images opened in the window, training panel shown.
+fn window_with_training_panel(
+    dir: &std::path::Path,
+    count: usize,
+    size: usize,
+) -> Harness<'static, LoupeApp> {
+    let root = dir.join("thyroid");
     write_demo(
         &root,
         &DemoOptions {
-            count: 40,
-            size: 48,
+            count,
+            size,
             ..DemoOptions::new(DemoTask::Thyroid)
         },
         |_, _| {},
     )
     .unwrap();
-    let data_dir = dir.path().join("data");
-    let launch = Launch::Project(root.clone());
+    let data_dir = dir.join("data");
+    let launch = Launch::Project(root);
     let mut harness = Harness::builder()
         .with_size(egui::vec2(1400.0, 900.0))
         .build_eframe(move |cc| LoupeApp::new(cc, launch, data_dir));
     harness.run();
     harness.get_by_label("Training").click();
     harness.run();
+    harness
+}
+
+#[test]
+fn training_from_the_panel_reports_curves_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = window_with_training_panel(dir.path(), 40, 48);
     let config = TrainConfig {
         method: Method::MeanTeacher,
         input_size: 16,
@@ -121,25 +131,7 @@ fn training_from_the_panel_reports_curves_and_metrics() {
 #[test]
 fn presets_fill_in_the_measured_settings_and_keep_the_method() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("thyroid");
-    write_demo(
-        &root,
-        &DemoOptions {
-            count: 8,
-            size: 32,
-            ..DemoOptions::new(DemoTask::Thyroid)
-        },
-        |_, _| {},
-    )
-    .unwrap();
-    let data_dir = dir.path().join("data");
-    let launch = Launch::Project(root.clone());
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1400.0, 900.0))
-        .build_eframe(move |cc| LoupeApp::new(cc, launch, data_dir));
-    harness.run();
-    harness.get_by_label("Training").click();
-    harness.run();
+    let mut harness = window_with_training_panel(dir.path(), 8, 32);
     harness.get_by_label("Supervised").click();
     harness.run();
     harness.get_by_label("Fundus on CPU").click();
