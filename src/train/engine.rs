@@ -125,31 +125,7 @@ impl TrainConfig {
         }
         Ok(())
     }
-}
 
-impl Default for TrainConfig {
-    fn default() -> Self {
-        Self {
-            method: Method::MeanTeacher,
-            model: ModelKind::Resnet18,
-            input_size: 128,
-            width: 16,
-            dropout: 0.2,
-            epochs: 30,
-            batch_size: 16,
-            labeled_per_batch: 4,
-            learning_rate: 1e-3,
-            optimizer: OptimizerKind::Adam,
-            cosine_schedule: true,
-            mean_teacher: MeanTeacherConfig::default(),
-            augmentation: Augmentation::default(),
-            seed: 1,
-            fine_tune_from: None,
-        }
-    }
-}
-
-impl TrainConfig {
     /// Settings measured best for fundus photographs on the CPU (the README's
     /// label-efficiency table): small enough to train on two cores in minutes
     /// (64 px, width 8), long enough for a few labels to be fitted (150
@@ -173,6 +149,28 @@ impl TrainConfig {
                 ..Augmentation::default()
             },
             ..Self::default()
+        }
+    }
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            method: Method::MeanTeacher,
+            model: ModelKind::Resnet18,
+            input_size: 128,
+            width: 16,
+            dropout: 0.2,
+            epochs: 30,
+            batch_size: 16,
+            labeled_per_batch: 4,
+            learning_rate: 1e-3,
+            optimizer: OptimizerKind::Adam,
+            cosine_schedule: true,
+            mean_teacher: MeanTeacherConfig::default(),
+            augmentation: Augmentation::default(),
+            seed: 1,
+            fine_tune_from: None,
         }
     }
 }
