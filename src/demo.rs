@@ -129,10 +129,7 @@ pub fn write_demo(
         }
     }
     // Shuffle so file order says nothing about class or pool.
-    for k in (1..plan.len()).rev() {
-        let j = (rng.next_u64() % (k as u64 + 1)) as usize;
-        plan.swap(k, j);
-    }
+    rng.shuffle(&mut plan);
 
     let mut truth = csv::line(&["path", schema.target.as_str()]);
     let total = plan.len();

@@ -5,7 +5,7 @@
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use loupe::app::project::BrowserFilter;
-use loupe::app::{Command, Launch};
+use loupe::app::{JobCommand, LabelingCommand, Launch, WindowCommand};
 use loupe::demo::{DemoOptions, DemoTask, write_demo};
 use loupe::store::{ADJUDICATOR, Pool, Project};
 use loupe::ui::LoupeApp;
@@ -46,7 +46,7 @@ fn a_key_press_saves_the_label_and_moves_on() {
     harness.run();
     harness
         .state_mut()
-        .apply(Command::SetAnnotator("ana".into()));
+        .apply(WindowCommand::SetAnnotator("ana".into()));
     harness.run();
     let session = harness
         .state()
@@ -101,7 +101,7 @@ fn a_key_press_saves_the_label_and_moves_on() {
     );
 
     // Buttons do the same as keys; J and K move through the list.
-    harness.state_mut().apply(Command::SelectItem(first));
+    harness.state_mut().apply(LabelingCommand::SelectItem(first));
     harness.run();
     harness.get_by_label("2 Stage 1").click();
     harness.run();
@@ -109,7 +109,7 @@ fn a_key_press_saves_the_label_and_moves_on() {
         stored_stage(&root, first, "ana").as_deref(),
         Some("Stage 1")
     );
-    harness.state_mut().apply(Command::SelectItem(first));
+    harness.state_mut().apply(LabelingCommand::SelectItem(first));
     harness.run();
     harness.key_press(egui::Key::J);
     harness.run();
@@ -138,7 +138,7 @@ fn annotators_disagree_and_a_reviewer_adjudicates() {
     let (dir, root) = demo_project();
     let mut harness = harness(&root, &dir.path().join("data"));
     harness.run();
-    harness.state_mut().apply(Command::SetAutoAdvance(false));
+    harness.state_mut().apply(LabelingCommand::SetAutoAdvance(false));
     let item = harness
         .state()
         .state()
@@ -150,13 +150,13 @@ fn annotators_disagree_and_a_reviewer_adjudicates() {
     for (annotator, stage) in [("ana", "Stage 1"), ("ben", "Stage 3")] {
         harness
             .state_mut()
-            .apply(Command::SetAnnotator(annotator.into()));
-        harness.state_mut().apply(Command::SetLabel {
+            .apply(WindowCommand::SetAnnotator(annotator.into()));
+        harness.state_mut().apply(LabelingCommand::SetLabel {
             field: "stage".into(),
             value: Some(stage.into()),
         });
     }
-    harness.state_mut().apply(Command::SetFilter(BrowserFilter {
+    harness.state_mut().apply(LabelingCommand::SetFilter(BrowserFilter {
         disagreement: true,
         ..Default::default()
     }));
@@ -181,7 +181,7 @@ fn annotators_disagree_and_a_reviewer_adjudicates() {
         "adjudication is what training uses"
     );
 
-    harness.state_mut().apply(Command::ComputeAgreement);
+    harness.state_mut().apply(LabelingCommand::ComputeAgreement);
     harness.run();
     let stats = harness
         .state()
@@ -218,7 +218,7 @@ fn a_missing_file_is_shown_as_missing_and_keeps_its_labels() {
 
     let mut harness = harness(&root, &dir.path().join("data"));
     harness.run();
-    harness.state_mut().apply(Command::SelectItem(item.id));
+    harness.state_mut().apply(LabelingCommand::SelectItem(item.id));
     harness.run();
     let state = harness.state().state();
     assert!(
@@ -243,7 +243,7 @@ fn a_missing_file_is_shown_as_missing_and_keeps_its_labels() {
         Some("Normal")
     );
 
-    harness.state_mut().apply(Command::FindMovedFiles(moved));
+    harness.state_mut().apply(LabelingCommand::FindMovedFiles(moved));
     harness.run();
     let state = harness.state().state();
     assert!(
@@ -275,7 +275,7 @@ fn importing_in_the_window_runs_in_the_background_and_reports_duplicates() {
     let mut harness = harness(&root, &dir.path().join("data"));
     harness.run();
     let before = harness.state().state().session.as_ref().unwrap().rows.len();
-    harness.state_mut().apply(Command::Import {
+    harness.state_mut().apply(JobCommand::Import {
         paths: vec![incoming],
         labels: None,
         test_fraction: 0.0,

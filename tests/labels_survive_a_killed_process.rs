@@ -74,16 +74,29 @@ fn confirmed_labels_survive_sigkill() {
             );
             confirmed.insert(lines[n].0, lines[n].1.clone());
         }
-        // Later unconfirmed lines of this round may also have landed; record what the store says now.
+        // Lines after the last `ok` may or may not have landed. An item sent
+        // again there must hold its last confirmed value or one of the values
+        // sent after it — never an older one, never nothing when it had one.
         let project = Project::open(&root).unwrap();
-        for (id, _) in lines.iter().skip(oks.len()) {
-            if let Some(stage) = project
-                .current_labels(*id)
+        let mut unconfirmed: std::collections::BTreeMap<i64, Vec<String>> = Default::default();
+        for (id, stage) in lines.iter().skip(oks.len()) {
+            unconfirmed.entry(*id).or_default().push(stage.clone());
+        }
+        for (id, sent) in unconfirmed {
+            let stored = project
+                .current_labels(id)
                 .unwrap()
                 .get("ana")
                 .and_then(|f| f.get("stage"))
-            {
-                confirmed.insert(*id, stage.clone());
+                .cloned();
+            let mut allowed: Vec<Option<String>> = sent.into_iter().map(Some).collect();
+            allowed.push(confirmed.get(&id).cloned());
+            assert!(
+                allowed.contains(&stored),
+                "round {round}: item {id} holds {stored:?}, allowed {allowed:?}"
+            );
+            if let Some(stage) = stored {
+                confirmed.insert(id, stage);
             }
         }
     }

@@ -6,7 +6,7 @@ mod common;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use loupe::app::document::Layout;
-use loupe::app::{Command, Launch};
+use loupe::app::{Launch, ViewerCommand};
 use loupe::ui::LoupeApp;
 use loupe::volume::slice::{Convention, Plane};
 
@@ -58,7 +58,7 @@ fn a_volume_opens_on_its_middle_slices_in_three_views() {
     );
 
     // Slices move, the layout and convention switch, presets set the window.
-    harness.state_mut().apply(Command::StepSlice {
+    harness.state_mut().apply(ViewerCommand::StepSlice {
         plane: Plane::Axial,
         delta: 1,
     });
@@ -78,7 +78,7 @@ fn a_volume_opens_on_its_middle_slices_in_three_views() {
     // A click's voxel becomes the crosshair in all views.
     harness
         .state_mut()
-        .apply(Command::ClickVoxel([10.0, 20.0, 30.0]));
+        .apply(ViewerCommand::ClickVoxel([10.0, 20.0, 30.0]));
     harness.run();
     let document = harness.state().state().document.as_ref().unwrap();
     assert_eq!(document.crosshair, [10.0, 20.0, 30.0]);
@@ -118,7 +118,7 @@ fn a_dropped_photo_replaces_the_view_and_a_broken_file_keeps_it() {
     let dir = tempfile::tempdir().unwrap();
     let broken = dir.path().join("broken.nii");
     std::fs::write(&broken, b"not a volume").unwrap();
-    harness.state_mut().apply(Command::Open(broken));
+    harness.state_mut().apply(ViewerCommand::Open(broken));
     harness.run();
     let state = harness.state().state();
     assert_eq!(
@@ -144,7 +144,7 @@ fn a_4d_volume_has_a_time_slider() {
     let mut harness = harness_with(Some(path));
     harness.run();
     harness.get_by_role_and_label(egui::accesskit::Role::Slider, "Time");
-    harness.state_mut().apply(Command::SetTime(5));
+    harness.state_mut().apply(ViewerCommand::SetTime(5));
     harness.run();
     let document = harness.state().state().document.as_ref().unwrap();
     assert_eq!(document.time, 5);

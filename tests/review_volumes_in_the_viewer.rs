@@ -7,7 +7,7 @@ mod common;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use loupe::app::document::OverlaySettings;
-use loupe::app::{Command, Launch};
+use loupe::app::{Launch, ViewerCommand};
 use loupe::demo::{DemoOptions, DemoTask, write_demo};
 use loupe::ui::LoupeApp;
 use loupe::volume::slice::Plane;
@@ -57,7 +57,7 @@ fn the_volumes_demo_opens_with_its_label_map() {
         .as_ref()
         .unwrap()
         .render_cpu(Plane::Axial, [160, 160]);
-    harness.state_mut().apply(Command::SetTilt {
+    harness.state_mut().apply(ViewerCommand::SetTilt {
         plane: Plane::Axial,
         tilt: [0.5, 0.0],
     });
@@ -69,7 +69,7 @@ fn the_volumes_demo_opens_with_its_label_map() {
         .unwrap()
         .render_cpu(Plane::Axial, [160, 160]);
     assert_ne!(orthogonal, oblique);
-    harness.state_mut().apply(Command::ResetView(Plane::Axial));
+    harness.state_mut().apply(ViewerCommand::ResetView(Plane::Axial));
     let reset = harness
         .state()
         .state()
@@ -164,7 +164,7 @@ fn volumes_of_one_case_show_side_by_side_on_the_gpu() {
         ))
         .build_eframe(move |cc| LoupeApp::new(cc, Launch::File(t1_path), data_dir));
     harness.run();
-    harness.state_mut().apply(Command::AddCompanion(wrong_path));
+    harness.state_mut().apply(ViewerCommand::AddCompanion(wrong_path));
     harness.run();
     assert!(
         harness
@@ -174,7 +174,7 @@ fn volumes_of_one_case_show_side_by_side_on_the_gpu() {
             .as_ref()
             .is_some_and(|n| n.text.contains("not on the open volume's grid"))
     );
-    harness.state_mut().apply(Command::AddCompanion(t2_path));
+    harness.state_mut().apply(ViewerCommand::AddCompanion(t2_path));
     harness.run();
     let document = harness.state().state().document.as_ref().unwrap();
     assert_eq!(document.case_volumes().len(), 2);

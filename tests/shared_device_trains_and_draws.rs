@@ -49,7 +49,7 @@ fn burn_trains_and_egui_draws_on_one_wgpu_device() {
         "{}",
         app_compute.description
     );
-    let again = compute::shared_wgpu(&render_state).unwrap();
+    let again = loupe::app::training::display_compute(&render_state).unwrap();
     assert_eq!(again.device, app_compute.device, "registered once");
 
     // Burn: forward and backward on the shared device.

@@ -1,12 +1,19 @@
 //! A researcher presses Start in the training panel: the run goes on in the
-//! background while the window keeps drawing, and its curves and metrics arrive.
+//! background while the window keeps drawing, and its curves and metrics
+//! arrive — for any method, by the names it reports.
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use loupe::app::training::TrainingStatus;
-use loupe::app::{Command, Launch};
+use loupe::app::{Launch, TrainingCommand};
 use loupe::demo::{DemoOptions, DemoTask, write_demo};
-use loupe::train::engine::{Method, TrainConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::activation::log_softmax;
+use loupe::app::training::TrainingRun;
+use loupe::train::config::{DeviceKind, Method, Preset, TrainConfig};
+use loupe::train::device::flex;
+use loupe::train::events::Scalars;
+use loupe::train::methods::{Batch, Models, StepContext, TrainingMethod};
 use loupe::ui::LoupeApp;
 
 /// A thyroid demo of `count` images opened in the window, training panel shown.
@@ -48,11 +55,11 @@ fn training_from_the_panel_reports_curves_and_metrics() {
         epochs: 2,
         ..TrainConfig::default()
     };
-    harness.state_mut().apply(Command::SetTrainConfig(config));
+    harness.state_mut().apply(TrainingCommand::SetConfig(config));
     harness.run();
     harness.get_by_label("CPU (flex)").click();
     harness.run();
-    assert!(harness.state().state().train_on_cpu);
+    assert!(harness.state().state().training.on_cpu);
     harness.get_by_label("Start").click();
     let mut frames = 0;
     for _ in 0..600 {
@@ -62,6 +69,7 @@ fn training_from_the_panel_reports_curves_and_metrics() {
             .state()
             .state()
             .training
+            .run
             .as_ref()
             .expect("a run started");
         if !training.is_active() {
@@ -71,7 +79,7 @@ fn training_from_the_panel_reports_curves_and_metrics() {
     }
     harness.run();
     let state = harness.state().state();
-    let training = state.training.as_ref().unwrap();
+    let training = state.training.run.as_ref().unwrap();
     assert_eq!(
         training.status,
         TrainingStatus::Finished,
@@ -87,6 +95,7 @@ fn training_from_the_panel_reports_curves_and_metrics() {
     );
     assert!(
         state
+            .training
             .past_runs
             .iter()
             .any(|r| Some(&r.id) == training.run.as_ref()),
@@ -136,17 +145,17 @@ fn presets_fill_in_the_measured_settings_and_keep_the_method() {
     harness.run();
     harness.get_by_label("Fundus on CPU").click();
     harness.run();
-    let config = harness.state().state().train_config.clone();
+    let config = harness.state().state().training.config.clone();
     assert_eq!(
         config,
         TrainConfig {
             method: Method::Supervised,
-            ..TrainConfig::fundus_on_cpu()
+            ..Preset::FundusOnCpu.config()
         }
     );
     harness.get_by_label("Method reference").click();
     harness.run();
-    let config = harness.state().state().train_config.clone();
+    let config = harness.state().state().training.config.clone();
     assert_eq!(config.augmentation.rotation_degrees, 10.0);
     assert_eq!(config.method, Method::Supervised);
     assert_eq!(
@@ -156,4 +165,127 @@ fn presets_fill_in_the_measured_settings_and_keep_the_method() {
             ..TrainConfig::default()
         }
     );
+}
+
+/// A method the panel has never heard of: cross-entropy with label
+/// smoothing (ε = 0.1), reporting its terms under its own names.
+struct LabelSmoothing;
+
+impl TrainingMethod for LabelSmoothing {
+    fn name(&self) -> &str {
+        "label-smoothing"
+    }
+
+    fn keeps_teacher(&self) -> bool {
+        false
+    }
+
+    fn uses_unlabeled(&self) -> bool {
+        false
+    }
+
+    fn series(&self) -> &[&'static str] {
+        &["loss/ce", "loss/smoothing", "loss/total"]
+    }
+
+    fn step(
+        &mut self,
+        models: Models,
+        optimizer: &mut ModuleOptimizer,
+        batch: &Batch,
+        context: &StepContext,
+    ) -> (Models, Scalars) {
+        let student = models.student;
+        let (logits, _) = student.forward(batch.labeled.clone());
+        let ce = loupe::train::losses::cross_entropy(logits.clone(), batch.labels.clone());
+        // Cross-entropy against the uniform distribution.
+        let smoothing = log_softmax(logits, 1).neg().mean();
+        let total = ce.clone().mul_scalar(0.9) + smoothing.clone().mul_scalar(0.1);
+        let value = |t: &burn::tensor::Tensor<1>| t.clone().into_scalar::<f32>() as f64;
+        let values = Scalars::from([
+            ("loss/ce".to_string(), value(&ce)),
+            ("loss/smoothing".to_string(), value(&smoothing)),
+            ("loss/total".to_string(), value(&total)),
+        ]);
+        let grads = GradientsParams::from_grads(total.backward(), &student);
+        let student = optimizer.step(context.learning_rate, student, grads);
+        (
+            Models {
+                student,
+                teacher: None,
+            },
+            values,
+        )
+    }
+}
+
+#[test]
+fn a_new_method_draws_its_curves_with_no_panel_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = window_with_training_panel(dir.path(), 40, 48);
+    let root = dir.path().join("thyroid");
+    let config = TrainConfig {
+        method: Method::Supervised,
+        input_size: 16,
+        width: 2,
+        epochs: 2,
+        ..TrainConfig::default()
+    };
+    let run = TrainingRun::spawn(root.clone(), config, Box::new(LabelSmoothing), flex());
+    harness.state_mut().state_mut().training.run = Some(run);
+    for _ in 0..600 {
+        harness.step();
+        let run = harness.state().state().training.run.as_ref().unwrap();
+        if !run.is_active() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    harness.run();
+    let state = harness.state().state();
+    let run = state.training.run.as_ref().unwrap();
+    assert_eq!(run.status, TrainingStatus::Finished, "{:?}", run.status);
+    let id = run.run.clone().unwrap();
+    assert!(id.ends_with("-label-smoothing"), "{id}");
+    // The panel drew the method's own series, found by name.
+    harness.get_by_label("Loss terms (per step)");
+    harness.get_by_label("Test pool (per epoch)");
+    for name in ["loss/smoothing", "loss/ce", "metric/student/accuracy"] {
+        assert!(
+            harness.query_all_by_label(name).count() > 0,
+            "the panel shows {name}"
+        );
+    }
+    // And the run's file stores them by name, per epoch: the mean of the steps'.
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(root.join("runs").join(&id).join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    assert_eq!(lines.len(), 2);
+    let steps_per_epoch = run.steps_per_epoch;
+    let first_epoch: Vec<f64> = run.steps[..steps_per_epoch]
+        .iter()
+        .map(|(_, v)| v["loss/smoothing"])
+        .collect();
+    let mean = first_epoch.iter().sum::<f64>() / steps_per_epoch as f64;
+    let stored = lines[0]["series"]["loss/smoothing"].as_f64().unwrap();
+    assert!((stored - mean).abs() < 1e-9, "{stored} vs {mean}");
+}
+
+#[test]
+fn the_window_opens_with_the_preset_for_the_schema_and_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let harness = window_with_training_panel(dir.path(), 8, 32);
+    let state = harness.state().state();
+    let device = state.compute.as_ref().unwrap().kind();
+    // Under llvmpipe (no real GPU) the panel trains on the CPU with the
+    // small preset; the thyroid schema keeps the ±10° rotation.
+    let expected = match device {
+        DeviceKind::Cpu => Preset::SmallOnCpu,
+        DeviceKind::Gpu => Preset::MethodReference,
+    };
+    assert_eq!(state.training.on_cpu, device == DeviceKind::Cpu);
+    assert_eq!(state.training.config, expected.config());
 }

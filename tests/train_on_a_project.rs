@@ -6,12 +6,15 @@ mod common;
 
 use loupe::demo::{DemoOptions, DemoTask, write_demo};
 
+/// A thyroid demo of 80 images: per class 20, of which 4 test, 8 labeled
+/// (2 held out for validation), 8 unlabeled.
 fn small_demo() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("thyroid");
     let options = DemoOptions {
-        count: 40,
+        count: 80,
         size: 48,
+        labeled_fraction: 0.5,
         ..DemoOptions::new(DemoTask::Thyroid)
     };
     write_demo(&root, &options, |_, _| {}).unwrap();
@@ -24,7 +27,7 @@ fn config_file(
     name: &str,
     changes: serde_json::Value,
 ) -> std::path::PathBuf {
-    let mut settings = serde_json::to_value(loupe::train::engine::TrainConfig::default()).unwrap();
+    let mut settings = serde_json::to_value(loupe::train::config::TrainConfig::default()).unwrap();
     for (key, value) in changes.as_object().unwrap() {
         settings[key] = value.clone();
     }
@@ -59,43 +62,104 @@ fn train(root: &std::path::Path, method: &str, epochs: &str) -> serde_json::Valu
     serde_json::from_str(stdout.trim()).unwrap()
 }
 
+/// Runs `loupe train` with `args`, returning stdout's JSON and stderr.
+fn train_args(args: &[&str]) -> (serde_json::Value, String) {
+    let output = common::loupe(args);
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    let stdout = common::stdout(&output);
+    (
+        serde_json::from_str(stdout.trim()).unwrap(),
+        common::stderr(&output),
+    )
+}
+
+fn metrics_lines(run_dir: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 #[test]
 fn mean_teacher_runs_end_to_end_and_writes_its_run() {
     let (_dir, root) = small_demo();
-    let result = train(&root, "mean-teacher", "3");
+    let (result, stderr) = train_args(&[
+        "train",
+        root.to_str().unwrap(),
+        "--method",
+        "mean-teacher",
+        "--epochs",
+        "3",
+        "--device",
+        "flex",
+        "--input-size",
+        "24",
+        "--width",
+        "4",
+        "--json",
+    ]);
+    // 4 classes × (8 labeled − 2 held out), 4 × 8 unlabeled:
+    // max(⌈24/4⌉, ⌈32/12⌉) = 6 steps an epoch.
+    assert!(
+        stderr.contains("24 labeled (+8 held out for validation), 32 unlabeled, 16 test images; 6 steps per epoch"),
+        "{stderr}"
+    );
     let run = result["run"].as_str().unwrap();
-    for who in ["student", "teacher"] {
-        let accuracy = result[who]["accuracy"].as_f64().unwrap();
-        assert!((0.0..=1.0).contains(&accuracy), "{who}: {accuracy}");
-        assert_eq!(result[who]["confusion"].as_array().unwrap().len(), 4);
-    }
+    assert_eq!(result["epochs"], 3);
+    assert_eq!(result["selected_on"], "validation");
+    let chosen = result["chosen_epoch"].as_u64().unwrap() as usize;
+    assert!(chosen < 3);
     let run_dir = root.join("runs").join(run);
+    let lines = metrics_lines(&run_dir);
+    assert_eq!(lines.len(), 3, "one line per epoch");
+    for who in ["student", "teacher"] {
+        let confusion: Vec<Vec<u64>> =
+            serde_json::from_value(result[who]["confusion"].clone()).unwrap();
+        // Rows are the test pool's truth: 4 test images of each class.
+        let rows: Vec<u64> = confusion.iter().map(|r| r.iter().sum()).collect();
+        assert_eq!(rows, [4, 4, 4, 4], "{who}");
+        let diagonal: u64 = (0..4).map(|c| confusion[c][c]).sum();
+        let accuracy = result[who]["accuracy"].as_f64().unwrap();
+        assert_eq!(accuracy, diagonal as f64 / 16.0, "{who}");
+        // The reported metrics are the chosen epoch's, as its line recorded them.
+        assert_eq!(
+            lines[chosen]["series"][format!("metric/{who}/accuracy")].as_f64(),
+            Some(accuracy),
+            "{who}"
+        );
+    }
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run_dir.join("config.json")).unwrap())
             .unwrap();
     assert_eq!(config["method"], "mean-teacher");
-    assert_eq!(config["mean_teacher"]["ema_decay"], 0.99);
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(run_dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), 3, "one line per epoch");
-    let weights: Vec<f64> = lines
-        .iter()
-        .map(|l| l["losses"]["weight"].as_f64().unwrap())
-        .collect();
-    assert!(
-        weights.windows(2).all(|w| w[1] >= w[0]),
-        "the consistency weight ramps up: {weights:?}"
-    );
-    assert!(
-        lines
-            .iter()
-            .all(|l| l["losses"]["consistency"].as_f64().unwrap() >= 0.0)
-    );
-    for checkpoint in ["best.bpk", "student_last.bpk", "teacher_last.bpk"] {
-        assert!(run_dir.join(checkpoint).is_file(), "{checkpoint}");
+    assert_eq!(config["modalities"], serde_json::json!(["image"]));
+    // No --config: the thyroid preset on the CPU (consistency weight 3, ramp-up 30).
+    assert_eq!(config["mean_teacher"]["consistency_weight"], 3.0);
+    assert_eq!(config["validation_fraction"], 0.2);
+    // The ramp-up weight of each epoch is the mean over its 6 steps of
+    // 3·exp(−5(1 − t/30)²), t = epoch + step/6.
+    for (epoch, line) in lines.iter().enumerate() {
+        let expected: f64 = (0..6)
+            .map(|s| {
+                let t = epoch as f64 + s as f64 / 6.0;
+                3.0 * (-5.0 * (1.0 - t / 30.0f64).powi(2)).exp()
+            })
+            .sum::<f64>()
+            / 6.0;
+        let weight = line["series"]["schedule/consistency_weight"].as_f64().unwrap();
+        assert!((weight - expected).abs() < 1e-9, "epoch {epoch}: {weight} vs {expected}");
+        assert!(line["series"]["loss/consistency"].as_f64().unwrap() >= 0.0);
+        assert!(line["series"]["validation/teacher/accuracy"].as_f64().is_some());
+    }
+    for file in [
+        "student_chosen.bpk",
+        "teacher_chosen.bpk",
+        "student_last.bpk",
+        "teacher_last.bpk",
+        "summary.json",
+    ] {
+        assert!(run_dir.join(file).is_file(), "{file}");
     }
 
     // The saved run evaluates to the same test metrics, and predicts into the store.
@@ -166,14 +230,9 @@ fn supervised_training_lowers_the_training_loss() {
         "no teacher in supervised training"
     );
     let run_dir = root.join("runs").join(result["run"].as_str().unwrap());
-    let losses: Vec<f64> = std::fs::read_to_string(run_dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["losses"]["supervised"]
-                .as_f64()
-                .unwrap()
-        })
+    let losses: Vec<f64> = metrics_lines(&run_dir)
+        .iter()
+        .map(|l| l["series"]["loss/ce"].as_f64().unwrap())
         .collect();
     let first: f64 = losses[..3].iter().sum::<f64>() / 3.0;
     let last: f64 = losses[losses.len() - 3..].iter().sum::<f64>() / 3.0;
@@ -245,7 +304,7 @@ fn training_runs_on_the_shared_wgpu_device() {
     assert!(output.status.success(), "{}", common::stderr(&output));
     let stderr = common::stderr(&output);
     assert!(
-        stderr.contains("training mean-teacher (Resnet18) on wgpu (shared with the display)"),
+        stderr.contains("training mean-teacher (resnet18) on wgpu (shared with the display)"),
         "{stderr}"
     );
     let result: serde_json::Value = serde_json::from_str(common::stdout(&output).trim()).unwrap();
@@ -282,7 +341,7 @@ fn densenet121_trains_and_bad_settings_are_refused() {
     ]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        common::stderr(&output).contains("dropout 1.5 must be in [0, 1)"),
+        common::stderr(&output).contains("dropout 1.5 must be between 0 and 0.95"),
         "{}",
         common::stderr(&output)
     );
@@ -368,4 +427,128 @@ fn a_run_can_be_fine_tuned_after_more_labels() {
         "{}",
         common::stderr(&output)
     );
+}
+
+#[test]
+fn the_training_contract_refuses_unknown_names_clearly() {
+    let (_dir, root) = small_demo();
+    let root = root.to_str().unwrap();
+    let refused = |args: &[&str], expected: &str| {
+        let mut all = vec!["train", root, "--device", "flex", "--epochs", "1"];
+        all.extend_from_slice(args);
+        let output = common::loupe(&all);
+        assert_ne!(output.status.code(), Some(0), "{args:?}");
+        let stderr = common::stderr(&output);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    };
+    // Method names are kebab case, spelled as the contract says.
+    refused(&["--method", "mean_teacher"], "[possible values: supervised, mean-teacher]");
+    refused(&["--modality", "image,ct"], "this run asks for ct");
+    refused(&["--teachers", "a,b"], "method mean-teacher takes no teacher runs (given a, b)");
+    refused(&["--validation-fraction", "0.7"], "validation fraction 0.7 must be between 0 and 0.5");
+    // `--modalities` is the same flag; the run records the roles it read.
+    let (result, _) = train_args(&[
+        "train", root, "--device", "flex", "--epochs", "1", "--input-size", "16", "--width", "2",
+        "--method", "supervised", "--modalities", "image", "--json",
+    ]);
+    assert!(result["teacher"].is_null(), "a single-model run reports teacher: null");
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(root)
+                .join("runs")
+                .join(result["run"].as_str().unwrap())
+                .join("config.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["modalities"], serde_json::json!(["image"]));
+}
+
+#[test]
+fn supervised_and_mean_teacher_take_the_same_steps() {
+    let (_dir, root) = small_demo();
+    let steps = |method: &str| {
+        let (_, stderr) = train_args(&[
+            "train",
+            root.to_str().unwrap(),
+            "--method",
+            method,
+            "--epochs",
+            "1",
+            "--device",
+            "flex",
+            "--input-size",
+            "16",
+            "--width",
+            "2",
+            "--json",
+        ]);
+        stderr
+            .lines()
+            .find(|l| l.starts_with("run "))
+            .map(|l| l.split(';').nth(1).unwrap().trim().to_string())
+            .unwrap()
+    };
+    assert_eq!(steps("supervised"), "6 steps per epoch");
+    assert_eq!(steps("mean-teacher"), "6 steps per epoch");
+}
+
+#[test]
+fn runs_written_before_named_series_still_open() {
+    let (_dir, root) = small_demo();
+    let result = train(&root, "mean-teacher", "1");
+    let run = result["run"].as_str().unwrap();
+    let run_dir = root.join("runs").join(run);
+    // Make it a run as the previous version wrote it: no chosen checkpoint,
+    // no summary, a configuration without the newer keys, fixed loss fields.
+    for file in ["student_chosen.bpk", "teacher_chosen.bpk", "summary.json"] {
+        std::fs::remove_file(run_dir.join(file)).unwrap();
+    }
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("config.json")).unwrap())
+            .unwrap();
+    for key in ["modalities", "teachers", "validation_fraction"] {
+        config.as_object_mut().unwrap().remove(key);
+    }
+    std::fs::write(run_dir.join("config.json"), config.to_string()).unwrap();
+    let mut line = metrics_lines(&run_dir).remove(0);
+    let object = line.as_object_mut().unwrap();
+    object.remove("series");
+    object.insert(
+        "losses".into(),
+        serde_json::json!({"supervised": 1.25, "consistency": 0.5, "relation": 0.125,
+                           "total": 2.0, "weight": 0.25, "alpha": 0.5}),
+    );
+    object.insert("learning_rate".into(), serde_json::json!(0.003));
+    std::fs::write(run_dir.join("metrics.jsonl"), format!("{line}\n")).unwrap();
+
+    // It overlays: the past-run list reads its curves under today's names.
+    let past = loupe::train::runs::list(&root);
+    let old = past.iter().find(|r| r.id == run).unwrap();
+    assert!(old.config.is_some(), "the old configuration still loads");
+    let series = &old.epochs[0].series;
+    assert_eq!(series["loss/ce"], 1.25);
+    assert_eq!(series["loss/relation"], 0.125);
+    assert_eq!(series["schedule/consistency_weight"], 0.25);
+    assert_eq!(series["optimizer/learning_rate"], 0.003);
+    assert_eq!(
+        series["metric/teacher/accuracy"],
+        line["teacher"]["accuracy"].as_f64().unwrap()
+    );
+    // And it evaluates, from its last checkpoints.
+    let output = common::loupe(&[
+        "eval",
+        root.to_str().unwrap(),
+        "--run",
+        run,
+        "--device",
+        "flex",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    let evaluated: serde_json::Value =
+        serde_json::from_str(common::stdout(&output).trim()).unwrap();
+    assert_eq!(evaluated["selected_on"], "last-epoch");
+    assert_eq!(evaluated["teacher"]["accuracy"], line["teacher"]["accuracy"]);
 }

@@ -1,4 +1,6 @@
-//! What panels can ask for.
+//! What panels can ask for, grouped by the part of the state that owns it.
+//! Panels push any owner's command into [`Commands`]; [`super::AppState::apply`]
+//! only dispatches each to its owner.
 
 use std::path::PathBuf;
 
@@ -7,12 +9,22 @@ use super::project::{BrowserFilter, SortOrder, UncertaintyMeasure};
 use crate::demo::DemoTask;
 use crate::render::cpu::{Interpolation, WindowLevel};
 use crate::store::Remark;
-use crate::train::engine::TrainConfig;
+use crate::train::config::TrainConfig;
 use crate::volume::slice::{Convention, Plane};
 
-/// A request from the UI, applied by [`super::AppState::apply`].
+/// A request from the UI, by owner.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
+    Viewer(ViewerCommand),
+    Labeling(LabelingCommand),
+    Job(JobCommand),
+    Window(WindowCommand),
+    Training(TrainingCommand),
+}
+
+/// What the viewer does with the open image or volume; applied by `document::apply`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ViewerCommand {
     /// Open an image or volume file (dialog, drop, command line) outside any project.
     Open(PathBuf),
     /// Show this slice of a plane (moves the crosshair along its normal).
@@ -58,30 +70,19 @@ pub enum Command {
     SetWindow(WindowLevel),
     /// Back to the automatic window (0.5–99.5 percentiles).
     ResetWindow,
-    DismissNotice,
+}
 
-    /// Open the project in this folder.
-    OpenProject(PathBuf),
-    /// Create a project in this folder with a schema (`rop`, `thyroid` or a JSON file).
-    CreateProject {
-        dir: PathBuf,
-        schema: String,
-    },
-    /// Write a demo project into this folder (in the background), then open it.
-    CreateDemo {
-        dir: PathBuf,
-        task: DemoTask,
-    },
-    /// Import files and folders into the open project (in the background).
-    Import {
-        paths: Vec<PathBuf>,
-        labels: Option<PathBuf>,
-        test_fraction: f64,
-    },
+impl From<ViewerCommand> for Command {
+    fn from(command: ViewerCommand) -> Self {
+        Command::Viewer(command)
+    }
+}
+
+/// Browsing and labeling the open project; applied by [`super::ProjectSession::apply`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum LabelingCommand {
     /// Point missing items at files with the same content under this folder.
     FindMovedFiles(PathBuf),
-    ShowProjectPicker(bool),
-
     SelectItem(i64),
     /// Previous (−1) or next (+1) item of the browser's list.
     StepItem(i64),
@@ -104,21 +105,97 @@ pub enum Command {
     SetTest(bool),
     Undo,
     Redo,
-    SetAnnotator(String),
     SetFilter(BrowserFilter),
     SetSort(SortOrder),
     SetAutoAdvance(bool),
     ComputeAgreement,
+}
 
-    ShowTraining(bool),
-    SetTrainConfig(TrainConfig),
+impl From<LabelingCommand> for Command {
+    fn from(command: LabelingCommand) -> Self {
+        Command::Labeling(command)
+    }
+}
+
+/// Background work that writes a project; applied by [`super::jobs::start`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum JobCommand {
+    /// Write a demo project into this folder (in the background), then open it.
+    CreateDemo {
+        dir: PathBuf,
+        task: DemoTask,
+    },
+    /// Import files and folders into the open project (in the background).
+    Import {
+        paths: Vec<PathBuf>,
+        labels: Option<PathBuf>,
+        test_fraction: f64,
+    },
+}
+
+impl From<JobCommand> for Command {
+    fn from(command: JobCommand) -> Self {
+        Command::Job(command)
+    }
+}
+
+/// Which project is open, the annotator, the notice; applied by the app itself.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WindowCommand {
+    DismissNotice,
+    /// Open the project in this folder.
+    OpenProject(PathBuf),
+    /// Create a project in this folder with a schema (`rop`, `thyroid` or a JSON file).
+    CreateProject {
+        dir: PathBuf,
+        schema: String,
+    },
+    ShowProjectPicker(bool),
+    SetAnnotator(String),
+}
+
+impl From<WindowCommand> for Command {
+    fn from(command: WindowCommand) -> Self {
+        Command::Window(command)
+    }
+}
+
+/// The training panel and its run; applied by [`super::training::Training::apply`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrainingCommand {
+    Show(bool),
+    SetConfig(TrainConfig),
     /// Train on the CPU (`flex`) rather than the display's GPU.
-    SetTrainOnCpu(bool),
+    SetOnCpu(bool),
     /// Train on the open project with the current settings, in the background.
-    StartTraining,
-    PauseTraining,
-    ResumeTraining,
-    StopTraining,
+    Start,
+    Pause,
+    Resume,
+    Stop,
     /// Draw a past run's curves under the current ones.
-    OverlayRun(Option<String>),
+    Overlay(Option<String>),
+}
+
+impl From<TrainingCommand> for Command {
+    fn from(command: TrainingCommand) -> Self {
+        Command::Training(command)
+    }
+}
+
+/// The commands a frame's panels asked for, in order.
+#[derive(Debug, Default)]
+pub struct Commands(Vec<Command>);
+
+impl Commands {
+    pub fn push(&mut self, command: impl Into<Command>) {
+        self.0.push(command.into());
+    }
+
+    pub fn drain(&mut self) -> std::vec::Drain<'_, Command> {
+        self.0.drain(..)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::command::ViewerCommand;
 use crate::render::cpu::{self, Interpolation, LabelOverlay, RenderOptions, WindowLevel};
 use crate::render::view::{ViewGeometry, ViewSpec, canonical_from_voxel, voxel_from_canonical};
 use crate::volume::slice::{Convention, Plane};
@@ -440,4 +441,59 @@ impl Document {
     pub fn crosshair_voxel(&self) -> [f64; 3] {
         voxel_from_canonical(&self.grid, self.volume.spatial_shape(), self.crosshair)
     }
+}
+
+/// Applies a viewer command to the open document (opening one replaces it;
+/// `history` lists the files opened, newest last). The owner of
+/// [`ViewerCommand`]s; an error is for the user.
+pub fn apply(
+    document: &mut Option<Document>,
+    history: &mut Vec<PathBuf>,
+    command: ViewerCommand,
+) -> Result<(), String> {
+    if let ViewerCommand::Open(path) = command {
+        let opened = Document::open(&path).map_err(|e| e.to_string())?;
+        *document = Some(opened);
+        history.retain(|p| p != &path);
+        history.push(path);
+        return Ok(());
+    }
+    let Some(d) = document else { return Ok(()) };
+    match command {
+        ViewerCommand::Open(_) => {}
+        ViewerCommand::SetSlice { plane, index } => d.set_slice(plane, index),
+        ViewerCommand::StepSlice { plane, delta } => d.step_slice(plane, delta),
+        ViewerCommand::ClickVoxel(voxel) => d.click(voxel),
+        ViewerCommand::SetLayout(layout) => d.set_layout(layout),
+        ViewerCommand::SetConvention(convention) => d.set_convention(convention),
+        ViewerCommand::SetInterpolation(interpolation) => d.set_interpolation(interpolation),
+        ViewerCommand::ZoomView { plane, factor } => {
+            let view = d.view_mut(plane);
+            view.zoom = (view.zoom * factor).clamp(0.1, 50.0);
+        }
+        ViewerCommand::PanView { plane, delta } => {
+            let view = d.view_mut(plane);
+            view.pan = [view.pan[0] + delta[0], view.pan[1] + delta[1]];
+        }
+        ViewerCommand::SetTilt { plane, tilt } => d.view_mut(plane).tilt = tilt,
+        ViewerCommand::ResetView(plane) => {
+            let view = d.view_mut(plane);
+            view.zoom = 1.0;
+            view.pan = [0.0, 0.0];
+            view.tilt = [0.0, 0.0];
+        }
+        ViewerCommand::OpenLabels(path) => d.set_labels(&path).map_err(|e| e.to_string())?,
+        ViewerCommand::SetOverlay(overlay) => d.set_overlay(overlay),
+        ViewerCommand::AddCompanion(path) => d.add_companion(&path).map_err(|e| e.to_string())?,
+        ViewerCommand::RemoveCompanions => {
+            d.companions.clear();
+            if let Layout::SideBySide(plane) = d.layout {
+                d.set_layout(Layout::Single(plane));
+            }
+        }
+        ViewerCommand::SetTime(time) => d.set_time(time),
+        ViewerCommand::SetWindow(window) => d.set_window(window),
+        ViewerCommand::ResetWindow => d.set_window(d.auto_window),
+    }
+    Ok(())
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
+use super::command::JobCommand;
 use crate::demo::{self, DemoOptions};
 use crate::store::Project;
 use crate::store::import::{self, ImportOptions, LabelTable};
@@ -129,6 +130,40 @@ impl Job {
                     return Some(Err(format!("{} stopped unexpectedly", self.title)));
                 }
             }
+        }
+    }
+}
+
+/// Starts the job a command asks for (the owner of [`JobCommand`]s): one at
+/// a time; imports go into the open project (`project_root`) as `annotator`.
+pub fn start(
+    command: JobCommand,
+    running: bool,
+    project_root: Option<&std::path::Path>,
+    annotator: &str,
+) -> Result<Job, String> {
+    if running {
+        return Err("wait for the running job to finish".into());
+    }
+    match command {
+        JobCommand::CreateDemo { dir, task } => {
+            if crate::store::is_project(&dir) {
+                return Err(format!("a project already exists in {}", dir.display()));
+            }
+            Ok(Job::demo(dir, DemoOptions::new(task)))
+        }
+        JobCommand::Import {
+            paths,
+            labels,
+            test_fraction,
+        } => {
+            let root = project_root.ok_or("open or create a project before importing")?;
+            let options = ImportOptions {
+                test_fraction,
+                seed: 0,
+                annotator: annotator.to_string(),
+            };
+            Ok(Job::import(root.to_path_buf(), paths, labels, options))
         }
     }
 }

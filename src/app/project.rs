@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::command::LabelingCommand;
 use crate::store::{ADJUDICATOR, Item, Pool, Prediction, Project, Remark, StoreError};
 
 /// One item as the browser and labeling panel see it.
@@ -20,16 +21,7 @@ pub struct ItemRow {
 impl ItemRow {
     /// The target value training would use: adjudicated, else agreed, else `None`.
     pub fn consensus(&self, field: &str) -> Option<&str> {
-        if let Some(v) = self.labels.get(ADJUDICATOR).and_then(|f| f.get(field)) {
-            return Some(v);
-        }
-        let mut values = self
-            .labels
-            .iter()
-            .filter(|(a, _)| a.as_str() != ADJUDICATOR)
-            .filter_map(|(_, f)| f.get(field));
-        let first = values.next()?;
-        values.all(|v| v == first).then_some(first.as_str())
+        crate::store::consensus(&self.labels, field)
     }
 
     /// Annotators (not the adjudicator) gave different values for `field`.
@@ -439,5 +431,153 @@ impl ProjectSession {
         names.sort();
         names.dedup();
         names
+    }
+}
+
+/// What the app must do after a labeling command, beyond the session itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LabelingOutcome {
+    /// The selection changed: show the selected item's file.
+    pub show_selected: bool,
+    /// Something to tell the user.
+    pub info: Option<String>,
+}
+
+impl LabelingOutcome {
+    fn show() -> Self {
+        Self {
+            show_selected: true,
+            info: None,
+        }
+    }
+
+    fn info(text: &str) -> Self {
+        Self {
+            show_selected: false,
+            info: Some(text.to_string()),
+        }
+    }
+}
+
+impl ProjectSession {
+    /// Applies a labeling command as `annotator` (the owner of
+    /// [`LabelingCommand`]s); an error is for the user, and nothing saved is lost.
+    pub fn apply(
+        &mut self,
+        command: LabelingCommand,
+        annotator: &str,
+    ) -> Result<LabelingOutcome, String> {
+        let error = |e: StoreError| e.to_string();
+        let selected = self.selected;
+        match command {
+            LabelingCommand::SelectItem(id) => {
+                self.selected = Some(id);
+                Ok(LabelingOutcome::show())
+            }
+            LabelingCommand::StepItem(delta) => {
+                self.step(delta);
+                Ok(LabelingOutcome::show())
+            }
+            LabelingCommand::NextUnlabeled => Ok(if self.next_unlabeled(annotator) {
+                LabelingOutcome::show()
+            } else {
+                LabelingOutcome::info("every listed item has your label")
+            }),
+            LabelingCommand::NextMostUncertain => Ok(if self.next_most_uncertain(annotator) {
+                LabelingOutcome::show()
+            } else {
+                LabelingOutcome::info(
+                    "no predictions yet: train a model (or run loupe predict) first",
+                )
+            }),
+            LabelingCommand::SetUncertainty(measure) => {
+                self.uncertainty = measure;
+                Ok(LabelingOutcome::default())
+            }
+            LabelingCommand::SetLabel { field, value } => {
+                self.label_and_advance(&field, value, annotator)
+            }
+            LabelingCommand::Adjudicate { field, value } => {
+                self.label_and_advance(&field, value, ADJUDICATOR)
+            }
+            LabelingCommand::SetRemark(remark) => {
+                if let Some(id) = selected {
+                    self.set_remark(id, annotator, &remark).map_err(error)?;
+                }
+                Ok(LabelingOutcome::default())
+            }
+            LabelingCommand::SetTest(in_test) => {
+                if let Some(id) = selected {
+                    self.set_test(id, in_test).map_err(error)?;
+                }
+                Ok(LabelingOutcome::default())
+            }
+            LabelingCommand::Undo | LabelingCommand::Redo => {
+                let changed = if command == LabelingCommand::Undo {
+                    self.undo()
+                } else {
+                    self.redo()
+                }
+                .map_err(error)?;
+                Ok(LabelingOutcome {
+                    show_selected: changed.is_some(),
+                    info: None,
+                })
+            }
+            LabelingCommand::SetFilter(filter) => {
+                self.filter = filter;
+                Ok(LabelingOutcome::default())
+            }
+            LabelingCommand::SetSort(sort) => {
+                self.sort = sort;
+                Ok(LabelingOutcome::default())
+            }
+            LabelingCommand::SetAutoAdvance(on) => {
+                self.auto_advance = on;
+                Ok(LabelingOutcome::default())
+            }
+            LabelingCommand::ComputeAgreement => {
+                self.agreement = Some(crate::store::export::stats(&self.project).map_err(error)?);
+                Ok(LabelingOutcome::default())
+            }
+            LabelingCommand::FindMovedFiles(folder) => {
+                let found = self.project.relocate_missing(&folder).map_err(error)?;
+                self.reload().map_err(error)?;
+                Ok(LabelingOutcome {
+                    show_selected: true,
+                    info: Some(format!(
+                        "found {found} moved files under {}",
+                        folder.display()
+                    )),
+                })
+            }
+        }
+    }
+
+    /// Sets a label on the selected item as `annotator` (the adjudicator
+    /// for a reviewer's value) and, for a target label with auto-advance
+    /// on, moves to the next listed item.
+    fn label_and_advance(
+        &mut self,
+        field: &str,
+        value: Option<String>,
+        annotator: &str,
+    ) -> Result<LabelingOutcome, String> {
+        let Some(id) = self.selected else {
+            return Ok(LabelingOutcome::default());
+        };
+        // The list as it was, so advancing works even when the label moves the item out of a filter.
+        let order: Vec<i64> = self.visible().iter().map(|r| r.item.id).collect();
+        self.set_label(id, annotator, field, value.as_deref())
+            .map_err(|e| e.to_string())?;
+        let is_target = field == self.project.schema().target;
+        if is_target && value.is_some() && self.auto_advance && annotator != ADJUDICATOR {
+            let after = order.iter().position(|&i| i == id).map_or(0, |p| p + 1);
+            if let Some(&next) = order.get(after) {
+                self.selected = Some(next);
+                return Ok(LabelingOutcome::show());
+            }
+        }
+        Ok(LabelingOutcome::default())
     }
 }

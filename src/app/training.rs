@@ -1,15 +1,35 @@
-//! A training run started from the window: the engine in a background
-//! thread on the shared compute device, talked to only through channels
-//! (commands in, events out); the curves it has reported so far.
+//! Training in the window: the panel's settings, the run going on in a
+//! background thread on the shared compute device (talked to only through
+//! channels: commands in, events out), the named series it has reported so
+//! far, and past runs to overlay. Owner of [`TrainingCommand`]s.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Instant;
 
-use crate::train::device::ComputeDevice;
-use crate::train::engine::{self, RunSummary, TrainCommand, TrainConfig, TrainEvent};
-use crate::train::runs::EpochRecord;
-use crate::train::step::StepLosses;
+use super::command::TrainingCommand;
+use crate::train::config::{DeviceKind, Preset, TrainConfig};
+use crate::train::data::Rasterize;
+use crate::train::device::{self, ComputeDevice, DeviceError, WgpuHandles};
+use crate::train::events::{RunSummary, Scalars, TrainCommand, TrainEvent};
+use crate::train::methods::{self, TrainingMethod};
+use crate::train::runs::{self, EpochRecord, PastRun};
+use crate::train::trainer;
+
+/// What training sees of an item: the viewer's middle-axial rendering.
+pub const RASTERIZE: Rasterize = crate::render::cpu::middle_axial_slice;
+
+/// Burn on the display's wgpu device, as eframe (or a headless setup) made it.
+pub fn display_compute(
+    render_state: &egui_wgpu::RenderState,
+) -> Result<ComputeDevice, DeviceError> {
+    device::shared_wgpu(&WgpuHandles {
+        instance: render_state.instance.clone(),
+        adapter: render_state.adapter.clone(),
+        device: render_state.device.clone(),
+        queue: render_state.queue.clone(),
+    })
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum TrainingStatus {
@@ -22,14 +42,16 @@ pub enum TrainingStatus {
 }
 
 /// One run as the training panel shows it.
-pub struct TrainingSession {
+pub struct TrainingRun {
     pub config: TrainConfig,
+    pub method: String,
     pub device: String,
     pub run: Option<String>,
     pub status: TrainingStatus,
-    /// (epoch + fraction, losses) per step.
-    pub steps: Vec<(f64, StepLosses)>,
+    /// (epoch + fraction, named values) per step.
+    pub steps: Vec<(f64, Scalars)>,
     pub epochs: Vec<EpochRecord>,
+    pub epochs_planned: usize,
     pub steps_per_epoch: usize,
     pub images_per_second: f64,
     pub started: Instant,
@@ -39,25 +61,40 @@ pub struct TrainingSession {
     result: Receiver<Result<RunSummary, String>>,
 }
 
-impl TrainingSession {
-    /// Starts the engine on `root` in a background thread.
-    pub fn start(root: PathBuf, config: TrainConfig, compute: ComputeDevice) -> Self {
+impl TrainingRun {
+    /// Starts `method` on `root` in a background thread.
+    pub fn spawn(
+        root: PathBuf,
+        config: TrainConfig,
+        method: Box<dyn TrainingMethod>,
+        compute: ComputeDevice,
+    ) -> Self {
         let (events_tx, events) = channel();
         let (commands, commands_rx) = channel();
         let (result_tx, result) = channel();
         let thread_config = config.clone();
         let device = compute.description.clone();
+        let name = method.name().to_string();
         std::thread::Builder::new()
             .name("loupe-training".into())
             .spawn(move || {
-                let outcome =
-                    engine::train(&root, &thread_config, &compute, &events_tx, &commands_rx)
-                        .map_err(|e| e.to_string());
+                let outcome = trainer::train_with(
+                    &root,
+                    &thread_config,
+                    method,
+                    &compute,
+                    RASTERIZE,
+                    &events_tx,
+                    &commands_rx,
+                )
+                .map_err(|e| e.to_string());
                 let _ = result_tx.send(outcome);
             })
             .ok();
         Self {
+            epochs_planned: config.epochs,
             config,
+            method: name,
             device,
             run: None,
             status: TrainingStatus::Starting,
@@ -86,7 +123,7 @@ impl TrainingSession {
 
     /// Fraction of all steps done.
     pub fn progress(&self) -> f64 {
-        let total = (self.steps_per_epoch * self.config.epochs).max(1);
+        let total = (self.steps_per_epoch * self.epochs_planned).max(1);
         self.steps.len() as f64 / total as f64
     }
 
@@ -97,27 +134,29 @@ impl TrainingSession {
             .then(|| self.started.elapsed().as_secs_f64() * (1.0 - progress) / progress)
     }
 
-    /// Takes what the engine reported. Returns true when the run just ended.
+    /// Takes what the run reported. Returns true when the run just ended.
     pub fn poll(&mut self) -> bool {
         while let Ok(event) = self.events.try_recv() {
             match event {
                 TrainEvent::Started {
                     run,
+                    epochs,
                     steps_per_epoch,
                     ..
                 } => {
                     self.run = Some(run);
+                    self.epochs_planned = epochs;
                     self.steps_per_epoch = steps_per_epoch.max(1);
                     self.status = TrainingStatus::Running;
                 }
                 TrainEvent::Step {
                     epoch,
                     step,
-                    losses,
+                    values,
                     images_per_second,
                 } => {
                     let x = epoch as f64 + (step + 1) as f64 / self.steps_per_epoch as f64;
-                    self.steps.push((x, losses));
+                    self.steps.push((x, values));
                     self.images_per_second = images_per_second;
                 }
                 TrainEvent::Epoch(record) => self.epochs.push(*record),
@@ -141,5 +180,119 @@ impl TrainingSession {
             Ok(Ok(_)) => true,
             Err(_) => false,
         }
+    }
+}
+
+/// The training panel's state.
+pub struct Training {
+    /// Settings for the next run.
+    pub config: TrainConfig,
+    /// Train on the CPU (`flex`) instead of the display's GPU.
+    pub on_cpu: bool,
+    /// The current or last run started from the window.
+    pub run: Option<TrainingRun>,
+    /// Past runs of the open project (for overlaying curves).
+    pub past_runs: Vec<PastRun>,
+    /// A past run drawn under the current curves.
+    pub overlay: Option<String>,
+    pub show: bool,
+}
+
+impl Default for Training {
+    fn default() -> Self {
+        Self {
+            config: TrainConfig::default(),
+            on_cpu: false,
+            run: None,
+            past_runs: Vec::new(),
+            overlay: None,
+            show: false,
+        }
+    }
+}
+
+/// Where a window run would go, and the project it would train on.
+pub struct TrainingTarget<'a> {
+    pub project_root: Option<&'a Path>,
+    pub compute: Option<&'a ComputeDevice>,
+}
+
+impl Training {
+    /// A project was opened: its runs, and the preset for its schema on the
+    /// device the panel will use (the CPU where the display has no real GPU
+    /// shared with Burn).
+    pub fn project_opened(&mut self, root: &Path, schema_name: &str, display: DeviceKind) {
+        self.past_runs = runs::list(root);
+        // Without a real GPU, flex is the faster choice (a software adapter is slower still).
+        self.on_cpu = self.on_cpu || display == DeviceKind::Cpu;
+        let device = if self.on_cpu {
+            DeviceKind::Cpu
+        } else {
+            DeviceKind::Gpu
+        };
+        if self.run.as_ref().is_none_or(|r| !r.is_active()) {
+            self.config = Preset::for_project(schema_name, device).apply_to(&self.config);
+        }
+    }
+
+    /// Takes the run's reports; returns its failure message when it just failed,
+    /// and whether it just ended.
+    pub fn poll(&mut self, project_root: Option<&Path>) -> (bool, Option<String>) {
+        let ended = self.run.as_mut().is_some_and(|r| r.poll());
+        if !ended {
+            return (false, None);
+        }
+        if let Some(root) = project_root {
+            self.past_runs = runs::list(root);
+        }
+        let failure = match self.run.as_ref().map(|r| &r.status) {
+            Some(TrainingStatus::Failed(message)) => Some(message.clone()),
+            _ => None,
+        };
+        (true, failure)
+    }
+
+    fn send(&self, command: TrainCommand) {
+        if let Some(run) = &self.run {
+            run.send(command);
+        }
+    }
+
+    /// Applies a training command; an error is for the user.
+    pub fn apply(
+        &mut self,
+        command: TrainingCommand,
+        target: TrainingTarget<'_>,
+    ) -> Result<(), String> {
+        match command {
+            TrainingCommand::Show(show) => self.show = show,
+            TrainingCommand::SetOnCpu(cpu) => self.on_cpu = cpu,
+            TrainingCommand::SetConfig(config) => self.config = config,
+            TrainingCommand::Start => {
+                if self.run.as_ref().is_some_and(|r| r.is_active()) {
+                    return Err("a training run is already going; stop it first".into());
+                }
+                let (Some(root), Some(compute)) = (target.project_root, target.compute) else {
+                    return Err("open a project with labeled images to train".into());
+                };
+                self.config.validate().map_err(|e| e.to_string())?;
+                let compute = if self.on_cpu {
+                    device::flex()
+                } else {
+                    compute.clone()
+                };
+                self.run = Some(TrainingRun::spawn(
+                    root.to_path_buf(),
+                    self.config.clone(),
+                    methods::build(self.config.method),
+                    compute,
+                ));
+            }
+            TrainingCommand::Pause => self.send(TrainCommand::Pause),
+            TrainingCommand::Resume => self.send(TrainCommand::Resume),
+            TrainingCommand::Stop => self.send(TrainCommand::Stop),
+            TrainingCommand::Overlay(run) => self.overlay = run,
+        }
+        Ok(())
     }
 }

@@ -28,7 +28,7 @@ pub fn run() -> anyhow::Result<()> {
                 summary.max_buffer_bytes as f64 / MIB,
                 summary.max_storage_binding_bytes as f64 / MIB,
             );
-            let shared = compute::shared_wgpu(&render_state)?;
+            let shared = crate::app::training::display_compute(&render_state)?;
             report(&shared, &compute::smoke_test(&shared)?);
         }
         Err(error) => println!("display device: {error}; training would run on the CPU"),

@@ -1,13 +1,23 @@
-//! `loupe train`: the window's training engine in the foreground, with the same run files.
+//! `loupe train`, `loupe predict`, `loupe eval`: the window's trainer in the
+//! foreground, with the same run files. The flag and JSON names are the
+//! training contract scripts rely on (README, "Training contract").
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::channel;
 
 use anyhow::Context;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 
+use crate::app::training::{RASTERIZE, display_compute};
+use crate::store::Project;
+use crate::train::config::{Method, Preset, TrainConfig};
 use crate::train::device::{self, ComputeDevice};
-use crate::train::engine::{self, Method, TrainConfig, TrainEvent};
+use crate::train::events::{RunSummary, TrainEvent, series};
+use crate::train::inference;
+use crate::train::metrics::Metrics;
+use crate::train::models::ModelKind;
+use crate::train::trainer;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum DeviceArg {
@@ -17,17 +27,43 @@ pub enum DeviceArg {
     Flex,
 }
 
+/// `--method NAME`, from the names `train::config::Method` defines.
+pub(crate) fn method_parser() -> impl TypedValueParser<Value = Method> {
+    let names: Vec<&'static str> = Method::ALL.iter().map(|m| m.name()).collect();
+    PossibleValuesParser::new(names).map(|name| {
+        Method::from_name(&name).expect("the parser offers only method names")
+    })
+}
+
+/// `--model NAME`, from the names `train::models::ModelKind` defines.
+fn model_parser() -> impl TypedValueParser<Value = ModelKind> {
+    let names: Vec<&'static str> = ModelKind::ALL.iter().map(|m| m.name()).collect();
+    PossibleValuesParser::new(names).map(|name| {
+        ModelKind::from_name(&name).expect("the parser offers only model names")
+    })
+}
+
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
     pub dir: PathBuf,
-    /// Mean teacher unless the configuration file says otherwise.
-    #[arg(long, value_enum)]
+    /// The method (default: the configuration file's, else mean-teacher).
+    #[arg(long, value_parser = method_parser())]
     pub method: Option<Method>,
-    #[arg(long, value_enum)]
-    pub model: Option<crate::train::model::ModelKind>,
+    /// Which of a case's inputs the run reads, by role (comma list; 2-D items have `image`).
+    #[arg(long, alias = "modalities", value_delimiter = ',', value_name = "ROLE[,ROLE…]")]
+    pub modality: Vec<String>,
+    /// A teacher run for distillation methods.
+    #[arg(long, value_name = "RUN")]
+    pub teacher: Vec<String>,
+    /// Several teacher runs (comma list), matched to roles by their recorded modality.
+    #[arg(long, value_delimiter = ',', value_name = "RUN[,RUN…]")]
+    pub teachers: Vec<String>,
+    /// The architecture (default: the one that suits the data).
+    #[arg(long, value_parser = model_parser())]
+    pub model: Option<ModelKind>,
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Continue from this earlier run's last checkpoints (fine-tune after labeling more).
+    /// Continue from this earlier run's chosen checkpoint (fine-tune after labeling more).
     #[arg(long, value_name = "RUN")]
     pub from: Option<String>,
     #[arg(long, value_enum, default_value = "wgpu")]
@@ -40,7 +76,12 @@ pub struct TrainArgs {
     /// Channels of the first ResNet stage.
     #[arg(long)]
     pub width: Option<usize>,
-    /// A JSON training configuration (fields as in a run's config.json); flags override it.
+    /// Fraction of the labeled pool held out, per class, to choose the reported checkpoint.
+    #[arg(long)]
+    pub validation_fraction: Option<f64>,
+    /// A JSON training configuration (fields as in a run's config.json);
+    /// flags override it. Without one: the preset for the project's schema
+    /// on the chosen device, as the window uses.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// End by printing one JSON object with the run and its test metrics.
@@ -52,7 +93,7 @@ fn compute_device(choice: DeviceArg) -> anyhow::Result<ComputeDevice> {
     match choice {
         DeviceArg::Flex => Ok(device::flex()),
         DeviceArg::Wgpu => match crate::render::device::headless_render_state() {
-            Ok(render_state) => Ok(device::shared_wgpu(&render_state)?),
+            Ok(render_state) => Ok(display_compute(&render_state)?),
             Err(error) => {
                 eprintln!("{error}; training on the CPU");
                 Ok(device::flex())
@@ -62,20 +103,31 @@ fn compute_device(choice: DeviceArg) -> anyhow::Result<ComputeDevice> {
 }
 
 /// A training configuration from a JSON file (fields as in a run's `config.json`).
-pub fn read_config(path: &std::path::Path) -> anyhow::Result<TrainConfig> {
+pub fn read_config(path: &Path) -> anyhow::Result<TrainConfig> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_str(&text)
         .with_context(|| format!("{} is not a training configuration", path.display()))
 }
 
-pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+/// The run's configuration: the file, or the project's preset, with the flags applied.
+fn configuration(args: &TrainArgs, compute: &ComputeDevice) -> anyhow::Result<TrainConfig> {
     let mut config = match &args.config {
         Some(path) => read_config(path)?,
-        None => TrainConfig::default(),
+        None => {
+            let schema = Project::open(&args.dir)?.schema().name.clone();
+            Preset::for_project(&schema, compute.kind()).config()
+        }
     };
     if let Some(method) = args.method {
         config.method = method;
+    }
+    if !args.modality.is_empty() {
+        config.modalities = args.modality.clone();
+    }
+    let teachers: Vec<String> = args.teacher.iter().chain(&args.teachers).cloned().collect();
+    if !teachers.is_empty() {
+        config.teachers = teachers;
     }
     if let Some(model) = args.model {
         config.model = model;
@@ -90,12 +142,48 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         config.seed = seed;
     }
     if let Some(size) = args.input_size {
-        config.input_size = size.max(8);
+        config.input_size = size;
     }
     if let Some(width) = args.width {
-        config.width = width.max(1);
+        config.width = width;
     }
+    if let Some(fraction) = args.validation_fraction {
+        config.validation_fraction = fraction;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+/// The `--json` metrics of one model (the contract's names).
+fn metrics_json(m: &Metrics) -> serde_json::Value {
+    serde_json::json!({
+        "accuracy": m.accuracy,
+        "auc": m.auc,
+        "auc_per_class": m.auc_per_class,
+        "kappa": m.kappa,
+        "f1": m.f1,
+        "sensitivity": m.sensitivity,
+        "specificity": m.specificity,
+        "confusion": m.confusion,
+    })
+}
+
+/// `{"run", "epochs", "student": {…}, "teacher": {…} | null, …}`.
+pub fn summary_json(summary: &RunSummary) -> serde_json::Value {
+    serde_json::json!({
+        "run": summary.run,
+        "epochs": summary.epochs,
+        "chosen_epoch": summary.chosen_epoch,
+        "selected_on": summary.selected_on,
+        "stopped_early": summary.stopped_early,
+        "student": metrics_json(&summary.student),
+        "teacher": summary.teacher.as_ref().map(metrics_json),
+    })
+}
+
+pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let compute = compute_device(args.device)?;
+    let config = configuration(args, &compute)?;
     let (events, receiver) = channel();
     let (_commands, command_receiver) = channel();
     let terminal = std::io::stderr().is_terminal();
@@ -107,18 +195,20 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                     run,
                     steps_per_epoch: steps,
                     labeled,
+                    validation,
                     unlabeled,
                     test,
+                    ..
                 } => {
                     steps_per_epoch = steps;
                     eprintln!(
-                        "run {run}: {labeled} labeled, {unlabeled} unlabeled, {test} test images; {steps} steps per epoch"
+                        "run {run}: {labeled} labeled (+{validation} held out for validation), {unlabeled} unlabeled, {test} test images; {steps} steps per epoch"
                     );
                 }
                 TrainEvent::Step {
                     epoch,
                     step,
-                    losses,
+                    values,
                     images_per_second,
                 } if terminal => {
                     eprint!(
@@ -126,22 +216,27 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                         epoch + 1,
                         step + 1,
                         steps_per_epoch,
-                        losses.total,
+                        values.get(series::TOTAL_LOSS).copied().unwrap_or(f64::NAN),
                         images_per_second
                     );
                 }
                 TrainEvent::Epoch(record) => {
-                    let teacher = record
-                        .teacher
-                        .as_ref()
-                        .map(|t| format!(", teacher accuracy {:.3}", t.accuracy))
-                        .unwrap_or_default();
+                    let value = |name: &str| {
+                        record
+                            .series
+                            .get(name)
+                            .map_or("-".to_string(), |v| format!("{v:.3}"))
+                    };
                     eprintln!(
-                        "\repoch {}: loss {:.4}, student accuracy {:.3} AUC {}{teacher} ({:.1} s)",
+                        "\repoch {}: loss {}, test accuracy student {} teacher {}, validation accuracy {} ({:.1} s)",
                         record.epoch + 1,
-                        record.losses.total,
-                        record.student.accuracy,
-                        record.student.auc.map_or("-".into(), |a| format!("{a:.3}")),
+                        value(series::TOTAL_LOSS),
+                        value("metric/student/accuracy"),
+                        value("metric/teacher/accuracy"),
+                        ["validation/teacher/accuracy", "validation/student/accuracy"]
+                            .iter()
+                            .find_map(|name| record.series.get(*name))
+                            .map_or("-".to_string(), |v| format!("{v:.3}")),
                         record.seconds
                     );
                 }
@@ -150,35 +245,34 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         }
     });
     eprintln!(
-        "training {} ({:?}) on {}",
+        "training {} ({}) on {}",
         config.method.name(),
-        config.model,
+        config.model.name(),
         compute.description
     );
-    let result = engine::train(&args.dir, &config, &compute, &events, &command_receiver);
+    let result = trainer::train(
+        &args.dir,
+        &config,
+        &compute,
+        RASTERIZE,
+        &events,
+        &command_receiver,
+    );
     drop(events);
     let _ = printer.join();
     let summary = result?;
+    if let Some(epoch) = summary.chosen_epoch {
+        eprintln!(
+            "reporting epoch {} (chosen on the {})",
+            epoch + 1,
+            match summary.selected_on {
+                crate::train::events::Selection::Validation => "validation split",
+                crate::train::events::Selection::LastEpoch => "last epoch: no validation split",
+            }
+        );
+    }
     if args.json {
-        let metrics = |m: &crate::train::metrics::Metrics| {
-            serde_json::json!({
-                "accuracy": m.accuracy,
-                "auc": m.auc,
-                "auc_per_class": m.auc_per_class,
-                "kappa": m.kappa,
-                "f1": m.f1,
-                "sensitivity": m.sensitivity,
-                "specificity": m.specificity,
-                "confusion": m.confusion,
-            })
-        };
-        let out = serde_json::json!({
-            "run": summary.run,
-            "epochs": summary.epochs,
-            "student": metrics(&summary.student),
-            "teacher": summary.teacher.as_ref().map(metrics),
-        });
-        println!("{out}");
+        println!("{}", summary_json(&summary));
     }
     Ok(())
 }
@@ -199,7 +293,7 @@ pub struct RunArgs {
 /// `loupe predict`: a saved run's probabilities and uncertainty for the unlabeled and test pools, into the store.
 pub fn predict(args: &RunArgs) -> anyhow::Result<()> {
     let compute = compute_device(args.device)?;
-    let count = engine::predict_run(&args.dir, &args.run, &compute)?;
+    let count = inference::predict_run(&args.dir, &args.run, &compute, RASTERIZE)?;
     if args.json {
         println!(
             "{}",
@@ -211,12 +305,12 @@ pub fn predict(args: &RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `loupe eval`: a saved run's student and teacher on the test pool.
+/// `loupe eval`: a saved run's reported checkpoint (student and teacher) on the test pool.
 pub fn eval(args: &RunArgs) -> anyhow::Result<()> {
     let compute = compute_device(args.device)?;
-    let summary = engine::evaluate_run(&args.dir, &args.run, &compute)?;
+    let summary = inference::evaluate_run(&args.dir, &args.run, &compute, RASTERIZE)?;
     if args.json {
-        println!("{}", serde_json::to_string(&summary)?);
+        println!("{}", summary_json(&summary));
     } else {
         for (who, metrics) in [
             ("student", Some(&summary.student)),

@@ -283,11 +283,8 @@ pub fn import(
     let mut rng = Rng::new(options.seed);
     let mut in_test = vec![false; files.len()];
     for members in strata.values_mut() {
-        // Fisher–Yates with the project's seeded generator: same seed, same split.
-        for k in (1..members.len()).rev() {
-            let j = (rng.next_u64() % (k as u64 + 1)) as usize;
-            members.swap(k, j);
-        }
+        // The project's seeded generator: same seed, same split.
+        rng.shuffle(members);
         let count = (options.test_fraction * members.len() as f64).round() as usize;
         for &i in members.iter().take(count) {
             in_test[i] = true;

@@ -208,10 +208,10 @@ impl Project {
 
     /// Opens the project in `root`.
     pub fn open(root: &Path) -> Result<Self, StoreError> {
-        let db = root.join(DATABASE_FILE);
-        if !db.is_file() {
+        if !is_project(root) {
             return Err(StoreError::NotAProject(root.to_path_buf()));
         }
+        let db = root.join(DATABASE_FILE);
         let conn = connect(&db)?;
         let schema_json: String = conn
             .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
@@ -627,15 +627,32 @@ impl Project {
     /// set it, else the annotators' value when they all agree, else `None`.
     pub fn consensus(&self, item_id: i64, field: &str) -> Result<Option<String>, StoreError> {
         let labels = self.current_labels(item_id)?;
-        if let Some(value) = labels.get(ADJUDICATOR).and_then(|f| f.get(field)) {
-            return Ok(Some(value.clone()));
-        }
-        let mut values = labels.values().filter_map(|f| f.get(field));
-        let Some(first) = values.next() else {
-            return Ok(None);
-        };
-        Ok(values.all(|v| v == first).then(|| first.clone()))
+        Ok(consensus(&labels, field).map(str::to_string))
     }
+}
+
+/// The consensus rule, once for the store and the window: the adjudicated
+/// value if a reviewer set one, else the annotators' value when they all
+/// agree, else `None`. `labels` is annotator → field → value.
+pub fn consensus<'a>(
+    labels: &'a BTreeMap<String, BTreeMap<String, String>>,
+    field: &str,
+) -> Option<&'a str> {
+    if let Some(value) = labels.get(ADJUDICATOR).and_then(|f| f.get(field)) {
+        return Some(value);
+    }
+    let mut values = labels
+        .iter()
+        .filter(|(annotator, _)| annotator.as_str() != ADJUDICATOR)
+        .filter_map(|(_, fields)| fields.get(field));
+    let first = values.next()?;
+    values.all(|v| v == first).then_some(first.as_str())
+}
+
+/// Whether `dir` holds a Loupe project (its database file): the one check
+/// the window, the picker, the demo writer and the benchmarks use.
+pub fn is_project(dir: &Path) -> bool {
+    dir.join(DATABASE_FILE).is_file()
 }
 
 /// Sets a training item's pool from its target labels: labeled when any

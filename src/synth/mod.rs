@@ -29,6 +29,15 @@ impl Rng {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
+    /// Fisher–Yates shuffle in place: the one shuffle of pools, plans and
+    /// epochs, so one seed gives one order everywhere.
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for k in (1..items.len()).rev() {
+            let j = (self.next_u64() % (k as u64 + 1)) as usize;
+            items.swap(k, j);
+        }
+    }
+
     /// Standard normal (Box–Muller).
     pub fn normal(&mut self) -> f64 {
         let u1 = self.unit().max(f64::MIN_POSITIVE);

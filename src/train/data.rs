@@ -1,9 +1,16 @@
 //! Training data from a project's pools: every image decoded once, resized
-//! to the model's input, normalised to [−1, 1], and kept in memory.
+//! to the model's input, normalised to [−1, 1], and kept in memory; and the
+//! validation split drawn from the labeled pool.
 
-use crate::render::cpu;
 use crate::store::{Pool, Project, StoreError};
-use crate::volume;
+use crate::synth::Rng;
+use crate::volume::{self, Volume};
+
+/// Turns an item's image or volume into the RGBA pixels a model sees
+/// (width, height, pixels). The caller passes the viewer's middle-axial
+/// renderer, so training shows the model what the clinician sees without
+/// `train` depending on the renderer.
+pub type Rasterize = fn(&Volume) -> (usize, usize, Vec<u8>);
 
 /// Images of one pool as `N × 3 × S × S` floats, with their labels.
 #[derive(Clone, Debug, Default)]
@@ -23,6 +30,39 @@ impl Images {
 
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
+    }
+
+    /// The images at `indices`, in that order.
+    pub fn subset(&self, indices: &[usize]) -> Images {
+        Images {
+            ids: indices.iter().map(|&i| self.ids[i]).collect(),
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            pixels: self.gather(indices),
+            size: self.size,
+        }
+    }
+
+    /// Splits off about `fraction` of every class, drawn by `seed`, leaving
+    /// at least one image of each class in training: (training, validation).
+    /// The same seed gives every method the same split.
+    pub fn split_stratified(&self, fraction: f64, seed: u64) -> (Images, Images) {
+        let mut rng = Rng::new(seed ^ 0x5641_4c49_4441_5445); // "VALIDATE"
+        let classes = self.labels.iter().flatten().max().map_or(0, |&c| c + 1);
+        let mut held_out = Vec::new();
+        for class in 0..classes {
+            let mut members: Vec<usize> = (0..self.len())
+                .filter(|&i| self.labels[i] == Some(class))
+                .collect();
+            rng.shuffle(&mut members);
+            let count = ((fraction * members.len() as f64).round() as usize)
+                .min(members.len().saturating_sub(1));
+            held_out.extend_from_slice(&members[..count]);
+        }
+        held_out.sort_unstable();
+        let training: Vec<usize> = (0..self.len())
+            .filter(|i| held_out.binary_search(i).is_err())
+            .collect();
+        (self.subset(&training), self.subset(&held_out))
     }
 
     /// Pixels of the images at `indices`, concatenated.
@@ -53,7 +93,11 @@ pub struct PoolData {
 /// Loads and decodes every item of the project at `size`×`size` pixels.
 /// Labeled and test items use the consensus target label (adjudication
 /// first); labeled items without one are treated as unlabeled.
-pub fn load(project: &Project, size: usize) -> Result<PoolData, StoreError> {
+pub fn load(
+    project: &Project,
+    size: usize,
+    rasterize: Rasterize,
+) -> Result<PoolData, StoreError> {
     let target = project.schema().target_field().clone();
     let mut data = PoolData {
         classes: target.values.clone(),
@@ -66,7 +110,7 @@ pub fn load(project: &Project, size: usize) -> Result<PoolData, StoreError> {
         let label = project
             .consensus(item.id, &target.name)?
             .and_then(|v| target.value_index(&v));
-        let pixels = match decode(&project.resolve(&item), size) {
+        let pixels = match decode(&project.resolve(&item), size, rasterize) {
             Ok(p) => p,
             Err(e) => {
                 data.skipped.push((item.id, e));
@@ -87,9 +131,13 @@ pub fn load(project: &Project, size: usize) -> Result<PoolData, StoreError> {
 }
 
 /// An image (or a volume's middle axial slice) as normalised RGB, channel first.
-pub fn decode(path: &std::path::Path, size: usize) -> Result<Vec<f32>, String> {
+pub fn decode(
+    path: &std::path::Path,
+    size: usize,
+    rasterize: Rasterize,
+) -> Result<Vec<f32>, String> {
     let volume = volume::load(path).map_err(|e| e.to_string())?;
-    let (w, h, rgba) = cpu::middle_axial_slice(&volume);
+    let (w, h, rgba) = rasterize(&volume);
     let image = image::RgbaImage::from_raw(w as u32, h as u32, rgba).ok_or("empty image")?;
     let resized = image::imageops::resize(
         &image,
@@ -104,4 +152,49 @@ pub fn decode(path: &std::path::Path, size: usize) -> Result<Vec<f32>, String> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn images(labels: &[usize]) -> Images {
+        Images {
+            ids: (0..labels.len() as i64).collect(),
+            labels: labels.iter().map(|&c| Some(c)).collect(),
+            pixels: (0..labels.len()).flat_map(|i| [i as f32; 3]).collect(),
+            size: 1,
+        }
+    }
+
+    #[test]
+    fn the_validation_split_is_stratified_seeded_and_keeps_every_class() {
+        // 10 of class 0, 5 of class 1, 1 of class 2.
+        let mut labels = vec![0; 10];
+        labels.extend([1; 5]);
+        labels.push(2);
+        let all = images(&labels);
+        let (training, validation) = all.split_stratified(0.2, 3);
+        let count = |set: &Images, c: usize| set.labels.iter().filter(|&&l| l == Some(c)).count();
+        // round(0.2·10) = 2, round(0.2·5) = 1, and the lone class-2 image stays in training.
+        assert_eq!(
+            [count(&validation, 0), count(&validation, 1), count(&validation, 2)],
+            [2, 1, 0]
+        );
+        assert_eq!(training.len() + validation.len(), 16);
+        // Pixels follow their ids.
+        for (k, &id) in validation.ids.iter().enumerate() {
+            assert_eq!(validation.pixels[3 * k], id as f32);
+        }
+        let mut ids: Vec<i64> = training.ids.iter().chain(&validation.ids).copied().collect();
+        ids.sort_unstable();
+        assert_eq!(ids, (0..16).collect::<Vec<_>>());
+        assert_eq!(all.split_stratified(0.2, 3).1.ids, validation.ids);
+        assert_ne!(
+            all.split_stratified(0.2, 4).1.ids,
+            validation.ids,
+            "another seed draws another split"
+        );
+        assert!(all.split_stratified(0.0, 3).1.is_empty());
+    }
 }

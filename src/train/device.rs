@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use burn::tensor::{Device, Distribution, Tensor};
 
+use super::config::DeviceKind;
+
 /// Why a compute device could not be set up or used.
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
@@ -22,6 +24,20 @@ pub struct ComputeDevice {
     /// For people: e.g. "wgpu (shared with the display): llvmpipe, Vulkan".
     pub description: String,
     pub shares_display_device: bool,
+    /// A software rasteriser (llvmpipe) rather than a GPU.
+    pub software: bool,
+}
+
+impl ComputeDevice {
+    /// What presets should size a run for: a real GPU, or a CPU (`flex`,
+    /// or a software wgpu adapter, which is slower still).
+    pub fn kind(&self) -> DeviceKind {
+        if self.shares_display_device && !self.software {
+            DeviceKind::Gpu
+        } else {
+            DeviceKind::Cpu
+        }
+    }
 }
 
 /// wgpu devices already handed to Burn, with the Burn device for each. Burn
@@ -30,14 +46,24 @@ pub struct ComputeDevice {
 /// the record.
 static REGISTERED: Mutex<Vec<(wgpu::Device, Device)>> = Mutex::new(Vec::new());
 
+/// The display's wgpu objects, as the window (or a headless setup) made them.
+#[derive(Clone, Debug)]
+pub struct WgpuHandles {
+    pub instance: wgpu::Instance,
+    pub adapter: wgpu::Adapter,
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+}
+
 /// Registers the display's wgpu device with Burn (once per device; later
 /// calls return the same Burn device).
-pub fn shared_wgpu(render_state: &egui_wgpu::RenderState) -> Result<ComputeDevice, DeviceError> {
+pub fn shared_wgpu(render_state: &WgpuHandles) -> Result<ComputeDevice, DeviceError> {
     let info = render_state.adapter.get_info();
     let description = format!(
         "wgpu (shared with the display): {}, {:?}",
         info.name, info.backend
     );
+    let software = info.device_type == wgpu::DeviceType::Cpu;
     let mut registered = REGISTERED
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -49,6 +75,7 @@ pub fn shared_wgpu(render_state: &egui_wgpu::RenderState) -> Result<ComputeDevic
             device: device.clone(),
             description,
             shares_display_device: true,
+            software,
         });
     }
     let setup = burn::tensor::wgpu::WgpuSetup {
@@ -67,6 +94,7 @@ pub fn shared_wgpu(render_state: &egui_wgpu::RenderState) -> Result<ComputeDevic
         device,
         description,
         shares_display_device: true,
+        software,
     })
 }
 
@@ -76,6 +104,7 @@ pub fn flex() -> ComputeDevice {
         device: Device::flex(),
         description: "flex (CPU)".into(),
         shares_display_device: false,
+        software: false,
     }
 }
 

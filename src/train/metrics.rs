@@ -166,6 +166,30 @@ mod tests {
     }
 
     #[test]
+    fn mean_auc_and_quadratic_kappa_on_a_hand_computed_case() {
+        let probabilities = vec![
+            vec![0.7, 0.2, 0.1],
+            vec![0.4, 0.5, 0.1],
+            vec![0.2, 0.6, 0.2],
+            vec![0.5, 0.3, 0.2],
+            vec![0.1, 0.2, 0.7],
+            vec![0.1, 0.6, 0.3],
+        ];
+        let truth = vec![0, 0, 1, 1, 2, 2];
+        let m = evaluate(&probabilities, &truth, 3);
+        // Class 0: positives 0.7, 0.4 against 0.2, 0.5, 0.1, 0.1 win 7 of 8.
+        // Class 1: positives 0.6, 0.3 against 0.2, 0.5, 0.2, 0.6: 3 + ½ + 2 of 8.
+        // Class 2: every positive wins.
+        assert_eq!(m.auc_per_class, vec![Some(0.875), Some(0.6875), Some(1.0)]);
+        assert!((m.auc.unwrap() - (0.875 + 0.6875 + 1.0) / 3.0).abs() < 1e-12);
+        // Pairs (truth, predicted): (0,0) (0,1) (1,1) (1,0) (2,2) (2,1); weights
+        // (i−j)²/4. Observed Σ w·O = 3·¼; expected E = row·col/6 with rows
+        // (2, 2, 2) and columns (2, 3, 1): Σ w·E = 1.75; κ = 1 − 0.75/1.75 = 4/7.
+        assert!((m.kappa.unwrap() - 4.0 / 7.0).abs() < 1e-12, "{:?}", m.kappa);
+        assert_eq!(m.accuracy, 0.5);
+    }
+
+    #[test]
     fn unused_classes_do_not_lower_macro_f1() {
         // A 4-class schema whose data only use classes 0 and 1, all right.
         let probabilities = vec![vec![0.7, 0.1, 0.1, 0.1], vec![0.1, 0.7, 0.1, 0.1]];

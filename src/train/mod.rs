@@ -1,14 +1,26 @@
 //! Training with Burn, on the display's wgpu device or on the CPU (`flex`).
-//! No GUI dependency: the window talks to it through channels.
+//! No GUI or command-line dependency: the window and `loupe train` talk to
+//! it through [`events`] (typed channels) and call the same [`trainer`].
+//!
+//! - [`config`]: a run's settings, their limits and the presets (one place).
+//! - [`methods`]: one file per training method, behind one trait.
+//! - [`trainer`]: the `Trainer` (step, evaluate, save) and a whole run.
+//! - [`inference`]: one prediction path; saved runs loaded back.
+//! - [`models`]: the architectures; [`losses`], [`schedule`], [`ema`],
+//!   [`augment`]: the pieces methods are made of.
+//! - [`data`]: pools to tensors; [`runs`]: run folders; [`metrics`].
 
+pub mod augment;
+pub mod config;
 pub mod data;
-pub mod densenet;
 pub mod device;
 pub mod ema;
-pub mod engine;
+pub mod events;
+pub mod inference;
 pub mod losses;
+pub mod methods;
 pub mod metrics;
-pub mod model;
+pub mod models;
 pub mod runs;
 pub mod schedule;
-pub mod step;
+pub mod trainer;

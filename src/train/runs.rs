@@ -1,25 +1,106 @@
 //! Runs on disk, under the project's `runs/<id>/`: the configuration,
-//! metrics as JSON lines (one per epoch), and the best and last checkpoints.
+//! metrics as JSON lines (one per epoch, series by name), the checkpoints
+//! (chosen on the validation split, and last), and the summary. Runs
+//! written before series had names still open: their fixed loss fields are
+//! read into the same names.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::engine::TrainConfig;
+use super::config::TrainConfig;
+use super::events::{RunSummary, Scalars, metric_series};
 use super::metrics::Metrics;
-use super::step::StepLosses;
+
+/// The checkpoint a run reports (chosen on the validation split), per model.
+pub const CHOSEN_STUDENT: &str = "student_chosen.bpk";
+pub const CHOSEN_TEACHER: &str = "teacher_chosen.bpk";
+/// The last epoch's checkpoints (what older runs have, and what a stopped run keeps).
+pub const LAST_STUDENT: &str = "student_last.bpk";
+pub const LAST_TEACHER: &str = "teacher_last.bpk";
+pub const SUMMARY_FILE: &str = "summary.json";
+pub const CONFIG_FILE: &str = "config.json";
+pub const METRICS_FILE: &str = "metrics.jsonl";
 
 /// One line of `metrics.jsonl`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredEpoch")]
 pub struct EpochRecord {
     pub epoch: usize,
-    /// Mean loss terms over the epoch's steps.
-    pub losses: StepLosses,
-    pub learning_rate: f64,
+    /// Epoch means of the step series, the learning rate, and the test and
+    /// validation metrics, by series name.
+    pub series: Scalars,
+    /// Test-pool metrics of the student and teacher (confusion, ROC).
     pub student: Metrics,
     pub teacher: Option<Metrics>,
     pub seconds: f64,
+}
+
+/// A `metrics.jsonl` line as any version wrote it.
+#[derive(Deserialize)]
+struct StoredEpoch {
+    epoch: usize,
+    #[serde(default)]
+    series: Scalars,
+    student: Metrics,
+    teacher: Option<Metrics>,
+    #[serde(default)]
+    seconds: f64,
+    /// Before named series: fixed loss fields.
+    #[serde(default)]
+    losses: Option<LegacyLosses>,
+    #[serde(default)]
+    learning_rate: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct LegacyLosses {
+    supervised: f64,
+    consistency: f64,
+    relation: f64,
+    total: f64,
+    weight: f64,
+    alpha: f64,
+}
+
+impl From<StoredEpoch> for EpochRecord {
+    fn from(stored: StoredEpoch) -> Self {
+        let mut series = stored.series;
+        if let Some(l) = stored.losses {
+            series.insert("loss/ce".into(), l.supervised);
+            series.insert("loss/total".into(), l.total);
+            // A supervised run stored these as zeros: they were never terms of it.
+            for (name, value) in [
+                ("loss/consistency", l.consistency),
+                ("loss/relation", l.relation),
+                ("schedule/consistency_weight", l.weight),
+                ("schedule/ema_alpha", l.alpha),
+            ] {
+                if value != 0.0 {
+                    series.insert(name.into(), value);
+                }
+            }
+        }
+        if let Some(lr) = stored.learning_rate {
+            series.insert(super::events::series::LEARNING_RATE.into(), lr);
+        }
+        let mut metrics = Scalars::new();
+        metric_series("metric", "student", &stored.student, &mut metrics);
+        if let Some(teacher) = &stored.teacher {
+            metric_series("metric", "teacher", teacher, &mut metrics);
+        }
+        for (name, value) in metrics {
+            series.entry(name).or_insert(value);
+        }
+        EpochRecord {
+            epoch: stored.epoch,
+            series,
+            student: stored.student,
+            teacher: stored.teacher,
+            seconds: stored.seconds,
+        }
+    }
 }
 
 /// A run's folder.
@@ -29,8 +110,12 @@ pub struct RunDir {
 }
 
 impl RunDir {
-    /// Creates `runs/<id>` with the configuration saved.
-    pub fn create(project_root: &Path, config: &TrainConfig) -> std::io::Result<Self> {
+    /// Creates `runs/<id>` (`<milliseconds>-<method>`) with the configuration saved.
+    pub fn create(
+        project_root: &Path,
+        config: &TrainConfig,
+        method: &str,
+    ) -> std::io::Result<Self> {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis())
@@ -43,8 +128,8 @@ impl RunDir {
         let mut attempt = 0u32;
         let (id, path) = loop {
             let id = match attempt {
-                0 => format!("{}-{}", stamp, config.method.name()),
-                n => format!("{}-{}-{n}", stamp, config.method.name()),
+                0 => format!("{stamp}-{method}"),
+                n => format!("{stamp}-{method}-{n}"),
             };
             let path = runs.join(&id);
             match std::fs::create_dir(&path) {
@@ -56,7 +141,7 @@ impl RunDir {
             }
         };
         std::fs::write(
-            path.join("config.json"),
+            path.join(CONFIG_FILE),
             serde_json::to_string_pretty(config).map_err(std::io::Error::other)?,
         )?;
         Ok(Self { id, path })
@@ -66,13 +151,21 @@ impl RunDir {
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.path.join("metrics.jsonl"))?;
+            .open(self.path.join(METRICS_FILE))?;
         writeln!(
             file,
             "{}",
             serde_json::to_string(record).map_err(std::io::Error::other)?
         )?;
         file.sync_data()
+    }
+
+    /// Writes `summary.json`: what `loupe train --json` printed, for later readers.
+    pub fn finish(&self, summary: &RunSummary) -> std::io::Result<()> {
+        std::fs::write(
+            self.path.join(SUMMARY_FILE),
+            serde_json::to_string_pretty(summary).map_err(std::io::Error::other)?,
+        )
     }
 }
 
@@ -82,6 +175,8 @@ pub struct PastRun {
     pub id: String,
     pub config: Option<TrainConfig>,
     pub epochs: Vec<EpochRecord>,
+    /// Present once the run has ended.
+    pub summary: Option<RunSummary>,
 }
 
 /// Every run of a project, oldest first; unreadable lines are skipped.
@@ -94,10 +189,10 @@ pub fn list(project_root: &Path) -> Vec<PastRun> {
         .filter(|e| e.path().is_dir())
         .map(|e| {
             let path = e.path();
-            let config = std::fs::read_to_string(path.join("config.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str(&t).ok());
-            let epochs = std::fs::read_to_string(path.join("metrics.jsonl"))
+            let read = |name: &str| std::fs::read_to_string(path.join(name)).ok();
+            let config = read(CONFIG_FILE).and_then(|t| serde_json::from_str(&t).ok());
+            let summary = read(SUMMARY_FILE).and_then(|t| serde_json::from_str(&t).ok());
+            let epochs = std::fs::read_to_string(path.join(METRICS_FILE))
                 .map(|t| {
                     t.lines()
                         .filter_map(|l| serde_json::from_str(l).ok())
@@ -108,6 +203,7 @@ pub fn list(project_root: &Path) -> Vec<PastRun> {
                 id: e.file_name().to_string_lossy().into_owned(),
                 config,
                 epochs,
+                summary,
             }
         })
         .collect();
@@ -124,12 +220,44 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = TrainConfig::default();
         let runs: Vec<RunDir> = (0..5)
-            .map(|_| RunDir::create(dir.path(), &config).unwrap())
+            .map(|_| RunDir::create(dir.path(), &config, "supervised").unwrap())
             .collect();
         let mut ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), 5, "{ids:?}");
         assert!(runs.iter().all(|r| r.path.join("config.json").is_file()));
+    }
+
+    #[test]
+    fn a_metrics_line_written_before_named_series_reads_into_the_same_names() {
+        // A line as Loupe wrote it before series had names (a mean-teacher run).
+        let line = r#"{"epoch":2,"losses":{"supervised":0.9,"consistency":0.05,"relation":0.01,"total":1.0,"weight":0.2,"alpha":0.98},"learning_rate":0.001,"student":{"accuracy":0.5,"auc_per_class":[],"auc":0.75,"sensitivity":[],"specificity":[],"f1":0.4,"kappa":0.3,"confusion":[],"roc":[]},"teacher":{"accuracy":0.625,"auc_per_class":[],"auc":null,"sensitivity":[],"specificity":[],"f1":0.5,"kappa":null,"confusion":[],"roc":[]},"seconds":1.5}"#;
+        let record: EpochRecord = serde_json::from_str(line).unwrap();
+        let expected: Vec<(&str, f64)> = vec![
+            ("loss/ce", 0.9),
+            ("loss/consistency", 0.05),
+            ("loss/relation", 0.01),
+            ("loss/total", 1.0),
+            ("metric/student/accuracy", 0.5),
+            ("metric/student/auc", 0.75),
+            ("metric/student/f1", 0.4),
+            ("metric/student/kappa", 0.3),
+            ("metric/teacher/accuracy", 0.625),
+            ("metric/teacher/f1", 0.5),
+            ("optimizer/learning_rate", 0.001),
+            ("schedule/consistency_weight", 0.2),
+            ("schedule/ema_alpha", 0.98),
+        ];
+        let got: Vec<(&str, f64)> = record
+            .series
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        assert_eq!(got, expected);
+        // Written back and read again, nothing changes.
+        let again: EpochRecord =
+            serde_json::from_str(&serde_json::to_string(&record).unwrap()).unwrap();
+        assert_eq!(again, record);
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use crate::app::project::{BrowserFilter, SortOrder, UncertaintyMeasure};
-use crate::app::{Command, ProjectSession, thumbnail};
+use crate::app::{Commands, LabelingCommand, ProjectSession, thumbnail};
 use crate::store::Pool;
 
 /// Thumbnail textures by item id; `None` marks one that could not be drawn.
@@ -19,7 +19,7 @@ pub fn browser_ui(
     ui: &mut egui::Ui,
     session: &ProjectSession,
     thumbnails: &mut Thumbnails,
-    commands: &mut Vec<Command>,
+    commands: &mut Commands,
 ) {
     let schema = session.project.schema();
     let counts = session.counts();
@@ -79,7 +79,7 @@ pub fn browser_ui(
         ui.checkbox(&mut filter.missing, "Missing file");
     });
     if filter != session.filter {
-        commands.push(Command::SetFilter(filter));
+        commands.push(LabelingCommand::SetFilter(filter));
     }
     let mut sort = session.sort;
     ui.horizontal(|ui| {
@@ -90,7 +90,7 @@ pub fn browser_ui(
             .on_hover_text("Most uncertain model prediction first");
     });
     if sort != session.sort {
-        commands.push(Command::SetSort(sort));
+        commands.push(LabelingCommand::SetSort(sort));
     }
     if !session.predictions.is_empty() {
         let mut measure = session.uncertainty;
@@ -102,7 +102,7 @@ pub fn browser_ui(
                 }
             });
         if measure != session.uncertainty {
-            commands.push(Command::SetUncertainty(measure));
+            commands.push(LabelingCommand::SetUncertainty(measure));
         }
     }
     if ui
@@ -110,10 +110,10 @@ pub fn browser_ui(
         .on_hover_text("Active learning: the unlabeled item the model is least sure of (U)")
         .clicked()
     {
-        commands.push(Command::NextMostUncertain);
+        commands.push(LabelingCommand::NextMostUncertain);
     }
     if session.filter != BrowserFilter::default() && ui.small_button("Clear filters").clicked() {
-        commands.push(Command::SetFilter(BrowserFilter::default()));
+        commands.push(LabelingCommand::SetFilter(BrowserFilter::default()));
     }
     ui.separator();
 
@@ -190,7 +190,7 @@ pub fn browser_ui(
                                     });
                             ui.small(caption);
                             if response.on_hover_text(&row.item.path).clicked() {
-                                commands.push(Command::SelectItem(id));
+                                commands.push(LabelingCommand::SelectItem(id));
                             }
                         });
                     }

@@ -2,7 +2,7 @@
 //! other annotators side by side, adjudication, unsure and note, navigation.
 
 use crate::app::project::ItemRow;
-use crate::app::{AppState, Command, ProjectSession};
+use crate::app::{AppState, Commands, LabelingCommand, ProjectSession};
 use crate::store::{ADJUDICATOR, Remark};
 
 pub fn labeling_ui(
@@ -10,7 +10,7 @@ pub fn labeling_ui(
     state: &AppState,
     session: &ProjectSession,
     note_draft: &mut String,
-    commands: &mut Vec<Command>,
+    commands: &mut Commands,
 ) {
     let schema = session.project.schema();
     let annotator = &state.settings.annotator;
@@ -27,13 +27,13 @@ pub fn labeling_ui(
     ));
     ui.horizontal(|ui| {
         if ui.button("< Previous").on_hover_text("K or ←").clicked() {
-            commands.push(Command::StepItem(-1));
+            commands.push(LabelingCommand::StepItem(-1));
         }
         if ui.button("Next >").on_hover_text("J or →").clicked() {
-            commands.push(Command::StepItem(1));
+            commands.push(LabelingCommand::StepItem(1));
         }
         if ui.button("Next unlabeled").on_hover_text("N").clicked() {
-            commands.push(Command::NextUnlabeled);
+            commands.push(LabelingCommand::NextUnlabeled);
         }
     });
     let in_test = row.item.pool == crate::store::Pool::Test;
@@ -47,14 +47,14 @@ pub fn labeling_ui(
         .on_hover_text("Test items are evaluated on, never trained on")
         .clicked()
     {
-        commands.push(Command::SetTest(!in_test));
+        commands.push(LabelingCommand::SetTest(!in_test));
     }
     let mut auto_advance = session.auto_advance;
     if ui
         .checkbox(&mut auto_advance, "Auto-advance after a target label")
         .changed()
     {
-        commands.push(Command::SetAutoAdvance(auto_advance));
+        commands.push(LabelingCommand::SetAutoAdvance(auto_advance));
     }
     ui.separator();
 
@@ -98,7 +98,7 @@ pub fn labeling_ui(
                 ui.weak("(target)");
             }
             if current.is_some() && ui.small_button("clear").clicked() {
-                commands.push(Command::SetLabel {
+                commands.push(LabelingCommand::SetLabel {
                     field: field.name.clone(),
                     value: None,
                 });
@@ -112,7 +112,7 @@ pub fn labeling_ui(
                 };
                 let selected = current == Some(value);
                 if ui.selectable_label(selected, text).clicked() && !selected {
-                    commands.push(Command::SetLabel {
+                    commands.push(LabelingCommand::SetLabel {
                         field: field.name.clone(),
                         value: Some(value.clone()),
                     });
@@ -127,7 +127,7 @@ pub fn labeling_ui(
     let remark = row.remarks.get(annotator).cloned().unwrap_or_default();
     let mut unsure = remark.unsure;
     if ui.checkbox(&mut unsure, "Unsure").changed() {
-        commands.push(Command::SetRemark(Remark {
+        commands.push(LabelingCommand::SetRemark(Remark {
             unsure,
             note: remark.note.clone(),
         }));
@@ -141,7 +141,7 @@ pub fn labeling_ui(
         )
         .labelled_by(label.id);
     if response.lost_focus() && *note_draft != remark.note {
-        commands.push(Command::SetRemark(Remark {
+        commands.push(LabelingCommand::SetRemark(Remark {
             unsure: remark.unsure,
             note: note_draft.clone(),
         }));
@@ -154,7 +154,7 @@ fn others_ui(
     session: &ProjectSession,
     row: &ItemRow,
     annotator: &str,
-    commands: &mut Vec<Command>,
+    commands: &mut Commands,
 ) {
     let schema = session.project.schema();
     if row.labels.is_empty() {
@@ -206,7 +206,7 @@ fn others_ui(
                     .selectable_label(adjudicated == Some(value), value)
                     .clicked()
                 {
-                    commands.push(Command::Adjudicate {
+                    commands.push(LabelingCommand::Adjudicate {
                         field: field.name.clone(),
                         value: Some(value.clone()),
                     });

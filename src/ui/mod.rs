@@ -11,7 +11,7 @@ mod viewer;
 use std::path::PathBuf;
 
 use crate::app::settings::default_data_dir;
-use crate::app::{AppState, Command, Launch};
+use crate::app::{AppState, Command, Commands, JobCommand, LabelingCommand, Launch, TrainingCommand, ViewerCommand, WindowCommand};
 use crate::render::device::{AdapterSummary, wgpu_configuration};
 use crate::train::device;
 
@@ -64,7 +64,7 @@ impl LoupeApp {
         match &cc.wgpu_render_state {
             Some(render_state) => {
                 state.display_adapter = Some(AdapterSummary::of(render_state));
-                match device::shared_wgpu(render_state) {
+                match crate::app::training::display_compute(render_state) {
                     Ok(compute) => state.compute = Some(compute),
                     Err(error) => {
                         log::warn!("{error}; training will run on the CPU");
@@ -92,8 +92,14 @@ impl LoupeApp {
         &self.state
     }
 
+    /// The state itself, for tests and scripting that set up what no panel can
+    /// (a run of a method the panel does not list).
+    pub fn state_mut(&mut self) -> &mut AppState {
+        &mut self.state
+    }
+
     /// Applies a command as if a panel had sent it (for tests and scripting).
-    pub fn apply(&mut self, command: Command) {
+    pub fn apply(&mut self, command: impl Into<Command>) {
         self.state.apply(command);
     }
 
@@ -123,7 +129,7 @@ impl eframe::App for LoupeApp {
                 .request_repaint_after(std::time::Duration::from_millis(100));
         }
         self.sync_drafts();
-        let mut commands = Vec::new();
+        let mut commands = Commands::default();
         input_commands(ui.ctx(), &self.state, &mut commands);
 
         egui::Panel::top("menu").show(ui, |ui| {
@@ -192,13 +198,13 @@ impl eframe::App for LoupeApp {
         picker::picker_ui(ui.ctx(), &self.state, &mut self.picker, &mut commands);
         picker::import_ui(ui.ctx(), &mut self.picker, &mut commands);
         training::training_ui(ui.ctx(), &self.state, &mut commands);
-        if self.state.training.as_ref().is_some_and(|t| t.is_active()) {
+        if self.state.training.run.as_ref().is_some_and(|t| t.is_active()) {
             // Curves update while the run goes on.
             ui.ctx()
                 .request_repaint_after(std::time::Duration::from_millis(200));
         }
 
-        for command in commands {
+        for command in commands.drain() {
             self.state.apply(command);
         }
         self.frame_times.push(frame_started.elapsed());
@@ -216,21 +222,21 @@ fn key_char(key: egui::Key) -> Option<char> {
 }
 
 /// Files dropped on the window and keyboard shortcuts (not while typing in a text field).
-fn input_commands(ctx: &egui::Context, state: &AppState, commands: &mut Vec<Command>) {
+fn input_commands(ctx: &egui::Context, state: &AppState, commands: &mut Commands) {
     ctx.input(|input| {
         for file in &input.raw.dropped_files {
             let path = file.path().to_path_buf();
-            if path.is_dir() && path.join(crate::store::DATABASE_FILE).is_file() {
-                commands.push(Command::OpenProject(path));
+            if crate::store::is_project(&path) {
+                commands.push(WindowCommand::OpenProject(path));
             } else if path.is_dir() || state.session.is_some() {
                 // Into the open project, or a folder: import it.
-                commands.push(Command::Import {
+                commands.push(JobCommand::Import {
                     paths: vec![path],
                     labels: None,
                     test_fraction: 0.0,
                 });
             } else {
-                commands.push(Command::Open(path));
+                commands.push(ViewerCommand::Open(path));
             }
         }
     });
@@ -258,9 +264,9 @@ fn input_commands(ctx: &egui::Context, state: &AppState, commands: &mut Vec<Comm
         };
         if modifiers.command {
             match key {
-                egui::Key::Z if modifiers.shift => commands.push(Command::Redo),
-                egui::Key::Z => commands.push(Command::Undo),
-                egui::Key::Y => commands.push(Command::Redo),
+                egui::Key::Z if modifiers.shift => commands.push(LabelingCommand::Redo),
+                egui::Key::Z => commands.push(LabelingCommand::Undo),
+                egui::Key::Y => commands.push(LabelingCommand::Redo),
                 _ => {}
             }
             continue;
@@ -269,14 +275,14 @@ fn input_commands(ctx: &egui::Context, state: &AppState, commands: &mut Vec<Comm
             continue;
         }
         match key {
-            egui::Key::ArrowRight | egui::Key::J => commands.push(Command::StepItem(1)),
-            egui::Key::ArrowLeft | egui::Key::K => commands.push(Command::StepItem(-1)),
-            egui::Key::N => commands.push(Command::NextUnlabeled),
-            egui::Key::U => commands.push(Command::NextMostUncertain),
+            egui::Key::ArrowRight | egui::Key::J => commands.push(LabelingCommand::StepItem(1)),
+            egui::Key::ArrowLeft | egui::Key::K => commands.push(LabelingCommand::StepItem(-1)),
+            egui::Key::N => commands.push(LabelingCommand::NextUnlabeled),
+            egui::Key::U => commands.push(LabelingCommand::NextMostUncertain),
             other => {
                 if let Some((field, value)) = key_char(other).and_then(|c| schema.value_for_key(c))
                 {
-                    commands.push(Command::SetLabel {
+                    commands.push(LabelingCommand::SetLabel {
                         field: field.name.clone(),
                         value: Some(field.values[value].clone()),
                     });
@@ -286,13 +292,13 @@ fn input_commands(ctx: &egui::Context, state: &AppState, commands: &mut Vec<Comm
     }
 }
 
-fn open_dialog(commands: &mut Vec<Command>) {
+fn open_dialog(commands: &mut Commands) {
     let picked = rfd::FileDialog::new()
         .set_title("Open image or volume")
         .add_filter("Images and volumes", OPEN_FILTER)
         .pick_file();
     if let Some(path) = picked {
-        commands.push(Command::Open(path));
+        commands.push(ViewerCommand::Open(path));
     }
 }
 
@@ -301,7 +307,7 @@ fn menu_ui(
     state: &AppState,
     annotator_draft: &mut String,
     picker: &mut picker::PickerDraft,
-    commands: &mut Vec<Command>,
+    commands: &mut Commands,
 ) {
     ui.horizontal(|ui| {
         ui.strong("Loupe");
@@ -311,7 +317,7 @@ fn menu_ui(
             .on_hover_text("New, open, recent and demo projects")
             .clicked()
         {
-            commands.push(Command::ShowProjectPicker(true));
+            commands.push(WindowCommand::ShowProjectPicker(true));
         }
         if state.session.is_some() {
             if ui.button("Import…").clicked() {
@@ -323,7 +329,7 @@ fn menu_ui(
                 .clicked()
                 && let Some(dir) = rfd::FileDialog::new().pick_folder()
             {
-                commands.push(Command::FindMovedFiles(dir));
+                commands.push(LabelingCommand::FindMovedFiles(dir));
             }
             let session = state.session.as_ref();
             if ui
@@ -334,7 +340,7 @@ fn menu_ui(
                 .on_hover_text("Ctrl+Z")
                 .clicked()
             {
-                commands.push(Command::Undo);
+                commands.push(LabelingCommand::Undo);
             }
             if ui
                 .add_enabled(
@@ -344,21 +350,21 @@ fn menu_ui(
                 .on_hover_text("Ctrl+Y")
                 .clicked()
             {
-                commands.push(Command::Redo);
+                commands.push(LabelingCommand::Redo);
             }
             if ui
                 .button("Agreement")
                 .on_hover_text("Kappa per annotator pair, Fleiss' kappa")
                 .clicked()
             {
-                commands.push(Command::ComputeAgreement);
+                commands.push(LabelingCommand::ComputeAgreement);
             }
             if ui
                 .button("Training")
                 .on_hover_text("Train on this project's pools and watch the curves")
                 .clicked()
             {
-                commands.push(Command::ShowTraining(!state.show_training));
+                commands.push(TrainingCommand::Show(!state.training.show));
             }
         }
         if ui
@@ -374,7 +380,7 @@ fn menu_ui(
             .add(egui::TextEdit::singleline(annotator_draft).desired_width(110.0))
             .labelled_by(label.id);
         if response.lost_focus() && *annotator_draft != state.settings.annotator {
-            commands.push(Command::SetAnnotator(annotator_draft.clone()));
+            commands.push(WindowCommand::SetAnnotator(annotator_draft.clone()));
         }
         if let Some(job) = &state.job {
             ui.separator();
@@ -392,7 +398,7 @@ fn menu_ui(
     });
 }
 
-fn notice_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Vec<Command>) {
+fn notice_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
     if let Some(notice) = &state.notice {
         ui.horizontal(|ui| {
             let colour = if notice.is_error {
@@ -402,7 +408,7 @@ fn notice_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Vec<Command>) {
             };
             ui.colored_label(colour, &notice.text);
             if ui.small_button("Dismiss").clicked() {
-                commands.push(Command::DismissNotice);
+                commands.push(WindowCommand::DismissNotice);
             }
         });
         ui.separator();
@@ -447,7 +453,7 @@ fn notice_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Vec<Command>) {
     }
 }
 
-fn welcome_ui(ui: &mut egui::Ui, commands: &mut Vec<Command>) {
+fn welcome_ui(ui: &mut egui::Ui, commands: &mut Commands) {
     ui.vertical_centered(|ui| {
         ui.add_space(ui.available_height() / 3.0);
         ui.heading("Open an image or volume");
@@ -456,7 +462,7 @@ fn welcome_ui(ui: &mut egui::Ui, commands: &mut Vec<Command>) {
             open_dialog(commands);
         }
         if ui.button("Projects…").clicked() {
-            commands.push(Command::ShowProjectPicker(true));
+            commands.push(WindowCommand::ShowProjectPicker(true));
         }
     });
 }
@@ -480,7 +486,7 @@ pub fn browser_frame_times(
     (0..frames)
         .map(|_| {
             let started = std::time::Instant::now();
-            let mut commands = Vec::new();
+            let mut commands = Commands::default();
             let mut output = ctx.run_ui(input.clone(), |ui| {
                 egui::Panel::left("browser")
                     .default_size(330.0)

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::app::{AppState, Command};
+use crate::app::{AppState, Commands, JobCommand, WindowCommand};
 use crate::demo::DemoTask;
 
 /// Text the user is typing in the picker and import windows.
@@ -27,7 +27,7 @@ pub fn picker_ui(
     ctx: &egui::Context,
     state: &AppState,
     draft: &mut PickerDraft,
-    commands: &mut Vec<Command>,
+    commands: &mut Commands,
 ) {
     let mut open = state.show_project_picker;
     egui::Window::new("Projects")
@@ -69,7 +69,7 @@ pub fn picker_ui(
                 )
                 .clicked()
             {
-                commands.push(Command::CreateProject {
+                commands.push(WindowCommand::CreateProject {
                     dir: PathBuf::from(draft.new_dir.trim()),
                     schema: draft.new_schema.clone(),
                 });
@@ -92,13 +92,13 @@ pub fn picker_ui(
                 )
                 .clicked()
             {
-                commands.push(Command::OpenProject(PathBuf::from(draft.open_dir.trim())));
+                commands.push(WindowCommand::OpenProject(PathBuf::from(draft.open_dir.trim())));
             }
             if !state.settings.recent_projects.is_empty() {
                 ui.label("Recent");
                 for dir in &state.settings.recent_projects {
                     if ui.link(dir.display().to_string()).clicked() {
-                        commands.push(Command::OpenProject(dir.clone()));
+                        commands.push(WindowCommand::OpenProject(dir.clone()));
                     }
                 }
             }
@@ -118,7 +118,7 @@ pub fn picker_ui(
                             .unwrap_or_else(|| {
                                 state.data_dir.join(format!("demo-{}", task.name()))
                             });
-                        commands.push(Command::CreateDemo { dir, task });
+                        commands.push(JobCommand::CreateDemo { dir, task });
                     }
                 }
             });
@@ -128,11 +128,11 @@ pub fn picker_ui(
             ));
         });
     if open != state.show_project_picker {
-        commands.push(Command::ShowProjectPicker(open));
+        commands.push(WindowCommand::ShowProjectPicker(open));
     }
 }
 
-pub fn import_ui(ctx: &egui::Context, draft: &mut PickerDraft, commands: &mut Vec<Command>) {
+pub fn import_ui(ctx: &egui::Context, draft: &mut PickerDraft, commands: &mut Commands) {
     let mut open = draft.show_import;
     egui::Window::new("Import")
         .open(&mut open)
@@ -186,7 +186,7 @@ pub fn import_ui(ctx: &egui::Context, draft: &mut PickerDraft, commands: &mut Ve
                 let labels = Some(draft.import_labels.trim())
                     .filter(|l| !l.is_empty())
                     .map(PathBuf::from);
-                commands.push(Command::Import {
+                commands.push(JobCommand::Import {
                     paths,
                     labels,
                     test_fraction: draft.test_fraction,

@@ -1,80 +1,84 @@
-//! The training panel: settings, start/pause/resume/stop, progress, and the
-//! live curves (loss terms, ramp-up weight, EMA α, learning rate, test
-//! accuracy/AUC/kappa for student and teacher), the confusion matrix and
-//! per-class ROC of the latest epoch; a past run can be overlaid.
+//! The training panel: settings (limits and presets from `train::config`),
+//! start/pause/resume/stop, progress, and the live curves. Curves are data:
+//! every named series a method reports is drawn, one plot per group (the
+//! part of the name before the first `/`), with a past run's series of the
+//! same names overlaid; no code here knows any method's terms. The
+//! confusion matrix and per-class ROC of the latest epoch follow.
 
-use egui_plot::{Legend, Line, Plot, PlotPoints};
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::app::training::TrainingStatus;
-use crate::app::{AppState, Command};
-use crate::train::engine::{Method, OptimizerKind, TrainConfig};
+use egui_plot::{Legend, Line, LineStyle, Plot, PlotPoints};
+
+use crate::app::training::{TrainingRun, TrainingStatus};
+use crate::app::{AppState, Commands, TrainingCommand};
+use crate::train::config::{Method, OptimizerKind, Preset, TrainConfig, limits};
+use crate::train::events::series;
 use crate::train::metrics::Metrics;
-use crate::train::model::ModelKind;
-use crate::train::runs::EpochRecord;
+use crate::train::models::ModelKind;
+use crate::train::runs::PastRun;
 
-pub fn training_ui(ctx: &egui::Context, state: &AppState, commands: &mut Vec<Command>) {
-    let mut open = state.show_training;
+pub fn training_ui(ctx: &egui::Context, state: &AppState, commands: &mut Commands) {
+    let mut open = state.training.show;
     egui::Window::new("Training")
         .open(&mut open)
-        .default_size([900.0, 620.0])
+        .default_size([900.0, 640.0])
         .show(ctx, |ui| {
             ui.horizontal_top(|ui| {
                 ui.vertical(|ui| {
                     ui.set_width(250.0);
-                    settings_ui(ui, state, commands);
+                    egui::ScrollArea::vertical()
+                        .id_salt("training_settings")
+                        .show(ui, |ui| settings_ui(ui, state, commands));
                 });
                 ui.separator();
-                ui.vertical(|ui| curves_ui(ui, state, commands));
+                ui.vertical(|ui| {
+                    egui::ScrollArea::vertical()
+                        .id_salt("training_curves")
+                        .show(ui, |ui| curves_ui(ui, state))
+                });
             });
         });
-    if open != state.show_training {
-        commands.push(Command::ShowTraining(open));
+    if open != state.training.show {
+        commands.push(TrainingCommand::Show(open));
     }
 }
 
-fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Vec<Command>) {
-    let active = state.training.as_ref().is_some_and(|t| t.is_active());
-    let mut config: TrainConfig = state.train_config.clone();
+fn drag<'a, T: egui::emath::Numeric>(
+    value: &'a mut T,
+    range: std::ops::RangeInclusive<T>,
+    speed: f64,
+) -> egui::DragValue<'a> {
+    egui::DragValue::new(value).range(range).speed(speed)
+}
+
+fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
+    let training = &state.training;
+    let active = training.run.as_ref().is_some_and(|t| t.is_active());
+    let mut config: TrainConfig = training.config.clone();
     ui.add_enabled_ui(!active, |ui| {
-        ui.horizontal(|ui| {
-            ui.label("Settings");
-            // Presets keep the chosen method and fine-tuning choice.
-            let keep = |preset: TrainConfig, config: &TrainConfig| TrainConfig {
-                method: config.method,
-                fine_tune_from: config.fine_tune_from.clone(),
-                ..preset
-            };
-            if ui
-                .button("Method reference")
-                .on_hover_text("METHODS.md §1: rotation ±10°, consistency weight 1, dropout 0.2")
-                .clicked()
-            {
-                config = keep(TrainConfig::default(), &config);
-            }
-            if ui
-                .button("Fundus on CPU")
-                .on_hover_text(
-                    "Measured best on the ROP demo (README): 64 px, width 8, 150 epochs, \
-                     any rotation, consistency weight 3, no dropout",
-                )
-                .clicked()
-            {
-                config = keep(TrainConfig::fundus_on_cpu(), &config);
+        ui.label("Settings");
+        ui.horizontal_wrapped(|ui| {
+            for preset in Preset::ALL {
+                if ui
+                    .button(preset.title())
+                    .on_hover_text(preset.description())
+                    .clicked()
+                {
+                    config = preset.apply_to(&config);
+                }
             }
         });
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             ui.label("Method");
-            ui.selectable_value(&mut config.method, Method::Supervised, "Supervised");
-            ui.selectable_value(
-                &mut config.method,
-                Method::MeanTeacher,
-                "Mean teacher + SRC",
-            );
+            for method in Method::ALL {
+                ui.selectable_value(&mut config.method, method, method.title());
+            }
         });
         ui.horizontal(|ui| {
             ui.label("Model");
-            ui.selectable_value(&mut config.model, ModelKind::Resnet18, "ResNet-18");
-            ui.selectable_value(&mut config.model, ModelKind::Densenet121, "DenseNet-121");
+            for model in ModelKind::ALL {
+                ui.selectable_value(&mut config.model, model, model.title());
+            }
         });
         egui::Grid::new("train_settings")
             .num_columns(2)
@@ -84,98 +88,56 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Vec<Command>)
                     ui.add(widget).labelled_by(label.id);
                     ui.end_row();
                 };
-                row(
-                    ui,
-                    "Input size (px)",
-                    egui::DragValue::new(&mut config.input_size).range(16..=512),
-                );
-                row(
-                    ui,
-                    "Width",
-                    egui::DragValue::new(&mut config.width).range(2..=128),
-                );
-                row(
-                    ui,
-                    "Epochs",
-                    egui::DragValue::new(&mut config.epochs).range(1..=1000),
-                );
-                row(
-                    ui,
-                    "Batch size",
-                    egui::DragValue::new(&mut config.batch_size).range(2..=256),
-                );
-                row(
-                    ui,
-                    "Labeled per batch",
-                    egui::DragValue::new(&mut config.labeled_per_batch).range(1..=256),
-                );
-                row(
-                    ui,
-                    "Learning rate",
-                    egui::DragValue::new(&mut config.learning_rate)
-                        .speed(1e-4)
-                        .range(1e-6..=1.0),
-                );
-                row(
-                    ui,
-                    "EMA decay",
-                    egui::DragValue::new(&mut config.mean_teacher.ema_decay)
-                        .speed(1e-3)
-                        .range(0.0..=0.9999),
-                );
-                row(
-                    ui,
-                    "Consistency weight",
-                    egui::DragValue::new(&mut config.mean_teacher.consistency_weight)
-                        .speed(0.05)
-                        .range(0.0..=100.0),
-                );
-                row(
-                    ui,
-                    "Ramp-up (epochs)",
-                    egui::DragValue::new(&mut config.mean_teacher.rampup_epochs)
-                        .range(0.0..=1000.0),
-                );
-                row(
-                    ui,
-                    "Relation weight λ",
-                    egui::DragValue::new(&mut config.mean_teacher.relation_weight)
-                        .speed(0.05)
-                        .range(0.0..=100.0),
-                );
-                row(
-                    ui,
-                    "Dropout",
-                    egui::DragValue::new(&mut config.dropout)
-                        .speed(0.01)
-                        .range(0.0..=0.9),
-                );
+                let batch = config.batch_size;
+                row(ui, "Input size (px)", drag(&mut config.input_size, limits::INPUT_SIZE, 1.0));
+                row(ui, "Width", drag(&mut config.width, limits::WIDTH, 0.2));
+                row(ui, "Epochs", drag(&mut config.epochs, limits::EPOCHS, 1.0));
+                row(ui, "Batch size", drag(&mut config.batch_size, limits::BATCH_SIZE, 0.2));
+                row(ui, "Labeled per batch", drag(&mut config.labeled_per_batch, 1..=batch, 0.2));
+                row(ui, "Learning rate", drag(&mut config.learning_rate, limits::LEARNING_RATE, 1e-4));
+                row(ui, "Validation fraction", drag(&mut config.validation_fraction, limits::VALIDATION_FRACTION, 0.01));
+                let mt = &mut config.mean_teacher;
+                row(ui, "EMA decay", drag(&mut mt.ema_decay, limits::EMA_DECAY, 1e-3));
+                row(ui, "Consistency weight", drag(&mut mt.consistency_weight, limits::CONSISTENCY_WEIGHT, 0.05));
+                row(ui, "Ramp-up (epochs)", drag(&mut mt.rampup_epochs, limits::RAMPUP_EPOCHS, 1.0));
+                row(ui, "Relation weight λ", drag(&mut mt.relation_weight, limits::RELATION_WEIGHT, 0.05));
+                row(ui, "Dropout", drag(&mut config.dropout, limits::DROPOUT, 0.01));
                 row(
                     ui,
                     "Rotation (± degrees)",
-                    egui::DragValue::new(&mut config.augmentation.rotation_degrees)
-                        .range(0.0..=180.0),
+                    drag(&mut config.augmentation.rotation_degrees, limits::ROTATION_DEGREES, 1.0),
                 );
                 row(ui, "Seed", egui::DragValue::new(&mut config.seed));
             });
+        config.labeled_per_batch = config.labeled_per_batch.clamp(1, config.batch_size);
         ui.horizontal(|ui| {
             ui.label("Optimizer");
             ui.selectable_value(&mut config.optimizer, OptimizerKind::Adam, "Adam");
             ui.selectable_value(&mut config.optimizer, OptimizerKind::Sgd, "SGD");
         });
         ui.checkbox(&mut config.cosine_schedule, "Cosine learning-rate decay");
-        let latest = state.past_runs.iter().rev().find(|r| !r.epochs.is_empty()).map(|r| r.id.clone());
+        let latest = training
+            .past_runs
+            .iter()
+            .rev()
+            .find(|r| !r.epochs.is_empty())
+            .map(|r| r.id.clone());
         let mut continue_run = config.fine_tune_from.is_some();
         if ui
-            .add_enabled(latest.is_some(), egui::Checkbox::new(&mut continue_run, "Fine-tune from the last run"))
-            .on_hover_text("After labeling more: continue from the last run's weights instead of starting over")
+            .add_enabled(
+                latest.is_some(),
+                egui::Checkbox::new(&mut continue_run, "Fine-tune from the last run"),
+            )
+            .on_hover_text(
+                "After labeling more: continue from the last run's chosen checkpoint instead of starting over",
+            )
             .changed()
         {
             config.fine_tune_from = if continue_run { latest } else { None };
         }
     });
-    if config != state.train_config {
-        commands.push(Command::SetTrainConfig(config));
+    if config != training.config {
+        commands.push(TrainingCommand::SetConfig(config));
     }
     ui.add_enabled_ui(!active, |ui| {
         ui.horizontal(|ui| {
@@ -184,80 +146,79 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Vec<Command>)
                 .compute
                 .as_ref()
                 .map_or("display GPU".to_string(), |c| c.description.clone());
-            let mut cpu = state.train_on_cpu;
+            let mut cpu = training.on_cpu;
             ui.selectable_value(&mut cpu, false, "Display GPU")
                 .on_hover_text(display);
             ui.selectable_value(&mut cpu, true, "CPU (flex)");
-            if cpu != state.train_on_cpu {
-                commands.push(Command::SetTrainOnCpu(cpu));
+            if cpu != training.on_cpu {
+                commands.push(TrainingCommand::SetOnCpu(cpu));
             }
         });
     });
-    if let Some(training) = &state.training {
-        ui.weak(format!("Running on: {}", training.device));
+    if let Some(run) = &training.run {
+        ui.weak(format!("Running on: {}", run.device));
     }
     ui.separator();
     ui.horizontal(|ui| {
-        let status = state.training.as_ref().map(|t| t.status.clone());
+        let status = training.run.as_ref().map(|t| t.status.clone());
         if ui
-            .add_enabled(
-                !active && state.session.is_some(),
-                egui::Button::new("Start"),
-            )
+            .add_enabled(!active && state.session.is_some(), egui::Button::new("Start"))
             .clicked()
         {
-            commands.push(Command::StartTraining);
+            commands.push(TrainingCommand::Start);
         }
         match status {
             Some(TrainingStatus::Running) if ui.button("Pause").clicked() => {
-                commands.push(Command::PauseTraining);
+                commands.push(TrainingCommand::Pause);
             }
             Some(TrainingStatus::Paused) if ui.button("Resume").clicked() => {
-                commands.push(Command::ResumeTraining);
+                commands.push(TrainingCommand::Resume);
             }
             _ => {}
         }
         if ui.add_enabled(active, egui::Button::new("Stop")).clicked() {
-            commands.push(Command::StopTraining);
+            commands.push(TrainingCommand::Stop);
         }
     });
-    if let Some(training) = &state.training {
-        let epoch = training.steps.last().map_or(0.0, |s| s.0);
-        let eta = training
+    if let Some(run) = &training.run {
+        let epoch = run.steps.last().map_or(0.0, |s| s.0);
+        let eta = run
             .eta_seconds()
             .map_or(String::new(), |s| format!(", ETA {:.0} s", s));
         ui.add(
-            egui::ProgressBar::new(training.progress() as f32).text(format!(
+            egui::ProgressBar::new(run.progress() as f32).text(format!(
                 "epoch {:.1}/{} · {:.0} images/s{eta}",
-                epoch, training.config.epochs, training.images_per_second
+                epoch, run.epochs_planned, run.images_per_second
             )),
         );
-        let status = match &training.status {
+        let id = run.run.as_deref().unwrap_or("");
+        let status = match &run.status {
             TrainingStatus::Starting => "loading images…".to_string(),
-            TrainingStatus::Running => format!("running {}", training.run.as_deref().unwrap_or("")),
+            TrainingStatus::Running => format!("running {id}"),
             TrainingStatus::Paused => "paused".into(),
-            TrainingStatus::Finished => {
-                format!("finished {}", training.run.as_deref().unwrap_or(""))
-            }
+            TrainingStatus::Finished => match run.summary.as_ref().and_then(|s| s.chosen_epoch) {
+                Some(epoch) => format!("finished {id}; reporting epoch {}", epoch + 1),
+                None => format!("finished {id}"),
+            },
             TrainingStatus::Stopped => "stopped".into(),
             TrainingStatus::Failed(e) => format!("failed: {e}"),
         };
         ui.label(status);
     }
     ui.separator();
-    if !state.past_runs.is_empty() {
-        let selected = state.overlay_run.clone().unwrap_or_else(|| "none".into());
-        let mut choice = state.overlay_run.clone();
+    if !training.past_runs.is_empty() {
+        let selected = training.overlay.clone().unwrap_or_else(|| "none".into());
+        let mut choice = training.overlay.clone();
         egui::ComboBox::from_label("Overlay run")
             .selected_text(selected)
             .show_ui(ui, |ui| {
                 ui.selectable_value(&mut choice, None, "none");
-                for run in &state.past_runs {
+                for run in &training.past_runs {
                     ui.selectable_value(&mut choice, Some(run.id.clone()), &run.id);
                 }
             });
-        if choice != state.overlay_run {
-            commands.push(Command::OverlayRun(choice));
+        if choice != training.overlay {
+            commands.push(TrainingCommand::Overlay(choice));
         }
     }
 }
@@ -266,112 +227,124 @@ fn line<'a>(name: &str, points: Vec<[f64; 2]>) -> Line<'a> {
     Line::new(name.to_string(), PlotPoints::from(points))
 }
 
-fn metric_points(
-    epochs: &[EpochRecord],
-    pick: impl Fn(&EpochRecord) -> Option<f64>,
-) -> Vec<[f64; 2]> {
-    epochs
-        .iter()
-        .filter_map(|e| pick(e).map(|v| [e.epoch as f64 + 1.0, v]))
+/// Groups in the order a reader wants them; others follow by name.
+const GROUP_ORDER: [&str; 6] = ["loss", "grad", "schedule", "optimizer", "metric", "validation"];
+
+fn group_title(group: &str, per_step: bool) -> String {
+    let what = match group {
+        "loss" => "Loss terms",
+        "grad" => "Gradients",
+        "schedule" => "Schedules",
+        "optimizer" => "Optimizer",
+        "metric" => "Test pool",
+        "validation" => "Validation split",
+        other => other,
+    };
+    format!("{what} ({})", if per_step { "per step" } else { "per epoch" })
+}
+
+/// Every series a run has reported, by group: (name, reported per step).
+pub fn series_groups(run: &TrainingRun) -> Vec<(String, Vec<(String, bool)>)> {
+    let mut per_step: BTreeSet<&str> = BTreeSet::new();
+    for (_, values) in &run.steps {
+        per_step.extend(values.keys().map(String::as_str));
+    }
+    let mut names: BTreeSet<&str> = per_step.clone();
+    for record in &run.epochs {
+        names.extend(record.series.keys().map(String::as_str));
+    }
+    let mut groups: BTreeMap<(usize, &str), Vec<(String, bool)>> = BTreeMap::new();
+    for name in names {
+        let group = series::group(name);
+        let rank = GROUP_ORDER
+            .iter()
+            .position(|g| *g == group)
+            .unwrap_or(GROUP_ORDER.len());
+        groups
+            .entry((rank, group))
+            .or_default()
+            .push((name.to_string(), per_step.contains(name)));
+    }
+    groups
+        .into_iter()
+        .map(|((_, group), names)| (group.to_string(), names))
         .collect()
 }
 
-fn curves_ui(ui: &mut egui::Ui, state: &AppState, _commands: &mut Vec<Command>) {
-    let Some(training) = &state.training else {
+fn epoch_points(run_epochs: &[crate::train::runs::EpochRecord], name: &str) -> Vec<[f64; 2]> {
+    run_epochs
+        .iter()
+        .filter_map(|e| e.series.get(name).map(|v| [e.epoch as f64 + 1.0, *v]))
+        .collect()
+}
+
+fn curves_ui(ui: &mut egui::Ui, state: &AppState) {
+    let Some(run) = &state.training.run else {
         ui.label(
             "Press Start to train on this project's labeled pool; curves appear here as it learns.",
         );
         return;
     };
-    let overlay = state
-        .overlay_run
+    let overlay: Option<&PastRun> = state
+        .training
+        .overlay
         .as_ref()
-        .and_then(|id| state.past_runs.iter().find(|r| &r.id == id));
-    let height = 150.0;
-    ui.label("Loss terms (per step)");
-    Plot::new("losses")
-        .height(height)
-        .legend(Legend::default())
-        .show(ui, |plot| {
-            let series = |f: fn(&crate::train::step::StepLosses) -> f64| {
-                training
-                    .steps
-                    .iter()
-                    .map(|(x, l)| [*x, f(l)])
-                    .collect::<Vec<_>>()
+        .and_then(|id| state.training.past_runs.iter().find(|r| &r.id == id));
+    let height = 140.0;
+    let mut latest: Vec<(String, f64)> = Vec::new();
+    for (group, names) in series_groups(run) {
+        let per_step = names.iter().any(|(_, s)| *s);
+        ui.label(group_title(&group, per_step));
+        Plot::new(format!("series_{group}"))
+            .height(height)
+            .legend(Legend::default())
+            .show(ui, |plot| {
+                for (name, step_level) in &names {
+                    let points: Vec<[f64; 2]> = if *step_level {
+                        run.steps
+                            .iter()
+                            .filter_map(|(x, values)| values.get(name).map(|v| [*x, *v]))
+                            .collect()
+                    } else {
+                        epoch_points(&run.epochs, name)
+                    };
+                    plot.line(line(name, points));
+                    if let Some(past) = overlay {
+                        let past_points = epoch_points(&past.epochs, name);
+                        if !past_points.is_empty() {
+                            plot.line(
+                                line(&format!("{} {name}", past.id), past_points)
+                                    .style(LineStyle::dashed_loose()),
+                            );
+                        }
+                    }
+                }
+            });
+        for (name, step_level) in names {
+            let value = if step_level {
+                run.steps.iter().rev().find_map(|(_, v)| v.get(&name).copied())
+            } else {
+                run.epochs.last().and_then(|e| e.series.get(&name).copied())
             };
-            plot.line(line("supervised", series(|l| l.supervised)));
-            if training.config.method == Method::MeanTeacher {
-                plot.line(line("consistency", series(|l| l.consistency)));
-                plot.line(line("relation", series(|l| l.relation)));
+            if let Some(v) = value {
+                latest.push((name, v));
             }
-            plot.line(line("total", series(|l| l.total)));
-            if let Some(run) = overlay {
-                plot.line(line(
-                    &format!("{} total", run.id),
-                    metric_points(&run.epochs, |e| Some(e.losses.total)),
-                ));
-            }
+        }
+    }
+    if !latest.is_empty() {
+        egui::CollapsingHeader::new("Latest values")
+            .default_open(true)
+            .show(ui, |ui| {
+            egui::Grid::new("latest_values").striped(true).show(ui, |ui| {
+                for (name, value) in &latest {
+                    ui.label(name);
+                    ui.label(format!("{value:.4}"));
+                    ui.end_row();
+                }
+            });
         });
-    ui.label("Schedules");
-    Plot::new("schedules")
-        .height(height * 0.7)
-        .legend(Legend::default())
-        .show(ui, |plot| {
-            plot.line(line(
-                "w(e)",
-                training.steps.iter().map(|(x, l)| [*x, l.weight]).collect(),
-            ));
-            plot.line(line(
-                "EMA α",
-                training.steps.iter().map(|(x, l)| [*x, l.alpha]).collect(),
-            ));
-            let max_lr = training.config.learning_rate.max(1e-12);
-            plot.line(line(
-                "lr / lr₀",
-                metric_points(&training.epochs, |e| Some(e.learning_rate / max_lr)),
-            ));
-        });
-    ui.label("Test pool (per epoch)");
-    Plot::new("test_metrics")
-        .height(height)
-        .legend(Legend::default())
-        .show(ui, |plot| {
-            plot.line(line(
-                "student accuracy",
-                metric_points(&training.epochs, |e| Some(e.student.accuracy)),
-            ));
-            plot.line(line(
-                "student AUC",
-                metric_points(&training.epochs, |e| e.student.auc),
-            ));
-            plot.line(line(
-                "student kappa",
-                metric_points(&training.epochs, |e| e.student.kappa),
-            ));
-            plot.line(line(
-                "teacher accuracy",
-                metric_points(&training.epochs, |e| e.teacher.as_ref().map(|t| t.accuracy)),
-            ));
-            plot.line(line(
-                "teacher AUC",
-                metric_points(&training.epochs, |e| e.teacher.as_ref().and_then(|t| t.auc)),
-            ));
-            plot.line(line(
-                "teacher kappa",
-                metric_points(&training.epochs, |e| {
-                    e.teacher.as_ref().and_then(|t| t.kappa)
-                }),
-            ));
-            if let Some(run) = overlay {
-                plot.line(line(
-                    &format!("{} accuracy", run.id),
-                    metric_points(&run.epochs, |e| {
-                        Some(e.teacher.as_ref().unwrap_or(&e.student).accuracy)
-                    }),
-                ));
-            }
-        });
+    }
+    let training = run;
     if let Some(last) = training.epochs.last() {
         let metrics: &Metrics = last.teacher.as_ref().unwrap_or(&last.student);
         let classes = state

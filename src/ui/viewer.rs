@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use crate::app::Command;
+use crate::app::{Commands, ViewerCommand};
 use crate::app::document::{Document, Layout, OverlaySettings, WINDOW_PRESETS};
 use crate::render::callback::{self, SliceCallback};
 use crate::render::cpu::{Interpolation, WindowLevel};
@@ -33,7 +33,7 @@ pub fn views_ui(
     document: &Document,
     render_state: Option<&egui_wgpu::RenderState>,
     cache: &mut ViewerCache,
-    commands: &mut Vec<Command>,
+    commands: &mut Commands,
 ) {
     let area = ui.available_rect_before_wrap();
     ui.allocate_rect(area, egui::Sense::hover());
@@ -122,7 +122,7 @@ fn view_ui(
     shown: &ShownVolume,
     use_gpu: bool,
     cache: &mut ViewerCache,
-    commands: &mut Vec<Command>,
+    commands: &mut Commands,
 ) {
     let response = ui.interact(
         rect,
@@ -270,14 +270,14 @@ fn view_ui(
         && volumetric
         && let Some(pos) = response.interact_pointer_pos()
     {
-        commands.push(Command::ClickVoxel(to_voxel(pos)));
+        commands.push(ViewerCommand::ClickVoxel(to_voxel(pos)));
     }
     if response.double_clicked() {
-        commands.push(Command::ResetView(plane));
+        commands.push(ViewerCommand::ResetView(plane));
     }
     if response.dragged_by(egui::PointerButton::Middle) {
         let d = response.drag_delta() * ppp;
-        commands.push(Command::PanView {
+        commands.push(ViewerCommand::PanView {
             plane,
             delta: [d.x as f64, d.y as f64],
         });
@@ -291,7 +291,7 @@ fn view_ui(
     {
         let total = response.total_drag_delta().unwrap_or_default();
         let unit = document.auto_window.width.max(1e-3) / 300.0;
-        commands.push(Command::SetWindow(WindowLevel {
+        commands.push(ViewerCommand::SetWindow(WindowLevel {
             center: start.center - total.y as f64 * unit,
             width: (start.width + total.x as f64 * unit).max(unit * 0.01),
         }));
@@ -320,7 +320,7 @@ fn view_ui(
                 .sum()
         });
         if zoom != 1.0 {
-            commands.push(Command::ZoomView {
+            commands.push(ViewerCommand::ZoomView {
                 plane,
                 factor: zoom as f64,
             });
@@ -329,7 +329,7 @@ fn view_ui(
             let steps = cache.scroll.trunc();
             cache.scroll -= steps;
             if steps != 0.0 {
-                commands.push(Command::StepSlice {
+                commands.push(ViewerCommand::StepSlice {
                     plane,
                     delta: steps as i64,
                 });
@@ -343,10 +343,10 @@ fn view_ui(
                 )
             });
             if up {
-                commands.push(Command::StepSlice { plane, delta: 1 });
+                commands.push(ViewerCommand::StepSlice { plane, delta: 1 });
             }
             if down {
-                commands.push(Command::StepSlice { plane, delta: -1 });
+                commands.push(ViewerCommand::StepSlice { plane, delta: -1 });
             }
         }
         if let Some(pos) = response.hover_pos()
@@ -362,7 +362,7 @@ pub fn controls_ui(
     ui: &mut egui::Ui,
     document: &Document,
     gpu_notice: Option<&str>,
-    commands: &mut Vec<Command>,
+    commands: &mut Commands,
 ) {
     let volume = &document.volume;
     ui.heading(
@@ -411,7 +411,7 @@ pub fn controls_ui(
                     .on_hover_text("One plane of every volume of the case");
             }
             if layout != document.layout {
-                commands.push(Command::SetLayout(layout));
+                commands.push(ViewerCommand::SetLayout(layout));
             }
         });
         ui.horizontal(|ui| {
@@ -419,7 +419,7 @@ pub fn controls_ui(
             ui.selectable_value(&mut convention, Convention::Radiological, "Radiological");
             ui.selectable_value(&mut convention, Convention::Neurological, "Neurological");
             if convention != document.convention {
-                commands.push(Command::SetConvention(convention));
+                commands.push(ViewerCommand::SetConvention(convention));
             }
         });
         for plane in Plane::ALL {
@@ -427,7 +427,7 @@ pub fn controls_ui(
             let mut index = document.slice_index(plane);
             ui.add(egui::Slider::new(&mut index, 0..=count.saturating_sub(1)).text(plane.name()));
             if index != document.slice_index(plane) {
-                commands.push(Command::SetSlice { plane, index });
+                commands.push(ViewerCommand::SetSlice { plane, index });
             }
         }
     }
@@ -436,7 +436,7 @@ pub fn controls_ui(
         ui.selectable_value(&mut interpolation, Interpolation::Nearest, "Nearest");
         ui.selectable_value(&mut interpolation, Interpolation::Linear, "Linear");
         if interpolation != document.interpolation {
-            commands.push(Command::SetInterpolation(interpolation));
+            commands.push(ViewerCommand::SetInterpolation(interpolation));
         }
     });
     let time_points = volume.time_points();
@@ -444,7 +444,7 @@ pub fn controls_ui(
         let mut time = document.time;
         ui.add(egui::Slider::new(&mut time, 0..=time_points - 1).text("Time"));
         if time != document.time {
-            commands.push(Command::SetTime(time));
+            commands.push(ViewerCommand::SetTime(time));
         }
     }
 
@@ -468,7 +468,7 @@ pub fn controls_ui(
             .range(1e-6..=f64::MAX),
     );
     if window != document.window {
-        commands.push(Command::SetWindow(window));
+        commands.push(ViewerCommand::SetWindow(window));
     }
     ui.horizontal_wrapped(|ui| {
         if ui
@@ -476,7 +476,7 @@ pub fn controls_ui(
             .on_hover_text("0.5–99.5 percentiles")
             .clicked()
         {
-            commands.push(Command::ResetWindow);
+            commands.push(ViewerCommand::ResetWindow);
         }
         if volume.channels == 1 {
             for (name, preset) in WINDOW_PRESETS {
@@ -485,7 +485,7 @@ pub fn controls_ui(
                     .on_hover_text(format!("W{} / L{}", preset.width, preset.center))
                     .clicked()
                 {
-                    commands.push(Command::SetWindow(preset));
+                    commands.push(ViewerCommand::SetWindow(preset));
                 }
             }
         }
@@ -514,12 +514,12 @@ pub fn controls_ui(
                         .on_hover_text("Orthogonal, fitted")
                         .clicked()
                     {
-                        commands.push(Command::ResetView(plane));
+                        commands.push(ViewerCommand::ResetView(plane));
                     }
                 });
                 let tilt = degrees.map(f64::to_radians);
                 if (tilt[0] - view.tilt[0]).abs() > 1e-9 || (tilt[1] - view.tilt[1]).abs() > 1e-9 {
-                    commands.push(Command::SetTilt { plane, tilt });
+                    commands.push(ViewerCommand::SetTilt { plane, tilt });
                 }
             }
         });
@@ -537,10 +537,10 @@ pub fn controls_ui(
                     .add_filter("NIfTI", &["nii", "gz"])
                     .pick_file()
             {
-                commands.push(Command::AddCompanion(path));
+                commands.push(ViewerCommand::AddCompanion(path));
             }
             if !document.companions.is_empty() && ui.small_button("Remove").clicked() {
-                commands.push(Command::RemoveCompanions);
+                commands.push(ViewerCommand::RemoveCompanions);
             }
         });
         ui.separator();
@@ -550,7 +550,7 @@ pub fn controls_ui(
                 .add_filter("NIfTI", &["nii", "gz"])
                 .pick_file()
         {
-            commands.push(Command::OpenLabels(path));
+            commands.push(ViewerCommand::OpenLabels(path));
         }
         if document.labels.is_some() {
             let mut overlay: OverlaySettings = document.overlay;
@@ -558,7 +558,7 @@ pub fn controls_ui(
             ui.add(egui::Slider::new(&mut overlay.opacity, 0.0..=1.0).text("Opacity"));
             ui.checkbox(&mut overlay.outline, "Outline only");
             if overlay != document.overlay {
-                commands.push(Command::SetOverlay(overlay));
+                commands.push(ViewerCommand::SetOverlay(overlay));
             }
         }
     }

@@ -57,17 +57,22 @@ pub enum BenchKind {
         #[arg(long, env = "LOUPE_TORCH_PYTHON", default_value = "python3")]
         python: String,
     },
-    /// Label efficiency on the ROP demo: supervised against mean teacher + SRC
-    /// at several labeled fractions, mean ± sd over seeds (several processes at once).
+    /// Label efficiency on the ROP demo: the methods at several labeled
+    /// fractions on the same schedule, mean ± sd over demo seeds × training
+    /// seeds (several processes at once).
     LabelEfficiency {
         #[arg(long, value_delimiter = ',', default_value = "0.1,0.2")]
         fractions: Vec<f64>,
+        /// Seeds of the generated demo projects.
+        #[arg(long, value_delimiter = ',', default_value = "1")]
+        demo_seeds: Vec<u64>,
+        /// Training seeds.
         #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
         seeds: Vec<u64>,
-        /// Methods to compare (default: both).
-        #[arg(long, value_enum, value_delimiter = ',')]
-        method: Vec<crate::train::engine::Method>,
-        /// Base training configuration (default: the one the README's table used).
+        /// Methods to compare (default: all).
+        #[arg(long, value_delimiter = ',', value_parser = super::train::method_parser())]
+        method: Vec<crate::train::config::Method>,
+        /// Base training configuration (default: the Fundus on CPU preset).
         #[arg(long)]
         config: Option<PathBuf>,
         #[arg(long)]
@@ -99,14 +104,15 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             steps,
             python,
         } => training::throughput(&training::ThroughputSettings {
-            input_size: (*input_size).max(8),
-            width: (*width).max(1),
+            input_size: *input_size,
+            width: *width,
             batch: *batch,
             steps: (*steps).max(1),
             python: python.clone(),
         }),
         BenchKind::LabelEfficiency {
             fractions,
+            demo_seeds,
             seeds,
             method,
             config,
@@ -116,16 +122,13 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         } => {
             let mut base = match config {
                 Some(path) => super::train::read_config(path)?,
-                None => crate::train::engine::TrainConfig::fundus_on_cpu(),
+                None => crate::train::config::TrainConfig::fundus_on_cpu(),
             };
             if let Some(epochs) = epochs {
                 base.epochs = *epochs;
             }
             let methods = if method.is_empty() {
-                vec![
-                    crate::train::engine::Method::Supervised,
-                    crate::train::engine::Method::MeanTeacher,
-                ]
+                crate::train::config::Method::ALL.to_vec()
             } else {
                 method.clone()
             };
@@ -133,6 +136,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             training::label_efficiency(&training::LabelEfficiencySettings {
                 fractions: fractions.clone(),
+                demo_seeds: demo_seeds.clone(),
                 seeds: seeds.clone(),
                 methods,
                 base,

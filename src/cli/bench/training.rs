@@ -1,6 +1,7 @@
 //! `loupe bench training` (optimizer-step throughput on each device, with the
-//! PyTorch peer) and `loupe bench label-efficiency` (supervised against mean
-//! teacher + SRC on the ROP demo at several labeled fractions and seeds).
+//! PyTorch peer, through the same `Trainer` as every run) and `loupe bench
+//! label-efficiency` (the methods on the ROP demo at several labeled
+//! fractions, demo seeds and training seeds, on the same schedule).
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -10,17 +11,14 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::Context;
-use burn::module::Module;
-use burn::optim::AdamConfig;
-use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use burn::tensor::{Distribution, Tensor};
 
 use crate::demo::{DemoOptions, DemoTask, write_demo};
+use crate::train::config::{Method, TrainConfig};
+use crate::train::data::Images;
 use crate::train::device::{self, ComputeDevice};
-use crate::train::engine::{Method, TrainConfig};
-use crate::train::model::{Classifier, ModelKind};
-use crate::train::step::{
-    Augmentation, Batch, MeanTeacherConfig, mean_teacher_step, supervised_step,
-};
+use crate::train::methods;
+use crate::train::trainer::{Trainer, TrainingData};
 
 /// The PyTorch peer: the same network, augmentation, loss and optimizer.
 const TORCH_PEER: &str = include_str!("../../../bench/torch_peer.py");
@@ -39,68 +37,77 @@ struct Throughput {
     images_per_second: f64,
 }
 
-fn time_steps(compute: &ComputeDevice, method: Method, s: &ThroughputSettings) -> Throughput {
-    let device = compute.device.clone().autodiff();
-    device.seed(1);
+/// `count` random images of `size` pixels with labels cycling over `classes`.
+fn random_images(count: usize, size: usize, classes: usize, labeled: bool) -> Images {
+    let pixels: Vec<f32> = Tensor::<1>::random(
+        [count * 3 * size * size],
+        Distribution::Uniform(-1.0, 1.0),
+        &burn::tensor::Device::flex(),
+    )
+    .into_data()
+    .try_to_vec::<f32>()
+    .unwrap_or_default();
+    Images {
+        ids: (0..count as i64).collect(),
+        labels: (0..count).map(|i| labeled.then_some(i % classes)).collect(),
+        pixels,
+        size,
+    }
+}
+
+/// Times `steps` steps of `method` by the `Trainer`, after two untimed ones
+/// (the first compiles the GPU kernels). A supervised step reads a whole
+/// batch of labeled images; a mean-teacher step a quarter labeled.
+fn time_steps(
+    compute: &ComputeDevice,
+    method: Method,
+    s: &ThroughputSettings,
+) -> anyhow::Result<Throughput> {
     let classes = 4;
-    let mut student = Classifier::new(ModelKind::Resnet18, classes, s.width, 0.2, &device);
-    let mut teacher = student.valid();
-    let mut optimizer = AdamConfig::new().init();
-    let size = s.input_size;
-    let labeled_count = match method {
+    let labeled_per_batch = match method {
         Method::Supervised => s.batch,
         Method::MeanTeacher => (s.batch / 4).max(1),
     };
-    let unlabeled_count = s.batch - labeled_count.min(s.batch);
-    let images = |n: usize| {
-        Tensor::<4>::random(
-            [n, 3, size, size],
-            Distribution::Uniform(-1.0, 1.0),
-            &device,
-        )
+    let config = TrainConfig {
+        method,
+        input_size: s.input_size,
+        width: s.width,
+        batch_size: s.batch,
+        labeled_per_batch,
+        validation_fraction: 0.0,
+        epochs: 1,
+        ..TrainConfig::method_reference()
     };
-    let labels: Vec<i64> = (0..labeled_count).map(|i| (i % classes) as i64).collect();
-    let batch = Batch {
-        labeled: images(labeled_count),
-        labels: Tensor::<1, Int>::from_data(TensorData::new(labels, [labeled_count]), &device),
-        unlabeled: (unlabeled_count > 0).then(|| images(unlabeled_count)),
+    let data = TrainingData {
+        classes: (0..classes).map(|c| c.to_string()).collect(),
+        labeled: random_images(s.batch, s.input_size, classes, true),
+        validation: Images::default(),
+        unlabeled: random_images(s.batch, s.input_size, classes, false),
+        test: Images::default(),
     };
-    let config = MeanTeacherConfig::default();
-    let augmentation = Augmentation::default();
+    let mut trainer = Trainer::new(
+        config,
+        data,
+        &compute.device,
+        methods::build(method),
+        None,
+    )?;
     let mut seconds = Vec::with_capacity(s.steps);
-    // Two untimed steps: the first compiles the GPU kernels.
     for step in 0..s.steps + 2 {
+        let order = trainer.shuffle_epoch();
         let started = Instant::now();
         // Each step reads its loss back, so the time includes the device's work.
-        match method {
-            Method::Supervised => {
-                student = supervised_step(student, &mut optimizer, &batch, 1e-3, &augmentation).0;
-            }
-            Method::MeanTeacher => {
-                let (s_next, t_next, _) = mean_teacher_step(
-                    student,
-                    teacher,
-                    &mut optimizer,
-                    &batch,
-                    1e-3,
-                    step as u64,
-                    step as f64,
-                    &config,
-                    &augmentation,
-                );
-                (student, teacher) = (s_next, t_next);
-            }
-        }
+        trainer.step(0, 0, &order)?;
         if step >= 2 {
             seconds.push(started.elapsed().as_secs_f64());
         }
     }
     seconds.sort_by(f64::total_cmp);
     let median = seconds[seconds.len() / 2];
-    Throughput {
+    Ok(Throughput {
         median_step_seconds: median,
         images_per_second: s.batch as f64 / median,
-    }
+    })
 }
 
 fn torch_peer(s: &ThroughputSettings) -> Result<(String, Throughput), String> {
@@ -171,7 +178,7 @@ pub fn throughput(s: &ThroughputSettings) -> anyhow::Result<()> {
     };
     let mut devices = vec![device::flex()];
     match crate::render::device::headless_render_state() {
-        Ok(render_state) => match device::shared_wgpu(&render_state) {
+        Ok(render_state) => match crate::app::training::display_compute(&render_state) {
             Ok(compute) => devices.push(compute),
             Err(e) => println!("wgpu: not measured ({e})"),
         },
@@ -182,7 +189,7 @@ pub fn throughput(s: &ThroughputSettings) -> anyhow::Result<()> {
             row(
                 &compute.description,
                 method.name(),
-                &time_steps(compute, method, s),
+                &time_steps(compute, method, s)?,
             );
         }
     }
@@ -196,6 +203,9 @@ pub fn throughput(s: &ThroughputSettings) -> anyhow::Result<()> {
 /// Settings of the label-efficiency benchmark.
 pub struct LabelEfficiencySettings {
     pub fractions: Vec<f64>,
+    /// Seeds of the generated demo projects (each its own data).
+    pub demo_seeds: Vec<u64>,
+    /// Training seeds (initial weights, shuffles, augmentation, validation split).
     pub seeds: Vec<u64>,
     pub methods: Vec<Method>,
     pub base: TrainConfig,
@@ -205,6 +215,7 @@ pub struct LabelEfficiencySettings {
 
 struct Job {
     fraction: f64,
+    demo_seed: u64,
     method: Method,
     seed: u64,
     project: PathBuf,
@@ -212,6 +223,7 @@ struct Job {
 
 struct Outcome {
     fraction: f64,
+    demo_seed: u64,
     method: Method,
     student: [f64; 3],
     teacher: Option<[f64; 3]>,
@@ -246,6 +258,7 @@ fn run_job(job: &Job, exe: &Path, config_path: &Path) -> anyhow::Result<Outcome>
         serde_json::from_slice(&output.stdout).context("reading loupe train --json")?;
     Ok(Outcome {
         fraction: job.fraction,
+        demo_seed: job.demo_seed,
         method: job.method,
         student: scores(&value["student"]).context("no student metrics")?,
         teacher: scores(&value["teacher"]),
@@ -272,7 +285,10 @@ fn mean_sd(values: &[f64]) -> (f64, f64) {
 /// Trains every (fraction, method, seed) on its own ROP demo project, `jobs`
 /// processes at a time, and prints mean ± sd of accuracy, mean AUC and kappa.
 pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
-    anyhow::ensure!(!s.seeds.is_empty(), "give at least one seed");
+    anyhow::ensure!(
+        !s.seeds.is_empty() && !s.demo_seeds.is_empty(),
+        "give at least one training seed and one demo seed"
+    );
     s.base.validate()?;
     std::fs::create_dir_all(&s.dir).with_context(|| format!("creating {}", s.dir.display()))?;
     // Resolved once: a rebuild during the benchmark replaces the file, after
@@ -286,22 +302,28 @@ pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
             fraction > 0.0 && fraction <= 1.0,
             "labeled fraction {fraction} must be in (0, 1]"
         );
-        let project = s.dir.join(format!("rop-{}pct", percent(fraction)));
-        if !project.join(crate::store::DATABASE_FILE).exists() {
-            let options = DemoOptions {
-                labeled_fraction: fraction,
-                ..DemoOptions::new(DemoTask::Rop)
-            };
-            write_demo(&project, &options, |_, _| {})?;
-        }
-        for &method in &s.methods {
-            for &seed in &s.seeds {
-                jobs.push_back(Job {
-                    fraction,
-                    method,
-                    seed,
-                    project: project.clone(),
-                });
+        for &demo_seed in &s.demo_seeds {
+            let project = s
+                .dir
+                .join(format!("rop-{}pct-demo{demo_seed}", percent(fraction)));
+            if !crate::store::is_project(&project) {
+                let options = DemoOptions {
+                    labeled_fraction: fraction,
+                    seed: demo_seed,
+                    ..DemoOptions::new(DemoTask::Rop)
+                };
+                write_demo(&project, &options, |_, _| {})?;
+            }
+            for &method in &s.methods {
+                for &seed in &s.seeds {
+                    jobs.push_back(Job {
+                        fraction,
+                        demo_seed,
+                        method,
+                        seed,
+                        project: project.clone(),
+                    });
+                }
             }
         }
     }
@@ -323,9 +345,10 @@ pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
                     let result = run_job(&job, &exe, &config_path);
                     match &result {
                         Ok(o) => eprintln!(
-                            "[{:>5.0} s] {} % {} seed {}: student accuracy {:.3}{}",
+                            "[{:>5.0} s] {} % demo {} {} seed {}: student accuracy {:.3}{}",
                             started.elapsed().as_secs_f64(),
                             percent(job.fraction),
+                            job.demo_seed,
                             job.method.name(),
                             job.seed,
                             o.student[0],
@@ -334,8 +357,9 @@ pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
                                 .unwrap_or_default()
                         ),
                         Err(e) => eprintln!(
-                            "{} % {} seed {}: {e:#}",
+                            "{} % demo {} {} seed {}: {e:#}",
                             percent(job.fraction),
+                            job.demo_seed,
                             job.method.name(),
                             job.seed
                         ),
@@ -349,47 +373,67 @@ pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
     });
     let outcomes = outcomes.into_inner().unwrap_or_default();
     println!(
-        "ROP demo ({} px, width {}, {} epochs, lr {}, dropout {}); test pool; mean ± sd over seeds {:?}",
+        "ROP demo ({} px, width {}, {} epochs, lr {}, dropout {}, {} labeled of {} per batch, validation fraction {}); \
+         test pool of the checkpoint chosen on validation; mean ± sd over runs (demo seeds {:?} × training seeds {:?})",
         s.base.input_size,
         s.base.width,
         s.base.epochs,
         s.base.learning_rate,
         s.base.dropout,
+        s.base.labeled_per_batch,
+        s.base.batch_size,
+        s.base.validation_fraction,
+        s.demo_seeds,
         s.seeds
     );
     println!(
-        "{:<9} {:<14} {:<8} {:>3} {:>15} {:>15} {:>15}",
-        "labeled", "method", "model", "n", "accuracy", "mean AUC", "kappa"
+        "{:<9} {:<6} {:<14} {:<8} {:>3} {:>15} {:>15} {:>15}",
+        "labeled", "demo", "method", "model", "n", "accuracy", "mean AUC", "kappa"
     );
+    // Every demo seed together, then each apart (the spread between demo
+    // seeds is part of the answer).
+    let mut demo_groups: Vec<(String, Vec<u64>)> =
+        vec![("all".to_string(), s.demo_seeds.clone())];
+    if s.demo_seeds.len() > 1 {
+        demo_groups.extend(s.demo_seeds.iter().map(|&d| (d.to_string(), vec![d])));
+    }
     for &fraction in &s.fractions {
-        for &method in &s.methods {
-            let runs: Vec<&Outcome> = outcomes
-                .iter()
-                .filter(|o| o.fraction == fraction && o.method == method)
-                .collect();
-            let mut models: Vec<(&str, Vec<[f64; 3]>)> =
-                vec![("student", runs.iter().map(|o| o.student).collect())];
-            if method == Method::MeanTeacher {
-                models.push(("teacher", runs.iter().filter_map(|o| o.teacher).collect()));
-            }
-            for (model, values) in models {
-                if values.is_empty() {
-                    continue;
+        for (demo_name, demo_seeds) in &demo_groups {
+            for &method in &s.methods {
+                let runs: Vec<&Outcome> = outcomes
+                    .iter()
+                    .filter(|o| {
+                        o.fraction == fraction
+                            && o.method == method
+                            && demo_seeds.contains(&o.demo_seed)
+                    })
+                    .collect();
+                let mut models: Vec<(&str, Vec<[f64; 3]>)> =
+                    vec![("student", runs.iter().map(|o| o.student).collect())];
+                let teachers: Vec<[f64; 3]> = runs.iter().filter_map(|o| o.teacher).collect();
+                if !teachers.is_empty() {
+                    models.push(("teacher", teachers));
                 }
-                let cell = |k: usize| {
-                    let (m, sd) = mean_sd(&values.iter().map(|v| v[k]).collect::<Vec<_>>());
-                    format!("{m:.3} ± {sd:.3}")
-                };
-                println!(
-                    "{:<9} {:<14} {:<8} {:>3} {:>15} {:>15} {:>15}",
-                    format!("{} %", percent(fraction)),
-                    method.name(),
-                    model,
-                    values.len(),
-                    cell(0),
-                    cell(1),
-                    cell(2)
-                );
+                for (model, values) in models {
+                    if values.is_empty() {
+                        continue;
+                    }
+                    let cell = |k: usize| {
+                        let (m, sd) = mean_sd(&values.iter().map(|v| v[k]).collect::<Vec<_>>());
+                        format!("{m:.3} ± {sd:.3}")
+                    };
+                    println!(
+                        "{:<9} {:<6} {:<14} {:<8} {:>3} {:>15} {:>15} {:>15}",
+                        format!("{} %", percent(fraction)),
+                        demo_name,
+                        method.name(),
+                        model,
+                        values.len(),
+                        cell(0),
+                        cell(1),
+                        cell(2)
+                    );
+                }
             }
         }
     }
@@ -430,7 +474,7 @@ mod tests {
             python: String::new(),
         };
         for method in [Method::Supervised, Method::MeanTeacher] {
-            let t = time_steps(&device::flex(), method, &settings);
+            let t = time_steps(&device::flex(), method, &settings).unwrap();
             assert!(t.images_per_second.is_finite() && t.images_per_second > 0.0);
         }
     }

@@ -7,9 +7,9 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
-use burn::nn::{
-    Dropout, DropoutConfig, GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d,
-};
+use burn::nn::{Dropout, DropoutConfig, GroupNorm, Linear, LinearConfig, PaddingConfig2d};
+
+use super::layers::norm;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
@@ -20,15 +20,6 @@ pub struct ResNetConfig {
     /// Channels of the first stage (64 in ResNet-18; fewer keeps CPU runs practical).
     pub width: usize,
     pub dropout: f64,
-}
-
-/// Group normalisation with the largest group count up to 8 that divides the channels.
-pub(crate) fn norm(channels: usize, device: &Device) -> GroupNorm {
-    let groups = (1..=8)
-        .rev()
-        .find(|g| channels.is_multiple_of(*g))
-        .unwrap_or(1);
-    GroupNormConfig::new(groups, channels).init(device)
 }
 
 fn conv3(input: usize, output: usize, stride: usize, device: &Device) -> Conv2d {
@@ -144,96 +135,3 @@ impl ResNet {
     }
 }
 
-/// Which architecture a run trains.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    serde::Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum ModelKind {
-    /// ResNet-18-style, width configurable (the default; practical on the CPU).
-    #[default]
-    Resnet18,
-    /// DenseNet-121, the SRC-MT reference.
-    Densenet121,
-}
-
-/// The model a run trains: either architecture behind one forward.
-#[derive(Module, Debug)]
-pub enum Classifier {
-    ResNet(ResNet),
-    DenseNet(super::densenet::DenseNet),
-}
-
-impl Classifier {
-    pub fn new(
-        kind: ModelKind,
-        classes: usize,
-        width: usize,
-        dropout: f64,
-        device: &Device,
-    ) -> Self {
-        match kind {
-            ModelKind::Resnet18 => Classifier::ResNet(ResNet::new(
-                &ResNetConfig {
-                    classes,
-                    width,
-                    dropout,
-                },
-                device,
-            )),
-            ModelKind::Densenet121 => Classifier::DenseNet(super::densenet::DenseNet::new(
-                &super::densenet::DenseNetConfig::densenet121(classes, dropout),
-                device,
-            )),
-        }
-    }
-
-    /// # Shapes
-    /// images `[B, 3, H, W]` → (logits `[B, classes]`, pooled features `[B, D]`)
-    pub fn forward(&self, images: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
-        match self {
-            Classifier::ResNet(m) => m.forward(images),
-            Classifier::DenseNet(m) => m.forward(images),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use burn::tensor::Distribution;
-
-    #[test]
-    fn any_width_builds() {
-        let device = Device::flex();
-        for width in [1, 3, 6, 12, 20] {
-            let model = Classifier::new(ModelKind::Resnet18, 2, width, 0.0, &device);
-            let (logits, _) = model.forward(Tensor::<4>::zeros([1, 3, 16, 16], &device));
-            assert_eq!(logits.dims(), [1, 2]);
-        }
-    }
-
-    #[test]
-    fn both_architectures_give_logits_and_features() {
-        let device = Device::flex();
-        let images = Tensor::<4>::random([2, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
-        let resnet = Classifier::new(ModelKind::Resnet18, 4, 4, 0.0, &device);
-        let (logits, features) = resnet.forward(images.clone());
-        assert_eq!((logits.dims(), features.dims()), ([2, 4], [2, 32]));
-        let densenet = Classifier::new(ModelKind::Densenet121, 4, 0, 0.0, &device);
-        let (logits, features) = densenet.forward(images);
-        assert_eq!(
-            (logits.dims(), features.dims()),
-            ([2, 4], [2, 1024]),
-            "DenseNet-121 pools 1024 features"
-        );
-    }
-}

@@ -12,7 +12,7 @@ use burn::nn::{Dropout, DropoutConfig, GroupNorm, Linear, LinearConfig, PaddingC
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use super::model::norm;
+use super::layers::norm;
 
 /// Settings of [`DenseNet`]; [`DenseNetConfig::densenet121`] is the reference.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -1,0 +1,453 @@
+//! A run's configuration (saved as its `config.json`), the limits every
+//! setting must respect, and the presets. The one place for all three: the
+//! training panel's sliders, `loupe train`, and the benchmarks read the
+//! constants in [`limits`] and the presets in [`Preset`].
+
+use std::fmt::Display;
+use std::ops::RangeInclusive;
+
+use serde::{Deserialize, Serialize};
+
+use super::augment::Augmentation;
+use super::models::ModelKind;
+
+/// A setting that cannot train, named.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// The training methods (METHODS.md). The names are the training contract:
+/// `config.json`, `loupe train --method` and scripts use exactly these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Method {
+    /// Cross-entropy on the labeled images: every method with its extra terms off.
+    #[serde(rename = "supervised")]
+    Supervised,
+    /// Mean teacher + semantic relation consistency (METHODS.md §1).
+    #[serde(rename = "mean-teacher")]
+    MeanTeacher,
+}
+
+impl Method {
+    pub const ALL: [Method; 2] = [Method::Supervised, Method::MeanTeacher];
+
+    /// The contract name (kebab case), as in `config.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Supervised => "supervised",
+            Method::MeanTeacher => "mean-teacher",
+        }
+    }
+
+    /// A name for people (the training panel).
+    pub fn title(self) -> &'static str {
+        match self {
+            Method::Supervised => "Supervised",
+            Method::MeanTeacher => "Mean teacher + SRC",
+        }
+    }
+
+    /// The method named `name` (as [`Method::name`] spells it).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    Adam,
+    Sgd,
+}
+
+/// Mean-teacher settings (METHODS.md §1; the reference values are the defaults).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MeanTeacherConfig {
+    pub ema_decay: f64,
+    /// `w_max` of the ramp-up.
+    pub consistency_weight: f64,
+    /// `T`, in epochs.
+    pub rampup_epochs: f64,
+    /// `λ`, the weight of the relation term relative to the consistency term.
+    pub relation_weight: f64,
+}
+
+impl Default for MeanTeacherConfig {
+    fn default() -> Self {
+        Self {
+            ema_decay: 0.99,
+            consistency_weight: 1.0,
+            rampup_epochs: 30.0,
+            relation_weight: 1.0,
+        }
+    }
+}
+
+/// The modality role of a 2-D item's one image (a photo, or a volume's middle slice).
+pub const IMAGE_MODALITY: &str = "image";
+
+fn default_modalities() -> Vec<String> {
+    vec![IMAGE_MODALITY.to_string()]
+}
+
+fn default_validation_fraction() -> f64 {
+    0.2
+}
+
+/// Everything a run depends on; saved as the run's `config.json`. Keys added
+/// after the first release load with `#[serde(default)]`, so every earlier
+/// run's configuration still opens.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub method: Method,
+    #[serde(default)]
+    pub model: ModelKind,
+    /// Which of a case's inputs the run reads, by role.
+    #[serde(default = "default_modalities")]
+    pub modalities: Vec<String>,
+    /// Runs whose models teach this one (distillation methods), matched to
+    /// their role by the modality recorded in their own configuration.
+    #[serde(default)]
+    pub teachers: Vec<String>,
+    /// Input edge in pixels (128 keeps CPU runs practical; 224 is the reference).
+    pub input_size: usize,
+    /// Channels of the first Classifier stage.
+    pub width: usize,
+    pub dropout: f64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Labeled images in each batch; the rest of the batch is unlabeled. The
+    /// same for every method, so every method takes the same steps.
+    pub labeled_per_batch: usize,
+    pub learning_rate: f64,
+    pub optimizer: OptimizerKind,
+    /// Cosine decay of the learning rate over the run.
+    pub cosine_schedule: bool,
+    pub mean_teacher: MeanTeacherConfig,
+    /// Perturbation strength (older runs' configs lack it: the defaults).
+    #[serde(default)]
+    pub augmentation: Augmentation,
+    /// Fraction of the labeled pool held out, per class, to choose the
+    /// reported checkpoint (0: the last epoch is reported). Older runs chose
+    /// on the test pool; their configs load with the default.
+    #[serde(default = "default_validation_fraction")]
+    pub validation_fraction: f64,
+    pub seed: u64,
+    /// Start from this earlier run's chosen checkpoints (fine-tuning after new labels).
+    #[serde(default)]
+    pub fine_tune_from: Option<String>,
+}
+
+/// The range every setting must lie in. The panel's sliders, `loupe train`
+/// and the benchmarks use these; [`TrainConfig::validate`] enforces them.
+pub mod limits {
+    use std::ops::RangeInclusive;
+
+    pub const INPUT_SIZE: RangeInclusive<usize> = 8..=1024;
+    pub const WIDTH: RangeInclusive<usize> = 1..=512;
+    pub const EPOCHS: RangeInclusive<usize> = 1..=10_000;
+    pub const BATCH_SIZE: RangeInclusive<usize> = 2..=1024;
+    pub const LEARNING_RATE: RangeInclusive<f64> = 1e-7..=1.0;
+    pub const DROPOUT: RangeInclusive<f64> = 0.0..=0.95;
+    pub const EMA_DECAY: RangeInclusive<f64> = 0.0..=0.9999;
+    pub const CONSISTENCY_WEIGHT: RangeInclusive<f64> = 0.0..=100.0;
+    pub const RAMPUP_EPOCHS: RangeInclusive<f64> = 0.0..=1000.0;
+    pub const RELATION_WEIGHT: RangeInclusive<f64> = 0.0..=100.0;
+    pub const ROTATION_DEGREES: RangeInclusive<f64> = 0.0..=180.0;
+    pub const TRANSLATION: RangeInclusive<f64> = 0.0..=0.5;
+    pub const VALIDATION_FRACTION: RangeInclusive<f64> = 0.0..=0.5;
+}
+
+fn check<T: PartialOrd + Display>(
+    name: &str,
+    value: T,
+    range: &RangeInclusive<T>,
+) -> Result<(), ConfigError> {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError(format!(
+            "{name} {value} must be between {} and {}",
+            range.start(),
+            range.end()
+        )))
+    }
+}
+
+impl TrainConfig {
+    /// Refuses settings that cannot train, naming the setting and its range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check("input size", self.input_size, &limits::INPUT_SIZE)?;
+        check("width", self.width, &limits::WIDTH)?;
+        check("dropout", self.dropout, &limits::DROPOUT)?;
+        check("epochs", self.epochs, &limits::EPOCHS)?;
+        check("batch size", self.batch_size, &limits::BATCH_SIZE)?;
+        check(
+            "labeled per batch",
+            self.labeled_per_batch,
+            &(1..=self.batch_size),
+        )?;
+        check("learning rate", self.learning_rate, &limits::LEARNING_RATE)?;
+        let a = &self.augmentation;
+        check(
+            "augmentation rotation (degrees)",
+            a.rotation_degrees,
+            &limits::ROTATION_DEGREES,
+        )?;
+        check("augmentation translation", a.translation, &limits::TRANSLATION)?;
+        let mt = &self.mean_teacher;
+        check("EMA decay", mt.ema_decay, &limits::EMA_DECAY)?;
+        check(
+            "consistency weight",
+            mt.consistency_weight,
+            &limits::CONSISTENCY_WEIGHT,
+        )?;
+        check("ramp-up epochs", mt.rampup_epochs, &limits::RAMPUP_EPOCHS)?;
+        check("relation weight", mt.relation_weight, &limits::RELATION_WEIGHT)?;
+        check(
+            "validation fraction",
+            self.validation_fraction,
+            &limits::VALIDATION_FRACTION,
+        )?;
+        if self.modalities.is_empty() {
+            return Err(ConfigError("a run needs at least one modality".into()));
+        }
+        Ok(())
+    }
+
+    /// The METHODS.md §1 reference settings (the defaults).
+    pub fn method_reference() -> Self {
+        Self::default()
+    }
+
+    /// Settings measured on the ROP demo on the CPU (README): small enough to
+    /// train on two cores in minutes (64 px, width 8), any rotation (fundus
+    /// photographs have no preferred angle), no dropout (0.2 stalled both
+    /// methods at this learning rate), and a consistency weight of 3.
+    pub fn fundus_on_cpu() -> Self {
+        Self {
+            input_size: 64,
+            width: 8,
+            dropout: 0.0,
+            epochs: 100,
+            learning_rate: 3e-3,
+            mean_teacher: MeanTeacherConfig {
+                consistency_weight: 3.0,
+                ..MeanTeacherConfig::default()
+            },
+            augmentation: Augmentation {
+                rotation_degrees: 180.0,
+                ..Augmentation::default()
+            },
+            ..Self::default()
+        }
+    }
+
+    /// The CPU-sized settings for images with an orientation (ultrasound,
+    /// volumes): as [`TrainConfig::fundus_on_cpu`] but the method's ±10°.
+    pub fn small_on_cpu() -> Self {
+        Self {
+            augmentation: Augmentation::default(),
+            ..Self::fundus_on_cpu()
+        }
+    }
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            method: Method::MeanTeacher,
+            model: ModelKind::Resnet18,
+            modalities: default_modalities(),
+            teachers: Vec::new(),
+            input_size: 128,
+            width: 16,
+            dropout: 0.2,
+            epochs: 30,
+            batch_size: 16,
+            labeled_per_batch: 4,
+            learning_rate: 1e-3,
+            optimizer: OptimizerKind::Adam,
+            cosine_schedule: true,
+            mean_teacher: MeanTeacherConfig::default(),
+            augmentation: Augmentation::default(),
+            validation_fraction: default_validation_fraction(),
+            seed: 1,
+            fine_tune_from: None,
+        }
+    }
+}
+
+/// Where a run will train, as far as presets care.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceKind {
+    Cpu,
+    Gpu,
+}
+
+/// A named set of settings offered in the panel; [`Preset::for_project`]
+/// picks the one a new run starts from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Preset {
+    /// METHODS.md §1 as published.
+    MethodReference,
+    /// Measured on the ROP demo on two CPU cores.
+    FundusOnCpu,
+    /// CPU-sized, for images that have an orientation.
+    SmallOnCpu,
+}
+
+impl Preset {
+    pub const ALL: [Preset; 3] = [
+        Preset::MethodReference,
+        Preset::FundusOnCpu,
+        Preset::SmallOnCpu,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Preset::MethodReference => "Method reference",
+            Preset::FundusOnCpu => "Fundus on CPU",
+            Preset::SmallOnCpu => "Small on CPU",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Preset::MethodReference => {
+                "METHODS.md §1: 128 px, width 16, rotation ±10°, consistency weight 1, dropout 0.2"
+            }
+            Preset::FundusOnCpu => {
+                "Measured on the ROP demo (README): 64 px, width 8, 100 epochs, any rotation, \
+                 consistency weight 3, no dropout"
+            }
+            Preset::SmallOnCpu => {
+                "64 px, width 8, 100 epochs, rotation ±10°, consistency weight 3, no dropout"
+            }
+        }
+    }
+
+    pub fn config(self) -> TrainConfig {
+        match self {
+            Preset::MethodReference => TrainConfig::method_reference(),
+            Preset::FundusOnCpu => TrainConfig::fundus_on_cpu(),
+            Preset::SmallOnCpu => TrainConfig::small_on_cpu(),
+        }
+    }
+
+    /// The preset for a project's schema on a device: the reference on a
+    /// GPU; on the CPU the small settings, with any rotation for fundus
+    /// photographs (the `rop` schema), which have no preferred angle.
+    pub fn for_project(schema_name: &str, device: DeviceKind) -> Self {
+        match (device, schema_name) {
+            (DeviceKind::Gpu, _) => Preset::MethodReference,
+            (DeviceKind::Cpu, "rop") => Preset::FundusOnCpu,
+            (DeviceKind::Cpu, _) => Preset::SmallOnCpu,
+        }
+    }
+
+    /// This preset's settings, keeping what is not a setting of the preset:
+    /// the method, the modalities and teachers, fine-tuning and the seed.
+    pub fn apply_to(self, current: &TrainConfig) -> TrainConfig {
+        TrainConfig {
+            method: current.method,
+            modalities: current.modalities.clone(),
+            teachers: current.teachers.clone(),
+            fine_tune_from: current.fine_tune_from.clone(),
+            seed: current.seed,
+            ..self.config()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configurations_saved_before_newer_settings_still_load() {
+        let mut saved = serde_json::to_value(TrainConfig::default()).unwrap();
+        for key in [
+            "augmentation",
+            "modalities",
+            "teachers",
+            "validation_fraction",
+            "model",
+        ] {
+            saved.as_object_mut().unwrap().remove(key);
+        }
+        let config: TrainConfig = serde_json::from_value(saved).unwrap();
+        assert_eq!(config, TrainConfig::default());
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn method_names_are_the_contract() {
+        let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
+        assert_eq!(names, ["supervised", "mean-teacher"]);
+        for method in Method::ALL {
+            let json = serde_json::to_value(method).unwrap();
+            assert_eq!(json, method.name());
+            assert_eq!(Method::from_name(method.name()), Some(method));
+        }
+        assert_eq!(Method::from_name("mean_teacher"), None);
+    }
+
+    #[test]
+    fn out_of_range_settings_are_refused_by_name_and_range() {
+        let mut config = TrainConfig::default();
+        config.augmentation.rotation_degrees = 200.0;
+        let message = config.validate().unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "augmentation rotation (degrees) 200 must be between 0 and 180"
+        );
+        let config = TrainConfig {
+            labeled_per_batch: 17,
+            ..TrainConfig::default()
+        };
+        assert_eq!(
+            config.validate().unwrap_err().to_string(),
+            "labeled per batch 17 must be between 1 and 16"
+        );
+        let config = TrainConfig {
+            validation_fraction: 0.6,
+            ..TrainConfig::default()
+        };
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .starts_with("validation fraction 0.6")
+        );
+    }
+
+    #[test]
+    fn presets_follow_the_schema_and_device_and_keep_the_method() {
+        assert_eq!(
+            Preset::for_project("rop", DeviceKind::Cpu),
+            Preset::FundusOnCpu
+        );
+        assert_eq!(
+            Preset::for_project("thyroid", DeviceKind::Cpu),
+            Preset::SmallOnCpu
+        );
+        assert_eq!(
+            Preset::for_project("rop", DeviceKind::Gpu),
+            Preset::MethodReference
+        );
+        let current = TrainConfig {
+            method: Method::Supervised,
+            seed: 7,
+            ..TrainConfig::default()
+        };
+        let applied = Preset::FundusOnCpu.apply_to(&current);
+        assert_eq!(applied.method, Method::Supervised);
+        assert_eq!(applied.seed, 7);
+        assert_eq!(applied.augmentation.rotation_degrees, 180.0);
+        for preset in Preset::ALL {
+            preset.config().validate().unwrap();
+        }
+    }
+}

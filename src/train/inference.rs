@@ -1,0 +1,268 @@
+//! One prediction path for every use: test metrics while training, the
+//! suggestions and uncertainty stored for unlabeled and test items, and
+//! `loupe eval` / `loupe predict` on a saved run's chosen checkpoint.
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor, TensorData};
+
+use super::config::TrainConfig;
+use super::data::{self, Images, Rasterize};
+use super::device::ComputeDevice;
+use super::events::{RunSummary, Selection};
+use super::metrics::{self, Metrics};
+use super::models::Classifier;
+use super::runs::{CHOSEN_STUDENT, CHOSEN_TEACHER, CONFIG_FILE, LAST_STUDENT, LAST_TEACHER};
+use super::trainer::TrainError;
+use crate::store::{Prediction, Project};
+
+/// Stochastic passes for the MC-dropout uncertainty.
+pub const MC_DROPOUT_PASSES: usize = 8;
+
+/// Images at most per forward pass when predicting.
+const CHUNK: usize = 32;
+
+/// `[count, 3, size, size]` from channel-first pixels.
+pub(crate) fn tensor4(pixels: Vec<f32>, count: usize, size: usize, device: &Device) -> Tensor<4> {
+    Tensor::<1>::from_data(TensorData::new(pixels, [count * 3 * size * size]), device)
+        .reshape([count, 3, size, size])
+}
+
+/// Class probabilities of every image by `model`, chunk by chunk; with
+/// `dropout_on` the model stays in training mode on the autodiff device
+/// (Monte-Carlo dropout).
+fn probabilities(
+    model: &Classifier,
+    images: &Images,
+    device: &Device,
+    dropout_on: bool,
+) -> Vec<Vec<f32>> {
+    let (model, device) = if dropout_on {
+        (model.clone(), device.clone().autodiff())
+    } else {
+        (model.valid(), device.clone().without_autodiff())
+    };
+    let mut out = Vec::with_capacity(images.len());
+    let indices: Vec<usize> = (0..images.len()).collect();
+    for chunk in indices.chunks(CHUNK) {
+        let x = tensor4(images.gather(chunk), chunk.len(), images.size, &device);
+        let (logits, _) = model.forward(x);
+        let p: Vec<f32> = softmax(logits.detach(), 1)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
+        let classes = p.len() / chunk.len().max(1);
+        out.extend(p.chunks(classes.max(1)).map(|c| c.to_vec()));
+    }
+    out
+}
+
+/// Class probabilities of every image in `images` by `model` (validation mode).
+pub fn predict(model: &Classifier, images: &Images, device: &Device) -> Vec<Vec<f32>> {
+    probabilities(model, images, device, false)
+}
+
+/// Entropy of a probability vector in nats.
+pub fn entropy(p: &[f32]) -> f64 {
+    -p.iter()
+        .filter(|&&x| x > 0.0)
+        .map(|&x| x as f64 * (x as f64).ln())
+        .sum::<f64>()
+}
+
+/// A model on a labeled set: its metrics and mean negative log-likelihood.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Scored {
+    pub metrics: Metrics,
+    /// Mean −ln p(true class), nats.
+    pub loss: f64,
+}
+
+/// Metrics and loss of `model` on the labeled `images`.
+pub fn score(model: &Classifier, images: &Images, classes: usize, device: &Device) -> Scored {
+    let truth: Vec<usize> = images.labels.iter().map(|l| l.unwrap_or(0)).collect();
+    let probabilities = predict(model, images, device);
+    let loss = probabilities
+        .iter()
+        .zip(&truth)
+        .map(|(p, &t)| -(p.get(t).copied().unwrap_or(0.0).max(1e-12) as f64).ln())
+        .sum::<f64>()
+        / truth.len().max(1) as f64;
+    Scored {
+        metrics: metrics::evaluate(&probabilities, &truth, classes),
+        loss,
+    }
+}
+
+/// Predictions for `images`: the teacher's probabilities (the student's
+/// without one), predictive entropy, epistemic entropy from `mc_passes`
+/// dropout-on passes of the student (which must live on the autodiff
+/// device), and student–teacher disagreement.
+pub fn predict_items(
+    student: &Classifier,
+    teacher: Option<&Classifier>,
+    images: &Images,
+    device: &Device,
+    run: &str,
+    mc_passes: usize,
+) -> Vec<Prediction> {
+    let student_probabilities = predict(student, images, device);
+    let teacher_probabilities = teacher.map(|t| predict(t, images, device));
+    let passes: Vec<Vec<Vec<f32>>> = (0..mc_passes)
+        .map(|_| probabilities(student, images, device, true))
+        .collect();
+    (0..images.len())
+        .map(|i| {
+            let probabilities = teacher_probabilities
+                .as_ref()
+                .map_or(&student_probabilities[i], |t| &t[i])
+                .clone();
+            let mc_dropout_entropy = (!passes.is_empty()).then(|| {
+                let classes = probabilities.len();
+                let mean: Vec<f32> = (0..classes)
+                    .map(|c| passes.iter().map(|p| p[i][c]).sum::<f32>() / passes.len() as f32)
+                    .collect();
+                let expected: f64 =
+                    passes.iter().map(|p| entropy(&p[i])).sum::<f64>() / passes.len() as f64;
+                (entropy(&mean) - expected).max(0.0)
+            });
+            let disagreement = teacher_probabilities.as_ref().map(|t| {
+                t[i].iter()
+                    .zip(&student_probabilities[i])
+                    .map(|(a, b)| (a - b).abs() as f64)
+                    .sum::<f64>()
+                    / 2.0
+            });
+            Prediction {
+                item_id: images.ids[i],
+                run: run.to_string(),
+                entropy: entropy(&probabilities),
+                probabilities,
+                mc_dropout_entropy,
+                disagreement,
+            }
+        })
+        .collect()
+}
+
+/// Predictions for the unlabeled pool (with MC dropout) and the test pool.
+pub fn predict_pools(
+    student: &Classifier,
+    teacher: Option<&Classifier>,
+    unlabeled: &Images,
+    test: &Images,
+    device: &Device,
+    run: &str,
+) -> Vec<Prediction> {
+    let mut predictions = predict_items(
+        student,
+        teacher,
+        unlabeled,
+        device,
+        run,
+        MC_DROPOUT_PASSES,
+    );
+    predictions.extend(predict_items(student, teacher, test, device, run, 0));
+    predictions
+}
+
+/// A saved run loaded back: its configuration and the checkpoint it reports.
+pub struct LoadedRun {
+    pub config: TrainConfig,
+    /// On the autodiff device (so MC dropout and fine-tuning can use it).
+    pub student: Classifier,
+    /// On the plain device.
+    pub teacher: Option<Classifier>,
+}
+
+/// Loads `runs/<run>` of the project at `root` onto `device`: the
+/// checkpoint chosen on the validation split, or, for runs made before
+/// there was one, the last epoch's.
+pub fn load_run(root: &Path, run: &str, device: &Device) -> Result<LoadedRun, TrainError> {
+    let dir = root.join("runs").join(run);
+    let text = std::fs::read_to_string(dir.join(CONFIG_FILE))
+        .map_err(|e| TrainError::Data(format!("no run {run} in {}: {e}", root.display())))?;
+    let config: TrainConfig = serde_json::from_str(&text)
+        .map_err(|e| TrainError::Data(format!("run {run} has an unreadable config.json: {e}")))?;
+    let classes = Project::open(root)?.schema().target_field().values.len();
+    let device = device.clone().autodiff();
+    let load = |names: [&str; 2]| -> Result<Option<Classifier>, TrainError> {
+        let Some(path) = names.iter().map(|n| dir.join(n)).find(|p| p.is_file()) else {
+            return Ok(None);
+        };
+        let record = burn::store::ModuleRecord::load(&path)
+            .map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?;
+        Classifier::new(config.model, classes, config.width, config.dropout, &device)
+            .try_load_record(record)
+            .map(Some)
+            .map_err(|e| {
+                TrainError::Data(format!("{} does not fit this model: {e}", path.display()))
+            })
+    };
+    let student = load([CHOSEN_STUDENT, LAST_STUDENT])?
+        .ok_or_else(|| TrainError::Data(format!("run {run} has no checkpoint")))?;
+    let teacher = load([CHOSEN_TEACHER, LAST_TEACHER])?.map(|t| t.valid());
+    Ok(LoadedRun {
+        config,
+        student,
+        teacher,
+    })
+}
+
+/// Predictions of a saved run for the unlabeled and test pools, stored in the project.
+pub fn predict_run(
+    root: &Path,
+    run: &str,
+    compute: &ComputeDevice,
+    rasterize: Rasterize,
+) -> Result<usize, TrainError> {
+    let loaded = load_run(root, run, &compute.device)?;
+    let data = data::load(&Project::open(root)?, loaded.config.input_size, rasterize)?;
+    let predictions = predict_pools(
+        &loaded.student,
+        loaded.teacher.as_ref(),
+        &data.unlabeled,
+        &data.test,
+        &compute.device,
+        run,
+    );
+    Project::open(root)?.set_predictions(&predictions)?;
+    Ok(predictions.len())
+}
+
+/// Test-pool metrics of a saved run's reported checkpoint (student and teacher).
+pub fn evaluate_run(
+    root: &Path,
+    run: &str,
+    compute: &ComputeDevice,
+    rasterize: Rasterize,
+) -> Result<RunSummary, TrainError> {
+    let loaded = load_run(root, run, &compute.device)?;
+    let data = data::load(&Project::open(root)?, loaded.config.input_size, rasterize)?;
+    if data.test.is_empty() {
+        return Err(TrainError::Data(
+            "the test pool has no labeled items to evaluate on".into(),
+        ));
+    }
+    let classes = data.classes.len();
+    let dir = root.join("runs").join(run);
+    let chosen = dir.join(CHOSEN_STUDENT).is_file();
+    let saved: Option<RunSummary> = std::fs::read_to_string(dir.join(super::runs::SUMMARY_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let score = |model: &Classifier| score(model, &data.test, classes, &compute.device).metrics;
+    Ok(RunSummary {
+        run: run.to_string(),
+        epochs: saved.as_ref().map_or(loaded.config.epochs, |s| s.epochs),
+        chosen_epoch: saved.as_ref().and_then(|s| s.chosen_epoch),
+        selected_on: match (chosen, &saved) {
+            (true, Some(s)) => s.selected_on,
+            _ => Selection::LastEpoch,
+        },
+        student: score(&loaded.student),
+        teacher: loaded.teacher.as_ref().map(score),
+        stopped_early: saved.is_some_and(|s| s.stopped_early),
+    })
+}

@@ -1,0 +1,268 @@
+//! Mean teacher + semantic relation consistency (METHODS.md §1): the
+//! student learns from the labels and from agreeing with the teacher
+//! (predictions and sample relations) on every image of the batch, labeled
+//! and unlabeled; the teacher is the EMA of the student.
+
+use burn::module::Module;
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::{Int, Tensor};
+
+use super::{Batch, Models, StepContext, TrainingMethod, scalar};
+use crate::train::augment::augment;
+use crate::train::ema::ema_update;
+use crate::train::events::Scalars;
+use crate::train::losses::{consistency, cross_entropy, relation_consistency};
+use crate::train::schedule::{ema_alpha, ramp_up};
+
+pub struct MeanTeacher;
+
+/// The loss terms of a step, as tensors (the total carries the gradient).
+pub struct Terms {
+    pub ce: Tensor<1>,
+    pub consistency: Tensor<1>,
+    pub relation: Tensor<1>,
+    pub total: Tensor<1>,
+}
+
+/// `L = CE(labeled) + w·L_c + w·λ·L_src`, the consistency terms over the
+/// whole batch (labeled rows first, `labeled` of them).
+///
+/// # Shapes
+/// logits `[B, C]`, features `[B, D]`, labels `[labeled]` → scalars `[1]`
+#[allow(clippy::too_many_arguments)]
+pub fn terms(
+    student_logits: Tensor<2>,
+    student_features: Tensor<2>,
+    teacher_logits: Tensor<2>,
+    teacher_features: Tensor<2>,
+    labels: Tensor<1, Int>,
+    labeled: usize,
+    weight: f64,
+    relation_weight: f64,
+) -> Terms {
+    let ce = cross_entropy(student_logits.clone().narrow(0, 0, labeled), labels);
+    let consistency = consistency(student_logits, teacher_logits);
+    let relation = relation_consistency(student_features, teacher_features);
+    let total = ce.clone()
+        + consistency.clone().mul_scalar(weight)
+        + relation.clone().mul_scalar(weight * relation_weight);
+    Terms {
+        ce,
+        consistency,
+        relation,
+        total,
+    }
+}
+
+impl TrainingMethod for MeanTeacher {
+    fn name(&self) -> &str {
+        "mean-teacher"
+    }
+
+    fn keeps_teacher(&self) -> bool {
+        true
+    }
+
+    fn uses_unlabeled(&self) -> bool {
+        true
+    }
+
+    fn series(&self) -> &[&'static str] {
+        &[
+            "loss/ce",
+            "loss/consistency",
+            "loss/relation",
+            "loss/total",
+            "schedule/consistency_weight",
+            "schedule/ema_alpha",
+        ]
+    }
+
+    fn step(
+        &mut self,
+        models: Models,
+        optimizer: &mut ModuleOptimizer,
+        batch: &Batch,
+        context: &StepContext,
+    ) -> (Models, Scalars) {
+        let config = &context.config.mean_teacher;
+        let augmentation = &context.config.augmentation;
+        let student = models.student;
+        let teacher = models.teacher.unwrap_or_else(|| student.valid());
+        let labeled = batch.labeled.dims()[0];
+        let images = match &batch.unlabeled {
+            Some(unlabeled) => Tensor::cat(vec![batch.labeled.clone(), unlabeled.clone()], 0),
+            None => batch.labeled.clone(),
+        };
+        let (student_logits, student_features) =
+            student.forward(augment(images.clone(), augmentation));
+        // The teacher sees its own perturbation, without autodiff.
+        let (teacher_logits, teacher_features) =
+            teacher.forward(augment(images.without_autodiff(), augmentation));
+        let weight = ramp_up(
+            context.epoch_progress,
+            config.rampup_epochs,
+            config.consistency_weight,
+        );
+        let alpha = ema_alpha(context.global_step, config.ema_decay);
+        let terms = terms(
+            student_logits,
+            student_features,
+            teacher_logits.autodiff(),
+            teacher_features.autodiff(),
+            batch.labels.clone(),
+            labeled,
+            weight,
+            config.relation_weight,
+        );
+        let values = Scalars::from([
+            ("loss/ce".into(), scalar(&terms.ce)),
+            ("loss/consistency".into(), scalar(&terms.consistency)),
+            ("loss/relation".into(), scalar(&terms.relation)),
+            ("loss/total".into(), scalar(&terms.total)),
+            ("schedule/consistency_weight".into(), weight),
+            ("schedule/ema_alpha".into(), alpha),
+        ]);
+        let grads = GradientsParams::from_grads(terms.total.backward(), &student);
+        let student = optimizer.step(context.learning_rate, student, grads);
+        let teacher = ema_update(teacher, &student.valid(), alpha);
+        (
+            Models {
+                student,
+                teacher: Some(teacher),
+            },
+            values,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::config::{MeanTeacherConfig, TrainConfig};
+    use crate::train::models::{Classifier, ModelKind};
+    use burn::module::{ModuleVisitor, Param};
+    use burn::optim::AdamConfig;
+    use burn::tensor::{Device, Distribution, TensorData};
+
+    fn tensor2(rows: &[[f32; 2]], device: &Device) -> Tensor<2> {
+        let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+        Tensor::<1>::from_data(TensorData::new(flat, [rows.len() * 2]), device)
+            .reshape([rows.len(), 2])
+    }
+
+    #[test]
+    fn the_loss_weighs_both_consistency_terms_by_the_ramp_over_the_whole_batch() {
+        let device = Device::flex();
+        // Two labeled rows and one unlabeled row; only the unlabeled row's
+        // predictions differ: p_s = (¼, ¾), p_t = (½, ½).
+        let student_logits = tensor2(&[[0.0, 0.0], [0.0, 0.0], [0.0, 3f32.ln()]], &device);
+        let teacher_logits = tensor2(&[[0.0, 0.0]; 3], &device);
+        let student_features = tensor2(&[[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], &device);
+        let teacher_features = tensor2(&[[1.0, 0.0]; 3], &device);
+        let labels = Tensor::<1, Int>::from_data(TensorData::from([0i64, 1]), &device);
+        let t = terms(
+            student_logits,
+            student_features,
+            teacher_logits,
+            teacher_features,
+            labels,
+            2,
+            2.0,
+            0.5,
+        );
+        let value = |x: &Tensor<1>| scalar(x);
+        // CE of uniform logits: ln 2.
+        assert!((value(&t.ce) - 2f64.ln()).abs() < 1e-6);
+        // (¼−½)² + (¾−½)² = ⅛ on the unlabeled row, over B = 3 (not over
+        // the labeled rows only, which would give 0, nor the unlabeled only, ⅛).
+        assert!((value(&t.consistency) - 1.0 / 24.0).abs() < 1e-6);
+        // Relation matrices by hand (rows of G = AAᵀ over their norms):
+        // Σ (G̃_s − G̃_t)² / B = 0.5264377.
+        assert!((value(&t.relation) - 0.526_437_7).abs() < 1e-5);
+        // Total = ln 2 + w·L_c + w·λ·L_src with w = 2, λ = ½.
+        assert!(
+            (value(&t.total) - 1.302_918_2).abs() < 1e-5,
+            "{}",
+            value(&t.total)
+        );
+    }
+
+    /// The first float parameter's values and whether it is tracked by autodiff.
+    struct First(Option<(Vec<f32>, bool)>);
+    impl ModuleVisitor for First {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if self.0.is_none() {
+                let v = param.val();
+                self.0 = Some((
+                    v.clone().into_data().try_to_vec::<f32>().unwrap(),
+                    v.is_autodiff(),
+                ));
+            }
+        }
+    }
+    fn first(model: &Classifier) -> (Vec<f32>, bool) {
+        let mut v = First(None);
+        model.visit(&mut v);
+        v.0.unwrap()
+    }
+
+    #[test]
+    fn the_teacher_moves_only_by_ema_of_the_student() {
+        let device = Device::flex().autodiff();
+        let config = TrainConfig {
+            mean_teacher: MeanTeacherConfig {
+                rampup_epochs: 0.0,
+                ..Default::default()
+            },
+            ..TrainConfig::default()
+        };
+        let batch = Batch {
+            labeled: Tensor::<4>::random([4, 3, 16, 16], Distribution::Normal(0.0, 1.0), &device),
+            labels: Tensor::<1, Int>::from_data(TensorData::from([0i64, 1, 2, 1]), &device),
+            unlabeled: Some(Tensor::<4>::random(
+                [4, 3, 16, 16],
+                Distribution::Normal(0.0, 1.0),
+                &device,
+            )),
+        };
+        let student = Classifier::new(ModelKind::Resnet18, 3, 4, 0.0, &device);
+        let models = Models {
+            teacher: Some(student.valid()),
+            student,
+        };
+        let mut optimizer = AdamConfig::new().init();
+        let context = |global_step, epoch_progress| StepContext {
+            learning_rate: 1e-2,
+            global_step,
+            epoch_progress,
+            config: &config,
+        };
+        let (models, _) = MeanTeacher.step(models, &mut optimizer, &batch, &context(0, 0.0));
+        let teacher = models.teacher.as_ref().unwrap();
+        // Step 0: α = 0, so the teacher equals the updated student.
+        assert_eq!(first(teacher).0, first(&models.student).0);
+        let (teacher_before, tracked) = first(teacher);
+        assert!(
+            !tracked,
+            "the teacher has no autodiff: no gradient can reach it"
+        );
+        let (models, values) = MeanTeacher.step(models, &mut optimizer, &batch, &context(1, 1.0));
+        assert_eq!(values["schedule/ema_alpha"], 0.5);
+        assert_eq!(values["schedule/consistency_weight"], 1.0);
+        let (student_now, _) = first(&models.student);
+        let (teacher_now, _) = first(models.teacher.as_ref().unwrap());
+        for ((t, t0), s) in teacher_now.iter().zip(&teacher_before).zip(&student_now) {
+            assert!(
+                (t - (0.5 * t0 + 0.5 * s)).abs() < 1e-5,
+                "teacher = α·teacher + (1−α)·student"
+            );
+        }
+        assert_ne!(teacher_now, teacher_before);
+        let mut names: Vec<&str> = values.keys().map(String::as_str).collect();
+        let mut declared = MeanTeacher.series().to_vec();
+        names.sort_unstable();
+        declared.sort_unstable();
+        assert_eq!(names, declared, "a step reports exactly the declared series");
+    }
+}

@@ -1,0 +1,98 @@
+//! The training methods as one family. A method is one file here: it says
+//! what data it reads (modalities, whether the unlabeled part of each batch),
+//! whether it keeps a teacher, the named series it reports, and its
+//! optimizer step. The [`Trainer`](super::trainer::Trainer) does the rest
+//! (sampling, schedules, evaluation, checkpoints), the same for every
+//! method, so methods are compared on the same steps and images.
+
+pub mod mean_teacher;
+pub mod supervised;
+
+use burn::optim::ModuleOptimizer;
+use burn::tensor::{Int, Tensor};
+
+use super::config::{IMAGE_MODALITY, Method, TrainConfig};
+use super::events::Scalars;
+use super::models::Classifier;
+
+/// The models a method trains: a student, and a teacher for methods that keep one.
+#[derive(Clone, Debug)]
+pub struct Models {
+    /// On the autodiff device: the model the optimizer updates.
+    pub student: Classifier,
+    /// On the plain device (no gradient reaches it), where the method keeps one.
+    pub teacher: Option<Classifier>,
+}
+
+/// A training batch: labeled images first, then unlabeled ones.
+pub struct Batch {
+    /// `[L, 3, H, W]` on the student's (autodiff) device.
+    pub labeled: Tensor<4>,
+    /// `[L]` class indices.
+    pub labels: Tensor<1, Int>,
+    /// `[U, 3, H, W]`, for methods that read unlabeled images.
+    pub unlabeled: Option<Tensor<4>>,
+}
+
+impl Batch {
+    pub fn images(&self) -> usize {
+        self.labeled.dims()[0] + self.unlabeled.as_ref().map_or(0, |u| u.dims()[0])
+    }
+}
+
+/// Where a step stands in the run.
+pub struct StepContext<'a> {
+    pub learning_rate: f64,
+    /// Optimizer steps taken before this one.
+    pub global_step: u64,
+    /// Epochs done, with the fraction of the current one.
+    pub epoch_progress: f64,
+    pub config: &'a TrainConfig,
+}
+
+/// One training method.
+pub trait TrainingMethod: Send {
+    /// The contract name (`supervised`, `mean-teacher`, …): run folders carry it.
+    fn name(&self) -> &str;
+
+    /// Whether a teacher model is kept beside the student (and evaluated).
+    fn keeps_teacher(&self) -> bool;
+
+    /// Whether the step reads the unlabeled part of each batch.
+    fn uses_unlabeled(&self) -> bool;
+
+    /// The series each step reports, by name (`loss/…`, `schedule/…`, `grad/…`).
+    fn series(&self) -> &[&'static str];
+
+    /// Modality roles the method can read.
+    fn modalities(&self) -> &[&'static str] {
+        &[IMAGE_MODALITY]
+    }
+
+    /// Roles of the teacher runs the method distils from (none by default).
+    fn teacher_roles(&self) -> &[&'static str] {
+        &[]
+    }
+
+    /// One optimizer step: the models after it, and the step's named values.
+    fn step(
+        &mut self,
+        models: Models,
+        optimizer: &mut ModuleOptimizer,
+        batch: &Batch,
+        context: &StepContext,
+    ) -> (Models, Scalars);
+}
+
+/// The implementation of a configured method.
+pub fn build(method: Method) -> Box<dyn TrainingMethod> {
+    match method {
+        Method::Supervised => Box::new(supervised::Supervised),
+        Method::MeanTeacher => Box::new(mean_teacher::MeanTeacher),
+    }
+}
+
+/// A loss tensor's value.
+pub(crate) fn scalar(t: &Tensor<1>) -> f64 {
+    t.clone().into_scalar::<f32>() as f64
+}

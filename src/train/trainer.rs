@@ -1,0 +1,679 @@
+//! The [`Trainer`]: a method's models, optimizer, sampler and random state
+//! over in-memory pools, with `step`, `evaluate` and `save` — used alike by
+//! the window's training thread, `loupe train` and `loupe bench`. And
+//! [`train`], a whole run on a project: epochs, pause/resume/stop between
+//! steps, test and validation metrics per epoch, the checkpoint chosen on
+//! the validation split, predictions for active learning.
+//!
+//! An epoch is defined once, for every method: one pass over the larger of
+//! the labeled pool (at `labeled_per_batch` images a step) and the
+//! unlabeled pool (at the rest of the batch), so every method takes the
+//! same optimizer steps and sees the same labeled images in the same order;
+//! methods that ignore unlabeled images (supervised) skip that part.
+
+use std::path::Path;
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use super::config::{ConfigError, OptimizerKind, TrainConfig};
+use super::data::{self, Images, PoolData, Rasterize};
+use super::device::ComputeDevice;
+use super::events::{
+    RunSummary, Scalars, Selection, TrainCommand, TrainEvent, metric_series, series,
+};
+use super::inference::{self, Scored, tensor4};
+use super::methods::{self, Batch, Models, StepContext, TrainingMethod};
+use super::metrics::Metrics;
+use super::models::Classifier;
+use super::runs::{
+    CHOSEN_STUDENT, CHOSEN_TEACHER, EpochRecord, LAST_STUDENT, LAST_TEACHER, RunDir,
+};
+use super::schedule::cosine_lr;
+use crate::store::Project;
+use crate::synth::Rng;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot train: {0}")]
+    Config(#[from] ConfigError),
+    #[error("cannot train: {0}")]
+    Data(String),
+    #[error(
+        "training stopped: the loss became {value} at epoch {epoch}, step {step}; the last good checkpoint is kept"
+    )]
+    NotFinite { value: f64, epoch: usize, step: u64 },
+    #[error("cannot write the run: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// How many images a step takes from each pool, and how many steps make an epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    pub labeled_per_batch: usize,
+    pub unlabeled_per_batch: usize,
+    pub steps_per_epoch: usize,
+}
+
+impl Schedule {
+    /// The same for every method (see the module's note on epochs).
+    pub fn new(labeled: usize, unlabeled: usize, config: &TrainConfig) -> Self {
+        let batch = config.batch_size.max(1);
+        let labeled_per_batch = config.labeled_per_batch.clamp(1, batch);
+        let unlabeled_per_batch = batch - labeled_per_batch;
+        let labeled_steps = labeled.div_ceil(labeled_per_batch);
+        let unlabeled_steps = match unlabeled_per_batch {
+            0 => 0,
+            n => unlabeled.div_ceil(n),
+        };
+        Self {
+            labeled_per_batch,
+            unlabeled_per_batch,
+            steps_per_epoch: labeled_steps.max(unlabeled_steps).max(1),
+        }
+    }
+}
+
+/// The order an epoch visits each pool in.
+pub struct EpochOrder {
+    labeled: Vec<usize>,
+    unlabeled: Vec<usize>,
+}
+
+/// The `count` indices of step `step`, cycling through `order`.
+fn pick(order: &[usize], count: usize, step: usize) -> Vec<usize> {
+    if order.is_empty() {
+        return Vec::new();
+    }
+    (0..count)
+        .map(|k| order[(step * count + k) % order.len()])
+        .collect()
+}
+
+/// The pools a trainer learns from, with the validation split drawn.
+pub struct TrainingData {
+    pub classes: Vec<String>,
+    /// Labeled images trained on (the labeled pool less the validation split).
+    pub labeled: Images,
+    /// Labeled images held out to choose the checkpoint.
+    pub validation: Images,
+    pub unlabeled: Images,
+    pub test: Images,
+}
+
+impl TrainingData {
+    /// Splits the validation set off the labeled pool, per class, by the run's seed.
+    pub fn split(data: PoolData, config: &TrainConfig) -> Self {
+        let (labeled, validation) = data
+            .labeled
+            .split_stratified(config.validation_fraction, config.seed);
+        Self {
+            classes: data.classes,
+            labeled,
+            validation,
+            unlabeled: data.unlabeled,
+            test: data.test,
+        }
+    }
+}
+
+/// A model pair scored on one set.
+pub struct Evaluation {
+    pub student: Scored,
+    pub teacher: Option<Scored>,
+}
+
+impl Evaluation {
+    /// The model a run reports and predicts with: the teacher where there is one.
+    pub fn reported(&self) -> &Scored {
+        self.teacher.as_ref().unwrap_or(&self.student)
+    }
+}
+
+/// A method's models and optimizer over in-memory pools.
+pub struct Trainer {
+    pub config: TrainConfig,
+    pub data: TrainingData,
+    pub schedule: Schedule,
+    method: Box<dyn TrainingMethod>,
+    /// `None` only while a step holds them.
+    models: Option<Models>,
+    optimizer: ModuleOptimizer,
+    rng: Rng,
+    /// The student's (autodiff) device.
+    device: Device,
+    global_step: u64,
+}
+
+impl Trainer {
+    /// A trainer for `method` on `data`, starting from `start` (an earlier
+    /// run's models) or from new weights drawn by the run's seed.
+    pub fn new(
+        config: TrainConfig,
+        data: TrainingData,
+        device: &Device,
+        method: Box<dyn TrainingMethod>,
+        start: Option<Models>,
+    ) -> Result<Self, TrainError> {
+        config.validate()?;
+        if let Some(role) = config
+            .modalities
+            .iter()
+            .find(|r| !method.modalities().contains(&r.as_str()))
+        {
+            return Err(TrainError::Data(format!(
+                "method {} reads the modalities {}; this run asks for {role}",
+                method.name(),
+                method.modalities().join(", ")
+            )));
+        }
+        if !config.teachers.is_empty() && method.teacher_roles().is_empty() {
+            return Err(TrainError::Data(format!(
+                "method {} takes no teacher runs (given {})",
+                method.name(),
+                config.teachers.join(", ")
+            )));
+        }
+        if data.labeled.is_empty() {
+            return Err(TrainError::Data(
+                "the labeled pool is empty: label some images first".into(),
+            ));
+        }
+        let device = device.clone().autodiff();
+        // Same seed, same initial weights and augmentation draws (on backends that seed globally).
+        device.seed(config.seed);
+        let classes = data.classes.len();
+        let models = match start {
+            Some(models) => Models {
+                teacher: method
+                    .keeps_teacher()
+                    .then(|| models.teacher.unwrap_or_else(|| models.student.valid())),
+                student: models.student,
+            },
+            None => {
+                let student =
+                    Classifier::new(config.model, classes, config.width, config.dropout, &device);
+                Models {
+                    teacher: method.keeps_teacher().then(|| student.valid()),
+                    student,
+                }
+            }
+        };
+        let optimizer: ModuleOptimizer = match config.optimizer {
+            OptimizerKind::Adam => AdamConfig::new().init(),
+            OptimizerKind::Sgd => SgdConfig::new().init(),
+        };
+        let schedule = Schedule::new(data.labeled.len(), data.unlabeled.len(), &config);
+        Ok(Self {
+            rng: Rng::new(config.seed),
+            config,
+            data,
+            schedule,
+            method,
+            models: Some(models),
+            optimizer,
+            device,
+            global_step: 0,
+        })
+    }
+
+    pub fn method_name(&self) -> &str {
+        self.method.name()
+    }
+
+    pub fn models(&self) -> &Models {
+        self.models
+            .as_ref()
+            .expect("models are only taken during a step")
+    }
+
+    pub fn total_steps(&self) -> u64 {
+        (self.schedule.steps_per_epoch * self.config.epochs) as u64
+    }
+
+    /// Draws the epoch's order of both pools (for every method alike, so
+    /// methods with the same seed see the same labeled images).
+    pub fn shuffle_epoch(&mut self) -> EpochOrder {
+        let mut labeled: Vec<usize> = (0..self.data.labeled.len()).collect();
+        let mut unlabeled: Vec<usize> = (0..self.data.unlabeled.len()).collect();
+        self.rng.shuffle(&mut labeled);
+        self.rng.shuffle(&mut unlabeled);
+        EpochOrder { labeled, unlabeled }
+    }
+
+    /// The learning rate of the next step.
+    pub fn learning_rate(&self) -> f64 {
+        if self.config.cosine_schedule {
+            cosine_lr(
+                self.config.learning_rate,
+                self.global_step,
+                self.total_steps(),
+            )
+        } else {
+            self.config.learning_rate
+        }
+    }
+
+    /// Step `step` of epoch `epoch`: the batch from `order`, the method's
+    /// update, and its named values (with `schedule/lr`). Returns the
+    /// values and the number of images the step read.
+    pub fn step(
+        &mut self,
+        epoch: usize,
+        step: usize,
+        order: &EpochOrder,
+    ) -> Result<(Scalars, usize), TrainError> {
+        let size = self.config.input_size;
+        let labeled_indices = pick(
+            &order.labeled,
+            self.schedule.labeled_per_batch.min(self.data.labeled.len()),
+            step,
+        );
+        let labels: Vec<i64> = labeled_indices
+            .iter()
+            .map(|&i| self.data.labeled.labels[i].unwrap_or(0) as i64)
+            .collect();
+        let unlabeled_indices = pick(
+            &order.unlabeled,
+            self.schedule
+                .unlabeled_per_batch
+                .min(self.data.unlabeled.len()),
+            step,
+        );
+        let batch = Batch {
+            labeled: tensor4(
+                self.data.labeled.gather(&labeled_indices),
+                labeled_indices.len(),
+                size,
+                &self.device,
+            ),
+            labels: Tensor::<1, Int>::from_data(
+                TensorData::new(labels, [labeled_indices.len()]),
+                &self.device,
+            ),
+            unlabeled: (self.method.uses_unlabeled() && !unlabeled_indices.is_empty()).then(
+                || {
+                    tensor4(
+                        self.data.unlabeled.gather(&unlabeled_indices),
+                        unlabeled_indices.len(),
+                        size,
+                        &self.device,
+                    )
+                },
+            ),
+        };
+        let learning_rate = self.learning_rate();
+        let context = StepContext {
+            learning_rate,
+            global_step: self.global_step,
+            epoch_progress: epoch as f64 + step as f64 / self.schedule.steps_per_epoch as f64,
+            config: &self.config,
+        };
+        let models = self
+            .models
+            .take()
+            .expect("models are only taken during a step");
+        let (models, mut values) =
+            self.method
+                .step(models, &mut self.optimizer, &batch, &context);
+        self.models = Some(models);
+        values.insert(series::LEARNING_RATE.into(), learning_rate);
+        if let Some(total) = values
+            .get(series::TOTAL_LOSS)
+            .copied()
+            .filter(|v| !v.is_finite())
+        {
+            return Err(TrainError::NotFinite {
+                value: total,
+                epoch,
+                step: self.global_step,
+            });
+        }
+        self.global_step += 1;
+        Ok((values, batch.images()))
+    }
+
+    /// Student and teacher on a labeled set.
+    pub fn evaluate(&self, images: &Images) -> Evaluation {
+        let classes = self.data.classes.len();
+        let models = self.models();
+        Evaluation {
+            student: inference::score(&models.student, images, classes, &self.device),
+            teacher: models
+                .teacher
+                .as_ref()
+                .map(|t| inference::score(t, images, classes, &self.device)),
+        }
+    }
+
+    /// Writes the models as `student` and `teacher` checkpoint files in `dir`.
+    pub fn save(&self, dir: &Path, student: &str, teacher: &str) -> Result<(), TrainError> {
+        save_models(self.models(), dir, student, teacher)
+    }
+}
+
+fn save_models(models: &Models, dir: &Path, student: &str, teacher: &str) -> Result<(), TrainError> {
+    let save = |model: &Classifier, name: &str| {
+        model
+            .valid()
+            .into_record()
+            .save(dir.join(name))
+            .map_err(|e| TrainError::Io(std::io::Error::other(e.to_string())))
+    };
+    save(&models.student, student)?;
+    if let Some(t) = &models.teacher {
+        save(t, teacher)?;
+    }
+    Ok(())
+}
+
+/// Running means of an epoch's step values.
+#[derive(Default)]
+struct Means {
+    sums: Scalars,
+    counts: std::collections::BTreeMap<String, usize>,
+}
+
+impl Means {
+    fn add(&mut self, values: &Scalars) {
+        for (name, value) in values {
+            *self.sums.entry(name.clone()).or_default() += value;
+            *self.counts.entry(name.clone()).or_default() += 1;
+        }
+    }
+
+    fn into_means(self) -> Scalars {
+        self.sums
+            .into_iter()
+            .map(|(name, sum)| {
+                let n = self.counts.get(&name).copied().unwrap_or(1).max(1);
+                (name, sum / n as f64)
+            })
+            .collect()
+    }
+}
+
+/// Validation scores compared lexicographically: accuracy, then lower loss.
+fn better(candidate: &Scored, best: Option<&Scored>) -> bool {
+    match best {
+        None => true,
+        Some(best) => {
+            candidate.metrics.accuracy > best.metrics.accuracy
+                || (candidate.metrics.accuracy == best.metrics.accuracy
+                    && candidate.loss < best.loss)
+        }
+    }
+}
+
+/// Waits out a pause; true when the run must stop.
+fn stop_requested(commands: &Receiver<TrainCommand>, events: &Sender<TrainEvent>) -> bool {
+    loop {
+        match commands.try_recv() {
+            Ok(TrainCommand::Stop) => return true,
+            Ok(TrainCommand::Pause) => {
+                let _ = events.send(TrainEvent::Paused);
+                match commands.recv() {
+                    Ok(TrainCommand::Stop) | Err(_) => return true,
+                    _ => {
+                        let _ = events.send(TrainEvent::Resumed);
+                    }
+                }
+            }
+            Ok(TrainCommand::Resume) | Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => {
+                return false;
+            }
+        }
+    }
+}
+
+/// The checkpoint a run reports, as chosen so far.
+struct Chosen {
+    epoch: usize,
+    validation: Option<Scored>,
+    student: Metrics,
+    teacher: Option<Metrics>,
+    models: Models,
+}
+
+/// Trains the configured method on the project at `root`. Blocks until the
+/// run ends; events go to `events` (a closed receiver is ignored), commands
+/// come from `commands`.
+pub fn train(
+    root: &Path,
+    config: &TrainConfig,
+    compute: &ComputeDevice,
+    rasterize: Rasterize,
+    events: &Sender<TrainEvent>,
+    commands: &Receiver<TrainCommand>,
+) -> Result<RunSummary, TrainError> {
+    train_with(
+        root,
+        config,
+        methods::build(config.method),
+        compute,
+        rasterize,
+        events,
+        commands,
+    )
+}
+
+/// [`train`] with any method: a new method needs nothing else.
+pub fn train_with(
+    root: &Path,
+    config: &TrainConfig,
+    method: Box<dyn TrainingMethod>,
+    compute: &ComputeDevice,
+    rasterize: Rasterize,
+    events: &Sender<TrainEvent>,
+    commands: &Receiver<TrainCommand>,
+) -> Result<RunSummary, TrainError> {
+    config.validate()?;
+    let project = Project::open(root)?;
+    let data = data::load(&project, config.input_size, rasterize)?;
+    drop(project);
+    if data.labeled.is_empty() {
+        return Err(TrainError::Data(
+            "the labeled pool is empty: label some images first".into(),
+        ));
+    }
+    if data.test.is_empty() {
+        return Err(TrainError::Data(
+            "the test pool has no labeled items to evaluate on".into(),
+        ));
+    }
+    let start = match &config.fine_tune_from {
+        // Active learning: continue from an earlier run instead of starting over.
+        Some(run) => {
+            let earlier = inference::load_run(root, run, &compute.device)?;
+            if (earlier.config.model, earlier.config.width) != (config.model, config.width) {
+                return Err(TrainError::Data(format!(
+                    "run {run} trained another model or width; it cannot be continued with these settings"
+                )));
+            }
+            Some(Models {
+                student: earlier.student,
+                teacher: earlier.teacher,
+            })
+        }
+        None => None,
+    };
+    let data = TrainingData::split(data, config);
+    let mut trainer = Trainer::new(config.clone(), data, &compute.device, method, start)?;
+    let run = RunDir::create(root, config, trainer.method_name())?;
+    let steps_per_epoch = trainer.schedule.steps_per_epoch;
+    let _ = events.send(TrainEvent::Started {
+        run: run.id.clone(),
+        epochs: config.epochs,
+        steps_per_epoch,
+        labeled: trainer.data.labeled.len(),
+        validation: trainer.data.validation.len(),
+        unlabeled: trainer.data.unlabeled.len(),
+        test: trainer.data.test.len(),
+    });
+    let selected_on = if trainer.data.validation.is_empty() {
+        Selection::LastEpoch
+    } else {
+        Selection::Validation
+    };
+    let mut chosen: Option<Chosen> = None;
+    let mut epochs_done = 0;
+    let mut stopped_early = false;
+    'epochs: for epoch in 0..config.epochs {
+        let started = Instant::now();
+        let order = trainer.shuffle_epoch();
+        let mut means = Means::default();
+        for step in 0..steps_per_epoch {
+            if stop_requested(commands, events) {
+                stopped_early = true;
+                break 'epochs;
+            }
+            let step_started = Instant::now();
+            let (values, images) = trainer.step(epoch, step, &order)?;
+            let seconds = step_started.elapsed().as_secs_f64().max(1e-9);
+            means.add(&values);
+            let _ = events.send(TrainEvent::Step {
+                epoch,
+                step,
+                values,
+                images_per_second: images as f64 / seconds,
+            });
+        }
+        let mut values = means.into_means();
+        let test = trainer.evaluate(&trainer.data.test);
+        metric_series("metric", "student", &test.student.metrics, &mut values);
+        if let Some(t) = &test.teacher {
+            metric_series("metric", "teacher", &t.metrics, &mut values);
+        }
+        let validation = (!trainer.data.validation.is_empty())
+            .then(|| trainer.evaluate(&trainer.data.validation));
+        if let Some(v) = &validation {
+            for (model, scored) in [("student", Some(&v.student)), ("teacher", v.teacher.as_ref())] {
+                if let Some(scored) = scored {
+                    metric_series("validation", model, &scored.metrics, &mut values);
+                    values.insert(series::metric("validation", model, "loss"), scored.loss);
+                }
+            }
+        }
+        let record = EpochRecord {
+            epoch,
+            series: values,
+            student: test.student.metrics.clone(),
+            teacher: test.teacher.as_ref().map(|t| t.metrics.clone()),
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        run.append(&record)?;
+        trainer.save(&run.path, LAST_STUDENT, LAST_TEACHER)?;
+        let reported = validation.as_ref().map(|v| v.reported().clone());
+        let improves = match (&reported, &chosen) {
+            (Some(candidate), Some(c)) => better(candidate, c.validation.as_ref()),
+            // No validation split: the last epoch is the one reported.
+            _ => true,
+        };
+        if improves {
+            trainer.save(&run.path, CHOSEN_STUDENT, CHOSEN_TEACHER)?;
+            chosen = Some(Chosen {
+                epoch,
+                validation: reported,
+                student: record.student.clone(),
+                teacher: record.teacher.clone(),
+                models: trainer.models().clone(),
+            });
+        }
+        epochs_done = epoch + 1;
+        let _ = events.send(TrainEvent::Epoch(Box::new(record)));
+    }
+    let summary = match &chosen {
+        Some(c) => RunSummary {
+            run: run.id.clone(),
+            epochs: epochs_done,
+            chosen_epoch: Some(c.epoch),
+            selected_on,
+            student: c.student.clone(),
+            teacher: c.teacher.clone(),
+            stopped_early,
+        },
+        None => {
+            let test = trainer.evaluate(&trainer.data.test);
+            RunSummary {
+                run: run.id.clone(),
+                epochs: 0,
+                chosen_epoch: None,
+                selected_on: Selection::LastEpoch,
+                student: test.student.metrics,
+                teacher: test.teacher.map(|t| t.metrics),
+                stopped_early,
+            }
+        }
+    };
+    // Suggestions and uncertainty, by the reported checkpoint, for everything
+    // not labeled yet and for the test pool.
+    if let Some(c) = &chosen {
+        let predictions = inference::predict_pools(
+            &c.models.student,
+            c.models.teacher.as_ref(),
+            &trainer.data.unlabeled,
+            &trainer.data.test,
+            &compute.device,
+            &run.id,
+        );
+        Project::open(root)?.set_predictions(&predictions)?;
+    }
+    run.finish(&summary)?;
+    let _ = events.send(TrainEvent::Finished(Box::new(summary.clone())));
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_method_takes_the_same_steps_an_epoch() {
+        let config = TrainConfig::default(); // batch 16, 4 labeled
+        // 24 labeled, 204 unlabeled: max(⌈24/4⌉, ⌈204/12⌉) = max(6, 17).
+        assert_eq!(
+            Schedule::new(24, 204, &config),
+            Schedule {
+                labeled_per_batch: 4,
+                unlabeled_per_batch: 12,
+                steps_per_epoch: 17
+            }
+        );
+        // Nearly all labeled: the labeled pool sets the epoch.
+        assert_eq!(Schedule::new(100, 10, &config).steps_per_epoch, 25);
+        // A batch of labeled images only.
+        let all_labeled = TrainConfig {
+            labeled_per_batch: 16,
+            ..config
+        };
+        assert_eq!(Schedule::new(40, 500, &all_labeled).steps_per_epoch, 3);
+    }
+
+    #[test]
+    fn picks_cycle_through_the_order() {
+        assert_eq!(pick(&[3, 1, 2], 2, 0), [3, 1]);
+        assert_eq!(pick(&[3, 1, 2], 2, 1), [2, 3]);
+        assert!(pick(&[], 2, 1).is_empty());
+    }
+
+    #[test]
+    fn validation_prefers_accuracy_then_lower_loss() {
+        let scored = |accuracy, loss| Scored {
+            metrics: Metrics {
+                accuracy,
+                ..Metrics::default()
+            },
+            loss,
+        };
+        assert!(better(&scored(0.5, 1.0), None));
+        assert!(better(&scored(0.6, 2.0), Some(&scored(0.5, 1.0))));
+        assert!(better(&scored(0.5, 0.9), Some(&scored(0.5, 1.0))));
+        assert!(!better(&scored(0.5, 1.0), Some(&scored(0.5, 1.0))));
+        assert!(!better(&scored(0.4, 0.1), Some(&scored(0.5, 1.0))));
+    }
+}
