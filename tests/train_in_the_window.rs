@@ -13,7 +13,7 @@ use loupe::app::training::TrainingRun;
 use loupe::train::config::{DeviceKind, Method, Preset, TrainConfig};
 use loupe::train::device::flex;
 use loupe::train::events::Scalars;
-use loupe::train::methods::{Batch, Models, StepContext, TrainingMethod};
+use loupe::train::methods::{Batch, MethodSpec, Models, StepContext, TrainingMethod};
 use loupe::ui::LoupeApp;
 
 /// A thyroid demo of `count` images opened in the window, training panel shown.
@@ -44,6 +44,22 @@ fn window_with_training_panel(
     harness
 }
 
+/// Draws frames until the window's run ends (at most about 12 s); the frames drawn.
+fn draw_until_the_run_ends(harness: &mut Harness<'static, LoupeApp>) -> usize {
+    let mut frames = 0;
+    for _ in 0..600 {
+        harness.step();
+        frames += 1;
+        let run = harness.state().state().training.run.as_ref();
+        if !run.expect("a run started").is_active() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    harness.run();
+    frames
+}
+
 #[test]
 fn training_from_the_panel_reports_curves_and_metrics() {
     let dir = tempfile::tempdir().unwrap();
@@ -61,23 +77,7 @@ fn training_from_the_panel_reports_curves_and_metrics() {
     harness.run();
     assert!(harness.state().state().training.on_cpu);
     harness.get_by_label("Start").click();
-    let mut frames = 0;
-    for _ in 0..600 {
-        harness.step();
-        frames += 1;
-        let training = harness
-            .state()
-            .state()
-            .training
-            .run
-            .as_ref()
-            .expect("a run started");
-        if !training.is_active() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    harness.run();
+    let frames = draw_until_the_run_ends(&mut harness);
     let state = harness.state().state();
     let training = state.training.run.as_ref().unwrap();
     assert_eq!(
@@ -171,21 +171,16 @@ fn presets_fill_in_the_measured_settings_and_keep_the_method() {
 /// smoothing (ε = 0.1), reporting its terms under its own names.
 struct LabelSmoothing;
 
+const LABEL_SMOOTHING: MethodSpec = MethodSpec::image(
+    "label-smoothing",
+    false,
+    false,
+    &["loss/ce", "loss/smoothing", "loss/total"],
+);
+
 impl TrainingMethod for LabelSmoothing {
-    fn name(&self) -> &str {
-        "label-smoothing"
-    }
-
-    fn keeps_teacher(&self) -> bool {
-        false
-    }
-
-    fn uses_unlabeled(&self) -> bool {
-        false
-    }
-
-    fn series(&self) -> &[&'static str] {
-        &["loss/ce", "loss/smoothing", "loss/total"]
+    fn spec(&self) -> &MethodSpec {
+        &LABEL_SMOOTHING
     }
 
     fn step(
@@ -233,15 +228,7 @@ fn a_new_method_draws_its_curves_with_no_panel_code() {
     };
     let run = TrainingRun::spawn(root.clone(), config, Box::new(LabelSmoothing), flex());
     harness.state_mut().state_mut().training.run = Some(run);
-    for _ in 0..600 {
-        harness.step();
-        let run = harness.state().state().training.run.as_ref().unwrap();
-        if !run.is_active() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    harness.run();
+    draw_until_the_run_ends(&mut harness);
     let state = harness.state().state();
     let run = state.training.run.as_ref().unwrap();
     assert_eq!(run.status, TrainingStatus::Finished, "{:?}", run.status);

@@ -73,6 +73,21 @@ fn train_args(args: &[&str]) -> (serde_json::Value, String) {
     )
 }
 
+/// `loupe eval DIR --run RUN --device flex --json`.
+fn eval_json(root: &std::path::Path, run: &str) -> serde_json::Value {
+    let output = common::loupe(&[
+        "eval",
+        root.to_str().unwrap(),
+        "--run",
+        run,
+        "--device",
+        "flex",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    serde_json::from_str(common::stdout(&output).trim()).unwrap()
+}
+
 fn metrics_lines(run_dir: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(run_dir.join("metrics.jsonl"))
         .unwrap()
@@ -163,18 +178,7 @@ fn mean_teacher_runs_end_to_end_and_writes_its_run() {
     }
 
     // The saved run evaluates to the same test metrics, and predicts into the store.
-    let output = common::loupe(&[
-        "eval",
-        root.to_str().unwrap(),
-        "--run",
-        run,
-        "--device",
-        "flex",
-        "--json",
-    ]);
-    assert!(output.status.success(), "{}", common::stderr(&output));
-    let evaluated: serde_json::Value =
-        serde_json::from_str(common::stdout(&output).trim()).unwrap();
+    let evaluated = eval_json(&root, run);
     assert_eq!(
         evaluated["teacher"]["accuracy"],
         result["teacher"]["accuracy"]
@@ -537,18 +541,7 @@ fn runs_written_before_named_series_still_open() {
         line["teacher"]["accuracy"].as_f64().unwrap()
     );
     // And it evaluates, from its last checkpoints.
-    let output = common::loupe(&[
-        "eval",
-        root.to_str().unwrap(),
-        "--run",
-        run,
-        "--device",
-        "flex",
-        "--json",
-    ]);
-    assert!(output.status.success(), "{}", common::stderr(&output));
-    let evaluated: serde_json::Value =
-        serde_json::from_str(common::stdout(&output).trim()).unwrap();
+    let evaluated = eval_json(&root, run);
     assert_eq!(evaluated["selected_on"], "last-epoch");
     assert_eq!(evaluated["teacher"]["accuracy"], line["teacher"]["accuracy"]);
 }

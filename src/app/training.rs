@@ -11,9 +11,9 @@ use super::command::TrainingCommand;
 use crate::train::config::{DeviceKind, Preset, TrainConfig};
 use crate::train::data::Rasterize;
 use crate::train::device::{self, ComputeDevice, DeviceError, WgpuHandles};
-use crate::train::events::{RunSummary, Scalars, TrainCommand, TrainEvent};
+use crate::train::events::{EpochRecord, RunSummary, Scalars, TrainCommand, TrainEvent};
 use crate::train::methods::{self, TrainingMethod};
-use crate::train::runs::{self, EpochRecord, PastRun};
+use crate::train::runs::{self, PastRun};
 use crate::train::trainer;
 
 /// What training sees of an item: the viewer's middle-axial rendering.
@@ -74,7 +74,7 @@ impl TrainingRun {
         let (result_tx, result) = channel();
         let thread_config = config.clone();
         let device = compute.description.clone();
-        let name = method.name().to_string();
+        let name = method.spec().name.to_string();
         std::thread::Builder::new()
             .name("loupe-training".into())
             .spawn(move || {
@@ -184,6 +184,7 @@ impl TrainingRun {
 }
 
 /// The training panel's state.
+#[derive(Default)]
 pub struct Training {
     /// Settings for the next run.
     pub config: TrainConfig,
@@ -196,19 +197,6 @@ pub struct Training {
     /// A past run drawn under the current curves.
     pub overlay: Option<String>,
     pub show: bool,
-}
-
-impl Default for Training {
-    fn default() -> Self {
-        Self {
-            config: TrainConfig::default(),
-            on_cpu: false,
-            run: None,
-            past_runs: Vec::new(),
-            overlay: None,
-            show: false,
-        }
-    }
 }
 
 /// Where a window run would go, and the project it would train on.

@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::metrics::Metrics;
-use super::runs::EpochRecord;
 
 /// Named values at one step or epoch, by series name.
 pub type Scalars = BTreeMap<String, f64>;
@@ -44,6 +43,86 @@ pub fn metric_series(set: &str, model: &str, metrics: &Metrics, out: &mut Scalar
     put("auc", metrics.auc);
     put("kappa", metrics.kappa);
     put("f1", Some(metrics.f1));
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredEpoch")]
+pub struct EpochRecord {
+    pub epoch: usize,
+    /// Epoch means of the step series, the learning rate, and the test and
+    /// validation metrics, by series name.
+    pub series: Scalars,
+    /// Test-pool metrics of the student and teacher (confusion, ROC).
+    pub student: Metrics,
+    pub teacher: Option<Metrics>,
+    pub seconds: f64,
+}
+
+/// A `metrics.jsonl` line as any version wrote it.
+#[derive(Deserialize)]
+struct StoredEpoch {
+    epoch: usize,
+    #[serde(default)]
+    series: Scalars,
+    student: Metrics,
+    teacher: Option<Metrics>,
+    #[serde(default)]
+    seconds: f64,
+    /// Before named series: fixed loss fields.
+    #[serde(default)]
+    losses: Option<LegacyLosses>,
+    #[serde(default)]
+    learning_rate: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct LegacyLosses {
+    supervised: f64,
+    consistency: f64,
+    relation: f64,
+    total: f64,
+    weight: f64,
+    alpha: f64,
+}
+
+impl From<StoredEpoch> for EpochRecord {
+    fn from(stored: StoredEpoch) -> Self {
+        let mut series = stored.series;
+        if let Some(l) = stored.losses {
+            series.insert("loss/ce".into(), l.supervised);
+            series.insert("loss/total".into(), l.total);
+            // A supervised run stored these as zeros: they were never terms of it.
+            for (name, value) in [
+                ("loss/consistency", l.consistency),
+                ("loss/relation", l.relation),
+                ("schedule/consistency_weight", l.weight),
+                ("schedule/ema_alpha", l.alpha),
+            ] {
+                if value != 0.0 {
+                    series.insert(name.into(), value);
+                }
+            }
+        }
+        if let Some(lr) = stored.learning_rate {
+            series.insert(series::LEARNING_RATE.into(), lr);
+        }
+        let mut metrics = Scalars::new();
+        metric_series("metric", "student", &stored.student, &mut metrics);
+        if let Some(teacher) = &stored.teacher {
+            metric_series("metric", "teacher", teacher, &mut metrics);
+        }
+        for (name, value) in metrics {
+            series.entry(name).or_insert(value);
+        }
+        EpochRecord {
+            epoch: stored.epoch,
+            series,
+            student: stored.student,
+            teacher: stored.teacher,
+            seconds: stored.seconds,
+        }
+    }
 }
 
 /// What a run reports while it runs.
@@ -136,5 +215,37 @@ mod tests {
         assert_eq!(out["metric/teacher/auc"], 0.9);
         assert_eq!(series::group("metric/teacher/auc"), "metric");
         assert_eq!(series::group("loss"), "loss");
+    }
+
+    #[test]
+    fn a_metrics_line_written_before_named_series_reads_into_the_same_names() {
+        // A line as Loupe wrote it before series had names (a mean-teacher run).
+        let line = r#"{"epoch":2,"losses":{"supervised":0.9,"consistency":0.05,"relation":0.01,"total":1.0,"weight":0.2,"alpha":0.98},"learning_rate":0.001,"student":{"accuracy":0.5,"auc_per_class":[],"auc":0.75,"sensitivity":[],"specificity":[],"f1":0.4,"kappa":0.3,"confusion":[],"roc":[]},"teacher":{"accuracy":0.625,"auc_per_class":[],"auc":null,"sensitivity":[],"specificity":[],"f1":0.5,"kappa":null,"confusion":[],"roc":[]},"seconds":1.5}"#;
+        let record: EpochRecord = serde_json::from_str(line).unwrap();
+        let expected: Vec<(&str, f64)> = vec![
+            ("loss/ce", 0.9),
+            ("loss/consistency", 0.05),
+            ("loss/relation", 0.01),
+            ("loss/total", 1.0),
+            ("metric/student/accuracy", 0.5),
+            ("metric/student/auc", 0.75),
+            ("metric/student/f1", 0.4),
+            ("metric/student/kappa", 0.3),
+            ("metric/teacher/accuracy", 0.625),
+            ("metric/teacher/f1", 0.5),
+            ("optimizer/learning_rate", 0.001),
+            ("schedule/consistency_weight", 0.2),
+            ("schedule/ema_alpha", 0.98),
+        ];
+        let got: Vec<(&str, f64)> = record
+            .series
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        assert_eq!(got, expected);
+        // Written back and read again, nothing changes.
+        let again: EpochRecord =
+            serde_json::from_str(&serde_json::to_string(&record).unwrap()).unwrap();
+        assert_eq!(again, record);
     }
 }

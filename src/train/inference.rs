@@ -15,7 +15,7 @@ use super::events::{RunSummary, Selection};
 use super::metrics::{self, Metrics};
 use super::models::Classifier;
 use super::runs::{CHOSEN_STUDENT, CHOSEN_TEACHER, CONFIG_FILE, LAST_STUDENT, LAST_TEACHER};
-use super::trainer::TrainError;
+use super::error::TrainError;
 use crate::store::{Prediction, Project};
 
 /// Stochastic passes for the MC-dropout uncertainty.
@@ -211,6 +211,18 @@ pub fn load_run(root: &Path, run: &str, device: &Device) -> Result<LoadedRun, Tr
     })
 }
 
+/// A saved run and the project's pools at its input size.
+fn load_with_pools(
+    root: &Path,
+    run: &str,
+    compute: &ComputeDevice,
+    rasterize: Rasterize,
+) -> Result<(LoadedRun, data::PoolData), TrainError> {
+    let loaded = load_run(root, run, &compute.device)?;
+    let data = data::load(&Project::open(root)?, loaded.config.input_size, rasterize)?;
+    Ok((loaded, data))
+}
+
 /// Predictions of a saved run for the unlabeled and test pools, stored in the project.
 pub fn predict_run(
     root: &Path,
@@ -218,8 +230,7 @@ pub fn predict_run(
     compute: &ComputeDevice,
     rasterize: Rasterize,
 ) -> Result<usize, TrainError> {
-    let loaded = load_run(root, run, &compute.device)?;
-    let data = data::load(&Project::open(root)?, loaded.config.input_size, rasterize)?;
+    let (loaded, data) = load_with_pools(root, run, compute, rasterize)?;
     let predictions = predict_pools(
         &loaded.student,
         loaded.teacher.as_ref(),
@@ -239,8 +250,7 @@ pub fn evaluate_run(
     compute: &ComputeDevice,
     rasterize: Rasterize,
 ) -> Result<RunSummary, TrainError> {
-    let loaded = load_run(root, run, &compute.device)?;
-    let data = data::load(&Project::open(root)?, loaded.config.input_size, rasterize)?;
+    let (loaded, data) = load_with_pools(root, run, compute, rasterize)?;
     if data.test.is_empty() {
         return Err(TrainError::Data(
             "the test pool has no labeled items to evaluate on".into(),

@@ -15,6 +15,7 @@ pub mod config;
 pub mod data;
 pub mod device;
 pub mod ema;
+pub mod error;
 pub mod events;
 pub mod inference;
 pub mod losses;

@@ -19,38 +19,22 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use super::config::{ConfigError, OptimizerKind, TrainConfig};
+use super::config::{OptimizerKind, TrainConfig};
+use super::error::TrainError;
 use super::data::{self, Images, PoolData, Rasterize};
 use super::device::ComputeDevice;
 use super::events::{
-    RunSummary, Scalars, Selection, TrainCommand, TrainEvent, metric_series, series,
+    EpochRecord, RunSummary, Scalars, Selection, TrainCommand, TrainEvent, metric_series,
+    series,
 };
 use super::inference::{self, Scored, tensor4};
 use super::methods::{self, Batch, Models, StepContext, TrainingMethod};
 use super::metrics::Metrics;
 use super::models::Classifier;
-use super::runs::{
-    CHOSEN_STUDENT, CHOSEN_TEACHER, EpochRecord, LAST_STUDENT, LAST_TEACHER, RunDir,
-};
+use super::runs::{CHOSEN_STUDENT, CHOSEN_TEACHER, LAST_STUDENT, LAST_TEACHER, RunDir};
 use super::schedule::cosine_lr;
 use crate::store::Project;
 use crate::synth::Rng;
-
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    #[error("{0}")]
-    Store(#[from] crate::store::StoreError),
-    #[error("cannot train: {0}")]
-    Config(#[from] ConfigError),
-    #[error("cannot train: {0}")]
-    Data(String),
-    #[error(
-        "training stopped: the loss became {value} at epoch {epoch}, step {step}; the last good checkpoint is kept"
-    )]
-    NotFinite { value: f64, epoch: usize, step: u64 },
-    #[error("cannot write the run: {0}")]
-    Io(#[from] std::io::Error),
-}
 
 /// How many images a step takes from each pool, and how many steps make an epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,21 +145,22 @@ impl Trainer {
         start: Option<Models>,
     ) -> Result<Self, TrainError> {
         config.validate()?;
+        let spec = *method.spec();
         if let Some(role) = config
             .modalities
             .iter()
-            .find(|r| !method.modalities().contains(&r.as_str()))
+            .find(|r| !spec.modalities.contains(&r.as_str()))
         {
             return Err(TrainError::Data(format!(
                 "method {} reads the modalities {}; this run asks for {role}",
-                method.name(),
-                method.modalities().join(", ")
+                spec.name,
+                spec.modalities.join(", ")
             )));
         }
-        if !config.teachers.is_empty() && method.teacher_roles().is_empty() {
+        if !config.teachers.is_empty() && spec.teacher_roles.is_empty() {
             return Err(TrainError::Data(format!(
                 "method {} takes no teacher runs (given {})",
-                method.name(),
+                spec.name,
                 config.teachers.join(", ")
             )));
         }
@@ -190,8 +175,8 @@ impl Trainer {
         let classes = data.classes.len();
         let models = match start {
             Some(models) => Models {
-                teacher: method
-                    .keeps_teacher()
+                teacher: spec
+                    .keeps_teacher
                     .then(|| models.teacher.unwrap_or_else(|| models.student.valid())),
                 student: models.student,
             },
@@ -199,7 +184,7 @@ impl Trainer {
                 let student =
                     Classifier::new(config.model, classes, config.width, config.dropout, &device);
                 Models {
-                    teacher: method.keeps_teacher().then(|| student.valid()),
+                    teacher: spec.keeps_teacher.then(|| student.valid()),
                     student,
                 }
             }
@@ -223,7 +208,7 @@ impl Trainer {
     }
 
     pub fn method_name(&self) -> &str {
-        self.method.name()
+        self.method.spec().name
     }
 
     pub fn models(&self) -> &Models {
@@ -296,7 +281,7 @@ impl Trainer {
                 TensorData::new(labels, [labeled_indices.len()]),
                 &self.device,
             ),
-            unlabeled: (self.method.uses_unlabeled() && !unlabeled_indices.is_empty()).then(
+            unlabeled: (self.method.spec().uses_unlabeled && !unlabeled_indices.is_empty()).then(
                 || {
                     tensor4(
                         self.data.unlabeled.gather(&unlabeled_indices),

@@ -271,7 +271,7 @@ pub fn series_groups(run: &TrainingRun) -> Vec<(String, Vec<(String, bool)>)> {
         .collect()
 }
 
-fn epoch_points(run_epochs: &[crate::train::runs::EpochRecord], name: &str) -> Vec<[f64; 2]> {
+fn epoch_points(run_epochs: &[crate::train::events::EpochRecord], name: &str) -> Vec<[f64; 2]> {
     run_epochs
         .iter()
         .filter_map(|e| e.series.get(name).map(|v| [e.epoch as f64 + 1.0, *v]))

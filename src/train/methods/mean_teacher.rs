@@ -7,7 +7,7 @@ use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Int, Tensor};
 
-use super::{Batch, Models, StepContext, TrainingMethod, scalar};
+use super::{Batch, MethodSpec, Models, StepContext, TrainingMethod, scalar};
 use crate::train::augment::augment;
 use crate::train::ema::ema_update;
 use crate::train::events::Scalars;
@@ -54,28 +54,23 @@ pub fn terms(
     }
 }
 
+const SPEC: MethodSpec = MethodSpec::image(
+    "mean-teacher",
+    true,
+    true,
+    &[
+        "loss/ce",
+        "loss/consistency",
+        "loss/relation",
+        "loss/total",
+        "schedule/consistency_weight",
+        "schedule/ema_alpha",
+    ],
+);
+
 impl TrainingMethod for MeanTeacher {
-    fn name(&self) -> &str {
-        "mean-teacher"
-    }
-
-    fn keeps_teacher(&self) -> bool {
-        true
-    }
-
-    fn uses_unlabeled(&self) -> bool {
-        true
-    }
-
-    fn series(&self) -> &[&'static str] {
-        &[
-            "loss/ce",
-            "loss/consistency",
-            "loss/relation",
-            "loss/total",
-            "schedule/consistency_weight",
-            "schedule/ema_alpha",
-        ]
+    fn spec(&self) -> &MethodSpec {
+        &SPEC
     }
 
     fn step(
@@ -260,7 +255,7 @@ mod tests {
         }
         assert_ne!(teacher_now, teacher_before);
         let mut names: Vec<&str> = values.keys().map(String::as_str).collect();
-        let mut declared = MeanTeacher.series().to_vec();
+        let mut declared = SPEC.series.to_vec();
         names.sort_unstable();
         declared.sort_unstable();
         assert_eq!(names, declared, "a step reports exactly the declared series");

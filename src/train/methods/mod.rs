@@ -1,7 +1,7 @@
 //! The training methods as one family. A method is one file here: it says
 //! what data it reads (modalities, whether the unlabeled part of each batch),
 //! whether it keeps a teacher, the named series it reports, and its
-//! optimizer step. The [`Trainer`](super::trainer::Trainer) does the rest
+//! optimizer step. The trainer does the rest
 //! (sampling, schedules, evaluation, checkpoints), the same for every
 //! method, so methods are compared on the same steps and images.
 
@@ -50,29 +50,46 @@ pub struct StepContext<'a> {
     pub config: &'a TrainConfig,
 }
 
+/// What a method is, as data: its name, what it reads and keeps, the
+/// series each step reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MethodSpec {
+    /// The contract name (`supervised`, `mean-teacher`, …): run folders carry it.
+    pub name: &'static str,
+    /// A teacher model is kept beside the student (and evaluated).
+    pub keeps_teacher: bool,
+    /// The step reads the unlabeled part of each batch.
+    pub uses_unlabeled: bool,
+    /// The series each step reports, by name (`loss/…`, `schedule/…`, `grad/…`).
+    pub series: &'static [&'static str],
+    /// Modality roles the method can read.
+    pub modalities: &'static [&'static str],
+    /// Roles of the teacher runs the method distils from.
+    pub teacher_roles: &'static [&'static str],
+}
+
+impl MethodSpec {
+    /// A single-image method without teacher runs named `name`.
+    pub const fn image(
+        name: &'static str,
+        keeps_teacher: bool,
+        uses_unlabeled: bool,
+        series: &'static [&'static str],
+    ) -> Self {
+        Self {
+            name,
+            keeps_teacher,
+            uses_unlabeled,
+            series,
+            modalities: &[IMAGE_MODALITY],
+            teacher_roles: &[],
+        }
+    }
+}
+
 /// One training method.
 pub trait TrainingMethod: Send {
-    /// The contract name (`supervised`, `mean-teacher`, …): run folders carry it.
-    fn name(&self) -> &str;
-
-    /// Whether a teacher model is kept beside the student (and evaluated).
-    fn keeps_teacher(&self) -> bool;
-
-    /// Whether the step reads the unlabeled part of each batch.
-    fn uses_unlabeled(&self) -> bool;
-
-    /// The series each step reports, by name (`loss/…`, `schedule/…`, `grad/…`).
-    fn series(&self) -> &[&'static str];
-
-    /// Modality roles the method can read.
-    fn modalities(&self) -> &[&'static str] {
-        &[IMAGE_MODALITY]
-    }
-
-    /// Roles of the teacher runs the method distils from (none by default).
-    fn teacher_roles(&self) -> &[&'static str] {
-        &[]
-    }
+    fn spec(&self) -> &MethodSpec;
 
     /// One optimizer step: the models after it, and the step's named values.
     fn step(

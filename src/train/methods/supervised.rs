@@ -4,28 +4,18 @@
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
 
-use super::{Batch, Models, StepContext, TrainingMethod, scalar};
+use super::{Batch, MethodSpec, Models, StepContext, TrainingMethod, scalar};
 use crate::train::augment::augment;
 use crate::train::events::Scalars;
 use crate::train::losses::cross_entropy;
 
 pub struct Supervised;
 
+const SPEC: MethodSpec = MethodSpec::image("supervised", false, false, &["loss/ce", "loss/total"]);
+
 impl TrainingMethod for Supervised {
-    fn name(&self) -> &str {
-        "supervised"
-    }
-
-    fn keeps_teacher(&self) -> bool {
-        false
-    }
-
-    fn uses_unlabeled(&self) -> bool {
-        false
-    }
-
-    fn series(&self) -> &[&'static str] {
-        &["loss/ce", "loss/total"]
+    fn spec(&self) -> &MethodSpec {
+        &SPEC
     }
 
     fn step(
