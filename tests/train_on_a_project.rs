@@ -36,8 +36,9 @@ fn config_file(
     path
 }
 
-fn train(root: &std::path::Path, method: &str, epochs: &str) -> serde_json::Value {
-    let output = common::loupe(&[
+/// `loupe train` at 24 px, width 4 on the CPU: the `--json` line and stderr.
+fn train_logged(root: &std::path::Path, method: &str, epochs: &str) -> (serde_json::Value, String) {
+    train_args(&[
         "train",
         root.to_str().unwrap(),
         "--method",
@@ -51,15 +52,11 @@ fn train(root: &std::path::Path, method: &str, epochs: &str) -> serde_json::Valu
         "--width",
         "4",
         "--json",
-    ]);
-    assert!(output.status.success(), "{}", common::stderr(&output));
-    let stdout = common::stdout(&output);
-    assert_eq!(
-        stdout.trim().lines().count(),
-        1,
-        "one JSON object: {stdout}"
-    );
-    serde_json::from_str(stdout.trim()).unwrap()
+    ])
+}
+
+fn train(root: &std::path::Path, method: &str, epochs: &str) -> serde_json::Value {
+    train_logged(root, method, epochs).0
 }
 
 /// Runs `loupe train` with `args`, returning stdout's JSON and stderr.
@@ -67,16 +64,21 @@ fn train_args(args: &[&str]) -> (serde_json::Value, String) {
     let output = common::loupe(args);
     assert!(output.status.success(), "{}", common::stderr(&output));
     let stdout = common::stdout(&output);
+    assert_eq!(
+        stdout.trim().lines().count(),
+        1,
+        "one JSON object: {stdout}"
+    );
     (
         serde_json::from_str(stdout.trim()).unwrap(),
         common::stderr(&output),
     )
 }
 
-/// `loupe eval DIR --run RUN --device flex --json`.
-fn eval_json(root: &std::path::Path, run: &str) -> serde_json::Value {
+/// `loupe eval|predict DIR --run RUN --device flex --json`.
+fn run_command_json(command: &str, root: &std::path::Path, run: &str) -> serde_json::Value {
     let output = common::loupe(&[
-        "eval",
+        command,
         root.to_str().unwrap(),
         "--run",
         run,
@@ -99,21 +101,7 @@ fn metrics_lines(run_dir: &std::path::Path) -> Vec<serde_json::Value> {
 #[test]
 fn mean_teacher_runs_end_to_end_and_writes_its_run() {
     let (_dir, root) = small_demo();
-    let (result, stderr) = train_args(&[
-        "train",
-        root.to_str().unwrap(),
-        "--method",
-        "mean-teacher",
-        "--epochs",
-        "3",
-        "--device",
-        "flex",
-        "--input-size",
-        "24",
-        "--width",
-        "4",
-        "--json",
-    ]);
+    let (result, stderr) = train_logged(&root, "mean-teacher", "3");
     // 4 classes × (8 labeled − 2 held out), 4 × 8 unlabeled:
     // max(⌈24/4⌉, ⌈32/12⌉) = 6 steps an epoch.
     assert!(
@@ -178,7 +166,7 @@ fn mean_teacher_runs_end_to_end_and_writes_its_run() {
     }
 
     // The saved run evaluates to the same test metrics, and predicts into the store.
-    let evaluated = eval_json(&root, run);
+    let evaluated = run_command_json("eval", &root, run);
     assert_eq!(
         evaluated["teacher"]["accuracy"],
         result["teacher"]["accuracy"]
@@ -187,16 +175,7 @@ fn mean_teacher_runs_end_to_end_and_writes_its_run() {
         evaluated["student"]["confusion"],
         result["student"]["confusion"]
     );
-    let output = common::loupe(&[
-        "predict",
-        root.to_str().unwrap(),
-        "--run",
-        run,
-        "--device",
-        "flex",
-        "--json",
-    ]);
-    assert!(output.status.success(), "{}", common::stderr(&output));
+    let predicted = run_command_json("predict", &root, run);
     let project = loupe::store::Project::open(&root).unwrap();
     let predictions = project.predictions().unwrap();
     let unlabeled = project
@@ -209,6 +188,8 @@ fn mean_teacher_runs_end_to_end_and_writes_its_run() {
         predictions.len() >= unlabeled,
         "every unlabeled item has a prediction"
     );
+    // 32 unlabeled and 16 test images.
+    assert_eq!(predicted["predictions"], 48);
     for p in predictions.values() {
         let sum: f32 = p.probabilities.iter().sum();
         assert!((sum - 1.0).abs() < 1e-4 && p.entropy >= 0.0);
@@ -541,7 +522,7 @@ fn runs_written_before_named_series_still_open() {
         line["teacher"]["accuracy"].as_f64().unwrap()
     );
     // And it evaluates, from its last checkpoints.
-    let evaluated = eval_json(&root, run);
+    let evaluated = run_command_json("eval", &root, run);
     assert_eq!(evaluated["selected_on"], "last-epoch");
     assert_eq!(evaluated["teacher"]["accuracy"], line["teacher"]["accuracy"]);
 }
