@@ -101,7 +101,9 @@ fn a_key_press_saves_the_label_and_moves_on() {
     );
 
     // Buttons do the same as keys; J and K move through the list.
-    harness.state_mut().apply(LabelingCommand::SelectItem(first));
+    harness
+        .state_mut()
+        .apply(LabelingCommand::SelectItem(first));
     harness.run();
     harness.get_by_label("2 Stage 1").click();
     harness.run();
@@ -109,7 +111,9 @@ fn a_key_press_saves_the_label_and_moves_on() {
         stored_stage(&root, first, "ana").as_deref(),
         Some("Stage 1")
     );
-    harness.state_mut().apply(LabelingCommand::SelectItem(first));
+    harness
+        .state_mut()
+        .apply(LabelingCommand::SelectItem(first));
     harness.run();
     harness.key_press(egui::Key::J);
     harness.run();
@@ -138,7 +142,9 @@ fn annotators_disagree_and_a_reviewer_adjudicates() {
     let (dir, root) = demo_project();
     let mut harness = harness(&root, &dir.path().join("data"));
     harness.run();
-    harness.state_mut().apply(LabelingCommand::SetAutoAdvance(false));
+    harness
+        .state_mut()
+        .apply(LabelingCommand::SetAutoAdvance(false));
     let item = harness
         .state()
         .state()
@@ -156,10 +162,12 @@ fn annotators_disagree_and_a_reviewer_adjudicates() {
             value: Some(stage.into()),
         });
     }
-    harness.state_mut().apply(LabelingCommand::SetFilter(BrowserFilter {
-        disagreement: true,
-        ..Default::default()
-    }));
+    harness
+        .state_mut()
+        .apply(LabelingCommand::SetFilter(BrowserFilter {
+            disagreement: true,
+            ..Default::default()
+        }));
     harness.run();
     let session = harness.state().state().session.as_ref().unwrap();
     let listed: Vec<i64> = session.visible().iter().map(|r| r.item.id).collect();
@@ -218,7 +226,9 @@ fn a_missing_file_is_shown_as_missing_and_keeps_its_labels() {
 
     let mut harness = harness(&root, &dir.path().join("data"));
     harness.run();
-    harness.state_mut().apply(LabelingCommand::SelectItem(item.id));
+    harness
+        .state_mut()
+        .apply(LabelingCommand::SelectItem(item.id));
     harness.run();
     let state = harness.state().state();
     assert!(
@@ -243,7 +253,9 @@ fn a_missing_file_is_shown_as_missing_and_keeps_its_labels() {
         Some("Normal")
     );
 
-    harness.state_mut().apply(LabelingCommand::FindMovedFiles(moved));
+    harness
+        .state_mut()
+        .apply(LabelingCommand::FindMovedFiles(moved));
     harness.run();
     let state = harness.state().state();
     assert!(

@@ -69,7 +69,9 @@ fn the_volumes_demo_opens_with_its_label_map() {
         .unwrap()
         .render_cpu(Plane::Axial, [160, 160]);
     assert_ne!(orthogonal, oblique);
-    harness.state_mut().apply(ViewerCommand::ResetView(Plane::Axial));
+    harness
+        .state_mut()
+        .apply(ViewerCommand::ResetView(Plane::Axial));
     let reset = harness
         .state()
         .state()
@@ -164,7 +166,9 @@ fn volumes_of_one_case_show_side_by_side_on_the_gpu() {
         ))
         .build_eframe(move |cc| LoupeApp::new(cc, Launch::File(t1_path), data_dir));
     harness.run();
-    harness.state_mut().apply(ViewerCommand::AddCompanion(wrong_path));
+    harness
+        .state_mut()
+        .apply(ViewerCommand::AddCompanion(wrong_path));
     harness.run();
     assert!(
         harness
@@ -174,7 +178,9 @@ fn volumes_of_one_case_show_side_by_side_on_the_gpu() {
             .as_ref()
             .is_some_and(|n| n.text.contains("not on the open volume's grid"))
     );
-    harness.state_mut().apply(ViewerCommand::AddCompanion(t2_path));
+    harness
+        .state_mut()
+        .apply(ViewerCommand::AddCompanion(t2_path));
     harness.run();
     let document = harness.state().state().document.as_ref().unwrap();
     assert_eq!(document.case_volumes().len(), 2);

@@ -2,14 +2,14 @@
 //! background while the window keeps drawing, and its curves and metrics
 //! arrive — for any method, by the names it reports.
 
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::activation::log_softmax;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
+use loupe::app::training::TrainingRun;
 use loupe::app::training::TrainingStatus;
 use loupe::app::{Launch, TrainingCommand};
 use loupe::demo::{DemoOptions, DemoTask, write_demo};
-use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::activation::log_softmax;
-use loupe::app::training::TrainingRun;
 use loupe::train::config::{DeviceKind, Method, Preset, TrainConfig};
 use loupe::train::device::flex;
 use loupe::train::events::Scalars;
@@ -71,7 +71,9 @@ fn training_from_the_panel_reports_curves_and_metrics() {
         epochs: 2,
         ..TrainConfig::default()
     };
-    harness.state_mut().apply(TrainingCommand::SetConfig(config));
+    harness
+        .state_mut()
+        .apply(TrainingCommand::SetConfig(config));
     harness.run();
     harness.get_by_label("CPU (flex)").click();
     harness.run();
@@ -275,4 +277,59 @@ fn the_window_opens_with_the_preset_for_the_schema_and_device() {
     };
     assert_eq!(state.training.on_cpu, device == DeviceKind::Cpu);
     assert_eq!(state.training.config, expected.config());
+}
+
+#[test]
+fn a_past_run_can_be_reviewed_without_training_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("thyroid");
+    write_demo(
+        &root,
+        &DemoOptions {
+            count: 16,
+            size: 32,
+            ..DemoOptions::new(DemoTask::Thyroid)
+        },
+        |_, _| {},
+    )
+    .unwrap();
+    let config = TrainConfig {
+        method: Method::Supervised,
+        input_size: 16,
+        width: 2,
+        epochs: 2,
+        ..TrainConfig::default()
+    };
+    let (events, _received) = std::sync::mpsc::channel();
+    let (_commands, commands) = std::sync::mpsc::channel();
+    let summary = loupe::train::trainer::train(
+        &root,
+        &config,
+        &flex(),
+        loupe::app::training::RASTERIZE,
+        &events,
+        &commands,
+    )
+    .unwrap();
+    let data_dir = dir.path().join("data");
+    let launch = Launch::Project(root);
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .build_eframe(move |cc| LoupeApp::new(cc, launch, data_dir));
+    harness.run();
+    harness.get_by_label("Training").click();
+    harness.run();
+    harness.get_by_label_contains("Choose an overlay run");
+    harness
+        .state_mut()
+        .apply(TrainingCommand::Overlay(Some(summary.run.clone())));
+    harness.run();
+    harness.get_by_label(&format!("Run {} (per epoch)", summary.run));
+    harness.get_by_label("Loss terms (per epoch)");
+    assert!(
+        harness
+            .query_all_by_label("metric/student/accuracy")
+            .count()
+            > 0
+    );
 }

@@ -150,10 +150,19 @@ fn mean_teacher_runs_end_to_end_and_writes_its_run() {
             })
             .sum::<f64>()
             / 6.0;
-        let weight = line["series"]["schedule/consistency_weight"].as_f64().unwrap();
-        assert!((weight - expected).abs() < 1e-9, "epoch {epoch}: {weight} vs {expected}");
+        let weight = line["series"]["schedule/consistency_weight"]
+            .as_f64()
+            .unwrap();
+        assert!(
+            (weight - expected).abs() < 1e-9,
+            "epoch {epoch}: {weight} vs {expected}"
+        );
         assert!(line["series"]["loss/consistency"].as_f64().unwrap() >= 0.0);
-        assert!(line["series"]["validation/teacher/accuracy"].as_f64().is_some());
+        assert!(
+            line["series"]["validation/teacher/accuracy"]
+                .as_f64()
+                .is_some()
+        );
     }
     for file in [
         "student_chosen.bpk",
@@ -427,16 +436,41 @@ fn the_training_contract_refuses_unknown_names_clearly() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     };
     // Method names are kebab case, spelled as the contract says.
-    refused(&["--method", "mean_teacher"], "[possible values: supervised, mean-teacher]");
+    refused(
+        &["--method", "mean_teacher"],
+        "[possible values: supervised, mean-teacher]",
+    );
     refused(&["--modality", "image,ct"], "this run asks for ct");
-    refused(&["--teachers", "a,b"], "method mean-teacher takes no teacher runs (given a, b)");
-    refused(&["--validation-fraction", "0.7"], "validation fraction 0.7 must be between 0 and 0.5");
+    refused(
+        &["--teachers", "a,b"],
+        "method mean-teacher takes no teacher runs (given a, b)",
+    );
+    refused(
+        &["--validation-fraction", "0.7"],
+        "validation fraction 0.7 must be between 0 and 0.5",
+    );
     // `--modalities` is the same flag; the run records the roles it read.
     let (result, _) = train_args(&[
-        "train", root, "--device", "flex", "--epochs", "1", "--input-size", "16", "--width", "2",
-        "--method", "supervised", "--modalities", "image", "--json",
+        "train",
+        root,
+        "--device",
+        "flex",
+        "--epochs",
+        "1",
+        "--input-size",
+        "16",
+        "--width",
+        "2",
+        "--method",
+        "supervised",
+        "--modalities",
+        "image",
+        "--json",
     ]);
-    assert!(result["teacher"].is_null(), "a single-model run reports teacher: null");
+    assert!(
+        result["teacher"].is_null(),
+        "a single-model run reports teacher: null"
+    );
     let config: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(
             std::path::Path::new(root)
@@ -524,5 +558,8 @@ fn runs_written_before_named_series_still_open() {
     // And it evaluates, from its last checkpoints.
     let evaluated = run_command_json("eval", &root, run);
     assert_eq!(evaluated["selected_on"], "last-epoch");
-    assert_eq!(evaluated["teacher"]["accuracy"], line["teacher"]["accuracy"]);
+    assert_eq!(
+        evaluated["teacher"]["accuracy"],
+        line["teacher"]["accuracy"]
+    );
 }

@@ -121,10 +121,7 @@ impl From<LabelingCommand> for Command {
 #[derive(Clone, Debug, PartialEq)]
 pub enum JobCommand {
     /// Write a demo project into this folder (in the background), then open it.
-    CreateDemo {
-        dir: PathBuf,
-        task: DemoTask,
-    },
+    CreateDemo { dir: PathBuf, task: DemoTask },
     /// Import files and folders into the open project (in the background).
     Import {
         paths: Vec<PathBuf>,

@@ -12,8 +12,7 @@ pub mod thumbnail;
 pub mod training;
 
 pub use command::{
-    Command, Commands, JobCommand, LabelingCommand, TrainingCommand, ViewerCommand,
-    WindowCommand,
+    Command, Commands, JobCommand, LabelingCommand, TrainingCommand, ViewerCommand, WindowCommand,
 };
 pub use document::Document;
 pub use project::ProjectSession;
@@ -160,7 +159,10 @@ impl AppState {
 
     /// Takes what background jobs and training reported; call once per frame.
     pub fn poll(&mut self) {
-        let root = self.session.as_ref().map(|s| s.project.root().to_path_buf());
+        let root = self
+            .session
+            .as_ref()
+            .map(|s| s.project.root().to_path_buf());
         let (ended, failure) = self.training.poll(root.as_deref());
         if ended {
             // The run stored its predictions: suggestions and uncertainty are new.

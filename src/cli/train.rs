@@ -30,17 +30,15 @@ pub enum DeviceArg {
 /// `--method NAME`, from the names `train::config::Method` defines.
 pub(crate) fn method_parser() -> impl TypedValueParser<Value = Method> {
     let names: Vec<&'static str> = Method::ALL.iter().map(|m| m.name()).collect();
-    PossibleValuesParser::new(names).map(|name| {
-        Method::from_name(&name).expect("the parser offers only method names")
-    })
+    PossibleValuesParser::new(names)
+        .map(|name| Method::from_name(&name).expect("the parser offers only method names"))
 }
 
 /// `--model NAME`, from the names `train::models::ModelKind` defines.
 fn model_parser() -> impl TypedValueParser<Value = ModelKind> {
     let names: Vec<&'static str> = ModelKind::ALL.iter().map(|m| m.name()).collect();
-    PossibleValuesParser::new(names).map(|name| {
-        ModelKind::from_name(&name).expect("the parser offers only model names")
-    })
+    PossibleValuesParser::new(names)
+        .map(|name| ModelKind::from_name(&name).expect("the parser offers only model names"))
 }
 
 #[derive(Debug, clap::Args)]
@@ -50,7 +48,12 @@ pub struct TrainArgs {
     #[arg(long, value_parser = method_parser())]
     pub method: Option<Method>,
     /// Which of a case's inputs the run reads, by role (comma list; 2-D items have `image`).
-    #[arg(long, alias = "modalities", value_delimiter = ',', value_name = "ROLE[,ROLE…]")]
+    #[arg(
+        long,
+        alias = "modalities",
+        value_delimiter = ',',
+        value_name = "ROLE[,ROLE…]"
+    )]
     pub modality: Vec<String>,
     /// A teacher run for distillation methods.
     #[arg(long, value_name = "RUN")]

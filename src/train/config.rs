@@ -194,7 +194,11 @@ impl TrainConfig {
             a.rotation_degrees,
             &limits::ROTATION_DEGREES,
         )?;
-        check("augmentation translation", a.translation, &limits::TRANSLATION)?;
+        check(
+            "augmentation translation",
+            a.translation,
+            &limits::TRANSLATION,
+        )?;
         let mt = &self.mean_teacher;
         check("EMA decay", mt.ema_decay, &limits::EMA_DECAY)?;
         check(
@@ -203,7 +207,11 @@ impl TrainConfig {
             &limits::CONSISTENCY_WEIGHT,
         )?;
         check("ramp-up epochs", mt.rampup_epochs, &limits::RAMPUP_EPOCHS)?;
-        check("relation weight", mt.relation_weight, &limits::RELATION_WEIGHT)?;
+        check(
+            "relation weight",
+            mt.relation_weight,
+            &limits::RELATION_WEIGHT,
+        )?;
         check(
             "validation fraction",
             self.validation_fraction,

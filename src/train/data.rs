@@ -93,11 +93,7 @@ pub struct PoolData {
 /// Loads and decodes every item of the project at `size`×`size` pixels.
 /// Labeled and test items use the consensus target label (adjudication
 /// first); labeled items without one are treated as unlabeled.
-pub fn load(
-    project: &Project,
-    size: usize,
-    rasterize: Rasterize,
-) -> Result<PoolData, StoreError> {
+pub fn load(project: &Project, size: usize, rasterize: Rasterize) -> Result<PoolData, StoreError> {
     let target = project.schema().target_field().clone();
     let mut data = PoolData {
         classes: target.values.clone(),
@@ -178,7 +174,11 @@ mod tests {
         let count = |set: &Images, c: usize| set.labels.iter().filter(|&&l| l == Some(c)).count();
         // round(0.2·10) = 2, round(0.2·5) = 1, and the lone class-2 image stays in training.
         assert_eq!(
-            [count(&validation, 0), count(&validation, 1), count(&validation, 2)],
+            [
+                count(&validation, 0),
+                count(&validation, 1),
+                count(&validation, 2)
+            ],
             [2, 1, 0]
         );
         assert_eq!(training.len() + validation.len(), 16);
@@ -186,7 +186,12 @@ mod tests {
         for (k, &id) in validation.ids.iter().enumerate() {
             assert_eq!(validation.pixels[3 * k], id as f32);
         }
-        let mut ids: Vec<i64> = training.ids.iter().chain(&validation.ids).copied().collect();
+        let mut ids: Vec<i64> = training
+            .ids
+            .iter()
+            .chain(&validation.ids)
+            .copied()
+            .collect();
         ids.sort_unstable();
         assert_eq!(ids, (0..16).collect::<Vec<_>>());
         assert_eq!(all.split_stratified(0.2, 3).1.ids, validation.ids);

@@ -11,11 +11,11 @@ use burn::tensor::{Device, Tensor, TensorData};
 use super::config::TrainConfig;
 use super::data::{self, Images, Rasterize};
 use super::device::ComputeDevice;
+use super::error::TrainError;
 use super::events::{RunSummary, Selection};
 use super::metrics::{self, Metrics};
 use super::models::Classifier;
 use super::runs::{CHOSEN_STUDENT, CHOSEN_TEACHER, CONFIG_FILE, LAST_STUDENT, LAST_TEACHER};
-use super::error::TrainError;
 use crate::store::{Prediction, Project};
 
 /// Stochastic passes for the MC-dropout uncertainty.
@@ -156,14 +156,8 @@ pub fn predict_pools(
     device: &Device,
     run: &str,
 ) -> Vec<Prediction> {
-    let mut predictions = predict_items(
-        student,
-        teacher,
-        unlabeled,
-        device,
-        run,
-        MC_DROPOUT_PASSES,
-    );
+    let mut predictions =
+        predict_items(student, teacher, unlabeled, device, run, MC_DROPOUT_PASSES);
     predictions.extend(predict_items(student, teacher, test, device, run, 0));
     predictions
 }

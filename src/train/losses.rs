@@ -95,8 +95,10 @@ mod tests {
         // Student activations orthogonal: G̃_s = I. Teacher's identical rows:
         // G = [[1, 1], [1, 1]], rows over √2. Σ (G̃_s − G̃_t)² = 2(1 − 1/√2)² + 2·½
         // = 4 − 2√2, over B = 2 (not B² = 4): 2 − √2.
-        let student = Tensor::<2>::from_data(TensorData::from([[1.0f32, 0.0], [0.0, 1.0]]), &device);
-        let teacher = Tensor::<2>::from_data(TensorData::from([[1.0f32, 0.0], [1.0, 0.0]]), &device);
+        let student =
+            Tensor::<2>::from_data(TensorData::from([[1.0f32, 0.0], [0.0, 1.0]]), &device);
+        let teacher =
+            Tensor::<2>::from_data(TensorData::from([[1.0f32, 0.0], [1.0, 0.0]]), &device);
         let value = scalar(relation_consistency(student, teacher));
         assert!((value - (2.0 - 2f32.sqrt())).abs() < 1e-6, "{value}");
     }

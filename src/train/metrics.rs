@@ -185,7 +185,11 @@ mod tests {
         // Pairs (truth, predicted): (0,0) (0,1) (1,1) (1,0) (2,2) (2,1); weights
         // (i−j)²/4. Observed Σ w·O = 3·¼; expected E = row·col/6 with rows
         // (2, 2, 2) and columns (2, 3, 1): Σ w·E = 1.75; κ = 1 − 0.75/1.75 = 4/7.
-        assert!((m.kappa.unwrap() - 4.0 / 7.0).abs() < 1e-12, "{:?}", m.kappa);
+        assert!(
+            (m.kappa.unwrap() - 4.0 / 7.0).abs() < 1e-12,
+            "{:?}",
+            m.kappa
+        );
         assert_eq!(m.accuracy, 0.5);
     }
 

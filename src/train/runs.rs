@@ -7,7 +7,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-
 use super::config::TrainConfig;
 use super::events::{EpochRecord, RunSummary};
 

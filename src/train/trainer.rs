@@ -20,12 +20,11 @@ use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::config::{OptimizerKind, TrainConfig};
-use super::error::TrainError;
 use super::data::{self, Images, PoolData, Rasterize};
 use super::device::ComputeDevice;
+use super::error::TrainError;
 use super::events::{
-    EpochRecord, RunSummary, Scalars, Selection, TrainCommand, TrainEvent, metric_series,
-    series,
+    EpochRecord, RunSummary, Scalars, Selection, TrainCommand, TrainEvent, metric_series, series,
 };
 use super::inference::{self, Scored, tensor4};
 use super::methods::{self, Batch, Models, StepContext, TrainingMethod};
@@ -303,9 +302,9 @@ impl Trainer {
             .models
             .take()
             .expect("models are only taken during a step");
-        let (models, mut values) =
-            self.method
-                .step(models, &mut self.optimizer, &batch, &context);
+        let (models, mut values) = self
+            .method
+            .step(models, &mut self.optimizer, &batch, &context);
         self.models = Some(models);
         values.insert(series::LEARNING_RATE.into(), learning_rate);
         if let Some(total) = values
@@ -342,7 +341,12 @@ impl Trainer {
     }
 }
 
-fn save_models(models: &Models, dir: &Path, student: &str, teacher: &str) -> Result<(), TrainError> {
+fn save_models(
+    models: &Models,
+    dir: &Path,
+    student: &str,
+    teacher: &str,
+) -> Result<(), TrainError> {
     let save = |model: &Classifier, name: &str| {
         model
             .valid()
@@ -409,7 +413,9 @@ fn stop_requested(commands: &Receiver<TrainCommand>, events: &Sender<TrainEvent>
                     }
                 }
             }
-            Ok(TrainCommand::Resume) | Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => {
+            Ok(TrainCommand::Resume)
+            | Err(TryRecvError::Empty)
+            | Err(TryRecvError::Disconnected) => {
                 return false;
             }
         }
@@ -537,7 +543,10 @@ pub fn train_with(
         let validation = (!trainer.data.validation.is_empty())
             .then(|| trainer.evaluate(&trainer.data.validation));
         if let Some(v) = &validation {
-            for (model, scored) in [("student", Some(&v.student)), ("teacher", v.teacher.as_ref())] {
+            for (model, scored) in [
+                ("student", Some(&v.student)),
+                ("teacher", v.teacher.as_ref()),
+            ] {
                 if let Some(scored) = scored {
                     metric_series("validation", model, &scored.metrics, &mut values);
                     values.insert(series::metric("validation", model, "loss"), scored.loss);

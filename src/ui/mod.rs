@@ -11,7 +11,10 @@ mod viewer;
 use std::path::PathBuf;
 
 use crate::app::settings::default_data_dir;
-use crate::app::{AppState, Command, Commands, JobCommand, LabelingCommand, Launch, TrainingCommand, ViewerCommand, WindowCommand};
+use crate::app::{
+    AppState, Command, Commands, JobCommand, LabelingCommand, Launch, TrainingCommand,
+    ViewerCommand, WindowCommand,
+};
 use crate::render::device::{AdapterSummary, wgpu_configuration};
 use crate::train::device;
 
@@ -198,7 +201,13 @@ impl eframe::App for LoupeApp {
         picker::picker_ui(ui.ctx(), &self.state, &mut self.picker, &mut commands);
         picker::import_ui(ui.ctx(), &mut self.picker, &mut commands);
         training::training_ui(ui.ctx(), &self.state, &mut commands);
-        if self.state.training.run.as_ref().is_some_and(|t| t.is_active()) {
+        if self
+            .state
+            .training
+            .run
+            .as_ref()
+            .is_some_and(|t| t.is_active())
+        {
             // Curves update while the run goes on.
             ui.ctx()
                 .request_repaint_after(std::time::Duration::from_millis(200));

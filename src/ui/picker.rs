@@ -92,7 +92,9 @@ pub fn picker_ui(
                 )
                 .clicked()
             {
-                commands.push(WindowCommand::OpenProject(PathBuf::from(draft.open_dir.trim())));
+                commands.push(WindowCommand::OpenProject(PathBuf::from(
+                    draft.open_dir.trim(),
+                )));
             }
             if !state.settings.recent_projects.is_empty() {
                 ui.label("Recent");

@@ -12,7 +12,7 @@ use egui_plot::{Legend, Line, LineStyle, Plot, PlotPoints};
 use crate::app::training::{TrainingRun, TrainingStatus};
 use crate::app::{AppState, Commands, TrainingCommand};
 use crate::train::config::{Method, OptimizerKind, Preset, TrainConfig, limits};
-use crate::train::events::series;
+use crate::train::events::{EpochRecord, Scalars, series};
 use crate::train::metrics::Metrics;
 use crate::train::models::ModelKind;
 use crate::train::runs::PastRun;
@@ -162,7 +162,10 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
     ui.horizontal(|ui| {
         let status = training.run.as_ref().map(|t| t.status.clone());
         if ui
-            .add_enabled(!active && state.session.is_some(), egui::Button::new("Start"))
+            .add_enabled(
+                !active && state.session.is_some(),
+                egui::Button::new("Start"),
+            )
             .clicked()
         {
             commands.push(TrainingCommand::Start);
@@ -185,12 +188,10 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
         let eta = run
             .eta_seconds()
             .map_or(String::new(), |s| format!(", ETA {:.0} s", s));
-        ui.add(
-            egui::ProgressBar::new(run.progress() as f32).text(format!(
-                "epoch {:.1}/{} · {:.0} images/s{eta}",
-                epoch, run.epochs_planned, run.images_per_second
-            )),
-        );
+        ui.add(egui::ProgressBar::new(run.progress() as f32).text(format!(
+            "epoch {:.1}/{} · {:.0} images/s{eta}",
+            epoch, run.epochs_planned, run.images_per_second
+        )));
         let id = run.run.as_deref().unwrap_or("");
         let status = match &run.status {
             TrainingStatus::Starting => "loading images…".to_string(),
@@ -228,7 +229,14 @@ fn line<'a>(name: &str, points: Vec<[f64; 2]>) -> Line<'a> {
 }
 
 /// Groups in the order a reader wants them; others follow by name.
-const GROUP_ORDER: [&str; 6] = ["loss", "grad", "schedule", "optimizer", "metric", "validation"];
+const GROUP_ORDER: [&str; 6] = [
+    "loss",
+    "grad",
+    "schedule",
+    "optimizer",
+    "metric",
+    "validation",
+];
 
 fn group_title(group: &str, per_step: bool) -> String {
     let what = match group {
@@ -240,17 +248,23 @@ fn group_title(group: &str, per_step: bool) -> String {
         "validation" => "Validation split",
         other => other,
     };
-    format!("{what} ({})", if per_step { "per step" } else { "per epoch" })
+    format!(
+        "{what} ({})",
+        if per_step { "per step" } else { "per epoch" }
+    )
 }
 
 /// Every series a run has reported, by group: (name, reported per step).
-pub fn series_groups(run: &TrainingRun) -> Vec<(String, Vec<(String, bool)>)> {
+pub fn series_groups(
+    steps: &[(f64, Scalars)],
+    epochs: &[EpochRecord],
+) -> Vec<(String, Vec<(String, bool)>)> {
     let mut per_step: BTreeSet<&str> = BTreeSet::new();
-    for (_, values) in &run.steps {
+    for (_, values) in steps {
         per_step.extend(values.keys().map(String::as_str));
     }
     let mut names: BTreeSet<&str> = per_step.clone();
-    for record in &run.epochs {
+    for record in epochs {
         names.extend(record.series.keys().map(String::as_str));
     }
     let mut groups: BTreeMap<(usize, &str), Vec<(String, bool)>> = BTreeMap::new();
@@ -271,7 +285,7 @@ pub fn series_groups(run: &TrainingRun) -> Vec<(String, Vec<(String, bool)>)> {
         .collect()
 }
 
-fn epoch_points(run_epochs: &[crate::train::events::EpochRecord], name: &str) -> Vec<[f64; 2]> {
+fn epoch_points(run_epochs: &[EpochRecord], name: &str) -> Vec<[f64; 2]> {
     run_epochs
         .iter()
         .filter_map(|e| e.series.get(name).map(|v| [e.epoch as f64 + 1.0, *v]))
@@ -279,20 +293,42 @@ fn epoch_points(run_epochs: &[crate::train::events::EpochRecord], name: &str) ->
 }
 
 fn curves_ui(ui: &mut egui::Ui, state: &AppState) {
-    let Some(run) = &state.training.run else {
-        ui.label(
-            "Press Start to train on this project's labeled pool; curves appear here as it learns.",
-        );
-        return;
-    };
     let overlay: Option<&PastRun> = state
         .training
         .overlay
         .as_ref()
         .and_then(|id| state.training.past_runs.iter().find(|r| &r.id == id));
+    let Some(run) = &state.training.run else {
+        match overlay {
+            // No run in this window yet: review the chosen past run's curves.
+            Some(past) => {
+                ui.label(format!("Run {} (per epoch)", past.id));
+                series_plots(ui, &[], &past.epochs, None);
+            }
+            None => {
+                ui.label(
+                    "Press Start to train on this project's labeled pool; curves appear here \
+                     as it learns. Choose an overlay run to review a past run's curves.",
+                );
+            }
+        }
+        return;
+    };
+    series_plots(ui, &run.steps, &run.epochs, overlay);
+    confusion_and_roc_ui(ui, state, run);
+}
+
+/// One plot per group of series, a past run's same-named series dashed
+/// under them, and a table of the latest values.
+fn series_plots(
+    ui: &mut egui::Ui,
+    steps: &[(f64, Scalars)],
+    epochs: &[EpochRecord],
+    overlay: Option<&PastRun>,
+) {
     let height = 140.0;
     let mut latest: Vec<(String, f64)> = Vec::new();
-    for (group, names) in series_groups(run) {
+    for (group, names) in series_groups(steps, epochs) {
         let per_step = names.iter().any(|(_, s)| *s);
         ui.label(group_title(&group, per_step));
         Plot::new(format!("series_{group}"))
@@ -301,12 +337,12 @@ fn curves_ui(ui: &mut egui::Ui, state: &AppState) {
             .show(ui, |plot| {
                 for (name, step_level) in &names {
                     let points: Vec<[f64; 2]> = if *step_level {
-                        run.steps
+                        steps
                             .iter()
                             .filter_map(|(x, values)| values.get(name).map(|v| [*x, *v]))
                             .collect()
                     } else {
-                        epoch_points(&run.epochs, name)
+                        epoch_points(epochs, name)
                     };
                     plot.line(line(name, points));
                     if let Some(past) = overlay {
@@ -322,9 +358,9 @@ fn curves_ui(ui: &mut egui::Ui, state: &AppState) {
             });
         for (name, step_level) in names {
             let value = if step_level {
-                run.steps.iter().rev().find_map(|(_, v)| v.get(&name).copied())
+                steps.iter().rev().find_map(|(_, v)| v.get(&name).copied())
             } else {
-                run.epochs.last().and_then(|e| e.series.get(&name).copied())
+                epochs.last().and_then(|e| e.series.get(&name).copied())
             };
             if let Some(v) = value {
                 latest.push((name, v));
@@ -335,16 +371,21 @@ fn curves_ui(ui: &mut egui::Ui, state: &AppState) {
         egui::CollapsingHeader::new("Latest values")
             .default_open(true)
             .show(ui, |ui| {
-            egui::Grid::new("latest_values").striped(true).show(ui, |ui| {
-                for (name, value) in &latest {
-                    ui.label(name);
-                    ui.label(format!("{value:.4}"));
-                    ui.end_row();
-                }
+                egui::Grid::new("latest_values")
+                    .striped(true)
+                    .show(ui, |ui| {
+                        for (name, value) in &latest {
+                            ui.label(name);
+                            ui.label(format!("{value:.4}"));
+                            ui.end_row();
+                        }
+                    });
             });
-        });
     }
-    let training = run;
+}
+
+/// The latest epoch's confusion matrix and per-class ROC (teacher where there is one).
+fn confusion_and_roc_ui(ui: &mut egui::Ui, state: &AppState, training: &TrainingRun) {
     if let Some(last) = training.epochs.last() {
         let metrics: &Metrics = last.teacher.as_ref().unwrap_or(&last.student);
         let classes = state

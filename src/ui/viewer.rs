@@ -6,8 +6,8 @@
 
 use std::collections::HashMap;
 
-use crate::app::{Commands, ViewerCommand};
 use crate::app::document::{Document, Layout, OverlaySettings, WINDOW_PRESETS};
+use crate::app::{Commands, ViewerCommand};
 use crate::render::callback::{self, SliceCallback};
 use crate::render::cpu::{Interpolation, WindowLevel};
 use crate::render::gpu::SliceParams;

@@ -85,13 +85,7 @@ fn time_steps(
         unlabeled: random_images(s.batch, s.input_size, classes, false),
         test: Images::default(),
     };
-    let mut trainer = Trainer::new(
-        config,
-        data,
-        &compute.device,
-        methods::build(method),
-        None,
-    )?;
+    let mut trainer = Trainer::new(config, data, &compute.device, methods::build(method), None)?;
     let mut seconds = Vec::with_capacity(s.steps);
     for step in 0..s.steps + 2 {
         let order = trainer.shuffle_epoch();
@@ -392,8 +386,7 @@ pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
     );
     // Every demo seed together, then each apart (the spread between demo
     // seeds is part of the answer).
-    let mut demo_groups: Vec<(String, Vec<u64>)> =
-        vec![("all".to_string(), s.demo_seeds.clone())];
+    let mut demo_groups: Vec<(String, Vec<u64>)> = vec![("all".to_string(), s.demo_seeds.clone())];
     if s.demo_seeds.len() > 1 {
         demo_groups.extend(s.demo_seeds.iter().map(|&d| (d.to_string(), vec![d])));
     }

@@ -258,6 +258,9 @@ mod tests {
         let mut declared = SPEC.series.to_vec();
         names.sort_unstable();
         declared.sort_unstable();
-        assert_eq!(names, declared, "a step reports exactly the declared series");
+        assert_eq!(
+            names, declared,
+            "a step reports exactly the declared series"
+        );
     }
 }

@@ -26,10 +26,8 @@ impl TrainingMethod for Supervised {
         context: &StepContext,
     ) -> (Models, Scalars) {
         let student = models.student;
-        let (logits, _) = student.forward(augment(
-            batch.labeled.clone(),
-            &context.config.augmentation,
-        ));
+        let (logits, _) =
+            student.forward(augment(batch.labeled.clone(), &context.config.augmentation));
         let loss = cross_entropy(logits, batch.labels.clone());
         let value = scalar(&loss);
         let grads = GradientsParams::from_grads(loss.backward(), &student);

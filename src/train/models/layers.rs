@@ -11,4 +11,3 @@ pub fn norm(channels: usize, device: &Device) -> GroupNorm {
         .unwrap_or(1);
     GroupNormConfig::new(groups, channels).init(device)
 }
-

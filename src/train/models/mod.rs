@@ -14,16 +14,7 @@ use serde::{Deserialize, Serialize};
 use resnet::{ResNet, ResNetConfig};
 
 /// Which architecture a run trains.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelKind {
     /// ResNet-18-style, width configurable (the default; practical on the CPU).

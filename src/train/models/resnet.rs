@@ -134,4 +134,3 @@ impl ResNet {
         (logits, features)
     }
 }
-
