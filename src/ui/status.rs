@@ -12,6 +12,9 @@ pub fn status_text(state: &AppState) -> String {
         None => "GPU: none (software rendering)".to_string(),
     };
     let training = match &state.compute {
+        Some(_) if state.training.on_cpu => {
+            "training runs on the CPU (flex; choose the display GPU in Training)".to_string()
+        }
         Some(compute) if compute.shares_display_device => {
             "training runs on the display device (one shared wgpu device)".to_string()
         }

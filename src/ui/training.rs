@@ -21,7 +21,7 @@ pub fn training_ui(ctx: &egui::Context, state: &AppState, commands: &mut Command
     let mut open = state.training.show;
     egui::Window::new("Training")
         .open(&mut open)
-        .default_size([900.0, 640.0])
+        .default_size([960.0, 760.0])
         .show(ctx, |ui| {
             ui.horizontal_top(|ui| {
                 ui.vertical(|ui| {

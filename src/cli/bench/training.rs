@@ -17,7 +17,9 @@ use crate::demo::{DemoOptions, DemoTask, write_demo};
 use crate::train::config::{Method, TrainConfig};
 use crate::train::data::Images;
 use crate::train::device::{self, ComputeDevice};
+use crate::train::events::EpochRecord;
 use crate::train::methods;
+use crate::train::runs::METRICS_FILE;
 use crate::train::trainer::{Trainer, TrainingData};
 
 /// The PyTorch peer: the same network, augmentation, loss and optimizer.
@@ -219,8 +221,27 @@ struct Outcome {
     fraction: f64,
     demo_seed: u64,
     method: Method,
+    /// Test accuracy, mean AUC and kappa of the checkpoint chosen on validation.
     student: [f64; 3],
     teacher: Option<[f64; 3]>,
+    /// The same of the last epoch (what choosing on validation is compared with).
+    last_student: Option<[f64; 3]>,
+    last_teacher: Option<[f64; 3]>,
+}
+
+/// Test accuracy, mean AUC and kappa of `model` in an epoch record.
+fn series_scores(record: &EpochRecord, model: &str) -> Option<[f64; 3]> {
+    let get = |name: &str| {
+        record
+            .series
+            .get(&format!("metric/{model}/{name}"))
+            .copied()
+    };
+    Some([
+        get("accuracy")?,
+        get("auc").unwrap_or(f64::NAN),
+        get("kappa").unwrap_or(f64::NAN),
+    ])
 }
 
 fn scores(value: &serde_json::Value) -> Option<[f64; 3]> {
@@ -250,12 +271,23 @@ fn run_job(job: &Job, exe: &Path, config_path: &Path) -> anyhow::Result<Outcome>
     }
     let value: serde_json::Value =
         serde_json::from_slice(&output.stdout).context("reading loupe train --json")?;
+    let run = value["run"].as_str().context("no run id")?;
+    let last: Option<EpochRecord> =
+        std::fs::read_to_string(job.project.join("runs").join(run).join(METRICS_FILE))
+            .ok()
+            .and_then(|text| {
+                text.lines()
+                    .last()
+                    .and_then(|l| serde_json::from_str(l).ok())
+            });
     Ok(Outcome {
         fraction: job.fraction,
         demo_seed: job.demo_seed,
         method: job.method,
         student: scores(&value["student"]).context("no student metrics")?,
         teacher: scores(&value["teacher"]),
+        last_student: last.as_ref().and_then(|r| series_scores(r, "student")),
+        last_teacher: last.as_ref().and_then(|r| series_scores(r, "teacher")),
     })
 }
 
@@ -368,7 +400,7 @@ pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
     let outcomes = outcomes.into_inner().unwrap_or_default();
     println!(
         "ROP demo ({} px, width {}, {} epochs, lr {}, dropout {}, {} labeled of {} per batch, validation fraction {}); \
-         test pool of the checkpoint chosen on validation; mean ± sd over runs (demo seeds {:?} × training seeds {:?})",
+         test pool of the checkpoint chosen on validation (\"…, last\": the last epoch's); mean ± sd over runs (demo seeds {:?} × training seeds {:?})",
         s.base.input_size,
         s.base.width,
         s.base.epochs,
@@ -381,7 +413,7 @@ pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
         s.seeds
     );
     println!(
-        "{:<9} {:<6} {:<14} {:<8} {:>3} {:>15} {:>15} {:>15}",
+        "{:<9} {:<6} {:<14} {:<14} {:>3} {:>15} {:>15} {:>15}",
         "labeled", "demo", "method", "model", "n", "accuracy", "mean AUC", "kappa"
     );
     // Every demo seed together, then each apart (the spread between demo
@@ -401,12 +433,18 @@ pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
                             && demo_seeds.contains(&o.demo_seed)
                     })
                     .collect();
-                let mut models: Vec<(&str, Vec<[f64; 3]>)> =
-                    vec![("student", runs.iter().map(|o| o.student).collect())];
-                let teachers: Vec<[f64; 3]> = runs.iter().filter_map(|o| o.teacher).collect();
-                if !teachers.is_empty() {
-                    models.push(("teacher", teachers));
-                }
+                let models: Vec<(&str, Vec<[f64; 3]>)> = vec![
+                    ("student", runs.iter().map(|o| o.student).collect()),
+                    ("teacher", runs.iter().filter_map(|o| o.teacher).collect()),
+                    (
+                        "student, last",
+                        runs.iter().filter_map(|o| o.last_student).collect(),
+                    ),
+                    (
+                        "teacher, last",
+                        runs.iter().filter_map(|o| o.last_teacher).collect(),
+                    ),
+                ];
                 for (model, values) in models {
                     if values.is_empty() {
                         continue;
@@ -416,7 +454,7 @@ pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
                         format!("{m:.3} ± {sd:.3}")
                     };
                     println!(
-                        "{:<9} {:<6} {:<14} {:<8} {:>3} {:>15} {:>15} {:>15}",
+                        "{:<9} {:<6} {:<14} {:<14} {:>3} {:>15} {:>15} {:>15}",
                         format!("{} %", percent(fraction)),
                         demo_name,
                         method.name(),
