@@ -22,6 +22,12 @@ fn window_with_training_panel(
     count: usize,
     size: usize,
 ) -> Harness<'static, LoupeApp> {
+    write_thyroid_demo(dir, count, size);
+    open_training_panel(dir)
+}
+
+/// A thyroid demo of `count` images in `dir/thyroid`.
+fn write_thyroid_demo(dir: &std::path::Path, count: usize, size: usize) -> std::path::PathBuf {
     let root = dir.join("thyroid");
     write_demo(
         &root,
@@ -33,8 +39,13 @@ fn window_with_training_panel(
         |_, _| {},
     )
     .unwrap();
+    root
+}
+
+/// The window on `dir/thyroid`, training panel shown.
+fn open_training_panel(dir: &std::path::Path) -> Harness<'static, LoupeApp> {
     let data_dir = dir.join("data");
-    let launch = Launch::Project(root);
+    let launch = Launch::Project(dir.join("thyroid"));
     let mut harness = Harness::builder()
         .with_size(egui::vec2(1400.0, 900.0))
         .build_eframe(move |cc| LoupeApp::new(cc, launch, data_dir));
@@ -282,17 +293,7 @@ fn the_window_opens_with_the_preset_for_the_schema_and_device() {
 #[test]
 fn a_past_run_can_be_reviewed_without_training_again() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("thyroid");
-    write_demo(
-        &root,
-        &DemoOptions {
-            count: 16,
-            size: 32,
-            ..DemoOptions::new(DemoTask::Thyroid)
-        },
-        |_, _| {},
-    )
-    .unwrap();
+    let root = write_thyroid_demo(dir.path(), 16, 32);
     let config = TrainConfig {
         method: Method::Supervised,
         input_size: 16,
@@ -311,14 +312,7 @@ fn a_past_run_can_be_reviewed_without_training_again() {
         &commands,
     )
     .unwrap();
-    let data_dir = dir.path().join("data");
-    let launch = Launch::Project(root);
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1400.0, 900.0))
-        .build_eframe(move |cc| LoupeApp::new(cc, launch, data_dir));
-    harness.run();
-    harness.get_by_label("Training").click();
-    harness.run();
+    let mut harness = open_training_panel(dir.path());
     harness.get_by_label_contains("Choose an overlay run");
     harness
         .state_mut()

@@ -90,6 +90,14 @@ fn run_command_json(command: &str, root: &std::path::Path, run: &str) -> serde_j
     serde_json::from_str(common::stdout(&output).trim()).unwrap()
 }
 
+/// Runs `loupe` with `args`, which must fail with status 1 and `expected` on stderr.
+fn refused(args: &[&str], expected: &str) {
+    let output = common::loupe(args);
+    assert_eq!(output.status.code(), Some(1), "{args:?}");
+    let stderr = common::stderr(&output);
+    assert!(stderr.contains(expected), "{args:?}: {stderr}");
+}
+
 fn metrics_lines(run_dir: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(run_dir.join("metrics.jsonl"))
         .unwrap()
@@ -261,19 +269,16 @@ fn training_without_labels_is_refused_clearly() {
             .status
             .success()
     );
-    let output = common::loupe(&[
-        "train",
-        root.to_str().unwrap(),
-        "--device",
-        "flex",
-        "--epochs",
-        "1",
-    ]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        common::stderr(&output).contains("labeled pool is empty"),
-        "{}",
-        common::stderr(&output)
+    refused(
+        &[
+            "train",
+            root.to_str().unwrap(),
+            "--device",
+            "flex",
+            "--epochs",
+            "1",
+        ],
+        "labeled pool is empty",
     );
 }
 
@@ -325,19 +330,16 @@ fn densenet121_trains_and_bad_settings_are_refused() {
     ]);
     assert!(output.status.success(), "{}", common::stderr(&output));
     let config = config_file(dir.path(), "bad.json", serde_json::json!({"dropout": 1.5}));
-    let output = common::loupe(&[
-        "train",
-        root.to_str().unwrap(),
-        "--device",
-        "flex",
-        "--config",
-        config.to_str().unwrap(),
-    ]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        common::stderr(&output).contains("dropout 1.5 must be between 0 and 0.95"),
-        "{}",
-        common::stderr(&output)
+    refused(
+        &[
+            "train",
+            root.to_str().unwrap(),
+            "--device",
+            "flex",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        "dropout 1.5 must be between 0 and 0.95",
     );
 }
 
@@ -414,12 +416,9 @@ fn a_run_can_be_fine_tuned_after_more_labels() {
     .unwrap();
     assert_eq!(config["fine_tune_from"], run);
     let b = args("6");
-    let output = common::loupe(&b.iter().map(String::as_str).collect::<Vec<_>>());
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        common::stderr(&output).contains("cannot be continued"),
-        "{}",
-        common::stderr(&output)
+    refused(
+        &b.iter().map(String::as_str).collect::<Vec<_>>(),
+        "cannot be continued",
     );
 }
 
@@ -427,7 +426,7 @@ fn a_run_can_be_fine_tuned_after_more_labels() {
 fn the_training_contract_refuses_unknown_names_clearly() {
     let (_dir, root) = small_demo();
     let root = root.to_str().unwrap();
-    let refused = |args: &[&str], expected: &str| {
+    let refused_train = |args: &[&str], expected: &str| {
         let mut all = vec!["train", root, "--device", "flex", "--epochs", "1"];
         all.extend_from_slice(args);
         let output = common::loupe(&all);
@@ -436,16 +435,16 @@ fn the_training_contract_refuses_unknown_names_clearly() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     };
     // Method names are kebab case, spelled as the contract says.
-    refused(
+    refused_train(
         &["--method", "mean_teacher"],
         "[possible values: supervised, mean-teacher]",
     );
-    refused(&["--modality", "image,ct"], "this run asks for ct");
-    refused(
+    refused_train(&["--modality", "image,ct"], "this run asks for ct");
+    refused_train(
         &["--teachers", "a,b"],
         "method mean-teacher takes no teacher runs (given a, b)",
     );
-    refused(
+    refused_train(
         &["--validation-fraction", "0.7"],
         "validation fraction 0.7 must be between 0 and 0.5",
     );
