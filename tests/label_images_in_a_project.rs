@@ -292,13 +292,16 @@ fn importing_in_the_window_runs_in_the_background_and_reports_duplicates() {
         labels: None,
         test_fraction: 0.0,
     });
+    // One frame at a time: the progress bar repaints while the job runs, so
+    // the window never settles until it ends.
     for _ in 0..200 {
-        harness.run();
+        harness.step();
         if harness.state().state().job.is_none() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    harness.run_steps(2);
     let state = harness.state().state();
     assert!(state.job.is_none(), "import finished");
     assert_eq!(state.session.as_ref().unwrap().rows.len(), before + 5);
