@@ -165,7 +165,6 @@ fn mean_teacher_runs_end_to_end_and_writes_its_run() {
             (weight - expected).abs() < 1e-9,
             "epoch {epoch}: {weight} vs {expected}"
         );
-        assert!(line["series"]["loss/consistency"].as_f64().unwrap() >= 0.0);
         assert!(
             line["series"]["validation/teacher/accuracy"]
                 .as_f64()
