@@ -159,11 +159,8 @@ impl AppState {
 
     /// Takes what background jobs and training reported; call once per frame.
     pub fn poll(&mut self) {
-        let root = self
-            .session
-            .as_ref()
-            .map(|s| s.project.root().to_path_buf());
-        let (ended, failure) = self.training.poll(root.as_deref());
+        let root = self.session.as_ref().map(|s| s.project.root());
+        let (ended, failure) = self.training.poll(root);
         if ended {
             // The run stored its predictions: suggestions and uncertainty are new.
             if let Some(session) = &mut self.session {

@@ -467,16 +467,6 @@ pub fn train_with(
     let project = Project::open(root)?;
     let data = data::load(&project, config.input_size, rasterize)?;
     drop(project);
-    if data.labeled.is_empty() {
-        return Err(TrainError::Data(
-            "the labeled pool is empty: label some images first".into(),
-        ));
-    }
-    if data.test.is_empty() {
-        return Err(TrainError::Data(
-            "the test pool has no labeled items to evaluate on".into(),
-        ));
-    }
     let start = match &config.fine_tune_from {
         // Active learning: continue from an earlier run instead of starting over.
         Some(run) => {
@@ -494,7 +484,13 @@ pub fn train_with(
         None => None,
     };
     let data = TrainingData::split(data, config);
+    // The trainer refuses an empty labeled pool; a run also needs a test pool.
     let mut trainer = Trainer::new(config.clone(), data, &compute.device, method, start)?;
+    if trainer.data.test.is_empty() {
+        return Err(TrainError::Data(
+            "the test pool has no labeled items to evaluate on".into(),
+        ));
+    }
     let run = RunDir::create(root, config, trainer.method_name())?;
     let steps_per_epoch = trainer.schedule.steps_per_epoch;
     let _ = events.send(TrainEvent::Started {
