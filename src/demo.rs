@@ -39,9 +39,49 @@ pub struct DemoOptions {
     pub test_fraction: f64,
     /// Fraction of the training images that start labeled.
     pub labeled_fraction: f64,
+    /// Write into a folder that already holds other files (only the demo's
+    /// own files are written; nothing else there is touched).
+    pub force: bool,
+}
+
+/// What a demo may ask for: enough images for every class, no more than a
+/// clinic's year, and image sizes a screen and training can hold.
+pub mod limits {
+    use std::ops::RangeInclusive;
+
+    pub const COUNT: RangeInclusive<usize> = 4..=100_000;
+    pub const SIZE: RangeInclusive<usize> = 32..=2048;
 }
 
 impl DemoOptions {
+    /// Refuses counts and sizes outside [`limits`], naming the option.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        let check = |name: &str, value: usize, range: std::ops::RangeInclusive<usize>| {
+            if range.contains(&value) {
+                Ok(())
+            } else {
+                Err(StoreError::Invalid(format!(
+                    "{name} {value} must be between {} and {}",
+                    range.start(),
+                    range.end()
+                )))
+            }
+        };
+        check("--count", self.count, limits::COUNT)?;
+        check("--size", self.size, limits::SIZE)?;
+        for (name, fraction) in [
+            ("test fraction", self.test_fraction),
+            ("--labeled-fraction", self.labeled_fraction),
+        ] {
+            if !(0.0..=1.0).contains(&fraction) {
+                return Err(StoreError::Invalid(format!(
+                    "{name} {fraction} must be between 0 and 1"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     pub fn new(task: DemoTask) -> Self {
         Self {
             task,
@@ -50,6 +90,7 @@ impl DemoOptions {
             size: 256,
             test_fraction: 0.2,
             labeled_fraction: 0.15,
+            force: false,
         }
     }
 }
@@ -97,6 +138,8 @@ pub fn write_demo(
     options: &DemoOptions,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<DemoSummary, StoreError> {
+    options.validate()?;
+    check_demo_folder(root, options.force)?;
     let (schema, classes, generate): (Schema, &[&str], ImageGenerator) = match options.task {
         DemoTask::Rop => (Schema::rop(), &fundus::STAGES, fundus_image),
         DemoTask::Thyroid => (Schema::thyroid(), &ultrasound::CLASSES, ultrasound_image),
@@ -204,6 +247,36 @@ fn review_schema() -> Schema {
 
 /// The MNI brain with `mni152_t1_labels.nii.gz` (spherical synthetic
 /// lesions, labels 1 and 2, inside the brain) and a 128³ CT phantom.
+/// A demo goes into a new or empty folder: writing `images/*.png` and
+/// `ground_truth.csv` into a folder of the user's would overwrite their
+/// files. `force` allows a folder with other files (not a project).
+fn check_demo_folder(root: &Path, force: bool) -> Result<(), StoreError> {
+    if crate::store::is_project(root) {
+        return Err(StoreError::AlreadyExists(root.to_path_buf()));
+    }
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Ok(()); // missing: created by Project::create
+    };
+    let names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    if names.is_empty() || force {
+        return Ok(());
+    }
+    Err(StoreError::Invalid(format!(
+        "{} is not empty (it holds {}{}): choose a new or empty folder, or pass --force to write the demo's files beside them",
+        root.display(),
+        names
+            .iter()
+            .take(3)
+            .map(|n| format!("{n:?}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if names.len() > 3 { ", …" } else { "" }
+    )))
+}
+
 fn write_volumes_demo(
     root: &Path,
     seed: u64,

@@ -8,11 +8,13 @@
 //! - [`render`]: the shared wgpu device and the CPU reference renderer.
 //! - [`train`]: Burn on the shared device or the CPU.
 //! - [`synth`]: deterministic generated data.
+//! - [`durable`]: crash-safe small-file writes.
 //! - [`app`]: state and commands; [`ui`]: the panels; [`cli`]: subcommands.
 
 pub mod app;
 pub mod cli;
 pub mod demo;
+pub mod durable;
 pub mod render;
 pub mod store;
 pub mod synth;

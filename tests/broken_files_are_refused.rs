@@ -283,6 +283,15 @@ fn broken_raster_images_are_refused_clearly() {
         &write(d, "notes.txt", b"hello, not an image"),
         "not a recognised image",
     );
+    // A BMP header claiming 60000 × 60000 RGB (10.8 GB) in 66 bytes: found by
+    // the hostile-bytes test, once an abort on the allocation.
+    let mut bmp = Vec::new();
+    image::RgbImage::from_pixel(2, 2, image::Rgb([9, 9, 9]))
+        .write_to(&mut std::io::Cursor::new(&mut bmp), image::ImageFormat::Bmp)
+        .unwrap();
+    bmp[18..22].copy_from_slice(&60_000i32.to_le_bytes());
+    bmp[22..26].copy_from_slice(&60_000i32.to_le_bytes());
+    assert_refused(&write(d, "vast.bmp", &bmp), "60000 × 60000 image");
     let missing = d.join("missing.nii");
     let output = common::loupe(&["info", missing.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));

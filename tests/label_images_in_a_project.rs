@@ -25,6 +25,9 @@ fn demo_project() -> (tempfile::TempDir, std::path::PathBuf) {
 fn harness(root: &std::path::Path, data_dir: &std::path::Path) -> Harness<'static, LoupeApp> {
     let (root, data_dir) = (root.to_path_buf(), data_dir.to_path_buf());
     Harness::builder()
+        // Thumbnails arrive from their own thread and each batch repaints:
+        // `run` waits for them to settle, which can take more than 4 frames.
+        .with_max_steps(400)
         .with_size(egui::vec2(1300.0, 800.0))
         .build_eframe(move |cc| LoupeApp::new(cc, Launch::Project(root), data_dir))
 }
@@ -255,8 +258,8 @@ fn a_missing_file_is_shown_as_missing_and_keeps_its_labels() {
 
     harness
         .state_mut()
-        .apply(LabelingCommand::FindMovedFiles(moved));
-    harness.run();
+        .apply(JobCommand::FindMovedFiles { folder: moved });
+    finish_job(&mut harness);
     let state = harness.state().state();
     assert!(
         !state
@@ -292,16 +295,7 @@ fn importing_in_the_window_runs_in_the_background_and_reports_duplicates() {
         labels: None,
         test_fraction: 0.0,
     });
-    // One frame at a time: the progress bar repaints while the job runs, so
-    // the window never settles until it ends.
-    for _ in 0..200 {
-        harness.step();
-        if harness.state().state().job.is_none() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    harness.run_steps(2);
+    finish_job(&mut harness);
     let state = harness.state().state();
     assert!(state.job.is_none(), "import finished");
     assert_eq!(state.session.as_ref().unwrap().rows.len(), before + 5);
@@ -311,4 +305,18 @@ fn importing_in_the_window_runs_in_the_background_and_reports_duplicates() {
         "{}",
         notice.text
     );
+}
+
+/// Steps the window one frame at a time until its background job has ended:
+/// the progress bar repaints while a job runs, so the window never settles.
+fn finish_job(harness: &mut Harness<'_, LoupeApp>) {
+    for _ in 0..500 {
+        harness.step();
+        if harness.state().state().job.is_none() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    harness.run_steps(2);
+    assert!(harness.state().state().job.is_none(), "the job finished");
 }

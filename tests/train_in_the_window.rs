@@ -47,6 +47,9 @@ fn open_training_panel(dir: &std::path::Path) -> Harness<'static, LoupeApp> {
     let data_dir = dir.join("data");
     let launch = Launch::Project(dir.join("thyroid"));
     let mut harness = Harness::builder()
+        // Thumbnails arrive from their own thread and each batch repaints:
+        // `run` waits for them to settle, which can take more than 4 frames.
+        .with_max_steps(400)
         .with_size(egui::vec2(1400.0, 900.0))
         .build_eframe(move |cc| LoupeApp::new(cc, launch, data_dir));
     harness.run();

@@ -81,8 +81,6 @@ impl From<ViewerCommand> for Command {
 /// Browsing and labeling the open project; applied by [`super::ProjectSession::apply`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum LabelingCommand {
-    /// Point missing items at files with the same content under this folder.
-    FindMovedFiles(PathBuf),
     SelectItem(i64),
     /// Previous (−1) or next (+1) item of the browser's list.
     StepItem(i64),
@@ -128,6 +126,9 @@ pub enum JobCommand {
         labels: Option<PathBuf>,
         test_fraction: f64,
     },
+    /// Point the open project's missing items at files with the same
+    /// content under this folder (in the background: the folder may be large).
+    FindMovedFiles { folder: PathBuf },
 }
 
 impl From<JobCommand> for Command {

@@ -6,8 +6,8 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 
 use super::command::JobCommand;
 use crate::demo::{self, DemoOptions};
-use crate::store::Project;
 use crate::store::import::{self, ImportOptions, LabelTable};
+use crate::store::{IMPORT_ANNOTATOR, Project};
 
 /// What a job reports.
 #[derive(Debug)]
@@ -96,6 +96,22 @@ impl Job {
         })
     }
 
+    /// Looks under `folder` for the files of the project's missing items.
+    pub fn find_moved_files(root: PathBuf, folder: PathBuf) -> Self {
+        Job::spawn("Finding moved files".into(), move |sender| {
+            let mut project = Project::open(&root).map_err(|e| e.to_string())?;
+            let found = project
+                .relocate_missing(&folder, |done, total| {
+                    let _ = sender.send(JobEvent::Progress { done, total });
+                })
+                .map_err(|e| e.to_string())?;
+            Ok((
+                format!("Found {found} moved files under {}.", folder.display()),
+                root,
+            ))
+        })
+    }
+
     /// Writes a demo project at `root`.
     pub fn demo(root: PathBuf, options: DemoOptions) -> Self {
         Job::spawn(
@@ -135,12 +151,13 @@ impl Job {
 }
 
 /// Starts the job a command asks for (the owner of [`JobCommand`]s): one at
-/// a time; imports go into the open project (`project_root`) as `annotator`.
+/// a time; imports and searches work on the open project (`project_root`).
+/// CSV labels that name no annotator are recorded for
+/// [`IMPORT_ANNOTATOR`], as the CLI does, not for whoever is at the window.
 pub fn start(
     command: JobCommand,
     running: bool,
     project_root: Option<&std::path::Path>,
-    annotator: &str,
 ) -> Result<Job, String> {
     if running {
         return Err("wait for the running job to finish".into());
@@ -161,9 +178,14 @@ pub fn start(
             let options = ImportOptions {
                 test_fraction,
                 seed: 0,
-                annotator: annotator.to_string(),
+                annotator: IMPORT_ANNOTATOR.into(),
+                adjudications: false,
             };
             Ok(Job::import(root.to_path_buf(), paths, labels, options))
+        }
+        JobCommand::FindMovedFiles { folder } => {
+            let root = project_root.ok_or("open a project before looking for its files")?;
+            Ok(Job::find_moved_files(root.to_path_buf(), folder))
         }
     }
 }

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use crate::demo::DemoTask;
 use crate::render::device::AdapterSummary;
-use crate::store::{ADJUDICATOR, Project, Schema};
+use crate::store::{Project, Schema};
 use crate::train::device::ComputeDevice;
 use jobs::Job;
 use training::{Training, TrainingTarget};
@@ -87,12 +87,16 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(data_dir: PathBuf) -> Self {
+        let (settings, settings_problem) = Settings::load_or_recover(&data_dir);
         Self {
-            settings: Settings::load(&data_dir),
+            settings,
             data_dir,
             session: None,
             document: None,
-            notice: None,
+            notice: settings_problem.map(|text| Notice {
+                text,
+                is_error: true,
+            }),
             job: None,
             show_project_picker: false,
             display_adapter: None,
@@ -181,11 +185,15 @@ impl AppState {
                     .is_none_or(|s| s.project.root() != root);
                 if reopen {
                     self.apply(WindowCommand::OpenProject(root));
-                } else if let Some(session) = &mut self.session
-                    && let Err(e) = session.reload()
-                {
-                    self.error(e.to_string());
-                    return;
+                } else if let Some(session) = &mut self.session {
+                    if let Err(e) = session.reload() {
+                        self.error(e.to_string());
+                        return;
+                    }
+                    // A file found again (Find moved files) can be shown now.
+                    if self.document.is_none() {
+                        self.show_selected();
+                    }
                 }
                 self.info(message);
             }
@@ -264,8 +272,7 @@ impl AppState {
             Command::Labeling(c) => self.apply_labeling(c),
             Command::Job(c) => {
                 let root = self.session.as_ref().map(|s| s.project.root());
-                jobs::start(c, self.job.is_some(), root, &self.settings.annotator)
-                    .map(|job| self.job = Some(job))
+                jobs::start(c, self.job.is_some(), root).map(|job| self.job = Some(job))
             }
             Command::Training(c) => self.training.apply(
                 c,
@@ -313,13 +320,8 @@ impl AppState {
             }
             WindowCommand::ShowProjectPicker(show) => self.show_project_picker = show,
             WindowCommand::SetAnnotator(name) => {
-                let name = name.trim().to_string();
-                if name.is_empty() || name == ADJUDICATOR {
-                    return Err(format!(
-                        "annotator name must not be empty or {ADJUDICATOR:?}"
-                    ));
-                }
-                self.settings.annotator = name;
+                self.settings.annotator =
+                    crate::store::annotator_name(&name).map_err(|e| e.to_string())?;
                 self.save_settings();
             }
             WindowCommand::DismissNotice => self.notice = None,

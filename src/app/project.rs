@@ -198,18 +198,24 @@ impl ProjectSession {
         pick.is_some()
     }
 
+    /// Re-reads one item after a change to it: a few indexed queries, not
+    /// the whole project (this runs on every label key press).
     fn reload_item(&mut self, id: i64) -> Result<(), StoreError> {
-        let item = self.project.find_item(&id.to_string())?;
+        let item = self.project.item(id)?;
         let row = self.load_row(item)?;
-        if let Some(slot) = self.rows.iter_mut().find(|r| r.item.id == id) {
-            *slot = row;
+        if let Ok(index) = self.rows.binary_search_by_key(&id, |r| r.item.id) {
+            self.rows[index] = row;
         }
         self.agreement = None;
         Ok(())
     }
 
+    /// An item's row; `rows` is in id order (as the store lists items).
     pub fn row(&self, id: i64) -> Option<&ItemRow> {
-        self.rows.iter().find(|r| r.item.id == id)
+        self.rows
+            .binary_search_by_key(&id, |r| r.item.id)
+            .ok()
+            .map(|index| &self.rows[index])
     }
 
     pub fn selected_row(&self) -> Option<&ItemRow> {
@@ -539,17 +545,6 @@ impl ProjectSession {
             LabelingCommand::ComputeAgreement => {
                 self.agreement = Some(crate::store::export::stats(&self.project).map_err(error)?);
                 Ok(LabelingOutcome::default())
-            }
-            LabelingCommand::FindMovedFiles(folder) => {
-                let found = self.project.relocate_missing(&folder).map_err(error)?;
-                self.reload().map_err(error)?;
-                Ok(LabelingOutcome {
-                    show_selected: true,
-                    info: Some(format!(
-                        "found {found} moved files under {}",
-                        folder.display()
-                    )),
-                })
             }
         }
     }

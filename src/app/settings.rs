@@ -29,31 +29,56 @@ impl Settings {
         data_dir.join("settings.json")
     }
 
-    /// Reads the settings; missing or unreadable settings give the defaults
-    /// (the annotator is then the login name).
-    pub fn load(data_dir: &Path) -> Self {
-        let mut settings: Settings = std::fs::read_to_string(Self::file(data_dir))
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or_default();
-        if settings.annotator.trim().is_empty() {
-            settings.annotator = std::env::var("USER")
-                .ok()
-                .filter(|u| !u.is_empty())
-                .unwrap_or_else(|| "annotator".into());
-        }
-        settings
+    /// Reads the settings. A missing file gives the defaults (the annotator
+    /// is then the login name); a file that cannot be read or parsed is an
+    /// error naming it, so the caller can say so instead of silently
+    /// starting over.
+    pub fn load(data_dir: &Path) -> Result<Self, String> {
+        let file = Self::file(data_dir);
+        let mut settings: Settings = match std::fs::read_to_string(&file) {
+            Ok(text) => serde_json::from_str(&text)
+                .map_err(|e| format!("settings file {} is corrupt ({e})", file.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Settings::default(),
+            Err(e) => return Err(format!("cannot read settings file {}: {e}", file.display())),
+        };
+        settings.annotator = crate::store::annotator_name(&settings.annotator)
+            .or_else(|_| crate::store::annotator_name(&std::env::var("USER").unwrap_or_default()))
+            .unwrap_or_else(|_| "annotator".into());
+        Ok(settings)
     }
 
-    /// Writes the settings atomically (temporary file, then rename).
+    /// [`Settings::load`], falling back to the defaults when the file is
+    /// corrupt: the bad file is kept aside as `settings.json.corrupt` (never
+    /// overwritten by the next save) and the message says where.
+    pub fn load_or_recover(data_dir: &Path) -> (Self, Option<String>) {
+        match Self::load(data_dir) {
+            Ok(settings) => (settings, None),
+            Err(problem) => {
+                let file = Self::file(data_dir);
+                let aside = data_dir.join("settings.json.corrupt");
+                let kept = std::fs::rename(&file, &aside).is_ok();
+                let mut settings = Settings::default();
+                settings.annotator =
+                    crate::store::annotator_name(&std::env::var("USER").unwrap_or_default())
+                        .unwrap_or_else(|_| "annotator".into());
+                let message = if kept {
+                    format!(
+                        "{problem}; it was kept as {} and default settings are used",
+                        aside.display()
+                    )
+                } else {
+                    format!("{problem}; default settings are used")
+                };
+                (settings, Some(message))
+            }
+        }
+    }
+
+    /// Writes the settings durably (temporary file, fsync, rename).
     pub fn save(&self, data_dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(data_dir)?;
-        let temporary = data_dir.join("settings.json.tmp");
-        std::fs::write(
-            &temporary,
-            serde_json::to_string_pretty(self).map_err(std::io::Error::other)?,
-        )?;
-        std::fs::rename(temporary, Self::file(data_dir))
+        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        crate::durable::write_atomic(&Self::file(data_dir), text.as_bytes())
     }
 
     pub fn remember_project(&mut self, root: &Path) {
@@ -61,5 +86,57 @@ impl Settings {
         self.recent_projects.retain(|p| p != &root);
         self.recent_projects.insert(0, root);
         self.recent_projects.truncate(10);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_corrupt_settings_file_is_reported_and_kept_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            Settings::load(dir.path()).unwrap().recent_projects,
+            Vec::<PathBuf>::new(),
+            "missing is fine"
+        );
+        std::fs::write(
+            dir.path().join("settings.json"),
+            "{\"annotator\": \"ana\", \"recent_projects\": [",
+        )
+        .unwrap();
+        let error = Settings::load(dir.path()).unwrap_err();
+        assert!(error.contains("settings.json is corrupt"), "{error}");
+        let (settings, message) = Settings::load_or_recover(dir.path());
+        assert!(message.unwrap().contains("settings.json.corrupt"));
+        assert!(settings.recent_projects.is_empty());
+        assert!(
+            dir.path().join("settings.json.corrupt").is_file(),
+            "nothing the user had is thrown away"
+        );
+        let saved = Settings {
+            annotator: "ana".into(),
+            recent_projects: vec![],
+        };
+        saved.save(dir.path()).unwrap();
+        assert_eq!(Settings::load(dir.path()).unwrap(), saved);
+    }
+
+    #[test]
+    fn the_annotator_name_is_trimmed_and_never_the_reserved_one() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("settings.json"),
+            r#"{"annotator": " ana ", "recent_projects": []}"#,
+        )
+        .unwrap();
+        assert_eq!(Settings::load(dir.path()).unwrap().annotator, "ana");
+        std::fs::write(
+            dir.path().join("settings.json"),
+            r#"{"annotator": "adjudicated", "recent_projects": []}"#,
+        )
+        .unwrap();
+        assert_ne!(Settings::load(dir.path()).unwrap().annotator, "adjudicated");
     }
 }

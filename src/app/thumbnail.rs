@@ -34,3 +34,87 @@ pub fn load(
     }
     Ok(thumbnail)
 }
+
+/// A thumbnail drawn in the background, or why it could not be.
+pub struct Drawn {
+    pub item_id: i64,
+    pub image: Result<image::RgbaImage, String>,
+}
+
+/// Draws thumbnails on a thread of its own, so a slow or hostile file (a
+/// huge volume, a gzip that expands to gigabytes) never stalls the window.
+/// Requests are answered in order; the thread ends with the loader.
+pub struct Loader {
+    requests: std::sync::mpsc::Sender<Request>,
+    drawn: std::sync::mpsc::Receiver<Drawn>,
+}
+
+/// (item id, project root, content hash, file, called once it is drawn).
+type Request = (
+    i64,
+    std::path::PathBuf,
+    String,
+    std::path::PathBuf,
+    Box<dyn Fn() + Send>,
+);
+
+impl Default for Loader {
+    fn default() -> Self {
+        let (requests, inbox) = std::sync::mpsc::channel::<Request>();
+        let (outbox, drawn) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("loupe-thumbnails".into())
+            .spawn(move || {
+                // Everything asked for so far is drawn before the window is
+                // woken once: a screenful of thumbnails is one repaint.
+                while let Ok(first) = inbox.recv() {
+                    let mut batch = vec![first];
+                    batch.extend(inbox.try_iter());
+                    let mut wake = None;
+                    for (item_id, root, hash, file, drawn) in batch {
+                        // A panic in a decoder is that file's problem, not the window's.
+                        let image = std::panic::catch_unwind(|| load(&root, &hash, &file))
+                            .unwrap_or_else(|_| Err("the decoder crashed on this file".into()));
+                        if outbox.send(Drawn { item_id, image }).is_err() {
+                            return;
+                        }
+                        wake = Some(drawn);
+                    }
+                    if let Some(wake) = wake {
+                        wake();
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            log::warn!("no thumbnail thread ({e}); thumbnails stay blank");
+        }
+        Self { requests, drawn }
+    }
+}
+
+impl Loader {
+    /// Asks for an item's thumbnail; it arrives later through
+    /// [`Loader::take`], and `drawn` is called then (the window asks for a
+    /// repaint there, so it does not poll).
+    pub fn request(
+        &self,
+        item_id: i64,
+        project_root: &Path,
+        content_hash: &str,
+        file: &Path,
+        drawn: impl Fn() + Send + 'static,
+    ) {
+        let _ = self.requests.send((
+            item_id,
+            project_root.to_path_buf(),
+            content_hash.to_string(),
+            file.to_path_buf(),
+            Box::new(drawn),
+        ));
+    }
+
+    /// Thumbnails drawn since the last call.
+    pub fn take(&self) -> Vec<Drawn> {
+        self.drawn.try_iter().collect()
+    }
+}

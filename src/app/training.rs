@@ -4,7 +4,7 @@
 //! far, and past runs to overlay. Owner of [`TrainingCommand`]s.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::time::Instant;
 
 use super::command::TrainingCommand;
@@ -78,16 +78,23 @@ impl TrainingRun {
         std::thread::Builder::new()
             .name("loupe-training".into())
             .spawn(move || {
-                let outcome = trainer::train_with(
-                    &root,
-                    &thread_config,
-                    method,
-                    &compute,
-                    RASTERIZE,
-                    &events_tx,
-                    &commands_rx,
-                )
-                .map_err(|e| e.to_string());
+                // A panic inside Burn or a method is the run's failure, told
+                // to the panel like any error, not a thread gone silently.
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    trainer::train_with(
+                        &root,
+                        &thread_config,
+                        method,
+                        &compute,
+                        RASTERIZE,
+                        &events_tx,
+                        &commands_rx,
+                    )
+                    .map_err(|e| e.to_string())
+                }))
+                .unwrap_or_else(|panic| {
+                    Err(format!("training crashed: {}", panic_message(&*panic)))
+                });
                 let _ = result_tx.send(outcome);
             })
             .ok();
@@ -178,9 +185,30 @@ impl TrainingRun {
                 true
             }
             Ok(Ok(_)) => true,
-            Err(_) => false,
+            Err(TryRecvError::Empty) => false,
+            // The thread ended without a word (it could not start, or died
+            // past the catch): a failure the user can start again from.
+            Err(TryRecvError::Disconnected) => {
+                if self.is_active() {
+                    self.status = TrainingStatus::Failed(
+                        "training stopped unexpectedly (its thread ended without a result)".into(),
+                    );
+                    true
+                } else {
+                    false
+                }
+            }
         }
     }
+}
+
+/// The text of a panic's payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 /// The training panel's state.

@@ -21,17 +21,18 @@ pub struct DemoArgs {
     /// Fraction of the training images that start labeled (benchmarks use 1.0 for the fully supervised bound).
     #[arg(long, default_value_t = 0.15)]
     pub labeled_fraction: f64,
+    /// Write into a folder that already holds other files (they are left as they are).
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
-    if args.size < 32 || args.count < 4 {
-        anyhow::bail!("--size must be at least 32 and --count at least 4");
-    }
     let options = DemoOptions {
         seed: args.seed,
         count: args.count,
         size: args.size,
-        labeled_fraction: args.labeled_fraction.clamp(0.0, 1.0),
+        labeled_fraction: args.labeled_fraction,
+        force: args.force,
         ..DemoOptions::new(args.task)
     };
     let summary = demo::write_demo(&args.dir, &options, |done, total| {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 
 use crate::store::import::{self, ImportOptions, LabelTable};
-use crate::store::{Project, Schema, export};
+use crate::store::{Project, Schema, annotator_name, export};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ProjectCommand {
@@ -36,8 +36,12 @@ pub struct ImportArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Annotator recorded for CSV labels that name none.
-    #[arg(long, default_value = "import")]
+    #[arg(long, default_value = crate::store::IMPORT_ANNOTATOR)]
     pub annotator: String,
+    /// Accept CSV rows by the reserved `adjudicated` annotator (restoring an
+    /// export's adjudications); refused without it.
+    #[arg(long)]
+    pub adjudications: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -102,7 +106,8 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
     let options = ImportOptions {
         test_fraction: args.test_fraction,
         seed: args.seed,
-        annotator: args.annotator.clone(),
+        annotator: annotator_name(&args.annotator)?,
+        adjudications: args.adjudications,
     };
     let report = import::import(
         &mut project,
@@ -125,12 +130,31 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
     for path in &report.unmatched_labels {
         println!("label row matches no imported file: {path}");
     }
+    for (path, why) in &report.skipped {
+        println!("skipped {}: {why}", path.display());
+    }
+    for kept in &report.labels_kept {
+        println!(
+            "kept newer label (line {}): item {} {} by {}: {} (the CSV's {:?} is older)",
+            kept.line,
+            kept.item_id,
+            kept.field,
+            kept.annotator,
+            kept.kept
+                .as_deref()
+                .map_or("cleared".to_string(), |v| format!("{v:?}")),
+            kept.offered
+        );
+    }
     println!(
-        "added {} items ({} to the test pool), {} labels, {} duplicates skipped",
+        "added {} items ({} to the test pool), {} labels ({} already there, {} older than the project's kept), {} duplicates skipped, {} files skipped",
         report.added,
         report.test,
         report.labels_applied,
-        report.duplicates.len()
+        report.labels_unchanged,
+        report.labels_kept.len(),
+        report.duplicates.len(),
+        report.skipped.len()
     );
     Ok(())
 }
@@ -177,6 +201,7 @@ fn apply(project: &mut Project, item: &str, words: &[&str], annotator: &str) -> 
 }
 
 pub fn label(args: &LabelArgs) -> anyhow::Result<()> {
+    let annotator = annotator_name(&args.annotator)?;
     let mut project = Project::open(&args.dir)?;
     if !args.stdin {
         let item = args
@@ -184,7 +209,7 @@ pub fn label(args: &LabelArgs) -> anyhow::Result<()> {
             .as_deref()
             .context("give ITEM FIELD=VALUE… or --stdin")?;
         let assignments: Vec<&str> = args.assignments.iter().map(String::as_str).collect();
-        return apply(&mut project, item, &assignments, &args.annotator);
+        return apply(&mut project, item, &assignments, &annotator);
     }
     let stdout = std::io::stdout();
     let mut failures = 0;
@@ -193,7 +218,7 @@ pub fn label(args: &LabelArgs) -> anyhow::Result<()> {
         let mut words = line.split_whitespace();
         let Some(item) = words.next() else { continue };
         let assignments: Vec<&str> = words.collect();
-        match apply(&mut project, item, &assignments, &args.annotator) {
+        match apply(&mut project, item, &assignments, &annotator) {
             Ok(()) => {
                 // Printed only after the commit returned: the label is on disk.
                 let mut out = stdout.lock();
@@ -228,9 +253,8 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
         }
     };
     match &args.out {
-        Some(path) => {
-            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?
-        }
+        Some(path) => crate::durable::write_atomic(path, text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?,
         None => print!("{text}"),
     }
     Ok(())

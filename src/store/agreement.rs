@@ -6,24 +6,30 @@
 
 /// Cohen's kappa of paired ratings `(a, b)`.
 pub fn cohen_kappa(pairs: &[(usize, usize)], categories: usize) -> Option<f64> {
-    weighted_kappa(pairs, categories, |i, j| if i == j { 0.0 } else { 1.0 })
+    weighted_kappa(pairs, categories, Weights::Nominal)
 }
 
 /// Quadratic-weighted Cohen's kappa: disagreement costs `(i − j)²`, so
 /// confusing Stage 1 with Stage 2 costs less than with Stage 3.
 pub fn quadratic_weighted_kappa(pairs: &[(usize, usize)], categories: usize) -> Option<f64> {
-    let scale = ((categories.max(2) - 1) as f64).powi(2);
-    weighted_kappa(pairs, categories, |i, j| {
-        (i as f64 - j as f64).powi(2) / scale
-    })
+    weighted_kappa(pairs, categories, Weights::Quadratic)
+}
+
+/// What a disagreement between categories `i` and `j` costs.
+#[derive(Clone, Copy)]
+enum Weights {
+    /// 1 for any disagreement.
+    Nominal,
+    /// `(i − j)²`, scaled by `(categories − 1)²`.
+    Quadratic,
 }
 
 /// `1 − Σ w·observed / Σ w·expected`, with expected from the marginals.
-fn weighted_kappa(
-    pairs: &[(usize, usize)],
-    categories: usize,
-    weight: impl Fn(usize, usize) -> f64,
-) -> Option<f64> {
+/// Both sums in closed form (`O(items + categories)` time and memory, no
+/// categories² table), so a field with many values costs no more than its
+/// ratings: for nominal weights `Σ w·p_i·q_j = 1 − Σ p_i·q_i`, for
+/// quadratic ones `Σ (i − j)²·p_i·q_j = E[i²] + E[j²] − 2·E[i]·E[j]`.
+fn weighted_kappa(pairs: &[(usize, usize)], categories: usize, weights: Weights) -> Option<f64> {
     if pairs.is_empty()
         || categories == 0
         || pairs
@@ -33,54 +39,70 @@ fn weighted_kappa(
         return None;
     }
     let n = pairs.len() as f64;
-    let mut observed = vec![vec![0.0; categories]; categories];
-    let mut row = vec![0.0; categories];
-    let mut col = vec![0.0; categories];
-    for &(a, b) in pairs {
-        observed[a][b] += 1.0 / n;
-        row[a] += 1.0 / n;
-        col[b] += 1.0 / n;
-    }
-    let (mut weighted_observed, mut weighted_expected) = (0.0, 0.0);
-    for i in 0..categories {
-        for j in 0..categories {
-            let w = weight(i, j);
-            weighted_observed += w * observed[i][j];
-            weighted_expected += w * row[i] * col[j];
+    let scale = ((categories.max(2) - 1) as f64).powi(2);
+    let weight = |i: usize, j: usize| match weights {
+        Weights::Nominal => f64::from(u8::from(i != j)),
+        Weights::Quadratic => (i as f64 - j as f64).powi(2) / scale,
+    };
+    let weighted_observed = pairs.iter().map(|&(a, b)| weight(a, b)).sum::<f64>() / n;
+    let weighted_expected = match weights {
+        Weights::Nominal => {
+            let mut row = std::collections::HashMap::<usize, f64>::new();
+            let mut col = std::collections::HashMap::<usize, f64>::new();
+            for &(a, b) in pairs {
+                *row.entry(a).or_default() += 1.0 / n;
+                *col.entry(b).or_default() += 1.0 / n;
+            }
+            1.0 - row
+                .iter()
+                .map(|(i, p)| p * col.get(i).copied().unwrap_or(0.0))
+                .sum::<f64>()
         }
-    }
-    if weighted_expected <= f64::EPSILON {
+        Weights::Quadratic => {
+            let mean = |f: &dyn Fn(&(usize, usize)) -> f64| pairs.iter().map(f).sum::<f64>() / n;
+            let (a1, b1) = (mean(&|p| p.0 as f64), mean(&|p| p.1 as f64));
+            let (a2, b2) = (
+                mean(&|p| (p.0 as f64).powi(2)),
+                mean(&|p| (p.1 as f64).powi(2)),
+            );
+            (a2 + b2 - 2.0 * a1 * b1) / scale
+        }
+    };
+    if weighted_expected <= 1e-12 {
         // Both annotators used one and the same category throughout: agreement is total but kappa undefined.
         return None;
     }
     Some(1.0 - weighted_observed / weighted_expected)
 }
 
-/// Fleiss' kappa: `counts[item][category]` = how many annotators chose that
-/// category for that item. Items with fewer than two ratings are skipped.
-pub fn fleiss_kappa(counts: &[Vec<usize>]) -> Option<f64> {
-    let rated: Vec<&Vec<usize>> = counts
-        .iter()
-        .filter(|c| c.iter().sum::<usize>() >= 2)
-        .collect();
+/// Fleiss' kappa: `ratings[item]` lists the category each annotator chose
+/// for that item (any order). Items with fewer than two ratings are
+/// skipped. Time and memory grow with the ratings, not items × categories.
+pub fn fleiss_kappa(ratings: &[Vec<usize>]) -> Option<f64> {
+    let rated: Vec<&Vec<usize>> = ratings.iter().filter(|r| r.len() >= 2).collect();
     if rated.is_empty() {
         return None;
     }
-    let categories = rated[0].len();
-    let total_ratings: usize = rated.iter().map(|c| c.iter().sum::<usize>()).sum();
-    let mut category_share = vec![0.0; categories];
+    let total_ratings: usize = rated.iter().map(|r| r.len()).sum();
+    let mut category_count = std::collections::HashMap::<usize, usize>::new();
     let mut mean_agreement = 0.0;
     for item in &rated {
-        let n = item.iter().sum::<usize>() as f64;
-        let pairs_agreeing: f64 = item.iter().map(|&c| (c * c) as f64).sum::<f64>() - n;
-        mean_agreement += pairs_agreeing / (n * (n - 1.0));
-        for (share, &count) in category_share.iter_mut().zip(item.iter()) {
-            *share += count as f64 / total_ratings as f64;
+        let mut sorted = (*item).clone();
+        sorted.sort_unstable();
+        let n = sorted.len() as f64;
+        let mut pairs_agreeing = -n;
+        for run in sorted.chunk_by(|a, b| a == b) {
+            pairs_agreeing += (run.len() * run.len()) as f64;
+            *category_count.entry(run[0]).or_default() += run.len();
         }
+        mean_agreement += pairs_agreeing / (n * (n - 1.0));
     }
     mean_agreement /= rated.len() as f64;
-    let chance: f64 = category_share.iter().map(|p| p * p).sum();
-    if (1.0 - chance).abs() <= f64::EPSILON {
+    let chance: f64 = category_count
+        .values()
+        .map(|&c| (c as f64 / total_ratings as f64).powi(2))
+        .sum();
+    if (1.0 - chance).abs() <= 1e-12 {
         return None;
     }
     Some((mean_agreement - chance) / (1.0 - chance))
@@ -129,7 +151,16 @@ mod tests {
             vec![6, 5, 2, 1, 0],
             vec![0, 2, 2, 3, 7],
         ];
-        assert!((fleiss_kappa(&counts).unwrap() - 0.210).abs() < 1e-3);
+        let ratings: Vec<Vec<usize>> = counts
+            .iter()
+            .map(|row: &Vec<usize>| {
+                row.iter()
+                    .enumerate()
+                    .flat_map(|(category, &count)| std::iter::repeat_n(category, count))
+                    .collect()
+            })
+            .collect();
+        assert!((fleiss_kappa(&ratings).unwrap() - 0.210).abs() < 1e-3);
     }
 
     #[test]
@@ -137,6 +168,11 @@ mod tests {
         assert_eq!(cohen_kappa(&[], 3), None);
         assert_eq!(cohen_kappa(&[(1, 1), (1, 1)], 3), None);
         assert_eq!(cohen_kappa(&[(5, 1)], 3), None);
-        assert_eq!(fleiss_kappa(&[vec![1, 0]]), None);
+        assert_eq!(fleiss_kappa(&[vec![0]]), None);
+        assert_eq!(
+            fleiss_kappa(&[vec![2, 2], vec![2, 2, 2]]),
+            None,
+            "all one category"
+        );
     }
 }

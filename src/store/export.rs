@@ -9,18 +9,18 @@ use serde::Serialize;
 use super::agreement::{cohen_kappa, fleiss_kappa, quadratic_weighted_kappa};
 use super::{ADJUDICATOR, Pool, Project, StoreError, csv};
 
+/// The CSV export's own columns besides the schema's fields: known to the
+/// import, and never a field name (the schema refuses them).
+pub const EXPORT_COLUMNS: [&str; 5] = ["id", "path", "pool", "annotator", "labeled_at"];
+
 /// One row per item and annotator: `id,path,pool,annotator,<fields…>,labeled_at`.
 /// Items nobody labeled get one row with an empty annotator.
 pub fn to_csv(project: &Project) -> Result<String, StoreError> {
     let fields: Vec<String> = project.schema().field_names();
-    let mut header = vec![
-        "id".to_string(),
-        "path".into(),
-        "pool".into(),
-        "annotator".into(),
-    ];
+    let [id, path, pool, annotator, labeled_at] = EXPORT_COLUMNS;
+    let mut header: Vec<String> = [id, path, pool, annotator].map(String::from).to_vec();
     header.extend(fields.iter().cloned());
-    header.push("labeled_at".into());
+    header.push(labeled_at.into());
     let mut out = csv::line(&header);
     for item in project.items()? {
         let history = project.history(item.id)?;
@@ -85,33 +85,94 @@ pub fn to_json(project: &Project) -> Result<String, StoreError> {
     serde_json::to_string_pretty(&doc).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
-/// Copies each item with a consensus target label to `<out>/<label>/<file name>`.
-/// Returns how many files were written.
+/// Copies each item with a consensus target label to
+/// `<out>/<label>/<id>_<file name>` (a `.hdr` with its `.img`). Labels
+/// become folder names through [`safe_file_name`]; nothing is written
+/// through a symbolic link, so no file lands outside `out`. Returns how
+/// many items were written.
 pub fn to_folders(project: &Project, out: &Path) -> Result<usize, StoreError> {
     let target = project.schema().target.clone();
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::Io { path, source }
+    };
     let mut written = 0;
     for item in project.items()? {
         let Some(label) = project.consensus(item.id, &target)? else {
             continue;
         };
         let source = project.resolve(&item);
-        let dir = out.join(label.replace(['/', '\\'], "_"));
-        std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io {
-            path: dir.clone(),
-            source,
-        })?;
-        let name = source
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let dest = dir.join(format!("{}_{name}", item.id));
-        std::fs::copy(&source, &dest).map_err(|e| StoreError::Io {
-            path: source.clone(),
-            source: e,
-        })?;
+        let dir = out.join(safe_file_name(&label)?);
+        refuse_link(&dir)?;
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let (header, data) = crate::volume::nifti::header_and_data_paths(&source)
+            .unwrap_or_else(|_| (source.clone(), source.clone()));
+        let mut files = vec![header.clone()];
+        if data != header {
+            files.push(data);
+        }
+        for file in files {
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let dest = dir.join(safe_file_name(&format!("{}_{name}", item.id))?);
+            refuse_link(&dest)?;
+            std::fs::copy(&file, &dest).map_err(io(&file))?;
+        }
         written += 1;
     }
     Ok(written)
+}
+
+/// Names Windows reserves for devices, with or without an extension.
+const WINDOWS_DEVICE_NAMES: [&str; 22] = [
+    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
+    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+];
+
+/// A label or file name as one safe path component on every system:
+/// separators, `: * ? " < > |` and control characters become `_`, and
+/// trailing dots and spaces (which Windows drops) go. A name that is empty,
+/// `.`, `..` or a Windows device name (`CON`, `NUL.txt`, …) after that is
+/// refused, naming it.
+pub fn safe_file_name(text: &str) -> Result<String, StoreError> {
+    let replaced: String = text
+        .chars()
+        .map(|c| {
+            if c.is_control() || "/\\:*?\"<>|".contains(c) {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let name = replaced.trim_end_matches(['.', ' ']).trim_start();
+    let stem = name.split('.').next().unwrap_or_default();
+    if name.is_empty()
+        || name == "."
+        || name == ".."
+        || WINDOWS_DEVICE_NAMES
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(stem.trim_end()))
+    {
+        return Err(StoreError::Invalid(format!(
+            "{text:?} cannot be a file or folder name (empty, \".\", \"..\" or reserved on Windows)"
+        )));
+    }
+    Ok(name.to_string())
+}
+
+/// An error when `path` is a symbolic link: the export writes only real
+/// folders and files inside the folder the user chose.
+fn refuse_link(path: &Path) -> Result<(), StoreError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(StoreError::Invalid(format!(
+            "{} is a symbolic link; the export does not write through links",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Agreement between annotators on one field.
@@ -200,21 +261,15 @@ pub fn stats(project: &Project) -> Result<Stats, StoreError> {
         let mut counts = Vec::new();
         let mut disagreements = Vec::new();
         for (id, labels) in &labels_by_item {
-            let mut row = vec![0usize; field.values.len()];
-            let mut seen = BTreeSet::new();
-            for (annotator, values) in labels {
-                if annotator == ADJUDICATOR {
-                    continue;
-                }
-                if let Some(i) = values.get(&field.name).and_then(index_of) {
-                    row[i] += 1;
-                    seen.insert(i);
-                }
-            }
-            if seen.len() > 1 {
+            let chosen: Vec<usize> = labels
+                .iter()
+                .filter(|(annotator, _)| annotator.as_str() != ADJUDICATOR)
+                .filter_map(|(_, values)| values.get(&field.name).and_then(index_of))
+                .collect();
+            if chosen.iter().any(|&c| c != chosen[0]) {
                 disagreements.push(*id);
             }
-            counts.push(row);
+            counts.push(chosen);
         }
         agreement.push(FieldAgreement {
             field: field.name.clone(),

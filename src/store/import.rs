@@ -2,10 +2,13 @@
 //! duplicates reported, existing labels from a CSV applied, and a test pool
 //! drawn (stratified by label, fixed seed).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use super::{AddOutcome, Pool, Project, StoreError, csv};
+use super::export::EXPORT_COLUMNS;
+use super::{
+    ADJUDICATOR, AddOutcome, IMPORT_ANNOTATOR, Pool, Project, StoreError, annotator_name, csv,
+};
 use crate::synth::Rng;
 
 /// Extensions Loupe imports (`.img` is reached through its `.hdr`).
@@ -24,63 +27,118 @@ pub struct LabelRow {
     /// Line of the CSV the row came from (1-based), for error messages.
     pub line: usize,
     pub path: String,
+    /// As written, surrounding spaces dropped; checked by [`LabelTable::check`].
     pub annotator: Option<String>,
     pub pool: Option<Pool>,
+    /// When the row's labels were made (UTC, the store's timestamp format),
+    /// from an export's `labeled_at` column: what decides whether it may
+    /// replace a label already in the project.
+    pub labeled_at: Option<String>,
     pub values: BTreeMap<String, String>,
 }
 
 impl LabelTable {
     /// Reads either `path,field=value,…` lines (no header) or a table with a
-    /// `path` column and one column per field (as `loupe export --format csv` writes).
+    /// `path` column and one column per field (as `loupe export --format csv`
+    /// writes). A column that is neither a field of the schema nor one of
+    /// the export's own columns is refused by name: a misspelled field must
+    /// not be dropped silently.
     pub fn parse(text: &str, fields: &[String]) -> Result<Self, String> {
-        let rows = csv::parse(text)?;
+        let rows = csv::parse_rows(text)?;
         let Some(first) = rows.first() else {
             return Ok(Self::default());
         };
-        let has_header = first.iter().any(|c| c.trim() == "path");
+        let has_header = first.cells.iter().any(|c| c.trim() == "path");
         let mut out = Vec::new();
         if has_header {
-            let column = |name: &str| first.iter().position(|c| c.trim() == name);
+            let header: Vec<&str> = first.cells.iter().map(|c| c.trim()).collect();
+            for (index, name) in header.iter().enumerate() {
+                if header[..index].contains(name) && !name.is_empty() {
+                    return Err(format!("column {name:?} appears twice in the header"));
+                }
+                let known = EXPORT_COLUMNS.contains(name) || fields.iter().any(|f| f == name);
+                let blank_column = name.is_empty()
+                    && rows[1..]
+                        .iter()
+                        .all(|r| r.cells.get(index).is_none_or(|c| c.trim().is_empty()));
+                if !known && !blank_column {
+                    return Err(format!(
+                        "column {name:?} is not a field of this project ({}) nor one of Loupe's own columns ({})",
+                        fields.join(", "),
+                        EXPORT_COLUMNS.join(", ")
+                    ));
+                }
+            }
+            let column = |name: &str| header.iter().position(|c| *c == name);
             let path_col = column("path").ok_or("no path column")?;
             let annotator_col = column("annotator");
             let pool_col = column("pool");
+            let labeled_at_col = column("labeled_at");
             let field_cols: Vec<(String, usize)> = fields
                 .iter()
                 .filter_map(|f| column(f).map(|c| (f.clone(), c)))
                 .collect();
-            for (n, row) in rows.iter().enumerate().skip(1) {
-                let cell = |c: usize| row.get(c).map(|s| s.trim().to_string()).unwrap_or_default();
+            for row in &rows[1..] {
+                let cell = |c: usize| {
+                    row.cells
+                        .get(c)
+                        .map(|s| s.trim().to_string())
+                        .unwrap_or_default()
+                };
                 let path = cell(path_col);
                 if path.is_empty() {
-                    return Err(format!("row {}: empty path", n + 1));
+                    return Err(format!("line {}: empty path", row.line));
                 }
                 let values = field_cols
                     .iter()
                     .map(|(f, c)| (f.clone(), cell(*c)))
                     .filter(|(_, v)| !v.is_empty())
                     .collect();
+                let pool = match pool_col.map(cell).filter(|p| !p.is_empty()) {
+                    None => None,
+                    Some(text) => Some(Pool::parse(&text).ok_or_else(|| {
+                        format!(
+                            "line {}: pool {text:?} is not one of labeled, unlabeled, test",
+                            row.line
+                        )
+                    })?),
+                };
+                let labeled_at = match labeled_at_col.map(cell).filter(|t| !t.is_empty()) {
+                    None => None,
+                    Some(text) => Some(utc_timestamp(&text).ok_or_else(|| {
+                        format!(
+                            "line {}: labeled_at {text:?} is not a UTC time like 2026-01-31T14:05:09.123Z",
+                            row.line
+                        )
+                    })?),
+                };
                 out.push(LabelRow {
-                    line: n + 1,
+                    line: row.line,
                     path,
                     annotator: annotator_col.map(cell).filter(|a| !a.is_empty()),
-                    pool: pool_col.and_then(|c| Pool::parse(&cell(c))),
+                    pool,
+                    labeled_at,
                     values,
                 });
             }
         } else {
-            for (n, row) in rows.iter().enumerate() {
+            for row in &rows {
                 let mut values = BTreeMap::new();
-                for pair in &row[1..] {
+                for pair in &row.cells[1..] {
+                    if pair.trim().is_empty() {
+                        continue;
+                    }
                     let (field, value) = pair
                         .split_once('=')
-                        .ok_or_else(|| format!("line {}: {pair:?} is not field=value", n + 1))?;
+                        .ok_or_else(|| format!("line {}: {pair:?} is not field=value", row.line))?;
                     values.insert(field.trim().to_string(), value.trim().to_string());
                 }
                 out.push(LabelRow {
-                    line: n + 1,
-                    path: row[0].trim().to_string(),
+                    line: row.line,
+                    path: row.cells[0].trim().to_string(),
                     annotator: None,
                     pool: None,
+                    labeled_at: None,
                     values,
                 });
             }
@@ -89,25 +147,71 @@ impl LabelTable {
     }
 }
 
+/// A timestamp in the store's format (`YYYY-MM-DDTHH:MM:SS.fffZ`, UTC) so
+/// that string order is time order; a space for the `T`, no fraction, or a
+/// longer fraction are accepted. `None` when `text` is not such a time.
+pub fn utc_timestamp(text: &str) -> Option<String> {
+    let text = text.strip_suffix('Z').unwrap_or(text);
+    let (date, time) = text.split_once(['T', ' '])?;
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    let date_parts: Vec<&str> = date.split('-').collect();
+    let (clock, fraction) = time.split_once('.').unwrap_or((time, ""));
+    let clock_parts: Vec<&str> = clock.split(':').collect();
+    let valid = date_parts.len() == 3
+        && digits(date_parts[0], 4)
+        && digits(date_parts[1], 2)
+        && digits(date_parts[2], 2)
+        && clock_parts.len() == 3
+        && clock_parts.iter().all(|p| digits(p, 2))
+        && fraction.bytes().all(|b| b.is_ascii_digit());
+    if !valid {
+        return None;
+    }
+    let millis: String = fraction
+        .chars()
+        .chain(std::iter::repeat('0'))
+        .take(3)
+        .collect();
+    Some(format!("{date}T{clock}.{millis}Z"))
+}
+
 impl LabelTable {
     /// Reads and parses a labels CSV for `project`'s schema.
     pub fn read(path: &Path, project: &Project) -> Result<Self, StoreError> {
-        let text = std::fs::read_to_string(path).map_err(|source| StoreError::Io {
+        let bytes = std::fs::read(path).map_err(|source| StoreError::Io {
             path: path.to_path_buf(),
             source,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            StoreError::Invalid(format!(
+                "{} is not UTF-8 text (byte {} is not): save it as \"CSV UTF-8\"",
+                path.display(),
+                e.utf8_error().valid_up_to()
+            ))
         })?;
         Self::parse(&text, &project.schema().field_names())
             .map_err(|e| StoreError::Invalid(format!("{e}: {}", path.display())))
     }
 
-    /// Checks every field and value against the project's schema before
-    /// anything is imported, naming the CSV line of the first problem.
-    pub fn check(&self, project: &Project) -> Result<(), StoreError> {
+    /// Checks every field, value and annotator before anything is imported,
+    /// naming the CSV line of the first problem.
+    pub fn check(&self, project: &Project, options: &ImportOptions) -> Result<(), StoreError> {
         for row in &self.rows {
+            let at_line =
+                |e: StoreError| StoreError::Invalid(format!("labels line {}: {e}", row.line));
             for (field, value) in &row.values {
-                project
-                    .check_value(field, value)
-                    .map_err(|e| StoreError::Invalid(format!("labels line {}: {e}", row.line)))?;
+                project.check_value(field, value).map_err(at_line)?;
+            }
+            if let Some(annotator) = &row.annotator {
+                if annotator == ADJUDICATOR {
+                    if !options.adjudications {
+                        return Err(at_line(StoreError::Invalid(format!(
+                            "annotator {ADJUDICATOR:?} is reserved: import an export's adjudicated labels with --adjudications"
+                        ))));
+                    }
+                } else {
+                    annotator_name(annotator).map_err(at_line)?;
+                }
             }
         }
         Ok(())
@@ -118,12 +222,33 @@ impl LabelTable {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ImportReport {
     pub added: usize,
-    /// Files whose bytes were already in the project: (file, existing item id).
+    /// Files whose content was already in the project: (file, existing item id).
     pub duplicates: Vec<(PathBuf, i64)>,
+    /// Labels written from the CSV.
     pub labels_applied: usize,
+    /// CSV labels the project already had (same annotator, same value).
+    pub labels_unchanged: usize,
+    /// CSV labels not applied because the project holds a newer label by
+    /// the same annotator for the same field.
+    pub labels_kept: Vec<KeptLabel>,
     pub test: usize,
     /// CSV rows that matched no imported file.
     pub unmatched_labels: Vec<String>,
+    /// Files and folders passed over, and why (unreadable, a link to a
+    /// folder, not a regular file); the rest was imported.
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// A CSV label the import did not apply, and the label kept instead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeptLabel {
+    pub line: usize,
+    pub item_id: i64,
+    pub annotator: String,
+    pub field: String,
+    /// The project's label (`None`: the annotator cleared the field).
+    pub kept: Option<String>,
+    pub offered: String,
 }
 
 /// Options for [`import`].
@@ -133,6 +258,9 @@ pub struct ImportOptions {
     pub seed: u64,
     /// Who the CSV's labels are recorded for when it names no annotator.
     pub annotator: String,
+    /// Accept rows whose annotator is the reserved adjudicator (restoring
+    /// an export); refused otherwise, so a CSV cannot adjudicate by accident.
+    pub adjudications: bool,
 }
 
 impl Default for ImportOptions {
@@ -140,47 +268,103 @@ impl Default for ImportOptions {
         Self {
             test_fraction: 0.0,
             seed: 0,
-            annotator: "import".into(),
+            annotator: IMPORT_ANNOTATOR.into(),
+            adjudications: false,
         }
     }
 }
 
-/// All importable files under `paths` (files as given, folders recursively), sorted.
-pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, StoreError> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), StoreError> {
-        let entries = std::fs::read_dir(dir).map_err(|source| StoreError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+/// Importable files found under some paths, and what was passed over.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Collected {
+    /// Sorted.
+    pub files: Vec<PathBuf>,
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// All importable files under `paths` (files as given, folders
+/// recursively), sorted. Links to folders inside the walk are not followed
+/// (two links to `.` would make it endless), and FIFOs, sockets and devices
+/// are passed over (reading one blocks forever); so are unreadable folders
+/// and broken links, each with a note, without stopping the rest. A path
+/// given that does not exist is an error.
+pub fn collect_files(paths: &[PathBuf]) -> Result<Collected, StoreError> {
+    fn walk(dir: &Path, out: &mut Collected) {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) => {
+                out.skipped
+                    .push((dir.to_path_buf(), format!("folder cannot be read: {e}")));
+                return;
+            }
+        };
         for entry in entries {
-            let path = entry
-                .map_err(|source| StoreError::Io {
-                    path: dir.to_path_buf(),
-                    source,
-                })?
-                .path();
-            if path.is_dir() {
-                walk(&path, out)?;
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    out.skipped
+                        .push((dir.to_path_buf(), format!("folder cannot be listed: {e}")));
+                    continue;
+                }
+            };
+            let path = entry.path();
+            // `file_type` does not follow links.
+            let kind = match entry.file_type() {
+                Ok(kind) => kind,
+                Err(e) => {
+                    out.skipped.push((path, format!("cannot be read: {e}")));
+                    continue;
+                }
+            };
+            if kind.is_dir() {
+                walk(&path, out);
             } else if is_importable(&path) {
-                out.push(path);
+                match std::fs::metadata(&path) {
+                    Ok(target) if target.is_file() => out.files.push(path),
+                    Ok(target) if target.is_dir() => out
+                        .skipped
+                        .push((path, "a link to a folder (not followed)".into())),
+                    Ok(_) => out
+                        .skipped
+                        .push((path, "not a regular file (a pipe, socket or device)".into())),
+                    Err(e) => out
+                        .skipped
+                        .push((path, format!("cannot be read ({e}): a broken link?"))),
+                }
+            } else if kind.is_symlink() && path.is_dir() {
+                out.skipped
+                    .push((path, "a link to a folder (not followed)".into()));
             }
         }
-        Ok(())
     }
-    let mut out = Vec::new();
+    let mut out = Collected::default();
     for path in paths {
-        if path.is_dir() {
-            walk(path, &mut out)?;
-        } else if path.is_file() {
-            out.push(path.clone());
-        } else {
-            return Err(StoreError::Invalid(format!(
-                "no such file or folder: {}",
-                path.display()
-            )));
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => walk(path, &mut out),
+            Ok(meta) if meta.is_file() => out.files.push(path.clone()),
+            Ok(_) => {
+                return Err(StoreError::Invalid(format!(
+                    "not a regular file or folder (a pipe, socket or device): {}",
+                    path.display()
+                )));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::Invalid(format!(
+                    "no such file or folder: {}",
+                    path.display()
+                )));
+            }
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path: path.clone(),
+                    source,
+                });
+            }
         }
     }
-    out.sort();
+    out.files.sort();
+    out.files.dedup();
+    out.skipped.sort();
     Ok(out)
 }
 
@@ -195,57 +379,69 @@ fn is_importable(path: &Path) -> bool {
     IMPORTABLE.iter().any(|ext| name.ends_with(ext)) && !name.starts_with('.') && !label_map
 }
 
-/// Finds the CSV row for a file: by full path, by path relative to an import root, or by unique file name.
+/// Every `/`-separated tail of a path: `a/b/x.png` → `a/b/x.png`, `b/x.png`, `x.png`.
+fn tails(path: &str) -> impl Iterator<Item = &str> {
+    std::iter::once(path).chain(path.match_indices('/').map(move |(i, _)| &path[i + 1..]))
+}
+
+/// Finds the CSV row's file: by a path that ends the same way (the full
+/// path, or its end relative to any folder), else by a unique file name.
+/// A row two files fit equally well is refused, naming both, before
+/// anything is imported: labels never land on a guess. One map from path
+/// tails to files, so a 50k-row CSV against 50k files takes a moment.
 fn match_rows<'a>(
     files: &[PathBuf],
-    roots: &[PathBuf],
     table: &'a LabelTable,
-) -> (HashMap<usize, Vec<&'a LabelRow>>, Vec<String>) {
-    let mut by_file: HashMap<usize, Vec<&LabelRow>> = HashMap::new();
-    let mut unmatched = Vec::new();
-    let keys: Vec<Vec<String>> = files
-        .iter()
-        .map(|f| {
-            let mut keys = vec![f.to_string_lossy().replace('\\', "/")];
-            for root in roots {
-                if let Ok(rel) = f.strip_prefix(root) {
-                    keys.push(rel.to_string_lossy().replace('\\', "/"));
-                }
+) -> Result<(HashMap<usize, Vec<&'a LabelRow>>, Vec<String>), StoreError> {
+    let mut by_tail: HashMap<String, BTreeSet<usize>> = HashMap::new();
+    for (index, file) in files.iter().enumerate() {
+        let mut spellings = vec![file.to_string_lossy().replace('\\', "/")];
+        if let Ok(absolute) = std::fs::canonicalize(file) {
+            spellings.push(absolute.to_string_lossy().replace('\\', "/"));
+        }
+        for spelling in &spellings {
+            for tail in tails(spelling).filter(|t| !t.is_empty()) {
+                by_tail.entry(tail.to_string()).or_default().insert(index);
             }
-            keys
-        })
-        .collect();
-    let names: Vec<String> = files
-        .iter()
-        .map(|f| {
-            f.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        })
-        .collect();
-    for row in &table.rows {
-        let wanted = row.path.replace('\\', "/");
-        let exact = keys.iter().position(|k| {
-            k.iter()
-                .any(|key| *key == wanted || key.ends_with(&format!("/{wanted}")))
-        });
-        let by_name = || {
-            let name = wanted.rsplit('/').next().unwrap_or(&wanted);
-            let mut hits = names.iter().enumerate().filter(|(_, n)| *n == name);
-            match (hits.next(), hits.next()) {
-                (Some((i, _)), None) => Some(i),
-                _ => None,
-            }
-        };
-        match exact.or_else(by_name) {
-            Some(i) => by_file.entry(i).or_default().push(row),
-            None => unmatched.push(row.path.clone()),
         }
     }
-    (by_file, unmatched)
+    let mut by_file: HashMap<usize, Vec<&LabelRow>> = HashMap::new();
+    let mut unmatched = Vec::new();
+    for row in &table.rows {
+        let wanted = row.path.replace('\\', "/");
+        let wanted = wanted.trim_start_matches("./");
+        let name = wanted.rsplit('/').next().unwrap_or(wanted);
+        let candidates = by_tail
+            .get(wanted)
+            .or_else(|| by_tail.get(name))
+            .map(|set| set.iter().copied().collect::<Vec<_>>())
+            .unwrap_or_default();
+        match candidates[..] {
+            [] => unmatched.push(row.path.clone()),
+            [index] => by_file.entry(index).or_default().push(row),
+            [first, second, ..] => {
+                return Err(StoreError::Invalid(format!(
+                    "labels line {}: {:?} fits {} files, e.g. {} and {}: write enough of the path to tell them apart",
+                    row.line,
+                    row.path,
+                    candidates.len(),
+                    files[first].display(),
+                    files[second].display()
+                )));
+            }
+        }
+    }
+    Ok((by_file, unmatched))
 }
 
 /// Imports `paths` into the project; `progress(done, total)` after each file.
+///
+/// CSV labels follow one rule: a CSV label never replaces a newer label by
+/// the same annotator for the same field. It is written when the annotator
+/// has no label for the field yet, or when the row's `labeled_at` is later
+/// than the annotator's current label; the same value is left as it is
+/// (re-importing an export changes nothing); otherwise the project's label
+/// is kept and the report says so.
 pub fn import(
     project: &mut Project,
     paths: &[PathBuf],
@@ -259,13 +455,13 @@ pub fn import(
             options.test_fraction
         )));
     }
+    let default_annotator = annotator_name(&options.annotator)?;
     if let Some(table) = labels {
-        table.check(project)?;
+        table.check(project, options)?;
     }
-    let files = collect_files(paths)?;
-    let roots: Vec<PathBuf> = paths.iter().filter(|p| p.is_dir()).cloned().collect();
+    let Collected { files, skipped } = collect_files(paths)?;
     let empty = LabelTable::default();
-    let (rows_by_file, unmatched) = match_rows(&files, &roots, labels.unwrap_or(&empty));
+    let (rows_by_file, unmatched) = match_rows(&files, labels.unwrap_or(&empty))?;
     let target = project.schema().target.clone();
 
     // Draw the test pool first, stratified by the target label where the CSV gives one.
@@ -296,6 +492,7 @@ pub fn import(
 
     let mut report = ImportReport {
         unmatched_labels: unmatched,
+        skipped,
         ..Default::default()
     };
     for (i, file) in files.iter().enumerate() {
@@ -304,31 +501,50 @@ pub fn import(
         } else {
             Pool::Unlabeled
         };
-        let id = match project.add_item(file, pool)? {
-            AddOutcome::Added(id) => {
+        let id = match project.add_item(file, pool) {
+            Ok(AddOutcome::Added(id)) => {
                 report.added += 1;
                 if pool == Pool::Test {
                     report.test += 1;
                 }
                 id
             }
-            AddOutcome::Duplicate(existing) => {
+            Ok(AddOutcome::Duplicate(existing)) => {
                 report.duplicates.push((file.clone(), existing));
                 // The same image under another name: its labels belong to the item already there.
                 existing
             }
+            // One unreadable file is reported; the rest are imported.
+            Err(StoreError::Io { source, .. }) => {
+                report
+                    .skipped
+                    .push((file.clone(), format!("cannot be read: {source}")));
+                progress(i + 1, files.len());
+                continue;
+            }
+            Err(other) => return Err(other),
         };
         for row in rows_by_file.get(&i).into_iter().flatten() {
-            let annotator = row.annotator.as_deref().unwrap_or(&options.annotator);
-            let assignments: Vec<(&str, Option<&str>)> = row
-                .values
-                .iter()
-                .map(|(f, v)| (f.as_str(), Some(v.as_str())))
-                .collect();
-            if !assignments.is_empty() {
-                project.set_labels(id, annotator, &assignments)?;
-                report.labels_applied += assignments.len();
-            }
+            let annotator = row.annotator.as_deref().unwrap_or(&default_annotator);
+            let merged =
+                project.merge_labels(id, annotator, &row.values, row.labeled_at.as_deref())?;
+            report.labels_applied += merged.applied;
+            report.labels_unchanged += merged.unchanged;
+            report
+                .labels_kept
+                .extend(
+                    merged
+                        .kept
+                        .into_iter()
+                        .map(|(field, kept, offered)| KeptLabel {
+                            line: row.line,
+                            item_id: id,
+                            annotator: annotator.to_string(),
+                            field,
+                            kept,
+                            offered,
+                        }),
+                );
         }
         progress(i + 1, files.len());
     }

@@ -104,6 +104,16 @@ pub enum AddOutcome {
     Duplicate(i64),
 }
 
+/// What [`Project::merge_labels`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Merge {
+    pub applied: usize,
+    /// Offered values the annotator's current label already had.
+    pub unchanged: usize,
+    /// (field, the annotator's newer label kept, the value offered).
+    pub kept: Vec<(String, Option<String>, String)>,
+}
+
 /// An open project.
 pub struct Project {
     root: PathBuf,
@@ -147,7 +157,12 @@ CREATE TABLE IF NOT EXISTS predictions (
     disagreement REAL,
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
+CREATE INDEX IF NOT EXISTS predictions_by_item ON predictions (item_id, id);
+CREATE INDEX IF NOT EXISTS remarks_by_item ON remarks (item_id, annotator, id);
 ";
+
+/// The store's format: 2 hashes `.hdr`/`.img` pairs over both files.
+const FORMAT: &str = "2";
 
 /// A model's opinion of an item, from a run.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -174,11 +189,46 @@ pub struct Remark {
 /// Reserved annotator name for a reviewer's adjudicated label.
 pub const ADJUDICATOR: &str = "adjudicated";
 
+/// Who CSV labels are recorded for when the CSV names no annotator (the
+/// window and the CLI alike).
+pub const IMPORT_ANNOTATOR: &str = "import";
+
+/// Longest annotator name, in characters.
+pub const ANNOTATOR_NAME_MAX_CHARS: usize = 64;
+
+/// The one rule for annotator names, wherever a name comes from (the
+/// window, `--annotator`, a CSV's `annotator` column, settings): surrounding
+/// spaces are dropped, so `"ana "` is `"ana"`; empty names, control
+/// characters, names over [`ANNOTATOR_NAME_MAX_CHARS`] and the reserved
+/// [`ADJUDICATOR`] (in any case) are refused, naming the problem.
+pub fn annotator_name(raw: &str) -> Result<String, StoreError> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(StoreError::Invalid("annotator name is empty".into()));
+    }
+    if name.eq_ignore_ascii_case(ADJUDICATOR) {
+        return Err(StoreError::Invalid(format!(
+            "annotator name {name:?} is reserved for adjudicated labels (set them in the window's label table)"
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(format!(
+            "annotator name {name:?} contains a control character"
+        )));
+    }
+    if name.chars().count() > ANNOTATOR_NAME_MAX_CHARS {
+        return Err(StoreError::Invalid(format!(
+            "annotator name {name:?} is longer than {ANNOTATOR_NAME_MAX_CHARS} characters"
+        )));
+    }
+    Ok(name.to_string())
+}
+
 impl Project {
     /// Creates a project in `root` (created if missing) with `schema`.
     pub fn create(root: &Path, schema: &Schema) -> Result<Self, StoreError> {
         schema
-            .validate()
+            .validate_new()
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
         std::fs::create_dir_all(root).map_err(|source| StoreError::Io {
             path: root.to_path_buf(),
@@ -192,8 +242,8 @@ impl Project {
         let schema_json =
             serde_json::to_string(schema).map_err(|e| StoreError::Invalid(e.to_string()))?;
         conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('schema', ?1), ('format', '1')",
-            params![schema_json],
+            "INSERT INTO meta (key, value) VALUES ('schema', ?1), ('format', ?2)",
+            params![schema_json, FORMAT],
         )
         .map_err(|source| StoreError::Sqlite {
             path: db.clone(),
@@ -223,10 +273,57 @@ impl Project {
             })?;
         let schema = Schema::from_json(&schema_json)
             .map_err(|e| StoreError::Invalid(format!("{e}: {}", db.display())))?;
-        Ok(Self {
+        let mut project = Self {
             root: root.to_path_buf(),
             conn,
             schema,
+        };
+        project.upgrade()?;
+        Ok(project)
+    }
+
+    /// Brings a project written by an older Loupe to [`FORMAT`]: format 1
+    /// identified `.hdr`/`.img` pairs by the header alone; their identity is
+    /// recomputed over both files where the files are present (an item
+    /// whose files are missing keeps its old hash until *Find moved files*
+    /// finds it by its header and gives it the new one).
+    fn upgrade(&mut self) -> Result<(), StoreError> {
+        let format: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.sql(e))?;
+        if format.as_deref() == Some(FORMAT) {
+            return Ok(());
+        }
+        let pairs: Vec<(i64, String)> = self
+            .items()?
+            .into_iter()
+            .filter(|i| {
+                let path = i.path.to_ascii_lowercase();
+                path.ends_with(".hdr") || path.ends_with(".hdr.gz")
+            })
+            .filter_map(|i| {
+                let hash = content_hash(&self.resolve(&i)).ok()?;
+                Some((i.id, hash))
+            })
+            .collect();
+        self.write(|tx, sql| {
+            for (id, hash) in &pairs {
+                tx.execute(
+                    "UPDATE items SET content_hash = ?1 WHERE id = ?2",
+                    params![hash, id],
+                )
+                .map_err(sql)?;
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('format', ?1)",
+                params![FORMAT],
+            )
+            .map_err(sql)?;
+            Ok(())
         })
     }
 
@@ -245,29 +342,92 @@ impl Project {
         }
     }
 
-    /// Adds a file (not copied; referenced by path and content hash).
+    /// Adds a file (not copied; referenced by path and content hash). The
+    /// duplicate check and the insert are one transaction, so of two imports
+    /// of the same file at once the second reports a duplicate.
     pub fn add_item(&mut self, file: &Path, pool: Pool) -> Result<AddOutcome, StoreError> {
         let hash = content_hash(file)?;
-        if let Some(id) = self
-            .conn
-            .query_row(
-                "SELECT id FROM items WHERE content_hash = ?1",
-                params![hash],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.sql(e))?
-        {
-            return Ok(AddOutcome::Duplicate(id));
-        }
         let stored = self.stored_path(file);
-        self.conn
-            .execute(
+        self.write(|tx, sql| {
+            if let Some(id) = tx
+                .query_row(
+                    "SELECT id FROM items WHERE content_hash = ?1",
+                    params![hash],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(sql)?
+            {
+                return Ok(AddOutcome::Duplicate(id));
+            }
+            tx.execute(
                 "INSERT INTO items (path, content_hash, pool) VALUES (?1, ?2, ?3)",
                 params![stored, hash, pool.as_str()],
             )
-            .map_err(|e| self.sql(e))?;
-        Ok(AddOutcome::Added(self.conn.last_insert_rowid()))
+            .map_err(sql)?;
+            Ok(AddOutcome::Added(tx.last_insert_rowid()))
+        })
+    }
+
+    /// Offers `annotator`'s `values` for an item, from an import made at
+    /// `labeled_at` (when known): the rule of [`import::import`] — a value
+    /// never replaces a newer label by the same annotator for the same
+    /// field. One transaction.
+    pub fn merge_labels(
+        &mut self,
+        item_id: i64,
+        annotator: &str,
+        values: &BTreeMap<String, String>,
+        labeled_at: Option<&str>,
+    ) -> Result<Merge, StoreError> {
+        check_stored_annotator(annotator)?;
+        let mut offered = Vec::with_capacity(values.len());
+        for (field, value) in values {
+            let canonical = self
+                .canonical_value(field, Some(value))?
+                .unwrap_or_else(|| value.clone());
+            offered.push((field.clone(), canonical));
+        }
+        let target = self.schema.target.clone();
+        self.write(|tx, sql| {
+            let mut merge = Merge::default();
+            let mut touches_target = false;
+            for (field, value) in offered {
+                let current: Option<(Option<String>, String)> = tx
+                    .query_row(
+                        "SELECT value, created_at FROM annotations
+                         WHERE item_id = ?1 AND annotator = ?2 AND field = ?3
+                         ORDER BY id DESC LIMIT 1",
+                        params![item_id, annotator, field],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(sql)?;
+                let write = match &current {
+                    None => true,
+                    Some((Some(existing), _)) if *existing == value => {
+                        merge.unchanged += 1;
+                        continue;
+                    }
+                    Some((_, created_at)) => labeled_at.is_some_and(|t| t > created_at.as_str()),
+                };
+                if !write {
+                    merge.kept.push((field, current.and_then(|c| c.0), value));
+                    continue;
+                }
+                tx.execute(
+                    "INSERT INTO annotations (item_id, annotator, field, value) VALUES (?1, ?2, ?3, ?4)",
+                    params![item_id, annotator, field, value],
+                )
+                .map_err(sql)?;
+                touches_target |= field == target;
+                merge.applied += 1;
+            }
+            if touches_target {
+                refresh_pool(tx, item_id, &target).map_err(sql)?;
+            }
+            Ok(merge)
+        })
     }
 
     /// Relative to the project folder when inside it, so a moved folder still opens.
@@ -311,14 +471,36 @@ impl Project {
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.sql(e))
     }
 
+    /// One item by id: one indexed row, whatever the project's size.
+    pub fn item(&self, id: i64) -> Result<Item, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT id, path, content_hash, pool, added_at FROM items WHERE id = ?1",
+                params![id],
+                |r| {
+                    let pool: String = r.get(3)?;
+                    Ok(Item {
+                        id: r.get(0)?,
+                        path: r.get(1)?,
+                        content_hash: r.get(2)?,
+                        pool: Pool::parse(&pool).unwrap_or(Pool::Unlabeled),
+                        added_at: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.sql(e))?
+            .ok_or_else(|| StoreError::Invalid(format!("no item with id {id}")))
+    }
+
     /// An item by id, or by its path (as stored, or as given on the command line).
     pub fn find_item(&self, key: &str) -> Result<Item, StoreError> {
-        let items = self.items()?;
         if let Ok(id) = key.parse::<i64>()
-            && let Some(item) = items.iter().find(|i| i.id == id)
+            && let Ok(item) = self.item(id)
         {
-            return Ok(item.clone());
+            return Ok(item);
         }
+        let items = self.items()?;
         let stored = self.stored_path(Path::new(key));
         items
             .into_iter()
@@ -352,9 +534,7 @@ impl Project {
         annotator: &str,
         assignments: &[(&str, Option<&str>)],
     ) -> Result<(), StoreError> {
-        if annotator.trim().is_empty() {
-            return Err(StoreError::Invalid("annotator name is empty".into()));
-        }
+        check_stored_annotator(annotator)?;
         let mut checked = Vec::with_capacity(assignments.len());
         for &(field, value) in assignments {
             checked.push((field, self.canonical_value(field, value)?));
@@ -497,6 +677,7 @@ impl Project {
         annotator: &str,
         remark: &Remark,
     ) -> Result<(), StoreError> {
+        check_stored_annotator(annotator)?;
         self.conn
             .execute(
                 "INSERT INTO remarks (item_id, annotator, unsure, note) VALUES (?1, ?2, ?3, ?4)",
@@ -511,8 +692,8 @@ impl Project {
         let mut statement = self
             .conn
             .prepare(
-                "SELECT annotator, unsure, note FROM remarks r WHERE item_id = ?1
-                 AND id = (SELECT max(id) FROM remarks s WHERE s.item_id = r.item_id AND s.annotator = r.annotator)",
+                "SELECT annotator, unsure, note FROM remarks
+                 WHERE id IN (SELECT max(id) FROM remarks WHERE item_id = ?1 GROUP BY annotator)",
             )
             .map_err(|e| self.sql(e))?;
         let rows = statement
@@ -531,30 +712,63 @@ impl Project {
     }
 
     /// Finds items whose file is missing among the files under `folder`, by
-    /// content hash, and points them there. Returns how many were found.
-    pub fn relocate_missing(&mut self, folder: &Path) -> Result<usize, StoreError> {
-        let missing: Vec<Item> = self
+    /// content hash, and points them there; `progress(done, total)` after
+    /// each file looked at. Returns how many were found.
+    pub fn relocate_missing(
+        &mut self,
+        folder: &Path,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<usize, StoreError> {
+        let mut missing: std::collections::HashMap<String, i64> = self
             .items()?
             .into_iter()
             .filter(|i| !self.resolve(i).exists())
+            .map(|i| (i.content_hash, i.id))
             .collect();
         if missing.is_empty() {
             return Ok(0);
         }
+        let files = import::collect_files(&[folder.to_path_buf()])?.files;
         let mut found = 0;
-        for file in import::collect_files(&[folder.to_path_buf()])? {
-            let hash = content_hash(&file)?;
-            if let Some(item) = missing.iter().find(|i| i.content_hash == hash) {
-                let stored = self.stored_path(&file);
-                self.conn
-                    .execute(
-                        "UPDATE items SET path = ?1 WHERE id = ?2",
-                        params![stored, item.id],
-                    )
-                    .map_err(|e| self.sql(e))?;
-                found += 1;
+        for (done, file) in files.iter().enumerate() {
+            progress(done, files.len());
+            // An unreadable file is simply not the one sought.
+            let Ok(hash) = content_hash(file) else {
+                continue;
+            };
+            // Projects from format 1 identified a pair by its header alone.
+            let legacy = || {
+                let mut hasher = Sha256::new();
+                hash_file(file, &mut hasher).ok()?;
+                let hex: String = hasher
+                    .finalize()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                missing.contains_key(&hex).then_some(hex)
+            };
+            let key = if missing.contains_key(&hash) {
+                Some(hash.clone())
+            } else {
+                legacy()
+            };
+            let Some(id) = key.and_then(|k| missing.remove(&k)) else {
+                continue;
+            };
+            let stored = self.stored_path(file);
+            self.write(|tx, sql| {
+                tx.execute(
+                    "UPDATE items SET path = ?1, content_hash = ?2 WHERE id = ?3",
+                    params![stored, hash, id],
+                )
+                .map_err(sql)
+            })?;
+            found += 1;
+            if missing.is_empty() {
+                break;
             }
         }
+        progress(files.len(), files.len());
         Ok(found)
     }
 
@@ -578,8 +792,8 @@ impl Project {
         let mut statement = self
             .conn
             .prepare(
-                "SELECT item_id, run, probabilities, entropy, mc_dropout_entropy, disagreement FROM predictions p
-                 WHERE id = (SELECT max(id) FROM predictions q WHERE q.item_id = p.item_id)",
+                "SELECT item_id, run, probabilities, entropy, mc_dropout_entropy, disagreement FROM predictions
+                 WHERE id IN (SELECT max(id) FROM predictions GROUP BY item_id)",
             )
             .map_err(|e| self.sql(e))?;
         let rows = statement
@@ -649,6 +863,20 @@ pub fn consensus<'a>(
     values.all(|v| v == first).then_some(first.as_str())
 }
 
+/// Callers pass names through [`annotator_name`]; a name that would read
+/// differently after it (untrimmed, reserved) is refused at the store too, so
+/// no path can split one person in two. The adjudicator's name is the
+/// store's own.
+fn check_stored_annotator(annotator: &str) -> Result<(), StoreError> {
+    if annotator == ADJUDICATOR || annotator_name(annotator)? == annotator {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "annotator name {annotator:?} has surrounding spaces"
+        )))
+    }
+}
+
 /// Whether `dir` holds a Loupe project (its database file): the one check
 /// the window, the picker, the demo writer and the benchmarks use.
 pub fn is_project(dir: &Path) -> bool {
@@ -699,27 +927,55 @@ fn connect(db: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// SHA-256 of a file's bytes, hex.
+/// An item's identity: SHA-256 of its file's bytes, hex. For a NIfTI or
+/// Analyze `.hdr`/`.img` pair it covers both files (the header's length,
+/// the header, then the image): two volumes with byte-identical headers
+/// (common for outputs in one space) are different items.
 pub fn content_hash(file: &Path) -> Result<String, StoreError> {
-    let io = |source| StoreError::Io {
-        path: file.to_path_buf(),
-        source,
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::Io { path, source }
     };
-    let mut reader = std::fs::File::open(file).map_err(io)?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let is_pair = [".hdr", ".hdr.gz", ".img", ".img.gz"]
+        .iter()
+        .any(|suffix| name.ends_with(suffix));
     let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 16];
-    loop {
-        let n = reader.read(&mut buffer).map_err(io)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
+    if is_pair {
+        let (header, data) = crate::volume::nifti::header_and_data_paths(file)
+            .map_err(|e| io(file)(std::io::Error::other(e.to_string())))?;
+        let header_bytes = std::fs::metadata(&header).map_err(io(&header))?.len();
+        hasher.update(b"loupe nifti pair\0");
+        hasher.update(header_bytes.to_le_bytes());
+        hash_file(&header, &mut hasher)?;
+        hash_file(&data, &mut hasher)?;
+    } else {
+        hash_file(file, &mut hasher)?;
     }
     Ok(hasher
         .finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect())
+}
+
+fn hash_file(file: &Path, hasher: &mut Sha256) -> Result<(), StoreError> {
+    let io = |source| StoreError::Io {
+        path: file.to_path_buf(),
+        source,
+    };
+    let mut reader = std::fs::File::open(file).map_err(io)?;
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let n = reader.read(&mut buffer).map_err(io)?;
+        if n == 0 {
+            return Ok(());
+        }
+        hasher.update(&buffer[..n]);
+    }
 }
 
 #[cfg(test)]
@@ -866,7 +1122,7 @@ mod tests {
         std::fs::rename(dir.path().join("img1.png"), elsewhere.join("renamed.png")).unwrap();
         let item = project.items().unwrap()[1].clone();
         assert!(!project.resolve(&item).exists(), "missing, labels kept");
-        assert_eq!(project.relocate_missing(&elsewhere).unwrap(), 1);
+        assert_eq!(project.relocate_missing(&elsewhere, |_, _| {}).unwrap(), 1);
         assert!(project.resolve(&project.items().unwrap()[1]).exists());
     }
 
@@ -892,5 +1148,76 @@ mod tests {
             Project::open(&dir.path().join("nope")),
             Err(StoreError::NotAProject(_))
         ));
+    }
+
+    #[test]
+    fn two_imports_of_one_file_at_once_report_a_duplicate() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Project::create(dir.path(), &Schema::rop()).unwrap());
+        for round in 0..20 {
+            let file = dir.path().join(format!("same{round}.png"));
+            std::fs::write(&file, format!("bytes {round}")).unwrap();
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+            let outcomes: Vec<AddOutcome> = (0..2)
+                .map(|_| {
+                    let (root, file, barrier) =
+                        (dir.path().to_path_buf(), file.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        let mut project = Project::open(&root).unwrap();
+                        barrier.wait();
+                        project.add_item(&file, Pool::Unlabeled).unwrap()
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|t| t.join().unwrap())
+                .collect();
+            let added = outcomes
+                .iter()
+                .filter(|o| matches!(o, AddOutcome::Added(_)))
+                .count();
+            assert_eq!(added, 1, "round {round}: {outcomes:?}");
+        }
+    }
+
+    #[test]
+    fn predictions_and_remarks_are_read_through_their_indexes() {
+        let (_dir, project, _) = project_with_items(1);
+        for (query, index) in [
+            (
+                "SELECT max(id) FROM predictions GROUP BY item_id",
+                "predictions_by_item",
+            ),
+            (
+                "SELECT max(id) FROM remarks WHERE item_id = 1 GROUP BY annotator",
+                "remarks_by_item",
+            ),
+        ] {
+            let plan: Vec<String> = project
+                .conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {query}"))
+                .unwrap()
+                .query_map([], |r| r.get::<_, String>(3))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect();
+            assert!(
+                plan.iter().any(|step| step.contains(index)),
+                "{query}: {plan:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn annotator_names_are_trimmed_and_the_reserved_one_refused() {
+        assert_eq!(annotator_name("  ana ").unwrap(), "ana");
+        for bad in ["", "   ", "Adjudicated", "a\tb", &"x".repeat(65)] {
+            assert!(annotator_name(bad).is_err(), "{bad:?}");
+        }
+        let (_dir, mut project, ids) = project_with_items(1);
+        let error = project
+            .set_label(ids[0], "ana ", "stage", Some("Normal"))
+            .unwrap_err();
+        assert!(error.to_string().contains("surrounding spaces"), "{error}");
     }
 }

@@ -166,6 +166,28 @@ impl Schema {
         Ok(())
     }
 
+    /// [`Schema::validate`] and the rules only a new project needs: no field
+    /// may be named like one of the CSV export's own columns (`id`, `path`,
+    /// `pool`, `annotator`, `labeled_at`), or an export would not import
+    /// back as it was. (Checked at creation only, so a project made before
+    /// the rule still opens.)
+    pub fn validate_new(&self) -> Result<(), SchemaError> {
+        self.validate()?;
+        for f in &self.fields {
+            if super::export::EXPORT_COLUMNS
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(f.name.trim()))
+            {
+                return Err(SchemaError::Invalid(format!(
+                    "field name {:?} is one of the CSV export's own columns ({}); rename the field",
+                    f.name,
+                    super::export::EXPORT_COLUMNS.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The fields' names, in order.
     pub fn field_names(&self) -> Vec<String> {
         self.fields.iter().map(|f| f.name.clone()).collect()

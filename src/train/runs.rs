@@ -57,9 +57,11 @@ impl RunDir {
                 Err(e) => return Err(e),
             }
         };
-        std::fs::write(
-            path.join(CONFIG_FILE),
-            serde_json::to_string_pretty(config).map_err(std::io::Error::other)?,
+        crate::durable::write_atomic(
+            &path.join(CONFIG_FILE),
+            serde_json::to_string_pretty(config)
+                .map_err(std::io::Error::other)?
+                .as_bytes(),
         )?;
         Ok(Self { id, path })
     }
@@ -79,9 +81,11 @@ impl RunDir {
 
     /// Writes `summary.json`: what `loupe train --json` printed, for later readers.
     pub fn finish(&self, summary: &RunSummary) -> std::io::Result<()> {
-        std::fs::write(
-            self.path.join(SUMMARY_FILE),
-            serde_json::to_string_pretty(summary).map_err(std::io::Error::other)?,
+        crate::durable::write_atomic(
+            &self.path.join(SUMMARY_FILE),
+            serde_json::to_string_pretty(summary)
+                .map_err(std::io::Error::other)?
+                .as_bytes(),
         )
     }
 }

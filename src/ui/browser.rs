@@ -6,14 +6,43 @@ use crate::app::project::{BrowserFilter, SortOrder, UncertaintyMeasure};
 use crate::app::{Commands, LabelingCommand, ProjectSession, thumbnail};
 use crate::store::Pool;
 
-/// Thumbnail textures by item id; `None` marks one that could not be drawn.
-#[derive(Default)]
-pub struct Thumbnails {
-    textures: HashMap<i64, Option<egui::TextureHandle>>,
+/// Where an item's thumbnail is.
+enum Thumbnail {
+    /// Asked of the loader's thread.
+    Pending,
+    Ready(egui::TextureHandle),
+    /// Could not be drawn (the reason is the tooltip); not tried again
+    /// until the project is reopened.
+    Broken(String),
 }
 
-/// At most this many thumbnails are drawn from files per frame, so the window stays fluid.
-const THUMBNAILS_PER_FRAME: usize = 4;
+/// Thumbnail textures by item id, drawn off the UI thread.
+#[derive(Default)]
+pub struct Thumbnails {
+    textures: HashMap<i64, Thumbnail>,
+    loader: thumbnail::Loader,
+}
+
+impl Thumbnails {
+    /// Turns what the loader drew into textures.
+    fn receive(&mut self, ctx: &egui::Context) {
+        for drawn in self.loader.take() {
+            let state = match drawn.image {
+                Ok(img) => {
+                    let size = [img.width() as usize, img.height() as usize];
+                    let image = egui::ColorImage::from_rgba_unmultiplied(size, img.as_raw());
+                    Thumbnail::Ready(ctx.load_texture(
+                        format!("thumb{}", drawn.item_id),
+                        image,
+                        egui::TextureOptions::LINEAR,
+                    ))
+                }
+                Err(reason) => Thumbnail::Broken(reason),
+            };
+            self.textures.insert(drawn.item_id, state);
+        }
+    }
+}
 
 pub fn browser_ui(
     ui: &mut egui::Ui,
@@ -122,7 +151,7 @@ pub fn browser_ui(
     let cell = thumbnail::THUMBNAIL_PX as f32 + 8.0;
     let columns = ((ui.available_width() / cell).floor() as usize).max(1);
     let rows = visible.len().div_ceil(columns);
-    let mut loaded_this_frame = 0;
+    thumbnails.receive(ui.ctx());
     let target = schema.target.clone();
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
@@ -132,41 +161,24 @@ pub fn browser_ui(
                     for row in visible.iter().skip(line * columns).take(columns) {
                         let id = row.item.id;
                         let selected = session.selected == Some(id);
-                        let texture = match thumbnails.textures.get(&id) {
-                            Some(t) => t.clone(),
-                            None if loaded_this_frame < THUMBNAILS_PER_FRAME => {
-                                loaded_this_frame += 1;
-                                let file = session.project.resolve(&row.item);
-                                let texture = thumbnail::load(
-                                    session.project.root(),
-                                    &row.item.content_hash,
-                                    &file,
-                                )
-                                .ok()
-                                .map(|img| {
-                                    let size = [img.width() as usize, img.height() as usize];
-                                    let image = egui::ColorImage::from_rgba_unmultiplied(
-                                        size,
-                                        img.as_raw(),
-                                    );
-                                    ui.ctx().load_texture(
-                                        format!("thumb{id}"),
-                                        image,
-                                        egui::TextureOptions::LINEAR,
-                                    )
-                                });
-                                thumbnails.textures.insert(id, texture.clone());
-                                texture
-                            }
-                            None => {
-                                ui.ctx().request_repaint();
-                                None
-                            }
-                        };
+                        // Only rows on screen are laid out, so only their
+                        // thumbnails are asked for.
+                        if !thumbnails.textures.contains_key(&id) && !row.missing {
+                            let ctx = ui.ctx().clone();
+                            thumbnails.loader.request(
+                                id,
+                                session.project.root(),
+                                &row.item.content_hash,
+                                &session.project.resolve(&row.item),
+                                move || ctx.request_repaint(),
+                            );
+                            thumbnails.textures.insert(id, Thumbnail::Pending);
+                        }
+                        let thumb = thumbnails.textures.get(&id);
                         ui.vertical(|ui| {
                             ui.set_width(cell);
-                            let response = match &texture {
-                                Some(t) => {
+                            let response = match thumb {
+                                Some(Thumbnail::Ready(t)) => {
                                     let size = t.size_vec2()
                                         * (thumbnail::THUMBNAIL_PX as f32
                                             / t.size_vec2().max_elem());
@@ -175,7 +187,13 @@ pub fn browser_ui(
                                             .selected(selected),
                                     )
                                 }
-                                None => ui.add_sized(
+                                Some(Thumbnail::Broken(reason)) => ui
+                                    .add_sized(
+                                        [cell - 8.0, cell - 8.0],
+                                        egui::Button::new("broken").selected(selected),
+                                    )
+                                    .on_hover_text(reason.as_str()),
+                                _ => ui.add_sized(
                                     [cell - 8.0, cell - 8.0],
                                     egui::Button::new(if row.missing { "missing" } else { "…" })
                                         .selected(selected),

@@ -338,7 +338,7 @@ fn menu_ui(
                 .clicked()
                 && let Some(dir) = rfd::FileDialog::new().pick_folder()
             {
-                commands.push(LabelingCommand::FindMovedFiles(dir));
+                commands.push(JobCommand::FindMovedFiles { folder: dir });
             }
             let session = state.session.as_ref();
             if ui

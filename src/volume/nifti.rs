@@ -481,6 +481,27 @@ fn read_header(source: &mut Source, path: &Path) -> Result<NiftiHeader, VolumeEr
     NiftiHeader::parse(&bytes[..size], path)
 }
 
+/// The volume's voxels do not fit in this machine's memory.
+fn out_of_memory(path: &Path, bytes: u64) -> VolumeError {
+    VolumeError::invalid(
+        path,
+        format!(
+            "the volume needs {} of memory for its voxels, more than this machine can give",
+            human_bytes(bytes)
+        ),
+    )
+}
+
+/// `bytes` in KiB, MiB or GiB, one decimal.
+fn human_bytes(bytes: u64) -> String {
+    let bytes = bytes as f64;
+    match bytes {
+        b if b >= (1u64 << 30) as f64 => format!("{:.1} GiB", b / (1u64 << 30) as f64),
+        b if b >= (1u64 << 20) as f64 => format!("{:.1} MiB", b / (1u64 << 20) as f64),
+        b => format!("{:.1} KiB", b / 1024.0),
+    }
+}
+
 fn not_nifti(path: &Path) -> VolumeError {
     VolumeError::invalid(
         path,
@@ -504,7 +525,8 @@ fn read_samples_growing(
     let mut filled = 0;
     while filled < samples {
         let next = (filled + chunk_samples).min(samples);
-        data.resize_exact(next);
+        data.resize_exact(next)
+            .map_err(|_| out_of_memory(path, next.saturating_mul(size) as u64))?;
         read_fully(
             reader,
             &mut data.as_bytes_mut()[filled * size..next * size],
@@ -544,8 +566,9 @@ fn skip(reader: &mut dyn Read, count: u64, path: &Path) -> Result<(), VolumeErro
     Ok(())
 }
 
-/// The files a NIfTI path stands for: (header file, data file).
-fn header_and_data_paths(path: &Path) -> Result<(PathBuf, PathBuf), VolumeError> {
+/// The files a NIfTI path stands for: (header file, data file); the same
+/// path twice for a single-file `.nii`. The store hashes both of a pair.
+pub fn header_and_data_paths(path: &Path) -> Result<(PathBuf, PathBuf), VolumeError> {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -596,6 +619,11 @@ fn header_and_data_paths(path: &Path) -> Result<(PathBuf, PathBuf), VolumeError>
 
 /// Reads a NIfTI-1 or NIfTI-2 file (or pair) into memory in its stored type.
 pub fn read(path: &Path) -> Result<Volume, VolumeError> {
+    read_within(path, super::voxels::available_memory_bytes())
+}
+
+/// [`read`], refusing a volume whose voxels need more than `memory_bytes`.
+fn read_within(path: &Path, memory_bytes: Option<u64>) -> Result<Volume, VolumeError> {
     let (header_path, data_path) = header_and_data_paths(path)?;
     let mut header_source = open_source(&header_path)?;
     let header = read_header(&mut header_source, &header_path)?;
@@ -654,13 +682,23 @@ pub fn read(path: &Path) -> Result<Volume, VolumeError> {
             ),
         ));
     }
+    // A volume that cannot fit is refused before any of it is allocated:
+    // a few-MB gzip file may claim tens of GB.
+    if let Some(available) = memory_bytes
+        && data_bytes > available
+    {
+        return Err(out_of_memory(&data_path, data_bytes));
+    }
     skip(&mut source.reader, offset, &data_path)?;
-    // The gzip trailer records the whole stream's size: when it agrees with
-    // the header, the size is corroborated and one allocation suffices.
-    let corroborated = source.exact || source.gzip_isize == Some(needed as u32);
+    // The gzip trailer records the whole stream's size mod 2^32: when it
+    // agrees with the header (and the size is below 4 GiB, where mod 2^32
+    // proves nothing), the size is corroborated and one allocation suffices.
+    let corroborated =
+        source.exact || (needed < 1 << 32 && source.gzip_isize == Some(needed as u32));
     let mut data = if corroborated {
         // One zeroed allocation (pages come from the OS on first write), filled in place.
-        let mut data = VoxelData::zeroed(sample_type, samples);
+        let mut data = VoxelData::try_zeroed(sample_type, samples)
+            .ok_or_else(|| out_of_memory(&data_path, data_bytes))?;
         read_fully(
             &mut source.reader,
             data.as_bytes_mut(),
@@ -797,6 +835,40 @@ mod tests {
         }
         assert!(sample_layout(32).unwrap_err().contains("complex"));
         assert!(sample_layout(77).unwrap_err().contains("unknown datatype"));
+    }
+
+    #[test]
+    fn a_volume_larger_than_memory_is_refused_before_it_is_allocated() {
+        // 64³ uint8 zeros, gzipped: a 1 KB file whose trailer corroborates 256 KiB.
+        let mut bytes = vec![0u8; 352];
+        bytes[0..4].copy_from_slice(&348i32.to_le_bytes());
+        for (i, d) in [3i16, 64, 64, 64, 1, 1, 1, 1].iter().enumerate() {
+            bytes[40 + 2 * i..42 + 2 * i].copy_from_slice(&d.to_le_bytes());
+        }
+        bytes[70..72].copy_from_slice(&2i16.to_le_bytes());
+        bytes[72..74].copy_from_slice(&8i16.to_le_bytes());
+        bytes[108..112].copy_from_slice(&352f32.to_le_bytes());
+        bytes[344..348].copy_from_slice(b"n+1\0");
+        bytes.resize(352 + 64 * 64 * 64, 0);
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut encoder, &bytes).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zeros.nii.gz");
+        std::fs::write(&path, encoder.finish().unwrap()).unwrap();
+
+        let error = read_within(&path, Some(100_000)).unwrap_err().to_string();
+        assert!(
+            error.contains("needs 256.0 KiB of memory") && error.contains("zeros.nii.gz"),
+            "{error}"
+        );
+        assert_eq!(
+            read_within(&path, Some(1 << 20)).unwrap().shape,
+            vec![64, 64, 64]
+        );
+        assert!(
+            VoxelData::try_zeroed(SampleType::F64, usize::MAX / 16).is_none(),
+            "no abort"
+        );
     }
 
     #[test]

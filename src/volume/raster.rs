@@ -31,9 +31,22 @@ pub fn read(path: &Path) -> Result<Volume, VolumeError> {
             "not a recognised image (PNG, JPEG, TIFF, BMP) or NIfTI file",
         ));
     };
-    // The decoder enforces the image crate's allocation limits, so a header
-    // claiming a gigapixel image is refused rather than allocated.
+    // The image crate's allocation limit (512 MiB) is checked here against
+    // the size the header claims, before decoding: `into_decoder` alone
+    // leaves the pixel buffer unchecked, and a 60-byte BMP can claim 70 GB.
     let mut decoder = reader.into_decoder().map_err(image_error)?;
+    let claimed_bytes = decoder.total_bytes();
+    let mut limits = image::Limits::default();
+    let fits_memory = super::voxels::available_memory_bytes().is_none_or(|m| claimed_bytes <= m);
+    if limits.reserve(claimed_bytes).is_err() || !fits_memory {
+        let (width, height) = decoder.dimensions();
+        return Err(VolumeError::invalid(
+            path,
+            format!(
+                "the header claims a {width} × {height} image ({claimed_bytes} bytes of pixels), more than Loupe reads into memory (512 MiB)"
+            ),
+        ));
+    }
     let orientation = decoder.orientation().map_err(image_error)?;
     let mut image = DynamicImage::from_decoder(decoder).map_err(image_error)?;
     image.apply_orientation(orientation);

@@ -178,6 +178,23 @@ impl VoxelData {
         }
     }
 
+    /// [`VoxelData::zeroed`] for sizes a file asks for: `None` when the
+    /// allocator cannot give that much, instead of aborting the process.
+    pub fn try_zeroed(sample_type: SampleType, len: usize) -> Option<Self> {
+        Some(match sample_type {
+            SampleType::U8 => Self::U8(try_zeroed_vec(len)?),
+            SampleType::I8 => Self::I8(try_zeroed_vec(len)?),
+            SampleType::U16 => Self::U16(try_zeroed_vec(len)?),
+            SampleType::I16 => Self::I16(try_zeroed_vec(len)?),
+            SampleType::U32 => Self::U32(try_zeroed_vec(len)?),
+            SampleType::I32 => Self::I32(try_zeroed_vec(len)?),
+            SampleType::U64 => Self::U64(try_zeroed_vec(len)?),
+            SampleType::I64 => Self::I64(try_zeroed_vec(len)?),
+            SampleType::F32 => Self::F32(try_zeroed_vec(len)?),
+            SampleType::F64 => Self::F64(try_zeroed_vec(len)?),
+        })
+    }
+
     pub fn sample_type(&self) -> SampleType {
         match self {
             Self::U8(_) => SampleType::U8,
@@ -225,19 +242,59 @@ impl VoxelData {
     /// Grows or shrinks to exactly `len` samples (new ones zero), without
     /// the doubling `Vec` growth would add: large reallocations move pages,
     /// not bytes, so memory stays at the data's size.
-    pub fn resize_exact(&mut self, len: usize) {
+    /// Grows or shrinks to `len` samples; growing that the allocator cannot
+    /// give is an error, not an abort.
+    pub fn resize_exact(&mut self, len: usize) -> Result<(), std::collections::TryReserveError> {
         with_samples!(self, v => {
             if len > v.len() {
-                v.reserve_exact(len - v.len());
+                v.try_reserve_exact(len - v.len())?;
             }
             v.resize(len, Default::default());
-        })
+        });
+        Ok(())
     }
 
     /// Sample `index` widened to f64 (unscaled). `None` past the end.
     pub fn get_f64(&self, index: usize) -> Option<f64> {
         with_samples!(self, v => v.get(index).map(|s| s.to_f64()))
     }
+}
+
+/// A zero-filled vector from the allocator's zeroed pages, or `None` when
+/// it cannot give `len` elements.
+fn try_zeroed_vec<T: bytemuck::Zeroable>(len: usize) -> Option<Vec<T>> {
+    let layout = std::alloc::Layout::array::<T>(len).ok()?;
+    if layout.size() == 0 {
+        return Some(Vec::new());
+    }
+    // SAFETY: the layout has a non-zero size; `T: Zeroable` makes all-zero
+    // bytes a valid `T`; the pointer comes from the global allocator with
+    // exactly the layout of a `Vec<T>` of capacity `len`, which is what
+    // `Vec::from_raw_parts` requires.
+    unsafe {
+        let pointer = std::alloc::alloc_zeroed(layout).cast::<T>();
+        if pointer.is_null() {
+            return None;
+        }
+        Some(Vec::from_raw_parts(pointer, len, len))
+    }
+}
+
+/// Memory the system can still give this process (Linux: `MemAvailable`
+/// plus free swap), or `None` where that is not known.
+pub fn available_memory_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = text.lines().find(|l| l.starts_with(name))?;
+        let kib: u64 = line[name.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kib * 1024)
+    };
+    Some(field("MemAvailable:")? + field("SwapFree:").unwrap_or(0))
 }
 
 #[cfg(test)]
