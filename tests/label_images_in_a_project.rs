@@ -320,3 +320,63 @@ fn finish_job(harness: &mut Harness<'_, LoupeApp>) {
     harness.run_steps(2);
     assert!(harness.state().state().job.is_none(), "the job finished");
 }
+
+#[test]
+fn a_corrupt_settings_file_is_reported_not_silently_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join("settings.json"),
+        "{\"annotator\": \"ana\", \"recent_pro",
+    )
+    .unwrap();
+    let state = loupe::app::AppState::new(data.clone());
+    let notice = state.notice.as_ref().expect("the problem is shown");
+    assert!(
+        notice.is_error && notice.text.contains("settings.json is corrupt"),
+        "{}",
+        notice.text
+    );
+    assert_eq!(
+        std::fs::read_to_string(data.join("settings.json.corrupt")).unwrap(),
+        "{\"annotator\": \"ana\", \"recent_pro",
+        "kept for the user"
+    );
+}
+
+#[test]
+fn labels_imported_in_the_window_are_recorded_as_the_csv_says_not_as_the_user() {
+    let (dir, root) = demo_project();
+    let incoming = dir.path().join("incoming");
+    std::fs::create_dir_all(&incoming).unwrap();
+    image::GrayImage::from_pixel(8, 8, image::Luma([3]))
+        .save(incoming.join("fresh.png"))
+        .unwrap();
+    let labels = dir.path().join("labels.csv");
+    std::fs::write(&labels, "fresh.png,stage=Stage 2\n").unwrap();
+    let mut harness = harness(&root, &dir.path().join("data"));
+    harness.run();
+    harness
+        .state_mut()
+        .apply(WindowCommand::SetAnnotator("ana".into()));
+    harness.state_mut().apply(JobCommand::Import {
+        paths: vec![incoming],
+        labels: Some(labels),
+        test_fraction: 0.0,
+    });
+    finish_job(&mut harness);
+    let project = Project::open(&root).unwrap();
+    let item = project
+        .items()
+        .unwrap()
+        .into_iter()
+        .find(|i| i.path.ends_with("fresh.png"))
+        .unwrap();
+    let labels = project.current_labels(item.id).unwrap();
+    assert_eq!(
+        labels.keys().collect::<Vec<_>>(),
+        ["import"],
+        "not the window's user"
+    );
+}

@@ -330,3 +330,74 @@ fn a_past_run_can_be_reviewed_without_training_again() {
             > 0
     );
 }
+
+/// A method that crashes on its first step, as a bug in Burn or in a new
+/// method would.
+struct Crashes;
+
+const CRASHES: MethodSpec = MethodSpec::image("crashes", false, false, &["loss/total"]);
+
+impl TrainingMethod for Crashes {
+    fn spec(&self) -> &MethodSpec {
+        &CRASHES
+    }
+
+    fn step(
+        &mut self,
+        _models: Models,
+        _optimizer: &mut ModuleOptimizer,
+        _batch: &Batch,
+        _context: &StepContext,
+    ) -> (Models, Scalars) {
+        panic!("index out of bounds in a kernel")
+    }
+}
+
+#[test]
+fn a_crash_in_training_is_shown_and_a_new_run_can_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = window_with_training_panel(dir.path(), 16, 32);
+    let root = dir.path().join("thyroid");
+    let config = TrainConfig {
+        method: Method::Supervised,
+        input_size: 16,
+        width: 2,
+        epochs: 1,
+        ..TrainConfig::default()
+    };
+    let run = TrainingRun::spawn(root, config, Box::new(Crashes), flex());
+    harness.state_mut().state_mut().training.run = Some(run);
+    draw_until_the_run_ends(&mut harness);
+    let status = harness
+        .state()
+        .state()
+        .training
+        .run
+        .as_ref()
+        .unwrap()
+        .status
+        .clone();
+    assert_eq!(
+        status,
+        TrainingStatus::Failed("training crashed: index out of bounds in a kernel".into())
+    );
+    harness.get_by_label_contains("failed: training crashed: index out of bounds");
+    // The panel is not stuck on "Running": Start is there to press again.
+    harness.get_by_label("Start").click();
+    harness.run_steps(3);
+    let status = harness
+        .state()
+        .state()
+        .training
+        .run
+        .as_ref()
+        .unwrap()
+        .status
+        .clone();
+    assert!(
+        matches!(status, TrainingStatus::Starting | TrainingStatus::Running),
+        "{status:?}"
+    );
+    harness.state_mut().apply(TrainingCommand::Stop);
+    draw_until_the_run_ends(&mut harness);
+}
