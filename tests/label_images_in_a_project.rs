@@ -380,3 +380,74 @@ fn labels_imported_in_the_window_are_recorded_as_the_csv_says_not_as_the_user() 
         "not the window's user"
     );
 }
+
+#[test]
+fn the_browser_list_and_counts_follow_every_label_filter_and_sort() {
+    use loupe::app::ProjectSession;
+    use loupe::app::project::SortOrder;
+
+    let (_dir, root) = demo_project();
+    let mut session = ProjectSession::open(&root).unwrap();
+    let filter = BrowserFilter {
+        class: Some("Stage 3".into()),
+        ..Default::default()
+    };
+    session
+        .apply(LabelingCommand::SetFilter(filter), "ana")
+        .unwrap();
+    let before: Vec<i64> = session.visible().iter().map(|r| r.item.id).collect();
+    let labeled_before = session.counts()[&Pool::Labeled]
+        .get("Stage 3")
+        .copied()
+        .unwrap_or(0);
+    let id = session
+        .rows
+        .iter()
+        .find(|r| r.item.pool == Pool::Unlabeled && r.labels.is_empty())
+        .unwrap()
+        .item
+        .id;
+    session
+        .apply(LabelingCommand::SelectItem(id), "ana")
+        .unwrap();
+    session
+        .apply(
+            LabelingCommand::SetLabel {
+                field: "stage".into(),
+                value: Some("Stage 3".into()),
+            },
+            "ana",
+        )
+        .unwrap();
+    let after: Vec<i64> = session.visible().iter().map(|r| r.item.id).collect();
+    assert_eq!(
+        after.len(),
+        before.len() + 1,
+        "the new Stage 3 item is listed"
+    );
+    assert!(after.contains(&id));
+    assert_eq!(
+        session.counts()[&Pool::Labeled]["Stage 3"],
+        labeled_before + 1
+    );
+
+    // Names ascending, then dates descending (ties: newest id first).
+    session
+        .apply(LabelingCommand::SetFilter(BrowserFilter::default()), "ana")
+        .unwrap();
+    let by_name: Vec<String> = session
+        .visible()
+        .iter()
+        .map(|r| r.item.path.clone())
+        .collect();
+    let mut sorted = by_name.clone();
+    sorted.sort();
+    assert_eq!(by_name, sorted);
+    session
+        .apply(LabelingCommand::SetSort(SortOrder::Date), "ana")
+        .unwrap();
+    let by_date: Vec<i64> = session.visible().iter().map(|r| r.item.id).collect();
+    let mut newest_first: Vec<i64> = session.rows.iter().map(|r| r.item.id).collect();
+    newest_first.reverse();
+    assert_eq!(by_date, newest_first);
+}

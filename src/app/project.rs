@@ -1,8 +1,10 @@
 //! An open project in the window: its items with their current labels,
 //! the browser's filter and order, the selected item, and undo/redo.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::command::LabelingCommand;
 use crate::store::{ADJUDICATOR, Item, Pool, Prediction, Project, Remark, StoreError};
@@ -125,6 +127,15 @@ pub struct ProjectSession {
     /// The newest model prediction per item.
     pub predictions: BTreeMap<i64, Prediction>,
     pub uncertainty: UncertaintyMeasure,
+    /// Every row's index in the browser's sort order: kept until the rows
+    /// are re-read or the order or predictions change (a label changes
+    /// neither a path, a date nor a prediction, so a key press keeps it).
+    sorted: RefCell<Option<Arc<Vec<usize>>>>,
+    /// The browser's list (`sorted`, filtered) and the pool/class counts:
+    /// kept until a row or the filter changes, so a frame does not redo
+    /// them over every item.
+    listed: RefCell<Option<Arc<Vec<usize>>>>,
+    counts: RefCell<Option<BTreeMap<Pool, BTreeMap<String, usize>>>>,
 }
 
 impl ProjectSession {
@@ -142,6 +153,9 @@ impl ProjectSession {
             agreement: None,
             predictions: BTreeMap::new(),
             uncertainty: UncertaintyMeasure::default(),
+            sorted: RefCell::new(None),
+            listed: RefCell::new(None),
+            counts: RefCell::new(None),
         };
         session.reload()?;
         Ok(session)
@@ -165,7 +179,20 @@ impl ProjectSession {
             .collect::<Result<_, _>>()?;
         self.agreement = None;
         self.predictions = self.project.predictions()?;
+        self.order_changed();
         Ok(())
+    }
+
+    /// The rows, their order or the predictions changed: sort again.
+    fn order_changed(&mut self) {
+        self.sorted.replace(None);
+        self.rows_changed();
+    }
+
+    /// A row or the filter changed: filter and count again.
+    fn rows_changed(&mut self) {
+        self.listed.replace(None);
+        self.counts.replace(None);
     }
 
     /// The uncertainty of an item's prediction by the chosen measure.
@@ -207,6 +234,7 @@ impl ProjectSession {
             self.rows[index] = row;
         }
         self.agreement = None;
+        self.rows_changed();
         Ok(())
     }
 
@@ -224,53 +252,80 @@ impl ProjectSession {
 
     /// The browser's list: filtered, in the chosen order.
     pub fn visible(&self) -> Vec<&ItemRow> {
+        let listed = self.listed.borrow().clone();
+        let listed = match listed {
+            Some(listed) => listed,
+            None => {
+                let listed = Arc::new(self.filtered());
+                self.listed.replace(Some(listed.clone()));
+                listed
+            }
+        };
+        listed.iter().map(|&index| &self.rows[index]).collect()
+    }
+
+    /// Indices of the rows the filter keeps, in sort order.
+    fn filtered(&self) -> Vec<usize> {
         let target = self.project.schema().target.clone();
         let f = &self.filter;
-        let mut rows: Vec<&ItemRow> = self
-            .rows
+        self.sorted_indices()
             .iter()
-            .filter(|r| f.pool.is_none_or(|p| r.item.pool == p))
-            .filter(|r| match &f.class {
-                None => true,
-                Some(c) if c.is_empty() => r.consensus(&target).is_none(),
-                Some(c) => r.consensus(&target) == Some(c.as_str()),
+            .copied()
+            .filter(|&index| {
+                let r = &self.rows[index];
+                f.pool.is_none_or(|p| r.item.pool == p)
+                    && match &f.class {
+                        None => true,
+                        Some(c) if c.is_empty() => r.consensus(&target).is_none(),
+                        Some(c) => r.consensus(&target) == Some(c.as_str()),
+                    }
+                    && f.annotator
+                        .as_ref()
+                        .is_none_or(|a| r.labels.contains_key(a))
+                    && (!f.unsure || r.is_unsure())
+                    && (!f.disagreement
+                        || self
+                            .project
+                            .schema()
+                            .fields
+                            .iter()
+                            .any(|field| r.disagrees(&field.name)))
+                    && (!f.missing || r.missing)
             })
-            .filter(|r| {
-                f.annotator
-                    .as_ref()
-                    .is_none_or(|a| r.labels.contains_key(a))
-            })
-            .filter(|r| !f.unsure || r.is_unsure())
-            .filter(|r| {
-                !f.disagreement
-                    || self
-                        .project
-                        .schema()
-                        .fields
-                        .iter()
-                        .any(|field| r.disagrees(&field.name))
-            })
-            .filter(|r| !f.missing || r.missing)
-            .collect();
-        match self.sort {
-            SortOrder::Name => rows.sort_by(|a, b| a.item.path.cmp(&b.item.path)),
-            SortOrder::Date => rows.sort_by(|a, b| {
-                b.item
-                    .added_at
-                    .cmp(&a.item.added_at)
-                    .then(b.item.id.cmp(&a.item.id))
-            }),
-            SortOrder::Uncertainty => rows.sort_by(|a, b| {
-                let (ua, ub) = (
-                    self.uncertainty_of(a.item.id),
-                    self.uncertainty_of(b.item.id),
-                );
-                ub.unwrap_or(f64::NEG_INFINITY)
-                    .total_cmp(&ua.unwrap_or(f64::NEG_INFINITY))
-                    .then(a.item.id.cmp(&b.item.id))
-            }),
+            .collect()
+    }
+
+    /// Every row's index in the chosen order.
+    fn sorted_indices(&self) -> Arc<Vec<usize>> {
+        if let Some(sorted) = self.sorted.borrow().as_ref() {
+            return sorted.clone();
         }
-        rows
+        let rows = &self.rows;
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        match self.sort {
+            SortOrder::Name => order.sort_by(|&a, &b| rows[a].item.path.cmp(&rows[b].item.path)),
+            SortOrder::Date => order.sort_by(|&a, &b| {
+                rows[b]
+                    .item
+                    .added_at
+                    .cmp(&rows[a].item.added_at)
+                    .then(rows[b].item.id.cmp(&rows[a].item.id))
+            }),
+            SortOrder::Uncertainty => {
+                let key = |i: usize| {
+                    self.uncertainty_of(rows[i].item.id)
+                        .unwrap_or(f64::NEG_INFINITY)
+                };
+                order.sort_by(|&a, &b| {
+                    key(b)
+                        .total_cmp(&key(a))
+                        .then(rows[a].item.id.cmp(&rows[b].item.id))
+                })
+            }
+        }
+        let order = Arc::new(order);
+        self.sorted.replace(Some(order.clone()));
+        order
     }
 
     /// Moves the selection `delta` places through the browser's list.
@@ -413,6 +468,15 @@ impl ProjectSession {
 
     /// Items per pool, and per pool the consensus target classes.
     pub fn counts(&self) -> BTreeMap<Pool, BTreeMap<String, usize>> {
+        if let Some(counts) = self.counts.borrow().as_ref() {
+            return counts.clone();
+        }
+        let counts = self.count_rows();
+        self.counts.replace(Some(counts.clone()));
+        counts
+    }
+
+    fn count_rows(&self) -> BTreeMap<Pool, BTreeMap<String, usize>> {
         let target = self.project.schema().target.clone();
         let mut out: BTreeMap<Pool, BTreeMap<String, usize>> =
             Pool::ALL.iter().map(|p| (*p, BTreeMap::new())).collect();
@@ -498,6 +562,7 @@ impl ProjectSession {
             }),
             LabelingCommand::SetUncertainty(measure) => {
                 self.uncertainty = measure;
+                self.order_changed();
                 Ok(LabelingOutcome::default())
             }
             LabelingCommand::SetLabel { field, value } => {
@@ -532,10 +597,12 @@ impl ProjectSession {
             }
             LabelingCommand::SetFilter(filter) => {
                 self.filter = filter;
+                self.rows_changed();
                 Ok(LabelingOutcome::default())
             }
             LabelingCommand::SetSort(sort) => {
                 self.sort = sort;
+                self.order_changed();
                 Ok(LabelingOutcome::default())
             }
             LabelingCommand::SetAutoAdvance(on) => {
