@@ -57,10 +57,13 @@ impl Settings {
                 let file = Self::file(data_dir);
                 let aside = data_dir.join("settings.json.corrupt");
                 let kept = std::fs::rename(&file, &aside).is_ok();
-                let mut settings = Settings::default();
-                settings.annotator =
-                    crate::store::annotator_name(&std::env::var("USER").unwrap_or_default())
-                        .unwrap_or_else(|_| "annotator".into());
+                let settings = Settings {
+                    annotator: crate::store::annotator_name(
+                        &std::env::var("USER").unwrap_or_default(),
+                    )
+                    .unwrap_or_else(|_| "annotator".into()),
+                    ..Settings::default()
+                };
                 let message = if kept {
                     format!(
                         "{problem}; it was kept as {} and default settings are used",

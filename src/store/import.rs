@@ -384,15 +384,16 @@ fn tails(path: &str) -> impl Iterator<Item = &str> {
     std::iter::once(path).chain(path.match_indices('/').map(move |(i, _)| &path[i + 1..]))
 }
 
+/// CSV rows by the index of the file they label, and the paths of rows
+/// that matched no file.
+type Matched<'a> = (HashMap<usize, Vec<&'a LabelRow>>, Vec<String>);
+
 /// Finds the CSV row's file: by a path that ends the same way (the full
 /// path, or its end relative to any folder), else by a unique file name.
 /// A row two files fit equally well is refused, naming both, before
 /// anything is imported: labels never land on a guess. One map from path
 /// tails to files, so a 50k-row CSV against 50k files takes a moment.
-fn match_rows<'a>(
-    files: &[PathBuf],
-    table: &'a LabelTable,
-) -> Result<(HashMap<usize, Vec<&'a LabelRow>>, Vec<String>), StoreError> {
+fn match_rows<'a>(files: &[PathBuf], table: &'a LabelTable) -> Result<Matched<'a>, StoreError> {
     let mut by_tail: HashMap<String, BTreeSet<usize>> = HashMap::new();
     for (index, file) in files.iter().enumerate() {
         let mut spellings = vec![file.to_string_lossy().replace('\\', "/")];
