@@ -510,3 +510,16 @@ fn the_import_walk_survives_link_loops_pipes_and_broken_links() {
         Pool::Unlabeled
     );
 }
+
+#[test]
+fn importing_the_project_folder_leaves_loupes_own_files_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = init(dir.path(), "rop");
+    write_png(&root.join("images/eye.png"), 10);
+    // What the window leaves there: a cached thumbnail and a run's files.
+    write_png(&root.join("cache/thumbnails/0123abcd.png"), 20);
+    write_png(&root.join("runs/2026-01-01-supervised/sample.png"), 30);
+    let out = run_ok(&["import", s(&root), s(&root)]);
+    assert!(out.contains("added 1 items"), "{out}");
+    assert!(out.contains("Loupe's own file"), "{out}");
+}

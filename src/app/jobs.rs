@@ -92,6 +92,25 @@ impl Job {
                     report.unmatched_labels.len()
                 ));
             }
+            if !report.labels_kept.is_empty() {
+                message.push_str(&format!(
+                    " {} CSV labels were older than the project's and were not applied.",
+                    report.labels_kept.len()
+                ));
+            }
+            if !report.skipped.is_empty() {
+                let first: Vec<String> = report
+                    .skipped
+                    .iter()
+                    .take(3)
+                    .map(|(p, why)| format!("{} ({why})", p.display()))
+                    .collect();
+                message.push_str(&format!(
+                    " {} files skipped: {}",
+                    report.skipped.len(),
+                    first.join(", ")
+                ));
+            }
             Ok((message, root))
         })
     }

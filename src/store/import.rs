@@ -16,6 +16,9 @@ const IMPORTABLE: &[&str] = &[
     ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".nii", ".nii.gz", ".hdr", ".hdr.gz",
 ];
 
+/// Folders of a project that hold Loupe's own files, never items.
+const OWN_FOLDERS: [&str; 2] = ["cache", "runs"];
+
 /// Labels read from a CSV: for each path as written there, annotator → field → value.
 #[derive(Clone, Debug, Default)]
 pub struct LabelTable {
@@ -460,7 +463,22 @@ pub fn import(
     if let Some(table) = labels {
         table.check(project, options)?;
     }
-    let Collected { files, skipped } = collect_files(paths)?;
+    let Collected { files, mut skipped } = collect_files(paths)?;
+    // Importing the project folder itself must not take in Loupe's own
+    // files (thumbnails are PNGs too).
+    let own: Vec<PathBuf> = OWN_FOLDERS
+        .iter()
+        .filter_map(|f| std::fs::canonicalize(project.root().join(f)).ok())
+        .collect();
+    let (files, own_files): (Vec<PathBuf>, Vec<PathBuf>) = files.into_iter().partition(|f| {
+        let absolute = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
+        !own.iter().any(|o| absolute.starts_with(o))
+    });
+    skipped.extend(
+        own_files
+            .into_iter()
+            .map(|f| (f, "Loupe's own file (thumbnail cache or a run)".to_string())),
+    );
     let empty = LabelTable::default();
     let (rows_by_file, unmatched) = match_rows(&files, labels.unwrap_or(&empty))?;
     let target = project.schema().target.clone();
