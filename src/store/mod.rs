@@ -1220,4 +1220,45 @@ mod tests {
             .unwrap_err();
         assert!(error.to_string().contains("surrounding spaces"), "{error}");
     }
+
+    #[test]
+    fn projects_from_format_1_get_pair_identities_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut project = Project::create(dir.path(), &Schema::rop()).unwrap();
+        std::fs::write(dir.path().join("a.hdr"), b"same header").unwrap();
+        std::fs::write(dir.path().join("a.img"), b"voxels of a").unwrap();
+        let id = match project
+            .add_item(&dir.path().join("a.hdr"), Pool::Unlabeled)
+            .unwrap()
+        {
+            AddOutcome::Added(id) => id,
+            other => panic!("{other:?}"),
+        };
+        let pair_hash = project.item(id).unwrap().content_hash;
+        // As format 1 stored it: the header's hash alone.
+        let mut header_only = Sha256::new();
+        hash_file(&dir.path().join("a.hdr"), &mut header_only).unwrap();
+        let header_only: String = header_only
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_ne!(header_only, pair_hash);
+        project
+            .conn
+            .execute_batch(&format!(
+                "UPDATE items SET content_hash = '{header_only}'; UPDATE meta SET value = '1' WHERE key = 'format';"
+            ))
+            .unwrap();
+        drop(project);
+        let project = Project::open(dir.path()).unwrap();
+        assert_eq!(project.item(id).unwrap().content_hash, pair_hash);
+        let format: String = project
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(format, FORMAT);
+    }
 }
