@@ -83,6 +83,9 @@ pub struct AppState {
     pub history: Vec<PathBuf>,
     /// The training panel: settings, the run, past runs.
     pub training: Training,
+    /// Why the saved settings could not be read (they were kept aside and
+    /// the defaults used), for the status bar.
+    pub settings_problem: Option<String>,
 }
 
 impl AppState {
@@ -93,7 +96,7 @@ impl AppState {
             data_dir,
             session: None,
             document: None,
-            notice: settings_problem.map(|text| Notice {
+            notice: settings_problem.clone().map(|text| Notice {
                 text,
                 is_error: true,
             }),
@@ -104,6 +107,7 @@ impl AppState {
             compute_error: None,
             history: Vec::new(),
             training: Training::default(),
+            settings_problem,
         }
     }
 

@@ -63,5 +63,11 @@ pub fn status_ui(ui: &mut egui::Ui, state: &AppState, frames: &FrameTimes) {
             ui.weak(format!("UI frame {median:.1} ms (p95 {p95:.1})"))
                 .on_hover_text("Time the UI thread spent per frame over the last 240 frames");
         }
+        // Stays in view (a notice can be replaced by the next message).
+        if let Some(problem) = &state.settings_problem {
+            ui.separator();
+            ui.colored_label(ui.visuals().warn_fg_color, "settings were reset")
+                .on_hover_text(problem.as_str());
+        }
     });
 }
