@@ -281,7 +281,8 @@ fn try_zeroed_vec<T: bytemuck::Zeroable>(len: usize) -> Option<Vec<T>> {
 }
 
 /// Memory the system can still give this process (Linux: `MemAvailable`
-/// plus free swap), or `None` where that is not known.
+/// plus free swap, and no more than the control group's limit leaves, as in
+/// a container), or `None` where that is not known.
 pub fn available_memory_bytes() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let field = |name: &str| -> Option<u64> {
@@ -294,7 +295,18 @@ pub fn available_memory_bytes() -> Option<u64> {
             .ok()?;
         Some(kib * 1024)
     };
-    Some(field("MemAvailable:")? + field("SwapFree:").unwrap_or(0))
+    let system = field("MemAvailable:")? + field("SwapFree:").unwrap_or(0);
+    let read = |file: &str| -> Option<u64> {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/{file}"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    // cgroup v2: "max" (no limit) does not parse and leaves the system figure.
+    let group =
+        read("memory.max").map(|max| max.saturating_sub(read("memory.current").unwrap_or(0)));
+    Some(group.map_or(system, |g| g.min(system)))
 }
 
 #[cfg(test)]
