@@ -5,19 +5,11 @@
 
 mod common;
 
+use common::{run_ok, write_png};
+
 use std::path::{Path, PathBuf};
 
 use loupe::store::{ADJUDICATOR, Pool, Project};
-
-fn run_ok(args: &[&str]) -> String {
-    let output = common::loupe(args);
-    assert!(
-        output.status.success(),
-        "loupe {args:?}: {}",
-        common::stderr(&output)
-    );
-    common::stdout(&output)
-}
 
 /// Runs loupe expecting status 1 and returns its standard error.
 fn run_refused(args: &[&str]) -> String {
@@ -32,11 +24,9 @@ fn run_refused(args: &[&str]) -> String {
     common::stderr(&output)
 }
 
-fn write_png(path: &Path, shade: u8) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    image::GrayImage::from_pixel(8, 8, image::Luma([shade]))
-        .save(path)
-        .unwrap();
+/// `loupe label ROOT ITEM FIELD=VALUE --annotator NAME`, which must succeed.
+fn label(root: &Path, item: &str, assignment: &str, annotator: &str) {
+    run_ok(&["label", s(root), item, assignment, "--annotator", annotator]);
 }
 
 fn init(dir: &Path, schema: &str) -> PathBuf {
@@ -175,25 +165,11 @@ fn reimporting_an_old_export_never_reverts_a_newer_label() {
     write_png(&images.join("other.png"), 20);
     let root = init(dir.path(), "rop");
     run_ok(&["import", s(&root), s(&images)]);
-    run_ok(&[
-        "label",
-        s(&root),
-        "1",
-        "stage=Stage 1",
-        "--annotator",
-        "ana",
-    ]);
+    label(&root, "1", "stage=Stage 1", "ana");
     let old = dir.path().join("old.csv");
     run_ok(&["export", s(&root), "--out", s(&old)]);
     // Ana changes her mind after the export, and labels the other image.
-    run_ok(&[
-        "label",
-        s(&root),
-        "1",
-        "stage=Stage 3",
-        "--annotator",
-        "ana",
-    ]);
+    label(&root, "1", "stage=Stage 3", "ana");
 
     let out = run_ok(&["import", s(&root), s(&images), "--labels", s(&old)]);
     assert_eq!(
@@ -243,15 +219,8 @@ fn annotator_names_follow_one_rule_everywhere() {
     write_png(&images.join("eye.png"), 10);
     let root = init(dir.path(), "rop");
     run_ok(&["import", s(&root), s(&images)]);
-    run_ok(&[
-        "label",
-        s(&root),
-        "1",
-        "stage=Stage 1",
-        "--annotator",
-        " ana ",
-    ]);
-    run_ok(&["label", s(&root), "1", "zone=II", "--annotator", "ana"]);
+    label(&root, "1", "stage=Stage 1", " ana ");
+    label(&root, "1", "zone=II", "ana");
     let labels = Project::open(&root).unwrap().current_labels(1).unwrap();
     assert_eq!(
         labels.keys().collect::<Vec<_>>(),
@@ -334,14 +303,7 @@ fn exported_cells_never_run_as_formulas_and_round_trip_exactly() {
     let image = root.join("=HYPERLINK(1).png");
     write_png(&image, 10);
     run_ok(&["import", s(&root), s(&image)]);
-    run_ok(&[
-        "label",
-        s(&root),
-        "1",
-        "stage=Stage 1",
-        "--annotator",
-        "@ana",
-    ]);
+    label(&root, "1", "stage=Stage 1", "@ana");
     let export = run_ok(&["export", s(&root)]);
     let row = export.lines().nth(1).unwrap();
     assert!(
@@ -400,19 +362,12 @@ fn class_folders_stay_inside_the_chosen_folder() {
     run_ok(&["import", s(&root), s(&images)]);
     let out = dir.path().join("out");
 
-    run_ok(&["label", s(&root), "1", "kind=a/b", "--annotator", "ana"]);
+    label(&root, "1", "kind=a/b", "ana");
     run_ok(&["export", s(&root), "--format", "folders", "--out", s(&out)]);
     assert!(out.join("a_b/1_one.png").is_file());
 
     for value in ["..", "CON"] {
-        run_ok(&[
-            "label",
-            s(&root),
-            "1",
-            &format!("kind={value}"),
-            "--annotator",
-            "ana",
-        ]);
+        label(&root, "1", &format!("kind={value}"), "ana");
         let stderr = run_refused(&["export", s(&root), "--format", "folders", "--out", s(&out)]);
         assert!(
             stderr.contains("cannot be a file or folder name"),
@@ -429,7 +384,7 @@ fn class_folders_stay_inside_the_chosen_folder() {
         let outside = dir.path().join("outside");
         std::fs::create_dir_all(&outside).unwrap();
         std::os::unix::fs::symlink(&outside, out.join("fine")).unwrap();
-        run_ok(&["label", s(&root), "1", "kind=fine", "--annotator", "ana"]);
+        label(&root, "1", "kind=fine", "ana");
         let stderr = run_refused(&["export", s(&root), "--format", "folders", "--out", s(&out)]);
         assert!(stderr.contains("symbolic link"), "{stderr}");
         assert_eq!(

@@ -3,26 +3,11 @@
 
 mod common;
 
+use common::{run_ok, write_png};
+
 use std::path::Path;
 
 use loupe::store::{Pool, Project, csv};
-
-fn run_ok(args: &[&str]) -> String {
-    let output = common::loupe(args);
-    assert!(
-        output.status.success(),
-        "loupe {args:?}: {}",
-        common::stderr(&output)
-    );
-    common::stdout(&output)
-}
-
-fn write_png(path: &Path, shade: u8) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    image::GrayImage::from_pixel(8, 8, image::Luma([shade]))
-        .save(path)
-        .unwrap();
-}
 
 /// Export rows keyed by file name and annotator, without ids and times.
 fn label_rows(root: &Path) -> Vec<Vec<String>> {

@@ -454,19 +454,10 @@ impl Project {
     pub fn items(&self) -> Result<Vec<Item>, StoreError> {
         let mut statement = self
             .conn
-            .prepare("SELECT id, path, content_hash, pool, added_at FROM items ORDER BY id")
+            .prepare(&format!("SELECT {ITEM_COLUMNS} FROM items ORDER BY id"))
             .map_err(|e| self.sql(e))?;
         let rows = statement
-            .query_map([], |r| {
-                let pool: String = r.get(3)?;
-                Ok(Item {
-                    id: r.get(0)?,
-                    path: r.get(1)?,
-                    content_hash: r.get(2)?,
-                    pool: Pool::parse(&pool).unwrap_or(Pool::Unlabeled),
-                    added_at: r.get(4)?,
-                })
-            })
+            .query_map([], item_from_row)
             .map_err(|e| self.sql(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.sql(e))
     }
@@ -475,18 +466,9 @@ impl Project {
     pub fn item(&self, id: i64) -> Result<Item, StoreError> {
         self.conn
             .query_row(
-                "SELECT id, path, content_hash, pool, added_at FROM items WHERE id = ?1",
+                &format!("SELECT {ITEM_COLUMNS} FROM items WHERE id = ?1"),
                 params![id],
-                |r| {
-                    let pool: String = r.get(3)?;
-                    Ok(Item {
-                        id: r.get(0)?,
-                        path: r.get(1)?,
-                        content_hash: r.get(2)?,
-                        pool: Pool::parse(&pool).unwrap_or(Pool::Unlabeled),
-                        added_at: r.get(4)?,
-                    })
-                },
+                item_from_row,
             )
             .optional()
             .map_err(|e| self.sql(e))?
@@ -861,6 +843,22 @@ pub fn consensus<'a>(
         .filter_map(|(_, fields)| fields.get(field));
     let first = values.next()?;
     values.all(|v| v == first).then_some(first.as_str())
+}
+
+/// The columns [`item_from_row`] reads, in its order.
+const ITEM_COLUMNS: &str = "id, path, content_hash, pool, added_at";
+
+/// An item from a row of [`ITEM_COLUMNS`].
+fn item_from_row(r: &rusqlite::Row) -> rusqlite::Result<Item> {
+    let pool: String = r.get(3)?;
+    Ok(Item {
+        id: r.get(0)?,
+        path: r.get(1)?,
+        content_hash: r.get(2)?,
+        // The table's CHECK constraint allows only the three pools.
+        pool: Pool::parse(&pool).unwrap_or(Pool::Unlabeled),
+        added_at: r.get(4)?,
+    })
 }
 
 /// Callers pass names through [`annotator_name`]; a name that would read

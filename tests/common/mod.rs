@@ -46,3 +46,22 @@ pub fn spawn_label_stdin(
         .spawn()
         .expect("the loupe binary runs")
 }
+
+/// Runs loupe, which must succeed; its standard output.
+pub fn run_ok(args: &[&str]) -> String {
+    let output = loupe(args);
+    assert!(
+        output.status.success(),
+        "loupe {args:?}: {}",
+        stderr(&output)
+    );
+    stdout(&output)
+}
+
+/// An 8×8 grey PNG of one shade (folders made as needed).
+pub fn write_png(path: &Path, shade: u8) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    image::GrayImage::from_pixel(8, 8, image::Luma([shade]))
+        .save(path)
+        .unwrap();
+}
