@@ -224,6 +224,10 @@ fn bad_render_requests_are_refused() {
             "width must be positive",
         ),
         (
+            vec!["--plane", "axial", "--index", "0", "--window", "0,1e309"],
+            "width must be positive and finite",
+        ),
+        (
             vec![
                 "--plane", "axial", "--index", "0", "--window", "-5,10", "--time", "1",
             ],

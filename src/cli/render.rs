@@ -45,9 +45,9 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
         .split_once(',')
         .and_then(|(c, w)| Some((c.trim().parse::<f64>().ok()?, w.trim().parse::<f64>().ok()?)))
         .with_context(|| format!("--window {}: expected CENTER,WIDTH", args.window))?;
-    if width.is_nan() || width <= 0.0 || !center.is_finite() {
+    if !width.is_finite() || width <= 0.0 || !center.is_finite() {
         bail!(
-            "--window {}: width must be positive and center finite",
+            "--window {}: width must be positive and finite, and center finite",
             args.window
         );
     }
