@@ -292,9 +292,18 @@ impl Document {
     }
 
     pub fn set_window(&mut self, window: WindowLevel) {
+        // A typed or dragged value is never NaN or infinite on screen: such a
+        // window would draw every voxel black.
+        if !window.center.is_finite() {
+            return;
+        }
         let window = WindowLevel {
             center: window.center,
-            width: window.width.max(1e-6),
+            width: if window.width.is_finite() {
+                window.width.max(1e-6)
+            } else {
+                1e12
+            },
         };
         if window != self.window {
             self.window = window;
