@@ -175,7 +175,7 @@ pub struct LoadedRun {
 /// checkpoint chosen on the validation split, or, for runs made before
 /// there was one, the last epoch's.
 pub fn load_run(root: &Path, run: &str, device: &Device) -> Result<LoadedRun, TrainError> {
-    let dir = root.join("runs").join(run);
+    let dir = super::runs::run_dir(root, run)?;
     let text = std::fs::read_to_string(dir.join(CONFIG_FILE))
         .map_err(|e| TrainError::Data(format!("no run {run} in {}: {e}", root.display())))?;
     let config: TrainConfig = serde_json::from_str(&text)
@@ -251,7 +251,7 @@ pub fn evaluate_run(
         ));
     }
     let classes = data.classes.len();
-    let dir = root.join("runs").join(run);
+    let dir = super::runs::run_dir(root, run)?;
     let chosen = dir.join(CHOSEN_STUDENT).is_file();
     let saved: Option<RunSummary> = std::fs::read_to_string(dir.join(super::runs::SUMMARY_FILE))
         .ok()

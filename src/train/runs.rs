@@ -90,6 +90,25 @@ impl RunDir {
     }
 }
 
+/// The folder of run `id` in the project at `project_root`: the one place a
+/// run id given by a user (`--run`, `--from`, `--teacher`) becomes a path,
+/// so an id is one plain name (no separator, not `.` or `..`) and never
+/// leads outside `runs/`.
+pub fn run_dir(project_root: &Path, id: &str) -> Result<PathBuf, super::error::TrainError> {
+    let plain = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && !id.contains(['/', '\\'])
+        && !id.chars().any(char::is_control);
+    if !plain {
+        return Err(super::error::TrainError::Data(format!(
+            "{id:?} is not a run id (a folder name under {}/runs)",
+            project_root.display()
+        )));
+    }
+    Ok(project_root.join("runs").join(id))
+}
+
 /// A past run as listed for overlaying curves.
 #[derive(Clone, Debug)]
 pub struct PastRun {
@@ -134,6 +153,19 @@ pub fn list(project_root: &Path) -> Vec<PastRun> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_run_id_is_one_plain_name() {
+        let root = Path::new("/p");
+        assert_eq!(
+            run_dir(root, "2026-01-01-supervised").unwrap(),
+            Path::new("/p/runs/2026-01-01-supervised")
+        );
+        for bad in ["", ".", "..", "../other", "a/b", "a\\b", "/etc"] {
+            let error = run_dir(root, bad).unwrap_err().to_string();
+            assert!(error.contains("is not a run id"), "{bad:?}: {error}");
+        }
+    }
+
     use super::*;
 
     #[test]

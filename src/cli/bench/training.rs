@@ -273,7 +273,7 @@ fn run_job(job: &Job, exe: &Path, config_path: &Path) -> anyhow::Result<Outcome>
         serde_json::from_slice(&output.stdout).context("reading loupe train --json")?;
     let run = value["run"].as_str().context("no run id")?;
     let last: Option<EpochRecord> =
-        std::fs::read_to_string(job.project.join("runs").join(run).join(METRICS_FILE))
+        std::fs::read_to_string(crate::train::runs::run_dir(&job.project, run)?.join(METRICS_FILE))
             .ok()
             .and_then(|text| {
                 text.lines()
