@@ -292,6 +292,20 @@ fn broken_raster_images_are_refused_clearly() {
     bmp[18..22].copy_from_slice(&60_000i32.to_le_bytes());
     bmp[22..26].copy_from_slice(&60_000i32.to_le_bytes());
     assert_refused(&write(d, "vast.bmp", &bmp), "60000 × 60000 image");
+    // A pipe would block a reader forever; a folder is not an image.
+    #[cfg(unix)]
+    {
+        let fifo = d.join("pipe.nii");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        assert_refused(&fifo, "not a regular file");
+        let folder = d.join("folder.png");
+        std::fs::create_dir_all(&folder).unwrap();
+        assert_refused(&folder, "is a folder");
+    }
     let missing = d.join("missing.nii");
     let output = common::loupe(&["info", missing.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));

@@ -116,10 +116,27 @@ pub fn load(path: &Path) -> Result<Volume, VolumeError> {
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
         });
     }
+    require_regular_file(path)?;
     if is_nifti_name(path) {
         nifti::read(path)
     } else {
         raster::read(path)
+    }
+}
+
+/// Opening a FIFO for reading blocks until something writes to it, and a
+/// device can be endless: only regular files (or links to them) are read.
+pub(crate) fn require_regular_file(path: &Path) -> Result<(), VolumeError> {
+    let metadata = std::fs::metadata(path).map_err(|e| VolumeError::io(path, e))?;
+    if metadata.is_file() {
+        Ok(())
+    } else if metadata.is_dir() {
+        Err(VolumeError::invalid(path, "is a folder, not an image file"))
+    } else {
+        Err(VolumeError::invalid(
+            path,
+            "not a regular file (a pipe, socket or device)",
+        ))
     }
 }
 

@@ -423,6 +423,7 @@ struct Source {
 }
 
 fn open_source(path: &Path) -> Result<Source, VolumeError> {
+    super::require_regular_file(path)?;
     let gz = is_gzip(path)?;
     let mut file = File::open(path).map_err(|e| VolumeError::io(path, e))?;
     let len = file.metadata().map_err(|e| VolumeError::io(path, e))?.len();
