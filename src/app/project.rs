@@ -170,13 +170,21 @@ impl ProjectSession {
         })
     }
 
-    /// Re-reads every item from the store (after an import).
+    /// Re-reads every item from the store (after an import): three scans,
+    /// not queries per item.
     pub fn reload(&mut self) -> Result<(), StoreError> {
         let items = self.project.items()?;
+        let mut labels = self.project.all_current_labels()?;
+        let mut remarks = self.project.all_remarks()?;
         self.rows = items
             .into_iter()
-            .map(|i| self.load_row(i))
-            .collect::<Result<_, _>>()?;
+            .map(|item| ItemRow {
+                labels: labels.remove(&item.id).unwrap_or_default(),
+                remarks: remarks.remove(&item.id).unwrap_or_default(),
+                missing: !self.project.resolve(&item).exists(),
+                item,
+            })
+            .collect();
         self.agreement = None;
         self.predictions = self.project.predictions()?;
         self.order_changed();

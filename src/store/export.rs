@@ -22,9 +22,10 @@ pub fn to_csv(project: &Project) -> Result<String, StoreError> {
     header.extend(fields.iter().cloned());
     header.push(labeled_at.into());
     let mut out = csv::line(&header);
+    let mut all_labels = project.all_current_labels()?;
+    let labeled_at = project.all_labeled_at()?;
     for item in project.items()? {
-        let history = project.history(item.id)?;
-        let labels = project.current_labels(item.id)?;
+        let labels = all_labels.remove(&item.id).unwrap_or_default();
         let prefix = [
             item.id.to_string(),
             item.path.clone(),
@@ -38,12 +39,6 @@ pub fn to_csv(project: &Project) -> Result<String, StoreError> {
             out.push_str(&csv::line(&row));
         }
         for (annotator, values) in &labels {
-            let labeled_at = history
-                .iter()
-                .filter(|a| &a.annotator == annotator)
-                .map(|a| a.created_at.clone())
-                .max()
-                .unwrap_or_default();
             let mut row: Vec<String> = prefix.to_vec();
             row.push(annotator.clone());
             row.extend(
@@ -51,7 +46,12 @@ pub fn to_csv(project: &Project) -> Result<String, StoreError> {
                     .iter()
                     .map(|f| values.get(f).cloned().unwrap_or_default()),
             );
-            row.push(labeled_at);
+            row.push(
+                labeled_at
+                    .get(&(item.id, annotator.clone()))
+                    .cloned()
+                    .unwrap_or_default(),
+            );
             out.push_str(&csv::line(&row));
         }
     }
@@ -217,17 +217,18 @@ pub fn stats(project: &Project) -> Result<Stats, StoreError> {
     let mut classes: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     let mut labels_by_item = Vec::new();
     let mut annotators = BTreeSet::new();
+    let mut all_labels = project.all_current_labels()?;
     for item in &items {
         *pools.entry(item.pool.as_str().into()).or_default() += 1;
-        let class = project
-            .consensus(item.id, &schema.target)?
-            .unwrap_or_else(|| "(none)".into());
+        let labels = all_labels.remove(&item.id).unwrap_or_default();
+        let class = super::consensus(&labels, &schema.target)
+            .unwrap_or("(none)")
+            .to_string();
         *classes
             .entry(item.pool.as_str().into())
             .or_default()
             .entry(class)
             .or_default() += 1;
-        let labels = project.current_labels(item.id)?;
         annotators.extend(labels.keys().filter(|a| a.as_str() != ADJUDICATOR).cloned());
         labels_by_item.push((item.id, labels));
     }

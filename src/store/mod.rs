@@ -104,6 +104,9 @@ pub enum AddOutcome {
     Duplicate(i64),
 }
 
+/// An item's current labels: annotator → field → value.
+pub type Labels = BTreeMap<String, BTreeMap<String, String>>;
+
 /// What [`Project::merge_labels`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Merge {
@@ -617,6 +620,89 @@ impl Project {
             }
             Ok(())
         })
+    }
+
+    /// [`Project::current_labels`] of every item at once: one indexed scan
+    /// instead of a query per item (opening 100 000 items). Items without
+    /// labels are absent.
+    pub fn all_current_labels(&self) -> Result<BTreeMap<i64, Labels>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT item_id, annotator, field, value FROM annotations
+                 WHERE id IN (SELECT max(id) FROM annotations GROUP BY item_id, annotator, field)",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = statement
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            })
+            .map_err(|e| self.sql(e))?;
+        let mut out: BTreeMap<i64, Labels> = BTreeMap::new();
+        for row in rows {
+            let (item, annotator, field, value) = row.map_err(|e| self.sql(e))?;
+            if let Some(value) = value {
+                out.entry(item)
+                    .or_default()
+                    .entry(annotator)
+                    .or_default()
+                    .insert(field, value);
+            }
+        }
+        Ok(out)
+    }
+
+    /// When each annotator last labeled each item (their newest history
+    /// entry), by (item, annotator): the export's `labeled_at`.
+    pub fn all_labeled_at(&self) -> Result<BTreeMap<(i64, String), String>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT item_id, annotator, max(created_at) FROM annotations GROUP BY item_id, annotator")
+            .map_err(|e| self.sql(e))?;
+        let rows = statement
+            .query_map([], |r| {
+                Ok((
+                    (r.get::<_, i64>(0)?, r.get::<_, String>(1)?),
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<BTreeMap<_, _>, _>>()
+            .map_err(|e| self.sql(e))
+    }
+
+    /// [`Project::remarks`] of every item at once.
+    pub fn all_remarks(&self) -> Result<BTreeMap<i64, BTreeMap<String, Remark>>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT item_id, annotator, unsure, note FROM remarks
+                 WHERE id IN (SELECT max(id) FROM remarks GROUP BY item_id, annotator)",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = statement
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    Remark {
+                        unsure: r.get(2)?,
+                        note: r.get(3)?,
+                    },
+                ))
+            })
+            .map_err(|e| self.sql(e))?;
+        let mut out: BTreeMap<i64, BTreeMap<String, Remark>> = BTreeMap::new();
+        for row in rows {
+            let (item, annotator, remark) = row.map_err(|e| self.sql(e))?;
+            out.entry(item).or_default().insert(annotator, remark);
+        }
+        Ok(out)
     }
 
     /// Every annotator's current value per field for an item (latest entry
@@ -1258,5 +1344,50 @@ mod tests {
             })
             .unwrap();
         assert_eq!(format, FORMAT);
+    }
+
+    #[test]
+    fn reading_every_item_at_once_agrees_with_reading_each() {
+        let (_dir, mut project, ids) = project_with_items(3);
+        project
+            .set_label(ids[0], "ana", "stage", Some("Stage 1"))
+            .unwrap();
+        project
+            .set_label(ids[0], "ana", "stage", Some("Stage 2"))
+            .unwrap();
+        project.set_label(ids[0], "ben", "zone", Some("I")).unwrap();
+        project
+            .set_label(ids[1], "ana", "stage", Some("Normal"))
+            .unwrap();
+        project.set_label(ids[1], "ana", "stage", None).unwrap();
+        project
+            .set_label(ids[1], "ana", "plus", Some("plus"))
+            .unwrap();
+        let remark = |note: &str| Remark {
+            unsure: true,
+            note: note.into(),
+        };
+        project.set_remark(ids[2], "ana", &remark("first")).unwrap();
+        project
+            .set_remark(ids[2], "ana", &remark("second"))
+            .unwrap();
+        let all = project.all_current_labels().unwrap();
+        let remarks = project.all_remarks().unwrap();
+        for id in &ids {
+            assert_eq!(
+                all.get(id).cloned().unwrap_or_default(),
+                project.current_labels(*id).unwrap()
+            );
+            assert_eq!(
+                remarks.get(id).cloned().unwrap_or_default(),
+                project.remarks(*id).unwrap()
+            );
+        }
+        assert_eq!(all[&ids[0]]["ana"]["stage"], "Stage 2", "the newest value");
+        assert!(
+            !all[&ids[1]]["ana"].contains_key("stage"),
+            "a cleared field is absent"
+        );
+        assert_eq!(remarks[&ids[2]]["ana"].note, "second");
     }
 }
