@@ -451,3 +451,35 @@ fn the_browser_list_and_counts_follow_every_label_filter_and_sort() {
     newest_first.reverse();
     assert_eq!(by_date, newest_first);
 }
+
+#[test]
+fn a_file_that_cannot_be_drawn_is_shown_as_broken_without_stalling_the_window() {
+    let (dir, root) = demo_project();
+    let incoming = dir.path().join("incoming");
+    std::fs::create_dir_all(&incoming).unwrap();
+    std::fs::write(
+        incoming.join("garbage.png"),
+        b"\x89PNG\r\n\x1a\n not really",
+    )
+    .unwrap();
+    let mut project = Project::open(&root).unwrap();
+    loupe::store::import::import(
+        &mut project,
+        &[incoming],
+        None,
+        &Default::default(),
+        |_, _| {},
+    )
+    .unwrap();
+    drop(project);
+    let mut harness = harness(&root, &dir.path().join("data"));
+    // Thumbnails are drawn on their own thread; frames go on meanwhile.
+    for _ in 0..300 {
+        harness.step();
+        if harness.query_by_label("broken").is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    harness.get_by_label("broken");
+}
