@@ -396,13 +396,15 @@ type Matched<'a> = (HashMap<usize, Vec<&'a LabelRow>>, Vec<String>);
 /// A row two files fit equally well is refused, naming both, before
 /// anything is imported: labels never land on a guess. One map from path
 /// tails to files, so a 50k-row CSV against 50k files takes a moment.
-fn match_rows<'a>(files: &[PathBuf], table: &'a LabelTable) -> Result<Matched<'a>, StoreError> {
+/// `absolute[i]` is `files[i]` with links and `..` resolved.
+fn match_rows<'a>(
+    files: &[PathBuf],
+    absolute: &[PathBuf],
+    table: &'a LabelTable,
+) -> Result<Matched<'a>, StoreError> {
     let mut by_tail: HashMap<String, BTreeSet<usize>> = HashMap::new();
-    for (index, file) in files.iter().enumerate() {
-        let mut spellings = vec![file.to_string_lossy().replace('\\', "/")];
-        if let Ok(absolute) = std::fs::canonicalize(file) {
-            spellings.push(absolute.to_string_lossy().replace('\\', "/"));
-        }
+    for (index, (file, absolute)) in files.iter().zip(absolute).enumerate() {
+        let spellings = [file, absolute].map(|p| p.to_string_lossy().replace('\\', "/"));
         for spelling in &spellings {
             for tail in tails(spelling).filter(|t| !t.is_empty()) {
                 by_tail.entry(tail.to_string()).or_default().insert(index);
@@ -470,17 +472,25 @@ pub fn import(
         .iter()
         .filter_map(|f| std::fs::canonicalize(project.root().join(f)).ok())
         .collect();
-    let (files, own_files): (Vec<PathBuf>, Vec<PathBuf>) = files.into_iter().partition(|f| {
-        let absolute = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
-        !own.iter().any(|o| absolute.starts_with(o))
-    });
-    skipped.extend(
-        own_files
-            .into_iter()
-            .map(|f| (f, "Loupe's own file (thumbnail cache or a run)".to_string())),
-    );
+    let (files, absolute): (Vec<PathBuf>, Vec<PathBuf>) = files
+        .into_iter()
+        .map(|f| {
+            let absolute = std::fs::canonicalize(&f).unwrap_or_else(|_| f.clone());
+            (f, absolute)
+        })
+        .filter(|(f, absolute)| {
+            let own_file = own.iter().any(|o| absolute.starts_with(o));
+            if own_file {
+                skipped.push((
+                    f.clone(),
+                    "Loupe's own file (thumbnail cache or a run)".into(),
+                ));
+            }
+            !own_file
+        })
+        .unzip();
     let empty = LabelTable::default();
-    let (rows_by_file, unmatched) = match_rows(&files, labels.unwrap_or(&empty))?;
+    let (rows_by_file, unmatched) = match_rows(&files, &absolute, labels.unwrap_or(&empty))?;
     let target = project.schema().target.clone();
 
     // Draw the test pool first, stratified by the target label where the CSV gives one.
