@@ -5,9 +5,6 @@
 //! written with a leading `'` (OWASP's advice for CSV injection) and read
 //! back without it, so an export re-imports exactly as it was.
 
-/// The byte-order mark Excel puts at the start of a "CSV UTF-8" file.
-const BYTE_ORDER_MARK: char = '\u{feff}';
-
 /// Characters that make a spreadsheet read a cell as a formula.
 const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
@@ -50,7 +47,7 @@ pub struct Row {
 
 /// Parses CSV text into rows (blank lines skipped, cells restored).
 pub fn parse_rows(text: &str) -> Result<Vec<Row>, String> {
-    let text = text.strip_prefix(BYTE_ORDER_MARK).unwrap_or(text);
+    // The reader drops the byte-order mark Excel writes at the start.
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
