@@ -294,6 +294,7 @@ fn importing_in_the_window_runs_in_the_background_and_reports_duplicates() {
         paths: vec![incoming],
         labels: None,
         test_fraction: 0.0,
+        adjudications: false,
     });
     finish_job(&mut harness);
     let state = harness.state().state();
@@ -364,6 +365,7 @@ fn labels_imported_in_the_window_are_recorded_as_the_csv_says_not_as_the_user() 
         paths: vec![incoming],
         labels: Some(labels),
         test_fraction: 0.0,
+        adjudications: false,
     });
     finish_job(&mut harness);
     let project = Project::open(&root).unwrap();
@@ -482,4 +484,53 @@ fn a_file_that_cannot_be_drawn_is_shown_as_broken_without_stalling_the_window() 
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     harness.get_by_label("broken");
+}
+
+#[test]
+fn adjudications_are_imported_in_the_window_only_when_allowed() {
+    let (dir, root) = demo_project();
+    let incoming = dir.path().join("incoming");
+    std::fs::create_dir_all(&incoming).unwrap();
+    image::GrayImage::from_pixel(8, 8, image::Luma([5]))
+        .save(incoming.join("reviewed.png"))
+        .unwrap();
+    let labels = dir.path().join("export.csv");
+    std::fs::write(
+        &labels,
+        format!("path,annotator,stage\nreviewed.png,{ADJUDICATOR},Stage 3\n"),
+    )
+    .unwrap();
+    let mut harness = harness(&root, &dir.path().join("data"));
+    harness.run();
+    harness.get_by_label("Import…").click();
+    harness.run();
+    harness.get_by_label("Restore adjudicated labels from the CSV");
+
+    let import = |adjudications| JobCommand::Import {
+        paths: vec![incoming.clone()],
+        labels: Some(labels.clone()),
+        test_fraction: 0.0,
+        adjudications,
+    };
+    harness.state_mut().apply(import(false));
+    finish_job(&mut harness);
+    let notice = harness.state().state().notice.clone().unwrap();
+    assert!(
+        notice.is_error && notice.text.contains("Restore adjudicated labels"),
+        "{}",
+        notice.text
+    );
+    harness.state_mut().apply(import(true));
+    finish_job(&mut harness);
+    let project = Project::open(&root).unwrap();
+    let item = project
+        .items()
+        .unwrap()
+        .into_iter()
+        .find(|i| i.path.ends_with("reviewed.png"))
+        .unwrap();
+    assert_eq!(
+        project.consensus(item.id, "stage").unwrap().as_deref(),
+        Some("Stage 3")
+    );
 }

@@ -125,6 +125,8 @@ pub enum JobCommand {
         paths: Vec<PathBuf>,
         labels: Option<PathBuf>,
         test_fraction: f64,
+        /// Accept CSV rows by the reserved adjudicator (restoring an export).
+        adjudications: bool,
     },
     /// Point the open project's missing items at files with the same
     /// content under this folder (in the background: the folder may be large).

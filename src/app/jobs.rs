@@ -192,13 +192,14 @@ pub fn start(
             paths,
             labels,
             test_fraction,
+            adjudications,
         } => {
             let root = project_root.ok_or("open or create a project before importing")?;
             let options = ImportOptions {
                 test_fraction,
                 seed: 0,
                 annotator: IMPORT_ANNOTATOR.into(),
-                adjudications: false,
+                adjudications,
             };
             Ok(Job::import(root.to_path_buf(), paths, labels, options))
         }

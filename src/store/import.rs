@@ -209,7 +209,7 @@ impl LabelTable {
                 if annotator == ADJUDICATOR {
                     if !options.adjudications {
                         return Err(at_line(StoreError::Invalid(format!(
-                            "annotator {ADJUDICATOR:?} is reserved: import an export's adjudicated labels with --adjudications"
+                            "annotator {ADJUDICATOR:?} is reserved: to restore an export's adjudicated labels, allow them (--adjudications, or \"Restore adjudicated labels\" in the window)"
                         ))));
                     }
                 } else {

@@ -243,6 +243,7 @@ fn input_commands(ctx: &egui::Context, state: &AppState, commands: &mut Commands
                     paths: vec![path],
                     labels: None,
                     test_fraction: 0.0,
+                    adjudications: false,
                 });
             } else {
                 commands.push(ViewerCommand::Open(path));

@@ -14,6 +14,8 @@ pub struct PickerDraft {
     pub import_paths: String,
     pub import_labels: String,
     pub test_fraction: f64,
+    /// Accept the CSV's rows by the reserved `adjudicated` annotator.
+    pub import_adjudications: bool,
     pub show_import: bool,
 }
 
@@ -173,6 +175,14 @@ pub fn import_ui(ctx: &egui::Context, draft: &mut PickerDraft, commands: &mut Co
                     draft.import_labels = file.display().to_string();
                 }
             });
+            ui.checkbox(
+                &mut draft.import_adjudications,
+                "Restore adjudicated labels from the CSV",
+            )
+            .on_hover_text(
+                "Accept rows whose annotator is \"adjudicated\" (an export of Loupe). \
+                 A CSV label never replaces a newer label by the same annotator.",
+            );
             ui.add(egui::Slider::new(&mut draft.test_fraction, 0.0..=0.5).text("Test fraction"));
             let paths: Vec<PathBuf> = draft
                 .import_paths
@@ -192,6 +202,7 @@ pub fn import_ui(ctx: &egui::Context, draft: &mut PickerDraft, commands: &mut Co
                     paths,
                     labels,
                     test_fraction: draft.test_fraction,
+                    adjudications: draft.import_adjudications,
                 });
                 draft.show_import = false;
             }
