@@ -2,6 +2,8 @@
 //! label at once and moves on; undo and redo; a second annotator disagrees
 //! and a reviewer adjudicates.
 
+mod common;
+
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use loupe::app::project::BrowserFilter;
@@ -350,10 +352,7 @@ fn a_corrupt_settings_file_is_reported_not_silently_reset() {
 fn labels_imported_in_the_window_are_recorded_as_the_csv_says_not_as_the_user() {
     let (dir, root) = demo_project();
     let incoming = dir.path().join("incoming");
-    std::fs::create_dir_all(&incoming).unwrap();
-    image::GrayImage::from_pixel(8, 8, image::Luma([3]))
-        .save(incoming.join("fresh.png"))
-        .unwrap();
+    common::write_png(&incoming.join("fresh.png"), 3);
     let labels = dir.path().join("labels.csv");
     std::fs::write(&labels, "fresh.png,stage=Stage 2\n").unwrap();
     let mut harness = harness(&root, &dir.path().join("data"));
@@ -490,10 +489,7 @@ fn a_file_that_cannot_be_drawn_is_shown_as_broken_without_stalling_the_window() 
 fn adjudications_are_imported_in_the_window_only_when_allowed() {
     let (dir, root) = demo_project();
     let incoming = dir.path().join("incoming");
-    std::fs::create_dir_all(&incoming).unwrap();
-    image::GrayImage::from_pixel(8, 8, image::Luma([5]))
-        .save(incoming.join("reviewed.png"))
-        .unwrap();
+    common::write_png(&incoming.join("reviewed.png"), 5);
     let labels = dir.path().join("export.csv");
     std::fs::write(
         &labels,
