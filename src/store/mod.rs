@@ -281,7 +281,11 @@ impl Project {
             conn,
             schema,
         };
-        project.upgrade()?;
+        // A project on read-only media still opens (its pairs keep the old
+        // identity until it is opened where it can be written).
+        if let Err(e) = project.upgrade() {
+            log::warn!("project {} not upgraded to format {FORMAT}: {e}", root.display());
+        }
         Ok(project)
     }
 
