@@ -160,6 +160,11 @@ CREATE TABLE IF NOT EXISTS predictions (
     disagreement REAL,
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
+";
+
+/// Indexes added after format 1: made when missing, but a project that
+/// cannot be written (read-only media) opens without them.
+const LATER_INDEXES_SQL: &str = "
 CREATE INDEX IF NOT EXISTS predictions_by_item ON predictions (item_id, id);
 CREATE INDEX IF NOT EXISTS remarks_by_item ON remarks (item_id, annotator, id);
 ";
@@ -1012,6 +1017,9 @@ fn connect(db: &Path) -> Result<Connection, StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(wrap)?;
     conn.execute_batch(SCHEMA_SQL).map_err(wrap)?;
+    if let Err(e) = conn.execute_batch(LATER_INDEXES_SQL) {
+        log::warn!("{}: indexes not added ({e}); reads will be slower", db.display());
+    }
     Ok(conn)
 }
 
