@@ -289,7 +289,10 @@ impl Project {
         // A project on read-only media still opens (its pairs keep the old
         // identity until it is opened where it can be written).
         if let Err(e) = project.upgrade() {
-            log::warn!("project {} not upgraded to format {FORMAT}: {e}", root.display());
+            log::warn!(
+                "project {} not upgraded to format {FORMAT}: {e}",
+                root.display()
+            );
         }
         Ok(project)
     }
@@ -1018,7 +1021,10 @@ fn connect(db: &Path) -> Result<Connection, StoreError> {
         .map_err(wrap)?;
     conn.execute_batch(SCHEMA_SQL).map_err(wrap)?;
     if let Err(e) = conn.execute_batch(LATER_INDEXES_SQL) {
-        log::warn!("{}: indexes not added ({e}); reads will be slower", db.display());
+        log::warn!(
+            "{}: indexes not added ({e}); reads will be slower",
+            db.display()
+        );
     }
     Ok(conn)
 }
