@@ -242,7 +242,7 @@ fn a_new_method_draws_its_curves_with_no_panel_code() {
         epochs: 2,
         ..TrainConfig::default()
     };
-    let run = TrainingRun::spawn(root.clone(), config, Box::new(LabelSmoothing), flex());
+    let run = TrainingRun::spawn(root.clone(), config, Box::new(LabelSmoothing), flex(), 1);
     harness.state_mut().state_mut().training.run = Some(run);
     draw_until_the_run_ends(&mut harness);
     let state = harness.state().state();
@@ -365,7 +365,7 @@ fn a_crash_in_training_is_shown_and_a_new_run_can_start() {
         epochs: 1,
         ..TrainConfig::default()
     };
-    let run = TrainingRun::spawn(root, config, Box::new(Crashes), flex());
+    let run = TrainingRun::spawn(root, config, Box::new(Crashes), flex(), 1);
     harness.state_mut().state_mut().training.run = Some(run);
     draw_until_the_run_ends(&mut harness);
     let status = harness

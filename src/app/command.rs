@@ -167,6 +167,8 @@ pub enum TrainingCommand {
     SetConfig(TrainConfig),
     /// Train on the CPU (`flex`) rather than the display's GPU.
     SetOnCpu(bool),
+    /// CPU threads a run may use.
+    SetThreads(usize),
     /// Train on the open project with the current settings, in the background.
     Start,
     Pause,

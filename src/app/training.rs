@@ -14,7 +14,7 @@ use crate::train::device::{self, ComputeDevice, DeviceError, WgpuHandles};
 use crate::train::events::{EpochRecord, RunSummary, Scalars, TrainCommand, TrainEvent};
 use crate::train::methods::{self, TrainingMethod};
 use crate::train::runs::{self, PastRun};
-use crate::train::trainer;
+use crate::train::{threads, trainer};
 
 /// What training sees of an item: the viewer's middle-axial rendering.
 pub const RASTERIZE: Rasterize = crate::render::cpu::middle_axial_slice;
@@ -62,12 +62,14 @@ pub struct TrainingRun {
 }
 
 impl TrainingRun {
-    /// Starts `method` on `root` in a background thread.
+    /// Starts `method` on `root` in a background thread, its CPU kernels on
+    /// a pool of `threads` threads.
     pub fn spawn(
         root: PathBuf,
         config: TrainConfig,
         method: Box<dyn TrainingMethod>,
         compute: ComputeDevice,
+        threads: usize,
     ) -> Self {
         let (events_tx, events) = channel();
         let (commands, commands_rx) = channel();
@@ -81,15 +83,19 @@ impl TrainingRun {
                 // A panic inside Burn or a method is the run's failure, told
                 // to the panel like any error, not a thread gone silently.
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    trainer::train_with(
-                        &root,
-                        &thread_config,
-                        method,
-                        &compute,
-                        RASTERIZE,
-                        &events_tx,
-                        &commands_rx,
-                    )
+                    // Moved in: the pool runs it on one of its own threads.
+                    threads::with_threads(threads, move || {
+                        trainer::train_with(
+                            &root,
+                            &thread_config,
+                            method,
+                            &compute,
+                            RASTERIZE,
+                            &events_tx,
+                            &commands_rx,
+                        )
+                    })
+                    .and_then(|result| result)
                     .map_err(|e| e.to_string())
                 }))
                 .unwrap_or_else(|panic| {
@@ -212,8 +218,9 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// The training panel's state.
-#[derive(Default)]
 pub struct Training {
+    /// CPU threads a run may use (default: all cores but one, for drawing).
+    pub threads: usize,
     /// Settings for the next run.
     pub config: TrainConfig,
     /// Train on the CPU (`flex`) instead of the display's GPU.
@@ -225,6 +232,20 @@ pub struct Training {
     /// A past run drawn under the current curves.
     pub overlay: Option<String>,
     pub show: bool,
+}
+
+impl Default for Training {
+    fn default() -> Self {
+        Self {
+            threads: threads::default_threads(true),
+            config: TrainConfig::default(),
+            on_cpu: false,
+            run: None,
+            past_runs: Vec::new(),
+            overlay: None,
+            show: false,
+        }
+    }
 }
 
 /// Where a window run would go, and the project it would train on.
@@ -283,6 +304,15 @@ impl Training {
         match command {
             TrainingCommand::Show(show) => self.show = show,
             TrainingCommand::SetOnCpu(cpu) => self.on_cpu = cpu,
+            TrainingCommand::SetThreads(n) => {
+                if !(1..=threads::MAX_THREADS).contains(&n) {
+                    return Err(format!(
+                        "threads {n} must be between 1 and {}",
+                        threads::MAX_THREADS
+                    ));
+                }
+                self.threads = n;
+            }
             TrainingCommand::SetConfig(config) => self.config = config,
             TrainingCommand::Start => {
                 if self.run.as_ref().is_some_and(|r| r.is_active()) {
@@ -302,6 +332,7 @@ impl Training {
                     self.config.clone(),
                     methods::build(self.config.method),
                     compute,
+                    self.threads,
                 ));
             }
             TrainingCommand::Pause => self.send(TrainCommand::Pause),

@@ -17,7 +17,7 @@ use crate::train::events::{RunSummary, TrainEvent, series};
 use crate::train::inference;
 use crate::train::metrics::Metrics;
 use crate::train::models::ModelKind;
-use crate::train::trainer;
+use crate::train::{threads, trainer};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum DeviceArg {
@@ -90,6 +90,9 @@ pub struct TrainArgs {
     /// End by printing one JSON object with the run and its test metrics.
     #[arg(long)]
     pub json: bool,
+    /// CPU threads for the kernels (default: every core).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 fn compute_device(choice: DeviceArg) -> anyhow::Result<ComputeDevice> {
@@ -253,15 +256,23 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         config.model.name(),
         compute.description
     );
-    let result = trainer::train(
-        &args.dir,
-        &config,
-        &compute,
-        RASTERIZE,
-        &events,
-        &command_receiver,
-    );
-    drop(events);
+    let threads = args
+        .threads
+        .unwrap_or_else(|| threads::default_threads(false));
+    // Events and commands move onto the pool's thread; the printer ends
+    // when the run drops the event sender.
+    let (dir, run_config) = (args.dir.clone(), config.clone());
+    let result = threads::with_threads(threads, move || {
+        trainer::train(
+            &dir,
+            &run_config,
+            &compute,
+            RASTERIZE,
+            &events,
+            &command_receiver,
+        )
+    })
+    .and_then(|result| result);
     let _ = printer.join();
     let summary = result?;
     if let Some(epoch) = summary.chosen_epoch {

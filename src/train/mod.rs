@@ -24,4 +24,5 @@ pub mod metrics;
 pub mod models;
 pub mod runs;
 pub mod schedule;
+pub mod threads;
 pub mod trainer;

@@ -153,6 +153,18 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
             if cpu != training.on_cpu {
                 commands.push(TrainingCommand::SetOnCpu(cpu));
             }
+            let mut threads = training.threads;
+            ui.add(
+                egui::DragValue::new(&mut threads)
+                    .range(1..=crate::train::threads::cores().max(1))
+                    .prefix("CPU threads "),
+            )
+            .on_hover_text(
+                "Threads for the CPU kernels; the default leaves one core for the window",
+            );
+            if threads != training.threads {
+                commands.push(TrainingCommand::SetThreads(threads));
+            }
         });
     });
     if let Some(run) = &training.run {

@@ -56,6 +56,12 @@ pub enum BenchKind {
         /// Python with PyTorch for the peer (skipped with a note if it cannot import torch).
         #[arg(long, env = "LOUPE_TORCH_PYTHON", default_value = "python3")]
         python: String,
+        /// CPU threads for the `flex` rows (default: every core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// One JSON object on standard output (the table goes to standard error).
+        #[arg(long)]
+        json: bool,
     },
     /// Label efficiency on the ROP demo: the methods at several labeled
     /// fractions on the same schedule, mean ± sd over demo seeds × training
@@ -107,17 +113,27 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             batch,
             steps,
             python,
-        } => training::throughput(&training::ThroughputSettings {
-            input_size: within(
-                "--input-size",
-                *input_size,
-                crate::train::config::limits::INPUT_SIZE,
-            )?,
-            width: within("--width", *width, crate::train::config::limits::WIDTH)?,
-            batch: within("--batch", *batch, crate::train::config::limits::BATCH_SIZE)?,
-            steps: within("--steps", *steps, 1..=10_000)?,
-            python: python.clone(),
-        }),
+            threads,
+            json,
+        } => training::throughput(
+            &training::ThroughputSettings {
+                input_size: within(
+                    "--input-size",
+                    *input_size,
+                    crate::train::config::limits::INPUT_SIZE,
+                )?,
+                width: within("--width", *width, crate::train::config::limits::WIDTH)?,
+                batch: within("--batch", *batch, crate::train::config::limits::BATCH_SIZE)?,
+                steps: within("--steps", *steps, 1..=10_000)?,
+                python: python.clone(),
+                threads: within(
+                    "--threads",
+                    threads.unwrap_or_else(|| crate::train::threads::default_threads(false)),
+                    1..=crate::train::threads::MAX_THREADS,
+                )?,
+            },
+            *json,
+        ),
         BenchKind::LabelEfficiency {
             fractions,
             demo_seeds,

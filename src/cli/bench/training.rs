@@ -32,6 +32,8 @@ pub struct ThroughputSettings {
     pub batch: usize,
     pub steps: usize,
     pub python: String,
+    /// CPU threads for the `flex` rows.
+    pub threads: usize,
 }
 
 struct Throughput {
@@ -153,45 +155,67 @@ fn torch_peer(s: &ThroughputSettings) -> Result<(String, Throughput), String> {
 }
 
 /// Images per second of one training step, on every device Loupe can train on, beside PyTorch.
-pub fn throughput(s: &ThroughputSettings) -> anyhow::Result<()> {
+/// With `json`, one object goes to standard output and the table to standard error.
+pub fn throughput(s: &ThroughputSettings, json: bool) -> anyhow::Result<()> {
     anyhow::ensure!(s.batch >= 2, "the batch needs at least 2 images");
-    println!(
-        "ResNet-18-style, width {}, input {} px, batch {}, Adam; median of {} steps after 2 warm-up steps",
-        s.width, s.input_size, s.batch, s.steps
-    );
-    println!(
+    let say = |line: String| {
+        if json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
+    say(format!(
+        "ResNet-18-style, width {}, input {} px, batch {}, Adam; median of {} steps after 2 warm-up steps; {} CPU threads",
+        s.width, s.input_size, s.batch, s.steps, s.threads
+    ));
+    say(format!(
         "{:<72} {:<14} {:>10} {:>10}",
         "device", "method", "ms/step", "images/s"
-    );
+    ));
     let row = |name: &str, method: &str, t: &Throughput| {
-        println!(
+        say(format!(
             "{:<72} {:<14} {:>10.1} {:>10.1}",
             name,
             method,
             t.median_step_seconds * 1e3,
             t.images_per_second
-        );
+        ));
+        serde_json::json!({
+            "device": name,
+            "method": method,
+            "ms_per_step": t.median_step_seconds * 1e3,
+            "images_per_s": t.images_per_second,
+            "threads": s.threads,
+        })
     };
     let mut devices = vec![device::flex()];
     match crate::render::device::headless_render_state() {
         Ok(render_state) => match crate::app::training::display_compute(&render_state) {
             Ok(compute) => devices.push(compute),
-            Err(e) => println!("wgpu: not measured ({e})"),
+            Err(e) => say(format!("wgpu: not measured ({e})")),
         },
-        Err(e) => println!("wgpu: not measured ({e})"),
+        Err(e) => say(format!("wgpu: not measured ({e})")),
     }
+    let mut rows = Vec::new();
     for compute in &devices {
         for method in [Method::Supervised, Method::MeanTeacher] {
-            row(
-                &compute.description,
-                method.name(),
-                &time_steps(compute, method, s)?,
-            );
+            let timed =
+                crate::train::threads::with_threads(s.threads, || time_steps(compute, method, s))??;
+            rows.push(row(&compute.description, method.name(), &timed));
         }
     }
-    match torch_peer(s) {
-        Ok((name, t)) => row(&name, "supervised", &t),
-        Err(e) => println!("PyTorch peer: not measured ({e})"),
+    let peer = match torch_peer(s) {
+        Ok((name, t)) => {
+            serde_json::json!({ "torch": name, "rows": [row(&name, "supervised", &t)] })
+        }
+        Err(e) => {
+            say(format!("PyTorch peer: not measured ({e})"));
+            serde_json::json!({ "torch": null, "rows": [], "error": e })
+        }
+    };
+    if json {
+        println!("{}", serde_json::json!({ "rows": rows, "peer": peer }));
     }
     Ok(())
 }
@@ -252,11 +276,12 @@ fn scores(value: &serde_json::Value) -> Option<[f64; 3]> {
     ])
 }
 
-fn run_job(job: &Job, exe: &Path, config_path: &Path) -> anyhow::Result<Outcome> {
+fn run_job(job: &Job, exe: &Path, config_path: &Path, threads: usize) -> anyhow::Result<Outcome> {
     let output = Command::new(exe)
         .arg("train")
         .arg(&job.project)
         .args(["--device", "flex", "--method", job.method.name()])
+        .args(["--threads", &threads.to_string()])
         .args(["--seed", &job.seed.to_string(), "--json", "--config"])
         .arg(config_path)
         .stdin(Stdio::null())
@@ -359,6 +384,8 @@ pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
         s.jobs,
         s.dir.display()
     );
+    // The runs share the cores rather than each taking all of them.
+    let threads_per_job = (crate::train::threads::cores() / s.jobs.max(1)).max(1);
     let queue = Mutex::new(jobs);
     let outcomes = Mutex::new(Vec::new());
     let started = Instant::now();
@@ -368,7 +395,7 @@ pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
         for _ in 0..s.jobs.max(1) {
             scope.spawn(|| {
                 while let Some(job) = next_job() {
-                    let result = run_job(&job, &exe, &config_path);
+                    let result = run_job(&job, &exe, &config_path, threads_per_job);
                     match &result {
                         Ok(o) => eprintln!(
                             "[{:>5.0} s] {} % demo {} {} seed {}: student accuracy {:.3}{}",
@@ -503,6 +530,7 @@ mod tests {
             batch: 4,
             steps: 2,
             python: String::new(),
+            threads: 1,
         };
         for method in [Method::Supervised, Method::MeanTeacher] {
             let t = time_steps(&device::flex(), method, &settings).unwrap();
