@@ -137,9 +137,8 @@ fn mutate(bytes: &[u8], rng: &mut Rng) -> Vec<u8> {
             2 => {
                 let width = [2, 4, 8][below(rng, 3)];
                 let value = INTERESTING[below(rng, INTERESTING.len())].to_le_bytes();
-                for k in 0..width.min(out.len() - at) {
-                    out[at + k] = value[k];
-                }
+                let n = width.min(out.len() - at);
+                out[at..at + n].copy_from_slice(&value[..n]);
             }
             3 => out.truncate(at),
             4 => {
