@@ -120,6 +120,8 @@ fn torch_peer(s: &ThroughputSettings) -> Result<(String, Throughput), String> {
             &s.batch.to_string(),
             "--steps",
             &s.steps.to_string(),
+            "--threads",
+            &s.threads.to_string(),
         ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
