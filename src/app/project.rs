@@ -162,12 +162,23 @@ impl ProjectSession {
     }
 
     fn load_row(&self, item: Item) -> Result<ItemRow, StoreError> {
-        Ok(ItemRow {
-            labels: self.project.current_labels(item.id)?,
-            remarks: self.project.remarks(item.id)?,
+        let labels = self.project.current_labels(item.id)?;
+        let remarks = self.project.remarks(item.id)?;
+        Ok(self.row_of(item, labels, remarks))
+    }
+
+    fn row_of(
+        &self,
+        item: Item,
+        labels: crate::store::Labels,
+        remarks: BTreeMap<String, Remark>,
+    ) -> ItemRow {
+        ItemRow {
+            labels,
+            remarks,
             missing: !self.project.resolve(&item).exists(),
             item,
-        })
+        }
     }
 
     /// Re-reads every item from the store (after an import): three scans,
@@ -178,11 +189,10 @@ impl ProjectSession {
         let mut remarks = self.project.all_remarks()?;
         self.rows = items
             .into_iter()
-            .map(|item| ItemRow {
-                labels: labels.remove(&item.id).unwrap_or_default(),
-                remarks: remarks.remove(&item.id).unwrap_or_default(),
-                missing: !self.project.resolve(&item).exists(),
-                item,
+            .map(|item| {
+                let labels = labels.remove(&item.id).unwrap_or_default();
+                let remarks = remarks.remove(&item.id).unwrap_or_default();
+                self.row_of(item, labels, remarks)
             })
             .collect();
         self.agreement = None;

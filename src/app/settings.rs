@@ -16,6 +16,12 @@ pub fn default_data_dir() -> PathBuf {
     home.join(".local/share/loupe")
 }
 
+/// The default annotator: the login name when it is a valid name, else "annotator".
+fn login_annotator() -> String {
+    crate::store::annotator_name(&std::env::var("USER").unwrap_or_default())
+        .unwrap_or_else(|_| "annotator".into())
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
     /// Who is labeling; recorded with every label.
@@ -41,9 +47,8 @@ impl Settings {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Settings::default(),
             Err(e) => return Err(format!("cannot read settings file {}: {e}", file.display())),
         };
-        settings.annotator = crate::store::annotator_name(&settings.annotator)
-            .or_else(|_| crate::store::annotator_name(&std::env::var("USER").unwrap_or_default()))
-            .unwrap_or_else(|_| "annotator".into());
+        settings.annotator =
+            crate::store::annotator_name(&settings.annotator).unwrap_or_else(|_| login_annotator());
         Ok(settings)
     }
 
@@ -58,10 +63,7 @@ impl Settings {
                 let aside = data_dir.join("settings.json.corrupt");
                 let kept = std::fs::rename(&file, &aside).is_ok();
                 let settings = Settings {
-                    annotator: crate::store::annotator_name(
-                        &std::env::var("USER").unwrap_or_default(),
-                    )
-                    .unwrap_or_else(|_| "annotator".into()),
+                    annotator: login_annotator(),
                     ..Settings::default()
                 };
                 let message = if kept {
