@@ -242,6 +242,7 @@ fn review_schema() -> Schema {
             hotkeys: Vec::new(),
         }],
         target: "finding".into(),
+        paint_labels: Vec::new(),
     }
 }
 

@@ -8,6 +8,7 @@
 //! - [`render`]: the shared wgpu device and the CPU reference renderer.
 //! - [`train`]: Burn on the shared device or the CPU.
 //! - [`synth`]: deterministic generated data.
+//! - [`paint`]: label-map painting tools, strokes, undo, volumes and Dice (no window).
 //! - [`durable`]: crash-safe small-file writes.
 //! - [`app`]: state and commands; [`ui`]: the panels; [`cli`]: subcommands.
 
@@ -15,6 +16,7 @@ pub mod app;
 pub mod cli;
 pub mod demo;
 pub mod durable;
+pub mod paint;
 pub mod render;
 pub mod store;
 pub mod synth;

@@ -245,3 +245,89 @@ fn label_overlays_match_including_outlines() {
         );
     }
 }
+
+#[test]
+fn a_painted_box_written_into_the_label_texture_draws_like_the_whole_map() {
+    use loupe::paint::{self, BrushShape, Grid, PaintOver, PlaneFrame, StrokeBuilder};
+    let render_state = device::headless_render_state().expect("a wgpu adapter");
+    let (gpu, queue) = (&render_state.device, &render_state.queue);
+    let mut renderer = SliceRenderer::new(gpu, queue);
+    let brain = volume::load(&common::shared_data().join("nifti/mni152_t1.nii.gz")).unwrap();
+    let shape = brain.spatial_shape();
+    let mut map = vec![0u8; shape.iter().product()];
+    let as_volume = |map: &[u8]| Volume {
+        data: VoxelData::U8(map.to_vec()),
+        scaling: None,
+        ..brain.clone()
+    };
+    let gpu_volume = GpuVolume::upload(gpu, queue, &brain, 0).unwrap();
+    // Uploaded empty, then only the painted boxes are written.
+    let gpu_labels = GpuLabels::upload(gpu, queue, &as_volume(&map));
+    let grid = Grid::new(shape, [1.0; 3]);
+    let centre = [98.0, 120.0, 94.0];
+    let frame = PlaneFrame {
+        point: centre,
+        step_u: [1.0, 0.0, 0.0],
+        step_v: [0.0, 1.0, 0.0],
+    };
+    let mut stroke = StrokeBuilder::default();
+    let mut counts = paint::count_labels(&map);
+    for (offset, label, shape_kind) in [(0.0, 1, BrushShape::Sphere), (15.0, 2, BrushShape::Disk)] {
+        let at = [centre[0] + offset, centre[1], centre[2]];
+        let voxels = paint::brush(&grid, &frame, at, 8.0, shape_kind).unwrap();
+        let changed = paint::apply(
+            &mut map,
+            &grid,
+            &voxels,
+            label,
+            PaintOver::All,
+            &mut stroke,
+            &mut counts,
+        )
+        .expect("something painted");
+        gpu_labels.write_box(queue, &as_volume(&map), changed.min, changed.size());
+    }
+    let canonical_grid = CanonicalGrid::new(&brain.world_from_voxel);
+    let canonical_k = loupe::render::view::canonical_from_voxel(&canonical_grid, shape, centre)[2];
+    let (geometry, w, h) = ViewGeometry::orthogonal_slice(
+        &canonical_grid,
+        shape,
+        Plane::Axial,
+        canonical_k as usize,
+        Convention::Radiological,
+    );
+    let window = WindowLevel {
+        center: 100.0,
+        width: 200.0,
+    };
+    let params = SliceParams {
+        geometry,
+        size_px: [w as u32, h as u32],
+        window,
+        interpolation: Interpolation::Nearest,
+        scaling: None,
+        overlay: Some((0.7, false)),
+    };
+    let gpu_pixels = renderer
+        .render_offscreen(gpu, queue, &gpu_volume, Some(&gpu_labels), &params)
+        .unwrap();
+    let options = RenderOptions {
+        window,
+        interpolation: Interpolation::Nearest,
+        time: 0,
+    };
+    let labels = as_volume(&map);
+    let overlay = LabelOverlay {
+        labels: &labels,
+        opacity: 0.7,
+        outline: false,
+    };
+    let cpu_pixels = cpu::render_view(&brain, &geometry, w, h, &options, Some(overlay));
+    let (mean, max) = mean_abs_diff(&gpu_pixels, &cpu_pixels);
+    assert!(mean < 1.0, "mean {mean:.3} max {max}");
+    let plain = cpu::render_view(&brain, &geometry, w, h, &options, None);
+    assert!(
+        mean_abs_diff(&plain, &gpu_pixels).0 > 0.5,
+        "the strokes are drawn"
+    );
+}

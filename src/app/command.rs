@@ -5,10 +5,13 @@
 use std::path::PathBuf;
 
 use super::document::{Layout, OverlaySettings};
+use super::painting::Tool;
 use super::project::{BrowserFilter, SortOrder, UncertaintyMeasure};
 use crate::demo::DemoTask;
+use crate::paint::{BrushShape, PaintOver, PlaneFrame};
 use crate::render::cpu::{Interpolation, WindowLevel};
 use crate::store::Remark;
+use crate::store::schema::PaintLabel;
 use crate::train::config::TrainConfig;
 use crate::volume::slice::{Convention, Plane};
 
@@ -20,6 +23,7 @@ pub enum Command {
     Job(JobCommand),
     Window(WindowCommand),
     Training(TrainingCommand),
+    Paint(PaintCommand),
 }
 
 /// What the viewer does with the open image or volume; applied by `document::apply`.
@@ -181,6 +185,53 @@ pub enum TrainingCommand {
 impl From<TrainingCommand> for Command {
     fn from(command: TrainingCommand) -> Self {
         Command::Training(command)
+    }
+}
+
+/// Painting the selected item's label map; applied by [`super::painting::Painting::apply`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum PaintCommand {
+    SetTool(Tool),
+    SetBrushShape(BrushShape),
+    SetRadius(f64),
+    SetActiveLabel(u8),
+    SetPaintOver(PaintOver),
+    SetFill {
+        three_d: bool,
+        tolerance: f64,
+    },
+    /// The project's list of structures (value, name).
+    SetLabels(Vec<PaintLabel>),
+    /// A brush or eraser dab at a voxel position on a view's plane; the
+    /// first dab of a drag opens a stroke.
+    Dab {
+        frame: PlaneFrame,
+        at: [f64; 3],
+    },
+    /// The mouse was released: the stroke is recorded and the map saved.
+    EndStroke,
+    /// Flood fill from the voxel at `at` (on the view's plane, or in 3-D).
+    Fill {
+        frame: PlaneFrame,
+        at: [f64; 3],
+    },
+    PolygonCorner {
+        frame: PlaneFrame,
+        at: [f64; 3],
+    },
+    ClosePolygon,
+    CancelPolygon,
+    /// Fill the active label between painted slices along a voxel axis (0–2).
+    Interpolate {
+        axis: usize,
+    },
+    Undo,
+    Redo,
+}
+
+impl From<PaintCommand> for Command {
+    fn from(command: PaintCommand) -> Self {
+        Command::Paint(command)
     }
 }
 

@@ -7,9 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::command::ViewerCommand;
+use crate::paint::{EditLog, Grid, PlaneFrame, VoxelBox};
 use crate::render::cpu::{self, Interpolation, LabelOverlay, RenderOptions, WindowLevel};
 use crate::render::view::{ViewGeometry, ViewSpec, canonical_from_voxel, voxel_from_canonical};
+use crate::store::label_maps;
 use crate::volume::slice::{Convention, Plane};
+use crate::volume::voxels::VoxelData;
 use crate::volume::{self, CanonicalGrid, Volume, VolumeError};
 
 /// How the views are arranged.
@@ -78,7 +81,10 @@ pub struct Document {
     pub grid: CanonicalGrid,
     /// A label map on the same voxel grid, drawn over the image.
     pub labels: Option<Arc<Volume>>,
+    /// Changes when a different map is shown (a full upload to the GPU).
     pub labels_id: u64,
+    /// Painting's edits to the shown map (only those boxes are uploaded).
+    pub label_edits: EditLog,
     pub overlay: OverlaySettings,
     /// Other volumes of the case, shown side by side with the linked crosshair.
     pub companions: Vec<Companion>,
@@ -145,6 +151,7 @@ impl Document {
             grid,
             labels: None,
             labels_id: 0,
+            label_edits: EditLog::default(),
             companions: Vec::new(),
             overlay: OverlaySettings {
                 visible: true,
@@ -183,8 +190,79 @@ impl Document {
         }
         self.labels = Some(Arc::new(labels));
         self.labels_id = next_id();
+        self.label_edits = EditLog::default();
         self.touch();
         Ok(())
+    }
+
+    /// Shows a painted map (uint8, on this volume's grid), replacing any overlay.
+    pub fn show_label_map(&mut self, voxels: Vec<u8>) {
+        self.labels = Some(Arc::new(label_maps::map_volume(&self.volume, voxels)));
+        self.labels_id = next_id();
+        self.label_edits = EditLog::default();
+        self.overlay.visible = true;
+        self.touch();
+    }
+
+    /// Removes the overlay.
+    pub fn clear_labels(&mut self) {
+        self.labels = None;
+        self.labels_id = next_id();
+        self.label_edits = EditLog::default();
+        self.touch();
+    }
+
+    /// The shown map as paintable uint8 voxels: an empty map is made when
+    /// none is shown, and an opened map is converted (refused, saying why,
+    /// when its values are not labels 0–255).
+    pub fn paintable_labels(&mut self) -> Result<&mut Vec<u8>, String> {
+        let convert = match self.labels.as_deref() {
+            None => Some(vec![0u8; self.paint_grid().voxel_count()]),
+            Some(l) if !matches!(l.data, VoxelData::U8(_)) || l.scaling.is_some() => {
+                Some(label_maps::label_voxels(l)?)
+            }
+            Some(_) => None,
+        };
+        if let Some(voxels) = convert {
+            self.show_label_map(voxels);
+        }
+        let labels = self
+            .labels
+            .as_mut()
+            .ok_or_else(|| "no label map".to_string())?;
+        match &mut Arc::make_mut(labels).data {
+            VoxelData::U8(v) => Ok(v),
+            _ => Err("the label map is not uint8".into()),
+        }
+    }
+
+    /// The shown map's voxels when they are paintable labels already.
+    pub fn label_voxels(&self) -> Option<&[u8]> {
+        match &self.labels.as_deref()?.data {
+            VoxelData::U8(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Painting changed this box of the shown map.
+    pub fn labels_edited(&mut self, changed: VoxelBox) {
+        self.label_edits.record(changed);
+        self.touch();
+    }
+
+    /// The voxel grid painting works on (spatial shape, voxel sizes).
+    pub fn paint_grid(&self) -> Grid {
+        Grid::new(self.volume.spatial_shape(), self.spacing_mm())
+    }
+
+    /// The plane a view shows, for painting on it: its pixel steps through `point`.
+    pub fn plane_frame(&self, plane: Plane, size_px: [f64; 2], point: [f64; 3]) -> PlaneFrame {
+        let geometry = self.geometry(plane, size_px);
+        PlaneFrame {
+            point,
+            step_u: geometry.step_x,
+            step_v: geometry.step_y,
+        }
     }
 
     /// Adds another volume of the case; it must share the voxel grid.

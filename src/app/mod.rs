@@ -6,13 +6,15 @@
 mod command;
 pub mod document;
 pub mod jobs;
+pub mod painting;
 pub mod project;
 pub mod settings;
 pub mod thumbnail;
 pub mod training;
 
 pub use command::{
-    Command, Commands, JobCommand, LabelingCommand, TrainingCommand, ViewerCommand, WindowCommand,
+    Command, Commands, JobCommand, LabelingCommand, PaintCommand, TrainingCommand, ViewerCommand,
+    WindowCommand,
 };
 pub use document::Document;
 pub use project::ProjectSession;
@@ -25,6 +27,7 @@ use crate::render::device::AdapterSummary;
 use crate::store::{Project, Schema};
 use crate::train::device::ComputeDevice;
 use jobs::Job;
+use painting::{PaintTarget, Painting};
 use training::{Training, TrainingTarget};
 
 /// A message shown to the user until dismissed.
@@ -83,6 +86,8 @@ pub struct AppState {
     pub history: Vec<PathBuf>,
     /// The training panel: settings, the run, past runs.
     pub training: Training,
+    /// Label-map painting: tool, settings, the map painted, undo.
+    pub painting: Painting,
     /// Why the saved settings could not be read (they were kept aside and
     /// the defaults used), for the status bar.
     pub settings_problem: Option<String>,
@@ -107,6 +112,7 @@ impl AppState {
             compute_error: None,
             history: Vec::new(),
             training: Training::default(),
+            painting: Painting::default(),
             settings_problem,
         }
     }
@@ -207,6 +213,7 @@ impl AppState {
 
     /// Shows the selected item's file in the viewer; a missing file keeps its labels.
     fn show_selected(&mut self) {
+        self.painting.detach();
         let Some(session) = &self.session else { return };
         let Some(row) = session.selected_row() else {
             self.document = None;
@@ -221,11 +228,21 @@ impl AppState {
             ));
             return;
         }
+        let item_id = row.item.id;
         match Document::open(&path) {
-            Ok(document) => {
+            Ok(mut document) => {
+                let attached = self.painting.attach(
+                    &mut document,
+                    &session.project,
+                    item_id,
+                    &self.settings.annotator,
+                );
                 self.document = Some(document);
                 if self.notice.as_ref().is_some_and(|n| n.is_error) {
                     self.notice = None;
+                }
+                if let Err(e) = attached {
+                    self.error(e);
                 }
             }
             Err(e) => {
@@ -286,6 +303,13 @@ impl AppState {
                 },
             ),
             Command::Window(c) => self.apply_window(c),
+            Command::Paint(c) => self.painting.apply(
+                c,
+                PaintTarget {
+                    document: self.document.as_mut(),
+                    project: self.session.as_mut().map(|s| &mut s.project),
+                },
+            ),
         };
         if let Err(message) = result {
             self.error(message);
@@ -327,6 +351,18 @@ impl AppState {
                 self.settings.annotator =
                     crate::store::annotator_name(&name).map_err(|e| e.to_string())?;
                 self.save_settings();
+                // Strokes go to the new annotator's own map.
+                if let (Some(session), Some(document)) = (&self.session, &mut self.document)
+                    && let Some(target) = &self.painting.target
+                {
+                    let item_id = target.item_id;
+                    self.painting.attach(
+                        document,
+                        &session.project,
+                        item_id,
+                        &self.settings.annotator,
+                    )?;
+                }
             }
             WindowCommand::DismissNotice => self.notice = None,
         }

@@ -5,6 +5,7 @@ mod bench;
 mod demo;
 mod doctor;
 mod info;
+mod paint;
 mod project;
 mod render;
 mod train;
@@ -49,8 +50,10 @@ pub enum CliCommand {
     Import(project::ImportArgs),
     /// Set labels from the command line or standard input.
     Label(project::LabelArgs),
-    /// Export labels as CSV, JSON or class folders.
+    /// Export labels as CSV, JSON, class folders, or painted label maps as NIfTI.
     Export(project::ExportArgs),
+    /// Paint one stroke on an item's label map (brush, eraser, fill, interpolation), or show its volumes.
+    Paint(paint::PaintArgs),
     /// Items per pool and class, annotators and agreement.
     Stats(project::StatsArgs),
 }
@@ -72,6 +75,7 @@ pub fn main() -> ExitCode {
         Some(CliCommand::Import(args)) => project::import(&args),
         Some(CliCommand::Label(args)) => project::label(&args),
         Some(CliCommand::Export(args)) => project::export(&args),
+        Some(CliCommand::Paint(args)) => paint::run(&args),
         Some(CliCommand::Stats(args)) => project::stats(&args),
     };
     match result {

@@ -25,8 +25,13 @@ pub struct ImportArgs {
     /// The project folder.
     pub dir: PathBuf,
     /// Files or folders (walked recursively) of PNG/JPEG/TIFF/BMP/NIfTI.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "label_maps")]
     pub paths: Vec<PathBuf>,
+    /// A folder of `<case>_labels.nii.gz` maps (as `export --format
+    /// nifti-labels` writes them), brought in as `--annotator`'s maps,
+    /// matched by case name; all or nothing.
+    #[arg(long, value_name = "FOLDER")]
+    pub label_maps: Option<PathBuf>,
     /// Existing labels: `path,field=value,…` lines or a table with a `path` column.
     #[arg(long)]
     pub labels: Option<PathBuf>,
@@ -63,6 +68,8 @@ pub enum ExportFormat {
     Csv,
     Json,
     Folders,
+    /// Painted label maps: `OUT/<annotator>/<case>_labels.nii.gz`.
+    NiftiLabels,
 }
 
 #[derive(Debug, clap::Args)]
@@ -70,7 +77,7 @@ pub struct ExportArgs {
     pub dir: PathBuf,
     #[arg(long, value_enum, default_value = "csv")]
     pub format: ExportFormat,
-    /// Output file (csv, json; default standard output) or folder (folders).
+    /// Output file (csv, json; default standard output) or folder (folders, nifti-labels).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -99,6 +106,19 @@ pub fn init(command: &ProjectCommand) -> anyhow::Result<()> {
 
 pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
     let mut project = Project::open(&args.dir)?;
+    if let Some(folder) = &args.label_maps {
+        if !args.paths.is_empty() || args.labels.is_some() {
+            bail!("--label-maps imports maps only; import files and CSV labels in a separate call");
+        }
+        let report = crate::store::label_maps::import(&mut project, folder, &args.annotator)?;
+        println!(
+            "imported {} label maps for {} ({} identical to the current ones)",
+            report.imported,
+            annotator_name(&args.annotator)?,
+            report.unchanged
+        );
+        return Ok(());
+    }
     let labels = match &args.labels {
         Some(path) => Some(LabelTable::read(path, &project)?),
         None => None,
@@ -251,6 +271,15 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
             println!("wrote {written} files into {}", out.display());
             return Ok(());
         }
+        ExportFormat::NiftiLabels => {
+            let out = args
+                .out
+                .as_ref()
+                .context("--format nifti-labels needs --out FOLDER")?;
+            let written = crate::store::label_maps::export(&project, out)?;
+            println!("wrote {written} label maps into {}", out.display());
+            return Ok(());
+        }
     };
     match &args.out {
         Some(path) => crate::durable::write_atomic(path, text.as_bytes())
@@ -258,6 +287,17 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
         None => print!("{text}"),
     }
     Ok(())
+}
+
+/// `label 1 0.912, label 2 0.800` (mean Dice per label).
+pub fn dice_text(dice: &std::collections::BTreeMap<u8, f64>) -> String {
+    if dice.is_empty() {
+        return "undefined (nothing painted)".into();
+    }
+    dice.iter()
+        .map(|(label, d)| format!("label {label} {d:.3}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub fn stats(args: &StatsArgs) -> anyhow::Result<()> {
@@ -318,6 +358,15 @@ pub fn stats(args: &StatsArgs) -> anyhow::Result<()> {
         println!(
             "  overall: {} vs {}: mean kappa {kappa}",
             pair.annotators[0], pair.annotators[1]
+        );
+    }
+    for pair in &stats.label_maps {
+        println!(
+            "  label maps: {} vs {}: Dice {} over {} items",
+            pair.annotators[0],
+            pair.annotators[1],
+            dice_text(&pair.dice),
+            pair.items
         );
     }
     Ok(())

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use egui_wgpu::{CallbackResources, CallbackTrait, RenderState, ScreenDescriptor};
 
 use super::gpu::{GpuLabels, GpuVolume, RenderError, SliceParams, SliceRenderer};
+use crate::paint::EditLog;
 use crate::volume::Volume;
 
 /// One view's GPU state.
@@ -23,7 +24,8 @@ pub struct ViewerResources {
     target_format: wgpu::TextureFormat,
     /// Volumes on the GPU by key (volume and time point); those no view shows are dropped.
     volumes: HashMap<u64, GpuVolume>,
-    labels: Option<(u64, GpuLabels)>,
+    /// The label map: its key, the edit revision uploaded, the texture.
+    labels: Option<(u64, u64, GpuLabels)>,
     slots: HashMap<usize, ViewSlot>,
 }
 
@@ -32,13 +34,21 @@ pub fn volume_key(volume_id: u64, time: usize) -> u64 {
     volume_id.wrapping_mul(1_000_003).wrapping_add(time as u64)
 }
 
+/// The label map to show: the volume, its key (a new key is a new map) and
+/// its painting edits (only the edited boxes are uploaded again).
+pub struct ShownLabels<'a> {
+    pub labels: &'a Volume,
+    pub key: u64,
+    pub edits: &'a EditLog,
+}
+
 /// Makes exactly these volumes (and the label map) resident on the GPU,
 /// uploading what is missing and dropping what no view shows any more.
 /// Returns notices for volumes that had to be downsampled.
 pub fn ensure_uploaded(
     render_state: &RenderState,
     volumes: &[(&Volume, usize, u64)],
-    labels: Option<(&Volume, u64)>,
+    labels: Option<ShownLabels<'_>>,
 ) -> Result<Vec<String>, RenderError> {
     let mut renderer = render_state.renderer.write();
     let resources = &mut renderer.callback_resources;
@@ -65,13 +75,25 @@ pub fn ensure_uploaded(
             viewer.volumes.insert(*key, uploaded);
         }
     }
-    if let Some((labels, labels_key)) = labels
-        && viewer.labels.as_ref().is_none_or(|(k, _)| *k != labels_key)
-    {
-        viewer.labels = Some((
-            labels_key,
-            GpuLabels::upload(&render_state.device, &render_state.queue, labels),
-        ));
+    if let Some(shown) = labels {
+        let partial = match &viewer.labels {
+            Some((key, revision, _)) if *key == shown.key => shown.edits.since(*revision),
+            _ => None,
+        };
+        match (partial, &mut viewer.labels) {
+            (Some(None), _) => {}
+            (Some(Some(edited)), Some((_, revision, gpu))) => {
+                gpu.write_box(&render_state.queue, shown.labels, edited.min, edited.size());
+                *revision = shown.edits.revision;
+            }
+            _ => {
+                viewer.labels = Some((
+                    shown.key,
+                    shown.edits.revision,
+                    GpuLabels::upload(&render_state.device, &render_state.queue, shown.labels),
+                ));
+            }
+        }
     }
     Ok(viewer
         .volumes
@@ -120,8 +142,8 @@ impl CallbackTrait for SliceCallback {
         );
         let labels = self
             .labels_key
-            .and_then(|k| viewer.labels.as_ref().filter(|(lk, _)| *lk == k))
-            .map(|(_, l)| l);
+            .and_then(|k| viewer.labels.as_ref().filter(|(lk, _, _)| *lk == k))
+            .map(|(_, _, l)| l);
         let keys = (*key, labels.map_or(0, |_| self.labels_key.unwrap_or(0)));
         if slot.bind_group.as_ref().is_none_or(|(k, _)| *k != keys) {
             let group = viewer

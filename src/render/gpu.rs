@@ -298,16 +298,67 @@ impl GpuVolume {
 
 /// A label map on the GPU (R32Uint, nearest only).
 pub struct GpuLabels {
+    texture: wgpu::Texture,
     view: wgpu::TextureView,
+}
+
+fn label_value(labels: &Volume, voxel: usize) -> u32 {
+    labels.value_at(voxel).map_or(0, |x| x.max(0.0) as u32)
 }
 
 impl GpuLabels {
     pub fn upload(device: &wgpu::Device, queue: &wgpu::Queue, labels: &Volume) -> Self {
         let shape = labels.spatial_shape();
         let values: Vec<u32> = (0..shape.iter().product::<usize>())
-            .map(|v| labels.value_at(v).map_or(0, |x| x.max(0.0) as u32))
+            .map(|v| label_value(labels, v))
             .collect();
         Self::from_values(device, queue, shape.map(|n| n as u32), &values)
+    }
+
+    /// Writes one box of the map (a painted stroke's extent) into the
+    /// texture, leaving the rest: painting a 512³ map costs the box, not
+    /// the volume. `min` and `size` are in voxels.
+    pub fn write_box(
+        &self,
+        queue: &wgpu::Queue,
+        labels: &Volume,
+        min: [usize; 3],
+        size: [usize; 3],
+    ) {
+        let shape = labels.spatial_shape();
+        if (0..3).any(|a| size[a] == 0 || min[a] + size[a] > shape[a]) {
+            return;
+        }
+        let mut values = Vec::with_capacity(size.iter().product());
+        for k in min[2]..min[2] + size[2] {
+            for j in min[1]..min[1] + size[1] {
+                let row = min[0] + shape[0] * (j + shape[1] * k);
+                values.extend((row..row + size[0]).map(|v| label_value(labels, v)));
+            }
+        }
+        queue.write_texture(
+            wgpu::TexelCopyTextureInfo {
+                texture: &self.texture,
+                mip_level: 0,
+                origin: wgpu::Origin3d {
+                    x: min[0] as u32,
+                    y: min[1] as u32,
+                    z: min[2] as u32,
+                },
+                aspect: wgpu::TextureAspect::All,
+            },
+            bytemuck::cast_slice(&values),
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(4 * size[0] as u32),
+                rows_per_image: Some(size[1] as u32),
+            },
+            wgpu::Extent3d {
+                width: size[0] as u32,
+                height: size[1] as u32,
+                depth_or_array_layers: size[2] as u32,
+            },
+        );
     }
 
     fn from_values(
@@ -324,6 +375,7 @@ impl GpuLabels {
         );
         Self {
             view: texture.create_view(&wgpu::TextureViewDescriptor::default()),
+            texture,
         }
     }
 }

@@ -25,6 +25,24 @@ impl ViewGeometry {
         [0, 1, 2].map(|a| self.origin[a] + self.step_x[a] * x + self.step_y[a] * y)
     }
 
+    /// The view pixel showing a voxel position (its projection onto the
+    /// view's plane): the inverse of [`Self::voxel_at`] on the plane.
+    pub fn pixel_at(&self, voxel: [f64; 3]) -> [f64; 2] {
+        let d = [0, 1, 2].map(|a| voxel[a] - self.origin[a]);
+        let dot = |a: [f64; 3], b: [f64; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+        let (xx, yy, xy) = (
+            dot(self.step_x, self.step_x),
+            dot(self.step_y, self.step_y),
+            dot(self.step_x, self.step_y),
+        );
+        let (dx, dy) = (dot(d, self.step_x), dot(d, self.step_y));
+        let det = xx * yy - xy * xy;
+        if det.abs() < 1e-18 {
+            return [0.0, 0.0];
+        }
+        [(dx * yy - dy * xy) / det, (dy * xx - dx * xy) / det]
+    }
+
     /// Builds the affine map from any function of pixel position that is affine.
     fn from_affine_fn(f: impl Fn(f64, f64) -> [f64; 3]) -> Self {
         let o = f(0.0, 0.0);

@@ -165,7 +165,7 @@ pub fn safe_file_name(text: &str) -> Result<String, StoreError> {
 
 /// An error when `path` is a symbolic link: the export writes only real
 /// folders and files inside the folder the user chose.
-fn refuse_link(path: &Path) -> Result<(), StoreError> {
+pub(super) fn refuse_link(path: &Path) -> Result<(), StoreError> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_symlink() => Err(StoreError::Invalid(format!(
             "{} is a symbolic link; the export does not write through links",
@@ -205,6 +205,8 @@ pub struct Stats {
     pub agreement: Vec<FieldAgreement>,
     /// Per annotator pair, the mean of the fields' kappas (those defined).
     pub overall: Vec<PairKappa>,
+    /// Painted label maps: Dice per label per annotator pair.
+    pub label_maps: Vec<super::label_maps::MapAgreement>,
 }
 
 pub fn stats(project: &Project) -> Result<Stats, StoreError> {
@@ -303,6 +305,7 @@ pub fn stats(project: &Project) -> Result<Stats, StoreError> {
     }
     Ok(Stats {
         overall,
+        label_maps: super::label_maps::agreement(project)?,
         items: items.len(),
         pools,
         classes,

@@ -17,7 +17,7 @@ const IMPORTABLE: &[&str] = &[
 ];
 
 /// Folders of a project that hold Loupe's own files, never items.
-const OWN_FOLDERS: [&str; 2] = ["cache", "runs"];
+const OWN_FOLDERS: [&str; 3] = ["cache", "runs", super::label_maps::LABEL_MAPS_FOLDER];
 
 /// Labels read from a CSV: for each path as written there, annotator → field → value.
 #[derive(Clone, Debug, Default)]
@@ -483,7 +483,7 @@ pub fn import(
             if own_file {
                 skipped.push((
                     f.clone(),
-                    "Loupe's own file (thumbnail cache or a run)".into(),
+                    "Loupe's own file (thumbnail cache, a run or a painted label map)".into(),
                 ));
             }
             !own_file

@@ -7,6 +7,7 @@ pub mod agreement;
 pub mod csv;
 pub mod export;
 pub mod import;
+pub mod label_maps;
 pub mod schema;
 
 use std::collections::BTreeMap;
@@ -162,11 +163,21 @@ CREATE TABLE IF NOT EXISTS predictions (
 );
 ";
 
-/// Indexes added after format 1: made when missing, but a project that
-/// cannot be written (read-only media) opens without them.
+/// Indexes and tables added after format 1 (painted label maps): made when
+/// missing, but a project that cannot be written (read-only media) opens
+/// without them.
 const LATER_INDEXES_SQL: &str = "
 CREATE INDEX IF NOT EXISTS predictions_by_item ON predictions (item_id, id);
 CREATE INDEX IF NOT EXISTS remarks_by_item ON remarks (item_id, annotator, id);
+CREATE TABLE IF NOT EXISTS label_maps (
+    id INTEGER PRIMARY KEY,
+    item_id INTEGER NOT NULL REFERENCES items(id),
+    annotator TEXT NOT NULL,
+    file TEXT NOT NULL,
+    labeled_voxels INTEGER NOT NULL,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX IF NOT EXISTS label_maps_by_item ON label_maps (item_id, annotator, id);
 ";
 
 /// The store's format: 2 hashes `.hdr`/`.img` pairs over both files.

@@ -36,6 +36,59 @@ pub struct Schema {
     pub fields: Vec<Field>,
     /// The field models are trained on; setting it moves an item to the labeled pool.
     pub target: String,
+    /// The structures painted in label maps; BraTS-style defaults when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paint_labels: Vec<PaintLabel>,
+}
+
+/// A structure painted in label maps: its voxel value (1–255) and name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaintLabel {
+    pub value: u8,
+    pub name: String,
+}
+
+impl PaintLabel {
+    pub fn new(value: u8, name: &str) -> Self {
+        Self {
+            value,
+            name: name.into(),
+        }
+    }
+}
+
+/// BraTS's convention: 1 necrotic core, 2 oedema, 4 enhancing tumour.
+pub fn brats_paint_labels() -> Vec<PaintLabel> {
+    vec![
+        PaintLabel::new(1, "necrotic core"),
+        PaintLabel::new(2, "oedema"),
+        PaintLabel::new(4, "enhancing tumour"),
+    ]
+}
+
+/// The one rule for a label list: values 1–255, each once, names not empty.
+pub fn check_paint_labels(labels: &[PaintLabel]) -> Result<(), SchemaError> {
+    for (i, l) in labels.iter().enumerate() {
+        if l.value == 0 {
+            return Err(SchemaError::Invalid(format!(
+                "paint label {:?} has value 0, which is the background",
+                l.name
+            )));
+        }
+        if l.name.trim().is_empty() || l.name.chars().any(char::is_control) {
+            return Err(SchemaError::Invalid(format!(
+                "paint label {} has an empty name or a control character",
+                l.value
+            )));
+        }
+        if labels[..i].iter().any(|m| m.value == l.value) {
+            return Err(SchemaError::Invalid(format!(
+                "paint label value {} is used twice",
+                l.value
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A schema file that cannot be used.
@@ -74,6 +127,7 @@ impl Schema {
                 field("plus", &["none", "pre-plus", "plus"], true, "asd"),
             ],
             target: "stage".into(),
+            paint_labels: Vec::new(),
         }
     }
 
@@ -93,6 +147,7 @@ impl Schema {
                 "",
             )],
             target: "class".into(),
+            paint_labels: Vec::new(),
         }
     }
 
@@ -117,6 +172,7 @@ impl Schema {
         if self.fields.is_empty() {
             return invalid("it has no fields".into());
         }
+        check_paint_labels(&self.paint_labels)?;
         for (i, f) in self.fields.iter().enumerate() {
             if f.name.trim().is_empty() || f.name.contains(['=', ',', ' ']) {
                 return invalid(format!(

@@ -3,6 +3,7 @@
 
 mod browser;
 mod labeling;
+mod painting;
 mod picker;
 mod status;
 mod training;
@@ -52,6 +53,7 @@ pub struct LoupeApp {
     thumbnails: browser::Thumbnails,
     picker: picker::PickerDraft,
     annotator_draft: String,
+    paint_draft: painting::PaintDraft,
     note_draft: String,
     /// The item whose note `note_draft` holds.
     note_of: Option<i64>,
@@ -85,6 +87,7 @@ impl LoupeApp {
             viewer: Default::default(),
             thumbnails: Default::default(),
             picker: Default::default(),
+            paint_draft: Default::default(),
             note_draft: String::new(),
             note_of: None,
             frame_times: Default::default(),
@@ -99,6 +102,16 @@ impl LoupeApp {
     /// (a run of a method the panel does not list).
     pub fn state_mut(&mut self) -> &mut AppState {
         &mut self.state
+    }
+
+    /// Where the view of `plane` (of the case's first volume) was drawn
+    /// in the last frame, in points (for tests that paint with the mouse).
+    pub fn view_rect(&self, plane: crate::volume::slice::Plane) -> Option<egui::Rect> {
+        self.viewer
+            .view_rects
+            .iter()
+            .find(|(p, which, _)| *p == plane && *which == 0)
+            .map(|(_, _, r)| *r)
     }
 
     /// Applies a command as if a panel had sent it (for tests and scripting).
@@ -172,6 +185,13 @@ impl eframe::App for LoupeApp {
                             ui.separator();
                         }
                         if let Some(document) = &self.state.document {
+                            painting::painting_ui(
+                                ui,
+                                &self.state.painting,
+                                document,
+                                &mut self.paint_draft,
+                                &mut commands,
+                            );
                             viewer::controls_ui(
                                 ui,
                                 document,
@@ -189,6 +209,7 @@ impl eframe::App for LoupeApp {
                     viewer::views_ui(
                         ui,
                         document,
+                        &self.state.painting,
                         frame.wgpu_render_state(),
                         &mut self.viewer,
                         &mut commands,
@@ -272,6 +293,9 @@ fn input_commands(ctx: &egui::Context, state: &AppState, commands: &mut Commands
         else {
             continue;
         };
+        if painting::paint_key(&state.painting, key, modifiers, commands) {
+            continue;
+        }
         if modifiers.command {
             match key {
                 egui::Key::Z if modifiers.shift => commands.push(LabelingCommand::Redo),
@@ -456,7 +480,19 @@ fn notice_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
                     pair.annotators[0], pair.annotators[1]
                 ));
             }
-            if stats.annotators.len() < 2 {
+            for pair in &stats.label_maps {
+                let dice = pair
+                    .dice
+                    .iter()
+                    .map(|(label, d)| format!("{label}: {d:.3}"))
+                    .collect::<Vec<_>>()
+                    .join(" · ");
+                ui.label(format!(
+                    "label maps: {} vs {} — Dice per label {dice} ({} items)",
+                    pair.annotators[0], pair.annotators[1], pair.items
+                ));
+            }
+            if stats.annotators.len() < 2 && stats.label_maps.is_empty() {
                 ui.weak("Agreement needs at least two annotators.");
             }
         });

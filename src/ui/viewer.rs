@@ -7,8 +7,9 @@
 use std::collections::HashMap;
 
 use crate::app::document::{Document, Layout, OverlaySettings, WINDOW_PRESETS};
-use crate::app::{Commands, ViewerCommand};
-use crate::render::callback::{self, SliceCallback};
+use crate::app::painting::{Painting, Tool};
+use crate::app::{Commands, PaintCommand, ViewerCommand};
+use crate::render::callback::{self, ShownLabels, SliceCallback};
 use crate::render::cpu::{Interpolation, WindowLevel};
 use crate::render::gpu::SliceParams;
 use crate::render::view::ScreenAxes;
@@ -25,12 +26,15 @@ pub struct ViewerCache {
     scroll: f32,
     /// A GPU notice (downsampling) or error for the open volume.
     pub gpu_notice: Option<String>,
+    /// Where each view was drawn last frame: plane, which volume, rect.
+    pub view_rects: Vec<(Plane, usize, egui::Rect)>,
 }
 
 /// Draws the document's views into the available space.
 pub fn views_ui(
     ui: &mut egui::Ui,
     document: &Document,
+    painting: &Painting,
     render_state: Option<&egui_wgpu::RenderState>,
     cache: &mut ViewerCache,
     commands: &mut Commands,
@@ -51,7 +55,11 @@ pub fn views_ui(
                 )
             })
             .collect();
-        let labels = document.visible_labels().map(|l| (l, document.labels_id));
+        let labels = document.visible_labels().map(|labels| ShownLabels {
+            labels,
+            key: document.labels_id,
+            edits: &document.label_edits,
+        });
         match callback::ensure_uploaded(render_state, &shown, labels) {
             Ok(notices) => cache.gpu_notice = (!notices.is_empty()).then(|| notices.join("; ")),
             Err(error) => {
@@ -82,6 +90,7 @@ pub fn views_ui(
             .map(|(i, rect)| (3 + i, plane, i, rect))
             .collect(),
     };
+    cache.view_rects = views.iter().map(|&(_, p, w, r)| (p, w, r)).collect();
     for (slot, plane, which, rect) in views {
         let (volume, id, window) = &volumes[which];
         let shown = ShownVolume {
@@ -91,7 +100,7 @@ pub fn views_ui(
             volume,
         };
         view_ui(
-            ui, document, slot, plane, rect, &shown, use_gpu, cache, commands,
+            ui, document, painting, slot, plane, rect, &shown, use_gpu, cache, commands,
         );
     }
 }
@@ -116,6 +125,7 @@ fn file_name(volume: &crate::volume::Volume) -> String {
 fn view_ui(
     ui: &mut egui::Ui,
     document: &Document,
+    painting: &Painting,
     slot: usize,
     plane: Plane,
     rect: egui::Rect,
@@ -265,16 +275,69 @@ fn view_ui(
             .geometry(plane, size_px)
             .voxel_at(local.x as f64, local.y as f64)
     };
-    // Primary click or drag: move the crosshair in every view.
-    if (response.clicked() || response.dragged_by(egui::PointerButton::Primary))
-        && volumetric
-        && let Some(pos) = response.interact_pointer_pos()
-    {
-        commands.push(ViewerCommand::ClickVoxel(to_voxel(pos)));
+    let tool = if painting.target.is_some() {
+        painting.tool
+    } else {
+        Tool::Navigate
+    };
+    let pointer_voxel = response.interact_pointer_pos().map(to_voxel);
+    let frame_at = |at: [f64; 3]| document.plane_frame(plane, size_px, at);
+    match tool {
+        Tool::Navigate => {
+            // Primary click or drag: move the crosshair in every view.
+            if (response.clicked() || response.dragged_by(egui::PointerButton::Primary))
+                && volumetric
+                && let Some(at) = pointer_voxel
+            {
+                commands.push(ViewerCommand::ClickVoxel(at));
+            }
+            if response.double_clicked() {
+                commands.push(ViewerCommand::ResetView(plane));
+            }
+        }
+        Tool::Brush | Tool::Eraser => {
+            let primary = egui::PointerButton::Primary;
+            if (response.clicked()
+                || response.drag_started_by(primary)
+                || response.dragged_by(primary))
+                && let Some(at) = pointer_voxel
+            {
+                commands.push(PaintCommand::Dab {
+                    frame: frame_at(at),
+                    at,
+                });
+            }
+            if response.clicked() || response.drag_stopped_by(primary) {
+                commands.push(PaintCommand::EndStroke);
+            }
+        }
+        Tool::Fill => {
+            if response.clicked()
+                && let Some(at) = pointer_voxel
+            {
+                commands.push(PaintCommand::Fill {
+                    frame: frame_at(at),
+                    at,
+                });
+            }
+        }
+        Tool::Polygon => {
+            if response.clicked()
+                && let Some(at) = pointer_voxel
+            {
+                commands.push(PaintCommand::PolygonCorner {
+                    frame: frame_at(at),
+                    at,
+                });
+            }
+            if response.double_clicked() {
+                commands.push(PaintCommand::ClosePolygon);
+            }
+        }
     }
-    if response.double_clicked() {
-        commands.push(ViewerCommand::ResetView(plane));
-    }
+    paint_marks(
+        ui, document, painting, tool, plane, rect, size_px, &response,
+    );
     if response.dragged_by(egui::PointerButton::Middle) {
         let d = response.drag_delta() * ppp;
         commands.push(ViewerCommand::PanView {
@@ -353,6 +416,67 @@ fn view_ui(
             && let Some(text) = document.readout(to_voxel(pos))
         {
             response.on_hover_text_at_pointer(text);
+        }
+    }
+}
+
+/// The brush outline under the pointer and the polygon being drawn.
+#[allow(clippy::too_many_arguments)]
+fn paint_marks(
+    ui: &egui::Ui,
+    document: &Document,
+    painting: &Painting,
+    tool: Tool,
+    plane: Plane,
+    rect: egui::Rect,
+    size_px: [f64; 2],
+    response: &egui::Response,
+) {
+    let ppp = ui.ctx().pixels_per_point();
+    let painter = ui.painter_at(rect);
+    let geometry = document.geometry(plane, size_px);
+    let colour = crate::ui::painting::colour(painting.active_label);
+    if matches!(tool, Tool::Brush | Tool::Eraser)
+        && let Some(pos) = response.hover_pos()
+    {
+        let s = document.spacing_mm();
+        let mm_per_px = (0..3)
+            .map(|a| (geometry.step_x[a] * s[a]).powi(2))
+            .sum::<f64>()
+            .sqrt()
+            .max(1e-9);
+        let radius_points = (painting.radius_mm / mm_per_px) as f32 / ppp;
+        let stroke_colour = if tool == Tool::Eraser {
+            egui::Color32::WHITE
+        } else {
+            colour
+        };
+        painter.circle_stroke(
+            pos,
+            radius_points.max(1.0),
+            egui::Stroke::new(1.5, stroke_colour),
+        );
+    }
+    if tool == Tool::Polygon && !painting.polygon.is_empty() {
+        // Only in the view whose plane holds the corners.
+        let points: Vec<egui::Pos2> = painting
+            .polygon
+            .iter()
+            .filter_map(|&corner| {
+                let px = geometry.pixel_at(corner);
+                let back = geometry.voxel_at(px[0], px[1]);
+                let off = (0..3)
+                    .map(|a| (back[a] - corner[a]).abs())
+                    .fold(0.0, f64::max);
+                (off < 0.5).then(|| rect.min + egui::vec2(px[0] as f32 / ppp, px[1] as f32 / ppp))
+            })
+            .collect();
+        if points.len() == painting.polygon.len() {
+            let stroke = egui::Stroke::new(1.5, colour);
+            painter.add(egui::Shape::line(points.clone(), stroke));
+            for p in points {
+                painter.circle_filled(p, 3.0, colour);
+            }
         }
     }
 }

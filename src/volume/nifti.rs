@@ -754,6 +754,15 @@ fn read_within(path: &Path, memory_bytes: Option<u64>) -> Result<Volume, VolumeE
 /// Writes a NIfTI-1 single file (`.nii`, or gzipped when the name ends in `.gz`)
 /// in little-endian order with the volume's sform.
 pub fn write_nifti1(volume: &Volume, path: &Path) -> std::io::Result<()> {
+    let gz = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    std::fs::write(path, encode_nifti1(volume, gz)?)
+}
+
+/// A NIfTI-1 single file's bytes (gzipped when `gz`), little-endian, with
+/// the volume's sform: for writers that must write atomically.
+pub fn encode_nifti1(volume: &Volume, gz: bool) -> std::io::Result<Vec<u8>> {
     let datatype = volume
         .datatype
         .or_else(|| datatype_code(volume.data.sample_type(), volume.channels))
@@ -801,27 +810,23 @@ pub fn write_nifti1(volume: &Volume, path: &Path) -> std::io::Result<()> {
         }
     }
     put(&mut h, 344, b"n+1\0");
-    let file = std::io::BufWriter::new(File::create(path)?);
-    let gz = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
-    let mut out: Box<dyn Write> = if gz {
-        Box::new(flate2::write::GzEncoder::new(
-            file,
-            flate2::Compression::fast(),
-        ))
-    } else {
-        Box::new(file)
-    };
-    out.write_all(&h)?;
+    let mut bytes = h;
     if Endianness::native() == Endianness::Little {
-        out.write_all(volume.data.as_bytes())?;
+        bytes.extend_from_slice(volume.data.as_bytes());
     } else {
         let mut swapped = volume.data.clone();
         swapped.swap_bytes();
-        out.write_all(swapped.as_bytes())?;
+        bytes.extend_from_slice(swapped.as_bytes());
     }
-    out.flush()
+    if !gz {
+        return Ok(bytes);
+    }
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 8),
+        flate2::Compression::fast(),
+    );
+    encoder.write_all(&bytes)?;
+    encoder.finish()
 }
 
 #[cfg(test)]

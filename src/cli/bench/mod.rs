@@ -454,6 +454,131 @@ fn labeling(items: usize, labels: usize, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Painting on the first volume: a 5 mm brush dragged across the middle
+/// axial slice, each step = the brush's voxels, the map edit, and writing
+/// the edited box of the GPU label texture (what the window does per
+/// brush step), against re-uploading the whole map, and a tri-planar frame
+/// with the overlay.
+fn paint_steps(
+    render_state: &egui_wgpu::RenderState,
+    renderer: &mut crate::render::gpu::SliceRenderer,
+    volume: &crate::volume::Volume,
+    steps: usize,
+) -> anyhow::Result<()> {
+    use crate::paint::{self, BrushShape, Grid, PaintOver, PlaneFrame, StrokeBuilder, VoxelBox};
+    use crate::render::cpu::{Interpolation, WindowLevel};
+    use crate::render::gpu::{GpuLabels, GpuVolume, SliceParams};
+    use crate::render::view::ViewSpec;
+    use crate::volume::CanonicalGrid;
+    use crate::volume::slice::Plane;
+
+    let (gpu, queue) = (&render_state.device, &render_state.queue);
+    let shape = volume.spatial_shape();
+    let grid = Grid::new(shape, [0, 1, 2].map(|a| volume.pixdim[a]));
+    let mut map_volume =
+        crate::store::label_maps::map_volume(volume, vec![0u8; grid.voxel_count()]);
+    let started = Instant::now();
+    let gpu_labels = GpuLabels::upload(gpu, queue, &map_volume);
+    let _ = gpu.poll(wgpu::PollType::wait_indefinitely());
+    let full_upload = started.elapsed();
+    let gpu_volume = GpuVolume::upload(gpu, queue, volume, 0)?;
+    let mut counts = paint::count_labels(match &map_volume.data {
+        crate::volume::VoxelData::U8(v) => v,
+        _ => &[],
+    });
+    let mut stroke = StrokeBuilder::default();
+    let k = shape[2] / 2;
+    let mut step_times = Vec::new();
+    let mut frame_times = Vec::new();
+    let canonical_grid = CanonicalGrid::new(&volume.world_from_voxel);
+    let canonical = canonical_grid.shape(shape);
+    let mut touched = 0usize;
+    for step in 0..steps {
+        let at = [
+            (shape[0] / 4 + step * 2 % (shape[0] / 2)) as f64,
+            (shape[1] / 2) as f64,
+            k as f64,
+        ];
+        let frame = PlaneFrame {
+            point: at,
+            step_u: [1.0, 0.0, 0.0],
+            step_v: [0.0, 1.0, 0.0],
+        };
+        let started = Instant::now();
+        let voxels = paint::brush(&grid, &frame, at, 5.0, BrushShape::Disk)?;
+        let crate::volume::VoxelData::U8(map) = &mut map_volume.data else {
+            anyhow::bail!("label map is not uint8");
+        };
+        let changed: Option<VoxelBox> = paint::apply(
+            map,
+            &grid,
+            &voxels,
+            1 + (step % 3) as u8,
+            PaintOver::All,
+            &mut stroke,
+            &mut counts,
+        );
+        if let Some(b) = changed {
+            touched += b.size().iter().product::<usize>();
+            gpu_labels.write_box(queue, &map_volume, b.min, b.size());
+        }
+        queue.submit([]);
+        let _ = gpu.poll(wgpu::PollType::wait_indefinitely());
+        step_times.push(started.elapsed());
+
+        let started = Instant::now();
+        for plane in Plane::ALL {
+            let spec = ViewSpec {
+                focus: canonical.map(|n| (n as f64 - 1.0) / 2.0),
+                ..ViewSpec::new(plane, canonical.map(|n| (n / 2) as f64))
+            };
+            let params = SliceParams {
+                geometry: spec.geometry(
+                    &canonical_grid,
+                    shape,
+                    [volume.pixdim[0], volume.pixdim[1], volume.pixdim[2]],
+                    [512.0, 512.0],
+                ),
+                size_px: [512, 512],
+                window: WindowLevel {
+                    center: 40.0,
+                    width: 400.0,
+                },
+                interpolation: Interpolation::Linear,
+                scaling: volume.scaling,
+                overlay: Some((0.5, false)),
+            };
+            renderer.render_offscreen(gpu, queue, &gpu_volume, Some(&gpu_labels), &params)?;
+        }
+        frame_times.push(started.elapsed());
+    }
+    step_times.sort();
+    frame_times.sort();
+    println!();
+    println!(
+        "Painting a {}×{}×{} label map (5 mm disk brush, {steps} steps):",
+        shape[0], shape[1], shape[2]
+    );
+    println!("| what | median ms | p95 ms |");
+    println!("|---|---:|---:|");
+    println!(
+        "| brush step: voxels + map edit + edited box to the GPU ({} voxels per box on average) | {:.2} | {:.2} |",
+        touched / steps.max(1),
+        percentile(&step_times, 0.5).as_secs_f64() * 1e3,
+        percentile(&step_times, 0.95).as_secs_f64() * 1e3,
+    );
+    println!(
+        "| whole map uploaded again (what a step would cost without box writes) | {:.1} | |",
+        full_upload.as_secs_f64() * 1e3
+    );
+    println!(
+        "| tri-planar frame with the overlay (three 512² views, read back) | {:.1} | {:.1} |",
+        percentile(&frame_times, 0.5).as_secs_f64() * 1e3,
+        percentile(&frame_times, 0.95).as_secs_f64() * 1e3,
+    );
+    Ok(())
+}
+
 fn render(size: usize, frames: usize) -> anyhow::Result<()> {
     use crate::render::cpu::{self, Interpolation, RenderOptions, WindowLevel};
     use crate::render::gpu::{GpuVolume, SliceParams, SliceRenderer};
@@ -555,6 +680,7 @@ fn render(size: usize, frames: usize) -> anyhow::Result<()> {
     println!(
         "(frame: three {view_px}² views, linear interpolation, rendered offscreen and read back, wall time)"
     );
+    paint_steps(&render_state, &mut renderer, &volumes[0].1, frames.max(10))?;
 
     // The peer: the same slicing and windowing in numpy, if it is installed.
     let script = format!(

@@ -1,0 +1,225 @@
+//! `loupe paint`: one stroke on an item's label map from the command line
+//! (brush dabs, eraser, flood fill, interpolation), saved exactly as the
+//! window saves a stroke; or, with no tool, the map's volumes per label.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+
+use crate::paint::fill::{self, FillRegion};
+use crate::paint::{self, BrushShape, Grid, PaintOver, PlaneFrame, StrokeBuilder, interpolate};
+use crate::store::{Project, annotator_name};
+use crate::volume;
+
+#[derive(Debug, clap::Args)]
+pub struct PaintArgs {
+    /// The project folder.
+    pub dir: PathBuf,
+    /// Item id or path.
+    pub item: String,
+    #[arg(long)]
+    pub annotator: String,
+    /// Label value painted (1–255).
+    #[arg(long, default_value_t = 1)]
+    pub label: u8,
+    /// Brush dabs at voxel `I,J,K` (repeat for a stroke).
+    #[arg(long = "at", value_name = "I,J,K")]
+    pub at: Vec<String>,
+    #[arg(long, default_value_t = 3.0)]
+    pub radius_mm: f64,
+    /// A ball rather than a disk on the plane.
+    #[arg(long)]
+    pub sphere: bool,
+    /// The voxel axis normal to the brush disk's and the slice fill's plane.
+    #[arg(long, value_parser = ["i", "j", "k"], default_value = "k")]
+    pub normal: String,
+    /// Write background (0) instead of the label.
+    #[arg(long)]
+    pub erase: bool,
+    /// Flood fill from voxel `I,J,K` over intensities `--range LO,HI`.
+    #[arg(long, value_name = "I,J,K")]
+    pub fill: Option<String>,
+    #[arg(long, value_name = "LO,HI")]
+    pub range: Option<String>,
+    /// Fill in 3-D (6-connected) rather than on the slice.
+    #[arg(long = "3d")]
+    pub three_d: bool,
+    /// Fill the label between painted slices along voxel axis i, j or k.
+    #[arg(long, value_parser = ["i", "j", "k"])]
+    pub interpolate: Option<String>,
+    /// Which voxels may change: `all`, `unlabeled`, or a label value.
+    #[arg(long, default_value = "all")]
+    pub paint_over: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn triple(text: &str) -> anyhow::Result<[f64; 3]> {
+    let parts: Vec<f64> = text
+        .split(',')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("{text:?} is not I,J,K"))?;
+    match parts.as_slice() {
+        [i, j, k] if parts.iter().all(|x| x.is_finite()) => Ok([*i, *j, *k]),
+        _ => bail!("{text:?} is not three numbers I,J,K"),
+    }
+}
+
+fn axis(name: &str) -> usize {
+    match name {
+        "i" => 0,
+        "j" => 1,
+        _ => 2,
+    }
+}
+
+fn plane_normal_to(axis: usize, point: [f64; 3]) -> PlaneFrame {
+    let unit = |a: usize| {
+        let mut v = [0.0; 3];
+        v[a] = 1.0;
+        v
+    };
+    let (u, v) = match axis {
+        0 => (1, 2),
+        1 => (0, 2),
+        _ => (0, 1),
+    };
+    PlaneFrame {
+        point,
+        step_u: unit(u),
+        step_v: unit(v),
+    }
+}
+
+pub fn run(args: &PaintArgs) -> anyhow::Result<()> {
+    let annotator = annotator_name(&args.annotator)?;
+    let mut project = Project::open(&args.dir)?;
+    let item = project.find_item(&args.item)?;
+    let case = volume::load(&project.resolve(&item))?;
+    let grid = Grid::new(case.spatial_shape(), [0, 1, 2].map(|a| case.pixdim[a]));
+    let mut map = match project
+        .label_maps(item.id)?
+        .into_iter()
+        .find(|r| r.annotator == annotator)
+    {
+        Some(record) => project.read_label_map(&record, &case)?,
+        None => vec![0u8; grid.voxel_count()],
+    };
+    let rule = match args.paint_over.as_str() {
+        "all" => PaintOver::All,
+        "unlabeled" => PaintOver::Unlabeled,
+        other => PaintOver::Only(other.parse().with_context(|| {
+            format!("--paint-over {other:?}: give all, unlabeled or a label value")
+        })?),
+    };
+    if args.label == 0 {
+        bail!("--label 0 is the background: use --erase");
+    }
+    if !paint::BRUSH_RADIUS_MM.contains(&args.radius_mm) {
+        bail!(
+            "--radius-mm {} must be between {} and {}",
+            args.radius_mm,
+            paint::BRUSH_RADIUS_MM.start(),
+            paint::BRUSH_RADIUS_MM.end()
+        );
+    }
+    let normal = axis(&args.normal);
+    let mut voxels = Vec::new();
+    for at in &args.at {
+        let at = triple(at)?;
+        let shape = if args.sphere {
+            BrushShape::Sphere
+        } else {
+            BrushShape::Disk
+        };
+        voxels.extend(
+            paint::brush(
+                &grid,
+                &plane_normal_to(normal, at),
+                at,
+                args.radius_mm,
+                shape,
+            )
+            .map_err(|e| anyhow::anyhow!("--at {at:?}: {e}"))?,
+        );
+    }
+    if let Some(seed) = &args.fill {
+        let seed = triple(seed)?;
+        let range = args
+            .range
+            .as_deref()
+            .context("--fill needs --range LO,HI")?;
+        let (lo, hi) = range
+            .split_once(',')
+            .and_then(|(a, b)| Some((a.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?)))
+            .with_context(|| format!("--range {range:?} is not LO,HI"))?;
+        let region = if args.three_d {
+            FillRegion::Volume
+        } else {
+            FillRegion::Plane(plane_normal_to(normal, seed))
+        };
+        voxels.extend(fill::flood_fill(&grid, seed, (lo, hi), region, |i| {
+            case.value_at(i).unwrap_or(0.0)
+        })?);
+    }
+    if let Some(along) = &args.interpolate {
+        voxels.extend(interpolate::between_slices(
+            &map,
+            &grid,
+            axis(along),
+            args.label,
+        ));
+    }
+    let painting = !args.at.is_empty() || args.fill.is_some() || args.interpolate.is_some();
+    let mut changed = 0;
+    if painting {
+        let label = if args.erase { 0 } else { args.label };
+        let rule = if args.interpolate.is_some() {
+            PaintOver::Unlabeled
+        } else {
+            rule
+        };
+        let mut counts = paint::count_labels(&map);
+        let mut stroke = StrokeBuilder::default();
+        paint::apply(
+            &mut map,
+            &grid,
+            &voxels,
+            label,
+            rule,
+            &mut stroke,
+            &mut counts,
+        );
+        changed = stroke.finish().len();
+        if changed > 0 {
+            project.save_label_map(item.id, &annotator, &case, &map)?;
+        }
+    }
+    let volumes = paint::label_volumes(&paint::count_labels(&map), &grid);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "item": item.id,
+                "annotator": annotator,
+                "changed_voxels": changed,
+                "labels": volumes,
+            })
+        );
+    } else {
+        if painting {
+            println!("changed {changed} voxels of item {} ({annotator})", item.id);
+        }
+        for v in &volumes {
+            println!(
+                "label {:>3}: {:>10} voxels {:>10.3} mL",
+                v.label, v.voxels, v.ml
+            );
+        }
+        if volumes.is_empty() {
+            println!("no labeled voxels");
+        }
+    }
+    Ok(())
+}

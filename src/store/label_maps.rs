@@ -1,0 +1,627 @@
+//! Painted label maps: one NIfTI uint8 volume per item and annotator, on
+//! the item's voxel grid (same shape and affine), in the project's
+//! `label-maps/` folder. Every save writes the whole file atomically
+//! (temporary file, fsync, rename) and then appends a row (item,
+//! annotator, labeled voxels, time) to the store: a killed process leaves
+//! the map of its last finished stroke. Export writes
+//! `<case>_labels.nii.gz` per case and annotator; import brings such maps
+//! back, refusing one whose grid differs from its case's.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use rusqlite::params;
+use sha2::{Digest, Sha256};
+
+use super::export::safe_file_name;
+use super::schema::{PaintLabel, brats_paint_labels, check_paint_labels};
+use super::{Item, Project, StoreError, check_stored_annotator};
+use crate::paint;
+use crate::volume::{self, Volume};
+
+/// The project's folder of painted maps (never imported as items).
+pub const LABEL_MAPS_FOLDER: &str = "label-maps";
+
+/// The suffix export writes and import looks for: `<case>_labels.nii.gz`.
+pub const LABELS_SUFFIX: &str = "_labels";
+
+/// How far two affines may differ (mm) and still be one grid.
+const GRID_TOLERANCE_MM: f64 = 1e-3;
+
+/// An annotator's current map of an item.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LabelMapRecord {
+    pub item_id: i64,
+    pub annotator: String,
+    /// Relative to the project folder.
+    pub file: String,
+    /// Voxels with a label other than 0 at the last save.
+    pub labeled_voxels: i64,
+    pub saved_at: String,
+}
+
+/// A map's geometry (shape, affine, voxel sizes) taken from its case, with
+/// the label voxels as uint8: what is written to disk.
+pub fn map_volume(case: &Volume, voxels: Vec<u8>) -> Volume {
+    let spatial: Vec<usize> = case.shape.iter().take(3).copied().collect::<Vec<_>>();
+    Volume {
+        path: PathBuf::new(),
+        format: volume::FileFormat::Nifti1,
+        shape: spatial,
+        channels: 1,
+        datatype: Some(2),
+        endianness: volume::Endianness::Little,
+        world_from_voxel: case.world_from_voxel,
+        pixdim: [case.pixdim[0], case.pixdim[1], case.pixdim[2], 1.0],
+        scaling: None,
+        xyzt_units: case.xyzt_units & 0x07,
+        description: "loupe label map".into(),
+        data: volume::VoxelData::U8(voxels),
+    }
+}
+
+/// Why a map does not fit its case, or `None` when it does: same spatial
+/// shape, one channel, and affines within a micrometre.
+pub fn grid_mismatch(map: &Volume, case: &Volume) -> Option<String> {
+    if map.spatial_shape() != case.spatial_shape() {
+        return Some(format!(
+            "its grid is {:?} voxels, the case's is {:?}",
+            map.spatial_shape(),
+            case.spatial_shape()
+        ));
+    }
+    if map.channels != 1 {
+        return Some(format!(
+            "it has {} channels, a label map has 1",
+            map.channels
+        ));
+    }
+    if map.shape.len() == 4 && map.shape[3] > 1 {
+        return Some(format!(
+            "it has {} time points, a label map has 1",
+            map.shape[3]
+        ));
+    }
+    let mut worst = 0.0f64;
+    for r in 0..3 {
+        for c in 0..4 {
+            worst = worst.max((map.world_from_voxel.0[r][c] - case.world_from_voxel.0[r][c]).abs());
+        }
+    }
+    (worst > GRID_TOLERANCE_MM).then(|| {
+        format!(
+            "its affine (voxel → world) differs from the case's by up to {worst:.3} mm (voxel sizes {:?} vs {:?} mm)",
+            &map.pixdim[..3],
+            &case.pixdim[..3]
+        )
+    })
+}
+
+/// A map's voxels as labels 0–255, or why they are not labels (a value
+/// that is not a whole number in 0–255, naming the first such voxel).
+pub fn label_voxels(map: &Volume) -> Result<Vec<u8>, String> {
+    let n = map.spatial_shape().iter().product::<usize>();
+    let mut out = Vec::with_capacity(n);
+    for index in 0..n {
+        let value = map.value_at(index).unwrap_or(0.0);
+        if !(value.fract() == 0.0 && (0.0..=f64::from(paint::MAX_LABEL)).contains(&value)) {
+            let shape = map.spatial_shape();
+            let (i, j, k) = (
+                index % shape[0],
+                index / shape[0] % shape[1],
+                index / shape[0] / shape[1],
+            );
+            return Err(format!(
+                "voxel ({i}, {j}, {k}) holds {value}, not a label (whole numbers 0–255)"
+            ));
+        }
+        out.push(value as u8);
+    }
+    Ok(out)
+}
+
+fn annotator_file_name(annotator: &str) -> Result<String, StoreError> {
+    // Two names that clean to the same file name ("a/b", "a_b") stay apart by the hash.
+    let hash = Sha256::digest(annotator.as_bytes());
+    let short: String = hash.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    Ok(format!("{}-{short}.nii.gz", safe_file_name(annotator)?))
+}
+
+/// A case's name: its file name without the image extension.
+pub fn case_name(item: &Item) -> String {
+    let name = Path::new(&item.path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let lower = name.to_ascii_lowercase();
+    for ext in [
+        ".nii.gz", ".nii", ".hdr.gz", ".hdr", ".img.gz", ".img", ".png", ".jpg", ".jpeg", ".tif",
+        ".tiff", ".bmp",
+    ] {
+        if lower.ends_with(ext) {
+            return name[..name.len() - ext.len()].to_string();
+        }
+    }
+    name
+}
+
+/// Export names per item: the case name, or `<case>-item<id>` where two
+/// items share one.
+fn export_names(items: &[Item]) -> HashMap<i64, String> {
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for item in items {
+        *count.entry(case_name(item)).or_default() += 1;
+    }
+    items
+        .iter()
+        .map(|item| {
+            let name = case_name(item);
+            let unique = count.get(&name).copied().unwrap_or(0) == 1;
+            (
+                item.id,
+                if unique {
+                    name
+                } else {
+                    format!("{name}-item{}", item.id)
+                },
+            )
+        })
+        .collect()
+}
+
+impl Project {
+    /// The structures painted in this project: the list set in the window,
+    /// else the schema's, else BraTS's.
+    pub fn paint_labels(&self) -> Vec<PaintLabel> {
+        let stored: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'paint_labels'",
+                [],
+                |r| r.get(0),
+            )
+            .ok();
+        stored
+            .and_then(|text| serde_json::from_str::<Vec<PaintLabel>>(&text).ok())
+            .filter(|l| !l.is_empty() && check_paint_labels(l).is_ok())
+            .or_else(|| Some(self.schema().paint_labels.clone()).filter(|l| !l.is_empty()))
+            .unwrap_or_else(brats_paint_labels)
+    }
+
+    /// Replaces the project's label list (checked by [`check_paint_labels`]).
+    pub fn set_paint_labels(&mut self, labels: &[PaintLabel]) -> Result<(), StoreError> {
+        check_paint_labels(labels).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let text = serde_json::to_string(labels).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.write(|tx, sql| {
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('paint_labels', ?1)",
+                params![text],
+            )
+            .map_err(sql)?;
+            Ok(())
+        })
+    }
+
+    /// Where an annotator's map of an item lives (relative to the project).
+    pub fn label_map_file(&self, item_id: i64, annotator: &str) -> Result<String, StoreError> {
+        Ok(format!(
+            "{LABEL_MAPS_FOLDER}/{item_id}/{}",
+            annotator_file_name(annotator)?
+        ))
+    }
+
+    /// Saves an annotator's map of an item: the file atomically, then the
+    /// row. `case` is the item's image (its grid is the map's).
+    pub fn save_label_map(
+        &mut self,
+        item_id: i64,
+        annotator: &str,
+        case: &Volume,
+        voxels: &[u8],
+    ) -> Result<PathBuf, StoreError> {
+        check_stored_annotator(annotator)?;
+        let relative = self.label_map_file(item_id, annotator)?;
+        let path = self.root().join(&relative);
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder).map_err(io)?;
+        }
+        let labeled = voxels.iter().filter(|&&v| v != 0).count() as i64;
+        let volume = map_volume(case, voxels.to_vec());
+        let bytes = volume::nifti::encode_nifti1(&volume, true).map_err(io)?;
+        crate::durable::write_atomic(&path, &bytes).map_err(io)?;
+        self.write(|tx, sql| {
+            tx.execute(
+                "INSERT INTO label_maps (item_id, annotator, file, labeled_voxels) VALUES (?1, ?2, ?3, ?4)",
+                params![item_id, annotator, relative, labeled],
+            )
+            .map_err(sql)?;
+            Ok(())
+        })?;
+        Ok(path)
+    }
+
+    /// Every item's current maps (the latest save per annotator), by item.
+    pub fn all_label_maps(&self) -> Result<BTreeMap<i64, Vec<LabelMapRecord>>, StoreError> {
+        self.query_label_maps(None)
+    }
+
+    /// An item's current maps, one per annotator.
+    pub fn label_maps(&self, item_id: i64) -> Result<Vec<LabelMapRecord>, StoreError> {
+        Ok(self
+            .query_label_maps(Some(item_id))?
+            .remove(&item_id)
+            .unwrap_or_default())
+    }
+
+    fn query_label_maps(
+        &self,
+        item_id: Option<i64>,
+    ) -> Result<BTreeMap<i64, Vec<LabelMapRecord>>, StoreError> {
+        // A project on read-only media that predates painting has no table: no maps.
+        let has_table: bool = self
+            .conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'label_maps')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.sql(e))?;
+        if !has_table {
+            return Ok(BTreeMap::new());
+        }
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT item_id, annotator, file, labeled_voxels, created_at FROM label_maps m
+                 WHERE (?1 IS NULL OR item_id = ?1)
+                   AND id = (SELECT max(id) FROM label_maps n
+                             WHERE n.item_id = m.item_id AND n.annotator = m.annotator)
+                 ORDER BY item_id, annotator",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = statement
+            .query_map(params![item_id], |r| {
+                Ok(LabelMapRecord {
+                    item_id: r.get(0)?,
+                    annotator: r.get(1)?,
+                    file: r.get(2)?,
+                    labeled_voxels: r.get(3)?,
+                    saved_at: r.get(4)?,
+                })
+            })
+            .map_err(|e| self.sql(e))?;
+        let mut out: BTreeMap<i64, Vec<LabelMapRecord>> = BTreeMap::new();
+        for row in rows {
+            let row = row.map_err(|e| self.sql(e))?;
+            out.entry(row.item_id).or_default().push(row);
+        }
+        Ok(out)
+    }
+
+    /// A saved map's voxels, checked against its case's grid.
+    pub fn read_label_map(
+        &self,
+        record: &LabelMapRecord,
+        case: &Volume,
+    ) -> Result<Vec<u8>, StoreError> {
+        let path = self.root().join(&record.file);
+        let map = volume::load(&path).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        if let Some(why) = grid_mismatch(&map, case) {
+            return Err(StoreError::Invalid(format!(
+                "label map does not fit its case: {why}: {}",
+                path.display()
+            )));
+        }
+        label_voxels(&map).map_err(|why| StoreError::Invalid(format!("{why}: {}", path.display())))
+    }
+}
+
+/// Dice per label between two annotators, averaged over the items both painted.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct MapAgreement {
+    pub annotators: [String; 2],
+    pub items: usize,
+    /// Label → mean Dice over the items where either annotator used it.
+    pub dice: BTreeMap<u8, f64>,
+}
+
+/// Dice per label for every pair of annotators with maps of the same items.
+pub fn agreement(project: &Project) -> Result<Vec<MapAgreement>, StoreError> {
+    let mut sums: BTreeMap<(String, String), (usize, BTreeMap<u8, (f64, usize)>)> = BTreeMap::new();
+    for (item_id, records) in project.all_label_maps()? {
+        if records.len() < 2 {
+            continue;
+        }
+        let item = project.item(item_id)?;
+        let case = volume::load(&project.resolve(&item))
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let maps: Vec<Vec<u8>> = records
+            .iter()
+            .map(|r| project.read_label_map(r, &case))
+            .collect::<Result<_, _>>()?;
+        for a in 0..records.len() {
+            for b in a + 1..records.len() {
+                let key = (records[a].annotator.clone(), records[b].annotator.clone());
+                let entry = sums.entry(key).or_default();
+                entry.0 += 1;
+                for (label, dice) in paint::dice_per_label(&maps[a], &maps[b]) {
+                    let s = entry.1.entry(label).or_default();
+                    s.0 += dice;
+                    s.1 += 1;
+                }
+            }
+        }
+    }
+    Ok(sums
+        .into_iter()
+        .map(|((a, b), (items, per_label))| MapAgreement {
+            annotators: [a, b],
+            items,
+            dice: per_label
+                .into_iter()
+                .map(|(label, (sum, n))| (label, sum / n as f64))
+                .collect(),
+        })
+        .collect())
+}
+
+/// Writes every current map as `OUT/<annotator>/<case>_labels.nii.gz`;
+/// returns how many files were written.
+pub fn export(project: &Project, out: &Path) -> Result<usize, StoreError> {
+    let items = project.items()?;
+    let names = export_names(&items);
+    let mut written = 0;
+    for (item_id, records) in project.all_label_maps()? {
+        let Some(name) = names.get(&item_id) else {
+            continue;
+        };
+        for record in records {
+            let folder = out.join(safe_file_name(&record.annotator)?);
+            super::export::refuse_link(&folder)?;
+            std::fs::create_dir_all(&folder).map_err(|source| StoreError::Io {
+                path: folder.clone(),
+                source,
+            })?;
+            let dest = folder.join(safe_file_name(&format!("{name}{LABELS_SUFFIX}.nii.gz"))?);
+            super::export::refuse_link(&dest)?;
+            let source = project.root().join(&record.file);
+            let bytes = std::fs::read(&source).map_err(|e| StoreError::Io {
+                path: source.clone(),
+                source: e,
+            })?;
+            crate::durable::write_atomic(&dest, &bytes).map_err(|e| StoreError::Io {
+                path: dest.clone(),
+                source: e,
+            })?;
+            written += 1;
+        }
+    }
+    Ok(written)
+}
+
+/// What importing a folder of label maps did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MapImport {
+    pub imported: usize,
+    /// Maps identical to the annotator's current one.
+    pub unchanged: usize,
+}
+
+/// Brings `<case>_labels.nii[.gz]` files of `folder` in as `annotator`'s
+/// maps, matched by case name. All or nothing: a file that matches no case
+/// (or two), whose grid differs from its case's, whose values are not
+/// labels, or that would replace a different map the annotator already
+/// painted is refused, and then nothing is imported; the error lists every
+/// such file and why.
+pub fn import(
+    project: &mut Project,
+    folder: &Path,
+    annotator: &str,
+) -> Result<MapImport, StoreError> {
+    let annotator = super::annotator_name(annotator)?;
+    let entries = std::fs::read_dir(folder).map_err(|source| StoreError::Io {
+        path: folder.to_path_buf(),
+        source,
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with("_labels.nii.gz") || n.ends_with("_labels.nii"))
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(StoreError::Invalid(format!(
+            "no <case>{LABELS_SUFFIX}.nii.gz files in {}",
+            folder.display()
+        )));
+    }
+    let items = project.items()?;
+    let mut by_name: HashMap<String, Vec<&Item>> = HashMap::new();
+    for item in &items {
+        by_name.entry(case_name(item)).or_default().push(item);
+    }
+    for (id, name) in export_names(&items) {
+        if let Some(item) = items.iter().find(|i| i.id == id)
+            && name != case_name(item)
+        {
+            by_name.entry(name).or_default().push(item);
+        }
+    }
+    let current = project.all_label_maps()?;
+    let mut problems = Vec::new();
+    let mut ready: Vec<(i64, Volume, Vec<u8>)> = Vec::new();
+    let mut unchanged = 0;
+    for file in &files {
+        let file_name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let case = file_name
+            .strip_suffix("_labels.nii.gz")
+            .or_else(|| file_name.strip_suffix("_labels.nii"))
+            .unwrap_or_default();
+        let item = match by_name.get(case).map(Vec::as_slice) {
+            Some([item]) => *item,
+            Some(several) => {
+                problems.push(format!(
+                    "{file_name}: case name {case:?} matches {} items (export names them <case>-item<ID>)",
+                    several.len()
+                ));
+                continue;
+            }
+            None => {
+                problems.push(format!(
+                    "{file_name}: no item of the project is named {case:?}"
+                ));
+                continue;
+            }
+        };
+        let case_volume = match volume::load(&project.resolve(item)) {
+            Ok(v) => v,
+            Err(e) => {
+                problems.push(format!("{file_name}: its case cannot be read: {e}"));
+                continue;
+            }
+        };
+        let map = match volume::load(file) {
+            Ok(m) => m,
+            Err(e) => {
+                problems.push(format!("{file_name}: {e}"));
+                continue;
+            }
+        };
+        if let Some(why) = grid_mismatch(&map, &case_volume) {
+            problems.push(format!(
+                "{file_name}: does not fit case {:?} (item {}): {why}",
+                item.path, item.id
+            ));
+            continue;
+        }
+        let voxels = match label_voxels(&map) {
+            Ok(v) => v,
+            Err(why) => {
+                problems.push(format!("{file_name}: {why}"));
+                continue;
+            }
+        };
+        let existing = current
+            .get(&item.id)
+            .and_then(|records| records.iter().find(|r| r.annotator == annotator));
+        if let Some(record) = existing {
+            match project.read_label_map(record, &case_volume) {
+                Ok(old) if old == voxels => {
+                    unchanged += 1;
+                    continue;
+                }
+                _ => {
+                    problems.push(format!(
+                        "{file_name}: {annotator} already has a different map of item {} (import under another --annotator, or paint over it in the window)",
+                        item.id
+                    ));
+                    continue;
+                }
+            }
+        }
+        ready.push((item.id, case_volume, voxels));
+    }
+    if !problems.is_empty() {
+        return Err(StoreError::Invalid(format!(
+            "no label maps imported; {} file(s) refused:\n  {}",
+            problems.len(),
+            problems.join("\n  ")
+        )));
+    }
+    let imported = ready.len();
+    for (item_id, case, voxels) in ready {
+        project.save_label_map(item_id, &annotator, &case, &voxels)?;
+    }
+    Ok(MapImport {
+        imported,
+        unchanged,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::volume::orientation::Affine;
+
+    fn case(shape: [usize; 3], spacing: f64) -> Volume {
+        let mut affine = Affine::IDENTITY;
+        for a in 0..3 {
+            affine.0[a][a] = spacing;
+        }
+        let mut v = map_volume(
+            &Volume {
+                path: PathBuf::new(),
+                format: volume::FileFormat::Nifti1,
+                shape: shape.to_vec(),
+                channels: 1,
+                datatype: Some(2),
+                endianness: volume::Endianness::Little,
+                world_from_voxel: affine,
+                pixdim: [spacing, spacing, spacing, 1.0],
+                scaling: None,
+                xyzt_units: 2,
+                description: String::new(),
+                data: volume::VoxelData::U8(Vec::new()),
+            },
+            vec![0; shape.iter().product()],
+        );
+        v.description = "case".into();
+        v
+    }
+
+    #[test]
+    fn a_map_on_another_grid_is_refused_saying_how() {
+        let base = case([4, 5, 6], 1.0);
+        assert_eq!(grid_mismatch(&case([4, 5, 6], 1.0), &base), None);
+        let shape = grid_mismatch(&case([4, 5, 7], 1.0), &base).unwrap();
+        assert!(
+            shape.contains("[4, 5, 7]") && shape.contains("[4, 5, 6]"),
+            "{shape}"
+        );
+        let affine = grid_mismatch(&case([4, 5, 6], 2.0), &base).unwrap();
+        assert!(
+            affine.contains("differs") && affine.contains("1.000 mm"),
+            "{affine}"
+        );
+    }
+
+    #[test]
+    fn only_whole_numbers_from_0_to_255_are_labels() {
+        let mut map = case([2, 1, 1], 1.0);
+        map.data = volume::VoxelData::F32(vec![1.0, 2.5]);
+        map.datatype = Some(16);
+        assert!(
+            label_voxels(&map)
+                .unwrap_err()
+                .contains("voxel (1, 0, 0) holds 2.5")
+        );
+        map.data = volume::VoxelData::F32(vec![4.0, 0.0]);
+        assert_eq!(label_voxels(&map).unwrap(), vec![4, 0]);
+        map.data = volume::VoxelData::F32(vec![256.0, 0.0]);
+        assert!(label_voxels(&map).is_err());
+    }
+
+    #[test]
+    fn case_names_drop_the_image_extension() {
+        let item = |path: &str| Item {
+            id: 1,
+            path: path.into(),
+            content_hash: String::new(),
+            pool: super::super::Pool::Unlabeled,
+            added_at: String::new(),
+        };
+        assert_eq!(case_name(&item("a/BraTS_001.nii.gz")), "BraTS_001");
+        assert_eq!(case_name(&item("fundus.PNG")), "fundus");
+        assert_eq!(case_name(&item("x.hdr")), "x");
+    }
+}
