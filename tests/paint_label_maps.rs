@@ -231,9 +231,14 @@ fn a_killed_painter_leaves_the_map_of_its_last_finished_stroke() {
     let case = item_of(&root, "case01.nii.gz");
     // Stroke s paints a plus (radius 1 mm) of label s % 3 + 1 at (1 + 3s mod 18, 2 + s / 6 · 3, s % 8).
     let centre = |s: usize| [1 + (3 * s) % 18, 2 + (s / 6) * 3 % 16, s % 8];
-    let expected_after = |n: usize| {
+    // Every fifth painter is killed after 0–24 ms (its stroke may or may not
+    // land); after each kill the file must hold exactly the strokes that
+    // finished, or those and the killed one: never a torn or older map.
+    let strokes = 40;
+    let mut applied: Vec<usize> = Vec::new();
+    let expected_of = |applied: &[usize]| {
         let mut map = vec![0u8; 20 * 20 * 8];
-        for s in 0..n {
+        for &s in applied {
             let [ci, cj, k] = centre(s);
             for (di, dj) in [(0i64, 0i64), (1, 0), (-1, 0), (0, 1), (0, -1)] {
                 let (i, j) = (ci as i64 + di, cj as i64 + dj);
@@ -244,9 +249,7 @@ fn a_killed_painter_leaves_the_map_of_its_last_finished_stroke() {
         }
         map
     };
-    let strokes = 40;
-    let mut finished = 0;
-    let mut killed_at = None;
+    let mut kills = 0;
     for s in 0..strokes {
         let [i, j, k] = centre(s);
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_loupe"))
@@ -266,24 +269,34 @@ fn a_killed_painter_leaves_the_map_of_its_last_finished_stroke() {
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        if s == 25 {
-            // Kill this one part-way (its write may or may not have happened).
-            std::thread::sleep(std::time::Duration::from_millis(3));
+        if s % 5 == 4 {
+            std::thread::sleep(std::time::Duration::from_millis((s as u64 * 7) % 25));
             child.kill().unwrap();
             child.wait().unwrap();
-            killed_at = Some(s);
-            break;
+            kills += 1;
+            let got = record(&root, case.parse().unwrap(), "ana")
+                .map(|_| voxels(&saved_map(&root, case.parse().unwrap(), "ana")));
+            let without = expected_of(&applied);
+            let mut with = applied.clone();
+            with.push(s);
+            let with_map = expected_of(&with);
+            match got {
+                None => assert!(applied.is_empty(), "the map vanished after stroke {s}"),
+                Some(map) if map == with_map => applied = with,
+                Some(map) => assert!(
+                    map == without,
+                    "after killing stroke {s}: neither the {} finished strokes nor those and the killed one",
+                    applied.len()
+                ),
+            }
+            continue;
         }
         assert!(child.wait().unwrap().success());
-        finished += 1;
+        applied.push(s);
     }
-    assert_eq!(killed_at, Some(25));
+    assert_eq!(kills, 8);
     let got = voxels(&saved_map(&root, case.parse().unwrap(), "ana"));
-    assert!(
-        got == expected_after(finished) || got == expected_after(finished + 1),
-        "the map is the state after {finished} (or, had the killed stroke finished, {}) strokes",
-        finished + 1
-    );
+    assert_eq!(got, expected_of(&applied));
     // Nothing but maps (and perhaps the killed writer's temporary file) in the maps folder.
     let folder = root.join("label-maps");
     let leftovers: Vec<_> = walk(&folder)

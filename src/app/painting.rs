@@ -86,6 +86,8 @@ pub struct Painting {
     history: History,
     stroke: Option<OpenStroke>,
     counts: LabelCounts,
+    /// The shown map (`Document::labels_id`) `counts` and `history` belong to.
+    counted: Option<u64>,
     /// When the map was last saved, or why it could not be.
     pub saved: Option<Result<String, String>>,
 }
@@ -107,6 +109,7 @@ impl Default for Painting {
             history: History::default(),
             stroke: None,
             counts: [0; 256],
+            counted: None,
             saved: None,
         }
     }
@@ -160,7 +163,25 @@ impl Painting {
         self.counts = document
             .label_voxels()
             .map_or([0; 256], paint::count_labels);
+        self.counted = document.label_voxels().map(|_| document.labels_id);
         Ok(())
+    }
+
+    /// The shown map, paintable; counts and undo history follow it when it
+    /// is replaced (made on the first stroke, or another map opened).
+    fn map<'d>(&mut self, document: &'d mut Document) -> Result<&'d mut Vec<u8>, String> {
+        document.paintable_labels()?;
+        let id = document.labels_id;
+        let map = document.paintable_labels()?;
+        if self.counted != Some(id) {
+            if self.counted.is_some() {
+                // Another map was opened over the painted one: its strokes do not apply.
+                self.history.clear();
+            }
+            self.counts = paint::count_labels(map);
+            self.counted = Some(id);
+        }
+        Ok(map)
     }
 
     /// No map is painted (no project, or no item shown).
@@ -171,6 +192,7 @@ impl Painting {
         self.polygon.clear();
         self.polygon_frame = None;
         self.counts = [0; 256];
+        self.counted = None;
         self.saved = None;
     }
 
@@ -276,9 +298,8 @@ impl Painting {
         match command {
             PaintCommand::Dab { frame, at } => {
                 let (label, rule) = self.stroke_label();
-                let stroke = self.stroke.get_or_insert_with(OpenStroke::default);
                 // Dabs at most half a radius apart, so a fast drag leaves no gaps.
-                let from = stroke.last_dab.unwrap_or(at);
+                let from = self.stroke.as_ref().and_then(|s| s.last_dab).unwrap_or(at);
                 let mm = |a: [f64; 3], b: [f64; 3]| {
                     (0..3)
                         .map(|i| ((a[i] - b[i]) * grid.spacing_mm[i]).powi(2))
@@ -297,8 +318,9 @@ impl Painting {
                         voxels.extend(v);
                     }
                 }
+                let map = self.map(document)?;
+                let stroke = self.stroke.get_or_insert_with(OpenStroke::default);
                 stroke.last_dab = Some(at);
-                let map = document.paintable_labels()?;
                 let changed = paint::apply(
                     map,
                     &grid,
@@ -352,7 +374,7 @@ impl Painting {
             }
             PaintCommand::Interpolate { axis } => {
                 let label = self.active_label;
-                let map = document.paintable_labels()?;
+                let map = self.map(document)?;
                 let voxels = interpolate::between_slices(map, &grid, axis.min(2), label);
                 if voxels.is_empty() {
                     return Err(format!(
@@ -377,7 +399,7 @@ impl Painting {
                 if (undo && !self.history.can_undo()) || (!undo && !self.history.can_redo()) {
                     return Ok(());
                 }
-                let map = document.paintable_labels()?;
+                let map = self.map(document)?;
                 let changed = if undo {
                     self.history.undo(map, &grid, &mut self.counts)
                 } else {
@@ -408,7 +430,7 @@ impl Painting {
     ) -> Result<(), String> {
         let grid = map_target.grid;
         let label = self.active_label;
-        let map = document.paintable_labels()?;
+        let map = self.map(document)?;
         let mut changes = StrokeBuilder::default();
         let changed = paint::apply(
             map,

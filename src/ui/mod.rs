@@ -206,6 +206,7 @@ impl eframe::App for LoupeApp {
             notice_ui(ui, &self.state, &mut commands);
             match &self.state.document {
                 Some(document) => {
+                    painting::toolbar_ui(ui, &self.state.painting, &mut commands);
                     viewer::views_ui(
                         ui,
                         document,

@@ -1,6 +1,7 @@
-//! The painting panel: tools, brush, the project's labels with their live
-//! volumes, paint-over rule, fill, polygon, interpolation, undo/redo,
-//! overlay opacity and outline. Draws from [`Painting`] and sends
+//! Painting in the window: the toolbar above the views (tool, radius,
+//! label, undo/redo) and, while a tool is active, the panel with the
+//! project's labels and their live volumes, paint-over rule, fill, polygon,
+//! brush shape, interpolation, undo/redo, overlay opacity and outline. Draws from [`Painting`] and sends
 //! [`PaintCommand`]s; the views turn mouse strokes into commands.
 
 use crate::app::document::{Document, OverlaySettings};
@@ -35,22 +36,15 @@ pub fn painting_ui(
     if painting.target.is_none() {
         return;
     }
+    // While navigating the panel stays out of the way (the toolbar above
+    // the image picks a tool).
+    if painting.tool == Tool::Navigate {
+        return;
+    }
     egui::CollapsingHeader::new("Paint label map")
         .default_open(true)
         .show(ui, |ui| {
-            ui.horizontal_wrapped(|ui| {
-                for (tool, key) in Tool::ALL.into_iter().zip(["Esc", "Alt+B", "Alt+E", "Alt+F", "Alt+P"]) {
-                    if ui
-                        .selectable_label(painting.tool == tool, tool.name())
-                        .on_hover_text(key)
-                        .clicked()
-                    {
-                        commands.push(PaintCommand::SetTool(tool));
-                    }
-                }
-            });
             match painting.tool {
-                Tool::Brush | Tool::Eraser => brush_ui(ui, painting, commands),
                 Tool::Fill => fill_ui(ui, painting, commands),
                 Tool::Polygon => {
                     ui.label(format!(
@@ -72,39 +66,30 @@ pub fn painting_ui(
                         }
                     });
                 }
-                Tool::Navigate => {
-                    ui.weak("Pick a tool to paint; clicks move the crosshair meanwhile.");
+                Tool::Brush | Tool::Eraser => {
+                    let mut shape = painting.brush_shape;
+                    ui.horizontal(|ui| {
+                        ui.label("Brush");
+                        ui.selectable_value(&mut shape, BrushShape::Disk, "Disk")
+                            .on_hover_text("On the view's plane (oblique too)");
+                        ui.selectable_value(&mut shape, BrushShape::Sphere, "Sphere")
+                            .on_hover_text("A ball in 3-D");
+                    });
+                    if shape != painting.brush_shape {
+                        commands.push(PaintCommand::SetBrushShape(shape));
+                    }
                 }
+                Tool::Navigate => {}
             }
             ui.separator();
             labels_ui(ui, painting, draft, commands);
             ui.separator();
             paint_over_ui(ui, painting, commands);
-            ui.horizontal(|ui| {
-                if ui
-                    .add_enabled(
-                        painting.can_undo(),
-                        egui::Button::new(format!("Undo ({})", painting.undo_levels())),
-                    )
-                    .on_hover_text("Ctrl+Z while a tool is active")
-                    .clicked()
-                {
-                    commands.push(PaintCommand::Undo);
-                }
-                if ui
-                    .add_enabled(painting.can_redo(), egui::Button::new("Redo"))
-                    .on_hover_text("Ctrl+Y or Ctrl+Shift+Z while a tool is active")
-                    .clicked()
-                {
-                    commands.push(PaintCommand::Redo);
-                }
-            });
             if document.canonical_shape().iter().all(|&n| n > 1) {
                 ui.horizontal_wrapped(|ui| {
-                    ui.label("Interpolate between painted slices:");
                     for (plane, name) in Plane::ALL.into_iter().zip(["axial", "coronal", "sagittal"]) {
                         if ui
-                            .small_button(name)
+                            .small_button(format!("Interpolate {name}"))
                             .on_hover_text(
                                 "Fills the active label on the slices between two painted ones (shape-based, signed distance)",
                             )
@@ -117,41 +102,90 @@ pub fn painting_ui(
                 });
             }
             overlay_ui(ui, document, commands);
-            match &painting.saved {
-                Some(Ok(text)) => {
-                    ui.weak(text);
-                }
-                Some(Err(error)) => {
-                    ui.colored_label(ui.visuals().error_fg_color, error);
-                }
-                None => {
-                    ui.weak("Nothing painted yet; every stroke is saved when the mouse is released.");
-                }
-            }
+            ui.weak("Every stroke is saved when the mouse is released.");
         });
+    ui.separator();
 }
 
-fn brush_ui(ui: &mut egui::Ui, painting: &Painting, commands: &mut Commands) {
-    ui.horizontal(|ui| {
-        let mut shape = painting.brush_shape;
-        ui.selectable_value(&mut shape, BrushShape::Disk, "Disk")
-            .on_hover_text("On the view's plane (oblique too)");
-        ui.selectable_value(&mut shape, BrushShape::Sphere, "Sphere")
-            .on_hover_text("A ball in 3-D");
-        if shape != painting.brush_shape {
-            commands.push(PaintCommand::SetBrushShape(shape));
+/// The painting toolbar above the views: tool, brush radius, active label,
+/// undo and redo, and whether the last stroke was saved.
+pub fn toolbar_ui(ui: &mut egui::Ui, painting: &Painting, commands: &mut Commands) {
+    if painting.target.is_none() {
+        return;
+    }
+    ui.horizontal_wrapped(|ui| {
+        for (tool, key) in Tool::ALL
+            .into_iter()
+            .zip(["Esc", "Alt+B", "Alt+E", "Alt+F", "Alt+P"])
+        {
+            if ui
+                .selectable_label(painting.tool == tool, tool.name())
+                .on_hover_text(key)
+                .clicked()
+            {
+                commands.push(PaintCommand::SetTool(tool));
+            }
+        }
+        if matches!(painting.tool, Tool::Brush | Tool::Eraser) {
+            ui.separator();
+            let mut radius = painting.radius_mm;
+            ui.add(
+                egui::Slider::new(&mut radius, BRUSH_RADIUS_MM)
+                    .logarithmic(true)
+                    .suffix(" mm")
+                    .text("Radius ([ ])"),
+            );
+            if radius != painting.radius_mm {
+                commands.push(PaintCommand::SetRadius(radius));
+            }
+        }
+        ui.separator();
+        let describe = |value: u8| {
+            format!(
+                "{value} · {}",
+                painting.label_name(value).unwrap_or("unnamed")
+            )
+        };
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
+        ui.painter()
+            .rect_filled(rect, 2.0, colour(painting.active_label));
+        let mut active = painting.active_label;
+        egui::ComboBox::from_label("Label (Alt+1…9)")
+            .selected_text(describe(active))
+            .show_ui(ui, |ui| {
+                for label in &painting.labels {
+                    ui.selectable_value(&mut active, label.value, describe(label.value));
+                }
+            });
+        if active != painting.active_label {
+            commands.push(PaintCommand::SetActiveLabel(active));
+        }
+        ui.separator();
+        if ui
+            .add_enabled(painting.can_undo(), egui::Button::new("Undo stroke"))
+            .on_hover_text("Undo the last stroke (Ctrl+Z while a tool is active)")
+            .clicked()
+        {
+            commands.push(PaintCommand::Undo);
+        }
+        if ui
+            .add_enabled(painting.can_redo(), egui::Button::new("Redo stroke"))
+            .on_hover_text("Redo (Ctrl+Y or Ctrl+Shift+Z while a tool is active)")
+            .clicked()
+        {
+            commands.push(PaintCommand::Redo);
+        }
+        match &painting.saved {
+            Some(Ok(text)) => {
+                ui.weak(text);
+            }
+            Some(Err(error)) => {
+                ui.colored_label(ui.visuals().error_fg_color, error);
+            }
+            None => {}
         }
     });
-    let mut radius = painting.radius_mm;
-    ui.add(
-        egui::Slider::new(&mut radius, BRUSH_RADIUS_MM)
-            .logarithmic(true)
-            .suffix(" mm")
-            .text("Radius ([ ])"),
-    );
-    if radius != painting.radius_mm {
-        commands.push(PaintCommand::SetRadius(radius));
-    }
+    ui.separator();
 }
 
 fn fill_ui(ui: &mut egui::Ui, painting: &Painting, commands: &mut Commands) {
@@ -226,7 +260,9 @@ fn labels_ui(
                 .find(|v| !painting.labels.iter().any(|l| l.value == *v))
                 .unwrap_or(255);
         }
-        ui.add(egui::DragValue::new(&mut draft.value).range(1..=255));
+        let value_label = ui.label("New label");
+        ui.add(egui::DragValue::new(&mut draft.value).range(1..=255))
+            .labelled_by(value_label.id);
         ui.add(
             egui::TextEdit::singleline(&mut draft.name)
                 .hint_text("new label")
