@@ -29,6 +29,7 @@ fn project(dir: &Path) -> (PathBuf, i64, i64) {
         images.join("mni152_t1.nii.gz"),
     )
     .unwrap();
+    std::fs::copy(assets.join("retina.jpg"), images.join("retina.jpg")).unwrap();
     let photo = image::RgbImage::from_fn(PHOTO[0], PHOTO[1], |x, y| {
         let v = if LESION.0.contains(&x) && LESION.1.contains(&y) {
             200
@@ -405,4 +406,55 @@ fn fill_eraser_polygon_and_undo_on_a_photo_are_saved_pixel_by_pixel() {
     let got = saved(&root, photo, "ana");
     assert!(got.iter().filter(|&&v| v == 4).count() > 100);
     assert_maps(&got, &expected, "the triangle, pixel by pixel");
+}
+
+#[test]
+fn a_brush_stroke_on_a_fundus_photograph_paints_the_disk_under_the_pointer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, _, _) = project(dir.path());
+    let retina = {
+        let project = Project::open(&root).unwrap();
+        project
+            .items()
+            .unwrap()
+            .into_iter()
+            .find(|i| i.path.ends_with("retina.jpg"))
+            .unwrap()
+            .id
+    };
+    let mut harness = harness(&root, &dir.path().join("data"));
+    harness.run();
+    harness
+        .state_mut()
+        .apply(WindowCommand::SetAnnotator("ana".into()));
+    harness
+        .state_mut()
+        .apply(LabelingCommand::SelectItem(retina));
+    harness.run();
+    let document = harness.state().state().document.as_ref().unwrap();
+    let [w, h, _] = document.volume.spatial_shape();
+    assert!(document.volume.channels >= 3, "a colour photograph");
+
+    harness.get_by_label("Brush").click();
+    harness.run();
+    // 6 px: a photo's pixel is 1 "mm".
+    harness.state_mut().apply(PaintCommand::SetRadius(6.0));
+    harness.run();
+    let target = [w as f64 * 0.4 + 0.3, h as f64 * 0.55 + 0.2, 0.0];
+    let pos = screen_of(&harness, Plane::Axial, target);
+    let at = voxel_under(&harness, Plane::Axial, pos);
+    click(&mut harness, pos);
+    let expected: Vec<u8> = (0..w * h)
+        .map(|i| {
+            let (x, y) = ((i % w) as f64, (i / w) as f64);
+            let nearest = x == at[0].round() && y == at[1].round();
+            ((x - at[0]).powi(2) + (y - at[1]).powi(2) <= 36.0 || nearest) as u8
+        })
+        .collect();
+    assert!(expected.iter().filter(|&&v| v == 1).count() > 100);
+    assert_maps(
+        &saved(&root, retina, "ana"),
+        &expected,
+        "the disk, pixel by pixel",
+    );
 }

@@ -72,17 +72,17 @@ impl Grid {
 
     /// Voxels of the box `centre ± radius_mm` (clamped to the grid), inclusive.
     fn box_around(&self, centre: [f64; 3], radius_mm: f64) -> VoxelBox {
-        let mut b = VoxelBox {
-            min: [0; 3],
-            max: [0; 3],
-        };
-        for a in 0..3 {
+        let end = |a: usize, sign: f64| {
             let reach = radius_mm / self.spacing_mm[a] + 1.0;
-            let last = self.shape[a] as f64 - 1.0;
-            b.min[a] = (centre[a] - reach).floor().clamp(0.0, last.max(0.0)) as usize;
-            b.max[a] = (centre[a] + reach).ceil().clamp(0.0, last.max(0.0)) as usize;
+            let last = (self.shape[a] as f64 - 1.0).max(0.0);
+            let x = centre[a] + sign * reach;
+            let x = if sign < 0.0 { x.floor() } else { x.ceil() };
+            x.clamp(0.0, last) as usize
+        };
+        VoxelBox {
+            min: [0, 1, 2].map(|a| end(a, -1.0)),
+            max: [0, 1, 2].map(|a| end(a, 1.0)),
         }
-        b
     }
 }
 

@@ -331,7 +331,9 @@ pub struct MapAgreement {
 
 /// Dice per label for every pair of annotators with maps of the same items.
 pub fn agreement(project: &Project) -> Result<Vec<MapAgreement>, StoreError> {
-    let mut sums: BTreeMap<(String, String), (usize, BTreeMap<u8, (f64, usize)>)> = BTreeMap::new();
+    // (annotator, annotator) → (items, label → (sum of Dice, items with the label)).
+    type DiceSums = BTreeMap<u8, (f64, usize)>;
+    let mut sums: BTreeMap<(String, String), (usize, DiceSums)> = BTreeMap::new();
     for (item_id, records) in project.all_label_maps()? {
         if records.len() < 2 {
             continue;
