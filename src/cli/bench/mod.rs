@@ -554,6 +554,14 @@ fn paint_steps(
     }
     step_times.sort();
     frame_times.sort();
+    // What a stroke end costs: the whole map gzipped and written atomically
+    // (temporary file, fsync, rename), as the window and `loupe paint` save it.
+    let save_path = std::env::temp_dir().join("loupe-bench-render/paint_labels.nii.gz");
+    let started = Instant::now();
+    let bytes = crate::volume::nifti::encode_nifti1(&map_volume, true)?;
+    crate::durable::write_atomic(&save_path, &bytes)?;
+    let save = started.elapsed();
+    let _ = std::fs::remove_file(&save_path);
     println!();
     println!(
         "Painting a {}×{}×{} label map (5 mm disk brush, {steps} steps):",
@@ -570,6 +578,11 @@ fn paint_steps(
     println!(
         "| whole map uploaded again (what a step would cost without box writes) | {:.1} | |",
         full_upload.as_secs_f64() * 1e3
+    );
+    println!(
+        "| stroke end: the whole map gzipped and written atomically ({:.1} MB on disk) | {:.1} | |",
+        bytes.len() as f64 / 1e6,
+        save.as_secs_f64() * 1e3
     );
     println!(
         "| tri-planar frame with the overlay (three 512² views, read back) | {:.1} | {:.1} |",
