@@ -48,16 +48,7 @@ fn project(dir: &Path) -> (PathBuf, i64, i64) {
         "thyroid",
     ]);
     run_ok(&["import", root.to_str().unwrap(), images.to_str().unwrap()]);
-    let project = Project::open(&root).unwrap();
-    let id = |name: &str| {
-        project
-            .items()
-            .unwrap()
-            .into_iter()
-            .find(|i| i.path.ends_with(name))
-            .unwrap()
-            .id
-    };
+    let id = |name: &str| common::item_id(&root, name);
     (root.clone(), id("mni152_t1.nii.gz"), id("nodule.png"))
 }
 
@@ -412,16 +403,7 @@ fn fill_eraser_polygon_and_undo_on_a_photo_are_saved_pixel_by_pixel() {
 fn a_brush_stroke_on_a_fundus_photograph_paints_the_disk_under_the_pointer() {
     let dir = tempfile::tempdir().unwrap();
     let (root, _, _) = project(dir.path());
-    let retina = {
-        let project = Project::open(&root).unwrap();
-        project
-            .items()
-            .unwrap()
-            .into_iter()
-            .find(|i| i.path.ends_with("retina.jpg"))
-            .unwrap()
-            .id
-    };
+    let retina = common::item_id(&root, "retina.jpg");
     let mut harness = harness(&root, &dir.path().join("data"));
     harness.run();
     harness

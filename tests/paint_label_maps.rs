@@ -82,15 +82,7 @@ fn voxels(map: &Volume) -> Vec<u8> {
 }
 
 fn item_of(root: &Path, name: &str) -> String {
-    let project = Project::open(root).unwrap();
-    project
-        .items()
-        .unwrap()
-        .into_iter()
-        .find(|i| i.path.ends_with(name))
-        .unwrap()
-        .id
-        .to_string()
+    common::item_id(root, name).to_string()
 }
 
 #[test]

@@ -13,6 +13,8 @@ pub mod interpolate;
 
 use std::collections::BTreeMap;
 
+use crate::volume::orientation::{cross, dot};
+
 pub use history::{History, Stroke, StrokeBuilder};
 
 /// The largest label a map can hold (maps are stored as NIfTI uint8).
@@ -169,18 +171,6 @@ pub struct PlaneFrame {
     pub point: [f64; 3],
     pub step_u: [f64; 3],
     pub step_v: [f64; 3],
-}
-
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-
-fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
 }
 
 fn normalised(a: [f64; 3]) -> Option<[f64; 3]> {

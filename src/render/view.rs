@@ -7,6 +7,7 @@
 //! aspect and an oblique plane is a rotation there about the crosshair.
 
 use crate::volume::CanonicalGrid;
+use crate::volume::orientation::{cross, dot};
 use crate::volume::slice::{Convention, Plane};
 
 /// Maps pixel-centre coordinates `(x + 0.5, y + 0.5)` to voxel indices `(i, j, k)`.
@@ -29,7 +30,6 @@ impl ViewGeometry {
     /// view's plane): the inverse of [`Self::voxel_at`] on the plane.
     pub fn pixel_at(&self, voxel: [f64; 3]) -> [f64; 2] {
         let d = [0, 1, 2].map(|a| voxel[a] - self.origin[a]);
-        let dot = |a: [f64; 3], b: [f64; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
         let (xx, yy, xy) = (
             dot(self.step_x, self.step_x),
             dot(self.step_y, self.step_y),
@@ -298,18 +298,6 @@ impl ViewSpec {
             size_px[1] / 2.0 + self.pan[1] + dot(d, down) * pixels_per_mm,
         ]
     }
-}
-
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-
-fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
 }
 
 /// Rotates `v` about unit axis `k` by `angle` (Rodrigues).

@@ -3,6 +3,20 @@
 
 use serde::Serialize;
 
+/// Dot product of two 3-vectors (the one used by view geometry and painting).
+pub fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+/// Cross product of two 3-vectors.
+pub fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
+}
+
 /// A 4×4 affine, row-major, mapping homogeneous voxel indices to RAS+ millimetres.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Affine(pub [[f64; 4]; 4]);

@@ -65,3 +65,15 @@ pub fn write_png(path: &Path, shade: u8) {
         .save(path)
         .unwrap();
 }
+
+/// The id of the project's item whose stored path ends with `name`.
+pub fn item_id(root: &Path, name: &str) -> i64 {
+    loupe::store::Project::open(root)
+        .unwrap()
+        .items()
+        .unwrap()
+        .into_iter()
+        .find(|i| i.path.ends_with(name))
+        .unwrap_or_else(|| panic!("no item named {name}"))
+        .id
+}
