@@ -116,7 +116,7 @@ fn fundus_image(class: usize, size: usize, seed: u64) -> (Vec<u8>, image::Extend
 
 fn ultrasound_image(class: usize, size: usize, seed: u64) -> (Vec<u8>, image::ExtendedColorType) {
     (
-        ultrasound::generate(class, size, seed),
+        ultrasound::export_frame(class, size, seed).0,
         image::ExtendedColorType::L8,
     )
 }
@@ -243,6 +243,7 @@ fn review_schema() -> Schema {
         }],
         target: "finding".into(),
         paint_labels: Vec::new(),
+        crop: None,
     }
 }
 

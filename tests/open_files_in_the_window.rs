@@ -7,6 +7,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use loupe::app::document::Layout;
 use loupe::app::{Launch, ViewerCommand};
+use loupe::render::cpu::WindowLevel;
 use loupe::ui::LoupeApp;
 use loupe::volume::slice::{Convention, Plane};
 
@@ -64,7 +65,14 @@ fn a_volume_opens_on_its_middle_slices_in_three_views() {
     });
     harness.get_by_label("Sagittal").click();
     harness.get_by_label("Neurological").click();
-    harness.get_by_label("CT bone").click();
+    // An MRI is not in Hounsfield units: no CT presets; a typed window instead.
+    assert!(harness.query_by_label("CT bone").is_none());
+    harness
+        .state_mut()
+        .apply(ViewerCommand::SetWindow(WindowLevel {
+            center: 400.0,
+            width: 1000.0,
+        }));
     harness.run();
     let document = harness.state().state().document.as_ref().unwrap();
     assert_eq!(document.slice_index(Plane::Axial), 95);

@@ -103,6 +103,12 @@ pub enum LabelingCommand {
         value: Option<String>,
     },
     SetRemark(Remark),
+    /// Correct the selected image's crop box (`None`: back to the automatic
+    /// one); `image_size` is the shown image's width and height, to check it.
+    SetCrop {
+        crop: Option<[u32; 4]>,
+        image_size: [u32; 2],
+    },
     /// Put the selected item into the test pool (true) or back into training (false).
     SetTest(bool),
     Undo,

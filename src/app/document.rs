@@ -73,6 +73,55 @@ pub const WINDOW_PRESETS: [(&str, WindowLevel); 4] = [
     ),
 ];
 
+/// Whether a volume holds CT values in Hounsfield units: a grey 3-D
+/// volume (not a photo) whose 0.5th percentile, the automatic window's low
+/// end, lies at or below −200 — air and lung, which only HU volumes have.
+pub fn is_hounsfield(volume: &Volume, auto_window: WindowLevel) -> bool {
+    let low = auto_window.center - auto_window.width / 2.0;
+    !volume.format.is_raster()
+        && volume.channels == 1
+        && volume.spatial_shape().iter().all(|&n| n > 1)
+        && low <= -200.0
+}
+
+/// The window presets that fit the open image: CT's for Hounsfield units, none otherwise.
+pub fn window_presets(document: &Document) -> &'static [(&'static str, WindowLevel)] {
+    if document.hounsfield {
+        &WINDOW_PRESETS
+    } else {
+        &[]
+    }
+}
+
+/// The crop of a 2-D image: the automatic box (or why there is none) and
+/// the clinician's correction, in stored pixels, inclusive.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CropOverlay {
+    pub automatic: Result<[u32; 4], String>,
+    pub corrected: Option<[u32; 4]>,
+}
+
+impl CropOverlay {
+    /// The automatic crop of `volume` with `margin_px`, and the stored correction.
+    pub fn of(volume: &Volume, margin_px: u32, corrected: Option<[u32; 4]>) -> Self {
+        let automatic = crate::volume::crop::grey8(volume)
+            .and_then(|grey| crate::volume::crop::auto_crop(&grey))
+            .map(|found| {
+                crate::volume::crop::with_margin(found.bbox, margin_px, found.width, found.height)
+            })
+            .map_err(|e| e.to_string());
+        Self {
+            automatic,
+            corrected,
+        }
+    }
+
+    /// The box training uses: the correction, else the automatic one.
+    pub fn used(&self) -> Option<[u32; 4]> {
+        self.corrected.or(self.automatic.as_ref().ok().copied())
+    }
+}
+
 /// An open file and its views.
 pub struct Document {
     pub volume: Arc<Volume>,
@@ -99,6 +148,11 @@ pub struct Document {
     pub window: WindowLevel,
     /// The window chosen automatically when the file was opened.
     pub auto_window: WindowLevel,
+    /// A CT volume in Hounsfield units (air near −1000): the CT window
+    /// presets apply. Photos, ultrasound frames and MRI get none.
+    pub hounsfield: bool,
+    /// The crop box drawn over a 2-D image when the project crops (thyroid).
+    pub crop: Option<CropOverlay>,
     /// Changes whenever the displayed pixels may change, unique across documents.
     pub revision: u64,
 }
@@ -141,6 +195,7 @@ impl Document {
         let canonical = grid.shape(volume.spatial_shape());
         let centre = canonical.map(|n| ((n as f64 - 1.0) / 2.0).round());
         let auto_window = cpu::automatic_window(&volume);
+        let hounsfield = is_hounsfield(&volume, auto_window);
         let layout = if canonical.iter().filter(|&&n| n > 1).count() < 3 {
             Layout::Single(Plane::Axial)
         } else {
@@ -170,6 +225,8 @@ impl Document {
             time: 0,
             window: auto_window,
             auto_window,
+            hounsfield,
+            crop: None,
             revision: next_id(),
             volume,
         }

@@ -231,6 +231,16 @@ impl AppState {
         let item_id = row.item.id;
         match Document::open(&path) {
             Ok(mut document) => {
+                if let Some(setting) = session.project.schema().crop
+                    && document.volume.spatial_shape()[2] == 1
+                {
+                    let corrected = session.project.crop(item_id).ok().flatten();
+                    document.crop = Some(document::CropOverlay::of(
+                        &document.volume,
+                        setting.margin_px,
+                        corrected,
+                    ));
+                }
                 let attached = self.painting.attach(
                     &mut document,
                     &session.project,
@@ -320,7 +330,14 @@ impl AppState {
         let Some(session) = &mut self.session else {
             return Ok(());
         };
+        let crop_changed = matches!(command, LabelingCommand::SetCrop { .. });
         let outcome = session.apply(command, &self.settings.annotator)?;
+        if crop_changed
+            && let (Some(document), Some(id)) = (&mut self.document, session.selected)
+            && let Some(overlay) = &mut document.crop
+        {
+            overlay.corrected = session.project.crop(id).map_err(|e| e.to_string())?;
+        }
         if outcome.show_selected {
             self.show_selected();
         }

@@ -595,6 +595,16 @@ impl ProjectSession {
                 }
                 Ok(LabelingOutcome::default())
             }
+            LabelingCommand::SetCrop { crop, image_size } => {
+                if let Some(b) = crop {
+                    crate::store::crops::check_crop(b, image_size[0], image_size[1])
+                        .map_err(error)?;
+                }
+                if let Some(id) = selected {
+                    self.project.set_crop(id, annotator, crop).map_err(error)?;
+                }
+                Ok(LabelingOutcome::default())
+            }
             LabelingCommand::SetTest(in_test) => {
                 if let Some(id) = selected {
                     self.set_test(id, in_test).map_err(error)?;

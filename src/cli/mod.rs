@@ -2,6 +2,7 @@
 //! same library without one. Errors print one line and exit with status 1.
 
 mod bench;
+mod crop;
 mod demo;
 mod doctor;
 mod info;
@@ -52,6 +53,8 @@ pub enum CliCommand {
     Label(project::LabelArgs),
     /// Export labels as CSV, JSON, class folders, or painted label maps as NIfTI.
     Export(project::ExportArgs),
+    /// The thyroid method's automatic crop of an image: Otsu threshold, largest connected component, box.
+    Crop(crop::CropArgs),
     /// Paint one stroke on an item's label map (brush, eraser, fill, interpolation), or show its volumes.
     Paint(paint::PaintArgs),
     /// Items per pool and class, annotators and agreement.
@@ -76,6 +79,7 @@ pub fn main() -> ExitCode {
         Some(CliCommand::Label(args)) => project::label(&args),
         Some(CliCommand::Export(args)) => project::export(&args),
         Some(CliCommand::Paint(args)) => paint::run(&args),
+        Some(CliCommand::Crop(args)) => crop::run(&args),
         Some(CliCommand::Stats(args)) => project::stats(&args),
     };
     match result {

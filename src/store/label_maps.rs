@@ -262,15 +262,7 @@ impl Project {
         item_id: Option<i64>,
     ) -> Result<BTreeMap<i64, Vec<LabelMapRecord>>, StoreError> {
         // A project on read-only media that predates painting has no table: no maps.
-        let has_table: bool = self
-            .conn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'label_maps')",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.sql(e))?;
-        if !has_table {
+        if !self.has_table("label_maps")? {
             return Ok(BTreeMap::new());
         }
         let mut statement = self

@@ -4,6 +4,7 @@
 //! caller is told a label is set, a crash or power cut cannot lose it.
 
 pub mod agreement;
+pub mod crops;
 pub mod csv;
 pub mod export;
 pub mod import;
@@ -178,6 +179,14 @@ CREATE TABLE IF NOT EXISTS label_maps (
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX IF NOT EXISTS label_maps_by_item ON label_maps (item_id, annotator, id);
+CREATE TABLE IF NOT EXISTS crops (
+    id INTEGER PRIMARY KEY,
+    item_id INTEGER NOT NULL REFERENCES items(id),
+    annotator TEXT NOT NULL,
+    x0 INTEGER, y0 INTEGER, x1 INTEGER, y1 INTEGER,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX IF NOT EXISTS crops_by_item ON crops (item_id, id);
 ";
 
 /// The store's format: 2 hashes `.hdr`/`.img` pairs over both files.

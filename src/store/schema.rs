@@ -39,6 +39,17 @@ pub struct Schema {
     /// The structures painted in label maps; BraTS-style defaults when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub paint_labels: Vec<PaintLabel>,
+    /// Crop each image to its largest bright component before training and
+    /// prediction (the thyroid method's preprocessing); off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop: Option<CropSetting>,
+}
+
+/// The automatic crop's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CropSetting {
+    /// Pixels added on every side of the component's box.
+    pub margin_px: u32,
 }
 
 /// A structure painted in label maps: its voxel value (1–255) and name.
@@ -128,6 +139,7 @@ impl Schema {
             ],
             target: "stage".into(),
             paint_labels: Vec::new(),
+            crop: None,
         }
     }
 
@@ -148,6 +160,8 @@ impl Schema {
             )],
             target: "class".into(),
             paint_labels: Vec::new(),
+            // Ultrasound exports carry text and scales around the sector.
+            crop: Some(CropSetting { margin_px: 4 }),
         }
     }
 
@@ -173,6 +187,15 @@ impl Schema {
             return invalid("it has no fields".into());
         }
         check_paint_labels(&self.paint_labels)?;
+        if let Some(c) = self.crop
+            && c.margin_px > crate::volume::crop::MAX_MARGIN_PX
+        {
+            return invalid(format!(
+                "crop margin {} px is more than {}",
+                c.margin_px,
+                crate::volume::crop::MAX_MARGIN_PX
+            ));
+        }
         for (i, f) in self.fields.iter().enumerate() {
             if f.name.trim().is_empty() || f.name.contains(['=', ',', ' ']) {
                 return invalid(format!(

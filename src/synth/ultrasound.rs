@@ -155,9 +155,173 @@ pub fn generate(class: usize, size: usize, seed: u64) -> Vec<u8> {
     grey
 }
 
+/// The image sector of an export frame, in frame pixels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Sector {
+    /// A linear probe: the rectangle `[x0, y0, x1, y1]` (inclusive).
+    Linear([usize; 4]),
+    /// A convex probe: a fan from `apex` between radii and ±`half_angle` (radians).
+    Convex {
+        apex: (f32, f32),
+        radii: (f32, f32),
+        half_angle: f32,
+    },
+}
+
+impl Sector {
+    /// Where in the tissue image (0..1 across, 0..1 deep) a frame pixel
+    /// falls, or `None` outside the sector.
+    fn tissue_at(&self, x: f32, y: f32) -> Option<(f32, f32)> {
+        match *self {
+            Sector::Linear([x0, y0, x1, y1]) => {
+                let (u, v) = (
+                    (x - x0 as f32) / (x1 - x0 + 1) as f32,
+                    (y - y0 as f32) / (y1 - y0 + 1) as f32,
+                );
+                ((0.0..1.0).contains(&u) && (0.0..1.0).contains(&v)).then_some((u, v))
+            }
+            Sector::Convex {
+                apex,
+                radii,
+                half_angle,
+            } => {
+                let (dx, dy) = (x - apex.0, y - apex.1);
+                let r = (dx * dx + dy * dy).sqrt();
+                let angle = dx.atan2(dy);
+                let u = (angle + half_angle) / (2.0 * half_angle);
+                let v = (r - radii.0) / (radii.1 - radii.0);
+                ((0.0..1.0).contains(&u) && (0.0..1.0).contains(&v)).then_some((u, v))
+            }
+        }
+    }
+
+    /// The sector's bounding box in frame pixels, inclusive.
+    pub fn bounds(&self, size: usize) -> [usize; 4] {
+        let mut b = [usize::MAX, usize::MAX, 0, 0];
+        for y in 0..size {
+            for x in 0..size {
+                if self.tissue_at(x as f32, y as f32).is_some() {
+                    b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
+                }
+            }
+        }
+        b
+    }
+}
+
+/// A frame as an ultrasound machine exports it: the tissue image inside a
+/// linear or convex sector on black, burned-in text at the top, a grey bar
+/// at the left, a depth scale at the right, and sometimes calipers on the
+/// nodule — so the crop (largest bright component) has something to remove.
+/// Returns the frame and its sector.
+pub fn export_frame(class: usize, size: usize, seed: u64) -> (Vec<u8>, Sector) {
+    let tissue = generate(class, size, seed);
+    let mut rng = Rng::new(seed ^ 0x5eed_f4a3e);
+    let s = size as f32;
+    let sector = if rng.next_u64() % 2 == 0 {
+        let x0 = (s * uniform(&mut rng, 0.14, 0.2)) as usize;
+        let x1 = (s * uniform(&mut rng, 0.8, 0.86)) as usize;
+        let y0 = (s * uniform(&mut rng, 0.1, 0.14)) as usize;
+        let y1 = (s * uniform(&mut rng, 0.88, 0.94)) as usize;
+        Sector::Linear([x0, y0, x1, y1])
+    } else {
+        let apex = (s * uniform(&mut rng, 0.46, 0.54), -s * 0.15);
+        Sector::Convex {
+            apex,
+            radii: (s * 0.26, s * uniform(&mut rng, 1.02, 1.08)),
+            half_angle: uniform(&mut rng, 0.5, 0.62),
+        }
+    };
+    let mut frame = vec![0u8; size * size];
+    for y in 0..size {
+        for x in 0..size {
+            if let Some((u, v)) = sector.tissue_at(x as f32, y as f32) {
+                let (tx, ty) = (
+                    ((u * s) as usize).min(size - 1),
+                    ((v * s) as usize).min(size - 1),
+                );
+                // Never quite black inside the sector (the machine's gain floor).
+                frame[x + size * y] = tissue[tx + size * ty].max(6);
+            }
+        }
+    }
+    let mut fill = |x0: usize, y0: usize, w: usize, h: usize, value: u8| {
+        for y in y0..(y0 + h).min(size) {
+            for x in x0..(x0 + w).min(size) {
+                frame[x + size * y] = value;
+            }
+        }
+    };
+    let unit = (size / 128).max(1);
+    // Burned-in text: two lines of 3×5-cell "characters" at the top left.
+    for line in 0..2 {
+        let y = unit * (2 + 7 * line);
+        for c in 0..(6 + rng.next_u64() % 6) as usize {
+            for cell in 0..15 {
+                if rng.next_u64() % 3 != 0 {
+                    let (cx, cy) = (cell % 3, cell / 3);
+                    fill(unit * (3 + 4 * c + cx), y + unit * cy, unit, unit, 230);
+                }
+            }
+        }
+    }
+    // The grey bar: a vertical ramp at the left.
+    let (bar_x, bar_top, bar_h) = (unit * 2, size / 4, size / 2);
+    for i in 0..bar_h {
+        fill(
+            bar_x,
+            bar_top + i,
+            unit * 3,
+            1,
+            (255 * i / bar_h.max(1)) as u8,
+        );
+    }
+    // Depth scale: a line and ticks at the right.
+    let scale_x = size - unit * 5;
+    fill(scale_x, size / 8, unit.max(1), size * 3 / 4, 180);
+    for t in 0..8 {
+        fill(
+            scale_x - unit * 2,
+            size / 8 + t * size * 3 / 32,
+            unit * 2,
+            unit,
+            180,
+        );
+    }
+    // Calipers on the nodule's extent, now and then.
+    if rng.next_u64() % 5 < 2 {
+        let b = sector.bounds(size);
+        let y = (b[1] + b[3]) / 2;
+        for x in [b[0] + (b[2] - b[0]) / 3, b[0] + 2 * (b[2] - b[0]) / 3] {
+            fill(x.saturating_sub(unit * 2), y, unit * 5, unit, 255);
+            fill(x, y.saturating_sub(unit * 2), unit, unit * 5, 255);
+        }
+    }
+    (frame, sector)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_automatic_crop_finds_the_sector_of_an_export_frame() {
+        for seed in 0..8 {
+            let size = 192;
+            let (frame, sector) = export_frame(seed as usize % 4, size, seed);
+            let grey = image::GrayImage::from_raw(size as u32, size as u32, frame).unwrap();
+            let found = crate::volume::crop::auto_crop(&grey).unwrap();
+            let truth = sector.bounds(size);
+            for a in 0..4 {
+                let off = (found.bbox[a] as i64 - truth[a] as i64).abs();
+                assert!(
+                    off <= 3,
+                    "seed {seed}: crop {:?} vs sector {truth:?}",
+                    found.bbox
+                );
+            }
+        }
+    }
 
     #[test]
     fn deterministic_and_class_dependent() {

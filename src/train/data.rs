@@ -2,6 +2,7 @@
 //! to the model's input, normalised to [−1, 1], and kept in memory; and the
 //! validation split drawn from the labeled pool.
 
+use crate::store::schema::CropSetting;
 use crate::store::{Pool, Project, StoreError};
 use crate::synth::Rng;
 use crate::volume::{self, Volume};
@@ -102,11 +103,18 @@ pub fn load(project: &Project, size: usize, rasterize: Rasterize) -> Result<Pool
     for images in [&mut data.labeled, &mut data.unlabeled, &mut data.test] {
         images.size = size;
     }
+    let crop = project.schema().crop;
+    let corrected = if crop.is_some() {
+        project.all_crops()?
+    } else {
+        Default::default()
+    };
     for item in project.items()? {
         let label = project
             .consensus(item.id, &target.name)?
             .and_then(|v| target.value_index(&v));
-        let pixels = match decode(&project.resolve(&item), size, rasterize) {
+        let crop = crop.map(|setting| (setting, corrected.get(&item.id).copied()));
+        let pixels = match decode(&project.resolve(&item), size, rasterize, crop) {
             Ok(p) => p,
             Err(e) => {
                 data.skipped.push((item.id, e));
@@ -126,15 +134,35 @@ pub fn load(project: &Project, size: usize, rasterize: Rasterize) -> Result<Pool
     Ok(data)
 }
 
-/// An image (or a volume's middle axial slice) as normalised RGB, channel first.
+/// An image (or a volume's middle axial slice) as normalised RGB, channel
+/// first; a 2-D image is first cut to its crop when `crop` is set: the
+/// corrected box when the item has one, else the automatic one (photos are
+/// rasterised as stored, so the pixel box applies as is).
 pub fn decode(
     path: &std::path::Path,
     size: usize,
     rasterize: Rasterize,
+    crop: Option<(CropSetting, Option<[u32; 4]>)>,
 ) -> Result<Vec<f32>, String> {
     let volume = volume::load(path).map_err(|e| e.to_string())?;
     let (w, h, rgba) = rasterize(&volume);
-    let image = image::RgbaImage::from_raw(w as u32, h as u32, rgba).ok_or("empty image")?;
+    let mut image = image::RgbaImage::from_raw(w as u32, h as u32, rgba).ok_or("empty image")?;
+    if let Some((setting, corrected)) = crop
+        && volume.spatial_shape()[2] == 1
+    {
+        let (width, height) = (image.width(), image.height());
+        let [x0, y0, x1, y1] = match corrected {
+            Some(b) if b[0] <= b[2] && b[1] <= b[3] && b[2] < width && b[3] < height => b,
+            _ => {
+                let grey = volume::crop::grey8(&volume).map_err(|e| e.to_string())?;
+                let found = volume::crop::auto_crop(&grey).map_err(|e| e.to_string())?;
+                volume::crop::with_margin(found.bbox, setting.margin_px, found.width, found.height)
+            }
+        };
+        if volume.spatial_shape()[..2] == [width as usize, height as usize] {
+            image = image::imageops::crop_imm(&image, x0, y0, x1 - x0 + 1, y1 - y0 + 1).to_image();
+        }
+    }
     let resized = image::imageops::resize(
         &image,
         size as u32,

@@ -25,6 +25,9 @@ pub fn labeling_ui(
         row.item.pool.as_str(),
         if row.missing { " · FILE MISSING" } else { "" }
     ));
+    if let Some(overlay) = state.document.as_ref().and_then(|d| d.crop.as_ref()) {
+        crop_line(ui, state, overlay, commands);
+    }
     ui.horizontal(|ui| {
         if ui.button("< Previous").on_hover_text("K or ←").clicked() {
             commands.push(LabelingCommand::StepItem(-1));
@@ -214,4 +217,41 @@ fn others_ui(
             }
         });
     }
+}
+
+/// The crop training uses for this image, and going back to the automatic one.
+fn crop_line(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    overlay: &crate::app::document::CropOverlay,
+    commands: &mut Commands,
+) {
+    let describe = |b: [u32; 4]| format!("x {}–{}, y {}–{}", b[0], b[2], b[1], b[3]);
+    ui.horizontal_wrapped(|ui| match (overlay.corrected, &overlay.automatic) {
+        (Some(b), _) => {
+            ui.label(format!("Crop (corrected): {}", describe(b)));
+            if ui
+                .small_button("Use automatic crop")
+                .on_hover_text("Drop the correction; training uses the automatic box again")
+                .clicked()
+                && let Some(document) = &state.document
+            {
+                let [w, h, _] = document.volume.spatial_shape();
+                commands.push(LabelingCommand::SetCrop {
+                    crop: None,
+                    image_size: [w as u32, h as u32],
+                });
+            }
+        }
+        (None, Ok(b)) => {
+            ui.label(format!("Crop (automatic): {}", describe(*b)))
+                .on_hover_text("Drag the box's edges in the view to correct it");
+        }
+        (None, Err(why)) => {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!("No automatic crop: {why}"),
+            );
+        }
+    });
 }

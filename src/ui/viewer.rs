@@ -6,9 +6,9 @@
 
 use std::collections::HashMap;
 
-use crate::app::document::{Document, Layout, OverlaySettings, WINDOW_PRESETS};
+use crate::app::document::{Document, Layout, OverlaySettings, window_presets};
 use crate::app::painting::{Painting, Tool};
-use crate::app::{Commands, PaintCommand, ViewerCommand};
+use crate::app::{Commands, LabelingCommand, PaintCommand, ViewerCommand};
 use crate::render::callback::{self, ShownLabels, SliceCallback};
 use crate::render::cpu::{Interpolation, WindowLevel};
 use crate::render::gpu::SliceParams;
@@ -28,6 +28,8 @@ pub struct ViewerCache {
     pub gpu_notice: Option<String>,
     /// Where each view was drawn last frame: plane, which volume, rect.
     pub view_rects: Vec<(Plane, usize, egui::Rect)>,
+    /// A crop edge being dragged: which edges (x0, y0, x1, y1) move, and the box so far.
+    crop_drag: Option<([bool; 4], [f64; 4])>,
 }
 
 /// Draws the document's views into the available space.
@@ -338,6 +340,13 @@ fn view_ui(
     paint_marks(
         ui, document, painting, tool, plane, rect, size_px, &response,
     );
+    if tool == Tool::Navigate
+        && let Some(overlay) = &document.crop
+    {
+        crop_box_ui(
+            ui, document, overlay, plane, rect, size_px, &response, cache, commands,
+        );
+    }
     if response.dragged_by(egui::PointerButton::Middle) {
         let d = response.drag_delta() * ppp;
         commands.push(ViewerCommand::PanView {
@@ -417,6 +426,133 @@ fn view_ui(
         {
             response.on_hover_text_at_pointer(text);
         }
+    }
+}
+
+/// The crop box over a 2-D image (the correction solid, the automatic one
+/// dashed); dragging an edge or corner corrects it, saved on release.
+#[allow(clippy::too_many_arguments)]
+fn crop_box_ui(
+    ui: &egui::Ui,
+    document: &Document,
+    overlay: &crate::app::document::CropOverlay,
+    plane: Plane,
+    rect: egui::Rect,
+    size_px: [f64; 2],
+    response: &egui::Response,
+    cache: &mut ViewerCache,
+    commands: &mut Commands,
+) {
+    let ppp = ui.ctx().pixels_per_point();
+    let geometry = document.geometry(plane, size_px);
+    let to_screen = |x: f64, y: f64| {
+        let px = geometry.pixel_at([x, y, 0.0]);
+        rect.min + egui::vec2(px[0] as f32 / ppp, px[1] as f32 / ppp)
+    };
+    let to_image = |pos: egui::Pos2| {
+        let local = (pos - rect.min) * ppp;
+        let v = geometry.voxel_at(local.x as f64, local.y as f64);
+        (v[0], v[1])
+    };
+    // Box edges in continuous pixel coordinates (pixel centres are integers).
+    let edges = |b: [u32; 4]| {
+        [
+            b[0] as f64 - 0.5,
+            b[1] as f64 - 0.5,
+            b[2] as f64 + 0.5,
+            b[3] as f64 + 0.5,
+        ]
+    };
+    let shown = cache
+        .crop_drag
+        .map(|(_, b)| b)
+        .or_else(|| overlay.used().map(edges));
+    let Some(b) = shown else { return };
+    let corners = [
+        to_screen(b[0], b[1]),
+        to_screen(b[2], b[1]),
+        to_screen(b[2], b[3]),
+        to_screen(b[0], b[3]),
+    ];
+    let painter = ui.painter_at(rect);
+    let corrected = overlay.corrected.is_some() || cache.crop_drag.is_some();
+    let colour = if corrected {
+        egui::Color32::from_rgb(80, 220, 255)
+    } else {
+        egui::Color32::from_rgb(255, 210, 90)
+    };
+    let stroke = egui::Stroke::new(1.5, colour);
+    for i in 0..4 {
+        let (a, c) = (corners[i], corners[(i + 1) % 4]);
+        if corrected {
+            painter.line_segment([a, c], stroke);
+        } else {
+            painter.extend(egui::Shape::dashed_line(&[a, c], stroke, 6.0, 4.0));
+        }
+    }
+    let top_left = corners
+        .iter()
+        .fold(corners[0], |m, p| egui::pos2(m.x.min(p.x), m.y.min(p.y)));
+    painter.text(
+        top_left + egui::vec2(3.0, 2.0),
+        egui::Align2::LEFT_TOP,
+        if corrected {
+            "crop (corrected)"
+        } else {
+            "crop (automatic)"
+        },
+        egui::FontId::proportional(12.0),
+        colour,
+    );
+    let primary = egui::PointerButton::Primary;
+    // Where the button went down, not where the drag was recognised (a
+    // few points further on).
+    let pressed_at = ui
+        .input(|i| i.pointer.press_origin())
+        .or(response.interact_pointer_pos());
+    if response.drag_started_by(primary)
+        && let Some(pos) = pressed_at
+    {
+        // An edge within 8 points of where the drag started moves with it,
+        // in the order x0, y0, x1, y1 (corners run x0y0, x1y0, x1y1, x0y1).
+        let near = |a: egui::Pos2, c: egui::Pos2| {
+            let ab = c - a;
+            let t = ((pos - a).dot(ab) / ab.length_sq().max(1e-6)).clamp(0.0, 1.0);
+            (a + ab * t - pos).length() < 8.0
+        };
+        let grab = [
+            near(corners[3], corners[0]),
+            near(corners[0], corners[1]),
+            near(corners[1], corners[2]),
+            near(corners[2], corners[3]),
+        ];
+        if grab.iter().any(|&g| g) {
+            cache.crop_drag = Some((grab, b));
+        }
+    }
+    if let Some((grab, mut moving)) = cache.crop_drag
+        && response.dragged_by(primary)
+        && let Some(pos) = response.interact_pointer_pos()
+    {
+        let (x, y) = to_image(pos);
+        for (edge, value) in [(0, x), (1, y), (2, x), (3, y)] {
+            if grab[edge] {
+                moving[edge] = value;
+            }
+        }
+        cache.crop_drag = Some((grab, moving));
+    }
+    if response.drag_stopped_by(primary)
+        && let Some((_, moved)) = cache.crop_drag.take()
+    {
+        let [w, h, _] = document.volume.spatial_shape();
+        let clamp = |v: f64, n: usize| v.round().clamp(0.0, n.saturating_sub(1) as f64) as u32;
+        let (xa, xb) = (clamp(moved[0] + 0.5, w), clamp(moved[2] - 0.5, w));
+        let (ya, yb) = (clamp(moved[1] + 0.5, h), clamp(moved[3] - 0.5, h));
+        commands.push(LabelingCommand::SetCrop {
+            crop: Some([xa.min(xb), ya.min(yb), xa.max(xb), ya.max(yb)]),
+            image_size: [w as u32, h as u32],
+        });
     }
 }
 
@@ -573,7 +709,8 @@ pub fn controls_ui(
     }
 
     ui.separator();
-    ui.label(if volume.channels == 1 {
+    // Photos and ultrasound frames get brightness/contrast; CT and MR a window.
+    ui.label(if volume.channels == 1 && !volume.format.is_raster() {
         "Window / level"
     } else {
         "Brightness / contrast"
@@ -602,8 +739,8 @@ pub fn controls_ui(
         {
             commands.push(ViewerCommand::ResetWindow);
         }
-        if volume.channels == 1 {
-            for (name, preset) in WINDOW_PRESETS {
+        {
+            for &(name, preset) in window_presets(document) {
                 if ui
                     .small_button(name)
                     .on_hover_text(format!("W{} / L{}", preset.width, preset.center))

@@ -2,6 +2,7 @@
 //! images read into a [`Volume`] that keeps voxels in their stored type.
 //! No GUI or GPU dependency.
 
+pub mod crop;
 pub mod error;
 pub mod nifti;
 pub mod orientation;
