@@ -284,13 +284,15 @@ fn the_window_opens_with_the_preset_for_the_schema_and_device() {
     let state = harness.state().state();
     let device = state.compute.as_ref().unwrap().kind();
     // Under llvmpipe (no real GPU) the panel trains on the CPU with the
-    // small preset; the thyroid schema keeps the ±10° rotation.
+    // small preset; the thyroid schema keeps the ±10° rotation …
     let expected = match device {
         DeviceKind::Cpu => Preset::SmallOnCpu,
         DeviceKind::Gpu => Preset::MethodReference,
     };
     assert_eq!(state.training.on_cpu, device == DeviceKind::Cpu);
-    assert_eq!(state.training.config, expected.config());
+    // … and the thyroid method's hybrid loss, CE + focal.
+    assert_eq!(state.training.config, expected.config_for("thyroid"));
+    assert_eq!(state.training.config.loss.focal_weight, 1.0);
 }
 
 #[test]

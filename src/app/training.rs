@@ -269,6 +269,9 @@ impl Training {
         };
         if self.run.as_ref().is_none_or(|r| !r.is_active()) {
             self.config = Preset::for_project(schema_name, device).apply_to(&self.config);
+            self.config.loss = Preset::for_project(schema_name, device)
+                .config_for(schema_name)
+                .loss;
         }
     }
 

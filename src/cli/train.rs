@@ -82,6 +82,12 @@ pub struct TrainArgs {
     /// Fraction of the labeled pool held out, per class, to choose the reported checkpoint.
     #[arg(long)]
     pub validation_fraction: Option<f64>,
+    /// Weight of the focal term added to cross-entropy (0: plain CE; thyroid projects: 1).
+    #[arg(long)]
+    pub focal_weight: Option<f64>,
+    /// γ of the focal term `−(1 − p_y)^γ log p_y`.
+    #[arg(long)]
+    pub focal_gamma: Option<f64>,
     /// A JSON training configuration (fields as in a run's config.json);
     /// flags override it. Without one: the preset for the project's schema
     /// on the chosen device, as the window uses.
@@ -122,7 +128,7 @@ fn configuration(args: &TrainArgs, compute: &ComputeDevice) -> anyhow::Result<Tr
         Some(path) => read_config(path)?,
         None => {
             let schema = Project::open(&args.dir)?.schema().name.clone();
-            Preset::for_project(&schema, compute.kind()).config()
+            Preset::for_project(&schema, compute.kind()).config_for(&schema)
         }
     };
     if let Some(method) = args.method {
@@ -155,6 +161,12 @@ fn configuration(args: &TrainArgs, compute: &ComputeDevice) -> anyhow::Result<Tr
     }
     if let Some(fraction) = args.validation_fraction {
         config.validation_fraction = fraction;
+    }
+    if let Some(weight) = args.focal_weight {
+        config.loss.focal_weight = weight;
+    }
+    if let Some(gamma) = args.focal_gamma {
+        config.loss.focal_gamma = gamma;
     }
     config.validate()?;
     Ok(config)

@@ -83,6 +83,23 @@ impl Default for MeanTeacherConfig {
     }
 }
 
+/// The supervised loss on labeled images (METHODS.md §2): `CE + w·focal`
+/// with `focal = −(1 − p_y)^γ log p_y`; `w = 0` is plain cross-entropy.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassificationLoss {
+    pub focal_weight: f64,
+    pub focal_gamma: f64,
+}
+
+impl Default for ClassificationLoss {
+    fn default() -> Self {
+        Self {
+            focal_weight: 0.0,
+            focal_gamma: 2.0,
+        }
+    }
+}
+
 /// The modality role of a 2-D item's one image (a photo, or a volume's middle slice).
 pub const IMAGE_MODALITY: &str = "image";
 
@@ -136,6 +153,10 @@ pub struct TrainConfig {
     /// Start from this earlier run's chosen checkpoints (fine-tuning after new labels).
     #[serde(default)]
     pub fine_tune_from: Option<String>,
+    /// Cross-entropy, plus the focal term when its weight is above 0 (older
+    /// runs' configs lack it: plain cross-entropy).
+    #[serde(default)]
+    pub loss: ClassificationLoss,
 }
 
 /// The range every setting must lie in. The panel's sliders, `loupe train`
@@ -156,6 +177,8 @@ pub mod limits {
     pub const ROTATION_DEGREES: RangeInclusive<f64> = 0.0..=180.0;
     pub const TRANSLATION: RangeInclusive<f64> = 0.0..=0.5;
     pub const VALIDATION_FRACTION: RangeInclusive<f64> = 0.0..=0.5;
+    pub const FOCAL_WEIGHT: RangeInclusive<f64> = 0.0..=10.0;
+    pub const FOCAL_GAMMA: RangeInclusive<f64> = 0.0..=10.0;
 }
 
 fn check<T: PartialOrd + Display>(
@@ -200,6 +223,12 @@ impl TrainConfig {
             &limits::TRANSLATION,
         )?;
         let mt = &self.mean_teacher;
+        check(
+            "focal weight",
+            self.loss.focal_weight,
+            &limits::FOCAL_WEIGHT,
+        )?;
+        check("focal γ", self.loss.focal_gamma, &limits::FOCAL_GAMMA)?;
         check("EMA decay", mt.ema_decay, &limits::EMA_DECAY)?;
         check(
             "consistency weight",
@@ -282,6 +311,7 @@ impl Default for TrainConfig {
             validation_fraction: default_validation_fraction(),
             seed: 1,
             fine_tune_from: None,
+            loss: ClassificationLoss::default(),
         }
     }
 }
@@ -354,6 +384,17 @@ impl Preset {
         }
     }
 
+    /// The settings a new run on a project of `schema_name` starts from:
+    /// this preset's, with the schema's method loss — thyroid's hybrid
+    /// `CE + focal` (METHODS.md §2), plain cross-entropy otherwise.
+    pub fn config_for(self, schema_name: &str) -> TrainConfig {
+        let mut config = self.config();
+        if schema_name == "thyroid" {
+            config.loss.focal_weight = 1.0;
+        }
+        config
+    }
+
     /// This preset's settings, keeping what is not a setting of the preset:
     /// the method, the modalities and teachers, fine-tuning and the seed.
     pub fn apply_to(self, current: &TrainConfig) -> TrainConfig {
@@ -381,12 +422,25 @@ mod tests {
             "teachers",
             "validation_fraction",
             "model",
+            "loss",
         ] {
             saved.as_object_mut().unwrap().remove(key);
         }
         let config: TrainConfig = serde_json::from_value(saved).unwrap();
         assert_eq!(config, TrainConfig::default());
         config.validate().unwrap();
+    }
+
+    #[test]
+    fn thyroid_runs_start_with_the_hybrid_loss_and_limits_hold() {
+        let thyroid = Preset::for_project("thyroid", DeviceKind::Cpu).config_for("thyroid");
+        assert_eq!(thyroid.loss.focal_weight, 1.0);
+        assert_eq!(thyroid.loss.focal_gamma, 2.0);
+        let rop = Preset::for_project("rop", DeviceKind::Cpu).config_for("rop");
+        assert_eq!(rop.loss.focal_weight, 0.0);
+        let mut bad = thyroid.clone();
+        bad.loss.focal_gamma = 11.0;
+        assert!(bad.validate().unwrap_err().to_string().contains("focal γ"));
     }
 
     #[test]

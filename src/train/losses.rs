@@ -1,6 +1,6 @@
 //! The loss terms of METHODS.md §1, on Burn tensors.
 
-use burn::tensor::activation::softmax;
+use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Int, Tensor};
 
 /// Cross-entropy of logits `[B, C]` against class indices `[B]`, averaged.
@@ -9,6 +9,32 @@ pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
     burn::nn::loss::CrossEntropyLossConfig::new()
         .init(&device)
         .forward(logits, targets)
+}
+
+/// Focal loss `mean_b −(1 − p_y)^γ log p_y` of logits `[B, C]` against
+/// class indices `[B]` (METHODS.md §2): cross-entropy that weighs down the
+/// examples already classified with confidence.
+///
+/// # Shapes
+/// logits `[B, C]`, targets `[B]` → `[1]`
+pub fn focal(logits: Tensor<2>, targets: Tensor<1, Int>, gamma: f64) -> Tensor<1> {
+    let log_p = log_softmax(logits, 1).gather(1, targets.unsqueeze_dim(1));
+    let p = log_p.clone().exp();
+    let weight = p.neg().add_scalar(1.0).clamp_min(0.0).powf_scalar(gamma);
+    (weight * log_p).neg().mean()
+}
+
+/// The supervised part of every image method: `(ce, focal, ce + w·focal)`.
+/// The focal term is computed (and reported) even at weight 0.
+pub fn classification(
+    logits: Tensor<2>,
+    targets: Tensor<1, Int>,
+    loss: &crate::train::config::ClassificationLoss,
+) -> (Tensor<1>, Tensor<1>, Tensor<1>) {
+    let ce = cross_entropy(logits.clone(), targets.clone());
+    let focal = focal(logits, targets, loss.focal_gamma);
+    let total = ce.clone() + focal.clone().mul_scalar(loss.focal_weight);
+    (ce, focal, total)
 }
 
 /// Prediction consistency: `Σ_b Σ_c (p_s − p_t)² / B` with p = softmax of the logits.
@@ -68,6 +94,29 @@ mod tests {
         );
         // Row 2: p_s = (0.5, 0.5), p_t = (0.75, 0.25): 0.0625 + 0.0625 = 0.125; over B = 2.
         assert!((scalar(consistency(s, t)) - 0.0625).abs() < 1e-6);
+    }
+
+    #[test]
+    fn focal_loss_on_hand_computed_values() {
+        let device = Device::flex();
+        // Logits (0, ln 3): p = (0.25, 0.75). Target 1: (0.25)² · −ln 0.75 = 0.017980;
+        // target 0: (0.75)² · −ln 0.25 = 0.779788; mean 0.398884.
+        let logits = Tensor::<2>::from_data(
+            TensorData::from([[0.0f32, 3f32.ln()], [0.0, 3f32.ln()]]),
+            &device,
+        );
+        let targets = Tensor::<1, Int>::from_data(TensorData::from([1i64, 0]), &device);
+        let value = scalar(focal(logits.clone(), targets.clone(), 2.0));
+        assert!((value - 0.398884).abs() < 1e-5, "{value}");
+        // γ = 0 is cross-entropy: (−ln 0.75 − ln 0.25) / 2 = 0.836988.
+        let value = scalar(focal(logits.clone(), targets.clone(), 0.0));
+        assert!((value - 0.836988).abs() < 1e-5, "{value}");
+        let loss = crate::train::config::ClassificationLoss {
+            focal_weight: 0.5,
+            focal_gamma: 2.0,
+        };
+        let (ce, f, total) = classification(logits, targets, &loss);
+        assert!((scalar(total) - (scalar(ce) + 0.5 * scalar(f))).abs() < 1e-6);
     }
 
     #[test]

@@ -102,6 +102,8 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
                 row(ui, "Ramp-up (epochs)", drag(&mut mt.rampup_epochs, limits::RAMPUP_EPOCHS, 1.0));
                 row(ui, "Relation weight λ", drag(&mut mt.relation_weight, limits::RELATION_WEIGHT, 0.05));
                 row(ui, "Dropout", drag(&mut config.dropout, limits::DROPOUT, 0.01));
+                row(ui, "Focal loss weight", drag(&mut config.loss.focal_weight, limits::FOCAL_WEIGHT, 0.05));
+                row(ui, "Focal γ", drag(&mut config.loss.focal_gamma, limits::FOCAL_GAMMA, 0.05));
                 row(
                     ui,
                     "Rotation (± degrees)",

@@ -9,9 +9,10 @@ use burn::tensor::{Int, Tensor};
 
 use super::{Batch, MethodSpec, Models, StepContext, TrainingMethod, scalar};
 use crate::train::augment::augment;
+use crate::train::config::ClassificationLoss;
 use crate::train::ema::ema_update;
 use crate::train::events::Scalars;
-use crate::train::losses::{consistency, cross_entropy, relation_consistency};
+use crate::train::losses::{classification, consistency, relation_consistency};
 use crate::train::schedule::{ema_alpha, ramp_up};
 
 pub struct MeanTeacher;
@@ -19,13 +20,16 @@ pub struct MeanTeacher;
 /// The loss terms of a step, as tensors (the total carries the gradient).
 pub struct Terms {
     pub ce: Tensor<1>,
+    /// The focal term (counted in the total with the configured weight).
+    pub focal: Tensor<1>,
     pub consistency: Tensor<1>,
     pub relation: Tensor<1>,
     pub total: Tensor<1>,
 }
 
-/// `L = CE(labeled) + w·L_c + w·λ·L_src`, the consistency terms over the
-/// whole batch (labeled rows first, `labeled` of them).
+/// `L = CE(labeled) + w_f·focal(labeled) + w·L_c + w·λ·L_src`, the
+/// consistency terms over the whole batch (labeled rows first, `labeled`
+/// of them).
 ///
 /// # Shapes
 /// logits `[B, C]`, features `[B, D]`, labels `[labeled]` → scalars `[1]`
@@ -39,15 +43,18 @@ pub fn terms(
     labeled: usize,
     weight: f64,
     relation_weight: f64,
+    loss: &ClassificationLoss,
 ) -> Terms {
-    let ce = cross_entropy(student_logits.clone().narrow(0, 0, labeled), labels);
+    let (ce, focal, supervised) =
+        classification(student_logits.clone().narrow(0, 0, labeled), labels, loss);
     let consistency = consistency(student_logits, teacher_logits);
     let relation = relation_consistency(student_features, teacher_features);
-    let total = ce.clone()
+    let total = supervised
         + consistency.clone().mul_scalar(weight)
         + relation.clone().mul_scalar(weight * relation_weight);
     Terms {
         ce,
+        focal,
         consistency,
         relation,
         total,
@@ -60,6 +67,7 @@ const SPEC: MethodSpec = MethodSpec::image(
     true,
     &[
         "loss/ce",
+        "loss/focal",
         "loss/consistency",
         "loss/relation",
         "loss/total",
@@ -109,9 +117,11 @@ impl TrainingMethod for MeanTeacher {
             labeled,
             weight,
             config.relation_weight,
+            &context.config.loss,
         );
         let values = Scalars::from([
             ("loss/ce".into(), scalar(&terms.ce)),
+            ("loss/focal".into(), scalar(&terms.focal)),
             ("loss/consistency".into(), scalar(&terms.consistency)),
             ("loss/relation".into(), scalar(&terms.relation)),
             ("loss/total".into(), scalar(&terms.total)),
@@ -165,6 +175,7 @@ mod tests {
             2,
             2.0,
             0.5,
+            &ClassificationLoss::default(),
         );
         let value = |x: &Tensor<1>| scalar(x);
         // CE of uniform logits: ln 2.

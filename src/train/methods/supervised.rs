@@ -1,4 +1,5 @@
-//! Supervised training: cross-entropy on the labeled images of each batch.
+//! Supervised training: cross-entropy (plus the focal term when its weight
+//! is set) on the labeled images of each batch.
 //! It is every other method with its extra terms off (the reference's
 //! baseline), so it runs on the same sampler and steps.
 
@@ -7,11 +8,16 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use super::{Batch, MethodSpec, Models, StepContext, TrainingMethod, scalar};
 use crate::train::augment::augment;
 use crate::train::events::Scalars;
-use crate::train::losses::cross_entropy;
+use crate::train::losses::classification;
 
 pub struct Supervised;
 
-const SPEC: MethodSpec = MethodSpec::image("supervised", false, false, &["loss/ce", "loss/total"]);
+const SPEC: MethodSpec = MethodSpec::image(
+    "supervised",
+    false,
+    false,
+    &["loss/ce", "loss/focal", "loss/total"],
+);
 
 impl TrainingMethod for Supervised {
     fn spec(&self) -> &MethodSpec {
@@ -28,11 +34,14 @@ impl TrainingMethod for Supervised {
         let student = models.student;
         let (logits, _) =
             student.forward(augment(batch.labeled.clone(), &context.config.augmentation));
-        let loss = cross_entropy(logits, batch.labels.clone());
-        let value = scalar(&loss);
+        let (ce, focal, loss) = classification(logits, batch.labels.clone(), &context.config.loss);
+        let values = Scalars::from([
+            ("loss/ce".into(), scalar(&ce)),
+            ("loss/focal".into(), scalar(&focal)),
+            ("loss/total".into(), scalar(&loss)),
+        ]);
         let grads = GradientsParams::from_grads(loss.backward(), &student);
         let student = optimizer.step(context.learning_rate, student, grads);
-        let values = Scalars::from([("loss/ce".into(), value), ("loss/total".into(), value)]);
         (
             Models {
                 student,
