@@ -225,11 +225,12 @@ pub fn export_frame(class: usize, size: usize, seed: u64) -> (Vec<u8>, Sector) {
         let y1 = (s * uniform(&mut rng, 0.88, 0.94)) as usize;
         Sector::Linear([x0, y0, x1, y1])
     } else {
-        let apex = (s * uniform(&mut rng, 0.46, 0.54), -s * 0.15);
+        // Narrow enough to stay clear of the grey bar and the depth scale.
+        let apex = (s * uniform(&mut rng, 0.48, 0.52), -s * 0.1);
         Sector::Convex {
             apex,
-            radii: (s * 0.26, s * uniform(&mut rng, 1.02, 1.08)),
-            half_angle: uniform(&mut rng, 0.5, 0.62),
+            radii: (s * 0.22, s * uniform(&mut rng, 0.92, 0.98)),
+            half_angle: uniform(&mut rng, 0.38, 0.44),
         }
     };
     let mut frame = vec![0u8; size * size];

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::augment::Augmentation;
 use super::models::ModelKind;
+use super::models::xception::XceptionOptions;
 
 /// A setting that cannot train, named.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -157,6 +158,9 @@ pub struct TrainConfig {
     /// runs' configs lack it: plain cross-entropy).
     #[serde(default)]
     pub loss: ClassificationLoss,
+    /// The xception family's middle depth and its `dilated` / `dense` switches.
+    #[serde(default)]
+    pub xception: XceptionOptions,
 }
 
 /// The range every setting must lie in. The panel's sliders, `loupe train`
@@ -312,6 +316,7 @@ impl Default for TrainConfig {
             seed: 1,
             fine_tune_from: None,
             loss: ClassificationLoss::default(),
+            xception: XceptionOptions::default(),
         }
     }
 }
@@ -423,6 +428,7 @@ mod tests {
             "validation_fraction",
             "model",
             "loss",
+            "xception",
         ] {
             saved.as_object_mut().unwrap().remove(key);
         }

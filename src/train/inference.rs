@@ -188,12 +188,17 @@ pub fn load_run(root: &Path, run: &str, device: &Device) -> Result<LoadedRun, Tr
         };
         let record = burn::store::ModuleRecord::load(&path)
             .map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?;
-        Classifier::new(config.model, classes, config.width, config.dropout, &device)
-            .try_load_record(record)
-            .map(Some)
-            .map_err(|e| {
-                TrainError::Data(format!("{} does not fit this model: {e}", path.display()))
-            })
+        Classifier::with_options(
+            config.model,
+            classes,
+            config.width,
+            config.dropout,
+            config.xception,
+            &device,
+        )
+        .try_load_record(record)
+        .map(Some)
+        .map_err(|e| TrainError::Data(format!("{} does not fit this model: {e}", path.display())))
     };
     let student = load([CHOSEN_STUDENT, LAST_STUDENT])?
         .ok_or_else(|| TrainError::Data(format!("run {run} has no checkpoint")))?;

@@ -180,8 +180,14 @@ impl Trainer {
                 student: models.student,
             },
             None => {
-                let student =
-                    Classifier::new(config.model, classes, config.width, config.dropout, &device);
+                let student = Classifier::with_options(
+                    config.model,
+                    classes,
+                    config.width,
+                    config.dropout,
+                    config.xception,
+                    &device,
+                );
                 Models {
                     teacher: spec.keeps_teacher.then(|| student.valid()),
                     student,
@@ -471,7 +477,12 @@ pub fn train_with(
         // Active learning: continue from an earlier run instead of starting over.
         Some(run) => {
             let earlier = inference::load_run(root, run, &compute.device)?;
-            if (earlier.config.model, earlier.config.width) != (config.model, config.width) {
+            if (
+                earlier.config.model,
+                earlier.config.width,
+                earlier.config.xception,
+            ) != (config.model, config.width, config.xception)
+            {
                 return Err(TrainError::Data(format!(
                     "run {run} trained another model or width; it cannot be continued with these settings"
                 )));

@@ -79,6 +79,12 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
             for model in ModelKind::ALL {
                 ui.selectable_value(&mut config.model, model, model.title());
             }
+            if config.model == ModelKind::Xception {
+                ui.checkbox(&mut config.xception.dilated, "dilated downsampling")
+                    .on_hover_text("Learnable dilated 3×3 convolutions instead of max-pooling");
+                ui.checkbox(&mut config.xception.dense, "dense connections")
+                    .on_hover_text("Input ⊕ entry (⊕ middle) fed to the middle and exit flows");
+            }
         });
         egui::Grid::new("train_settings")
             .num_columns(2)

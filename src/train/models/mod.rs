@@ -1,11 +1,12 @@
 //! The architectures a run can train, behind one [`Classifier`]: a
-//! ResNet-18-style network (the default for 2-D images) and DenseNet-121
-//! (the SRC-MT reference). Each architecture is one file; this module only
+//! ResNet-18-style network (the default for 2-D images), DenseNet-121
+//! (the SRC-MT reference) and Xception-style (the thyroid method). Each architecture is one file; this module only
 //! chooses between them.
 
 pub mod densenet;
 pub mod layers;
 pub mod resnet;
+pub mod xception;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
@@ -15,23 +16,38 @@ use resnet::{ResNet, ResNetConfig};
 
 /// Which architecture a run trains.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
 pub enum ModelKind {
     /// ResNet-18-style, width configurable (the default; practical on the CPU).
     #[default]
+    #[serde(rename = "resnet18")]
     Resnet18,
     /// DenseNet-121, the SRC-MT reference.
+    #[serde(rename = "densenet121")]
     Densenet121,
+    /// Xception-style (METHODS.md §2); its `dilated` and `dense` switches
+    /// come from the run's configuration (off by default).
+    #[serde(rename = "xception")]
+    Xception,
+    /// The thyroid method's network: Xception with both changes on.
+    #[serde(rename = "xception-dd")]
+    XceptionDd,
 }
 
 impl ModelKind {
-    pub const ALL: [ModelKind; 2] = [ModelKind::Resnet18, ModelKind::Densenet121];
+    pub const ALL: [ModelKind; 4] = [
+        ModelKind::Resnet18,
+        ModelKind::Densenet121,
+        ModelKind::Xception,
+        ModelKind::XceptionDd,
+    ];
 
     /// The name in `config.json` and on the command line.
     pub fn name(self) -> &'static str {
         match self {
             ModelKind::Resnet18 => "resnet18",
             ModelKind::Densenet121 => "densenet121",
+            ModelKind::Xception => "xception",
+            ModelKind::XceptionDd => "xception-dd",
         }
     }
 
@@ -40,6 +56,8 @@ impl ModelKind {
         match self {
             ModelKind::Resnet18 => "ResNet-18",
             ModelKind::Densenet121 => "DenseNet-121",
+            ModelKind::Xception => "Xception",
+            ModelKind::XceptionDd => "Xception, dilated + dense",
         }
     }
 
@@ -49,14 +67,16 @@ impl ModelKind {
     }
 }
 
-/// The model a run trains: either architecture behind one forward.
+/// The model a run trains: any architecture behind one forward.
 #[derive(Module, Debug)]
 pub enum Classifier {
     ResNet(ResNet),
     DenseNet(densenet::DenseNet),
+    Xception(xception::Xception),
 }
 
 impl Classifier {
+    /// The architecture with default xception switches.
     pub fn new(
         kind: ModelKind,
         classes: usize,
@@ -64,7 +84,42 @@ impl Classifier {
         dropout: f64,
         device: &Device,
     ) -> Self {
+        Self::with_options(
+            kind,
+            classes,
+            width,
+            dropout,
+            xception::XceptionOptions::default(),
+            device,
+        )
+    }
+
+    /// The architecture, with the xception family's switches as given
+    /// (`xception-dd` turns both changes on whatever they say).
+    pub fn with_options(
+        kind: ModelKind,
+        classes: usize,
+        width: usize,
+        dropout: f64,
+        options: xception::XceptionOptions,
+        device: &Device,
+    ) -> Self {
+        let xception = |dilated: bool, dense: bool| {
+            Classifier::Xception(xception::Xception::new(
+                &xception::XceptionConfig {
+                    classes,
+                    width,
+                    dropout,
+                    middle_blocks: options.middle_blocks,
+                    dilated,
+                    dense,
+                },
+                device,
+            ))
+        };
         match kind {
+            ModelKind::Xception => xception(options.dilated, options.dense),
+            ModelKind::XceptionDd => xception(true, true),
             ModelKind::Resnet18 => Classifier::ResNet(ResNet::new(
                 &ResNetConfig {
                     classes,
@@ -86,6 +141,7 @@ impl Classifier {
         match self {
             Classifier::ResNet(m) => m.forward(images),
             Classifier::DenseNet(m) => m.forward(images),
+            Classifier::Xception(m) => m.forward(images),
         }
     }
 }
@@ -94,6 +150,23 @@ impl Classifier {
 mod tests {
     use super::*;
     use burn::tensor::Distribution;
+
+    #[test]
+    fn model_names_serialise_as_the_command_line_spells_them() {
+        for kind in ModelKind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
+            assert_eq!(ModelKind::from_name(kind.name()), Some(kind));
+        }
+        assert_eq!(
+            serde_json::from_str::<ModelKind>("\"xception-dd\"").unwrap(),
+            ModelKind::XceptionDd
+        );
+        // xception-dd turns both changes on; plain xception follows its switches.
+        let device = Device::flex();
+        let dd = Classifier::new(ModelKind::XceptionDd, 3, 2, 0.0, &device);
+        let plain = Classifier::new(ModelKind::Xception, 3, 2, 0.0, &device);
+        assert!(dd.num_params() > plain.num_params());
+    }
 
     #[test]
     fn any_width_builds() {
