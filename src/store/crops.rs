@@ -48,17 +48,17 @@ impl Project {
         if !self.has_table("crops")? {
             return Ok(None);
         }
-        let row: Option<(Option<u32>, Option<u32>, Option<u32>, Option<u32>)> = self
+        let row: Option<[Option<u32>; 4]> = self
             .conn
             .query_row(
                 "SELECT x0, y0, x1, y1 FROM crops WHERE item_id = ?1 ORDER BY id DESC LIMIT 1",
                 params![item_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?]),
             )
             .optional()
             .map_err(|e| self.sql(e))?;
         Ok(match row {
-            Some((Some(a), Some(b), Some(c), Some(d))) => Some([a, b, c, d]),
+            Some([Some(a), Some(b), Some(c), Some(d)]) => Some([a, b, c, d]),
             _ => None,
         })
     }

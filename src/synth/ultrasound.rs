@@ -218,7 +218,7 @@ pub fn export_frame(class: usize, size: usize, seed: u64) -> (Vec<u8>, Sector) {
     let tissue = generate(class, size, seed);
     let mut rng = Rng::new(seed ^ 0x5eed_f4a3e);
     let s = size as f32;
-    let sector = if rng.next_u64() % 2 == 0 {
+    let sector = if rng.next_u64().is_multiple_of(2) {
         let x0 = (s * uniform(&mut rng, 0.14, 0.2)) as usize;
         let x1 = (s * uniform(&mut rng, 0.8, 0.86)) as usize;
         let y0 = (s * uniform(&mut rng, 0.1, 0.14)) as usize;
@@ -259,7 +259,7 @@ pub fn export_frame(class: usize, size: usize, seed: u64) -> (Vec<u8>, Sector) {
         let y = unit * (2 + 7 * line);
         for c in 0..(6 + rng.next_u64() % 6) as usize {
             for cell in 0..15 {
-                if rng.next_u64() % 3 != 0 {
+                if !rng.next_u64().is_multiple_of(3) {
                     let (cx, cy) = (cell % 3, cell / 3);
                     fill(unit * (3 + 4 * c + cx), y + unit * cy, unit, unit, 230);
                 }
