@@ -221,7 +221,8 @@ pub fn export_frame(class: usize, size: usize, seed: u64) -> (Vec<u8>, Sector) {
     let sector = if rng.next_u64().is_multiple_of(2) {
         let x0 = (s * uniform(&mut rng, 0.14, 0.2)) as usize;
         let x1 = (s * uniform(&mut rng, 0.8, 0.86)) as usize;
-        let y0 = (s * uniform(&mut rng, 0.1, 0.14)) as usize;
+        // Below the burned-in text (which ends at 14 rows in 128).
+        let y0 = (s * uniform(&mut rng, 0.16, 0.2)) as usize;
         let y1 = (s * uniform(&mut rng, 0.88, 0.94)) as usize;
         Sector::Linear([x0, y0, x1, y1])
     } else {
@@ -229,7 +230,7 @@ pub fn export_frame(class: usize, size: usize, seed: u64) -> (Vec<u8>, Sector) {
         let apex = (s * uniform(&mut rng, 0.48, 0.52), -s * 0.1);
         Sector::Convex {
             apex,
-            radii: (s * 0.22, s * uniform(&mut rng, 0.92, 0.98)),
+            radii: (s * 0.28, s * uniform(&mut rng, 0.92, 0.98)),
             half_angle: uniform(&mut rng, 0.38, 0.44),
         }
     };
