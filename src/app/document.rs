@@ -325,14 +325,7 @@ impl Document {
     /// Adds another volume of the case; it must share the voxel grid.
     pub fn add_companion(&mut self, path: &Path) -> Result<(), VolumeError> {
         let volume = volume::load(path)?;
-        let same_grid = volume.spatial_shape() == self.volume.spatial_shape()
-            && (0..3).all(|r| {
-                (0..4).all(|c| {
-                    (volume.world_from_voxel.0[r][c] - self.volume.world_from_voxel.0[r][c]).abs()
-                        < 1e-3
-                })
-            });
-        if !same_grid {
+        if !volume::same_grid(&volume, &self.volume) {
             return Err(VolumeError::Invalid {
                 path: path.to_path_buf(),
                 reason: format!(

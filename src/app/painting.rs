@@ -478,10 +478,8 @@ impl Painting {
                 &document.volume,
                 voxels,
             )
-            .map(|_| {
-                let labeled = voxels.iter().filter(|&&v| v != 0).count();
-                format!("saved · {labeled} labeled voxels")
-            })
+            // The live counts, not another scan of the whole map.
+            .map(|_| format!("saved · {} labeled voxels", voxels.len() - self.counts[0]))
             .map_err(|e| format!("label map not saved: {e}"));
         self.saved = Some(result.clone());
         result.map(|_| ())

@@ -74,24 +74,6 @@ fn axis(name: &str) -> usize {
     }
 }
 
-fn plane_normal_to(axis: usize, point: [f64; 3]) -> PlaneFrame {
-    let unit = |a: usize| {
-        let mut v = [0.0; 3];
-        v[a] = 1.0;
-        v
-    };
-    let (u, v) = match axis {
-        0 => (1, 2),
-        1 => (0, 2),
-        _ => (0, 1),
-    };
-    PlaneFrame {
-        point,
-        step_u: unit(u),
-        step_v: unit(v),
-    }
-}
-
 pub fn run(args: &PaintArgs) -> anyhow::Result<()> {
     let annotator = annotator_name(&args.annotator)?;
     let mut project = Project::open(&args.dir)?;
@@ -136,7 +118,7 @@ pub fn run(args: &PaintArgs) -> anyhow::Result<()> {
         voxels.extend(
             paint::brush(
                 &grid,
-                &plane_normal_to(normal, at),
+                &PlaneFrame::across(normal, at),
                 at,
                 args.radius_mm,
                 shape,
@@ -157,7 +139,7 @@ pub fn run(args: &PaintArgs) -> anyhow::Result<()> {
         let region = if args.three_d {
             FillRegion::Volume
         } else {
-            FillRegion::Plane(plane_normal_to(normal, seed))
+            FillRegion::Plane(PlaneFrame::across(normal, seed))
         };
         voxels.extend(fill::flood_fill(&grid, seed, (lo, hi), region, |i| {
             case.value_at(i).unwrap_or(0.0)

@@ -9,11 +9,7 @@ use super::Grid;
 /// `axis`) that contain it is filled. Only background voxels are returned:
 /// interpolation never overwrites another structure.
 pub fn between_slices(map: &[u8], grid: &Grid, axis: usize, label: u8) -> Vec<usize> {
-    let (a1, a2) = match axis {
-        0 => (1, 2),
-        1 => (0, 2),
-        _ => (0, 1),
-    };
+    let (a1, a2) = super::axes_across(axis);
     let (n1, n2) = (grid.shape[a1], grid.shape[a2]);
     let at = |slice: usize, x: usize, y: usize| {
         let mut v = [0; 3];

@@ -173,6 +173,32 @@ pub struct PlaneFrame {
     pub step_v: [f64; 3],
 }
 
+/// The two voxel axes across `axis` (0–2), in order: a slice's columns and rows.
+pub fn axes_across(axis: usize) -> (usize, usize) {
+    match axis {
+        0 => (1, 2),
+        1 => (0, 2),
+        _ => (0, 1),
+    }
+}
+
+impl PlaneFrame {
+    /// The voxel plane through `point` normal to voxel `axis`, one voxel per pixel.
+    pub fn across(axis: usize, point: [f64; 3]) -> Self {
+        let unit = |a: usize| {
+            let mut v = [0.0; 3];
+            v[a] = 1.0;
+            v
+        };
+        let (u, v) = axes_across(axis);
+        Self {
+            point,
+            step_u: unit(u),
+            step_v: unit(v),
+        }
+    }
+}
+
 fn normalised(a: [f64; 3]) -> Option<[f64; 3]> {
     let n = dot(a, a).sqrt();
     (n > 1e-12 && n.is_finite()).then(|| a.map(|x| x / n))

@@ -94,18 +94,6 @@ impl Project {
         }
         Ok(out)
     }
-
-    /// Whether a table added after format 1 exists (a project on read-only
-    /// media may lack it).
-    pub(crate) fn has_table(&self, name: &str) -> Result<bool, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
-                params![name],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.sql(e))
-    }
 }
 
 #[cfg(test)]

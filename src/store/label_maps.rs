@@ -25,9 +25,6 @@ pub const LABEL_MAPS_FOLDER: &str = "label-maps";
 /// The suffix export writes and import looks for: `<case>_labels.nii.gz`.
 pub const LABELS_SUFFIX: &str = "_labels";
 
-/// How far two affines may differ (mm) and still be one grid.
-const GRID_TOLERANCE_MM: f64 = 1e-3;
-
 /// An annotator's current map of an item.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct LabelMapRecord {
@@ -61,7 +58,8 @@ pub fn map_volume(case: &Volume, voxels: Vec<u8>) -> Volume {
 }
 
 /// Why a map does not fit its case, or `None` when it does: same spatial
-/// shape, one channel, and affines within a micrometre.
+/// shape, one channel, one time point, and affines within
+/// [`volume::GRID_TOLERANCE_MM`].
 pub fn grid_mismatch(map: &Volume, case: &Volume) -> Option<String> {
     if map.spatial_shape() != case.spatial_shape() {
         return Some(format!(
@@ -82,13 +80,8 @@ pub fn grid_mismatch(map: &Volume, case: &Volume) -> Option<String> {
             map.shape[3]
         ));
     }
-    let mut worst = 0.0f64;
-    for r in 0..3 {
-        for c in 0..4 {
-            worst = worst.max((map.world_from_voxel.0[r][c] - case.world_from_voxel.0[r][c]).abs());
-        }
-    }
-    (worst > GRID_TOLERANCE_MM).then(|| {
+    let worst = volume::affine_difference_mm(map, case);
+    (worst > volume::GRID_TOLERANCE_MM).then(|| {
         format!(
             "its affine (voxel → world) differs from the case's by up to {worst:.3} mm (voxel sizes {:?} vs {:?} mm)",
             &map.pixdim[..3],

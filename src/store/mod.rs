@@ -377,6 +377,18 @@ impl Project {
         }
     }
 
+    /// Whether a table added after format 1 exists (a project on read-only
+    /// media may lack it: [`LATER_INDEXES_SQL`] could not make it).
+    pub(crate) fn has_table(&self, name: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+                params![name],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.sql(e))
+    }
+
     /// Adds a file (not copied; referenced by path and content hash). The
     /// duplicate check and the insert are one transaction, so of two imports
     /// of the same file at once the second reports a duplicate.

@@ -152,7 +152,7 @@ pub fn decode(
     {
         let (width, height) = (image.width(), image.height());
         let [x0, y0, x1, y1] = match corrected {
-            Some(b) if b[0] <= b[2] && b[1] <= b[3] && b[2] < width && b[3] < height => b,
+            Some(b) if crate::store::crops::check_crop(b, width, height).is_ok() => b,
             _ => {
                 let grey = volume::crop::grey8(&volume).map_err(|e| e.to_string())?;
                 let found = volume::crop::auto_crop(&grey).map_err(|e| e.to_string())?;

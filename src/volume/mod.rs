@@ -152,6 +152,26 @@ pub fn is_nifti_name(path: &Path) -> bool {
     name.ends_with(".nii") || name.ends_with(".hdr") || name.ends_with(".img")
 }
 
+/// Largest difference (mm) between two affines that still counts as one grid.
+pub const GRID_TOLERANCE_MM: f64 = 1e-3;
+
+/// The largest difference (mm) between two volumes' voxel → world affines.
+pub fn affine_difference_mm(a: &Volume, b: &Volume) -> f64 {
+    let mut worst = 0.0f64;
+    for r in 0..3 {
+        for c in 0..4 {
+            worst = worst.max((a.world_from_voxel.0[r][c] - b.world_from_voxel.0[r][c]).abs());
+        }
+    }
+    worst
+}
+
+/// The one rule for "on the same voxel grid" (a companion volume, a label
+/// map): the same spatial shape and affines within [`GRID_TOLERANCE_MM`].
+pub fn same_grid(a: &Volume, b: &Volume) -> bool {
+    a.spatial_shape() == b.spatial_shape() && affine_difference_mm(a, b) <= GRID_TOLERANCE_MM
+}
+
 impl Volume {
     /// Number of voxels (not samples).
     pub fn voxel_count(&self) -> usize {

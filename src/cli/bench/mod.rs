@@ -499,11 +499,7 @@ fn paint_steps(
             (shape[1] / 2) as f64,
             k as f64,
         ];
-        let frame = PlaneFrame {
-            point: at,
-            step_u: [1.0, 0.0, 0.0],
-            step_v: [0.0, 1.0, 0.0],
-        };
+        let frame = PlaneFrame::across(2, at);
         let started = Instant::now();
         let voxels = paint::brush(&grid, &frame, at, 5.0, BrushShape::Disk)?;
         let crate::volume::VoxelData::U8(map) = &mut map_volume.data else {
