@@ -189,6 +189,14 @@ pub enum TrainingCommand {
     Stop,
     /// Draw a past run's curves under the current ones.
     Overlay(Option<String>),
+    /// Where the next run starts: new weights (`run: None`, no project),
+    /// a run of this project (`project: None`), or a run of another project
+    /// (`run: None` there picks its latest run with a checkpoint). The run's
+    /// architecture follows its parent's.
+    FineTuneFrom {
+        project: Option<PathBuf>,
+        run: Option<String>,
+    },
 }
 
 impl From<TrainingCommand> for Command {

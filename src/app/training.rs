@@ -12,6 +12,7 @@ use crate::train::config::{DeviceKind, Preset, TrainConfig};
 use crate::train::data::Rasterize;
 use crate::train::device::{self, ComputeDevice, DeviceError, WgpuHandles};
 use crate::train::events::{EpochRecord, RunSummary, Scalars, TrainCommand, TrainEvent};
+use crate::train::lineage::{self, Ancestor};
 use crate::train::methods::{self, TrainingMethod};
 use crate::train::runs::{self, PastRun};
 use crate::train::{threads, trainer};
@@ -232,6 +233,12 @@ pub struct Training {
     /// A past run drawn under the current curves.
     pub overlay: Option<String>,
     pub show: bool,
+    /// Runs with a checkpoint in the other project the next run would start
+    /// from (`config.fine_tune_from_project`), oldest first.
+    pub parent_project_runs: Vec<String>,
+    /// Where the run shown in the panel (the window's run, else the
+    /// overlay) came from, nearest parent first.
+    pub lineage: Vec<Ancestor>,
 }
 
 impl Default for Training {
@@ -244,6 +251,8 @@ impl Default for Training {
             past_runs: Vec::new(),
             overlay: None,
             show: false,
+            parent_project_runs: Vec::new(),
+            lineage: Vec::new(),
         }
     }
 }
@@ -260,6 +269,13 @@ impl Training {
     /// shared with Burn).
     pub fn project_opened(&mut self, root: &Path, schema_name: &str, display: DeviceKind) {
         self.past_runs = runs::list(root);
+        self.lineage.clear();
+        if self.run.as_ref().is_none_or(|r| !r.is_active()) {
+            // A parent chosen for another project's run is not this one's.
+            self.config.fine_tune_from = None;
+            self.config.fine_tune_from_project = None;
+            self.parent_project_runs.clear();
+        }
         // Without a real GPU, flex is the faster choice (a software adapter is slower still).
         self.on_cpu = self.on_cpu || display == DeviceKind::Cpu;
         let device = if self.on_cpu {
@@ -330,6 +346,7 @@ impl Training {
                 } else {
                     compute.clone()
                 };
+                self.lineage = lineage::lineage(root, &self.config);
                 self.run = Some(TrainingRun::spawn(
                     root.to_path_buf(),
                     self.config.clone(),
@@ -341,8 +358,74 @@ impl Training {
             TrainingCommand::Pause => self.send(TrainCommand::Pause),
             TrainingCommand::Resume => self.send(TrainCommand::Resume),
             TrainingCommand::Stop => self.send(TrainCommand::Stop),
-            TrainingCommand::Overlay(run) => self.overlay = run,
+            TrainingCommand::Overlay(run) => {
+                if self.run.is_none()
+                    && let Some(root) = target.project_root
+                {
+                    let config = run
+                        .as_ref()
+                        .and_then(|id| self.past_runs.iter().find(|r| &r.id == id))
+                        .and_then(|r| r.config.as_ref());
+                    self.lineage = config.map_or_else(Vec::new, |c| lineage::lineage(root, c));
+                }
+                self.overlay = run;
+            }
+            TrainingCommand::FineTuneFrom { project, run } => {
+                self.fine_tune_from(project, run, target.project_root)?
+            }
         }
+        Ok(())
+    }
+
+    /// Sets the next run's parent (see [`TrainingCommand::FineTuneFrom`]).
+    fn fine_tune_from(
+        &mut self,
+        project: Option<PathBuf>,
+        run: Option<String>,
+        root: Option<&Path>,
+    ) -> Result<(), String> {
+        let project = match project {
+            Some(dir) => {
+                let folder = lineage::project_folder(&dir).map_err(|e| e.to_string())?;
+                if root.is_some_and(|r| r.canonicalize().is_ok_and(|r| r == folder)) {
+                    return Err(format!(
+                        "{} is the open project: choose one of its runs instead",
+                        dir.display()
+                    ));
+                }
+                self.parent_project_runs = runs::list(&folder)
+                    .into_iter()
+                    .filter(|r| !r.epochs.is_empty())
+                    .map(|r| r.id)
+                    .collect();
+                Some(folder)
+            }
+            None => {
+                self.parent_project_runs.clear();
+                None
+            }
+        };
+        let run = match (&project, run) {
+            (_, Some(run)) => Some(run),
+            (Some(folder), None) => {
+                Some(self.parent_project_runs.last().cloned().ok_or_else(|| {
+                    format!(
+                        "{} has no run with a checkpoint to start from",
+                        folder.display()
+                    )
+                })?)
+            }
+            (None, None) => None,
+        };
+        if let Some(run) = &run {
+            let in_project = project.as_deref().or(root).ok_or("open a project first")?;
+            let parent = runs::read_config(in_project, run).map_err(|e| e.to_string())?;
+            self.config.model = parent.model;
+            self.config.width = parent.width;
+            self.config.xception = parent.xception;
+        }
+        self.config.fine_tune_from = run;
+        self.config.fine_tune_from_project = project.map(|p| p.to_string_lossy().into_owned());
         Ok(())
     }
 }

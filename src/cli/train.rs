@@ -17,7 +17,7 @@ use crate::train::events::{RunSummary, TrainEvent, series};
 use crate::train::inference;
 use crate::train::metrics::Metrics;
 use crate::train::models::ModelKind;
-use crate::train::{threads, trainer};
+use crate::train::{lineage, runs, threads, trainer};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum DeviceArg {
@@ -66,9 +66,22 @@ pub struct TrainArgs {
     pub model: Option<ModelKind>,
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Continue from this earlier run's chosen checkpoint (fine-tune after labeling more).
+    /// Continue from this earlier run's chosen checkpoint (fine-tune after
+    /// labeling more; with --from-project, a run of that project). The run
+    /// keeps its parent's architecture unless --model/--width say otherwise.
     #[arg(long, value_name = "RUN")]
     pub from: Option<String>,
+    /// The project --from RUN belongs to: pre-train there, fine-tune here.
+    /// The classifier head is new when that project's classes differ.
+    #[arg(long, value_name = "DIR", requires = "from")]
+    pub from_project: Option<PathBuf>,
+    /// Epochs at the start of a fine-tuning run that hold the early stages
+    /// (stem and first half of the network) as loaded.
+    #[arg(long, value_name = "N")]
+    pub freeze_early_epochs: Option<usize>,
+    /// Weigh classes by their inverse frequency in the labeled pool.
+    #[arg(long)]
+    pub class_weights: bool,
     #[arg(long, value_enum, default_value = "wgpu")]
     pub device: DeviceArg,
     #[arg(long)]
@@ -144,8 +157,26 @@ fn configuration(args: &TrainArgs, compute: &ComputeDevice) -> anyhow::Result<Tr
     if let Some(model) = args.model {
         config.model = model;
     }
-    if args.from.is_some() {
-        config.fine_tune_from = args.from.clone();
+    if let Some(from) = &args.from {
+        config.fine_tune_from = Some(from.clone());
+        config.fine_tune_from_project = match &args.from_project {
+            Some(dir) => Some(lineage::project_folder(dir)?.to_string_lossy().into_owned()),
+            None => None,
+        };
+        // A run continues with its parent's architecture unless told otherwise.
+        let project = args.from_project.as_deref().unwrap_or(&args.dir);
+        let parent_config = runs::read_config(project, from)?;
+        if args.model.is_none() && args.width.is_none() {
+            config.model = parent_config.model;
+            config.width = parent_config.width;
+            config.xception = parent_config.xception;
+        }
+    }
+    if let Some(epochs) = args.freeze_early_epochs {
+        config.freeze_early_epochs = epochs;
+    }
+    if args.class_weights {
+        config.loss.class_weights = true;
     }
     if let Some(epochs) = args.epochs {
         config.epochs = epochs;
@@ -298,7 +329,15 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         );
     }
     if args.json {
-        println!("{}", summary_json(&summary));
+        let mut json = summary_json(&summary);
+        json["parent"] = match lineage::RunRef::parent_of(&args.dir, &config) {
+            Some(parent) => serde_json::json!({
+                "project": parent.project,
+                "run": parent.run,
+            }),
+            None => serde_json::Value::Null,
+        };
+        println!("{json}");
     }
     Ok(())
 }

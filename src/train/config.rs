@@ -90,6 +90,11 @@ impl Default for MeanTeacherConfig {
 pub struct ClassificationLoss {
     pub focal_weight: f64,
     pub focal_gamma: f64,
+    /// Weigh each labeled image by `N / (C · n_c)`, the inverse frequency
+    /// of its class in the labeled pool (so rare classes count as much as
+    /// common ones); off, every image weighs 1.
+    #[serde(default)]
+    pub class_weights: bool,
 }
 
 impl Default for ClassificationLoss {
@@ -97,6 +102,7 @@ impl Default for ClassificationLoss {
         Self {
             focal_weight: 0.0,
             focal_gamma: 2.0,
+            class_weights: false,
         }
     }
 }
@@ -151,9 +157,20 @@ pub struct TrainConfig {
     #[serde(default = "default_validation_fraction")]
     pub validation_fraction: f64,
     pub seed: u64,
-    /// Start from this earlier run's chosen checkpoints (fine-tuning after new labels).
+    /// Start from this earlier run's chosen checkpoints (fine-tuning after
+    /// new labels, or after pre-training on another project).
     #[serde(default)]
     pub fine_tune_from: Option<String>,
+    /// The project `fine_tune_from` belongs to when it is not this one (an
+    /// absolute folder): pre-train there, fine-tune here. Recorded so the
+    /// run's lineage can be followed.
+    #[serde(default)]
+    pub fine_tune_from_project: Option<String>,
+    /// Epochs at the start of a fine-tuning run during which the early
+    /// stages (stem and first half of the network) stay as loaded and only
+    /// the rest learns (a run with no parent has nothing to hold: ignored).
+    #[serde(default)]
+    pub freeze_early_epochs: usize,
     /// Cross-entropy, plus the focal term when its weight is above 0 (older
     /// runs' configs lack it: plain cross-entropy).
     #[serde(default)]
@@ -183,6 +200,7 @@ pub mod limits {
     pub const VALIDATION_FRACTION: RangeInclusive<f64> = 0.0..=0.5;
     pub const FOCAL_WEIGHT: RangeInclusive<f64> = 0.0..=10.0;
     pub const FOCAL_GAMMA: RangeInclusive<f64> = 0.0..=10.0;
+    pub const FREEZE_EARLY_EPOCHS: RangeInclusive<usize> = 0..=10_000;
 }
 
 fn check<T: PartialOrd + Display>(
@@ -250,6 +268,16 @@ impl TrainConfig {
             self.validation_fraction,
             &limits::VALIDATION_FRACTION,
         )?;
+        check(
+            "frozen early epochs",
+            self.freeze_early_epochs,
+            &limits::FREEZE_EARLY_EPOCHS,
+        )?;
+        if self.fine_tune_from_project.is_some() && self.fine_tune_from.is_none() {
+            return Err(ConfigError(
+                "a project to fine-tune from needs the run to start from (--from RUN)".into(),
+            ));
+        }
         if self.modalities.is_empty() {
             return Err(ConfigError("a run needs at least one modality".into()));
         }
@@ -315,6 +343,8 @@ impl Default for TrainConfig {
             validation_fraction: default_validation_fraction(),
             seed: 1,
             fine_tune_from: None,
+            fine_tune_from_project: None,
+            freeze_early_epochs: 0,
             loss: ClassificationLoss::default(),
             xception: XceptionOptions::default(),
         }
@@ -408,6 +438,8 @@ impl Preset {
             modalities: current.modalities.clone(),
             teachers: current.teachers.clone(),
             fine_tune_from: current.fine_tune_from.clone(),
+            fine_tune_from_project: current.fine_tune_from_project.clone(),
+            freeze_early_epochs: current.freeze_early_epochs,
             seed: current.seed,
             ..self.config()
         }
@@ -429,6 +461,8 @@ mod tests {
             "model",
             "loss",
             "xception",
+            "fine_tune_from_project",
+            "freeze_early_epochs",
         ] {
             saved.as_object_mut().unwrap().remove(key);
         }

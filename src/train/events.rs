@@ -19,6 +19,8 @@ pub mod series {
     pub const LEARNING_RATE: &str = "optimizer/learning_rate";
     /// The loss the optimizer minimised.
     pub const TOTAL_LOSS: &str = "loss/total";
+    /// 1 while a fine-tuning run holds its early stages still, else 0.
+    pub const FROZEN_EARLY_STAGES: &str = "schedule/frozen_early_stages";
 
     /// The group a series is drawn in: the part of its name before the first `/`.
     pub fn group(name: &str) -> &str {

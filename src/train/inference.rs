@@ -15,7 +15,7 @@ use super::error::TrainError;
 use super::events::{RunSummary, Selection};
 use super::metrics::{self, Metrics};
 use super::models::Classifier;
-use super::runs::{CHOSEN_STUDENT, CHOSEN_TEACHER, CONFIG_FILE, LAST_STUDENT, LAST_TEACHER};
+use super::runs::{CHOSEN_STUDENT, CHOSEN_TEACHER, LAST_STUDENT, LAST_TEACHER};
 use crate::store::{Prediction, Project};
 
 /// Stochastic passes for the MC-dropout uncertainty.
@@ -176,10 +176,7 @@ pub struct LoadedRun {
 /// there was one, the last epoch's.
 pub fn load_run(root: &Path, run: &str, device: &Device) -> Result<LoadedRun, TrainError> {
     let dir = super::runs::run_dir(root, run)?;
-    let text = std::fs::read_to_string(dir.join(CONFIG_FILE))
-        .map_err(|e| TrainError::Data(format!("no run {run} in {}: {e}", root.display())))?;
-    let config: TrainConfig = serde_json::from_str(&text)
-        .map_err(|e| TrainError::Data(format!("run {run} has an unreadable config.json: {e}")))?;
+    let config = super::runs::read_config(root, run)?;
     let classes = Project::open(root)?.schema().target_field().values.len();
     let device = device.clone().autodiff();
     let load = |names: [&str; 2]| -> Result<Option<Classifier>, TrainError> {

@@ -25,16 +25,59 @@ pub fn focal(logits: Tensor<2>, targets: Tensor<1, Int>, gamma: f64) -> Tensor<1
 }
 
 /// The supervised part of every image method: `(ce, focal, ce + w·focal)`.
-/// The focal term is computed (and reported) even at weight 0.
+/// The focal term is computed (and reported) even at weight 0. With
+/// `sample_weights` (`[B]`, e.g. each image's class weight) both terms are
+/// weighted means `Σ w_b ℓ_b / Σ w_b`, as PyTorch's weighted cross-entropy;
+/// without, plain means.
+///
+/// # Shapes
+/// logits `[B, C]`, targets `[B]`, sample weights `[B]` → three `[1]`
 pub fn classification(
     logits: Tensor<2>,
     targets: Tensor<1, Int>,
     loss: &crate::train::config::ClassificationLoss,
+    sample_weights: Option<Tensor<1>>,
 ) -> (Tensor<1>, Tensor<1>, Tensor<1>) {
-    let ce = cross_entropy(logits.clone(), targets.clone());
-    let focal = focal(logits, targets, loss.focal_gamma);
+    let batch = logits.dims()[0];
+    let log_p = log_softmax(logits, 1)
+        .gather(1, targets.unsqueeze_dim(1))
+        .reshape([batch]);
+    let p = log_p.clone().exp();
+    let nll = log_p.neg();
+    let focal = p
+        .neg()
+        .add_scalar(1.0)
+        .clamp_min(0.0)
+        .powf_scalar(loss.focal_gamma)
+        * nll.clone();
+    let mean = |values: Tensor<1>| match &sample_weights {
+        Some(w) => (values * w.clone()).sum() / w.clone().sum().clamp_min(1e-12),
+        None => values.mean(),
+    };
+    let ce = mean(nll);
+    let focal = mean(focal);
     let total = ce.clone() + focal.clone().mul_scalar(loss.focal_weight);
     (ce, focal, total)
+}
+
+/// Inverse-frequency class weights `N / (C · n_c)` of a labeled pool
+/// (scikit-learn's "balanced"): a class with half the average count weighs
+/// 2. Classes absent from the pool weigh 1 (no image of theirs is drawn).
+pub fn class_weights(labels: &[usize], classes: usize) -> Vec<f32> {
+    let mut counts = vec![0usize; classes];
+    for &label in labels {
+        if let Some(count) = counts.get_mut(label) {
+            *count += 1;
+        }
+    }
+    let total = labels.len() as f32;
+    counts
+        .iter()
+        .map(|&n| match n {
+            0 => 1.0,
+            n => total / (classes as f32 * n as f32),
+        })
+        .collect()
 }
 
 /// Prediction consistency: `Σ_b Σ_c (p_s − p_t)² / B` with p = softmax of the logits.
@@ -114,9 +157,32 @@ mod tests {
         let loss = crate::train::config::ClassificationLoss {
             focal_weight: 0.5,
             focal_gamma: 2.0,
+            class_weights: false,
         };
-        let (ce, f, total) = classification(logits, targets, &loss);
-        assert!((scalar(total) - (scalar(ce) + 0.5 * scalar(f))).abs() < 1e-6);
+        let (ce, f, total) = classification(logits.clone(), targets.clone(), &loss, None);
+        let (ce, f, total) = (scalar(ce), scalar(f), scalar(total));
+        assert!((ce - 0.836988).abs() < 1e-5, "{ce}");
+        assert!((f - 0.398884).abs() < 1e-5, "{f}");
+        assert!((total - (ce + 0.5 * f)).abs() < 1e-6);
+        // Weights (1, 3): CE (−ln 0.75 + 3 · −ln 0.25) / 4 = 1.111641,
+        // focal (0.017980 + 3 · 0.779788) / 4 = 0.589338.
+        let weights = Tensor::<1>::from_data(TensorData::from([1.0f32, 3.0]), &device);
+        let (ce, f, _) = classification(logits, targets, &loss, Some(weights));
+        let (ce, f) = (scalar(ce), scalar(f));
+        assert!((ce - 1.111641).abs() < 1e-5, "{ce}");
+        assert!((f - 0.589338).abs() < 1e-5, "{f}");
+    }
+
+    #[test]
+    fn class_weights_are_inverse_frequencies() {
+        // 3 of class 0, 1 of class 1, none of class 2: N/(C·n) = 4/9, 4/3, and 1.
+        let w = class_weights(&[0, 0, 1, 0], 3);
+        let expected = [4.0 / 9.0, 4.0 / 3.0, 1.0];
+        for (a, b) in w.iter().zip(expected) {
+            assert!((a - b).abs() < 1e-6, "{w:?}");
+        }
+        // Balanced pools weigh every class 1.
+        assert_eq!(class_weights(&[0, 1, 0, 1], 2), [1.0, 1.0]);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - [`methods`]: one file per training method, behind one trait.
 //! - [`trainer`]: the `Trainer` (step, evaluate, save) and a whole run.
 //! - [`inference`]: one prediction path; saved runs loaded back.
+//! - [`lineage`]: the run a run starts from (this project or another).
 //! - [`models`]: the architectures; [`losses`], [`schedule`], [`ema`],
 //!   [`augment`]: the pieces methods are made of.
 //! - [`data`]: pools to tensors; [`runs`]: run folders; [`metrics`].
@@ -18,6 +19,7 @@ pub mod ema;
 pub mod error;
 pub mod events;
 pub mod inference;
+pub mod lineage;
 pub mod losses;
 pub mod methods;
 pub mod metrics;

@@ -109,6 +109,17 @@ pub fn run_dir(project_root: &Path, id: &str) -> Result<PathBuf, super::error::T
     Ok(project_root.join("runs").join(id))
 }
 
+/// The configuration of run `id` in the project at `root`.
+pub fn read_config(root: &Path, id: &str) -> Result<TrainConfig, super::error::TrainError> {
+    let dir = run_dir(root, id)?;
+    let text = std::fs::read_to_string(dir.join(CONFIG_FILE)).map_err(|e| {
+        super::error::TrainError::Data(format!("no run {id} in {}: {e}", root.display()))
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        super::error::TrainError::Data(format!("run {id} has an unreadable config.json: {e}"))
+    })
+}
+
 /// A past run as listed for overlaying curves.
 #[derive(Clone, Debug)]
 pub struct PastRun {

@@ -27,6 +27,8 @@ use super::events::{
     EpochRecord, RunSummary, Scalars, Selection, TrainCommand, TrainEvent, metric_series, series,
 };
 use super::inference::{self, Scored, tensor4};
+use super::lineage;
+use super::losses;
 use super::methods::{self, Batch, Models, StepContext, TrainingMethod};
 use super::metrics::Metrics;
 use super::models::Classifier;
@@ -131,6 +133,10 @@ pub struct Trainer {
     /// The student's (autodiff) device.
     device: Device,
     global_step: u64,
+    /// Each class's weight in the supervised loss, when the run weighs classes.
+    class_weights: Option<Vec<f32>>,
+    /// The early stages are held still (the first epochs of a fine-tuning run).
+    early_stages_frozen: bool,
 }
 
 impl Trainer {
@@ -199,6 +205,10 @@ impl Trainer {
             OptimizerKind::Sgd => SgdConfig::new().init(),
         };
         let schedule = Schedule::new(data.labeled.len(), data.unlabeled.len(), &config);
+        let class_weights = config.loss.class_weights.then(|| {
+            let labels: Vec<usize> = data.labeled.labels.iter().flatten().copied().collect();
+            losses::class_weights(&labels, classes)
+        });
         Ok(Self {
             rng: Rng::new(config.seed),
             config,
@@ -209,7 +219,29 @@ impl Trainer {
             optimizer,
             device,
             global_step: 0,
+            class_weights,
+            early_stages_frozen: false,
         })
+    }
+
+    /// Each class's weight in the supervised loss (`None`: every image weighs 1).
+    pub fn class_weights(&self) -> Option<&[f32]> {
+        self.class_weights.as_deref()
+    }
+
+    /// Holds the student's early stages still (no gradient reaches them, so
+    /// the optimizer leaves them as loaded) or lets them learn again.
+    pub fn set_early_stages_frozen(&mut self, frozen: bool) {
+        if frozen == self.early_stages_frozen {
+            return;
+        }
+        if let Some(models) = self.models.take() {
+            self.models = Some(Models {
+                student: models.student.with_early_stages_frozen(frozen),
+                teacher: models.teacher,
+            });
+        }
+        self.early_stages_frozen = frozen;
     }
 
     pub fn method_name(&self) -> &str {
@@ -282,6 +314,16 @@ impl Trainer {
                 size,
                 &self.device,
             ),
+            weights: self.class_weights.as_ref().map(|weights| {
+                let per_image: Vec<f32> = labels
+                    .iter()
+                    .map(|&l| weights.get(l as usize).copied().unwrap_or(1.0))
+                    .collect();
+                Tensor::<1>::from_data(
+                    TensorData::new(per_image, [labeled_indices.len()]),
+                    &self.device,
+                )
+            }),
             labels: Tensor::<1, Int>::from_data(
                 TensorData::new(labels, [labeled_indices.len()]),
                 &self.device,
@@ -313,6 +355,12 @@ impl Trainer {
             .step(models, &mut self.optimizer, &batch, &context);
         self.models = Some(models);
         values.insert(series::LEARNING_RATE.into(), learning_rate);
+        if self.config.freeze_early_epochs > 0 {
+            values.insert(
+                series::FROZEN_EARLY_STAGES.into(),
+                f64::from(u8::from(self.early_stages_frozen)),
+            );
+        }
         if let Some(total) = values
             .get(series::TOTAL_LOSS)
             .copied()
@@ -473,30 +521,18 @@ pub fn train_with(
     let project = Project::open(root)?;
     let data = data::load(&project, config.input_size, rasterize)?;
     drop(project);
-    let start = match &config.fine_tune_from {
-        // Active learning: continue from an earlier run instead of starting over.
-        Some(run) => {
-            let earlier = inference::load_run(root, run, &compute.device)?;
-            if (
-                earlier.config.model,
-                earlier.config.width,
-                earlier.config.xception,
-            ) != (config.model, config.width, config.xception)
-            {
-                return Err(TrainError::Data(format!(
-                    "run {run} trained another model or width; it cannot be continued with these settings"
-                )));
-            }
-            Some(Models {
-                student: earlier.student,
-                teacher: earlier.teacher,
-            })
-        }
-        None => None,
-    };
+    // Active learning continues an earlier run; pre-training on another
+    // project starts from one of its runs (a new head when its classes differ).
+    let start = lineage::load_start(root, config, &data.classes, &compute.device)?;
     let data = TrainingData::split(data, config);
     // The trainer refuses an empty labeled pool; a run also needs a test pool.
-    let mut trainer = Trainer::new(config.clone(), data, &compute.device, method, start)?;
+    let mut trainer = Trainer::new(
+        config.clone(),
+        data,
+        &compute.device,
+        method,
+        start.map(|s| s.models),
+    )?;
     if trainer.data.test.is_empty() {
         return Err(TrainError::Data(
             "the test pool has no labeled items to evaluate on".into(),
@@ -523,6 +559,9 @@ pub fn train_with(
     let mut stopped_early = false;
     'epochs: for epoch in 0..config.epochs {
         let started = Instant::now();
+        trainer.set_early_stages_frozen(
+            config.fine_tune_from.is_some() && epoch < config.freeze_early_epochs,
+        );
         let order = trainer.shuffle_epoch();
         let mut means = Means::default();
         for step in 0..steps_per_epoch {

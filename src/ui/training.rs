@@ -26,6 +26,8 @@ pub fn training_ui(ctx: &egui::Context, state: &AppState, commands: &mut Command
             ui.horizontal_top(|ui| {
                 ui.vertical(|ui| {
                     ui.set_width(250.0);
+                    controls_ui(ui, state, commands);
+                    ui.separator();
                     egui::ScrollArea::vertical()
                         .id_salt("training_settings")
                         .show(ui, |ui| settings_ui(ui, state, commands));
@@ -49,6 +51,61 @@ fn drag<'a, T: egui::emath::Numeric>(
     speed: f64,
 ) -> egui::DragValue<'a> {
     egui::DragValue::new(value).range(range).speed(speed)
+}
+
+/// Start, pause, stop, progress and where the run came from: above the
+/// settings, so they stay in sight however long the settings get.
+fn controls_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
+    let training = &state.training;
+    let active = training.run.as_ref().is_some_and(|t| t.is_active());
+    ui.horizontal(|ui| {
+        let status = training.run.as_ref().map(|t| t.status.clone());
+        if ui
+            .add_enabled(
+                !active && state.session.is_some(),
+                egui::Button::new("Start"),
+            )
+            .clicked()
+        {
+            commands.push(TrainingCommand::Start);
+        }
+        match status {
+            Some(TrainingStatus::Running) if ui.button("Pause").clicked() => {
+                commands.push(TrainingCommand::Pause);
+            }
+            Some(TrainingStatus::Paused) if ui.button("Resume").clicked() => {
+                commands.push(TrainingCommand::Resume);
+            }
+            _ => {}
+        }
+        if ui.add_enabled(active, egui::Button::new("Stop")).clicked() {
+            commands.push(TrainingCommand::Stop);
+        }
+    });
+    if let Some(run) = &training.run {
+        let epoch = run.steps.last().map_or(0.0, |s| s.0);
+        let eta = run
+            .eta_seconds()
+            .map_or(String::new(), |s| format!(", ETA {:.0} s", s));
+        ui.add(egui::ProgressBar::new(run.progress() as f32).text(format!(
+            "epoch {:.1}/{} · {:.0} images/s{eta}",
+            epoch, run.epochs_planned, run.images_per_second
+        )));
+        let id = run.run.as_deref().unwrap_or("");
+        let status = match &run.status {
+            TrainingStatus::Starting => "loading images…".to_string(),
+            TrainingStatus::Running => format!("running {id}"),
+            TrainingStatus::Paused => "paused".into(),
+            TrainingStatus::Finished => match run.summary.as_ref().and_then(|s| s.chosen_epoch) {
+                Some(epoch) => format!("finished {id}; reporting epoch {}", epoch + 1),
+                None => format!("finished {id}"),
+            },
+            TrainingStatus::Stopped => "stopped".into(),
+            TrainingStatus::Failed(e) => format!("failed: {e}"),
+        };
+        ui.label(status);
+    }
+    lineage_ui(ui, state);
 }
 
 fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
@@ -110,6 +167,10 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
                 row(ui, "Dropout", drag(&mut config.dropout, limits::DROPOUT, 0.01));
                 row(ui, "Focal loss weight", drag(&mut config.loss.focal_weight, limits::FOCAL_WEIGHT, 0.05));
                 row(ui, "Focal γ", drag(&mut config.loss.focal_gamma, limits::FOCAL_GAMMA, 0.05));
+                ui.label("Class weights");
+                ui.checkbox(&mut config.loss.class_weights, "by frequency")
+                    .on_hover_text("Weigh each labeled image by N / (C · n_class): rare classes count as much as common ones");
+                ui.end_row();
                 row(
                     ui,
                     "Rotation (± degrees)",
@@ -124,25 +185,7 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
             ui.selectable_value(&mut config.optimizer, OptimizerKind::Sgd, "SGD");
         });
         ui.checkbox(&mut config.cosine_schedule, "Cosine learning-rate decay");
-        let latest = training
-            .past_runs
-            .iter()
-            .rev()
-            .find(|r| !r.epochs.is_empty())
-            .map(|r| r.id.clone());
-        let mut continue_run = config.fine_tune_from.is_some();
-        if ui
-            .add_enabled(
-                latest.is_some(),
-                egui::Checkbox::new(&mut continue_run, "Fine-tune from the last run"),
-            )
-            .on_hover_text(
-                "After labeling more: continue from the last run's chosen checkpoint instead of starting over",
-            )
-            .changed()
-        {
-            config.fine_tune_from = if continue_run { latest } else { None };
-        }
+        start_from_ui(ui, state, &mut config, commands);
     });
     if config != training.config {
         commands.push(TrainingCommand::SetConfig(config));
@@ -179,54 +222,6 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
         ui.weak(format!("Running on: {}", run.device));
     }
     ui.separator();
-    ui.horizontal(|ui| {
-        let status = training.run.as_ref().map(|t| t.status.clone());
-        if ui
-            .add_enabled(
-                !active && state.session.is_some(),
-                egui::Button::new("Start"),
-            )
-            .clicked()
-        {
-            commands.push(TrainingCommand::Start);
-        }
-        match status {
-            Some(TrainingStatus::Running) if ui.button("Pause").clicked() => {
-                commands.push(TrainingCommand::Pause);
-            }
-            Some(TrainingStatus::Paused) if ui.button("Resume").clicked() => {
-                commands.push(TrainingCommand::Resume);
-            }
-            _ => {}
-        }
-        if ui.add_enabled(active, egui::Button::new("Stop")).clicked() {
-            commands.push(TrainingCommand::Stop);
-        }
-    });
-    if let Some(run) = &training.run {
-        let epoch = run.steps.last().map_or(0.0, |s| s.0);
-        let eta = run
-            .eta_seconds()
-            .map_or(String::new(), |s| format!(", ETA {:.0} s", s));
-        ui.add(egui::ProgressBar::new(run.progress() as f32).text(format!(
-            "epoch {:.1}/{} · {:.0} images/s{eta}",
-            epoch, run.epochs_planned, run.images_per_second
-        )));
-        let id = run.run.as_deref().unwrap_or("");
-        let status = match &run.status {
-            TrainingStatus::Starting => "loading images…".to_string(),
-            TrainingStatus::Running => format!("running {id}"),
-            TrainingStatus::Paused => "paused".into(),
-            TrainingStatus::Finished => match run.summary.as_ref().and_then(|s| s.chosen_epoch) {
-                Some(epoch) => format!("finished {id}; reporting epoch {}", epoch + 1),
-                None => format!("finished {id}"),
-            },
-            TrainingStatus::Stopped => "stopped".into(),
-            TrainingStatus::Failed(e) => format!("failed: {e}"),
-        };
-        ui.label(status);
-    }
-    ui.separator();
     if !training.past_runs.is_empty() {
         let selected = training.overlay.clone().unwrap_or_else(|| "none".into());
         let mut choice = training.overlay.clone();
@@ -241,6 +236,162 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
         if choice != training.overlay {
             commands.push(TrainingCommand::Overlay(choice));
         }
+    }
+}
+
+/// Where the next run starts: new weights, this project's last run, or a
+/// run of another project (pre-train there, fine-tune here); and how long
+/// its early stages stay frozen.
+fn start_from_ui(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    config: &mut TrainConfig,
+    commands: &mut Commands,
+) {
+    #[derive(Clone, Copy, PartialEq)]
+    enum From {
+        New,
+        ThisProject,
+        OtherProject,
+    }
+    let training = &state.training;
+    let latest = training
+        .past_runs
+        .iter()
+        .rev()
+        .find(|r| !r.epochs.is_empty())
+        .map(|r| r.id.clone());
+    let current = match (&config.fine_tune_from, &config.fine_tune_from_project) {
+        (None, _) => From::New,
+        (Some(_), None) => From::ThisProject,
+        (Some(_), Some(_)) => From::OtherProject,
+    };
+    ui.label("Start from");
+    // Choosing another project takes a folder first: until one is set, the
+    // choice lives in the panel's memory, not in the run's settings.
+    let other_id = ui.scope_id().with("start_from_other_project");
+    let picking_other = ui.data(|d| d.get_temp::<bool>(other_id).unwrap_or(false));
+    let shown = if picking_other {
+        From::OtherProject
+    } else {
+        current
+    };
+    let mut choice = shown;
+    ui.radio_value(&mut choice, From::New, "New weights");
+    ui.add_enabled_ui(latest.is_some(), |ui| {
+        ui.radio_value(&mut choice, From::ThisProject, "The last run of this project")
+            .on_hover_text(
+                "After labeling more: continue from the last run's chosen checkpoint instead of starting over",
+            );
+    });
+    ui.radio_value(&mut choice, From::OtherProject, "A run of another project")
+        .on_hover_text(
+            "Pre-trained elsewhere (e.g. the ROP demo), fine-tuned here; the classifier head is new when the classes differ",
+        );
+    ui.data_mut(|d| d.insert_temp(other_id, choice == From::OtherProject));
+    let folder_id = ui.scope_id().with("parent_project_folder");
+    let mut folder: String = ui.data_mut(|d| d.get_temp(folder_id).unwrap_or_default());
+    if choice != shown {
+        match choice {
+            From::New => commands.push(TrainingCommand::FineTuneFrom {
+                project: None,
+                run: None,
+            }),
+            From::ThisProject => commands.push(TrainingCommand::FineTuneFrom {
+                project: None,
+                run: latest,
+            }),
+            // The folder comes next, below.
+            From::OtherProject => {}
+        }
+    }
+    if choice == From::OtherProject {
+        let chosen = config.fine_tune_from_project.clone();
+        ui.horizontal(|ui| {
+            let label = ui.label("Project folder");
+            ui.add(egui::TextEdit::singleline(&mut folder).desired_width(120.0))
+                .labelled_by(label.id);
+            if ui.button("Use").clicked() && !folder.trim().is_empty() {
+                commands.push(TrainingCommand::FineTuneFrom {
+                    project: Some(folder.trim().into()),
+                    run: None,
+                });
+            }
+            if ui.button("Choose…").clicked()
+                && let Some(dir) = rfd::FileDialog::new().pick_folder()
+            {
+                folder = dir.display().to_string();
+                commands.push(TrainingCommand::FineTuneFrom {
+                    project: Some(dir),
+                    run: None,
+                });
+            }
+        });
+        if let (Some(project), Some(run)) = (chosen, config.fine_tune_from.clone()) {
+            let mut picked = run.clone();
+            egui::ComboBox::from_label("Run")
+                .selected_text(&run)
+                .show_ui(ui, |ui| {
+                    for id in &training.parent_project_runs {
+                        ui.selectable_value(&mut picked, id.clone(), id);
+                    }
+                });
+            if picked != run {
+                commands.push(TrainingCommand::FineTuneFrom {
+                    project: Some(project.into()),
+                    run: Some(picked),
+                });
+            }
+        }
+    }
+    ui.data_mut(|d| d.insert_temp(folder_id, folder));
+    if config.fine_tune_from.is_some() {
+        ui.horizontal(|ui| {
+            let label = ui.label("Freeze early stages (epochs)");
+            ui.add(drag(
+                &mut config.freeze_early_epochs,
+                limits::FREEZE_EARLY_EPOCHS,
+                0.2,
+            ))
+            .labelled_by(label.id)
+            .on_hover_text(
+                "The stem and first half of the network stay as loaded while the rest adapts",
+            );
+        });
+    }
+}
+
+/// "Started from …" for the run the panel shows, nearest parent first.
+fn lineage_ui(ui: &mut egui::Ui, state: &AppState) {
+    let training = &state.training;
+    if training.lineage.is_empty() {
+        return;
+    }
+    let root = state.session.as_ref().map(|s| s.project.root());
+    let here: Option<&Vec<String>> = state
+        .session
+        .as_ref()
+        .map(|s| &s.project.schema().target_field().values);
+    let mut classes = here;
+    for (depth, ancestor) in training.lineage.iter().enumerate() {
+        let name = match root {
+            Some(root) => ancestor.run.describe(root),
+            None => ancestor.run.run.clone(),
+        };
+        let note = if ancestor.missing {
+            " (cannot be read)".to_string()
+        } else if classes.is_some_and(|c| c != &ancestor.classes) {
+            format!(" ({} classes: new head)", ancestor.classes.len())
+        } else {
+            String::new()
+        };
+        let lead = if depth == 0 {
+            "Started from"
+        } else {
+            "which started from"
+        };
+        ui.weak(format!("{lead} {name}{note}"));
+        classes = Some(&ancestor.classes);
     }
 }
 

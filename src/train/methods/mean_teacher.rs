@@ -44,9 +44,14 @@ pub fn terms(
     weight: f64,
     relation_weight: f64,
     loss: &ClassificationLoss,
+    sample_weights: Option<Tensor<1>>,
 ) -> Terms {
-    let (ce, focal, supervised) =
-        classification(student_logits.clone().narrow(0, 0, labeled), labels, loss);
+    let (ce, focal, supervised) = classification(
+        student_logits.clone().narrow(0, 0, labeled),
+        labels,
+        loss,
+        sample_weights,
+    );
     let consistency = consistency(student_logits, teacher_logits);
     let relation = relation_consistency(student_features, teacher_features);
     let total = supervised
@@ -118,6 +123,7 @@ impl TrainingMethod for MeanTeacher {
             weight,
             config.relation_weight,
             &context.config.loss,
+            batch.weights.clone(),
         );
         let values = Scalars::from([
             ("loss/ce".into(), scalar(&terms.ce)),
@@ -176,6 +182,7 @@ mod tests {
             2.0,
             0.5,
             &ClassificationLoss::default(),
+            None,
         );
         let value = |x: &Tensor<1>| scalar(x);
         // CE of uniform logits: ln 2.
@@ -226,6 +233,7 @@ mod tests {
         let batch = Batch {
             labeled: Tensor::<4>::random([4, 3, 16, 16], Distribution::Normal(0.0, 1.0), &device),
             labels: Tensor::<1, Int>::from_data(TensorData::from([0i64, 1, 2, 1]), &device),
+            weights: None,
             unlabeled: Some(Tensor::<4>::random(
                 [4, 3, 16, 16],
                 Distribution::Normal(0.0, 1.0),

@@ -30,6 +30,9 @@ pub struct Batch {
     pub labeled: Tensor<4>,
     /// `[L]` class indices.
     pub labels: Tensor<1, Int>,
+    /// `[L]` weights of the labeled images in the supervised loss (their
+    /// classes' weights, when the run weighs classes).
+    pub weights: Option<Tensor<1>>,
     /// `[U, 3, H, W]`, for methods that read unlabeled images.
     pub unlabeled: Option<Tensor<4>>,
 }

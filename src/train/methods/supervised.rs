@@ -34,7 +34,12 @@ impl TrainingMethod for Supervised {
         let student = models.student;
         let (logits, _) =
             student.forward(augment(batch.labeled.clone(), &context.config.augmentation));
-        let (ce, focal, loss) = classification(logits, batch.labels.clone(), &context.config.loss);
+        let (ce, focal, loss) = classification(
+            logits,
+            batch.labels.clone(),
+            &context.config.loss,
+            batch.weights.clone(),
+        );
         let values = Scalars::from([
             ("loss/ce".into(), scalar(&ce)),
             ("loss/focal".into(), scalar(&focal)),
@@ -68,6 +73,7 @@ mod tests {
         let batch = Batch {
             labeled: Tensor::<4>::random([4, 3, 16, 16], Distribution::Normal(0.0, 1.0), &device),
             labels: Tensor::<1, Int>::from_data(TensorData::from([0i64, 1, 2, 1]), &device),
+            weights: None,
             unlabeled: None,
         };
         let mut models = Models {

@@ -134,6 +134,27 @@ impl DenseNet {
         }
     }
 
+    /// The parameters of the stem, the first dense block and its transition.
+    pub fn early_param_ids(&self) -> Vec<burn::module::ParamId> {
+        let mut ids = burn::module::list_param_ids(&self.stem);
+        ids.extend(burn::module::list_param_ids(&self.stem_norm));
+        if let Some(block) = self.blocks.first() {
+            ids.extend(burn::module::list_param_ids(block));
+        }
+        if let Some(transition) = self.transitions.first() {
+            ids.extend(burn::module::list_param_ids(transition));
+        }
+        ids
+    }
+
+    pub(crate) fn head(&self) -> &Linear {
+        &self.classifier
+    }
+
+    pub(crate) fn head_mut(&mut self) -> &mut Linear {
+        &mut self.classifier
+    }
+
     /// Pooled activations before the classifier.
     ///
     /// # Shapes

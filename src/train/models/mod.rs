@@ -135,6 +135,50 @@ impl Classifier {
         }
     }
 
+    fn head_mut(&mut self) -> &mut burn::nn::Linear {
+        match self {
+            Classifier::ResNet(m) => m.head_mut(),
+            Classifier::DenseNet(m) => m.head_mut(),
+            Classifier::Xception(m) => m.head_mut(),
+        }
+    }
+
+    /// The number of classes the head scores.
+    pub fn classes(&self) -> usize {
+        let head = match self {
+            Classifier::ResNet(m) => m.head(),
+            Classifier::DenseNet(m) => m.head(),
+            Classifier::Xception(m) => m.head(),
+        };
+        head.weight.dims()[1]
+    }
+
+    /// The same network with a new, randomly initialised classifier head
+    /// for `classes` classes (fine-tuning on a project with other classes).
+    pub fn with_new_head(mut self, classes: usize, device: &Device) -> Self {
+        let head = self.head_mut();
+        let features = head.weight.dims()[0];
+        *head = burn::nn::LinearConfig::new(features, classes).init(device);
+        self
+    }
+
+    /// The parameters of the early stages (stem and the first half of the
+    /// feature extractor), which fine-tuning can freeze for a few epochs.
+    pub fn early_param_ids(&self) -> Vec<burn::module::ParamId> {
+        match self {
+            Classifier::ResNet(m) => m.early_param_ids(),
+            Classifier::DenseNet(m) => m.early_param_ids(),
+            Classifier::Xception(m) => m.early_param_ids(),
+        }
+    }
+
+    /// The network with its early stages frozen (no gradient, so the
+    /// optimizer leaves them) or trainable again.
+    pub fn with_early_stages_frozen(self, frozen: bool) -> Self {
+        let group = burn::module::ParamGroup::from_ids(self.early_param_ids());
+        self.set_require_grad_group(group, !frozen)
+    }
+
     /// # Shapes
     /// images `[B, 3, H, W]` → (logits `[B, classes]`, pooled features `[B, D]`)
     pub fn forward(&self, images: Tensor<4>) -> (Tensor<2>, Tensor<2>) {

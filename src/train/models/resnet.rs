@@ -109,6 +109,25 @@ impl ResNet {
         }
     }
 
+    /// The parameters of the stem and the first two of the four stages
+    /// (what fine-tuning can hold still while the head adapts).
+    pub fn early_param_ids(&self) -> Vec<burn::module::ParamId> {
+        let mut ids = burn::module::list_param_ids(&self.stem);
+        ids.extend(burn::module::list_param_ids(&self.stem_norm));
+        for block in self.blocks.iter().take(4) {
+            ids.extend(burn::module::list_param_ids(block));
+        }
+        ids
+    }
+
+    pub(crate) fn head(&self) -> &Linear {
+        &self.classifier
+    }
+
+    pub(crate) fn head_mut(&mut self) -> &mut Linear {
+        &mut self.classifier
+    }
+
     /// The pooled activations before the classifier (what SRC relates).
     ///
     /// # Shapes

@@ -299,6 +299,25 @@ impl Xception {
         }
     }
 
+    /// The parameters of the stem and the entry flow.
+    pub fn early_param_ids(&self) -> Vec<burn::module::ParamId> {
+        let mut ids = burn::module::list_param_ids(&self.stem1);
+        for part in [&self.stem1_norm, &self.stem2_norm] {
+            ids.extend(burn::module::list_param_ids(part));
+        }
+        ids.extend(burn::module::list_param_ids(&self.stem2));
+        ids.extend(burn::module::list_param_ids(&self.entry));
+        ids
+    }
+
+    pub(crate) fn head(&self) -> &Linear {
+        &self.classifier
+    }
+
+    pub(crate) fn head_mut(&mut self) -> &mut Linear {
+        &mut self.classifier
+    }
+
     /// # Shapes
     /// images `[B, 3, H, W]` → entry `[B, 8w, H/8, W/8]`, middle the same,
     /// exit `[B, 16w, H/16, W/16]` (sizes rounded up)
