@@ -82,6 +82,9 @@ pub struct TrainArgs {
     /// Weigh classes by their inverse frequency in the labeled pool.
     #[arg(long)]
     pub class_weights: bool,
+    /// Train on whole frames even where the schema crops (the ablation).
+    #[arg(long)]
+    pub no_crop: bool,
     #[arg(long, value_enum, default_value = "wgpu")]
     pub device: DeviceArg,
     #[arg(long)]
@@ -177,6 +180,9 @@ fn configuration(args: &TrainArgs, compute: &ComputeDevice) -> anyhow::Result<Tr
     }
     if args.class_weights {
         config.loss.class_weights = true;
+    }
+    if args.no_crop {
+        config.crop = false;
     }
     if let Some(epochs) = args.epochs {
         config.epochs = epochs;

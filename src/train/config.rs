@@ -178,6 +178,14 @@ pub struct TrainConfig {
     /// The xception family's middle depth and its `dilated` / `dense` switches.
     #[serde(default)]
     pub xception: XceptionOptions,
+    /// Cut each image to its crop where the project's schema has one (the
+    /// thyroid method's preprocessing); off, the whole frame (the ablation).
+    #[serde(default = "default_crop")]
+    pub crop: bool,
+}
+
+fn default_crop() -> bool {
+    true
 }
 
 /// The range every setting must lie in. The panel's sliders, `loupe train`
@@ -347,6 +355,7 @@ impl Default for TrainConfig {
             freeze_early_epochs: 0,
             loss: ClassificationLoss::default(),
             xception: XceptionOptions::default(),
+            crop: true,
         }
     }
 }
@@ -463,6 +472,7 @@ mod tests {
             "xception",
             "fine_tune_from_project",
             "freeze_early_epochs",
+            "crop",
         ] {
             saved.as_object_mut().unwrap().remove(key);
         }

@@ -93,8 +93,14 @@ pub struct PoolData {
 
 /// Loads and decodes every item of the project at `size`×`size` pixels.
 /// Labeled and test items use the consensus target label (adjudication
-/// first); labeled items without one are treated as unlabeled.
-pub fn load(project: &Project, size: usize, rasterize: Rasterize) -> Result<PoolData, StoreError> {
+/// first); labeled items without one are treated as unlabeled. Images are
+/// cut to their crop when the schema has one and `use_crop` is set.
+pub fn load(
+    project: &Project,
+    size: usize,
+    rasterize: Rasterize,
+    use_crop: bool,
+) -> Result<PoolData, StoreError> {
     let target = project.schema().target_field().clone();
     let mut data = PoolData {
         classes: target.values.clone(),
@@ -103,7 +109,7 @@ pub fn load(project: &Project, size: usize, rasterize: Rasterize) -> Result<Pool
     for images in [&mut data.labeled, &mut data.unlabeled, &mut data.test] {
         images.size = size;
     }
-    let crop = project.schema().crop;
+    let crop = project.schema().crop.filter(|_| use_crop);
     let corrected = if crop.is_some() {
         project.all_crops()?
     } else {

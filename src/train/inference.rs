@@ -215,7 +215,12 @@ fn load_with_pools(
     rasterize: Rasterize,
 ) -> Result<(LoadedRun, data::PoolData), TrainError> {
     let loaded = load_run(root, run, &compute.device)?;
-    let data = data::load(&Project::open(root)?, loaded.config.input_size, rasterize)?;
+    let data = data::load(
+        &Project::open(root)?,
+        loaded.config.input_size,
+        rasterize,
+        loaded.config.crop,
+    )?;
     Ok((loaded, data))
 }
 

@@ -519,7 +519,7 @@ pub fn train_with(
 ) -> Result<RunSummary, TrainError> {
     config.validate()?;
     let project = Project::open(root)?;
-    let data = data::load(&project, config.input_size, rasterize)?;
+    let data = data::load(&project, config.input_size, rasterize, config.crop)?;
     drop(project);
     // Active learning continues an earlier run; pre-training on another
     // project starts from one of its runs (a new head when its classes differ).

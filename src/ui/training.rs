@@ -171,6 +171,12 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
                 ui.checkbox(&mut config.loss.class_weights, "by frequency")
                     .on_hover_text("Weigh each labeled image by N / (C · n_class): rare classes count as much as common ones");
                 ui.end_row();
+                if state.session.as_ref().is_some_and(|s| s.project.schema().crop.is_some()) {
+                    ui.label("Crop");
+                    ui.checkbox(&mut config.crop, "largest component")
+                        .on_hover_text("Train and predict on each image's crop box (drawn in the viewer); off: whole frames");
+                    ui.end_row();
+                }
                 row(
                     ui,
                     "Rotation (± degrees)",

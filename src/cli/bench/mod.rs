@@ -1,5 +1,6 @@
 //! `loupe bench`: measured tables, never assertions.
 
+mod thyroid;
 mod training;
 
 use std::io::Read;
@@ -90,6 +91,45 @@ pub enum BenchKind {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// The thyroid method taken apart on the thyroid demo: crop vs whole
+    /// frames; xception, + dilated, + dense, both; CE vs CE + focal; from
+    /// scratch vs pre-trained on the ROP demo. Mean ± sd over seeds of
+    /// accuracy, macro-F1 and per-class sensitivity.
+    Thyroid {
+        /// Arms to run (default: all): full, no-crop, xception,
+        /// xception+dilated, xception+dense, ce-only, pretrained.
+        #[arg(long, value_delimiter = ',', value_parser = arm_parser())]
+        arms: Vec<thyroid::Arm>,
+        /// Training seeds.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+        seeds: Vec<u64>,
+        /// Seed of the generated demo projects.
+        #[arg(long, default_value_t = 1)]
+        demo_seed: u64,
+        /// Images per demo project.
+        #[arg(long, default_value_t = 200)]
+        count: usize,
+        /// Edge of the demo images in pixels.
+        #[arg(long, default_value_t = 128)]
+        image_size: usize,
+        /// The full method's settings (default: xception-dd, 48 px, width 8, 25 epochs, CE + focal).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Epochs the pre-trained arm holds its early stages as loaded.
+        #[arg(long, default_value_t = 2)]
+        freeze_early_epochs: usize,
+        /// Runs at once (default: one per CPU core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Where the demo projects and runs go (default: a folder in the temp dir, reused).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// One JSON object on standard output (progress on standard error).
+        #[arg(long)]
+        json: bool,
+    },
     /// Importing many images, label commit latency, the window's work per
     /// label key press, and the browser's redraw time.
     Labeling {
@@ -173,6 +213,49 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                     .unwrap_or_else(|| std::env::temp_dir().join("loupe-bench-label-efficiency")),
             })
         }
+        BenchKind::Thyroid {
+            arms,
+            seeds,
+            demo_seed,
+            count,
+            image_size,
+            config,
+            epochs,
+            freeze_early_epochs,
+            jobs,
+            dir,
+            json,
+        } => {
+            let mut full = match config {
+                Some(path) => super::train::read_config(path)?,
+                None => thyroid::full_method(),
+            };
+            if let Some(epochs) = epochs {
+                full.epochs = *epochs;
+            }
+            thyroid::thyroid(&thyroid::ThyroidSettings {
+                arms: if arms.is_empty() {
+                    thyroid::Arm::ALL.to_vec()
+                } else {
+                    arms.clone()
+                },
+                seeds: seeds.clone(),
+                demo_seed: *demo_seed,
+                count: *count,
+                image_size: *image_size,
+                full,
+                freeze_early_epochs: *freeze_early_epochs,
+                jobs: within(
+                    "--jobs",
+                    jobs.unwrap_or_else(|| crate::train::threads::cores()),
+                    1..=256,
+                )?,
+                dir: dir
+                    .clone()
+                    .unwrap_or_else(|| std::env::temp_dir().join("loupe-bench-thyroid")),
+                json: *json,
+            })
+        }
         BenchKind::Io { size, runs, file } => io(
             within("--size", *size, 8..=1024)?,
             within("--runs", *runs, 1..=1000)?,
@@ -192,6 +275,14 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             within("--frames", *frames, 3..=10_000)?,
         ),
     }
+}
+
+/// `--arms NAME,…`, from the names `thyroid::Arm` defines.
+fn arm_parser() -> impl clap::builder::TypedValueParser<Value = thyroid::Arm> {
+    use clap::builder::TypedValueParser;
+    let names: Vec<&'static str> = thyroid::Arm::ALL.iter().map(|a| a.name()).collect();
+    clap::builder::PossibleValuesParser::new(names)
+        .map(|name| thyroid::Arm::from_name(&name).expect("the parser offers only arm names"))
 }
 
 /// A count option checked against what the benchmark can hold, naming it.

@@ -3,7 +3,6 @@
 //! label-efficiency` (the methods on the ROP demo at several labeled
 //! fractions, demo seeds and training seeds, on the same schedule).
 
-use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -324,7 +323,37 @@ fn percent(fraction: f64) -> String {
     format!("{value}")
 }
 
-fn mean_sd(values: &[f64]) -> (f64, f64) {
+/// Runs `work` on every job, `workers` threads at a time (each takes the
+/// next job when it is free); the results in the jobs' order.
+pub(super) fn in_parallel<J: Sync, O: Send>(
+    jobs: Vec<J>,
+    workers: usize,
+    work: impl Fn(&J) -> O + Sync,
+) -> Vec<(J, O)> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<O>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers.clamp(1, jobs.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(job) = jobs.get(index) else { break };
+                    let outcome = work(job);
+                    if let Ok(mut slot) = results[index].lock() {
+                        *slot = Some(outcome);
+                    }
+                }
+            });
+        }
+    });
+    jobs.into_iter()
+        .zip(results)
+        .filter_map(|(job, slot)| Some((job, slot.into_inner().ok()??)))
+        .collect()
+}
+
+/// Mean and sample standard deviation (0 for one value).
+pub(super) fn mean_sd(values: &[f64]) -> (f64, f64) {
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n;
     let variance = if values.len() > 1 {
@@ -349,7 +378,7 @@ pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("locating the loupe executable")?;
     let config_path = s.dir.join("config.json");
     std::fs::write(&config_path, serde_json::to_string_pretty(&s.base)?)?;
-    let mut jobs = VecDeque::new();
+    let mut jobs = Vec::new();
     for &fraction in &s.fractions {
         anyhow::ensure!(
             fraction > 0.0 && fraction <= 1.0,
@@ -369,7 +398,7 @@ pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
             }
             for &method in &s.methods {
                 for &seed in &s.seeds {
-                    jobs.push_back(Job {
+                    jobs.push(Job {
                         fraction,
                         demo_seed,
                         method,
@@ -388,45 +417,33 @@ pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
     );
     // The runs share the cores rather than each taking all of them.
     let threads_per_job = (crate::train::threads::cores() / s.jobs.max(1)).max(1);
-    let queue = Mutex::new(jobs);
-    let outcomes = Mutex::new(Vec::new());
     let started = Instant::now();
-    // The lock is released when this returns, not held through the job.
-    let next_job = || queue.lock().ok().and_then(|mut q| q.pop_front());
-    std::thread::scope(|scope| {
-        for _ in 0..s.jobs.max(1) {
-            scope.spawn(|| {
-                while let Some(job) = next_job() {
-                    let result = run_job(&job, &exe, &config_path, threads_per_job);
-                    match &result {
-                        Ok(o) => eprintln!(
-                            "[{:>5.0} s] {} % demo {} {} seed {}: student accuracy {:.3}{}",
-                            started.elapsed().as_secs_f64(),
-                            percent(job.fraction),
-                            job.demo_seed,
-                            job.method.name(),
-                            job.seed,
-                            o.student[0],
-                            o.teacher
-                                .map(|t| format!(", teacher {:.3}", t[0]))
-                                .unwrap_or_default()
-                        ),
-                        Err(e) => eprintln!(
-                            "{} % demo {} {} seed {}: {e:#}",
-                            percent(job.fraction),
-                            job.demo_seed,
-                            job.method.name(),
-                            job.seed
-                        ),
-                    }
-                    if let (Ok(o), Ok(mut all)) = (result, outcomes.lock()) {
-                        all.push(o);
-                    }
-                }
-            });
+    let results = in_parallel(jobs.into_iter().collect(), s.jobs, |job: &Job| {
+        let result = run_job(job, &exe, &config_path, threads_per_job);
+        match &result {
+            Ok(o) => eprintln!(
+                "[{:>5.0} s] {} % demo {} {} seed {}: student accuracy {:.3}{}",
+                started.elapsed().as_secs_f64(),
+                percent(job.fraction),
+                job.demo_seed,
+                job.method.name(),
+                job.seed,
+                o.student[0],
+                o.teacher
+                    .map(|t| format!(", teacher {:.3}", t[0]))
+                    .unwrap_or_default()
+            ),
+            Err(e) => eprintln!(
+                "{} % demo {} {} seed {}: {e:#}",
+                percent(job.fraction),
+                job.demo_seed,
+                job.method.name(),
+                job.seed
+            ),
         }
+        result
     });
-    let outcomes = outcomes.into_inner().unwrap_or_default();
+    let outcomes: Vec<Outcome> = results.into_iter().filter_map(|(_, r)| r.ok()).collect();
     println!(
         "ROP demo ({} px, width {}, {} epochs, lr {}, dropout {}, {} labeled of {} per batch, validation fraction {}); \
          test pool of the checkpoint chosen on validation (\"…, last\": the last epoch's); mean ± sd over runs (demo seeds {:?} × training seeds {:?})",
