@@ -695,6 +695,62 @@ mod tests {
     }
 
     #[test]
+    fn class_weights_reach_the_supervised_loss() {
+        let images = |labels: &[usize]| Images {
+            ids: (0..labels.len() as i64).collect(),
+            labels: labels.iter().map(|&l| Some(l)).collect(),
+            pixels: (0..labels.len() * 3 * 8 * 8)
+                .map(|i| ((i * 37) % 101) as f32 / 101.0)
+                .collect(),
+            size: 8,
+        };
+        let trainer = |weighted: bool| {
+            let mut config = TrainConfig {
+                method: crate::train::config::Method::Supervised,
+                input_size: 8,
+                width: 2,
+                validation_fraction: 0.0,
+                labeled_per_batch: 4,
+                ..TrainConfig::default()
+            };
+            config.loss.class_weights = weighted;
+            let data = TrainingData {
+                classes: vec!["a".into(), "b".into()],
+                labeled: images(&[0, 0, 0, 1]),
+                validation: images(&[]),
+                unlabeled: images(&[]),
+                test: images(&[0, 1]),
+            };
+            Trainer::new(
+                config.clone(),
+                data,
+                &Device::flex(),
+                methods::build(config.method),
+                None,
+            )
+            .unwrap()
+        };
+        assert_eq!(trainer(false).class_weights(), None);
+        // 4 images, 2 classes: 4 / (2 · 3) and 4 / (2 · 1).
+        let w = trainer(true).class_weights().unwrap().to_vec();
+        assert!(
+            (w[0] - 2.0 / 3.0).abs() < 1e-6 && (w[1] - 2.0).abs() < 1e-6,
+            "{w:?}"
+        );
+        // Each trainer seeds the device, then takes its first step at once.
+        let first_step = |weighted: bool| {
+            let mut trainer = trainer(weighted);
+            let order = trainer.shuffle_epoch();
+            trainer.step(0, 0, &order).unwrap().0["loss/ce"]
+        };
+        let (a, b) = (first_step(false), first_step(true));
+        // The same seed gives the same weights, batch and augmentation…
+        assert_eq!(a, first_step(false));
+        // …so only the class weights tell the two losses apart.
+        assert_ne!(a, b);
+    }
+
+    #[test]
     fn picks_cycle_through_the_order() {
         assert_eq!(pick(&[3, 1, 2], 2, 0), [3, 1]);
         assert_eq!(pick(&[3, 1, 2], 2, 1), [2, 3]);
