@@ -1,5 +1,6 @@
 //! `loupe bench`: measured tables, never assertions.
 
+mod profile;
 mod thyroid;
 mod training;
 
@@ -61,6 +62,25 @@ pub enum BenchKind {
         #[arg(long)]
         threads: Option<usize>,
         /// One JSON object on standard output (the table goes to standard error).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Where a supervised step of the default model goes on the CPU (flex):
+    /// each kind of op timed alone at every shape the step runs it at.
+    Profile {
+        #[arg(long, default_value_t = 128)]
+        input_size: usize,
+        #[arg(long, default_value_t = 16)]
+        width: usize,
+        #[arg(long, default_value_t = 16)]
+        batch: usize,
+        /// Timed repetitions per op (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+        /// CPU threads (default: every core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// One JSON object instead of the table.
         #[arg(long)]
         json: bool,
     },
@@ -256,6 +276,29 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 json: *json,
             })
         }
+        BenchKind::Profile {
+            input_size,
+            width,
+            batch,
+            repeats,
+            threads,
+            json,
+        } => profile::profile(&profile::ProfileSettings {
+            input_size: within(
+                "--input-size",
+                *input_size,
+                crate::train::config::limits::INPUT_SIZE,
+            )?,
+            width: within("--width", *width, crate::train::config::limits::WIDTH)?,
+            batch: within("--batch", *batch, crate::train::config::limits::BATCH_SIZE)?,
+            repeats: within("--repeats", *repeats, 1..=1000)?,
+            threads: within(
+                "--threads",
+                threads.unwrap_or_else(|| crate::train::threads::default_threads(false)),
+                1..=crate::train::threads::MAX_THREADS,
+            )?,
+            json: *json,
+        }),
         BenchKind::Io { size, runs, file } => io(
             within("--size", *size, 8..=1024)?,
             within("--runs", *runs, 1..=1000)?,
