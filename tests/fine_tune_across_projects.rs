@@ -261,14 +261,22 @@ fn the_panel_starts_from_another_projects_run_and_shows_the_lineage() {
     let settle = |harness: &mut Harness<'static, LoupeApp>| harness.run_steps(30);
     harness.get_by_label("CPU (flex)").click();
     settle(&mut harness);
+    // The settings scroll: bring each widget into view before using it.
+    let scroll_to = |harness: &mut Harness<'static, LoupeApp>, label: &str| {
+        harness.get_by_label(label).scroll_to_me();
+        harness.run_steps(30);
+    };
+    scroll_to(&mut harness, "A run of another project");
     harness.get_by_label("A run of another project").click();
     settle(&mut harness);
+    scroll_to(&mut harness, "Project folder");
     harness.get_by_label("Project folder").click();
     settle(&mut harness);
     harness
         .get_by_label("Project folder")
         .type_text(rop.to_str().unwrap());
     settle(&mut harness);
+    scroll_to(&mut harness, "Use");
     harness.get_by_label("Use").click();
     settle(&mut harness);
     let config = &harness.state().state().training.config;

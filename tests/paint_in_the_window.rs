@@ -90,6 +90,23 @@ fn voxel_under(harness: &Harness<'static, LoupeApp>, plane: Plane, pos: egui::Po
         .voxel_at(local.x as f64, local.y as f64)
 }
 
+/// Draws until the view's rectangle stays put over several frames: thumbnails
+/// and panels arriving from other threads can still move it by a fraction of
+/// a pixel (slow under a loaded machine), which would move the voxel under a
+/// point computed before.
+fn steady_layout(harness: &mut Harness<'static, LoupeApp>, plane: Plane) {
+    let mut last = harness.state().view_rect(plane);
+    for _ in 0..60 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        harness.run_steps(3);
+        let now = harness.state().view_rect(plane);
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+}
+
 /// The screen point showing a voxel position.
 fn screen_of(harness: &Harness<'static, LoupeApp>, plane: Plane, voxel: [f64; 3]) -> egui::Pos2 {
     let rect = harness.state().view_rect(plane).unwrap();
@@ -160,6 +177,7 @@ fn click_voxel(
     voxel: [f64; 3],
 ) -> [usize; 3] {
     harness.run();
+    steady_layout(harness, plane);
     let pos = screen_of(harness, plane, voxel);
     let under = voxel_under(harness, plane, pos);
     click(harness, pos);
@@ -422,6 +440,7 @@ fn a_brush_stroke_on_a_fundus_photograph_paints_the_disk_under_the_pointer() {
     // 6 px: a photo's pixel is 1 "mm".
     harness.state_mut().apply(PaintCommand::SetRadius(6.0));
     harness.run();
+    steady_layout(&mut harness, Plane::Axial);
     let target = [w as f64 * 0.4 + 0.3, h as f64 * 0.55 + 0.2, 0.0];
     let pos = screen_of(&harness, Plane::Axial, target);
     let at = voxel_under(&harness, Plane::Axial, pos);

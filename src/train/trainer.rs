@@ -284,12 +284,10 @@ impl Trainer {
     /// Step `step` of epoch `epoch`: the batch from `order`, the method's
     /// update, and its named values (with `schedule/lr`). Returns the
     /// values and the number of images the step read.
-    pub fn step(
-        &mut self,
-        epoch: usize,
-        step: usize,
-        order: &EpochOrder,
-    ) -> Result<(Scalars, usize), TrainError> {
+    /// The batch of step `step` in `order`: its labeled images with their
+    /// labels (and class weights, when the run weighs classes) and, for
+    /// methods that read them, its unlabeled images.
+    pub fn batch(&self, step: usize, order: &EpochOrder) -> Batch {
         let size = self.config.input_size;
         let labeled_indices = pick(
             &order.labeled,
@@ -307,7 +305,7 @@ impl Trainer {
                 .min(self.data.unlabeled.len()),
             step,
         );
-        let batch = Batch {
+        Batch {
             labeled: tensor4(
                 self.data.labeled.gather(&labeled_indices),
                 labeled_indices.len(),
@@ -338,7 +336,16 @@ impl Trainer {
                     )
                 },
             ),
-        };
+        }
+    }
+
+    pub fn step(
+        &mut self,
+        epoch: usize,
+        step: usize,
+        order: &EpochOrder,
+    ) -> Result<(Scalars, usize), TrainError> {
+        let batch = self.batch(step, order);
         let learning_rate = self.learning_rate();
         let context = StepContext {
             learning_rate,
@@ -732,22 +739,23 @@ mod tests {
         };
         assert_eq!(trainer(false).class_weights(), None);
         // 4 images, 2 classes: 4 / (2 · 3) and 4 / (2 · 1).
-        let w = trainer(true).class_weights().unwrap().to_vec();
+        let weighted = trainer(true);
+        let w = weighted.class_weights().unwrap().to_vec();
         assert!(
             (w[0] - 2.0 / 3.0).abs() < 1e-6 && (w[1] - 2.0).abs() < 1e-6,
             "{w:?}"
         );
-        // Each trainer seeds the device, then takes its first step at once.
-        let first_step = |weighted: bool| {
-            let mut trainer = trainer(weighted);
-            let order = trainer.shuffle_epoch();
-            trainer.step(0, 0, &order).unwrap().0["loss/ce"]
+        // Each batch carries its images' class weights to the method's loss.
+        let order = EpochOrder {
+            labeled: vec![3, 0, 1, 2],
+            unlabeled: Vec::new(),
         };
-        let (a, b) = (first_step(false), first_step(true));
-        // The same seed gives the same weights, batch and augmentation…
-        assert_eq!(a, first_step(false));
-        // …so only the class weights tell the two losses apart.
-        assert_ne!(a, b);
+        let batch = weighted.batch(0, &order);
+        let labels: Vec<i32> = batch.labels.into_data().to_vec().unwrap();
+        assert_eq!(labels, [1, 0, 0, 0]);
+        let weights: Vec<f32> = batch.weights.unwrap().into_data().to_vec().unwrap();
+        assert_eq!(weights, [w[1], w[0], w[0], w[0]]);
+        assert!(trainer(false).batch(0, &order).weights.is_none());
     }
 
     #[test]
