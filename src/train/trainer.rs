@@ -751,9 +751,9 @@ mod tests {
             unlabeled: Vec::new(),
         };
         let batch = weighted.batch(0, &order);
-        let labels: Vec<i32> = batch.labels.into_data().to_vec().unwrap();
+        let labels: Vec<i32> = batch.labels.into_data().try_to_vec().unwrap();
         assert_eq!(labels, [1, 0, 0, 0]);
-        let weights: Vec<f32> = batch.weights.unwrap().into_data().to_vec().unwrap();
+        let weights: Vec<f32> = batch.weights.unwrap().into_data().try_to_vec().unwrap();
         assert_eq!(weights, [w[1], w[0], w[0], w[0]]);
         assert!(trainer(false).batch(0, &order).weights.is_none());
     }

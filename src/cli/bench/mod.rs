@@ -267,7 +267,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 freeze_early_epochs: *freeze_early_epochs,
                 jobs: within(
                     "--jobs",
-                    jobs.unwrap_or_else(|| crate::train::threads::cores()),
+                    jobs.unwrap_or_else(crate::train::threads::cores),
                     1..=256,
                 )?,
                 dir: dir

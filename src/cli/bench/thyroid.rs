@@ -1,8 +1,8 @@
 //! `loupe bench thyroid`: the thyroid method (METHODS.md §2) taken apart on
 //! the thyroid demo. Each arm changes one thing of the full method
 //! (xception-dd, crop, CE + focal, from scratch): no crop; plain xception,
-//! + dilated, + dense; CE alone; pre-trained on the ROP demo then
-//! fine-tuned. Every arm trains with the same seeds, `loupe train`
+//! xception with dilated downsampling only, with dense connections only; CE
+//! alone; pre-trained on the ROP demo then fine-tuned. Every arm trains with the same seeds, `loupe train`
 //! processes a few at a time, and the table gives mean ± sd over seeds of
 //! accuracy, macro-F1 and each class's sensitivity. Before the table, the
 //! cost of the depthwise convolution's backward pass on `flex`.
