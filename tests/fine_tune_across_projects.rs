@@ -12,7 +12,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use loupe::app::{Launch, TrainingCommand};
+use loupe::app::TrainingCommand;
 use loupe::demo::{DemoOptions, DemoTask, write_demo};
 use loupe::train::config::{Method, TrainConfig};
 use loupe::train::inference::load_run;
@@ -227,13 +227,7 @@ fn a_wrong_parent_is_refused_by_name() {
 
 /// The window on `root`, training panel shown.
 fn window(dir: &Path, root: &Path) -> Harness<'static, LoupeApp> {
-    let data_dir = dir.join("data");
-    let launch = Launch::Project(root.to_path_buf());
-    let mut harness = Harness::builder()
-        .with_max_steps(400)
-        .with_size(egui::vec2(1400.0, 900.0))
-        .build_eframe(move |cc| LoupeApp::new(cc, launch, data_dir));
-    harness.run();
+    let mut harness = common::window_on(root, dir.join("data"));
     harness.get_by_label("Training").click();
     harness.run();
     harness

@@ -2,13 +2,15 @@
 //! background while the window keeps drawing, and its curves and metrics
 //! arrive — for any method, by the names it reports.
 
+mod common;
+
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::log_softmax;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
+use loupe::app::TrainingCommand;
 use loupe::app::training::TrainingRun;
 use loupe::app::training::TrainingStatus;
-use loupe::app::{Launch, TrainingCommand};
 use loupe::demo::{DemoOptions, DemoTask, write_demo};
 use loupe::train::config::{DeviceKind, Method, Preset, TrainConfig};
 use loupe::train::device::flex;
@@ -44,15 +46,7 @@ fn write_thyroid_demo(dir: &std::path::Path, count: usize, size: usize) -> std::
 
 /// The window on `dir/thyroid`, training panel shown.
 fn open_training_panel(dir: &std::path::Path) -> Harness<'static, LoupeApp> {
-    let data_dir = dir.join("data");
-    let launch = Launch::Project(dir.join("thyroid"));
-    let mut harness = Harness::builder()
-        // Thumbnails arrive from their own thread and each batch repaints:
-        // `run` waits for them to settle, which can take more than 4 frames.
-        .with_max_steps(400)
-        .with_size(egui::vec2(1400.0, 900.0))
-        .build_eframe(move |cc| LoupeApp::new(cc, launch, data_dir));
-    harness.run();
+    let mut harness = common::window_on(&dir.join("thyroid"), dir.join("data"));
     harness.get_by_label("Training").click();
     harness.run();
     harness

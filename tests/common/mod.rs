@@ -77,3 +77,19 @@ pub fn item_id(root: &Path, name: &str) -> i64 {
         .unwrap_or_else(|| panic!("no item named {name}"))
         .id
 }
+
+/// The window on the project at `root` (settings in `data_dir`), drawn until
+/// it settles. Thumbnails arrive from their own thread and each batch
+/// repaints: settling can take more than egui_kittest's default 4 frames.
+pub fn window_on(
+    root: &Path,
+    data_dir: PathBuf,
+) -> egui_kittest::Harness<'static, loupe::ui::LoupeApp> {
+    let launch = loupe::app::Launch::Project(root.to_path_buf());
+    let mut harness = egui_kittest::Harness::builder()
+        .with_max_steps(400)
+        .with_size(egui::vec2(1400.0, 900.0))
+        .build_eframe(move |cc| loupe::ui::LoupeApp::new(cc, launch, data_dir));
+    harness.run();
+    harness
+}

@@ -19,6 +19,31 @@ pub struct BenchArgs {
     pub which: BenchKind,
 }
 
+/// The training step a step benchmark times: the default model's input,
+/// width and batch.
+#[derive(Debug, clap::Args)]
+pub struct StepShape {
+    #[arg(long, default_value_t = 128)]
+    input_size: usize,
+    /// Channels of the first ResNet stage (16 is the default model).
+    #[arg(long, default_value_t = 16)]
+    width: usize,
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+}
+
+impl StepShape {
+    /// (input size, width, batch), each within the training limits.
+    fn checked(&self) -> anyhow::Result<(usize, usize, usize)> {
+        use crate::train::config::limits;
+        Ok((
+            within("--input-size", self.input_size, limits::INPUT_SIZE)?,
+            within("--width", self.width, limits::WIDTH)?,
+            within("--batch", self.batch, limits::BATCH_SIZE)?,
+        ))
+    }
+}
+
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchKind {
     /// Volume loading against the time only to gunzip (or read) the same file.
@@ -45,13 +70,8 @@ pub enum BenchKind {
     /// Training throughput: images/s of one optimizer step on the CPU (flex), on the
     /// wgpu device, and of the same network in PyTorch on the same machine.
     Training {
-        #[arg(long, default_value_t = 128)]
-        input_size: usize,
-        /// Channels of the first ResNet stage (16 is the default model).
-        #[arg(long, default_value_t = 16)]
-        width: usize,
-        #[arg(long, default_value_t = 16)]
-        batch: usize,
+        #[command(flatten)]
+        step: StepShape,
         /// Timed steps per device and method (the median is reported).
         #[arg(long, default_value_t = 10)]
         steps: usize,
@@ -68,12 +88,8 @@ pub enum BenchKind {
     /// Where a supervised step of the default model goes on the CPU (flex):
     /// each kind of op timed alone at every shape the step runs it at.
     Profile {
-        #[arg(long, default_value_t = 128)]
-        input_size: usize,
-        #[arg(long, default_value_t = 16)]
-        width: usize,
-        #[arg(long, default_value_t = 16)]
-        batch: usize,
+        #[command(flatten)]
+        step: StepShape,
         /// Timed repetitions per op (the median is reported).
         #[arg(long, default_value_t = 5)]
         repeats: usize,
@@ -168,32 +184,25 @@ pub enum BenchKind {
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     match &args.which {
         BenchKind::Training {
-            input_size,
-            width,
-            batch,
+            step,
             steps,
             python,
             threads,
             json,
-        } => training::throughput(
-            &training::ThroughputSettings {
-                input_size: within(
-                    "--input-size",
-                    *input_size,
-                    crate::train::config::limits::INPUT_SIZE,
-                )?,
-                width: within("--width", *width, crate::train::config::limits::WIDTH)?,
-                batch: within("--batch", *batch, crate::train::config::limits::BATCH_SIZE)?,
-                steps: within("--steps", *steps, 1..=10_000)?,
-                python: python.clone(),
-                threads: within(
-                    "--threads",
-                    threads.unwrap_or_else(|| crate::train::threads::default_threads(false)),
-                    1..=crate::train::threads::MAX_THREADS,
-                )?,
-            },
-            *json,
-        ),
+        } => {
+            let (input_size, width, batch) = step.checked()?;
+            training::throughput(
+                &training::ThroughputSettings {
+                    input_size,
+                    width,
+                    batch,
+                    steps: within("--steps", *steps, 1..=10_000)?,
+                    python: python.clone(),
+                    threads: threads_option(*threads)?,
+                },
+                *json,
+            )
+        }
         BenchKind::LabelEfficiency {
             fractions,
             demo_seeds,
@@ -277,28 +286,21 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             })
         }
         BenchKind::Profile {
-            input_size,
-            width,
-            batch,
+            step,
             repeats,
             threads,
             json,
-        } => profile::profile(&profile::ProfileSettings {
-            input_size: within(
-                "--input-size",
-                *input_size,
-                crate::train::config::limits::INPUT_SIZE,
-            )?,
-            width: within("--width", *width, crate::train::config::limits::WIDTH)?,
-            batch: within("--batch", *batch, crate::train::config::limits::BATCH_SIZE)?,
-            repeats: within("--repeats", *repeats, 1..=1000)?,
-            threads: within(
-                "--threads",
-                threads.unwrap_or_else(|| crate::train::threads::default_threads(false)),
-                1..=crate::train::threads::MAX_THREADS,
-            )?,
-            json: *json,
-        }),
+        } => {
+            let (input_size, width, batch) = step.checked()?;
+            profile::profile(&profile::ProfileSettings {
+                input_size,
+                width,
+                batch,
+                repeats: within("--repeats", *repeats, 1..=1000)?,
+                threads: threads_option(*threads)?,
+                json: *json,
+            })
+        }
         BenchKind::Io { size, runs, file } => io(
             within("--size", *size, 8..=1024)?,
             within("--runs", *runs, 1..=1000)?,
@@ -326,6 +328,15 @@ fn arm_parser() -> impl clap::builder::TypedValueParser<Value = thyroid::Arm> {
     let names: Vec<&'static str> = thyroid::Arm::ALL.iter().map(|a| a.name()).collect();
     clap::builder::PossibleValuesParser::new(names)
         .map(|name| thyroid::Arm::from_name(&name).expect("the parser offers only arm names"))
+}
+
+/// `--threads` (default: every core).
+fn threads_option(value: Option<usize>) -> anyhow::Result<usize> {
+    within(
+        "--threads",
+        value.unwrap_or_else(|| crate::train::threads::default_threads(false)),
+        1..=crate::train::threads::MAX_THREADS,
+    )
 }
 
 /// A count option checked against what the benchmark can hold, naming it.

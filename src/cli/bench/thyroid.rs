@@ -8,7 +8,6 @@
 //! cost of the depthwise convolution's backward pass on `flex`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -17,7 +16,7 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2dConfig;
 use burn::tensor::{Distribution, Tensor};
 
-use super::training::{in_parallel, mean_sd};
+use super::training::{in_parallel, mean_sd, train_json as train};
 use crate::demo::{DemoOptions, DemoTask, write_demo};
 use crate::train::config::TrainConfig;
 use crate::train::models::ModelKind;
@@ -137,35 +136,6 @@ struct Outcome {
     f1: f64,
     sensitivity: Vec<f64>,
     seconds: f64,
-}
-
-/// `loupe train PROJECT --config CONFIG --seed SEED …`; its `--json`.
-fn train(
-    exe: &Path,
-    project: &Path,
-    config: &Path,
-    seed: u64,
-    threads: usize,
-    extra: &[String],
-) -> anyhow::Result<serde_json::Value> {
-    let output = Command::new(exe)
-        .arg("train")
-        .arg(project)
-        .args(["--device", "flex", "--json", "--seed", &seed.to_string()])
-        .args(["--threads", &threads.to_string(), "--config"])
-        .arg(config)
-        .args(extra)
-        .stdin(Stdio::null())
-        .output()
-        .context("starting loupe train")?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        anyhow::bail!(
-            "training failed: {}",
-            stderr.lines().last().unwrap_or("no message")
-        );
-    }
-    serde_json::from_slice(&output.stdout).context("reading loupe train --json")
 }
 
 fn demo(dir: &Path, task: DemoTask, s: &ThyroidSettings) -> anyhow::Result<PathBuf> {

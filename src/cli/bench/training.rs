@@ -277,14 +277,22 @@ fn scores(value: &serde_json::Value) -> Option<[f64; 3]> {
     ])
 }
 
-fn run_job(job: &Job, exe: &Path, config_path: &Path, threads: usize) -> anyhow::Result<Outcome> {
+/// `loupe train PROJECT --config CONFIG --seed SEED …`; its `--json`.
+pub(super) fn train_json(
+    exe: &Path,
+    project: &Path,
+    config: &Path,
+    seed: u64,
+    threads: usize,
+    extra: &[String],
+) -> anyhow::Result<serde_json::Value> {
     let output = Command::new(exe)
         .arg("train")
-        .arg(&job.project)
-        .args(["--device", "flex", "--method", job.method.name()])
-        .args(["--threads", &threads.to_string()])
-        .args(["--seed", &job.seed.to_string(), "--json", "--config"])
-        .arg(config_path)
+        .arg(project)
+        .args(["--device", "flex", "--json", "--seed", &seed.to_string()])
+        .args(["--threads", &threads.to_string(), "--config"])
+        .arg(config)
+        .args(extra)
         .stdin(Stdio::null())
         .output()
         .context("starting loupe train")?;
@@ -295,8 +303,12 @@ fn run_job(job: &Job, exe: &Path, config_path: &Path, threads: usize) -> anyhow:
             stderr.lines().last().unwrap_or("no message")
         );
     }
-    let value: serde_json::Value =
-        serde_json::from_slice(&output.stdout).context("reading loupe train --json")?;
+    serde_json::from_slice(&output.stdout).context("reading loupe train --json")
+}
+
+fn run_job(job: &Job, exe: &Path, config_path: &Path, threads: usize) -> anyhow::Result<Outcome> {
+    let method = ["--method".to_string(), job.method.name().to_string()];
+    let value = train_json(exe, &job.project, config_path, job.seed, threads, &method)?;
     let run = value["run"].as_str().context("no run id")?;
     let last: Option<EpochRecord> =
         std::fs::read_to_string(crate::train::runs::run_dir(&job.project, run)?.join(METRICS_FILE))
