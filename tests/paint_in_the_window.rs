@@ -381,8 +381,8 @@ fn fill_eraser_polygon_and_undo_on_a_photo_are_saved_pixel_by_pixel() {
     harness.run();
     assert_maps(&saved(&root, photo, "ana"), &before_erase, "the saved map");
 
-    // A polygon of label 4 ("enhancing tumour") in the background, closed with Enter.
-    harness.get_by_label("4 enhancing tumour").click();
+    // A polygon of label 2 ("calcification", the thyroid schema's) in the background, closed with Enter.
+    harness.get_by_label("2 calcification").click();
     harness.get_by_label("Polygon").click();
     harness.run();
     let corners_px = [[8.0, 60.0], [30.0, 62.0], [12.0, 85.0]];
@@ -409,11 +409,11 @@ fn fill_eraser_polygon_and_undo_on_a_photo_are_saved_pixel_by_pixel() {
     let mut expected = before_erase.clone();
     for (i, v) in expected.iter_mut().enumerate() {
         if inside((i % w) as f64, (i / w) as f64) {
-            *v = 4;
+            *v = 2;
         }
     }
     let got = saved(&root, photo, "ana");
-    assert!(got.iter().filter(|&&v| v == 4).count() > 100);
+    assert!(got.iter().filter(|&&v| v == 2).count() > 100);
     assert_maps(&got, &expected, "the triangle, pixel by pixel");
 }
 

@@ -36,7 +36,8 @@ pub struct Schema {
     pub fields: Vec<Field>,
     /// The field models are trained on; setting it moves an item to the labeled pool.
     pub target: String,
-    /// The structures painted in label maps; BraTS-style defaults when empty.
+    /// The structures painted in label maps; BraTS-style defaults when empty
+    /// (the built-in photo schemas name their own).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub paint_labels: Vec<PaintLabel>,
     /// Crop each image to its largest bright component before training and
@@ -138,7 +139,12 @@ impl Schema {
                 field("plus", &["none", "pre-plus", "plus"], true, "asd"),
             ],
             target: "stage".into(),
-            paint_labels: Vec::new(),
+            // What an ophthalmologist outlines on a fundus photograph.
+            paint_labels: vec![
+                PaintLabel::new(1, "ridge"),
+                PaintLabel::new(2, "vessel"),
+                PaintLabel::new(3, "optic disc"),
+            ],
             crop: None,
         }
     }
@@ -159,7 +165,11 @@ impl Schema {
                 "",
             )],
             target: "class".into(),
-            paint_labels: Vec::new(),
+            // A nodule's outline and its calcifications (TI-RADS features).
+            paint_labels: vec![
+                PaintLabel::new(1, "nodule"),
+                PaintLabel::new(2, "calcification"),
+            ],
             // Ultrasound exports carry text and scales around the sector.
             crop: Some(CropSetting { margin_px: 4 }),
         }
