@@ -116,6 +116,45 @@ pub fn relation_consistency(student_features: Tensor<2>, teacher_features: Tenso
     difference.powf_scalar(2.0).sum().div_scalar(batch)
 }
 
+/// ε of the PKT loss (METHODS.md §3, Passalis & Tefas 2018).
+pub const PKT_EPSILON: f64 = 1e-7;
+
+/// Row-stochastic cosine-kernel similarities of a batch's feature vectors:
+/// each vector L2-normalised, `K = (X Xᵀ + 1) / 2`, rows divided by their sums.
+///
+/// # Shapes
+/// features `[B, D]` → `[B, B]`
+pub fn similarity_distribution(features: Tensor<2>) -> Tensor<2> {
+    let norms = features
+        .clone()
+        .powf_scalar(2.0)
+        .sum_dim(1)
+        .sqrt()
+        .add_scalar(PKT_EPSILON);
+    let unit = features / norms;
+    let kernel = unit
+        .clone()
+        .matmul(unit.transpose())
+        .add_scalar(1.0)
+        .div_scalar(2.0);
+    let sums = kernel.clone().sum_dim(1);
+    kernel / sums
+}
+
+/// Probabilistic knowledge transfer (METHODS.md §3): `mean_ij P_ij
+/// log((P_ij + ε) / (Q_ij + ε))` between the teacher's similarity
+/// distribution P and the student's Q over the batch. The teacher's
+/// features carry no gradient; the two feature sizes may differ.
+///
+/// # Shapes
+/// student `[B, Ds]`, teacher `[B, Dt]` → `[1]`
+pub fn pkt(student_features: Tensor<2>, teacher_features: Tensor<2>) -> Tensor<1> {
+    let p = similarity_distribution(teacher_features.detach());
+    let q = similarity_distribution(student_features);
+    let ratio = p.clone().add_scalar(PKT_EPSILON) / q.add_scalar(PKT_EPSILON);
+    (p * ratio.log()).mean()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +222,35 @@ mod tests {
         }
         // Balanced pools weigh every class 1.
         assert_eq!(class_weights(&[0, 1, 0, 1], 2), [1.0, 1.0]);
+    }
+
+    #[test]
+    fn pkt_on_hand_computed_values() {
+        let device = Device::flex();
+        // Student vectors orthogonal: K = [[1, ½], [½, 1]], rows (⅔, ⅓).
+        // Teacher rows identical: K all 1, P all ½. L = mean of
+        // ½ ln(½ / ⅔) twice and ½ ln(½ / ⅓) twice = ¼ (ln ¾ + ln 1.5) = 0.0294463.
+        let student =
+            Tensor::<2>::from_data(TensorData::from([[3.0f32, 0.0], [0.0, 0.5]]), &device);
+        let teacher = Tensor::<2>::from_data(
+            TensorData::from([[1.0f32, 0.0, 2.0], [2.0, 0.0, 4.0]]),
+            &device,
+        );
+        let q: Vec<f32> = similarity_distribution(student.clone())
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        for (x, y) in q.iter().zip([2.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0, 2.0 / 3.0]) {
+            assert!((x - y).abs() < 1e-6, "{q:?}");
+        }
+        let value = scalar(pkt(student.clone(), teacher));
+        let expected = 0.25 * ((0.75f64).ln() + (1.5f64).ln());
+        assert!(
+            (value as f64 - expected).abs() < 1e-6,
+            "{value} vs {expected}"
+        );
+        // The same distributions: no loss.
+        assert!(scalar(pkt(student.clone(), student)).abs() < 1e-7);
     }
 
     #[test]

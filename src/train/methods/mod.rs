@@ -116,3 +116,44 @@ pub fn build(method: Method) -> Box<dyn TrainingMethod> {
 pub(crate) fn scalar(t: &Tensor<1>) -> f64 {
     t.clone().into_scalar::<f32>() as f64
 }
+
+/// The L2 norm of a loss's gradient over `module`'s parameters: the
+/// `‖∇_θ L‖₂` of METHODS.md §3's `grad_ratio`, from that loss's own backward
+/// pass.
+pub fn gradient_norm<M: burn::module::Module>(
+    grads: &burn::optim::GradientsParams,
+    module: &M,
+) -> f64 {
+    struct SumOfSquares<'a> {
+        grads: &'a burn::optim::GradientsParams,
+        total: f64,
+    }
+    impl burn::module::ModuleVisitor for SumOfSquares<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            if let Some(g) = self.grads.get::<D>(param.id) {
+                self.total += g.powf_scalar(2.0).sum().into_scalar::<f32>() as f64;
+            }
+        }
+    }
+    let mut visitor = SumOfSquares { grads, total: 0.0 };
+    module.visit(&mut visitor);
+    visitor.total.sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Device, TensorData};
+
+    #[test]
+    fn gradient_norm_on_a_hand_computed_layer() {
+        let device = Device::flex().autodiff();
+        let layer = burn::nn::LinearConfig::new(2, 1).init(&device);
+        let x = Tensor::<2>::from_data(TensorData::from([[1.0f32, 2.0]]), &device);
+        // L = Σ (x W + b): ∂L/∂W = xᵀ = (1, 2), ∂L/∂b = 1 → ‖∇‖ = √6.
+        let loss = layer.forward(x).sum();
+        let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &layer);
+        let norm = gradient_norm(&grads, &layer);
+        assert!((norm - 6f64.sqrt()).abs() < 1e-6, "{norm}");
+    }
+}
