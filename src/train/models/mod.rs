@@ -1,11 +1,15 @@
 //! The architectures a run can train, behind one [`Classifier`]: a
 //! ResNet-18-style network (the default for 2-D images), DenseNet-121
-//! (the SRC-MT reference) and Xception-style (the thyroid method). Each architecture is one file; this module only
-//! chooses between them.
+//! (the SRC-MT reference) and Xception-style (the thyroid method). Each
+//! architecture is one file; this module only chooses between them. For
+//! cross-modal distillation (METHODS.md §3, not yet a method): `tabular`,
+//! the questionnaire student, and `volume3d`, the CT teacher.
 
 pub mod densenet;
 pub mod layers;
 pub mod resnet;
+pub mod tabular;
+pub mod volume3d;
 pub mod xception;
 
 use burn::module::Module;
