@@ -1,8 +1,10 @@
 //! Deterministic generators for data no one shipped: CT phantoms, ROP
-//! fundus photographs, thyroid ultrasound frames. Same seed, same bytes.
+//! fundus photographs, thyroid ultrasound frames, lung screening cases (CT +
+//! questionnaire). Same seed, same bytes.
 
 pub mod canvas;
 pub mod fundus;
+pub mod lung;
 pub mod phantom;
 pub mod ultrasound;
 
