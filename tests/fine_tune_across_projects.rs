@@ -31,15 +31,19 @@ fn demo(dir: &Path, name: &str, task: DemoTask, count: usize) -> PathBuf {
     root
 }
 
-/// `loupe train` with `args` after the common ones; stdout's JSON.
+/// `loupe train` (supervised) with `args` after the common ones; stdout's JSON.
 fn train(root: &Path, args: &[&str]) -> serde_json::Value {
+    train_method(root, "supervised", args)
+}
+
+fn train_method(root: &Path, method: &str, args: &[&str]) -> serde_json::Value {
     let mut all = vec![
         "train",
         root.to_str().unwrap(),
         "--device",
         "flex",
         "--method",
-        "supervised",
+        method,
         "--input-size",
         "24",
         "--json",
@@ -154,9 +158,11 @@ fn a_run_of_another_project_starts_a_fine_tuning_run_with_a_new_head() {
         "the later stages learned while the early ones were held"
     );
 
-    // Not frozen: the first layer moves too.
-    let free = train(
+    // Not frozen, and with mean teacher (the method is a setting): the first
+    // layer moves too, and the teacher starts as the student with its new head.
+    let free = train_method(
         &thyroid,
+        "mean-teacher",
         &[
             "--epochs",
             "1",
@@ -170,6 +176,12 @@ fn a_run_of_another_project_starts_a_fine_tuning_run_with_a_new_head() {
         .unwrap()
         .student;
     assert_ne!(values(&free_model)[0], before[0]);
+    assert!(free["teacher"]["accuracy"].as_f64().is_some(), "{free}");
+    let teacher = load_run(&thyroid, free["run"].as_str().unwrap(), &device)
+        .unwrap()
+        .teacher
+        .unwrap();
+    assert_eq!(teacher.classes(), thyroid_classes);
 }
 
 #[test]
