@@ -3,7 +3,7 @@
 //! from a run of another project (pre-train there, fine-tune here). The
 //! parent is recorded in the run's configuration (`fine_tune_from`,
 //! `fine_tune_from_project`), so a run's lineage can be followed back,
-//! project by project, for the window and for `loupe runs`.
+//! project by project (the training panel shows it).
 
 use std::path::{Path, PathBuf};
 
