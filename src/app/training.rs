@@ -420,9 +420,7 @@ impl Training {
         if let Some(run) = &run {
             let in_project = project.as_deref().or(root).ok_or("open a project first")?;
             let parent = runs::read_config(in_project, run).map_err(|e| e.to_string())?;
-            self.config.model = parent.model;
-            self.config.width = parent.width;
-            self.config.xception = parent.xception;
+            self.config.keep_architecture_of(&parent);
         }
         self.config.fine_tune_from = run;
         self.config.fine_tune_from_project = project.map(|p| p.to_string_lossy().into_owned());

@@ -170,9 +170,7 @@ fn configuration(args: &TrainArgs, compute: &ComputeDevice) -> anyhow::Result<Tr
         let project = args.from_project.as_deref().unwrap_or(&args.dir);
         let parent_config = runs::read_config(project, from)?;
         if args.model.is_none() && args.width.is_none() {
-            config.model = parent_config.model;
-            config.width = parent_config.width;
-            config.xception = parent_config.xception;
+            config.keep_architecture_of(&parent_config);
         }
     }
     if let Some(epochs) = args.freeze_early_epochs {

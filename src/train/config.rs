@@ -292,6 +292,17 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// What a checkpoint's weights depend on: a run started from another
+    /// must share it.
+    pub fn architecture(&self) -> (ModelKind, usize, XceptionOptions) {
+        (self.model, self.width, self.xception)
+    }
+
+    /// Takes `parent`'s architecture (a run continues with its parent's).
+    pub fn keep_architecture_of(&mut self, parent: &TrainConfig) {
+        (self.model, self.width, self.xception) = parent.architecture();
+    }
+
     /// The METHODS.md §1 reference settings (the defaults).
     pub fn method_reference() -> Self {
         Self::default()

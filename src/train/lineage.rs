@@ -145,8 +145,7 @@ pub fn load_start(
         .values
         .clone();
     let earlier = inference::load_run(&parent.project, &parent.run, device)?;
-    let architecture = |c: &TrainConfig| (c.model, c.width, c.xception);
-    if architecture(&earlier.config) != architecture(config) {
+    if earlier.config.architecture() != config.architecture() {
         return Err(TrainError::Data(format!(
             "run {} trained {} at width {}; it cannot be continued as {} at width {} \
              (a run keeps its parent's architecture)",
