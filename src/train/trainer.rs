@@ -281,9 +281,6 @@ impl Trainer {
         }
     }
 
-    /// Step `step` of epoch `epoch`: the batch from `order`, the method's
-    /// update, and its named values (with `schedule/lr`). Returns the
-    /// values and the number of images the step read.
     /// The batch of step `step` in `order`: its labeled images with their
     /// labels (and class weights, when the run weighs classes) and, for
     /// methods that read them, its unlabeled images.
@@ -339,6 +336,9 @@ impl Trainer {
         }
     }
 
+    /// Step `step` of epoch `epoch`: the batch from `order`, the method's
+    /// update, and its named values (with `schedule/lr`). Returns the
+    /// values and the number of images the step read.
     pub fn step(
         &mut self,
         epoch: usize,
