@@ -156,7 +156,13 @@ fn chest(rng: &mut Rng, risk: f64, edge: usize) -> (Vec<i16>, f64) {
             centre + n * 0.12 * rng.normal(),
         ];
         largest = largest.max(2.0 * radius);
-        nodules.push((position, radius, density, spiculation, rng.unit() * 6.283));
+        nodules.push((
+            position,
+            radius,
+            density,
+            spiculation,
+            rng.unit() * std::f64::consts::TAU,
+        ));
     }
     for z in 0..edge {
         for y in 0..edge {
