@@ -288,7 +288,40 @@ fn run(s: &ProfileSettings) -> anyhow::Result<()> {
     });
     let listed: f64 = rows.iter().map(|r| r.seconds).sum();
     let params = model.num_params();
-    report(s, &rows, step, listed, params, layers.features)
+    let rates = kernel_rates(s.repeats);
+    report(s, &rows, step, listed, params, layers.features, &rates)
+}
+
+/// GFLOP/s of the kernels under the convolutions: a matrix product
+/// 1024×576×1024 and a 3×3 convolution 64→64 on 16×64×32×32 (forward).
+struct KernelRates {
+    gemm_gflops: f64,
+    conv_gflops: f64,
+}
+
+fn kernel_rates(repeats: usize) -> KernelRates {
+    let device = crate::train::device::flex().device;
+    let (m, k, n) = (1024, 576, 1024);
+    let a = Tensor::<2>::random([m, k], Distribution::Normal(0.0, 1.0), &device);
+    let b = Tensor::<2>::random([k, n], Distribution::Normal(0.0, 1.0), &device);
+    let gemm = median_seconds(repeats, || {
+        let _ = a.clone().matmul(b.clone()).sum().into_scalar::<f32>();
+    });
+    let shape = ConvShape {
+        input: 64,
+        output: 64,
+        kernel: 3,
+        stride: 1,
+        edge: 32,
+    };
+    let layer = conv(&shape, &device);
+    let x = Tensor::<4>::random([16, 64, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+    let forward = median_seconds(repeats, || wait(layer.forward(x.clone())));
+    let conv_flops = 2.0 * 16.0 * 32.0 * 32.0 * 64.0 * 64.0 * 9.0;
+    KernelRates {
+        gemm_gflops: 2.0 * (m * k * n) as f64 / gemm / 1e9,
+        conv_gflops: conv_flops / forward / 1e9,
+    }
 }
 
 /// The first 4-D parameter of `model` (its first convolution's kernel).
@@ -317,6 +350,7 @@ fn report(
     listed: f64,
     params: usize,
     features: usize,
+    rates: &KernelRates,
 ) -> anyhow::Result<()> {
     if s.json {
         let ops: Vec<serde_json::Value> = rows
@@ -342,6 +376,8 @@ fn report(
                 "step_ms": step * 1000.0,
                 "listed_ms": listed * 1000.0,
                 "ops": ops,
+                "gemm_1024x576x1024_gflops": rates.gemm_gflops,
+                "conv3x3_64_16x32x32_forward_gflops": rates.conv_gflops,
             })
         );
         return Ok(());
@@ -374,6 +410,10 @@ fn report(
         step * 1000.0,
         100.0,
         s.batch as f64 / step
+    );
+    println!(
+        "kernels: matrix product 1024×576×1024 {:.1} GFLOP/s; 3×3 convolution 64→64 on 16×64×32×32, forward, {:.1} GFLOP/s",
+        rates.gemm_gflops, rates.conv_gflops
     );
     Ok(())
 }
