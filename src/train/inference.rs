@@ -165,6 +165,8 @@ pub fn predict_pools(
 /// A saved run loaded back: its configuration and the checkpoint it reports.
 pub struct LoadedRun {
     pub config: TrainConfig,
+    /// The classes its head scores (its project's target values).
+    pub classes: Vec<String>,
     /// On the autodiff device (so MC dropout and fine-tuning can use it).
     pub student: Classifier,
     /// On the plain device.
@@ -177,7 +179,8 @@ pub struct LoadedRun {
 pub fn load_run(root: &Path, run: &str, device: &Device) -> Result<LoadedRun, TrainError> {
     let dir = super::runs::run_dir(root, run)?;
     let config = super::runs::read_config(root, run)?;
-    let classes = Project::open(root)?.schema().target_field().values.len();
+    let class_names = Project::open(root)?.schema().target_field().values.clone();
+    let classes = class_names.len();
     let device = device.clone().autodiff();
     let load = |names: [&str; 2]| -> Result<Option<Classifier>, TrainError> {
         let Some(path) = names.iter().map(|n| dir.join(n)).find(|p| p.is_file()) else {
@@ -185,23 +188,19 @@ pub fn load_run(root: &Path, run: &str, device: &Device) -> Result<LoadedRun, Tr
         };
         let record = burn::store::ModuleRecord::load(&path)
             .map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?;
-        Classifier::with_options(
-            config.model,
-            classes,
-            config.width,
-            config.dropout,
-            config.xception,
-            &device,
-        )
-        .try_load_record(record)
-        .map(Some)
-        .map_err(|e| TrainError::Data(format!("{} does not fit this model: {e}", path.display())))
+        Classifier::for_run(&config, classes, &device)
+            .try_load_record(record)
+            .map(Some)
+            .map_err(|e| {
+                TrainError::Data(format!("{} does not fit this model: {e}", path.display()))
+            })
     };
     let student = load([CHOSEN_STUDENT, LAST_STUDENT])?
         .ok_or_else(|| TrainError::Data(format!("run {run} has no checkpoint")))?;
     let teacher = load([CHOSEN_TEACHER, LAST_TEACHER])?.map(|t| t.valid());
     Ok(LoadedRun {
         config,
+        classes: class_names,
         student,
         teacher,
     })

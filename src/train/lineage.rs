@@ -139,11 +139,6 @@ pub fn load_start(
     if !parent.is_in(root) {
         project_folder(&parent.project)?;
     }
-    let parent_classes = Project::open(&parent.project)?
-        .schema()
-        .target_field()
-        .values
-        .clone();
     let earlier = inference::load_run(&parent.project, &parent.run, device)?;
     if earlier.config.architecture() != config.architecture() {
         return Err(TrainError::Data(format!(
@@ -156,7 +151,7 @@ pub fn load_start(
             config.width
         )));
     }
-    if parent_classes == classes {
+    if earlier.classes == classes {
         return Ok(Some(Start {
             models: Models {
                 student: earlier.student,

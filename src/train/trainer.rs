@@ -186,14 +186,7 @@ impl Trainer {
                 student: models.student,
             },
             None => {
-                let student = Classifier::with_options(
-                    config.model,
-                    classes,
-                    config.width,
-                    config.dropout,
-                    config.xception,
-                    &device,
-                );
+                let student = Classifier::for_run(&config, classes, &device);
                 Models {
                     teacher: spec.keeps_teacher.then(|| student.valid()),
                     student,

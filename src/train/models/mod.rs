@@ -183,6 +183,22 @@ impl Classifier {
         self.set_require_grad_group(group, !frozen)
     }
 
+    /// The network a run's configuration describes, new weights, for `classes` classes.
+    pub fn for_run(
+        config: &crate::train::config::TrainConfig,
+        classes: usize,
+        device: &Device,
+    ) -> Self {
+        Self::with_options(
+            config.model,
+            classes,
+            config.width,
+            config.dropout,
+            config.xception,
+            device,
+        )
+    }
+
     /// # Shapes
     /// images `[B, 3, H, W]` → (logits `[B, classes]`, pooled features `[B, D]`)
     pub fn forward(&self, images: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
