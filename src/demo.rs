@@ -244,6 +244,8 @@ fn review_schema() -> Schema {
         target: "finding".into(),
         paint_labels: Vec::new(),
         crop: None,
+        modalities: Vec::new(),
+        tabular: Vec::new(),
     }
 }
 

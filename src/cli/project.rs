@@ -25,8 +25,14 @@ pub struct ImportArgs {
     /// The project folder.
     pub dir: PathBuf,
     /// Files or folders (walked recursively) of PNG/JPEG/TIFF/BMP/NIfTI.
-    #[arg(required_unless_present = "label_maps")]
+    #[arg(required_unless_present_any = ["label_maps", "cases"])]
     pub paths: Vec<PathBuf>,
+    /// A cases CSV: `case`, one column per modality role with a path
+    /// (relative to the CSV; empty when the case has none), one per tabular
+    /// column, label columns, optionally `pool`. Every row is checked
+    /// before anything is written.
+    #[arg(long, value_name = "CASES.csv")]
+    pub cases: Option<PathBuf>,
     /// A folder of `<case>_labels.nii.gz` maps (as `export --format
     /// nifti-labels` writes them), brought in as `--annotator`'s maps,
     /// matched by case name; all or nothing.
@@ -70,6 +76,9 @@ pub enum ExportFormat {
     Folders,
     /// Painted label maps: `OUT/<annotator>/<case>_labels.nii.gz`.
     NiftiLabels,
+    /// One row per case: `case`, a path per modality role, the tabular
+    /// record, the labels (consensus) and `pool` — what `import --cases` reads.
+    Cases,
 }
 
 #[derive(Debug, clap::Args)]
@@ -116,6 +125,30 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
             report.imported,
             annotator_name(&args.annotator)?,
             report.unchanged
+        );
+        return Ok(());
+    }
+    if let Some(csv) = &args.cases {
+        if !args.paths.is_empty() || args.labels.is_some() {
+            bail!("--cases imports the cases its CSV names; import other files and labels in a separate call");
+        }
+        let rows = crate::store::cases::read_cases(csv, &project)?;
+        let options = ImportOptions {
+            annotator: annotator_name(&args.annotator)?,
+            ..ImportOptions::default()
+        };
+        let report = crate::store::cases::import_cases(&mut project, &rows, &options, |done, total| {
+            if done == total || done % 50 == 0 {
+                eprint!("\rimporting {done}/{total}");
+            }
+        })?;
+        eprintln!();
+        println!(
+            "imported {} cases ({} in the test pool, {} already in the project), {} labels",
+            report.added,
+            report.test,
+            report.duplicates.len(),
+            report.labels_applied
         );
         return Ok(());
     }
@@ -262,6 +295,7 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
     let text = match args.format {
         ExportFormat::Csv => export::to_csv(&project)?,
         ExportFormat::Json => export::to_json(&project)?,
+        ExportFormat::Cases => crate::store::cases::to_cases_csv(&project)?,
         ExportFormat::Folders => {
             let out = args
                 .out

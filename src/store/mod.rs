@@ -4,6 +4,7 @@
 //! caller is told a label is set, a crash or power cut cannot lose it.
 
 pub mod agreement;
+pub mod cases;
 pub mod crops;
 pub mod csv;
 pub mod export;
@@ -187,6 +188,27 @@ CREATE TABLE IF NOT EXISTS crops (
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX IF NOT EXISTS crops_by_item ON crops (item_id, id);
+CREATE TABLE IF NOT EXISTS cases (
+    item_id INTEGER PRIMARY KEY REFERENCES items(id),
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS case_files (
+    id INTEGER PRIMARY KEY,
+    item_id INTEGER NOT NULL REFERENCES items(id),
+    role TEXT NOT NULL,
+    path TEXT NOT NULL,
+    content_hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS case_files_by_item ON case_files (item_id, role, id);
+CREATE TABLE IF NOT EXISTS records (
+    id INTEGER PRIMARY KEY,
+    item_id INTEGER NOT NULL REFERENCES items(id),
+    annotator TEXT NOT NULL,
+    column_name TEXT NOT NULL,
+    value TEXT,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX IF NOT EXISTS records_by_item ON records (item_id, column_name, id);
 ";
 
 /// The store's format: 2 hashes `.hdr`/`.img` pairs over both files.

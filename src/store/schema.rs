@@ -30,7 +30,7 @@ impl Field {
 }
 
 /// What a project labels.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Schema {
     pub name: String,
     pub fields: Vec<Field>,
@@ -44,6 +44,136 @@ pub struct Schema {
     /// prediction (the thyroid method's preprocessing); off when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crop: Option<CropSetting>,
+    /// The modality roles of a case (`ct`, `t1`, `flair`, …): a project
+    /// whose schema names roles holds cases, each with a file per role
+    /// (any may be missing) and a tabular record.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modalities: Vec<String>,
+    /// The columns of a case's tabular record (questionnaire, lab values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tabular: Vec<TabularColumn>,
+}
+
+/// What a tabular column holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ColumnType {
+    Number,
+    /// One of the column's `values`.
+    Category,
+    /// `yes` or `no`.
+    YesNo,
+}
+
+/// One column of a case's tabular record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TabularColumn {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: ColumnType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// A category column's values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+    /// An empty cell is accepted (unknown); otherwise it is refused.
+    #[serde(default)]
+    pub missing_allowed: bool,
+}
+
+impl TabularColumn {
+    pub fn number(name: &str, unit: &str, min: f64, max: f64) -> Self {
+        Self {
+            name: name.into(),
+            kind: ColumnType::Number,
+            unit: (!unit.is_empty()).then(|| unit.into()),
+            min: Some(min),
+            max: Some(max),
+            values: Vec::new(),
+            missing_allowed: false,
+        }
+    }
+
+    pub fn category(name: &str, values: &[&str]) -> Self {
+        Self {
+            name: name.into(),
+            kind: ColumnType::Category,
+            unit: None,
+            min: None,
+            max: None,
+            values: values.iter().map(|v| v.to_string()).collect(),
+            missing_allowed: false,
+        }
+    }
+
+    pub fn yes_no(name: &str) -> Self {
+        Self {
+            name: name.into(),
+            kind: ColumnType::YesNo,
+            unit: None,
+            min: None,
+            max: None,
+            values: Vec::new(),
+            missing_allowed: false,
+        }
+    }
+
+    /// The one rule for a cell of this column: its stored spelling
+    /// (numbers as parsed, categories as the schema spells them, `yes` /
+    /// `no`), `None` for an empty cell where missing is allowed, or why the
+    /// cell is refused.
+    pub fn canonical(&self, raw: &str) -> Result<Option<String>, String> {
+        let text = raw.trim();
+        if text.is_empty() {
+            return if self.missing_allowed {
+                Ok(None)
+            } else {
+                Err(format!("{} is required (the schema allows no missing value)", self.name))
+            };
+        }
+        match self.kind {
+            ColumnType::Number => {
+                let value: f64 = text
+                    .parse()
+                    .ok()
+                    .filter(|v: &f64| v.is_finite())
+                    .ok_or_else(|| format!("{}: {text:?} is not a number", self.name))?;
+                let unit = self.unit.as_deref().map_or(String::new(), |u| format!(" {u}"));
+                if let Some(min) = self.min.filter(|&m| value < m) {
+                    return Err(format!("{}: {value}{unit} is below the minimum {min}{unit}", self.name));
+                }
+                if let Some(max) = self.max.filter(|&m| value > m) {
+                    return Err(format!("{}: {value}{unit} is above the maximum {max}{unit}", self.name));
+                }
+                Ok(Some(format!("{value}")))
+            }
+            ColumnType::Category => self
+                .values
+                .iter()
+                .find(|v| v.eq_ignore_ascii_case(text))
+                .map(|v| Some(v.clone()))
+                .ok_or_else(|| {
+                    format!("{}: {text:?} is not one of {}", self.name, self.values.join(", "))
+                }),
+            ColumnType::YesNo => match text.to_ascii_lowercase().as_str() {
+                "yes" | "y" | "true" | "1" => Ok(Some("yes".into())),
+                "no" | "n" | "false" | "0" => Ok(Some("no".into())),
+                _ => Err(format!("{}: {text:?} is not yes or no", self.name)),
+            },
+        }
+    }
+
+    /// The column as people read it: name and unit.
+    pub fn title(&self) -> String {
+        match &self.unit {
+            Some(unit) => format!("{} ({unit})", self.name),
+            None => self.name.clone(),
+        }
+    }
 }
 
 /// The automatic crop's settings.
@@ -146,6 +276,8 @@ impl Schema {
                 PaintLabel::new(3, "optic disc"),
             ],
             crop: None,
+            modalities: Vec::new(),
+            tabular: Vec::new(),
         }
     }
 
@@ -172,6 +304,8 @@ impl Schema {
             ],
             // Ultrasound exports carry text and scales around the sector.
             crop: Some(CropSetting { margin_px: 4 }),
+            modalities: Vec::new(),
+            tabular: Vec::new(),
         }
     }
 
@@ -252,7 +386,82 @@ impl Schema {
         if self.field(&self.target).is_none() {
             return invalid(format!("target {:?} is not one of its fields", self.target));
         }
+        self.validate_case_columns()
+    }
+
+    /// Modality roles and tabular columns: names that are safe as CSV
+    /// columns and file-name parts, each once among roles, columns and
+    /// fields, and columns that can hold a value.
+    fn validate_case_columns(&self) -> Result<(), SchemaError> {
+        let invalid = |m: String| Err(SchemaError::Invalid(m));
+        let mut names: Vec<&str> = self.fields.iter().map(|f| f.name.as_str()).collect();
+        let reserved = ["case", "pool", "id", "path", "annotator", "labeled_at", "image"];
+        let named = self
+            .modalities
+            .iter()
+            .map(|m| ("modality", m.as_str()))
+            .chain(self.tabular.iter().map(|c| ("tabular column", c.name.as_str())));
+        for (what, name) in named {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return invalid(format!(
+                    "{what} {name:?} must be letters, digits, '_' or '-'"
+                ));
+            }
+            if reserved.contains(&name) || names.contains(&name) {
+                return invalid(format!(
+                    "{what} {name:?} is reserved or already names a field, role or column"
+                ));
+            }
+            names.push(name);
+        }
+        for column in &self.tabular {
+            match column.kind {
+                ColumnType::Number => {
+                    if let (Some(min), Some(max)) = (column.min, column.max)
+                        && !(min < max)
+                    {
+                        return invalid(format!(
+                            "tabular column {:?}: min {min} is not below max {max}",
+                            column.name
+                        ));
+                    }
+                }
+                ColumnType::Category => {
+                    let mut seen: Vec<String> = Vec::new();
+                    for v in &column.values {
+                        let key = v.trim().to_ascii_lowercase();
+                        if key.is_empty() || seen.contains(&key) {
+                            return invalid(format!(
+                                "tabular column {:?}: value {v:?} is empty or repeated",
+                                column.name
+                            ));
+                        }
+                        seen.push(key);
+                    }
+                    if seen.len() < 2 {
+                        return invalid(format!(
+                            "tabular column {:?} is a category with fewer than two values",
+                            column.name
+                        ));
+                    }
+                }
+                ColumnType::YesNo => {}
+            }
+        }
         Ok(())
+    }
+
+    /// Whether the project holds cases (several modalities and a record).
+    pub fn has_cases(&self) -> bool {
+        !self.modalities.is_empty() || !self.tabular.is_empty()
+    }
+
+    pub fn tabular_column(&self, name: &str) -> Option<&TabularColumn> {
+        self.tabular.iter().find(|c| c.name == name)
     }
 
     /// [`Schema::validate`] and the rules only a new project needs: no field

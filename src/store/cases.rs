@@ -1,0 +1,736 @@
+//! Cases: a project item made of several files by modality role (`ct`,
+//! `t1`, `flair`, …, any of which may be missing) and a tabular record
+//! (questionnaire, demographics, lab values) whose columns the schema
+//! declares. A case is an item like any other — pools, labels,
+//! predictions — whose identity is its name (`case:<name>` as its content
+//! hash) and whose stored path is its first present modality, so the
+//! viewer opens it as it opens a file. Its files are in `case_files`, its
+//! record in `records`: every edit appended with its annotator and time,
+//! the newest value per column current, like labels.
+//!
+//! `import_cases` reads a cases CSV (`case`, one column per role with a
+//! path, one per tabular column, label columns, optional `pool`), checks
+//! every row before anything is written, and names the row and column of
+//! the first problem; `to_cases_csv` writes the same shape back.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use rusqlite::{OptionalExtension, params};
+
+use super::csv;
+use super::import::{ImportOptions, ImportReport};
+use super::{
+    AddOutcome, Pool, Project, StoreError, annotator_name, check_stored_annotator, content_hash,
+};
+
+/// The cases CSV's own columns besides roles, tabular columns and fields.
+pub const CASE_COLUMN: &str = "case";
+pub const POOL_COLUMN: &str = "pool";
+
+/// The content hash a case is identified by: its name, so a re-import of
+/// the same case finds it.
+fn case_identity(name: &str) -> String {
+    format!("case:{name}")
+}
+
+/// One edit of a record's column.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RecordEdit {
+    pub column: String,
+    /// `None`: cleared (unknown).
+    pub value: Option<String>,
+    pub annotator: String,
+    pub created_at: String,
+}
+
+/// A case's files by role (resolved paths) and current record.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CaseData {
+    pub name: String,
+    pub files: BTreeMap<String, PathBuf>,
+    pub record: BTreeMap<String, String>,
+}
+
+impl Project {
+    /// Adds a case named `name` with `files` by role (each hashed and stored
+    /// like an item's file) and puts it in `pool`. A case of that name
+    /// already in the project is a duplicate: nothing changes.
+    pub fn add_case(
+        &mut self,
+        name: &str,
+        files: &[(String, PathBuf)],
+        pool: Pool,
+    ) -> Result<AddOutcome, StoreError> {
+        check_case_name(name)?;
+        for (role, _) in files {
+            if !self.schema.modalities.contains(role) {
+                return Err(StoreError::Invalid(format!(
+                    "case {name}: {role:?} is not one of the schema's modalities ({})",
+                    self.schema.modalities.join(", ")
+                )));
+            }
+        }
+        let mut stored = Vec::with_capacity(files.len());
+        for (role, file) in files {
+            stored.push((role.clone(), self.stored_path(file), content_hash(file)?));
+        }
+        let identity = case_identity(name);
+        let primary = stored.first().map(|(_, p, _)| p.clone()).unwrap_or_default();
+        self.write(|tx, sql| {
+            if let Some(id) = tx
+                .query_row(
+                    "SELECT id FROM items WHERE content_hash = ?1",
+                    params![identity],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(sql)?
+            {
+                return Ok(AddOutcome::Duplicate(id));
+            }
+            tx.execute(
+                "INSERT INTO items (path, content_hash, pool) VALUES (?1, ?2, ?3)",
+                params![primary, identity, pool.as_str()],
+            )
+            .map_err(sql)?;
+            let id = tx.last_insert_rowid();
+            tx.execute(
+                "INSERT INTO cases (item_id, name) VALUES (?1, ?2)",
+                params![id, name],
+            )
+            .map_err(sql)?;
+            for (role, path, hash) in &stored {
+                tx.execute(
+                    "INSERT INTO case_files (item_id, role, path, content_hash) VALUES (?1, ?2, ?3, ?4)",
+                    params![id, role, path, hash],
+                )
+                .map_err(sql)?;
+            }
+            Ok(AddOutcome::Added(id))
+        })
+    }
+
+    /// Every case's name, by item id (empty in a project without cases).
+    pub fn case_names(&self) -> Result<BTreeMap<i64, String>, StoreError> {
+        if !self.has_table("cases")? {
+            return Ok(BTreeMap::new());
+        }
+        let mut statement = self
+            .conn
+            .prepare("SELECT item_id, name FROM cases")
+            .map_err(|e| self.sql(e))?;
+        let rows = statement
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
+    /// Every case's files by role, resolved, by item id: the newest file per role.
+    pub fn all_case_files(&self) -> Result<BTreeMap<i64, BTreeMap<String, PathBuf>>, StoreError> {
+        if !self.has_table("case_files")? {
+            return Ok(BTreeMap::new());
+        }
+        let mut statement = self
+            .conn
+            .prepare("SELECT item_id, role, path FROM case_files ORDER BY id")
+            .map_err(|e| self.sql(e))?;
+        let rows = statement
+            .query_map([], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            })
+            .map_err(|e| self.sql(e))?;
+        let mut out: BTreeMap<i64, BTreeMap<String, PathBuf>> = BTreeMap::new();
+        for row in rows {
+            let (id, role, path) = row.map_err(|e| self.sql(e))?;
+            out.entry(id).or_default().insert(role, self.resolve_stored(&path));
+        }
+        Ok(out)
+    }
+
+    /// One case: its name, files by role and current record (`None`: the
+    /// item is not a case).
+    pub fn case(&self, item_id: i64) -> Result<Option<CaseData>, StoreError> {
+        if !self.has_table("cases")? {
+            return Ok(None);
+        }
+        let name: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT name FROM cases WHERE item_id = ?1",
+                params![item_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.sql(e))?;
+        let Some(name) = name else {
+            return Ok(None);
+        };
+        let mut statement = self
+            .conn
+            .prepare("SELECT role, path FROM case_files WHERE item_id = ?1 ORDER BY id")
+            .map_err(|e| self.sql(e))?;
+        let files = statement
+            .query_map(params![item_id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| self.sql(e))?
+            .map(|row| row.map(|(role, path)| (role, self.resolve_stored(&path))))
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.sql(e))?;
+        Ok(Some(CaseData {
+            name,
+            files,
+            record: self.record(item_id)?,
+        }))
+    }
+
+    /// Sets columns of a case's record as `annotator` (`None` clears one);
+    /// values are checked and spelled by the schema's columns first, and
+    /// only changed values are written. Returns how many were.
+    pub fn set_record(
+        &mut self,
+        item_id: i64,
+        annotator: &str,
+        values: &BTreeMap<String, Option<String>>,
+    ) -> Result<usize, StoreError> {
+        check_stored_annotator(annotator)?;
+        let mut checked = Vec::with_capacity(values.len());
+        for (column, raw) in values {
+            let spec = self.schema.tabular_column(column).ok_or_else(|| {
+                StoreError::Invalid(format!("{column:?} is not a tabular column of the schema"))
+            })?;
+            let value = match raw {
+                Some(raw) => spec.canonical(raw).map_err(StoreError::Invalid)?,
+                None if spec.missing_allowed => None,
+                None => {
+                    return Err(StoreError::Invalid(format!(
+                        "{column} is required (the schema allows no missing value)"
+                    )));
+                }
+            };
+            checked.push((column.clone(), value));
+        }
+        let current = self.record(item_id)?;
+        self.write(|tx, sql| {
+            let exists: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM cases WHERE item_id = ?1)",
+                    params![item_id],
+                    |r| r.get(0),
+                )
+                .map_err(sql)?;
+            if !exists {
+                return Err(StoreError::Invalid(format!("item {item_id} is not a case")));
+            }
+            let mut written = 0;
+            for (column, value) in &checked {
+                if current.get(column) == value.as_ref() {
+                    continue;
+                }
+                tx.execute(
+                    "INSERT INTO records (item_id, annotator, column_name, value) VALUES (?1, ?2, ?3, ?4)",
+                    params![item_id, annotator, column, value],
+                )
+                .map_err(sql)?;
+                written += 1;
+            }
+            Ok(written)
+        })
+    }
+
+    /// A case's current record: the newest value of each column (columns
+    /// never set or cleared last are absent).
+    pub fn record(&self, item_id: i64) -> Result<BTreeMap<String, String>, StoreError> {
+        Ok(self
+            .record_history(item_id)?
+            .into_iter()
+            .fold(BTreeMap::new(), |mut current, edit| {
+                match edit.value {
+                    Some(v) => current.insert(edit.column, v),
+                    None => current.remove(&edit.column),
+                };
+                current
+            }))
+    }
+
+    /// Every case's current record, by item id: one scan.
+    pub fn all_records(&self) -> Result<BTreeMap<i64, BTreeMap<String, String>>, StoreError> {
+        if !self.has_table("records")? {
+            return Ok(BTreeMap::new());
+        }
+        let mut statement = self
+            .conn
+            .prepare("SELECT item_id, column_name, value FROM records ORDER BY id")
+            .map_err(|e| self.sql(e))?;
+        let rows = statement
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
+            })
+            .map_err(|e| self.sql(e))?;
+        let mut out: BTreeMap<i64, BTreeMap<String, String>> = BTreeMap::new();
+        for row in rows {
+            let (id, column, value) = row.map_err(|e| self.sql(e))?;
+            let record = out.entry(id).or_default();
+            match value {
+                Some(v) => record.insert(column, v),
+                None => record.remove(&column),
+            };
+        }
+        Ok(out)
+    }
+
+    /// Every edit of a case's record, oldest first.
+    pub fn record_history(&self, item_id: i64) -> Result<Vec<RecordEdit>, StoreError> {
+        if !self.has_table("records")? {
+            return Ok(Vec::new());
+        }
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT column_name, value, annotator, created_at FROM records
+                 WHERE item_id = ?1 ORDER BY id",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = statement
+            .query_map(params![item_id], |r| {
+                Ok(RecordEdit {
+                    column: r.get(0)?,
+                    value: r.get(1)?,
+                    annotator: r.get(2)?,
+                    created_at: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
+    /// A stored path (relative to the project or absolute) on disk now.
+    fn resolve_stored(&self, stored: &str) -> PathBuf {
+        let path = Path::new(stored);
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.root.join(path)
+        }
+    }
+}
+
+/// The one rule for a case name: what a CSV cell and a file name can carry.
+pub fn check_case_name(name: &str) -> Result<(), StoreError> {
+    if name.trim().is_empty() || name != name.trim() || name.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(format!(
+            "case name {name:?} is empty, has a control character or spaces at its ends"
+        )));
+    }
+    Ok(())
+}
+
+/// One checked row of a cases CSV.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CaseRow {
+    pub line: usize,
+    pub case: String,
+    /// Files by role (present ones only).
+    pub files: Vec<(String, PathBuf)>,
+    /// Tabular values as the schema spells them (`None`: missing).
+    pub record: BTreeMap<String, Option<String>>,
+    /// Label values as the schema spells them.
+    pub labels: BTreeMap<String, String>,
+    pub pool: Option<Pool>,
+}
+
+/// Reads and checks a cases CSV for `project`: every row, before anything
+/// is written. Paths are relative to the CSV's folder unless absolute.
+pub fn read_cases(path: &Path, project: &Project) -> Result<Vec<CaseRow>, StoreError> {
+    let bytes = std::fs::read(path).map_err(|source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        StoreError::Invalid(format!(
+            "{} is not UTF-8 text (byte {} is not): save it as \"CSV UTF-8\"",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse_cases(&text, project, base)
+        .map_err(|e| StoreError::Invalid(format!("{}: {e}", path.display())))
+}
+
+/// What a header column of a cases CSV is.
+enum Column {
+    Case,
+    Pool,
+    Role(String),
+    Tabular(String),
+    Field(String),
+}
+
+/// [`read_cases`] on text, with paths relative to `base`.
+pub fn parse_cases(text: &str, project: &Project, base: &Path) -> Result<Vec<CaseRow>, String> {
+    let schema = project.schema();
+    if !schema.has_cases() {
+        return Err(format!(
+            "the project's schema {:?} declares no modalities or tabular columns, so it holds no cases",
+            schema.name
+        ));
+    }
+    let rows = csv::parse_rows(text)?;
+    let Some((header, rows)) = rows.split_first() else {
+        return Err("the file is empty (a header row starting with `case` is needed)".into());
+    };
+    let mut columns = Vec::with_capacity(header.cells.len());
+    for name in &header.cells {
+        let name = name.trim();
+        let column = if name.eq_ignore_ascii_case(CASE_COLUMN) {
+            Column::Case
+        } else if name.eq_ignore_ascii_case(POOL_COLUMN) {
+            Column::Pool
+        } else if schema.modalities.iter().any(|m| m == name) {
+            Column::Role(name.into())
+        } else if schema.tabular_column(name).is_some() {
+            Column::Tabular(name.into())
+        } else if schema.field(name).is_some() {
+            Column::Field(name.into())
+        } else {
+            return Err(format!(
+                "line {}: column {name:?} is not `case`, `pool`, a modality ({}), a tabular column or a field of the schema",
+                header.line,
+                schema.modalities.join(", ")
+            ));
+        };
+        columns.push((name.to_string(), column));
+    }
+    let mut seen_columns = HashSet::new();
+    for (name, _) in &columns {
+        if !seen_columns.insert(name.to_ascii_lowercase()) {
+            return Err(format!("line {}: column {name:?} appears twice", header.line));
+        }
+    }
+    if !columns.iter().any(|(_, c)| matches!(c, Column::Case)) {
+        return Err(format!("line {}: there is no `case` column", header.line));
+    }
+    for column in schema.tabular.iter().filter(|c| !c.missing_allowed) {
+        if !seen_columns.contains(&column.name.to_ascii_lowercase()) {
+            return Err(format!(
+                "line {}: the required tabular column {:?} is missing",
+                header.line, column.name
+            ));
+        }
+    }
+    let mut names = HashSet::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let at = |column: &str, e: String| format!("line {}, column {column}: {e}", row.line);
+        if row.cells.len() > columns.len() {
+            return Err(format!(
+                "line {}: {} cells for {} columns",
+                row.line,
+                row.cells.len(),
+                columns.len()
+            ));
+        }
+        let mut case = CaseRow {
+            line: row.line,
+            case: String::new(),
+            files: Vec::new(),
+            record: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            pool: None,
+        };
+        for (index, (name, column)) in columns.iter().enumerate() {
+            let cell = row.cells.get(index).map(String::as_str).unwrap_or("");
+            let value = cell.trim();
+            match column {
+                Column::Case => {
+                    check_case_name(value).map_err(|e| at(name, e.to_string()))?;
+                    if !names.insert(value.to_string()) {
+                        return Err(at(name, format!("case {value:?} appears twice")));
+                    }
+                    case.case = value.into();
+                }
+                Column::Pool => {
+                    case.pool = match value {
+                        "" => None,
+                        v => Some(Pool::parse(&v.to_ascii_lowercase()).ok_or_else(|| {
+                            at(name, format!("{v:?} is not labeled, unlabeled or test"))
+                        })?),
+                    };
+                }
+                // An empty cell: the case has no file of this modality.
+                Column::Role(_) if value.is_empty() => {}
+                Column::Role(role) => {
+                    let path = base.join(value);
+                    let meta = std::fs::metadata(&path)
+                        .map_err(|e| at(name, format!("{}: {e}", path.display())))?;
+                    if !meta.is_file() {
+                        return Err(at(name, format!("{} is not a file", path.display())));
+                    }
+                    case.files.push((role.clone(), path));
+                }
+                Column::Tabular(column) => {
+                    let spec = schema
+                        .tabular_column(column)
+                        .ok_or_else(|| at(name, "not a tabular column".into()))?;
+                    case.record
+                        .insert(column.clone(), spec.canonical(cell).map_err(|e| at(name, e))?);
+                }
+                Column::Field(_) if value.is_empty() => {}
+                Column::Field(field) => {
+                    project
+                        .check_value(field, value)
+                        .map_err(|e| at(name, e.to_string()))?;
+                    let spelled = schema
+                        .field(field)
+                        .and_then(|f| f.value_index(value).map(|i| f.values[i].clone()))
+                        .unwrap_or_else(|| value.to_string());
+                    case.labels.insert(field.clone(), spelled);
+                }
+            }
+        }
+        out.push(case);
+    }
+    Ok(out)
+}
+
+/// Imports checked case rows: each case added (or found, by name), its
+/// record and labels written as `options.annotator`, its pool set where
+/// the row gives one. Rows are checked by [`read_cases`] first, so an
+/// error here is the store's own (disk, database).
+pub fn import_cases(
+    project: &mut Project,
+    rows: &[CaseRow],
+    options: &ImportOptions,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<ImportReport, StoreError> {
+    let annotator = annotator_name(&options.annotator)?;
+    let mut report = ImportReport::default();
+    for (index, row) in rows.iter().enumerate() {
+        let pool = match row.pool {
+            Some(Pool::Test) => Pool::Test,
+            _ => Pool::Unlabeled,
+        };
+        let id = match project.add_case(&row.case, &row.files, pool)? {
+            AddOutcome::Added(id) => {
+                report.added += 1;
+                report.test += usize::from(pool == Pool::Test);
+                id
+            }
+            AddOutcome::Duplicate(id) => {
+                report
+                    .duplicates
+                    .push((PathBuf::from(format!("case {}", row.case)), id));
+                id
+            }
+        };
+        let record: BTreeMap<String, Option<String>> = row.record.clone();
+        project.set_record(id, &annotator, &record)?;
+        if !row.labels.is_empty() {
+            let merged = project.merge_labels(id, &annotator, &row.labels, None)?;
+            report.labels_applied += merged.applied;
+            report.labels_unchanged += merged.unchanged;
+        }
+        progress(index + 1, rows.len());
+    }
+    Ok(report)
+}
+
+/// Every case as one row: `case`, one column per role (absolute paths,
+/// empty where missing), the tabular columns, the fields (consensus) and
+/// `pool` — what [`read_cases`] reads back.
+pub fn to_cases_csv(project: &Project) -> Result<String, StoreError> {
+    let schema = project.schema();
+    if !schema.has_cases() {
+        return Err(StoreError::Invalid(format!(
+            "the project's schema {:?} holds no cases (no modalities or tabular columns): export it as csv",
+            schema.name
+        )));
+    }
+    let mut header = vec![CASE_COLUMN.to_string()];
+    header.extend(schema.modalities.iter().cloned());
+    header.extend(schema.tabular.iter().map(|c| c.name.clone()));
+    header.extend(schema.field_names());
+    header.push(POOL_COLUMN.into());
+    let mut out = csv::line(&header);
+    let names = project.case_names()?;
+    let files = project.all_case_files()?;
+    let records = project.all_records()?;
+    for item in project.items()? {
+        let Some(name) = names.get(&item.id) else {
+            continue;
+        };
+        let mut row = vec![name.clone()];
+        let case_files = files.get(&item.id);
+        for role in &schema.modalities {
+            row.push(
+                case_files
+                    .and_then(|f| f.get(role))
+                    .map(|p| {
+                        std::fs::canonicalize(p)
+                            .unwrap_or_else(|_| p.clone())
+                            .to_string_lossy()
+                            .into_owned()
+                    })
+                    .unwrap_or_default(),
+            );
+        }
+        let record = records.get(&item.id);
+        for column in &schema.tabular {
+            row.push(
+                record
+                    .and_then(|r| r.get(&column.name))
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+        }
+        for field in &schema.fields {
+            row.push(project.consensus(item.id, &field.name)?.unwrap_or_default());
+        }
+        row.push(item.pool.as_str().into());
+        out.push_str(&csv::line(&row));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::schema::{Schema, TabularColumn};
+
+    fn schema() -> Schema {
+        let mut schema = Schema::from_json(
+            r#"{"name":"lung","fields":[{"name":"cancer","values":["no","yes"]}],"target":"cancer"}"#,
+        )
+        .unwrap();
+        schema.modalities = vec!["ct".into()];
+        let mut quit = TabularColumn::number("years_quit", "years", 0.0, 60.0);
+        quit.missing_allowed = true;
+        schema.tabular = vec![
+            TabularColumn::number("age", "years", 18.0, 100.0),
+            TabularColumn::category("smoking", &["never", "former", "current"]),
+            TabularColumn::yes_no("cough"),
+            quit,
+        ];
+        schema.validate_new().unwrap();
+        schema
+    }
+
+    fn project_with_ct() -> (tempfile::TempDir, Project) {
+        let dir = tempfile::tempdir().unwrap();
+        let project = Project::create(&dir.path().join("p"), &schema()).unwrap();
+        std::fs::write(dir.path().join("a.nii"), b"ct of a").unwrap();
+        std::fs::write(dir.path().join("b.nii"), b"ct of b").unwrap();
+        (dir, project)
+    }
+
+    const GOOD: &str = "case,ct,age,smoking,cough,years_quit,cancer,pool
+A,a.nii,61,Former,yes,4.5,yes,
+B,,70,never,0,,,test
+";
+
+    #[test]
+    fn a_cases_csv_imports_and_exports_the_same_shape() {
+        let (dir, mut project) = project_with_ct();
+        let rows = parse_cases(GOOD, &project, dir.path()).unwrap();
+        assert_eq!(rows.len(), 2);
+        let report = import_cases(&mut project, &rows, &ImportOptions::default(), |_, _| {}).unwrap();
+        assert_eq!((report.added, report.test, report.labels_applied), (2, 1, 1));
+        let names = project.case_names().unwrap();
+        let a = *names.iter().find(|(_, n)| *n == "A").unwrap().0;
+        let b = *names.iter().find(|(_, n)| *n == "B").unwrap().0;
+        let case_a = project.case(a).unwrap().unwrap();
+        assert_eq!(case_a.files.keys().collect::<Vec<_>>(), ["ct"]);
+        assert_eq!(
+            case_a.record,
+            BTreeMap::from([
+                ("age".into(), "61".into()),
+                ("smoking".into(), "former".into()),
+                ("cough".into(), "yes".into()),
+                ("years_quit".into(), "4.5".into()),
+            ])
+        );
+        // A case without CT is a case, its missing value absent.
+        let case_b = project.case(b).unwrap().unwrap();
+        assert!(case_b.files.is_empty());
+        assert_eq!(case_b.record.get("cough").map(String::as_str), Some("no"));
+        assert!(!case_b.record.contains_key("years_quit"));
+        assert_eq!(project.item(a).unwrap().pool, Pool::Labeled);
+        assert_eq!(project.item(b).unwrap().pool, Pool::Test);
+
+        let exported = to_cases_csv(&project).unwrap();
+        let lines: Vec<&str> = exported.lines().collect();
+        assert_eq!(lines[0], "case,ct,age,smoking,cough,years_quit,cancer,pool");
+        let ct = std::fs::canonicalize(dir.path().join("a.nii")).unwrap();
+        assert_eq!(
+            lines[1],
+            format!("A,{},61,former,yes,4.5,yes,labeled", ct.display())
+        );
+        assert_eq!(lines[2], "B,,70,never,no,,,test");
+        // Exported and read back: the same rows; imported again: nothing new.
+        let again = parse_cases(&exported, &project, dir.path()).unwrap();
+        assert_eq!(again[0].record, rows[0].record);
+        let report = import_cases(&mut project, &again, &ImportOptions::default(), |_, _| {}).unwrap();
+        assert_eq!((report.added, report.duplicates.len(), report.labels_applied), (0, 2, 0));
+        assert_eq!(project.record_history(a).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn bad_rows_are_refused_naming_line_and_column() {
+        let (dir, project) = project_with_ct();
+        let bad = |text: &str| parse_cases(text, &project, dir.path()).unwrap_err();
+        let header = "case,ct,age,smoking,cough,cancer\n";
+        let e = bad(&format!("{header}A,a.nii,17,never,no,no\n"));
+        assert!(e.contains("line 2, column age") && e.contains("below the minimum 18"), "{e}");
+        let e = bad(&format!("{header}A,a.nii,40,sometimes,no,no\n"));
+        assert!(e.contains("line 2, column smoking") && e.contains("never, former, current"), "{e}");
+        let e = bad(&format!("{header}A,a.nii,40,never,no,no\nB,missing.nii,40,never,no,no\n"));
+        assert!(e.contains("line 3, column ct") && e.contains("missing.nii"), "{e}");
+        let e = bad(&format!("{header}A,a.nii,40,never,perhaps,no\n"));
+        assert!(e.contains("column cough") && e.contains("yes or no"), "{e}");
+        let e = bad(&format!("{header}A,a.nii,,never,no,no\n"));
+        assert!(e.contains("column age") && e.contains("required"), "{e}");
+        let e = bad(&format!("{header}A,a.nii,40,never,no,maybe\n"));
+        assert!(e.contains("line 2, column cancer"), "{e}");
+        let e = bad(&format!("{header}A,a.nii,40,never,no,no\nA,b.nii,41,never,no,no\n"));
+        assert!(e.contains("line 3") && e.contains("appears twice"), "{e}");
+        let e = bad("case,ct,age,smoking,cough,weight\n");
+        assert!(e.contains("\"weight\""), "{e}");
+        let e = bad("case,ct,smoking,cough\n");
+        assert!(e.contains("required tabular column \"age\""), "{e}");
+        // Nothing was written by any of them.
+        assert!(project.items().unwrap().is_empty());
+    }
+
+    #[test]
+    fn record_edits_are_checked_kept_in_history_and_clearable() {
+        let (dir, mut project) = project_with_ct();
+        let rows = parse_cases(GOOD, &project, dir.path()).unwrap();
+        import_cases(&mut project, &rows, &ImportOptions::default(), |_, _| {}).unwrap();
+        let a = *project.case_names().unwrap().keys().next().unwrap();
+        let edit = |column: &str, value: Option<&str>| {
+            BTreeMap::from([(column.to_string(), value.map(str::to_string))])
+        };
+        assert_eq!(project.set_record(a, "ana", &edit("age", Some("62"))).unwrap(), 1);
+        assert_eq!(project.set_record(a, "ana", &edit("age", Some("62.0"))).unwrap(), 0);
+        assert!(project.set_record(a, "ana", &edit("age", Some("200"))).is_err());
+        assert!(project.set_record(a, "ana", &edit("age", None)).is_err());
+        assert_eq!(project.set_record(a, "ana", &edit("years_quit", None)).unwrap(), 1);
+        let record = project.record(a).unwrap();
+        assert_eq!(record.get("age").map(String::as_str), Some("62"));
+        assert!(!record.contains_key("years_quit"));
+        assert_eq!(project.all_records().unwrap()[&a], record);
+        let history = project.record_history(a).unwrap();
+        assert_eq!(history.len(), 6);
+        assert_eq!(history[4].annotator, "ana");
+        // Reopened from disk: the same record.
+        let root = project.root().to_path_buf();
+        drop(project);
+        assert_eq!(Project::open(&root).unwrap().record(a).unwrap(), record);
+    }
+}
