@@ -16,6 +16,9 @@ pub enum DemoTask {
     Thyroid,
     /// The MNI brain with a synthetic lesion label map, and a CT phantom.
     Volumes,
+    /// Lung-cancer screening cases: a chest CT (role `ct`) and a
+    /// questionnaire each (METHODS.md §3); about 10 % without CT.
+    Lung,
 }
 
 impl DemoTask {
@@ -24,6 +27,15 @@ impl DemoTask {
             DemoTask::Rop => "rop",
             DemoTask::Thyroid => "thyroid",
             DemoTask::Volumes => "volumes",
+            DemoTask::Lung => "lung",
+        }
+    }
+
+    /// The default `size`: the image edge in pixels, or the CT's edge in voxels.
+    pub fn default_size(self) -> usize {
+        match self {
+            DemoTask::Lung => 40,
+            _ => 256,
         }
     }
 }
@@ -51,6 +63,8 @@ pub mod limits {
 
     pub const COUNT: RangeInclusive<usize> = 4..=100_000;
     pub const SIZE: RangeInclusive<usize> = 32..=2048;
+    /// The lung demo's CT edge in voxels: a CPU run stays within minutes.
+    pub const CT_EDGE: RangeInclusive<usize> = 16..=96;
 }
 
 impl DemoOptions {
@@ -68,7 +82,10 @@ impl DemoOptions {
             }
         };
         check("--count", self.count, limits::COUNT)?;
-        check("--size", self.size, limits::SIZE)?;
+        match self.task {
+            DemoTask::Lung => check("--size (the CT's edge in voxels)", self.size, limits::CT_EDGE)?,
+            _ => check("--size", self.size, limits::SIZE)?,
+        }
         for (name, fraction) in [
             ("test fraction", self.test_fraction),
             ("--labeled-fraction", self.labeled_fraction),
@@ -87,7 +104,7 @@ impl DemoOptions {
             task,
             seed: 1,
             count: 300,
-            size: 256,
+            size: task.default_size(),
             test_fraction: 0.2,
             labeled_fraction: 0.15,
             force: false,
@@ -144,6 +161,7 @@ pub fn write_demo(
         DemoTask::Rop => (Schema::rop(), &fundus::STAGES, fundus_image),
         DemoTask::Thyroid => (Schema::thyroid(), &ultrasound::CLASSES, ultrasound_image),
         DemoTask::Volumes => return write_volumes_demo(root, options.seed, progress),
+        DemoTask::Lung => return write_lung_demo(root, options, progress),
     };
     let mut project = Project::create(root, &schema)?;
     let images = root.join("images");
@@ -352,5 +370,173 @@ fn write_volumes_demo(
         labeled: 0,
         unlabeled: 2,
         test: 0,
+    })
+}
+
+/// The lung demo's schema: the label `cancer`, the modality `ct` and the
+/// questionnaire's columns.
+pub fn lung_schema() -> Schema {
+    use crate::store::schema::TabularColumn;
+    let mut quit = TabularColumn::number("years_since_quitting", "years", 0.0, 70.0);
+    quit.missing_allowed = true; // asked of former smokers only
+    Schema {
+        name: "lung".into(),
+        fields: vec![crate::store::Field {
+            name: "cancer".into(),
+            values: vec!["no".into(), "yes".into()],
+            ordinal: false,
+            hotkeys: Vec::new(),
+        }],
+        target: "cancer".into(),
+        paint_labels: vec![crate::store::schema::PaintLabel::new(1, "nodule")],
+        crop: None,
+        modalities: vec!["ct".into()],
+        tabular: vec![
+            TabularColumn::number("age", "years", 18.0, 110.0),
+            TabularColumn::category("sex", &["female", "male"]),
+            TabularColumn::number("pack_years", "pack-years", 0.0, 300.0),
+            TabularColumn::category("smoking", &["never", "former", "current"]),
+            quit,
+            TabularColumn::yes_no("family_history"),
+            TabularColumn::yes_no("copd"),
+            TabularColumn::yes_no("cough"),
+            TabularColumn::yes_no("weight_loss"),
+            TabularColumn::yes_no("occupational_exposure"),
+        ],
+    }
+}
+
+/// The lung demo: `cases/<case>_ct.nii.gz` (int16 HU, 1 mm voxels),
+/// `cases.csv` (what `loupe import --cases` reads, and how the demo is
+/// imported), `ground_truth.csv` (label, hidden risk, largest nodule,
+/// generator settings). Pools as in the other demos, stratified by label.
+fn write_lung_demo(
+    root: &Path,
+    options: &DemoOptions,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<DemoSummary, StoreError> {
+    use crate::synth::lung::{LungOptions, cohort};
+    use crate::volume::{Affine, Endianness, FileFormat, Volume, VoxelData};
+    let schema = lung_schema();
+    let mut project = Project::create(root, &schema)?;
+    let folder = root.join("cases");
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::Io { path, source }
+    };
+    std::fs::create_dir_all(&folder).map_err(io(&folder))?;
+    let lung = LungOptions {
+        seed: options.seed,
+        edge: options.size,
+        ..LungOptions::default()
+    };
+    let cases = cohort(options.count, &lung);
+
+    // Pools per class, as the other demos draw them.
+    let mut rng = Rng::new(options.seed ^ 0x4c55_4e47); // "LUNG"
+    let mut pool_of = vec![(Pool::Unlabeled, false); cases.len()];
+    for class in [false, true] {
+        let mut members: Vec<usize> = (0..cases.len()).filter(|&i| cases[i].cancer == class).collect();
+        rng.shuffle(&mut members);
+        let test = (options.test_fraction * members.len() as f64).round() as usize;
+        let labeled = ((options.labeled_fraction * (members.len() - test) as f64).round() as usize)
+            .max(1)
+            .min(members.len() - test);
+        for (k, &i) in members.iter().enumerate() {
+            pool_of[i] = if k < test {
+                (Pool::Test, true)
+            } else {
+                (Pool::Unlabeled, k < test + labeled)
+            };
+        }
+    }
+
+    let mut header = vec!["case".to_string(), "ct".to_string()];
+    header.extend(schema.tabular.iter().map(|c| c.name.clone()));
+    header.extend(["cancer".to_string(), "pool".to_string()]);
+    let mut table = csv::line(&header);
+    let mut truth = csv::line(&[
+        "case", "cancer", "risk", "nodule_diameter_mm", "has_ct", "seed", "edge_voxels", "missing_ct",
+    ]);
+    let edge = lung.edge.max(8);
+    for (index, case) in cases.iter().enumerate() {
+        let name = format!("lung_{index:04}");
+        let ct_cell = match &case.ct {
+            Some(voxels) => {
+                let file = format!("{name}_ct.nii.gz");
+                let volume = Volume {
+                    path: PathBuf::from(&file),
+                    format: FileFormat::Nifti1,
+                    shape: vec![edge, edge, edge],
+                    channels: 1,
+                    datatype: Some(4),
+                    endianness: Endianness::Little,
+                    world_from_voxel: Affine::centred(&[edge, edge, edge], [1.0; 3]),
+                    pixdim: [1.0, 1.0, 1.0, 1.0],
+                    scaling: None,
+                    xyzt_units: 2, // millimetres
+                    description: format!("Loupe synthetic chest CT, seed {}", options.seed),
+                    data: VoxelData::I16(voxels.clone()),
+                };
+                let path = folder.join(&file);
+                crate::volume::nifti::write_nifti1(&volume, &path).map_err(io(&path))?;
+                format!("cases/{file}")
+            }
+            None => String::new(),
+        };
+        let q = &case.questionnaire;
+        let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
+        let (pool, labeled) = pool_of[index];
+        let label = if case.cancer { "yes" } else { "no" };
+        table.push_str(&csv::line(&[
+            name.clone(),
+            ct_cell,
+            format!("{:.0}", q.age_years),
+            if q.male { "male" } else { "female" }.into(),
+            format!("{:.1}", q.pack_years),
+            q.smoking.name().into(),
+            match q.smoking {
+                crate::synth::lung::Smoking::Former => format!("{:.1}", q.years_since_quitting),
+                _ => String::new(),
+            },
+            yes_no(q.family_history),
+            yes_no(q.copd),
+            yes_no(q.cough),
+            yes_no(q.weight_loss),
+            yes_no(q.occupational_exposure),
+            if labeled { label.into() } else { String::new() },
+            if pool == Pool::Test { "test".into() } else { String::new() },
+        ]));
+        truth.push_str(&csv::line(&[
+            name,
+            label.into(),
+            format!("{:.4}", case.risk),
+            format!("{:.2}", case.nodule_diameter_mm),
+            yes_no(case.ct.is_some()),
+            options.seed.to_string(),
+            edge.to_string(),
+            lung.missing_ct.to_string(),
+        ]));
+        progress(index + 1, cases.len());
+    }
+    let table_path = root.join("cases.csv");
+    std::fs::write(&table_path, table).map_err(io(&table_path))?;
+    let truth_path = root.join("ground_truth.csv");
+    std::fs::write(&truth_path, truth).map_err(io(&truth_path))?;
+    // The demo comes in the way a user's cases do.
+    let rows = crate::store::cases::read_cases(&table_path, &project)?;
+    let import_options = crate::store::import::ImportOptions {
+        annotator: DEMO_ANNOTATOR.into(),
+        ..Default::default()
+    };
+    crate::store::cases::import_cases(&mut project, &rows, &import_options, |_, _| {})?;
+    let items = project.items()?;
+    let count = |pool| items.iter().filter(|i| i.pool == pool).count();
+    Ok(DemoSummary {
+        root: root.to_path_buf(),
+        items: items.len(),
+        labeled: count(Pool::Labeled),
+        unlabeled: count(Pool::Unlabeled),
+        test: count(Pool::Test),
     })
 }

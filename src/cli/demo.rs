@@ -1,4 +1,4 @@
-//! `loupe demo DIR --task rop|thyroid`: write a ready demo project.
+//! `loupe demo DIR --task rop|thyroid|volumes|lung`: write a ready demo project.
 
 use std::path::PathBuf;
 
@@ -15,9 +15,10 @@ pub struct DemoArgs {
     /// Number of synthetic images.
     #[arg(long, default_value_t = 300)]
     pub count: usize,
-    /// Edge of the square images in pixels.
-    #[arg(long, default_value_t = 256)]
-    pub size: usize,
+    /// Edge of the square images in pixels (default 256), or of the lung
+    /// demo's CT volumes in voxels (default 40).
+    #[arg(long)]
+    pub size: Option<usize>,
     /// Fraction of the training images that start labeled (benchmarks use 1.0 for the fully supervised bound).
     #[arg(long, default_value_t = 0.15)]
     pub labeled_fraction: f64,
@@ -30,7 +31,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let options = DemoOptions {
         seed: args.seed,
         count: args.count,
-        size: args.size,
+        size: args.size.unwrap_or(args.task.default_size()),
         labeled_fraction: args.labeled_fraction,
         force: args.force,
         ..DemoOptions::new(args.task)
