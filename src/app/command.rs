@@ -117,6 +117,14 @@ pub enum LabelingCommand {
     SetSort(SortOrder),
     SetAutoAdvance(bool),
     ComputeAgreement,
+    /// Set (or clear, `None`) a column of the selected case's record as the
+    /// current annotator.
+    SetRecord {
+        column: String,
+        value: Option<String>,
+    },
+    /// Show this modality of a case in the viewer (`None`: its first).
+    ShowModality(Option<String>),
 }
 
 impl From<LabelingCommand> for Command {

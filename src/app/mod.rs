@@ -3,6 +3,7 @@
 //! that owns it (viewer, labeling, jobs, training, the window itself). No
 //! drawing here.
 
+pub mod cases;
 mod command;
 pub mod document;
 pub mod jobs;
@@ -219,8 +220,16 @@ impl AppState {
             self.document = None;
             return;
         };
-        let path = session.project.resolve(&row.item);
-        if row.missing {
+        let path = match session.shown_file(row) {
+            Ok(path) => path,
+            Err(absent) => {
+                // A case without this modality: shown as missing, not an error.
+                self.document = None;
+                self.info(absent);
+                return;
+            }
+        };
+        if row.missing && !path.exists() {
             self.document = None;
             self.error(format!(
                 "file is missing (its labels are kept; use Find moved files): {}",

@@ -18,6 +18,8 @@ pub struct ItemRow {
     pub remarks: BTreeMap<String, Remark>,
     /// The file is not where the project says; its labels are kept.
     pub missing: bool,
+    /// The case's name, when the item is a case.
+    pub case: Option<String>,
 }
 
 impl ItemRow {
@@ -43,7 +45,11 @@ impl ItemRow {
         self.remarks.values().any(|r| r.unsure)
     }
 
+    /// The name the browser and panel show: a case's name, or the file's.
     pub fn file_name(&self) -> &str {
+        if let Some(case) = &self.case {
+            return case;
+        }
         self.item.path.rsplit('/').next().unwrap_or(&self.item.path)
     }
 }
@@ -136,6 +142,11 @@ pub struct ProjectSession {
     /// them over every item.
     listed: RefCell<Option<Arc<Vec<usize>>>>,
     counts: RefCell<Option<BTreeMap<Pool, BTreeMap<String, usize>>>>,
+    /// The project's cases: names, files by role, records.
+    pub cases: super::cases::CaseIndex,
+    /// The modality role the viewer shows for a case (`None`: the first
+    /// role the case has).
+    pub shown_role: Option<String>,
 }
 
 impl ProjectSession {
@@ -156,6 +167,8 @@ impl ProjectSession {
             sorted: RefCell::new(None),
             listed: RefCell::new(None),
             counts: RefCell::new(None),
+            cases: Default::default(),
+            shown_role: None,
         };
         session.reload()?;
         Ok(session)
@@ -173,10 +186,22 @@ impl ProjectSession {
         labels: crate::store::Labels,
         remarks: BTreeMap<String, Remark>,
     ) -> ItemRow {
+        let case = self.cases.names.get(&item.id).cloned();
+        let missing = match &case {
+            // A case lacks a file only where one it names is gone; a role
+            // it never had is not an error.
+            Some(_) => self
+                .cases
+                .files
+                .get(&item.id)
+                .is_some_and(|files| files.values().any(|p| !p.exists())),
+            None => !self.project.resolve(&item).exists(),
+        };
         ItemRow {
             labels,
             remarks,
-            missing: !self.project.resolve(&item).exists(),
+            missing,
+            case,
             item,
         }
     }
@@ -184,6 +209,7 @@ impl ProjectSession {
     /// Re-reads every item from the store (after an import): three scans,
     /// not queries per item.
     pub fn reload(&mut self) -> Result<(), StoreError> {
+        self.cases = super::cases::CaseIndex::load(&self.project)?;
         let items = self.project.items()?;
         let mut labels = self.project.all_current_labels()?;
         let mut remarks = self.project.all_remarks()?;
@@ -321,7 +347,11 @@ impl ProjectSession {
         let rows = &self.rows;
         let mut order: Vec<usize> = (0..rows.len()).collect();
         match self.sort {
-            SortOrder::Name => order.sort_by(|&a, &b| rows[a].item.path.cmp(&rows[b].item.path)),
+            // A case sorts by its name, a file by its stored path.
+            SortOrder::Name => order.sort_by(|&a, &b| {
+                let key = |r: &ItemRow| r.case.clone().unwrap_or_else(|| r.item.path.clone());
+                key(&rows[a]).cmp(&key(&rows[b]))
+            }),
             SortOrder::Date => order.sort_by(|&a, &b| {
                 rows[b]
                     .item
@@ -484,6 +514,29 @@ impl ProjectSession {
         self.reload_item(item_id)
     }
 
+    /// The file the viewer opens for `row`: the item's file, or for a case
+    /// the file of the shown modality; `Err` says which modality the case
+    /// lacks.
+    pub fn shown_file(&self, row: &ItemRow) -> Result<std::path::PathBuf, String> {
+        let Some(case) = &row.case else {
+            return Ok(self.project.resolve(&row.item));
+        };
+        let roles = &self.project.schema().modalities;
+        match self
+            .cases
+            .shown(row.item.id, roles, self.shown_role.as_deref())
+        {
+            super::cases::Shown::File { path, .. } => Ok(path),
+            super::cases::Shown::Missing { role: Some(role) } => {
+                Err(format!("case {case} has no {role} (its record and labels are shown)"))
+            }
+            super::cases::Shown::Missing { role: None } => Err(format!(
+                "case {case} has no {} (its record and labels are shown)",
+                if roles.is_empty() { "images".to_string() } else { roles.join(" or ") }
+            )),
+        }
+    }
+
     /// Items per pool, and per pool the consensus target classes.
     pub fn counts(&self) -> BTreeMap<Pool, BTreeMap<String, usize>> {
         if let Some(counts) = self.counts.borrow().as_ref() {
@@ -636,6 +689,20 @@ impl ProjectSession {
             LabelingCommand::SetAutoAdvance(on) => {
                 self.auto_advance = on;
                 Ok(LabelingOutcome::default())
+            }
+            LabelingCommand::SetRecord { column, value } => {
+                if let Some(id) = selected {
+                    let values = BTreeMap::from([(column, value)]);
+                    self.project
+                        .set_record(id, annotator, &values)
+                        .map_err(error)?;
+                    self.cases.records.insert(id, self.project.record(id).map_err(error)?);
+                }
+                Ok(LabelingOutcome::default())
+            }
+            LabelingCommand::ShowModality(role) => {
+                self.shown_role = role;
+                Ok(LabelingOutcome::show())
             }
             LabelingCommand::ComputeAgreement => {
                 self.agreement = Some(crate::store::export::stats(&self.project).map_err(error)?);

@@ -61,6 +61,17 @@ pub struct TrainArgs {
     /// Several teacher runs (comma list), matched to roles by their recorded modality.
     #[arg(long, value_delimiter = ',', value_name = "RUN[,RUN…]")]
     pub teachers: Vec<String>,
+    /// Distillation: α of `α·L_ce + (1 − α)·L_kd·grad_ratio` (default 0.5).
+    #[arg(long)]
+    pub alpha: Option<f64>,
+    /// Distillation: keep the KD term at the fixed weight 1 − α instead of
+    /// scaling it by the gradient ratio each step (the ablation).
+    #[arg(long)]
+    pub no_grad_ratio: bool,
+    /// Distillation: compare the teacher's raw feature row means instead
+    /// of standardising them over the cohort first (the ablation).
+    #[arg(long)]
+    pub raw_teacher_features: bool,
     /// The architecture (default: the one that suits the data).
     #[arg(long, value_parser = model_parser())]
     pub model: Option<ModelKind>,
@@ -152,6 +163,24 @@ fn configuration(args: &TrainArgs, compute: &ComputeDevice) -> anyhow::Result<Tr
     }
     if !args.modality.is_empty() {
         config.modalities = args.modality.clone();
+    } else {
+        // A method that cannot read the configured input reads its own
+        // (cross-modal-kd: the tabular record).
+        let method = crate::train::methods::build(config.method);
+        let reads = method.spec().modalities;
+        if !reads.contains(&config.input_kind().kind_name()) && !reads.is_empty() {
+            config.modalities = vec![reads[0].to_string()];
+        }
+    }
+    config.fit_to_modality();
+    if let Some(alpha) = args.alpha {
+        config.distillation.alpha = alpha;
+    }
+    if args.no_grad_ratio {
+        config.distillation.grad_ratio = false;
+    }
+    if args.raw_teacher_features {
+        config.distillation.standardise_teacher = false;
     }
     let teachers: Vec<String> = args.teacher.iter().chain(&args.teachers).cloned().collect();
     if !teachers.is_empty() {

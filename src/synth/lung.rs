@@ -185,7 +185,8 @@ fn chest(rng: &mut Rng, risk: f64, edge: usize) -> (Vec<i16>, f64) {
                         value = hu::LUNG as f64;
                     }
                 }
-                let spine = (fx / (0.06 * n)).powi(2) + ((fy - 0.26 * n) / (0.06 * n)).powi(2);
+                // The spine is posterior (−y in the volume's RAS frame).
+                let spine = (fx / (0.06 * n)).powi(2) + ((fy + 0.26 * n) / (0.06 * n)).powi(2);
                 if spine < 1.0 {
                     value = hu::BONE as f64;
                 }

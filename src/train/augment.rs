@@ -29,6 +29,16 @@ impl Default for Augmentation {
     }
 }
 
+/// [`augment`] for what a run reads: images and volumes (each slice moved
+/// alike) are perturbed; a tabular record is left as it is (a flip or a
+/// brightness shift of a questionnaire means nothing).
+pub fn augment_input(x: Tensor<4>, config: &crate::train::config::TrainConfig) -> Tensor<4> {
+    match config.input_kind() {
+        crate::train::config::InputKind::Record => x,
+        _ => augment(x, &config.augmentation),
+    }
+}
+
 /// Random perturbation per image, on the device: horizontal flip, rotation
 /// (±10° by default), translation (±2 %), brightness/contrast jitter,
 /// Gaussian noise. Mean teacher gives student and teacher different draws.

@@ -27,16 +27,21 @@ pub enum Method {
     /// Mean teacher + semantic relation consistency (METHODS.md §1).
     #[serde(rename = "mean-teacher")]
     MeanTeacher,
+    /// Cross-modal distillation (METHODS.md §3): a tabular student taught
+    /// by a frozen CT teacher run through PKT, weighted by the gradient ratio.
+    #[serde(rename = "cross-modal-kd")]
+    CrossModalKd,
 }
 
 impl Method {
-    pub const ALL: [Method; 2] = [Method::Supervised, Method::MeanTeacher];
+    pub const ALL: [Method; 3] = [Method::Supervised, Method::MeanTeacher, Method::CrossModalKd];
 
     /// The contract name (kebab case), as in `config.json`.
     pub fn name(self) -> &'static str {
         match self {
             Method::Supervised => "supervised",
             Method::MeanTeacher => "mean-teacher",
+            Method::CrossModalKd => "cross-modal-kd",
         }
     }
 
@@ -45,6 +50,7 @@ impl Method {
         match self {
             Method::Supervised => "Supervised",
             Method::MeanTeacher => "Mean teacher + SRC",
+            Method::CrossModalKd => "Cross-modal distillation (PKT)",
         }
     }
 
@@ -109,6 +115,65 @@ impl Default for ClassificationLoss {
 
 /// The modality role of a 2-D item's one image (a photo, or a volume's middle slice).
 pub const IMAGE_MODALITY: &str = "image";
+
+/// The modality of a case's tabular record.
+pub const TABULAR_MODALITY: &str = "tabular";
+
+/// What a run's model reads, by its (first) modality.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InputKind {
+    /// An item's image (a photo, or a volume's middle slice), as RGB.
+    Image,
+    /// A case's tabular record, encoded as numbers.
+    Record,
+    /// A case's volume of this modality role, whole, in 3-D.
+    Volume(String),
+}
+
+impl InputKind {
+    /// The kind's name in a method's list of what it reads: `image`,
+    /// `tabular` or `volume` (any case modality read whole in 3-D).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            InputKind::Image => IMAGE_MODALITY,
+            InputKind::Record => TABULAR_MODALITY,
+            InputKind::Volume(_) => VOLUME_INPUT,
+        }
+    }
+}
+
+/// The kind name of any case modality read as a whole volume.
+pub const VOLUME_INPUT: &str = "volume";
+
+/// Distillation settings (METHODS.md §3).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DistillationConfig {
+    /// `α` of `α·L_ce + (1 − α)·L_kd·grad_ratio`.
+    pub alpha: f64,
+    /// Scale the distillation term by `‖∇L_ce‖ / ‖∇L_kd‖` each step; off,
+    /// the term keeps the fixed weight `1 − α` (the ablation).
+    pub grad_ratio: bool,
+    /// Standardise the frozen teacher's features over the cohort before the
+    /// similarity kernel (see `distill::standardise` for why); off, the raw
+    /// row means (the ablation).
+    #[serde(default = "default_true")]
+    pub standardise_teacher: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for DistillationConfig {
+    fn default() -> Self {
+        Self {
+            alpha: 0.5,
+            grad_ratio: true,
+            standardise_teacher: true,
+        }
+    }
+}
 
 fn default_modalities() -> Vec<String> {
     vec![IMAGE_MODALITY.to_string()]
@@ -182,6 +247,12 @@ pub struct TrainConfig {
     /// thyroid method's preprocessing); off, the whole frame (the ablation).
     #[serde(default = "default_crop")]
     pub crop: bool,
+    /// Numbers in an encoded tabular record (the MLP's inputs): set from
+    /// the data when a run on records starts, so its checkpoint loads back.
+    #[serde(default)]
+    pub record_inputs: usize,
+    #[serde(default)]
+    pub distillation: DistillationConfig,
 }
 
 fn default_crop() -> bool {
@@ -209,6 +280,9 @@ pub mod limits {
     pub const FOCAL_WEIGHT: RangeInclusive<f64> = 0.0..=10.0;
     pub const FOCAL_GAMMA: RangeInclusive<f64> = 0.0..=10.0;
     pub const FREEZE_EARLY_EPOCHS: RangeInclusive<usize> = 0..=10_000;
+    pub const ALPHA: RangeInclusive<f64> = 0.0..=1.0;
+    /// A volume's edge in voxels: whole 3-D volumes at most 96³ on a CPU.
+    pub const VOLUME_EDGE: RangeInclusive<usize> = 8..=96;
 }
 
 fn check<T: PartialOrd + Display>(
@@ -289,7 +363,56 @@ impl TrainConfig {
         if self.modalities.is_empty() {
             return Err(ConfigError("a run needs at least one modality".into()));
         }
+        check("α", self.distillation.alpha, &limits::ALPHA)?;
+        let fits = match self.input_kind() {
+            InputKind::Image => ModelKind::IMAGE.contains(&self.model),
+            InputKind::Record => self.model == ModelKind::Mlp,
+            InputKind::Volume(_) => {
+                check("volume edge (input size)", self.input_size, &limits::VOLUME_EDGE)?;
+                self.model == ModelKind::I3d
+            }
+        };
+        if !fits {
+            return Err(ConfigError(format!(
+                "model {} cannot read the modality {} (a tabular record trains mlp, a volume i3d, an image the 2-D models)",
+                self.model.name(),
+                self.modalities[0]
+            )));
+        }
         Ok(())
+    }
+
+    /// What the model reads: the first modality's kind.
+    pub fn input_kind(&self) -> InputKind {
+        match self.modalities.first().map(String::as_str) {
+            None | Some(IMAGE_MODALITY) => InputKind::Image,
+            Some(TABULAR_MODALITY) => InputKind::Record,
+            Some(role) => InputKind::Volume(role.to_string()),
+        }
+    }
+
+    /// Picks the architecture and size the modality needs when the current
+    /// ones cannot read it: the MLP for a record, the 3-D network at 32³
+    /// for a volume, ResNet-18 for an image. Settings that fit are kept.
+    pub fn fit_to_modality(&mut self) {
+        match self.input_kind() {
+            InputKind::Record if self.model != ModelKind::Mlp => {
+                self.model = ModelKind::Mlp;
+            }
+            InputKind::Volume(_) => {
+                if self.model != ModelKind::I3d {
+                    self.model = ModelKind::I3d;
+                    self.width = self.width.min(8);
+                }
+                if !limits::VOLUME_EDGE.contains(&self.input_size) {
+                    self.input_size = 32;
+                }
+            }
+            InputKind::Image if !ModelKind::IMAGE.contains(&self.model) => {
+                self.model = ModelKind::Resnet18;
+            }
+            _ => {}
+        }
     }
 
     /// What a checkpoint's weights depend on: a run started from another
@@ -367,6 +490,8 @@ impl Default for TrainConfig {
             loss: ClassificationLoss::default(),
             xception: XceptionOptions::default(),
             crop: true,
+            record_inputs: 0,
+            distillation: DistillationConfig::default(),
         }
     }
 }
@@ -453,7 +578,7 @@ impl Preset {
     /// This preset's settings, keeping what is not a setting of the preset:
     /// the method, the modalities and teachers, fine-tuning and the seed.
     pub fn apply_to(self, current: &TrainConfig) -> TrainConfig {
-        TrainConfig {
+        let mut config = TrainConfig {
             method: current.method,
             modalities: current.modalities.clone(),
             teachers: current.teachers.clone(),
@@ -461,8 +586,11 @@ impl Preset {
             fine_tune_from_project: current.fine_tune_from_project.clone(),
             freeze_early_epochs: current.freeze_early_epochs,
             seed: current.seed,
+            distillation: current.distillation,
             ..self.config()
-        }
+        };
+        config.fit_to_modality();
+        config
     }
 }
 
@@ -484,6 +612,8 @@ mod tests {
             "fine_tune_from_project",
             "freeze_early_epochs",
             "crop",
+            "record_inputs",
+            "distillation",
         ] {
             saved.as_object_mut().unwrap().remove(key);
         }
@@ -507,7 +637,7 @@ mod tests {
     #[test]
     fn method_names_are_the_contract() {
         let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
-        assert_eq!(names, ["supervised", "mean-teacher"]);
+        assert_eq!(names, ["supervised", "mean-teacher", "cross-modal-kd"]);
         for method in Method::ALL {
             let json = serde_json::to_value(method).unwrap();
             assert_eq!(json, method.name());

@@ -1,11 +1,16 @@
-//! Training data from a project's pools: every image decoded once, resized
-//! to the model's input, normalised to [−1, 1], and kept in memory; and the
-//! validation split drawn from the labeled pool.
+//! Training data from a project's pools: every input decoded once —
+//! an image resized to the model's input, a case's volume resampled to a
+//! cube, a case's tabular record encoded as numbers — normalised, and kept
+//! in memory; and the validation split drawn from the labeled pool.
 
-use crate::store::schema::CropSetting;
+use std::collections::BTreeMap;
+
+use crate::store::schema::{ColumnType, CropSetting, Schema};
 use crate::store::{Pool, Project, StoreError};
 use crate::synth::Rng;
 use crate::volume::{self, Volume};
+
+use super::config::{InputKind, TrainConfig};
 
 /// Turns an item's image or volume into the RGBA pixels a model sees
 /// (width, height, pixels). The caller passes the viewer's middle-axial
@@ -13,15 +18,30 @@ use crate::volume::{self, Volume};
 /// `train` depending on the renderer.
 pub type Rasterize = fn(&Volume) -> (usize, usize, Vec<u8>);
 
-/// Images of one pool as `N × 3 × S × S` floats, with their labels.
+/// Hounsfield units a CT volume is clipped to before scaling to [−1, 1]
+/// (lung to bone: METHODS.md §3's teacher input).
+pub const CT_WINDOW_HU: [f32; 2] = [-1000.0, 400.0];
+
+/// The inputs of one pool, sample after sample, with their labels. Every
+/// sample has the same `shape` (channels first): `[3, S, S]` for images,
+/// `[S, S, S]` for volumes, `[F, 1, 1]` for tabular records — the 4-D
+/// batch every model's forward takes.
 #[derive(Clone, Debug, Default)]
 pub struct Images {
     pub ids: Vec<i64>,
     /// Class index of the target label, where known.
     pub labels: Vec<Option<usize>>,
-    /// Channel-first pixels, image after image.
+    /// Channel-first values, sample after sample.
     pub pixels: Vec<f32>,
-    pub size: usize,
+    pub shape: [usize; 3],
+    /// Per sample, a frozen teacher's feature vector where the teacher
+    /// could see the case (distillation); empty when no teacher guides.
+    pub guidance: Vec<Option<Vec<f32>>>,
+}
+
+/// `[3, size, size]`: the shape of an RGB image sample.
+pub fn image_shape(size: usize) -> [usize; 3] {
+    [3, size, size]
 }
 
 impl Images {
@@ -33,14 +53,30 @@ impl Images {
         self.ids.is_empty()
     }
 
+    /// Values per sample.
+    pub fn sample_len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
     /// The images at `indices`, in that order.
     pub fn subset(&self, indices: &[usize]) -> Images {
         Images {
             ids: indices.iter().map(|&i| self.ids[i]).collect(),
             labels: indices.iter().map(|&i| self.labels[i]).collect(),
             pixels: self.gather(indices),
-            size: self.size,
+            shape: self.shape,
+            guidance: if self.guidance.is_empty() {
+                Vec::new()
+            } else {
+                indices.iter().map(|&i| self.guidance[i].clone()).collect()
+            },
         }
+    }
+
+    /// The samples whose ids are in `ids` (in this set's order).
+    pub fn with_ids(&self, ids: &std::collections::HashSet<i64>) -> Images {
+        let indices: Vec<usize> = (0..self.len()).filter(|&i| ids.contains(&self.ids[i])).collect();
+        self.subset(&indices)
     }
 
     /// Splits off about `fraction` of every class, drawn by `seed`, leaving
@@ -68,7 +104,7 @@ impl Images {
 
     /// Pixels of the images at `indices`, concatenated.
     pub fn gather(&self, indices: &[usize]) -> Vec<f32> {
-        let per_image = 3 * self.size * self.size;
+        let per_image = self.sample_len();
         indices
             .iter()
             .flat_map(|&i| {
@@ -91,36 +127,103 @@ pub struct PoolData {
     pub skipped: Vec<(i64, String)>,
 }
 
-/// Loads and decodes every item of the project at `size`×`size` pixels.
-/// Labeled and test items use the consensus target label (adjudication
-/// first); labeled items without one are treated as unlabeled. Images are
-/// cut to their crop when the schema has one and `use_crop` is set.
+/// Loads what a run reads from every item of the project: [`load`] with
+/// the run's input, size and crop.
+pub fn load_for(
+    project: &Project,
+    config: &TrainConfig,
+    rasterize: Rasterize,
+) -> Result<PoolData, StoreError> {
+    load(
+        project,
+        &config.input_kind(),
+        config.input_size,
+        rasterize,
+        config.crop,
+    )
+}
+
+/// Loads and decodes every item of the project: images at `size`×`size`
+/// pixels, a case modality's volumes at `size`³ voxels (cases without
+/// that modality are left out and listed in `skipped`), or tabular
+/// records. Labeled and test items use the consensus target label
+/// (adjudication first); labeled items without one are treated as
+/// unlabeled. Images are cut to their crop when the schema has one and
+/// `use_crop` is set.
 pub fn load(
     project: &Project,
+    input: &InputKind,
     size: usize,
     rasterize: Rasterize,
     use_crop: bool,
 ) -> Result<PoolData, StoreError> {
-    let target = project.schema().target_field().clone();
+    let schema = project.schema();
+    let target = schema.target_field().clone();
     let mut data = PoolData {
         classes: target.values.clone(),
         ..Default::default()
     };
+    let (shape, records, case_files) = match input {
+        InputKind::Image => (image_shape(size), BTreeMap::new(), BTreeMap::new()),
+        InputKind::Volume(role) => {
+            if !schema.modalities.contains(role) {
+                return Err(StoreError::Invalid(format!(
+                    "the project has no modality {role:?} (its cases have {})",
+                    if schema.modalities.is_empty() {
+                        "none".to_string()
+                    } else {
+                        schema.modalities.join(", ")
+                    }
+                )));
+            }
+            ([size; 3], BTreeMap::new(), project.all_case_files()?)
+        }
+        InputKind::Record => {
+            if schema.tabular.is_empty() {
+                return Err(StoreError::Invalid(
+                    "the project's schema declares no tabular columns to train on".into(),
+                ));
+            }
+            let records = project.all_records()?;
+            let width = RecordEncoder::new(schema, &records).width();
+            ([width, 1, 1], records, BTreeMap::new())
+        }
+    };
+    let encoder = matches!(input, InputKind::Record).then(|| RecordEncoder::new(schema, &records));
     for images in [&mut data.labeled, &mut data.unlabeled, &mut data.test] {
-        images.size = size;
+        images.shape = shape;
     }
-    let crop = project.schema().crop.filter(|_| use_crop);
-    let corrected = if crop.is_some() {
+    let crop = schema.crop.filter(|_| use_crop);
+    let corrected = if crop.is_some() && *input == InputKind::Image {
         project.all_crops()?
     } else {
         Default::default()
+    };
+    let cases = if *input == InputKind::Image {
+        BTreeMap::new()
+    } else {
+        project.case_names()?
     };
     for item in project.items()? {
         let label = project
             .consensus(item.id, &target.name)?
             .and_then(|v| target.value_index(&v));
-        let crop = crop.map(|setting| (setting, corrected.get(&item.id).copied()));
-        let pixels = match decode(&project.resolve(&item), size, rasterize, crop) {
+        let decoded = match input {
+            InputKind::Image => {
+                let crop = crop.map(|setting| (setting, corrected.get(&item.id).copied()));
+                decode(&project.resolve(&item), size, rasterize, crop)
+            }
+            _ if !cases.contains_key(&item.id) => Err("not a case".to_string()),
+            InputKind::Volume(role) => match case_files.get(&item.id).and_then(|f| f.get(role)) {
+                Some(path) => decode_volume(path, size),
+                None => Err(format!("the case has no {role}")),
+            },
+            InputKind::Record => Ok(encoder
+                .as_ref()
+                .map(|e| e.encode(records.get(&item.id)))
+                .unwrap_or_default()),
+        };
+        let pixels = match decoded {
             Ok(p) => p,
             Err(e) => {
                 data.skipped.push((item.id, e));
@@ -138,6 +241,141 @@ pub fn load(
         images.pixels.extend(pixels);
     }
     Ok(data)
+}
+
+/// A volume as `size`³ values in [−1, 1], `[z][y][x]` with x fastest:
+/// clipped to [`CT_WINDOW_HU`] and scaled, then resampled trilinearly
+/// (voxel centres aligned) to the cube.
+pub fn decode_volume(path: &std::path::Path, size: usize) -> Result<Vec<f32>, String> {
+    let volume = volume::load(path).map_err(|e| e.to_string())?;
+    let [nx, ny, nz] = volume.spatial_shape();
+    if nx * ny * nz == 0 {
+        return Err(format!("{} has no voxels", path.display()));
+    }
+    let [low, high] = CT_WINDOW_HU;
+    let scaled: Vec<f32> = (0..nx * ny * nz)
+        .map(|v| {
+            let hu = volume.value_at(v).unwrap_or(low as f64) as f32;
+            (hu.clamp(low, high) - low) / (high - low) * 2.0 - 1.0
+        })
+        .collect();
+    let at = |x: usize, y: usize, z: usize| scaled[x + nx * (y + ny * z)];
+    // Where output voxel i's centre falls on an axis of n input voxels.
+    let source = |i: usize, n: usize| -> (usize, usize, f32) {
+        let p = ((i as f32 + 0.5) * n as f32 / size as f32 - 0.5).clamp(0.0, (n - 1) as f32);
+        let lower = p.floor() as usize;
+        (lower, (lower + 1).min(n - 1), p - lower as f32)
+    };
+    let mut out = Vec::with_capacity(size * size * size);
+    for k in 0..size {
+        let (z0, z1, fz) = source(k, nz);
+        for j in 0..size {
+            let (y0, y1, fy) = source(j, ny);
+            for i in 0..size {
+                let (x0, x1, fx) = source(i, nx);
+                let lerp = |a: f32, b: f32, t: f32| a + (b - a) * t;
+                let plane = |z: usize| {
+                    lerp(
+                        lerp(at(x0, y0, z), at(x1, y0, z), fx),
+                        lerp(at(x0, y1, z), at(x1, y1, z), fx),
+                        fy,
+                    )
+                };
+                out.push(lerp(plane(z0), plane(z1), fz));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// How a tabular record becomes numbers, the same for every case of a
+/// project: a number is standardised by the mean and standard deviation
+/// of the project's records (inputs only, never labels), a category is
+/// one-hot, yes/no is ±1; a column that may be missing adds a 0/1 flag
+/// and a missing value is 0.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordEncoder {
+    columns: Vec<EncodedColumn>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct EncodedColumn {
+    name: String,
+    kind: ColumnType,
+    values: Vec<String>,
+    mean: f64,
+    sd: f64,
+    missing_flag: bool,
+}
+
+impl RecordEncoder {
+    pub fn new(schema: &Schema, records: &BTreeMap<i64, BTreeMap<String, String>>) -> Self {
+        let columns = schema
+            .tabular
+            .iter()
+            .map(|c| {
+                let numbers: Vec<f64> = records
+                    .values()
+                    .filter_map(|r| r.get(&c.name)?.parse::<f64>().ok())
+                    .collect();
+                let n = numbers.len().max(1) as f64;
+                let mean = numbers.iter().sum::<f64>() / n;
+                let variance = numbers.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+                EncodedColumn {
+                    name: c.name.clone(),
+                    kind: c.kind,
+                    values: c.values.clone(),
+                    mean,
+                    sd: variance.sqrt().max(1e-6),
+                    missing_flag: c.missing_allowed,
+                }
+            })
+            .collect();
+        Self { columns }
+    }
+
+    /// Numbers per record.
+    pub fn width(&self) -> usize {
+        self.columns
+            .iter()
+            .map(|c| {
+                usize::from(c.missing_flag)
+                    + match c.kind {
+                        ColumnType::Category => c.values.len(),
+                        _ => 1,
+                    }
+            })
+            .sum()
+    }
+
+    /// A record's numbers (`None`: a case with no record, all missing).
+    pub fn encode(&self, record: Option<&BTreeMap<String, String>>) -> Vec<f32> {
+        let mut out = Vec::with_capacity(self.width());
+        for c in &self.columns {
+            let value = record.and_then(|r| r.get(&c.name));
+            match c.kind {
+                ColumnType::Number => out.push(
+                    value
+                        .and_then(|v| v.parse::<f64>().ok())
+                        .map_or(0.0, |v| ((v - c.mean) / c.sd) as f32),
+                ),
+                ColumnType::YesNo => out.push(match value.map(String::as_str) {
+                    Some("yes") => 1.0,
+                    Some("no") => -1.0,
+                    _ => 0.0,
+                }),
+                ColumnType::Category => out.extend(
+                    c.values
+                        .iter()
+                        .map(|v| f32::from(u8::from(value == Some(v)))),
+                ),
+            }
+            if c.missing_flag {
+                out.push(f32::from(u8::from(value.is_none())));
+            }
+        }
+        out
+    }
 }
 
 /// An image (or a volume's middle axial slice) as normalised RGB, channel
@@ -193,7 +431,8 @@ mod tests {
             ids: (0..labels.len() as i64).collect(),
             labels: labels.iter().map(|&c| Some(c)).collect(),
             pixels: (0..labels.len()).flat_map(|i| [i as f32; 3]).collect(),
-            size: 1,
+            shape: image_shape(1),
+            guidance: Vec::new(),
         }
     }
 

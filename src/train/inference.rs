@@ -24,10 +24,16 @@ pub const MC_DROPOUT_PASSES: usize = 8;
 /// Images at most per forward pass when predicting.
 const CHUNK: usize = 32;
 
-/// `[count, 3, size, size]` from channel-first pixels.
-pub(crate) fn tensor4(pixels: Vec<f32>, count: usize, size: usize, device: &Device) -> Tensor<4> {
-    Tensor::<1>::from_data(TensorData::new(pixels, [count * 3 * size * size]), device)
-        .reshape([count, 3, size, size])
+/// `[count, shape…]` from samples of `shape`, one after the other.
+pub(crate) fn tensor4(
+    pixels: Vec<f32>,
+    count: usize,
+    shape: [usize; 3],
+    device: &Device,
+) -> Tensor<4> {
+    let [a, b, c] = shape;
+    Tensor::<1>::from_data(TensorData::new(pixels, [count * a * b * c]), device)
+        .reshape([count, a, b, c])
 }
 
 /// Class probabilities of every image by `model`, chunk by chunk; with
@@ -47,7 +53,7 @@ fn probabilities(
     let mut out = Vec::with_capacity(images.len());
     let indices: Vec<usize> = (0..images.len()).collect();
     for chunk in indices.chunks(CHUNK) {
-        let x = tensor4(images.gather(chunk), chunk.len(), images.size, &device);
+        let x = tensor4(images.gather(chunk), chunk.len(), images.shape, &device);
         let (logits, _) = model.forward(x);
         let p: Vec<f32> = softmax(logits.detach(), 1)
             .into_data()
@@ -55,6 +61,23 @@ fn probabilities(
             .unwrap_or_default();
         let classes = p.len() / chunk.len().max(1);
         out.extend(p.chunks(classes.max(1)).map(|c| c.to_vec()));
+    }
+    out
+}
+
+/// The pooled features of every sample in `images` by `model`
+/// (validation mode, no gradient), chunk by chunk: what a frozen teacher
+/// gives distillation.
+pub fn features(model: &Classifier, images: &Images, device: &Device) -> Vec<Vec<f32>> {
+    let (model, device) = (model.valid(), device.clone().without_autodiff());
+    let mut out = Vec::with_capacity(images.len());
+    let indices: Vec<usize> = (0..images.len()).collect();
+    for chunk in indices.chunks(CHUNK) {
+        let x = tensor4(images.gather(chunk), chunk.len(), images.shape, &device);
+        let (_, features) = model.forward(x);
+        let values: Vec<f32> = features.into_data().try_to_vec::<f32>().unwrap_or_default();
+        let width = values.len() / chunk.len().max(1);
+        out.extend(values.chunks(width.max(1)).map(|c| c.to_vec()));
     }
     out
 }
@@ -214,12 +237,7 @@ fn load_with_pools(
     rasterize: Rasterize,
 ) -> Result<(LoadedRun, data::PoolData), TrainError> {
     let loaded = load_run(root, run, &compute.device)?;
-    let data = data::load(
-        &Project::open(root)?,
-        loaded.config.input_size,
-        rasterize,
-        loaded.config.crop,
-    )?;
+    let data = data::load_for(&Project::open(root)?, &loaded.config, rasterize)?;
     Ok((loaded, data))
 }
 

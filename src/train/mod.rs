@@ -7,6 +7,7 @@
 //! - [`trainer`]: the `Trainer` (step, evaluate, save) and a whole run.
 //! - [`inference`]: one prediction path; saved runs loaded back.
 //! - [`lineage`]: the run a run starts from (this project or another).
+//! - [`distill`]: the frozen teacher run a distillation method learns from.
 //! - [`models`]: the architectures; [`losses`], [`schedule`], [`ema`],
 //!   [`augment`]: the pieces methods are made of.
 //! - [`data`]: pools to tensors; [`runs`]: run folders; [`metrics`].
@@ -15,6 +16,7 @@ pub mod augment;
 pub mod config;
 pub mod data;
 pub mod device;
+pub mod distill;
 pub mod ema;
 pub mod error;
 pub mod events;

@@ -29,7 +29,7 @@ use super::events::{
 use super::inference::{self, Scored, tensor4};
 use super::lineage;
 use super::losses;
-use super::methods::{self, Batch, Models, StepContext, TrainingMethod};
+use super::methods::{self, Batch, Guidance, Models, StepContext, TrainingMethod};
 use super::metrics::Metrics;
 use super::models::Classifier;
 use super::runs::{CHOSEN_STUDENT, CHOSEN_TEACHER, LAST_STUDENT, LAST_TEACHER, RunDir};
@@ -149,18 +149,36 @@ impl Trainer {
         method: Box<dyn TrainingMethod>,
         start: Option<Models>,
     ) -> Result<Self, TrainError> {
+        let mut config = config;
+        if config.input_kind() == super::config::InputKind::Record {
+            // The MLP's width follows the encoded record; saved with the run.
+            config.record_inputs = data.labeled.shape[0];
+        }
         config.validate()?;
         let spec = *method.spec();
-        if let Some(role) = config
-            .modalities
-            .iter()
-            .find(|r| !spec.modalities.contains(&r.as_str()))
-        {
+        let input = config.input_kind();
+        if !spec.modalities.contains(&input.kind_name()) {
             return Err(TrainError::Data(format!(
-                "method {} reads the modalities {}; this run asks for {role}",
+                "method {} reads {}; this run asks for {} ({})",
                 spec.name,
-                spec.modalities.join(", ")
+                spec.modalities.join(", "),
+                config.modalities.join(", "),
+                input.kind_name()
             )));
+        }
+        if !spec.teacher_roles.is_empty() && config.teachers.is_empty() {
+            return Err(TrainError::Data(format!(
+                "method {} distils from a teacher run on {}: name one (--teacher RUN)",
+                spec.name,
+                spec.teacher_roles.join(" or ")
+            )));
+        }
+        if !spec.teacher_roles.is_empty()
+            && data.labeled.guidance.iter().chain(&data.unlabeled.guidance).all(Option::is_none)
+        {
+            return Err(TrainError::Data(
+                "the teacher run sees none of the training cases (none has its modality)".into(),
+            ));
         }
         if !config.teachers.is_empty() && spec.teacher_roles.is_empty() {
             return Err(TrainError::Data(format!(
@@ -278,7 +296,8 @@ impl Trainer {
     /// labels (and class weights, when the run weighs classes) and, for
     /// methods that read them, its unlabeled images.
     pub fn batch(&self, step: usize, order: &EpochOrder) -> Batch {
-        let size = self.config.input_size;
+        let shape = self.data.labeled.shape;
+        let uses_unlabeled = self.method.spec().uses_unlabeled;
         let labeled_indices = pick(
             &order.labeled,
             self.schedule.labeled_per_batch.min(self.data.labeled.len()),
@@ -299,7 +318,7 @@ impl Trainer {
             labeled: tensor4(
                 self.data.labeled.gather(&labeled_indices),
                 labeled_indices.len(),
-                size,
+                shape,
                 &self.device,
             ),
             weights: self.class_weights.as_ref().map(|weights| {
@@ -316,17 +335,53 @@ impl Trainer {
                 TensorData::new(labels, [labeled_indices.len()]),
                 &self.device,
             ),
-            unlabeled: (self.method.spec().uses_unlabeled && !unlabeled_indices.is_empty()).then(
-                || {
-                    tensor4(
-                        self.data.unlabeled.gather(&unlabeled_indices),
-                        unlabeled_indices.len(),
-                        size,
-                        &self.device,
-                    )
-                },
-            ),
+            unlabeled: (uses_unlabeled && !unlabeled_indices.is_empty()).then(|| {
+                tensor4(
+                    self.data.unlabeled.gather(&unlabeled_indices),
+                    unlabeled_indices.len(),
+                    shape,
+                    &self.device,
+                )
+            }),
+            guidance: self.guidance(&labeled_indices, &unlabeled_indices, uses_unlabeled),
         }
+    }
+
+    /// The teacher features of a batch's samples that have them (labeled
+    /// rows first, then unlabeled ones, as the batch orders them).
+    fn guidance(
+        &self,
+        labeled: &[usize],
+        unlabeled: &[usize],
+        uses_unlabeled: bool,
+    ) -> Option<Guidance> {
+        if self.method.spec().teacher_roles.is_empty() {
+            return None;
+        }
+        let from = |images: &Images, i: usize| images.guidance.get(i).cloned().flatten();
+        let mut rows = Vec::new();
+        let mut features = Vec::new();
+        let unlabeled = if uses_unlabeled { unlabeled } else { &[] };
+        let samples = labeled
+            .iter()
+            .map(|&i| from(&self.data.labeled, i))
+            .chain(unlabeled.iter().map(|&i| from(&self.data.unlabeled, i)));
+        for (row, f) in samples.enumerate() {
+            if let Some(f) = f {
+                rows.push(row as i64);
+                features.push(f);
+            }
+        }
+        let width = features.first()?.len();
+        let count = rows.len();
+        Some(Guidance {
+            rows: Tensor::<1, Int>::from_data(TensorData::new(rows, [count]), &self.device),
+            features: Tensor::<1>::from_data(
+                TensorData::new(features.concat(), [count * width]),
+                &self.device,
+            )
+            .reshape([count, width]),
+        })
     }
 
     /// Step `step` of epoch `epoch`: the batch from `order`, the method's
@@ -519,8 +574,11 @@ pub fn train_with(
 ) -> Result<RunSummary, TrainError> {
     config.validate()?;
     let project = Project::open(root)?;
-    let data = data::load(&project, config.input_size, rasterize, config.crop)?;
+    let mut data = data::load_for(&project, config, rasterize)?;
     drop(project);
+    // A distillation method's frozen teacher: its features cached once,
+    // its test metrics measured once (it never changes during the run).
+    let teacher = super::distill::attach_teacher(root, config, &mut data, &compute.device, rasterize)?;
     // Active learning continues an earlier run; pre-training on another
     // project starts from one of its runs (a new head when its classes differ).
     let start = lineage::load_start(root, config, &data.classes, &compute.device)?;
@@ -538,7 +596,8 @@ pub fn train_with(
             "the test pool has no labeled items to evaluate on".into(),
         ));
     }
-    let run = RunDir::create(root, config, trainer.method_name())?;
+    let run = RunDir::create(root, &trainer.config, trainer.method_name())?;
+    let fixed_teacher = teacher.as_ref().map(|t| t.test.clone());
     let steps_per_epoch = trainer.schedule.steps_per_epoch;
     let _ = events.send(TrainEvent::Started {
         run: run.id.clone(),
@@ -583,8 +642,13 @@ pub fn train_with(
         let mut values = means.into_means();
         let test = trainer.evaluate(&trainer.data.test);
         metric_series("metric", "student", &test.student.metrics, &mut values);
-        if let Some(t) = &test.teacher {
-            metric_series("metric", "teacher", &t.metrics, &mut values);
+        let teacher_metrics = test
+            .teacher
+            .as_ref()
+            .map(|t| t.metrics.clone())
+            .or_else(|| fixed_teacher.clone());
+        if let Some(t) = &teacher_metrics {
+            metric_series("metric", "teacher", t, &mut values);
         }
         let validation = (!trainer.data.validation.is_empty())
             .then(|| trainer.evaluate(&trainer.data.validation));
@@ -603,7 +667,7 @@ pub fn train_with(
             epoch,
             series: values,
             student: test.student.metrics.clone(),
-            teacher: test.teacher.as_ref().map(|t| t.metrics.clone()),
+            teacher: teacher_metrics,
             seconds: started.elapsed().as_secs_f64(),
         };
         run.append(&record)?;
@@ -645,7 +709,7 @@ pub fn train_with(
                 chosen_epoch: None,
                 selected_on: Selection::LastEpoch,
                 student: test.student.metrics,
-                teacher: test.teacher.map(|t| t.metrics),
+                teacher: test.teacher.map(|t| t.metrics).or(fixed_teacher),
                 stopped_early,
             }
         }
@@ -702,7 +766,8 @@ mod tests {
             pixels: (0..labels.len() * 3 * 8 * 8)
                 .map(|i| ((i * 37) % 101) as f32 / 101.0)
                 .collect(),
-            size: 8,
+            shape: data::image_shape(8),
+            guidance: Vec::new(),
         };
         let trainer = |weighted: bool| {
             let mut config = TrainConfig {

@@ -163,13 +163,22 @@ pub fn browser_ui(
                         let selected = session.selected == Some(id);
                         // Only rows on screen are laid out, so only their
                         // thumbnails are asked for.
-                        if !thumbnails.textures.contains_key(&id) && !row.missing {
+                        // A case's thumbnail is its first modality's, cached
+                        // under a name safe on every file system.
+                        let shown = session.shown_file(row);
+                        let absent = shown.as_ref().err().map(|_| {
+                            let roles = session.project.schema().modalities.join("/");
+                            format!("no {roles}")
+                        });
+                        if let Some(file) = shown.ok().filter(|_| {
+                            !thumbnails.textures.contains_key(&id) && !row.missing
+                        }) {
                             let ctx = ui.ctx().clone();
                             thumbnails.loader.request(
                                 id,
                                 session.project.root(),
-                                &row.item.content_hash,
-                                &session.project.resolve(&row.item),
+                                &row.item.content_hash.replace(':', "_"),
+                                &file,
                                 move || ctx.request_repaint(),
                             );
                             thumbnails.textures.insert(id, Thumbnail::Pending);
@@ -195,8 +204,12 @@ pub fn browser_ui(
                                     .on_hover_text(reason.as_str()),
                                 _ => ui.add_sized(
                                     [cell - 8.0, cell - 8.0],
-                                    egui::Button::new(if row.missing { "missing" } else { "…" })
-                                        .selected(selected),
+                                    egui::Button::new(match (&absent, row.missing) {
+                                        (Some(absent), _) => absent.as_str(),
+                                        (None, true) => "missing",
+                                        (None, false) => "…",
+                                    })
+                                    .selected(selected),
                                 ),
                             };
                             let caption =
@@ -207,7 +220,8 @@ pub fn browser_ui(
                                         "—"
                                     });
                             ui.small(caption);
-                            if response.on_hover_text(&row.item.path).clicked() {
+                            let hover = row.case.as_ref().map_or(row.item.path.as_str(), |c| c.as_str());
+                            if response.on_hover_text(hover).clicked() {
                                 commands.push(LabelingCommand::SelectItem(id));
                             }
                         });

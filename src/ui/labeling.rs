@@ -39,6 +39,9 @@ pub fn labeling_ui(
             commands.push(LabelingCommand::NextUnlabeled);
         }
     });
+    if row.case.is_some() {
+        modality_line(ui, session, row, commands);
+    }
     let in_test = row.item.pool == crate::store::Pool::Test;
     let move_text = if in_test {
         "Move back to training"
@@ -122,6 +125,10 @@ pub fn labeling_ui(
                 }
             }
         });
+    }
+    if row.case.is_some() && !schema.tabular.is_empty() {
+        ui.separator();
+        record_ui(ui, session, row, commands);
     }
     ui.separator();
     others_ui(ui, session, row, annotator, commands);
@@ -254,4 +261,125 @@ fn crop_line(
             );
         }
     });
+}
+
+/// A case's modalities: the one shown, the others to switch to (M cycles),
+/// the ones the case lacks marked missing.
+fn modality_line(
+    ui: &mut egui::Ui,
+    session: &ProjectSession,
+    row: &ItemRow,
+    commands: &mut Commands,
+) {
+    let roles = &session.project.schema().modalities;
+    if roles.is_empty() {
+        return;
+    }
+    let shown = match session
+        .cases
+        .shown(row.item.id, roles, session.shown_role.as_deref())
+    {
+        crate::app::cases::Shown::File { role, .. } => Some(role),
+        crate::app::cases::Shown::Missing { role } => role,
+    };
+    let files = session.cases.files.get(&row.item.id);
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Modality");
+        for role in roles {
+            let present = files.is_some_and(|f| f.contains_key(role));
+            let text = if present {
+                role.clone()
+            } else {
+                format!("{role} (missing)")
+            };
+            let selected = shown.as_deref() == Some(role.as_str());
+            if ui
+                .selectable_label(selected, text)
+                .on_hover_text("M shows the next modality")
+                .clicked()
+                && !selected
+            {
+                commands.push(LabelingCommand::ShowModality(Some(role.clone())));
+            }
+        }
+    });
+}
+
+/// The case's tabular record, one row per column, each editable: a
+/// number typed (saved when the field is left), a category or yes/no
+/// chosen. Every change is kept with its annotator and time.
+fn record_ui(ui: &mut egui::Ui, session: &ProjectSession, row: &ItemRow, commands: &mut Commands) {
+    use crate::store::schema::ColumnType;
+    let schema = session.project.schema();
+    let empty = std::collections::BTreeMap::new();
+    let record = session.cases.records.get(&row.item.id).unwrap_or(&empty);
+    ui.strong("Record");
+    egui::Grid::new(("record", row.item.id))
+        .num_columns(2)
+        .striped(true)
+        .show(ui, |ui| {
+            for column in &schema.tabular {
+                let current = record.get(&column.name);
+                let label = ui.label(column.title());
+                let set = |value: Option<String>, commands: &mut Commands| {
+                    commands.push(LabelingCommand::SetRecord {
+                        column: column.name.clone(),
+                        value,
+                    });
+                };
+                match column.kind {
+                    ColumnType::Number => {
+                        let id = ui.make_persistent_id(("record-draft", row.item.id, &column.name));
+                        let mut draft: String = ui
+                            .data_mut(|d| d.get_temp::<String>(id))
+                            .unwrap_or_else(|| current.cloned().unwrap_or_default());
+                        let response = ui
+                            .add(
+                                egui::TextEdit::singleline(&mut draft)
+                                    .desired_width(80.0)
+                                    .hint_text(if column.missing_allowed { "unknown" } else { "" }),
+                            )
+                            .labelled_by(label.id);
+                        if response.lost_focus() {
+                            ui.data_mut(|d| d.remove::<String>(id));
+                            let typed = draft.trim();
+                            if Some(typed) != current.map(String::as_str)
+                                && !(typed.is_empty() && current.is_none())
+                            {
+                                set((!typed.is_empty()).then(|| typed.to_string()), commands);
+                            }
+                        } else if response.has_focus() || response.changed() {
+                            ui.data_mut(|d| d.insert_temp(id, draft));
+                        }
+                    }
+                    ColumnType::Category | ColumnType::YesNo => {
+                        let values: Vec<String> = match column.kind {
+                            ColumnType::YesNo => vec!["yes".into(), "no".into()],
+                            _ => column.values.clone(),
+                        };
+                        let shown = current.cloned().unwrap_or_else(|| "unknown".into());
+                        egui::ComboBox::from_id_salt(("record", row.item.id, &column.name))
+                            .selected_text(shown)
+                            .show_ui(ui, |ui| {
+                                for value in &values {
+                                    if ui
+                                        .selectable_label(current == Some(value), value)
+                                        .clicked()
+                                        && current != Some(value)
+                                    {
+                                        set(Some(value.clone()), commands);
+                                    }
+                                }
+                                if column.missing_allowed
+                                    && ui.selectable_label(current.is_none(), "unknown").clicked()
+                                    && current.is_some()
+                                {
+                                    set(None, commands);
+                                }
+                            });
+                    }
+                }
+                ui.end_row();
+            }
+        });
 }

@@ -314,6 +314,12 @@ fn input_commands(ctx: &egui::Context, state: &AppState, commands: &mut Commands
             egui::Key::ArrowLeft | egui::Key::K => commands.push(LabelingCommand::StepItem(-1)),
             egui::Key::N => commands.push(LabelingCommand::NextUnlabeled),
             egui::Key::U => commands.push(LabelingCommand::NextMostUncertain),
+            // M cycles a case's modalities, unless the schema gives M to a value.
+            egui::Key::M if cycles_modalities(state) && schema.value_for_key('m').is_none() => {
+                if let Some(next) = next_modality(state) {
+                    commands.push(LabelingCommand::ShowModality(Some(next)));
+                }
+            }
             other => {
                 if let Some((field, value)) = key_char(other).and_then(|c| schema.value_for_key(c))
                 {
@@ -547,4 +553,30 @@ pub fn browser_frame_times(
             started.elapsed()
         })
         .collect()
+}
+
+/// Whether the open project's items are cases with several modalities.
+fn cycles_modalities(state: &AppState) -> bool {
+    state
+        .session
+        .as_ref()
+        .is_some_and(|s| s.project.schema().modalities.len() > 1)
+}
+
+/// The modality after the one shown for the selected case, in the schema's order.
+fn next_modality(state: &AppState) -> Option<String> {
+    let session = state.session.as_ref()?;
+    let row = session.selected_row()?;
+    let roles = &session.project.schema().modalities;
+    let shown = match session
+        .cases
+        .shown(row.item.id, roles, session.shown_role.as_deref())
+    {
+        crate::app::cases::Shown::File { role, .. } => Some(role),
+        crate::app::cases::Shown::Missing { role } => role,
+    };
+    let at = shown
+        .and_then(|r| roles.iter().position(|x| *x == r))
+        .map_or(0, |p| p + 1);
+    roles.get(at % roles.len().max(1)).cloned()
 }

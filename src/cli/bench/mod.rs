@@ -221,7 +221,16 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 base.epochs = *epochs;
             }
             let methods = if method.is_empty() {
-                crate::train::config::Method::ALL.to_vec()
+                // The methods that train on the demo's images alone (distillation needs a teacher run).
+                crate::train::config::Method::ALL
+                    .into_iter()
+                    .filter(|&m| {
+                        let method = crate::train::methods::build(m);
+                        let spec = method.spec();
+                        spec.teacher_roles.is_empty()
+                            && spec.modalities.contains(&crate::train::config::IMAGE_MODALITY)
+                    })
+                    .collect()
             } else {
                 method.clone()
             };

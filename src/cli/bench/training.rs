@@ -54,7 +54,8 @@ fn random_images(count: usize, size: usize, classes: usize, labeled: bool) -> Im
         ids: (0..count as i64).collect(),
         labels: (0..count).map(|i| labeled.then_some(i % classes)).collect(),
         pixels,
-        size,
+        shape: crate::train::data::image_shape(size),
+        guidance: Vec::new(),
     }
 }
 
@@ -69,7 +70,7 @@ fn time_steps(
     let classes = 4;
     let labeled_per_batch = match method {
         Method::Supervised => s.batch,
-        Method::MeanTeacher => (s.batch / 4).max(1),
+        Method::MeanTeacher | Method::CrossModalKd => (s.batch / 4).max(1),
     };
     let config = TrainConfig {
         method,

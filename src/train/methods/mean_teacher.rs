@@ -8,8 +8,8 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Int, Tensor};
 
 use super::{Batch, MethodSpec, Models, StepContext, TrainingMethod, scalar};
-use crate::train::augment::augment;
-use crate::train::config::ClassificationLoss;
+use crate::train::augment::augment_input;
+use crate::train::config::{ClassificationLoss, IMAGE_MODALITY, VOLUME_INPUT};
 use crate::train::ema::ema_update;
 use crate::train::events::Scalars;
 use crate::train::losses::{classification, consistency, relation_consistency};
@@ -66,7 +66,10 @@ pub fn terms(
     }
 }
 
-const SPEC: MethodSpec = MethodSpec::image(
+const SPEC: MethodSpec = MethodSpec {
+    // A volume's slices are perturbed alike; a record has no perturbation to be consistent under.
+    modalities: &[IMAGE_MODALITY, VOLUME_INPUT],
+    ..MethodSpec::image(
     "mean-teacher",
     true,
     true,
@@ -79,7 +82,8 @@ const SPEC: MethodSpec = MethodSpec::image(
         "schedule/consistency_weight",
         "schedule/ema_alpha",
     ],
-);
+)
+};
 
 impl TrainingMethod for MeanTeacher {
     fn spec(&self) -> &MethodSpec {
@@ -94,7 +98,6 @@ impl TrainingMethod for MeanTeacher {
         context: &StepContext,
     ) -> (Models, Scalars) {
         let config = &context.config.mean_teacher;
-        let augmentation = &context.config.augmentation;
         let student = models.student;
         let teacher = models.teacher.unwrap_or_else(|| student.valid());
         let labeled = batch.labeled.dims()[0];
@@ -103,10 +106,10 @@ impl TrainingMethod for MeanTeacher {
             None => batch.labeled.clone(),
         };
         let (student_logits, student_features) =
-            student.forward(augment(images.clone(), augmentation));
+            student.forward(augment_input(images.clone(), context.config));
         // The teacher sees its own perturbation, without autodiff.
         let (teacher_logits, teacher_features) =
-            teacher.forward(augment(images.without_autodiff(), augmentation));
+            teacher.forward(augment_input(images.without_autodiff(), context.config));
         let weight = ramp_up(
             context.epoch_progress,
             config.rampup_epochs,
@@ -234,6 +237,7 @@ mod tests {
             labeled: Tensor::<4>::random([4, 3, 16, 16], Distribution::Normal(0.0, 1.0), &device),
             labels: Tensor::<1, Int>::from_data(TensorData::from([0i64, 1, 2, 1]), &device),
             weights: None,
+            guidance: None,
             unlabeled: Some(Tensor::<4>::random(
                 [4, 3, 16, 16],
                 Distribution::Normal(0.0, 1.0),

@@ -5,6 +5,7 @@
 //! (sampling, schedules, evaluation, checkpoints), the same for every
 //! method, so methods are compared on the same steps and images.
 
+pub mod cross_modal_kd;
 pub mod mean_teacher;
 pub mod supervised;
 
@@ -35,6 +36,17 @@ pub struct Batch {
     pub weights: Option<Tensor<1>>,
     /// `[U, 3, H, W]`, for methods that read unlabeled images.
     pub unlabeled: Option<Tensor<4>>,
+    /// A frozen teacher's features for the samples it could see, for
+    /// distillation methods.
+    pub guidance: Option<Guidance>,
+}
+
+/// Teacher features for some samples of a batch.
+pub struct Guidance {
+    /// `[K]` rows of the batch (labeled first, then unlabeled) that have features.
+    pub rows: Tensor<1, Int>,
+    /// `[K, N]` the teacher's feature vectors of those rows (no gradient).
+    pub features: Tensor<2>,
 }
 
 impl Batch {
@@ -65,9 +77,11 @@ pub struct MethodSpec {
     pub uses_unlabeled: bool,
     /// The series each step reports, by name (`loss/…`, `schedule/…`, `grad/…`).
     pub series: &'static [&'static str],
-    /// Modality roles the method can read.
+    /// The kinds of input the method can read (`image`, `tabular`,
+    /// `volume`: see [`super::config::InputKind::kind_name`]).
     pub modalities: &'static [&'static str],
-    /// Roles of the teacher runs the method distils from.
+    /// The kinds of input of the teacher runs the method distils from
+    /// (empty: it takes none; otherwise it needs one).
     pub teacher_roles: &'static [&'static str],
 }
 
@@ -109,6 +123,7 @@ pub fn build(method: Method) -> Box<dyn TrainingMethod> {
     match method {
         Method::Supervised => Box::new(supervised::Supervised),
         Method::MeanTeacher => Box::new(mean_teacher::MeanTeacher),
+        Method::CrossModalKd => Box::new(cross_modal_kd::CrossModalKd),
     }
 }
 
@@ -167,6 +182,18 @@ pub fn ratio_weighted_gradients<M: burn::module::Module>(
     alpha: f64,
     module: &M,
 ) -> (burn::optim::GradientsParams, GradientRatio) {
+    weighted_gradients(loss_a, loss_b, alpha, true, module)
+}
+
+/// [`ratio_weighted_gradients`], or with `use_ratio` off the fixed
+/// weights `α` and `1 − α` (the ratio is still measured and reported).
+pub fn weighted_gradients<M: burn::module::Module>(
+    loss_a: impl FnOnce() -> Tensor<1>,
+    loss_b: impl FnOnce() -> Tensor<1>,
+    alpha: f64,
+    use_ratio: bool,
+    module: &M,
+) -> (burn::optim::GradientsParams, GradientRatio) {
     use burn::optim::GradientsParams;
     let grads_a = GradientsParams::from_grads(loss_a().backward(), module);
     let grads_b = GradientsParams::from_grads(loss_b().backward(), module);
@@ -205,7 +232,7 @@ pub fn ratio_weighted_gradients<M: burn::module::Module>(
         a: &grads_a,
         b: &grads_b,
         weight_a: alpha,
-        weight_b: (1.0 - alpha) * ratio,
+        weight_b: (1.0 - alpha) * if use_ratio { ratio } else { 1.0 },
         out: GradientsParams::new(),
     };
     module.visit(&mut combine);

@@ -6,18 +6,22 @@
 use burn::optim::{GradientsParams, ModuleOptimizer};
 
 use super::{Batch, MethodSpec, Models, StepContext, TrainingMethod, scalar};
-use crate::train::augment::augment;
+use crate::train::augment::augment_input;
+use crate::train::config::{IMAGE_MODALITY, TABULAR_MODALITY, VOLUME_INPUT};
 use crate::train::events::Scalars;
 use crate::train::losses::classification;
 
 pub struct Supervised;
 
-const SPEC: MethodSpec = MethodSpec::image(
-    "supervised",
-    false,
-    false,
-    &["loss/ce", "loss/focal", "loss/total"],
-);
+const SPEC: MethodSpec = MethodSpec {
+    modalities: &[IMAGE_MODALITY, TABULAR_MODALITY, VOLUME_INPUT],
+    ..MethodSpec::image(
+        "supervised",
+        false,
+        false,
+        &["loss/ce", "loss/focal", "loss/total"],
+    )
+};
 
 impl TrainingMethod for Supervised {
     fn spec(&self) -> &MethodSpec {
@@ -33,7 +37,7 @@ impl TrainingMethod for Supervised {
     ) -> (Models, Scalars) {
         let student = models.student;
         let (logits, _) =
-            student.forward(augment(batch.labeled.clone(), &context.config.augmentation));
+            student.forward(augment_input(batch.labeled.clone(), context.config));
         let (ce, focal, loss) = classification(
             logits,
             batch.labels.clone(),
@@ -75,6 +79,7 @@ mod tests {
             labels: Tensor::<1, Int>::from_data(TensorData::from([0i64, 1, 2, 1]), &device),
             weights: None,
             unlabeled: None,
+            guidance: None,
         };
         let mut models = Models {
             student: Classifier::new(ModelKind::Resnet18, 3, 4, 0.0, &device),

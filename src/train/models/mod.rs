@@ -2,8 +2,11 @@
 //! ResNet-18-style network (the default for 2-D images), DenseNet-121
 //! (the SRC-MT reference) and Xception-style (the thyroid method). Each
 //! architecture is one file; this module only chooses between them. For
-//! cross-modal distillation (METHODS.md §3, not yet a method): `tabular`,
-//! the questionnaire student, and `volume3d`, the CT teacher.
+//! cases (METHODS.md §3): `tabular`, an MLP on the tabular record, and
+//! `volume3d`, an I3D-style 3-D network on one modality's volume. Every
+//! input reaches the forward as a 4-D batch (images `[B, 3, H, W]`,
+//! volumes `[B, D, H, W]`, records `[B, F, 1, 1]`), so the trainer and the
+//! methods stay the same for all.
 
 pub mod densenet;
 pub mod layers;
@@ -35,10 +38,27 @@ pub enum ModelKind {
     /// The thyroid method's network: Xception with both changes on.
     #[serde(rename = "xception-dd")]
     XceptionDd,
+    /// A multilayer perceptron on a case's tabular record.
+    #[serde(rename = "mlp")]
+    Mlp,
+    /// An I3D-style 3-D network (inflated 3×3×3 residual blocks) on one
+    /// modality's volume.
+    #[serde(rename = "i3d")]
+    I3d,
 }
 
 impl ModelKind {
-    pub const ALL: [ModelKind; 4] = [
+    pub const ALL: [ModelKind; 6] = [
+        ModelKind::Resnet18,
+        ModelKind::Densenet121,
+        ModelKind::Xception,
+        ModelKind::XceptionDd,
+        ModelKind::Mlp,
+        ModelKind::I3d,
+    ];
+
+    /// The architectures for 2-D images (the rest read a record or a volume).
+    pub const IMAGE: [ModelKind; 4] = [
         ModelKind::Resnet18,
         ModelKind::Densenet121,
         ModelKind::Xception,
@@ -52,6 +72,8 @@ impl ModelKind {
             ModelKind::Densenet121 => "densenet121",
             ModelKind::Xception => "xception",
             ModelKind::XceptionDd => "xception-dd",
+            ModelKind::Mlp => "mlp",
+            ModelKind::I3d => "i3d",
         }
     }
 
@@ -62,6 +84,8 @@ impl ModelKind {
             ModelKind::Densenet121 => "DenseNet-121",
             ModelKind::Xception => "Xception",
             ModelKind::XceptionDd => "Xception, dilated + dense",
+            ModelKind::Mlp => "MLP (tabular record)",
+            ModelKind::I3d => "I3D-style 3-D CNN",
         }
     }
 
@@ -77,6 +101,14 @@ pub enum Classifier {
     ResNet(ResNet),
     DenseNet(densenet::DenseNet),
     Xception(xception::Xception),
+    Tabular(tabular::TabularMlp),
+    Volume(volume3d::Volume3d),
+}
+
+/// The hidden widths of the tabular MLP at `width`: the last is the
+/// feature layer distillation compares.
+pub fn mlp_hidden(width: usize) -> Vec<usize> {
+    vec![4 * width, 2 * width]
 }
 
 impl Classifier {
@@ -108,6 +140,20 @@ impl Classifier {
         options: xception::XceptionOptions,
         device: &Device,
     ) -> Self {
+        Self::with_inputs(kind, classes, width, dropout, options, 0, device)
+    }
+
+    /// [`Classifier::with_options`] with the number of encoded inputs a
+    /// tabular record has (ignored by the other architectures).
+    pub fn with_inputs(
+        kind: ModelKind,
+        classes: usize,
+        width: usize,
+        dropout: f64,
+        options: xception::XceptionOptions,
+        record_inputs: usize,
+        device: &Device,
+    ) -> Self {
         let xception = |dilated: bool, dense: bool| {
             Classifier::Xception(xception::Xception::new(
                 &xception::XceptionConfig {
@@ -136,6 +182,23 @@ impl Classifier {
                 &densenet::DenseNetConfig::densenet121(classes, dropout),
                 device,
             )),
+            ModelKind::Mlp => Classifier::Tabular(tabular::TabularMlp::new(
+                &tabular::TabularMlpConfig {
+                    inputs: record_inputs,
+                    hidden: mlp_hidden(width),
+                    classes,
+                    dropout,
+                },
+                device,
+            )),
+            ModelKind::I3d => Classifier::Volume(volume3d::Volume3d::new(
+                &volume3d::Volume3dConfig {
+                    classes,
+                    width,
+                    dropout,
+                },
+                device,
+            )),
         }
     }
 
@@ -144,6 +207,8 @@ impl Classifier {
             Classifier::ResNet(m) => m.head_mut(),
             Classifier::DenseNet(m) => m.head_mut(),
             Classifier::Xception(m) => m.head_mut(),
+            Classifier::Tabular(m) => m.head_mut(),
+            Classifier::Volume(m) => m.head_mut(),
         }
     }
 
@@ -153,6 +218,8 @@ impl Classifier {
             Classifier::ResNet(m) => m.head(),
             Classifier::DenseNet(m) => m.head(),
             Classifier::Xception(m) => m.head(),
+            Classifier::Tabular(m) => m.head(),
+            Classifier::Volume(m) => m.head(),
         };
         head.weight.dims()[1]
     }
@@ -173,6 +240,8 @@ impl Classifier {
             Classifier::ResNet(m) => m.early_param_ids(),
             Classifier::DenseNet(m) => m.early_param_ids(),
             Classifier::Xception(m) => m.early_param_ids(),
+            Classifier::Tabular(m) => m.early_param_ids(),
+            Classifier::Volume(m) => m.early_param_ids(),
         }
     }
 
@@ -189,23 +258,30 @@ impl Classifier {
         classes: usize,
         device: &Device,
     ) -> Self {
-        Self::with_options(
+        Self::with_inputs(
             config.model,
             classes,
             config.width,
             config.dropout,
             config.xception,
+            config.record_inputs,
             device,
         )
     }
 
     /// # Shapes
-    /// images `[B, 3, H, W]` → (logits `[B, classes]`, pooled features `[B, D]`)
+    /// images `[B, 3, H, W]`, volumes `[B, D, H, W]` or records `[B, F, 1, 1]`
+    /// → (logits `[B, classes]`, pooled features `[B, N]`)
     pub fn forward(&self, images: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
         match self {
             Classifier::ResNet(m) => m.forward(images),
             Classifier::DenseNet(m) => m.forward(images),
             Classifier::Xception(m) => m.forward(images),
+            Classifier::Tabular(m) => {
+                let [batch, inputs, h, w] = images.dims();
+                m.forward(images.reshape([batch, inputs * h * w]))
+            }
+            Classifier::Volume(m) => m.forward(images.unsqueeze_dim(1)),
         }
     }
 }

@@ -53,6 +53,22 @@ impl TabularMlp {
         }
     }
 
+    /// The first hidden layer (what fine-tuning can hold still).
+    pub fn early_param_ids(&self) -> Vec<burn::module::ParamId> {
+        self.hidden
+            .first()
+            .map(burn::module::list_param_ids)
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn head(&self) -> &Linear {
+        &self.classifier
+    }
+
+    pub(crate) fn head_mut(&mut self) -> &mut Linear {
+        &mut self.classifier
+    }
+
     /// Class logits and the last hidden layer's activations.
     ///
     /// # Shapes

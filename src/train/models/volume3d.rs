@@ -93,6 +93,24 @@ impl Volume3d {
         }
     }
 
+    /// The stem and the first block (what fine-tuning can hold still).
+    pub fn early_param_ids(&self) -> Vec<burn::module::ParamId> {
+        let mut ids = burn::module::list_param_ids(&self.stem);
+        ids.extend(burn::module::list_param_ids(&self.stem_norm));
+        if let Some(first) = self.blocks.first() {
+            ids.extend(burn::module::list_param_ids(first));
+        }
+        ids
+    }
+
+    pub(crate) fn head(&self) -> &Linear {
+        &self.classifier
+    }
+
+    pub(crate) fn head_mut(&mut self) -> &mut Linear {
+        &mut self.classifier
+    }
+
     /// The last feature map as N channels × M voxels.
     ///
     /// # Shapes

@@ -1,0 +1,64 @@
+//! The window's view of a project's cases: each case's name, files by
+//! modality role and current record, read in three scans when the project
+//! is (re)loaded, and which role the viewer shows.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::store::{Project, StoreError};
+
+/// Every case of the open project (empty for a project of plain files).
+#[derive(Clone, Debug, Default)]
+pub struct CaseIndex {
+    pub names: BTreeMap<i64, String>,
+    pub files: BTreeMap<i64, BTreeMap<String, PathBuf>>,
+    pub records: BTreeMap<i64, BTreeMap<String, String>>,
+}
+
+/// What the viewer shows for an item of a case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Shown {
+    /// This role's file.
+    File { role: String, path: PathBuf },
+    /// The case has no file of this role (or none at all).
+    Missing { role: Option<String> },
+}
+
+impl CaseIndex {
+    pub fn load(project: &Project) -> Result<Self, StoreError> {
+        if !project.schema().has_cases() {
+            return Ok(Self::default());
+        }
+        Ok(Self {
+            names: project.case_names()?,
+            files: project.all_case_files()?,
+            records: project.all_records()?,
+        })
+    }
+
+    pub fn is_case(&self, item_id: i64) -> bool {
+        self.names.contains_key(&item_id)
+    }
+
+    /// The file of `role` (or, with none asked, of the first of `roles` the
+    /// case has) that the viewer opens for a case.
+    pub fn shown(&self, item_id: i64, roles: &[String], role: Option<&str>) -> Shown {
+        let files = self.files.get(&item_id);
+        let wanted = role.map(str::to_string).or_else(|| {
+            roles
+                .iter()
+                .find(|r| files.is_some_and(|f| f.contains_key(*r)))
+                .cloned()
+        });
+        match wanted {
+            Some(role) => match files.and_then(|f| f.get(&role)) {
+                Some(path) => Shown::File {
+                    role,
+                    path: path.clone(),
+                },
+                None => Shown::Missing { role: Some(role) },
+            },
+            None => Shown::Missing { role: None },
+        }
+    }
+}
