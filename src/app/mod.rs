@@ -284,7 +284,7 @@ impl AppState {
                     .map_or(crate::train::config::DeviceKind::Cpu, |c| c.kind());
                 self.training.project_opened(
                     session.project.root(),
-                    &session.project.schema().name,
+                    session.project.schema(),
                     device,
                 );
                 self.session = Some(session);

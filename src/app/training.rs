@@ -267,7 +267,13 @@ impl Training {
     /// A project was opened: its runs, and the preset for its schema on the
     /// device the panel will use (the CPU where the display has no real GPU
     /// shared with Burn).
-    pub fn project_opened(&mut self, root: &Path, schema_name: &str, display: DeviceKind) {
+    pub fn project_opened(
+        &mut self,
+        root: &Path,
+        schema: &crate::store::Schema,
+        display: DeviceKind,
+    ) {
+        let schema_name = schema.name.as_str();
         self.past_runs = runs::list(root);
         self.lineage.clear();
         if self.run.as_ref().is_none_or(|r| !r.is_active()) {
@@ -288,6 +294,10 @@ impl Training {
             self.config.loss = Preset::for_project(schema_name, device)
                 .config_for(schema_name)
                 .loss;
+            self.config.modalities = vec![default_input(schema, &self.config.modalities)];
+            // Teacher runs are this project's.
+            self.config.teachers.clear();
+            self.config.fit_to_modality();
         }
     }
 
@@ -425,5 +435,30 @@ impl Training {
         self.config.fine_tune_from = run;
         self.config.fine_tune_from_project = project.map(|p| p.to_string_lossy().into_owned());
         Ok(())
+    }
+}
+
+/// What a run on a project reads unless told otherwise: the image for a
+/// project of files; for cases, `current` if it is one of the case's
+/// inputs, else the tabular record where there is one, else the first
+/// modality.
+fn default_input(schema: &crate::store::Schema, current: &[String]) -> String {
+    use crate::train::config::{IMAGE_MODALITY, TABULAR_MODALITY};
+    if !schema.has_cases() {
+        return IMAGE_MODALITY.into();
+    }
+    let first = current.first().map(String::as_str);
+    let fits = |m: &str| {
+        (m == TABULAR_MODALITY && !schema.tabular.is_empty())
+            || schema.modalities.iter().any(|r| r == m)
+    };
+    match first {
+        Some(m) if fits(m) => m.to_string(),
+        _ if !schema.tabular.is_empty() => TABULAR_MODALITY.into(),
+        _ => schema
+            .modalities
+            .first()
+            .cloned()
+            .unwrap_or_else(|| IMAGE_MODALITY.into()),
     }
 }

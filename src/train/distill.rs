@@ -30,6 +30,16 @@ pub struct TeacherReport {
     pub test_cases: usize,
 }
 
+/// Whether a past run can be a distillation teacher: a finished run on
+/// one of a case's volumes (what [`attach_teacher`] accepts).
+pub fn can_teach(run: &super::runs::PastRun) -> bool {
+    run.summary.is_some()
+        && run
+            .config
+            .as_ref()
+            .is_some_and(|c| matches!(c.input_kind(), InputKind::Volume(_)))
+}
+
 /// Loads the teacher run of `config` (when it names one), caches its
 /// features for the training cases it can see in `data`, and scores it on
 /// the test cases it can see.

@@ -376,7 +376,9 @@ fn record_ui(ui: &mut egui::Ui, session: &ProjectSession, row: &ItemRow, command
                                 {
                                     set(None, commands);
                                 }
-                            });
+                            })
+                            .response
+                            .labelled_by(label.id);
                     }
                 }
                 ui.end_row();

@@ -11,7 +11,7 @@ use egui_plot::{Legend, Line, LineStyle, Plot, PlotPoints};
 
 use crate::app::training::{TrainingRun, TrainingStatus};
 use crate::app::{AppState, Commands, TrainingCommand};
-use crate::train::config::{Method, OptimizerKind, Preset, TrainConfig, limits};
+use crate::train::config::{InputKind, Method, OptimizerKind, Preset, TrainConfig, limits};
 use crate::train::events::{EpochRecord, Scalars, series};
 use crate::train::metrics::Metrics;
 use crate::train::models::ModelKind;
@@ -131,9 +131,15 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
                 ui.selectable_value(&mut config.method, method, method.title());
             }
         });
+        inputs_ui(ui, state, &mut config);
         ui.horizontal(|ui| {
             ui.label("Model");
-            for model in ModelKind::ALL {
+            let models: &[ModelKind] = match config.input_kind() {
+                InputKind::Image => &ModelKind::IMAGE,
+                InputKind::Record => &[ModelKind::Mlp],
+                InputKind::Volume(_) => &[ModelKind::I3d],
+            };
+            for &model in models {
                 ui.selectable_value(&mut config.model, model, model.title());
             }
             if config.model == ModelKind::Xception {
@@ -618,4 +624,81 @@ fn confusion_and_roc_ui(ui: &mut egui::Ui, state: &AppState, training: &Training
             });
         });
     }
+}
+
+/// What the run reads (for a project of cases: the record or one
+/// modality's volume), and for a distillation method its teacher run —
+/// chosen from this project's finished runs that can teach — and weights.
+fn inputs_ui(ui: &mut egui::Ui, state: &AppState, config: &mut TrainConfig) {
+    let Some(session) = &state.session else {
+        return;
+    };
+    let schema = session.project.schema();
+    if schema.has_cases() {
+        let mut choices: Vec<String> = Vec::new();
+        if !schema.tabular.is_empty() {
+            choices.push(crate::train::config::TABULAR_MODALITY.into());
+        }
+        choices.extend(schema.modalities.iter().cloned());
+        let mut reads = config.modalities.first().cloned().unwrap_or_default();
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Reads");
+            for choice in &choices {
+                let title = if choice == crate::train::config::TABULAR_MODALITY {
+                    "record (tabular)".to_string()
+                } else {
+                    format!("{choice} volume")
+                };
+                ui.selectable_value(&mut reads, choice.clone(), title);
+            }
+        });
+        if config.modalities.first() != Some(&reads) && !reads.is_empty() {
+            config.modalities = vec![reads];
+            config.fit_to_modality();
+        }
+    }
+    let method = crate::train::methods::build(config.method);
+    if method.spec().teacher_roles.is_empty() {
+        return;
+    }
+    let teachers: Vec<&str> = state
+        .training
+        .past_runs
+        .iter()
+        .filter(|r| crate::train::distill::can_teach(r))
+        .map(|r| r.id.as_str())
+        .collect();
+    let mut teacher = config.teachers.first().cloned();
+    ui.horizontal(|ui| {
+        let shown = teacher.clone().unwrap_or_else(|| "choose a run".into());
+        egui::ComboBox::from_label("Teacher run")
+            .selected_text(shown)
+            .show_ui(ui, |ui| {
+                for id in &teachers {
+                    ui.selectable_value(&mut teacher, Some(id.to_string()), *id);
+                }
+            });
+    });
+    if teachers.is_empty() {
+        ui.weak("No run can teach yet: train one on a case's volume first (Reads: ct volume, Supervised).");
+    }
+    if teacher.as_ref() != config.teachers.first() {
+        config.teachers = teacher.into_iter().collect();
+    }
+    egui::Grid::new("distillation_settings")
+        .num_columns(2)
+        .show(ui, |ui| {
+            let label = ui.label("α (weight of cross-entropy)");
+            ui.add(drag(&mut config.distillation.alpha, limits::ALPHA, 0.01))
+                .labelled_by(label.id);
+            ui.end_row();
+            ui.label("Gradient ratio");
+            ui.checkbox(&mut config.distillation.grad_ratio, "scale the KD term every step")
+                .on_hover_text("‖∇L_ce‖ / ‖∇L_kd‖ over the student's parameters (METHODS.md §3); off: the fixed weight 1 − α");
+            ui.end_row();
+            ui.label("Teacher features");
+            ui.checkbox(&mut config.distillation.standardise_teacher, "standardised over the cohort")
+                .on_hover_text("Raw row means of a CT network are nearly alike for every chest, so the similarity distribution is nearly flat");
+            ui.end_row();
+        });
 }
