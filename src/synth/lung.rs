@@ -100,7 +100,7 @@ fn logistic(x: f64) -> f64 {
 /// A questionnaire that sees the risk only weakly: each answer mixes a
 /// little of it with much noise.
 fn questionnaire(rng: &mut Rng, risk: f64) -> Questionnaire {
-    let smoking_score = 0.6 * risk + rng.normal();
+    let smoking_score = 0.4 * risk + rng.normal();
     let smoking = if smoking_score > 0.6 {
         Smoking::Current
     } else if smoking_score > -0.3 {
@@ -110,22 +110,22 @@ fn questionnaire(rng: &mut Rng, risk: f64) -> Questionnaire {
     };
     let pack_years = match smoking {
         Smoking::Never => 0.0,
-        _ => (20.0 + 8.0 * risk + 12.0 * rng.normal()).max(1.0),
+        _ => (20.0 + 5.0 * risk + 12.0 * rng.normal()).max(1.0),
     };
     let years_since_quitting = match smoking {
-        Smoking::Former => (12.0 - 3.0 * risk + 6.0 * rng.normal()).max(0.5),
+        Smoking::Former => (12.0 - 2.0 * risk + 6.0 * rng.normal()).max(0.5),
         _ => 0.0,
     };
     Questionnaire {
-        age_years: (62.0 + 3.0 * risk + 8.0 * rng.normal()).clamp(40.0, 90.0),
+        age_years: (62.0 + 2.0 * risk + 8.0 * rng.normal()).clamp(40.0, 90.0),
         male: bernoulli(rng, 0.5 + 0.05 * risk),
         pack_years,
         smoking,
         years_since_quitting,
-        family_history: bernoulli(rng, logistic(-2.0 + 0.4 * risk)),
-        copd: bernoulli(rng, logistic(-1.6 + 0.4 * risk)),
-        cough: bernoulli(rng, logistic(-1.0 + 0.3 * risk)),
-        weight_loss: bernoulli(rng, logistic(-2.5 + 0.5 * risk)),
+        family_history: bernoulli(rng, logistic(-2.0 + 0.25 * risk)),
+        copd: bernoulli(rng, logistic(-1.6 + 0.25 * risk)),
+        cough: bernoulli(rng, logistic(-1.0 + 0.2 * risk)),
+        weight_loss: bernoulli(rng, logistic(-2.5 + 0.3 * risk)),
         occupational_exposure: bernoulli(rng, logistic(-1.8 + 0.2 * risk)),
     }
 }
