@@ -125,6 +125,8 @@ pub enum LabelingCommand {
     },
     /// Show this modality of a case in the viewer (`None`: its first).
     ShowModality(Option<String>),
+    /// Show this record column under each case in the browser (`None`: none).
+    ShowColumn(Option<String>),
 }
 
 impl From<LabelingCommand> for Command {

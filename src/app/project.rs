@@ -147,6 +147,8 @@ pub struct ProjectSession {
     /// The modality role the viewer shows for a case (`None`: the first
     /// role the case has).
     pub shown_role: Option<String>,
+    /// The record column the browser shows under each case.
+    pub shown_column: Option<String>,
 }
 
 impl ProjectSession {
@@ -169,6 +171,7 @@ impl ProjectSession {
             counts: RefCell::new(None),
             cases: Default::default(),
             shown_role: None,
+            shown_column: None,
         };
         session.reload()?;
         Ok(session)
@@ -698,6 +701,10 @@ impl ProjectSession {
                         .map_err(error)?;
                     self.cases.records.insert(id, self.project.record(id).map_err(error)?);
                 }
+                Ok(LabelingOutcome::default())
+            }
+            LabelingCommand::ShowColumn(column) => {
+                self.shown_column = column;
                 Ok(LabelingOutcome::default())
             }
             LabelingCommand::ShowModality(role) => {

@@ -61,6 +61,11 @@ pub struct TrainArgs {
     /// Several teacher runs (comma list), matched to roles by their recorded modality.
     #[arg(long, value_delimiter = ',', value_name = "RUN[,RUN…]")]
     pub teachers: Vec<String>,
+    /// The project the --teacher run belongs to, when not this one (e.g. a
+    /// CT teacher trained on a fully labeled cohort); its features are
+    /// computed on this project's cases.
+    #[arg(long, value_name = "DIR", requires = "teacher")]
+    pub teacher_project: Option<PathBuf>,
     /// Distillation: α of `α·L_ce + (1 − α)·L_kd·grad_ratio` (default 0.5).
     #[arg(long)]
     pub alpha: Option<f64>,
@@ -173,6 +178,9 @@ fn configuration(args: &TrainArgs, compute: &ComputeDevice) -> anyhow::Result<Tr
         }
     }
     config.fit_to_modality();
+    if let Some(dir) = &args.teacher_project {
+        config.teacher_project = Some(lineage::project_folder(dir)?.to_string_lossy().into_owned());
+    }
     if let Some(alpha) = args.alpha {
         config.distillation.alpha = alpha;
     }

@@ -198,6 +198,12 @@ pub struct TrainConfig {
     /// their role by the modality recorded in their own configuration.
     #[serde(default)]
     pub teachers: Vec<String>,
+    /// The project the teacher runs belong to when it is not this one (an
+    /// absolute folder): a CT teacher trained on a large labeled cohort
+    /// teaching a questionnaire student where few cases are labeled. Its
+    /// features are computed on this project's cases.
+    #[serde(default)]
+    pub teacher_project: Option<String>,
     /// Input edge in pixels (128 keeps CPU runs practical; 224 is the reference).
     pub input_size: usize,
     /// Channels of the first Classifier stage.
@@ -363,6 +369,11 @@ impl TrainConfig {
         if self.modalities.is_empty() {
             return Err(ConfigError("a run needs at least one modality".into()));
         }
+        if self.teacher_project.is_some() && self.teachers.is_empty() {
+            return Err(ConfigError(
+                "a teacher project needs the teacher run (--teacher RUN)".into(),
+            ));
+        }
         check("α", self.distillation.alpha, &limits::ALPHA)?;
         let fits = match self.input_kind() {
             InputKind::Image => ModelKind::IMAGE.contains(&self.model),
@@ -471,6 +482,7 @@ impl Default for TrainConfig {
             model: ModelKind::Resnet18,
             modalities: default_modalities(),
             teachers: Vec::new(),
+            teacher_project: None,
             input_size: 128,
             width: 16,
             dropout: 0.2,
@@ -582,6 +594,7 @@ impl Preset {
             method: current.method,
             modalities: current.modalities.clone(),
             teachers: current.teachers.clone(),
+            teacher_project: current.teacher_project.clone(),
             fine_tune_from: current.fine_tune_from.clone(),
             fine_tune_from_project: current.fine_tune_from_project.clone(),
             freeze_early_epochs: current.freeze_early_epochs,
@@ -614,6 +627,7 @@ mod tests {
             "crop",
             "record_inputs",
             "distillation",
+            "teacher_project",
         ] {
             saved.as_object_mut().unwrap().remove(key);
         }

@@ -61,7 +61,13 @@ pub fn attach_teacher(
             )));
         }
     };
-    let loaded = inference::load_run(root, run, device)?;
+    // The teacher may come from another project (a labeled CT cohort);
+    // its features are computed on this project's cases.
+    let source = match &config.teacher_project {
+        Some(dir) => super::lineage::project_folder(Path::new(dir))?,
+        None => root.to_path_buf(),
+    };
+    let loaded = inference::load_run(&source, run, device)?;
     let InputKind::Volume(role) = loaded.config.input_kind() else {
         return Err(TrainError::Data(format!(
             "teacher run {run} trained on {}; a teacher must be a run on a case's volume (e.g. --modality ct)",

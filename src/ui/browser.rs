@@ -110,6 +110,22 @@ pub fn browser_ui(
     if filter != session.filter {
         commands.push(LabelingCommand::SetFilter(filter));
     }
+    if !schema.tabular.is_empty() {
+        let mut column = session.shown_column.clone();
+        egui::ComboBox::from_label("Record column")
+            .selected_text(column.clone().unwrap_or_else(|| "none".into()))
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut column, None, "none");
+                for c in &schema.tabular {
+                    ui.selectable_value(&mut column, Some(c.name.clone()), c.title());
+                }
+            })
+            .response
+            .on_hover_text("Shown under each case's thumbnail");
+        if column != session.shown_column {
+            commands.push(LabelingCommand::ShowColumn(column));
+        }
+    }
     let mut sort = session.sort;
     ui.horizontal(|ui| {
         ui.label("Sort");
@@ -220,6 +236,15 @@ pub fn browser_ui(
                                         "—"
                                     });
                             ui.small(caption);
+                            if let Some(column) = &session.shown_column {
+                                let value = session
+                                    .cases
+                                    .records
+                                    .get(&id)
+                                    .and_then(|r| r.get(column))
+                                    .map_or("unknown", String::as_str);
+                                ui.small(format!("{column}: {value}"));
+                            }
                             let hover = row.case.as_ref().map_or(row.item.path.as_str(), |c| c.as_str());
                             if response.on_hover_text(hover).clicked() {
                                 commands.push(LabelingCommand::SelectItem(id));
