@@ -115,16 +115,26 @@ fn the_window_shows_a_missing_ct_as_missing_and_edits_the_record() {
     harness.run();
     harness.get_by_label("yes").click();
     harness.run();
-    let age = harness.get_by_label("age (years)");
-    age.focus();
-    age.type_text("1");
-    harness.run();
-    harness.key_press(egui::Key::Enter);
-    harness.run();
+    // A typed age past the schema's maximum is refused by name; the record keeps 70.
+    let type_age = |harness: &mut egui_kittest::Harness<'static, loupe::ui::LoupeApp>, text: &str| {
+        harness.get_by_label("age (years)").click();
+        harness.run();
+        for _ in 0..3 {
+            harness.key_press(egui::Key::Backspace);
+        }
+        harness.get_by_label("age (years)").type_text(text);
+        harness.run();
+        harness.key_press(egui::Key::Enter);
+        harness.run();
+    };
+    type_age(&mut harness, "170");
+    let notice = harness.state().state().notice.clone().unwrap();
+    assert!(notice.is_error && notice.text.contains("above the maximum 110"), "{}", notice.text);
+    type_age(&mut harness, "71");
     let project = loupe::store::Project::open(&root).unwrap();
     let record = project.record(b).unwrap();
     assert_eq!(record.get("cough").map(String::as_str), Some("yes"));
-    assert_eq!(record.get("age").map(String::as_str), Some("701"), "typed after 70");
+    assert_eq!(record.get("age").map(String::as_str), Some("71"));
     let history = project.record_history(b).unwrap();
     let last = history.last().unwrap();
     assert_eq!(last.annotator, harness.state().state().settings.annotator);
