@@ -157,6 +157,13 @@ impl Trainer {
         config.validate()?;
         let spec = *method.spec();
         let input = config.input_kind();
+        if config.modalities.len() > 1 {
+            return Err(TrainError::Data(format!(
+                "method {} reads one input at a time; this run asks for {}",
+                spec.name,
+                config.modalities.join(", ")
+            )));
+        }
         if !spec.modalities.contains(&input.kind_name()) {
             return Err(TrainError::Data(format!(
                 "method {} reads {}; this run asks for {} ({})",
@@ -578,7 +585,12 @@ pub fn train_with(
     drop(project);
     // A distillation method's frozen teacher: its features cached once,
     // its test metrics measured once (it never changes during the run).
-    let teacher = super::distill::attach_teacher(root, config, &mut data, &compute.device, rasterize)?;
+    // (A method without teachers refuses teacher runs in `Trainer::new`.)
+    let teacher = if method.spec().teacher_roles.is_empty() {
+        None
+    } else {
+        super::distill::attach_teacher(root, config, &mut data, &compute.device, rasterize)?
+    };
     // Active learning continues an earlier run; pre-training on another
     // project starts from one of its runs (a new head when its classes differ).
     let start = lineage::load_start(root, config, &data.classes, &compute.device)?;
