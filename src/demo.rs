@@ -83,7 +83,11 @@ impl DemoOptions {
         };
         check("--count", self.count, limits::COUNT)?;
         match self.task {
-            DemoTask::Lung => check("--size (the CT's edge in voxels)", self.size, limits::CT_EDGE)?,
+            DemoTask::Lung => check(
+                "--size (the CT's edge in voxels)",
+                self.size,
+                limits::CT_EDGE,
+            )?,
             _ => check("--size", self.size, limits::SIZE)?,
         }
         for (name, fraction) in [
@@ -436,7 +440,9 @@ fn write_lung_demo(
     let mut rng = Rng::new(options.seed ^ 0x4c55_4e47); // "LUNG"
     let mut pool_of = vec![(Pool::Unlabeled, false); cases.len()];
     for class in [false, true] {
-        let mut members: Vec<usize> = (0..cases.len()).filter(|&i| cases[i].cancer == class).collect();
+        let mut members: Vec<usize> = (0..cases.len())
+            .filter(|&i| cases[i].cancer == class)
+            .collect();
         rng.shuffle(&mut members);
         let test = (options.test_fraction * members.len() as f64).round() as usize;
         let labeled = ((options.labeled_fraction * (members.len() - test) as f64).round() as usize)
@@ -456,7 +462,14 @@ fn write_lung_demo(
     header.extend(["cancer".to_string(), "pool".to_string()]);
     let mut table = csv::line(&header);
     let mut truth = csv::line(&[
-        "case", "cancer", "risk", "nodule_diameter_mm", "has_ct", "seed", "edge_voxels", "missing_ct",
+        "case",
+        "cancer",
+        "risk",
+        "nodule_diameter_mm",
+        "has_ct",
+        "seed",
+        "edge_voxels",
+        "missing_ct",
     ]);
     let edge = lung.edge.max(8);
     for (index, case) in cases.iter().enumerate() {
@@ -505,7 +518,11 @@ fn write_lung_demo(
             yes_no(q.weight_loss),
             yes_no(q.occupational_exposure),
             if labeled { label.into() } else { String::new() },
-            if pool == Pool::Test { "test".into() } else { String::new() },
+            if pool == Pool::Test {
+                "test".into()
+            } else {
+                String::new()
+            },
         ]));
         truth.push_str(&csv::line(&[
             name,

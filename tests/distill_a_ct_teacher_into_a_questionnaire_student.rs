@@ -99,7 +99,10 @@ fn a_questionnaire_student_learns_from_a_ct_teacher_and_predicts_without_ct() {
     // The teacher's figures are its CT metrics on the test cases with a CT:
     // what the teacher run itself reported.
     let reported = summary["teacher"]["auc"].as_f64().unwrap();
-    assert!((reported - teacher_auc).abs() < 1e-9, "{reported} vs {teacher_auc}");
+    assert!(
+        (reported - teacher_auc).abs() < 1e-9,
+        "{reported} vs {teacher_auc}"
+    );
     assert!(summary["student"]["accuracy"].is_number());
     let config: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(root.join("runs").join(run).join("config.json")).unwrap(),
@@ -112,9 +115,16 @@ fn a_questionnaire_student_learns_from_a_ct_teacher_and_predicts_without_ct() {
     // missing flag: 2), 2 + 3 categories, 5 yes/no → 1+2+1+3+2+5 = 14.
     assert_eq!(config["record_inputs"], 14);
     // Every step reported both losses, both gradient norms and their ratio.
-    let metrics = std::fs::read_to_string(root.join("runs").join(run).join("metrics.jsonl")).unwrap();
+    let metrics =
+        std::fs::read_to_string(root.join("runs").join(run).join("metrics.jsonl")).unwrap();
     let first: serde_json::Value = serde_json::from_str(metrics.lines().next().unwrap()).unwrap();
-    for name in ["loss/ce", "loss/kd", "grad/ce_norm", "grad/kd_norm", "grad/ratio"] {
+    for name in [
+        "loss/ce",
+        "loss/kd",
+        "grad/ce_norm",
+        "grad/kd_norm",
+        "grad/ratio",
+    ] {
         assert!(first["series"][name].is_number(), "{name} missing: {first}");
     }
     let ratio = first["series"]["grad/ratio"].as_f64().unwrap();
@@ -122,7 +132,14 @@ fn a_questionnaire_student_learns_from_a_ct_teacher_and_predicts_without_ct() {
 
     // The student needs the questionnaire alone: predictions for every
     // unlabeled and test case, those without CT included.
-    common::run_ok(&["predict", root.to_str().unwrap(), "--run", run, "--device", "flex"]);
+    common::run_ok(&[
+        "predict",
+        root.to_str().unwrap(),
+        "--run",
+        run,
+        "--device",
+        "flex",
+    ]);
     let project = loupe::store::Project::open(&root).unwrap();
     let predictions = project.predictions().unwrap();
     let files = project.all_case_files().unwrap();
@@ -135,7 +152,10 @@ fn a_questionnaire_student_learns_from_a_ct_teacher_and_predicts_without_ct() {
         .collect();
     assert!(!without_ct.is_empty(), "the demo has cases without CT");
     for id in &without_ct {
-        let p = &predictions.get(id).expect("a prediction without CT").probabilities;
+        let p = &predictions
+            .get(id)
+            .expect("a prediction without CT")
+            .probabilities;
         assert_eq!(p.len(), 2);
     }
 }
@@ -146,12 +166,33 @@ fn distillation_refuses_a_missing_or_unfit_teacher_by_name() {
     let root = lung_demo(dir.path());
     let root_str = root.to_str().unwrap();
     let out = common::loupe(&[
-        "train", root_str, "--method", "cross-modal-kd", "--device", "flex", "--epochs", "1",
+        "train",
+        root_str,
+        "--method",
+        "cross-modal-kd",
+        "--device",
+        "flex",
+        "--epochs",
+        "1",
     ]);
     assert!(!out.status.success());
-    assert!(common::stderr(&out).contains("--teacher"), "{}", common::stderr(&out));
+    assert!(
+        common::stderr(&out).contains("--teacher"),
+        "{}",
+        common::stderr(&out)
+    );
     // A questionnaire run cannot teach.
-    let tabular = train_json(&root, &["--method", "supervised", "--modality", "tabular", "--epochs", "1"]);
+    let tabular = train_json(
+        &root,
+        &[
+            "--method",
+            "supervised",
+            "--modality",
+            "tabular",
+            "--epochs",
+            "1",
+        ],
+    );
     let out = common::loupe(&[
         "train",
         root_str,
@@ -171,10 +212,22 @@ fn distillation_refuses_a_missing_or_unfit_teacher_by_name() {
     );
     // A 2-D model cannot read a record.
     let out = common::loupe(&[
-        "train", root_str, "--method", "supervised", "--modality", "tabular", "--model", "resnet18",
-        "--device", "flex",
+        "train",
+        root_str,
+        "--method",
+        "supervised",
+        "--modality",
+        "tabular",
+        "--model",
+        "resnet18",
+        "--device",
+        "flex",
     ]);
-    assert!(common::stderr(&out).contains("cannot read the modality tabular"), "{}", common::stderr(&out));
+    assert!(
+        common::stderr(&out).contains("cannot read the modality tabular"),
+        "{}",
+        common::stderr(&out)
+    );
 }
 
 #[test]
@@ -191,7 +244,9 @@ fn the_window_trains_the_student_from_a_teacher_chosen_in_the_panel() {
     // A project of cases reads the record by default.
     let config = harness.state().state().training.config.clone();
     assert_eq!(config.modalities, ["tabular"]);
-    harness.get_by_label("Cross-modal distillation (PKT)").click();
+    harness
+        .get_by_label("Cross-modal distillation (PKT)")
+        .click();
     harness.run();
     harness.get_by_label("Teacher run").click();
     harness.run();
@@ -200,10 +255,12 @@ fn the_window_trains_the_student_from_a_teacher_chosen_in_the_panel() {
     harness.run();
     let config = harness.state().state().training.config.clone();
     assert_eq!(config.method, Method::CrossModalKd);
-    assert_eq!(config.teachers, [teacher_run.clone()]);
+    assert_eq!(config.teachers, std::slice::from_ref(&teacher_run));
     let mut short = config.clone();
     short.epochs = 2;
-    harness.state_mut().apply(TrainingCommand::SetConfig(short));
+    harness
+        .state_mut()
+        .apply(TrainingCommand::SetConfig(Box::new(short)));
     harness.run();
     harness.get_by_label("CPU (flex)").click();
     harness.run();
@@ -218,10 +275,25 @@ fn the_window_trains_the_student_from_a_teacher_chosen_in_the_panel() {
     }
     harness.run();
     let training = harness.state().state().training.run.as_ref().unwrap();
-    assert_eq!(training.status, TrainingStatus::Finished, "{:?}", training.status);
+    assert_eq!(
+        training.status,
+        TrainingStatus::Finished,
+        "{:?}",
+        training.status
+    );
     assert_eq!(training.epochs.len(), 2);
     // The method's named series reached the window, and the teacher's test figures.
-    assert!(training.steps.iter().any(|(_, s)| s.contains_key("loss/kd")));
-    assert!(training.steps.iter().any(|(_, s)| s.contains_key("grad/ratio")));
+    assert!(
+        training
+            .steps
+            .iter()
+            .any(|(_, s)| s.contains_key("loss/kd"))
+    );
+    assert!(
+        training
+            .steps
+            .iter()
+            .any(|(_, s)| s.contains_key("grad/ratio"))
+    );
     assert!(training.epochs[1].teacher.is_some());
 }

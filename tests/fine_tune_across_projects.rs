@@ -256,12 +256,12 @@ fn the_panel_starts_from_another_projects_run_and_shows_the_lineage() {
     let mut harness = window(dir.path(), &thyroid);
     harness
         .state_mut()
-        .apply(TrainingCommand::SetConfig(TrainConfig {
+        .apply(TrainingCommand::SetConfig(Box::new(TrainConfig {
             method: Method::Supervised,
             input_size: 16,
             epochs: 1,
             ..TrainConfig::default()
-        }));
+        })));
     harness.run();
     // Clicks on different widgets within egui's double-click time: let it pass.
     let settle = |harness: &mut Harness<'static, LoupeApp>| harness.run_steps(30);

@@ -58,7 +58,13 @@ fn cases_import_checked_row_by_row_and_export_the_same_shape() {
         error.contains("line 3, column age") && error.contains("below the minimum 18"),
         "{error}"
     );
-    assert!(loupe::store::Project::open(&root).unwrap().items().unwrap().is_empty());
+    assert!(
+        loupe::store::Project::open(&root)
+            .unwrap()
+            .items()
+            .unwrap()
+            .is_empty()
+    );
 
     std::fs::write(
         &csv,
@@ -68,18 +74,30 @@ fn cases_import_checked_row_by_row_and_export_the_same_shape() {
     )
     .unwrap();
     let report = common::run_ok(&["import", root_str, "--cases", csv.to_str().unwrap()]);
-    assert!(report.contains("imported 2 cases (1 in the test pool"), "{report}");
+    assert!(
+        report.contains("imported 2 cases (1 in the test pool"),
+        "{report}"
+    );
     let exported = common::run_ok(&["export", root_str, "--format", "cases"]);
     let lines: Vec<&str> = exported.lines().collect();
     assert_eq!(lines[0], "case,ct,age,smoking,cough,pack_years,cancer,pool");
     let ct = std::fs::canonicalize(dir.path().join("a_ct.nii.gz")).unwrap();
-    assert_eq!(lines[1], format!("A,{},61,former,yes,22.5,yes,labeled", ct.display()));
+    assert_eq!(
+        lines[1],
+        format!("A,{},61,former,yes,22.5,yes,labeled", ct.display())
+    );
     assert_eq!(lines[2], "B,,70,never,no,,,test");
     // The export imports back as it was.
     std::fs::write(&csv, &exported).unwrap();
     let again = common::run_ok(&["import", root_str, "--cases", csv.to_str().unwrap()]);
-    assert!(again.contains("imported 0 cases") && again.contains("2 already"), "{again}");
-    assert_eq!(common::run_ok(&["export", root_str, "--format", "cases"]), exported);
+    assert!(
+        again.contains("imported 0 cases") && again.contains("2 already"),
+        "{again}"
+    );
+    assert_eq!(
+        common::run_ok(&["export", root_str, "--format", "cases"]),
+        exported
+    );
 }
 
 #[test]
@@ -94,7 +112,12 @@ fn the_window_shows_a_missing_ct_as_missing_and_edits_the_record() {
          B,,70,never,no,,\n",
     )
     .unwrap();
-    common::run_ok(&["import", root.to_str().unwrap(), "--cases", csv.to_str().unwrap()]);
+    common::run_ok(&[
+        "import",
+        root.to_str().unwrap(),
+        "--cases",
+        csv.to_str().unwrap(),
+    ]);
     let mut harness = common::window_on(&root, dir.path().join("data"));
     harness.get_by_label("Next >").click();
     harness.run();
@@ -106,7 +129,12 @@ fn the_window_shows_a_missing_ct_as_missing_and_edits_the_record() {
     harness.get_by_label("ct (missing)");
     assert!(harness.state().state().document.is_none());
     assert!(
-        harness.state().state().notice.as_ref().is_some_and(|n| !n.is_error),
+        harness
+            .state()
+            .state()
+            .notice
+            .as_ref()
+            .is_some_and(|n| !n.is_error),
         "a missing modality is information, not an error"
     );
     let b = row.item.id;
@@ -116,7 +144,8 @@ fn the_window_shows_a_missing_ct_as_missing_and_edits_the_record() {
     harness.get_by_label("yes").click();
     harness.run();
     // A typed age past the schema's maximum is refused by name; the record keeps 70.
-    let type_age = |harness: &mut egui_kittest::Harness<'static, loupe::ui::LoupeApp>, text: &str| {
+    let type_age = |harness: &mut egui_kittest::Harness<'static, loupe::ui::LoupeApp>,
+                    text: &str| {
         harness.get_by_label("age (years)").click();
         harness.run();
         for _ in 0..3 {
@@ -129,7 +158,11 @@ fn the_window_shows_a_missing_ct_as_missing_and_edits_the_record() {
     };
     type_age(&mut harness, "170");
     let notice = harness.state().state().notice.clone().unwrap();
-    assert!(notice.is_error && notice.text.contains("above the maximum 110"), "{}", notice.text);
+    assert!(
+        notice.is_error && notice.text.contains("above the maximum 110"),
+        "{}",
+        notice.text
+    );
     type_age(&mut harness, "71");
     let project = loupe::store::Project::open(&root).unwrap();
     let record = project.record(b).unwrap();

@@ -81,7 +81,7 @@ fn training_from_the_panel_reports_curves_and_metrics() {
     };
     harness
         .state_mut()
-        .apply(TrainingCommand::SetConfig(config));
+        .apply(TrainingCommand::SetConfig(Box::new(config)));
     harness.run();
     harness.get_by_label("CPU (flex)").click();
     harness.run();

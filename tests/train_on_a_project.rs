@@ -438,9 +438,15 @@ fn the_training_contract_refuses_unknown_names_clearly() {
         &["--method", "mean_teacher"],
         "[possible values: supervised, mean-teacher, cross-modal-kd]",
     );
-    refused_train(&["--modality", "image,ct"], "one input at a time; this run asks for image, ct");
+    refused_train(
+        &["--modality", "image,ct"],
+        "one input at a time; this run asks for image, ct",
+    );
     // A project of files has no case modality to read.
-    refused_train(&["--modality", "ct", "--method", "supervised"], "the project has no modality \"ct\"");
+    refused_train(
+        &["--modality", "ct", "--method", "supervised"],
+        "the project has no modality \"ct\"",
+    );
     refused_train(
         &["--teachers", "a,b"],
         "method mean-teacher takes no teacher runs (given a, b)",

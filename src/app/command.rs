@@ -187,7 +187,8 @@ impl From<WindowCommand> for Command {
 #[derive(Clone, Debug, PartialEq)]
 pub enum TrainingCommand {
     Show(bool),
-    SetConfig(TrainConfig),
+    /// Boxed: a configuration is large beside the other commands.
+    SetConfig(Box<TrainConfig>),
     /// Train on the CPU (`flex`) rather than the display's GPU.
     SetOnCpu(bool),
     /// CPU threads a run may use.

@@ -530,12 +530,16 @@ impl ProjectSession {
             .shown(row.item.id, roles, self.shown_role.as_deref())
         {
             super::cases::Shown::File { path, .. } => Ok(path),
-            super::cases::Shown::Missing { role: Some(role) } => {
-                Err(format!("case {case} has no {role} (its record and labels are shown)"))
-            }
+            super::cases::Shown::Missing { role: Some(role) } => Err(format!(
+                "case {case} has no {role} (its record and labels are shown)"
+            )),
             super::cases::Shown::Missing { role: None } => Err(format!(
                 "case {case} has no {} (its record and labels are shown)",
-                if roles.is_empty() { "images".to_string() } else { roles.join(" or ") }
+                if roles.is_empty() {
+                    "images".to_string()
+                } else {
+                    roles.join(" or ")
+                }
             )),
         }
     }
@@ -699,7 +703,9 @@ impl ProjectSession {
                     self.project
                         .set_record(id, annotator, &values)
                         .map_err(error)?;
-                    self.cases.records.insert(id, self.project.record(id).map_err(error)?);
+                    self.cases
+                        .records
+                        .insert(id, self.project.record(id).map_err(error)?);
                 }
                 Ok(LabelingOutcome::default())
             }

@@ -342,7 +342,7 @@ impl Training {
                 }
                 self.threads = n;
             }
-            TrainingCommand::SetConfig(config) => self.config = config,
+            TrainingCommand::SetConfig(config) => self.config = *config,
             TrainingCommand::Start => {
                 if self.run.as_ref().is_some_and(|r| r.is_active()) {
                     return Err("a training run is already going; stop it first".into());

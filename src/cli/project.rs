@@ -130,18 +130,21 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
     }
     if let Some(csv) = &args.cases {
         if !args.paths.is_empty() || args.labels.is_some() {
-            bail!("--cases imports the cases its CSV names; import other files and labels in a separate call");
+            bail!(
+                "--cases imports the cases its CSV names; import other files and labels in a separate call"
+            );
         }
         let rows = crate::store::cases::read_cases(csv, &project)?;
         let options = ImportOptions {
             annotator: annotator_name(&args.annotator)?,
             ..ImportOptions::default()
         };
-        let report = crate::store::cases::import_cases(&mut project, &rows, &options, |done, total| {
-            if done == total || done % 50 == 0 {
-                eprint!("\rimporting {done}/{total}");
-            }
-        })?;
+        let report =
+            crate::store::cases::import_cases(&mut project, &rows, &options, |done, total| {
+                if done == total || done % 50 == 0 {
+                    eprint!("\rimporting {done}/{total}");
+                }
+            })?;
         eprintln!();
         println!(
             "imported {} cases ({} in the test pool, {} already in the project), {} labels",

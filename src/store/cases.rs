@@ -76,7 +76,10 @@ impl Project {
             stored.push((role.clone(), self.stored_path(file), content_hash(file)?));
         }
         let identity = case_identity(name);
-        let primary = stored.first().map(|(_, p, _)| p.clone()).unwrap_or_default();
+        let primary = stored
+            .first()
+            .map(|(_, p, _)| p.clone())
+            .unwrap_or_default();
         self.write(|tx, sql| {
             if let Some(id) = tx
                 .query_row(
@@ -137,13 +140,19 @@ impl Project {
             .map_err(|e| self.sql(e))?;
         let rows = statement
             .query_map([], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
             })
             .map_err(|e| self.sql(e))?;
         let mut out: BTreeMap<i64, BTreeMap<String, PathBuf>> = BTreeMap::new();
         for row in rows {
             let (id, role, path) = row.map_err(|e| self.sql(e))?;
-            out.entry(id).or_default().insert(role, self.resolve_stored(&path));
+            out.entry(id)
+                .or_default()
+                .insert(role, self.resolve_stored(&path));
         }
         Ok(out)
     }
@@ -410,7 +419,10 @@ pub fn parse_cases(text: &str, project: &Project, base: &Path) -> Result<Vec<Cas
     let mut seen_columns = HashSet::new();
     for (name, _) in &columns {
         if !seen_columns.insert(name.to_ascii_lowercase()) {
-            return Err(format!("line {}: column {name:?} appears twice", header.line));
+            return Err(format!(
+                "line {}: column {name:?} appears twice",
+                header.line
+            ));
         }
     }
     if !columns.iter().any(|(_, c)| matches!(c, Column::Case)) {
@@ -478,8 +490,10 @@ pub fn parse_cases(text: &str, project: &Project, base: &Path) -> Result<Vec<Cas
                     let spec = schema
                         .tabular_column(column)
                         .ok_or_else(|| at(name, "not a tabular column".into()))?;
-                    case.record
-                        .insert(column.clone(), spec.canonical(cell).map_err(|e| at(name, e))?);
+                    case.record.insert(
+                        column.clone(),
+                        spec.canonical(cell).map_err(|e| at(name, e))?,
+                    );
                 }
                 Column::Field(_) if value.is_empty() => {}
                 Column::Field(field) => {
@@ -639,8 +653,12 @@ B,,70,never,0,,,test
         let (dir, mut project) = project_with_ct();
         let rows = parse_cases(GOOD, &project, dir.path()).unwrap();
         assert_eq!(rows.len(), 2);
-        let report = import_cases(&mut project, &rows, &ImportOptions::default(), |_, _| {}).unwrap();
-        assert_eq!((report.added, report.test, report.labels_applied), (2, 1, 1));
+        let report =
+            import_cases(&mut project, &rows, &ImportOptions::default(), |_, _| {}).unwrap();
+        assert_eq!(
+            (report.added, report.test, report.labels_applied),
+            (2, 1, 1)
+        );
         let names = project.case_names().unwrap();
         let a = *names.iter().find(|(_, n)| *n == "A").unwrap().0;
         let b = *names.iter().find(|(_, n)| *n == "B").unwrap().0;
@@ -675,8 +693,12 @@ B,,70,never,0,,,test
         // Exported and read back: the same rows; imported again: nothing new.
         let again = parse_cases(&exported, &project, dir.path()).unwrap();
         assert_eq!(again[0].record, rows[0].record);
-        let report = import_cases(&mut project, &again, &ImportOptions::default(), |_, _| {}).unwrap();
-        assert_eq!((report.added, report.duplicates.len(), report.labels_applied), (0, 2, 0));
+        let report =
+            import_cases(&mut project, &again, &ImportOptions::default(), |_, _| {}).unwrap();
+        assert_eq!(
+            (report.added, report.duplicates.len(), report.labels_applied),
+            (0, 2, 0)
+        );
         assert_eq!(project.record_history(a).unwrap().len(), 4);
     }
 
@@ -686,18 +708,31 @@ B,,70,never,0,,,test
         let bad = |text: &str| parse_cases(text, &project, dir.path()).unwrap_err();
         let header = "case,ct,age,smoking,cough,cancer\n";
         let e = bad(&format!("{header}A,a.nii,17,never,no,no\n"));
-        assert!(e.contains("line 2, column age") && e.contains("below the minimum 18"), "{e}");
+        assert!(
+            e.contains("line 2, column age") && e.contains("below the minimum 18"),
+            "{e}"
+        );
         let e = bad(&format!("{header}A,a.nii,40,sometimes,no,no\n"));
-        assert!(e.contains("line 2, column smoking") && e.contains("never, former, current"), "{e}");
-        let e = bad(&format!("{header}A,a.nii,40,never,no,no\nB,missing.nii,40,never,no,no\n"));
-        assert!(e.contains("line 3, column ct") && e.contains("missing.nii"), "{e}");
+        assert!(
+            e.contains("line 2, column smoking") && e.contains("never, former, current"),
+            "{e}"
+        );
+        let e = bad(&format!(
+            "{header}A,a.nii,40,never,no,no\nB,missing.nii,40,never,no,no\n"
+        ));
+        assert!(
+            e.contains("line 3, column ct") && e.contains("missing.nii"),
+            "{e}"
+        );
         let e = bad(&format!("{header}A,a.nii,40,never,perhaps,no\n"));
         assert!(e.contains("column cough") && e.contains("yes or no"), "{e}");
         let e = bad(&format!("{header}A,a.nii,,never,no,no\n"));
         assert!(e.contains("column age") && e.contains("required"), "{e}");
         let e = bad(&format!("{header}A,a.nii,40,never,no,maybe\n"));
         assert!(e.contains("line 2, column cancer"), "{e}");
-        let e = bad(&format!("{header}A,a.nii,40,never,no,no\nA,b.nii,41,never,no,no\n"));
+        let e = bad(&format!(
+            "{header}A,a.nii,40,never,no,no\nA,b.nii,41,never,no,no\n"
+        ));
         assert!(e.contains("line 3") && e.contains("appears twice"), "{e}");
         let e = bad("case,ct,age,smoking,cough,weight\n");
         assert!(e.contains("\"weight\""), "{e}");
@@ -716,11 +751,30 @@ B,,70,never,0,,,test
         let edit = |column: &str, value: Option<&str>| {
             BTreeMap::from([(column.to_string(), value.map(str::to_string))])
         };
-        assert_eq!(project.set_record(a, "ana", &edit("age", Some("62"))).unwrap(), 1);
-        assert_eq!(project.set_record(a, "ana", &edit("age", Some("62.0"))).unwrap(), 0);
-        assert!(project.set_record(a, "ana", &edit("age", Some("200"))).is_err());
+        assert_eq!(
+            project
+                .set_record(a, "ana", &edit("age", Some("62")))
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            project
+                .set_record(a, "ana", &edit("age", Some("62.0")))
+                .unwrap(),
+            0
+        );
+        assert!(
+            project
+                .set_record(a, "ana", &edit("age", Some("200")))
+                .is_err()
+        );
         assert!(project.set_record(a, "ana", &edit("age", None)).is_err());
-        assert_eq!(project.set_record(a, "ana", &edit("years_quit", None)).unwrap(), 1);
+        assert_eq!(
+            project
+                .set_record(a, "ana", &edit("years_quit", None))
+                .unwrap(),
+            1
+        );
         let record = project.record(a).unwrap();
         assert_eq!(record.get("age").map(String::as_str), Some("62"));
         assert!(!record.contains_key("years_quit"));

@@ -132,7 +132,10 @@ impl TabularColumn {
             return if self.missing_allowed {
                 Ok(None)
             } else {
-                Err(format!("{} is required (the schema allows no missing value)", self.name))
+                Err(format!(
+                    "{} is required (the schema allows no missing value)",
+                    self.name
+                ))
             };
         }
         match self.kind {
@@ -142,12 +145,21 @@ impl TabularColumn {
                     .ok()
                     .filter(|v: &f64| v.is_finite())
                     .ok_or_else(|| format!("{}: {text:?} is not a number", self.name))?;
-                let unit = self.unit.as_deref().map_or(String::new(), |u| format!(" {u}"));
+                let unit = self
+                    .unit
+                    .as_deref()
+                    .map_or(String::new(), |u| format!(" {u}"));
                 if let Some(min) = self.min.filter(|&m| value < m) {
-                    return Err(format!("{}: {value}{unit} is below the minimum {min}{unit}", self.name));
+                    return Err(format!(
+                        "{}: {value}{unit} is below the minimum {min}{unit}",
+                        self.name
+                    ));
                 }
                 if let Some(max) = self.max.filter(|&m| value > m) {
-                    return Err(format!("{}: {value}{unit} is above the maximum {max}{unit}", self.name));
+                    return Err(format!(
+                        "{}: {value}{unit} is above the maximum {max}{unit}",
+                        self.name
+                    ));
                 }
                 Ok(Some(format!("{value}")))
             }
@@ -157,7 +169,11 @@ impl TabularColumn {
                 .find(|v| v.eq_ignore_ascii_case(text))
                 .map(|v| Some(v.clone()))
                 .ok_or_else(|| {
-                    format!("{}: {text:?} is not one of {}", self.name, self.values.join(", "))
+                    format!(
+                        "{}: {text:?} is not one of {}",
+                        self.name,
+                        self.values.join(", ")
+                    )
                 }),
             ColumnType::YesNo => match text.to_ascii_lowercase().as_str() {
                 "yes" | "y" | "true" | "1" => Ok(Some("yes".into())),
@@ -395,12 +411,24 @@ impl Schema {
     fn validate_case_columns(&self) -> Result<(), SchemaError> {
         let invalid = |m: String| Err(SchemaError::Invalid(m));
         let mut names: Vec<&str> = self.fields.iter().map(|f| f.name.as_str()).collect();
-        let reserved = ["case", "pool", "id", "path", "annotator", "labeled_at", "image"];
+        let reserved = [
+            "case",
+            "pool",
+            "id",
+            "path",
+            "annotator",
+            "labeled_at",
+            "image",
+        ];
         let named = self
             .modalities
             .iter()
             .map(|m| ("modality", m.as_str()))
-            .chain(self.tabular.iter().map(|c| ("tabular column", c.name.as_str())));
+            .chain(
+                self.tabular
+                    .iter()
+                    .map(|c| ("tabular column", c.name.as_str())),
+            );
         for (what, name) in named {
             if name.is_empty()
                 || !name
@@ -422,7 +450,7 @@ impl Schema {
             match column.kind {
                 ColumnType::Number => {
                     if let (Some(min), Some(max)) = (column.min, column.max)
-                        && !(min < max)
+                        && min >= max
                     {
                         return invalid(format!(
                             "tabular column {:?}: min {min} is not below max {max}",

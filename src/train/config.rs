@@ -34,7 +34,11 @@ pub enum Method {
 }
 
 impl Method {
-    pub const ALL: [Method; 3] = [Method::Supervised, Method::MeanTeacher, Method::CrossModalKd];
+    pub const ALL: [Method; 3] = [
+        Method::Supervised,
+        Method::MeanTeacher,
+        Method::CrossModalKd,
+    ];
 
     /// The contract name (kebab case), as in `config.json`.
     pub fn name(self) -> &'static str {
@@ -379,7 +383,11 @@ impl TrainConfig {
             InputKind::Image => ModelKind::IMAGE.contains(&self.model),
             InputKind::Record => self.model == ModelKind::Mlp,
             InputKind::Volume(_) => {
-                check("volume edge (input size)", self.input_size, &limits::VOLUME_EDGE)?;
+                check(
+                    "volume edge (input size)",
+                    self.input_size,
+                    &limits::VOLUME_EDGE,
+                )?;
                 self.model == ModelKind::I3d
             }
         };

@@ -75,7 +75,9 @@ impl Images {
 
     /// The samples whose ids are in `ids` (in this set's order).
     pub fn with_ids(&self, ids: &std::collections::HashSet<i64>) -> Images {
-        let indices: Vec<usize> = (0..self.len()).filter(|&i| ids.contains(&self.ids[i])).collect();
+        let indices: Vec<usize> = (0..self.len())
+            .filter(|&i| ids.contains(&self.ids[i]))
+            .collect();
         self.subset(&indices)
     }
 

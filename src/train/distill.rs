@@ -81,7 +81,10 @@ pub fn attach_teacher(
             data.classes.join(", ")
         )));
     }
-    let teacher = loaded.teacher.clone().unwrap_or_else(|| loaded.student.clone());
+    let teacher = loaded
+        .teacher
+        .clone()
+        .unwrap_or_else(|| loaded.student.clone());
     let volumes = data::load_for(&Project::open(root)?, &loaded.config, rasterize)?;
     let mut cached: HashMap<i64, Vec<f32>> = HashMap::new();
     for images in [&volumes.labeled, &volumes.unlabeled, &volumes.test] {
@@ -92,7 +95,11 @@ pub fn attach_teacher(
         standardise(&mut cached);
     }
     let attach = |images: &mut Images| {
-        images.guidance = images.ids.iter().map(|id| cached.get(id).cloned()).collect();
+        images.guidance = images
+            .ids
+            .iter()
+            .map(|id| cached.get(id).cloned())
+            .collect();
         images.guidance.iter().flatten().count()
     };
     let guided = attach(&mut data.labeled) + attach(&mut data.unlabeled);

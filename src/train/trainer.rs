@@ -181,7 +181,12 @@ impl Trainer {
             )));
         }
         if !spec.teacher_roles.is_empty()
-            && data.labeled.guidance.iter().chain(&data.unlabeled.guidance).all(Option::is_none)
+            && data
+                .labeled
+                .guidance
+                .iter()
+                .chain(&data.unlabeled.guidance)
+                .all(Option::is_none)
         {
             return Err(TrainError::Data(
                 "the teacher run sees none of the training cases (none has its modality)".into(),

@@ -186,9 +186,10 @@ pub fn browser_ui(
                             let roles = session.project.schema().modalities.join("/");
                             format!("no {roles}")
                         });
-                        if let Some(file) = shown.ok().filter(|_| {
-                            !thumbnails.textures.contains_key(&id) && !row.missing
-                        }) {
+                        if let Some(file) = shown
+                            .ok()
+                            .filter(|_| !thumbnails.textures.contains_key(&id) && !row.missing)
+                        {
                             let ctx = ui.ctx().clone();
                             thumbnails.loader.request(
                                 id,
@@ -245,7 +246,10 @@ pub fn browser_ui(
                                     .map_or("unknown", String::as_str);
                                 ui.small(format!("{column}: {value}"));
                             }
-                            let hover = row.case.as_ref().map_or(row.item.path.as_str(), |c| c.as_str());
+                            let hover = row
+                                .case
+                                .as_ref()
+                                .map_or(row.item.path.as_str(), |c| c.as_str());
                             if response.on_hover_text(hover).clicked() {
                                 commands.push(LabelingCommand::SelectItem(id));
                             }

@@ -337,7 +337,11 @@ fn record_ui(ui: &mut egui::Ui, session: &ProjectSession, row: &ItemRow, command
                             .add(
                                 egui::TextEdit::singleline(&mut draft)
                                     .desired_width(80.0)
-                                    .hint_text(if column.missing_allowed { "unknown" } else { "" }),
+                                    .hint_text(if column.missing_allowed {
+                                        "unknown"
+                                    } else {
+                                        ""
+                                    }),
                             )
                             .labelled_by(label.id);
                         if response.lost_focus() {
@@ -362,9 +366,7 @@ fn record_ui(ui: &mut egui::Ui, session: &ProjectSession, row: &ItemRow, command
                             .selected_text(shown)
                             .show_ui(ui, |ui| {
                                 for value in &values {
-                                    if ui
-                                        .selectable_label(current == Some(value), value)
-                                        .clicked()
+                                    if ui.selectable_label(current == Some(value), value).clicked()
                                         && current != Some(value)
                                     {
                                         set(Some(value.clone()), commands);

@@ -200,7 +200,7 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
         start_from_ui(ui, state, &mut config, commands);
     });
     if config != training.config {
-        commands.push(TrainingCommand::SetConfig(config));
+        commands.push(TrainingCommand::SetConfig(Box::new(config)));
     }
     ui.add_enabled_ui(!active, |ui| {
         ui.horizontal(|ui| {

@@ -224,7 +224,10 @@ pub fn kd(s: &KdSettings) -> anyhow::Result<()> {
     let results = in_parallel(jobs, s.jobs, |(arm, seed, project, cohort, teacher)| {
         let mut flags = arm.flags(teacher);
         if *arm != Arm::NoKd {
-            flags.extend(["--teacher-project".to_string(), cohort.display().to_string()]);
+            flags.extend([
+                "--teacher-project".to_string(),
+                cohort.display().to_string(),
+            ]);
         }
         let value = train_json(&exe, project, &student_path, *seed, threads, &flags)?;
         let mut o = outcome(*arm, project, &value)?;
@@ -258,10 +261,7 @@ pub fn kd(s: &KdSettings) -> anyhow::Result<()> {
                         accuracy,
                         auc,
                         kappa,
-                        seconds_per_epoch: teacher_seconds
-                            .get(&seed)
-                            .copied()
-                            .unwrap_or(f64::NAN),
+                        seconds_per_epoch: teacher_seconds.get(&seed).copied().unwrap_or(f64::NAN),
                         teacher: None,
                     });
                 }
@@ -274,7 +274,10 @@ pub fn kd(s: &KdSettings) -> anyhow::Result<()> {
         }
     }
     report(s, &outcomes);
-    anyhow::ensure!(failed == 0, "{failed} of {total} student runs failed (messages above)");
+    anyhow::ensure!(
+        failed == 0,
+        "{failed} of {total} student runs failed (messages above)"
+    );
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! `loupe bench`: measured tables, never assertions.
 
-mod profile;
 mod kd;
+mod profile;
 mod thyroid;
 mod training;
 
@@ -262,7 +262,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                         let method = crate::train::methods::build(m);
                         let spec = method.spec();
                         spec.teacher_roles.is_empty()
-                            && spec.modalities.contains(&crate::train::config::IMAGE_MODALITY)
+                            && spec
+                                .modalities
+                                .contains(&crate::train::config::IMAGE_MODALITY)
                     })
                     .collect()
             } else {

@@ -75,10 +75,7 @@ impl TrainingMethod for CrossModalKd {
             )
             .2
         };
-        let guided = batch
-            .guidance
-            .as_ref()
-            .filter(|g| g.rows.dims()[0] >= 2);
+        let guided = batch.guidance.as_ref().filter(|g| g.rows.dims()[0] >= 2);
         let (grads, values) = match guided {
             None => {
                 let ce = ce_loss();
@@ -112,7 +109,11 @@ impl TrainingMethod for CrossModalKd {
                     settings.grad_ratio,
                     &student,
                 );
-                let kd_weight = if settings.grad_ratio { measured.ratio } else { 1.0 };
+                let kd_weight = if settings.grad_ratio {
+                    measured.ratio
+                } else {
+                    1.0
+                };
                 let total =
                     settings.alpha * ce_value + (1.0 - settings.alpha) * kd_weight * kd_value;
                 let values = Scalars::from([
@@ -170,7 +171,10 @@ mod tests {
                 &device,
             )),
             guidance: Some(Guidance {
-                rows: Tensor::<1, Int>::from_data(TensorData::new(guided_rows.to_vec(), [k]), &device),
+                rows: Tensor::<1, Int>::from_data(
+                    TensorData::new(guided_rows.to_vec(), [k]),
+                    &device,
+                ),
                 features: Tensor::<2>::random([k, 6], Distribution::Normal(0.0, 1.0), &device),
             }),
         };
@@ -216,7 +220,10 @@ mod tests {
         let (ce, kd) = (scalar(&ce), scalar(&kd));
         let (_, values) = step(models, &batch, &config);
         assert!((values[series::CE] - ce).abs() < 1e-6, "{values:?}");
-        assert!((values[series::KD] - kd).abs() < 1e-6 && kd > 0.0, "{values:?}");
+        assert!(
+            (values[series::KD] - kd).abs() < 1e-6 && kd > 0.0,
+            "{values:?}"
+        );
         let ratio = values[series::CE_NORM] / values[series::KD_NORM];
         assert!((values[series::RATIO] - ratio).abs() < 1e-9 * ratio.max(1.0));
         let alpha = config.distillation.alpha;

@@ -70,19 +70,19 @@ const SPEC: MethodSpec = MethodSpec {
     // A volume's slices are perturbed alike; a record has no perturbation to be consistent under.
     modalities: &[IMAGE_MODALITY, VOLUME_INPUT],
     ..MethodSpec::image(
-    "mean-teacher",
-    true,
-    true,
-    &[
-        "loss/ce",
-        "loss/focal",
-        "loss/consistency",
-        "loss/relation",
-        "loss/total",
-        "schedule/consistency_weight",
-        "schedule/ema_alpha",
-    ],
-)
+        "mean-teacher",
+        true,
+        true,
+        &[
+            "loss/ce",
+            "loss/focal",
+            "loss/consistency",
+            "loss/relation",
+            "loss/total",
+            "schedule/consistency_weight",
+            "schedule/ema_alpha",
+        ],
+    )
 };
 
 impl TrainingMethod for MeanTeacher {

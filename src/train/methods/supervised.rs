@@ -36,8 +36,7 @@ impl TrainingMethod for Supervised {
         context: &StepContext,
     ) -> (Models, Scalars) {
         let student = models.student;
-        let (logits, _) =
-            student.forward(augment_input(batch.labeled.clone(), context.config));
+        let (logits, _) = student.forward(augment_input(batch.labeled.clone(), context.config));
         let (ce, focal, loss) = classification(
             logits,
             batch.labels.clone(),
