@@ -81,23 +81,10 @@ impl Project {
             .map(|(_, p, _)| p.clone())
             .unwrap_or_default();
         self.write(|tx, sql| {
-            if let Some(id) = tx
-                .query_row(
-                    "SELECT id FROM items WHERE content_hash = ?1",
-                    params![identity],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(sql)?
-            {
-                return Ok(AddOutcome::Duplicate(id));
-            }
-            tx.execute(
-                "INSERT INTO items (path, content_hash, pool) VALUES (?1, ?2, ?3)",
-                params![primary, identity, pool.as_str()],
-            )
-            .map_err(sql)?;
-            let id = tx.last_insert_rowid();
+            let id = match super::insert_item(tx, sql, &primary, &identity, pool)? {
+                AddOutcome::Duplicate(id) => return Ok(AddOutcome::Duplicate(id)),
+                AddOutcome::Added(id) => id,
+            };
             tx.execute(
                 "INSERT INTO cases (item_id, name) VALUES (?1, ?2)",
                 params![id, name],
@@ -356,17 +343,7 @@ pub struct CaseRow {
 /// Reads and checks a cases CSV for `project`: every row, before anything
 /// is written. Paths are relative to the CSV's folder unless absolute.
 pub fn read_cases(path: &Path, project: &Project) -> Result<Vec<CaseRow>, StoreError> {
-    let bytes = std::fs::read(path).map_err(|source| StoreError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        StoreError::Invalid(format!(
-            "{} is not UTF-8 text (byte {} is not): save it as \"CSV UTF-8\"",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        ))
-    })?;
+    let text = csv::read_text(path)?;
     let base = path.parent().unwrap_or(Path::new("."));
     parse_cases(&text, project, base)
         .map_err(|e| StoreError::Invalid(format!("{}: {e}", path.display())))

@@ -181,17 +181,7 @@ pub fn utc_timestamp(text: &str) -> Option<String> {
 impl LabelTable {
     /// Reads and parses a labels CSV for `project`'s schema.
     pub fn read(path: &Path, project: &Project) -> Result<Self, StoreError> {
-        let bytes = std::fs::read(path).map_err(|source| StoreError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            StoreError::Invalid(format!(
-                "{} is not UTF-8 text (byte {} is not): save it as \"CSV UTF-8\"",
-                path.display(),
-                e.utf8_error().valid_up_to()
-            ))
-        })?;
+        let text = super::csv::read_text(path)?;
         Self::parse(&text, &project.schema().field_names())
             .map_err(|e| StoreError::Invalid(format!("{e}: {}", path.display())))
     }

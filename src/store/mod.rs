@@ -165,6 +165,35 @@ CREATE TABLE IF NOT EXISTS predictions (
 );
 ";
 
+/// The one insert of an item: a duplicate (the same identity already in
+/// the project) is reported, not inserted. Called inside a write
+/// transaction, so of two imports at once the second sees the first.
+pub(crate) fn insert_item(
+    tx: &rusqlite::Transaction,
+    sql: &dyn Fn(rusqlite::Error) -> StoreError,
+    stored_path: &str,
+    identity: &str,
+    pool: Pool,
+) -> Result<AddOutcome, StoreError> {
+    if let Some(id) = tx
+        .query_row(
+            "SELECT id FROM items WHERE content_hash = ?1",
+            params![identity],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(sql)?
+    {
+        return Ok(AddOutcome::Duplicate(id));
+    }
+    tx.execute(
+        "INSERT INTO items (path, content_hash, pool) VALUES (?1, ?2, ?3)",
+        params![stored_path, identity, pool.as_str()],
+    )
+    .map_err(sql)?;
+    Ok(AddOutcome::Added(tx.last_insert_rowid()))
+}
+
 /// Indexes and tables added after format 1 (painted label maps): made when
 /// missing, but a project that cannot be written (read-only media) opens
 /// without them.
@@ -417,25 +446,7 @@ impl Project {
     pub fn add_item(&mut self, file: &Path, pool: Pool) -> Result<AddOutcome, StoreError> {
         let hash = content_hash(file)?;
         let stored = self.stored_path(file);
-        self.write(|tx, sql| {
-            if let Some(id) = tx
-                .query_row(
-                    "SELECT id FROM items WHERE content_hash = ?1",
-                    params![hash],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(sql)?
-            {
-                return Ok(AddOutcome::Duplicate(id));
-            }
-            tx.execute(
-                "INSERT INTO items (path, content_hash, pool) VALUES (?1, ?2, ?3)",
-                params![stored, hash, pool.as_str()],
-            )
-            .map_err(sql)?;
-            Ok(AddOutcome::Added(tx.last_insert_rowid()))
-        })
+        self.write(|tx, sql| insert_item(tx, sql, &stored, &hash, pool))
     }
 
     /// Offers `annotator`'s `values` for an item, from an import made at
