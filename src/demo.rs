@@ -152,6 +152,21 @@ pub struct DemoSummary {
     pub test: usize,
 }
 
+impl DemoSummary {
+    /// What the project written in `root` holds, by pool.
+    fn of(root: &Path, project: &Project) -> Result<Self, StoreError> {
+        let items = project.items()?;
+        let count = |pool| items.iter().filter(|i| i.pool == pool).count();
+        Ok(DemoSummary {
+            root: root.to_path_buf(),
+            items: items.len(),
+            labeled: count(Pool::Labeled),
+            unlabeled: count(Pool::Unlabeled),
+            test: count(Pool::Test),
+        })
+    }
+}
+
 /// Writes a demo project into `root` (which must not hold a project yet);
 /// `progress(done, total)` after each image.
 pub fn write_demo(
@@ -242,15 +257,7 @@ pub fn write_demo(
         source,
     })?;
 
-    let items = project.items()?;
-    let count = |pool| items.iter().filter(|i| i.pool == pool).count();
-    Ok(DemoSummary {
-        root: root.to_path_buf(),
-        items: items.len(),
-        labeled: count(Pool::Labeled),
-        unlabeled: count(Pool::Unlabeled),
-        test: count(Pool::Test),
-    })
+    DemoSummary::of(root, &project)
 }
 
 /// A review schema for the volumes demo.
@@ -547,13 +554,5 @@ fn write_lung_demo(
         ..Default::default()
     };
     crate::store::cases::import_cases(&mut project, &rows, &import_options, |_, _| {})?;
-    let items = project.items()?;
-    let count = |pool| items.iter().filter(|i| i.pool == pool).count();
-    Ok(DemoSummary {
-        root: root.to_path_buf(),
-        items: items.len(),
-        labeled: count(Pool::Labeled),
-        unlabeled: count(Pool::Unlabeled),
-        test: count(Pool::Test),
-    })
+    DemoSummary::of(root, &project)
 }
