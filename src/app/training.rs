@@ -298,6 +298,13 @@ impl Training {
             // Teacher runs are this project's.
             self.config.teachers.clear();
             self.config.fit_to_modality();
+            // A method that cannot read the input (mean teacher on a record) gives way to supervised.
+            let reads = crate::train::methods::build(self.config.method)
+                .spec()
+                .modalities;
+            if !reads.contains(&self.config.input_kind().kind_name()) {
+                self.config.method = crate::train::config::Method::Supervised;
+            }
         }
     }
 

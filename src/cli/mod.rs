@@ -40,6 +40,10 @@ pub enum CliCommand {
     Predict(train::RunArgs),
     /// A saved run's test-pool metrics for student and teacher.
     Eval(train::RunArgs),
+    /// Which record columns a saved tabular run leans on: Shapley values of
+    /// one case (`--item`), or each column's permutation importance and mean
+    /// |Shapley| on the test pool.
+    Explain(train::ExplainArgs),
     /// Print benchmark tables.
     Bench(bench::BenchArgs),
     /// Write a demo project (synthetic ROP fundus or thyroid ultrasound).
@@ -72,6 +76,7 @@ pub fn main() -> ExitCode {
         Some(CliCommand::Train(args)) => train::run(&args),
         Some(CliCommand::Predict(args)) => train::predict(&args),
         Some(CliCommand::Eval(args)) => train::eval(&args),
+        Some(CliCommand::Explain(args)) => train::explain(&args),
         Some(CliCommand::Bench(args)) => bench::run(&args),
         Some(CliCommand::Demo(args)) => demo::run(&args),
         Some(CliCommand::Project(command)) => project::init(&command),

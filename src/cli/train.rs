@@ -435,3 +435,89 @@ pub fn eval(args: &RunArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[derive(Debug, clap::Args)]
+pub struct ExplainArgs {
+    pub dir: PathBuf,
+    /// The run's id (a run on the tabular record).
+    #[arg(long)]
+    pub run: String,
+    /// Explain this item (id or path; a case's name): its Shapley values.
+    #[arg(long)]
+    pub item: Option<String>,
+    /// Shuffles per column for the permutation importance.
+    #[arg(long, default_value_t = 10)]
+    pub repeats: usize,
+    #[arg(long, value_enum, default_value = "flex")]
+    pub device: DeviceArg,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `loupe explain`: one case's Shapley values, or the global table.
+pub fn explain(args: &ExplainArgs) -> anyhow::Result<()> {
+    use crate::train::explain::Explainer;
+    let compute = compute_device(args.device)?;
+    let explainer = Explainer::load(&args.dir, &args.run, &compute.device, RASTERIZE)?;
+    let Some(item) = &args.item else {
+        let table = explainer.global(args.repeats);
+        if args.json {
+            println!("{}", serde_json::json!({ "features": table }));
+        } else {
+            println!(
+                "{:<28} {:>22} {:>14}",
+                "column", "permutation importance", "mean |SHAP|"
+            );
+            for c in &table {
+                println!(
+                    "{:<28} {:>13.3} ± {:<6.3} {:>14.4}",
+                    c.name, c.importance_mean, c.importance_sd, c.mean_abs_shap
+                );
+            }
+        }
+        return Ok(());
+    };
+    let project = Project::open(&args.dir)?;
+    let id = match project.case_names()?.iter().find(|(_, n)| *n == item) {
+        Some((id, _)) => *id,
+        None => project.find_item(item)?.id,
+    };
+    let explanation = explainer
+        .explain(id)
+        .with_context(|| format!("item {item} is not a case this run can read"))?;
+    let features: Vec<serde_json::Value> = explainer
+        .players
+        .iter()
+        .zip(&explanation.shapley)
+        .map(|((name, _), shap)| {
+            serde_json::json!({
+                "name": name,
+                "value": Explainer::record_value(&project, id, name),
+                "shap": shap,
+            })
+        })
+        .collect();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "base": explanation.base,
+                "features": features,
+                "prediction": explanation.prediction,
+            })
+        );
+    } else {
+        println!("base (mean over the background) {:.4}", explanation.base);
+        for f in &features {
+            println!(
+                "{:<28} {:>10} {:+.4}",
+                f["name"].as_str().unwrap_or(""),
+                f["value"].as_str().unwrap_or("unknown"),
+                f["shap"].as_f64().unwrap_or(0.0)
+            );
+        }
+        println!("prediction {:.4}", explanation.prediction);
+    }
+    Ok(())
+}

@@ -336,6 +336,26 @@ impl RecordEncoder {
         Self { columns }
     }
 
+    /// Each column's name and the range of the encoded numbers it fills
+    /// (its one-hot block and missing flag included): the players of a
+    /// feature explanation.
+    pub fn blocks(&self) -> Vec<(String, std::ops::Range<usize>)> {
+        let mut start = 0;
+        self.columns
+            .iter()
+            .map(|c| {
+                let width = usize::from(c.missing_flag)
+                    + match c.kind {
+                        ColumnType::Category => c.values.len(),
+                        _ => 1,
+                    };
+                let block = (c.name.clone(), start..start + width);
+                start += width;
+                block
+            })
+            .collect()
+    }
+
     /// Numbers per record.
     pub fn width(&self) -> usize {
         self.columns

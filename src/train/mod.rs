@@ -20,6 +20,7 @@ pub mod distill;
 pub mod ema;
 pub mod error;
 pub mod events;
+pub mod explain;
 pub mod inference;
 pub mod lineage;
 pub mod losses;

@@ -132,6 +132,18 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
             }
         });
         inputs_ui(ui, state, &mut config);
+        let reads = crate::train::methods::build(config.method).spec().modalities;
+        if !reads.contains(&config.input_kind().kind_name()) {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!(
+                    "{} reads {}, not {}: choose another method or input",
+                    config.method.title(),
+                    reads.join(", "),
+                    config.input_kind().kind_name()
+                ),
+            );
+        }
         ui.horizontal(|ui| {
             ui.label("Model");
             let models: &[ModelKind] = match config.input_kind() {

@@ -1,0 +1,150 @@
+//! A clinician asks which answers of a questionnaire a model leans on: for
+//! one case (Shapley values that add up to its prediction) and over the
+//! test pool (permutation importance).
+
+mod common;
+
+#[test]
+fn a_case_is_explained_by_its_record_and_the_values_add_up_to_its_prediction() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lung");
+    let root_str = root.to_str().unwrap();
+    common::run_ok(&[
+        "demo",
+        root_str,
+        "--task",
+        "lung",
+        "--count",
+        "40",
+        "--size",
+        "16",
+        "--seed",
+        "5",
+        "--labeled-fraction",
+        "0.6",
+    ]);
+    let trained = common::run_ok(&[
+        "train",
+        root_str,
+        "--method",
+        "supervised",
+        "--modality",
+        "tabular",
+        "--epochs",
+        "3",
+        "--device",
+        "flex",
+        "--json",
+    ]);
+    let summary: serde_json::Value = serde_json::from_str(trained.lines().last().unwrap()).unwrap();
+    let run = summary["run"].as_str().unwrap();
+
+    // A test case: its explanation and the probability the run stored for it.
+    let project = loupe::store::Project::open(&root).unwrap();
+    let predictions = project.predictions().unwrap();
+    let names = project.case_names().unwrap();
+    let (id, name) = names
+        .iter()
+        .find(|(id, _)| project.item(**id).unwrap().pool == loupe::store::Pool::Test)
+        .unwrap();
+    let out = common::run_ok(&["explain", root_str, "--run", run, "--item", name, "--json"]);
+    let e: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let features = e["features"].as_array().unwrap();
+    let columns: Vec<&str> = features
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    let schema = loupe::demo::lung_schema();
+    let expected: Vec<&str> = schema.tabular.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        columns, expected,
+        "one player per column, missing flags not players"
+    );
+    let sum: f64 = features.iter().map(|f| f["shap"].as_f64().unwrap()).sum();
+    let (base, prediction) = (
+        e["base"].as_f64().unwrap(),
+        e["prediction"].as_f64().unwrap(),
+    );
+    assert!(
+        (sum - (prediction - base)).abs() < 1e-5,
+        "{sum} vs {}",
+        prediction - base
+    );
+    // f is the probability of "yes" the run stored for this case.
+    let stored = predictions[id].probabilities[1] as f64;
+    assert!(
+        (prediction - stored).abs() < 1e-5,
+        "{prediction} vs {stored}"
+    );
+    let record = project.record(*id).unwrap();
+    let smoking = features.iter().find(|f| f["name"] == "smoking").unwrap();
+    assert_eq!(
+        smoking["value"].as_str(),
+        record.get("smoking").map(String::as_str)
+    );
+
+    // The global table: every column, importance with its spread.
+    let out = common::run_ok(&[
+        "explain",
+        root_str,
+        "--run",
+        run,
+        "--repeats",
+        "3",
+        "--json",
+    ]);
+    let table: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let rows = table["features"].as_array().unwrap();
+    assert_eq!(rows.len(), expected.len());
+    for row in rows {
+        assert!(
+            row["importance_mean"].is_number() && row["importance_sd"].as_f64().unwrap() >= 0.0
+        );
+        assert!(row["mean_abs_shap"].as_f64().unwrap() >= 0.0);
+    }
+    assert!(
+        rows.iter()
+            .any(|r| r["mean_abs_shap"].as_f64().unwrap() > 0.0),
+        "a trained model leans on some column"
+    );
+}
+
+#[test]
+fn only_runs_on_the_record_are_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lung");
+    let root_str = root.to_str().unwrap();
+    common::run_ok(&[
+        "demo", root_str, "--task", "lung", "--count", "24", "--size", "16",
+    ]);
+    let trained = common::run_ok(&[
+        "train",
+        root_str,
+        "--method",
+        "supervised",
+        "--modality",
+        "ct",
+        "--input-size",
+        "16",
+        "--width",
+        "2",
+        "--epochs",
+        "1",
+        "--device",
+        "flex",
+        "--json",
+    ]);
+    let summary: serde_json::Value = serde_json::from_str(trained.lines().last().unwrap()).unwrap();
+    let out = common::loupe(&[
+        "explain",
+        root_str,
+        "--run",
+        summary["run"].as_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        common::stderr(&out).contains("explanations are of runs on the tabular record"),
+        "{}",
+        common::stderr(&out)
+    );
+}
