@@ -148,3 +148,53 @@ fn only_runs_on_the_record_are_explained() {
         common::stderr(&out)
     );
 }
+
+#[test]
+fn the_window_explains_the_selected_case_with_the_newest_tabular_run() {
+    use egui_kittest::kittest::Queryable;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lung");
+    let root_str = root.to_str().unwrap();
+    common::run_ok(&[
+        "demo", root_str, "--task", "lung", "--count", "24", "--size", "16",
+    ]);
+    common::run_ok(&[
+        "train",
+        root_str,
+        "--method",
+        "supervised",
+        "--modality",
+        "tabular",
+        "--epochs",
+        "2",
+        "--device",
+        "flex",
+    ]);
+    let mut harness = common::window_on(&root, dir.path().join("data"));
+    harness.get_by_label("Explain").click();
+    for _ in 0..500 {
+        harness.step();
+        if !harness.state().state().explanations.is_pending() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    harness.run();
+    let state = harness.state().state();
+    let shown = state
+        .explanations
+        .shown
+        .as_ref()
+        .expect("an explanation arrived");
+    assert_eq!(
+        Some(shown.item_id),
+        state.session.as_ref().unwrap().selected
+    );
+    assert_eq!(
+        shown.columns.len(),
+        loupe::demo::lung_schema().tabular.len()
+    );
+    let sum: f64 = shown.columns.iter().map(|c| c.1).sum();
+    assert!((sum - (shown.prediction - shown.base)).abs() < 1e-5);
+    harness.get_by_label_contains("= base");
+}

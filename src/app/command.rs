@@ -163,6 +163,9 @@ impl From<JobCommand> for Command {
 #[derive(Clone, Debug, PartialEq)]
 pub enum WindowCommand {
     DismissNotice,
+    /// Explain the selected case by the newest run on the tabular record
+    /// (in the background).
+    ExplainSelected,
     /// Open the project in this folder.
     OpenProject(PathBuf),
     /// Create a project in this folder with a schema (`rop`, `thyroid` or a JSON file).

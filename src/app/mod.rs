@@ -6,6 +6,7 @@
 pub mod cases;
 mod command;
 pub mod document;
+pub mod explain;
 pub mod jobs;
 pub mod painting;
 pub mod project;
@@ -92,6 +93,8 @@ pub struct AppState {
     /// Why the saved settings could not be read (they were kept aside and
     /// the defaults used), for the status bar.
     pub settings_problem: Option<String>,
+    /// Which record columns a tabular run leans on for the selected case.
+    pub explanations: explain::Explanations,
 }
 
 impl AppState {
@@ -115,6 +118,7 @@ impl AppState {
             training: Training::default(),
             painting: Painting::default(),
             settings_problem,
+            explanations: Default::default(),
         }
     }
 
@@ -184,6 +188,9 @@ impl AppState {
             if let Some(message) = failure {
                 self.error(message);
             }
+        }
+        if let Some(Err(message)) = self.explanations.poll() {
+            self.error(message);
         }
         let Some(job) = &mut self.job else { return };
         let Some(result) = job.poll() else { return };
@@ -391,6 +398,22 @@ impl AppState {
                 }
             }
             WindowCommand::DismissNotice => self.notice = None,
+            WindowCommand::ExplainSelected => {
+                let Some(session) = &self.session else {
+                    return Ok(());
+                };
+                let Some(id) = session.selected else {
+                    return Ok(());
+                };
+                let run = explain::Explanations::run_to_explain(&self.training.past_runs)
+                    .ok_or_else(|| {
+                        "no finished run on the tabular record to explain with: train one first"
+                            .to_string()
+                    })?
+                    .to_string();
+                self.explanations
+                    .start(session.project.root().to_path_buf(), run, id);
+            }
         }
         Ok(())
     }

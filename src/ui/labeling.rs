@@ -2,7 +2,7 @@
 //! other annotators side by side, adjudication, unsure and note, navigation.
 
 use crate::app::project::ItemRow;
-use crate::app::{AppState, Commands, LabelingCommand, ProjectSession};
+use crate::app::{AppState, Commands, LabelingCommand, ProjectSession, WindowCommand};
 use crate::store::{ADJUDICATOR, Remark};
 
 pub fn labeling_ui(
@@ -129,6 +129,7 @@ pub fn labeling_ui(
     if row.case.is_some() && !schema.tabular.is_empty() {
         ui.separator();
         record_ui(ui, session, row, commands);
+        explanation_ui(ui, state, row, commands);
     }
     ui.separator();
     others_ui(ui, session, row, annotator, commands);
@@ -383,6 +384,84 @@ fn record_ui(ui: &mut egui::Ui, session: &ProjectSession, row: &ItemRow, command
                             .labelled_by(label.id);
                     }
                 }
+                ui.end_row();
+            }
+        });
+}
+
+/// Why the newest tabular run predicts what it does for this case: one
+/// bar per record column (its Shapley value; toward the positive class
+/// right, away left), from the run's base rate to its prediction.
+fn explanation_ui(ui: &mut egui::Ui, state: &AppState, row: &ItemRow, commands: &mut Commands) {
+    let Some(run) = crate::app::explain::Explanations::run_to_explain(&state.training.past_runs)
+    else {
+        return;
+    };
+    let explanations = &state.explanations;
+    ui.horizontal(|ui| {
+        let asked = ui
+            .add_enabled(!explanations.is_pending(), egui::Button::new("Explain"))
+            .on_hover_text(format!(
+                "Shapley values of this case's record columns for run {run}"
+            ));
+        if asked.clicked() {
+            commands.push(WindowCommand::ExplainSelected);
+        }
+        if explanations.is_pending() {
+            ui.spinner();
+        }
+    });
+    let Some(shown) = explanations
+        .shown
+        .as_ref()
+        .filter(|e| e.item_id == row.item.id)
+    else {
+        return;
+    };
+    let positive = state
+        .session
+        .as_ref()
+        .and_then(|s| s.project.schema().target_field().values.last().cloned())
+        .unwrap_or_default();
+    ui.weak(format!(
+        "run {}: P({positive}) {:.3} = base {:.3} + the columns",
+        shown.run, shown.prediction, shown.base
+    ));
+    let largest = shown
+        .columns
+        .iter()
+        .map(|(_, v)| v.abs())
+        .fold(1e-9, f64::max);
+    egui::Grid::new(("explanation", row.item.id))
+        .num_columns(3)
+        .show(ui, |ui| {
+            for (column, value) in &shown.columns {
+                ui.label(column);
+                let (rect, _) =
+                    ui.allocate_exact_size(egui::vec2(120.0, 12.0), egui::Sense::hover());
+                let centre = rect.center().x;
+                let length = (value.abs() / largest) as f32 * rect.width() / 2.0;
+                let (x0, x1) = if *value >= 0.0 {
+                    (centre, centre + length)
+                } else {
+                    (centre - length, centre)
+                };
+                let colour = if *value >= 0.0 {
+                    egui::Color32::from_rgb(220, 90, 70)
+                } else {
+                    egui::Color32::from_rgb(70, 140, 220)
+                };
+                ui.painter().rect_filled(
+                    egui::Rect::from_x_y_ranges(x0..=x1, rect.top()..=rect.bottom()),
+                    2.0,
+                    colour,
+                );
+                ui.painter().vline(
+                    centre,
+                    rect.y_range(),
+                    (1.0, ui.visuals().weak_text_color()),
+                );
+                ui.monospace(format!("{value:+.3}"));
                 ui.end_row();
             }
         });
