@@ -101,6 +101,22 @@ pub fn line<S: AsRef<str>>(fields: &[S]) -> String {
     }
 }
 
+/// A CSV file's text: read whole, refused (naming the file and the first
+/// bad byte) unless it is UTF-8 — what Excel writes as "CSV UTF-8".
+pub fn read_text(path: &std::path::Path) -> Result<String, super::StoreError> {
+    let bytes = std::fs::read(path).map_err(|source| super::StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        super::StoreError::Invalid(format!(
+            "{} is not UTF-8 text (byte {} is not): save it as \"CSV UTF-8\"",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,20 +194,4 @@ mod tests {
         );
         assert_eq!(parse(&written).unwrap()[0], cells, "read back exactly");
     }
-}
-
-/// A CSV file's text: read whole, refused (naming the file and the first
-/// bad byte) unless it is UTF-8 — what Excel writes as "CSV UTF-8".
-pub fn read_text(path: &std::path::Path) -> Result<String, super::StoreError> {
-    let bytes = std::fs::read(path).map_err(|source| super::StoreError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    String::from_utf8(bytes).map_err(|e| {
-        super::StoreError::Invalid(format!(
-            "{} is not UTF-8 text (byte {} is not): save it as \"CSV UTF-8\"",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        ))
-    })
 }
