@@ -197,4 +197,30 @@ fn the_window_explains_the_selected_case_with_the_newest_tabular_run() {
     let sum: f64 = shown.columns.iter().map(|c| c.1).sum();
     assert!((sum - (shown.prediction - shown.base)).abs() < 1e-5);
     harness.get_by_label_contains("= base");
+
+    // Over the test pool: every column's importance, with its spread.
+    harness.get_by_label("Importance").click();
+    for _ in 0..1000 {
+        harness.step();
+        if !harness.state().state().explanations.is_pending() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    harness.run();
+    let (run, columns) = harness
+        .state()
+        .state()
+        .explanations
+        .global
+        .clone()
+        .expect("importance arrived");
+    assert!(run.ends_with("supervised"));
+    assert_eq!(columns.len(), loupe::demo::lung_schema().tabular.len());
+    assert!(
+        columns
+            .iter()
+            .all(|c| c.importance_sd >= 0.0 && c.mean_abs_shap >= 0.0)
+    );
+    harness.get_by_label_contains("test pool: accuracy lost");
 }

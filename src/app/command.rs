@@ -166,6 +166,9 @@ pub enum WindowCommand {
     /// Explain the selected case by the newest run on the tabular record
     /// (in the background).
     ExplainSelected,
+    /// Every record column's importance on the test pool, by the same run
+    /// (in the background).
+    ExplainGlobally,
     /// Open the project in this folder.
     OpenProject(PathBuf),
     /// Create a project in this folder with a schema (`rop`, `thyroid` or a JSON file).

@@ -414,6 +414,19 @@ impl AppState {
                 self.explanations
                     .start(session.project.root().to_path_buf(), run, id);
             }
+            WindowCommand::ExplainGlobally => {
+                let Some(session) = &self.session else {
+                    return Ok(());
+                };
+                let run = explain::Explanations::run_to_explain(&self.training.past_runs)
+                    .ok_or_else(|| {
+                        "no finished run on the tabular record to explain with: train one first"
+                            .to_string()
+                    })?
+                    .to_string();
+                self.explanations
+                    .start_global(session.project.root().to_path_buf(), run);
+            }
         }
         Ok(())
     }

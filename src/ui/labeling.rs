@@ -407,10 +407,44 @@ fn explanation_ui(ui: &mut egui::Ui, state: &AppState, row: &ItemRow, commands: 
         if asked.clicked() {
             commands.push(WindowCommand::ExplainSelected);
         }
+        let global = ui
+            .add_enabled(!explanations.is_pending(), egui::Button::new("Importance"))
+            .on_hover_text(format!(
+                "Every column's importance on the test pool for run {run}: permutation (accuracy lost when shuffled) and mean |Shapley|"
+            ));
+        if global.clicked() {
+            commands.push(WindowCommand::ExplainGlobally);
+        }
         if explanations.is_pending() {
             ui.spinner();
         }
     });
+    if let Some((run, columns)) = &explanations.global {
+        ui.weak(format!(
+            "run {run}, test pool: accuracy lost when a column is shuffled (mean ± sd), mean |Shapley|"
+        ));
+        let largest = columns.iter().map(|c| c.mean_abs_shap).fold(1e-9, f64::max);
+        egui::Grid::new("global_importance")
+            .num_columns(3)
+            .show(ui, |ui| {
+                for c in columns {
+                    ui.label(&c.name);
+                    ui.monospace(format!(
+                        "{:+.3} ± {:.3}",
+                        c.importance_mean, c.importance_sd
+                    ));
+                    let (rect, _) =
+                        ui.allocate_exact_size(egui::vec2(80.0, 10.0), egui::Sense::hover());
+                    let width = (c.mean_abs_shap / largest) as f32 * rect.width();
+                    ui.painter().rect_filled(
+                        egui::Rect::from_min_size(rect.min, egui::vec2(width, rect.height())),
+                        2.0,
+                        egui::Color32::from_rgb(200, 160, 60),
+                    );
+                    ui.end_row();
+                }
+            });
+    }
     let Some(shown) = explanations
         .shown
         .as_ref()
