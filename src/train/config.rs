@@ -120,6 +120,10 @@ impl Default for ClassificationLoss {
 /// The modality role of a 2-D item's one image (a photo, or a volume's middle slice).
 pub const IMAGE_MODALITY: &str = "image";
 
+/// The edge a volume is resampled to when a run on a volume gives none:
+/// the lung demo's CT edge (at 32³ its nodules of 2–3 voxels blur away).
+pub const DEFAULT_VOLUME_EDGE: usize = 40;
+
 /// The modality of a case's tabular record.
 pub const TABULAR_MODALITY: &str = "tabular";
 
@@ -411,8 +415,9 @@ impl TrainConfig {
     }
 
     /// Picks the architecture and size the modality needs when the current
-    /// ones cannot read it: the MLP for a record, the 3-D network at 32³
-    /// for a volume, ResNet-18 for an image. Settings that fit are kept.
+    /// ones cannot read it: the MLP for a record, the 3-D network at
+    /// [`DEFAULT_VOLUME_EDGE`]³ for a volume, ResNet-18 for an image.
+    /// Settings that fit are kept.
     pub fn fit_to_modality(&mut self) {
         match self.input_kind() {
             InputKind::Record if self.model != ModelKind::Mlp => {
@@ -420,11 +425,14 @@ impl TrainConfig {
             }
             InputKind::Volume(_) => {
                 if self.model != ModelKind::I3d {
+                    // An image's size and width say nothing of a volume's:
+                    // a 64 px preset would read a 40³ CT at 64³ (4× the work).
                     self.model = ModelKind::I3d;
                     self.width = self.width.min(8);
+                    self.input_size = DEFAULT_VOLUME_EDGE;
                 }
                 if !limits::VOLUME_EDGE.contains(&self.input_size) {
-                    self.input_size = 32;
+                    self.input_size = DEFAULT_VOLUME_EDGE;
                 }
             }
             InputKind::Image if !ModelKind::IMAGE.contains(&self.model) => {
@@ -654,6 +662,33 @@ mod tests {
         let mut bad = thyroid.clone();
         bad.loss.focal_gamma = 11.0;
         assert!(bad.validate().unwrap_err().to_string().contains("focal γ"));
+    }
+
+    #[test]
+    fn the_model_follows_the_input_and_sizes_fit_it() {
+        let mut config = TrainConfig::fundus_on_cpu(); // resnet18, 64 px, width 8
+        config.modalities = vec!["ct".into()];
+        assert!(
+            config.validate().is_err(),
+            "a 2-D model cannot read a volume"
+        );
+        config.fit_to_modality();
+        assert_eq!(
+            (config.model, config.input_size, config.width),
+            (ModelKind::I3d, DEFAULT_VOLUME_EDGE, 8)
+        );
+        config.validate().unwrap();
+        // A volume size that fits is kept.
+        config.input_size = 24;
+        config.fit_to_modality();
+        assert_eq!(config.input_size, 24);
+        config.modalities = vec![TABULAR_MODALITY.into()];
+        config.fit_to_modality();
+        assert_eq!(config.model, ModelKind::Mlp);
+        config.modalities = vec![IMAGE_MODALITY.into()];
+        config.fit_to_modality();
+        assert_eq!(config.model, ModelKind::Resnet18);
+        config.validate().unwrap();
     }
 
     #[test]
