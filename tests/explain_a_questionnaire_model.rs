@@ -172,14 +172,7 @@ fn the_window_explains_the_selected_case_with_the_newest_tabular_run() {
     ]);
     let mut harness = common::window_on(&root, dir.path().join("data"));
     harness.get_by_label("Explain").click();
-    for _ in 0..500 {
-        harness.step();
-        if !harness.state().state().explanations.is_pending() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    harness.run();
+    wait_for_the_explanation(&mut harness);
     let state = harness.state().state();
     let shown = state
         .explanations
@@ -200,14 +193,7 @@ fn the_window_explains_the_selected_case_with_the_newest_tabular_run() {
 
     // Over the test pool: every column's importance, with its spread.
     harness.get_by_label("Importance").click();
-    for _ in 0..1000 {
-        harness.step();
-        if !harness.state().state().explanations.is_pending() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    harness.run();
+    wait_for_the_explanation(&mut harness);
     let (run, columns) = harness
         .state()
         .state()
@@ -223,4 +209,16 @@ fn the_window_explains_the_selected_case_with_the_newest_tabular_run() {
             .all(|c| c.importance_sd >= 0.0 && c.mean_abs_shap >= 0.0)
     );
     harness.get_by_label_contains("test pool: accuracy lost");
+}
+
+/// Draws frames until the window's explanation has arrived (at most about 10 s).
+fn wait_for_the_explanation(harness: &mut egui_kittest::Harness<'static, loupe::ui::LoupeApp>) {
+    for _ in 0..1000 {
+        harness.step();
+        if !harness.state().state().explanations.is_pending() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    harness.run();
 }

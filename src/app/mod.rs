@@ -398,23 +398,7 @@ impl AppState {
                 }
             }
             WindowCommand::DismissNotice => self.notice = None,
-            WindowCommand::ExplainSelected => {
-                let Some(session) = &self.session else {
-                    return Ok(());
-                };
-                let Some(id) = session.selected else {
-                    return Ok(());
-                };
-                let run = explain::Explanations::run_to_explain(&self.training.past_runs)
-                    .ok_or_else(|| {
-                        "no finished run on the tabular record to explain with: train one first"
-                            .to_string()
-                    })?
-                    .to_string();
-                self.explanations
-                    .start(session.project.root().to_path_buf(), run, id);
-            }
-            WindowCommand::ExplainGlobally => {
+            WindowCommand::ExplainSelected | WindowCommand::ExplainGlobally => {
                 let Some(session) = &self.session else {
                     return Ok(());
                 };
@@ -424,8 +408,14 @@ impl AppState {
                             .to_string()
                     })?
                     .to_string();
-                self.explanations
-                    .start_global(session.project.root().to_path_buf(), run);
+                let root = session.project.root().to_path_buf();
+                match (command, session.selected) {
+                    (WindowCommand::ExplainGlobally, _) => {
+                        self.explanations.start_global(root, run);
+                    }
+                    (_, Some(id)) => self.explanations.start(root, run, id),
+                    (_, None) => {}
+                }
             }
         }
         Ok(())
