@@ -155,6 +155,35 @@ pub fn pkt(student_features: Tensor<2>, teacher_features: Tensor<2>) -> Tensor<1
     (p * ratio.log()).mean()
 }
 
+/// Hinton's distillation term, for a student learning a teacher's
+/// temperature-softened outputs (METHODS.md §4's KDAMM): per row
+/// `T² · KL(softmax(z_t/T) ‖ softmax(z_s/T))`, averaged over the rows the
+/// teacher saw — `seen` weighs each row (1: the teacher had its modality,
+/// 0: it did not; `None`: all rows). The teacher gets no gradient; `T²`
+/// keeps the gradient's scale independent of T.
+///
+/// # Shapes
+/// logits `[B, C]`, `seen` `[B]` → `[1]`
+pub fn softened_kl(
+    student_logits: Tensor<2>,
+    teacher_logits: Tensor<2>,
+    temperature: f64,
+    seen: Option<Tensor<1>>,
+) -> Tensor<1> {
+    let t = temperature.max(1e-6);
+    let batch = student_logits.dims()[0];
+    let log_q = log_softmax(student_logits.div_scalar(t), 1);
+    let log_p = log_softmax(teacher_logits.detach().div_scalar(t), 1);
+    let per_row = (log_p.clone().exp() * (log_p - log_q))
+        .sum_dim(1)
+        .reshape([batch])
+        .mul_scalar(t * t);
+    match seen {
+        None => per_row.mean(),
+        Some(w) => (per_row * w.clone()).sum() / w.sum().add_scalar(1e-12),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +205,31 @@ mod tests {
         );
         // Row 2: p_s = (0.5, 0.5), p_t = (0.75, 0.25): 0.0625 + 0.0625 = 0.125; over B = 2.
         assert!((scalar(consistency(s, t)) - 0.0625).abs() < 1e-6);
+    }
+
+    #[test]
+    fn softened_kl_on_hand_computed_values() {
+        let device = Device::flex();
+        let student =
+            Tensor::<2>::from_data(TensorData::from([[0.0f32, 0.0], [0.0, 0.0]]), &device);
+        let teacher =
+            Tensor::<2>::from_data(TensorData::from([[3f32.ln(), 0.0], [0.0, 0.0]]), &device);
+        // Row 1 at T = 1: p = (0.75, 0.25), q = (0.5, 0.5):
+        // 0.75 ln 1.5 + 0.25 ln 0.5 = 0.130812; row 2: 0.
+        let value = scalar(softened_kl(student.clone(), teacher.clone(), 1.0, None));
+        assert!((value - 0.130812 / 2.0).abs() < 1e-5, "{value}");
+        // Only row 1 seen by the teacher: its value alone.
+        let seen = Tensor::<1>::from_data(TensorData::from([1.0f32, 0.0]), &device);
+        let value = scalar(softened_kl(
+            student.clone(),
+            teacher.clone(),
+            1.0,
+            Some(seen.clone()),
+        ));
+        assert!((value - 0.130812).abs() < 1e-5, "{value}");
+        // T = 2: p = (√3, 1)/(√3 + 1) = (0.633975, 0.366025): KL 0.036341, × T² = 0.145363.
+        let value = scalar(softened_kl(student, teacher, 2.0, Some(seen)));
+        assert!((value - 0.145363).abs() < 1e-5, "{value}");
     }
 
     #[test]
