@@ -96,11 +96,32 @@ fn a_case_is_explained_by_its_record_and_the_values_add_up_to_its_prediction() {
     let table: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     let rows = table["features"].as_array().unwrap();
     assert_eq!(rows.len(), expected.len());
-    for row in rows {
+    // Mean |SHAP| is the mean over the test cases of their own explanations.
+    let test_cases: Vec<&String> = names
+        .iter()
+        .filter(|(id, _)| {
+            project.item(**id).unwrap().pool == loupe::store::Pool::Test
+                && project.consensus(**id, "cancer").unwrap().is_some()
+        })
+        .map(|(_, name)| name)
+        .collect();
+    let mut abs_sum = vec![0.0; expected.len()];
+    for name in &test_cases {
+        let out = common::run_ok(&["explain", root_str, "--run", run, "--item", name, "--json"]);
+        let e: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        for (sum, f) in abs_sum.iter_mut().zip(e["features"].as_array().unwrap()) {
+            *sum += f["shap"].as_f64().unwrap().abs();
+        }
+    }
+    for (row, sum) in rows.iter().zip(&abs_sum) {
+        let mean = sum / test_cases.len() as f64;
+        let reported = row["mean_abs_shap"].as_f64().unwrap();
         assert!(
-            row["importance_mean"].is_number() && row["importance_sd"].as_f64().unwrap() >= 0.0
+            (reported - mean).abs() < 1e-6,
+            "{}: {reported} vs {mean}",
+            row["name"]
         );
-        assert!(row["mean_abs_shap"].as_f64().unwrap() >= 0.0);
+        assert!(row["importance_mean"].is_number() && row["importance_sd"].is_number());
     }
     assert!(
         rows.iter()
