@@ -95,6 +95,16 @@ fn voxel_under(harness: &Harness<'static, LoupeApp>, plane: Plane, pos: egui::Po
 /// a pixel (slow under a loaded machine), which would move the voxel under a
 /// point computed before.
 fn steady_layout(harness: &mut Harness<'static, LoupeApp>, plane: Plane) {
+    // A thumbnail arriving later can move the view by a few points between
+    // aiming and clicking (seen once on CI, with tests in parallel): wait
+    // for the browser's thumbnails first.
+    for _ in 0..500 {
+        if harness.state().thumbnails_pending() == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        harness.run_steps(2);
+    }
     let mut last = harness.state().view_rect(plane);
     for _ in 0..60 {
         std::thread::sleep(std::time::Duration::from_millis(20));

@@ -24,6 +24,15 @@ pub struct Thumbnails {
 }
 
 impl Thumbnails {
+    /// Thumbnails asked for and not drawn yet (each arrival can move the
+    /// layout: a test that clicks at a position waits for none).
+    pub fn pending(&self) -> usize {
+        self.textures
+            .values()
+            .filter(|t| matches!(t, Thumbnail::Pending))
+            .count()
+    }
+
     /// Turns what the loader drew into textures.
     fn receive(&mut self, ctx: &egui::Context) {
         for drawn in self.loader.take() {

@@ -114,6 +114,11 @@ impl LoupeApp {
             .map(|(_, _, r)| *r)
     }
 
+    /// Browser thumbnails still being drawn off the UI thread.
+    pub fn thumbnails_pending(&self) -> usize {
+        self.thumbnails.pending()
+    }
+
     /// Applies a command as if a panel had sent it (for tests and scripting).
     pub fn apply(&mut self, command: impl Into<Command>) {
         self.state.apply(command);
