@@ -40,6 +40,14 @@ impl CaseIndex {
         self.names.contains_key(&item_id)
     }
 
+    /// The role [`CaseIndex::shown`] picks, whether the case has its file or not.
+    pub fn shown_role(&self, item_id: i64, roles: &[String], role: Option<&str>) -> Option<String> {
+        match self.shown(item_id, roles, role) {
+            Shown::File { role, .. } => Some(role),
+            Shown::Missing { role } => role,
+        }
+    }
+
     /// The file of `role` (or, with none asked, of the first of `roles` the
     /// case has) that the viewer opens for a case.
     pub fn shown(&self, item_id: i64, roles: &[String], role: Option<&str>) -> Shown {

@@ -165,8 +165,8 @@ pub fn load(
         classes: target.values.clone(),
         ..Default::default()
     };
-    let (shape, records, case_files) = match input {
-        InputKind::Image => (image_shape(size), BTreeMap::new(), BTreeMap::new()),
+    let (shape, records, case_files, encoder) = match input {
+        InputKind::Image => (image_shape(size), BTreeMap::new(), BTreeMap::new(), None),
         InputKind::Volume(role) => {
             if !schema.modalities.contains(role) {
                 return Err(StoreError::Invalid(format!(
@@ -178,7 +178,7 @@ pub fn load(
                     }
                 )));
             }
-            ([size; 3], BTreeMap::new(), project.all_case_files()?)
+            ([size; 3], BTreeMap::new(), project.all_case_files()?, None)
         }
         InputKind::Record => {
             if schema.tabular.is_empty() {
@@ -187,11 +187,15 @@ pub fn load(
                 ));
             }
             let records = project.all_records()?;
-            let width = RecordEncoder::new(schema, &records).width();
-            ([width, 1, 1], records, BTreeMap::new())
+            let encoder = RecordEncoder::new(schema, &records);
+            (
+                [encoder.width(), 1, 1],
+                records,
+                BTreeMap::new(),
+                Some(encoder),
+            )
         }
     };
-    let encoder = matches!(input, InputKind::Record).then(|| RecordEncoder::new(schema, &records));
     for images in [&mut data.labeled, &mut data.unlabeled, &mut data.test] {
         images.shape = shape;
     }

@@ -276,13 +276,9 @@ fn modality_line(
     if roles.is_empty() {
         return;
     }
-    let shown = match session
+    let shown = session
         .cases
-        .shown(row.item.id, roles, session.shown_role.as_deref())
-    {
-        crate::app::cases::Shown::File { role, .. } => Some(role),
-        crate::app::cases::Shown::Missing { role } => role,
-    };
+        .shown_role(row.item.id, roles, session.shown_role.as_deref());
     let files = session.cases.files.get(&row.item.id);
     ui.horizontal_wrapped(|ui| {
         ui.label("Modality");

@@ -573,13 +573,9 @@ fn next_modality(state: &AppState) -> Option<String> {
     let session = state.session.as_ref()?;
     let row = session.selected_row()?;
     let roles = &session.project.schema().modalities;
-    let shown = match session
+    let shown = session
         .cases
-        .shown(row.item.id, roles, session.shown_role.as_deref())
-    {
-        crate::app::cases::Shown::File { role, .. } => Some(role),
-        crate::app::cases::Shown::Missing { role } => role,
-    };
+        .shown_role(row.item.id, roles, session.shown_role.as_deref());
     let at = shown
         .and_then(|r| roles.iter().position(|x| *x == r))
         .map_or(0, |p| p + 1);
