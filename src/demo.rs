@@ -19,6 +19,10 @@ pub enum DemoTask {
     /// Lung-cancer screening cases: a chest CT (role `ct`) and a
     /// questionnaire each (METHODS.md §3); about 10 % without CT.
     Lung,
+    /// Osteoporosis screening cases: an abdominal CT series (role `ct`),
+    /// demographics and labs (METHODS.md §4); about 25 % without CT and
+    /// 15 % without labs.
+    Bone,
 }
 
 impl DemoTask {
@@ -28,6 +32,7 @@ impl DemoTask {
             DemoTask::Thyroid => "thyroid",
             DemoTask::Volumes => "volumes",
             DemoTask::Lung => "lung",
+            DemoTask::Bone => "bone",
         }
     }
 
@@ -35,6 +40,7 @@ impl DemoTask {
     pub fn default_size(self) -> usize {
         match self {
             DemoTask::Lung => 40,
+            DemoTask::Bone => 64,
             _ => 256,
         }
     }
@@ -83,7 +89,7 @@ impl DemoOptions {
         };
         check("--count", self.count, limits::COUNT)?;
         match self.task {
-            DemoTask::Lung => check(
+            DemoTask::Lung | DemoTask::Bone => check(
                 "--size (the CT's edge in voxels)",
                 self.size,
                 limits::CT_EDGE,
@@ -181,6 +187,7 @@ pub fn write_demo(
         DemoTask::Thyroid => (Schema::thyroid(), &ultrasound::CLASSES, ultrasound_image),
         DemoTask::Volumes => return write_volumes_demo(root, options.seed, progress),
         DemoTask::Lung => return write_lung_demo(root, options, progress),
+        DemoTask::Bone => return write_bone_demo(root, options, progress),
     };
     let mut project = Project::create(root, &schema)?;
     let images = root.join("images");
@@ -417,6 +424,19 @@ pub fn lung_schema() -> Schema {
     }
 }
 
+/// One case of a cases demo, ready to write.
+struct DemoCase {
+    name: String,
+    /// The CT as int16 HU, its shape `[x, y, z]` and voxel size in mm.
+    ct: Option<(Vec<i16>, [usize; 3], [f64; 3])>,
+    /// The record's cells, in the schema's tabular order.
+    cells: Vec<String>,
+    /// The target's value.
+    label: String,
+    /// The case's ground-truth row after its name and label.
+    truth: Vec<String>,
+}
+
 /// The lung demo: `cases/<case>_ct.nii.gz` (int16 HU, 1 mm voxels),
 /// `cases.csv` (what `loupe import --cases` reads, and how the demo is
 /// imported), `ground_truth.csv` (label, hidden risk, largest nodule,
@@ -424,31 +444,212 @@ pub fn lung_schema() -> Schema {
 fn write_lung_demo(
     root: &Path,
     options: &DemoOptions,
-    mut progress: impl FnMut(usize, usize),
+    progress: impl FnMut(usize, usize),
 ) -> Result<DemoSummary, StoreError> {
     use crate::synth::lung::{LungOptions, cohort};
+    let lung = LungOptions {
+        seed: options.seed,
+        edge: options.size,
+        ..LungOptions::default()
+    };
+    let edge = lung.edge.max(8);
+    let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
+    let cases = cohort(options.count, &lung)
+        .into_iter()
+        .enumerate()
+        .map(|(index, case)| {
+            let q = &case.questionnaire;
+            DemoCase {
+                name: format!("lung_{index:04}"),
+                cells: vec![
+                    format!("{:.0}", q.age_years),
+                    if q.male { "male" } else { "female" }.into(),
+                    format!("{:.1}", q.pack_years),
+                    q.smoking.name().into(),
+                    match q.smoking {
+                        crate::synth::lung::Smoking::Former => {
+                            format!("{:.1}", q.years_since_quitting)
+                        }
+                        _ => String::new(),
+                    },
+                    yes_no(q.family_history),
+                    yes_no(q.copd),
+                    yes_no(q.cough),
+                    yes_no(q.weight_loss),
+                    yes_no(q.occupational_exposure),
+                ],
+                label: yes_no(case.cancer),
+                truth: vec![
+                    format!("{:.4}", case.risk),
+                    format!("{:.2}", case.nodule_diameter_mm),
+                    yes_no(case.ct.is_some()),
+                    options.seed.to_string(),
+                    edge.to_string(),
+                    lung.missing_ct.to_string(),
+                ],
+                ct: case.ct.map(|v| (v, [edge; 3], [1.0; 3])),
+            }
+        })
+        .collect();
+    write_cases_demo(
+        root,
+        options,
+        &lung_schema(),
+        0x4c55_4e47, // "LUNG"
+        &[
+            "risk",
+            "nodule_diameter_mm",
+            "has_ct",
+            "seed",
+            "edge_voxels",
+            "missing_ct",
+        ],
+        cases,
+        progress,
+    )
+}
+
+/// The bone demo's schema: the label `osteoporosis`, the modality `ct` and
+/// twelve record columns — six demographics (always there) and six routine
+/// labs (missing together when a case has no labs).
+pub fn bone_schema() -> Schema {
+    use crate::store::schema::TabularColumn;
+    let lab = |name: &str, unit: &str, min: f64, max: f64| {
+        let mut column = TabularColumn::number(name, unit, min, max);
+        column.missing_allowed = true;
+        column
+    };
+    Schema {
+        name: "bone".into(),
+        fields: vec![crate::store::Field {
+            name: "osteoporosis".into(),
+            values: vec!["no".into(), "yes".into()],
+            ordinal: false,
+            hotkeys: Vec::new(),
+        }],
+        target: "osteoporosis".into(),
+        paint_labels: Vec::new(),
+        crop: None,
+        modalities: vec!["ct".into()],
+        tabular: vec![
+            TabularColumn::number("age", "years", 18.0, 110.0),
+            TabularColumn::category("sex", &["female", "male"]),
+            TabularColumn::number("bmi", "kg/m²", 10.0, 60.0),
+            TabularColumn::yes_no("menopause"),
+            TabularColumn::yes_no("smoking"),
+            TabularColumn::yes_no("steroid_use"),
+            lab("calcium", "mg/dL", 5.0, 15.0),
+            lab("phosphate", "mg/dL", 1.0, 10.0),
+            lab("alkaline_phosphatase", "U/L", 10.0, 500.0),
+            lab("vitamin_d", "ng/mL", 1.0, 150.0),
+            lab("creatinine", "mg/dL", 0.2, 10.0),
+            lab("urine_calcium", "mg/24 h", 10.0, 800.0),
+        ],
+    }
+}
+
+/// The bone demo (METHODS.md §4): `cases/<case>_ct.nii.gz` (axial series,
+/// int16 HU), `cases.csv`, `ground_truth.csv` (label, hidden T-score,
+/// which modalities the case has, the slices that cross a vertebral body).
+fn write_bone_demo(
+    root: &Path,
+    options: &DemoOptions,
+    progress: impl FnMut(usize, usize),
+) -> Result<DemoSummary, StoreError> {
+    use crate::synth::bone::{BoneOptions, cohort};
+    let bone = BoneOptions {
+        seed: options.seed,
+        edge: options.size,
+        ..BoneOptions::default()
+    };
+    let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
+    let shape = [bone.edge, bone.edge, bone.slices];
+    // A 64-pixel slice covers a 384 mm field of view; 5 mm slices.
+    let spacing_mm = [384.0 / bone.edge as f64, 384.0 / bone.edge as f64, 5.0];
+    let cases = cohort(options.count, &bone)
+        .into_iter()
+        .enumerate()
+        .map(|(index, case)| {
+            let d = &case.demographics;
+            let mut cells = vec![
+                format!("{:.0}", d.age_years),
+                if d.female { "female" } else { "male" }.into(),
+                format!("{:.1}", d.bmi),
+                yes_no(d.menopause),
+                yes_no(d.smoking),
+                yes_no(d.steroid_use),
+            ];
+            match &case.labs {
+                Some(l) => cells.extend([
+                    format!("{:.1}", l.calcium_mg_dl),
+                    format!("{:.1}", l.phosphate_mg_dl),
+                    format!("{:.0}", l.alkaline_phosphatase_u_l),
+                    format!("{:.1}", l.vitamin_d_ng_ml),
+                    format!("{:.2}", l.creatinine_mg_dl),
+                    format!("{:.0}", l.urine_calcium_mg_day),
+                ]),
+                None => cells.extend(std::iter::repeat_n(String::new(), 6)),
+            }
+            DemoCase {
+                name: format!("bone_{index:04}"),
+                cells,
+                label: yes_no(case.osteoporosis),
+                truth: vec![
+                    format!("{:.4}", case.t_score),
+                    yes_no(case.ct.is_some()),
+                    yes_no(case.labs.is_some()),
+                    case.vertebra_slices
+                        .iter()
+                        .map(usize::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    options.seed.to_string(),
+                ],
+                ct: case.ct.map(|v| (v, shape, spacing_mm)),
+            }
+        })
+        .collect();
+    write_cases_demo(
+        root,
+        options,
+        &bone_schema(),
+        0x424f_4e45, // "BONE"
+        &["t_score", "has_ct", "has_labs", "vertebra_slices", "seed"],
+        cases,
+        progress,
+    )
+}
+
+/// Writes a cases demo: each case's CT to `cases/<case>_ct.nii.gz`,
+/// `cases.csv` (what `loupe import --cases` reads; the demo is imported
+/// through it, the way a user's cases come in) and `ground_truth.csv`
+/// (`case`, the target, then `truth_header`). Pools as in the other
+/// demos, stratified by label, drawn from the seed salted by `pool_salt`.
+fn write_cases_demo(
+    root: &Path,
+    options: &DemoOptions,
+    schema: &Schema,
+    pool_salt: u64,
+    truth_header: &[&str],
+    cases: Vec<DemoCase>,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<DemoSummary, StoreError> {
     use crate::volume::{Affine, Endianness, FileFormat, Volume, VoxelData};
-    let schema = lung_schema();
-    let mut project = Project::create(root, &schema)?;
+    let mut project = Project::create(root, schema)?;
     let folder = root.join("cases");
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| StoreError::Io { path, source }
     };
     std::fs::create_dir_all(&folder).map_err(io(&folder))?;
-    let lung = LungOptions {
-        seed: options.seed,
-        edge: options.size,
-        ..LungOptions::default()
-    };
-    let cases = cohort(options.count, &lung);
 
     // Pools per class, as the other demos draw them.
-    let mut rng = Rng::new(options.seed ^ 0x4c55_4e47); // "LUNG"
+    let mut rng = Rng::new(options.seed ^ pool_salt);
     let mut pool_of = vec![(Pool::Unlabeled, false); cases.len()];
-    for class in [false, true] {
+    let target = schema.target_field();
+    for class in &target.values {
         let mut members: Vec<usize> = (0..cases.len())
-            .filter(|&i| cases[i].cancer == class)
+            .filter(|&i| &cases[i].label == class)
             .collect();
         rng.shuffle(&mut members);
         let test = (options.test_fraction * members.len() as f64).round() as usize;
@@ -466,37 +667,29 @@ fn write_lung_demo(
 
     let mut header = vec!["case".to_string(), "ct".to_string()];
     header.extend(schema.tabular.iter().map(|c| c.name.clone()));
-    header.extend(["cancer".to_string(), "pool".to_string()]);
+    header.extend([schema.target.clone(), "pool".to_string()]);
     let mut table = csv::line(&header);
-    let mut truth = csv::line(&[
-        "case",
-        "cancer",
-        "risk",
-        "nodule_diameter_mm",
-        "has_ct",
-        "seed",
-        "edge_voxels",
-        "missing_ct",
-    ]);
-    let edge = lung.edge.max(8);
-    for (index, case) in cases.iter().enumerate() {
-        let name = format!("lung_{index:04}");
-        let ct_cell = match &case.ct {
-            Some(voxels) => {
-                let file = format!("{name}_ct.nii.gz");
+    let mut truth_columns = vec!["case", schema.target.as_str()];
+    truth_columns.extend_from_slice(truth_header);
+    let mut truth = csv::line(&truth_columns);
+    let total = cases.len();
+    for (index, case) in cases.into_iter().enumerate() {
+        let ct_cell = match case.ct {
+            Some((voxels, shape, spacing_mm)) => {
+                let file = format!("{}_ct.nii.gz", case.name);
                 let volume = Volume {
                     path: PathBuf::from(&file),
                     format: FileFormat::Nifti1,
-                    shape: vec![edge, edge, edge],
+                    shape: shape.to_vec(),
                     channels: 1,
                     datatype: Some(4),
                     endianness: Endianness::Little,
-                    world_from_voxel: Affine::centred(&[edge, edge, edge], [1.0; 3]),
-                    pixdim: [1.0, 1.0, 1.0, 1.0],
+                    world_from_voxel: Affine::centred(&shape, spacing_mm),
+                    pixdim: [spacing_mm[0], spacing_mm[1], spacing_mm[2], 1.0],
                     scaling: None,
                     xyzt_units: 2, // millimetres
-                    description: format!("Loupe synthetic chest CT, seed {}", options.seed),
-                    data: VoxelData::I16(voxels.clone()),
+                    description: format!("Loupe synthetic CT, seed {}", options.seed),
+                    data: VoxelData::I16(voxels),
                 };
                 let path = folder.join(&file);
                 crate::volume::nifti::write_nifti1(&volume, &path).map_err(io(&path))?;
@@ -504,44 +697,24 @@ fn write_lung_demo(
             }
             None => String::new(),
         };
-        let q = &case.questionnaire;
-        let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
         let (pool, labeled) = pool_of[index];
-        let label = if case.cancer { "yes" } else { "no" };
-        table.push_str(&csv::line(&[
-            name.clone(),
-            ct_cell,
-            format!("{:.0}", q.age_years),
-            if q.male { "male" } else { "female" }.into(),
-            format!("{:.1}", q.pack_years),
-            q.smoking.name().into(),
-            match q.smoking {
-                crate::synth::lung::Smoking::Former => format!("{:.1}", q.years_since_quitting),
-                _ => String::new(),
-            },
-            yes_no(q.family_history),
-            yes_no(q.copd),
-            yes_no(q.cough),
-            yes_no(q.weight_loss),
-            yes_no(q.occupational_exposure),
-            if labeled { label.into() } else { String::new() },
-            if pool == Pool::Test {
-                "test".into()
-            } else {
-                String::new()
-            },
-        ]));
-        truth.push_str(&csv::line(&[
-            name,
-            label.into(),
-            format!("{:.4}", case.risk),
-            format!("{:.2}", case.nodule_diameter_mm),
-            yes_no(case.ct.is_some()),
-            options.seed.to_string(),
-            edge.to_string(),
-            lung.missing_ct.to_string(),
-        ]));
-        progress(index + 1, cases.len());
+        let mut row = vec![case.name.clone(), ct_cell];
+        row.extend(case.cells);
+        row.push(if labeled {
+            case.label.clone()
+        } else {
+            String::new()
+        });
+        row.push(if pool == Pool::Test {
+            "test".into()
+        } else {
+            String::new()
+        });
+        table.push_str(&csv::line(&row));
+        let mut truth_row = vec![case.name, case.label];
+        truth_row.extend(case.truth);
+        truth.push_str(&csv::line(&truth_row));
+        progress(index + 1, total);
     }
     let table_path = root.join("cases.csv");
     std::fs::write(&table_path, table).map_err(io(&table_path))?;

@@ -13,6 +13,23 @@ pub struct CaseIndex {
     pub names: BTreeMap<i64, String>,
     pub files: BTreeMap<i64, BTreeMap<String, PathBuf>>,
     pub records: BTreeMap<i64, BTreeMap<String, String>>,
+    /// The slices of each case's series that a 2-D model reads by policy
+    /// (METHODS.md §4): a clinician's override, else the latest finished
+    /// slice-policy run's pick. For the first modality role.
+    pub slice_picks: BTreeMap<i64, PickedSlices>,
+}
+
+/// A case's picked slices and where they come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PickedSlices {
+    /// The modality role of the series.
+    pub role: String,
+    /// 0-based axial voxel slices, ascending.
+    pub slices: Vec<usize>,
+    /// Set by a clinician (else by the policy run).
+    pub overridden: bool,
+    /// The slice-policy run whose picks these are (or would be, overridden).
+    pub run: Option<String>,
 }
 
 /// What the viewer shows for an item of a case.
@@ -33,7 +50,56 @@ impl CaseIndex {
             names: project.case_names()?,
             files: project.all_case_files()?,
             records: project.all_records()?,
+            slice_picks: Self::load_slice_picks(project)?,
         })
+    }
+
+    /// The picks in force for the first modality: overrides over the latest
+    /// finished slice-policy run's.
+    pub fn load_slice_picks(project: &Project) -> Result<BTreeMap<i64, PickedSlices>, StoreError> {
+        let Some(role) = project.schema().modalities.first().cloned() else {
+            return Ok(BTreeMap::new());
+        };
+        let run = crate::train::runs::list(project.root())
+            .into_iter()
+            .rev()
+            .find(|r| {
+                r.summary.is_some()
+                    && r.config
+                        .as_ref()
+                        .is_some_and(|c| c.method == crate::train::config::Method::SlicePolicy)
+            })
+            .map(|r| r.id);
+        let overrides = project.slice_picks(&role)?;
+        let mut picks: BTreeMap<i64, PickedSlices> = match &run {
+            Some(run) => crate::train::slices::policy_picks(project, &role, run)?
+                .into_iter()
+                .map(|(id, slices)| {
+                    (
+                        id,
+                        PickedSlices {
+                            role: role.clone(),
+                            slices,
+                            overridden: false,
+                            run: Some(run.clone()),
+                        },
+                    )
+                })
+                .collect(),
+            None => BTreeMap::new(),
+        };
+        for (id, slices) in overrides {
+            picks.insert(
+                id,
+                PickedSlices {
+                    role: role.clone(),
+                    slices,
+                    overridden: true,
+                    run: run.clone(),
+                },
+            );
+        }
+        Ok(picks)
     }
 
     pub fn is_case(&self, item_id: i64) -> bool {

@@ -125,6 +125,9 @@ pub enum LabelingCommand {
     },
     /// Show this modality of a case in the viewer (`None`: its first).
     ShowModality(Option<String>),
+    /// Override the slices a 2-D model reads of the selected case's series
+    /// (`None`: withdraw the override, the slice policy's pick holds).
+    SetSlicePick(Option<Vec<usize>>),
     /// Show this record column under each case in the browser (`None`: none).
     ShowColumn(Option<String>),
 }

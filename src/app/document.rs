@@ -383,6 +383,17 @@ impl Document {
         self.crosshair[plane.normal_axis()].round().max(0.0) as usize
     }
 
+    /// The axial slider's index of voxel slice `k` (the third voxel axis),
+    /// for series whose slices are axial.
+    pub fn axial_index_of_voxel_slice(&self, k: usize) -> usize {
+        let canonical = canonical_from_voxel(
+            &self.grid,
+            self.volume.spatial_shape(),
+            [0.0, 0.0, k as f64],
+        );
+        canonical[Plane::Axial.normal_axis()].round().max(0.0) as usize
+    }
+
     pub fn slice_count(&self, plane: Plane) -> usize {
         self.canonical_shape()[plane.normal_axis()]
     }

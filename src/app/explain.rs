@@ -43,15 +43,17 @@ pub struct Explanations {
 const REPEATS: usize = 10;
 
 impl Explanations {
-    /// The newest finished run of `runs` that reads the tabular record.
+    /// The newest finished run of `runs` that reads the tabular record
+    /// (alone, or fused with a series' slices).
     pub fn run_to_explain(runs: &[crate::train::runs::PastRun]) -> Option<&str> {
+        use crate::train::config::InputKind;
         runs.iter()
             .rev()
             .find(|r| {
                 r.summary.is_some()
-                    && r.config
-                        .as_ref()
-                        .is_some_and(|c| c.input_kind() == crate::train::config::InputKind::Record)
+                    && r.config.as_ref().is_some_and(|c| {
+                        matches!(c.input_kind(), InputKind::Record | InputKind::Fusion(_))
+                    })
             })
             .map(|r| r.id.as_str())
     }

@@ -709,6 +709,18 @@ impl ProjectSession {
                 }
                 Ok(LabelingOutcome::default())
             }
+            LabelingCommand::SetSlicePick(slices) => {
+                if let (Some(id), Some(role)) =
+                    (selected, self.project.schema().modalities.first().cloned())
+                {
+                    self.project
+                        .set_slice_pick(id, &role, annotator, slices.as_deref())
+                        .map_err(error)?;
+                    self.cases.slice_picks =
+                        super::cases::CaseIndex::load_slice_picks(&self.project).map_err(error)?;
+                }
+                Ok(LabelingOutcome::default())
+            }
             LabelingCommand::ShowColumn(column) => {
                 self.shown_column = column;
                 Ok(LabelingOutcome::default())

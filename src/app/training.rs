@@ -291,9 +291,10 @@ impl Training {
         };
         if self.run.as_ref().is_none_or(|r| !r.is_active()) {
             self.config = Preset::for_project(schema_name, device).apply_to(&self.config);
-            self.config.loss = Preset::for_project(schema_name, device)
-                .config_for(schema_name)
-                .loss;
+            let preset = Preset::for_project(schema_name, device).config_for(schema_name);
+            // The schema's own loss and way of reading a series (slices for bone).
+            self.config.loss = preset.loss;
+            self.config.slices = preset.slices;
             self.config.modalities = vec![default_input(schema, &self.config.modalities)];
             // Teacher runs are this project's.
             self.config.teachers.clear();

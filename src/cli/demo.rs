@@ -1,4 +1,4 @@
-//! `loupe demo DIR --task rop|thyroid|volumes|lung`: write a ready demo project.
+//! `loupe demo DIR --task rop|thyroid|volumes|lung|bone`: write a ready demo project.
 
 use std::path::PathBuf;
 
@@ -15,8 +15,9 @@ pub struct DemoArgs {
     /// Number of synthetic images.
     #[arg(long, default_value_t = 300)]
     pub count: usize,
-    /// Edge of the square images in pixels (default 256), or of the lung
-    /// demo's CT volumes in voxels (default 40).
+    /// Edge of the square images in pixels (default 256), of the lung
+    /// demo's CT volumes in voxels (default 40), or of the bone demo's CT
+    /// slices in pixels (default 64).
     #[arg(long)]
     pub size: Option<usize>,
     /// Fraction of the training images that start labeled (benchmarks use 1.0 for the fully supervised bound).

@@ -77,6 +77,29 @@ pub struct TrainArgs {
     /// of standardising them over the cohort first (the ablation).
     #[arg(long)]
     pub raw_teacher_features: bool,
+    /// Which slices of a CT series a 2-D model reads: the k around the
+    /// middle, k random ones, or a slice-policy run's picks (--policy RUN).
+    /// Given, the series is read as slices, not as a 3-D volume.
+    #[arg(long, value_parser = PossibleValuesParser::new(["middle", "random", "policy"]))]
+    pub slices: Option<String>,
+    /// k, the slices a 2-D model reads from a series (default 3).
+    #[arg(long, value_name = "K")]
+    pub slice_count: Option<usize>,
+    /// The slice-policy run whose picks --slices policy reads.
+    #[arg(long, value_name = "RUN")]
+    pub policy: Option<String>,
+    /// Slice policy: weight β of the entropy bonus (default 0.01).
+    #[arg(long)]
+    pub entropy_weight: Option<f64>,
+    /// KDAMM: temperature T of the softened outputs (default 4).
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// KDAMM: weight of the cross-entropy on complete cases (default 1).
+    #[arg(long)]
+    pub ce_weight: Option<f64>,
+    /// KDAMM: weight of each teacher's KL term (default 1).
+    #[arg(long)]
+    pub kd_weight: Option<f64>,
     /// The architecture (default: the one that suits the data).
     #[arg(long, value_parser = model_parser())]
     pub model: Option<ModelKind>,
@@ -166,18 +189,29 @@ fn configuration(args: &TrainArgs, compute: &ComputeDevice) -> anyhow::Result<Tr
     if let Some(method) = args.method {
         config.method = method;
     }
+    apply_slice_args(args, &mut config);
     if !args.modality.is_empty() {
         config.modalities = args.modality.clone();
     } else {
         // A method that cannot read the configured input reads its own
-        // (cross-modal-kd: the tabular record).
+        // (cross-modal-kd: the tabular record; kdamm: slices and record).
         let method = crate::train::methods::build(config.method);
         let reads = method.spec().modalities;
         if !reads.contains(&config.input_kind().kind_name()) && !reads.is_empty() {
-            config.modalities = vec![reads[0].to_string()];
+            let roles = Project::open(&args.dir)?.schema().modalities.clone();
+            config.read_as(reads[0], &roles);
         }
     }
     config.fit_to_modality();
+    if let Some(t) = args.temperature {
+        config.kdamm.temperature = t;
+    }
+    if let Some(w) = args.ce_weight {
+        config.kdamm.ce_weight = w;
+    }
+    if let Some(w) = args.kd_weight {
+        config.kdamm.kd_weight = w;
+    }
     if let Some(dir) = &args.teacher_project {
         config.teacher_project = Some(lineage::project_folder(dir)?.to_string_lossy().into_owned());
     }
@@ -242,6 +276,38 @@ fn configuration(args: &TrainArgs, compute: &ComputeDevice) -> anyhow::Result<Tr
     }
     config.validate()?;
     Ok(config)
+}
+
+/// `--slices`, `--slice-count`, `--policy`, `--entropy-weight`: any of them
+/// makes a series read as slices.
+fn apply_slice_args(args: &TrainArgs, config: &mut TrainConfig) {
+    use crate::train::config::{SliceConfig, SliceSelection};
+    let given = args.slices.is_some()
+        || args.slice_count.is_some()
+        || args.policy.is_some()
+        || args.entropy_weight.is_some();
+    if !given {
+        return;
+    }
+    let slices = config.slices.get_or_insert_with(SliceConfig::default);
+    if let Some(selection) = args.slices.as_deref().and_then(SliceSelection::from_name) {
+        slices.selection = selection;
+    }
+    if let Some(k) = args.slice_count {
+        slices.count = k;
+    }
+    if let Some(run) = &args.policy {
+        slices.policy = Some(run.clone());
+        if args.slices.is_none() {
+            slices.selection = SliceSelection::Policy;
+        }
+    }
+    if let Some(w) = args.entropy_weight {
+        slices.entropy_weight = w;
+    }
+    if args.model.is_none() && config.model == ModelKind::I3d {
+        config.model = ModelKind::Resnet18;
+    }
 }
 
 /// The `--json` metrics of one model (the contract's names).

@@ -280,6 +280,80 @@ impl Project {
         Ok(out)
     }
 
+    /// Overrides which slices of a case's `role` series a model reads
+    /// (METHODS.md §4: a clinician corrects the slice policy), as
+    /// `annotator`; `None` withdraws the override (the policy's pick holds
+    /// again). Slices are 0-based axial indices, kept ascending and
+    /// distinct; every edit stays in the history.
+    pub fn set_slice_pick(
+        &mut self,
+        item_id: i64,
+        role: &str,
+        annotator: &str,
+        slices: Option<&[usize]>,
+    ) -> Result<(), StoreError> {
+        check_stored_annotator(annotator)?;
+        let files = self
+            .case(item_id)?
+            .ok_or_else(|| StoreError::Invalid(format!("item {item_id} is not a case")))?;
+        if !files.files.contains_key(role) {
+            return Err(StoreError::Invalid(format!("the case has no {role}")));
+        }
+        let text = match slices {
+            Some([]) => {
+                return Err(StoreError::Invalid(
+                    "a slice pick needs at least one slice".into(),
+                ));
+            }
+            Some(slices) => {
+                let mut sorted = slices.to_vec();
+                sorted.sort_unstable();
+                sorted.dedup();
+                Some(
+                    sorted
+                        .iter()
+                        .map(usize::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                )
+            }
+            None => None,
+        };
+        self.write(|tx, sql| {
+            tx.execute(
+                "INSERT INTO slice_picks (item_id, role, annotator, slices) VALUES (?1, ?2, ?3, ?4)",
+                params![item_id, role, annotator, text],
+            )
+            .map_err(sql)?;
+            Ok(())
+        })
+    }
+
+    /// The slice overrides in force for `role`, by item (latest edit wins).
+    pub fn slice_picks(&self, role: &str) -> Result<BTreeMap<i64, Vec<usize>>, StoreError> {
+        if !self.has_table("slice_picks")? {
+            return Ok(BTreeMap::new());
+        }
+        let mut statement = self
+            .conn
+            .prepare("SELECT item_id, slices FROM slice_picks WHERE role = ?1 ORDER BY id")
+            .map_err(|e| self.sql(e))?;
+        let rows = statement
+            .query_map(params![role], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
+            })
+            .map_err(|e| self.sql(e))?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (id, slices) = row.map_err(|e| self.sql(e))?;
+            match slices.and_then(|s| parse_slices(&s)) {
+                Some(slices) => out.insert(id, slices),
+                None => out.remove(&id),
+            };
+        }
+        Ok(out)
+    }
+
     /// Every edit of a case's record, oldest first.
     pub fn record_history(&self, item_id: i64) -> Result<Vec<RecordEdit>, StoreError> {
         if !self.has_table("records")? {
@@ -589,6 +663,17 @@ pub fn to_cases_csv(project: &Project) -> Result<String, StoreError> {
     Ok(out)
 }
 
+/// Slices as stored and written (`"3 4 5"`, 0-based): `None` when any
+/// entry is not a slice number.
+pub fn parse_slices(text: &str) -> Option<Vec<usize>> {
+    let slices: Option<Vec<usize>> = text
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|t| !t.is_empty())
+        .map(|t| t.parse().ok())
+        .collect();
+    slices.filter(|s| !s.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -763,5 +848,31 @@ B,,70,never,0,,,test
         let root = project.root().to_path_buf();
         drop(project);
         assert_eq!(Project::open(&root).unwrap().record(a).unwrap(), record);
+    }
+
+    #[test]
+    fn a_slice_override_wins_until_withdrawn_and_is_checked() {
+        let (dir, mut project) = project_with_ct();
+        let AddOutcome::Added(a) = project
+            .add_case("A", &[("ct".into(), dir.path().join("a.nii"))], Pool::Test)
+            .unwrap()
+        else {
+            panic!("not added")
+        };
+        assert!(project.slice_picks("ct").unwrap().is_empty());
+        project
+            .set_slice_pick(a, "ct", "ana", Some(&[9, 4, 4, 7]))
+            .unwrap();
+        assert_eq!(project.slice_picks("ct").unwrap()[&a], vec![4, 7, 9]);
+        project.set_slice_pick(a, "ct", "ana", Some(&[2])).unwrap();
+        assert_eq!(project.slice_picks("ct").unwrap()[&a], vec![2]);
+        project.set_slice_pick(a, "ct", "ana", None).unwrap();
+        assert!(project.slice_picks("ct").unwrap().is_empty());
+        let refused = project.set_slice_pick(a, "mri", "ana", Some(&[1]));
+        assert!(refused.unwrap_err().to_string().contains("no mri"));
+        assert!(project.set_slice_pick(a, "ct", "ana", Some(&[])).is_err());
+        assert_eq!(parse_slices("3, 4 5"), Some(vec![3, 4, 5]));
+        assert_eq!(parse_slices("3 x"), None);
+        assert_eq!(parse_slices(""), None);
     }
 }

@@ -238,6 +238,15 @@ CREATE TABLE IF NOT EXISTS records (
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX IF NOT EXISTS records_by_item ON records (item_id, column_name, id);
+CREATE TABLE IF NOT EXISTS slice_picks (
+    id INTEGER PRIMARY KEY,
+    item_id INTEGER NOT NULL REFERENCES items(id),
+    role TEXT NOT NULL,
+    annotator TEXT NOT NULL,
+    slices TEXT,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX IF NOT EXISTS slice_picks_by_item ON slice_picks (item_id, role, id);
 ";
 
 /// The store's format: 2 hashes `.hdr`/`.img` pairs over both files.

@@ -1,7 +1,8 @@
 //! Deterministic generators for data no one shipped: CT phantoms, ROP
 //! fundus photographs, thyroid ultrasound frames, lung screening cases (CT +
-//! questionnaire). Same seed, same bytes.
+//! questionnaire), osteoporosis screening cases (CT series + record). Same seed, same bytes.
 
+pub mod bone;
 pub mod canvas;
 pub mod fundus;
 pub mod lung;

@@ -31,11 +31,17 @@ impl Default for Augmentation {
 
 /// [`augment`] for what a run reads: images and volumes (each slice moved
 /// alike) are perturbed; a tabular record is left as it is (a flip or a
-/// brightness shift of a questionnaire means nothing).
+/// brightness shift of a questionnaire means nothing), and so are the
+/// slices fused with a record (one flat vector); a CT series' slices are
+/// only moved ([`augment_geometry`]): their Hounsfield units are the
+/// measurement (bone density is read from them), and a brightness jitter
+/// would fake a denser or thinner bone.
 pub fn augment_input(x: Tensor<4>, config: &crate::train::config::TrainConfig) -> Tensor<4> {
+    use crate::train::config::InputKind;
     match config.input_kind() {
-        crate::train::config::InputKind::Record => x,
-        _ => augment(x, &config.augmentation),
+        InputKind::Record | InputKind::Series(_) | InputKind::Fusion(_) => x,
+        InputKind::Slices(_) => augment_geometry(x, &config.augmentation),
+        InputKind::Image | InputKind::Volume(_) => augment(x, &config.augmentation),
     }
 }
 
@@ -46,11 +52,24 @@ pub fn augment_input(x: Tensor<4>, config: &crate::train::config::TrainConfig) -
 /// # Shapes
 /// `[B, C, H, W]` → `[B, C, H, W]`
 pub fn augment(images: Tensor<4>, strength: &Augmentation) -> Tensor<4> {
-    let [batch, _, height, width] = images.dims();
+    let images = augment_geometry(images, strength);
     let device = images.device();
+    let batch = images.dims()[0];
     let per_image = |low: f64, high: f64| {
         Tensor::<4>::random([batch, 1, 1, 1], Distribution::Uniform(low, high), &device)
     };
+    let noise = Tensor::<4>::random(images.shape(), Distribution::Normal(0.0, 0.03), &device);
+    images * per_image(0.85, 1.15) + per_image(-0.1, 0.1) + noise
+}
+
+/// The geometric part of [`augment`]: flip, rotation and translation
+/// per image, intensities untouched (border pixels repeat).
+///
+/// # Shapes
+/// `[B, C, H, W]` → `[B, C, H, W]`
+pub fn augment_geometry(images: Tensor<4>, strength: &Augmentation) -> Tensor<4> {
+    let [batch, _, height, width] = images.dims();
+    let device = images.device();
     let flip_probability = if strength.horizontal_flip { 0.5 } else { 0.0 };
     let flip = Tensor::<4>::random(
         [batch, 1, 1, 1],
@@ -92,10 +111,7 @@ pub fn augment(images: Tensor<4>, strength: &Augmentation) -> Tensor<4> {
     let grid: Tensor<4> = Tensor::stack(vec![grid_x, grid_y], 3);
     let options = GridSampleOptions::new(InterpolateMode::Bilinear)
         .with_padding_mode(GridSamplePaddingMode::Border);
-    let images = images.grid_sample_2d(grid, options);
-
-    let noise = Tensor::<4>::random(images.shape(), Distribution::Normal(0.0, 0.03), &device);
-    images * per_image(0.85, 1.15) + per_image(-0.1, 0.1) + noise
+    images.grid_sample_2d(grid, options)
 }
 
 #[cfg(test)]

@@ -31,13 +31,30 @@ pub enum Method {
     /// by a frozen CT teacher run through PKT, weighted by the gradient ratio.
     #[serde(rename = "cross-modal-kd")]
     CrossModalKd,
+    /// A learned slice selection (METHODS.md §4, DRLIS): a policy scores a
+    /// CT series' slices and picks k, trained by REINFORCE on the gain of a
+    /// frozen image classifier run's confidence.
+    #[serde(rename = "slice-policy")]
+    SlicePolicy,
+    /// Image + tabular fusion trained on the complete cases only (the
+    /// baseline KDAMM is compared with).
+    #[serde(rename = "multimodal")]
+    Multimodal,
+    /// Knowledge distillation across missing modalities (METHODS.md §4,
+    /// KDAMM): the fusion student learns from unimodal teacher runs on
+    /// every case, missing inputs zero-filled and flagged.
+    #[serde(rename = "kdamm")]
+    Kdamm,
 }
 
 impl Method {
-    pub const ALL: [Method; 3] = [
+    pub const ALL: [Method; 6] = [
         Method::Supervised,
         Method::MeanTeacher,
         Method::CrossModalKd,
+        Method::SlicePolicy,
+        Method::Multimodal,
+        Method::Kdamm,
     ];
 
     /// The contract name (kebab case), as in `config.json`.
@@ -46,6 +63,9 @@ impl Method {
             Method::Supervised => "supervised",
             Method::MeanTeacher => "mean-teacher",
             Method::CrossModalKd => "cross-modal-kd",
+            Method::SlicePolicy => "slice-policy",
+            Method::Multimodal => "multimodal",
+            Method::Kdamm => "kdamm",
         }
     }
 
@@ -55,6 +75,9 @@ impl Method {
             Method::Supervised => "Supervised",
             Method::MeanTeacher => "Mean teacher + SRC",
             Method::CrossModalKd => "Cross-modal distillation (PKT)",
+            Method::SlicePolicy => "CT slice policy (REINFORCE)",
+            Method::Multimodal => "Image + record fusion (complete cases)",
+            Method::Kdamm => "KDAMM (distillation, missing modalities)",
         }
     }
 
@@ -127,7 +150,7 @@ pub const DEFAULT_VOLUME_EDGE: usize = 40;
 /// The modality of a case's tabular record.
 pub const TABULAR_MODALITY: &str = "tabular";
 
-/// What a run's model reads, by its (first) modality.
+/// What a run's model reads, by its modalities, its model and its method.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum InputKind {
     /// An item's image (a photo, or a volume's middle slice), as RGB.
@@ -136,22 +159,136 @@ pub enum InputKind {
     Record,
     /// A case's volume of this modality role, whole, in 3-D.
     Volume(String),
+    /// k axial slices of a case's series of this role (chosen by the
+    /// run's [`SliceConfig`]), as the k channels of a 2-D image.
+    Slices(String),
+    /// Every axial slice of a case's series of this role (what a slice
+    /// policy scores), resampled to the configured depth.
+    Series(String),
+    /// The k slices of this role and the tabular record side by side, with
+    /// a missing flag per modality (fusion; zero-filled where missing).
+    Fusion(String),
 }
 
 impl InputKind {
     /// The kind's name in a method's list of what it reads: `image`,
-    /// `tabular` or `volume` (any case modality read whole in 3-D).
+    /// `tabular`, `volume` (any case modality read whole in 3-D),
+    /// `slices`, `series` or `fusion`.
     pub fn kind_name(&self) -> &'static str {
         match self {
             InputKind::Image => IMAGE_MODALITY,
             InputKind::Record => TABULAR_MODALITY,
             InputKind::Volume(_) => VOLUME_INPUT,
+            InputKind::Slices(_) => SLICES_INPUT,
+            InputKind::Series(_) => SERIES_INPUT,
+            InputKind::Fusion(_) => FUSION_INPUT,
+        }
+    }
+
+    /// The case modality role read as images (`ct`), where there is one.
+    pub fn role(&self) -> Option<&str> {
+        match self {
+            InputKind::Image | InputKind::Record => None,
+            InputKind::Volume(r)
+            | InputKind::Slices(r)
+            | InputKind::Series(r)
+            | InputKind::Fusion(r) => Some(r),
         }
     }
 }
 
 /// The kind name of any case modality read as a whole volume.
 pub const VOLUME_INPUT: &str = "volume";
+/// The kind name of k slices of a series read as a 2-D image's channels.
+pub const SLICES_INPUT: &str = "slices";
+/// The kind name of a whole series read slice by slice (a slice policy).
+pub const SERIES_INPUT: &str = "series";
+/// The kind name of image slices and a tabular record read together.
+pub const FUSION_INPUT: &str = "fusion";
+
+/// Which axial slices of a series a 2-D model reads (METHODS.md §4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SliceSelection {
+    /// The k slices around the middle of the series.
+    #[default]
+    Middle,
+    /// k slices drawn at random per case (fixed by the run's seed).
+    Random,
+    /// The k slices a slice-policy run picks (a clinician's override first).
+    Policy,
+}
+
+impl SliceSelection {
+    pub const ALL: [SliceSelection; 3] = [
+        SliceSelection::Middle,
+        SliceSelection::Random,
+        SliceSelection::Policy,
+    ];
+
+    /// The name on the command line and in `config.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SliceSelection::Middle => "middle",
+            SliceSelection::Random => "random",
+            SliceSelection::Policy => "policy",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// How a 2-D model reads a CT series (METHODS.md §4's slice selection).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SliceConfig {
+    pub selection: SliceSelection,
+    /// k: the slices a model reads, as k input channels.
+    pub count: usize,
+    /// The slice-policy run whose picks [`SliceSelection::Policy`] reads.
+    pub policy: Option<String>,
+    /// Slices a whole series is resampled to when a policy scores it
+    /// (series of this depth are read as they are).
+    pub depth: usize,
+    /// Weight of the policy's entropy bonus in REINFORCE (keeps it exploring).
+    pub entropy_weight: f64,
+}
+
+impl Default for SliceConfig {
+    fn default() -> Self {
+        Self {
+            selection: SliceSelection::Middle,
+            count: 3,
+            policy: None,
+            depth: 32,
+            entropy_weight: 0.01,
+        }
+    }
+}
+
+/// KDAMM's settings (METHODS.md §4).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KdammConfig {
+    /// T of the teachers' and the student's softened outputs.
+    pub temperature: f64,
+    /// Weight of the cross-entropy on the complete labeled cases.
+    pub ce_weight: f64,
+    /// Weight of each teacher's KL term.
+    pub kd_weight: f64,
+}
+
+impl Default for KdammConfig {
+    fn default() -> Self {
+        Self {
+            temperature: 4.0,
+            ce_weight: 1.0,
+            kd_weight: 1.0,
+        }
+    }
+}
 
 /// Distillation settings (METHODS.md §3).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -267,6 +404,12 @@ pub struct TrainConfig {
     pub record_inputs: usize,
     #[serde(default)]
     pub distillation: DistillationConfig,
+    /// How a 2-D model reads a case's series (`None`: a volume is read
+    /// whole by the 3-D network).
+    #[serde(default)]
+    pub slices: Option<SliceConfig>,
+    #[serde(default)]
+    pub kdamm: KdammConfig,
 }
 
 fn default_crop() -> bool {
@@ -297,6 +440,13 @@ pub mod limits {
     pub const ALPHA: RangeInclusive<f64> = 0.0..=1.0;
     /// A volume's edge in voxels: whole 3-D volumes at most 96³ on a CPU.
     pub const VOLUME_EDGE: RangeInclusive<usize> = 8..=96;
+    /// k, the slices a 2-D model reads from a series.
+    pub const SLICE_COUNT: RangeInclusive<usize> = 1..=16;
+    /// The depth a series is resampled to for a slice policy.
+    pub const SERIES_DEPTH: RangeInclusive<usize> = 2..=256;
+    pub const ENTROPY_WEIGHT: RangeInclusive<f64> = 0.0..=10.0;
+    pub const TEMPERATURE: RangeInclusive<f64> = 0.1..=100.0;
+    pub const TERM_WEIGHT: RangeInclusive<f64> = 0.0..=100.0;
 }
 
 fn check<T: PartialOrd + Display>(
@@ -383,6 +533,39 @@ impl TrainConfig {
             ));
         }
         check("α", self.distillation.alpha, &limits::ALPHA)?;
+        check("temperature", self.kdamm.temperature, &limits::TEMPERATURE)?;
+        check("CE weight", self.kdamm.ce_weight, &limits::TERM_WEIGHT)?;
+        check("KD weight", self.kdamm.kd_weight, &limits::TERM_WEIGHT)?;
+        if let Some(slices) = &self.slices {
+            check("slice count (k)", slices.count, &limits::SLICE_COUNT)?;
+            check("series depth", slices.depth, &limits::SERIES_DEPTH)?;
+            check(
+                "entropy weight",
+                slices.entropy_weight,
+                &limits::ENTROPY_WEIGHT,
+            )?;
+            if slices.selection == SliceSelection::Policy && slices.policy.is_none() {
+                return Err(ConfigError(
+                    "policy slices need the slice-policy run that picks them (--policy RUN)".into(),
+                ));
+            }
+        }
+        if self.modalities.len() > 2
+            || (self.modalities.len() == 2
+                && self
+                    .modalities
+                    .iter()
+                    .filter(|m| m.as_str() == TABULAR_MODALITY)
+                    .count()
+                    != 1)
+            || self.modalities.iter().any(|m| m.is_empty())
+        {
+            return Err(ConfigError(format!(
+                "modalities {} cannot train together: a run reads one modality, or one case \
+                 modality and the tabular record (e.g. ct,tabular)",
+                self.modalities.join(",")
+            )));
+        }
         let fits = match self.input_kind() {
             InputKind::Image => ModelKind::IMAGE.contains(&self.model),
             InputKind::Record => self.model == ModelKind::Mlp,
@@ -394,23 +577,83 @@ impl TrainConfig {
                 )?;
                 self.model == ModelKind::I3d
             }
+            InputKind::Slices(_) | InputKind::Series(_) | InputKind::Fusion(_) => {
+                self.model == ModelKind::Resnet18
+            }
         };
         if !fits {
             return Err(ConfigError(format!(
-                "model {} cannot read the modality {} (a tabular record trains mlp, a volume i3d, an image the 2-D models)",
+                "model {} cannot read the modality {} (a tabular record trains mlp, a volume \
+                 i3d, an image the 2-D models, slices of a series resnet18)",
                 self.model.name(),
-                self.modalities[0]
+                self.modalities.join(",")
             )));
         }
         Ok(())
     }
 
-    /// What the model reads: the first modality's kind.
+    /// What the model reads: the tabular record, an image, a case's volume
+    /// whole (the 3-D network) or as slices (a 2-D model with slice
+    /// settings; every slice for the slice policy), or slices and record
+    /// together (two modalities).
     pub fn input_kind(&self) -> InputKind {
-        match self.modalities.first().map(String::as_str) {
-            None | Some(IMAGE_MODALITY) => InputKind::Image,
-            Some(TABULAR_MODALITY) => InputKind::Record,
-            Some(role) => InputKind::Volume(role.to_string()),
+        let role = self
+            .modalities
+            .iter()
+            .find(|m| m.as_str() != TABULAR_MODALITY)
+            .cloned();
+        match (self.modalities.as_slice(), role) {
+            ([], _) => InputKind::Image,
+            ([only], _) if only == IMAGE_MODALITY => InputKind::Image,
+            ([only], _) if only == TABULAR_MODALITY => InputKind::Record,
+            ([_, _, ..], Some(role)) => InputKind::Fusion(role),
+            (_, Some(role)) if self.method == Method::SlicePolicy => InputKind::Series(role),
+            (_, Some(role)) if self.slices.is_some() && self.model != ModelKind::I3d => {
+                InputKind::Slices(role)
+            }
+            (_, Some(role)) => InputKind::Volume(role),
+            (_, None) => InputKind::Record,
+        }
+    }
+
+    /// Makes the run read the input kind `kind` (a method's
+    /// [`super::methods::MethodSpec::modalities`] entry) from a project
+    /// whose cases have `roles`: the tabular record, the first role's
+    /// volume, slices or series, or its slices with the record. `false`
+    /// when the project has nothing of that kind.
+    pub fn read_as(&mut self, kind: &str, roles: &[String]) -> bool {
+        let first = roles.first().cloned();
+        self.modalities = match (kind, first) {
+            (IMAGE_MODALITY, _) => vec![IMAGE_MODALITY.into()],
+            (TABULAR_MODALITY, _) => vec![TABULAR_MODALITY.into()],
+            (FUSION_INPUT, Some(role)) => vec![role, TABULAR_MODALITY.into()],
+            (VOLUME_INPUT | SLICES_INPUT | SERIES_INPUT, Some(role)) => vec![role],
+            _ => return false,
+        };
+        match kind {
+            VOLUME_INPUT => self.slices = None,
+            SLICES_INPUT | SERIES_INPUT | FUSION_INPUT => {
+                self.slices.get_or_insert_with(SliceConfig::default);
+                self.model = ModelKind::Resnet18;
+            }
+            _ => {}
+        }
+        self.fit_to_modality();
+        true
+    }
+
+    /// The slice settings in force (the defaults when the run sets none).
+    pub fn slice_config(&self) -> SliceConfig {
+        self.slices.clone().unwrap_or_default()
+    }
+
+    /// Channels of a 2-D model's input: k slices, or RGB.
+    pub fn image_channels(&self) -> usize {
+        match self.input_kind() {
+            InputKind::Slices(_) | InputKind::Fusion(_) | InputKind::Series(_) => {
+                self.slice_config().count
+            }
+            _ => 3,
         }
     }
 
@@ -437,6 +680,14 @@ impl TrainConfig {
             }
             InputKind::Image if !ModelKind::IMAGE.contains(&self.model) => {
                 self.model = ModelKind::Resnet18;
+            }
+            InputKind::Slices(_) | InputKind::Series(_) | InputKind::Fusion(_) => {
+                if self.model != ModelKind::Resnet18 {
+                    self.model = ModelKind::Resnet18;
+                }
+                if self.slices.is_none() {
+                    self.slices = Some(SliceConfig::default());
+                }
             }
             _ => {}
         }
@@ -520,6 +771,8 @@ impl Default for TrainConfig {
             crop: true,
             record_inputs: 0,
             distillation: DistillationConfig::default(),
+            slices: None,
+            kdamm: KdammConfig::default(),
         }
     }
 }
@@ -600,6 +853,10 @@ impl Preset {
         if schema_name == "thyroid" {
             config.loss.focal_weight = 1.0;
         }
+        if schema_name == "bone" {
+            // A CT series is read as slices by a 2-D model (METHODS.md §4).
+            config.slices = Some(SliceConfig::default());
+        }
         config
     }
 
@@ -616,6 +873,8 @@ impl Preset {
             freeze_early_epochs: current.freeze_early_epochs,
             seed: current.seed,
             distillation: current.distillation,
+            slices: current.slices.clone(),
+            kdamm: current.kdamm,
             ..self.config()
         };
         config.fit_to_modality();
@@ -692,9 +951,77 @@ mod tests {
     }
 
     #[test]
+    fn a_series_is_read_whole_in_3d_as_slices_or_fused_by_one_rule() {
+        let ct = |method: Method, slices: Option<SliceConfig>, model: ModelKind| {
+            TrainConfig {
+                method,
+                modalities: vec!["ct".into()],
+                slices,
+                model,
+                ..TrainConfig::default()
+            }
+            .input_kind()
+        };
+        let some = Some(SliceConfig::default());
+        let role = || "ct".to_string();
+        assert_eq!(
+            ct(Method::Supervised, None, ModelKind::I3d),
+            InputKind::Volume(role())
+        );
+        assert_eq!(
+            ct(Method::Supervised, some.clone(), ModelKind::Resnet18),
+            InputKind::Slices(role())
+        );
+        assert_eq!(
+            ct(Method::Supervised, some.clone(), ModelKind::I3d),
+            InputKind::Volume(role()),
+            "the 3-D network reads the whole volume"
+        );
+        assert_eq!(
+            ct(Method::SlicePolicy, None, ModelKind::Resnet18),
+            InputKind::Series(role())
+        );
+        let mut config = TrainConfig::default();
+        let roles = vec!["ct".to_string()];
+        assert!(config.read_as(FUSION_INPUT, &roles));
+        assert_eq!(config.modalities, ["ct", TABULAR_MODALITY]);
+        assert_eq!(config.input_kind(), InputKind::Fusion(role()));
+        assert_eq!(config.image_channels(), 3);
+        config.validate().unwrap();
+        assert!(config.read_as(VOLUME_INPUT, &roles));
+        assert_eq!(
+            (config.input_kind(), config.model),
+            (InputKind::Volume(role()), ModelKind::I3d)
+        );
+        assert!(!config.read_as(SLICES_INPUT, &[]));
+        // Two case modalities, or policy slices without the policy run, are refused.
+        config.modalities = vec!["ct".into(), "mri".into()];
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .0
+                .contains("cannot train together")
+        );
+        config.read_as(SLICES_INPUT, &roles);
+        config.slices.as_mut().unwrap().selection = SliceSelection::Policy;
+        assert!(config.validate().unwrap_err().0.contains("--policy RUN"));
+    }
+
+    #[test]
     fn method_names_are_the_contract() {
         let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
-        assert_eq!(names, ["supervised", "mean-teacher", "cross-modal-kd"]);
+        assert_eq!(
+            names,
+            [
+                "supervised",
+                "mean-teacher",
+                "cross-modal-kd",
+                "slice-policy",
+                "multimodal",
+                "kdamm"
+            ]
+        );
         for method in Method::ALL {
             let json = serde_json::to_value(method).unwrap();
             assert_eq!(json, method.name());

@@ -22,6 +22,12 @@ pub type Rasterize = fn(&Volume) -> (usize, usize, Vec<u8>);
 /// (lung to bone: METHODS.md §3's teacher input).
 pub const CT_WINDOW_HU: [f32; 2] = [-1000.0, 400.0];
 
+/// Hounsfield units a CT series' slices are clipped to for a 2-D model
+/// (METHODS.md §4): soft tissue to dense trabecular bone (W600/L140), so
+/// the tens of HU that tell thin bone from healthy bone span a tenth of
+/// the input's range rather than a fiftieth in the lung window.
+pub const SERIES_WINDOW_HU: [f32; 2] = [-160.0, 440.0];
+
 /// The inputs of one pool, sample after sample, with their labels. Every
 /// sample has the same `shape` (channels first): `[3, S, S]` for images,
 /// `[S, S, S]` for volumes, `[F, 1, 1]` for tabular records — the 4-D
@@ -129,105 +135,150 @@ pub struct PoolData {
     pub skipped: Vec<(i64, String)>,
 }
 
-/// Loads what a run reads from every item of the project: [`load`] with
-/// the run's input, size and crop.
+/// Loads and decodes what a run reads from every item of the project:
+/// images at `input_size`² pixels, a case modality's volumes at
+/// `input_size`³ voxels, its series' k chosen slices (or every slice, for
+/// a slice policy) at `input_size`² pixels, tabular records, or slices and
+/// record fused (zero-filled and flagged where a case misses one). Cases
+/// without what the run reads are left out and listed in `skipped`.
+/// Labeled and test items use the consensus target label (adjudication
+/// first); labeled items without one are treated as unlabeled. Images are
+/// cut to their crop when the schema has one and the run crops.
 pub fn load_for(
     project: &Project,
     config: &TrainConfig,
     rasterize: Rasterize,
 ) -> Result<PoolData, StoreError> {
-    load(
-        project,
-        &config.input_kind(),
-        config.input_size,
-        rasterize,
-        config.crop,
-    )
-}
-
-/// Loads and decodes every item of the project: images at `size`×`size`
-/// pixels, a case modality's volumes at `size`³ voxels (cases without
-/// that modality are left out and listed in `skipped`), or tabular
-/// records. Labeled and test items use the consensus target label
-/// (adjudication first); labeled items without one are treated as
-/// unlabeled. Images are cut to their crop when the schema has one and
-/// `use_crop` is set.
-pub fn load(
-    project: &Project,
-    input: &InputKind,
-    size: usize,
-    rasterize: Rasterize,
-    use_crop: bool,
-) -> Result<PoolData, StoreError> {
+    let input = config.input_kind();
+    let size = config.input_size;
     let schema = project.schema();
     let target = schema.target_field().clone();
     let mut data = PoolData {
         classes: target.values.clone(),
         ..Default::default()
     };
-    let (shape, records, case_files, encoder) = match input {
-        InputKind::Image => (image_shape(size), BTreeMap::new(), BTreeMap::new(), None),
-        InputKind::Volume(role) => {
-            if !schema.modalities.contains(role) {
-                return Err(StoreError::Invalid(format!(
-                    "the project has no modality {role:?} (its cases have {})",
-                    if schema.modalities.is_empty() {
-                        "none".to_string()
-                    } else {
-                        schema.modalities.join(", ")
-                    }
-                )));
+    if let Some(role) = input.role()
+        && !schema.modalities.iter().any(|m| m == role)
+    {
+        return Err(StoreError::Invalid(format!(
+            "the project has no modality {role:?} (its cases have {})",
+            if schema.modalities.is_empty() {
+                "none".to_string()
+            } else {
+                schema.modalities.join(", ")
             }
-            ([size; 3], BTreeMap::new(), project.all_case_files()?, None)
-        }
-        InputKind::Record => {
-            if schema.tabular.is_empty() {
-                return Err(StoreError::Invalid(
-                    "the project's schema declares no tabular columns to train on".into(),
-                ));
-            }
-            let records = project.all_records()?;
-            let encoder = RecordEncoder::new(schema, &records);
-            (
-                [encoder.width(), 1, 1],
-                records,
-                BTreeMap::new(),
-                Some(encoder),
-            )
-        }
+        )));
+    }
+    let reads_record = matches!(input, InputKind::Record | InputKind::Fusion(_));
+    if reads_record && schema.tabular.is_empty() {
+        return Err(StoreError::Invalid(
+            "the project's schema declares no tabular columns to train on".into(),
+        ));
+    }
+    let records = if reads_record {
+        project.all_records()?
+    } else {
+        BTreeMap::new()
+    };
+    let encoder = reads_record.then(|| RecordEncoder::new(schema, &records));
+    let case_files = if input.role().is_some() {
+        project.all_case_files()?
+    } else {
+        BTreeMap::new()
+    };
+    let slices = config.slice_config();
+    let policy = match (&input, slices.selection, &slices.policy) {
+        (
+            InputKind::Slices(role) | InputKind::Fusion(role),
+            super::config::SliceSelection::Policy,
+            Some(run),
+        ) => super::slices::policy_picks(project, role, run)?,
+        _ => BTreeMap::new(),
+    };
+    let record_width = encoder.as_ref().map_or(0, RecordEncoder::width);
+    let shape = match &input {
+        InputKind::Image => image_shape(size),
+        InputKind::Volume(_) => [size; 3],
+        InputKind::Record => [record_width, 1, 1],
+        InputKind::Slices(_) => [slices.count, size, size],
+        InputKind::Series(_) => [slices.depth, size, size],
+        InputKind::Fusion(_) => [
+            slices.count * size * size + record_width + super::models::fusion::FLAGS,
+            1,
+            1,
+        ],
     };
     for images in [&mut data.labeled, &mut data.unlabeled, &mut data.test] {
         images.shape = shape;
     }
-    let crop = schema.crop.filter(|_| use_crop);
-    let corrected = if crop.is_some() && *input == InputKind::Image {
+    let crop = schema.crop.filter(|_| config.crop);
+    let corrected = if crop.is_some() && input == InputKind::Image {
         project.all_crops()?
     } else {
         Default::default()
     };
-    let cases = if *input == InputKind::Image {
+    let cases = if input == InputKind::Image {
         BTreeMap::new()
     } else {
         project.case_names()?
+    };
+    // A case's k slices, by the run's selection.
+    let chosen_slices = |id: i64, path: &std::path::Path| -> Result<Vec<f32>, String> {
+        let (depth, series) = decode_series(path, size)?;
+        let picks =
+            super::slices::pick(&slices, depth, config.seed, id, &policy).ok_or_else(|| {
+                format!(
+                    "slice-policy run {} picked no slices of this case",
+                    slices.policy.as_deref().unwrap_or("?")
+                )
+            })?;
+        Ok(take_slices(&series, size, &picks))
     };
     for item in project.items()? {
         let label = project
             .consensus(item.id, &target.name)?
             .and_then(|v| target.value_index(&v));
-        let decoded = match input {
+        let file = |role: &str| {
+            case_files
+                .get(&item.id)
+                .and_then(|f| f.get(role))
+                .ok_or_else(|| format!("the case has no {role}"))
+        };
+        let decoded = match &input {
             InputKind::Image => {
                 let crop = crop.map(|setting| (setting, corrected.get(&item.id).copied()));
                 decode(&project.resolve(&item), size, rasterize, crop)
             }
             _ if !cases.contains_key(&item.id) => Err("not a case".to_string()),
-            InputKind::Volume(role) => match case_files.get(&item.id).and_then(|f| f.get(role)) {
-                Some(path) => decode_volume(path, size),
-                None => Err(format!("the case has no {role}")),
-            },
+            InputKind::Volume(role) => file(role).and_then(|path| decode_volume(path, size)),
             InputKind::Record => Ok(encoder
                 .as_ref()
                 .map(|e| e.encode(records.get(&item.id)))
                 .unwrap_or_default()),
+            InputKind::Slices(role) => file(role).and_then(|path| chosen_slices(item.id, path)),
+            InputKind::Series(role) => file(role).and_then(|path| {
+                let (depth, series) = decode_series(path, size)?;
+                Ok(resample_depth(&series, depth, slices.depth, size))
+            }),
+            InputKind::Fusion(role) => {
+                let record = records.get(&item.id);
+                let encoded = encoder
+                    .as_ref()
+                    .map(|e| e.encode(record))
+                    .unwrap_or_default();
+                match file(role) {
+                    Ok(path) => chosen_slices(item.id, path).map(Some),
+                    Err(_) => Ok(None), // zero-filled and flagged
+                }
+                .map(|image| {
+                    fuse(
+                        image,
+                        encoded,
+                        slices.count * size * size,
+                        record_complete(schema, record),
+                    )
+                })
+            }
         };
         let pixels = match decoded {
             Ok(p) => p,
@@ -247,6 +298,92 @@ pub fn load(
         images.pixels.extend(pixels);
     }
     Ok(data)
+}
+
+/// A fusion sample (see `models::fusion`): the slices (zeros when the CT
+/// is missing, `pixels` of them), the encoded record, then the flags
+/// "CT missing" and "record incomplete" (1 or 0).
+pub fn fuse(image: Option<Vec<f32>>, record: Vec<f32>, pixels: usize, complete: bool) -> Vec<f32> {
+    let ct_missing = image.is_none();
+    let mut out = image.unwrap_or_else(|| vec![0.0; pixels]);
+    out.extend(record);
+    out.push(f32::from(u8::from(ct_missing)));
+    out.push(f32::from(u8::from(!complete)));
+    out
+}
+
+/// Whether a case's record has every column of the schema.
+pub fn record_complete(schema: &Schema, record: Option<&BTreeMap<String, String>>) -> bool {
+    record.is_some_and(|r| schema.tabular.iter().all(|c| r.contains_key(&c.name)))
+}
+
+/// Whether fusion sample `sample` (of `pixels` slice values and a record)
+/// has both modalities: both flags off.
+pub fn fusion_complete(sample: &[f32]) -> bool {
+    sample.len() >= 2 && sample[sample.len() - 2..].iter().all(|&f| f == 0.0)
+}
+
+/// The slices at `picks` of a `[depth][size][size]` series, in order.
+pub fn take_slices(series: &[f32], size: usize, picks: &[usize]) -> Vec<f32> {
+    let plane = size * size;
+    let depth = series.len() / plane.max(1);
+    picks
+        .iter()
+        .flat_map(|&z| {
+            let z = z.min(depth.saturating_sub(1));
+            series[z * plane..(z + 1) * plane].iter().copied()
+        })
+        .collect()
+}
+
+/// A `[depth][size][size]` series resampled to `to` slices (nearest slice;
+/// a series of that depth is returned as it is).
+pub fn resample_depth(series: &[f32], depth: usize, to: usize, size: usize) -> Vec<f32> {
+    if depth == to {
+        return series.to_vec();
+    }
+    let picks: Vec<usize> = (0..to)
+        .map(|i| (((i as f64 + 0.5) * depth as f64 / to as f64) as usize).min(depth - 1))
+        .collect();
+    take_slices(series, size, &picks)
+}
+
+/// A CT series as its axial slices, each resampled to `size`² pixels
+/// (bilinear, pixel centres aligned) after the [`SERIES_WINDOW_HU`] window
+/// to [−1, 1]: (slices, values `[z][y][x]`).
+pub fn decode_series(path: &std::path::Path, size: usize) -> Result<(usize, Vec<f32>), String> {
+    let volume = volume::load(path).map_err(|e| e.to_string())?;
+    let [nx, ny, nz] = volume.spatial_shape();
+    if nx * ny * nz == 0 {
+        return Err(format!("{} has no voxels", path.display()));
+    }
+    let [low, high] = SERIES_WINDOW_HU;
+    let scaled = |v: usize| {
+        let hu = volume.value_at(v).unwrap_or(low as f64) as f32;
+        (hu.clamp(low, high) - low) / (high - low) * 2.0 - 1.0
+    };
+    let source = |i: usize, n: usize| -> (usize, usize, f32) {
+        let p = ((i as f32 + 0.5) * n as f32 / size as f32 - 0.5).clamp(0.0, (n - 1) as f32);
+        let lower = p.floor() as usize;
+        (lower, (lower + 1).min(n - 1), p - lower as f32)
+    };
+    let mut out = Vec::with_capacity(nz * size * size);
+    for z in 0..nz {
+        let at = |x: usize, y: usize| scaled(x + nx * (y + ny * z));
+        for j in 0..size {
+            let (y0, y1, fy) = source(j, ny);
+            for i in 0..size {
+                let (x0, x1, fx) = source(i, nx);
+                let lerp = |a: f32, b: f32, t: f32| a + (b - a) * t;
+                out.push(lerp(
+                    lerp(at(x0, y0), at(x1, y0), fx),
+                    lerp(at(x0, y1), at(x1, y1), fx),
+                    fy,
+                ));
+            }
+        }
+    }
+    Ok((nz, out))
 }
 
 /// A volume as `size`³ values in [−1, 1], `[z][y][x]` with x fastest:
@@ -500,5 +637,50 @@ mod tests {
             "another seed draws another split"
         );
         assert!(all.split_stratified(0.0, 3).1.is_empty());
+    }
+
+    #[test]
+    fn a_fusion_sample_zero_fills_and_flags_what_a_case_misses() {
+        let complete = fuse(Some(vec![0.5; 4]), vec![1.0, -1.0], 4, true);
+        assert_eq!(complete, vec![0.5, 0.5, 0.5, 0.5, 1.0, -1.0, 0.0, 0.0]);
+        assert!(fusion_complete(&complete));
+        let no_ct = fuse(None, vec![1.0, -1.0], 4, true);
+        assert_eq!(no_ct, vec![0.0, 0.0, 0.0, 0.0, 1.0, -1.0, 1.0, 0.0]);
+        assert!(!fusion_complete(&no_ct));
+        let no_labs = fuse(Some(vec![0.5; 4]), vec![1.0, 0.0], 4, false);
+        assert_eq!(&no_labs[6..], &[0.0, 1.0]);
+        assert!(!fusion_complete(&no_labs));
+    }
+
+    #[test]
+    fn a_record_is_complete_when_every_column_is_there() {
+        let schema = crate::demo::bone_schema();
+        let mut record: BTreeMap<String, String> = schema
+            .tabular
+            .iter()
+            .map(|c| (c.name.clone(), "1".to_string()))
+            .collect();
+        assert!(record_complete(&schema, Some(&record)));
+        record.remove("vitamin_d");
+        assert!(!record_complete(&schema, Some(&record)));
+        assert!(!record_complete(&schema, None));
+        // A missing lab is zero and flagged by the record's own encoding.
+        let encoder = RecordEncoder::new(&schema, &BTreeMap::from([(1, record.clone())]));
+        let encoded = encoder.encode(Some(&record));
+        let (_, block) = encoder
+            .blocks()
+            .into_iter()
+            .find(|(name, _)| name == "vitamin_d")
+            .unwrap();
+        assert_eq!(&encoded[block], &[0.0, 1.0], "value 0, missing flag 1");
+    }
+
+    #[test]
+    fn slices_are_taken_and_series_resampled_in_order() {
+        // Four 1×1 slices valued 0..4.
+        let series = [0.0f32, 1.0, 2.0, 3.0];
+        assert_eq!(take_slices(&series, 1, &[3, 1]), vec![3.0, 1.0]);
+        assert_eq!(resample_depth(&series, 4, 2, 1), vec![1.0, 3.0]);
+        assert_eq!(resample_depth(&series, 4, 4, 1), series.to_vec());
     }
 }

@@ -1,8 +1,10 @@
-//! Teacher runs for distillation (METHODS.md §3): a finished run on one of
-//! a case's volumes (the CT) is loaded, frozen, and run once over every
-//! case that has that volume; its features are cached beside the
-//! student's inputs (the teacher never changes, so its epochs need no
-//! forward pass of it), and it is scored on the test cases it can see.
+//! Teacher runs (METHODS.md §3 and §4): a finished run is loaded, frozen,
+//! and run once over every case it can read; what the method takes from it
+//! is cached beside the student's inputs (a teacher never changes, so the
+//! epochs need no forward pass of it), and it is scored on the test cases
+//! it can see. Cross-modal KD caches one CT run's features; KDAMM each
+//! unimodal run's logits; the slice policy takes an image run's classifier
+//! whole.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -13,6 +15,7 @@ use super::config::{InputKind, TrainConfig};
 use super::data::{self, Images, PoolData, Rasterize};
 use super::error::TrainError;
 use super::inference;
+use super::methods::{MethodSpec, TeacherUse, kdamm};
 use super::metrics::Metrics;
 use crate::store::Project;
 
@@ -30,14 +33,215 @@ pub struct TeacherReport {
     pub test_cases: usize,
 }
 
-/// Whether a past run can be a distillation teacher: a finished run on
-/// one of a case's volumes (what [`attach_teacher`] accepts).
-pub fn can_teach(run: &super::runs::PastRun) -> bool {
+/// Whether a past run can teach a run of `spec`: a finished run reading
+/// one of the kinds of input the method's teachers read.
+pub fn can_teach(run: &super::runs::PastRun, spec: &MethodSpec) -> bool {
     run.summary.is_some()
         && run
             .config
             .as_ref()
-            .is_some_and(|c| matches!(c.input_kind(), InputKind::Volume(_)))
+            .is_some_and(|c| spec.teacher_roles.contains(&c.input_kind().kind_name()))
+}
+
+/// Loads the teacher runs `config` names as its method uses them: cached
+/// features or outputs in `data`, or nothing here (a classifier teacher
+/// joins the model, [`policy_start`]). Returns what each teacher scores on
+/// the test cases it sees.
+pub fn attach_teachers(
+    root: &Path,
+    config: &TrainConfig,
+    spec: &MethodSpec,
+    data: &mut PoolData,
+    device: &Device,
+    rasterize: Rasterize,
+) -> Result<Vec<TeacherReport>, TrainError> {
+    match spec.teacher_use {
+        TeacherUse::None => Ok(Vec::new()),
+        TeacherUse::Features => Ok(attach_teacher(root, config, data, device, rasterize)?
+            .into_iter()
+            .collect()),
+        TeacherUse::Outputs => attach_outputs(root, config, data, device, rasterize),
+        TeacherUse::Classifier => {
+            let (loaded, teacher) =
+                load_teacher(root, config, one_teacher(config)?, &data.classes, device)?;
+            let own = data::load_for(&Project::open(root)?, &loaded.config, rasterize)?;
+            Ok(vec![TeacherReport {
+                run: one_teacher(config)?.clone(),
+                role: loaded.config.input_kind().kind_name().to_string(),
+                guided: 0,
+                test: inference::score(&teacher, &own.test, data.classes.len(), device).metrics,
+                test_cases: own.test.len(),
+            }])
+        }
+    }
+}
+
+/// The one teacher run a method that takes one names.
+fn one_teacher(config: &TrainConfig) -> Result<&String, TrainError> {
+    match config.teachers.as_slice() {
+        [run] => Ok(run),
+        many => Err(TrainError::Data(format!(
+            "method {} takes one teacher run ({} given: {})",
+            config.method.name(),
+            many.len(),
+            many.join(", ")
+        ))),
+    }
+}
+
+/// Teacher run `run` (in `config.teacher_project` when set), with its
+/// classes checked against `classes`; its reported model, frozen.
+fn load_teacher(
+    root: &Path,
+    config: &TrainConfig,
+    run: &str,
+    classes: &[String],
+    device: &Device,
+) -> Result<(inference::LoadedRun, super::models::Classifier), TrainError> {
+    let source = match &config.teacher_project {
+        Some(dir) => super::lineage::project_folder(Path::new(dir))?,
+        None => root.to_path_buf(),
+    };
+    let loaded = inference::load_run(&source, run, device)?;
+    if loaded.classes != classes {
+        return Err(TrainError::Data(format!(
+            "teacher run {run} scores the classes {}; this project's are {}",
+            loaded.classes.join(", "),
+            classes.join(", ")
+        )));
+    }
+    let teacher = loaded
+        .teacher
+        .clone()
+        .unwrap_or_else(|| loaded.student.clone());
+    Ok((loaded, teacher))
+}
+
+/// KDAMM's teachers (METHODS.md §4): each named run is matched to its slot
+/// of [`kdamm::TEACHER_KINDS`] by what it reads (image slices or the
+/// tabular record), run once over every case it can read, and its logits
+/// cached. A case's guidance is `[seen, logits…]` per slot, in slot order
+/// (`seen` 0 and zero logits where the teacher could not read the case or
+/// no teacher fills the slot).
+pub fn attach_outputs(
+    root: &Path,
+    config: &TrainConfig,
+    data: &mut PoolData,
+    device: &Device,
+    rasterize: Rasterize,
+) -> Result<Vec<TeacherReport>, TrainError> {
+    let classes = data.classes.len();
+    let slots = kdamm::TEACHER_KINDS.len();
+    let mut outputs: HashMap<i64, Vec<f32>> = HashMap::new();
+    let mut filled = vec![None::<String>; slots];
+    let mut reports = Vec::new();
+    let project = Project::open(root)?;
+    for run in &config.teachers {
+        let (loaded, teacher) = load_teacher(root, config, run, &data.classes, device)?;
+        let kind = loaded.config.input_kind().kind_name();
+        let Some(slot) = kdamm::TEACHER_KINDS.iter().position(|k| *k == kind) else {
+            return Err(TrainError::Data(format!(
+                "teacher run {run} reads {kind}; KDAMM's teachers read {}",
+                kdamm::TEACHER_KINDS.join(" or ")
+            )));
+        };
+        if let Some(other) = &filled[slot] {
+            return Err(TrainError::Data(format!(
+                "teacher runs {other} and {run} both read {kind}: KDAMM takes one teacher per modality"
+            )));
+        }
+        filled[slot] = Some(run.clone());
+        let own = data::load_for(&project, &loaded.config, rasterize)?;
+        let mut guided = 0;
+        for images in [&own.labeled, &own.unlabeled, &own.test] {
+            let logits = inference::logits(&teacher, images, device);
+            for (&id, l) in images.ids.iter().zip(logits) {
+                let entry = outputs
+                    .entry(id)
+                    .or_insert_with(|| vec![0.0; slots * (1 + classes)]);
+                let start = slot * (1 + classes);
+                entry[start] = 1.0;
+                entry[start + 1..start + 1 + classes].copy_from_slice(&l[..classes.min(l.len())]);
+                guided += 1;
+            }
+        }
+        reports.push(TeacherReport {
+            run: run.clone(),
+            role: kind.to_string(),
+            guided,
+            test: inference::score(&teacher, &own.test, classes, device).metrics,
+            test_cases: own.test.len(),
+        });
+    }
+    for images in [&mut data.labeled, &mut data.unlabeled] {
+        images.guidance = images
+            .ids
+            .iter()
+            .map(|id| outputs.get(id).cloned())
+            .collect();
+    }
+    Ok(reports)
+}
+
+/// The slice policy's starting model (METHODS.md §4): a new scorer, seeded
+/// by the run, in front of the teacher run's image classifier, frozen.
+/// The teacher must read k slices of the same series at the same size.
+pub fn policy_start(
+    root: &Path,
+    config: &TrainConfig,
+    classes: &[String],
+    device: &Device,
+) -> Result<super::methods::Models, TrainError> {
+    use super::models::{Classifier, SCORER_WIDTH, slice_policy};
+    let run = one_teacher(config)?;
+    let (loaded, _) = load_teacher(root, config, run, classes, device)?;
+    let Classifier::ResNet(classifier) = loaded.student else {
+        return Err(TrainError::Data(format!(
+            "teacher run {run} is not an image classifier on a series' slices (train one with \
+             --method supervised --modality ct --slices middle)"
+        )));
+    };
+    let device = device.clone().autodiff();
+    device.seed(config.seed);
+    let scorer = slice_policy::SliceScorer::new(
+        &slice_policy::SliceScorerConfig {
+            width: SCORER_WIDTH,
+        },
+        &device,
+    );
+    Ok(super::methods::Models {
+        student: Classifier::SlicePolicy(slice_policy::SlicePolicy::new(
+            scorer,
+            classifier,
+            config.image_channels(),
+        )),
+        teacher: None,
+    })
+}
+
+/// A slice-policy run takes its classifier's reading: the teacher's
+/// width, slice edge and k (what its weights were trained for).
+pub fn adopt_classifier_settings(root: &Path, config: &mut TrainConfig) -> Result<(), TrainError> {
+    let run = one_teacher(config)?.clone();
+    let source = match &config.teacher_project {
+        Some(dir) => super::lineage::project_folder(Path::new(dir))?,
+        None => root.to_path_buf(),
+    };
+    let teacher = super::runs::read_config(&source, &run)?;
+    if !matches!(teacher.input_kind(), InputKind::Slices(_)) {
+        return Err(TrainError::Data(format!(
+            "teacher run {run} reads {}; a slice policy serves an image classifier on a \
+             series' slices (--modality ct --slices middle|random)",
+            teacher.modalities.join(", ")
+        )));
+    }
+    config.model = teacher.model;
+    config.width = teacher.width;
+    config.input_size = teacher.input_size;
+    let mut slices = config.slice_config();
+    slices.count = teacher.slice_config().count;
+    config.slices = Some(slices);
+    Ok(())
 }
 
 /// Loads the teacher run of `config` (when it names one), caches its
@@ -50,41 +254,19 @@ pub fn attach_teacher(
     device: &Device,
     rasterize: Rasterize,
 ) -> Result<Option<TeacherReport>, TrainError> {
-    let run = match config.teachers.as_slice() {
-        [] => return Ok(None),
-        [run] => run,
-        many => {
-            return Err(TrainError::Data(format!(
-                "distillation takes one teacher run ({} given: {})",
-                many.len(),
-                many.join(", ")
-            )));
-        }
-    };
+    if config.teachers.is_empty() {
+        return Ok(None);
+    }
+    let run = one_teacher(config)?;
     // The teacher may come from another project (a labeled CT cohort);
     // its features are computed on this project's cases.
-    let source = match &config.teacher_project {
-        Some(dir) => super::lineage::project_folder(Path::new(dir))?,
-        None => root.to_path_buf(),
-    };
-    let loaded = inference::load_run(&source, run, device)?;
+    let (loaded, teacher) = load_teacher(root, config, run, &data.classes, device)?;
     let InputKind::Volume(role) = loaded.config.input_kind() else {
         return Err(TrainError::Data(format!(
             "teacher run {run} trained on {}; a teacher must be a run on a case's volume (e.g. --modality ct)",
             loaded.config.modalities.join(", ")
         )));
     };
-    if loaded.classes != data.classes {
-        return Err(TrainError::Data(format!(
-            "teacher run {run} scores the classes {}; this project's are {}",
-            loaded.classes.join(", "),
-            data.classes.join(", ")
-        )));
-    }
-    let teacher = loaded
-        .teacher
-        .clone()
-        .unwrap_or_else(|| loaded.student.clone());
     let volumes = data::load_for(&Project::open(root)?, &loaded.config, rasterize)?;
     let mut cached: HashMap<i64, Vec<f32>> = HashMap::new();
     for images in [&volumes.labeled, &volumes.unlabeled, &volumes.test] {

@@ -228,6 +228,10 @@ pub struct Explainer {
     device: burn::tensor::Device,
     pub players: Vec<(String, Range<usize>)>,
     background: Vec<Vec<f32>>,
+    /// Slice values before the record in a fusion run's samples (0 for a
+    /// run on the record alone): held at the case's own, like its
+    /// missing-modality flags, while the record's columns play.
+    image_pixels: usize,
     /// Encoded records by item id, with the item's consensus label where known.
     cases: std::collections::BTreeMap<i64, (Vec<f32>, Option<usize>)>,
     test: Vec<i64>,
@@ -245,18 +249,31 @@ impl Explainer {
         device: &burn::tensor::Device,
         rasterize: super::data::Rasterize,
     ) -> Result<Self, super::error::TrainError> {
+        use super::config::InputKind;
         use super::error::TrainError;
         let loaded = super::inference::load_run(root, run, device)?;
-        if loaded.config.input_kind() != super::config::InputKind::Record {
-            return Err(TrainError::Data(format!(
-                "run {run} reads {}; explanations are of runs on the tabular record",
-                loaded.config.modalities.join(", ")
-            )));
-        }
+        let image_pixels = match loaded.config.input_kind() {
+            InputKind::Record => 0,
+            InputKind::Fusion(_) => {
+                loaded.config.image_channels() * loaded.config.input_size.pow(2)
+            }
+            _ => {
+                return Err(TrainError::Data(format!(
+                    "run {run} reads {}; explanations are of runs on the tabular record \
+                     (alone or with slices)",
+                    loaded.config.modalities.join(", ")
+                )));
+            }
+        };
         let project = crate::store::Project::open(root)?;
         let data = super::data::load_for(&project, &loaded.config, rasterize)?;
         let encoder = super::data::RecordEncoder::new(project.schema(), &project.all_records()?);
-        let players = encoder.blocks();
+        // A fusion sample holds the record after the slices.
+        let players = encoder
+            .blocks()
+            .into_iter()
+            .map(|(name, range)| (name, range.start + image_pixels..range.end + image_pixels))
+            .collect();
         let mut cases = std::collections::BTreeMap::new();
         let width = data.labeled.shape[0];
         for images in [&data.labeled, &data.unlabeled, &data.test] {
@@ -288,6 +305,7 @@ impl Explainer {
             device: device.clone(),
             players,
             background,
+            image_pixels,
             cases,
             test: data.test.ids.clone(),
             positive: data.classes.len().saturating_sub(1),
@@ -318,8 +336,57 @@ impl Explainer {
     /// The Shapley explanation of one item (`None`: not a case of this run's data).
     pub fn explain(&self, item_id: i64) -> Option<Explanation> {
         let (case, _) = self.cases.get(&item_id)?;
+        self.shapley(case)
+    }
+
+    /// The exact Shapley values of an encoded case. For a fusion run the
+    /// background records sit beside the case's own slices and flags (what
+    /// is not a player stays the case's), and the image branch runs once:
+    /// its features are cached and only the record branch and the head run
+    /// for the 2ⁿ coalitions.
+    fn shapley(&self, case: &[f32]) -> Option<Explanation> {
         let ranges: Vec<Range<usize>> = self.players.iter().map(|p| p.1.clone()).collect();
-        shapley_exact(&|b| self.f(b), case, &self.background, &ranges)
+        let super::models::Classifier::Fusion(fusion) = &self.model else {
+            return shapley_exact(&|b| self.f(b), case, &self.background, &ranges);
+        };
+        use burn::tensor::{Tensor, TensorData};
+        let len = case.len();
+        let flags = super::models::fusion::FLAGS;
+        let background: Vec<Vec<f32>> = self
+            .background
+            .iter()
+            .map(|b| {
+                let mut x = b.clone();
+                x[..self.image_pixels].copy_from_slice(&case[..self.image_pixels]);
+                x[len - flags..].copy_from_slice(&case[len - flags..]);
+                x
+            })
+            .collect();
+        let device = self.device.clone().without_autodiff();
+        let model = burn::module::Module::valid(fusion);
+        let sample = Tensor::<2>::from_data(TensorData::new(case.to_vec(), [1, len]), &device);
+        let image_features = model.image_features(sample);
+        let positive = self.positive;
+        let f = |batch: &[Vec<f32>]| -> Vec<f64> {
+            let mut out = Vec::with_capacity(batch.len());
+            for chunk in batch.chunks(1024) {
+                let n = chunk.len();
+                let x = Tensor::<2>::from_data(TensorData::new(chunk.concat(), [n, len]), &device);
+                let features = image_features.clone().expand([n, image_features.dims()[1]]);
+                let (logits, _) = model.forward_with_image_features(features, x);
+                let p: Vec<f32> = burn::tensor::activation::softmax(logits, 1)
+                    .into_data()
+                    .try_to_vec()
+                    .unwrap_or_default();
+                let classes = p.len() / n.max(1);
+                out.extend(
+                    p.chunks(classes.max(1))
+                        .map(|row| row.get(positive).copied().unwrap_or(0.0) as f64),
+                );
+            }
+            out
+        };
+        shapley_exact(&f, case, &background, &ranges)
     }
 
     /// Each column's permutation importance and mean |Shapley| on the test pool.
@@ -346,7 +413,7 @@ impl Explainer {
         let mut abs_sum = vec![0.0; ranges.len()];
         let mut explained = 0usize;
         for x in &cases {
-            if let Some(e) = shapley_exact(&|b| self.f(b), x, &self.background, &ranges) {
+            if let Some(e) = self.shapley(x) {
                 for (sum, v) in abs_sum.iter_mut().zip(&e.shapley) {
                     *sum += v.abs();
                 }

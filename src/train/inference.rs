@@ -69,13 +69,31 @@ fn probabilities(
 /// (validation mode, no gradient), chunk by chunk: what a frozen teacher
 /// gives distillation.
 pub fn features(model: &Classifier, images: &Images, device: &Device) -> Vec<Vec<f32>> {
+    outputs(model, images, device, |(_, features)| features)
+}
+
+/// The logits of every sample in `images` by `model` (validation mode, no
+/// gradient): what a frozen teacher's softened outputs are made of.
+pub fn logits(model: &Classifier, images: &Images, device: &Device) -> Vec<Vec<f32>> {
+    outputs(model, images, device, |(logits, _)| logits)
+}
+
+/// One of the forward's two outputs, per sample, chunk by chunk.
+fn outputs(
+    model: &Classifier,
+    images: &Images,
+    device: &Device,
+    which: fn((Tensor<2>, Tensor<2>)) -> Tensor<2>,
+) -> Vec<Vec<f32>> {
     let (model, device) = (model.valid(), device.clone().without_autodiff());
     let mut out = Vec::with_capacity(images.len());
     let indices: Vec<usize> = (0..images.len()).collect();
     for chunk in indices.chunks(CHUNK) {
         let x = tensor4(images.gather(chunk), chunk.len(), images.shape, &device);
-        let (_, features) = model.forward(x);
-        let values: Vec<f32> = features.into_data().try_to_vec::<f32>().unwrap_or_default();
+        let values: Vec<f32> = which(model.forward(x))
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
         let width = values.len() / chunk.len().max(1);
         out.extend(values.chunks(width.max(1)).map(|c| c.to_vec()));
     }

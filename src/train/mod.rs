@@ -10,7 +10,8 @@
 //! - [`distill`]: the frozen teacher run a distillation method learns from.
 //! - [`models`]: the architectures; [`losses`], [`schedule`], [`ema`],
 //!   [`augment`]: the pieces methods are made of.
-//! - [`data`]: pools to tensors; [`runs`]: run folders; [`metrics`].
+//! - [`data`]: pools to tensors; [`slices`]: which slices of a CT series a
+//!   2-D model reads; [`runs`]: run folders; [`metrics`].
 
 pub mod augment;
 pub mod config;
@@ -29,5 +30,6 @@ pub mod metrics;
 pub mod models;
 pub mod runs;
 pub mod schedule;
+pub mod slices;
 pub mod threads;
 pub mod trainer;

@@ -29,7 +29,7 @@ use super::events::{
 use super::inference::{self, Scored, tensor4};
 use super::lineage;
 use super::losses;
-use super::methods::{self, Batch, Guidance, Models, StepContext, TrainingMethod};
+use super::methods::{self, Batch, Guidance, Models, StepContext, TeacherUse, TrainingMethod};
 use super::metrics::Metrics;
 use super::models::Classifier;
 use super::runs::{CHOSEN_STUDENT, CHOSEN_TEACHER, LAST_STUDENT, LAST_TEACHER, RunDir};
@@ -150,20 +150,19 @@ impl Trainer {
         start: Option<Models>,
     ) -> Result<Self, TrainError> {
         let mut config = config;
-        if config.input_kind() == super::config::InputKind::Record {
+        match config.input_kind() {
             // The MLP's width follows the encoded record; saved with the run.
-            config.record_inputs = data.labeled.shape[0];
+            super::config::InputKind::Record => config.record_inputs = data.labeled.shape[0],
+            super::config::InputKind::Fusion(_) => {
+                config.record_inputs = data.labeled.shape[0]
+                    - config.image_channels() * config.input_size * config.input_size
+                    - super::models::fusion::FLAGS;
+            }
+            _ => {}
         }
         config.validate()?;
         let spec = *method.spec();
         let input = config.input_kind();
-        if config.modalities.len() > 1 {
-            return Err(TrainError::Data(format!(
-                "method {} reads one input at a time; this run asks for {}",
-                spec.name,
-                config.modalities.join(", ")
-            )));
-        }
         if !spec.modalities.contains(&input.kind_name()) {
             return Err(TrainError::Data(format!(
                 "method {} reads {}; this run asks for {} ({})",
@@ -180,7 +179,7 @@ impl Trainer {
                 spec.teacher_roles.join(" or ")
             )));
         }
-        if !spec.teacher_roles.is_empty()
+        if matches!(spec.teacher_use, TeacherUse::Features | TeacherUse::Outputs)
             && data
                 .labeled
                 .guidance
@@ -367,7 +366,10 @@ impl Trainer {
         unlabeled: &[usize],
         uses_unlabeled: bool,
     ) -> Option<Guidance> {
-        if self.method.spec().teacher_roles.is_empty() {
+        if !matches!(
+            self.method.spec().teacher_use,
+            TeacherUse::Features | TeacherUse::Outputs
+        ) {
             return None;
         }
         let from = |images: &Images, i: usize| images.guidance.get(i).cloned().flatten();
@@ -584,30 +586,49 @@ pub fn train_with(
     events: &Sender<TrainEvent>,
     commands: &Receiver<TrainCommand>,
 ) -> Result<RunSummary, TrainError> {
+    let spec = *method.spec();
+    let mut config = config.clone();
+    if spec.teacher_use == TeacherUse::Classifier && !config.teachers.is_empty() {
+        // A slice policy reads the series as its classifier was trained to.
+        super::distill::adopt_classifier_settings(root, &mut config)?;
+    }
+    let config = &config;
     config.validate()?;
     let project = Project::open(root)?;
     let mut data = data::load_for(&project, config, rasterize)?;
     drop(project);
-    // A distillation method's frozen teacher: its features cached once,
-    // its test metrics measured once (it never changes during the run).
-    // (A method without teachers refuses teacher runs in `Trainer::new`.)
-    let teacher = if method.spec().teacher_roles.is_empty() {
-        None
-    } else {
-        super::distill::attach_teacher(root, config, &mut data, &compute.device, rasterize)?
+    // A distillation method's frozen teachers: what it takes from them
+    // cached once, their test metrics measured once (they never change
+    // during the run). (A method without teachers refuses teacher runs in
+    // `Trainer::new`.)
+    let teachers = super::distill::attach_teachers(
+        root,
+        config,
+        &spec,
+        &mut data,
+        &compute.device,
+        rasterize,
+    )?;
+    let teacher = match teachers.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None, // several teachers: each is reported by its own run
     };
     // Active learning continues an earlier run; pre-training on another
-    // project starts from one of its runs (a new head when its classes differ).
-    let start = lineage::load_start(root, config, &data.classes, &compute.device)?;
+    // project starts from one of its runs (a new head when its classes
+    // differ); a slice policy starts from its classifier run.
+    let start = if spec.teacher_use == TeacherUse::Classifier && !config.teachers.is_empty() {
+        Some(super::distill::policy_start(
+            root,
+            config,
+            &data.classes,
+            &compute.device,
+        )?)
+    } else {
+        lineage::load_start(root, config, &data.classes, &compute.device)?.map(|s| s.models)
+    };
     let data = TrainingData::split(data, config);
     // The trainer refuses an empty labeled pool; a run also needs a test pool.
-    let mut trainer = Trainer::new(
-        config.clone(),
-        data,
-        &compute.device,
-        method,
-        start.map(|s| s.models),
-    )?;
+    let mut trainer = Trainer::new(config.clone(), data, &compute.device, method, start)?;
     if trainer.data.test.is_empty() {
         return Err(TrainError::Data(
             "the test pool has no labeled items to evaluate on".into(),
@@ -743,10 +764,42 @@ pub fn train_with(
             &run.id,
         );
         Project::open(root)?.set_predictions(&predictions)?;
+        // A slice policy leaves its picks for the image models that read them.
+        if let Classifier::SlicePolicy(policy) = &c.models.student {
+            write_policy_picks(root, &run.path, policy, &trainer.data, &compute.device)?;
+        }
     }
     run.finish(&summary)?;
     let _ = events.send(TrainEvent::Finished(Box::new(summary.clone())));
     Ok(summary)
+}
+
+/// Writes the policy's greedy picks for every case of every pool to the
+/// run's `slices.csv`, by case name.
+fn write_policy_picks(
+    root: &Path,
+    dir: &Path,
+    policy: &super::models::slice_policy::SlicePolicy,
+    data: &TrainingData,
+    device: &Device,
+) -> Result<(), TrainError> {
+    let names = Project::open(root)?.case_names()?;
+    let policy = policy.clone().valid();
+    let device = device.clone().without_autodiff();
+    let mut picks = std::collections::BTreeMap::new();
+    for images in [&data.labeled, &data.validation, &data.unlabeled, &data.test] {
+        let indices: Vec<usize> = (0..images.len()).collect();
+        for chunk in indices.chunks(16) {
+            let x = tensor4(images.gather(chunk), chunk.len(), images.shape, &device);
+            for (&i, slices) in chunk.iter().zip(policy.greedy_picks(x)) {
+                if let Some(name) = names.get(&images.ids[i]) {
+                    picks.insert(name.clone(), slices);
+                }
+            }
+        }
+    }
+    super::slices::write_picks(dir, &picks)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -41,6 +41,7 @@ pub fn labeling_ui(
     });
     if row.case.is_some() {
         modality_line(ui, session, row, commands);
+        slice_pick_ui(ui, session, row, commands);
     }
     let in_test = row.item.pool == crate::store::Pool::Test;
     let move_text = if in_test {
@@ -300,6 +301,61 @@ fn modality_line(
             }
         }
     });
+}
+
+/// The slices of the case's series a 2-D model reads by policy, and the
+/// clinician's override: typed as slice numbers (`12 13 14`), set with
+/// Enter or *Override*; *Use the policy's* withdraws it.
+fn slice_pick_ui(
+    ui: &mut egui::Ui,
+    session: &ProjectSession,
+    row: &ItemRow,
+    commands: &mut Commands,
+) {
+    let Some(role) = session.project.schema().modalities.first() else {
+        return;
+    };
+    let has_series = session
+        .cases
+        .files
+        .get(&row.item.id)
+        .is_some_and(|f| f.contains_key(role));
+    if !has_series {
+        return;
+    }
+    let picked = session.cases.slice_picks.get(&row.item.id);
+    let draft_id = ui.make_persistent_id(("slice_override", row.item.id));
+    let mut draft: String = ui.data_mut(|d| {
+        d.get_temp(draft_id).unwrap_or_else(|| {
+            picked.map_or(String::new(), |p| crate::train::slices::join(&p.slices))
+        })
+    });
+    ui.horizontal_wrapped(|ui| {
+        let label = ui.label(match picked {
+            Some(p) if p.overridden => "Slices (override)",
+            Some(_) => "Slices (policy)",
+            None => "Slices",
+        });
+        let edit = ui
+            .add(egui::TextEdit::singleline(&mut draft).desired_width(90.0))
+            .labelled_by(label.id)
+            .on_hover_text("0-based axial slices a 2-D model reads for this case, e.g. 12 13 14");
+        let entered = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        let parsed = crate::store::cases::parse_slices(&draft);
+        if ui.button("Override").clicked() || entered {
+            if let Some(slices) = parsed.clone() {
+                commands.push(LabelingCommand::SetSlicePick(Some(slices)));
+            }
+        }
+        if parsed.is_none() && !draft.trim().is_empty() {
+            ui.colored_label(ui.visuals().warn_fg_color, "slice numbers, e.g. 12 13 14");
+        }
+        if picked.is_some_and(|p| p.overridden) && ui.button("Use the policy's").clicked() {
+            commands.push(LabelingCommand::SetSlicePick(None));
+            draft.clear();
+        }
+    });
+    ui.data_mut(|d| d.insert_temp(draft_id, draft));
 }
 
 /// The case's tabular record, one row per column, each editable: a

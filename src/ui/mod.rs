@@ -197,9 +197,17 @@ impl eframe::App for LoupeApp {
                                 &mut self.paint_draft,
                                 &mut commands,
                             );
+                            let picked = self.state.session.as_ref().and_then(|s| {
+                                let id = s.selected?;
+                                let picked = s.cases.slice_picks.get(&id)?;
+                                let roles = &s.project.schema().modalities;
+                                let shown = s.cases.shown_role(id, roles, s.shown_role.as_deref());
+                                (shown.as_deref() == Some(picked.role.as_str())).then_some(picked)
+                            });
                             viewer::controls_ui(
                                 ui,
                                 document,
+                                picked,
                                 self.viewer.gpu_notice.as_deref(),
                                 &mut commands,
                             );

@@ -150,6 +150,9 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
                 InputKind::Image => &ModelKind::IMAGE,
                 InputKind::Record => &[ModelKind::Mlp],
                 InputKind::Volume(_) => &[ModelKind::I3d],
+                InputKind::Slices(_) | InputKind::Series(_) | InputKind::Fusion(_) => {
+                    &[ModelKind::Resnet18]
+                }
             };
             for &model in models {
                 ui.selectable_value(&mut config.model, model, model.title());
@@ -638,79 +641,195 @@ fn confusion_and_roc_ui(ui: &mut egui::Ui, state: &AppState, training: &Training
     }
 }
 
-/// What the run reads (for a project of cases: the record or one
-/// modality's volume), and for a distillation method its teacher run —
-/// chosen from this project's finished runs that can teach — and weights.
+/// What the run reads (for a project of cases: the record, one modality's
+/// volume in 3-D or its slices in 2-D, or slices and record together), how
+/// slices are chosen, the teacher runs a distillation method needs — one
+/// per kind of input its teachers read, chosen from this project's
+/// finished runs — and the method's own weights.
 fn inputs_ui(ui: &mut egui::Ui, state: &AppState, config: &mut TrainConfig) {
+    use crate::train::config::{SliceConfig, SliceSelection, TABULAR_MODALITY};
     let Some(session) = &state.session else {
         return;
     };
     let schema = session.project.schema();
     if schema.has_cases() {
-        let mut choices: Vec<String> = Vec::new();
+        // (modalities, 2-D slices?, title)
+        let mut choices: Vec<(Vec<String>, bool, String)> = Vec::new();
         if !schema.tabular.is_empty() {
-            choices.push(crate::train::config::TABULAR_MODALITY.into());
+            choices.push((
+                vec![TABULAR_MODALITY.into()],
+                false,
+                "record (tabular)".into(),
+            ));
         }
-        choices.extend(schema.modalities.iter().cloned());
-        let mut reads = config.modalities.first().cloned().unwrap_or_default();
+        for role in &schema.modalities {
+            choices.push((vec![role.clone()], false, format!("{role} volume (3-D)")));
+            choices.push((vec![role.clone()], true, format!("{role} slices (2-D)")));
+            if !schema.tabular.is_empty() {
+                choices.push((
+                    vec![role.clone(), TABULAR_MODALITY.into()],
+                    true,
+                    format!("{role} slices + record"),
+                ));
+            }
+        }
+        let reads_slices = matches!(
+            config.input_kind(),
+            InputKind::Slices(_) | InputKind::Fusion(_) | InputKind::Series(_)
+        );
+        let current = (config.modalities.clone(), reads_slices);
+        let mut chosen = current.clone();
         ui.horizontal_wrapped(|ui| {
             ui.label("Reads");
-            for choice in &choices {
-                let title = if choice == crate::train::config::TABULAR_MODALITY {
-                    "record (tabular)".to_string()
-                } else {
-                    format!("{choice} volume")
-                };
-                ui.selectable_value(&mut reads, choice.clone(), title);
+            for (modalities, slices, title) in &choices {
+                let value = (modalities.clone(), *slices);
+                ui.selectable_value(&mut chosen, value, title);
             }
         });
-        if config.modalities.first() != Some(&reads) && !reads.is_empty() {
-            config.modalities = vec![reads];
+        if chosen != current {
+            config.modalities = chosen.0;
+            if chosen.1 {
+                config.slices.get_or_insert_with(SliceConfig::default);
+                config.model = ModelKind::Resnet18;
+            } else {
+                config.slices = None;
+            }
             config.fit_to_modality();
         }
     }
+    if matches!(
+        config.input_kind(),
+        InputKind::Slices(_) | InputKind::Fusion(_)
+    ) {
+        let policies: Vec<&str> = state
+            .training
+            .past_runs
+            .iter()
+            .filter(|r| {
+                r.summary.is_some()
+                    && r.config
+                        .as_ref()
+                        .is_some_and(|c| c.method == Method::SlicePolicy)
+            })
+            .map(|r| r.id.as_str())
+            .collect();
+        let slices = config.slices.get_or_insert_with(SliceConfig::default);
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Slices");
+            for selection in SliceSelection::ALL {
+                ui.selectable_value(&mut slices.selection, selection, selection.name());
+            }
+            let label = ui.label("k");
+            ui.add(drag(&mut slices.count, limits::SLICE_COUNT, 0.05))
+                .labelled_by(label.id);
+        });
+        if slices.selection == SliceSelection::Policy {
+            let shown = slices
+                .policy
+                .clone()
+                .unwrap_or_else(|| "choose a run".into());
+            egui::ComboBox::from_label("Slice-policy run")
+                .selected_text(shown)
+                .show_ui(ui, |ui| {
+                    for id in &policies {
+                        ui.selectable_value(&mut slices.policy, Some(id.to_string()), *id);
+                    }
+                });
+            if policies.is_empty() {
+                ui.weak("No slice policy yet: train one (Method: CT slice policy) on an image run first.");
+            }
+        }
+    }
     let method = crate::train::methods::build(config.method);
-    if method.spec().teacher_roles.is_empty() {
+    let spec = *method.spec();
+    if spec.teacher_roles.is_empty() {
         return;
     }
-    let teachers: Vec<&str> = state
-        .training
-        .past_runs
-        .iter()
-        .filter(|r| crate::train::distill::can_teach(r))
-        .map(|r| r.id.as_str())
-        .collect();
-    let mut teacher = config.teachers.first().cloned();
-    ui.horizontal(|ui| {
-        let shown = teacher.clone().unwrap_or_else(|| "choose a run".into());
-        egui::ComboBox::from_label("Teacher run")
-            .selected_text(shown)
-            .show_ui(ui, |ui| {
-                for id in &teachers {
-                    ui.selectable_value(&mut teacher, Some(id.to_string()), *id);
+    // One teacher per kind its teachers read, in the method's order.
+    let mut teachers: Vec<String> = Vec::new();
+    for kind in spec.teacher_roles {
+        let runs: Vec<&crate::train::runs::PastRun> = state
+            .training
+            .past_runs
+            .iter()
+            .filter(|r| {
+                r.summary.is_some()
+                    && r.config
+                        .as_ref()
+                        .is_some_and(|c| c.input_kind().kind_name() == *kind)
+            })
+            .collect();
+        let mut teacher = config
+            .teachers
+            .iter()
+            .find(|t| runs.iter().any(|r| &r.id == *t))
+            .cloned();
+        let title = if spec.teacher_roles.len() == 1 {
+            "Teacher run".to_string()
+        } else {
+            format!("Teacher run ({kind})")
+        };
+        ui.horizontal(|ui| {
+            let shown = teacher.clone().unwrap_or_else(|| "choose a run".into());
+            egui::ComboBox::from_label(title)
+                .selected_text(shown)
+                .show_ui(ui, |ui| {
+                    for run in &runs {
+                        ui.selectable_value(&mut teacher, Some(run.id.clone()), &run.id);
+                    }
+                });
+        });
+        if runs.is_empty() {
+            ui.weak(format!(
+                "No run reads {kind} yet: train one first (Method: Supervised, Reads: {}).",
+                match *kind {
+                    "volume" => "ct volume",
+                    "slices" => "ct slices",
+                    other => other,
                 }
-            });
-    });
-    if teachers.is_empty() {
-        ui.weak("No run can teach yet: train one on a case's volume first (Reads: ct volume, Supervised).");
+            ));
+        }
+        teachers.extend(teacher);
     }
-    if teacher.as_ref() != config.teachers.first() {
-        config.teachers = teacher.into_iter().collect();
+    if teachers != config.teachers {
+        config.teachers = teachers;
     }
     egui::Grid::new("distillation_settings")
         .num_columns(2)
-        .show(ui, |ui| {
-            let label = ui.label("α (weight of cross-entropy)");
-            ui.add(drag(&mut config.distillation.alpha, limits::ALPHA, 0.01))
-                .labelled_by(label.id);
-            ui.end_row();
-            ui.label("Gradient ratio");
-            ui.checkbox(&mut config.distillation.grad_ratio, "scale the KD term every step")
-                .on_hover_text("‖∇L_ce‖ / ‖∇L_kd‖ over the student's parameters (METHODS.md §3); off: the fixed weight 1 − α");
-            ui.end_row();
-            ui.label("Teacher features");
-            ui.checkbox(&mut config.distillation.standardise_teacher, "standardised over the cohort")
-                .on_hover_text("Raw row means of a CT network are nearly alike for every chest, so the similarity distribution is nearly flat");
-            ui.end_row();
+        .show(ui, |ui| match config.method {
+            Method::CrossModalKd => {
+                let label = ui.label("α (weight of cross-entropy)");
+                ui.add(drag(&mut config.distillation.alpha, limits::ALPHA, 0.01))
+                    .labelled_by(label.id);
+                ui.end_row();
+                ui.label("Gradient ratio");
+                ui.checkbox(&mut config.distillation.grad_ratio, "scale the KD term every step")
+                    .on_hover_text("‖∇L_ce‖ / ‖∇L_kd‖ over the student's parameters (METHODS.md §3); off: the fixed weight 1 − α");
+                ui.end_row();
+                ui.label("Teacher features");
+                ui.checkbox(&mut config.distillation.standardise_teacher, "standardised over the cohort")
+                    .on_hover_text("Raw row means of a CT network are nearly alike for every chest, so the similarity distribution is nearly flat");
+                ui.end_row();
+            }
+            Method::Kdamm => {
+                let kdamm = &mut config.kdamm;
+                for (name, value, range, speed) in [
+                    ("Temperature T", &mut kdamm.temperature, limits::TEMPERATURE, 0.1),
+                    ("CE weight (complete cases)", &mut kdamm.ce_weight, limits::TERM_WEIGHT, 0.05),
+                    ("KD weight (per teacher)", &mut kdamm.kd_weight, limits::TERM_WEIGHT, 0.05),
+                ] {
+                    let label = ui.label(name);
+                    ui.add(drag(value, range, speed)).labelled_by(label.id);
+                    ui.end_row();
+                }
+            }
+            Method::SlicePolicy => {
+                let slices = config.slices.get_or_insert_with(SliceConfig::default);
+                let label = ui.label("Entropy bonus β");
+                ui.add(drag(&mut slices.entropy_weight, limits::ENTROPY_WEIGHT, 0.001))
+                    .labelled_by(label.id);
+                ui.end_row();
+            }
+            _ => {}
         });
 }

@@ -617,10 +617,70 @@ fn paint_marks(
     }
 }
 
+/// The slices a 2-D model reads of this series (METHODS.md §4): marks on
+/// the axial slider, and a button per slice that shows it.
+fn picked_slices_ui(
+    ui: &mut egui::Ui,
+    document: &Document,
+    picked: &crate::app::cases::PickedSlices,
+    slider: &egui::Response,
+    count: usize,
+    commands: &mut Commands,
+) {
+    let indices: Vec<usize> = picked
+        .slices
+        .iter()
+        .map(|&k| document.axial_index_of_voxel_slice(k))
+        .collect();
+    // The rail spans the slider's width less the handle at either end.
+    let rail_width = ui.spacing().slider_width;
+    let handle = slider.rect.height() / 2.5;
+    let (left, right) = (
+        slider.rect.left() + handle,
+        slider.rect.left() + rail_width - handle,
+    );
+    let colour = egui::Color32::from_rgb(255, 170, 0);
+    for &index in &indices {
+        let t = index as f32 / count.saturating_sub(1).max(1) as f32;
+        let x = left + t * (right - left);
+        let y = slider.rect.bottom();
+        ui.painter().add(egui::Shape::convex_polygon(
+            vec![
+                egui::pos2(x, y - 5.0),
+                egui::pos2(x - 4.0, y + 1.0),
+                egui::pos2(x + 4.0, y + 1.0),
+            ],
+            colour,
+            egui::Stroke::NONE,
+        ));
+    }
+    ui.horizontal_wrapped(|ui| {
+        let source = if picked.overridden {
+            "override".to_string()
+        } else {
+            format!("policy {}", picked.run.as_deref().unwrap_or(""))
+        };
+        ui.colored_label(colour, format!("Picked slices ({source})"));
+        for (&k, &index) in picked.slices.iter().zip(&indices) {
+            if ui
+                .small_button(k.to_string())
+                .on_hover_text("Show this slice")
+                .clicked()
+            {
+                commands.push(ViewerCommand::SetSlice {
+                    plane: Plane::Axial,
+                    index,
+                });
+            }
+        }
+    });
+}
+
 /// Layout, convention, slices, time, window/level, oblique tilt and overlay.
 pub fn controls_ui(
     ui: &mut egui::Ui,
     document: &Document,
+    picked: Option<&crate::app::cases::PickedSlices>,
     gpu_notice: Option<&str>,
     commands: &mut Commands,
 ) {
@@ -685,9 +745,15 @@ pub fn controls_ui(
         for plane in Plane::ALL {
             let count = document.slice_count(plane);
             let mut index = document.slice_index(plane);
-            ui.add(egui::Slider::new(&mut index, 0..=count.saturating_sub(1)).text(plane.name()));
+            let slider = ui
+                .add(egui::Slider::new(&mut index, 0..=count.saturating_sub(1)).text(plane.name()));
             if index != document.slice_index(plane) {
                 commands.push(ViewerCommand::SetSlice { plane, index });
+            }
+            if plane == Plane::Axial
+                && let Some(picked) = picked
+            {
+                picked_slices_ui(ui, document, picked, &slider, count, commands);
             }
         }
     }

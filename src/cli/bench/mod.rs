@@ -1,6 +1,7 @@
 //! `loupe bench`: measured tables, never assertions.
 
 mod kd;
+mod kdamm;
 mod profile;
 mod thyroid;
 mod training;
@@ -152,6 +153,36 @@ pub enum BenchKind {
         /// Epochs of each student (default 40).
         #[arg(long)]
         student_epochs: Option<usize>,
+        /// Runs at once (default 1: each run uses every core).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Where the demo projects and runs go (default: a folder in the temp dir, reused).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// METHODS.md §4 on the bone demo: image classifiers on middle, random
+    /// and policy slices, the slice policy, the tabular teacher, the
+    /// multimodal baseline on complete cases and KDAMM on all cases. Mean ±
+    /// sd over seeds of accuracy and AUC.
+    Kdamm {
+        /// Seeds: each writes its own bone demo and trains with that seed.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+        seeds: Vec<u64>,
+        /// Cases per demo.
+        #[arg(long, default_value_t = 240)]
+        count: usize,
+        /// A slice's edge in pixels.
+        #[arg(long, default_value_t = 64)]
+        edge: usize,
+        /// Fraction of the training cases labeled.
+        #[arg(long, default_value_t = 0.5)]
+        labeled_fraction: f64,
+        /// Epochs of every model (default: 30 for image and fusion models,
+        /// 40 tabular, 20 for the policy).
+        #[arg(long)]
+        epochs: Option<usize>,
         /// Runs at once (default 1: each run uses every core).
         #[arg(long, default_value_t = 1)]
         jobs: usize,
@@ -319,6 +350,43 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 dir: dir
                     .clone()
                     .unwrap_or_else(|| std::env::temp_dir().join("loupe-bench-kd")),
+                json: *json,
+            })
+        }
+        BenchKind::Kdamm {
+            seeds,
+            count,
+            edge,
+            labeled_fraction,
+            epochs,
+            jobs,
+            dir,
+            json,
+        } => {
+            let mut configs = [
+                kdamm::image_config(),
+                kdamm::tabular_config(),
+                kdamm::policy_config(),
+                kdamm::fusion_config(),
+            ];
+            for config in &mut configs {
+                config.input_size = *edge;
+                if let Some(epochs) = epochs {
+                    config.epochs = *epochs;
+                }
+            }
+            let [image, tabular, policy, fusion] = configs;
+            kdamm::kdamm(&kdamm::KdammSettings {
+                seeds: seeds.clone(),
+                count: *count,
+                edge: *edge,
+                labeled_fraction: *labeled_fraction,
+                image,
+                tabular,
+                policy,
+                fusion,
+                jobs: within("--jobs", *jobs, 1..=256)?,
+                dir: dir.clone().unwrap_or_else(kdamm::default_dir),
                 json: *json,
             })
         }

@@ -70,7 +70,7 @@ fn time_steps(
     let classes = 4;
     let labeled_per_batch = match method {
         Method::Supervised => s.batch,
-        Method::MeanTeacher | Method::CrossModalKd => (s.batch / 4).max(1),
+        _ => (s.batch / 4).max(1),
     };
     let config = TrainConfig {
         method,

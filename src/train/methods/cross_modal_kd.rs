@@ -49,6 +49,7 @@ const SPEC: MethodSpec = MethodSpec {
     ],
     modalities: &[TABULAR_MODALITY],
     teacher_roles: &[VOLUME_INPUT],
+    teacher_use: super::TeacherUse::Features,
 };
 
 impl TrainingMethod for CrossModalKd {

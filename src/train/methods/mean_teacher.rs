@@ -9,7 +9,7 @@ use burn::tensor::{Int, Tensor};
 
 use super::{Batch, MethodSpec, Models, StepContext, TrainingMethod, scalar};
 use crate::train::augment::augment_input;
-use crate::train::config::{ClassificationLoss, IMAGE_MODALITY, VOLUME_INPUT};
+use crate::train::config::{ClassificationLoss, IMAGE_MODALITY, SLICES_INPUT, VOLUME_INPUT};
 use crate::train::ema::ema_update;
 use crate::train::events::Scalars;
 use crate::train::losses::{classification, consistency, relation_consistency};
@@ -68,7 +68,7 @@ pub fn terms(
 
 const SPEC: MethodSpec = MethodSpec {
     // A volume's slices are perturbed alike; a record has no perturbation to be consistent under.
-    modalities: &[IMAGE_MODALITY, VOLUME_INPUT],
+    modalities: &[IMAGE_MODALITY, VOLUME_INPUT, SLICES_INPUT],
     ..MethodSpec::image(
         "mean-teacher",
         true,

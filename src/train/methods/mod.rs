@@ -6,7 +6,10 @@
 //! method, so methods are compared on the same steps and images.
 
 pub mod cross_modal_kd;
+pub mod kdamm;
 pub mod mean_teacher;
+pub mod multimodal;
+pub mod slice_policy;
 pub mod supervised;
 
 use burn::optim::ModuleOptimizer;
@@ -83,6 +86,22 @@ pub struct MethodSpec {
     /// The kinds of input of the teacher runs the method distils from
     /// (empty: it takes none; otherwise it needs one).
     pub teacher_roles: &'static [&'static str],
+    /// What the method takes from its teacher runs.
+    pub teacher_use: TeacherUse,
+}
+
+/// What a method takes from its frozen teacher runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TeacherUse {
+    /// It has none.
+    None,
+    /// One run's pooled features per case, cached (`Batch::guidance`).
+    Features,
+    /// Each run's logits per case, cached with a "seen" flag, one block per
+    /// teacher kind (see `distill::attach_outputs`).
+    Outputs,
+    /// One run's classifier, frozen inside the model it trains.
+    Classifier,
 }
 
 impl MethodSpec {
@@ -100,6 +119,7 @@ impl MethodSpec {
             series,
             modalities: &[IMAGE_MODALITY],
             teacher_roles: &[],
+            teacher_use: TeacherUse::None,
         }
     }
 }
@@ -124,6 +144,9 @@ pub fn build(method: Method) -> Box<dyn TrainingMethod> {
         Method::Supervised => Box::new(supervised::Supervised),
         Method::MeanTeacher => Box::new(mean_teacher::MeanTeacher),
         Method::CrossModalKd => Box::new(cross_modal_kd::CrossModalKd),
+        Method::SlicePolicy => Box::new(slice_policy::SlicePolicyMethod::default()),
+        Method::Multimodal => Box::new(multimodal::Multimodal),
+        Method::Kdamm => Box::new(kdamm::Kdamm),
     }
 }
 

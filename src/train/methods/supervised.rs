@@ -7,14 +7,14 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 
 use super::{Batch, MethodSpec, Models, StepContext, TrainingMethod, scalar};
 use crate::train::augment::augment_input;
-use crate::train::config::{IMAGE_MODALITY, TABULAR_MODALITY, VOLUME_INPUT};
+use crate::train::config::{IMAGE_MODALITY, SLICES_INPUT, TABULAR_MODALITY, VOLUME_INPUT};
 use crate::train::events::Scalars;
 use crate::train::losses::classification;
 
 pub struct Supervised;
 
 const SPEC: MethodSpec = MethodSpec {
-    modalities: &[IMAGE_MODALITY, TABULAR_MODALITY, VOLUME_INPUT],
+    modalities: &[IMAGE_MODALITY, TABULAR_MODALITY, VOLUME_INPUT, SLICES_INPUT],
     ..MethodSpec::image(
         "supervised",
         false,

@@ -6,11 +6,15 @@
 //! `volume3d`, an I3D-style 3-D network on one modality's volume. Every
 //! input reaches the forward as a 4-D batch (images `[B, 3, H, W]`,
 //! volumes `[B, D, H, W]`, records `[B, F, 1, 1]`), so the trainer and the
-//! methods stay the same for all.
+//! methods stay the same for all. For METHODS.md §4: `fusion`, slices and
+//! record together (a ResNet and an MLP), and `slice_policy`, a slice
+//! scorer in front of a frozen ResNet on k slices.
 
 pub mod densenet;
+pub mod fusion;
 pub mod layers;
 pub mod resnet;
+pub mod slice_policy;
 pub mod tabular;
 pub mod volume3d;
 pub mod xception;
@@ -103,7 +107,13 @@ pub enum Classifier {
     Xception(xception::Xception),
     Tabular(tabular::TabularMlp),
     Volume(volume3d::Volume3d),
+    Fusion(fusion::Fusion),
+    SlicePolicy(slice_policy::SlicePolicy),
 }
+
+/// Channels of a slice scorer's first convolution (small: it reads every
+/// slice of every series).
+pub const SCORER_WIDTH: usize = 4;
 
 /// The hidden widths of the tabular MLP at `width`: the last is the
 /// feature layer distillation compares.
@@ -140,11 +150,12 @@ impl Classifier {
         options: xception::XceptionOptions,
         device: &Device,
     ) -> Self {
-        Self::with_inputs(kind, classes, width, dropout, options, 0, device)
+        Self::with_inputs(kind, classes, width, dropout, options, 0, 3, device)
     }
 
     /// [`Classifier::with_options`] with the number of encoded inputs a
-    /// tabular record has (ignored by the other architectures).
+    /// tabular record has (the MLP's) and a 2-D image's channels (the ResNet's).
+    #[allow(clippy::too_many_arguments)]
     pub fn with_inputs(
         kind: ModelKind,
         classes: usize,
@@ -152,6 +163,7 @@ impl Classifier {
         dropout: f64,
         options: xception::XceptionOptions,
         record_inputs: usize,
+        channels: usize,
         device: &Device,
     ) -> Self {
         let xception = |dilated: bool, dense: bool| {
@@ -175,6 +187,7 @@ impl Classifier {
                     classes,
                     width,
                     dropout,
+                    channels,
                 },
                 device,
             )),
@@ -209,6 +222,8 @@ impl Classifier {
             Classifier::Xception(m) => m.head_mut(),
             Classifier::Tabular(m) => m.head_mut(),
             Classifier::Volume(m) => m.head_mut(),
+            Classifier::Fusion(m) => m.head_mut(),
+            Classifier::SlicePolicy(m) => m.head_mut(),
         }
     }
 
@@ -220,6 +235,8 @@ impl Classifier {
             Classifier::Xception(m) => m.head(),
             Classifier::Tabular(m) => m.head(),
             Classifier::Volume(m) => m.head(),
+            Classifier::Fusion(m) => m.head(),
+            Classifier::SlicePolicy(m) => m.head(),
         };
         head.weight.dims()[1]
     }
@@ -242,6 +259,9 @@ impl Classifier {
             Classifier::Xception(m) => m.early_param_ids(),
             Classifier::Tabular(m) => m.early_param_ids(),
             Classifier::Volume(m) => m.early_param_ids(),
+            Classifier::Fusion(m) => m.early_param_ids(),
+            // The classifier is frozen already; the scorer is all there is to train.
+            Classifier::SlicePolicy(_) => Vec::new(),
         }
     }
 
@@ -258,15 +278,53 @@ impl Classifier {
         classes: usize,
         device: &Device,
     ) -> Self {
-        Self::with_inputs(
-            config.model,
-            classes,
-            config.width,
-            config.dropout,
-            config.xception,
-            config.record_inputs,
-            device,
-        )
+        use crate::train::config::InputKind;
+        match config.input_kind() {
+            InputKind::Fusion(_) => Classifier::Fusion(fusion::Fusion::new(
+                &fusion::FusionConfig {
+                    classes,
+                    width: config.width,
+                    dropout: config.dropout,
+                    channels: config.image_channels(),
+                    size: config.input_size,
+                    record_inputs: config.record_inputs,
+                },
+                device,
+            )),
+            InputKind::Series(_) => {
+                // The classifier's weights come from the image run the
+                // policy serves (`distill::attach_policy_classifier`).
+                let classifier = resnet::ResNet::new(
+                    &ResNetConfig {
+                        classes,
+                        width: config.width,
+                        dropout: 0.0,
+                        channels: config.image_channels(),
+                    },
+                    device,
+                );
+                Classifier::SlicePolicy(slice_policy::SlicePolicy::new(
+                    slice_policy::SliceScorer::new(
+                        &slice_policy::SliceScorerConfig {
+                            width: SCORER_WIDTH,
+                        },
+                        device,
+                    ),
+                    classifier,
+                    config.image_channels(),
+                ))
+            }
+            _ => Self::with_inputs(
+                config.model,
+                classes,
+                config.width,
+                config.dropout,
+                config.xception,
+                config.record_inputs,
+                config.image_channels(),
+                device,
+            ),
+        }
     }
 
     /// # Shapes
@@ -282,6 +340,11 @@ impl Classifier {
                 m.forward(images.reshape([batch, inputs * h * w]))
             }
             Classifier::Volume(m) => m.forward(images.unsqueeze_dim(1)),
+            Classifier::Fusion(m) => {
+                let [batch, inputs, h, w] = images.dims();
+                m.forward(images.reshape([batch, inputs * h * w]))
+            }
+            Classifier::SlicePolicy(m) => m.forward(images),
         }
     }
 }

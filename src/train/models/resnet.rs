@@ -20,6 +20,8 @@ pub struct ResNetConfig {
     /// Channels of the first stage (64 in ResNet-18; fewer keeps CPU runs practical).
     pub width: usize,
     pub dropout: f64,
+    /// Input channels: 3 for RGB, k for k slices of a series.
+    pub channels: usize,
 }
 
 fn conv3(input: usize, output: usize, stride: usize, device: &Device) -> Conv2d {
@@ -96,7 +98,7 @@ impl ResNet {
             channels = out;
         }
         Self {
-            stem: Conv2dConfig::new([3, w], [3, 3])
+            stem: Conv2dConfig::new([config.channels.max(1), w], [3, 3])
                 .with_stride([2, 2])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                 .with_bias(false)
@@ -118,6 +120,11 @@ impl ResNet {
             ids.extend(burn::module::list_param_ids(block));
         }
         ids
+    }
+
+    /// Features before the head: `8·width`.
+    pub fn feature_width(&self) -> usize {
+        self.classifier.weight.dims()[0]
     }
 
     pub(crate) fn head(&self) -> &Linear {

@@ -1,0 +1,399 @@
+//! `loupe bench kdamm`: METHODS.md §4 measured on the bone demo. For every
+//! seed, one bone demo of that seed (its cases partly labeled), and in
+//! order:
+//!
+//! 1. image classifiers on the k middle slices and on k random slices;
+//!    the tabular teacher on the record;
+//! 2. the slice policy, rewarded by the random-slice classifier's
+//!    confidence (it has seen every height of the series, so its
+//!    confidence on a vertebral slice means something; the middle-slice
+//!    classifier has seen mostly one height);
+//! 3. the image classifier on the policy's slices (KDAMM's image teacher)
+//!    and the multimodal baseline on the complete cases;
+//! 4. KDAMM with both teachers.
+//!
+//! Mean ± sd over seeds of test accuracy and AUC. Image models are scored
+//! on the test cases that have a CT; tabular, multimodal and KDAMM models
+//! on every test case (a case without CT or labs zero-filled and flagged).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+
+use super::training::{in_parallel, mean_sd, train_json};
+use crate::demo::{DemoOptions, DemoTask, write_demo};
+use crate::train::config::{Method, SliceConfig, TABULAR_MODALITY, TrainConfig};
+use crate::train::models::ModelKind;
+
+/// One row of the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arm {
+    Tabular,
+    ImageMiddle,
+    ImageRandom,
+    /// The random-slice classifier reading the policy's picks (the policy run's own score).
+    Policy,
+    ImagePolicy,
+    Multimodal,
+    Kdamm,
+}
+
+impl Arm {
+    pub const ALL: [Arm; 7] = [
+        Arm::Tabular,
+        Arm::ImageMiddle,
+        Arm::ImageRandom,
+        Arm::Policy,
+        Arm::ImagePolicy,
+        Arm::Multimodal,
+        Arm::Kdamm,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Arm::Tabular => "tabular teacher (record)",
+            Arm::ImageMiddle => "image, middle slices",
+            Arm::ImageRandom => "image, random slices",
+            Arm::Policy => "random-slice classifier on policy slices",
+            Arm::ImagePolicy => "image teacher, policy slices",
+            Arm::Multimodal => "multimodal, complete cases only",
+            Arm::Kdamm => "KDAMM, all cases",
+        }
+    }
+
+    /// Which test cases it is scored on.
+    fn scored_on(self) -> &'static str {
+        match self {
+            Arm::Tabular | Arm::Multimodal | Arm::Kdamm => "all",
+            _ => "with CT",
+        }
+    }
+}
+
+pub struct KdammSettings {
+    pub seeds: Vec<u64>,
+    pub count: usize,
+    /// A slice's edge in pixels.
+    pub edge: usize,
+    pub labeled_fraction: f64,
+    pub image: TrainConfig,
+    pub tabular: TrainConfig,
+    pub policy: TrainConfig,
+    pub fusion: TrainConfig,
+    pub jobs: usize,
+    pub dir: PathBuf,
+    pub json: bool,
+}
+
+/// Image classifiers: ResNet-18-style width 8 on k = 3 slices at 64 px,
+/// classes weighed, 30 epochs, all labeled in each batch.
+pub fn image_config() -> TrainConfig {
+    TrainConfig {
+        method: Method::Supervised,
+        modalities: vec!["ct".into()],
+        model: ModelKind::Resnet18,
+        slices: Some(SliceConfig::default()),
+        input_size: 64,
+        width: 8,
+        dropout: 0.2,
+        epochs: 30,
+        learning_rate: 2e-3,
+        batch_size: 16,
+        labeled_per_batch: 16,
+        loss: crate::train::config::ClassificationLoss {
+            class_weights: true,
+            ..Default::default()
+        },
+        ..TrainConfig::small_on_cpu()
+    }
+}
+
+/// The tabular teacher: the MLP, 40 epochs.
+pub fn tabular_config() -> TrainConfig {
+    TrainConfig {
+        modalities: vec![TABULAR_MODALITY.into()],
+        model: ModelKind::Mlp,
+        width: 16,
+        epochs: 40,
+        learning_rate: 3e-3,
+        ..image_config()
+    }
+}
+
+/// The slice policy: 20 epochs of REINFORCE on the labeled cases.
+pub fn policy_config() -> TrainConfig {
+    TrainConfig {
+        method: Method::SlicePolicy,
+        epochs: 20,
+        learning_rate: 3e-3,
+        ..image_config()
+    }
+}
+
+/// The fusion student (multimodal and KDAMM): the image settings with the record.
+pub fn fusion_config() -> TrainConfig {
+    TrainConfig {
+        method: Method::Kdamm,
+        modalities: vec!["ct".into(), TABULAR_MODALITY.into()],
+        // KDAMM reads the unlabeled cases too: a quarter of each batch labeled.
+        labeled_per_batch: 4,
+        ..image_config()
+    }
+}
+
+/// What one run reported.
+struct Outcome {
+    arm: Arm,
+    accuracy: f64,
+    auc: f64,
+}
+
+fn outcome(arm: Arm, value: &serde_json::Value) -> anyhow::Result<Outcome> {
+    let student = &value["student"];
+    Ok(Outcome {
+        arm,
+        accuracy: student["accuracy"].as_f64().context("no accuracy")?,
+        auc: student["auc"].as_f64().context("no AUC")?,
+    })
+}
+
+fn demo(s: &KdammSettings, seed: u64) -> anyhow::Result<PathBuf> {
+    let project = s.dir.join(format!(
+        "bone-seed{seed}-{}x{}-labeled{}",
+        s.count, s.edge, s.labeled_fraction
+    ));
+    if !crate::store::is_project(&project) {
+        let options = DemoOptions {
+            seed,
+            count: s.count,
+            size: s.edge,
+            labeled_fraction: s.labeled_fraction,
+            ..DemoOptions::new(DemoTask::Bone)
+        };
+        options.validate()?;
+        write_demo(&project, &options, |_, _| {})?;
+    }
+    Ok(project)
+}
+
+fn run_id(value: &serde_json::Value) -> anyhow::Result<String> {
+    value["run"]
+        .as_str()
+        .map(String::from)
+        .context("no run id in loupe train --json")
+}
+
+pub fn kdamm(s: &KdammSettings) -> anyhow::Result<()> {
+    anyhow::ensure!(!s.seeds.is_empty(), "give at least one seed");
+    for config in [&s.image, &s.tabular, &s.policy, &s.fusion] {
+        config.validate()?;
+    }
+    std::fs::create_dir_all(&s.dir).with_context(|| format!("creating {}", s.dir.display()))?;
+    let exe = std::env::current_exe().context("locating the loupe executable")?;
+    let threads = (crate::train::threads::cores() / s.jobs.max(1)).max(1);
+    let write = |name: &str, config: &TrainConfig| -> anyhow::Result<PathBuf> {
+        let path = s.dir.join(name);
+        std::fs::write(&path, serde_json::to_string_pretty(config)?)?;
+        Ok(path)
+    };
+    let image_path = write("config-image.json", &s.image)?;
+    let tabular_path = write("config-tabular.json", &s.tabular)?;
+    let policy_path = write("config-policy.json", &s.policy)?;
+    let fusion_path = write("config-fusion.json", &s.fusion)?;
+    let started = Instant::now();
+    let projects: Vec<(u64, PathBuf)> = s
+        .seeds
+        .iter()
+        .map(|&seed| Ok((seed, demo(s, seed)?)))
+        .collect::<anyhow::Result<_>>()?;
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let strings = |flags: &[&str]| flags.iter().map(|f| f.to_string()).collect::<Vec<_>>();
+    // One stage: each job (seed, project, arm, config, flags) trains; the run
+    // ids come back by (seed, arm).
+    type Job = (u64, PathBuf, Arm, PathBuf, Vec<String>);
+    let mut runs: std::collections::BTreeMap<(u64, &'static str), String> = Default::default();
+    let stage = |jobs: Vec<Job>,
+                 outcomes: &mut Vec<Outcome>,
+                 runs: &mut std::collections::BTreeMap<(u64, &'static str), String>|
+     -> anyhow::Result<()> {
+        let results = in_parallel(jobs, s.jobs, |(seed, project, arm, config, flags)| {
+            let value = train_json(&exe, project, config, *seed, threads, flags)?;
+            let o = outcome(*arm, &value)?;
+            eprintln!(
+                "[{:>5.0} s] seed {seed}: {}: accuracy {:.3}, AUC {:.3}",
+                started.elapsed().as_secs_f64(),
+                arm.name(),
+                o.accuracy,
+                o.auc
+            );
+            anyhow::Ok((o, run_id(&value)?))
+        });
+        for ((seed, _, arm, _, _), result) in results {
+            let (o, run) = result.with_context(|| format!("{}, seed {seed}", arm.name()))?;
+            runs.insert((seed, arm.name()), run);
+            outcomes.push(o);
+        }
+        Ok(())
+    };
+    let mut first = Vec::new();
+    for (seed, project) in &projects {
+        for (arm, config, flags) in [
+            (
+                Arm::ImageMiddle,
+                &image_path,
+                strings(&["--slices", "middle"]),
+            ),
+            (
+                Arm::ImageRandom,
+                &image_path,
+                strings(&["--slices", "random"]),
+            ),
+            (Arm::Tabular, &tabular_path, Vec::new()),
+        ] {
+            first.push((*seed, project.clone(), arm, config.clone(), flags));
+        }
+    }
+    stage(first, &mut outcomes, &mut runs)?;
+    let mut second = Vec::new();
+    for (seed, project) in &projects {
+        let classifier = runs[&(*seed, Arm::ImageRandom.name())].clone();
+        second.push((
+            *seed,
+            project.clone(),
+            Arm::Policy,
+            policy_path.clone(),
+            vec!["--teacher".into(), classifier],
+        ));
+    }
+    stage(second, &mut outcomes, &mut runs)?;
+    let mut third = Vec::new();
+    for (seed, project) in &projects {
+        let policy = runs[&(*seed, Arm::Policy.name())].clone();
+        let on_policy = vec![
+            "--slices".to_string(),
+            "policy".into(),
+            "--policy".into(),
+            policy,
+        ];
+        third.push((
+            *seed,
+            project.clone(),
+            Arm::ImagePolicy,
+            image_path.clone(),
+            on_policy.clone(),
+        ));
+        let mut multimodal = on_policy;
+        multimodal.extend(strings(&["--method", "multimodal"]));
+        third.push((
+            *seed,
+            project.clone(),
+            Arm::Multimodal,
+            fusion_path.clone(),
+            multimodal,
+        ));
+    }
+    stage(third, &mut outcomes, &mut runs)?;
+    let mut fourth = Vec::new();
+    for (seed, project) in &projects {
+        let policy = runs[&(*seed, Arm::Policy.name())].clone();
+        let teachers = format!(
+            "{},{}",
+            runs[&(*seed, Arm::ImagePolicy.name())],
+            runs[&(*seed, Arm::Tabular.name())]
+        );
+        fourth.push((
+            *seed,
+            project.clone(),
+            Arm::Kdamm,
+            fusion_path.clone(),
+            vec![
+                "--slices".into(),
+                "policy".into(),
+                "--policy".into(),
+                policy,
+                "--method".into(),
+                "kdamm".into(),
+                "--teachers".into(),
+                teachers,
+            ],
+        ));
+    }
+    stage(fourth, &mut outcomes, &mut runs)?;
+    report(s, &outcomes);
+    Ok(())
+}
+
+fn report(s: &KdammSettings, outcomes: &[Outcome]) {
+    let rows: Vec<(Arm, Vec<&Outcome>)> = Arm::ALL
+        .into_iter()
+        .map(|arm| (arm, outcomes.iter().filter(|o| o.arm == arm).collect()))
+        .collect();
+    let of = |runs: &[&Outcome], f: fn(&Outcome) -> f64| {
+        mean_sd(&runs.iter().map(|o| f(o)).collect::<Vec<_>>())
+    };
+    if s.json {
+        let stat = |(mean, sd): (f64, f64)| serde_json::json!({ "mean": mean, "sd": sd });
+        let arms: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(arm, runs)| {
+                serde_json::json!({
+                    "arm": arm.name(),
+                    "scored_on": arm.scored_on(),
+                    "runs": runs.len(),
+                    "accuracy": stat(of(runs, |o| o.accuracy)),
+                    "auc": stat(of(runs, |o| o.auc)),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "seeds": s.seeds,
+                "count": s.count,
+                "edge_pixels": s.edge,
+                "labeled_fraction": s.labeled_fraction,
+                "image_config": s.image,
+                "tabular_config": s.tabular,
+                "policy_config": s.policy,
+                "fusion_config": s.fusion,
+                "arms": arms,
+            })
+        );
+        return;
+    }
+    println!(
+        "Bone demo, {} cases ({} px slices, ~25 % without CT, ~15 % without labs), {} % of training \
+         cases labeled; seeds {:?} (demo seed = training seed); image models ResNet width {} on k = {} \
+         slices, {} epochs; policy {} epochs; fusion {} epochs",
+        s.count,
+        s.edge,
+        s.labeled_fraction * 100.0,
+        s.seeds,
+        s.image.width,
+        s.image.slice_config().count,
+        s.image.epochs,
+        s.policy.epochs,
+        s.fusion.epochs
+    );
+    println!(
+        "{:<42} {:>8} {:>4} {:>15} {:>15}",
+        "model", "test", "runs", "accuracy", "AUC"
+    );
+    let pm = |(mean, sd): (f64, f64)| format!("{mean:.3} ± {sd:.3}");
+    for (arm, runs) in &rows {
+        println!(
+            "{:<42} {:>8} {:>4} {:>15} {:>15}",
+            arm.name(),
+            arm.scored_on(),
+            runs.len(),
+            pm(of(runs, |o| o.accuracy)),
+            pm(of(runs, |o| o.auc)),
+        );
+    }
+}
+
+/// The folder a bench writes to unless told.
+pub fn default_dir() -> PathBuf {
+    std::env::temp_dir().join("loupe-bench-kdamm")
+}

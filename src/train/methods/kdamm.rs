@@ -1,0 +1,197 @@
+//! KDAMM (METHODS.md §4): knowledge distillation across missing
+//! modalities. The student reads a CT series' slices and the tabular
+//! record together (`models::fusion`), a missing modality zero-filled and
+//! flagged. Each step:
+//!
+//! - cross-entropy on the **complete** labeled cases of the batch (both
+//!   modalities there; class weights as configured);
+//! - for each unimodal teacher run (image on the slices, tabular on the
+//!   record) `T²·KL(p_teacher^T ‖ p_student^T)` at temperature T over
+//!   **every** case of the batch the teacher saw, labeled or not, complete
+//!   or not — how the incomplete cases still teach the student;
+//!
+//! total `w_ce·L_ce + w_kd·(L_kd,image + L_kd,tabular)`, one backward pass.
+
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::Tensor;
+
+use super::{Batch, MethodSpec, Models, StepContext, TeacherUse, TrainingMethod, scalar};
+use crate::train::config::{FUSION_INPUT, SLICES_INPUT, TABULAR_MODALITY};
+use crate::train::events::Scalars;
+use crate::train::losses::{classification, softened_kl};
+
+pub struct Kdamm;
+
+/// The series a step reports.
+pub mod series {
+    pub const CE: &str = "loss/ce";
+    pub const KD_IMAGE: &str = "loss/kd_image";
+    pub const KD_TABULAR: &str = "loss/kd_tabular";
+    pub const TOTAL: &str = "loss/total";
+    /// Complete cases among the batch's labeled ones (what the CE saw).
+    pub const COMPLETE: &str = "data/complete_labeled";
+}
+
+/// The teachers' blocks in a case's cached outputs, in this order: the
+/// image teacher's, then the tabular teacher's (each `1 + C` numbers: a
+/// "seen" flag, then its logits).
+pub const TEACHER_KINDS: [&str; 2] = [SLICES_INPUT, TABULAR_MODALITY];
+
+const SPEC: MethodSpec = MethodSpec {
+    name: "kdamm",
+    keeps_teacher: false,
+    // The KL terms read every case a teacher saw, labeled or not.
+    uses_unlabeled: true,
+    series: &[
+        series::CE,
+        series::KD_IMAGE,
+        series::KD_TABULAR,
+        series::TOTAL,
+        series::COMPLETE,
+    ],
+    modalities: &[FUSION_INPUT],
+    teacher_roles: &TEACHER_KINDS,
+    teacher_use: TeacherUse::Outputs,
+};
+
+/// `[B]`: 1 where a fusion batch's sample has both modalities (both
+/// flags off), else 0.
+///
+/// # Shapes
+/// samples `[B, L, 1, 1]` → `[B]`
+pub fn complete_rows(samples: Tensor<4>) -> Tensor<1> {
+    let [batch, len, _, _] = samples.dims();
+    let flags =
+        samples
+            .reshape([batch, len])
+            .narrow(1, len - crate::train::models::fusion::FLAGS, 2);
+    let missing = flags.sum_dim(1).reshape([batch]);
+    missing.lower_equal_elem(0.0).float()
+}
+
+/// The cross-entropy of the complete labeled cases (0 when there are none),
+/// and how many there were.
+pub fn complete_case_ce(
+    logits: Tensor<2>,
+    batch: &Batch,
+    context: &StepContext,
+) -> (Tensor<1>, f64) {
+    let complete = complete_rows(batch.labeled.clone());
+    let count = scalar(&complete.clone().sum());
+    let weights = match &batch.weights {
+        Some(w) => w.clone() * complete,
+        None => complete,
+    };
+    let (_, _, loss) = classification(
+        logits,
+        batch.labels.clone(),
+        &context.config.loss,
+        Some(weights),
+    );
+    (loss, count)
+}
+
+/// One step of the fusion family: CE on the complete labeled cases, plus
+/// (with `distil`) each teacher's softened KL on every case it saw.
+pub fn fusion_step(
+    models: Models,
+    optimizer: &mut ModuleOptimizer,
+    batch: &Batch,
+    context: &StepContext,
+    distil: bool,
+) -> (Models, Scalars) {
+    let student = models.student;
+    let settings = context.config.kdamm;
+    let labeled = batch.labeled.dims()[0];
+    let everything = match (&batch.unlabeled, distil) {
+        (Some(u), true) => Tensor::cat(vec![batch.labeled.clone(), u.clone()], 0),
+        _ => batch.labeled.clone(),
+    };
+    let (logits, _) = student.forward(everything);
+    let (ce, complete) = complete_case_ce(logits.clone().narrow(0, 0, labeled), batch, context);
+    let mut total = ce.clone().mul_scalar(settings.ce_weight);
+    let mut values = Scalars::from([
+        (series::CE.into(), scalar(&ce)),
+        (series::COMPLETE.into(), complete),
+    ]);
+    if let Some(guidance) = batch.guidance.as_ref().filter(|_| distil) {
+        let classes = logits.dims()[1];
+        let seen_logits = logits.select(0, guidance.rows.clone());
+        let rows = guidance.rows.dims()[0];
+        for (slot, name) in [series::KD_IMAGE, series::KD_TABULAR]
+            .into_iter()
+            .enumerate()
+        {
+            let start = slot * (1 + classes);
+            if guidance.features.dims()[1] < start + 1 + classes {
+                break;
+            }
+            let seen = guidance
+                .features
+                .clone()
+                .narrow(1, start, 1)
+                .reshape([rows]);
+            if scalar(&seen.clone().sum()) == 0.0 {
+                continue; // no teacher of this kind, or it saw none of the batch
+            }
+            let teacher = guidance.features.clone().narrow(1, start + 1, classes);
+            let kd = softened_kl(
+                seen_logits.clone(),
+                teacher,
+                settings.temperature,
+                Some(seen),
+            );
+            values.insert(name.into(), scalar(&kd));
+            total = total + kd.mul_scalar(settings.kd_weight);
+        }
+    }
+    values.insert(series::TOTAL.into(), scalar(&total));
+    let grads = GradientsParams::from_grads(total.backward(), &student);
+    let student = optimizer.step(context.learning_rate, student, grads);
+    (
+        Models {
+            student,
+            teacher: models.teacher,
+        },
+        values,
+    )
+}
+
+impl TrainingMethod for Kdamm {
+    fn spec(&self) -> &MethodSpec {
+        &SPEC
+    }
+
+    fn step(
+        &mut self,
+        models: Models,
+        optimizer: &mut ModuleOptimizer,
+        batch: &Batch,
+        context: &StepContext,
+    ) -> (Models, Scalars) {
+        fusion_step(models, optimizer, batch, context, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Device, TensorData};
+
+    #[test]
+    fn complete_rows_read_the_flags() {
+        let device = Device::flex();
+        // Three samples of 3 values + 2 flags: complete, CT missing, record incomplete.
+        let samples = Tensor::<1>::from_data(
+            TensorData::from([
+                0.5f32, 0.1, 0.2, 0.0, 0.0, //
+                0.0, 0.0, 0.0, 1.0, 0.0, //
+                0.3, 0.0, 0.1, 0.0, 1.0,
+            ]),
+            &device,
+        )
+        .reshape([3, 5, 1, 1]);
+        let complete: Vec<f32> = complete_rows(samples).into_data().try_to_vec().unwrap();
+        assert_eq!(complete, vec![1.0, 0.0, 0.0]);
+    }
+}

@@ -1,0 +1,300 @@
+//! A researcher screens the bone demo for osteoporosis (METHODS.md §4):
+//! image classifiers on CT slices, a learned slice policy whose picks a
+//! clinician can override, the tabular teacher, the multimodal baseline
+//! and KDAMM with both teachers — from the command line — and explains
+//! the fused model's record.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use loupe::store::Project;
+
+/// A small bone demo: 40 cases, 32 slices of 16² each.
+fn bone_demo(dir: &Path) -> std::path::PathBuf {
+    let root = dir.join("bone");
+    common::run_ok(&[
+        "demo",
+        root.to_str().unwrap(),
+        "--task",
+        "bone",
+        "--count",
+        "40",
+        "--size",
+        "16",
+        "--seed",
+        "4",
+        "--labeled-fraction",
+        "0.6",
+    ]);
+    root
+}
+
+fn train_json(root: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all = vec![
+        "train",
+        root.to_str().unwrap(),
+        "--device",
+        "flex",
+        "--json",
+        "--seed",
+        "2",
+        "--epochs",
+        "1",
+        "--width",
+        "2",
+        "--input-size",
+        "16",
+    ];
+    all.extend_from_slice(args);
+    let out = common::run_ok(&all);
+    serde_json::from_str(out.lines().last().unwrap()).unwrap()
+}
+
+fn run_of(value: &serde_json::Value) -> String {
+    value["run"].as_str().unwrap().to_string()
+}
+
+/// The series names a run's metrics file recorded.
+fn recorded_series(root: &Path, run: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(root.join("runs").join(run).join("metrics.jsonl")).unwrap();
+    let mut names: Vec<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .flat_map(|r| {
+            r["series"]
+                .as_object()
+                .map(|o| o.keys().cloned().collect::<Vec<_>>())
+                .unwrap_or_default()
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn the_bone_demo_has_its_missing_modalities_and_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = bone_demo(dir.path());
+    let truth = std::fs::read_to_string(root.join("ground_truth.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = truth
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 40);
+    // case, osteoporosis, t_score, has_ct, has_labs, vertebra_slices, seed
+    let no_ct = rows.iter().filter(|r| r[3] == "no").count();
+    let no_labs = rows.iter().filter(|r| r[4] == "no").count();
+    assert!(
+        no_ct > 0 && no_labs > 0,
+        "{no_ct} without CT, {no_labs} without labs"
+    );
+    assert!(
+        rows.iter().all(|r| !(r[3] == "no" && r[4] == "no")),
+        "never both missing"
+    );
+    let project = Project::open(&root).unwrap();
+    let files = project.all_case_files().unwrap();
+    let records = project.all_records().unwrap();
+    let names = project.case_names().unwrap();
+    for (id, name) in &names {
+        let row = rows.iter().find(|r| r[0] == name).unwrap();
+        assert_eq!(
+            files.get(id).is_some_and(|f| f.contains_key("ct")),
+            row[3] == "yes"
+        );
+        let record = &records[id];
+        assert_eq!(record.contains_key("vitamin_d"), row[4] == "yes", "{name}");
+        assert!(record.contains_key("age") && record.contains_key("sex"));
+        assert!(record.len() <= 12);
+    }
+}
+
+#[test]
+fn slice_policy_kdamm_and_an_override_train_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = bone_demo(dir.path());
+    // 1. An image classifier on random slices, and the tabular teacher.
+    let random = train_json(
+        &root,
+        &[
+            "--method",
+            "supervised",
+            "--modality",
+            "ct",
+            "--slices",
+            "random",
+        ],
+    );
+    let tabular = train_json(&root, &["--method", "supervised", "--modality", "tabular"]);
+    // 2. The slice policy on it: its curves and its picks for every case with a CT.
+    let policy = train_json(
+        &root,
+        &["--method", "slice-policy", "--teacher", &run_of(&random)],
+    );
+    let policy_run = run_of(&policy);
+    let series = recorded_series(&root, &policy_run);
+    for name in [
+        "policy/reward",
+        "policy/entropy",
+        "policy/baseline",
+        "loss/total",
+    ] {
+        assert!(series.iter().any(|s| s == name), "{name} not in {series:?}");
+    }
+    let picks = loupe::train::slices::read_picks(&root.join("runs").join(&policy_run)).unwrap();
+    let project = Project::open(&root).unwrap();
+    let with_ct: BTreeMap<i64, String> = project
+        .case_names()
+        .unwrap()
+        .into_iter()
+        .filter(|(id, _)| {
+            project
+                .all_case_files()
+                .unwrap()
+                .get(id)
+                .is_some_and(|f| f.contains_key("ct"))
+        })
+        .collect();
+    assert_eq!(picks.len(), with_ct.len(), "one pick per case with a CT");
+    for slices in picks.values() {
+        assert_eq!(slices.len(), 3);
+        assert!(
+            slices.windows(2).all(|w| w[0] < w[1]) && slices[2] < 32,
+            "{slices:?}"
+        );
+    }
+    // 3. A clinician overrides one case; policy slices then read the override.
+    let (&case, name) = with_ct.iter().next().unwrap();
+    drop(project);
+    let mut project = Project::open(&root).unwrap();
+    project
+        .set_slice_pick(case, "ct", "ana", Some(&[1, 2, 30]))
+        .unwrap();
+    let config = loupe::train::config::TrainConfig {
+        modalities: vec!["ct".into()],
+        input_size: 16,
+        slices: Some(loupe::train::config::SliceConfig {
+            selection: loupe::train::config::SliceSelection::Policy,
+            policy: Some(policy_run.clone()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let data =
+        loupe::train::data::load_for(&project, &config, loupe::app::training::RASTERIZE).unwrap();
+    let (pixels, shape) = [&data.labeled, &data.unlabeled, &data.test]
+        .iter()
+        .find_map(|images| {
+            let k = images.ids.iter().position(|&id| id == case)?;
+            let n = images.sample_len();
+            Some((images.pixels[k * n..(k + 1) * n].to_vec(), images.shape))
+        })
+        .unwrap();
+    assert_eq!(shape, [3, 16, 16]);
+    let path = &project.all_case_files().unwrap()[&case]["ct"];
+    let (_, series) = loupe::train::data::decode_series(path, 16).unwrap();
+    assert_eq!(
+        pixels,
+        loupe::train::data::take_slices(&series, 16, &[1, 2, 30]),
+        "case {name}"
+    );
+    drop(project);
+    // 4. The image teacher on the policy's slices, the baseline, and KDAMM.
+    let image = train_json(
+        &root,
+        &[
+            "--method",
+            "supervised",
+            "--modality",
+            "ct",
+            "--slices",
+            "policy",
+            "--policy",
+            &policy_run,
+        ],
+    );
+    let multimodal = train_json(
+        &root,
+        &[
+            "--method",
+            "multimodal",
+            "--slices",
+            "policy",
+            "--policy",
+            &policy_run,
+        ],
+    );
+    assert!(multimodal["student"]["auc"].is_number());
+    let teachers = format!("{},{}", run_of(&image), run_of(&tabular));
+    let kdamm = train_json(
+        &root,
+        &[
+            "--method",
+            "kdamm",
+            "--teachers",
+            &teachers,
+            "--slices",
+            "policy",
+            "--policy",
+            &policy_run,
+        ],
+    );
+    let kdamm_run = run_of(&kdamm);
+    let series = recorded_series(&root, &kdamm_run);
+    for name in ["loss/ce", "loss/kd_image", "loss/kd_tabular", "loss/total"] {
+        assert!(series.iter().any(|s| s == name), "{name} not in {series:?}");
+    }
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("runs").join(&kdamm_run).join("config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["method"], "kdamm");
+    assert_eq!(config["modalities"], serde_json::json!(["ct", "tabular"]));
+    // Two teachers of one modality are refused by name.
+    let same = format!("{},{}", run_of(&image), run_of(&random));
+    let out = common::loupe(&[
+        "train",
+        root.to_str().unwrap(),
+        "--device",
+        "flex",
+        "--epochs",
+        "1",
+        "--width",
+        "2",
+        "--input-size",
+        "16",
+        "--method",
+        "kdamm",
+        "--teachers",
+        &same,
+    ]);
+    let refused = common::stderr(&out);
+    assert!(
+        !out.status.success() && refused.contains("both read slices"),
+        "{refused}"
+    );
+    // 5. The fused model's record explained: local accuracy holds.
+    let out = common::run_ok(&[
+        "explain",
+        root.to_str().unwrap(),
+        "--run",
+        &kdamm_run,
+        "--item",
+        name,
+        "--json",
+    ]);
+    let e: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let features = e["features"].as_array().unwrap();
+    assert_eq!(
+        features.len(),
+        12,
+        "the record's twelve columns are the players"
+    );
+    let sum: f64 = features.iter().map(|f| f["shap"].as_f64().unwrap()).sum();
+    let gap = e["prediction"].as_f64().unwrap() - e["base"].as_f64().unwrap();
+    assert!((sum - gap).abs() < 1e-4, "Σ SHAP {sum} vs f − E f {gap}");
+}
