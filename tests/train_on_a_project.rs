@@ -436,11 +436,11 @@ fn the_training_contract_refuses_unknown_names_clearly() {
     // Method names are kebab case, spelled as the contract says.
     refused_train(
         &["--method", "mean_teacher"],
-        "[possible values: supervised, mean-teacher, cross-modal-kd]",
+        "[possible values: supervised, mean-teacher, cross-modal-kd, slice-policy, multimodal, kdamm]",
     );
     refused_train(
         &["--modality", "image,ct"],
-        "one input at a time; this run asks for image, ct",
+        "modalities image,ct cannot train together",
     );
     // A project of files has no case modality to read.
     refused_train(

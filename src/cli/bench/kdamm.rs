@@ -4,10 +4,10 @@
 //!
 //! 1. image classifiers on the k middle slices and on k random slices;
 //!    the tabular teacher on the record;
-//! 2. the slice policy, rewarded by the random-slice classifier's
-//!    confidence (it has seen every height of the series, so its
-//!    confidence on a vertebral slice means something; the middle-slice
-//!    classifier has seen mostly one height);
+//! 2. the slice policy, rewarded by the middle-slice classifier's
+//!    confidence (measured: the random-slice classifier, whose k channels
+//!    come from a different height in every case, stays near chance, so
+//!    its confidence rewards nothing);
 //! 3. the image classifier on the policy's slices (KDAMM's image teacher)
 //!    and the multimodal baseline on the complete cases;
 //! 4. KDAMM with both teachers.
@@ -32,7 +32,7 @@ pub enum Arm {
     Tabular,
     ImageMiddle,
     ImageRandom,
-    /// The random-slice classifier reading the policy's picks (the policy run's own score).
+    /// The middle-slice classifier reading the policy's picks (the policy run's own score).
     Policy,
     ImagePolicy,
     Multimodal,
@@ -55,7 +55,7 @@ impl Arm {
             Arm::Tabular => "tabular teacher (record)",
             Arm::ImageMiddle => "image, middle slices",
             Arm::ImageRandom => "image, random slices",
-            Arm::Policy => "random-slice classifier on policy slices",
+            Arm::Policy => "middle-slice classifier on policy slices",
             Arm::ImagePolicy => "image teacher, policy slices",
             Arm::Multimodal => "multimodal, complete cases only",
             Arm::Kdamm => "KDAMM, all cases",
@@ -257,7 +257,7 @@ pub fn kdamm(s: &KdammSettings) -> anyhow::Result<()> {
     stage(first, &mut outcomes, &mut runs)?;
     let mut second = Vec::new();
     for (seed, project) in &projects {
-        let classifier = runs[&(*seed, Arm::ImageRandom.name())].clone();
+        let classifier = runs[&(*seed, Arm::ImageMiddle.name())].clone();
         second.push((
             *seed,
             project.clone(),

@@ -171,7 +171,7 @@ pub enum BenchKind {
         #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
         seeds: Vec<u64>,
         /// Cases per demo.
-        #[arg(long, default_value_t = 240)]
+        #[arg(long, default_value_t = 300)]
         count: usize,
         /// A slice's edge in pixels.
         #[arg(long, default_value_t = 64)]
