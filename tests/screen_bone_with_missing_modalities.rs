@@ -9,6 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use egui_kittest::kittest::Queryable;
 use loupe::store::Project;
 
 /// A small bone demo: 40 cases, 32 slices of 16² each.
@@ -297,4 +298,126 @@ fn slice_policy_kdamm_and_an_override_train_from_the_command_line() {
     let sum: f64 = features.iter().map(|f| f["shap"].as_f64().unwrap()).sum();
     let gap = e["prediction"].as_f64().unwrap() - e["base"].as_f64().unwrap();
     assert!((sum - gap).abs() < 1e-4, "Σ SHAP {sum} vs f − E f {gap}");
+}
+
+/// Runs the window's configured training to its end; the names of the
+/// series its steps reported to the window.
+fn train_in_window(
+    harness: &mut egui_kittest::Harness<'static, loupe::ui::LoupeApp>,
+    epochs: usize,
+) -> std::collections::BTreeSet<String> {
+    use loupe::app::TrainingCommand;
+    let mut short = harness.state().state().training.config.clone();
+    short.epochs = epochs;
+    short.width = 2;
+    short.input_size = 16;
+    harness
+        .state_mut()
+        .apply(TrainingCommand::SetConfig(Box::new(short)));
+    harness.run();
+    harness.get_by_label("Start").click();
+    for _ in 0..3000 {
+        harness.step();
+        let run = harness.state().state().training.run.as_ref();
+        if !run.expect("a run started").is_active() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    harness.run();
+    let run = harness.state().state().training.run.as_ref().unwrap();
+    assert_eq!(
+        run.status,
+        loupe::app::training::TrainingStatus::Finished,
+        "{:?}",
+        run.status
+    );
+    run.steps
+        .iter()
+        .flat_map(|(_, s)| s.keys().cloned())
+        .collect()
+}
+
+#[test]
+fn the_window_trains_the_slice_policy_and_kdamm_with_their_curves() {
+    use loupe::train::config::{InputKind, Method};
+    let dir = tempfile::tempdir().unwrap();
+    let root = bone_demo(dir.path());
+    let image = run_of(&train_json(
+        &root,
+        &[
+            "--method",
+            "supervised",
+            "--modality",
+            "ct",
+            "--slices",
+            "middle",
+        ],
+    ));
+    let tabular = run_of(&train_json(
+        &root,
+        &["--method", "supervised", "--modality", "tabular"],
+    ));
+    let mut harness = common::window_on(&root, dir.path().join("data"));
+    harness.get_by_label("Training").click();
+    harness.run();
+    harness.get_by_label("CPU (flex)").click();
+    harness.run();
+    // The slice policy: choosing it reads the series; its teacher is an image run.
+    harness.get_by_label("CT slice policy (REINFORCE)").click();
+    harness.run();
+    let config = harness.state().state().training.config.clone();
+    assert_eq!(config.method, Method::SlicePolicy);
+    assert_eq!(config.input_kind(), InputKind::Series("ct".into()));
+    harness.get_by_label("Teacher run").click();
+    harness.run();
+    harness.get_by_label(image.as_str()).click();
+    harness.run();
+    assert_eq!(
+        harness.state().state().training.config.teachers,
+        [image.clone()]
+    );
+    let series = train_in_window(&mut harness, 1);
+    assert!(
+        series.contains("policy/reward") && series.contains("policy/entropy"),
+        "{series:?}"
+    );
+    // Its picks reach the case panel and the viewer's slider marks.
+    let picks = &harness
+        .state()
+        .state()
+        .session
+        .as_ref()
+        .unwrap()
+        .cases
+        .slice_picks;
+    assert!(!picks.is_empty() && picks.values().all(|p| p.slices.len() == 3 && !p.overridden));
+
+    // KDAMM: slices and record, one teacher per kind.
+    harness
+        .get_by_label("KDAMM (distillation, missing modalities)")
+        .click();
+    harness.run();
+    let config = harness.state().state().training.config.clone();
+    assert_eq!(config.input_kind(), InputKind::Fusion("ct".into()));
+    for (combo, run) in [
+        ("Teacher run (slices)", &image),
+        ("Teacher run (tabular)", &tabular),
+    ] {
+        harness.get_by_label(combo).click();
+        harness.run();
+        harness.get_by_label(run.as_str()).click();
+        harness.run();
+    }
+    assert_eq!(
+        harness.state().state().training.config.teachers,
+        [image.clone(), tabular.clone()]
+    );
+    let series = train_in_window(&mut harness, 1);
+    for name in ["loss/ce", "loss/kd_image", "loss/kd_tabular"] {
+        assert!(
+            series.contains(name),
+            "{name} never reached the window: {series:?}"
+        );
+    }
 }

@@ -125,12 +125,31 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
                 }
             }
         });
+        let method_before = config.method;
         ui.horizontal_wrapped(|ui| {
             ui.label("Method");
             for method in Method::ALL {
                 ui.selectable_value(&mut config.method, method, method.title());
             }
         });
+        if config.method != method_before
+            && let Some(session) = &state.session
+        {
+            // A method that cannot read the current input reads its own
+            // (KDAMM: slices and record; the slice policy: the series).
+            let reads = crate::train::methods::build(config.method).spec().modalities;
+            if !reads.contains(&config.input_kind().kind_name()) {
+                let schema = session.project.schema();
+                let roles = &schema.modalities;
+                let fits = |kind: &&&str| {
+                    (**kind == crate::train::config::IMAGE_MODALITY) != schema.has_cases()
+                        && config.clone().read_as(kind, roles)
+                };
+                if let Some(kind) = reads.iter().find(fits) {
+                    config.read_as(kind, roles);
+                }
+            }
+        }
         inputs_ui(ui, state, &mut config);
         let reads = crate::train::methods::build(config.method).spec().modalities;
         if !reads.contains(&config.input_kind().kind_name()) {
