@@ -24,7 +24,7 @@ pub mod hu {
     /// Trabecular bone at T-score 0; it falls by [`TRABECULAR_PER_SD`] per
     /// standard deviation of density lost.
     pub const TRABECULAR_AT_ZERO: f64 = 190.0;
-    pub const TRABECULAR_PER_SD: f64 = 40.0;
+    pub const TRABECULAR_PER_SD: f64 = 60.0;
 }
 
 /// The T-score below which a case has osteoporosis (WHO: −2.5; the demo's

@@ -87,7 +87,7 @@ pub struct KdammSettings {
 }
 
 /// Image classifiers: ResNet-18-style width 8 on k = 3 slices at 64 px,
-/// classes weighed, 30 epochs, all labeled in each batch.
+/// classes weighed, 40 epochs, all labeled in each batch.
 pub fn image_config() -> TrainConfig {
     TrainConfig {
         method: Method::Supervised,
@@ -97,7 +97,7 @@ pub fn image_config() -> TrainConfig {
         input_size: 64,
         width: 8,
         dropout: 0.2,
-        epochs: 30,
+        epochs: 40,
         learning_rate: 2e-3,
         batch_size: 16,
         labeled_per_batch: 16,

@@ -179,8 +179,8 @@ pub enum BenchKind {
         /// Fraction of the training cases labeled.
         #[arg(long, default_value_t = 0.5)]
         labeled_fraction: f64,
-        /// Epochs of every model (default: 30 for image and fusion models,
-        /// 40 tabular, 20 for the policy).
+        /// Epochs of every model (default: 40 for image, fusion and tabular
+        /// models, 20 for the policy).
         #[arg(long)]
         epochs: Option<usize>,
         /// Runs at once (default 1: each run uses every core).
