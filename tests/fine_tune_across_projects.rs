@@ -301,22 +301,7 @@ fn the_panel_starts_from_another_projects_run_and_shows_the_lineage() {
         "{:?}",
         harness.state().state().notice.as_ref().map(|n| &n.text)
     );
-    for _ in 0..600 {
-        harness.step();
-        let run = harness.state().state().training.run.as_ref();
-        if !run.expect("a run started").is_active() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    harness.run();
-    let run = harness.state().state().training.run.as_ref().unwrap();
-    assert_eq!(
-        run.status,
-        loupe::app::training::TrainingStatus::Finished,
-        "{:?}",
-        run.status
-    );
+    common::wait_for_training(&mut harness, 600);
     harness.get_by_label(&format!(
         "Started from rop / {parent_run} ({} classes: new head)",
         loupe::store::Project::open(&rop)

@@ -316,22 +316,8 @@ fn train_in_window(
         .apply(TrainingCommand::SetConfig(Box::new(short)));
     harness.run();
     harness.get_by_label("Start").click();
-    for _ in 0..3000 {
-        harness.step();
-        let run = harness.state().state().training.run.as_ref();
-        if !run.expect("a run started").is_active() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    harness.run();
+    common::wait_for_training(harness, 3000);
     let run = harness.state().state().training.run.as_ref().unwrap();
-    assert_eq!(
-        run.status,
-        loupe::app::training::TrainingStatus::Finished,
-        "{:?}",
-        run.status
-    );
     run.steps
         .iter()
         .flat_map(|(_, s)| s.keys().cloned())
@@ -375,7 +361,7 @@ fn the_window_trains_the_slice_policy_and_kdamm_with_their_curves() {
     harness.run();
     assert_eq!(
         harness.state().state().training.config.teachers,
-        [image.clone()]
+        std::slice::from_ref(&image)
     );
     let series = train_in_window(&mut harness, 1);
     assert!(

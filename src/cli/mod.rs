@@ -35,7 +35,7 @@ pub enum CliCommand {
     /// Draw one slice to an 8-bit grey PNG with the CPU reference renderer.
     Render(render::RenderArgs),
     /// Train on a project's pools (supervised or mean teacher + SRC), as the window does.
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Store a saved run's predictions (probabilities, uncertainty) for the unlabeled and test pools.
     Predict(train::RunArgs),
     /// A saved run's test-pool metrics for student and teacher.

@@ -160,12 +160,17 @@ fn series(rng: &mut Rng, t_score: f64, options: &BoneOptions) -> (Vec<i16>, Vec<
     let mut in_disc = vec![false; slices];
     for v in 0..count {
         let first = start + v * (body + disc);
-        for z in first..(first + body).min(slices) {
-            crossing[z] = true;
+        for crosses in crossing
+            .iter_mut()
+            .take((first + body).min(slices))
+            .skip(first)
+        {
+            *crosses = true;
         }
         if v + 1 < count {
-            for z in first + body..(first + body + disc).min(slices) {
-                in_disc[z] = true;
+            let end = (first + body + disc).min(slices);
+            for disc_slice in in_disc.iter_mut().take(end).skip(first + body) {
+                *disc_slice = true;
             }
         }
     }
@@ -271,7 +276,7 @@ mod tests {
         assert_eq!(share(&|c| c.ct.is_none() && c.labs.is_none()), 0.0);
         assert!(
             a.iter()
-                .all(|c| c.ct.is_some() == !c.vertebra_slices.is_empty())
+                .all(|c| c.ct.is_some() != c.vertebra_slices.is_empty())
         );
     }
 

@@ -342,10 +342,10 @@ fn slice_pick_ui(
             .on_hover_text("0-based axial slices a 2-D model reads for this case, e.g. 12 13 14");
         let entered = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
         let parsed = crate::store::cases::parse_slices(&draft);
-        if ui.button("Override").clicked() || entered {
-            if let Some(slices) = parsed.clone() {
-                commands.push(LabelingCommand::SetSlicePick(Some(slices)));
-            }
+        if (ui.button("Override").clicked() || entered)
+            && let Some(slices) = parsed.clone()
+        {
+            commands.push(LabelingCommand::SetSlicePick(Some(slices)));
         }
         if parsed.is_none() && !draft.trim().is_empty() {
             ui.colored_label(ui.visuals().warn_fg_color, "slice numbers, e.g. 12 13 14");

@@ -93,3 +93,27 @@ pub fn window_on(
     harness.run();
     harness
 }
+
+/// Steps the window until its training run (started already) ends — at
+/// most `limit` steps of 20 ms — and checks that it finished.
+pub fn wait_for_training(
+    harness: &mut egui_kittest::Harness<'static, loupe::ui::LoupeApp>,
+    limit: usize,
+) {
+    for _ in 0..limit {
+        harness.step();
+        let run = harness.state().state().training.run.as_ref();
+        if !run.expect("a run started").is_active() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    harness.run();
+    let run = harness.state().state().training.run.as_ref().unwrap();
+    assert_eq!(
+        run.status,
+        loupe::app::training::TrainingStatus::Finished,
+        "{:?}",
+        run.status
+    );
+}

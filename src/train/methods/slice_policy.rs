@@ -55,18 +55,10 @@ const SPEC: MethodSpec = MethodSpec {
 };
 
 /// The method and its state: the baseline and the draws.
+#[derive(Default)]
 pub struct SlicePolicyMethod {
     baseline: Option<f64>,
     rng: Option<Rng>,
-}
-
-impl Default for SlicePolicyMethod {
-    fn default() -> Self {
-        Self {
-            baseline: None,
-            rng: None,
-        }
-    }
 }
 
 /// The Plackett–Luce log-probability of each row's draw `sequences[b]`

@@ -180,7 +180,7 @@ mod tests {
         assert_eq!(len, 3 * 64 + 4 + 2);
         let mut a = Tensor::<2>::random([1, len], Distribution::Normal(0.0, 1.0), &device)
             .into_data()
-            .to_vec::<f32>()
+            .try_to_vec::<f32>()
             .unwrap();
         // Flags: CT missing, record complete.
         a[len - 2] = 1.0;
@@ -197,7 +197,7 @@ mod tests {
                 ))
                 .0
                 .into_data()
-                .to_vec::<f32>()
+                .try_to_vec::<f32>()
                 .unwrap()
         };
         let (with_noise, zero_filled) = (logits(a.clone()), logits(b));
