@@ -169,50 +169,48 @@ mod tests {
         let device = Device::flex();
         let config = FusionConfig {
             classes: 2,
-            width: 2,
+            width: 4,
             dropout: 0.0,
             channels: 3,
-            size: 8,
+            size: 32,
             record_inputs: 4,
         };
+        let pixels = 3 * 32 * 32;
         let model = Fusion::new(&config, &device);
         let len = config.sample_len();
-        assert_eq!(len, 3 * 64 + 4 + 2);
-        let mut a = Tensor::<2>::random([1, len], Distribution::Normal(0.0, 1.0), &device)
+        assert_eq!(len, pixels + 4 + 2);
+        let mut noisy = Tensor::<2>::random([1, len], Distribution::Normal(0.0, 1.0), &device)
             .into_data()
             .try_to_vec::<f32>()
             .unwrap();
         // Flags: CT missing, record complete.
-        a[len - 2] = 1.0;
-        a[len - 1] = 0.0;
-        let mut b = a.clone();
-        for v in &mut b[..3 * 64] {
-            *v = 0.0; // the zero-filled image
+        noisy[len - 2] = 1.0;
+        noisy[len - 1] = 0.0;
+        let mut zero_filled = noisy.clone();
+        zero_filled[..pixels].fill(0.0);
+        let tensor =
+            |v: &[f32]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), [1, len]), &device);
+        let values = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap();
+        // Missing: no image features at all, so the same logits for any pixels.
+        let features = values(model.image_features(tensor(&noisy)));
+        assert!(features.iter().all(|&f| f == 0.0), "{features:?}");
+        let (a, b) = (
+            values(model.forward(tensor(&noisy)).0),
+            values(model.forward(tensor(&zero_filled)).0),
+        );
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-6, "{a:?} vs {b:?}");
         }
-        let logits = |v: Vec<f32>| {
-            model
-                .forward(Tensor::<2>::from_data(
-                    TensorData::new(v, [1, len]),
-                    &device,
-                ))
-                .0
-                .into_data()
-                .try_to_vec::<f32>()
-                .unwrap()
-        };
-        let (with_noise, zero_filled) = (logits(a.clone()), logits(b));
-        for (x, y) in with_noise.iter().zip(&zero_filled) {
-            assert!((x - y).abs() < 1e-6, "{with_noise:?} vs {zero_filled:?}");
-        }
-        // Present, the pixels matter.
-        a[len - 2] = 0.0;
-        let present = logits(a);
+        // Present: the pixels reach the features.
+        noisy[len - 2] = 0.0;
+        zero_filled[len - 2] = 0.0;
+        let (a, b) = (
+            values(model.image_features(tensor(&noisy))),
+            values(model.image_features(tensor(&zero_filled))),
+        );
         assert!(
-            present
-                .iter()
-                .zip(&with_noise)
-                .any(|(x, y)| (x - y).abs() > 1e-4),
-            "{present:?}"
+            a.iter().zip(&b).any(|(x, y)| (x - y).abs() > 1e-4),
+            "{a:?} vs {b:?}"
         );
     }
 }
