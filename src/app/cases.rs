@@ -60,16 +60,7 @@ impl CaseIndex {
         let Some(role) = project.schema().modalities.first().cloned() else {
             return Ok(BTreeMap::new());
         };
-        let run = crate::train::runs::list(project.root())
-            .into_iter()
-            .rev()
-            .find(|r| {
-                r.summary.is_some()
-                    && r.config
-                        .as_ref()
-                        .is_some_and(|c| c.method == crate::train::config::Method::SlicePolicy)
-            })
-            .map(|r| r.id);
+        let run = crate::train::slices::latest_policy_run(project.root());
         let overrides = project.slice_picks(&role)?;
         let mut picks: BTreeMap<i64, PickedSlices> = match &run {
             Some(run) => crate::train::slices::policy_picks(project, &role, run)?

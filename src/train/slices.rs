@@ -120,6 +120,21 @@ pub fn read_picks(run_dir: &Path) -> Result<BTreeMap<String, Vec<usize>>, StoreE
     Ok(out)
 }
 
+/// The newest finished slice-policy run of the project at `root` (the
+/// newest run folder with picks and a summary; run ids sort by time).
+/// Reads no metrics: the window calls it at every project reload.
+pub fn latest_policy_run(root: &Path) -> Option<String> {
+    let entries = std::fs::read_dir(root.join("runs")).ok()?;
+    entries
+        .flatten()
+        .filter(|e| {
+            let dir = e.path();
+            dir.join(PICKS_FILE).is_file() && dir.join(super::runs::SUMMARY_FILE).is_file()
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .max()
+}
+
 /// The slices [`SliceSelection::Policy`] reads, by item: a clinician's
 /// override where there is one, else the picks of slice-policy run `run`.
 pub fn policy_picks(
