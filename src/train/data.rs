@@ -342,10 +342,15 @@ pub fn resample_depth(series: &[f32], depth: usize, to: usize, size: usize) -> V
     if depth == to {
         return series.to_vec();
     }
-    let picks: Vec<usize> = (0..to)
-        .map(|i| (((i as f64 + 0.5) * depth as f64 / to as f64) as usize).min(depth - 1))
-        .collect();
+    let picks: Vec<usize> = (0..to).map(|i| native_slice(i, to, depth)).collect();
     take_slices(series, size, &picks)
+}
+
+/// The slice of a `native`-slice series that slice `i` of its resampling
+/// to `resampled` slices shows (nearest; identity when the depths agree).
+pub fn native_slice(i: usize, resampled: usize, native: usize) -> usize {
+    (((i as f64 + 0.5) * native as f64 / resampled.max(1) as f64) as usize)
+        .min(native.saturating_sub(1))
 }
 
 /// A CT series as its axial slices, each resampled to `size`² pixels
@@ -682,5 +687,11 @@ mod tests {
         assert_eq!(take_slices(&series, 1, &[3, 1]), vec![3.0, 1.0]);
         assert_eq!(resample_depth(&series, 4, 2, 1), vec![1.0, 3.0]);
         assert_eq!(resample_depth(&series, 4, 4, 1), series.to_vec());
+        // A policy's pick on the resampled series names the native slice it showed.
+        assert_eq!(native_slice(1, 2, 4), 3);
+        assert_eq!(
+            (0..32).map(|i| native_slice(i, 32, 32)).collect::<Vec<_>>(),
+            (0..32).collect::<Vec<_>>()
+        );
     }
 }

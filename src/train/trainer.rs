@@ -766,7 +766,14 @@ pub fn train_with(
         Project::open(root)?.set_predictions(&predictions)?;
         // A slice policy leaves its picks for the image models that read them.
         if let Classifier::SlicePolicy(policy) = &c.models.student {
-            write_policy_picks(root, &run.path, policy, &trainer.data, &compute.device)?;
+            write_policy_picks(
+                root,
+                &run.path,
+                policy,
+                &trainer.config,
+                &trainer.data,
+                &compute.device,
+            )?;
         }
     }
     run.finish(&summary)?;
@@ -776,14 +783,25 @@ pub fn train_with(
 
 /// Writes the policy's greedy picks for every case of every pool to the
 /// run's `slices.csv`, by case name.
+/// A series of another depth than the policy read (resampled for it) gets
+/// its picks as its own slice numbers.
 fn write_policy_picks(
     root: &Path,
     dir: &Path,
     policy: &super::models::slice_policy::SlicePolicy,
+    config: &TrainConfig,
     data: &TrainingData,
     device: &Device,
 ) -> Result<(), TrainError> {
-    let names = Project::open(root)?.case_names()?;
+    let project = Project::open(root)?;
+    let names = project.case_names()?;
+    let files = project.all_case_files()?;
+    let role = config.input_kind().role().unwrap_or_default().to_string();
+    let depth = config.slice_config().depth;
+    let native_depth = |id: i64| {
+        let path = files.get(&id)?.get(&role)?;
+        Some(crate::volume::load(path).ok()?.spatial_shape()[2])
+    };
     let policy = policy.clone().valid();
     let device = device.clone().without_autodiff();
     let mut picks = std::collections::BTreeMap::new();
@@ -792,9 +810,15 @@ fn write_policy_picks(
         for chunk in indices.chunks(16) {
             let x = tensor4(images.gather(chunk), chunk.len(), images.shape, &device);
             for (&i, slices) in chunk.iter().zip(policy.greedy_picks(x)) {
-                if let Some(name) = names.get(&images.ids[i]) {
-                    picks.insert(name.clone(), slices);
-                }
+                let id = images.ids[i];
+                let Some(name) = names.get(&id) else { continue };
+                let native = native_depth(id).unwrap_or(depth);
+                let mut slices: Vec<usize> = slices
+                    .into_iter()
+                    .map(|z| data::native_slice(z, depth, native))
+                    .collect();
+                slices.dedup();
+                picks.insert(name.clone(), slices);
             }
         }
     }
