@@ -6,6 +6,7 @@ mod common;
 
 use std::path::Path;
 
+use common::train_json;
 use egui_kittest::kittest::Queryable;
 use loupe::app::TrainingCommand;
 use loupe::app::training::TrainingStatus;
@@ -29,21 +30,6 @@ fn lung_demo(dir: &Path) -> std::path::PathBuf {
         "0.5",
     ]);
     root
-}
-
-fn train_json(root: &Path, args: &[&str]) -> serde_json::Value {
-    let mut all = vec![
-        "train",
-        root.to_str().unwrap(),
-        "--device",
-        "flex",
-        "--json",
-        "--seed",
-        "2",
-    ];
-    all.extend_from_slice(args);
-    let out = common::run_ok(&all);
-    serde_json::from_str(out.lines().last().unwrap()).unwrap()
 }
 
 /// A CT teacher of one epoch: its run id and its reported test AUC.

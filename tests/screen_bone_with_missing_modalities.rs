@@ -32,25 +32,11 @@ fn bone_demo(dir: &Path) -> std::path::PathBuf {
     root
 }
 
+/// A one-epoch run at width 2 on 16-pixel slices.
 fn train_json(root: &Path, args: &[&str]) -> serde_json::Value {
-    let mut all = vec![
-        "train",
-        root.to_str().unwrap(),
-        "--device",
-        "flex",
-        "--json",
-        "--seed",
-        "2",
-        "--epochs",
-        "1",
-        "--width",
-        "2",
-        "--input-size",
-        "16",
-    ];
+    let mut all = vec!["--epochs", "1", "--width", "2", "--input-size", "16"];
     all.extend_from_slice(args);
-    let out = common::run_ok(&all);
-    serde_json::from_str(out.lines().last().unwrap()).unwrap()
+    common::train_json(root, &all)
 }
 
 fn run_of(value: &serde_json::Value) -> String {

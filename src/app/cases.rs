@@ -63,7 +63,7 @@ impl CaseIndex {
         let run = crate::train::slices::latest_policy_run(project.root());
         let overrides = project.slice_picks(&role)?;
         let mut picks: BTreeMap<i64, PickedSlices> = match &run {
-            Some(run) => crate::train::slices::policy_picks(project, &role, run)?
+            Some(run) => crate::train::slices::run_picks(project, run)?
                 .into_iter()
                 .map(|(id, slices)| {
                     (

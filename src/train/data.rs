@@ -317,12 +317,6 @@ pub fn record_complete(schema: &Schema, record: Option<&BTreeMap<String, String>
     record.is_some_and(|r| schema.tabular.iter().all(|c| r.contains_key(&c.name)))
 }
 
-/// Whether fusion sample `sample` (of `pixels` slice values and a record)
-/// has both modalities: both flags off.
-pub fn fusion_complete(sample: &[f32]) -> bool {
-    sample.len() >= 2 && sample[sample.len() - 2..].iter().all(|&f| f == 0.0)
-}
-
 /// The slices at `picks` of a `[depth][size][size]` series, in order.
 pub fn take_slices(series: &[f32], size: usize, picks: &[usize]) -> Vec<f32> {
     let plane = size * size;
@@ -648,13 +642,10 @@ mod tests {
     fn a_fusion_sample_zero_fills_and_flags_what_a_case_misses() {
         let complete = fuse(Some(vec![0.5; 4]), vec![1.0, -1.0], 4, true);
         assert_eq!(complete, vec![0.5, 0.5, 0.5, 0.5, 1.0, -1.0, 0.0, 0.0]);
-        assert!(fusion_complete(&complete));
         let no_ct = fuse(None, vec![1.0, -1.0], 4, true);
         assert_eq!(no_ct, vec![0.0, 0.0, 0.0, 0.0, 1.0, -1.0, 1.0, 0.0]);
-        assert!(!fusion_complete(&no_ct));
         let no_labs = fuse(Some(vec![0.5; 4]), vec![1.0, 0.0], 4, false);
         assert_eq!(&no_labs[6..], &[0.0, 1.0]);
-        assert!(!fusion_complete(&no_labs));
     }
 
     #[test]

@@ -62,11 +62,11 @@ pub fn attach_teachers(
             .collect()),
         TeacherUse::Outputs => attach_outputs(root, config, data, device, rasterize),
         TeacherUse::Classifier => {
-            let (loaded, teacher) =
-                load_teacher(root, config, one_teacher(config)?, &data.classes, device)?;
+            let run = one_teacher(config)?;
+            let (loaded, teacher) = load_teacher(root, config, run, &data.classes, device)?;
             let own = data::load_for(&Project::open(root)?, &loaded.config, rasterize)?;
             Ok(vec![TeacherReport {
-                run: one_teacher(config)?.clone(),
+                run: run.clone(),
                 role: loaded.config.input_kind().kind_name().to_string(),
                 guided: 0,
                 test: inference::score(&teacher, &own.test, data.classes.len(), device).metrics,

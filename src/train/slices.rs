@@ -142,16 +142,21 @@ pub fn policy_picks(
     role: &str,
     run: &str,
 ) -> Result<BTreeMap<i64, Vec<usize>>, StoreError> {
+    let mut picks = run_picks(project, run)?;
+    picks.extend(project.slice_picks(role)?);
+    Ok(picks)
+}
+
+/// Slice-policy run `run`'s own picks, by item (no overrides).
+pub fn run_picks(project: &Project, run: &str) -> Result<BTreeMap<i64, Vec<usize>>, StoreError> {
     let dir = super::runs::run_dir(project.root(), run)
         .map_err(|e| StoreError::Invalid(e.to_string()))?;
     let by_name = read_picks(&dir)?;
-    let mut picks: BTreeMap<i64, Vec<usize>> = project
+    Ok(project
         .case_names()?
         .into_iter()
         .filter_map(|(id, name)| by_name.get(&name).map(|s| (id, s.clone())))
-        .collect();
-    picks.extend(project.slice_picks(role)?);
-    Ok(picks)
+        .collect())
 }
 
 #[cfg(test)]

@@ -117,3 +117,20 @@ pub fn wait_for_training(
         run.status
     );
 }
+
+/// `loupe train ROOT --device flex --json --seed 2 ARGS…`, which must
+/// succeed: its JSON summary.
+pub fn train_json(root: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all = vec![
+        "train",
+        root.to_str().unwrap(),
+        "--device",
+        "flex",
+        "--json",
+        "--seed",
+        "2",
+    ];
+    all.extend_from_slice(args);
+    let out = run_ok(&all);
+    serde_json::from_str(out.lines().last().unwrap()).unwrap()
+}
