@@ -23,6 +23,9 @@ pub enum DemoTask {
     /// demographics and labs (METHODS.md §4); about 25 % without CT and
     /// 15 % without labs.
     Bone,
+    /// Brain-tumour cases on the MNI brain: four MRI sequences (roles `t1`,
+    /// `t1ce`, `t2`, `flair`) and BraTS label maps (METHODS.md §5).
+    BrainTumour,
 }
 
 impl DemoTask {
@@ -33,6 +36,7 @@ impl DemoTask {
             DemoTask::Volumes => "volumes",
             DemoTask::Lung => "lung",
             DemoTask::Bone => "bone",
+            DemoTask::BrainTumour => "brain-tumour",
         }
     }
 
@@ -40,8 +44,27 @@ impl DemoTask {
     pub fn default_size(self) -> usize {
         match self {
             DemoTask::Lung => 40,
-            DemoTask::Bone => 64,
+            DemoTask::Bone | DemoTask::BrainTumour => 64,
             _ => 256,
+        }
+    }
+
+    /// The default number of cases or images: a brain-tumour demo of 40
+    /// cases at 64³ trains on two cores in minutes.
+    pub fn default_count(self) -> usize {
+        match self {
+            DemoTask::BrainTumour => 40,
+            _ => 300,
+        }
+    }
+
+    /// The default fraction of training cases that start labeled: half of
+    /// a brain-tumour demo's (a painted map is an hour's work per case, and
+    /// segmentation learns from every voxel of one), 15 % elsewhere.
+    pub fn default_labeled_fraction(self) -> f64 {
+        match self {
+            DemoTask::BrainTumour => 0.5,
+            _ => 0.15,
         }
     }
 }
@@ -89,7 +112,7 @@ impl DemoOptions {
         };
         check("--count", self.count, limits::COUNT)?;
         match self.task {
-            DemoTask::Lung | DemoTask::Bone => check(
+            DemoTask::Lung | DemoTask::Bone | DemoTask::BrainTumour => check(
                 "--size (the CT's edge in voxels)",
                 self.size,
                 limits::CT_EDGE,
@@ -113,10 +136,10 @@ impl DemoOptions {
         Self {
             task,
             seed: 1,
-            count: 300,
+            count: task.default_count(),
             size: task.default_size(),
             test_fraction: 0.2,
-            labeled_fraction: 0.15,
+            labeled_fraction: task.default_labeled_fraction(),
             force: false,
         }
     }
@@ -188,6 +211,7 @@ pub fn write_demo(
         DemoTask::Volumes => return write_volumes_demo(root, options.seed, progress),
         DemoTask::Lung => return write_lung_demo(root, options, progress),
         DemoTask::Bone => return write_bone_demo(root, options, progress),
+        DemoTask::BrainTumour => return write_brain_tumour_demo(root, options, progress),
     };
     let mut project = Project::create(root, &schema)?;
     let images = root.join("images");
@@ -727,5 +751,175 @@ fn write_cases_demo(
         ..Default::default()
     };
     crate::store::cases::import_cases(&mut project, &rows, &import_options, |_, _| {})?;
+    DemoSummary::of(root, &project)
+}
+
+/// The brain-tumour demo's schema: the four MRI sequences as modality roles,
+/// BraTS's label list for painting, and a `review` field (whether a case's
+/// map was accepted) as the target every schema needs; segmentation runs
+/// learn from the label maps, not from it.
+pub fn brain_tumour_schema() -> Schema {
+    Schema {
+        name: "brain-tumour".into(),
+        fields: vec![crate::store::Field {
+            name: "review".into(),
+            values: vec!["accepted".into(), "needs correction".into()],
+            ordinal: false,
+            hotkeys: Vec::new(),
+        }],
+        target: "review".into(),
+        paint_labels: crate::store::schema::brats_paint_labels(),
+        crop: None,
+        modalities: crate::synth::brain_tumour::ROLES
+            .iter()
+            .map(|r| r.to_string())
+            .collect(),
+        tabular: Vec::new(),
+    }
+}
+
+/// Where the brain-tumour demo writes each case's generated truth.
+pub const GROUND_TRUTH_FOLDER: &str = "ground_truth";
+
+/// The brain-tumour demo (METHODS.md §5): per case `cases/<case>_<role>.nii.gz`
+/// for T1, T1ce, T2 and FLAIR (int16, ×1000, one grid), imported through
+/// `cases.csv`; the labeled and test pools' cases get their truth as the
+/// reference annotator's label map, every case's truth is also written to
+/// `ground_truth/<case>_labels.nii.gz`.
+fn write_brain_tumour_demo(
+    root: &Path,
+    options: &DemoOptions,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<DemoSummary, StoreError> {
+    use crate::synth::brain_tumour::{ROLES, case, resample_brain};
+    use crate::volume::{Affine, Endianness, FileFormat, Volume, VoxelData};
+    let schema = brain_tumour_schema();
+    let mut project = Project::create(root, &schema)?;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::Io { path, source }
+    };
+    let folder = root.join("cases");
+    let truth_folder = root.join(GROUND_TRUTH_FOLDER);
+    for f in [&folder, &truth_folder] {
+        std::fs::create_dir_all(f).map_err(io(f))?;
+    }
+    // The template is read through the same NIfTI reader as any file.
+    let template_path = folder.join(".mni152_t1.nii.gz");
+    std::fs::write(&template_path, MNI152_T1).map_err(io(&template_path))?;
+    let template = crate::volume::load(&template_path);
+    let _ = std::fs::remove_file(&template_path);
+    let template = template.map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let template_shape = template.spatial_shape();
+    let values: Vec<f32> = (0..template.voxel_count())
+        .map(|v| template.value_at(v).unwrap_or(0.0) as f32)
+        .collect();
+    let edge = options.size;
+    let brain = resample_brain(&values, template_shape, edge);
+    let shape = [edge; 3];
+    // The template's 1 mm field of view over `edge` voxels per axis.
+    let spacing_mm = template_shape.map(|n| n as f64 / edge as f64);
+    let volume = |data: VoxelData, datatype: i16, file: &str, description: &str| Volume {
+        path: PathBuf::from(file),
+        format: FileFormat::Nifti1,
+        shape: shape.to_vec(),
+        channels: 1,
+        datatype: Some(datatype),
+        endianness: Endianness::Little,
+        world_from_voxel: Affine::centred(&shape, spacing_mm),
+        pixdim: [spacing_mm[0], spacing_mm[1], spacing_mm[2], 1.0],
+        scaling: None,
+        xyzt_units: 2, // millimetres
+        description: description.into(),
+        data,
+    };
+
+    // Pools: a test fraction, then a labeled fraction of the rest.
+    let count = options.count;
+    let mut order: Vec<usize> = (0..count).collect();
+    Rng::new(options.seed ^ 0x4252_4149_4e00).shuffle(&mut order); // "BRAIN"
+    let test = (options.test_fraction * count as f64).round() as usize;
+    let labeled = ((options.labeled_fraction * (count - test) as f64).round() as usize)
+        .max(1)
+        .min(count - test);
+    let mut pool_of = vec![(Pool::Unlabeled, false); count];
+    for (k, &i) in order.iter().enumerate() {
+        pool_of[i] = if k < test {
+            (Pool::Test, true)
+        } else {
+            (Pool::Unlabeled, k < test + labeled)
+        };
+    }
+
+    let mut header = vec!["case".to_string()];
+    header.extend(ROLES.iter().map(|r| r.to_string()));
+    header.extend([schema.target.clone(), "pool".to_string()]);
+    let mut table = csv::line(&header);
+    let mut truths = Vec::with_capacity(count);
+    let mut rng = Rng::new(options.seed);
+    for index in 0..count {
+        let name = format!("bt_{:04}", index + 1);
+        let generated = case(&brain, edge, &mut rng);
+        let mut row = vec![name.clone()];
+        for (role, sequence) in ROLES.iter().zip(&generated.sequences) {
+            let file = format!("{name}_{role}.nii.gz");
+            let data: Vec<i16> = sequence
+                .iter()
+                .map(|&v| (v * 1000.0).round().clamp(0.0, i16::MAX as f32) as i16)
+                .collect();
+            let description = format!("Loupe synthetic {role}, seed {}", options.seed);
+            let path = folder.join(&file);
+            crate::volume::nifti::write_nifti1(
+                &volume(VoxelData::I16(data), 4, &file, &description),
+                &path,
+            )
+            .map_err(io(&path))?;
+            row.push(format!("cases/{file}"));
+        }
+        let truth_path = truth_folder.join(format!(
+            "{name}{}.nii.gz",
+            crate::store::label_maps::LABELS_SUFFIX
+        ));
+        let truth = volume(
+            VoxelData::U8(generated.labels.clone()),
+            2,
+            "",
+            "Loupe synthetic tumour labels",
+        );
+        crate::volume::nifti::write_nifti1(&truth, &truth_path).map_err(io(&truth_path))?;
+        row.push(String::new());
+        row.push(if pool_of[index].0 == Pool::Test {
+            "test".into()
+        } else {
+            String::new()
+        });
+        table.push_str(&csv::line(&row));
+        truths.push((name, generated.labels));
+        progress(index + 1, count);
+    }
+    let table_path = root.join("cases.csv");
+    std::fs::write(&table_path, table).map_err(io(&table_path))?;
+    let rows = crate::store::cases::read_cases(&table_path, &project)?;
+    let import_options = crate::store::import::ImportOptions {
+        annotator: DEMO_ANNOTATOR.into(),
+        ..Default::default()
+    };
+    crate::store::cases::import_cases(&mut project, &rows, &import_options, |_, _| {})?;
+    // The labeled and test cases' truth, as the reference annotator's maps.
+    let ids: std::collections::BTreeMap<String, i64> = project
+        .case_names()?
+        .into_iter()
+        .map(|(id, name)| (name, id))
+        .collect();
+    for (index, (name, labels)) in truths.into_iter().enumerate() {
+        if !pool_of[index].1 {
+            continue;
+        }
+        let Some(&id) = ids.get(&name) else { continue };
+        let item = project.item(id)?;
+        let grid = crate::volume::load(&project.resolve(&item))
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        project.save_label_map(id, DEMO_ANNOTATOR, &grid, &labels)?;
+    }
     DemoSummary::of(root, &project)
 }

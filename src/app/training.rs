@@ -13,7 +13,7 @@ use crate::train::data::Rasterize;
 use crate::train::device::{self, ComputeDevice, DeviceError, WgpuHandles};
 use crate::train::events::{EpochRecord, RunSummary, Scalars, TrainCommand, TrainEvent};
 use crate::train::lineage::{self, Ancestor};
-use crate::train::methods::{self, TrainingMethod};
+use crate::train::methods;
 use crate::train::runs::{self, PastRun};
 use crate::train::{threads, trainer};
 
@@ -63,12 +63,11 @@ pub struct TrainingRun {
 }
 
 impl TrainingRun {
-    /// Starts `method` on `root` in a background thread, its CPU kernels on
+    /// Starts the configured method on `root` in a background thread, its CPU kernels on
     /// a pool of `threads` threads.
     pub fn spawn(
         root: PathBuf,
         config: TrainConfig,
-        method: Box<dyn TrainingMethod>,
         compute: ComputeDevice,
         threads: usize,
     ) -> Self {
@@ -77,7 +76,7 @@ impl TrainingRun {
         let (result_tx, result) = channel();
         let thread_config = config.clone();
         let device = compute.description.clone();
-        let name = method.spec().name.to_string();
+        let name = methods::spec(config.method).name.to_string();
         std::thread::Builder::new()
             .name("loupe-training".into())
             .spawn(move || {
@@ -86,10 +85,9 @@ impl TrainingRun {
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     // Moved in: the pool runs it on one of its own threads.
                     threads::with_threads(threads, move || {
-                        trainer::train_with(
+                        trainer::train(
                             &root,
                             &thread_config,
-                            method,
                             &compute,
                             RASTERIZE,
                             &events_tx,
@@ -289,9 +287,20 @@ impl Training {
         } else {
             DeviceKind::Gpu
         };
-        if self.run.as_ref().is_none_or(|r| !r.is_active()) {
+        let preset = Preset::for_project(schema_name, device).config_for(schema_name);
+        if self.run.as_ref().is_none_or(|r| !r.is_active()) && preset.method.segments() {
+            // A segmentation project starts from its own settings whole
+            // (the four-sequence U-Net); only the seed carries over.
+            self.config = TrainConfig {
+                seed: self.config.seed,
+                ..preset
+            };
+        } else if self.run.as_ref().is_none_or(|r| !r.is_active()) {
+            if self.config.method.segments() {
+                // Label maps are another project's way of learning.
+                self.config.method = preset.method;
+            }
             self.config = Preset::for_project(schema_name, device).apply_to(&self.config);
-            let preset = Preset::for_project(schema_name, device).config_for(schema_name);
             // The schema's own loss and way of reading a series (slices for bone).
             self.config.loss = preset.loss;
             self.config.slices = preset.slices;
@@ -300,9 +309,7 @@ impl Training {
             self.config.teachers.clear();
             self.config.fit_to_modality();
             // A method that cannot read the input (mean teacher on a record) gives way to supervised.
-            let reads = crate::train::methods::build(self.config.method)
-                .spec()
-                .modalities;
+            let reads = crate::train::methods::spec(self.config.method).modalities;
             if !reads.contains(&self.config.input_kind().kind_name()) {
                 self.config.method = crate::train::config::Method::Supervised;
             }
@@ -368,7 +375,6 @@ impl Training {
                 self.run = Some(TrainingRun::spawn(
                     root.to_path_buf(),
                     self.config.clone(),
-                    methods::build(self.config.method),
                     compute,
                     self.threads,
                 ));

@@ -1,4 +1,4 @@
-//! `loupe demo DIR --task rop|thyroid|volumes|lung|bone`: write a ready demo project.
+//! `loupe demo DIR --task rop|thyroid|volumes|lung|bone|brain-tumour`: write a ready demo project.
 
 use std::path::PathBuf;
 
@@ -12,17 +12,20 @@ pub struct DemoArgs {
     pub task: DemoTask,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Number of synthetic images.
-    #[arg(long, default_value_t = 300)]
-    pub count: usize,
+    /// Number of synthetic images or cases (default 300; 40 brain-tumour cases).
+    #[arg(long)]
+    pub count: Option<usize>,
     /// Edge of the square images in pixels (default 256), of the lung
     /// demo's CT volumes in voxels (default 40), or of the bone demo's CT
-    /// slices in pixels (default 64).
+    /// slices in pixels (default 64), or of the brain-tumour demo's MRI
+    /// volumes in voxels (default 64).
     #[arg(long)]
     pub size: Option<usize>,
-    /// Fraction of the training images that start labeled (benchmarks use 1.0 for the fully supervised bound).
-    #[arg(long, default_value_t = 0.15)]
-    pub labeled_fraction: f64,
+    /// Fraction of the training images that start labeled (default 0.15;
+    /// 0.5 of brain-tumour cases; benchmarks use 1.0 for the fully
+    /// supervised bound).
+    #[arg(long)]
+    pub labeled_fraction: Option<f64>,
     /// Write into a folder that already holds other files (they are left as they are).
     #[arg(long)]
     pub force: bool,
@@ -31,9 +34,11 @@ pub struct DemoArgs {
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let options = DemoOptions {
         seed: args.seed,
-        count: args.count,
+        count: args.count.unwrap_or(args.task.default_count()),
         size: args.size.unwrap_or(args.task.default_size()),
-        labeled_fraction: args.labeled_fraction,
+        labeled_fraction: args
+            .labeled_fraction
+            .unwrap_or(args.task.default_labeled_fraction()),
         force: args.force,
         ..DemoOptions::new(args.task)
     };
@@ -51,10 +56,10 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         summary.labeled,
         summary.unlabeled,
         summary.test,
-        if args.task == DemoTask::Volumes {
-            ""
-        } else {
-            " (ground truth in ground_truth.csv)"
+        match args.task {
+            DemoTask::Volumes => "",
+            DemoTask::BrainTumour => " (ground truth in ground_truth/<case>_labels.nii.gz)",
+            _ => " (ground truth in ground_truth.csv)",
         }
     );
     Ok(())

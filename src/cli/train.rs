@@ -91,15 +91,23 @@ pub struct TrainArgs {
     /// Slice policy: weight β of the entropy bonus (default 0.01).
     #[arg(long)]
     pub entropy_weight: Option<f64>,
-    /// KDAMM: temperature T of the softened outputs (default 4).
+    /// KDAMM: temperature T of the softened outputs (default 4); ProtoKD:
+    /// of the pixel-wise distillation (default 10).
     #[arg(long)]
     pub temperature: Option<f64>,
     /// KDAMM: weight of the cross-entropy on complete cases (default 1).
     #[arg(long)]
     pub ce_weight: Option<f64>,
-    /// KDAMM: weight of each teacher's KL term (default 1).
+    /// KDAMM: weight of each teacher's KL term (default 1); ProtoKD: of
+    /// the pixel-wise KD term (default 10).
     #[arg(long)]
     pub kd_weight: Option<f64>,
+    /// ProtoKD: weight of the prototype term (default 0.1).
+    #[arg(long)]
+    pub proto_weight: Option<f64>,
+    /// Segmentation: axial slices drawn per labeled case each epoch (default 8).
+    #[arg(long, value_name = "N")]
+    pub slices_per_case: Option<usize>,
     /// The architecture (default: the one that suits the data).
     #[arg(long, value_parser = model_parser())]
     pub model: Option<ModelKind>,
@@ -192,25 +200,44 @@ fn configuration(args: &TrainArgs, compute: &ComputeDevice) -> anyhow::Result<Tr
     apply_slice_args(args, &mut config);
     if !args.modality.is_empty() {
         config.modalities = args.modality.clone();
+    } else if config.method == Method::Protokd {
+        anyhow::bail!(
+            "protokd trains a student on fewer sequences than its teacher: name them \
+             (e.g. --modality t1)"
+        );
     } else {
         // A method that cannot read the configured input reads its own
         // (cross-modal-kd: the tabular record; kdamm: slices and record).
-        let method = crate::train::methods::build(config.method);
-        let reads = method.spec().modalities;
+        let reads = crate::train::methods::spec(config.method).modalities;
         if !reads.contains(&config.input_kind().kind_name()) && !reads.is_empty() {
             let roles = Project::open(&args.dir)?.schema().modalities.clone();
             config.read_as(reads[0], &roles);
         }
     }
     config.fit_to_modality();
+    // T and the KD weight are KDAMM's or ProtoKD's, by the method.
     if let Some(t) = args.temperature {
-        config.kdamm.temperature = t;
+        if config.method.segments() {
+            config.segmentation.temperature = t;
+        } else {
+            config.kdamm.temperature = t;
+        }
     }
     if let Some(w) = args.ce_weight {
         config.kdamm.ce_weight = w;
     }
     if let Some(w) = args.kd_weight {
-        config.kdamm.kd_weight = w;
+        if config.method.segments() {
+            config.segmentation.kd_weight = w;
+        } else {
+            config.kdamm.kd_weight = w;
+        }
+    }
+    if let Some(w) = args.proto_weight {
+        config.segmentation.proto_weight = w;
+    }
+    if let Some(n) = args.slices_per_case {
+        config.segmentation.slices_per_case = n;
     }
     if let Some(dir) = &args.teacher_project {
         config.teacher_project = Some(lineage::project_folder(dir)?.to_string_lossy().into_owned());
@@ -310,8 +337,15 @@ fn apply_slice_args(args: &TrainArgs, config: &mut TrainConfig) {
     }
 }
 
-/// The `--json` metrics of one model (the contract's names).
+/// The `--json` metrics of one model (the contract's names): a
+/// segmentation's `{"dice": {"wt", "tc", "et", "mean"}}`, a classifier's
+/// accuracy, AUC, kappa ….
 fn metrics_json(m: &Metrics) -> serde_json::Value {
+    if let Some(d) = &m.dice {
+        return serde_json::json!({
+            "dice": { "wt": d.wt, "tc": d.tc, "et": d.et, "mean": d.mean },
+        });
+    }
     serde_json::json!({
         "accuracy": m.accuracy,
         "auc": m.auc,
@@ -383,6 +417,21 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                             .get(name)
                             .map_or("-".to_string(), |v| format!("{v:.3}"))
                     };
+                    if record.student.dice.is_some() {
+                        eprintln!(
+                            "\repoch {}: loss {}, test Dice WT/TC/ET {}/{}/{} (mean {}), teacher mean {}, validation mean {} ({:.1} s)",
+                            record.epoch + 1,
+                            value(series::TOTAL_LOSS),
+                            value("metric/student/dice_wt"),
+                            value("metric/student/dice_tc"),
+                            value("metric/student/dice_et"),
+                            value("metric/student/dice_mean"),
+                            value("metric/teacher/dice_mean"),
+                            value("validation/student/dice_mean"),
+                            record.seconds
+                        );
+                        continue;
+                    }
                     eprintln!(
                         "\repoch {}: loss {}, test accuracy student {} teacher {}, validation accuracy {} ({:.1} s)",
                         record.epoch + 1,
@@ -472,7 +521,15 @@ pub fn predict(args: &RunArgs) -> anyhow::Result<()> {
             serde_json::json!({ "run": args.run, "predictions": count })
         );
     } else {
-        println!("stored {count} predictions from run {}", args.run);
+        let segments = runs::read_config(&args.dir, &args.run)?.method.segments();
+        if segments {
+            println!(
+                "wrote {count} predicted label maps to runs/{}/predictions/",
+                args.run
+            );
+        } else {
+            println!("stored {count} predictions from run {}", args.run);
+        }
     }
     Ok(())
 }
@@ -488,7 +545,12 @@ pub fn eval(args: &RunArgs) -> anyhow::Result<()> {
             ("student", Some(&summary.student)),
             ("teacher", summary.teacher.as_ref()),
         ] {
-            if let Some(m) = metrics {
+            if let Some(d) = metrics.and_then(|m| m.dice) {
+                println!(
+                    "{who}: Dice WT {:.3}, TC {:.3}, ET {:.3}, mean {:.3}",
+                    d.wt, d.tc, d.et, d.mean
+                );
+            } else if let Some(m) = metrics {
                 println!(
                     "{who}: accuracy {:.3}, mean AUC {}, kappa {}, F1 {:.3}",
                     m.accuracy,

@@ -37,6 +37,15 @@ pub struct LabelMapRecord {
     pub saved_at: String,
 }
 
+/// The map a model learns a case from when several annotators painted
+/// it: the most recently saved (ties: the first annotator by name).
+pub fn newest(records: &[LabelMapRecord]) -> Option<&LabelMapRecord> {
+    records
+        .iter()
+        .rev()
+        .max_by(|a, b| a.saved_at.cmp(&b.saved_at))
+}
+
 /// A map's geometry (shape, affine, voxel sizes) taken from its case, with
 /// the label voxels as uint8: what is written to disk.
 pub fn map_volume(case: &Volume, voxels: Vec<u8>) -> Volume {
@@ -230,6 +239,12 @@ impl Project {
             tx.execute(
                 "INSERT INTO label_maps (item_id, annotator, file, labeled_voxels) VALUES (?1, ?2, ?3, ?4)",
                 params![item_id, annotator, relative, labeled],
+            )
+            .map_err(sql)?;
+            // A painted map labels its case, as a target value does.
+            tx.execute(
+                "UPDATE items SET pool = 'labeled' WHERE id = ?1 AND pool = 'unlabeled'",
+                params![item_id],
             )
             .map_err(sql)?;
             Ok(())

@@ -1053,10 +1053,22 @@ pub fn is_project(dir: &Path) -> bool {
     dir.join(DATABASE_FILE).is_file()
 }
 
-/// Sets a training item's pool from its target labels: labeled when any
-/// annotator's current target value is set, else unlabeled. Test items stay.
+/// Sets a training item's pool from its labels: labeled when any
+/// annotator's current target value is set or a label map of it is saved
+/// (what a segmentation run learns from), else unlabeled. Test items stay.
 fn refresh_pool(tx: &rusqlite::Transaction, item_id: i64, target: &str) -> rusqlite::Result<()> {
-    let labeled: bool = tx.query_row(
+    let has_map_table: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'label_maps')",
+        [],
+        |r| r.get(0),
+    )?;
+    let mapped: bool = has_map_table
+        && tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM label_maps WHERE item_id = ?1)",
+            params![item_id],
+            |r| r.get(0),
+        )?;
+    let labeled: bool = mapped || tx.query_row(
         "SELECT EXISTS (
             SELECT 1 FROM annotations a
             WHERE a.item_id = ?1 AND a.field = ?2 AND a.value IS NOT NULL

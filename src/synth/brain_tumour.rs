@@ -51,32 +51,7 @@ pub struct TumourCase {
 /// centres aligned, and normalised so the 99th percentile of the non-zero
 /// values is 1.
 pub fn resample_brain(values: &[f32], shape: [usize; 3], edge: usize) -> Vec<f32> {
-    let [nx, ny, nz] = shape;
-    let at = |x: usize, y: usize, z: usize| values[x + nx * (y + ny * z)];
-    let source = |i: usize, n: usize| -> (usize, usize, f32) {
-        let p = ((i as f32 + 0.5) * n as f32 / edge as f32 - 0.5).clamp(0.0, (n - 1) as f32);
-        let lower = p.floor() as usize;
-        (lower, (lower + 1).min(n - 1), p - lower as f32)
-    };
-    let lerp = |a: f32, b: f32, t: f32| a + (b - a) * t;
-    let mut out = Vec::with_capacity(edge * edge * edge);
-    for k in 0..edge {
-        let (z0, z1, fz) = source(k, nz);
-        for j in 0..edge {
-            let (y0, y1, fy) = source(j, ny);
-            for i in 0..edge {
-                let (x0, x1, fx) = source(i, nx);
-                let plane = |z: usize| {
-                    lerp(
-                        lerp(at(x0, y0, z), at(x1, y0, z), fx),
-                        lerp(at(x0, y1, z), at(x1, y1, z), fx),
-                        fy,
-                    )
-                };
-                out.push(lerp(plane(z0), plane(z1), fz));
-            }
-        }
-    }
+    let out = crate::volume::resample::trilinear(values, shape, [edge; 3]);
     let mut positive: Vec<f32> = out.iter().copied().filter(|&v| v > 0.0).collect();
     positive.sort_by(f32::total_cmp);
     let top = positive

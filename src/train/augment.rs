@@ -39,7 +39,10 @@ impl Default for Augmentation {
 pub fn augment_input(x: Tensor<4>, config: &crate::train::config::TrainConfig) -> Tensor<4> {
     use crate::train::config::InputKind;
     match config.input_kind() {
-        InputKind::Record | InputKind::Series(_) | InputKind::Fusion(_) => x,
+        InputKind::Record
+        | InputKind::Series(_)
+        | InputKind::Fusion(_)
+        | InputKind::Sequences(_) => x,
         InputKind::Slices(_) => augment_geometry(x, &config.augmentation),
         InputKind::Image | InputKind::Volume(_) => augment(x, &config.augmentation),
     }

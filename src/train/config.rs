@@ -45,17 +45,34 @@ pub enum Method {
     /// every case, missing inputs zero-filled and flagged.
     #[serde(rename = "kdamm")]
     Kdamm,
+    /// Segmentation of a case's MRI sequences into BraTS's structures
+    /// (class-weighted cross-entropy + Dice, METHODS.md §5's `L_seg`): the
+    /// four-sequence teacher, or with one sequence the unimodal baseline.
+    #[serde(rename = "segmentation")]
+    Segmentation,
+    /// Prototype knowledge distillation (METHODS.md §5, ProtoKD): a
+    /// one-sequence segmentation student taught by a frozen four-sequence
+    /// segmentation run through softened outputs and class prototypes.
+    #[serde(rename = "protokd")]
+    Protokd,
 }
 
 impl Method {
-    pub const ALL: [Method; 6] = [
+    pub const ALL: [Method; 8] = [
         Method::Supervised,
         Method::MeanTeacher,
         Method::CrossModalKd,
         Method::SlicePolicy,
         Method::Multimodal,
         Method::Kdamm,
+        Method::Segmentation,
+        Method::Protokd,
     ];
+
+    /// The method labels every voxel (a label map) rather than a case.
+    pub fn segments(self) -> bool {
+        matches!(self, Method::Segmentation | Method::Protokd)
+    }
 
     /// The contract name (kebab case), as in `config.json`.
     pub fn name(self) -> &'static str {
@@ -66,6 +83,8 @@ impl Method {
             Method::SlicePolicy => "slice-policy",
             Method::Multimodal => "multimodal",
             Method::Kdamm => "kdamm",
+            Method::Segmentation => "segmentation",
+            Method::Protokd => "protokd",
         }
     }
 
@@ -78,6 +97,8 @@ impl Method {
             Method::SlicePolicy => "CT slice policy (REINFORCE)",
             Method::Multimodal => "Image + record fusion (complete cases)",
             Method::Kdamm => "KDAMM (distillation, missing modalities)",
+            Method::Segmentation => "Segmentation (U-Net, CE + Dice)",
+            Method::Protokd => "ProtoKD (segmentation, missing sequences)",
         }
     }
 
@@ -147,6 +168,11 @@ pub const IMAGE_MODALITY: &str = "image";
 /// the lung demo's CT edge (at 32³ its nodules of 2–3 voxels blur away).
 pub const DEFAULT_VOLUME_EDGE: usize = 40;
 
+/// The training grid's edge when a segmentation run gives none: the
+/// brain-tumour demo's, where a 2-D U-Net of width 8 trains on two cores
+/// in minutes.
+pub const DEFAULT_SEGMENTATION_EDGE: usize = 64;
+
 /// The modality of a case's tabular record.
 pub const TABULAR_MODALITY: &str = "tabular";
 
@@ -168,6 +194,9 @@ pub enum InputKind {
     /// The k slices of this role and the tabular record side by side, with
     /// a missing flag per modality (fusion; zero-filled where missing).
     Fusion(String),
+    /// Co-registered sequences of a case (`t1`, `t1ce`, …) as the channels
+    /// of each voxel, labeled voxel by voxel (segmentation).
+    Sequences(Vec<String>),
 }
 
 impl InputKind {
@@ -182,6 +211,7 @@ impl InputKind {
             InputKind::Slices(_) => SLICES_INPUT,
             InputKind::Series(_) => SERIES_INPUT,
             InputKind::Fusion(_) => FUSION_INPUT,
+            InputKind::Sequences(_) => SEQUENCES_INPUT,
         }
     }
 
@@ -193,6 +223,7 @@ impl InputKind {
             | InputKind::Slices(r)
             | InputKind::Series(r)
             | InputKind::Fusion(r) => Some(r),
+            InputKind::Sequences(roles) => roles.first().map(String::as_str),
         }
     }
 }
@@ -205,6 +236,8 @@ pub const SLICES_INPUT: &str = "slices";
 pub const SERIES_INPUT: &str = "series";
 /// The kind name of image slices and a tabular record read together.
 pub const FUSION_INPUT: &str = "fusion";
+/// The kind name of a case's co-registered sequences read voxel by voxel.
+pub const SEQUENCES_INPUT: &str = "sequences";
 
 /// Which axial slices of a series a 2-D model reads (METHODS.md §4).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -286,6 +319,35 @@ impl Default for KdammConfig {
             temperature: 4.0,
             ce_weight: 1.0,
             kd_weight: 1.0,
+        }
+    }
+}
+
+/// Segmentation and ProtoKD settings (METHODS.md §5).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SegmentationConfig {
+    /// Axial slices drawn from each labeled case per epoch (2-D U-Net): an
+    /// epoch is `cases × slices_per_case / batch size` steps.
+    pub slices_per_case: usize,
+    /// T of the pixel-wise distillation's softened outputs.
+    pub temperature: f64,
+    /// Weight of the pixel-wise KD term (`L_kd`).
+    pub kd_weight: f64,
+    /// Weight of the prototype term (`L_proto`).
+    pub proto_weight: f64,
+    /// Adam's weight decay.
+    pub weight_decay: f64,
+}
+
+impl Default for SegmentationConfig {
+    fn default() -> Self {
+        Self {
+            slices_per_case: 8,
+            temperature: 10.0,
+            kd_weight: 10.0,
+            proto_weight: 0.1,
+            weight_decay: 1e-5,
         }
     }
 }
@@ -410,6 +472,8 @@ pub struct TrainConfig {
     pub slices: Option<SliceConfig>,
     #[serde(default)]
     pub kdamm: KdammConfig,
+    #[serde(default)]
+    pub segmentation: SegmentationConfig,
 }
 
 fn default_crop() -> bool {
@@ -447,6 +511,9 @@ pub mod limits {
     pub const ENTROPY_WEIGHT: RangeInclusive<f64> = 0.0..=10.0;
     pub const TEMPERATURE: RangeInclusive<f64> = 0.1..=100.0;
     pub const TERM_WEIGHT: RangeInclusive<f64> = 0.0..=100.0;
+    /// Axial slices drawn per labeled case and epoch (segmentation).
+    pub const SLICES_PER_CASE: RangeInclusive<usize> = 1..=512;
+    pub const WEIGHT_DECAY: RangeInclusive<f64> = 0.0..=0.1;
 }
 
 fn check<T: PartialOrd + Display>(
@@ -550,6 +617,9 @@ impl TrainConfig {
                 ));
             }
         }
+        if self.method.segments() {
+            return self.validate_segmentation();
+        }
         if self.modalities.len() > 2
             || (self.modalities.len() == 2
                 && self
@@ -580,6 +650,7 @@ impl TrainConfig {
             InputKind::Slices(_) | InputKind::Series(_) | InputKind::Fusion(_) => {
                 self.model == ModelKind::Resnet18
             }
+            InputKind::Sequences(_) => ModelKind::SEGMENTATION.contains(&self.model),
         };
         if !fits {
             return Err(ConfigError(format!(
@@ -597,6 +668,9 @@ impl TrainConfig {
     /// settings; every slice for the slice policy), or slices and record
     /// together (two modalities).
     pub fn input_kind(&self) -> InputKind {
+        if self.method.segments() {
+            return InputKind::Sequences(self.modalities.clone());
+        }
         let role = self
             .modalities
             .iter()
@@ -628,6 +702,7 @@ impl TrainConfig {
             (TABULAR_MODALITY, _) => vec![TABULAR_MODALITY.into()],
             (FUSION_INPUT, Some(role)) => vec![role, TABULAR_MODALITY.into()],
             (VOLUME_INPUT | SLICES_INPUT | SERIES_INPUT, Some(role)) => vec![role],
+            (SEQUENCES_INPUT, Some(_)) => roles.to_vec(),
             _ => return false,
         };
         match kind {
@@ -681,6 +756,18 @@ impl TrainConfig {
             InputKind::Image if !ModelKind::IMAGE.contains(&self.model) => {
                 self.model = ModelKind::Resnet18;
             }
+            InputKind::Sequences(_) => {
+                if !ModelKind::SEGMENTATION.contains(&self.model) {
+                    // A classifier's image size and width say nothing of a U-Net's.
+                    self.model = ModelKind::Unet;
+                    self.input_size = DEFAULT_SEGMENTATION_EDGE;
+                    self.width = self.width.min(8);
+                }
+                if self.model == ModelKind::Unet3d && !limits::VOLUME_EDGE.contains(&self.input_size)
+                {
+                    self.input_size = DEFAULT_VOLUME_EDGE;
+                }
+            }
             InputKind::Slices(_) | InputKind::Series(_) | InputKind::Fusion(_) => {
                 if self.model != ModelKind::Resnet18 {
                     self.model = ModelKind::Resnet18;
@@ -691,6 +778,57 @@ impl TrainConfig {
             }
             _ => {}
         }
+    }
+
+    /// The segmentation methods' rules: one or more distinct sequences, a
+    /// U-Net, their settings in range.
+    fn validate_segmentation(&self) -> Result<(), ConfigError> {
+        let s = &self.segmentation;
+        check(
+            "slices per case",
+            s.slices_per_case,
+            &limits::SLICES_PER_CASE,
+        )?;
+        check("temperature", s.temperature, &limits::TEMPERATURE)?;
+        check("KD weight", s.kd_weight, &limits::TERM_WEIGHT)?;
+        check("prototype weight", s.proto_weight, &limits::TERM_WEIGHT)?;
+        check("weight decay", s.weight_decay, &limits::WEIGHT_DECAY)?;
+        let mut seen = std::collections::BTreeSet::new();
+        for m in &self.modalities {
+            if m.is_empty() || m == TABULAR_MODALITY || m == IMAGE_MODALITY {
+                return Err(ConfigError(format!(
+                    "segmentation reads a case's MRI sequences by role (e.g. \
+                     --modality t1,t1ce,t2,flair), not {:?}",
+                    m
+                )));
+            }
+            if !seen.insert(m) {
+                return Err(ConfigError(format!("sequence {m} is named twice")));
+            }
+        }
+        if !ModelKind::SEGMENTATION.contains(&self.model) {
+            return Err(ConfigError(format!(
+                "model {} cannot segment: segmentation trains unet (2-D, on axial slices) \
+                 or unet3d",
+                self.model.name()
+            )));
+        }
+        if self.model == ModelKind::Unet3d {
+            check(
+                "volume edge (input size)",
+                self.input_size,
+                &limits::VOLUME_EDGE,
+            )?;
+        }
+        let multiple = 1usize << super::models::unet::DOWNSAMPLINGS;
+        if !self.input_size.is_multiple_of(multiple) {
+            return Err(ConfigError(format!(
+                "input size {} must be a multiple of {multiple}: the U-Net halves it {} times",
+                self.input_size,
+                super::models::unet::DOWNSAMPLINGS
+            )));
+        }
+        Ok(())
     }
 
     /// What a checkpoint's weights depend on: a run started from another
@@ -773,6 +911,7 @@ impl Default for TrainConfig {
             distillation: DistillationConfig::default(),
             slices: None,
             kdamm: KdammConfig::default(),
+            segmentation: SegmentationConfig::default(),
         }
     }
 }
@@ -857,6 +996,23 @@ impl Preset {
             // A CT series is read as slices by a 2-D model (METHODS.md §4).
             config.slices = Some(SliceConfig::default());
         }
+        if schema_name == "brain-tumour" {
+            // METHODS.md §5: the four-sequence U-Net, Adam at 1e-3 (no
+            // decay schedule), sized for two cores (64³, width 8).
+            config.method = Method::Segmentation;
+            config.modalities = crate::synth::brain_tumour::ROLES
+                .iter()
+                .map(|r| r.to_string())
+                .collect();
+            config.model = ModelKind::Unet;
+            config.input_size = DEFAULT_SEGMENTATION_EDGE;
+            config.width = 8;
+            config.epochs = 20;
+            config.batch_size = 16;
+            config.labeled_per_batch = 16;
+            config.learning_rate = 1e-3;
+            config.cosine_schedule = false;
+        }
         config
     }
 
@@ -875,6 +1031,7 @@ impl Preset {
             distillation: current.distillation,
             slices: current.slices.clone(),
             kdamm: current.kdamm,
+            segmentation: current.segmentation,
             ..self.config()
         };
         config.fit_to_modality();

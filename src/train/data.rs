@@ -202,6 +202,14 @@ pub fn load_for(
         InputKind::Record => [record_width, 1, 1],
         InputKind::Slices(_) => [slices.count, size, size],
         InputKind::Series(_) => [slices.depth, size, size],
+        InputKind::Sequences(roles) => {
+            // Label maps, not one label per case: `train::segmentation::data`.
+            return Err(StoreError::Invalid(format!(
+                "a segmentation run reads {} voxel by voxel; its cases load through \
+                 train::segmentation",
+                roles.join(",")
+            )));
+        }
         InputKind::Fusion(_) => [
             slices.count * size * size + record_width + super::models::fusion::FLAGS,
             1,
@@ -250,6 +258,7 @@ pub fn load_for(
                 decode(&project.resolve(&item), size, rasterize, crop)
             }
             _ if !cases.contains_key(&item.id) => Err("not a case".to_string()),
+            InputKind::Sequences(_) => Err("segmentation reads label maps".to_string()),
             InputKind::Volume(role) => file(role).and_then(|path| decode_volume(path, size)),
             InputKind::Record => Ok(encoder
                 .as_ref()

@@ -56,7 +56,8 @@ pub fn attach_teachers(
     rasterize: Rasterize,
 ) -> Result<Vec<TeacherReport>, TrainError> {
     match spec.teacher_use {
-        TeacherUse::None => Ok(Vec::new()),
+        // A segmentation run loads its teacher network itself (`segmentation::train`).
+        TeacherUse::None | TeacherUse::Segmenter => Ok(Vec::new()),
         TeacherUse::Features => Ok(attach_teacher(root, config, data, device, rasterize)?
             .into_iter()
             .collect()),

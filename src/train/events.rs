@@ -41,6 +41,13 @@ pub fn metric_series(set: &str, model: &str, metrics: &Metrics, out: &mut Scalar
             out.insert(series::metric(set, model, name), v);
         }
     };
+    if let Some(dice) = &metrics.dice {
+        put("dice_wt", Some(dice.wt));
+        put("dice_tc", Some(dice.tc));
+        put("dice_et", Some(dice.et));
+        put("dice_mean", Some(dice.mean));
+        return;
+    }
     put("accuracy", Some(metrics.accuracy));
     put("auc", metrics.auc);
     put("kappa", metrics.kappa);

@@ -266,6 +266,9 @@ pub fn predict_run(
     compute: &ComputeDevice,
     rasterize: Rasterize,
 ) -> Result<usize, TrainError> {
+    if super::runs::read_config(root, run)?.method.segments() {
+        return super::segmentation::predict_run(root, run, compute);
+    }
     let (loaded, data) = load_with_pools(root, run, compute, rasterize)?;
     let predictions = predict_pools(
         &loaded.student,
@@ -286,6 +289,9 @@ pub fn evaluate_run(
     compute: &ComputeDevice,
     rasterize: Rasterize,
 ) -> Result<RunSummary, TrainError> {
+    if super::runs::read_config(root, run)?.method.segments() {
+        return super::segmentation::evaluate_run(root, run, compute);
+    }
     let (loaded, data) = load_with_pools(root, run, compute, rasterize)?;
     if data.test.is_empty() {
         return Err(TrainError::Data(

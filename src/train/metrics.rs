@@ -24,6 +24,71 @@ pub struct Metrics {
     pub confusion: Vec<Vec<usize>>,
     /// ROC curve per class: (false positive rate, true positive rate) points.
     pub roc: Vec<Vec<(f64, f64)>>,
+    /// A segmentation run's Dice (its classification fields stay empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dice: Option<Dice>,
+}
+
+/// BraTS Dice of a segmentation on a set of cases: per region — whole
+/// tumour (labels 1, 2, 4), tumour core (1, 4), enhancing tumour (4) —
+/// computed per case and averaged over the cases; `mean` averages the three.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Dice {
+    pub wt: f64,
+    pub tc: f64,
+    pub et: f64,
+    pub mean: f64,
+}
+
+/// The label values of BraTS's whole tumour, tumour core and enhancing
+/// tumour, in [`Dice`]'s order.
+pub const BRATS_REGIONS: [(&str, &[u8]); 3] = [("wt", &[1, 2, 4]), ("tc", &[1, 4]), ("et", &[4])];
+
+/// Dice of one region in one case: `2|P ∩ T| / (|P| + |T|)` over the voxels
+/// whose label is in `region`; 1 when both are empty.
+pub fn region_dice(predicted: &[u8], truth: &[u8], region: &[u8]) -> f64 {
+    let (mut both, mut p, mut t) = (0usize, 0usize, 0usize);
+    for (&a, &b) in predicted.iter().zip(truth) {
+        let (in_p, in_t) = (region.contains(&a), region.contains(&b));
+        both += usize::from(in_p && in_t);
+        p += usize::from(in_p);
+        t += usize::from(in_t);
+    }
+    if p + t == 0 {
+        1.0
+    } else {
+        2.0 * both as f64 / (p + t) as f64
+    }
+}
+
+/// One case's Dice per BraTS region (label values on the same grid).
+pub fn case_dice(predicted: &[u8], truth: &[u8]) -> [f64; 3] {
+    BRATS_REGIONS.map(|(_, region)| region_dice(predicted, truth, region))
+}
+
+impl Dice {
+    /// The mean over cases of each region's Dice (zeros for no case).
+    pub fn over_cases(cases: &[[f64; 3]]) -> Self {
+        if cases.is_empty() {
+            return Self::default();
+        }
+        let n = cases.len() as f64;
+        let [wt, tc, et] = [0, 1, 2].map(|r| cases.iter().map(|c| c[r]).sum::<f64>() / n);
+        Self {
+            wt,
+            tc,
+            et,
+            mean: (wt + tc + et) / 3.0,
+        }
+    }
+
+    /// Metrics holding only this Dice.
+    pub fn into_metrics(self) -> Metrics {
+        Metrics {
+            dice: Some(self),
+            ..Metrics::default()
+        }
+    }
 }
 
 /// Computes every metric from class probabilities (`probabilities[i][c]`) and true classes.
@@ -85,6 +150,7 @@ pub fn evaluate(probabilities: &[Vec<f32>], truth: &[usize], classes: usize) -> 
         .zip(predicted.iter().copied())
         .collect();
     Metrics {
+        dice: None,
         accuracy: correct as f64 / n as f64,
         auc: (!defined.is_empty()).then(|| defined.iter().sum::<f64>() / defined.len() as f64),
         auc_per_class,
@@ -143,6 +209,25 @@ fn roc_curve(scores: &[(f32, bool)]) -> Vec<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn brats_dice_by_hand() {
+        // Truth: core 1, rim 4, oedema 2; prediction misses the core (→ 4)
+        // and calls one background voxel oedema.
+        let truth = [0u8, 1, 4, 4, 2, 2, 0, 0];
+        let predicted = [0u8, 4, 4, 4, 2, 2, 2, 0];
+        let [wt, tc, et] = case_dice(&predicted, &truth);
+        assert!((wt - 2.0 * 5.0 / 11.0).abs() < 1e-12, "{wt}"); // |P|=6 |T|=5 ∩=5
+        assert!((tc - 1.0).abs() < 1e-12, "{tc}"); // {1,4} the same 3 voxels
+        assert!((et - 2.0 * 2.0 / 5.0).abs() < 1e-12, "{et}"); // |P|=3 |T|=2 ∩=2
+        // Empty truth and empty prediction: 1; a false alarm on empty truth: 0.
+        assert_eq!(region_dice(&[0, 0], &[0, 0], &[4]), 1.0);
+        assert_eq!(region_dice(&[4, 0], &[0, 0], &[4]), 0.0);
+        // Averaged per case, then over regions.
+        let dice = Dice::over_cases(&[[1.0, 0.5, 0.0], [0.5, 0.5, 1.0]]);
+        assert_eq!((dice.wt, dice.tc, dice.et), (0.75, 0.5, 0.5));
+        assert!((dice.mean - 1.75 / 3.0).abs() < 1e-12);
+    }
 
     #[test]
     fn perfect_and_hand_computed_metrics() {

@@ -10,6 +10,7 @@
 //! - [`distill`]: the frozen teacher run a distillation method learns from.
 //! - [`models`]: the architectures; [`losses`], [`schedule`], [`ema`],
 //!   [`augment`]: the pieces methods are made of.
+//! - [`segmentation`]: segmentation runs (U-Net, Dice, predicted maps).
 //! - [`data`]: pools to tensors; [`slices`]: which slices of a CT series a
 //!   2-D model reads; [`runs`]: run folders; [`metrics`].
 
@@ -30,6 +31,7 @@ pub mod metrics;
 pub mod models;
 pub mod runs;
 pub mod schedule;
+pub mod segmentation;
 pub mod slices;
 pub mod threads;
 pub mod trainer;

@@ -486,20 +486,20 @@ fn save_models(
 
 /// Running means of an epoch's step values.
 #[derive(Default)]
-struct Means {
+pub(crate) struct Means {
     sums: Scalars,
     counts: std::collections::BTreeMap<String, usize>,
 }
 
 impl Means {
-    fn add(&mut self, values: &Scalars) {
+    pub(crate) fn add(&mut self, values: &Scalars) {
         for (name, value) in values {
             *self.sums.entry(name.clone()).or_default() += value;
             *self.counts.entry(name.clone()).or_default() += 1;
         }
     }
 
-    fn into_means(self) -> Scalars {
+    pub(crate) fn into_means(self) -> Scalars {
         self.sums
             .into_iter()
             .map(|(name, sum)| {
@@ -523,7 +523,7 @@ fn better(candidate: &Scored, best: Option<&Scored>) -> bool {
 }
 
 /// Waits out a pause; true when the run must stop.
-fn stop_requested(commands: &Receiver<TrainCommand>, events: &Sender<TrainEvent>) -> bool {
+pub(crate) fn stop_requested(commands: &Receiver<TrainCommand>, events: &Sender<TrainEvent>) -> bool {
     loop {
         match commands.try_recv() {
             Ok(TrainCommand::Stop) => return true,
@@ -565,15 +565,10 @@ pub fn train(
     events: &Sender<TrainEvent>,
     commands: &Receiver<TrainCommand>,
 ) -> Result<RunSummary, TrainError> {
-    train_with(
-        root,
-        config,
-        methods::build(config.method),
-        compute,
-        rasterize,
-        events,
-        commands,
-    )
+    match methods::build(config.method) {
+        Some(method) => train_with(root, config, method, compute, rasterize, events, commands),
+        None => super::segmentation::train(root, config, compute, events, commands),
+    }
 }
 
 /// [`train`] with any method: a new method needs nothing else.
@@ -884,7 +879,7 @@ mod tests {
                 config.clone(),
                 data,
                 &Device::flex(),
-                methods::build(config.method),
+                methods::build(config.method).unwrap(),
                 None,
             )
             .unwrap()

@@ -137,7 +137,7 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
         {
             // A method that cannot read the current input reads its own
             // (KDAMM: slices and record; the slice policy: the series).
-            let reads = crate::train::methods::build(config.method).spec().modalities;
+            let reads = crate::train::methods::spec(config.method).modalities;
             if !reads.contains(&config.input_kind().kind_name()) {
                 let schema = session.project.schema();
                 let roles = &schema.modalities;
@@ -151,7 +151,7 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
             }
         }
         inputs_ui(ui, state, &mut config);
-        let reads = crate::train::methods::build(config.method).spec().modalities;
+        let reads = crate::train::methods::spec(config.method).modalities;
         if !reads.contains(&config.input_kind().kind_name()) {
             ui.colored_label(
                 ui.visuals().warn_fg_color,
@@ -172,6 +172,7 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
                 InputKind::Slices(_) | InputKind::Series(_) | InputKind::Fusion(_) => {
                     &[ModelKind::Resnet18]
                 }
+                InputKind::Sequences(_) => &ModelKind::SEGMENTATION,
             };
             for &model in models {
                 ui.selectable_value(&mut config.model, model, model.title());
@@ -665,12 +666,46 @@ fn confusion_and_roc_ui(ui: &mut egui::Ui, state: &AppState, training: &Training
 /// slices are chosen, the teacher runs a distillation method needs — one
 /// per kind of input its teachers read, chosen from this project's
 /// finished runs — and the method's own weights.
+/// Which of the project's sequences a segmentation run reads (at least
+/// one, in the schema's order) and how many slices of a case an epoch takes.
+fn sequences_ui(ui: &mut egui::Ui, roles: &[String], config: &mut TrainConfig) {
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Sequences");
+        let mut chosen: Vec<String> = Vec::new();
+        for role in roles {
+            let mut on = config.modalities.contains(role);
+            ui.checkbox(&mut on, role);
+            if on {
+                chosen.push(role.clone());
+            }
+        }
+        if !chosen.is_empty() && chosen != config.modalities {
+            config.modalities = chosen;
+        }
+    });
+    if config.model == ModelKind::Unet {
+        ui.horizontal(|ui| {
+            let label = ui.label("Slices per case and epoch");
+            ui.add(drag(
+                &mut config.segmentation.slices_per_case,
+                limits::SLICES_PER_CASE,
+                0.1,
+            ))
+            .labelled_by(label.id);
+        });
+    }
+}
+
 fn inputs_ui(ui: &mut egui::Ui, state: &AppState, config: &mut TrainConfig) {
     use crate::train::config::{SliceConfig, SliceSelection, TABULAR_MODALITY};
     let Some(session) = &state.session else {
         return;
     };
     let schema = session.project.schema();
+    if config.method.segments() {
+        sequences_ui(ui, &schema.modalities, config);
+        return;
+    }
     if schema.has_cases() {
         // (modalities, 2-D slices?, title)
         let mut choices: Vec<(Vec<String>, bool, String)> = Vec::new();
@@ -759,8 +794,7 @@ fn inputs_ui(ui: &mut egui::Ui, state: &AppState, config: &mut TrainConfig) {
             }
         }
     }
-    let method = crate::train::methods::build(config.method);
-    let spec = *method.spec();
+    let spec = crate::train::methods::spec(config.method);
     if spec.teacher_roles.is_empty() {
         return;
     }
@@ -772,7 +806,7 @@ fn inputs_ui(ui: &mut egui::Ui, state: &AppState, config: &mut TrainConfig) {
             .past_runs
             .iter()
             .filter(|r| {
-                r.summary.is_some()
+                crate::train::distill::can_teach(r, &spec)
                     && r.config
                         .as_ref()
                         .is_some_and(|c| c.input_kind().kind_name() == *kind)
@@ -798,7 +832,9 @@ fn inputs_ui(ui: &mut egui::Ui, state: &AppState, config: &mut TrainConfig) {
                     }
                 });
         });
-        if runs.is_empty() {
+        if runs.is_empty() && *kind == crate::train::config::SEQUENCES_INPUT {
+            ui.weak("No segmentation run yet: train the teacher first (Method: Segmentation, all sequences).");
+        } else if runs.is_empty() {
             ui.weak(format!(
                 "No run reads {kind} yet: train one first (Method: Supervised, Reads: {}).",
                 match *kind {
@@ -836,6 +872,18 @@ fn inputs_ui(ui: &mut egui::Ui, state: &AppState, config: &mut TrainConfig) {
                     ("Temperature T", &mut kdamm.temperature, limits::TEMPERATURE, 0.1),
                     ("CE weight (complete cases)", &mut kdamm.ce_weight, limits::TERM_WEIGHT, 0.05),
                     ("KD weight (per teacher)", &mut kdamm.kd_weight, limits::TERM_WEIGHT, 0.05),
+                ] {
+                    let label = ui.label(name);
+                    ui.add(drag(value, range, speed)).labelled_by(label.id);
+                    ui.end_row();
+                }
+            }
+            Method::Protokd => {
+                let s = &mut config.segmentation;
+                for (name, value, range, speed) in [
+                    ("Temperature T (pixel KD)", &mut s.temperature, limits::TEMPERATURE, 0.1),
+                    ("KD weight", &mut s.kd_weight, limits::TERM_WEIGHT, 0.1),
+                    ("Prototype weight", &mut s.proto_weight, limits::TERM_WEIGHT, 0.01),
                 ] {
                     let label = ui.label(name);
                     ui.add(drag(value, range, speed)).labelled_by(label.id);

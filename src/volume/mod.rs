@@ -7,6 +7,7 @@ pub mod error;
 pub mod nifti;
 pub mod orientation;
 pub mod raster;
+pub mod resample;
 pub mod slice;
 pub mod voxels;
 

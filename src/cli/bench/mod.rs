@@ -290,8 +290,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 crate::train::config::Method::ALL
                     .into_iter()
                     .filter(|&m| {
-                        let method = crate::train::methods::build(m);
-                        let spec = method.spec();
+                        let spec = crate::train::methods::spec(m);
                         spec.teacher_roles.is_empty()
                             && spec
                                 .modalities

@@ -9,6 +9,8 @@ pub mod cross_modal_kd;
 pub mod kdamm;
 pub mod mean_teacher;
 pub mod multimodal;
+pub mod protokd;
+pub mod segmentation;
 pub mod slice_policy;
 pub mod supervised;
 
@@ -102,6 +104,9 @@ pub enum TeacherUse {
     Outputs,
     /// One run's classifier, frozen inside the model it trains.
     Classifier,
+    /// One segmentation run's network, frozen, run beside the student on
+    /// the same samples (its outputs and decoder features).
+    Segmenter,
 }
 
 impl MethodSpec {
@@ -138,15 +143,29 @@ pub trait TrainingMethod: Send {
     ) -> (Models, Scalars);
 }
 
-/// The implementation of a configured method.
-pub fn build(method: Method) -> Box<dyn TrainingMethod> {
-    match method {
+/// The implementation of a configured classifying method (`None` for the
+/// segmentation methods: `crate::train::segmentation::build`).
+pub fn build(method: Method) -> Option<Box<dyn TrainingMethod>> {
+    Some(match method {
         Method::Supervised => Box::new(supervised::Supervised),
         Method::MeanTeacher => Box::new(mean_teacher::MeanTeacher),
         Method::CrossModalKd => Box::new(cross_modal_kd::CrossModalKd),
         Method::SlicePolicy => Box::new(slice_policy::SlicePolicyMethod::default()),
         Method::Multimodal => Box::new(multimodal::Multimodal),
         Method::Kdamm => Box::new(kdamm::Kdamm),
+        Method::Segmentation | Method::Protokd => return None,
+    })
+}
+
+/// What `method` is: its name, what it reads, its teacher, its series.
+pub fn spec(method: Method) -> MethodSpec {
+    match method {
+        Method::Segmentation => segmentation::SPEC,
+        Method::Protokd => protokd::SPEC,
+        other => match build(other) {
+            Some(m) => *m.spec(),
+            None => segmentation::SPEC,
+        },
     }
 }
 

@@ -12,6 +12,7 @@
 
 pub mod densenet;
 pub mod fusion;
+pub mod unet;
 pub mod layers;
 pub mod resnet;
 pub mod slice_policy;
@@ -49,17 +50,28 @@ pub enum ModelKind {
     /// modality's volume.
     #[serde(rename = "i3d")]
     I3d,
+    /// A 2-D U-Net on axial slices (segmentation; the default).
+    #[serde(rename = "unet")]
+    Unet,
+    /// A 3-D U-Net on the whole volume (segmentation).
+    #[serde(rename = "unet3d")]
+    Unet3d,
 }
 
 impl ModelKind {
-    pub const ALL: [ModelKind; 6] = [
+    pub const ALL: [ModelKind; 8] = [
         ModelKind::Resnet18,
         ModelKind::Densenet121,
         ModelKind::Xception,
         ModelKind::XceptionDd,
         ModelKind::Mlp,
         ModelKind::I3d,
+        ModelKind::Unet,
+        ModelKind::Unet3d,
     ];
+
+    /// The segmentation networks.
+    pub const SEGMENTATION: [ModelKind; 2] = [ModelKind::Unet, ModelKind::Unet3d];
 
     /// The architectures for 2-D images (the rest read a record or a volume).
     pub const IMAGE: [ModelKind; 4] = [
@@ -78,6 +90,8 @@ impl ModelKind {
             ModelKind::XceptionDd => "xception-dd",
             ModelKind::Mlp => "mlp",
             ModelKind::I3d => "i3d",
+            ModelKind::Unet => "unet",
+            ModelKind::Unet3d => "unet3d",
         }
     }
 
@@ -90,6 +104,8 @@ impl ModelKind {
             ModelKind::XceptionDd => "Xception, dilated + dense",
             ModelKind::Mlp => "MLP (tabular record)",
             ModelKind::I3d => "I3D-style 3-D CNN",
+            ModelKind::Unet => "U-Net (2-D, axial slices)",
+            ModelKind::Unet3d => "U-Net (3-D)",
         }
     }
 
@@ -182,7 +198,11 @@ impl Classifier {
         match kind {
             ModelKind::Xception => xception(options.dilated, options.dense),
             ModelKind::XceptionDd => xception(true, true),
-            ModelKind::Resnet18 => Classifier::ResNet(ResNet::new(
+            // The segmentation networks are `unet::Segmenter`s, never
+            // classifiers (`TrainConfig::validate` refuses a classifying
+            // run on one); asked here, the 2-D default stands in.
+            ModelKind::Resnet18 | ModelKind::Unet | ModelKind::Unet3d => {
+                Classifier::ResNet(ResNet::new(
                 &ResNetConfig {
                     classes,
                     width,
@@ -190,7 +210,8 @@ impl Classifier {
                     channels,
                 },
                 device,
-            )),
+            ))
+            }
             ModelKind::Densenet121 => Classifier::DenseNet(densenet::DenseNet::new(
                 &densenet::DenseNetConfig::densenet121(classes, dropout),
                 device,
