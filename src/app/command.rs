@@ -181,6 +181,9 @@ pub enum WindowCommand {
     },
     ShowProjectPicker(bool),
     SetAnnotator(String),
+    /// What a case's label overlay shows: the annotator's map, a
+    /// segmentation run's prediction, or prediction against truth.
+    ShowMap(super::review::MapView),
 }
 
 impl From<WindowCommand> for Command {

@@ -132,6 +132,9 @@ pub struct Document {
     pub labels: Option<Arc<Volume>>,
     /// Changes when a different map is shown (a full upload to the GPU).
     pub labels_id: u64,
+    /// What a read-only overlay shows (a run's prediction, a comparison);
+    /// `None` when the shown map can be painted.
+    pub labels_note: Option<String>,
     /// Painting's edits to the shown map (only those boxes are uploaded).
     pub label_edits: EditLog,
     pub overlay: OverlaySettings,
@@ -206,6 +209,7 @@ impl Document {
             grid,
             labels: None,
             labels_id: 0,
+            labels_note: None,
             label_edits: EditLog::default(),
             companions: Vec::new(),
             overlay: OverlaySettings {
@@ -247,6 +251,7 @@ impl Document {
         }
         self.labels = Some(Arc::new(labels));
         self.labels_id = next_id();
+        self.labels_note = None;
         self.label_edits = EditLog::default();
         self.touch();
         Ok(())
@@ -256,15 +261,24 @@ impl Document {
     pub fn show_label_map(&mut self, voxels: Vec<u8>) {
         self.labels = Some(Arc::new(label_maps::map_volume(&self.volume, voxels)));
         self.labels_id = next_id();
+        self.labels_note = None;
         self.label_edits = EditLog::default();
         self.overlay.visible = true;
         self.touch();
+    }
+
+    /// Shows a map that is not to be painted (a run's prediction, a
+    /// comparison), with what it is.
+    pub fn show_read_only_map(&mut self, voxels: Vec<u8>, note: String) {
+        self.show_label_map(voxels);
+        self.labels_note = Some(note);
     }
 
     /// Removes the overlay.
     pub fn clear_labels(&mut self) {
         self.labels = None;
         self.labels_id = next_id();
+        self.labels_note = None;
         self.label_edits = EditLog::default();
         self.touch();
     }
@@ -273,6 +287,11 @@ impl Document {
     /// none is shown, and an opened map is converted (refused, saying why,
     /// when its values are not labels 0–255).
     pub fn paintable_labels(&mut self) -> Result<&mut Vec<u8>, String> {
+        if let Some(note) = &self.labels_note {
+            return Err(format!(
+                "the overlay shows the {note}: choose Map: yours to paint"
+            ));
+        }
         let convert = match self.labels.as_deref() {
             None => Some(vec![0u8; self.paint_grid().voxel_count()]),
             Some(l) if !matches!(l.data, VoxelData::U8(_)) || l.scaling.is_some() => {

@@ -10,6 +10,7 @@ pub mod explain;
 pub mod jobs;
 pub mod painting;
 pub mod project;
+pub mod review;
 pub mod settings;
 pub mod thumbnail;
 pub mod training;
@@ -95,6 +96,9 @@ pub struct AppState {
     pub settings_problem: Option<String>,
     /// Which record columns a tabular run leans on for the selected case.
     pub explanations: explain::Explanations,
+    /// What a case's label overlay shows: the annotator's map, a run's
+    /// prediction, or prediction against truth.
+    pub map_view: review::MapView,
 }
 
 impl AppState {
@@ -119,6 +123,7 @@ impl AppState {
             painting: Painting::default(),
             settings_problem,
             explanations: Default::default(),
+            map_view: Default::default(),
         }
     }
 
@@ -257,12 +262,17 @@ impl AppState {
                         corrected,
                     ));
                 }
-                let attached = self.painting.attach(
-                    &mut document,
-                    &session.project,
-                    item_id,
-                    &self.settings.annotator,
-                );
+                let attached = self
+                    .painting
+                    .attach(
+                        &mut document,
+                        &session.project,
+                        item_id,
+                        &self.settings.annotator,
+                    )
+                    .and_then(|()| {
+                        show_review(&self.map_view, &session.project, item_id, &mut document)
+                    });
                 self.document = Some(document);
                 if self.notice.as_ref().is_some_and(|n| n.is_error) {
                     self.notice = None;
@@ -397,6 +407,21 @@ impl AppState {
                     )?;
                 }
             }
+            WindowCommand::ShowMap(view) => {
+                self.map_view = view;
+                if let (Some(session), Some(document)) = (&self.session, &mut self.document)
+                    && let Some(target) = &self.painting.target
+                {
+                    let item_id = target.item_id;
+                    self.painting.attach(
+                        document,
+                        &session.project,
+                        item_id,
+                        &self.settings.annotator,
+                    )?;
+                    show_review(&self.map_view, &session.project, item_id, document)?;
+                }
+            }
             WindowCommand::DismissNotice => self.notice = None,
             WindowCommand::ExplainSelected | WindowCommand::ExplainGlobally => {
                 let Some(session) = &self.session else {
@@ -420,4 +445,26 @@ impl AppState {
         }
         Ok(())
     }
+}
+
+/// Puts the overlay `view` asks for on a case's document: a run's
+/// prediction or a comparison, read-only (the annotator's own map is
+/// painting's to show). Items that are not cases have no predictions.
+fn show_review(
+    view: &review::MapView,
+    project: &crate::store::Project,
+    item_id: i64,
+    document: &mut Document,
+) -> Result<(), String> {
+    if *view == review::MapView::Own {
+        return Ok(());
+    }
+    let names = project.case_names().map_err(|e| e.to_string())?;
+    let Some(case) = names.get(&item_id) else {
+        return Ok(());
+    };
+    if let Some((voxels, note)) = review::overlay(project, view, item_id, case, &document.volume)? {
+        document.show_read_only_map(voxels, note);
+    }
+    Ok(())
 }

@@ -42,6 +42,7 @@ pub fn labeling_ui(
     if row.case.is_some() {
         modality_line(ui, session, row, commands);
         slice_pick_ui(ui, session, row, commands);
+        map_view_ui(ui, state, commands);
     }
     let in_test = row.item.pool == crate::store::Pool::Test;
     let move_text = if in_test {
@@ -551,4 +552,73 @@ fn explanation_ui(ui: &mut egui::Ui, state: &AppState, row: &ItemRow, commands: 
                 ui.end_row();
             }
         });
+}
+
+/// Which map the overlay shows, where the project has segmentation runs:
+/// the annotator's own, a run's prediction, or the prediction against
+/// the case's map in one BraTS region (with the legend).
+fn map_view_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
+    use crate::app::review::{MapView, VERSUS_LEGEND};
+    use crate::train::metrics::BRATS_REGIONS;
+    let runs: Vec<&str> = state
+        .training
+        .past_runs
+        .iter()
+        .filter(|r| {
+            r.summary.is_some() && r.config.as_ref().is_some_and(|c| c.method.segments())
+        })
+        .map(|r| r.id.as_str())
+        .collect();
+    let Some(&newest) = runs.last() else {
+        return;
+    };
+    let current = state.map_view.clone();
+    let run = match &current {
+        MapView::Prediction(run) | MapView::Versus { run, .. } => run.clone(),
+        MapView::Own => newest.to_string(),
+    };
+    let mut chosen = current.clone();
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Map");
+        ui.selectable_value(&mut chosen, MapView::Own, "yours");
+        ui.selectable_value(&mut chosen, MapView::Prediction(run.clone()), "prediction");
+        for (index, (name, _)) in BRATS_REGIONS.iter().enumerate() {
+            ui.selectable_value(
+                &mut chosen,
+                MapView::Versus {
+                    run: run.clone(),
+                    region: index,
+                },
+                format!("vs truth {}", name.to_uppercase()),
+            );
+        }
+    });
+    if chosen != MapView::Own {
+        let mut picked = run.clone();
+        egui::ComboBox::from_label("Segmentation run")
+            .selected_text(&picked)
+            .show_ui(ui, |ui| {
+                for id in runs.iter().rev() {
+                    ui.selectable_value(&mut picked, id.to_string(), *id);
+                }
+            });
+        if picked != run {
+            chosen = match chosen {
+                MapView::Versus { region, .. } => MapView::Versus {
+                    run: picked,
+                    region,
+                },
+                _ => MapView::Prediction(picked),
+            };
+        }
+    }
+    if matches!(chosen, MapView::Versus { .. }) {
+        ui.weak(VERSUS_LEGEND);
+    }
+    if let Some(note) = state.document.as_ref().and_then(|d| d.labels_note.as_ref()) {
+        ui.weak(format!("Showing the {note}"));
+    }
+    if chosen != current {
+        commands.push(WindowCommand::ShowMap(chosen));
+    }
 }

@@ -1,0 +1,130 @@
+//! Reviewing a segmentation run on a case: what the label overlay shows —
+//! the annotator's own map (paintable), a run's predicted map, or the
+//! prediction against the case's truth in one BraTS region, voxel by
+//! voxel: where both agree, what the run missed and what it added, in
+//! three colours. Predictions and comparisons are read-only overlays.
+
+use std::path::{Path, PathBuf};
+
+use crate::store::{Project, label_maps};
+use crate::train::metrics::BRATS_REGIONS;
+use crate::train::segmentation::PREDICTIONS_FOLDER;
+
+/// What the overlay of a case shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum MapView {
+    /// The annotator's own map.
+    #[default]
+    Own,
+    /// A segmentation run's predicted map (`runs/<run>/predictions/<case>`).
+    Prediction(String),
+    /// A run's prediction against the case's truth in region `region`
+    /// (an index into BraTS's WT, TC, ET).
+    Versus { run: String, region: usize },
+}
+
+/// Codes of a comparison map, drawn in the overlay palette's first three
+/// colours (red, green, yellow).
+pub mod versus_code {
+    /// In the truth only: the run missed it.
+    pub const MISSED: u8 = 1;
+    /// In both.
+    pub const AGREED: u8 = 2;
+    /// In the prediction only: a false alarm.
+    pub const ADDED: u8 = 3;
+}
+
+/// The comparison legend, in the palette's colours.
+pub const VERSUS_LEGEND: &str = "green: both · red: missed (truth only) · yellow: added (prediction only)";
+
+/// Voxel-wise comparison of `predicted` and `truth` (label values) in `region`.
+pub fn versus(predicted: &[u8], truth: &[u8], region: &[u8]) -> Vec<u8> {
+    predicted
+        .iter()
+        .zip(truth)
+        .map(|(p, t)| match (region.contains(p), region.contains(t)) {
+            (true, true) => versus_code::AGREED,
+            (false, true) => versus_code::MISSED,
+            (true, false) => versus_code::ADDED,
+            (false, false) => 0,
+        })
+        .collect()
+}
+
+/// Where run `run` wrote its prediction of case `case`.
+pub fn prediction_path(root: &Path, run: &str, case: &str) -> Result<PathBuf, String> {
+    let dir = crate::train::runs::run_dir(root, run).map_err(|e| e.to_string())?;
+    let file = crate::store::export::safe_file_name(case).map_err(|e| e.to_string())?;
+    Ok(dir.join(PREDICTIONS_FOLDER).join(format!("{file}.nii.gz")))
+}
+
+/// The overlay `view` asks for on item `item_id` (shown as `case`, whose
+/// image `grid` is): label values and a note on what they are, or `None`
+/// for the annotator's own map.
+pub fn overlay(
+    project: &Project,
+    view: &MapView,
+    item_id: i64,
+    case: &str,
+    grid: &crate::volume::Volume,
+) -> Result<Option<(Vec<u8>, String)>, String> {
+    let (run, region) = match view {
+        MapView::Own => return Ok(None),
+        MapView::Prediction(run) => (run, None),
+        MapView::Versus { run, region } => (run, Some(*region)),
+    };
+    let path = prediction_path(project.root(), run, case)?;
+    if !path.is_file() {
+        return Err(format!(
+            "run {run} wrote no prediction of {case} (loupe predict --run {run} writes them)"
+        ));
+    }
+    let map = crate::volume::load(&path).map_err(|e| e.to_string())?;
+    if let Some(why) = label_maps::grid_mismatch(&map, grid) {
+        return Err(format!("run {run}'s prediction of {case} does not fit it: {why}"));
+    }
+    let predicted = label_maps::label_voxels(&map)?;
+    let Some(region) = region else {
+        return Ok(Some((predicted, format!("prediction of run {run} (read-only)"))));
+    };
+    let (name, values) = BRATS_REGIONS
+        .get(region)
+        .copied()
+        .ok_or_else(|| format!("no region {region}"))?;
+    let maps = project.label_maps(item_id).map_err(|e| e.to_string())?;
+    let record = label_maps::newest(&maps)
+        .ok_or_else(|| format!("{case} has no label map to compare the prediction with"))?;
+    let truth = project
+        .read_label_map(record, grid)
+        .map_err(|e| e.to_string())?;
+    Ok(Some((
+        versus(&predicted, &truth, values),
+        format!(
+            "run {run} vs {}'s map, {} (read-only)",
+            record.annotator,
+            name.to_uppercase()
+        ),
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_comparison_marks_agreement_misses_and_additions() {
+        let truth = [0u8, 1, 4, 2, 0];
+        let predicted = [4u8, 1, 2, 2, 0];
+        // Tumour core {1, 4}: voxel 0 added, 1 agreed, 2 missed, 3 and 4 outside.
+        assert_eq!(
+            versus(&predicted, &truth, &[1, 4]),
+            [
+                versus_code::ADDED,
+                versus_code::AGREED,
+                versus_code::MISSED,
+                0,
+                0
+            ]
+        );
+    }
+}
