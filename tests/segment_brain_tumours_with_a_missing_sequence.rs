@@ -100,14 +100,21 @@ fn the_demo_holds_four_sequences_and_the_truth_of_labeled_and_test_cases() {
     let count = |pool| pools.values().filter(|&&p| p == pool).count();
     use loupe::store::Pool;
     assert_eq!(
-        (count(Pool::Test), count(Pool::Labeled), count(Pool::Unlabeled)),
+        (
+            count(Pool::Test),
+            count(Pool::Labeled),
+            count(Pool::Unlabeled)
+        ),
         (2, 5, 5)
     );
     for (id, name) in &names {
         assert_eq!(files[id].len(), 4, "{name} has four sequences");
         let truth = labels(&root.join(format!("ground_truth/{name}_labels.nii.gz")));
         assert!(truth.iter().all(|v| [0, 1, 2, 4].contains(v)));
-        assert!(truth.contains(&4) && truth.contains(&2), "{name} has a tumour");
+        assert!(
+            truth.contains(&4) && truth.contains(&2),
+            "{name} has a tumour"
+        );
         match maps.get(id) {
             // The stored map is the generator's truth, on the case's grid.
             Some(records) => {
@@ -148,7 +155,10 @@ fn segmentation_and_protokd_report_the_dice_of_the_maps_they_write() {
     let [wt, tc, et] = dice(&test);
     for (name, value) in [("wt", wt), ("tc", tc), ("et", et)] {
         let got = reported[name].as_f64().unwrap();
-        assert!((got - value).abs() < 1e-9, "{name}: reported {got}, recomputed {value}");
+        assert!(
+            (got - value).abs() < 1e-9,
+            "{name}: reported {got}, recomputed {value}"
+        );
     }
     let mean = reported["mean"].as_f64().unwrap();
     assert!((mean - (wt + tc + et) / 3.0).abs() < 1e-9);
@@ -172,7 +182,10 @@ fn segmentation_and_protokd_report_the_dice_of_the_maps_they_write() {
     args.extend(SMALL);
     let student = train_json(&root, &args);
     let teacher_dice = student["teacher"]["dice"]["mean"].as_f64().unwrap();
-    assert!((teacher_dice - mean).abs() < 1e-9, "{teacher_dice} vs {mean}");
+    assert!(
+        (teacher_dice - mean).abs() < 1e-9,
+        "{teacher_dice} vs {mean}"
+    );
     let student_run = student["run"].as_str().unwrap();
     let metrics =
         std::fs::read_to_string(root.join(format!("runs/{student_run}/metrics.jsonl"))).unwrap();
@@ -194,7 +207,10 @@ fn segmentation_and_protokd_report_the_dice_of_the_maps_they_write() {
     let total = s["loss/seg"].as_f64().unwrap()
         + 10.0 * s["loss/kd"].as_f64().unwrap()
         + 0.1 * s["loss/proto"].as_f64().unwrap();
-    assert!((s["loss/total"].as_f64().unwrap() - total).abs() < 1e-4, "{s}");
+    assert!(
+        (s["loss/total"].as_f64().unwrap() - total).abs() < 1e-4,
+        "{s}"
+    );
     let config: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(root.join(format!("runs/{student_run}/config.json"))).unwrap(),
     )
@@ -208,7 +224,11 @@ fn segmentation_and_protokd_report_the_dice_of_the_maps_they_write() {
         all.extend_from_slice(args);
         let output = loupe(&all);
         assert!(!output.status.success(), "{args:?} was accepted");
-        assert!(stderr(&output).contains(expected), "{args:?}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains(expected),
+            "{args:?}: {}",
+            stderr(&output)
+        );
     };
     refused(&["--method", "protokd", "--teacher", &run], "--modality t1");
     refused(
@@ -222,6 +242,56 @@ fn segmentation_and_protokd_report_the_dice_of_the_maps_they_write() {
     refused(
         &["--method", "segmentation", "--input-size", "36"],
         "multiple of 8",
+    );
+    refused(
+        &[
+            "--method",
+            "protokd",
+            "--teacher",
+            &run,
+            "--modality",
+            "t1",
+            "--input-size",
+            "16",
+        ],
+        "the teacher's --model and --input-size",
+    );
+    // A classifying run teaches no segmentation (its review labels set first).
+    {
+        let mut project = loupe::store::Project::open(&root).unwrap();
+        let ids: Vec<i64> = project.items().unwrap().iter().map(|i| i.id).collect();
+        for (k, id) in ids.into_iter().enumerate() {
+            let value = ["accepted", "needs correction"][k % 2];
+            project
+                .set_label(id, "reference", "review", Some(value))
+                .unwrap();
+        }
+    }
+    let classifier = train_json(
+        &root,
+        &[
+            "--method",
+            "supervised",
+            "--modality",
+            "t1",
+            "--epochs",
+            "1",
+            "--input-size",
+            "16",
+            "--width",
+            "2",
+        ],
+    );
+    refused(
+        &[
+            "--method",
+            "protokd",
+            "--teacher",
+            classifier["run"].as_str().unwrap(),
+            "--modality",
+            "t1",
+        ],
+        "not a segmentation run",
     );
 }
 

@@ -436,7 +436,7 @@ fn the_training_contract_refuses_unknown_names_clearly() {
     // Method names are kebab case, spelled as the contract says.
     refused_train(
         &["--method", "mean_teacher"],
-        "[possible values: supervised, mean-teacher, cross-modal-kd, slice-policy, multimodal, kdamm]",
+        "[possible values: supervised, mean-teacher, cross-modal-kd, slice-policy, multimodal, kdamm, segmentation, protokd]",
     );
     refused_train(
         &["--modality", "image,ct"],

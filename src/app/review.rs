@@ -35,7 +35,8 @@ pub mod versus_code {
 }
 
 /// The comparison legend, in the palette's colours.
-pub const VERSUS_LEGEND: &str = "green: both · red: missed (truth only) · yellow: added (prediction only)";
+pub const VERSUS_LEGEND: &str =
+    "green: both · red: missed (truth only) · yellow: added (prediction only)";
 
 /// Voxel-wise comparison of `predicted` and `truth` (label values) in `region`.
 pub fn versus(predicted: &[u8], truth: &[u8], region: &[u8]) -> Vec<u8> {
@@ -81,11 +82,16 @@ pub fn overlay(
     }
     let map = crate::volume::load(&path).map_err(|e| e.to_string())?;
     if let Some(why) = label_maps::grid_mismatch(&map, grid) {
-        return Err(format!("run {run}'s prediction of {case} does not fit it: {why}"));
+        return Err(format!(
+            "run {run}'s prediction of {case} does not fit it: {why}"
+        ));
     }
     let predicted = label_maps::label_voxels(&map)?;
     let Some(region) = region else {
-        return Ok(Some((predicted, format!("prediction of run {run} (read-only)"))));
+        return Ok(Some((
+            predicted,
+            format!("prediction of run {run} (read-only)"),
+        )));
     };
     let (name, values) = BRATS_REGIONS
         .get(region)

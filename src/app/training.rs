@@ -63,20 +63,70 @@ pub struct TrainingRun {
 }
 
 impl TrainingRun {
-    /// Starts the configured method on `root` in a background thread, its CPU kernels on
-    /// a pool of `threads` threads.
-    pub fn spawn(
+    /// Starts the configured method (classifying or segmenting) on `root`
+    /// in a background thread, its CPU kernels on a pool of `threads` threads.
+    pub fn spawn_configured(
         root: PathBuf,
         config: TrainConfig,
         compute: ComputeDevice,
         threads: usize,
+    ) -> Self {
+        let name = methods::spec(config.method).name.to_string();
+        Self::start(
+            root,
+            config,
+            name,
+            compute,
+            threads,
+            |root, config, compute, events, commands| {
+                trainer::train(root, config, compute, RASTERIZE, events, commands)
+            },
+        )
+    }
+
+    /// Starts `method` (any classifying method, one not in the configuration's
+    /// list too) on `root`, as [`TrainingRun::spawn_configured`].
+    pub fn spawn(
+        root: PathBuf,
+        config: TrainConfig,
+        method: Box<dyn methods::TrainingMethod>,
+        compute: ComputeDevice,
+        threads: usize,
+    ) -> Self {
+        let name = method.spec().name.to_string();
+        Self::start(
+            root,
+            config,
+            name,
+            compute,
+            threads,
+            move |root, config, compute, events, commands| {
+                trainer::train_with(root, config, method, compute, RASTERIZE, events, commands)
+            },
+        )
+    }
+
+    fn start(
+        root: PathBuf,
+        config: TrainConfig,
+        name: String,
+        compute: ComputeDevice,
+        threads: usize,
+        run: impl FnOnce(
+            &Path,
+            &TrainConfig,
+            &ComputeDevice,
+            &Sender<TrainEvent>,
+            &Receiver<TrainCommand>,
+        ) -> Result<RunSummary, crate::train::error::TrainError>
+        + Send
+        + 'static,
     ) -> Self {
         let (events_tx, events) = channel();
         let (commands, commands_rx) = channel();
         let (result_tx, result) = channel();
         let thread_config = config.clone();
         let device = compute.description.clone();
-        let name = methods::spec(config.method).name.to_string();
         std::thread::Builder::new()
             .name("loupe-training".into())
             .spawn(move || {
@@ -85,14 +135,7 @@ impl TrainingRun {
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     // Moved in: the pool runs it on one of its own threads.
                     threads::with_threads(threads, move || {
-                        trainer::train(
-                            &root,
-                            &thread_config,
-                            &compute,
-                            RASTERIZE,
-                            &events_tx,
-                            &commands_rx,
-                        )
+                        run(&root, &thread_config, &compute, &events_tx, &commands_rx)
                     })
                     .and_then(|result| result)
                     .map_err(|e| e.to_string())
@@ -372,7 +415,7 @@ impl Training {
                     compute.clone()
                 };
                 self.lineage = lineage::lineage(root, &self.config);
-                self.run = Some(TrainingRun::spawn(
+                self.run = Some(TrainingRun::spawn_configured(
                     root.to_path_buf(),
                     self.config.clone(),
                     compute,

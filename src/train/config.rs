@@ -763,7 +763,8 @@ impl TrainConfig {
                     self.input_size = DEFAULT_SEGMENTATION_EDGE;
                     self.width = self.width.min(8);
                 }
-                if self.model == ModelKind::Unet3d && !limits::VOLUME_EDGE.contains(&self.input_size)
+                if self.model == ModelKind::Unet3d
+                    && !limits::VOLUME_EDGE.contains(&self.input_size)
                 {
                     self.input_size = DEFAULT_VOLUME_EDGE;
                 }
@@ -1169,6 +1170,40 @@ mod tests {
     }
 
     #[test]
+    fn segmentation_reads_distinct_sequences_with_a_unet() {
+        let roles: Vec<String> = ["t1", "t1ce", "t2", "flair"].map(String::from).to_vec();
+        let preset = Preset::SmallOnCpu.config_for("brain-tumour");
+        assert_eq!(preset.method, Method::Segmentation);
+        assert_eq!(preset.input_kind(), InputKind::Sequences(roles.clone()));
+        assert_eq!((preset.model, preset.input_size), (ModelKind::Unet, 64));
+        preset.validate().unwrap();
+        let refused = |change: &dyn Fn(&mut TrainConfig)| {
+            let mut config = preset.clone();
+            change(&mut config);
+            config.validate().unwrap_err().0
+        };
+        assert!(
+            refused(&|c| c.modalities = vec!["t1".into(), "t1".into()]).contains("named twice")
+        );
+        assert!(refused(&|c| c.modalities = vec![TABULAR_MODALITY.into()]).contains("by role"));
+        assert!(refused(&|c| c.model = ModelKind::Resnet18).contains("cannot segment"));
+        assert!(refused(&|c| c.input_size = 60).contains("multiple of 8"));
+        assert!(refused(&|c| c.segmentation.slices_per_case = 0).contains("slices per case"));
+        // A classifier's settings switched to segmentation take a U-Net at 64³.
+        let mut config = TrainConfig {
+            method: Method::Segmentation,
+            ..TrainConfig::default()
+        };
+        assert!(config.read_as(SEQUENCES_INPUT, &roles));
+        assert_eq!(config.modalities, roles);
+        assert_eq!((config.model, config.input_size), (ModelKind::Unet, 64));
+        config.validate().unwrap();
+        // Only segmentation methods read sequences.
+        config.method = Method::Supervised;
+        assert_ne!(config.input_kind().kind_name(), SEQUENCES_INPUT);
+    }
+
+    #[test]
     fn method_names_are_the_contract() {
         let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
         assert_eq!(
@@ -1179,7 +1214,9 @@ mod tests {
                 "cross-modal-kd",
                 "slice-policy",
                 "multimodal",
-                "kdamm"
+                "kdamm",
+                "segmentation",
+                "protokd"
             ]
         );
         for method in Method::ALL {

@@ -523,7 +523,10 @@ fn better(candidate: &Scored, best: Option<&Scored>) -> bool {
 }
 
 /// Waits out a pause; true when the run must stop.
-pub(crate) fn stop_requested(commands: &Receiver<TrainCommand>, events: &Sender<TrainEvent>) -> bool {
+pub(crate) fn stop_requested(
+    commands: &Receiver<TrainCommand>,
+    events: &Sender<TrainEvent>,
+) -> bool {
     loop {
         match commands.try_recv() {
             Ok(TrainCommand::Stop) => return true,

@@ -564,9 +564,7 @@ fn map_view_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
         .training
         .past_runs
         .iter()
-        .filter(|r| {
-            r.summary.is_some() && r.config.as_ref().is_some_and(|c| c.method.segments())
-        })
+        .filter(|r| r.summary.is_some() && r.config.as_ref().is_some_and(|c| c.method.segments()))
         .map(|r| r.id.as_str())
         .collect();
     let Some(&newest) = runs.last() else {

@@ -3,6 +3,7 @@
 mod kd;
 mod kdamm;
 mod profile;
+mod protokd;
 mod thyroid;
 mod training;
 
@@ -157,6 +158,41 @@ pub enum BenchKind {
         #[arg(long, default_value_t = 1)]
         jobs: usize,
         /// Where the demo projects and runs go (default: a folder in the temp dir, reused).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// METHODS.md §5 on the brain-tumour demo: per training seed the
+    /// four-sequence segmentation teacher, and per sequence the unimodal
+    /// baseline and the ProtoKD student. Mean ± sd over seeds of test Dice
+    /// (WT, TC, ET, mean).
+    Protokd {
+        /// Training seeds.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+        seeds: Vec<u64>,
+        /// The demo's seed (one demo for every training seed).
+        #[arg(long, default_value_t = 1)]
+        demo_seed: u64,
+        /// Cases in the demo.
+        #[arg(long, default_value_t = 40)]
+        count: usize,
+        /// The volumes' edge in voxels (a multiple of 8).
+        #[arg(long, default_value_t = 64)]
+        edge: usize,
+        /// Fraction of the training cases labeled.
+        #[arg(long, default_value_t = 0.5)]
+        labeled_fraction: f64,
+        /// Epochs of every run (default 8).
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// U-Net width (default 8).
+        #[arg(long)]
+        width: Option<usize>,
+        /// Runs at once (default 1: each run uses every core).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Where the demo project and runs go (default: a folder in the temp dir, reused).
         #[arg(long)]
         dir: Option<PathBuf>,
         #[arg(long)]
@@ -349,6 +385,37 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 dir: dir
                     .clone()
                     .unwrap_or_else(|| std::env::temp_dir().join("loupe-bench-kd")),
+                json: *json,
+            })
+        }
+        BenchKind::Protokd {
+            seeds,
+            demo_seed,
+            count,
+            edge,
+            labeled_fraction,
+            epochs,
+            width,
+            jobs,
+            dir,
+            json,
+        } => {
+            let mut config = protokd::default_config();
+            if let Some(epochs) = epochs {
+                config.epochs = *epochs;
+            }
+            if let Some(width) = width {
+                config.width = *width;
+            }
+            protokd::protokd(&protokd::ProtokdSettings {
+                seeds: seeds.clone(),
+                demo_seed: *demo_seed,
+                count: *count,
+                edge: *edge,
+                labeled_fraction: *labeled_fraction,
+                config,
+                jobs: within("--jobs", *jobs, 1..=256)?,
+                dir: dir.clone().unwrap_or_else(protokd::default_dir),
                 json: *json,
             })
         }

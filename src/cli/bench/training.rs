@@ -89,7 +89,12 @@ fn time_steps(
         unlabeled: random_images(s.batch, s.input_size, classes, false),
         test: Images::default(),
     };
-    let mut trainer = Trainer::new(config, data, &compute.device, methods::build(method).ok_or_else(|| anyhow::anyhow!("{} does not classify", method.name()))?,
+    let mut trainer = Trainer::new(
+        config,
+        data,
+        &compute.device,
+        methods::build(method)
+            .ok_or_else(|| anyhow::anyhow!("{} does not classify", method.name()))?,
         None,
     )?;
     let mut seconds = Vec::with_capacity(s.steps);

@@ -79,6 +79,94 @@ impl SegmentationMethod for Protokd {
             ("loss/total".into(), scalar(&loss)),
         ]);
         let grads = GradientsParams::from_grads(loss.backward(), &student);
-        (optimizer.step(context.learning_rate, student, grads), values)
+        (
+            optimizer.step(context.learning_rate, student, grads),
+            values,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::config::{Method, TrainConfig};
+    use crate::train::models::ModelKind;
+    use crate::train::models::unet::SegmenterConfig;
+    use burn::module::Module;
+    use burn::optim::AdamConfig;
+    use burn::tensor::{Device, Distribution, Tensor, TensorData};
+
+    fn batch(device: &Device, input: Tensor<3>) -> SegBatch {
+        // Two 8×8 slices, three classes: a square of class 1 and one of 2.
+        let mut onehot = vec![0f32; 2 * 3 * 64];
+        for b in 0..2 {
+            for p in 0..64 {
+                let class = if p % 8 < 3 {
+                    1
+                } else if p / 8 > 5 {
+                    2
+                } else {
+                    0
+                };
+                onehot[(b * 3 + class) * 64 + p] = 1.0;
+            }
+        }
+        SegBatch {
+            teacher_input: Some(input.clone().without_autodiff()),
+            input,
+            onehot: Tensor::from_data(TensorData::new(onehot, [2, 3, 64]), device),
+            spatial: vec![8, 8],
+        }
+    }
+
+    #[test]
+    fn a_student_equal_to_its_teacher_has_nothing_to_distil_and_learns_from_labels() {
+        let device = Device::flex().autodiff();
+        device.seed(3);
+        let config = TrainConfig {
+            method: Method::Protokd,
+            ..TrainConfig::default()
+        };
+        let student = crate::train::models::unet::Segmenter::new(
+            ModelKind::Unet,
+            &SegmenterConfig {
+                channels: 1,
+                classes: 3,
+                width: 2,
+            },
+            &device,
+        );
+        let teacher = student.valid();
+        let input = Tensor::<3>::random([2, 1, 64], Distribution::Normal(0.0, 1.0), &device);
+        let batch = batch(&device, input);
+        let mut optimizer = AdamConfig::new().init();
+        let context = StepContext {
+            learning_rate: 1e-2,
+            global_step: 0,
+            epoch_progress: 0.0,
+            config: &config,
+        };
+        let (mut student, first) =
+            Protokd.step(student, Some(&teacher), &mut optimizer, &batch, &context);
+        // Same weights, same input: softened outputs and similarity maps agree.
+        assert!(first["loss/kd"].abs() < 1e-6, "{first:?}");
+        assert!(first["loss/proto"].abs() < 1e-6, "{first:?}");
+        assert!((first["loss/total"] - first["loss/seg"]).abs() < 1e-5);
+        assert!((first["loss/seg"] - first["loss/ce"] - first["loss/dice"]).abs() < 1e-5);
+        // After a step the student differs from the frozen teacher: both terms appear.
+        let mut values = first.clone();
+        for _ in 0..30 {
+            let (next, v) = Protokd.step(student, Some(&teacher), &mut optimizer, &batch, &context);
+            student = next;
+            values = v;
+        }
+        assert!(
+            values["loss/kd"] > 1e-6 && values["loss/proto"] > 1e-6,
+            "{values:?}"
+        );
+        assert!(
+            values["loss/seg"] < first["loss/seg"] * 0.8,
+            "{first:?} → {values:?}"
+        );
     }
 }

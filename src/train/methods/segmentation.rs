@@ -47,6 +47,9 @@ impl SegmentationMethod for Segmentation {
             ("loss/total".into(), scalar(&loss)),
         ]);
         let grads = GradientsParams::from_grads(loss.backward(), &student);
-        (optimizer.step(context.learning_rate, student, grads), values)
+        (
+            optimizer.step(context.learning_rate, student, grads),
+            values,
+        )
     }
 }

@@ -12,11 +12,11 @@
 
 pub mod densenet;
 pub mod fusion;
-pub mod unet;
 pub mod layers;
 pub mod resnet;
 pub mod slice_policy;
 pub mod tabular;
+pub mod unet;
 pub mod volume3d;
 pub mod xception;
 
@@ -203,14 +203,14 @@ impl Classifier {
             // run on one); asked here, the 2-D default stands in.
             ModelKind::Resnet18 | ModelKind::Unet | ModelKind::Unet3d => {
                 Classifier::ResNet(ResNet::new(
-                &ResNetConfig {
-                    classes,
-                    width,
-                    dropout,
-                    channels,
-                },
-                device,
-            ))
+                    &ResNetConfig {
+                        classes,
+                        width,
+                        dropout,
+                        channels,
+                    },
+                    device,
+                ))
             }
             ModelKind::Densenet121 => Classifier::DenseNet(densenet::DenseNet::new(
                 &densenet::DenseNetConfig::densenet121(classes, dropout),

@@ -303,7 +303,10 @@ mod tests {
 
     #[test]
     fn label_values_become_class_indices() {
-        assert_eq!(to_classes(&[0, 4, 1, 2], &[0, 1, 2, 4]), Ok(vec![0, 3, 1, 2]));
+        assert_eq!(
+            to_classes(&[0, 4, 1, 2], &[0, 1, 2, 4]),
+            Ok(vec![0, 3, 1, 2])
+        );
         assert_eq!(to_classes(&[0, 3], &[0, 1, 2, 4]), Err(3));
     }
 }

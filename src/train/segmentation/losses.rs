@@ -74,8 +74,16 @@ fn similarity_maps(features: Tensor<3>, onehot: Tensor<3>) -> (Tensor<2>, Tensor
         .transpose()
         .matmul(f.clone())
         .div(counts.clone().transpose().clamp_min(1.0)); // [K, F]
+    // ε inside the root: decoder features come out of a ReLU and can be
+    // all zero at a voxel, where √ has an infinite slope (a clamp after it
+    // would still pass 0·∞ = NaN back). A zero vector is then 0 to every prototype.
     let unit = |t: Tensor<2>| {
-        let norm = t.clone().powf_scalar(2.0).sum_dim(1).sqrt().clamp_min(1e-8);
+        let norm = t
+            .clone()
+            .powf_scalar(2.0)
+            .sum_dim(1)
+            .add_scalar(1e-12)
+            .sqrt();
         t.div(norm)
     };
     let similarity = unit(f).matmul(unit(prototypes).transpose()); // [N, K]
@@ -88,7 +96,9 @@ pub fn prototype_kd(student: Tensor<3>, teacher: Tensor<3>, onehot: Tensor<3>) -
     let (s_student, present) = similarity_maps(student, onehot.clone());
     let (s_teacher, _) = similarity_maps(teacher, onehot);
     let n = s_student.dims()[0] as f64;
-    let squared = (s_student - s_teacher).powf_scalar(2.0).mul(present.clone());
+    let squared = (s_student - s_teacher)
+        .powf_scalar(2.0)
+        .mul(present.clone());
     squared
         .sum()
         .div(present.sum().mul_scalar(n).clamp_min(1.0))

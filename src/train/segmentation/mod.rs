@@ -396,7 +396,13 @@ impl SegTrainer {
     /// The student's Dice on `cases` (cases without truth are skipped).
     pub fn dice(&self, cases: &[SegCase]) -> Dice {
         let network = self.student().valid();
-        score(&network, cases, &self.student_channels, &self.data, &self.device)
+        score(
+            &network,
+            cases,
+            &self.student_channels,
+            &self.data,
+            &self.device,
+        )
     }
 
     /// The frozen teacher's Dice on `cases`, when there is one.
@@ -484,7 +490,10 @@ pub fn predict_case(
     let mut labels = Vec::with_capacity(volume);
     if network.spatial_dims() == 3 {
         let x = Tensor::<3>::from_data(
-            TensorData::new(gather(&(0..edge).collect::<Vec<_>>()), [edge, channels.len(), slice]),
+            TensorData::new(
+                gather(&(0..edge).collect::<Vec<_>>()),
+                [edge, channels.len(), slice],
+            ),
             &device,
         );
         // Slices were gathered z-major; the 3-D network reads [1, C, D·H·W].
@@ -565,6 +574,21 @@ pub fn train(
             )));
         }
     };
+    if let Some(t) = &teacher {
+        // The teacher reads the student's samples: the same kind of sample
+        // (slices or volumes) on the same grid.
+        let (kind, edge) = (t.config.model, t.config.input_size);
+        if kind != config.model || edge != config.input_size {
+            return Err(TrainError::Data(format!(
+                "teacher run {} is a {} on {edge}³; this run trains a {} on {}³: give the \
+                 student the teacher's --model and --input-size",
+                config.teachers.join(","),
+                kind.name(),
+                config.model.name(),
+                config.input_size
+            )));
+        }
+    }
     let roles = roles_to_load(config, teacher.as_ref());
     let data = data::load(
         &project,
@@ -628,8 +652,8 @@ pub fn train(
         if let Some(t) = teacher_test {
             metric_series("metric", "teacher", &t.into_metrics(), &mut values);
         }
-        let validation = (!trainer.data.validation.is_empty())
-            .then(|| trainer.dice(&trainer.data.validation));
+        let validation =
+            (!trainer.data.validation.is_empty()).then(|| trainer.dice(&trainer.data.validation));
         if let Some(v) = validation {
             metric_series("validation", "student", &v.into_metrics(), &mut values);
         }
@@ -660,9 +684,13 @@ pub fn train(
         Some(_) => {
             let record = burn::store::ModuleRecord::load(&run.path.join(CHOSEN_STUDENT))
                 .map_err(|e| TrainError::Data(e.to_string()))?;
-            network_for(&trainer.config, classes, &compute.device.clone().without_autodiff())
-                .try_load_record(record)
-                .map_err(|e| TrainError::Data(e.to_string()))?
+            network_for(
+                &trainer.config,
+                classes,
+                &compute.device.clone().without_autodiff(),
+            )
+            .try_load_record(record)
+            .map_err(|e| TrainError::Data(e.to_string()))?
         }
         None => trainer.student().valid(),
     };
@@ -729,7 +757,13 @@ pub fn evaluate_run(
 ) -> Result<RunSummary, TrainError> {
     let (loaded, data) = load_with_cases(root, run, compute)?;
     let channels = data.channels_of(&loaded.config.modalities);
-    let dice = score(&loaded.network, &data.test, &channels, &data, &compute.device);
+    let dice = score(
+        &loaded.network,
+        &data.test,
+        &channels,
+        &data,
+        &compute.device,
+    );
     let saved: Option<RunSummary> = super::runs::run_dir(root, run)
         .ok()
         .and_then(|d| std::fs::read_to_string(d.join(super::runs::SUMMARY_FILE)).ok())
@@ -738,7 +772,9 @@ pub fn evaluate_run(
         run: run.to_string(),
         epochs: saved.as_ref().map_or(loaded.config.epochs, |s| s.epochs),
         chosen_epoch: saved.as_ref().and_then(|s| s.chosen_epoch),
-        selected_on: saved.as_ref().map_or(Selection::LastEpoch, |s| s.selected_on),
+        selected_on: saved
+            .as_ref()
+            .map_or(Selection::LastEpoch, |s| s.selected_on),
         student: dice.into_metrics(),
         teacher: saved.and_then(|s| s.teacher),
         stopped_early: false,
