@@ -14,7 +14,8 @@
 //! | enhancing rim (label 4) | mid | **bright** | mid | bright |
 //! | oedema (label 2) | a little darker | a little darker | **bright** | **brightest** |
 //!
-//! with a smooth multiplicative bias field per sequence and noise. Labels
+//! with a smooth multiplicative bias field per sequence and noise, skull-stripped
+//! (zero outside the brain, as BraTS distributes its cases). Labels
 //! are BraTS's: 0 background, 1 necrotic core, 2 oedema, 4 enhancing.
 //! Axes: `edge³` values, x fastest (x + edge·(y + edge·z)).
 
@@ -141,6 +142,11 @@ pub fn case(brain: &[f32], edge: usize, rng: &mut Rng) -> TumourCase {
                     label::OEDEMA => [0.8 * t, 0.8 * t, 1.0, 1.2],
                     _ => normal,
                 };
+                // Skull-stripped, as BraTS distributes its cases: nothing
+                // (not even noise) outside the brain.
+                if !inside {
+                    continue;
+                }
                 for (s, sequence) in sequences.iter_mut().enumerate() {
                     let noise = 0.03 * rng.normal() as f32;
                     sequence[v] = (value[s] * fields[s](x, y, z) + noise).max(0.0);
@@ -208,6 +214,15 @@ mod tests {
                 .zip(&brain)
                 .all(|(&l, &t)| l == 0 || t > BRAIN_BELOW)
         );
+        // Skull-stripped: every sequence is exactly 0 outside the brain.
+        for sequence in &a.sequences {
+            assert!(
+                sequence
+                    .iter()
+                    .zip(&brain)
+                    .all(|(&v, &t)| t > BRAIN_BELOW || v == 0.0)
+            );
+        }
         let [t1, t1ce, t2, flair] = &a.sequences;
         let m = |s: &[f32], class| mean(s, &a.labels, class, &brain);
         // The enhancing rim lights up on T1ce, not (as much) on T1.

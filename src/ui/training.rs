@@ -604,6 +604,29 @@ fn series_plots(
 
 /// The latest epoch's confusion matrix and per-class ROC (teacher where there is one).
 fn confusion_and_roc_ui(ui: &mut egui::Ui, state: &AppState, training: &TrainingRun) {
+    if let Some(last) = training.epochs.last()
+        && let Some(student) = last.student.dice
+    {
+        // A segmentation run: its Dice per BraTS region, student and teacher.
+        ui.label("Test Dice (BraTS regions, per case then averaged)");
+        egui::Grid::new("dice").striped(true).show(ui, |ui| {
+            for title in ["", "WT", "TC", "ET", "mean"] {
+                ui.strong(title);
+            }
+            ui.end_row();
+            let teacher = last.teacher.as_ref().and_then(|t| t.dice);
+            for (who, dice) in [("student", Some(student)), ("teacher", teacher)] {
+                if let Some(d) = dice {
+                    ui.label(who);
+                    for v in [d.wt, d.tc, d.et, d.mean] {
+                        ui.label(format!("{v:.3}"));
+                    }
+                    ui.end_row();
+                }
+            }
+        });
+        return;
+    }
     if let Some(last) = training.epochs.last() {
         let metrics: &Metrics = last.teacher.as_ref().unwrap_or(&last.student);
         let classes = state

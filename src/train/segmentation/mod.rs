@@ -453,7 +453,8 @@ const PREDICTION_CHUNK: usize = 16;
 
 /// `network`'s label values for `case` (its `channels`), on the case's
 /// own grid: argmax per voxel of the training grid, as label values,
-/// resampled to the case's shape by the nearest voxel.
+/// background where no sequence read shows tissue, resampled to the
+/// case's shape by the nearest voxel.
 pub fn predict_case(
     network: &Segmenter,
     case: &SegCase,
@@ -507,6 +508,16 @@ pub fn predict_case(
                 &device,
             );
             labels.extend(argmax(x, &[edge, edge]));
+        }
+    }
+    // Outside the tissue (every sequence read is 0: skull-stripped
+    // background) nothing is labeled — the brain mask BraTS pipelines apply.
+    for (v, label) in labels.iter_mut().enumerate() {
+        if channels
+            .iter()
+            .all(|&c| case.sequences[c * volume + v] == 0.0)
+        {
+            *label = 0;
         }
     }
     crate::volume::resample::nearest(&labels, [edge; 3], case.native_shape)
