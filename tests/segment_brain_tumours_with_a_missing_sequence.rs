@@ -243,6 +243,17 @@ fn segmentation_and_protokd_report_the_dice_of_the_maps_they_write() {
         &["--method", "segmentation", "--input-size", "36"],
         "multiple of 8",
     );
+    // The 3-D U-Net, by flag: whole volumes, the same contract.
+    let volumes = train_json(
+        &root,
+        &[
+            "--method", "segmentation", "--model", "unet3d", "--modality", "t1,flair",
+            "--input-size", "16", "--width", "2", "--epochs", "1",
+        ],
+    );
+    assert!(volumes["student"]["dice"]["mean"].is_number());
+    let id = volumes["run"].as_str().unwrap();
+    assert!(root.join(format!("runs/{id}/predictions/bt_0001.nii.gz")).is_file());
     refused(
         &[
             "--method",
@@ -326,6 +337,37 @@ fn the_window_trains_a_segmentation_and_overlays_its_prediction_against_the_trut
     for name in ["loss/ce", "loss/dice", "loss/total"] {
         assert!(series.iter().any(|s| *s == name), "{name}: {series:?}");
     }
+    // ProtoKD in the window: the segmentation run teaches, T1 alone is read.
+    let teacher_run = harness.state().state().training.run.as_ref().unwrap().run.clone().unwrap();
+    harness
+        .get_by_label("ProtoKD (segmentation, missing sequences)")
+        .click();
+    harness.run();
+    for role in ["t1ce", "t2", "flair"] {
+        harness
+            .get_by_role_and_label(egui::accesskit::Role::CheckBox, role)
+            .click();
+        harness.run();
+    }
+    harness.get_by_label("Teacher run").click();
+    harness.run();
+    harness.get_by_label(teacher_run.as_str()).click();
+    harness.run();
+    let config = harness.state().state().training.config.clone();
+    assert_eq!(config.method, loupe::train::config::Method::Protokd);
+    assert_eq!(config.modalities, ["t1"]);
+    assert_eq!(config.teachers, [teacher_run.clone()]);
+    harness.get_by_label("Start").click();
+    common::wait_for_training(&mut harness, 3000);
+    let run = harness.state().state().training.run.as_ref().unwrap();
+    let series: std::collections::BTreeSet<&String> =
+        run.steps.iter().flat_map(|(_, s)| s.keys()).collect();
+    for name in ["loss/kd", "loss/proto", "loss/seg"] {
+        assert!(series.iter().any(|s| *s == name), "{name}: {series:?}");
+    }
+    let last = run.epochs.last().unwrap();
+    assert!(last.series.contains_key("metric/teacher/dice_mean"));
+
     // A labeled case: its map against the run's prediction, read-only.
     let pools = case_pools(&root);
     let labeled = pools

@@ -727,9 +727,7 @@ fn inputs_ui(ui: &mut egui::Ui, state: &AppState, config: &mut TrainConfig) {
     let schema = session.project.schema();
     if config.method.segments() {
         sequences_ui(ui, &schema.modalities, config);
-        return;
-    }
-    if schema.has_cases() {
+    } else if schema.has_cases() {
         // (modalities, 2-D slices?, title)
         let mut choices: Vec<(Vec<String>, bool, String)> = Vec::new();
         if !schema.tabular.is_empty() {
