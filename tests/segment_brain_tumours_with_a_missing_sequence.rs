@@ -247,13 +247,26 @@ fn segmentation_and_protokd_report_the_dice_of_the_maps_they_write() {
     let volumes = train_json(
         &root,
         &[
-            "--method", "segmentation", "--model", "unet3d", "--modality", "t1,flair",
-            "--input-size", "16", "--width", "2", "--epochs", "1",
+            "--method",
+            "segmentation",
+            "--model",
+            "unet3d",
+            "--modality",
+            "t1,flair",
+            "--input-size",
+            "16",
+            "--width",
+            "2",
+            "--epochs",
+            "1",
         ],
     );
     assert!(volumes["student"]["dice"]["mean"].is_number());
     let id = volumes["run"].as_str().unwrap();
-    assert!(root.join(format!("runs/{id}/predictions/bt_0001.nii.gz")).is_file());
+    assert!(
+        root.join(format!("runs/{id}/predictions/bt_0001.nii.gz"))
+            .is_file()
+    );
     refused(
         &[
             "--method",
@@ -338,7 +351,16 @@ fn the_window_trains_a_segmentation_and_overlays_its_prediction_against_the_trut
         assert!(series.iter().any(|s| *s == name), "{name}: {series:?}");
     }
     // ProtoKD in the window: the segmentation run teaches, T1 alone is read.
-    let teacher_run = harness.state().state().training.run.as_ref().unwrap().run.clone().unwrap();
+    let teacher_run = harness
+        .state()
+        .state()
+        .training
+        .run
+        .as_ref()
+        .unwrap()
+        .run
+        .clone()
+        .unwrap();
     harness
         .get_by_label("ProtoKD (segmentation, missing sequences)")
         .click();

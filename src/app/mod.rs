@@ -395,32 +395,11 @@ impl AppState {
                     crate::store::annotator_name(&name).map_err(|e| e.to_string())?;
                 self.save_settings();
                 // Strokes go to the new annotator's own map.
-                if let (Some(session), Some(document)) = (&self.session, &mut self.document)
-                    && let Some(target) = &self.painting.target
-                {
-                    let item_id = target.item_id;
-                    self.painting.attach(
-                        document,
-                        &session.project,
-                        item_id,
-                        &self.settings.annotator,
-                    )?;
-                }
+                self.reattach_maps()?;
             }
             WindowCommand::ShowMap(view) => {
                 self.map_view = view;
-                if let (Some(session), Some(document)) = (&self.session, &mut self.document)
-                    && let Some(target) = &self.painting.target
-                {
-                    let item_id = target.item_id;
-                    self.painting.attach(
-                        document,
-                        &session.project,
-                        item_id,
-                        &self.settings.annotator,
-                    )?;
-                    show_review(&self.map_view, &session.project, item_id, document)?;
-                }
+                self.reattach_maps()?;
             }
             WindowCommand::DismissNotice => self.notice = None,
             WindowCommand::ExplainSelected | WindowCommand::ExplainGlobally => {
@@ -442,6 +421,27 @@ impl AppState {
                     (_, None) => {}
                 }
             }
+        }
+        Ok(())
+    }
+}
+
+impl AppState {
+    /// Shows the open case's maps again as the annotator and the map view
+    /// now say: painting attached to the annotator's own map, then the
+    /// chosen prediction or comparison over it.
+    fn reattach_maps(&mut self) -> Result<(), String> {
+        if let (Some(session), Some(document)) = (&self.session, &mut self.document)
+            && let Some(target) = &self.painting.target
+        {
+            let item_id = target.item_id;
+            self.painting.attach(
+                document,
+                &session.project,
+                item_id,
+                &self.settings.annotator,
+            )?;
+            show_review(&self.map_view, &session.project, item_id, document)?;
         }
         Ok(())
     }

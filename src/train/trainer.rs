@@ -172,13 +172,8 @@ impl Trainer {
                 input.kind_name()
             )));
         }
-        if !spec.teacher_roles.is_empty() && config.teachers.is_empty() {
-            return Err(TrainError::Data(format!(
-                "method {} distils from a teacher run on {}: name one (--teacher RUN)",
-                spec.name,
-                spec.teacher_roles.join(" or ")
-            )));
-        }
+        spec.check_teachers(&config.teachers)
+            .map_err(TrainError::Data)?;
         if matches!(spec.teacher_use, TeacherUse::Features | TeacherUse::Outputs)
             && data
                 .labeled
@@ -190,13 +185,6 @@ impl Trainer {
             return Err(TrainError::Data(
                 "the teacher run sees none of the training cases (none has its modality)".into(),
             ));
-        }
-        if !config.teachers.is_empty() && spec.teacher_roles.is_empty() {
-            return Err(TrainError::Data(format!(
-                "method {} takes no teacher runs (given {})",
-                spec.name,
-                config.teachers.join(", ")
-            )));
         }
         if data.labeled.is_empty() {
             return Err(TrainError::Data(

@@ -110,6 +110,26 @@ pub enum TeacherUse {
 }
 
 impl MethodSpec {
+    /// The one rule on teacher runs: a method that distils needs one, a
+    /// method without teachers takes none.
+    pub fn check_teachers(&self, teachers: &[String]) -> Result<(), String> {
+        if !self.teacher_roles.is_empty() && teachers.is_empty() {
+            return Err(format!(
+                "method {} distils from a teacher run on {}: name one (--teacher RUN)",
+                self.name,
+                self.teacher_roles.join(" or ")
+            ));
+        }
+        if self.teacher_roles.is_empty() && !teachers.is_empty() {
+            return Err(format!(
+                "method {} takes no teacher runs (given {})",
+                self.name,
+                teachers.join(", ")
+            ));
+        }
+        Ok(())
+    }
+
     /// A single-image method without teacher runs named `name`.
     pub const fn image(
         name: &'static str,

@@ -172,17 +172,12 @@ impl SegTrainer {
     ) -> Result<Self, TrainError> {
         config.validate()?;
         let spec = *method.spec();
+        spec.check_teachers(&config.teachers)
+            .map_err(TrainError::Data)?;
         if !spec.teacher_roles.is_empty() && teacher.is_none() {
             return Err(TrainError::Data(format!(
-                "method {} distils from a four-sequence segmentation run: name it (--teacher RUN)",
+                "method {}: its teacher run was not loaded",
                 spec.name
-            )));
-        }
-        if spec.teacher_roles.is_empty() && !config.teachers.is_empty() {
-            return Err(TrainError::Data(format!(
-                "method {} takes no teacher runs (given {})",
-                spec.name,
-                config.teachers.join(", ")
             )));
         }
         if data.labeled.is_empty() {
