@@ -857,7 +857,7 @@ fn write_brain_tumour_demo(
     let mut table = csv::line(&header);
     let mut truths = Vec::with_capacity(count);
     let mut rng = Rng::new(options.seed);
-    for index in 0..count {
+    for (index, &(pool, _)) in pool_of.iter().enumerate() {
         let name = format!("bt_{:04}", index + 1);
         let generated = case(&brain, edge, &mut rng);
         let mut row = vec![name.clone()];
@@ -888,7 +888,7 @@ fn write_brain_tumour_demo(
         );
         crate::volume::nifti::write_nifti1(&truth, &truth_path).map_err(io(&truth_path))?;
         row.push(String::new());
-        row.push(if pool_of[index].0 == Pool::Test {
+        row.push(if pool == Pool::Test {
             "test".into()
         } else {
             String::new()

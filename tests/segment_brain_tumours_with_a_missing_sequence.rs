@@ -378,7 +378,7 @@ fn the_window_trains_a_segmentation_and_overlays_its_prediction_against_the_trut
     let config = harness.state().state().training.config.clone();
     assert_eq!(config.method, loupe::train::config::Method::Protokd);
     assert_eq!(config.modalities, ["t1"]);
-    assert_eq!(config.teachers, [teacher_run.clone()]);
+    assert_eq!(config.teachers, std::slice::from_ref(&teacher_run));
     harness.get_by_label("Start").click();
     common::wait_for_training(&mut harness, 3000);
     let run = harness.state().state().training.run.as_ref().unwrap();

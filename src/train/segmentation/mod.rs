@@ -688,7 +688,7 @@ pub fn train(
     let classes = trainer.data.label_values.len();
     let chosen = match best {
         Some(_) => {
-            let record = burn::store::ModuleRecord::load(&run.path.join(CHOSEN_STUDENT))
+            let record = burn::store::ModuleRecord::load(run.path.join(CHOSEN_STUDENT))
                 .map_err(|e| TrainError::Data(e.to_string()))?;
             network_for(
                 &trainer.config,
