@@ -325,6 +325,11 @@ fn slice_pick_ui(
         return;
     }
     let picked = session.cases.slice_picks.get(&row.item.id);
+    // Several co-registered sequences (MRI) are segmented voxel by voxel;
+    // picked slices belong to one series read as k slices (CT screening).
+    if session.project.schema().modalities.len() > 1 && picked.is_none() {
+        return;
+    }
     let draft_id = ui.make_persistent_id(("slice_override", row.item.id));
     let mut draft: String = ui.data_mut(|d| {
         d.get_temp(draft_id).unwrap_or_else(|| {
