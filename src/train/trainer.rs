@@ -33,7 +33,7 @@ use super::methods::{self, Batch, Guidance, Models, StepContext, TeacherUse, Tra
 use super::metrics::Metrics;
 use super::models::Classifier;
 use super::runs::{CHOSEN_STUDENT, CHOSEN_TEACHER, LAST_STUDENT, LAST_TEACHER, RunDir};
-use super::schedule::cosine_lr;
+use super::schedule::learning_rate;
 use crate::store::Project;
 use crate::synth::Rng;
 
@@ -280,15 +280,7 @@ impl Trainer {
 
     /// The learning rate of the next step.
     pub fn learning_rate(&self) -> f64 {
-        if self.config.cosine_schedule {
-            cosine_lr(
-                self.config.learning_rate,
-                self.global_step,
-                self.total_steps(),
-            )
-        } else {
-            self.config.learning_rate
-        }
+        learning_rate(&self.config, self.global_step, self.total_steps())
     }
 
     /// The batch of step `step` in `order`: its labeled images with their
@@ -418,17 +410,7 @@ impl Trainer {
                 f64::from(u8::from(self.early_stages_frozen)),
             );
         }
-        if let Some(total) = values
-            .get(series::TOTAL_LOSS)
-            .copied()
-            .filter(|v| !v.is_finite())
-        {
-            return Err(TrainError::NotFinite {
-                value: total,
-                epoch,
-                step: self.global_step,
-            });
-        }
+        check_finite(&values, epoch, self.global_step)?;
         self.global_step += 1;
         Ok((values, batch.images()))
     }
@@ -470,6 +452,19 @@ fn save_models(
         save(t, teacher)?;
     }
     Ok(())
+}
+
+/// The one stop rule for a diverged run: a step's total loss that is not
+/// finite ends the run (the last good checkpoint is kept).
+pub(crate) fn check_finite(values: &Scalars, epoch: usize, step: u64) -> Result<(), TrainError> {
+    match values
+        .get(series::TOTAL_LOSS)
+        .copied()
+        .filter(|v| !v.is_finite())
+    {
+        Some(value) => Err(TrainError::NotFinite { value, epoch, step }),
+        None => Ok(()),
+    }
 }
 
 /// Running means of an epoch's step values.

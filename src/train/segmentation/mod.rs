@@ -37,8 +37,8 @@ use super::metrics::{Dice, case_dice};
 use super::models::ModelKind;
 use super::models::unet::{Segmenter, SegmenterConfig};
 use super::runs::{CHOSEN_STUDENT, LAST_STUDENT, RunDir};
-use super::schedule::cosine_lr;
-use super::trainer::{Means, stop_requested};
+use super::schedule::learning_rate;
+use super::trainer::{Means, check_finite, stop_requested};
 use crate::store::Project;
 use crate::synth::Rng;
 
@@ -338,11 +338,7 @@ impl SegTrainer {
     pub fn step(&mut self, samples: &[Sample], epoch: usize) -> Result<Scalars, TrainError> {
         let batch = self.batch(samples);
         let total_steps = (self.steps_per_epoch() * self.config.epochs) as u64;
-        let learning_rate = if self.config.cosine_schedule {
-            cosine_lr(self.config.learning_rate, self.global_step, total_steps)
-        } else {
-            self.config.learning_rate
-        };
+        let learning_rate = learning_rate(&self.config, self.global_step, total_steps);
         let context = StepContext {
             learning_rate,
             global_step: self.global_step,
@@ -362,30 +358,9 @@ impl SegTrainer {
         );
         self.student = Some(student);
         values.insert(series::LEARNING_RATE.into(), learning_rate);
-        if let Some(total) = values
-            .get(series::TOTAL_LOSS)
-            .copied()
-            .filter(|v| !v.is_finite())
-        {
-            return Err(TrainError::NotFinite {
-                value: total,
-                epoch,
-                step: self.global_step,
-            });
-        }
+        check_finite(&values, epoch, self.global_step)?;
         self.global_step += 1;
         Ok(values)
-    }
-
-    /// The student's predicted label values of `case` on its own grid.
-    pub fn predict(&self, case: &SegCase) -> Vec<u8> {
-        predict_case(
-            &self.student().valid(),
-            case,
-            &self.student_channels,
-            &self.data,
-            &self.device,
-        )
     }
 
     /// The student's Dice on `cases` (cases without truth are skipped).
