@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::store::{Project, label_maps};
 use crate::train::metrics::BRATS_REGIONS;
-use crate::train::segmentation::PREDICTIONS_FOLDER;
+use crate::train::segmentation::prediction_file;
 
 /// What the overlay of a case shows.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -55,8 +55,7 @@ pub fn versus(predicted: &[u8], truth: &[u8], region: &[u8]) -> Vec<u8> {
 /// Where run `run` wrote its prediction of case `case`.
 pub fn prediction_path(root: &Path, run: &str, case: &str) -> Result<PathBuf, String> {
     let dir = crate::train::runs::run_dir(root, run).map_err(|e| e.to_string())?;
-    let file = crate::store::export::safe_file_name(case).map_err(|e| e.to_string())?;
-    Ok(dir.join(PREDICTIONS_FOLDER).join(format!("{file}.nii.gz")))
+    prediction_file(&dir, case).map_err(|e| e.to_string())
 }
 
 /// The overlay `view` asks for on item `item_id` (shown as `case`, whose

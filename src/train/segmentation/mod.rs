@@ -125,18 +125,28 @@ pub fn load_run(
         .map(|n| dir.join(n))
         .find(|p| p.is_file())
         .ok_or_else(|| TrainError::Data(format!("run {run} has no checkpoint")))?;
-    let record = burn::store::ModuleRecord::load(&path)
+    let network = load_checkpoint(&config, classes, &path, device)?;
+    Ok(LoadedSegmenter { config, network })
+}
+
+/// The network `config` describes with the weights saved at `path`, on
+/// `device`'s plain side.
+fn load_checkpoint(
+    config: &TrainConfig,
+    classes: usize,
+    path: &Path,
+    device: &Device,
+) -> Result<Segmenter, TrainError> {
+    let record = burn::store::ModuleRecord::load(path)
         .map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?;
-    let device = device.clone().without_autodiff();
-    let network = network_for(&config, classes, &device)
+    network_for(config, classes, &device.clone().without_autodiff())
         .try_load_record(record)
         .map_err(|e| {
             TrainError::Data(format!(
                 "{} does not fit this project's {classes} classes: {e}",
                 path.display()
             ))
-        })?;
-    Ok(LoadedSegmenter { config, network })
+        })
 }
 
 /// Which sample of which case: a case index and an axial slice (`None`:
@@ -248,7 +258,7 @@ impl SegTrainer {
     pub fn draw_epoch(&mut self) -> Vec<Sample> {
         let mut samples = Vec::new();
         for (i, case) in self.data.labeled.iter().enumerate() {
-            if self.config.model == ModelKind::Unet3d {
+            if self.is_3d() {
                 samples.push((i, None));
                 continue;
             }
@@ -493,15 +503,28 @@ pub fn predict_case(
     crate::volume::resample::nearest(&labels, [edge; 3], case.native_shape)
 }
 
-/// Writes `labels` (label values on the case's grid) as
-/// `<dir>/<case>.nii.gz` on the grid of `case`'s file, atomically.
-pub fn write_prediction(dir: &Path, case: &SegCase, labels: &[u8]) -> Result<PathBuf, TrainError> {
+/// Where the run in folder `run_dir` writes its prediction of case `case`:
+/// `<run>/predictions/<case>.nii.gz` (the one rule the viewer reads back by).
+pub fn prediction_file(run_dir: &Path, case: &str) -> Result<PathBuf, TrainError> {
+    let file = crate::store::export::safe_file_name(case)?;
+    Ok(run_dir
+        .join(PREDICTIONS_FOLDER)
+        .join(format!("{file}.nii.gz")))
+}
+
+/// Writes `labels` (label values on the case's grid) as the run's
+/// prediction of `case` ([`prediction_file`]) on the grid of the case's
+/// file, atomically.
+pub fn write_prediction(
+    run_dir: &Path,
+    case: &SegCase,
+    labels: &[u8],
+) -> Result<PathBuf, TrainError> {
     let grid = crate::volume::load(&case.grid_path)
         .map_err(|e| TrainError::Data(format!("{}: {e}", case.grid_path.display())))?;
     let volume = crate::store::label_maps::map_volume(&grid, labels.to_vec());
     let bytes = crate::volume::nifti::encode_nifti1(&volume, true)?;
-    let file = crate::store::export::safe_file_name(&case.name)?;
-    let path = dir.join(format!("{file}.nii.gz"));
+    let path = prediction_file(run_dir, &case.name)?;
     crate::durable::write_atomic(&path, &bytes)?;
     Ok(path)
 }
@@ -662,17 +685,12 @@ pub fn train(
     // computed from the maps as written.
     let classes = trainer.data.label_values.len();
     let chosen = match best {
-        Some(_) => {
-            let record = burn::store::ModuleRecord::load(run.path.join(CHOSEN_STUDENT))
-                .map_err(|e| TrainError::Data(e.to_string()))?;
-            network_for(
-                &trainer.config,
-                classes,
-                &compute.device.clone().without_autodiff(),
-            )
-            .try_load_record(record)
-            .map_err(|e| TrainError::Data(e.to_string()))?
-        }
+        Some(_) => load_checkpoint(
+            &trainer.config,
+            classes,
+            &run.path.join(CHOSEN_STUDENT),
+            &compute.device,
+        )?,
         None => trainer.student().valid(),
     };
     let written = write_predictions(
@@ -705,12 +723,11 @@ fn write_predictions(
     channels: &[usize],
     device: &Device,
 ) -> Result<Dice, TrainError> {
-    let dir = run_path.join(PREDICTIONS_FOLDER);
-    std::fs::create_dir_all(&dir)?;
+    std::fs::create_dir_all(run_path.join(PREDICTIONS_FOLDER))?;
     let mut test = Vec::new();
     for case in data.all_cases() {
         let labels = predict_case(network, case, channels, data, device);
-        write_prediction(&dir, case, &labels)?;
+        write_prediction(run_path, case, &labels)?;
         if let Some(truth) = &case.truth
             && data.test.iter().any(|t| t.id == case.id)
         {
