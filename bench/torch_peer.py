@@ -5,9 +5,17 @@ stride-2 3x3 stem, four stages of two basic blocks at widths w, 2w, 4w, 8w,
 GroupNorm with the largest group count <= 8 that divides the channels,
 global average pooling, dropout, linear), the same on-device augmentation
 (flip, rotation +-10 deg, translation 2 %, brightness/contrast jitter,
-Gaussian noise), cross-entropy and Adam: one supervised training step on a
-batch, timed. Prints one JSON object. Loupe runs it with `python3 -`.
+Gaussian noise), cross-entropy and Adam: one training step on a batch,
+timed. `--method supervised` reads a whole labeled batch; `--method
+mean-teacher` is Loupe's mean teacher + SRC step (src/train/methods/
+mean_teacher.rs): a quarter of the batch labeled, the student and an EMA
+teacher each on their own augmentation, cross-entropy on the labeled rows,
+softmax consistency and relation (row-normalised Gram matrix) consistency,
+Adam, then the EMA update. Prints one JSON object. Loupe runs it with
+`python3 -`.
 """
+
+import copy
 
 import argparse
 import json
@@ -83,6 +91,35 @@ def augment(images):
     return images * contrast + brightness + torch.randn_like(images) * 0.03
 
 
+# torch.profiler's op names, grouped as `loupe bench profile` reports them.
+OP_KINDS = [
+    ("convolution forward", ["aten::mkldnn_convolution", "aten::_convolution", "aten::thnn_conv2d", "aten::_slow_conv2d_forward"]),
+    ("convolution backward", ["aten::convolution_backward"]),
+    ("group norm forward", ["aten::native_group_norm"]),
+    ("group norm backward", ["aten::native_group_norm_backward"]),
+    ("ReLU / residual sum, fwd + bwd", ["aten::relu", "aten::threshold_backward", "aten::add"]),
+    ("augmentation (grid sample)", ["aten::grid_sampler_2d", "aten::affine_grid_generator"]),
+    ("Adam update", ["Optimizer.step#Adam.step"]),
+]
+
+
+def profile_ops(step, steps):
+    """Milliseconds per step of each op kind (self CPU time, not nested)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+    totals = {}
+    for event in prof.key_averages():
+        for kind, names in OP_KINDS:
+            if event.key in names:
+                # Adam's step is a user annotation: its own time is its children's.
+                time_us = event.cpu_time_total if kind == "Adam update" else event.self_cpu_time_total
+                totals[kind] = totals.get(kind, 0.0) + time_us / 1000.0 / steps
+    return totals
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--input-size", type=int, default=128)
@@ -91,6 +128,12 @@ def main():
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    parser.add_argument("--method", choices=["supervised", "mean-teacher"], default="supervised")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also time the step's ops by kind with torch.profiler (the rows of `loupe bench profile`)",
+    )
     args = parser.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -101,13 +144,41 @@ def main():
     images = torch.rand(args.batch, 3, args.input_size, args.input_size, device=device) * 2 - 1
     labels = torch.randint(0, 4, (args.batch,), device=device)
 
-    def step():
+    teacher = copy.deepcopy(model)
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    labeled = max(args.batch // 4, 1)
+
+    def relation(features):
+        gram = features @ features.t()
+        return gram / gram.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+    def supervised_step():
         logits, _ = model(augment(images))
         loss = F.cross_entropy(logits, labels)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         return loss.item()  # waits for the device, as Loupe's step does
+
+    def mean_teacher_step():
+        batch = images.shape[0]
+        student_logits, student_features = model(augment(images))
+        with torch.no_grad():
+            teacher_logits, teacher_features = teacher(augment(images))
+        ce = F.cross_entropy(student_logits[:labeled], labels[:labeled])
+        consistency = (student_logits.softmax(1) - teacher_logits.softmax(1)).pow(2).sum() / batch
+        src = (relation(student_features) - relation(teacher_features)).pow(2).sum() / batch
+        loss = ce + consistency + src
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            for t, s in zip(teacher.parameters(), model.parameters()):
+                t.mul_(0.99).add_(s, alpha=0.01)
+        return loss.item()
+
+    step = supervised_step if args.method == "supervised" else mean_teacher_step
 
     for _ in range(2):
         step()
@@ -117,11 +188,14 @@ def main():
         step()
         seconds.append(time.perf_counter() - started)
     median = statistics.median(seconds)
+    ops = profile_ops(step, args.steps) if args.profile else None
     print(
         json.dumps(
             {
+                "ops_ms": ops,
                 "torch": torch.__version__,
                 "device": str(device),
+                "method": args.method,
                 "threads": torch.get_num_threads(),
                 "median_step_seconds": median,
                 "images_per_second": args.batch / median,

@@ -10,6 +10,7 @@
 //! - [`distill`]: the frozen teacher run a distillation method learns from.
 //! - [`models`]: the architectures; [`losses`], [`schedule`], [`ema`],
 //!   [`augment`]: the pieces methods are made of.
+//! - [`kernels`]: Loupe's CPU convolution kernels (Burn backend extension).
 //! - [`segmentation`]: segmentation runs (U-Net, Dice, predicted maps).
 //! - [`data`]: pools to tensors; [`slices`]: which slices of a CT series a
 //!   2-D model reads; [`runs`]: run folders; [`metrics`].
@@ -24,6 +25,7 @@ pub mod error;
 pub mod events;
 pub mod explain;
 pub mod inference;
+pub mod kernels;
 pub mod lineage;
 pub mod losses;
 pub mod methods;

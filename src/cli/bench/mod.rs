@@ -99,6 +99,9 @@ pub enum BenchKind {
         /// CPU threads (default: every core).
         #[arg(long)]
         threads: Option<usize>,
+        /// Profile with Burn's convolution instead of Loupe's CPU kernels.
+        #[arg(long)]
+        burn_kernels: bool,
         /// One JSON object instead of the table.
         #[arg(long)]
         json: bool,
@@ -503,6 +506,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             step,
             repeats,
             threads,
+            burn_kernels,
             json,
         } => {
             let (input_size, width, batch) = step.checked()?;
@@ -512,6 +516,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 batch,
                 repeats: within("--repeats", *repeats, 1..=1000)?,
                 threads: threads_option(*threads)?,
+                loupe_kernels: !burn_kernels,
                 json: *json,
             })
         }

@@ -18,6 +18,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 
 use crate::train::augment::{Augmentation, augment};
+use crate::train::kernels::{self, conv2d, group_norm};
 use crate::train::models::layers::norm;
 use crate::train::models::{Classifier, ModelKind};
 
@@ -28,6 +29,8 @@ pub struct ProfileSettings {
     /// Timed repetitions per op (the median is used).
     pub repeats: usize,
     pub threads: usize,
+    /// Loupe's CPU convolution kernels (false: Burn's, for comparison).
+    pub loupe_kernels: bool,
     pub json: bool,
 }
 
@@ -173,6 +176,7 @@ struct Row {
 }
 
 pub fn profile(s: &ProfileSettings) -> anyhow::Result<()> {
+    kernels::set_enabled(s.loupe_kernels);
     crate::train::threads::with_threads(s.threads, || run(s))?
 }
 
@@ -190,7 +194,7 @@ fn run(s: &ProfileSettings) -> anyhow::Result<()> {
             s.repeats,
             &device,
             index > 0,
-            |x| layer.forward(x),
+            |x| conv2d(&layer, x),
         );
         conv_f += f;
         conv_b += bw;
@@ -209,7 +213,7 @@ fn run(s: &ProfileSettings) -> anyhow::Result<()> {
     for &(channels, edge) in &layers.norms {
         let layer = norm(channels, &device);
         let (f, bw) = forward_backward([b, channels, edge, edge], s.repeats, &device, true, |x| {
-            layer.forward(x)
+            group_norm(&layer, x)
         });
         norm_f += f;
         norm_b += bw;
@@ -293,10 +297,13 @@ fn run(s: &ProfileSettings) -> anyhow::Result<()> {
 }
 
 /// GFLOP/s of the kernels under the convolutions: a matrix product
-/// 1024×576×1024 and a 3×3 convolution 64→64 on 16×64×32×32 (forward).
+/// 1024×576×1024 and a 3×3 convolution 64→64 on 16×64×32×32, forward by
+/// Burn's and by Loupe's kernels, and forward + backward by Loupe's.
 struct KernelRates {
     gemm_gflops: f64,
-    conv_gflops: f64,
+    conv_burn_gflops: f64,
+    conv_loupe_gflops: f64,
+    conv_loupe_training_gflops: f64,
 }
 
 fn kernel_rates(repeats: usize) -> KernelRates {
@@ -316,11 +323,23 @@ fn kernel_rates(repeats: usize) -> KernelRates {
     };
     let layer = conv(&shape, &device);
     let x = Tensor::<4>::random([16, 64, 32, 32], Distribution::Normal(0.0, 1.0), &device);
-    let forward = median_seconds(repeats, || wait(layer.forward(x.clone())));
+    let burn = median_seconds(repeats, || wait(layer.forward(x.clone())));
+    let was = kernels::enabled();
+    kernels::set_enabled(true);
+    let loupe = median_seconds(repeats, || wait(conv2d(&layer, x.clone())));
+    let trained = conv(&shape, &device.clone().autodiff());
+    let x = x.autodiff().require_grad();
+    let training = median_seconds(repeats, || {
+        drop(conv2d(&trained, x.clone()).sum().backward());
+    });
+    kernels::set_enabled(was);
     let conv_flops = 2.0 * 16.0 * 32.0 * 32.0 * 64.0 * 64.0 * 9.0;
     KernelRates {
         gemm_gflops: 2.0 * (m * k * n) as f64 / gemm / 1e9,
-        conv_gflops: conv_flops / forward / 1e9,
+        conv_burn_gflops: conv_flops / burn / 1e9,
+        conv_loupe_gflops: conv_flops / loupe / 1e9,
+        // Forward, input gradient and kernel gradient: three products.
+        conv_loupe_training_gflops: 3.0 * conv_flops / training / 1e9,
     }
 }
 
@@ -377,14 +396,22 @@ fn report(
                 "listed_ms": listed * 1000.0,
                 "ops": ops,
                 "gemm_1024x576x1024_gflops": rates.gemm_gflops,
-                "conv3x3_64_16x32x32_forward_gflops": rates.conv_gflops,
+                "kernels": if s.loupe_kernels { "loupe" } else { "burn" },
+                "conv3x3_64_16x32x32_forward_gflops": { "burn": rates.conv_burn_gflops, "loupe": rates.conv_loupe_gflops },
+                "conv3x3_64_16x32x32_forward_backward_gflops_loupe": rates.conv_loupe_training_gflops,
             })
         );
         return Ok(());
     }
     println!(
-        "Supervised step of resnet18 (width {}, {} parameters) on flex, batch {} at {} px, {} thread(s); each op timed alone at every shape the step runs it (median of {})",
-        s.width, params, s.batch, s.input_size, s.threads, s.repeats
+        "Supervised step of resnet18 (width {}, {} parameters) on flex with {} kernels, batch {} at {} px, {} thread(s); each op timed alone at every shape the step runs it (median of {})",
+        s.width,
+        params,
+        if s.loupe_kernels { "Loupe's" } else { "Burn's" },
+        s.batch,
+        s.input_size,
+        s.threads,
+        s.repeats
     );
     println!("{:<32} {:>6} {:>10} {:>8}", "op", "count", "ms", "share");
     for r in rows {
@@ -412,8 +439,11 @@ fn report(
         s.batch as f64 / step
     );
     println!(
-        "kernels: matrix product 1024×576×1024 {:.1} GFLOP/s; 3×3 convolution 64→64 on 16×64×32×32, forward, {:.1} GFLOP/s",
-        rates.gemm_gflops, rates.conv_gflops
+        "kernels: matrix product 1024×576×1024 {:.1} GFLOP/s; 3×3 convolution 64→64 on 16×64×32×32: forward by Burn {:.1} GFLOP/s, by Loupe {:.1} GFLOP/s; forward + backward by Loupe {:.1} GFLOP/s",
+        rates.gemm_gflops,
+        rates.conv_burn_gflops,
+        rates.conv_loupe_gflops,
+        rates.conv_loupe_training_gflops
     );
     Ok(())
 }

@@ -115,10 +115,16 @@ fn time_steps(
     })
 }
 
-fn torch_peer(s: &ThroughputSettings) -> Result<(String, Throughput), String> {
+/// One method's step in the PyTorch peer (`supervised` or `mean-teacher`).
+fn torch_peer(
+    s: &ThroughputSettings,
+    method: &str,
+) -> Result<(String, String, Throughput), String> {
     let mut child = Command::new(&s.python)
         .args([
             "-",
+            "--method",
+            method,
             "--input-size",
             &s.input_size.to_string(),
             "--width",
@@ -149,13 +155,15 @@ fn torch_peer(s: &ThroughputSettings) -> Result<(String, Throughput), String> {
     let value: serde_json::Value = serde_json::from_slice(&output.stdout)
         .map_err(|e| format!("unreadable peer output: {e}"))?;
     let number = |k: &str| value[k].as_f64().unwrap_or(f64::NAN);
+    let version = value["torch"].as_str().unwrap_or("?").to_string();
     Ok((
         format!(
             "PyTorch {} ({}, {} threads)",
-            value["torch"].as_str().unwrap_or("?"),
+            version,
             value["device"].as_str().unwrap_or("?"),
             value["threads"]
         ),
+        version,
         Throughput {
             median_step_seconds: number("median_step_seconds"),
             images_per_second: number("images_per_second"),
@@ -198,31 +206,48 @@ pub fn throughput(s: &ThroughputSettings, json: bool) -> anyhow::Result<()> {
             "threads": s.threads,
         })
     };
-    let mut devices = vec![device::flex()];
+    // (device, its name in the table, Loupe's CPU kernels on).
+    let mut devices = vec![
+        (device::flex(), "flex (CPU), Loupe's kernels".to_string(), true),
+        (device::flex(), "flex (CPU), Burn's convolution".to_string(), false),
+    ];
     match crate::render::device::headless_render_state() {
         Ok(render_state) => match crate::app::training::display_compute(&render_state) {
-            Ok(compute) => devices.push(compute),
+            Ok(compute) => {
+                let name = compute.description.clone();
+                devices.push((compute, name, true));
+            }
             Err(e) => say(format!("wgpu: not measured ({e})")),
         },
         Err(e) => say(format!("wgpu: not measured ({e})")),
     }
     let mut rows = Vec::new();
-    for compute in &devices {
+    let kernels_were = crate::train::kernels::enabled();
+    for (compute, name, kernels) in &devices {
+        crate::train::kernels::set_enabled(*kernels);
         for method in [Method::Supervised, Method::MeanTeacher] {
             let timed =
                 crate::train::threads::with_threads(s.threads, || time_steps(compute, method, s))??;
-            rows.push(row(&compute.description, method.name(), &timed));
+            rows.push(row(name, method.name(), &timed));
         }
     }
-    let peer = match torch_peer(s) {
-        Ok((name, t)) => {
-            serde_json::json!({ "torch": name, "rows": [row(&name, "supervised", &t)] })
+    crate::train::kernels::set_enabled(kernels_were);
+    let mut peer_rows = Vec::new();
+    let mut peer_name = None;
+    let mut peer_error = None;
+    for method in [Method::Supervised, Method::MeanTeacher] {
+        match torch_peer(s, method.name()) {
+            Ok((name, version, t)) => {
+                peer_rows.push(row(&name, method.name(), &t));
+                peer_name = Some(version);
+            }
+            Err(e) => {
+                say(format!("PyTorch peer, {}: not measured ({e})", method.name()));
+                peer_error = Some(e);
+            }
         }
-        Err(e) => {
-            say(format!("PyTorch peer: not measured ({e})"));
-            serde_json::json!({ "torch": null, "rows": [], "error": e })
-        }
-    };
+    }
+    let peer = serde_json::json!({ "torch": peer_name, "rows": peer_rows, "error": peer_error });
     if json {
         println!("{}", serde_json::json!({ "rows": rows, "peer": peer }));
     }

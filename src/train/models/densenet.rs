@@ -2,6 +2,7 @@
 //! 12, 24, 16, bottleneck 4, compression 0.5), with group normalisation
 //! for the same reason as the ResNet, and dropout before the classifier.
 
+use crate::train::kernels::{conv2d, group_norm};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{
@@ -57,8 +58,8 @@ impl DenseLayer {
     /// # Shapes
     /// `[B, C, H, W]` → `[B, C + growth, H, W]`
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = self.conv1.forward(relu(self.norm1.forward(x.clone())));
-        let y = self.conv2.forward(relu(self.norm2.forward(y)));
+        let y = conv2d(&self.conv1, relu(group_norm(&self.norm1, x.clone())));
+        let y = conv2d(&self.conv2, relu(group_norm(&self.norm2, y)));
         Tensor::cat(vec![x, y], 1)
     }
 }
@@ -162,16 +163,16 @@ impl DenseNet {
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
         let mut x = self
             .stem_pool
-            .forward(relu(self.stem_norm.forward(self.stem.forward(images))));
+            .forward(relu(group_norm(&self.stem_norm, conv2d(&self.stem, images))));
         for (index, block) in self.blocks.iter().enumerate() {
             for layer in block {
                 x = layer.forward(x);
             }
             if let Some(t) = self.transitions.get(index) {
-                x = t.pool.forward(t.conv.forward(relu(t.norm.forward(x))));
+                x = t.pool.forward(conv2d(&t.conv, relu(group_norm(&t.norm, x))));
             }
         }
-        let x = relu(self.final_norm.forward(x));
+        let x = relu(group_norm(&self.final_norm, x));
         let [batch, channels, _, _] = x.dims();
         self.pool.forward(x).reshape([batch, channels])
     }

@@ -4,6 +4,7 @@
 //! normalisation, so the EMA teacher and the student normalise alike in
 //! training and evaluation, and the EMA covers every piece of state.
 
+use crate::train::kernels::{conv2d, group_norm};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
@@ -65,11 +66,11 @@ impl BasicBlock {
     /// `[B, C_in, H, W]` → `[B, C_out, H / stride, W / stride]`
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let shortcut = match (&self.projection, &self.projection_norm) {
-            (Some(conv), Some(n)) => n.forward(conv.forward(x.clone())),
+            (Some(conv), Some(n)) => group_norm(n, conv2d(conv, x.clone())),
             _ => x.clone(),
         };
-        let y = relu(self.norm1.forward(self.conv1.forward(x)));
-        let y = self.norm2.forward(self.conv2.forward(y));
+        let y = relu(group_norm(&self.norm1, conv2d(&self.conv1, x)));
+        let y = group_norm(&self.norm2, conv2d(&self.conv2, y));
         relu(y + shortcut)
     }
 }
@@ -140,7 +141,7 @@ impl ResNet {
     /// # Shapes
     /// images `[B, 3, H, W]` → features `[B, 8·width]`
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = relu(self.stem_norm.forward(self.stem.forward(images)));
+        let mut x = relu(group_norm(&self.stem_norm, conv2d(&self.stem, images)));
         for block in &self.blocks {
             x = block.forward(x);
         }

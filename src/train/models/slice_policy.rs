@@ -6,6 +6,7 @@
 //! forward — pick greedily, classify — is what evaluation measures: the
 //! classifier's accuracy on the policy's slices.
 
+use crate::train::kernels::{conv2d, group_norm};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
@@ -58,7 +59,7 @@ impl SliceScorer {
         let [batch, depth, h, w] = series.dims();
         let mut x = series.reshape([batch * depth, 1, h, w]);
         for (conv, n) in self.convs.iter().zip(&self.norms) {
-            x = relu(n.forward(conv.forward(x)));
+            x = relu(group_norm(n, conv2d(conv, x)));
         }
         let [_, channels, _, _] = x.dims();
         let pooled = self.pool.forward(x).reshape([batch * depth, channels]);

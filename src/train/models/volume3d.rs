@@ -5,6 +5,7 @@
 //! M voxels) averaged over each row is the N-vector the distillation term
 //! reads (global average pooling).
 
+use crate::train::kernels::group_norm;
 use burn::module::Module;
 use burn::nn::conv::{Conv3d, Conv3dConfig};
 use burn::nn::{Dropout, DropoutConfig, GroupNorm, Linear, LinearConfig, PaddingConfig3d};
@@ -59,11 +60,9 @@ impl Block3d {
     /// # Shapes
     /// `[B, C_in, D, H, W]` → `[B, C_out, D/2, H/2, W/2]` (rounded up)
     fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        let shortcut = self
-            .projection_norm
-            .forward(self.projection.forward(x.clone()));
-        let y = relu(self.norm1.forward(self.conv1.forward(x)));
-        let y = self.norm2.forward(self.conv2.forward(y));
+        let shortcut = group_norm(&self.projection_norm, self.projection.forward(x.clone()));
+        let y = relu(group_norm(&self.norm1, self.conv1.forward(x)));
+        let y = group_norm(&self.norm2, self.conv2.forward(y));
         relu(y + shortcut)
     }
 }
@@ -116,7 +115,7 @@ impl Volume3d {
     /// # Shapes
     /// volumes `[B, 1, D, H, W]` → `[B, 4·width, D·H·W / 512]` (each edge / 8, rounded up)
     pub fn feature_map(&self, volumes: Tensor<5>) -> Tensor<3> {
-        let mut x = relu(self.stem_norm.forward(self.stem.forward(volumes)));
+        let mut x = relu(group_norm(&self.stem_norm, self.stem.forward(volumes)));
         for block in &self.blocks {
             x = block.forward(x);
         }

@@ -16,6 +16,7 @@
 //! Group normalisation, as in the other architectures, so the EMA teacher
 //! and the student normalise alike.
 
+use crate::train::kernels::{conv2d, group_norm};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
@@ -96,8 +97,7 @@ impl SeparableConv {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.norm
-            .forward(self.pointwise.forward(self.depthwise.forward(x)))
+        group_norm(&self.norm, conv2d(&self.pointwise, self.depthwise.forward(x)))
     }
 }
 
@@ -133,7 +133,7 @@ impl Downsample {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
             Downsample::Pool(p) => p.forward(x),
-            Downsample::Dilated(c) => c.forward(x),
+            Downsample::Dilated(c) => conv2d(c, x),
         }
     }
 }
@@ -161,7 +161,7 @@ impl DownBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let residual = self.residual_norm.forward(self.residual.forward(x.clone()));
+        let residual = group_norm(&self.residual_norm, conv2d(&self.residual, x.clone()));
         let y = self.first.forward(relu(x));
         let y = self.second.forward(relu(y));
         self.down.forward(y) + residual
@@ -206,7 +206,7 @@ impl Transition {
     }
 
     fn forward(&self, x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
-        adaptive_avg_pool2d(self.conv.forward(x), size)
+        adaptive_avg_pool2d(conv2d(&self.conv, x), size)
     }
 }
 
@@ -241,8 +241,7 @@ impl DenseJoin {
             .map(|(t, x)| t.forward(x, [h, w]))
             .collect();
         parts.push(current);
-        self.fuse_norm
-            .forward(self.fuse.forward(Tensor::cat(parts, 1)))
+        group_norm(&self.fuse_norm, conv2d(&self.fuse, Tensor::cat(parts, 1)))
     }
 }
 
@@ -322,8 +321,8 @@ impl Xception {
     /// images `[B, 3, H, W]` → entry `[B, 8w, H/8, W/8]`, middle the same,
     /// exit `[B, 16w, H/16, W/16]` (sizes rounded up)
     pub fn stages(&self, images: Tensor<4>) -> Stages {
-        let x = relu(self.stem1_norm.forward(self.stem1.forward(images.clone())));
-        let mut x = relu(self.stem2_norm.forward(self.stem2.forward(x)));
+        let x = relu(group_norm(&self.stem1_norm, conv2d(&self.stem1, images.clone())));
+        let mut x = relu(group_norm(&self.stem2_norm, conv2d(&self.stem2, x)));
         for block in &self.entry {
             x = block.forward(x);
         }

@@ -1,0 +1,635 @@
+//! 2-D convolution (groups = 1) on the CPU as one matrix product per image,
+//! forward and both halves of the backward pass, on plain `f32` slices in
+//! NCHW order:
+//!
+//! - forward: `Y[n] (O × P) = W (O × CK) · col(X[n]) (CK × P)`
+//! - input gradient: `dX[n] = col2im(Wᵀ (CK × O) · dY[n] (O × P))`
+//! - weight gradient: `dW (O × CK) = Σₙ dY[n] (O × P) · col(X[n])ᵀ (P × CK)`
+//!
+//! where `CK = C · kh · kw` and `P = Ho · Wo`. `col` is the classic
+//! (Caffe-style) unfolding: row `(c, ky, kx)` holds, for every output pixel,
+//! the input value under that kernel tap, so the product lands directly in
+//! NCHW and no layout conversion is needed anywhere. Why this and not
+//! Burn's `flex` path: `flex` converts NCHW↔NHWC on one thread, unfolds in
+//! 512-pixel tiles with one small product each, and its backward is a
+//! transposed convolution plus a convolution with the output gradient as
+//! kernel — `loupe bench profile` showed the products themselves near the
+//! machine's peak and everything around them slow.
+//!
+//! Images are split over the current rayon pool (the run's threads); each
+//! thread keeps its own unfolding buffer and, for the weight gradient, its
+//! own partial sum, added up in a fixed order at the end.
+
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+/// Sizes and options of one convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeometry {
+    pub batch: usize,
+    pub in_channels: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub out_channels: usize,
+    pub kernel_h: usize,
+    pub kernel_w: usize,
+    pub stride: [usize; 2],
+    /// Padding before the first row / column (the end padding only changes
+    /// the output size, which is given).
+    pub pad_begin: [usize; 2],
+    pub dilation: [usize; 2],
+    pub out_h: usize,
+    pub out_w: usize,
+}
+
+/// Why a convolution cannot run on these kernels.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConvShapeError {
+    #[error("convolution input must be [batch, channels, height, width], got {0:?}")]
+    Input(Vec<usize>),
+    #[error("convolution kernel {kernel:?} does not fit input channels {channels}")]
+    Kernel { kernel: Vec<usize>, channels: usize },
+    #[error("convolution stride and dilation must be at least 1")]
+    Options,
+    #[error("convolution kernel {kernel:?} is larger than the padded input {padded:?}")]
+    Empty { kernel: [usize; 2], padded: [usize; 2] },
+}
+
+impl ConvGeometry {
+    /// The geometry of `x` (`[N, C, H, W]`) convolved with `w`
+    /// (`[O, C, kh, kw]`), padding `(begin, end)` per axis.
+    pub fn new(
+        x: &[usize],
+        w: &[usize],
+        stride: [usize; 2],
+        padding: [(usize, usize); 2],
+        dilation: [usize; 2],
+    ) -> Result<Self, ConvShapeError> {
+        let &[batch, in_channels, in_h, in_w] = x else {
+            return Err(ConvShapeError::Input(x.to_vec()));
+        };
+        let &[out_channels, kernel_channels, kernel_h, kernel_w] = w else {
+            return Err(ConvShapeError::Kernel {
+                kernel: w.to_vec(),
+                channels: in_channels,
+            });
+        };
+        if kernel_channels != in_channels {
+            return Err(ConvShapeError::Kernel {
+                kernel: w.to_vec(),
+                channels: in_channels,
+            });
+        }
+        if stride.contains(&0) || dilation.contains(&0) {
+            return Err(ConvShapeError::Options);
+        }
+        let out = |input: usize, (begin, end): (usize, usize), kernel: usize, axis: usize| {
+            let padded = input + begin + end;
+            let reach = dilation[axis] * (kernel.max(1) - 1) + 1;
+            (padded >= reach).then(|| (padded - reach) / stride[axis] + 1)
+        };
+        let (Some(out_h), Some(out_w)) = (
+            out(in_h, padding[0], kernel_h, 0),
+            out(in_w, padding[1], kernel_w, 1),
+        ) else {
+            return Err(ConvShapeError::Empty {
+                kernel: [kernel_h, kernel_w],
+                padded: [
+                    in_h + padding[0].0 + padding[0].1,
+                    in_w + padding[1].0 + padding[1].1,
+                ],
+            });
+        };
+        Ok(Self {
+            batch,
+            in_channels,
+            in_h,
+            in_w,
+            out_channels,
+            kernel_h,
+            kernel_w,
+            stride,
+            pad_begin: [padding[0].0, padding[1].0],
+            dilation,
+            out_h,
+            out_w,
+        })
+    }
+
+    /// Rows of the unfolded input: `C · kh · kw`.
+    pub fn col_rows(&self) -> usize {
+        self.in_channels * self.kernel_h * self.kernel_w
+    }
+
+    /// Output pixels per image and channel.
+    pub fn out_pixels(&self) -> usize {
+        self.out_h * self.out_w
+    }
+
+    fn in_image(&self) -> usize {
+        self.in_channels * self.in_h * self.in_w
+    }
+
+    fn out_image(&self) -> usize {
+        self.out_channels * self.out_pixels()
+    }
+
+    /// A 1×1 kernel at stride 1 without padding: the unfolding is the image.
+    fn is_pointwise(&self) -> bool {
+        self.kernel_h == 1
+            && self.kernel_w == 1
+            && self.stride == [1, 1]
+            && self.pad_begin == [0, 0]
+            && self.out_h == self.in_h
+            && self.out_w == self.in_w
+    }
+
+    /// Multiply-adds of the forward pass (the backward does twice as many).
+    pub fn flops(&self) -> f64 {
+        2.0 * (self.batch * self.out_image()) as f64 * self.col_rows() as f64
+    }
+}
+
+/// Output positions `lo..hi` of one axis whose input position
+/// `o · stride + offset` falls inside `0..input`.
+fn valid_range(outputs: usize, input: usize, stride: usize, offset: isize) -> (usize, usize) {
+    let stride = stride as isize;
+    // First o with o·s + offset ≥ 0.
+    let lo = if offset >= 0 {
+        0
+    } else {
+        ((-offset) + stride - 1) / stride
+    };
+    // Last o with o·s + offset ≤ input − 1.
+    let last = input as isize - 1 - offset;
+    let hi = if last < 0 { 0 } else { last / stride + 1 };
+    let hi = (hi as usize).min(outputs);
+    let lo = (lo as usize).min(hi);
+    (lo, hi)
+}
+
+/// Unfolds one image (`C × H × W`) into `col` (`CK × P`).
+fn im2col(g: &ConvGeometry, image: &[f32], col: &mut [f32]) {
+    let (p, ow) = (g.out_pixels(), g.out_w);
+    let mut row = 0;
+    for c in 0..g.in_channels {
+        let plane = &image[c * g.in_h * g.in_w..][..g.in_h * g.in_w];
+        for ky in 0..g.kernel_h {
+            let y_offset = (ky * g.dilation[0]) as isize - g.pad_begin[0] as isize;
+            let (y_lo, y_hi) = valid_range(g.out_h, g.in_h, g.stride[0], y_offset);
+            for kx in 0..g.kernel_w {
+                let x_offset = (kx * g.dilation[1]) as isize - g.pad_begin[1] as isize;
+                let (x_lo, x_hi) = valid_range(ow, g.in_w, g.stride[1], x_offset);
+                let dst_rows = &mut col[row * p..][..p];
+                dst_rows[..y_lo * ow].fill(0.0);
+                dst_rows[y_hi * ow..].fill(0.0);
+                for oy in y_lo..y_hi {
+                    let iy = (oy * g.stride[0]) as isize + y_offset;
+                    let src = &plane[iy as usize * g.in_w..][..g.in_w];
+                    let dst = &mut dst_rows[oy * ow..][..ow];
+                    dst[..x_lo].fill(0.0);
+                    dst[x_hi..].fill(0.0);
+                    if x_lo < x_hi {
+                        let first = (x_lo * g.stride[1]) as isize + x_offset;
+                        let first = first as usize;
+                        if g.stride[1] == 1 {
+                            dst[x_lo..x_hi].copy_from_slice(&src[first..first + (x_hi - x_lo)]);
+                        } else {
+                            for (i, d) in dst[x_lo..x_hi].iter_mut().enumerate() {
+                                *d = src[first + i * g.stride[1]];
+                            }
+                        }
+                    }
+                }
+                row += 1;
+            }
+        }
+    }
+}
+
+/// Adds the unfolded gradient `col` (`CK × P`) back onto one image's
+/// gradient (`C × H × W`): the adjoint of [`im2col`].
+fn col2im_add(g: &ConvGeometry, col: &[f32], image: &mut [f32]) {
+    let (p, ow) = (g.out_pixels(), g.out_w);
+    let mut row = 0;
+    for c in 0..g.in_channels {
+        let plane = &mut image[c * g.in_h * g.in_w..][..g.in_h * g.in_w];
+        for ky in 0..g.kernel_h {
+            let y_offset = (ky * g.dilation[0]) as isize - g.pad_begin[0] as isize;
+            let (y_lo, y_hi) = valid_range(g.out_h, g.in_h, g.stride[0], y_offset);
+            for kx in 0..g.kernel_w {
+                let x_offset = (kx * g.dilation[1]) as isize - g.pad_begin[1] as isize;
+                let (x_lo, x_hi) = valid_range(ow, g.in_w, g.stride[1], x_offset);
+                let src_rows = &col[row * p..][..p];
+                for oy in y_lo..y_hi {
+                    let iy = (oy * g.stride[0]) as isize + y_offset;
+                    let dst = &mut plane[iy as usize * g.in_w..][..g.in_w];
+                    let src = &src_rows[oy * ow..][..ow];
+                    if x_lo < x_hi {
+                        let first = ((x_lo * g.stride[1]) as isize + x_offset) as usize;
+                        if g.stride[1] == 1 {
+                            let dst = &mut dst[first..first + (x_hi - x_lo)];
+                            for (d, s) in dst.iter_mut().zip(&src[x_lo..x_hi]) {
+                                *d += s;
+                            }
+                        } else {
+                            for (i, s) in src[x_lo..x_hi].iter().enumerate() {
+                                dst[first + i * g.stride[1]] += s;
+                            }
+                        }
+                    }
+                }
+                row += 1;
+            }
+        }
+    }
+}
+
+/// Row-major matrices for [`matmul`]: `rows × cols`, optionally read transposed.
+#[derive(Clone, Copy)]
+struct Matrix<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    transposed: bool,
+}
+
+impl<'a> Matrix<'a> {
+    fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        debug_assert_eq!(data.len(), rows * cols);
+        Self {
+            data,
+            rows,
+            cols,
+            transposed: false,
+        }
+    }
+
+    /// The same memory read as its transpose (`cols × rows`).
+    fn t(self) -> Self {
+        Self {
+            transposed: !self.transposed,
+            ..self
+        }
+    }
+
+    /// (rows, cols, column stride, row stride) as read.
+    fn view(&self) -> (usize, usize, isize, isize) {
+        if self.transposed {
+            (self.cols, self.rows, self.cols as isize, 1)
+        } else {
+            (self.rows, self.cols, 1, self.cols as isize)
+        }
+    }
+}
+
+/// `dst (m × n, row-major) = [dst +] lhs · rhs`.
+fn matmul(dst: &mut [f32], lhs: Matrix, rhs: Matrix, accumulate: bool, threads: usize) {
+    let (m, k, lhs_cs, lhs_rs) = lhs.view();
+    let (k2, n, rhs_cs, rhs_rs) = rhs.view();
+    assert_eq!(k, k2, "inner dimensions of a product");
+    assert_eq!(dst.len(), m * n, "product destination size");
+    let parallelism = if threads > 1 {
+        Parallelism::Rayon(threads)
+    } else {
+        Parallelism::None
+    };
+    // SAFETY: every pointer covers the rows × cols its strides address
+    // (checked above and by `Matrix::new`), and `dst` does not alias the inputs
+    // (it is a distinct `&mut`).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs_cs,
+            lhs_rs,
+            rhs.data.as_ptr(),
+            rhs_cs,
+            rhs_rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// How the images of a batch are spread over the pool's threads: contiguous
+/// runs of images per task, and the threads each product may use (all of
+/// them when there are fewer images than threads).
+fn plan(batch: usize) -> (usize, usize) {
+    let threads = rayon::current_num_threads().max(1);
+    if batch >= threads {
+        (batch.div_ceil(threads), 1)
+    } else {
+        (1, threads)
+    }
+}
+
+/// Forward pass: `x` is `N × C × H × W`, `w` is `O × C × kh × kw`; returns
+/// `N × O × Ho × Wo`.
+pub fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+    assert_eq!(x.len(), g.batch * g.in_image(), "convolution input size");
+    assert_eq!(w.len(), g.out_channels * g.col_rows(), "convolution kernel size");
+    let mut out = vec![0.0f32; g.batch * g.out_image()];
+    if out.is_empty() {
+        return out;
+    }
+    let (per_task, product_threads) = plan(g.batch);
+    let kernel = Matrix::new(w, g.out_channels, g.col_rows());
+    out.par_chunks_mut(per_task * g.out_image())
+        .enumerate()
+        .for_each(|(task, out_chunk)| {
+            let mut col = if g.is_pointwise() {
+                Vec::new()
+            } else {
+                vec![0.0f32; g.col_rows() * g.out_pixels()]
+            };
+            for (i, out_image) in out_chunk.chunks_mut(g.out_image()).enumerate() {
+                let n = task * per_task + i;
+                let image = &x[n * g.in_image()..][..g.in_image()];
+                let unfolded = if g.is_pointwise() {
+                    image
+                } else {
+                    im2col(g, image, &mut col);
+                    &col
+                };
+                let unfolded = Matrix::new(unfolded, g.col_rows(), g.out_pixels());
+                matmul(out_image, kernel, unfolded, false, product_threads);
+            }
+        });
+    out
+}
+
+/// Input gradient: `dy` is `N × O × Ho × Wo`; returns `N × C × H × W`.
+pub fn input_grad(g: &ConvGeometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
+    assert_eq!(dy.len(), g.batch * g.out_image(), "output gradient size");
+    assert_eq!(w.len(), g.out_channels * g.col_rows(), "convolution kernel size");
+    let mut dx = vec![0.0f32; g.batch * g.in_image()];
+    if dx.is_empty() {
+        return dx;
+    }
+    let (per_task, product_threads) = plan(g.batch);
+    let kernel = Matrix::new(w, g.out_channels, g.col_rows());
+    dx.par_chunks_mut(per_task * g.in_image())
+        .enumerate()
+        .for_each(|(task, dx_chunk)| {
+            let mut col = if g.is_pointwise() {
+                Vec::new()
+            } else {
+                vec![0.0f32; g.col_rows() * g.out_pixels()]
+            };
+            for (i, dx_image) in dx_chunk.chunks_mut(g.in_image()).enumerate() {
+                let n = task * per_task + i;
+                let grad = Matrix::new(&dy[n * g.out_image()..][..g.out_image()], g.out_channels, g.out_pixels());
+                if g.is_pointwise() {
+                    matmul(dx_image, kernel.t(), grad, false, product_threads);
+                } else {
+                    matmul(&mut col, kernel.t(), grad, false, product_threads);
+                    col2im_add(g, &col, dx_image);
+                }
+            }
+        });
+    dx
+}
+
+/// Weight gradient: returns `O × C × kh × kw`, summed over the batch.
+pub fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    assert_eq!(x.len(), g.batch * g.in_image(), "convolution input size");
+    assert_eq!(dy.len(), g.batch * g.out_image(), "output gradient size");
+    let size = g.out_channels * g.col_rows();
+    if g.batch == 0 || size == 0 {
+        return vec![0.0; size];
+    }
+    let (per_task, product_threads) = plan(g.batch);
+    let tasks = g.batch.div_ceil(per_task);
+    let partials: Vec<Vec<f32>> = (0..tasks)
+        .into_par_iter()
+        .map(|task| {
+            let mut dw = vec![0.0f32; size];
+            let mut col = if g.is_pointwise() {
+                Vec::new()
+            } else {
+                vec![0.0f32; g.col_rows() * g.out_pixels()]
+            };
+            let images = task * per_task..((task + 1) * per_task).min(g.batch);
+            for (i, n) in images.enumerate() {
+                let image = &x[n * g.in_image()..][..g.in_image()];
+                let unfolded = if g.is_pointwise() {
+                    image
+                } else {
+                    im2col(g, image, &mut col);
+                    &col
+                };
+                let unfolded = Matrix::new(unfolded, g.col_rows(), g.out_pixels());
+                let grad = Matrix::new(&dy[n * g.out_image()..][..g.out_image()], g.out_channels, g.out_pixels());
+                matmul(&mut dw, grad, unfolded.t(), i > 0, product_threads);
+            }
+            dw
+        })
+        .collect();
+    // Partial sums added in task order: the result does not depend on
+    // which thread finished first.
+    let mut partials = partials.into_iter();
+    let mut dw = partials.next().unwrap_or_else(|| vec![0.0; size]);
+    for partial in partials {
+        for (d, p) in dw.iter_mut().zip(&partial) {
+            *d += p;
+        }
+    }
+    dw
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Direct convolution, the definition, for checking.
+    fn naive(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0; g.batch * g.out_channels * g.out_pixels()];
+        for n in 0..g.batch {
+            for o in 0..g.out_channels {
+                for oy in 0..g.out_h {
+                    for ox in 0..g.out_w {
+                        let mut sum = 0.0f64;
+                        for c in 0..g.in_channels {
+                            for ky in 0..g.kernel_h {
+                                for kx in 0..g.kernel_w {
+                                    let iy = (oy * g.stride[0] + ky * g.dilation[0]) as isize
+                                        - g.pad_begin[0] as isize;
+                                    let ix = (ox * g.stride[1] + kx * g.dilation[1]) as isize
+                                        - g.pad_begin[1] as isize;
+                                    if iy < 0
+                                        || ix < 0
+                                        || iy >= g.in_h as isize
+                                        || ix >= g.in_w as isize
+                                    {
+                                        continue;
+                                    }
+                                    let xv = x[((n * g.in_channels + c) * g.in_h + iy as usize)
+                                        * g.in_w
+                                        + ix as usize];
+                                    let wv = w[((o * g.in_channels + c) * g.kernel_h + ky)
+                                        * g.kernel_w
+                                        + kx];
+                                    sum += (xv * wv) as f64;
+                                }
+                            }
+                        }
+                        out[((n * g.out_channels + o) * g.out_h + oy) * g.out_w + ox] = sum as f32;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                (state % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn dot(a: &[f32], b: &[f32]) -> f64 {
+        a.iter().zip(b).map(|(x, y)| (*x as f64) * (*y as f64)).sum()
+    }
+
+    /// Shapes the models use (3×3 pad 1 at strides 1 and 2, 1×1 projections
+    /// at stride 2, the pointwise shortcut, a 7×7 stem) and odd ones
+    /// (asymmetric padding, dilation, non-square, kernel wider than the
+    /// image's padding).
+    fn cases() -> Vec<ConvGeometry> {
+        let geo = |x: [usize; 4], w: [usize; 4], s, p, d| {
+            ConvGeometry::new(&x, &w, s, p, d).expect("valid geometry")
+        };
+        vec![
+            geo([2, 3, 9, 9], [4, 3, 3, 3], [1, 1], [(1, 1), (1, 1)], [1, 1]),
+            geo([3, 4, 8, 8], [5, 4, 3, 3], [2, 2], [(1, 1), (1, 1)], [1, 1]),
+            geo([2, 4, 8, 8], [6, 4, 1, 1], [2, 2], [(0, 0), (0, 0)], [1, 1]),
+            geo([2, 5, 6, 7], [3, 5, 1, 1], [1, 1], [(0, 0), (0, 0)], [1, 1]),
+            geo([1, 3, 16, 16], [4, 3, 7, 7], [2, 2], [(3, 3), (3, 3)], [1, 1]),
+            geo([2, 2, 7, 5], [3, 2, 3, 2], [1, 2], [(0, 2), (1, 0)], [2, 1]),
+            geo([5, 1, 4, 4], [2, 1, 5, 5], [1, 1], [(2, 2), (2, 2)], [1, 1]),
+        ]
+    }
+
+    #[test]
+    fn forward_is_the_direct_convolution() {
+        for (i, g) in cases().into_iter().enumerate() {
+            let x = values(g.batch * g.in_image(), i as u32);
+            let w = values(g.out_channels * g.col_rows(), 100 + i as u32);
+            let fast = forward(&g, &x, &w);
+            let slow = naive(&g, &x, &w);
+            assert_eq!(fast.len(), slow.len());
+            for (a, b) in fast.iter().zip(&slow) {
+                assert!((a - b).abs() < 1e-4, "case {i} ({g:?}): {a} vs {b}");
+            }
+        }
+    }
+
+    /// The backward pass is the adjoint of the forward one:
+    /// ⟨conv(x, w), dy⟩ = ⟨x, dX(dy)⟩ = ⟨w, dW(x, dy)⟩, and both gradients
+    /// match finite differences of that scalar on a few entries.
+    #[test]
+    fn gradients_are_the_adjoints_of_the_forward_pass() {
+        for (i, g) in cases().into_iter().enumerate() {
+            let x = values(g.batch * g.in_image(), i as u32);
+            let w = values(g.out_channels * g.col_rows(), 100 + i as u32);
+            let dy = values(g.batch * g.out_image(), 200 + i as u32);
+            let y = naive(&g, &x, &w);
+            let loss = dot(&y, &dy);
+            let dx = input_grad(&g, &w, &dy);
+            let dw = weight_grad(&g, &x, &dy);
+            let scale = loss.abs().max(1.0);
+            assert!((dot(&x, &dx) - loss).abs() < 1e-4 * scale, "case {i}: ⟨x, dX⟩");
+            assert!((dot(&w, &dw) - loss).abs() < 1e-4 * scale, "case {i}: ⟨w, dW⟩");
+            // Linear in each argument, so a unit step gives the exact entry.
+            for &j in &[0, x.len() / 2, x.len() - 1] {
+                let mut e = vec![0.0; x.len()];
+                e[j] = 1.0;
+                let expected = dot(&naive(&g, &e, &w), &dy);
+                assert!((dx[j] as f64 - expected).abs() < 1e-4, "case {i}: dX[{j}]");
+            }
+            for &j in &[0, w.len() / 3, w.len() - 1] {
+                let mut e = vec![0.0; w.len()];
+                e[j] = 1.0;
+                let expected = dot(&naive(&g, &x, &e), &dy);
+                assert!(
+                    (dw[j] as f64 - expected).abs() < 1e-4 * expected.abs().max(1.0),
+                    "case {i}: dW[{j}] {} vs {expected}",
+                    dw[j]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn threads_do_not_change_the_result() {
+        let g = cases()[1];
+        let x = values(g.batch * g.in_image(), 7);
+        let w = values(g.out_channels * g.col_rows(), 8);
+        let dy = values(g.batch * g.out_image(), 9);
+        let run = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool")
+                .install(|| (forward(&g, &x, &w), input_grad(&g, &w, &dy), weight_grad(&g, &x, &dy)))
+        };
+        let (one, four) = (run(1), run(4));
+        assert_eq!(one.0, four.0);
+        assert_eq!(one.1, four.1);
+        for (a, b) in one.2.iter().zip(&four.2) {
+            assert!((a - b).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn geometry_refuses_what_cannot_be_convolved() {
+        let p = [(0, 0), (0, 0)];
+        assert_eq!(
+            ConvGeometry::new(&[1, 3, 8], &[4, 3, 3, 3], [1, 1], p, [1, 1]),
+            Err(ConvShapeError::Input(vec![1, 3, 8]))
+        );
+        assert!(matches!(
+            ConvGeometry::new(&[1, 3, 8, 8], &[4, 2, 3, 3], [1, 1], p, [1, 1]),
+            Err(ConvShapeError::Kernel { .. })
+        ));
+        assert_eq!(
+            ConvGeometry::new(&[1, 3, 2, 2], &[4, 3, 3, 3], [1, 1], p, [1, 1]),
+            Err(ConvShapeError::Empty {
+                kernel: [3, 3],
+                padded: [2, 2]
+            })
+        );
+        assert_eq!(
+            ConvGeometry::new(&[1, 3, 8, 8], &[4, 3, 3, 3], [0, 1], p, [1, 1]),
+            Err(ConvShapeError::Options)
+        );
+    }
+
+    #[test]
+    fn valid_ranges_by_hand() {
+        // 3 outputs, input 5, stride 2, offset −1: inputs −1, 1, 3 → o = 1, 2.
+        assert_eq!(valid_range(3, 5, 2, -1), (1, 3));
+        // offset +2, stride 1, input 4, 4 outputs: inputs 2, 3, 4, 5 → o = 0, 1.
+        assert_eq!(valid_range(4, 4, 1, 2), (0, 2));
+        // Nothing valid.
+        assert_eq!(valid_range(2, 1, 1, 3), (0, 0));
+        assert_eq!(valid_range(2, 3, 1, -5), (2, 2));
+    }
+}

@@ -1,0 +1,660 @@
+//! Loupe's own CPU kernels, plugged into Burn through its backend-extension
+//! mechanism: [`CpuKernels`] is a backend extension trait implemented for
+//! `flex` (the fast kernels of [`conv`]) and for `Autodiff<B>` (a
+//! hand-written backward that calls the inner backend's gradient kernels).
+//! The trait's default bodies are Burn's own composed operations, so any
+//! other backend keeps them, and the tests compare the two.
+//!
+//! Models call [`conv2d`] instead of `Conv2d::forward`: it takes the fast
+//! path for `f32` tensors on the `flex` device with an ungrouped kernel and
+//! explicit padding, and Burn's convolution otherwise (the wgpu device keeps
+//! Burn's kernels). [`set_enabled`] (or `LOUPE_CPU_KERNELS=burn`) turns the
+//! fast path off, for benchmarks that set the two side by side.
+
+pub mod augment;
+pub mod conv;
+pub mod group_norm;
+
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::{Autodiff, NodeId};
+use burn::backend::flex::{Flex, FlexTensor};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::ops::ModuleOps;
+use burn::backend::{Backend, Dispatch, DispatchDevice, TensorMetadata, backend_extension};
+use burn::nn::PaddingConfig2d;
+use burn::nn::GroupNorm;
+use burn::nn::conv::Conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{DType, Tensor, TensorData};
+
+use conv::ConvGeometry;
+use group_norm::GroupShape;
+
+/// Convolution kernels a backend may replace. The default bodies are
+/// Burn's own operations.
+#[backend_extension(Flex, Autodiff)]
+pub trait CpuKernels: Backend {
+    /// 2-D convolution without bias: `x` `[N, C, H, W]`, `weight` `[O, C, kh, kw]`.
+    fn gemm_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d(x, weight, None, options)
+    }
+
+    /// Gradient of [`CpuKernels::gemm_conv2d`] with respect to `x`.
+    fn gemm_conv2d_x_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d_x_backward(x, weight, output_grad, options)
+    }
+
+    /// Gradient of [`CpuKernels::gemm_conv2d`] with respect to `weight`.
+    fn gemm_conv2d_weight_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d_weight_backward(x, weight, output_grad, options)
+    }
+
+    /// Group normalisation with per-channel scale `gamma` and shift `beta`
+    /// over `[N, C, …]`; see [`group_norm`](mod@group_norm) for the formulas.
+    fn fused_group_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        groups: usize,
+        epsilon: f64,
+    ) -> FloatTensor<Self>;
+
+    /// The image perturbation of `train::augment` in one pass: `images`
+    /// `[B, C, H, W]`, `draws` `[B, 6]` (see [`augment::DRAW_VALUES`]),
+    /// `noise` like `images`. Not differentiated: images are inputs.
+    fn fused_augment(
+        images: FloatTensor<Self>,
+        draws: FloatTensor<Self>,
+        noise: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// Gradients of [`CpuKernels::fused_group_norm`]: `(dx, dγ, dβ)`.
+    fn fused_group_norm_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        groups: usize,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+}
+
+/// The geometry of a `flex` convolution, when the fast kernels can run it.
+fn flex_geometry(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    options: &ConvOptions<2>,
+) -> Option<ConvGeometry> {
+    if x.dtype() != DType::F32 || weight.dtype() != DType::F32 || options.groups != 1 {
+        return None;
+    }
+    ConvGeometry::new(
+        x.shape().as_slice(),
+        weight.shape().as_slice(),
+        options.stride,
+        options.padding,
+        options.dilation,
+    )
+    .ok()
+}
+
+/// The tensor's values in row-major order (copied only when strided).
+fn contiguous(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    match t.as_slice::<f32>() {
+        Some(values) => std::borrow::Cow::Borrowed(values),
+        None => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().map_or_else(Vec::new, <[f32]>::to_vec)),
+    }
+}
+
+fn flex_values(values: Vec<f32>, shape: impl Into<burn::tensor::Shape>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// The group shape of a `flex` normalisation, when the fused kernel can run it.
+fn flex_group_shape(x: &FlexTensor, gamma: &FlexTensor, groups: usize) -> Option<GroupShape> {
+    if x.dtype() != DType::F32 || gamma.dtype() != DType::F32 {
+        return None;
+    }
+    GroupShape::new(x.shape().as_slice(), groups).filter(|s| gamma.shape().num_elements() == s.channels)
+}
+
+/// `flex` tensors reach the fused kernels only through [`group_norm`]
+/// (the function), which checks the shapes; this is the same check, kept
+/// for a caller that skips it.
+fn refuse_group_norm(x: &FlexTensor, groups: usize) -> ! {
+    panic!(
+        "fused group norm: {:?} ({:?}) cannot be split into {groups} groups",
+        x.shape(),
+        x.dtype()
+    )
+}
+
+/// Forward convolutions and normalisations run by Loupe's kernels in this
+/// process (tests and benchmarks check the fast path was taken).
+static FAST_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many forward passes Loupe's kernels have run so far.
+pub fn fast_calls() -> usize {
+    FAST_CALLS.load(Ordering::Relaxed)
+}
+
+impl CpuKernels for Flex {
+    fn fused_augment(images: FlexTensor, draws: FlexTensor, noise: FlexTensor) -> FlexTensor {
+        let shape = images.shape();
+        let dims: [usize; 4] = match shape.as_slice() {
+            &[b, c, h, w] => [b, c, h, w],
+            other => panic!("fused augmentation: images must be [B, C, H, W], got {other:?}"),
+        };
+        FAST_CALLS.fetch_add(1, Ordering::Relaxed);
+        let draws: Vec<augment::ImageDraw> = contiguous(&draws)
+            .chunks(augment::DRAW_VALUES)
+            .map(augment::ImageDraw::from_values)
+            .collect();
+        let out = augment::apply(&contiguous(&images), dims, &draws, &contiguous(&noise));
+        flex_values(out, shape)
+    }
+
+    fn gemm_conv2d(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> FlexTensor {
+        let Some(g) = flex_geometry(&x, &weight, &options) else {
+            return Self::conv2d(x, weight, None, options);
+        };
+        FAST_CALLS.fetch_add(1, Ordering::Relaxed);
+        let out = conv::forward(&g, &contiguous(&x), &contiguous(&weight));
+        flex_values(out, [g.batch, g.out_channels, g.out_h, g.out_w])
+    }
+
+    fn gemm_conv2d_x_backward(
+        x: FlexTensor,
+        weight: FlexTensor,
+        output_grad: FlexTensor,
+        options: ConvOptions<2>,
+    ) -> FlexTensor {
+        match flex_geometry(&x, &weight, &options) {
+            Some(g) if output_grad.dtype() == DType::F32 => {
+                let dx = conv::input_grad(&g, &contiguous(&weight), &contiguous(&output_grad));
+                flex_values(dx, [g.batch, g.in_channels, g.in_h, g.in_w])
+            }
+            _ => Self::conv2d_x_backward(x, weight, output_grad, options),
+        }
+    }
+
+    fn gemm_conv2d_weight_backward(
+        x: FlexTensor,
+        weight: FlexTensor,
+        output_grad: FlexTensor,
+        options: ConvOptions<2>,
+    ) -> FlexTensor {
+        match flex_geometry(&x, &weight, &options) {
+            Some(g) if output_grad.dtype() == DType::F32 => {
+                let dw = conv::weight_grad(&g, &contiguous(&x), &contiguous(&output_grad));
+                flex_values(dw, [g.out_channels, g.in_channels, g.kernel_h, g.kernel_w])
+            }
+            _ => Self::conv2d_weight_backward(x, weight, output_grad, options),
+        }
+    }
+
+    fn fused_group_norm(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        groups: usize,
+        epsilon: f64,
+    ) -> FlexTensor {
+        let Some(shape) = flex_group_shape(&x, &gamma, groups) else {
+            refuse_group_norm(&x, groups)
+        };
+        FAST_CALLS.fetch_add(1, Ordering::Relaxed);
+        let y = group_norm::forward(&shape, &contiguous(&x), &contiguous(&gamma), &contiguous(&beta), epsilon);
+        flex_values(y, x.shape())
+    }
+
+    fn fused_group_norm_backward(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        output_grad: FlexTensor,
+        groups: usize,
+        epsilon: f64,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let Some(shape) = flex_group_shape(&x, &gamma, groups) else {
+            refuse_group_norm(&x, groups)
+        };
+        let (dx, dgamma, dbeta) = group_norm::backward(
+            &shape,
+            &contiguous(&x),
+            &contiguous(&gamma),
+            &contiguous(&output_grad),
+            epsilon,
+        );
+        (
+            flex_values(dx, x.shape()),
+            flex_values(dgamma, gamma.shape()),
+            flex_values(dbeta, gamma.shape()),
+        )
+    }
+}
+
+/// The backward step of [`CpuKernels::gemm_conv2d`] in the autodiff graph.
+#[derive(Debug)]
+struct GemmConv2dBackward;
+
+impl<B: Backend + CpuKernels> Backward<B, 2> for GemmConv2dBackward {
+    type State = (NodeId, NodeId, ConvOptions<2>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let [node_x, node_weight] = ops.parents;
+        let output_grad = grads.consume::<B>(&ops.node);
+        let (x_state, weight_state, options) = ops.state;
+        let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
+        let weight = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(weight_state);
+        if let Some(node) = node_x {
+            let dx = B::gemm_conv2d_x_backward(
+                x.clone(),
+                weight.clone(),
+                output_grad.clone(),
+                options.clone(),
+            );
+            grads.register::<B>(node.id, dx);
+        }
+        if let Some(node) = node_weight {
+            let dw = B::gemm_conv2d_weight_backward(x, weight, output_grad, options);
+            grads.register::<B>(node.id, dw);
+        }
+    }
+}
+
+impl<B: Backend + CpuKernels, C: CheckpointStrategy> CpuKernels for Autodiff<B, C> {
+    fn gemm_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        match GemmConv2dBackward
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let weight_state = prep.checkpoint(&weight);
+                let output = B::gemm_conv2d(x.into_primitive(), weight.into_primitive(), options.clone());
+                prep.finish((x_state, weight_state, options), output)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::gemm_conv2d(x.into_primitive(), weight.into_primitive(), options))
+            }
+        }
+    }
+
+    fn fused_group_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        groups: usize,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        match GroupNormBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let gamma_state = prep.checkpoint(&gamma);
+                let output = B::fused_group_norm(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    groups,
+                    epsilon,
+                );
+                prep.finish((x_state, gamma_state, groups, epsilon), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::fused_group_norm(
+                x.into_primitive(),
+                gamma.into_primitive(),
+                beta.into_primitive(),
+                groups,
+                epsilon,
+            )),
+        }
+    }
+
+    /// A constant: [`fused_augment`] (the function) is only called on
+    /// images that need no gradient.
+    fn fused_augment(
+        images: FloatTensor<Self>,
+        draws: FloatTensor<Self>,
+        noise: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        FloatTensor::<Self>::new(B::fused_augment(
+            images.into_primitive(),
+            draws.into_primitive(),
+            noise.into_primitive(),
+        ))
+    }
+
+    /// The inner backend's gradients, as constants: the fused kernels are
+    /// differentiated once, not twice.
+    fn fused_group_norm_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        groups: usize,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (dx, dgamma, dbeta) = B::fused_group_norm_backward(
+            x.into_primitive(),
+            gamma.into_primitive(),
+            output_grad.into_primitive(),
+            groups,
+            epsilon,
+        );
+        (
+            FloatTensor::<Self>::new(dx),
+            FloatTensor::<Self>::new(dgamma),
+            FloatTensor::<Self>::new(dbeta),
+        )
+    }
+}
+
+/// The backward step of [`CpuKernels::fused_group_norm`] in the autodiff graph.
+#[derive(Debug)]
+struct GroupNormBackward;
+
+impl<B: Backend + CpuKernels> Backward<B, 3> for GroupNormBackward {
+    type State = (NodeId, NodeId, usize, f64);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let output_grad = grads.consume::<B>(&ops.node);
+        let (x_state, gamma_state, groups, epsilon) = ops.state;
+        let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
+        let gamma = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(gamma_state);
+        let (dx, dgamma, dbeta) = B::fused_group_norm_backward(x, gamma, output_grad, groups, epsilon);
+        for (node, grad) in [(node_x, dx), (node_gamma, dgamma), (node_beta, dbeta)] {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, grad);
+            }
+        }
+    }
+}
+
+const UNDECIDED: u8 = 0;
+const ON: u8 = 1;
+const OFF: u8 = 2;
+static ENABLED: AtomicU8 = AtomicU8::new(UNDECIDED);
+
+/// Whether [`conv2d`] may take Loupe's CPU kernels: on unless
+/// `LOUPE_CPU_KERNELS=burn` or [`set_enabled`]`(false)`.
+pub fn enabled() -> bool {
+    match ENABLED.load(Ordering::Relaxed) {
+        ON => true,
+        OFF => false,
+        _ => {
+            let on = std::env::var("LOUPE_CPU_KERNELS").map_or(true, |v| v != "burn");
+            ENABLED.store(if on { ON } else { OFF }, Ordering::Relaxed);
+            on
+        }
+    }
+}
+
+/// Turns Loupe's CPU kernels on or off for the whole process (benchmarks).
+pub fn set_enabled(on: bool) {
+    ENABLED.store(if on { ON } else { OFF }, Ordering::Relaxed);
+}
+
+fn on_flex(device: &burn::tensor::Device) -> bool {
+    matches!(device.clone().inner().as_dispatch(), DispatchDevice::Flex(_))
+}
+
+/// `conv.forward(x)`, on Loupe's kernels where they apply.
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let padding = match conv.padding {
+        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
+        PaddingConfig2d::Same => return conv.forward(x),
+    };
+    if conv.groups != 1 || x.dtype() != DType::F32 || !enabled() || !on_flex(&x.device()) {
+        return conv.forward(x);
+    }
+    let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, 1);
+    let out = <Dispatch as CpuKernels>::gemm_conv2d(
+        x.into_dispatch(),
+        conv.weight.val().into_dispatch(),
+        options,
+    );
+    let out = Tensor::<4>::from_dispatch(out);
+    match &conv.bias {
+        Some(bias) => {
+            let channels = bias.dims()[0];
+            out + bias.val().reshape([1, channels, 1, 1])
+        }
+        None => out,
+    }
+}
+
+/// `norm.forward(x)`, by the fused kernel where it applies (`f32` on the
+/// `flex` device, with learned scale and shift).
+pub fn group_norm<const D: usize>(norm: &GroupNorm, x: Tensor<D>) -> Tensor<D> {
+    let (Some(gamma), Some(beta)) = (&norm.gamma, &norm.beta) else {
+        return norm.forward(x);
+    };
+    let dims = x.dims();
+    let fits = D >= 3
+        && dims[1] == norm.num_channels
+        && GroupShape::new(&dims, norm.num_groups).is_some()
+        && gamma.dims()[0] == norm.num_channels;
+    if !fits || !norm.affine || x.dtype() != DType::F32 || !enabled() || !on_flex(&x.device()) {
+        return norm.forward(x);
+    }
+    let y = <Dispatch as CpuKernels>::fused_group_norm(
+        x.into_dispatch(),
+        gamma.val().into_dispatch(),
+        beta.val().into_dispatch(),
+        norm.num_groups,
+        norm.epsilon,
+    );
+    Tensor::<D>::from_dispatch(y)
+}
+
+/// Whether [`fused_augment`] can perturb `images`: `f32` on the `flex`
+/// device, needing no gradient.
+pub fn fused_augment_applies(images: &Tensor<4>) -> bool {
+    images.dtype() == DType::F32
+        && !images.is_require_grad()
+        && enabled()
+        && on_flex(&images.device())
+}
+
+/// The perturbation of `train::augment` by one pass (callers check
+/// [`fused_augment_applies`] first): `draws` `[B, 6]`, `noise` like `images`.
+pub fn fused_augment(images: Tensor<4>, draws: Tensor<2>, noise: Tensor<4>) -> Tensor<4> {
+    Tensor::<4>::from_dispatch(<Dispatch as CpuKernels>::fused_augment(
+        images.into_dispatch(),
+        draws.into_dispatch(),
+        noise.into_dispatch(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::conv::Conv2dConfig;
+    use burn::tensor::{Device, Distribution};
+
+    /// The same convolution through [`conv2d`] (Loupe's kernels and
+    /// hand-written backward) and through `Conv2d::forward` (Burn's):
+    /// outputs and the gradients of x, the kernel and the bias agree within
+    /// 1e-4 relative.
+    fn compare(config: Conv2dConfig, x_shape: [usize; 4]) {
+        let device = Device::flex().autodiff();
+        device.seed(7);
+        let conv = config.init(&device);
+        let x = Tensor::<4>::random(x_shape, Distribution::Normal(0.0, 1.0), &device).require_grad();
+        let target = {
+            let y = conv.forward(x.clone().detach());
+            Tensor::<4>::random(y.dims(), Distribution::Normal(0.0, 1.0), &device)
+        };
+        let run = |fast: bool| {
+            let x = x.clone().detach().require_grad();
+            let y = if fast { conv2d(&conv, x.clone()) } else { conv.forward(x.clone()) };
+            // A loss whose gradient is not constant, so dY differs per element.
+            let loss = (y.clone() * target.clone() + y.clone() * y.clone() * 0.5).sum();
+            let grads = loss.backward();
+            let grad_x = x.grad(&grads).expect("x gradient");
+            let grad_w = conv.weight.val().grad(&grads).expect("kernel gradient");
+            let grad_b = conv.bias.as_ref().map(|b| b.val().grad(&grads).expect("bias gradient"));
+            (y.into_data(), grad_x.into_data(), grad_w.into_data(), grad_b.map(|b| b.into_data()))
+        };
+        let before = fast_calls();
+        let fast = run(true);
+        assert!(fast_calls() > before, "Loupe's kernel was not used");
+        let burn = run(false);
+        let close = |a: &TensorData, b: &TensorData, what: &str| {
+            let (a, b) = (a.try_to_vec::<f32>().expect("f32"), b.try_to_vec::<f32>().expect("f32"));
+            assert_eq!(a.len(), b.len(), "{what}: sizes");
+            let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
+            for (i, (p, q)) in a.iter().zip(&b).enumerate() {
+                assert!((p - q).abs() <= 1e-4 * scale, "{what}[{i}]: Loupe {p} vs Burn {q} (scale {scale})");
+            }
+        };
+        close(&fast.0, &burn.0, "output");
+        close(&fast.1, &burn.1, "input gradient");
+        close(&fast.2, &burn.2, "kernel gradient");
+        if let (Some(a), Some(b)) = (&fast.3, &burn.3) {
+            close(a, b, "bias gradient");
+        }
+    }
+
+    #[test]
+    fn the_kernels_match_burns_convolution_and_its_gradients() {
+        use burn::nn::PaddingConfig2d::Explicit;
+        // ResNet: 3×3 pad 1 at stride 1 and 2, the stride-2 projection, the stem.
+        compare(
+            Conv2dConfig::new([4, 6], [3, 3]).with_padding(Explicit(1, 1, 1, 1)).with_bias(false),
+            [3, 4, 10, 10],
+        );
+        compare(
+            Conv2dConfig::new([4, 8], [3, 3])
+                .with_stride([2, 2])
+                .with_padding(Explicit(1, 1, 1, 1))
+                .with_bias(false),
+            [2, 4, 9, 9],
+        );
+        compare(
+            Conv2dConfig::new([4, 8], [1, 1]).with_stride([2, 2]).with_bias(false),
+            [2, 4, 8, 8],
+        );
+        // DenseNet's 7×7 stem, a pointwise layer with bias, asymmetric padding and dilation.
+        compare(
+            Conv2dConfig::new([3, 4], [7, 7]).with_stride([2, 2]).with_padding(Explicit(3, 3, 3, 3)),
+            [2, 3, 16, 16],
+        );
+        compare(Conv2dConfig::new([6, 5], [1, 1]), [3, 6, 5, 7]);
+        compare(
+            Conv2dConfig::new([2, 3], [3, 2])
+                .with_stride([1, 2])
+                .with_dilation([2, 1])
+                .with_padding(Explicit(0, 1, 2, 0)),
+            [2, 2, 7, 6],
+        );
+    }
+
+    /// Group normalisation through [`group_norm`] and through Burn's
+    /// `GroupNorm`: outputs and the gradients of x, γ and β within 1e-4
+    /// relative, on images and volumes, one group and several.
+    #[test]
+    fn the_fused_group_norm_matches_burns_and_its_gradients() {
+        use burn::nn::GroupNormConfig;
+        let device = Device::flex().autodiff();
+        device.seed(3);
+        for (groups, channels, dims) in [
+            (8, 16, vec![3, 16, 6, 5]),
+            (1, 4, vec![2, 4, 3, 3]),
+            (2, 6, vec![2, 6, 3, 4, 2]),
+        ] {
+            let mut norm = GroupNormConfig::new(groups, channels).init(&device);
+            // Non-trivial γ and β, so their roles are checked.
+            norm.gamma = Some(burn::module::Param::from_tensor(Tensor::<1>::random(
+                [channels],
+                Distribution::Normal(1.0, 0.5),
+                &device,
+            )));
+            norm.beta = Some(burn::module::Param::from_tensor(Tensor::<1>::random(
+                [channels],
+                Distribution::Normal(0.0, 0.5),
+                &device,
+            )));
+            let check = |values: Vec<Vec<f32>>, reference: Vec<Vec<f32>>| {
+                for (what, (a, b)) in ["output", "dx", "dγ", "dβ"].iter().zip(values.iter().zip(&reference)) {
+                    let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
+                    for (i, (p, q)) in a.iter().zip(b).enumerate() {
+                        assert!((p - q).abs() <= 1e-4 * scale, "{groups} groups, {what}[{i}]: {p} vs {q}");
+                    }
+                }
+            };
+            macro_rules! run {
+                ($d:literal) => {{
+                    let shape: [usize; $d] = dims.clone().try_into().expect("rank");
+                    let x = Tensor::<$d>::random(shape, Distribution::Normal(2.0, 3.0), &device);
+                    let target = Tensor::<$d>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+                    let mut results = Vec::new();
+                    for fast in [true, false] {
+                        let x = x.clone().detach().require_grad();
+                        let before = fast_calls();
+                        let y = if fast { group_norm(&norm, x.clone()) } else { norm.forward(x.clone()) };
+                        if fast {
+                            assert!(fast_calls() > before, "the fused kernel was not used");
+                        }
+                        let loss = (y.clone() * target.clone() + y.clone() * y.clone() * 0.5).sum();
+                        let grads = loss.backward();
+                        let vec = |t: TensorData| t.try_to_vec::<f32>().expect("f32");
+                        results.push(vec![
+                            vec(y.into_data()),
+                            vec(x.grad(&grads).expect("dx").into_data()),
+                            vec(norm.gamma.as_ref().expect("γ").val().grad(&grads).expect("dγ").into_data()),
+                            vec(norm.beta.as_ref().expect("β").val().grad(&grads).expect("dβ").into_data()),
+                        ]);
+                    }
+                    let reference = results.pop().expect("Burn's");
+                    check(results.pop().expect("Loupe's"), reference);
+                }};
+            }
+            if dims.len() == 4 {
+                run!(4)
+            } else {
+                run!(5)
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_path_is_taken_only_where_it_applies() {
+        let flex = Device::flex().autodiff();
+        let x = Tensor::<4>::zeros([1, 2, 4, 4], &flex);
+        assert!(on_flex(&x.device()));
+        assert!(on_flex(&Device::flex()));
+        // Grouped convolutions fall back to Burn's and still give its result.
+        let grouped = Conv2dConfig::new([2, 2], [3, 3]).with_groups(2).init(&flex);
+        let y = conv2d(&grouped, Tensor::<4>::ones([1, 2, 5, 5], &flex));
+        assert_eq!(y.dims(), [1, 2, 3, 3]);
+    }
+}
