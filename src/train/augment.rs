@@ -92,18 +92,24 @@ impl Draws {
             &device,
         );
         let radians = strength.rotation_degrees.to_radians();
-        let angle =
-            Tensor::<3>::random([batch, 1, 1], Distribution::Uniform(-radians, radians), &device);
+        let angle = Tensor::<3>::random(
+            [batch, 1, 1],
+            Distribution::Uniform(-radians, radians),
+            &device,
+        );
         let shift = 2.0 * strength.translation;
-        let shift_x = Tensor::<3>::random([batch, 1, 1], Distribution::Uniform(-shift, shift), &device);
-        let shift_y = Tensor::<3>::random([batch, 1, 1], Distribution::Uniform(-shift, shift), &device);
+        let shift_x =
+            Tensor::<3>::random([batch, 1, 1], Distribution::Uniform(-shift, shift), &device);
+        let shift_y =
+            Tensor::<3>::random([batch, 1, 1], Distribution::Uniform(-shift, shift), &device);
         let intensity = intensity.then(|| {
             let per_image = |low: f64, high: f64| {
                 Tensor::<4>::random([batch, 1, 1, 1], Distribution::Uniform(low, high), &device)
             };
             let contrast = per_image(0.85, 1.15);
             let brightness = per_image(-0.1, 0.1);
-            let noise = Tensor::<4>::random(images.shape(), Distribution::Normal(0.0, 0.03), &device);
+            let noise =
+                Tensor::<4>::random(images.shape(), Distribution::Normal(0.0, 0.03), &device);
             (contrast, brightness, noise)
         });
         Self {
@@ -206,9 +212,18 @@ mod tests {
                 let draws = Draws::new(&images, &strength, intensity);
                 assert!(crate::train::kernels::fused_augment_applies(&images));
                 let before = crate::train::kernels::fast_calls();
-                let fused: Vec<f32> = draws.clone().fused(images.clone()).into_data().try_to_vec().unwrap();
+                let fused: Vec<f32> = draws
+                    .clone()
+                    .fused(images.clone())
+                    .into_data()
+                    .try_to_vec()
+                    .unwrap();
                 assert!(crate::train::kernels::fast_calls() > before);
-                let composed: Vec<f32> = draws.composed(images.clone()).into_data().try_to_vec().unwrap();
+                let composed: Vec<f32> = draws
+                    .composed(images.clone())
+                    .into_data()
+                    .try_to_vec()
+                    .unwrap();
                 for (i, (a, b)) in fused.iter().zip(&composed).enumerate() {
                     assert!((a - b).abs() < 1e-4, "value {i}: fused {a} vs composed {b}");
                 }

@@ -208,8 +208,16 @@ pub fn throughput(s: &ThroughputSettings, json: bool) -> anyhow::Result<()> {
     };
     // (device, its name in the table, Loupe's CPU kernels on).
     let mut devices = vec![
-        (device::flex(), "flex (CPU), Loupe's kernels".to_string(), true),
-        (device::flex(), "flex (CPU), Burn's convolution".to_string(), false),
+        (
+            device::flex(),
+            "flex (CPU), Loupe's kernels".to_string(),
+            true,
+        ),
+        (
+            device::flex(),
+            "flex (CPU), Burn's convolution".to_string(),
+            false,
+        ),
     ];
     match crate::render::device::headless_render_state() {
         Ok(render_state) => match crate::app::training::display_compute(&render_state) {
@@ -242,7 +250,10 @@ pub fn throughput(s: &ThroughputSettings, json: bool) -> anyhow::Result<()> {
                 peer_name = Some(version);
             }
             Err(e) => {
-                say(format!("PyTorch peer, {}: not measured ({e})", method.name()));
+                say(format!(
+                    "PyTorch peer, {}: not measured ({e})",
+                    method.name()
+                ));
                 peer_error = Some(e);
             }
         }

@@ -40,12 +40,7 @@ impl ImageDraw {
 
 /// Perturbs `images` (`batch × channels × height × width`); `noise` has the
 /// same size and is added last.
-pub fn apply(
-    images: &[f32],
-    dims: [usize; 4],
-    draws: &[ImageDraw],
-    noise: &[f32],
-) -> Vec<f32> {
+pub fn apply(images: &[f32], dims: [usize; 4], draws: &[ImageDraw], noise: &[f32]) -> Vec<f32> {
     let [batch, channels, height, width] = dims;
     let image = channels * height * width;
     assert_eq!(images.len(), batch * image, "augmentation input size");
@@ -83,7 +78,8 @@ pub fn apply(
                     let (x1, y1) = ((x0 + 1).min(width - 1), (y0 + 1).min(height - 1));
                     let (fx, fy) = (x - x0 as f32, y - y0 as f32);
                     let top = source[y0 * width + x0] * (1.0 - fx) + source[y0 * width + x1] * fx;
-                    let bottom = source[y1 * width + x0] * (1.0 - fx) + source[y1 * width + x1] * fx;
+                    let bottom =
+                        source[y1 * width + x0] * (1.0 - fx) + source[y1 * width + x1] * fx;
                     let value = top * (1.0 - fy) + bottom * fy;
                     let k = j * width + i;
                     out_plane[k] = value * draw.contrast + draw.brightness + noise[k];
@@ -110,13 +106,30 @@ mod tests {
     #[test]
     fn no_draw_leaves_the_image_and_a_flip_mirrors_it() {
         let close = |a: Vec<f32>, b: Vec<f32>| {
-            assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-5), "{a:?} vs {b:?}");
+            assert!(
+                a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-5),
+                "{a:?} vs {b:?}"
+            );
         };
         let images: Vec<f32> = (0..12).map(|v| v as f32).collect();
         let zero = vec![0.0; 12];
-        close(apply(&images, [1, 1, 3, 4], &[still()], &zero), images.clone());
-        let flipped = apply(&images, [1, 1, 3, 4], &[ImageDraw { flip: true, ..still() }], &zero);
-        close(flipped, vec![3., 2., 1., 0., 7., 6., 5., 4., 11., 10., 9., 8.]);
+        close(
+            apply(&images, [1, 1, 3, 4], &[still()], &zero),
+            images.clone(),
+        );
+        let flipped = apply(
+            &images,
+            [1, 1, 3, 4],
+            &[ImageDraw {
+                flip: true,
+                ..still()
+            }],
+            &zero,
+        );
+        close(
+            flipped,
+            vec![3., 2., 1., 0., 7., 6., 5., 4., 11., 10., 9., 8.],
+        );
     }
 
     #[test]
@@ -124,13 +137,29 @@ mod tests {
         // A shift of half a pixel (grid unit 2/4 per pixel → 0.25) blends
         // neighbours equally; the last column repeats at the border.
         let images: Vec<f32> = vec![0.0, 4.0, 8.0, 12.0];
-        let draw = ImageDraw { shift: [0.25, 0.0], contrast: 2.0, brightness: 1.0, ..still() };
+        let draw = ImageDraw {
+            shift: [0.25, 0.0],
+            contrast: 2.0,
+            brightness: 1.0,
+            ..still()
+        };
         let out = apply(&images, [1, 1, 1, 4], &[draw], &[0.5; 4]);
-        assert_eq!(out, vec![2.0 * 2.0 + 1.5, 6.0 * 2.0 + 1.5, 10.0 * 2.0 + 1.5, 12.0 * 2.0 + 1.5]);
+        assert_eq!(
+            out,
+            vec![
+                2.0 * 2.0 + 1.5,
+                6.0 * 2.0 + 1.5,
+                10.0 * 2.0 + 1.5,
+                12.0 * 2.0 + 1.5
+            ]
+        );
         // A quarter turn of a 2×2 image: output (x, y) samples (−y, x) in
         // grid coordinates, so [1 2; 3 4] reads [2 4; 1 3].
         let images: Vec<f32> = vec![1.0, 2.0, 3.0, 4.0];
-        let draw = ImageDraw { angle: std::f32::consts::FRAC_PI_2, ..still() };
+        let draw = ImageDraw {
+            angle: std::f32::consts::FRAC_PI_2,
+            ..still()
+        };
         let out = apply(&images, [1, 1, 2, 2], &[draw], &[0.0; 4]);
         for (a, b) in out.iter().zip([2.0, 4.0, 1.0, 3.0]) {
             assert!((a - b).abs() < 1e-5, "{out:?}");

@@ -4,7 +4,7 @@
 //!
 //! - forward: `Y[n] (O × P) = W (O × CK) · col(X[n]) (CK × P)`
 //! - input gradient: `dX[n] = col2im(Wᵀ (CK × O) · dY[n] (O × P))`
-//! - weight gradient: `dW (O × CK) = Σₙ dY[n] (O × P) · col(X[n])ᵀ (P × CK)`
+//! - weight gradient: `dWᵀ (CK × O) = Σₙ col(X[n]) (CK × P) · dY[n]ᵀ (P × O)`
 //!
 //! where `CK = C · kh · kw` and `P = Ho · Wo`. `col` is the classic
 //! (Caffe-style) unfolding: row `(c, ky, kx)` holds, for every output pixel,
@@ -52,7 +52,10 @@ pub enum ConvShapeError {
     #[error("convolution stride and dilation must be at least 1")]
     Options,
     #[error("convolution kernel {kernel:?} is larger than the padded input {padded:?}")]
-    Empty { kernel: [usize; 2], padded: [usize; 2] },
+    Empty {
+        kernel: [usize; 2],
+        padded: [usize; 2],
+    },
 }
 
 impl ConvGeometry {
@@ -338,7 +341,11 @@ fn plan(batch: usize) -> (usize, usize) {
 /// `N × O × Ho × Wo`.
 pub fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     assert_eq!(x.len(), g.batch * g.in_image(), "convolution input size");
-    assert_eq!(w.len(), g.out_channels * g.col_rows(), "convolution kernel size");
+    assert_eq!(
+        w.len(),
+        g.out_channels * g.col_rows(),
+        "convolution kernel size"
+    );
     let mut out = vec![0.0f32; g.batch * g.out_image()];
     if out.is_empty() {
         return out;
@@ -372,7 +379,11 @@ pub fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
 /// Input gradient: `dy` is `N × O × Ho × Wo`; returns `N × C × H × W`.
 pub fn input_grad(g: &ConvGeometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
     assert_eq!(dy.len(), g.batch * g.out_image(), "output gradient size");
-    assert_eq!(w.len(), g.out_channels * g.col_rows(), "convolution kernel size");
+    assert_eq!(
+        w.len(),
+        g.out_channels * g.col_rows(),
+        "convolution kernel size"
+    );
     let mut dx = vec![0.0f32; g.batch * g.in_image()];
     if dx.is_empty() {
         return dx;
@@ -389,7 +400,11 @@ pub fn input_grad(g: &ConvGeometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
             };
             for (i, dx_image) in dx_chunk.chunks_mut(g.in_image()).enumerate() {
                 let n = task * per_task + i;
-                let grad = Matrix::new(&dy[n * g.out_image()..][..g.out_image()], g.out_channels, g.out_pixels());
+                let grad = Matrix::new(
+                    &dy[n * g.out_image()..][..g.out_image()],
+                    g.out_channels,
+                    g.out_pixels(),
+                );
                 if g.is_pointwise() {
                     matmul(dx_image, kernel.t(), grad, false, product_threads);
                 } else {
@@ -414,7 +429,7 @@ pub fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let partials: Vec<Vec<f32>> = (0..tasks)
         .into_par_iter()
         .map(|task| {
-            let mut dw = vec![0.0f32; size];
+            let mut dw_t = vec![0.0f32; size];
             let mut col = if g.is_pointwise() {
                 Vec::new()
             } else {
@@ -430,19 +445,33 @@ pub fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                     &col
                 };
                 let unfolded = Matrix::new(unfolded, g.col_rows(), g.out_pixels());
-                let grad = Matrix::new(&dy[n * g.out_image()..][..g.out_image()], g.out_channels, g.out_pixels());
-                matmul(&mut dw, grad, unfolded.t(), i > 0, product_threads);
+                let grad = Matrix::new(
+                    &dy[n * g.out_image()..][..g.out_image()],
+                    g.out_channels,
+                    g.out_pixels(),
+                );
+                // Computed transposed, dWᵀ (CK × O) = col · dYᵀ: the product
+                // runs about twice as fast this way round (`examples` probe,
+                // 16→16 at 64 px: 11 ms against 31 ms an image batch).
+                matmul(&mut dw_t, unfolded, grad.t(), i > 0, product_threads);
             }
-            dw
+            dw_t
         })
         .collect();
     // Partial sums added in task order: the result does not depend on
     // which thread finished first.
     let mut partials = partials.into_iter();
-    let mut dw = partials.next().unwrap_or_else(|| vec![0.0; size]);
+    let mut dw_t = partials.next().unwrap_or_else(|| vec![0.0; size]);
     for partial in partials {
-        for (d, p) in dw.iter_mut().zip(&partial) {
+        for (d, p) in dw_t.iter_mut().zip(&partial) {
             *d += p;
+        }
+    }
+    let (rows, outputs) = (g.col_rows(), g.out_channels);
+    let mut dw = vec![0.0f32; size];
+    for (r, row) in dw_t.chunks(outputs).enumerate() {
+        for (o, &v) in row.iter().enumerate() {
+            dw[o * rows + r] = v;
         }
     }
     dw
@@ -505,7 +534,10 @@ mod tests {
     }
 
     fn dot(a: &[f32], b: &[f32]) -> f64 {
-        a.iter().zip(b).map(|(x, y)| (*x as f64) * (*y as f64)).sum()
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (*x as f64) * (*y as f64))
+            .sum()
     }
 
     /// Shapes the models use (3×3 pad 1 at strides 1 and 2, 1×1 projections
@@ -521,7 +553,13 @@ mod tests {
             geo([3, 4, 8, 8], [5, 4, 3, 3], [2, 2], [(1, 1), (1, 1)], [1, 1]),
             geo([2, 4, 8, 8], [6, 4, 1, 1], [2, 2], [(0, 0), (0, 0)], [1, 1]),
             geo([2, 5, 6, 7], [3, 5, 1, 1], [1, 1], [(0, 0), (0, 0)], [1, 1]),
-            geo([1, 3, 16, 16], [4, 3, 7, 7], [2, 2], [(3, 3), (3, 3)], [1, 1]),
+            geo(
+                [1, 3, 16, 16],
+                [4, 3, 7, 7],
+                [2, 2],
+                [(3, 3), (3, 3)],
+                [1, 1],
+            ),
             geo([2, 2, 7, 5], [3, 2, 3, 2], [1, 2], [(0, 2), (1, 0)], [2, 1]),
             geo([5, 1, 4, 4], [2, 1, 5, 5], [1, 1], [(2, 2), (2, 2)], [1, 1]),
         ]
@@ -555,8 +593,14 @@ mod tests {
             let dx = input_grad(&g, &w, &dy);
             let dw = weight_grad(&g, &x, &dy);
             let scale = loss.abs().max(1.0);
-            assert!((dot(&x, &dx) - loss).abs() < 1e-4 * scale, "case {i}: ⟨x, dX⟩");
-            assert!((dot(&w, &dw) - loss).abs() < 1e-4 * scale, "case {i}: ⟨w, dW⟩");
+            assert!(
+                (dot(&x, &dx) - loss).abs() < 1e-4 * scale,
+                "case {i}: ⟨x, dX⟩"
+            );
+            assert!(
+                (dot(&w, &dw) - loss).abs() < 1e-4 * scale,
+                "case {i}: ⟨w, dW⟩"
+            );
             // Linear in each argument, so a unit step gives the exact entry.
             for &j in &[0, x.len() / 2, x.len() - 1] {
                 let mut e = vec![0.0; x.len()];
@@ -588,7 +632,13 @@ mod tests {
                 .num_threads(threads)
                 .build()
                 .expect("pool")
-                .install(|| (forward(&g, &x, &w), input_grad(&g, &w, &dy), weight_grad(&g, &x, &dy)))
+                .install(|| {
+                    (
+                        forward(&g, &x, &w),
+                        input_grad(&g, &w, &dy),
+                        weight_grad(&g, &x, &dy),
+                    )
+                })
         };
         let (one, four) = (run(1), run(4));
         assert_eq!(one.0, four.0);

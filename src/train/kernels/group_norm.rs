@@ -70,7 +70,11 @@ pub fn forward(
     beta: &[f32],
     epsilon: f64,
 ) -> Vec<f32> {
-    assert_eq!(x.len(), shape.batch * shape.image(), "group norm input size");
+    assert_eq!(
+        x.len(),
+        shape.batch * shape.image(),
+        "group norm input size"
+    );
     assert_eq!(gamma.len(), shape.channels, "group norm γ size");
     assert_eq!(beta.len(), shape.channels, "group norm β size");
     let mut y = vec![0.0f32; x.len()];
@@ -108,7 +112,11 @@ pub fn backward(
     dy: &[f32],
     epsilon: f64,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    assert_eq!(x.len(), shape.batch * shape.image(), "group norm input size");
+    assert_eq!(
+        x.len(),
+        shape.batch * shape.image(),
+        "group norm input size"
+    );
     assert_eq!(dy.len(), x.len(), "group norm output gradient size");
     assert_eq!(gamma.len(), shape.channels, "group norm γ size");
     let mut dx = vec![0.0f32; x.len()];
@@ -204,7 +212,11 @@ mod tests {
         let d_hat = [2.0, 2.0, 1.0, 1.0];
         for i in 0..4 {
             let expected = r * (d_hat[i] - 1.5 - x_hat[i] * -r);
-            assert!((dx[i] - expected).abs() < 1e-6, "dx[{i}] {} vs {expected}", dx[i]);
+            assert!(
+                (dx[i] - expected).abs() < 1e-6,
+                "dx[{i}] {} vs {expected}",
+                dx[i]
+            );
         }
     }
 

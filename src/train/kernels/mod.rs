@@ -23,11 +23,11 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::{Flex, FlexTensor};
-use burn::backend::tensor::FloatTensor;
 use burn::backend::ops::ModuleOps;
+use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, DispatchDevice, TensorMetadata, backend_extension};
-use burn::nn::PaddingConfig2d;
 use burn::nn::GroupNorm;
+use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Tensor, TensorData};
@@ -120,7 +120,11 @@ fn flex_geometry(
 fn contiguous(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     match t.as_slice::<f32>() {
         Some(values) => std::borrow::Cow::Borrowed(values),
-        None => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().map_or_else(Vec::new, <[f32]>::to_vec)),
+        None => std::borrow::Cow::Owned(
+            t.to_contiguous()
+                .as_slice::<f32>()
+                .map_or_else(Vec::new, <[f32]>::to_vec),
+        ),
     }
 }
 
@@ -133,7 +137,8 @@ fn flex_group_shape(x: &FlexTensor, gamma: &FlexTensor, groups: usize) -> Option
     if x.dtype() != DType::F32 || gamma.dtype() != DType::F32 {
         return None;
     }
-    GroupShape::new(x.shape().as_slice(), groups).filter(|s| gamma.shape().num_elements() == s.channels)
+    GroupShape::new(x.shape().as_slice(), groups)
+        .filter(|s| gamma.shape().num_elements() == s.channels)
 }
 
 /// `flex` tensors reach the fused kernels only through [`group_norm`]
@@ -222,7 +227,13 @@ impl CpuKernels for Flex {
             refuse_group_norm(&x, groups)
         };
         FAST_CALLS.fetch_add(1, Ordering::Relaxed);
-        let y = group_norm::forward(&shape, &contiguous(&x), &contiguous(&gamma), &contiguous(&beta), epsilon);
+        let y = group_norm::forward(
+            &shape,
+            &contiguous(&x),
+            &contiguous(&gamma),
+            &contiguous(&beta),
+            epsilon,
+        );
         flex_values(y, x.shape())
     }
 
@@ -258,7 +269,12 @@ struct GemmConv2dBackward;
 impl<B: Backend + CpuKernels> Backward<B, 2> for GemmConv2dBackward {
     type State = (NodeId, NodeId, ConvOptions<2>);
 
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
         let [node_x, node_weight] = ops.parents;
         let output_grad = grads.consume::<B>(&ops.node);
         let (x_state, weight_state, options) = ops.state;
@@ -294,12 +310,15 @@ impl<B: Backend + CpuKernels, C: CheckpointStrategy> CpuKernels for Autodiff<B, 
             OpsKind::Tracked(mut prep) => {
                 let x_state = prep.checkpoint(&x);
                 let weight_state = prep.checkpoint(&weight);
-                let output = B::gemm_conv2d(x.into_primitive(), weight.into_primitive(), options.clone());
+                let output =
+                    B::gemm_conv2d(x.into_primitive(), weight.into_primitive(), options.clone());
                 prep.finish((x_state, weight_state, options), output)
             }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(B::gemm_conv2d(x.into_primitive(), weight.into_primitive(), options))
-            }
+            OpsKind::UnTracked(prep) => prep.finish(B::gemm_conv2d(
+                x.into_primitive(),
+                weight.into_primitive(),
+                options,
+            )),
         }
     }
 
@@ -382,13 +401,19 @@ struct GroupNormBackward;
 impl<B: Backend + CpuKernels> Backward<B, 3> for GroupNormBackward {
     type State = (NodeId, NodeId, usize, f64);
 
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let output_grad = grads.consume::<B>(&ops.node);
         let (x_state, gamma_state, groups, epsilon) = ops.state;
         let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
         let gamma = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(gamma_state);
-        let (dx, dgamma, dbeta) = B::fused_group_norm_backward(x, gamma, output_grad, groups, epsilon);
+        let (dx, dgamma, dbeta) =
+            B::fused_group_norm_backward(x, gamma, output_grad, groups, epsilon);
         for (node, grad) in [(node_x, dx), (node_gamma, dgamma), (node_beta, dbeta)] {
             if let Some(node) = node {
                 grads.register::<B>(node.id, grad);
@@ -422,7 +447,10 @@ pub fn set_enabled(on: bool) {
 }
 
 fn on_flex(device: &burn::tensor::Device) -> bool {
-    matches!(device.clone().inner().as_dispatch(), DispatchDevice::Flex(_))
+    matches!(
+        device.clone().inner().as_dispatch(),
+        DispatchDevice::Flex(_)
+    )
 }
 
 /// `conv.forward(x)`, on Loupe's kernels where they apply.
@@ -508,32 +536,51 @@ mod tests {
         let device = Device::flex().autodiff();
         device.seed(7);
         let conv = config.init(&device);
-        let x = Tensor::<4>::random(x_shape, Distribution::Normal(0.0, 1.0), &device).require_grad();
+        let x =
+            Tensor::<4>::random(x_shape, Distribution::Normal(0.0, 1.0), &device).require_grad();
         let target = {
             let y = conv.forward(x.clone().detach());
             Tensor::<4>::random(y.dims(), Distribution::Normal(0.0, 1.0), &device)
         };
         let run = |fast: bool| {
             let x = x.clone().detach().require_grad();
-            let y = if fast { conv2d(&conv, x.clone()) } else { conv.forward(x.clone()) };
+            let y = if fast {
+                conv2d(&conv, x.clone())
+            } else {
+                conv.forward(x.clone())
+            };
             // A loss whose gradient is not constant, so dY differs per element.
             let loss = (y.clone() * target.clone() + y.clone() * y.clone() * 0.5).sum();
             let grads = loss.backward();
             let grad_x = x.grad(&grads).expect("x gradient");
             let grad_w = conv.weight.val().grad(&grads).expect("kernel gradient");
-            let grad_b = conv.bias.as_ref().map(|b| b.val().grad(&grads).expect("bias gradient"));
-            (y.into_data(), grad_x.into_data(), grad_w.into_data(), grad_b.map(|b| b.into_data()))
+            let grad_b = conv
+                .bias
+                .as_ref()
+                .map(|b| b.val().grad(&grads).expect("bias gradient"));
+            (
+                y.into_data(),
+                grad_x.into_data(),
+                grad_w.into_data(),
+                grad_b.map(|b| b.into_data()),
+            )
         };
         let before = fast_calls();
         let fast = run(true);
         assert!(fast_calls() > before, "Loupe's kernel was not used");
         let burn = run(false);
         let close = |a: &TensorData, b: &TensorData, what: &str| {
-            let (a, b) = (a.try_to_vec::<f32>().expect("f32"), b.try_to_vec::<f32>().expect("f32"));
+            let (a, b) = (
+                a.try_to_vec::<f32>().expect("f32"),
+                b.try_to_vec::<f32>().expect("f32"),
+            );
             assert_eq!(a.len(), b.len(), "{what}: sizes");
             let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
             for (i, (p, q)) in a.iter().zip(&b).enumerate() {
-                assert!((p - q).abs() <= 1e-4 * scale, "{what}[{i}]: Loupe {p} vs Burn {q} (scale {scale})");
+                assert!(
+                    (p - q).abs() <= 1e-4 * scale,
+                    "{what}[{i}]: Loupe {p} vs Burn {q} (scale {scale})"
+                );
             }
         };
         close(&fast.0, &burn.0, "output");
@@ -549,7 +596,9 @@ mod tests {
         use burn::nn::PaddingConfig2d::Explicit;
         // ResNet: 3×3 pad 1 at stride 1 and 2, the stride-2 projection, the stem.
         compare(
-            Conv2dConfig::new([4, 6], [3, 3]).with_padding(Explicit(1, 1, 1, 1)).with_bias(false),
+            Conv2dConfig::new([4, 6], [3, 3])
+                .with_padding(Explicit(1, 1, 1, 1))
+                .with_bias(false),
             [3, 4, 10, 10],
         );
         compare(
@@ -560,12 +609,16 @@ mod tests {
             [2, 4, 9, 9],
         );
         compare(
-            Conv2dConfig::new([4, 8], [1, 1]).with_stride([2, 2]).with_bias(false),
+            Conv2dConfig::new([4, 8], [1, 1])
+                .with_stride([2, 2])
+                .with_bias(false),
             [2, 4, 8, 8],
         );
         // DenseNet's 7×7 stem, a pointwise layer with bias, asymmetric padding and dilation.
         compare(
-            Conv2dConfig::new([3, 4], [7, 7]).with_stride([2, 2]).with_padding(Explicit(3, 3, 3, 3)),
+            Conv2dConfig::new([3, 4], [7, 7])
+                .with_stride([2, 2])
+                .with_padding(Explicit(3, 3, 3, 3)),
             [2, 3, 16, 16],
         );
         compare(Conv2dConfig::new([6, 5], [1, 1]), [3, 6, 5, 7]);
@@ -604,10 +657,16 @@ mod tests {
                 &device,
             )));
             let check = |values: Vec<Vec<f32>>, reference: Vec<Vec<f32>>| {
-                for (what, (a, b)) in ["output", "dx", "dγ", "dβ"].iter().zip(values.iter().zip(&reference)) {
+                for (what, (a, b)) in ["output", "dx", "dγ", "dβ"]
+                    .iter()
+                    .zip(values.iter().zip(&reference))
+                {
                     let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
                     for (i, (p, q)) in a.iter().zip(b).enumerate() {
-                        assert!((p - q).abs() <= 1e-4 * scale, "{groups} groups, {what}[{i}]: {p} vs {q}");
+                        assert!(
+                            (p - q).abs() <= 1e-4 * scale,
+                            "{groups} groups, {what}[{i}]: {p} vs {q}"
+                        );
                     }
                 }
             };
@@ -615,12 +674,17 @@ mod tests {
                 ($d:literal) => {{
                     let shape: [usize; $d] = dims.clone().try_into().expect("rank");
                     let x = Tensor::<$d>::random(shape, Distribution::Normal(2.0, 3.0), &device);
-                    let target = Tensor::<$d>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+                    let target =
+                        Tensor::<$d>::random(shape, Distribution::Normal(0.0, 1.0), &device);
                     let mut results = Vec::new();
                     for fast in [true, false] {
                         let x = x.clone().detach().require_grad();
                         let before = fast_calls();
-                        let y = if fast { group_norm(&norm, x.clone()) } else { norm.forward(x.clone()) };
+                        let y = if fast {
+                            group_norm(&norm, x.clone())
+                        } else {
+                            norm.forward(x.clone())
+                        };
                         if fast {
                             assert!(fast_calls() > before, "the fused kernel was not used");
                         }
@@ -630,19 +694,29 @@ mod tests {
                         results.push(vec![
                             vec(y.into_data()),
                             vec(x.grad(&grads).expect("dx").into_data()),
-                            vec(norm.gamma.as_ref().expect("γ").val().grad(&grads).expect("dγ").into_data()),
-                            vec(norm.beta.as_ref().expect("β").val().grad(&grads).expect("dβ").into_data()),
+                            vec(norm
+                                .gamma
+                                .as_ref()
+                                .expect("γ")
+                                .val()
+                                .grad(&grads)
+                                .expect("dγ")
+                                .into_data()),
+                            vec(norm
+                                .beta
+                                .as_ref()
+                                .expect("β")
+                                .val()
+                                .grad(&grads)
+                                .expect("dβ")
+                                .into_data()),
                         ]);
                     }
                     let reference = results.pop().expect("Burn's");
                     check(results.pop().expect("Loupe's"), reference);
                 }};
             }
-            if dims.len() == 4 {
-                run!(4)
-            } else {
-                run!(5)
-            }
+            if dims.len() == 4 { run!(4) } else { run!(5) }
         }
     }
 

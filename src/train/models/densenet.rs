@@ -161,15 +161,18 @@ impl DenseNet {
     /// # Shapes
     /// images `[B, 3, H, W]` → features `[B, D]` (D = 1024 for DenseNet-121)
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = self
-            .stem_pool
-            .forward(relu(group_norm(&self.stem_norm, conv2d(&self.stem, images))));
+        let mut x = self.stem_pool.forward(relu(group_norm(
+            &self.stem_norm,
+            conv2d(&self.stem, images),
+        )));
         for (index, block) in self.blocks.iter().enumerate() {
             for layer in block {
                 x = layer.forward(x);
             }
             if let Some(t) = self.transitions.get(index) {
-                x = t.pool.forward(conv2d(&t.conv, relu(group_norm(&t.norm, x))));
+                x = t
+                    .pool
+                    .forward(conv2d(&t.conv, relu(group_norm(&t.norm, x))));
             }
         }
         let x = relu(group_norm(&self.final_norm, x));

@@ -97,7 +97,10 @@ impl SeparableConv {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        group_norm(&self.norm, conv2d(&self.pointwise, self.depthwise.forward(x)))
+        group_norm(
+            &self.norm,
+            conv2d(&self.pointwise, self.depthwise.forward(x)),
+        )
     }
 }
 
@@ -321,7 +324,10 @@ impl Xception {
     /// images `[B, 3, H, W]` → entry `[B, 8w, H/8, W/8]`, middle the same,
     /// exit `[B, 16w, H/16, W/16]` (sizes rounded up)
     pub fn stages(&self, images: Tensor<4>) -> Stages {
-        let x = relu(group_norm(&self.stem1_norm, conv2d(&self.stem1, images.clone())));
+        let x = relu(group_norm(
+            &self.stem1_norm,
+            conv2d(&self.stem1, images.clone()),
+        ));
         let mut x = relu(group_norm(&self.stem2_norm, conv2d(&self.stem2, x)));
         for block in &self.entry {
             x = block.forward(x);
