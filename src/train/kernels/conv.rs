@@ -485,8 +485,14 @@ fn input_grad_as_convolution(g: &ConvGeometry, w: &[f32]) -> Option<(ConvGeometr
         (g.out_w + reach[1]).checked_sub(g.in_w + g.pad_begin[1])?,
     ];
     let padding = [
-        (reach[0].checked_sub(g.pad_begin[0])?, reach[0].checked_sub(pad_end[0])?),
-        (reach[1].checked_sub(g.pad_begin[1])?, reach[1].checked_sub(pad_end[1])?),
+        (
+            reach[0].checked_sub(g.pad_begin[0])?,
+            reach[0].checked_sub(pad_end[0])?,
+        ),
+        (
+            reach[1].checked_sub(g.pad_begin[1])?,
+            reach[1].checked_sub(pad_end[1])?,
+        ),
     ];
     let (c, o, kh, kw) = (g.in_channels, g.out_channels, g.kernel_h, g.kernel_w);
     let transposed = ConvGeometry::new(
@@ -859,7 +865,9 @@ mod tests {
         // strides, and the one with a stride of 2 along x, do not.
         assert_eq!(
             converted,
-            [true, false, false, true, false, false, true, true, true, false]
+            [
+                true, false, false, true, false, false, true, true, true, false
+            ]
         );
     }
 
