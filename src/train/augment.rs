@@ -77,9 +77,15 @@ struct Draws {
     /// Grid units (2 per image edge), `[B, 1, 1]` each.
     shift_x: Tensor<3>,
     shift_y: Tensor<3>,
-    /// Contrast and brightness `[B, 1, 1, 1]`, noise like the images.
+    /// Contrast, brightness and the seed of each image's noise (an integer
+    /// below 2²⁴), `[B, 1, 1, 1]` each.
     intensity: Option<(Tensor<4>, Tensor<4>, Tensor<4>)>,
+    /// Standard deviation of the Gaussian noise (0: none).
+    noise_sd: f64,
 }
+
+/// Standard deviation of the Gaussian noise [`augment`] adds (METHODS.md §1).
+pub const NOISE_SD: f64 = 0.03;
 
 impl Draws {
     fn new(images: &Tensor<4>, strength: &Augmentation, intensity: bool) -> Self {
@@ -108,9 +114,10 @@ impl Draws {
             };
             let contrast = per_image(0.85, 1.15);
             let brightness = per_image(-0.1, 0.1);
-            let noise =
-                Tensor::<4>::random(images.shape(), Distribution::Normal(0.0, 0.03), &device);
-            (contrast, brightness, noise)
+            // The noise itself is drawn where it is added: by Burn on the
+            // device, or by the CPU kernel from this seed.
+            let noise_seed = per_image(0.0, f64::from(1u32 << 24)).floor();
+            (contrast, brightness, noise_seed)
         });
         Self {
             flip,
@@ -118,6 +125,7 @@ impl Draws {
             shift_x,
             shift_y,
             intensity,
+            noise_sd: NOISE_SD,
         }
     }
 
@@ -134,12 +142,18 @@ impl Draws {
         let batch = images.dims()[0];
         let device = images.device();
         let column = |t: Tensor<3>| t.reshape([batch, 1]);
-        let (contrast, brightness, noise) = match self.intensity {
-            Some((c, b, n)) => (c.reshape([batch, 1]), b.reshape([batch, 1]), n),
+        let (contrast, brightness, seed, sd) = match self.intensity {
+            Some((c, b, seed)) => (
+                c.reshape([batch, 1]),
+                b.reshape([batch, 1]),
+                seed.reshape([batch, 1]),
+                Tensor::<2>::full([batch, 1], self.noise_sd, &device),
+            ),
             None => (
                 Tensor::<2>::ones([batch, 1], &device),
                 Tensor::<2>::zeros([batch, 1], &device),
-                Tensor::<4>::zeros(images.shape(), &device),
+                Tensor::<2>::zeros([batch, 1], &device),
+                Tensor::<2>::zeros([batch, 1], &device),
             ),
         };
         let draws = Tensor::cat(
@@ -150,10 +164,12 @@ impl Draws {
                 column(self.shift_y),
                 contrast,
                 brightness,
+                seed,
+                sd,
             ],
             1,
         );
-        crate::train::kernels::fused_augment(images, draws, noise)
+        crate::train::kernels::fused_augment(images, draws)
     }
 
     fn composed(self, images: Tensor<4>) -> Tensor<4> {
@@ -183,7 +199,15 @@ impl Draws {
             .with_padding_mode(GridSamplePaddingMode::Border);
         let moved = images.grid_sample_2d(grid, options);
         match self.intensity {
-            Some((contrast, brightness, noise)) => moved * contrast + brightness + noise,
+            Some((contrast, brightness, _)) if self.noise_sd > 0.0 => {
+                let noise = Tensor::<4>::random(
+                    moved.shape(),
+                    Distribution::Normal(0.0, self.noise_sd),
+                    &device,
+                );
+                moved * contrast + brightness + noise
+            }
+            Some((contrast, brightness, _)) => moved * contrast + brightness,
             None => moved,
         }
     }
@@ -196,7 +220,9 @@ mod tests {
 
     /// The same draws applied by Loupe's one-pass kernel and by Burn's
     /// composed ops give the same images (within 1e-4 of the value range),
-    /// with and without the intensity part, flips and large rotations included.
+    /// with and without the intensity part, flips and large rotations
+    /// included. The noise is compared without noise (each path draws its
+    /// own; the kernel's is checked in `kernels::augment`).
     #[test]
     fn the_fused_perturbation_is_the_composed_one() {
         for device in [Device::flex(), Device::flex().autodiff()] {
@@ -209,7 +235,10 @@ mod tests {
                 horizontal_flip: true,
             };
             for intensity in [true, false] {
-                let draws = Draws::new(&images, &strength, intensity);
+                let draws = Draws {
+                    noise_sd: 0.0,
+                    ..Draws::new(&images, &strength, intensity)
+                };
                 assert!(crate::train::kernels::fused_augment_applies(&images));
                 let before = crate::train::kernels::fast_calls();
                 let fused: Vec<f32> = draws

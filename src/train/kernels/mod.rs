@@ -79,13 +79,9 @@ pub trait CpuKernels: Backend {
     ) -> FloatTensor<Self>;
 
     /// The image perturbation of `train::augment` in one pass: `images`
-    /// `[B, C, H, W]`, `draws` `[B, 6]` (see [`augment::DRAW_VALUES`]),
-    /// `noise` like `images`. Not differentiated: images are inputs.
-    fn fused_augment(
-        images: FloatTensor<Self>,
-        draws: FloatTensor<Self>,
-        noise: FloatTensor<Self>,
-    ) -> FloatTensor<Self>;
+    /// `[B, C, H, W]`, `draws` `[B, 8]` (see [`augment::DRAW_VALUES`]).
+    /// Not differentiated: images are inputs.
+    fn fused_augment(images: FloatTensor<Self>, draws: FloatTensor<Self>) -> FloatTensor<Self>;
 
     /// Gradients of [`CpuKernels::fused_group_norm`]: `(dx, dγ, dβ)`.
     fn fused_group_norm_backward(
@@ -162,7 +158,7 @@ pub fn fast_calls() -> usize {
 }
 
 impl CpuKernels for Flex {
-    fn fused_augment(images: FlexTensor, draws: FlexTensor, noise: FlexTensor) -> FlexTensor {
+    fn fused_augment(images: FlexTensor, draws: FlexTensor) -> FlexTensor {
         let shape = images.shape();
         let dims: [usize; 4] = match shape.as_slice() {
             &[b, c, h, w] => [b, c, h, w],
@@ -173,7 +169,7 @@ impl CpuKernels for Flex {
             .chunks(augment::DRAW_VALUES)
             .map(augment::ImageDraw::from_values)
             .collect();
-        let out = augment::apply(&contiguous(&images), dims, &draws, &contiguous(&noise));
+        let out = augment::apply(&contiguous(&images), dims, &draws);
         flex_values(out, shape)
     }
 
@@ -358,15 +354,10 @@ impl<B: Backend + CpuKernels, C: CheckpointStrategy> CpuKernels for Autodiff<B, 
 
     /// A constant: [`fused_augment`] (the function) is only called on
     /// images that need no gradient.
-    fn fused_augment(
-        images: FloatTensor<Self>,
-        draws: FloatTensor<Self>,
-        noise: FloatTensor<Self>,
-    ) -> FloatTensor<Self> {
+    fn fused_augment(images: FloatTensor<Self>, draws: FloatTensor<Self>) -> FloatTensor<Self> {
         FloatTensor::<Self>::new(B::fused_augment(
             images.into_primitive(),
             draws.into_primitive(),
-            noise.into_primitive(),
         ))
     }
 
@@ -513,12 +504,11 @@ pub fn fused_augment_applies(images: &Tensor<4>) -> bool {
 }
 
 /// The perturbation of `train::augment` by one pass (callers check
-/// [`fused_augment_applies`] first): `draws` `[B, 6]`, `noise` like `images`.
-pub fn fused_augment(images: Tensor<4>, draws: Tensor<2>, noise: Tensor<4>) -> Tensor<4> {
+/// [`fused_augment_applies`] first): `draws` `[B, 8]`.
+pub fn fused_augment(images: Tensor<4>, draws: Tensor<2>) -> Tensor<4> {
     Tensor::<4>::from_dispatch(<Dispatch as CpuKernels>::fused_augment(
         images.into_dispatch(),
         draws.into_dispatch(),
-        noise.into_dispatch(),
     ))
 }
 
