@@ -56,7 +56,7 @@ const NOISE_TABLE_BITS: u32 = 16;
 fn noise_table() -> &'static [f32] {
     static TABLE: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut state = 0x5EED_0F_1009_u64;
+        let mut state = 0x5EED_5EED_u64;
         let mut uniform = || {
             let bits = splitmix64(&mut state) >> 11;
             (bits as f64 + 0.5) / (1u64 << 53) as f64

@@ -418,9 +418,27 @@ const ON: u8 = 1;
 const OFF: u8 = 2;
 static ENABLED: AtomicU8 = AtomicU8::new(UNDECIDED);
 
-/// Whether [`conv2d`] may take Loupe's CPU kernels: on unless
-/// `LOUPE_CPU_KERNELS=burn` or [`set_enabled`]`(false)`.
+thread_local! {
+    /// This thread's choice, over the process's (see [`with_kernels`]).
+    static THREAD_CHOICE: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `work` with Loupe's kernels on or off for this thread only (tests
+/// that compare the two while other tests run).
+pub fn with_kernels<R>(on: bool, work: impl FnOnce() -> R) -> R {
+    let before = THREAD_CHOICE.with(|c| c.replace(Some(on)));
+    let result = work();
+    THREAD_CHOICE.with(|c| c.set(before));
+    result
+}
+
+/// Whether [`conv2d`], [`group_norm`] and [`fused_augment_applies`] may take
+/// Loupe's CPU kernels: on unless `LOUPE_CPU_KERNELS=burn`,
+/// [`set_enabled`]`(false)` or [`with_kernels`]`(false, …)`.
 pub fn enabled() -> bool {
+    if let Some(on) = THREAD_CHOICE.with(std::cell::Cell::get) {
+        return on;
+    }
     match ENABLED.load(Ordering::Relaxed) {
         ON => true,
         OFF => false,
@@ -707,6 +725,73 @@ mod tests {
                 }};
             }
             if dims.len() == 4 { run!(4) } else { run!(5) }
+        }
+    }
+
+    /// Every image network the trainers build gives the same loss and
+    /// gradients on Loupe's kernels as on Burn's (1e-3 relative: errors
+    /// add up over twenty-odd layers).
+    #[test]
+    fn whole_networks_train_alike_on_either_kernels() {
+        use crate::train::models::{Classifier, ModelKind};
+        let device = Device::flex().autodiff();
+        for kind in [
+            ModelKind::Resnet18,
+            ModelKind::Densenet121,
+            ModelKind::XceptionDd,
+        ] {
+            device.seed(5);
+            let model = Classifier::new(kind, 3, 4, 0.0, &device);
+            let images =
+                Tensor::<4>::random([2, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+            let labels = Tensor::<1, burn::tensor::Int>::from_data(
+                TensorData::new(vec![0i64, 2], [2]),
+                &device,
+            );
+            let run = |on: bool| {
+                with_kernels(on, || {
+                    let before = fast_calls();
+                    let (logits, _) = model.forward(images.clone());
+                    // (Other tests may run kernels meanwhile: only "on" can be checked.)
+                    if on {
+                        assert!(fast_calls() > before, "{kind:?}: Loupe's kernels not used");
+                    }
+                    let loss = crate::train::losses::cross_entropy(logits, labels.clone());
+                    let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &model);
+                    let value = loss.into_scalar::<f32>();
+                    // Every parameter's gradient, flattened in visiting order.
+                    struct Collect<'a>(&'a burn::optim::GradientsParams, Vec<f32>);
+                    impl burn::module::ModuleVisitor for Collect<'_> {
+                        fn visit_float<const D: usize>(
+                            &mut self,
+                            param: &burn::module::Param<Tensor<D>>,
+                        ) {
+                            if let Some(g) = self.0.get::<D>(param.id) {
+                                self.1
+                                    .extend(g.into_data().try_to_vec::<f32>().expect("f32"));
+                            }
+                        }
+                    }
+                    let mut collect = Collect(&grads, Vec::new());
+                    burn::module::Module::visit(&model, &mut collect);
+                    (value, collect.1)
+                })
+            };
+            let (fast, burn) = (run(true), run(false));
+            assert!(
+                (fast.0 - burn.0).abs() <= 1e-3 * burn.0.abs(),
+                "{kind:?} loss {} vs {}",
+                fast.0,
+                burn.0
+            );
+            assert_eq!(fast.1.len(), burn.1.len());
+            let scale = burn.1.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            for (i, (a, b)) in fast.1.iter().zip(&burn.1).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-3 * scale,
+                    "{kind:?} gradient {i}: {a} vs {b} (scale {scale})"
+                );
+            }
         }
     }
 
