@@ -729,8 +729,8 @@ mod tests {
     }
 
     /// Every image network the trainers build gives the same loss and
-    /// gradients on Loupe's kernels as on Burn's (1e-3 relative: errors
-    /// add up over twenty-odd layers).
+    /// gradients on Loupe's kernels as on Burn's (1e-3 relative, the
+    /// gradients as one vector: errors add up over twenty-odd layers).
     #[test]
     fn whole_networks_train_alike_on_either_kernels() {
         use crate::train::models::{Classifier, ModelKind};
@@ -785,13 +785,22 @@ mod tests {
                 burn.0
             );
             assert_eq!(fast.1.len(), burn.1.len());
-            let scale = burn.1.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            for (i, (a, b)) in fast.1.iter().zip(&burn.1).enumerate() {
-                assert!(
-                    (a - b).abs() <= 1e-3 * scale,
-                    "{kind:?} gradient {i}: {a} vs {b} (scale {scale})"
-                );
-            }
+            // Relative L2 difference of all gradients: a ReLU or max-pool
+            // that flips on a near-tie (rounding differs between the two
+            // kernels) moves a few entries much more than the rest, so an
+            // entry-wise bound would test the tie, not the kernels.
+            let difference: f64 = fast
+                .1
+                .iter()
+                .zip(&burn.1)
+                .map(|(a, b)| f64::from(a - b).powi(2))
+                .sum();
+            let norm: f64 = burn.1.iter().map(|b| f64::from(*b).powi(2)).sum();
+            let relative = (difference / norm).sqrt();
+            assert!(
+                relative <= 1e-3,
+                "{kind:?} gradients differ by {relative:.2e} (relative L2)"
+            );
         }
     }
 
