@@ -428,42 +428,71 @@ fn unfold<'a>(
     }
 }
 
-/// Forward pass: `x` is `N × C × H × W`, `w` is `O × C × kh × kw`; returns
-/// `N × O × Ho × Wo`.
-pub fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
-    assert_eq!(x.len(), g.batch * g.in_image(), "convolution input size");
-    assert_eq!(
-        w.len(),
-        g.out_channels * g.col_rows(),
-        "convolution kernel size"
-    );
-    let mut out = vec![0.0f32; g.batch * g.out_image()];
+/// Fills `out` (`image_len` values per image of the batch) by calling
+/// `work(n, out_image, col, rows, product_threads)` for every image `n` and
+/// band of output rows, the images spread over the pool; `col` is the
+/// calling thread's unfolding buffer.
+fn per_image_band(
+    g: &ConvGeometry,
+    out: &mut [f32],
+    image_len: usize,
+    work: impl Fn(usize, &mut [f32], &mut [f32], Range<usize>, usize) + Sync,
+) {
     if out.is_empty() {
-        return out;
+        return;
     }
     let (per_task, product_threads) = plan(g.batch);
-    let kernel = Matrix::new(w, g.out_channels, g.col_rows());
-    out.par_chunks_mut(per_task * g.out_image())
+    out.par_chunks_mut(per_task * image_len)
         .enumerate()
-        .for_each(|(task, out_chunk)| {
+        .for_each(|(task, chunk)| {
             let mut col = tile_buffer(g);
-            for (i, out_image) in out_chunk.chunks_mut(g.out_image()).enumerate() {
-                let n = task * per_task + i;
-                let image = &x[n * g.in_image()..][..g.in_image()];
+            for (i, out_image) in chunk.chunks_mut(image_len).enumerate() {
                 for rows in tiles(g) {
-                    let first = rows.start * g.out_w;
-                    let unfolded = unfold(g, image, &mut col, rows);
-                    matmul(
-                        &mut out_image[first..],
-                        g.out_pixels(),
-                        kernel,
-                        unfolded,
-                        false,
+                    work(
+                        task * per_task + i,
+                        out_image,
+                        &mut col,
+                        rows,
                         product_threads,
                     );
                 }
             }
         });
+}
+
+fn check_kernel(g: &ConvGeometry, w: &[f32]) {
+    assert_eq!(
+        w.len(),
+        g.out_channels * g.col_rows(),
+        "convolution kernel size"
+    );
+}
+
+/// Forward pass: `x` is `N × C × H × W`, `w` is `O × C × kh × kw`; returns
+/// `N × O × Ho × Wo`.
+pub fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+    assert_eq!(x.len(), g.batch * g.in_image(), "convolution input size");
+    check_kernel(g, w);
+    let mut out = vec![0.0f32; g.batch * g.out_image()];
+    let kernel = Matrix::new(w, g.out_channels, g.col_rows());
+    per_image_band(
+        g,
+        &mut out,
+        g.out_image(),
+        |n, out_image, col, rows, threads| {
+            let image = &x[n * g.in_image()..][..g.in_image()];
+            let first = rows.start * g.out_w;
+            let unfolded = unfold(g, image, col, rows);
+            matmul(
+                &mut out_image[first..],
+                g.out_pixels(),
+                kernel,
+                unfolded,
+                false,
+                threads,
+            );
+        },
+    );
     out
 }
 
@@ -523,52 +552,40 @@ fn input_grad_as_convolution(g: &ConvGeometry, w: &[f32]) -> Option<(ConvGeometr
 /// Input gradient: `dy` is `N × O × Ho × Wo`; returns `N × C × H × W`.
 pub fn input_grad(g: &ConvGeometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
     assert_eq!(dy.len(), g.batch * g.out_image(), "output gradient size");
-    assert_eq!(
-        w.len(),
-        g.out_channels * g.col_rows(),
-        "convolution kernel size"
-    );
+    check_kernel(g, w);
     // A product with `O · k²` inner terms instead of `O` (then a scatter):
     // about as fast as the forward pass at Loupe's narrow widths.
     if let Some((transposed, flipped)) = input_grad_as_convolution(g, w) {
         return forward(&transposed, dy, &flipped);
     }
     let mut dx = vec![0.0f32; g.batch * g.in_image()];
-    if dx.is_empty() {
-        return dx;
-    }
-    let (per_task, product_threads) = plan(g.batch);
     let kernel = Matrix::new(w, g.out_channels, g.col_rows());
-    dx.par_chunks_mut(per_task * g.in_image())
-        .enumerate()
-        .for_each(|(task, dx_chunk)| {
-            let mut col = tile_buffer(g);
-            for (i, dx_image) in dx_chunk.chunks_mut(g.in_image()).enumerate() {
-                let n = task * per_task + i;
-                let grad = &dy[n * g.out_image()..][..g.out_image()];
-                for rows in tiles(g) {
-                    let first = rows.start * g.out_w;
-                    let width = rows.len() * g.out_w;
-                    let grad =
-                        Matrix::strided(&grad[first..], g.out_channels, width, g.out_pixels());
-                    if g.is_pointwise() {
-                        // The unfolding is the image: the product lands in place.
-                        matmul(
-                            &mut dx_image[first..],
-                            g.out_pixels(),
-                            kernel.t(),
-                            grad,
-                            false,
-                            product_threads,
-                        );
-                    } else {
-                        let col = &mut col[..g.col_rows() * width];
-                        matmul(col, width, kernel.t(), grad, false, product_threads);
-                        col2im_add(g, col, dx_image, rows);
-                    }
-                }
+    per_image_band(
+        g,
+        &mut dx,
+        g.in_image(),
+        |n, dx_image, col, rows, threads| {
+            let grad = &dy[n * g.out_image()..][..g.out_image()];
+            let first = rows.start * g.out_w;
+            let width = rows.len() * g.out_w;
+            let grad = Matrix::strided(&grad[first..], g.out_channels, width, g.out_pixels());
+            if g.is_pointwise() {
+                // The unfolding is the image: the product lands in place.
+                matmul(
+                    &mut dx_image[first..],
+                    g.out_pixels(),
+                    kernel.t(),
+                    grad,
+                    false,
+                    threads,
+                );
+            } else {
+                let col = &mut col[..g.col_rows() * width];
+                matmul(col, width, kernel.t(), grad, false, threads);
+                col2im_add(g, col, dx_image, rows);
             }
-        });
+        },
+    );
     dx
 }
 
