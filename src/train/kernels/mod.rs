@@ -137,9 +137,9 @@ fn flex_group_shape(x: &FlexTensor, gamma: &FlexTensor, groups: usize) -> Option
         .filter(|s| gamma.shape().num_elements() == s.channels)
 }
 
-/// `flex` tensors reach the fused kernels only through [`group_norm`]
-/// (the function), which checks the shapes; this is the same check, kept
-/// for a caller that skips it.
+/// [`group_norm`] (the function) checks the shapes before calling the
+/// fused kernel, so this is reached only by a caller that skips that check:
+/// a programming error, not bad input.
 fn refuse_group_norm(x: &FlexTensor, groups: usize) -> ! {
     panic!(
         "fused group norm: {:?} ({:?}) cannot be split into {groups} groups",
@@ -148,8 +148,8 @@ fn refuse_group_norm(x: &FlexTensor, groups: usize) -> ! {
     )
 }
 
-/// Forward convolutions and normalisations run by Loupe's kernels in this
-/// process (tests and benchmarks check the fast path was taken).
+/// Forward convolutions, normalisations and augmentations run by Loupe's
+/// kernels in this process (tests check the fast path was taken).
 static FAST_CALLS: AtomicUsize = AtomicUsize::new(0);
 
 /// How many forward passes Loupe's kernels have run so far.
