@@ -241,7 +241,7 @@ impl AppState {
                 return;
             }
         };
-        if row.missing && !path.exists() {
+        if row.missing && !crate::volume::source_exists(&path) {
             self.document = None;
             self.error(format!(
                 "file is missing (its labels are kept; use Find moved files): {}",

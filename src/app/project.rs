@@ -198,7 +198,7 @@ impl ProjectSession {
                 .files
                 .get(&item.id)
                 .is_some_and(|files| files.values().any(|p| !p.exists())),
-            None => !self.project.resolve(&item).exists(),
+            None => !crate::volume::source_exists(&self.project.resolve(&item)),
         };
         ItemRow {
             labels,

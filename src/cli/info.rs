@@ -17,10 +17,21 @@ pub struct InfoArgs {
     /// A voxel to print, as I,J,K[,T] (one index per dimension); repeatable.
     #[arg(long = "voxel", value_name = "I,J,K[,T]")]
     pub voxels: Vec<String>,
+    /// A DICOM series with a missing slice or a gantry tilt: resample it onto a regular grid instead of refusing it.
+    #[arg(long)]
+    pub resample: bool,
 }
 
 pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
-    let volume = volume::load(&args.file)?;
+    let volume = volume::load_with(
+        &args.file,
+        volume::dicom::ReadOptions {
+            resample: args.resample,
+        },
+    )?;
+    if let Some(problem) = volume.dicom.as_ref().and_then(|d| d.resampled.as_ref()) {
+        eprintln!("notice: resampled onto a regular grid: {problem}");
+    }
     let voxels = args
         .voxels
         .iter()
@@ -78,7 +89,10 @@ pub fn describe(volume: &Volume, voxels: &[Vec<usize>]) -> Value {
         "scl_slope": scaling.map(|s| s.slope),
         "scl_inter": scaling.map(|s| s.inter),
     });
-    if let Some(stats) = volume.stats() {
+    if let Some(stats) = volume
+        .stats()
+        .or_else(|| volume.dicom.as_ref().and_then(|_| colour_stats(volume)))
+    {
         out["stats"] = json!({ "min": stats.min, "max": stats.max, "mean": stats.mean });
         if stats.non_finite > 0 {
             out["stats"]["non_finite"] = json!(stats.non_finite);
@@ -91,12 +105,52 @@ pub fn describe(volume: &Volume, voxels: &[Vec<usize>]) -> Value {
                 json!({ "index": index, "value": volume.value(index) })
             } else {
                 let channels = volume.channels_at(index).unwrap_or_default();
-                json!({ "index": index, "rgb": channels.iter().take(3).collect::<Vec<_>>() })
+                json!({
+                    "index": index,
+                    "value": channels,
+                    "rgb": channels.iter().take(3).collect::<Vec<_>>(),
+                })
             }
         })
         .collect();
     out["voxels"] = Value::Array(voxel_entries);
+    if let Some(dicom) = &volume.dicom {
+        out["dicom"] = json!({
+            "modality": dicom.modality,
+            "sop_class": dicom.sop_class,
+            "transfer_syntax": dicom.transfer_syntax,
+            "transfer_syntax_name": volume::dicom::syntax::name(&dicom.transfer_syntax),
+            "series_uid": dicom.series_uid,
+            "series_description": dicom.series_description,
+            "frames": dicom.frames,
+            "files": dicom.files,
+            "laterality": dicom.laterality,
+            "patient_id": dicom.patient_id,
+            "study_date": dicom.study_date,
+            "body_part": dicom.body_part,
+            "photometric": dicom.photometric,
+            "window": dicom.window.map(|(c, w)| json!({"center": c, "width": w})),
+            "resampled": dicom.resampled,
+        });
+    }
     out
+}
+
+/// Min, max and mean over every sample of a colour image (all channels).
+fn colour_stats(volume: &Volume) -> Option<volume::Stats> {
+    if volume.channels == 1 || volume.data.is_empty() {
+        return None;
+    }
+    let (min, max) = volume.data.min_max_f64();
+    let sum: f64 = (0..volume.data.len())
+        .map(|i| volume.data.get_f64(i).unwrap_or(0.0))
+        .sum();
+    Some(volume::Stats {
+        min,
+        max,
+        mean: sum / volume.data.len() as f64,
+        non_finite: 0,
+    })
 }
 
 fn as_text(description: &Value) -> String {
@@ -191,6 +245,24 @@ fn as_text(description: &Value) -> String {
             "voxel",
             format!("{} = {}", voxel["index"], plain(&value)),
         );
+    }
+    if let Some(dicom) = description.get("dicom") {
+        for (name, key) in [
+            ("modality", "modality"),
+            ("transfer syntax", "transfer_syntax_name"),
+            ("series", "series_uid"),
+            ("description", "series_description"),
+            ("frames", "frames"),
+            ("laterality", "laterality"),
+            ("patient", "patient_id"),
+            ("study date", "study_date"),
+            ("body part", "body_part"),
+        ] {
+            let value = plain(&dicom[key]);
+            if !value.is_empty() {
+                field(&mut text, name, value);
+            }
+        }
     }
     text
 }

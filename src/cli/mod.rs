@@ -2,6 +2,7 @@
 //! same library without one. Errors print one line and exit with status 1.
 
 mod bench;
+mod convert;
 mod crop;
 mod demo;
 mod doctor;
@@ -30,6 +31,8 @@ pub struct Cli {
 pub enum CliCommand {
     /// Describe an image or volume: shape, type, affine, axis codes, statistics, voxel values.
     Info(info::InfoArgs),
+    /// Write an image, volume or DICOM series as NIfTI (`--out FILE.nii.gz`).
+    Convert(convert::ConvertArgs),
     /// List GPU adapters and limits, and run a small Burn training step on the shared device.
     Doctor,
     /// Draw one slice to an 8-bit grey PNG with the CPU reference renderer.
@@ -71,6 +74,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         None => crate::ui::run(cli.path),
         Some(CliCommand::Info(args)) => info::run(&args),
+        Some(CliCommand::Convert(args)) => convert::run(&args),
         Some(CliCommand::Doctor) => doctor::run(),
         Some(CliCommand::Render(args)) => render::run(&args),
         Some(CliCommand::Train(args)) => train::run(&args),

@@ -311,7 +311,7 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Collected, StoreError> {
             };
             if kind.is_dir() {
                 walk(&path, out);
-            } else if is_importable(&path) {
+            } else if is_importable(&path) || is_dicom(&path) {
                 match std::fs::metadata(&path) {
                     Ok(target) if target.is_file() => out.files.push(path),
                     Ok(target) if target.is_dir() => out
@@ -370,6 +370,68 @@ fn is_importable(path: &Path) -> bool {
     // `<name>_labels.nii(.gz)` is a label map drawn over `<name>`, not an item of its own.
     let label_map = name.ends_with("_labels.nii") || name.ends_with("_labels.nii.gz");
     IMPORTABLE.iter().any(|ext| name.ends_with(ext)) && !name.starts_with('.') && !label_map
+}
+
+/// DICOM is found by content (files are often named without `.dcm`).
+fn is_dicom(path: &Path) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    !name.starts_with('.') && crate::volume::dicom::is_dicom_file(path)
+}
+
+/// DICOM files as items: one per series (or per 2-D image / multi-frame
+/// file), never one per slice file. A series' path is its folder when the
+/// folder holds nothing else, else `FOLDER#UID`; its identity is
+/// [`super::series_identity`]. Files that are DICOM but hold no readable
+/// image come back with the reason.
+fn dicom_items(files: &[PathBuf]) -> (Vec<(PathBuf, Option<String>)>, Vec<(PathBuf, String)>) {
+    use crate::volume::dicom;
+    let (headers, mut refused) = dicom::read_headers(files);
+    let mut items = Vec::new();
+    for group in dicom::series::group(&headers) {
+        if group.files.len() == 1 {
+            items.push((group.files[0].clone(), None));
+            continue;
+        }
+        let folder = common_folder(&group.files);
+        let under: Vec<_> = headers
+            .iter()
+            .filter(|(p, _)| p.starts_with(&folder))
+            .cloned()
+            .collect();
+        let path = if under.len() == group.files.len() {
+            folder.clone()
+        } else {
+            match dicom::series_entries(&folder, &under)
+                .into_iter()
+                .find(|e| e.files == group.files)
+            {
+                Some(entry) => entry.path,
+                None => {
+                    refused.push((folder, format!("series {} could not be named", group.series_uid)));
+                    continue;
+                }
+            }
+        };
+        match super::series_identity(&group.series_uid, &group.files) {
+            Ok(identity) => items.push((path, Some(identity))),
+            Err(e) => refused.push((path, e.to_string())),
+        }
+    }
+    (items, refused)
+}
+
+/// The deepest folder holding every file.
+fn common_folder(files: &[PathBuf]) -> PathBuf {
+    let mut folder = files[0].parent().map(Path::to_path_buf).unwrap_or_default();
+    for file in &files[1..] {
+        while !file.starts_with(&folder) {
+            match folder.parent() {
+                Some(parent) => folder = parent.to_path_buf(),
+                None => return PathBuf::new(),
+            }
+        }
+    }
+    folder
 }
 
 /// Every `/`-separated tail of a path: `a/b/x.png` → `a/b/x.png`, `b/x.png`, `x.png`.
@@ -456,6 +518,23 @@ pub fn import(
         table.check(project, options)?;
     }
     let Collected { files, mut skipped } = collect_files(paths)?;
+    // DICOM files become one item per series; the rest one item per file.
+    let (dicom_files, mut files): (Vec<PathBuf>, Vec<PathBuf>) = files
+        .into_iter()
+        .partition(|f| !crate::volume::is_nifti_name(f) && crate::volume::dicom::is_dicom_file(f));
+    let mut identities: HashMap<PathBuf, String> = HashMap::new();
+    if !dicom_files.is_empty() {
+        let (items, refused) = dicom_items(&dicom_files);
+        skipped.extend(refused);
+        for (path, identity) in items {
+            if let Some(identity) = identity {
+                identities.insert(path.clone(), identity);
+            }
+            files.push(path);
+        }
+        files.sort();
+        files.dedup();
+    }
     // Importing the project folder itself must not take in Loupe's own
     // files (thumbnails are PNGs too).
     let own: Vec<PathBuf> = OWN_FOLDERS
@@ -520,7 +599,11 @@ pub fn import(
         } else {
             Pool::Unlabeled
         };
-        let id = match project.add_item(file, pool) {
+        let added = match identities.get(file) {
+            Some(identity) => project.add_item_with_identity(file, identity, pool),
+            None => project.add_item(file, pool),
+        };
+        let id = match added {
             Ok(AddOutcome::Added(id)) => {
                 report.added += 1;
                 if pool == Pool::Test {

@@ -454,8 +454,19 @@ impl Project {
     /// of the same file at once the second reports a duplicate.
     pub fn add_item(&mut self, file: &Path, pool: Pool) -> Result<AddOutcome, StoreError> {
         let hash = content_hash(file)?;
-        let stored = self.stored_path(file);
-        self.write(|tx, sql| insert_item(tx, sql, &stored, &hash, pool))
+        self.add_item_with_identity(file, &hash, pool)
+    }
+
+    /// Adds an item whose identity the caller computed (a DICOM series:
+    /// [`series_identity`]), referenced by `path` (a folder, or `FOLDER#UID`).
+    pub fn add_item_with_identity(
+        &mut self,
+        path: &Path,
+        identity: &str,
+        pool: Pool,
+    ) -> Result<AddOutcome, StoreError> {
+        let stored = self.stored_path(path);
+        self.write(|tx, sql| insert_item(tx, sql, &stored, identity, pool))
     }
 
     /// Offers `annotator`'s `values` for an item, from an import made at
@@ -521,6 +532,13 @@ impl Project {
 
     /// Relative to the project folder when inside it, so a moved folder still opens.
     fn stored_path(&self, file: &Path) -> String {
+        // A series of a folder (`FOLDER#UID`): the folder is stored like a file, the selector kept.
+        let (file, selector) = crate::volume::dicom::split_selector(file);
+        let suffix = selector.map(|s| format!("#{s}")).unwrap_or_default();
+        self.stored_file_path(&file) + &suffix
+    }
+
+    fn stored_file_path(&self, file: &Path) -> String {
         let absolute = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
         let root = std::fs::canonicalize(&self.root).unwrap_or_else(|_| self.root.clone());
         match absolute.strip_prefix(&root) {
@@ -876,7 +894,7 @@ impl Project {
         let mut missing: std::collections::HashMap<String, i64> = self
             .items()?
             .into_iter()
-            .filter(|i| !self.resolve(i).exists())
+            .filter(|i| !crate::volume::source_exists(&self.resolve(i)))
             .map(|i| (i.content_hash, i.id))
             .collect();
         if missing.is_empty() {
@@ -1142,6 +1160,29 @@ pub fn content_hash(file: &Path) -> Result<String, StoreError> {
         hash_file(&data, &mut hasher)?;
     } else {
         hash_file(file, &mut hasher)?;
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// A DICOM series' identity: its SeriesInstanceUID and the content of each
+/// of its files (sorted), so the same series re-imported is a duplicate and
+/// a series with one changed file is not.
+pub fn series_identity(series_uid: &str, files: &[PathBuf]) -> Result<String, StoreError> {
+    let mut hashes = files
+        .iter()
+        .map(|f| content_hash(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    hashes.sort();
+    let mut hasher = Sha256::new();
+    hasher.update(b"loupe dicom series\0");
+    hasher.update(series_uid.as_bytes());
+    for hash in hashes {
+        hasher.update(b"\0");
+        hasher.update(hash.as_bytes());
     }
     Ok(hasher
         .finalize()

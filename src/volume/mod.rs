@@ -1,8 +1,10 @@
-//! Medical image files and their geometry: NIfTI-1/2 volumes and 2-D raster
-//! images read into a [`Volume`] that keeps voxels in their stored type.
+//! Medical image files and their geometry: NIfTI-1/2 volumes, DICOM files
+//! and series, and 2-D raster images read into a [`Volume`] that keeps
+//! voxels in their stored type.
 //! No GUI or GPU dependency.
 
 pub mod crop;
+pub mod dicom;
 pub mod error;
 pub mod nifti;
 pub mod orientation;
@@ -53,6 +55,8 @@ pub enum FileFormat {
     Nifti2Pair,
     /// A 2-D raster image; the name is its usual extension (`png`, `jpg`, …).
     Raster(&'static str),
+    /// A DICOM file or series.
+    Dicom,
 }
 
 impl FileFormat {
@@ -63,6 +67,7 @@ impl FileFormat {
             Self::Nifti1Pair => "NIfTI-1 pair",
             Self::Nifti2Pair => "NIfTI-2 pair",
             Self::Raster(ext) => ext,
+            Self::Dicom => "DICOM",
         }
     }
 
@@ -107,11 +112,23 @@ pub struct Volume {
     pub xyzt_units: u8,
     pub description: String,
     pub data: VoxelData,
+    /// Where the volume came from when it is DICOM (series, modality, window, …).
+    pub dicom: Option<Box<dicom::DicomInfo>>,
 }
 
-/// Opens an image or volume, choosing the reader from the file name
-/// (`.nii`, `.nii.gz`, `.hdr`, `.img`, also gzipped) or else the content.
+/// Opens an image or volume: NIfTI by its name (`.nii`, `.nii.gz`, `.hdr`,
+/// `.img`, also gzipped), DICOM by content (a file, a folder holding one
+/// series, or `FOLDER#SERIES_UID`), else a raster image by content.
 pub fn load(path: &Path) -> Result<Volume, VolumeError> {
+    load_with(path, dicom::ReadOptions::default())
+}
+
+/// [`load`] with DICOM options (resampling an uneven or tilted series).
+pub fn load_with(path: &Path, options: dicom::ReadOptions) -> Result<Volume, VolumeError> {
+    let (target, selector) = dicom::split_selector(path);
+    if selector.is_some() || target.is_dir() {
+        return dicom::read(path, options);
+    }
     if !path.exists() {
         return Err(VolumeError::Io {
             path: path.to_path_buf(),
@@ -121,9 +138,16 @@ pub fn load(path: &Path) -> Result<Volume, VolumeError> {
     require_regular_file(path)?;
     if is_nifti_name(path) {
         nifti::read(path)
+    } else if dicom::is_dicom_file(path) {
+        dicom::read(path, options)
     } else {
         raster::read(path)
     }
+}
+
+/// Whether the file, folder or `FOLDER#SERIES_UID` an item names is there.
+pub fn source_exists(path: &Path) -> bool {
+    dicom::split_selector(path).0.exists()
 }
 
 /// Opening a FIFO for reading blocks until something writes to it, and a

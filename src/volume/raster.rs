@@ -28,7 +28,7 @@ pub fn read(path: &Path) -> Result<Volume, VolumeError> {
     let Some(format) = reader.format() else {
         return Err(VolumeError::unsupported(
             path,
-            "not a recognised image (PNG, JPEG, TIFF, BMP) or NIfTI file",
+            "not a recognised image (PNG, JPEG, TIFF, BMP), NIfTI or DICOM file",
         ));
     };
     // The image crate's allocation limit (512 MiB) is checked here against

@@ -254,6 +254,58 @@ impl VoxelData {
         Ok(())
     }
 
+    /// Smallest and largest sample widened to f64 (NaN-free data; `(inf, -inf)` when empty).
+    pub fn min_max_f64(&self) -> (f64, f64) {
+        fn fold<T: Sample>(values: &[T]) -> (f64, f64) {
+            values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                let v = v.to_f64();
+                (lo.min(v), hi.max(v))
+            })
+        }
+        with_samples!(self, v => fold(v))
+    }
+
+    /// Samples of `sample_type` from f64 values (rounded to integers where
+    /// the type is one; the caller has checked they fit).
+    pub fn from_f64_iter(sample_type: SampleType, values: impl Iterator<Item = f64>) -> Self {
+        match sample_type {
+            SampleType::U8 => Self::U8(values.map(|v| v.round() as u8).collect()),
+            SampleType::I8 => Self::I8(values.map(|v| v.round() as i8).collect()),
+            SampleType::U16 => Self::U16(values.map(|v| v.round() as u16).collect()),
+            SampleType::I16 => Self::I16(values.map(|v| v.round() as i16).collect()),
+            SampleType::U32 => Self::U32(values.map(|v| v.round() as u32).collect()),
+            SampleType::I32 => Self::I32(values.map(|v| v.round() as i32).collect()),
+            SampleType::U64 => Self::U64(values.map(|v| v.round() as u64).collect()),
+            SampleType::I64 => Self::I64(values.map(|v| v.round() as i64).collect()),
+            SampleType::F32 => Self::F32(values.map(|v| v as f32).collect()),
+            SampleType::F64 => Self::F64(values.collect()),
+        }
+    }
+
+    /// Appends `other`'s samples (of the same type; otherwise widened through f64).
+    pub fn extend_from(&mut self, other: &VoxelData) {
+        match (self, other) {
+            (Self::U8(a), Self::U8(b)) => a.extend_from_slice(b),
+            (Self::I8(a), Self::I8(b)) => a.extend_from_slice(b),
+            (Self::U16(a), Self::U16(b)) => a.extend_from_slice(b),
+            (Self::I16(a), Self::I16(b)) => a.extend_from_slice(b),
+            (Self::U32(a), Self::U32(b)) => a.extend_from_slice(b),
+            (Self::I32(a), Self::I32(b)) => a.extend_from_slice(b),
+            (Self::F32(a), Self::F32(b)) => a.extend_from_slice(b),
+            (Self::F64(a), Self::F64(b)) => a.extend_from_slice(b),
+            (this, other) => {
+                let t = this.sample_type();
+                let joined: Vec<f64> = (0..this.len())
+                    .chain(0..other.len())
+                    .enumerate()
+                    .map(|(n, i)| if n < this.len() { this.get_f64(i) } else { other.get_f64(i) })
+                    .map(|v| v.unwrap_or(0.0))
+                    .collect();
+                *this = Self::from_f64_iter(t, joined.into_iter());
+            }
+        }
+    }
+
     /// Sample `index` widened to f64 (unscaled). `None` past the end.
     pub fn get_f64(&self, index: usize) -> Option<f64> {
         with_samples!(self, v => v.get(index).map(|s| s.to_f64()))

@@ -1,0 +1,318 @@
+//! A walk over a DICOM file's element headers that checks every defined
+//! length against the bytes left, before dicom-rs parses the file.
+//!
+//! dicom-rs allocates an element's value from the length its header claims
+//! before reading it; a 200-byte file claiming a 4 GiB element would make
+//! it zero-fill 4 GiB. This walk reads only tags, VRs and lengths (values
+//! are skipped, sequences entered) and refuses a length longer than the
+//! file. Where the encoding is something it does not follow (an explicit
+//! `UN` of undefined length holds implicit-VR items), it stops and leaves
+//! the rest to dicom-rs: it refuses only what it is sure of. A deflated
+//! data set is inflated once with a bound on its size.
+
+use std::io::Read;
+use std::path::Path;
+
+use dicom_core::dictionary::DataDictionary;
+use dicom_core::{Tag, VR};
+use dicom_dictionary_std::StandardDataDictionary;
+
+use super::super::error::VolumeError;
+use super::header::Layout;
+
+const UNDEFINED: u32 = 0xFFFF_FFFF;
+/// A deflated data set may inflate to at most this many times its size
+/// (zlib's own maximum ratio is about 1032).
+const MAX_INFLATE_RATIO: usize = 1032;
+
+const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
+const EXPLICIT_BE: &str = "1.2.840.10008.1.2.2";
+const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
+
+#[derive(Clone, Copy)]
+struct Encoding {
+    explicit: bool,
+    big_endian: bool,
+}
+
+/// Checks the file meta group and the data set (`bytes` start after the
+/// preamble, if any).
+pub fn check_lengths(bytes: &[u8], layout: Layout, path: &Path) -> Result<(), VolumeError> {
+    let (dataset_start, transfer_syntax) = match layout {
+        Layout::BareDataSet => (0, IMPLICIT_LE.to_string()),
+        Layout::Preamble | Layout::NoPreamble => meta_group(bytes, path)?,
+    };
+    let data = &bytes[dataset_start.min(bytes.len())..];
+    let encoding = match transfer_syntax.as_str() {
+        IMPLICIT_LE => Encoding {
+            explicit: false,
+            big_endian: false,
+        },
+        EXPLICIT_BE => Encoding {
+            explicit: true,
+            big_endian: true,
+        },
+        _ => Encoding {
+            explicit: true,
+            big_endian: false,
+        },
+    };
+    if transfer_syntax == DEFLATED {
+        let limit = data.len().saturating_mul(MAX_INFLATE_RATIO).max(1 << 20);
+        let mut inflated = Vec::new();
+        flate2::read::DeflateDecoder::new(data)
+            .take(limit as u64 + 1)
+            .read_to_end(&mut inflated)
+            .map_err(|e| {
+                VolumeError::invalid(path, format!("deflated data set cannot be inflated ({e})"))
+            })?;
+        if inflated.len() > limit {
+            return Err(VolumeError::invalid(
+                path,
+                format!(
+                    "deflated data set inflates past {MAX_INFLATE_RATIO} times its size (a deflate bomb?)"
+                ),
+            ));
+        }
+        return walk(&inflated, encoding, path);
+    }
+    walk(data, encoding, path)
+}
+
+/// The meta group (always explicit VR little endian): where the data set
+/// starts and its transfer syntax UID.
+fn meta_group(bytes: &[u8], path: &Path) -> Result<(usize, String), VolumeError> {
+    let mut pos = 4; // "DICM"
+    let mut transfer_syntax = String::new();
+    let truncated = || {
+        VolumeError::invalid(
+            path,
+            "DICOM file ends inside its file meta group (truncated, or a preamble with nothing after it)",
+        )
+    };
+    loop {
+        if pos + 8 > bytes.len() {
+            if transfer_syntax.is_empty() {
+                return Err(truncated());
+            }
+            return Ok((pos, transfer_syntax));
+        }
+        let group = u16::from_le_bytes([bytes[pos], bytes[pos + 1]]);
+        if group != 0x0002 {
+            return Ok((pos, transfer_syntax));
+        }
+        let element = u16::from_le_bytes([bytes[pos + 2], bytes[pos + 3]]);
+        let vr = [bytes[pos + 4], bytes[pos + 5]];
+        let (length, header) = if long_length_vr(vr) {
+            if pos + 12 > bytes.len() {
+                return Err(truncated());
+            }
+            (read_u32(&bytes[pos + 8..], false) as usize, 12)
+        } else {
+            (u16::from_le_bytes([bytes[pos + 6], bytes[pos + 7]]) as usize, 8)
+        };
+        let value_start = pos + header;
+        if length > bytes.len().saturating_sub(value_start) {
+            return Err(VolumeError::invalid(
+                path,
+                format!(
+                    "file meta element (0002,{element:04X}) claims {length} bytes but only {} remain (truncated or corrupt)",
+                    bytes.len().saturating_sub(value_start)
+                ),
+            ));
+        }
+        if element == 0x0010 {
+            transfer_syntax = String::from_utf8_lossy(&bytes[value_start..value_start + length])
+                .trim_end_matches(['\0', ' '])
+                .to_string();
+        }
+        pos = value_start + length;
+    }
+}
+
+fn long_length_vr(vr: [u8; 2]) -> bool {
+    matches!(
+        &vr,
+        b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"UC" | b"UR" | b"UT" | b"UN"
+            | b"SV" | b"UV"
+    )
+}
+
+fn read_u16(b: &[u8], big: bool) -> u16 {
+    if big {
+        u16::from_be_bytes([b[0], b[1]])
+    } else {
+        u16::from_le_bytes([b[0], b[1]])
+    }
+}
+
+fn read_u32(b: &[u8], big: bool) -> u32 {
+    let a = [b[0], b[1], b[2], b[3]];
+    if big {
+        u32::from_be_bytes(a)
+    } else {
+        u32::from_le_bytes(a)
+    }
+}
+
+fn is_sequence_in_dictionary(tag: Tag) -> bool {
+    StandardDataDictionary
+        .by_tag(tag)
+        .is_some_and(|entry| entry.vr.relaxed() == VR::SQ)
+}
+
+/// Walks the data set's element headers; see the module comment.
+fn walk(data: &[u8], encoding: Encoding, path: &Path) -> Result<(), VolumeError> {
+    let big = encoding.big_endian;
+    let mut pos = 0usize;
+    // Inside an encapsulated pixel data element: items hold bytes, not elements.
+    let mut in_fragments = false;
+    while pos < data.len() {
+        let left = data.len() - pos;
+        if left < 8 {
+            // Trailing padding shorter than a header: dicom-rs stops there too.
+            return Ok(());
+        }
+        let group = read_u16(&data[pos..], big);
+        let element = read_u16(&data[pos + 2..], big);
+        let tag = Tag(group, element);
+        if group == 0xFFFE {
+            let length = read_u32(&data[pos + 4..], big);
+            pos += 8;
+            match element {
+                0xE000 if length != UNDEFINED => {
+                    check(length, data.len() - pos, tag, path)?;
+                    if in_fragments {
+                        pos += length as usize;
+                    }
+                }
+                0xE0DD => in_fragments = false,
+                _ => {}
+            }
+            continue;
+        }
+        let (vr, length, header) = if encoding.explicit {
+            let vr = [data[pos + 4], data[pos + 5]];
+            if !vr.iter().all(u8::is_ascii_uppercase) {
+                // Not an encoding this walk follows: leave it to dicom-rs.
+                return Ok(());
+            }
+            if long_length_vr(vr) {
+                if left < 12 {
+                    return Ok(());
+                }
+                (Some(vr), read_u32(&data[pos + 8..], big), 12)
+            } else {
+                (Some(vr), u32::from(read_u16(&data[pos + 6..], big)), 8)
+            }
+        } else {
+            (None, read_u32(&data[pos + 4..], big), 8)
+        };
+        pos += header;
+        if length == UNDEFINED {
+            if tag == Tag(0x7FE0, 0x0010) {
+                in_fragments = true;
+            } else if vr == Some(*b"UN") {
+                // Implicit-VR items inside explicit VR: not followed.
+                return Ok(());
+            }
+            continue;
+        }
+        check(length, data.len() - pos, tag, path)?;
+        let sequence = match vr {
+            Some(vr) => &vr == b"SQ",
+            None => is_sequence_in_dictionary(tag),
+        };
+        if !sequence {
+            pos += length as usize;
+        }
+    }
+    Ok(())
+}
+
+fn check(length: u32, left: usize, tag: Tag, path: &Path) -> Result<(), VolumeError> {
+    if length as usize > left {
+        return Err(VolumeError::invalid(
+            path,
+            format!(
+                "element ({:04X},{:04X}) claims {length} bytes but only {left} remain (truncated or corrupt DICOM file)",
+                tag.0, tag.1
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn element_le(tag: (u16, u16), vr: &[u8; 2], value: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend(tag.0.to_le_bytes());
+        out.extend(tag.1.to_le_bytes());
+        out.extend(vr);
+        if long_length_vr(*vr) {
+            out.extend([0, 0]);
+            out.extend((value.len() as u32).to_le_bytes());
+        } else {
+            out.extend((value.len() as u16).to_le_bytes());
+        }
+        out.extend(value);
+        out
+    }
+
+    fn file(dataset: &[u8]) -> Vec<u8> {
+        let mut out = b"DICM".to_vec();
+        out.extend(element_le((2, 0x10), b"UI", b"1.2.840.10008.1.2.1\0"));
+        out.extend(dataset);
+        out
+    }
+
+    #[test]
+    fn a_length_longer_than_the_file_is_refused_naming_the_element() {
+        let mut dataset = element_le((0x0028, 0x0010), b"US", &[4, 0]);
+        // Pixel data claiming 4 GiB − 2 bytes, with 4 bytes behind it.
+        dataset.extend([0xE0, 0x7F, 0x10, 0x00]);
+        dataset.extend(b"OW\0\0");
+        dataset.extend(0xFFFF_FFFEu32.to_le_bytes());
+        dataset.extend([1, 2, 3, 4]);
+        let err = check_lengths(&file(&dataset), Layout::NoPreamble, Path::new("x.dcm"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("(7FE0,0010) claims 4294967294 bytes but only 4 remain"), "{err}");
+    }
+
+    #[test]
+    fn lengths_inside_sequences_and_fragments_are_checked() {
+        // A sequence of undefined length holding an item with an element claiming too much.
+        let mut dataset = vec![0x08, 0x00, 0x15, 0x11];
+        dataset.extend(b"SQ\0\0");
+        dataset.extend(UNDEFINED.to_le_bytes());
+        dataset.extend([0xFE, 0xFF, 0x00, 0xE0]);
+        dataset.extend(UNDEFINED.to_le_bytes());
+        dataset.extend(element_le((0x0008, 0x1150), b"UI", b"1.2\0"));
+        let mut bad = dataset.clone();
+        bad.extend([0x08, 0x00, 0x55, 0x11, b'U', b'I', 0xFF, 0x7F]);
+        assert!(check_lengths(&file(&bad), Layout::NoPreamble, Path::new("x")).is_err());
+        // Fragments: a defined item length is skipped as bytes; a lying one refused.
+        let mut pixels = vec![0xE0, 0x7F, 0x10, 0x00];
+        pixels.extend(b"OB\0\0");
+        pixels.extend(UNDEFINED.to_le_bytes());
+        pixels.extend([0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0]);
+        pixels.extend([0xFE, 0xFF, 0x00, 0xE0, 4, 0, 0, 0, 0xFE, 0xFF, 0x00, 0xE0]);
+        pixels.extend([0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+        assert!(check_lengths(&file(&pixels), Layout::NoPreamble, Path::new("x")).is_ok());
+        let mut lying = pixels.clone();
+        lying[24] = 200;
+        assert!(check_lengths(&file(&lying), Layout::NoPreamble, Path::new("x")).is_err());
+    }
+
+    #[test]
+    fn a_meta_group_with_nothing_after_the_marker_is_truncated() {
+        let err = check_lengths(b"DICM", Layout::NoPreamble, Path::new("p.dcm"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("truncated"), "{err}");
+    }
+}

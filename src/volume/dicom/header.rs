@@ -1,0 +1,391 @@
+//! One DICOM file opened with dicom-rs, and the attributes Loupe reads from
+//! it: identity (series, frame of reference), pixel layout, geometry per
+//! frame (classic and enhanced multi-frame), rescale, window and the
+//! clinical context shown beside an image (laterality, patient, study date).
+//!
+//! The file is read whole (bounded by [`super::MAX_FILE_BYTES`]) and its
+//! element lengths checked against its size ([`super::guard`]) before
+//! dicom-rs parses it, so a lying length cannot make the parser allocate
+//! more than the file holds.
+
+use std::path::Path;
+
+use dicom_core::Tag;
+use dicom_dictionary_std::tags;
+use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions, ReadPreamble};
+
+use super::super::error::VolumeError;
+
+/// Where a file's data set starts, found from its first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// 128-byte preamble, `DICM`, file meta group (Part 10).
+    Preamble,
+    /// `DICM` and the meta group without the preamble.
+    NoPreamble,
+    /// A bare data set (no meta group), implicit VR little endian, as old
+    /// ACR-NEMA-style exports write it.
+    BareDataSet,
+}
+
+/// Whether `bytes` (a file's beginning, at least 132 bytes where the file
+/// has them) look like DICOM, and how it is laid out.
+pub fn sniff(bytes: &[u8]) -> Option<Layout> {
+    if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
+        return Some(Layout::Preamble);
+    }
+    if bytes.len() >= 4 && &bytes[..4] == b"DICM" {
+        return Some(Layout::NoPreamble);
+    }
+    // A bare data set begins with a group-0008 element (implicit VR: tag
+    // then a 4-byte length) whose element number is small.
+    if bytes.len() >= 8 {
+        let group = u16::from_le_bytes([bytes[0], bytes[1]]);
+        let element = u16::from_le_bytes([bytes[2], bytes[3]]);
+        let length = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+        if group == 0x0008 && element <= 0x0020 && (length as usize) < 1024 {
+            return Some(Layout::BareDataSet);
+        }
+    }
+    None
+}
+
+/// Position, orientation, spacing and rescale of one frame.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FrameGeometry {
+    /// ImagePositionPatient (LPS, mm) of the first transmitted pixel's centre.
+    pub position_mm: Option<[f64; 3]>,
+    /// ImageOrientationPatient: row direction (along a row, increasing
+    /// column) then column direction (down a column, increasing row).
+    pub orientation: Option<[f64; 6]>,
+    /// PixelSpacing: (between rows, between columns), mm.
+    pub pixel_spacing_mm: Option<[f64; 2]>,
+    pub rescale_slope: f64,
+    pub rescale_intercept: f64,
+    /// Temporal position (TemporalPositionIndex / Identifier) where given.
+    pub temporal_position: Option<i64>,
+    /// Echo number or effective echo time (µs, rounded) where given.
+    pub echo: Option<i64>,
+}
+
+/// The attributes of one file that Loupe uses.
+#[derive(Clone, Debug)]
+pub struct Header {
+    pub transfer_syntax: String,
+    pub sop_class: String,
+    pub sop_instance: String,
+    pub modality: String,
+    pub series_uid: String,
+    pub frame_of_reference: String,
+    pub series_description: String,
+    pub patient_id: String,
+    pub study_date: String,
+    pub body_part: String,
+    pub laterality: String,
+    pub instance_number: Option<i64>,
+    pub rows: usize,
+    pub columns: usize,
+    pub samples_per_pixel: usize,
+    pub bits_allocated: usize,
+    pub bits_stored: usize,
+    pub signed: bool,
+    pub photometric: String,
+    /// PlanarConfiguration 1: colour planes one after another.
+    pub planar: bool,
+    pub frames: usize,
+    /// SpacingBetweenSlices, for classic multi-frame volumes.
+    pub spacing_between_slices_mm: Option<f64>,
+    /// First WindowCenter / WindowWidth.
+    pub window: Option<(f64, f64)>,
+    /// One entry per frame (the same entry repeated for single-frame and
+    /// classic multi-frame files).
+    pub frame_geometry: Vec<FrameGeometry>,
+    pub has_pixel_data: bool,
+}
+
+/// A whole file: its header and the parsed object (pixel data included).
+pub struct DicomFile {
+    pub header: Header,
+    pub object: DefaultDicomObject,
+}
+
+/// Reads and parses a file; `pixels: false` stops before the pixel data
+/// (grouping a folder into series reads only headers).
+pub fn open(path: &Path, pixels: bool) -> Result<DicomFile, VolumeError> {
+    let bytes = super::read_bounded(path)?;
+    let layout = sniff(&bytes).ok_or_else(|| {
+        VolumeError::invalid(
+            path,
+            "not a DICOM file (no DICM marker after a 128-byte preamble, nor at the start)",
+        )
+    })?;
+    let start = match layout {
+        Layout::Preamble => 128,
+        Layout::NoPreamble | Layout::BareDataSet => 0,
+    };
+    super::guard::check_lengths(&bytes[start..], layout, path)?;
+    let parse_error = |e: &dyn std::fmt::Display| {
+        VolumeError::invalid(path, format!("not a readable DICOM file ({e})"))
+    };
+    let object = match layout {
+        Layout::BareDataSet => bare_data_set(&bytes, pixels).map_err(|e| parse_error(&e))?,
+        _ => {
+            let mut options = OpenFileOptions::new().read_preamble(ReadPreamble::Never);
+            if !pixels {
+                options = options.read_until(tags::PIXEL_DATA);
+            }
+            options.from_reader(&bytes[start..]).map_err(|e| {
+                let text = e.to_string();
+                if text.contains("transfer syntax") || text.contains("Unsupported") {
+                    VolumeError::unsupported(path, format!("DICOM file: {text}"))
+                } else {
+                    parse_error(&e)
+                }
+            })?
+        }
+    };
+    let header = Header::from_object(&object, path)?;
+    Ok(DicomFile { header, object })
+}
+
+fn bare_data_set(bytes: &[u8], pixels: bool) -> Result<DefaultDicomObject, String> {
+    use dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN;
+    let ts = IMPLICIT_VR_LITTLE_ENDIAN.erased();
+    let dataset = InMemDicomObject::read_dataset_with_ts(bytes, &ts).map_err(|e| e.to_string())?;
+    let text = |tag| {
+        dataset
+            .get(tag)
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+            .unwrap_or_default()
+    };
+    let meta = dicom_object::FileMetaTableBuilder::new()
+        .transfer_syntax(ts.uid())
+        .media_storage_sop_class_uid(text(tags::SOP_CLASS_UID))
+        .media_storage_sop_instance_uid(text(tags::SOP_INSTANCE_UID))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let _ = pixels;
+    Ok(dataset.with_exact_meta(meta))
+}
+
+/// Trimmed text of an element, empty when absent or not text.
+fn text(object: &InMemDicomObject, tag: Tag) -> String {
+    object
+        .get(tag)
+        .and_then(|e| e.to_str().ok())
+        .map(|s| s.trim_matches(['\0', ' ']).to_string())
+        .unwrap_or_default()
+}
+
+fn integer(object: &InMemDicomObject, tag: Tag) -> Option<i64> {
+    object.get(tag).and_then(|e| e.to_int::<i64>().ok())
+}
+
+fn floats(object: &InMemDicomObject, tag: Tag) -> Option<Vec<f64>> {
+    object
+        .get(tag)
+        .and_then(|e| e.to_multi_float64().ok())
+        .filter(|v| v.iter().all(|x| x.is_finite()))
+}
+
+fn float(object: &InMemDicomObject, tag: Tag) -> Option<f64> {
+    floats(object, tag).and_then(|v| v.first().copied())
+}
+
+/// The first item of a sequence inside `object`.
+fn first_item(object: &InMemDicomObject, tag: Tag) -> Option<&InMemDicomObject> {
+    object.get(tag)?.items()?.first()
+}
+
+/// Geometry and rescale read from a plain data set or a functional group item.
+fn geometry_from(object: &InMemDicomObject, base: &FrameGeometry) -> FrameGeometry {
+    let mut out = base.clone();
+    if let Some(p) = floats(object, tags::IMAGE_POSITION_PATIENT).filter(|p| p.len() >= 3) {
+        out.position_mm = Some([p[0], p[1], p[2]]);
+    }
+    if let Some(o) = floats(object, tags::IMAGE_ORIENTATION_PATIENT).filter(|o| o.len() >= 6) {
+        out.orientation = Some([o[0], o[1], o[2], o[3], o[4], o[5]]);
+    }
+    if let Some(s) = floats(object, tags::PIXEL_SPACING).filter(|s| s.len() >= 2) {
+        out.pixel_spacing_mm = Some([s[0], s[1]]);
+    }
+    if let Some(slope) = float(object, tags::RESCALE_SLOPE) {
+        out.rescale_slope = slope;
+    }
+    if let Some(intercept) = float(object, tags::RESCALE_INTERCEPT) {
+        out.rescale_intercept = intercept;
+    }
+    if let Some(t) = integer(object, tags::TEMPORAL_POSITION_INDEX)
+        .or_else(|| integer(object, tags::TEMPORAL_POSITION_IDENTIFIER))
+    {
+        out.temporal_position = Some(t);
+    }
+    if let Some(e) = integer(object, tags::ECHO_NUMBERS) {
+        out.echo = Some(e);
+    } else if let Some(te) = float(object, tags::EFFECTIVE_ECHO_TIME) {
+        out.echo = Some((te * 1000.0).round() as i64);
+    }
+    out
+}
+
+/// Geometry from an enhanced file's functional group item (shared or per frame).
+fn geometry_from_group(group: &InMemDicomObject, base: &FrameGeometry) -> FrameGeometry {
+    let mut out = base.clone();
+    for sequence in [
+        tags::PLANE_POSITION_SEQUENCE,
+        tags::PLANE_ORIENTATION_SEQUENCE,
+        tags::PIXEL_MEASURES_SEQUENCE,
+        tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE,
+        tags::FRAME_CONTENT_SEQUENCE,
+        tags::MR_ECHO_SEQUENCE,
+    ] {
+        if let Some(item) = first_item(group, sequence) {
+            out = geometry_from(item, &out);
+        }
+    }
+    out
+}
+
+impl Header {
+    fn from_object(object: &DefaultDicomObject, path: &Path) -> Result<Self, VolumeError> {
+        let meta = object.meta();
+        let transfer_syntax = meta
+            .transfer_syntax()
+            .trim_end_matches(['\0', ' '])
+            .to_string();
+        let mut sop_class = text(object, tags::SOP_CLASS_UID);
+        if sop_class.is_empty() {
+            sop_class = meta
+                .media_storage_sop_class_uid()
+                .trim_end_matches(['\0', ' '])
+                .to_string();
+        }
+        let dimension = |tag, name: &str| -> Result<usize, VolumeError> {
+            match integer(object, tag) {
+                Some(v) if v >= 0 => Ok(v as usize),
+                Some(v) => Err(VolumeError::invalid(path, format!("{name} is {v}"))),
+                None => Ok(0),
+            }
+        };
+        let rows = dimension(tags::ROWS, "Rows")?;
+        let columns = dimension(tags::COLUMNS, "Columns")?;
+        let frames = match integer(object, tags::NUMBER_OF_FRAMES) {
+            Some(n) if n >= 1 => n as usize,
+            Some(n) => {
+                return Err(VolumeError::invalid(
+                    path,
+                    format!("NumberOfFrames is {n}"),
+                ));
+            }
+            None => 1,
+        };
+        let bits_allocated = dimension(tags::BITS_ALLOCATED, "BitsAllocated")?;
+        let bits_stored = match dimension(tags::BITS_STORED, "BitsStored")? {
+            0 => bits_allocated,
+            n => n,
+        };
+        let base = geometry_from(
+            object,
+            &FrameGeometry {
+                position_mm: None,
+                orientation: None,
+                pixel_spacing_mm: None,
+                rescale_slope: 1.0,
+                rescale_intercept: 0.0,
+                temporal_position: None,
+                echo: None,
+            },
+        );
+        let shared = first_item(object, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE)
+            .map(|g| geometry_from_group(g, &base))
+            .unwrap_or(base);
+        let per_frame = object
+            .get(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
+            .and_then(|e| e.items());
+        let frame_geometry = match per_frame {
+            Some(items) if items.len() == frames => items
+                .iter()
+                .map(|g| geometry_from_group(g, &shared))
+                .collect(),
+            Some(items) => {
+                return Err(VolumeError::invalid(
+                    path,
+                    format!(
+                        "PerFrameFunctionalGroupsSequence has {} items for {frames} frames",
+                        items.len()
+                    ),
+                ));
+            }
+            None => vec![shared],
+        };
+        let window = match (
+            float(object, tags::WINDOW_CENTER),
+            float(object, tags::WINDOW_WIDTH),
+        ) {
+            (Some(c), Some(w)) if w > 0.0 => Some((c, w)),
+            _ => first_item(object, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE)
+                .and_then(|g| first_item(g, tags::FRAME_VOILUT_SEQUENCE))
+                .or_else(|| {
+                    per_frame
+                        .and_then(|items| items.first())
+                        .and_then(|g| first_item(g, tags::FRAME_VOILUT_SEQUENCE))
+                })
+                .and_then(|item| {
+                    match (
+                        float(item, tags::WINDOW_CENTER),
+                        float(item, tags::WINDOW_WIDTH),
+                    ) {
+                        (Some(c), Some(w)) if w > 0.0 => Some((c, w)),
+                        _ => None,
+                    }
+                }),
+        };
+        let mut laterality = text(object, tags::IMAGE_LATERALITY);
+        if laterality.is_empty() {
+            laterality = text(object, tags::LATERALITY);
+        }
+        Ok(Self {
+            transfer_syntax,
+            sop_class,
+            sop_instance: text(object, tags::SOP_INSTANCE_UID),
+            modality: text(object, tags::MODALITY),
+            series_uid: text(object, tags::SERIES_INSTANCE_UID),
+            frame_of_reference: text(object, tags::FRAME_OF_REFERENCE_UID),
+            series_description: text(object, tags::SERIES_DESCRIPTION),
+            patient_id: text(object, tags::PATIENT_ID),
+            study_date: text(object, tags::STUDY_DATE),
+            body_part: text(object, tags::BODY_PART_EXAMINED),
+            laterality,
+            instance_number: integer(object, tags::INSTANCE_NUMBER),
+            rows,
+            columns,
+            samples_per_pixel: dimension(tags::SAMPLES_PER_PIXEL, "SamplesPerPixel")?.max(1),
+            bits_allocated,
+            bits_stored,
+            signed: integer(object, tags::PIXEL_REPRESENTATION) == Some(1),
+            photometric: text(object, tags::PHOTOMETRIC_INTERPRETATION),
+            planar: integer(object, tags::PLANAR_CONFIGURATION) == Some(1),
+            frames,
+            spacing_between_slices_mm: float(object, tags::SPACING_BETWEEN_SLICES)
+                .filter(|s| *s > 0.0),
+            window,
+            frame_geometry,
+            has_pixel_data: object.get(tags::PIXEL_DATA).is_some()
+                || object.get(tags::FLOAT_PIXEL_DATA).is_some()
+                || object.get(tags::DOUBLE_FLOAT_PIXEL_DATA).is_some(),
+        })
+    }
+
+    /// Geometry of frame `frame` (the shared entry where frames share one).
+    pub fn geometry(&self, frame: usize) -> &FrameGeometry {
+        &self.frame_geometry[frame.min(self.frame_geometry.len() - 1)]
+    }
+
+    /// Whether the file carries an image Loupe can place in space (a CT/MR
+    /// slice) rather than a photograph or a cine loop.
+    pub fn has_plane_geometry(&self) -> bool {
+        let g = &self.frame_geometry[0];
+        g.position_mm.is_some() && g.orientation.is_some()
+    }
+}
