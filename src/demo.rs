@@ -83,6 +83,9 @@ pub struct DemoOptions {
     /// Write into a folder that already holds other files (only the demo's
     /// own files are written; nothing else there is touched).
     pub force: bool,
+    /// The volumes demo writes its CT phantom as a DICOM series (imported
+    /// as one item), not as NIfTI.
+    pub dicom: bool,
 }
 
 /// What a demo may ask for: enough images for every class, no more than a
@@ -141,6 +144,7 @@ impl DemoOptions {
             test_fraction: 0.2,
             labeled_fraction: task.default_labeled_fraction(),
             force: false,
+            dicom: false,
         }
     }
 }
@@ -208,7 +212,7 @@ pub fn write_demo(
     let (schema, classes, generate): (Schema, &[&str], ImageGenerator) = match options.task {
         DemoTask::Rop => (Schema::rop(), &fundus::STAGES, fundus_image),
         DemoTask::Thyroid => (Schema::thyroid(), &ultrasound::CLASSES, ultrasound_image),
-        DemoTask::Volumes => return write_volumes_demo(root, options.seed, progress),
+        DemoTask::Volumes => return write_volumes_demo(root, options.seed, options.dicom, progress),
         DemoTask::Lung => return write_lung_demo(root, options, progress),
         DemoTask::Bone => return write_bone_demo(root, options, progress),
         DemoTask::BrainTumour => return write_brain_tumour_demo(root, options, progress),
@@ -344,6 +348,7 @@ fn check_demo_folder(root: &Path, force: bool) -> Result<(), StoreError> {
 fn write_volumes_demo(
     root: &Path,
     seed: u64,
+    dicom: bool,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<DemoSummary, StoreError> {
     let mut project = Project::create(root, &review_schema())?;
@@ -400,11 +405,37 @@ fn write_volumes_demo(
     crate::volume::nifti::write_nifti1(&label_volume, &labels_path).map_err(io(&labels_path))?;
     progress(2, 3);
 
-    let phantom_path = images.join("ct_phantom_128.nii.gz");
     let phantom = crate::synth::phantom::ct_phantom(128, seed);
-    crate::volume::nifti::write_nifti1(&phantom, &phantom_path).map_err(io(&phantom_path))?;
     project.add_item(&brain_path, Pool::Unlabeled)?;
-    project.add_item(&phantom_path, Pool::Unlabeled)?;
+    if dicom {
+        // A series folder imported as a clinic's archive would be: found by
+        // content, one item for its 128 slice files.
+        let folder = images.join("ct_phantom_dicom");
+        crate::volume::dicom::write::write_ct_series(
+            &phantom,
+            &folder,
+            seed,
+            crate::volume::dicom::write::Encoding::ExplicitLittle,
+        )
+        .map_err(StoreError::Invalid)?;
+        let report = crate::store::import::import(
+            &mut project,
+            &[folder],
+            None,
+            &crate::store::import::ImportOptions::default(),
+            |_, _| {},
+        )?;
+        if report.added != 1 {
+            return Err(StoreError::Invalid(format!(
+                "the demo's DICOM series became {} items",
+                report.added
+            )));
+        }
+    } else {
+        let phantom_path = images.join("ct_phantom_128.nii.gz");
+        crate::volume::nifti::write_nifti1(&phantom, &phantom_path).map_err(io(&phantom_path))?;
+        project.add_item(&phantom_path, Pool::Unlabeled)?;
+    }
     progress(3, 3);
     Ok(DemoSummary {
         root: root.to_path_buf(),

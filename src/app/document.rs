@@ -199,6 +199,13 @@ impl Document {
         let centre = canonical.map(|n| ((n as f64 - 1.0) / 2.0).round());
         let auto_window = cpu::automatic_window(&volume);
         let hounsfield = is_hounsfield(&volume, auto_window);
+        // A DICOM series' own WindowCenter / WindowWidth comes first.
+        let first_window = volume
+            .dicom
+            .as_ref()
+            .and_then(|d| d.window)
+            .map(|(center, width)| WindowLevel { center, width })
+            .unwrap_or(auto_window);
         let layout = if canonical.iter().filter(|&&n| n > 1).count() < 3 {
             Layout::Single(Plane::Axial)
         } else {
@@ -227,7 +234,7 @@ impl Document {
             convention: Convention::Radiological,
             interpolation: Interpolation::Nearest,
             time: 0,
-            window: auto_window,
+            window: first_window,
             auto_window,
             hounsfield,
             crop: None,

@@ -29,9 +29,15 @@ pub struct DemoArgs {
     /// Write into a folder that already holds other files (they are left as they are).
     #[arg(long)]
     pub force: bool,
+    /// `--task volumes`: write the CT phantom as a DICOM series (one file per slice) and import it.
+    #[arg(long)]
+    pub dicom: bool,
 }
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
+    if args.dicom && args.task != DemoTask::Volumes {
+        anyhow::bail!("--dicom writes the volumes demo's CT as DICOM: use it with --task volumes");
+    }
     let options = DemoOptions {
         seed: args.seed,
         count: args.count.unwrap_or(args.task.default_count()),
@@ -40,6 +46,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             .labeled_fraction
             .unwrap_or(args.task.default_labeled_fraction()),
         force: args.force,
+        dicom: args.dicom,
         ..DemoOptions::new(args.task)
     };
     let summary = demo::write_demo(&args.dir, &options, |done, total| {

@@ -21,7 +21,7 @@ use rusqlite::{OptionalExtension, params};
 use super::csv;
 use super::import::{ImportOptions, ImportReport};
 use super::{
-    AddOutcome, Pool, Project, StoreError, annotator_name, check_stored_annotator, content_hash,
+    AddOutcome, Pool, Project, StoreError, annotator_name, check_stored_annotator,
 };
 
 /// The cases CSV's own columns besides roles, tabular columns and fields.
@@ -73,7 +73,7 @@ impl Project {
         }
         let mut stored = Vec::with_capacity(files.len());
         for (role, file) in files {
-            stored.push((role.clone(), self.stored_path(file), content_hash(file)?));
+            stored.push((role.clone(), self.stored_path(file), super::source_identity(file)?));
         }
         let identity = case_identity(name);
         let primary = stored
@@ -530,9 +530,12 @@ pub fn parse_cases(text: &str, project: &Project, base: &Path) -> Result<Vec<Cas
                 Column::Role(_) if value.is_empty() => {}
                 Column::Role(role) => {
                     let path = base.join(value);
-                    let meta = std::fs::metadata(&path)
+                    // A DICOM series may be named by its folder (or `FOLDER#UID`).
+                    let (target, selector) = crate::volume::dicom::split_selector(&path);
+                    let meta = std::fs::metadata(&target)
                         .map_err(|e| at(name, format!("{}: {e}", path.display())))?;
-                    if !meta.is_file() {
+                    let series = meta.is_dir() || selector.is_some();
+                    if !meta.is_file() && !series {
                         return Err(at(name, format!("{} is not a file", path.display())));
                     }
                     case.files.push((role.clone(), path));

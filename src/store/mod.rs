@@ -1168,6 +1168,32 @@ pub fn content_hash(file: &Path) -> Result<String, StoreError> {
         .collect())
 }
 
+/// The identity of what a path names: a file's content hash, or for a
+/// DICOM series folder (or `FOLDER#UID`) its [`series_identity`].
+pub fn source_identity(path: &Path) -> Result<String, StoreError> {
+    use crate::volume::dicom;
+    let (target, _) = dicom::split_selector(path);
+    if !target.is_dir() {
+        return content_hash(path);
+    }
+    let invalid = |e: crate::volume::VolumeError| StoreError::Invalid(e.to_string());
+    let files = dicom::folder_files(&target).map_err(invalid)?;
+    let (headers, _) = dicom::read_headers(&files);
+    let entries = dicom::series_entries(&target, &headers);
+    let entry = match entries.iter().find(|e| e.path == path) {
+        Some(entry) => entry,
+        None if entries.len() == 1 => &entries[0],
+        None => {
+            return Err(StoreError::Invalid(format!(
+                "{} holds {} DICOM series: name one as FOLDER#SERIES_UID",
+                path.display(),
+                entries.len()
+            )));
+        }
+    };
+    series_identity(&entry.series_uid, &entry.files)
+}
+
 /// A DICOM series' identity: its SeriesInstanceUID and the content of each
 /// of its files (sorted), so the same series re-imported is a duplicate and
 /// a series with one changed file is not.

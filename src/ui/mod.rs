@@ -21,7 +21,7 @@ use crate::train::device;
 
 /// File types the Open dialog offers.
 const OPEN_FILTER: &[&str] = &[
-    "nii", "gz", "hdr", "img", "png", "jpg", "jpeg", "tif", "tiff", "bmp",
+    "nii", "gz", "hdr", "img", "png", "jpg", "jpeg", "tif", "tiff", "bmp", "dcm", "dicom",
 ];
 
 /// Opens the main window on a file, a project folder, or (no path) the
@@ -272,6 +272,9 @@ fn input_commands(ctx: &egui::Context, state: &AppState, commands: &mut Commands
             let path = file.path().to_path_buf();
             if crate::store::is_project(&path) {
                 commands.push(WindowCommand::OpenProject(path));
+            } else if path.is_dir() && state.session.is_none() {
+                // A folder without a project open: a DICOM series to view.
+                commands.push(ViewerCommand::Open(path));
             } else if path.is_dir() || state.session.is_some() {
                 // Into the open project, or a folder: import it.
                 commands.push(JobCommand::Import {
@@ -347,12 +350,24 @@ fn input_commands(ctx: &egui::Context, state: &AppState, commands: &mut Commands
 }
 
 fn open_dialog(commands: &mut Commands) {
+    // DICOM files often have no extension: "All files" lets them be picked.
     let picked = rfd::FileDialog::new()
-        .set_title("Open image or volume")
+        .set_title("Open image, volume or DICOM file")
         .add_filter("Images and volumes", OPEN_FILTER)
+        .add_filter("All files (DICOM)", &["*"])
         .pick_file();
     if let Some(path) = picked {
         commands.push(ViewerCommand::Open(path));
+    }
+}
+
+/// A folder holding one DICOM series, opened in the viewer.
+fn open_series_dialog(commands: &mut Commands) {
+    if let Some(folder) = rfd::FileDialog::new()
+        .set_title("Open a DICOM series folder")
+        .pick_folder()
+    {
+        commands.push(ViewerCommand::Open(folder));
     }
 }
 
@@ -423,10 +438,17 @@ fn menu_ui(
         }
         if ui
             .button("Open file…")
-            .on_hover_text("Open an image or NIfTI volume (Ctrl+O)")
+            .on_hover_text("Open an image, a NIfTI volume or a DICOM file (Ctrl+O)")
             .clicked()
         {
             open_dialog(commands);
+        }
+        if ui
+            .button("Open series…")
+            .on_hover_text("Open a folder holding one DICOM series (CT, MR) as a volume")
+            .clicked()
+        {
+            open_series_dialog(commands);
         }
         ui.separator();
         let label = ui.label("Annotator");

@@ -1,5 +1,6 @@
 //! `loupe bench`: measured tables, never assertions.
 
+mod dicom_io;
 mod kd;
 mod kdamm;
 mod profile;
@@ -51,15 +52,25 @@ impl StepShape {
 pub enum BenchKind {
     /// Volume loading against the time only to gunzip (or read) the same file.
     Io {
-        /// Edge of the generated int16 cube.
-        #[arg(long, default_value_t = 256)]
-        size: usize,
+        /// Edge of the generated int16 cube (default 256; 512 with --dicom).
+        #[arg(long)]
+        size: Option<usize>,
         /// Timed repetitions per file (the median is reported).
         #[arg(long, default_value_t = 5)]
         runs: usize,
         /// Real files to include (default: the MNI brain in ../shared/data/nifti).
         #[arg(long)]
         file: Vec<PathBuf>,
+        /// Read a generated CT series as DICOM (uncompressed and JPEG lossless)
+        /// beside pydicom + numpy and dcm2niix; `--size` is the slice edge.
+        #[arg(long)]
+        dicom: bool,
+        /// Slices of the DICOM series.
+        #[arg(long, default_value_t = 300)]
+        slices: usize,
+        /// With --dicom: one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// The viewer: upload, frame time of three views while scrolling, CPU reference per slice, numpy peer.
     Render {
@@ -520,8 +531,21 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 json: *json,
             })
         }
-        BenchKind::Io { size, runs, file } => io(
-            within("--size", *size, 8..=1024)?,
+        BenchKind::Io {
+            size,
+            runs,
+            dicom: true,
+            slices,
+            json,
+            ..
+        } => dicom_io::run(
+            within("--size", size.unwrap_or(512), 8..=1024)?,
+            within("--slices", *slices, 1..=2000)?,
+            within("--runs", *runs, 1..=1000)?,
+            *json,
+        ),
+        BenchKind::Io { size, runs, file, .. } => io(
+            within("--size", size.unwrap_or(256), 8..=1024)?,
             within("--runs", *runs, 1..=1000)?,
             file,
         ),
