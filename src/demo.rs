@@ -745,6 +745,7 @@ fn write_cases_demo(
                     xyzt_units: 2, // millimetres
                     description: format!("Loupe synthetic CT, seed {}", options.seed),
                     data: VoxelData::I16(voxels),
+                    dicom: None,
                 };
                 let path = folder.join(&file);
                 crate::volume::nifti::write_nifti1(&volume, &path).map_err(io(&path))?;
@@ -863,6 +864,7 @@ fn write_brain_tumour_demo(
         xyzt_units: 2, // millimetres
         description: description.into(),
         data,
+        dicom: None,
     };
 
     // Pools: a test fraction, then a labeled fraction of the rest.

@@ -1,5 +1,5 @@
 //! Random bytes and mutated real files (NIfTI headers, gzip streams,
-//! PNG/JPEG/TIFF/BMP, label CSVs, schema JSON) fed to Loupe's readers: each
+//! PNG/JPEG/TIFF/BMP, DICOM of every transfer syntax, label CSVs, schema JSON) fed to Loupe's readers: each
 //! must answer with a value or an error, never a panic, an abort or a hang.
 //!
 //! `cargo test` spends at most `LOUPE_FUZZ_SECONDS` (default 20) here. A
@@ -54,6 +54,21 @@ fn seeds() -> Vec<Seed> {
                     reader: Reader::Volume,
                 });
             }
+        }
+    }
+    // DICOM: every committed fixture file (one per transfer syntax and colour model).
+    let dicom = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dicom/files");
+    if let Ok(entries) = std::fs::read_dir(&dicom) {
+        let mut names: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        names.sort();
+        for path in names {
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            seeds.push(Seed {
+                // `.dcm` whatever the fixture is called: read by content either way.
+                name: format!("{}.dcm", path.file_stem().unwrap_or_default().to_string_lossy()),
+                bytes,
+                reader: Reader::Volume,
+            });
         }
     }
     if let Ok(bytes) = std::fs::read(common::shared_data().join("fundus/microaneurysms.png")) {

@@ -705,6 +705,7 @@ mod tests {
             xyzt_units: 0,
             description: String::new(),
             data,
+            dicom: None,
         }
     }
 

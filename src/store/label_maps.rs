@@ -63,6 +63,7 @@ pub fn map_volume(case: &Volume, voxels: Vec<u8>) -> Volume {
         xyzt_units: case.xyzt_units & 0x07,
         description: "loupe label map".into(),
         data: volume::VoxelData::U8(voxels),
+        dicom: None,
     }
 }
 
@@ -574,6 +575,7 @@ mod tests {
                 xyzt_units: 2,
                 description: String::new(),
                 data: volume::VoxelData::U8(Vec::new()),
+                dicom: None,
             },
             vec![0; shape.iter().product()],
         );

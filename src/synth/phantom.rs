@@ -48,5 +48,6 @@ pub fn ct_phantom(n: usize, seed: u64) -> Volume {
         xyzt_units: 2, // millimetres
         description: format!("Loupe CT phantom, seed {seed}"),
         data: VoxelData::I16(values),
+        dicom: None,
     }
 }

@@ -748,6 +748,7 @@ fn read_within(path: &Path, memory_bytes: Option<u64>) -> Result<Volume, VolumeE
         xyzt_units: header.xyzt_units,
         description: header.description.clone(),
         data,
+        dicom: None,
     })
 }
 

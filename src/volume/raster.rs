@@ -85,5 +85,6 @@ pub fn read(path: &Path) -> Result<Volume, VolumeError> {
         xyzt_units: 0,
         description: String::new(),
         data,
+        dicom: None,
     })
 }

@@ -351,7 +351,13 @@ fn with_dicom_rs(file: &DicomFile, path: &Path) -> Result<Words, VolumeError> {
 /// (shift left then right by BitsAllocated − BitsStored in the signed or
 /// unsigned type).
 fn to_voxels(words: Words, header: &Header) -> VoxelData {
-    let shift = (header.bits_allocated.max(header.bits_stored) - header.bits_stored) as u32;
+    let unused = (header.bits_allocated.max(header.bits_stored) - header.bits_stored) as u32;
+    // A decoder may hand back narrower words than BitsAllocated says: never shift past the word.
+    let shift = match &words {
+        Words::Bytes(_) => unused.min(7),
+        Words::Halves(_) => unused.min(15),
+        Words::Words(_) => unused.min(31),
+    };
     match (words, header.signed) {
         (Words::Bytes(v), false) => VoxelData::U8(v.into_iter().map(|x| (x << shift) >> shift).collect()),
         (Words::Bytes(v), true) => {
