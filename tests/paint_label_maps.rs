@@ -40,6 +40,7 @@ fn write_volume(path: &Path) -> Volume {
         xyzt_units: 2,
         description: "test".into(),
         data: volume::VoxelData::U8(data),
+        dicom: None,
     };
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     volume::nifti::write_nifti1(&v, path).unwrap();

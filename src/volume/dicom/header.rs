@@ -12,7 +12,8 @@ use std::path::Path;
 
 use dicom_core::Tag;
 use dicom_dictionary_std::tags;
-use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions, ReadPreamble};
+use dicom_object::file::{OpenFileOptions, ReadPreamble};
+use dicom_object::{DefaultDicomObject, InMemDicomObject};
 
 use super::super::error::VolumeError;
 
