@@ -212,7 +212,9 @@ pub fn write_demo(
     let (schema, classes, generate): (Schema, &[&str], ImageGenerator) = match options.task {
         DemoTask::Rop => (Schema::rop(), &fundus::STAGES, fundus_image),
         DemoTask::Thyroid => (Schema::thyroid(), &ultrasound::CLASSES, ultrasound_image),
-        DemoTask::Volumes => return write_volumes_demo(root, options.seed, options.dicom, progress),
+        DemoTask::Volumes => {
+            return write_volumes_demo(root, options.seed, options.dicom, progress);
+        }
         DemoTask::Lung => return write_lung_demo(root, options, progress),
         DemoTask::Bone => return write_bone_demo(root, options, progress),
         DemoTask::BrainTumour => return write_brain_tumour_demo(root, options, progress),

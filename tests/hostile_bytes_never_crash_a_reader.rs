@@ -65,7 +65,10 @@ fn seeds() -> Vec<Seed> {
             let bytes = std::fs::read(&path).unwrap_or_default();
             seeds.push(Seed {
                 // `.dcm` whatever the fixture is called: read by content either way.
-                name: format!("{}.dcm", path.file_stem().unwrap_or_default().to_string_lossy()),
+                name: format!(
+                    "{}.dcm",
+                    path.file_stem().unwrap_or_default().to_string_lossy()
+                ),
                 bytes,
                 reader: Reader::Volume,
             });

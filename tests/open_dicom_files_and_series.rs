@@ -28,7 +28,12 @@ fn info(path: &Path, voxels: &[Vec<usize>]) -> Value {
     let path = path.to_string_lossy().into_owned();
     let indices: Vec<String> = voxels
         .iter()
-        .map(|v| v.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(","))
+        .map(|v| {
+            v.iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        })
         .collect();
     let mut args = vec!["info", "--json", path.as_str()];
     for index in &indices {
@@ -78,15 +83,35 @@ fn every_transfer_syntax_reads_as_pydicom_reads_it() {
         assert_eq!(got["format"], "DICOM", "{name}");
         assert_eq!(got["shape"], entry["shape"], "{name}: shape");
         assert_eq!(got["channels"], entry["channels"], "{name}: channels");
-        assert_eq!(got["dicom"]["transfer_syntax"], entry["transfer_syntax"], "{name}");
+        assert_eq!(
+            got["dicom"]["transfer_syntax"], entry["transfer_syntax"],
+            "{name}"
+        );
         let tol = tolerance(name);
         for key in ["min", "max"] {
-            let (a, b) = (got["stats"][key].as_f64().unwrap(), entry["stats"][key].as_f64().unwrap());
-            assert!((a - b).abs() <= tol, "{name}: stats.{key} {a} vs pydicom {b}");
+            let (a, b) = (
+                got["stats"][key].as_f64().unwrap(),
+                entry["stats"][key].as_f64().unwrap(),
+            );
+            assert!(
+                (a - b).abs() <= tol,
+                "{name}: stats.{key} {a} vs pydicom {b}"
+            );
         }
-        let (a, b) = (got["stats"]["mean"].as_f64().unwrap(), entry["stats"]["mean"].as_f64().unwrap());
-        assert!((a - b).abs() <= tol.max(1e-6 * b.abs()), "{name}: mean {a} vs pydicom {b}");
-        for (mine, theirs) in got["voxels"].as_array().unwrap().iter().zip(entry["voxels"].as_array().unwrap()) {
+        let (a, b) = (
+            got["stats"]["mean"].as_f64().unwrap(),
+            entry["stats"]["mean"].as_f64().unwrap(),
+        );
+        assert!(
+            (a - b).abs() <= tol.max(1e-6 * b.abs()),
+            "{name}: mean {a} vs pydicom {b}"
+        );
+        for (mine, theirs) in got["voxels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(entry["voxels"].as_array().unwrap())
+        {
             let flat = |v: &Value| -> Vec<f64> {
                 match v {
                     Value::Array(a) => a.iter().map(|x| x.as_f64().unwrap()).collect(),
@@ -96,7 +121,11 @@ fn every_transfer_syntax_reads_as_pydicom_reads_it() {
             let (a, b) = (flat(&mine["value"]), flat(&theirs["value"]));
             assert_eq!(a.len(), b.len(), "{name} {:?}", theirs["index"]);
             for (x, y) in a.iter().zip(&b) {
-                assert!((x - y).abs() <= tol, "{name} voxel {}: {a:?} vs pydicom {b:?}", theirs["index"]);
+                assert!(
+                    (x - y).abs() <= tol,
+                    "{name} voxel {}: {a:?} vs pydicom {b:?}",
+                    theirs["index"]
+                );
             }
         }
         checked += 1;
@@ -121,7 +150,10 @@ fn context_of_a_photograph_is_kept() {
 fn world(affine: &Value, index: &[f64]) -> [f64; 3] {
     let row = |r: usize| -> f64 {
         let a = affine[r].as_array().unwrap();
-        (0..3).map(|c| a[c].as_f64().unwrap() * index[c]).sum::<f64>() + a[3].as_f64().unwrap()
+        (0..3)
+            .map(|c| a[c].as_f64().unwrap() * index[c])
+            .sum::<f64>()
+            + a[3].as_f64().unwrap()
     };
     [row(0), row(1), row(2)]
 }
@@ -135,12 +167,31 @@ fn a_series_is_sorted_by_position_and_placed_where_dicom_puts_it() {
         let entry = &expected[name];
         let got = info(&fixtures().join(name), &indices(entry));
         assert_eq!(got["shape"], entry["shape"], "{name}");
-        for (mine, theirs) in got["voxels"].as_array().unwrap().iter().zip(entry["voxels"].as_array().unwrap()) {
-            assert_eq!(mine["value"].as_f64(), theirs["value"].as_f64(), "{name} {}", theirs["index"]);
-            let index: Vec<f64> = theirs["index"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        for (mine, theirs) in got["voxels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(entry["voxels"].as_array().unwrap())
+        {
+            assert_eq!(
+                mine["value"].as_f64(),
+                theirs["value"].as_f64(),
+                "{name} {}",
+                theirs["index"]
+            );
+            let index: Vec<f64> = theirs["index"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
             let w = world(&got["world_from_voxel"], &index);
             for (a, b) in w.iter().zip(theirs["world"].as_array().unwrap()) {
-                assert!((a - b.as_f64().unwrap()).abs() < 1e-4, "{name} {index:?}: {w:?} vs {}", theirs["world"]);
+                assert!(
+                    (a - b.as_f64().unwrap()).abs() < 1e-4,
+                    "{name} {index:?}: {w:?} vs {}",
+                    theirs["world"]
+                );
             }
         }
     }
@@ -150,12 +201,18 @@ fn a_series_is_sorted_by_position_and_placed_where_dicom_puts_it() {
 
 #[test]
 fn a_missing_slice_or_a_tilt_is_refused_unless_resampled() {
-    for (name, says) in [("series/ct_gap", "not equally spaced"), ("series/ct_tilt", "tilted")] {
+    for (name, says) in [
+        ("series/ct_gap", "not equally spaced"),
+        ("series/ct_tilt", "tilted"),
+    ] {
         let path = fixtures().join(name);
         let out = common::loupe(&["info", "--json", path.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(1), "{name}");
         let err = common::stderr(&out);
-        assert!(err.starts_with("error: ") && err.contains(says), "{name}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(says),
+            "{name}: {err}"
+        );
         assert_eq!(err.trim_end().lines().count(), 1, "{err}");
         let out = common::loupe(&["info", "--json", "--resample", path.to_str().unwrap()]);
         assert!(out.status.success(), "{}", common::stderr(&out));
@@ -165,7 +222,13 @@ fn a_missing_slice_or_a_tilt_is_refused_unless_resampled() {
     }
     // The gap: 3 mm steps from 0 to 15 mm → six slices on the regular grid.
     let path = fixtures().join("series/ct_gap");
-    let got: Value = serde_json::from_str(&common::run_ok(&["info", "--json", "--resample", path.to_str().unwrap()])).unwrap();
+    let got: Value = serde_json::from_str(&common::run_ok(&[
+        "info",
+        "--json",
+        "--resample",
+        path.to_str().unwrap(),
+    ]))
+    .unwrap();
     assert_eq!(got["shape"], serde_json::json!([16, 12, 6]));
 }
 
@@ -177,7 +240,13 @@ fn a_folder_of_two_series_is_refused_listing_them_and_each_opens_by_uid() {
     let err = common::stderr(&out);
     assert!(err.contains("holds 2 series"), "{err}");
     let first = err.split("; ").nth(0).unwrap();
-    let named = first.rsplit(": ").next().unwrap().split(" (").next().unwrap();
+    let named = first
+        .rsplit(": ")
+        .next()
+        .unwrap()
+        .split(" (")
+        .next()
+        .unwrap();
     let got: Value = serde_json::from_str(&common::run_ok(&["info", "--json", named])).unwrap();
     assert_eq!(got["shape"][2], 3);
 }
@@ -189,7 +258,12 @@ fn convert_puts_every_voxel_where_dcm2niix_does() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ct.nii.gz");
     let series = fixtures().join("series/ct_oblique");
-    common::run_ok(&["convert", series.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    common::run_ok(&[
+        "convert",
+        series.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let ours = nifti_values(&out);
     let theirs = nifti_values(&fixtures().join("dcm2niix/ct_oblique.nii"));
     assert_eq!(ours.0.len(), theirs.0.len());
@@ -202,17 +276,29 @@ fn convert_puts_every_voxel_where_dcm2niix_does() {
                 let w = apply(&ours.1, [i as f64, j as f64, k as f64]);
                 let v = apply(&inverse, w);
                 let index = v.map(|x| x.round());
-                assert!(v.iter().zip(&index).all(|(a, b)| (a - b).abs() < 1e-3), "voxel {i},{j},{k} → {v:?}");
+                assert!(
+                    v.iter().zip(&index).all(|(a, b)| (a - b).abs() < 1e-3),
+                    "voxel {i},{j},{k} → {v:?}"
+                );
                 let [a, b, c] = index.map(|x| x as usize);
                 let theirs_value = theirs.0[a + theirs.2[0] * (b + theirs.2[1] * c)];
-                assert_eq!(ours.0[i + nx * (j + ny * k)], theirs_value, "voxel {i},{j},{k}");
+                assert_eq!(
+                    ours.0[i + nx * (j + ny * k)],
+                    theirs_value,
+                    "voxel {i},{j},{k}"
+                );
                 compared += 1;
             }
         }
     }
     assert_eq!(compared, 16 * 12 * 6);
     // Never overwritten.
-    let again = common::loupe(&["convert", series.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let again = common::loupe(&[
+        "convert",
+        series.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(again.status.code(), Some(1));
 }
 
@@ -223,13 +309,19 @@ fn apply(a: &Affine, v: [f64; 3]) -> [f64; 3] {
 }
 
 fn invert(a: &Affine) -> Affine {
-    let m = [[a[0][0], a[0][1], a[0][2]], [a[1][0], a[1][1], a[1][2]], [a[2][0], a[2][1], a[2][2]]];
-    let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+    let m = [
+        [a[0][0], a[0][1], a[0][2]],
+        [a[1][0], a[1][1], a[1][2]],
+        [a[2][0], a[2][1], a[2][2]],
+    ];
+    let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+        - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
         + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
     let cof = |r: usize, c: usize| {
         let rows: Vec<usize> = (0..3).filter(|&x| x != r).collect();
         let cols: Vec<usize> = (0..3).filter(|&x| x != c).collect();
-        let minor = m[rows[0]][cols[0]] * m[rows[1]][cols[1]] - m[rows[0]][cols[1]] * m[rows[1]][cols[0]];
+        let minor =
+            m[rows[0]][cols[0]] * m[rows[1]][cols[1]] - m[rows[0]][cols[1]] * m[rows[1]][cols[0]];
         if (r + c) % 2 == 0 { minor } else { -minor }
     };
     let mut inv = [[0.0; 4]; 3];
@@ -249,7 +341,11 @@ fn nifti_values(path: &Path) -> (Vec<f64>, Affine, [usize; 3]) {
     use nifti::{IntoNdArray, NiftiObject, ReaderOptions};
     let object = ReaderOptions::new().read_file(path).unwrap();
     let header = object.header().clone();
-    let dims = [header.dim[1] as usize, header.dim[2] as usize, header.dim[3] as usize];
+    let dims = [
+        header.dim[1] as usize,
+        header.dim[2] as usize,
+        header.dim[3] as usize,
+    ];
     let affine = [header.srow_x, header.srow_y, header.srow_z].map(|r| r.map(f64::from));
     let array = object.into_volume().into_ndarray::<f64>().unwrap();
     let mut values = vec![0.0; dims[0] * dims[1] * dims[2]];
@@ -280,8 +376,14 @@ fn broken_dicom_files_get_one_line_errors() {
         let out = common::loupe(&["info", path.to_str().unwrap()]);
         let err = common::stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{name}: {err}");
-        assert!(err.starts_with("error: ") && err.contains(says), "{name}: {err}");
-        assert!(err.contains(name), "{name}: the error names the file: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(says),
+            "{name}: {err}"
+        );
+        assert!(
+            err.contains(name),
+            "{name}: the error names the file: {err}"
+        );
         assert_eq!(err.trim_end().lines().count(), 1, "{name}: {err}");
     }
 }
@@ -290,22 +392,52 @@ fn broken_dicom_files_get_one_line_errors() {
 fn importing_a_folder_makes_one_item_per_series_and_reimporting_is_a_duplicate() {
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("p");
-    common::run_ok(&["project", "init", project.to_str().unwrap(), "--schema", "thyroid"]);
+    common::run_ok(&[
+        "project",
+        "init",
+        project.to_str().unwrap(),
+        "--schema",
+        "thyroid",
+    ]);
     let archive = dir.path().join("archive");
-    copy_tree(&fixtures().join("series/two_series"), &archive.join("mixed"));
+    copy_tree(
+        &fixtures().join("series/two_series"),
+        &archive.join("mixed"),
+    );
     copy_tree(&fixtures().join("series/ct_oblique"), &archive.join("ct"));
-    std::fs::copy(fixtures().join("files/fundus_op.dcm"), archive.join("photo_without_extension")).unwrap();
-    let report = common::run_ok(&["import", project.to_str().unwrap(), archive.to_str().unwrap()]);
+    std::fs::copy(
+        fixtures().join("files/fundus_op.dcm"),
+        archive.join("photo_without_extension"),
+    )
+    .unwrap();
+    let report = common::run_ok(&[
+        "import",
+        project.to_str().unwrap(),
+        archive.to_str().unwrap(),
+    ]);
     assert!(report.contains("added 4 items"), "{report}");
-    let again = common::run_ok(&["import", project.to_str().unwrap(), archive.to_str().unwrap()]);
+    let again = common::run_ok(&[
+        "import",
+        project.to_str().unwrap(),
+        archive.to_str().unwrap(),
+    ]);
     assert!(again.contains("added 0 items"), "{again}");
     // One changed file makes the series new.
-    let slice = std::fs::read_dir(archive.join("ct")).unwrap().next().unwrap().unwrap().path();
+    let slice = std::fs::read_dir(archive.join("ct"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let mut bytes = std::fs::read(&slice).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     std::fs::write(&slice, bytes).unwrap();
-    let changed = common::run_ok(&["import", project.to_str().unwrap(), archive.to_str().unwrap()]);
+    let changed = common::run_ok(&[
+        "import",
+        project.to_str().unwrap(),
+        archive.to_str().unwrap(),
+    ]);
     assert!(changed.contains("added 1 items"), "{changed}");
 }
 

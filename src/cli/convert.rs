@@ -33,7 +33,11 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<()> {
     if let Some(problem) = source.dicom.as_ref().and_then(|d| d.resampled.as_ref()) {
         eprintln!("notice: resampled onto a regular grid: {problem}");
     }
-    let gz = args.out.to_string_lossy().to_ascii_lowercase().ends_with(".gz");
+    let gz = args
+        .out
+        .to_string_lossy()
+        .to_ascii_lowercase()
+        .ends_with(".gz");
     let bytes = volume::nifti::encode_nifti1(&source, gz)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     crate::durable::write_atomic(&args.out, &bytes)
@@ -41,7 +45,12 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<()> {
     println!(
         "wrote {} ({} voxels, {})",
         args.out.display(),
-        source.shape.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(" × "),
+        source
+            .shape
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(" × "),
         source.data.sample_type().name()
     );
     Ok(())

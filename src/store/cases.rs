@@ -20,9 +20,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::csv;
 use super::import::{ImportOptions, ImportReport};
-use super::{
-    AddOutcome, Pool, Project, StoreError, annotator_name, check_stored_annotator,
-};
+use super::{AddOutcome, Pool, Project, StoreError, annotator_name, check_stored_annotator};
 
 /// The cases CSV's own columns besides roles, tabular columns and fields.
 pub const CASE_COLUMN: &str = "case";
@@ -73,7 +71,11 @@ impl Project {
         }
         let mut stored = Vec::with_capacity(files.len());
         for (role, file) in files {
-            stored.push((role.clone(), self.stored_path(file), super::source_identity(file)?));
+            stored.push((
+                role.clone(),
+                self.stored_path(file),
+                super::source_identity(file)?,
+            ));
         }
         let identity = case_identity(name);
         let primary = stored

@@ -374,7 +374,10 @@ fn is_importable(path: &Path) -> bool {
 
 /// DICOM is found by content (files are often named without `.dcm`).
 fn is_dicom(path: &Path) -> bool {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     !name.starts_with('.') && crate::volume::dicom::is_dicom_file(path)
 }
 
@@ -407,7 +410,10 @@ fn dicom_items(files: &[PathBuf]) -> (Vec<(PathBuf, Option<String>)>, Vec<(PathB
             {
                 Some(entry) => entry.path,
                 None => {
-                    refused.push((folder, format!("series {} could not be named", group.series_uid)));
+                    refused.push((
+                        folder,
+                        format!("series {} could not be named", group.series_uid),
+                    ));
                     continue;
                 }
             }

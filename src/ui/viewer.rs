@@ -155,7 +155,10 @@ fn view_ui(
         // shader shows −value under the mirrored window.
         let inverted = shown.volume.dicom.as_ref().is_some_and(|d| d.inverted());
         let (window, scaling) = if inverted {
-            let scaling = shown.volume.scaling.unwrap_or(crate::volume::Scaling { slope: 1.0, inter: 0.0 });
+            let scaling = shown.volume.scaling.unwrap_or(crate::volume::Scaling {
+                slope: 1.0,
+                inter: 0.0,
+            });
             (
                 crate::render::cpu::WindowLevel {
                     center: -shown.window.center,
@@ -829,7 +832,10 @@ pub fn controls_ui(
                 .on_hover_text(format!("The series' own window: W{width} / L{center}"))
                 .clicked()
         {
-            commands.push(ViewerCommand::SetWindow(crate::render::cpu::WindowLevel { center, width }));
+            commands.push(ViewerCommand::SetWindow(crate::render::cpu::WindowLevel {
+                center,
+                width,
+            }));
         }
         {
             for &(name, preset) in window_presets(document) {

@@ -257,10 +257,12 @@ impl VoxelData {
     /// Smallest and largest sample widened to f64 (NaN-free data; `(inf, -inf)` when empty).
     pub fn min_max_f64(&self) -> (f64, f64) {
         fn fold<T: Sample>(values: &[T]) -> (f64, f64) {
-            values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-                let v = v.to_f64();
-                (lo.min(v), hi.max(v))
-            })
+            values
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                    let v = v.to_f64();
+                    (lo.min(v), hi.max(v))
+                })
         }
         with_samples!(self, v => fold(v))
     }
@@ -298,7 +300,13 @@ impl VoxelData {
                 let joined: Vec<f64> = (0..this.len())
                     .chain(0..other.len())
                     .enumerate()
-                    .map(|(n, i)| if n < this.len() { this.get_f64(i) } else { other.get_f64(i) })
+                    .map(|(n, i)| {
+                        if n < this.len() {
+                            this.get_f64(i)
+                        } else {
+                            other.get_f64(i)
+                        }
+                    })
                     .map(|v| v.unwrap_or(0.0))
                     .collect();
                 *this = Self::from_f64_iter(t, joined.into_iter());

@@ -40,9 +40,13 @@ pub fn run(rows: usize, slices: usize, runs: usize, json_out: bool) -> anyhow::R
     let dir = std::env::temp_dir().join(format!("loupe-bench-dicom-{rows}x{slices}"));
     let mut source = phantom::ct_phantom(rows, 7);
     // The phantom is a cube; keep `slices` of it (or repeat it) along k.
-    let VoxelData::I16(values) = &source.data else { anyhow::bail!("phantom is not int16") };
+    let VoxelData::I16(values) = &source.data else {
+        anyhow::bail!("phantom is not int16")
+    };
     let plane = rows * rows;
-    let stacked: Vec<i16> = (0..slices).flat_map(|k| values[(k % rows) * plane..(k % rows + 1) * plane].to_vec()).collect();
+    let stacked: Vec<i16> = (0..slices)
+        .flat_map(|k| values[(k % rows) * plane..(k % rows + 1) * plane].to_vec())
+        .collect();
     source.shape = vec![rows, rows, slices];
     source.data = VoxelData::I16(stacked);
     source.world_from_voxel = Affine::from_rows([
@@ -51,7 +55,10 @@ pub fn run(rows: usize, slices: usize, runs: usize, json_out: bool) -> anyhow::R
         [0.0, 0.0, 1.25, -200.0],
     ]);
     let mut rows_out = Vec::new();
-    for (name, encoding) in [("uncompressed", Encoding::ExplicitLittle), ("JPEG lossless", Encoding::JpegLossless)] {
+    for (name, encoding) in [
+        ("uncompressed", Encoding::ExplicitLittle),
+        ("JPEG lossless", Encoding::JpegLossless),
+    ] {
         let folder = dir.join(name.replace(' ', "_"));
         if !folder.join("slice_0000.dcm").exists() {
             write_ct_series(&source, &folder, 7, encoding).map_err(anyhow::Error::msg)?;
@@ -75,15 +82,24 @@ pub fn run(rows: usize, slices: usize, runs: usize, json_out: bool) -> anyhow::R
         }));
     }
     if json_out {
-        println!("{}", json!({ "rows": rows_out, "shape": [rows, rows, slices], "runs": runs }));
+        println!(
+            "{}",
+            json!({ "rows": rows_out, "shape": [rows, rows, slices], "runs": runs })
+        );
         return Ok(());
     }
-    println!("| series ({rows}×{rows}×{slices} int16) | Loupe ms | pydicom + numpy ms | Loupe ÷ pydicom | dcm2niix ms | Loupe ÷ dcm2niix |");
+    println!(
+        "| series ({rows}×{rows}×{slices} int16) | Loupe ms | pydicom + numpy ms | Loupe ÷ pydicom | dcm2niix ms | Loupe ÷ dcm2niix |"
+    );
     println!("|---|---:|---:|---:|---:|---:|");
     for row in &rows_out {
         let loupe = row["loupe_ms"].as_f64().unwrap_or(f64::NAN);
         let cell = |key: &str| row[key].as_f64().map_or("–".into(), |v| format!("{v:.0}"));
-        let ratio = |key: &str| row[key].as_f64().map_or("–".into(), |v| format!("{:.2}", loupe / v));
+        let ratio = |key: &str| {
+            row[key]
+                .as_f64()
+                .map_or("–".into(), |v| format!("{:.2}", loupe / v))
+        };
         println!(
             "| {} | {loupe:.0} | {} | {} | {} | {} |",
             row["series"].as_str().unwrap_or(""),
@@ -93,20 +109,31 @@ pub fn run(rows: usize, slices: usize, runs: usize, json_out: bool) -> anyhow::R
             ratio("dcm2niix_ms"),
         );
     }
-    println!("(median of {runs} runs; goal: Loupe faster than pydicom + numpy, no slower than dcm2niix)");
+    println!(
+        "(median of {runs} runs; goal: Loupe faster than pydicom + numpy, no slower than dcm2niix)"
+    );
     Ok(())
 }
 
 fn pydicom_time(folder: &Path, runs: usize) -> Option<Duration> {
     let python = std::env::var("LOUPE_PYTHON").unwrap_or_else(|_| "python3".into());
     let out = Command::new(python)
-        .args(["-c", PYDICOM_PEER, &folder.to_string_lossy(), &runs.to_string()])
+        .args([
+            "-c",
+            PYDICOM_PEER,
+            &folder.to_string_lossy(),
+            &runs.to_string(),
+        ])
         .output()
         .ok()?;
     if !out.status.success() {
         return None;
     }
-    String::from_utf8_lossy(&out.stdout).trim().parse::<f64>().ok().map(Duration::from_secs_f64)
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .map(Duration::from_secs_f64)
 }
 
 fn dcm2niix_time(folder: &Path, runs: usize) -> Option<Duration> {

@@ -544,7 +544,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             within("--runs", *runs, 1..=1000)?,
             *json,
         ),
-        BenchKind::Io { size, runs, file, .. } => io(
+        BenchKind::Io {
+            size, runs, file, ..
+        } => io(
             within("--size", size.unwrap_or(256), 8..=1024)?,
             within("--runs", *runs, 1..=1000)?,
             file,

@@ -109,7 +109,10 @@ fn meta_group(bytes: &[u8], path: &Path) -> Result<(usize, String), VolumeError>
             }
             (read_u32(&bytes[pos + 8..], false) as usize, 12)
         } else {
-            (u16::from_le_bytes([bytes[pos + 6], bytes[pos + 7]]) as usize, 8)
+            (
+                u16::from_le_bytes([bytes[pos + 6], bytes[pos + 7]]) as usize,
+                8,
+            )
         };
         let value_start = pos + header;
         if length > bytes.len().saturating_sub(value_start) {
@@ -133,8 +136,19 @@ fn meta_group(bytes: &[u8], path: &Path) -> Result<(usize, String), VolumeError>
 fn long_length_vr(vr: [u8; 2]) -> bool {
     matches!(
         &vr,
-        b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"UC" | b"UR" | b"UT" | b"UN"
-            | b"SV" | b"UV"
+        b"OB"
+            | b"OD"
+            | b"OF"
+            | b"OL"
+            | b"OV"
+            | b"OW"
+            | b"SQ"
+            | b"UC"
+            | b"UR"
+            | b"UT"
+            | b"UN"
+            | b"SV"
+            | b"UV"
     )
 }
 
@@ -280,7 +294,10 @@ mod tests {
         let err = check_lengths(&file(&dataset), Layout::NoPreamble, Path::new("x.dcm"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("(7FE0,0010) claims 4294967294 bytes but only 4 remain"), "{err}");
+        assert!(
+            err.contains("(7FE0,0010) claims 4294967294 bytes but only 4 remain"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -274,10 +274,7 @@ impl Header {
         let frames = match integer(object, tags::NUMBER_OF_FRAMES) {
             Some(n) if n >= 1 => n as usize,
             Some(n) => {
-                return Err(VolumeError::invalid(
-                    path,
-                    format!("NumberOfFrames is {n}"),
-                ));
+                return Err(VolumeError::invalid(path, format!("NumberOfFrames is {n}")));
             }
             None => 1,
         };

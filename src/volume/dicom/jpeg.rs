@@ -45,7 +45,9 @@ impl Handle {
             if text.is_null() {
                 return "unknown libjpeg-turbo error".into();
             }
-            std::ffi::CStr::from_ptr(text).to_string_lossy().into_owned()
+            std::ffi::CStr::from_ptr(text)
+                .to_string_lossy()
+                .into_owned()
         }
     }
 

@@ -31,7 +31,6 @@ use super::{Endianness, FileFormat, Volume};
 use header::Header;
 use series::{FrameRef, Group};
 
-
 /// The largest DICOM file Loupe reads (it is read whole).
 pub const MAX_FILE_BYTES: u64 = 2 << 30;
 /// The most pixel data one volume may decode to, whatever memory is free.
@@ -79,8 +78,7 @@ pub struct ReadOptions {
 /// Pixel bytes one volume may decode to: [`MAX_PIXEL_BYTES`] or the
 /// memory the system can still give, whichever is smaller.
 pub fn max_pixel_bytes() -> u64 {
-    super::voxels::available_memory_bytes()
-        .map_or(MAX_PIXEL_BYTES, |m| m.min(MAX_PIXEL_BYTES))
+    super::voxels::available_memory_bytes().map_or(MAX_PIXEL_BYTES, |m| m.min(MAX_PIXEL_BYTES))
 }
 
 /// Reads a whole file: regular files only, at most [`MAX_FILE_BYTES`].
@@ -94,7 +92,10 @@ pub fn read_bounded(path: &Path) -> Result<Vec<u8>, VolumeError> {
     if size > MAX_FILE_BYTES {
         return Err(VolumeError::invalid(
             path,
-            format!("DICOM file of {size} bytes is larger than Loupe reads ({} MiB)", MAX_FILE_BYTES >> 20),
+            format!(
+                "DICOM file of {size} bytes is larger than Loupe reads ({} MiB)",
+                MAX_FILE_BYTES >> 20
+            ),
         ));
     }
     let mut bytes = Vec::with_capacity(size as usize);
@@ -106,11 +107,15 @@ pub fn read_bounded(path: &Path) -> Result<Vec<u8>, VolumeError> {
 
 /// Whether a file is DICOM, by its first bytes (a regular file only).
 pub fn is_dicom_file(path: &Path) -> bool {
-    let Ok(meta) = std::fs::metadata(path) else { return false };
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
     if !meta.is_file() {
         return false;
     }
-    let Ok(file) = std::fs::File::open(path) else { return false };
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
     let mut head = Vec::with_capacity(132);
     if file.take(132).read_to_end(&mut head).is_err() {
         return false;
@@ -127,7 +132,9 @@ pub fn split_selector(path: &Path) -> (PathBuf, Option<String>) {
     let text = path.to_string_lossy();
     if let Some((folder, selector)) = text.rsplit_once('#') {
         let uid_like = !selector.is_empty()
-            && selector.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '+');
+            && selector
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '.' || c == '+');
         if uid_like && Path::new(folder).is_dir() {
             return (PathBuf::from(folder), Some(selector.to_string()));
         }
@@ -150,7 +157,9 @@ pub fn folder_files(folder: &Path) -> Result<Vec<PathBuf>, VolumeError> {
         for entry in entries.flatten() {
             let path = entry.path();
             let hidden = entry.file_name().to_string_lossy().starts_with('.');
-            let Ok(kind) = entry.file_type() else { continue };
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
             if hidden {
                 continue;
             }
@@ -247,7 +256,13 @@ pub fn read(path: &Path, options: ReadOptions) -> Result<Volume, VolumeError> {
         .into_iter()
         .next()
         .ok_or_else(|| VolumeError::invalid(&target, "DICOM file holds no image"))?;
-    assemble(path, &group, &[file.header.clone()], vec![Some(file)], options)
+    assemble(
+        path,
+        &group,
+        &[file.header.clone()],
+        vec![Some(file)],
+        options,
+    )
 }
 
 fn read_folder(
@@ -265,7 +280,11 @@ fn read_folder(
         let (file, reason) = &refused[0];
         return Err(VolumeError::invalid(
             folder,
-            format!("no DICOM image in the folder ({} files; e.g. {}: {reason})", refused.len(), file.display()),
+            format!(
+                "no DICOM image in the folder ({} files; e.g. {}: {reason})",
+                refused.len(),
+                file.display()
+            ),
         ));
     }
     let entries = series_entries(folder, &headers);
@@ -287,7 +306,11 @@ fn read_folder(
                     format!(
                         "{} ({}, {} file(s))",
                         e.path.display(),
-                        if e.description.is_empty() { "no description" } else { &e.description },
+                        if e.description.is_empty() {
+                            "no description"
+                        } else {
+                            &e.description
+                        },
                         e.files.len()
                     )
                 })
@@ -315,9 +338,15 @@ fn read_folder(
         .filter_map(|f| headers.iter().find(|(p, _)| p == f).map(|(_, h)| h.clone()))
         .collect();
     let local = remap(&group, &headers);
-    let opened: Vec<Result<header::DicomFile, VolumeError>> =
-        local.files.par_iter().map(|f| header::open(f, true)).collect();
-    let opened = opened.into_iter().map(|r| r.map(Some)).collect::<Result<Vec<_>, _>>()?;
+    let opened: Vec<Result<header::DicomFile, VolumeError>> = local
+        .files
+        .par_iter()
+        .map(|f| header::open(f, true))
+        .collect();
+    let opened = opened
+        .into_iter()
+        .map(|r| r.map(Some))
+        .collect::<Result<Vec<_>, _>>()?;
     assemble(path, &local, &group_headers, opened, options)
 }
 
@@ -342,7 +371,9 @@ fn assemble(
     let plan = series::plan(group, headers, options.resample, path)?;
     let first = &headers[group.frames[0].file];
     for (h, f) in headers.iter().zip(&group.files) {
-        if h.bits_allocated != first.bits_allocated || h.samples_per_pixel != first.samples_per_pixel {
+        if h.bits_allocated != first.bits_allocated
+            || h.samples_per_pixel != first.samples_per_pixel
+        {
             return Err(VolumeError::invalid(
                 f,
                 "slices of one series differ in BitsAllocated or SamplesPerPixel",
@@ -358,16 +389,19 @@ fn assemble(
         })
         .collect::<Result<_, _>>()?;
     let per_frame = first.rows * first.columns * first.samples_per_pixel;
-    let frame_data = |f: &FrameRef| -> VoxelData {
-        slice_of(&decoded[f.file], f.frame * per_frame, per_frame)
-    };
+    let frame_data =
+        |f: &FrameRef| -> VoxelData { slice_of(&decoded[f.file], f.frame * per_frame, per_frame) };
     let colour = first.samples_per_pixel == 3;
     let parts: Vec<(VoxelData, f64, f64)> = plan
         .frames
         .iter()
         .map(|f| {
             let g = headers[f.file].geometry(f.frame);
-            let (slope, intercept) = if colour { (1.0, 0.0) } else { (g.rescale_slope, g.rescale_intercept) };
+            let (slope, intercept) = if colour {
+                (1.0, 0.0)
+            } else {
+                (g.rescale_slope, g.rescale_intercept)
+            };
             (frame_data(f), slope, intercept)
         })
         .collect();
@@ -377,9 +411,11 @@ fn assemble(
         let order: Vec<FrameRef> = plan.frames.clone();
         let value = |f: FrameRef, c: usize, r: usize| {
             let index = order.iter().position(|o| *o == f).unwrap_or(0);
-            data.get_f64(index * per_frame + r * first.columns + c).unwrap_or(0.0)
+            data.get_f64(index * per_frame + r * first.columns + c)
+                .unwrap_or(0.0)
         };
-        let values = series::resample_values(resample, first.columns, first.rows, time_points, &value);
+        let values =
+            series::resample_values(resample, first.columns, first.rows, time_points, &value);
         data = VoxelData::F32(values);
     }
     let info = DicomInfo {

@@ -30,7 +30,10 @@ pub fn check_layout(header: &Header, path: &Path) -> Result<usize, VolumeError> 
     if !matches!(header.bits_allocated, 1 | 8 | 16 | 32) {
         return Err(VolumeError::unsupported(
             path,
-            format!("BitsAllocated {} (Loupe reads 1, 8, 16 and 32)", header.bits_allocated),
+            format!(
+                "BitsAllocated {} (Loupe reads 1, 8, 16 and 32)",
+                header.bits_allocated
+            ),
         ));
     }
     if header.bits_stored == 0 || header.bits_stored > header.bits_allocated {
@@ -45,7 +48,10 @@ pub fn check_layout(header: &Header, path: &Path) -> Result<usize, VolumeError> 
     if !matches!(header.samples_per_pixel, 1 | 3) {
         return Err(VolumeError::unsupported(
             path,
-            format!("SamplesPerPixel {} (Loupe reads 1 and 3)", header.samples_per_pixel),
+            format!(
+                "SamplesPerPixel {} (Loupe reads 1 and 3)",
+                header.samples_per_pixel
+            ),
         ));
     }
     let samples = header
@@ -161,10 +167,9 @@ fn words_from_le(bytes: &[u8], bits_allocated: usize, samples: usize) -> Words {
 /// Uncompressed pixel data (dicom-rs has undone byte order and deflate).
 fn native(file: &DicomFile, samples: usize, path: &Path) -> Result<Words, VolumeError> {
     let header = &file.header;
-    let element = file
-        .object
-        .get(tags::PIXEL_DATA)
-        .ok_or_else(|| VolumeError::unsupported(path, "no integer PixelData (float pixel data is not read)"))?;
+    let element = file.object.get(tags::PIXEL_DATA).ok_or_else(|| {
+        VolumeError::unsupported(path, "no integer PixelData (float pixel data is not read)")
+    })?;
     let DicomValue::Primitive(value) = element.value() else {
         return Err(VolumeError::invalid(
             path,
@@ -277,7 +282,10 @@ fn frame_fragments(file: &DicomFile, path: &Path) -> Result<Vec<Vec<u8>>, Volume
         let mut out = vec![Vec::new(); frames];
         let mut offset = 0u64;
         for fragment in fragments {
-            let frame = table.iter().rposition(|&start| u64::from(start) <= offset).unwrap_or(0);
+            let frame = table
+                .iter()
+                .rposition(|&start| u64::from(start) <= offset)
+                .unwrap_or(0);
             out[frame].extend_from_slice(fragment);
             offset += fragment.len() as u64 + 8;
         }
@@ -359,22 +367,30 @@ fn to_voxels(words: Words, header: &Header) -> VoxelData {
         Words::Words(_) => unused.min(31),
     };
     match (words, header.signed) {
-        (Words::Bytes(v), false) => VoxelData::U8(v.into_iter().map(|x| (x << shift) >> shift).collect()),
-        (Words::Bytes(v), true) => {
-            VoxelData::I8(v.into_iter().map(|x| ((x << shift) as i8) >> shift).collect())
+        (Words::Bytes(v), false) => {
+            VoxelData::U8(v.into_iter().map(|x| (x << shift) >> shift).collect())
         }
+        (Words::Bytes(v), true) => VoxelData::I8(
+            v.into_iter()
+                .map(|x| ((x << shift) as i8) >> shift)
+                .collect(),
+        ),
         (Words::Halves(v), false) => {
             VoxelData::U16(v.into_iter().map(|x| (x << shift) >> shift).collect())
         }
-        (Words::Halves(v), true) => {
-            VoxelData::I16(v.into_iter().map(|x| ((x << shift) as i16) >> shift).collect())
-        }
+        (Words::Halves(v), true) => VoxelData::I16(
+            v.into_iter()
+                .map(|x| ((x << shift) as i16) >> shift)
+                .collect(),
+        ),
         (Words::Words(v), false) => {
             VoxelData::U32(v.into_iter().map(|x| (x << shift) >> shift).collect())
         }
-        (Words::Words(v), true) => {
-            VoxelData::I32(v.into_iter().map(|x| ((x << shift) as i32) >> shift).collect())
-        }
+        (Words::Words(v), true) => VoxelData::I32(
+            v.into_iter()
+                .map(|x| ((x << shift) as i32) >> shift)
+                .collect(),
+        ),
     }
 }
 

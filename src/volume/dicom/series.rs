@@ -100,7 +100,10 @@ pub fn group(headers: &[(PathBuf, Header)]) -> Vec<Group> {
                     header.columns,
                     header.samples_per_pixel,
                 );
-                spatial.entry(key).or_default().push(FrameRef { file: index, frame });
+                spatial
+                    .entry(key)
+                    .or_default()
+                    .push(FrameRef { file: index, frame });
             }
         } else {
             groups.push(Group {
@@ -111,7 +114,9 @@ pub fn group(headers: &[(PathBuf, Header)]) -> Vec<Group> {
                 },
                 description: header.series_description.clone(),
                 files: vec![path.clone()],
-                frames: (0..header.frames).map(|frame| FrameRef { file: index, frame }).collect(),
+                frames: (0..header.frames)
+                    .map(|frame| FrameRef { file: index, frame })
+                    .collect(),
                 spatial: header.has_plane_geometry(),
             });
         }
@@ -142,13 +147,24 @@ pub fn photo_affine() -> Affine {
 }
 
 /// LPS axes and origin → RAS `world_from_voxel` (x and y negated).
-fn ras_affine(row_dir: [f64; 3], col_dir: [f64; 3], step: [f64; 3], spacing: [f64; 2], origin: [f64; 3]) -> Affine {
+fn ras_affine(
+    row_dir: [f64; 3],
+    col_dir: [f64; 3],
+    step: [f64; 3],
+    spacing: [f64; 2],
+    origin: [f64; 3],
+) -> Affine {
     let i = row_dir.map(|v| v * spacing[1]);
     let j = col_dir.map(|v| v * spacing[0]);
     let sign = [-1.0, -1.0, 1.0];
-    Affine::from_rows(
-        [0, 1, 2].map(|r| [sign[r] * i[r], sign[r] * j[r], sign[r] * step[r], sign[r] * origin[r]]),
-    )
+    Affine::from_rows([0, 1, 2].map(|r| {
+        [
+            sign[r] * i[r],
+            sign[r] * j[r],
+            sign[r] * step[r],
+            sign[r] * origin[r],
+        ]
+    }))
 }
 
 fn unit(v: [f64; 3]) -> [f64; 3] {
@@ -158,7 +174,12 @@ fn unit(v: [f64; 3]) -> [f64; 3] {
 
 /// Orders a group's frames and builds its geometry; refuses gaps, tilt and
 /// duplicate positions unless `resample`.
-pub fn plan(group: &Group, headers: &[Header], resample: bool, path: &Path) -> Result<Plan, VolumeError> {
+pub fn plan(
+    group: &Group,
+    headers: &[Header],
+    resample: bool,
+    path: &Path,
+) -> Result<Plan, VolumeError> {
     let first = &headers[group.frames[0].file];
     let (rows, columns) = (first.rows, first.columns);
     if !group.spatial || !first.has_plane_geometry() {
@@ -179,7 +200,13 @@ pub fn plan(group: &Group, headers: &[Header], resample: bool, path: &Path) -> R
         return Ok(Plan {
             frames: group.frames.clone(),
             shape: vec![columns, rows, group.frames.len()],
-            world_from_voxel: ras_affine(row_dir, col_dir, normal.map(|v| v * step), spacing, origin),
+            world_from_voxel: ras_affine(
+                row_dir,
+                col_dir,
+                normal.map(|v| v * step),
+                spacing,
+                origin,
+            ),
             pixdim: [spacing[1], spacing[0], step, 1.0],
             resampled: None,
             resample: None,
@@ -187,10 +214,14 @@ pub fn plan(group: &Group, headers: &[Header], resample: bool, path: &Path) -> R
     }
 
     // Time points: by (echo, temporal position) where they differ.
-    let mut by_time: BTreeMap<(Option<i64>, Option<i64>), Vec<(FrameRef, FrameGeometry)>> = BTreeMap::new();
+    let mut by_time: BTreeMap<(Option<i64>, Option<i64>), Vec<(FrameRef, FrameGeometry)>> =
+        BTreeMap::new();
     for f in &group.frames {
         let g = geometry(f);
-        by_time.entry((g.echo, g.temporal_position)).or_default().push((*f, g));
+        by_time
+            .entry((g.echo, g.temporal_position))
+            .or_default()
+            .push((*f, g));
     }
     let mut stacks: Vec<Vec<(FrameRef, [f64; 3], f64)>> = Vec::new();
     for members in by_time.values() {
@@ -219,7 +250,11 @@ pub fn plan(group: &Group, headers: &[Header], resample: bool, path: &Path) -> R
             format!(
                 "series has {} time points or echoes with different numbers of slices ({})",
                 stacks.len(),
-                stacks.iter().map(|s| s.len().to_string()).collect::<Vec<_>>().join(", ")
+                stacks
+                    .iter()
+                    .map(|s| s.len().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ));
     }
@@ -244,13 +279,19 @@ pub fn plan(group: &Group, headers: &[Header], resample: bool, path: &Path) -> R
         }),
         Some(problem) if !resample => Err(VolumeError::invalid(
             path,
-            format!("{problem}; Loupe does not stack it onto a wrong grid (resample it with --resample, or the viewer's Resample button)"),
+            format!(
+                "{problem}; Loupe does not stack it onto a wrong grid (resample it with --resample, or the viewer's Resample button)"
+            ),
         )),
         Some(problem) => {
             let span = reference[slices - 1].2 - reference[0].2;
             let step = min_step(reference).max(1e-3);
             let count = (span / step).round() as usize + 1;
-            let step = if count > 1 { span / (count - 1) as f64 } else { step };
+            let step = if count > 1 {
+                span / (count - 1) as f64
+            } else {
+                step
+            };
             let sources = stacks
                 .iter()
                 .flat_map(|s| s.iter().map(|m| (m.0, m.1)))
@@ -259,7 +300,13 @@ pub fn plan(group: &Group, headers: &[Header], resample: bool, path: &Path) -> R
             Ok(Plan {
                 frames,
                 shape,
-                world_from_voxel: ras_affine(row_dir, col_dir, normal.map(|v| v * step), spacing, origin),
+                world_from_voxel: ras_affine(
+                    row_dir,
+                    col_dir,
+                    normal.map(|v| v * step),
+                    spacing,
+                    origin,
+                ),
                 pixdim: [spacing[1], spacing[0], step, 1.0],
                 resampled: Some(problem),
                 resample: Some(Resample {
@@ -299,10 +346,16 @@ fn split_repeats(
         return Ok(vec![positions.into_iter().flatten().collect()]);
     }
     if positions.iter().any(|p| p.len() != repeats) {
-        let at = positions.iter().find(|p| p.len() != repeats).map(|p| p[0].2).unwrap_or(0.0);
+        let at = positions
+            .iter()
+            .find(|p| p.len() != repeats)
+            .map(|p| p[0].2)
+            .unwrap_or(0.0);
         return Err(VolumeError::invalid(
             path,
-            format!("series has slices at the same position (e.g. {at:.3} mm along the normal) in unequal numbers: duplicates or a mixed series"),
+            format!(
+                "series has slices at the same position (e.g. {at:.3} mm along the normal) in unequal numbers: duplicates or a mixed series"
+            ),
         ));
     }
     Ok((0..repeats)
@@ -329,29 +382,41 @@ fn check_stack(stack: &[(FrameRef, [f64; 3], f64)], normal: [f64; 3]) -> (f64, O
     for (k, w) in stack.windows(2).enumerate() {
         let d = w[1].2 - w[0].2;
         if d.abs() <= SPACING_TOLERANCE_MM {
-            return (step, Some(format!(
-                "two slices at the same position ({:.3} mm along the normal, slices {k} and {})",
-                w[0].2, k + 1
-            )));
+            return (
+                step,
+                Some(format!(
+                    "two slices at the same position ({:.3} mm along the normal, slices {k} and {})",
+                    w[0].2,
+                    k + 1
+                )),
+            );
         }
         if (d - step).abs() > tolerance {
             let typical = min_step(stack);
-            return (step, Some(format!(
-                "slices are not equally spaced: {d:.3} mm between slices {k} and {} where the others are {typical:.3} mm apart (a missing slice?)",
-                k + 1
-            )));
+            return (
+                step,
+                Some(format!(
+                    "slices are not equally spaced: {d:.3} mm between slices {k} and {} where the others are {typical:.3} mm apart (a missing slice?)",
+                    k + 1
+                )),
+            );
         }
     }
     let offset = [0, 1, 2].map(|a| stack[n - 1].1[a] - stack[0].1[a]);
     let along = dot(offset, normal);
     let across = offset.map(|_| 0.0);
-    let in_plane: Vec<f64> = (0..3).map(|a| offset[a] - along * normal[a] + across[a]).collect();
+    let in_plane: Vec<f64> = (0..3)
+        .map(|a| offset[a] - along * normal[a] + across[a])
+        .collect();
     let in_plane = in_plane.iter().map(|v| v * v).sum::<f64>().sqrt();
     let angle = in_plane.atan2(along.abs()).to_degrees();
     if angle > TILT_TOLERANCE_DEG {
-        return (step, Some(format!(
-            "slices are tilted: each slice is shifted in its plane, {angle:.2}° from the normal (gantry tilt)"
-        )));
+        return (
+            step,
+            Some(format!(
+                "slices are tilted: each slice is shifted in its plane, {angle:.2}° from the normal (gantry tilt)"
+            )),
+        );
     }
     (step, None)
 }
@@ -385,9 +450,16 @@ pub fn resample_values(
         let along: Vec<f64> = sources.iter().map(|s| dot(s.1, plan.normal)).collect();
         for k in 0..plan.slices {
             let s = along[0] + k as f64 * plan.step_mm;
-            let upper = along.iter().position(|&a| a >= s - 1e-6).unwrap_or(along.len() - 1);
+            let upper = along
+                .iter()
+                .position(|&a| a >= s - 1e-6)
+                .unwrap_or(along.len() - 1);
             let lower = upper.saturating_sub(usize::from(along[upper] > s + 1e-6));
-            let w = if upper == lower { 0.0 } else { (s - along[lower]) / (along[upper] - along[lower]) };
+            let w = if upper == lower {
+                0.0
+            } else {
+                (s - along[lower]) / (along[upper] - along[lower])
+            };
             for j in 0..rows {
                 for i in 0..columns {
                     let world = [0, 1, 2].map(|a| {
@@ -403,7 +475,11 @@ pub fn resample_values(
                         let y = dot(d, plan.col_dir) / plan.spacing_mm[0];
                         bilinear(x, y, columns, rows, &|c, r| value(frame, c, r))
                     };
-                    let v = if w == 0.0 { sample(lower) } else { sample(lower) * (1.0 - w) + sample(upper) * w };
+                    let v = if w == 0.0 {
+                        sample(lower)
+                    } else {
+                        sample(lower) * (1.0 - w) + sample(upper) * w
+                    };
                     out.push(v as f32);
                 }
             }
@@ -426,14 +502,14 @@ fn bilinear(x: f64, y: f64, columns: usize, rows: usize, at: &dyn Fn(usize, usiz
 /// Stored samples of all frames (in plan order) rescaled into one buffer:
 /// the stored type where every rescaled value fits it (and slope and
 /// intercept are whole numbers), else int16/int32, else float32.
-pub fn rescale(
-    frames: &[(VoxelData, f64, f64)],
-) -> VoxelData {
+pub fn rescale(frames: &[(VoxelData, f64, f64)]) -> VoxelData {
     let whole = frames
         .iter()
         .all(|(_, slope, intercept)| slope.fract() == 0.0 && intercept.fract() == 0.0);
     let identity = frames.iter().all(|(_, s, i)| *s == 1.0 && *i == 0.0);
-    let same_type = frames.windows(2).all(|w| w[0].0.sample_type() == w[1].0.sample_type());
+    let same_type = frames
+        .windows(2)
+        .all(|w| w[0].0.sample_type() == w[1].0.sample_type());
     if identity && same_type {
         return concat(frames.iter().map(|f| &f.0));
     }
@@ -446,7 +522,9 @@ pub fn rescale(
         }
     }
     let map = |data: &VoxelData, slope: f64, intercept: f64| -> Vec<f64> {
-        (0..data.len()).map(|i| data.get_f64(i).unwrap_or(0.0) * slope + intercept).collect()
+        (0..data.len())
+            .map(|i| data.get_f64(i).unwrap_or(0.0) * slope + intercept)
+            .collect()
     };
     let fits = |min: f64, max: f64| low >= min && high <= max;
     let stored = frames[0].0.sample_type();
@@ -516,10 +594,15 @@ mod tests {
 
     #[test]
     fn a_missing_slice_and_a_tilt_are_named() {
-        let gap: Vec<_> = [0.0, 3.0, 6.0, 12.0, 15.0].iter().map(|&z| member(z, 0.0)).collect();
+        let gap: Vec<_> = [0.0, 3.0, 6.0, 12.0, 15.0]
+            .iter()
+            .map(|&z| member(z, 0.0))
+            .collect();
         let (_, problem) = check_stack(&gap, [0.0, 0.0, 1.0]);
         assert!(problem.unwrap().contains("6.000 mm between slices 2 and 3"));
-        let tilt: Vec<_> = (0..5).map(|k| member(3.0 * k as f64, 0.5 * k as f64)).collect();
+        let tilt: Vec<_> = (0..5)
+            .map(|k| member(3.0 * k as f64, 0.5 * k as f64))
+            .collect();
         let (_, problem) = check_stack(&tilt, [0.0, 0.0, 1.0]);
         let problem = problem.unwrap();
         // atan(0.5 / 3) = 9.46°.
@@ -535,7 +618,10 @@ mod tests {
         assert_eq!(out, VoxelData::I16(vec![5, 17]));
         let out = rescale(&[(VoxelData::U16(vec![2, 4]), 0.5, 0.25)]);
         assert_eq!(out, VoxelData::F32(vec![1.25, 2.25]));
-        let out = rescale(&[(VoxelData::U8(vec![1]), 1.0, 0.0), (VoxelData::U8(vec![2]), 1.0, 0.0)]);
+        let out = rescale(&[
+            (VoxelData::U8(vec![1]), 1.0, 0.0),
+            (VoxelData::U8(vec![2]), 1.0, 0.0),
+        ]);
         assert_eq!(out, VoxelData::U8(vec![1, 2]));
     }
 }

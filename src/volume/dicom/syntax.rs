@@ -14,19 +14,67 @@ pub enum Decoder {
 
 /// `(UID, name, decoder)` for every transfer syntax Loupe decodes.
 pub const TRANSFER_SYNTAXES: &[(&str, &str, Decoder)] = &[
-    ("1.2.840.10008.1.2", "Implicit VR Little Endian", Decoder::Native),
-    ("1.2.840.10008.1.2.1", "Explicit VR Little Endian", Decoder::Native),
-    ("1.2.840.10008.1.2.2", "Explicit VR Big Endian", Decoder::Native),
-    ("1.2.840.10008.1.2.1.99", "Deflated Explicit VR Little Endian", Decoder::Native),
-    ("1.2.840.10008.1.2.1.98", "Encapsulated Uncompressed Explicit VR Little Endian", Decoder::DicomRs),
+    (
+        "1.2.840.10008.1.2",
+        "Implicit VR Little Endian",
+        Decoder::Native,
+    ),
+    (
+        "1.2.840.10008.1.2.1",
+        "Explicit VR Little Endian",
+        Decoder::Native,
+    ),
+    (
+        "1.2.840.10008.1.2.2",
+        "Explicit VR Big Endian",
+        Decoder::Native,
+    ),
+    (
+        "1.2.840.10008.1.2.1.99",
+        "Deflated Explicit VR Little Endian",
+        Decoder::Native,
+    ),
+    (
+        "1.2.840.10008.1.2.1.98",
+        "Encapsulated Uncompressed Explicit VR Little Endian",
+        Decoder::DicomRs,
+    ),
     ("1.2.840.10008.1.2.5", "RLE Lossless", Decoder::DicomRs),
-    ("1.2.840.10008.1.2.4.50", "JPEG Baseline (Process 1), 8-bit", Decoder::Jpeg),
-    ("1.2.840.10008.1.2.4.51", "JPEG Extended (Process 2 & 4), 8/12-bit", Decoder::Jpeg),
-    ("1.2.840.10008.1.2.4.57", "JPEG Lossless, Non-Hierarchical (Process 14)", Decoder::Jpeg),
-    ("1.2.840.10008.1.2.4.70", "JPEG Lossless, First-Order Prediction (Process 14, SV1)", Decoder::Jpeg),
-    ("1.2.840.10008.1.2.4.80", "JPEG-LS Lossless", Decoder::DicomRs),
-    ("1.2.840.10008.1.2.4.81", "JPEG-LS Near-Lossless", Decoder::DicomRs),
-    ("1.2.840.10008.1.2.4.90", "JPEG 2000 Lossless Only", Decoder::DicomRs),
+    (
+        "1.2.840.10008.1.2.4.50",
+        "JPEG Baseline (Process 1), 8-bit",
+        Decoder::Jpeg,
+    ),
+    (
+        "1.2.840.10008.1.2.4.51",
+        "JPEG Extended (Process 2 & 4), 8/12-bit",
+        Decoder::Jpeg,
+    ),
+    (
+        "1.2.840.10008.1.2.4.57",
+        "JPEG Lossless, Non-Hierarchical (Process 14)",
+        Decoder::Jpeg,
+    ),
+    (
+        "1.2.840.10008.1.2.4.70",
+        "JPEG Lossless, First-Order Prediction (Process 14, SV1)",
+        Decoder::Jpeg,
+    ),
+    (
+        "1.2.840.10008.1.2.4.80",
+        "JPEG-LS Lossless",
+        Decoder::DicomRs,
+    ),
+    (
+        "1.2.840.10008.1.2.4.81",
+        "JPEG-LS Near-Lossless",
+        Decoder::DicomRs,
+    ),
+    (
+        "1.2.840.10008.1.2.4.90",
+        "JPEG 2000 Lossless Only",
+        Decoder::DicomRs,
+    ),
     ("1.2.840.10008.1.2.4.91", "JPEG 2000", Decoder::DicomRs),
 ];
 
@@ -36,7 +84,12 @@ pub fn decoder(uid: &str) -> Result<Decoder, String> {
         .iter()
         .find(|(known, _, _)| *known == uid)
         .map(|(_, _, decoder)| *decoder)
-        .ok_or_else(|| format!("transfer syntax {uid} ({}) is not one Loupe decodes", name(uid)))
+        .ok_or_else(|| {
+            format!(
+                "transfer syntax {uid} ({}) is not one Loupe decodes",
+                name(uid)
+            )
+        })
 }
 
 /// A transfer syntax's name: Loupe's table, then dicom-rs's registry.

@@ -50,7 +50,8 @@ pub fn write_ct_series(
         return Err("only int16 volumes are written as DICOM".into());
     };
     let [nx, ny, nz] = volume.spatial_shape();
-    std::fs::create_dir_all(folder).map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
+    std::fs::create_dir_all(folder)
+        .map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
     let a = volume.world_from_voxel.0;
     let column = |c: usize| [-a[0][c], -a[1][c], a[2][c]];
     let length = |v: [f64; 3]| (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
@@ -69,7 +70,10 @@ pub fn write_ct_series(
     let study = uid(seed, 1, 0);
     let frame_of_reference = uid(seed, 3, 0);
     // A fixed shuffle of the file order (multiplicative step coprime to nz).
-    let step = (1..nz.max(2)).rev().find(|s| gcd(*s, nz.max(1)) == 1).unwrap_or(1);
+    let step = (1..nz.max(2))
+        .rev()
+        .find(|s| gcd(*s, nz.max(1)) == 1)
+        .unwrap_or(1);
     for k in 0..nz {
         let position = [0, 1, 2].map(|r| origin[r] + k_axis[r] * k as f64);
         let slice = &values[k * nx * ny..(k + 1) * nx * ny];
@@ -78,9 +82,8 @@ pub fn write_ct_series(
             object.put(DataElement::new(tag, vr, value));
         };
         let text = |s: &str| PrimitiveValue::from(s.to_string());
-        let numbers = |v: &[f64]| {
-            PrimitiveValue::Strs(v.iter().map(|x| format!("{x:.6}")).collect())
-        };
+        let numbers =
+            |v: &[f64]| PrimitiveValue::Strs(v.iter().map(|x| format!("{x:.6}")).collect());
         put(tags::SOP_CLASS_UID, VR::UI, text(uids::CT_IMAGE_STORAGE));
         put(tags::SOP_INSTANCE_UID, VR::UI, text(&uid(seed, 4, k)));
         put(tags::STUDY_DATE, VR::DA, text("20260101"));
@@ -93,18 +96,34 @@ pub fn write_ct_series(
         put(tags::SERIES_NUMBER, VR::IS, text("1"));
         put(tags::INSTANCE_NUMBER, VR::IS, text(&(nz - k).to_string()));
         put(tags::IMAGE_POSITION_PATIENT, VR::DS, numbers(&position));
-        put(tags::IMAGE_ORIENTATION_PATIENT, VR::DS, numbers(&orientation));
-        put(tags::FRAME_OF_REFERENCE_UID, VR::UI, text(&frame_of_reference));
+        put(
+            tags::IMAGE_ORIENTATION_PATIENT,
+            VR::DS,
+            numbers(&orientation),
+        );
+        put(
+            tags::FRAME_OF_REFERENCE_UID,
+            VR::UI,
+            text(&frame_of_reference),
+        );
         put(tags::SLICE_THICKNESS, VR::DS, numbers(&[length(k_axis)]));
         put(tags::SAMPLES_PER_PIXEL, VR::US, PrimitiveValue::from(1u16));
-        put(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, text("MONOCHROME2"));
+        put(
+            tags::PHOTOMETRIC_INTERPRETATION,
+            VR::CS,
+            text("MONOCHROME2"),
+        );
         put(tags::ROWS, VR::US, PrimitiveValue::from(ny as u16));
         put(tags::COLUMNS, VR::US, PrimitiveValue::from(nx as u16));
         put(tags::PIXEL_SPACING, VR::DS, numbers(&[sj, si]));
         put(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(16u16));
         put(tags::BITS_STORED, VR::US, PrimitiveValue::from(16u16));
         put(tags::HIGH_BIT, VR::US, PrimitiveValue::from(15u16));
-        put(tags::PIXEL_REPRESENTATION, VR::US, PrimitiveValue::from(1u16));
+        put(
+            tags::PIXEL_REPRESENTATION,
+            VR::US,
+            PrimitiveValue::from(1u16),
+        );
         put(tags::WINDOW_CENTER, VR::DS, text("40"));
         put(tags::WINDOW_WIDTH, VR::DS, text("400"));
         put(tags::RESCALE_INTERCEPT, VR::DS, text("0"));
@@ -154,7 +173,11 @@ fn compress_lossless(words: &[u16], width: usize, height: usize) -> Result<Vec<u
         tj::tj3Set(handle, tj::TJPARAM_TJPARAM_LOSSLESS as i32, 1);
         tj::tj3Set(handle, tj::TJPARAM_TJPARAM_LOSSLESSPSV as i32, 1);
         tj::tj3Set(handle, tj::TJPARAM_TJPARAM_PRECISION as i32, 16);
-        tj::tj3Set(handle, tj::TJPARAM_TJPARAM_SUBSAMP as i32, tj::TJSAMP_TJSAMP_GRAY as i32);
+        tj::tj3Set(
+            handle,
+            tj::TJPARAM_TJPARAM_SUBSAMP as i32,
+            tj::TJSAMP_TJSAMP_GRAY as i32,
+        );
         let mut out: *mut u8 = std::ptr::null_mut();
         let mut size: tj::size_t = 0;
         let status = tj::tj3Compress16(
