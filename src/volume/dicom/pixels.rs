@@ -414,7 +414,7 @@ mod tests {
     fn unused_bits_are_masked_or_sign_extended() {
         let mut header_signed = crate::volume::dicom::tests::header(12, true);
         let voxels = to_voxels(Words::Halves(vec![0xF800, 0x0FFF, 0x0800]), &header_signed);
-        assert_eq!(voxels, VoxelData::I16(vec![0, -1, -2048]));
+        assert_eq!(voxels, VoxelData::I16(vec![-2048, -1, -2048]));
         header_signed.signed = false;
         let voxels = to_voxels(Words::Halves(vec![0xF800, 0x0FFF]), &header_signed);
         assert_eq!(voxels, VoxelData::U16(vec![0x0800, 0x0FFF]));

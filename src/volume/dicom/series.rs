@@ -378,7 +378,9 @@ fn check_stack(stack: &[(FrameRef, [f64; 3], f64)], normal: [f64; 3]) -> (f64, O
     }
     let n = stack.len();
     let step = (stack[n - 1].2 - stack[0].2) / (n - 1) as f64;
-    let tolerance = (SPACING_TOLERANCE * step.abs()).max(SPACING_TOLERANCE_MM);
+    // Steps are compared with the smallest one: a missing slice is the step that stands out.
+    let typical = min_step(stack);
+    let tolerance = (SPACING_TOLERANCE * typical.abs()).max(SPACING_TOLERANCE_MM);
     for (k, w) in stack.windows(2).enumerate() {
         let d = w[1].2 - w[0].2;
         if d.abs() <= SPACING_TOLERANCE_MM {
@@ -391,8 +393,7 @@ fn check_stack(stack: &[(FrameRef, [f64; 3], f64)], normal: [f64; 3]) -> (f64, O
                 )),
             );
         }
-        if (d - step).abs() > tolerance {
-            let typical = min_step(stack);
+        if (d - typical).abs() > tolerance {
             return (
                 step,
                 Some(format!(
