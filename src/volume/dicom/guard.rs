@@ -18,7 +18,40 @@ use dicom_core::{Tag, VR};
 use dicom_dictionary_std::StandardDataDictionary;
 
 use super::super::error::VolumeError;
-use super::header::Layout;
+
+/// Where a file's data set starts, found from its first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// 128-byte preamble, `DICM`, file meta group (Part 10).
+    Preamble,
+    /// `DICM` and the meta group without the preamble.
+    NoPreamble,
+    /// A bare data set (no meta group), implicit VR little endian, as old
+    /// ACR-NEMA-style exports write it.
+    BareDataSet,
+}
+
+/// Whether `bytes` (a file's beginning, at least 132 bytes where the file
+/// has them) look like DICOM, and how it is laid out.
+pub fn sniff(bytes: &[u8]) -> Option<Layout> {
+    if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
+        return Some(Layout::Preamble);
+    }
+    if bytes.len() >= 4 && &bytes[..4] == b"DICM" {
+        return Some(Layout::NoPreamble);
+    }
+    // A bare data set begins with a group-0008 element (implicit VR: tag
+    // then a 4-byte length) whose element number is small.
+    if bytes.len() >= 8 {
+        let group = u16::from_le_bytes([bytes[0], bytes[1]]);
+        let element = u16::from_le_bytes([bytes[2], bytes[3]]);
+        let length = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+        if group == 0x0008 && element <= 0x0020 && (length as usize) < 1024 {
+            return Some(Layout::BareDataSet);
+        }
+    }
+    None
+}
 
 const UNDEFINED: u32 = 0xFFFF_FFFF;
 /// A deflated data set may inflate to at most this many times its size

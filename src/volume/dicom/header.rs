@@ -16,40 +16,7 @@ use dicom_object::file::{OpenFileOptions, ReadPreamble};
 use dicom_object::{DefaultDicomObject, InMemDicomObject};
 
 use super::super::error::VolumeError;
-
-/// Where a file's data set starts, found from its first bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Layout {
-    /// 128-byte preamble, `DICM`, file meta group (Part 10).
-    Preamble,
-    /// `DICM` and the meta group without the preamble.
-    NoPreamble,
-    /// A bare data set (no meta group), implicit VR little endian, as old
-    /// ACR-NEMA-style exports write it.
-    BareDataSet,
-}
-
-/// Whether `bytes` (a file's beginning, at least 132 bytes where the file
-/// has them) look like DICOM, and how it is laid out.
-pub fn sniff(bytes: &[u8]) -> Option<Layout> {
-    if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
-        return Some(Layout::Preamble);
-    }
-    if bytes.len() >= 4 && &bytes[..4] == b"DICM" {
-        return Some(Layout::NoPreamble);
-    }
-    // A bare data set begins with a group-0008 element (implicit VR: tag
-    // then a 4-byte length) whose element number is small.
-    if bytes.len() >= 8 {
-        let group = u16::from_le_bytes([bytes[0], bytes[1]]);
-        let element = u16::from_le_bytes([bytes[2], bytes[3]]);
-        let length = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
-        if group == 0x0008 && element <= 0x0020 && (length as usize) < 1024 {
-            return Some(Layout::BareDataSet);
-        }
-    }
-    None
-}
+use super::guard::{Layout, sniff};
 
 /// Position, orientation, spacing and rescale of one frame.
 #[derive(Clone, Debug, PartialEq)]
@@ -67,6 +34,21 @@ pub struct FrameGeometry {
     pub temporal_position: Option<i64>,
     /// Echo number or effective echo time (µs, rounded) where given.
     pub echo: Option<i64>,
+}
+
+impl Default for FrameGeometry {
+    /// No geometry, identity rescale.
+    fn default() -> Self {
+        Self {
+            position_mm: None,
+            orientation: None,
+            pixel_spacing_mm: None,
+            rescale_slope: 1.0,
+            rescale_intercept: 0.0,
+            temporal_position: None,
+            echo: None,
+        }
+    }
 }
 
 /// The attributes of one file that Loupe uses.
@@ -129,7 +111,7 @@ pub fn open(path: &Path, pixels: bool) -> Result<DicomFile, VolumeError> {
         VolumeError::invalid(path, format!("not a readable DICOM file ({e})"))
     };
     let object = match layout {
-        Layout::BareDataSet => bare_data_set(&bytes, pixels).map_err(|e| parse_error(&e))?,
+        Layout::BareDataSet => bare_data_set(&bytes).map_err(|e| parse_error(&e))?,
         _ => {
             let mut options = OpenFileOptions::new().read_preamble(ReadPreamble::Never);
             if !pixels {
@@ -149,7 +131,7 @@ pub fn open(path: &Path, pixels: bool) -> Result<DicomFile, VolumeError> {
     Ok(DicomFile { header, object })
 }
 
-fn bare_data_set(bytes: &[u8], pixels: bool) -> Result<DefaultDicomObject, String> {
+fn bare_data_set(bytes: &[u8]) -> Result<DefaultDicomObject, String> {
     use dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN;
     let ts = IMPLICIT_VR_LITTLE_ENDIAN.erased();
     let dataset = InMemDicomObject::read_dataset_with_ts(bytes, &ts).map_err(|e| e.to_string())?;
@@ -166,7 +148,6 @@ fn bare_data_set(bytes: &[u8], pixels: bool) -> Result<DefaultDicomObject, Strin
         .media_storage_sop_instance_uid(text(tags::SOP_INSTANCE_UID))
         .build()
         .map_err(|e| e.to_string())?;
-    let _ = pixels;
     Ok(dataset.with_exact_meta(meta))
 }
 
@@ -283,18 +264,7 @@ impl Header {
             0 => bits_allocated,
             n => n,
         };
-        let base = geometry_from(
-            object,
-            &FrameGeometry {
-                position_mm: None,
-                orientation: None,
-                pixel_spacing_mm: None,
-                rescale_slope: 1.0,
-                rescale_intercept: 0.0,
-                temporal_position: None,
-                echo: None,
-            },
-        );
+        let base = geometry_from(object, &FrameGeometry::default());
         let shared = first_item(object, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE)
             .map(|g| geometry_from_group(g, &base))
             .unwrap_or(base);

@@ -21,8 +21,6 @@ pub struct JpegFrame {
     pub width: usize,
     pub height: usize,
     pub components: usize,
-    pub precision: usize,
-    pub lossless: bool,
     pub samples: JpegSamples,
 }
 
@@ -48,6 +46,15 @@ impl Handle {
             std::ffi::CStr::from_ptr(text)
                 .to_string_lossy()
                 .into_owned()
+        }
+    }
+
+    /// A decompress call's status as a result naming libjpeg-turbo's message.
+    fn check(&self, status: i32) -> Result<(), String> {
+        if status == 0 {
+            Ok(())
+        } else {
+            Err(format!("JPEG data: {}", self.error()))
         }
     }
 
@@ -102,9 +109,7 @@ pub fn decode(bytes: &[u8], max_pixels: usize) -> Result<JpegFrame, String> {
                 format,
             )
         };
-        if status != 0 {
-            return Err(format!("JPEG data: {}", handle.error()));
-        }
+        handle.check(status)?;
         JpegSamples::Eight(out)
     } else if precision <= 12 {
         let mut out = vec![0i16; count];
@@ -119,9 +124,7 @@ pub fn decode(bytes: &[u8], max_pixels: usize) -> Result<JpegFrame, String> {
                 format,
             )
         };
-        if status != 0 {
-            return Err(format!("JPEG data: {}", handle.error()));
-        }
+        handle.check(status)?;
         JpegSamples::Sixteen(out.into_iter().map(|v| v as u16).collect())
     } else if precision <= 16 && lossless {
         let mut out = vec![0u16; count];
@@ -136,9 +139,7 @@ pub fn decode(bytes: &[u8], max_pixels: usize) -> Result<JpegFrame, String> {
                 format,
             )
         };
-        if status != 0 {
-            return Err(format!("JPEG data: {}", handle.error()));
-        }
+        handle.check(status)?;
         JpegSamples::Sixteen(out)
     } else {
         return Err(format!("JPEG of {precision}-bit precision"));
@@ -147,8 +148,6 @@ pub fn decode(bytes: &[u8], max_pixels: usize) -> Result<JpegFrame, String> {
         width,
         height,
         components,
-        precision,
-        lossless,
         samples,
     })
 }

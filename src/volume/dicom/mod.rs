@@ -120,7 +120,7 @@ pub fn is_dicom_file(path: &Path) -> bool {
     if file.take(132).read_to_end(&mut head).is_err() {
         return false;
     }
-    header::sniff(&head).is_some()
+    guard::sniff(&head).is_some()
 }
 
 /// Splits `FOLDER#UID[+N]` into the folder and the selector; a path that
@@ -408,10 +408,9 @@ fn assemble(
     let mut data = series::rescale(&parts);
     if let Some(resample) = &plan.resample {
         let time_points = plan.shape.get(3).copied().unwrap_or(1);
-        let order: Vec<FrameRef> = plan.frames.clone();
-        let value = |f: FrameRef, c: usize, r: usize| {
-            let index = order.iter().position(|o| *o == f).unwrap_or(0);
-            data.get_f64(index * per_frame + r * first.columns + c)
+        // Source `frame` is the frame'th of the rescaled data (plan order).
+        let value = |frame: usize, c: usize, r: usize| {
+            data.get_f64(frame * per_frame + r * first.columns + c)
                 .unwrap_or(0.0)
         };
         let values =
@@ -494,15 +493,7 @@ pub(crate) mod tests {
             frames: 1,
             spacing_between_slices_mm: None,
             window: None,
-            frame_geometry: vec![FrameGeometry {
-                position_mm: None,
-                orientation: None,
-                pixel_spacing_mm: None,
-                rescale_slope: 1.0,
-                rescale_intercept: 0.0,
-                temporal_position: None,
-                echo: None,
-            }],
+            frame_geometry: vec![FrameGeometry::default()],
             has_pixel_data: true,
         }
     }

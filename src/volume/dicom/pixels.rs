@@ -325,7 +325,6 @@ fn jpeg_frames(file: &DicomFile, path: &Path) -> Result<Words, VolumeError> {
                 ),
             ));
         }
-        let _ = (frame.precision, frame.lossless);
         match frame.samples {
             JpegSamples::Eight(v) if header.bits_allocated == 8 => bytes.extend(v),
             JpegSamples::Eight(v) => halves.extend(v.into_iter().map(u16::from)),

@@ -67,8 +67,9 @@ pub struct Plan {
 /// resampled onto a regular grid.
 #[derive(Clone, Debug)]
 pub struct Resample {
-    /// Source frames in sorted order with their world position (LPS).
-    pub sources: Vec<(FrameRef, [f64; 3])>,
+    /// World position (LPS) of each source frame, in the plan's frame
+    /// order (so a source's index is its frame's index in the rescaled data).
+    pub sources: Vec<[f64; 3]>,
     pub row_dir: [f64; 3],
     pub col_dir: [f64; 3],
     pub normal: [f64; 3],
@@ -292,10 +293,7 @@ pub fn plan(
             } else {
                 step
             };
-            let sources = stacks
-                .iter()
-                .flat_map(|s| s.iter().map(|m| (m.0, m.1)))
-                .collect();
+            let sources = stacks.iter().flat_map(|s| s.iter().map(|m| m.1)).collect();
             shape[2] = count;
             Ok(Plan {
                 frames,
@@ -405,11 +403,10 @@ fn check_stack(stack: &[(FrameRef, [f64; 3], f64)], normal: [f64; 3]) -> (f64, O
     }
     let offset = [0, 1, 2].map(|a| stack[n - 1].1[a] - stack[0].1[a]);
     let along = dot(offset, normal);
-    let across = offset.map(|_| 0.0);
-    let in_plane: Vec<f64> = (0..3)
-        .map(|a| offset[a] - along * normal[a] + across[a])
-        .collect();
-    let in_plane = in_plane.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let in_plane = (0..3)
+        .map(|a| (offset[a] - along * normal[a]).powi(2))
+        .sum::<f64>()
+        .sqrt();
     let angle = in_plane.atan2(along.abs()).to_degrees();
     if angle > TILT_TOLERANCE_DEG {
         return (
@@ -441,14 +438,14 @@ pub fn resample_values(
     columns: usize,
     rows: usize,
     time_points: usize,
-    value: &dyn Fn(FrameRef, usize, usize) -> f64,
+    value: &dyn Fn(usize, usize, usize) -> f64,
 ) -> Vec<f32> {
     let per_time = plan.sources.len() / time_points.max(1);
-    let origin = plan.sources[0].1;
+    let origin = plan.sources[0];
     let mut out = Vec::with_capacity(columns * rows * plan.slices * time_points);
     for t in 0..time_points {
         let sources = &plan.sources[t * per_time..(t + 1) * per_time];
-        let along: Vec<f64> = sources.iter().map(|s| dot(s.1, plan.normal)).collect();
+        let along: Vec<f64> = sources.iter().map(|s| dot(*s, plan.normal)).collect();
         for k in 0..plan.slices {
             let s = along[0] + k as f64 * plan.step_mm;
             let upper = along
@@ -470,7 +467,7 @@ pub fn resample_values(
                             + plan.normal[a] * (s - along[0])
                     });
                     let sample = |index: usize| {
-                        let (frame, position) = sources[index];
+                        let (frame, position) = (t * per_time + index, sources[index]);
                         let d = [0, 1, 2].map(|a| world[a] - position[a]);
                         let x = dot(d, plan.row_dir) / plan.spacing_mm[1];
                         let y = dot(d, plan.col_dir) / plan.spacing_mm[0];
