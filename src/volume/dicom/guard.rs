@@ -76,6 +76,13 @@ pub fn check_lengths(bytes: &[u8], layout: Layout, path: &Path) -> Result<(), Vo
         Layout::Preamble | Layout::NoPreamble => meta_group(bytes, path)?,
     };
     let data = &bytes[dataset_start.min(bytes.len())..];
+    // A syntax in neither Loupe's table nor dicom-rs's registry says
+    // nothing of how the data set is encoded: walking it as explicit VR
+    // would only produce a misleading length error.
+    if super::syntax::name(&transfer_syntax) == "unknown" {
+        let reason = super::syntax::decoder(&transfer_syntax).err().unwrap_or_default();
+        return Err(VolumeError::unsupported(path, reason));
+    }
     let encoding = match transfer_syntax.as_str() {
         IMPLICIT_LE => Encoding {
             explicit: false,
