@@ -361,7 +361,10 @@ fn nifti_values(path: &Path) -> (Vec<f64>, Affine, [usize; 3]) {
             .chunks_exact(4)
             .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
             .collect(),
-        other => panic!("{}: datatype {other:?} not handled by this test", path.display()),
+        other => panic!(
+            "{}: datatype {other:?} not handled by this test",
+            path.display()
+        ),
     };
     let (slope, inter) = match header.scl_slope {
         s if s == 0.0 || !s.is_finite() => (1.0, 0.0),
@@ -465,4 +468,79 @@ fn copy_tree(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), target).unwrap();
         }
     }
+}
+
+/// A file or folder dropped on the window, as the windowing system hands it over.
+#[derive(Debug)]
+struct DroppedPath(PathBuf);
+
+impl egui::DroppedFile for DroppedPath {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+/// In the window: a dropped series folder opens as a volume; a series with
+/// a missing slice is refused with a Resample button, and the button opens
+/// it on the regular grid, saying so.
+#[test]
+fn the_window_opens_a_dropped_series_and_resamples_one_with_a_gap_on_request() {
+    use egui_kittest::kittest::Queryable;
+    use loupe::app::{Launch, ViewerCommand};
+    let data_dir = tempfile::tempdir().unwrap().keep();
+    let mut harness = egui_kittest::Harness::builder()
+        .with_size(egui::vec2(1100.0, 700.0))
+        .build_eframe(move |cc| loupe::ui::LoupeApp::new(cc, Launch::Empty, data_dir));
+    harness.run();
+    harness
+        .input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(DroppedPath(
+            fixtures().join("series/ct_oblique"),
+        )));
+    harness.run();
+    let state = harness.state().state();
+    let document = state.document.as_ref().expect("the series opens");
+    assert_eq!(document.volume.shape, vec![16, 12, 6]);
+    assert_eq!(
+        document.volume.dicom.as_ref().map(|d| d.modality.as_str()),
+        Some("CT")
+    );
+    assert!(state.notice.is_none(), "{:?}", state.notice);
+
+    let gap = fixtures().join("series/ct_gap");
+    harness.state_mut().apply(ViewerCommand::Open(gap.clone()));
+    harness.run();
+    let state = harness.state().state();
+    let notice = state.notice.as_ref().expect("the gap is refused");
+    assert!(
+        notice.is_error && notice.text.contains("not equally spaced"),
+        "{}",
+        notice.text
+    );
+    assert_eq!(notice.resample.as_ref(), Some(&gap));
+    assert_eq!(
+        state.document.as_ref().unwrap().volume.shape,
+        vec![16, 12, 6],
+        "the open series is kept"
+    );
+    harness.get_by_label("Resample").click();
+    harness.run();
+    let state = harness.state().state();
+    let document = state.document.as_ref().expect("the resampled series opens");
+    assert_eq!(document.volume.path, gap);
+    assert_eq!(document.volume.shape, vec![16, 12, 6]);
+    assert!(
+        document.volume.dicom.as_ref().unwrap().resampled.is_some(),
+        "read resampled"
+    );
+    let notice = state.notice.as_ref().expect("the resampling is reported");
+    assert!(
+        !notice.is_error && notice.text.contains("resampled"),
+        "{}",
+        notice.text
+    );
 }

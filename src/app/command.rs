@@ -26,7 +26,9 @@ pub enum Command {
     Paint(PaintCommand),
 }
 
-/// What the viewer does with the open image or volume; applied by `document::apply`.
+/// What the viewer does with the open image or volume; applied by
+/// `document::apply`, except `Open`, which the window applies (it owns the
+/// history and the notice).
 #[derive(Clone, Debug, PartialEq)]
 pub enum ViewerCommand {
     /// Open an image or volume file (dialog, drop, command line) outside any project.
@@ -174,6 +176,9 @@ pub enum WindowCommand {
     ExplainGlobally,
     /// Open the project in this folder.
     OpenProject(PathBuf),
+    /// Read this DICOM series resampled onto a regular grid (it has a gap or
+    /// a gantry tilt) and show it.
+    Resample(PathBuf),
     /// Create a project in this folder with a schema (`rop`, `thyroid` or a JSON file).
     CreateProject {
         dir: PathBuf,

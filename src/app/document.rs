@@ -184,7 +184,15 @@ impl Document {
     /// Loads a file (and its `_labels` map, if one sits beside it) and shows
     /// the middle of the volume with an automatic window.
     pub fn open(path: &Path) -> Result<Self, VolumeError> {
-        let volume = volume::load(path)?;
+        Self::open_with(path, volume::dicom::ReadOptions::default())
+    }
+
+    /// [`Self::open`] with reading options (a DICOM series resampled).
+    pub fn open_with(
+        path: &Path,
+        options: volume::dicom::ReadOptions,
+    ) -> Result<Self, VolumeError> {
+        let volume = volume::load_with(path, options)?;
         let mut document = Self::new(Arc::new(volume));
         if let Some(labels) = sibling_labels(path) {
             // A broken label map should not keep the image from opening.
@@ -617,21 +625,9 @@ impl Document {
     }
 }
 
-/// Applies a viewer command to the open document (opening one replaces it;
-/// `history` lists the files opened, newest last). The owner of
-/// [`ViewerCommand`]s; an error is for the user.
-pub fn apply(
-    document: &mut Option<Document>,
-    history: &mut Vec<PathBuf>,
-    command: ViewerCommand,
-) -> Result<(), String> {
-    if let ViewerCommand::Open(path) = command {
-        let opened = Document::open(&path).map_err(|e| e.to_string())?;
-        *document = Some(opened);
-        history.retain(|p| p != &path);
-        history.push(path);
-        return Ok(());
-    }
+/// Applies a viewer command to the open document. The owner of
+/// [`ViewerCommand`]s but `Open`, which the window applies; an error is for the user.
+pub fn apply(document: &mut Option<Document>, command: ViewerCommand) -> Result<(), String> {
     let Some(d) = document else { return Ok(()) };
     match command {
         ViewerCommand::Open(_) => {}

@@ -38,6 +38,9 @@ use training::{Training, TrainingTarget};
 pub struct Notice {
     pub text: String,
     pub is_error: bool,
+    /// A DICOM series refused for a gap or a tilt: the notice offers to
+    /// resample it ([`WindowCommand::Resample`]).
+    pub resample: Option<PathBuf>,
 }
 
 /// What the window opens on.
@@ -99,6 +102,9 @@ pub struct AppState {
     /// What a case's label overlay shows: the annotator's map, a run's
     /// prediction, or prediction against truth.
     pub map_view: review::MapView,
+    /// DICOM series the user chose to resample (a gap or a tilt) in this
+    /// window; everything else is read as stored.
+    pub resampled_series: std::collections::BTreeSet<PathBuf>,
 }
 
 impl AppState {
@@ -112,6 +118,7 @@ impl AppState {
             notice: settings_problem.clone().map(|text| Notice {
                 text,
                 is_error: true,
+                resample: None,
             }),
             job: None,
             show_project_picker: false,
@@ -124,6 +131,7 @@ impl AppState {
             settings_problem,
             explanations: Default::default(),
             map_view: Default::default(),
+            resampled_series: Default::default(),
         }
     }
 
@@ -162,6 +170,7 @@ impl AppState {
         self.notice = Some(Notice {
             text: text.into(),
             is_error: true,
+            resample: None,
         });
     }
 
@@ -169,7 +178,56 @@ impl AppState {
         self.notice = Some(Notice {
             text: text.into(),
             is_error: false,
+            resample: None,
         });
+    }
+
+    /// An error opening a file; a series that needs resampling gets the offer.
+    fn open_error(&mut self, error: crate::volume::VolumeError) {
+        let resample = match &error {
+            crate::volume::VolumeError::NeedsResampling { path, .. } => Some(path.clone()),
+            _ => None,
+        };
+        self.notice = Some(Notice {
+            text: error.to_string(),
+            is_error: true,
+            resample,
+        });
+    }
+
+    /// How a file is read: resampled when the user asked for it.
+    fn read_options(&self, path: &Path) -> crate::volume::dicom::ReadOptions {
+        crate::volume::dicom::ReadOptions {
+            resample: self.resampled_series.contains(path),
+        }
+    }
+
+    /// Opens a file outside any project (dialog, drop, command line).
+    fn open_file(&mut self, path: PathBuf) {
+        match Document::open_with(&path, self.read_options(&path)) {
+            Ok(opened) => {
+                self.document = Some(opened);
+                self.history.retain(|p| p != &path);
+                self.history.push(path);
+                self.notice = None;
+                self.report_resampling();
+            }
+            Err(e) => self.open_error(e),
+        }
+    }
+
+    /// Says so when the open volume was resampled (what was wrong with it).
+    fn report_resampling(&mut self) {
+        let problem = self
+            .document
+            .as_ref()
+            .and_then(|d| d.volume.dicom.as_ref())
+            .and_then(|d| d.resampled.clone());
+        if let Some(problem) = problem {
+            self.info(format!(
+                "resampled onto a regular grid ({problem}): voxel values between slices are interpolated"
+            ));
+        }
     }
 
     fn save_settings(&mut self) {
@@ -250,7 +308,7 @@ impl AppState {
             return;
         }
         let item_id = row.item.id;
-        match Document::open(&path) {
+        match Document::open_with(&path, self.read_options(&path)) {
             Ok(mut document) => {
                 if let Some(setting) = session.project.schema().crop
                     && document.volume.spatial_shape()[2] == 1
@@ -277,13 +335,14 @@ impl AppState {
                 if self.notice.as_ref().is_some_and(|n| n.is_error) {
                     self.notice = None;
                 }
+                self.report_resampling();
                 if let Err(e) = attached {
                     self.error(e);
                 }
             }
             Err(e) => {
                 self.document = None;
-                self.error(e.to_string());
+                self.open_error(e);
             }
         }
     }
@@ -318,14 +377,11 @@ impl AppState {
     /// already saved is lost.
     pub fn apply(&mut self, command: impl Into<Command>) {
         let result = match command.into() {
-            Command::Viewer(c) => {
-                let opening = matches!(c, ViewerCommand::Open(_));
-                let result = document::apply(&mut self.document, &mut self.history, c);
-                if opening && result.is_ok() {
-                    self.notice = None;
-                }
-                result
+            Command::Viewer(ViewerCommand::Open(path)) => {
+                self.open_file(path);
+                Ok(())
             }
+            Command::Viewer(c) => document::apply(&mut self.document, c),
             Command::Labeling(c) => self.apply_labeling(c),
             Command::Job(c) => {
                 let root = self.session.as_ref().map(|s| s.project.root());
@@ -377,6 +433,18 @@ impl AppState {
     fn apply_window(&mut self, command: WindowCommand) -> Result<(), String> {
         match command {
             WindowCommand::OpenProject(dir) => self.open_project(&dir),
+            WindowCommand::Resample(path) => {
+                self.resampled_series.insert(path.clone());
+                let selected = self.session.as_ref().and_then(|s| {
+                    let row = s.selected_row()?;
+                    s.shown_file(row).ok()
+                });
+                if selected.as_ref() == Some(&path) {
+                    self.show_selected();
+                } else {
+                    self.open_file(path);
+                }
+            }
             WindowCommand::CreateProject { dir, schema } => {
                 let schema = match Schema::builtin(&schema) {
                     Some(s) => s,

@@ -67,6 +67,31 @@ pub fn label_colour(label: u32) -> [f32; 3] {
     PALETTE[((label.max(1) - 1) % 8) as usize]
 }
 
+/// The scaling and window a volume is drawn with. MONOCHROME1 (low values
+/// bright) is inverted on screen only: −value under the mirrored window,
+/// so the stored values, readouts and window numbers stay the file's. The
+/// CPU renderer and the GPU viewer both draw through this.
+pub fn display_scaling(volume: &Volume, window: WindowLevel) -> (Scaling, WindowLevel) {
+    let scaling = volume.scaling.unwrap_or(Scaling {
+        slope: 1.0,
+        inter: 0.0,
+    });
+    if volume.dicom.as_ref().is_some_and(|d| d.inverted()) {
+        (
+            Scaling {
+                slope: -scaling.slope,
+                inter: -scaling.inter,
+            },
+            WindowLevel {
+                center: -window.center,
+                width: window.width,
+            },
+        )
+    } else {
+        (scaling, window)
+    }
+}
+
 /// Everything that decides a view's pixels besides its geometry.
 #[derive(Clone, Copy, Debug)]
 pub struct RenderOptions {
@@ -283,11 +308,7 @@ pub fn render_view(
     let base = options.time.min(volume.time_points().saturating_sub(1))
         * shape.iter().product::<usize>()
         * channels;
-    let (slope, inter) = match volume.scaling {
-        Some(Scaling { slope, inter }) => (slope, inter),
-        None => (1.0, 0.0),
-    };
-    let window = options.window;
+    let (Scaling { slope, inter }, window) = display_scaling(volume, options.window);
     let origin = geometry.origin.map(|v| v as f32);
     let (sx, sy) = (
         geometry.step_x.map(|v| v as f32),
@@ -373,6 +394,62 @@ pub fn middle_axial_slice(volume: &Volume) -> (usize, usize, Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A 2×1 MONOCHROME1 image (values 0 and 100, window 0…100) draws its
+    /// low value white and its high value black; MONOCHROME2 the other way.
+    #[test]
+    fn monochrome1_draws_low_values_bright() {
+        use crate::volume::dicom::DicomInfo;
+        use crate::volume::{Affine, Endianness, FileFormat, VoxelData};
+        let mut volume = Volume {
+            path: "m1.dcm".into(),
+            format: FileFormat::Dicom,
+            shape: vec![2, 1],
+            channels: 1,
+            datatype: Some(512),
+            endianness: Endianness::native(),
+            world_from_voxel: Affine::from_rows([
+                [-1.0, 0.0, 0.0, 0.0],
+                [0.0, -1.0, 0.0, 0.0],
+                [0.0, 0.0, 1.0, 0.0],
+            ]),
+            pixdim: [1.0; 4],
+            scaling: None,
+            xyzt_units: 0,
+            description: String::new(),
+            data: VoxelData::U16(vec![0, 100]),
+            dicom: Some(Box::new(DicomInfo {
+                photometric: "MONOCHROME1".into(),
+                ..DicomInfo::default()
+            })),
+        };
+        let window = WindowLevel::from_range(0.0, 100.0);
+        let grid = CanonicalGrid::new(&volume.world_from_voxel);
+        let (geometry, w, h) = ViewGeometry::orthogonal_slice(
+            &grid,
+            volume.spatial_shape(),
+            Plane::Axial,
+            0,
+            Convention::Radiological,
+        );
+        let options = RenderOptions {
+            window,
+            interpolation: Interpolation::Nearest,
+            time: 0,
+        };
+        let greys = |pixels: Vec<u8>| [pixels[0], pixels[4]];
+        assert_eq!((w, h), (2, 1));
+        // Radiological axial: voxel 0 (patient right) on screen left.
+        assert_eq!(
+            greys(render_view(&volume, &geometry, w, h, &options, None)),
+            [255, 0]
+        );
+        volume.dicom.as_mut().unwrap().photometric = "MONOCHROME2".into();
+        assert_eq!(
+            greys(render_view(&volume, &geometry, w, h, &options, None)),
+            [0, 255]
+        );
+    }
 
     #[test]
     fn window_formula_matches_the_spec() {

@@ -483,6 +483,17 @@ fn notice_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
                 ui.visuals().text_color()
             };
             ui.colored_label(colour, &notice.text);
+            if let Some(path) = &notice.resample
+                && ui
+                    .button("Resample")
+                    .on_hover_text(
+                        "Interpolate the series onto a regular grid and open it \
+                         (the files are not changed)",
+                    )
+                    .clicked()
+            {
+                commands.push(WindowCommand::Resample(path.clone()));
+            }
             if ui.small_button("Dismiss").clicked() {
                 commands.push(WindowCommand::DismissNotice);
             }

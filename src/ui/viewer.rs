@@ -151,33 +151,13 @@ fn view_ui(
 
     if use_gpu {
         let labels_key = document.visible_labels().map(|_| document.labels_id);
-        // MONOCHROME1 (low values bright) is inverted on screen only: the
-        // shader shows −value under the mirrored window.
-        let inverted = shown.volume.dicom.as_ref().is_some_and(|d| d.inverted());
-        let (window, scaling) = if inverted {
-            let scaling = shown.volume.scaling.unwrap_or(crate::volume::Scaling {
-                slope: 1.0,
-                inter: 0.0,
-            });
-            (
-                crate::render::cpu::WindowLevel {
-                    center: -shown.window.center,
-                    width: shown.window.width,
-                },
-                Some(crate::volume::Scaling {
-                    slope: -scaling.slope,
-                    inter: -scaling.inter,
-                }),
-            )
-        } else {
-            (shown.window, shown.volume.scaling)
-        };
+        let (scaling, window) = crate::render::cpu::display_scaling(&shown.volume, shown.window);
         let params = SliceParams {
             geometry: document.geometry(plane, size_px),
             size_px: [size_px[0] as u32, size_px[1] as u32],
             window,
             interpolation: document.interpolation,
-            scaling,
+            scaling: Some(scaling),
             overlay: labels_key.map(|_| (document.overlay.opacity, document.overlay.outline)),
         };
         let callback = SliceCallback {

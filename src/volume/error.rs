@@ -18,6 +18,13 @@ pub enum VolumeError {
     Invalid { path: PathBuf, reason: String },
     #[error("unsupported: {reason}: {}", path.display())]
     Unsupported { path: PathBuf, reason: String },
+    /// A DICOM stack with a missing slice or a gantry tilt: readable only
+    /// when resampled onto a regular grid, which the user must ask for.
+    #[error(
+        "{problem}; Loupe does not stack it onto a wrong grid (resample it with --resample, or the viewer's Resample button): {}",
+        path.display()
+    )]
+    NeedsResampling { path: PathBuf, problem: String },
     #[error("cannot decode image ({source}): {}", path.display())]
     Image {
         path: PathBuf,

@@ -80,7 +80,9 @@ pub fn check_lengths(bytes: &[u8], layout: Layout, path: &Path) -> Result<(), Vo
     // nothing of how the data set is encoded: walking it as explicit VR
     // would only produce a misleading length error.
     if super::syntax::name(&transfer_syntax) == "unknown" {
-        let reason = super::syntax::decoder(&transfer_syntax).err().unwrap_or_default();
+        let reason = super::syntax::decoder(&transfer_syntax)
+            .err()
+            .unwrap_or_default();
         return Err(VolumeError::unsupported(path, reason));
     }
     let encoding = match transfer_syntax.as_str() {

@@ -207,6 +207,8 @@ pub struct SeriesEntry {
     pub series_uid: String,
     pub description: String,
     pub files: Vec<PathBuf>,
+    /// How its frames stack (frame refs index the `headers` it came from).
+    pub group: Group,
 }
 
 /// The series of a set of DICOM files (under `folder` for selectors): a
@@ -235,9 +237,10 @@ pub fn series_entries(folder: &Path, headers: &[(PathBuf, Header)]) -> Vec<Serie
             };
             SeriesEntry {
                 path,
-                series_uid: g.series_uid,
-                description: g.description,
-                files: g.files,
+                series_uid: g.series_uid.clone(),
+                description: g.description.clone(),
+                files: g.files.clone(),
+                group: g,
             }
         })
         .collect()
@@ -325,19 +328,19 @@ fn read_folder(
             ));
         }
     };
-    let groups = series::group(&headers);
-    let entry = &entries[chosen];
-    let group = groups
-        .into_iter()
-        .find(|g| g.files == entry.files && g.series_uid == entry.series_uid)
-        .ok_or_else(|| VolumeError::invalid(folder, "series vanished while reading"))?;
-    // Index the group's headers 0..n in file order.
+    let group = &entries[chosen].group;
+    // The group's headers indexed 0..n in its file order.
+    let index_of: std::collections::HashMap<&Path, usize> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, (p, _))| (p.as_path(), i))
+        .collect();
     let group_headers: Vec<Header> = group
         .files
         .iter()
-        .filter_map(|f| headers.iter().find(|(p, _)| p == f).map(|(_, h)| h.clone()))
+        .filter_map(|f| index_of.get(f.as_path()).map(|&i| headers[i].1.clone()))
         .collect();
-    let local = remap(&group, &headers);
+    let local = remap(group, &headers);
     let opened: Vec<Result<header::DicomFile, VolumeError>> = local
         .files
         .par_iter()
@@ -350,12 +353,59 @@ fn read_folder(
     assemble(path, &local, &group_headers, opened, options)
 }
 
+/// Refuses a series whose decoded files, or whose output volume (4-byte
+/// floats when resampled), would pass the memory bound: each file is
+/// bounded when decoded, but a folder of thousands of files is not.
+fn check_series_bytes(
+    path: &Path,
+    headers: &[Header],
+    plan: &series::Plan,
+) -> Result<(), VolumeError> {
+    let decoded: u64 = headers
+        .iter()
+        .map(|h| {
+            (h.rows as u64)
+                .saturating_mul(h.columns as u64)
+                .saturating_mul(h.samples_per_pixel as u64)
+                .saturating_mul(h.frames as u64)
+                .saturating_mul(h.bits_allocated.div_ceil(8) as u64)
+        })
+        .fold(0u64, u64::saturating_add);
+    let channels = headers.first().map_or(1, |h| h.samples_per_pixel) as u64;
+    let output = plan
+        .shape
+        .iter()
+        .fold(channels, |n, &d| n.saturating_mul(d as u64))
+        .saturating_mul(if plan.resample.is_some() { 4 } else { 1 });
+    let limit = max_pixel_bytes();
+    let needed = decoded.max(output);
+    if needed > limit {
+        return Err(VolumeError::invalid(
+            path,
+            format!(
+                "series needs {} MiB of pixels ({} files, volume {:?}), more than Loupe reads into memory ({} MiB)",
+                needed >> 20,
+                headers.len(),
+                plan.shape,
+                limit >> 20
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A group whose frame refs index its own files (0..n) instead of the folder's.
 fn remap(group: &Group, headers: &[(PathBuf, Header)]) -> Group {
+    let position: std::collections::HashMap<&Path, usize> = group
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.as_path(), i))
+        .collect();
     let mut out = group.clone();
     for frame in &mut out.frames {
-        let path = &headers[frame.file].0;
-        frame.file = group.files.iter().position(|f| f == path).unwrap_or(0);
+        let path = headers[frame.file].0.as_path();
+        frame.file = position.get(path).copied().unwrap_or(0);
     }
     out
 }
@@ -380,6 +430,7 @@ fn assemble(
             ));
         }
     }
+    check_series_bytes(path, headers, &plan)?;
     let decoded: Vec<VoxelData> = files
         .into_par_iter()
         .zip(group.files.par_iter())

@@ -278,12 +278,10 @@ pub fn plan(
             resampled: None,
             resample: None,
         }),
-        Some(problem) if !resample => Err(VolumeError::invalid(
-            path,
-            format!(
-                "{problem}; Loupe does not stack it onto a wrong grid (resample it with --resample, or the viewer's Resample button)"
-            ),
-        )),
+        Some(problem) if !resample => Err(VolumeError::NeedsResampling {
+            path: path.to_path_buf(),
+            problem,
+        }),
         Some(problem) => {
             let span = reference[slices - 1].2 - reference[0].2;
             let step = min_step(reference).max(1e-3);
