@@ -1,6 +1,9 @@
 //! `loupe`: the window, or a subcommand (see `loupe --help`).
 
 fn main() -> std::process::ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    // OpenJPEG (through jpeg2k) logs every codestream error it then returns:
+    // Loupe reports the returned error on one line, so its log is silenced.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,jpeg2k=off"))
+        .init();
     loupe::cli::main()
 }

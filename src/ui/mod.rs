@@ -476,13 +476,17 @@ fn menu_ui(
 
 fn notice_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
     if let Some(notice) = &state.notice {
+        // Buttons first: a long message (a path, a series list) wraps
+        // beside them instead of pushing them out of the window.
         ui.horizontal(|ui| {
             let colour = if notice.is_error {
                 ui.visuals().error_fg_color
             } else {
                 ui.visuals().text_color()
             };
-            ui.colored_label(colour, &notice.text);
+            if ui.small_button("Dismiss").clicked() {
+                commands.push(WindowCommand::DismissNotice);
+            }
             if let Some(path) = &notice.resample
                 && ui
                     .button("Resample")
@@ -494,9 +498,7 @@ fn notice_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
             {
                 commands.push(WindowCommand::Resample(path.clone()));
             }
-            if ui.small_button("Dismiss").clicked() {
-                commands.push(WindowCommand::DismissNotice);
-            }
+            ui.add(egui::Label::new(egui::RichText::new(&notice.text).color(colour)).wrap());
         });
         ui.separator();
     }

@@ -29,6 +29,9 @@ pub enum Layout {
     /// A bare data set (no meta group), implicit VR little endian, as old
     /// ACR-NEMA-style exports write it.
     BareDataSet,
+    /// A bare data set in explicit VR little endian (its first element
+    /// carries a VR after the tag).
+    BareExplicit,
 }
 
 /// Whether `bytes` (a file's beginning, at least 132 bytes where the file
@@ -46,6 +49,11 @@ pub fn sniff(bytes: &[u8]) -> Option<Layout> {
         let group = u16::from_le_bytes([bytes[0], bytes[1]]);
         let element = u16::from_le_bytes([bytes[2], bytes[3]]);
         let length = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+        let vr_letters = bytes[4].is_ascii_uppercase() && bytes[5].is_ascii_uppercase();
+        let explicit_length = u16::from_le_bytes([bytes[6], bytes[7]]);
+        if group == 0x0008 && element <= 0x0020 && vr_letters && explicit_length < 1024 {
+            return Some(Layout::BareExplicit);
+        }
         if group == 0x0008 && element <= 0x0020 && (length as usize) < 1024 {
             return Some(Layout::BareDataSet);
         }
@@ -59,7 +67,8 @@ const UNDEFINED: u32 = 0xFFFF_FFFF;
 const MAX_INFLATE_RATIO: usize = 1032;
 
 const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
-const EXPLICIT_BE: &str = "1.2.840.10008.1.2.2";
+const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
+const EXPLICIT_BE: &str = super::syntax::EXPLICIT_BIG_ENDIAN;
 const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
 
 #[derive(Clone, Copy)]
@@ -73,6 +82,7 @@ struct Encoding {
 pub fn check_lengths(bytes: &[u8], layout: Layout, path: &Path) -> Result<(), VolumeError> {
     let (dataset_start, transfer_syntax) = match layout {
         Layout::BareDataSet => (0, IMPLICIT_LE.to_string()),
+        Layout::BareExplicit => (0, EXPLICIT_LE.to_string()),
         Layout::Preamble | Layout::NoPreamble => meta_group(bytes, path)?,
     };
     let data = &bytes[dataset_start.min(bytes.len())..];

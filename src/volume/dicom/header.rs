@@ -104,14 +104,15 @@ pub fn open(path: &Path, pixels: bool) -> Result<DicomFile, VolumeError> {
     })?;
     let start = match layout {
         Layout::Preamble => 128,
-        Layout::NoPreamble | Layout::BareDataSet => 0,
+        Layout::NoPreamble | Layout::BareDataSet | Layout::BareExplicit => 0,
     };
     super::guard::check_lengths(&bytes[start..], layout, path)?;
     let parse_error = |e: &dyn std::fmt::Display| {
         VolumeError::invalid(path, format!("not a readable DICOM file ({e})"))
     };
     let object = match layout {
-        Layout::BareDataSet => bare_data_set(&bytes).map_err(|e| parse_error(&e))?,
+        Layout::BareDataSet => bare_data_set(&bytes, false).map_err(|e| parse_error(&e))?,
+        Layout::BareExplicit => bare_data_set(&bytes, true).map_err(|e| parse_error(&e))?,
         _ => {
             let mut options = OpenFileOptions::new().read_preamble(ReadPreamble::Never);
             if !pixels {
@@ -131,9 +132,17 @@ pub fn open(path: &Path, pixels: bool) -> Result<DicomFile, VolumeError> {
     Ok(DicomFile { header, object })
 }
 
-fn bare_data_set(bytes: &[u8]) -> Result<DefaultDicomObject, String> {
-    use dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN;
-    let ts = IMPLICIT_VR_LITTLE_ENDIAN.erased();
+/// A data set without a meta group, read in implicit or explicit VR little
+/// endian, given the meta group it lacks.
+fn bare_data_set(bytes: &[u8], explicit: bool) -> Result<DefaultDicomObject, String> {
+    use dicom_transfer_syntax_registry::entries::{
+        EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN,
+    };
+    let ts = if explicit {
+        EXPLICIT_VR_LITTLE_ENDIAN.erased()
+    } else {
+        IMPLICIT_VR_LITTLE_ENDIAN.erased()
+    };
     let dataset = InMemDicomObject::read_dataset_with_ts(bytes, &ts).map_err(|e| e.to_string())?;
     let text = |tag| {
         dataset
@@ -272,8 +281,11 @@ impl Header {
             .get(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
             .and_then(|e| e.items());
         let frame_geometry = match per_frame {
-            Some(items) if items.len() == frames => items
+            // More items than frames (a frame kept from a larger object,
+            // as in pydicom's liver_1frame): the first ones are the frames'.
+            Some(items) if items.len() >= frames => items
                 .iter()
+                .take(frames)
                 .map(|g| geometry_from_group(g, &shared))
                 .collect(),
             Some(items) => {

@@ -16,6 +16,7 @@ pub mod guard;
 pub mod header;
 pub mod jpeg;
 pub mod pixels;
+pub mod rle;
 pub mod series;
 pub mod syntax;
 pub mod write;
@@ -276,7 +277,10 @@ fn read_folder(
 ) -> Result<Volume, VolumeError> {
     let files = folder_files(folder)?;
     if files.is_empty() {
-        return Err(VolumeError::invalid(folder, "folder holds no DICOM file"));
+        return Err(VolumeError::invalid(
+            folder,
+            "is a folder that holds no DICOM file",
+        ));
     }
     let (headers, refused) = read_headers(&files);
     if headers.is_empty() {

@@ -88,10 +88,13 @@ pub fn decode(file: &DicomFile, path: &Path) -> Result<VoxelData, VolumeError> {
     let colour = header.samples_per_pixel == 3;
     let lossless_colour_jpeg = colour && header.transfer_syntax.ends_with(".4.57")
         || colour && header.transfer_syntax.ends_with(".4.70");
-    let (mut data, already_rgb) = match decoder {
-        Decoder::Native => (native(file, samples, path)?, false),
-        Decoder::Jpeg if !lossless_colour_jpeg => (jpeg_frames(file, path)?, true),
-        Decoder::Jpeg | Decoder::DicomRs => (with_dicom_rs(file, path)?, false),
+    let header_says_ybr = matches!(header.photometric.as_str(), "YBR_FULL" | "YBR_FULL_422");
+    // Whether the decoded colour samples are YCbCr still, to convert as pydicom does.
+    let (mut data, still_ybr) = match decoder {
+        Decoder::Native => (native(file, samples, path)?, header_says_ybr),
+        Decoder::Jpeg if !lossless_colour_jpeg => jpeg_frames(file, path)?,
+        Decoder::DicomRs if rle_32_bit(header) => (rle_frames_32(file, path)?, header_says_ybr),
+        Decoder::Jpeg | Decoder::DicomRs => (with_dicom_rs(file, path)?, header_says_ybr),
     };
     if data.len() < samples {
         return Err(VolumeError::invalid(
@@ -104,8 +107,7 @@ pub fn decode(file: &DicomFile, path: &Path) -> Result<VoxelData, VolumeError> {
     }
     data.truncate(samples);
     let mut data = to_voxels(data, header);
-    let photometric = header.photometric.as_str();
-    if colour && !already_rgb && matches!(photometric, "YBR_FULL" | "YBR_FULL_422") {
+    if colour && still_ybr {
         if let VoxelData::U8(values) = &mut data {
             ybr_full_to_rgb(values);
         }
@@ -176,6 +178,10 @@ fn native(file: &DicomFile, samples: usize, path: &Path) -> Result<Words, Volume
             "PixelData is encapsulated but the transfer syntax says uncompressed",
         ));
     };
+    // dicom-rs reads an OW value of a big-endian file as 16-bit words (and
+    // hands them back little-endian); an OB value stays as the file's bytes.
+    let big_endian = header.transfer_syntax == syntax::EXPLICIT_BIG_ENDIAN;
+    let stored_as_words = matches!(value, dicom_core::PrimitiveValue::U16(_));
     let bytes = value.to_bytes();
     let subsampled = header.photometric == "YBR_FULL_422" && header.bits_allocated == 8;
     // YBR_FULL_422 stores two luma samples per chroma pair: 2 bytes a pixel.
@@ -203,7 +209,21 @@ fn native(file: &DicomFile, samples: usize, path: &Path) -> Result<Words, Volume
     if subsampled {
         return Ok(Words::Bytes(expand_ybr422(bytes)));
     }
-    let mut words = words_from_le(bytes, header.bits_allocated, samples);
+    let mut words = if big_endian && !stored_as_words && header.bits_allocated > 8 {
+        let swapped = swap_bytes(bytes, header.bits_allocated / 8);
+        words_from_le(&swapped, header.bits_allocated, samples)
+    } else {
+        words_from_le(bytes, header.bits_allocated, samples)
+    };
+    if big_endian
+        && stored_as_words
+        && let Words::Words(values) = &mut words
+    {
+        // 32-bit samples read as pairs of 16-bit words: halves swapped.
+        for v in values.iter_mut() {
+            *v = v.rotate_left(16);
+        }
+    }
     if header.samples_per_pixel == 3 && header.planar {
         let frame = header.rows * header.columns;
         words = match words {
@@ -213,6 +233,14 @@ fn native(file: &DicomFile, samples: usize, path: &Path) -> Result<Words, Volume
         };
     }
     Ok(words)
+}
+
+/// Reverses the byte order of each `width`-byte sample.
+fn swap_bytes(bytes: &[u8], width: usize) -> Vec<u8> {
+    bytes
+        .chunks_exact(width.max(1))
+        .flat_map(|c| c.iter().rev().copied())
+        .collect()
 }
 
 /// Planes `RRR…GGG…BBB…` per frame → `RGBRGB…`.
@@ -300,14 +328,18 @@ fn frame_fragments(file: &DicomFile, path: &Path) -> Result<Vec<Vec<u8>>, Volume
     ))
 }
 
-fn jpeg_frames(file: &DicomFile, path: &Path) -> Result<Words, VolumeError> {
+/// Every frame through libjpeg-turbo, and whether the colour samples are
+/// still YCbCr (see [`jpeg::pydicom_sees_ybr`]).
+fn jpeg_frames(file: &DicomFile, path: &Path) -> Result<(Words, bool), VolumeError> {
     let header = &file.header;
     let max_pixels = header.rows * header.columns;
     let mut bytes = Vec::new();
     let mut halves = Vec::new();
+    let mut still_ybr = false;
     for (index, fragment) in frame_fragments(file, path)?.iter().enumerate() {
-        let frame = jpeg::decode(fragment, max_pixels)
+        let frame = jpeg::decode(fragment, max_pixels, &header.photometric)
             .map_err(|e| VolumeError::invalid(path, format!("frame {index}: {e}")))?;
+        still_ybr |= frame.still_ybr;
         if frame.width != header.columns
             || frame.height != header.rows
             || frame.components != header.samples_per_pixel
@@ -331,11 +363,29 @@ fn jpeg_frames(file: &DicomFile, path: &Path) -> Result<Words, VolumeError> {
             JpegSamples::Sixteen(v) => halves.extend(v),
         }
     }
-    Ok(if header.bits_allocated == 8 && halves.is_empty() {
+    let words = if header.bits_allocated == 8 && halves.is_empty() {
         Words::Bytes(bytes)
     } else {
         Words::Halves(halves)
-    })
+    };
+    Ok((words, still_ybr))
+}
+
+/// RLE of 32-bit samples, which dicom-rs does not decode.
+fn rle_32_bit(header: &Header) -> bool {
+    header.transfer_syntax == syntax::RLE_LOSSLESS && header.bits_allocated == 32
+}
+
+fn rle_frames_32(file: &DicomFile, path: &Path) -> Result<Words, VolumeError> {
+    let header = &file.header;
+    let pixels = header.rows * header.columns;
+    let mut out = Vec::with_capacity(pixels * header.samples_per_pixel * header.frames);
+    for (index, fragment) in frame_fragments(file, path)?.iter().enumerate() {
+        let frame = super::rle::decode_frame_32(fragment, pixels, header.samples_per_pixel)
+            .map_err(|e| VolumeError::invalid(path, format!("frame {index}: {e}")))?;
+        out.extend(frame);
+    }
+    Ok(Words::Words(out))
 }
 
 fn with_dicom_rs(file: &DicomFile, path: &Path) -> Result<Words, VolumeError> {

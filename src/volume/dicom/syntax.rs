@@ -78,6 +78,12 @@ pub const TRANSFER_SYNTAXES: &[(&str, &str, Decoder)] = &[
     ("1.2.840.10008.1.2.4.91", "JPEG 2000", Decoder::DicomRs),
 ];
 
+/// RLE Lossless (PS3.5 Annex G).
+pub const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
+
+/// Explicit VR Big Endian (retired, still found in old archives).
+pub const EXPLICIT_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
+
 /// The decoder for a transfer syntax, or a refusal naming it.
 pub fn decoder(uid: &str) -> Result<Decoder, String> {
     TRANSFER_SYNTAXES
