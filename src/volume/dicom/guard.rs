@@ -79,13 +79,19 @@ struct Encoding {
 
 /// Checks the file meta group and the data set (`bytes` start after the
 /// preamble, if any).
-pub fn check_lengths(bytes: &[u8], layout: Layout, path: &Path) -> Result<(), VolumeError> {
+pub fn check_lengths(bytes: &[u8], layout: Layout, path: &Path) -> Result<Checked, VolumeError> {
     let (dataset_start, transfer_syntax) = match layout {
         Layout::BareDataSet => (0, IMPLICIT_LE.to_string()),
         Layout::BareExplicit => (0, EXPLICIT_LE.to_string()),
         Layout::Preamble | Layout::NoPreamble => meta_group(bytes, path)?,
     };
     let data = &bytes[dataset_start.min(bytes.len())..];
+    if transfer_syntax.is_empty() {
+        return Err(VolumeError::invalid(
+            path,
+            "the file meta group names no transfer syntax (0002,0010): how the data set is encoded is unknown",
+        ));
+    }
     // A syntax in neither Loupe's table nor dicom-rs's registry says
     // nothing of how the data set is encoded: walking it as explicit VR
     // would only produce a misleading length error.
@@ -95,7 +101,23 @@ pub fn check_lengths(bytes: &[u8], layout: Layout, path: &Path) -> Result<(), Vo
             .unwrap_or_default();
         return Err(VolumeError::unsupported(path, reason));
     }
+    // Some writers put an implicit VR data set behind a meta group that
+    // says explicit VR little endian; pydicom notices (no VR letters after
+    // the first tag) and reads it implicit, and so does Loupe.
+    let implicit_despite_syntax = transfer_syntax != IMPLICIT_LE
+        && transfer_syntax != EXPLICIT_BE
+        && transfer_syntax != DEFLATED
+        && data.len() >= 8
+        && !(data[4].is_ascii_uppercase() && data[5].is_ascii_uppercase());
+    let checked = Checked {
+        dataset_start,
+        implicit_despite_syntax,
+    };
     let encoding = match transfer_syntax.as_str() {
+        _ if implicit_despite_syntax => Encoding {
+            explicit: false,
+            big_endian: false,
+        },
         IMPLICIT_LE => Encoding {
             explicit: false,
             big_endian: false,
@@ -126,9 +148,18 @@ pub fn check_lengths(bytes: &[u8], layout: Layout, path: &Path) -> Result<(), Vo
                 ),
             ));
         }
-        return walk(&inflated, encoding, path);
+        return walk(&inflated, encoding, path).map(|()| checked);
     }
-    walk(data, encoding, path)
+    walk(data, encoding, path).map(|()| checked)
+}
+
+/// What the walk learned about where and how the data set is encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checked {
+    /// Where the data set starts (after the meta group), from the bytes given.
+    pub dataset_start: usize,
+    /// The data set is implicit VR although the transfer syntax says explicit.
+    pub implicit_despite_syntax: bool,
 }
 
 /// The meta group (always explicit VR little endian): where the data set

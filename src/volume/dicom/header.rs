@@ -106,13 +106,16 @@ pub fn open(path: &Path, pixels: bool) -> Result<DicomFile, VolumeError> {
         Layout::Preamble => 128,
         Layout::NoPreamble | Layout::BareDataSet | Layout::BareExplicit => 0,
     };
-    super::guard::check_lengths(&bytes[start..], layout, path)?;
+    let checked = super::guard::check_lengths(&bytes[start..], layout, path)?;
     let parse_error = |e: &dyn std::fmt::Display| {
         VolumeError::invalid(path, format!("not a readable DICOM file ({e})"))
     };
     let object = match layout {
         Layout::BareDataSet => bare_data_set(&bytes, false).map_err(|e| parse_error(&e))?,
         Layout::BareExplicit => bare_data_set(&bytes, true).map_err(|e| parse_error(&e))?,
+        _ if checked.implicit_despite_syntax => {
+            implicit_data_set(&bytes[start..], checked.dataset_start).map_err(|e| parse_error(&e))?
+        }
         _ => {
             let mut options = OpenFileOptions::new().read_preamble(ReadPreamble::Never);
             if !pixels {
@@ -130,6 +133,18 @@ pub fn open(path: &Path, pixels: bool) -> Result<DicomFile, VolumeError> {
     };
     let header = Header::from_object(&object, path)?;
     Ok(DicomFile { header, object })
+}
+
+/// A file whose meta group says explicit VR but whose data set is
+/// implicit VR little endian: the meta group as written (its transfer
+/// syntax still decides how pixels are decoded), the data set read implicit.
+fn implicit_data_set(bytes: &[u8], dataset_start: usize) -> Result<DefaultDicomObject, String> {
+    use dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN;
+    let meta = dicom_object::FileMetaTable::from_reader(bytes).map_err(|e| e.to_string())?;
+    let ts = IMPLICIT_VR_LITTLE_ENDIAN.erased();
+    let dataset = InMemDicomObject::read_dataset_with_ts(&bytes[dataset_start.min(bytes.len())..], &ts)
+        .map_err(|e| e.to_string())?;
+    Ok(dataset.with_exact_meta(meta))
 }
 
 /// A data set without a meta group, read in implicit or explicit VR little
