@@ -140,7 +140,8 @@ fn every_transfer_syntax_reads_as_pydicom_reads_it() {
 /// pydicom's own test files (MIT, `tests/fixtures/dicom/pydicom/`): a JPEG
 /// whose colour only the DICOM header names, 32-bit samples big-endian and
 /// in RLE, more functional-group items than frames, an implicit VR data
-/// set behind an explicit meta group, real CT and MR.
+/// set behind an explicit meta group, 8-bit colour in big-endian words,
+/// real CT and MR.
 #[test]
 fn pydicoms_own_test_files_read_as_pydicom_reads_them() {
     let expected: Value = serde_json::from_str(
@@ -151,7 +152,7 @@ fn pydicoms_own_test_files_read_as_pydicom_reads_them() {
     for (name, entry) in entries {
         assert_reads_as_pydicom(name, entry);
     }
-    assert_eq!(entries.len(), 10);
+    assert_eq!(entries.len(), 11);
     // A bare explicit VR data set is DICOM (not "unrecognised"), without an image.
     let bare = fixtures().join("pydicom/ExplVR_LitEndNoMeta.dcm");
     let out = common::loupe(&["info", bare.to_str().unwrap()]);

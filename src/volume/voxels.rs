@@ -94,6 +94,9 @@ pub trait Sample: bytemuck::Pod + Copy + Default + Send + Sync + 'static {
         0.0
     }
     fn to_f64(self) -> f64;
+    /// A value of this type from `f64`: rounded to the nearest integer
+    /// (saturating) for integer types, as [`VoxelData::from_f64_iter`] does.
+    fn from_f64(value: f64) -> Self;
     /// Reverses the byte order in place (big-endian files).
     fn swap_bytes_in_place(values: &mut [Self]);
 }
@@ -103,6 +106,8 @@ macro_rules! impl_sample_int {
         impl Sample for $t {
             #[inline]
             fn to_f64(self) -> f64 { self as f64 }
+            #[inline]
+            fn from_f64(value: f64) -> Self { value.round() as $t }
             fn swap_bytes_in_place(values: &mut [Self]) {
                 for v in values { *v = v.swap_bytes(); }
             }
@@ -125,6 +130,8 @@ macro_rules! impl_sample_small_int {
             }
             #[inline]
             fn to_f64(self) -> f64 { self as f64 }
+            #[inline]
+            fn from_f64(value: f64) -> Self { value.round() as $t }
             fn swap_bytes_in_place(values: &mut [Self]) {
                 for v in values { *v = v.swap_bytes(); }
             }
@@ -138,6 +145,10 @@ impl Sample for f32 {
     fn to_f64(self) -> f64 {
         self as f64
     }
+    #[inline]
+    fn from_f64(value: f64) -> Self {
+        value as f32
+    }
     fn swap_bytes_in_place(values: &mut [Self]) {
         for v in values {
             *v = f32::from_bits(v.to_bits().swap_bytes());
@@ -149,6 +160,10 @@ impl Sample for f64 {
     #[inline]
     fn to_f64(self) -> f64 {
         self
+    }
+    #[inline]
+    fn from_f64(value: f64) -> Self {
+        value
     }
     fn swap_bytes_in_place(values: &mut [Self]) {
         for v in values {

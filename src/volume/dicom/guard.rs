@@ -80,6 +80,17 @@ struct Encoding {
 /// Checks the file meta group and the data set (`bytes` start after the
 /// preamble, if any).
 pub fn check_lengths(bytes: &[u8], layout: Layout, path: &Path) -> Result<Checked, VolumeError> {
+    check_lengths_until(bytes, layout, path, false)
+}
+
+/// [`check_lengths`], stopping at the top-level PixelData element when
+/// `until_pixel_data` (a header read from the file's first bytes only).
+pub fn check_lengths_until(
+    bytes: &[u8],
+    layout: Layout,
+    path: &Path,
+    until_pixel_data: bool,
+) -> Result<Checked, VolumeError> {
     let (dataset_start, transfer_syntax) = match layout {
         Layout::BareDataSet => (0, IMPLICIT_LE.to_string()),
         Layout::BareExplicit => (0, EXPLICIT_LE.to_string()),
@@ -112,6 +123,8 @@ pub fn check_lengths(bytes: &[u8], layout: Layout, path: &Path) -> Result<Checke
     let checked = Checked {
         dataset_start,
         implicit_despite_syntax,
+        big_endian: transfer_syntax == EXPLICIT_BE,
+        pixel_data: None,
     };
     let encoding = match transfer_syntax.as_str() {
         _ if implicit_despite_syntax => Encoding {
@@ -148,9 +161,14 @@ pub fn check_lengths(bytes: &[u8], layout: Layout, path: &Path) -> Result<Checke
                 ),
             ));
         }
-        return walk(&inflated, encoding, path).map(|()| checked);
+        // Pixels inside the inflated stream: dicom-rs reads those.
+        return walk(&inflated, encoding, path, until_pixel_data).map(|_| checked);
     }
-    walk(data, encoding, path).map(|()| checked)
+    let pixel_data = walk(data, encoding, path, until_pixel_data)?;
+    Ok(Checked {
+        pixel_data: pixel_data.map(|(offset, length)| (dataset_start + offset, length)),
+        ..checked
+    })
 }
 
 /// What the walk learned about where and how the data set is encoded.
@@ -160,6 +178,11 @@ pub struct Checked {
     pub dataset_start: usize,
     /// The data set is implicit VR although the transfer syntax says explicit.
     pub implicit_despite_syntax: bool,
+    /// Explicit VR Big Endian.
+    pub big_endian: bool,
+    /// The top-level PixelData value (offset, length in bytes) when it has
+    /// a defined length and lies in the bytes given (not deflated).
+    pub pixel_data: Option<(usize, usize)>,
 }
 
 /// The meta group (always explicit VR little endian): where the data set
@@ -259,16 +282,52 @@ fn is_sequence_in_dictionary(tag: Tag) -> bool {
 }
 
 /// Walks the data set's element headers; see the module comment.
-fn walk(data: &[u8], encoding: Encoding, path: &Path) -> Result<(), VolumeError> {
+/// Walks the element headers of a data set, checking every defined length.
+/// Returns where the top-level PixelData value lies (offset, length) when
+/// it has a defined length, so native pixels can be read from the file's
+/// bytes without dicom-rs copying them value by value. Sequences are
+/// tracked so a PixelData inside one (an icon image) is not taken for it.
+fn walk(
+    data: &[u8],
+    encoding: Encoding,
+    path: &Path,
+    until_pixel_data: bool,
+) -> Result<Option<(usize, usize)>, VolumeError> {
+    let found = walk_elements(data, encoding, path, until_pixel_data)?;
+    if until_pixel_data && found.is_none() {
+        // Stopped short of the pixel data (a header longer than the bytes
+        // read, or an encoding the walk leaves to dicom-rs): not a whole header.
+        return Err(VolumeError::invalid(
+            path,
+            "header does not end within the bytes read",
+        ));
+    }
+    Ok(found)
+}
+
+fn walk_elements(
+    data: &[u8],
+    encoding: Encoding,
+    path: &Path,
+    until_pixel_data: bool,
+) -> Result<Option<(usize, usize)>, VolumeError> {
     let big = encoding.big_endian;
     let mut pos = 0usize;
     // Inside an encapsulated pixel data element: items hold bytes, not elements.
     let mut in_fragments = false;
+    // Open sequences: where each ends (None: undefined length, ended by a delimiter).
+    let mut sequences: Vec<Option<usize>> = Vec::new();
+    let mut pixel_data = None;
     while pos < data.len() {
+        while let Some(Some(end)) = sequences.last()
+            && pos >= *end
+        {
+            sequences.pop();
+        }
         let left = data.len() - pos;
         if left < 8 {
             // Trailing padding shorter than a header: dicom-rs stops there too.
-            return Ok(());
+            return Ok(pixel_data);
         }
         let group = read_u16(&data[pos..], big);
         let element = read_u16(&data[pos + 2..], big);
@@ -283,7 +342,12 @@ fn walk(data: &[u8], encoding: Encoding, path: &Path) -> Result<(), VolumeError>
                         pos += length as usize;
                     }
                 }
-                0xE0DD => in_fragments = false,
+                0xE0DD if in_fragments => in_fragments = false,
+                0xE0DD => {
+                    if sequences.last() == Some(&None) {
+                        sequences.pop();
+                    }
+                }
                 _ => {}
             }
             continue;
@@ -292,11 +356,11 @@ fn walk(data: &[u8], encoding: Encoding, path: &Path) -> Result<(), VolumeError>
             let vr = [data[pos + 4], data[pos + 5]];
             if !vr.iter().all(u8::is_ascii_uppercase) {
                 // Not an encoding this walk follows: leave it to dicom-rs.
-                return Ok(());
+                return Ok(None);
             }
             if long_length_vr(vr) {
                 if left < 12 {
-                    return Ok(());
+                    return Ok(pixel_data);
                 }
                 (Some(vr), read_u32(&data[pos + 8..], big), 12)
             } else {
@@ -306,25 +370,36 @@ fn walk(data: &[u8], encoding: Encoding, path: &Path) -> Result<(), VolumeError>
             (None, read_u32(&data[pos + 4..], big), 8)
         };
         pos += header;
+        if until_pixel_data && tag == Tag(0x7FE0, 0x0010) && sequences.is_empty() {
+            // The header is whole; the value is not read.
+            return Ok(Some((pos, 0)));
+        }
+        let sequence = match vr {
+            Some(vr) => &vr == b"SQ",
+            None => is_sequence_in_dictionary(tag),
+        };
         if length == UNDEFINED {
             if tag == Tag(0x7FE0, 0x0010) {
                 in_fragments = true;
             } else if vr == Some(*b"UN") {
                 // Implicit-VR items inside explicit VR: not followed.
-                return Ok(());
+                return Ok(None);
+            } else if sequence {
+                sequences.push(None);
             }
             continue;
         }
         check(length, data.len() - pos, tag, path)?;
-        let sequence = match vr {
-            Some(vr) => &vr == b"SQ",
-            None => is_sequence_in_dictionary(tag),
-        };
-        if !sequence {
+        if sequence {
+            sequences.push(Some(pos + length as usize));
+        } else {
+            if tag == Tag(0x7FE0, 0x0010) && sequences.is_empty() {
+                pixel_data = Some((pos, length as usize));
+            }
             pos += length as usize;
         }
     }
-    Ok(())
+    Ok(pixel_data)
 }
 
 fn check(length: u32, left: usize, tag: Tag, path: &Path) -> Result<(), VolumeError> {

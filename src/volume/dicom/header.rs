@@ -86,16 +86,53 @@ pub struct Header {
     pub has_pixel_data: bool,
 }
 
-/// A whole file: its header and the parsed object (pixel data included).
+/// A whole file: its header and the parsed object (pixel data included,
+/// unless it is native and kept as the file's bytes in `native_pixels`).
 pub struct DicomFile {
     pub header: Header,
     pub object: DefaultDicomObject,
+    pub native_pixels: Option<NativePixels>,
 }
 
+/// Native (uncompressed, little-endian) pixel data as the file holds it:
+/// the file's bytes and where the PixelData value lies in them. Read this way, a 512×512 slice is one slice of
+/// memory instead of dicom-rs's value-by-value copy.
+pub struct NativePixels {
+    pub file_bytes: Vec<u8>,
+    pub offset: usize,
+    pub length: usize,
+}
+
+impl NativePixels {
+    pub fn bytes(&self) -> &[u8] {
+        &self.file_bytes[self.offset..self.offset + self.length]
+    }
+}
+
+/// The bytes a header read tries first: headers end well before this in
+/// all but files with large private data, which are then read whole.
+const HEADER_PREFIX_BYTES: u64 = 64 << 10;
+
 /// Reads and parses a file; `pixels: false` stops before the pixel data
-/// (grouping a folder into series reads only headers).
+/// (grouping a folder into series reads only headers, from the file's first
+/// bytes where the header ends within them).
 pub fn open(path: &Path, pixels: bool) -> Result<DicomFile, VolumeError> {
-    let bytes = super::read_bounded(path)?;
+    if !pixels
+        && let Ok(prefix) = super::read_prefix(path, HEADER_PREFIX_BYTES)
+        && let Ok(file) = parse(path, prefix, false, true)
+    {
+        return Ok(file);
+    }
+    parse(path, super::read_bounded(path)?, pixels, false)
+}
+
+/// Parses a file's bytes (its first bytes only where `until_pixel_data`).
+fn parse(
+    path: &Path,
+    bytes: Vec<u8>,
+    pixels: bool,
+    until_pixel_data: bool,
+) -> Result<DicomFile, VolumeError> {
     let layout = sniff(&bytes).ok_or_else(|| {
         VolumeError::invalid(
             path,
@@ -106,7 +143,16 @@ pub fn open(path: &Path, pixels: bool) -> Result<DicomFile, VolumeError> {
         Layout::Preamble => 128,
         Layout::NoPreamble | Layout::BareDataSet | Layout::BareExplicit => 0,
     };
-    let checked = super::guard::check_lengths(&bytes[start..], layout, path)?;
+    let checked =
+        super::guard::check_lengths_until(&bytes[start..], layout, path, until_pixel_data)?;
+    // Native little-endian pixels are taken from the file's bytes (see
+    // NativePixels). Big-endian files stay with dicom-rs: their OW words
+    // hold 8-bit samples byte-swapped, which dicom-rs (like pydicom) undoes.
+    let native = checked.pixel_data.filter(|_| {
+        matches!(layout, Layout::Preamble | Layout::NoPreamble)
+            && !checked.implicit_despite_syntax
+            && !checked.big_endian
+    });
     let parse_error = |e: &dyn std::fmt::Display| {
         VolumeError::invalid(path, format!("not a readable DICOM file ({e})"))
     };
@@ -114,11 +160,12 @@ pub fn open(path: &Path, pixels: bool) -> Result<DicomFile, VolumeError> {
         Layout::BareDataSet => bare_data_set(&bytes, false).map_err(|e| parse_error(&e))?,
         Layout::BareExplicit => bare_data_set(&bytes, true).map_err(|e| parse_error(&e))?,
         _ if checked.implicit_despite_syntax => {
-            implicit_data_set(&bytes[start..], checked.dataset_start).map_err(|e| parse_error(&e))?
+            implicit_data_set(&bytes[start..], checked.dataset_start)
+                .map_err(|e| parse_error(&e))?
         }
         _ => {
             let mut options = OpenFileOptions::new().read_preamble(ReadPreamble::Never);
-            if !pixels {
+            if !pixels || native.is_some() {
                 options = options.read_until(tags::PIXEL_DATA);
             }
             options.from_reader(&bytes[start..]).map_err(|e| {
@@ -131,8 +178,21 @@ pub fn open(path: &Path, pixels: bool) -> Result<DicomFile, VolumeError> {
             })?
         }
     };
-    let header = Header::from_object(&object, path)?;
-    Ok(DicomFile { header, object })
+    let mut header = Header::from_object(&object, path)?;
+    header.has_pixel_data |= native.is_some();
+    let native_pixels = match native {
+        Some((offset, length)) if pixels => Some(NativePixels {
+            file_bytes: bytes,
+            offset: start + offset,
+            length,
+        }),
+        _ => None,
+    };
+    Ok(DicomFile {
+        header,
+        object,
+        native_pixels,
+    })
 }
 
 /// A file whose meta group says explicit VR but whose data set is
@@ -142,8 +202,9 @@ fn implicit_data_set(bytes: &[u8], dataset_start: usize) -> Result<DefaultDicomO
     use dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN;
     let meta = dicom_object::FileMetaTable::from_reader(bytes).map_err(|e| e.to_string())?;
     let ts = IMPLICIT_VR_LITTLE_ENDIAN.erased();
-    let dataset = InMemDicomObject::read_dataset_with_ts(&bytes[dataset_start.min(bytes.len())..], &ts)
-        .map_err(|e| e.to_string())?;
+    let dataset =
+        InMemDicomObject::read_dataset_with_ts(&bytes[dataset_start.min(bytes.len())..], &ts)
+            .map_err(|e| e.to_string())?;
     Ok(dataset.with_exact_meta(meta))
 }
 

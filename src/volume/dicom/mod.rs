@@ -106,6 +106,17 @@ pub fn read_bounded(path: &Path) -> Result<Vec<u8>, VolumeError> {
     Ok(bytes)
 }
 
+/// At most the first `limit` bytes of a regular file.
+pub fn read_prefix(path: &Path, limit: u64) -> Result<Vec<u8>, VolumeError> {
+    super::require_regular_file(path)?;
+    let file = std::fs::File::open(path).map_err(|e| VolumeError::io(path, e))?;
+    let mut bytes = Vec::with_capacity(limit as usize);
+    file.take(limit)
+        .read_to_end(&mut bytes)
+        .map_err(|e| VolumeError::io(path, e))?;
+    Ok(bytes)
+}
+
 /// Whether a file is DICOM, by its first bytes (a regular file only).
 pub fn is_dicom_file(path: &Path) -> bool {
     let Ok(meta) = std::fs::metadata(path) else {
@@ -444,8 +455,17 @@ fn assemble(
         })
         .collect::<Result<_, _>>()?;
     let per_frame = first.rows * first.columns * first.samples_per_pixel;
-    let frame_data =
-        |f: &FrameRef| -> VoxelData { slice_of(&decoded[f.file], f.frame * per_frame, per_frame) };
+    // A file that is one frame is moved, not copied, into its place (each
+    // file appears once in the plan); frames of multi-frame files are cut out.
+    let mut decoded = decoded;
+    let mut frame_data = |f: &FrameRef| -> VoxelData {
+        let data = &mut decoded[f.file];
+        if data.len() == per_frame && f.frame == 0 {
+            std::mem::replace(data, VoxelData::U8(Vec::new()))
+        } else {
+            slice_of(data, f.frame * per_frame, per_frame)
+        }
+    };
     let colour = first.samples_per_pixel == 3;
     let parts: Vec<(VoxelData, f64, f64)> = plan
         .frames
@@ -460,6 +480,12 @@ fn assemble(
             (frame_data(f), slope, intercept)
         })
         .collect();
+    if parts.iter().any(|(data, _, _)| data.len() != per_frame) {
+        return Err(VolumeError::invalid(
+            path,
+            "a frame of the series is missing or listed twice",
+        ));
+    }
     let mut data = series::rescale(&parts);
     if let Some(resample) = &plan.resample {
         let time_points = plan.shape.get(3).copied().unwrap_or(1);

@@ -93,7 +93,7 @@ pub fn decode(file: &DicomFile, path: &Path) -> Result<VoxelData, VolumeError> {
     let (mut data, still_ybr) = match decoder {
         Decoder::Native => (native(file, samples, path)?, header_says_ybr),
         Decoder::Jpeg if !lossless_colour_jpeg => jpeg_frames(file, path)?,
-        Decoder::DicomRs if rle_32_bit(header) => (rle_frames_32(file, path)?, header_says_ybr),
+        Decoder::Rle => (rle_frames(file, path)?, header_says_ybr),
         Decoder::Jpeg | Decoder::DicomRs => (with_dicom_rs(file, path)?, header_says_ybr),
     };
     if data.len() < samples {
@@ -169,6 +169,13 @@ fn words_from_le(bytes: &[u8], bits_allocated: usize, samples: usize) -> Words {
 /// Uncompressed pixel data (dicom-rs has undone byte order and deflate).
 fn native(file: &DicomFile, samples: usize, path: &Path) -> Result<Words, VolumeError> {
     let header = &file.header;
+    if let Some(raw) = &file.native_pixels {
+        let order = ByteOrder {
+            big_endian_samples: false,
+            halves_swapped: false,
+        };
+        return native_words(header, raw.bytes(), order, samples, path);
+    }
     let element = file.object.get(tags::PIXEL_DATA).ok_or_else(|| {
         VolumeError::unsupported(path, "no integer PixelData (float pixel data is not read)")
     })?;
@@ -182,7 +189,32 @@ fn native(file: &DicomFile, samples: usize, path: &Path) -> Result<Words, Volume
     // hands them back little-endian); an OB value stays as the file's bytes.
     let big_endian = header.transfer_syntax == syntax::EXPLICIT_BIG_ENDIAN;
     let stored_as_words = matches!(value, dicom_core::PrimitiveValue::U16(_));
-    let bytes = value.to_bytes();
+    let order = ByteOrder {
+        big_endian_samples: big_endian && !stored_as_words,
+        halves_swapped: big_endian && stored_as_words,
+    };
+    native_words(header, &value.to_bytes(), order, samples, path)
+}
+
+/// How native pixel bytes are ordered.
+#[derive(Clone, Copy)]
+struct ByteOrder {
+    /// Each sample's bytes are big-endian (the file's own bytes of an
+    /// Explicit VR Big Endian file).
+    big_endian_samples: bool,
+    /// 32-bit samples that dicom-rs read as pairs of 16-bit words.
+    halves_swapped: bool,
+}
+
+/// Native pixel bytes → words, checked against the size the header needs;
+/// YBR_FULL_422 expanded, planar colour interleaved.
+fn native_words(
+    header: &Header,
+    bytes: &[u8],
+    order: ByteOrder,
+    samples: usize,
+    path: &Path,
+) -> Result<Words, VolumeError> {
     let subsampled = header.photometric == "YBR_FULL_422" && header.bits_allocated == 8;
     // YBR_FULL_422 stores two luma samples per chroma pair: 2 bytes a pixel.
     let needed_samples = if subsampled { samples / 3 * 2 } else { samples };
@@ -209,17 +241,15 @@ fn native(file: &DicomFile, samples: usize, path: &Path) -> Result<Words, Volume
     if subsampled {
         return Ok(Words::Bytes(expand_ybr422(bytes)));
     }
-    let mut words = if big_endian && !stored_as_words && header.bits_allocated > 8 {
+    let mut words = if order.big_endian_samples && header.bits_allocated > 8 {
         let swapped = swap_bytes(bytes, header.bits_allocated / 8);
         words_from_le(&swapped, header.bits_allocated, samples)
     } else {
         words_from_le(bytes, header.bits_allocated, samples)
     };
-    if big_endian
-        && stored_as_words
+    if order.halves_swapped
         && let Words::Words(values) = &mut words
     {
-        // 32-bit samples read as pairs of 16-bit words: halves swapped.
         for v in values.iter_mut() {
             *v = v.rotate_left(16);
         }
@@ -371,26 +401,46 @@ fn jpeg_frames(file: &DicomFile, path: &Path) -> Result<(Words, bool), VolumeErr
     Ok((words, still_ybr))
 }
 
-/// RLE of 32-bit samples, which dicom-rs does not decode.
-fn rle_32_bit(header: &Header) -> bool {
-    header.transfer_syntax == syntax::RLE_LOSSLESS && header.bits_allocated == 32
-}
-
-fn rle_frames_32(file: &DicomFile, path: &Path) -> Result<Words, VolumeError> {
+/// RLE frames through Loupe's decoder (see [`super::rle`]).
+fn rle_frames(file: &DicomFile, path: &Path) -> Result<Words, VolumeError> {
     let header = &file.header;
+    let bytes_per_sample = header.bits_allocated.div_ceil(8);
+    if !matches!(bytes_per_sample, 1 | 2 | 4) {
+        return Err(VolumeError::unsupported(
+            path,
+            format!("RLE with BitsAllocated {}", header.bits_allocated),
+        ));
+    }
     let pixels = header.rows * header.columns;
-    let mut out = Vec::with_capacity(pixels * header.samples_per_pixel * header.frames);
+    let mut out =
+        Vec::with_capacity(pixels * header.samples_per_pixel * bytes_per_sample * header.frames);
     for (index, fragment) in frame_fragments(file, path)?.iter().enumerate() {
-        let frame = super::rle::decode_frame_32(fragment, pixels, header.samples_per_pixel)
-            .map_err(|e| VolumeError::invalid(path, format!("frame {index}: {e}")))?;
+        let frame =
+            super::rle::decode_frame(fragment, pixels, header.samples_per_pixel, bytes_per_sample)
+                .map_err(|e| VolumeError::invalid(path, format!("frame {index}: {e}")))?;
         out.extend(frame);
     }
-    Ok(Words::Words(out))
+    let samples = pixels * header.samples_per_pixel * header.frames;
+    Ok(words_from_le(&out, bytes_per_sample * 8, samples))
 }
 
 fn with_dicom_rs(file: &DicomFile, path: &Path) -> Result<Words, VolumeError> {
     let header = &file.header;
-    let decoded = file.object.decode_pixel_data().map_err(|e| {
+    // A decoder crate that panics on a malformed stream must not take the
+    // window down: its panic becomes this file's error.
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        file.object.decode_pixel_data()
+    }))
+    .map_err(|_| {
+        VolumeError::invalid(
+            path,
+            format!(
+                "{} pixel data is malformed (its decoder failed)",
+                syntax::name(&header.transfer_syntax)
+            ),
+        )
+    })?
+    .map_err(|e| {
         VolumeError::invalid(
             path,
             format!(

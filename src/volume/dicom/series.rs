@@ -17,8 +17,9 @@ use std::path::{Path, PathBuf};
 
 use super::super::error::VolumeError;
 use super::super::orientation::{Affine, cross, dot};
-use super::super::voxels::VoxelData;
+use super::super::voxels::{Sample, VoxelData, with_samples};
 use super::header::{FrameGeometry, Header};
+use rayon::prelude::*;
 
 /// A slice's relative deviation from the series' step that still counts as
 /// evenly spaced (IPP values are written with a few decimals).
@@ -509,19 +510,16 @@ pub fn rescale(frames: &[(VoxelData, f64, f64)]) -> VoxelData {
     if identity && same_type {
         return concat(frames.iter().map(|f| &f.0));
     }
-    let (mut low, mut high) = (f64::INFINITY, f64::NEG_INFINITY);
-    for (data, slope, intercept) in frames {
-        let (min, max) = data.min_max_f64();
-        for v in [min * slope + intercept, max * slope + intercept] {
-            low = low.min(v);
-            high = high.max(v);
-        }
-    }
-    let map = |data: &VoxelData, slope: f64, intercept: f64| -> Vec<f64> {
-        (0..data.len())
-            .map(|i| data.get_f64(i).unwrap_or(0.0) * slope + intercept)
-            .collect()
-    };
+    let ranges: Vec<(f64, f64)> = frames
+        .par_iter()
+        .map(|(data, slope, intercept)| {
+            let (min, max) = data.min_max_f64();
+            let (a, b) = (min * slope + intercept, max * slope + intercept);
+            (a.min(b), a.max(b))
+        })
+        .collect();
+    let low = ranges.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
+    let high = ranges.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
     let fits = |min: f64, max: f64| low >= min && high <= max;
     let stored = frames[0].0.sample_type();
     use super::super::voxels::SampleType as T;
@@ -536,8 +534,31 @@ pub fn rescale(frames: &[(VoxelData, f64, f64)]) -> VoxelData {
     } else {
         T::F32
     };
-    let values = frames.iter().flat_map(|(d, s, i)| map(d, *s, *i));
-    VoxelData::from_f64_iter(target, values)
+    let total = frames.iter().map(|f| f.0.len()).sum();
+    let mut out = VoxelData::zeroed(target, total);
+    with_samples!(&mut out, values => fill_rescaled(values, frames));
+    out
+}
+
+/// Writes each frame's `value × slope + intercept` into its part of `out`
+/// (frames in parallel; one typed loop per input and output type).
+fn fill_rescaled<T: Sample>(out: &mut [T], frames: &[(VoxelData, f64, f64)]) {
+    let mut parts: Vec<(&mut [T], &(VoxelData, f64, f64))> = Vec::with_capacity(frames.len());
+    let mut rest = out;
+    for frame in frames {
+        let (part, tail) = rest.split_at_mut(frame.0.len());
+        parts.push((part, frame));
+        rest = tail;
+    }
+    parts
+        .into_par_iter()
+        .for_each(|(part, (data, slope, intercept))| {
+            with_samples!(data, input => {
+                for (o, v) in part.iter_mut().zip(input.iter()) {
+                    *o = T::from_f64(v.to_f64() * slope + intercept);
+                }
+            })
+        });
 }
 
 fn stored_min(t: super::super::voxels::SampleType) -> f64 {

@@ -8,7 +8,10 @@ pub enum Decoder {
     Native,
     /// JPEG baseline, extended and lossless: libjpeg-turbo 3.
     Jpeg,
-    /// RLE, JPEG-LS, JPEG 2000: dicom-rs's decoders (its RLE, CharLS, openjp2).
+    /// RLE Lossless: Loupe's decoder (`rle`), 8-, 16- and 32-bit.
+    Rle,
+    /// JPEG-LS, JPEG 2000, encapsulated uncompressed: dicom-rs's decoders
+    /// (CharLS, openjp2).
     DicomRs,
 }
 
@@ -39,7 +42,7 @@ pub const TRANSFER_SYNTAXES: &[(&str, &str, Decoder)] = &[
         "Encapsulated Uncompressed Explicit VR Little Endian",
         Decoder::DicomRs,
     ),
-    ("1.2.840.10008.1.2.5", "RLE Lossless", Decoder::DicomRs),
+    ("1.2.840.10008.1.2.5", "RLE Lossless", Decoder::Rle),
     (
         "1.2.840.10008.1.2.4.50",
         "JPEG Baseline (Process 1), 8-bit",
@@ -77,9 +80,6 @@ pub const TRANSFER_SYNTAXES: &[(&str, &str, Decoder)] = &[
     ),
     ("1.2.840.10008.1.2.4.91", "JPEG 2000", Decoder::DicomRs),
 ];
-
-/// RLE Lossless (PS3.5 Annex G).
-pub const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
 
 /// Explicit VR Big Endian (retired, still found in old archives).
 pub const EXPLICIT_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
