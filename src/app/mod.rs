@@ -58,14 +58,21 @@ pub enum Launch {
 }
 
 impl Launch {
-    /// What a command-line path means: a project folder or a file.
+    /// What a command-line path means: a project folder, or a file or a
+    /// folder of DICOM files (a series) to view. An empty folder, or one
+    /// that cannot be listed, is taken for a project (its error says so).
     pub fn from_path(path: Option<PathBuf>) -> Self {
         match path {
             None => Launch::Default,
-            Some(p) if p.is_dir() => Launch::Project(p),
+            Some(p) if p.is_dir() && crate::store::is_project(&p) => Launch::Project(p),
+            Some(p) if p.is_dir() && !folder_has_entries(&p) => Launch::Project(p),
             Some(p) => Launch::File(p),
         }
     }
+}
+
+fn folder_has_entries(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some())
 }
 
 /// Everything the window shows.
@@ -535,4 +542,39 @@ fn show_review(
         document.show_read_only_map(voxels, note);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `loupe DIR`: a project opens as a project, a folder of files (a
+    /// DICOM series) in the viewer, an empty folder as a project (whose
+    /// error then says it is not one).
+    #[test]
+    fn a_command_line_folder_is_a_project_or_a_series() {
+        let dir = tempfile::tempdir().unwrap();
+        let series = dir.path().join("series");
+        std::fs::create_dir(&series).unwrap();
+        std::fs::write(series.join("IM0001"), b"x").unwrap();
+        let project = dir.path().join("project");
+        std::fs::create_dir(&project).unwrap();
+        std::fs::write(project.join(crate::store::DATABASE_FILE), b"").unwrap();
+        std::fs::write(project.join("other"), b"").unwrap();
+        let empty = dir.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        assert_eq!(
+            Launch::from_path(Some(series.clone())),
+            Launch::File(series)
+        );
+        assert_eq!(
+            Launch::from_path(Some(project.clone())),
+            Launch::Project(project)
+        );
+        assert_eq!(
+            Launch::from_path(Some(empty.clone())),
+            Launch::Project(empty)
+        );
+        assert_eq!(Launch::from_path(None), Launch::Default);
+    }
 }

@@ -558,7 +558,10 @@ fn welcome_ui(ui: &mut egui::Ui, commands: &mut Commands) {
     ui.vertical_centered(|ui| {
         ui.add_space(ui.available_height() / 3.0);
         ui.heading("Open an image or volume");
-        ui.label("NIfTI (.nii, .nii.gz, .hdr/.img), PNG, JPEG, TIFF or BMP — or drop a file on the window.");
+        ui.label(
+            "DICOM (a file or a series folder), NIfTI (.nii, .nii.gz, .hdr/.img), PNG, JPEG, TIFF or BMP \
+             — or drop a file or folder on the window.",
+        );
         if ui.button("Open…").clicked() {
             open_dialog(commands);
         }

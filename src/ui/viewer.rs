@@ -709,6 +709,18 @@ pub fn controls_ui(
             "grey"
         }
     ));
+    if let Some(dicom) = &volume.dicom {
+        let context = dicom.context_line();
+        if !context.is_empty() {
+            ui.label(context);
+        }
+        if let Some(problem) = &dicom.resampled {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!("resampled onto a regular grid: {problem}"),
+            );
+        }
+    }
     if let Some(notice) = gpu_notice {
         ui.colored_label(ui.visuals().warn_fg_color, notice);
     }

@@ -67,6 +67,43 @@ impl DicomInfo {
     pub fn inverted(&self) -> bool {
         self.photometric == "MONOCHROME1"
     }
+
+    /// One line of what the image is of, for the viewer: modality, series
+    /// description, body part, eye, patient ID, study date (YYYY-MM-DD);
+    /// the parts the file leaves empty are left out.
+    pub fn context_line(&self) -> String {
+        let date = match self.study_date.as_bytes() {
+            [y @ .., m1, m2, d1, d2] if y.len() == 4 && self.study_date.is_ascii() => format!(
+                "{}-{}{}-{}{}",
+                &self.study_date[..4],
+                *m1 as char,
+                *m2 as char,
+                *d1 as char,
+                *d2 as char
+            ),
+            _ => self.study_date.clone(),
+        };
+        let eye = match self.laterality.as_str() {
+            "" => String::new(),
+            side => format!("laterality {side}"),
+        };
+        let patient = match self.patient_id.as_str() {
+            "" => String::new(),
+            id => format!("patient {id}"),
+        };
+        [
+            self.modality.clone(),
+            self.series_description.clone(),
+            self.body_part.clone(),
+            eye,
+            patient,
+            date,
+        ]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" · ")
+    }
 }
 
 /// Options for reading.
@@ -542,6 +579,28 @@ fn slice_of(data: &VoxelData, start: usize, len: usize) -> VoxelData {
         };
     }
     cut!(U8, I8, U16, I16, U32, I32, U64, I64, F32, F64)
+}
+
+#[cfg(test)]
+mod context_tests {
+    use super::DicomInfo;
+
+    #[test]
+    fn the_context_line_leaves_out_what_the_file_leaves_empty() {
+        let info = DicomInfo {
+            modality: "OP".into(),
+            series_description: "Fundus left".into(),
+            laterality: "L".into(),
+            patient_id: "P-7".into(),
+            study_date: "20261202".into(),
+            ..DicomInfo::default()
+        };
+        assert_eq!(
+            info.context_line(),
+            "OP · Fundus left · laterality L · patient P-7 · 2026-12-02"
+        );
+        assert_eq!(DicomInfo::default().context_line(), "");
+    }
 }
 
 #[cfg(test)]
