@@ -377,6 +377,7 @@ fn nifti_values(path: &Path) -> (Vec<f64>, Affine, [usize; 3]) {
     let affine = [header.srow_x, header.srow_y, header.srow_z].map(|r| r.map(f64::from));
     let raw = object.into_volume().into_raw_data();
     let stored: Vec<f64> = match header.data_type().unwrap() {
+        NiftiType::Uint8 => raw.iter().map(|&b| f64::from(b)).collect(),
         NiftiType::Int16 => raw
             .chunks_exact(2)
             .map(|b| f64::from(i16::from_le_bytes([b[0], b[1]])))
@@ -571,4 +572,68 @@ fn the_window_opens_a_dropped_series_and_resamples_one_with_a_gap_on_request() {
         "{}",
         notice.text
     );
+}
+
+/// A label map painted on an imported DICOM series is saved on the
+/// series' grid: its NIfTI export carries the series' affine (as `info`
+/// reports it) and the painted voxel, and nothing else.
+#[test]
+fn a_label_map_painted_on_a_series_is_exported_on_its_grid() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("p");
+    common::run_ok(&[
+        "project",
+        "init",
+        project.to_str().unwrap(),
+        "--schema",
+        "thyroid",
+    ]);
+    let series = dir.path().join("ct");
+    copy_tree(&fixtures().join("series/ct_oblique"), &series);
+    common::run_ok(&["import", project.to_str().unwrap(), series.to_str().unwrap()]);
+    common::run_ok(&[
+        "paint",
+        project.to_str().unwrap(),
+        "1",
+        "--annotator",
+        "grader",
+        "--label",
+        "2",
+        "--at",
+        "3,4,2",
+        "--radius-mm",
+        "0.1",
+    ]);
+    let out = dir.path().join("maps");
+    common::run_ok(&[
+        "export",
+        project.to_str().unwrap(),
+        "--format",
+        "nifti-labels",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let map = std::fs::read_dir(out.join("grader"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let (values, affine, dims) = nifti_values(&map);
+    assert_eq!(dims, [16, 12, 6]);
+    let painted: Vec<usize> = (0..values.len()).filter(|&i| values[i] != 0.0).collect();
+    assert_eq!(painted, vec![3 + 16 * (4 + 12 * 2)], "one voxel, label 2");
+    assert_eq!(values[painted[0]], 2.0);
+    let got = info(&series, &[]);
+    for r in 0..3 {
+        for c in 0..4 {
+            let want = got["world_from_voxel"][r][c].as_f64().unwrap();
+            // NIfTI stores the affine as float32.
+            assert!(
+                (affine[r][c] - want).abs() < 1e-4,
+                "affine[{r}][{c}] {} vs {want}",
+                affine[r][c]
+            );
+        }
+    }
 }
