@@ -436,14 +436,7 @@ fn broken_dicom_files_get_one_line_errors() {
 #[test]
 fn importing_a_folder_makes_one_item_per_series_and_reimporting_is_a_duplicate() {
     let dir = tempfile::tempdir().unwrap();
-    let project = dir.path().join("p");
-    common::run_ok(&[
-        "project",
-        "init",
-        project.to_str().unwrap(),
-        "--schema",
-        "thyroid",
-    ]);
+    let project = thyroid_project(dir.path());
     let archive = dir.path().join("archive");
     copy_tree(
         &fixtures().join("series/two_series"),
@@ -484,6 +477,19 @@ fn importing_a_folder_makes_one_item_per_series_and_reimporting_is_a_duplicate()
         archive.to_str().unwrap(),
     ]);
     assert!(changed.contains("added 1 items"), "{changed}");
+}
+
+/// An empty thyroid-schema project in `dir/p`.
+fn thyroid_project(dir: &Path) -> PathBuf {
+    let project = dir.join("p");
+    common::run_ok(&[
+        "project",
+        "init",
+        project.to_str().unwrap(),
+        "--schema",
+        "thyroid",
+    ]);
+    project
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -580,17 +586,14 @@ fn the_window_opens_a_dropped_series_and_resamples_one_with_a_gap_on_request() {
 #[test]
 fn a_label_map_painted_on_a_series_is_exported_on_its_grid() {
     let dir = tempfile::tempdir().unwrap();
-    let project = dir.path().join("p");
-    common::run_ok(&[
-        "project",
-        "init",
-        project.to_str().unwrap(),
-        "--schema",
-        "thyroid",
-    ]);
+    let project = thyroid_project(dir.path());
     let series = dir.path().join("ct");
     copy_tree(&fixtures().join("series/ct_oblique"), &series);
-    common::run_ok(&["import", project.to_str().unwrap(), series.to_str().unwrap()]);
+    common::run_ok(&[
+        "import",
+        project.to_str().unwrap(),
+        series.to_str().unwrap(),
+    ]);
     common::run_ok(&[
         "paint",
         project.to_str().unwrap(),

@@ -149,6 +149,12 @@ pub fn photo_affine() -> Affine {
 }
 
 /// LPS axes and origin → RAS `world_from_voxel` (x and y negated).
+/// NIfTI-style voxel sizes: column spacing, row spacing (PixelSpacing is
+/// row, column), slice step, one time unit.
+fn pixdim(spacing_mm: [f64; 2], step_mm: f64) -> [f64; 4] {
+    [spacing_mm[1], spacing_mm[0], step_mm, 1.0]
+}
+
 fn ras_affine(
     row_dir: [f64; 3],
     col_dir: [f64; 3],
@@ -209,7 +215,7 @@ pub fn plan(
                 spacing,
                 origin,
             ),
-            pixdim: [spacing[1], spacing[0], step, 1.0],
+            pixdim: pixdim(spacing, step),
             resampled: None,
             resample: None,
         });
@@ -269,13 +275,13 @@ pub fn plan(
     if stacks.len() > 1 {
         shape.push(stacks.len());
     }
-    let pixdim = [spacing[1], spacing[0], step, 1.0];
+    let voxel_sizes = pixdim(spacing, step);
     match problem {
         None => Ok(Plan {
             frames,
             shape,
             world_from_voxel: ras_affine(row_dir, col_dir, step_vector, spacing, origin),
-            pixdim,
+            pixdim: voxel_sizes,
             resampled: None,
             resample: None,
         }),
@@ -304,7 +310,7 @@ pub fn plan(
                     spacing,
                     origin,
                 ),
-                pixdim: [spacing[1], spacing[0], step, 1.0],
+                pixdim: pixdim(spacing, step),
                 resampled: Some(problem),
                 resample: Some(Resample {
                     sources,
