@@ -165,52 +165,35 @@ pub fn decode(bytes: &[u8], max_pixels: usize, photometric: &str) -> Result<Jpeg
     // where pydicom takes it as YCbCr: its "RGB" are the raw components.
     let still_ybr = !grey && !libjpeg_converts && ybr_wanted;
     let count = width * height * components;
+    // One TurboJPEG call per sample width; `out` holds width × height ×
+    // components samples, the size it writes for this pixel format with
+    // pitch 0 (packed rows).
+    macro_rules! decompress {
+        ($function:ident, $sample:ty) => {{
+            let mut out = vec![<$sample>::default(); count];
+            // SAFETY: `bytes` is a valid buffer of its length; `out` is sized as above.
+            let status = unsafe {
+                tj::$function(
+                    handle.0,
+                    bytes.as_ptr(),
+                    bytes.len() as _,
+                    out.as_mut_ptr(),
+                    0,
+                    format,
+                )
+            };
+            handle.check(status)?;
+            out
+        }};
+    }
     let samples = if precision <= 8 {
-        let mut out = vec![0u8; count];
-        // SAFETY: `out` holds width × height × components samples, the size
-        // TurboJPEG writes for this pixel format with pitch 0 (packed rows).
-        let status = unsafe {
-            tj::tj3Decompress8(
-                handle.0,
-                bytes.as_ptr(),
-                bytes.len() as _,
-                out.as_mut_ptr(),
-                0,
-                format,
-            )
-        };
-        handle.check(status)?;
-        JpegSamples::Eight(out)
+        JpegSamples::Eight(decompress!(tj3Decompress8, u8))
     } else if precision <= 12 {
-        let mut out = vec![0i16; count];
-        // SAFETY: as above, with 16-bit samples.
-        let status = unsafe {
-            tj::tj3Decompress12(
-                handle.0,
-                bytes.as_ptr(),
-                bytes.len() as _,
-                out.as_mut_ptr(),
-                0,
-                format,
-            )
-        };
-        handle.check(status)?;
+        // 12-bit DCT arrives as i16 holding 0..4095.
+        let out = decompress!(tj3Decompress12, i16);
         JpegSamples::Sixteen(out.into_iter().map(|v| v as u16).collect())
     } else if precision <= 16 && lossless {
-        let mut out = vec![0u16; count];
-        // SAFETY: as above, with 16-bit samples.
-        let status = unsafe {
-            tj::tj3Decompress16(
-                handle.0,
-                bytes.as_ptr(),
-                bytes.len() as _,
-                out.as_mut_ptr(),
-                0,
-                format,
-            )
-        };
-        handle.check(status)?;
-        JpegSamples::Sixteen(out)
+        JpegSamples::Sixteen(decompress!(tj3Decompress16, u16))
     } else {
         return Err(format!("JPEG of {precision}-bit precision"));
     };
