@@ -640,3 +640,33 @@ fn a_label_map_painted_on_a_series_is_exported_on_its_grid() {
         }
     }
 }
+
+/// *Find moved files* re-finds an imported series whose folder was moved
+/// (and renamed): by the series UID and its files' contents, the item then
+/// reads from the new folder.
+#[test]
+fn a_moved_series_folder_is_found_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = thyroid_project(dir.path());
+    let series = dir.path().join("archive/ct");
+    copy_tree(&fixtures().join("series/ct_oblique"), &series);
+    common::run_ok(&[
+        "import",
+        project.to_str().unwrap(),
+        series.to_str().unwrap(),
+    ]);
+    let moved = dir.path().join("new disk/renamed series");
+    std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    std::fs::rename(&series, &moved).unwrap();
+    let mut opened = loupe::store::Project::open(&project).unwrap();
+    let item = opened.items().unwrap()[0].clone();
+    assert!(!loupe::volume::source_exists(&opened.resolve(&item)));
+    let found = opened
+        .relocate_missing(&dir.path().join("new disk"), |_, _| {})
+        .unwrap();
+    assert_eq!(found, 1);
+    let item = opened.items().unwrap()[0].clone();
+    let path = opened.resolve(&item);
+    assert_eq!(path, moved);
+    assert_eq!(loupe::volume::load(&path).unwrap().shape, vec![16, 12, 6]);
+}

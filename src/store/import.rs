@@ -386,7 +386,9 @@ fn is_dicom(path: &Path) -> bool {
 /// folder holds nothing else, else `FOLDER#UID`; its identity is
 /// [`super::series_identity`]. Files that are DICOM but hold no readable
 /// image come back with the reason.
-fn dicom_items(files: &[PathBuf]) -> (Vec<(PathBuf, Option<String>)>, Vec<(PathBuf, String)>) {
+pub(super) fn dicom_items(
+    files: &[PathBuf],
+) -> (Vec<(PathBuf, Option<String>)>, Vec<(PathBuf, String)>) {
     use crate::volume::dicom;
     let (headers, mut refused) = dicom::read_headers(files);
     let mut items = Vec::new();

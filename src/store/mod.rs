@@ -927,21 +927,45 @@ impl Project {
             let Some(id) = key.and_then(|k| missing.remove(&k)) else {
                 continue;
             };
-            let stored = self.stored_path(file);
-            self.write(|tx, sql| {
-                tx.execute(
-                    "UPDATE items SET path = ?1, content_hash = ?2 WHERE id = ?3",
-                    params![stored, hash, id],
-                )
-                .map_err(sql)
-            })?;
+            self.relink(id, file, &hash)?;
             found += 1;
             if missing.is_empty() {
                 break;
             }
         }
+        // A DICOM series (an item named by its folder or FOLDER#UID) is
+        // found by its identity, the series UID and its files' contents,
+        // among the series under `folder`.
+        if !missing.is_empty() {
+            let dicom_files: Vec<PathBuf> = files
+                .iter()
+                .filter(|f| crate::volume::dicom::is_dicom_file(f))
+                .cloned()
+                .collect();
+            let (series, _) = import::dicom_items(&dicom_files);
+            for (path, identity) in series {
+                let Some(id) = identity.as_ref().and_then(|i| missing.remove(i)) else {
+                    continue;
+                };
+                self.relink(id, &path, identity.as_deref().unwrap_or_default())?;
+                found += 1;
+            }
+        }
         progress(files.len(), files.len());
         Ok(found)
+    }
+
+    /// Points item `id` at `path` (a file, a series folder or `FOLDER#UID`).
+    fn relink(&mut self, id: i64, path: &Path, identity: &str) -> Result<(), StoreError> {
+        let stored = self.stored_path(path);
+        self.write(|tx, sql| {
+            tx.execute(
+                "UPDATE items SET path = ?1, content_hash = ?2 WHERE id = ?3",
+                params![stored, identity, id],
+            )
+            .map_err(sql)
+        })?;
+        Ok(())
     }
 
     /// Stores a run's predictions (one transaction; the newest per item counts).
