@@ -106,7 +106,7 @@ pub fn check_lengths_until(
     // A syntax in neither Loupe's table nor dicom-rs's registry says
     // nothing of how the data set is encoded: walking it as explicit VR
     // would only produce a misleading length error.
-    if super::syntax::name(&transfer_syntax) == "unknown" {
+    if !super::syntax::is_known(&transfer_syntax) {
         let reason = super::syntax::decoder(&transfer_syntax)
             .err()
             .unwrap_or_default();

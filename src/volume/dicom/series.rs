@@ -149,6 +149,43 @@ pub fn photo_affine() -> Affine {
 }
 
 /// LPS axes and origin → RAS `world_from_voxel` (x and y negated).
+/// The axes a stack is laid along: DICOM's row and column directions and
+/// the slice normal (row × column), unit vectors in LPS.
+#[derive(Clone, Copy)]
+struct Axes {
+    row: [f64; 3],
+    col: [f64; 3],
+    normal: [f64; 3],
+}
+
+impl Plan {
+    /// A plan whose slices lie `step_mm` apart along the normal from
+    /// `origin` (not resampled): the one place world geometry is set.
+    fn along_normal(
+        frames: Vec<FrameRef>,
+        shape: Vec<usize>,
+        axes: Axes,
+        spacing_mm: [f64; 2],
+        origin: [f64; 3],
+        step_mm: f64,
+    ) -> Self {
+        Plan {
+            frames,
+            shape,
+            world_from_voxel: ras_affine(
+                axes.row,
+                axes.col,
+                axes.normal.map(|v| v * step_mm),
+                spacing_mm,
+                origin,
+            ),
+            pixdim: pixdim(spacing_mm, step_mm),
+            resampled: None,
+            resample: None,
+        }
+    }
+}
+
 /// NIfTI-style voxel sizes: column spacing, row spacing (PixelSpacing is
 /// row, column), slice step, one time unit.
 fn pixdim(spacing_mm: [f64; 2], step_mm: f64) -> [f64; 4] {
@@ -199,26 +236,25 @@ pub fn plan(
     let row_dir = unit([o[0], o[1], o[2]]);
     let col_dir = unit([o[3], o[4], o[5]]);
     let normal = unit(cross(row_dir, col_dir));
+    let axes = Axes {
+        row: row_dir,
+        col: col_dir,
+        normal,
+    };
     let spacing = g0.pixel_spacing_mm.unwrap_or([1.0, 1.0]);
 
     // Classic multi-frame with one position: frames are slices along the normal.
     if group.frames.len() > 1 && group.files.len() == 1 && first.frame_geometry.len() == 1 {
         let step = first.spacing_between_slices_mm.unwrap_or(1.0);
         let origin = g0.position_mm.unwrap_or([0.0; 3]);
-        return Ok(Plan {
-            frames: group.frames.clone(),
-            shape: vec![columns, rows, group.frames.len()],
-            world_from_voxel: ras_affine(
-                row_dir,
-                col_dir,
-                normal.map(|v| v * step),
-                spacing,
-                origin,
-            ),
-            pixdim: pixdim(spacing, step),
-            resampled: None,
-            resample: None,
-        });
+        return Ok(Plan::along_normal(
+            group.frames.clone(),
+            vec![columns, rows, group.frames.len()],
+            axes,
+            spacing,
+            origin,
+            step,
+        ));
     }
 
     // Time points: by (echo, temporal position) where they differ.
@@ -269,22 +305,15 @@ pub fn plan(
     let reference = &stacks[0];
     let origin = reference[0].1;
     let (step, problem) = check_stack(reference, normal);
-    let step_vector = normal.map(|v| v * step);
     let frames: Vec<FrameRef> = stacks.iter().flat_map(|s| s.iter().map(|m| m.0)).collect();
     let mut shape = vec![columns, rows, slices];
     if stacks.len() > 1 {
         shape.push(stacks.len());
     }
-    let voxel_sizes = pixdim(spacing, step);
     match problem {
-        None => Ok(Plan {
-            frames,
-            shape,
-            world_from_voxel: ras_affine(row_dir, col_dir, step_vector, spacing, origin),
-            pixdim: voxel_sizes,
-            resampled: None,
-            resample: None,
-        }),
+        None => Ok(Plan::along_normal(
+            frames, shape, axes, spacing, origin, step,
+        )),
         Some(problem) if !resample => Err(VolumeError::NeedsResampling {
             path: path.to_path_buf(),
             problem,
@@ -301,16 +330,6 @@ pub fn plan(
             let sources = stacks.iter().flat_map(|s| s.iter().map(|m| m.1)).collect();
             shape[2] = count;
             Ok(Plan {
-                frames,
-                shape,
-                world_from_voxel: ras_affine(
-                    row_dir,
-                    col_dir,
-                    normal.map(|v| v * step),
-                    spacing,
-                    origin,
-                ),
-                pixdim: pixdim(spacing, step),
                 resampled: Some(problem),
                 resample: Some(Resample {
                     sources,
@@ -321,6 +340,7 @@ pub fn plan(
                     step_mm: step,
                     slices: count,
                 }),
+                ..Plan::along_normal(frames, shape, axes, spacing, origin, step)
             })
         }
     }

@@ -98,6 +98,16 @@ pub fn decoder(uid: &str) -> Result<Decoder, String> {
         })
 }
 
+/// Whether a transfer syntax is in Loupe's table or dicom-rs's registry
+/// (one of them then says how its data set is encoded).
+pub fn is_known(uid: &str) -> bool {
+    use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+    TRANSFER_SYNTAXES.iter().any(|(known, _, _)| *known == uid)
+        || dicom_transfer_syntax_registry::TransferSyntaxRegistry
+            .get(uid)
+            .is_some()
+}
+
 /// A transfer syntax's name: Loupe's table, then dicom-rs's registry.
 pub fn name(uid: &str) -> String {
     if let Some((_, name, _)) = TRANSFER_SYNTAXES.iter().find(|(known, _, _)| *known == uid) {
