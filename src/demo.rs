@@ -6,8 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::rng::Rng;
 use crate::store::{Pool, Project, Schema, StoreError, csv};
-use crate::synth::{Rng, fundus, ultrasound};
+use crate::synth::{fundus, ultrasound};
 
 /// Which demo to write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

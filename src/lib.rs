@@ -9,7 +9,7 @@
 //! - [`train`]: Burn on the shared device or the CPU.
 //! - [`synth`]: deterministic generated data.
 //! - [`paint`]: label-map painting tools, strokes, undo, volumes and Dice (no window).
-//! - [`durable`]: crash-safe small-file writes.
+//! - [`durable`]: crash-safe small-file writes; [`rng`]: the one seeded generator.
 //! - [`app`]: state and commands; [`ui`]: the panels; [`cli`]: subcommands.
 
 pub mod app;
@@ -18,6 +18,7 @@ pub mod demo;
 pub mod durable;
 pub mod paint;
 pub mod render;
+pub mod rng;
 pub mod store;
 pub mod synth;
 pub mod train;

@@ -10,7 +10,6 @@ use common::train_json;
 use egui_kittest::kittest::Queryable;
 use loupe::app::TrainingCommand;
 use loupe::app::training::TrainingStatus;
-use loupe::train::config::Method;
 
 /// A small lung demo: 40 cases of 16³ voxels.
 fn lung_demo(dir: &Path) -> std::path::PathBuf {
@@ -240,7 +239,7 @@ fn the_window_trains_the_student_from_a_teacher_chosen_in_the_panel() {
     harness.get_by_label(teacher_run.as_str()).click();
     harness.run();
     let config = harness.state().state().training.config.clone();
-    assert_eq!(config.method, Method::CrossModalKd);
+    assert_eq!(config.method, loupe::train::methods::cross_modal_kd::METHOD);
     assert_eq!(config.teachers, std::slice::from_ref(&teacher_run));
     let mut short = config.clone();
     short.epochs = 2;

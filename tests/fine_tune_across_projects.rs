@@ -14,7 +14,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use loupe::app::TrainingCommand;
 use loupe::demo::{DemoOptions, DemoTask, write_demo};
-use loupe::train::config::{Method, TrainConfig};
+use loupe::train::config::TrainConfig;
 use loupe::train::inference::load_run;
 use loupe::train::models::Classifier;
 use loupe::ui::LoupeApp;
@@ -257,7 +257,7 @@ fn the_panel_starts_from_another_projects_run_and_shows_the_lineage() {
     harness
         .state_mut()
         .apply(TrainingCommand::SetConfig(Box::new(TrainConfig {
-            method: Method::Supervised,
+            method: loupe::train::methods::supervised::METHOD,
             input_size: 16,
             epochs: 1,
             ..TrainConfig::default()

@@ -312,7 +312,7 @@ fn train_in_window(
 
 #[test]
 fn the_window_trains_the_slice_policy_and_kdamm_with_their_curves() {
-    use loupe::train::config::{InputKind, Method};
+    use loupe::train::config::InputKind;
     let dir = tempfile::tempdir().unwrap();
     let root = bone_demo(dir.path());
     let image = run_of(&train_json(
@@ -339,7 +339,7 @@ fn the_window_trains_the_slice_policy_and_kdamm_with_their_curves() {
     harness.get_by_label("CT slice policy (REINFORCE)").click();
     harness.run();
     let config = harness.state().state().training.config.clone();
-    assert_eq!(config.method, Method::SlicePolicy);
+    assert_eq!(config.method, loupe::train::methods::slice_policy::METHOD);
     assert_eq!(config.input_kind(), InputKind::Series("ct".into()));
     harness.get_by_label("Teacher run").click();
     harness.run();

@@ -332,12 +332,12 @@ fn the_window_trains_a_segmentation_and_overlays_its_prediction_against_the_trut
     harness.run();
     // A brain-tumour project starts from the four-sequence U-Net.
     let mut config = harness.state().state().training.config.clone();
-    assert_eq!(config.method, loupe::train::config::Method::Segmentation);
+    assert_eq!(config.method, loupe::train::methods::segmentation::METHOD);
     assert_eq!(config.modalities.len(), 4);
     config.epochs = 1;
     config.width = 2;
     config.input_size = 32;
-    config.segmentation.slices_per_case = 2;
+    config.set(&loupe::train::segmentation::SLICES_PER_CASE, 2usize);
     harness
         .state_mut()
         .apply(TrainingCommand::SetConfig(Box::new(config)));
@@ -376,7 +376,7 @@ fn the_window_trains_a_segmentation_and_overlays_its_prediction_against_the_trut
     harness.get_by_label(teacher_run.as_str()).click();
     harness.run();
     let config = harness.state().state().training.config.clone();
-    assert_eq!(config.method, loupe::train::config::Method::Protokd);
+    assert_eq!(config.method, loupe::train::methods::protokd::METHOD);
     assert_eq!(config.modalities, ["t1"]);
     assert_eq!(config.teachers, std::slice::from_ref(&teacher_run));
     harness.get_by_label("Start").click();

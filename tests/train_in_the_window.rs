@@ -12,10 +12,12 @@ use loupe::app::TrainingCommand;
 use loupe::app::training::TrainingRun;
 use loupe::app::training::TrainingStatus;
 use loupe::demo::{DemoOptions, DemoTask, write_demo};
-use loupe::train::config::{DeviceKind, Method, Preset, TrainConfig};
+use loupe::train::config::{DeviceKind, IMAGE_MODALITY, TrainConfig};
 use loupe::train::device::flex;
 use loupe::train::events::Scalars;
-use loupe::train::methods::{Batch, MethodSpec, Models, StepContext, TrainingMethod};
+use loupe::train::presets::Preset;
+use loupe::train::spec::{Method, MethodSpec, Task, TeacherUse};
+use loupe::train::step::{Batch, Declaration, Models, StepContext, Stepper, TrainingMethod};
 use loupe::ui::LoupeApp;
 
 /// A thyroid demo of `count` images opened in the window, training panel shown.
@@ -73,7 +75,7 @@ fn training_from_the_panel_reports_curves_and_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = window_with_training_panel(dir.path(), 40, 48);
     let config = TrainConfig {
-        method: Method::MeanTeacher,
+        method: loupe::train::methods::mean_teacher::METHOD,
         input_size: 16,
         width: 4,
         epochs: 2,
@@ -159,7 +161,7 @@ fn presets_fill_in_the_measured_settings_and_keep_the_method() {
     assert_eq!(
         config,
         TrainConfig {
-            method: Method::Supervised,
+            method: loupe::train::methods::supervised::METHOD,
             ..Preset::FundusOnCpu.config()
         }
     );
@@ -167,11 +169,11 @@ fn presets_fill_in_the_measured_settings_and_keep_the_method() {
     harness.run();
     let config = harness.state().state().training.config.clone();
     assert_eq!(config.augmentation.rotation_degrees, 10.0);
-    assert_eq!(config.method, Method::Supervised);
+    assert_eq!(config.method, loupe::train::methods::supervised::METHOD);
     assert_eq!(
         config,
         TrainConfig {
-            method: Method::Supervised,
+            method: loupe::train::methods::supervised::METHOD,
             ..TrainConfig::default()
         }
     );
@@ -181,18 +183,28 @@ fn presets_fill_in_the_measured_settings_and_keep_the_method() {
 /// smoothing (ε = 0.1), reporting its terms under its own names.
 struct LabelSmoothing;
 
-const LABEL_SMOOTHING: MethodSpec = MethodSpec::image(
-    "label-smoothing",
-    false,
-    false,
-    &["loss/ce", "loss/smoothing", "loss/total"],
-);
+static LABEL_SMOOTHING: MethodSpec = MethodSpec {
+    name: "label-smoothing",
+    title: "Label smoothing",
+    task: Task::Classify,
+    keeps_teacher: false,
+    uses_unlabeled: false,
+    series: &["loss/ce", "loss/smoothing", "loss/total"],
+    modalities: &[IMAGE_MODALITY],
+    teacher_roles: &[],
+    teacher_use: TeacherUse::None,
+    settings: &[],
+};
+
+/// Registers `spec` (once per test process) with its step.
+fn registered(spec: &'static MethodSpec, build: fn() -> Stepper) -> Method {
+    let method = Method::of(spec);
+    // Another test of this file may have registered it already.
+    let _ = loupe::train::methods::register(Declaration { method, build });
+    method
+}
 
 impl TrainingMethod for LabelSmoothing {
-    fn spec(&self) -> &MethodSpec {
-        &LABEL_SMOOTHING
-    }
-
     fn step(
         &mut self,
         models: Models,
@@ -229,14 +241,17 @@ fn a_new_method_draws_its_curves_with_no_panel_code() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = window_with_training_panel(dir.path(), 40, 48);
     let root = dir.path().join("thyroid");
+    let method = registered(&LABEL_SMOOTHING, || {
+        Stepper::Classify(Box::new(LabelSmoothing))
+    });
     let config = TrainConfig {
-        method: Method::Supervised,
+        method,
         input_size: 16,
         width: 2,
         epochs: 2,
         ..TrainConfig::default()
     };
-    let run = TrainingRun::spawn(root.clone(), config, Box::new(LabelSmoothing), flex(), 1);
+    let run = TrainingRun::spawn(root.clone(), config, flex(), 1);
     harness.state_mut().state_mut().training.run = Some(run);
     draw_until_the_run_ends(&mut harness);
     let state = harness.state().state();
@@ -285,7 +300,8 @@ fn the_window_opens_with_the_preset_for_the_schema_and_device() {
     };
     assert_eq!(state.training.on_cpu, device == DeviceKind::Cpu);
     // … and the thyroid method's hybrid loss, CE + focal.
-    assert_eq!(state.training.config, expected.config_for("thyroid"));
+    let schema = state.session.as_ref().unwrap().project.schema().clone();
+    assert_eq!(state.training.config, expected.config_for(&schema));
     assert_eq!(state.training.config.loss.focal_weight, 1.0);
 }
 
@@ -294,7 +310,7 @@ fn a_past_run_can_be_reviewed_without_training_again() {
     let dir = tempfile::tempdir().unwrap();
     let root = write_thyroid_demo(dir.path(), 16, 32);
     let config = TrainConfig {
-        method: Method::Supervised,
+        method: loupe::train::methods::supervised::METHOD,
         input_size: 16,
         width: 2,
         epochs: 2,
@@ -302,7 +318,7 @@ fn a_past_run_can_be_reviewed_without_training_again() {
     };
     let (events, _received) = std::sync::mpsc::channel();
     let (_commands, commands) = std::sync::mpsc::channel();
-    let summary = loupe::train::trainer::train(
+    let summary = loupe::train::run::train(
         &root,
         &config,
         &flex(),
@@ -331,13 +347,14 @@ fn a_past_run_can_be_reviewed_without_training_again() {
 /// method would.
 struct Crashes;
 
-const CRASHES: MethodSpec = MethodSpec::image("crashes", false, false, &["loss/total"]);
+static CRASHES: MethodSpec = MethodSpec {
+    name: "crashes",
+    title: "Crashes",
+    series: &["loss/total"],
+    ..LABEL_SMOOTHING
+};
 
 impl TrainingMethod for Crashes {
-    fn spec(&self) -> &MethodSpec {
-        &CRASHES
-    }
-
     fn step(
         &mut self,
         _models: Models,
@@ -354,14 +371,15 @@ fn a_crash_in_training_is_shown_and_a_new_run_can_start() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = window_with_training_panel(dir.path(), 16, 32);
     let root = dir.path().join("thyroid");
+    let method = registered(&CRASHES, || Stepper::Classify(Box::new(Crashes)));
     let config = TrainConfig {
-        method: Method::Supervised,
+        method,
         input_size: 16,
         width: 2,
         epochs: 1,
         ..TrainConfig::default()
     };
-    let run = TrainingRun::spawn(root, config, Box::new(Crashes), flex(), 1);
+    let run = TrainingRun::spawn(root, config, flex(), 1);
     harness.state_mut().state_mut().training.run = Some(run);
     draw_until_the_run_ends(&mut harness);
     let status = harness

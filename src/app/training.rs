@@ -8,14 +8,14 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::time::Instant;
 
 use super::command::TrainingCommand;
-use crate::train::config::{DeviceKind, Preset, TrainConfig};
+use crate::train::config::{DeviceKind, TrainConfig};
 use crate::train::data::Rasterize;
 use crate::train::device::{self, ComputeDevice, DeviceError, WgpuHandles};
 use crate::train::events::{EpochRecord, RunSummary, Scalars, TrainCommand, TrainEvent};
 use crate::train::lineage::{self, Ancestor};
-use crate::train::methods;
+use crate::train::presets::{self, Preset};
 use crate::train::runs::{self, PastRun};
-use crate::train::{threads, trainer};
+use crate::train::{run, threads};
 
 /// What training sees of an item: the viewer's middle-axial rendering.
 pub const RASTERIZE: Rasterize = crate::render::cpu::middle_axial_slice;
@@ -63,65 +63,16 @@ pub struct TrainingRun {
 }
 
 impl TrainingRun {
-    /// Starts the configured method (classifying or segmenting) on `root`
-    /// in a background thread, its CPU kernels on a pool of `threads` threads.
-    pub fn spawn_configured(
-        root: PathBuf,
-        config: TrainConfig,
-        compute: ComputeDevice,
-        threads: usize,
-    ) -> Self {
-        let name = methods::spec(config.method).name.to_string();
-        Self::start(
-            root,
-            config,
-            name,
-            compute,
-            threads,
-            |root, config, compute, events, commands| {
-                trainer::train(root, config, compute, RASTERIZE, events, commands)
-            },
-        )
-    }
-
-    /// Starts `method` (any classifying method, one not in the configuration's
-    /// list too) on `root`, as [`TrainingRun::spawn_configured`].
+    /// Starts the configured method (any registered one, classifying or
+    /// segmenting) on `root` in a background thread, its CPU kernels on a
+    /// pool of `threads` threads.
     pub fn spawn(
         root: PathBuf,
         config: TrainConfig,
-        method: Box<dyn methods::TrainingMethod>,
         compute: ComputeDevice,
         threads: usize,
     ) -> Self {
-        let name = method.spec().name.to_string();
-        Self::start(
-            root,
-            config,
-            name,
-            compute,
-            threads,
-            move |root, config, compute, events, commands| {
-                trainer::train_with(root, config, method, compute, RASTERIZE, events, commands)
-            },
-        )
-    }
-
-    fn start(
-        root: PathBuf,
-        config: TrainConfig,
-        name: String,
-        compute: ComputeDevice,
-        threads: usize,
-        run: impl FnOnce(
-            &Path,
-            &TrainConfig,
-            &ComputeDevice,
-            &Sender<TrainEvent>,
-            &Receiver<TrainCommand>,
-        ) -> Result<RunSummary, crate::train::error::TrainError>
-        + Send
-        + 'static,
-    ) -> Self {
+        let name = config.method.name().to_string();
         let (events_tx, events) = channel();
         let (commands, commands_rx) = channel();
         let (result_tx, result) = channel();
@@ -135,7 +86,14 @@ impl TrainingRun {
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     // Moved in: the pool runs it on one of its own threads.
                     threads::with_threads(threads, move || {
-                        run(&root, &thread_config, &compute, &events_tx, &commands_rx)
+                        run::train(
+                            &root,
+                            &thread_config,
+                            &compute,
+                            RASTERIZE,
+                            &events_tx,
+                            &commands_rx,
+                        )
                     })
                     .and_then(|result| result)
                     .map_err(|e| e.to_string())
@@ -330,7 +288,7 @@ impl Training {
         } else {
             DeviceKind::Gpu
         };
-        let preset = Preset::for_project(schema_name, device).config_for(schema_name);
+        let preset = Preset::for_project(schema_name, device).config_for(schema);
         if self.run.as_ref().is_none_or(|r| !r.is_active()) && preset.method.segments() {
             // A segmentation project starts from its own settings whole
             // (the four-sequence U-Net); only the seed carries over.
@@ -351,10 +309,10 @@ impl Training {
             // Teacher runs are this project's.
             self.config.teachers.clear();
             self.config.fit_to_modality();
-            // A method that cannot read the input (mean teacher on a record) gives way to supervised.
-            let reads = crate::train::methods::spec(self.config.method).modalities;
-            if !reads.contains(&self.config.input_kind().kind_name()) {
-                self.config.method = crate::train::config::Method::Supervised;
+            // A method that cannot read the input (mean teacher on a record)
+            // gives way to the first method that can.
+            if let Some(method) = presets::method_for_input(&self.config) {
+                self.config.method = method;
             }
         }
     }
@@ -415,7 +373,7 @@ impl Training {
                     compute.clone()
                 };
                 self.lineage = lineage::lineage(root, &self.config);
-                self.run = Some(TrainingRun::spawn_configured(
+                self.run = Some(TrainingRun::spawn(
                     root.to_path_buf(),
                     self.config.clone(),
                     compute,

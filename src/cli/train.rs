@@ -11,13 +11,16 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 
 use crate::app::training::{RASTERIZE, display_compute};
 use crate::store::Project;
-use crate::train::config::{Method, Preset, TrainConfig};
+use crate::train::config::{Method, TrainConfig};
 use crate::train::device::{self, ComputeDevice};
 use crate::train::events::{RunSummary, TrainEvent, series};
 use crate::train::inference;
+use crate::train::methods;
 use crate::train::metrics::Metrics;
 use crate::train::models::ModelKind;
-use crate::train::{lineage, runs, threads, trainer};
+use crate::train::presets::{self, Preset, ProjectInputs};
+use crate::train::spec::{Setting, SettingKind};
+use crate::train::{lineage, run, runs, threads};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum DeviceArg {
@@ -27,11 +30,140 @@ pub enum DeviceArg {
     Flex,
 }
 
-/// `--method NAME`, from the names `train::config::Method` defines.
+/// `--method NAME`, from the names of the registered methods.
 pub(crate) fn method_parser() -> impl TypedValueParser<Value = Method> {
-    let names: Vec<&'static str> = Method::ALL.iter().map(|m| m.name()).collect();
-    PossibleValuesParser::new(names)
-        .map(|name| Method::from_name(&name).expect("the parser offers only method names"))
+    let names: Vec<&'static str> = methods::all().iter().map(|d| d.method.name()).collect();
+    PossibleValuesParser::new(names).try_map(|name| {
+        methods::method_named(&name)
+            .map_err(|e| clap::Error::raw(clap::error::ErrorKind::InvalidValue, e))
+    })
+}
+
+/// Every flag a registered method's settings declare, once, with the
+/// settings (of one or several methods) it sets.
+fn declared_flags() -> Vec<(&'static str, Vec<(Method, &'static Setting)>)> {
+    let mut flags: Vec<(&'static str, Vec<(Method, &'static Setting)>)> = Vec::new();
+    for declaration in methods::all() {
+        let method = declaration.method;
+        for setting in method.spec().settings {
+            match flags.iter_mut().find(|(flag, _)| *flag == setting.flag) {
+                Some((_, users)) => users.push((method, setting)),
+                None => flags.push((setting.flag, vec![(method, setting)])),
+            }
+        }
+    }
+    flags
+}
+
+/// The methods' declared settings as `loupe train` flags (`--alpha`,
+/// `--temperature`, `--kd-weight`, …, one per declared flag; a flag several
+/// methods declare sets the chosen method's), and `--set NAME=VALUE` for
+/// any setting of the chosen method. Built from the declarations, so a
+/// method's settings reach the command line with no code here.
+#[derive(Debug, Clone, Default)]
+pub struct SettingArgs {
+    /// `(flag, value as typed)` for each flag given (a switch: the value it sets).
+    pub flags: Vec<(String, String)>,
+    /// `NAME=VALUE` pairs of `--set`.
+    pub set: Vec<String>,
+}
+
+const SET_ARG: &str = "set";
+
+impl clap::FromArgMatches for SettingArgs {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut args = Self::default();
+        args.update_from_arg_matches(matches)?;
+        Ok(args)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        for (flag, users) in declared_flags() {
+            match &users[0].1.kind {
+                SettingKind::Switch { flag_sets, .. } => {
+                    if matches.get_flag(flag) {
+                        self.flags.push((flag.to_string(), flag_sets.to_string()));
+                    }
+                }
+                _ => {
+                    if let Some(value) = matches.get_one::<String>(flag) {
+                        self.flags.push((flag.to_string(), value.clone()));
+                    }
+                }
+            }
+        }
+        if let Some(values) = matches.get_many::<String>(SET_ARG) {
+            self.set.extend(values.cloned());
+        }
+        Ok(())
+    }
+}
+
+impl clap::Args for SettingArgs {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        use clap::{Arg, ArgAction};
+        let mut command = command;
+        for (flag, users) in declared_flags() {
+            let help: Vec<String> = users
+                .iter()
+                .map(|(method, setting)| {
+                    let default = setting.default_value();
+                    format!("{}: {} (default {default})", method.name(), setting.help)
+                })
+                .collect();
+            let arg = Arg::new(flag).long(flag).help(help.join("; "));
+            let arg = match users[0].1.kind {
+                SettingKind::Switch { .. } => arg.action(ArgAction::SetTrue),
+                _ => arg.value_name("VALUE").action(ArgAction::Set),
+            };
+            command = command.arg(arg);
+        }
+        command.arg(
+            Arg::new(SET_ARG)
+                .long(SET_ARG)
+                .value_name("NAME=VALUE")
+                .action(ArgAction::Append)
+                .help(
+                    "Any setting the chosen method declares, by its config.json name \
+                     (e.g. --set ema_decay=0.95); repeat for several",
+                ),
+        )
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
+}
+
+impl SettingArgs {
+    /// Sets the given flags and `--set` pairs on `config`'s method, each
+    /// checked by its declaration; a flag or name the method does not
+    /// declare is refused by name.
+    pub fn apply(&self, config: &mut TrainConfig) -> anyhow::Result<()> {
+        let spec = config.method.spec();
+        for (flag, value) in &self.flags {
+            let setting = spec.setting_by_flag(flag).ok_or_else(|| {
+                let owners: Vec<&str> = declared_flags()
+                    .into_iter()
+                    .filter(|(f, _)| f == flag)
+                    .flat_map(|(_, users)| users.into_iter().map(|(m, _)| m.name()))
+                    .collect();
+                anyhow::anyhow!(
+                    "--{flag} is not a setting of method {} (it is of {})",
+                    spec.name,
+                    owners.join(", ")
+                )
+            })?;
+            config.set_named(setting.name, value)?;
+        }
+        for pair in &self.set {
+            let (name, value) = pair
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("--set {pair:?}: write NAME=VALUE"))?;
+            config.set_named(name.trim(), value)?;
+        }
+        Ok(())
+    }
 }
 
 /// `--model NAME`, from the names `train::models::ModelKind` defines.
@@ -66,17 +198,6 @@ pub struct TrainArgs {
     /// computed on this project's cases.
     #[arg(long, value_name = "DIR", requires = "teacher")]
     pub teacher_project: Option<PathBuf>,
-    /// Distillation: α of `α·L_ce + (1 − α)·L_kd·grad_ratio` (default 0.5).
-    #[arg(long)]
-    pub alpha: Option<f64>,
-    /// Distillation: keep the KD term at the fixed weight 1 − α instead of
-    /// scaling it by the gradient ratio each step (the ablation).
-    #[arg(long)]
-    pub no_grad_ratio: bool,
-    /// Distillation: compare the teacher's raw feature row means instead
-    /// of standardising them over the cohort first (the ablation).
-    #[arg(long)]
-    pub raw_teacher_features: bool,
     /// Which slices of a CT series a 2-D model reads: the k around the
     /// middle, k random ones, or a slice-policy run's picks (--policy RUN).
     /// Given, the series is read as slices, not as a 3-D volume.
@@ -88,26 +209,9 @@ pub struct TrainArgs {
     /// The slice-policy run whose picks --slices policy reads.
     #[arg(long, value_name = "RUN")]
     pub policy: Option<String>,
-    /// Slice policy: weight β of the entropy bonus (default 0.01).
-    #[arg(long)]
-    pub entropy_weight: Option<f64>,
-    /// KDAMM: temperature T of the softened outputs (default 4); ProtoKD:
-    /// of the pixel-wise distillation (default 10).
-    #[arg(long)]
-    pub temperature: Option<f64>,
-    /// KDAMM: weight of the cross-entropy on complete cases (default 1).
-    #[arg(long)]
-    pub ce_weight: Option<f64>,
-    /// KDAMM: weight of each teacher's KL term (default 1); ProtoKD: of
-    /// the pixel-wise KD term (default 10).
-    #[arg(long)]
-    pub kd_weight: Option<f64>,
-    /// ProtoKD: weight of the prototype term (default 0.1).
-    #[arg(long)]
-    pub proto_weight: Option<f64>,
-    /// Segmentation: axial slices drawn per labeled case each epoch (default 8).
-    #[arg(long, value_name = "N")]
-    pub slices_per_case: Option<usize>,
+    /// Every method's declared settings, as flags and `--set NAME=VALUE`.
+    #[command(flatten)]
+    pub settings: SettingArgs,
     /// The architecture (default: the one that suits the data).
     #[arg(long, value_parser = model_parser())]
     pub model: Option<ModelKind>,
@@ -190,66 +294,32 @@ fn configuration(args: &TrainArgs, compute: &ComputeDevice) -> anyhow::Result<Tr
     let mut config = match &args.config {
         Some(path) => read_config(path)?,
         None => {
-            let schema = Project::open(&args.dir)?.schema().name.clone();
-            Preset::for_project(&schema, compute.kind()).config_for(&schema)
+            let schema = Project::open(&args.dir)?.schema().clone();
+            Preset::for_project(&schema.name, compute.kind()).config_for(&schema)
         }
     };
-    if let Some(method) = args.method {
-        config.method = method;
-    }
+    let method = args.method.unwrap_or(config.method);
     apply_slice_args(args, &mut config);
     if !args.modality.is_empty() {
+        config.method = method;
         config.modalities = args.modality.clone();
-    } else if config.method == Method::Protokd {
+    } else if method.segments() && !method.spec().teacher_roles.is_empty() {
         anyhow::bail!(
-            "protokd trains a student on fewer sequences than its teacher: name them \
-             (e.g. --modality t1)"
+            "{} trains a student on fewer sequences than its teacher: name them \
+             (e.g. --modality t1)",
+            method.name()
         );
     } else {
-        // A method that cannot read the configured input reads its own
+        // The one rule of the panel too: a method that cannot read the
+        // configured input reads the first of its own the project has
         // (cross-modal-kd: the tabular record; kdamm: slices and record).
-        let reads = crate::train::methods::spec(config.method).modalities;
-        if !reads.contains(&config.input_kind().kind_name()) && !reads.is_empty() {
-            let roles = Project::open(&args.dir)?.schema().modalities.clone();
-            config.read_as(reads[0], &roles);
-        }
+        let schema = Project::open(&args.dir)?.schema().clone();
+        presets::switch_method(&mut config, method, &ProjectInputs::of(&schema));
     }
     config.fit_to_modality();
-    // T and the KD weight are KDAMM's or ProtoKD's, by the method.
-    if let Some(t) = args.temperature {
-        if config.method.segments() {
-            config.segmentation.temperature = t;
-        } else {
-            config.kdamm.temperature = t;
-        }
-    }
-    if let Some(w) = args.ce_weight {
-        config.kdamm.ce_weight = w;
-    }
-    if let Some(w) = args.kd_weight {
-        if config.method.segments() {
-            config.segmentation.kd_weight = w;
-        } else {
-            config.kdamm.kd_weight = w;
-        }
-    }
-    if let Some(w) = args.proto_weight {
-        config.segmentation.proto_weight = w;
-    }
-    if let Some(n) = args.slices_per_case {
-        config.segmentation.slices_per_case = n;
-    }
+    args.settings.apply(&mut config)?;
     if let Some(dir) = &args.teacher_project {
         config.teacher_project = Some(lineage::project_folder(dir)?.to_string_lossy().into_owned());
-    }
-    if let Some(alpha) = args.alpha {
-        config.distillation.alpha = alpha;
-    }
-    if args.no_grad_ratio {
-        config.distillation.grad_ratio = false;
-    }
-    if args.raw_teacher_features {
-        config.distillation.standardise_teacher = false;
     }
     let teachers: Vec<String> = args.teacher.iter().chain(&args.teachers).cloned().collect();
     if !teachers.is_empty() {
@@ -305,14 +375,11 @@ fn configuration(args: &TrainArgs, compute: &ComputeDevice) -> anyhow::Result<Tr
     Ok(config)
 }
 
-/// `--slices`, `--slice-count`, `--policy`, `--entropy-weight`: any of them
-/// makes a series read as slices.
+/// `--slices`, `--slice-count`, `--policy`: any of them makes a series read
+/// as slices.
 fn apply_slice_args(args: &TrainArgs, config: &mut TrainConfig) {
     use crate::train::config::{SliceConfig, SliceSelection};
-    let given = args.slices.is_some()
-        || args.slice_count.is_some()
-        || args.policy.is_some()
-        || args.entropy_weight.is_some();
+    let given = args.slices.is_some() || args.slice_count.is_some() || args.policy.is_some();
     if !given {
         return;
     }
@@ -328,9 +395,6 @@ fn apply_slice_args(args: &TrainArgs, config: &mut TrainConfig) {
         if args.slices.is_none() {
             slices.selection = SliceSelection::Policy;
         }
-    }
-    if let Some(w) = args.entropy_weight {
-        slices.entropy_weight = w;
     }
     if args.model.is_none() && config.model == ModelKind::I3d {
         config.model = ModelKind::Resnet18;
@@ -462,7 +526,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     // when the run drops the event sender.
     let (dir, run_config) = (args.dir.clone(), config.clone());
     let result = threads::with_threads(threads, move || {
-        trainer::train(
+        run::train(
             &dir,
             &run_config,
             &compute,

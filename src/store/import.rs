@@ -9,7 +9,7 @@ use super::export::EXPORT_COLUMNS;
 use super::{
     ADJUDICATOR, AddOutcome, IMPORT_ANNOTATOR, Pool, Project, StoreError, annotator_name, csv,
 };
-use crate::synth::Rng;
+use crate::rng::Rng;
 
 /// Extensions Loupe imports (`.img` is reached through its `.hdr`).
 const IMPORTABLE: &[&str] = &[

@@ -29,25 +29,6 @@ impl Default for Augmentation {
     }
 }
 
-/// [`augment`] for what a run reads: images and volumes (each slice moved
-/// alike) are perturbed; a tabular record is left as it is (a flip or a
-/// brightness shift of a questionnaire means nothing), and so are the
-/// slices fused with a record (one flat vector); a CT series' slices are
-/// only moved ([`augment_geometry`]): their Hounsfield units are the
-/// measurement (bone density is read from them), and a brightness jitter
-/// would fake a denser or thinner bone.
-pub fn augment_input(x: Tensor<4>, config: &crate::train::config::TrainConfig) -> Tensor<4> {
-    use crate::train::config::InputKind;
-    match config.input_kind() {
-        InputKind::Record
-        | InputKind::Series(_)
-        | InputKind::Fusion(_)
-        | InputKind::Sequences(_) => x,
-        InputKind::Slices(_) => augment_geometry(x, &config.augmentation),
-        InputKind::Image | InputKind::Volume(_) => augment(x, &config.augmentation),
-    }
-}
-
 /// Random perturbation per image, on the device: horizontal flip,
 /// rotation (±10° by default), translation (±2 %), brightness/contrast jitter,
 /// Gaussian noise. Mean teacher gives student and teacher different draws.

@@ -1,164 +1,35 @@
 //! A run's configuration (saved as its `config.json`), the limits every
-//! setting must respect, and the presets. The one place for all three: the
-//! training panel's sliders, `loupe train`, and the benchmarks read the
-//! constants in [`limits`] and the presets in [`Preset`].
+//! common setting must respect, and the rules that tie a run's input to its
+//! model. A method's own settings are declared by the method
+//! ([`super::spec::Setting`]) and stored here by section; their limits come
+//! from the declarations. The presets and defaults are in `presets`.
+//!
+//! Below the methods: it knows a method only through its declaration
+//! ([`Method::spec`]), never by name.
 
+use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::ops::RangeInclusive;
 
 use serde::{Deserialize, Serialize};
 
 use super::augment::Augmentation;
+use super::losses::ClassificationLoss;
 use super::models::ModelKind;
 use super::models::xception::XceptionOptions;
+pub use super::spec::Method;
+use super::spec::{Setting, SettingValue, SettingValues, Task};
 
 /// A setting that cannot train, named.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
-/// The training methods (METHODS.md). The names are the training contract:
-/// `config.json`, `loupe train --method` and scripts use exactly these.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Method {
-    /// Cross-entropy on the labeled images: every method with its extra terms off.
-    #[serde(rename = "supervised")]
-    Supervised,
-    /// Mean teacher + semantic relation consistency (METHODS.md §1).
-    #[serde(rename = "mean-teacher")]
-    MeanTeacher,
-    /// Cross-modal distillation (METHODS.md §3): a tabular student taught
-    /// by a frozen CT teacher run through PKT, weighted by the gradient ratio.
-    #[serde(rename = "cross-modal-kd")]
-    CrossModalKd,
-    /// A learned slice selection (METHODS.md §4, DRLIS): a policy scores a
-    /// CT series' slices and picks k, trained by REINFORCE on the gain of a
-    /// frozen image classifier run's confidence.
-    #[serde(rename = "slice-policy")]
-    SlicePolicy,
-    /// Image + tabular fusion trained on the complete cases only (the
-    /// baseline KDAMM is compared with).
-    #[serde(rename = "multimodal")]
-    Multimodal,
-    /// Knowledge distillation across missing modalities (METHODS.md §4,
-    /// KDAMM): the fusion student learns from unimodal teacher runs on
-    /// every case, missing inputs zero-filled and flagged.
-    #[serde(rename = "kdamm")]
-    Kdamm,
-    /// Segmentation of a case's MRI sequences into BraTS's structures
-    /// (class-weighted cross-entropy + Dice, METHODS.md §5's `L_seg`): the
-    /// four-sequence teacher, or with one sequence the unimodal baseline.
-    #[serde(rename = "segmentation")]
-    Segmentation,
-    /// Prototype knowledge distillation (METHODS.md §5, ProtoKD): a
-    /// one-sequence segmentation student taught by a frozen four-sequence
-    /// segmentation run through softened outputs and class prototypes.
-    #[serde(rename = "protokd")]
-    Protokd,
-}
-
-impl Method {
-    pub const ALL: [Method; 8] = [
-        Method::Supervised,
-        Method::MeanTeacher,
-        Method::CrossModalKd,
-        Method::SlicePolicy,
-        Method::Multimodal,
-        Method::Kdamm,
-        Method::Segmentation,
-        Method::Protokd,
-    ];
-
-    /// The method labels every voxel (a label map) rather than a case.
-    pub fn segments(self) -> bool {
-        matches!(self, Method::Segmentation | Method::Protokd)
-    }
-
-    /// The contract name (kebab case), as in `config.json`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Supervised => "supervised",
-            Method::MeanTeacher => "mean-teacher",
-            Method::CrossModalKd => "cross-modal-kd",
-            Method::SlicePolicy => "slice-policy",
-            Method::Multimodal => "multimodal",
-            Method::Kdamm => "kdamm",
-            Method::Segmentation => "segmentation",
-            Method::Protokd => "protokd",
-        }
-    }
-
-    /// A name for people (the training panel).
-    pub fn title(self) -> &'static str {
-        match self {
-            Method::Supervised => "Supervised",
-            Method::MeanTeacher => "Mean teacher + SRC",
-            Method::CrossModalKd => "Cross-modal distillation (PKT)",
-            Method::SlicePolicy => "CT slice policy (REINFORCE)",
-            Method::Multimodal => "Image + record fusion (complete cases)",
-            Method::Kdamm => "KDAMM (distillation, missing modalities)",
-            Method::Segmentation => "Segmentation (U-Net, CE + Dice)",
-            Method::Protokd => "ProtoKD (segmentation, missing sequences)",
-        }
-    }
-
-    /// The method named `name` (as [`Method::name`] spells it).
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|m| m.name() == name)
-    }
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OptimizerKind {
     Adam,
     Sgd,
-}
-
-/// Mean-teacher settings (METHODS.md §1; the reference values are the defaults).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MeanTeacherConfig {
-    pub ema_decay: f64,
-    /// `w_max` of the ramp-up.
-    pub consistency_weight: f64,
-    /// `T`, in epochs.
-    pub rampup_epochs: f64,
-    /// `λ`, the weight of the relation term relative to the consistency term.
-    pub relation_weight: f64,
-}
-
-impl Default for MeanTeacherConfig {
-    fn default() -> Self {
-        Self {
-            ema_decay: 0.99,
-            consistency_weight: 1.0,
-            rampup_epochs: 30.0,
-            relation_weight: 1.0,
-        }
-    }
-}
-
-/// The supervised loss on labeled images (METHODS.md §2): `CE + w·focal`
-/// with `focal = −(1 − p_y)^γ log p_y`; `w = 0` is plain cross-entropy.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ClassificationLoss {
-    pub focal_weight: f64,
-    pub focal_gamma: f64,
-    /// Weigh each labeled image by `N / (C · n_c)`, the inverse frequency
-    /// of its class in the labeled pool (so rare classes count as much as
-    /// common ones); off, every image weighs 1.
-    #[serde(default)]
-    pub class_weights: bool,
-}
-
-impl Default for ClassificationLoss {
-    fn default() -> Self {
-        Self {
-            focal_weight: 0.0,
-            focal_gamma: 2.0,
-            class_weights: false,
-        }
-    }
 }
 
 /// The modality role of a 2-D item's one image (a photo, or a volume's middle slice).
@@ -285,8 +156,6 @@ pub struct SliceConfig {
     /// Slices a whole series is resampled to when a policy scores it
     /// (series of this depth are read as they are).
     pub depth: usize,
-    /// Weight of the policy's entropy bonus in REINFORCE (keeps it exploring).
-    pub entropy_weight: f64,
 }
 
 impl Default for SliceConfig {
@@ -296,104 +165,26 @@ impl Default for SliceConfig {
             count: 3,
             policy: None,
             depth: 32,
-            entropy_weight: 0.01,
         }
     }
 }
 
-/// KDAMM's settings (METHODS.md §4).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct KdammConfig {
-    /// T of the teachers' and the student's softened outputs.
-    pub temperature: f64,
-    /// Weight of the cross-entropy on the complete labeled cases.
-    pub ce_weight: f64,
-    /// Weight of each teacher's KL term.
-    pub kd_weight: f64,
-}
-
-impl Default for KdammConfig {
-    fn default() -> Self {
-        Self {
-            temperature: 4.0,
-            ce_weight: 1.0,
-            kd_weight: 1.0,
-        }
-    }
-}
-
-/// Segmentation and ProtoKD settings (METHODS.md §5).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct SegmentationConfig {
-    /// Axial slices drawn from each labeled case per epoch (2-D U-Net): an
-    /// epoch is `cases × slices_per_case / batch size` steps.
-    pub slices_per_case: usize,
-    /// T of the pixel-wise distillation's softened outputs.
-    pub temperature: f64,
-    /// Weight of the pixel-wise KD term (`L_kd`).
-    pub kd_weight: f64,
-    /// Weight of the prototype term (`L_proto`).
-    pub proto_weight: f64,
-    /// Adam's weight decay.
-    pub weight_decay: f64,
-}
-
-impl Default for SegmentationConfig {
-    fn default() -> Self {
-        Self {
-            slices_per_case: 8,
-            temperature: 10.0,
-            kd_weight: 10.0,
-            proto_weight: 0.1,
-            weight_decay: 1e-5,
-        }
-    }
-}
-
-/// Distillation settings (METHODS.md §3).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct DistillationConfig {
-    /// `α` of `α·L_ce + (1 − α)·L_kd·grad_ratio`.
-    pub alpha: f64,
-    /// Scale the distillation term by `‖∇L_ce‖ / ‖∇L_kd‖` each step; off,
-    /// the term keeps the fixed weight `1 − α` (the ablation).
-    pub grad_ratio: bool,
-    /// Standardise the frozen teacher's features over the cohort before the
-    /// similarity kernel (see `distill::standardise` for why); off, the raw
-    /// row means (the ablation).
-    #[serde(default = "default_true")]
-    pub standardise_teacher: bool,
-}
-
-fn default_true() -> bool {
-    true
-}
-
-impl Default for DistillationConfig {
-    fn default() -> Self {
-        Self {
-            alpha: 0.5,
-            grad_ratio: true,
-            standardise_teacher: true,
-        }
-    }
-}
-
-fn default_modalities() -> Vec<String> {
+pub(crate) fn default_modalities() -> Vec<String> {
     vec![IMAGE_MODALITY.to_string()]
 }
 
-fn default_validation_fraction() -> f64 {
+pub(crate) fn default_validation_fraction() -> f64 {
     0.2
 }
 
 /// Everything a run depends on; saved as the run's `config.json`. Keys added
-/// after the first release load with `#[serde(default)]`, so every earlier
-/// run's configuration still opens.
+/// after the first release load with `#[serde(default)]`, and settings kept
+/// elsewhere before methods declared them are read from where they were
+/// (each declaration's `legacy` pointer), so every earlier run's
+/// configuration still opens. (`remote = "Self"`: the derived code is the
+/// inner step of the `Deserialize` impl below, which adds that reading.)
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct TrainConfig {
     pub method: Method,
     #[serde(default)]
@@ -425,7 +216,6 @@ pub struct TrainConfig {
     pub optimizer: OptimizerKind,
     /// Cosine decay of the learning rate over the run.
     pub cosine_schedule: bool,
-    pub mean_teacher: MeanTeacherConfig,
     /// Perturbation strength (older runs' configs lack it: the defaults).
     #[serde(default)]
     pub augmentation: Augmentation,
@@ -464,16 +254,31 @@ pub struct TrainConfig {
     /// the data when a run on records starts, so its checkpoint loads back.
     #[serde(default)]
     pub record_inputs: usize,
-    #[serde(default)]
-    pub distillation: DistillationConfig,
     /// How a 2-D model reads a case's series (`None`: a volume is read
     /// whole by the 3-D network).
     #[serde(default)]
     pub slices: Option<SliceConfig>,
+    /// The methods' declared settings ([`super::spec::Setting`]) by
+    /// section (the declaring method, or the family sharing them), then by
+    /// name. A setting not stored here has its declared default.
     #[serde(default)]
-    pub kdamm: KdammConfig,
-    #[serde(default)]
-    pub segmentation: SegmentationConfig,
+    pub settings: BTreeMap<String, SettingValues>,
+}
+
+impl Serialize for TrainConfig {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        TrainConfig::serialize(self, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for TrainConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = serde_json::Value::deserialize(deserializer)?;
+        let mut config = TrainConfig::deserialize(&value).map_err(D::Error::custom)?;
+        config.read_legacy_settings(&value);
+        Ok(config)
+    }
 }
 
 fn default_crop() -> bool {
@@ -491,29 +296,18 @@ pub mod limits {
     pub const BATCH_SIZE: RangeInclusive<usize> = 2..=1024;
     pub const LEARNING_RATE: RangeInclusive<f64> = 1e-7..=1.0;
     pub const DROPOUT: RangeInclusive<f64> = 0.0..=0.95;
-    pub const EMA_DECAY: RangeInclusive<f64> = 0.0..=0.9999;
-    pub const CONSISTENCY_WEIGHT: RangeInclusive<f64> = 0.0..=100.0;
-    pub const RAMPUP_EPOCHS: RangeInclusive<f64> = 0.0..=1000.0;
-    pub const RELATION_WEIGHT: RangeInclusive<f64> = 0.0..=100.0;
     pub const ROTATION_DEGREES: RangeInclusive<f64> = 0.0..=180.0;
     pub const TRANSLATION: RangeInclusive<f64> = 0.0..=0.5;
     pub const VALIDATION_FRACTION: RangeInclusive<f64> = 0.0..=0.5;
     pub const FOCAL_WEIGHT: RangeInclusive<f64> = 0.0..=10.0;
     pub const FOCAL_GAMMA: RangeInclusive<f64> = 0.0..=10.0;
     pub const FREEZE_EARLY_EPOCHS: RangeInclusive<usize> = 0..=10_000;
-    pub const ALPHA: RangeInclusive<f64> = 0.0..=1.0;
     /// A volume's edge in voxels: whole 3-D volumes at most 96³ on a CPU.
     pub const VOLUME_EDGE: RangeInclusive<usize> = 8..=96;
     /// k, the slices a 2-D model reads from a series.
     pub const SLICE_COUNT: RangeInclusive<usize> = 1..=16;
     /// The depth a series is resampled to for a slice policy.
     pub const SERIES_DEPTH: RangeInclusive<usize> = 2..=256;
-    pub const ENTROPY_WEIGHT: RangeInclusive<f64> = 0.0..=10.0;
-    pub const TEMPERATURE: RangeInclusive<f64> = 0.1..=100.0;
-    pub const TERM_WEIGHT: RangeInclusive<f64> = 0.0..=100.0;
-    /// Axial slices drawn per labeled case and epoch (segmentation).
-    pub const SLICES_PER_CASE: RangeInclusive<usize> = 1..=512;
-    pub const WEIGHT_DECAY: RangeInclusive<f64> = 0.0..=0.1;
 }
 
 fn check<T: PartialOrd + Display>(
@@ -557,25 +351,12 @@ impl TrainConfig {
             a.translation,
             &limits::TRANSLATION,
         )?;
-        let mt = &self.mean_teacher;
         check(
             "focal weight",
             self.loss.focal_weight,
             &limits::FOCAL_WEIGHT,
         )?;
         check("focal γ", self.loss.focal_gamma, &limits::FOCAL_GAMMA)?;
-        check("EMA decay", mt.ema_decay, &limits::EMA_DECAY)?;
-        check(
-            "consistency weight",
-            mt.consistency_weight,
-            &limits::CONSISTENCY_WEIGHT,
-        )?;
-        check("ramp-up epochs", mt.rampup_epochs, &limits::RAMPUP_EPOCHS)?;
-        check(
-            "relation weight",
-            mt.relation_weight,
-            &limits::RELATION_WEIGHT,
-        )?;
         check(
             "validation fraction",
             self.validation_fraction,
@@ -599,25 +380,17 @@ impl TrainConfig {
                 "a teacher project needs the teacher run (--teacher RUN)".into(),
             ));
         }
-        check("α", self.distillation.alpha, &limits::ALPHA)?;
-        check("temperature", self.kdamm.temperature, &limits::TEMPERATURE)?;
-        check("CE weight", self.kdamm.ce_weight, &limits::TERM_WEIGHT)?;
-        check("KD weight", self.kdamm.kd_weight, &limits::TERM_WEIGHT)?;
+        self.validate_settings()?;
         if let Some(slices) = &self.slices {
             check("slice count (k)", slices.count, &limits::SLICE_COUNT)?;
             check("series depth", slices.depth, &limits::SERIES_DEPTH)?;
-            check(
-                "entropy weight",
-                slices.entropy_weight,
-                &limits::ENTROPY_WEIGHT,
-            )?;
             if slices.selection == SliceSelection::Policy && slices.policy.is_none() {
                 return Err(ConfigError(
                     "policy slices need the slice-policy run that picks them (--policy RUN)".into(),
                 ));
             }
         }
-        if self.method.segments() {
+        if self.method.spec().task == Task::Segment {
             return self.validate_segmentation();
         }
         if self.modalities.len() > 2
@@ -668,7 +441,7 @@ impl TrainConfig {
     /// settings; every slice for the slice policy), or slices and record
     /// together (two modalities).
     pub fn input_kind(&self) -> InputKind {
-        if self.method.segments() {
+        if self.method.spec().task == Task::Segment {
             return InputKind::Sequences(self.modalities.clone());
         }
         let role = self
@@ -681,7 +454,9 @@ impl TrainConfig {
             ([only], _) if only == IMAGE_MODALITY => InputKind::Image,
             ([only], _) if only == TABULAR_MODALITY => InputKind::Record,
             ([_, _, ..], Some(role)) => InputKind::Fusion(role),
-            (_, Some(role)) if self.method == Method::SlicePolicy => InputKind::Series(role),
+            (_, Some(role)) if self.method.spec().modalities == [SERIES_INPUT] => {
+                InputKind::Series(role)
+            }
             (_, Some(role)) if self.slices.is_some() && self.model != ModelKind::I3d => {
                 InputKind::Slices(role)
             }
@@ -691,7 +466,7 @@ impl TrainConfig {
     }
 
     /// Makes the run read the input kind `kind` (a method's
-    /// [`super::methods::MethodSpec::modalities`] entry) from a project
+    /// [`super::spec::MethodSpec::modalities`] entry) from a project
     /// whose cases have `roles`: the tabular record, the first role's
     /// volume, slices or series, or its slices with the record. `false`
     /// when the project has nothing of that kind.
@@ -784,16 +559,6 @@ impl TrainConfig {
     /// The segmentation methods' rules: one or more distinct sequences, a
     /// U-Net, their settings in range.
     fn validate_segmentation(&self) -> Result<(), ConfigError> {
-        let s = &self.segmentation;
-        check(
-            "slices per case",
-            s.slices_per_case,
-            &limits::SLICES_PER_CASE,
-        )?;
-        check("temperature", s.temperature, &limits::TEMPERATURE)?;
-        check("KD weight", s.kd_weight, &limits::TERM_WEIGHT)?;
-        check("prototype weight", s.proto_weight, &limits::TERM_WEIGHT)?;
-        check("weight decay", s.weight_decay, &limits::WEIGHT_DECAY)?;
         let mut seen = std::collections::BTreeSet::new();
         for m in &self.modalities {
             if m.is_empty() || m == TABULAR_MODALITY || m == IMAGE_MODALITY {
@@ -842,77 +607,130 @@ impl TrainConfig {
     pub fn keep_architecture_of(&mut self, parent: &TrainConfig) {
         (self.model, self.width, self.xception) = parent.architecture();
     }
-
-    /// The METHODS.md §1 reference settings (the defaults).
-    pub fn method_reference() -> Self {
-        Self::default()
-    }
-
-    /// Settings measured on the ROP demo on the CPU (README): small enough to
-    /// train on two cores in minutes (64 px, width 8), any rotation (fundus
-    /// photographs have no preferred angle), no dropout (0.2 stalled both
-    /// methods at this learning rate), and a consistency weight of 3.
-    pub fn fundus_on_cpu() -> Self {
-        Self {
-            input_size: 64,
-            width: 8,
-            dropout: 0.0,
-            epochs: 100,
-            learning_rate: 3e-3,
-            mean_teacher: MeanTeacherConfig {
-                consistency_weight: 3.0,
-                ..MeanTeacherConfig::default()
-            },
-            augmentation: Augmentation {
-                rotation_degrees: 180.0,
-                ..Augmentation::default()
-            },
-            ..Self::default()
-        }
-    }
-
-    /// The CPU-sized settings for images with an orientation (ultrasound,
-    /// volumes): as [`TrainConfig::fundus_on_cpu`] but the method's ±10°.
-    pub fn small_on_cpu() -> Self {
-        Self {
-            augmentation: Augmentation::default(),
-            ..Self::fundus_on_cpu()
-        }
-    }
 }
 
-impl Default for TrainConfig {
-    fn default() -> Self {
-        Self {
-            method: Method::MeanTeacher,
-            model: ModelKind::Resnet18,
-            modalities: default_modalities(),
-            teachers: Vec::new(),
-            teacher_project: None,
-            input_size: 128,
-            width: 16,
-            dropout: 0.2,
-            epochs: 30,
-            batch_size: 16,
-            labeled_per_batch: 4,
-            learning_rate: 1e-3,
-            optimizer: OptimizerKind::Adam,
-            cosine_schedule: true,
-            mean_teacher: MeanTeacherConfig::default(),
-            augmentation: Augmentation::default(),
-            validation_fraction: default_validation_fraction(),
-            seed: 1,
-            fine_tune_from: None,
-            fine_tune_from_project: None,
-            freeze_early_epochs: 0,
-            loss: ClassificationLoss::default(),
-            xception: XceptionOptions::default(),
-            crop: true,
-            record_inputs: 0,
-            distillation: DistillationConfig::default(),
-            slices: None,
-            kdamm: KdammConfig::default(),
-            segmentation: SegmentationConfig::default(),
+/// A method's declared settings, stored by section ([`Setting::section`]).
+impl TrainConfig {
+    /// `setting`'s value: stored, else its declared default.
+    pub fn value(&self, setting: &Setting) -> SettingValue {
+        self.settings
+            .get(setting.section)
+            .and_then(|values| values.get(setting.name))
+            .and_then(|v| setting.check(*v).ok())
+            .unwrap_or_else(|| setting.default_value())
+    }
+
+    pub fn number(&self, setting: &Setting) -> f64 {
+        self.value(setting).as_f64()
+    }
+
+    pub fn count(&self, setting: &Setting) -> usize {
+        self.value(setting).as_f64() as usize
+    }
+
+    pub fn switch(&self, setting: &Setting) -> bool {
+        self.value(setting).as_bool()
+    }
+
+    /// Stores `value` for `setting` (checked by [`TrainConfig::validate`]).
+    pub fn set(&mut self, setting: &Setting, value: impl Into<SettingValue>) {
+        self.settings
+            .entry(setting.section.to_string())
+            .or_default()
+            .insert(setting.name.to_string(), value.into());
+    }
+
+    /// Stores the value typed for the run's method's setting `name`
+    /// (`--set NAME=VALUE`), parsed and checked by its declaration.
+    pub fn set_named(&mut self, name: &str, text: &str) -> Result<(), ConfigError> {
+        let spec = self.method.spec();
+        let setting = spec.setting(name).ok_or_else(|| {
+            let names: Vec<&str> = spec.settings.iter().map(|s| s.name).collect();
+            ConfigError(format!(
+                "method {} has no setting {name:?} ({})",
+                spec.name,
+                match names.as_slice() {
+                    [] => "it has no settings".to_string(),
+                    names => format!("its settings: {}", names.join(", ")),
+                }
+            ))
+        })?;
+        let value = setting.parse(text).map_err(ConfigError)?;
+        self.set(setting, value);
+        Ok(())
+    }
+
+    /// The run's method's settings, each with its value (defaults
+    /// included): what a run's `config.json` records, so a later change of
+    /// a default never changes what an earlier run meant.
+    pub fn with_method_settings_only(&self) -> TrainConfig {
+        let mut settings: BTreeMap<String, SettingValues> = BTreeMap::new();
+        for setting in self.method.spec().settings {
+            settings
+                .entry(setting.section.to_string())
+                .or_default()
+                .insert(setting.name.to_string(), self.value(setting));
+        }
+        TrainConfig {
+            settings,
+            ..self.clone()
+        }
+    }
+
+    /// Each declared setting of the run's method in its range; a stored
+    /// name the method does not declare, in a section it reads, refused.
+    fn validate_settings(&self) -> Result<(), ConfigError> {
+        let spec = self.method.spec();
+        for setting in spec.settings {
+            if let Some(v) = self
+                .settings
+                .get(setting.section)
+                .and_then(|values| values.get(setting.name))
+            {
+                setting.check(*v).map_err(ConfigError)?;
+            }
+        }
+        for section in spec.settings.iter().map(|s| s.section) {
+            for name in self
+                .settings
+                .get(section)
+                .into_iter()
+                .flat_map(|v| v.keys())
+            {
+                if !spec
+                    .settings
+                    .iter()
+                    .any(|s| s.section == section && s.name == *name)
+                {
+                    return Err(ConfigError(format!(
+                        "setting {section}.{name} is not a setting of method {}",
+                        spec.name
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Settings of the run's method that a configuration written before
+    /// methods declared them kept elsewhere (each declaration's `legacy`
+    /// pointer into that JSON), where this one stores none.
+    fn read_legacy_settings(&mut self, json: &serde_json::Value) {
+        for setting in self.method.spec().settings {
+            let stored = self
+                .settings
+                .get(setting.section)
+                .is_some_and(|v| v.contains_key(setting.name));
+            if stored || setting.legacy.is_empty() {
+                continue;
+            }
+            let old = json
+                .pointer(setting.legacy)
+                .and_then(|v| serde_json::from_value::<SettingValue>(v.clone()).ok())
+                .and_then(|v| setting.check(v).ok());
+            if let Some(value) = old {
+                self.set(setting, value);
+            }
         }
     }
 }
@@ -924,128 +742,21 @@ pub enum DeviceKind {
     Gpu,
 }
 
-/// A named set of settings offered in the panel; [`Preset::for_project`]
-/// picks the one a new run starts from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Preset {
-    /// METHODS.md §1 as published.
-    MethodReference,
-    /// Measured on the ROP demo on two CPU cores.
-    FundusOnCpu,
-    /// CPU-sized, for images that have an orientation.
-    SmallOnCpu,
-}
-
-impl Preset {
-    pub const ALL: [Preset; 3] = [
-        Preset::MethodReference,
-        Preset::FundusOnCpu,
-        Preset::SmallOnCpu,
-    ];
-
-    pub fn title(self) -> &'static str {
-        match self {
-            Preset::MethodReference => "Method reference",
-            Preset::FundusOnCpu => "Fundus on CPU",
-            Preset::SmallOnCpu => "Small on CPU",
-        }
-    }
-
-    pub fn description(self) -> &'static str {
-        match self {
-            Preset::MethodReference => {
-                "METHODS.md §1: 128 px, width 16, rotation ±10°, consistency weight 1, dropout 0.2"
-            }
-            Preset::FundusOnCpu => {
-                "Measured on the ROP demo (README): 64 px, width 8, 100 epochs, any rotation, \
-                 consistency weight 3, no dropout"
-            }
-            Preset::SmallOnCpu => {
-                "64 px, width 8, 100 epochs, rotation ±10°, consistency weight 3, no dropout"
-            }
-        }
-    }
-
-    pub fn config(self) -> TrainConfig {
-        match self {
-            Preset::MethodReference => TrainConfig::method_reference(),
-            Preset::FundusOnCpu => TrainConfig::fundus_on_cpu(),
-            Preset::SmallOnCpu => TrainConfig::small_on_cpu(),
-        }
-    }
-
-    /// The preset for a project's schema on a device: the reference on a
-    /// GPU; on the CPU the small settings, with any rotation for fundus
-    /// photographs (the `rop` schema), which have no preferred angle.
-    pub fn for_project(schema_name: &str, device: DeviceKind) -> Self {
-        match (device, schema_name) {
-            (DeviceKind::Gpu, _) => Preset::MethodReference,
-            (DeviceKind::Cpu, "rop") => Preset::FundusOnCpu,
-            (DeviceKind::Cpu, _) => Preset::SmallOnCpu,
-        }
-    }
-
-    /// The settings a new run on a project of `schema_name` starts from:
-    /// this preset's, with the schema's method loss — thyroid's hybrid
-    /// `CE + focal` (METHODS.md §2), plain cross-entropy otherwise.
-    pub fn config_for(self, schema_name: &str) -> TrainConfig {
-        let mut config = self.config();
-        if schema_name == "thyroid" {
-            config.loss.focal_weight = 1.0;
-        }
-        if schema_name == "bone" {
-            // A CT series is read as slices by a 2-D model (METHODS.md §4).
-            config.slices = Some(SliceConfig::default());
-        }
-        if schema_name == "brain-tumour" {
-            // METHODS.md §5: the four-sequence U-Net, Adam (no decay
-            // schedule), sized for two cores (64³, width 8). At the
-            // method's 1e-3 this small U-Net needs ~15 epochs to take off
-            // on the demo; 3e-3 reaches WT Dice 0.9 in 10 (README).
-            config.method = Method::Segmentation;
-            config.modalities = crate::synth::brain_tumour::ROLES
-                .iter()
-                .map(|r| r.to_string())
-                .collect();
-            config.model = ModelKind::Unet;
-            config.input_size = DEFAULT_SEGMENTATION_EDGE;
-            config.width = 8;
-            config.epochs = 20;
-            config.batch_size = 16;
-            config.labeled_per_batch = 16;
-            config.learning_rate = 3e-3;
-            config.cosine_schedule = false;
-            config.segmentation.slices_per_case = 16;
-        }
-        config
-    }
-
-    /// This preset's settings, keeping what is not a setting of the preset:
-    /// the method, the modalities and teachers, fine-tuning and the seed.
-    pub fn apply_to(self, current: &TrainConfig) -> TrainConfig {
-        let mut config = TrainConfig {
-            method: current.method,
-            modalities: current.modalities.clone(),
-            teachers: current.teachers.clone(),
-            teacher_project: current.teacher_project.clone(),
-            fine_tune_from: current.fine_tune_from.clone(),
-            fine_tune_from_project: current.fine_tune_from_project.clone(),
-            freeze_early_epochs: current.freeze_early_epochs,
-            seed: current.seed,
-            distillation: current.distillation,
-            slices: current.slices.clone(),
-            kdamm: current.kdamm,
-            segmentation: current.segmentation,
-            ..self.config()
-        };
-        config.fit_to_modality();
-        config
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::schema::Schema;
+    use crate::train::methods::{segmentation, slice_policy, supervised};
+    use crate::train::presets::Preset;
+
+    /// A built-in schema, or a demo's.
+    fn schema(name: &str) -> Schema {
+        match name {
+            "brain-tumour" => crate::demo::brain_tumour_schema(),
+            "bone" => crate::demo::bone_schema(),
+            name => Schema::builtin(name).unwrap(),
+        }
+    }
 
     #[test]
     fn configurations_saved_before_newer_settings_still_load() {
@@ -1074,10 +785,11 @@ mod tests {
 
     #[test]
     fn thyroid_runs_start_with_the_hybrid_loss_and_limits_hold() {
-        let thyroid = Preset::for_project("thyroid", DeviceKind::Cpu).config_for("thyroid");
+        let thyroid =
+            Preset::for_project("thyroid", DeviceKind::Cpu).config_for(&schema("thyroid"));
         assert_eq!(thyroid.loss.focal_weight, 1.0);
         assert_eq!(thyroid.loss.focal_gamma, 2.0);
-        let rop = Preset::for_project("rop", DeviceKind::Cpu).config_for("rop");
+        let rop = Preset::for_project("rop", DeviceKind::Cpu).config_for(&schema("rop"));
         assert_eq!(rop.loss.focal_weight, 0.0);
         let mut bad = thyroid.clone();
         bad.loss.focal_gamma = 11.0;
@@ -1126,20 +838,20 @@ mod tests {
         let some = Some(SliceConfig::default());
         let role = || "ct".to_string();
         assert_eq!(
-            ct(Method::Supervised, None, ModelKind::I3d),
+            ct(supervised::METHOD, None, ModelKind::I3d),
             InputKind::Volume(role())
         );
         assert_eq!(
-            ct(Method::Supervised, some.clone(), ModelKind::Resnet18),
+            ct(supervised::METHOD, some.clone(), ModelKind::Resnet18),
             InputKind::Slices(role())
         );
         assert_eq!(
-            ct(Method::Supervised, some.clone(), ModelKind::I3d),
+            ct(supervised::METHOD, some.clone(), ModelKind::I3d),
             InputKind::Volume(role()),
             "the 3-D network reads the whole volume"
         );
         assert_eq!(
-            ct(Method::SlicePolicy, None, ModelKind::Resnet18),
+            ct(slice_policy::METHOD, None, ModelKind::Resnet18),
             InputKind::Series(role())
         );
         let mut config = TrainConfig::default();
@@ -1172,8 +884,8 @@ mod tests {
     #[test]
     fn segmentation_reads_distinct_sequences_with_a_unet() {
         let roles: Vec<String> = ["t1", "t1ce", "t2", "flair"].map(String::from).to_vec();
-        let preset = Preset::SmallOnCpu.config_for("brain-tumour");
-        assert_eq!(preset.method, Method::Segmentation);
+        let preset = Preset::SmallOnCpu.config_for(&schema("brain-tumour"));
+        assert_eq!(preset.method, segmentation::METHOD);
         assert_eq!(preset.input_kind(), InputKind::Sequences(roles.clone()));
         assert_eq!((preset.model, preset.input_size), (ModelKind::Unet, 64));
         preset.validate().unwrap();
@@ -1188,10 +900,13 @@ mod tests {
         assert!(refused(&|c| c.modalities = vec![TABULAR_MODALITY.into()]).contains("by role"));
         assert!(refused(&|c| c.model = ModelKind::Resnet18).contains("cannot segment"));
         assert!(refused(&|c| c.input_size = 60).contains("multiple of 8"));
-        assert!(refused(&|c| c.segmentation.slices_per_case = 0).contains("slices per case"));
+        assert!(
+            refused(&|c| c.set(&crate::train::segmentation::SLICES_PER_CASE, 0usize))
+                .contains("Slices per case and epoch 0 must be between 1 and 512")
+        );
         // A classifier's settings switched to segmentation take a U-Net at 64³.
         let mut config = TrainConfig {
-            method: Method::Segmentation,
+            method: segmentation::METHOD,
             ..TrainConfig::default()
         };
         assert!(config.read_as(SEQUENCES_INPUT, &roles));
@@ -1199,32 +914,8 @@ mod tests {
         assert_eq!((config.model, config.input_size), (ModelKind::Unet, 64));
         config.validate().unwrap();
         // Only segmentation methods read sequences.
-        config.method = Method::Supervised;
+        config.method = supervised::METHOD;
         assert_ne!(config.input_kind().kind_name(), SEQUENCES_INPUT);
-    }
-
-    #[test]
-    fn method_names_are_the_contract() {
-        let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
-        assert_eq!(
-            names,
-            [
-                "supervised",
-                "mean-teacher",
-                "cross-modal-kd",
-                "slice-policy",
-                "multimodal",
-                "kdamm",
-                "segmentation",
-                "protokd"
-            ]
-        );
-        for method in Method::ALL {
-            let json = serde_json::to_value(method).unwrap();
-            assert_eq!(json, method.name());
-            assert_eq!(Method::from_name(method.name()), Some(method));
-        }
-        assert_eq!(Method::from_name("mean_teacher"), None);
     }
 
     #[test]
@@ -1272,12 +963,12 @@ mod tests {
             Preset::MethodReference
         );
         let current = TrainConfig {
-            method: Method::Supervised,
+            method: supervised::METHOD,
             seed: 7,
             ..TrainConfig::default()
         };
         let applied = Preset::FundusOnCpu.apply_to(&current);
-        assert_eq!(applied.method, Method::Supervised);
+        assert_eq!(applied.method, supervised::METHOD);
         assert_eq!(applied.seed, 7);
         assert_eq!(applied.augmentation.rotation_degrees, 180.0);
         for preset in Preset::ALL {

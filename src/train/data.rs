@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::rng::Rng;
 use crate::store::schema::{ColumnType, CropSetting, Schema};
 use crate::store::{Pool, Project, StoreError};
-use crate::synth::Rng;
 use crate::volume::{self, Volume};
 
 use super::config::{InputKind, TrainConfig};

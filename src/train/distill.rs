@@ -15,8 +15,9 @@ use super::config::{InputKind, TrainConfig};
 use super::data::{self, Images, PoolData, Rasterize};
 use super::error::TrainError;
 use super::inference;
-use super::methods::{MethodSpec, TeacherUse, kdamm};
+use super::methods::kdamm;
 use super::metrics::Metrics;
+use super::spec::{MethodSpec, TeacherUse};
 use crate::store::Project;
 
 /// The teacher a run distils from, as it was used.
@@ -56,7 +57,7 @@ pub fn attach_teachers(
     rasterize: Rasterize,
 ) -> Result<Vec<TeacherReport>, TrainError> {
     match spec.teacher_use {
-        // A segmentation run loads its teacher network itself (`segmentation::train`).
+        // A segmentation run loads its teacher network itself (`segmentation::prepare`).
         TeacherUse::None | TeacherUse::Segmenter => Ok(Vec::new()),
         TeacherUse::Features => Ok(attach_teacher(root, config, data, device, rasterize)?
             .into_iter()
@@ -192,7 +193,7 @@ pub fn policy_start(
     config: &TrainConfig,
     classes: &[String],
     device: &Device,
-) -> Result<super::methods::Models, TrainError> {
+) -> Result<super::step::Models, TrainError> {
     use super::models::{Classifier, SCORER_WIDTH, slice_policy};
     let run = one_teacher(config)?;
     let (loaded, _) = load_teacher(root, config, run, classes, device)?;
@@ -210,7 +211,7 @@ pub fn policy_start(
         },
         &device,
     );
-    Ok(super::methods::Models {
+    Ok(super::step::Models {
         student: Classifier::SlicePolicy(slice_policy::SlicePolicy::new(
             scorer,
             classifier,
@@ -274,7 +275,7 @@ pub fn attach_teacher(
         let features = inference::features(&teacher, images, device);
         cached.extend(images.ids.iter().copied().zip(features));
     }
-    if config.distillation.standardise_teacher {
+    if config.switch(&super::methods::cross_modal_kd::STANDARDISE_TEACHER) {
         standardise(&mut cached);
     }
     let attach = |images: &mut Images| {
@@ -305,7 +306,7 @@ pub fn attach_teacher(
 /// first step). After standardising, the kernel compares what differs
 /// between cases. The kernel, P and the loss are METHODS' own; this is a
 /// fixed affine map of the frozen teacher's features, switchable off
-/// (`distillation.standardise_teacher`) for the ablation.
+/// (`cross_modal_kd::STANDARDISE_TEACHER`) for the ablation.
 pub fn standardise(features: &mut HashMap<i64, Vec<f32>>) {
     let Some(width) = features.values().next().map(Vec::len) else {
         return;

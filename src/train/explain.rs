@@ -15,7 +15,7 @@
 
 use std::ops::Range;
 
-use crate::synth::Rng;
+use crate::rng::Rng;
 
 /// Exact enumeration up to this many players (2¹² coalitions).
 pub const MAX_EXACT_PLAYERS: usize = 12;

@@ -229,7 +229,7 @@ pub fn load_run(root: &Path, run: &str, device: &Device) -> Result<LoadedRun, Tr
         };
         let record = burn::store::ModuleRecord::load(&path)
             .map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?;
-        Classifier::for_run(&config, classes, &device)
+        classifier_for(&config, classes, &device)
             .try_load_record(record)
             .map(Some)
             .map_err(|e| {
@@ -317,4 +317,55 @@ pub fn evaluate_run(
         teacher: loaded.teacher.as_ref().map(score),
         stopped_early: saved.is_some_and(|s| s.stopped_early),
     })
+}
+
+/// The network a run's configuration describes, new weights, for `classes` classes.
+pub fn classifier_for(config: &TrainConfig, classes: usize, device: &Device) -> Classifier {
+    use crate::train::config::InputKind;
+    match config.input_kind() {
+        InputKind::Fusion(_) => Classifier::Fusion(crate::train::models::fusion::Fusion::new(
+            &crate::train::models::fusion::FusionConfig {
+                classes,
+                width: config.width,
+                dropout: config.dropout,
+                channels: config.image_channels(),
+                size: config.input_size,
+                record_inputs: config.record_inputs,
+            },
+            device,
+        )),
+        InputKind::Series(_) => {
+            // The classifier's weights come from the image run the
+            // policy serves (`distill::attach_policy_classifier`).
+            let classifier = crate::train::models::resnet::ResNet::new(
+                &crate::train::models::resnet::ResNetConfig {
+                    classes,
+                    width: config.width,
+                    dropout: 0.0,
+                    channels: config.image_channels(),
+                },
+                device,
+            );
+            Classifier::SlicePolicy(crate::train::models::slice_policy::SlicePolicy::new(
+                crate::train::models::slice_policy::SliceScorer::new(
+                    &crate::train::models::slice_policy::SliceScorerConfig {
+                        width: crate::train::models::SCORER_WIDTH,
+                    },
+                    device,
+                ),
+                classifier,
+                config.image_channels(),
+            ))
+        }
+        _ => Classifier::with_inputs(
+            config.model,
+            classes,
+            config.width,
+            config.dropout,
+            config.xception,
+            config.record_inputs,
+            config.image_channels(),
+            device,
+        ),
+    }
 }

@@ -12,7 +12,7 @@ use burn::tensor::Device;
 use super::config::TrainConfig;
 use super::error::TrainError;
 use super::inference;
-use super::methods::Models;
+use super::step::Models;
 use crate::store::Project;
 
 /// A run named by its project and id.

@@ -2,6 +2,30 @@
 
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Int, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// The supervised loss on labeled images (METHODS.md §2): `CE + w·focal`
+/// with `focal = −(1 − p_y)^γ log p_y`; `w = 0` is plain cross-entropy.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassificationLoss {
+    pub focal_weight: f64,
+    pub focal_gamma: f64,
+    /// Weigh each labeled image by `N / (C · n_c)`, the inverse frequency
+    /// of its class in the labeled pool (so rare classes count as much as
+    /// common ones); off, every image weighs 1.
+    #[serde(default)]
+    pub class_weights: bool,
+}
+
+impl Default for ClassificationLoss {
+    fn default() -> Self {
+        Self {
+            focal_weight: 0.0,
+            focal_gamma: 2.0,
+            class_weights: false,
+        }
+    }
+}
 
 /// Cross-entropy of logits `[B, C]` against class indices `[B]`, averaged.
 pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
@@ -35,7 +59,7 @@ pub fn focal(logits: Tensor<2>, targets: Tensor<1, Int>, gamma: f64) -> Tensor<1
 pub fn classification(
     logits: Tensor<2>,
     targets: Tensor<1, Int>,
-    loss: &crate::train::config::ClassificationLoss,
+    loss: &ClassificationLoss,
     sample_weights: Option<Tensor<1>>,
 ) -> (Tensor<1>, Tensor<1>, Tensor<1>) {
     let batch = logits.dims()[0];
@@ -247,7 +271,7 @@ mod tests {
         // γ = 0 is cross-entropy: (−ln 0.75 − ln 0.25) / 2 = 0.836988.
         let value = scalar(focal(logits.clone(), targets.clone(), 0.0));
         assert!((value - 0.836988).abs() < 1e-5, "{value}");
-        let loss = crate::train::config::ClassificationLoss {
+        let loss = ClassificationLoss {
             focal_weight: 0.5,
             focal_gamma: 2.0,
             class_weights: false,

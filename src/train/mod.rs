@@ -1,21 +1,21 @@
 //! Training with Burn, on the display's wgpu device or on the CPU (`flex`).
 //! No GUI or command-line dependency: the window and `loupe train` talk to
-//! it through [`events`] (typed channels) and call the same [`trainer`].
+//! it through [`events`] (typed channels) and call the same [`run::train`].
 //!
-//! - [`config`]: a run's settings, their limits and the presets (one place).
-//! - [`methods`]: one file per training method, behind one trait.
-//! - [`trainer`]: the `Trainer` (step, evaluate, save) and a whole run.
-//! - [`inference`]: one prediction path; saved runs loaded back.
-//! - [`lineage`]: the run a run starts from (this project or another).
-//! - [`distill`]: the frozen teacher run a distillation method learns from.
-//! - [`models`]: the architectures; [`losses`], [`schedule`], [`ema`],
-//!   [`augment`]: the pieces methods are made of.
-//! - [`kernels`]: Loupe's CPU convolution kernels (Burn backend extension).
-//! - [`segmentation`]: segmentation runs (U-Net, Dice, predicted maps).
-//! - [`data`]: pools to tensors; [`slices`]: which slices of a CT series a
-//!   2-D model reads; [`runs`]: run folders; [`metrics`].
+//! Layers, each importing only those below it:
+//! - leaves: [`spec`] (what a method is, its declared settings), [`events`],
+//!   [`losses`], [`schedule`], [`ema`], [`augment`], [`metrics`],
+//!   [`models`], [`kernels`];
+//! - [`config`]: a run's settings, their limits, the input/model rules;
+//! - [`step`]: batches, models and the step traits; [`gradients`];
+//! - [`methods`]: one file per method, and the registry;
+//! - [`runs`], [`data`], [`slices`], [`inference`], [`lineage`], [`distill`],
+//!   [`presets`], [`device`]: run folders, pools, loading, teachers, presets;
+//! - the tasks [`classify`] and [`segmentation`] behind [`task::Learner`];
+//! - [`run`]: the one run loop.
 
 pub mod augment;
+pub mod classify;
 pub mod config;
 pub mod data;
 pub mod device;
@@ -24,6 +24,7 @@ pub mod ema;
 pub mod error;
 pub mod events;
 pub mod explain;
+pub mod gradients;
 pub mod inference;
 pub mod kernels;
 pub mod lineage;
@@ -31,9 +32,13 @@ pub mod losses;
 pub mod methods;
 pub mod metrics;
 pub mod models;
+pub mod presets;
+pub mod run;
 pub mod runs;
 pub mod schedule;
 pub mod segmentation;
 pub mod slices;
+pub mod spec;
+pub mod step;
+pub mod task;
 pub mod threads;
-pub mod trainer;

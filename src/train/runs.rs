@@ -27,7 +27,8 @@ pub struct RunDir {
 }
 
 impl RunDir {
-    /// Creates `runs/<id>` (`<milliseconds>-<method>`) with the configuration saved.
+    /// Creates `runs/<id>` (`<milliseconds>-<method>`) with the configuration
+    /// saved: the run's method's settings, every one with its value.
     pub fn create(
         project_root: &Path,
         config: &TrainConfig,
@@ -59,7 +60,7 @@ impl RunDir {
         };
         crate::durable::write_atomic(
             &path.join(CONFIG_FILE),
-            serde_json::to_string_pretty(config)
+            serde_json::to_string_pretty(&config.with_method_settings_only())
                 .map_err(std::io::Error::other)?
                 .as_bytes(),
         )?;

@@ -16,13 +16,13 @@ pub fn ema_alpha(step: u64, ema_decay: f64) -> f64 {
     (1.0 - 1.0 / (step as f64 + 1.0)).min(ema_decay)
 }
 
-/// The learning rate of step `step` of `total`: the configured one, decayed
-/// by [`cosine_lr`] when the run asks for it.
-pub fn learning_rate(config: &super::config::TrainConfig, step: u64, total: u64) -> f64 {
-    if config.cosine_schedule {
-        cosine_lr(config.learning_rate, step, total)
+/// The learning rate of step `step` of `total`: the configured `base`,
+/// decayed by [`cosine_lr`] when the run asks for it (`cosine`).
+pub fn learning_rate(base: f64, cosine: bool, step: u64, total: u64) -> f64 {
+    if cosine {
+        cosine_lr(base, step, total)
     } else {
-        config.learning_rate
+        base
     }
 }
 

@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::rng::Rng;
 use crate::store::{Project, StoreError, csv};
-use crate::synth::Rng;
 
 use super::config::{SliceConfig, SliceSelection};
 

@@ -11,11 +11,13 @@ use egui_plot::{Legend, Line, LineStyle, Plot, PlotPoints};
 
 use crate::app::training::{TrainingRun, TrainingStatus};
 use crate::app::{AppState, Commands, TrainingCommand};
-use crate::train::config::{InputKind, Method, OptimizerKind, Preset, TrainConfig, limits};
+use crate::train::config::{InputKind, OptimizerKind, TrainConfig, limits};
 use crate::train::events::{EpochRecord, Scalars, series};
 use crate::train::metrics::Metrics;
 use crate::train::models::ModelKind;
+use crate::train::presets::{Preset, ProjectInputs};
 use crate::train::runs::PastRun;
+use crate::train::spec::{Setting, SettingKind, SettingValue};
 
 pub fn training_ui(ctx: &egui::Context, state: &AppState, commands: &mut Commands) {
     let mut open = state.training.show;
@@ -125,33 +127,27 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
                 }
             }
         });
-        let method_before = config.method;
+        let mut method = config.method;
         ui.horizontal_wrapped(|ui| {
             ui.label("Method");
-            for method in Method::ALL {
-                ui.selectable_value(&mut config.method, method, method.title());
+            for declaration in crate::train::methods::all() {
+                let m = declaration.method;
+                ui.selectable_value(&mut method, m, m.title());
             }
         });
-        if config.method != method_before
-            && let Some(session) = &state.session
-        {
+        if method != config.method {
             // A method that cannot read the current input reads its own
             // (KDAMM: slices and record; the slice policy: the series).
-            let reads = crate::train::methods::spec(config.method).modalities;
-            if !reads.contains(&config.input_kind().kind_name()) {
-                let schema = session.project.schema();
-                let roles = &schema.modalities;
-                let fits = |kind: &&&str| {
-                    (**kind == crate::train::config::IMAGE_MODALITY) != schema.has_cases()
-                        && config.clone().read_as(kind, roles)
-                };
-                if let Some(kind) = reads.iter().find(fits) {
-                    config.read_as(kind, roles);
-                }
-            }
+            let project = state
+                .session
+                .as_ref()
+                .map(|s| ProjectInputs::of(s.project.schema()))
+                .unwrap_or_default();
+            crate::train::presets::switch_method(&mut config, method, &project);
         }
         inputs_ui(ui, state, &mut config);
-        let reads = crate::train::methods::spec(config.method).modalities;
+        method_settings_ui(ui, &mut config);
+        let reads = config.method.spec().modalities;
         if !reads.contains(&config.input_kind().kind_name()) {
             ui.colored_label(
                 ui.visuals().warn_fg_color,
@@ -200,11 +196,6 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
                 row(ui, "Labeled per batch", drag(&mut config.labeled_per_batch, 1..=batch, 0.2));
                 row(ui, "Learning rate", drag(&mut config.learning_rate, limits::LEARNING_RATE, 1e-4));
                 row(ui, "Validation fraction", drag(&mut config.validation_fraction, limits::VALIDATION_FRACTION, 0.01));
-                let mt = &mut config.mean_teacher;
-                row(ui, "EMA decay", drag(&mut mt.ema_decay, limits::EMA_DECAY, 1e-3));
-                row(ui, "Consistency weight", drag(&mut mt.consistency_weight, limits::CONSISTENCY_WEIGHT, 0.05));
-                row(ui, "Ramp-up (epochs)", drag(&mut mt.rampup_epochs, limits::RAMPUP_EPOCHS, 1.0));
-                row(ui, "Relation weight λ", drag(&mut mt.relation_weight, limits::RELATION_WEIGHT, 0.05));
                 row(ui, "Dropout", drag(&mut config.dropout, limits::DROPOUT, 0.01));
                 row(ui, "Focal loss weight", drag(&mut config.loss.focal_weight, limits::FOCAL_WEIGHT, 0.05));
                 row(ui, "Focal γ", drag(&mut config.loss.focal_gamma, limits::FOCAL_GAMMA, 0.05));
@@ -706,17 +697,6 @@ fn sequences_ui(ui: &mut egui::Ui, roles: &[String], config: &mut TrainConfig) {
             config.modalities = chosen;
         }
     });
-    if config.model == ModelKind::Unet {
-        ui.horizontal(|ui| {
-            let label = ui.label("Slices per case and epoch");
-            ui.add(drag(
-                &mut config.segmentation.slices_per_case,
-                limits::SLICES_PER_CASE,
-                0.1,
-            ))
-            .labelled_by(label.id);
-        });
-    }
 }
 
 fn inputs_ui(ui: &mut egui::Ui, state: &AppState, config: &mut TrainConfig) {
@@ -782,9 +762,9 @@ fn inputs_ui(ui: &mut egui::Ui, state: &AppState, config: &mut TrainConfig) {
             .iter()
             .filter(|r| {
                 r.summary.is_some()
-                    && r.config
-                        .as_ref()
-                        .is_some_and(|c| c.method == Method::SlicePolicy)
+                    && r.config.as_ref().is_some_and(|c| {
+                        c.input_kind().kind_name() == crate::train::config::SERIES_INPUT
+                    })
             })
             .map(|r| r.id.as_str())
             .collect();
@@ -815,7 +795,7 @@ fn inputs_ui(ui: &mut egui::Ui, state: &AppState, config: &mut TrainConfig) {
             }
         }
     }
-    let spec = crate::train::methods::spec(config.method);
+    let spec = config.method.spec();
     if spec.teacher_roles.is_empty() {
         return;
     }
@@ -827,7 +807,7 @@ fn inputs_ui(ui: &mut egui::Ui, state: &AppState, config: &mut TrainConfig) {
             .past_runs
             .iter()
             .filter(|r| {
-                crate::train::distill::can_teach(r, &spec)
+                crate::train::distill::can_teach(r, spec)
                     && r.config
                         .as_ref()
                         .is_some_and(|c| c.input_kind().kind_name() == *kind)
@@ -853,16 +833,10 @@ fn inputs_ui(ui: &mut egui::Ui, state: &AppState, config: &mut TrainConfig) {
                     }
                 });
         });
-        if runs.is_empty() && *kind == crate::train::config::SEQUENCES_INPUT {
-            ui.weak("No segmentation run yet: train the teacher first (Method: Segmentation, all sequences).");
-        } else if runs.is_empty() {
+        if runs.is_empty() {
             ui.weak(format!(
-                "No run reads {kind} yet: train one first (Method: Supervised, Reads: {}).",
-                match *kind {
-                    "volume" => "ct volume",
-                    "slices" => "ct slices",
-                    other => other,
-                }
+                "No finished run reads {kind} yet: train the teacher first (a method and \
+                 input that read {kind})."
             ));
         }
         teachers.extend(teacher);
@@ -870,54 +844,57 @@ fn inputs_ui(ui: &mut egui::Ui, state: &AppState, config: &mut TrainConfig) {
     if teachers != config.teachers {
         config.teachers = teachers;
     }
-    egui::Grid::new("distillation_settings")
-        .num_columns(2)
-        .show(ui, |ui| match config.method {
-            Method::CrossModalKd => {
-                let label = ui.label("α (weight of cross-entropy)");
-                ui.add(drag(&mut config.distillation.alpha, limits::ALPHA, 0.01))
-                    .labelled_by(label.id);
-                ui.end_row();
-                ui.label("Gradient ratio");
-                ui.checkbox(&mut config.distillation.grad_ratio, "scale the KD term every step")
-                    .on_hover_text("‖∇L_ce‖ / ‖∇L_kd‖ over the student's parameters (METHODS.md §3); off: the fixed weight 1 − α");
-                ui.end_row();
-                ui.label("Teacher features");
-                ui.checkbox(&mut config.distillation.standardise_teacher, "standardised over the cohort")
-                    .on_hover_text("Raw row means of a CT network are nearly alike for every chest, so the similarity distribution is nearly flat");
-                ui.end_row();
-            }
-            Method::Kdamm => {
-                let kdamm = &mut config.kdamm;
-                for (name, value, range, speed) in [
-                    ("Temperature T", &mut kdamm.temperature, limits::TEMPERATURE, 0.1),
-                    ("CE weight (complete cases)", &mut kdamm.ce_weight, limits::TERM_WEIGHT, 0.05),
-                    ("KD weight (per teacher)", &mut kdamm.kd_weight, limits::TERM_WEIGHT, 0.05),
-                ] {
-                    let label = ui.label(name);
-                    ui.add(drag(value, range, speed)).labelled_by(label.id);
+}
+
+/// The chosen method's own settings, drawn from its declarations: one grid
+/// per panel group, a drag value in the declared range for a number, a
+/// checkbox for a switch, the declared help on hover.
+fn method_settings_ui(ui: &mut egui::Ui, config: &mut TrainConfig) {
+    let settings = config.method.spec().settings;
+    let mut groups: Vec<&str> = Vec::new();
+    for s in settings {
+        if !groups.contains(&s.group) {
+            groups.push(s.group);
+        }
+    }
+    for group in groups {
+        ui.label(group);
+        egui::Grid::new(("method_settings", group))
+            .num_columns(2)
+            .show(ui, |ui| {
+                for setting in settings.iter().filter(|s| s.group == group) {
+                    setting_row(ui, config, setting);
                     ui.end_row();
                 }
-            }
-            Method::Protokd => {
-                let s = &mut config.segmentation;
-                for (name, value, range, speed) in [
-                    ("Temperature T (pixel KD)", &mut s.temperature, limits::TEMPERATURE, 0.1),
-                    ("KD weight", &mut s.kd_weight, limits::TERM_WEIGHT, 0.1),
-                    ("Prototype weight", &mut s.proto_weight, limits::TERM_WEIGHT, 0.01),
-                ] {
-                    let label = ui.label(name);
-                    ui.add(drag(value, range, speed)).labelled_by(label.id);
-                    ui.end_row();
-                }
-            }
-            Method::SlicePolicy => {
-                let slices = config.slices.get_or_insert_with(SliceConfig::default);
-                let label = ui.label("Entropy bonus β");
-                ui.add(drag(&mut slices.entropy_weight, limits::ENTROPY_WEIGHT, 0.001))
-                    .labelled_by(label.id);
-                ui.end_row();
-            }
-            _ => {}
-        });
+            });
+    }
+}
+
+fn setting_row(ui: &mut egui::Ui, config: &mut TrainConfig, setting: &Setting) {
+    let label = ui.label(setting.title).on_hover_text(setting.help);
+    let value = config.value(setting);
+    let changed = match &setting.kind {
+        SettingKind::Number { range, speed, .. } => {
+            let mut x = value.as_f64();
+            ui.add(drag(&mut x, range.clone(), *speed))
+                .labelled_by(label.id)
+                .on_hover_text(setting.help);
+            (x != value.as_f64()).then_some(SettingValue::Number(x))
+        }
+        SettingKind::Count { range, .. } => {
+            let mut n = value.as_f64() as usize;
+            ui.add(drag(&mut n, range.clone(), 0.1))
+                .labelled_by(label.id)
+                .on_hover_text(setting.help);
+            (n as f64 != value.as_f64()).then_some(SettingValue::Count(n as u64))
+        }
+        SettingKind::Switch { .. } => {
+            let mut on = value.as_bool();
+            ui.checkbox(&mut on, "on").on_hover_text(setting.help);
+            (on != value.as_bool()).then_some(SettingValue::Switch(on))
+        }
+    };
+    if let Some(value) = changed {
+        config.set(setting, value);
+    }
 }

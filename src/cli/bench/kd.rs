@@ -17,7 +17,7 @@ use anyhow::Context;
 
 use super::training::{in_parallel, mean_sd, train_json};
 use crate::demo::{DemoOptions, DemoTask, write_demo};
-use crate::train::config::{Method, TrainConfig};
+use crate::train::config::TrainConfig;
 use crate::train::models::ModelKind;
 
 /// One row of the table.
@@ -53,7 +53,7 @@ impl Arm {
         let kd = |extra: &[&str]| {
             let mut flags: Vec<String> = [
                 "--method",
-                Method::CrossModalKd.name(),
+                crate::train::methods::cross_modal_kd::METHOD.name(),
                 "--teacher",
                 teacher,
             ]
@@ -93,7 +93,7 @@ pub struct KdSettings {
 /// third of the cases are positive), 40 epochs.
 pub fn teacher_config() -> TrainConfig {
     TrainConfig {
-        method: Method::Supervised,
+        method: crate::train::methods::supervised::METHOD,
         modalities: vec!["ct".into()],
         model: ModelKind::I3d,
         input_size: 40,
@@ -104,7 +104,7 @@ pub fn teacher_config() -> TrainConfig {
         batch_size: 16,
         // Supervised: every image of the batch labeled.
         labeled_per_batch: 16,
-        loss: crate::train::config::ClassificationLoss {
+        loss: crate::train::losses::ClassificationLoss {
             class_weights: true,
             ..Default::default()
         },
@@ -115,7 +115,7 @@ pub fn teacher_config() -> TrainConfig {
 /// The student's settings: the MLP (hidden 64, 32), 40 epochs.
 pub fn student_config() -> TrainConfig {
     TrainConfig {
-        method: Method::CrossModalKd,
+        method: crate::train::methods::cross_modal_kd::METHOD,
         modalities: vec![crate::train::config::TABULAR_MODALITY.into()],
         model: ModelKind::Mlp,
         width: 16,
@@ -330,7 +330,8 @@ fn report(s: &KdSettings, outcomes: &[Outcome]) {
         s.teacher.width,
         s.teacher.epochs,
         s.student.epochs,
-        s.student.distillation.alpha
+        s.student
+            .number(&crate::train::methods::cross_modal_kd::ALPHA)
     );
     println!(
         "{:<44} {:>4} {:>15} {:>15} {:>15} {:>9}",

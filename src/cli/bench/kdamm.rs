@@ -23,7 +23,7 @@ use anyhow::Context;
 
 use super::training::{in_parallel, mean_sd, train_json};
 use crate::demo::{DemoOptions, DemoTask, write_demo};
-use crate::train::config::{Method, SliceConfig, TABULAR_MODALITY, TrainConfig};
+use crate::train::config::{SliceConfig, TABULAR_MODALITY, TrainConfig};
 use crate::train::models::ModelKind;
 
 /// One row of the table.
@@ -90,7 +90,7 @@ pub struct KdammSettings {
 /// classes weighed, 40 epochs, all labeled in each batch.
 pub fn image_config() -> TrainConfig {
     TrainConfig {
-        method: Method::Supervised,
+        method: crate::train::methods::supervised::METHOD,
         modalities: vec!["ct".into()],
         model: ModelKind::Resnet18,
         slices: Some(SliceConfig::default()),
@@ -101,7 +101,7 @@ pub fn image_config() -> TrainConfig {
         learning_rate: 2e-3,
         batch_size: 16,
         labeled_per_batch: 16,
-        loss: crate::train::config::ClassificationLoss {
+        loss: crate::train::losses::ClassificationLoss {
             class_weights: true,
             ..Default::default()
         },
@@ -124,7 +124,7 @@ pub fn tabular_config() -> TrainConfig {
 /// The slice policy: 20 epochs of REINFORCE on the labeled cases.
 pub fn policy_config() -> TrainConfig {
     TrainConfig {
-        method: Method::SlicePolicy,
+        method: crate::train::methods::slice_policy::METHOD,
         epochs: 20,
         learning_rate: 3e-3,
         ..image_config()
@@ -134,7 +134,7 @@ pub fn policy_config() -> TrainConfig {
 /// The fusion student (multimodal and KDAMM): the image settings with the record.
 pub fn fusion_config() -> TrainConfig {
     TrainConfig {
-        method: Method::Kdamm,
+        method: crate::train::methods::kdamm::METHOD,
         modalities: vec!["ct".into(), TABULAR_MODALITY.into()],
         // KDAMM reads the unlabeled cases too: a quarter of each batch labeled.
         labeled_per_batch: 4,

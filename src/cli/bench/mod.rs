@@ -337,10 +337,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             }
             let methods = if method.is_empty() {
                 // The methods that train on the demo's images alone (distillation needs a teacher run).
-                crate::train::config::Method::ALL
+                crate::train::methods::all()
                     .into_iter()
+                    .map(|d| d.method)
                     .filter(|&m| {
-                        let spec = crate::train::methods::spec(m);
+                        let spec = m.spec();
                         spec.teacher_roles.is_empty()
                             && spec
                                 .modalities
@@ -698,9 +699,9 @@ fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
 }
 
 fn labeling(items: usize, labels: usize, json: bool) -> anyhow::Result<()> {
+    use crate::rng::Rng;
     use crate::store::import::{self, ImportOptions};
     use crate::store::{Project, Schema};
-    use crate::synth::Rng;
 
     let dir = std::env::temp_dir().join("loupe-bench-labeling");
     let _ = std::fs::remove_dir_all(&dir);

@@ -15,7 +15,9 @@ use anyhow::Context;
 use super::training::{in_parallel, mean_sd, train_json};
 use crate::demo::{DemoOptions, DemoTask, write_demo};
 use crate::synth::brain_tumour::ROLES;
-use crate::train::config::{Method, Preset, TrainConfig};
+use crate::train::config::TrainConfig;
+use crate::train::methods::protokd;
+use crate::train::presets::Preset;
 
 /// One row of the table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,7 +65,7 @@ pub struct ProtokdSettings {
 /// 2-D U-Net width 8 at 64³, Adam 3e-3, 16 slices per case per epoch;
 /// 8 epochs keep 27 runs near half an hour on two cores.
 pub fn default_config() -> TrainConfig {
-    let mut config = Preset::SmallOnCpu.config_for("brain-tumour");
+    let mut config = Preset::SmallOnCpu.config_for(&crate::demo::brain_tumour_schema());
     config.epochs = 8;
     config
 }
@@ -108,7 +110,7 @@ fn demo(s: &ProtokdSettings) -> anyhow::Result<PathBuf> {
 pub fn protokd(s: &ProtokdSettings) -> anyhow::Result<()> {
     anyhow::ensure!(!s.seeds.is_empty(), "give at least one seed");
     let mut config = s.config.clone();
-    config.method = Method::Segmentation;
+    config.method = crate::train::methods::segmentation::METHOD;
     config.input_size = s.edge;
     config.validate()?;
     std::fs::create_dir_all(&s.dir).with_context(|| format!("creating {}", s.dir.display()))?;
@@ -268,11 +270,11 @@ fn report(
         s.seeds,
         config.width,
         config.epochs,
-        config.segmentation.slices_per_case,
+        config.count(&crate::train::segmentation::SLICES_PER_CASE),
         config.learning_rate,
-        config.segmentation.temperature,
-        config.segmentation.kd_weight,
-        config.segmentation.proto_weight,
+        config.number(&protokd::TEMPERATURE),
+        config.number(&protokd::KD_WEIGHT),
+        config.number(&protokd::PROTO_WEIGHT),
         seconds
     );
     println!(

@@ -120,7 +120,7 @@ pub struct ThyroidSettings {
 /// (weight 1, γ 2), crops, supervised, 48 px, width 8, 25 epochs.
 pub fn full_method() -> TrainConfig {
     let mut config = TrainConfig::small_on_cpu();
-    config.method = crate::train::config::Method::Supervised;
+    config.method = crate::train::methods::supervised::METHOD;
     config.model = ModelKind::XceptionDd;
     config.input_size = 48;
     config.width = 8;

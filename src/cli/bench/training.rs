@@ -13,13 +13,14 @@ use anyhow::Context;
 use burn::tensor::{Distribution, Tensor};
 
 use crate::demo::{DemoOptions, DemoTask, write_demo};
+use crate::train::classify::{Trainer, TrainingData};
 use crate::train::config::{Method, TrainConfig};
 use crate::train::data::Images;
 use crate::train::device::{self, ComputeDevice};
 use crate::train::events::EpochRecord;
 use crate::train::methods;
 use crate::train::runs::METRICS_FILE;
-use crate::train::trainer::{Trainer, TrainingData};
+use crate::train::step::Stepper;
 
 /// The PyTorch peer: the same network, augmentation, loss and optimizer.
 const TORCH_PEER: &str = include_str!("../../../bench/torch_peer.py");
@@ -68,9 +69,10 @@ fn time_steps(
     s: &ThroughputSettings,
 ) -> anyhow::Result<Throughput> {
     let classes = 4;
-    let labeled_per_batch = match method {
-        Method::Supervised => s.batch,
-        _ => (s.batch / 4).max(1),
+    let labeled_per_batch = if method == methods::supervised::METHOD {
+        s.batch
+    } else {
+        (s.batch / 4).max(1)
     };
     let config = TrainConfig {
         method,
@@ -93,8 +95,10 @@ fn time_steps(
         config,
         data,
         &compute.device,
-        methods::build(method)
-            .ok_or_else(|| anyhow::anyhow!("{} does not classify", method.name()))?,
+        match methods::declaration(method).map(|d| (d.build)()) {
+            Some(Stepper::Classify(step)) => step,
+            _ => anyhow::bail!("{} does not classify", method.name()),
+        },
         None,
     )?;
     let mut seconds = Vec::with_capacity(s.steps);
@@ -233,7 +237,10 @@ pub fn throughput(s: &ThroughputSettings, json: bool) -> anyhow::Result<()> {
     let kernels_were = crate::train::kernels::enabled();
     for (compute, name, kernels) in &devices {
         crate::train::kernels::set_enabled(*kernels);
-        for method in [Method::Supervised, Method::MeanTeacher] {
+        for method in [
+            crate::train::methods::supervised::METHOD,
+            crate::train::methods::mean_teacher::METHOD,
+        ] {
             let timed =
                 crate::train::threads::with_threads(s.threads, || time_steps(compute, method, s))??;
             rows.push(row(name, method.name(), &timed));
@@ -243,7 +250,10 @@ pub fn throughput(s: &ThroughputSettings, json: bool) -> anyhow::Result<()> {
     let mut peer_rows = Vec::new();
     let mut peer_name = None;
     let mut peer_error = None;
-    for method in [Method::Supervised, Method::MeanTeacher] {
+    for method in [
+        crate::train::methods::supervised::METHOD,
+        crate::train::methods::mean_teacher::METHOD,
+    ] {
         match torch_peer(s, method.name()) {
             Ok((name, version, t)) => {
                 peer_rows.push(row(&name, method.name(), &t));
@@ -607,7 +617,10 @@ mod tests {
             python: String::new(),
             threads: 1,
         };
-        for method in [Method::Supervised, Method::MeanTeacher] {
+        for method in [
+            crate::train::methods::supervised::METHOD,
+            crate::train::methods::mean_teacher::METHOD,
+        ] {
             let t = time_steps(&device::flex(), method, &settings).unwrap();
             assert!(t.images_per_second.is_finite() && t.images_per_second > 0.0);
         }

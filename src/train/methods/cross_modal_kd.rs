@@ -9,7 +9,7 @@
 //! Per-loss gradients rather than one backward of the sum: the ratio
 //! needs each loss's gradient norm, Burn frees a graph at its backward
 //! pass, so each loss gets its own forward and backward
-//! ([`super::weighted_gradients`]) and the two gradients are summed with
+//! ([`weighted_gradients`]) and the two gradients are summed with
 //! their weights — the gradient of the weighted total, with no third pass.
 //! A batch with fewer than two cases the teacher saw has no similarity
 //! distribution: it trains on cross-entropy alone.
@@ -17,10 +17,14 @@
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 
-use super::{Batch, MethodSpec, Models, StepContext, TrainingMethod, scalar, weighted_gradients};
 use crate::train::config::{TABULAR_MODALITY, VOLUME_INPUT};
 use crate::train::events::Scalars;
+use crate::train::gradients::weighted_gradients;
 use crate::train::losses::{classification, pkt};
+use crate::train::spec::{Method, MethodSpec, Setting, SettingKind, Task, TeacherUse};
+use crate::train::step::{
+    Batch, Declaration, Models, StepContext, Stepper, TrainingMethod, scalar,
+};
 
 pub struct CrossModalKd;
 
@@ -34,8 +38,64 @@ pub mod series {
     pub const RATIO: &str = "grad/ratio";
 }
 
-const SPEC: MethodSpec = MethodSpec {
+const GROUP: &str = "Distillation";
+const SECTION: &str = "cross-modal-kd";
+
+/// `α` of `α·L_ce + (1 − α)·L_kd·grad_ratio` (METHODS.md §3).
+pub const ALPHA: Setting = Setting {
+    name: "alpha",
+    section: SECTION,
+    flag: "alpha",
+    title: "α (weight of cross-entropy)",
+    help: "α of α·L_ce + (1 − α)·L_kd·grad_ratio",
+    group: GROUP,
+    kind: SettingKind::Number {
+        default: 0.5,
+        range: 0.0..=1.0,
+        speed: 0.01,
+    },
+    legacy: "/distillation/alpha",
+};
+
+/// Scale the distillation term by `‖∇L_ce‖ / ‖∇L_kd‖` each step; off, the
+/// term keeps the fixed weight `1 − α` (the ablation).
+pub const GRAD_RATIO: Setting = Setting {
+    name: "grad_ratio",
+    section: SECTION,
+    flag: "no-grad-ratio",
+    title: "Gradient ratio",
+    help: "Scale the KD term by ‖∇L_ce‖ / ‖∇L_kd‖ over the student's parameters every step \
+           (METHODS.md §3); off (--no-grad-ratio): the fixed weight 1 − α",
+    group: GROUP,
+    kind: SettingKind::Switch {
+        default: true,
+        flag_sets: false,
+    },
+    legacy: "/distillation/grad_ratio",
+};
+
+/// Standardise the frozen teacher's features over the cohort before the
+/// similarity kernel (see `distill::standardise` for why); off, the raw
+/// row means (the ablation).
+pub const STANDARDISE_TEACHER: Setting = Setting {
+    name: "standardise_teacher",
+    section: SECTION,
+    flag: "raw-teacher-features",
+    title: "Standardised teacher features",
+    help: "Standardise the teacher's features over the cohort: raw row means of a CT network \
+           are nearly alike for every chest (off with --raw-teacher-features)",
+    group: GROUP,
+    kind: SettingKind::Switch {
+        default: true,
+        flag_sets: false,
+    },
+    legacy: "/distillation/standardise_teacher",
+};
+
+pub static SPEC: MethodSpec = MethodSpec {
     name: "cross-modal-kd",
+    title: "Cross-modal distillation (PKT)",
+    task: Task::Classify,
     keeps_teacher: false,
     // The distillation term reads every case the teacher saw, labeled or not.
     uses_unlabeled: true,
@@ -49,14 +109,18 @@ const SPEC: MethodSpec = MethodSpec {
     ],
     modalities: &[TABULAR_MODALITY],
     teacher_roles: &[VOLUME_INPUT],
-    teacher_use: super::TeacherUse::Features,
+    teacher_use: TeacherUse::Features,
+    settings: &[ALPHA, GRAD_RATIO, STANDARDISE_TEACHER],
+};
+
+pub const METHOD: Method = Method::of(&SPEC);
+
+pub const DECLARATION: Declaration = Declaration {
+    method: METHOD,
+    build: || Stepper::Classify(Box::new(CrossModalKd)),
 };
 
 impl TrainingMethod for CrossModalKd {
-    fn spec(&self) -> &MethodSpec {
-        &SPEC
-    }
-
     fn step(
         &mut self,
         models: Models,
@@ -65,7 +129,8 @@ impl TrainingMethod for CrossModalKd {
         context: &StepContext,
     ) -> (Models, Scalars) {
         let student = models.student;
-        let settings = context.config.distillation;
+        let alpha = context.config.number(&ALPHA);
+        let grad_ratio = context.config.switch(&GRAD_RATIO);
         let ce_loss = || {
             let (logits, _) = student.forward(batch.labeled.clone());
             classification(
@@ -106,17 +171,12 @@ impl TrainingMethod for CrossModalKd {
                         kd_value = scalar(&kd);
                         kd
                     },
-                    settings.alpha,
-                    settings.grad_ratio,
+                    alpha,
+                    grad_ratio,
                     &student,
                 );
-                let kd_weight = if settings.grad_ratio {
-                    measured.ratio
-                } else {
-                    1.0
-                };
-                let total =
-                    settings.alpha * ce_value + (1.0 - settings.alpha) * kd_weight * kd_value;
+                let kd_weight = if grad_ratio { measured.ratio } else { 1.0 };
+                let total = alpha * ce_value + (1.0 - alpha) * kd_weight * kd_value;
                 let values = Scalars::from([
                     (series::CE.into(), ce_value),
                     (series::KD.into(), kd_value),
@@ -143,8 +203,8 @@ impl TrainingMethod for CrossModalKd {
 mod tests {
     use super::*;
     use crate::train::config::TrainConfig;
-    use crate::train::methods::Guidance;
-    use crate::train::models::{Classifier, ModelKind};
+    use crate::train::models::ModelKind;
+    use crate::train::step::Guidance;
     use burn::optim::AdamConfig;
     use burn::tensor::{Device, Distribution, Int, TensorData};
 
@@ -152,7 +212,7 @@ mod tests {
         let device = Device::flex().autodiff();
         device.seed(3);
         let config = TrainConfig {
-            method: crate::train::config::Method::CrossModalKd,
+            method: METHOD,
             modalities: vec![TABULAR_MODALITY.into()],
             model: ModelKind::Mlp,
             record_inputs: 5,
@@ -160,7 +220,7 @@ mod tests {
             dropout: 0.0,
             ..TrainConfig::default()
         };
-        let student = Classifier::for_run(&config, 2, &device);
+        let student = crate::train::inference::classifier_for(&config, 2, &device);
         let k = guided_rows.len();
         let batch = Batch {
             labeled: Tensor::<4>::random([3, 5, 1, 1], Distribution::Normal(0.0, 1.0), &device),
@@ -192,7 +252,7 @@ mod tests {
 
     fn step(models: Models, batch: &Batch, config: &TrainConfig) -> (Models, Scalars) {
         let mut optimizer: ModuleOptimizer = AdamConfig::new().init();
-        let context = crate::train::methods::StepContext {
+        let context = StepContext {
             learning_rate: 1e-3,
             global_step: 0,
             epoch_progress: 0.0,
@@ -227,7 +287,7 @@ mod tests {
         );
         let ratio = values[series::CE_NORM] / values[series::KD_NORM];
         assert!((values[series::RATIO] - ratio).abs() < 1e-9 * ratio.max(1.0));
-        let alpha = config.distillation.alpha;
+        let alpha = config.number(&ALPHA);
         let total = alpha * ce + (1.0 - alpha) * ratio * kd;
         assert!((values[series::TOTAL] - total).abs() < 1e-6, "{values:?}");
     }
@@ -235,8 +295,8 @@ mod tests {
     #[test]
     fn a_fixed_weight_leaves_out_the_ratio() {
         let (models, batch, mut config, _) = setup(&[0, 1, 4]);
-        config.distillation.grad_ratio = false;
-        config.distillation.alpha = 0.25;
+        config.set(&GRAD_RATIO, false);
+        config.set(&ALPHA, 0.25);
         let (_, values) = step(models, &batch, &config);
         let total = 0.25 * values[series::CE] + 0.75 * values[series::KD];
         assert!((values[series::TOTAL] - total).abs() < 1e-6, "{values:?}");

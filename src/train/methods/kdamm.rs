@@ -15,10 +15,13 @@
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 
-use super::{Batch, MethodSpec, Models, StepContext, TeacherUse, TrainingMethod, scalar};
 use crate::train::config::{FUSION_INPUT, SLICES_INPUT, TABULAR_MODALITY};
 use crate::train::events::Scalars;
 use crate::train::losses::{classification, softened_kl};
+use crate::train::spec::{Method, MethodSpec, Setting, SettingKind, Task, TeacherUse};
+use crate::train::step::{
+    Batch, Declaration, Models, StepContext, Stepper, TrainingMethod, scalar,
+};
 
 pub struct Kdamm;
 
@@ -37,8 +40,61 @@ pub mod series {
 /// "seen" flag, then its logits).
 pub const TEACHER_KINDS: [&str; 2] = [SLICES_INPUT, TABULAR_MODALITY];
 
-const SPEC: MethodSpec = MethodSpec {
+const GROUP: &str = "Distillation";
+const SECTION: &str = "kdamm";
+
+/// T of the teachers' and the student's softened outputs.
+pub const TEMPERATURE: Setting = Setting {
+    name: "temperature",
+    section: SECTION,
+    flag: "temperature",
+    title: "Temperature T",
+    help: "Temperature of the teachers' and the student's softened outputs",
+    group: GROUP,
+    kind: SettingKind::Number {
+        default: 4.0,
+        range: 0.1..=100.0,
+        speed: 0.1,
+    },
+    legacy: "/kdamm/temperature",
+};
+
+/// Weight of the cross-entropy on the complete labeled cases.
+pub const CE_WEIGHT: Setting = Setting {
+    name: "ce_weight",
+    section: SECTION,
+    flag: "ce-weight",
+    title: "CE weight (complete cases)",
+    help: "Weight of the cross-entropy on the complete labeled cases",
+    group: GROUP,
+    kind: SettingKind::Number {
+        default: 1.0,
+        range: 0.0..=100.0,
+        speed: 0.05,
+    },
+    legacy: "/kdamm/ce_weight",
+};
+
+/// Weight of each teacher's KL term.
+pub const KD_WEIGHT: Setting = Setting {
+    name: "kd_weight",
+    section: SECTION,
+    flag: "kd-weight",
+    title: "KD weight (per teacher)",
+    help: "Weight of each teacher's T²·KL term",
+    group: GROUP,
+    kind: SettingKind::Number {
+        default: 1.0,
+        range: 0.0..=100.0,
+        speed: 0.05,
+    },
+    legacy: "/kdamm/kd_weight",
+};
+
+pub static SPEC: MethodSpec = MethodSpec {
     name: "kdamm",
+    title: "KDAMM (distillation, missing modalities)",
+    task: Task::Classify,
     keeps_teacher: false,
     // The KL terms read every case a teacher saw, labeled or not.
     uses_unlabeled: true,
@@ -52,7 +108,24 @@ const SPEC: MethodSpec = MethodSpec {
     modalities: &[FUSION_INPUT],
     teacher_roles: &TEACHER_KINDS,
     teacher_use: TeacherUse::Outputs,
+    settings: &[TEMPERATURE, CE_WEIGHT, KD_WEIGHT],
 };
+
+pub const METHOD: Method = Method::of(&SPEC);
+
+pub const DECLARATION: Declaration = Declaration {
+    method: METHOD,
+    build: || Stepper::Classify(Box::new(Kdamm)),
+};
+
+/// The weights of a fusion step's terms.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FusionWeights {
+    pub ce: f64,
+    /// Each teacher's KL term (`None`: no distillation, the baseline).
+    pub kd: Option<f64>,
+    pub temperature: f64,
+}
 
 /// `[B]`: 1 where a fusion batch's sample has both modalities (both
 /// flags off), else 0.
@@ -92,16 +165,16 @@ pub fn complete_case_ce(
 }
 
 /// One step of the fusion family: CE on the complete labeled cases, plus
-/// (with `distil`) each teacher's softened KL on every case it saw.
+/// (with a KD weight) each teacher's softened KL on every case it saw.
 pub fn fusion_step(
     models: Models,
     optimizer: &mut ModuleOptimizer,
     batch: &Batch,
     context: &StepContext,
-    distil: bool,
+    weights: FusionWeights,
 ) -> (Models, Scalars) {
     let student = models.student;
-    let settings = context.config.kdamm;
+    let distil = weights.kd.is_some();
     let labeled = batch.labeled.dims()[0];
     let everything = match (&batch.unlabeled, distil) {
         (Some(u), true) => Tensor::cat(vec![batch.labeled.clone(), u.clone()], 0),
@@ -109,12 +182,12 @@ pub fn fusion_step(
     };
     let (logits, _) = student.forward(everything);
     let (ce, complete) = complete_case_ce(logits.clone().narrow(0, 0, labeled), batch, context);
-    let mut total = ce.clone().mul_scalar(settings.ce_weight);
+    let mut total = ce.clone().mul_scalar(weights.ce);
     let mut values = Scalars::from([
         (series::CE.into(), scalar(&ce)),
         (series::COMPLETE.into(), complete),
     ]);
-    if let Some(guidance) = batch.guidance.as_ref().filter(|_| distil) {
+    if let (Some(guidance), Some(kd_weight)) = (batch.guidance.as_ref(), weights.kd) {
         let classes = logits.dims()[1];
         let seen_logits = logits.select(0, guidance.rows.clone());
         let rows = guidance.rows.dims()[0];
@@ -138,11 +211,11 @@ pub fn fusion_step(
             let kd = softened_kl(
                 seen_logits.clone(),
                 teacher,
-                settings.temperature,
+                weights.temperature,
                 Some(seen),
             );
             values.insert(name.into(), scalar(&kd));
-            total = total + kd.mul_scalar(settings.kd_weight);
+            total = total + kd.mul_scalar(kd_weight);
         }
     }
     values.insert(series::TOTAL.into(), scalar(&total));
@@ -158,10 +231,6 @@ pub fn fusion_step(
 }
 
 impl TrainingMethod for Kdamm {
-    fn spec(&self) -> &MethodSpec {
-        &SPEC
-    }
-
     fn step(
         &mut self,
         models: Models,
@@ -169,7 +238,13 @@ impl TrainingMethod for Kdamm {
         batch: &Batch,
         context: &StepContext,
     ) -> (Models, Scalars) {
-        fusion_step(models, optimizer, batch, context, true)
+        let config = context.config;
+        let weights = FusionWeights {
+            ce: config.number(&CE_WEIGHT),
+            kd: Some(config.number(&KD_WEIGHT)),
+            temperature: config.number(&TEMPERATURE),
+        };
+        fusion_step(models, optimizer, batch, context, weights)
     }
 }
 

@@ -7,13 +7,15 @@ use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Int, Tensor};
 
-use super::{Batch, MethodSpec, Models, StepContext, TrainingMethod, scalar};
-use crate::train::augment::augment_input;
-use crate::train::config::{ClassificationLoss, IMAGE_MODALITY, SLICES_INPUT, VOLUME_INPUT};
+use crate::train::config::{IMAGE_MODALITY, SLICES_INPUT, VOLUME_INPUT};
 use crate::train::ema::ema_update;
 use crate::train::events::Scalars;
-use crate::train::losses::{classification, consistency, relation_consistency};
+use crate::train::losses::{ClassificationLoss, classification, consistency, relation_consistency};
 use crate::train::schedule::{ema_alpha, ramp_up};
+use crate::train::spec::{Method, MethodSpec, Setting, SettingKind, Task, TeacherUse};
+use crate::train::step::{
+    Batch, Declaration, Models, StepContext, Stepper, TrainingMethod, augment_input, scalar,
+};
 
 pub struct MeanTeacher;
 
@@ -66,30 +68,108 @@ pub fn terms(
     }
 }
 
-const SPEC: MethodSpec = MethodSpec {
+const GROUP: &str = "Mean teacher";
+const SECTION: &str = "mean-teacher";
+
+/// The EMA decay of the teacher's weights (METHODS.md §1; the reference values are the defaults).
+pub const EMA_DECAY: Setting = Setting {
+    name: "ema_decay",
+    section: SECTION,
+    flag: "ema-decay",
+    title: "EMA decay",
+    help: "How much of the teacher's weights each step keeps (α of the exponential moving average)",
+    group: GROUP,
+    kind: SettingKind::Number {
+        default: 0.99,
+        range: 0.0..=0.9999,
+        speed: 1e-3,
+    },
+    legacy: "/mean_teacher/ema_decay",
+};
+
+/// `w_max` of the consistency ramp-up.
+pub const CONSISTENCY_WEIGHT: Setting = Setting {
+    name: "consistency_weight",
+    section: SECTION,
+    flag: "consistency-weight",
+    title: "Consistency weight",
+    help: "w_max: the weight of agreeing with the teacher, reached at the end of the ramp-up",
+    group: GROUP,
+    kind: SettingKind::Number {
+        default: 1.0,
+        range: 0.0..=100.0,
+        speed: 0.05,
+    },
+    legacy: "/mean_teacher/consistency_weight",
+};
+
+/// `T` of the ramp-up, in epochs.
+pub const RAMPUP_EPOCHS: Setting = Setting {
+    name: "rampup_epochs",
+    section: SECTION,
+    flag: "rampup-epochs",
+    title: "Ramp-up (epochs)",
+    help: "Epochs over which the consistency weight rises as exp(−5(1 − t/T)²)",
+    group: GROUP,
+    kind: SettingKind::Number {
+        default: 30.0,
+        range: 0.0..=1000.0,
+        speed: 1.0,
+    },
+    legacy: "/mean_teacher/rampup_epochs",
+};
+
+/// `λ`, the weight of the relation term relative to the consistency term.
+pub const RELATION_WEIGHT: Setting = Setting {
+    name: "relation_weight",
+    section: SECTION,
+    flag: "relation-weight",
+    title: "Relation weight λ",
+    help: "Weight of the semantic relation consistency relative to the prediction consistency",
+    group: GROUP,
+    kind: SettingKind::Number {
+        default: 1.0,
+        range: 0.0..=100.0,
+        speed: 0.05,
+    },
+    legacy: "/mean_teacher/relation_weight",
+};
+
+pub static SPEC: MethodSpec = MethodSpec {
+    name: "mean-teacher",
+    title: "Mean teacher + SRC",
+    task: Task::Classify,
+    keeps_teacher: true,
+    uses_unlabeled: true,
+    series: &[
+        "loss/ce",
+        "loss/focal",
+        "loss/consistency",
+        "loss/relation",
+        "loss/total",
+        "schedule/consistency_weight",
+        "schedule/ema_alpha",
+    ],
     // A volume's slices are perturbed alike; a record has no perturbation to be consistent under.
     modalities: &[IMAGE_MODALITY, VOLUME_INPUT, SLICES_INPUT],
-    ..MethodSpec::image(
-        "mean-teacher",
-        true,
-        true,
-        &[
-            "loss/ce",
-            "loss/focal",
-            "loss/consistency",
-            "loss/relation",
-            "loss/total",
-            "schedule/consistency_weight",
-            "schedule/ema_alpha",
-        ],
-    )
+    teacher_roles: &[],
+    teacher_use: TeacherUse::None,
+    settings: &[
+        EMA_DECAY,
+        CONSISTENCY_WEIGHT,
+        RAMPUP_EPOCHS,
+        RELATION_WEIGHT,
+    ],
+};
+
+pub const METHOD: Method = Method::of(&SPEC);
+
+pub const DECLARATION: Declaration = Declaration {
+    method: METHOD,
+    build: || Stepper::Classify(Box::new(MeanTeacher)),
 };
 
 impl TrainingMethod for MeanTeacher {
-    fn spec(&self) -> &MethodSpec {
-        &SPEC
-    }
-
     fn step(
         &mut self,
         models: Models,
@@ -97,7 +177,7 @@ impl TrainingMethod for MeanTeacher {
         batch: &Batch,
         context: &StepContext,
     ) -> (Models, Scalars) {
-        let config = &context.config.mean_teacher;
+        let config = context.config;
         let student = models.student;
         let teacher = models.teacher.unwrap_or_else(|| student.valid());
         let labeled = batch.labeled.dims()[0];
@@ -112,10 +192,10 @@ impl TrainingMethod for MeanTeacher {
             teacher.forward(augment_input(images.without_autodiff(), context.config));
         let weight = ramp_up(
             context.epoch_progress,
-            config.rampup_epochs,
-            config.consistency_weight,
+            config.number(&RAMPUP_EPOCHS),
+            config.number(&CONSISTENCY_WEIGHT),
         );
-        let alpha = ema_alpha(context.global_step, config.ema_decay);
+        let alpha = ema_alpha(context.global_step, config.number(&EMA_DECAY));
         let terms = terms(
             student_logits,
             student_features,
@@ -124,7 +204,7 @@ impl TrainingMethod for MeanTeacher {
             batch.labels.clone(),
             labeled,
             weight,
-            config.relation_weight,
+            config.number(&RELATION_WEIGHT),
             &context.config.loss,
             batch.weights.clone(),
         );
@@ -153,7 +233,7 @@ impl TrainingMethod for MeanTeacher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::config::{MeanTeacherConfig, TrainConfig};
+    use crate::train::config::TrainConfig;
     use crate::train::models::{Classifier, ModelKind};
     use burn::module::{ModuleVisitor, Param};
     use burn::optim::AdamConfig;
@@ -226,13 +306,8 @@ mod tests {
     #[test]
     fn the_teacher_moves_only_by_ema_of_the_student() {
         let device = Device::flex().autodiff();
-        let config = TrainConfig {
-            mean_teacher: MeanTeacherConfig {
-                rampup_epochs: 0.0,
-                ..Default::default()
-            },
-            ..TrainConfig::default()
-        };
+        let mut config = TrainConfig::default();
+        config.set(&RAMPUP_EPOCHS, 0.0);
         let batch = Batch {
             labeled: Tensor::<4>::random([4, 3, 16, 16], Distribution::Normal(0.0, 1.0), &device),
             labels: Tensor::<1, Int>::from_data(TensorData::from([0i64, 1, 2, 1]), &device),

@@ -1,9 +1,14 @@
-//! The training methods as one family. A method is one file here: it says
-//! what data it reads (modalities, whether the unlabeled part of each batch),
-//! whether it keeps a teacher, the named series it reports, and its
-//! optimizer step. The trainer does the rest
-//! (sampling, schedules, evaluation, checkpoints), the same for every
-//! method, so methods are compared on the same steps and images.
+//! The training methods as one family, and their registry. A method is one
+//! file here: its [`MethodSpec`](super::spec::MethodSpec) (what it reads,
+//! whether it keeps a teacher, its series, its settings) and its optimizer
+//! step, exported as one `DECLARATION`; one line in [`BUILT_IN`] registers
+//! it. The run loop does the rest (sampling, schedules, evaluation,
+//! checkpoints), the same for every method, so methods are compared on the
+//! same steps and images.
+//!
+//! A method defined outside this folder (a test's, a plug-in's) joins the
+//! family at run time with [`register`]: the panel, `loupe train` and
+//! `config.json` find it as they find the built-in ones.
 
 pub mod cross_modal_kd;
 pub mod kdamm;
@@ -14,340 +19,147 @@ pub mod segmentation;
 pub mod slice_policy;
 pub mod supervised;
 
-use burn::optim::ModuleOptimizer;
-use burn::tensor::{Int, Tensor};
+use std::sync::RwLock;
 
-use super::config::{IMAGE_MODALITY, Method, TrainConfig};
-use super::events::Scalars;
-use super::models::Classifier;
+use serde::Deserialize;
 
-/// The models a method trains: a student, and a teacher for methods that keep one.
-#[derive(Clone, Debug)]
-pub struct Models {
-    /// On the autodiff device: the model the optimizer updates.
-    pub student: Classifier,
-    /// On the plain device (no gradient reaches it), where the method keeps one.
-    pub teacher: Option<Classifier>,
-}
+use super::spec::Method;
+use super::step::Declaration;
 
-/// A training batch: labeled images first, then unlabeled ones.
-pub struct Batch {
-    /// `[L, 3, H, W]` on the student's (autodiff) device.
-    pub labeled: Tensor<4>,
-    /// `[L]` class indices.
-    pub labels: Tensor<1, Int>,
-    /// `[L]` weights of the labeled images in the supervised loss (their
-    /// classes' weights, when the run weighs classes).
-    pub weights: Option<Tensor<1>>,
-    /// `[U, 3, H, W]`, for methods that read unlabeled images.
-    pub unlabeled: Option<Tensor<4>>,
-    /// A frozen teacher's features for the samples it could see, for
-    /// distillation methods.
-    pub guidance: Option<Guidance>,
-}
+/// The methods Loupe ships, in the order the panel lists them.
+pub const BUILT_IN: [Declaration; 8] = [
+    supervised::DECLARATION,
+    mean_teacher::DECLARATION,
+    cross_modal_kd::DECLARATION,
+    slice_policy::DECLARATION,
+    multimodal::DECLARATION,
+    kdamm::DECLARATION,
+    segmentation::DECLARATION,
+    protokd::DECLARATION,
+];
 
-/// Teacher features for some samples of a batch.
-pub struct Guidance {
-    /// `[K]` rows of the batch (labeled first, then unlabeled) that have features.
-    pub rows: Tensor<1, Int>,
-    /// `[K, N]` the teacher's feature vectors of those rows (no gradient).
-    pub features: Tensor<2>,
-}
+/// Methods registered at run time, after the built-in ones.
+static REGISTERED: RwLock<Vec<Declaration>> = RwLock::new(Vec::new());
 
-impl Batch {
-    pub fn images(&self) -> usize {
-        self.labeled.dims()[0] + self.unlabeled.as_ref().map_or(0, |u| u.dims()[0])
+/// Adds a method to the family (its name must be new).
+pub fn register(declaration: Declaration) -> Result<(), String> {
+    let name = declaration.method.name();
+    if find(name).is_some() {
+        return Err(format!("a method named {name} is already registered"));
     }
+    REGISTERED
+        .write()
+        .map_err(|_| "the method registry is poisoned".to_string())?
+        .push(declaration);
+    Ok(())
 }
 
-/// Where a step stands in the run.
-pub struct StepContext<'a> {
-    pub learning_rate: f64,
-    /// Optimizer steps taken before this one.
-    pub global_step: u64,
-    /// Epochs done, with the fraction of the current one.
-    pub epoch_progress: f64,
-    pub config: &'a TrainConfig,
-}
-
-/// What a method is, as data: its name, what it reads and keeps, the
-/// series each step reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MethodSpec {
-    /// The contract name (`supervised`, `mean-teacher`, …): run folders carry it.
-    pub name: &'static str,
-    /// A teacher model is kept beside the student (and evaluated).
-    pub keeps_teacher: bool,
-    /// The step reads the unlabeled part of each batch.
-    pub uses_unlabeled: bool,
-    /// The series each step reports, by name (`loss/…`, `schedule/…`, `grad/…`).
-    pub series: &'static [&'static str],
-    /// The kinds of input the method can read (`image`, `tabular`,
-    /// `volume`: see [`super::config::InputKind::kind_name`]).
-    pub modalities: &'static [&'static str],
-    /// The kinds of input of the teacher runs the method distils from
-    /// (empty: it takes none; otherwise it needs one).
-    pub teacher_roles: &'static [&'static str],
-    /// What the method takes from its teacher runs.
-    pub teacher_use: TeacherUse,
-}
-
-/// What a method takes from its frozen teacher runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TeacherUse {
-    /// It has none.
-    None,
-    /// One run's pooled features per case, cached (`Batch::guidance`).
-    Features,
-    /// Each run's logits per case, cached with a "seen" flag, one block per
-    /// teacher kind (see `distill::attach_outputs`).
-    Outputs,
-    /// One run's classifier, frozen inside the model it trains.
-    Classifier,
-    /// One segmentation run's network, frozen, run beside the student on
-    /// the same samples (its outputs and decoder features).
-    Segmenter,
-}
-
-impl MethodSpec {
-    /// The one rule on teacher runs: a method that distils needs one, a
-    /// method without teachers takes none.
-    pub fn check_teachers(&self, teachers: &[String]) -> Result<(), String> {
-        if !self.teacher_roles.is_empty() && teachers.is_empty() {
-            return Err(format!(
-                "method {} distils from a teacher run on {}: name one (--teacher RUN)",
-                self.name,
-                self.teacher_roles.join(" or ")
-            ));
-        }
-        if self.teacher_roles.is_empty() && !teachers.is_empty() {
-            return Err(format!(
-                "method {} takes no teacher runs (given {})",
-                self.name,
-                teachers.join(", ")
-            ));
-        }
-        Ok(())
+/// Every method: the built-in ones, then those registered at run time.
+pub fn all() -> Vec<Declaration> {
+    let mut out = BUILT_IN.to_vec();
+    if let Ok(registered) = REGISTERED.read() {
+        out.extend(registered.iter().copied());
     }
-
-    /// A single-image method without teacher runs named `name`.
-    pub const fn image(
-        name: &'static str,
-        keeps_teacher: bool,
-        uses_unlabeled: bool,
-        series: &'static [&'static str],
-    ) -> Self {
-        Self {
-            name,
-            keeps_teacher,
-            uses_unlabeled,
-            series,
-            modalities: &[IMAGE_MODALITY],
-            teacher_roles: &[],
-            teacher_use: TeacherUse::None,
-        }
-    }
+    out
 }
 
-/// One training method.
-pub trait TrainingMethod: Send {
-    fn spec(&self) -> &MethodSpec;
-
-    /// One optimizer step: the models after it, and the step's named values.
-    fn step(
-        &mut self,
-        models: Models,
-        optimizer: &mut ModuleOptimizer,
-        batch: &Batch,
-        context: &StepContext,
-    ) -> (Models, Scalars);
+/// The method named `name` (its contract name).
+pub fn find(name: &str) -> Option<Declaration> {
+    all().into_iter().find(|d| d.method.name() == name)
 }
 
-/// The implementation of a configured classifying method (`None` for the
-/// segmentation methods: `crate::train::segmentation::build`).
-pub fn build(method: Method) -> Option<Box<dyn TrainingMethod>> {
-    Some(match method {
-        Method::Supervised => Box::new(supervised::Supervised),
-        Method::MeanTeacher => Box::new(mean_teacher::MeanTeacher),
-        Method::CrossModalKd => Box::new(cross_modal_kd::CrossModalKd),
-        Method::SlicePolicy => Box::new(slice_policy::SlicePolicyMethod::default()),
-        Method::Multimodal => Box::new(multimodal::Multimodal),
-        Method::Kdamm => Box::new(kdamm::Kdamm),
-        Method::Segmentation | Method::Protokd => return None,
+/// The declaration of a configured method.
+pub fn declaration(method: Method) -> Option<Declaration> {
+    find(method.name())
+}
+
+/// The method named `name`, or an error listing the names there are.
+pub fn method_named(name: &str) -> Result<Method, String> {
+    find(name).map(|d| d.method).ok_or_else(|| {
+        let names: Vec<&str> = all().iter().map(|d| d.method.name()).collect();
+        format!("unknown method {name:?} (methods: {})", names.join(", "))
     })
 }
 
-/// What `method` is: its name, what it reads, its teacher, its series.
-pub fn spec(method: Method) -> MethodSpec {
-    match method {
-        Method::Segmentation => segmentation::SPEC,
-        Method::Protokd => protokd::SPEC,
-        other => match build(other) {
-            Some(m) => *m.spec(),
-            None => segmentation::SPEC,
-        },
+/// `config.json` names its method; the registry turns the name into the
+/// method's declaration. (The impl lives here, with the registry, so the
+/// configuration stays below the methods that read it.)
+impl<'de> Deserialize<'de> for Method {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        method_named(&name).map_err(serde::de::Error::custom)
     }
-}
-
-/// A loss tensor's value.
-pub(crate) fn scalar(t: &Tensor<1>) -> f64 {
-    t.clone().into_scalar::<f32>() as f64
-}
-
-/// The L2 norm of a loss's gradient over `module`'s parameters: the
-/// `‖∇_θ L‖₂` of METHODS.md §3's `grad_ratio`, from that loss's own backward
-/// pass.
-pub fn gradient_norm<M: burn::module::Module>(
-    grads: &burn::optim::GradientsParams,
-    module: &M,
-) -> f64 {
-    struct SumOfSquares<'a> {
-        grads: &'a burn::optim::GradientsParams,
-        total: f64,
-    }
-    impl burn::module::ModuleVisitor for SumOfSquares<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
-            if let Some(g) = self.grads.get::<D>(param.id) {
-                self.total += g.powf_scalar(2.0).sum().into_scalar::<f32>() as f64;
-            }
-        }
-    }
-    let mut visitor = SumOfSquares { grads, total: 0.0 };
-    module.visit(&mut visitor);
-    visitor.total.sqrt()
-}
-
-/// What [`ratio_weighted_gradients`] measured.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct GradientRatio {
-    /// `‖∇_θ L_a‖₂`.
-    pub norm_a: f64,
-    /// `‖∇_θ L_b‖₂`.
-    pub norm_b: f64,
-    /// `norm_a / norm_b` (0 when `L_b` has no gradient).
-    pub ratio: f64,
-}
-
-/// The gradients of `α·L_a + (1 − α)·ratio·L_b` over `module`'s
-/// parameters, `ratio = ‖∇_θ L_a‖₂ / ‖∇_θ L_b‖₂` recomputed at every call
-/// (METHODS.md §3's `grad_ratio`, with L_a the cross-entropy and L_b the
-/// distillation term). The norms need each loss's gradient apart, and Burn
-/// frees a graph at its backward pass (no `retain_graph`), so each loss is
-/// built by its own closure — its own forward pass of the student — and
-/// gets its own backward pass; what does not need a gradient (the teacher's
-/// features) is computed once outside. The weighted sum of the two
-/// gradients is the gradient of the weighted loss, so no third pass is
-/// needed.
-pub fn ratio_weighted_gradients<M: burn::module::Module>(
-    loss_a: impl FnOnce() -> Tensor<1>,
-    loss_b: impl FnOnce() -> Tensor<1>,
-    alpha: f64,
-    module: &M,
-) -> (burn::optim::GradientsParams, GradientRatio) {
-    weighted_gradients(loss_a, loss_b, alpha, true, module)
-}
-
-/// [`ratio_weighted_gradients`], or with `use_ratio` off the fixed
-/// weights `α` and `1 − α` (the ratio is still measured and reported).
-pub fn weighted_gradients<M: burn::module::Module>(
-    loss_a: impl FnOnce() -> Tensor<1>,
-    loss_b: impl FnOnce() -> Tensor<1>,
-    alpha: f64,
-    use_ratio: bool,
-    module: &M,
-) -> (burn::optim::GradientsParams, GradientRatio) {
-    use burn::optim::GradientsParams;
-    let grads_a = GradientsParams::from_grads(loss_a().backward(), module);
-    let grads_b = GradientsParams::from_grads(loss_b().backward(), module);
-    let (norm_a, norm_b) = (
-        gradient_norm(&grads_a, module),
-        gradient_norm(&grads_b, module),
-    );
-    let ratio = if norm_b > 0.0 { norm_a / norm_b } else { 0.0 };
-    struct Combine<'a> {
-        a: &'a GradientsParams,
-        b: &'a GradientsParams,
-        weight_a: f64,
-        weight_b: f64,
-        out: GradientsParams,
-    }
-    impl burn::module::ModuleVisitor for Combine<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
-            let a = self
-                .a
-                .get::<D>(param.id)
-                .map(|g| g.mul_scalar(self.weight_a));
-            let b = self
-                .b
-                .get::<D>(param.id)
-                .map(|g| g.mul_scalar(self.weight_b));
-            let sum = match (a, b) {
-                (Some(a), Some(b)) => Some(a + b),
-                (a, b) => a.or(b),
-            };
-            if let Some(g) = sum {
-                self.out.register(param.id, g);
-            }
-        }
-    }
-    let mut combine = Combine {
-        a: &grads_a,
-        b: &grads_b,
-        weight_a: alpha,
-        weight_b: (1.0 - alpha) * if use_ratio { ratio } else { 1.0 },
-        out: GradientsParams::new(),
-    };
-    module.visit(&mut combine);
-    (
-        combine.out,
-        GradientRatio {
-            norm_a,
-            norm_b,
-            ratio,
-        },
-    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::{Device, TensorData};
+    use crate::train::spec::Task;
+    use crate::train::step::Stepper;
 
     #[test]
-    fn the_gradient_ratio_balances_two_losses() {
-        let device = Device::flex().autodiff();
-        let layer = burn::nn::LinearConfig::new(2, 1).init(&device);
-        let x = Tensor::<2>::from_data(TensorData::from([[1.0f32, 2.0]]), &device);
-        // L_a = Σ y, L_b = 4 Σ y: ratio ¼, so α·g + (1 − α)·¼·4g = g.
-        let (grads, measured) = ratio_weighted_gradients(
-            || layer.forward(x.clone()).sum(),
-            || layer.forward(x.clone()).sum().mul_scalar(4.0),
-            0.3,
-            &layer,
+    fn method_names_are_the_contract_and_each_step_fits_its_task() {
+        let names: Vec<&str> = BUILT_IN.iter().map(|d| d.method.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "supervised",
+                "mean-teacher",
+                "cross-modal-kd",
+                "slice-policy",
+                "multimodal",
+                "kdamm",
+                "segmentation",
+                "protokd"
+            ]
         );
-        assert!((measured.ratio - 0.25).abs() < 1e-6, "{measured:?}");
-        assert!((measured.norm_a - 6f64.sqrt()).abs() < 1e-6);
-        let weight: Vec<f32> = grads
-            .get::<2>(layer.weight.id)
-            .unwrap()
-            .into_data()
-            .try_to_vec()
-            .unwrap();
-        assert!(
-            (weight[0] - 1.0).abs() < 1e-6 && (weight[1] - 2.0).abs() < 1e-6,
-            "{weight:?}"
-        );
+        for d in BUILT_IN {
+            let json = serde_json::to_value(d.method).unwrap();
+            assert_eq!(json, d.method.name());
+            assert_eq!(serde_json::from_value::<Method>(json).unwrap(), d.method);
+            let fits = matches!(
+                ((d.build)(), d.method.spec().task),
+                (Stepper::Classify(_), Task::Classify) | (Stepper::Segment(_), Task::Segment)
+            );
+            assert!(fits, "{} builds a step of another task", d.method.name());
+            // A flag names one setting of a method; names are unique too.
+            let settings = d.method.spec().settings;
+            for (i, s) in settings.iter().enumerate() {
+                assert!(
+                    settings[i + 1..]
+                        .iter()
+                        .all(|o| o.name != s.name && o.flag != s.flag),
+                    "{}: {} declared twice",
+                    d.method.name(),
+                    s.name
+                );
+                assert_eq!(s.check(s.default_value()), Ok(s.default_value()));
+            }
+        }
+        let refused = serde_json::from_str::<Method>("\"mean_teacher\"").unwrap_err();
+        assert!(refused.to_string().contains("unknown method"), "{refused}");
     }
 
     #[test]
-    fn gradient_norm_on_a_hand_computed_layer() {
-        let device = Device::flex().autodiff();
-        let layer = burn::nn::LinearConfig::new(2, 1).init(&device);
-        let x = Tensor::<2>::from_data(TensorData::from([[1.0f32, 2.0]]), &device);
-        // L = Σ (x W + b): ∂L/∂W = xᵀ = (1, 2), ∂L/∂b = 1 → ‖∇‖ = √6.
-        let loss = layer.forward(x).sum();
-        let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &layer);
-        let norm = gradient_norm(&grads, &layer);
-        assert!((norm - 6f64.sqrt()).abs() < 1e-6, "{norm}");
+    fn one_flag_means_one_kind_across_methods() {
+        // `--temperature` is KDAMM's and ProtoKD's: the same flag must parse
+        // the same kind of value for every method that declares it.
+        let all = all();
+        for a in &all {
+            for s in a.method.spec().settings {
+                for b in &all {
+                    if let Some(o) = b.method.spec().setting_by_flag(s.flag) {
+                        assert_eq!(
+                            std::mem::discriminant(&s.kind),
+                            std::mem::discriminant(&o.kind),
+                            "--{} of {} and {}",
+                            s.flag,
+                            a.method.name(),
+                            b.method.name()
+                        );
+                    }
+                }
+            }
+        }
     }
 }

@@ -5,28 +5,35 @@
 
 use burn::optim::ModuleOptimizer;
 
-use super::kdamm::{fusion_step, series};
-use super::{Batch, MethodSpec, Models, StepContext, TeacherUse, TrainingMethod};
+use super::kdamm::{FusionWeights, fusion_step, series};
 use crate::train::config::FUSION_INPUT;
 use crate::train::events::Scalars;
+use crate::train::spec::{Method, MethodSpec, Task, TeacherUse};
+use crate::train::step::{Batch, Declaration, Models, StepContext, Stepper, TrainingMethod};
 
 pub struct Multimodal;
 
-const SPEC: MethodSpec = MethodSpec {
+pub static SPEC: MethodSpec = MethodSpec {
     name: "multimodal",
+    title: "Image + record fusion (complete cases)",
+    task: Task::Classify,
     keeps_teacher: false,
     uses_unlabeled: false,
     series: &[series::CE, series::TOTAL, series::COMPLETE],
     modalities: &[FUSION_INPUT],
     teacher_roles: &[],
     teacher_use: TeacherUse::None,
+    settings: &[],
+};
+
+pub const METHOD: Method = Method::of(&SPEC);
+
+pub const DECLARATION: Declaration = Declaration {
+    method: METHOD,
+    build: || Stepper::Classify(Box::new(Multimodal)),
 };
 
 impl TrainingMethod for Multimodal {
-    fn spec(&self) -> &MethodSpec {
-        &SPEC
-    }
-
     fn step(
         &mut self,
         models: Models,
@@ -34,6 +41,12 @@ impl TrainingMethod for Multimodal {
         batch: &Batch,
         context: &StepContext,
     ) -> (Models, Scalars) {
-        fusion_step(models, optimizer, batch, context, false)
+        // Cross-entropy alone, at weight 1: the baseline KDAMM is compared with.
+        let weights = FusionWeights {
+            ce: 1.0,
+            kd: None,
+            temperature: 1.0,
+        };
+        fusion_step(models, optimizer, batch, context, weights)
     }
 }

@@ -7,17 +7,71 @@
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
 
-use super::{MethodSpec, StepContext, TeacherUse, scalar};
 use crate::train::config::SEQUENCES_INPUT;
 use crate::train::events::Scalars;
 use crate::train::models::unet::Segmenter;
 use crate::train::segmentation::losses;
-use crate::train::segmentation::{SegBatch, SegmentationMethod};
+use crate::train::segmentation::{SLICES_PER_CASE, WEIGHT_DECAY};
+use crate::train::spec::{Method, MethodSpec, Setting, SettingKind, Task, TeacherUse};
+use crate::train::step::{Declaration, SegBatch, SegmentationMethod, StepContext, Stepper, scalar};
 
 pub struct Protokd;
 
-pub const SPEC: MethodSpec = MethodSpec {
+const GROUP: &str = "Distillation";
+const SECTION: &str = "protokd";
+
+/// T of the pixel-wise distillation's softened outputs.
+pub const TEMPERATURE: Setting = Setting {
+    name: "temperature",
+    section: SECTION,
+    flag: "temperature",
+    title: "Temperature T (pixel KD)",
+    help: "Temperature of the pixel-wise distillation's softened outputs",
+    group: GROUP,
+    kind: SettingKind::Number {
+        default: 10.0,
+        range: 0.1..=100.0,
+        speed: 0.1,
+    },
+    legacy: "/segmentation/temperature",
+};
+
+/// Weight of the pixel-wise KD term (`L_kd`).
+pub const KD_WEIGHT: Setting = Setting {
+    name: "kd_weight",
+    section: SECTION,
+    flag: "kd-weight",
+    title: "KD weight",
+    help: "Weight of the pixel-wise distillation term L_kd",
+    group: GROUP,
+    kind: SettingKind::Number {
+        default: 10.0,
+        range: 0.0..=100.0,
+        speed: 0.1,
+    },
+    legacy: "/segmentation/kd_weight",
+};
+
+/// Weight of the prototype term (`L_proto`).
+pub const PROTO_WEIGHT: Setting = Setting {
+    name: "proto_weight",
+    section: SECTION,
+    flag: "proto-weight",
+    title: "Prototype weight",
+    help: "Weight of the prototype term L_proto",
+    group: GROUP,
+    kind: SettingKind::Number {
+        default: 0.1,
+        range: 0.0..=100.0,
+        speed: 0.01,
+    },
+    legacy: "/segmentation/proto_weight",
+};
+
+pub static SPEC: MethodSpec = MethodSpec {
     name: "protokd",
+    title: "ProtoKD (segmentation, missing sequences)",
+    task: Task::Segment,
     keeps_teacher: false,
     uses_unlabeled: false,
     series: &[
@@ -31,13 +85,23 @@ pub const SPEC: MethodSpec = MethodSpec {
     modalities: &[SEQUENCES_INPUT],
     teacher_roles: &[SEQUENCES_INPUT],
     teacher_use: TeacherUse::Segmenter,
+    settings: &[
+        SLICES_PER_CASE,
+        WEIGHT_DECAY,
+        TEMPERATURE,
+        KD_WEIGHT,
+        PROTO_WEIGHT,
+    ],
+};
+
+pub const METHOD: Method = Method::of(&SPEC);
+
+pub const DECLARATION: Declaration = Declaration {
+    method: METHOD,
+    build: || Stepper::Segment(Box::new(Protokd)),
 };
 
 impl SegmentationMethod for Protokd {
-    fn spec(&self) -> &MethodSpec {
-        &SPEC
-    }
-
     fn step(
         &mut self,
         student: Segmenter,
@@ -46,7 +110,7 @@ impl SegmentationMethod for Protokd {
         batch: &SegBatch,
         context: &StepContext,
     ) -> (Segmenter, Scalars) {
-        let settings = &context.config.segmentation;
+        let config = context.config;
         let (logits, features) = student.forward(batch.input.clone(), &batch.spatial);
         let (ce, dice) = losses::segmentation(logits.clone(), batch.onehot.clone());
         let seg = ce.clone() + dice.clone();
@@ -57,7 +121,11 @@ impl SegmentationMethod for Protokd {
                 let (teacher_logits, teacher_features) =
                     teacher.forward(input.clone(), &batch.spatial);
                 (
-                    losses::pixel_kd(logits, teacher_logits.autodiff(), settings.temperature),
+                    losses::pixel_kd(
+                        logits,
+                        teacher_logits.autodiff(),
+                        config.number(&TEMPERATURE),
+                    ),
                     losses::prototype_kd(
                         features,
                         teacher_features.autodiff(),
@@ -68,8 +136,8 @@ impl SegmentationMethod for Protokd {
             _ => (seg.zeros_like(), seg.zeros_like()),
         };
         let loss = seg.clone()
-            + kd.clone().mul_scalar(settings.kd_weight)
-            + proto.clone().mul_scalar(settings.proto_weight);
+            + kd.clone().mul_scalar(config.number(&KD_WEIGHT))
+            + proto.clone().mul_scalar(config.number(&PROTO_WEIGHT));
         let values = Scalars::from([
             ("loss/ce".into(), scalar(&ce)),
             ("loss/dice".into(), scalar(&dice)),
@@ -89,7 +157,7 @@ impl SegmentationMethod for Protokd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::config::{Method, TrainConfig};
+    use crate::train::config::TrainConfig;
     use crate::train::models::ModelKind;
     use crate::train::models::unet::SegmenterConfig;
     use burn::module::Module;
@@ -124,7 +192,7 @@ mod tests {
         let device = Device::flex().autodiff();
         device.seed(3);
         let config = TrainConfig {
-            method: Method::Protokd,
+            method: METHOD,
             ..TrainConfig::default()
         };
         let student = crate::train::models::unet::Segmenter::new(

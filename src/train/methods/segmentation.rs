@@ -5,30 +5,37 @@
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
 
-use super::{MethodSpec, StepContext, TeacherUse, scalar};
 use crate::train::config::SEQUENCES_INPUT;
 use crate::train::events::Scalars;
 use crate::train::models::unet::Segmenter;
 use crate::train::segmentation::losses;
-use crate::train::segmentation::{SegBatch, SegmentationMethod};
+use crate::train::segmentation::{SLICES_PER_CASE, WEIGHT_DECAY};
+use crate::train::spec::{Method, MethodSpec, Task, TeacherUse};
+use crate::train::step::{Declaration, SegBatch, SegmentationMethod, StepContext, Stepper, scalar};
 
 pub struct Segmentation;
 
-pub const SPEC: MethodSpec = MethodSpec {
+pub static SPEC: MethodSpec = MethodSpec {
     name: "segmentation",
+    title: "Segmentation (U-Net, CE + Dice)",
+    task: Task::Segment,
     keeps_teacher: false,
     uses_unlabeled: false,
     series: &["loss/ce", "loss/dice", "loss/seg", "loss/total"],
     modalities: &[SEQUENCES_INPUT],
     teacher_roles: &[],
     teacher_use: TeacherUse::None,
+    settings: &[SLICES_PER_CASE, WEIGHT_DECAY],
+};
+
+pub const METHOD: Method = Method::of(&SPEC);
+
+pub const DECLARATION: Declaration = Declaration {
+    method: METHOD,
+    build: || Stepper::Segment(Box::new(Segmentation)),
 };
 
 impl SegmentationMethod for Segmentation {
-    fn spec(&self) -> &MethodSpec {
-        &SPEC
-    }
-
     fn step(
         &mut self,
         student: Segmenter,

@@ -18,12 +18,15 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Int, Tensor, TensorData};
 
-use super::{Batch, MethodSpec, Models, StepContext, TeacherUse, TrainingMethod, scalar};
-use crate::synth::Rng;
+use crate::rng::Rng;
 use crate::train::config::{SERIES_INPUT, SLICES_INPUT};
 use crate::train::events::Scalars;
 use crate::train::models::Classifier;
 use crate::train::models::slice_policy::SlicePolicy;
+use crate::train::spec::{Method, MethodSpec, Setting, SettingKind, Task, TeacherUse};
+use crate::train::step::{
+    Batch, Declaration, Models, StepContext, Stepper, TrainingMethod, scalar,
+};
 
 /// The series a step reports.
 pub mod series {
@@ -38,8 +41,26 @@ pub mod series {
 /// Decay of the reward baseline's running mean.
 pub const BASELINE_DECAY: f64 = 0.9;
 
-const SPEC: MethodSpec = MethodSpec {
+/// Weight β of the policy's entropy bonus in REINFORCE (keeps it exploring).
+pub const ENTROPY_WEIGHT: Setting = Setting {
+    name: "entropy_weight",
+    section: "slice-policy",
+    flag: "entropy-weight",
+    title: "Entropy bonus β",
+    help: "Weight of the policy's entropy bonus in REINFORCE (keeps it exploring)",
+    group: "Slice policy",
+    kind: SettingKind::Number {
+        default: 0.01,
+        range: 0.0..=10.0,
+        speed: 0.001,
+    },
+    legacy: "/slices/entropy_weight",
+};
+
+pub static SPEC: MethodSpec = MethodSpec {
     name: "slice-policy",
+    title: "CT slice policy (REINFORCE)",
+    task: Task::Classify,
     keeps_teacher: false,
     uses_unlabeled: false,
     series: &[
@@ -52,6 +73,14 @@ const SPEC: MethodSpec = MethodSpec {
     modalities: &[SERIES_INPUT],
     teacher_roles: &[SLICES_INPUT],
     teacher_use: TeacherUse::Classifier,
+    settings: &[ENTROPY_WEIGHT],
+};
+
+pub const METHOD: Method = Method::of(&SPEC);
+
+pub const DECLARATION: Declaration = Declaration {
+    method: METHOD,
+    build: || Stepper::Classify(Box::new(SlicePolicyMethod::default())),
 };
 
 /// The method and its state: the baseline and the draws.
@@ -164,10 +193,6 @@ fn true_class_probability(
 }
 
 impl TrainingMethod for SlicePolicyMethod {
-    fn spec(&self) -> &MethodSpec {
-        &SPEC
-    }
-
     fn step(
         &mut self,
         models: Models,
@@ -215,7 +240,7 @@ impl TrainingMethod for SlicePolicyMethod {
         let loss = reinforce_loss(scores, &drawn, &advantages)
             - entropy
                 .clone()
-                .mul_scalar(context.config.slice_config().entropy_weight);
+                .mul_scalar(context.config.number(&ENTROPY_WEIGHT));
         let values = Scalars::from([
             (series::REWARD.into(), mean_reward),
             (series::BASELINE.into(), baseline),

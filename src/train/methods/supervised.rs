@@ -5,29 +5,37 @@
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
 
-use super::{Batch, MethodSpec, Models, StepContext, TrainingMethod, scalar};
-use crate::train::augment::augment_input;
 use crate::train::config::{IMAGE_MODALITY, SLICES_INPUT, TABULAR_MODALITY, VOLUME_INPUT};
 use crate::train::events::Scalars;
 use crate::train::losses::classification;
+use crate::train::spec::{Method, MethodSpec, Task, TeacherUse};
+use crate::train::step::{
+    Batch, Declaration, Models, StepContext, Stepper, TrainingMethod, augment_input, scalar,
+};
 
 pub struct Supervised;
 
-const SPEC: MethodSpec = MethodSpec {
+pub static SPEC: MethodSpec = MethodSpec {
+    name: "supervised",
+    title: "Supervised",
+    task: Task::Classify,
+    keeps_teacher: false,
+    uses_unlabeled: false,
+    series: &["loss/ce", "loss/focal", "loss/total"],
     modalities: &[IMAGE_MODALITY, TABULAR_MODALITY, VOLUME_INPUT, SLICES_INPUT],
-    ..MethodSpec::image(
-        "supervised",
-        false,
-        false,
-        &["loss/ce", "loss/focal", "loss/total"],
-    )
+    teacher_roles: &[],
+    teacher_use: TeacherUse::None,
+    settings: &[],
+};
+
+pub const METHOD: Method = Method::of(&SPEC);
+
+pub const DECLARATION: Declaration = Declaration {
+    method: METHOD,
+    build: || Stepper::Classify(Box::new(Supervised)),
 };
 
 impl TrainingMethod for Supervised {
-    fn spec(&self) -> &MethodSpec {
-        &SPEC
-    }
-
     fn step(
         &mut self,
         models: Models,

@@ -293,61 +293,6 @@ impl Classifier {
         self.set_require_grad_group(group, !frozen)
     }
 
-    /// The network a run's configuration describes, new weights, for `classes` classes.
-    pub fn for_run(
-        config: &crate::train::config::TrainConfig,
-        classes: usize,
-        device: &Device,
-    ) -> Self {
-        use crate::train::config::InputKind;
-        match config.input_kind() {
-            InputKind::Fusion(_) => Classifier::Fusion(fusion::Fusion::new(
-                &fusion::FusionConfig {
-                    classes,
-                    width: config.width,
-                    dropout: config.dropout,
-                    channels: config.image_channels(),
-                    size: config.input_size,
-                    record_inputs: config.record_inputs,
-                },
-                device,
-            )),
-            InputKind::Series(_) => {
-                // The classifier's weights come from the image run the
-                // policy serves (`distill::attach_policy_classifier`).
-                let classifier = resnet::ResNet::new(
-                    &ResNetConfig {
-                        classes,
-                        width: config.width,
-                        dropout: 0.0,
-                        channels: config.image_channels(),
-                    },
-                    device,
-                );
-                Classifier::SlicePolicy(slice_policy::SlicePolicy::new(
-                    slice_policy::SliceScorer::new(
-                        &slice_policy::SliceScorerConfig {
-                            width: SCORER_WIDTH,
-                        },
-                        device,
-                    ),
-                    classifier,
-                    config.image_channels(),
-                ))
-            }
-            _ => Self::with_inputs(
-                config.model,
-                classes,
-                config.width,
-                config.dropout,
-                config.xception,
-                config.record_inputs,
-                config.image_channels(),
-                device,
-            ),
-        }
-    }
-
     /// # Shapes
     /// images `[B, 3, H, W]`, volumes `[B, D, H, W]` or records `[B, F, 1, 1]`
     /// → (logits `[B, classes]`, pooled features `[B, N]`)

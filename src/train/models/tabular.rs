@@ -108,7 +108,7 @@ mod tests {
         // reaches the first layer.
         let grads = burn::optim::GradientsParams::from_grads(features.sum().backward(), &model);
         assert!(
-            crate::train::methods::gradient_norm(&grads, &model.hidden[0]) > 0.0,
+            crate::train::gradients::gradient_norm(&grads, &model.hidden[0]) > 0.0,
             "the first layer learns from the feature layer"
         );
     }

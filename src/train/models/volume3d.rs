@@ -173,6 +173,6 @@ mod tests {
             assert!((a - b).abs() < 1e-6);
         }
         let grads = burn::optim::GradientsParams::from_grads(logits.sum().backward(), &model);
-        assert!(crate::train::methods::gradient_norm(&grads, &model.stem) > 0.0);
+        assert!(crate::train::gradients::gradient_norm(&grads, &model.stem) > 0.0);
     }
 }

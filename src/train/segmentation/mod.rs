@@ -1,8 +1,8 @@
-//! Segmentation runs (METHODS.md §5): a U-Net labels every voxel of a
-//! case from its MRI sequences. The same family as the classifying
-//! methods — a [`MethodSpec`] with named series, the run folder, events,
-//! pause/stop, the checkpoint chosen on a validation split — with what a
-//! label map needs: samples are axial slices (2-D U-Net) or whole volumes
+//! The segmentation task (METHODS.md §5): a U-Net labels every voxel of a
+//! case from its MRI sequences. Its methods are of the same family as the
+//! classifying ones and run in the same loop (`run`: the run folder,
+//! events, pause/stop, the checkpoint chosen on a validation split); this
+//! task gives that loop what a label map needs: samples are axial slices (2-D U-Net) or whole volumes
 //! (3-D), drawn `slices_per_case` per labeled case and epoch; the score is
 //! BraTS Dice per case (WT, TC, ET); at the end the predicted label maps
 //! of every case are written as NIfTI on the case's grid to
@@ -17,8 +17,6 @@ pub mod data;
 pub mod losses;
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, Sender};
-use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
@@ -26,63 +24,60 @@ use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use self::data::{SegCase, SegData};
-use super::config::{Method, TrainConfig};
+use super::config::TrainConfig;
 use super::device::ComputeDevice;
 use super::error::TrainError;
-use super::events::{
-    EpochRecord, RunSummary, Scalars, Selection, TrainCommand, TrainEvent, metric_series, series,
-};
-use super::methods::{MethodSpec, StepContext};
+use super::events::{RunSummary, Scalars, Selection, metric_series, series};
 use super::metrics::{Dice, case_dice};
 use super::models::ModelKind;
 use super::models::unet::{Segmenter, SegmenterConfig};
-use super::runs::{CHOSEN_STUDENT, LAST_STUDENT, RunDir};
+use super::runs::{CHOSEN_STUDENT, LAST_STUDENT};
 use super::schedule::learning_rate;
-use super::trainer::{Means, check_finite, stop_requested};
+use super::spec::{Setting, SettingKind};
+use super::step::{SegBatch, SegmentationMethod, StepContext, check_finite};
+use super::task::{Checkpoint, Learner, Pools, Reported, Scores, ValidationScore};
+use crate::rng::Rng;
 use crate::store::Project;
-use crate::synth::Rng;
+
+/// Where the settings every segmentation method shares are stored.
+const SECTION: &str = "segmentation";
+
+/// Axial slices drawn from each labeled case per epoch (2-D U-Net): an
+/// epoch is `cases × slices_per_case / batch size` steps. The
+/// segmentation task draws the samples; every segmentation method declares it.
+pub const SLICES_PER_CASE: Setting = Setting {
+    name: "slices_per_case",
+    section: SECTION,
+    flag: "slices-per-case",
+    title: "Slices per case and epoch",
+    help: "Axial slices drawn from each labeled case per epoch (2-D U-Net), half of them \
+           where the map labels something",
+    group: "Segmentation",
+    kind: SettingKind::Count {
+        default: 8,
+        range: 1..=512,
+    },
+    legacy: "/segmentation/slices_per_case",
+};
+
+/// Adam's weight decay for every segmentation method.
+pub const WEIGHT_DECAY: Setting = Setting {
+    name: "weight_decay",
+    section: SECTION,
+    flag: "weight-decay",
+    title: "Weight decay (Adam)",
+    help: "Adam's L2 weight decay of the U-Net's parameters",
+    group: "Segmentation",
+    kind: SettingKind::Number {
+        default: 1e-5,
+        range: 0.0..=0.1,
+        speed: 1e-6,
+    },
+    legacy: "/segmentation/weight_decay",
+};
 
 /// Where a run's predicted label maps go, inside its folder.
 pub const PREDICTIONS_FOLDER: &str = "predictions";
-
-/// One step's samples as tensors.
-pub struct SegBatch {
-    /// `[B, C_student, P]` on the student's (autodiff) device.
-    pub input: Tensor<3>,
-    /// `[B, C_teacher, P]` on the plain device, for methods with a teacher.
-    pub teacher_input: Option<Tensor<3>>,
-    /// `[B, K, P]` the truth one-hot, on the student's device.
-    pub onehot: Tensor<3>,
-    /// A sample's spatial shape (`[H, W]` or `[D, H, W]`).
-    pub spatial: Vec<usize>,
-}
-
-/// One segmentation method: its spec and its optimizer step.
-pub trait SegmentationMethod: Send {
-    fn spec(&self) -> &MethodSpec;
-
-    /// One optimizer step of `student` (on the autodiff device); `teacher`
-    /// is the frozen teacher run's network (plain device), for methods
-    /// that take one.
-    fn step(
-        &mut self,
-        student: Segmenter,
-        teacher: Option<&Segmenter>,
-        optimizer: &mut ModuleOptimizer,
-        batch: &SegBatch,
-        context: &StepContext,
-    ) -> (Segmenter, Scalars);
-}
-
-/// The implementation of a segmentation method (`None` for the others).
-pub fn build(method: Method) -> Option<Box<dyn SegmentationMethod>> {
-    use super::methods::{protokd, segmentation};
-    match method {
-        Method::Segmentation => Some(Box::new(segmentation::Segmentation)),
-        Method::Protokd => Some(Box::new(protokd::Protokd)),
-        _ => None,
-    }
-}
 
 /// A frozen segmentation run: its configuration and network.
 pub struct LoadedSegmenter {
@@ -181,7 +176,7 @@ impl SegTrainer {
         teacher: Option<LoadedSegmenter>,
     ) -> Result<Self, TrainError> {
         config.validate()?;
-        let spec = *method.spec();
+        let spec = config.method.spec();
         spec.check_teachers(&config.teachers)
             .map_err(TrainError::Data)?;
         if !spec.teacher_roles.is_empty() && teacher.is_none() {
@@ -205,7 +200,7 @@ impl SegTrainer {
             .unwrap_or_default();
         let optimizer: ModuleOptimizer = AdamConfig::new()
             .with_weight_decay(Some(WeightDecayConfig::new(
-                config.segmentation.weight_decay as f32,
+                config.number(&WEIGHT_DECAY) as f32
             )))
             .init();
         Ok(Self {
@@ -224,7 +219,7 @@ impl SegTrainer {
     }
 
     pub fn method_name(&self) -> &str {
-        self.method.spec().name
+        self.config.method.name()
     }
 
     pub fn student(&self) -> &Segmenter {
@@ -242,7 +237,7 @@ impl SegTrainer {
         if self.is_3d() {
             1
         } else {
-            self.config.segmentation.slices_per_case
+            self.config.count(&SLICES_PER_CASE)
         }
     }
 
@@ -269,7 +264,7 @@ impl SegTrainer {
             let mut labeled = case.labeled_slices.clone();
             self.rng.shuffle(&mut tissue);
             self.rng.shuffle(&mut labeled);
-            let take = self.config.segmentation.slices_per_case;
+            let take = self.config.count(&SLICES_PER_CASE);
             let from_labeled = if labeled.is_empty() { 0 } else { take / 2 };
             // Fewer slices than asked: cycle through them.
             samples.extend((0..from_labeled).map(|k| (i, Some(labeled[k % labeled.len()]))));
@@ -348,7 +343,12 @@ impl SegTrainer {
     pub fn step(&mut self, samples: &[Sample], epoch: usize) -> Result<Scalars, TrainError> {
         let batch = self.batch(samples);
         let total_steps = (self.steps_per_epoch() * self.config.epochs) as u64;
-        let learning_rate = learning_rate(&self.config, self.global_step, total_steps);
+        let learning_rate = learning_rate(
+            self.config.learning_rate,
+            self.config.cosine_schedule,
+            self.global_step,
+            total_steps,
+        );
         let context = StepContext {
             learning_rate,
             global_step: self.global_step,
@@ -542,22 +542,25 @@ fn roles_to_load(config: &TrainConfig, teacher: Option<&LoadedSegmenter>) -> Vec
     roles
 }
 
-/// Trains a segmentation method on the project at `root`: the same
-/// contract as [`super::trainer::train`] (events, commands, run folder,
-/// summary), with Dice as its metrics and predicted maps written at the end.
-pub fn train(
+/// A segmentation run prepared on a project: the trainer, the frozen
+/// teacher's test Dice (scored once), the chosen network.
+pub struct SegRun {
+    pub trainer: SegTrainer,
+    device: Device,
+    teacher_test: Option<Dice>,
+    samples: Vec<Sample>,
+    chosen: Option<Segmenter>,
+}
+
+/// Loads the project at `root` for a segmentation method's run: its
+/// teacher run (checked to read the student's kind of sample on the same
+/// grid), every case on the training grid with the sequences both read.
+pub fn prepare(
     root: &Path,
     config: &TrainConfig,
+    method: Box<dyn SegmentationMethod>,
     compute: &ComputeDevice,
-    events: &Sender<TrainEvent>,
-    commands: &Receiver<TrainCommand>,
-) -> Result<RunSummary, TrainError> {
-    let method = build(config.method).ok_or_else(|| {
-        TrainError::Data(format!(
-            "method {} does not segment (segmentation, protokd do)",
-            config.method.name()
-        ))
-    })?;
+) -> Result<SegRun, TrainError> {
     config.validate()?;
     let project = Project::open(root)?;
     let classes = project.paint_labels().len() + 1;
@@ -602,116 +605,114 @@ pub fn train(
         config.seed,
     )?;
     drop(project);
-    let mut trainer = SegTrainer::new(config.clone(), data, &compute.device, method, teacher)?;
+    let trainer = SegTrainer::new(config.clone(), data, &compute.device, method, teacher)?;
     if trainer.data.test.is_empty() {
         return Err(TrainError::Data(
             "the test pool has no case with a label map to score on".into(),
         ));
     }
-    let run = RunDir::create(root, &trainer.config, trainer.method_name())?;
-    let steps_per_epoch = trainer.steps_per_epoch();
-    let _ = events.send(TrainEvent::Started {
-        run: run.id.clone(),
-        epochs: config.epochs,
-        steps_per_epoch,
-        labeled: trainer.data.labeled.len(),
-        validation: trainer.data.validation.len(),
-        unlabeled: trainer.data.unlabeled.len(),
-        test: trainer.data.test.len(),
-    });
     // The frozen teacher never changes: scored once.
     let teacher_test = trainer.teacher_dice(&trainer.data.test);
-    let selected_on = if trainer.data.validation.is_empty() {
-        Selection::LastEpoch
-    } else {
-        Selection::Validation
-    };
-    let batch_size = trainer.config.batch_size.max(1);
-    let mut best: Option<(usize, f64)> = None;
-    let mut epochs_done = 0;
-    let mut stopped_early = false;
-    'epochs: for epoch in 0..config.epochs {
-        let started = Instant::now();
-        let samples = trainer.draw_epoch();
-        let mut means = Means::default();
-        for (step, chunk) in samples.chunks(batch_size).enumerate() {
-            if stop_requested(commands, events) {
-                stopped_early = true;
-                break 'epochs;
-            }
-            let step_started = Instant::now();
-            let values = trainer.step(chunk, epoch)?;
-            let seconds = step_started.elapsed().as_secs_f64().max(1e-9);
-            means.add(&values);
-            let _ = events.send(TrainEvent::Step {
-                epoch,
-                step,
-                values,
-                images_per_second: chunk.len() as f64 / seconds,
-            });
+    Ok(SegRun {
+        trainer,
+        device: compute.device.clone(),
+        teacher_test,
+        samples: Vec::new(),
+        chosen: None,
+    })
+}
+
+impl Learner for SegRun {
+    fn config(&self) -> &TrainConfig {
+        &self.trainer.config
+    }
+
+    fn pools(&self) -> Pools {
+        let data = &self.trainer.data;
+        Pools {
+            labeled: data.labeled.len(),
+            validation: data.validation.len(),
+            unlabeled: data.unlabeled.len(),
+            test: data.test.len(),
         }
-        let mut values = means.into_means();
+    }
+
+    fn steps_per_epoch(&self) -> usize {
+        self.trainer.steps_per_epoch()
+    }
+
+    fn begin_epoch(&mut self, _epoch: usize) {
+        self.samples = self.trainer.draw_epoch();
+    }
+
+    fn step(&mut self, epoch: usize, step: usize) -> Result<(Scalars, usize), TrainError> {
+        let batch_size = self.trainer.config.batch_size.max(1);
+        let start = (step * batch_size).min(self.samples.len());
+        let end = (start + batch_size).min(self.samples.len());
+        let chunk = self.samples[start..end].to_vec();
+        let values = self.trainer.step(&chunk, epoch)?;
+        Ok((values, chunk.len()))
+    }
+
+    fn score(&self) -> Scores {
+        let trainer = &self.trainer;
+        let mut series = Scalars::new();
         let student = trainer.dice(&trainer.data.test);
-        metric_series("metric", "student", &student.into_metrics(), &mut values);
-        if let Some(t) = teacher_test {
-            metric_series("metric", "teacher", &t.into_metrics(), &mut values);
+        metric_series("metric", "student", &student.into_metrics(), &mut series);
+        if let Some(t) = self.teacher_test {
+            metric_series("metric", "teacher", &t.into_metrics(), &mut series);
         }
         let validation =
             (!trainer.data.validation.is_empty()).then(|| trainer.dice(&trainer.data.validation));
         if let Some(v) = validation {
-            metric_series("validation", "student", &v.into_metrics(), &mut values);
+            metric_series("validation", "student", &v.into_metrics(), &mut series);
         }
-        let record = EpochRecord {
-            epoch,
-            series: values,
+        Scores {
+            series,
             student: student.into_metrics(),
-            teacher: teacher_test.map(Dice::into_metrics),
-            seconds: started.elapsed().as_secs_f64(),
-        };
-        run.append(&record)?;
-        trainer.save(&run.path, LAST_STUDENT)?;
-        let improves = match (validation, best) {
-            (Some(v), Some((_, best_mean))) => v.mean > best_mean,
-            _ => true, // no validation split: the last epoch is reported
-        };
-        if improves {
-            trainer.save(&run.path, CHOSEN_STUDENT)?;
-            best = Some((epoch, validation.map_or(0.0, |v| v.mean)));
+            teacher: self.teacher_test.map(Dice::into_metrics),
+            validation: validation.map(|v| ValidationScore {
+                primary: v.mean,
+                loss: 0.0,
+            }),
         }
-        epochs_done = epoch + 1;
-        let _ = events.send(TrainEvent::Epoch(Box::new(record)));
     }
-    // The reported checkpoint predicts every case; the test pool's Dice is
-    // computed from the maps as written.
-    let classes = trainer.data.label_values.len();
-    let chosen = match best {
-        Some(_) => load_checkpoint(
-            &trainer.config,
-            classes,
-            &run.path.join(CHOSEN_STUDENT),
-            &compute.device,
-        )?,
-        None => trainer.student().valid(),
-    };
-    let written = write_predictions(
-        &run.path,
-        &chosen,
-        &trainer.data,
-        &trainer.student_channels,
-        &compute.device,
-    )?;
-    let summary = RunSummary {
-        run: run.id.clone(),
-        epochs: epochs_done,
-        chosen_epoch: best.map(|(e, _)| e),
-        selected_on,
-        student: written.into_metrics(),
-        teacher: teacher_test.map(Dice::into_metrics),
-        stopped_early,
-    };
-    run.finish(&summary)?;
-    let _ = events.send(TrainEvent::Finished(Box::new(summary.clone())));
-    Ok(summary)
+
+    fn save(&self, dir: &Path, checkpoint: Checkpoint) -> Result<(), TrainError> {
+        match checkpoint {
+            Checkpoint::Last => self.trainer.save(dir, LAST_STUDENT),
+            Checkpoint::Chosen => self.trainer.save(dir, CHOSEN_STUDENT),
+        }
+    }
+
+    fn keep_chosen(&mut self) {
+        self.chosen = Some(self.trainer.student().valid());
+    }
+
+    /// The chosen network predicts every case; the test pool's Dice is
+    /// computed from the maps as written.
+    fn finish(
+        &mut self,
+        dir: &Path,
+        _run: &str,
+        _chosen: Option<Reported>,
+    ) -> Result<Reported, TrainError> {
+        let network = match &self.chosen {
+            Some(chosen) => chosen.clone(),
+            None => self.trainer.student().valid(),
+        };
+        let written = write_predictions(
+            dir,
+            &network,
+            &self.trainer.data,
+            &self.trainer.student_channels,
+            &self.device,
+        )?;
+        Ok(Reported {
+            student: written.into_metrics(),
+            teacher: self.teacher_test.map(Dice::into_metrics),
+        })
+    }
 }
 
 /// Writes `network`'s maps of every case to `<run>/predictions/`; returns

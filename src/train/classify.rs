@@ -1,9 +1,10 @@
-//! The [`Trainer`]: a method's models, optimizer, sampler and random state
-//! over in-memory pools, with `step`, `evaluate` and `save` — used alike by
-//! the window's training thread, `loupe train` and `loupe bench`. And
-//! [`train`], a whole run on a project: epochs, pause/resume/stop between
-//! steps, test and validation metrics per epoch, the checkpoint chosen on
-//! the validation split, predictions for active learning.
+//! The classification task: the [`Trainer`] (a method's models, optimizer,
+//! sampler and random state over in-memory pools, with `step`, `evaluate`
+//! and `save` — used alike by the run loop and `loupe bench`), and
+//! [`prepare`], which loads a project's pools, teachers and starting
+//! weights into a [`ClassifyRun`] the run loop (`run`) drives: test and
+//! validation metrics per epoch, validation choice by accuracy then loss,
+//! predictions for active learning at the end.
 //!
 //! An epoch is defined once, for every method: one pass over the larger of
 //! the labeled pool (at `labeled_per_batch` images a step) and the
@@ -12,30 +13,28 @@
 //! methods that ignore unlabeled images (supervised) skip that part.
 
 use std::path::Path;
-use std::sync::mpsc::{Receiver, Sender, TryRecvError};
-use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use super::config::{OptimizerKind, TrainConfig};
+use super::config::{InputKind, OptimizerKind, TrainConfig};
 use super::data::{self, Images, PoolData, Rasterize};
 use super::device::ComputeDevice;
 use super::error::TrainError;
-use super::events::{
-    EpochRecord, RunSummary, Scalars, Selection, TrainCommand, TrainEvent, metric_series, series,
-};
-use super::inference::{self, Scored, tensor4};
+use super::events::{Scalars, metric_series, series};
+use super::inference::{self, Scored, classifier_for, tensor4};
 use super::lineage;
 use super::losses;
-use super::methods::{self, Batch, Guidance, Models, StepContext, TeacherUse, TrainingMethod};
 use super::metrics::Metrics;
 use super::models::Classifier;
-use super::runs::{CHOSEN_STUDENT, CHOSEN_TEACHER, LAST_STUDENT, LAST_TEACHER, RunDir};
+use super::runs::{CHOSEN_STUDENT, CHOSEN_TEACHER, LAST_STUDENT, LAST_TEACHER};
 use super::schedule::learning_rate;
+use super::spec::TeacherUse;
+use super::step::{Batch, Guidance, Models, StepContext, TrainingMethod, check_finite};
+use super::task::{Checkpoint, Learner, Pools, Reported, Scores, ValidationScore};
+use crate::rng::Rng;
 use crate::store::Project;
-use crate::synth::Rng;
 
 /// How many images a step takes from each pool, and how many steps make an epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,6 +136,8 @@ pub struct Trainer {
     class_weights: Option<Vec<f32>>,
     /// The early stages are held still (the first epochs of a fine-tuning run).
     early_stages_frozen: bool,
+    /// The current epoch's order (drawn by the run loop's `begin_epoch`).
+    order: Option<EpochOrder>,
 }
 
 impl Trainer {
@@ -152,8 +153,8 @@ impl Trainer {
         let mut config = config;
         match config.input_kind() {
             // The MLP's width follows the encoded record; saved with the run.
-            super::config::InputKind::Record => config.record_inputs = data.labeled.shape[0],
-            super::config::InputKind::Fusion(_) => {
+            InputKind::Record => config.record_inputs = data.labeled.shape[0],
+            InputKind::Fusion(_) => {
                 config.record_inputs = data.labeled.shape[0]
                     - config.image_channels() * config.input_size * config.input_size
                     - super::models::fusion::FLAGS;
@@ -161,7 +162,7 @@ impl Trainer {
             _ => {}
         }
         config.validate()?;
-        let spec = *method.spec();
+        let spec = config.method.spec();
         let input = config.input_kind();
         if !spec.modalities.contains(&input.kind_name()) {
             return Err(TrainError::Data(format!(
@@ -203,7 +204,7 @@ impl Trainer {
                 student: models.student,
             },
             None => {
-                let student = Classifier::for_run(&config, classes, &device);
+                let student = classifier_for(&config, classes, &device);
                 Models {
                     teacher: spec.keeps_teacher.then(|| student.valid()),
                     student,
@@ -231,6 +232,7 @@ impl Trainer {
             global_step: 0,
             class_weights,
             early_stages_frozen: false,
+            order: None,
         })
     }
 
@@ -255,7 +257,7 @@ impl Trainer {
     }
 
     pub fn method_name(&self) -> &str {
-        self.method.spec().name
+        self.config.method.name()
     }
 
     pub fn models(&self) -> &Models {
@@ -280,7 +282,12 @@ impl Trainer {
 
     /// The learning rate of the next step.
     pub fn learning_rate(&self) -> f64 {
-        learning_rate(&self.config, self.global_step, self.total_steps())
+        learning_rate(
+            self.config.learning_rate,
+            self.config.cosine_schedule,
+            self.global_step,
+            self.total_steps(),
+        )
     }
 
     /// The batch of step `step` in `order`: its labeled images with their
@@ -288,7 +295,7 @@ impl Trainer {
     /// methods that read them, its unlabeled images.
     pub fn batch(&self, step: usize, order: &EpochOrder) -> Batch {
         let shape = self.data.labeled.shape;
-        let uses_unlabeled = self.method.spec().uses_unlabeled;
+        let uses_unlabeled = self.config.method.spec().uses_unlabeled;
         let labeled_indices = pick(
             &order.labeled,
             self.schedule.labeled_per_batch.min(self.data.labeled.len()),
@@ -347,7 +354,7 @@ impl Trainer {
         uses_unlabeled: bool,
     ) -> Option<Guidance> {
         if !matches!(
-            self.method.spec().teacher_use,
+            self.config.method.spec().teacher_use,
             TeacherUse::Features | TeacherUse::Outputs
         ) {
             return None;
@@ -454,220 +461,128 @@ fn save_models(
     Ok(())
 }
 
-/// The one stop rule for a diverged run: a step's total loss that is not
-/// finite ends the run (the last good checkpoint is kept).
-pub(crate) fn check_finite(values: &Scalars, epoch: usize, step: u64) -> Result<(), TrainError> {
-    match values
-        .get(series::TOTAL_LOSS)
-        .copied()
-        .filter(|v| !v.is_finite())
-    {
-        Some(value) => Err(TrainError::NotFinite { value, epoch, step }),
-        None => Ok(()),
-    }
+/// A classifying run prepared on a project: the trainer, the frozen
+/// teacher's fixed test metrics, and the chosen models.
+pub struct ClassifyRun {
+    pub trainer: Trainer,
+    root: std::path::PathBuf,
+    device: Device,
+    /// A single frozen teacher run's test metrics (they never change).
+    fixed_teacher: Option<Metrics>,
+    chosen: Option<Models>,
 }
 
-/// Running means of an epoch's step values.
-#[derive(Default)]
-pub(crate) struct Means {
-    sums: Scalars,
-    counts: std::collections::BTreeMap<String, usize>,
-}
-
-impl Means {
-    pub(crate) fn add(&mut self, values: &Scalars) {
-        for (name, value) in values {
-            *self.sums.entry(name.clone()).or_default() += value;
-            *self.counts.entry(name.clone()).or_default() += 1;
-        }
-    }
-
-    pub(crate) fn into_means(self) -> Scalars {
-        self.sums
-            .into_iter()
-            .map(|(name, sum)| {
-                let n = self.counts.get(&name).copied().unwrap_or(1).max(1);
-                (name, sum / n as f64)
-            })
-            .collect()
-    }
-}
-
-/// Validation scores compared lexicographically: accuracy, then lower loss.
-fn better(candidate: &Scored, best: Option<&Scored>) -> bool {
-    match best {
-        None => true,
-        Some(best) => {
-            candidate.metrics.accuracy > best.metrics.accuracy
-                || (candidate.metrics.accuracy == best.metrics.accuracy
-                    && candidate.loss < best.loss)
-        }
-    }
-}
-
-/// Waits out a pause; true when the run must stop.
-pub(crate) fn stop_requested(
-    commands: &Receiver<TrainCommand>,
-    events: &Sender<TrainEvent>,
-) -> bool {
-    loop {
-        match commands.try_recv() {
-            Ok(TrainCommand::Stop) => return true,
-            Ok(TrainCommand::Pause) => {
-                let _ = events.send(TrainEvent::Paused);
-                match commands.recv() {
-                    Ok(TrainCommand::Stop) | Err(_) => return true,
-                    _ => {
-                        let _ = events.send(TrainEvent::Resumed);
-                    }
-                }
-            }
-            Ok(TrainCommand::Resume)
-            | Err(TryRecvError::Empty)
-            | Err(TryRecvError::Disconnected) => {
-                return false;
-            }
-        }
-    }
-}
-
-/// The checkpoint a run reports, as chosen so far.
-struct Chosen {
-    epoch: usize,
-    validation: Option<Scored>,
-    student: Metrics,
-    teacher: Option<Metrics>,
-    models: Models,
-}
-
-/// Trains the configured method on the project at `root`. Blocks until the
-/// run ends; events go to `events` (a closed receiver is ignored), commands
-/// come from `commands`.
-pub fn train(
-    root: &Path,
-    config: &TrainConfig,
-    compute: &ComputeDevice,
-    rasterize: Rasterize,
-    events: &Sender<TrainEvent>,
-    commands: &Receiver<TrainCommand>,
-) -> Result<RunSummary, TrainError> {
-    match methods::build(config.method) {
-        Some(method) => train_with(root, config, method, compute, rasterize, events, commands),
-        None => super::segmentation::train(root, config, compute, events, commands),
-    }
-}
-
-/// [`train`] with any method: a new method needs nothing else.
-pub fn train_with(
+/// Loads the project at `root` for a classifying method's run: its pools
+/// (by the configured input), the method's frozen teachers (what it takes
+/// from them cached once, their test metrics measured once), the weights it
+/// starts from (an earlier run's — active learning, pre-training elsewhere
+/// — or, for a slice policy, its classifier run's), the validation split.
+pub fn prepare(
     root: &Path,
     config: &TrainConfig,
     method: Box<dyn TrainingMethod>,
     compute: &ComputeDevice,
     rasterize: Rasterize,
-    events: &Sender<TrainEvent>,
-    commands: &Receiver<TrainCommand>,
-) -> Result<RunSummary, TrainError> {
-    let spec = *method.spec();
+) -> Result<ClassifyRun, TrainError> {
+    let spec = config.method.spec();
     let mut config = config.clone();
-    if spec.teacher_use == TeacherUse::Classifier && !config.teachers.is_empty() {
+    let policy = spec.teacher_use == TeacherUse::Classifier && !config.teachers.is_empty();
+    if policy {
         // A slice policy reads the series as its classifier was trained to.
         super::distill::adopt_classifier_settings(root, &mut config)?;
     }
-    let config = &config;
     config.validate()?;
     let project = Project::open(root)?;
-    let mut data = data::load_for(&project, config, rasterize)?;
+    let mut data = data::load_for(&project, &config, rasterize)?;
     drop(project);
-    // A distillation method's frozen teachers: what it takes from them
-    // cached once, their test metrics measured once (they never change
-    // during the run). (A method without teachers refuses teacher runs in
-    // `Trainer::new`.)
+    // (A method without teachers refuses teacher runs in `Trainer::new`.)
     let teachers = super::distill::attach_teachers(
         root,
-        config,
-        &spec,
+        &config,
+        spec,
         &mut data,
         &compute.device,
         rasterize,
     )?;
-    let teacher = match teachers.as_slice() {
-        [one] => Some(one.clone()),
+    let fixed_teacher = match teachers.as_slice() {
+        [one] => Some(one.test.clone()),
         _ => None, // several teachers: each is reported by its own run
     };
-    // Active learning continues an earlier run; pre-training on another
-    // project starts from one of its runs (a new head when its classes
-    // differ); a slice policy starts from its classifier run.
-    let start = if spec.teacher_use == TeacherUse::Classifier && !config.teachers.is_empty() {
+    let start = if policy {
         Some(super::distill::policy_start(
             root,
-            config,
+            &config,
             &data.classes,
             &compute.device,
         )?)
     } else {
-        lineage::load_start(root, config, &data.classes, &compute.device)?.map(|s| s.models)
+        lineage::load_start(root, &config, &data.classes, &compute.device)?.map(|s| s.models)
     };
-    let data = TrainingData::split(data, config);
+    let data = TrainingData::split(data, &config);
     // The trainer refuses an empty labeled pool; a run also needs a test pool.
-    let mut trainer = Trainer::new(config.clone(), data, &compute.device, method, start)?;
+    let trainer = Trainer::new(config, data, &compute.device, method, start)?;
     if trainer.data.test.is_empty() {
         return Err(TrainError::Data(
             "the test pool has no labeled items to evaluate on".into(),
         ));
     }
-    let run = RunDir::create(root, &trainer.config, trainer.method_name())?;
-    let fixed_teacher = teacher.as_ref().map(|t| t.test.clone());
-    let steps_per_epoch = trainer.schedule.steps_per_epoch;
-    let _ = events.send(TrainEvent::Started {
-        run: run.id.clone(),
-        epochs: config.epochs,
-        steps_per_epoch,
-        labeled: trainer.data.labeled.len(),
-        validation: trainer.data.validation.len(),
-        unlabeled: trainer.data.unlabeled.len(),
-        test: trainer.data.test.len(),
-    });
-    let selected_on = if trainer.data.validation.is_empty() {
-        Selection::LastEpoch
-    } else {
-        Selection::Validation
-    };
-    let mut chosen: Option<Chosen> = None;
-    let mut epochs_done = 0;
-    let mut stopped_early = false;
-    'epochs: for epoch in 0..config.epochs {
-        let started = Instant::now();
-        trainer.set_early_stages_frozen(
-            config.fine_tune_from.is_some() && epoch < config.freeze_early_epochs,
-        );
-        let order = trainer.shuffle_epoch();
-        let mut means = Means::default();
-        for step in 0..steps_per_epoch {
-            if stop_requested(commands, events) {
-                stopped_early = true;
-                break 'epochs;
-            }
-            let step_started = Instant::now();
-            let (values, images) = trainer.step(epoch, step, &order)?;
-            let seconds = step_started.elapsed().as_secs_f64().max(1e-9);
-            means.add(&values);
-            let _ = events.send(TrainEvent::Step {
-                epoch,
-                step,
-                values,
-                images_per_second: images as f64 / seconds,
-            });
+    Ok(ClassifyRun {
+        trainer,
+        root: root.to_path_buf(),
+        device: compute.device.clone(),
+        fixed_teacher,
+        chosen: None,
+    })
+}
+
+impl Learner for ClassifyRun {
+    fn config(&self) -> &TrainConfig {
+        &self.trainer.config
+    }
+
+    fn pools(&self) -> Pools {
+        let data = &self.trainer.data;
+        Pools {
+            labeled: data.labeled.len(),
+            validation: data.validation.len(),
+            unlabeled: data.unlabeled.len(),
+            test: data.test.len(),
         }
-        let mut values = means.into_means();
+    }
+
+    fn steps_per_epoch(&self) -> usize {
+        self.trainer.schedule.steps_per_epoch
+    }
+
+    fn begin_epoch(&mut self, epoch: usize) {
+        let config = &self.trainer.config;
+        let frozen = config.fine_tune_from.is_some() && epoch < config.freeze_early_epochs;
+        self.trainer.set_early_stages_frozen(frozen);
+        self.trainer.order = Some(self.trainer.shuffle_epoch());
+    }
+
+    fn step(&mut self, epoch: usize, step: usize) -> Result<(Scalars, usize), TrainError> {
+        let order = self.trainer.order.take().unwrap_or_else(|| EpochOrder {
+            labeled: Vec::new(),
+            unlabeled: Vec::new(),
+        });
+        let result = self.trainer.step(epoch, step, &order);
+        self.trainer.order = Some(order);
+        result
+    }
+
+    fn score(&self) -> Scores {
+        let trainer = &self.trainer;
+        let mut series = Scalars::new();
         let test = trainer.evaluate(&trainer.data.test);
-        metric_series("metric", "student", &test.student.metrics, &mut values);
-        let teacher_metrics = test
+        metric_series("metric", "student", &test.student.metrics, &mut series);
+        let teacher = test
             .teacher
             .as_ref()
             .map(|t| t.metrics.clone())
-            .or_else(|| fixed_teacher.clone());
-        if let Some(t) = &teacher_metrics {
-            metric_series("metric", "teacher", t, &mut values);
+            .or_else(|| self.fixed_teacher.clone());
+        if let Some(t) = &teacher {
+            metric_series("metric", "teacher", t, &mut series);
         }
         let validation = (!trainer.data.validation.is_empty())
             .then(|| trainer.evaluate(&trainer.data.validation));
@@ -677,89 +592,76 @@ pub fn train_with(
                 ("teacher", v.teacher.as_ref()),
             ] {
                 if let Some(scored) = scored {
-                    metric_series("validation", model, &scored.metrics, &mut values);
-                    values.insert(series::metric("validation", model, "loss"), scored.loss);
+                    metric_series("validation", model, &scored.metrics, &mut series);
+                    series.insert(series::metric("validation", model, "loss"), scored.loss);
                 }
             }
         }
-        let record = EpochRecord {
-            epoch,
-            series: values,
-            student: test.student.metrics.clone(),
-            teacher: teacher_metrics,
-            seconds: started.elapsed().as_secs_f64(),
-        };
-        run.append(&record)?;
-        trainer.save(&run.path, LAST_STUDENT, LAST_TEACHER)?;
-        let reported = validation.as_ref().map(|v| v.reported().clone());
-        let improves = match (&reported, &chosen) {
-            (Some(candidate), Some(c)) => better(candidate, c.validation.as_ref()),
-            // No validation split: the last epoch is the one reported.
-            _ => true,
-        };
-        if improves {
-            trainer.save(&run.path, CHOSEN_STUDENT, CHOSEN_TEACHER)?;
-            chosen = Some(Chosen {
-                epoch,
-                validation: reported,
-                student: record.student.clone(),
-                teacher: record.teacher.clone(),
-                models: trainer.models().clone(),
-            });
+        Scores {
+            series,
+            student: test.student.metrics,
+            teacher,
+            // The reported model (the teacher where there is one) chooses.
+            validation: validation.as_ref().map(|v| ValidationScore {
+                primary: v.reported().metrics.accuracy,
+                loss: v.reported().loss,
+            }),
         }
-        epochs_done = epoch + 1;
-        let _ = events.send(TrainEvent::Epoch(Box::new(record)));
     }
-    let summary = match &chosen {
-        Some(c) => RunSummary {
-            run: run.id.clone(),
-            epochs: epochs_done,
-            chosen_epoch: Some(c.epoch),
-            selected_on,
-            student: c.student.clone(),
-            teacher: c.teacher.clone(),
-            stopped_early,
-        },
-        None => {
-            let test = trainer.evaluate(&trainer.data.test);
-            RunSummary {
-                run: run.id.clone(),
-                epochs: 0,
-                chosen_epoch: None,
-                selected_on: Selection::LastEpoch,
-                student: test.student.metrics,
-                teacher: test.teacher.map(|t| t.metrics).or(fixed_teacher),
-                stopped_early,
-            }
+
+    fn save(&self, dir: &Path, checkpoint: Checkpoint) -> Result<(), TrainError> {
+        match checkpoint {
+            Checkpoint::Last => self.trainer.save(dir, LAST_STUDENT, LAST_TEACHER),
+            Checkpoint::Chosen => self.trainer.save(dir, CHOSEN_STUDENT, CHOSEN_TEACHER),
         }
-    };
-    // Suggestions and uncertainty, by the reported checkpoint, for everything
-    // not labeled yet and for the test pool.
-    if let Some(c) = &chosen {
+    }
+
+    fn keep_chosen(&mut self) {
+        self.chosen = Some(self.trainer.models().clone());
+    }
+
+    /// Suggestions and uncertainty, by the chosen checkpoint, for
+    /// everything not labeled yet and for the test pool; a slice policy's
+    /// picks for the image models that read them.
+    fn finish(
+        &mut self,
+        dir: &Path,
+        run: &str,
+        chosen: Option<Reported>,
+    ) -> Result<Reported, TrainError> {
+        let trainer = &self.trainer;
+        let (Some(models), Some(reported)) = (&self.chosen, chosen) else {
+            // No epoch ran: the models as they are, nothing predicted.
+            let test = trainer.evaluate(&trainer.data.test);
+            return Ok(Reported {
+                student: test.student.metrics,
+                teacher: test
+                    .teacher
+                    .map(|t| t.metrics)
+                    .or(self.fixed_teacher.clone()),
+            });
+        };
         let predictions = inference::predict_pools(
-            &c.models.student,
-            c.models.teacher.as_ref(),
+            &models.student,
+            models.teacher.as_ref(),
             &trainer.data.unlabeled,
             &trainer.data.test,
-            &compute.device,
-            &run.id,
+            &self.device,
+            run,
         );
-        Project::open(root)?.set_predictions(&predictions)?;
-        // A slice policy leaves its picks for the image models that read them.
-        if let Classifier::SlicePolicy(policy) = &c.models.student {
+        Project::open(&self.root)?.set_predictions(&predictions)?;
+        if let Classifier::SlicePolicy(policy) = &models.student {
             write_policy_picks(
-                root,
-                &run.path,
+                &self.root,
+                dir,
                 policy,
                 &trainer.config,
                 &trainer.data,
-                &compute.device,
+                &self.device,
             )?;
         }
+        Ok(reported)
     }
-    run.finish(&summary)?;
-    let _ = events.send(TrainEvent::Finished(Box::new(summary.clone())));
-    Ok(summary)
 }
 
 /// Writes the policy's greedy picks for every case of every pool to the
@@ -846,7 +748,7 @@ mod tests {
         };
         let trainer = |weighted: bool| {
             let mut config = TrainConfig {
-                method: crate::train::config::Method::Supervised,
+                method: crate::train::methods::supervised::METHOD,
                 input_size: 8,
                 width: 2,
                 validation_fraction: 0.0,
@@ -865,7 +767,7 @@ mod tests {
                 config.clone(),
                 data,
                 &Device::flex(),
-                methods::build(config.method).unwrap(),
+                Box::new(crate::train::methods::supervised::Supervised),
                 None,
             )
             .unwrap()
@@ -896,21 +798,5 @@ mod tests {
         assert_eq!(pick(&[3, 1, 2], 2, 0), [3, 1]);
         assert_eq!(pick(&[3, 1, 2], 2, 1), [2, 3]);
         assert!(pick(&[], 2, 1).is_empty());
-    }
-
-    #[test]
-    fn validation_prefers_accuracy_then_lower_loss() {
-        let scored = |accuracy, loss| Scored {
-            metrics: Metrics {
-                accuracy,
-                ..Metrics::default()
-            },
-            loss,
-        };
-        assert!(better(&scored(0.5, 1.0), None));
-        assert!(better(&scored(0.6, 2.0), Some(&scored(0.5, 1.0))));
-        assert!(better(&scored(0.5, 0.9), Some(&scored(0.5, 1.0))));
-        assert!(!better(&scored(0.5, 1.0), Some(&scored(0.5, 1.0))));
-        assert!(!better(&scored(0.4, 0.1), Some(&scored(0.5, 1.0))));
     }
 }

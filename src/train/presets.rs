@@ -1,0 +1,272 @@
+//! Where a run starts: the default settings (METHODS.md §1's reference),
+//! the presets the panel offers, and the preset a project's schema and
+//! device call for. Above the methods: the one place that names a method
+//! to start from (mean teacher for images, segmentation for sequences).
+
+use super::augment::Augmentation;
+use super::config::{
+    DEFAULT_SEGMENTATION_EDGE, DeviceKind, OptimizerKind, SliceConfig, TrainConfig,
+    default_modalities, default_validation_fraction,
+};
+use super::losses::ClassificationLoss;
+use super::methods::{self, mean_teacher};
+use super::models::ModelKind;
+use super::models::xception::XceptionOptions;
+use super::spec::{Setting, SettingValue};
+use crate::store::schema::Schema;
+
+impl TrainConfig {
+    /// The METHODS.md §1 reference settings (the defaults).
+    pub fn method_reference() -> Self {
+        Self::default()
+    }
+
+    /// Settings measured on the ROP demo on the CPU (README): small enough to
+    /// train on two cores in minutes (64 px, width 8), any rotation (fundus
+    /// photographs have no preferred angle), no dropout (0.2 stalled both
+    /// methods at this learning rate), and a consistency weight of 3.
+    pub fn fundus_on_cpu() -> Self {
+        TrainConfig {
+            input_size: 64,
+            width: 8,
+            dropout: 0.0,
+            epochs: 100,
+            learning_rate: 3e-3,
+            augmentation: Augmentation {
+                rotation_degrees: 180.0,
+                ..Augmentation::default()
+            },
+            ..Self::default()
+        }
+        .with(&mean_teacher::CONSISTENCY_WEIGHT, 3.0)
+    }
+
+    /// The CPU-sized settings for images with an orientation (ultrasound,
+    /// volumes): as [`TrainConfig::fundus_on_cpu`] but the method's ±10°.
+    pub fn small_on_cpu() -> Self {
+        Self {
+            augmentation: Augmentation::default(),
+            ..Self::fundus_on_cpu()
+        }
+    }
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            method: mean_teacher::METHOD,
+            model: ModelKind::Resnet18,
+            modalities: default_modalities(),
+            teachers: Vec::new(),
+            teacher_project: None,
+            input_size: 128,
+            width: 16,
+            dropout: 0.2,
+            epochs: 30,
+            batch_size: 16,
+            labeled_per_batch: 4,
+            learning_rate: 1e-3,
+            optimizer: OptimizerKind::Adam,
+            cosine_schedule: true,
+            augmentation: Augmentation::default(),
+            validation_fraction: default_validation_fraction(),
+            seed: 1,
+            fine_tune_from: None,
+            fine_tune_from_project: None,
+            freeze_early_epochs: 0,
+            loss: ClassificationLoss::default(),
+            xception: XceptionOptions::default(),
+            crop: true,
+            record_inputs: 0,
+            slices: None,
+            settings: Default::default(),
+        }
+    }
+}
+
+/// A named set of settings offered in the panel; [`Preset::for_project`]
+/// picks the one a new run starts from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Preset {
+    /// METHODS.md §1 as published.
+    MethodReference,
+    /// Measured on the ROP demo on two CPU cores.
+    FundusOnCpu,
+    /// CPU-sized, for images that have an orientation.
+    SmallOnCpu,
+}
+
+impl Preset {
+    pub const ALL: [Preset; 3] = [
+        Preset::MethodReference,
+        Preset::FundusOnCpu,
+        Preset::SmallOnCpu,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Preset::MethodReference => "Method reference",
+            Preset::FundusOnCpu => "Fundus on CPU",
+            Preset::SmallOnCpu => "Small on CPU",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Preset::MethodReference => {
+                "METHODS.md §1: 128 px, width 16, rotation ±10°, consistency weight 1, dropout 0.2"
+            }
+            Preset::FundusOnCpu => {
+                "Measured on the ROP demo (README): 64 px, width 8, 100 epochs, any rotation, \
+                 consistency weight 3, no dropout"
+            }
+            Preset::SmallOnCpu => {
+                "64 px, width 8, 100 epochs, rotation ±10°, consistency weight 3, no dropout"
+            }
+        }
+    }
+
+    pub fn config(self) -> TrainConfig {
+        match self {
+            Preset::MethodReference => TrainConfig::method_reference(),
+            Preset::FundusOnCpu => TrainConfig::fundus_on_cpu(),
+            Preset::SmallOnCpu => TrainConfig::small_on_cpu(),
+        }
+    }
+
+    /// The preset for a project's schema on a device: the reference on a
+    /// GPU; on the CPU the small settings, with any rotation for fundus
+    /// photographs (the `rop` schema), which have no preferred angle.
+    pub fn for_project(schema_name: &str, device: DeviceKind) -> Self {
+        match (device, schema_name) {
+            (DeviceKind::Gpu, _) => Preset::MethodReference,
+            (DeviceKind::Cpu, "rop") => Preset::FundusOnCpu,
+            (DeviceKind::Cpu, _) => Preset::SmallOnCpu,
+        }
+    }
+
+    /// The settings a new run on a project of `schema_name` starts from:
+    /// this preset's, with the schema's method loss — thyroid's hybrid
+    /// `CE + focal` (METHODS.md §2), plain cross-entropy otherwise.
+    pub fn config_for(self, schema: &Schema) -> TrainConfig {
+        let schema_name = schema.name.as_str();
+        let mut config = self.config();
+        if schema_name == "thyroid" {
+            config.loss.focal_weight = 1.0;
+        }
+        if schema_name == "bone" {
+            // A CT series is read as slices by a 2-D model (METHODS.md §4).
+            config.slices = Some(SliceConfig::default());
+        }
+        if schema_name == "brain-tumour" {
+            // METHODS.md §5: the four-sequence U-Net, Adam (no decay
+            // schedule), sized for two cores (64³, width 8). At the
+            // method's 1e-3 this small U-Net needs ~15 epochs to take off
+            // on the demo; 3e-3 reaches WT Dice 0.9 in 10 (README).
+            config.method = methods::segmentation::METHOD;
+            config.modalities = schema.modalities.clone();
+            config.model = ModelKind::Unet;
+            config.input_size = DEFAULT_SEGMENTATION_EDGE;
+            config.width = 8;
+            config.epochs = 20;
+            config.batch_size = 16;
+            config.labeled_per_batch = 16;
+            config.learning_rate = 3e-3;
+            config.cosine_schedule = false;
+            config.set(&super::segmentation::SLICES_PER_CASE, 16usize);
+        }
+        config
+    }
+
+    /// This preset's settings, keeping what is not a setting of the preset:
+    /// the method, the modalities and teachers, fine-tuning and the seed.
+    pub fn apply_to(self, current: &TrainConfig) -> TrainConfig {
+        let mut config = TrainConfig {
+            method: current.method,
+            modalities: current.modalities.clone(),
+            teachers: current.teachers.clone(),
+            teacher_project: current.teacher_project.clone(),
+            fine_tune_from: current.fine_tune_from.clone(),
+            fine_tune_from_project: current.fine_tune_from_project.clone(),
+            freeze_early_epochs: current.freeze_early_epochs,
+            seed: current.seed,
+            slices: current.slices.clone(),
+            ..self.config()
+        };
+        // The methods' settings stay as they were, but the preset's own
+        // method (mean teacher, whose weights the presets were measured
+        // with) takes the preset's values whole.
+        let mut settings = current.settings.clone();
+        let own = mean_teacher::CONSISTENCY_WEIGHT.section;
+        settings.remove(own);
+        if let Some(values) = config.settings.get(own) {
+            settings.insert(own.to_string(), values.clone());
+        }
+        config.settings = settings;
+        config.fit_to_modality();
+        config
+    }
+}
+
+impl TrainConfig {
+    /// This configuration with `setting` set to `value`.
+    pub fn with(mut self, setting: &Setting, value: impl Into<SettingValue>) -> Self {
+        self.set(setting, value);
+        self
+    }
+}
+
+/// The method a run falls back to when its method cannot read its input:
+/// `None` when it can, else the first registered method that reads it.
+pub fn method_for_input(config: &TrainConfig) -> Option<super::spec::Method> {
+    let kind = config.input_kind().kind_name();
+    if config.method.spec().modalities.contains(&kind) {
+        return None;
+    }
+    methods::all()
+        .into_iter()
+        .map(|d| d.method)
+        .find(|m| m.spec().modalities.contains(&kind))
+}
+
+/// What a project offers a run to read: its cases' modality roles (none
+/// for a project of 2-D items).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProjectInputs {
+    /// The project holds cases (volumes, records), not 2-D items.
+    pub has_cases: bool,
+    pub roles: Vec<String>,
+}
+
+impl ProjectInputs {
+    pub fn of(schema: &Schema) -> Self {
+        Self {
+            has_cases: schema.has_cases(),
+            roles: schema.modalities.clone(),
+        }
+    }
+}
+
+/// The one rule for choosing a method (the panel's method buttons, `loupe
+/// train --method`): the run keeps its input when the method reads it,
+/// else reads the first kind the method reads that the project has (KDAMM:
+/// slices and record; the slice policy: the series; segmentation: every
+/// sequence).
+pub fn switch_method(
+    config: &mut TrainConfig,
+    method: super::spec::Method,
+    project: &ProjectInputs,
+) {
+    config.method = method;
+    let reads = method.spec().modalities;
+    if reads.contains(&config.input_kind().kind_name()) {
+        return;
+    }
+    let fits = |kind: &&&str| {
+        (**kind == super::config::IMAGE_MODALITY) != project.has_cases
+            && config.clone().read_as(kind, &project.roles)
+    };
+    if let Some(kind) = reads.iter().find(fits) {
+        config.read_as(kind, &project.roles);
+    }
+}
