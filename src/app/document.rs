@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::command::ViewerCommand;
 use crate::paint::{EditLog, Grid, PlaneFrame, VoxelBox};
 use crate::render::cpu::{self, Interpolation, LabelOverlay, RenderOptions, WindowLevel};
 use crate::render::view::{ViewGeometry, ViewSpec, canonical_from_voxel, voxel_from_canonical};
@@ -666,4 +665,56 @@ pub fn apply(document: &mut Option<Document>, command: ViewerCommand) -> Result<
         ViewerCommand::ResetWindow => d.set_window(d.auto_window),
     }
     Ok(())
+}
+
+/// What the viewer does with the open image or volume; applied by
+/// `document::apply`, except `Open`, which the window applies (it owns the
+/// history and the notice).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ViewerCommand {
+    /// Open an image or volume file (dialog, drop, command line) outside any project.
+    Open(PathBuf),
+    /// Show this slice of a plane (moves the crosshair along its normal).
+    SetSlice {
+        plane: Plane,
+        index: usize,
+    },
+    /// Move through a plane's slices (mouse wheel, arrow keys).
+    StepSlice {
+        plane: Plane,
+        delta: i64,
+    },
+    /// Put the linked crosshair on this voxel (a click in any view).
+    ClickVoxel([f64; 3]),
+    SetLayout(Layout),
+    SetConvention(Convention),
+    SetInterpolation(Interpolation),
+    /// Multiply a view's zoom.
+    ZoomView {
+        plane: Plane,
+        factor: f64,
+    },
+    /// Shift a view's image by screen pixels.
+    PanView {
+        plane: Plane,
+        delta: [f64; 2],
+    },
+    /// Rotate a view's plane (oblique), radians about its screen x and y axes.
+    SetTilt {
+        plane: Plane,
+        tilt: [f64; 2],
+    },
+    /// Back to the fitted, orthogonal view.
+    ResetView(Plane),
+    /// Draw a label map (NIfTI, integer labels) over the open volume.
+    OpenLabels(PathBuf),
+    SetOverlay(OverlaySettings),
+    /// Show another volume of the case (same grid) side by side.
+    AddCompanion(PathBuf),
+    RemoveCompanions,
+    /// Show this time point of a 4-D volume.
+    SetTime(usize),
+    SetWindow(WindowLevel),
+    /// Back to the automatic window (0.5–99.5 percentiles).
+    ResetWindow,
 }

@@ -4,8 +4,7 @@
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
-use super::command::JobCommand;
-use crate::demo::{self, DemoOptions};
+use crate::demo::{self, DemoOptions, DemoTask};
 use crate::store::import::{self, ImportOptions, LabelTable};
 use crate::store::{IMPORT_ANNOTATOR, Project};
 
@@ -208,4 +207,22 @@ pub fn start(
             Ok(Job::find_moved_files(root.to_path_buf(), folder))
         }
     }
+}
+
+/// Background work that writes a project; applied by [`super::jobs::start`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum JobCommand {
+    /// Write a demo project into this folder (in the background), then open it.
+    CreateDemo { dir: PathBuf, task: DemoTask },
+    /// Import files and folders into the open project (in the background).
+    Import {
+        paths: Vec<PathBuf>,
+        labels: Option<PathBuf>,
+        test_fraction: f64,
+        /// Accept CSV rows by the reserved adjudicator (restoring an export).
+        adjudications: bool,
+    },
+    /// Point the open project's missing items at files with the same
+    /// content under this folder (in the background: the folder may be large).
+    FindMovedFiles { folder: PathBuf },
 }

@@ -5,7 +5,6 @@
 //! interpolation, undo, redo) saves the whole map atomically through the
 //! store before the next command is taken.
 
-use super::command::PaintCommand;
 use super::document::Document;
 use crate::paint::fill::{self, FillRegion};
 use crate::paint::{
@@ -512,4 +511,45 @@ fn grey_at(volume: &crate::volume::Volume, index: usize, per_time: usize, time: 
     } else {
         volume.value_at(index).unwrap_or(0.0)
     }
+}
+
+/// Painting the selected item's label map; applied by [`super::painting::Painting::apply`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum PaintCommand {
+    SetTool(Tool),
+    SetBrushShape(BrushShape),
+    SetRadius(f64),
+    SetActiveLabel(u8),
+    SetPaintOver(PaintOver),
+    SetFill {
+        three_d: bool,
+        tolerance: f64,
+    },
+    /// The project's list of structures (value, name).
+    SetLabels(Vec<PaintLabel>),
+    /// A brush or eraser dab at a voxel position on a view's plane; the
+    /// first dab of a drag opens a stroke.
+    Dab {
+        frame: PlaneFrame,
+        at: [f64; 3],
+    },
+    /// The mouse was released: the stroke is recorded and the map saved.
+    EndStroke,
+    /// Flood fill from the voxel at `at` (on the view's plane, or in 3-D).
+    Fill {
+        frame: PlaneFrame,
+        at: [f64; 3],
+    },
+    PolygonCorner {
+        frame: PlaneFrame,
+        at: [f64; 3],
+    },
+    ClosePolygon,
+    CancelPolygon,
+    /// Fill the active label between painted slices along a voxel axis (0–2).
+    Interpolate {
+        axis: usize,
+    },
+    Undo,
+    Redo,
 }

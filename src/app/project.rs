@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::command::LabelingCommand;
 use crate::store::{ADJUDICATOR, Item, Pool, Prediction, Project, Remark, StoreError};
 
 /// One item as the browser and labeling panel see it.
@@ -762,4 +761,54 @@ impl ProjectSession {
         }
         Ok(LabelingOutcome::default())
     }
+}
+
+/// Browsing and labeling the open project; applied by [`super::ProjectSession::apply`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum LabelingCommand {
+    SelectItem(i64),
+    /// Previous (−1) or next (+1) item of the browser's list.
+    StepItem(i64),
+    NextUnlabeled,
+    /// Active learning: the unlabeled item the model is least sure of.
+    NextMostUncertain,
+    SetUncertainty(UncertaintyMeasure),
+    /// Set (or clear) a field of the selected item as the current annotator.
+    SetLabel {
+        field: String,
+        value: Option<String>,
+    },
+    /// A reviewer's final value for a field of the selected item.
+    Adjudicate {
+        field: String,
+        value: Option<String>,
+    },
+    SetRemark(Remark),
+    /// Correct the selected image's crop box (`None`: back to the automatic
+    /// one); `image_size` is the shown image's width and height, to check it.
+    SetCrop {
+        crop: Option<[u32; 4]>,
+        image_size: [u32; 2],
+    },
+    /// Put the selected item into the test pool (true) or back into training (false).
+    SetTest(bool),
+    Undo,
+    Redo,
+    SetFilter(BrowserFilter),
+    SetSort(SortOrder),
+    SetAutoAdvance(bool),
+    ComputeAgreement,
+    /// Set (or clear, `None`) a column of the selected case's record as the
+    /// current annotator.
+    SetRecord {
+        column: String,
+        value: Option<String>,
+    },
+    /// Show this modality of a case in the viewer (`None`: its first).
+    ShowModality(Option<String>),
+    /// Override the slices a 2-D model reads of the selected case's series
+    /// (`None`: withdraw the override, the slice policy's pick holds).
+    SetSlicePick(Option<Vec<usize>>),
+    /// Show this record column under each case in the browser (`None`: none).
+    ShowColumn(Option<String>),
 }

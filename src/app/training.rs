@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::time::Instant;
 
-use super::command::TrainingCommand;
 use crate::train::config::{DeviceKind, TrainConfig};
 use crate::train::data::Rasterize;
 use crate::train::device::{self, ComputeDevice, DeviceError, WgpuHandles};
@@ -476,4 +475,30 @@ fn default_input(schema: &crate::store::Schema, current: &[String]) -> String {
             .cloned()
             .unwrap_or_else(|| IMAGE_MODALITY.into()),
     }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrainingCommand {
+    Show(bool),
+    /// Boxed: a configuration is large beside the other commands.
+    SetConfig(Box<TrainConfig>),
+    /// Train on the CPU (`flex`) rather than the display's GPU.
+    SetOnCpu(bool),
+    /// CPU threads a run may use.
+    SetThreads(usize),
+    /// Train on the open project with the current settings, in the background.
+    Start,
+    Pause,
+    Resume,
+    Stop,
+    /// Draw a past run's curves under the current ones.
+    Overlay(Option<String>),
+    /// Where the next run starts: new weights (`run: None`, no project),
+    /// a run of this project (`project: None`), or a run of another project
+    /// (`run: None` there picks its latest run with a checkpoint). The run's
+    /// architecture follows its parent's.
+    FineTuneFrom {
+        project: Option<PathBuf>,
+        run: Option<String>,
+    },
 }

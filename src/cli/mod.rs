@@ -70,8 +70,19 @@ pub enum CliCommand {
 
 /// Parses the arguments and runs; the window when no subcommand is given.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs parsed arguments (what `main` does after parsing; tests call it
+/// in-process with arguments parsed by `Cli::try_parse_from`).
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
         None => crate::ui::run(cli.path),
         Some(CliCommand::Info(args)) => info::run(&args),
         Some(CliCommand::Convert(args)) => convert::run(&args),
@@ -90,12 +101,5 @@ pub fn main() -> ExitCode {
         Some(CliCommand::Paint(args)) => paint::run(&args),
         Some(CliCommand::Crop(args)) => crop::run(&args),
         Some(CliCommand::Stats(args)) => project::stats(&args),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
     }
 }

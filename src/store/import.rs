@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use super::export::EXPORT_COLUMNS;
+use super::names::EXPORT_COLUMNS;
 use super::{
     ADJUDICATOR, AddOutcome, IMPORT_ANNOTATOR, Pool, Project, StoreError, annotator_name, csv,
 };

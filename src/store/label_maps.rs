@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::params;
 use sha2::{Digest, Sha256};
 
-use super::export::safe_file_name;
+use super::names::safe_file_name;
 use super::schema::{PaintLabel, brats_paint_labels, check_paint_labels};
 use super::{Item, Project, StoreError, check_stored_annotator};
 use crate::paint;
@@ -384,13 +384,13 @@ pub fn export(project: &Project, out: &Path) -> Result<usize, StoreError> {
         };
         for record in records {
             let folder = out.join(safe_file_name(&record.annotator)?);
-            super::export::refuse_link(&folder)?;
+            super::names::refuse_link(&folder)?;
             std::fs::create_dir_all(&folder).map_err(|source| StoreError::Io {
                 path: folder.clone(),
                 source,
             })?;
             let dest = folder.join(safe_file_name(&format!("{name}{LABELS_SUFFIX}.nii.gz"))?);
-            super::export::refuse_link(&dest)?;
+            super::names::refuse_link(&dest)?;
             let source = project.root().join(&record.file);
             let bytes = std::fs::read(&source).map_err(|e| StoreError::Io {
                 path: source.clone(),

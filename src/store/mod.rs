@@ -10,6 +10,7 @@ pub mod csv;
 pub mod export;
 pub mod import;
 pub mod label_maps;
+pub mod names;
 pub mod schema;
 
 use std::collections::BTreeMap;

@@ -500,14 +500,14 @@ impl Schema {
     pub fn validate_new(&self) -> Result<(), SchemaError> {
         self.validate()?;
         for f in &self.fields {
-            if super::export::EXPORT_COLUMNS
+            if super::names::EXPORT_COLUMNS
                 .iter()
                 .any(|c| c.eq_ignore_ascii_case(f.name.trim()))
             {
                 return Err(SchemaError::Invalid(format!(
                     "field name {:?} is one of the CSV export's own columns ({}); rename the field",
                     f.name,
-                    super::export::EXPORT_COLUMNS.join(", ")
+                    super::names::EXPORT_COLUMNS.join(", ")
                 )));
             }
         }

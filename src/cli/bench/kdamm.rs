@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use super::training::{in_parallel, mean_sd, train_json};
+use super::common::{Table, in_parallel, mean_sd, plus_minus, train_json, within};
 use crate::demo::{DemoOptions, DemoTask, write_demo};
 use crate::train::config::{SliceConfig, TABULAR_MODALITY, TrainConfig};
 use crate::train::models::ModelKind;
@@ -376,24 +376,91 @@ fn report(s: &KdammSettings, outcomes: &[Outcome]) {
         s.policy.epochs,
         s.fusion.epochs
     );
-    println!(
-        "{:<42} {:>8} {:>4} {:>15} {:>15}",
-        "model", "test", "runs", "accuracy", "AUC"
-    );
-    let pm = |(mean, sd): (f64, f64)| format!("{mean:.3} ± {sd:.3}");
+    let mut table = Table::new(&["model", "test", "runs", "accuracy", "AUC"]);
     for (arm, runs) in &rows {
-        println!(
-            "{:<42} {:>8} {:>4} {:>15} {:>15}",
-            arm.name(),
-            arm.scored_on(),
-            runs.len(),
-            pm(of(runs, |o| o.accuracy)),
-            pm(of(runs, |o| o.auc)),
-        );
+        table.row(vec![
+            arm.name().to_string(),
+            arm.scored_on().to_string(),
+            runs.len().to_string(),
+            plus_minus(of(runs, |o| o.accuracy)),
+            plus_minus(of(runs, |o| o.auc)),
+        ]);
     }
+    print!("{}", table.render());
 }
 
 /// The folder a bench writes to unless told.
 pub fn default_dir() -> PathBuf {
     std::env::temp_dir().join("loupe-bench-kdamm")
+}
+
+/// METHODS.md §4 on the bone demo: image classifiers on middle, random
+/// and policy slices, the slice policy, the tabular teacher, the
+/// multimodal baseline on complete cases and KDAMM on all cases. Mean ±
+/// sd over seeds of accuracy and AUC.
+#[derive(Debug, clap::Args)]
+pub struct KdammArgs {
+    /// Seeds: each writes its own bone demo and trains with that seed.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    pub seeds: Vec<u64>,
+    /// Cases per demo.
+    #[arg(long, default_value_t = 300)]
+    pub count: usize,
+    /// A slice's edge in pixels.
+    #[arg(long, default_value_t = 64)]
+    pub edge: usize,
+    /// Fraction of the training cases labeled.
+    #[arg(long, default_value_t = 0.5)]
+    pub labeled_fraction: f64,
+    /// Epochs of every model (default: 40 for image, fusion and tabular
+    /// models, 20 for the policy).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Runs at once (default 1: each run uses every core).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// Where the demo projects and runs go (default: a folder in the temp dir, reused).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &KdammArgs) -> anyhow::Result<()> {
+    let KdammArgs {
+        seeds,
+        count,
+        edge,
+        labeled_fraction,
+        epochs,
+        jobs,
+        dir,
+        json,
+    } = args;
+    let mut configs = [
+        image_config(),
+        tabular_config(),
+        policy_config(),
+        fusion_config(),
+    ];
+    for config in &mut configs {
+        config.input_size = *edge;
+        if let Some(epochs) = epochs {
+            config.epochs = *epochs;
+        }
+    }
+    let [image, tabular, policy, fusion] = configs;
+    kdamm(&KdammSettings {
+        seeds: seeds.clone(),
+        count: *count,
+        edge: *edge,
+        labeled_fraction: *labeled_fraction,
+        image,
+        tabular,
+        policy,
+        fusion,
+        jobs: within("--jobs", *jobs, 1..=256)?,
+        dir: dir.clone().unwrap_or_else(default_dir),
+        json: *json,
+    })
 }

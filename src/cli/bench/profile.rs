@@ -17,6 +17,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 
+use super::common::{StepShape, threads_option, within};
 use crate::train::augment::{Augmentation, augment};
 use crate::train::kernels::{self, conv2d, group_norm};
 use crate::train::models::layers::norm;
@@ -446,6 +447,46 @@ fn report(
         rates.conv_loupe_training_gflops
     );
     Ok(())
+}
+
+/// Where a supervised step of the default model goes on the CPU (flex):
+/// each kind of op timed alone at every shape the step runs it at.
+#[derive(Debug, clap::Args)]
+pub struct ProfileArgs {
+    #[command(flatten)]
+    pub step: StepShape,
+    /// Timed repetitions per op (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
+    /// CPU threads (default: every core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Profile with Burn's convolution instead of Loupe's CPU kernels.
+    #[arg(long)]
+    pub burn_kernels: bool,
+    /// One JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run_bench(args: &ProfileArgs) -> anyhow::Result<()> {
+    let ProfileArgs {
+        step,
+        repeats,
+        threads,
+        burn_kernels,
+        json,
+    } = args;
+    let (input_size, width, batch) = step.checked()?;
+    profile(&ProfileSettings {
+        input_size,
+        width,
+        batch,
+        repeats: within("--repeats", *repeats, 1..=1000)?,
+        threads: threads_option(*threads)?,
+        loupe_kernels: !burn_kernels,
+        json: *json,
+    })
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use super::training::{in_parallel, mean_sd, train_json};
+use super::common::{Table, in_parallel, mean_sd, plus_minus, train_json, within};
 use crate::demo::{DemoOptions, DemoTask, write_demo};
 use crate::synth::brain_tumour::ROLES;
 use crate::train::config::TrainConfig;
@@ -277,21 +277,13 @@ fn report(
         config.number(&protokd::PROTO_WEIGHT),
         seconds
     );
-    println!(
-        "{:<28} {:>15} {:>15} {:>15} {:>15}",
-        "model (test Dice)", "WT", "TC", "ET", "mean"
-    );
-    let pm = |(mean, sd): (f64, f64)| format!("{mean:.3} ± {sd:.3}");
+    let mut table = Table::new(&["model (test Dice)", "WT", "TC", "ET", "mean"]);
     for arm in Arm::all() {
-        println!(
-            "{:<28} {:>15} {:>15} {:>15} {:>15}",
-            arm.name(),
-            pm(of(&arm, 0)),
-            pm(of(&arm, 1)),
-            pm(of(&arm, 2)),
-            pm(of(&arm, 3))
-        );
+        let mut row = vec![arm.name()];
+        row.extend((0..4).map(|k| plus_minus(of(&arm, k))));
+        table.row(row);
     }
+    print!("{}", table.render());
     for role in ROLES {
         let g = gains(role);
         let above = g.iter().filter(|&&v| v > 0.0).count();
@@ -309,4 +301,74 @@ fn report(
 /// The folder the bench writes to unless told.
 pub fn default_dir() -> PathBuf {
     std::env::temp_dir().join("loupe-bench-protokd")
+}
+
+/// METHODS.md §5 on the brain-tumour demo: per training seed the
+/// four-sequence segmentation teacher, and per sequence the unimodal
+/// baseline and the ProtoKD student. Mean ± sd over seeds of test Dice
+/// (WT, TC, ET, mean).
+#[derive(Debug, clap::Args)]
+pub struct ProtokdArgs {
+    /// Training seeds.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    pub seeds: Vec<u64>,
+    /// The demo's seed (one demo for every training seed).
+    #[arg(long, default_value_t = 1)]
+    pub demo_seed: u64,
+    /// Cases in the demo.
+    #[arg(long, default_value_t = 40)]
+    pub count: usize,
+    /// The volumes' edge in voxels (a multiple of 8).
+    #[arg(long, default_value_t = 64)]
+    pub edge: usize,
+    /// Fraction of the training cases labeled.
+    #[arg(long, default_value_t = 0.5)]
+    pub labeled_fraction: f64,
+    /// Epochs of every run (default 8).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// U-Net width (default 8).
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// Runs at once (default 1: each run uses every core).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// Where the demo project and runs go (default: a folder in the temp dir, reused).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &ProtokdArgs) -> anyhow::Result<()> {
+    let ProtokdArgs {
+        seeds,
+        demo_seed,
+        count,
+        edge,
+        labeled_fraction,
+        epochs,
+        width,
+        jobs,
+        dir,
+        json,
+    } = args;
+    let mut config = default_config();
+    if let Some(epochs) = epochs {
+        config.epochs = *epochs;
+    }
+    if let Some(width) = width {
+        config.width = *width;
+    }
+    protokd(&ProtokdSettings {
+        seeds: seeds.clone(),
+        demo_seed: *demo_seed,
+        count: *count,
+        edge: *edge,
+        labeled_fraction: *labeled_fraction,
+        config,
+        jobs: within("--jobs", *jobs, 1..=256)?,
+        dir: dir.clone().unwrap_or_else(default_dir),
+        json: *json,
+    })
 }

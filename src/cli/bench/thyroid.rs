@@ -16,7 +16,7 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2dConfig;
 use burn::tensor::{Distribution, Tensor};
 
-use super::training::{in_parallel, mean_sd, train_json as train};
+use super::common::{in_parallel, mean_sd, train_json as train, within};
 use crate::demo::{DemoOptions, DemoTask, write_demo};
 use crate::train::config::TrainConfig;
 use crate::train::models::ModelKind;
@@ -420,6 +420,100 @@ fn report(
 
 fn truncate(text: &str, chars: usize) -> String {
     text.chars().take(chars).collect()
+}
+
+/// `--arms NAME,…`, from the names `Arm` defines.
+fn arm_parser() -> impl clap::builder::TypedValueParser<Value = Arm> {
+    use clap::builder::TypedValueParser;
+    let names: Vec<&'static str> = Arm::ALL.iter().map(|a| a.name()).collect();
+    clap::builder::PossibleValuesParser::new(names)
+        .map(|name| Arm::from_name(&name).expect("the parser offers only arm names"))
+}
+
+/// The thyroid method taken apart on the thyroid demo: crop vs whole
+/// frames; xception, + dilated, + dense, both; CE vs CE + focal; from
+/// scratch vs pre-trained on the ROP demo. Mean ± sd over seeds of
+/// accuracy, macro-F1 and per-class sensitivity.
+#[derive(Debug, clap::Args)]
+pub struct ThyroidArgs {
+    /// Arms to run (default: all): full, no-crop, xception,
+    /// xception+dilated, xception+dense, ce-only, pretrained.
+    #[arg(long, value_delimiter = ',', value_parser = arm_parser())]
+    pub arms: Vec<Arm>,
+    /// Training seeds.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    pub seeds: Vec<u64>,
+    /// Seed of the generated demo projects.
+    #[arg(long, default_value_t = 1)]
+    pub demo_seed: u64,
+    /// Images per demo project.
+    #[arg(long, default_value_t = 200)]
+    pub count: usize,
+    /// Edge of the demo images in pixels.
+    #[arg(long, default_value_t = 128)]
+    pub image_size: usize,
+    /// The full method's settings (default: xception-dd, 48 px, width 8, 25 epochs, CE + focal).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Epochs the pre-trained arm holds its early stages as loaded.
+    #[arg(long, default_value_t = 2)]
+    pub freeze_early_epochs: usize,
+    /// Runs at once (default: one per CPU core).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Where the demo projects and runs go (default: a folder in the temp dir, reused).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// One JSON object on standard output (progress on standard error).
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &ThyroidArgs) -> anyhow::Result<()> {
+    let ThyroidArgs {
+        arms,
+        seeds,
+        demo_seed,
+        count,
+        image_size,
+        config,
+        epochs,
+        freeze_early_epochs,
+        jobs,
+        dir,
+        json,
+    } = args;
+    let mut full = match config {
+        Some(path) => crate::cli::train::read_config(path)?,
+        None => full_method(),
+    };
+    if let Some(epochs) = epochs {
+        full.epochs = *epochs;
+    }
+    thyroid(&ThyroidSettings {
+        arms: if arms.is_empty() {
+            Arm::ALL.to_vec()
+        } else {
+            arms.clone()
+        },
+        seeds: seeds.clone(),
+        demo_seed: *demo_seed,
+        count: *count,
+        image_size: *image_size,
+        full,
+        freeze_early_epochs: *freeze_early_epochs,
+        jobs: within(
+            "--jobs",
+            jobs.unwrap_or_else(crate::train::threads::cores),
+            1..=256,
+        )?,
+        dir: dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("loupe-bench-thyroid")),
+        json: *json,
+    })
 }
 
 #[cfg(test)]

@@ -6,12 +6,12 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::Context;
 use burn::tensor::{Distribution, Tensor};
 
+use super::common::{StepShape, in_parallel, mean_sd, threads_option, train_json, within};
 use crate::demo::{DemoOptions, DemoTask, write_demo};
 use crate::train::classify::{Trainer, TrainingData};
 use crate::train::config::{Method, TrainConfig};
@@ -331,35 +331,6 @@ fn scores(value: &serde_json::Value) -> Option<[f64; 3]> {
     ])
 }
 
-/// `loupe train PROJECT --config CONFIG --seed SEED …`; its `--json`.
-pub(super) fn train_json(
-    exe: &Path,
-    project: &Path,
-    config: &Path,
-    seed: u64,
-    threads: usize,
-    extra: &[String],
-) -> anyhow::Result<serde_json::Value> {
-    let output = Command::new(exe)
-        .arg("train")
-        .arg(project)
-        .args(["--device", "flex", "--json", "--seed", &seed.to_string()])
-        .args(["--threads", &threads.to_string(), "--config"])
-        .arg(config)
-        .args(extra)
-        .stdin(Stdio::null())
-        .output()
-        .context("starting loupe train")?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        anyhow::bail!(
-            "training failed: {}",
-            stderr.lines().last().unwrap_or("no message")
-        );
-    }
-    serde_json::from_slice(&output.stdout).context("reading loupe train --json")
-}
-
 fn run_job(job: &Job, exe: &Path, config_path: &Path, threads: usize) -> anyhow::Result<Outcome> {
     let method = ["--method".to_string(), job.method.name().to_string()];
     let value = train_json(exe, &job.project, config_path, job.seed, threads, &method)?;
@@ -387,47 +358,6 @@ fn run_job(job: &Job, exe: &Path, config_path: &Path, threads: usize) -> anyhow:
 fn percent(fraction: f64) -> String {
     let value = (fraction * 1000.0).round() / 10.0;
     format!("{value}")
-}
-
-/// Runs `work` on every job, `workers` threads at a time (each takes the
-/// next job when it is free); the results in the jobs' order.
-pub(super) fn in_parallel<J: Sync, O: Send>(
-    jobs: Vec<J>,
-    workers: usize,
-    work: impl Fn(&J) -> O + Sync,
-) -> Vec<(J, O)> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<Mutex<Option<O>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..workers.clamp(1, jobs.len().max(1)) {
-            scope.spawn(|| {
-                loop {
-                    let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(job) = jobs.get(index) else { break };
-                    let outcome = work(job);
-                    if let Ok(mut slot) = results[index].lock() {
-                        *slot = Some(outcome);
-                    }
-                }
-            });
-        }
-    });
-    jobs.into_iter()
-        .zip(results)
-        .filter_map(|(job, slot)| Some((job, slot.into_inner().ok()??)))
-        .collect()
-}
-
-/// Mean and sample standard deviation (0 for one value).
-pub(super) fn mean_sd(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let variance = if values.len() > 1 {
-        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    (mean, variance.sqrt())
 }
 
 /// Trains every (fraction, method, seed) on its own ROP demo project, `jobs`
@@ -586,6 +516,129 @@ pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
         total - outcomes.len()
     );
     Ok(())
+}
+
+/// Training throughput: images/s of one optimizer step on the CPU (flex), on the
+/// wgpu device, and of the same network in PyTorch on the same machine.
+#[derive(Debug, clap::Args)]
+pub struct TrainingArgs {
+    #[command(flatten)]
+    pub step: StepShape,
+    /// Timed steps per device and method (the median is reported).
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// Python with PyTorch for the peer (skipped with a note if it cannot import torch).
+    #[arg(long, env = "LOUPE_TORCH_PYTHON", default_value = "python3")]
+    pub python: String,
+    /// CPU threads for the `flex` rows (default: every core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// One JSON object on standard output (the table goes to standard error).
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run_throughput(args: &TrainingArgs) -> anyhow::Result<()> {
+    let TrainingArgs {
+        step,
+        steps,
+        python,
+        threads,
+        json,
+    } = args;
+    let (input_size, width, batch) = step.checked()?;
+    throughput(
+        &ThroughputSettings {
+            input_size,
+            width,
+            batch,
+            steps: within("--steps", *steps, 1..=10_000)?,
+            python: python.clone(),
+            threads: threads_option(*threads)?,
+        },
+        *json,
+    )
+}
+
+/// Label efficiency on the ROP demo: the methods at several labeled
+/// fractions on the same schedule, mean ± sd over demo seeds × training
+/// seeds (several processes at once).
+#[derive(Debug, clap::Args)]
+pub struct LabelEfficiencyArgs {
+    #[arg(long, value_delimiter = ',', default_value = "0.1,0.2")]
+    pub fractions: Vec<f64>,
+    /// Seeds of the generated demo projects.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub demo_seeds: Vec<u64>,
+    /// Training seeds.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    pub seeds: Vec<u64>,
+    /// Methods to compare (default: all).
+    #[arg(long, value_delimiter = ',', value_parser = crate::cli::train::method_parser())]
+    pub method: Vec<crate::train::config::Method>,
+    /// Base training configuration (default: the Fundus on CPU preset).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Runs at once (default: one per CPU core).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Where the demo projects and runs go (default: a folder in the temp dir, reused).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+pub fn run_label_efficiency(args: &LabelEfficiencyArgs) -> anyhow::Result<()> {
+    let LabelEfficiencyArgs {
+        fractions,
+        demo_seeds,
+        seeds,
+        method,
+        config,
+        epochs,
+        jobs,
+        dir,
+    } = args;
+    let mut base = match config {
+        Some(path) => crate::cli::train::read_config(path)?,
+        None => crate::train::config::TrainConfig::fundus_on_cpu(),
+    };
+    if let Some(epochs) = epochs {
+        base.epochs = *epochs;
+    }
+    let methods = if method.is_empty() {
+        // The methods that train on the demo's images alone (distillation needs a teacher run).
+        crate::train::methods::all()
+            .into_iter()
+            .map(|d| d.method)
+            .filter(|&m| {
+                let spec = m.spec();
+                spec.teacher_roles.is_empty()
+                    && spec
+                        .modalities
+                        .contains(&crate::train::config::IMAGE_MODALITY)
+            })
+            .collect()
+    } else {
+        method.clone()
+    };
+    let jobs = within(
+        "--jobs",
+        jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        1..=256,
+    )?;
+    label_efficiency(&LabelEfficiencySettings {
+        fractions: fractions.clone(),
+        demo_seeds: demo_seeds.clone(),
+        seeds: seeds.clone(),
+        methods,
+        base,
+        jobs,
+        dir: dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("loupe-bench-label-efficiency")),
+    })
 }
 
 #[cfg(test)]

@@ -506,7 +506,7 @@ pub fn predict_case(
 /// Where the run in folder `run_dir` writes its prediction of case `case`:
 /// `<run>/predictions/<case>.nii.gz` (the one rule the viewer reads back by).
 pub fn prediction_file(run_dir: &Path, case: &str) -> Result<PathBuf, TrainError> {
-    let file = crate::store::export::safe_file_name(case)?;
+    let file = crate::store::names::safe_file_name(case)?;
     Ok(run_dir
         .join(PREDICTIONS_FOLDER)
         .join(format!("{file}.nii.gz")))
