@@ -123,15 +123,13 @@ impl DemoOptions {
             )?,
             _ => check("--size", self.size, limits::SIZE)?,
         }
-        for (name, fraction) in [
-            ("test fraction", self.test_fraction),
-            ("--labeled-fraction", self.labeled_fraction),
-        ] {
-            if !(0.0..=1.0).contains(&fraction) {
-                return Err(StoreError::Invalid(format!(
-                    "{name} {fraction} must be between 0 and 1"
-                )));
-            }
+        crate::store::split::check_test_fraction("test fraction", self.test_fraction)
+            .map_err(StoreError::Invalid)?;
+        if !(0.0..=1.0).contains(&self.labeled_fraction) {
+            return Err(StoreError::Invalid(format!(
+                "--labeled-fraction {} must be between 0 and 1",
+                self.labeled_fraction
+            )));
         }
         Ok(())
     }
@@ -233,8 +231,8 @@ pub fn write_demo(
     let mut plan: Vec<(usize, Pool, bool)> = Vec::new(); // (class, pool, labeled)
     for class in 0..classes.len() {
         let n = per_class.min(options.count.saturating_sub(class * per_class));
-        let test = (options.test_fraction * n as f64).round() as usize;
-        let labeled = ((options.labeled_fraction * (n - test) as f64).round() as usize)
+        let test = crate::store::split::share(options.test_fraction, n);
+        let labeled = crate::store::split::share(options.labeled_fraction, n - test)
             .max(1)
             .min(n - test);
         for k in 0..n {
@@ -710,8 +708,8 @@ fn write_cases_demo(
             .filter(|&i| &cases[i].label == class)
             .collect();
         rng.shuffle(&mut members);
-        let test = (options.test_fraction * members.len() as f64).round() as usize;
-        let labeled = ((options.labeled_fraction * (members.len() - test) as f64).round() as usize)
+        let test = crate::store::split::share(options.test_fraction, members.len());
+        let labeled = crate::store::split::share(options.labeled_fraction, members.len() - test)
             .max(1)
             .min(members.len() - test);
         for (k, &i) in members.iter().enumerate() {
@@ -874,8 +872,8 @@ fn write_brain_tumour_demo(
     let count = options.count;
     let mut order: Vec<usize> = (0..count).collect();
     Rng::new(options.seed ^ 0x4252_4149_4e00).shuffle(&mut order); // "BRAIN"
-    let test = (options.test_fraction * count as f64).round() as usize;
-    let labeled = ((options.labeled_fraction * (count - test) as f64).round() as usize)
+    let test = crate::store::split::share(options.test_fraction, count);
+    let labeled = crate::store::split::share(options.labeled_fraction, count - test)
         .max(1)
         .min(count - test);
     let mut pool_of = vec![(Pool::Unlabeled, false); count];

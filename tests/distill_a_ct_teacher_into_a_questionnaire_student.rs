@@ -96,6 +96,7 @@ fn a_questionnaire_student_learns_from_a_ct_teacher_and_predicts_without_ct() {
     assert_eq!(config["modalities"][0], "tabular");
     assert_eq!(config["model"], "mlp");
     assert_eq!(config["distillation"]["alpha"], 0.4);
+    assert_eq!(config["settings"]["cross-modal-kd"]["alpha"], 0.4);
     // The lung schema's record: 4 numbers (years since quitting with its
     // missing flag: 2), 2 + 3 categories, 5 yes/no → 1+2+1+3+2+5 = 14.
     assert_eq!(config["record_inputs"], 14);

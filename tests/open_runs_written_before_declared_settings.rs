@@ -92,8 +92,14 @@ fn every_method_s_old_config_opens_with_its_settings() {
         // under its section), it reads back the same.
         let written = serde_json::to_string(&config.with_method_settings_only()).unwrap();
         let again: TrainConfig = serde_json::from_str(&written).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&written).unwrap();
         for setting in settings {
             assert_eq!(again.value(setting), config.value(setting), "{method}");
+            // Under `settings`, and where scripts read it before.
+            let value = serde_json::to_value(config.value(setting)).unwrap();
+            let section = &json["settings"][setting.section][setting.name];
+            assert_eq!(section, &value, "{method}: {}", setting.name);
+            assert_eq!(json.pointer(setting.legacy), Some(&value), "{method}");
         }
     }
     // The settings that were common stay where they were.

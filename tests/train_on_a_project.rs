@@ -147,6 +147,10 @@ fn mean_teacher_runs_end_to_end_and_writes_its_run() {
     assert_eq!(config["modalities"], serde_json::json!(["image"]));
     // No --config: the thyroid preset on the CPU (consistency weight 3, ramp-up 30).
     assert_eq!(config["mean_teacher"]["consistency_weight"], 3.0);
+    assert_eq!(
+        config["settings"]["mean-teacher"]["consistency_weight"],
+        3.0
+    );
     assert_eq!(config["validation_fraction"], 0.2);
     // The ramp-up weight of each epoch is the mean over its 6 steps of
     // 3·exp(−5(1 − t/30)²), t = epoch + step/6.

@@ -14,6 +14,7 @@ pub mod review;
 pub mod settings;
 pub mod thumbnail;
 pub mod training;
+pub mod vocabulary;
 
 pub use command::{
     Command, Commands, JobCommand, LabelingCommand, PaintCommand, TrainingCommand, ViewerCommand,

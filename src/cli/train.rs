@@ -435,84 +435,88 @@ pub fn summary_json(summary: &RunSummary) -> serde_json::Value {
     })
 }
 
+/// Prints a run's events on standard error as they come: its pools, each
+/// step's loss on a terminal, each epoch's test and validation scores.
+fn print_progress(receiver: std::sync::mpsc::Receiver<TrainEvent>, terminal: bool) {
+    let mut steps_per_epoch = 1;
+    for event in receiver {
+        match event {
+            TrainEvent::Started {
+                run,
+                steps_per_epoch: steps,
+                labeled,
+                validation,
+                unlabeled,
+                test,
+                ..
+            } => {
+                steps_per_epoch = steps;
+                eprintln!(
+                    "run {run}: {labeled} labeled (+{validation} held out for validation), {unlabeled} unlabeled, {test} test images; {steps} steps per epoch"
+                );
+            }
+            TrainEvent::Step {
+                epoch,
+                step,
+                values,
+                images_per_second,
+            } if terminal => {
+                eprint!(
+                    "\repoch {} step {}/{} loss {:.4} ({:.0} images/s)   ",
+                    epoch + 1,
+                    step + 1,
+                    steps_per_epoch,
+                    values.get(series::TOTAL_LOSS).copied().unwrap_or(f64::NAN),
+                    images_per_second
+                );
+            }
+            TrainEvent::Epoch(record) => {
+                let value = |name: &str| {
+                    record
+                        .series
+                        .get(name)
+                        .map_or("-".to_string(), |v| format!("{v:.3}"))
+                };
+                if record.student.dice.is_some() {
+                    eprintln!(
+                        "\repoch {}: loss {}, test Dice WT/TC/ET {}/{}/{} (mean {}), teacher mean {}, validation mean {} ({:.1} s)",
+                        record.epoch + 1,
+                        value(series::TOTAL_LOSS),
+                        value("metric/student/dice_wt"),
+                        value("metric/student/dice_tc"),
+                        value("metric/student/dice_et"),
+                        value("metric/student/dice_mean"),
+                        value("metric/teacher/dice_mean"),
+                        value("validation/student/dice_mean"),
+                        record.seconds
+                    );
+                    continue;
+                }
+                eprintln!(
+                    "\repoch {}: loss {}, test accuracy student {} teacher {}, validation accuracy {} ({:.1} s)",
+                    record.epoch + 1,
+                    value(series::TOTAL_LOSS),
+                    value("metric/student/accuracy"),
+                    value("metric/teacher/accuracy"),
+                    ["validation/teacher/accuracy", "validation/student/accuracy"]
+                        .iter()
+                        .find_map(|name| record.series.get(*name))
+                        .map_or("-".to_string(), |v| format!("{v:.3}")),
+                    record.seconds
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let compute = compute_device(args.device)?;
     let config = configuration(args, &compute)?;
     let (events, receiver) = channel();
     let (_commands, command_receiver) = channel();
     let terminal = std::io::stderr().is_terminal();
-    let printer = std::thread::spawn(move || {
-        let mut steps_per_epoch = 1;
-        for event in receiver {
-            match event {
-                TrainEvent::Started {
-                    run,
-                    steps_per_epoch: steps,
-                    labeled,
-                    validation,
-                    unlabeled,
-                    test,
-                    ..
-                } => {
-                    steps_per_epoch = steps;
-                    eprintln!(
-                        "run {run}: {labeled} labeled (+{validation} held out for validation), {unlabeled} unlabeled, {test} test images; {steps} steps per epoch"
-                    );
-                }
-                TrainEvent::Step {
-                    epoch,
-                    step,
-                    values,
-                    images_per_second,
-                } if terminal => {
-                    eprint!(
-                        "\repoch {} step {}/{} loss {:.4} ({:.0} images/s)   ",
-                        epoch + 1,
-                        step + 1,
-                        steps_per_epoch,
-                        values.get(series::TOTAL_LOSS).copied().unwrap_or(f64::NAN),
-                        images_per_second
-                    );
-                }
-                TrainEvent::Epoch(record) => {
-                    let value = |name: &str| {
-                        record
-                            .series
-                            .get(name)
-                            .map_or("-".to_string(), |v| format!("{v:.3}"))
-                    };
-                    if record.student.dice.is_some() {
-                        eprintln!(
-                            "\repoch {}: loss {}, test Dice WT/TC/ET {}/{}/{} (mean {}), teacher mean {}, validation mean {} ({:.1} s)",
-                            record.epoch + 1,
-                            value(series::TOTAL_LOSS),
-                            value("metric/student/dice_wt"),
-                            value("metric/student/dice_tc"),
-                            value("metric/student/dice_et"),
-                            value("metric/student/dice_mean"),
-                            value("metric/teacher/dice_mean"),
-                            value("validation/student/dice_mean"),
-                            record.seconds
-                        );
-                        continue;
-                    }
-                    eprintln!(
-                        "\repoch {}: loss {}, test accuracy student {} teacher {}, validation accuracy {} ({:.1} s)",
-                        record.epoch + 1,
-                        value(series::TOTAL_LOSS),
-                        value("metric/student/accuracy"),
-                        value("metric/teacher/accuracy"),
-                        ["validation/teacher/accuracy", "validation/student/accuracy"]
-                            .iter()
-                            .find_map(|name| record.series.get(*name))
-                            .map_or("-".to_string(), |v| format!("{v:.3}")),
-                        record.seconds
-                    );
-                }
-                _ => {}
-            }
-        }
-    });
+    let printer = std::thread::spawn(move || print_progress(receiver, terminal));
     eprintln!(
         "training {} ({}) on {}",
         config.method.name(),

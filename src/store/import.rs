@@ -515,12 +515,8 @@ pub fn import(
     options: &ImportOptions,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<ImportReport, StoreError> {
-    if !(0.0..1.0).contains(&options.test_fraction) {
-        return Err(StoreError::Invalid(format!(
-            "test fraction {} must be in [0, 1)",
-            options.test_fraction
-        )));
-    }
+    super::split::check_test_fraction("test fraction", options.test_fraction)
+        .map_err(StoreError::Invalid)?;
     let default_annotator = annotator_name(&options.annotator)?;
     if let Some(table) = labels {
         table.check(project, options)?;
@@ -587,7 +583,7 @@ pub fn import(
     for members in strata.values_mut() {
         // The project's seeded generator: same seed, same split.
         rng.shuffle(members);
-        let count = (options.test_fraction * members.len() as f64).round() as usize;
+        let count = super::split::share(options.test_fraction, members.len());
         for &i in members.iter().take(count) {
             in_test[i] = true;
         }

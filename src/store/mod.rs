@@ -12,6 +12,7 @@ pub mod import;
 pub mod label_maps;
 pub mod names;
 pub mod schema;
+pub mod split;
 
 use std::collections::BTreeMap;
 use std::io::Read;

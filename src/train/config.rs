@@ -86,6 +86,20 @@ impl InputKind {
         }
     }
 
+    /// The one rule of which model reads which input: the models that can
+    /// read this kind, the one a run falls back to first.
+    pub fn models(&self) -> &'static [ModelKind] {
+        match self {
+            InputKind::Image => &ModelKind::IMAGE,
+            InputKind::Record => &[ModelKind::Mlp],
+            InputKind::Volume(_) => &[ModelKind::I3d],
+            InputKind::Slices(_) | InputKind::Series(_) | InputKind::Fusion(_) => {
+                &[ModelKind::Resnet18]
+            }
+            InputKind::Sequences(_) => &ModelKind::SEGMENTATION,
+        }
+    }
+
     /// The case modality role read as images (`ct`), where there is one.
     pub fn role(&self) -> Option<&str> {
         match self {
@@ -265,9 +279,43 @@ pub struct TrainConfig {
     pub settings: BTreeMap<String, SettingValues>,
 }
 
+/// Written as the derived fields, plus each of the method's settings at the
+/// place configurations kept it before methods declared their settings
+/// (its declaration's `legacy` pointer: `mean_teacher.consistency_weight`,
+/// `distillation.alpha`, …), so scripts that read those names keep
+/// working. Read back, `settings` wins; the copies are only written.
 impl Serialize for TrainConfig {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        TrainConfig::serialize(self, serializer)
+        use serde::ser::Error;
+        let mut value = TrainConfig::serialize(self, serde_json::value::Serializer)
+            .map_err(S::Error::custom)?;
+        for setting in self.method.spec().settings {
+            write_at_pointer(&mut value, setting.legacy, &self.value(setting));
+        }
+        value.serialize(serializer)
+    }
+}
+
+/// Sets `value` at JSON `pointer` (`/a/b`), creating objects on the way; a
+/// parent that is `null` or not an object is left alone (`slices: null`
+/// means "no slices", not an empty slice setting).
+fn write_at_pointer(json: &mut serde_json::Value, pointer: &str, value: &SettingValue) {
+    let Some((parents, key)) = pointer.strip_prefix('/').and_then(|p| p.rsplit_once('/')) else {
+        return;
+    };
+    let mut node = json;
+    for part in parents.split('/') {
+        let Some(object) = node.as_object_mut() else {
+            return;
+        };
+        node = object
+            .entry(part.to_string())
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+    }
+    if let Some(object) = node.as_object_mut()
+        && let Ok(v) = serde_json::to_value(value)
+    {
+        object.insert(key.to_string(), v);
     }
 }
 
@@ -409,23 +457,15 @@ impl TrainConfig {
                 self.modalities.join(",")
             )));
         }
-        let fits = match self.input_kind() {
-            InputKind::Image => ModelKind::IMAGE.contains(&self.model),
-            InputKind::Record => self.model == ModelKind::Mlp,
-            InputKind::Volume(_) => {
-                check(
-                    "volume edge (input size)",
-                    self.input_size,
-                    &limits::VOLUME_EDGE,
-                )?;
-                self.model == ModelKind::I3d
-            }
-            InputKind::Slices(_) | InputKind::Series(_) | InputKind::Fusion(_) => {
-                self.model == ModelKind::Resnet18
-            }
-            InputKind::Sequences(_) => ModelKind::SEGMENTATION.contains(&self.model),
-        };
-        if !fits {
+        let input = self.input_kind();
+        if let InputKind::Volume(_) = input {
+            check(
+                "volume edge (input size)",
+                self.input_size,
+                &limits::VOLUME_EDGE,
+            )?;
+        }
+        if !input.models().contains(&self.model) {
             return Err(ConfigError(format!(
                 "model {} cannot read the modality {} (a tabular record trains mlp, a volume \
                  i3d, an image the 2-D models, slices of a series resnet18)",
@@ -512,12 +552,14 @@ impl TrainConfig {
     /// [`DEFAULT_VOLUME_EDGE`]³ for a volume, ResNet-18 for an image.
     /// Settings that fit are kept.
     pub fn fit_to_modality(&mut self) {
-        match self.input_kind() {
-            InputKind::Record if self.model != ModelKind::Mlp => {
-                self.model = ModelKind::Mlp;
+        let input = self.input_kind();
+        let fits = input.models().contains(&self.model);
+        match input {
+            InputKind::Record | InputKind::Image if !fits => {
+                self.model = input.models()[0];
             }
             InputKind::Volume(_) => {
-                if self.model != ModelKind::I3d {
+                if !fits {
                     // An image's size and width say nothing of a volume's:
                     // a 64 px preset would read a 40³ CT at 64³ (4× the work).
                     self.model = ModelKind::I3d;
@@ -528,11 +570,8 @@ impl TrainConfig {
                     self.input_size = DEFAULT_VOLUME_EDGE;
                 }
             }
-            InputKind::Image if !ModelKind::IMAGE.contains(&self.model) => {
-                self.model = ModelKind::Resnet18;
-            }
             InputKind::Sequences(_) => {
-                if !ModelKind::SEGMENTATION.contains(&self.model) {
+                if !fits {
                     // A classifier's image size and width say nothing of a U-Net's.
                     self.model = ModelKind::Unet;
                     self.input_size = DEFAULT_SEGMENTATION_EDGE;
@@ -545,8 +584,8 @@ impl TrainConfig {
                 }
             }
             InputKind::Slices(_) | InputKind::Series(_) | InputKind::Fusion(_) => {
-                if self.model != ModelKind::Resnet18 {
-                    self.model = ModelKind::Resnet18;
+                if !fits {
+                    self.model = input.models()[0];
                 }
                 if self.slices.is_none() {
                     self.slices = Some(SliceConfig::default());
@@ -572,7 +611,10 @@ impl TrainConfig {
                 return Err(ConfigError(format!("sequence {m} is named twice")));
             }
         }
-        if !ModelKind::SEGMENTATION.contains(&self.model) {
+        if !InputKind::Sequences(Vec::new())
+            .models()
+            .contains(&self.model)
+        {
             return Err(ConfigError(format!(
                 "model {} cannot segment: segmentation trains unet (2-D, on axial slices) \
                  or unet3d",

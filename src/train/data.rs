@@ -99,8 +99,7 @@ impl Images {
                 .filter(|&i| self.labels[i] == Some(class))
                 .collect();
             rng.shuffle(&mut members);
-            let count = ((fraction * members.len() as f64).round() as usize)
-                .min(members.len().saturating_sub(1));
+            let count = crate::store::split::share_leaving_one(fraction, members.len());
             held_out.extend_from_slice(&members[..count]);
         }
         held_out.sort_unstable();
@@ -135,6 +134,19 @@ pub struct PoolData {
     pub skipped: Vec<(i64, String)>,
 }
 
+impl PoolData {
+    /// The pool an item of `pool` with consensus `label` trains in: a
+    /// labeled test item is scored, an unlabeled one cannot be (`None`).
+    fn pool_for(&mut self, pool: Pool, label: Option<usize>) -> Option<&mut Images> {
+        match (pool, label) {
+            (Pool::Test, Some(_)) => Some(&mut self.test),
+            (Pool::Test, None) => None,
+            (Pool::Labeled, Some(_)) => Some(&mut self.labeled),
+            _ => Some(&mut self.unlabeled),
+        }
+    }
+}
+
 /// Loads and decodes what a run reads from every item of the project:
 /// images at `input_size`² pixels, a case modality's volumes at
 /// `input_size`³ voxels, its series' k chosen slices (or every slice, for
@@ -157,24 +169,8 @@ pub fn load_for(
         classes: target.values.clone(),
         ..Default::default()
     };
-    if let Some(role) = input.role()
-        && !schema.modalities.iter().any(|m| m == role)
-    {
-        return Err(StoreError::Invalid(format!(
-            "the project has no modality {role:?} (its cases have {})",
-            if schema.modalities.is_empty() {
-                "none".to_string()
-            } else {
-                schema.modalities.join(", ")
-            }
-        )));
-    }
+    check_project_has(schema, &input)?;
     let reads_record = matches!(input, InputKind::Record | InputKind::Fusion(_));
-    if reads_record && schema.tabular.is_empty() {
-        return Err(StoreError::Invalid(
-            "the project's schema declares no tabular columns to train on".into(),
-        ));
-    }
     let records = if reads_record {
         project.all_records()?
     } else {
@@ -196,26 +192,7 @@ pub fn load_for(
         _ => BTreeMap::new(),
     };
     let record_width = encoder.as_ref().map_or(0, RecordEncoder::width);
-    let shape = match &input {
-        InputKind::Image => image_shape(size),
-        InputKind::Volume(_) => [size; 3],
-        InputKind::Record => [record_width, 1, 1],
-        InputKind::Slices(_) => [slices.count, size, size],
-        InputKind::Series(_) => [slices.depth, size, size],
-        InputKind::Sequences(roles) => {
-            // Label maps, not one label per case: `train::segmentation::data`.
-            return Err(StoreError::Invalid(format!(
-                "a segmentation run reads {} voxel by voxel; its cases load through \
-                 train::segmentation",
-                roles.join(",")
-            )));
-        }
-        InputKind::Fusion(_) => [
-            slices.count * size * size + record_width + super::models::fusion::FLAGS,
-            1,
-            1,
-        ],
-    };
+    let shape = sample_shape(&input, size, &slices, record_width)?;
     for images in [&mut data.labeled, &mut data.unlabeled, &mut data.test] {
         images.shape = shape;
     }
@@ -296,17 +273,66 @@ pub fn load_for(
                 continue;
             }
         };
-        let images = match (item.pool, label) {
-            (Pool::Test, Some(_)) => &mut data.test,
-            (Pool::Test, None) => continue, // a test item without a label cannot be scored
-            (Pool::Labeled, Some(_)) => &mut data.labeled,
-            _ => &mut data.unlabeled,
+        let Some(images) = data.pool_for(item.pool, label) else {
+            continue; // a test item without a label cannot be scored
         };
         images.ids.push(item.id);
         images.labels.push(label);
         images.pixels.extend(pixels);
     }
     Ok(data)
+}
+
+/// Refuses a run whose input the project does not have: a case modality
+/// its schema does not declare, or a record without tabular columns.
+fn check_project_has(schema: &crate::store::Schema, input: &InputKind) -> Result<(), StoreError> {
+    if let Some(role) = input.role()
+        && !schema.modalities.iter().any(|m| m == role)
+    {
+        return Err(StoreError::Invalid(format!(
+            "the project has no modality {role:?} (its cases have {})",
+            if schema.modalities.is_empty() {
+                "none".to_string()
+            } else {
+                schema.modalities.join(", ")
+            }
+        )));
+    }
+    if matches!(input, InputKind::Record | InputKind::Fusion(_)) && schema.tabular.is_empty() {
+        return Err(StoreError::Invalid(
+            "the project's schema declares no tabular columns to train on".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The shape of one sample of `input` at edge `size`.
+fn sample_shape(
+    input: &InputKind,
+    size: usize,
+    slices: &super::config::SliceConfig,
+    record_width: usize,
+) -> Result<[usize; 3], StoreError> {
+    Ok(match input {
+        InputKind::Image => image_shape(size),
+        InputKind::Volume(_) => [size; 3],
+        InputKind::Record => [record_width, 1, 1],
+        InputKind::Slices(_) => [slices.count, size, size],
+        InputKind::Series(_) => [slices.depth, size, size],
+        InputKind::Sequences(roles) => {
+            // Label maps, not one label per case: `train::segmentation::data`.
+            return Err(StoreError::Invalid(format!(
+                "a segmentation run reads {} voxel by voxel; its cases load through \
+                 train::segmentation",
+                roles.join(",")
+            )));
+        }
+        InputKind::Fusion(_) => [
+            slices.count * size * size + record_width + super::models::fusion::FLAGS,
+            1,
+            1,
+        ],
+    })
 }
 
 /// A fusion sample (see `models::fusion`): the slices (zeros when the CT

@@ -75,24 +75,10 @@ pub fn train(
     'epochs: for epoch in 0..epochs {
         let started = Instant::now();
         learner.begin_epoch(epoch);
-        let mut means = Means::default();
-        for step in 0..steps_per_epoch {
-            if stop_requested(commands, events) {
-                stopped_early = true;
-                break 'epochs;
-            }
-            let step_started = Instant::now();
-            let (values, samples) = learner.step(epoch, step)?;
-            let seconds = step_started.elapsed().as_secs_f64().max(1e-9);
-            means.add(&values);
-            let _ = events.send(TrainEvent::Step {
-                epoch,
-                step,
-                values,
-                images_per_second: samples as f64 / seconds,
-            });
-        }
-        let mut values = means.into_means();
+        let Some(mut values) = run_steps(learner.as_mut(), epoch, events, commands)? else {
+            stopped_early = true;
+            break 'epochs;
+        };
         let scores = learner.score();
         values.extend(scores.series);
         let record = EpochRecord {
@@ -139,6 +125,33 @@ pub fn train(
     run.finish(&summary)?;
     let _ = events.send(TrainEvent::Finished(Box::new(summary.clone())));
     Ok(summary)
+}
+
+/// The steps of epoch `epoch`, each reported as it ends; the means of
+/// their values, or `None` when a stop was asked for between two steps.
+fn run_steps(
+    learner: &mut dyn Learner,
+    epoch: usize,
+    events: &Sender<TrainEvent>,
+    commands: &Receiver<TrainCommand>,
+) -> Result<Option<Scalars>, TrainError> {
+    let mut means = Means::default();
+    for step in 0..learner.steps_per_epoch() {
+        if stop_requested(commands, events) {
+            return Ok(None);
+        }
+        let started = Instant::now();
+        let (values, samples) = learner.step(epoch, step)?;
+        let seconds = started.elapsed().as_secs_f64().max(1e-9);
+        means.add(&values);
+        let _ = events.send(TrainEvent::Step {
+            epoch,
+            step,
+            values,
+            images_per_second: samples as f64 / seconds,
+        });
+    }
+    Ok(Some(means.into_means()))
 }
 
 /// Running means of an epoch's step values.

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use crate::app::project::{BrowserFilter, SortOrder, UncertaintyMeasure};
+use crate::app::vocabulary::Pool;
 use crate::app::{Commands, LabelingCommand, ProjectSession, thumbnail};
-use crate::store::Pool;
 
 /// Where an item's thumbnail is.
 enum Thumbnail {

@@ -2,8 +2,8 @@
 //! other annotators side by side, adjudication, unsure and note, navigation.
 
 use crate::app::project::ItemRow;
+use crate::app::vocabulary::{ADJUDICATOR, Remark};
 use crate::app::{AppState, Commands, LabelingCommand, ProjectSession, WindowCommand};
-use crate::store::{ADJUDICATOR, Remark};
 
 pub fn labeling_ui(
     ui: &mut egui::Ui,
@@ -44,7 +44,7 @@ pub fn labeling_ui(
         slice_pick_ui(ui, session, row, commands);
         map_view_ui(ui, state, commands);
     }
-    let in_test = row.item.pool == crate::store::Pool::Test;
+    let in_test = row.item.pool == crate::app::vocabulary::Pool::Test;
     let move_text = if in_test {
         "Move back to training"
     } else {
@@ -333,7 +333,9 @@ fn slice_pick_ui(
     let draft_id = ui.make_persistent_id(("slice_override", row.item.id));
     let mut draft: String = ui.data_mut(|d| {
         d.get_temp(draft_id).unwrap_or_else(|| {
-            picked.map_or(String::new(), |p| crate::train::slices::join(&p.slices))
+            picked.map_or(String::new(), |p| {
+                crate::app::vocabulary::join_slices(&p.slices)
+            })
         })
     });
     ui.horizontal_wrapped(|ui| {
@@ -347,7 +349,7 @@ fn slice_pick_ui(
             .labelled_by(label.id)
             .on_hover_text("0-based axial slices a 2-D model reads for this case, e.g. 12 13 14");
         let entered = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-        let parsed = crate::store::cases::parse_slices(&draft);
+        let parsed = crate::app::vocabulary::parse_slices(&draft);
         if (ui.button("Override").clicked() || entered)
             && let Some(slices) = parsed.clone()
         {
@@ -368,7 +370,7 @@ fn slice_pick_ui(
 /// number typed (saved when the field is left), a category or yes/no
 /// chosen. Every change is kept with its annotator and time.
 fn record_ui(ui: &mut egui::Ui, session: &ProjectSession, row: &ItemRow, commands: &mut Commands) {
-    use crate::store::schema::ColumnType;
+    use crate::app::vocabulary::ColumnType;
     let schema = session.project.schema();
     let empty = std::collections::BTreeMap::new();
     let record = session.cases.records.get(&row.item.id).unwrap_or(&empty);
@@ -564,7 +566,7 @@ fn explanation_ui(ui: &mut egui::Ui, state: &AppState, row: &ItemRow, commands: 
 /// the case's map in one BraTS region (with the legend).
 fn map_view_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
     use crate::app::review::{MapView, VERSUS_LEGEND};
-    use crate::train::metrics::BRATS_REGIONS;
+    use crate::app::vocabulary::BRATS_REGIONS;
     let runs: Vec<&str> = state
         .training
         .past_runs

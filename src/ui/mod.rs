@@ -17,7 +17,6 @@ use crate::app::{
     ViewerCommand, WindowCommand,
 };
 use crate::render::device::{AdapterSummary, wgpu_configuration};
-use crate::train::device;
 
 /// File types the Open dialog offers.
 const OPEN_FILTER: &[&str] = &[
@@ -74,11 +73,11 @@ impl LoupeApp {
                     Err(error) => {
                         log::warn!("{error}; training will run on the CPU");
                         state.compute_error = Some(error.to_string());
-                        state.compute = Some(device::flex());
+                        state.compute = Some(crate::app::vocabulary::cpu_compute());
                     }
                 }
             }
-            None => state.compute = Some(device::flex()),
+            None => state.compute = Some(crate::app::vocabulary::cpu_compute()),
         }
         state.launch(launch);
         Self {
@@ -270,7 +269,7 @@ fn input_commands(ctx: &egui::Context, state: &AppState, commands: &mut Commands
     ctx.input(|input| {
         for file in &input.raw.dropped_files {
             let path = file.path().to_path_buf();
-            if crate::store::is_project(&path) {
+            if crate::app::vocabulary::is_project(&path) {
                 commands.push(WindowCommand::OpenProject(path));
             } else if path.is_dir() && state.session.is_none() {
                 // A folder without a project open: a DICOM series to view.

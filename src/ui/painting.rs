@@ -6,10 +6,10 @@
 
 use crate::app::document::{Document, OverlaySettings};
 use crate::app::painting::{Painting, Tool};
+use crate::app::vocabulary::PaintLabel;
 use crate::app::{Commands, PaintCommand, ViewerCommand};
 use crate::paint::{BRUSH_RADIUS_MM, BrushShape, PaintOver};
 use crate::render::cpu::label_colour;
-use crate::store::schema::PaintLabel;
 use crate::volume::slice::Plane;
 
 /// Text the panel is editing (a new label's name and value).

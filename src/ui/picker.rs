@@ -183,7 +183,13 @@ pub fn import_ui(ctx: &egui::Context, draft: &mut PickerDraft, commands: &mut Co
                 "Accept rows whose annotator is \"adjudicated\" (an export of Loupe). \
                  A CSV label never replaces a newer label by the same annotator.",
             );
-            ui.add(egui::Slider::new(&mut draft.test_fraction, 0.0..=0.5).text("Test fraction"));
+            ui.add(
+                egui::Slider::new(
+                    &mut draft.test_fraction,
+                    crate::app::vocabulary::TEST_FRACTION,
+                )
+                .text("Test fraction"),
+            );
             let paths: Vec<PathBuf> = draft
                 .import_paths
                 .lines()

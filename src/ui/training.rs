@@ -10,14 +10,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use egui_plot::{Legend, Line, LineStyle, Plot, PlotPoints};
 
 use crate::app::training::{TrainingRun, TrainingStatus};
+use crate::app::vocabulary::{
+    self, EpochRecord, InputKind, Metrics, ModelKind, OptimizerKind, PastRun, Preset, Scalars,
+    Setting, SettingKind, SettingValue, TrainConfig, limits, series,
+};
 use crate::app::{AppState, Commands, TrainingCommand};
-use crate::train::config::{InputKind, OptimizerKind, TrainConfig, limits};
-use crate::train::events::{EpochRecord, Scalars, series};
-use crate::train::metrics::Metrics;
-use crate::train::models::ModelKind;
-use crate::train::presets::{Preset, ProjectInputs};
-use crate::train::runs::PastRun;
-use crate::train::spec::{Setting, SettingKind, SettingValue};
 
 pub fn training_ui(ctx: &egui::Context, state: &AppState, commands: &mut Commands) {
     let mut open = state.training.show;
@@ -130,20 +127,15 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
         let mut method = config.method;
         ui.horizontal_wrapped(|ui| {
             ui.label("Method");
-            for declaration in crate::train::methods::all() {
-                let m = declaration.method;
+            for m in vocabulary::methods() {
                 ui.selectable_value(&mut method, m, m.title());
             }
         });
         if method != config.method {
             // A method that cannot read the current input reads its own
             // (KDAMM: slices and record; the slice policy: the series).
-            let project = state
-                .session
-                .as_ref()
-                .map(|s| ProjectInputs::of(s.project.schema()))
-                .unwrap_or_default();
-            crate::train::presets::switch_method(&mut config, method, &project);
+            let schema = state.session.as_ref().map(|s| s.project.schema());
+            vocabulary::switch_method(&mut config, method, schema);
         }
         inputs_ui(ui, state, &mut config);
         method_settings_ui(ui, &mut config);
@@ -161,16 +153,7 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
         }
         ui.horizontal(|ui| {
             ui.label("Model");
-            let models: &[ModelKind] = match config.input_kind() {
-                InputKind::Image => &ModelKind::IMAGE,
-                InputKind::Record => &[ModelKind::Mlp],
-                InputKind::Volume(_) => &[ModelKind::I3d],
-                InputKind::Slices(_) | InputKind::Series(_) | InputKind::Fusion(_) => {
-                    &[ModelKind::Resnet18]
-                }
-                InputKind::Sequences(_) => &ModelKind::SEGMENTATION,
-            };
-            for &model in models {
+            for &model in config.input_kind().models() {
                 ui.selectable_value(&mut config.model, model, model.title());
             }
             if config.model == ModelKind::Xception {
@@ -245,7 +228,7 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
             let mut threads = training.threads;
             ui.add(
                 egui::DragValue::new(&mut threads)
-                    .range(1..=crate::train::threads::cores().max(1))
+                    .range(1..=vocabulary::cpu_cores().max(1))
                     .prefix("CPU threads "),
             )
             .on_hover_text(
@@ -700,7 +683,7 @@ fn sequences_ui(ui: &mut egui::Ui, roles: &[String], config: &mut TrainConfig) {
 }
 
 fn inputs_ui(ui: &mut egui::Ui, state: &AppState, config: &mut TrainConfig) {
-    use crate::train::config::{SliceConfig, SliceSelection, TABULAR_MODALITY};
+    use crate::app::vocabulary::{SliceConfig, SliceSelection, TABULAR_MODALITY};
     let Some(session) = &state.session else {
         return;
     };
@@ -745,7 +728,8 @@ fn inputs_ui(ui: &mut egui::Ui, state: &AppState, config: &mut TrainConfig) {
             config.modalities = chosen.0;
             if chosen.1 {
                 config.slices.get_or_insert_with(SliceConfig::default);
-                config.model = ModelKind::Resnet18;
+                // A 2-D model reads the slices (a 3-D one would read the volume).
+                config.model = ModelKind::IMAGE[0];
             } else {
                 config.slices = None;
             }
@@ -762,9 +746,9 @@ fn inputs_ui(ui: &mut egui::Ui, state: &AppState, config: &mut TrainConfig) {
             .iter()
             .filter(|r| {
                 r.summary.is_some()
-                    && r.config.as_ref().is_some_and(|c| {
-                        c.input_kind().kind_name() == crate::train::config::SERIES_INPUT
-                    })
+                    && r.config
+                        .as_ref()
+                        .is_some_and(|c| c.input_kind().kind_name() == vocabulary::SERIES_INPUT)
             })
             .map(|r| r.id.as_str())
             .collect();
@@ -802,12 +786,12 @@ fn inputs_ui(ui: &mut egui::Ui, state: &AppState, config: &mut TrainConfig) {
     // One teacher per kind its teachers read, in the method's order.
     let mut teachers: Vec<String> = Vec::new();
     for kind in spec.teacher_roles {
-        let runs: Vec<&crate::train::runs::PastRun> = state
+        let runs: Vec<&PastRun> = state
             .training
             .past_runs
             .iter()
             .filter(|r| {
-                crate::train::distill::can_teach(r, spec)
+                vocabulary::can_teach(r, spec)
                     && r.config
                         .as_ref()
                         .is_some_and(|c| c.input_kind().kind_name() == *kind)

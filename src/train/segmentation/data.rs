@@ -220,8 +220,7 @@ pub fn load(
     // The validation split: drawn by the seed, at least one case left to train on.
     let mut order: Vec<usize> = (0..labeled.len()).collect();
     crate::rng::Rng::new(seed ^ 0x5345_4756).shuffle(&mut order); // "SEGV"
-    let held = ((validation_fraction * labeled.len() as f64).round() as usize)
-        .min(labeled.len().saturating_sub(1));
+    let held = crate::store::split::share_leaving_one(validation_fraction, labeled.len());
     let held: std::collections::BTreeSet<usize> = order[..held].iter().copied().collect();
     for (i, case) in labeled.into_iter().enumerate() {
         if held.contains(&i) {
