@@ -230,59 +230,8 @@ impl Painting {
 
     /// Applies a painting command; an error is for the user (nothing saved is lost).
     pub fn apply(&mut self, command: PaintCommand, target: PaintTarget<'_>) -> Result<(), String> {
-        match command {
-            PaintCommand::SetTool(tool) => {
-                self.tool = tool;
-                self.polygon.clear();
-                self.polygon_frame = None;
-                return Ok(());
-            }
-            PaintCommand::SetBrushShape(shape) => {
-                self.brush_shape = shape;
-                return Ok(());
-            }
-            PaintCommand::SetRadius(radius_mm) => {
-                if !radius_mm.is_finite() {
-                    return Err("brush radius must be a number".into());
-                }
-                self.radius_mm = radius_mm.clamp(
-                    *paint::BRUSH_RADIUS_MM.start(),
-                    *paint::BRUSH_RADIUS_MM.end(),
-                );
-                return Ok(());
-            }
-            PaintCommand::SetActiveLabel(label) => {
-                if label == 0 {
-                    return Err("label 0 is the background: use the eraser".into());
-                }
-                self.active_label = label;
-                return Ok(());
-            }
-            PaintCommand::SetPaintOver(rule) => {
-                self.paint_over = rule;
-                return Ok(());
-            }
-            PaintCommand::SetFill { three_d, tolerance } => {
-                self.fill_3d = three_d;
-                if tolerance.is_finite() && tolerance >= 0.0 {
-                    self.fill_tolerance = tolerance;
-                }
-                return Ok(());
-            }
-            PaintCommand::SetLabels(labels) => {
-                let project = target.project.ok_or("open a project to name its labels")?;
-                project
-                    .set_paint_labels(&labels)
-                    .map_err(|e| e.to_string())?;
-                self.labels = labels;
-                return Ok(());
-            }
-            PaintCommand::CancelPolygon => {
-                self.polygon.clear();
-                self.polygon_frame = None;
-                return Ok(());
-            }
-            _ => {}
+        if command.is_setting() {
+            return self.apply_setting(command, target.project);
         }
         let (Some(document), Some(project)) = (target.document, target.project) else {
             return Err("painting needs a project: the map is saved in it".into());
@@ -296,40 +245,7 @@ impl Painting {
         let grid = map_target.grid;
         match command {
             PaintCommand::Dab { frame, at } => {
-                let (label, rule) = self.stroke_label();
-                // Dabs at most half a radius apart, so a fast drag leaves no gaps.
-                let from = self.stroke.as_ref().and_then(|s| s.last_dab).unwrap_or(at);
-                let mm = |a: [f64; 3], b: [f64; 3]| {
-                    (0..3)
-                        .map(|i| ((a[i] - b[i]) * grid.spacing_mm[i]).powi(2))
-                        .sum::<f64>()
-                        .sqrt()
-                };
-                let steps = (mm(from, at) / (self.radius_mm * 0.5).max(0.1))
-                    .ceil()
-                    .max(1.0) as usize;
-                let mut voxels = Vec::new();
-                for s in 1..=steps {
-                    let t = s as f64 / steps as f64;
-                    let p = [0, 1, 2].map(|i| from[i] + (at[i] - from[i]) * t);
-                    if let Ok(v) = paint::brush(&grid, &frame, p, self.radius_mm, self.brush_shape)
-                    {
-                        voxels.extend(v);
-                    }
-                }
-                let map = self.map(document)?;
-                let stroke = self.stroke.get_or_insert_with(OpenStroke::default);
-                stroke.last_dab = Some(at);
-                let changed = paint::apply(
-                    map,
-                    &grid,
-                    &voxels,
-                    label,
-                    rule,
-                    &mut stroke.changes,
-                    &mut self.counts,
-                );
-                self.after_edit(document, changed, false, project, &map_target)?;
+                self.dab(document, project, &map_target, frame, at)?;
             }
             PaintCommand::EndStroke => {
                 if let Some(stroke) = self.stroke.take() {
@@ -372,26 +288,7 @@ impl Painting {
                 self.paint_region(document, project, &map_target, &voxels)?;
             }
             PaintCommand::Interpolate { axis } => {
-                let label = self.active_label;
-                let map = self.map(document)?;
-                let voxels = interpolate::between_slices(map, &grid, axis.min(2), label);
-                if voxels.is_empty() {
-                    return Err(format!(
-                        "nothing to interpolate: paint label {label} on two slices with unpainted slices between them"
-                    ));
-                }
-                let mut changes = StrokeBuilder::default();
-                let changed = paint::apply(
-                    map,
-                    &grid,
-                    &voxels,
-                    label,
-                    PaintOver::Unlabeled,
-                    &mut changes,
-                    &mut self.counts,
-                );
-                self.history.push(changes.finish());
-                self.after_edit(document, changed, true, project, &map_target)?;
+                self.interpolate(document, project, &map_target, axis)?;
             }
             PaintCommand::Undo | PaintCommand::Redo => {
                 let undo = command == PaintCommand::Undo;
@@ -409,6 +306,146 @@ impl Painting {
             _ => {}
         }
         Ok(())
+    }
+
+    /// A tool setting: the tool, brush, label, paint-over rule, fill, the
+    /// project's label names, or leaving a polygon.
+    fn apply_setting(
+        &mut self,
+        command: PaintCommand,
+        project: Option<&mut Project>,
+    ) -> Result<(), String> {
+        match command {
+            PaintCommand::SetTool(tool) => {
+                self.tool = tool;
+                self.polygon.clear();
+                self.polygon_frame = None;
+                Ok(())
+            }
+            PaintCommand::SetBrushShape(shape) => {
+                self.brush_shape = shape;
+                Ok(())
+            }
+            PaintCommand::SetRadius(radius_mm) => {
+                if !radius_mm.is_finite() {
+                    return Err("brush radius must be a number".into());
+                }
+                self.radius_mm = radius_mm.clamp(
+                    *paint::BRUSH_RADIUS_MM.start(),
+                    *paint::BRUSH_RADIUS_MM.end(),
+                );
+                Ok(())
+            }
+            PaintCommand::SetActiveLabel(label) => {
+                if label == 0 {
+                    return Err("label 0 is the background: use the eraser".into());
+                }
+                self.active_label = label;
+                Ok(())
+            }
+            PaintCommand::SetPaintOver(rule) => {
+                self.paint_over = rule;
+                Ok(())
+            }
+            PaintCommand::SetFill { three_d, tolerance } => {
+                self.fill_3d = three_d;
+                if tolerance.is_finite() && tolerance >= 0.0 {
+                    self.fill_tolerance = tolerance;
+                }
+                Ok(())
+            }
+            PaintCommand::SetLabels(labels) => {
+                let project = project.ok_or("open a project to name its labels")?;
+                project
+                    .set_paint_labels(&labels)
+                    .map_err(|e| e.to_string())?;
+                self.labels = labels;
+                Ok(())
+            }
+            PaintCommand::CancelPolygon => {
+                self.polygon.clear();
+                self.polygon_frame = None;
+                Ok(())
+            }
+            other => Err(format!("{other:?} is not a paint setting")),
+        }
+    }
+
+    /// One dab of the brush or eraser at `at`, filling the gap from the
+    /// stroke's last dab.
+    fn dab(
+        &mut self,
+        document: &mut Document,
+        project: &mut Project,
+        map_target: &MapTarget,
+        frame: PlaneFrame,
+        at: [f64; 3],
+    ) -> Result<(), String> {
+        let grid = map_target.grid;
+        let (label, rule) = self.stroke_label();
+        // Dabs at most half a radius apart, so a fast drag leaves no gaps.
+        let from = self.stroke.as_ref().and_then(|s| s.last_dab).unwrap_or(at);
+        let mm = |a: [f64; 3], b: [f64; 3]| {
+            (0..3)
+                .map(|i| ((a[i] - b[i]) * grid.spacing_mm[i]).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        };
+        let steps = (mm(from, at) / (self.radius_mm * 0.5).max(0.1))
+            .ceil()
+            .max(1.0) as usize;
+        let mut voxels = Vec::new();
+        for s in 1..=steps {
+            let t = s as f64 / steps as f64;
+            let p = [0, 1, 2].map(|i| from[i] + (at[i] - from[i]) * t);
+            if let Ok(v) = paint::brush(&grid, &frame, p, self.radius_mm, self.brush_shape) {
+                voxels.extend(v);
+            }
+        }
+        let map = self.map(document)?;
+        let stroke = self.stroke.get_or_insert_with(OpenStroke::default);
+        stroke.last_dab = Some(at);
+        let changed = paint::apply(
+            map,
+            &grid,
+            &voxels,
+            label,
+            rule,
+            &mut stroke.changes,
+            &mut self.counts,
+        );
+        self.after_edit(document, changed, false, project, map_target)
+    }
+
+    /// Fills the unpainted slices between two painted ones of the active label.
+    fn interpolate(
+        &mut self,
+        document: &mut Document,
+        project: &mut Project,
+        map_target: &MapTarget,
+        axis: usize,
+    ) -> Result<(), String> {
+        let grid = map_target.grid;
+        let label = self.active_label;
+        let map = self.map(document)?;
+        let voxels = interpolate::between_slices(map, &grid, axis.min(2), label);
+        if voxels.is_empty() {
+            return Err(format!(
+                "nothing to interpolate: paint label {label} on two slices with unpainted slices between them"
+            ));
+        }
+        let mut changes = StrokeBuilder::default();
+        let changed = paint::apply(
+            map,
+            &grid,
+            &voxels,
+            label,
+            PaintOver::Unlabeled,
+            &mut changes,
+            &mut self.counts,
+        );
+        self.history.push(changes.finish());
+        self.after_edit(document, changed, true, project, map_target)
     }
 
     /// The label and rule of a brush or eraser stroke.
@@ -552,4 +589,21 @@ pub enum PaintCommand {
     },
     Undo,
     Redo,
+}
+
+impl PaintCommand {
+    /// A tool setting (applied without a map to paint on).
+    fn is_setting(&self) -> bool {
+        matches!(
+            self,
+            PaintCommand::SetTool(_)
+                | PaintCommand::SetBrushShape(_)
+                | PaintCommand::SetRadius(_)
+                | PaintCommand::SetActiveLabel(_)
+                | PaintCommand::SetPaintOver(_)
+                | PaintCommand::SetFill { .. }
+                | PaintCommand::SetLabels(_)
+                | PaintCommand::CancelPolygon
+        )
+    }
 }

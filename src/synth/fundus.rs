@@ -30,6 +30,11 @@ fn uniform(rng: &mut Rng, low: f32, high: f32) -> f32 {
 }
 
 /// Draws one `size`×`size` fundus image of `stage` (0–3), deterministic in `seed`.
+///
+/// One recipe, kept whole on purpose: its random draws must stay in this
+/// order (same seed, same bytes — the benches' demos depend on it), and its
+/// stages share a dozen drawn values (centre, field of view, rotation, …)
+/// that parts would have to pass around.
 pub fn generate(stage: usize, size: usize, seed: u64) -> Fundus {
     let mut rng = Rng::new(seed ^ 0xF0_u64.wrapping_mul(stage as u64 + 1));
     let s = size as f32;

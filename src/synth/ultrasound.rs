@@ -25,6 +25,11 @@ fn uniform(rng: &mut Rng, low: f32, high: f32) -> f32 {
 }
 
 /// A `size`×`size` 8-bit grey frame of `class` (0–3), deterministic in `seed`.
+///
+/// One recipe, kept whole on purpose: its random draws must stay in this
+/// order (same seed, same bytes — the benches' demos depend on it), and its
+/// stages share a dozen drawn values (centre, field of view, rotation, …)
+/// that parts would have to pass around.
 pub fn generate(class: usize, size: usize, seed: u64) -> Vec<u8> {
     let mut rng = Rng::new(seed.wrapping_mul(31).wrapping_add(class as u64 * 7919));
     let s = size as f32;

@@ -817,11 +817,16 @@ mod tests {
             "record_inputs",
             "distillation",
             "teacher_project",
+            "settings",
         ] {
             saved.as_object_mut().unwrap().remove(key);
         }
         let config: TrainConfig = serde_json::from_value(saved).unwrap();
-        assert_eq!(config, TrainConfig::default());
+        // The method's settings come back from their old places, the same values.
+        assert_eq!(
+            config.with_method_settings_only(),
+            TrainConfig::default().with_method_settings_only()
+        );
         config.validate().unwrap();
     }
 

@@ -133,7 +133,7 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
         });
         if method != config.method {
             // A method that cannot read the current input reads its own
-            // (KDAMM: slices and record; the slice policy: the series).
+            // (the rule is the method's declaration's, in `app::vocabulary`).
             let schema = state.session.as_ref().map(|s| s.project.schema());
             vocabulary::switch_method(&mut config, method, schema);
         }
@@ -581,7 +581,7 @@ fn confusion_and_roc_ui(ui: &mut egui::Ui, state: &AppState, training: &Training
     if let Some(last) = training.epochs.last()
         && let Some(student) = last.student.dice
     {
-        // A segmentation run: its Dice per BraTS region, student and teacher.
+        // A run that segments: its Dice per BraTS region, student and teacher.
         ui.label("Test Dice (BraTS regions, per case then averaged)");
         egui::Grid::new("dice").striped(true).show(ui, |ui| {
             for title in ["", "WT", "TC", "ET", "mean"] {
@@ -663,7 +663,7 @@ fn confusion_and_roc_ui(ui: &mut egui::Ui, state: &AppState, training: &Training
 /// slices are chosen, the teacher runs a distillation method needs — one
 /// per kind of input its teachers read, chosen from this project's
 /// finished runs — and the method's own weights.
-/// Which of the project's sequences a segmentation run reads (at least
+/// Which of the project's sequences a run that segments reads (at least
 /// one, in the schema's order) and how many slices of a case an epoch takes.
 fn sequences_ui(ui: &mut egui::Ui, roles: &[String], config: &mut TrainConfig) {
     ui.horizontal_wrapped(|ui| {
@@ -767,7 +767,7 @@ fn inputs_ui(ui: &mut egui::Ui, state: &AppState, config: &mut TrainConfig) {
                 .policy
                 .clone()
                 .unwrap_or_else(|| "choose a run".into());
-            egui::ComboBox::from_label("Slice-policy run")
+            egui::ComboBox::from_label("Run that picks the slices")
                 .selected_text(shown)
                 .show_ui(ui, |ui| {
                     for id in &policies {
@@ -775,7 +775,7 @@ fn inputs_ui(ui: &mut egui::Ui, state: &AppState, config: &mut TrainConfig) {
                     }
                 });
             if policies.is_empty() {
-                ui.weak("No slice policy yet: train one (Method: CT slice policy) on an image run first.");
+                ui.weak("No finished run picks slices yet: train one that reads the whole series first.");
             }
         }
     }

@@ -208,67 +208,113 @@ pub fn kdamm(s: &KdammSettings) -> anyhow::Result<()> {
         .map(|&seed| Ok((seed, demo(s, seed)?)))
         .collect::<anyhow::Result<_>>()?;
     let mut outcomes: Vec<Outcome> = Vec::new();
-    let strings = |flags: &[&str]| flags.iter().map(|f| f.to_string()).collect::<Vec<_>>();
     // One stage: each job (seed, project, arm, config, flags) trains; the run
     // ids come back by (seed, arm).
-    type Job = (u64, PathBuf, Arm, PathBuf, Vec<String>);
-    let mut runs: std::collections::BTreeMap<(u64, &'static str), String> = Default::default();
-    let stage = |jobs: Vec<Job>,
-                 outcomes: &mut Vec<Outcome>,
-                 runs: &mut std::collections::BTreeMap<(u64, &'static str), String>|
-     -> anyhow::Result<()> {
-        let results = in_parallel(jobs, s.jobs, |(seed, project, arm, config, flags)| {
-            let value = train_json(&exe, project, config, *seed, threads, flags)?;
-            let o = outcome(*arm, &value)?;
-            eprintln!(
-                "[{:>5.0} s] seed {seed}: {}: accuracy {:.3}, AUC {:.3}",
-                started.elapsed().as_secs_f64(),
-                arm.name(),
-                o.accuracy,
-                o.auc
-            );
-            anyhow::Ok((o, run_id(&value)?))
-        });
-        for ((seed, _, arm, _, _), result) in results {
-            let (o, run) = result.with_context(|| format!("{}, seed {seed}", arm.name()))?;
-            runs.insert((seed, arm.name()), run);
-            outcomes.push(o);
-        }
-        Ok(())
+    let mut runs = RunIds::default();
+    let stage =
+        |jobs: Vec<Job>, outcomes: &mut Vec<Outcome>, runs: &mut RunIds| -> anyhow::Result<()> {
+            let results = in_parallel(jobs, s.jobs, |(seed, project, arm, config, flags)| {
+                let value = train_json(&exe, project, config, *seed, threads, flags)?;
+                let o = outcome(*arm, &value)?;
+                eprintln!(
+                    "[{:>5.0} s] seed {seed}: {}: accuracy {:.3}, AUC {:.3}",
+                    started.elapsed().as_secs_f64(),
+                    arm.name(),
+                    o.accuracy,
+                    o.auc
+                );
+                anyhow::Ok((o, run_id(&value)?))
+            });
+            for ((seed, _, arm, _, _), result) in results {
+                let (o, run) = result.with_context(|| format!("{}, seed {seed}", arm.name()))?;
+                runs.insert((seed, arm.name()), run);
+                outcomes.push(o);
+            }
+            Ok(())
+        };
+    let paths = ConfigPaths {
+        image: image_path,
+        tabular: tabular_path,
+        policy: policy_path,
+        fusion: fusion_path,
     };
-    let mut first = Vec::new();
-    for (seed, project) in &projects {
+    // Each stage trains on the runs the stages before it left.
+    for jobs_of in [
+        image_and_record_jobs,
+        policy_jobs,
+        on_policy_jobs,
+        kdamm_jobs,
+    ] {
+        let jobs = jobs_of(&projects, &paths, &runs);
+        stage(jobs, &mut outcomes, &mut runs)?;
+    }
+    report(s, &outcomes);
+    Ok(())
+}
+
+/// One training run of the bench: seed, project, arm, configuration file, flags.
+type Job = (u64, PathBuf, Arm, PathBuf, Vec<String>);
+
+/// The runs trained so far, by (seed, arm name).
+type RunIds = std::collections::BTreeMap<(u64, &'static str), String>;
+
+/// The configuration files of the bench's arms.
+struct ConfigPaths {
+    image: PathBuf,
+    tabular: PathBuf,
+    policy: PathBuf,
+    fusion: PathBuf,
+}
+
+fn strings(flags: &[&str]) -> Vec<String> {
+    flags.iter().map(|f| f.to_string()).collect()
+}
+
+/// Stage 1: image classifiers on middle and random slices, the tabular teacher.
+fn image_and_record_jobs(projects: &[(u64, PathBuf)], paths: &ConfigPaths, _: &RunIds) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for (seed, project) in projects {
         for (arm, config, flags) in [
             (
                 Arm::ImageMiddle,
-                &image_path,
+                &paths.image,
                 strings(&["--slices", "middle"]),
             ),
             (
                 Arm::ImageRandom,
-                &image_path,
+                &paths.image,
                 strings(&["--slices", "random"]),
             ),
-            (Arm::Tabular, &tabular_path, Vec::new()),
+            (Arm::Tabular, &paths.tabular, Vec::new()),
         ] {
-            first.push((*seed, project.clone(), arm, config.clone(), flags));
+            jobs.push((*seed, project.clone(), arm, config.clone(), flags));
         }
     }
-    stage(first, &mut outcomes, &mut runs)?;
-    let mut second = Vec::new();
-    for (seed, project) in &projects {
-        let classifier = runs[&(*seed, Arm::ImageMiddle.name())].clone();
-        second.push((
-            *seed,
-            project.clone(),
-            Arm::Policy,
-            policy_path.clone(),
-            vec!["--teacher".into(), classifier],
-        ));
-    }
-    stage(second, &mut outcomes, &mut runs)?;
-    let mut third = Vec::new();
-    for (seed, project) in &projects {
+    jobs
+}
+
+/// Stage 2: the slice policy, on the middle-slice classifier.
+fn policy_jobs(projects: &[(u64, PathBuf)], paths: &ConfigPaths, runs: &RunIds) -> Vec<Job> {
+    projects
+        .iter()
+        .map(|(seed, project)| {
+            let classifier = runs[&(*seed, Arm::ImageMiddle.name())].clone();
+            let flags = vec!["--teacher".into(), classifier];
+            (
+                *seed,
+                project.clone(),
+                Arm::Policy,
+                paths.policy.clone(),
+                flags,
+            )
+        })
+        .collect()
+}
+
+/// Stage 3: the image teacher and the multimodal baseline on the policy's slices.
+fn on_policy_jobs(projects: &[(u64, PathBuf)], paths: &ConfigPaths, runs: &RunIds) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for (seed, project) in projects {
         let policy = runs[&(*seed, Arm::Policy.name())].clone();
         let on_policy = vec![
             "--slices".to_string(),
@@ -276,52 +322,54 @@ pub fn kdamm(s: &KdammSettings) -> anyhow::Result<()> {
             "--policy".into(),
             policy,
         ];
-        third.push((
+        jobs.push((
             *seed,
             project.clone(),
             Arm::ImagePolicy,
-            image_path.clone(),
+            paths.image.clone(),
             on_policy.clone(),
         ));
         let mut multimodal = on_policy;
         multimodal.extend(strings(&["--method", "multimodal"]));
-        third.push((
+        jobs.push((
             *seed,
             project.clone(),
             Arm::Multimodal,
-            fusion_path.clone(),
+            paths.fusion.clone(),
             multimodal,
         ));
     }
-    stage(third, &mut outcomes, &mut runs)?;
-    let mut fourth = Vec::new();
-    for (seed, project) in &projects {
-        let policy = runs[&(*seed, Arm::Policy.name())].clone();
-        let teachers = format!(
-            "{},{}",
-            runs[&(*seed, Arm::ImagePolicy.name())],
-            runs[&(*seed, Arm::Tabular.name())]
-        );
-        fourth.push((
-            *seed,
-            project.clone(),
-            Arm::Kdamm,
-            fusion_path.clone(),
-            vec![
-                "--slices".into(),
+    jobs
+}
+
+/// Stage 4: KDAMM, taught by the image teacher and the tabular teacher.
+fn kdamm_jobs(projects: &[(u64, PathBuf)], paths: &ConfigPaths, runs: &RunIds) -> Vec<Job> {
+    projects
+        .iter()
+        .map(|(seed, project)| {
+            let policy = runs[&(*seed, Arm::Policy.name())].clone();
+            let teachers = format!(
+                "{},{}",
+                runs[&(*seed, Arm::ImagePolicy.name())],
+                runs[&(*seed, Arm::Tabular.name())]
+            );
+            let mut flags = vec![
+                "--slices".to_string(),
                 "policy".into(),
                 "--policy".into(),
                 policy,
-                "--method".into(),
-                "kdamm".into(),
-                "--teachers".into(),
-                teachers,
-            ],
-        ));
-    }
-    stage(fourth, &mut outcomes, &mut runs)?;
-    report(s, &outcomes);
-    Ok(())
+            ];
+            flags.extend(strings(&["--method", "kdamm", "--teachers"]));
+            flags.push(teachers);
+            (
+                *seed,
+                project.clone(),
+                Arm::Kdamm,
+                paths.fusion.clone(),
+                flags,
+            )
+        })
+        .collect()
 }
 
 fn report(s: &KdammSettings, outcomes: &[Outcome]) {

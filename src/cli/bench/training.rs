@@ -11,7 +11,9 @@ use std::time::Instant;
 use anyhow::Context;
 use burn::tensor::{Distribution, Tensor};
 
-use super::common::{StepShape, in_parallel, mean_sd, threads_option, train_json, within};
+use super::common::{
+    StepShape, Table, in_parallel, mean_sd, plus_minus, threads_option, train_json, within,
+};
 use crate::demo::{DemoOptions, DemoTask, write_demo};
 use crate::train::classify::{Trainer, TrainingData};
 use crate::train::config::{Method, TrainConfig};
@@ -374,6 +376,51 @@ pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("locating the loupe executable")?;
     let config_path = s.dir.join("config.json");
     std::fs::write(&config_path, serde_json::to_string_pretty(&s.base)?)?;
+    let jobs = label_efficiency_jobs(s)?;
+    let total = jobs.len();
+    eprintln!(
+        "{total} runs, {} at a time, projects and runs under {}",
+        s.jobs,
+        s.dir.display()
+    );
+    // The runs share the cores rather than each taking all of them.
+    let threads_per_job = (crate::train::threads::cores() / s.jobs.max(1)).max(1);
+    let started = Instant::now();
+    let results = in_parallel(jobs, s.jobs, |job: &Job| {
+        let result = run_job(job, &exe, &config_path, threads_per_job);
+        let what = format!(
+            "{} % demo {} {} seed {}",
+            percent(job.fraction),
+            job.demo_seed,
+            job.method.name(),
+            job.seed
+        );
+        match &result {
+            Ok(o) => eprintln!(
+                "[{:>5.0} s] {what}: student accuracy {:.3}{}",
+                started.elapsed().as_secs_f64(),
+                o.student[0],
+                o.teacher
+                    .map(|t| format!(", teacher {:.3}", t[0]))
+                    .unwrap_or_default()
+            ),
+            Err(e) => eprintln!("{what}: {e:#}"),
+        }
+        result
+    });
+    let outcomes: Vec<Outcome> = results.into_iter().filter_map(|(_, r)| r.ok()).collect();
+    print!("{}", label_efficiency_table(s, &outcomes));
+    anyhow::ensure!(
+        outcomes.len() == total,
+        "{} of {total} runs failed (messages above)",
+        total - outcomes.len()
+    );
+    Ok(())
+}
+
+/// One run per labeled fraction, demo seed, method and training seed; the
+/// demo projects written where missing.
+fn label_efficiency_jobs(s: &LabelEfficiencySettings) -> anyhow::Result<Vec<Job>> {
     let mut jobs = Vec::new();
     for &fraction in &s.fractions {
         anyhow::ensure!(
@@ -405,44 +452,16 @@ pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
             }
         }
     }
-    let total = jobs.len();
-    eprintln!(
-        "{total} runs, {} at a time, projects and runs under {}",
-        s.jobs,
-        s.dir.display()
-    );
-    // The runs share the cores rather than each taking all of them.
-    let threads_per_job = (crate::train::threads::cores() / s.jobs.max(1)).max(1);
-    let started = Instant::now();
-    let results = in_parallel(jobs.into_iter().collect(), s.jobs, |job: &Job| {
-        let result = run_job(job, &exe, &config_path, threads_per_job);
-        match &result {
-            Ok(o) => eprintln!(
-                "[{:>5.0} s] {} % demo {} {} seed {}: student accuracy {:.3}{}",
-                started.elapsed().as_secs_f64(),
-                percent(job.fraction),
-                job.demo_seed,
-                job.method.name(),
-                job.seed,
-                o.student[0],
-                o.teacher
-                    .map(|t| format!(", teacher {:.3}", t[0]))
-                    .unwrap_or_default()
-            ),
-            Err(e) => eprintln!(
-                "{} % demo {} {} seed {}: {e:#}",
-                percent(job.fraction),
-                job.demo_seed,
-                job.method.name(),
-                job.seed
-            ),
-        }
-        result
-    });
-    let outcomes: Vec<Outcome> = results.into_iter().filter_map(|(_, r)| r.ok()).collect();
-    println!(
+    Ok(jobs)
+}
+
+/// The settings line and the table: per fraction, demo seeds (all, then
+/// each apart — the spread between demos is part of the answer), method and
+/// model, mean ± sd of accuracy, AUC and kappa.
+fn label_efficiency_table(s: &LabelEfficiencySettings, outcomes: &[Outcome]) -> String {
+    let mut out = format!(
         "ROP demo ({} px, width {}, {} epochs, lr {}, dropout {}, {} labeled of {} per batch, validation fraction {}); \
-         test pool of the checkpoint chosen on validation (\"…, last\": the last epoch's); mean ± sd over runs (demo seeds {:?} × training seeds {:?})",
+         test pool of the checkpoint chosen on validation (\"…, last\": the last epoch's); mean ± sd over runs (demo seeds {:?} × training seeds {:?})\n",
         s.base.input_size,
         s.base.width,
         s.base.epochs,
@@ -454,12 +473,9 @@ pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
         s.demo_seeds,
         s.seeds
     );
-    println!(
-        "{:<9} {:<6} {:<14} {:<14} {:>3} {:>15} {:>15} {:>15}",
-        "labeled", "demo", "method", "model", "n", "accuracy", "mean AUC", "kappa"
-    );
-    // Every demo seed together, then each apart (the spread between demo
-    // seeds is part of the answer).
+    let mut table = Table::new(&[
+        "labeled", "demo", "method", "model", "n", "accuracy", "mean AUC", "kappa",
+    ]);
     let mut demo_groups: Vec<(String, Vec<u64>)> = vec![("all".to_string(), s.demo_seeds.clone())];
     if s.demo_seeds.len() > 1 {
         demo_groups.extend(s.demo_seeds.iter().map(|&d| (d.to_string(), vec![d])));
@@ -487,35 +503,26 @@ pub fn label_efficiency(s: &LabelEfficiencySettings) -> anyhow::Result<()> {
                         runs.iter().filter_map(|o| o.last_teacher).collect(),
                     ),
                 ];
-                for (model, values) in models {
-                    if values.is_empty() {
-                        continue;
-                    }
+                for (model, values) in models.into_iter().filter(|(_, v)| !v.is_empty()) {
                     let cell = |k: usize| {
-                        let (m, sd) = mean_sd(&values.iter().map(|v| v[k]).collect::<Vec<_>>());
-                        format!("{m:.3} ± {sd:.3}")
+                        plus_minus(mean_sd(&values.iter().map(|v| v[k]).collect::<Vec<_>>()))
                     };
-                    println!(
-                        "{:<9} {:<6} {:<14} {:<14} {:>3} {:>15} {:>15} {:>15}",
+                    table.row(vec![
                         format!("{} %", percent(fraction)),
-                        demo_name,
-                        method.name(),
-                        model,
-                        values.len(),
+                        demo_name.clone(),
+                        method.name().to_string(),
+                        model.to_string(),
+                        values.len().to_string(),
                         cell(0),
                         cell(1),
-                        cell(2)
-                    );
+                        cell(2),
+                    ]);
                 }
             }
         }
     }
-    anyhow::ensure!(
-        outcomes.len() == total,
-        "{} of {total} runs failed (messages above)",
-        total - outcomes.len()
-    );
-    Ok(())
+    out.push_str(&table.render());
+    out
 }
 
 /// Training throughput: images/s of one optimizer step on the CPU (flex), on the

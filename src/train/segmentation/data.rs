@@ -184,20 +184,18 @@ pub fn load(
                 continue;
             }
         };
-        let slice = edge * edge;
-        let tissue_slices = (0..edge)
-            .filter(|&z| {
-                sequences
-                    .chunks(edge * slice)
-                    .any(|s| s[z * slice..(z + 1) * slice].iter().any(|&v| v != 0.0))
-            })
-            .collect();
+        let tissue_slices = occupied_slices(edge, |z, slice| {
+            sequences
+                .chunks(edge * slice.len())
+                .any(|s| s[slice.clone()].iter().any(|&v| v != 0.0))
+                .then_some(z)
+        });
         let labeled_slices = classes
             .as_ref()
             .map(|c: &Vec<u8>| {
-                (0..edge)
-                    .filter(|&z| c[z * slice..(z + 1) * slice].iter().any(|&v| v != 0))
-                    .collect()
+                occupied_slices(edge, |z, slice| {
+                    c[slice].iter().any(|&v| v != 0).then_some(z)
+                })
             })
             .unwrap_or_default();
         let case = SegCase {
@@ -217,19 +215,42 @@ pub fn load(
             (_, false) => data.unlabeled.push(case),
         }
     }
-    // The validation split: drawn by the seed, at least one case left to train on.
+    (data.labeled, data.validation) = split_validation(labeled, validation_fraction, seed);
+    Ok(data)
+}
+
+/// The validation split of the labeled cases: drawn by the seed, at least
+/// one case left to train on. Returns (training, validation).
+fn split_validation(
+    labeled: Vec<SegCase>,
+    fraction: f64,
+    seed: u64,
+) -> (Vec<SegCase>, Vec<SegCase>) {
     let mut order: Vec<usize> = (0..labeled.len()).collect();
     crate::rng::Rng::new(seed ^ 0x5345_4756).shuffle(&mut order); // "SEGV"
-    let held = crate::store::split::share_leaving_one(validation_fraction, labeled.len());
+    let held = crate::store::split::share_leaving_one(fraction, labeled.len());
     let held: std::collections::BTreeSet<usize> = order[..held].iter().copied().collect();
+    let (mut training, mut validation) = (Vec::new(), Vec::new());
     for (i, case) in labeled.into_iter().enumerate() {
         if held.contains(&i) {
-            data.validation.push(case);
+            validation.push(case);
         } else {
-            data.labeled.push(case);
+            training.push(case);
         }
     }
-    Ok(data)
+    (training, validation)
+}
+
+/// The axial slices `z` of an `edge³` grid for which `occupied(z, range of
+/// the slice's voxels)` says so (tissue in any sequence, a label in the map).
+fn occupied_slices(
+    edge: usize,
+    occupied: impl Fn(usize, std::ops::Range<usize>) -> Option<usize>,
+) -> Vec<usize> {
+    let slice = edge * edge;
+    (0..edge)
+        .filter_map(|z| occupied(z, z * slice..(z + 1) * slice))
+        .collect()
 }
 
 /// The loaded pieces of one case: sequences, native shape, truth, classes.
