@@ -104,11 +104,19 @@ impl clap::Args for SettingArgs {
         use clap::{Arg, ArgAction};
         let mut command = command;
         for (flag, users) in declared_flags() {
-            let help: Vec<String> = users
+            // Methods that share one declaration are named together.
+            let mut shared: Vec<(Vec<&str>, &Setting)> = Vec::new();
+            for (method, setting) in &users {
+                match shared.iter_mut().find(|(_, s)| *s == *setting) {
+                    Some((names, _)) => names.push(method.name()),
+                    None => shared.push((vec![method.name()], setting)),
+                }
+            }
+            let help: Vec<String> = shared
                 .iter()
-                .map(|(method, setting)| {
+                .map(|(names, setting)| {
                     let default = setting.default_value();
-                    format!("{}: {} (default {default})", method.name(), setting.help)
+                    format!("{}: {} (default {default})", names.join(", "), setting.help)
                 })
                 .collect();
             let arg = Arg::new(flag).long(flag).help(help.join("; "));

@@ -162,7 +162,6 @@ pub fn load_for(
     rasterize: Rasterize,
 ) -> Result<PoolData, StoreError> {
     let input = config.input_kind();
-    let size = config.input_size;
     let schema = project.schema();
     let target = schema.target_field().clone();
     let mut data = PoolData {
@@ -170,103 +169,17 @@ pub fn load_for(
         ..Default::default()
     };
     check_project_has(schema, &input)?;
-    let reads_record = matches!(input, InputKind::Record | InputKind::Fusion(_));
-    let records = if reads_record {
-        project.all_records()?
-    } else {
-        BTreeMap::new()
-    };
-    let encoder = reads_record.then(|| RecordEncoder::new(schema, &records));
-    let case_files = if input.role().is_some() {
-        project.all_case_files()?
-    } else {
-        BTreeMap::new()
-    };
-    let slices = config.slice_config();
-    let policy = match (&input, slices.selection, &slices.policy) {
-        (
-            InputKind::Slices(role) | InputKind::Fusion(role),
-            super::config::SliceSelection::Policy,
-            Some(run),
-        ) => super::slices::policy_picks(project, role, run)?,
-        _ => BTreeMap::new(),
-    };
-    let record_width = encoder.as_ref().map_or(0, RecordEncoder::width);
-    let shape = sample_shape(&input, size, &slices, record_width)?;
+    let reader = ItemReader::new(project, config, rasterize)?;
+    let record_width = reader.encoder.as_ref().map_or(0, RecordEncoder::width);
+    let shape = sample_shape(&input, config.input_size, &reader.slices, record_width)?;
     for images in [&mut data.labeled, &mut data.unlabeled, &mut data.test] {
         images.shape = shape;
     }
-    let crop = schema.crop.filter(|_| config.crop);
-    let corrected = if crop.is_some() && input == InputKind::Image {
-        project.all_crops()?
-    } else {
-        Default::default()
-    };
-    let cases = if input == InputKind::Image {
-        BTreeMap::new()
-    } else {
-        project.case_names()?
-    };
-    // A case's k slices, by the run's selection.
-    let chosen_slices = |id: i64, path: &std::path::Path| -> Result<Vec<f32>, String> {
-        let (depth, series) = decode_series(path, size)?;
-        let picks =
-            super::slices::pick(&slices, depth, config.seed, id, &policy).ok_or_else(|| {
-                format!(
-                    "slice-policy run {} picked no slices of this case",
-                    slices.policy.as_deref().unwrap_or("?")
-                )
-            })?;
-        Ok(take_slices(&series, size, &picks))
-    };
     for item in project.items()? {
         let label = project
             .consensus(item.id, &target.name)?
             .and_then(|v| target.value_index(&v));
-        let file = |role: &str| {
-            case_files
-                .get(&item.id)
-                .and_then(|f| f.get(role))
-                .ok_or_else(|| format!("the case has no {role}"))
-        };
-        let decoded = match &input {
-            InputKind::Image => {
-                let crop = crop.map(|setting| (setting, corrected.get(&item.id).copied()));
-                decode(&project.resolve(&item), size, rasterize, crop)
-            }
-            _ if !cases.contains_key(&item.id) => Err("not a case".to_string()),
-            InputKind::Sequences(_) => Err("segmentation reads label maps".to_string()),
-            InputKind::Volume(role) => file(role).and_then(|path| decode_volume(path, size)),
-            InputKind::Record => Ok(encoder
-                .as_ref()
-                .map(|e| e.encode(records.get(&item.id)))
-                .unwrap_or_default()),
-            InputKind::Slices(role) => file(role).and_then(|path| chosen_slices(item.id, path)),
-            InputKind::Series(role) => file(role).and_then(|path| {
-                let (depth, series) = decode_series(path, size)?;
-                Ok(resample_depth(&series, depth, slices.depth, size))
-            }),
-            InputKind::Fusion(role) => {
-                let record = records.get(&item.id);
-                let encoded = encoder
-                    .as_ref()
-                    .map(|e| e.encode(record))
-                    .unwrap_or_default();
-                match file(role) {
-                    Ok(path) => chosen_slices(item.id, path).map(Some),
-                    Err(_) => Ok(None), // zero-filled and flagged
-                }
-                .map(|image| {
-                    fuse(
-                        image,
-                        encoded,
-                        slices.count * size * size,
-                        record_complete(schema, record),
-                    )
-                })
-            }
-        };
-        let pixels = match decoded {
+        let pixels = match reader.read(&item) {
             Ok(p) => p,
             Err(e) => {
                 data.skipped.push((item.id, e));
@@ -281,6 +194,146 @@ pub fn load_for(
         images.pixels.extend(pixels);
     }
     Ok(data)
+}
+
+/// What reading one item for a run needs, loaded once for the project:
+/// its records and their encoder, its case files and names, the slice
+/// selection (and a policy's picks), the crop setting and corrected boxes.
+struct ItemReader<'a> {
+    project: &'a Project,
+    input: InputKind,
+    size: usize,
+    seed: u64,
+    rasterize: Rasterize,
+    records: BTreeMap<i64, BTreeMap<String, String>>,
+    encoder: Option<RecordEncoder>,
+    case_files: BTreeMap<i64, BTreeMap<String, std::path::PathBuf>>,
+    cases: BTreeMap<i64, String>,
+    slices: super::config::SliceConfig,
+    policy: BTreeMap<i64, Vec<usize>>,
+    crop: Option<crate::store::schema::CropSetting>,
+    corrected: BTreeMap<i64, crate::store::crops::CropBox>,
+}
+
+impl<'a> ItemReader<'a> {
+    fn new(
+        project: &'a Project,
+        config: &TrainConfig,
+        rasterize: Rasterize,
+    ) -> Result<Self, StoreError> {
+        let input = config.input_kind();
+        let schema = project.schema();
+        let reads_record = matches!(input, InputKind::Record | InputKind::Fusion(_));
+        let records = if reads_record {
+            project.all_records()?
+        } else {
+            BTreeMap::new()
+        };
+        let encoder = reads_record.then(|| RecordEncoder::new(schema, &records));
+        let case_files = if input.role().is_some() {
+            project.all_case_files()?
+        } else {
+            BTreeMap::new()
+        };
+        let slices = config.slice_config();
+        let policy = match (&input, slices.selection, &slices.policy) {
+            (
+                InputKind::Slices(role) | InputKind::Fusion(role),
+                super::config::SliceSelection::Policy,
+                Some(run),
+            ) => super::slices::policy_picks(project, role, run)?,
+            _ => BTreeMap::new(),
+        };
+        let crop = schema.crop.filter(|_| config.crop);
+        let corrected = if crop.is_some() && input == InputKind::Image {
+            project.all_crops()?
+        } else {
+            Default::default()
+        };
+        let cases = if input == InputKind::Image {
+            BTreeMap::new()
+        } else {
+            project.case_names()?
+        };
+        Ok(Self {
+            project,
+            input,
+            size: config.input_size,
+            seed: config.seed,
+            rasterize,
+            records,
+            encoder,
+            case_files,
+            cases,
+            slices,
+            policy,
+            crop,
+            corrected,
+        })
+    }
+
+    /// A case's k slices, by the run's selection.
+    fn chosen_slices(&self, id: i64, path: &std::path::Path) -> Result<Vec<f32>, String> {
+        let (depth, series) = decode_series(path, self.size)?;
+        let slices = &self.slices;
+        let picks =
+            super::slices::pick(slices, depth, self.seed, id, &self.policy).ok_or_else(|| {
+                format!(
+                    "slice-policy run {} picked no slices of this case",
+                    slices.policy.as_deref().unwrap_or("?")
+                )
+            })?;
+        Ok(take_slices(&series, self.size, &picks))
+    }
+
+    /// One item as the run reads it, or why it cannot be read.
+    fn read(&self, item: &crate::store::Item) -> Result<Vec<f32>, String> {
+        let size = self.size;
+        let file = |role: &str| {
+            self.case_files
+                .get(&item.id)
+                .and_then(|f| f.get(role))
+                .ok_or_else(|| format!("the case has no {role}"))
+        };
+        let encoded = || {
+            self.encoder
+                .as_ref()
+                .map(|e| e.encode(self.records.get(&item.id)))
+                .unwrap_or_default()
+        };
+        match &self.input {
+            InputKind::Image => {
+                let crop = self
+                    .crop
+                    .map(|setting| (setting, self.corrected.get(&item.id).copied()));
+                decode(&self.project.resolve(item), size, self.rasterize, crop)
+            }
+            _ if !self.cases.contains_key(&item.id) => Err("not a case".to_string()),
+            InputKind::Sequences(_) => Err("segmentation reads label maps".to_string()),
+            InputKind::Volume(role) => file(role).and_then(|path| decode_volume(path, size)),
+            InputKind::Record => Ok(encoded()),
+            InputKind::Slices(role) => {
+                file(role).and_then(|path| self.chosen_slices(item.id, path))
+            }
+            InputKind::Series(role) => file(role).and_then(|path| {
+                let (depth, series) = decode_series(path, size)?;
+                Ok(resample_depth(&series, depth, self.slices.depth, size))
+            }),
+            InputKind::Fusion(role) => {
+                let image = match file(role) {
+                    Ok(path) => self.chosen_slices(item.id, path).map(Some)?,
+                    Err(_) => None, // zero-filled and flagged
+                };
+                let complete = record_complete(self.project.schema(), self.records.get(&item.id));
+                Ok(fuse(
+                    image,
+                    encoded(),
+                    self.slices.count * size * size,
+                    complete,
+                ))
+            }
+        }
+    }
 }
 
 /// Refuses a run whose input the project does not have: a case modality
