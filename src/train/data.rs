@@ -444,33 +444,22 @@ pub fn decode_series(path: &std::path::Path, size: usize) -> Result<(usize, Vec<
     if nx * ny * nz == 0 {
         return Err(format!("{} has no voxels", path.display()));
     }
-    let [low, high] = SERIES_WINDOW_HU;
-    let scaled = |v: usize| {
-        let hu = volume.value_at(v).unwrap_or(low as f64) as f32;
-        (hu.clamp(low, high) - low) / (high - low) * 2.0 - 1.0
-    };
-    let source = |i: usize, n: usize| -> (usize, usize, f32) {
-        let p = ((i as f32 + 0.5) * n as f32 / size as f32 - 0.5).clamp(0.0, (n - 1) as f32);
-        let lower = p.floor() as usize;
-        (lower, (lower + 1).min(n - 1), p - lower as f32)
-    };
-    let mut out = Vec::with_capacity(nz * size * size);
-    for z in 0..nz {
-        let at = |x: usize, y: usize| scaled(x + nx * (y + ny * z));
-        for j in 0..size {
-            let (y0, y1, fy) = source(j, ny);
-            for i in 0..size {
-                let (x0, x1, fx) = source(i, nx);
-                let lerp = |a: f32, b: f32, t: f32| a + (b - a) * t;
-                out.push(lerp(
-                    lerp(at(x0, y0), at(x1, y0), fx),
-                    lerp(at(x0, y1), at(x1, y1), fx),
-                    fy,
-                ));
-            }
-        }
-    }
+    let scaled = windowed(&volume, SERIES_WINDOW_HU);
+    // In-plane only: the depth is kept, so each slice is resampled bilinearly.
+    let out = crate::volume::resample::trilinear(&scaled, [nx, ny, nz], [size, size, nz]);
     Ok((nz, out))
+}
+
+/// Every voxel of `volume` clipped to the window `[low, high]` (HU) and
+/// scaled to [−1, 1].
+fn windowed(volume: &Volume, [low, high]: [f32; 2]) -> Vec<f32> {
+    let [nx, ny, nz] = volume.spatial_shape();
+    (0..nx * ny * nz)
+        .map(|v| {
+            let hu = volume.value_at(v).unwrap_or(low as f64) as f32;
+            (hu.clamp(low, high) - low) / (high - low) * 2.0 - 1.0
+        })
+        .collect()
 }
 
 /// A volume as `size`³ values in [−1, 1], `[z][y][x]` with x fastest:
@@ -482,40 +471,12 @@ pub fn decode_volume(path: &std::path::Path, size: usize) -> Result<Vec<f32>, St
     if nx * ny * nz == 0 {
         return Err(format!("{} has no voxels", path.display()));
     }
-    let [low, high] = CT_WINDOW_HU;
-    let scaled: Vec<f32> = (0..nx * ny * nz)
-        .map(|v| {
-            let hu = volume.value_at(v).unwrap_or(low as f64) as f32;
-            (hu.clamp(low, high) - low) / (high - low) * 2.0 - 1.0
-        })
-        .collect();
-    let at = |x: usize, y: usize, z: usize| scaled[x + nx * (y + ny * z)];
-    // Where output voxel i's centre falls on an axis of n input voxels.
-    let source = |i: usize, n: usize| -> (usize, usize, f32) {
-        let p = ((i as f32 + 0.5) * n as f32 / size as f32 - 0.5).clamp(0.0, (n - 1) as f32);
-        let lower = p.floor() as usize;
-        (lower, (lower + 1).min(n - 1), p - lower as f32)
-    };
-    let mut out = Vec::with_capacity(size * size * size);
-    for k in 0..size {
-        let (z0, z1, fz) = source(k, nz);
-        for j in 0..size {
-            let (y0, y1, fy) = source(j, ny);
-            for i in 0..size {
-                let (x0, x1, fx) = source(i, nx);
-                let lerp = |a: f32, b: f32, t: f32| a + (b - a) * t;
-                let plane = |z: usize| {
-                    lerp(
-                        lerp(at(x0, y0, z), at(x1, y0, z), fx),
-                        lerp(at(x0, y1, z), at(x1, y1, z), fx),
-                        fy,
-                    )
-                };
-                out.push(lerp(plane(z0), plane(z1), fz));
-            }
-        }
-    }
-    Ok(out)
+    let scaled = windowed(&volume, CT_WINDOW_HU);
+    Ok(crate::volume::resample::trilinear(
+        &scaled,
+        [nx, ny, nz],
+        [size; 3],
+    ))
 }
 
 /// How a tabular record becomes numbers, the same for every case of a
