@@ -648,25 +648,13 @@ impl ProjectSession {
             LabelingCommand::Adjudicate { field, value } => {
                 self.label_and_advance(&field, value, ADJUDICATOR)
             }
-            LabelingCommand::SetRemark(remark) => {
+            LabelingCommand::SetRemark(_)
+            | LabelingCommand::SetCrop { .. }
+            | LabelingCommand::SetTest(_)
+            | LabelingCommand::SetRecord { .. }
+            | LabelingCommand::SetSlicePick(_) => {
                 if let Some(id) = selected {
-                    self.set_remark(id, annotator, &remark).map_err(error)?;
-                }
-                Ok(LabelingOutcome::default())
-            }
-            LabelingCommand::SetCrop { crop, image_size } => {
-                if let Some(b) = crop {
-                    crate::store::crops::check_crop(b, image_size[0], image_size[1])
-                        .map_err(error)?;
-                }
-                if let Some(id) = selected {
-                    self.project.set_crop(id, annotator, crop).map_err(error)?;
-                }
-                Ok(LabelingOutcome::default())
-            }
-            LabelingCommand::SetTest(in_test) => {
-                if let Some(id) = selected {
-                    self.set_test(id, in_test).map_err(error)?;
+                    self.edit_item(id, command, annotator).map_err(error)?;
                 }
                 Ok(LabelingOutcome::default())
             }
@@ -696,30 +684,6 @@ impl ProjectSession {
                 self.auto_advance = on;
                 Ok(LabelingOutcome::default())
             }
-            LabelingCommand::SetRecord { column, value } => {
-                if let Some(id) = selected {
-                    let values = BTreeMap::from([(column, value)]);
-                    self.project
-                        .set_record(id, annotator, &values)
-                        .map_err(error)?;
-                    self.cases
-                        .records
-                        .insert(id, self.project.record(id).map_err(error)?);
-                }
-                Ok(LabelingOutcome::default())
-            }
-            LabelingCommand::SetSlicePick(slices) => {
-                if let (Some(id), Some(role)) =
-                    (selected, self.project.schema().modalities.first().cloned())
-                {
-                    self.project
-                        .set_slice_pick(id, &role, annotator, slices.as_deref())
-                        .map_err(error)?;
-                    self.cases.slice_picks =
-                        super::cases::CaseIndex::load_slice_picks(&self.project).map_err(error)?;
-                }
-                Ok(LabelingOutcome::default())
-            }
             LabelingCommand::ShowColumn(column) => {
                 self.shown_column = column;
                 Ok(LabelingOutcome::default())
@@ -733,6 +697,45 @@ impl ProjectSession {
                 Ok(LabelingOutcome::default())
             }
         }
+    }
+
+    /// An edit of item `id` as `annotator`: its remark, crop box, pool,
+    /// record value or slice pick (each kept append-only by the store).
+    fn edit_item(
+        &mut self,
+        id: i64,
+        command: LabelingCommand,
+        annotator: &str,
+    ) -> Result<(), StoreError> {
+        match command {
+            LabelingCommand::SetRemark(remark) => {
+                self.set_remark(id, annotator, &remark)?;
+            }
+            LabelingCommand::SetCrop { crop, image_size } => {
+                if let Some(b) = crop {
+                    crate::store::crops::check_crop(b, image_size[0], image_size[1])?;
+                }
+                self.project.set_crop(id, annotator, crop)?;
+            }
+            LabelingCommand::SetTest(in_test) => {
+                self.set_test(id, in_test)?;
+            }
+            LabelingCommand::SetRecord { column, value } => {
+                let values = BTreeMap::from([(column, value)]);
+                self.project.set_record(id, annotator, &values)?;
+                self.cases.records.insert(id, self.project.record(id)?);
+            }
+            LabelingCommand::SetSlicePick(slices) => {
+                if let Some(role) = self.project.schema().modalities.first().cloned() {
+                    self.project
+                        .set_slice_pick(id, &role, annotator, slices.as_deref())?;
+                    self.cases.slice_picks =
+                        super::cases::CaseIndex::load_slice_picks(&self.project)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     /// Sets a label on the selected item as `annotator` (the adjudicator

@@ -153,6 +153,8 @@ fn colour_stats(volume: &Volume) -> Option<volume::Stats> {
     })
 }
 
+/// `loupe info`'s text report, one line per field in print order; kept
+/// whole so the report reads top to bottom as it prints.
 fn as_text(description: &Value) -> String {
     let mut text = String::new();
     let field = |text: &mut String, name: &str, value: String| {

@@ -581,6 +581,9 @@ impl SliceRenderer {
         })
     }
 
+    /// Kept whole on purpose: the steps wgpu dictates in order (target,
+    /// encoder, pass, copy to a padded buffer, map, unpad), each using the
+    /// one before.
     /// Draws a view into a new RGBA8 texture and reads it back (tests, benchmarks).
     pub fn render_offscreen(
         &mut self,

@@ -447,48 +447,7 @@ pub fn parse_cases(text: &str, project: &Project, base: &Path) -> Result<Vec<Cas
     let Some((header, rows)) = rows.split_first() else {
         return Err("the file is empty (a header row starting with `case` is needed)".into());
     };
-    let mut columns = Vec::with_capacity(header.cells.len());
-    for name in &header.cells {
-        let name = name.trim();
-        let column = if name.eq_ignore_ascii_case(CASE_COLUMN) {
-            Column::Case
-        } else if name.eq_ignore_ascii_case(POOL_COLUMN) {
-            Column::Pool
-        } else if schema.modalities.iter().any(|m| m == name) {
-            Column::Role(name.into())
-        } else if schema.tabular_column(name).is_some() {
-            Column::Tabular(name.into())
-        } else if schema.field(name).is_some() {
-            Column::Field(name.into())
-        } else {
-            return Err(format!(
-                "line {}: column {name:?} is not `case`, `pool`, a modality ({}), a tabular column or a field of the schema",
-                header.line,
-                schema.modalities.join(", ")
-            ));
-        };
-        columns.push((name.to_string(), column));
-    }
-    let mut seen_columns = HashSet::new();
-    for (name, _) in &columns {
-        if !seen_columns.insert(name.to_ascii_lowercase()) {
-            return Err(format!(
-                "line {}: column {name:?} appears twice",
-                header.line
-            ));
-        }
-    }
-    if !columns.iter().any(|(_, c)| matches!(c, Column::Case)) {
-        return Err(format!("line {}: there is no `case` column", header.line));
-    }
-    for column in schema.tabular.iter().filter(|c| !c.missing_allowed) {
-        if !seen_columns.contains(&column.name.to_ascii_lowercase()) {
-            return Err(format!(
-                "line {}: the required tabular column {:?} is missing",
-                header.line, column.name
-            ));
-        }
-    }
+    let columns = header_columns(header, schema)?;
     let mut names = HashSet::new();
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
@@ -567,6 +526,58 @@ pub fn parse_cases(text: &str, project: &Project, base: &Path) -> Result<Vec<Cas
         out.push(case);
     }
     Ok(out)
+}
+
+/// The cases CSV's header as columns: `case`, `pool`, a modality, a
+/// tabular column or a schema field each, none twice, `case` and every
+/// required tabular column present.
+fn header_columns(
+    header: &csv::Row,
+    schema: &super::Schema,
+) -> Result<Vec<(String, Column)>, String> {
+    let mut columns = Vec::with_capacity(header.cells.len());
+    for name in &header.cells {
+        let name = name.trim();
+        let column = if name.eq_ignore_ascii_case(CASE_COLUMN) {
+            Column::Case
+        } else if name.eq_ignore_ascii_case(POOL_COLUMN) {
+            Column::Pool
+        } else if schema.modalities.iter().any(|m| m == name) {
+            Column::Role(name.into())
+        } else if schema.tabular_column(name).is_some() {
+            Column::Tabular(name.into())
+        } else if schema.field(name).is_some() {
+            Column::Field(name.into())
+        } else {
+            return Err(format!(
+                "line {}: column {name:?} is not `case`, `pool`, a modality ({}), a tabular column or a field of the schema",
+                header.line,
+                schema.modalities.join(", ")
+            ));
+        };
+        columns.push((name.to_string(), column));
+    }
+    let mut seen_columns = HashSet::new();
+    for (name, _) in &columns {
+        if !seen_columns.insert(name.to_ascii_lowercase()) {
+            return Err(format!(
+                "line {}: column {name:?} appears twice",
+                header.line
+            ));
+        }
+    }
+    if !columns.iter().any(|(_, c)| matches!(c, Column::Case)) {
+        return Err(format!("line {}: there is no `case` column", header.line));
+    }
+    for column in schema.tabular.iter().filter(|c| !c.missing_allowed) {
+        if !seen_columns.contains(&column.name.to_ascii_lowercase()) {
+            return Err(format!(
+                "line {}: the required tabular column {:?} is missing",
+                header.line, column.name
+            ));
+        }
+    }
+    Ok(columns)
 }
 
 /// Imports checked case rows: each case added (or found, by name), its

@@ -566,31 +566,7 @@ pub fn import(
     let (rows_by_file, unmatched) = match_rows(&files, &absolute, labels.unwrap_or(&empty))?;
     let target = project.schema().target.clone();
 
-    // Draw the test pool first, stratified by the target label where the CSV gives one.
-    let mut strata: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
-    let mut explicit_pool: HashMap<usize, Pool> = HashMap::new();
-    for i in 0..files.len() {
-        let rows = rows_by_file.get(&i);
-        if let Some(pool) = rows.and_then(|r| r.iter().find_map(|row| row.pool)) {
-            explicit_pool.insert(i, pool);
-            continue;
-        }
-        let label = rows.and_then(|r| r.iter().find_map(|row| row.values.get(&target).cloned()));
-        strata.entry(label).or_default().push(i);
-    }
-    let mut rng = Rng::new(options.seed);
-    let mut in_test = vec![false; files.len()];
-    for members in strata.values_mut() {
-        // The project's seeded generator: same seed, same split.
-        rng.shuffle(members);
-        let count = super::split::share(options.test_fraction, members.len());
-        for &i in members.iter().take(count) {
-            in_test[i] = true;
-        }
-    }
-    for (&i, &pool) in &explicit_pool {
-        in_test[i] = pool == Pool::Test;
-    }
+    let in_test = draw_test_pool(files.len(), &rows_by_file, &target, options);
 
     let mut report = ImportReport {
         unmatched_labels: unmatched,
@@ -631,28 +607,73 @@ pub fn import(
             Err(other) => return Err(other),
         };
         for row in rows_by_file.get(&i).into_iter().flatten() {
-            let annotator = row.annotator.as_deref().unwrap_or(&default_annotator);
-            let merged =
-                project.merge_labels(id, annotator, &row.values, row.labeled_at.as_deref())?;
-            report.labels_applied += merged.applied;
-            report.labels_unchanged += merged.unchanged;
-            report
-                .labels_kept
-                .extend(
-                    merged
-                        .kept
-                        .into_iter()
-                        .map(|(field, kept, offered)| KeptLabel {
-                            line: row.line,
-                            item_id: id,
-                            annotator: annotator.to_string(),
-                            field,
-                            kept,
-                            offered,
-                        }),
-                );
+            merge_row(project, id, row, &default_annotator, &mut report)?;
         }
         progress(i + 1, files.len());
     }
     Ok(report)
+}
+
+/// Which files go to the test pool: a pool the labels CSV names, else a
+/// seeded draw of the test fraction within each target label (the
+/// project's seeded generator: same seed, same split).
+fn draw_test_pool(
+    count: usize,
+    rows_by_file: &HashMap<usize, Vec<&LabelRow>>,
+    target: &str,
+    options: &ImportOptions,
+) -> Vec<bool> {
+    let mut strata: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
+    let mut explicit_pool: HashMap<usize, Pool> = HashMap::new();
+    for i in 0..count {
+        let rows = rows_by_file.get(&i);
+        if let Some(pool) = rows.and_then(|r| r.iter().find_map(|row| row.pool)) {
+            explicit_pool.insert(i, pool);
+            continue;
+        }
+        let label = rows.and_then(|r| r.iter().find_map(|row| row.values.get(target).cloned()));
+        strata.entry(label).or_default().push(i);
+    }
+    let mut rng = Rng::new(options.seed);
+    let mut in_test = vec![false; count];
+    for members in strata.values_mut() {
+        rng.shuffle(members);
+        let count = super::split::share(options.test_fraction, members.len());
+        for &i in members.iter().take(count) {
+            in_test[i] = true;
+        }
+    }
+    for (&i, &pool) in &explicit_pool {
+        in_test[i] = pool == Pool::Test;
+    }
+    in_test
+}
+
+/// One labels-CSV row merged into item `id` (its annotator, else the
+/// import's), counted into `report`; a label already there is kept.
+fn merge_row(
+    project: &mut Project,
+    id: i64,
+    row: &LabelRow,
+    default_annotator: &str,
+    report: &mut ImportReport,
+) -> Result<(), StoreError> {
+    let annotator = row.annotator.as_deref().unwrap_or(default_annotator);
+    let merged = project.merge_labels(id, annotator, &row.values, row.labeled_at.as_deref())?;
+    report.labels_applied += merged.applied;
+    report.labels_unchanged += merged.unchanged;
+    report.labels_kept.extend(
+        merged
+            .kept
+            .into_iter()
+            .map(|(field, kept, offered)| KeptLabel {
+                line: row.line,
+                item_id: id,
+                annotator: annotator.to_string(),
+                field,
+                kept,
+                offered,
+            }),
+    );
+    Ok(())
 }

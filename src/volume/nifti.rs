@@ -623,6 +623,8 @@ pub fn read(path: &Path) -> Result<Volume, VolumeError> {
     read_within(path, super::voxels::available_memory_bytes())
 }
 
+/// Kept whole on purpose: the header's fields are checked in file order
+/// and each check names the field; split, the checks would lose that order.
 /// [`read`], refusing a volume whose voxels need more than `memory_bytes`.
 fn read_within(path: &Path, memory_bytes: Option<u64>) -> Result<Volume, VolumeError> {
     let (header_path, data_path) = header_and_data_paths(path)?;

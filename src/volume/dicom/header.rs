@@ -315,6 +315,9 @@ fn geometry_from_group(group: &InMemDicomObject, base: &FrameGeometry) -> FrameG
 }
 
 impl Header {
+    /// Kept whole on purpose: a flat run of attribute reads into one
+    /// header, one line per attribute in the standard's order; parts would
+    /// only pass the half-built header around.
     fn from_object(object: &DefaultDicomObject, path: &Path) -> Result<Self, VolumeError> {
         let meta = object.meta();
         let transfer_syntax = meta

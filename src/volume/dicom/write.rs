@@ -39,6 +39,8 @@ fn uid(seed: u64, kind: u32, index: usize) -> String {
     format!("1.2.826.0.1.3680043.10.1234.{seed}.{kind}.{index}")
 }
 
+/// Kept whole on purpose: one file's data elements in the order the
+/// standard lists them, the same for every slice.
 /// Writes `volume` (grey int16, 3-D) as `slice_NNNN.dcm` files in `folder`.
 pub fn write_ct_series(
     volume: &Volume,
