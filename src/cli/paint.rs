@@ -106,53 +106,7 @@ pub fn run(args: &PaintArgs) -> anyhow::Result<()> {
             paint::BRUSH_RADIUS_MM.end()
         );
     }
-    let normal = axis(&args.normal);
-    let mut voxels = Vec::new();
-    for at in &args.at {
-        let at = triple(at)?;
-        let shape = if args.sphere {
-            BrushShape::Sphere
-        } else {
-            BrushShape::Disk
-        };
-        voxels.extend(
-            paint::brush(
-                &grid,
-                &PlaneFrame::across(normal, at),
-                at,
-                args.radius_mm,
-                shape,
-            )
-            .map_err(|e| anyhow::anyhow!("--at {at:?}: {e}"))?,
-        );
-    }
-    if let Some(seed) = &args.fill {
-        let seed = triple(seed)?;
-        let range = args
-            .range
-            .as_deref()
-            .context("--fill needs --range LO,HI")?;
-        let (lo, hi) = range
-            .split_once(',')
-            .and_then(|(a, b)| Some((a.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?)))
-            .with_context(|| format!("--range {range:?} is not LO,HI"))?;
-        let region = if args.three_d {
-            FillRegion::Volume
-        } else {
-            FillRegion::Plane(PlaneFrame::across(normal, seed))
-        };
-        voxels.extend(fill::flood_fill(&grid, seed, (lo, hi), region, |i| {
-            case.value_at(i).unwrap_or(0.0)
-        })?);
-    }
-    if let Some(along) = &args.interpolate {
-        voxels.extend(interpolate::between_slices(
-            &map,
-            &grid,
-            axis(along),
-            args.label,
-        ));
-    }
+    let voxels = stroke_voxels(args, &grid, &case, &map)?;
     let painting = !args.at.is_empty() || args.fill.is_some() || args.interpolate.is_some();
     let mut changed = 0;
     if painting {
@@ -178,20 +132,98 @@ pub fn run(args: &PaintArgs) -> anyhow::Result<()> {
             project.save_label_map(item.id, &annotator, &case, &map)?;
         }
     }
-    let volumes = paint::label_volumes(&paint::count_labels(&map), &grid);
+    print_volumes(
+        args,
+        item.id,
+        &annotator,
+        painting.then_some(changed),
+        &map,
+        &grid,
+    );
+    Ok(())
+}
+
+/// The voxels the stroke touches: brush dabs at each `--at`, a flood fill
+/// from `--fill`, or the slices `--interpolate` fills between.
+fn stroke_voxels(
+    args: &PaintArgs,
+    grid: &Grid,
+    case: &volume::Volume,
+    map: &[u8],
+) -> anyhow::Result<Vec<usize>> {
+    let normal = axis(&args.normal);
+    let mut voxels = Vec::new();
+    for at in &args.at {
+        let at = triple(at)?;
+        let shape = if args.sphere {
+            BrushShape::Sphere
+        } else {
+            BrushShape::Disk
+        };
+        voxels.extend(
+            paint::brush(
+                grid,
+                &PlaneFrame::across(normal, at),
+                at,
+                args.radius_mm,
+                shape,
+            )
+            .map_err(|e| anyhow::anyhow!("--at {at:?}: {e}"))?,
+        );
+    }
+    if let Some(seed) = &args.fill {
+        let seed = triple(seed)?;
+        let range = args
+            .range
+            .as_deref()
+            .context("--fill needs --range LO,HI")?;
+        let (lo, hi) = range
+            .split_once(',')
+            .and_then(|(a, b)| Some((a.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?)))
+            .with_context(|| format!("--range {range:?} is not LO,HI"))?;
+        let region = if args.three_d {
+            FillRegion::Volume
+        } else {
+            FillRegion::Plane(PlaneFrame::across(normal, seed))
+        };
+        voxels.extend(fill::flood_fill(grid, seed, (lo, hi), region, |i| {
+            case.value_at(i).unwrap_or(0.0)
+        })?);
+    }
+    if let Some(along) = &args.interpolate {
+        voxels.extend(interpolate::between_slices(
+            map,
+            grid,
+            axis(along),
+            args.label,
+        ));
+    }
+    Ok(voxels)
+}
+
+/// The map's volume per label (and what the stroke changed, when it painted).
+fn print_volumes(
+    args: &PaintArgs,
+    item: i64,
+    annotator: &str,
+    changed: Option<usize>,
+    map: &[u8],
+    grid: &Grid,
+) {
+    let volumes = paint::label_volumes(&paint::count_labels(map), grid);
     if args.json {
         println!(
             "{}",
             serde_json::json!({
-                "item": item.id,
+                "item": item,
                 "annotator": annotator,
-                "changed_voxels": changed,
+                "changed_voxels": changed.unwrap_or(0),
                 "labels": volumes,
             })
         );
     } else {
-        if painting {
-            println!("changed {changed} voxels of item {} ({annotator})", item.id);
+        if let Some(changed) = changed {
+            println!("changed {changed} voxels of item {item} ({annotator})");
         }
         for v in &volumes {
             println!(
@@ -203,5 +235,4 @@ pub fn run(args: &PaintArgs) -> anyhow::Result<()> {
             println!("no labeled voxels");
         }
     }
-    Ok(())
 }

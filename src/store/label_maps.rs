@@ -426,6 +426,43 @@ pub fn import(
     annotator: &str,
 ) -> Result<MapImport, StoreError> {
     let annotator = super::annotator_name(annotator)?;
+    let files = map_files(folder)?;
+    let items = project.items()?;
+    let by_name = items_by_case_name(&items);
+    let current = project.all_label_maps()?;
+    let mut problems = Vec::new();
+    let mut ready: Vec<(i64, Volume, Vec<u8>)> = Vec::new();
+    let mut unchanged = 0;
+    for file in &files {
+        let file_name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match check_map(project, file, &file_name, &by_name, &current, &annotator) {
+            Ok(Some(map)) => ready.push(map),
+            Ok(None) => unchanged += 1,
+            Err(problem) => problems.push(format!("{file_name}: {problem}")),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(StoreError::Invalid(format!(
+            "no label maps imported; {} file(s) refused:\n  {}",
+            problems.len(),
+            problems.join("\n  ")
+        )));
+    }
+    let imported = ready.len();
+    for (item_id, case, voxels) in ready {
+        project.save_label_map(item_id, &annotator, &case, &voxels)?;
+    }
+    Ok(MapImport {
+        imported,
+        unchanged,
+    })
+}
+
+/// The `<case>_labels.nii[.gz]` files of `folder`, sorted; none is an error.
+fn map_files(folder: &Path) -> Result<Vec<PathBuf>, StoreError> {
     let entries = std::fs::read_dir(folder).map_err(|source| StoreError::Io {
         path: folder.to_path_buf(),
         source,
@@ -445,110 +482,74 @@ pub fn import(
             folder.display()
         )));
     }
-    let items = project.items()?;
+    Ok(files)
+}
+
+/// The items a map file's case name can mean: by their own case name and
+/// by the name the export gives them (`<case>-item<ID>` where names clash).
+fn items_by_case_name(items: &[Item]) -> HashMap<String, Vec<&Item>> {
     let mut by_name: HashMap<String, Vec<&Item>> = HashMap::new();
-    for item in &items {
+    for item in items {
         by_name.entry(case_name(item)).or_default().push(item);
     }
-    for (id, name) in export_names(&items) {
+    for (id, name) in export_names(items) {
         if let Some(item) = items.iter().find(|i| i.id == id)
             && name != case_name(item)
         {
             by_name.entry(name).or_default().push(item);
         }
     }
-    let current = project.all_label_maps()?;
-    let mut problems = Vec::new();
-    let mut ready: Vec<(i64, Volume, Vec<u8>)> = Vec::new();
-    let mut unchanged = 0;
-    for file in &files {
-        let file_name = file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let case = file_name
-            .strip_suffix("_labels.nii.gz")
-            .or_else(|| file_name.strip_suffix("_labels.nii"))
-            .unwrap_or_default();
-        let item = match by_name.get(case).map(Vec::as_slice) {
-            Some([item]) => *item,
-            Some(several) => {
-                problems.push(format!(
-                    "{file_name}: case name {case:?} matches {} items (export names them <case>-item<ID>)",
-                    several.len()
-                ));
-                continue;
-            }
-            None => {
-                problems.push(format!(
-                    "{file_name}: no item of the project is named {case:?}"
-                ));
-                continue;
-            }
-        };
-        let case_volume = match volume::load(&project.resolve(item)) {
-            Ok(v) => v,
-            Err(e) => {
-                problems.push(format!("{file_name}: its case cannot be read: {e}"));
-                continue;
-            }
-        };
-        let map = match volume::load(file) {
-            Ok(m) => m,
-            Err(e) => {
-                problems.push(format!("{file_name}: {e}"));
-                continue;
-            }
-        };
-        if let Some(why) = grid_mismatch(&map, &case_volume) {
-            problems.push(format!(
-                "{file_name}: does not fit case {:?} (item {}): {why}",
-                item.path, item.id
+    by_name
+}
+
+/// One map file checked against its item: the map ready to save, `None`
+/// when the annotator's saved map is the same, or the problem.
+fn check_map(
+    project: &Project,
+    file: &Path,
+    file_name: &str,
+    by_name: &HashMap<String, Vec<&Item>>,
+    current: &BTreeMap<i64, Vec<LabelMapRecord>>,
+    annotator: &str,
+) -> Result<Option<(i64, Volume, Vec<u8>)>, String> {
+    let case = file_name
+        .strip_suffix("_labels.nii.gz")
+        .or_else(|| file_name.strip_suffix("_labels.nii"))
+        .unwrap_or_default();
+    let item = match by_name.get(case).map(Vec::as_slice) {
+        Some([item]) => *item,
+        Some(several) => {
+            return Err(format!(
+                "case name {case:?} matches {} items (export names them <case>-item<ID>)",
+                several.len()
             ));
-            continue;
         }
-        let voxels = match label_voxels(&map) {
-            Ok(v) => v,
-            Err(why) => {
-                problems.push(format!("{file_name}: {why}"));
-                continue;
-            }
+        None => return Err(format!("no item of the project is named {case:?}")),
+    };
+    let case_volume = volume::load(&project.resolve(item))
+        .map_err(|e| format!("its case cannot be read: {e}"))?;
+    let map = volume::load(file).map_err(|e| e.to_string())?;
+    if let Some(why) = grid_mismatch(&map, &case_volume) {
+        return Err(format!(
+            "does not fit case {:?} (item {}): {why}",
+            item.path, item.id
+        ));
+    }
+    let voxels = label_voxels(&map)?;
+    let existing = current
+        .get(&item.id)
+        .and_then(|records| records.iter().find(|r| r.annotator == annotator));
+    if let Some(record) = existing {
+        return match project.read_label_map(record, &case_volume) {
+            Ok(old) if old == voxels => Ok(None),
+            _ => Err(format!(
+                "{annotator} already has a different map of item {} (import under another \
+                 --annotator, or paint over it in the window)",
+                item.id
+            )),
         };
-        let existing = current
-            .get(&item.id)
-            .and_then(|records| records.iter().find(|r| r.annotator == annotator));
-        if let Some(record) = existing {
-            match project.read_label_map(record, &case_volume) {
-                Ok(old) if old == voxels => {
-                    unchanged += 1;
-                    continue;
-                }
-                _ => {
-                    problems.push(format!(
-                        "{file_name}: {annotator} already has a different map of item {} (import under another --annotator, or paint over it in the window)",
-                        item.id
-                    ));
-                    continue;
-                }
-            }
-        }
-        ready.push((item.id, case_volume, voxels));
     }
-    if !problems.is_empty() {
-        return Err(StoreError::Invalid(format!(
-            "no label maps imported; {} file(s) refused:\n  {}",
-            problems.len(),
-            problems.join("\n  ")
-        )));
-    }
-    let imported = ready.len();
-    for (item_id, case, voxels) in ready {
-        project.save_label_map(item_id, &annotator, &case, &voxels)?;
-    }
-    Ok(MapImport {
-        imported,
-        unchanged,
-    })
+    Ok(Some((item.id, case_volume, voxels)))
 }
 
 #[cfg(test)]
