@@ -251,7 +251,151 @@ impl TrainingMethod for Kdamm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::{Device, TensorData};
+    use crate::train::config::TrainConfig;
+    use crate::train::models::Classifier;
+    use crate::train::models::fusion::{FLAGS, Fusion, FusionConfig};
+    use crate::train::step::Guidance;
+    use burn::optim::AdamConfig;
+    use burn::tensor::{Device, Distribution, Int, TensorData};
+
+    fn values(t: Tensor<2>) -> Vec<Vec<f64>> {
+        let [rows, cols] = t.dims();
+        let flat: Vec<f32> = t.into_data().convert::<f32>().try_to_vec().unwrap();
+        (0..rows)
+            .map(|r| (0..cols).map(|c| flat[r * cols + c] as f64).collect())
+            .collect()
+    }
+
+    fn log_softmax_row(z: &[f64], t: f64) -> Vec<f64> {
+        let scaled: Vec<f64> = z.iter().map(|v| v / t).collect();
+        let max = scaled.iter().cloned().fold(f64::MIN, f64::max);
+        let log_sum = scaled.iter().map(|v| (v - max).exp()).sum::<f64>().ln() + max;
+        scaled.iter().map(|v| v - log_sum).collect()
+    }
+
+    /// METHODS.md §4's total, by value: `w_ce·CE` over the complete labeled
+    /// rows plus `w_kd·T²·KL(p_teacher^T ‖ p_student^T)` per teacher, each
+    /// averaged over the rows that teacher saw, labeled or not.
+    #[test]
+    fn the_total_is_ce_on_complete_labeled_rows_plus_each_teachers_t2_kl_on_its_rows() {
+        let device = Device::flex().autodiff();
+        device.seed(11);
+        let (size, record) = (4, 3);
+        let len = size * size + record + FLAGS;
+        let student = Classifier::Fusion(Fusion::new(
+            &FusionConfig {
+                classes: 2,
+                width: 2,
+                dropout: 0.0,
+                channels: 1,
+                size,
+                record_inputs: record,
+            },
+            &device,
+        ));
+        // Three labeled samples (the second lacks its CT: flag set), two unlabeled.
+        let sample = |missing_ct: bool| {
+            let mut v: Vec<f32> =
+                Tensor::<1>::random([len], Distribution::Normal(0.0, 1.0), &device)
+                    .into_data()
+                    .try_to_vec()
+                    .unwrap();
+            v[len - 2] = f32::from(u8::from(missing_ct));
+            v[len - 1] = 0.0;
+            v
+        };
+        let stack = |rows: Vec<Vec<f32>>| {
+            let n = rows.len();
+            Tensor::<1>::from_data(TensorData::new(rows.concat(), [n * len]), &device)
+                .reshape([n, len, 1, 1])
+        };
+        let labeled = stack(vec![sample(false), sample(true), sample(false)]);
+        let unlabeled = stack(vec![sample(false), sample(true)]);
+        // Per row: the image teacher's seen flag and logits, then the tabular
+        // teacher's. Rows 0, 2, 3 seen by the image teacher; 0, 1, 2, 4 by the
+        // tabular one.
+        let teacher: [[f64; 6]; 5] = [
+            [1.0, 2.0, -1.0, 1.0, 0.5, 0.0],
+            [0.0, 0.0, 0.0, 1.0, -1.0, 1.5],
+            [1.0, -0.5, 0.7, 1.0, 0.2, 0.1],
+            [1.0, 0.3, 0.3, 0.0, 0.0, 0.0],
+            [0.0, 0.0, 0.0, 1.0, 1.0, -2.0],
+        ];
+        let batch = Batch {
+            labeled: labeled.clone(),
+            labels: Tensor::<1, Int>::from_data(TensorData::from([1i64, 0, 0]), &device),
+            weights: None,
+            unlabeled: Some(unlabeled.clone()),
+            guidance: Some(Guidance {
+                rows: Tensor::<1, Int>::from_data(TensorData::from([0i64, 1, 2, 3, 4]), &device),
+                features: Tensor::<1>::from_data(
+                    TensorData::new(
+                        teacher
+                            .iter()
+                            .flatten()
+                            .map(|&v| v as f32)
+                            .collect::<Vec<_>>(),
+                        [30],
+                    ),
+                    &device,
+                )
+                .reshape([5, 6]),
+            }),
+        };
+        let (w_ce, w_kd, t) = (0.7, 1.5, 3.0);
+        let config = TrainConfig::default()
+            .with(&CE_WEIGHT, w_ce)
+            .with(&KD_WEIGHT, w_kd)
+            .with(&TEMPERATURE, t);
+        // The student's logits before the step, then the terms by hand.
+        let (logits, _) = student.forward(Tensor::cat(vec![labeled, unlabeled], 0));
+        let z = values(logits);
+        let labels = [1usize, 0, 0];
+        // Rows 0 and 2 are the complete labeled ones.
+        let ce = [0, 2]
+            .iter()
+            .map(|&r| -log_softmax_row(&z[r], 1.0)[labels[r]])
+            .sum::<f64>()
+            / 2.0;
+        let kd = |slot: usize| {
+            let (mut sum, mut seen) = (0.0, 0.0);
+            for (r, row) in teacher.iter().enumerate() {
+                let flag = row[slot * 3];
+                let log_p = log_softmax_row(&row[slot * 3 + 1..slot * 3 + 3], t);
+                let log_q = log_softmax_row(&z[r], t);
+                let kl: f64 = (0..2).map(|c| log_p[c].exp() * (log_p[c] - log_q[c])).sum();
+                sum += flag * t * t * kl;
+                seen += flag;
+            }
+            sum / seen
+        };
+        let (kd_image, kd_tabular) = (kd(0), kd(1));
+        let total = w_ce * ce + w_kd * (kd_image + kd_tabular);
+        let mut optimizer = AdamConfig::new().init();
+        let context = StepContext {
+            learning_rate: 1e-3,
+            global_step: 0,
+            epoch_progress: 0.0,
+            config: &config,
+        };
+        let models = Models {
+            student,
+            teacher: None,
+        };
+        let (_, reported) = Kdamm.step(models, &mut optimizer, &batch, &context);
+        let close = |name: &str, want: f64| {
+            let got = reported[name];
+            assert!(
+                (got - want).abs() < 1e-4 * want.abs().max(1.0),
+                "{name}: {got} vs {want}"
+            );
+        };
+        close(series::CE, ce);
+        close(series::KD_IMAGE, kd_image);
+        close(series::KD_TABULAR, kd_tabular);
+        close(series::TOTAL, total);
+        assert_eq!(reported[series::COMPLETE], 2.0);
+    }
 
     #[test]
     fn complete_rows_read_the_flags() {
