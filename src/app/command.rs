@@ -75,11 +75,6 @@ impl From<WindowCommand> for Command {
     }
 }
 
-/// The training panel and its run; applied by [`super::training::Training::apply`].
-// A settings change carries the whole configuration; a few per second at
-// most, moved once: boxing it would buy nothing.
-#[allow(clippy::large_enum_variant)]
-
 impl From<TrainingCommand> for Command {
     fn from(command: TrainingCommand) -> Self {
         Command::Training(command)

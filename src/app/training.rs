@@ -477,6 +477,10 @@ fn default_input(schema: &crate::store::Schema, current: &[String]) -> String {
     }
 }
 
+/// The training panel and its run; applied by [`Training::apply`].
+// A settings change carries the whole configuration; a few per second at
+// most, moved once: boxing it would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum TrainingCommand {
     Show(bool),

@@ -136,7 +136,7 @@ fn import_generated(
     use crate::store::import::{self, ImportOptions};
     use crate::store::{Project, Schema};
 
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
     let images = dir.join("images");
     std::fs::create_dir_all(&images)?;
     let mut rng = Rng::new(5);
