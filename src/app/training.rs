@@ -44,7 +44,6 @@ pub enum TrainingStatus {
 /// One run as the training panel shows it.
 pub struct TrainingRun {
     pub config: TrainConfig,
-    pub method: String,
     pub device: String,
     pub run: Option<String>,
     pub status: TrainingStatus,
@@ -71,7 +70,6 @@ impl TrainingRun {
         compute: ComputeDevice,
         threads: usize,
     ) -> Self {
-        let name = config.method.name().to_string();
         let (events_tx, events) = channel();
         let (commands, commands_rx) = channel();
         let (result_tx, result) = channel();
@@ -106,7 +104,6 @@ impl TrainingRun {
         Self {
             epochs_planned: config.epochs,
             config,
-            method: name,
             device,
             run: None,
             status: TrainingStatus::Starting,

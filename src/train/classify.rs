@@ -136,8 +136,6 @@ pub struct Trainer {
     class_weights: Option<Vec<f32>>,
     /// The early stages are held still (the first epochs of a fine-tuning run).
     early_stages_frozen: bool,
-    /// The current epoch's order (drawn by the run loop's `begin_epoch`).
-    order: Option<EpochOrder>,
 }
 
 impl Trainer {
@@ -232,7 +230,6 @@ impl Trainer {
             global_step: 0,
             class_weights,
             early_stages_frozen: false,
-            order: None,
         })
     }
 
@@ -469,6 +466,8 @@ pub struct ClassifyRun {
     device: Device,
     /// A single frozen teacher run's test metrics (they never change).
     fixed_teacher: Option<Metrics>,
+    /// The current epoch's order (drawn by `begin_epoch`).
+    order: EpochOrder,
     chosen: Option<Models>,
 }
 
@@ -531,6 +530,10 @@ pub fn prepare(
         root: root.to_path_buf(),
         device: compute.device.clone(),
         fixed_teacher,
+        order: EpochOrder {
+            labeled: Vec::new(),
+            unlabeled: Vec::new(),
+        },
         chosen: None,
     })
 }
@@ -558,17 +561,11 @@ impl Learner for ClassifyRun {
         let config = &self.trainer.config;
         let frozen = config.fine_tune_from.is_some() && epoch < config.freeze_early_epochs;
         self.trainer.set_early_stages_frozen(frozen);
-        self.trainer.order = Some(self.trainer.shuffle_epoch());
+        self.order = self.trainer.shuffle_epoch();
     }
 
     fn step(&mut self, epoch: usize, step: usize) -> Result<(Scalars, usize), TrainError> {
-        let order = self.trainer.order.take().unwrap_or_else(|| EpochOrder {
-            labeled: Vec::new(),
-            unlabeled: Vec::new(),
-        });
-        let result = self.trainer.step(epoch, step, &order);
-        self.trainer.order = Some(order);
-        result
+        self.trainer.step(epoch, step, &self.order)
     }
 
     fn score(&self) -> Scores {

@@ -18,7 +18,7 @@ use super::losses::ClassificationLoss;
 use super::models::ModelKind;
 use super::models::xception::XceptionOptions;
 pub use super::spec::Method;
-use super::spec::{Setting, SettingValue, SettingValues, Task};
+use super::spec::{Setting, SettingValue, SettingValues};
 
 /// A setting that cannot train, named.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -438,7 +438,7 @@ impl TrainConfig {
                 ));
             }
         }
-        if self.method.spec().task == Task::Segment {
+        if self.method.segments() {
             return self.validate_segmentation();
         }
         if self.modalities.len() > 2
@@ -481,7 +481,7 @@ impl TrainConfig {
     /// settings; every slice for the slice policy), or slices and record
     /// together (two modalities).
     pub fn input_kind(&self) -> InputKind {
-        if self.method.spec().task == Task::Segment {
+        if self.method.segments() {
             return InputKind::Sequences(self.modalities.clone());
         }
         let role = self

@@ -649,9 +649,8 @@ impl Learner for SegRun {
         let batch_size = self.trainer.config.batch_size.max(1);
         let start = (step * batch_size).min(self.samples.len());
         let end = (start + batch_size).min(self.samples.len());
-        let chunk = self.samples[start..end].to_vec();
-        let values = self.trainer.step(&chunk, epoch)?;
-        Ok((values, chunk.len()))
+        let values = self.trainer.step(&self.samples[start..end], epoch)?;
+        Ok((values, end - start))
     }
 
     fn score(&self) -> Scores {
