@@ -270,14 +270,11 @@ pub fn attach_teacher(
         )));
     };
     let volumes = data::load_for(&Project::open(root)?, &loaded.config, rasterize)?;
-    let mut cached: HashMap<i64, Vec<f32>> = HashMap::new();
-    for images in [&volumes.labeled, &volumes.unlabeled, &volumes.test] {
-        let features = inference::features(&teacher, images, device);
-        cached.extend(images.ids.iter().copied().zip(features));
-    }
-    if config.switch(&super::methods::cross_modal_kd::STANDARDISE_TEACHER) {
-        standardise(&mut cached);
-    }
+    let cached = training_features(
+        &volumes,
+        |images| inference::features(&teacher, images, device),
+        config.switch(&super::methods::cross_modal_kd::STANDARDISE_TEACHER),
+    );
     let attach = |images: &mut Images| {
         images.guidance = images
             .ids
@@ -297,8 +294,28 @@ pub fn attach_teacher(
     }))
 }
 
-/// Standardises each feature over the cohort (mean 0, sd 1 across every
-/// case the teacher saw). Why: the row means of a CT network's feature map
+/// The frozen teacher's features of the training cases — the labeled and
+/// unlabeled pools, the only ones a step distils from — by case id,
+/// standardised over those cases when `standardise` is on. The test pool
+/// takes no part: its cases would otherwise shift the mean and spread the
+/// student is guided by, a leak of test data into training.
+fn training_features(
+    volumes: &PoolData,
+    features_of: impl Fn(&Images) -> Vec<Vec<f32>>,
+    standardise_them: bool,
+) -> HashMap<i64, Vec<f32>> {
+    let mut cached: HashMap<i64, Vec<f32>> = HashMap::new();
+    for images in [&volumes.labeled, &volumes.unlabeled] {
+        cached.extend(images.ids.iter().copied().zip(features_of(images)));
+    }
+    if standardise_them {
+        standardise(&mut cached);
+    }
+    cached
+}
+
+/// Standardises each feature over `features` (mean 0, sd 1 across the
+/// training cases the teacher saw). Why: the row means of a CT network's feature map
 /// are dominated by what every chest shares (air, body, lungs), so raw
 /// vectors of two cases have a cosine near 1 and the similarity
 /// distribution P of METHODS.md §3 is nearly uniform — there is almost
@@ -356,6 +373,35 @@ mod tests {
             for (got, want) in features[&id].iter().zip(want) {
                 assert!((got - want).abs() < 1e-5, "{id}: {:?}", features[&id]);
             }
+        }
+    }
+
+    #[test]
+    fn teacher_features_are_standardised_over_the_training_cases_only() {
+        // One feature per case: labeled 1 → 0, 2 → 2; unlabeled 3 → 4;
+        // test 4 → 100. Over the training cases: mean 2, sd √(8/3); a test
+        // case taking part would move the mean to 26.5.
+        let pool = |ids: Vec<i64>| Images {
+            labels: vec![None; ids.len()],
+            pixels: vec![0.0; ids.len()],
+            shape: [1, 1, 1],
+            guidance: Vec::new(),
+            ids,
+        };
+        let volumes = PoolData {
+            classes: vec!["a".into(), "b".into()],
+            labeled: pool(vec![1, 2]),
+            unlabeled: pool(vec![3]),
+            test: pool(vec![4]),
+            skipped: Vec::new(),
+        };
+        let value = |id: i64| [0.0, 0.0, 2.0, 4.0, 100.0][id as usize];
+        let features = |images: &Images| images.ids.iter().map(|&id| vec![value(id)]).collect();
+        let cached = training_features(&volumes, features, true);
+        assert!(!cached.contains_key(&4), "a test case's features guide nothing");
+        let sd = (8.0f32 / 3.0).sqrt();
+        for (id, want) in [(1, -2.0 / sd), (2, 0.0), (3, 2.0 / sd)] {
+            assert!((cached[&id][0] - want).abs() < 1e-5, "{id}: {:?}", cached[&id]);
         }
     }
 }

@@ -12,7 +12,8 @@
 //! ([`weighted_gradients`]) and the two gradients are summed with
 //! their weights — the gradient of the weighted total, with no third pass.
 //! A batch with fewer than two cases the teacher saw has no similarity
-//! distribution: it trains on cross-entropy alone.
+//! distribution: it trains on `α·L_ce` alone. Both passes draw the same
+//! dropout masks (one network per step).
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
@@ -131,41 +132,59 @@ impl TrainingMethod for CrossModalKd {
         let student = models.student;
         let alpha = context.config.number(&ALPHA);
         let grad_ratio = context.config.switch(&GRAD_RATIO);
-        let ce_loss = || {
-            let (logits, _) = student.forward(batch.labeled.clone());
-            classification(
-                logits,
-                batch.labels.clone(),
-                &context.config.loss,
-                batch.weights.clone(),
-            )
-            .2
-        };
         let guided = batch.guidance.as_ref().filter(|g| g.rows.dims()[0] >= 2);
         let (grads, values) = match guided {
             None => {
-                let ce = ce_loss();
+                // Cross-entropy alone, at the weight α it has in every
+                // other step (not promoted to weight 1 when a batch
+                // happens to hold fewer than two cases the teacher saw).
+                let (logits, _) = student.forward(batch.labeled.clone());
+                let ce = classification(
+                    logits,
+                    batch.labels.clone(),
+                    &context.config.loss,
+                    batch.weights.clone(),
+                )
+                .2;
                 let values = Scalars::from([
                     (series::CE.into(), scalar(&ce)),
-                    (series::TOTAL.into(), scalar(&ce)),
+                    (series::TOTAL.into(), alpha * scalar(&ce)),
                 ]);
-                (GradientsParams::from_grads(ce.backward(), &student), values)
+                let weighted = ce.mul_scalar(alpha);
+                (
+                    GradientsParams::from_grads(weighted.backward(), &student),
+                    values,
+                )
             }
             Some(guidance) => {
-                let mut ce_value = 0.0;
-                let mut kd_value = 0.0;
                 let everything = match &batch.unlabeled {
                     Some(u) => Tensor::cat(vec![batch.labeled.clone(), u.clone()], 0),
                     None => batch.labeled.clone(),
                 };
+                let labeled_rows = batch.labeled.dims()[0];
+                // Both per-loss passes run the same forward with the same
+                // dropout masks, drawn once per step: the two gradients
+                // are of one network, as one backward of the sum would be.
+                let masks = student
+                    .record_dropout_masks(everything.dims()[0], &everything.device());
+                let forward = || student.forward_masked(everything.clone(), masks.as_ref());
+                let mut ce_value = 0.0;
+                let mut kd_value = 0.0;
                 let (grads, measured) = weighted_gradients(
                     || {
-                        let ce = ce_loss();
+                        let (logits, _) = forward();
+                        let ce = classification(
+                            logits.narrow(0, 0, labeled_rows),
+                            batch.labels.clone(),
+                            &context.config.loss,
+                            batch.weights.clone(),
+                        )
+                        .2;
                         ce_value = scalar(&ce);
                         ce
                     },
                     || {
-                        let (_, features) = student.forward(everything);
+                        let (_, features) = forward();
                         let seen = features.select(0, guidance.rows.clone());
                         let kd = pkt(seen, guidance.features.clone());
                         kd_value = scalar(&kd);
@@ -303,12 +322,58 @@ mod tests {
     }
 
     #[test]
-    fn with_fewer_than_two_guided_cases_the_step_is_cross_entropy_alone() {
-        let (models, batch, config, _) = setup(&[4]);
+    fn with_fewer_than_two_guided_cases_the_step_is_cross_entropy_alone_at_alpha() {
+        let (models, batch, mut config, _) = setup(&[4]);
+        config.set(&ALPHA, 0.25);
         let (logits, _) = models.student.forward(batch.labeled.clone());
         let (_, _, ce) = classification(logits, batch.labels.clone(), &config.loss, None);
         let (_, values) = step(models, &batch, &config);
-        assert!((values[series::TOTAL] - scalar(&ce)).abs() < 1e-6);
+        assert!((values[series::CE] - scalar(&ce)).abs() < 1e-6);
+        assert!(
+            (values[series::TOTAL] - 0.25 * scalar(&ce)).abs() < 1e-6,
+            "{values:?}"
+        );
         assert!(!values.contains_key(series::KD) && !values.contains_key(series::RATIO));
+    }
+
+    #[test]
+    fn both_passes_of_a_step_draw_the_same_dropout_masks() {
+        let (mut models, batch, mut config, device) = setup(&[0, 2, 3, 5]);
+        config.dropout = 0.5;
+        models.student = crate::train::inference::classifier_for(&config, 2, &device);
+        let context = StepContext {
+            learning_rate: 1e-3,
+            global_step: 7,
+            epoch_progress: 0.0,
+            config: &config,
+        };
+        let everything = Tensor::cat(
+            vec![batch.labeled.clone(), batch.unlabeled.clone().unwrap()],
+            0,
+        );
+        // The step draws its masks first: the same seed, the same masks.
+        device.seed(11);
+        let masks = models.student.record_dropout_masks(6, &device);
+        assert!(masks.is_some(), "dropout 0.5 while training draws masks");
+        let (logits, features) = models
+            .student
+            .forward_masked(everything.clone(), masks.as_ref());
+        let (_, _, ce) =
+            classification(logits.narrow(0, 0, 3), batch.labels.clone(), &config.loss, None);
+        let guidance = batch.guidance.as_ref().unwrap();
+        let kd = pkt(
+            features.select(0, guidance.rows.clone()),
+            guidance.features.clone(),
+        );
+        // Another draw gives other values: the masks matter here.
+        let (other, _) = models.student.forward(everything);
+        let (_, _, other_ce) =
+            classification(other.narrow(0, 0, 3), batch.labels.clone(), &config.loss, None);
+        assert!((scalar(&other_ce) - scalar(&ce)).abs() > 1e-4);
+        device.seed(11);
+        let mut optimizer: ModuleOptimizer = AdamConfig::new().init();
+        let (_, values) = CrossModalKd.step(models, &mut optimizer, &batch, &context);
+        assert!((values[series::CE] - scalar(&ce)).abs() < 1e-6, "{values:?}");
+        assert!((values[series::KD] - scalar(&kd)).abs() < 1e-6, "{values:?}");
     }
 }

@@ -293,6 +293,36 @@ impl Classifier {
         self.set_require_grad_group(group, !frozen)
     }
 
+    /// Dropout masks for a pass over `rows` records that several passes of
+    /// one step can share ([`Classifier::forward_masked`]); `None` for a
+    /// network that draws its own (every one but the record MLP) or none.
+    pub fn record_dropout_masks(
+        &self,
+        rows: usize,
+        device: &Device,
+    ) -> Option<tabular::DropoutMasks> {
+        match self {
+            Classifier::Tabular(m) => m.dropout_masks(rows, device),
+            _ => None,
+        }
+    }
+
+    /// [`Classifier::forward`] with the record MLP's dropout masks given;
+    /// any other network draws its own.
+    pub fn forward_masked(
+        &self,
+        images: Tensor<4>,
+        masks: Option<&tabular::DropoutMasks>,
+    ) -> (Tensor<2>, Tensor<2>) {
+        match self {
+            Classifier::Tabular(m) => {
+                let [batch, inputs, h, w] = images.dims();
+                m.forward_masked(images.reshape([batch, inputs * h * w]), masks)
+            }
+            _ => self.forward(images),
+        }
+    }
+
     /// # Shapes
     /// images `[B, 3, H, W]`, volumes `[B, D, H, W]` or records `[B, F, 1, 1]`
     /// → (logits `[B, classes]`, pooled features `[B, N]`)

@@ -6,7 +6,7 @@
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Distribution, Tensor};
 
 /// Settings of [`TabularMlp`].
 #[derive(Clone, Debug, PartialEq)]
@@ -19,7 +19,8 @@ pub struct TabularMlpConfig {
     pub dropout: f64,
 }
 
-/// One hidden layer: linear, layer norm, ReLU.
+/// One hidden layer: linear, layer norm, ReLU (dropout at the input of
+/// every hidden layer after the first, and of the classifier).
 #[derive(Module, Debug)]
 pub struct Hidden {
     linear: Linear,
@@ -69,24 +70,73 @@ impl TabularMlp {
         &mut self.classifier
     }
 
-    /// Class logits and the last hidden layer's activations.
+    /// Class logits and the last hidden layer's activations, with dropout
+    /// masks drawn afresh (while training).
     ///
     /// # Shapes
     /// records `[B, inputs]` → (logits `[B, classes]`, features `[B, hidden.last]`)
     pub fn forward(&self, records: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        let masks = self.dropout_masks(records.dims()[0], &records.device());
+        self.forward_masked(records, masks.as_ref())
+    }
+
+    /// Fresh dropout masks for `rows` records: one per dropout site (the
+    /// input of each hidden layer after the first, and of the classifier),
+    /// 0 or `1/(1 − p)`. `None` where dropout does nothing: at inference
+    /// (no autodiff) or `p = 0`. Drawn apart so that several passes of one
+    /// step (a method's per-loss gradients) can share them.
+    pub fn dropout_masks(&self, rows: usize, device: &Device) -> Option<DropoutMasks> {
+        let p = self.dropout.prob;
+        if p <= 0.0 || !device.is_autodiff() {
+            return None;
+        }
+        let keep = 1.0 - p;
+        // Site i follows hidden layer i: its width is that layer's.
+        Some(DropoutMasks(
+            self.hidden
+                .iter()
+                .map(|layer| {
+                    let width = layer.norm.gamma.dims()[0];
+                    Tensor::<2>::random([rows, width], Distribution::Bernoulli(keep), device)
+                        .div_scalar(keep)
+                })
+                .collect(),
+        ))
+    }
+
+    /// [`TabularMlp::forward`] with given dropout masks (`None`: none).
+    pub fn forward_masked(
+        &self,
+        records: Tensor<2>,
+        masks: Option<&DropoutMasks>,
+    ) -> (Tensor<2>, Tensor<2>) {
+        let drop = |x: Tensor<2>, site: usize| match masks.and_then(|m| m.0.get(site)) {
+            Some(mask) => x.mul(mask.clone()),
+            None => x,
+        };
         let mut x = records;
-        for layer in &self.hidden {
+        for (i, layer) in self.hidden.iter().enumerate() {
+            if i > 0 {
+                // Dropout between hidden layers as before the classifier:
+                // on a pool of a few dozen records, a network without it
+                // memorises the labels within a few epochs.
+                x = drop(x, i - 1);
+            }
             x = relu(layer.norm.forward(layer.linear.forward(x)));
         }
-        let logits = self.classifier.forward(self.dropout.forward(x.clone()));
+        let last_site = self.hidden.len().saturating_sub(1);
+        let logits = self.classifier.forward(drop(x.clone(), last_site));
         (logits, x)
     }
 }
 
+/// Dropout masks of one [`TabularMlp`] pass, scaled by `1/(1 − p)`.
+#[derive(Clone, Debug)]
+pub struct DropoutMasks(Vec<Tensor<2>>);
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::Distribution;
 
     #[test]
     fn logits_and_the_exposed_layer_have_their_shapes_and_learn() {

@@ -3,10 +3,11 @@
 //!
 //! - `L_seg = CE(w_c = 1 − n_c/N per batch) + Dice`, the Dice loss
 //!   `1 − (2 Σ p q + ε)/(Σ q² + Σ p² + ε)` averaged over the classes;
-//! - `L_kd = mean KL(softmax(z_t/T) ‖ softmax(z_s/T))` over the voxels;
+//! - `L_kd = mean KL(softmax(z_t/T) ‖ softmax(z_s/T))` over the voxels and
+//!   the classes;
 //! - `L_proto = mean (S_s − S_t)²`, `S(x) = cos(f(x), p_c)` for every voxel
-//!   and every class `c` present in the truth, `p_c` the mean feature over
-//!   its voxels — each model's own prototypes.
+//!   and every class `c` its sample holds, `p_c` the mean feature over that
+//!   sample's voxels of `c` — each model's own prototypes, per sample.
 
 use burn::tensor::Tensor;
 use burn::tensor::activation::{log_softmax, softmax};
@@ -48,9 +49,11 @@ pub fn segmentation(logits: Tensor<3>, onehot: Tensor<3>) -> (Tensor<1>, Tensor<
 }
 
 /// Pixel-wise distillation: KL from the teacher's softened outputs to the
-/// student's at temperature `t`, summed over classes, averaged over voxels.
+/// student's at temperature `t`, averaged over voxels **and classes** — the
+/// reference's `softmax_kl_loss(...).mean()`, so `kd_weight = 10` weighs
+/// what the authors' 10 weighed (a sum over K classes would be K× it).
 pub fn pixel_kd(student: Tensor<3>, teacher: Tensor<3>, t: f64) -> Tensor<1> {
-    let [batch, _, voxels] = student.dims();
+    let [batch, classes, voxels] = student.dims();
     let teacher_log = log_softmax(teacher.div_scalar(t), 1);
     let student_log = log_softmax(student.div_scalar(t), 1);
     teacher_log
@@ -58,50 +61,47 @@ pub fn pixel_kd(student: Tensor<3>, teacher: Tensor<3>, t: f64) -> Tensor<1> {
         .exp()
         .mul(teacher_log - student_log)
         .sum()
-        .div_scalar((batch * voxels) as f64)
+        .div_scalar((batch * classes * voxels) as f64)
 }
 
-/// Each voxel's cosine similarity to each class prototype, `[N, K]`, and
-/// which classes are present (`[1, K]`, 1 or 0).
-fn similarity_maps(features: Tensor<3>, onehot: Tensor<3>) -> (Tensor<2>, Tensor<2>) {
-    let [batch, width, voxels] = features.dims();
-    let classes = onehot.dims()[1];
-    let n = batch * voxels;
-    let f = features.swap_dims(1, 2).reshape([n, width]); // [N, F]
-    let q = onehot.swap_dims(1, 2).reshape([n, classes]); // [N, K]
-    let counts = q.clone().sum_dim(0); // [1, K]
-    let prototypes = q
-        .transpose()
-        .matmul(f.clone())
-        .div(counts.clone().transpose().clamp_min(1.0)); // [K, F]
+/// Each voxel's cosine similarity to each class prototype of **its own
+/// sample**, `[B, P, K]`, and which classes each sample holds (`[B, 1, K]`,
+/// 1 or 0). The reference computes prototypes per 3-D crop, never pooled
+/// over a batch: pooled over 2-D slices, a slice's voxels would be pulled
+/// toward classes drawn only on other slices.
+fn similarity_maps(features: Tensor<3>, onehot: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
+    let f = features.swap_dims(1, 2); // [B, P, F]
+    let counts = onehot.clone().sum_dim(2); // [B, K, 1]
+    let prototypes = onehot.matmul(f.clone()).div(counts.clone().clamp_min(1.0)); // [B, K, F]
     // ε inside the root: decoder features come out of a ReLU and can be
     // all zero at a voxel, where √ has an infinite slope (a clamp after it
     // would still pass 0·∞ = NaN back). A zero vector is then 0 to every prototype.
-    let unit = |t: Tensor<2>| {
+    let unit = |t: Tensor<3>| {
         let norm = t
             .clone()
             .powf_scalar(2.0)
-            .sum_dim(1)
+            .sum_dim(2)
             .add_scalar(1e-12)
             .sqrt();
         t.div(norm)
     };
-    let similarity = unit(f).matmul(unit(prototypes).transpose()); // [N, K]
-    (similarity, counts.greater_elem(0.0).float())
+    let similarity = unit(f).matmul(unit(prototypes).swap_dims(1, 2)); // [B, P, K]
+    (similarity, counts.greater_elem(0.0).float().swap_dims(1, 2))
 }
 
 /// Prototype distillation: the mean squared difference of student and
-/// teacher similarity maps over every voxel and every class present.
+/// teacher similarity maps over every voxel of every sample and every class
+/// that sample holds (a class a slice lacks has no prototype there).
 pub fn prototype_kd(student: Tensor<3>, teacher: Tensor<3>, onehot: Tensor<3>) -> Tensor<1> {
+    let voxels = onehot.dims()[2] as f64;
     let (s_student, present) = similarity_maps(student, onehot.clone());
     let (s_teacher, _) = similarity_maps(teacher, onehot);
-    let n = s_student.dims()[0] as f64;
     let squared = (s_student - s_teacher)
         .powf_scalar(2.0)
         .mul(present.clone());
     squared
         .sum()
-        .div(present.sum().mul_scalar(n).clamp_min(1.0))
+        .div(present.sum().mul_scalar(voxels).clamp_min(1.0))
 }
 
 #[cfg(test)]
@@ -143,12 +143,13 @@ mod tests {
         // ¼ ln(½) + ¾ ln(3/2) per voxel.
         let teacher = tensor3(&[0.0, 3f32.ln()], [1, 2, 1]);
         let student = tensor3(&[0.0, 0.0], [1, 2, 1]);
-        let expected = 0.25 * 0.5f64.ln() + 0.75 * 1.5f64.ln();
+        // Averaged over the two classes as well as the voxel.
+        let expected = (0.25 * 0.5f64.ln() + 0.75 * 1.5f64.ln()) / 2.0;
         assert!((value(pixel_kd(student.clone(), teacher.clone(), 1.0)) - expected).abs() < 1e-6);
         // At T = 10 the teacher softens: (e^0, e^{ln3/10}) normalised.
         let soft = 3f64.powf(0.1);
         let (p0, p1) = (1.0 / (1.0 + soft), soft / (1.0 + soft));
-        let expected = p0 * (p0 / 0.5).ln() + p1 * (p1 / 0.5).ln();
+        let expected = (p0 * (p0 / 0.5).ln() + p1 * (p1 / 0.5).ln()) / 2.0;
         assert!((value(pixel_kd(student.clone(), teacher, 10.0)) - expected).abs() < 1e-6);
         assert!(value(pixel_kd(student.clone(), student, 10.0)).abs() < 1e-7);
     }
@@ -168,5 +169,24 @@ mod tests {
         // Scaling a model's features changes nothing (cosine).
         let scaled = tensor3(&[3.0, 3.0, 0.0, 0.0], [1, 2, 2]);
         assert!(value(prototype_kd(student, scaled, onehot)).abs() < 1e-7);
+    }
+
+    #[test]
+    fn prototypes_are_per_sample_and_classes_count_where_the_sample_holds_them() {
+        // Two samples of two voxels, two 2-D features, two classes:
+        // sample 0 all class 0, sample 1 all class 1.
+        // Student: sample 0 (1,0),(1,0); sample 1 (0,1),(0,1).
+        // Teacher: sample 0 (1,0),(0,1); sample 1 (1,0),(1,0).
+        // Sample 0, class 0: student prototype (1,0) → S = (1, 1); teacher
+        // prototype (½,½) → S = (1/√2, 1/√2). Sample 1, class 1: both maps 1.
+        // L = 2(1 − 1/√2)² / (2 (sample, class) pairs · 2 voxels).
+        // (Prototypes pooled over the batch, every class on every voxel,
+        // would give 0.2715.)
+        let onehot = tensor3(&[1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0], [2, 2, 2]);
+        let student = tensor3(&[1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0], [2, 2, 2]);
+        let teacher = tensor3(&[1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0], [2, 2, 2]);
+        let expected = (1.0 - 0.5f64.sqrt()).powi(2) / 2.0;
+        let got = value(prototype_kd(student, teacher, onehot));
+        assert!((got - expected).abs() < 1e-6, "{got} vs {expected}");
     }
 }
