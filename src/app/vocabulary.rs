@@ -10,13 +10,14 @@ pub use crate::store::schema::{ColumnType, PaintLabel};
 pub use crate::store::split::TEST_FRACTION;
 pub use crate::store::{ADJUDICATOR, Pool, Remark};
 pub use crate::train::config::{
-    InputKind, OptimizerKind, SERIES_INPUT, SliceConfig, SliceSelection, TABULAR_MODALITY,
+    ChoiceRule, InputKind, OptimizerKind, SERIES_INPUT, SliceConfig, SliceSelection, TABULAR_MODALITY,
     TrainConfig, limits,
 };
 pub use crate::train::device::ComputeDevice;
 pub use crate::train::events::{EpochRecord, Scalars, series};
 pub use crate::train::metrics::{BRATS_REGIONS, Metrics};
 pub use crate::train::models::ModelKind;
+pub use crate::train::models::xception::XceptionOptions;
 pub use crate::train::presets::Preset;
 pub use crate::train::runs::PastRun;
 pub use crate::train::spec::{Method, MethodSpec, Setting, SettingKind, SettingValue};

@@ -11,7 +11,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 
 use crate::app::training::{RASTERIZE, display_compute};
 use crate::store::Project;
-use crate::train::config::{Method, TrainConfig};
+use crate::train::config::{ChoiceRule, Method, TrainConfig};
 use crate::train::device::{self, ComputeDevice};
 use crate::train::events::{RunSummary, TrainEvent, series};
 use crate::train::inference;
@@ -181,6 +181,16 @@ fn model_parser() -> impl TypedValueParser<Value = ModelKind> {
         .map(|name| ModelKind::from_name(&name).expect("the parser offers only model names"))
 }
 
+fn choice_parser() -> impl TypedValueParser<Value = ChoiceRule> {
+    let names: Vec<&'static str> = ChoiceRule::ALL.iter().map(|r| r.name()).collect();
+    PossibleValuesParser::new(names).map(|name| {
+        ChoiceRule::ALL
+            .into_iter()
+            .find(|r| r.name() == name)
+            .expect("the parser offers only rule names")
+    })
+}
+
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
     pub dir: PathBuf,
@@ -225,6 +235,26 @@ pub struct TrainArgs {
     pub model: Option<ModelKind>,
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Xception's block counts ENTRY,MIDDLE,EXIT (default 2,2,1; Xception's
+    /// own flows: 3,8,2).
+    #[arg(long, value_name = "ENTRY,MIDDLE,EXIT", value_delimiter = ',', num_args = 3)]
+    pub xception_depth: Option<Vec<usize>>,
+    /// How the reported epoch is chosen on the validation split:
+    /// accuracy, windowed-auc (mean over 5 epochs) or last-epoch.
+    #[arg(long, value_name = "RULE", value_parser = choice_parser())]
+    pub choose_by: Option<ChoiceRule>,
+    /// Peak learning rate of the optimizer.
+    #[arg(long, value_name = "RATE")]
+    pub learning_rate: Option<f64>,
+    /// Dropout probability of the classifier (0 ≤ p < 1).
+    #[arg(long, value_name = "P")]
+    pub dropout: Option<f64>,
+    /// Images (or records) a step takes, labeled and unlabeled together.
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<usize>,
+    /// Of those, how many come from the labeled pool.
+    #[arg(long, value_name = "N")]
+    pub labeled_per_batch: Option<usize>,
     /// Continue from this earlier run's chosen checkpoint (fine-tune after
     /// labeling more; with --from-project, a run of that project). The run
     /// keeps its parent's architecture unless --model/--width say otherwise.
@@ -360,6 +390,31 @@ fn configuration(args: &TrainArgs, compute: &ComputeDevice) -> anyhow::Result<Tr
     }
     if let Some(epochs) = args.epochs {
         config.epochs = epochs;
+    }
+    if let Some(depth) = &args.xception_depth {
+        let depth: [usize; 3] = depth
+            .as_slice()
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("--xception-depth takes three counts: ENTRY,MIDDLE,EXIT"))?;
+        config.xception = config
+            .xception
+            .with_depth(depth)
+            .map_err(|e| anyhow::anyhow!("--xception-depth: {e}"))?;
+    }
+    if let Some(rule) = args.choose_by {
+        config.choose_by = rule;
+    }
+    if let Some(rate) = args.learning_rate {
+        config.learning_rate = rate;
+    }
+    if let Some(p) = args.dropout {
+        config.dropout = p;
+    }
+    if let Some(n) = args.batch_size {
+        config.batch_size = n;
+    }
+    if let Some(n) = args.labeled_per_batch {
+        config.labeled_per_batch = n;
     }
     if let Some(seed) = args.seed {
         config.seed = seed;

@@ -15,6 +15,7 @@
 use std::path::Path;
 
 use burn::module::Module;
+use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
@@ -30,11 +31,30 @@ use super::metrics::Metrics;
 use super::models::Classifier;
 use super::runs::{CHOSEN_STUDENT, CHOSEN_TEACHER, LAST_STUDENT, LAST_TEACHER};
 use super::schedule::learning_rate;
-use super::spec::TeacherUse;
+use super::spec::{Setting, SettingKind, TeacherUse};
 use super::step::{Batch, Guidance, Models, StepContext, TrainingMethod, check_finite};
 use super::task::{Checkpoint, Learner, Pools, Reported, Scores, ValidationScore};
 use crate::rng::Rng;
 use crate::store::Project;
+
+/// L2 weight decay of a classifier's parameters, for every classifying
+/// method: off for the image presets (what their readings were measured
+/// with), on for a record's MLP, which memorises a few dozen records
+/// without it (`presets`, [`TrainConfig::fit_to_modality`]).
+pub const WEIGHT_DECAY: Setting = Setting {
+    name: "weight_decay",
+    section: "classification",
+    flag: "weight-decay",
+    title: "Weight decay (L2)",
+    help: "L2 weight decay of the classifier's parameters (Adam's or SGD's)",
+    group: "Optimisation",
+    kind: SettingKind::Number {
+        default: 0.0,
+        range: 0.0..=0.1,
+        speed: 1e-5,
+    },
+    legacy: "",
+};
 
 /// How many images a step takes from each pool, and how many steps make an epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,6 +154,9 @@ pub struct Trainer {
     global_step: u64,
     /// Each class's weight in the supervised loss, when the run weighs classes.
     class_weights: Option<Vec<f32>>,
+    /// The labeled pool's inverse-frequency class weights, whether or not
+    /// the supervised loss uses them (a method's class-weighted term may).
+    class_balance: Vec<f32>,
     /// The early stages are held still (the first epochs of a fine-tuning run).
     early_stages_frozen: bool,
 }
@@ -209,15 +232,18 @@ impl Trainer {
                 }
             }
         };
+        let decay = match config.number(&WEIGHT_DECAY) {
+            d if d > 0.0 => Some(WeightDecayConfig::new(d as f32)),
+            _ => None,
+        };
         let optimizer: ModuleOptimizer = match config.optimizer {
-            OptimizerKind::Adam => AdamConfig::new().init(),
-            OptimizerKind::Sgd => SgdConfig::new().init(),
+            OptimizerKind::Adam => AdamConfig::new().with_weight_decay(decay).init(),
+            OptimizerKind::Sgd => SgdConfig::new().with_weight_decay(decay).init(),
         };
         let schedule = Schedule::new(data.labeled.len(), data.unlabeled.len(), &config);
-        let class_weights = config.loss.class_weights.then(|| {
-            let labels: Vec<usize> = data.labeled.labels.iter().flatten().copied().collect();
-            losses::class_weights(&labels, classes)
-        });
+        let labels: Vec<usize> = data.labeled.labels.iter().flatten().copied().collect();
+        let class_balance = losses::class_weights(&labels, classes);
+        let class_weights = config.loss.class_weights.then(|| class_balance.clone());
         Ok(Self {
             rng: Rng::new(config.seed),
             config,
@@ -229,6 +255,7 @@ impl Trainer {
             device,
             global_step: 0,
             class_weights,
+            class_balance,
             early_stages_frozen: false,
         })
     }
@@ -330,6 +357,10 @@ impl Trainer {
                 TensorData::new(labels, [labeled_indices.len()]),
                 &self.device,
             ),
+            class_balance: Some(Tensor::<1>::from_data(
+                TensorData::new(self.class_balance.clone(), [self.class_balance.len()]),
+                &self.device,
+            )),
             unlabeled: (uses_unlabeled && !unlabeled_indices.is_empty()).then(|| {
                 tensor4(
                     self.data.unlabeled.gather(&unlabeled_indices),
@@ -601,6 +632,13 @@ impl Learner for ClassifyRun {
             // The reported model (the teacher where there is one) chooses.
             validation: validation.as_ref().map(|v| ValidationScore {
                 primary: v.reported().metrics.accuracy,
+                // AUC is undefined where the split holds one class only:
+                // accuracy then ranks (alike in every epoch of the run).
+                ranking: v
+                    .reported()
+                    .metrics
+                    .auc
+                    .unwrap_or(v.reported().metrics.accuracy),
                 loss: v.reported().loss,
             }),
         }

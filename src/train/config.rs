@@ -32,6 +32,42 @@ pub enum OptimizerKind {
     Sgd,
 }
 
+/// How a run chooses the epoch it reports, on its validation split (a run
+/// without one reports its last epoch).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChoiceRule {
+    /// The epoch of the highest validation accuracy (segmentation: mean
+    /// Dice), ties to the lower loss — what every run before this setting
+    /// used. On a split of a few images accuracy moves in steps of 1/n,
+    /// so one lucky epoch wins.
+    #[default]
+    Accuracy,
+    /// The last epoch of the window of [`crate::train::task::CHOICE_WINDOW_EPOCHS`]
+    /// epochs with the highest mean validation AUC (segmentation: mean
+    /// Dice), ties to the lower mean loss: less quantised and less noisy.
+    WindowedAuc,
+    /// The last epoch, whatever the split says.
+    LastEpoch,
+}
+
+impl ChoiceRule {
+    pub const ALL: [ChoiceRule; 3] = [
+        ChoiceRule::Accuracy,
+        ChoiceRule::WindowedAuc,
+        ChoiceRule::LastEpoch,
+    ];
+
+    /// The name in `config.json` and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChoiceRule::Accuracy => "accuracy",
+            ChoiceRule::WindowedAuc => "windowed-auc",
+            ChoiceRule::LastEpoch => "last-epoch",
+        }
+    }
+}
+
 /// The modality role of a 2-D item's one image (a photo, or a volume's middle slice).
 pub const IMAGE_MODALITY: &str = "image";
 
@@ -228,6 +264,9 @@ pub struct TrainConfig {
     pub labeled_per_batch: usize,
     pub learning_rate: f64,
     pub optimizer: OptimizerKind,
+    /// How the reported epoch is chosen (runs before this setting: by accuracy).
+    #[serde(default)]
+    pub choose_by: ChoiceRule,
     /// Cosine decay of the learning rate over the run.
     pub cosine_schedule: bool,
     /// Perturbation strength (older runs' configs lack it: the defaults).
@@ -388,6 +427,9 @@ impl TrainConfig {
             &(1..=self.batch_size),
         )?;
         check("learning rate", self.learning_rate, &limits::LEARNING_RATE)?;
+        self.xception
+            .with_depth(self.xception.depth())
+            .map_err(|e| ConfigError(format!("xception: {e}")))?;
         let a = &self.augmentation;
         check(
             "augmentation rotation (degrees)",
@@ -555,7 +597,13 @@ impl TrainConfig {
         let input = self.input_kind();
         let fits = input.models().contains(&self.model);
         match input {
-            InputKind::Record | InputKind::Image if !fits => {
+            InputKind::Record if !fits => {
+                // An image preset's rate, epochs and (absent) regularisation
+                // make the MLP memorise a few dozen records in epochs.
+                self.model = input.models()[0];
+                self.use_record_defaults();
+            }
+            InputKind::Image if !fits => {
                 self.model = input.models()[0];
             }
             InputKind::Volume(_) => {
@@ -864,6 +912,12 @@ mod tests {
         config.modalities = vec![TABULAR_MODALITY.into()];
         config.fit_to_modality();
         assert_eq!(config.model, ModelKind::Mlp);
+        // A record's MLP gets the record defaults, not the image preset's.
+        assert_eq!(
+            (config.learning_rate, config.dropout, config.epochs),
+            (1e-3, 0.5, 60)
+        );
+        assert_eq!(config.number(&crate::train::classify::WEIGHT_DECAY), 1e-2);
         config.modalities = vec![IMAGE_MODALITY.into()];
         config.fit_to_modality();
         assert_eq!(config.model, ModelKind::Resnet18);

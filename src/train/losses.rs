@@ -115,6 +115,26 @@ pub fn consistency(student_logits: Tensor<2>, teacher_logits: Tensor<2>) -> Tens
     difference.powf_scalar(2.0).sum().div_scalar(batch)
 }
 
+/// Class-weighted prediction consistency (the SRC-MT reference's):
+/// `Σ_b Σ_c w_c (p_s − p_t)² / B`, `w_c` per class (`[C]`). The teacher's
+/// logits carry no gradient.
+///
+/// # Shapes
+/// logits `[B, C]` each, class weights `[C]` → `[1]`
+pub fn class_weighted_consistency(
+    student_logits: Tensor<2>,
+    teacher_logits: Tensor<2>,
+    class_weights: Tensor<1>,
+) -> Tensor<1> {
+    let [batch, classes] = student_logits.dims();
+    let difference = softmax(student_logits, 1) - softmax(teacher_logits.detach(), 1);
+    difference
+        .powf_scalar(2.0)
+        .mul(class_weights.reshape([1, classes]))
+        .sum()
+        .div_scalar(batch as f64)
+}
+
 /// Row-normalised relation matrix `G̃` of pooled activations: `G = A Aᵀ`, each row divided by its L2 norm.
 ///
 /// # Shapes
@@ -229,6 +249,19 @@ mod tests {
         );
         // Row 2: p_s = (0.5, 0.5), p_t = (0.75, 0.25): 0.0625 + 0.0625 = 0.125; over B = 2.
         assert!((scalar(consistency(s, t)) - 0.0625).abs() < 1e-6);
+    }
+
+    #[test]
+    fn class_weighted_consistency_by_hand() {
+        let device = Device::flex();
+        // One row: p_s = (¼, ¾), p_t = (½, ½); squared differences 1/16
+        // each. Class weights (1, 3): (1/16 + 3/16) / B = ¼; plain: ⅛.
+        let s = Tensor::<2>::from_data(TensorData::new(vec![0.0f32, 3f32.ln()], [1, 2]), &device);
+        let t = Tensor::<2>::zeros([1, 2], &device);
+        let w = Tensor::<1>::from_data(TensorData::new(vec![1.0f32, 3.0], [2]), &device);
+        let weighted = class_weighted_consistency(s.clone(), t.clone(), w);
+        assert!((scalar(weighted) - 0.25).abs() < 1e-6);
+        assert!((scalar(consistency(s, t)) - 0.125).abs() < 1e-6);
     }
 
     #[test]

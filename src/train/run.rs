@@ -27,7 +27,7 @@ use super::methods;
 use super::runs::RunDir;
 use super::segmentation;
 use super::step::Stepper;
-use super::task::{Checkpoint, Learner, Reported, ValidationScore};
+use super::task::{Checkpoint, Chooser, Learner, Reported};
 use crate::train::config::TrainConfig;
 
 /// Trains the configured method on the project at `root`. Blocks until the
@@ -63,13 +63,16 @@ pub fn train(
         unlabeled: pools.unlabeled,
         test: pools.test,
     });
-    let selected_on = if pools.validation == 0 {
+    let selected_on = if pools.validation == 0
+        || learner.config().choose_by == super::config::ChoiceRule::LastEpoch
+    {
         Selection::LastEpoch
     } else {
         Selection::Validation
     };
-    // The chosen epoch, its validation score and its test scores.
-    let mut chosen: Option<(usize, Option<ValidationScore>, Reported)> = None;
+    // The chosen epoch and its test scores.
+    let mut chosen: Option<(usize, Reported)> = None;
+    let mut chooser = Chooser::new(learner.config().choose_by);
     let mut epochs_done = 0;
     let mut stopped_early = false;
     'epochs: for epoch in 0..epochs {
@@ -91,9 +94,9 @@ pub fn train(
         run.append(&record)?;
         learner.save(&run.path, Checkpoint::Last)?;
         // No validation split: the last epoch is the one reported.
-        let improves = match (&scores.validation, &chosen) {
-            (Some(candidate), Some((_, best, _))) => candidate.better_than(best.as_ref()),
-            _ => true,
+        let improves = match scores.validation {
+            Some(candidate) => chooser.offer(candidate),
+            None => true,
         };
         if improves {
             learner.save(&run.path, Checkpoint::Chosen)?;
@@ -102,13 +105,13 @@ pub fn train(
                 student: record.student.clone(),
                 teacher: record.teacher.clone(),
             };
-            chosen = Some((epoch, scores.validation, reported));
+            chosen = Some((epoch, reported));
         }
         epochs_done = epoch + 1;
         let _ = events.send(TrainEvent::Epoch(Box::new(record)));
     }
-    let chosen_epoch = chosen.as_ref().map(|(epoch, _, _)| *epoch);
-    let reported = learner.finish(&run.path, &run.id, chosen.map(|(_, _, r)| r))?;
+    let chosen_epoch = chosen.as_ref().map(|(epoch, _)| *epoch);
+    let reported = learner.finish(&run.path, &run.id, chosen.map(|(_, r)| r))?;
     let summary = RunSummary {
         run: run.id.clone(),
         epochs: epochs_done,

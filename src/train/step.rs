@@ -39,6 +39,10 @@ pub struct Batch {
     /// A frozen teacher's features for the samples it could see, for
     /// distillation methods.
     pub guidance: Option<Guidance>,
+    /// `[C]` the labeled pool's inverse-frequency class weights
+    /// `N/(C·n_c)`, for methods that weigh a term by class (mean teacher's
+    /// class-weighted consistency); `None` where the task has none.
+    pub class_balance: Option<Tensor<1>>,
 }
 
 /// Teacher features for some samples of a batch.

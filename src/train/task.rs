@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use super::config::TrainConfig;
+use super::config::{ChoiceRule, TrainConfig};
 use super::error::TrainError;
 use super::events::Scalars;
 use super::metrics::Metrics;
@@ -28,8 +28,74 @@ pub struct Pools {
 pub struct ValidationScore {
     /// Accuracy (classification) or mean Dice (segmentation).
     pub primary: f64,
+    /// The mean one-vs-rest AUC (classification) or mean Dice
+    /// (segmentation): what a windowed choice ranks by.
+    pub ranking: f64,
     /// The loss on the split (0 where the task has none to compare).
     pub loss: f64,
+}
+
+/// Epochs a [`ChoiceRule::WindowedAuc`] choice averages over.
+pub const CHOICE_WINDOW_EPOCHS: usize = 5;
+
+/// The one place a run's reported epoch is chosen: offered each epoch's
+/// validation score in turn, says whether that epoch becomes the chosen one.
+pub struct Chooser {
+    rule: ChoiceRule,
+    recent: std::collections::VecDeque<ValidationScore>,
+    best: Option<ValidationScore>,
+    /// Whether `best` is a full window's (then shorter ones no longer count).
+    best_is_full: bool,
+}
+
+impl Chooser {
+    pub fn new(rule: ChoiceRule) -> Self {
+        Self {
+            rule,
+            recent: Default::default(),
+            best: None,
+            best_is_full: false,
+        }
+    }
+
+    /// Whether the epoch scoring `score` is now the chosen one.
+    pub fn offer(&mut self, score: ValidationScore) -> bool {
+        match self.rule {
+            ChoiceRule::LastEpoch => true,
+            ChoiceRule::Accuracy => {
+                let better = score.better_than(self.best.as_ref());
+                if better {
+                    self.best = Some(score);
+                }
+                better
+            }
+            ChoiceRule::WindowedAuc => {
+                self.recent.push_back(score);
+                if self.recent.len() > CHOICE_WINDOW_EPOCHS {
+                    self.recent.pop_front();
+                }
+                let n = self.recent.len() as f64;
+                let window = ValidationScore {
+                    primary: self.recent.iter().map(|s| s.ranking).sum::<f64>() / n,
+                    ranking: 0.0,
+                    loss: self.recent.iter().map(|s| s.loss).sum::<f64>() / n,
+                };
+                // Windows shorter than the rule's count only while no full
+                // one exists (the first epochs, or a run shorter than it).
+                let full = self.recent.len() == CHOICE_WINDOW_EPOCHS;
+                let better = match (full, self.best_is_full) {
+                    (true, false) => true,
+                    (false, true) => false,
+                    _ => window.better_than(self.best.as_ref()),
+                };
+                if better {
+                    self.best = Some(window);
+                    self.best_is_full = full;
+                }
+                better
+            }
+        }
+    }
 }
 
 impl ValidationScore {
@@ -106,7 +172,11 @@ mod tests {
 
     #[test]
     fn validation_prefers_the_primary_score_then_lower_loss() {
-        let scored = |primary, loss| ValidationScore { primary, loss };
+        let scored = |primary, loss| ValidationScore {
+            primary,
+            ranking: 0.0,
+            loss,
+        };
         assert!(scored(0.5, 1.0).better_than(None));
         assert!(scored(0.6, 2.0).better_than(Some(&scored(0.5, 1.0))));
         assert!(scored(0.5, 0.9).better_than(Some(&scored(0.5, 1.0))));
@@ -114,5 +184,32 @@ mod tests {
         assert!(!scored(0.4, 0.1).better_than(Some(&scored(0.5, 1.0))));
         // Segmentation scores carry no loss: only a higher Dice is better.
         assert!(!scored(0.8, 0.0).better_than(Some(&scored(0.8, 0.0))));
+    }
+
+    #[test]
+    fn a_windowed_choice_takes_the_end_of_the_best_full_window() {
+        let offer_all = |rule, rankings: &[f64]| -> Vec<usize> {
+            let mut chooser = Chooser::new(rule);
+            (0..rankings.len())
+                .filter(|&epoch| {
+                    chooser.offer(ValidationScore {
+                        // Accuracy on a split of 4: steps of ¼.
+                        primary: (rankings[epoch] * 4.0).round() / 4.0,
+                        ranking: rankings[epoch],
+                        loss: 1.0,
+                    })
+                })
+                .collect()
+        };
+        // One lucky epoch (1) then a steady rise. Windows of 5: epochs 0–4
+        // mean 0.66, 1–5 0.68, 2–6 0.63, 3–7 0.65, 4–8 0.67, 5–9 0.70.
+        let rankings = [0.5, 0.9, 0.6, 0.6, 0.7, 0.6, 0.65, 0.7, 0.7, 0.85];
+        // Windows: while none is full, the best partial one (epoch 0,
+        // then 0–1 at 0.7); the first full window is chosen (epoch 4),
+        // then 1–5 (0.68) and 5–9 (0.70).
+        assert_eq!(offer_all(ChoiceRule::WindowedAuc, &rankings), vec![0, 1, 4, 5, 9]);
+        // By accuracy, the lucky epoch 1 (1.0 after rounding) stays chosen.
+        assert_eq!(offer_all(ChoiceRule::Accuracy, &rankings), vec![0, 1]);
+        assert_eq!(offer_all(ChoiceRule::LastEpoch, &rankings).len(), 10);
     }
 }

@@ -11,8 +11,8 @@ use egui_plot::{Legend, Line, LineStyle, Plot, PlotPoints};
 
 use crate::app::training::{TrainingRun, TrainingStatus};
 use crate::app::vocabulary::{
-    self, EpochRecord, InputKind, Metrics, ModelKind, OptimizerKind, PastRun, Preset, Scalars,
-    Setting, SettingKind, SettingValue, TrainConfig, limits, series,
+    self, ChoiceRule, EpochRecord, InputKind, Metrics, ModelKind, OptimizerKind, PastRun, Preset, Scalars,
+    Setting, SettingKind, SettingValue, TrainConfig, XceptionOptions, limits, series,
 };
 use crate::app::{AppState, Commands, TrainingCommand};
 
@@ -163,6 +163,9 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
                     .on_hover_text("Input ⊕ entry (⊕ middle) fed to the middle and exit flows");
             }
         });
+        if config.model.is_xception() {
+            xception_depth_ui(ui, &mut config.xception);
+        }
         egui::Grid::new("train_settings")
             .num_columns(2)
             .show(ui, |ui| {
@@ -206,6 +209,18 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
             ui.selectable_value(&mut config.optimizer, OptimizerKind::Sgd, "SGD");
         });
         ui.checkbox(&mut config.cosine_schedule, "Cosine learning-rate decay");
+        ui.horizontal(|ui| {
+            ui.label("Report the epoch of")
+                .on_hover_text("How the reported checkpoint is chosen on the validation split");
+            for rule in ChoiceRule::ALL {
+                let title = match rule {
+                    ChoiceRule::Accuracy => "best accuracy",
+                    ChoiceRule::WindowedAuc => "best 5-epoch mean AUC",
+                    ChoiceRule::LastEpoch => "the last epoch",
+                };
+                ui.selectable_value(&mut config.choose_by, rule, title);
+            }
+        });
         start_from_ui(ui, state, &mut config, commands);
     });
     if config != training.config {
@@ -881,4 +896,26 @@ fn setting_row(ui: &mut egui::Ui, config: &mut TrainConfig, setting: &Setting) {
     if let Some(value) = changed {
         config.set(setting, value);
     }
+}
+
+/// The Xception flows' block counts: the CPU-sized default or Xception's own.
+fn xception_depth_ui(ui: &mut egui::Ui, options: &mut XceptionOptions) {
+    ui.horizontal(|ui| {
+        ui.label("Blocks: entry");
+        ui.add(egui::DragValue::new(&mut options.entry_blocks).range(XceptionOptions::ENTRY_BLOCKS));
+        ui.label("middle");
+        ui.add(egui::DragValue::new(&mut options.middle_blocks).range(XceptionOptions::MIDDLE_BLOCKS));
+        ui.label("exit");
+        ui.add(egui::DragValue::new(&mut options.exit_convs).range(XceptionOptions::EXIT_CONVS));
+        let full = XceptionOptions::FULL_DEPTH;
+        if ui
+            .add_enabled(options.depth() != full, egui::Button::new("Xception's own"))
+            .on_hover_text("Entry 3, middle 8, exit 2 (Chollet 2017); the default 2, 2, 1 fits two CPU cores")
+            .clicked()
+        {
+            if let Ok(deeper) = options.with_depth(full) {
+                *options = deeper;
+            }
+        }
+    });
 }

@@ -18,6 +18,7 @@
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 
+use crate::train::classify;
 use crate::train::config::{TABULAR_MODALITY, VOLUME_INPUT};
 use crate::train::events::Scalars;
 use crate::train::gradients::weighted_gradients;
@@ -111,7 +112,7 @@ pub static SPEC: MethodSpec = MethodSpec {
     modalities: &[TABULAR_MODALITY],
     teacher_roles: &[VOLUME_INPUT],
     teacher_use: TeacherUse::Features,
-    settings: &[ALPHA, GRAD_RATIO, STANDARDISE_TEACHER],
+    settings: &[ALPHA, GRAD_RATIO, STANDARDISE_TEACHER, classify::WEIGHT_DECAY],
 };
 
 pub const METHOD: Method = Method::of(&SPEC);
@@ -242,6 +243,7 @@ mod tests {
         let student = crate::train::inference::classifier_for(&config, 2, &device);
         let k = guided_rows.len();
         let batch = Batch {
+            class_balance: None,
             labeled: Tensor::<4>::random([3, 5, 1, 1], Distribution::Normal(0.0, 1.0), &device),
             labels: Tensor::<1, Int>::from_data(TensorData::from([0i64, 1, 1]), &device),
             weights: None,

@@ -15,6 +15,7 @@
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 
+use crate::train::classify;
 use crate::train::config::{FUSION_INPUT, SLICES_INPUT, TABULAR_MODALITY};
 use crate::train::events::Scalars;
 use crate::train::losses::{classification, softened_kl};
@@ -108,7 +109,7 @@ pub static SPEC: MethodSpec = MethodSpec {
     modalities: &[FUSION_INPUT],
     teacher_roles: &TEACHER_KINDS,
     teacher_use: TeacherUse::Outputs,
-    settings: &[TEMPERATURE, CE_WEIGHT, KD_WEIGHT],
+    settings: &[TEMPERATURE, CE_WEIGHT, KD_WEIGHT, classify::WEIGHT_DECAY],
 };
 
 pub const METHOD: Method = Method::of(&SPEC);
@@ -322,6 +323,7 @@ mod tests {
             [0.0, 0.0, 0.0, 1.0, 1.0, -2.0],
         ];
         let batch = Batch {
+            class_balance: None,
             labeled: labeled.clone(),
             labels: Tensor::<1, Int>::from_data(TensorData::from([1i64, 0, 0]), &device),
             weights: None,

@@ -5,12 +5,18 @@
 
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{Distribution, Int, Tensor};
 
+use crate::train::models::Classifier;
+
+use crate::train::classify;
 use crate::train::config::{IMAGE_MODALITY, SLICES_INPUT, VOLUME_INPUT};
 use crate::train::ema::ema_update;
 use crate::train::events::Scalars;
-use crate::train::losses::{ClassificationLoss, classification, consistency, relation_consistency};
+use crate::train::losses::{
+    ClassificationLoss, class_weighted_consistency, classification, consistency,
+    relation_consistency,
+};
 use crate::train::schedule::{ema_alpha, ramp_up};
 use crate::train::spec::{Method, MethodSpec, Setting, SettingKind, Task, TeacherUse};
 use crate::train::step::{
@@ -31,7 +37,7 @@ pub struct Terms {
 
 /// `L = CE(labeled) + w_f·focal(labeled) + w·L_c + w·λ·L_src`, the
 /// consistency terms over the whole batch (labeled rows first, `labeled`
-/// of them).
+/// of them); `L_c` weighted per class when `consistency_class_weights` are given.
 ///
 /// # Shapes
 /// logits `[B, C]`, features `[B, D]`, labels `[labeled]` → scalars `[1]`
@@ -47,6 +53,7 @@ pub fn terms(
     relation_weight: f64,
     loss: &ClassificationLoss,
     sample_weights: Option<Tensor<1>>,
+    consistency_class_weights: Option<Tensor<1>>,
 ) -> Terms {
     let (ce, focal, supervised) = classification(
         student_logits.clone().narrow(0, 0, labeled),
@@ -54,7 +61,10 @@ pub fn terms(
         loss,
         sample_weights,
     );
-    let consistency = consistency(student_logits, teacher_logits);
+    let consistency = match consistency_class_weights {
+        Some(w) => class_weighted_consistency(student_logits, teacher_logits, w),
+        None => consistency(student_logits, teacher_logits),
+    };
     let relation = relation_consistency(student_features, teacher_features);
     let total = supervised
         + consistency.clone().mul_scalar(weight)
@@ -135,6 +145,101 @@ pub const RELATION_WEIGHT: Setting = Setting {
     legacy: "/mean_teacher/relation_weight",
 };
 
+/// The SRC-MT reference's class-weighted consistency: each class's
+/// squared difference weighed by the labeled pool's `N/(C·n_c)`. The
+/// reference's 10000/n_c is this times a constant (10000·C/N on its
+/// data), which the consistency weight carries here; off by default, as
+/// METHODS.md's formula has no weights.
+pub const CLASS_WEIGHTED_CONSISTENCY: Setting = Setting {
+    name: "class_weighted_consistency",
+    section: SECTION,
+    flag: "class-weighted-consistency",
+    title: "Class-weighted consistency",
+    help: "Weigh each class's consistency by the labeled pool's N/(C·n_c) (the SRC-MT \
+           reference's weighting; off: METHODS.md's plain sum)",
+    group: GROUP,
+    kind: SettingKind::Switch {
+        default: false,
+        flag_sets: true,
+    },
+    legacy: "",
+};
+
+/// The epoch before which both consistency terms are off (the SRC-MT
+/// reference adds them after epoch 20); 0 as METHODS.md's formula.
+pub const CONSISTENCY_START_EPOCH: Setting = Setting {
+    name: "consistency_start_epoch",
+    section: SECTION,
+    flag: "consistency-start-epoch",
+    title: "Consistency from epoch",
+    help: "Both consistency terms count from this epoch on (the SRC-MT reference: 20); the \
+           ramp-up still runs from epoch 0",
+    group: GROUP,
+    kind: SettingKind::Number {
+        default: 0.0,
+        range: 0.0..=1000.0,
+        speed: 1.0,
+    },
+    legacy: "",
+};
+
+/// Keep dropout in the teacher (the SRC-MT reference never puts it in
+/// eval mode): the teacher's pooled features get their own dropout mask
+/// at the run's rate, and its predictions and relations are taken after it.
+pub const TEACHER_DROPOUT: Setting = Setting {
+    name: "teacher_dropout",
+    section: SECTION,
+    flag: "teacher-dropout",
+    title: "Teacher keeps dropout",
+    help: "The teacher's features go through dropout (the run's rate) before its predictions \
+           and relations, as in the SRC-MT reference",
+    group: GROUP,
+    kind: SettingKind::Switch {
+        default: false,
+        flag_sets: true,
+    },
+    legacy: "",
+};
+
+/// The weight `w(e)` of both consistency terms at `epoch` (fractional):
+/// the ramp-up, and 0 before the configured start epoch.
+pub fn consistency_weight(config: &crate::train::config::TrainConfig, epoch: f64) -> f64 {
+    if epoch < config.number(&CONSISTENCY_START_EPOCH) {
+        return 0.0;
+    }
+    ramp_up(
+        epoch,
+        config.number(&RAMPUP_EPOCHS),
+        config.number(&CONSISTENCY_WEIGHT),
+    )
+}
+
+/// The teacher's logits and pooled features of `images`: as its forward
+/// gives them, or with `dropout` (a rate) on the features, the logits then
+/// of the dropped features.
+pub fn teacher_outputs(
+    teacher: &Classifier,
+    images: Tensor<4>,
+    dropout: Option<f64>,
+) -> (Tensor<2>, Tensor<2>) {
+    let (logits, features) = teacher.forward(images);
+    let Some(rate) = dropout.filter(|&p| p > 0.0 && p < 1.0) else {
+        return (logits, features);
+    };
+    let keep = 1.0 - rate;
+    let mask = Tensor::<2>::random(
+        features.dims(),
+        Distribution::Bernoulli(keep),
+        &features.device(),
+    )
+    .div_scalar(keep);
+    let dropped = features.clone().mul(mask);
+    match teacher.head_logits(dropped.clone()) {
+        Some(logits) => (logits, dropped),
+        None => (logits, features),
+    }
+}
+
 pub static SPEC: MethodSpec = MethodSpec {
     name: "mean-teacher",
     title: "Mean teacher + SRC",
@@ -159,6 +264,10 @@ pub static SPEC: MethodSpec = MethodSpec {
         CONSISTENCY_WEIGHT,
         RAMPUP_EPOCHS,
         RELATION_WEIGHT,
+        CLASS_WEIGHTED_CONSISTENCY,
+        CONSISTENCY_START_EPOCH,
+        TEACHER_DROPOUT,
+        classify::WEIGHT_DECAY,
     ],
 };
 
@@ -188,13 +297,12 @@ impl TrainingMethod for MeanTeacher {
         let (student_logits, student_features) =
             student.forward(augment_input(images.clone(), context.config));
         // The teacher sees its own perturbation, without autodiff.
-        let (teacher_logits, teacher_features) =
-            teacher.forward(augment_input(images.without_autodiff(), context.config));
-        let weight = ramp_up(
-            context.epoch_progress,
-            config.number(&RAMPUP_EPOCHS),
-            config.number(&CONSISTENCY_WEIGHT),
+        let (teacher_logits, teacher_features) = teacher_outputs(
+            &teacher,
+            augment_input(images.without_autodiff(), context.config),
+            config.switch(&TEACHER_DROPOUT).then_some(config.dropout),
         );
+        let weight = consistency_weight(config, context.epoch_progress);
         let alpha = ema_alpha(context.global_step, config.number(&EMA_DECAY));
         let terms = terms(
             student_logits,
@@ -207,6 +315,10 @@ impl TrainingMethod for MeanTeacher {
             config.number(&RELATION_WEIGHT),
             &context.config.loss,
             batch.weights.clone(),
+            batch
+                .class_balance
+                .clone()
+                .filter(|_| config.switch(&CLASS_WEIGHTED_CONSISTENCY)),
         );
         let values = Scalars::from([
             ("loss/ce".into(), scalar(&terms.ce)),
@@ -266,6 +378,7 @@ mod tests {
             0.5,
             &ClassificationLoss::default(),
             None,
+            None,
         );
         let value = |x: &Tensor<1>| scalar(x);
         // CE of uniform logits: ln 2.
@@ -309,6 +422,7 @@ mod tests {
         let mut config = TrainConfig::default();
         config.set(&RAMPUP_EPOCHS, 0.0);
         let batch = Batch {
+            class_balance: None,
             labeled: Tensor::<4>::random([4, 3, 16, 16], Distribution::Normal(0.0, 1.0), &device),
             labels: Tensor::<1, Int>::from_data(TensorData::from([0i64, 1, 2, 1]), &device),
             weights: None,
@@ -360,5 +474,49 @@ mod tests {
             names, declared,
             "a step reports exactly the declared series"
         );
+    }
+
+    #[test]
+    fn consistency_counts_from_the_start_epoch_on_the_ramp() {
+        let mut config = TrainConfig::default();
+        // METHODS.md's default: from epoch 0, ramp exp(−5(1 − e/30)²).
+        assert!((consistency_weight(&config, 0.0) - (-5f64).exp()).abs() < 1e-12);
+        config.set(&CONSISTENCY_START_EPOCH, 20.0);
+        assert_eq!(consistency_weight(&config, 19.9), 0.0);
+        let at_20 = (-5.0 * (1.0f64 - 20.0 / 30.0).powi(2)).exp();
+        assert!((consistency_weight(&config, 20.0) - at_20).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_teacher_that_keeps_dropout_predicts_from_dropped_features() {
+        let device = Device::flex();
+        device.seed(4);
+        let config = TrainConfig {
+            model: ModelKind::Resnet18,
+            input_size: 16,
+            width: 2,
+            ..TrainConfig::default()
+        };
+        let teacher = crate::train::inference::classifier_for(&config, 3, &device);
+        let images = Tensor::<4>::random([4, 3, 16, 16], Distribution::Normal(0.0, 1.0), &device);
+        let (plain_logits, plain) = teacher_outputs(&teacher, images.clone(), None);
+        let (logits, dropped) = teacher_outputs(&teacher, images, Some(0.5));
+        let plain = plain.into_data().try_to_vec::<f32>().unwrap();
+        let kept = dropped.clone().into_data().try_to_vec::<f32>().unwrap();
+        // Each feature is dropped (0) or kept and scaled by 1/(1 − ½) = 2.
+        let mut zeros = 0;
+        for (p, k) in plain.iter().zip(&kept) {
+            if *k == 0.0 && *p != 0.0 {
+                zeros += 1;
+            } else {
+                assert!((k - 2.0 * p).abs() < 1e-5 * p.abs().max(1.0), "{p} → {k}");
+            }
+        }
+        assert!(zeros > 0 && zeros < plain.len(), "{zeros} of {}", plain.len());
+        // The logits are the head's of the dropped features.
+        let head = teacher.head_logits(dropped).unwrap();
+        let difference = (logits.clone() - head).abs().max().into_scalar::<f32>();
+        assert!(difference < 1e-5);
+        assert!((logits - plain_logits).abs().max().into_scalar::<f32>() > 1e-6);
     }
 }

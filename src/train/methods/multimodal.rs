@@ -6,6 +6,7 @@
 use burn::optim::ModuleOptimizer;
 
 use super::kdamm::{FusionWeights, fusion_step, series};
+use crate::train::classify;
 use crate::train::config::FUSION_INPUT;
 use crate::train::events::Scalars;
 use crate::train::spec::{Method, MethodSpec, Task, TeacherUse};
@@ -23,7 +24,7 @@ pub static SPEC: MethodSpec = MethodSpec {
     modalities: &[FUSION_INPUT],
     teacher_roles: &[],
     teacher_use: TeacherUse::None,
-    settings: &[],
+    settings: &[classify::WEIGHT_DECAY],
 };
 
 pub const METHOD: Method = Method::of(&SPEC);

@@ -19,6 +19,7 @@ use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::rng::Rng;
+use crate::train::classify;
 use crate::train::config::{SERIES_INPUT, SLICES_INPUT};
 use crate::train::events::Scalars;
 use crate::train::models::Classifier;
@@ -73,7 +74,7 @@ pub static SPEC: MethodSpec = MethodSpec {
     modalities: &[SERIES_INPUT],
     teacher_roles: &[SLICES_INPUT],
     teacher_use: TeacherUse::Classifier,
-    settings: &[ENTROPY_WEIGHT],
+    settings: &[ENTROPY_WEIGHT, classify::WEIGHT_DECAY],
 };
 
 pub const METHOD: Method = Method::of(&SPEC);

@@ -5,6 +5,7 @@
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
 
+use crate::train::classify;
 use crate::train::config::{IMAGE_MODALITY, SLICES_INPUT, TABULAR_MODALITY, VOLUME_INPUT};
 use crate::train::events::Scalars;
 use crate::train::losses::classification;
@@ -25,7 +26,7 @@ pub static SPEC: MethodSpec = MethodSpec {
     modalities: &[IMAGE_MODALITY, TABULAR_MODALITY, VOLUME_INPUT, SLICES_INPUT],
     teacher_roles: &[],
     teacher_use: TeacherUse::None,
-    settings: &[],
+    settings: &[classify::WEIGHT_DECAY],
 };
 
 pub const METHOD: Method = Method::of(&SPEC);
@@ -82,6 +83,7 @@ mod tests {
         device.seed(1);
         let config = TrainConfig::default();
         let batch = Batch {
+            class_balance: None,
             labeled: Tensor::<4>::random([4, 3, 16, 16], Distribution::Normal(0.0, 1.0), &device),
             labels: Tensor::<1, Int>::from_data(TensorData::from([0i64, 1, 2, 1]), &device),
             weights: None,

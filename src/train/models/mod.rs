@@ -81,6 +81,11 @@ impl ModelKind {
         ModelKind::XceptionDd,
     ];
 
+    /// Either Xception (the depth settings apply to both).
+    pub fn is_xception(self) -> bool {
+        matches!(self, ModelKind::Xception | ModelKind::XceptionDd)
+    }
+
     /// The name in `config.json` and on the command line.
     pub fn name(self) -> &'static str {
         match self {
@@ -188,7 +193,9 @@ impl Classifier {
                     classes,
                     width,
                     dropout,
+                    entry_blocks: options.entry_blocks,
                     middle_blocks: options.middle_blocks,
+                    exit_convs: options.exit_convs,
                     dilated,
                     dense,
                 },
@@ -246,6 +253,22 @@ impl Classifier {
             Classifier::Fusion(m) => m.head_mut(),
             Classifier::SlicePolicy(m) => m.head_mut(),
         }
+    }
+
+    /// The logits of pooled `features` through the head — what
+    /// [`Classifier::forward`] applies after its dropout — for the networks
+    /// whose forward is exactly that; `None` for the fused and slice-policy
+    /// networks, whose heads read more than the returned features.
+    pub fn head_logits(&self, features: Tensor<2>) -> Option<Tensor<2>> {
+        let head = match self {
+            Classifier::ResNet(m) => m.head(),
+            Classifier::DenseNet(m) => m.head(),
+            Classifier::Xception(m) => m.head(),
+            Classifier::Tabular(m) => m.head(),
+            Classifier::Volume(m) => m.head(),
+            Classifier::Fusion(_) | Classifier::SlicePolicy(_) => return None,
+        };
+        Some(head.forward(features))
     }
 
     /// The number of classes the head scores.

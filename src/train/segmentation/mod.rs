@@ -672,6 +672,7 @@ impl Learner for SegRun {
             teacher: self.teacher_test.map(Dice::into_metrics),
             validation: validation.map(|v| ValidationScore {
                 primary: v.mean,
+                ranking: v.mean,
                 loss: 0.0,
             }),
         }
