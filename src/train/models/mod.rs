@@ -3,7 +3,7 @@
 //! (the SRC-MT reference) and Xception-style (the thyroid method). Each
 //! architecture is one file; this module only chooses between them. For
 //! cases (METHODS.md §3): `tabular`, an MLP on the tabular record, and
-//! `volume3d`, an I3D-style 3-D network on one modality's volume. Every
+//! `volume3d`, a 3-D ResNet (named `i3d`) on one modality's volume. Every
 //! input reaches the forward as a 4-D batch (images `[B, 3, H, W]`,
 //! volumes `[B, D, H, W]`, records `[B, F, 1, 1]`), so the trainer and the
 //! methods stay the same for all. For METHODS.md §4: `fusion`, slices and
@@ -46,7 +46,7 @@ pub enum ModelKind {
     /// A multilayer perceptron on a case's tabular record.
     #[serde(rename = "mlp")]
     Mlp,
-    /// An I3D-style 3-D network (inflated 3×3×3 residual blocks) on one
+    /// A 3-D ResNet (3×3×3 residual blocks; named `i3d`, though not an I3D) on one
     /// modality's volume.
     #[serde(rename = "i3d")]
     I3d,
@@ -108,7 +108,7 @@ impl ModelKind {
             ModelKind::Xception => "Xception",
             ModelKind::XceptionDd => "Xception, dilated + dense",
             ModelKind::Mlp => "MLP (tabular record)",
-            ModelKind::I3d => "I3D-style 3-D CNN",
+            ModelKind::I3d => "3-D ResNet (i3d)",
             ModelKind::Unet => "U-Net (2-D, axial slices)",
             ModelKind::Unet3d => "U-Net (3-D)",
         }

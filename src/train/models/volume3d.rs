@@ -1,6 +1,9 @@
-//! The teacher of cross-modal distillation (METHODS.md §3): a small 3-D
-//! convolutional network in the I3D manner — 3×3×3 ("inflated") kernels in
-//! residual blocks — on one CT-like volume. A stride-2 stem and a width
+//! The teacher of cross-modal distillation (METHODS.md §3): a small **3-D
+//! ResNet** — 3×3×3 kernels in residual blocks — on one CT-like volume. It
+//! is not an I3D: the seed's teacher inflates an ImageNet Inception's
+//! modules and weights to 3-D, which Loupe does not build; the model keeps
+//! the name `i3d` on the command line and in `config.json` so earlier runs
+//! and scripts keep their meaning. A stride-2 stem and a width
 //! setting keep it practical on the CPU. Its last feature map (N channels ×
 //! M voxels) averaged over each row is the N-vector the distillation term
 //! reads (global average pooling).
