@@ -381,6 +381,67 @@ fn a_configuration_file_chooses_the_method_and_flags_override_it() {
 }
 
 #[test]
+fn optimisation_model_depth_and_choice_flags_reach_the_run() {
+    let (_dir, root) = small_demo();
+    let (result, _) = train_args(&[
+        "train",
+        root.to_str().unwrap(),
+        "--method",
+        "supervised",
+        "--model",
+        "xception",
+        "--xception-depth",
+        "3,1,2",
+        "--epochs",
+        "2",
+        "--learning-rate",
+        "0.002",
+        "--dropout",
+        "0.25",
+        "--batch-size",
+        "8",
+        "--labeled-per-batch",
+        "8",
+        "--weight-decay",
+        "0.001",
+        "--choose-by",
+        "last-epoch",
+        "--device",
+        "flex",
+        "--input-size",
+        "32",
+        "--width",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(result["selected_on"], "last-epoch", "{result}");
+    assert_eq!(result["chosen_epoch"], 1, "{result}");
+    let run = result["run"].as_str().unwrap();
+    let text = std::fs::read_to_string(root.join("runs").join(run).join("config.json")).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(config["learning_rate"], 0.002);
+    assert_eq!(config["dropout"], 0.25);
+    assert_eq!((config["batch_size"].as_u64(), config["labeled_per_batch"].as_u64()), (Some(8), Some(8)));
+    assert_eq!(config["choose_by"], "last-epoch");
+    assert_eq!(config["settings"]["classification"]["weight_decay"], 0.001);
+    let depth = &config["xception"];
+    assert_eq!(
+        (&depth["entry_blocks"], &depth["middle_blocks"], &depth["exit_convs"]),
+        (&serde_json::json!(3), &serde_json::json!(1), &serde_json::json!(2))
+    );
+    // Out of range: refused by name, nothing trained.
+    let dir = root.to_str().unwrap();
+    refused(
+        &["train", dir, "--model", "xception", "--xception-depth", "0,2,1", "--device", "flex"],
+        "entry blocks must be 1–4, not 0",
+    );
+    refused(
+        &["train", dir, "--learning-rate=-1", "--device", "flex"],
+        "learning rate",
+    );
+}
+
+#[test]
 fn a_run_can_be_fine_tuned_after_more_labels() {
     let (_dir, root) = small_demo();
     let first = train(&root, "mean-teacher", "1");

@@ -237,7 +237,7 @@ pub struct TrainArgs {
     pub epochs: Option<usize>,
     /// Xception's block counts ENTRY,MIDDLE,EXIT (default 2,2,1; Xception's
     /// own flows: 3,8,2).
-    #[arg(long, value_name = "ENTRY,MIDDLE,EXIT", value_delimiter = ',', num_args = 3)]
+    #[arg(long, value_name = "ENTRY,MIDDLE,EXIT", value_delimiter = ',')]
     pub xception_depth: Option<Vec<usize>>,
     /// How the reported epoch is chosen on the validation split:
     /// accuracy, windowed-auc (mean over 5 epochs) or last-epoch.
@@ -379,6 +379,14 @@ fn configuration(args: &TrainArgs, compute: &ComputeDevice) -> anyhow::Result<Tr
             config.keep_architecture_of(&parent_config);
         }
     }
+    apply_run_flags(args, &mut config)?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// The flags that set one field of the run's configuration each
+/// (optimisation, model size, choice rule, loss), over the file or preset.
+fn apply_run_flags(args: &TrainArgs, config: &mut TrainConfig) -> anyhow::Result<()> {
     if let Some(epochs) = args.freeze_early_epochs {
         config.freeze_early_epochs = epochs;
     }
@@ -434,8 +442,7 @@ fn configuration(args: &TrainArgs, compute: &ComputeDevice) -> anyhow::Result<Tr
     if let Some(gamma) = args.focal_gamma {
         config.loss.focal_gamma = gamma;
     }
-    config.validate()?;
-    Ok(config)
+    Ok(())
 }
 
 /// `--slices`, `--slice-count`, `--policy`: any of them makes a series read
