@@ -30,7 +30,7 @@ fn open(method: &str) -> TrainConfig {
 /// consistency from epoch 0, a teacher without dropout).
 fn expected(method: &str) -> Vec<(&'static Setting, SettingValue)> {
     use SettingValue::{Count, Number, Switch};
-    let decay = (&loupe::train::classify::WEIGHT_DECAY, Number(0.0));
+    let decay = (&loupe::train::optimisation::WEIGHT_DECAY, Number(0.0));
     let segmentation = [
         (&loupe::train::segmentation::SLICES_PER_CASE, Count(6)),
         (&loupe::train::segmentation::WEIGHT_DECAY, Number(1e-4)),

@@ -421,18 +421,41 @@ fn optimisation_model_depth_and_choice_flags_reach_the_run() {
     let config: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(config["learning_rate"], 0.002);
     assert_eq!(config["dropout"], 0.25);
-    assert_eq!((config["batch_size"].as_u64(), config["labeled_per_batch"].as_u64()), (Some(8), Some(8)));
+    assert_eq!(
+        (
+            config["batch_size"].as_u64(),
+            config["labeled_per_batch"].as_u64()
+        ),
+        (Some(8), Some(8))
+    );
     assert_eq!(config["choose_by"], "last-epoch");
     assert_eq!(config["settings"]["classification"]["weight_decay"], 0.001);
     let depth = &config["xception"];
     assert_eq!(
-        (&depth["entry_blocks"], &depth["middle_blocks"], &depth["exit_convs"]),
-        (&serde_json::json!(3), &serde_json::json!(1), &serde_json::json!(2))
+        (
+            &depth["entry_blocks"],
+            &depth["middle_blocks"],
+            &depth["exit_convs"]
+        ),
+        (
+            &serde_json::json!(3),
+            &serde_json::json!(1),
+            &serde_json::json!(2)
+        )
     );
     // Out of range: refused by name, nothing trained.
     let dir = root.to_str().unwrap();
     refused(
-        &["train", dir, "--model", "xception", "--xception-depth", "0,2,1", "--device", "flex"],
+        &[
+            "train",
+            dir,
+            "--model",
+            "xception",
+            "--xception-depth",
+            "0,2,1",
+            "--device",
+            "flex",
+        ],
         "entry blocks must be 1–4, not 0",
     );
     refused(

@@ -10,8 +10,8 @@ pub use crate::store::schema::{ColumnType, PaintLabel};
 pub use crate::store::split::TEST_FRACTION;
 pub use crate::store::{ADJUDICATOR, Pool, Remark};
 pub use crate::train::config::{
-    ChoiceRule, InputKind, OptimizerKind, SERIES_INPUT, SliceConfig, SliceSelection, TABULAR_MODALITY,
-    TrainConfig, limits,
+    ChoiceRule, InputKind, OptimizerKind, SERIES_INPUT, SliceConfig, SliceSelection,
+    TABULAR_MODALITY, TrainConfig, limits,
 };
 pub use crate::train::device::ComputeDevice;
 pub use crate::train::events::{EpochRecord, Scalars, series};

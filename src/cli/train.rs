@@ -400,10 +400,9 @@ fn apply_run_flags(args: &TrainArgs, config: &mut TrainConfig) -> anyhow::Result
         config.epochs = epochs;
     }
     if let Some(depth) = &args.xception_depth {
-        let depth: [usize; 3] = depth
-            .as_slice()
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("--xception-depth takes three counts: ENTRY,MIDDLE,EXIT"))?;
+        let depth: [usize; 3] = depth.as_slice().try_into().map_err(|_| {
+            anyhow::anyhow!("--xception-depth takes three counts: ENTRY,MIDDLE,EXIT")
+        })?;
         config.xception = config
             .xception
             .with_depth(depth)

@@ -250,9 +250,15 @@ mod tests {
         let oedema: Vec<usize> = (0..a.labels.len())
             .filter(|&v| a.labels[v] == label::OEDEMA)
             .collect();
-        let kept = oedema.iter().map(|&v| (t1[v] / brain[v]) as f64).sum::<f64>()
+        let kept = oedema
+            .iter()
+            .map(|&v| (t1[v] / brain[v]) as f64)
+            .sum::<f64>()
             / oedema.len() as f64;
-        assert!(kept > 0.85, "T1 over oedema keeps {kept} of the tissue's value");
+        assert!(
+            kept > 0.85,
+            "T1 over oedema keeps {kept} of the tissue's value"
+        );
         // The necrotic core is dark on T1.
         assert!(m(t1, label::NECROTIC_CORE) < 0.4 * m(t1, 0));
     }

@@ -15,11 +15,10 @@
 use std::path::Path;
 
 use burn::module::Module;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
+use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use super::config::{InputKind, OptimizerKind, TrainConfig};
+use super::config::{InputKind, TrainConfig};
 use super::data::{self, Images, PoolData, Rasterize};
 use super::device::ComputeDevice;
 use super::error::TrainError;
@@ -31,30 +30,11 @@ use super::metrics::Metrics;
 use super::models::Classifier;
 use super::runs::{CHOSEN_STUDENT, CHOSEN_TEACHER, LAST_STUDENT, LAST_TEACHER};
 use super::schedule::learning_rate;
-use super::spec::{Setting, SettingKind, TeacherUse};
+use super::spec::TeacherUse;
 use super::step::{Batch, Guidance, Models, StepContext, TrainingMethod, check_finite};
 use super::task::{Checkpoint, Learner, Pools, Reported, Scores, ValidationScore};
 use crate::rng::Rng;
 use crate::store::Project;
-
-/// L2 weight decay of a classifier's parameters, for every classifying
-/// method: off for the image presets (what their readings were measured
-/// with), on for a record's MLP, which memorises a few dozen records
-/// without it (`presets`, [`TrainConfig::fit_to_modality`]).
-pub const WEIGHT_DECAY: Setting = Setting {
-    name: "weight_decay",
-    section: "classification",
-    flag: "weight-decay",
-    title: "Weight decay (L2)",
-    help: "L2 weight decay of the classifier's parameters (Adam's or SGD's)",
-    group: "Optimisation",
-    kind: SettingKind::Number {
-        default: 0.0,
-        range: 0.0..=0.1,
-        speed: 1e-5,
-    },
-    legacy: "",
-};
 
 /// How many images a step takes from each pool, and how many steps make an epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -232,14 +212,7 @@ impl Trainer {
                 }
             }
         };
-        let decay = match config.number(&WEIGHT_DECAY) {
-            d if d > 0.0 => Some(WeightDecayConfig::new(d as f32)),
-            _ => None,
-        };
-        let optimizer: ModuleOptimizer = match config.optimizer {
-            OptimizerKind::Adam => AdamConfig::new().with_weight_decay(decay).init(),
-            OptimizerKind::Sgd => SgdConfig::new().with_weight_decay(decay).init(),
-        };
+        let optimizer = super::optimisation::classifier_optimizer(&config);
         let schedule = Schedule::new(data.labeled.len(), data.unlabeled.len(), &config);
         let labels: Vec<usize> = data.labeled.labels.iter().flatten().copied().collect();
         let class_balance = losses::class_weights(&labels, classes);

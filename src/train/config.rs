@@ -32,6 +32,9 @@ pub enum OptimizerKind {
     Sgd,
 }
 
+/// Epochs a [`ChoiceRule::WindowedAuc`] choice averages over.
+pub const CHOICE_WINDOW_EPOCHS: usize = 5;
+
 /// How a run chooses the epoch it reports, on its validation split (a run
 /// without one reports its last epoch).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,7 +46,7 @@ pub enum ChoiceRule {
     /// so one lucky epoch wins.
     #[default]
     Accuracy,
-    /// The last epoch of the window of [`crate::train::task::CHOICE_WINDOW_EPOCHS`]
+    /// The last epoch of the window of [`CHOICE_WINDOW_EPOCHS`]
     /// epochs with the highest mean validation AUC (segmentation: mean
     /// Dice), ties to the lower mean loss: less quantised and less noisy.
     WindowedAuc,
@@ -917,7 +920,10 @@ mod tests {
             (config.learning_rate, config.dropout, config.epochs),
             (1e-3, 0.5, 60)
         );
-        assert_eq!(config.number(&crate::train::classify::WEIGHT_DECAY), 1e-2);
+        assert_eq!(
+            config.settings["classification"]["weight_decay"],
+            SettingValue::Number(1e-2)
+        );
         config.modalities = vec![IMAGE_MODALITY.into()];
         config.fit_to_modality();
         assert_eq!(config.model, ModelKind::Resnet18);

@@ -398,10 +398,17 @@ mod tests {
         let value = |id: i64| [0.0, 0.0, 2.0, 4.0, 100.0][id as usize];
         let features = |images: &Images| images.ids.iter().map(|&id| vec![value(id)]).collect();
         let cached = training_features(&volumes, features, true);
-        assert!(!cached.contains_key(&4), "a test case's features guide nothing");
+        assert!(
+            !cached.contains_key(&4),
+            "a test case's features guide nothing"
+        );
         let sd = (8.0f32 / 3.0).sqrt();
         for (id, want) in [(1, -2.0 / sd), (2, 0.0), (3, 2.0 / sd)] {
-            assert!((cached[&id][0] - want).abs() < 1e-5, "{id}: {:?}", cached[&id]);
+            assert!(
+                (cached[&id][0] - want).abs() < 1e-5,
+                "{id}: {:?}",
+                cached[&id]
+            );
         }
     }
 }

@@ -32,6 +32,7 @@ pub mod losses;
 pub mod methods;
 pub mod metrics;
 pub mod models;
+pub mod optimisation;
 pub mod presets;
 pub mod run;
 pub mod runs;

@@ -229,7 +229,7 @@ impl TrainConfig {
         self.learning_rate = 1e-3;
         self.dropout = 0.5;
         self.epochs = 60;
-        self.set(&super::classify::WEIGHT_DECAY, 1e-2);
+        self.set(&super::optimisation::WEIGHT_DECAY, 1e-2);
     }
 
     /// This configuration with `setting` set to `value`.

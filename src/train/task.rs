@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use super::config::{ChoiceRule, TrainConfig};
+use super::config::{CHOICE_WINDOW_EPOCHS, ChoiceRule, TrainConfig};
 use super::error::TrainError;
 use super::events::Scalars;
 use super::metrics::Metrics;
@@ -34,9 +34,6 @@ pub struct ValidationScore {
     /// The loss on the split (0 where the task has none to compare).
     pub loss: f64,
 }
-
-/// Epochs a [`ChoiceRule::WindowedAuc`] choice averages over.
-pub const CHOICE_WINDOW_EPOCHS: usize = 5;
 
 /// The one place a run's reported epoch is chosen: offered each epoch's
 /// validation score in turn, says whether that epoch becomes the chosen one.
@@ -207,7 +204,10 @@ mod tests {
         // Windows: while none is full, the best partial one (epoch 0,
         // then 0–1 at 0.7); the first full window is chosen (epoch 4),
         // then 1–5 (0.68) and 5–9 (0.70).
-        assert_eq!(offer_all(ChoiceRule::WindowedAuc, &rankings), vec![0, 1, 4, 5, 9]);
+        assert_eq!(
+            offer_all(ChoiceRule::WindowedAuc, &rankings),
+            vec![0, 1, 4, 5, 9]
+        );
         // By accuracy, the lucky epoch 1 (1.0 after rounding) stays chosen.
         assert_eq!(offer_all(ChoiceRule::Accuracy, &rankings), vec![0, 1]);
         assert_eq!(offer_all(ChoiceRule::LastEpoch, &rankings).len(), 10);

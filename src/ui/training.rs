@@ -11,8 +11,8 @@ use egui_plot::{Legend, Line, LineStyle, Plot, PlotPoints};
 
 use crate::app::training::{TrainingRun, TrainingStatus};
 use crate::app::vocabulary::{
-    self, ChoiceRule, EpochRecord, InputKind, Metrics, ModelKind, OptimizerKind, PastRun, Preset, Scalars,
-    Setting, SettingKind, SettingValue, TrainConfig, XceptionOptions, limits, series,
+    self, ChoiceRule, EpochRecord, InputKind, Metrics, ModelKind, OptimizerKind, PastRun, Preset,
+    Scalars, Setting, SettingKind, SettingValue, TrainConfig, XceptionOptions, limits, series,
 };
 use crate::app::{AppState, Commands, TrainingCommand};
 
@@ -902,15 +902,21 @@ fn setting_row(ui: &mut egui::Ui, config: &mut TrainConfig, setting: &Setting) {
 fn xception_depth_ui(ui: &mut egui::Ui, options: &mut XceptionOptions) {
     ui.horizontal(|ui| {
         ui.label("Blocks: entry");
-        ui.add(egui::DragValue::new(&mut options.entry_blocks).range(XceptionOptions::ENTRY_BLOCKS));
+        ui.add(
+            egui::DragValue::new(&mut options.entry_blocks).range(XceptionOptions::ENTRY_BLOCKS),
+        );
         ui.label("middle");
-        ui.add(egui::DragValue::new(&mut options.middle_blocks).range(XceptionOptions::MIDDLE_BLOCKS));
+        ui.add(
+            egui::DragValue::new(&mut options.middle_blocks).range(XceptionOptions::MIDDLE_BLOCKS),
+        );
         ui.label("exit");
         ui.add(egui::DragValue::new(&mut options.exit_convs).range(XceptionOptions::EXIT_CONVS));
         let full = XceptionOptions::FULL_DEPTH;
         if ui
             .add_enabled(options.depth() != full, egui::Button::new("Xception's own"))
-            .on_hover_text("Entry 3, middle 8, exit 2 (Chollet 2017); the default 2, 2, 1 fits two CPU cores")
+            .on_hover_text(
+                "Entry 3, middle 8, exit 2 (Chollet 2017); the default 2, 2, 1 fits two CPU cores",
+            )
             .clicked()
         {
             if let Ok(deeper) = options.with_depth(full) {

@@ -18,11 +18,11 @@
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 
-use crate::train::classify;
 use crate::train::config::{TABULAR_MODALITY, VOLUME_INPUT};
 use crate::train::events::Scalars;
 use crate::train::gradients::weighted_gradients;
 use crate::train::losses::{classification, pkt};
+use crate::train::optimisation;
 use crate::train::spec::{Method, MethodSpec, Setting, SettingKind, Task, TeacherUse};
 use crate::train::step::{
     Batch, Declaration, Models, StepContext, Stepper, TrainingMethod, scalar,
@@ -112,7 +112,12 @@ pub static SPEC: MethodSpec = MethodSpec {
     modalities: &[TABULAR_MODALITY],
     teacher_roles: &[VOLUME_INPUT],
     teacher_use: TeacherUse::Features,
-    settings: &[ALPHA, GRAD_RATIO, STANDARDISE_TEACHER, classify::WEIGHT_DECAY],
+    settings: &[
+        ALPHA,
+        GRAD_RATIO,
+        STANDARDISE_TEACHER,
+        optimisation::WEIGHT_DECAY,
+    ],
 };
 
 pub const METHOD: Method = Method::of(&SPEC);
@@ -166,8 +171,8 @@ impl TrainingMethod for CrossModalKd {
                 // Both per-loss passes run the same forward with the same
                 // dropout masks, drawn once per step: the two gradients
                 // are of one network, as one backward of the sum would be.
-                let masks = student
-                    .record_dropout_masks(everything.dims()[0], &everything.device());
+                let masks =
+                    student.record_dropout_masks(everything.dims()[0], &everything.device());
                 let forward = || student.forward_masked(everything.clone(), masks.as_ref());
                 let mut ce_value = 0.0;
                 let mut kd_value = 0.0;
@@ -360,8 +365,12 @@ mod tests {
         let (logits, features) = models
             .student
             .forward_masked(everything.clone(), masks.as_ref());
-        let (_, _, ce) =
-            classification(logits.narrow(0, 0, 3), batch.labels.clone(), &config.loss, None);
+        let (_, _, ce) = classification(
+            logits.narrow(0, 0, 3),
+            batch.labels.clone(),
+            &config.loss,
+            None,
+        );
         let guidance = batch.guidance.as_ref().unwrap();
         let kd = pkt(
             features.select(0, guidance.rows.clone()),
@@ -369,13 +378,23 @@ mod tests {
         );
         // Another draw gives other values: the masks matter here.
         let (other, _) = models.student.forward(everything);
-        let (_, _, other_ce) =
-            classification(other.narrow(0, 0, 3), batch.labels.clone(), &config.loss, None);
+        let (_, _, other_ce) = classification(
+            other.narrow(0, 0, 3),
+            batch.labels.clone(),
+            &config.loss,
+            None,
+        );
         assert!((scalar(&other_ce) - scalar(&ce)).abs() > 1e-4);
         device.seed(11);
         let mut optimizer: ModuleOptimizer = AdamConfig::new().init();
         let (_, values) = CrossModalKd.step(models, &mut optimizer, &batch, &context);
-        assert!((values[series::CE] - scalar(&ce)).abs() < 1e-6, "{values:?}");
-        assert!((values[series::KD] - scalar(&kd)).abs() < 1e-6, "{values:?}");
+        assert!(
+            (values[series::CE] - scalar(&ce)).abs() < 1e-6,
+            "{values:?}"
+        );
+        assert!(
+            (values[series::KD] - scalar(&kd)).abs() < 1e-6,
+            "{values:?}"
+        );
     }
 }

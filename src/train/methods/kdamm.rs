@@ -15,10 +15,10 @@
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 
-use crate::train::classify;
 use crate::train::config::{FUSION_INPUT, SLICES_INPUT, TABULAR_MODALITY};
 use crate::train::events::Scalars;
 use crate::train::losses::{classification, softened_kl};
+use crate::train::optimisation;
 use crate::train::spec::{Method, MethodSpec, Setting, SettingKind, Task, TeacherUse};
 use crate::train::step::{
     Batch, Declaration, Models, StepContext, Stepper, TrainingMethod, scalar,
@@ -109,7 +109,12 @@ pub static SPEC: MethodSpec = MethodSpec {
     modalities: &[FUSION_INPUT],
     teacher_roles: &TEACHER_KINDS,
     teacher_use: TeacherUse::Outputs,
-    settings: &[TEMPERATURE, CE_WEIGHT, KD_WEIGHT, classify::WEIGHT_DECAY],
+    settings: &[
+        TEMPERATURE,
+        CE_WEIGHT,
+        KD_WEIGHT,
+        optimisation::WEIGHT_DECAY,
+    ],
 };
 
 pub const METHOD: Method = Method::of(&SPEC);

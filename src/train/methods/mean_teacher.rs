@@ -9,7 +9,6 @@ use burn::tensor::{Distribution, Int, Tensor};
 
 use crate::train::models::Classifier;
 
-use crate::train::classify;
 use crate::train::config::{IMAGE_MODALITY, SLICES_INPUT, VOLUME_INPUT};
 use crate::train::ema::ema_update;
 use crate::train::events::Scalars;
@@ -17,6 +16,7 @@ use crate::train::losses::{
     ClassificationLoss, class_weighted_consistency, classification, consistency,
     relation_consistency,
 };
+use crate::train::optimisation;
 use crate::train::schedule::{ema_alpha, ramp_up};
 use crate::train::spec::{Method, MethodSpec, Setting, SettingKind, Task, TeacherUse};
 use crate::train::step::{
@@ -267,7 +267,7 @@ pub static SPEC: MethodSpec = MethodSpec {
         CLASS_WEIGHTED_CONSISTENCY,
         CONSISTENCY_START_EPOCH,
         TEACHER_DROPOUT,
-        classify::WEIGHT_DECAY,
+        optimisation::WEIGHT_DECAY,
     ],
 };
 
@@ -512,7 +512,11 @@ mod tests {
                 assert!((k - 2.0 * p).abs() < 1e-5 * p.abs().max(1.0), "{p} → {k}");
             }
         }
-        assert!(zeros > 0 && zeros < plain.len(), "{zeros} of {}", plain.len());
+        assert!(
+            zeros > 0 && zeros < plain.len(),
+            "{zeros} of {}",
+            plain.len()
+        );
         // The logits are the head's of the dropped features.
         let head = teacher.head_logits(dropped).unwrap();
         let difference = (logits.clone() - head).abs().max().into_scalar::<f32>();

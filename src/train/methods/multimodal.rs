@@ -6,9 +6,9 @@
 use burn::optim::ModuleOptimizer;
 
 use super::kdamm::{FusionWeights, fusion_step, series};
-use crate::train::classify;
 use crate::train::config::FUSION_INPUT;
 use crate::train::events::Scalars;
+use crate::train::optimisation;
 use crate::train::spec::{Method, MethodSpec, Task, TeacherUse};
 use crate::train::step::{Batch, Declaration, Models, StepContext, Stepper, TrainingMethod};
 
@@ -24,7 +24,7 @@ pub static SPEC: MethodSpec = MethodSpec {
     modalities: &[FUSION_INPUT],
     teacher_roles: &[],
     teacher_use: TeacherUse::None,
-    settings: &[classify::WEIGHT_DECAY],
+    settings: &[optimisation::WEIGHT_DECAY],
 };
 
 pub const METHOD: Method = Method::of(&SPEC);

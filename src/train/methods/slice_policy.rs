@@ -19,11 +19,11 @@ use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::rng::Rng;
-use crate::train::classify;
 use crate::train::config::{SERIES_INPUT, SLICES_INPUT};
 use crate::train::events::Scalars;
 use crate::train::models::Classifier;
 use crate::train::models::slice_policy::SlicePolicy;
+use crate::train::optimisation;
 use crate::train::spec::{Method, MethodSpec, Setting, SettingKind, Task, TeacherUse};
 use crate::train::step::{
     Batch, Declaration, Models, StepContext, Stepper, TrainingMethod, scalar,
@@ -74,7 +74,7 @@ pub static SPEC: MethodSpec = MethodSpec {
     modalities: &[SERIES_INPUT],
     teacher_roles: &[SLICES_INPUT],
     teacher_use: TeacherUse::Classifier,
-    settings: &[ENTROPY_WEIGHT, classify::WEIGHT_DECAY],
+    settings: &[ENTROPY_WEIGHT, optimisation::WEIGHT_DECAY],
 };
 
 pub const METHOD: Method = Method::of(&SPEC);

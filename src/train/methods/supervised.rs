@@ -5,10 +5,10 @@
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
 
-use crate::train::classify;
 use crate::train::config::{IMAGE_MODALITY, SLICES_INPUT, TABULAR_MODALITY, VOLUME_INPUT};
 use crate::train::events::Scalars;
 use crate::train::losses::classification;
+use crate::train::optimisation;
 use crate::train::spec::{Method, MethodSpec, Task, TeacherUse};
 use crate::train::step::{
     Batch, Declaration, Models, StepContext, Stepper, TrainingMethod, augment_input, scalar,
@@ -26,7 +26,7 @@ pub static SPEC: MethodSpec = MethodSpec {
     modalities: &[IMAGE_MODALITY, TABULAR_MODALITY, VOLUME_INPUT, SLICES_INPUT],
     teacher_roles: &[],
     teacher_use: TeacherUse::None,
-    settings: &[classify::WEIGHT_DECAY],
+    settings: &[optimisation::WEIGHT_DECAY],
 };
 
 pub const METHOD: Method = Method::of(&SPEC);

@@ -366,7 +366,13 @@ impl Xception {
         // the last block gives 8w whatever the count.
         let blocks = config.entry_blocks.max(1);
         let widths: Vec<usize> = (0..blocks)
-            .map(|i| if i + 1 == blocks { entry_out } else { (4 * w) << i.min(1) })
+            .map(|i| {
+                if i + 1 == blocks {
+                    entry_out
+                } else {
+                    (4 * w) << i.min(1)
+                }
+            })
             .collect();
         let inputs = std::iter::once(2 * w).chain(widths.iter().copied());
         let entry = inputs
@@ -572,10 +578,18 @@ mod tests {
         let y = down.forward(x);
         assert_eq!(y.dims(), [2, 4, 8, 8]);
         let per_sample = y.reshape([2, 4 * 64]);
-        let mean = per_sample.clone().mean_dim(1).into_data().try_to_vec::<f32>().unwrap();
+        let mean = per_sample
+            .clone()
+            .mean_dim(1)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         let var = per_sample.var(1).into_data().try_to_vec::<f32>().unwrap();
         for (m, v) in mean.iter().zip(&var) {
-            assert!(m.abs() < 1e-3 && (v - 1.0).abs() < 0.05, "mean {m}, variance {v}");
+            assert!(
+                m.abs() < 1e-3 && (v - 1.0).abs() < 0.05,
+                "mean {m}, variance {v}"
+            );
         }
         // Rectified before the convolution: an all-negative input is 0.
         let negative = Tensor::<4>::ones([1, 4, 8, 8], &device).mul_scalar(-2.0);
@@ -593,7 +607,10 @@ mod tests {
             let dims = t.conv.weight.dims();
             t.conv.weight = Param::from_tensor(Tensor::ones(dims, &device));
         };
-        for join in [model.dense1.as_mut(), model.dense2.as_mut()].into_iter().flatten() {
+        for join in [model.dense1.as_mut(), model.dense2.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             join.transitions.iter_mut().for_each(ones);
         }
         // A constant image of 0.5 per channel: its transition is 1.5 at every cell.
@@ -606,20 +623,32 @@ mod tests {
         let joined = stages.joined_middle.expect("dense connection 1");
         assert_eq!(joined.dims()[1], t + entry_channels);
         let image_part = joined.clone().narrow(1, 0, t);
-        assert!(close(image_part.clone(), image_part.ones_like().mul_scalar(1.5)));
-        assert!(close(joined.narrow(1, t, entry_channels), stages.entry.clone()));
+        assert!(close(
+            image_part.clone(),
+            image_part.ones_like().mul_scalar(1.5)
+        ));
+        assert!(close(
+            joined.narrow(1, t, entry_channels),
+            stages.entry.clone()
+        ));
         // Dense connection 2: [T(image) | T(entry) | middle]; the entry's
         // transition at the same grid is its channel sum.
         let joined = stages.joined_exit.expect("dense connection 2");
         let middle_channels = stages.middle.dims()[1];
         assert_eq!(joined.dims()[1], 2 * t + middle_channels);
         let image_part = joined.clone().narrow(1, 0, t);
-        assert!(close(image_part.clone(), image_part.ones_like().mul_scalar(1.5)));
+        assert!(close(
+            image_part.clone(),
+            image_part.ones_like().mul_scalar(1.5)
+        ));
         let entry_sum = stages.entry.clone().sum_dim(1);
         for c in 0..t {
             assert!(close(joined.clone().narrow(1, t + c, 1), entry_sum.clone()));
         }
-        assert!(close(joined.narrow(1, 2 * t, middle_channels), stages.middle));
+        assert!(close(
+            joined.narrow(1, 2 * t, middle_channels),
+            stages.middle
+        ));
     }
 
     #[test]
@@ -638,7 +667,11 @@ mod tests {
             &device,
         );
         assert_eq!(
-            (model.entry.len(), model.middle.len(), model.exit_convs.len()),
+            (
+                model.entry.len(),
+                model.middle.len(),
+                model.exit_convs.len()
+            ),
             (3, 8, 2)
         );
         // Three entry halvings and the exit's: 64 px → 2 px, 16w features.
