@@ -918,10 +918,9 @@ fn xception_depth_ui(ui: &mut egui::Ui, options: &mut XceptionOptions) {
                 "Entry 3, middle 8, exit 2 (Chollet 2017); the default 2, 2, 1 fits two CPU cores",
             )
             .clicked()
+            && let Ok(deeper) = options.with_depth(full)
         {
-            if let Ok(deeper) = options.with_depth(full) {
-                *options = deeper;
-            }
+            *options = deeper;
         }
     });
 }

@@ -171,6 +171,8 @@ impl SeparableConv {
 
 /// Halving the resolution: Xception's max-pool, or the method's learnable
 /// dilated convolution with the same stride.
+// Three of these per network: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Downsample {
     Pool(MaxPool2d),
