@@ -12,6 +12,7 @@ use loupe::app::TrainingCommand;
 use loupe::app::training::TrainingRun;
 use loupe::app::training::TrainingStatus;
 use loupe::demo::{DemoOptions, DemoTask, write_demo};
+use loupe::train::config::ChoiceRule;
 use loupe::train::config::{DeviceKind, IMAGE_MODALITY, TrainConfig};
 use loupe::train::device::flex;
 use loupe::train::events::Scalars;
@@ -177,6 +178,38 @@ fn presets_fill_in_the_measured_settings_and_keep_the_method() {
             ..TrainConfig::default()
         }
     );
+}
+
+#[test]
+fn the_choice_rule_and_xception_depth_are_set_in_the_panel() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = window_with_training_panel(dir.path(), 8, 32);
+    assert_eq!(
+        harness.state().state().training.config.choose_by,
+        ChoiceRule::WindowedAuc,
+        "a new run chooses by the 5-epoch mean AUC"
+    );
+    harness.get_by_label("best accuracy").scroll_to_me();
+    harness.run();
+    harness.get_by_label("best accuracy").click();
+    harness.run();
+    assert_eq!(
+        harness.state().state().training.config.choose_by,
+        ChoiceRule::Accuracy
+    );
+    // Xception's own flows, one click away once the model is Xception.
+    assert!(harness.query_by_label("Xception's own").is_none());
+    harness.get_by_label("Xception").scroll_to_me();
+    harness.run();
+    harness.get_by_label("Xception").click();
+    harness.run();
+    harness.get_by_label("Xception's own").scroll_to_me();
+    harness.run();
+    harness.get_by_label("Xception's own").click();
+    harness.run();
+    let config = harness.state().state().training.config.clone();
+    assert_eq!(config.xception.depth(), [3, 8, 2]);
+    config.validate().unwrap();
 }
 
 /// A method the panel has never heard of: cross-entropy with label

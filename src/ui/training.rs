@@ -901,16 +901,24 @@ fn setting_row(ui: &mut egui::Ui, config: &mut TrainConfig, setting: &Setting) {
 /// The Xception flows' block counts: the CPU-sized default or Xception's own.
 fn xception_depth_ui(ui: &mut egui::Ui, options: &mut XceptionOptions) {
     ui.horizontal(|ui| {
-        ui.label("Blocks: entry");
-        ui.add(
-            egui::DragValue::new(&mut options.entry_blocks).range(XceptionOptions::ENTRY_BLOCKS),
-        );
-        ui.label("middle");
-        ui.add(
-            egui::DragValue::new(&mut options.middle_blocks).range(XceptionOptions::MIDDLE_BLOCKS),
-        );
-        ui.label("exit");
-        ui.add(egui::DragValue::new(&mut options.exit_convs).range(XceptionOptions::EXIT_CONVS));
+        let counts = [
+            (
+                "Entry blocks",
+                &mut options.entry_blocks,
+                XceptionOptions::ENTRY_BLOCKS,
+            ),
+            (
+                "middle",
+                &mut options.middle_blocks,
+                XceptionOptions::MIDDLE_BLOCKS,
+            ),
+            ("exit", &mut options.exit_convs, XceptionOptions::EXIT_CONVS),
+        ];
+        for (name, count, range) in counts {
+            let label = ui.label(name);
+            ui.add(egui::DragValue::new(count).range(range))
+                .labelled_by(label.id);
+        }
         let full = XceptionOptions::FULL_DEPTH;
         if ui
             .add_enabled(options.depth() != full, egui::Button::new("Xception's own"))
