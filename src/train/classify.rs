@@ -134,9 +134,9 @@ pub struct Trainer {
     global_step: u64,
     /// Each class's weight in the supervised loss, when the run weighs classes.
     class_weights: Option<Vec<f32>>,
-    /// The labeled pool's inverse-frequency class weights, whether or not
-    /// the supervised loss uses them (a method's class-weighted term may).
-    class_balance: Vec<f32>,
+    /// `[C]` the labeled pool's inverse-frequency class weights, whether or
+    /// not the supervised loss uses them (a method's class-weighted term may).
+    class_balance: Tensor<1>,
     /// The early stages are held still (the first epochs of a fine-tuning run).
     early_stages_frozen: bool,
 }
@@ -215,8 +215,10 @@ impl Trainer {
         let optimizer = super::optimisation::classifier_optimizer(&config);
         let schedule = Schedule::new(data.labeled.len(), data.unlabeled.len(), &config);
         let labels: Vec<usize> = data.labeled.labels.iter().flatten().copied().collect();
-        let class_balance = losses::class_weights(&labels, classes);
-        let class_weights = config.loss.class_weights.then(|| class_balance.clone());
+        let balance = losses::class_weights(&labels, classes);
+        let class_balance =
+            Tensor::<1>::from_data(TensorData::new(balance.clone(), [balance.len()]), &device);
+        let class_weights = config.loss.class_weights.then_some(balance);
         Ok(Self {
             rng: Rng::new(config.seed),
             config,
@@ -330,10 +332,7 @@ impl Trainer {
                 TensorData::new(labels, [labeled_indices.len()]),
                 &self.device,
             ),
-            class_balance: Some(Tensor::<1>::from_data(
-                TensorData::new(self.class_balance.clone(), [self.class_balance.len()]),
-                &self.device,
-            )),
+            class_balance: Some(self.class_balance.clone()),
             unlabeled: (uses_unlabeled && !unlabeled_indices.is_empty()).then(|| {
                 tensor4(
                     self.data.unlabeled.gather(&unlabeled_indices),

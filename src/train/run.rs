@@ -63,16 +63,14 @@ pub fn train(
         unlabeled: pools.unlabeled,
         test: pools.test,
     });
-    let selected_on = if pools.validation == 0
-        || learner.config().choose_by == super::config::ChoiceRule::LastEpoch
-    {
-        Selection::LastEpoch
-    } else {
+    let mut chooser = Chooser::new(learner.config().choose_by);
+    let selected_on = if pools.validation > 0 && chooser.reads_validation() {
         Selection::Validation
+    } else {
+        Selection::LastEpoch
     };
     // The chosen epoch and its test scores.
     let mut chosen: Option<(usize, Reported)> = None;
-    let mut chooser = Chooser::new(learner.config().choose_by);
     let mut epochs_done = 0;
     let mut stopped_early = false;
     'epochs: for epoch in 0..epochs {

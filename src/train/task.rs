@@ -55,6 +55,11 @@ impl Chooser {
         }
     }
 
+    /// Whether the validation split decides at all (not for the last-epoch rule).
+    pub fn reads_validation(&self) -> bool {
+        self.rule != ChoiceRule::LastEpoch
+    }
+
     /// Whether the epoch scoring `score` is now the chosen one.
     pub fn offer(&mut self, score: ValidationScore) -> bool {
         match self.rule {
@@ -71,10 +76,13 @@ impl Chooser {
                 if self.recent.len() > CHOICE_WINDOW_EPOCHS {
                     self.recent.pop_front();
                 }
+                // The window's means, ranked by `better_than` as one
+                // epoch's score would be: mean ranking first, then mean loss.
                 let n = self.recent.len() as f64;
+                let ranking = self.recent.iter().map(|s| s.ranking).sum::<f64>() / n;
                 let window = ValidationScore {
-                    primary: self.recent.iter().map(|s| s.ranking).sum::<f64>() / n,
-                    ranking: 0.0,
+                    primary: ranking,
+                    ranking,
                     loss: self.recent.iter().map(|s| s.loss).sum::<f64>() / n,
                 };
                 // Windows shorter than the rule's count only while no full

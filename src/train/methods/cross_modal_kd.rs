@@ -138,20 +138,23 @@ impl TrainingMethod for CrossModalKd {
         let student = models.student;
         let alpha = context.config.number(&ALPHA);
         let grad_ratio = context.config.switch(&GRAD_RATIO);
+        // The supervised loss of the labeled rows' logits.
+        let ce_of = |logits: Tensor<2>| {
+            classification(
+                logits,
+                batch.labels.clone(),
+                &context.config.loss,
+                batch.weights.clone(),
+            )
+            .2
+        };
         let guided = batch.guidance.as_ref().filter(|g| g.rows.dims()[0] >= 2);
         let (grads, values) = match guided {
             None => {
                 // Cross-entropy alone, at the weight α it has in every
                 // other step (not promoted to weight 1 when a batch
                 // happens to hold fewer than two cases the teacher saw).
-                let (logits, _) = student.forward(batch.labeled.clone());
-                let ce = classification(
-                    logits,
-                    batch.labels.clone(),
-                    &context.config.loss,
-                    batch.weights.clone(),
-                )
-                .2;
+                let ce = ce_of(student.forward(batch.labeled.clone()).0);
                 let values = Scalars::from([
                     (series::CE.into(), scalar(&ce)),
                     (series::TOTAL.into(), alpha * scalar(&ce)),
@@ -178,14 +181,7 @@ impl TrainingMethod for CrossModalKd {
                 let mut kd_value = 0.0;
                 let (grads, measured) = weighted_gradients(
                     || {
-                        let (logits, _) = forward();
-                        let ce = classification(
-                            logits.narrow(0, 0, labeled_rows),
-                            batch.labels.clone(),
-                            &context.config.loss,
-                            batch.weights.clone(),
-                        )
-                        .2;
+                        let ce = ce_of(forward().0.narrow(0, 0, labeled_rows));
                         ce_value = scalar(&ce);
                         ce
                     },

@@ -5,9 +5,10 @@
 
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::{Distribution, Int, Tensor};
+use burn::tensor::{Int, Tensor};
 
 use crate::train::models::Classifier;
+use crate::train::models::layers::dropout_mask;
 
 use crate::train::config::{IMAGE_MODALITY, SLICES_INPUT, VOLUME_INPUT};
 use crate::train::ema::ema_update;
@@ -226,13 +227,7 @@ pub fn teacher_outputs(
     let Some(rate) = dropout.filter(|&p| p > 0.0 && p < 1.0) else {
         return (logits, features);
     };
-    let keep = 1.0 - rate;
-    let mask = Tensor::<2>::random(
-        features.dims(),
-        Distribution::Bernoulli(keep),
-        &features.device(),
-    )
-    .div_scalar(keep);
+    let mask = dropout_mask(features.dims(), rate, &features.device());
     let dropped = features.clone().mul(mask);
     match teacher.head_logits(dropped.clone()) {
         Some(logits) => (logits, dropped),

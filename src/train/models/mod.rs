@@ -260,20 +260,15 @@ impl Classifier {
     /// whose forward is exactly that; `None` for the fused and slice-policy
     /// networks, whose heads read more than the returned features.
     pub fn head_logits(&self, features: Tensor<2>) -> Option<Tensor<2>> {
-        let head = match self {
-            Classifier::ResNet(m) => m.head(),
-            Classifier::DenseNet(m) => m.head(),
-            Classifier::Xception(m) => m.head(),
-            Classifier::Tabular(m) => m.head(),
-            Classifier::Volume(m) => m.head(),
-            Classifier::Fusion(_) | Classifier::SlicePolicy(_) => return None,
-        };
-        Some(head.forward(features))
+        match self {
+            Classifier::Fusion(_) | Classifier::SlicePolicy(_) => None,
+            _ => Some(self.head().forward(features)),
+        }
     }
 
-    /// The number of classes the head scores.
-    pub fn classes(&self) -> usize {
-        let head = match self {
+    /// The final linear layer.
+    fn head(&self) -> &burn::nn::Linear {
+        match self {
             Classifier::ResNet(m) => m.head(),
             Classifier::DenseNet(m) => m.head(),
             Classifier::Xception(m) => m.head(),
@@ -281,8 +276,12 @@ impl Classifier {
             Classifier::Volume(m) => m.head(),
             Classifier::Fusion(m) => m.head(),
             Classifier::SlicePolicy(m) => m.head(),
-        };
-        head.weight.dims()[1]
+        }
+    }
+
+    /// The number of classes the head scores.
+    pub fn classes(&self) -> usize {
+        self.head().weight.dims()[1]
     }
 
     /// The same network with a new, randomly initialised classifier head

@@ -6,7 +6,9 @@
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Device, Tensor};
+
+use super::layers::dropout_mask;
 
 /// Settings of [`TabularMlp`].
 #[derive(Clone, Debug, PartialEq)]
@@ -90,16 +92,11 @@ impl TabularMlp {
         if p <= 0.0 || !device.is_autodiff() {
             return None;
         }
-        let keep = 1.0 - p;
         // Site i follows hidden layer i: its width is that layer's.
         Some(DropoutMasks(
             self.hidden
                 .iter()
-                .map(|layer| {
-                    let width = layer.norm.gamma.dims()[0];
-                    Tensor::<2>::random([rows, width], Distribution::Bernoulli(keep), device)
-                        .div_scalar(keep)
-                })
+                .map(|layer| dropout_mask([rows, layer.norm.gamma.dims()[0]], p, device))
                 .collect(),
         ))
     }
@@ -137,6 +134,7 @@ pub struct DropoutMasks(Vec<Tensor<2>>);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::tensor::Distribution;
 
     #[test]
     fn logits_and_the_exposed_layer_have_their_shapes_and_learn() {
