@@ -25,6 +25,14 @@ impl Rng {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
+    /// Uniform in `0..n` (`n` ≥ 1; 0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            return 0;
+        }
+        (self.next_u64() % n as u64) as usize
+    }
+
     /// Fisher–Yates shuffle in place: the one shuffle of pools, plans and
     /// epochs, so one seed gives one order everywhere.
     pub fn shuffle<T>(&mut self, items: &mut [T]) {

@@ -127,19 +127,15 @@ fn the_demo_holds_four_sequences_and_the_truth_of_labeled_and_test_cases() {
     }
 }
 
-#[test]
-fn segmentation_and_protokd_report_the_dice_of_the_maps_they_write() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = demo(dir.path());
-    let mut args = vec!["--method", "segmentation", "--modality", "t1,t1ce,t2,flair"];
-    args.extend(SMALL);
-    let teacher = train_json(&root, &args);
-    let run = teacher["run"].as_str().unwrap().to_string();
-    assert!(teacher["teacher"].is_null());
-    let reported = &teacher["student"]["dice"];
-    // Every case's prediction is written on its grid; the test cases'
-    // Dice against the generator's truth is the one reported.
-    let pools = case_pools(&root);
+/// Checks that every case's prediction of the run `reported` (its `loupe
+/// train --json`) is written on its grid, that the test cases' Dice of the
+/// written maps against the generator's truth is the one reported, and
+/// that `loupe eval` scores the checkpoint again the same. Returns the
+/// reported mean Dice.
+fn reported_is_written_and_evaluated(root: &Path, reported: &serde_json::Value) -> f64 {
+    let run = reported["run"].as_str().unwrap();
+    let reported = &reported["student"]["dice"];
+    let pools = case_pools(root);
     let mut test = Vec::new();
     for (name, pool) in &pools {
         let path = root.join(format!("runs/{run}/predictions/{name}.nii.gz"));
@@ -162,19 +158,87 @@ fn segmentation_and_protokd_report_the_dice_of_the_maps_they_write() {
     }
     let mean = reported["mean"].as_f64().unwrap();
     assert!((mean - (wt + tc + et) / 3.0).abs() < 1e-9);
-
-    // `loupe eval` scores the checkpoint again: the same Dice.
     let out = run_ok(&[
         "eval",
         root.to_str().unwrap(),
         "--run",
-        &run,
+        run,
         "--device",
         "flex",
         "--json",
     ]);
     let again: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert!((again["student"]["dice"]["mean"].as_f64().unwrap() - mean).abs() < 1e-9);
+    mean
+}
+
+#[test]
+fn the_3d_unet_trains_on_patches_and_predicts_by_sliding_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = demo(dir.path());
+    let patched = [
+        "--model",
+        "unet3d",
+        "--input-size",
+        "32",
+        "--patch-edge",
+        "16",
+        "--patches-per-case",
+        "2",
+        "--width",
+        "2",
+        "--epochs",
+        "1",
+    ];
+    let mut args = vec!["--method", "segmentation", "--modality", "t1,t1ce,t2,flair"];
+    args.extend(patched);
+    let teacher = train_json(&root, &args);
+    let run = teacher["run"].as_str().unwrap().to_string();
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join(format!("runs/{run}/config.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        config["settings"]["segmentation"]["patch_edge"], 16,
+        "{config}"
+    );
+    assert_eq!(config["settings"]["segmentation"]["patches_per_case"], 2);
+    let mean = reported_is_written_and_evaluated(&root, &teacher);
+    // ProtoKD on T1 reads the teacher's patches; another patch edge is refused.
+    let mut args = vec!["--method", "protokd", "--teacher", &run, "--modality", "t1"];
+    args.extend(patched);
+    let student = train_json(&root, &args);
+    let teacher_dice = student["teacher"]["dice"]["mean"].as_f64().unwrap();
+    assert!(
+        (teacher_dice - mean).abs() < 1e-9,
+        "{teacher_dice} vs {mean}"
+    );
+    reported_is_written_and_evaluated(&root, &student);
+    let mut args = vec!["train", root.to_str().unwrap(), "--device", "flex"];
+    args.extend(["--method", "protokd", "--teacher", &run, "--modality", "t1"]);
+    args.extend(patched);
+    *args.iter_mut().find(|a| **a == "16").unwrap() = "8";
+    let output = loupe(&args);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains(
+            "unet3d on 32³ in patches of 16³; this run trains a unet3d on 32³ in patches of 8³"
+        ),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn segmentation_and_protokd_report_the_dice_of_the_maps_they_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = demo(dir.path());
+    let mut args = vec!["--method", "segmentation", "--modality", "t1,t1ce,t2,flair"];
+    args.extend(SMALL);
+    let teacher = train_json(&root, &args);
+    let run = teacher["run"].as_str().unwrap().to_string();
+    assert!(teacher["teacher"].is_null());
+    let mean = reported_is_written_and_evaluated(&root, &teacher);
 
     // ProtoKD on T1 alone, taught by the four-sequence run: every term a
     // curve, the teacher's Dice beside the student's each epoch.
@@ -278,7 +342,7 @@ fn segmentation_and_protokd_report_the_dice_of_the_maps_they_write() {
             "--input-size",
             "16",
         ],
-        "the teacher's --model and --input-size",
+        "the teacher's --model, --input-size and --patch-edge",
     );
     // A classifying run teaches no segmentation (its review labels set first).
     {

@@ -394,6 +394,11 @@ pub mod limits {
     pub const FREEZE_EARLY_EPOCHS: RangeInclusive<usize> = 0..=10_000;
     /// A volume's edge in voxels: whole 3-D volumes at most 96³ on a CPU.
     pub const VOLUME_EDGE: RangeInclusive<usize> = 8..=96;
+    /// The training grid's edge when the 3-D U-Net trains on patches (each
+    /// patch at most 96³): larger, as prediction slides the patch over it;
+    /// bounded because every case's sequences are held in memory on it
+    /// (four sequences at 160³: 66 MB a case).
+    pub const PATCHED_VOLUME_EDGE: RangeInclusive<usize> = 8..=160;
     /// k, the slices a 2-D model reads from a series.
     pub const SLICE_COUNT: RangeInclusive<usize> = 1..=16;
     /// The depth a series is resampled to for a slice policy.
@@ -629,7 +634,7 @@ impl TrainConfig {
                     self.width = self.width.min(8);
                 }
                 if self.model == ModelKind::Unet3d
-                    && !limits::VOLUME_EDGE.contains(&self.input_size)
+                    && !self.unet3d_grid_edges().contains(&self.input_size)
                 {
                     self.input_size = DEFAULT_VOLUME_EDGE;
                 }
@@ -673,21 +678,56 @@ impl TrainConfig {
             )));
         }
         if self.model == ModelKind::Unet3d {
-            check(
-                "volume edge (input size)",
-                self.input_size,
-                &limits::VOLUME_EDGE,
-            )?;
+            let edges = self.unet3d_grid_edges();
+            if !edges.contains(&self.input_size) {
+                let hint = match self.patch_edge() {
+                    Some(_) => "on patches".to_string(),
+                    None => format!(
+                        "on whole volumes (--patch-edge P trains on patches, on grids up to {})",
+                        limits::PATCHED_VOLUME_EDGE.end()
+                    ),
+                };
+                return Err(ConfigError(format!(
+                    "volume edge (input size) {} must be between {} and {} for a 3-D U-Net {hint}",
+                    self.input_size,
+                    edges.start(),
+                    edges.end()
+                )));
+            }
         }
         let multiple = 1usize << super::models::unet::DOWNSAMPLINGS;
-        if !self.input_size.is_multiple_of(multiple) {
-            return Err(ConfigError(format!(
-                "input size {} must be a multiple of {multiple}: the U-Net halves it {} times",
-                self.input_size,
-                super::models::unet::DOWNSAMPLINGS
-            )));
+        let edges = [
+            ("input size", Some(self.input_size)),
+            ("--patch-edge", self.patch_edge()),
+        ];
+        for (name, edge) in edges {
+            if let Some(edge) = edge
+                && !edge.is_multiple_of(multiple)
+            {
+                return Err(ConfigError(format!(
+                    "{name} {edge} must be a multiple of {multiple}: the U-Net halves it {} times",
+                    super::models::unet::DOWNSAMPLINGS
+                )));
+            }
         }
         Ok(())
+    }
+
+    /// The 3-D U-Net's training patch edge, or `None` when it trains whole
+    /// volumes (or the model is not the 3-D U-Net).
+    pub fn patch_edge(&self) -> Option<usize> {
+        use super::models::unet::{PATCH_EDGE, patch_of};
+        (self.model == ModelKind::Unet3d)
+            .then(|| patch_of(self.input_size, self.count(&PATCH_EDGE)))
+            .flatten()
+    }
+
+    /// The grid edges a 3-D U-Net may train on: larger on patches.
+    fn unet3d_grid_edges(&self) -> RangeInclusive<usize> {
+        match self.patch_edge() {
+            Some(_) => limits::PATCHED_VOLUME_EDGE,
+            None => limits::VOLUME_EDGE,
+        }
     }
 
     /// What a checkpoint's weights depend on: a run started from another
@@ -1011,6 +1051,44 @@ mod tests {
             refused(&|c| c.set(&crate::train::segmentation::SLICES_PER_CASE, 0usize))
                 .contains("Slices per case and epoch 0 must be between 1 and 512")
         );
+        // The 3-D U-Net: whole volumes up to 96³; on patches (a multiple
+        // of 8 below the grid's edge) a grid up to 160³.
+        use crate::train::segmentation::PATCH_EDGE;
+        let unet3d = |edge: usize, patch: usize| {
+            let mut config = preset.clone();
+            config.model = ModelKind::Unet3d;
+            config.input_size = edge;
+            config.set(&PATCH_EDGE, patch);
+            config
+        };
+        assert_eq!(unet3d(64, 0).patch_edge(), None);
+        assert_eq!(unet3d(64, 64).patch_edge(), None);
+        assert_eq!(unet3d(64, 32).patch_edge(), Some(32));
+        assert_eq!(
+            preset.clone().patch_edge(),
+            None,
+            "the 2-D U-Net has no patch"
+        );
+        unet3d(96, 0).validate().unwrap();
+        unet3d(160, 48).validate().unwrap();
+        let message = unet3d(128, 0).validate().unwrap_err().0;
+        assert!(
+            message.contains("128 must be between 8 and 96"),
+            "{message}"
+        );
+        assert!(message.contains("--patch-edge"), "{message}");
+        let message = unet3d(168, 32).validate().unwrap_err().0;
+        assert!(
+            message.contains("168 must be between 8 and 160"),
+            "{message}"
+        );
+        let message = unet3d(64, 20).validate().unwrap_err().0;
+        assert!(
+            message.contains("--patch-edge 20 must be a multiple of 8"),
+            "{message}"
+        );
+        let message = unet3d(160, 104).validate().unwrap_err().0;
+        assert!(message.contains("between 0 and 96"), "{message}");
         // A classifier's settings switched to segmentation take a U-Net at 64³.
         let mut config = TrainConfig {
             method: segmentation::METHOD,

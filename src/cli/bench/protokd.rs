@@ -17,6 +17,7 @@ use crate::demo::{DemoOptions, DemoTask, write_demo};
 use crate::synth::brain_tumour::ROLES;
 use crate::train::config::TrainConfig;
 use crate::train::methods::protokd;
+use crate::train::models::ModelKind;
 use crate::train::presets::Preset;
 
 /// One row of the table.
@@ -36,10 +37,10 @@ impl Arm {
         }
     }
 
-    /// Every row, in the table's order.
-    pub fn all() -> Vec<Arm> {
+    /// Every row for the student `sequences`, in the table's order.
+    pub fn all(sequences: &[&'static str]) -> Vec<Arm> {
         let mut arms = vec![Arm::Teacher];
-        for role in ROLES {
+        for &role in sequences {
             arms.push(Arm::Baseline(role));
             arms.push(Arm::Protokd(role));
         }
@@ -54,6 +55,8 @@ pub struct ProtokdSettings {
     /// The volumes' edge in voxels.
     pub edge: usize,
     pub labeled_fraction: f64,
+    /// The sequences a baseline and a student are trained on, each.
+    pub sequences: Vec<&'static str>,
     /// Every run's settings (the method and sequences are set per arm).
     pub config: TrainConfig,
     pub jobs: usize,
@@ -162,7 +165,7 @@ pub fn protokd(s: &ProtokdSettings) -> anyhow::Result<()> {
         .collect())?;
     let mut jobs = Vec::new();
     for (seed, _, _, teacher) in &teachers {
-        for role in ROLES {
+        for &role in &s.sequences {
             jobs.push((
                 *seed,
                 Arm::Baseline(role),
@@ -225,7 +228,7 @@ fn report(
     };
     if s.json {
         let stat = |(mean, sd): (f64, f64)| serde_json::json!({ "mean": mean, "sd": sd });
-        let arms: Vec<serde_json::Value> = Arm::all()
+        let arms: Vec<serde_json::Value> = Arm::all(&s.sequences)
             .iter()
             .map(|arm| {
                 serde_json::json!({
@@ -239,7 +242,8 @@ fn report(
                 })
             })
             .collect();
-        let gain: serde_json::Map<String, serde_json::Value> = ROLES
+        let gain: serde_json::Map<String, serde_json::Value> = s
+            .sequences
             .iter()
             .map(|&role| (role.to_string(), serde_json::json!(gains(role))))
             .collect();
@@ -251,6 +255,7 @@ fn report(
                 "count": s.count,
                 "edge_voxels": s.edge,
                 "labeled_fraction": s.labeled_fraction,
+                "sequences": s.sequences,
                 "config": config,
                 "arms": arms,
                 "student_gain_in_mean_dice": gain,
@@ -259,18 +264,34 @@ fn report(
         );
         return;
     }
+    use crate::train::segmentation::{PATCHES_PER_CASE, SLICES_PER_CASE};
+    let samples = match (config.model, config.patch_edge()) {
+        (ModelKind::Unet3d, Some(patch)) => format!(
+            "3-D U-Net on {patch}³ patches, width {}, {} epochs × {} patches per case",
+            config.width,
+            config.epochs,
+            config.count(&PATCHES_PER_CASE)
+        ),
+        (ModelKind::Unet3d, None) => format!(
+            "3-D U-Net on whole volumes, width {}, {} epochs",
+            config.width, config.epochs
+        ),
+        _ => format!(
+            "2-D U-Net width {}, {} epochs × {} slices per case",
+            config.width,
+            config.epochs,
+            config.count(&SLICES_PER_CASE)
+        ),
+    };
     println!(
         "Brain-tumour demo (seed {}), {} cases at {}³, {} % of training cases labeled; training \
-         seeds {:?}; 2-D U-Net width {}, {} epochs × {} slices per case, Adam {}; ProtoKD T = {}, \
-         KD weight {}, prototype weight {}; {:.0} s",
+         seeds {:?}; {samples}, Adam {}; ProtoKD T = {}, KD weight {}, prototype weight {}; \
+         {:.0} s",
         s.demo_seed,
         s.count,
         s.edge,
         s.labeled_fraction * 100.0,
         s.seeds,
-        config.width,
-        config.epochs,
-        config.count(&crate::train::segmentation::SLICES_PER_CASE),
         config.learning_rate,
         config.number(&protokd::TEMPERATURE),
         config.number(&protokd::KD_WEIGHT),
@@ -278,13 +299,13 @@ fn report(
         seconds
     );
     let mut table = Table::new(&["model (test Dice)", "WT", "TC", "ET", "mean"]);
-    for arm in Arm::all() {
+    for arm in Arm::all(&s.sequences) {
         let mut row = vec![arm.name()];
         row.extend((0..4).map(|k| plus_minus(of(&arm, k))));
         table.row(row);
     }
     print!("{}", table.render());
-    for role in ROLES {
+    for &role in &s.sequences {
         let g = gains(role);
         let above = g.iter().filter(|&&v| v > 0.0).count();
         println!(
@@ -324,12 +345,25 @@ pub struct ProtokdArgs {
     /// Fraction of the training cases labeled.
     #[arg(long, default_value_t = 0.5)]
     pub labeled_fraction: f64,
+    /// The sequences a unimodal baseline and a ProtoKD student are trained
+    /// on (default all four: t1, t1ce, t2, flair).
+    #[arg(long, value_delimiter = ',')]
+    pub sequences: Vec<String>,
     /// Epochs of every run (default 8).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// U-Net width (default 8).
     #[arg(long)]
     pub width: Option<usize>,
+    /// The U-Net: `unet` (2-D, on axial slices; the default) or `unet3d`.
+    #[arg(long, default_value = "unet")]
+    pub model: String,
+    /// 3-D U-Net: the edge of its training patches (0: whole volumes).
+    #[arg(long)]
+    pub patch_edge: Option<usize>,
+    /// 3-D U-Net on patches: patches per case and epoch (default 4).
+    #[arg(long)]
+    pub patches_per_case: Option<usize>,
     /// Runs at once (default 1: each run uses every core).
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
@@ -347,8 +381,12 @@ pub fn run(args: &ProtokdArgs) -> anyhow::Result<()> {
         count,
         edge,
         labeled_fraction,
+        sequences,
         epochs,
         width,
+        model,
+        patch_edge,
+        patches_per_case,
         jobs,
         dir,
         json,
@@ -360,12 +398,39 @@ pub fn run(args: &ProtokdArgs) -> anyhow::Result<()> {
     if let Some(width) = width {
         config.width = *width;
     }
+    config.model = match ModelKind::from_name(model) {
+        Some(kind @ (ModelKind::Unet | ModelKind::Unet3d)) => kind,
+        _ => anyhow::bail!("--model {model}: the ProtoKD bench trains unet or unet3d"),
+    };
+    use crate::train::segmentation::{PATCH_EDGE, PATCHES_PER_CASE};
+    if let Some(patch) = patch_edge {
+        config.set(&PATCH_EDGE, *patch);
+    }
+    if let Some(count) = patches_per_case {
+        config.set(&PATCHES_PER_CASE, *count);
+    }
+    let sequences = if sequences.is_empty() {
+        ROLES.to_vec()
+    } else {
+        sequences
+            .iter()
+            .map(|name| {
+                ROLES.iter().copied().find(|r| r == name).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--sequences: no sequence {name:?} in the demo ({})",
+                        ROLES.join(", ")
+                    )
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?
+    };
     protokd(&ProtokdSettings {
         seeds: seeds.clone(),
         demo_seed: *demo_seed,
         count: *count,
         edge: *edge,
         labeled_fraction: *labeled_fraction,
+        sequences,
         config,
         jobs: within("--jobs", *jobs, 1..=256)?,
         dir: dir.clone().unwrap_or_else(default_dir),

@@ -11,7 +11,7 @@ use crate::train::config::SEQUENCES_INPUT;
 use crate::train::events::Scalars;
 use crate::train::models::unet::Segmenter;
 use crate::train::segmentation::losses;
-use crate::train::segmentation::{SLICES_PER_CASE, WEIGHT_DECAY};
+use crate::train::segmentation::{PATCH_EDGE, PATCHES_PER_CASE, SLICES_PER_CASE, WEIGHT_DECAY};
 use crate::train::spec::{Method, MethodSpec, Setting, SettingKind, Task, TeacherUse};
 use crate::train::step::{Declaration, SegBatch, SegmentationMethod, StepContext, Stepper, scalar};
 
@@ -87,6 +87,8 @@ pub static SPEC: MethodSpec = MethodSpec {
     teacher_use: TeacherUse::Segmenter,
     settings: &[
         SLICES_PER_CASE,
+        PATCH_EDGE,
+        PATCHES_PER_CASE,
         WEIGHT_DECAY,
         TEMPERATURE,
         KD_WEIGHT,

@@ -9,7 +9,7 @@ use crate::train::config::SEQUENCES_INPUT;
 use crate::train::events::Scalars;
 use crate::train::models::unet::Segmenter;
 use crate::train::segmentation::losses;
-use crate::train::segmentation::{SLICES_PER_CASE, WEIGHT_DECAY};
+use crate::train::segmentation::{PATCH_EDGE, PATCHES_PER_CASE, SLICES_PER_CASE, WEIGHT_DECAY};
 use crate::train::spec::{Method, MethodSpec, Task, TeacherUse};
 use crate::train::step::{Declaration, SegBatch, SegmentationMethod, StepContext, Stepper, scalar};
 
@@ -25,7 +25,7 @@ pub static SPEC: MethodSpec = MethodSpec {
     modalities: &[SEQUENCES_INPUT],
     teacher_roles: &[],
     teacher_use: TeacherUse::None,
-    settings: &[SLICES_PER_CASE, WEIGHT_DECAY],
+    settings: &[SLICES_PER_CASE, PATCH_EDGE, PATCHES_PER_CASE, WEIGHT_DECAY],
 };
 
 pub const METHOD: Method = Method::of(&SPEC);

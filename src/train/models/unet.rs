@@ -1,5 +1,5 @@
 //! The segmentation networks (METHODS.md §5): a U-Net, 2-D on axial slices
-//! (the default) or 3-D on the whole volume. Four levels of widths w, 2w,
+//! (the default) or 3-D on the whole volume or on cubic patches of it. Four levels of widths w, 2w,
 //! 4w, 8w; each level two 3×3(×3) convolutions with group normalisation
 //! and ReLU; a stride-2 convolution down, a stride-2 transposed
 //! convolution up, skip connections by concatenation. The last decoder
@@ -22,9 +22,59 @@ use burn::tensor::{Device, Tensor};
 
 use super::ModelKind;
 use super::layers::norm;
+use crate::train::spec::{Setting, SettingKind};
 
 /// Levels below full resolution: a spatial edge must be a multiple of 2³.
 pub const DOWNSAMPLINGS: u32 = 3;
+
+/// Where the settings every segmentation method shares are stored in a
+/// run's `config.json`.
+pub const SETTINGS_SECTION: &str = "segmentation";
+
+/// What one 3-D U-Net sample is: a cubic patch of the training grid, or
+/// (0, or at least the grid's edge) the whole volume. Declared here, beside
+/// the network, because the configuration checks it (a multiple of
+/// 2^[`DOWNSAMPLINGS`]; a patched grid may be larger than a whole volume
+/// may) and the segmentation task both trains and predicts by it. 0 by
+/// default: runs written before patches existed trained whole volumes and
+/// still predict the same way.
+pub const PATCH_EDGE: Setting = Setting {
+    name: "patch_edge",
+    section: SETTINGS_SECTION,
+    flag: "patch-edge",
+    title: "3-D patch edge (voxels)",
+    help: "3-D U-Net: train on cubic patches of this edge, a multiple of 8 (0: the whole \
+           volume; ProtoKD's reference crops 96×128×128); prediction slides the patch over the \
+           volume half a patch apart and averages the overlaps",
+    group: "Segmentation",
+    kind: SettingKind::Count {
+        default: 0,
+        range: 0..=96,
+    },
+    legacy: "",
+};
+
+/// Patches drawn from each labeled case per epoch (3-D U-Net on patches).
+pub const PATCHES_PER_CASE: Setting = Setting {
+    name: "patches_per_case",
+    section: SETTINGS_SECTION,
+    flag: "patches-per-case",
+    title: "Patches per case and epoch",
+    help: "3-D U-Net on patches: patches drawn from each labeled case per epoch, half of them \
+           centred on a voxel of a labeled class (each class present as likely)",
+    group: "Segmentation",
+    kind: SettingKind::Count {
+        default: 4,
+        range: 1..=256,
+    },
+    legacy: "",
+};
+
+/// The edge of a 3-D U-Net's training patch on a grid of `grid_edge`, or
+/// `None` for the whole volume (`patch_edge` 0 or not smaller than the grid).
+pub fn patch_of(grid_edge: usize, patch_edge: usize) -> Option<usize> {
+    (patch_edge > 0 && patch_edge < grid_edge).then_some(patch_edge)
+}
 
 /// Settings of a [`Segmenter`].
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -2,8 +2,10 @@
 //! case from its MRI sequences. Its methods are of the same family as the
 //! classifying ones and run in the same loop (`run`: the run folder,
 //! events, pause/stop, the checkpoint chosen on a validation split); this
-//! task gives that loop what a label map needs: samples are axial slices (2-D U-Net) or whole volumes
-//! (3-D), drawn `slices_per_case` per labeled case and epoch; the score is
+//! task gives that loop what a label map needs: samples are axial slices
+//! (2-D U-Net, `slices_per_case` per labeled case and epoch), whole volumes
+//! or cubic patches (3-D, [`patches`]: `patches_per_case`, prediction by
+//! sliding windows); the score is
 //! BraTS Dice per case (WT, TC, ET); at the end the predicted label maps
 //! of every case are written as NIfTI on the case's grid to
 //! `runs/<id>/predictions/<case>.nii.gz`, and the reported test Dice is
@@ -15,6 +17,7 @@
 
 pub mod data;
 pub mod losses;
+pub mod patches;
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +33,7 @@ use super::error::TrainError;
 use super::events::{RunSummary, Scalars, Selection, metric_series, series};
 use super::metrics::{Dice, case_dice};
 use super::models::ModelKind;
+pub use super::models::unet::{PATCH_EDGE, PATCHES_PER_CASE};
 use super::models::unet::{Segmenter, SegmenterConfig};
 use super::runs::{CHOSEN_STUDENT, LAST_STUDENT};
 use super::schedule::learning_rate;
@@ -40,7 +44,7 @@ use crate::rng::Rng;
 use crate::store::Project;
 
 /// Where the settings every segmentation method shares are stored.
-const SECTION: &str = "segmentation";
+const SECTION: &str = super::models::unet::SETTINGS_SECTION;
 
 /// Axial slices drawn from each labeled case per epoch (2-D U-Net): an
 /// epoch is `cases × slices_per_case / batch size` steps. The
@@ -144,9 +148,20 @@ fn load_checkpoint(
         })
 }
 
-/// Which sample of which case: a case index and an axial slice (`None`:
-/// the whole volume, for the 3-D U-Net).
-type Sample = (usize, Option<usize>);
+/// Where in a case a training sample lies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SampleAt {
+    /// An axial slice (2-D U-Net).
+    Slice(usize),
+    /// The whole volume (3-D U-Net).
+    Volume,
+    /// A cubic patch of the given edge from its `[z, y, x]` corner (3-D
+    /// U-Net on patches).
+    Patch(patches::Origin, usize),
+}
+
+/// Which sample of which case: a case index and where in it.
+type Sample = (usize, SampleAt);
 
 /// A segmentation run's state over its cases.
 pub struct SegTrainer {
@@ -234,10 +249,10 @@ impl SegTrainer {
 
     /// The samples an epoch takes from each labeled case.
     fn samples_per_case(&self) -> usize {
-        if self.is_3d() {
-            1
-        } else {
-            self.config.count(&SLICES_PER_CASE)
+        match (self.is_3d(), self.config.patch_edge()) {
+            (true, Some(_)) => self.config.count(&PATCHES_PER_CASE),
+            (true, None) => 1,
+            (false, _) => self.config.count(&SLICES_PER_CASE),
         }
     }
 
@@ -249,12 +264,27 @@ impl SegTrainer {
     /// half of them where the map labels something and the rest anywhere
     /// in the tissue (a tumour crosses a fifth of the slices: drawn
     /// uniformly, most batches would hold no tumour at all — nnU-Net
-    /// oversamples foreground for the same reason), or each whole volume.
+    /// oversamples foreground for the same reason), each whole volume, or
+    /// `patches_per_case` patches drawn by the same rule ([`patches`]).
     pub fn draw_epoch(&mut self) -> Vec<Sample> {
         let mut samples = Vec::new();
+        let patch = self.config.patch_edge();
         for (i, case) in self.data.labeled.iter().enumerate() {
             if self.is_3d() {
-                samples.push((i, None));
+                match patch {
+                    Some(patch) => samples.extend(
+                        patches::draw_origins(
+                            case.classes.as_deref(),
+                            self.data.edge,
+                            patch,
+                            self.config.count(&PATCHES_PER_CASE),
+                            &mut self.rng,
+                        )
+                        .into_iter()
+                        .map(|origin| (i, SampleAt::Patch(origin, patch))),
+                    ),
+                    None => samples.push((i, SampleAt::Volume)),
+                }
                 continue;
             }
             let mut tissue = case.tissue_slices.clone();
@@ -267,35 +297,39 @@ impl SegTrainer {
             let take = self.config.count(&SLICES_PER_CASE);
             let from_labeled = if labeled.is_empty() { 0 } else { take / 2 };
             // Fewer slices than asked: cycle through them.
-            samples.extend((0..from_labeled).map(|k| (i, Some(labeled[k % labeled.len()]))));
-            samples.extend((from_labeled..take).map(|k| (i, Some(tissue[k % tissue.len()]))));
+            samples.extend(
+                (0..from_labeled).map(|k| (i, SampleAt::Slice(labeled[k % labeled.len()]))),
+            );
+            samples.extend(
+                (from_labeled..take).map(|k| (i, SampleAt::Slice(tissue[k % tissue.len()]))),
+            );
         }
         self.rng.shuffle(&mut samples);
         samples
     }
 
-    /// A sample's values of `channels`, and its spatial shape.
-    fn sample_input(&self, case: &SegCase, sample: Option<usize>, channels: &[usize]) -> Vec<f32> {
-        let edge = self.data.edge;
-        let volume = edge * edge * edge;
-        let (offset, len) = match sample {
-            Some(z) => (z * edge * edge, edge * edge),
-            None => (0, volume),
-        };
-        let mut out = Vec::with_capacity(channels.len() * len);
+    /// A sample's values of `channels` (each channel's voxels in turn).
+    fn sample_input(&self, case: &SegCase, at: SampleAt, channels: &[usize]) -> Vec<f32> {
+        let volume = self.data.edge.pow(3);
+        let mut out = Vec::new();
         for &c in channels {
-            let start = c * volume + offset;
-            out.extend_from_slice(&case.sequences[start..start + len]);
+            cut(
+                &case.sequences[c * volume..(c + 1) * volume],
+                self.data.edge,
+                at,
+                &mut out,
+            );
         }
         out
     }
 
+    /// One sample's spatial shape.
     fn spatial(&self) -> Vec<usize> {
         let edge = self.data.edge;
-        if self.is_3d() {
-            vec![edge; 3]
-        } else {
-            vec![edge; 2]
+        match (self.is_3d(), self.config.patch_edge()) {
+            (true, Some(patch)) => vec![patch; 3],
+            (true, None) => vec![edge; 3],
+            (false, _) => vec![edge; 2],
         }
     }
 
@@ -308,15 +342,17 @@ impl SegTrainer {
         let mut input = Vec::with_capacity(n * self.student_channels.len() * voxels);
         let mut teacher_input = Vec::with_capacity(n * self.teacher_channels.len() * voxels);
         let mut onehot = vec![0f32; n * classes * voxels];
-        for (b, &(i, slice)) in samples.iter().enumerate() {
+        let mut truth = Vec::with_capacity(voxels);
+        for (b, &(i, at)) in samples.iter().enumerate() {
             let case = &self.data.labeled[i];
-            input.extend(self.sample_input(case, slice, &self.student_channels));
+            input.extend(self.sample_input(case, at, &self.student_channels));
             if self.teacher.is_some() {
-                teacher_input.extend(self.sample_input(case, slice, &self.teacher_channels));
+                teacher_input.extend(self.sample_input(case, at, &self.teacher_channels));
             }
-            let offset = slice.map_or(0, |z| z * voxels);
-            if let Some(truth) = &case.classes {
-                for (p, &c) in truth[offset..offset + voxels].iter().enumerate() {
+            if let Some(classes_of) = &case.classes {
+                truth.clear();
+                cut(classes_of, self.data.edge, at, &mut truth);
+                for (p, &c) in truth.iter().enumerate() {
                     onehot[(b * classes + c as usize) * voxels + p] = 1.0;
                 }
             }
@@ -382,6 +418,7 @@ impl SegTrainer {
             &self.student_channels,
             &self.data,
             &self.device,
+            self.config.patch_edge(),
         )
     }
 
@@ -394,6 +431,7 @@ impl SegTrainer {
             &self.teacher_channels,
             &self.data,
             &self.device,
+            teacher.config.patch_edge(),
         ))
     }
 
@@ -407,6 +445,16 @@ impl SegTrainer {
     }
 }
 
+/// Appends the values of one sample at `at` of `grid` (an `edge`³ grid,
+/// one channel) to `out`.
+fn cut<T: Copy>(grid: &[T], edge: usize, at: SampleAt, out: &mut Vec<T>) {
+    match at {
+        SampleAt::Slice(z) => out.extend_from_slice(&grid[z * edge * edge..(z + 1) * edge * edge]),
+        SampleAt::Volume => out.extend_from_slice(grid),
+        SampleAt::Patch(origin, patch) => patches::crop(grid, edge, origin, patch, out),
+    }
+}
+
 /// A network's Dice on the cases that have truth.
 fn score(
     network: &Segmenter,
@@ -414,13 +462,14 @@ fn score(
     channels: &[usize],
     data: &SegData,
     device: &Device,
+    patch: Option<usize>,
 ) -> Dice {
     let per_case: Vec<[f64; 3]> = cases
         .iter()
         .filter_map(|case| {
             let truth = case.truth.as_ref()?;
             Some(case_dice(
-                &predict_case(network, case, channels, data, device),
+                &predict_case(network, case, channels, data, device, patch),
                 truth,
             ))
         })
@@ -431,65 +480,45 @@ fn score(
 /// Slices a 2-D prediction pass takes at once.
 const PREDICTION_CHUNK: usize = 16;
 
+/// Windows a 3-D prediction pass on patches takes at once.
+const WINDOW_CHUNK: usize = 4;
+
 /// `network`'s label values for `case` (its `channels`), on the case's
 /// own grid: argmax per voxel of the training grid, as label values,
 /// background where no sequence read shows tissue, resampled to the
-/// case's shape by the nearest voxel.
+/// case's shape by the nearest voxel. `patch`: the 3-D U-Net's training
+/// patch, slid over the grid ([`patches::windows`]); `None`, one pass.
 pub fn predict_case(
     network: &Segmenter,
     case: &SegCase,
     channels: &[usize],
     data: &SegData,
     device: &Device,
+    patch: Option<usize>,
 ) -> Vec<u8> {
     let device = device.clone().without_autodiff();
     let edge = data.edge;
-    let slice = edge * edge;
-    let volume = slice * edge;
-    let gather = |zs: &[usize]| {
-        let mut out = Vec::with_capacity(zs.len() * channels.len() * slice);
-        for &z in zs {
-            for &c in channels {
-                let start = c * volume + z * slice;
-                out.extend_from_slice(&case.sequences[start..start + slice]);
-            }
-        }
-        out
+    let volume = edge * edge * edge;
+    let forward = |ats: &[SampleAt], spatial: &[usize]| {
+        logits_of(network, case, channels, edge, ats, spatial, &device)
     };
-    let argmax = |x: Tensor<3>, spatial: &[usize]| -> Vec<u8> {
-        let (logits, _) = network.forward(x, spatial);
-        logits
-            .argmax(1)
-            .into_data()
-            .convert::<i64>()
-            .try_to_vec::<i64>()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| data.label_values.get(c as usize).copied().unwrap_or(0))
-            .collect()
-    };
-    let mut labels = Vec::with_capacity(volume);
-    if network.spatial_dims() == 3 {
-        let x = Tensor::<3>::from_data(
-            TensorData::new(
-                gather(&(0..edge).collect::<Vec<_>>()),
-                [edge, channels.len(), slice],
-            ),
-            &device,
-        );
-        // Slices were gathered z-major; the 3-D network reads [1, C, D·H·W].
-        let x = x.swap_dims(0, 1).reshape([1, channels.len(), volume]);
-        labels = argmax(x, &[edge, edge, edge]);
-    } else {
-        let zs: Vec<usize> = (0..edge).collect();
-        for chunk in zs.chunks(PREDICTION_CHUNK) {
-            let x = Tensor::<3>::from_data(
-                TensorData::new(gather(chunk), [chunk.len(), channels.len(), slice]),
-                &device,
-            );
-            labels.extend(argmax(x, &[edge, edge]));
+    let classes: Vec<usize> = match (network.spatial_dims(), patch) {
+        (3, Some(patch)) => {
+            let sums = window_probabilities(network, case, channels, data, patch, &device);
+            argmax_over_classes(&sums, volume)
         }
-    }
+        (3, None) => to_indices(forward(&[SampleAt::Volume], &[edge; 3]).argmax(1)),
+        _ => {
+            let zs: Vec<SampleAt> = (0..edge).map(SampleAt::Slice).collect();
+            zs.chunks(PREDICTION_CHUNK)
+                .flat_map(|chunk| to_indices(forward(chunk, &[edge, edge]).argmax(1)))
+                .collect()
+        }
+    };
+    let mut labels: Vec<u8> = classes
+        .into_iter()
+        .map(|c| data.label_values.get(c).copied().unwrap_or(0))
+        .collect();
     // Outside the tissue (every sequence read is 0: skull-stripped
     // background) nothing is labeled — the brain mask BraTS pipelines apply.
     for (v, label) in labels.iter_mut().enumerate() {
@@ -501,6 +530,96 @@ pub fn predict_case(
         }
     }
     crate::volume::resample::nearest(&labels, [edge; 3], case.native_shape)
+}
+
+/// `network`'s logits `[samples, classes, voxels]` of `case`'s samples at
+/// `ats` (each of shape `spatial`), its `channels` read.
+fn logits_of(
+    network: &Segmenter,
+    case: &SegCase,
+    channels: &[usize],
+    edge: usize,
+    ats: &[SampleAt],
+    spatial: &[usize],
+    device: &Device,
+) -> Tensor<3> {
+    let volume = edge * edge * edge;
+    let voxels: usize = spatial.iter().product();
+    let mut values = Vec::with_capacity(ats.len() * channels.len() * voxels);
+    for &at in ats {
+        for &c in channels {
+            cut(
+                &case.sequences[c * volume..(c + 1) * volume],
+                edge,
+                at,
+                &mut values,
+            );
+        }
+    }
+    let x = Tensor::<3>::from_data(
+        TensorData::new(values, [ats.len(), channels.len(), voxels]),
+        device,
+    );
+    network.forward(x, spatial).0
+}
+
+/// The 3-D U-Net's class probabilities over the whole grid from windows
+/// of its training `patch` ([`patches::windows`]), summed where windows
+/// overlap: `classes × edge³`.
+fn window_probabilities(
+    network: &Segmenter,
+    case: &SegCase,
+    channels: &[usize],
+    data: &SegData,
+    patch: usize,
+    device: &Device,
+) -> Vec<f32> {
+    let edge = data.edge;
+    let mut sums = vec![0f32; data.label_values.len() * edge * edge * edge];
+    for chunk in patches::windows(edge, patch).chunks(WINDOW_CHUNK) {
+        let ats: Vec<SampleAt> = chunk.iter().map(|&o| SampleAt::Patch(o, patch)).collect();
+        let logits = logits_of(network, case, channels, edge, &ats, &[patch; 3], device);
+        let values = to_f32(burn::tensor::activation::softmax(logits, 1));
+        let per_window = (values.len() / chunk.len()).max(1);
+        for (origin, window) in chunk.iter().zip(values.chunks_exact(per_window)) {
+            patches::add_window(&mut sums, window, edge, *origin, patch);
+        }
+    }
+    sums
+}
+
+/// A tensor's values as `f32`, flattened.
+fn to_f32<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .unwrap_or_default()
+}
+
+/// An argmax tensor's class indices, flattened.
+fn to_indices<const D: usize>(t: Tensor<D, burn::tensor::Int>) -> Vec<usize> {
+    t.into_data()
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.max(0) as usize)
+        .collect()
+}
+
+/// The class of largest sum per voxel of `sums` (`classes × voxels`).
+fn argmax_over_classes(sums: &[f32], voxels: usize) -> Vec<usize> {
+    (0..voxels)
+        .map(|v| {
+            let mut best = 0;
+            for (k, class_sums) in sums.chunks_exact(voxels).enumerate() {
+                if class_sums[v] > sums[best * voxels + v] {
+                    best = k;
+                }
+            }
+            best
+        })
+        .collect()
 }
 
 /// Where the run in folder `run_dir` writes its prediction of case `case`:
@@ -583,16 +702,20 @@ pub fn prepare(
     };
     if let Some(t) = &teacher {
         // The teacher reads the student's samples: the same kind of sample
-        // (slices or volumes) on the same grid.
-        let (kind, edge) = (t.config.model, t.config.input_size);
-        if kind != config.model || edge != config.input_size {
+        // (slices, volumes or patches of one edge) on the same grid.
+        let sample = |c: &TrainConfig| {
+            let patch = c
+                .patch_edge()
+                .map_or(String::new(), |p| format!(" in patches of {p}³"));
+            format!("{} on {}³{patch}", c.model.name(), c.input_size)
+        };
+        if sample(&t.config) != sample(config) {
             return Err(TrainError::Data(format!(
-                "teacher run {} is a {} on {edge}³; this run trains a {} on {}³: give the \
-                 student the teacher's --model and --input-size",
+                "teacher run {} is a {}; this run trains a {}: give the student the \
+                 teacher's --model, --input-size and --patch-edge",
                 config.teachers.join(","),
-                kind.name(),
-                config.model.name(),
-                config.input_size
+                sample(&t.config),
+                sample(config)
             )));
         }
     }
@@ -707,6 +830,7 @@ impl Learner for SegRun {
             &self.trainer.data,
             &self.trainer.student_channels,
             &self.device,
+            self.trainer.config.patch_edge(),
         )?;
         Ok(Reported {
             student: written.into_metrics(),
@@ -723,11 +847,12 @@ fn write_predictions(
     data: &SegData,
     channels: &[usize],
     device: &Device,
+    patch: Option<usize>,
 ) -> Result<Dice, TrainError> {
     std::fs::create_dir_all(run_path.join(PREDICTIONS_FOLDER))?;
     let mut test = Vec::new();
     for case in data.all_cases() {
-        let labels = predict_case(network, case, channels, data, device);
+        let labels = predict_case(network, case, channels, data, device, patch);
         write_prediction(run_path, case, &labels)?;
         if let Some(truth) = &case.truth
             && data.test.iter().any(|t| t.id == case.id)
@@ -744,7 +869,14 @@ pub fn predict_run(root: &Path, run: &str, compute: &ComputeDevice) -> Result<us
     let (loaded, data) = load_with_cases(root, run, compute)?;
     let channels = data.channels_of(&loaded.config.modalities);
     let dir = super::runs::run_dir(root, run)?;
-    write_predictions(&dir, &loaded.network, &data, &channels, &compute.device)?;
+    write_predictions(
+        &dir,
+        &loaded.network,
+        &data,
+        &channels,
+        &compute.device,
+        loaded.config.patch_edge(),
+    )?;
     Ok(data.all_cases().count())
 }
 
@@ -762,6 +894,7 @@ pub fn evaluate_run(
         &channels,
         &data,
         &compute.device,
+        loaded.config.patch_edge(),
     );
     let saved: Option<RunSummary> = super::runs::run_dir(root, run)
         .ok()
@@ -796,4 +929,105 @@ fn load_with_cases(
         loaded.config.seed,
     )?;
     Ok((loaded, data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::models::unet::SegmenterConfig;
+
+    /// One case of `edge`³ with two sequences of smooth, non-zero values
+    /// (all tissue), no map.
+    fn case(edge: usize) -> SegCase {
+        let volume = edge * edge * edge;
+        let sequences = (0..2 * volume)
+            .map(|i| 1.0 + ((i % volume) as f32 * 0.37 + (i / volume) as f32).sin())
+            .collect();
+        SegCase {
+            id: 1,
+            name: "c".into(),
+            grid_path: PathBuf::new(),
+            native_shape: [edge; 3],
+            sequences,
+            classes: None,
+            truth: None,
+            tissue_slices: Vec::new(),
+            labeled_slices: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn sliding_windows_sum_each_windows_probabilities_where_it_lies() {
+        let (edge, patch) = (16, 8);
+        let device = Device::flex();
+        device.seed(3);
+        let network = Segmenter::new(
+            ModelKind::Unet3d,
+            &SegmenterConfig {
+                channels: 2,
+                classes: 4,
+                width: 2,
+            },
+            &device,
+        );
+        let data = SegData {
+            roles: vec!["t1".into(), "flair".into()],
+            edge,
+            label_values: vec![0, 1, 2, 4],
+            ..SegData::default()
+        };
+        let case = case(edge);
+        let volume = edge * edge * edge;
+        let sums = window_probabilities(&network, &case, &[0, 1], &data, patch, &device);
+        assert_eq!(sums.len(), 4 * volume);
+        let at = |z: usize, y: usize, x: usize| (z * edge + y) * edge + x;
+        // Windows start at 0, 4, 8 per axis: a voxel's class probabilities
+        // sum to the number of windows holding it (1 or 2 per axis).
+        let total = |v: usize| (0..4).map(|k| sums[k * volume + v]).sum::<f32>();
+        assert!((total(at(0, 0, 0)) - 1.0).abs() < 1e-4);
+        assert!((total(at(5, 0, 15)) - 2.0).abs() < 1e-4);
+        assert!((total(at(6, 9, 5)) - 8.0).abs() < 1e-4);
+        // The voxels below 4 on every axis lie in the window at the origin
+        // only, those from 12 in the far one only: there the sums are that
+        // window's own probabilities, in place.
+        for origin in [[0, 0, 0], [8, 8, 8]] {
+            let own = to_f32(burn::tensor::activation::softmax(
+                logits_of(
+                    &network,
+                    &case,
+                    &[0, 1],
+                    edge,
+                    &[SampleAt::Patch(origin, patch)],
+                    &[patch; 3],
+                    &device,
+                ),
+                1,
+            ));
+            let corner = if origin[0] == 0 { 0..4 } else { 4..8 };
+            for z in corner.clone() {
+                for y in corner.clone() {
+                    for x in corner.clone() {
+                        for k in 0..4 {
+                            let want = own[k * patch.pow(3) + (z * patch + y) * patch + x];
+                            let got =
+                                sums[k * volume + at(z + origin[0], y + origin[1], x + origin[2])];
+                            assert!(
+                                (got - want).abs() < 1e-5,
+                                "class {k} at {z},{y},{x} of window {origin:?}: {got} vs {want}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        let labels = predict_case(&network, &case, &[0, 1], &data, &device, Some(patch));
+        assert_eq!(labels.len(), volume);
+        let best = argmax_over_classes(&sums, volume);
+        assert!(
+            labels
+                .iter()
+                .zip(&best)
+                .all(|(l, &c)| *l == data.label_values[c])
+        );
+    }
 }
