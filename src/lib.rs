@@ -9,6 +9,7 @@
 //! - [`train`]: Burn on the shared device or the CPU.
 //! - [`synth`]: deterministic generated data.
 //! - [`paint`]: label-map painting tools, strokes, undo, volumes and Dice (no window).
+//! - [`rop`]: retinopathy of prematurity graded per eye and exam (ICROP3, ETROP), pure rules.
 //! - [`durable`]: crash-safe small-file writes; [`rng`]: the one seeded generator.
 //! - [`app`]: state and commands; [`ui`]: the panels; [`cli`]: subcommands.
 
@@ -18,6 +19,7 @@ pub mod demo;
 pub mod durable;
 pub mod paint;
 pub mod render;
+pub mod rop;
 pub mod rng;
 pub mod store;
 pub mod synth;

@@ -267,20 +267,22 @@ fn report(
     use crate::train::segmentation::{PATCHES_PER_CASE, SLICES_PER_CASE};
     let samples = match (config.model, config.patch_edge()) {
         (ModelKind::Unet3d, Some(patch)) => format!(
-            "3-D U-Net on {patch}³ patches, width {}, {} epochs × {} patches per case",
+            "3-D U-Net on {patch}³ patches, width {}, {} epochs × {} patches per case, batch {}",
             config.width,
             config.epochs,
-            config.count(&PATCHES_PER_CASE)
+            config.count(&PATCHES_PER_CASE),
+            config.batch_size
         ),
         (ModelKind::Unet3d, None) => format!(
-            "3-D U-Net on whole volumes, width {}, {} epochs",
-            config.width, config.epochs
+            "3-D U-Net on whole volumes, width {}, {} epochs, batch {}",
+            config.width, config.epochs, config.batch_size
         ),
         _ => format!(
-            "2-D U-Net width {}, {} epochs × {} slices per case",
+            "2-D U-Net width {}, {} epochs × {} slices per case, batch {}",
             config.width,
             config.epochs,
-            config.count(&SLICES_PER_CASE)
+            config.count(&SLICES_PER_CASE),
+            config.batch_size
         ),
     };
     println!(
@@ -364,6 +366,10 @@ pub struct ProtokdArgs {
     /// 3-D U-Net on patches: patches per case and epoch (default 4).
     #[arg(long)]
     pub patches_per_case: Option<usize>,
+    /// Samples per step (default the preset's 16; a 3-D U-Net's few
+    /// samples an epoch want fewer, so that an epoch is more than a step).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     /// Runs at once (default 1: each run uses every core).
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
@@ -387,6 +393,7 @@ pub fn run(args: &ProtokdArgs) -> anyhow::Result<()> {
         model,
         patch_edge,
         patches_per_case,
+        batch_size,
         jobs,
         dir,
         json,
@@ -408,6 +415,10 @@ pub fn run(args: &ProtokdArgs) -> anyhow::Result<()> {
     }
     if let Some(count) = patches_per_case {
         config.set(&PATCHES_PER_CASE, *count);
+    }
+    if let Some(batch) = batch_size {
+        config.batch_size = *batch;
+        config.labeled_per_batch = config.labeled_per_batch.min(*batch);
     }
     let sequences = if sequences.is_empty() {
         ROLES.to_vec()
