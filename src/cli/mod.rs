@@ -6,6 +6,7 @@ mod convert;
 mod crop;
 mod demo;
 mod doctor;
+mod grade;
 mod info;
 mod paint;
 mod project;
@@ -58,6 +59,8 @@ pub enum CliCommand {
     Import(project::ImportArgs),
     /// Set labels from the command line or standard input.
     Label(project::LabelArgs),
+    /// Grade an eye at a screening exam (ICROP3), from the command line or standard input.
+    Grade(grade::GradeArgs),
     /// Export labels as CSV, JSON, class folders, or painted label maps as NIfTI.
     Export(project::ExportArgs),
     /// The thyroid method's automatic crop of an image: Otsu threshold, largest connected component, box.
@@ -97,6 +100,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(CliCommand::Project(command)) => project::init(&command),
         Some(CliCommand::Import(args)) => project::import(&args),
         Some(CliCommand::Label(args)) => project::label(&args),
+        Some(CliCommand::Grade(args)) => grade::grade(&args),
         Some(CliCommand::Export(args)) => project::export(&args),
         Some(CliCommand::Paint(args)) => paint::run(&args),
         Some(CliCommand::Crop(args)) => crop::run(&args),

@@ -14,7 +14,7 @@ pub enum ProjectCommand {
     /// Create a project folder with a label schema.
     Init {
         dir: PathBuf,
-        /// `rop`, `thyroid`, or a JSON schema file.
+        /// `rop`, `rop-exam` (ROP screening graded per eye and exam), `thyroid`, or a JSON schema file.
         #[arg(long)]
         schema: String,
     },
@@ -25,7 +25,7 @@ pub struct ImportArgs {
     /// The project folder.
     pub dir: PathBuf,
     /// Files or folders (walked recursively) of PNG/JPEG/TIFF/BMP/NIfTI.
-    #[arg(required_unless_present_any = ["label_maps", "cases"])]
+    #[arg(required_unless_present_any = ["label_maps", "cases", "exams"])]
     pub paths: Vec<PathBuf>,
     /// A cases CSV: `case`, one column per modality role with a path
     /// (relative to the CSV; empty when the case has none), one per tabular
@@ -33,6 +33,12 @@ pub struct ImportArgs {
     /// before anything is written.
     #[arg(long, value_name = "CASES.csv")]
     pub cases: Option<PathBuf>,
+    /// A screening exams CSV: `infant`, `exam_date` (YYYY-MM-DD), `eye`
+    /// (OD/OS), `field`, `path` (relative to the CSV), optionally
+    /// `quality`, `ga_weeks` (26 or 26+3), `birth_weight_g`, `birth_date`,
+    /// `sex`, `device`. Every row is checked first; all or nothing.
+    #[arg(long, value_name = "EXAMS.csv")]
+    pub exams: Option<PathBuf>,
     /// A folder of `<case>_labels.nii.gz` maps (as `export --format
     /// nifti-labels` writes them), brought in as `--annotator`'s maps,
     /// matched by case name; all or nothing.
@@ -79,6 +85,10 @@ pub enum ExportFormat {
     /// One row per case: `case`, a path per modality role, the tabular
     /// record, the labels (consensus) and `pool` — what `import --cases` reads.
     Cases,
+    /// One row per exam image: what `import --exams` reads.
+    Exams,
+    /// One row per exam, eye and grader: the newest grade and its ETROP flags.
+    EyeGrades,
 }
 
 #[derive(Debug, clap::Args)]
@@ -125,6 +135,26 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
             report.imported,
             annotator_name(&args.annotator)?,
             report.unchanged
+        );
+        return Ok(());
+    }
+    if let Some(csv) = &args.exams {
+        if !args.paths.is_empty() || args.labels.is_some() || args.cases.is_some() {
+            bail!(
+                "--exams imports the images its CSV names; import other files in a separate call"
+            );
+        }
+        let exams = crate::store::exams::ExamsCsv::read(csv)?;
+        let report = project.import_exams(&exams)?;
+        println!(
+            "imported {} exam images ({} new files, {} already in the project placed, {} \
+             unchanged); {} new infants, {} new exams",
+            exams.rows.len(),
+            report.images_added,
+            report.images_placed,
+            report.unchanged,
+            report.infants_added,
+            report.exams_added
         );
         return Ok(());
     }
@@ -299,6 +329,8 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
         ExportFormat::Csv => export::to_csv(&project)?,
         ExportFormat::Json => export::to_json(&project)?,
         ExportFormat::Cases => crate::store::cases::to_cases_csv(&project)?,
+        ExportFormat::Exams => crate::store::exams::to_exams_csv(&project)?,
+        ExportFormat::EyeGrades => crate::store::exams::to_eye_grades_csv(&project)?,
         ExportFormat::Folders => {
             let out = args
                 .out

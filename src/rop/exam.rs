@@ -85,7 +85,8 @@ pub struct GestationalAge {
 impl GestationalAge {
     /// Parses `26` or `26+3` (weeks 20–44, days 0–6).
     pub fn parse(text: &str) -> Result<Self, String> {
-        let bad = || format!("{text:?} is not a gestational age as WEEKS or WEEKS+DAYS (e.g. 26+3)");
+        let bad =
+            || format!("{text:?} is not a gestational age as WEEKS or WEEKS+DAYS (e.g. 26+3)");
         let (weeks, days) = match text.split_once('+') {
             Some((w, d)) => (w, d),
             None => (text, "0"),
@@ -105,7 +106,9 @@ impl GestationalAge {
             ));
         }
         if days > 6 {
-            return Err(format!("gestational age {text}: a week has days 0–6, not {days}"));
+            return Err(format!(
+                "gestational age {text}: a week has days 0–6, not {days}"
+            ));
         }
         Ok(Self {
             days: weeks * 7 + days,

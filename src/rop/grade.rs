@@ -192,9 +192,7 @@ impl EyeGrade {
                 }
                 self.ungradable = (!reason.is_empty()).then(|| reason.to_string());
             }
-            "after_treatment" | "after-treatment" if text.is_empty() => {
-                self.after_treatment = None
-            }
+            "after_treatment" | "after-treatment" if text.is_empty() => self.after_treatment = None,
             "after_treatment" | "after-treatment" => {
                 self.after_treatment = Some(AfterTreatment::parse(text)?)
             }
@@ -218,7 +216,9 @@ impl EyeGrade {
             "plus" => self.plus.name().into(),
             "arop" => yes_no_text(self.arop).into(),
             "ungradable" => self.ungradable.clone().unwrap_or_default(),
-            "after_treatment" => self.after_treatment.map_or(String::new(), |a| a.name().into()),
+            "after_treatment" => self
+                .after_treatment
+                .map_or(String::new(), |a| a.name().into()),
             _ => return None,
         })
     }
@@ -251,9 +251,7 @@ impl EyeGrade {
             s if s.detached() => Some(false),
             s => match self.zone? {
                 Zone::I => Some(plus || s == Stage::S3),
-                Zone::PosteriorII | Zone::II => {
-                    Some(plus && matches!(s, Stage::S2 | Stage::S3))
-                }
+                Zone::PosteriorII | Zone::II => Some(plus && matches!(s, Stage::S2 | Stage::S3)),
                 Zone::III => Some(false),
             },
         }
@@ -374,12 +372,21 @@ mod tests {
     fn unknown_zone_or_ungradable_eye_leaves_what_it_decides_unknown() {
         let mut g = EyeGrade::default();
         g.set("stage", "2").unwrap();
-        assert_eq!((g.type1(), g.type2(), g.referral_warranted()), (None, None, None));
+        assert_eq!(
+            (g.type1(), g.type2(), g.referral_warranted()),
+            (None, None, None)
+        );
         g.set("stage", "3").unwrap();
-        assert_eq!((g.type1(), g.type2(), g.referral_warranted()), (None, None, Some(true)));
+        assert_eq!(
+            (g.type1(), g.type2(), g.referral_warranted()),
+            (None, None, Some(true))
+        );
         let mut g = EyeGrade::default();
         g.set("ungradable", "media opacity").unwrap();
-        assert_eq!((g.type1(), g.type2(), g.referral_warranted()), (None, None, None));
+        assert_eq!(
+            (g.type1(), g.type2(), g.referral_warranted()),
+            (None, None, None)
+        );
         assert_eq!(flag_text(None), "");
         g.check().unwrap();
         g.set("stage", "1").unwrap();
@@ -412,7 +419,11 @@ mod tests {
         assert!(g.set("stage", "6").unwrap_err().contains("\"5C\""));
         assert!(g.set("extent", "0").is_err());
         assert!(g.set("extent", "3,3").unwrap_err().contains("twice"));
-        assert!(g.set("colour", "red").unwrap_err().contains("not an eye-grade field"));
+        assert!(
+            g.set("colour", "red")
+                .unwrap_err()
+                .contains("not an eye-grade field")
+        );
         let mut g = EyeGrade::default();
         g.set("extent", "3").unwrap();
         assert!(g.check().unwrap_err().contains("needs a stage"));

@@ -78,7 +78,10 @@ mod tests {
             disc_diameter_px: None,
             ..marks
         };
-        assert_eq!(no_diameter.circles().unwrap().posterior_zone2_radius_px, None);
+        assert_eq!(
+            no_diameter.circles().unwrap().posterior_zone2_radius_px,
+            None
+        );
         let same = ZoneMarks {
             fovea_centre: marks.disc_centre,
             ..marks

@@ -7,6 +7,7 @@ pub mod agreement;
 pub mod cases;
 pub mod crops;
 pub mod csv;
+pub mod exams;
 pub mod export;
 pub mod import;
 pub mod label_maps;
@@ -1155,6 +1156,9 @@ fn connect(db: &Path) -> Result<Connection, StoreError> {
             "{}: indexes not added ({e}); reads will be slower",
             db.display()
         );
+    }
+    if let Err(e) = conn.execute_batch(exams::EXAMS_SQL) {
+        log::warn!("{}: exam tables not added ({e})", db.display());
     }
     Ok(conn)
 }

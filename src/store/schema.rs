@@ -325,10 +325,27 @@ impl Schema {
         }
     }
 
-    /// A built-in schema by name (`rop`, `thyroid`).
+    /// ROP screening by exam: the photographs keep the `rop` schema's
+    /// image labels (the seed method trains on them); each eye at an exam
+    /// is graded on the ICROP3 eye form ([`crate::rop::grade`], stored by
+    /// [`crate::store::exams`]).
+    pub fn rop_exam() -> Self {
+        Self {
+            name: "rop-exam".into(),
+            ..Self::rop()
+        }
+    }
+
+    /// Whether the project grades eyes at exams (the `rop-exam` schema).
+    pub fn grades_exams(&self) -> bool {
+        self.name == "rop-exam"
+    }
+
+    /// A built-in schema by name (`rop`, `rop-exam`, `thyroid`).
     pub fn builtin(name: &str) -> Option<Self> {
         match name {
             "rop" => Some(Self::rop()),
+            "rop-exam" => Some(Self::rop_exam()),
             "thyroid" => Some(Self::thyroid()),
             _ => None,
         }

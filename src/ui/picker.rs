@@ -52,6 +52,12 @@ pub fn picker_ui(
             ui.horizontal(|ui| {
                 ui.label("Schema");
                 ui.selectable_value(&mut draft.new_schema, "rop".to_string(), "ROP");
+                ui.selectable_value(
+                    &mut draft.new_schema,
+                    "rop-exam".to_string(),
+                    "ROP screening exams",
+                )
+                .on_hover_text("ROP graded per eye and exam (ICROP3, ETROP flags)");
                 ui.selectable_value(&mut draft.new_schema, "thyroid".to_string(), "Thyroid");
                 if ui.button("JSON file…").clicked()
                     && let Some(file) = rfd::FileDialog::new()
@@ -61,7 +67,7 @@ pub fn picker_ui(
                     draft.new_schema = file.display().to_string();
                 }
             });
-            if !["rop", "thyroid"].contains(&draft.new_schema.as_str()) {
+            if !["rop", "rop-exam", "thyroid"].contains(&draft.new_schema.as_str()) {
                 ui.weak(&draft.new_schema);
             }
             if ui

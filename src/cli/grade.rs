@@ -1,0 +1,110 @@
+//! `loupe grade`: one grader's ICROP3 grade of an eye at a screening exam,
+//! `loupe grade DIR INFANT/EXAM_DATE/OD|OS FIELD=VALUE… --annotator NAME`,
+//! or `EYE FIELD=VALUE…` lines on standard input (`--stdin`, `ok EYE`
+//! printed once each grade is on disk). Fields not given take their
+//! defaults (stage `none`, plus `none`, `notch` and `arop` `no`, no zone,
+//! no extent): each call records a whole grade.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+
+use crate::rop::grade::{EyeGrade, flag_text};
+use crate::store::exams::EyeRef;
+use crate::store::{Project, annotator_name};
+
+#[derive(Debug, clap::Args)]
+pub struct GradeArgs {
+    pub dir: PathBuf,
+    /// The eye: `INFANT/EXAM_DATE/OD|OS` (omit with --stdin).
+    pub eye: Option<String>,
+    /// FIELD=VALUE pairs: zone (I, posterior-II, II, III), notch (yes/no),
+    /// stage (none, 1, 2, 3, 4A, 4B, 5A, 5B, 5C), extent (clock hours,
+    /// e.g. 1,2,3), plus (none, pre-plus, plus), arop (yes/no), ungradable
+    /// (a reason), after_treatment (regression, reactivation,
+    /// persistent-avascular-retina).
+    pub assignments: Vec<String>,
+    #[arg(long)]
+    pub annotator: String,
+    /// Read `EYE FIELD=VALUE…` lines; print `ok EYE` once each is durable on disk.
+    #[arg(long)]
+    pub stdin: bool,
+}
+
+/// The grade `assignments` describe, every other field at its default.
+fn grade_of(assignments: &[&str]) -> anyhow::Result<EyeGrade> {
+    let mut grade = EyeGrade::default();
+    for assignment in assignments {
+        let (field, value) = assignment
+            .split_once('=')
+            .with_context(|| format!("{assignment:?} is not FIELD=VALUE"))?;
+        grade.set(field, value).map_err(anyhow::Error::msg)?;
+    }
+    Ok(grade)
+}
+
+fn apply(
+    project: &mut Project,
+    eye: &str,
+    assignments: &[&str],
+    annotator: &str,
+) -> anyhow::Result<EyeGrade> {
+    let eye = EyeRef::parse(eye).map_err(anyhow::Error::msg)?;
+    let grade = grade_of(assignments)?;
+    project.grade_eye(&eye, annotator, &grade)?;
+    Ok(grade)
+}
+
+/// `type 1 yes, type 2 no, referral-warranted yes`.
+fn flags(grade: &EyeGrade) -> String {
+    let shown = |flag| match flag_text(flag) {
+        "" => "unknown",
+        text => text,
+    };
+    format!(
+        "type 1 {}, type 2 {}, referral-warranted {}",
+        shown(grade.type1()),
+        shown(grade.type2()),
+        shown(grade.referral_warranted())
+    )
+}
+
+pub fn grade(args: &GradeArgs) -> anyhow::Result<()> {
+    let annotator = annotator_name(&args.annotator)?;
+    let mut project = Project::open(&args.dir)?;
+    if !args.stdin {
+        let eye = args
+            .eye
+            .as_deref()
+            .context("give INFANT/EXAM_DATE/OD|OS FIELD=VALUE… or --stdin")?;
+        let assignments: Vec<&str> = args.assignments.iter().map(String::as_str).collect();
+        let grade = apply(&mut project, eye, &assignments, &annotator)?;
+        println!("graded {eye}: {}", flags(&grade));
+        return Ok(());
+    }
+    let stdout = std::io::stdout();
+    let mut failures = 0;
+    for (number, line) in std::io::stdin().lock().lines().enumerate() {
+        let line = line.context("reading standard input")?;
+        let mut words = line.split_whitespace();
+        let Some(eye) = words.next() else { continue };
+        let assignments: Vec<&str> = words.collect();
+        match apply(&mut project, eye, &assignments, &annotator) {
+            Ok(_) => {
+                // Printed only after the commit returned: the grade is on disk.
+                let mut out = stdout.lock();
+                writeln!(out, "ok {eye}")?;
+                out.flush()?;
+            }
+            Err(error) => {
+                failures += 1;
+                eprintln!("error line {} ({eye}): {error:#}", number + 1);
+            }
+        }
+    }
+    if failures > 0 {
+        bail!("{failures} line(s) could not be applied");
+    }
+    Ok(())
+}

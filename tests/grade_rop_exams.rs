@@ -1,0 +1,356 @@
+//! ROP screening graded as ophthalmologists grade it: a cohort of infants,
+//! exams and eyes imported from an exams CSV (all or nothing, every bad row
+//! named by line and column), exported back exactly, eyes graded from the
+//! command line and standard input, and the eye grades exported with their
+//! derived ETROP flags.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+
+use common::{loupe, run_ok, stderr, write_png};
+
+const HEADER: &str =
+    "infant,exam_date,eye,field,path,quality,ga_weeks,birth_weight_g,birth_date,sex,device";
+
+/// A `rop-exam` project in `dir/p` and a cohort folder `dir/cohort` with
+/// `count` distinct photographs `img0.png`….
+fn setup(dir: &Path, count: usize) -> std::path::PathBuf {
+    let root = dir.join("p");
+    run_ok(&[
+        "project",
+        "init",
+        root.to_str().unwrap(),
+        "--schema",
+        "rop-exam",
+    ]);
+    for k in 0..count {
+        write_png(&dir.join(format!("cohort/img{k}.png")), 10 + k as u8);
+    }
+    root
+}
+
+/// Two infants: A born 2026-01-10 at 26+3 (two exams, both eyes), B with
+/// no birth details (one exam, one eye).
+fn cohort_csv() -> String {
+    [
+        HEADER,
+        "A,2026-02-20,OD,posterior pole,img0.png,good,26+3,850,2026-01-10,F,RetCam 3",
+        "A,2026-02-20,OD,temporal,img1.png,poor,26+3,850,2026-01-10,F,RetCam 3",
+        "A,2026-02-20,OS,posterior pole,img2.png,adequate,26+3,850,2026-01-10,F,RetCam 3",
+        "A,2026-03-06,OD,nasal,img3.png,good,26+3,850,2026-01-10,F,",
+        "B,2026-03-01,OS,other,img4.png,,,,,,",
+    ]
+    .join("\n")
+        + "\n"
+}
+
+fn import(root: &Path, csv: &Path) -> std::process::Output {
+    loupe(&[
+        "import",
+        root.to_str().unwrap(),
+        "--exams",
+        csv.to_str().unwrap(),
+    ])
+}
+
+fn export(root: &Path, format: &str) -> String {
+    run_ok(&["export", root.to_str().unwrap(), "--format", format])
+}
+
+#[test]
+fn an_exams_csv_imports_whole_and_exports_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = setup(dir.path(), 5);
+    let csv = dir.path().join("cohort/exams.csv");
+    std::fs::write(&csv, cohort_csv()).unwrap();
+    let out = import(&root, &csv);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        said.contains("imported 5 exam images (5 new files"),
+        "{said}"
+    );
+    assert!(said.contains("2 new infants, 3 new exams"), "{said}");
+    // The export holds the same rows, with absolute paths, sorted by
+    // infant, date, eye and field; importing it elsewhere and exporting
+    // again gives the same text.
+    let exported = export(&root, "exams");
+    let cohort = std::fs::canonicalize(dir.path().join("cohort")).unwrap();
+    let expected: String = cohort_csv()
+        .lines()
+        .map(|line| {
+            let cells: Vec<&str> = line.splitn(6, ',').collect();
+            if cells[0] == "infant" {
+                return format!("{line}\n");
+            }
+            let path = cohort.join(cells[4]);
+            format!(
+                "{},{},{},{},{},{}\n",
+                cells[0],
+                cells[1],
+                cells[2],
+                cells[3],
+                path.display(),
+                cells[5]
+            )
+        })
+        .collect();
+    assert_eq!(exported, expected);
+    let again = dir.path().join("again");
+    run_ok(&[
+        "project",
+        "init",
+        again.to_str().unwrap(),
+        "--schema",
+        "rop-exam",
+    ]);
+    let file = dir.path().join("exported.csv");
+    std::fs::write(&file, &exported).unwrap();
+    let out = import(&again, &file);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(export(&again, "exams"), exported);
+    // Importing the same CSV again changes nothing.
+    let out = import(&root, &csv);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("5 unchanged"));
+    assert_eq!(export(&root, "exams"), exported);
+}
+
+#[test]
+fn bad_exam_rows_are_refused_by_line_and_column_and_nothing_is_imported() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = setup(dir.path(), 3);
+    let good = "A,2026-02-20,OD,posterior pole,img0.png,good,26+3,850,2026-01-10,F,";
+    let cases = [
+        (
+            "A,2026-02-20,OS,temporal,missing.png,,26+3,850,2026-01-10,F,",
+            "line 3, column path: no file",
+        ),
+        (
+            "A,2026-02-20,OS,temporal,img0.png,,26+3,850,2026-01-10,F,",
+            "line 3, column path:",
+        ),
+        (
+            "A,2026-02-20,OU,temporal,img1.png,,26+3,850,2026-01-10,F,",
+            "line 3, column eye: \"OU\" is not an eye",
+        ),
+        (
+            "A,2026-02-20,OS,periphery,img1.png,,26+3,850,2026-01-10,F,",
+            "line 3, column field: \"periphery\" is not a retinal field",
+        ),
+        (
+            "C,2025-12-01,OS,nasal,img1.png,,26+3,850,2026-01-10,F,",
+            "line 3, column exam_date: 2025-12-01 is before the birth date 2026-01-10",
+        ),
+        (
+            // Born at 26+3 and examined 244 days later: 429 days, 61+2 weeks.
+            "C,2026-09-11,OS,nasal,img1.png,,26+3,850,2026-01-10,F,",
+            "line 3, column exam_date: postmenstrual age 61+2 weeks",
+        ),
+        (
+            "C,2026-02-30,OS,nasal,img1.png,,,,,,",
+            "line 3, column exam_date: 2026-02-30: month 2 of 2026 has no day 30",
+        ),
+        (
+            "A,2026-02-20,OS,nasal,img1.png,,27,850,2026-01-10,F,",
+            "line 3: infant \"A\" has other birth details",
+        ),
+        (
+            "A,2026-02-20,OS,nasal,img1.png,blurry,26+3,850,2026-01-10,F,",
+            "line 3, column quality: \"blurry\" is not an image quality",
+        ),
+    ];
+    for (bad, expected) in cases {
+        let csv = dir.path().join("cohort/bad.csv");
+        std::fs::write(&csv, format!("{HEADER}\n{good}\n{bad}\n")).unwrap();
+        let out = import(&root, &csv);
+        assert!(!out.status.success(), "{bad} was accepted");
+        assert!(stderr(&out).contains(expected), "{bad}: {}", stderr(&out));
+        assert_eq!(
+            export(&root, "exams"),
+            format!("{HEADER}\n"),
+            "{bad}: nothing imported"
+        );
+    }
+    // The same bytes under two names are one image: refused too.
+    std::fs::copy(
+        dir.path().join("cohort/img0.png"),
+        dir.path().join("cohort/copy.png"),
+    )
+    .unwrap();
+    let csv = dir.path().join("cohort/bad.csv");
+    std::fs::write(
+        &csv,
+        format!("{HEADER}\n{good}\nA,2026-02-20,OS,nasal,copy.png,,26+3,850,2026-01-10,F,\n"),
+    )
+    .unwrap();
+    let out = import(&root, &csv);
+    assert!(
+        stderr(&out).contains("holds the same image as line 2"),
+        "{}",
+        stderr(&out)
+    );
+    // A column the CSV should not have, and a required one missing.
+    std::fs::write(&csv, "infant,exam_date,eye,field,path,colour\n").unwrap();
+    assert!(stderr(&import(&root, &csv)).contains("column \"colour\" is not an exams column"));
+    std::fs::write(&csv, "infant,exam_date,eye,path\n").unwrap();
+    assert!(stderr(&import(&root, &csv)).contains("no column \"field\""));
+    // An image already placed cannot move to another eye.
+    std::fs::write(&csv, format!("{HEADER}\n{good}\n")).unwrap();
+    assert!(import(&root, &csv).status.success());
+    std::fs::write(
+        &csv,
+        format!("{HEADER}\nA,2026-02-20,OS,posterior pole,img0.png,good,26+3,850,2026-01-10,F,\n"),
+    )
+    .unwrap();
+    let out = import(&root, &csv);
+    assert!(
+        stderr(&out).contains("already placed in another exam, eye"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn eyes_are_graded_by_flag_and_stdin_and_export_their_etrop_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = setup(dir.path(), 5);
+    let csv = dir.path().join("cohort/exams.csv");
+    std::fs::write(&csv, cohort_csv()).unwrap();
+    assert!(import(&root, &csv).status.success());
+    let r = root.to_str().unwrap();
+    // Zone I stage 3 without plus: Type 1.
+    let said = run_ok(&[
+        "grade",
+        r,
+        "A/2026-02-20/OD",
+        "zone=I",
+        "stage=3",
+        "extent=1,2,3",
+        "--annotator",
+        "ana",
+    ]);
+    assert!(
+        said.contains("type 1 yes, type 2 no, referral-warranted yes"),
+        "{said}"
+    );
+    // Regraded: the newest counts, the first stays in the history.
+    run_ok(&[
+        "grade",
+        r,
+        "A/2026-02-20/OD",
+        "zone=II",
+        "stage=2",
+        "extent=2,3",
+        "plus=pre-plus",
+        "--annotator",
+        "ana",
+    ]);
+    // Refusals name the problem.
+    for (args, expected) in [
+        (
+            vec!["A/2026-02-21/OD", "stage=1"],
+            "no exam of infant \"A\" on 2026-02-21",
+        ),
+        (vec!["A/2026-02-20/OU", "stage=1"], "\"OU\" is not an eye"),
+        (vec!["A/2026-02-20/OS", "stage=6"], "\"6\" is not a stage"),
+        (vec!["A/2026-02-20/OS", "extent=3"], "needs a stage"),
+        (
+            vec!["A/2026-02-20/OS", "colour=red"],
+            "not an eye-grade field",
+        ),
+    ] {
+        let mut all = vec!["grade", r];
+        all.extend(args.iter().copied());
+        all.extend(["--annotator", "ana"]);
+        let out = loupe(&all);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            stderr(&out).contains(expected),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    // Standard input: `ok EYE` per durable grade, errors by line.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_loupe"))
+        .args(["grade", r, "--annotator", "ben", "--stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"A/2026-02-20/OD zone=II stage=3 extent=2,3,4 plus=plus\n\
+              A/2026-02-20/OS zone=III stage=2 extent=9\n\
+              B/2026-03-01/OS stage=9\n",
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ok A/2026-02-20/OD\nok A/2026-02-20/OS\n"
+    );
+    assert!(
+        stderr(&out).contains("error line 3 (B/2026-03-01/OS)"),
+        "{}",
+        stderr(&out)
+    );
+    let grades = export(&root, "eye-grades");
+    let rows: Vec<Vec<String>> = grades
+        .lines()
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    assert_eq!(
+        rows[0].join(","),
+        "infant,exam_date,eye,annotator,zone,notch,stage,extent,plus,arop,ungradable,type1,type2,\
+         referral_warranted,graded_at,after_treatment"
+    );
+    // Extents hold commas: read the rows by the CSV's quoting instead.
+    let parsed: Vec<Vec<String>> = csv_rows(&grades);
+    let row = |eye: &str, annotator: &str| {
+        parsed
+            .iter()
+            .find(|r| r[2] == eye && r[3] == annotator && r[0] == "A")
+            .cloned()
+            .unwrap_or_else(|| panic!("no row {eye} {annotator}: {grades}"))
+    };
+    // ana's newest: zone II stage 2 pre-plus — no flag at all.
+    let ana = row("OD", "ana");
+    assert_eq!(
+        &ana[4..14],
+        [
+            "II", "no", "2", "2,3", "pre-plus", "no", "", "no", "no", "no"
+        ]
+    );
+    // ben: zone II stage 3 with plus — Type 1, referral.
+    let ben = row("OD", "ben");
+    assert_eq!(
+        &ben[4..14],
+        [
+            "II", "no", "3", "2,3,4", "plus", "no", "", "yes", "no", "yes"
+        ]
+    );
+    // Zone III stage 2: nothing.
+    assert_eq!(&row("OS", "ben")[11..14], ["no", "no", "no"]);
+    assert_eq!(
+        parsed.len(),
+        4,
+        "header + one row per eye and grader: {grades}"
+    );
+}
+
+/// CSV rows by the csv crate's reading (quoted cells with commas).
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes());
+    reader
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect()
+}
