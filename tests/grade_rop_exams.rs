@@ -354,3 +354,53 @@ fn csv_rows(text: &str) -> Vec<Vec<String>> {
         .map(|r| r.unwrap().iter().map(String::from).collect())
         .collect()
 }
+
+#[test]
+fn the_exam_view_grades_an_eye_and_shows_its_type_1_flag() {
+    use egui_kittest::kittest::Queryable;
+    let dir = tempfile::tempdir().unwrap();
+    let root = setup(dir.path(), 5);
+    let csv = dir.path().join("cohort/exams.csv");
+    std::fs::write(&csv, cohort_csv()).unwrap();
+    assert!(import(&root, &csv).status.success());
+    let mut harness = common::window_on(&root, dir.path().join("data"));
+    harness.get_by_label("Exams").click();
+    harness.run();
+    // Born 2026-01-10 at 26+3, examined 41 days later: 32+2.
+    harness
+        .get_by_label_contains("2026-02-20 · PMA 32+2 · OD — · OS —")
+        .click();
+    harness.run();
+    harness.get_by_label_contains("Infant A — exam of 2026-02-20");
+    // The right eye's form comes first: zone I, then stage 3.
+    harness.get_all_by_label("I").next().unwrap().click();
+    harness.run();
+    harness.get_all_by_label("3").next().unwrap().click();
+    harness.run();
+    let annotator = harness.state().state().settings.annotator.clone();
+    let project = loupe::store::Project::open(&root).unwrap();
+    let grades = project.eye_grades().unwrap();
+    assert_eq!(grades.len(), 1, "{grades:?}");
+    assert_eq!(grades[0].eye.to_string(), "A/2026-02-20/OD");
+    assert_eq!(grades[0].annotator, annotator);
+    assert_eq!(grades[0].grade.get("zone").unwrap(), "I");
+    assert_eq!(grades[0].grade.get("stage").unwrap(), "3");
+    // Zone I stage 3: Type 1, flagged in the form and on the timeline.
+    harness.get_by_label_contains("Treat: ETROP Type 1: yes");
+    harness.get_by_label_contains("OD 3 Type 1");
+    // The history keeps the first click's grade (zone I, no stage).
+    assert_eq!(project.eye_grade_history().unwrap().len(), 2);
+    // The next exam of the same infant shows this grade as the previous one.
+    harness.get_by_label("Next exam").click();
+    harness.run();
+    // Both eyes show their previous grade: the right eye's is ours.
+    assert_eq!(
+        harness
+            .get_all_by_label_contains("Previous exam 2026-02-20:")
+            .count(),
+        2
+    );
+    harness.get_by_label_contains(&format!(
+        "Previous exam 2026-02-20: {annotator}: zone I, stage 3, none"
+    ));
+}

@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 
 pub use super::document::ViewerCommand;
+pub use super::exams::ExamCommand;
 pub use super::jobs::JobCommand;
 pub use super::painting::PaintCommand;
 pub use super::project::LabelingCommand;
@@ -22,6 +23,13 @@ pub enum Command {
     Window(WindowCommand),
     Training(TrainingCommand),
     Paint(PaintCommand),
+    Exam(ExamCommand),
+}
+
+impl From<ExamCommand> for Command {
+    fn from(command: ExamCommand) -> Self {
+        Command::Exam(command)
+    }
 }
 
 impl From<ViewerCommand> for Command {

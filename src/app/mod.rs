@@ -6,6 +6,7 @@
 pub mod cases;
 mod command;
 pub mod document;
+pub mod exams;
 pub mod explain;
 pub mod jobs;
 pub mod painting;
@@ -17,8 +18,8 @@ pub mod training;
 pub mod vocabulary;
 
 pub use command::{
-    Command, Commands, JobCommand, LabelingCommand, PaintCommand, TrainingCommand, ViewerCommand,
-    WindowCommand,
+    Command, Commands, ExamCommand, JobCommand, LabelingCommand, PaintCommand, TrainingCommand,
+    ViewerCommand, WindowCommand,
 };
 pub use document::Document;
 pub use project::ProjectSession;
@@ -403,6 +404,14 @@ impl AppState {
                 },
             ),
             Command::Window(c) => self.apply_window(c),
+            Command::Exam(c) => match &mut self.session {
+                Some(session) => {
+                    session
+                        .exams
+                        .apply(c, &mut session.project, &self.settings.annotator)
+                }
+                None => Ok(()),
+            },
             Command::Paint(c) => self.painting.apply(
                 c,
                 PaintTarget {

@@ -148,6 +148,8 @@ pub struct ProjectSession {
     pub shown_role: Option<String>,
     /// The record column the browser shows under each case.
     pub shown_column: Option<String>,
+    /// Screening exams: infants, exams, eyes, their photographs and grades.
+    pub exams: super::exams::ExamsView,
 }
 
 impl ProjectSession {
@@ -171,6 +173,7 @@ impl ProjectSession {
             cases: Default::default(),
             shown_role: None,
             shown_column: None,
+            exams: Default::default(),
         };
         session.reload()?;
         Ok(session)
@@ -225,6 +228,10 @@ impl ProjectSession {
             .collect();
         self.agreement = None;
         self.predictions = self.project.predictions()?;
+        let (selected, shown) = (self.exams.selected, self.exams.shown);
+        self.exams = super::exams::ExamsView::load(&self.project)?;
+        self.exams.selected = selected.filter(|&k| k < self.exams.exams.len());
+        self.exams.shown = shown;
         self.order_changed();
         Ok(())
     }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::app::project::{BrowserFilter, SortOrder, UncertaintyMeasure};
+use crate::app::project::{BrowserFilter, ItemRow, SortOrder, UncertaintyMeasure};
 use crate::app::vocabulary::Pool;
 use crate::app::{Commands, LabelingCommand, ProjectSession, thumbnail};
 
@@ -50,6 +50,77 @@ impl Thumbnails {
             };
             self.textures.insert(drawn.item_id, state);
         }
+    }
+}
+
+/// An item's thumbnail as a button (asked of the loader the first time it
+/// is shown: only rows on screen are laid out, so only their thumbnails
+/// are drawn), or a button naming why there is none.
+pub fn thumbnail_button(
+    ui: &mut egui::Ui,
+    session: &ProjectSession,
+    thumbnails: &mut Thumbnails,
+    row: &ItemRow,
+    selected: bool,
+    cell: f32,
+) -> egui::Response {
+    thumbnails.receive(ui.ctx());
+    let id = row.item.id;
+    // A case's thumbnail is its first modality's, cached under a name safe
+    // on every file system.
+    let shown = session.shown_file(row);
+    let absent = shown.as_ref().err().map(|_| {
+        let roles = session.project.schema().modalities.join("/");
+        format!("no {roles}")
+    });
+    if let Some(file) = shown
+        .ok()
+        .filter(|_| !thumbnails.textures.contains_key(&id) && !row.missing)
+    {
+        let ctx = ui.ctx().clone();
+        thumbnails.loader.request(
+            id,
+            session.project.root(),
+            &row.item.content_hash.replace(':', "_"),
+            &file,
+            move || ctx.request_repaint(),
+        );
+        thumbnails.textures.insert(id, Thumbnail::Pending);
+    }
+    match thumbnails.textures.get(&id) {
+        Some(Thumbnail::Ready(t)) => {
+            let size = t.size_vec2() * ((cell - 8.0) / t.size_vec2().max_elem());
+            let name = row.case.clone().unwrap_or_else(|| {
+                std::path::Path::new(&row.item.path)
+                    .file_name()
+                    .map_or_else(
+                        || row.item.path.clone(),
+                        |n| n.to_string_lossy().into_owned(),
+                    )
+            });
+            let response =
+                ui.add(egui::Button::image(egui::Image::new((t.id(), size))).selected(selected));
+            // An image button has no text: assistive tech reads the file's name.
+            response.widget_info(|| {
+                egui::WidgetInfo::selected(egui::Role::Button, true, selected, &name)
+            });
+            response
+        }
+        Some(Thumbnail::Broken(reason)) => ui
+            .add_sized(
+                [cell - 8.0, cell - 8.0],
+                egui::Button::new("broken").selected(selected),
+            )
+            .on_hover_text(reason.as_str()),
+        _ => ui.add_sized(
+            [cell - 8.0, cell - 8.0],
+            egui::Button::new(match (&absent, row.missing) {
+                (Some(absent), _) => absent.as_str(),
+                (None, true) => "missing",
+                (None, false) => "…",
+            })
+            .selected(selected),
+        ),
     }
 }
 
@@ -186,58 +257,10 @@ pub fn browser_ui(
                     for row in visible.iter().skip(line * columns).take(columns) {
                         let id = row.item.id;
                         let selected = session.selected == Some(id);
-                        // Only rows on screen are laid out, so only their
-                        // thumbnails are asked for.
-                        // A case's thumbnail is its first modality's, cached
-                        // under a name safe on every file system.
-                        let shown = session.shown_file(row);
-                        let absent = shown.as_ref().err().map(|_| {
-                            let roles = session.project.schema().modalities.join("/");
-                            format!("no {roles}")
-                        });
-                        if let Some(file) = shown
-                            .ok()
-                            .filter(|_| !thumbnails.textures.contains_key(&id) && !row.missing)
-                        {
-                            let ctx = ui.ctx().clone();
-                            thumbnails.loader.request(
-                                id,
-                                session.project.root(),
-                                &row.item.content_hash.replace(':', "_"),
-                                &file,
-                                move || ctx.request_repaint(),
-                            );
-                            thumbnails.textures.insert(id, Thumbnail::Pending);
-                        }
-                        let thumb = thumbnails.textures.get(&id);
                         ui.vertical(|ui| {
                             ui.set_width(cell);
-                            let response = match thumb {
-                                Some(Thumbnail::Ready(t)) => {
-                                    let size = t.size_vec2()
-                                        * (thumbnail::THUMBNAIL_PX as f32
-                                            / t.size_vec2().max_elem());
-                                    ui.add(
-                                        egui::Button::image(egui::Image::new((t.id(), size)))
-                                            .selected(selected),
-                                    )
-                                }
-                                Some(Thumbnail::Broken(reason)) => ui
-                                    .add_sized(
-                                        [cell - 8.0, cell - 8.0],
-                                        egui::Button::new("broken").selected(selected),
-                                    )
-                                    .on_hover_text(reason.as_str()),
-                                _ => ui.add_sized(
-                                    [cell - 8.0, cell - 8.0],
-                                    egui::Button::new(match (&absent, row.missing) {
-                                        (Some(absent), _) => absent.as_str(),
-                                        (None, true) => "missing",
-                                        (None, false) => "…",
-                                    })
-                                    .selected(selected),
-                                ),
-                            };
+                            let response =
+                                thumbnail_button(ui, session, thumbnails, row, selected, cell);
                             let caption =
                                 row.consensus(&target)
                                     .unwrap_or(if row.item.pool == Pool::Test {

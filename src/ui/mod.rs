@@ -2,6 +2,7 @@
 //! here changes state directly.
 
 mod browser;
+mod exams;
 mod labeling;
 mod painting;
 mod picker;
@@ -235,6 +236,15 @@ impl eframe::App for LoupeApp {
         picker::picker_ui(ui.ctx(), &self.state, &mut self.picker, &mut commands);
         picker::import_ui(ui.ctx(), &mut self.picker, &mut commands);
         training::training_ui(ui.ctx(), &self.state, &mut commands);
+        if let Some(session) = &self.state.session {
+            exams::exams_ui(
+                ui.ctx(),
+                session,
+                &self.state.settings.annotator,
+                &mut self.thumbnails,
+                &mut commands,
+            );
+        }
         if self
             .state
             .training
@@ -387,9 +397,17 @@ fn menu_ui(
         {
             commands.push(WindowCommand::ShowProjectPicker(true));
         }
-        if state.session.is_some() {
+        if let Some(session) = &state.session {
             if ui.button("Import…").clicked() {
                 picker.show_import = true;
+            }
+            if (session.project.schema().grades_exams() || !session.exams.exams.is_empty())
+                && ui
+                    .selectable_label(session.exams.shown, "Exams")
+                    .on_hover_text("Infants, exams and eyes: grade each eye on the ICROP3 form")
+                    .clicked()
+            {
+                commands.push(crate::app::ExamCommand::Show(!session.exams.shown));
             }
             if ui
                 .button("Find moved files…")

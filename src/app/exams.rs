@@ -1,0 +1,208 @@
+//! The exam view's state: a screening project's exams in order (infant,
+//! then date), each with its two eyes — their photographs (field and
+//! quality) and every grader's newest grade — and which exam is open.
+//! It owns [`ExamCommand`]: grading an eye appends to the store's history
+//! and re-reads the exam list, so every panel shows what is on disk.
+
+use std::collections::BTreeMap;
+
+use crate::rop::dates::Date;
+use crate::rop::exam::{Eye, Quality, RetinalField};
+use crate::rop::grade::{EyeGrade, Stage};
+use crate::store::exams::EyeRef;
+use crate::store::{Project, StoreError};
+
+/// One photograph of an eye.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExamImage {
+    pub item_id: i64,
+    pub field: RetinalField,
+    pub quality: Option<Quality>,
+}
+
+/// One eye at one exam.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EyeEntry {
+    pub eye: Eye,
+    pub images: Vec<ExamImage>,
+    /// Each grader's newest grade.
+    pub grades: BTreeMap<String, EyeGrade>,
+}
+
+/// One exam of one infant.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExamEntry {
+    pub infant: String,
+    pub date: Date,
+    /// Postmenstrual age in days, when the gestational age and birth date are known.
+    pub pma_days: Option<i64>,
+    /// Right eye, then left.
+    pub eyes: [EyeEntry; 2],
+}
+
+impl ExamEntry {
+    pub fn eye_ref(&self, eye: Eye) -> EyeRef {
+        EyeRef {
+            infant: self.infant.clone(),
+            exam_date: self.date,
+            eye,
+        }
+    }
+
+    pub fn eye(&self, eye: Eye) -> &EyeEntry {
+        &self.eyes[usize::from(eye == Eye::Left)]
+    }
+}
+
+/// What the exam view shows and which exam is open.
+#[derive(Clone, Debug, Default)]
+pub struct ExamsView {
+    pub exams: Vec<ExamEntry>,
+    pub selected: Option<usize>,
+    /// The window is open.
+    pub shown: bool,
+}
+
+/// What the exam view's panels ask for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExamCommand {
+    Show(bool),
+    Select(usize),
+    /// The previous (−1) or next (+1) exam.
+    Step(i64),
+    /// The next eye (after the open exam) the current grader has not graded.
+    NextUngradedByMe,
+    /// Record the current grader's grade of an eye of the open exam.
+    Grade {
+        eye: Eye,
+        grade: EyeGrade,
+    },
+}
+
+/// The worst stage any grader gave an eye (`None` when ungraded).
+pub fn worst_stage(entry: &EyeEntry) -> Option<Stage> {
+    entry.grades.values().map(|g| g.stage).max()
+}
+
+/// Every grader's Type 1 flag of an eye says yes.
+pub fn any_type1(entry: &EyeEntry) -> bool {
+    entry.grades.values().any(|g| g.type1() == Some(true))
+}
+
+impl ExamsView {
+    /// Reads the project's exams (empty for a project without any).
+    pub fn load(project: &Project) -> Result<Self, StoreError> {
+        let infants = project.infants()?;
+        let mut by_exam: BTreeMap<(String, Date), [EyeEntry; 2]> = BTreeMap::new();
+        let empty = || {
+            [Eye::Right, Eye::Left].map(|eye| EyeEntry {
+                eye,
+                images: Vec::new(),
+                grades: BTreeMap::new(),
+            })
+        };
+        for (item_id, (eye, field, quality)) in project.exam_images()? {
+            let eyes = by_exam
+                .entry((eye.infant.clone(), eye.exam_date))
+                .or_insert_with(empty);
+            eyes[usize::from(eye.eye == Eye::Left)]
+                .images
+                .push(ExamImage {
+                    item_id,
+                    field,
+                    quality,
+                });
+        }
+        for stored in project.eye_grades()? {
+            let eyes = by_exam
+                .entry((stored.eye.infant.clone(), stored.eye.exam_date))
+                .or_insert_with(empty);
+            eyes[usize::from(stored.eye.eye == Eye::Left)]
+                .grades
+                .insert(stored.annotator, stored.grade);
+        }
+        let exams = by_exam
+            .into_iter()
+            .map(|((infant, date), mut eyes)| {
+                for eye in &mut eyes {
+                    eye.images.sort_by_key(|i| (i.field, i.item_id));
+                }
+                let pma_days = infants
+                    .get(&infant)
+                    .and_then(|i| Some(i.ga?.postmenstrual_days(i.birth_date?, date)));
+                ExamEntry {
+                    infant,
+                    date,
+                    pma_days,
+                    eyes,
+                }
+            })
+            .collect();
+        Ok(Self {
+            exams,
+            selected: None,
+            shown: false,
+        })
+    }
+
+    pub fn open_exam(&self) -> Option<&ExamEntry> {
+        self.exams.get(self.selected?)
+    }
+
+    /// The same infant's exam before the open one, for progression.
+    pub fn previous_exam(&self) -> Option<&ExamEntry> {
+        let k = self.selected?;
+        let open = self.exams.get(k)?;
+        let previous = self.exams.get(k.checked_sub(1)?)?;
+        (previous.infant == open.infant).then_some(previous)
+    }
+
+    /// Applies `command` as `annotator`; an error is for the user.
+    pub fn apply(
+        &mut self,
+        command: ExamCommand,
+        project: &mut Project,
+        annotator: &str,
+    ) -> Result<(), String> {
+        match command {
+            ExamCommand::Show(shown) => self.shown = shown,
+            ExamCommand::Select(k) if k < self.exams.len() => self.selected = Some(k),
+            ExamCommand::Select(_) => {}
+            ExamCommand::Step(delta) => {
+                if !self.exams.is_empty() {
+                    let last = self.exams.len() as i64 - 1;
+                    let now = self.selected.map_or(-1, |k| k as i64);
+                    self.selected = Some((now + delta).clamp(0, last) as usize);
+                }
+            }
+            ExamCommand::NextUngradedByMe => {
+                let start = self.selected.map_or(0, |k| k + 1);
+                let next = (0..self.exams.len())
+                    .map(|i| (start + i) % self.exams.len().max(1))
+                    .find(|&k| {
+                        self.exams[k]
+                            .eyes
+                            .iter()
+                            .any(|e| !e.images.is_empty() && !e.grades.contains_key(annotator))
+                    });
+                match next {
+                    Some(k) => self.selected = Some(k),
+                    None => return Err("every eye with photographs has your grade".into()),
+                }
+            }
+            ExamCommand::Grade { eye, grade } => {
+                let exam = self.open_exam().ok_or("open an exam first")?;
+                let eye_ref = exam.eye_ref(eye);
+                project
+                    .grade_eye(&eye_ref, annotator, &grade)
+                    .map_err(|e| e.to_string())?;
+                let selected = self.selected;
+                let shown = self.shown;
+                *self = Self::load(project).map_err(|e| e.to_string())?;
+                self.selected = selected;
+                self.shown = shown;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,426 @@
+//! The exam view: an infant's exams as a timeline (postmenstrual age, the
+//! worst stage per eye, Type 1 flags), the open exam's two eyes side by
+//! side — each a grid of its photographs (field and quality under each,
+//! a click shows it in the viewer) and the ICROP3 eye form with its clock
+//! dial — the derived ETROP flags, and the previous exam's grade of the
+//! same eye for progression. Draws from state; every change is a command.
+
+use crate::app::exams::{ExamEntry, EyeEntry, any_type1, worst_stage};
+use crate::app::{Commands, ExamCommand, LabelingCommand, ProjectSession};
+use crate::rop::exam::{Eye, weeks_and_days};
+use crate::rop::grade::{EyeGrade, Plus, Stage, Zone, flag_text};
+
+use super::browser::{Thumbnails, thumbnail_button};
+
+/// Reasons an eye may be ungradable, offered in the form.
+const UNGRADABLE_REASONS: [&str; 3] = ["media opacity", "poor view", "incomplete exam"];
+
+/// The edge of an exam photograph's thumbnail, in points.
+const THUMB_CELL: f32 = 104.0;
+
+pub fn exams_ui(
+    ctx: &egui::Context,
+    session: &ProjectSession,
+    annotator: &str,
+    thumbnails: &mut Thumbnails,
+    commands: &mut Commands,
+) {
+    let view = &session.exams;
+    if !view.shown {
+        return;
+    }
+    let mut open = true;
+    egui::Window::new("Exams")
+        .open(&mut open)
+        .default_size([1040.0, 620.0])
+        .show(ctx, |ui| {
+            ui.horizontal(|ui| {
+                if ui.button("Previous exam").clicked() {
+                    commands.push(ExamCommand::Step(-1));
+                }
+                if ui.button("Next exam").clicked() {
+                    commands.push(ExamCommand::Step(1));
+                }
+                if ui.button("Next eye not graded by me").clicked() {
+                    commands.push(ExamCommand::NextUngradedByMe);
+                }
+                ui.weak(format!("grading as {annotator}"));
+            });
+            ui.separator();
+            if view.exams.is_empty() {
+                ui.label(
+                    "No exams yet: import a screening cohort with loupe import DIR --exams \
+                     EXAMS.csv",
+                );
+                return;
+            }
+            ui.horizontal_top(|ui| {
+                ui.vertical(|ui| {
+                    ui.set_width(250.0);
+                    timeline_ui(ui, view, commands);
+                });
+                ui.separator();
+                ui.vertical(|ui| match view.open_exam() {
+                    Some(exam) => exam_ui(ui, session, exam, annotator, thumbnails, commands),
+                    None => {
+                        ui.label("Pick an exam on the left.");
+                    }
+                });
+            });
+        });
+    if !open {
+        commands.push(ExamCommand::Show(false));
+    }
+}
+
+/// `OD 3` or `OD —` for an eye's worst stage, `Type 1` after it when a grader's grade is.
+fn eye_summary(eye: &EyeEntry) -> String {
+    let stage = worst_stage(eye).map_or("—".to_string(), |s| s.name().to_string());
+    let flag = if any_type1(eye) { " Type 1" } else { "" };
+    format!("{} {stage}{flag}", eye.eye.name())
+}
+
+fn timeline_ui(ui: &mut egui::Ui, view: &crate::app::exams::ExamsView, commands: &mut Commands) {
+    egui::ScrollArea::vertical()
+        .id_salt("exam timeline")
+        .show(ui, |ui| {
+            let mut infant = None;
+            for (k, exam) in view.exams.iter().enumerate() {
+                if infant != Some(&exam.infant) {
+                    ui.strong(format!("Infant {}", exam.infant));
+                    infant = Some(&exam.infant);
+                }
+                let pma = exam
+                    .pma_days
+                    .map_or(String::new(), |d| format!(" · PMA {}", weeks_and_days(d)));
+                let text = format!(
+                    "{}{pma} · {} · {}",
+                    exam.date,
+                    eye_summary(&exam.eyes[0]),
+                    eye_summary(&exam.eyes[1])
+                );
+                if ui
+                    .selectable_label(view.selected == Some(k), text)
+                    .clicked()
+                {
+                    commands.push(ExamCommand::Select(k));
+                }
+            }
+        });
+}
+
+fn exam_ui(
+    ui: &mut egui::Ui,
+    session: &ProjectSession,
+    exam: &ExamEntry,
+    annotator: &str,
+    thumbnails: &mut Thumbnails,
+    commands: &mut Commands,
+) {
+    let pma = exam.pma_days.map_or(String::new(), |d| {
+        format!(", postmenstrual age {}", weeks_and_days(d))
+    });
+    ui.heading(format!(
+        "Infant {} — exam of {}{pma}",
+        exam.infant, exam.date
+    ));
+    let previous = session.exams.previous_exam();
+    ui.columns(2, |columns| {
+        for (ui, eye) in columns.iter_mut().zip([Eye::Right, Eye::Left]) {
+            let entry = exam.eye(eye);
+            ui.push_id(eye.name(), |ui| {
+                let side = match eye {
+                    Eye::Right => "right eye",
+                    Eye::Left => "left eye",
+                };
+                ui.strong(format!("{} ({side})", eye.name()));
+                photos_ui(ui, session, entry, thumbnails, commands);
+                ui.separator();
+                let mine = entry.grades.get(annotator).cloned();
+                eye_form_ui(ui, eye, mine.as_ref(), commands);
+                flags_ui(ui, mine.as_ref());
+                others_ui(ui, entry, annotator, previous.map(|p| (p, p.eye(eye))));
+            });
+        }
+    });
+}
+
+fn photos_ui(
+    ui: &mut egui::Ui,
+    session: &ProjectSession,
+    entry: &EyeEntry,
+    thumbnails: &mut Thumbnails,
+    commands: &mut Commands,
+) {
+    if entry.images.is_empty() {
+        ui.weak("no photographs");
+        return;
+    }
+    ui.horizontal_wrapped(|ui| {
+        for image in &entry.images {
+            let Some(row) = session.rows.iter().find(|r| r.item.id == image.item_id) else {
+                continue;
+            };
+            ui.vertical(|ui| {
+                ui.set_width(THUMB_CELL);
+                let selected = session.selected == Some(image.item_id);
+                let response = thumbnail_button(ui, session, thumbnails, row, selected, THUMB_CELL);
+                if response.clicked() {
+                    commands.push(LabelingCommand::SelectItem(image.item_id));
+                }
+                ui.small(image.field.name());
+                ui.small(image.quality.map_or("quality —", |q| q.name()));
+            });
+        }
+    });
+}
+
+/// The current grader's form for one eye; each change records a new grade.
+fn eye_form_ui(ui: &mut egui::Ui, eye: Eye, mine: Option<&EyeGrade>, commands: &mut Commands) {
+    let before = mine.cloned().unwrap_or_default();
+    let mut grade = before.clone();
+    egui::Grid::new("eye form").num_columns(2).show(ui, |ui| {
+        ui.label("Zone");
+        ui.horizontal(|ui| {
+            for zone in Zone::ALL {
+                if ui
+                    .selectable_label(grade.zone == Some(*zone), zone.name())
+                    .clicked()
+                {
+                    grade.zone = Some(*zone);
+                }
+            }
+            ui.checkbox(&mut grade.notch, "notch")
+                .on_hover_text("Zone recorded secondary to a notch of 1–2 clock hours");
+        });
+        ui.end_row();
+        ui.label("Stage");
+        ui.horizontal_wrapped(|ui| {
+            for stage in Stage::ALL {
+                if ui
+                    .selectable_label(grade.stage == *stage, stage.name())
+                    .clicked()
+                {
+                    grade.stage = *stage;
+                    if *stage == Stage::None {
+                        grade.extent = Default::default();
+                    }
+                }
+            }
+        });
+        ui.end_row();
+        ui.label("Plus");
+        ui.horizontal(|ui| {
+            for plus in Plus::ALL {
+                if ui
+                    .selectable_label(grade.plus == *plus, plus.name())
+                    .clicked()
+                {
+                    grade.plus = *plus;
+                }
+            }
+        });
+        ui.end_row();
+        ui.label("A-ROP");
+        ui.checkbox(&mut grade.arop, "aggressive ROP");
+        ui.end_row();
+        let label = ui.label("Ungradable");
+        let shown = grade.ungradable.clone().unwrap_or_else(|| "no".into());
+        egui::ComboBox::from_id_salt("ungradable")
+            .selected_text(shown)
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut grade.ungradable, None, "no");
+                for reason in UNGRADABLE_REASONS {
+                    ui.selectable_value(&mut grade.ungradable, Some(reason.to_string()), reason);
+                }
+            })
+            .response
+            .labelled_by(label.id);
+        ui.end_row();
+    });
+    ui.label(format!(
+        "Extent: {} clock hours {}",
+        grade.extent.count(),
+        if grade.stage == Stage::None {
+            "(give a stage first)".to_string()
+        } else {
+            grade.extent.text()
+        }
+    ));
+    clock_dial_ui(ui, eye, &mut grade);
+    if grade.ungradable.is_some() {
+        // An ungradable eye carries no findings.
+        grade = EyeGrade {
+            ungradable: grade.ungradable,
+            ..EyeGrade::default()
+        };
+    }
+    if grade != before || (mine.is_none() && ui.small_button("Record as normal").clicked()) {
+        commands.push(ExamCommand::Grade { eye, grade });
+    }
+}
+
+/// Twelve clickable clock hours, 12 at the top, as the examiner sees the
+/// eye: nasal to the right of a right eye and to the left of a left one.
+fn clock_dial_ui(ui: &mut egui::Ui, eye: Eye, grade: &mut EyeGrade) {
+    let radius = 64.0;
+    let (response, painter) = ui.allocate_painter(
+        egui::vec2(2.0 * radius + 40.0, 2.0 * radius + 16.0),
+        egui::Sense::click(),
+    );
+    let centre = response.rect.center();
+    let enabled = grade.stage != Stage::None;
+    let stroke = ui.visuals().widgets.noninteractive.fg_stroke;
+    painter.circle_stroke(centre, radius, stroke);
+    let at = |hour: f32, r: f32| {
+        let angle = hour / 12.0 * std::f32::consts::TAU;
+        centre + egui::vec2(angle.sin(), -angle.cos()) * r
+    };
+    for hour in 1..=12u8 {
+        let on = grade.extent.contains(hour);
+        let fill = if on {
+            ui.visuals().selection.bg_fill
+        } else {
+            ui.visuals().extreme_bg_color
+        };
+        painter.circle(at(f32::from(hour), radius * 0.72), 11.0, fill, stroke);
+        painter.text(
+            at(f32::from(hour), radius * 0.72),
+            egui::Align2::CENTER_CENTER,
+            hour.to_string(),
+            egui::FontId::proportional(11.0),
+            ui.visuals().text_color(),
+        );
+    }
+    let (right, left) = match eye {
+        Eye::Right => ("N", "T"),
+        Eye::Left => ("T", "N"),
+    };
+    let side = egui::FontId::proportional(12.0);
+    let colour = ui.visuals().weak_text_color();
+    painter.text(
+        at(3.0, radius + 12.0),
+        egui::Align2::CENTER_CENTER,
+        right,
+        side.clone(),
+        colour,
+    );
+    painter.text(
+        at(9.0, radius + 12.0),
+        egui::Align2::CENTER_CENTER,
+        left,
+        side,
+        colour,
+    );
+    if enabled
+        && response.clicked()
+        && let Some(pointer) = response.interact_pointer_pos()
+        && let Some(hour) = hour_at(pointer - centre, radius)
+    {
+        grade.extent.toggle(hour);
+    }
+}
+
+/// The clock hour a click `offset` from the dial's centre picks (a ring
+/// from 0.3 of the radius to just outside it), clockwise from 12 at the top.
+fn hour_at(offset: egui::Vec2, radius: f32) -> Option<u8> {
+    if offset.length() > radius + 8.0 || offset.length() < radius * 0.3 {
+        return None;
+    }
+    let angle = offset.x.atan2(-offset.y).rem_euclid(std::f32::consts::TAU);
+    Some(((angle / std::f32::consts::TAU * 12.0).round() as u8 + 11) % 12 + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dial_reads_clock_hours_clockwise_from_the_top() {
+        let r = 64.0;
+        let at = |x: f32, y: f32| hour_at(egui::vec2(x, y), r);
+        assert_eq!(at(0.0, -50.0), Some(12));
+        assert_eq!(at(50.0, 0.0), Some(3));
+        assert_eq!(at(0.0, 50.0), Some(6));
+        assert_eq!(at(-50.0, 0.0), Some(9));
+        // 30° clockwise from the top is 1 o'clock; 45° rounds to 2.
+        assert_eq!(at(25.0, -43.3), Some(1));
+        assert_eq!(at(35.4, -35.4), Some(2));
+        assert_eq!(at(-25.0, -43.3), Some(11));
+        assert_eq!(at(2.0, 2.0), None, "the centre picks nothing");
+        assert_eq!(at(100.0, 0.0), None, "outside the dial");
+    }
+}
+
+fn flags_ui(ui: &mut egui::Ui, mine: Option<&EyeGrade>) {
+    let Some(grade) = mine else {
+        ui.weak("not graded by you");
+        return;
+    };
+    let shown = |flag| match flag_text(flag) {
+        "" => "unknown",
+        text => text,
+    };
+    let type1 = grade.type1() == Some(true);
+    let text = format!(
+        "ETROP Type 1: {} · Type 2: {} · referral-warranted: {}",
+        shown(grade.type1()),
+        shown(grade.type2()),
+        shown(grade.referral_warranted())
+    );
+    if type1 {
+        ui.colored_label(ui.visuals().error_fg_color, format!("Treat: {text}"));
+    } else {
+        ui.label(text);
+    }
+}
+
+/// `zone II, stage 2 (2,3), pre-plus`.
+fn grade_text(grade: &EyeGrade) -> String {
+    if let Some(reason) = &grade.ungradable {
+        return format!("ungradable ({reason})");
+    }
+    let zone = grade
+        .zone
+        .map_or("zone —".to_string(), |z| format!("zone {}", z.name()));
+    let extent = if grade.extent.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", grade.extent.text())
+    };
+    format!(
+        "{zone}, stage {}{extent}, {}",
+        grade.stage.name(),
+        grade.plus.name()
+    )
+}
+
+/// Other graders' grades of this eye, and the previous exam's.
+fn others_ui(
+    ui: &mut egui::Ui,
+    entry: &EyeEntry,
+    annotator: &str,
+    previous: Option<(&ExamEntry, &EyeEntry)>,
+) {
+    for (grader, grade) in &entry.grades {
+        if grader != annotator {
+            ui.small(format!("{grader}: {}", grade_text(grade)));
+        }
+    }
+    if let Some((exam, eye)) = previous {
+        let grades: Vec<String> = eye
+            .grades
+            .iter()
+            .map(|(grader, g)| format!("{grader}: {}", grade_text(g)))
+            .collect();
+        ui.small(format!(
+            "Previous exam {}: {}",
+            exam.date,
+            if grades.is_empty() {
+                "not graded".to_string()
+            } else {
+                grades.join("; ")
+            }
+        ));
+    }
+}
