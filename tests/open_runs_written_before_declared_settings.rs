@@ -27,12 +27,16 @@ fn open(method: &str) -> TrainConfig {
 /// Every setting of `method`'s fixture, as the old file held it (a
 /// setting declared since, with nowhere in old files, at the value that
 /// reproduces what the old run did: no weight decay, METHODS.md's plain
-/// consistency from epoch 0, a teacher without dropout).
+/// consistency from epoch 0, a teacher without dropout, whole volumes for
+/// a 3-D U-Net).
 fn expected(method: &str) -> Vec<(&'static Setting, SettingValue)> {
     use SettingValue::{Count, Number, Switch};
     let decay = (&loupe::train::optimisation::WEIGHT_DECAY, Number(0.0));
     let segmentation = [
         (&loupe::train::segmentation::SLICES_PER_CASE, Count(6)),
+        // A 3-D U-Net run from before patches trained whole volumes.
+        (&loupe::train::segmentation::PATCH_EDGE, Count(0)),
+        (&loupe::train::segmentation::PATCHES_PER_CASE, Count(4)),
         (&loupe::train::segmentation::WEIGHT_DECAY, Number(1e-4)),
     ];
     match method {

@@ -165,7 +165,13 @@ impl ExamsView {
         annotator: &str,
     ) -> Result<(), String> {
         match command {
-            ExamCommand::Show(shown) => self.shown = shown,
+            ExamCommand::Show(shown) => {
+                self.shown = shown;
+                // Opened with nothing chosen: the first exam, not an empty page.
+                if shown && self.selected.is_none() && !self.exams.is_empty() {
+                    self.selected = Some(0);
+                }
+            }
             ExamCommand::Select(k) if k < self.exams.len() => self.selected = Some(k),
             ExamCommand::Select(_) => {}
             ExamCommand::Step(delta) => {

@@ -195,17 +195,23 @@ fn eye_form_ui(ui: &mut egui::Ui, eye: Eye, mine: Option<&EyeGrade>, commands: &
         });
         ui.end_row();
         ui.label("Stage");
-        ui.horizontal_wrapped(|ui| {
-            for stage in Stage::ALL {
-                if ui
-                    .selectable_label(grade.stage == *stage, stage.name())
-                    .clicked()
-                {
-                    grade.stage = *stage;
-                    if *stage == Stage::None {
-                        grade.extent = Default::default();
+        // Two rows: none to 3, then the detachments (a wrapped row would
+        // overlap the grid's next row).
+        ui.vertical(|ui| {
+            for stages in Stage::ALL.chunk_by(|a, b| a.detached() == b.detached()) {
+                ui.horizontal(|ui| {
+                    for stage in stages {
+                        if ui
+                            .selectable_label(grade.stage == *stage, stage.name())
+                            .clicked()
+                        {
+                            grade.stage = *stage;
+                            if *stage == Stage::None {
+                                grade.extent = Default::default();
+                            }
+                        }
                     }
-                }
+                });
             }
         });
         ui.end_row();
