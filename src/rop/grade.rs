@@ -136,12 +136,16 @@ pub struct EyeGrade {
     pub ungradable: Option<String>,
 }
 
+// The enums come from `named!`, which takes no variant attribute: the
+// defaults are written out.
+#[allow(clippy::derivable_impls)]
 impl Default for Stage {
     fn default() -> Self {
         Stage::None
     }
 }
 
+#[allow(clippy::derivable_impls)]
 impl Default for Plus {
     fn default() -> Self {
         Plus::None
@@ -319,47 +323,49 @@ mod tests {
     fn etrop_types_and_referral_by_hand() {
         let y = Some(true);
         let n = Some(false);
-        let table: &[(&str, &str, &str, Option<bool>, Option<bool>, Option<bool>)] = &[
+        type Row = (&'static str, &'static str, &'static str);
+        type Flags = (Option<bool>, Option<bool>, Option<bool>);
+        let table: &[(Row, Flags)] = &[
             // Zone I: any stage with plus is Type 1; stage 3 without plus too.
-            ("I", "1", "plus", y, n, y),
-            ("I", "2", "plus", y, n, y),
-            ("I", "3", "plus", y, n, y),
-            ("I", "3", "none", y, n, y),
-            ("I", "3", "pre-plus", y, n, y),
+            (("I", "1", "plus"), (y, n, y)),
+            (("I", "2", "plus"), (y, n, y)),
+            (("I", "3", "plus"), (y, n, y)),
+            (("I", "3", "none"), (y, n, y)),
+            (("I", "3", "pre-plus"), (y, n, y)),
             // Zone I stage 1–2 without plus: Type 2, and zone I ROP refers.
-            ("I", "1", "none", n, y, y),
-            ("I", "2", "none", n, y, y),
+            (("I", "1", "none"), (n, y, y)),
+            (("I", "2", "none"), (n, y, y)),
             // Pre-plus is not plus.
-            ("I", "2", "pre-plus", n, y, y),
+            (("I", "2", "pre-plus"), (n, y, y)),
             // Zone I without ROP: nothing (plus alone refers).
-            ("I", "none", "none", n, n, n),
-            ("I", "none", "plus", n, n, y),
+            (("I", "none", "none"), (n, n, n)),
+            (("I", "none", "plus"), (n, n, y)),
             // Zone II: stage 2–3 with plus is Type 1; stage 1 with plus is not.
-            ("II", "2", "plus", y, n, y),
-            ("II", "3", "plus", y, n, y),
-            ("II", "1", "plus", n, n, y),
-            ("II", "2", "pre-plus", n, n, n),
+            (("II", "2", "plus"), (y, n, y)),
+            (("II", "3", "plus"), (y, n, y)),
+            (("II", "1", "plus"), (n, n, y)),
+            (("II", "2", "pre-plus"), (n, n, n)),
             // Zone II stage 3 without plus: Type 2 and referral (stage 3).
-            ("II", "3", "none", n, y, y),
-            ("II", "3", "pre-plus", n, y, y),
-            ("II", "2", "none", n, n, n),
-            ("II", "1", "none", n, n, n),
+            (("II", "3", "none"), (n, y, y)),
+            (("II", "3", "pre-plus"), (n, y, y)),
+            (("II", "2", "none"), (n, n, n)),
+            (("II", "1", "none"), (n, n, n)),
             // Posterior zone II counts as zone II.
-            ("posterior-II", "2", "plus", y, n, y),
-            ("posterior-II", "3", "none", n, y, y),
-            ("posterior-II", "2", "none", n, n, n),
+            (("posterior-II", "2", "plus"), (y, n, y)),
+            (("posterior-II", "3", "none"), (n, y, y)),
+            (("posterior-II", "2", "none"), (n, n, n)),
             // Zone III: never Type 1 or 2; stage 3 or plus still refers.
-            ("III", "3", "plus", n, n, y),
-            ("III", "3", "none", n, n, y),
-            ("III", "2", "none", n, n, n),
+            (("III", "3", "plus"), (n, n, y)),
+            (("III", "3", "none"), (n, n, y)),
+            (("III", "2", "none"), (n, n, n)),
             // Stages 4–5: neither type, always referral-warranted.
-            ("I", "4A", "plus", n, n, y),
-            ("II", "4B", "none", n, n, y),
-            ("III", "5A", "none", n, n, y),
-            ("II", "5B", "pre-plus", n, n, y),
-            ("I", "5C", "none", n, n, y),
+            (("I", "4A", "plus"), (n, n, y)),
+            (("II", "4B", "none"), (n, n, y)),
+            (("III", "5A", "none"), (n, n, y)),
+            (("II", "5B", "pre-plus"), (n, n, y)),
+            (("I", "5C", "none"), (n, n, y)),
         ];
-        for &(zone, stage, plus, t1, t2, referral) in table {
+        for &((zone, stage, plus), (t1, t2, referral)) in table {
             let g = grade(zone, stage, plus);
             let case = format!("zone {zone}, stage {stage}, plus {plus}");
             assert_eq!(g.type1(), t1, "Type 1 of {case}");

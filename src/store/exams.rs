@@ -386,6 +386,18 @@ pub struct StoredEyeGrade {
     pub graded_at: String,
 }
 
+/// Where an exam photograph is: its eye at its exam, field and quality.
+pub type ExamPlace = (EyeRef, RetinalField, Option<Quality>);
+
+/// An infant's stored row: id, sex, gestational age in days, birth weight, birth date.
+type InfantRow = (
+    i64,
+    Option<String>,
+    Option<u32>,
+    Option<u32>,
+    Option<String>,
+);
+
 impl Project {
     fn exams_ready(&self) -> Result<(), StoreError> {
         if self.has_table("exam_images")? {
@@ -428,9 +440,7 @@ impl Project {
     }
 
     /// Every exam image: item id → (eye, field, quality).
-    pub fn exam_images(
-        &self,
-    ) -> Result<BTreeMap<i64, (EyeRef, RetinalField, Option<Quality>)>, StoreError> {
+    pub fn exam_images(&self) -> Result<BTreeMap<i64, ExamPlace>, StoreError> {
         if !self.has_table("exam_images")? {
             return Ok(BTreeMap::new());
         }
@@ -748,13 +758,7 @@ fn infant_id(
         infant.birth_weight_g,
         infant.birth_date.map(|d| d.to_string()),
     );
-    let stored: Option<(
-        i64,
-        Option<String>,
-        Option<u32>,
-        Option<u32>,
-        Option<String>,
-    )> = tx
+    let stored: Option<InfantRow> = tx
         .query_row(
             "SELECT id, sex, ga_days, birth_weight_g, birth_date FROM infants WHERE name = ?1",
             params![infant.name],

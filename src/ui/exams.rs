@@ -337,27 +337,6 @@ fn hour_at(offset: egui::Vec2, radius: f32) -> Option<u8> {
     Some(((angle / std::f32::consts::TAU * 12.0).round() as u8 + 11) % 12 + 1)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_dial_reads_clock_hours_clockwise_from_the_top() {
-        let r = 64.0;
-        let at = |x: f32, y: f32| hour_at(egui::vec2(x, y), r);
-        assert_eq!(at(0.0, -50.0), Some(12));
-        assert_eq!(at(50.0, 0.0), Some(3));
-        assert_eq!(at(0.0, 50.0), Some(6));
-        assert_eq!(at(-50.0, 0.0), Some(9));
-        // 30° clockwise from the top is 1 o'clock; 45° rounds to 2.
-        assert_eq!(at(25.0, -43.3), Some(1));
-        assert_eq!(at(35.4, -35.4), Some(2));
-        assert_eq!(at(-25.0, -43.3), Some(11));
-        assert_eq!(at(2.0, 2.0), None, "the centre picks nothing");
-        assert_eq!(at(100.0, 0.0), None, "outside the dial");
-    }
-}
-
 fn flags_ui(ui: &mut egui::Ui, mine: Option<&EyeGrade>) {
     let Some(grade) = mine else {
         ui.weak("not graded by you");
@@ -428,5 +407,26 @@ fn others_ui(
                 grades.join("; ")
             }
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dial_reads_clock_hours_clockwise_from_the_top() {
+        let r = 64.0;
+        let at = |x: f32, y: f32| hour_at(egui::vec2(x, y), r);
+        assert_eq!(at(0.0, -50.0), Some(12));
+        assert_eq!(at(50.0, 0.0), Some(3));
+        assert_eq!(at(0.0, 50.0), Some(6));
+        assert_eq!(at(-50.0, 0.0), Some(9));
+        // 30° clockwise from the top is 1 o'clock; 45° rounds to 2.
+        assert_eq!(at(25.0, -43.3), Some(1));
+        assert_eq!(at(35.4, -35.4), Some(2));
+        assert_eq!(at(-25.0, -43.3), Some(11));
+        assert_eq!(at(2.0, 2.0), None, "the centre picks nothing");
+        assert_eq!(at(100.0, 0.0), None, "outside the dial");
     }
 }
