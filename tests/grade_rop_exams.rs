@@ -404,3 +404,64 @@ fn the_exam_view_grades_an_eye_and_shows_its_type_1_flag() {
         "Previous exam 2026-02-20: {annotator}: zone I, stage 3, none"
     ));
 }
+
+#[test]
+fn graders_agreement_is_computed_per_eye_field_and_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = setup(dir.path(), 5);
+    let csv = dir.path().join("cohort/exams.csv");
+    std::fs::write(&csv, cohort_csv()).unwrap();
+    assert!(import(&root, &csv).status.success());
+    let r = root.to_str().unwrap();
+    // Four eyes; ana and ben agree but on the second exam's right eye
+    // (stage 3 against 2).
+    for (annotator, late_stage) in [("ana", "3"), ("ben", "2")] {
+        for (eye, grade) in [
+            ("A/2026-02-20/OD", vec!["zone=II", "stage=1", "extent=9"]),
+            ("A/2026-02-20/OS", vec!["zone=II", "stage=2", "extent=3"]),
+            ("A/2026-03-06/OD", vec!["zone=II", "extent=9"]),
+            ("B/2026-03-01/OS", vec![]),
+        ] {
+            let mut args = vec!["grade", r, eye];
+            args.extend(grade);
+            let stage = format!("stage={late_stage}");
+            if eye == "A/2026-03-06/OD" {
+                args.push(&stage);
+            }
+            args.extend(["--annotator", annotator]);
+            run_ok(&args);
+        }
+    }
+    let stats: serde_json::Value = serde_json::from_str(&run_ok(&["stats", r, "--json"])).unwrap();
+    let field = |name: &str| {
+        stats["eyes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["field"] == name)
+            .cloned()
+            .unwrap()
+    };
+    // Stages (none, 1, 2, 3) against (none, 1, 2, 2), quadratic weights by
+    // hand: observed 1/4, expected 32/16 — kappa 1 − 0.25/2 = 0.875.
+    let stage = field("stage");
+    assert_eq!(stage["pairs"][0]["items"], 4);
+    assert!((stage["pairs"][0]["kappa"].as_f64().unwrap() - 0.875).abs() < 1e-12);
+    assert_eq!(
+        stage["disagreements"],
+        serde_json::json!(["A/2026-03-06/OD"])
+    );
+    // Referral-warranted: ana's stage 3 refers, ben's stage 2 does not;
+    // agreement 3/4 is what chance gives (ben never refers): kappa 0.
+    let referral = field("referral_warranted");
+    assert_eq!(referral["pairs"][0]["kappa"].as_f64().unwrap(), 0.0);
+    // Every eye in zone II where a zone is given: kappa undefined.
+    let zone = field("zone");
+    assert_eq!(zone["pairs"][0]["items"], 3);
+    assert!(zone["pairs"][0]["kappa"].is_null());
+    let text = run_ok(&["stats", r]);
+    assert!(
+        text.contains("eyes: stage: ana vs ben: quadratic-weighted kappa 0.875 over 4 items"),
+        "{text}"
+    );
+}

@@ -369,6 +369,36 @@ pub fn dice_text(dice: &std::collections::BTreeMap<u8, f64>) -> String {
         .join(", ")
 }
 
+/// One field's agreement lines: kappa per pair, Fleiss', disagreements.
+fn print_agreement(
+    name: &str,
+    ordinal: bool,
+    pairs: &[crate::store::export::PairKappa],
+    fleiss: Option<f64>,
+    disagreements: usize,
+) {
+    for pair in pairs {
+        let kappa = pair
+            .kappa
+            .map_or("undefined".to_string(), |k| format!("{k:.3}"));
+        let kind = if ordinal {
+            "quadratic-weighted kappa"
+        } else {
+            "Cohen's kappa"
+        };
+        println!(
+            "  {name}: {} vs {}: {kind} {kappa} over {} items",
+            pair.annotators[0], pair.annotators[1], pair.items
+        );
+    }
+    if let Some(fleiss) = fleiss {
+        println!("  {name}: Fleiss' kappa {fleiss:.3}");
+    }
+    if disagreements > 0 {
+        println!("  {name}: {disagreements} items disagree");
+    }
+}
+
 pub fn stats(args: &StatsArgs) -> anyhow::Result<()> {
     let project = Project::open(&args.dir)?;
     let stats = export::stats(&project)?;
@@ -394,31 +424,26 @@ pub fn stats(args: &StatsArgs) -> anyhow::Result<()> {
             stats.annotators.join(", ")
         }
     );
-    for field in &stats.agreement {
-        for pair in &field.pairs {
-            let kappa = pair
-                .kappa
-                .map_or("undefined".to_string(), |k| format!("{k:.3}"));
-            let kind = if field.ordinal {
-                "quadratic-weighted kappa"
-            } else {
-                "Cohen's kappa"
-            };
-            println!(
-                "  {}: {} vs {}: {kind} {kappa} over {} items",
-                field.field, pair.annotators[0], pair.annotators[1], pair.items
-            );
-        }
-        if let Some(fleiss) = field.fleiss {
-            println!("  {}: Fleiss' kappa {fleiss:.3}", field.field);
-        }
-        if !field.disagreements.is_empty() {
-            println!(
-                "  {}: {} items disagree",
-                field.field,
-                field.disagreements.len()
-            );
-        }
+    let eyes = stats.eyes.iter().map(|e| {
+        (
+            format!("eyes: {}", e.field),
+            e.ordinal,
+            &e.pairs,
+            e.fleiss,
+            e.disagreements.len(),
+        )
+    });
+    let fields = stats.agreement.iter().map(|f| {
+        (
+            f.field.clone(),
+            f.ordinal,
+            &f.pairs,
+            f.fleiss,
+            f.disagreements.len(),
+        )
+    });
+    for (name, ordinal, pairs, fleiss, disagreements) in fields.chain(eyes) {
+        print_agreement(&name, ordinal, pairs, fleiss, disagreements);
     }
     for pair in &stats.overall {
         let kappa = pair

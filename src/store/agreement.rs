@@ -4,6 +4,76 @@
 //! Every function takes category indices (`0..categories`) and returns `None`
 //! where the statistic is undefined (no items, or chance agreement already 1).
 
+use std::collections::BTreeMap;
+
+/// One annotator pair's kappa on a field, over the units both rated.
+#[derive(Clone, Debug, serde::Serialize, PartialEq)]
+pub struct PairKappa {
+    pub annotators: [String; 2],
+    pub items: usize,
+    pub kappa: Option<f64>,
+}
+
+/// Agreement on one field over rated units (items, or eyes at exams).
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnitAgreement {
+    /// Cohen's kappa per annotator pair (quadratic-weighted when ordinal).
+    pub pairs: Vec<PairKappa>,
+    /// Fleiss' kappa when more than two annotators rated.
+    pub fleiss: Option<f64>,
+    /// The indices of the units whose annotators' values differ.
+    pub disagreeing: Vec<usize>,
+}
+
+/// The one agreement rule for a field: `units[k]` maps each annotator who
+/// rated unit `k` to a category index (`0..categories`); `annotators` in
+/// the order pairs are formed.
+pub fn unit_agreement(
+    units: &[BTreeMap<String, usize>],
+    annotators: &[String],
+    categories: usize,
+    ordinal: bool,
+) -> UnitAgreement {
+    let mut pairs = Vec::new();
+    for (a, first) in annotators.iter().enumerate() {
+        for second in &annotators[a + 1..] {
+            let ratings: Vec<(usize, usize)> = units
+                .iter()
+                .filter_map(|unit| Some((*unit.get(first)?, *unit.get(second)?)))
+                .collect();
+            let kappa = if ordinal {
+                quadratic_weighted_kappa(&ratings, categories)
+            } else {
+                cohen_kappa(&ratings, categories)
+            };
+            pairs.push(PairKappa {
+                annotators: [first.clone(), second.clone()],
+                items: ratings.len(),
+                kappa,
+            });
+        }
+    }
+    let chosen: Vec<Vec<usize>> = units
+        .iter()
+        .map(|u| u.values().copied().collect())
+        .collect();
+    let disagreeing = chosen
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.iter().any(|&v| v != c[0]))
+        .map(|(k, _)| k)
+        .collect();
+    UnitAgreement {
+        pairs,
+        fleiss: if annotators.len() > 2 {
+            fleiss_kappa(&chosen)
+        } else {
+            None
+        },
+        disagreeing,
+    }
+}
+
 /// Cohen's kappa of paired ratings `(a, b)`.
 pub fn cohen_kappa(pairs: &[(usize, usize)], categories: usize) -> Option<f64> {
     weighted_kappa(pairs, categories, Weights::Nominal)

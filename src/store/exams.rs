@@ -19,7 +19,7 @@ use rusqlite::{OptionalExtension, params};
 use super::{AddOutcome, Pool, Project, StoreError, annotator_name, csv};
 use crate::rop::dates::Date;
 use crate::rop::exam::{Eye, GestationalAge, PMA_WEEKS, Quality, RetinalField, weeks_and_days};
-use crate::rop::grade::{EyeGrade, flag_text};
+use crate::rop::grade::{EyeGrade, Plus, Stage, Zone, flag_text};
 
 /// The exams CSV's columns: the first five required, in any order.
 pub const EXAM_COLUMNS: [&str; 11] = [
@@ -920,4 +920,90 @@ impl Project {
         }
         Ok(out)
     }
+}
+
+/// Agreement between graders on one eye-level field (or derived flag),
+/// over the eyes both graded (an unknown value is not a rating).
+#[derive(Clone, Debug, serde::Serialize, PartialEq)]
+pub struct EyeFieldAgreement {
+    pub field: String,
+    pub ordinal: bool,
+    pub pairs: Vec<super::agreement::PairKappa>,
+    pub fleiss: Option<f64>,
+    /// The eyes (`INFANT/EXAM_DATE/EYE`) whose graders' values differ.
+    pub disagreements: Vec<String>,
+}
+
+/// An eye-level field as a category: its name, whether ordered, how many
+/// categories, and a grade's category (`None`: not rated).
+type EyeField = (&'static str, bool, usize, fn(&EyeGrade) -> Option<usize>);
+
+fn flag_category(flag: Option<bool>) -> Option<usize> {
+    flag.map(usize::from)
+}
+
+/// The fields agreement is computed on: the form's and the derived flags.
+const EYE_FIELDS: [EyeField; 7] = [
+    ("zone", true, Zone::ALL.len(), |g| {
+        Zone::ALL.iter().position(|z| Some(*z) == g.zone)
+    }),
+    ("notch", false, 2, |g| Some(usize::from(g.notch))),
+    ("stage", true, Stage::ALL.len(), |g| {
+        Stage::ALL.iter().position(|s| *s == g.stage)
+    }),
+    ("plus", true, Plus::ALL.len(), |g| {
+        Plus::ALL.iter().position(|p| *p == g.plus)
+    }),
+    ("arop", false, 2, |g| Some(usize::from(g.arop))),
+    ("type1", false, 2, |g| flag_category(g.type1())),
+    ("referral_warranted", false, 2, |g| {
+        flag_category(g.referral_warranted())
+    }),
+];
+
+/// Cohen's (quadratic-weighted for zone, stage and plus) and Fleiss' kappa
+/// per eye-level field between every pair of graders; empty when no eye
+/// is graded.
+pub fn eye_agreement(project: &Project) -> Result<Vec<EyeFieldAgreement>, StoreError> {
+    let grades = project.eye_grades()?;
+    if grades.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut by_eye: BTreeMap<EyeRef, BTreeMap<String, EyeGrade>> = BTreeMap::new();
+    for stored in grades {
+        by_eye
+            .entry(stored.eye)
+            .or_default()
+            .insert(stored.annotator, stored.grade);
+    }
+    let mut annotators: Vec<String> = by_eye.values().flat_map(|g| g.keys().cloned()).collect();
+    annotators.sort();
+    annotators.dedup();
+    let eyes: Vec<&EyeRef> = by_eye.keys().collect();
+    Ok(EYE_FIELDS
+        .iter()
+        .map(|&(field, ordinal, categories, category)| {
+            let units: Vec<BTreeMap<String, usize>> = by_eye
+                .values()
+                .map(|graders| {
+                    graders
+                        .iter()
+                        .filter_map(|(a, g)| Some((a.clone(), category(g)?)))
+                        .collect()
+                })
+                .collect();
+            let found = super::agreement::unit_agreement(&units, &annotators, categories, ordinal);
+            EyeFieldAgreement {
+                field: field.into(),
+                ordinal,
+                pairs: found.pairs,
+                fleiss: found.fleiss,
+                disagreements: found
+                    .disagreeing
+                    .into_iter()
+                    .map(|k| eyes[k].to_string())
+                    .collect(),
+            }
+        })
+        .collect())
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::agreement::{cohen_kappa, fleiss_kappa, quadratic_weighted_kappa};
+use super::agreement::unit_agreement;
 use super::names::{EXPORT_COLUMNS, refuse_link, safe_file_name};
 use super::{ADJUDICATOR, Pool, Project, StoreError, csv};
 
@@ -135,12 +135,7 @@ pub struct FieldAgreement {
     pub disagreements: Vec<i64>,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct PairKappa {
-    pub annotators: [String; 2],
-    pub items: usize,
-    pub kappa: Option<f64>,
-}
+pub use super::agreement::PairKappa;
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Stats {
@@ -154,6 +149,9 @@ pub struct Stats {
     pub overall: Vec<PairKappa>,
     /// Painted label maps: Dice per label per annotator pair.
     pub label_maps: Vec<super::label_maps::MapAgreement>,
+    /// Screening exams: agreement per eye-level field and derived flag.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub eyes: Vec<super::exams::EyeFieldAgreement>,
 }
 
 pub fn stats(project: &Project) -> Result<Stats, StoreError> {
@@ -184,53 +182,30 @@ pub fn stats(project: &Project) -> Result<Stats, StoreError> {
     let annotators: Vec<String> = annotators.into_iter().collect();
     let mut agreement = Vec::new();
     for field in &schema.fields {
-        let index_of = |v: &String| field.value_index(v);
-        let mut pairs = Vec::new();
-        for (a, first) in annotators.iter().enumerate() {
-            for second in &annotators[a + 1..] {
-                let ratings: Vec<(usize, usize)> = labels_by_item
+        let units: Vec<BTreeMap<String, usize>> = labels_by_item
+            .iter()
+            .map(|(_, labels)| {
+                labels
                     .iter()
-                    .filter_map(|(_, labels)| {
-                        let x = labels.get(first)?.get(&field.name).and_then(index_of)?;
-                        let y = labels.get(second)?.get(&field.name).and_then(index_of)?;
-                        Some((x, y))
+                    .filter(|(annotator, _)| annotator.as_str() != ADJUDICATOR)
+                    .filter_map(|(annotator, values)| {
+                        let value = values.get(&field.name)?;
+                        Some((annotator.clone(), field.value_index(value)?))
                     })
-                    .collect();
-                let kappa = if field.ordinal {
-                    quadratic_weighted_kappa(&ratings, field.values.len())
-                } else {
-                    cohen_kappa(&ratings, field.values.len())
-                };
-                pairs.push(PairKappa {
-                    annotators: [first.clone(), second.clone()],
-                    items: ratings.len(),
-                    kappa,
-                });
-            }
-        }
-        let mut counts = Vec::new();
-        let mut disagreements = Vec::new();
-        for (id, labels) in &labels_by_item {
-            let chosen: Vec<usize> = labels
-                .iter()
-                .filter(|(annotator, _)| annotator.as_str() != ADJUDICATOR)
-                .filter_map(|(_, values)| values.get(&field.name).and_then(index_of))
-                .collect();
-            if chosen.iter().any(|&c| c != chosen[0]) {
-                disagreements.push(*id);
-            }
-            counts.push(chosen);
-        }
+                    .collect()
+            })
+            .collect();
+        let found = unit_agreement(&units, &annotators, field.values.len(), field.ordinal);
         agreement.push(FieldAgreement {
             field: field.name.clone(),
             ordinal: field.ordinal,
-            pairs,
-            fleiss: if annotators.len() > 2 {
-                fleiss_kappa(&counts)
-            } else {
-                None
-            },
-            disagreements,
+            pairs: found.pairs,
+            fleiss: found.fleiss,
+            disagreements: found
+                .disagreeing
+                .into_iter()
+                .map(|k| labels_by_item[k].0)
+                .collect(),
         });
     }
     let mut overall = Vec::new();
@@ -253,6 +228,7 @@ pub fn stats(project: &Project) -> Result<Stats, StoreError> {
     Ok(Stats {
         overall,
         label_maps: super::label_maps::agreement(project)?,
+        eyes: super::exams::eye_agreement(project)?,
         items: items.len(),
         pools,
         classes,
