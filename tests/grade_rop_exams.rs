@@ -461,7 +461,7 @@ fn graders_agreement_is_computed_per_eye_field_and_flag() {
     assert!(zone["pairs"][0]["kappa"].is_null());
     let text = run_ok(&["stats", r]);
     assert!(
-        text.contains("eyes: stage: ana vs ben: quadratic-weighted kappa 0.875 over 4 items"),
+        text.contains("eyes: stage: ana vs ben: quadratic-weighted kappa 0.875 over 4 eyes"),
         "{text}"
     );
 }

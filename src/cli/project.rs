@@ -376,6 +376,7 @@ fn print_agreement(
     pairs: &[crate::store::export::PairKappa],
     fleiss: Option<f64>,
     disagreements: usize,
+    unit: &str,
 ) {
     for pair in pairs {
         let kappa = pair
@@ -387,7 +388,7 @@ fn print_agreement(
             "Cohen's kappa"
         };
         println!(
-            "  {name}: {} vs {}: {kind} {kappa} over {} items",
+            "  {name}: {} vs {}: {kind} {kappa} over {} {unit}",
             pair.annotators[0], pair.annotators[1], pair.items
         );
     }
@@ -395,7 +396,7 @@ fn print_agreement(
         println!("  {name}: Fleiss' kappa {fleiss:.3}");
     }
     if disagreements > 0 {
-        println!("  {name}: {disagreements} items disagree");
+        println!("  {name}: {disagreements} {unit} disagree");
     }
 }
 
@@ -431,6 +432,7 @@ pub fn stats(args: &StatsArgs) -> anyhow::Result<()> {
             &e.pairs,
             e.fleiss,
             e.disagreements.len(),
+            "eyes",
         )
     });
     let fields = stats.agreement.iter().map(|f| {
@@ -440,10 +442,11 @@ pub fn stats(args: &StatsArgs) -> anyhow::Result<()> {
             &f.pairs,
             f.fleiss,
             f.disagreements.len(),
+            "items",
         )
     });
-    for (name, ordinal, pairs, fleiss, disagreements) in fields.chain(eyes) {
-        print_agreement(&name, ordinal, pairs, fleiss, disagreements);
+    for (name, ordinal, pairs, fleiss, disagreements, unit) in fields.chain(eyes) {
+        print_agreement(&name, ordinal, pairs, fleiss, disagreements, unit);
     }
     for pair in &stats.overall {
         let kappa = pair

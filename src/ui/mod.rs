@@ -545,6 +545,43 @@ fn notice_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
                     ));
                 }
             }
+            for field in &stats.eyes {
+                let kind = if field.ordinal {
+                    "quadratic-weighted κ"
+                } else {
+                    "Cohen's κ"
+                };
+                for pair in &field.pairs {
+                    let kappa = pair.kappa.map_or("undefined".into(), |k| format!("{k:.3}"));
+                    ui.label(format!(
+                        "eyes, {}: {} vs {} — {kind} {kappa} ({} eyes)",
+                        field.field, pair.annotators[0], pair.annotators[1], pair.items
+                    ));
+                }
+                if let Some(f) = field.fleiss {
+                    ui.label(format!("eyes, {}: Fleiss' κ {f:.3}", field.field));
+                }
+                if !field.disagreements.is_empty() {
+                    let shown: Vec<&str> = field
+                        .disagreements
+                        .iter()
+                        .take(5)
+                        .map(String::as_str)
+                        .collect();
+                    let more = field.disagreements.len().saturating_sub(shown.len());
+                    let more = if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    };
+                    ui.label(format!(
+                        "eyes, {}: graders differ on {}{more}",
+                        field.field,
+                        shown.join(", ")
+                    ))
+                    .on_hover_text("Open them in the Exams window");
+                }
+            }
             for pair in &stats.overall {
                 let kappa = pair.kappa.map_or("undefined".into(), |k| format!("{k:.3}"));
                 ui.label(format!(
@@ -564,7 +601,7 @@ fn notice_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
                     pair.annotators[0], pair.annotators[1], pair.items
                 ));
             }
-            if stats.annotators.len() < 2 && stats.label_maps.is_empty() {
+            if stats.annotators.len() < 2 && stats.label_maps.is_empty() && stats.eyes.is_empty() {
                 ui.weak("Agreement needs at least two annotators.");
             }
         });
