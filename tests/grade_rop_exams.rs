@@ -465,3 +465,39 @@ fn graders_agreement_is_computed_per_eye_field_and_flag() {
         "{text}"
     );
 }
+
+#[test]
+fn the_exam_view_grades_the_active_eye_with_hotkeys() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = setup(dir.path(), 5);
+    let csv = dir.path().join("cohort/exams.csv");
+    std::fs::write(&csv, cohort_csv()).unwrap();
+    assert!(import(&root, &csv).status.success());
+    let mut harness = common::window_on(&root, dir.path().join("data"));
+    use egui_kittest::kittest::Queryable;
+    harness.get_by_label("Exams").click();
+    harness.run();
+    // The first exam opens with the window; L picks the left eye, then
+    // stage 2, zone II, plus: ETROP Type 1.
+    for key in [egui::Key::L, egui::Key::Num2, egui::Key::E, egui::Key::D] {
+        harness.key_press(key);
+        harness.run();
+    }
+    let project = loupe::store::Project::open(&root).unwrap();
+    let grades = project.eye_grades().unwrap();
+    assert_eq!(grades.len(), 1, "{grades:?}");
+    assert_eq!(grades[0].eye.to_string(), "A/2026-02-20/OS");
+    let g = &grades[0].grade;
+    assert_eq!(
+        [g.get("stage"), g.get("zone"), g.get("plus")].map(Option::unwrap),
+        ["2", "II", "plus"]
+    );
+    assert_eq!(g.type1(), Some(true));
+    assert_eq!(project.eye_grade_history().unwrap().len(), 3);
+    // The image labels were not touched: the keys were the exam view's.
+    assert!(project.all_current_labels().unwrap().is_empty());
+    // → moves to the next exam.
+    harness.key_press(egui::Key::ArrowRight);
+    harness.run();
+    harness.get_by_label_contains("Infant A — exam of 2026-03-06");
+}

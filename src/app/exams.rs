@@ -61,6 +61,8 @@ pub struct ExamsView {
     pub selected: Option<usize>,
     /// The window is open.
     pub shown: bool,
+    /// The eye the form's hotkeys grade.
+    pub active_eye: Eye,
 }
 
 /// What the exam view's panels ask for.
@@ -77,7 +79,32 @@ pub enum ExamCommand {
         eye: Eye,
         grade: EyeGrade,
     },
+    /// The eye the hotkeys grade.
+    ActiveEye(Eye),
+    /// Set one field (by its CLI name and text) of the active eye's grade,
+    /// the rest as the current grader last recorded it (a hotkey).
+    SetField {
+        field: &'static str,
+        value: &'static str,
+    },
 }
+
+/// The exam view's hotkeys: key → (field, value). Digits set the stage
+/// (0: none, 1–3; the detachments 4A–5C are picked on the form), `Q W E R`
+/// the zone, `A S D` plus; `O` and `L` pick the right and left eye.
+pub const EXAM_HOTKEYS: [(char, &str, &str); 11] = [
+    ('0', "stage", "none"),
+    ('1', "stage", "1"),
+    ('2', "stage", "2"),
+    ('3', "stage", "3"),
+    ('q', "zone", "I"),
+    ('w', "zone", "posterior-II"),
+    ('e', "zone", "II"),
+    ('r', "zone", "III"),
+    ('a', "plus", "none"),
+    ('s', "plus", "pre-plus"),
+    ('d', "plus", "plus"),
+];
 
 /// The worst stage any grader gave an eye (`None` when ungraded).
 pub fn worst_stage(entry: &EyeEntry) -> Option<Stage> {
@@ -140,8 +167,7 @@ impl ExamsView {
             .collect();
         Ok(Self {
             exams,
-            selected: None,
-            shown: false,
+            ..Self::default()
         })
     }
 
@@ -202,11 +228,27 @@ impl ExamsView {
                 project
                     .grade_eye(&eye_ref, annotator, &grade)
                     .map_err(|e| e.to_string())?;
-                let selected = self.selected;
-                let shown = self.shown;
+                let (selected, shown, active_eye) = (self.selected, self.shown, self.active_eye);
                 *self = Self::load(project).map_err(|e| e.to_string())?;
                 self.selected = selected;
                 self.shown = shown;
+                self.active_eye = active_eye;
+            }
+            ExamCommand::ActiveEye(eye) => self.active_eye = eye,
+            ExamCommand::SetField { field, value } => {
+                let exam = self.open_exam().ok_or("open an exam first")?;
+                let eye = self.active_eye;
+                let mut grade = exam
+                    .eye(eye)
+                    .grades
+                    .get(annotator)
+                    .cloned()
+                    .unwrap_or_default();
+                grade.set(field, value)?;
+                if field == "stage" && value == "none" {
+                    grade.extent = Default::default();
+                }
+                return self.apply(ExamCommand::Grade { eye, grade }, project, annotator);
             }
         }
         Ok(())

@@ -46,6 +46,13 @@ named!(
     Eye, "an eye" { Right => "OD", Left => "OS" }
 );
 
+/// The right eye comes first, as on every ROP form.
+impl Default for Eye {
+    fn default() -> Self {
+        Eye::Right
+    }
+}
+
 named!(
     /// The retinal field a photograph shows.
     RetinalField, "a retinal field" {

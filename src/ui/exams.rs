@@ -5,7 +5,7 @@
 //! dial — the derived ETROP flags, and the previous exam's grade of the
 //! same eye for progression. Draws from state; every change is a command.
 
-use crate::app::exams::{ExamEntry, EyeEntry, any_type1, worst_stage};
+use crate::app::exams::{EXAM_HOTKEYS, ExamEntry, ExamsView, EyeEntry, any_type1, worst_stage};
 use crate::app::{Commands, ExamCommand, LabelingCommand, ProjectSession};
 use crate::rop::exam::{Eye, weeks_and_days};
 use crate::rop::grade::{EyeGrade, Plus, Stage, Zone, flag_text};
@@ -73,6 +73,30 @@ pub fn exams_ui(
     }
 }
 
+/// The exam view's keys while its window is open: the form's hotkeys
+/// ([`EXAM_HOTKEYS`]) on the active eye, `O`/`L` the right/left eye,
+/// `→ J` / `← K` the next/previous exam, `N` the next eye not graded by
+/// me. Returns whether the key was the exam view's.
+pub fn exam_key(view: &ExamsView, key: egui::Key, commands: &mut Commands) -> bool {
+    let typed = super::key_char(key);
+    let command = match (key, typed) {
+        (egui::Key::ArrowRight | egui::Key::J, _) => ExamCommand::Step(1),
+        (egui::Key::ArrowLeft | egui::Key::K, _) => ExamCommand::Step(-1),
+        (egui::Key::N, _) => ExamCommand::NextUngradedByMe,
+        (egui::Key::O, _) => ExamCommand::ActiveEye(Eye::Right),
+        (egui::Key::L, _) => ExamCommand::ActiveEye(Eye::Left),
+        (_, Some(c)) if view.open_exam().is_some() => {
+            match EXAM_HOTKEYS.iter().find(|(k, _, _)| *k == c) {
+                Some(&(_, field, value)) => ExamCommand::SetField { field, value },
+                None => return false,
+            }
+        }
+        _ => return false,
+    };
+    commands.push(command);
+    true
+}
+
 /// `OD 3` or `OD —` for an eye's worst stage, `Type 1` after it when a grader's grade is.
 fn eye_summary(eye: &EyeEntry) -> String {
     let stage = worst_stage(eye).map_or("—".to_string(), |s| s.name().to_string());
@@ -80,7 +104,7 @@ fn eye_summary(eye: &EyeEntry) -> String {
     format!("{} {stage}{flag}", eye.eye.name())
 }
 
-fn timeline_ui(ui: &mut egui::Ui, view: &crate::app::exams::ExamsView, commands: &mut Commands) {
+fn timeline_ui(ui: &mut egui::Ui, view: &ExamsView, commands: &mut Commands) {
     egui::ScrollArea::vertical()
         .id_salt("exam timeline")
         .show(ui, |ui| {
@@ -133,7 +157,19 @@ fn exam_ui(
                     Eye::Right => "right eye",
                     Eye::Left => "left eye",
                 };
-                ui.strong(format!("{} ({side})", eye.name()));
+                let key = if eye == Eye::Right { "O" } else { "L" };
+                let active = session.exams.active_eye == eye;
+                let heading = format!("{} ({side})", eye.name());
+                if ui
+                    .selectable_label(active, egui::RichText::new(heading).strong())
+                    .on_hover_text(format!(
+                        "{key}: grade this eye with the keys — 0–3 stage, Q W E R zone I / \
+                         posterior II / II / III, A S D plus none / pre-plus / plus"
+                    ))
+                    .clicked()
+                {
+                    commands.push(ExamCommand::ActiveEye(eye));
+                }
                 photos_ui(ui, session, entry, thumbnails, commands);
                 ui.separator();
                 let mine = entry.grades.get(annotator).cloned();

@@ -319,6 +319,10 @@ fn input_commands(ctx: &egui::Context, state: &AppState, commands: &mut Commands
         else {
             continue;
         };
+        if session.exams.shown && !modifiers.any() && exams::exam_key(&session.exams, key, commands)
+        {
+            continue;
+        }
         if painting::paint_key(&state.painting, key, modifiers, commands) {
             continue;
         }
