@@ -46,6 +46,15 @@ fn cohort_csv() -> String {
         + "\n"
 }
 
+/// [`setup`] with [`cohort_csv`] imported; the project's folder.
+fn imported_cohort(dir: &Path) -> std::path::PathBuf {
+    let root = setup(dir, 5);
+    let csv = dir.join("cohort/exams.csv");
+    std::fs::write(&csv, cohort_csv()).unwrap();
+    assert!(import(&root, &csv).status.success());
+    root
+}
+
 fn import(root: &Path, csv: &Path) -> std::process::Output {
     loupe(&[
         "import",
@@ -215,10 +224,7 @@ fn bad_exam_rows_are_refused_by_line_and_column_and_nothing_is_imported() {
 #[test]
 fn eyes_are_graded_by_flag_and_stdin_and_export_their_etrop_flags() {
     let dir = tempfile::tempdir().unwrap();
-    let root = setup(dir.path(), 5);
-    let csv = dir.path().join("cohort/exams.csv");
-    std::fs::write(&csv, cohort_csv()).unwrap();
-    assert!(import(&root, &csv).status.success());
+    let root = imported_cohort(dir.path());
     let r = root.to_str().unwrap();
     // Zone I stage 3 without plus: Type 1.
     let said = run_ok(&[
@@ -359,10 +365,7 @@ fn csv_rows(text: &str) -> Vec<Vec<String>> {
 fn the_exam_view_grades_an_eye_and_shows_its_type_1_flag() {
     use egui_kittest::kittest::Queryable;
     let dir = tempfile::tempdir().unwrap();
-    let root = setup(dir.path(), 5);
-    let csv = dir.path().join("cohort/exams.csv");
-    std::fs::write(&csv, cohort_csv()).unwrap();
-    assert!(import(&root, &csv).status.success());
+    let root = imported_cohort(dir.path());
     let mut harness = common::window_on(&root, dir.path().join("data"));
     harness.get_by_label("Exams").click();
     harness.run();
@@ -408,10 +411,7 @@ fn the_exam_view_grades_an_eye_and_shows_its_type_1_flag() {
 #[test]
 fn graders_agreement_is_computed_per_eye_field_and_flag() {
     let dir = tempfile::tempdir().unwrap();
-    let root = setup(dir.path(), 5);
-    let csv = dir.path().join("cohort/exams.csv");
-    std::fs::write(&csv, cohort_csv()).unwrap();
-    assert!(import(&root, &csv).status.success());
+    let root = imported_cohort(dir.path());
     let r = root.to_str().unwrap();
     // Four eyes; ana and ben agree but on the second exam's right eye
     // (stage 3 against 2).
@@ -469,10 +469,7 @@ fn graders_agreement_is_computed_per_eye_field_and_flag() {
 #[test]
 fn the_exam_view_grades_the_active_eye_with_hotkeys() {
     let dir = tempfile::tempdir().unwrap();
-    let root = setup(dir.path(), 5);
-    let csv = dir.path().join("cohort/exams.csv");
-    std::fs::write(&csv, cohort_csv()).unwrap();
-    assert!(import(&root, &csv).status.success());
+    let root = imported_cohort(dir.path());
     let mut harness = common::window_on(&root, dir.path().join("data"));
     use egui_kittest::kittest::Queryable;
     harness.get_by_label("Exams").click();

@@ -171,6 +171,15 @@ impl ExamsView {
         })
     }
 
+    /// Reads the exams again, keeping what the view shows: the window,
+    /// the open exam (while it exists) and the active eye.
+    pub fn reload(&mut self, project: &Project) -> Result<(), StoreError> {
+        let exams = Self::load(project)?.exams;
+        self.selected = self.selected.filter(|&k| k < exams.len());
+        self.exams = exams;
+        Ok(())
+    }
+
     pub fn open_exam(&self) -> Option<&ExamEntry> {
         self.exams.get(self.selected?)
     }
@@ -228,11 +237,7 @@ impl ExamsView {
                 project
                     .grade_eye(&eye_ref, annotator, &grade)
                     .map_err(|e| e.to_string())?;
-                let (selected, shown, active_eye) = (self.selected, self.shown, self.active_eye);
-                *self = Self::load(project).map_err(|e| e.to_string())?;
-                self.selected = selected;
-                self.shown = shown;
-                self.active_eye = active_eye;
+                self.reload(project).map_err(|e| e.to_string())?;
             }
             ExamCommand::ActiveEye(eye) => self.active_eye = eye,
             ExamCommand::SetField { field, value } => {

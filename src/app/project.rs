@@ -228,12 +228,7 @@ impl ProjectSession {
             .collect();
         self.agreement = None;
         self.predictions = self.project.predictions()?;
-        let (selected, shown, active_eye) =
-            (self.exams.selected, self.exams.shown, self.exams.active_eye);
-        self.exams = super::exams::ExamsView::load(&self.project)?;
-        self.exams.selected = selected.filter(|&k| k < self.exams.exams.len());
-        self.exams.shown = shown;
-        self.exams.active_eye = active_eye;
+        self.exams.reload(&self.project)?;
         self.order_changed();
         Ok(())
     }

@@ -5,12 +5,11 @@
 //! defaults (stage `none`, plus `none`, `notch` and `arop` `no`, no zone,
 //! no extent): each call records a whole grade.
 
-use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
-use crate::rop::grade::{EyeGrade, flag_text};
+use crate::rop::grade::{EyeGrade, flag_word};
 use crate::store::exams::EyeRef;
 use crate::store::{Project, annotator_name};
 
@@ -58,15 +57,11 @@ fn apply(
 
 /// `type 1 yes, type 2 no, referral-warranted yes`.
 fn flags(grade: &EyeGrade) -> String {
-    let shown = |flag| match flag_text(flag) {
-        "" => "unknown",
-        text => text,
-    };
     format!(
         "type 1 {}, type 2 {}, referral-warranted {}",
-        shown(grade.type1()),
-        shown(grade.type2()),
-        shown(grade.referral_warranted())
+        flag_word(grade.type1()),
+        flag_word(grade.type2()),
+        flag_word(grade.referral_warranted())
     )
 }
 
@@ -83,28 +78,7 @@ pub fn grade(args: &GradeArgs) -> anyhow::Result<()> {
         println!("graded {eye}: {}", flags(&grade));
         return Ok(());
     }
-    let stdout = std::io::stdout();
-    let mut failures = 0;
-    for (number, line) in std::io::stdin().lock().lines().enumerate() {
-        let line = line.context("reading standard input")?;
-        let mut words = line.split_whitespace();
-        let Some(eye) = words.next() else { continue };
-        let assignments: Vec<&str> = words.collect();
-        match apply(&mut project, eye, &assignments, &annotator) {
-            Ok(_) => {
-                // Printed only after the commit returned: the grade is on disk.
-                let mut out = stdout.lock();
-                writeln!(out, "ok {eye}")?;
-                out.flush()?;
-            }
-            Err(error) => {
-                failures += 1;
-                eprintln!("error line {} ({eye}): {error:#}", number + 1);
-            }
-        }
-    }
-    if failures > 0 {
-        bail!("{failures} line(s) could not be applied");
-    }
-    Ok(())
+    super::project::each_stdin_line(|eye, assignments| {
+        apply(&mut project, eye, assignments, &annotator).map(drop)
+    })
 }

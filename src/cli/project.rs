@@ -297,23 +297,32 @@ pub fn label(args: &LabelArgs) -> anyhow::Result<()> {
         let assignments: Vec<&str> = args.assignments.iter().map(String::as_str).collect();
         return apply(&mut project, item, &assignments, &annotator);
     }
+    each_stdin_line(|item, assignments| apply(&mut project, item, assignments, &annotator))
+}
+
+/// The one `--stdin` loop of `label` and `grade`: each `TARGET FIELD=VALUE…`
+/// line is applied; `ok TARGET` is printed only once `apply` returned (the
+/// change is on disk), a failure as `error line N (TARGET): …` on standard
+/// error, and the command fails at the end when any line did.
+pub fn each_stdin_line(
+    mut apply: impl FnMut(&str, &[&str]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut failures = 0;
     for (number, line) in std::io::stdin().lock().lines().enumerate() {
         let line = line.context("reading standard input")?;
         let mut words = line.split_whitespace();
-        let Some(item) = words.next() else { continue };
+        let Some(target) = words.next() else { continue };
         let assignments: Vec<&str> = words.collect();
-        match apply(&mut project, item, &assignments, &annotator) {
+        match apply(target, &assignments) {
             Ok(()) => {
-                // Printed only after the commit returned: the label is on disk.
                 let mut out = stdout.lock();
-                writeln!(out, "ok {item}")?;
+                writeln!(out, "ok {target}")?;
                 out.flush()?;
             }
             Err(error) => {
                 failures += 1;
-                eprintln!("error line {} ({item}): {error:#}", number + 1);
+                eprintln!("error line {} ({target}): {error:#}", number + 1);
             }
         }
     }

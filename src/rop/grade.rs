@@ -304,6 +304,14 @@ pub fn flag_text(flag: Option<bool>) -> &'static str {
     }
 }
 
+/// A derived flag as shown to a person: `yes`, `no` or `unknown`.
+pub fn flag_word(flag: Option<bool>) -> &'static str {
+    match flag {
+        None => "unknown",
+        known => flag_text(known),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

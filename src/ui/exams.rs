@@ -8,7 +8,7 @@
 use crate::app::exams::{EXAM_HOTKEYS, ExamEntry, ExamsView, EyeEntry, any_type1, worst_stage};
 use crate::app::{Commands, ExamCommand, LabelingCommand, ProjectSession};
 use crate::rop::exam::{Eye, weeks_and_days};
-use crate::rop::grade::{EyeGrade, Plus, Stage, Zone, flag_text};
+use crate::rop::grade::{EyeGrade, Plus, Stage, Zone, flag_word};
 
 use super::browser::{Thumbnails, thumbnail_button};
 
@@ -378,16 +378,12 @@ fn flags_ui(ui: &mut egui::Ui, mine: Option<&EyeGrade>) {
         ui.weak("not graded by you");
         return;
     };
-    let shown = |flag| match flag_text(flag) {
-        "" => "unknown",
-        text => text,
-    };
     let type1 = grade.type1() == Some(true);
     let text = format!(
         "ETROP Type 1: {} · Type 2: {} · referral-warranted: {}",
-        shown(grade.type1()),
-        shown(grade.type2()),
-        shown(grade.referral_warranted())
+        flag_word(grade.type1()),
+        flag_word(grade.type2()),
+        flag_word(grade.referral_warranted())
     );
     if type1 {
         ui.colored_label(ui.visuals().error_fg_color, format!("Treat: {text}"));

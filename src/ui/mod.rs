@@ -526,21 +526,14 @@ fn notice_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
     if let Some(stats) = state.session.as_ref().and_then(|s| s.agreement.as_ref()) {
         ui.collapsing("Agreement", |ui| {
             for field in &stats.agreement {
-                let kind = if field.ordinal {
-                    "quadratic-weighted κ"
-                } else {
-                    "Cohen's κ"
-                };
-                for pair in &field.pairs {
-                    let kappa = pair.kappa.map_or("undefined".into(), |k| format!("{k:.3}"));
-                    ui.label(format!(
-                        "{}: {} vs {} — {kind} {kappa} ({} items)",
-                        field.field, pair.annotators[0], pair.annotators[1], pair.items
-                    ));
-                }
-                if let Some(f) = field.fleiss {
-                    ui.label(format!("{}: Fleiss' κ {f:.3}", field.field));
-                }
+                agreement_lines(
+                    ui,
+                    &field.field,
+                    field.ordinal,
+                    &field.pairs,
+                    field.fleiss,
+                    "items",
+                );
                 if !field.disagreements.is_empty() {
                     ui.label(format!(
                         "{}: {} items disagree (filter: Disagreement)",
@@ -550,21 +543,8 @@ fn notice_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
                 }
             }
             for field in &stats.eyes {
-                let kind = if field.ordinal {
-                    "quadratic-weighted κ"
-                } else {
-                    "Cohen's κ"
-                };
-                for pair in &field.pairs {
-                    let kappa = pair.kappa.map_or("undefined".into(), |k| format!("{k:.3}"));
-                    ui.label(format!(
-                        "eyes, {}: {} vs {} — {kind} {kappa} ({} eyes)",
-                        field.field, pair.annotators[0], pair.annotators[1], pair.items
-                    ));
-                }
-                if let Some(f) = field.fleiss {
-                    ui.label(format!("eyes, {}: Fleiss' κ {f:.3}", field.field));
-                }
+                let name = format!("eyes, {}", field.field);
+                agreement_lines(ui, &name, field.ordinal, &field.pairs, field.fleiss, "eyes");
                 if !field.disagreements.is_empty() {
                     let shown: Vec<&str> = field
                         .disagreements
@@ -579,8 +559,7 @@ fn notice_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
                         String::new()
                     };
                     ui.label(format!(
-                        "eyes, {}: graders differ on {}{more}",
-                        field.field,
+                        "{name}: graders differ on {}{more}",
                         shown.join(", ")
                     ))
                     .on_hover_text("Open them in the Exams window");
@@ -609,6 +588,32 @@ fn notice_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
                 ui.weak("Agreement needs at least two annotators.");
             }
         });
+    }
+}
+
+/// One field's kappa per annotator pair and Fleiss' kappa, over `unit`s.
+fn agreement_lines(
+    ui: &mut egui::Ui,
+    name: &str,
+    ordinal: bool,
+    pairs: &[crate::store::export::PairKappa],
+    fleiss: Option<f64>,
+    unit: &str,
+) {
+    let kind = if ordinal {
+        "quadratic-weighted κ"
+    } else {
+        "Cohen's κ"
+    };
+    for pair in pairs {
+        let kappa = pair.kappa.map_or("undefined".into(), |k| format!("{k:.3}"));
+        ui.label(format!(
+            "{name}: {} vs {} — {kind} {kappa} ({} {unit})",
+            pair.annotators[0], pair.annotators[1], pair.items
+        ));
+    }
+    if let Some(f) = fleiss {
+        ui.label(format!("{name}: Fleiss' κ {f:.3}"));
     }
 }
 
