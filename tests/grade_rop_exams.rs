@@ -498,3 +498,84 @@ fn the_exam_view_grades_the_active_eye_with_hotkeys() {
     harness.run();
     harness.get_by_label_contains("Infant A — exam of 2026-03-06");
 }
+
+#[test]
+fn a_disputed_eye_is_adjudicated_in_the_window_and_from_the_command_line() {
+    use egui_kittest::kittest::Queryable;
+    let dir = tempfile::tempdir().unwrap();
+    let root = imported_cohort(dir.path());
+    let r = root.to_str().unwrap();
+    let eye = "A/2026-02-20/OD";
+    run_ok(&[
+        "grade",
+        r,
+        eye,
+        "zone=II",
+        "stage=3",
+        "extent=8,9",
+        "plus=plus",
+        "--annotator",
+        "ana",
+    ]);
+    run_ok(&[
+        "grade",
+        r,
+        eye,
+        "zone=II",
+        "stage=2",
+        "extent=8,9",
+        "--annotator",
+        "ben",
+    ]);
+    let mut harness = common::window_on(&root, dir.path().join("data"));
+    harness.get_by_label("Exams").click();
+    harness.run();
+    harness.get_by_label("Graders disagree on stage, plus");
+    harness.get_by_label("Adjudicate as ana").click();
+    harness.run();
+    harness.get_by_label("Adjudicated: zone II, stage 3 (8,9), plus");
+    let project = loupe::store::Project::open(&root).unwrap();
+    let adjudicated = |project: &loupe::store::Project| {
+        project
+            .eye_grades()
+            .unwrap()
+            .into_iter()
+            .find(|g| g.annotator == "adjudicated")
+            .map(|g| g.grade)
+    };
+    let settled = adjudicated(&project).expect("an adjudicated grade");
+    assert_eq!(settled.get("stage").unwrap(), "3");
+    assert_eq!(settled.type1(), Some(true));
+    // The command line adjudicates too; the newest adjudication stands.
+    let out = run_ok(&[
+        "grade",
+        r,
+        eye,
+        "zone=II",
+        "stage=2",
+        "extent=8,9",
+        "--adjudicate",
+    ]);
+    assert!(out.contains("type 1 no"), "{out}");
+    assert_eq!(adjudicated(&project).unwrap().get("stage").unwrap(), "2");
+    // Not both a grader and the adjudicator at once.
+    let both = loupe(&[
+        "grade",
+        r,
+        eye,
+        "stage=1",
+        "--adjudicate",
+        "--annotator",
+        "ana",
+    ]);
+    assert!(!both.status.success());
+    // The export carries the adjudication as its own annotator; agreement
+    // stays between the graders (one pair, ana vs ben).
+    let rows = csv_rows(&export(&root, "eye-grades"));
+    let annotators: Vec<&str> = rows[1..].iter().map(|row| row[3].as_str()).collect();
+    assert_eq!(annotators, ["adjudicated", "ana", "ben"]);
+    let stats: serde_json::Value = serde_json::from_str(&run_ok(&["stats", r, "--json"])).unwrap();
+    for field in stats["eyes"].as_array().unwrap() {
+        assert_eq!(field["pairs"].as_array().unwrap().len(), 1, "{field}");
+    }
+}

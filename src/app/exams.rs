@@ -79,6 +79,12 @@ pub enum ExamCommand {
         eye: Eye,
         grade: EyeGrade,
     },
+    /// Record the adjudicated grade of an eye of the open exam (a
+    /// grader's grade adopted by the reviewer).
+    Adjudicate {
+        eye: Eye,
+        grade: EyeGrade,
+    },
     /// The eye the hotkeys grade.
     ActiveEye(Eye),
     /// Set one field (by its CLI name and text) of the active eye's grade,
@@ -236,6 +242,14 @@ impl ExamsView {
                 let eye_ref = exam.eye_ref(eye);
                 project
                     .grade_eye(&eye_ref, annotator, &grade)
+                    .map_err(|e| e.to_string())?;
+                self.reload(project).map_err(|e| e.to_string())?;
+            }
+            ExamCommand::Adjudicate { eye, grade } => {
+                let exam = self.open_exam().ok_or("open an exam first")?;
+                let eye_ref = exam.eye_ref(eye);
+                project
+                    .adjudicate_eye(&eye_ref, &grade)
                     .map_err(|e| e.to_string())?;
                 self.reload(project).map_err(|e| e.to_string())?;
             }

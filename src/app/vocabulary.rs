@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+pub use crate::store::exams::{EyeConsensus, eye_consensus};
 pub use crate::store::schema::{ColumnType, PaintLabel};
 pub use crate::store::split::TEST_FRACTION;
 pub use crate::store::{ADJUDICATOR, Pool, Remark};

@@ -1,7 +1,8 @@
 //! `loupe grade`: one grader's ICROP3 grade of an eye at a screening exam,
 //! `loupe grade DIR INFANT/EXAM_DATE/OD|OS FIELD=VALUE… --annotator NAME`,
 //! or `EYE FIELD=VALUE…` lines on standard input (`--stdin`, `ok EYE`
-//! printed once each grade is on disk). Fields not given take their
+//! printed once each grade is on disk); `--adjudicate` instead of
+//! `--annotator` records the adjudicated grade. Fields not given take their
 //! defaults (stage `none`, plus `none`, `notch` and `arop` `no`, no zone,
 //! no extent): each call records a whole grade.
 
@@ -24,8 +25,17 @@ pub struct GradeArgs {
     /// (a reason), after_treatment (regression, reactivation,
     /// persistent-avascular-retina).
     pub assignments: Vec<String>,
+    /// Who grades (required unless --adjudicate).
+    #[arg(
+        long,
+        required_unless_present = "adjudicate",
+        conflicts_with = "adjudicate"
+    )]
+    pub annotator: Option<String>,
+    /// Record the adjudicated grade: the eye's consensus from then on,
+    /// whatever the graders said (exported as annotator `adjudicated`).
     #[arg(long)]
-    pub annotator: String,
+    pub adjudicate: bool,
     /// Read `EYE FIELD=VALUE…` lines; print `ok EYE` once each is durable on disk.
     #[arg(long)]
     pub stdin: bool,
@@ -47,11 +57,14 @@ fn apply(
     project: &mut Project,
     eye: &str,
     assignments: &[&str],
-    annotator: &str,
+    annotator: Option<&str>,
 ) -> anyhow::Result<EyeGrade> {
     let eye = EyeRef::parse(eye).map_err(anyhow::Error::msg)?;
     let grade = grade_of(assignments)?;
-    project.grade_eye(&eye, annotator, &grade)?;
+    match annotator {
+        Some(annotator) => project.grade_eye(&eye, annotator, &grade)?,
+        None => project.adjudicate_eye(&eye, &grade)?,
+    }
     Ok(grade)
 }
 
@@ -66,7 +79,9 @@ fn flags(grade: &EyeGrade) -> String {
 }
 
 pub fn grade(args: &GradeArgs) -> anyhow::Result<()> {
-    let annotator = annotator_name(&args.annotator)?;
+    // `None`: the adjudicator (clap lets exactly one of the two through).
+    let annotator = args.annotator.as_deref().map(annotator_name).transpose()?;
+    let annotator = annotator.as_deref();
     let mut project = Project::open(&args.dir)?;
     if !args.stdin {
         let eye = args
@@ -74,11 +89,11 @@ pub fn grade(args: &GradeArgs) -> anyhow::Result<()> {
             .as_deref()
             .context("give INFANT/EXAM_DATE/OD|OS FIELD=VALUE… or --stdin")?;
         let assignments: Vec<&str> = args.assignments.iter().map(String::as_str).collect();
-        let grade = apply(&mut project, eye, &assignments, &annotator)?;
+        let grade = apply(&mut project, eye, &assignments, annotator)?;
         println!("graded {eye}: {}", flags(&grade));
         return Ok(());
     }
     super::project::each_stdin_line(|eye, assignments| {
-        apply(&mut project, eye, assignments, &annotator).map(drop)
+        apply(&mut project, eye, assignments, annotator).map(drop)
     })
 }

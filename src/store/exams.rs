@@ -16,10 +16,10 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{AddOutcome, Pool, Project, StoreError, annotator_name, csv};
+use super::{ADJUDICATOR, AddOutcome, Pool, Project, StoreError, annotator_name, csv};
 use crate::rop::dates::Date;
 use crate::rop::exam::{Eye, GestationalAge, PMA_WEEKS, Quality, RetinalField, weeks_and_days};
-use crate::rop::grade::{EyeGrade, Plus, Stage, Zone, flag_text};
+use crate::rop::grade::{EyeGrade, GRADE_FIELDS, Plus, Stage, Zone, flag_text};
 
 /// The exams CSV's columns: the first five required, in any order.
 pub const EXAM_COLUMNS: [&str; 11] = [
@@ -551,6 +551,22 @@ impl Project {
         grade: &EyeGrade,
     ) -> Result<(), StoreError> {
         let annotator = annotator_name(annotator)?;
+        self.append_eye_grade(eye, &annotator, grade)
+    }
+
+    /// Appends the adjudicated grade of `eye` (the reserved
+    /// [`ADJUDICATOR`]): it is the eye's consensus from then on, whatever
+    /// the graders said ([`eye_consensus`]).
+    pub fn adjudicate_eye(&mut self, eye: &EyeRef, grade: &EyeGrade) -> Result<(), StoreError> {
+        self.append_eye_grade(eye, ADJUDICATOR, grade)
+    }
+
+    fn append_eye_grade(
+        &mut self,
+        eye: &EyeRef,
+        annotator: &str,
+        grade: &EyeGrade,
+    ) -> Result<(), StoreError> {
         grade
             .check()
             .map_err(|e| StoreError::Invalid(format!("{eye}: {e}")))?;
@@ -970,7 +986,9 @@ pub fn eye_agreement(project: &Project) -> Result<Vec<EyeFieldAgreement>, StoreE
         return Ok(Vec::new());
     }
     let mut by_eye: BTreeMap<EyeRef, BTreeMap<String, EyeGrade>> = BTreeMap::new();
-    for stored in grades {
+    // Agreement is between graders: the adjudicator's grade settles an
+    // eye, it is not one more rating of it.
+    for stored in grades.into_iter().filter(|g| g.annotator != ADJUDICATOR) {
         by_eye
             .entry(stored.eye)
             .or_default()
@@ -1006,4 +1024,101 @@ pub fn eye_agreement(project: &Project) -> Result<Vec<EyeFieldAgreement>, StoreE
             }
         })
         .collect())
+}
+
+/// What an eye's grades add up to — the one consensus rule for eyes, as
+/// [`super::consensus`] is for image labels.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EyeConsensus<'a> {
+    /// No grader graded the eye.
+    Ungraded,
+    /// An adjudicator settled it.
+    Adjudicated(&'a EyeGrade),
+    /// Every grader gave the same whole grade.
+    Agreed(&'a EyeGrade),
+    /// Graders differ on these fields (names as in [`GRADE_FIELDS`]).
+    Disputed(Vec<&'static str>),
+}
+
+impl<'a> EyeConsensus<'a> {
+    /// The grade that stands for the eye, when there is one.
+    pub fn grade(&self) -> Option<&'a EyeGrade> {
+        match self {
+            Self::Adjudicated(g) | Self::Agreed(g) => Some(g),
+            Self::Ungraded | Self::Disputed(_) => None,
+        }
+    }
+}
+
+/// The eye's consensus from grader → newest grade: the adjudicated grade
+/// when there is one, else the graders' grade when all agree on every
+/// field, else the fields they differ on.
+pub fn eye_consensus(grades: &BTreeMap<String, EyeGrade>) -> EyeConsensus<'_> {
+    if let Some(grade) = grades.get(ADJUDICATOR) {
+        return EyeConsensus::Adjudicated(grade);
+    }
+    let mut graders = grades.iter().filter(|(a, _)| a.as_str() != ADJUDICATOR);
+    let Some((_, first)) = graders.next() else {
+        return EyeConsensus::Ungraded;
+    };
+    let mut differing: Vec<&'static str> = Vec::new();
+    for (_, other) in graders {
+        for field in GRADE_FIELDS {
+            if other.get(field) != first.get(field) && !differing.contains(&field) {
+                differing.push(field);
+            }
+        }
+    }
+    if differing.is_empty() {
+        EyeConsensus::Agreed(first)
+    } else {
+        differing.sort_by_key(|f| GRADE_FIELDS.iter().position(|g| g == f));
+        EyeConsensus::Disputed(differing)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grade(pairs: &[(&str, &str)]) -> EyeGrade {
+        let mut g = EyeGrade::default();
+        for (field, value) in pairs {
+            g.set(field, value).unwrap();
+        }
+        g
+    }
+
+    #[test]
+    fn an_eye_stands_adjudicated_else_agreed_else_disputed_on_named_fields() {
+        let stage3 = grade(&[
+            ("zone", "II"),
+            ("stage", "3"),
+            ("extent", "1,2"),
+            ("plus", "plus"),
+        ]);
+        let stage2 = grade(&[
+            ("zone", "II"),
+            ("stage", "2"),
+            ("extent", "1,2"),
+            ("plus", "pre-plus"),
+        ]);
+        let mut grades = BTreeMap::new();
+        assert_eq!(eye_consensus(&grades), EyeConsensus::Ungraded);
+        grades.insert("ana".to_string(), stage3.clone());
+        assert_eq!(eye_consensus(&grades), EyeConsensus::Agreed(&stage3));
+        grades.insert("ben".to_string(), stage3.clone());
+        assert_eq!(eye_consensus(&grades).grade(), Some(&stage3));
+        grades.insert("cy".to_string(), stage2.clone());
+        assert_eq!(
+            eye_consensus(&grades),
+            EyeConsensus::Disputed(vec!["stage", "plus"])
+        );
+        assert_eq!(eye_consensus(&grades).grade(), None);
+        grades.insert(ADJUDICATOR.to_string(), stage2.clone());
+        assert_eq!(eye_consensus(&grades), EyeConsensus::Adjudicated(&stage2));
+        // An adjudicator alone is still the eye's grade.
+        let only: BTreeMap<_, _> = [(ADJUDICATOR.to_string(), stage3.clone())].into();
+        assert_eq!(eye_consensus(&only).grade(), Some(&stage3));
+    }
 }

@@ -6,6 +6,7 @@
 //! same eye for progression. Draws from state; every change is a command.
 
 use crate::app::exams::{EXAM_HOTKEYS, ExamEntry, ExamsView, EyeEntry, any_type1, worst_stage};
+use crate::app::vocabulary::{ADJUDICATOR, EyeConsensus, eye_consensus};
 use crate::app::{Commands, ExamCommand, LabelingCommand, ProjectSession};
 use crate::rop::exam::{Eye, weeks_and_days};
 use crate::rop::grade::{EyeGrade, Plus, Stage, Zone, flag_word};
@@ -176,6 +177,7 @@ fn exam_ui(
                 eye_form_ui(ui, eye, mine.as_ref(), commands);
                 flags_ui(ui, mine.as_ref());
                 others_ui(ui, entry, annotator, previous.map(|p| (p, p.eye(eye))));
+                consensus_ui(ui, eye, entry, commands);
             });
         }
     });
@@ -420,7 +422,7 @@ fn others_ui(
     previous: Option<(&ExamEntry, &EyeEntry)>,
 ) {
     for (grader, grade) in &entry.grades {
-        if grader != annotator {
+        if grader != annotator && grader != ADJUDICATOR {
             ui.small(format!("{grader}: {}", grade_text(grade)));
         }
     }
@@ -440,6 +442,42 @@ fn others_ui(
             }
         ));
     }
+}
+
+/// The eye's consensus, and while graders disagree (or after an
+/// adjudication) a button per grader to adopt that grade as the eye's.
+fn consensus_ui(ui: &mut egui::Ui, eye: Eye, entry: &EyeEntry, commands: &mut Commands) {
+    let consensus = eye_consensus(&entry.grades);
+    let line = match &consensus {
+        EyeConsensus::Ungraded => return,
+        EyeConsensus::Agreed(g) if entry.grades.len() > 1 => {
+            format!("Graders agree: {}", grade_text(g))
+        }
+        EyeConsensus::Agreed(_) => return,
+        EyeConsensus::Adjudicated(g) => format!("Adjudicated: {}", grade_text(g)),
+        EyeConsensus::Disputed(fields) => format!("Graders disagree on {}", fields.join(", ")),
+    };
+    ui.label(egui::RichText::new(line).strong());
+    if matches!(consensus, EyeConsensus::Agreed(_)) {
+        return;
+    }
+    ui.horizontal_wrapped(|ui| {
+        for (grader, grade) in entry.grades.iter().filter(|(a, _)| *a != ADJUDICATOR) {
+            if ui
+                .small_button(format!("Adjudicate as {grader}"))
+                .on_hover_text(format!(
+                    "Adopt {grader}'s grade as this eye's: {}",
+                    grade_text(grade)
+                ))
+                .clicked()
+            {
+                commands.push(ExamCommand::Adjudicate {
+                    eye,
+                    grade: grade.clone(),
+                });
+            }
+        }
+    });
 }
 
 #[cfg(test)]
