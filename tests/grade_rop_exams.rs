@@ -579,3 +579,134 @@ fn a_disputed_eye_is_adjudicated_in_the_window_and_from_the_command_line() {
         assert_eq!(field["pairs"].as_array().unwrap().len(), 1, "{field}");
     }
 }
+
+#[test]
+fn a_grader_marks_disc_and_fovea_on_the_posterior_pole_and_the_zones_are_kept() {
+    use egui_kittest::kittest::Queryable;
+    use loupe::app::LabelingCommand;
+    use loupe::volume::slice::Plane;
+    let dir = tempfile::tempdir().unwrap();
+    let root = imported_cohort(dir.path());
+    let pole = common::item_id(&root, "img0.png");
+    let temporal = common::item_id(&root, "img1.png");
+    let mut harness = common::window_on(&root, dir.path().join("data"));
+    harness.state_mut().apply(LabelingCommand::SelectItem(pole));
+    harness.run();
+    let annotator = harness.state().state().settings.annotator.clone();
+    assert_eq!(
+        harness
+            .state()
+            .state()
+            .document
+            .as_ref()
+            .unwrap()
+            .zones
+            .as_ref()
+            .unwrap()
+            .marks,
+        None
+    );
+    // Image pixel → screen point, as the view draws the 8×8 photograph now
+    // (the side panel's width, and so the view, may change between clicks).
+    let screen = |harness: &egui_kittest::Harness<'static, loupe::ui::LoupeApp>, x: f64, y: f64| {
+        let rect = harness.state().view_rect(Plane::Axial).unwrap();
+        let ppp = harness.ctx.pixels_per_point();
+        let size_px = [
+            (rect.width() * ppp).round() as f64,
+            (rect.height() * ppp).round() as f64,
+        ];
+        let document = harness.state().state().document.as_ref().unwrap();
+        let px = document
+            .geometry(Plane::Axial, size_px)
+            .pixel_at([x, y, 0.0]);
+        rect.min + egui::vec2(px[0] as f32 / ppp, px[1] as f32 / ppp)
+    };
+    harness.get_by_label("Mark disc and fovea").click();
+    harness.run();
+    harness.get_by_label("Click the centre of the optic disc");
+    // Disc centre, foveal centre 3 px to its right, the disc's edge 1 px below it.
+    for (x, y) in [(2.0, 3.0), (5.0, 3.0), (2.0, 4.0)] {
+        let at = screen(&harness, x, y);
+        harness.hover_at(at);
+        harness.run_steps(1);
+        harness.drag_at(at);
+        harness.run_steps(1);
+        harness.drop_at(at);
+        harness.run_steps(30);
+    }
+    let stored = loupe::store::Project::open(&root)
+        .unwrap()
+        .zone_marks(pole, &annotator)
+        .unwrap()
+        .expect("marks saved");
+    let near = |a: f64, b: f64| (a - b).abs() < 0.02;
+    assert!(
+        near(stored.disc_centre.x, 2.0) && near(stored.disc_centre.y, 3.0),
+        "{stored:?}"
+    );
+    assert!(
+        near(stored.fovea_centre.x, 5.0) && near(stored.fovea_centre.y, 3.0),
+        "{stored:?}"
+    );
+    assert!(near(stored.disc_diameter_px.unwrap(), 2.0), "{stored:?}");
+    // Zone I: twice the disc–fovea distance; posterior II two diameters beyond.
+    let circles = stored.circles().unwrap();
+    assert!(
+        near(circles.zone1_radius_px, 6.0)
+            && near(circles.posterior_zone2_radius_px.unwrap(), 10.0)
+    );
+    harness.get_by_label("disc–fovea 3.0 px, zone I radius 6.0 px");
+    // Z hides and shows the zones.
+    let shown = |h: &egui_kittest::Harness<'static, loupe::ui::LoupeApp>| {
+        h.state()
+            .state()
+            .document
+            .as_ref()
+            .unwrap()
+            .zones
+            .as_ref()
+            .unwrap()
+            .shown
+    };
+    harness.key_press(egui::Key::Z);
+    harness.run();
+    assert!(!shown(&harness));
+    harness.key_press(egui::Key::Z);
+    harness.run();
+    assert!(shown(&harness));
+    // A temporal field has no zone overlay; back on the pole the marks are read again.
+    harness
+        .state_mut()
+        .apply(LabelingCommand::SelectItem(temporal));
+    harness.run();
+    assert!(
+        harness
+            .state()
+            .state()
+            .document
+            .as_ref()
+            .unwrap()
+            .zones
+            .is_none()
+    );
+    harness.state_mut().apply(LabelingCommand::SelectItem(pole));
+    harness.run();
+    let overlay = harness
+        .state()
+        .state()
+        .document
+        .as_ref()
+        .unwrap()
+        .zones
+        .clone()
+        .unwrap();
+    assert_eq!(overlay.marks, Some(stored));
+    // Another grader's marks are their own.
+    assert_eq!(
+        loupe::store::Project::open(&root)
+            .unwrap()
+            .zone_marks(pole, "someone else")
+            .unwrap(),
+        None
+    );
+}

@@ -13,6 +13,7 @@ pub use super::jobs::JobCommand;
 pub use super::painting::PaintCommand;
 pub use super::project::LabelingCommand;
 pub use super::training::TrainingCommand;
+pub use super::zones::ZoneCommand;
 
 /// A request from the UI, by owner.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,11 +25,18 @@ pub enum Command {
     Training(TrainingCommand),
     Paint(PaintCommand),
     Exam(ExamCommand),
+    Zone(ZoneCommand),
 }
 
 impl From<ExamCommand> for Command {
     fn from(command: ExamCommand) -> Self {
         Command::Exam(command)
+    }
+}
+
+impl From<ZoneCommand> for Command {
+    fn from(command: ZoneCommand) -> Self {
+        Command::Zone(command)
     }
 }
 

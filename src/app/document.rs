@@ -155,6 +155,8 @@ pub struct Document {
     pub hounsfield: bool,
     /// The crop box drawn over a 2-D image when the project crops (thyroid).
     pub crop: Option<CropOverlay>,
+    /// ICROP3's zones over a posterior-pole photograph of a screening exam.
+    pub zones: Option<super::zones::ZoneOverlay>,
     /// Changes whenever the displayed pixels may change, unique across documents.
     pub revision: u64,
 }
@@ -245,6 +247,7 @@ impl Document {
             auto_window,
             hounsfield,
             crop: None,
+            zones: None,
             revision: next_id(),
             volume,
         }

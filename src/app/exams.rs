@@ -186,6 +186,16 @@ impl ExamsView {
         Ok(())
     }
 
+    /// The retinal field of an exam photograph (`None`: not in an exam).
+    pub fn field_of(&self, item_id: i64) -> Option<RetinalField> {
+        self.exams
+            .iter()
+            .flat_map(|exam| &exam.eyes)
+            .flat_map(|eye| &eye.images)
+            .find(|image| image.item_id == item_id)
+            .map(|image| image.field)
+    }
+
     pub fn open_exam(&self) -> Option<&ExamEntry> {
         self.exams.get(self.selected?)
     }

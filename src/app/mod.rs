@@ -16,10 +16,11 @@ pub mod settings;
 pub mod thumbnail;
 pub mod training;
 pub mod vocabulary;
+pub mod zones;
 
 pub use command::{
     Command, Commands, ExamCommand, JobCommand, LabelingCommand, PaintCommand, TrainingCommand,
-    ViewerCommand, WindowCommand,
+    ViewerCommand, WindowCommand, ZoneCommand,
 };
 pub use document::Document;
 pub use project::ProjectSession;
@@ -29,11 +30,13 @@ use std::path::{Path, PathBuf};
 
 use crate::demo::DemoTask;
 use crate::render::device::AdapterSummary;
+use crate::rop::exam::RetinalField;
 use crate::store::{Project, Schema};
 use crate::train::device::ComputeDevice;
 use jobs::Job;
 use painting::{PaintTarget, Painting};
 use training::{Training, TrainingTarget};
+use zones::ZoneOverlay;
 
 /// A message shown to the user until dismissed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -317,8 +320,27 @@ impl AppState {
             return;
         }
         let item_id = row.item.id;
+        let zones_shown = self
+            .document
+            .as_ref()
+            .and_then(|d| d.zones.as_ref())
+            .is_none_or(|z| z.shown);
         match Document::open_with(&path, self.read_options(&path)) {
             Ok(mut document) => {
+                if session.project.schema().grades_exams()
+                    && document.volume.spatial_shape()[2] == 1
+                    && session.exams.field_of(item_id) == Some(RetinalField::PosteriorPole)
+                {
+                    // Unreadable marks leave the overlay off; the image still opens.
+                    document.zones = ZoneOverlay::load(
+                        &session.project,
+                        item_id,
+                        &self.settings.annotator,
+                        zones_shown,
+                    )
+                    .inspect_err(|e| log::warn!("zone marks of item {item_id}: {e}"))
+                    .ok();
+                }
                 if let Some(setting) = session.project.schema().crop
                     && document.volume.spatial_shape()[2] == 1
                 {
@@ -411,6 +433,15 @@ impl AppState {
                         .apply(c, &mut session.project, &self.settings.annotator)
                 }
                 None => Ok(()),
+            },
+            Command::Zone(c) => match (&mut self.session, &mut self.document) {
+                (Some(session), Some(document)) => match &mut document.zones {
+                    Some(overlay) => {
+                        overlay.apply(c, &mut session.project, &self.settings.annotator)
+                    }
+                    None => Ok(()),
+                },
+                _ => Ok(()),
             },
             Command::Paint(c) => self.painting.apply(
                 c,

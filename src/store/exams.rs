@@ -344,6 +344,18 @@ CREATE TABLE IF NOT EXISTS eye_grades (
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX IF NOT EXISTS eye_grades_by_eye ON eye_grades (exam_id, eye, annotator, id);
+CREATE TABLE IF NOT EXISTS zone_marks (
+    id INTEGER PRIMARY KEY,
+    item_id INTEGER NOT NULL REFERENCES items(id),
+    annotator TEXT NOT NULL,
+    disc_x REAL,
+    disc_y REAL,
+    fovea_x REAL,
+    fovea_y REAL,
+    disc_diameter_px REAL,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX IF NOT EXISTS zone_marks_by_item ON zone_marks (item_id, annotator, id);
 ";
 
 /// An eye at an exam, as the CLI names it: `INFANT/EXAM_DATE/OD|OS`.

@@ -14,6 +14,7 @@ pub mod label_maps;
 pub mod names;
 pub mod schema;
 pub mod split;
+pub mod zone_marks;
 
 use std::collections::BTreeMap;
 use std::io::Read;

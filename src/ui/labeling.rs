@@ -29,10 +29,18 @@ pub fn labeling_ui(
         crop_line(ui, state, overlay, commands);
     }
     ui.horizontal(|ui| {
-        if ui.button("< Previous").on_hover_text("K or ←").clicked() {
+        if ui
+            .button("< Previous")
+            .on_hover_text("K or the left arrow key")
+            .clicked()
+        {
             commands.push(LabelingCommand::StepItem(-1));
         }
-        if ui.button("Next >").on_hover_text("J or →").clicked() {
+        if ui
+            .button("Next >")
+            .on_hover_text("J or the right arrow key")
+            .clicked()
+        {
             commands.push(LabelingCommand::StepItem(1));
         }
         if ui.button("Next unlabeled").on_hover_text("N").clicked() {

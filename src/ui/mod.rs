@@ -9,13 +9,14 @@ mod picker;
 mod status;
 mod training;
 mod viewer;
+mod zones;
 
 use std::path::PathBuf;
 
 use crate::app::settings::default_data_dir;
 use crate::app::{
     AppState, Command, Commands, JobCommand, LabelingCommand, Launch, TrainingCommand,
-    ViewerCommand, WindowCommand,
+    ViewerCommand, WindowCommand, ZoneCommand,
 };
 use crate::render::device::{AdapterSummary, wgpu_configuration};
 
@@ -204,6 +205,9 @@ impl eframe::App for LoupeApp {
                                 let shown = s.cases.shown_role(id, roles, s.shown_role.as_deref());
                                 (shown.as_deref() == Some(picked.role.as_str())).then_some(picked)
                             });
+                            if let Some(overlay) = &document.zones {
+                                zones::controls_ui(ui, overlay, &mut commands);
+                            }
                             viewer::controls_ui(
                                 ui,
                                 document,
@@ -275,6 +279,21 @@ fn key_char(key: egui::Key) -> Option<char> {
 }
 
 /// Files dropped on the window and keyboard shortcuts (not while typing in a text field).
+/// The zone overlay's keys on a posterior-pole photograph: `Z` shows or
+/// hides the zones (unless the schema gives Z to a value), Esc stops
+/// placing marks.
+fn zone_key(state: &AppState, key: egui::Key) -> Option<ZoneCommand> {
+    let overlay = state.document.as_ref()?.zones.as_ref()?;
+    let schema = state.session.as_ref()?.project.schema();
+    match key {
+        egui::Key::Z if schema.value_for_key('z').is_none() => Some(ZoneCommand::Toggle),
+        egui::Key::Escape if overlay.placing != crate::app::zones::Placing::Idle => {
+            Some(ZoneCommand::Cancel)
+        }
+        _ => None,
+    }
+}
+
 fn input_commands(ctx: &egui::Context, state: &AppState, commands: &mut Commands) {
     ctx.input(|input| {
         for file in &input.raw.dropped_files {
@@ -324,6 +343,12 @@ fn input_commands(ctx: &egui::Context, state: &AppState, commands: &mut Commands
             continue;
         }
         if painting::paint_key(&state.painting, key, modifiers, commands) {
+            continue;
+        }
+        if !modifiers.any()
+            && let Some(command) = zone_key(state, key)
+        {
+            commands.push(command);
             continue;
         }
         if modifiers.command {

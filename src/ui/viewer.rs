@@ -341,6 +341,21 @@ fn view_ui(
     paint_marks(
         ui, document, painting, tool, plane, rect, size_px, &response,
     );
+    if let Some(overlay) = &document.zones
+        && !volumetric
+    {
+        super::zones::overlay_ui(
+            ui,
+            document,
+            overlay,
+            plane,
+            rect,
+            size_px,
+            &response,
+            tool == Tool::Navigate,
+            commands,
+        );
+    }
     if tool == Tool::Navigate
         && let Some(overlay) = &document.crop
     {
