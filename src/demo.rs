@@ -10,6 +10,8 @@ use crate::rng::Rng;
 use crate::store::{Pool, Project, Schema, StoreError, csv};
 use crate::synth::{fundus, ultrasound};
 
+pub mod rop_exams;
+
 /// Which demo to write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum DemoTask {
@@ -27,6 +29,9 @@ pub enum DemoTask {
     /// Brain-tumour cases on the MNI brain: four MRI sequences (roles `t1`,
     /// `t1ce`, `t2`, `flair`) and BraTS label maps (METHODS.md §5).
     BrainTumour,
+    /// ROP screening: infants, exams, two eyes, 3–5 retinal fields each,
+    /// truth per eye and two graders ([`rop_exams`]).
+    RopExams,
 }
 
 impl DemoTask {
@@ -38,6 +43,7 @@ impl DemoTask {
             DemoTask::Lung => "lung",
             DemoTask::Bone => "bone",
             DemoTask::BrainTumour => "brain-tumour",
+            DemoTask::RopExams => "rop-exams",
         }
     }
 
@@ -55,6 +61,8 @@ impl DemoTask {
     pub fn default_count(self) -> usize {
         match self {
             DemoTask::BrainTumour => 40,
+            // Infants: about 20 photographs each.
+            DemoTask::RopExams => 12,
             _ => 300,
         }
     }
@@ -98,6 +106,8 @@ pub mod limits {
     pub const SIZE: RangeInclusive<usize> = 32..=2048;
     /// The lung demo's CT edge in voxels: a CPU run stays within minutes.
     pub const CT_EDGE: RangeInclusive<usize> = 16..=96;
+    /// Infants of the screening demo (each about 20 photographs).
+    pub const INFANTS: RangeInclusive<usize> = 1..=1000;
 }
 
 impl DemoOptions {
@@ -114,7 +124,10 @@ impl DemoOptions {
                 )))
             }
         };
-        check("--count", self.count, limits::COUNT)?;
+        match self.task {
+            DemoTask::RopExams => check("--infants", self.count, limits::INFANTS)?,
+            _ => check("--count", self.count, limits::COUNT)?,
+        }
         match self.task {
             DemoTask::Lung | DemoTask::Bone | DemoTask::BrainTumour => check(
                 "--size (the CT's edge in voxels)",
@@ -217,6 +230,7 @@ pub fn write_demo(
         DemoTask::Lung => return write_lung_demo(root, options, progress),
         DemoTask::Bone => return write_bone_demo(root, options, progress),
         DemoTask::BrainTumour => return write_brain_tumour_demo(root, options, progress),
+        DemoTask::RopExams => return rop_exams::write_rop_exams_demo(root, options, progress),
     };
     let mut project = Project::create(root, &schema)?;
     let images = root.join("images");

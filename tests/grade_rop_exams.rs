@@ -710,3 +710,113 @@ fn a_grader_marks_disc_and_fovea_on_the_posterior_pole_and_the_zones_are_kept() 
         None
     );
 }
+
+#[test]
+fn the_screening_demo_writes_a_cohort_its_eye_truth_and_two_graders() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = |name: &str| {
+        let root = dir.path().join(name);
+        let r = root.to_str().unwrap().to_string();
+        run_ok(&[
+            "demo",
+            &r,
+            "--task",
+            "rop-exams",
+            "--infants",
+            "3",
+            "--size",
+            "64",
+            "--seed",
+            "9",
+        ]);
+        root
+    };
+    let root = demo("a");
+    let rows = csv_rows(&std::fs::read_to_string(root.join("exams.csv")).unwrap());
+    assert_eq!(rows[0].join(","), HEADER);
+    let project = loupe::store::Project::open(&root).unwrap();
+    assert_eq!(project.items().unwrap().len(), rows.len() - 1);
+    // Every eye: 3–5 fields, the posterior pole and temporal among them.
+    let mut eyes: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for row in &rows[1..] {
+        eyes.entry(format!("{}/{}/{}", row[0], row[1], row[2]))
+            .or_default()
+            .push(row[3].clone());
+    }
+    for (eye, fields) in &eyes {
+        assert!((3..=5).contains(&fields.len()), "{eye}: {fields:?}");
+        assert!(fields.contains(&"posterior pole".to_string()), "{eye}");
+        assert!(fields.contains(&"temporal".to_string()), "{eye}");
+    }
+    // One truth row per eye; its flags are the ETROP rules applied to it.
+    let truth = csv_rows(&std::fs::read_to_string(root.join("ground_truth_eyes.csv")).unwrap());
+    assert_eq!(
+        truth[0].join(","),
+        "infant,exam_date,eye,zone,stage,extent,plus,type1,type2,referral_warranted"
+    );
+    assert_eq!(truth.len() - 1, eyes.len());
+    for row in &truth[1..] {
+        assert!(eyes.contains_key(&format!("{}/{}/{}", row[0], row[1], row[2])));
+        let mut grade = loupe::rop::grade::EyeGrade::default();
+        for (k, field) in ["zone", "stage", "extent", "plus"].iter().enumerate() {
+            grade.set(field, &row[3 + k]).unwrap();
+        }
+        let flag = |f: Option<bool>| loupe::rop::grade::flag_text(f).to_string();
+        assert_eq!(
+            [&row[7], &row[8], &row[9]].map(String::as_str),
+            [
+                flag(grade.type1()),
+                flag(grade.type2()),
+                flag(grade.referral_warranted())
+            ]
+            .each_ref()
+            .map(String::as_str),
+            "{row:?}"
+        );
+    }
+    // Two graders, some eyes graded by both.
+    let grades = project.eye_grades().unwrap();
+    assert!(!grades.is_empty());
+    assert!(
+        grades
+            .iter()
+            .all(|g| ["grader-a", "grader-b"].contains(&g.annotator.as_str()))
+    );
+    let both = grades
+        .iter()
+        .filter(|g| g.annotator == "grader-a")
+        .filter(|a| {
+            grades
+                .iter()
+                .any(|b| b.annotator == "grader-b" && b.eye == a.eye)
+        })
+        .count();
+    assert!(both > 0);
+    // Importing the demo's own CSV again changes nothing.
+    let again = import(&root, &root.join("exams.csv"));
+    assert!(again.status.success(), "{}", stderr(&again));
+    // The same seed writes the same cohort, byte for byte.
+    let other = demo("b");
+    for name in ["exams.csv", "ground_truth_eyes.csv", &rows[1][4]] {
+        assert_eq!(
+            std::fs::read(root.join(name)).unwrap(),
+            std::fs::read(other.join(name)).unwrap(),
+            "{name}"
+        );
+    }
+    // Counts are infants here, and bounded.
+    let r = dir.path().join("c");
+    let r = r.to_str().unwrap();
+    let counted = loupe(&["demo", r, "--task", "rop-exams", "--count", "5"]);
+    assert!(
+        stderr(&counted).contains("--infants"),
+        "{}",
+        stderr(&counted)
+    );
+    let none = loupe(&["demo", r, "--task", "rop-exams", "--infants", "0"]);
+    assert!(
+        stderr(&none).contains("--infants 0 must be between 1 and 1000"),
+        "{}",
+        stderr(&none)
+    );
+}

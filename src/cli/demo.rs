@@ -1,4 +1,5 @@
-//! `loupe demo DIR --task rop|thyroid|volumes|lung|bone|brain-tumour`: write a ready demo project.
+//! `loupe demo DIR --task rop|thyroid|volumes|lung|bone|brain-tumour|rop-exams`: write a ready
+//! demo project.
 
 use std::path::PathBuf;
 
@@ -13,8 +14,12 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Number of synthetic images or cases (default 300; 40 brain-tumour cases).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "infants")]
     pub count: Option<usize>,
+    /// `--task rop-exams`: the number of infants (default 12; each has
+    /// 1–4 exams of two eyes with 3–5 photographs).
+    #[arg(long)]
+    pub infants: Option<usize>,
     /// Edge of the square images in pixels (default 256), of the lung
     /// demo's CT volumes in voxels (default 40), or of the bone demo's CT
     /// slices in pixels (default 64), or of the brain-tumour demo's MRI
@@ -38,9 +43,18 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     if args.dicom && args.task != DemoTask::Volumes {
         anyhow::bail!("--dicom writes the volumes demo's CT as DICOM: use it with --task volumes");
     }
+    if args.infants.is_some() && args.task != DemoTask::RopExams {
+        anyhow::bail!("--infants sets the screening demo's cohort: use it with --task rop-exams");
+    }
+    if args.count.is_some() && args.task == DemoTask::RopExams {
+        anyhow::bail!("--task rop-exams counts infants: use --infants, not --count");
+    }
     let options = DemoOptions {
         seed: args.seed,
-        count: args.count.unwrap_or(args.task.default_count()),
+        count: args
+            .count
+            .or(args.infants)
+            .unwrap_or(args.task.default_count()),
         size: args.size.unwrap_or(args.task.default_size()),
         labeled_fraction: args
             .labeled_fraction
@@ -66,6 +80,10 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         match args.task {
             DemoTask::Volumes => "",
             DemoTask::BrainTumour => " (ground truth in ground_truth/<case>_labels.nii.gz)",
+            DemoTask::RopExams => {
+                " (exams in exams.csv, truth per eye in ground_truth_eyes.csv, graded by \
+                 grader-a and grader-b)"
+            }
             _ => " (ground truth in ground_truth.csv)",
         }
     );

@@ -69,6 +69,30 @@ impl Date {
     }
 
     /// Whole days from `earlier` to `self` (negative when `self` is earlier).
+    /// The date `days` days later (earlier when negative): the inverse of
+    /// [`Self::days_since_epoch`] (civil-from-days over 400-year eras).
+    pub fn plus_days(self, days: i64) -> Date {
+        let z = self.days_since_epoch() + days + 719_468;
+        let era = z.div_euclid(146_097);
+        let day_of_era = z - era * 146_097;
+        let year_of_era =
+            (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let shifted_month = (5 * day_of_year + 2) / 153;
+        let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+        let month = if shifted_month < 10 {
+            shifted_month + 3
+        } else {
+            shifted_month - 9
+        };
+        let year = year_of_era + era * 400 + i64::from(month <= 2);
+        Date {
+            year: year as i32,
+            month: month as u32,
+            day: day as u32,
+        }
+    }
+
     pub fn days_after(self, earlier: Date) -> i64 {
         self.days_since_epoch() - earlier.days_since_epoch()
     }
@@ -83,6 +107,20 @@ impl fmt::Display for Date {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adding_days_inverts_counting_them() {
+        let d = |t: &str| Date::parse(t).unwrap();
+        assert_eq!(d("2024-02-28").plus_days(1), d("2024-02-29"));
+        assert_eq!(d("2023-02-28").plus_days(1), d("2023-03-01"));
+        assert_eq!(d("2026-12-31").plus_days(1), d("2027-01-01"));
+        assert_eq!(d("2026-01-10").plus_days(41), d("2026-02-20"));
+        assert_eq!(d("2000-03-01").plus_days(-1), d("2000-02-29"));
+        let start = d("1999-11-20");
+        for k in 0..1500 {
+            assert_eq!(start.plus_days(k).days_after(start), k);
+        }
+    }
 
     #[test]
     fn dates_parse_exactly_and_count_days_across_leap_years() {

@@ -142,7 +142,13 @@ fn weighted_kappa(pairs: &[(usize, usize)], categories: usize, weights: Weights)
         // Both annotators used one and the same category throughout: agreement is total but kappa undefined.
         return None;
     }
-    Some(1.0 - weighted_observed / weighted_expected)
+    Some(chance_is_zero(1.0 - weighted_observed / weighted_expected))
+}
+
+/// Agreement at exactly chance, reached through sums of fractions, lands a
+/// rounding error either side of 0 (printed as "-0.000"): it is 0.
+fn chance_is_zero(kappa: f64) -> f64 {
+    if kappa.abs() < 1e-12 { 0.0 } else { kappa }
 }
 
 /// Fleiss' kappa: `ratings[item]` lists the category each annotator chose
@@ -175,12 +181,25 @@ pub fn fleiss_kappa(ratings: &[Vec<usize>]) -> Option<f64> {
     if (1.0 - chance).abs() <= 1e-12 {
         return None;
     }
-    Some((mean_agreement - chance) / (1.0 - chance))
+    Some(chance_is_zero((mean_agreement - chance) / (1.0 - chance)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn agreement_at_chance_is_zero_not_a_rounding_error_below_it() {
+        // One grader never refers; the other refers one eye of 55: observed
+        // agreement 54/55 is what chance gives, kappa 0 (sums of 1/55 leave
+        // a rounding error that printed as "-0.000").
+        let mut pairs = vec![(0, 0); 54];
+        pairs.push((1, 0));
+        let kappa = cohen_kappa(&pairs, 2).unwrap();
+        assert_eq!(kappa, 0.0);
+        assert!(kappa.is_sign_positive());
+        assert_eq!(format!("{kappa:.3}"), "0.000");
+    }
 
     #[test]
     fn cohen_kappa_matches_a_worked_example() {

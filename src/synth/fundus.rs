@@ -29,13 +29,52 @@ fn uniform(rng: &mut Rng, low: f32, high: f32) -> f32 {
     low + (high - low) * rng.unit() as f32
 }
 
+/// Where the camera looks and how the vessels look, as scales of the
+/// generator's drawn values (1 = the posterior-pole view of the ROP demo).
+/// Scaling never draws another random number: the same seed draws the
+/// same eye, seen from another field.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct View {
+    /// The optic disc's distance from the image centre (about 2.6 puts it
+    /// beyond the edge: a peripheral field).
+    pub disc_offset_scale: f32,
+    /// The vascularised retina's border distance from the disc (large:
+    /// the border, and the ridge on it, lie outside the photograph).
+    pub border_scale: f32,
+    /// Vessel calibre (plus disease dilates the posterior vessels).
+    pub vessel_width_scale: f32,
+    /// Draw the macula (a darker spot temporal to the disc, where the
+    /// grader clicks the fovea).
+    pub macula: bool,
+    /// Radians added to the drawn rotation (another field of one eye
+    /// looks another way).
+    pub turn: f32,
+}
+
+impl Default for View {
+    fn default() -> Self {
+        Self {
+            disc_offset_scale: 1.0,
+            border_scale: 1.0,
+            vessel_width_scale: 1.0,
+            macula: false,
+            turn: 0.0,
+        }
+    }
+}
+
 /// Draws one `size`×`size` fundus image of `stage` (0–3), deterministic in `seed`.
+pub fn generate(stage: usize, size: usize, seed: u64) -> Fundus {
+    generate_view(stage, size, seed, View::default())
+}
+
+/// [`generate`] seen as `view` says.
 ///
 /// One recipe, kept whole on purpose: its random draws must stay in this
 /// order (same seed, same bytes — the benches' demos depend on it), and its
 /// stages share a dozen drawn values (centre, field of view, rotation, …)
 /// that parts would have to pass around.
-pub fn generate(stage: usize, size: usize, seed: u64) -> Fundus {
+pub fn generate_view(stage: usize, size: usize, seed: u64, view: View) -> Fundus {
     let mut rng = Rng::new(seed ^ 0xF0_u64.wrapping_mul(stage as u64 + 1));
     let s = size as f32;
     let centre = (
@@ -52,7 +91,7 @@ pub fn generate(stage: usize, size: usize, seed: u64) -> Fundus {
     let exposure = uniform(&mut rng, 0.75, 1.2);
     let light_angle = uniform(&mut rng, 0.0, TAU);
     let light_strength = uniform(&mut rng, 0.0, 0.35);
-    let rotation = uniform(&mut rng, 0.0, TAU);
+    let rotation = uniform(&mut rng, 0.0, TAU) + view.turn;
 
     let mut canvas = Canvas::new(size, size, [0.0; 3]);
     canvas.for_each(|x, y, p| {
@@ -67,7 +106,7 @@ pub fn generate(stage: usize, size: usize, seed: u64) -> Fundus {
     });
 
     // Optic disc on one side, rotated with the whole layout.
-    let disc_offset = fov * uniform(&mut rng, 0.35, 0.55);
+    let disc_offset = fov * uniform(&mut rng, 0.35, 0.55) * view.disc_offset_scale;
     let disc = (
         centre.0 + disc_offset * rotation.cos(),
         centre.1 + disc_offset * rotation.sin(),
@@ -75,7 +114,7 @@ pub fn generate(stage: usize, size: usize, seed: u64) -> Fundus {
     let disc_radius = s * uniform(&mut rng, 0.045, 0.065);
 
     // Border of the vascularised retina: an arc around the disc, on the far (temporal) side.
-    let border_radius = fov * uniform(&mut rng, 0.75, 1.15);
+    let border_radius = fov * uniform(&mut rng, 0.75, 1.15) * view.border_scale;
     let avascular_tint = uniform(&mut rng, 1.02, 1.12);
     canvas.for_each(|x, y, p| {
         let d = ((x - disc.0).powi(2) + (y - disc.1).powi(2)).sqrt();
@@ -101,11 +140,12 @@ pub fn generate(stage: usize, size: usize, seed: u64) -> Fundus {
             &mut rng,
             disc,
             angle,
-            s * 0.009,
+            s * 0.009 * view.vessel_width_scale,
             border_radius,
             disc,
             vessel_colour,
-            0,
+            // A disc beyond the photograph still sends its vessels in.
+            if view.disc_offset_scale > 1.0 { s } else { 0.0 },
         );
     }
     canvas.disc(
@@ -122,6 +162,28 @@ pub fn generate(stage: usize, size: usize, seed: u64) -> Fundus {
         0.7,
         disc_radius * 0.3,
     );
+
+    if view.macula {
+        // Temporal to the disc, two and a half disc diameters away.
+        let away = rotation + PI;
+        let macula = (
+            disc.0 + 5.0 * disc_radius * away.cos(),
+            disc.1 + 5.0 * disc_radius * away.sin(),
+        );
+        let dark = [
+            base[0] * 0.5 * exposure,
+            base[1] * 0.35 * exposure,
+            base[2] * 0.4 * exposure,
+        ];
+        canvas.disc(macula, disc_radius * 1.5, dark, 0.7, disc_radius * 1.0);
+        canvas.disc(
+            macula,
+            disc_radius * 0.35,
+            [base[0] * 0.35, base[1] * 0.2, base[2] * 0.2],
+            0.8,
+            disc_radius * 0.25,
+        );
+    }
 
     // The stage lesion along the border arc.
     let contrast = uniform(&mut rng, 0.6, 1.0);
@@ -244,8 +306,35 @@ pub fn generate(stage: usize, size: usize, seed: u64) -> Fundus {
 
 /// Grows one vessel by a wandering walk, branching, until it reaches the
 /// border of the vascularised retina or thins out.
+/// Vessels may walk `margin_px` beyond the canvas (a disc outside it).
 #[allow(clippy::too_many_arguments)]
 fn grow_vessel(
+    canvas: &mut Canvas,
+    rng: &mut Rng,
+    start: (f32, f32),
+    angle: f32,
+    radius: f32,
+    border_radius: f32,
+    disc: (f32, f32),
+    colour: [f32; 3],
+    margin_px: f32,
+) {
+    grow_branch(
+        canvas,
+        rng,
+        start,
+        angle,
+        radius,
+        border_radius,
+        disc,
+        colour,
+        margin_px,
+        0,
+    );
+}
+
+#[allow(clippy::too_many_arguments)]
+fn grow_branch(
     canvas: &mut Canvas,
     rng: &mut Rng,
     start: (f32, f32),
@@ -254,6 +343,7 @@ fn grow_vessel(
     border_radius: f32,
     disc: (f32, f32),
     colour: [f32; 3],
+    margin_px: f32,
     depth: usize,
 ) {
     let step = canvas.width as f32 * 0.012;
@@ -263,10 +353,10 @@ fn grow_vessel(
         let next = (point.0 + step * angle.cos(), point.1 + step * angle.sin());
         let d = ((next.0 - disc.0).powi(2) + (next.1 - disc.1).powi(2)).sqrt();
         if d > border_radius
-            || next.0 < 0.0
-            || next.1 < 0.0
-            || next.0 > canvas.width as f32
-            || next.1 > canvas.height as f32
+            || next.0 < -margin_px
+            || next.1 < -margin_px
+            || next.0 > canvas.width as f32 + margin_px
+            || next.1 > canvas.height as f32 + margin_px
         {
             return;
         }
@@ -276,7 +366,7 @@ fn grow_vessel(
         if depth < 3 && rng.unit() < 0.07 {
             let side = if rng.unit() < 0.5 { -1.0 } else { 1.0 };
             let branch_angle = angle + side * uniform(rng, 0.4, 0.9);
-            grow_vessel(
+            grow_branch(
                 canvas,
                 rng,
                 point,
@@ -285,6 +375,7 @@ fn grow_vessel(
                 border_radius,
                 disc,
                 colour,
+                margin_px,
                 depth + 1,
             );
         }

@@ -118,6 +118,10 @@ pub fn picker_ui(
             ui.horizontal(|ui| {
                 for (task, title) in [
                     (DemoTask::Rop, "ROP fundus demo"),
+                    (
+                        DemoTask::RopExams,
+                        "ROP screening demo (infants, exams, eyes)",
+                    ),
                     (DemoTask::Thyroid, "Thyroid ultrasound demo"),
                     (DemoTask::Volumes, "Brain MRI + CT volumes demo"),
                 ] {
