@@ -820,3 +820,93 @@ fn the_screening_demo_writes_a_cohort_its_eye_truth_and_two_graders() {
         stderr(&none)
     );
 }
+
+#[test]
+fn zone_marks_are_set_from_the_command_line_and_exported_with_their_circles() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = imported_cohort(dir.path());
+    let r = root.to_str().unwrap();
+    let pole = common::item_id(&root, "img0.png").to_string();
+    let out = run_ok(&[
+        "zones",
+        r,
+        &pole,
+        "--disc",
+        "2,3",
+        "--fovea",
+        "5,3",
+        "--disc-diameter",
+        "2",
+        "--annotator",
+        "ben",
+    ]);
+    assert!(
+        out.contains("zone I radius 6.0 px, posterior zone II radius 10.0 px"),
+        "{out}"
+    );
+    run_ok(&[
+        "zones",
+        r,
+        &pole,
+        "--disc",
+        "1.5,1",
+        "--fovea",
+        "1.5,5",
+        "--annotator",
+        "ana",
+    ]);
+    let rows = csv_rows(&export(&root, "zone-marks"));
+    assert_eq!(
+        rows[0].join(","),
+        "path,annotator,disc_x,disc_y,fovea_x,fovea_y,disc_diameter_px,zone1_radius_px,posterior_zone2_radius_px,marked_at"
+    );
+    let cells: Vec<&[String]> = rows[1..].iter().map(|row| &row[1..9]).collect();
+    assert_eq!(
+        cells,
+        [
+            ["ana", "1.50", "1.00", "1.50", "5.00", "", "8.00", ""]
+                .map(String::from)
+                .as_slice(),
+            [
+                "ben", "2.00", "3.00", "5.00", "3.00", "2.00", "6.00", "10.00"
+            ]
+            .map(String::from)
+            .as_slice(),
+        ]
+    );
+    // Cleared marks leave the export; bad points are named.
+    run_ok(&["zones", r, &pole, "--clear", "--annotator", "ana"]);
+    assert_eq!(csv_rows(&export(&root, "zone-marks")).len(), 2);
+    let bad = loupe(&[
+        "zones",
+        r,
+        &pole,
+        "--disc",
+        "2",
+        "--fovea",
+        "5,3",
+        "--annotator",
+        "ana",
+    ]);
+    assert!(
+        stderr(&bad).contains("--disc \"2\" is not X,Y in pixels"),
+        "{}",
+        stderr(&bad)
+    );
+    let same = loupe(&[
+        "zones",
+        r,
+        &pole,
+        "--disc",
+        "2,3",
+        "--fovea",
+        "2,3",
+        "--annotator",
+        "ana",
+    ]);
+    assert!(
+        stderr(&same).contains("at least a pixel apart"),
+        "{}",
+        stderr(&same)
+    );
+}

@@ -97,3 +97,65 @@ pub fn grade(args: &GradeArgs) -> anyhow::Result<()> {
         apply(&mut project, eye, assignments, annotator).map(drop)
     })
 }
+
+/// `loupe zones DIR ITEM --disc X,Y --fovea X,Y [--disc-diameter PX]
+/// --annotator NAME` (or `--clear`): one grader's optic disc and foveal
+/// centres on a posterior-pole photograph, in image pixels (x right, y
+/// down), as the window's zone overlay places them.
+#[derive(Debug, clap::Args)]
+pub struct ZonesArgs {
+    pub dir: PathBuf,
+    /// Item id or path.
+    pub item: String,
+    /// The optic disc's centre, `X,Y` in image pixels.
+    #[arg(long, required_unless_present = "clear")]
+    pub disc: Option<String>,
+    /// The fovea's centre, `X,Y` in image pixels.
+    #[arg(long, required_unless_present = "clear")]
+    pub fovea: Option<String>,
+    /// The optic disc's diameter in pixels (draws posterior zone II).
+    #[arg(long)]
+    pub disc_diameter: Option<f64>,
+    /// Forget this grader's marks on the image.
+    #[arg(long, conflicts_with_all = ["disc", "fovea", "disc_diameter"])]
+    pub clear: bool,
+    #[arg(long)]
+    pub annotator: String,
+}
+
+fn point(option: &str, text: &str) -> anyhow::Result<crate::rop::zones::Point> {
+    let parsed = text
+        .split_once(',')
+        .and_then(|(x, y)| Some((x.trim().parse::<f64>().ok()?, y.trim().parse::<f64>().ok()?)))
+        .filter(|(x, y)| x.is_finite() && y.is_finite());
+    let (x, y) = parsed.with_context(|| format!("{option} {text:?} is not X,Y in pixels"))?;
+    Ok(crate::rop::zones::Point { x, y })
+}
+
+pub fn zones(args: &ZonesArgs) -> anyhow::Result<()> {
+    let annotator = annotator_name(&args.annotator)?;
+    let mut project = Project::open(&args.dir)?;
+    let item = project.find_item(&args.item)?;
+    let marks = match (&args.disc, &args.fovea) {
+        (Some(disc), Some(fovea)) if !args.clear => Some(crate::rop::zones::ZoneMarks {
+            disc_centre: point("--disc", disc)?,
+            fovea_centre: point("--fovea", fovea)?,
+            disc_diameter_px: args.disc_diameter,
+        }),
+        _ => None,
+    };
+    project.set_zone_marks(item.id, &annotator, marks.as_ref())?;
+    match marks.map(|m| m.circles()) {
+        Some(Ok(c)) => println!(
+            "{}: zone I radius {:.1} px{}",
+            item.path,
+            c.zone1_radius_px,
+            c.posterior_zone2_radius_px
+                .map_or(String::new(), |r| format!(
+                    ", posterior zone II radius {r:.1} px"
+                ))
+        ),
+        _ => println!("{}: zone marks cleared", item.path),
+    }
+    Ok(())
+}

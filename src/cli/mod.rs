@@ -61,6 +61,8 @@ pub enum CliCommand {
     Label(project::LabelArgs),
     /// Grade an eye at a screening exam (ICROP3), from the command line or standard input.
     Grade(grade::GradeArgs),
+    /// Mark the optic disc and fovea on a posterior-pole photograph (ICROP3 zones I and posterior II).
+    Zones(grade::ZonesArgs),
     /// Export labels as CSV, JSON, class folders, or painted label maps as NIfTI.
     Export(project::ExportArgs),
     /// The thyroid method's automatic crop of an image: Otsu threshold, largest connected component, box.
@@ -101,6 +103,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(CliCommand::Import(args)) => project::import(&args),
         Some(CliCommand::Label(args)) => project::label(&args),
         Some(CliCommand::Grade(args)) => grade::grade(&args),
+        Some(CliCommand::Zones(args)) => grade::zones(&args),
         Some(CliCommand::Export(args)) => project::export(&args),
         Some(CliCommand::Paint(args)) => paint::run(&args),
         Some(CliCommand::Crop(args)) => crop::run(&args),

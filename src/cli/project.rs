@@ -89,6 +89,9 @@ pub enum ExportFormat {
     Exams,
     /// One row per exam, eye and grader: the newest grade and its ETROP flags.
     EyeGrades,
+    /// One row per image and grader: disc and fovea marks, disc diameter
+    /// and the zone circles they draw (image pixels).
+    ZoneMarks,
 }
 
 #[derive(Debug, clap::Args)]
@@ -340,6 +343,7 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
         ExportFormat::Cases => crate::store::cases::to_cases_csv(&project)?,
         ExportFormat::Exams => crate::store::exams::to_exams_csv(&project)?,
         ExportFormat::EyeGrades => crate::store::exams::to_eye_grades_csv(&project)?,
+        ExportFormat::ZoneMarks => crate::store::zone_marks::to_zone_marks_csv(&project)?,
         ExportFormat::Folders => {
             let out = args
                 .out

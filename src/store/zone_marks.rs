@@ -79,6 +79,76 @@ impl Project {
     }
 }
 
+/// The columns of `loupe export --format zone-marks`.
+pub const ZONE_MARK_COLUMNS: [&str; 10] = [
+    "path",
+    "annotator",
+    "disc_x",
+    "disc_y",
+    "fovea_x",
+    "fovea_y",
+    "disc_diameter_px",
+    "zone1_radius_px",
+    "posterior_zone2_radius_px",
+    "marked_at",
+];
+
+/// Every grader's current marks, one row per image and grader (cleared
+/// marks left out), with the circles they draw, in image pixels.
+pub fn to_zone_marks_csv(project: &Project) -> Result<String, StoreError> {
+    let mut out = super::csv::line(&ZONE_MARK_COLUMNS);
+    if !project.has_table("zone_marks")? {
+        return Ok(out);
+    }
+    let mut statement = project
+        .conn
+        .prepare(
+            "SELECT i.path, z.annotator, z.disc_x, z.disc_y, z.fovea_x, z.fovea_y, \
+             z.disc_diameter_px, z.created_at FROM zone_marks z JOIN items i ON i.id = z.item_id \
+             WHERE z.id = (SELECT MAX(id) FROM zone_marks n WHERE n.item_id = z.item_id \
+             AND n.annotator = z.annotator) AND z.disc_x IS NOT NULL \
+             ORDER BY i.path, z.annotator",
+        )
+        .map_err(|e| project.sql(e))?;
+    let rows = statement
+        .query_map([], |r| {
+            Ok((
+                [
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(7)?,
+                ],
+                [r.get::<_, f64>(2)?, r.get(3)?, r.get(4)?, r.get(5)?],
+                r.get::<_, Option<f64>>(6)?,
+            ))
+        })
+        .map_err(|e| project.sql(e))?;
+    let number = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.2}"));
+    for row in rows {
+        let ([path, annotator, marked_at], [dx, dy, fx, fy], diameter) =
+            row.map_err(|e| project.sql(e))?;
+        let marks = ZoneMarks {
+            disc_centre: Point { x: dx, y: dy },
+            fovea_centre: Point { x: fx, y: fy },
+            disc_diameter_px: diameter,
+        };
+        let circles = marks.circles().ok();
+        out.push_str(&super::csv::line(&[
+            path,
+            annotator,
+            number(Some(dx)),
+            number(Some(dy)),
+            number(Some(fx)),
+            number(Some(fy)),
+            number(diameter),
+            number(circles.map(|c| c.zone1_radius_px)),
+            number(circles.and_then(|c| c.posterior_zone2_radius_px)),
+            marked_at,
+        ]));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
