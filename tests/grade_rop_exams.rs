@@ -910,3 +910,68 @@ fn zone_marks_are_set_from_the_command_line_and_exported_with_their_circles() {
         stderr(&same)
     );
 }
+
+#[test]
+fn dicom_photographs_are_grouped_into_exams_by_patient_date_and_laterality() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = setup(dir.path(), 0);
+    let photos = dir.path().join("archive");
+    std::fs::create_dir_all(&photos).unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dicom/screening");
+    for entry in std::fs::read_dir(&fixtures).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, photos.join(path.file_name().unwrap())).unwrap();
+    }
+    let r = root.to_str().unwrap();
+    let out = run_ok(&["import", r, photos.to_str().unwrap()]);
+    assert!(
+        out.contains("placed 4 DICOM photographs in their exams"),
+        "{out}"
+    );
+    assert!(
+        out.contains("no_laterality.dcm: laterality \"\" is neither R nor L"),
+        "{out}"
+    );
+    assert!(
+        out.contains("bad_date.dcm: StudyDate \"2026-02-20\" is not a date as YYYYMMDD"),
+        "{out}"
+    );
+    let rows = csv_rows(&export(&root, "exams"));
+    let placed: Vec<String> = rows[1..]
+        .iter()
+        .map(|row| {
+            let file = Path::new(&row[4])
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
+            format!("{} {} {} {} {file}", row[0], row[1], row[2], row[3])
+        })
+        .collect();
+    assert_eq!(
+        placed,
+        [
+            "ROP-7 2026-02-20 OD other rop7_0220_od_a.dcm",
+            "ROP-7 2026-02-20 OD other rop7_0220_od_b.dcm",
+            "ROP-7 2026-02-20 OS other rop7_0220_os.dcm",
+            "ROP-7 2026-03-06 OD other rop7_0306_od.dcm",
+        ]
+    );
+    // All six are items; importing again places nothing twice.
+    let project = loupe::store::Project::open(&root).unwrap();
+    assert_eq!(project.items().unwrap().len(), 6);
+    let again = run_ok(&["import", r, photos.to_str().unwrap()]);
+    assert!(!again.contains("in their exams"), "{again}");
+    assert_eq!(csv_rows(&export(&root, "exams")).len(), 5);
+    // A project that does not grade exams imports them as plain images.
+    let plain = dir.path().join("plain");
+    run_ok(&[
+        "project",
+        "init",
+        plain.to_str().unwrap(),
+        "--schema",
+        "rop",
+    ]);
+    let out = run_ok(&["import", plain.to_str().unwrap(), photos.to_str().unwrap()]);
+    assert!(!out.contains("exam"), "{out}");
+}

@@ -72,6 +72,21 @@ impl Job {
                 "Imported {} items ({} to the test pool), {} labels.",
                 report.added, report.test, report.labels_applied
             );
+            if report.placed_in_exams > 0 || !report.not_in_exams.is_empty() {
+                message.push_str(&format!(
+                    " {} DICOM photographs placed in their exams (PatientID, StudyDate, \
+                     laterality); {} not placed{}.",
+                    report.placed_in_exams,
+                    report.not_in_exams.len(),
+                    report
+                        .not_in_exams
+                        .first()
+                        .map_or(String::new(), |(p, why)| format!(
+                            " ({}: {why})",
+                            p.display()
+                        ))
+                ));
+            }
             if !report.duplicates.is_empty() {
                 let names: Vec<String> = report
                     .duplicates

@@ -222,6 +222,15 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
     for (path, why) in &report.skipped {
         println!("skipped {}: {why}", path.display());
     }
+    for (path, why) in &report.not_in_exams {
+        println!("not placed in an exam {}: {why}", path.display());
+    }
+    if report.placed_in_exams > 0 {
+        println!(
+            "placed {} DICOM photographs in their exams (PatientID, StudyDate, laterality)",
+            report.placed_in_exams
+        );
+    }
     for kept in &report.labels_kept {
         println!(
             "kept newer label (line {}): item {} {} by {}: {} (the CSV's {:?} is older)",

@@ -230,6 +230,10 @@ pub struct ImportReport {
     /// Files and folders passed over, and why (unreadable, a link to a
     /// folder, not a regular file); the rest was imported.
     pub skipped: Vec<(PathBuf, String)>,
+    /// Screening projects: DICOM photographs placed in their exam.
+    pub placed_in_exams: usize,
+    /// Screening projects: DICOM photographs imported but in no exam, and why.
+    pub not_in_exams: Vec<(PathBuf, String)>,
 }
 
 /// A CSV label the import did not apply, and the label kept instead.
@@ -386,15 +390,25 @@ fn is_dicom(path: &Path) -> bool {
 /// folder holds nothing else, else `FOLDER#UID`; its identity is
 /// [`super::series_identity`]. Files that are DICOM but hold no readable
 /// image come back with the reason.
-pub(super) fn dicom_items(
-    files: &[PathBuf],
-) -> (Vec<(PathBuf, Option<String>)>, Vec<(PathBuf, String)>) {
+pub(super) fn dicom_items(files: &[PathBuf]) -> DicomItems {
     use crate::volume::dicom;
     let (headers, mut refused) = dicom::read_headers(files);
     let mut items = Vec::new();
+    let mut photographs = Vec::new();
     for group in dicom::series::group(&headers) {
         if group.files.len() == 1 {
-            items.push((group.files[0].clone(), None));
+            let file = group.files[0].clone();
+            if let Some((_, header)) = headers.iter().find(|(p, _)| *p == file) {
+                photographs.push((
+                    file.clone(),
+                    DicomPhotograph {
+                        patient_id: header.patient_id.trim().to_string(),
+                        study_date: header.study_date.trim().to_string(),
+                        laterality: header.laterality.trim().to_string(),
+                    },
+                ));
+            }
+            items.push((file, None));
             continue;
         }
         let folder = common_folder(&group.files);
@@ -425,7 +439,112 @@ pub(super) fn dicom_items(
             Err(e) => refused.push((path, e.to_string())),
         }
     }
-    (items, refused)
+    DicomItems {
+        items,
+        refused,
+        photographs,
+    }
+}
+
+/// What [`dicom_items`] found.
+pub(super) struct DicomItems {
+    /// Item path and, for a series, its identity.
+    pub items: Vec<(PathBuf, Option<String>)>,
+    /// Files that are DICOM but hold no readable image, and why.
+    pub refused: Vec<(PathBuf, String)>,
+    /// Lone 2-D images (photographs) and where they say they were taken.
+    pub photographs: Vec<(PathBuf, DicomPhotograph)>,
+}
+
+/// What a DICOM photograph says of its patient, study and eye.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct DicomPhotograph {
+    pub patient_id: String,
+    /// `YYYYMMDD` as DICOM writes dates.
+    pub study_date: String,
+    /// Image Laterality (or Laterality): `R`, `L`, `B`, `U` or empty.
+    pub laterality: String,
+}
+
+impl DicomPhotograph {
+    /// The infant, exam date and eye, or why the photograph has none.
+    fn place(&self) -> Result<(String, crate::rop::dates::Date, crate::rop::exam::Eye), String> {
+        use crate::rop::exam::Eye;
+        if self.patient_id.is_empty() {
+            return Err("no PatientID".into());
+        }
+        let d = &self.study_date;
+        let date = (d.len() == 8 && d.is_ascii())
+            .then(|| {
+                crate::rop::dates::Date::parse(&format!("{}-{}-{}", &d[..4], &d[4..6], &d[6..]))
+            })
+            .and_then(Result::ok)
+            .ok_or_else(|| format!("StudyDate {d:?} is not a date as YYYYMMDD"))?;
+        let eye = match self.laterality.as_str() {
+            "R" => Eye::Right,
+            "L" => Eye::Left,
+            other => return Err(format!("laterality {other:?} is neither R nor L")),
+        };
+        Ok((self.patient_id.clone(), date, eye))
+    }
+}
+
+/// In a screening project, DICOM photographs go into their exams: infant
+/// by PatientID, exam by StudyDate, eye by (Image) Laterality, field
+/// `other` (DICOM names no retinal field). Photographs already in an exam
+/// stay where they are; those that name no patient, date or eye are
+/// imported but not placed, and the report says why. One transaction.
+fn place_dicom_photographs(
+    project: &mut Project,
+    photographs: &[(PathBuf, DicomPhotograph)],
+    report: &mut ImportReport,
+) -> Result<(), StoreError> {
+    use super::exams::{ExamImageRow, ExamsCsv, Infant};
+    let placed = project.exam_images()?;
+    let infants = project.infants()?;
+    let mut rows = Vec::new();
+    for (line, (path, photograph)) in photographs.iter().enumerate() {
+        let (patient, exam_date, eye) = match photograph.place() {
+            Ok(place) => place,
+            Err(why) => {
+                report.not_in_exams.push((path.clone(), why));
+                continue;
+            }
+        };
+        let in_exam = project
+            .find_item(&path.to_string_lossy())
+            .is_ok_and(|item| placed.contains_key(&item.id));
+        if in_exam {
+            continue;
+        }
+        // Birth details come from the store when the infant is there (a
+        // photograph carries none Loupe keeps).
+        let infant = infants.get(&patient).cloned().unwrap_or(Infant {
+            name: patient.clone(),
+            sex: None,
+            ga: None,
+            birth_weight_g: None,
+            birth_date: None,
+        });
+        rows.push(ExamImageRow {
+            line: line + 1,
+            infant: Infant {
+                name: patient,
+                ..infant
+            },
+            exam_date,
+            device: None,
+            eye,
+            field: crate::rop::exam::RetinalField::Other,
+            quality: None,
+            path: path.clone(),
+        });
+    }
+    if !rows.is_empty() {
+        let placed = project.import_exams(&ExamsCsv { rows })?;
+        report.placed_in_exams = placed.images_placed + placed.images_added;
+    }
+    Ok(())
 }
 
 /// The deepest folder holding every file.
@@ -527,9 +646,15 @@ pub fn import(
         .into_iter()
         .partition(|f| !crate::volume::is_nifti_name(f) && crate::volume::dicom::is_dicom_file(f));
     let mut identities: HashMap<PathBuf, String> = HashMap::new();
+    let mut photographs = Vec::new();
     if !dicom_files.is_empty() {
-        let (items, refused) = dicom_items(&dicom_files);
+        let DicomItems {
+            items,
+            refused,
+            photographs: found,
+        } = dicom_items(&dicom_files);
         skipped.extend(refused);
+        photographs = found;
         for (path, identity) in items {
             if let Some(identity) = identity {
                 identities.insert(path.clone(), identity);
@@ -610,6 +735,9 @@ pub fn import(
             merge_row(project, id, row, &default_annotator, &mut report)?;
         }
         progress(i + 1, files.len());
+    }
+    if project.schema().grades_exams() && !photographs.is_empty() {
+        place_dicom_photographs(project, &photographs, &mut report)?;
     }
     Ok(report)
 }

@@ -946,7 +946,7 @@ impl Project {
                 .filter(|f| crate::volume::dicom::is_dicom_file(f))
                 .cloned()
                 .collect();
-            let (series, _) = import::dicom_items(&dicom_files);
+            let series = import::dicom_items(&dicom_files).items;
             for (path, identity) in series {
                 let Some(id) = identity.as_ref().and_then(|i| missing.remove(i)) else {
                     continue;

@@ -37,7 +37,6 @@ pub fn overlay_ui(
     let scale =
         (to_screen(Point { x: 1.0, y: 0.0 }) - to_screen(Point { x: 0.0, y: 0.0 })).length();
     let painter = ui.painter_at(rect);
-    let font = egui::FontId::proportional(12.0);
     if overlay.shown
         && let Some(marks) = &overlay.marks
         && let Ok(circles) = marks.circles()
@@ -45,13 +44,7 @@ pub fn overlay_ui(
         let centre = to_screen(circles.centre);
         let zone1 = circles.zone1_radius_px as f32 * scale;
         painter.circle_stroke(centre, zone1, egui::Stroke::new(1.5, ZONE_ONE));
-        painter.text(
-            centre + egui::vec2(0.0, -zone1 - 2.0),
-            egui::Align2::CENTER_BOTTOM,
-            "zone I",
-            font.clone(),
-            ZONE_ONE,
-        );
+        circle_label(&painter, rect, centre, zone1, "zone I", ZONE_ONE);
         if let Some(radius) = circles.posterior_zone2_radius_px {
             let radius = radius as f32 * scale;
             let points: Vec<egui::Pos2> = (0..=96)
@@ -66,11 +59,12 @@ pub fn overlay_ui(
                 6.0,
                 4.0,
             ));
-            painter.text(
-                centre + egui::vec2(0.0, -radius - 2.0),
-                egui::Align2::CENTER_BOTTOM,
+            circle_label(
+                &painter,
+                rect,
+                centre,
+                radius,
                 "posterior zone II",
-                font.clone(),
                 ZONE_TWO,
             );
         }
@@ -101,6 +95,32 @@ pub fn overlay_ui(
             let v = geometry.voxel_at(local.x as f64, local.y as f64);
             commands.push(ZoneCommand::Click([v[0], v[1]]));
         }
+    }
+}
+
+/// A circle's name on its outline where the view shows it: the first of
+/// top, bottom, right, left and the diagonals that lies inside the view.
+fn circle_label(
+    painter: &egui::Painter,
+    rect: egui::Rect,
+    centre: egui::Pos2,
+    radius: f32,
+    name: &str,
+    colour: egui::Color32,
+) {
+    let inside = rect.shrink(16.0);
+    let at = [-90.0_f32, 90.0, 0.0, 180.0, -45.0, -135.0, 45.0, 135.0]
+        .into_iter()
+        .map(|degrees| centre + radius * egui::Vec2::angled(degrees.to_radians()))
+        .find(|p| inside.contains(*p));
+    if let Some(at) = at {
+        painter.text(
+            at,
+            egui::Align2::CENTER_BOTTOM,
+            name,
+            egui::FontId::proportional(12.0),
+            colour,
+        );
     }
 }
 
