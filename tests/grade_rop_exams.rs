@@ -590,6 +590,10 @@ fn a_grader_marks_disc_and_fovea_on_the_posterior_pole_and_the_zones_are_kept() 
     let pole = common::item_id(&root, "img0.png");
     let temporal = common::item_id(&root, "img1.png");
     let mut harness = common::window_on(&root, dir.path().join("data"));
+    // With the exam view open (the viewer stays beside it, uncovered).
+    harness.get_by_label("Exams").click();
+    harness.run();
+    harness.get_by_label("Screening exams");
     harness.state_mut().apply(LabelingCommand::SelectItem(pole));
     harness.run();
     let annotator = harness.state().state().settings.annotator.clone();

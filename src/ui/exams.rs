@@ -16,65 +16,86 @@ use super::browser::{Thumbnails, thumbnail_button};
 /// Reasons an eye may be ungradable, offered in the form.
 const UNGRADABLE_REASONS: [&str; 3] = ["media opacity", "poor view", "incomplete exam"];
 
+/// The share of the window's width the exam view takes (the viewer and
+/// its controls keep the rest, so a clicked photograph is seen enlarged).
+pub const EXAM_PANEL_FRACTION: f32 = 0.56;
+
+/// The narrowest an eye's column may be: its form's widest row.
+const EYE_MIN_WIDTH: f32 = 340.0;
+
+/// The timeline's width, in points.
+const TIMELINE_WIDTH: f32 = 210.0;
+
 /// The edge of an exam photograph's thumbnail, in points.
 const THUMB_CELL: f32 = 104.0;
 
+/// The exam view, drawn in the panel that takes the browser's place while
+/// it is open (the viewer stays visible beside it, so a photograph clicked
+/// here is enlarged there and its zones can be marked).
 pub fn exams_ui(
-    ctx: &egui::Context,
+    ui: &mut egui::Ui,
     session: &ProjectSession,
     annotator: &str,
     thumbnails: &mut Thumbnails,
     commands: &mut Commands,
 ) {
     let view = &session.exams;
-    if !view.shown {
+    // A panel's `available_width` is the most it may grow to (content that
+    // wide would grow it): lay out to the width it is given.
+    let panel_width = EXAM_PANEL_FRACTION * ui.ctx().content_rect().width()
+        - 2.0 * ui.spacing().window_margin.leftf();
+    ui.horizontal(|ui| {
+        ui.heading("Screening exams");
+        if ui
+            .button("Close")
+            .on_hover_text("Back to the image browser")
+            .clicked()
+        {
+            commands.push(ExamCommand::Show(false));
+        }
+    });
+    ui.horizontal_wrapped(|ui| {
+        if ui.button("Previous exam").clicked() {
+            commands.push(ExamCommand::Step(-1));
+        }
+        if ui.button("Next exam").clicked() {
+            commands.push(ExamCommand::Step(1));
+        }
+        if ui.button("Next eye not graded by me").clicked() {
+            commands.push(ExamCommand::NextUngradedByMe);
+        }
+        ui.weak(format!("grading as {annotator}"));
+    });
+    ui.separator();
+    if view.exams.is_empty() {
+        ui.label("No exams yet: import a screening cohort with loupe import DIR --exams EXAMS.csv");
         return;
     }
-    let mut open = true;
-    egui::Window::new("Exams")
-        .open(&mut open)
-        .default_size([1040.0, 620.0])
-        .show(ctx, |ui| {
-            ui.horizontal(|ui| {
-                if ui.button("Previous exam").clicked() {
-                    commands.push(ExamCommand::Step(-1));
-                }
-                if ui.button("Next exam").clicked() {
-                    commands.push(ExamCommand::Step(1));
-                }
-                if ui.button("Next eye not graded by me").clicked() {
-                    commands.push(ExamCommand::NextUngradedByMe);
-                }
-                ui.weak(format!("grading as {annotator}"));
-            });
-            ui.separator();
-            if view.exams.is_empty() {
-                ui.label(
-                    "No exams yet: import a screening cohort with loupe import DIR --exams \
-                     EXAMS.csv",
-                );
-                return;
-            }
-            ui.horizontal_top(|ui| {
-                ui.vertical(|ui| {
-                    ui.set_width(250.0);
-                    timeline_ui(ui, view, commands);
-                });
-                ui.separator();
-                ui.vertical(|ui| match view.open_exam() {
+    ui.horizontal_top(|ui| {
+        ui.vertical(|ui| {
+            ui.set_width(TIMELINE_WIDTH);
+            egui::ScrollArea::vertical()
+                .id_salt("timeline")
+                .show(ui, |ui| ui.vertical(|ui| timeline_ui(ui, view, commands)));
+        });
+        ui.separator();
+        // The open exam fills the rest of the panel's width, top to bottom.
+        let width = (panel_width - TIMELINE_WIDTH - 3.0 * ui.spacing().item_spacing.x).max(300.0);
+        egui::ScrollArea::vertical().id_salt("exam").show(ui, |ui| {
+            ui.vertical(|ui| {
+                ui.set_width(width);
+                match view.open_exam() {
                     Some(exam) => exam_ui(ui, session, exam, annotator, thumbnails, commands),
                     None => {
                         ui.label("Pick an exam on the left.");
                     }
-                });
-            });
+                }
+            })
         });
-    if !open {
-        commands.push(ExamCommand::Show(false));
-    }
+    });
 }
 
-/// The exam view's keys while its window is open: the form's hotkeys
+/// The exam view's keys while it is open: the form's hotkeys
 /// ([`EXAM_HOTKEYS`]) on the active eye, `O`/`L` the right/left eye,
 /// `→ J` / `← K` the next/previous exam, `N` the next eye not graded by
 /// me. Returns whether the key was the exam view's.
@@ -150,8 +171,8 @@ fn exam_ui(
         exam.infant, exam.date
     ));
     let previous = session.exams.previous_exam();
-    ui.columns(2, |columns| {
-        for (ui, eye) in columns.iter_mut().zip([Eye::Right, Eye::Left]) {
+    let eye_ui =
+        |ui: &mut egui::Ui, eye: Eye, thumbnails: &mut Thumbnails, commands: &mut Commands| {
             let entry = exam.eye(eye);
             ui.push_id(eye.name(), |ui| {
                 let side = match eye {
@@ -165,7 +186,7 @@ fn exam_ui(
                     .selectable_label(active, egui::RichText::new(heading).strong())
                     .on_hover_text(format!(
                         "{key}: grade this eye with the keys — 0–3 stage, Q W E R zone I / \
-                         posterior II / II / III, A S D plus none / pre-plus / plus"
+                     posterior II / II / III, A S D plus none / pre-plus / plus"
                     ))
                     .clicked()
                 {
@@ -179,8 +200,20 @@ fn exam_ui(
                 others_ui(ui, entry, annotator, previous.map(|p| (p, p.eye(eye))));
                 consensus_ui(ui, eye, entry, commands);
             });
+        };
+    // Side by side where the form fits twice, else the right eye above the left.
+    if ui.available_width() >= 2.0 * EYE_MIN_WIDTH {
+        ui.columns(2, |columns| {
+            for (ui, eye) in columns.iter_mut().zip([Eye::Right, Eye::Left]) {
+                eye_ui(ui, eye, thumbnails, commands);
+            }
+        });
+    } else {
+        for eye in [Eye::Right, Eye::Left] {
+            eye_ui(ui, eye, thumbnails, commands);
+            ui.separator();
         }
-    });
+    }
 }
 
 fn photos_ui(
@@ -199,7 +232,9 @@ fn photos_ui(
             let Some(row) = session.rows.iter().find(|r| r.item.id == image.item_id) else {
                 continue;
             };
-            ui.vertical(|ui| {
+            // Sized before it is drawn, so the row wraps before a cell, not after.
+            let cell = egui::vec2(THUMB_CELL, THUMB_CELL + 34.0);
+            ui.allocate_ui_with_layout(cell, egui::Layout::top_down(egui::Align::Min), |ui| {
                 ui.set_width(THUMB_CELL);
                 let selected = session.selected == Some(image.item_id);
                 let response = thumbnail_button(ui, session, thumbnails, row, selected, THUMB_CELL);

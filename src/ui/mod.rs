@@ -167,12 +167,29 @@ impl eframe::App for LoupeApp {
             status::status_ui(ui, &self.state, &self.frame_times)
         });
         if let Some(session) = &self.state.session {
-            egui::Panel::left("browser")
-                .resizable(true)
-                .default_size(330.0)
-                .show(ui, |ui| {
-                    browser::browser_ui(ui, session, &mut self.thumbnails, &mut commands)
-                });
+            if session.exams.shown {
+                // The exam view takes the browser's place, the viewer beside it.
+                let width = ui.ctx().content_rect().width();
+                egui::Panel::left("exams")
+                    .resizable(false)
+                    .exact_size(width * exams::EXAM_PANEL_FRACTION)
+                    .show(ui, |ui| {
+                        exams::exams_ui(
+                            ui,
+                            session,
+                            &self.state.settings.annotator,
+                            &mut self.thumbnails,
+                            &mut commands,
+                        )
+                    });
+            } else {
+                egui::Panel::left("browser")
+                    .resizable(true)
+                    .default_size(330.0)
+                    .show(ui, |ui| {
+                        browser::browser_ui(ui, session, &mut self.thumbnails, &mut commands)
+                    });
+            }
         }
         if self.state.session.is_some() || self.state.document.is_some() {
             egui::Panel::right("controls")
@@ -240,15 +257,6 @@ impl eframe::App for LoupeApp {
         picker::picker_ui(ui.ctx(), &self.state, &mut self.picker, &mut commands);
         picker::import_ui(ui.ctx(), &mut self.picker, &mut commands);
         training::training_ui(ui.ctx(), &self.state, &mut commands);
-        if let Some(session) = &self.state.session {
-            exams::exams_ui(
-                ui.ctx(),
-                session,
-                &self.state.settings.annotator,
-                &mut self.thumbnails,
-                &mut commands,
-            );
-        }
         if self
             .state
             .training
