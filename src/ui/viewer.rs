@@ -151,7 +151,7 @@ fn view_ui(
 
     if use_gpu {
         let labels_key = document.visible_labels().map(|_| document.labels_id);
-        let (scaling, window) = crate::render::cpu::display_scaling(&shown.volume, shown.window);
+        let (scaling, window) = crate::render::cpu::display_scaling(shown.volume, shown.window);
         let params = SliceParams {
             geometry: document.geometry(plane, size_px),
             size_px: [size_px[0] as u32, size_px[1] as u32],
