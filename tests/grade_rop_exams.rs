@@ -727,11 +727,11 @@ fn the_screening_demo_writes_a_cohort_its_eye_truth_and_two_graders() {
             "--task",
             "rop-exams",
             "--infants",
-            "3",
+            "6",
             "--size",
-            "64",
+            "32",
             "--seed",
-            "9",
+            "3",
         ]);
         root
     };
@@ -759,6 +759,13 @@ fn the_screening_demo_writes_a_cohort_its_eye_truth_and_two_graders() {
         "infant,exam_date,eye,zone,stage,extent,plus,type1,type2,referral_warranted"
     );
     assert_eq!(truth.len() - 1, eyes.len());
+    // This cohort (seed 3) holds Type 1 and Type 2 eyes, so a swapped flag shows.
+    for column in [7, 8] {
+        assert!(
+            truth[1..].iter().any(|row| row[column] == "yes"),
+            "column {column}"
+        );
+    }
     for row in &truth[1..] {
         assert!(eyes.contains_key(&format!("{}/{}/{}", row[0], row[1], row[2])));
         let mut grade = loupe::rop::grade::EyeGrade::default();

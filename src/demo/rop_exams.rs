@@ -251,10 +251,13 @@ fn draw_quality(rng: &mut Rng) -> Quality {
     }
 }
 
-/// Washes a photograph out as its quality says (haze, low contrast, dark).
+/// Washes a photograph out as its quality says (haze, low contrast, dark)
+/// and adds its own sensor noise.
 fn degrade(rgb: &mut [u8], quality: Quality, rng: &mut Rng) {
+    // Every photograph has its own sensor noise, a good one too (two shots
+    // of a featureless field are still two images).
     let (contrast, haze, noise) = match quality {
-        Quality::Good => return,
+        Quality::Good => (1.0, 0.0, 1.5),
         Quality::Adequate => (0.85, 12.0, 3.0),
         Quality::Poor => (0.5, 45.0, 8.0),
         Quality::Ungradable => (0.15, 25.0, 12.0),
@@ -365,7 +368,17 @@ fn write_photo(
     }
     let (stage, view) = field_view(field, truth);
     let mut rgb = fundus::generate_view(stage, size, seed, view).rgb;
-    degrade(&mut rgb, quality, &mut Rng::new(seed ^ 0x9A17));
+    // Each field its own noise: two washed-out fields of one eye must not
+    // come out byte-identical (an image belongs to one field).
+    let field_index = RetinalField::ALL
+        .iter()
+        .position(|f| *f == field)
+        .unwrap_or(0) as u64;
+    degrade(
+        &mut rgb,
+        quality,
+        &mut Rng::new(seed ^ 0x9A17 ^ (field_index << 32)),
+    );
     image::save_buffer(
         path,
         &rgb,
