@@ -986,3 +986,36 @@ fn dicom_photographs_are_grouped_into_exams_by_patient_date_and_laterality() {
     let out = run_ok(&["import", plain.to_str().unwrap(), photos.to_str().unwrap()]);
     assert!(!out.contains("exam"), "{out}");
 }
+
+#[test]
+fn agreement_opens_with_one_click_and_closes_with_the_next() {
+    use egui_kittest::kittest::Queryable;
+    let dir = tempfile::tempdir().unwrap();
+    let root = imported_cohort(dir.path());
+    let r = root.to_str().unwrap();
+    for annotator in ["ana", "ben"] {
+        run_ok(&[
+            "grade",
+            r,
+            "A/2026-02-20/OD",
+            "stage=1",
+            "zone=II",
+            "extent=9",
+            "--annotator",
+            annotator,
+        ]);
+    }
+    let mut harness = common::window_on(&root, dir.path().join("data"));
+    harness.get_by_label("Agreement").click();
+    harness.run();
+    // One click shows the figures, no header to expand first.
+    harness.get_by_label("Agreement between annotators");
+    harness.get_by_label_contains("eyes, stage: ana vs ben");
+    harness.get_by_label("Agreement").click();
+    harness.run();
+    assert!(
+        harness
+            .query_by_label("Agreement between annotators")
+            .is_none()
+    );
+}

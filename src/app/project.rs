@@ -700,6 +700,10 @@ impl ProjectSession {
                 self.agreement = Some(crate::store::export::stats(&self.project).map_err(error)?);
                 Ok(LabelingOutcome::default())
             }
+            LabelingCommand::HideAgreement => {
+                self.agreement = None;
+                Ok(LabelingOutcome::default())
+            }
         }
     }
 
@@ -805,6 +809,8 @@ pub enum LabelingCommand {
     SetSort(SortOrder),
     SetAutoAdvance(bool),
     ComputeAgreement,
+    /// Close the agreement shown.
+    HideAgreement,
     /// Set (or clear, `None`) a column of the selected case's record as the
     /// current annotator.
     SetRecord {

@@ -475,12 +475,17 @@ fn menu_ui(
             {
                 commands.push(LabelingCommand::Redo);
             }
+            let agreement_shown = session.is_some_and(|s| s.agreement.is_some());
             if ui
-                .button("Agreement")
-                .on_hover_text("Kappa per annotator pair, Fleiss' kappa")
+                .selectable_label(agreement_shown, "Agreement")
+                .on_hover_text("Kappa per annotator pair, Fleiss' kappa (click again to close)")
                 .clicked()
             {
-                commands.push(LabelingCommand::ComputeAgreement);
+                commands.push(if agreement_shown {
+                    LabelingCommand::HideAgreement
+                } else {
+                    LabelingCommand::ComputeAgreement
+                });
             }
             if ui
                 .button("Training")
@@ -557,7 +562,14 @@ fn notice_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
         ui.separator();
     }
     if let Some(stats) = state.session.as_ref().and_then(|s| s.agreement.as_ref()) {
-        ui.collapsing("Agreement", |ui| {
+        // Open as soon as asked for (one click), closed by its own button.
+        ui.horizontal(|ui| {
+            ui.strong("Agreement between annotators");
+            if ui.small_button("Close").clicked() {
+                commands.push(LabelingCommand::HideAgreement);
+            }
+        });
+        ui.indent("agreement", |ui| {
             for field in &stats.agreement {
                 agreement_lines(
                     ui,
@@ -595,7 +607,7 @@ fn notice_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
                         "{name}: graders differ on {}{more}",
                         shown.join(", ")
                     ))
-                    .on_hover_text("Open them in the Exams window");
+                    .on_hover_text("Open them in the exam view (Exams)");
                 }
             }
             for pair in &stats.overall {

@@ -5,6 +5,23 @@ use std::path::PathBuf;
 use crate::app::{AppState, Commands, JobCommand, WindowCommand};
 use crate::demo::DemoTask;
 
+/// Every demo the dialog offers (each `--task` of `loupe demo` once).
+pub const DEMOS: [(DemoTask, &str); 7] = [
+    (DemoTask::Rop, "ROP fundus demo"),
+    (
+        DemoTask::RopExams,
+        "ROP screening demo (infants, exams, eyes)",
+    ),
+    (DemoTask::Thyroid, "Thyroid ultrasound demo"),
+    (DemoTask::Volumes, "Brain MRI + CT volumes demo"),
+    (DemoTask::Lung, "Lung screening demo (CT + questionnaire)"),
+    (DemoTask::Bone, "Osteoporosis demo (CT series + labs)"),
+    (
+        DemoTask::BrainTumour,
+        "Brain tumour demo (four MRI sequences)",
+    ),
+];
+
 /// Text the user is typing in the picker and import windows.
 #[derive(Default)]
 pub struct PickerDraft {
@@ -115,16 +132,8 @@ pub fn picker_ui(
             ui.separator();
 
             ui.heading("Demo projects");
-            ui.horizontal(|ui| {
-                for (task, title) in [
-                    (DemoTask::Rop, "ROP fundus demo"),
-                    (
-                        DemoTask::RopExams,
-                        "ROP screening demo (infants, exams, eyes)",
-                    ),
-                    (DemoTask::Thyroid, "Thyroid ultrasound demo"),
-                    (DemoTask::Volumes, "Brain MRI + CT volumes demo"),
-                ] {
+            ui.horizontal_wrapped(|ui| {
+                for (task, title) in DEMOS {
                     if ui.button(title).clicked() {
                         let dir = (1..)
                             .map(|n| state.data_dir.join(format!("demo-{}-{n}", task.name())))
@@ -225,5 +234,23 @@ pub fn import_ui(ctx: &egui::Context, draft: &mut PickerDraft, commands: &mut Co
         });
     if !open {
         draft.show_import = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::ValueEnum;
+
+    #[test]
+    fn the_dialog_offers_every_demo_task_once() {
+        let mut offered: Vec<&str> = DEMOS.iter().map(|(task, _)| task.name()).collect();
+        let mut tasks: Vec<&str> = DemoTask::value_variants()
+            .iter()
+            .map(|t| t.name())
+            .collect();
+        offered.sort();
+        tasks.sort();
+        assert_eq!(offered, tasks);
     }
 }
