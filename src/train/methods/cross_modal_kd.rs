@@ -341,6 +341,17 @@ mod tests {
 
     #[test]
     fn both_passes_of_a_step_draw_the_same_dropout_masks() {
+        // The backend's random generator is one per process, shared with
+        // tests running on other threads: a draw of theirs between seeding
+        // and the masks changes the masks. So up to three tries; a step whose
+        // two passes drew different masks fails every one.
+        let tries: Vec<String> = (0..3).map_while(|_| masked_step_mismatch()).collect();
+        assert!(tries.len() < 3, "{tries:?}");
+    }
+
+    /// One seeded masked step against the loss terms computed with the same
+    /// masks by hand: `None` when they match, else the step's values.
+    fn masked_step_mismatch() -> Option<String> {
         let (mut models, batch, mut config, device) = setup(&[0, 2, 3, 5]);
         config.dropout = 0.5;
         models.student = crate::train::inference::classifier_for(&config, 2, &device);
@@ -384,13 +395,8 @@ mod tests {
         device.seed(11);
         let mut optimizer: ModuleOptimizer = AdamConfig::new().init();
         let (_, values) = CrossModalKd.step(models, &mut optimizer, &batch, &context);
-        assert!(
-            (values[series::CE] - scalar(&ce)).abs() < 1e-6,
-            "{values:?}"
-        );
-        assert!(
-            (values[series::KD] - scalar(&kd)).abs() < 1e-6,
-            "{values:?}"
-        );
+        let matches = (values[series::CE] - scalar(&ce)).abs() < 1e-6
+            && (values[series::KD] - scalar(&kd)).abs() < 1e-6;
+        (!matches).then(|| format!("{values:?} against ce {}, kd {}", scalar(&ce), scalar(&kd)))
     }
 }
