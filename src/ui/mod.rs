@@ -32,6 +32,8 @@ pub fn run(path: Option<PathBuf>) -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Loupe")
+            // Maximised, as a workstation is used all day; 1400×860 when restored.
+            .with_maximized(true)
             .with_inner_size([1400.0, 860.0])
             .with_min_inner_size([640.0, 400.0])
             .with_drag_and_drop(true),
