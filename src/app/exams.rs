@@ -208,6 +208,20 @@ impl ExamsView {
         (previous.infant == open.infant).then_some(previous)
     }
 
+    /// Writes a grade of an eye of the open exam with `write`, then reads
+    /// the exams again so every panel shows what is on disk.
+    fn record(
+        &mut self,
+        eye: Eye,
+        project: &mut Project,
+        write: impl FnOnce(&mut Project, &EyeRef) -> Result<(), StoreError>,
+    ) -> Result<(), String> {
+        let exam = self.open_exam().ok_or("open an exam first")?;
+        let eye_ref = exam.eye_ref(eye);
+        write(project, &eye_ref).map_err(|e| e.to_string())?;
+        self.reload(project).map_err(|e| e.to_string())
+    }
+
     /// Applies `command` as `annotator`; an error is for the user.
     pub fn apply(
         &mut self,
@@ -248,20 +262,10 @@ impl ExamsView {
                 }
             }
             ExamCommand::Grade { eye, grade } => {
-                let exam = self.open_exam().ok_or("open an exam first")?;
-                let eye_ref = exam.eye_ref(eye);
-                project
-                    .grade_eye(&eye_ref, annotator, &grade)
-                    .map_err(|e| e.to_string())?;
-                self.reload(project).map_err(|e| e.to_string())?;
+                self.record(eye, project, |p, e| p.grade_eye(e, annotator, &grade))?;
             }
             ExamCommand::Adjudicate { eye, grade } => {
-                let exam = self.open_exam().ok_or("open an exam first")?;
-                let eye_ref = exam.eye_ref(eye);
-                project
-                    .adjudicate_eye(&eye_ref, &grade)
-                    .map_err(|e| e.to_string())?;
-                self.reload(project).map_err(|e| e.to_string())?;
+                self.record(eye, project, |p, e| p.adjudicate_eye(e, &grade))?;
             }
             ExamCommand::ActiveEye(eye) => self.active_eye = eye,
             ExamCommand::SetField { field, value } => {

@@ -344,18 +344,6 @@ CREATE TABLE IF NOT EXISTS eye_grades (
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX IF NOT EXISTS eye_grades_by_eye ON eye_grades (exam_id, eye, annotator, id);
-CREATE TABLE IF NOT EXISTS zone_marks (
-    id INTEGER PRIMARY KEY,
-    item_id INTEGER NOT NULL REFERENCES items(id),
-    annotator TEXT NOT NULL,
-    disc_x REAL,
-    disc_y REAL,
-    fovea_x REAL,
-    fovea_y REAL,
-    disc_diameter_px REAL,
-    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-);
-CREATE INDEX IF NOT EXISTS zone_marks_by_item ON zone_marks (item_id, annotator, id);
 ";
 
 /// An eye at an exam, as the CLI names it: `INFANT/EXAM_DATE/OD|OS`.
@@ -1069,22 +1057,21 @@ pub fn eye_consensus(grades: &BTreeMap<String, EyeGrade>) -> EyeConsensus<'_> {
     if let Some(grade) = grades.get(ADJUDICATOR) {
         return EyeConsensus::Adjudicated(grade);
     }
-    let mut graders = grades.iter().filter(|(a, _)| a.as_str() != ADJUDICATOR);
-    let Some((_, first)) = graders.next() else {
+    let graders: Vec<&EyeGrade> = grades
+        .iter()
+        .filter(|(a, _)| a.as_str() != ADJUDICATOR)
+        .map(|(_, g)| g)
+        .collect();
+    let Some((first, others)) = graders.split_first() else {
         return EyeConsensus::Ungraded;
     };
-    let mut differing: Vec<&'static str> = Vec::new();
-    for (_, other) in graders {
-        for field in GRADE_FIELDS {
-            if other.get(field) != first.get(field) && !differing.contains(&field) {
-                differing.push(field);
-            }
-        }
-    }
+    let differing: Vec<&'static str> = GRADE_FIELDS
+        .into_iter()
+        .filter(|field| others.iter().any(|g| g.get(field) != first.get(field)))
+        .collect();
     if differing.is_empty() {
         EyeConsensus::Agreed(first)
     } else {
-        differing.sort_by_key(|f| GRADE_FIELDS.iter().position(|g| g == f));
         EyeConsensus::Disputed(differing)
     }
 }

@@ -500,7 +500,14 @@ fn place_dicom_photographs(
     report: &mut ImportReport,
 ) -> Result<(), StoreError> {
     use super::exams::{ExamImageRow, ExamsCsv, Infant};
+    // The stored paths of items already in an exam, read once.
     let placed = project.exam_images()?;
+    let placed_paths: std::collections::HashSet<String> = project
+        .items()?
+        .into_iter()
+        .filter(|item| placed.contains_key(&item.id))
+        .map(|item| item.path)
+        .collect();
     let infants = project.infants()?;
     let mut rows = Vec::new();
     for (line, (path, photograph)) in photographs.iter().enumerate() {
@@ -511,21 +518,12 @@ fn place_dicom_photographs(
                 continue;
             }
         };
-        let in_exam = project
-            .find_item(&path.to_string_lossy())
-            .is_ok_and(|item| placed.contains_key(&item.id));
-        if in_exam {
+        if placed_paths.contains(&project.stored_path(path)) {
             continue;
         }
         // Birth details come from the store when the infant is there (a
         // photograph carries none Loupe keeps).
-        let infant = infants.get(&patient).cloned().unwrap_or(Infant {
-            name: patient.clone(),
-            sex: None,
-            ga: None,
-            birth_weight_g: None,
-            birth_date: None,
-        });
+        let infant = infants.get(&patient).cloned().unwrap_or_default();
         rows.push(ExamImageRow {
             line: line + 1,
             infant: Infant {

@@ -1161,6 +1161,9 @@ fn connect(db: &Path) -> Result<Connection, StoreError> {
     if let Err(e) = conn.execute_batch(exams::EXAMS_SQL) {
         log::warn!("{}: exam tables not added ({e})", db.display());
     }
+    if let Err(e) = conn.execute_batch(zone_marks::ZONE_MARKS_SQL) {
+        log::warn!("{}: the zone marks table was not added ({e})", db.display());
+    }
     Ok(conn)
 }
 

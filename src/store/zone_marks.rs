@@ -9,6 +9,22 @@ use rusqlite::{OptionalExtension, params};
 use super::{Project, StoreError, check_stored_annotator};
 use crate::rop::zones::{Point, ZoneMarks};
 
+/// The table (made by the store's later-tables SQL) zone marks need.
+pub(crate) const ZONE_MARKS_SQL: &str = "
+CREATE TABLE IF NOT EXISTS zone_marks (
+    id INTEGER PRIMARY KEY,
+    item_id INTEGER NOT NULL REFERENCES items(id),
+    annotator TEXT NOT NULL,
+    disc_x REAL,
+    disc_y REAL,
+    fovea_x REAL,
+    fovea_y REAL,
+    disc_diameter_px REAL,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX IF NOT EXISTS zone_marks_by_item ON zone_marks (item_id, annotator, id);
+";
+
 impl Project {
     /// Records `annotator`'s marks on an item (`None`: cleared), committed
     /// before it returns; marks that draw no circles are refused.

@@ -10,6 +10,8 @@ use crate::app::{Commands, ZoneCommand};
 use crate::rop::zones::Point;
 use crate::volume::slice::Plane;
 
+use super::viewer::ImageScreen;
+
 const ZONE_ONE: egui::Color32 = egui::Color32::from_rgb(255, 196, 60);
 const ZONE_TWO: egui::Color32 = egui::Color32::from_rgb(120, 220, 255);
 
@@ -27,12 +29,8 @@ pub fn overlay_ui(
     clicks: bool,
     commands: &mut Commands,
 ) {
-    let ppp = ui.ctx().pixels_per_point();
-    let geometry = document.geometry(plane, size_px);
-    let to_screen = |p: Point| {
-        let px = geometry.pixel_at([p.x, p.y, 0.0]);
-        rect.min + egui::vec2(px[0] as f32 / ppp, px[1] as f32 / ppp)
-    };
+    let mapping = ImageScreen::of(ui, document, plane, rect, size_px);
+    let to_screen = |p: Point| mapping.to_screen(p.x, p.y);
     // Screen points per image pixel (the view keeps pixels square).
     let scale =
         (to_screen(Point { x: 1.0, y: 0.0 }) - to_screen(Point { x: 0.0, y: 0.0 })).length();
@@ -91,9 +89,8 @@ pub fn overlay_ui(
             && response.clicked()
             && let Some(pos) = response.interact_pointer_pos()
         {
-            let local = (pos - rect.min) * ppp;
-            let v = geometry.voxel_at(local.x as f64, local.y as f64);
-            commands.push(ZoneCommand::Click([v[0], v[1]]));
+            let (x, y) = mapping.to_image(pos);
+            commands.push(ZoneCommand::Click([x, y]));
         }
     }
 }
