@@ -3,6 +3,7 @@
 
 mod browser;
 mod exams;
+mod image_screen;
 mod labeling;
 mod painting;
 mod picker;

@@ -10,7 +10,7 @@ use crate::app::{Commands, ZoneCommand};
 use crate::rop::zones::Point;
 use crate::volume::slice::Plane;
 
-use super::viewer::ImageScreen;
+use super::image_screen::ImageScreen;
 
 const ZONE_ONE: egui::Color32 = egui::Color32::from_rgb(255, 196, 60);
 const ZONE_TWO: egui::Color32 = egui::Color32::from_rgb(120, 220, 255);
