@@ -61,9 +61,19 @@ impl DemoTask {
     pub fn default_count(self) -> usize {
         match self {
             DemoTask::BrainTumour => 40,
-            // Infants: about 20 photographs each.
-            DemoTask::RopExams => 12,
+            // Infants: about 22 photographs each; 60 give the test pool
+            // (18 infants) about 80 eyes, 15 of them referral-warranted.
+            DemoTask::RopExams => 60,
             _ => 300,
+        }
+    }
+
+    /// The default test pool: a fifth of the items; three tenths of the
+    /// screening demo's infants (an eye-level AUC needs its referrals).
+    pub fn default_test_fraction(self) -> f64 {
+        match self {
+            DemoTask::RopExams => 0.3,
+            _ => 0.2,
         }
     }
 
@@ -153,7 +163,7 @@ impl DemoOptions {
             seed: 1,
             count: task.default_count(),
             size: task.default_size(),
-            test_fraction: 0.2,
+            test_fraction: task.default_test_fraction(),
             labeled_fraction: task.default_labeled_fraction(),
             force: false,
             dicom: false,

@@ -16,7 +16,7 @@ pub struct DemoArgs {
     /// Number of synthetic images or cases (default 300; 40 brain-tumour cases).
     #[arg(long, conflicts_with = "infants")]
     pub count: Option<usize>,
-    /// `--task rop-exams`: the number of infants (default 12; each has
+    /// `--task rop-exams`: the number of infants (default 60; each has
     /// 1–4 exams of two eyes with 3–5 photographs).
     #[arg(long)]
     pub infants: Option<usize>,

@@ -2,6 +2,7 @@
 //! foreground, with the same run files. The flag and JSON names are the
 //! training contract scripts rely on (README, "Training contract").
 
+use crate::train::eyes::{EyePooling, LabelSource};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::channel;
@@ -191,6 +192,26 @@ fn choice_parser() -> impl TypedValueParser<Value = ChoiceRule> {
     })
 }
 
+fn label_source_parser() -> impl TypedValueParser<Value = LabelSource> {
+    let names: Vec<&'static str> = LabelSource::ALL.iter().map(|s| s.name()).collect();
+    PossibleValuesParser::new(names).map(|name| {
+        LabelSource::ALL
+            .into_iter()
+            .find(|s| s.name() == name)
+            .expect("the parser offers only source names")
+    })
+}
+
+fn eye_pooling_parser() -> impl TypedValueParser<Value = EyePooling> {
+    let names: Vec<&'static str> = EyePooling::ALL.iter().map(|s| s.name()).collect();
+    PossibleValuesParser::new(names).map(|name| {
+        EyePooling::ALL
+            .into_iter()
+            .find(|s| s.name() == name)
+            .expect("the parser offers only pooling names")
+    })
+}
+
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
     pub dir: PathBuf,
@@ -243,6 +264,16 @@ pub struct TrainArgs {
     /// accuracy, windowed-auc (mean over 5 epochs) or last-epoch.
     #[arg(long, value_name = "RULE", value_parser = choice_parser())]
     pub choose_by: Option<ChoiceRule>,
+    /// Where labels come from: `images` (each image's own), or `eyes`
+    /// (the eye's consensus stage on its gradable photographs; the default
+    /// in a screening project), with eye-level test metrics.
+    #[arg(long, value_name = "SOURCE", value_parser = label_source_parser())]
+    pub label_source: Option<LabelSource>,
+    /// How an eye's photographs' referral probabilities are pooled under
+    /// eye labels: `max`, or `attention` (a multiple-instance pooling
+    /// fitted on the labeled eyes).
+    #[arg(long, value_name = "POOLING", value_parser = eye_pooling_parser())]
+    pub eye_pooling: Option<EyePooling>,
     /// Peak learning rate of the optimizer.
     #[arg(long, value_name = "RATE")]
     pub learning_rate: Option<f64>,
@@ -411,6 +442,12 @@ fn apply_run_flags(args: &TrainArgs, config: &mut TrainConfig) -> anyhow::Result
     if let Some(rule) = args.choose_by {
         config.choose_by = rule;
     }
+    if let Some(source) = args.label_source {
+        config.label_source = source;
+    }
+    if let Some(pooling) = args.eye_pooling {
+        config.eye_pooling = pooling;
+    }
     if let Some(rate) = args.learning_rate {
         config.learning_rate = rate;
     }
@@ -501,7 +538,23 @@ pub fn summary_json(summary: &RunSummary) -> serde_json::Value {
         "stopped_early": summary.stopped_early,
         "student": metrics_json(&summary.student),
         "teacher": summary.teacher.as_ref().map(metrics_json),
+        "eye": summary.eye,
     })
+}
+
+/// One line of eye-level metrics: `eyes: 40 (12 referral-warranted), …`.
+pub fn eye_line(eye: &crate::train::eyes::EyeMetrics) -> String {
+    let or_dash = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.3}"));
+    format!(
+        "eyes: {} ({} referral-warranted), stage accuracy {:.3}, referral AUC {} ({} pooling), \
+         sensitivity at 90 % specificity {}",
+        eye.eyes,
+        eye.referral_eyes,
+        eye.accuracy,
+        or_dash(eye.referral_auc),
+        eye.pooling,
+        or_dash(eye.sensitivity_at_90_specificity)
+    )
 }
 
 /// Prints a run's events on standard error as they come: its pools, each
@@ -621,6 +674,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             }
         );
     }
+    if let Some(eye) = &summary.eye {
+        eprintln!("{}", eye_line(eye));
+    }
     if args.json {
         let mut json = summary_json(&summary);
         json["parent"] = match lineage::RunRef::parent_of(&args.dir, &config) {
@@ -696,6 +752,9 @@ pub fn eval(args: &RunArgs) -> anyhow::Result<()> {
                     m.f1
                 );
             }
+        }
+        if let Some(eye) = &summary.eye {
+            println!("{}", eye_line(eye));
         }
     }
     Ok(())

@@ -6,7 +6,9 @@
 //! the periphery, so the ridge shows only in the fields that cover it (the
 //! temporal field; the posterior pole too in zone I), and plus disease
 //! dilates the vessels. The truth per eye goes to `ground_truth_eyes.csv`;
-//! two graders who sometimes disagree grade about two eyes in three.
+//! two graders who sometimes disagree grade about two eyes in three; the
+//! test pool is a fifth of the infants, every eye graded, disagreements
+//! adjudicated to the truth.
 //! The photographs are listed in `exams.csv` and imported through the same
 //! reader `loupe import --exams` uses.
 
@@ -331,7 +333,9 @@ pub(super) fn write_rop_exams_demo(
     write("ground_truth_eyes.csv", &truth_csv)?;
     let cohort = ExamsCsv::read(&root.join("exams.csv"))?;
     project.import_exams(&cohort)?;
-    grade_some_eyes(&mut project, &infants, &mut rng)?;
+    let tested = test_infants(&infants, options.test_fraction, &mut rng);
+    project.hold_out_infants(&tested)?;
+    grade_some_eyes(&mut project, &infants, &tested, &mut rng)?;
     DemoSummary::of(root, &project)
 }
 
@@ -420,17 +424,32 @@ fn truth_line(infant: &str, date: Date, eye: Eye, truth: &EyeTruth) -> String {
     ])
 }
 
-/// About two eyes in three graded by both graders, one in ten by one of
-/// them; each reads the truth with their own slips.
+/// The infants (about `fraction` of them, drawn) whose photographs form
+/// the test pool: a whole infant is held out, so no infant is both
+/// trained and tested on.
+fn test_infants(infants: &[DrawnInfant], fraction: f64, rng: &mut Rng) -> Vec<String> {
+    let mut names: Vec<String> = infants.iter().map(|i| i.name.clone()).collect();
+    rng.shuffle(&mut names);
+    names.truncate(crate::store::split::share(fraction, infants.len()));
+    names.sort();
+    names
+}
+
+/// Outside the test pool, about two eyes in three graded by both graders,
+/// one in ten by one of them; each reads the truth with their own slips.
+/// Every test eye is graded by both, and where they differ a reading panel
+/// adjudicates to the truth: the test pool's reference standard.
 fn grade_some_eyes(
     project: &mut Project,
     infants: &[DrawnInfant],
+    tested: &[String],
     rng: &mut Rng,
 ) -> Result<(), StoreError> {
     for infant in infants {
+        let in_test = tested.contains(&infant.name);
         for (date, eyes) in &infant.exams {
             for (eye, truth) in [Eye::Right, Eye::Left].into_iter().zip(eyes) {
-                let draw = rng.unit();
+                let draw = if in_test { 0.0 } else { rng.unit() };
                 let graders: &[(&str, f64)] = if draw < 0.65 {
                     &GRADERS
                 } else if draw < 0.75 {
@@ -443,9 +462,14 @@ fn grade_some_eyes(
                     exam_date: *date,
                     eye,
                 };
+                let mut readings = Vec::new();
                 for (grader, slip) in graders {
-                    let read = truth.as_read(rng, *slip);
-                    project.grade_eye(&eye_ref, grader, &read.grade(eye))?;
+                    let read = truth.as_read(rng, *slip).grade(eye);
+                    project.grade_eye(&eye_ref, grader, &read)?;
+                    readings.push(read);
+                }
+                if in_test && readings.windows(2).any(|pair| pair[0] != pair[1]) {
+                    project.adjudicate_eye(&eye_ref, &truth.grade(eye))?;
                 }
             }
         }

@@ -60,6 +60,19 @@ impl Stage {
     pub fn detached(self) -> bool {
         self >= Stage::S4A
     }
+
+    /// The stage as one of six levels, none and 1–5 (the A/B/C of a
+    /// detachment dropped): what an image model of stages predicts.
+    pub fn level(self) -> usize {
+        match self {
+            Stage::None => 0,
+            Stage::S1 => 1,
+            Stage::S2 => 2,
+            Stage::S3 => 3,
+            Stage::S4A | Stage::S4B => 4,
+            Stage::S5A | Stage::S5B | Stage::S5C => 5,
+        }
+    }
 }
 
 /// The clock hours a stage extends over, 1–12, as a set.

@@ -439,6 +439,39 @@ impl Project {
         })
     }
 
+    /// Puts every photograph of the named infants into the test pool, in one
+    /// transaction: an infant is tested whole (its eyes and exams are
+    /// alike, so a split inside one infant would test on what it trained
+    /// on). An unknown infant refuses the whole call. Returns the
+    /// photographs moved.
+    pub fn hold_out_infants(&mut self, infants: &[String]) -> Result<usize, StoreError> {
+        self.exams_ready()?;
+        self.write(|tx, sql| {
+            let mut moved = 0;
+            for name in infants {
+                let known: i64 = tx
+                    .query_row(
+                        "SELECT COUNT(*) FROM infants WHERE name = ?1",
+                        [name],
+                        |r| r.get(0),
+                    )
+                    .map_err(sql)?;
+                if known == 0 {
+                    return Err(StoreError::Invalid(format!("no infant {name:?} in this project")));
+                }
+                moved += tx
+                    .execute(
+                        "UPDATE items SET pool = 'test' WHERE id IN (SELECT m.item_id \
+                         FROM exam_images m JOIN exams e ON e.id = m.exam_id \
+                         JOIN infants i ON i.id = e.infant_id WHERE i.name = ?1)",
+                        [name],
+                    )
+                    .map_err(sql)?;
+            }
+            Ok(moved)
+        })
+    }
+
     /// Every exam image: item id → (eye, field, quality).
     pub fn exam_images(&self) -> Result<BTreeMap<i64, ExamPlace>, StoreError> {
         if !self.has_table("exam_images")? {

@@ -472,6 +472,8 @@ pub struct ClassifyRun {
     /// The current epoch's order (drawn by `begin_epoch`).
     order: EpochOrder,
     chosen: Option<Models>,
+    /// Photographs by eye and the eyes' references, under eye labels.
+    eyes: Option<super::eyes::EyeTable>,
 }
 
 /// Loads the project at `root` for a classifying method's run: its pools
@@ -496,6 +498,10 @@ pub fn prepare(
     config.validate()?;
     let project = Project::open(root)?;
     let mut data = data::load_for(&project, &config, rasterize)?;
+    let eyes = match config.label_source {
+        super::eyes::LabelSource::Images => None,
+        super::eyes::LabelSource::Eyes => Some(super::eyes::EyeTable::load(&project)?),
+    };
     drop(project);
     // (A method without teachers refuses teacher runs in `Trainer::new`.)
     let teachers = super::distill::attach_teachers(
@@ -538,6 +544,7 @@ pub fn prepare(
             unlabeled: Vec::new(),
         },
         chosen: None,
+        eyes,
     })
 }
 
@@ -646,6 +653,7 @@ impl Learner for ClassifyRun {
                     .teacher
                     .map(|t| t.metrics)
                     .or(self.fixed_teacher.clone()),
+                eye: None,
             });
         };
         let predictions = inference::predict_pools(
@@ -657,6 +665,16 @@ impl Learner for ClassifyRun {
             run,
         );
         Project::open(&self.root)?.set_predictions(&predictions)?;
+        let eye = self.eyes.as_ref().map(|table| {
+            inference::eye_metrics(
+                models.teacher.as_ref().unwrap_or(&models.student),
+                trainer.config.eye_pooling,
+                table,
+                &[&trainer.data.labeled, &trainer.data.validation],
+                &trainer.data.test,
+                &self.device,
+            )
+        });
         if let Classifier::SlicePolicy(policy) = &models.student {
             write_policy_picks(
                 &self.root,
@@ -667,7 +685,7 @@ impl Learner for ClassifyRun {
                 &self.device,
             )?;
         }
-        Ok(reported)
+        Ok(Reported { eye, ..reported })
     }
 }
 

@@ -314,6 +314,14 @@ pub struct TrainConfig {
     /// whole by the 3-D network).
     #[serde(default)]
     pub slices: Option<SliceConfig>,
+    /// Image labels, or the eye's consensus stage on its gradable
+    /// photographs (screening projects; runs before this setting: images).
+    #[serde(default)]
+    pub label_source: super::eyes::LabelSource,
+    /// How an eye's photographs' referral probabilities are pooled (read
+    /// only under eye labels).
+    #[serde(default)]
+    pub eye_pooling: super::eyes::EyePooling,
     /// The methods' declared settings ([`super::spec::Setting`]) by
     /// section (the declaring method, or the family sharing them), then by
     /// name. A setting not stored here has its declared default.

@@ -11,6 +11,10 @@ use crate::store::{Pool, Project, StoreError};
 use crate::volume::{self, Volume};
 
 use super::config::{InputKind, TrainConfig};
+use super::eyes::{EyeTable, LabelSource};
+
+/// Marks a group number made from an item id rather than an infant.
+const UNGROUPED: u64 = 1 << 48;
 
 /// Turns an item's image or volume into the RGBA pixels a model sees
 /// (width, height, pixels). The caller passes the viewer's middle-axial
@@ -43,6 +47,9 @@ pub struct Images {
     /// Per sample, a frozen teacher's feature vector where the teacher
     /// could see the case (distillation); empty when no teacher guides.
     pub guidance: Vec<Option<Vec<f32>>>,
+    /// Per sample, the group the validation split keeps together (an
+    /// infant, under eye labels); empty when every sample stands alone.
+    pub groups: Vec<u64>,
 }
 
 /// `[3, size, size]`: the shape of an RGB image sample.
@@ -76,6 +83,11 @@ impl Images {
             } else {
                 indices.iter().map(|&i| self.guidance[i].clone()).collect()
             },
+            groups: if self.groups.is_empty() {
+                Vec::new()
+            } else {
+                indices.iter().map(|&i| self.groups[i]).collect()
+            },
         }
     }
 
@@ -89,18 +101,30 @@ impl Images {
 
     /// Splits off about `fraction` of every class, drawn by `seed`, leaving
     /// at least one image of each class in training: (training, validation).
-    /// The same seed gives every method the same split.
+    /// The same seed gives every method the same split. Where samples are
+    /// grouped, whole groups are drawn (a group's class: its most severe,
+    /// i.e. highest, label), so no group sits on both sides.
     pub fn split_stratified(&self, fraction: f64, seed: u64) -> (Images, Images) {
         let mut rng = Rng::new(seed ^ 0x5641_4c49_4441_5445); // "VALIDATE"
+        // Units drawn: one per group, or one per sample; their members.
+        let mut units: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+        for i in 0..self.len() {
+            let unit = self.groups.get(i).copied().unwrap_or(i as u64);
+            units.entry(unit).or_default().push(i);
+        }
+        let unit_class = |members: &Vec<usize>| members.iter().filter_map(|&i| self.labels[i]).max();
         let classes = self.labels.iter().flatten().max().map_or(0, |&c| c + 1);
         let mut held_out = Vec::new();
         for class in 0..classes {
-            let mut members: Vec<usize> = (0..self.len())
-                .filter(|&i| self.labels[i] == Some(class))
+            let mut members: Vec<&Vec<usize>> = units
+                .values()
+                .filter(|m| unit_class(m) == Some(class))
                 .collect();
             rng.shuffle(&mut members);
             let count = crate::store::split::share_leaving_one(fraction, members.len());
-            held_out.extend_from_slice(&members[..count]);
+            for unit in &members[..count] {
+                held_out.extend_from_slice(unit);
+            }
         }
         held_out.sort_unstable();
         let training: Vec<usize> = (0..self.len())
@@ -154,7 +178,9 @@ impl PoolData {
 /// record fused (zero-filled and flagged where a case misses one). Cases
 /// without what the run reads are left out and listed in `skipped`.
 /// Labeled and test items use the consensus target label (adjudication
-/// first); labeled items without one are treated as unlabeled. Images are
+/// first); labeled items without one are treated as unlabeled. Under eye
+/// labels ([`super::eyes`]) photographs take their eye's reference and are
+/// grouped by infant. Images are
 /// cut to their crop when the schema has one and the run crops.
 pub fn load_for(
     project: &Project,
@@ -175,10 +201,29 @@ pub fn load_for(
     for images in [&mut data.labeled, &mut data.unlabeled, &mut data.test] {
         images.shape = shape;
     }
+    let eyes = match config.label_source {
+        LabelSource::Images => None,
+        LabelSource::Eyes => {
+            super::eyes::check_stage_target(&target)?;
+            Some(EyeTable::load(project)?)
+        }
+    };
     for item in project.items()? {
-        let label = project
-            .consensus(item.id, &target.name)?
-            .and_then(|v| target.value_index(&v));
+        let (label, pool) = match &eyes {
+            None => {
+                let label = project
+                    .consensus(item.id, &target.name)?
+                    .and_then(|v| target.value_index(&v));
+                (label, item.pool)
+            }
+            // An eye's reference labels its photographs wherever they were
+            // imported, except in the test pool.
+            Some(eyes) => match (eyes.label_of(item.id), item.pool) {
+                (Some(label), Pool::Test) => (Some(label), Pool::Test),
+                (Some(label), _) => (Some(label), Pool::Labeled),
+                (None, pool) => (None, pool),
+            },
+        };
         let pixels = match reader.read(&item) {
             Ok(p) => p,
             Err(e) => {
@@ -186,12 +231,19 @@ pub fn load_for(
                 continue;
             }
         };
-        let Some(images) = data.pool_for(item.pool, label) else {
+        let Some(images) = data.pool_for(pool, label) else {
             continue; // a test item without a label cannot be scored
         };
         images.ids.push(item.id);
         images.labels.push(label);
         images.pixels.extend(pixels);
+        if let Some(eyes) = &eyes {
+            // Photographs outside any exam each stand alone.
+            let group = eyes
+                .infant_group(item.id)
+                .unwrap_or(UNGROUPED | item.id as u64);
+            images.groups.push(group);
+        }
     }
     Ok(data)
 }

@@ -191,6 +191,10 @@ pub struct RunSummary {
     pub student: Metrics,
     pub teacher: Option<Metrics>,
     pub stopped_early: bool,
+    /// Eye-level test metrics of the model that predicts (the teacher
+    /// where there is one), for runs under eye labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eye: Option<super::eyes::EyeMetrics>,
 }
 
 fn last_epoch() -> Selection {

@@ -321,6 +321,7 @@ impl Explainer {
             pixels: batch.concat(),
             shape: [width, 1, 1],
             guidance: Vec::new(),
+            groups: Vec::new(),
         };
         super::inference::predict(&self.model, &images, &self.device)
     }

@@ -2,6 +2,7 @@
 //! suggestions and uncertainty stored for unlabeled and test items, and
 //! `loupe eval` / `loupe predict` on a saved run's chosen checkpoint.
 
+use super::eyes::{EyeMetrics, EyePooling, EyeTable, LabelSource, Pooler};
 use std::path::Path;
 
 use burn::module::Module;
@@ -316,7 +317,48 @@ pub fn evaluate_run(
         student: score(&loaded.student),
         teacher: loaded.teacher.as_ref().map(score),
         stopped_early: saved.is_some_and(|s| s.stopped_early),
+        eye: match loaded.config.label_source {
+            LabelSource::Images => None,
+            LabelSource::Eyes => Some(eye_metrics(
+                loaded.teacher.as_ref().unwrap_or(&loaded.student),
+                loaded.config.eye_pooling,
+                &EyeTable::load(&Project::open(root)?)?,
+                &[&data.labeled],
+                &data.test,
+                &compute.device,
+            )),
+        },
     })
+}
+
+/// Eye-level test metrics of `model`: its probabilities for the test
+/// photographs rolled up to their eyes by `pooling` (the attention pooling
+/// fitted on its probabilities for the `labeled` sets' photographs).
+pub fn eye_metrics(
+    model: &Classifier,
+    pooling: EyePooling,
+    table: &EyeTable,
+    labeled: &[&Images],
+    test: &Images,
+    device: &Device,
+) -> EyeMetrics {
+    let outputs = |images: &Images| {
+        let probabilities = predict(model, images, device);
+        images.ids.iter().copied().zip(probabilities).collect::<Vec<_>>()
+    };
+    let pooler = match pooling {
+        EyePooling::Max => Pooler::Max,
+        EyePooling::Attention => {
+            let fitted: Vec<(i64, Vec<f32>)> = labeled.iter().flat_map(|i| outputs(i)).collect();
+            let classes = fitted.first().map_or(0, |(_, p)| p.len());
+            Pooler::Attention(
+                table.fit_attention(fitted.iter().map(|(id, p)| (*id, p.as_slice())), classes),
+            )
+        }
+    };
+    let tested = outputs(test);
+    let eyes = table.roll_up(tested.iter().map(|(id, p)| (*id, p.as_slice())), &pooler);
+    table.score(&eyes, pooling)
 }
 
 /// The network a run's configuration describes, new weights, for `classes` classes.

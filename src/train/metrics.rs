@@ -185,6 +185,36 @@ pub fn auc(scores: &[(f32, bool)]) -> Option<f64> {
     Some(wins / (positives.len() * negatives.len()) as f64)
 }
 
+/// The highest sensitivity among the thresholds whose specificity is at
+/// least `specificity` (a screening operating point: "sensitivity at 90 %
+/// specificity"). A case is called positive when its score is at or above
+/// the threshold; tied scores are called together. `None` without
+/// positives or negatives.
+pub fn sensitivity_at_specificity(scores: &[(f64, bool)], specificity: f64) -> Option<f64> {
+    let positives = scores.iter().filter(|s| s.1).count();
+    let negatives = scores.len() - positives;
+    if positives == 0 || negatives == 0 {
+        return None;
+    }
+    let mut thresholds: Vec<f64> = scores.iter().map(|s| s.0).collect();
+    thresholds.sort_by(|a, b| b.total_cmp(a));
+    thresholds.dedup();
+    let mut best = 0.0;
+    for threshold in thresholds {
+        let called = |positive: bool| {
+            scores
+                .iter()
+                .filter(|s| s.1 == positive && s.0 >= threshold)
+                .count()
+        };
+        let true_negative_rate = 1.0 - called(false) as f64 / negatives as f64;
+        if true_negative_rate + 1e-12 >= specificity {
+            best = f64::max(best, called(true) as f64 / positives as f64);
+        }
+    }
+    Some(best)
+}
+
 /// ROC points from the highest threshold down.
 fn roc_curve(scores: &[(f32, bool)]) -> Vec<(f64, f64)> {
     let positives = scores.iter().filter(|s| s.1).count().max(1) as f64;
@@ -291,5 +321,23 @@ mod tests {
     fn auc_counts_ties_half_and_needs_both_classes() {
         assert_eq!(auc(&[(0.5, true), (0.5, false)]), Some(0.5));
         assert_eq!(auc(&[(0.5, true)]), None);
+    }
+
+    #[test]
+    fn sensitivity_at_a_specificity_by_hand() {
+        // Ten negatives at 0.0–0.9, four positives at 0.95, 0.85, 0.5, 0.2.
+        let mut scores: Vec<(f64, bool)> = (0..10).map(|k| (k as f64 / 10.0, false)).collect();
+        scores.extend([(0.95, true), (0.85, true), (0.5, true), (0.2, true)]);
+        // 90 % specificity lets one negative (0.9) through: the threshold
+        // 0.85 calls 0.9, 0.95 and 0.85 — two positives of four.
+        assert_eq!(sensitivity_at_specificity(&scores, 0.9), Some(0.5));
+        // 100 %: only 0.95 is above every negative.
+        assert_eq!(sensitivity_at_specificity(&scores, 1.0), Some(0.25));
+        // 50 %: threshold 0.5 calls five negatives (0.5–0.9): three positives.
+        assert_eq!(sensitivity_at_specificity(&scores, 0.5), Some(0.75));
+        assert_eq!(sensitivity_at_specificity(&[(0.3, true)], 0.9), None);
+        // A tie between a positive and a negative at the top is called together.
+        let tied = [(0.9, true), (0.9, false), (0.1, false), (0.2, false)];
+        assert_eq!(sensitivity_at_specificity(&tied, 0.9), Some(0.0));
     }
 }

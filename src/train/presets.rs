@@ -84,6 +84,8 @@ impl Default for TrainConfig {
             crop: true,
             record_inputs: 0,
             slices: None,
+            label_source: Default::default(),
+            eye_pooling: Default::default(),
             settings: Default::default(),
         }
     }
@@ -145,7 +147,7 @@ impl Preset {
     pub fn for_project(schema_name: &str, device: DeviceKind) -> Self {
         match (device, schema_name) {
             (DeviceKind::Gpu, _) => Preset::MethodReference,
-            (DeviceKind::Cpu, "rop") => Preset::FundusOnCpu,
+            (DeviceKind::Cpu, "rop" | "rop-exam") => Preset::FundusOnCpu,
             (DeviceKind::Cpu, _) => Preset::SmallOnCpu,
         }
     }
@@ -158,6 +160,10 @@ impl Preset {
         let mut config = self.config();
         if schema_name == "thyroid" {
             config.loss.focal_weight = 1.0;
+        }
+        if schema.grades_exams() {
+            // Screening graders grade eyes, not photographs.
+            config.label_source = super::eyes::LabelSource::Eyes;
         }
         if schema_name == "bone" {
             // A CT series is read as slices by a 2-D model (METHODS.md §4).
@@ -198,6 +204,8 @@ impl Preset {
             freeze_early_epochs: current.freeze_early_epochs,
             seed: current.seed,
             slices: current.slices.clone(),
+            label_source: current.label_source,
+            eye_pooling: current.eye_pooling,
             ..self.config()
         };
         // The methods' settings stay as they were, but the preset's own

@@ -102,6 +102,7 @@ pub fn train(
             let reported = Reported {
                 student: record.student.clone(),
                 teacher: record.teacher.clone(),
+                eye: None, // measured once, by `finish`
             };
             chosen = Some((epoch, reported));
         }
@@ -122,6 +123,7 @@ pub fn train(
         student: reported.student,
         teacher: reported.teacher,
         stopped_early,
+        eye: reported.eye,
     };
     run.finish(&summary)?;
     let _ = events.send(TrainEvent::Finished(Box::new(summary.clone())));

@@ -133,6 +133,8 @@ pub struct Scores {
 pub struct Reported {
     pub student: Metrics,
     pub teacher: Option<Metrics>,
+    /// Eye-level test metrics (runs under eye labels).
+    pub eye: Option<super::eyes::EyeMetrics>,
 }
 
 /// The checkpoint files a run keeps.

@@ -59,6 +59,7 @@ fn random_images(count: usize, size: usize, classes: usize, labeled: bool) -> Im
         pixels,
         shape: crate::train::data::image_shape(size),
         guidance: Vec::new(),
+        groups: Vec::new(),
     }
 }
 

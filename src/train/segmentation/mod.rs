@@ -835,6 +835,7 @@ impl Learner for SegRun {
         Ok(Reported {
             student: written.into_metrics(),
             teacher: self.teacher_test.map(Dice::into_metrics),
+            eye: None,
         })
     }
 }
@@ -910,6 +911,7 @@ pub fn evaluate_run(
         student: dice.into_metrics(),
         teacher: saved.and_then(|s| s.teacher),
         stopped_early: false,
+        eye: None,
     })
 }
 
