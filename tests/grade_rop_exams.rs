@@ -404,7 +404,7 @@ fn the_exam_view_grades_an_eye_and_shows_its_type_1_flag() {
         2
     );
     harness.get_by_label_contains(&format!(
-        "Previous exam 2026-02-20: {annotator}: zone I, stage 3, none"
+        "Previous exam 2026-02-20: {annotator}: zone I, stage 3, no plus"
     ));
 }
 

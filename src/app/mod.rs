@@ -11,6 +11,7 @@ pub mod explain;
 pub mod jobs;
 pub mod painting;
 pub mod project;
+pub mod report;
 pub mod review;
 pub mod settings;
 pub mod thumbnail;

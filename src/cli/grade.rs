@@ -4,7 +4,8 @@
 //! printed once each grade is on disk); `--adjudicate` instead of
 //! `--annotator` records the adjudicated grade. Fields not given take their
 //! defaults (stage `none`, plus `none`, `notch` and `arop` `no`, no zone,
-//! no extent): each call records a whole grade.
+//! no extent): each call records a whole grade. `loupe report DIR --infant
+//! ID --out FILE.html` writes an infant's screening report.
 
 use std::path::PathBuf;
 
@@ -157,5 +158,27 @@ pub fn zones(args: &ZonesArgs) -> anyhow::Result<()> {
         ),
         _ => println!("{}: zone marks cleared", item.path),
     }
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    pub dir: PathBuf,
+    /// The infant's id, as in the exams CSV.
+    #[arg(long)]
+    pub infant: String,
+    /// The HTML file to write (refused if it exists, unless --replace).
+    #[arg(long, value_name = "FILE.html")]
+    pub out: PathBuf,
+    /// Replace `--out` if it exists.
+    #[arg(long)]
+    pub replace: bool,
+}
+
+/// `loupe report`: one infant's screening report as a self-contained HTML file.
+pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
+    let html = crate::app::report::infant_report(&args.dir, &args.infant)?;
+    crate::app::report::write_report(&args.out, &html, args.replace)?;
+    println!("wrote {} ({} KiB)", args.out.display(), html.len() / 1024);
     Ok(())
 }

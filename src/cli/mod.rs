@@ -63,6 +63,8 @@ pub enum CliCommand {
     Grade(grade::GradeArgs),
     /// Mark the optic disc and fovea on a posterior-pole photograph (ICROP3 zones I and posterior II).
     Zones(grade::ZonesArgs),
+    /// An infant's screening report: exams in order, each eye's grades and flags, thumbnails (one HTML file).
+    Report(grade::ReportArgs),
     /// Export labels as CSV, JSON, class folders, or painted label maps as NIfTI.
     Export(project::ExportArgs),
     /// The thyroid method's automatic crop of an image: Otsu threshold, largest connected component, box.
@@ -104,6 +106,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(CliCommand::Label(args)) => project::label(&args),
         Some(CliCommand::Grade(args)) => grade::grade(&args),
         Some(CliCommand::Zones(args)) => grade::zones(&args),
+        Some(CliCommand::Report(args)) => grade::report(&args),
         Some(CliCommand::Export(args)) => project::export(&args),
         Some(CliCommand::Paint(args)) => paint::run(&args),
         Some(CliCommand::Crop(args)) => crop::run(&args),

@@ -190,6 +190,27 @@ fn yes_no_text(value: bool) -> &'static str {
 }
 
 impl EyeGrade {
+    /// The grade in a line: `zone II, stage 2 (2,3), pre-plus` (`no plus`
+    /// where plus is none), or `ungradable (reason)`.
+    pub fn summary(&self) -> String {
+        if let Some(reason) = &self.ungradable {
+            return format!("ungradable ({reason})");
+        }
+        let zone = self
+            .zone
+            .map_or("zone —".to_string(), |z| format!("zone {}", z.name()));
+        let extent = if self.extent.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", self.extent.text())
+        };
+        let plus = match self.plus {
+            Plus::None => "no plus",
+            other => other.name(),
+        };
+        format!("{zone}, stage {}{extent}, {plus}", self.stage.name())
+    }
+
     /// Sets `field` (one of [`GRADE_FIELDS`]) from its text; an empty
     /// text clears an optional field (`zone`, `ungradable`,
     /// `after_treatment`).

@@ -770,6 +770,7 @@ mod tests {
                 .collect(),
             shape: data::image_shape(8),
             guidance: Vec::new(),
+            groups: Vec::new(),
         };
         let trainer = |weighted: bool| {
             let mut config = TrainConfig {

@@ -696,7 +696,44 @@ mod tests {
             pixels: (0..labels.len()).flat_map(|i| [i as f32; 3]).collect(),
             shape: image_shape(1),
             guidance: Vec::new(),
+            groups: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_grouped_split_keeps_each_group_on_one_side() {
+        // Ten infants of three photographs each; infant k's photographs are
+        // labeled k % 2 except its last, labeled 2 in infants 0–4 (a more
+        // severe eye): infants 0–4 are class 2, 5–9 class 0 or 1 by parity.
+        let mut labels = Vec::new();
+        let mut groups = Vec::new();
+        for infant in 0..10u64 {
+            for photo in 0..3 {
+                let severe = photo == 2 && infant < 5;
+                labels.push(if severe { 2 } else { infant as usize % 2 });
+                groups.push(infant);
+            }
+        }
+        let all = Images {
+            groups,
+            ..images(&labels)
+        };
+        let (training, validation) = all.split_stratified(0.4, 3);
+        let infants = |set: &Images| {
+            let mut g = set.groups.clone();
+            g.dedup();
+            g
+        };
+        let held: Vec<u64> = infants(&validation);
+        // round(0.4·5) = 2 of the five class-2 infants; of 5, 7, 9 (class 1)
+        // round(0.4·3) = 1; of 6, 8 (class 0) round(0.4·2) = 1: four whole infants.
+        assert_eq!(held.len(), 4, "{held:?}");
+        assert_eq!(validation.len(), 12);
+        assert!(held.iter().filter(|&&g| g < 5).count() == 2, "{held:?}");
+        for g in &held {
+            assert!(!training.groups.contains(g), "infant {g} on both sides");
+        }
+        assert_eq!(training.len() + validation.len(), 30);
     }
 
     #[test]

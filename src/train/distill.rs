@@ -386,6 +386,7 @@ mod tests {
             pixels: vec![0.0; ids.len()],
             shape: [1, 1, 1],
             guidance: Vec::new(),
+            groups: Vec::new(),
             ids,
         };
         let volumes = PoolData {

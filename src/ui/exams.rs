@@ -429,26 +429,6 @@ fn flags_ui(ui: &mut egui::Ui, mine: Option<&EyeGrade>) {
     }
 }
 
-/// `zone II, stage 2 (2,3), pre-plus`.
-fn grade_text(grade: &EyeGrade) -> String {
-    if let Some(reason) = &grade.ungradable {
-        return format!("ungradable ({reason})");
-    }
-    let zone = grade
-        .zone
-        .map_or("zone —".to_string(), |z| format!("zone {}", z.name()));
-    let extent = if grade.extent.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", grade.extent.text())
-    };
-    format!(
-        "{zone}, stage {}{extent}, {}",
-        grade.stage.name(),
-        grade.plus.name()
-    )
-}
-
 /// Other graders' grades of this eye, and the previous exam's.
 fn others_ui(
     ui: &mut egui::Ui,
@@ -458,14 +438,14 @@ fn others_ui(
 ) {
     for (grader, grade) in &entry.grades {
         if grader != annotator && grader != ADJUDICATOR {
-            ui.small(format!("{grader}: {}", grade_text(grade)));
+            ui.small(format!("{grader}: {}", grade.summary()));
         }
     }
     if let Some((exam, eye)) = previous {
         let grades: Vec<String> = eye
             .grades
             .iter()
-            .map(|(grader, g)| format!("{grader}: {}", grade_text(g)))
+            .map(|(grader, g)| format!("{grader}: {}", g.summary()))
             .collect();
         ui.small(format!(
             "Previous exam {}: {}",
@@ -486,10 +466,10 @@ fn consensus_ui(ui: &mut egui::Ui, eye: Eye, entry: &EyeEntry, commands: &mut Co
     let line = match &consensus {
         EyeConsensus::Ungraded => return,
         EyeConsensus::Agreed(g) if entry.grades.len() > 1 => {
-            format!("Graders agree: {}", grade_text(g))
+            format!("Graders agree: {}", g.summary())
         }
         EyeConsensus::Agreed(_) => return,
-        EyeConsensus::Adjudicated(g) => format!("Adjudicated: {}", grade_text(g)),
+        EyeConsensus::Adjudicated(g) => format!("Adjudicated: {}", g.summary()),
         EyeConsensus::Disputed(fields) => format!("Graders disagree on {}", fields.join(", ")),
     };
     ui.label(egui::RichText::new(line).strong());
@@ -502,7 +482,7 @@ fn consensus_ui(ui: &mut egui::Ui, eye: Eye, entry: &EyeEntry, commands: &mut Co
                 .small_button(format!("Adjudicate as {grader}"))
                 .on_hover_text(format!(
                     "Adopt {grader}'s grade as this eye's: {}",
-                    grade_text(grade)
+                    grade.summary()
                 ))
                 .clicked()
             {
