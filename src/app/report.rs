@@ -10,7 +10,7 @@ use std::path::Path;
 
 use base64::Engine as _;
 
-use super::exams::{EyeEntry, ExamEntry, ExamsView};
+use super::exams::{ExamEntry, ExamsView, EyeEntry};
 use super::thumbnail;
 use crate::rop::exam::weeks_and_days;
 use crate::rop::grade::{EyeGrade, flag_word};
@@ -62,9 +62,9 @@ pub fn escape(text: &str) -> String {
 pub fn infant_report(root: &Path, infant: &str) -> Result<String, StoreError> {
     let project = Project::open(root)?;
     let infants = project.infants()?;
-    let details = infants.get(infant).ok_or_else(|| {
-        StoreError::Invalid(format!("no infant {infant:?} in this project"))
-    })?;
+    let details = infants
+        .get(infant)
+        .ok_or_else(|| StoreError::Invalid(format!("no infant {infant:?} in this project")))?;
     let view = ExamsView::load(&project)?;
     let exams: Vec<&ExamEntry> = view.exams.iter().filter(|e| e.infant == infant).collect();
     let mut html = String::new();
@@ -74,7 +74,11 @@ pub fn infant_report(root: &Path, infant: &str) -> Result<String, StoreError> {
          <title>ROP screening — {}</title><style>{STYLE}</style></head><body>\n",
         escape(infant)
     );
-    let _ = write!(html, "<h1>ROP screening report — infant {}</h1>", escape(infant));
+    let _ = write!(
+        html,
+        "<h1>ROP screening report — infant {}</h1>",
+        escape(infant)
+    );
     let mut meta = Vec::new();
     if let Some(sex) = &details.sex {
         meta.push(format!("sex {}", escape(sex)));
@@ -157,7 +161,11 @@ fn eye_html(
     };
     let _ = write!(html, "<div class=\"flags\">{}", escape(&reference));
     if let Some(g) = grade {
-        let class = if g.type1() == Some(true) { " class=\"treat\"" } else { "" };
+        let class = if g.type1() == Some(true) {
+            " class=\"treat\""
+        } else {
+            ""
+        };
         let _ = write!(
             html,
             ": {}<br><span{class}>ETROP Type 1: {} · Type 2: {} · referral-warranted: {}</span>",
@@ -170,7 +178,11 @@ fn eye_html(
     html.push_str("</div><div class=\"photos\">");
     for image in &entry.images {
         let quality = image.quality.map_or("quality not recorded", |q| q.name());
-        let _ = write!(html, "<figure>{}", thumbnail_html(root, project, image.item_id)?);
+        let _ = write!(
+            html,
+            "<figure>{}",
+            thumbnail_html(root, project, image.item_id)?
+        );
         let _ = write!(
             html,
             "<figcaption>{}, {}</figcaption></figure>",

@@ -457,7 +457,9 @@ impl Project {
                     )
                     .map_err(sql)?;
                 if known == 0 {
-                    return Err(StoreError::Invalid(format!("no infant {name:?} in this project")));
+                    return Err(StoreError::Invalid(format!(
+                        "no infant {name:?} in this project"
+                    )));
                 }
                 moved += tx
                     .execute(

@@ -112,7 +112,8 @@ impl Images {
             let unit = self.groups.get(i).copied().unwrap_or(i as u64);
             units.entry(unit).or_default().push(i);
         }
-        let unit_class = |members: &Vec<usize>| members.iter().filter_map(|&i| self.labels[i]).max();
+        let unit_class =
+            |members: &Vec<usize>| members.iter().filter_map(|&i| self.labels[i]).max();
         let classes = self.labels.iter().flatten().max().map_or(0, |&c| c + 1);
         let mut held_out = Vec::new();
         for class in 0..classes {

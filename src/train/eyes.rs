@@ -233,7 +233,14 @@ impl EyeTable {
             .into_iter()
             .map(|(item, (eye, field, quality))| {
                 let gradable = quality != Some(Quality::Ungradable);
-                (item, EyePhoto { eye, field, gradable })
+                (
+                    item,
+                    EyePhoto {
+                        eye,
+                        field,
+                        gradable,
+                    },
+                )
             })
             .collect();
         let mut by_eye: BTreeMap<EyeRef, BTreeMap<String, EyeGrade>> = BTreeMap::new();
@@ -447,20 +454,45 @@ mod tests {
         let stage_2_zone_1 = grade(&[("stage", "2"), ("zone", "I"), ("extent", "3")]);
         let stage_3 = grade(&[("stage", "3"), ("zone", "II"), ("extent", "3")]);
         let graded = |pairs: &[(&str, &EyeGrade)]| -> BTreeMap<String, EyeGrade> {
-            pairs.iter().map(|(a, g)| (a.to_string(), (*g).clone())).collect()
+            pairs
+                .iter()
+                .map(|(a, g)| (a.to_string(), (*g).clone()))
+                .collect()
         };
         // Same stage, zones differ: the stage stands, the referral (zone I
         // makes stage 2 referral-warranted) is unknown.
         let truth = eye_truth(&graded(&[("a", &stage_2_zone_2), ("b", &stage_2_zone_1)]));
-        assert_eq!(truth, Some(EyeTruth { stage_level: 2, referral: None }));
+        assert_eq!(
+            truth,
+            Some(EyeTruth {
+                stage_level: 2,
+                referral: None
+            })
+        );
         // Stages differ: no reference …
-        assert_eq!(eye_truth(&graded(&[("a", &stage_2_zone_2), ("b", &stage_3)])), None);
+        assert_eq!(
+            eye_truth(&graded(&[("a", &stage_2_zone_2), ("b", &stage_3)])),
+            None
+        );
         // … until adjudicated.
-        let settled = graded(&[("a", &stage_2_zone_2), ("b", &stage_3), (ADJUDICATOR, &stage_3)]);
-        assert_eq!(eye_truth(&settled), Some(EyeTruth { stage_level: 3, referral: Some(true) }));
+        let settled = graded(&[
+            ("a", &stage_2_zone_2),
+            ("b", &stage_3),
+            (ADJUDICATOR, &stage_3),
+        ]);
+        assert_eq!(
+            eye_truth(&settled),
+            Some(EyeTruth {
+                stage_level: 3,
+                referral: Some(true)
+            })
+        );
         assert_eq!(
             eye_truth(&graded(&[("a", &stage_2_zone_2)])),
-            Some(EyeTruth { stage_level: 2, referral: Some(false) })
+            Some(EyeTruth {
+                stage_level: 2,
+                referral: Some(false)
+            })
         );
         assert_eq!(eye_truth(&BTreeMap::new()), None);
     }

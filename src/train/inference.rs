@@ -344,7 +344,12 @@ pub fn eye_metrics(
 ) -> EyeMetrics {
     let outputs = |images: &Images| {
         let probabilities = predict(model, images, device);
-        images.ids.iter().copied().zip(probabilities).collect::<Vec<_>>()
+        images
+            .ids
+            .iter()
+            .copied()
+            .zip(probabilities)
+            .collect::<Vec<_>>()
     };
     let pooler = match pooling {
         EyePooling::Max => Pooler::Max,
