@@ -83,6 +83,8 @@ impl DemoTask {
     pub fn default_labeled_fraction(self) -> f64 {
         match self {
             DemoTask::BrainTumour => 0.5,
+            // Of the screening demo's eyes outside the test pool: graded.
+            DemoTask::RopExams => 0.75,
             _ => 0.15,
         }
     }

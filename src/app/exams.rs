@@ -63,6 +63,8 @@ pub struct ExamsView {
     pub shown: bool,
     /// The eye the form's hotkeys grade.
     pub active_eye: Eye,
+    /// Where the last infant report was saved (shown until the next).
+    pub saved_report: Option<std::path::PathBuf>,
 }
 
 /// What the exam view's panels ask for.
@@ -74,6 +76,13 @@ pub enum ExamCommand {
     Step(i64),
     /// The next eye (after the open exam) the current grader has not graded.
     NextUngradedByMe,
+    /// The eye the current grader has not graded whose photographs the
+    /// model is least sure of (applied by the session, which holds the
+    /// predictions: [`super::project::ProjectSession::most_uncertain_eye`]).
+    MostUncertainEye,
+    /// Write the open exam's infant's report to this file (the save
+    /// dialog has asked before replacing one).
+    SaveReport(std::path::PathBuf),
     /// Record the current grader's grade of an eye of the open exam.
     Grade {
         eye: Eye,
@@ -200,6 +209,37 @@ impl ExamsView {
         self.exams.get(self.selected?)
     }
 
+    /// Eyes with photographs that `annotator` has not graded, most
+    /// uncertain first, as (exam index, eye, uncertainty): an eye is as
+    /// uncertain as its most uncertain gradable photograph (photographs
+    /// without a prediction say nothing; an eye with none is left out).
+    pub fn eyes_by_uncertainty(
+        &self,
+        annotator: &str,
+        uncertainty: impl Fn(i64) -> Option<f64>,
+    ) -> Vec<(usize, Eye, f64)> {
+        let mut ranked: Vec<(usize, Eye, f64)> = self
+            .exams
+            .iter()
+            .enumerate()
+            .flat_map(|(k, exam)| exam.eyes.iter().map(move |entry| (k, entry)))
+            .filter(|(_, entry)| !entry.grades.contains_key(annotator))
+            .filter_map(|(k, entry)| {
+                let most = entry
+                    .images
+                    .iter()
+                    .filter(|i| i.quality != Some(Quality::Ungradable))
+                    .filter_map(|i| uncertainty(i.item_id))
+                    .fold(None, |top: Option<f64>, u| {
+                        Some(top.map_or(u, |t| t.max(u)))
+                    })?;
+                Some((k, entry.eye, most))
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.2.total_cmp(&a.2));
+        ranked
+    }
+
     /// The same infant's exam before the open one, for progression.
     pub fn previous_exam(&self) -> Option<&ExamEntry> {
         let k = self.selected?;
@@ -261,6 +301,15 @@ impl ExamsView {
                     None => return Err("every eye with photographs has your grade".into()),
                 }
             }
+            // The session ranks (it holds the predictions) and opens the eye.
+            ExamCommand::MostUncertainEye => {}
+            ExamCommand::SaveReport(path) => {
+                let infant = &self.open_exam().ok_or("open an exam first")?.infant;
+                let html = super::report::infant_report(project.root(), infant)
+                    .map_err(|e| e.to_string())?;
+                super::report::write_report(&path, &html, true).map_err(|e| e.to_string())?;
+                self.saved_report = Some(path);
+            }
             ExamCommand::Grade { eye, grade } => {
                 self.record(eye, project, |p, e| p.grade_eye(e, annotator, &grade))?;
             }
@@ -285,5 +334,78 @@ impl ExamsView {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(item_id: i64, quality: Quality) -> ExamImage {
+        ExamImage {
+            item_id,
+            field: RetinalField::Temporal,
+            quality: Some(quality),
+        }
+    }
+
+    #[test]
+    fn eyes_rank_by_their_most_uncertain_gradable_photograph() {
+        let eye = |eye, images, graded_by: &[&str]| EyeEntry {
+            eye,
+            images,
+            grades: graded_by
+                .iter()
+                .map(|a| (a.to_string(), EyeGrade::default()))
+                .collect(),
+        };
+        let exam = |infant: &str, eyes| ExamEntry {
+            infant: infant.into(),
+            date: Date::parse("2026-03-01").unwrap(),
+            pma_days: None,
+            eyes,
+        };
+        let view = ExamsView {
+            exams: vec![
+                exam(
+                    "A",
+                    [
+                        // 0.2 and 0.5: the eye is 0.5 (the ungradable 0.9 says nothing).
+                        eye(
+                            Eye::Right,
+                            vec![
+                                image(1, Quality::Good),
+                                image(2, Quality::Poor),
+                                image(3, Quality::Ungradable),
+                            ],
+                            &[],
+                        ),
+                        // Graded by me already: not offered.
+                        eye(Eye::Left, vec![image(4, Quality::Good)], &["me"]),
+                    ],
+                ),
+                exam(
+                    "B",
+                    [
+                        eye(Eye::Right, vec![image(5, Quality::Good)], &["someone else"]),
+                        // No prediction: left out.
+                        eye(Eye::Left, vec![image(6, Quality::Good)], &[]),
+                    ],
+                ),
+            ],
+            ..ExamsView::default()
+        };
+        let uncertainty = |id: i64| match id {
+            1 => Some(0.2),
+            2 => Some(0.5),
+            3 => Some(0.9),
+            4 => Some(1.0),
+            5 => Some(0.7),
+            _ => None,
+        };
+        assert_eq!(
+            view.eyes_by_uncertainty("me", uncertainty),
+            vec![(1, Eye::Right, 0.7), (0, Eye::Right, 0.5)]
+        );
     }
 }

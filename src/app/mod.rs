@@ -428,6 +428,9 @@ impl AppState {
             ),
             Command::Window(c) => self.apply_window(c),
             Command::Exam(c) => match &mut self.session {
+                Some(session) if c == exams::ExamCommand::MostUncertainEye => {
+                    session.most_uncertain_eye(&self.settings.annotator)
+                }
                 Some(session) => {
                     session
                         .exams

@@ -252,6 +252,20 @@ impl ProjectSession {
             .and_then(|p| self.uncertainty.of(p))
     }
 
+    /// Opens the exam and eye that [`super::exams::ExamsView::eyes_by_uncertainty`] ranks
+    /// first for `annotator`; an error says why there is none.
+    pub fn most_uncertain_eye(&mut self, annotator: &str) -> Result<(), String> {
+        let ranked = self
+            .exams
+            .eyes_by_uncertainty(annotator, |id| self.uncertainty_of(id));
+        let &(exam, eye, _) = ranked
+            .first()
+            .ok_or("no eye you have not graded has a model prediction yet: train a run first")?;
+        self.exams.selected = Some(exam);
+        self.exams.active_eye = eye;
+        Ok(())
+    }
+
     /// Selects the listed item that is most uncertain and has no target label
     /// from `annotator` and is not a test item. `false` when none has a prediction.
     pub fn next_most_uncertain(&mut self, annotator: &str) -> bool {

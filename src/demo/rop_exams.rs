@@ -335,7 +335,11 @@ pub(super) fn write_rop_exams_demo(
     project.import_exams(&cohort)?;
     let tested = test_infants(&infants, options.test_fraction, &mut rng);
     project.hold_out_infants(&tested)?;
-    grade_some_eyes(&mut project, &infants, &tested, &mut rng)?;
+    let graded = Grading {
+        tested: &tested,
+        fraction: options.labeled_fraction,
+    };
+    grade_some_eyes(&mut project, &infants, &graded, &mut rng)?;
     DemoSummary::of(root, &project)
 }
 
@@ -435,24 +439,35 @@ fn test_infants(infants: &[DrawnInfant], fraction: f64, rng: &mut Rng) -> Vec<St
     names
 }
 
-/// Outside the test pool, about two eyes in three graded by both graders,
-/// one in ten by one of them; each reads the truth with their own slips.
-/// Every test eye is graded by both, and where they differ a reading panel
-/// adjudicates to the truth: the test pool's reference standard.
+/// Which eyes the demo's graders grade.
+struct Grading<'a> {
+    /// Infants of the test pool: every eye graded and adjudicated.
+    tested: &'a [String],
+    /// Of the other eyes, the fraction graded (the demo's labeled fraction).
+    fraction: f64,
+}
+
+/// Outside the test pool, `fraction` of the eyes graded: 13 in 15 of them
+/// by both graders, the rest by one (at the default 0.75: about two eyes
+/// in three by both, one in ten by one); each grader reads the truth with
+/// their own slips. Every test eye is graded by both, and where they
+/// differ a reading panel adjudicates to the truth: the test pool's
+/// reference standard.
 fn grade_some_eyes(
     project: &mut Project,
     infants: &[DrawnInfant],
-    tested: &[String],
+    grading: &Grading,
     rng: &mut Rng,
 ) -> Result<(), StoreError> {
+    let both = grading.fraction * 13.0 / 15.0;
     for infant in infants {
-        let in_test = tested.contains(&infant.name);
+        let in_test = grading.tested.contains(&infant.name);
         for (date, eyes) in &infant.exams {
             for (eye, truth) in [Eye::Right, Eye::Left].into_iter().zip(eyes) {
                 let draw = if in_test { 0.0 } else { rng.unit() };
-                let graders: &[(&str, f64)] = if draw < 0.65 {
+                let graders: &[(&str, f64)] = if draw < both {
                     &GRADERS
-                } else if draw < 0.75 {
+                } else if draw < grading.fraction {
                     &GRADERS[rng.below(2)..][..1]
                 } else {
                     &[]

@@ -64,6 +64,16 @@ pub fn exams_ui(
         if ui.button("Next eye not graded by me").clicked() {
             commands.push(ExamCommand::NextUngradedByMe);
         }
+        if ui
+            .button("Most uncertain eye")
+            .on_hover_text(
+                "The eye you have not graded whose photographs the last run is least sure of \
+                 (by the uncertainty measure chosen in the browser)",
+            )
+            .clicked()
+        {
+            commands.push(ExamCommand::MostUncertainEye);
+        }
         ui.weak(format!("grading as {annotator}"));
     });
     ui.separator();
@@ -166,10 +176,26 @@ fn exam_ui(
     let pma = exam.pma_days.map_or(String::new(), |d| {
         format!(", postmenstrual age {}", weeks_and_days(d))
     });
-    ui.heading(format!(
-        "Infant {} — exam of {}{pma}",
-        exam.infant, exam.date
-    ));
+    ui.horizontal_wrapped(|ui| {
+        ui.heading(format!(
+            "Infant {} — exam of {}{pma}",
+            exam.infant, exam.date
+        ));
+        if ui
+            .button("Report…")
+            .on_hover_text("Save this infant's screening report: every exam, grade and photograph in one HTML file that prints on A4")
+            .clicked()
+            && let Some(path) = rfd::FileDialog::new()
+                .set_file_name(format!("{}-report.html", exam.infant))
+                .add_filter("HTML", &["html"])
+                .save_file()
+        {
+            commands.push(ExamCommand::SaveReport(path));
+        }
+    });
+    if let Some(path) = &session.exams.saved_report {
+        ui.weak(format!("Report saved to {}", path.display()));
+    }
     let previous = session.exams.previous_exam();
     let eye_ui =
         |ui: &mut egui::Ui, eye: Eye, thumbnails: &mut Thumbnails, commands: &mut Commands| {

@@ -5,6 +5,7 @@
 //! same names overlaid; no code here knows any method's terms. The
 //! confusion matrix and per-class ROC of the latest epoch follow.
 
+use crate::train::eyes::{EyeMetrics, EyePooling, LabelSource};
 use std::collections::{BTreeMap, BTreeSet};
 
 use egui_plot::{Legend, Line, LineStyle, Plot, PlotPoints};
@@ -103,8 +104,58 @@ fn controls_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
             TrainingStatus::Failed(e) => format!("failed: {e}"),
         };
         ui.label(status);
+        if let Some(eye) = run.summary.as_ref().and_then(|s| s.eye.as_ref()) {
+            eye_metrics_ui(ui, eye);
+        }
     }
     lineage_ui(ui, state);
+}
+
+/// Where a screening project's labels come from, and how eyes pool.
+fn eye_settings_ui(ui: &mut egui::Ui, config: &mut TrainConfig) {
+    ui.horizontal(|ui| {
+        ui.label("Labels from").on_hover_text(
+            "Eyes: every gradable photograph takes its eye's reference stage; \
+             predictions roll up to the eye (most severe photograph)",
+        );
+        ui.selectable_value(&mut config.label_source, LabelSource::Eyes, "eye grades");
+        ui.selectable_value(
+            &mut config.label_source,
+            LabelSource::Images,
+            "image labels",
+        );
+    });
+    ui.add_enabled_ui(config.label_source == LabelSource::Eyes, |ui| {
+        ui.horizontal(|ui| {
+            ui.label("Eye referral from its photographs")
+                .on_hover_text("The highest P(stage 3 or worse), or an attention pooling fitted on the labeled eyes");
+            ui.selectable_value(&mut config.eye_pooling, EyePooling::Max, "highest");
+            ui.selectable_value(&mut config.eye_pooling, EyePooling::Attention, "attention (learned)");
+        });
+    });
+}
+
+/// A finished run's eye-level test metrics.
+fn eye_metrics_ui(ui: &mut egui::Ui, eye: &EyeMetrics) {
+    let or_dash = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3}"));
+    ui.label(format!(
+        "Eye level: {} test eyes, {} referral-warranted ({} pooling)",
+        eye.eyes, eye.referral_eyes, eye.pooling
+    ));
+    egui::Grid::new("eye-metrics").striped(true).show(ui, |ui| {
+        for (name, value) in [
+            ("Stage accuracy", format!("{:.3}", eye.accuracy)),
+            ("Referral-warranted AUC", or_dash(eye.referral_auc)),
+            (
+                "Sensitivity at 90 % specificity",
+                or_dash(eye.sensitivity_at_90_specificity),
+            ),
+        ] {
+            ui.label(name);
+            ui.strong(value);
+            ui.end_row();
+        }
+    });
 }
 
 fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
@@ -221,6 +272,13 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
                 ui.selectable_value(&mut config.choose_by, rule, title);
             }
         });
+        let grades_eyes = state
+            .session
+            .as_ref()
+            .is_some_and(|s| s.project.schema().grades_exams());
+        if grades_eyes {
+            eye_settings_ui(ui, &mut config);
+        }
         start_from_ui(ui, state, &mut config, commands);
     });
     if config != training.config {

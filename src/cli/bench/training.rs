@@ -280,6 +280,9 @@ pub fn throughput(s: &ThroughputSettings, json: bool) -> anyhow::Result<()> {
 
 /// Settings of the label-efficiency benchmark.
 pub struct LabelEfficiencySettings {
+    /// The demo: `rop` (image labels) or `rop-exams` (eye labels, with the
+    /// eye-level columns).
+    pub task: DemoTask,
     pub fractions: Vec<f64>,
     /// Seeds of the generated demo projects (each its own data).
     pub demo_seeds: Vec<u64>,
@@ -309,6 +312,19 @@ struct Outcome {
     /// The same of the last epoch (what choosing on validation is compared with).
     last_student: Option<[f64; 3]>,
     last_teacher: Option<[f64; 3]>,
+    /// Eye-level stage accuracy, referral AUC and sensitivity at 90 %
+    /// specificity of the model that predicts (runs under eye labels).
+    eye: Option<[f64; 3]>,
+}
+
+fn eye_scores(value: &serde_json::Value) -> Option<[f64; 3]> {
+    Some([
+        value["accuracy"].as_f64()?,
+        value["referral_auc"].as_f64().unwrap_or(f64::NAN),
+        value["sensitivity_at_90_specificity"]
+            .as_f64()
+            .unwrap_or(f64::NAN),
+    ])
 }
 
 /// Test accuracy, mean AUC and kappa of `model` in an epoch record.
@@ -354,6 +370,7 @@ fn run_job(job: &Job, exe: &Path, config_path: &Path, threads: usize) -> anyhow:
         teacher: scores(&value["teacher"]),
         last_student: last.as_ref().and_then(|r| series_scores(r, "student")),
         last_teacher: last.as_ref().and_then(|r| series_scores(r, "teacher")),
+        eye: eye_scores(&value["eye"]),
     })
 }
 
@@ -429,14 +446,16 @@ fn label_efficiency_jobs(s: &LabelEfficiencySettings) -> anyhow::Result<Vec<Job>
             "labeled fraction {fraction} must be in (0, 1]"
         );
         for &demo_seed in &s.demo_seeds {
-            let project = s
-                .dir
-                .join(format!("rop-{}pct-demo{demo_seed}", percent(fraction)));
+            let project = s.dir.join(format!(
+                "{}-{}pct-demo{demo_seed}",
+                s.task.name(),
+                percent(fraction)
+            ));
             if !crate::store::is_project(&project) {
                 let options = DemoOptions {
                     labeled_fraction: fraction,
                     seed: demo_seed,
-                    ..DemoOptions::new(DemoTask::Rop)
+                    ..DemoOptions::new(s.task)
                 };
                 write_demo(&project, &options, |_, _| {})?;
             }
@@ -460,9 +479,15 @@ fn label_efficiency_jobs(s: &LabelEfficiencySettings) -> anyhow::Result<Vec<Job>
 /// each apart — the spread between demos is part of the answer), method and
 /// model, mean ± sd of accuracy, AUC and kappa.
 fn label_efficiency_table(s: &LabelEfficiencySettings, outcomes: &[Outcome]) -> String {
+    let eyes = s.task == DemoTask::RopExams;
     let mut out = format!(
-        "ROP demo ({} px, width {}, {} epochs, lr {}, dropout {}, {} labeled of {} per batch, validation fraction {}); \
-         test pool of the checkpoint chosen on validation (\"…, last\": the last epoch's); mean ± sd over runs (demo seeds {:?} × training seeds {:?})\n",
+        "{} ({} px, width {}, {} epochs, lr {}, dropout {}, {} labeled of {} per batch, validation fraction {}); \
+         test pool of the checkpoint chosen on validation (\"…, last\": the last epoch's); mean ± sd over runs (demo seeds {:?} × training seeds {:?}){}\n",
+        if eyes {
+            "ROP screening demo, labeled = share of eyes graded"
+        } else {
+            "ROP demo"
+        },
         s.base.input_size,
         s.base.width,
         s.base.epochs,
@@ -472,11 +497,20 @@ fn label_efficiency_table(s: &LabelEfficiencySettings, outcomes: &[Outcome]) -> 
         s.base.batch_size,
         s.base.validation_fraction,
         s.demo_seeds,
-        s.seeds
+        s.seeds,
+        if eyes {
+            "; eye columns: test eyes, of the model that predicts (the teacher where there is one), referral by the highest P(stage ≥ 3)"
+        } else {
+            ""
+        }
     );
-    let mut table = Table::new(&[
+    let mut columns = vec![
         "labeled", "demo", "method", "model", "n", "accuracy", "mean AUC", "kappa",
-    ]);
+    ];
+    if eyes {
+        columns.extend(["eye accuracy", "eye referral AUC", "eye sens @ 90 % spec"]);
+    }
+    let mut table = Table::new(&columns);
     let mut demo_groups: Vec<(String, Vec<u64>)> = vec![("all".to_string(), s.demo_seeds.clone())];
     if s.demo_seeds.len() > 1 {
         demo_groups.extend(s.demo_seeds.iter().map(|&d| (d.to_string(), vec![d])));
@@ -504,20 +538,37 @@ fn label_efficiency_table(s: &LabelEfficiencySettings, outcomes: &[Outcome]) -> 
                         runs.iter().filter_map(|o| o.last_teacher).collect(),
                     ),
                 ];
+                // The eye columns go on the row of the model that predicts.
+                let predicting = if runs.iter().any(|o| o.teacher.is_some()) {
+                    "teacher"
+                } else {
+                    "student"
+                };
+                let eye_values: Vec<[f64; 3]> = runs.iter().filter_map(|o| o.eye).collect();
                 for (model, values) in models.into_iter().filter(|(_, v)| !v.is_empty()) {
-                    let cell = |k: usize| {
+                    let cell = |values: &[[f64; 3]], k: usize| {
                         plus_minus(mean_sd(&values.iter().map(|v| v[k]).collect::<Vec<_>>()))
                     };
-                    table.row(vec![
+                    let mut row = vec![
                         format!("{} %", percent(fraction)),
                         demo_name.clone(),
                         method.name().to_string(),
                         model.to_string(),
                         values.len().to_string(),
-                        cell(0),
-                        cell(1),
-                        cell(2),
-                    ]);
+                        cell(&values, 0),
+                        cell(&values, 1),
+                        cell(&values, 2),
+                    ];
+                    if eyes {
+                        for k in 0..3 {
+                            row.push(if model == predicting && !eye_values.is_empty() {
+                                cell(&eye_values, k)
+                            } else {
+                                String::new()
+                            });
+                        }
+                    }
+                    table.row(row);
                 }
             }
         }
@@ -573,6 +624,11 @@ pub fn run_throughput(args: &TrainingArgs) -> anyhow::Result<()> {
 /// seeds (several processes at once).
 #[derive(Debug, clap::Args)]
 pub struct LabelEfficiencyArgs {
+    /// The demo: `rop` (image labels), or `rop-exams` (labels from eye
+    /// grades; the fraction is the share of eyes graded; adds eye-level
+    /// columns).
+    #[arg(long, value_enum, default_value = "rop")]
+    pub task: DemoTask,
     #[arg(long, value_delimiter = ',', default_value = "0.1,0.2")]
     pub fractions: Vec<f64>,
     /// Seeds of the generated demo projects.
@@ -599,6 +655,7 @@ pub struct LabelEfficiencyArgs {
 
 pub fn run_label_efficiency(args: &LabelEfficiencyArgs) -> anyhow::Result<()> {
     let LabelEfficiencyArgs {
+        task,
         fractions,
         demo_seeds,
         seeds,
@@ -614,6 +671,14 @@ pub fn run_label_efficiency(args: &LabelEfficiencyArgs) -> anyhow::Result<()> {
     };
     if let Some(epochs) = epochs {
         base.epochs = *epochs;
+    }
+    anyhow::ensure!(
+        matches!(task, DemoTask::Rop | DemoTask::RopExams),
+        "label-efficiency runs on the ROP demos: --task rop or rop-exams, not {}",
+        task.name()
+    );
+    if *task == DemoTask::RopExams {
+        base.label_source = crate::train::eyes::LabelSource::Eyes;
     }
     let methods = if method.is_empty() {
         // The methods that train on the demo's images alone (distillation needs a teacher run).
@@ -637,6 +702,7 @@ pub fn run_label_efficiency(args: &LabelEfficiencyArgs) -> anyhow::Result<()> {
         1..=256,
     )?;
     label_efficiency(&LabelEfficiencySettings {
+        task: *task,
         fractions: fractions.clone(),
         demo_seeds: demo_seeds.clone(),
         seeds: seeds.clone(),
