@@ -313,3 +313,65 @@ fn a_report_escapes_what_users_typed() {
     assert!(!html.contains("<script>") && !html.contains("<b>dr"));
     assert!(html.contains("&lt;b&gt;dr&lt;/b&gt;"));
 }
+
+#[test]
+fn the_exam_view_opens_the_most_uncertain_eye_not_graded_yet() {
+    use egui_kittest::kittest::Queryable;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("p");
+    let r = root.to_str().unwrap();
+    run_ok(&["project", "init", r, "--schema", "rop-exam"]);
+    for k in 0..5 {
+        write_png(&dir.path().join(format!("cohort/img{k}.png")), 20 + 10 * k as u8);
+    }
+    let csv = dir.path().join("cohort/exams.csv");
+    std::fs::write(
+        &csv,
+        "infant,exam_date,eye,field,path,quality\n\
+         A,2026-02-20,OD,posterior pole,img0.png,good\n\
+         A,2026-02-20,OD,temporal,img1.png,poor\n\
+         A,2026-02-20,OS,posterior pole,img2.png,good\n\
+         B,2026-03-01,OS,temporal,img3.png,good\n\
+         B,2026-03-01,OD,temporal,img4.png,ungradable\n",
+    )
+    .unwrap();
+    run_ok(&["import", r, "--exams", csv.to_str().unwrap()]);
+    // Entropies: A/OD 0.3 and 0.4, A/OS 0.2, B/OS 0.6, B/OD's ungradable 1.5.
+    let entropy = [0.3, 0.4, 0.2, 0.6, 1.5];
+    let mut project = loupe::store::Project::open(&root).unwrap();
+    let predictions: Vec<loupe::store::Prediction> = (0..5)
+        .map(|k| loupe::store::Prediction {
+            item_id: common::item_id(&root, &format!("img{k}.png")),
+            run: "r".into(),
+            probabilities: vec![1.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            entropy: entropy[k],
+            mc_dropout_entropy: None,
+            disagreement: None,
+        })
+        .collect();
+    project.set_predictions(&predictions).unwrap();
+    drop(project);
+    let mut harness = common::window_on(&root, dir.path().join("data"));
+    harness.get_by_label("Exams").click();
+    harness.run();
+    harness.get_by_label("Most uncertain eye").click();
+    harness.run();
+    // B's left eye (0.6); its right eye's 1.5 is an ungradable photograph.
+    harness.get_by_label_contains("Infant B — exam of 2026-03-01");
+    let active = |h: &egui_kittest::Harness<'static, loupe::ui::LoupeApp>| {
+        let exams = &h.state().state().session.as_ref().unwrap().exams;
+        (exams.selected, exams.active_eye)
+    };
+    assert_eq!(active(&harness), (Some(1), loupe::rop::exam::Eye::Left));
+    // Once the grader has graded B/OS, the next is A/OD (its poor 0.4).
+    let annotator = harness.state().state().settings.annotator.clone();
+    run_ok(&["grade", r, "B/2026-03-01/OS", "stage=none", "--annotator", &annotator]);
+    drop(harness);
+    let mut harness = common::window_on(&root, dir.path().join("data"));
+    harness.get_by_label("Exams").click();
+    harness.run();
+    harness.get_by_label("Most uncertain eye").click();
+    harness.run();
+    harness.get_by_label_contains("Infant A — exam of 2026-02-20");
+    assert_eq!(active(&harness), (Some(0), loupe::rop::exam::Eye::Right));
+}
