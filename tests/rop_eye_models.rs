@@ -322,7 +322,10 @@ fn the_exam_view_opens_the_most_uncertain_eye_not_graded_yet() {
     let r = root.to_str().unwrap();
     run_ok(&["project", "init", r, "--schema", "rop-exam"]);
     for k in 0..5 {
-        write_png(&dir.path().join(format!("cohort/img{k}.png")), 20 + 10 * k as u8);
+        write_png(
+            &dir.path().join(format!("cohort/img{k}.png")),
+            20 + 10 * k as u8,
+        );
     }
     let csv = dir.path().join("cohort/exams.csv");
     std::fs::write(
@@ -365,7 +368,14 @@ fn the_exam_view_opens_the_most_uncertain_eye_not_graded_yet() {
     assert_eq!(active(&harness), (Some(1), loupe::rop::exam::Eye::Left));
     // Once the grader has graded B/OS, the next is A/OD (its poor 0.4).
     let annotator = harness.state().state().settings.annotator.clone();
-    run_ok(&["grade", r, "B/2026-03-01/OS", "stage=none", "--annotator", &annotator]);
+    run_ok(&[
+        "grade",
+        r,
+        "B/2026-03-01/OS",
+        "stage=none",
+        "--annotator",
+        &annotator,
+    ]);
     drop(harness);
     let mut harness = common::window_on(&root, dir.path().join("data"));
     harness.get_by_label("Exams").click();

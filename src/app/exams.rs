@@ -77,11 +77,12 @@ pub enum ExamCommand {
     /// The next eye (after the open exam) the current grader has not graded.
     NextUngradedByMe,
     /// The eye the current grader has not graded whose photographs the
-    /// model is least sure of (applied by the session, which holds the
-    /// predictions: [`super::project::ProjectSession::most_uncertain_eye`]).
+    /// model is least sure of (applied by the project session, which holds
+    /// the predictions).
     MostUncertainEye,
     /// Write the open exam's infant's report to this file (the save
-    /// dialog has asked before replacing one).
+    /// dialog has asked before replacing one; applied by the project
+    /// session, since the report reads the exams).
     SaveReport(std::path::PathBuf),
     /// Record the current grader's grade of an eye of the open exam.
     Grade {
@@ -301,15 +302,8 @@ impl ExamsView {
                     None => return Err("every eye with photographs has your grade".into()),
                 }
             }
-            // The session ranks (it holds the predictions) and opens the eye.
-            ExamCommand::MostUncertainEye => {}
-            ExamCommand::SaveReport(path) => {
-                let infant = &self.open_exam().ok_or("open an exam first")?.infant;
-                let html = super::report::infant_report(project.root(), infant)
-                    .map_err(|e| e.to_string())?;
-                super::report::write_report(&path, &html, true).map_err(|e| e.to_string())?;
-                self.saved_report = Some(path);
-            }
+            // Applied by the project session (see their documentation).
+            ExamCommand::MostUncertainEye | ExamCommand::SaveReport(_) => {}
             ExamCommand::Grade { eye, grade } => {
                 self.record(eye, project, |p, e| p.grade_eye(e, annotator, &grade))?;
             }

@@ -427,16 +427,17 @@ impl AppState {
                 },
             ),
             Command::Window(c) => self.apply_window(c),
-            Command::Exam(c) => match &mut self.session {
-                Some(session) if c == exams::ExamCommand::MostUncertainEye => {
+            Command::Exam(c) => match (&mut self.session, c) {
+                (Some(session), exams::ExamCommand::MostUncertainEye) => {
                     session.most_uncertain_eye(&self.settings.annotator)
                 }
-                Some(session) => {
+                (Some(session), exams::ExamCommand::SaveReport(path)) => session.save_report(path),
+                (Some(session), c) => {
                     session
                         .exams
                         .apply(c, &mut session.project, &self.settings.annotator)
                 }
-                None => Ok(()),
+                (None, _) => Ok(()),
             },
             Command::Zone(c) => match (&mut self.session, &mut self.document) {
                 (Some(session), Some(document)) => match &mut document.zones {

@@ -266,6 +266,17 @@ impl ProjectSession {
         Ok(())
     }
 
+    /// Writes the open exam's infant's report to `path` (replacing a file
+    /// there: the save dialog has asked) and remembers where.
+    pub fn save_report(&mut self, path: std::path::PathBuf) -> Result<(), String> {
+        let infant = &self.exams.open_exam().ok_or("open an exam first")?.infant;
+        let html =
+            super::report::infant_report(self.project.root(), infant).map_err(|e| e.to_string())?;
+        super::report::write_report(&path, &html, true).map_err(|e| e.to_string())?;
+        self.exams.saved_report = Some(path);
+        Ok(())
+    }
+
     /// Selects the listed item that is most uncertain and has no target label
     /// from `annotator` and is not a test item. `false` when none has a prediction.
     pub fn next_most_uncertain(&mut self, annotator: &str) -> bool {
