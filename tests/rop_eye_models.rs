@@ -355,6 +355,11 @@ fn the_exam_view_opens_the_most_uncertain_eye_not_graded_yet() {
     project.set_predictions(&predictions).unwrap();
     drop(project);
     let mut harness = common::window_on(&root, dir.path().join("data"));
+    // A screening project trains on its eye grades.
+    assert_eq!(
+        harness.state().state().training.config.label_source,
+        loupe::train::eyes::LabelSource::Eyes
+    );
     harness.get_by_label("Exams").click();
     harness.run();
     harness.get_by_label("Most uncertain eye").click();

@@ -301,6 +301,8 @@ impl Training {
             // The schema's own loss and way of reading a series (slices for bone).
             self.config.loss = preset.loss;
             self.config.slices = preset.slices;
+            // Eye grades in a screening project, image labels elsewhere.
+            self.config.label_source = preset.label_source;
             self.config.modalities = vec![default_input(schema, &self.config.modalities)];
             // Teacher runs are this project's.
             self.config.teachers.clear();
