@@ -1019,3 +1019,31 @@ fn agreement_opens_with_one_click_and_closes_with_the_next() {
             .is_none()
     );
 }
+
+#[test]
+fn an_exams_import_holds_out_whole_infants_as_its_test_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = setup(dir.path(), 5);
+    let csv = dir.path().join("cohort/exams.csv");
+    std::fs::write(&csv, cohort_csv()).unwrap();
+    let r = root.to_str().unwrap();
+    let c = csv.to_str().unwrap();
+    let refused = loupe(&["import", r, "--exams", c, "--test-fraction", "0.9"]);
+    assert!(stderr(&refused).contains("--test-fraction 0.9 must be between"));
+    let out = run_ok(&["import", r, "--exams", c, "--test-fraction", "0.5", "--seed", "4"]);
+    // Half of two infants: one, whole (A has four photographs, B one).
+    let project = loupe::store::Project::open(&root).unwrap();
+    let places = project.exam_images().unwrap();
+    let items = project.items().unwrap();
+    let tested: std::collections::BTreeSet<String> = items
+        .iter()
+        .filter(|i| i.pool == loupe::store::Pool::Test)
+        .map(|i| places[&i.id].0.infant.clone())
+        .collect();
+    assert_eq!(tested.len(), 1, "{out}");
+    let infant = tested.first().unwrap();
+    let photos = places.values().filter(|p| &p.0.infant == infant).count();
+    let test_items = items.iter().filter(|i| i.pool == loupe::store::Pool::Test).count();
+    assert_eq!(test_items, photos);
+    assert!(out.contains(&format!("held out 1 infants ({photos} photographs)")), "{out}");
+}

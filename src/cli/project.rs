@@ -47,7 +47,8 @@ pub struct ImportArgs {
     /// Existing labels: `path,field=value,…` lines or a table with a `path` column.
     #[arg(long)]
     pub labels: Option<PathBuf>,
-    /// Fraction of new items held out as the test pool (stratified by label).
+    /// Fraction of new items held out as the test pool (stratified by label;
+    /// with --exams, of the CSV's infants, each held out whole).
     #[arg(long, default_value_t = 0.0)]
     pub test_fraction: f64,
     #[arg(long, default_value_t = 0)]
@@ -147,8 +148,22 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
                 "--exams imports the images its CSV names; import other files in a separate call"
             );
         }
+        crate::store::split::check_test_fraction("--test-fraction", args.test_fraction)
+            .map_err(anyhow::Error::msg)?;
         let exams = crate::store::exams::ExamsCsv::read(csv)?;
         let report = project.import_exams(&exams)?;
+        if args.test_fraction > 0.0 {
+            // Whole infants of this CSV, so none is trained and tested on.
+            let names = exams.rows.iter().map(|r| r.infant.name.clone()).collect();
+            let mut rng = crate::rng::Rng::new(args.seed);
+            let tested =
+                crate::store::exams::draw_test_infants(names, args.test_fraction, &mut rng);
+            let moved = project.hold_out_infants(&tested)?;
+            println!(
+                "held out {} infants ({moved} photographs) as the test pool",
+                tested.len()
+            );
+        }
         println!(
             "imported {} exam images ({} new files, {} already in the project placed, {} \
              unchanged); {} new infants, {} new exams",

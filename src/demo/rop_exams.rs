@@ -333,7 +333,8 @@ pub(super) fn write_rop_exams_demo(
     write("ground_truth_eyes.csv", &truth_csv)?;
     let cohort = ExamsCsv::read(&root.join("exams.csv"))?;
     project.import_exams(&cohort)?;
-    let tested = test_infants(&infants, options.test_fraction, &mut rng);
+    let names = infants.iter().map(|i| i.name.clone()).collect();
+    let tested = crate::store::exams::draw_test_infants(names, options.test_fraction, &mut rng);
     project.hold_out_infants(&tested)?;
     let graded = Grading {
         tested: &tested,
@@ -426,17 +427,6 @@ fn truth_line(infant: &str, date: Date, eye: Eye, truth: &EyeTruth) -> String {
         flag_text(grade.type2()).into(),
         flag_text(grade.referral_warranted()).into(),
     ])
-}
-
-/// The infants (about `fraction` of them, drawn) whose photographs form
-/// the test pool: a whole infant is held out, so no infant is both
-/// trained and tested on.
-fn test_infants(infants: &[DrawnInfant], fraction: f64, rng: &mut Rng) -> Vec<String> {
-    let mut names: Vec<String> = infants.iter().map(|i| i.name.clone()).collect();
-    rng.shuffle(&mut names);
-    names.truncate(crate::store::split::share(fraction, infants.len()));
-    names.sort();
-    names
 }
 
 /// Which eyes the demo's graders grade.

@@ -301,6 +301,23 @@ pub struct ExamsImport {
     pub exams_added: usize,
 }
 
+/// The infants (`share(fraction, n)` of them, drawn by `rng`) whose
+/// photographs form the test pool, sorted: a whole infant is held out, so
+/// no infant is both trained and tested on (the demo's and the import's
+/// test split).
+pub fn draw_test_infants(
+    mut names: Vec<String>,
+    fraction: f64,
+    rng: &mut crate::rng::Rng,
+) -> Vec<String> {
+    names.sort();
+    names.dedup();
+    rng.shuffle(&mut names);
+    names.truncate(super::split::share(fraction, names.len()));
+    names.sort();
+    names
+}
+
 /// The tables (made by the store's later-tables SQL) exams need.
 pub(crate) const EXAMS_SQL: &str = "
 CREATE TABLE IF NOT EXISTS infants (
