@@ -25,4 +25,5 @@ pub mod store;
 pub mod synth;
 pub mod train;
 pub mod ui;
+pub mod user_file;
 pub mod volume;

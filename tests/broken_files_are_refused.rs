@@ -311,3 +311,91 @@ fn broken_raster_images_are_refused_clearly() {
     assert_eq!(output.status.code(), Some(1));
     assert!(common::stderr(&output).contains("missing.nii"));
 }
+
+/// Every text file a user names (cases, labels and exams CSVs, a training
+/// configuration, a schema) is refused at once when it is a device or a
+/// FIFO — never read without end, never waited on — and `--stdin` lines are
+/// bounded: an endless line is an error, a line that is not UTF-8 is
+/// reported and the lines after it still apply.
+#[cfg(unix)]
+#[test]
+fn text_inputs_are_regular_bounded_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let project = d.join("p");
+    let p = project.to_str().unwrap();
+    common::run_ok(&["project", "init", p, "--schema", "rop"]);
+    let fifo = d.join("pipe.csv");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let f = fifo.to_str().unwrap();
+    let init = d.join("q");
+    let q = init.to_str().unwrap();
+    let attempts: [(Vec<&str>, &str); 8] = [
+        (vec!["import", p, "--cases", "/dev/zero"], "is a device"),
+        (vec!["import", p, "--cases", f], "a FIFO"),
+        (vec!["import", p, "--exams", "/dev/zero"], "is a device"),
+        (
+            vec!["import", p, "some.png", "--labels", "/dev/zero"],
+            "is a device",
+        ),
+        (vec!["import", p, "some.png", "--labels", f], "a FIFO"),
+        (
+            vec!["train", p, "--config", "/dev/zero", "--device", "flex"],
+            "is a device",
+        ),
+        (
+            vec!["train", p, "--config", f, "--device", "flex"],
+            "a FIFO",
+        ),
+        (vec!["project", "init", q, "--schema", f], "a FIFO"),
+    ];
+    for (args, reason) in attempts {
+        let output = common::loupe(&args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let said = common::stderr(&output);
+        assert!(said.contains(reason), "{args:?}: {said}");
+    }
+    // A configuration over the JSON limit is refused without reading it all.
+    let big = d.join("big.json");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(loupe::user_file::MAX_JSON_BYTES + 1)
+        .unwrap();
+    let output = common::loupe(&["train", p, "--config", big.to_str().unwrap()]);
+    assert!(common::stderr(&output).contains("larger than 16 MiB"));
+    // `label --stdin` from an endless stream without line breaks.
+    let zero = std::fs::File::open("/dev/zero").unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_loupe"))
+        .args(["label", p, "--annotator", "a", "--stdin"])
+        .stdin(zero)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(common::stderr(&output).contains("line 1 is longer than 64 KiB"));
+    // A line that is not UTF-8 fails alone; the next line still applies.
+    let image = d.join("img.png");
+    common::write_png(&image, 90);
+    common::run_ok(&["import", p, image.to_str().unwrap()]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_loupe"))
+        .args(["label", p, "--annotator", "a", "--stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"\xff\xfe stage=Normal\n1 stage=Normal\n")
+        .unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    let said = common::stderr(&output);
+    assert!(said.contains("error line 1: not UTF-8 text"), "{said}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "ok 1\n");
+}

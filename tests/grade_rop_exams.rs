@@ -785,13 +785,34 @@ fn the_screening_demo_writes_a_cohort_its_eye_truth_and_two_graders() {
             "{row:?}"
         );
     }
-    // Two graders, some eyes graded by both.
+    // Two graders, some eyes graded by both; the reading panel's
+    // adjudications only in the test pool, and only where graders differ.
     let grades = project.eye_grades().unwrap();
     assert!(!grades.is_empty());
     assert!(
         grades
             .iter()
-            .all(|g| ["grader-a", "grader-b"].contains(&g.annotator.as_str()))
+            .all(|g| ["grader-a", "grader-b", "adjudicated"].contains(&g.annotator.as_str()))
+    );
+    let places = project.exam_images().unwrap();
+    let test_eyes: std::collections::BTreeSet<_> = project
+        .items()
+        .unwrap()
+        .iter()
+        .filter(|i| i.pool == loupe::store::Pool::Test)
+        .map(|i| places[&i.id].0.clone())
+        .collect();
+    assert!(!test_eyes.is_empty());
+    for eye in &test_eyes {
+        let of = |who: &str| grades.iter().find(|g| &g.eye == eye && g.annotator == who);
+        let (a, b) = (of("grader-a").unwrap(), of("grader-b").unwrap());
+        assert_eq!(of("adjudicated").is_some(), a.grade != b.grade, "{eye}");
+    }
+    assert!(
+        grades
+            .iter()
+            .filter(|g| g.annotator == "adjudicated")
+            .all(|g| test_eyes.contains(&g.eye))
     );
     let both = grades
         .iter()
@@ -1030,7 +1051,16 @@ fn an_exams_import_holds_out_whole_infants_as_its_test_pool() {
     let c = csv.to_str().unwrap();
     let refused = loupe(&["import", r, "--exams", c, "--test-fraction", "0.9"]);
     assert!(stderr(&refused).contains("--test-fraction 0.9 must be between"));
-    let out = run_ok(&["import", r, "--exams", c, "--test-fraction", "0.5", "--seed", "4"]);
+    let out = run_ok(&[
+        "import",
+        r,
+        "--exams",
+        c,
+        "--test-fraction",
+        "0.5",
+        "--seed",
+        "4",
+    ]);
     // Half of two infants: one, whole (A has four photographs, B one).
     let project = loupe::store::Project::open(&root).unwrap();
     let places = project.exam_images().unwrap();
@@ -1043,7 +1073,13 @@ fn an_exams_import_holds_out_whole_infants_as_its_test_pool() {
     assert_eq!(tested.len(), 1, "{out}");
     let infant = tested.first().unwrap();
     let photos = places.values().filter(|p| &p.0.infant == infant).count();
-    let test_items = items.iter().filter(|i| i.pool == loupe::store::Pool::Test).count();
+    let test_items = items
+        .iter()
+        .filter(|i| i.pool == loupe::store::Pool::Test)
+        .count();
     assert_eq!(test_items, photos);
-    assert!(out.contains(&format!("held out 1 infants ({photos} photographs)")), "{out}");
+    assert!(
+        out.contains(&format!("held out 1 infants ({photos} photographs)")),
+        "{out}"
+    );
 }

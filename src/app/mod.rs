@@ -501,11 +501,15 @@ impl AppState {
             WindowCommand::CreateProject { dir, schema } => {
                 let schema = match Schema::builtin(&schema) {
                     Some(s) => s,
-                    None => std::fs::read_to_string(&schema)
-                        .map_err(|e| format!("cannot read schema {schema}: {e}"))
-                        .and_then(|text| {
-                            Schema::from_json(&text).map_err(|e| format!("{e}: {schema}"))
-                        })?,
+                    None => crate::user_file::read_text(
+                        Path::new(&schema),
+                        crate::user_file::MAX_JSON_BYTES,
+                        "JSON file",
+                    )
+                    .map_err(|e| e.to_string())
+                    .and_then(|text| {
+                        Schema::from_json(&text).map_err(|e| format!("{e}: {schema}"))
+                    })?,
                 };
                 Project::create(&dir, &schema).map_err(|e| e.to_string())?;
                 self.open_project(&dir);

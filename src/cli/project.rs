@@ -1,8 +1,8 @@
 //! Project subcommands: `project init`, `import`, `label`, `export`, `stats`.
 //! They work on the same SQLite store as the window.
 
-use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
@@ -117,8 +117,11 @@ pub fn init(command: &ProjectCommand) -> anyhow::Result<()> {
     let schema = match Schema::builtin(schema) {
         Some(builtin) => builtin,
         None => {
-            let text = std::fs::read_to_string(schema)
-                .with_context(|| format!("reading schema file {schema}"))?;
+            let text = crate::user_file::read_text(
+                Path::new(schema),
+                crate::user_file::MAX_JSON_BYTES,
+                "JSON file",
+            )?;
             Schema::from_json(&text).with_context(|| format!("schema file {schema}"))?
         }
     };
@@ -334,10 +337,17 @@ pub fn label(args: &LabelArgs) -> anyhow::Result<()> {
 pub fn each_stdin_line(
     mut apply: impl FnMut(&str, &[&str]) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    use crate::user_file::{Line, MAX_LINE_BYTES, next_line};
     let stdout = std::io::stdout();
     let mut failures = 0;
-    for (number, line) in std::io::stdin().lock().lines().enumerate() {
-        let line = line.context("reading standard input")?;
+    let mut stdin = std::io::stdin().lock();
+    let mut number = 0;
+    while let Some(line) = next_line(&mut stdin, &mut number, MAX_LINE_BYTES)? {
+        let Line::Text(line) = line else {
+            failures += 1;
+            eprintln!("error line {number}: not UTF-8 text");
+            continue;
+        };
         let mut words = line.split_whitespace();
         let Some(target) = words.next() else { continue };
         let assignments: Vec<&str> = words.collect();
@@ -349,7 +359,7 @@ pub fn each_stdin_line(
             }
             Err(error) => {
                 failures += 1;
-                eprintln!("error line {} ({target}): {error:#}", number + 1);
+                eprintln!("error line {number} ({target}): {error:#}");
             }
         }
     }

@@ -352,8 +352,7 @@ fn compute_device(choice: DeviceArg) -> anyhow::Result<ComputeDevice> {
 
 /// A training configuration from a JSON file (fields as in a run's `config.json`).
 pub fn read_config(path: &Path) -> anyhow::Result<TrainConfig> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = crate::user_file::read_text(path, crate::user_file::MAX_JSON_BYTES, "JSON file")?;
     serde_json::from_str(&text)
         .with_context(|| format!("{} is not a training configuration", path.display()))
 }

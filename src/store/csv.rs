@@ -106,33 +106,14 @@ pub fn line<S: AsRef<str>>(fields: &[S]) -> String {
 /// wrote, and reading it whole would exhaust memory.
 pub const MAX_CSV_BYTES: u64 = 256 << 20;
 
-/// A CSV file's text: read whole (at most [`MAX_CSV_BYTES`]), refused
-/// (naming the file and the first bad byte) unless it is UTF-8 — what
-/// Excel writes as "CSV UTF-8".
+/// A CSV file's text: a regular file of at most [`MAX_CSV_BYTES`],
+/// refused (naming the file and the first bad byte) unless it is UTF-8 —
+/// what Excel writes as "CSV UTF-8" ([`crate::user_file::read_text`]).
 pub fn read_text(path: &std::path::Path) -> Result<String, super::StoreError> {
-    use std::io::Read;
-    let io = |source| super::StoreError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_CSV_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    if bytes.len() as u64 > MAX_CSV_BYTES {
-        return Err(super::StoreError::Invalid(format!(
-            "{} is larger than {} MiB: not a CSV Loupe reads",
-            path.display(),
-            MAX_CSV_BYTES >> 20
-        )));
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        super::StoreError::Invalid(format!(
-            "{} is not UTF-8 text (byte {} is not): save it as \"CSV UTF-8\"",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        ))
+    use crate::user_file::UserFileError;
+    crate::user_file::read_text(path, MAX_CSV_BYTES, "CSV").map_err(|e| match e {
+        UserFileError::Io { path, source } => super::StoreError::Io { path, source },
+        other => super::StoreError::Invalid(other.to_string()),
     })
 }
 
