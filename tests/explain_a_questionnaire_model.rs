@@ -243,3 +243,13 @@ fn wait_for_the_explanation(harness: &mut egui_kittest::Harness<'static, loupe::
     }
     harness.run();
 }
+
+#[test]
+fn permutation_repeats_are_bounded() {
+    for repeats in ["0", "1001"] {
+        let out = common::loupe(&["explain", "nowhere", "--run", "r", "--repeats", repeats]);
+        assert!(!out.status.success());
+        let said = common::stderr(&out);
+        assert!(said.contains("--repeats") && said.contains("1..=1000"), "{said}");
+    }
+}

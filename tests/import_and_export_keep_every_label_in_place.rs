@@ -237,6 +237,21 @@ fn annotator_names_follow_one_rule_everywhere() {
         "Adjudicated",
     ]);
     assert!(stderr.contains("reserved"), "{stderr}");
+    // The name painting needs for its map files is the name labeling takes.
+    for unnamable in ["CON", "..", "."] {
+        let stderr = run_refused(&[
+            "label",
+            s(&root),
+            "1",
+            "stage=Stage 2",
+            "--annotator",
+            unnamable,
+        ]);
+        assert!(
+            stderr.contains("cannot name a file"),
+            "{unnamable}: {stderr}"
+        );
+    }
     let stderr = run_refused(&["import", s(&root), s(&images), "--annotator", ""]);
     assert!(stderr.contains("annotator name is empty"), "{stderr}");
 

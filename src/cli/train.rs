@@ -768,9 +768,9 @@ pub struct ExplainArgs {
     /// Explain this item (id or path; a case's name): its Shapley values.
     #[arg(long)]
     pub item: Option<String>,
-    /// Shuffles per column for the permutation importance.
-    #[arg(long, default_value_t = 10)]
-    pub repeats: usize,
+    /// Shuffles per column for the permutation importance (1–1000).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub repeats: u16,
     #[arg(long, value_enum, default_value = "flex")]
     pub device: DeviceArg,
     /// Print one JSON object.
@@ -784,7 +784,7 @@ pub fn explain(args: &ExplainArgs) -> anyhow::Result<()> {
     let compute = compute_device(args.device)?;
     let explainer = Explainer::load(&args.dir, &args.run, &compute.device, RASTERIZE)?;
     let Some(item) = &args.item else {
-        let table = explainer.global(args.repeats);
+        let table = explainer.global(usize::from(args.repeats));
         if args.json {
             println!("{}", serde_json::json!({ "features": table }));
         } else {

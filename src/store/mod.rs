@@ -313,6 +313,14 @@ pub fn annotator_name(raw: &str) -> Result<String, StoreError> {
             "annotator name {name:?} is longer than {ANNOTATOR_NAME_MAX_CHARS} characters"
         )));
     }
+    // An annotator's painted maps and exports are files named after them:
+    // a name that cannot name a file is refused here, for labels alike.
+    names::safe_file_name(name).map_err(|_| {
+        StoreError::Invalid(format!(
+            "annotator name {name:?} cannot name a file (\".\", \"..\" or reserved on Windows, \
+             such as CON)"
+        ))
+    })?;
     Ok(name.to_string())
 }
 
@@ -1500,7 +1508,17 @@ mod tests {
     #[test]
     fn annotator_names_are_trimmed_and_the_reserved_one_refused() {
         assert_eq!(annotator_name("  ana ").unwrap(), "ana");
-        for bad in ["", "   ", "Adjudicated", "a\tb", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "   ",
+            "Adjudicated",
+            "a\tb",
+            &"x".repeat(65),
+            ".",
+            "..",
+            "CON",
+            "nul.txt",
+        ] {
             assert!(annotator_name(bad).is_err(), "{bad:?}");
         }
         let (_dir, mut project, ids) = project_with_items(1);
