@@ -250,6 +250,9 @@ fn permutation_repeats_are_bounded() {
         let out = common::loupe(&["explain", "nowhere", "--run", "r", "--repeats", repeats]);
         assert!(!out.status.success());
         let said = common::stderr(&out);
-        assert!(said.contains("--repeats") && said.contains("1..=1000"), "{said}");
+        assert!(
+            said.contains("--repeats") && said.contains("1..=1000"),
+            "{said}"
+        );
     }
 }

@@ -344,6 +344,24 @@ fn densenet121_trains_and_bad_settings_are_refused() {
         ],
         "dropout 1.5 must be between 0 and 0.95",
     );
+    // A misspelled key is refused, naming the key meant (it would otherwise
+    // fall back to its default unnoticed).
+    let config = config_file(
+        dir.path(),
+        "typo.json",
+        serde_json::json!({"lerning_rate": 0.1, "epochs": 1}),
+    );
+    refused(
+        &[
+            "train",
+            root.to_str().unwrap(),
+            "--device",
+            "flex",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        "no setting is called \"lerning_rate\" (did you mean \"learning_rate\"?)",
+    );
 }
 
 #[test]
