@@ -356,7 +356,10 @@ pub fn read_config(path: &Path) -> anyhow::Result<TrainConfig> {
     let json: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a training configuration", path.display()))?;
     // A misspelled key would silently fall back to its default.
-    if let Some((key, nearest)) = TrainConfig::unknown_keys(&json).into_iter().next() {
+    if let Some((key, nearest)) = crate::train::presets::unknown_config_keys(&json)
+        .into_iter()
+        .next()
+    {
         let hint = nearest.map_or(String::new(), |k| format!(" (did you mean {k:?}?)"));
         anyhow::bail!("{}: no setting is called {key:?}{hint}", path.display());
     }

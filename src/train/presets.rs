@@ -301,3 +301,107 @@ pub fn switch_method(
         config.read_as(kind, &project.roles);
     }
 }
+
+/// Keys of a configuration file that no setting reads, each with the
+/// known key nearest to it (a misspelled `lerning_rate` would otherwise
+/// fall back to its default unnoticed): the top level and the nested
+/// settings objects (`augmentation`, `loss`, …) are compared with what a
+/// configuration writes; the top-level sections older configurations
+/// kept method settings in (the declarations' `legacy` pointers) are
+/// known too. `settings` is left to the declarations' own checks.
+pub fn unknown_config_keys(json: &serde_json::Value) -> Vec<(String, Option<String>)> {
+    let Ok(known) = serde_json::to_value(TrainConfig::default()) else {
+        return Vec::new();
+    };
+    let mut legacy: Vec<String> = methods::all()
+        .iter()
+        .flat_map(|d| d.method.spec().settings.iter())
+        .filter_map(|s| s.legacy.split('/').nth(1).map(str::to_string))
+        .collect();
+    legacy.push("slices".into()); // `null` in the default
+    let mut unknown = Vec::new();
+    unknown_in(json, &known, "", &legacy, &mut unknown);
+    unknown
+}
+
+/// [`unknown_config_keys`] below `prefix`.
+fn unknown_in(
+    given: &serde_json::Value,
+    known: &serde_json::Value,
+    prefix: &str,
+    also_known: &[String],
+    out: &mut Vec<(String, Option<String>)>,
+) {
+    let (Some(given), Some(known)) = (given.as_object(), known.as_object()) else {
+        return;
+    };
+    for (key, value) in given {
+        let path = format!("{prefix}{key}");
+        match known.get(key) {
+            Some(inner) if key != "settings" => {
+                unknown_in(value, inner, &format!("{path}."), &[], out)
+            }
+            Some(_) => {}
+            None if also_known.contains(key) => {}
+            None => {
+                let nearest = known
+                    .keys()
+                    .map(|k| (edit_distance(k, key), k))
+                    .filter(|(d, _)| *d <= 3)
+                    .min()
+                    .map(|(_, k)| format!("{prefix}{k}"));
+                out.push((path, nearest));
+            }
+        }
+    }
+}
+
+/// Levenshtein distance between two short names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_configuration_keys_are_named_with_the_nearest_known_one() {
+        let mut json = serde_json::to_value(TrainConfig::default()).unwrap();
+        assert!(unknown_config_keys(&json).is_empty());
+        // An older configuration's method section is still known.
+        json["mean_teacher"] = serde_json::json!({ "ema_decay": 0.9 });
+        assert!(unknown_config_keys(&json).is_empty());
+        json["lerning_rate"] = serde_json::json!(0.1);
+        json["augmentation"]["rotation_degree"] = serde_json::json!(5.0);
+        json["zzz_qqq_xxx"] = serde_json::json!(1);
+        assert_eq!(
+            unknown_config_keys(&json),
+            vec![
+                (
+                    "augmentation.rotation_degree".to_string(),
+                    Some("augmentation.rotation_degrees".to_string())
+                ),
+                (
+                    "lerning_rate".to_string(),
+                    Some("learning_rate".to_string())
+                ),
+                ("zzz_qqq_xxx".to_string(), None),
+            ]
+        );
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}
