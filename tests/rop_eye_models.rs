@@ -195,8 +195,25 @@ fn an_eye_level_run_reports_what_its_predictions_roll_up_to() {
     );
     assert_eq!(attention["eye"]["pooling"], "attention");
     assert_eq!(attention["eye"]["eyes"], eye["eyes"]);
-    let auc = attention["eye"]["referral_auc"].as_f64().unwrap();
-    assert!((0.0..=1.0).contains(&auc));
+    // `eval` refits the pooling on the same labeled photographs of the same
+    // checkpoint: the same referral AUC.
+    let attention_run = attention["run"].as_str().unwrap();
+    let refit = run_ok(&[
+        "eval",
+        root.to_str().unwrap(),
+        "--run",
+        attention_run,
+        "--device",
+        "flex",
+        "--json",
+    ]);
+    let refit: serde_json::Value = serde_json::from_str(refit.lines().last().unwrap()).unwrap();
+    assert_eq!(refit["eye"]["pooling"], "attention");
+    let (trained, evaluated) = (
+        attention["eye"]["referral_auc"].as_f64().unwrap(),
+        refit["eye"]["referral_auc"].as_f64().unwrap(),
+    );
+    assert!((trained - evaluated).abs() < 1e-6, "{trained} vs {evaluated}");
     // Image labels on this project: nothing is labeled, so nothing trains.
     let images = loupe(&[
         "train",

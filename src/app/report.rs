@@ -12,7 +12,7 @@ use base64::Engine as _;
 
 use super::exams::{ExamEntry, ExamsView, EyeEntry};
 use super::thumbnail;
-use crate::rop::exam::weeks_and_days;
+use crate::rop::exam::{Eye, weeks_and_days};
 use crate::rop::grade::{EyeGrade, flag_word};
 use crate::store::exams::{EyeConsensus, eye_consensus};
 use crate::store::{Project, StoreError};
@@ -133,9 +133,9 @@ fn eye_html(
     project: &Project,
     entry: &EyeEntry,
 ) -> Result<(), StoreError> {
-    let title = match entry.eye.name() {
-        "OD" => "Right eye (OD)",
-        _ => "Left eye (OS)",
+    let title = match entry.eye {
+        Eye::Right => "Right eye (OD)",
+        Eye::Left => "Left eye (OS)",
     };
     let _ = write!(html, "<div class=\"eye\"><h3>{title}</h3><table>");
     if entry.grades.is_empty() {

@@ -182,33 +182,16 @@ fn model_parser() -> impl TypedValueParser<Value = ModelKind> {
         .map(|name| ModelKind::from_name(&name).expect("the parser offers only model names"))
 }
 
-fn choice_parser() -> impl TypedValueParser<Value = ChoiceRule> {
-    let names: Vec<&'static str> = ChoiceRule::ALL.iter().map(|r| r.name()).collect();
-    PossibleValuesParser::new(names).map(|name| {
-        ChoiceRule::ALL
-            .into_iter()
-            .find(|r| r.name() == name)
-            .expect("the parser offers only rule names")
-    })
-}
-
-fn label_source_parser() -> impl TypedValueParser<Value = LabelSource> {
-    let names: Vec<&'static str> = LabelSource::ALL.iter().map(|s| s.name()).collect();
-    PossibleValuesParser::new(names).map(|name| {
-        LabelSource::ALL
-            .into_iter()
-            .find(|s| s.name() == name)
-            .expect("the parser offers only source names")
-    })
-}
-
-fn eye_pooling_parser() -> impl TypedValueParser<Value = EyePooling> {
-    let names: Vec<&'static str> = EyePooling::ALL.iter().map(|s| s.name()).collect();
-    PossibleValuesParser::new(names).map(|name| {
-        EyePooling::ALL
-            .into_iter()
-            .find(|s| s.name() == name)
-            .expect("the parser offers only pooling names")
+/// A parser offering the names of `all`, giving back the value named.
+fn named_parser<T: Copy + Send + Sync + 'static>(
+    all: &'static [T],
+    name: fn(T) -> &'static str,
+) -> impl TypedValueParser<Value = T> {
+    let names: Vec<&'static str> = all.iter().map(|&v| name(v)).collect();
+    PossibleValuesParser::new(names).map(move |text| {
+        *all.iter()
+            .find(|&&v| name(v) == text)
+            .expect("the parser offers only these names")
     })
 }
 
@@ -262,17 +245,17 @@ pub struct TrainArgs {
     pub xception_depth: Option<Vec<usize>>,
     /// How the reported epoch is chosen on the validation split:
     /// accuracy, windowed-auc (mean over 5 epochs) or last-epoch.
-    #[arg(long, value_name = "RULE", value_parser = choice_parser())]
+    #[arg(long, value_name = "RULE", value_parser = named_parser(&ChoiceRule::ALL, ChoiceRule::name))]
     pub choose_by: Option<ChoiceRule>,
     /// Where labels come from: `images` (each image's own), or `eyes`
     /// (the eye's consensus stage on its gradable photographs; the default
     /// in a screening project), with eye-level test metrics.
-    #[arg(long, value_name = "SOURCE", value_parser = label_source_parser())]
+    #[arg(long, value_name = "SOURCE", value_parser = named_parser(&LabelSource::ALL, LabelSource::name))]
     pub label_source: Option<LabelSource>,
     /// How an eye's photographs' referral probabilities are pooled under
     /// eye labels: `max`, or `attention` (a multiple-instance pooling
     /// fitted on the labeled eyes).
-    #[arg(long, value_name = "POOLING", value_parser = eye_pooling_parser())]
+    #[arg(long, value_name = "POOLING", value_parser = named_parser(&EyePooling::ALL, EyePooling::name))]
     pub eye_pooling: Option<EyePooling>,
     /// Peak learning rate of the optimizer.
     #[arg(long, value_name = "RATE")]

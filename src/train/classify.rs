@@ -665,13 +665,20 @@ impl Learner for ClassifyRun {
             run,
         );
         Project::open(&self.root)?.set_predictions(&predictions)?;
+        // The test pool's predictions just made are those the eyes roll up
+        // (the teacher's where there is one, as the eye metrics report).
         let eye = self.eyes.as_ref().map(|table| {
+            let tested: std::collections::HashSet<i64> =
+                trainer.data.test.ids.iter().copied().collect();
             inference::eye_metrics(
                 models.teacher.as_ref().unwrap_or(&models.student),
                 trainer.config.eye_pooling,
                 table,
                 &[&trainer.data.labeled, &trainer.data.validation],
-                &trainer.data.test,
+                predictions
+                    .iter()
+                    .filter(|p| tested.contains(&p.item_id))
+                    .map(|p| (p.item_id, p.probabilities.as_slice())),
                 &self.device,
             )
         });

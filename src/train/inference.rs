@@ -319,27 +319,36 @@ pub fn evaluate_run(
         stopped_early: saved.is_some_and(|s| s.stopped_early),
         eye: match loaded.config.label_source {
             LabelSource::Images => None,
-            LabelSource::Eyes => Some(eye_metrics(
-                loaded.teacher.as_ref().unwrap_or(&loaded.student),
-                loaded.config.eye_pooling,
-                &EyeTable::load(&Project::open(root)?)?,
-                &[&data.labeled],
-                &data.test,
-                &compute.device,
-            )),
+            LabelSource::Eyes => {
+                let model = loaded.teacher.as_ref().unwrap_or(&loaded.student);
+                let tested = predict(model, &data.test, &compute.device);
+                Some(eye_metrics(
+                    model,
+                    loaded.config.eye_pooling,
+                    &EyeTable::load(&Project::open(root)?)?,
+                    &[&data.labeled],
+                    data.test
+                        .ids
+                        .iter()
+                        .copied()
+                        .zip(tested.iter().map(Vec::as_slice)),
+                    &compute.device,
+                ))
+            }
         },
     })
 }
 
 /// Eye-level test metrics of `model`: its probabilities for the test
-/// photographs rolled up to their eyes by `pooling` (the attention pooling
-/// fitted on its probabilities for the `labeled` sets' photographs).
-pub fn eye_metrics(
+/// photographs (`tested`: item id → probabilities, as the run predicted
+/// them) rolled up to their eyes by `pooling` (the attention pooling fitted
+/// on its probabilities for the `labeled` sets' photographs).
+pub fn eye_metrics<'a>(
     model: &Classifier,
     pooling: EyePooling,
     table: &EyeTable,
     labeled: &[&Images],
-    test: &Images,
+    tested: impl IntoIterator<Item = (i64, &'a [f32])>,
     device: &Device,
 ) -> EyeMetrics {
     let outputs = |images: &Images| {
@@ -361,8 +370,7 @@ pub fn eye_metrics(
             )
         }
     };
-    let tested = outputs(test);
-    let eyes = table.roll_up(tested.iter().map(|(id, p)| (*id, p.as_slice())), &pooler);
+    let eyes = table.roll_up(tested, &pooler);
     table.score(&eyes, pooling)
 }
 
