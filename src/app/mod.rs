@@ -70,6 +70,7 @@ impl Launch {
     pub fn from_path(path: Option<PathBuf>) -> Self {
         match path {
             None => Launch::Default,
+            Some(p) if p.to_str().is_some_and(crate::store::postgres::is_url) => Launch::Project(p),
             Some(p) if p.is_dir() && crate::store::is_project(&p) => Launch::Project(p),
             Some(p) if p.is_dir() && !folder_has_entries(&p) => Launch::Project(p),
             Some(p) => Launch::File(p),
@@ -110,6 +111,10 @@ pub struct AppState {
     /// Why the saved settings could not be read (they were kept aside and
     /// the defaults used), for the status bar.
     pub settings_problem: Option<String>,
+    /// The annotator name of the settings while a team project is open:
+    /// there the window labels as the database user, and this comes back
+    /// (and is what is saved) when a folder project is opened.
+    solo_annotator: Option<String>,
     /// Which record columns a tabular run leans on for the selected case.
     pub explanations: explain::Explanations,
     /// What a case's label overlay shows: the annotator's map, a run's
@@ -142,6 +147,7 @@ impl AppState {
             training: Training::default(),
             painting: Painting::default(),
             settings_problem,
+            solo_annotator: None,
             explanations: Default::default(),
             map_view: Default::default(),
             resampled_series: Default::default(),
@@ -244,7 +250,11 @@ impl AppState {
     }
 
     fn save_settings(&mut self) {
-        if let Err(e) = self.settings.save(&self.data_dir) {
+        let mut settings = self.settings.clone();
+        if let Some(solo) = &self.solo_annotator {
+            settings.annotator = solo.clone();
+        }
+        if let Err(e) = settings.save(&self.data_dir) {
             self.error(format!(
                 "cannot save settings in {}: {e}",
                 self.data_dir.display()
@@ -254,6 +264,11 @@ impl AppState {
 
     /// Takes what background jobs and training reported; call once per frame.
     pub fn poll(&mut self) {
+        if let Some(session) = &mut self.session
+            && let Err(e) = session.take_remote_changes()
+        {
+            self.error(format!("reading others' changes: {e}"));
+        }
         let root = self.session.as_ref().map(|s| s.project.root());
         let (ended, failure) = self.training.poll(root);
         if ended {
@@ -382,6 +397,16 @@ impl AppState {
     fn open_project(&mut self, dir: &Path) {
         match ProjectSession::open(dir) {
             Ok(mut session) => {
+                // On a team project the window works as the database user.
+                if let Some(solo) = self.solo_annotator.take() {
+                    self.settings.annotator = solo;
+                }
+                if let Some(user) = session.project.user() {
+                    self.solo_annotator = Some(std::mem::replace(
+                        &mut self.settings.annotator,
+                        user.to_string(),
+                    ));
+                }
                 session.next_unlabeled(&self.settings.annotator);
                 if session.selected.is_none() {
                     session.step(0);
@@ -516,6 +541,11 @@ impl AppState {
             }
             WindowCommand::ShowProjectPicker(show) => self.show_project_picker = show,
             WindowCommand::SetAnnotator(name) => {
+                if let Some(user) = self.session.as_ref().and_then(|s| s.project.user()) {
+                    return Err(format!(
+                        "on a team project you work as your database user {user:?}"
+                    ));
+                }
                 self.settings.annotator =
                     crate::store::annotator_name(&name).map_err(|e| e.to_string())?;
                 self.save_settings();

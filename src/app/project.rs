@@ -150,6 +150,8 @@ pub struct ProjectSession {
     pub shown_column: Option<String>,
     /// Screening exams: infants, exams, eyes, their photographs and grades.
     pub exams: super::exams::ExamsView,
+    /// On a team project: what others write, announced by the server.
+    changes: Option<crate::store::postgres::ChangeListener>,
 }
 
 impl ProjectSession {
@@ -174,9 +176,41 @@ impl ProjectSession {
             shown_role: None,
             shown_column: None,
             exams: Default::default(),
+            changes: None,
         };
         session.reload()?;
+        if session.project.is_shared() {
+            // Without the listener the window still works; it then shows
+            // others' work at the next reload.
+            match crate::store::postgres::ChangeListener::start(
+                &root.to_string_lossy(),
+                session.project.backend_pid(),
+                Box::new(|| {}),
+            ) {
+                Ok(listener) => session.changes = Some(listener),
+                Err(e) => log::warn!("live updates off: {e}"),
+            }
+        }
         Ok(session)
+    }
+
+    /// Whether the project is on a server where others write (the window
+    /// then looks for their work a few times a second).
+    pub fn is_shared(&self) -> bool {
+        self.project.is_shared()
+    }
+
+    /// Reloads when others wrote since the last call (labels, grades, maps,
+    /// runs): their work appears, nothing of this window's is overwritten
+    /// (the store is append-only). Returns whether it reloaded.
+    pub fn take_remote_changes(&mut self) -> Result<bool, StoreError> {
+        match &self.changes {
+            Some(changes) if changes.take_changed() => {
+                self.reload()?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     fn load_row(&self, item: Item) -> Result<ItemRow, StoreError> {

@@ -95,7 +95,7 @@ pub fn infant_report(root: &Path, infant: &str) -> Result<String, StoreError> {
     meta.push(format!("{} exams", exams.len()));
     let _ = write!(html, "<div class=\"meta\">{}</div>\n", meta.join(" · "));
     for exam in exams {
-        exam_html(&mut html, root, &project, exam)?;
+        exam_html(&mut html, &project, exam)?;
     }
     let _ = write!(
         html,
@@ -108,7 +108,6 @@ pub fn infant_report(root: &Path, infant: &str) -> Result<String, StoreError> {
 
 fn exam_html(
     html: &mut String,
-    root: &Path,
     project: &Project,
     exam: &ExamEntry,
 ) -> Result<(), StoreError> {
@@ -121,7 +120,7 @@ fn exam_html(
         exam.date
     );
     for eye in &exam.eyes {
-        eye_html(html, root, project, eye)?;
+        eye_html(html, project, eye)?;
     }
     html.push_str("</div></section>\n");
     Ok(())
@@ -129,7 +128,6 @@ fn exam_html(
 
 fn eye_html(
     html: &mut String,
-    root: &Path,
     project: &Project,
     entry: &EyeEntry,
 ) -> Result<(), StoreError> {
@@ -181,7 +179,7 @@ fn eye_html(
         let _ = write!(
             html,
             "<figure>{}",
-            thumbnail_html(root, project, image.item_id)?
+            thumbnail_html(project, image.item_id)?
         );
         let _ = write!(
             html,
@@ -196,9 +194,9 @@ fn eye_html(
 
 /// An `<img>` of the photograph's thumbnail as a PNG data URI, or a grey
 /// box saying why there is none (a missing or unreadable file).
-fn thumbnail_html(root: &Path, project: &Project, item_id: i64) -> Result<String, StoreError> {
+fn thumbnail_html(project: &Project, item_id: i64) -> Result<String, StoreError> {
     let item = project.item(item_id)?;
-    let drawn = thumbnail::load(root, &item.content_hash, &project.resolve(&item));
+    let drawn = thumbnail::load(project.files_root(), &item.content_hash, &project.resolve(&item));
     let png = drawn.and_then(|image| {
         let mut bytes = std::io::Cursor::new(Vec::new());
         image

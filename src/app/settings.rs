@@ -86,8 +86,13 @@ impl Settings {
         crate::durable::write_atomic(&Self::file(data_dir), text.as_bytes())
     }
 
+    /// Puts a project first in the recent list; a team project's URL is
+    /// kept without its password (settings are a plain file).
     pub fn remember_project(&mut self, root: &Path) {
-        let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+        let root = match root.to_str().filter(|t| crate::store::postgres::is_url(t)) {
+            Some(url) => PathBuf::from(crate::store::postgres::without_password(url)),
+            None => std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()),
+        };
         self.recent_projects.retain(|p| p != &root);
         self.recent_projects.insert(0, root);
         self.recent_projects.truncate(10);
@@ -113,9 +118,11 @@ mod tests {
         .unwrap();
         let error = Settings::load(dir.path()).unwrap_err();
         assert!(error.contains("settings.json is corrupt"), "{error}");
-        let (settings, message) = Settings::load_or_recover(dir.path());
+        let (mut settings, message) = Settings::load_or_recover(dir.path());
         assert!(message.unwrap().contains("settings.json.corrupt"));
         assert!(settings.recent_projects.is_empty());
+        settings.remember_project(Path::new("postgres://ana:secret@db/team?host=/s"));
+        assert_eq!(settings.recent_projects[0], Path::new("postgres://ana@db/team?host=/s"));
         assert!(
             dir.path().join("settings.json.corrupt").is_file(),
             "nothing the user had is thrown away"

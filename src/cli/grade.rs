@@ -13,7 +13,7 @@ use anyhow::Context;
 
 use crate::rop::grade::{EyeGrade, flag_word};
 use crate::store::exams::EyeRef;
-use crate::store::{Project, annotator_name};
+use crate::store::Project;
 
 #[derive(Debug, clap::Args)]
 pub struct GradeArgs {
@@ -81,9 +81,12 @@ fn flags(grade: &EyeGrade) -> String {
 
 pub fn grade(args: &GradeArgs) -> anyhow::Result<()> {
     // `None`: the adjudicator (clap lets exactly one of the two through).
-    let annotator = args.annotator.as_deref().map(annotator_name).transpose()?;
-    let annotator = annotator.as_deref();
     let mut project = Project::open(&args.dir)?;
+    let annotator = match args.annotator.as_deref() {
+        Some(given) => Some(project.annotator(Some(given))?),
+        None => None,
+    };
+    let annotator = annotator.as_deref();
     if !args.stdin {
         let eye = args
             .eye
@@ -120,8 +123,9 @@ pub struct ZonesArgs {
     /// Forget this grader's marks on the image.
     #[arg(long, conflicts_with_all = ["disc", "fovea", "disc_diameter"])]
     pub clear: bool,
+    /// Who marks (on a team project: the database user, the default).
     #[arg(long)]
-    pub annotator: String,
+    pub annotator: Option<String>,
 }
 
 fn point(option: &str, text: &str) -> anyhow::Result<crate::rop::zones::Point> {
@@ -134,8 +138,8 @@ fn point(option: &str, text: &str) -> anyhow::Result<crate::rop::zones::Point> {
 }
 
 pub fn zones(args: &ZonesArgs) -> anyhow::Result<()> {
-    let annotator = annotator_name(&args.annotator)?;
     let mut project = Project::open(&args.dir)?;
+    let annotator = project.annotator(args.annotator.as_deref())?;
     let item = project.find_item(&args.item)?;
     let marks = match (&args.disc, &args.fovea) {
         (Some(disc), Some(fovea)) if !args.clear => Some(crate::rop::zones::ZoneMarks {

@@ -101,7 +101,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(CliCommand::Explain(args)) => train::explain(&args),
         Some(CliCommand::Bench(args)) => bench::run(&args),
         Some(CliCommand::Demo(args)) => demo::run(&args),
-        Some(CliCommand::Project(command)) => project::init(&command),
+        Some(CliCommand::Project(command)) => project::project(&command),
         Some(CliCommand::Import(args)) => project::import(&args),
         Some(CliCommand::Label(args)) => project::label(&args),
         Some(CliCommand::Grade(args)) => grade::grade(&args),

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 
 use crate::paint::fill::{self, FillRegion};
 use crate::paint::{self, BrushShape, Grid, PaintOver, PlaneFrame, StrokeBuilder, interpolate};
-use crate::store::{Project, annotator_name};
+use crate::store::Project;
 use crate::volume;
 
 #[derive(Debug, clap::Args)]
@@ -17,8 +17,9 @@ pub struct PaintArgs {
     pub dir: PathBuf,
     /// Item id or path.
     pub item: String,
+    /// Whose map (on a team project: the database user, the default).
     #[arg(long)]
-    pub annotator: String,
+    pub annotator: Option<String>,
     /// Label value painted (1–255).
     #[arg(long, default_value_t = 1)]
     pub label: u8,
@@ -75,8 +76,8 @@ fn axis(name: &str) -> usize {
 }
 
 pub fn run(args: &PaintArgs) -> anyhow::Result<()> {
-    let annotator = annotator_name(&args.annotator)?;
     let mut project = Project::open(&args.dir)?;
+    let annotator = project.annotator(args.annotator.as_deref())?;
     let item = project.find_item(&args.item)?;
     let case = volume::load(&project.resolve(&item))?;
     let grid = Grid::new(case.spatial_shape(), [0, 1, 2].map(|a| case.pixdim[a]));

@@ -11,12 +11,54 @@ use crate::store::{Project, Schema, annotator_name, export};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ProjectCommand {
-    /// Create a project folder with a label schema.
+    /// Create a project folder (or, with --postgres, a team project on a
+    /// PostgreSQL server) with a label schema.
     Init {
-        dir: PathBuf,
+        /// The project folder (omit with --postgres).
+        #[arg(required_unless_present = "postgres", conflicts_with = "postgres")]
+        dir: Option<PathBuf>,
         /// `rop`, `rop-exam` (ROP screening graded per eye and exam), `thyroid`, or a JSON schema file.
         #[arg(long)]
         schema: String,
+        /// A `postgres://USER[:PASSWORD]@HOST[:PORT]/DB` URL of an empty
+        /// database: the project goes there and USER becomes its admin.
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
+        /// The images root on the share, as this workstation mounts it
+        /// (others set LOUPE_IMAGES_ROOT); with --postgres.
+        #[arg(long, value_name = "ROOT", requires = "postgres")]
+        images: Option<PathBuf>,
+        /// Where painted maps and runs go on the share (default IMAGES/.loupe;
+        /// others set LOUPE_FILES_ROOT); with --postgres.
+        #[arg(long, value_name = "ROOT", requires = "postgres")]
+        files: Option<PathBuf>,
+    },
+    /// Copy a project folder, with its whole history, into a PostgreSQL
+    /// project (created if the database is empty). Run again, it copies what
+    /// was added since; it refuses a server project with work of its own.
+    Push {
+        dir: PathBuf,
+        #[arg(long, value_name = "URL")]
+        postgres: String,
+        /// The images root on the share (default: the project folder).
+        #[arg(long, value_name = "ROOT")]
+        images: Option<PathBuf>,
+        /// The files root on the share (default IMAGES/.loupe).
+        #[arg(long, value_name = "ROOT")]
+        files: Option<PathBuf>,
+    },
+    /// Create a team member's database login (admins only).
+    User {
+        /// The project's URL (as its admin).
+        url: String,
+        /// The new login: the name their labels carry.
+        name: String,
+        #[arg(long, value_parser = crate::store::postgres::Role::parse)]
+        role: crate::store::postgres::Role,
+        /// Read the password from standard input's first line (else a
+        /// random one is made and printed once).
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -69,8 +111,10 @@ pub struct LabelArgs {
     pub item: Option<String>,
     /// FIELD=VALUE pairs (an empty value clears the field).
     pub assignments: Vec<String>,
+    /// Who labels (on a PostgreSQL project: the connection's user, the default;
+    /// another name is refused).
     #[arg(long)]
-    pub annotator: String,
+    pub annotator: Option<String>,
     /// Read `ITEM FIELD=VALUE…` lines; print `ok ITEM` once each is durable on disk.
     #[arg(long)]
     pub stdin: bool,
@@ -112,9 +156,80 @@ pub struct StatsArgs {
     pub json: bool,
 }
 
-pub fn init(command: &ProjectCommand) -> anyhow::Result<()> {
-    let ProjectCommand::Init { dir, schema } = command;
-    let schema = match Schema::builtin(schema) {
+pub fn project(command: &ProjectCommand) -> anyhow::Result<()> {
+    match command {
+        ProjectCommand::Init {
+            dir,
+            schema,
+            postgres,
+            images,
+            files,
+        } => {
+            let schema = read_schema(schema)?;
+            match (dir, postgres) {
+                (_, Some(url)) => {
+                    let images = images.clone().context("--postgres needs --images ROOT")?;
+                    let files = files.clone().unwrap_or_else(|| images.join(".loupe"));
+                    let project = crate::store::postgres::init(url, &schema, &images, &files)?;
+                    println!(
+                        "created {} project on {} (admin {}; images {}, files {})",
+                        schema.name,
+                        crate::store::postgres::redact(url),
+                        project.user().unwrap_or_default(),
+                        images.display(),
+                        files.display()
+                    );
+                }
+                (Some(dir), None) => {
+                    Project::create(dir, &schema)?;
+                    println!("created {} project in {}", schema.name, dir.display());
+                }
+                (None, None) => bail!("give a project folder or --postgres URL"),
+            }
+            Ok(())
+        }
+        ProjectCommand::Push {
+            dir,
+            postgres,
+            images,
+            files,
+        } => {
+            let images = images.clone().unwrap_or_else(|| dir.clone());
+            let files = files.clone().unwrap_or_else(|| images.join(".loupe"));
+            let report = crate::store::push::push(dir, postgres, &images, &files)?;
+            println!("{report}");
+            Ok(())
+        }
+        ProjectCommand::User {
+            url,
+            name,
+            role,
+            password_stdin,
+        } => {
+            let password = if *password_stdin {
+                use crate::user_file::{Line, MAX_LINE_BYTES, next_line};
+                let mut number = 0;
+                match next_line(&mut std::io::stdin().lock(), &mut number, MAX_LINE_BYTES)? {
+                    Some(Line::Text(line)) => line.trim_end_matches(['\r', '\n']).to_string(),
+                    _ => bail!("--password-stdin: no password line on standard input"),
+                }
+            } else {
+                crate::store::postgres::random_password()
+            };
+            let mut project = Project::open(Path::new(url))?;
+            project.create_user(name, *role, &password)?;
+            if *password_stdin {
+                println!("created {} {name}", role.as_str());
+            } else {
+                println!("created {} {name} with password {password}", role.as_str());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn read_schema(schema: &str) -> anyhow::Result<Schema> {
+    Ok(match Schema::builtin(schema) {
         Some(builtin) => builtin,
         None => {
             let text = crate::user_file::read_text(
@@ -124,10 +239,7 @@ pub fn init(command: &ProjectCommand) -> anyhow::Result<()> {
             )?;
             Schema::from_json(&text).with_context(|| format!("schema file {schema}"))?
         }
-    };
-    Project::create(dir, &schema)?;
-    println!("created {} project in {}", schema.name, dir.display());
-    Ok(())
+    })
 }
 
 pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
@@ -317,8 +429,8 @@ fn apply(project: &mut Project, item: &str, words: &[&str], annotator: &str) -> 
 }
 
 pub fn label(args: &LabelArgs) -> anyhow::Result<()> {
-    let annotator = annotator_name(&args.annotator)?;
     let mut project = Project::open(&args.dir)?;
+    let annotator = project.annotator(args.annotator.as_deref())?;
     if !args.stdin {
         let item = args
             .item
@@ -327,7 +439,46 @@ pub fn label(args: &LabelArgs) -> anyhow::Result<()> {
         let assignments: Vec<&str> = args.assignments.iter().map(String::as_str).collect();
         return apply(&mut project, item, &assignments, &annotator);
     }
-    each_stdin_line(|item, assignments| apply(&mut project, item, assignments, &annotator))
+    each_stdin_line(|item, assignments| {
+        reconnecting(&mut project, |project| apply(project, item, assignments, &annotator))
+    })
+}
+
+/// How long a client waits for a restarted server before giving up.
+const RECONNECT_FOR: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Runs `work`; when it fails because the server connection was lost (a
+/// restart), says so, reopens the project every second for up to
+/// [`RECONNECT_FOR`] and runs it again. Applying a line twice after a commit
+/// whose answer was lost appends the same label again: the history shows
+/// both, the current label is the same.
+pub fn reconnecting(
+    project: &mut Project,
+    mut work: impl FnMut(&mut Project) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let first = work(project);
+    if first.is_ok() || !project.connection_lost() {
+        return first;
+    }
+    eprintln!(
+        "lost the server connection ({:#}); reconnecting…",
+        first.err().unwrap_or_else(|| anyhow::anyhow!("closed"))
+    );
+    let deadline = std::time::Instant::now() + RECONNECT_FOR;
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        match Project::open(project.root()) {
+            Ok(reopened) => {
+                *project = reopened;
+                eprintln!("reconnected to {}", project.root().display());
+                return work(project);
+            }
+            Err(e) if std::time::Instant::now() > deadline => {
+                return Err(e).context("the server did not come back");
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 /// The one `--stdin` loop of `label` and `grade`: each `TARGET FIELD=VALUE…`

@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use rusqlite::{OptionalExtension, params};
+use super::db::{Sql, args};
 
 use super::csv;
 use super::import::{ImportOptions, ImportReport};
@@ -82,22 +82,20 @@ impl Project {
             .first()
             .map(|(_, p, _)| p.clone())
             .unwrap_or_default();
-        self.write(|tx, sql| {
-            let id = match super::insert_item(tx, sql, &primary, &identity, pool)? {
+        self.write(|tx| {
+            let id = match super::insert_item(tx, &primary, &identity, pool)? {
                 AddOutcome::Duplicate(id) => return Ok(AddOutcome::Duplicate(id)),
                 AddOutcome::Added(id) => id,
             };
             tx.execute(
                 "INSERT INTO cases (item_id, name) VALUES (?1, ?2)",
-                params![id, name],
-            )
-            .map_err(sql)?;
+                args![id, name],
+            )?;
             for (role, path, hash) in &stored {
                 tx.execute(
                     "INSERT INTO case_files (item_id, role, path, content_hash) VALUES (?1, ?2, ?3, ?4)",
-                    params![id, role, path, hash],
-                )
-                .map_err(sql)?;
+                    args![id, role, path, hash],
+                )?;
             }
             Ok(AddOutcome::Added(id))
         })
@@ -108,14 +106,8 @@ impl Project {
         if !self.has_table("cases")? {
             return Ok(BTreeMap::new());
         }
-        let mut statement = self
-            .conn
-            .prepare("SELECT item_id, name FROM cases")
-            .map_err(|e| self.sql(e))?;
-        let rows = statement
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(|e| self.sql(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+        let rows = self.db.map_rows("SELECT item_id, name FROM cases", args![], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<Result<_, _>>()
     }
 
     /// Every case's files by role, resolved, by item id: the newest file per role.
@@ -123,22 +115,16 @@ impl Project {
         if !self.has_table("case_files")? {
             return Ok(BTreeMap::new());
         }
-        let mut statement = self
-            .conn
-            .prepare("SELECT item_id, role, path FROM case_files ORDER BY id")
-            .map_err(|e| self.sql(e))?;
-        let rows = statement
-            .query_map([], |r| {
+        let rows = self.db.map_rows("SELECT item_id, role, path FROM case_files ORDER BY id", args![], |r| {
                 Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
+                    r.get::<i64>(0)?,
+                    r.get::<String>(1)?,
+                    r.get::<String>(2)?,
                 ))
-            })
-            .map_err(|e| self.sql(e))?;
+            })?;
         let mut out: BTreeMap<i64, BTreeMap<String, PathBuf>> = BTreeMap::new();
         for row in rows {
-            let (id, role, path) = row.map_err(|e| self.sql(e))?;
+            let (id, role, path) = row?;
             out.entry(id)
                 .or_default()
                 .insert(role, self.resolve_stored(&path));
@@ -153,29 +139,20 @@ impl Project {
             return Ok(None);
         }
         let name: Option<String> = self
-            .conn
-            .query_row(
+            .db
+            .row_opt(
                 "SELECT name FROM cases WHERE item_id = ?1",
-                params![item_id],
+                args![item_id],
                 |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.sql(e))?;
+            )?;
         let Some(name) = name else {
             return Ok(None);
         };
-        let mut statement = self
-            .conn
-            .prepare("SELECT role, path FROM case_files WHERE item_id = ?1 ORDER BY id")
-            .map_err(|e| self.sql(e))?;
-        let files = statement
-            .query_map(params![item_id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })
-            .map_err(|e| self.sql(e))?
+        let files = self.db.map_rows("SELECT role, path FROM case_files WHERE item_id = ?1 ORDER BY id", args![item_id], |r| {
+                Ok((r.get::<String>(0)?, r.get::<String>(1)?))
+            })?
             .map(|row| row.map(|(role, path)| (role, self.resolve_stored(&path))))
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.sql(e))?;
+            .collect::<Result<_, _>>()?;
         Ok(Some(CaseData {
             name,
             files,
@@ -210,14 +187,13 @@ impl Project {
             checked.push((column.clone(), value));
         }
         let current = self.record(item_id)?;
-        self.write(|tx, sql| {
+        self.write(|tx| {
             let exists: bool = tx
-                .query_row(
+                .row(
                     "SELECT EXISTS (SELECT 1 FROM cases WHERE item_id = ?1)",
-                    params![item_id],
+                    args![item_id],
                     |r| r.get(0),
-                )
-                .map_err(sql)?;
+                )?;
             if !exists {
                 return Err(StoreError::Invalid(format!("item {item_id} is not a case")));
             }
@@ -228,9 +204,8 @@ impl Project {
                 }
                 tx.execute(
                     "INSERT INTO records (item_id, annotator, column_name, value) VALUES (?1, ?2, ?3, ?4)",
-                    params![item_id, annotator, column, value],
-                )
-                .map_err(sql)?;
+                    args![item_id, annotator, column, value],
+                )?;
                 written += 1;
             }
             Ok(written)
@@ -257,22 +232,16 @@ impl Project {
         if !self.has_table("records")? {
             return Ok(BTreeMap::new());
         }
-        let mut statement = self
-            .conn
-            .prepare("SELECT item_id, column_name, value FROM records ORDER BY id")
-            .map_err(|e| self.sql(e))?;
-        let rows = statement
-            .query_map([], |r| {
+        let rows = self.db.map_rows("SELECT item_id, column_name, value FROM records ORDER BY id", args![], |r| {
                 Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
+                    r.get::<i64>(0)?,
+                    r.get::<String>(1)?,
+                    r.get::<Option<String>>(2)?,
                 ))
-            })
-            .map_err(|e| self.sql(e))?;
+            })?;
         let mut out: BTreeMap<i64, BTreeMap<String, String>> = BTreeMap::new();
         for row in rows {
-            let (id, column, value) = row.map_err(|e| self.sql(e))?;
+            let (id, column, value) = row?;
             let record = out.entry(id).or_default();
             match value {
                 Some(v) => record.insert(column, v),
@@ -321,12 +290,11 @@ impl Project {
             }
             None => None,
         };
-        self.write(|tx, sql| {
+        self.write(|tx| {
             tx.execute(
                 "INSERT INTO slice_picks (item_id, role, annotator, slices) VALUES (?1, ?2, ?3, ?4)",
-                params![item_id, role, annotator, text],
-            )
-            .map_err(sql)?;
+                args![item_id, role, annotator, text],
+            )?;
             Ok(())
         })
     }
@@ -336,18 +304,12 @@ impl Project {
         if !self.has_table("slice_picks")? {
             return Ok(BTreeMap::new());
         }
-        let mut statement = self
-            .conn
-            .prepare("SELECT item_id, slices FROM slice_picks WHERE role = ?1 ORDER BY id")
-            .map_err(|e| self.sql(e))?;
-        let rows = statement
-            .query_map(params![role], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
-            })
-            .map_err(|e| self.sql(e))?;
+        let rows = self.db.map_rows("SELECT item_id, slices FROM slice_picks WHERE role = ?1 ORDER BY id", args![role], |r| {
+                Ok((r.get::<i64>(0)?, r.get::<Option<String>>(1)?))
+            })?;
         let mut out = BTreeMap::new();
         for row in rows {
-            let (id, slices) = row.map_err(|e| self.sql(e))?;
+            let (id, slices) = row?;
             match slices.and_then(|s| parse_slices(&s)) {
                 Some(slices) => out.insert(id, slices),
                 None => out.remove(&id),
@@ -361,24 +323,16 @@ impl Project {
         if !self.has_table("records")? {
             return Ok(Vec::new());
         }
-        let mut statement = self
-            .conn
-            .prepare(
-                "SELECT column_name, value, annotator, created_at FROM records
-                 WHERE item_id = ?1 ORDER BY id",
-            )
-            .map_err(|e| self.sql(e))?;
-        let rows = statement
-            .query_map(params![item_id], |r| {
+        let rows = self.db.map_rows("SELECT column_name, value, annotator, created_at FROM records
+                 WHERE item_id = ?1 ORDER BY id", args![item_id], |r| {
                 Ok(RecordEdit {
                     column: r.get(0)?,
                     value: r.get(1)?,
                     annotator: r.get(2)?,
                     created_at: r.get(3)?,
                 })
-            })
-            .map_err(|e| self.sql(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+            })?;
+        rows.collect::<Result<_, _>>()
     }
 
     /// A stored path (relative to the project or absolute) on disk now.
@@ -387,7 +341,7 @@ impl Project {
         if path.is_absolute() {
             path.to_path_buf()
         } else {
-            self.root.join(path)
+            self.images_root.join(path)
         }
     }
 }

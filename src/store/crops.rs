@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{OptionalExtension, params};
+use super::db::{Sql, args};
 
 use super::{Project, StoreError, check_stored_annotator};
 
@@ -33,12 +33,11 @@ impl Project {
     ) -> Result<(), StoreError> {
         check_stored_annotator(annotator)?;
         let [x0, y0, x1, y1] = crop.map_or([None; 4], |b| b.map(Some));
-        self.write(|tx, sql| {
+        self.write(|tx| {
             tx.execute(
                 "INSERT INTO crops (item_id, annotator, x0, y0, x1, y1) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![item_id, annotator, x0, y0, x1, y1],
-            )
-            .map_err(sql)?;
+                args![item_id, annotator, x0, y0, x1, y1],
+            )?;
             Ok(())
         })
     }
@@ -49,14 +48,12 @@ impl Project {
             return Ok(None);
         }
         let row: Option<[Option<u32>; 4]> = self
-            .conn
-            .query_row(
+            .db
+            .row_opt(
                 "SELECT x0, y0, x1, y1 FROM crops WHERE item_id = ?1 ORDER BY id DESC LIMIT 1",
-                params![item_id],
+                args![item_id],
                 |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?]),
-            )
-            .optional()
-            .map_err(|e| self.sql(e))?;
+            )?;
         Ok(match row {
             Some([Some(a), Some(b), Some(c), Some(d)]) => Some([a, b, c, d]),
             _ => None,
@@ -68,27 +65,19 @@ impl Project {
         if !self.has_table("crops")? {
             return Ok(BTreeMap::new());
         }
-        let mut statement = self
-            .conn
-            .prepare(
-                "SELECT item_id, x0, y0, x1, y1 FROM crops c
-                 WHERE id = (SELECT max(id) FROM crops d WHERE d.item_id = c.item_id)",
-            )
-            .map_err(|e| self.sql(e))?;
-        let rows = statement
-            .query_map([], |r| {
+        let rows = self.db.map_rows("SELECT item_id, x0, y0, x1, y1 FROM crops c
+                 WHERE id = (SELECT max(id) FROM crops d WHERE d.item_id = c.item_id)", args![], |r| {
                 Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, Option<u32>>(1)?,
-                    r.get::<_, Option<u32>>(2)?,
-                    r.get::<_, Option<u32>>(3)?,
-                    r.get::<_, Option<u32>>(4)?,
+                    r.get::<i64>(0)?,
+                    r.get::<Option<u32>>(1)?,
+                    r.get::<Option<u32>>(2)?,
+                    r.get::<Option<u32>>(3)?,
+                    r.get::<Option<u32>>(4)?,
                 ))
-            })
-            .map_err(|e| self.sql(e))?;
+            })?;
         let mut out = BTreeMap::new();
         for row in rows {
-            if let (id, Some(a), Some(b), Some(c), Some(d)) = row.map_err(|e| self.sql(e))? {
+            if let (id, Some(a), Some(b), Some(c), Some(d)) = row? {
                 out.insert(id, [a, b, c, d]);
             }
         }

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use rusqlite::{OptionalExtension, params};
+use super::db::{Sql, args};
 
 use super::{ADJUDICATOR, AddOutcome, Pool, Project, StoreError, annotator_name, csv};
 use crate::rop::dates::Date;
@@ -447,10 +447,10 @@ impl Project {
             }
             hashed.push((row, hash, self.stored_path(&row.path)));
         }
-        self.write(|tx, sql| {
+        self.write(|tx| {
             let mut report = ExamsImport::default();
             for (row, hash, stored) in &hashed {
-                import_row(tx, sql, row, hash, stored, &mut report)?;
+                import_row(tx, row, hash, stored, &mut report)?;
             }
             Ok(report)
         })
@@ -463,16 +463,15 @@ impl Project {
     /// photographs moved.
     pub fn hold_out_infants(&mut self, infants: &[String]) -> Result<usize, StoreError> {
         self.exams_ready()?;
-        self.write(|tx, sql| {
+        self.write(|tx| {
             let mut moved = 0;
             for name in infants {
                 let known: i64 = tx
-                    .query_row(
+                    .row(
                         "SELECT COUNT(*) FROM infants WHERE name = ?1",
-                        [name],
+                        args![name],
                         |r| r.get(0),
-                    )
-                    .map_err(sql)?;
+                    )?;
                 if known == 0 {
                     return Err(StoreError::Invalid(format!(
                         "no infant {name:?} in this project"
@@ -483,9 +482,8 @@ impl Project {
                         "UPDATE items SET pool = 'test' WHERE id IN (SELECT m.item_id \
                          FROM exam_images m JOIN exams e ON e.id = m.exam_id \
                          JOIN infants i ON i.id = e.infant_id WHERE i.name = ?1)",
-                        [name],
-                    )
-                    .map_err(sql)?;
+                        args![name],
+                    )? as usize;
             }
             Ok(moved)
         })
@@ -496,29 +494,21 @@ impl Project {
         if !self.has_table("exam_images")? {
             return Ok(BTreeMap::new());
         }
-        let mut statement = self
-            .conn
-            .prepare(
-                "SELECT m.item_id, i.name, e.exam_date, m.eye, m.field, m.quality \
+        let rows = self.db.map_rows("SELECT m.item_id, i.name, e.exam_date, m.eye, m.field, m.quality \
                  FROM exam_images m JOIN exams e ON e.id = m.exam_id \
-                 JOIN infants i ON i.id = e.infant_id",
-            )
-            .map_err(|e| self.sql(e))?;
-        let rows = statement
-            .query_map([], |r| {
+                 JOIN infants i ON i.id = e.infant_id", args![], |r| {
                 Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, Option<String>>(5)?,
+                    r.get::<i64>(0)?,
+                    r.get::<String>(1)?,
+                    r.get::<String>(2)?,
+                    r.get::<String>(3)?,
+                    r.get::<String>(4)?,
+                    r.get::<Option<String>>(5)?,
                 ))
-            })
-            .map_err(|e| self.sql(e))?;
+            })?;
         let mut out = BTreeMap::new();
         for row in rows {
-            let (item, infant, date, eye, field, quality) = row.map_err(|e| self.sql(e))?;
+            let (item, infant, date, eye, field, quality) = row?;
             let bad = |e: String| StoreError::Invalid(format!("exam image of item {item}: {e}"));
             let eye = EyeRef {
                 infant,
@@ -540,24 +530,18 @@ impl Project {
         if !self.has_table("infants")? {
             return Ok(BTreeMap::new());
         }
-        let mut statement = self
-            .conn
-            .prepare("SELECT name, sex, ga_days, birth_weight_g, birth_date FROM infants")
-            .map_err(|e| self.sql(e))?;
-        let rows = statement
-            .query_map([], |r| {
+        let rows = self.db.map_rows("SELECT name, sex, ga_days, birth_weight_g, birth_date FROM infants", args![], |r| {
                 Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, Option<u32>>(2)?,
-                    r.get::<_, Option<u32>>(3)?,
-                    r.get::<_, Option<String>>(4)?,
+                    r.get::<String>(0)?,
+                    r.get::<Option<String>>(1)?,
+                    r.get::<Option<u32>>(2)?,
+                    r.get::<Option<u32>>(3)?,
+                    r.get::<Option<String>>(4)?,
                 ))
-            })
-            .map_err(|e| self.sql(e))?;
+            })?;
         let mut out = BTreeMap::new();
         for row in rows {
-            let (name, sex, ga_days, birth_weight_g, birth_date) = row.map_err(|e| self.sql(e))?;
+            let (name, sex, ga_days, birth_weight_g, birth_date) = row?;
             let birth_date = birth_date
                 .map(|d| Date::parse(&d))
                 .transpose()
@@ -577,15 +561,13 @@ impl Project {
     /// The exam id of an eye's exam, or an error naming what is missing.
     fn exam_id(&self, eye: &EyeRef) -> Result<i64, StoreError> {
         self.exams_ready()?;
-        self.conn
-            .query_row(
+        self.db
+            .row_opt(
                 "SELECT e.id FROM exams e JOIN infants i ON i.id = e.infant_id \
                  WHERE i.name = ?1 AND e.exam_date = ?2",
-                params![eye.infant, eye.exam_date.to_string()],
+                args![eye.infant, eye.exam_date.to_string()],
                 |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.sql(e))?
+            )?
             .ok_or_else(|| {
                 StoreError::Invalid(format!(
                     "no exam of infant {:?} on {} (import it with --exams)",
@@ -623,12 +605,12 @@ impl Project {
             .check()
             .map_err(|e| StoreError::Invalid(format!("{eye}: {e}")))?;
         let exam = self.exam_id(eye)?;
-        self.write(|tx, sql| {
+        self.write(|tx| {
             tx.execute(
                 "INSERT INTO eye_grades (exam_id, eye, annotator, zone, notch, stage, extent, \
                  plus, arop, after_treatment, ungradable) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                params![
+                args![
                     exam,
                     eye.eye.name(),
                     annotator,
@@ -641,8 +623,7 @@ impl Project {
                     grade.after_treatment.map(|a| a.name()),
                     grade.ungradable,
                 ],
-            )
-            .map_err(sql)?;
+            )?;
             Ok(())
         })
     }
@@ -667,31 +648,25 @@ impl Project {
         } else {
             ""
         };
-        let mut statement = self
-            .conn
-            .prepare(&format!(
+        let rows = self.db.map_rows(&format!(
                 "SELECT i.name, e.exam_date, g.eye, g.annotator, g.zone, g.notch, g.stage, \
                  g.extent, g.plus, g.arop, g.after_treatment, g.ungradable, g.created_at \
                  FROM eye_grades g JOIN exams e ON e.id = g.exam_id \
                  JOIN infants i ON i.id = e.infant_id {newest} \
                  ORDER BY i.name, e.exam_date, g.eye, g.annotator, g.id"
-            ))
-            .map_err(|e| self.sql(e))?;
-        let rows = statement
-            .query_map([], |r| {
-                let text = |k: usize| r.get::<_, Option<String>>(k);
+            ), args![], |r| {
+                let text = |k: usize| r.get::<Option<String>>(k);
                 Ok((
                     [text(0)?, text(1)?, text(2)?, text(3)?, text(4)?],
-                    r.get::<_, bool>(5)?,
+                    r.get::<bool>(5)?,
                     [text(6)?, text(7)?, text(8)?],
-                    r.get::<_, bool>(9)?,
+                    r.get::<bool>(9)?,
                     [text(10)?, text(11)?, text(12)?],
                 ))
-            })
-            .map_err(|e| self.sql(e))?;
+            })?;
         let mut out = Vec::new();
         for row in rows {
-            let (names, notch, stage_extent_plus, arop, rest) = row.map_err(|e| self.sql(e))?;
+            let (names, notch, stage_extent_plus, arop, rest) = row?;
             let [infant, date, eye, annotator, zone] = names.map(Option::unwrap_or_default);
             let [stage, extent, plus] = stage_extent_plus.map(Option::unwrap_or_default);
             let [after_treatment, ungradable, graded_at] = rest;
@@ -728,27 +703,24 @@ impl Project {
 
 /// One row of an exams import inside its transaction.
 fn import_row(
-    tx: &rusqlite::Transaction,
-    sql: &dyn Fn(rusqlite::Error) -> StoreError,
+    tx: &super::db::Tx,
     row: &ExamImageRow,
     hash: &str,
     stored: &str,
     report: &mut ExamsImport,
 ) -> Result<(), StoreError> {
     let refuse = |why: String| StoreError::Invalid(format!("line {}: {why}", row.line));
-    let infant = infant_id(tx, sql, &row.infant, report).map_err(|e| match e {
+    let infant = infant_id(tx, &row.infant, report).map_err(|e| match e {
         StoreError::Invalid(why) => refuse(why),
         other => other,
     })?;
     let date = row.exam_date.to_string();
     let exam: Option<(i64, Option<String>)> = tx
-        .query_row(
+        .row_opt(
             "SELECT id, device FROM exams WHERE infant_id = ?1 AND exam_date = ?2",
-            params![infant, date],
+            args![infant, date],
             |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .map_err(sql)?;
+        )?;
     let exam = match exam {
         Some((_, device)) if row.device.is_some() && device != row.device => {
             return Err(refuse(format!(
@@ -760,16 +732,15 @@ fn import_row(
         }
         Some((id, _)) => id,
         None => {
-            tx.execute(
+            let id = tx.insert(
                 "INSERT INTO exams (infant_id, exam_date, device) VALUES (?1, ?2, ?3)",
-                params![infant, date, row.device],
-            )
-            .map_err(sql)?;
+                args![infant, date, row.device],
+            )?;
             report.exams_added += 1;
-            tx.last_insert_rowid()
+            id
         }
     };
-    let (item, new) = match super::insert_item(tx, sql, stored, hash, Pool::Unlabeled)? {
+    let (item, new) = match super::insert_item(tx, stored, hash, Pool::Unlabeled)? {
         AddOutcome::Added(id) => {
             report.images_added += 1;
             (id, true)
@@ -777,13 +748,11 @@ fn import_row(
         AddOutcome::Duplicate(id) => (id, false),
     };
     let placed: Option<(i64, String, String, Option<String>)> = tx
-        .query_row(
+        .row_opt(
             "SELECT exam_id, eye, field, quality FROM exam_images WHERE item_id = ?1",
-            params![item],
+            args![item],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .optional()
-        .map_err(sql)?;
+        )?;
     let wanted = (
         exam,
         row.eye.name().to_string(),
@@ -803,9 +772,8 @@ fn import_row(
             tx.execute(
                 "INSERT INTO exam_images (item_id, exam_id, eye, field, quality) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![item, wanted.0, wanted.1, wanted.2, wanted.3],
-            )
-            .map_err(sql)?;
+                args![item, wanted.0, wanted.1, wanted.2, wanted.3],
+            )?;
             report.images_placed += usize::from(!new);
         }
     }
@@ -815,8 +783,7 @@ fn import_row(
 /// The stored infant `infant` names (made when new); refused when stored
 /// with other birth details.
 fn infant_id(
-    tx: &rusqlite::Transaction,
-    sql: &dyn Fn(rusqlite::Error) -> StoreError,
+    tx: &super::db::Tx,
     infant: &Infant,
     report: &mut ExamsImport,
 ) -> Result<i64, StoreError> {
@@ -827,13 +794,11 @@ fn infant_id(
         infant.birth_date.map(|d| d.to_string()),
     );
     let stored: Option<InfantRow> = tx
-        .query_row(
+        .row_opt(
             "SELECT id, sex, ga_days, birth_weight_g, birth_date FROM infants WHERE name = ?1",
-            params![infant.name],
+            args![infant.name],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-        )
-        .optional()
-        .map_err(sql)?;
+        )?;
     match stored {
         Some((id, sex, ga, weight, birth)) => {
             if (sex, ga, weight, birth) == columns {
@@ -847,14 +812,13 @@ fn infant_id(
             }
         }
         None => {
-            tx.execute(
+            let id = tx.insert(
                 "INSERT INTO infants (name, sex, ga_days, birth_weight_g, birth_date) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![infant.name, columns.0, columns.1, columns.2, columns.3],
-            )
-            .map_err(sql)?;
+                args![infant.name, columns.0, columns.1, columns.2, columns.3],
+            )?;
             report.infants_added += 1;
-            Ok(tx.last_insert_rowid())
+            Ok(id)
         }
     }
 }
@@ -964,25 +928,17 @@ impl Project {
         if !self.has_table("exams")? {
             return Ok(HashMap::new());
         }
-        let mut statement = self
-            .conn
-            .prepare(
-                "SELECT i.name, e.exam_date, e.device FROM exams e \
-                 JOIN infants i ON i.id = e.infant_id",
-            )
-            .map_err(|e| self.sql(e))?;
-        let rows = statement
-            .query_map([], |r| {
+        let rows = self.db.map_rows("SELECT i.name, e.exam_date, e.device FROM exams e \
+                 JOIN infants i ON i.id = e.infant_id", args![], |r| {
                 Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
+                    r.get::<String>(0)?,
+                    r.get::<String>(1)?,
+                    r.get::<Option<String>>(2)?,
                 ))
-            })
-            .map_err(|e| self.sql(e))?;
+            })?;
         let mut out = HashMap::new();
         for row in rows {
-            let (infant, date, device) = row.map_err(|e| self.sql(e))?;
+            let (infant, date, device) = row?;
             let date = Date::parse(&date).map_err(StoreError::Invalid)?;
             out.insert((infant, date), device);
         }

@@ -666,7 +666,7 @@ pub fn import(
     // files (thumbnails are PNGs too).
     let own: Vec<PathBuf> = OWN_FOLDERS
         .iter()
-        .filter_map(|f| std::fs::canonicalize(project.root().join(f)).ok())
+        .filter_map(|f| std::fs::canonicalize(project.files_root().join(f)).ok())
         .collect();
     let (files, absolute): (Vec<PathBuf>, Vec<PathBuf>) = files
         .into_iter()

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use rusqlite::params;
+use super::db::{Sql, args};
 use sha2::{Digest, Sha256};
 
 use super::names::safe_file_name;
@@ -177,10 +177,10 @@ impl Project {
     /// else the schema's, else BraTS's.
     pub fn paint_labels(&self) -> Vec<PaintLabel> {
         let stored: Option<String> = self
-            .conn
-            .query_row(
+            .db
+            .row(
                 "SELECT value FROM meta WHERE key = 'paint_labels'",
-                [],
+                args![],
                 |r| r.get(0),
             )
             .ok();
@@ -195,14 +195,7 @@ impl Project {
     pub fn set_paint_labels(&mut self, labels: &[PaintLabel]) -> Result<(), StoreError> {
         check_paint_labels(labels).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let text = serde_json::to_string(labels).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        self.write(|tx, sql| {
-            tx.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('paint_labels', ?1)",
-                params![text],
-            )
-            .map_err(sql)?;
-            Ok(())
-        })
+        self.write(|tx| super::set_meta(tx, "paint_labels", &text))
     }
 
     /// Where an annotator's map of an item lives (relative to the project).
@@ -224,7 +217,7 @@ impl Project {
     ) -> Result<PathBuf, StoreError> {
         check_stored_annotator(annotator)?;
         let relative = self.label_map_file(item_id, annotator)?;
-        let path = self.root().join(&relative);
+        let path = self.files_root().join(&relative);
         let io = |source| StoreError::Io {
             path: path.clone(),
             source,
@@ -236,18 +229,16 @@ impl Project {
         let volume = map_volume(case, voxels.to_vec());
         let bytes = volume::nifti::encode_nifti1(&volume, true).map_err(io)?;
         crate::durable::write_atomic(&path, &bytes).map_err(io)?;
-        self.write(|tx, sql| {
+        self.write(|tx| {
             tx.execute(
                 "INSERT INTO label_maps (item_id, annotator, file, labeled_voxels) VALUES (?1, ?2, ?3, ?4)",
-                params![item_id, annotator, relative, labeled],
-            )
-            .map_err(sql)?;
+                args![item_id, annotator, relative, labeled],
+            )?;
             // A painted map labels its case, as a target value does.
             tx.execute(
                 "UPDATE items SET pool = 'labeled' WHERE id = ?1 AND pool = 'unlabeled'",
-                params![item_id],
-            )
-            .map_err(sql)?;
+                args![item_id],
+            )?;
             Ok(())
         })?;
         Ok(path)
@@ -274,18 +265,11 @@ impl Project {
         if !self.has_table("label_maps")? {
             return Ok(BTreeMap::new());
         }
-        let mut statement = self
-            .conn
-            .prepare(
-                "SELECT item_id, annotator, file, labeled_voxels, created_at FROM label_maps m
+        let rows = self.db.map_rows("SELECT item_id, annotator, file, labeled_voxels, created_at FROM label_maps m
                  WHERE (?1 IS NULL OR item_id = ?1)
                    AND id = (SELECT max(id) FROM label_maps n
                              WHERE n.item_id = m.item_id AND n.annotator = m.annotator)
-                 ORDER BY item_id, annotator",
-            )
-            .map_err(|e| self.sql(e))?;
-        let rows = statement
-            .query_map(params![item_id], |r| {
+                 ORDER BY item_id, annotator", args![item_id], |r| {
                 Ok(LabelMapRecord {
                     item_id: r.get(0)?,
                     annotator: r.get(1)?,
@@ -293,11 +277,10 @@ impl Project {
                     labeled_voxels: r.get(3)?,
                     saved_at: r.get(4)?,
                 })
-            })
-            .map_err(|e| self.sql(e))?;
+            })?;
         let mut out: BTreeMap<i64, Vec<LabelMapRecord>> = BTreeMap::new();
         for row in rows {
-            let row = row.map_err(|e| self.sql(e))?;
+            let row = row?;
             out.entry(row.item_id).or_default().push(row);
         }
         Ok(out)
@@ -309,7 +292,7 @@ impl Project {
         record: &LabelMapRecord,
         case: &Volume,
     ) -> Result<Vec<u8>, StoreError> {
-        let path = self.root().join(&record.file);
+        let path = self.files_root().join(&record.file);
         let map = volume::load(&path).map_err(|e| StoreError::Invalid(e.to_string()))?;
         if let Some(why) = grid_mismatch(&map, case) {
             return Err(StoreError::Invalid(format!(
@@ -391,7 +374,7 @@ pub fn export(project: &Project, out: &Path) -> Result<usize, StoreError> {
             })?;
             let dest = folder.join(safe_file_name(&format!("{name}{LABELS_SUFFIX}.nii.gz"))?);
             super::names::refuse_link(&dest)?;
-            let source = project.root().join(&record.file);
+            let source = project.files_root().join(&record.file);
             let bytes = std::fs::read(&source).map_err(|e| StoreError::Io {
                 path: source.clone(),
                 source: e,

@@ -7,11 +7,14 @@ pub mod agreement;
 pub mod cases;
 pub mod crops;
 pub mod csv;
+pub(crate) mod db;
 pub mod exams;
 pub mod export;
 pub mod import;
 pub mod label_maps;
 pub mod names;
+pub mod postgres;
+pub mod push;
 pub mod schema;
 pub mod split;
 pub mod zone_marks;
@@ -20,7 +23,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use db::{Db, Sql, Tx, args};
 use sha2::{Digest, Sha256};
 
 pub use schema::{Field, Schema};
@@ -36,6 +39,8 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("project database error on {server}: {message}")]
+    Postgres { server: String, message: String },
     #[error("cannot read {}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -126,9 +131,17 @@ pub struct Merge {
 
 /// An open project.
 pub struct Project {
+    /// How the project was named: its folder, or its `postgres://` URL.
     root: PathBuf,
-    conn: Connection,
+    /// Where painted maps, runs and exports are written: the folder itself,
+    /// or a PostgreSQL project's files root on the share.
+    files_root: PathBuf,
+    /// What stored relative image paths are relative to.
+    images_root: PathBuf,
+    db: Db,
     schema: Schema,
+    /// A PostgreSQL project's connection user: the only annotator it may write as.
+    user: Option<String>,
 }
 
 const SCHEMA_SQL: &str = "
@@ -173,29 +186,22 @@ CREATE TABLE IF NOT EXISTS predictions (
 /// the project) is reported, not inserted. Called inside a write
 /// transaction, so of two imports at once the second sees the first.
 pub(crate) fn insert_item(
-    tx: &rusqlite::Transaction,
-    sql: &dyn Fn(rusqlite::Error) -> StoreError,
+    tx: &Tx,
     stored_path: &str,
     identity: &str,
     pool: Pool,
 ) -> Result<AddOutcome, StoreError> {
-    if let Some(id) = tx
-        .query_row(
-            "SELECT id FROM items WHERE content_hash = ?1",
-            params![identity],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(sql)?
-    {
-        return Ok(AddOutcome::Duplicate(id));
+    if let Some(row) = tx.query_opt(
+        "SELECT id FROM items WHERE content_hash = ?1",
+        args![identity],
+    )? {
+        return Ok(AddOutcome::Duplicate(row.get(0)?));
     }
-    tx.execute(
+    let id = tx.insert(
         "INSERT INTO items (path, content_hash, pool) VALUES (?1, ?2, ?3)",
-        params![stored_path, identity, pool.as_str()],
-    )
-    .map_err(sql)?;
-    Ok(AddOutcome::Added(tx.last_insert_rowid()))
+        args![stored_path, identity, pool.as_str()],
+    )?;
+    Ok(AddOutcome::Added(id))
 }
 
 /// Indexes and tables added after format 1 (painted label maps): made when
@@ -343,40 +349,40 @@ impl Project {
             serde_json::to_string(schema).map_err(|e| StoreError::Invalid(e.to_string()))?;
         conn.execute(
             "INSERT INTO meta (key, value) VALUES ('schema', ?1), ('format', ?2)",
-            params![schema_json, FORMAT],
-        )
-        .map_err(|source| StoreError::Sqlite {
-            path: db.clone(),
-            source,
-        })?;
+            args![schema_json, FORMAT],
+        )?;
         Ok(Self {
             root: root.to_path_buf(),
-            conn,
+            files_root: root.to_path_buf(),
+            images_root: root.to_path_buf(),
+            db: conn,
             schema: schema.clone(),
+            user: None,
         })
     }
 
-    /// Opens the project in `root`.
+    /// Opens the project in `root`: a folder, or a `postgres://` URL
+    /// ([`postgres::Locator`]).
     pub fn open(root: &Path) -> Result<Self, StoreError> {
+        if let Some(locator) = postgres::Locator::from_path(root) {
+            return postgres::open(&locator?, root);
+        }
         if !is_project(root) {
             return Err(StoreError::NotAProject(root.to_path_buf()));
         }
         let db = root.join(DATABASE_FILE);
         let conn = connect(&db)?;
-        let schema_json: String = conn
-            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
-                r.get(0)
-            })
-            .map_err(|source| StoreError::Sqlite {
-                path: db.clone(),
-                source,
-            })?;
+        let schema_json: String =
+            conn.value("SELECT value FROM meta WHERE key = 'schema'", args![])?;
         let schema = Schema::from_json(&schema_json)
             .map_err(|e| StoreError::Invalid(format!("{e}: {}", db.display())))?;
         let mut project = Self {
             root: root.to_path_buf(),
-            conn,
+            files_root: root.to_path_buf(),
+            images_root: root.to_path_buf(),
+            db: conn,
             schema,
+            user: None,
         };
         // A project on read-only media still opens (its pairs keep the old
         // identity until it is opened where it can be written).
@@ -396,12 +402,10 @@ impl Project {
     /// finds it by its header and gives it the new one).
     fn upgrade(&mut self) -> Result<(), StoreError> {
         let format: Option<String> = self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(|e| self.sql(e))?;
+            .db
+            .query_opt("SELECT value FROM meta WHERE key = 'format'", args![])?
+            .map(|r| r.get(0))
+            .transpose()?;
         if format.as_deref() == Some(FORMAT) {
             return Ok(());
         }
@@ -417,48 +421,94 @@ impl Project {
                 Some((i.id, hash))
             })
             .collect();
-        self.write(|tx, sql| {
+        self.write(|tx| {
             for (id, hash) in &pairs {
                 tx.execute(
                     "UPDATE items SET content_hash = ?1 WHERE id = ?2",
-                    params![hash, id],
-                )
-                .map_err(sql)?;
+                    args![hash, id],
+                )?;
             }
-            tx.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('format', ?1)",
-                params![FORMAT],
-            )
-            .map_err(sql)?;
-            Ok(())
+            set_meta(tx, "format", FORMAT)
         })
     }
 
+    /// How the project was named (its folder or its URL): what
+    /// [`Project::open`] takes to open it again.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The project's name for titles: its folder's name, or a team
+    /// project's database (user@server, no password).
+    pub fn title(&self) -> String {
+        match postgres::Locator::from_path(&self.root) {
+            Some(Ok(l)) => format!("{} — {}", l.database, l.display()),
+            _ => self
+                .root
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Where the project's own files go (painted maps, runs, exports): the
+    /// folder of a SQLite project, the files root on the share of a
+    /// PostgreSQL one.
+    pub fn files_root(&self) -> &Path {
+        &self.files_root
+    }
+
+    /// The database user of a PostgreSQL project (every label it writes is
+    /// theirs); `None` on SQLite.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    /// Whether the project lives on PostgreSQL.
+    pub fn is_shared(&self) -> bool {
+        self.db.is_postgres()
+    }
+
+    /// Whether a PostgreSQL project's connection is gone (server restarted):
+    /// the caller reopens the project.
+    pub fn connection_lost(&self) -> bool {
+        match &self.db {
+            Db::Postgres { client, .. } => client.try_borrow().map_or(false, |c| c.is_closed()),
+            Db::Sqlite { .. } => false,
+        }
+    }
+
+    /// Who writes: on PostgreSQL the connection's user (the default; another
+    /// name is refused, the server would refuse it too), on SQLite the name
+    /// given, which is then required.
+    pub fn annotator(&self, given: Option<&str>) -> Result<String, StoreError> {
+        match (&self.user, given) {
+            (Some(user), None) => Ok(user.clone()),
+            (Some(user), Some(given)) => {
+                let given = annotator_name(given)?;
+                if &given == user {
+                    Ok(given)
+                } else {
+                    Err(StoreError::Invalid(format!(
+                        "on a team project you work as your database user {user:?}, not {given:?}"
+                    )))
+                }
+            }
+            (None, Some(given)) => annotator_name(given),
+            (None, None) => Err(StoreError::Invalid(
+                "say who labels: --annotator NAME".into(),
+            )),
+        }
     }
 
     pub fn schema(&self) -> &Schema {
         &self.schema
     }
 
-    fn sql(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite {
-            path: self.root.join(DATABASE_FILE),
-            source,
-        }
-    }
-
     /// Whether a table added after format 1 exists (a project on read-only
     /// media may lack it: [`LATER_INDEXES_SQL`] could not make it).
     pub(crate) fn has_table(&self, name: &str) -> Result<bool, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
-                params![name],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.sql(e))
+        self.db.has_table(name)
     }
 
     /// Adds a file (not copied; referenced by path and content hash). The
@@ -478,7 +528,7 @@ impl Project {
         pool: Pool,
     ) -> Result<AddOutcome, StoreError> {
         let stored = self.stored_path(path);
-        self.write(|tx, sql| insert_item(tx, sql, &stored, identity, pool))
+        self.write(|tx| insert_item(tx, &stored, identity, pool))
     }
 
     /// Offers `annotator`'s `values` for an item, from an import made at
@@ -501,20 +551,19 @@ impl Project {
             offered.push((field.clone(), canonical));
         }
         let target = self.schema.target.clone();
-        self.write(|tx, sql| {
+        self.write(|tx| {
             let mut merge = Merge::default();
             let mut touches_target = false;
             for (field, value) in offered {
                 let current: Option<(Option<String>, String)> = tx
-                    .query_row(
+                    .query_opt(
                         "SELECT value, created_at FROM annotations
                          WHERE item_id = ?1 AND annotator = ?2 AND field = ?3
                          ORDER BY id DESC LIMIT 1",
-                        params![item_id, annotator, field],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()
-                    .map_err(sql)?;
+                        args![item_id, annotator, field],
+                    )?
+                    .map(|r| Ok::<_, StoreError>((r.get(0)?, r.get(1)?)))
+                    .transpose()?;
                 let write = match &current {
                     None => true,
                     Some((Some(existing), _)) if *existing == value => {
@@ -529,14 +578,13 @@ impl Project {
                 }
                 tx.execute(
                     "INSERT INTO annotations (item_id, annotator, field, value) VALUES (?1, ?2, ?3, ?4)",
-                    params![item_id, annotator, field, value],
-                )
-                .map_err(sql)?;
+                    args![item_id, annotator, field, value],
+                )?;
                 touches_target |= field == target;
                 merge.applied += 1;
             }
             if touches_target {
-                refresh_pool(tx, item_id, &target).map_err(sql)?;
+                refresh_pool(tx, item_id, &target)?;
             }
             Ok(merge)
         })
@@ -552,7 +600,8 @@ impl Project {
 
     fn stored_file_path(&self, file: &Path) -> String {
         let absolute = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
-        let root = std::fs::canonicalize(&self.root).unwrap_or_else(|_| self.root.clone());
+        let root = std::fs::canonicalize(&self.images_root)
+            .unwrap_or_else(|_| self.images_root.clone());
         match absolute.strip_prefix(&root) {
             Ok(relative) => relative.to_string_lossy().replace('\\', "/"),
             Err(_) => absolute.to_string_lossy().into_owned(),
@@ -565,32 +614,29 @@ impl Project {
         if stored.is_absolute() {
             stored.to_path_buf()
         } else {
-            self.root.join(stored)
+            self.images_root.join(stored)
         }
     }
 
     /// All items, by id.
     pub fn items(&self) -> Result<Vec<Item>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare(&format!("SELECT {ITEM_COLUMNS} FROM items ORDER BY id"))
-            .map_err(|e| self.sql(e))?;
-        let rows = statement
-            .query_map([], item_from_row)
-            .map_err(|e| self.sql(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.sql(e))
+        self.db
+            .query(&format!("SELECT {ITEM_COLUMNS} FROM items ORDER BY id"), args![])?
+            .iter()
+            .map(item_from_row)
+            .collect()
     }
 
     /// One item by id: one indexed row, whatever the project's size.
     pub fn item(&self, id: i64) -> Result<Item, StoreError> {
-        self.conn
-            .query_row(
+        self.db
+            .query_opt(
                 &format!("SELECT {ITEM_COLUMNS} FROM items WHERE id = ?1"),
-                params![id],
-                item_from_row,
-            )
-            .optional()
-            .map_err(|e| self.sql(e))?
+                args![id],
+            )?
+            .as_ref()
+            .map(item_from_row)
+            .transpose()?
             .ok_or_else(|| StoreError::Invalid(format!("no item with id {id}")))
     }
 
@@ -642,49 +688,31 @@ impl Project {
         }
         let touches_target = checked.iter().any(|(f, _)| *f == self.schema.target);
         let target = self.schema.target.clone();
-        self.write(|tx, sql| {
-            let exists: bool = tx
-                .query_row("SELECT EXISTS (SELECT 1 FROM items WHERE id = ?1)", params![item_id], |r| r.get(0))
-                .map_err(sql)?;
+        self.write(|tx| {
+            let exists: bool = tx.value(
+                "SELECT EXISTS (SELECT 1 FROM items WHERE id = ?1)",
+                args![item_id],
+            )?;
             if !exists {
                 return Err(StoreError::Invalid(format!("no item with id {item_id}")));
             }
             for (field, value) in &checked {
                 tx.execute(
                     "INSERT INTO annotations (item_id, annotator, field, value) VALUES (?1, ?2, ?3, ?4)",
-                    params![item_id, annotator, field, value],
-                )
-                .map_err(sql)?;
+                    args![item_id, annotator, field, value],
+                )?;
             }
             if touches_target {
-                refresh_pool(tx, item_id, &target).map_err(sql)?;
+                refresh_pool(tx, item_id, &target)?;
             }
             Ok(())
         })
     }
 
-    /// Runs `work` in one write transaction and commits it (durable on return).
-    fn write<T>(
-        &mut self,
-        work: impl FnOnce(
-            &rusqlite::Transaction,
-            &dyn Fn(rusqlite::Error) -> StoreError,
-        ) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let db = self.root.join(DATABASE_FILE);
-        let sql = |source| StoreError::Sqlite {
-            path: db.clone(),
-            source,
-        };
-        // IMMEDIATE takes the write lock up front, so a second process waits
-        // (busy timeout) instead of failing on a read-to-write upgrade.
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql)?;
-        let out = work(&tx, &sql)?;
-        tx.commit().map_err(sql)?;
-        Ok(out)
+    /// Runs `work` in one write transaction and commits it (durable on
+    /// return; serialised with every other writer, on both engines).
+    fn write<T>(&mut self, work: impl FnOnce(&Tx) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.db.write(work)
     }
 
     /// The schema's spelling of a value, or an error naming the field and its values.
@@ -720,19 +748,17 @@ impl Project {
     /// unlabeled by its target labels).
     pub fn set_test(&mut self, item_id: i64, in_test: bool) -> Result<(), StoreError> {
         let target = self.schema.target.clone();
-        self.write(|tx, sql| {
+        self.write(|tx| {
             let pool = if in_test { Pool::Test } else { Pool::Unlabeled };
-            let changed = tx
-                .execute(
-                    "UPDATE items SET pool = ?1 WHERE id = ?2",
-                    params![pool.as_str(), item_id],
-                )
-                .map_err(sql)?;
+            let changed = tx.execute(
+                "UPDATE items SET pool = ?1 WHERE id = ?2",
+                args![pool.as_str(), item_id],
+            )?;
             if changed == 0 {
                 return Err(StoreError::Invalid(format!("no item with id {item_id}")));
             }
             if !in_test {
-                refresh_pool(tx, item_id, &target).map_err(sql)?;
+                refresh_pool(tx, item_id, &target)?;
             }
             Ok(())
         })
@@ -742,26 +768,15 @@ impl Project {
     /// instead of a query per item (opening 100 000 items). Items without
     /// labels are absent.
     pub fn all_current_labels(&self) -> Result<BTreeMap<i64, Labels>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare(
-                "SELECT item_id, annotator, field, value FROM annotations
-                 WHERE id IN (SELECT max(id) FROM annotations GROUP BY item_id, annotator, field)",
-            )
-            .map_err(|e| self.sql(e))?;
-        let rows = statement
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                ))
-            })
-            .map_err(|e| self.sql(e))?;
+        let rows = self.db.query(
+            "SELECT item_id, annotator, field, value FROM annotations
+             WHERE id IN (SELECT max(id) FROM annotations GROUP BY item_id, annotator, field)",
+            args![],
+        )?;
         let mut out: BTreeMap<i64, Labels> = BTreeMap::new();
         for row in rows {
-            let (item, annotator, field, value) = row.map_err(|e| self.sql(e))?;
+            let (item, annotator, field, value): (i64, String, String, Option<String>) =
+                (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
             if let Some(value) = value {
                 out.entry(item)
                     .or_default()
@@ -776,47 +791,32 @@ impl Project {
     /// When each annotator last labeled each item (their newest history
     /// entry), by (item, annotator): the export's `labeled_at`.
     pub fn all_labeled_at(&self) -> Result<BTreeMap<(i64, String), String>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare("SELECT item_id, annotator, max(created_at) FROM annotations GROUP BY item_id, annotator")
-            .map_err(|e| self.sql(e))?;
-        let rows = statement
-            .query_map([], |r| {
-                Ok((
-                    (r.get::<_, i64>(0)?, r.get::<_, String>(1)?),
-                    r.get::<_, String>(2)?,
-                ))
-            })
-            .map_err(|e| self.sql(e))?;
-        rows.collect::<Result<BTreeMap<_, _>, _>>()
-            .map_err(|e| self.sql(e))
+        self.db
+            .query(
+                "SELECT item_id, annotator, max(created_at) FROM annotations GROUP BY item_id, annotator",
+                args![],
+            )?
+            .iter()
+            .map(|r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
+            .collect()
     }
 
     /// [`Project::remarks`] of every item at once.
     pub fn all_remarks(&self) -> Result<BTreeMap<i64, BTreeMap<String, Remark>>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare(
-                "SELECT item_id, annotator, unsure, note FROM remarks
-                 WHERE id IN (SELECT max(id) FROM remarks GROUP BY item_id, annotator)",
-            )
-            .map_err(|e| self.sql(e))?;
-        let rows = statement
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    Remark {
-                        unsure: r.get(2)?,
-                        note: r.get(3)?,
-                    },
-                ))
-            })
-            .map_err(|e| self.sql(e))?;
+        let rows = self.db.query(
+            "SELECT item_id, annotator, unsure, note FROM remarks
+             WHERE id IN (SELECT max(id) FROM remarks GROUP BY item_id, annotator)",
+            args![],
+        )?;
         let mut out: BTreeMap<i64, BTreeMap<String, Remark>> = BTreeMap::new();
-        for row in rows {
-            let (item, annotator, remark) = row.map_err(|e| self.sql(e))?;
-            out.entry(item).or_default().insert(annotator, remark);
+        for r in rows {
+            let remark = Remark {
+                unsure: r.get(2)?,
+                note: r.get(3)?,
+            };
+            out.entry(r.get(0)?)
+                .or_default()
+                .insert(r.get(1)?, remark);
         }
         Ok(out)
     }
@@ -827,26 +827,16 @@ impl Project {
         &self,
         item_id: i64,
     ) -> Result<BTreeMap<String, BTreeMap<String, String>>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare(
-                "SELECT annotator, field, value FROM annotations a
-                 WHERE item_id = ?1 AND id = (SELECT max(id) FROM annotations b
-                     WHERE b.item_id = a.item_id AND b.field = a.field AND b.annotator = a.annotator)",
-            )
-            .map_err(|e| self.sql(e))?;
-        let rows = statement
-            .query_map(params![item_id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                ))
-            })
-            .map_err(|e| self.sql(e))?;
+        let rows = self.db.query(
+            "SELECT annotator, field, value FROM annotations a
+             WHERE item_id = ?1 AND id = (SELECT max(id) FROM annotations b
+                 WHERE b.item_id = a.item_id AND b.field = a.field AND b.annotator = a.annotator)",
+            args![item_id],
+        )?;
         let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         for row in rows {
-            let (annotator, field, value) = row.map_err(|e| self.sql(e))?;
+            let (annotator, field, value): (String, String, Option<String>) =
+                (row.get(0)?, row.get(1)?, row.get(2)?);
             if let Some(value) = value {
                 out.entry(annotator).or_default().insert(field, value);
             }
@@ -862,37 +852,30 @@ impl Project {
         remark: &Remark,
     ) -> Result<(), StoreError> {
         check_stored_annotator(annotator)?;
-        self.conn
-            .execute(
-                "INSERT INTO remarks (item_id, annotator, unsure, note) VALUES (?1, ?2, ?3, ?4)",
-                params![item_id, annotator, remark.unsure, remark.note],
-            )
-            .map_err(|e| self.sql(e))?;
+        self.db.execute(
+            "INSERT INTO remarks (item_id, annotator, unsure, note) VALUES (?1, ?2, ?3, ?4)",
+            args![item_id, annotator, remark.unsure, remark.note],
+        )?;
         Ok(())
     }
 
     /// Each annotator's latest remark on an item.
     pub fn remarks(&self, item_id: i64) -> Result<BTreeMap<String, Remark>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare(
+        self.db
+            .query(
                 "SELECT annotator, unsure, note FROM remarks
                  WHERE id IN (SELECT max(id) FROM remarks WHERE item_id = ?1 GROUP BY annotator)",
-            )
-            .map_err(|e| self.sql(e))?;
-        let rows = statement
-            .query_map(params![item_id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    Remark {
-                        unsure: r.get(1)?,
-                        note: r.get(2)?,
-                    },
-                ))
+                args![item_id],
+            )?
+            .iter()
+            .map(|r| {
+                let remark = Remark {
+                    unsure: r.get(1)?,
+                    note: r.get(2)?,
+                };
+                Ok((r.get(0)?, remark))
             })
-            .map_err(|e| self.sql(e))?;
-        rows.collect::<Result<BTreeMap<_, _>, _>>()
-            .map_err(|e| self.sql(e))
+            .collect()
     }
 
     /// Finds items whose file is missing among the files under `folder`, by
@@ -970,26 +953,24 @@ impl Project {
     /// Points item `id` at `path` (a file, a series folder or `FOLDER#UID`).
     fn relink(&mut self, id: i64, path: &Path, identity: &str) -> Result<(), StoreError> {
         let stored = self.stored_path(path);
-        self.write(|tx, sql| {
+        self.write(|tx| {
             tx.execute(
                 "UPDATE items SET path = ?1, content_hash = ?2 WHERE id = ?3",
-                params![stored, identity, id],
+                args![stored, identity, id],
             )
-            .map_err(sql)
         })?;
         Ok(())
     }
 
     /// Stores a run's predictions (one transaction; the newest per item counts).
     pub fn set_predictions(&mut self, predictions: &[Prediction]) -> Result<(), StoreError> {
-        self.write(|tx, sql| {
+        self.write(|tx| {
             for p in predictions {
                 let probabilities = serde_json::to_string(&p.probabilities).map_err(|e| StoreError::Invalid(e.to_string()))?;
                 tx.execute(
                     "INSERT INTO predictions (item_id, run, probabilities, entropy, mc_dropout_entropy, disagreement) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![p.item_id, p.run, probabilities, p.entropy, p.mc_dropout_entropy, p.disagreement],
-                )
-                .map_err(sql)?;
+                    args![p.item_id, p.run, probabilities, p.entropy, p.mc_dropout_entropy, p.disagreement],
+                )?;
             }
             Ok(())
         })
@@ -997,29 +978,22 @@ impl Project {
 
     /// The newest prediction of every item that has one.
     pub fn predictions(&self) -> Result<BTreeMap<i64, Prediction>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare(
-                "SELECT item_id, run, probabilities, entropy, mc_dropout_entropy, disagreement FROM predictions
-                 WHERE id IN (SELECT max(id) FROM predictions GROUP BY item_id)",
-            )
-            .map_err(|e| self.sql(e))?;
-        let rows = statement
-            .query_map([], |r| {
-                let probabilities: String = r.get(2)?;
-                Ok(Prediction {
-                    item_id: r.get(0)?,
-                    run: r.get(1)?,
-                    probabilities: serde_json::from_str(&probabilities).unwrap_or_default(),
-                    entropy: r.get(3)?,
-                    mc_dropout_entropy: r.get(4)?,
-                    disagreement: r.get(5)?,
-                })
-            })
-            .map_err(|e| self.sql(e))?;
+        let rows = self.db.query(
+            "SELECT item_id, run, probabilities, entropy, mc_dropout_entropy, disagreement FROM predictions
+             WHERE id IN (SELECT max(id) FROM predictions GROUP BY item_id)",
+            args![],
+        )?;
         let mut out = BTreeMap::new();
-        for row in rows {
-            let p = row.map_err(|e| self.sql(e))?;
+        for r in rows {
+            let probabilities: String = r.get(2)?;
+            let p = Prediction {
+                item_id: r.get(0)?,
+                run: r.get(1)?,
+                probabilities: serde_json::from_str(&probabilities).unwrap_or_default(),
+                entropy: r.get(3)?,
+                mc_dropout_entropy: r.get(4)?,
+                disagreement: r.get(5)?,
+            };
             out.insert(p.item_id, p);
         }
         Ok(out)
@@ -1027,12 +1001,13 @@ impl Project {
 
     /// The full history of an item, oldest first.
     pub fn history(&self, item_id: i64) -> Result<Vec<Annotation>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare("SELECT item_id, annotator, field, value, created_at FROM annotations WHERE item_id = ?1 ORDER BY id")
-            .map_err(|e| self.sql(e))?;
-        let rows = statement
-            .query_map(params![item_id], |r| {
+        self.db
+            .query(
+                "SELECT item_id, annotator, field, value, created_at FROM annotations WHERE item_id = ?1 ORDER BY id",
+                args![item_id],
+            )?
+            .iter()
+            .map(|r| {
                 Ok(Annotation {
                     item_id: r.get(0)?,
                     annotator: r.get(1)?,
@@ -1041,8 +1016,7 @@ impl Project {
                     created_at: r.get(4)?,
                 })
             })
-            .map_err(|e| self.sql(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.sql(e))
+            .collect()
     }
 
     /// The value training uses for a field: the adjudicated one if a reviewer
@@ -1075,7 +1049,7 @@ pub fn consensus<'a>(
 const ITEM_COLUMNS: &str = "id, path, content_hash, pool, added_at";
 
 /// An item from a row of [`ITEM_COLUMNS`].
-fn item_from_row(r: &rusqlite::Row) -> rusqlite::Result<Item> {
+fn item_from_row(r: &db::Row) -> Result<Item, StoreError> {
     let pool: String = r.get(3)?;
     Ok(Item {
         id: r.get(0)?,
@@ -1101,35 +1075,56 @@ fn check_stored_annotator(annotator: &str) -> Result<(), StoreError> {
     }
 }
 
-/// Whether `dir` holds a Loupe project (its database file): the one check
-/// the window, the picker, the demo writer and the benchmarks use.
+/// Whether `dir` holds a Loupe project (its database file) or names one on
+/// PostgreSQL (a `postgres://` URL; opening it tells whether it is one): the
+/// one check the window, the picker, the demo writer and the benchmarks use.
 pub fn is_project(dir: &Path) -> bool {
-    dir.join(DATABASE_FILE).is_file()
+    dir.to_str().is_some_and(postgres::is_url) || dir.join(DATABASE_FILE).is_file()
+}
+
+/// The files roots of the PostgreSQL projects this process opened, by URL.
+static FILES_ROOTS: std::sync::Mutex<BTreeMap<PathBuf, PathBuf>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+/// Where the project named `root` keeps its files (runs, maps): the folder
+/// itself, or a PostgreSQL project's files root (as this process last opened
+/// it; opened now if it has not been).
+pub fn files_root(root: &Path) -> Result<PathBuf, StoreError> {
+    if !root.to_str().is_some_and(postgres::is_url) {
+        return Ok(root.to_path_buf());
+    }
+    let known = FILES_ROOTS
+        .lock()
+        .ok()
+        .and_then(|m| m.get(root).cloned());
+    match known {
+        Some(known) => Ok(known),
+        None => Project::open(root).map(|p| p.files_root().to_path_buf()),
+    }
 }
 
 /// Sets a training item's pool from its labels: labeled when any
 /// annotator's current target value is set or a label map of it is saved
 /// (what a segmentation run learns from), else unlabeled. Test items stay.
-fn refresh_pool(tx: &rusqlite::Transaction, item_id: i64, target: &str) -> rusqlite::Result<()> {
-    let has_map_table: bool = tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'label_maps')",
-        [],
-        |r| r.get(0),
-    )?;
-    let mapped: bool = has_map_table
-        && tx.query_row(
+fn refresh_pool(tx: &Tx, item_id: i64, target: &str) -> Result<(), StoreError> {
+    if let Tx::Postgres { .. } = tx {
+        // Annotators may not move items between pools: the server's own
+        // function (SECURITY DEFINER, the same rule) does it for them.
+        tx.execute("SELECT loupe_refresh_pool(?1, ?2)", args![item_id, target])?;
+        return Ok(());
+    }
+    let mapped: bool = tx.has_table("label_maps")?
+        && tx.value(
             "SELECT EXISTS (SELECT 1 FROM label_maps WHERE item_id = ?1)",
-            params![item_id],
-            |r| r.get(0),
+            args![item_id],
         )?;
-    let labeled: bool = mapped || tx.query_row(
+    let labeled: bool = mapped || tx.value(
         "SELECT EXISTS (
             SELECT 1 FROM annotations a
             WHERE a.item_id = ?1 AND a.field = ?2 AND a.value IS NOT NULL
               AND a.id = (SELECT max(id) FROM annotations b
                           WHERE b.item_id = a.item_id AND b.field = a.field AND b.annotator = a.annotator))",
-        params![item_id, target],
-        |r| r.get(0),
+        args![item_id, target],
     )?;
     let pool = if labeled {
         Pool::Labeled
@@ -1138,17 +1133,27 @@ fn refresh_pool(tx: &rusqlite::Transaction, item_id: i64, target: &str) -> rusql
     };
     tx.execute(
         "UPDATE items SET pool = ?1 WHERE id = ?2 AND pool != 'test'",
-        params![pool.as_str(), item_id],
+        args![pool.as_str(), item_id],
     )?;
     Ok(())
 }
 
-fn connect(db: &Path) -> Result<Connection, StoreError> {
+/// Sets one `meta` row (the same statement on both engines).
+pub(crate) fn set_meta(tx: &Tx, key: &str, value: &str) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        args![key, value],
+    )?;
+    Ok(())
+}
+
+fn connect(db: &Path) -> Result<Db, StoreError> {
     let wrap = |source| StoreError::Sqlite {
         path: db.to_path_buf(),
         source,
     };
-    let conn = Connection::open(db).map_err(wrap)?;
+    let conn = rusqlite::Connection::open(db).map_err(wrap)?;
     // WAL keeps readers and the writer apart; FULL syncs the WAL at every
     // commit, which is what makes a returned set_label durable.
     conn.pragma_update(None, "journal_mode", "WAL")
@@ -1172,7 +1177,10 @@ fn connect(db: &Path) -> Result<Connection, StoreError> {
     if let Err(e) = conn.execute_batch(zone_marks::ZONE_MARKS_SQL) {
         log::warn!("{}: the zone marks table was not added ({e})", db.display());
     }
-    Ok(conn)
+    Ok(Db::Sqlite {
+        conn,
+        path: db.to_path_buf(),
+    })
 }
 
 /// An item's identity: SHA-256 of its file's bytes, hex. For a NIfTI or
@@ -1491,12 +1499,11 @@ mod tests {
             ),
         ] {
             let plan: Vec<String> = project
-                .conn
-                .prepare(&format!("EXPLAIN QUERY PLAN {query}"))
+                .db
+                .query(&format!("EXPLAIN QUERY PLAN {query}"), args![])
                 .unwrap()
-                .query_map([], |r| r.get::<_, String>(3))
-                .unwrap()
-                .map(|r| r.unwrap())
+                .iter()
+                .map(|r| r.get::<String>(3).unwrap())
                 .collect();
             assert!(
                 plan.iter().any(|step| step.contains(index)),
@@ -1552,8 +1559,8 @@ mod tests {
             .collect();
         assert_ne!(header_only, pair_hash);
         project
-            .conn
-            .execute_batch(&format!(
+            .db
+            .batch(&format!(
                 "UPDATE items SET content_hash = '{header_only}'; UPDATE meta SET value = '1' WHERE key = 'format';"
             ))
             .unwrap();
@@ -1561,10 +1568,8 @@ mod tests {
         let project = Project::open(dir.path()).unwrap();
         assert_eq!(project.item(id).unwrap().content_hash, pair_hash);
         let format: String = project
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
-                r.get(0)
-            })
+            .db
+            .value("SELECT value FROM meta WHERE key = 'format'", args![])
             .unwrap();
         assert_eq!(format, FORMAT);
     }

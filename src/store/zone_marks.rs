@@ -4,7 +4,7 @@
 //! append-only row per change (item, grader, marks or none for "cleared",
 //! time); a grader's current marks are their latest row.
 
-use rusqlite::{OptionalExtension, params};
+use super::db::{Sql, args};
 
 use super::{Project, StoreError, check_stored_annotator};
 use crate::rop::zones::{Point, ZoneMarks};
@@ -46,11 +46,11 @@ impl Project {
         let disc = marks.map(|m| m.disc_centre);
         let fovea = marks.map(|m| m.fovea_centre);
         let diameter = marks.and_then(|m| m.disc_diameter_px);
-        self.write(|tx, sql| {
+        self.write(|tx| {
             tx.execute(
                 "INSERT INTO zone_marks (item_id, annotator, disc_x, disc_y, fovea_x, fovea_y, \
                  disc_diameter_px) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
+                args![
                     item_id,
                     annotator,
                     disc.map(|p| p.x),
@@ -59,8 +59,7 @@ impl Project {
                     fovea.map(|p| p.y),
                     diameter
                 ],
-            )
-            .map_err(sql)?;
+            )?;
             Ok(())
         })
     }
@@ -75,15 +74,13 @@ impl Project {
             return Ok(None);
         }
         let row: Option<[Option<f64>; 5]> = self
-            .conn
-            .query_row(
+            .db
+            .row_opt(
                 "SELECT disc_x, disc_y, fovea_x, fovea_y, disc_diameter_px FROM zone_marks \
                  WHERE item_id = ?1 AND annotator = ?2 ORDER BY id DESC LIMIT 1",
-                params![item_id, annotator],
+                args![item_id, annotator],
                 |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?]),
-            )
-            .optional()
-            .map_err(|e| self.sql(e))?;
+            )?;
         Ok(match row {
             Some([Some(dx), Some(dy), Some(fx), Some(fy), diameter]) => Some(ZoneMarks {
                 disc_centre: Point { x: dx, y: dy },
@@ -116,33 +113,25 @@ pub fn to_zone_marks_csv(project: &Project) -> Result<String, StoreError> {
     if !project.has_table("zone_marks")? {
         return Ok(out);
     }
-    let mut statement = project
-        .conn
-        .prepare(
-            "SELECT i.path, z.annotator, z.disc_x, z.disc_y, z.fovea_x, z.fovea_y, \
+    let rows = project.db.map_rows("SELECT i.path, z.annotator, z.disc_x, z.disc_y, z.fovea_x, z.fovea_y, \
              z.disc_diameter_px, z.created_at FROM zone_marks z JOIN items i ON i.id = z.item_id \
              WHERE z.id = (SELECT MAX(id) FROM zone_marks n WHERE n.item_id = z.item_id \
              AND n.annotator = z.annotator) AND z.disc_x IS NOT NULL \
-             ORDER BY i.path, z.annotator",
-        )
-        .map_err(|e| project.sql(e))?;
-    let rows = statement
-        .query_map([], |r| {
+             ORDER BY i.path, z.annotator", args![], |r| {
             Ok((
                 [
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(7)?,
+                    r.get::<String>(0)?,
+                    r.get::<String>(1)?,
+                    r.get::<String>(7)?,
                 ],
-                [r.get::<_, f64>(2)?, r.get(3)?, r.get(4)?, r.get(5)?],
-                r.get::<_, Option<f64>>(6)?,
+                [r.get::<f64>(2)?, r.get(3)?, r.get(4)?, r.get(5)?],
+                r.get::<Option<f64>>(6)?,
             ))
-        })
-        .map_err(|e| project.sql(e))?;
+        })?;
     let number = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.2}"));
     for row in rows {
         let ([path, annotator, marked_at], [dx, dy, fx, fy], diameter) =
-            row.map_err(|e| project.sql(e))?;
+            row?;
         let marks = ZoneMarks {
             disc_centre: Point { x: dx, y: dy },
             fovea_centre: Point { x: fx, y: fy },

@@ -38,7 +38,9 @@ impl RunDir {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis())
             .unwrap_or(0);
-        let runs = project_root.join("runs");
+        let runs = crate::store::files_root(project_root)
+            .map_err(std::io::Error::other)?
+            .join("runs");
         std::fs::create_dir_all(&runs)?;
         // Two runs started in the same millisecond (the window and a CLI, or
         // a benchmark's parallel runs) get distinct folders: create_dir is
@@ -107,7 +109,10 @@ pub fn run_dir(project_root: &Path, id: &str) -> Result<PathBuf, super::error::T
             project_root.display()
         )));
     }
-    Ok(project_root.join("runs").join(id))
+    Ok(crate::store::files_root(project_root)
+        .map_err(|e| super::error::TrainError::Data(e.to_string()))?
+        .join("runs")
+        .join(id))
 }
 
 /// The configuration of run `id` in the project at `root`.
@@ -133,7 +138,9 @@ pub struct PastRun {
 
 /// Every run of a project, oldest first; unreadable lines are skipped.
 pub fn list(project_root: &Path) -> Vec<PastRun> {
-    let Ok(entries) = std::fs::read_dir(project_root.join("runs")) else {
+    let Ok(entries) = crate::store::files_root(project_root)
+        .and_then(|f| std::fs::read_dir(f.join("runs")).map_err(|source| crate::store::StoreError::Io { path: f, source }))
+    else {
         return Vec::new();
     };
     let mut runs: Vec<PastRun> = entries

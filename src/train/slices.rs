@@ -124,7 +124,7 @@ pub fn read_picks(run_dir: &Path) -> Result<BTreeMap<String, Vec<usize>>, StoreE
 /// newest run folder with picks and a summary; run ids sort by time).
 /// Reads no metrics: the window calls it at every project reload.
 pub fn latest_policy_run(root: &Path) -> Option<String> {
-    let entries = std::fs::read_dir(root.join("runs")).ok()?;
+    let entries = std::fs::read_dir(crate::store::files_root(root).ok()?.join("runs")).ok()?;
     entries
         .flatten()
         .filter(|e| {

@@ -80,7 +80,7 @@ pub fn thumbnail_button(
         let ctx = ui.ctx().clone();
         thumbnails.loader.request(
             id,
-            session.project.root(),
+            session.project.files_root(),
             &row.item.content_hash.replace(':', "_"),
             &file,
             move || ctx.request_repaint(),
@@ -132,14 +132,7 @@ pub fn browser_ui(
 ) {
     let schema = session.project.schema();
     let counts = session.counts();
-    ui.heading(
-        session
-            .project
-            .root()
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default(),
-    );
+    ui.heading(session.project.title());
     ui.label(format!("schema {} · target {}", schema.name, schema.target));
     egui::Grid::new("pool_counts").show(ui, |ui| {
         for (pool, classes) in &counts {

@@ -153,6 +153,11 @@ impl eframe::App for LoupeApp {
             ui.ctx()
                 .request_repaint_after(std::time::Duration::from_millis(100));
         }
+        if self.state.session.as_ref().is_some_and(|s| s.is_shared()) {
+            // Others' work on a team project appears within a second.
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_millis(400));
+        }
         self.sync_drafts();
         let mut commands = Commands::default();
         input_commands(ui.ctx(), &self.state, &mut commands);

@@ -103,9 +103,13 @@ pub fn picker_ui(
 
             ui.heading("Open project");
             ui.horizontal(|ui| {
-                let label = ui.label("Folder");
+                let label = ui.label("Folder or URL");
                 ui.text_edit_singleline(&mut draft.open_dir)
-                    .labelled_by(label.id);
+                    .labelled_by(label.id)
+                    .on_hover_text(
+                        "a project folder, or a team project: postgres://USER@HOST/DATABASE \
+                         (password from ~/.pgpass or PGPASSWORD, or typed as USER:PASSWORD@)",
+                    );
                 if ui.button("Browse…").clicked() {
                     browse_folder(&mut draft.open_dir);
                 }

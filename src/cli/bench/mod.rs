@@ -8,6 +8,7 @@ mod io;
 mod kd;
 mod kdamm;
 mod labeling;
+mod team;
 mod profile;
 mod protokd;
 mod render;
@@ -59,6 +60,8 @@ pub enum BenchKind {
     /// Importing many images, label commit latency, the window's work per
     /// label key press, and the browser's redraw time.
     Labeling(labeling::LabelingArgs),
+    /// Several graders on one project at once: PostgreSQL next to SQLite.
+    Team(team::TeamArgs),
 }
 
 /// Runs the chosen bench: each bench's file parses its own options.
@@ -74,5 +77,6 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         BenchKind::Kdamm(a) => kdamm::run(a),
         BenchKind::Thyroid(a) => thyroid::run(a),
         BenchKind::Labeling(a) => labeling::run(a),
+        BenchKind::Team(a) => team::run(a),
     }
 }

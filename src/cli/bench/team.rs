@@ -1,0 +1,259 @@
+//! `loupe bench team`: several graders labeling one project at once — labels
+//! per second, commit latency (median, p99) and the time for a label to
+//! reach another client — on PostgreSQL (`--postgres URL` of an empty
+//! database, as its admin) next to the same load on a SQLite folder.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::common::{percentile, within};
+use crate::store::postgres::{ChangeListener, Role};
+use crate::store::{AddOutcome, Pool, Project, Schema};
+
+#[derive(Debug, clap::Args)]
+pub struct TeamArgs {
+    /// Clients labeling at once (each its own connection and login).
+    #[arg(long, default_value_t = 8)]
+    pub clients: usize,
+    /// Labels in all, shared out between the clients.
+    #[arg(long, default_value_t = 2000)]
+    pub labels: usize,
+    /// An empty database, as its admin (`scripts/postgres-setup.sh` makes
+    /// one); without it only SQLite is measured.
+    #[arg(long, value_name = "URL")]
+    pub postgres: Option<String>,
+    /// One JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What one engine did under the load.
+struct Figures {
+    engine: &'static str,
+    labels_per_second: f64,
+    commit_median: Duration,
+    commit_p99: Duration,
+    /// From commit to another client's knowing (LISTEN/NOTIFY on PostgreSQL;
+    /// polling the file every 50 ms, as a window would, on SQLite).
+    appear_median: Duration,
+    appear_p99: Duration,
+}
+
+const ITEMS: usize = 200;
+const APPEAR_SAMPLES: usize = 40;
+const STAGES: [&str; 4] = ["Normal", "Stage 1", "Stage 2", "Stage 3"];
+
+pub fn run(args: &TeamArgs) -> anyhow::Result<()> {
+    let clients = within("--clients", args.clients, 1..=64)?;
+    let labels = within("--labels", args.labels, 1..=1_000_000)?;
+    let scratch = Scratch(std::env::temp_dir().join(format!("loupe-bench-team-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(scratch.path());
+    let mut rows = Vec::new();
+
+    // SQLite: one folder, every client its own connection to the file.
+    let folder = scratch.path().join("folder");
+    let mut admin = Project::create(&folder, &Schema::rop())?;
+    let ids = add_items(&mut admin, &scratch.path().join("images"))?;
+    let names: Vec<String> = (0..clients).map(|c| format!("grader{c}")).collect();
+    let open_folder = |_: &str| Project::open(&folder).map_err(anyhow::Error::from);
+    let (rate, commits) = load(&open_folder, &names, &ids, labels)?;
+    let appear = appear_by_polling(&folder, &ids)?;
+    rows.push(figures("SQLite (one file)", rate, commits, appear));
+
+    if let Some(url) = &args.postgres {
+        let images = scratch.path().join("share");
+        let mut admin = crate::store::postgres::init(url, &Schema::rop(), &images, &images.join(".loupe"))?;
+        let ids = add_items(&mut admin, &images)?;
+        let suffix = std::process::id();
+        let names: Vec<String> = (0..clients).map(|c| format!("bench{suffix}_{c}")).collect();
+        for name in &names {
+            admin.create_user(name, Role::Annotator, "bench")?;
+        }
+        let locator = crate::store::postgres::Locator::parse(url)?;
+        let url_of = |name: &str| {
+            let mut l = locator.clone();
+            l.user = Some(name.to_string());
+            l.password = Some("bench".into());
+            url_for(&l)
+        };
+        let open = |name: &str| Project::open(Path::new(&url_of(name))).map_err(anyhow::Error::from);
+        let (rate, commits) = load(&open, &names, &ids, labels)?;
+        let appear = appear_by_notification(url, &url_of(&names[0]), &ids)?;
+        rows.push(figures("PostgreSQL (LISTEN/NOTIFY)", rate, commits, appear));
+    }
+    report(&rows, clients, labels, args.json);
+    Ok(())
+}
+
+/// The bench's scratch folder, removed when done.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A URL naming everything the locator holds (the bench's own logins).
+fn url_for(l: &crate::store::postgres::Locator) -> String {
+    let credentials = match (&l.user, &l.password) {
+        (Some(u), Some(p)) => format!("{u}:{p}@"),
+        (Some(u), None) => format!("{u}@"),
+        _ => String::new(),
+    };
+    let (host, query) = if l.host.starts_with('/') {
+        ("localhost".to_string(), format!("?host={}&port={}", l.host, l.port))
+    } else {
+        (format!("{}:{}", l.host, l.port), String::new())
+    };
+    format!("postgres://{credentials}{host}/{}{query}", l.database)
+}
+
+fn add_items(project: &mut Project, folder: &Path) -> anyhow::Result<Vec<i64>> {
+    std::fs::create_dir_all(folder)?;
+    let mut ids = Vec::with_capacity(ITEMS);
+    for i in 0..ITEMS {
+        let path = folder.join(format!("i{i:04}.png"));
+        std::fs::write(&path, format!("bench image {i}"))?;
+        let (AddOutcome::Added(id) | AddOutcome::Duplicate(id)) = project.add_item(&path, Pool::Unlabeled)?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// All clients at once, each committing its share one label at a time.
+/// Returns labels per second and every commit's latency.
+fn load(
+    open: &(dyn Fn(&str) -> anyhow::Result<Project> + Sync),
+    names: &[String],
+    ids: &[i64],
+    labels: usize,
+) -> anyhow::Result<(f64, Vec<Duration>)> {
+    let per_client = labels.div_ceil(names.len());
+    let mut projects = names.iter().map(|n| open(n)).collect::<anyhow::Result<Vec<_>>>()?;
+    let started = Instant::now();
+    let latencies = std::thread::scope(|scope| {
+        let handles: Vec<_> = projects
+            .iter_mut()
+            .zip(names)
+            .enumerate()
+            .map(|(c, (project, name))| {
+                scope.spawn(move || -> anyhow::Result<Vec<Duration>> {
+                    let mut own = Vec::with_capacity(per_client);
+                    for k in 0..per_client {
+                        let id = ids[(k * 7 + c) % ids.len()];
+                        let at = Instant::now();
+                        project.set_label(id, name, "stage", Some(STAGES[(k + c) % 4]))?;
+                        own.push(at.elapsed());
+                    }
+                    Ok(own)
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for handle in handles {
+            all.extend(handle.join().map_err(|_| anyhow::anyhow!("a client panicked"))??);
+        }
+        anyhow::Ok(all)
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    Ok((latencies.len() as f64 / seconds, latencies))
+}
+
+/// SQLite has no notifications: a second connection polls the newest
+/// annotation id every 50 ms, as a window could.
+fn appear_by_polling(folder: &Path, ids: &[i64]) -> anyhow::Result<Vec<Duration>> {
+    let mut writer = Project::open(folder)?;
+    let reader = Project::open(folder)?;
+    let newest = |p: &Project| p.history(ids[0]).map(|h| h.len());
+    let mut out = Vec::with_capacity(APPEAR_SAMPLES);
+    for k in 0..APPEAR_SAMPLES {
+        let before = newest(&reader)?;
+        let at = Instant::now();
+        writer.set_label(ids[0], "writer", "stage", Some(STAGES[k % 4]))?;
+        while newest(&reader)? == before {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        out.push(at.elapsed());
+    }
+    Ok(out)
+}
+
+/// PostgreSQL: a listener (as the window runs one) on the admin's URL; a
+/// grader writes, the time until the listener knows is measured.
+fn appear_by_notification(admin_url: &str, writer_url: &str, ids: &[i64]) -> anyhow::Result<Vec<Duration>> {
+    let listener = ChangeListener::start(admin_url, None, Box::new(|| {}))?;
+    let mut writer = Project::open(Path::new(writer_url))?;
+    let name = writer.annotator(None)?;
+    std::thread::sleep(Duration::from_millis(300));
+    listener.take_changed();
+    let mut out = Vec::with_capacity(APPEAR_SAMPLES);
+    for k in 0..APPEAR_SAMPLES {
+        let at = Instant::now();
+        writer.set_label(ids[0], &name, "stage", Some(STAGES[k % 4]))?;
+        while !listener.take_changed() {
+            if at.elapsed() > Duration::from_secs(10) {
+                anyhow::bail!("a label did not reach the listener within 10 s");
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        out.push(at.elapsed());
+    }
+    Ok(out)
+}
+
+fn figures(engine: &'static str, rate: f64, mut commits: Vec<Duration>, mut appear: Vec<Duration>) -> Figures {
+    commits.sort();
+    appear.sort();
+    Figures {
+        engine,
+        labels_per_second: rate,
+        commit_median: percentile(&commits, 0.5),
+        commit_p99: percentile(&commits, 0.99),
+        appear_median: percentile(&appear, 0.5),
+        appear_p99: percentile(&appear, 0.99),
+    }
+}
+
+fn report(rows: &[Figures], clients: usize, labels: usize, json: bool) {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    if json {
+        let list: Vec<_> = rows
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "engine": f.engine,
+                    "clients": clients,
+                    "labels": labels,
+                    "labels_per_second": f.labels_per_second,
+                    "commit_ms_median": ms(f.commit_median),
+                    "commit_ms_p99": ms(f.commit_p99),
+                    "appear_ms_median": ms(f.appear_median),
+                    "appear_ms_p99": ms(f.appear_p99),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(list));
+        return;
+    }
+    println!("{clients} clients, {labels} labels in all, one machine");
+    println!("| engine | labels/s | commit median | commit p99 | appears elsewhere, median | p99 |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for f in rows {
+        println!(
+            "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.1} ms | {:.1} ms |",
+            f.engine,
+            f.labels_per_second,
+            ms(f.commit_median),
+            ms(f.commit_p99),
+            ms(f.appear_median),
+            ms(f.appear_p99)
+        );
+    }
+}
