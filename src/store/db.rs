@@ -231,8 +231,14 @@ pub enum Db {
     Postgres {
         client: RefCell<postgres::Client>,
         server: String,
+        /// Statements prepared on this connection, by SQL: each is parsed
+        /// once, then every use is one round trip.
+        statements: Statements,
     },
 }
+
+/// Prepared statements of one PostgreSQL connection, by their SQL.
+pub type Statements = RefCell<std::collections::HashMap<String, postgres::Statement>>;
 
 /// A write transaction: serialised with every other writer on the project
 /// (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: one transaction-scoped advisory
@@ -245,6 +251,7 @@ pub enum Tx<'a> {
     Postgres {
         tx: RefCell<postgres::Transaction<'a>>,
         server: &'a str,
+        statements: &'a Statements,
     },
 }
 
@@ -273,7 +280,11 @@ impl Db {
                 tx.commit().map_err(|e| sqlite_error(path, e))?;
                 Ok(out)
             }
-            Db::Postgres { client, server } => {
+            Db::Postgres {
+                client,
+                server,
+                statements,
+            } => {
                 let client = client.get_mut();
                 let mut tx = client.transaction().map_err(|e| postgres_error(server, e))?;
                 tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK_KEY])
@@ -281,9 +292,10 @@ impl Db {
                 let tx = Tx::Postgres {
                     tx: RefCell::new(tx),
                     server,
+                    statements,
                 };
                 let out = work(&tx)?;
-                let Tx::Postgres { tx, server } = tx else {
+                let Tx::Postgres { tx, server, .. } = tx else {
                     unreachable!("built as PostgreSQL above")
                 };
                 tx.into_inner()
@@ -298,7 +310,7 @@ impl Db {
     pub fn batch(&self, sql: &str) -> Result<(), StoreError> {
         match self {
             Db::Sqlite { conn, path } => conn.execute_batch(sql).map_err(|e| sqlite_error(path, e)),
-            Db::Postgres { client, server } => client
+            Db::Postgres { client, server, .. } => client
                 .borrow_mut()
                 .batch_execute(sql)
                 .map_err(|e| postgres_error(server, e)),
@@ -315,16 +327,18 @@ impl Sql for Db {
     fn query(&self, sql: &str, args: &[Value]) -> Result<Vec<Row>, StoreError> {
         match self {
             Db::Sqlite { conn, path } => sqlite_query(conn, sql, args).map_err(|e| sqlite_error(path, e)),
-            Db::Postgres { client, server } => {
-                postgres_query(&mut *client.borrow_mut(), sql, args).map_err(|e| postgres_error(server, e))
+            Db::Postgres { client, server, statements } => {
+                postgres_query(&mut *client.borrow_mut(), statements, sql, args)
+                    .map_err(|e| postgres_error(server, e))
             }
         }
     }
     fn execute(&self, sql: &str, args: &[Value]) -> Result<u64, StoreError> {
         match self {
             Db::Sqlite { conn, path } => sqlite_execute(conn, sql, args).map_err(|e| sqlite_error(path, e)),
-            Db::Postgres { client, server } => {
-                postgres_execute(&mut *client.borrow_mut(), sql, args).map_err(|e| postgres_error(server, e))
+            Db::Postgres { client, server, statements } => {
+                postgres_execute(&mut *client.borrow_mut(), statements, sql, args)
+                    .map_err(|e| postgres_error(server, e))
             }
         }
     }
@@ -333,8 +347,10 @@ impl Sql for Db {
             Db::Sqlite { conn, path } => sqlite_execute(conn, sql, args)
                 .map(|_| conn.last_insert_rowid())
                 .map_err(|e| sqlite_error(path, e)),
-            Db::Postgres { client, server } => postgres_insert(&mut *client.borrow_mut(), sql, args)
-                .map_err(|e| postgres_error(server, e)),
+            Db::Postgres { client, server, statements } => {
+                postgres_insert(&mut *client.borrow_mut(), statements, sql, args)
+                    .map_err(|e| postgres_error(server, e))
+            }
         }
     }
     fn has_table(&self, name: &str) -> Result<bool, StoreError> {
@@ -348,7 +364,7 @@ impl Tx<'_> {
     pub fn batch(&self, sql: &str) -> Result<(), StoreError> {
         match self {
             Tx::Sqlite { tx, path } => tx.execute_batch(sql).map_err(|e| sqlite_error(path, e)),
-            Tx::Postgres { tx, server } => tx
+            Tx::Postgres { tx, server, .. } => tx
                 .borrow_mut()
                 .batch_execute(sql)
                 .map_err(|e| postgres_error(server, e)),
@@ -360,16 +376,18 @@ impl Sql for Tx<'_> {
     fn query(&self, sql: &str, args: &[Value]) -> Result<Vec<Row>, StoreError> {
         match self {
             Tx::Sqlite { tx, path } => sqlite_query(tx, sql, args).map_err(|e| sqlite_error(path, e)),
-            Tx::Postgres { tx, server } => {
-                postgres_query(&mut *tx.borrow_mut(), sql, args).map_err(|e| postgres_error(server, e))
+            Tx::Postgres { tx, server, statements } => {
+                postgres_query(&mut *tx.borrow_mut(), statements, sql, args)
+                    .map_err(|e| postgres_error(server, e))
             }
         }
     }
     fn execute(&self, sql: &str, args: &[Value]) -> Result<u64, StoreError> {
         match self {
             Tx::Sqlite { tx, path } => sqlite_execute(tx, sql, args).map_err(|e| sqlite_error(path, e)),
-            Tx::Postgres { tx, server } => {
-                postgres_execute(&mut *tx.borrow_mut(), sql, args).map_err(|e| postgres_error(server, e))
+            Tx::Postgres { tx, server, statements } => {
+                postgres_execute(&mut *tx.borrow_mut(), statements, sql, args)
+                    .map_err(|e| postgres_error(server, e))
             }
         }
     }
@@ -378,8 +396,10 @@ impl Sql for Tx<'_> {
             Tx::Sqlite { tx, path } => sqlite_execute(tx, sql, args)
                 .map(|_| tx.last_insert_rowid())
                 .map_err(|e| sqlite_error(path, e)),
-            Tx::Postgres { tx, server } => postgres_insert(&mut *tx.borrow_mut(), sql, args)
-                .map_err(|e| postgres_error(server, e)),
+            Tx::Postgres { tx, server, statements } => {
+                postgres_insert(&mut *tx.borrow_mut(), statements, sql, args)
+                    .map_err(|e| postgres_error(server, e))
+            }
         }
     }
     fn has_table(&self, name: &str) -> Result<bool, StoreError> {
@@ -524,30 +544,49 @@ fn postgres_params(args: &[Value]) -> Vec<&(dyn postgres::types::ToSql + Sync)> 
         .collect()
 }
 
+/// The statement for `sql` (store spelling), prepared once per connection.
+fn prepared(
+    client: &mut impl postgres::GenericClient,
+    statements: &Statements,
+    sql: &str,
+) -> Result<postgres::Statement, postgres::Error> {
+    if let Some(statement) = statements.borrow().get(sql) {
+        return Ok(statement.clone());
+    }
+    let statement = client.prepare(&postgres_placeholders(sql))?;
+    statements.borrow_mut().insert(sql.to_string(), statement.clone());
+    Ok(statement)
+}
+
 fn postgres_query(
     client: &mut impl postgres::GenericClient,
+    statements: &Statements,
     sql: &str,
     args: &[Value],
 ) -> Result<Vec<Row>, postgres::Error> {
-    let rows = client.query(postgres_placeholders(sql).as_str(), &postgres_params(args))?;
+    let statement = prepared(client, statements, sql)?;
+    let rows = client.query(&statement, &postgres_params(args))?;
     rows.iter().map(postgres_row).collect()
 }
 
 fn postgres_execute(
     client: &mut impl postgres::GenericClient,
+    statements: &Statements,
     sql: &str,
     args: &[Value],
 ) -> Result<u64, postgres::Error> {
-    client.execute(postgres_placeholders(sql).as_str(), &postgres_params(args))
+    let statement = prepared(client, statements, sql)?;
+    client.execute(&statement, &postgres_params(args))
 }
 
 fn postgres_insert(
     client: &mut impl postgres::GenericClient,
+    statements: &Statements,
     sql: &str,
     args: &[Value],
 ) -> Result<i64, postgres::Error> {
-    let sql = format!("{} RETURNING id", postgres_placeholders(sql));
-    client.query_one(sql.as_str(), &postgres_params(args))?.try_get(0)
+    let statement = prepared(client, statements, &format!("{sql} RETURNING id"))?;
+    client.query_one(&statement, &postgres_params(args))?.try_get(0)
 }
 
 fn postgres_row(row: &postgres::Row) -> Result<Row, postgres::Error> {

@@ -266,7 +266,7 @@ impl Project {
             return Ok(BTreeMap::new());
         }
         let rows = self.db.map_rows("SELECT item_id, annotator, file, labeled_voxels, created_at FROM label_maps m
-                 WHERE (?1 IS NULL OR item_id = ?1)
+                 WHERE (CAST(?1 AS BIGINT) IS NULL OR item_id = ?1)
                    AND id = (SELECT max(id) FROM label_maps n
                              WHERE n.item_id = m.item_id AND n.annotator = m.annotator)
                  ORDER BY item_id, annotator", args![item_id], |r| {

@@ -278,7 +278,10 @@ pub fn connect(locator: &Locator) -> Result<postgres::Client, StoreError> {
     if let Some(password) = locator.password(&user) {
         config.password(password);
     }
+    // libpq never uses TLS on a Unix socket (the kernel carries it); rustls
+    // could not name a socket folder as a server anyway.
     let result = match locator.ssl_mode {
+        _ if locator.host.starts_with('/') => config.connect(postgres::NoTls),
         SslMode::Disable => config.connect(postgres::NoTls),
         mode => {
             config.ssl_mode(if mode == SslMode::Require {
@@ -518,6 +521,7 @@ pub fn init(
     let mut db = Db::Postgres {
         client: std::cell::RefCell::new(client),
         server: server.clone(),
+        statements: Default::default(),
     };
     if db.has_table("meta")? {
         return Err(StoreError::Invalid(format!(
@@ -566,6 +570,7 @@ pub fn open(locator: &Locator, root: &Path) -> Result<Project, StoreError> {
     let db = Db::Postgres {
         client: std::cell::RefCell::new(client),
         server: server.clone(),
+        statements: Default::default(),
     };
     if !db.has_table("meta")? {
         return Err(StoreError::Invalid(format!(
@@ -648,13 +653,17 @@ impl ChangeListener {
                         continue;
                     };
                     let mut notifications = connection.notifications();
-                    let mut any = false;
                     let mut lost = false;
                     let mut waiting = notifications.timeout_iter(Duration::from_millis(250));
                     loop {
                         use postgres::fallible_iterator::FallibleIterator;
                         match waiting.next() {
-                            Ok(Some(note)) => any |= Some(note.process_id()) != own_backend,
+                            Ok(Some(note)) if Some(note.process_id()) != own_backend => {
+                                // Said at once, not at the end of the wait.
+                                flag.store(true, Ordering::Relaxed);
+                                wake();
+                            }
+                            Ok(Some(_)) => {}
                             Ok(None) => break,
                             Err(_) => {
                                 lost = true;
@@ -666,10 +675,6 @@ impl ChangeListener {
                     drop(notifications);
                     if lost || connection.is_closed() {
                         client = None;
-                    }
-                    if any {
-                        flag.store(true, Ordering::Relaxed);
-                        wake();
                     }
                 }
             })

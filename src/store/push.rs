@@ -61,6 +61,7 @@ pub fn push(dir: &Path, url: &str, images_root: &Path, files_root: &Path) -> Res
         let probe = Db::Postgres {
             client: std::cell::RefCell::new(client),
             server: locator.display(),
+            statements: Default::default(),
         };
         probe.has_table("meta")?
     };
