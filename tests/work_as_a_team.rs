@@ -400,9 +400,7 @@ fn a_folder_project_is_pushed_with_its_history() {
     let third = run_ok(&["project", "push", dir, "--postgres", &url]);
     assert!(third.contains(": 1 rows copied"), "{third}");
     // Work made on the server since: a further push is refused, not merged.
-    run_ok(&["label", &url, &first.to_string(), "stage=Normal", "--annotator", "ana"]);
-    let mut pushed = Project::open(Path::new(&url)).unwrap();
-    pushed.set_label(first, "lead", "stage", Some("Normal")).unwrap();
+    run_ok(&["label", &url, &first.to_string(), "stage=Normal"]);
     run_ok(&["label", dir, &first.to_string(), "stage=Stage 4", "--annotator", "ana"]);
     let out = loupe(&["project", "push", dir, "--postgres", &url]);
     assert!(!out.status.success());

@@ -173,24 +173,44 @@ fn copy_table(
              holding this folder's work"
         )));
     }
-    let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
-    let insert = format!(
-        "INSERT INTO {table} ({}) VALUES ({})",
-        columns.join(", "),
-        placeholders.join(", ")
-    );
+    // The ids agree; so must the rows (a label made on the server under an
+    // id the folder also used is work of its own, not this folder's).
     let path_index = matches!(table, "items" | "case_files")
         .then(|| columns.iter().position(|c| c == "path"))
         .flatten();
-    let mut copied = 0;
-    for row in rows.iter().filter(|r| key_of(r) > server_max) {
+    let as_shared = |row: &Vec<Value>| -> Vec<Value> {
         let mut row = row.clone();
         if let Some(i) = path_index
             && let Value::Text(stored) = &row[i]
         {
             row[i] = Value::Text(share_path(stored, source_root, images_root));
         }
-        tx.execute(&insert, &row)?;
+        row
+    };
+    let on_server = tx.query(
+        &format!("SELECT {} FROM {table} ORDER BY {key}", columns.join(", ")),
+        &[],
+    )?;
+    let folder_rows = rows.iter().filter(|r| key_of(r) <= server_max).map(as_shared);
+    for (server_row, folder_row) in on_server.iter().zip(folder_rows) {
+        if !same_row(&server_row.0, &folder_row) {
+            return Err(StoreError::Invalid(format!(
+                "the server's {table} row {} differs from the folder's: the server project has \
+                 work of its own; push copies only into a new project or one holding this \
+                 folder's work",
+                key_of(&server_row.0)
+            )));
+        }
+    }
+    let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+    let insert = format!(
+        "INSERT INTO {table} ({}) VALUES ({})",
+        columns.join(", "),
+        placeholders.join(", ")
+    );
+    let mut copied = 0;
+    for row in rows.iter().filter(|r| key_of(r) > server_max) {
+        tx.execute(&insert, &as_shared(row))?;
         copied += 1;
     }
     if key == "id" && copied > 0 {
@@ -202,6 +222,16 @@ fn copy_table(
         )?;
     }
     Ok((table.to_string(), copied, already))
+}
+
+/// Whether two rows hold the same values (a whole number stored in a REAL
+/// column reads back as a number on the server).
+fn same_row(a: &[Value], b: &[Value]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|pair| match pair {
+            (Value::Int(x), Value::Real(y)) | (Value::Real(y), Value::Int(x)) => (*x as f64 - y).abs() < 1e-9,
+            (x, y) => x == y,
+        })
 }
 
 /// A folder project's stored path (relative to the folder, or absolute; a
