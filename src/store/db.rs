@@ -426,7 +426,48 @@ fn sqlite_error(path: &Path, source: rusqlite::Error) -> StoreError {
 pub(crate) fn postgres_error(server: &str, source: postgres::Error) -> StoreError {
     StoreError::Postgres {
         server: server.to_string(),
-        message: super::postgres::describe_error(&source),
+        message: describe_error(&source),
+    }
+}
+
+/// One line for a client error: the server's own message where it sent one
+/// (with what it means for a Loupe user), else what went wrong on the way.
+pub fn describe_error(error: &postgres::Error) -> String {
+    use postgres::error::SqlState;
+    if let Some(db) = error.as_db_error() {
+        let code = db.code();
+        let meaning = if *code == SqlState::INVALID_PASSWORD {
+            "wrong password or user"
+        } else if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
+            "this user may not log in here"
+        } else if *code == SqlState::INVALID_CATALOG_NAME {
+            "no such database"
+        } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
+            "refused by the server: your role may not do this"
+        } else if *code == SqlState::UNIQUE_VIOLATION {
+            "already there"
+        } else {
+            ""
+        };
+        return if meaning.is_empty() {
+            db.message().to_string()
+        } else {
+            format!("{meaning} ({})", db.message())
+        };
+    }
+    if error.is_closed() {
+        return "the connection to the server was lost".into();
+    }
+    let text = error.to_string();
+    let source = std::error::Error::source(error)
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    if text.contains("timeout") || source.contains("timed out") {
+        format!("cannot reach the server: no answer within the connect timeout ({source})")
+    } else if source.is_empty() {
+        text
+    } else {
+        format!("cannot reach the server ({source})")
     }
 }
 

@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::db::{Db, Sql, args};
+use super::db::{Db, Sql, args, describe_error};
 use super::{Project, Schema, StoreError};
 
 /// The version of the PostgreSQL layout this Loupe writes; a database with a
@@ -311,47 +311,6 @@ fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
     .with_root_certificates(roots)
     .with_no_client_auth();
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
-}
-
-/// One line for a client error: the server's own message where it sent one
-/// (with what it means for a Loupe user), else what went wrong on the way.
-pub fn describe_error(error: &postgres::Error) -> String {
-    use postgres::error::SqlState;
-    if let Some(db) = error.as_db_error() {
-        let code = db.code();
-        let meaning = if *code == SqlState::INVALID_PASSWORD {
-            "wrong password or user"
-        } else if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
-            "this user may not log in here"
-        } else if *code == SqlState::INVALID_CATALOG_NAME {
-            "no such database"
-        } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
-            "refused by the server: your role may not do this"
-        } else if *code == SqlState::UNIQUE_VIOLATION {
-            "already there"
-        } else {
-            ""
-        };
-        return if meaning.is_empty() {
-            db.message().to_string()
-        } else {
-            format!("{meaning} ({})", db.message())
-        };
-    }
-    if error.is_closed() {
-        return "the connection to the server was lost".into();
-    }
-    let text = error.to_string();
-    let source = std::error::Error::source(error)
-        .map(|s| s.to_string())
-        .unwrap_or_default();
-    if text.contains("timeout") || source.contains("timed out") {
-        format!("cannot reach the server: no answer within the connect timeout ({source})")
-    } else if source.is_empty() {
-        text
-    } else {
-        format!("cannot reach the server ({source})")
-    }
 }
 
 /// The store's SQLite schema as PostgreSQL spells it: identity keys, 64-bit
