@@ -442,7 +442,12 @@ impl Project {
     /// project's database (user@server, no password).
     pub fn title(&self) -> String {
         match postgres::Locator::from_path(&self.root) {
-            Some(Ok(l)) => format!("{} — {}", l.database, l.display()),
+            // Short enough for the browser's heading: the socket folder or
+            // host, not the whole URL.
+            Some(Ok(l)) => {
+                let place = if l.host.starts_with('/') { "this machine" } else { l.host.as_str() };
+                format!("{} (team, {place})", l.database)
+            }
             _ => self
                 .root
                 .file_name()
