@@ -519,10 +519,18 @@ fn menu_ui(
         }
         ui.separator();
         let label = ui.label("Annotator");
+        // On a team project the annotator is the database login: shown, not typed.
+        let shared = state.session.as_ref().is_some_and(|s| s.is_shared());
         let response = ui
-            .add(egui::TextEdit::singleline(annotator_draft).desired_width(110.0))
-            .labelled_by(label.id);
-        if response.lost_focus() && *annotator_draft != state.settings.annotator {
+            .add_enabled(
+                !shared,
+                egui::TextEdit::singleline(annotator_draft).desired_width(110.0),
+            )
+            .labelled_by(label.id)
+            .on_disabled_hover_text("on a team project you work as your database login");
+        if shared {
+            annotator_draft.clone_from(&state.settings.annotator);
+        } else if response.lost_focus() && *annotator_draft != state.settings.annotator {
             commands.push(WindowCommand::SetAnnotator(annotator_draft.clone()));
         }
         if let Some(job) = &state.job {
