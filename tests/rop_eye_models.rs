@@ -213,7 +213,10 @@ fn an_eye_level_run_reports_what_its_predictions_roll_up_to() {
         attention["eye"]["referral_auc"].as_f64().unwrap(),
         refit["eye"]["referral_auc"].as_f64().unwrap(),
     );
-    assert!((trained - evaluated).abs() < 1e-6, "{trained} vs {evaluated}");
+    assert!(
+        (trained - evaluated).abs() < 1e-6,
+        "{trained} vs {evaluated}"
+    );
     // Image labels on this project: nothing is labeled, so nothing trains.
     let images = loupe(&[
         "train",

@@ -33,7 +33,11 @@ fn images(images: &Path) -> Vec<std::path::PathBuf> {
 /// The rules every engine must keep, run on the project as `admin`, with
 /// `ana` and `ben` labeling through `as_user` (their own connection on
 /// PostgreSQL, the same folder on SQLite).
-fn store_rules(admin: &mut Project, files: &[std::path::PathBuf], as_user: &dyn Fn(&str) -> Project) {
+fn store_rules(
+    admin: &mut Project,
+    files: &[std::path::PathBuf],
+    as_user: &dyn Fn(&str) -> Project,
+) {
     let ids: Vec<i64> = files
         .iter()
         .map(|f| match admin.add_item(f, Pool::Unlabeled).unwrap() {
@@ -50,27 +54,49 @@ fn store_rules(admin: &mut Project, files: &[std::path::PathBuf], as_user: &dyn 
 
     let mut ana = as_user("ana");
     let mut ben = as_user("ben");
-    ana.set_label(ids[0], "ana", "stage", Some("Stage 2")).unwrap();
-    ana.set_label(ids[0], "ana", "stage", Some("Stage 3")).unwrap();
-    ben.set_label(ids[0], "ben", "stage", Some("Stage 3")).unwrap();
-    ana.set_label(ids[1], "ana", "stage", Some("Stage 1")).unwrap();
-    ben.set_label(ids[1], "ben", "stage", Some("Normal")).unwrap();
-    ana.set_label(ids[2], "ana", "stage", Some("Normal")).unwrap();
+    ana.set_label(ids[0], "ana", "stage", Some("Stage 2"))
+        .unwrap();
+    ana.set_label(ids[0], "ana", "stage", Some("Stage 3"))
+        .unwrap();
+    ben.set_label(ids[0], "ben", "stage", Some("Stage 3"))
+        .unwrap();
+    ana.set_label(ids[1], "ana", "stage", Some("Stage 1"))
+        .unwrap();
+    ben.set_label(ids[1], "ben", "stage", Some("Normal"))
+        .unwrap();
+    ana.set_label(ids[2], "ana", "stage", Some("Normal"))
+        .unwrap();
     ana.set_label(ids[2], "ana", "stage", None).unwrap();
     // A value outside the schema is refused, naming the field's values.
-    let error = ana.set_label(ids[2], "ana", "stage", Some("Stage 9")).unwrap_err().to_string();
+    let error = ana
+        .set_label(ids[2], "ana", "stage", Some("Stage 9"))
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("Stage 5"), "{error}");
-    ana.set_remark(ids[1], "ana", &loupe::store::Remark { unsure: true, note: "haze".into() })
-        .unwrap();
+    ana.set_remark(
+        ids[1],
+        "ana",
+        &loupe::store::Remark {
+            unsure: true,
+            note: "haze".into(),
+        },
+    )
+    .unwrap();
 
     // Read back through a fresh connection: latest per annotator, consensus
     // (agreement → value, disagreement → none), pools moved by the labels.
     let fresh = as_user("ana");
-    assert_eq!(fresh.consensus(ids[0], "stage").unwrap().as_deref(), Some("Stage 3"));
+    assert_eq!(
+        fresh.consensus(ids[0], "stage").unwrap().as_deref(),
+        Some("Stage 3")
+    );
     assert_eq!(fresh.consensus(ids[1], "stage").unwrap(), None);
     assert_eq!(fresh.consensus(ids[2], "stage").unwrap(), None);
     let pools: Vec<Pool> = ids.iter().map(|id| fresh.item(*id).unwrap().pool).collect();
-    assert_eq!(pools, [Pool::Labeled, Pool::Labeled, Pool::Unlabeled, Pool::Test]);
+    assert_eq!(
+        pools,
+        [Pool::Labeled, Pool::Labeled, Pool::Unlabeled, Pool::Test]
+    );
     let history: Vec<Option<String>> = fresh
         .history(ids[0])
         .unwrap()
@@ -78,15 +104,26 @@ fn store_rules(admin: &mut Project, files: &[std::path::PathBuf], as_user: &dyn 
         .filter(|a| a.annotator == "ana")
         .map(|a| a.value)
         .collect();
-    assert_eq!(history, [Some("Stage 2".to_string()), Some("Stage 3".to_string())]);
+    assert_eq!(
+        history,
+        [Some("Stage 2".to_string()), Some("Stage 3".to_string())]
+    );
     assert!(fresh.remarks(ids[1]).unwrap()["ana"].unsure);
     let all = fresh.all_current_labels().unwrap();
     assert_eq!(all[&ids[1]]["ben"]["stage"], "Normal");
     assert!(!all.contains_key(&ids[2]));
 
     // A reviewer's adjudication decides a disagreement.
-    admin.set_label(ids[1], loupe::store::ADJUDICATOR, "stage", Some("Stage 1")).unwrap();
-    assert_eq!(as_user("ben").consensus(ids[1], "stage").unwrap().as_deref(), Some("Stage 1"));
+    admin
+        .set_label(ids[1], loupe::store::ADJUDICATOR, "stage", Some("Stage 1"))
+        .unwrap();
+    assert_eq!(
+        as_user("ben")
+            .consensus(ids[1], "stage")
+            .unwrap()
+            .as_deref(),
+        Some("Stage 1")
+    );
 
     // Predictions: the newest per item.
     admin
@@ -115,7 +152,9 @@ fn both_engines_keep_the_same_rules() {
     let folder = tempfile::tempdir().unwrap();
     let files = images(&folder.path().join("images"));
     let mut admin = Project::create(folder.path(), &Schema::rop()).unwrap();
-    store_rules(&mut admin, &files, &|_| Project::open(folder.path()).unwrap());
+    store_rules(&mut admin, &files, &|_| {
+        Project::open(folder.path()).unwrap()
+    });
     let sqlite_csv = loupe::store::export::to_csv(&admin).unwrap();
 
     // PostgreSQL: the admin and two annotators, each on their own connection.
@@ -123,24 +162,49 @@ fn both_engines_keep_the_same_rules() {
     let url = server.database_for("team", "lead", "lead-pw");
     let share = tempfile::tempdir().unwrap();
     let files = images(&share.path().join("images"));
-    let mut admin = loupe::store::postgres::init(&url, &Schema::rop(), share.path(), &share.path().join(".loupe")).unwrap();
+    let mut admin = loupe::store::postgres::init(
+        &url,
+        &Schema::rop(),
+        share.path(),
+        &share.path().join(".loupe"),
+    )
+    .unwrap();
     admin.create_user("ana", Role::Annotator, "ana-pw").unwrap();
     admin.create_user("ben", Role::Annotator, "ben-pw").unwrap();
     let server_ref = &server;
     store_rules(&mut admin, &files, &|user| {
-        Project::open(Path::new(&server_ref.url(user, &format!("{user}-pw"), "team"))).unwrap()
+        Project::open(Path::new(&server_ref.url(
+            user,
+            &format!("{user}-pw"),
+            "team",
+        )))
+        .unwrap()
     });
     let postgres_csv = loupe::store::export::to_csv(&admin).unwrap();
     // The same rows but for the label times.
     let without_times = |csv: &str| -> Vec<String> {
         csv.lines()
-            .map(|l| l.split(',').filter(|c| !c.starts_with("20")).collect::<Vec<_>>().join(","))
+            .map(|l| {
+                l.split(',')
+                    .filter(|c| !c.starts_with("20"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
             .collect()
     };
-    assert_eq!(without_times(&sqlite_csv).len(), without_times(&postgres_csv).len());
     assert_eq!(
-        without_times(&sqlite_csv).iter().map(|l| l.replace("images/", "")).collect::<Vec<_>>(),
-        without_times(&postgres_csv).iter().map(|l| l.replace("images/", "")).collect::<Vec<_>>()
+        without_times(&sqlite_csv).len(),
+        without_times(&postgres_csv).len()
+    );
+    assert_eq!(
+        without_times(&sqlite_csv)
+            .iter()
+            .map(|l| l.replace("images/", ""))
+            .collect::<Vec<_>>(),
+        without_times(&postgres_csv)
+            .iter()
+            .map(|l| l.replace("images/", ""))
+            .collect::<Vec<_>>()
     );
 }
 
@@ -160,14 +224,29 @@ fn roles_are_enforced_by_the_server() {
     let url = server.database_for("clinic", "lead", "lead-pw");
     let share = tempfile::tempdir().unwrap();
     let files = images(share.path());
-    let mut admin = loupe::store::postgres::init(&url, &Schema::rop(), share.path(), &share.path().join(".loupe")).unwrap();
+    let mut admin = loupe::store::postgres::init(
+        &url,
+        &Schema::rop(),
+        share.path(),
+        &share.path().join(".loupe"),
+    )
+    .unwrap();
     admin.create_user("ana", Role::Annotator, "ana-pw").unwrap();
-    admin.create_user("rita", Role::Reviewer, "rita-pw").unwrap();
+    admin
+        .create_user("rita", Role::Reviewer, "rita-pw")
+        .unwrap();
     let id = match admin.add_item(&files[0], Pool::Unlabeled).unwrap() {
         loupe::store::AddOutcome::Added(id) => id,
         other => panic!("{other:?}"),
     };
-    let open = |user: &str| Project::open(Path::new(&server.url(user, &format!("{user}-pw"), "clinic"))).unwrap();
+    let open = |user: &str| {
+        Project::open(Path::new(&server.url(
+            user,
+            &format!("{user}-pw"),
+            "clinic",
+        )))
+        .unwrap()
+    };
     let mut ana = open("ana");
     assert_eq!(ana.user(), Some("ana"));
     assert_eq!(ana.roles().unwrap(), [Role::Annotator]);
@@ -182,7 +261,10 @@ fn roles_are_enforced_by_the_server() {
     refused(ana.set_test(id, true));
     refused(ana.set_paint_labels(&[loupe::store::schema::PaintLabel::new(1, "ridge")]));
     refused(ana.add_item(&files[1], Pool::Unlabeled).map(|_| ()));
-    let error = ana.create_user("mallory", Role::Admin, "pw").unwrap_err().to_string();
+    let error = ana
+        .create_user("mallory", Role::Admin, "pw")
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("creating user"), "{error}");
     // Nothing she tried is there.
     let labels = admin.current_labels(id).unwrap();
@@ -191,14 +273,29 @@ fn roles_are_enforced_by_the_server() {
     // The reviewer adjudicates; the CLI names the connection's user as the
     // annotator and refuses another name.
     let mut rita = open("rita");
-    rita.set_label(id, loupe::store::ADJUDICATOR, "stage", Some("Stage 2")).unwrap();
-    assert_eq!(admin.consensus(id, "stage").unwrap().as_deref(), Some("Stage 2"));
+    rita.set_label(id, loupe::store::ADJUDICATOR, "stage", Some("Stage 2"))
+        .unwrap();
+    assert_eq!(
+        admin.consensus(id, "stage").unwrap().as_deref(),
+        Some("Stage 2")
+    );
     assert_eq!(rita.annotator(None).unwrap(), "rita");
     assert!(rita.annotator(Some("ana")).is_err());
     let rita_url = server.url("rita", "rita-pw", "clinic");
-    let out = loupe(&["label", &rita_url, &id.to_string(), "stage=Stage 3", "--annotator", "ana"]);
+    let out = loupe(&[
+        "label",
+        &rita_url,
+        &id.to_string(),
+        "stage=Stage 3",
+        "--annotator",
+        "ana",
+    ]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("database user \"rita\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("database user \"rita\""),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// Starts `loupe label URL --stdin` (the annotator is the URL's user).
@@ -214,11 +311,20 @@ fn spawn_client(url: &str) -> std::process::Child {
 
 /// A team server with `clients` annotators and `items` images; returns the
 /// server, the share (kept alive), the annotators' URLs and the item ids.
-fn team(clients: usize, items: usize) -> (PostgresServer, tempfile::TempDir, Vec<String>, Vec<i64>) {
+fn team(
+    clients: usize,
+    items: usize,
+) -> (PostgresServer, tempfile::TempDir, Vec<String>, Vec<i64>) {
     let server = PostgresServer::start();
     let url = server.database_for("team", "lead", "lead-pw");
     let share = tempfile::tempdir().unwrap();
-    let mut admin = loupe::store::postgres::init(&url, &Schema::rop(), share.path(), &share.path().join(".loupe")).unwrap();
+    let mut admin = loupe::store::postgres::init(
+        &url,
+        &Schema::rop(),
+        share.path(),
+        &share.path().join(".loupe"),
+    )
+    .unwrap();
     let mut ids = Vec::new();
     for i in 0..items {
         let path = share.path().join(format!("i{i:03}.png"));
@@ -238,7 +344,9 @@ fn team(clients: usize, items: usize) -> (PostgresServer, tempfile::TempDir, Vec
     (server, share, urls, ids)
 }
 
-const STAGES: [&str; 6] = ["Normal", "Stage 1", "Stage 2", "Stage 3", "Stage 4", "Stage 5"];
+const STAGES: [&str; 6] = [
+    "Normal", "Stage 1", "Stage 2", "Stage 3", "Stage 4", "Stage 5",
+];
 
 #[test]
 fn clients_label_the_same_items_at_once_and_nothing_confirmed_is_lost() {
@@ -281,10 +389,17 @@ fn clients_label_the_same_items_at_once_and_nothing_confirmed_is_lost() {
     for (c, _) in urls.iter().enumerate() {
         for id in &ids {
             let latest = STAGES[(c + 1 + *id as usize) % 6];
-            assert_eq!(labels[id][&format!("grader{c}")]["stage"], latest, "item {id} grader{c}");
+            assert_eq!(
+                labels[id][&format!("grader{c}")]["stage"],
+                latest,
+                "item {id} grader{c}"
+            );
         }
     }
-    let rows: i64 = server.psql("team", "SELECT count(*) FROM annotations").parse().unwrap();
+    let rows: i64 = server
+        .psql("team", "SELECT count(*) FROM annotations")
+        .parse()
+        .unwrap();
     assert_eq!(rows, 4 * 40);
 }
 
@@ -304,7 +419,12 @@ fn a_killed_client_loses_nothing_it_confirmed() {
     let mut confirmed = Vec::new();
     let mut line = String::new();
     while confirmed.len() < 60 && out.read_line(&mut line).unwrap() > 0 {
-        confirmed.push(line.trim().trim_start_matches("ok ").parse::<i64>().unwrap());
+        confirmed.push(
+            line.trim()
+                .trim_start_matches("ok ")
+                .parse::<i64>()
+                .unwrap(),
+        );
         line.clear();
     }
     // kill -9 in the middle of its stream of commits.
@@ -314,7 +434,10 @@ fn a_killed_client_loses_nothing_it_confirmed() {
     let admin = Project::open(Path::new(&server.url("lead", "lead-pw", "team"))).unwrap();
     let labels = admin.all_current_labels().unwrap();
     for id in &confirmed {
-        assert_eq!(labels[id]["grader0"]["stage"], "Stage 2", "confirmed item {id} lost");
+        assert_eq!(
+            labels[id]["grader0"]["stage"], "Stage 2",
+            "confirmed item {id} lost"
+        );
     }
 }
 
@@ -361,7 +484,10 @@ fn clients_ride_out_a_server_restart() {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut errors, &mut text).unwrap();
         assert!(status.success(), "client {c}: {text}");
-        assert!(text.contains("reconnect"), "client {c} said nothing of the restart: {text}");
+        assert!(
+            text.contains("reconnect"),
+            "client {c} said nothing of the restart: {text}"
+        );
         assert_eq!(confirmed[c].len(), 40, "client {c}: {text}");
     }
     let admin = Project::open(Path::new(&server.url("lead", "lead-pw", "team"))).unwrap();
@@ -377,31 +503,74 @@ fn clients_ride_out_a_server_restart() {
 fn a_folder_project_is_pushed_with_its_history() {
     let folder = tempfile::tempdir().unwrap();
     let files = images(&folder.path().join("images"));
-    run_ok(&["project", "init", folder.path().to_str().unwrap(), "--schema", "rop"]);
-    run_ok(&["import", folder.path().to_str().unwrap(), folder.path().join("images").to_str().unwrap()]);
+    run_ok(&[
+        "project",
+        "init",
+        folder.path().to_str().unwrap(),
+        "--schema",
+        "rop",
+    ]);
+    run_ok(&[
+        "import",
+        folder.path().to_str().unwrap(),
+        folder.path().join("images").to_str().unwrap(),
+    ]);
     let dir = folder.path().to_str().unwrap();
     let first = common::item_id(folder.path(), "eye0.png");
-    run_ok(&["label", dir, &first.to_string(), "stage=Stage 1", "--annotator", "ana"]);
-    run_ok(&["label", dir, &first.to_string(), "stage=Stage 2", "--annotator", "ana"]);
+    run_ok(&[
+        "label",
+        dir,
+        &first.to_string(),
+        "stage=Stage 1",
+        "--annotator",
+        "ana",
+    ]);
+    run_ok(&[
+        "label",
+        dir,
+        &first.to_string(),
+        "stage=Stage 2",
+        "--annotator",
+        "ana",
+    ]);
     let server = PostgresServer::start();
     let url = server.database_for("moved", "lead", "lead-pw");
     let out = run_ok(&["project", "push", dir, "--postgres", &url]);
     assert!(out.contains("rows copied"), "{out}");
     assert!(!out.contains("lead-pw"), "the password was printed: {out}");
     let pushed = Project::open(Path::new(&url)).unwrap();
-    let history: Vec<_> = pushed.history(first).unwrap().into_iter().map(|a| a.value).collect();
+    let history: Vec<_> = pushed
+        .history(first)
+        .unwrap()
+        .into_iter()
+        .map(|a| a.value)
+        .collect();
     assert_eq!(history, [Some("Stage 1".into()), Some("Stage 2".into())]);
     assert_eq!(pushed.items().unwrap().len(), files.len());
     assert!(pushed.resolve(&pushed.item(first).unwrap()).is_file());
     // Again: nothing new. A label added in the folder: only it is copied.
     let again = run_ok(&["project", "push", dir, "--postgres", &url]);
     assert!(again.contains(": 0 rows copied"), "{again}");
-    run_ok(&["label", dir, &first.to_string(), "stage=Stage 3", "--annotator", "ana"]);
+    run_ok(&[
+        "label",
+        dir,
+        &first.to_string(),
+        "stage=Stage 3",
+        "--annotator",
+        "ana",
+    ]);
     let third = run_ok(&["project", "push", dir, "--postgres", &url]);
     assert!(third.contains(": 1 rows copied"), "{third}");
     // Work made on the server since: a further push is refused, not merged.
     run_ok(&["label", &url, &first.to_string(), "stage=Normal"]);
-    run_ok(&["label", dir, &first.to_string(), "stage=Stage 4", "--annotator", "ana"]);
+    run_ok(&[
+        "label",
+        dir,
+        &first.to_string(),
+        "stage=Stage 4",
+        "--annotator",
+        "ana",
+    ]);
     let out = loupe(&["project", "push", dir, "--postgres", &url]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("work of its own"), "{}", stderr(&out));
@@ -412,15 +581,30 @@ fn bad_servers_get_one_clear_message_each() {
     let server = PostgresServer::start();
     let url = server.database_for("real", "lead", "lead-pw");
     let share = tempfile::tempdir().unwrap();
-    loupe::store::postgres::init(&url, &Schema::rop(), share.path(), &share.path().join(".loupe")).unwrap();
+    loupe::store::postgres::init(
+        &url,
+        &Schema::rop(),
+        share.path(),
+        &share.path().join(".loupe"),
+    )
+    .unwrap();
     server.psql("postgres", "CREATE DATABASE empty OWNER lead");
     let cases = [
         // Nobody listens on this socket folder.
-        ("postgres://lead:lead-pw@localhost/real?host=/nonexistent-loupe-socket".to_string(), "cannot reach the server"),
+        (
+            "postgres://lead:lead-pw@localhost/real?host=/nonexistent-loupe-socket".to_string(),
+            "cannot reach the server",
+        ),
         (server.url("lead", "wrong", "real"), "wrong password"),
         (server.url("lead", "lead-pw", "nosuchdb"), "does not exist"),
-        (server.url("lead", "lead-pw", "empty"), "not a Loupe project"),
-        ("postgres://lead@localhost/real?sslmode=sometimes".to_string(), "sslmode"),
+        (
+            server.url("lead", "lead-pw", "empty"),
+            "not a Loupe project",
+        ),
+        (
+            "postgres://lead@localhost/real?sslmode=sometimes".to_string(),
+            "sslmode",
+        ),
     ];
     for (url, expected) in cases {
         let started = std::time::Instant::now();
@@ -433,7 +617,10 @@ fn bad_servers_get_one_clear_message_each() {
         assert!(!text.contains("lead-pw"), "a password in a message: {text}");
     }
     // A database written by a newer Loupe is refused, naming the versions.
-    server.psql("real", "UPDATE meta SET value = '99' WHERE key = 'postgres_layout'");
+    server.psql(
+        "real",
+        "UPDATE meta SET value = '99' WHERE key = 'postgres_layout'",
+    );
     let out = loupe(&["stats", &url]);
     assert!(stderr(&out).contains("newer Loupe"), "{}", stderr(&out));
 }
@@ -452,7 +639,11 @@ fn the_setup_script_makes_a_database_an_admin_can_init() {
         .env("LOUPE_ADMIN_PASSWORD", "lead-pw")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let url = server.url("lead", "lead-pw", "screening");
     let share = tempfile::tempdir().unwrap();
     let out = run_ok(&[
@@ -467,7 +658,13 @@ fn the_setup_script_makes_a_database_an_admin_can_init() {
     ]);
     assert!(out.contains("admin lead"), "{out}");
     // The admin is no superuser: only what the script granted.
-    assert_eq!(server.psql("postgres", "SELECT rolsuper FROM pg_roles WHERE rolname = 'lead'"), "f");
+    assert_eq!(
+        server.psql(
+            "postgres",
+            "SELECT rolsuper FROM pg_roles WHERE rolname = 'lead'"
+        ),
+        "f"
+    );
     let out = run_ok(&["project", "user", &url, "ana", "--role", "annotator"]);
     assert!(out.contains("created annotator ana with password"), "{out}");
 }
@@ -479,15 +676,22 @@ fn an_open_window_shows_others_work_within_a_second() {
     let mut window = loupe::app::ProjectSession::open(Path::new(&lead)).unwrap();
     assert!(window.is_shared());
     // The window's own label is not an outside change.
-    window.set_label(ids[0], "lead", "stage", Some("Stage 1")).unwrap();
+    window
+        .set_label(ids[0], "lead", "stage", Some("Stage 1"))
+        .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(600));
     assert!(!window.take_remote_changes().unwrap());
     // A grader on another workstation labels the same item.
     let mut grader = Project::open(Path::new(&urls[0])).unwrap();
     let started = std::time::Instant::now();
-    grader.set_label(ids[0], "grader0", "stage", Some("Stage 3")).unwrap();
+    grader
+        .set_label(ids[0], "grader0", "stage", Some("Stage 3"))
+        .unwrap();
     while !window.take_remote_changes().unwrap() {
-        assert!(started.elapsed().as_millis() < 1000, "not seen within a second");
+        assert!(
+            started.elapsed().as_millis() < 1000,
+            "not seen within a second"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let row = window.row(ids[0]).unwrap();

@@ -185,7 +185,6 @@ impl ProjectSession {
             match crate::store::postgres::ChangeListener::start(
                 &root.to_string_lossy(),
                 session.project.backend_pid(),
-                Box::new(|| {}),
             ) {
                 Ok(listener) => session.changes = Some(listener),
                 Err(e) => log::warn!("live updates off: {e}"),

@@ -106,11 +106,7 @@ pub fn infant_report(root: &Path, infant: &str) -> Result<String, StoreError> {
     Ok(html)
 }
 
-fn exam_html(
-    html: &mut String,
-    project: &Project,
-    exam: &ExamEntry,
-) -> Result<(), StoreError> {
+fn exam_html(html: &mut String, project: &Project, exam: &ExamEntry) -> Result<(), StoreError> {
     let pma = exam.pma_days.map_or(String::new(), |d| {
         format!(", postmenstrual age {} weeks", weeks_and_days(d))
     });
@@ -126,11 +122,7 @@ fn exam_html(
     Ok(())
 }
 
-fn eye_html(
-    html: &mut String,
-    project: &Project,
-    entry: &EyeEntry,
-) -> Result<(), StoreError> {
+fn eye_html(html: &mut String, project: &Project, entry: &EyeEntry) -> Result<(), StoreError> {
     let title = match entry.eye {
         Eye::Right => "Right eye (OD)",
         Eye::Left => "Left eye (OS)",
@@ -176,11 +168,7 @@ fn eye_html(
     html.push_str("</div><div class=\"photos\">");
     for image in &entry.images {
         let quality = image.quality.map_or("quality not recorded", |q| q.name());
-        let _ = write!(
-            html,
-            "<figure>{}",
-            thumbnail_html(project, image.item_id)?
-        );
+        let _ = write!(html, "<figure>{}", thumbnail_html(project, image.item_id)?);
         let _ = write!(
             html,
             "<figcaption>{}, {}</figcaption></figure>",
@@ -196,7 +184,11 @@ fn eye_html(
 /// box saying why there is none (a missing or unreadable file).
 fn thumbnail_html(project: &Project, item_id: i64) -> Result<String, StoreError> {
     let item = project.item(item_id)?;
-    let drawn = thumbnail::load(project.files_root(), &item.content_hash, &project.resolve(&item));
+    let drawn = thumbnail::load(
+        project.files_root(),
+        &item.content_hash,
+        &project.resolve(&item),
+    );
     let png = drawn.and_then(|image| {
         let mut bytes = std::io::Cursor::new(Vec::new());
         image

@@ -122,7 +122,10 @@ mod tests {
         assert!(message.unwrap().contains("settings.json.corrupt"));
         assert!(settings.recent_projects.is_empty());
         settings.remember_project(Path::new("postgres://ana:secret@db/team?host=/s"));
-        assert_eq!(settings.recent_projects[0], Path::new("postgres://ana@db/team?host=/s"));
+        assert_eq!(
+            settings.recent_projects[0],
+            Path::new("postgres://ana@db/team?host=/s")
+        );
         assert!(
             dir.path().join("settings.json.corrupt").is_file(),
             "nothing the user had is thrown away"

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::rop::grade::{EyeGrade, flag_word};
-use crate::store::exams::EyeRef;
 use crate::store::Project;
+use crate::store::exams::EyeRef;
 
 #[derive(Debug, clap::Args)]
 pub struct GradeArgs {

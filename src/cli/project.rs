@@ -440,7 +440,9 @@ pub fn label(args: &LabelArgs) -> anyhow::Result<()> {
         return apply(&mut project, item, &assignments, &annotator);
     }
     each_stdin_line(|item, assignments| {
-        reconnecting(&mut project, |project| apply(project, item, assignments, &annotator))
+        reconnecting(&mut project, |project| {
+            apply(project, item, assignments, &annotator)
+        })
     })
 }
 
@@ -456,14 +458,13 @@ pub fn reconnecting(
     project: &mut Project,
     mut work: impl FnMut(&mut Project) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let first = work(project);
-    if first.is_ok() || !project.connection_lost() {
-        return first;
+    let Err(error) = work(project) else {
+        return Ok(());
+    };
+    if !project.connection_lost() {
+        return Err(error);
     }
-    eprintln!(
-        "lost the server connection ({:#}); reconnecting…",
-        first.err().unwrap_or_else(|| anyhow::anyhow!("closed"))
-    );
+    eprintln!("lost the server connection ({error:#}); reconnecting…");
     let deadline = std::time::Instant::now() + RECONNECT_FOR;
     loop {
         std::thread::sleep(std::time::Duration::from_secs(1));

@@ -106,7 +106,11 @@ impl Project {
         if !self.has_table("cases")? {
             return Ok(BTreeMap::new());
         }
-        let rows = self.db.map_rows("SELECT item_id, name FROM cases", args![], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows = self
+            .db
+            .map_rows("SELECT item_id, name FROM cases", args![], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
         rows.collect::<Result<_, _>>()
     }
 
@@ -115,13 +119,11 @@ impl Project {
         if !self.has_table("case_files")? {
             return Ok(BTreeMap::new());
         }
-        let rows = self.db.map_rows("SELECT item_id, role, path FROM case_files ORDER BY id", args![], |r| {
-                Ok((
-                    r.get::<i64>(0)?,
-                    r.get::<String>(1)?,
-                    r.get::<String>(2)?,
-                ))
-            })?;
+        let rows = self.db.map_rows(
+            "SELECT item_id, role, path FROM case_files ORDER BY id",
+            args![],
+            |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?, r.get::<String>(2)?)),
+        )?;
         let mut out: BTreeMap<i64, BTreeMap<String, PathBuf>> = BTreeMap::new();
         for row in rows {
             let (id, role, path) = row?;
@@ -138,19 +140,21 @@ impl Project {
         if !self.has_table("cases")? {
             return Ok(None);
         }
-        let name: Option<String> = self
-            .db
-            .row_opt(
-                "SELECT name FROM cases WHERE item_id = ?1",
-                args![item_id],
-                |r| r.get(0),
-            )?;
+        let name: Option<String> = self.db.row_opt(
+            "SELECT name FROM cases WHERE item_id = ?1",
+            args![item_id],
+            |r| r.get(0),
+        )?;
         let Some(name) = name else {
             return Ok(None);
         };
-        let files = self.db.map_rows("SELECT role, path FROM case_files WHERE item_id = ?1 ORDER BY id", args![item_id], |r| {
-                Ok((r.get::<String>(0)?, r.get::<String>(1)?))
-            })?
+        let files = self
+            .db
+            .map_rows(
+                "SELECT role, path FROM case_files WHERE item_id = ?1 ORDER BY id",
+                args![item_id],
+                |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?)),
+            )?
             .map(|row| row.map(|(role, path)| (role, self.resolve_stored(&path))))
             .collect::<Result<_, _>>()?;
         Ok(Some(CaseData {
@@ -232,13 +236,17 @@ impl Project {
         if !self.has_table("records")? {
             return Ok(BTreeMap::new());
         }
-        let rows = self.db.map_rows("SELECT item_id, column_name, value FROM records ORDER BY id", args![], |r| {
+        let rows = self.db.map_rows(
+            "SELECT item_id, column_name, value FROM records ORDER BY id",
+            args![],
+            |r| {
                 Ok((
                     r.get::<i64>(0)?,
                     r.get::<String>(1)?,
                     r.get::<Option<String>>(2)?,
                 ))
-            })?;
+            },
+        )?;
         let mut out: BTreeMap<i64, BTreeMap<String, String>> = BTreeMap::new();
         for row in rows {
             let (id, column, value) = row?;
@@ -304,9 +312,11 @@ impl Project {
         if !self.has_table("slice_picks")? {
             return Ok(BTreeMap::new());
         }
-        let rows = self.db.map_rows("SELECT item_id, slices FROM slice_picks WHERE role = ?1 ORDER BY id", args![role], |r| {
-                Ok((r.get::<i64>(0)?, r.get::<Option<String>>(1)?))
-            })?;
+        let rows = self.db.map_rows(
+            "SELECT item_id, slices FROM slice_picks WHERE role = ?1 ORDER BY id",
+            args![role],
+            |r| Ok((r.get::<i64>(0)?, r.get::<Option<String>>(1)?)),
+        )?;
         let mut out = BTreeMap::new();
         for row in rows {
             let (id, slices) = row?;
@@ -323,15 +333,19 @@ impl Project {
         if !self.has_table("records")? {
             return Ok(Vec::new());
         }
-        let rows = self.db.map_rows("SELECT column_name, value, annotator, created_at FROM records
-                 WHERE item_id = ?1 ORDER BY id", args![item_id], |r| {
+        let rows = self.db.map_rows(
+            "SELECT column_name, value, annotator, created_at FROM records
+                 WHERE item_id = ?1 ORDER BY id",
+            args![item_id],
+            |r| {
                 Ok(RecordEdit {
                     column: r.get(0)?,
                     value: r.get(1)?,
                     annotator: r.get(2)?,
                     created_at: r.get(3)?,
                 })
-            })?;
+            },
+        )?;
         rows.collect::<Result<_, _>>()
     }
 

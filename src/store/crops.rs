@@ -47,13 +47,11 @@ impl Project {
         if !self.has_table("crops")? {
             return Ok(None);
         }
-        let row: Option<[Option<u32>; 4]> = self
-            .db
-            .row_opt(
-                "SELECT x0, y0, x1, y1 FROM crops WHERE item_id = ?1 ORDER BY id DESC LIMIT 1",
-                args![item_id],
-                |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?]),
-            )?;
+        let row: Option<[Option<u32>; 4]> = self.db.row_opt(
+            "SELECT x0, y0, x1, y1 FROM crops WHERE item_id = ?1 ORDER BY id DESC LIMIT 1",
+            args![item_id],
+            |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?]),
+        )?;
         Ok(match row {
             Some([Some(a), Some(b), Some(c), Some(d)]) => Some([a, b, c, d]),
             _ => None,
@@ -65,8 +63,11 @@ impl Project {
         if !self.has_table("crops")? {
             return Ok(BTreeMap::new());
         }
-        let rows = self.db.map_rows("SELECT item_id, x0, y0, x1, y1 FROM crops c
-                 WHERE id = (SELECT max(id) FROM crops d WHERE d.item_id = c.item_id)", args![], |r| {
+        let rows = self.db.map_rows(
+            "SELECT item_id, x0, y0, x1, y1 FROM crops c
+                 WHERE id = (SELECT max(id) FROM crops d WHERE d.item_id = c.item_id)",
+            args![],
+            |r| {
                 Ok((
                     r.get::<i64>(0)?,
                     r.get::<Option<u32>>(1)?,
@@ -74,7 +75,8 @@ impl Project {
                     r.get::<Option<u32>>(3)?,
                     r.get::<Option<u32>>(4)?,
                 ))
-            })?;
+            },
+        )?;
         let mut out = BTreeMap::new();
         for row in rows {
             if let (id, Some(a), Some(b), Some(c), Some(d)) = row? {

@@ -274,10 +274,7 @@ impl Db {
                     .map_err(|e| sqlite_error(path, e))?;
                 let tx = Tx::Sqlite { tx, path };
                 let out = work(&tx)?;
-                let Tx::Sqlite { tx, path } = tx else {
-                    unreachable!("built as SQLite above")
-                };
-                tx.commit().map_err(|e| sqlite_error(path, e))?;
+                tx.commit()?;
                 Ok(out)
             }
             Db::Postgres {
@@ -286,7 +283,9 @@ impl Db {
                 statements,
             } => {
                 let client = client.get_mut();
-                let mut tx = client.transaction().map_err(|e| postgres_error(server, e))?;
+                let mut tx = client
+                    .transaction()
+                    .map_err(|e| postgres_error(server, e))?;
                 tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK_KEY])
                     .map_err(|e| postgres_error(server, e))?;
                 let tx = Tx::Postgres {
@@ -295,12 +294,7 @@ impl Db {
                     statements,
                 };
                 let out = work(&tx)?;
-                let Tx::Postgres { tx, server, .. } = tx else {
-                    unreachable!("built as PostgreSQL above")
-                };
-                tx.into_inner()
-                    .commit()
-                    .map_err(|e| postgres_error(server, e))?;
+                tx.commit()?;
                 Ok(out)
             }
         }
@@ -326,20 +320,28 @@ impl Db {
 impl Sql for Db {
     fn query(&self, sql: &str, args: &[Value]) -> Result<Vec<Row>, StoreError> {
         match self {
-            Db::Sqlite { conn, path } => sqlite_query(conn, sql, args).map_err(|e| sqlite_error(path, e)),
-            Db::Postgres { client, server, statements } => {
-                postgres_query(&mut *client.borrow_mut(), statements, sql, args)
-                    .map_err(|e| postgres_error(server, e))
+            Db::Sqlite { conn, path } => {
+                sqlite_query(conn, sql, args).map_err(|e| sqlite_error(path, e))
             }
+            Db::Postgres {
+                client,
+                server,
+                statements,
+            } => postgres_query(&mut *client.borrow_mut(), statements, sql, args)
+                .map_err(|e| postgres_error(server, e)),
         }
     }
     fn execute(&self, sql: &str, args: &[Value]) -> Result<u64, StoreError> {
         match self {
-            Db::Sqlite { conn, path } => sqlite_execute(conn, sql, args).map_err(|e| sqlite_error(path, e)),
-            Db::Postgres { client, server, statements } => {
-                postgres_execute(&mut *client.borrow_mut(), statements, sql, args)
-                    .map_err(|e| postgres_error(server, e))
+            Db::Sqlite { conn, path } => {
+                sqlite_execute(conn, sql, args).map_err(|e| sqlite_error(path, e))
             }
+            Db::Postgres {
+                client,
+                server,
+                statements,
+            } => postgres_execute(&mut *client.borrow_mut(), statements, sql, args)
+                .map_err(|e| postgres_error(server, e)),
         }
     }
     fn insert(&self, sql: &str, args: &[Value]) -> Result<i64, StoreError> {
@@ -347,19 +349,36 @@ impl Sql for Db {
             Db::Sqlite { conn, path } => sqlite_execute(conn, sql, args)
                 .map(|_| conn.last_insert_rowid())
                 .map_err(|e| sqlite_error(path, e)),
-            Db::Postgres { client, server, statements } => {
-                postgres_insert(&mut *client.borrow_mut(), statements, sql, args)
-                    .map_err(|e| postgres_error(server, e))
-            }
+            Db::Postgres {
+                client,
+                server,
+                statements,
+            } => postgres_insert(&mut *client.borrow_mut(), statements, sql, args)
+                .map_err(|e| postgres_error(server, e)),
         }
     }
     fn has_table(&self, name: &str) -> Result<bool, StoreError> {
-        let sql = if self.is_postgres() { POSTGRES_HAS_TABLE } else { SQLITE_HAS_TABLE };
+        let sql = if self.is_postgres() {
+            POSTGRES_HAS_TABLE
+        } else {
+            SQLITE_HAS_TABLE
+        };
         self.value(sql, args![name])
     }
 }
 
 impl Tx<'_> {
+    /// Commits: durable on return.
+    fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite { tx, path } => tx.commit().map_err(|e| sqlite_error(path, e)),
+            Tx::Postgres { tx, server, .. } => tx
+                .into_inner()
+                .commit()
+                .map_err(|e| postgres_error(server, e)),
+        }
+    }
+
     /// Runs several statements inside the transaction; no parameters.
     pub fn batch(&self, sql: &str) -> Result<(), StoreError> {
         match self {
@@ -375,20 +394,28 @@ impl Tx<'_> {
 impl Sql for Tx<'_> {
     fn query(&self, sql: &str, args: &[Value]) -> Result<Vec<Row>, StoreError> {
         match self {
-            Tx::Sqlite { tx, path } => sqlite_query(tx, sql, args).map_err(|e| sqlite_error(path, e)),
-            Tx::Postgres { tx, server, statements } => {
-                postgres_query(&mut *tx.borrow_mut(), statements, sql, args)
-                    .map_err(|e| postgres_error(server, e))
+            Tx::Sqlite { tx, path } => {
+                sqlite_query(tx, sql, args).map_err(|e| sqlite_error(path, e))
             }
+            Tx::Postgres {
+                tx,
+                server,
+                statements,
+            } => postgres_query(&mut *tx.borrow_mut(), statements, sql, args)
+                .map_err(|e| postgres_error(server, e)),
         }
     }
     fn execute(&self, sql: &str, args: &[Value]) -> Result<u64, StoreError> {
         match self {
-            Tx::Sqlite { tx, path } => sqlite_execute(tx, sql, args).map_err(|e| sqlite_error(path, e)),
-            Tx::Postgres { tx, server, statements } => {
-                postgres_execute(&mut *tx.borrow_mut(), statements, sql, args)
-                    .map_err(|e| postgres_error(server, e))
+            Tx::Sqlite { tx, path } => {
+                sqlite_execute(tx, sql, args).map_err(|e| sqlite_error(path, e))
             }
+            Tx::Postgres {
+                tx,
+                server,
+                statements,
+            } => postgres_execute(&mut *tx.borrow_mut(), statements, sql, args)
+                .map_err(|e| postgres_error(server, e)),
         }
     }
     fn insert(&self, sql: &str, args: &[Value]) -> Result<i64, StoreError> {
@@ -396,10 +423,12 @@ impl Sql for Tx<'_> {
             Tx::Sqlite { tx, path } => sqlite_execute(tx, sql, args)
                 .map(|_| tx.last_insert_rowid())
                 .map_err(|e| sqlite_error(path, e)),
-            Tx::Postgres { tx, server, statements } => {
-                postgres_insert(&mut *tx.borrow_mut(), statements, sql, args)
-                    .map_err(|e| postgres_error(server, e))
-            }
+            Tx::Postgres {
+                tx,
+                server,
+                statements,
+            } => postgres_insert(&mut *tx.borrow_mut(), statements, sql, args)
+                .map_err(|e| postgres_error(server, e)),
         }
     }
     fn has_table(&self, name: &str) -> Result<bool, StoreError> {
@@ -483,11 +512,20 @@ impl rusqlite::ToSql for Value {
     }
 }
 
-fn sqlite_query(conn: &rusqlite::Connection, sql: &str, args: &[Value]) -> rusqlite::Result<Vec<Row>> {
-    use rusqlite::types::ValueRef;
+fn sqlite_query(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    args: &[Value],
+) -> rusqlite::Result<Vec<Row>> {
     let mut statement = conn.prepare_cached(sql)?;
     let columns = statement.column_count();
-    let mut rows = statement.query(rusqlite::params_from_iter(args.iter()))?;
+    let rows = statement.query(rusqlite::params_from_iter(args.iter()))?;
+    sqlite_rows(rows, columns)
+}
+
+/// Every row of a SQLite result as [`Value`]s.
+pub(crate) fn sqlite_rows(mut rows: rusqlite::Rows, columns: usize) -> rusqlite::Result<Vec<Row>> {
+    use rusqlite::types::ValueRef;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
         let mut values = Vec::with_capacity(columns);
@@ -595,7 +633,9 @@ fn prepared(
         return Ok(statement.clone());
     }
     let statement = client.prepare(&postgres_placeholders(sql))?;
-    statements.borrow_mut().insert(sql.to_string(), statement.clone());
+    statements
+        .borrow_mut()
+        .insert(sql.to_string(), statement.clone());
     Ok(statement)
 }
 
@@ -627,7 +667,9 @@ fn postgres_insert(
     args: &[Value],
 ) -> Result<i64, postgres::Error> {
     let statement = prepared(client, statements, &format!("{sql} RETURNING id"))?;
-    client.query_one(&statement, &postgres_params(args))?.try_get(0)
+    client
+        .query_one(&statement, &postgres_params(args))?
+        .try_get(0)
 }
 
 fn postgres_row(row: &postgres::Row) -> Result<Row, postgres::Error> {
@@ -638,15 +680,19 @@ fn postgres_row(row: &postgres::Row) -> Result<Row, postgres::Error> {
         let value = if *ty == Type::INT8 {
             row.try_get::<_, Option<i64>>(index)?.map(Value::Int)
         } else if *ty == Type::INT4 {
-            row.try_get::<_, Option<i32>>(index)?.map(|v| Value::Int(v.into()))
+            row.try_get::<_, Option<i32>>(index)?
+                .map(|v| Value::Int(v.into()))
         } else if *ty == Type::INT2 {
-            row.try_get::<_, Option<i16>>(index)?.map(|v| Value::Int(v.into()))
+            row.try_get::<_, Option<i16>>(index)?
+                .map(|v| Value::Int(v.into()))
         } else if *ty == Type::BOOL {
-            row.try_get::<_, Option<bool>>(index)?.map(|v| Value::Int(v.into()))
+            row.try_get::<_, Option<bool>>(index)?
+                .map(|v| Value::Int(v.into()))
         } else if *ty == Type::FLOAT8 {
             row.try_get::<_, Option<f64>>(index)?.map(Value::Real)
         } else if *ty == Type::FLOAT4 {
-            row.try_get::<_, Option<f32>>(index)?.map(|v| Value::Real(v.into()))
+            row.try_get::<_, Option<f32>>(index)?
+                .map(|v| Value::Real(v.into()))
         } else {
             // TEXT, VARCHAR, NAME: the store's other columns are all text.
             row.try_get::<_, Option<String>>(index)?.map(Value::Text)
@@ -663,21 +709,31 @@ mod tests {
     #[test]
     fn placeholders_are_numbered_outside_quotes() {
         assert_eq!(
-            postgres_placeholders("SELECT 'a?1' , x FROM t WHERE a = ?1 AND b = ?12 AND c IN (?, ?)"),
+            postgres_placeholders(
+                "SELECT 'a?1' , x FROM t WHERE a = ?1 AND b = ?12 AND c IN (?, ?)"
+            ),
             "SELECT 'a?1' , x FROM t WHERE a = $1 AND b = $12 AND c IN ($1, $2)"
         );
     }
 
     #[test]
     fn rows_convert_and_name_a_wrong_type() {
-        let row = Row(vec![Value::Int(3), Value::Null, Value::Text("x".into()), Value::Real(0.5)]);
+        let row = Row(vec![
+            Value::Int(3),
+            Value::Null,
+            Value::Text("x".into()),
+            Value::Real(0.5),
+        ]);
         assert_eq!(row.get::<i64>(0).unwrap(), 3);
         assert!(row.get::<bool>(0).unwrap());
         assert_eq!(row.get::<Option<String>>(1).unwrap(), None);
         assert_eq!(row.get::<String>(2).unwrap(), "x");
         assert_eq!(row.get::<f64>(3).unwrap(), 0.5);
         let error = row.get::<i64>(2).unwrap_err().to_string();
-        assert!(error.contains("column 2") && error.contains("integer"), "{error}");
+        assert!(
+            error.contains("column 2") && error.contains("integer"),
+            "{error}"
+        );
         assert!(row.get::<String>(9).is_err());
     }
 
@@ -691,13 +747,23 @@ mod tests {
         db.batch("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, score REAL, flag INTEGER)")
             .unwrap();
         let id = db
-            .write(|tx| tx.insert("INSERT INTO t (name, score, flag) VALUES (?1, ?2, ?3)", args!["a", 0.25, true]))
+            .write(|tx| {
+                tx.insert(
+                    "INSERT INTO t (name, score, flag) VALUES (?1, ?2, ?3)",
+                    args!["a", 0.25, true],
+                )
+            })
             .unwrap();
         assert_eq!(id, 1);
         let none: Option<String> = None;
-        db.execute("INSERT INTO t (name, score, flag) VALUES (?1, ?2, ?3)", args![none, 1.0, false])
+        db.execute(
+            "INSERT INTO t (name, score, flag) VALUES (?1, ?2, ?3)",
+            args![none, 1.0, false],
+        )
+        .unwrap();
+        let rows = db
+            .query("SELECT id, name, score, flag FROM t ORDER BY id", args![])
             .unwrap();
-        let rows = db.query("SELECT id, name, score, flag FROM t ORDER BY id", args![]).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].get::<String>(1).unwrap(), "a");
         assert!(rows[0].get::<bool>(3).unwrap());
@@ -710,6 +776,9 @@ mod tests {
             Err(StoreError::Invalid("stop".into()))
         });
         assert!(failed.is_err());
-        assert_eq!(db.value::<i64>("SELECT count(*) FROM t", args![]).unwrap(), 2);
+        assert_eq!(
+            db.value::<i64>("SELECT count(*) FROM t", args![]).unwrap(),
+            2
+        );
     }
 }

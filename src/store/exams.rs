@@ -466,24 +466,22 @@ impl Project {
         self.write(|tx| {
             let mut moved = 0;
             for name in infants {
-                let known: i64 = tx
-                    .row(
-                        "SELECT COUNT(*) FROM infants WHERE name = ?1",
-                        args![name],
-                        |r| r.get(0),
-                    )?;
+                let known: i64 = tx.row(
+                    "SELECT COUNT(*) FROM infants WHERE name = ?1",
+                    args![name],
+                    |r| r.get(0),
+                )?;
                 if known == 0 {
                     return Err(StoreError::Invalid(format!(
                         "no infant {name:?} in this project"
                     )));
                 }
-                moved += tx
-                    .execute(
-                        "UPDATE items SET pool = 'test' WHERE id IN (SELECT m.item_id \
+                moved += tx.execute(
+                    "UPDATE items SET pool = 'test' WHERE id IN (SELECT m.item_id \
                          FROM exam_images m JOIN exams e ON e.id = m.exam_id \
                          JOIN infants i ON i.id = e.infant_id WHERE i.name = ?1)",
-                        args![name],
-                    )? as usize;
+                    args![name],
+                )? as usize;
             }
             Ok(moved)
         })
@@ -494,9 +492,12 @@ impl Project {
         if !self.has_table("exam_images")? {
             return Ok(BTreeMap::new());
         }
-        let rows = self.db.map_rows("SELECT m.item_id, i.name, e.exam_date, m.eye, m.field, m.quality \
+        let rows = self.db.map_rows(
+            "SELECT m.item_id, i.name, e.exam_date, m.eye, m.field, m.quality \
                  FROM exam_images m JOIN exams e ON e.id = m.exam_id \
-                 JOIN infants i ON i.id = e.infant_id", args![], |r| {
+                 JOIN infants i ON i.id = e.infant_id",
+            args![],
+            |r| {
                 Ok((
                     r.get::<i64>(0)?,
                     r.get::<String>(1)?,
@@ -505,7 +506,8 @@ impl Project {
                     r.get::<String>(4)?,
                     r.get::<Option<String>>(5)?,
                 ))
-            })?;
+            },
+        )?;
         let mut out = BTreeMap::new();
         for row in rows {
             let (item, infant, date, eye, field, quality) = row?;
@@ -530,7 +532,10 @@ impl Project {
         if !self.has_table("infants")? {
             return Ok(BTreeMap::new());
         }
-        let rows = self.db.map_rows("SELECT name, sex, ga_days, birth_weight_g, birth_date FROM infants", args![], |r| {
+        let rows = self.db.map_rows(
+            "SELECT name, sex, ga_days, birth_weight_g, birth_date FROM infants",
+            args![],
+            |r| {
                 Ok((
                     r.get::<String>(0)?,
                     r.get::<Option<String>>(1)?,
@@ -538,7 +543,8 @@ impl Project {
                     r.get::<Option<u32>>(3)?,
                     r.get::<Option<String>>(4)?,
                 ))
-            })?;
+            },
+        )?;
         let mut out = BTreeMap::new();
         for row in rows {
             let (name, sex, ga_days, birth_weight_g, birth_date) = row?;
@@ -648,13 +654,16 @@ impl Project {
         } else {
             ""
         };
-        let rows = self.db.map_rows(&format!(
+        let rows = self.db.map_rows(
+            &format!(
                 "SELECT i.name, e.exam_date, g.eye, g.annotator, g.zone, g.notch, g.stage, \
                  g.extent, g.plus, g.arop, g.after_treatment, g.ungradable, g.created_at \
                  FROM eye_grades g JOIN exams e ON e.id = g.exam_id \
                  JOIN infants i ON i.id = e.infant_id {newest} \
                  ORDER BY i.name, e.exam_date, g.eye, g.annotator, g.id"
-            ), args![], |r| {
+            ),
+            args![],
+            |r| {
                 let text = |k: usize| r.get::<Option<String>>(k);
                 Ok((
                     [text(0)?, text(1)?, text(2)?, text(3)?, text(4)?],
@@ -663,7 +672,8 @@ impl Project {
                     r.get::<bool>(9)?,
                     [text(10)?, text(11)?, text(12)?],
                 ))
-            })?;
+            },
+        )?;
         let mut out = Vec::new();
         for row in rows {
             let (names, notch, stage_extent_plus, arop, rest) = row?;
@@ -715,12 +725,11 @@ fn import_row(
         other => other,
     })?;
     let date = row.exam_date.to_string();
-    let exam: Option<(i64, Option<String>)> = tx
-        .row_opt(
-            "SELECT id, device FROM exams WHERE infant_id = ?1 AND exam_date = ?2",
-            args![infant, date],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+    let exam: Option<(i64, Option<String>)> = tx.row_opt(
+        "SELECT id, device FROM exams WHERE infant_id = ?1 AND exam_date = ?2",
+        args![infant, date],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     let exam = match exam {
         Some((_, device)) if row.device.is_some() && device != row.device => {
             return Err(refuse(format!(
@@ -747,12 +756,11 @@ fn import_row(
         }
         AddOutcome::Duplicate(id) => (id, false),
     };
-    let placed: Option<(i64, String, String, Option<String>)> = tx
-        .row_opt(
-            "SELECT exam_id, eye, field, quality FROM exam_images WHERE item_id = ?1",
-            args![item],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )?;
+    let placed: Option<(i64, String, String, Option<String>)> = tx.row_opt(
+        "SELECT exam_id, eye, field, quality FROM exam_images WHERE item_id = ?1",
+        args![item],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
     let wanted = (
         exam,
         row.eye.name().to_string(),
@@ -793,12 +801,11 @@ fn infant_id(
         infant.birth_weight_g,
         infant.birth_date.map(|d| d.to_string()),
     );
-    let stored: Option<InfantRow> = tx
-        .row_opt(
-            "SELECT id, sex, ga_days, birth_weight_g, birth_date FROM infants WHERE name = ?1",
-            args![infant.name],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-        )?;
+    let stored: Option<InfantRow> = tx.row_opt(
+        "SELECT id, sex, ga_days, birth_weight_g, birth_date FROM infants WHERE name = ?1",
+        args![infant.name],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+    )?;
     match stored {
         Some((id, sex, ga, weight, birth)) => {
             if (sex, ga, weight, birth) == columns {
@@ -928,14 +935,18 @@ impl Project {
         if !self.has_table("exams")? {
             return Ok(HashMap::new());
         }
-        let rows = self.db.map_rows("SELECT i.name, e.exam_date, e.device FROM exams e \
-                 JOIN infants i ON i.id = e.infant_id", args![], |r| {
+        let rows = self.db.map_rows(
+            "SELECT i.name, e.exam_date, e.device FROM exams e \
+                 JOIN infants i ON i.id = e.infant_id",
+            args![],
+            |r| {
                 Ok((
                     r.get::<String>(0)?,
                     r.get::<String>(1)?,
                     r.get::<Option<String>>(2)?,
                 ))
-            })?;
+            },
+        )?;
         let mut out = HashMap::new();
         for row in rows {
             let (infant, date, device) = row?;

@@ -265,11 +265,14 @@ impl Project {
         if !self.has_table("label_maps")? {
             return Ok(BTreeMap::new());
         }
-        let rows = self.db.map_rows("SELECT item_id, annotator, file, labeled_voxels, created_at FROM label_maps m
+        let rows = self.db.map_rows(
+            "SELECT item_id, annotator, file, labeled_voxels, created_at FROM label_maps m
                  WHERE (CAST(?1 AS BIGINT) IS NULL OR item_id = ?1)
                    AND id = (SELECT max(id) FROM label_maps n
                              WHERE n.item_id = m.item_id AND n.annotator = m.annotator)
-                 ORDER BY item_id, annotator", args![item_id], |r| {
+                 ORDER BY item_id, annotator",
+            args![item_id],
+            |r| {
                 Ok(LabelMapRecord {
                     item_id: r.get(0)?,
                     annotator: r.get(1)?,
@@ -277,7 +280,8 @@ impl Project {
                     labeled_voxels: r.get(3)?,
                     saved_at: r.get(4)?,
                 })
-            })?;
+            },
+        )?;
         let mut out: BTreeMap<i64, Vec<LabelMapRecord>> = BTreeMap::new();
         for row in rows {
             let row = row?;

@@ -445,7 +445,11 @@ impl Project {
             // Short enough for the browser's heading: the socket folder or
             // host, not the whole URL.
             Some(Ok(l)) => {
-                let place = if l.host.starts_with('/') { "this machine" } else { l.host.as_str() };
+                let place = if l.host.starts_with('/') {
+                    "this machine"
+                } else {
+                    l.host.as_str()
+                };
                 format!("{} (team, {place})", l.database)
             }
             _ => self
@@ -605,8 +609,8 @@ impl Project {
 
     fn stored_file_path(&self, file: &Path) -> String {
         let absolute = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
-        let root = std::fs::canonicalize(&self.images_root)
-            .unwrap_or_else(|_| self.images_root.clone());
+        let root =
+            std::fs::canonicalize(&self.images_root).unwrap_or_else(|_| self.images_root.clone());
         match absolute.strip_prefix(&root) {
             Ok(relative) => relative.to_string_lossy().replace('\\', "/"),
             Err(_) => absolute.to_string_lossy().into_owned(),
@@ -626,7 +630,10 @@ impl Project {
     /// All items, by id.
     pub fn items(&self) -> Result<Vec<Item>, StoreError> {
         self.db
-            .query(&format!("SELECT {ITEM_COLUMNS} FROM items ORDER BY id"), args![])?
+            .query(
+                &format!("SELECT {ITEM_COLUMNS} FROM items ORDER BY id"),
+                args![],
+            )?
             .iter()
             .map(item_from_row)
             .collect()
@@ -716,7 +723,10 @@ impl Project {
 
     /// Runs `work` in one write transaction and commits it (durable on
     /// return; serialised with every other writer, on both engines).
-    fn write<T>(&mut self, work: impl FnOnce(&Tx) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn write<T>(
+        &mut self,
+        work: impl FnOnce(&Tx) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         self.db.write(work)
     }
 
@@ -819,9 +829,7 @@ impl Project {
                 unsure: r.get(2)?,
                 note: r.get(3)?,
             };
-            out.entry(r.get(0)?)
-                .or_default()
-                .insert(r.get(1)?, remark);
+            out.entry(r.get(0)?).or_default().insert(r.get(1)?, remark);
         }
         Ok(out)
     }
@@ -1098,10 +1106,7 @@ pub fn files_root(root: &Path) -> Result<PathBuf, StoreError> {
     if !root.to_str().is_some_and(postgres::is_url) {
         return Ok(root.to_path_buf());
     }
-    let known = FILES_ROOTS
-        .lock()
-        .ok()
-        .and_then(|m| m.get(root).cloned());
+    let known = FILES_ROOTS.lock().ok().and_then(|m| m.get(root).cloned());
     match known {
         Some(known) => Ok(known),
         None => Project::open(root).map(|p| p.files_root().to_path_buf()),

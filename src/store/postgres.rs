@@ -79,7 +79,10 @@ impl Locator {
         };
         let (user, password) = match credentials {
             Some(c) => match c.split_once(':') {
-                Some((u, p)) => (Some(decode(u).map_err(|e| bad(&e))?), Some(decode(p).map_err(|e| bad(&e))?)),
+                Some((u, p)) => (
+                    Some(decode(u).map_err(|e| bad(&e))?),
+                    Some(decode(p).map_err(|e| bad(&e))?),
+                ),
                 None => (Some(decode(c).map_err(|e| bad(&e))?), None),
             },
             None => (None, None),
@@ -87,7 +90,8 @@ impl Locator {
         let (mut host, mut port) = match host_port.rsplit_once(':') {
             Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
                 h.trim_matches(['[', ']']).to_string(),
-                p.parse::<u16>().map_err(|_| bad(&format!("port {p:?} is not a number")))?,
+                p.parse::<u16>()
+                    .map_err(|_| bad(&format!("port {p:?} is not a number")))?,
             ),
             _ => (host_port.trim_matches(['[', ']']).to_string(), 5432),
         };
@@ -101,12 +105,16 @@ impl Locator {
             connect_timeout: CONNECT_TIMEOUT,
         };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').ok_or_else(|| bad(&format!("{pair:?} is not KEY=VALUE")))?;
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| bad(&format!("{pair:?} is not KEY=VALUE")))?;
             let value = decode(value).map_err(|e| bad(&e))?;
             match key {
                 "host" => host = value,
                 "port" => {
-                    port = value.parse().map_err(|_| bad(&format!("port {value:?} is not a number")))?
+                    port = value
+                        .parse()
+                        .map_err(|_| bad(&format!("port {value:?} is not a number")))?
                 }
                 "user" => locator.user = Some(value),
                 "password" => locator.password = Some(value),
@@ -116,7 +124,11 @@ impl Locator {
                         "disable" => SslMode::Disable,
                         "allow" | "prefer" => SslMode::Prefer,
                         "require" | "verify-ca" | "verify-full" => SslMode::Require,
-                        other => return Err(bad(&format!("sslmode {other:?} is not disable, prefer or require"))),
+                        other => {
+                            return Err(bad(&format!(
+                                "sslmode {other:?} is not disable, prefer or require"
+                            )));
+                        }
                     }
                 }
                 "connect_timeout" => {
@@ -144,11 +156,21 @@ impl Locator {
 
     /// The URL without its password, for messages and logs.
     pub fn display(&self) -> String {
-        let user = self.user.as_deref().map(|u| format!("{u}@")).unwrap_or_default();
+        let user = self
+            .user
+            .as_deref()
+            .map(|u| format!("{u}@"))
+            .unwrap_or_default();
         if self.host.starts_with('/') {
-            format!("postgres://{user}/{}?host={}&port={}", self.database, self.host, self.port)
+            format!(
+                "postgres://{user}/{}?host={}&port={}",
+                self.database, self.host, self.port
+            )
         } else {
-            format!("postgres://{user}{}:{}/{}", self.host, self.port, self.database)
+            format!(
+                "postgres://{user}{}:{}/{}",
+                self.host, self.port, self.database
+            )
         }
     }
 
@@ -238,10 +260,14 @@ pub fn redact(url: &str) -> String {
     };
     let tail = tail
         .split('&')
-        .map(|p| if p.starts_with("password=") || p.contains("?password=") {
-            p.split_once("password=").map(|(a, _)| format!("{a}password=***")).unwrap_or_default()
-        } else {
-            p.to_string()
+        .map(|p| {
+            if p.starts_with("password=") || p.contains("?password=") {
+                p.split_once("password=")
+                    .map(|(a, _)| format!("{a}password=***"))
+                    .unwrap_or_default()
+            } else {
+                p.to_string()
+            }
         })
         .collect::<Vec<_>>()
         .join("&");
@@ -250,7 +276,11 @@ pub fn redact(url: &str) -> String {
 
 /// A URL with any password left out (what may be saved in settings).
 pub fn without_password(url: &str) -> String {
-    redact(url).replace(":***@", "@").replace("&password=***", "").replace("?password=***&", "?").replace("?password=***", "")
+    redact(url)
+        .replace(":***@", "@")
+        .replace("&password=***", "")
+        .replace("?password=***&", "?")
+        .replace("?password=***", "")
 }
 
 /// Connects, with the locator's timeout; the error says which of the usual
@@ -259,9 +289,11 @@ pub fn connect(locator: &Locator) -> Result<postgres::Client, StoreError> {
     let server = locator.display();
     let user = match &locator.user {
         Some(u) => u.clone(),
-        None => std::env::var("PGUSER").or_else(|_| std::env::var("USER")).map_err(|_| {
-            StoreError::Invalid(format!("{server}: no user (postgres://USER@HOST/DATABASE)"))
-        })?,
+        None => std::env::var("PGUSER")
+            .or_else(|_| std::env::var("USER"))
+            .map_err(|_| {
+                StoreError::Invalid(format!("{server}: no user (postgres://USER@HOST/DATABASE)"))
+            })?,
     };
     let mut config = postgres::Config::new();
     config
@@ -412,8 +444,14 @@ fn roles_sql(database: &str, admin: &str) -> String {
         admin_id = quote_identifier(admin),
         db = quote_identifier(database),
     );
-    let is_admin = format!("pg_has_role(current_user, {}, 'MEMBER')", quote_literal(&admin_group));
-    let is_reviewer = format!("pg_has_role(current_user, {}, 'MEMBER')", quote_literal(&reviewer));
+    let is_admin = format!(
+        "pg_has_role(current_user, {}, 'MEMBER')",
+        quote_literal(&admin_group)
+    );
+    let is_reviewer = format!(
+        "pg_has_role(current_user, {}, 'MEMBER')",
+        quote_literal(&reviewer)
+    );
     for table in PERSONAL_TABLES {
         // The adjudicated label is a reviewer's; any other row is its
         // writer's own. Admins (and the owner, who bypasses RLS) may write
@@ -538,7 +576,9 @@ pub fn open(locator: &Locator, root: &Path) -> Result<Project, StoreError> {
         )));
     }
     let meta = |key: &str| -> Result<Option<String>, StoreError> {
-        db.row_opt("SELECT value FROM meta WHERE key = ?1", args![key], |r| r.get(0))
+        db.row_opt("SELECT value FROM meta WHERE key = ?1", args![key], |r| {
+            r.get(0)
+        })
     };
     let layout: i64 = meta("postgres_layout")?
         .and_then(|v| v.parse().ok())
@@ -557,9 +597,9 @@ pub fn open(locator: &Locator, root: &Path) -> Result<Project, StoreError> {
     let mapped = |variable: &str, key: &str| -> Result<PathBuf, StoreError> {
         match std::env::var_os(variable) {
             Some(v) => Ok(PathBuf::from(v)),
-            None => meta(key)?.map(PathBuf::from).ok_or_else(|| {
-                StoreError::Invalid(format!("{server}: no {key} (set {variable})"))
-            }),
+            None => meta(key)?
+                .map(PathBuf::from)
+                .ok_or_else(|| StoreError::Invalid(format!("{server}: no {key} (set {variable})"))),
         }
     };
     let images_root = mapped("LOUPE_IMAGES_ROOT", "images_root")?;
@@ -580,8 +620,8 @@ pub fn open(locator: &Locator, root: &Path) -> Result<Project, StoreError> {
 
 /// Watches a PostgreSQL project for work written by others: its own
 /// connection LISTENs on [`CHANGES_CHANNEL`]; each notification sets a flag
-/// and calls `wake` (the window asks for a repaint). Reconnects when the
-/// server goes away; ends when dropped.
+/// the window reads at its next frame (it repaints a few times a second on a
+/// team project). Reconnects when the server goes away; ends when dropped.
 pub struct ChangeListener {
     changed: std::sync::Arc<std::sync::atomic::AtomicBool>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -590,7 +630,7 @@ pub struct ChangeListener {
 impl ChangeListener {
     /// `own_backend`: the process id of the watcher's own connection
     /// ([`Project::backend_pid`]), whose writes the window already shows.
-    pub fn start(url: &str, own_backend: Option<i32>, wake: Box<dyn Fn() + Send>) -> Result<Self, StoreError> {
+    pub fn start(url: &str, own_backend: Option<i32>) -> Result<Self, StoreError> {
         use std::sync::atomic::{AtomicBool, Ordering};
         let locator = Locator::parse(url)?;
         let changed = std::sync::Arc::new(AtomicBool::new(false));
@@ -607,7 +647,6 @@ impl ChangeListener {
                         if client.is_some() {
                             // Whatever happened while away: look again.
                             flag.store(true, Ordering::Relaxed);
-                            wake();
                         }
                         continue;
                     };
@@ -620,7 +659,6 @@ impl ChangeListener {
                             Ok(Some(note)) if Some(note.process_id()) != own_backend => {
                                 // Said at once, not at the end of the wait.
                                 flag.store(true, Ordering::Relaxed);
-                                wake();
                             }
                             Ok(Some(_)) => {}
                             Ok(None) => break,
@@ -643,7 +681,8 @@ impl ChangeListener {
 
     /// Whether others wrote since the last call (and clears it).
     pub fn take_changed(&self) -> bool {
-        self.changed.swap(false, std::sync::atomic::Ordering::Relaxed)
+        self.changed
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -691,7 +730,9 @@ impl Role {
             "annotator" => Ok(Role::Annotator),
             "reviewer" => Ok(Role::Reviewer),
             "admin" => Ok(Role::Admin),
-            other => Err(format!("{other:?} is not a role (annotator, reviewer or admin)")),
+            other => Err(format!(
+                "{other:?} is not a role (annotator, reviewer or admin)"
+            )),
         }
     }
 
@@ -708,7 +749,12 @@ impl Project {
     /// Creates a database login `name` with `role` on this PostgreSQL
     /// project (the server refuses unless the connection may create roles:
     /// the project's admin).
-    pub fn create_user(&mut self, name: &str, role: Role, password: &str) -> Result<(), StoreError> {
+    pub fn create_user(
+        &mut self,
+        name: &str,
+        role: Role,
+        password: &str,
+    ) -> Result<(), StoreError> {
         let Db::Postgres { server, .. } = &self.db else {
             return Err(StoreError::Invalid(
                 "users are PostgreSQL logins: this project is a folder (one workstation)".into(),
@@ -717,7 +763,9 @@ impl Project {
         let server = server.clone();
         let name = super::annotator_name(name)?;
         if password.is_empty() || password.contains('\0') {
-            return Err(StoreError::Invalid("the password is empty or holds a NUL".into()));
+            return Err(StoreError::Invalid(
+                "the password is empty or holds a NUL".into(),
+            ));
         }
         let database = Locator::parse(&self.root.to_string_lossy())?.database;
         let (annotator, reviewer, admin) = group_roles(&database);
@@ -726,7 +774,11 @@ impl Project {
             Role::Reviewer => reviewer,
             Role::Admin => admin,
         };
-        let create_role = if role == Role::Admin { " CREATEROLE" } else { "" };
+        let create_role = if role == Role::Admin {
+            " CREATEROLE"
+        } else {
+            ""
+        };
         let sql = format!(
             "CREATE ROLE {user} LOGIN{create_role} PASSWORD {password}; GRANT {group} TO {user};",
             user = quote_identifier(&name),
@@ -748,7 +800,9 @@ impl Project {
         if !self.db.is_postgres() {
             return None;
         }
-        self.db.value::<i32>("SELECT pg_backend_pid()", args![]).ok()
+        self.db
+            .value::<i32>("SELECT pg_backend_pid()", args![])
+            .ok()
     }
 
     /// The team roles the connection's user holds, most powerful first.
@@ -759,7 +813,11 @@ impl Project {
         let database = Locator::parse(&self.root.to_string_lossy())?.database;
         let (annotator, reviewer, admin) = group_roles(&database);
         let mut roles = Vec::new();
-        for (group, role) in [(admin, Role::Admin), (reviewer, Role::Reviewer), (annotator, Role::Annotator)] {
+        for (group, role) in [
+            (admin, Role::Admin),
+            (reviewer, Role::Reviewer),
+            (annotator, Role::Annotator),
+        ] {
             let member: bool = self.db.value(
                 "SELECT pg_has_role(current_user, ?1, 'MEMBER')",
                 args![group],
@@ -778,12 +836,19 @@ mod tests {
 
     #[test]
     fn urls_parse_as_libpq_reads_them() {
-        let l = Locator::parse("postgres://ann1:p%40ss@localhost/loupe?host=/tmp/sock&port=5499").unwrap();
+        let l = Locator::parse("postgres://ann1:p%40ss@localhost/loupe?host=/tmp/sock&port=5499")
+            .unwrap();
         assert_eq!(l.user.as_deref(), Some("ann1"));
         assert_eq!(l.password.as_deref(), Some("p@ss"));
-        assert_eq!((l.host.as_str(), l.port, l.database.as_str()), ("/tmp/sock", 5499, "loupe"));
+        assert_eq!(
+            (l.host.as_str(), l.port, l.database.as_str()),
+            ("/tmp/sock", 5499, "loupe")
+        );
         let l = Locator::parse("postgresql://bob@db.example:6000/team?sslmode=require").unwrap();
-        assert_eq!((l.host.as_str(), l.port, l.ssl_mode), ("db.example", 6000, SslMode::Require));
+        assert_eq!(
+            (l.host.as_str(), l.port, l.ssl_mode),
+            ("db.example", 6000, SslMode::Require)
+        );
         assert_eq!(l.password, None);
         for bad in [
             "postgres://u@h",
@@ -799,17 +864,31 @@ mod tests {
 
     #[test]
     fn passwords_never_reach_messages() {
-        let error = Locator::parse("postgres://u:secret@h/db?colour=red").unwrap_err().to_string();
-        assert!(!error.contains("secret") && error.contains("***"), "{error}");
+        let error = Locator::parse("postgres://u:secret@h/db?colour=red")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !error.contains("secret") && error.contains("***"),
+            "{error}"
+        );
         let l = Locator::parse("postgres://u:secret@h/db").unwrap();
         assert!(!l.display().contains("secret"));
-        assert_eq!(without_password("postgres://u:secret@h:5433/db?host=/s"), "postgres://u@h:5433/db?host=/s");
-        assert_eq!(without_password("postgres://u@h/db?password=secret&port=1"), "postgres://u@h/db?port=1");
+        assert_eq!(
+            without_password("postgres://u:secret@h:5433/db?host=/s"),
+            "postgres://u@h:5433/db?host=/s"
+        );
+        assert_eq!(
+            without_password("postgres://u@h/db?password=secret&port=1"),
+            "postgres://u@h/db?port=1"
+        );
     }
 
     #[test]
     fn pgpass_lines_split_on_unescaped_colons() {
-        assert_eq!(pgpass_fields(r"h:5432:db:u:pa\:ss:word"), ["h", "5432", "db", "u", "pa:ss:word"]);
+        assert_eq!(
+            pgpass_fields(r"h:5432:db:u:pa\:ss:word"),
+            ["h", "5432", "db", "u", "pa:ss:word"]
+        );
         assert_eq!(pgpass_fields("*:*:*:u:x"), ["*", "*", "*", "u", "x"]);
     }
 

@@ -50,9 +50,16 @@ fn key_column(table: &str) -> &'static str {
 /// Copies `dir` into the project at `url` (created there with the folder's
 /// schema when the database is empty); `images_root`/`files_root` as for
 /// `project init --postgres`.
-pub fn push(dir: &Path, url: &str, images_root: &Path, files_root: &Path) -> Result<PushReport, StoreError> {
+pub fn push(
+    dir: &Path,
+    url: &str,
+    images_root: &Path,
+    files_root: &Path,
+) -> Result<PushReport, StoreError> {
     if Locator::from_path(dir).is_some() {
-        return Err(StoreError::Invalid("push copies a project folder; this is a URL".into()));
+        return Err(StoreError::Invalid(
+            "push copies a project folder; this is a URL".into(),
+        ));
     }
     let source = Project::open(dir)?;
     let locator = Locator::parse(url)?;
@@ -70,7 +77,8 @@ pub fn push(dir: &Path, url: &str, images_root: &Path, files_root: &Path) -> Res
     } else {
         super::postgres::init(url, source.schema(), images_root, files_root)?
     };
-    let same_schema = serde_json::to_value(source.schema()).ok() == serde_json::to_value(target.schema()).ok();
+    let same_schema =
+        serde_json::to_value(source.schema()).ok() == serde_json::to_value(target.schema()).ok();
     if !same_schema {
         return Err(StoreError::Invalid(format!(
             "{} holds a {:?} project; {} is {:?}: push into a new database",
@@ -100,7 +108,14 @@ pub fn push(dir: &Path, url: &str, images_root: &Path, files_root: &Path) -> Res
     report.tables = target.db.write(|tx| {
         let mut counts = Vec::new();
         for (table, columns, rows) in &tables {
-            counts.push(copy_table(tx, table, columns, rows, &source_root, &images_root)?);
+            counts.push(copy_table(
+                tx,
+                table,
+                columns,
+                rows,
+                &source_root,
+                &images_root,
+            )?);
         }
         Ok(counts)
     })?;
@@ -123,26 +138,20 @@ fn read_table(
         source,
     };
     let mut statement = conn
-        .prepare(&format!("SELECT * FROM {table} ORDER BY {}", key_column(table)))
+        .prepare(&format!(
+            "SELECT * FROM {table} ORDER BY {}",
+            key_column(table)
+        ))
         .map_err(wrap)?;
-    let columns: Vec<String> = statement.column_names().into_iter().map(str::to_string).collect();
+    let columns: Vec<String> = statement
+        .column_names()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
     let count = columns.len();
-    let mut out = Vec::new();
-    let mut cursor = statement.query([]).map_err(wrap)?;
-    while let Some(row) = cursor.next().map_err(wrap)? {
-        let mut values = Vec::with_capacity(count);
-        for index in 0..count {
-            use rusqlite::types::ValueRef;
-            values.push(match row.get_ref(index).map_err(wrap)? {
-                ValueRef::Null | ValueRef::Blob(_) => Value::Null,
-                ValueRef::Integer(v) => Value::Int(v),
-                ValueRef::Real(v) => Value::Real(v),
-                ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
-            });
-        }
-        out.push(values);
-    }
-    Ok((columns, out))
+    let rows = statement.query([]).map_err(wrap)?;
+    let rows = super::db::sqlite_rows(rows, count).map_err(wrap)?;
+    Ok((columns, rows.into_iter().map(|r| r.0).collect()))
 }
 
 /// Copies the rows the server lacks; refuses when the server's rows are not
@@ -191,7 +200,10 @@ fn copy_table(
         &format!("SELECT {} FROM {table} ORDER BY {key}", columns.join(", ")),
         &[],
     )?;
-    let folder_rows = rows.iter().filter(|r| key_of(r) <= server_max).map(as_shared);
+    let folder_rows = rows
+        .iter()
+        .filter(|r| key_of(r) <= server_max)
+        .map(as_shared);
     for (server_row, folder_row) in on_server.iter().zip(folder_rows) {
         if !same_row(&server_row.0, &folder_row) {
             return Err(StoreError::Invalid(format!(
@@ -229,7 +241,9 @@ fn copy_table(
 fn same_row(a: &[Value], b: &[Value]) -> bool {
     a.len() == b.len()
         && a.iter().zip(b).all(|pair| match pair {
-            (Value::Int(x), Value::Real(y)) | (Value::Real(y), Value::Int(x)) => (*x as f64 - y).abs() < 1e-9,
+            (Value::Int(x), Value::Real(y)) | (Value::Real(y), Value::Int(x)) => {
+                (*x as f64 - y).abs() < 1e-9
+            }
             (x, y) => x == y,
         })
 }
@@ -305,8 +319,14 @@ mod tests {
         let project = share.path().join("proj");
         std::fs::create_dir_all(project.join("img")).unwrap();
         std::fs::write(project.join("img/a.png"), b"x").unwrap();
-        assert_eq!(share_path("img/a.png", &project, share.path()), "proj/img/a.png");
-        assert_eq!(share_path("img#1.2.3", &project, share.path()), "proj/img#1.2.3");
+        assert_eq!(
+            share_path("img/a.png", &project, share.path()),
+            "proj/img/a.png"
+        );
+        assert_eq!(
+            share_path("img#1.2.3", &project, share.path()),
+            "proj/img#1.2.3"
+        );
         let elsewhere = tempfile::tempdir().unwrap();
         let outside = share_path("img/a.png", &project, elsewhere.path());
         assert!(Path::new(&outside).is_absolute(), "{outside}");

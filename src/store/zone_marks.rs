@@ -73,14 +73,12 @@ impl Project {
         if !self.has_table("zone_marks")? {
             return Ok(None);
         }
-        let row: Option<[Option<f64>; 5]> = self
-            .db
-            .row_opt(
-                "SELECT disc_x, disc_y, fovea_x, fovea_y, disc_diameter_px FROM zone_marks \
+        let row: Option<[Option<f64>; 5]> = self.db.row_opt(
+            "SELECT disc_x, disc_y, fovea_x, fovea_y, disc_diameter_px FROM zone_marks \
                  WHERE item_id = ?1 AND annotator = ?2 ORDER BY id DESC LIMIT 1",
-                args![item_id, annotator],
-                |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?]),
-            )?;
+            args![item_id, annotator],
+            |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?]),
+        )?;
         Ok(match row {
             Some([Some(dx), Some(dy), Some(fx), Some(fy), diameter]) => Some(ZoneMarks {
                 disc_centre: Point { x: dx, y: dy },
@@ -113,11 +111,14 @@ pub fn to_zone_marks_csv(project: &Project) -> Result<String, StoreError> {
     if !project.has_table("zone_marks")? {
         return Ok(out);
     }
-    let rows = project.db.map_rows("SELECT i.path, z.annotator, z.disc_x, z.disc_y, z.fovea_x, z.fovea_y, \
+    let rows = project.db.map_rows(
+        "SELECT i.path, z.annotator, z.disc_x, z.disc_y, z.fovea_x, z.fovea_y, \
              z.disc_diameter_px, z.created_at FROM zone_marks z JOIN items i ON i.id = z.item_id \
              WHERE z.id = (SELECT MAX(id) FROM zone_marks n WHERE n.item_id = z.item_id \
              AND n.annotator = z.annotator) AND z.disc_x IS NOT NULL \
-             ORDER BY i.path, z.annotator", args![], |r| {
+             ORDER BY i.path, z.annotator",
+        args![],
+        |r| {
             Ok((
                 [
                     r.get::<String>(0)?,
@@ -127,11 +128,11 @@ pub fn to_zone_marks_csv(project: &Project) -> Result<String, StoreError> {
                 [r.get::<f64>(2)?, r.get(3)?, r.get(4)?, r.get(5)?],
                 r.get::<Option<f64>>(6)?,
             ))
-        })?;
+        },
+    )?;
     let number = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.2}"));
     for row in rows {
-        let ([path, annotator, marked_at], [dx, dy, fx, fy], diameter) =
-            row?;
+        let ([path, annotator, marked_at], [dx, dy, fx, fy], diameter) = row?;
         let marks = ZoneMarks {
             disc_centre: Point { x: dx, y: dy },
             fovea_centre: Point { x: fx, y: fy },

@@ -138,9 +138,10 @@ pub struct PastRun {
 
 /// Every run of a project, oldest first; unreadable lines are skipped.
 pub fn list(project_root: &Path) -> Vec<PastRun> {
-    let Ok(entries) = crate::store::files_root(project_root)
-        .and_then(|f| std::fs::read_dir(f.join("runs")).map_err(|source| crate::store::StoreError::Io { path: f, source }))
-    else {
+    let Ok(entries) = crate::store::files_root(project_root).and_then(|f| {
+        std::fs::read_dir(f.join("runs"))
+            .map_err(|source| crate::store::StoreError::Io { path: f, source })
+    }) else {
         return Vec::new();
     };
     let mut runs: Vec<PastRun> = entries

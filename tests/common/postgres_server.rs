@@ -90,7 +90,10 @@ impl PostgresServer {
         let program = self.bin.join(program);
         if self.as_postgres_user {
             let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(program).args(args);
+            command
+                .args(["-u", "postgres", "--"])
+                .arg(program)
+                .args(args);
             command
         } else {
             let mut command = Command::new(program);
@@ -201,7 +204,14 @@ impl Drop for PostgresServer {
         let _ = self
             .command(
                 "pg_ctl",
-                &["-D", self.dir.to_str().unwrap(), "-m", "immediate", "-w", "stop"],
+                &[
+                    "-D",
+                    self.dir.to_str().unwrap(),
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "stop",
+                ],
             )
             .output();
         if let Some(base) = self.dir.parent() {

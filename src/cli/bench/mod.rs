@@ -8,10 +8,10 @@ mod io;
 mod kd;
 mod kdamm;
 mod labeling;
-mod team;
 mod profile;
 mod protokd;
 mod render;
+mod team;
 mod thyroid;
 mod training;
 

@@ -46,7 +46,8 @@ const STAGES: [&str; 4] = ["Normal", "Stage 1", "Stage 2", "Stage 3"];
 pub fn run(args: &TeamArgs) -> anyhow::Result<()> {
     let clients = within("--clients", args.clients, 1..=64)?;
     let labels = within("--labels", args.labels, 1..=1_000_000)?;
-    let scratch = Scratch(std::env::temp_dir().join(format!("loupe-bench-team-{}", std::process::id())));
+    let scratch =
+        Scratch(std::env::temp_dir().join(format!("loupe-bench-team-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(scratch.path());
     let mut rows = Vec::new();
 
@@ -62,7 +63,8 @@ pub fn run(args: &TeamArgs) -> anyhow::Result<()> {
 
     if let Some(url) = &args.postgres {
         let images = scratch.path().join("share");
-        let mut admin = crate::store::postgres::init(url, &Schema::rop(), &images, &images.join(".loupe"))?;
+        let mut admin =
+            crate::store::postgres::init(url, &Schema::rop(), &images, &images.join(".loupe"))?;
         let ids = add_items(&mut admin, &images)?;
         let suffix = std::process::id();
         let names: Vec<String> = (0..clients).map(|c| format!("bench{suffix}_{c}")).collect();
@@ -76,7 +78,8 @@ pub fn run(args: &TeamArgs) -> anyhow::Result<()> {
             l.password = Some("bench".into());
             url_for(&l)
         };
-        let open = |name: &str| Project::open(Path::new(&url_of(name))).map_err(anyhow::Error::from);
+        let open =
+            |name: &str| Project::open(Path::new(&url_of(name))).map_err(anyhow::Error::from);
         let (rate, commits) = load(&open, &names, &ids, labels)?;
         let appear = appear_by_notification(url, &url_of(&names[0]), &ids)?;
         rows.push(figures("PostgreSQL (LISTEN/NOTIFY)", rate, commits, appear));
@@ -108,7 +111,10 @@ fn url_for(l: &crate::store::postgres::Locator) -> String {
         _ => String::new(),
     };
     let (host, query) = if l.host.starts_with('/') {
-        ("localhost".to_string(), format!("?host={}&port={}", l.host, l.port))
+        (
+            "localhost".to_string(),
+            format!("?host={}&port={}", l.host, l.port),
+        )
     } else {
         (format!("{}:{}", l.host, l.port), String::new())
     };
@@ -121,7 +127,8 @@ fn add_items(project: &mut Project, folder: &Path) -> anyhow::Result<Vec<i64>> {
     for i in 0..ITEMS {
         let path = folder.join(format!("i{i:04}.png"));
         std::fs::write(&path, format!("bench image {i}"))?;
-        let (AddOutcome::Added(id) | AddOutcome::Duplicate(id)) = project.add_item(&path, Pool::Unlabeled)?;
+        let (AddOutcome::Added(id) | AddOutcome::Duplicate(id)) =
+            project.add_item(&path, Pool::Unlabeled)?;
         ids.push(id);
     }
     Ok(ids)
@@ -136,7 +143,10 @@ fn load(
     labels: usize,
 ) -> anyhow::Result<(f64, Vec<Duration>)> {
     let per_client = labels.div_ceil(names.len());
-    let mut projects = names.iter().map(|n| open(n)).collect::<anyhow::Result<Vec<_>>>()?;
+    let mut projects = names
+        .iter()
+        .map(|n| open(n))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let started = Instant::now();
     let latencies = std::thread::scope(|scope| {
         let handles: Vec<_> = projects
@@ -158,7 +168,11 @@ fn load(
             .collect();
         let mut all = Vec::new();
         for handle in handles {
-            all.extend(handle.join().map_err(|_| anyhow::anyhow!("a client panicked"))??);
+            all.extend(
+                handle
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("a client panicked"))??,
+            );
         }
         anyhow::Ok(all)
     })?;
@@ -187,8 +201,12 @@ fn appear_by_polling(folder: &Path, ids: &[i64]) -> anyhow::Result<Vec<Duration>
 
 /// PostgreSQL: a listener (as the window runs one) on the admin's URL; a
 /// grader writes, the time until the listener knows is measured.
-fn appear_by_notification(admin_url: &str, writer_url: &str, ids: &[i64]) -> anyhow::Result<Vec<Duration>> {
-    let listener = ChangeListener::start(admin_url, None, Box::new(|| {}))?;
+fn appear_by_notification(
+    admin_url: &str,
+    writer_url: &str,
+    ids: &[i64],
+) -> anyhow::Result<Vec<Duration>> {
+    let listener = ChangeListener::start(admin_url, None)?;
     let mut writer = Project::open(Path::new(writer_url))?;
     let name = writer.annotator(None)?;
     std::thread::sleep(Duration::from_millis(300));
@@ -208,7 +226,12 @@ fn appear_by_notification(admin_url: &str, writer_url: &str, ids: &[i64]) -> any
     Ok(out)
 }
 
-fn figures(engine: &'static str, rate: f64, mut commits: Vec<Duration>, mut appear: Vec<Duration>) -> Figures {
+fn figures(
+    engine: &'static str,
+    rate: f64,
+    mut commits: Vec<Duration>,
+    mut appear: Vec<Duration>,
+) -> Figures {
     commits.sort();
     appear.sort();
     Figures {
@@ -243,7 +266,9 @@ fn report(rows: &[Figures], clients: usize, labels: usize, json: bool) {
         return;
     }
     println!("{clients} clients, {labels} labels in all, one machine");
-    println!("| engine | labels/s | commit median | commit p99 | appears elsewhere, median | p99 |");
+    println!(
+        "| engine | labels/s | commit median | commit p99 | appears elsewhere, median | p99 |"
+    );
     println!("|---|---:|---:|---:|---:|---:|");
     for f in rows {
         println!(
