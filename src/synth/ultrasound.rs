@@ -317,7 +317,8 @@ mod tests {
             let size = 192;
             let (frame, sector) = export_frame(seed as usize % 4, size, seed);
             let grey = image::GrayImage::from_raw(size as u32, size as u32, frame).unwrap();
-            let found = crate::volume::crop::auto_crop(&grey).unwrap();
+            let found =
+                crate::volume::crop::auto_crop(&crate::volume::crop::GreyFrame::of(&grey)).unwrap();
             let truth = sector.bounds(size);
             for a in 0..4 {
                 let off = (found.bbox[a] as i64 - truth[a] as i64).abs();

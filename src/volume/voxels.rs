@@ -381,7 +381,33 @@ pub fn available_memory_bytes() -> Option<u64> {
     // cgroup v2: "max" (no limit) does not parse and leaves the system figure.
     let group =
         read("memory.max").map(|max| max.saturating_sub(read("memory.current").unwrap_or(0)));
-    Some(group.map_or(system, |g| g.min(system)))
+    let limited = group.map_or(system, |g| g.min(system));
+    Some(address_space_left_bytes().map_or(limited, |a| a.min(limited)))
+}
+
+/// What this process's address-space limit (`ulimit -v`) still leaves, when
+/// one is set: an allocation past it fails however much memory is free.
+fn address_space_left_bytes() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max address space"))?;
+    // "Max address space   <soft>   <hard>   bytes"; "unlimited" does not parse.
+    let soft: u64 = line["Max address space".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let used_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmSize:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(soft.saturating_sub(used_kib * 1024))
 }
 
 #[cfg(test)]
