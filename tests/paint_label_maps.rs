@@ -505,3 +505,39 @@ fn a_map_on_another_grid_is_refused_and_nothing_is_imported() {
         "all or nothing"
     );
 }
+
+#[test]
+fn a_map_claiming_a_huge_grid_is_refused_by_its_header_unread() {
+    // A 200-byte gzip file whose header claims 1024³ voxels (1 GiB) for a
+    // 20×20×8 case: refused by the grid its header claims, before the
+    // decompressor is asked for a single voxel (not "truncated", not out of memory).
+    let dir = tempfile::tempdir().unwrap();
+    let root = project(dir.path());
+    let maps = dir.path().join("maps");
+    std::fs::create_dir_all(&maps).unwrap();
+    let mut header =
+        volume::nifti::encode_nifti1(&write_volume(&dir.path().join("x/a.nii")), false).unwrap();
+    header.truncate(352);
+    for (i, dim) in [3i16, 1024, 1024, 1024].iter().enumerate() {
+        header[40 + 2 * i..42 + 2 * i].copy_from_slice(&dim.to_le_bytes());
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, &header).unwrap();
+    std::io::Write::write_all(&mut gz, &vec![0u8; 100_000]).unwrap();
+    std::fs::write(maps.join("case01_labels.nii.gz"), gz.finish().unwrap()).unwrap();
+    let output = loupe(&[
+        "import",
+        root.to_str().unwrap(),
+        "--label-maps",
+        maps.to_str().unwrap(),
+        "--annotator",
+        "ana",
+    ]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("case01_labels.nii.gz: does not fit case")
+            && message.contains("its grid is [1024, 1024, 1024] voxels, the case's is [20, 20, 8]"),
+        "{message}"
+    );
+}

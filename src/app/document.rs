@@ -255,7 +255,7 @@ impl Document {
 
     /// Loads a label map; it must have the image's voxel grid.
     pub fn set_labels(&mut self, path: &Path) -> Result<(), VolumeError> {
-        let labels = volume::load(path)?;
+        let labels = volume::load_on_grid(path, self.volume.spatial_shape())?;
         if labels.spatial_shape() != self.volume.spatial_shape() || labels.channels != 1 {
             return Err(VolumeError::Invalid {
                 path: path.to_path_buf(),

@@ -57,6 +57,8 @@ pub struct TrainingRun {
     pub summary: Option<RunSummary>,
     events: Receiver<TrainEvent>,
     commands: Sender<TrainCommand>,
+    /// Items the run left out, each with why (shown under the run).
+    pub skipped: Vec<String>,
     result: Receiver<Result<RunSummary, String>>,
 }
 
@@ -113,6 +115,7 @@ impl TrainingRun {
             images_per_second: 0.0,
             started: Instant::now(),
             summary: None,
+            skipped: Vec::new(),
             events,
             commands,
             result,
@@ -151,8 +154,10 @@ impl TrainingRun {
                     run,
                     epochs,
                     steps_per_epoch,
+                    skipped,
                     ..
                 } => {
+                    self.skipped = skipped;
                     self.run = Some(run);
                     self.epochs_planned = epochs;
                     self.steps_per_epoch = steps_per_epoch.max(1);

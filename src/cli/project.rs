@@ -309,12 +309,21 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
                 }
             })?;
         eprintln!();
+        for line in report.shared_files.iter().chain(&report.cases_kept) {
+            println!("{line}");
+        }
         println!(
-            "imported {} cases ({} in the test pool, {} already in the project), {} labels",
+            "imported {} cases ({} in the test pool, {} already in the project), {} labels ({} already there){}",
             report.added,
             report.test,
             report.duplicates.len(),
-            report.labels_applied
+            report.labels_applied,
+            report.labels_unchanged,
+            if report.cases_kept.is_empty() {
+                String::new()
+            } else {
+                format!(", {} values kept from the project", report.cases_kept.len())
+            }
         );
         return Ok(());
     }

@@ -562,9 +562,13 @@ fn print_progress(receiver: std::sync::mpsc::Receiver<TrainEvent>, terminal: boo
                 validation,
                 unlabeled,
                 test,
+                skipped,
                 ..
             } => {
                 steps_per_epoch = steps;
+                for why in &skipped {
+                    eprintln!("skipped {why}");
+                }
                 eprintln!(
                     "run {run}: {labeled} labeled (+{validation} held out for validation), {unlabeled} unlabeled, {test} test images; {steps} steps per epoch"
                 );

@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use super::db::{Sql, args};
+use super::db::{Sql, Tx, args};
 
 use super::csv;
 use super::import::{ImportOptions, ImportReport};
@@ -60,6 +60,17 @@ impl Project {
         files: &[(String, PathBuf)],
         pool: Pool,
     ) -> Result<AddOutcome, StoreError> {
+        let prepared = self.prepare_case(name, files)?;
+        self.write(|tx| insert_case(tx, &prepared, pool))
+    }
+
+    /// A case's name and files checked against the schema and hashed,
+    /// ready for [`insert_case`] (outside the transaction: hashing is slow).
+    fn prepare_case(
+        &self,
+        name: &str,
+        files: &[(String, PathBuf)],
+    ) -> Result<PreparedCase, StoreError> {
         check_case_name(name)?;
         for (role, _) in files {
             if !self.schema.modalities.contains(role) {
@@ -77,28 +88,41 @@ impl Project {
                 super::source_identity(file)?,
             ));
         }
-        let identity = case_identity(name);
-        let primary = stored
-            .first()
-            .map(|(_, p, _)| p.clone())
-            .unwrap_or_default();
-        self.write(|tx| {
-            let id = match super::insert_item(tx, &primary, &identity, pool)? {
-                AddOutcome::Duplicate(id) => return Ok(AddOutcome::Duplicate(id)),
-                AddOutcome::Added(id) => id,
-            };
-            tx.execute(
-                "INSERT INTO cases (item_id, name) VALUES (?1, ?2)",
-                args![id, name],
-            )?;
-            for (role, path, hash) in &stored {
-                tx.execute(
-                    "INSERT INTO case_files (item_id, role, path, content_hash) VALUES (?1, ?2, ?3, ?4)",
-                    args![id, role, path, hash],
-                )?;
-            }
-            Ok(AddOutcome::Added(id))
+        Ok(PreparedCase {
+            name: name.to_string(),
+            files: stored,
         })
+    }
+
+    /// Which case each stored case file (by content hash) belongs to.
+    fn case_file_owners(&self) -> Result<BTreeMap<String, String>, StoreError> {
+        if !self.has_table("case_files")? {
+            return Ok(BTreeMap::new());
+        }
+        let rows = self.db.map_rows(
+            "SELECT f.content_hash, c.name FROM case_files f JOIN cases c ON c.item_id = f.item_id
+             ORDER BY f.id",
+            args![],
+            |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?)),
+        )?;
+        let mut owners = BTreeMap::new();
+        for row in rows {
+            let (hash, name) = row?;
+            owners.entry(hash).or_insert(name);
+        }
+        Ok(owners)
+    }
+
+    /// The item id of the case named `name`, if the project has it.
+    pub fn case_id(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        if !self.has_table("cases")? {
+            return Ok(None);
+        }
+        Ok(self
+            .db
+            .query_opt("SELECT item_id FROM cases WHERE name = ?1", args![name])?
+            .map(|r| r.get(0))
+            .transpose()?)
     }
 
     /// Every case's name, by item id (empty in a project without cases).
@@ -173,6 +197,16 @@ impl Project {
         annotator: &str,
         values: &BTreeMap<String, Option<String>>,
     ) -> Result<usize, StoreError> {
+        let checked = self.checked_record(annotator, values)?;
+        self.write(|tx| write_record(tx, item_id, annotator, &checked))
+    }
+
+    /// Record values checked and spelled by the schema's columns.
+    fn checked_record(
+        &self,
+        annotator: &str,
+        values: &BTreeMap<String, Option<String>>,
+    ) -> Result<Vec<(String, Option<String>)>, StoreError> {
         check_stored_annotator(annotator)?;
         let mut checked = Vec::with_capacity(values.len());
         for (column, raw) in values {
@@ -190,30 +224,7 @@ impl Project {
             };
             checked.push((column.clone(), value));
         }
-        let current = self.record(item_id)?;
-        self.write(|tx| {
-            let exists: bool = tx
-                .row(
-                    "SELECT EXISTS (SELECT 1 FROM cases WHERE item_id = ?1)",
-                    args![item_id],
-                    |r| r.get(0),
-                )?;
-            if !exists {
-                return Err(StoreError::Invalid(format!("item {item_id} is not a case")));
-            }
-            let mut written = 0;
-            for (column, value) in &checked {
-                if current.get(column) == value.as_ref() {
-                    continue;
-                }
-                tx.execute(
-                    "INSERT INTO records (item_id, annotator, column_name, value) VALUES (?1, ?2, ?3, ?4)",
-                    args![item_id, annotator, column, value],
-                )?;
-                written += 1;
-            }
-            Ok(written)
-        })
+        Ok(checked)
     }
 
     /// A case's current record: the newest value of each column (columns
@@ -360,6 +371,78 @@ impl Project {
     }
 }
 
+/// A case ready to insert: its name and (role, stored path, content hash).
+struct PreparedCase {
+    name: String,
+    files: Vec<(String, String, String)>,
+}
+
+/// Inserts a prepared case in `pool` inside a write transaction; a case of
+/// that name already there is a duplicate and nothing changes.
+fn insert_case(tx: &Tx, case: &PreparedCase, pool: Pool) -> Result<AddOutcome, StoreError> {
+    let primary = case
+        .files
+        .first()
+        .map(|(_, p, _)| p.clone())
+        .unwrap_or_default();
+    let id = match super::insert_item(tx, &primary, &case_identity(&case.name), pool)? {
+        AddOutcome::Duplicate(id) => return Ok(AddOutcome::Duplicate(id)),
+        AddOutcome::Added(id) => id,
+    };
+    tx.execute(
+        "INSERT INTO cases (item_id, name) VALUES (?1, ?2)",
+        args![id, case.name],
+    )?;
+    for (role, path, hash) in &case.files {
+        tx.execute(
+            "INSERT INTO case_files (item_id, role, path, content_hash) VALUES (?1, ?2, ?3, ?4)",
+            args![id, role, path, hash],
+        )?;
+    }
+    Ok(AddOutcome::Added(id))
+}
+
+/// Appends the checked record values that differ from the case's current
+/// record, inside a write transaction; returns how many were written.
+fn write_record(
+    tx: &Tx,
+    item_id: i64,
+    annotator: &str,
+    checked: &[(String, Option<String>)],
+) -> Result<usize, StoreError> {
+    let exists: bool = tx.row(
+        "SELECT EXISTS (SELECT 1 FROM cases WHERE item_id = ?1)",
+        args![item_id],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Err(StoreError::Invalid(format!("item {item_id} is not a case")));
+    }
+    let mut current: BTreeMap<String, String> = BTreeMap::new();
+    for row in tx.map_rows(
+        "SELECT column_name, value FROM records WHERE item_id = ?1 ORDER BY id",
+        args![item_id],
+        |r| Ok((r.get::<String>(0)?, r.get::<Option<String>>(1)?)),
+    )? {
+        match row? {
+            (column, Some(v)) => current.insert(column, v),
+            (column, None) => current.remove(&column),
+        };
+    }
+    let mut written = 0;
+    for (column, value) in checked {
+        if current.get(column) == value.as_ref() {
+            continue;
+        }
+        tx.execute(
+            "INSERT INTO records (item_id, annotator, column_name, value) VALUES (?1, ?2, ?3, ?4)",
+            args![item_id, annotator, column, value],
+        )?;
+        written += 1;
+    }
+    Ok(written)
+}
+
 /// The one rule for a case name: what a CSV cell and a file name can carry.
 pub fn check_case_name(name: &str) -> Result<(), StoreError> {
     if name.trim().is_empty() || name != name.trim() || name.chars().any(char::is_control) {
@@ -391,6 +474,22 @@ pub fn read_cases(path: &Path, project: &Project) -> Result<Vec<CaseRow>, StoreE
     let base = path.parent().unwrap_or(Path::new("."));
     parse_cases(&text, project, base)
         .map_err(|e| StoreError::Invalid(format!("{}: {e}", path.display())))
+}
+
+/// A case's modality file must be a volume Loupe reads (a 3-D image: the
+/// case models read volumes), checked from its header: not a text file, an
+/// empty file, a header that claims more than its file holds, or a photo.
+fn check_modality_file(path: &Path, role: &str) -> Result<(), String> {
+    let shape = crate::volume::probe(path).map_err(|e| e.to_string())?;
+    if shape[2] < 2 {
+        return Err(format!(
+            "{} is a 2-D image ({}×{}); a case's {role} is a volume",
+            path.display(),
+            shape[0],
+            shape[1]
+        ));
+    }
+    Ok(())
 }
 
 /// What a header column of a cases CSV is.
@@ -467,6 +566,7 @@ pub fn parse_cases(text: &str, project: &Project, base: &Path) -> Result<Vec<Cas
                     if !meta.is_file() && !series {
                         return Err(at(name, format!("{} is not a file", path.display())));
                     }
+                    check_modality_file(&path, role).map_err(|e| at(name, e))?;
                     case.files.push((role.clone(), path));
                 }
                 Column::Tabular(column) => {
@@ -548,10 +648,15 @@ fn header_columns(
     Ok(columns)
 }
 
-/// Imports checked case rows: each case added (or found, by name), its
-/// record and labels written as `options.annotator`, its pool set where
-/// the row gives one. Rows are checked by [`read_cases`] first, so an
-/// error here is the store's own (disk, database).
+/// Imports checked case rows, one transaction per case (a case is whole
+/// or absent after a kill): each case added, its record written as
+/// `options.annotator` (changed values only), its labels merged and its
+/// pool set where the row gives one. A case the project already has keeps
+/// its files, pool and labels: a row that differs there is reported as
+/// kept (what stays, what the row offered) and only fills labels the case
+/// lacks — so re-importing the project's own export changes nothing.
+/// Rows are checked by [`read_cases`] first, so an error here is the
+/// store's own (disk, database).
 pub fn import_cases(
     project: &mut Project,
     rows: &[CaseRow],
@@ -559,35 +664,122 @@ pub fn import_cases(
     mut progress: impl FnMut(usize, usize),
 ) -> Result<ImportReport, StoreError> {
     let annotator = annotator_name(&options.annotator)?;
+    let target = project.schema().target.clone();
     let mut report = ImportReport::default();
+    // One scan in two cases may put it in two pools (test and training).
+    let mut case_of_file = project.case_file_owners()?;
     for (index, row) in rows.iter().enumerate() {
         let pool = match row.pool {
             Some(Pool::Test) => Pool::Test,
             _ => Pool::Unlabeled,
         };
-        let id = match project.add_case(&row.case, &row.files, pool)? {
-            AddOutcome::Added(id) => {
+        let labels = match project.case_id(&row.case)? {
+            Some(id) => {
+                let (labels, kept, unchanged) = keep_existing_case(project, id, row)?;
+                report.labels_unchanged += unchanged;
+                report.cases_kept.extend(
+                    kept.into_iter()
+                        .map(|what| format!("line {}: case {}: {what}", row.line, row.case)),
+                );
+                labels
+            }
+            None => row.labels.clone(),
+        };
+        let prepared = project.prepare_case(&row.case, &row.files)?;
+        for (role, _, hash) in &prepared.files {
+            match case_of_file.get(hash) {
+                Some(owner) if *owner != row.case => report.shared_files.push(format!(
+                    "line {}: case {}'s {role} is the same file as case {owner}'s (one scan in two cases can sit in two pools)",
+                    row.line, row.case
+                )),
+                Some(_) => {}
+                None => {
+                    case_of_file.insert(hash.clone(), row.case.clone());
+                }
+            }
+        }
+        let record = project.checked_record(&annotator, &row.record)?;
+        let offered = project.offered_labels(&annotator, &labels)?;
+        let (outcome, merge) = project.write(|tx| {
+            let outcome = insert_case(tx, &prepared, pool)?;
+            let id = match outcome {
+                AddOutcome::Added(id) | AddOutcome::Duplicate(id) => id,
+            };
+            write_record(tx, id, &annotator, &record)?;
+            let merge = super::merge_offered(tx, id, &annotator, offered, None, &target)?;
+            Ok((outcome, merge))
+        })?;
+        match outcome {
+            AddOutcome::Added(_) => {
                 report.added += 1;
                 report.test += usize::from(pool == Pool::Test);
-                id
             }
-            AddOutcome::Duplicate(id) => {
-                report
-                    .duplicates
-                    .push((PathBuf::from(format!("case {}", row.case)), id));
-                id
-            }
-        };
-        let record: BTreeMap<String, Option<String>> = row.record.clone();
-        project.set_record(id, &annotator, &record)?;
-        if !row.labels.is_empty() {
-            let merged = project.merge_labels(id, &annotator, &row.labels, None)?;
-            report.labels_applied += merged.applied;
-            report.labels_unchanged += merged.unchanged;
+            AddOutcome::Duplicate(id) => report
+                .duplicates
+                .push((PathBuf::from(format!("case {}", row.case)), id)),
         }
+        report.labels_applied += merge.applied;
+        report.labels_unchanged += merge.unchanged;
         progress(index + 1, rows.len());
     }
     Ok(report)
+}
+
+/// A row for a case the project has: the labels it may still add (fields
+/// the case has no label for) and what the project keeps over the row
+/// (files by role, test pool, labels that differ from the consensus), and
+/// how many of its labels the case has already.
+fn keep_existing_case(
+    project: &Project,
+    item_id: i64,
+    row: &CaseRow,
+) -> Result<(BTreeMap<String, String>, Vec<String>, usize), StoreError> {
+    let mut kept = Vec::new();
+    let files = project
+        .all_case_files()?
+        .remove(&item_id)
+        .unwrap_or_default();
+    let offered: BTreeMap<&String, &PathBuf> = row.files.iter().map(|(r, p)| (r, p)).collect();
+    for role in &project.schema().modalities {
+        let (ours, theirs) = (files.get(role), offered.get(role).copied());
+        let same = match (ours, theirs) {
+            (None, None) => true,
+            (Some(a), Some(b)) => {
+                std::fs::canonicalize(a).ok() == std::fs::canonicalize(b).ok()
+                    || super::source_identity(a).ok() == super::source_identity(b).ok()
+            }
+            _ => false,
+        };
+        if !same {
+            let show = |p: Option<&PathBuf>| p.map_or("none".into(), |p| p.display().to_string());
+            kept.push(format!(
+                "kept {role} {} (the row's {})",
+                show(ours),
+                show(theirs)
+            ));
+        }
+    }
+    let item = project.item(item_id)?;
+    if let Some(pool) = row.pool
+        && (pool == Pool::Test) != (item.pool == Pool::Test)
+    {
+        kept.push(format!(
+            "kept pool {} (the row's {})",
+            item.pool.as_str(),
+            pool.as_str()
+        ));
+    }
+    let (mut labels, mut unchanged) = (BTreeMap::new(), 0);
+    for (field, value) in &row.labels {
+        match project.consensus(item_id, field)? {
+            Some(current) if current == *value => unchanged += 1,
+            Some(current) => kept.push(format!("kept {field} {current:?} (the row's {value:?})")),
+            None => {
+                labels.insert(field.clone(), value.clone());
+            }
+        }
+    }
+    Ok((labels, kept, unchanged))
 }
 
 /// Every case as one row: `case`, one column per role (absolute paths,
@@ -684,8 +876,10 @@ mod tests {
     fn project_with_ct() -> (tempfile::TempDir, Project) {
         let dir = tempfile::tempdir().unwrap();
         let project = Project::create(&dir.path().join("p"), &schema()).unwrap();
-        std::fs::write(dir.path().join("a.nii"), b"ct of a").unwrap();
-        std::fs::write(dir.path().join("b.nii"), b"ct of b").unwrap();
+        for (name, seed) in [("a.nii", 1), ("b.nii", 2)] {
+            let ct = crate::synth::phantom::ct_phantom(4, seed);
+            crate::volume::nifti::write_nifti1(&ct, &dir.path().join(name)).unwrap();
+        }
         (dir, project)
     }
 

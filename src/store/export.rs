@@ -2,12 +2,12 @@
 //! (pool and class counts, annotators, agreement).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use super::agreement::unit_agreement;
-use super::names::{EXPORT_COLUMNS, refuse_link, safe_file_name};
+use super::names::{EXPORT_COLUMNS, ExportFolder, file_name_for, safe_file_name};
 use super::{ADJUDICATOR, Pool, Project, StoreError, csv};
 
 /// One row per item and annotator: `id,path,pool,annotator,<fields…>,labeled_at`.
@@ -84,24 +84,18 @@ pub fn to_json(project: &Project) -> Result<String, StoreError> {
 
 /// Copies each item with a consensus target label to
 /// `<out>/<label>/<id>_<file name>` (a `.hdr` with its `.img`). Labels
-/// become folder names through [`safe_file_name`]; nothing is written
-/// through a symbolic link, so no file lands outside `out`. Returns how
-/// many items were written.
+/// become folder names through [`file_name_for`]; all or nothing into a new
+/// or empty `out` ([`ExportFolder`]). Returns how many items were written.
 pub fn to_folders(project: &Project, out: &Path) -> Result<usize, StoreError> {
     let target = project.schema().target.clone();
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| StoreError::Io { path, source }
-    };
+    let folder = ExportFolder::create(out)?;
     let mut written = 0;
     for item in project.items()? {
         let Some(label) = project.consensus(item.id, &target)? else {
             continue;
         };
         let source = project.resolve(&item);
-        let dir = out.join(safe_file_name(&label)?);
-        refuse_link(&dir)?;
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let class = PathBuf::from(file_name_for(&label)?);
         let (header, data) = crate::volume::nifti::header_and_data_paths(&source)
             .unwrap_or_else(|_| (source.clone(), source.clone()));
         let mut files = vec![header.clone()];
@@ -113,12 +107,18 @@ pub fn to_folders(project: &Project, out: &Path) -> Result<usize, StoreError> {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let dest = dir.join(safe_file_name(&format!("{}_{name}", item.id))?);
-            refuse_link(&dest)?;
-            std::fs::copy(&file, &dest).map_err(io(&file))?;
+            let bytes = std::fs::read(&file).map_err(|source| StoreError::Io {
+                path: file.clone(),
+                source,
+            })?;
+            folder.write(
+                &class.join(safe_file_name(&format!("{}_{name}", item.id))?),
+                &bytes,
+            )?;
         }
         written += 1;
     }
+    folder.finish()?;
     Ok(written)
 }
 

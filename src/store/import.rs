@@ -224,6 +224,11 @@ pub struct ImportReport {
     /// CSV labels not applied because the project holds a newer label by
     /// the same annotator for the same field.
     pub labels_kept: Vec<KeptLabel>,
+    /// Cases CSV: what a case the project already had kept over its row
+    /// (`line N: case X: kept ct … (the row's …)`).
+    pub cases_kept: Vec<String>,
+    /// Cases CSV: a case file that is also another case's (same content).
+    pub shared_files: Vec<String>,
     pub test: usize,
     /// CSV rows that matched no imported file.
     pub unmatched_labels: Vec<String>,

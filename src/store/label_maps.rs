@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use super::db::{Sql, args};
 use sha2::{Digest, Sha256};
 
-use super::names::safe_file_name;
+use super::names::{ExportFolder, file_name_for};
 use super::schema::{PaintLabel, brats_paint_labels, check_paint_labels};
 use super::{Item, Project, StoreError, check_stored_annotator};
 use crate::paint;
@@ -127,7 +127,10 @@ fn annotator_file_name(annotator: &str) -> Result<String, StoreError> {
     // Two names that clean to the same file name ("a/b", "a_b") stay apart by the hash.
     let hash = Sha256::digest(annotator.as_bytes());
     let short: String = hash.iter().take(4).map(|b| format!("{b:02x}")).collect();
-    Ok(format!("{}-{short}.nii.gz", safe_file_name(annotator)?))
+    Ok(format!(
+        "{}-{short}.nii.gz",
+        super::names::safe_file_name(annotator)?
+    ))
 }
 
 /// A case's name: its file name without the image extension.
@@ -148,17 +151,26 @@ pub fn case_name(item: &Item) -> String {
     name
 }
 
+/// An item's name as a case: the name it was imported under (a case of
+/// several modalities), else its file name without the image extension.
+fn name_of(item: &Item, case_names: &BTreeMap<i64, String>) -> String {
+    case_names
+        .get(&item.id)
+        .cloned()
+        .unwrap_or_else(|| case_name(item))
+}
+
 /// Export names per item: the case name, or `<case>-item<id>` where two
-/// items share one.
-fn export_names(items: &[Item]) -> HashMap<i64, String> {
+/// items share one; [`file_name_for`] then makes each a file name of its own.
+fn export_names(items: &[Item], case_names: &BTreeMap<i64, String>) -> HashMap<i64, String> {
     let mut count: HashMap<String, usize> = HashMap::new();
     for item in items {
-        *count.entry(case_name(item)).or_default() += 1;
+        *count.entry(name_of(item, case_names)).or_default() += 1;
     }
     items
         .iter()
         .map(|item| {
-            let name = case_name(item);
+            let name = name_of(item, case_names);
             let unique = count.get(&name).copied().unwrap_or(0) == 1;
             (
                 item.id,
@@ -359,37 +371,31 @@ pub fn agreement(project: &Project) -> Result<Vec<MapAgreement>, StoreError> {
         .collect())
 }
 
-/// Writes every current map as `OUT/<annotator>/<case>_labels.nii.gz`;
+/// Writes every current map as `OUT/<annotator>/<case>_labels.nii.gz`
+/// (names by [`file_name_for`]), all or nothing into a new or empty `OUT`;
 /// returns how many files were written.
 pub fn export(project: &Project, out: &Path) -> Result<usize, StoreError> {
     let items = project.items()?;
-    let names = export_names(&items);
+    let names = export_names(&items, &project.case_names()?);
+    let folder = ExportFolder::create(out)?;
     let mut written = 0;
     for (item_id, records) in project.all_label_maps()? {
         let Some(name) = names.get(&item_id) else {
             continue;
         };
         for record in records {
-            let folder = out.join(safe_file_name(&record.annotator)?);
-            super::names::refuse_link(&folder)?;
-            std::fs::create_dir_all(&folder).map_err(|source| StoreError::Io {
-                path: folder.clone(),
-                source,
-            })?;
-            let dest = folder.join(safe_file_name(&format!("{name}{LABELS_SUFFIX}.nii.gz"))?);
-            super::names::refuse_link(&dest)?;
+            let file = PathBuf::from(file_name_for(&record.annotator)?)
+                .join(format!("{}{LABELS_SUFFIX}.nii.gz", file_name_for(name)?));
             let source = project.files_root().join(&record.file);
             let bytes = std::fs::read(&source).map_err(|e| StoreError::Io {
                 path: source.clone(),
                 source: e,
             })?;
-            crate::durable::write_atomic(&dest, &bytes).map_err(|e| StoreError::Io {
-                path: dest.clone(),
-                source: e,
-            })?;
+            folder.write(&file, &bytes)?;
             written += 1;
         }
     }
+    folder.finish()?;
     Ok(written)
 }
 
@@ -415,16 +421,35 @@ pub fn import(
     let annotator = super::annotator_name(annotator)?;
     let files = map_files(folder)?;
     let items = project.items()?;
-    let by_name = items_by_case_name(&items);
+    let by_name = items_by_case_name(&items, &project.case_names()?);
     let current = project.all_label_maps()?;
     let mut problems = Vec::new();
     let mut ready: Vec<(i64, Volume, Vec<u8>)> = Vec::new();
     let mut unchanged = 0;
-    for file in &files {
-        let file_name = file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+    let mut files_of_case: HashMap<&str, Vec<String>> = HashMap::new();
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| {
+            f.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    for name in &names {
+        files_of_case
+            .entry(map_case_name(name))
+            .or_default()
+            .push(name.clone());
+    }
+    for (file, file_name) in files.iter().zip(&names) {
+        let rivals = &files_of_case[map_case_name(file_name)];
+        if rivals.len() > 1 {
+            problems.push(format!(
+                "{file_name}: {} name the same case; keep one",
+                rivals.join(" and ")
+            ));
+            continue;
+        }
         match check_map(project, file, &file_name, &by_name, &current, &annotator) {
             Ok(Some(map)) => ready.push(map),
             Ok(None) => unchanged += 1,
@@ -446,6 +471,14 @@ pub fn import(
         imported,
         unchanged,
     })
+}
+
+/// The case a `<case>_labels.nii[.gz]` file name names.
+fn map_case_name(file_name: &str) -> &str {
+    file_name
+        .strip_suffix("_labels.nii.gz")
+        .or_else(|| file_name.strip_suffix("_labels.nii"))
+        .unwrap_or_default()
 }
 
 /// The `<case>_labels.nii[.gz]` files of `folder`, sorted; none is an error.
@@ -473,17 +506,29 @@ fn map_files(folder: &Path) -> Result<Vec<PathBuf>, StoreError> {
 }
 
 /// The items a map file's case name can mean: by their own case name and
-/// by the name the export gives them (`<case>-item<ID>` where names clash).
-fn items_by_case_name(items: &[Item]) -> HashMap<String, Vec<&Item>> {
+/// by the name the export gives them (`<case>-item<ID>` where names clash,
+/// made a file name by [`file_name_for`]).
+fn items_by_case_name<'a>(
+    items: &'a [Item],
+    case_names: &BTreeMap<i64, String>,
+) -> HashMap<String, Vec<&'a Item>> {
     let mut by_name: HashMap<String, Vec<&Item>> = HashMap::new();
+    let by_id: HashMap<i64, &Item> = items.iter().map(|i| (i.id, i)).collect();
     for item in items {
-        by_name.entry(case_name(item)).or_default().push(item);
+        by_name
+            .entry(name_of(item, case_names))
+            .or_default()
+            .push(item);
     }
-    for (id, name) in export_names(items) {
-        if let Some(item) = items.iter().find(|i| i.id == id)
-            && name != case_name(item)
-        {
-            by_name.entry(name).or_default().push(item);
+    for (id, name) in export_names(items, case_names) {
+        let Some(item) = by_id.get(&id) else { continue };
+        let own = name_of(item, case_names);
+        let file = file_name_for(&name).unwrap_or_default();
+        for alias in [name, file] {
+            let list = by_name.entry(alias.clone()).or_default();
+            if alias != own && !list.iter().any(|i| i.id == id) {
+                list.push(item);
+            }
         }
     }
     by_name
@@ -499,10 +544,7 @@ fn check_map(
     current: &BTreeMap<i64, Vec<LabelMapRecord>>,
     annotator: &str,
 ) -> Result<Option<(i64, Volume, Vec<u8>)>, String> {
-    let case = file_name
-        .strip_suffix("_labels.nii.gz")
-        .or_else(|| file_name.strip_suffix("_labels.nii"))
-        .unwrap_or_default();
+    let case = map_case_name(file_name);
     let item = match by_name.get(case).map(Vec::as_slice) {
         Some([item]) => *item,
         Some(several) => {
@@ -515,6 +557,16 @@ fn check_map(
     };
     let case_volume = volume::load(&project.resolve(item))
         .map_err(|e| format!("its case cannot be read: {e}"))?;
+    // The header first: a map claiming another grid is refused unread.
+    let shape = case_volume.spatial_shape();
+    if let Some(claimed) = volume::claimed_spatial_shape(file).map_err(|e| e.to_string())?
+        && claimed != shape
+    {
+        return Err(format!(
+            "does not fit case {:?} (item {}): its grid is {claimed:?} voxels, the case's is {shape:?}",
+            item.path, item.id
+        ));
+    }
     let map = volume::load(file).map_err(|e| e.to_string())?;
     if let Some(why) = grid_mismatch(&map, &case_volume) {
         return Err(format!(

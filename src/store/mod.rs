@@ -551,6 +551,17 @@ impl Project {
         values: &BTreeMap<String, String>,
         labeled_at: Option<&str>,
     ) -> Result<Merge, StoreError> {
+        let offered = self.offered_labels(annotator, values)?;
+        let target = self.schema.target.clone();
+        self.write(|tx| merge_offered(tx, item_id, annotator, offered, labeled_at, &target))
+    }
+
+    /// Labels checked and spelled by the schema, ready for [`merge_offered`].
+    pub(crate) fn offered_labels(
+        &self,
+        annotator: &str,
+        values: &BTreeMap<String, String>,
+    ) -> Result<Vec<(String, String)>, StoreError> {
         check_stored_annotator(annotator)?;
         let mut offered = Vec::with_capacity(values.len());
         for (field, value) in values {
@@ -559,44 +570,7 @@ impl Project {
                 .unwrap_or_else(|| value.clone());
             offered.push((field.clone(), canonical));
         }
-        let target = self.schema.target.clone();
-        self.write(|tx| {
-            let mut merge = Merge::default();
-            let mut touches_target = false;
-            for (field, value) in offered {
-                let current: Option<(Option<String>, String)> = tx
-                    .query_opt(
-                        "SELECT value, created_at FROM annotations
-                         WHERE item_id = ?1 AND annotator = ?2 AND field = ?3
-                         ORDER BY id DESC LIMIT 1",
-                        args![item_id, annotator, field],
-                    )?
-                    .map(|r| Ok::<_, StoreError>((r.get(0)?, r.get(1)?)))
-                    .transpose()?;
-                let write = match &current {
-                    None => true,
-                    Some((Some(existing), _)) if *existing == value => {
-                        merge.unchanged += 1;
-                        continue;
-                    }
-                    Some((_, created_at)) => labeled_at.is_some_and(|t| t > created_at.as_str()),
-                };
-                if !write {
-                    merge.kept.push((field, current.and_then(|c| c.0), value));
-                    continue;
-                }
-                tx.execute(
-                    "INSERT INTO annotations (item_id, annotator, field, value) VALUES (?1, ?2, ?3, ?4)",
-                    args![item_id, annotator, field, value],
-                )?;
-                touches_target |= field == target;
-                merge.applied += 1;
-            }
-            if touches_target {
-                refresh_pool(tx, item_id, &target)?;
-            }
-            Ok(merge)
-        })
+        Ok(offered)
     }
 
     /// Relative to the project folder when inside it, so a moved folder still opens.
@@ -1111,6 +1085,53 @@ pub fn files_root(root: &Path) -> Result<PathBuf, StoreError> {
         Some(known) => Ok(known),
         None => Project::open(root).map(|p| p.files_root().to_path_buf()),
     }
+}
+
+/// [`Project::merge_labels`] inside a write transaction: checked labels
+/// (from [`Project::offered_labels`]) merged by the import's rule.
+pub(crate) fn merge_offered(
+    tx: &Tx,
+    item_id: i64,
+    annotator: &str,
+    offered: Vec<(String, String)>,
+    labeled_at: Option<&str>,
+    target: &str,
+) -> Result<Merge, StoreError> {
+    let mut merge = Merge::default();
+    let mut touches_target = false;
+    for (field, value) in offered {
+        let current: Option<(Option<String>, String)> = tx
+            .query_opt(
+                "SELECT value, created_at FROM annotations
+                 WHERE item_id = ?1 AND annotator = ?2 AND field = ?3
+                 ORDER BY id DESC LIMIT 1",
+                args![item_id, annotator, field],
+            )?
+            .map(|r| Ok::<_, StoreError>((r.get(0)?, r.get(1)?)))
+            .transpose()?;
+        let write = match &current {
+            None => true,
+            Some((Some(existing), _)) if *existing == value => {
+                merge.unchanged += 1;
+                continue;
+            }
+            Some((_, created_at)) => labeled_at.is_some_and(|t| t > created_at.as_str()),
+        };
+        if !write {
+            merge.kept.push((field, current.and_then(|c| c.0), value));
+            continue;
+        }
+        tx.execute(
+            "INSERT INTO annotations (item_id, annotator, field, value) VALUES (?1, ?2, ?3, ?4)",
+            args![item_id, annotator, field, value],
+        )?;
+        touches_target |= field == target;
+        merge.applied += 1;
+    }
+    if touches_target {
+        refresh_pool(tx, item_id, target)?;
+    }
+    Ok(merge)
 }
 
 /// Sets a training item's pool from its labels: labeled when any

@@ -1,9 +1,12 @@
 //! The one set of rules for names and paths Loupe writes from a user's
 //! words: a label or case name as one safe file-name component, no writing
 //! through symbolic links, and the export's own column names (which no
-//! schema field may take). A leaf of `store`: it imports only the error.
+//! schema field may take), and the one way an export writes a folder (all
+//! or nothing, never over a file). A leaf of `store`: it imports only the error.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 use super::StoreError;
 
@@ -49,6 +52,127 @@ pub fn safe_file_name(text: &str) -> Result<String, StoreError> {
     Ok(name.to_string())
 }
 
+/// The one collision-free rule for a file or folder Loupe names after a
+/// user's words (an annotator, a case, a class): the name itself when it is
+/// already a safe file name, else its safe form plus `-` and 8 hex digits of
+/// the name's SHA-256 — so `a/b` and `a\b` (both `a_b` once made safe) and
+/// `a_b` itself get three different files.
+pub fn file_name_for(text: &str) -> Result<String, StoreError> {
+    let safe = safe_file_name(text)?;
+    if safe == text {
+        return Ok(safe);
+    }
+    let hash = Sha256::digest(text.as_bytes());
+    let short: String = hash.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    Ok(format!("{safe}-{short}"))
+}
+
+/// A folder an export writes: everything goes into a hidden sibling first
+/// and the folder appears by one rename when all is written, so a failed
+/// export leaves nothing behind; the destination must be new or empty, and
+/// two names meeting one file (a case-insensitive disk) are refused, never
+/// written over.
+pub struct ExportFolder {
+    destination: PathBuf,
+    partial: PathBuf,
+    finished: bool,
+}
+
+impl ExportFolder {
+    pub fn create(destination: &Path) -> Result<Self, StoreError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StoreError::Io { path, source }
+        };
+        refuse_link(destination)?;
+        if destination.exists() {
+            let mut entries = std::fs::read_dir(destination).map_err(io(destination))?;
+            if entries.next().is_some() {
+                return Err(StoreError::Invalid(format!(
+                    "{} is not empty: an export writes into a new or empty folder, so nothing there is overwritten",
+                    destination.display()
+                )));
+            }
+        }
+        let name = destination
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| {
+                StoreError::Invalid(format!("{} is not a folder name", destination.display()))
+            })?;
+        let parent = match destination.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+        let partial = parent.join(format!(".{name}.partial-{}", std::process::id()));
+        if partial.exists() {
+            std::fs::remove_dir_all(&partial).map_err(io(&partial))?;
+        }
+        std::fs::create_dir(&partial).map_err(io(&partial))?;
+        Ok(Self {
+            destination: destination.to_path_buf(),
+            partial,
+            finished: false,
+        })
+    }
+
+    /// Writes `bytes` at `relative` (folders made as needed); a file
+    /// already there means two names met: refused.
+    pub fn write(&self, relative: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        let path = self.partial.join(relative);
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder).map_err(|source| StoreError::Io {
+                path: folder.to_path_buf(),
+                source,
+            })?;
+        }
+        let collision = || {
+            StoreError::Invalid(format!(
+                "two exported names meet at {} (a disk that ignores letter case?); nothing was exported",
+                self.destination.join(relative).display()
+            ))
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|source| match source.kind() {
+                std::io::ErrorKind::AlreadyExists => collision(),
+                _ => StoreError::Io {
+                    path: path.clone(),
+                    source,
+                },
+            })?;
+        std::io::Write::write_all(&mut file, bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(|source| StoreError::Io { path, source })
+    }
+
+    /// Makes the written folder the destination, in one rename.
+    pub fn finish(mut self) -> Result<(), StoreError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StoreError::Io { path, source }
+        };
+        if self.destination.exists() {
+            // Checked empty at the start; an empty folder gives way.
+            std::fs::remove_dir(&self.destination).map_err(io(&self.destination))?;
+        }
+        std::fs::rename(&self.partial, &self.destination).map_err(io(&self.destination))?;
+        self.finished = true;
+        Ok(())
+    }
+}
+
+impl Drop for ExportFolder {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = std::fs::remove_dir_all(&self.partial);
+        }
+    }
+}
+
 /// An error when `path` is a symbolic link: the export writes only real
 /// folders and files inside the folder the user chose.
 pub(crate) fn refuse_link(path: &Path) -> Result<(), StoreError> {
@@ -58,5 +182,47 @@ pub(crate) fn refuse_link(path: &Path) -> Result<(), StoreError> {
             path.display()
         ))),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_clean_alike_get_files_of_their_own() {
+        let names: Vec<String> = ["a/b", "a\\b", "a_b", "a:b"]
+            .iter()
+            .map(|n| file_name_for(n).unwrap())
+            .collect();
+        assert_eq!(names[2], "a_b");
+        assert!(
+            names[0].starts_with("a_b-") && names[0].len() == 12,
+            "{names:?}"
+        );
+        let distinct: std::collections::HashSet<_> = names.iter().collect();
+        assert_eq!(distinct.len(), 4, "{names:?}");
+        assert_eq!(
+            file_name_for("a/b").unwrap(),
+            names[0],
+            "the same name, the same file"
+        );
+    }
+
+    #[test]
+    fn an_export_is_all_or_nothing_and_never_writes_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let folder = ExportFolder::create(&out).unwrap();
+        folder.write(Path::new("x/one.txt"), b"1").unwrap();
+        assert!(folder.write(Path::new("x/one.txt"), b"2").is_err());
+        drop(folder);
+        assert!(!out.exists(), "a failed export leaves nothing");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let folder = ExportFolder::create(&out).unwrap();
+        folder.write(Path::new("x/one.txt"), b"1").unwrap();
+        folder.finish().unwrap();
+        assert_eq!(std::fs::read(out.join("x/one.txt")).unwrap(), b"1");
+        assert!(ExportFolder::create(&out).is_err(), "not empty");
     }
 }

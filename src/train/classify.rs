@@ -474,6 +474,8 @@ pub struct ClassifyRun {
     chosen: Option<Models>,
     /// Photographs by eye and the eyes' references, under eye labels.
     eyes: Option<super::eyes::EyeTable>,
+    /// Items left out of the pools, and why.
+    skipped: Vec<String>,
 }
 
 /// Loads the project at `root` for a classifying method's run: its pools
@@ -502,6 +504,15 @@ pub fn prepare(
         super::eyes::LabelSource::Images => None,
         super::eyes::LabelSource::Eyes => Some(super::eyes::EyeTable::load(&project)?),
     };
+    let names = project.case_names()?;
+    let skipped = data
+        .skipped
+        .iter()
+        .map(|(id, why)| match names.get(id) {
+            Some(name) => format!("item {id} (case {name}): {why}"),
+            None => format!("item {id}: {why}"),
+        })
+        .collect();
     drop(project);
     // (A method without teachers refuses teacher runs in `Trainer::new`.)
     let teachers = super::distill::attach_teachers(
@@ -545,6 +556,7 @@ pub fn prepare(
         },
         chosen: None,
         eyes,
+        skipped,
     })
 }
 
@@ -560,6 +572,7 @@ impl Learner for ClassifyRun {
             validation: data.validation.len(),
             unlabeled: data.unlabeled.len(),
             test: data.test.len(),
+            skipped: self.skipped.clone(),
         }
     }
 

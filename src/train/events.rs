@@ -146,6 +146,8 @@ pub enum TrainEvent {
         validation: usize,
         unlabeled: usize,
         test: usize,
+        /// Items left out, each with why.
+        skipped: Vec<String>,
     },
     Step {
         epoch: usize,
@@ -195,6 +197,9 @@ pub struct RunSummary {
     /// where there is one), for runs under eye labels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eye: Option<super::eyes::EyeMetrics>,
+    /// Items the run left out, each with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
 }
 
 fn last_epoch() -> Selection {

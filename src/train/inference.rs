@@ -336,6 +336,11 @@ pub fn evaluate_run(
                 ))
             }
         },
+        skipped: data
+            .skipped
+            .iter()
+            .map(|(id, why)| format!("item {id}: {why}"))
+            .collect(),
     })
 }
 

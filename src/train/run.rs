@@ -62,6 +62,7 @@ pub fn train(
         validation: pools.validation,
         unlabeled: pools.unlabeled,
         test: pools.test,
+        skipped: pools.skipped.clone(),
     });
     let mut chooser = Chooser::new(learner.config().choose_by);
     let selected_on = if pools.validation > 0 && chooser.reads_validation() {
@@ -124,6 +125,7 @@ pub fn train(
         teacher: reported.teacher,
         stopped_early,
         eye: reported.eye,
+        skipped: pools.skipped,
     };
     run.finish(&summary)?;
     let _ = events.send(TrainEvent::Finished(Box::new(summary.clone())));

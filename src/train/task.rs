@@ -14,12 +14,14 @@ use super::events::Scalars;
 use super::metrics::Metrics;
 
 /// How many samples each pool holds (images, cases).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pools {
     pub labeled: usize,
     pub validation: usize,
     pub unlabeled: usize,
     pub test: usize,
+    /// Items the run left out, each with why (an unreadable or wrong-kind file).
+    pub skipped: Vec<String>,
 }
 
 /// A model's score on the validation split; the higher `primary` the

@@ -314,6 +314,16 @@ fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
     });
     if let Some(run) = &training.run {
         ui.weak(format!("Running on: {}", run.device));
+        if !run.skipped.is_empty() {
+            ui.collapsing(
+                format!("{} items left out of this run", run.skipped.len()),
+                |ui| {
+                    for why in &run.skipped {
+                        ui.label(why);
+                    }
+                },
+            );
+        }
     }
     ui.separator();
     if !training.past_runs.is_empty() {

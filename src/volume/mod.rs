@@ -145,6 +145,67 @@ pub fn load_with(path: &Path, options: dicom::ReadOptions) -> Result<Volume, Vol
     }
 }
 
+/// The spatial shape a NIfTI file's header claims, read without its voxels
+/// (`None` for other formats): a few-KB gzip file may claim a gigabyte, so
+/// a file that must lie on a known grid is checked by this first.
+pub fn claimed_spatial_shape(path: &Path) -> Result<Option<[usize; 3]>, VolumeError> {
+    if !(is_nifti_name(path) && path.is_file()) {
+        return Ok(None);
+    }
+    let dims = nifti::header_dims(path)?;
+    Ok(Some(std::array::from_fn(|i| {
+        dims.get(i).copied().unwrap_or(1)
+    })))
+}
+
+/// The spatial shape of an image or volume, checked as far as that is cheap:
+/// a NIfTI header against its file's size ([`nifti::probe`]), a raster
+/// image's header, a DICOM file or series read whole.
+pub fn probe(path: &Path) -> Result<[usize; 3], VolumeError> {
+    let (target, selector) = dicom::split_selector(path);
+    let shape3 = |dims: &[usize]| std::array::from_fn(|i| dims.get(i).copied().unwrap_or(1));
+    if selector.is_some() || target.is_dir() {
+        return Ok(load(path)?.spatial_shape());
+    }
+    require_regular_file(path)?;
+    if is_nifti_name(path) {
+        return Ok(shape3(&nifti::probe(path)?));
+    }
+    if dicom::is_dicom_file(path) {
+        return Ok(load(path)?.spatial_shape());
+    }
+    let reader = image::ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|e| VolumeError::io(path, e))?;
+    if reader.format().is_none() {
+        return Err(VolumeError::unsupported(
+            path,
+            "not a recognised image (PNG, JPEG, TIFF, BMP), NIfTI or DICOM file",
+        ));
+    }
+    let (width, height) = reader
+        .into_dimensions()
+        .map_err(|source| VolumeError::Image {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok([width as usize, height as usize, 1])
+}
+
+/// Loads a file that must lie on a grid of `spatial_shape` voxels (a label
+/// map of an image), refusing another grid before reading any voxel.
+pub fn load_on_grid(path: &Path, spatial_shape: [usize; 3]) -> Result<Volume, VolumeError> {
+    if let Some(claimed) = claimed_spatial_shape(path)?
+        && claimed != spatial_shape
+    {
+        return Err(VolumeError::invalid(
+            path,
+            format!("its grid is {claimed:?} voxels, the image's is {spatial_shape:?}"),
+        ));
+    }
+    load(path)
+}
+
 /// Whether the file, folder or `FOLDER#SERIES_UID` an item names is there.
 pub fn source_exists(path: &Path) -> bool {
     dicom::split_selector(path).0.exists()

@@ -618,6 +618,50 @@ pub fn header_and_data_paths(path: &Path) -> Result<(PathBuf, PathBuf), VolumeEr
     })
 }
 
+/// The dimensions a NIfTI file's header claims, read without its voxels
+/// (a gzipped file is only decompressed as far as its header).
+pub fn header_dims(path: &Path) -> Result<Vec<usize>, VolumeError> {
+    let (header_path, _) = header_and_data_paths(path)?;
+    let mut source = open_source(&header_path)?;
+    Ok(read_header(&mut source, &header_path)?.dims)
+}
+
+/// Checks a NIfTI file (or pair) without reading its voxels: a header Loupe
+/// reads, a data type it knows, and a file that holds the voxels the header
+/// claims (a gzip file as far as its trailer tells). Returns the dims.
+pub fn probe(path: &Path) -> Result<Vec<usize>, VolumeError> {
+    let (header_path, data_path) = header_and_data_paths(path)?;
+    let mut header_source = open_source(&header_path)?;
+    let header = read_header(&mut header_source, &header_path)?;
+    let (sample_type, channels) = sample_layout(header.datatype)
+        .map_err(|reason| VolumeError::unsupported(&header_path, reason))?;
+    let (_, data_bytes) = data_size(&header, sample_type, channels, &header_path)?;
+    let (source, before) = if header_path != data_path {
+        (open_source(&data_path)?, header.vox_offset)
+    } else {
+        (header_source, header.vox_offset.max(header.header_bytes()))
+    };
+    let needed = before.saturating_add(data_bytes);
+    let holds = match (source.exact, source.gzip_isize) {
+        (true, _) => Some(source.max_bytes),
+        // The trailer is the size mod 2³²: it proves a shortfall below 4 GiB.
+        (false, Some(isize)) if needed < 1 << 32 => Some(u64::from(isize)),
+        (false, _) => None,
+    };
+    if holds.is_some_and(|h| h < needed) || needed > source.max_bytes {
+        return Err(VolumeError::invalid(
+            &data_path,
+            format!(
+                "file is truncated or its header is wrong: dims {:?} of {} need {needed} bytes, the file holds {}",
+                header.dims,
+                sample_type.name(),
+                holds.map_or("less".to_string(), |h| h.to_string())
+            ),
+        ));
+    }
+    Ok(header.dims)
+}
+
 /// Reads a NIfTI-1 or NIfTI-2 file (or pair) into memory in its stored type.
 pub fn read(path: &Path) -> Result<Volume, VolumeError> {
     read_within(path, super::voxels::available_memory_bytes())

@@ -623,9 +623,10 @@ fn argmax_over_classes(sums: &[f32], voxels: usize) -> Vec<usize> {
 }
 
 /// Where the run in folder `run_dir` writes its prediction of case `case`:
-/// `<run>/predictions/<case>.nii.gz` (the one rule the viewer reads back by).
+/// `<run>/predictions/<case>.nii.gz` (the one rule the viewer reads back by;
+/// the case's name made a file of its own by `names::file_name_for`).
 pub fn prediction_file(run_dir: &Path, case: &str) -> Result<PathBuf, TrainError> {
-    let file = crate::store::names::safe_file_name(case)?;
+    let file = crate::store::names::file_name_for(case)?;
     Ok(run_dir
         .join(PREDICTIONS_FOLDER)
         .join(format!("{file}.nii.gz")))
@@ -669,6 +670,8 @@ pub struct SegRun {
     teacher_test: Option<Dice>,
     samples: Vec<Sample>,
     chosen: Option<Segmenter>,
+    /// Cases left out, and why.
+    skipped: Vec<String>,
 }
 
 /// Loads the project at `root` for a segmentation method's run: its
@@ -728,6 +731,11 @@ pub fn prepare(
         config.seed,
     )?;
     drop(project);
+    let skipped = data
+        .skipped
+        .iter()
+        .map(|(name, why)| format!("case {name}: {why}"))
+        .collect();
     let trainer = SegTrainer::new(config.clone(), data, &compute.device, method, teacher)?;
     if trainer.data.test.is_empty() {
         return Err(TrainError::Data(
@@ -742,6 +750,7 @@ pub fn prepare(
         teacher_test,
         samples: Vec::new(),
         chosen: None,
+        skipped,
     })
 }
 
@@ -757,6 +766,7 @@ impl Learner for SegRun {
             validation: data.validation.len(),
             unlabeled: data.unlabeled.len(),
             test: data.test.len(),
+            skipped: self.skipped.clone(),
         }
     }
 
@@ -912,6 +922,11 @@ pub fn evaluate_run(
         teacher: saved.and_then(|s| s.teacher),
         stopped_early: false,
         eye: None,
+        skipped: data
+            .skipped
+            .iter()
+            .map(|(name, why)| format!("case {name}: {why}"))
+            .collect(),
     })
 }
 
