@@ -122,3 +122,91 @@ fn confirmed_labels_survive_sigkill() {
         );
     }
 }
+
+/// `loupe import --cases` killed at random moments: every case in the
+/// project is whole (its record and label), never half-written, and the
+/// project's own cases export imports back.
+#[test]
+fn a_killed_cases_import_leaves_whole_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("schema.json");
+    std::fs::write(
+        &schema,
+        r#"{"name": "screening", "fields": [{"name": "cancer", "values": ["no", "yes"]}],
+            "target": "cancer", "modalities": ["ct"],
+            "tabular": [{"name": "age", "type": "number", "min": 18, "max": 110},
+                        {"name": "smoking", "type": "category", "values": ["never", "former", "current"]},
+                        {"name": "cough", "type": "yes-no"}]}"#,
+    )
+    .unwrap();
+    let root = dir.path().join("project");
+    let root_s = root.to_str().unwrap();
+    common::run_ok(&[
+        "project",
+        "init",
+        root_s,
+        "--schema",
+        schema.to_str().unwrap(),
+    ]);
+    let mut csv = String::from("case,ct,age,smoking,cough,cancer\n");
+    for i in 0..400 {
+        let ct = loupe::synth::phantom::ct_phantom(4, i);
+        let file = dir.path().join(format!("ct{i}.nii"));
+        loupe::volume::nifti::write_nifti1(&ct, &file).unwrap();
+        let label = ["no", "yes"][i as usize % 2];
+        csv.push_str(&format!(
+            "c{i:03},ct{i}.nii,{},never,no,{label}\n",
+            20 + i % 80
+        ));
+    }
+    let cases = dir.path().join("cases.csv");
+    std::fs::write(&cases, &csv).unwrap();
+    let mut rng = Rng::new(5);
+    let mut imported_before = 0;
+    for round in 0..5 {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_loupe"))
+            .args([
+                "import",
+                root_s,
+                "--cases",
+                cases.to_str().unwrap(),
+                "--annotator",
+                "ana",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(150 + rng.next_u64() % 400));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let project = Project::open(&root).unwrap();
+        let items = project.items().unwrap();
+        for item in &items {
+            let record = project.record(item.id).unwrap();
+            assert_eq!(
+                record.len(),
+                3,
+                "round {round}: item {} has {record:?}",
+                item.id
+            );
+            assert_eq!(project.history(item.id).unwrap().len(), 1, "its label");
+            assert_eq!(
+                project.case(item.id).unwrap().unwrap().files.len(),
+                1,
+                "its CT"
+            );
+        }
+        assert!(items.len() >= imported_before, "nothing lost");
+        imported_before = items.len();
+    }
+    assert!(
+        imported_before > 0,
+        "some cases were imported before the kills"
+    );
+    // The project's own export imports back, changing nothing.
+    let exported = common::run_ok(&["export", root_s, "--format", "cases"]);
+    std::fs::write(&cases, &exported).unwrap();
+    let again = common::run_ok(&["import", root_s, "--cases", cases.to_str().unwrap()]);
+    assert!(again.contains("imported 0 cases"), "{again}");
+}

@@ -541,3 +541,191 @@ fn a_map_claiming_a_huge_grid_is_refused_by_its_header_unread() {
         "{message}"
     );
 }
+
+/// One dab of `label` by `annotator` on the volume case.
+fn dab(root: &Path, annotator: &str, label: &str) {
+    let case = item_of(root, "case01.nii.gz");
+    run_ok(&[
+        "paint",
+        root.to_str().unwrap(),
+        &case,
+        "--annotator",
+        annotator,
+        "--label",
+        label,
+        "--at",
+        "6,8,3",
+    ]);
+}
+
+#[test]
+fn names_that_clean_alike_export_to_files_of_their_own_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = project(dir.path());
+    let root_s = root.to_str().unwrap();
+    // Three annotators whose names are one folder name once made safe.
+    for (annotator, label) in [("a/b", "1"), ("a\\b", "2"), ("a_b", "4")] {
+        dab(&root, annotator, label);
+    }
+    let out = dir.path().join("export");
+    let printed = run_ok(&[
+        "export",
+        root_s,
+        "--format",
+        "nifti-labels",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(printed.contains("wrote 3 label maps"), "{printed}");
+    let files = walk(&out);
+    assert_eq!(files.len(), 3, "{files:?}");
+    let mut labels: Vec<u8> = files
+        .iter()
+        .map(|f| *voxels(&volume::load(f).unwrap()).iter().max().unwrap())
+        .collect();
+    labels.sort();
+    assert_eq!(
+        labels,
+        [1, 2, 4],
+        "each annotator's own map, none overwritten"
+    );
+    assert!(out.join("a_b/case01_labels.nii.gz").is_file());
+
+    // A folder that is not empty is refused, and what is there stays.
+    let again = loupe(&[
+        "export",
+        root_s,
+        "--format",
+        "nifti-labels",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("is not empty"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(walk(&out), files);
+
+    // An export that fails half-way (a stored map gone) leaves nothing.
+    let record = record(
+        &root,
+        item_of(&root, "case01.nii.gz").parse().unwrap(),
+        "a_b",
+    )
+    .unwrap();
+    std::fs::remove_file(root.join(&record.file)).unwrap();
+    let partial = dir.path().join("partial");
+    let failed = loupe(&[
+        "export",
+        root_s,
+        "--format",
+        "nifti-labels",
+        "--out",
+        partial.to_str().unwrap(),
+    ]);
+    assert!(!failed.status.success());
+    assert!(!partial.exists(), "nothing of a failed export");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn a_case_with_two_map_files_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = project(dir.path());
+    dab(&root, "ana", "1");
+    let out = dir.path().join("export");
+    run_ok(&[
+        "export",
+        root.to_str().unwrap(),
+        "--format",
+        "nifti-labels",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    // The same case as .nii.gz and as .nii (another content): which one is meant?
+    let gz = out.join("ana/case01_labels.nii.gz");
+    let mut other = volume::load(&gz).unwrap();
+    other.data = volume::VoxelData::U8(vec![0; 20 * 20 * 8]);
+    volume::nifti::write_nifti1(&other, &out.join("ana/case01_labels.nii")).unwrap();
+    let output = loupe(&[
+        "import",
+        root.to_str().unwrap(),
+        "--label-maps",
+        out.join("ana").to_str().unwrap(),
+        "--annotator",
+        "ben",
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output)
+            .contains("case01_labels.nii and case01_labels.nii.gz name the same case; keep one"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        record(
+            &root,
+            item_of(&root, "case01.nii.gz").parse().unwrap(),
+            "ben"
+        )
+        .is_none()
+    );
+}
+
+#[test]
+fn a_demo_takes_its_own_ground_truth_by_case_name() {
+    // The brain-tumour demo's cases are named bt_0001…; their first file is
+    // bt_0001_t1.nii.gz or another sequence: maps match the case's name.
+    let dir = tempfile::tempdir().unwrap();
+    let bt = dir.path().join("bt");
+    let bt_s = bt.to_str().unwrap();
+    run_ok(&[
+        "demo",
+        bt_s,
+        "--task",
+        "brain-tumour",
+        "--count",
+        "4",
+        "--size",
+        "16",
+    ]);
+    let printed = run_ok(&[
+        "import",
+        bt_s,
+        "--label-maps",
+        bt.join("ground_truth").to_str().unwrap(),
+        "--annotator",
+        "gt",
+    ]);
+    assert!(
+        printed.contains("imported 4 label maps for gt"),
+        "{printed}"
+    );
+    let out = dir.path().join("out");
+    run_ok(&[
+        "export",
+        bt_s,
+        "--format",
+        "nifti-labels",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    for case in 1..=4 {
+        let name = format!("bt_{case:04}_labels.nii.gz");
+        assert_eq!(
+            std::fs::read(out.join("gt").join(&name))
+                .ok()
+                .map(|b| b.len())
+                .is_some(),
+            true,
+            "{name}"
+        );
+    }
+}

@@ -129,7 +129,7 @@ impl ExportFolder {
         }
         let collision = || {
             StoreError::Invalid(format!(
-                "two exported names meet at {} (a disk that ignores letter case?); nothing was exported",
+                "two exported names meet at {}; nothing was exported (on a disk that ignores letter case, two names that differ only in case meet)",
                 self.destination.join(relative).display()
             ))
         };
