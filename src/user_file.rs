@@ -14,6 +14,29 @@ pub const MAX_JSON_BYTES: u64 = 16 << 20;
 /// The longest line read from standard input (`label --stdin`, `grade --stdin`).
 pub const MAX_LINE_BYTES: usize = 64 << 10;
 
+/// The longest piece of a user's text a message repeats.
+pub const SHOWN_CHARS: usize = 80;
+
+/// A user's word as a message quotes it: `"…"` (escaped as `{:?}` does),
+/// cut to [`SHOWN_CHARS`] characters with the whole length said, so a
+/// 60 KB "name" is not echoed back whole.
+pub fn shown(text: &str) -> String {
+    let chars = text.chars().count();
+    if chars <= SHOWN_CHARS {
+        return format!("{text:?}");
+    }
+    let head: String = text.chars().take(SHOWN_CHARS).collect();
+    format!("{head:?}… ({chars} characters)")
+}
+
+/// A user's word cut to [`SHOWN_CHARS`] characters (`…` where cut), unquoted.
+pub fn cut(text: &str) -> String {
+    if text.chars().count() <= SHOWN_CHARS {
+        return text.to_string();
+    }
+    text.chars().take(SHOWN_CHARS).chain(['…']).collect()
+}
+
 /// Why a user's file or line could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum UserFileError {
@@ -148,6 +171,14 @@ pub fn next_line(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_words_are_shown_cut_with_their_length() {
+        assert_eq!(shown("a\tb"), "\"a\\tb\"");
+        let long = "x".repeat(10_000);
+        let s = shown(&long);
+        assert!(s.ends_with("… (10000 characters)") && s.len() < 120, "{s}");
+    }
 
     #[test]
     fn only_regular_files_within_the_limit_are_read() {

@@ -287,3 +287,44 @@ fn demo_projects_are_deterministic_and_ready() {
         stats["pools"]["unlabeled"]
     );
 }
+
+#[test]
+fn stdin_lines_are_checked_one_by_one_and_quoted_briefly() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("project");
+    let root_s = root.to_str().unwrap();
+    run_ok(&["project", "init", root_s, "--schema", "rop"]);
+    write_png(&dir.path().join("a.png"), 10);
+    run_ok(&["import", root_s, dir.path().join("a.png").to_str().unwrap()]);
+    let id = common::item_id(&root, "a.png").to_string();
+    let long_target = "x".repeat(60_000);
+    let mut input: Vec<u8> =
+        format!("{id} stage=Stage 1 stage=Stage 2\n{long_target} stage=Normal\n").into_bytes();
+    input.extend_from_slice(b"\xff\xfe\n");
+    input.extend_from_slice(format!("{id} stage=Stage 3\n").as_bytes());
+    let mut child = common::spawn_label_stdin(&root, "ana", std::process::Stdio::piped());
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        // The third line is not UTF-8.
+        stdin.write_all(&input).unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "three lines failed");
+    assert_eq!(out.trim(), format!("ok {id}"), "only the last line applied");
+    assert!(
+        err.contains("error line 1") && err.contains("stage is given twice on one line"),
+        "{err}"
+    );
+    assert!(
+        err.contains("error line 2") && err.contains("(60000 characters)"),
+        "{err}"
+    );
+    assert!(err.len() < 1_000, "no long echo: {} bytes", err.len());
+    let project = Project::open(&root).unwrap();
+    let history = project.history(id.parse().unwrap()).unwrap();
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0].value.as_deref(), Some("Stage 3"));
+}

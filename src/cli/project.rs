@@ -404,6 +404,9 @@ fn parse_assignments(words: &[&str], fields: &[String]) -> anyhow::Result<Vec<(S
     for word in words {
         match word.split_once('=') {
             Some((field, value)) if fields.iter().any(|f| f == field) => {
+                if out.iter().any(|(f, _)| f == field) {
+                    bail!("{field} is given twice on one line: give each field once");
+                }
                 out.push((field.to_string(), value.to_string()))
             }
             _ => match out.last_mut() {
@@ -412,7 +415,8 @@ fn parse_assignments(words: &[&str], fields: &[String]) -> anyhow::Result<Vec<(S
                     value.push_str(word);
                 }
                 None => bail!(
-                    "{word:?} is not FIELD=VALUE with a field of this project ({})",
+                    "{} is not FIELD=VALUE with a field of this project ({})",
+                    crate::user_file::shown(word),
                     fields.join(", ")
                 ),
             },
@@ -520,6 +524,7 @@ pub fn each_stdin_line(
             }
             Err(error) => {
                 failures += 1;
+                let target = crate::user_file::cut(target);
                 eprintln!("error line {number} ({target}): {error:#}");
             }
         }

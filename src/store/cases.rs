@@ -447,7 +447,8 @@ fn write_record(
 pub fn check_case_name(name: &str) -> Result<(), StoreError> {
     if name.trim().is_empty() || name != name.trim() || name.chars().any(char::is_control) {
         return Err(StoreError::Invalid(format!(
-            "case name {name:?} is empty, has a control character or spaces at its ends"
+            "case name {} is empty, has a control character or spaces at its ends",
+            crate::user_file::shown(name)
         )));
     }
     Ok(())

@@ -301,29 +301,30 @@ pub const ANNOTATOR_NAME_MAX_CHARS: usize = 64;
 /// [`ADJUDICATOR`] (in any case) are refused, naming the problem.
 pub fn annotator_name(raw: &str) -> Result<String, StoreError> {
     let name = raw.trim();
+    let quoted = crate::user_file::shown(name);
     if name.is_empty() {
         return Err(StoreError::Invalid("annotator name is empty".into()));
     }
     if name.eq_ignore_ascii_case(ADJUDICATOR) {
         return Err(StoreError::Invalid(format!(
-            "annotator name {name:?} is reserved for adjudicated labels (set them in the window's label table)"
+            "annotator name {quoted} is reserved for adjudicated labels (set them in the window's label table)"
         )));
     }
     if name.chars().any(char::is_control) {
         return Err(StoreError::Invalid(format!(
-            "annotator name {name:?} contains a control character"
+            "annotator name {quoted} contains a control character"
         )));
     }
     if name.chars().count() > ANNOTATOR_NAME_MAX_CHARS {
         return Err(StoreError::Invalid(format!(
-            "annotator name {name:?} is longer than {ANNOTATOR_NAME_MAX_CHARS} characters"
+            "annotator name {quoted} is longer than {ANNOTATOR_NAME_MAX_CHARS} characters"
         )));
     }
     // An annotator's painted maps and exports are files named after them:
     // a name that cannot name a file is refused here, for labels alike.
     names::safe_file_name(name).map_err(|_| {
         StoreError::Invalid(format!(
-            "annotator name {name:?} cannot name a file (\".\", \"..\" or reserved on Windows, \
+            "annotator name {quoted} cannot name a file (\".\", \"..\" or reserved on Windows, \
              such as CON)"
         ))
     })?;
@@ -640,7 +641,8 @@ impl Project {
             .find(|i| i.path == key || i.path == stored)
             .ok_or_else(|| {
                 StoreError::Invalid(format!(
-                    "no item {key:?} in project {}",
+                    "no item {} in project {}",
+                    crate::user_file::shown(key),
                     self.root.display()
                 ))
             })

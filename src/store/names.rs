@@ -46,7 +46,8 @@ pub fn safe_file_name(text: &str) -> Result<String, StoreError> {
             .any(|d| d.eq_ignore_ascii_case(stem.trim_end()))
     {
         return Err(StoreError::Invalid(format!(
-            "{text:?} cannot be a file or folder name (empty, \".\", \"..\" or reserved on Windows)"
+            "{} cannot be a file or folder name (empty, \".\", \"..\" or reserved on Windows)",
+            crate::user_file::shown(text)
         )));
     }
     Ok(name.to_string())
