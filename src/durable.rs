@@ -36,6 +36,46 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// Removes the temporary files [`write_atomic`] left in `folder` when its
+/// writer was killed: `.NAME.PID.tmp` whose process is gone (on Linux, no
+/// `/proc/PID`; elsewhere, older than a day). Returns how many went.
+pub fn remove_stray_temporaries(folder: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix('.')
+            .and_then(|n| n.strip_suffix(".tmp"))
+            .and_then(|n| n.rsplit_once('.'))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id()
+            && writer_is_gone(pid, &entry)
+            && std::fs::remove_file(entry.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+fn writer_is_gone(pid: u32, entry: &std::fs::DirEntry) -> bool {
+    if Path::new("/proc/self").exists() {
+        return !Path::new(&format!("/proc/{pid}")).exists();
+    }
+    entry
+        .metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age.as_secs() > 24 * 3600)
+}
+
 #[cfg(unix)]
 fn sync_folder(folder: &Path) -> std::io::Result<()> {
     std::fs::File::open(folder)?.sync_all()
@@ -50,6 +90,22 @@ fn sync_folder(_folder: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_killed_writers_temporary_goes_and_a_live_ones_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        // Process ids above the kernel's maximum (4194304) are never alive.
+        let dead = dir.path().join(".student_chosen.bpk.99999999.tmp");
+        let live = dir
+            .path()
+            .join(format!(".summary.json.{}.tmp", std::process::id()));
+        let other = dir.path().join("notes.tmp");
+        for f in [&dead, &live, &other] {
+            std::fs::write(f, b"x").unwrap();
+        }
+        assert_eq!(remove_stray_temporaries(dir.path()), 1);
+        assert!(!dead.exists() && live.exists() && other.exists());
+    }
 
     #[test]
     fn replaces_the_whole_file_and_leaves_no_temporary() {

@@ -675,3 +675,86 @@ fn runs_written_before_named_series_still_open() {
         line["teacher"]["accuracy"]
     );
 }
+
+/// The run folder `loupe train` made (the only one under `runs/`).
+fn only_run(root: &std::path::Path) -> std::path::PathBuf {
+    let runs: Vec<_> = std::fs::read_dir(root.join("runs"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(runs.len() <= 1, "{runs:?}");
+    runs.into_iter().next().unwrap_or_default()
+}
+
+#[test]
+fn a_signalled_run_finishes_its_record_and_a_killed_one_is_told_apart() {
+    for (signal, status) in [
+        ("TERM", "stopped"),
+        ("INT", "stopped"),
+        ("KILL", "unfinished"),
+    ] {
+        let (_dir, root) = small_demo();
+        let root_s = root.to_str().unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_loupe"))
+            .args([
+                "train",
+                root_s,
+                "--epochs",
+                "10000",
+                "--device",
+                "flex",
+                "--input-size",
+                "24",
+                "--width",
+                "4",
+                "--json",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Two epochs recorded, then the signal.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        let run_dir = loop {
+            let run = only_run(&root);
+            if run.join("metrics.jsonl").is_file() && metrics_lines(&run).len() >= 2 {
+                break run;
+            }
+            assert!(std::time::Instant::now() < deadline, "no epoch in 300 s");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let sent = std::process::Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let output = child.wait_with_output().unwrap();
+        let stderr = common::stderr(&output);
+        let run = run_dir.file_name().unwrap().to_str().unwrap().to_string();
+        let recorded = metrics_lines(&run_dir).len();
+        if signal != "KILL" {
+            assert!(output.status.success(), "{signal}: {stderr}");
+            assert!(stderr.contains("stopped by a signal after"), "{stderr}");
+            let summary: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(run_dir.join("summary.json")).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(summary["stopped_early"], true);
+            assert_eq!(summary["epochs"], recorded);
+        }
+        // Listing the project's runs clears what a kill left half-written.
+        std::fs::write(run_dir.join(".student_chosen.bpk.99999999.tmp"), b"x").unwrap();
+        loupe::train::runs::list(&root);
+        let temporaries: Vec<_> = std::fs::read_dir(&run_dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(temporaries.is_empty(), "{signal}: {temporaries:?}");
+        let eval = run_command_json("eval", &root, &run);
+        assert_eq!(eval["status"], status, "{signal}: {eval}");
+        assert_eq!(
+            eval["epochs"], recorded,
+            "{signal}: the epoch reached, not 10000"
+        );
+    }
+}

@@ -2,6 +2,7 @@
 //! foreground, with the same run files. The flag and JSON names are the
 //! training contract scripts rely on (README, "Training contract").
 
+use crate::train::events::TrainCommand;
 use crate::train::eyes::{EyePooling, LabelSource};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -528,6 +529,7 @@ pub fn summary_json(summary: &RunSummary) -> serde_json::Value {
         "chosen_epoch": summary.chosen_epoch,
         "selected_on": summary.selected_on,
         "stopped_early": summary.stopped_early,
+        "status": summary.status(),
         "student": metrics_json(&summary.student),
         "teacher": summary.teacher.as_ref().map(metrics_json),
         "eye": summary.eye,
@@ -628,11 +630,39 @@ fn print_progress(receiver: std::sync::mpsc::Receiver<TrainEvent>, terminal: boo
     }
 }
 
+/// SIGTERM or SIGINT (Ctrl-C) asks the run to stop between two steps, so
+/// it finishes its record (checkpoints, `summary.json` with status
+/// `stopped` and the epoch reached) and leaves no temporary file; a second
+/// signal while stopping ends the process at once (exit status 1).
+fn stop_on_signals(
+    commands: std::sync::mpsc::Sender<TrainCommand>,
+) -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let flag = std::sync::Arc::new(AtomicBool::new(false));
+    for signal in [SIGTERM, SIGINT] {
+        signal_hook::flag::register_conditional_shutdown(signal, 1, flag.clone())
+            .context("cannot listen for signals")?;
+        signal_hook::flag::register(signal, flag.clone()).context("cannot listen for signals")?;
+    }
+    let watched = flag.clone();
+    std::thread::spawn(move || {
+        // A flag set by the handler, polled: a handler may not do more.
+        while !watched.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        eprintln!("\nstopping after this step: finishing the run's record…");
+        let _ = commands.send(TrainCommand::Stop);
+    });
+    Ok(flag)
+}
+
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let compute = compute_device(args.device)?;
     let config = configuration(args, &compute)?;
     let (events, receiver) = channel();
-    let (_commands, command_receiver) = channel();
+    let (commands, command_receiver) = channel();
+    let signalled = stop_on_signals(commands)?;
     let terminal = std::io::stderr().is_terminal();
     let printer = std::thread::spawn(move || print_progress(receiver, terminal));
     eprintln!(
@@ -660,6 +690,12 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     .and_then(|result| result);
     let _ = printer.join();
     let summary = result?;
+    if signalled.load(std::sync::atomic::Ordering::SeqCst) {
+        eprintln!(
+            "stopped by a signal after {} epochs; run {} is saved (summary.json, status stopped)",
+            summary.epochs, summary.run
+        );
+    }
     if let Some(epoch) = summary.chosen_epoch {
         eprintln!(
             "reporting epoch {} (chosen on the {})",

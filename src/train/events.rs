@@ -200,6 +200,24 @@ pub struct RunSummary {
     /// Items the run left out, each with why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<String>,
+    /// No `summary.json`: the process ended before the run did (a kill);
+    /// `epochs` then counts the epochs its metrics recorded.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unfinished: bool,
+}
+
+impl RunSummary {
+    /// `finished`, `stopped` (asked to, record complete) or `unfinished`
+    /// (killed: no summary was written).
+    pub fn status(&self) -> &'static str {
+        if self.unfinished {
+            "unfinished"
+        } else if self.stopped_early {
+            "stopped"
+        } else {
+            "finished"
+        }
+    }
 }
 
 fn last_epoch() -> Selection {

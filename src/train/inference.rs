@@ -302,13 +302,14 @@ pub fn evaluate_run(
     let classes = data.classes.len();
     let dir = super::runs::run_dir(root, run)?;
     let chosen = dir.join(CHOSEN_STUDENT).is_file();
-    let saved: Option<RunSummary> = std::fs::read_to_string(dir.join(super::runs::SUMMARY_FILE))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
+    let saved = super::runs::saved_summary(&dir);
     let score = |model: &Classifier| score(model, &data.test, classes, &compute.device).metrics;
     Ok(RunSummary {
         run: run.to_string(),
-        epochs: saved.as_ref().map_or(loaded.config.epochs, |s| s.epochs),
+        epochs: saved
+            .as_ref()
+            .map_or_else(|| super::runs::recorded_epochs(&dir), |s| s.epochs),
+        unfinished: saved.is_none(),
         chosen_epoch: saved.as_ref().and_then(|s| s.chosen_epoch),
         selected_on: match (chosen, &saved) {
             (true, Some(s)) => s.selected_on,
@@ -316,7 +317,7 @@ pub fn evaluate_run(
         },
         student: score(&loaded.student),
         teacher: loaded.teacher.as_ref().map(score),
-        stopped_early: saved.is_some_and(|s| s.stopped_early),
+        stopped_early: saved.as_ref().is_none_or(|s| s.stopped_early),
         eye: match loaded.config.label_source {
             LabelSource::Images => None,
             LabelSource::Eyes => {

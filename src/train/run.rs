@@ -126,6 +126,7 @@ pub fn train(
         stopped_early,
         eye: reported.eye,
         skipped: pools.skipped,
+        unfinished: false,
     };
     run.finish(&summary)?;
     let _ = events.send(TrainEvent::Finished(Box::new(summary.clone())));

@@ -126,6 +126,20 @@ pub fn read_config(root: &Path, id: &str) -> Result<TrainConfig, super::error::T
     })
 }
 
+/// The summary a run wrote when it ended (`None`: it has not, or was killed).
+pub fn saved_summary(dir: &Path) -> Option<RunSummary> {
+    std::fs::read_to_string(dir.join(SUMMARY_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+}
+
+/// How many epochs a run's metrics file records (what a killed run reached).
+pub fn recorded_epochs(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join(METRICS_FILE))
+        .map(|t| t.lines().filter(|l| !l.trim().is_empty()).count())
+        .unwrap_or(0)
+}
+
 /// A past run as listed for overlaying curves.
 #[derive(Clone, Debug)]
 pub struct PastRun {
@@ -149,6 +163,8 @@ pub fn list(project_root: &Path) -> Vec<PastRun> {
         .filter(|e| e.path().is_dir())
         .map(|e| {
             let path = e.path();
+            // A run killed mid-save left a temporary checkpoint: gone now.
+            crate::durable::remove_stray_temporaries(&path);
             let read = |name: &str| std::fs::read_to_string(path.join(name)).ok();
             let config = read(CONFIG_FILE).and_then(|t| serde_json::from_str(&t).ok());
             let summary = read(SUMMARY_FILE).and_then(|t| serde_json::from_str(&t).ok());

@@ -907,20 +907,21 @@ pub fn evaluate_run(
         &compute.device,
         loaded.config.patch_edge(),
     );
-    let saved: Option<RunSummary> = super::runs::run_dir(root, run)
-        .ok()
-        .and_then(|d| std::fs::read_to_string(d.join(super::runs::SUMMARY_FILE)).ok())
-        .and_then(|t| serde_json::from_str(&t).ok());
+    let dir = super::runs::run_dir(root, run)?;
+    let saved = super::runs::saved_summary(&dir);
     Ok(RunSummary {
         run: run.to_string(),
-        epochs: saved.as_ref().map_or(loaded.config.epochs, |s| s.epochs),
+        epochs: saved
+            .as_ref()
+            .map_or_else(|| super::runs::recorded_epochs(&dir), |s| s.epochs),
+        unfinished: saved.is_none(),
         chosen_epoch: saved.as_ref().and_then(|s| s.chosen_epoch),
         selected_on: saved
             .as_ref()
             .map_or(Selection::LastEpoch, |s| s.selected_on),
         student: dice.into_metrics(),
+        stopped_early: saved.as_ref().is_none_or(|s| s.stopped_early),
         teacher: saved.and_then(|s| s.teacher),
-        stopped_early: false,
         eye: None,
         skipped: data
             .skipped
