@@ -399,3 +399,51 @@ fn text_inputs_are_regular_bounded_files() {
     assert!(said.contains("error line 1: not UTF-8 text"), "{said}");
     assert_eq!(String::from_utf8_lossy(&output.stdout), "ok 1\n");
 }
+
+#[test]
+fn an_import_names_every_file_it_cannot_decode() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    common::write_png(&images.join("good.png"), 40);
+    common::write_png(&images.join("full.png"), 90);
+    let whole = std::fs::read(images.join("full.png")).unwrap();
+    write(&images, "truncated.png", &whole[..whole.len() / 2]);
+    write(&images, "empty.png", b"");
+    // A header claiming 8³ voxels over 10 bytes of data.
+    write(
+        &images,
+        "lying.nii",
+        &nifti1([3, 8, 8, 8, 1, 1, 1, 1], 2, 8, 352.0, &[0; 10]),
+    );
+    std::fs::remove_file(images.join("full.png")).unwrap();
+    let named = write(dir.path(), "scan.dcm", b"not DICOM at all, only a name");
+    let root = dir.path().join("project");
+    let root_s = root.to_str().unwrap();
+    common::run_ok(&["project", "init", root_s, "--schema", "thyroid"]);
+    let printed = common::run_ok(&[
+        "import",
+        root_s,
+        images.to_str().unwrap(),
+        named.to_str().unwrap(),
+    ]);
+    for (file, why) in [
+        ("truncated.png", "does not decode"),
+        ("empty.png", "file is empty"),
+        ("lying.nii", "file is truncated or its header is wrong"),
+        ("scan.dcm", "not a recognised image"),
+    ] {
+        assert!(
+            printed
+                .lines()
+                .any(|l| l.starts_with("skipped ") && l.contains(file) && l.contains(why)),
+            "{file}: {why} missing from:\n{printed}"
+        );
+    }
+    assert!(
+        printed.contains("added 1 items") && printed.contains("4 files skipped"),
+        "{printed}"
+    );
+    let items = loupe::store::Project::open(&root).unwrap().items().unwrap();
+    assert_eq!(items.len(), 1);
+    assert!(items[0].path.ends_with("good.png"));
+}

@@ -379,15 +379,33 @@ fn class_folders_stay_inside_the_chosen_folder() {
 
     label(&root, "1", "kind=a/b", "ana");
     run_ok(&["export", s(&root), "--format", "folders", "--out", s(&out)]);
-    assert!(out.join("a_b/1_one.png").is_file());
+    // "a/b" is no folder name: made safe, with its hash (the naming rule).
+    let folders: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        folders.len() == 1 && folders[0].starts_with("a_b-"),
+        "{folders:?}"
+    );
+    assert!(out.join(&folders[0]).join("1_one.png").is_file());
 
+    let again = dir.path().join("again");
     for value in ["..", "CON"] {
         label(&root, "1", &format!("kind={value}"), "ana");
-        let stderr = run_refused(&["export", s(&root), "--format", "folders", "--out", s(&out)]);
+        let stderr = run_refused(&[
+            "export",
+            s(&root),
+            "--format",
+            "folders",
+            "--out",
+            s(&again),
+        ]);
         assert!(
             stderr.contains("cannot be a file or folder name"),
             "{stderr}"
         );
+        assert!(!again.exists(), "nothing of a refused export");
     }
     assert!(
         !dir.path().join("1_one.png").exists(),
@@ -396,11 +414,13 @@ fn class_folders_stay_inside_the_chosen_folder() {
 
     #[cfg(unix)]
     {
+        // The chosen folder itself a link: refused, nothing written through it.
         let outside = dir.path().join("outside");
         std::fs::create_dir_all(&outside).unwrap();
-        std::os::unix::fs::symlink(&outside, out.join("fine")).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
         label(&root, "1", "kind=fine", "ana");
-        let stderr = run_refused(&["export", s(&root), "--format", "folders", "--out", s(&out)]);
+        let stderr = run_refused(&["export", s(&root), "--format", "folders", "--out", s(&link)]);
         assert!(stderr.contains("symbolic link"), "{stderr}");
         assert_eq!(
             std::fs::read_dir(&outside).unwrap().count(),

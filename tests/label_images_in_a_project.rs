@@ -458,21 +458,23 @@ fn a_file_that_cannot_be_drawn_is_shown_as_broken_without_stalling_the_window() 
     let (dir, root) = demo_project();
     let incoming = dir.path().join("incoming");
     std::fs::create_dir_all(&incoming).unwrap();
-    std::fs::write(
-        incoming.join("garbage.png"),
-        b"\x89PNG\r\n\x1a\n not really",
-    )
-    .unwrap();
+    common::write_png(&incoming.join("garbage.png"), 9);
     let mut project = Project::open(&root).unwrap();
     loupe::store::import::import(
         &mut project,
-        &[incoming],
+        &[incoming.clone()],
         None,
         &Default::default(),
         |_, _| {},
     )
     .unwrap();
     drop(project);
+    // Damaged on disk after the import (an import refuses such a file).
+    std::fs::write(
+        incoming.join("garbage.png"),
+        b"\x89PNG\r\n\x1a\n not really",
+    )
+    .unwrap();
     let mut harness = harness(&root, &dir.path().join("data"));
     // Thumbnails are drawn on their own thread; frames go on meanwhile.
     for _ in 0..300 {

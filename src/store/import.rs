@@ -690,6 +690,9 @@ pub fn import(
             !own_file
         })
         .unzip();
+    // A file that does not decode (empty, truncated, not an image under an
+    // image's name) is named in the report, not made an item.
+    let (files, absolute) = decodable(files, absolute, &identities, &mut skipped);
     let empty = LabelTable::default();
     let (rows_by_file, unmatched) = match_rows(&files, &absolute, labels.unwrap_or(&empty))?;
     let target = project.schema().target.clone();
@@ -743,6 +746,40 @@ pub fn import(
         place_dicom_photographs(project, &photographs, &mut report)?;
     }
     Ok(report)
+}
+
+/// The files (and their absolute paths) that decode, checked in parallel;
+/// the others go to `skipped` with why. DICOM series (by identity) were
+/// read already.
+fn decodable(
+    files: Vec<PathBuf>,
+    absolute: Vec<PathBuf>,
+    identities: &HashMap<PathBuf, String>,
+    skipped: &mut Vec<(PathBuf, String)>,
+) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    use rayon::prelude::*;
+    let verdicts: Vec<Option<String>> = files
+        .par_iter()
+        .map(|file| {
+            if identities.contains_key(file) {
+                return None;
+            }
+            crate::volume::check_decodes(file)
+                .err()
+                .map(|e| format!("does not decode: {e}"))
+        })
+        .collect();
+    let mut kept = (Vec::new(), Vec::new());
+    for ((file, absolute), verdict) in files.into_iter().zip(absolute).zip(verdicts) {
+        match verdict {
+            Some(why) => skipped.push((file, why)),
+            None => {
+                kept.0.push(file);
+                kept.1.push(absolute);
+            }
+        }
+    }
+    kept
 }
 
 /// Which files go to the test pool: a pool the labels CSV names, else a

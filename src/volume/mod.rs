@@ -192,6 +192,17 @@ pub fn probe(path: &Path) -> Result<[usize; 3], VolumeError> {
     Ok([width as usize, height as usize, 1])
 }
 
+/// Whether a file an import found can be shown: a NIfTI file checked by
+/// [`nifti::probe`] (its voxels may be gigabytes), anything else decoded
+/// whole (a truncated PNG has a good header).
+pub fn check_decodes(path: &Path) -> Result<(), VolumeError> {
+    if is_nifti_name(path) {
+        nifti::probe(path).map(|_| ())
+    } else {
+        load(path).map(|_| ())
+    }
+}
+
 /// Loads a file that must lie on a grid of `spatial_shape` voxels (a label
 /// map of an image), refusing another grid before reading any voxel.
 pub fn load_on_grid(path: &Path, spatial_shape: [usize; 3]) -> Result<Volume, VolumeError> {
