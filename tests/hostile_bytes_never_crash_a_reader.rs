@@ -1,5 +1,6 @@
 //! Random bytes and mutated real files (NIfTI headers, gzip streams,
-//! PNG/JPEG/TIFF/BMP, DICOM of every transfer syntax, label CSVs, schema JSON) fed to Loupe's readers: each
+//! PNG/JPEG/TIFF/BMP, DICOM of every transfer syntax, label CSVs, cases CSVs, label maps, training
+//! configurations, schema JSON) fed to Loupe's readers, the time shared among them: each
 //! must answer with a value or an error, never a panic, an abort or a hang.
 //!
 //! `cargo test` spends at most `LOUPE_FUZZ_SECONDS` (default 20) here. A
@@ -31,6 +32,12 @@ enum Reader {
     Volume,
     LabelCsv,
     SchemaJson,
+    /// A cases CSV checked against a project of the lung demo's schema.
+    CasesCsv,
+    /// A label map read on its case's 8³ grid and turned into labels.
+    LabelMap,
+    /// A `--config` file of `loupe train`.
+    TrainConfig,
 }
 
 struct Seed {
@@ -107,6 +114,29 @@ fn seeds() -> Vec<Seed> {
         name: "pairs.csv".into(),
         bytes: b"a.png,stage=Stage 2,zone=I\nb.png,plus=plus\n".to_vec(),
         reader: Reader::LabelCsv,
+    });
+    let map = loupe::store::label_maps::map_volume(
+        &loupe::synth::phantom::ct_phantom(8, 4),
+        (0..512).map(|i| (i % 5) as u8).collect(),
+    );
+    seeds.push(Seed {
+        name: "case_labels.nii.gz".into(),
+        bytes: loupe::volume::nifti::encode_nifti1(&map, true).unwrap(),
+        reader: Reader::LabelMap,
+    });
+    seeds.push(Seed {
+        name: "cases.csv".into(),
+        bytes: b"case,ct,age,sex,pack_years,smoking,cancer,pool
+A,,61,male,20,former,yes,
+B,,70,female,0,never,,test
+"
+        .to_vec(),
+        reader: Reader::CasesCsv,
+    });
+    seeds.push(Seed {
+        name: "config.json".into(),
+        bytes: serde_json::to_vec_pretty(&loupe::train::config::TrainConfig::default()).unwrap(),
+        reader: Reader::TrainConfig,
     });
     seeds.push(Seed {
         name: "schema.json".into(),
@@ -222,6 +252,19 @@ fn feed(dir: &Path, name: &str, reader: Reader, bytes: &[u8]) -> Result<(), Stri
         Reader::SchemaJson => {
             let _ = Schema::from_json(&String::from_utf8_lossy(bytes));
         }
+        Reader::CasesCsv => CASES_PROJECT.with(|(_, project)| {
+            let _ = loupe::store::cases::read_cases(&path, project);
+        }),
+        Reader::LabelMap => {
+            if let Ok(map) = loupe::volume::load_on_grid(&path, [8, 8, 8]) {
+                let _ = loupe::store::label_maps::label_voxels(&map);
+            }
+        }
+        Reader::TrainConfig => {
+            if let Ok(config) = loupe::train::presets::read_config_file(&path) {
+                let _ = config.validate();
+            }
+        }
     })
     .map_err(|panic| {
         panic
@@ -232,12 +275,34 @@ fn feed(dir: &Path, name: &str, reader: Reader, bytes: &[u8]) -> Result<(), Stri
     })
 }
 
+thread_local! {
+    /// One project with cases (the lung demo's schema) for every cases CSV.
+    static CASES_PROJECT: (tempfile::TempDir, loupe::store::Project) = {
+        let dir = tempfile::tempdir().unwrap();
+        let options = loupe::demo::DemoOptions {
+            count: 4,
+            size: 16,
+            ..loupe::demo::DemoOptions::new(loupe::demo::DemoTask::Lung)
+        };
+        let root = dir.path().join("lung");
+        loupe::demo::write_demo(&root, &options, |_, _| {}).unwrap();
+        let project = loupe::store::Project::open(&root).unwrap();
+        (dir, project)
+    };
+}
+
 fn cases_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_cases")
 }
 
 fn reader_for(name: &str) -> Reader {
-    if name.ends_with(".csv") {
+    if name.ends_with("_labels.nii.gz") {
+        Reader::LabelMap
+    } else if name.ends_with("cases.csv") {
+        Reader::CasesCsv
+    } else if name.ends_with("config.json") {
+        Reader::TrainConfig
+    } else if name.ends_with(".csv") {
         Reader::LabelCsv
     } else if name.ends_with(".json") {
         Reader::SchemaJson

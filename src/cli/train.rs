@@ -336,19 +336,7 @@ fn compute_device(choice: DeviceArg) -> anyhow::Result<ComputeDevice> {
 
 /// A training configuration from a JSON file (fields as in a run's `config.json`).
 pub fn read_config(path: &Path) -> anyhow::Result<TrainConfig> {
-    let text = crate::user_file::read_text(path, crate::user_file::MAX_JSON_BYTES, "JSON file")?;
-    let json: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a training configuration", path.display()))?;
-    // A misspelled key would silently fall back to its default.
-    if let Some((key, nearest)) = crate::train::presets::unknown_config_keys(&json)
-        .into_iter()
-        .next()
-    {
-        let hint = nearest.map_or(String::new(), |k| format!(" (did you mean {k:?}?)"));
-        anyhow::bail!("{}: no setting is called {key:?}{hint}", path.display());
-    }
-    serde_json::from_value(json)
-        .with_context(|| format!("{} is not a training configuration", path.display()))
+    Ok(crate::train::presets::read_config_file(path)?)
 }
 
 /// The run's configuration: the file, or the project's preset, with the flags applied.

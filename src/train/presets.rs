@@ -302,6 +302,34 @@ pub fn switch_method(
     }
 }
 
+/// A training configuration from a user's JSON file (fields as in a run's
+/// `config.json`): a bounded regular file, every key a known setting (a
+/// misspelled key would silently fall back to its default).
+pub fn read_config_file(path: &std::path::Path) -> Result<TrainConfig, super::error::TrainError> {
+    let invalid = |e: String| super::error::TrainError::Data(e);
+    let text = crate::user_file::read_text(path, crate::user_file::MAX_JSON_BYTES, "JSON file")
+        .map_err(|e| invalid(e.to_string()))?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        invalid(format!(
+            "{} is not a training configuration: {e}",
+            path.display()
+        ))
+    })?;
+    if let Some((key, nearest)) = unknown_config_keys(&json).into_iter().next() {
+        let hint = nearest.map_or(String::new(), |k| format!(" (did you mean {k:?}?)"));
+        return Err(invalid(format!(
+            "{}: no setting is called {key:?}{hint}",
+            path.display()
+        )));
+    }
+    serde_json::from_value(json).map_err(|e| {
+        invalid(format!(
+            "{} is not a training configuration: {e}",
+            path.display()
+        ))
+    })
+}
+
 /// Keys of a configuration file that no setting reads, each with the
 /// known key nearest to it (a misspelled `lerning_rate` would otherwise
 /// fall back to its default unnoticed): the top level and the nested
