@@ -447,3 +447,64 @@ fn an_import_names_every_file_it_cannot_decode() {
     assert_eq!(items.len(), 1);
     assert!(items[0].path.ends_with("good.png"));
 }
+
+#[test]
+fn refusals_are_one_line_saying_what_failed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p");
+    let p_s = p.to_str().unwrap();
+    common::run_ok(&[
+        "demo", p_s, "--task", "lung", "--count", "12", "--size", "16",
+    ]);
+    let no_ct = loupe::store::Project::open(&p)
+        .unwrap()
+        .items()
+        .unwrap()
+        .into_iter()
+        .find(|i| i.path.is_empty())
+        .expect("the lung demo has a case without a CT")
+        .id
+        .to_string();
+    let missing_folder = dir.path().join("no/such/folder/x.csv");
+    for (args, expected, unwanted) in [
+        (
+            vec!["label", "--bogus"],
+            "unexpected argument '--bogus'",
+            "Usage",
+        ),
+        (
+            vec!["eval", p_s, "--run", "nope", "--device", "flex"],
+            "cannot evaluate the run: no run nope",
+            "cannot train",
+        ),
+        (
+            vec![
+                "export",
+                p_s,
+                "--format",
+                "csv",
+                "--out",
+                missing_folder.to_str().unwrap(),
+            ],
+            "No such file or directory",
+            "cannot read",
+        ),
+        (
+            vec!["paint", p_s, &no_ct, "--annotator", "ana", "--at", "1,1,1"],
+            "has no image to paint on",
+            "is a folder",
+        ),
+    ] {
+        let output = common::loupe(&args);
+        let stderr = common::stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains(unwanted), "{args:?}: {stderr}");
+        assert!(
+            stderr.matches("os error").count() <= 1,
+            "the OS error once: {stderr}"
+        );
+    }
+}

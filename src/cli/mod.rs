@@ -16,6 +16,7 @@ mod train;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 /// Loupe: label medical images and train models on them, live, in one window.
@@ -77,13 +78,50 @@ pub enum CliCommand {
 
 /// Parses the arguments and runs; the window when no subcommand is given.
 pub fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version print and succeed, as clap does.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprintln!("error: {}", parse_error_line(&e.to_string()));
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", one_line(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line, a cause left out when the line
+/// already says it (an error that shows its source would repeat it).
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+/// An argument error as one line (status 1, like every other refusal):
+/// clap's first line without its `error:`, pointing at `--help`.
+fn parse_error_line(rendered: &str) -> String {
+    let first = rendered
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid arguments");
+    let message = first.trim().strip_prefix("error:").unwrap_or(first).trim();
+    format!("{message} (see loupe --help)")
 }
 
 /// Runs parsed arguments (what `main` does after parsing; tests call it
@@ -95,10 +133,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(CliCommand::Convert(args)) => convert::run(&args),
         Some(CliCommand::Doctor) => doctor::run(),
         Some(CliCommand::Render(args)) => render::run(&args),
-        Some(CliCommand::Train(args)) => train::run(&args),
-        Some(CliCommand::Predict(args)) => train::predict(&args),
-        Some(CliCommand::Eval(args)) => train::eval(&args),
-        Some(CliCommand::Explain(args)) => train::explain(&args),
+        Some(CliCommand::Train(args)) => train::run(&args).context("cannot train"),
+        Some(CliCommand::Predict(args)) => train::predict(&args).context("cannot predict"),
+        Some(CliCommand::Eval(args)) => train::eval(&args).context("cannot evaluate the run"),
+        Some(CliCommand::Explain(args)) => train::explain(&args).context("cannot explain"),
         Some(CliCommand::Bench(args)) => bench::run(&args),
         Some(CliCommand::Demo(args)) => demo::run(&args),
         Some(CliCommand::Project(command)) => project::project(&command),

@@ -79,6 +79,13 @@ pub fn run(args: &PaintArgs) -> anyhow::Result<()> {
     let mut project = Project::open(&args.dir)?;
     let annotator = project.annotator(args.annotator.as_deref())?;
     let item = project.find_item(&args.item)?;
+    if item.path.is_empty() {
+        // A case whose every modality is missing (a record only).
+        anyhow::bail!(
+            "item {} has no image to paint on (a case with no file of any modality)",
+            item.id
+        );
+    }
     let case = volume::load(&project.resolve(&item))?;
     let grid = Grid::new(case.spatial_shape(), [0, 1, 2].map(|a| case.pixdim[a]));
     let mut map = match project

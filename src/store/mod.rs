@@ -41,7 +41,8 @@ pub enum StoreError {
     },
     #[error("project database error on {server}: {message}")]
     Postgres { server: String, message: String },
-    #[error("cannot read {}: {source}", path.display())]
+    /// Reading or writing: the path and the system's reason.
+    #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
         #[source]

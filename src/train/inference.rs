@@ -234,7 +234,11 @@ pub fn load_run(root: &Path, run: &str, device: &Device) -> Result<LoadedRun, Tr
             .try_load_record(record)
             .map(Some)
             .map_err(|e| {
-                TrainError::Data(format!("{} does not fit this model: {e}", path.display()))
+                TrainError::Data(format!(
+                    "{} does not fit this model: {}",
+                    path.display(),
+                    super::error::checkpoint_mismatch(e)
+                ))
             })
     };
     let student = load([CHOSEN_STUDENT, LAST_STUDENT])?

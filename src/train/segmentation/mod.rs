@@ -142,8 +142,9 @@ fn load_checkpoint(
         .try_load_record(record)
         .map_err(|e| {
             TrainError::Data(format!(
-                "{} does not fit this project's {classes} classes: {e}",
-                path.display()
+                "{} does not fit this project's {classes} classes: {}",
+                path.display(),
+                super::error::checkpoint_mismatch(e)
             ))
         })
 }
