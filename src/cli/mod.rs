@@ -114,14 +114,18 @@ fn one_line(error: &anyhow::Error) -> String {
 }
 
 /// An argument error as one line (status 1, like every other refusal):
-/// clap's first line without its `error:`, pointing at `--help`.
+/// clap's message — what is wrong, the missing arguments or possible
+/// values, its tip — joined, without `error:` and the usage block.
 fn parse_error_line(rendered: &str) -> String {
-    let first = rendered
+    let message: Vec<&str> = rendered
         .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("invalid arguments");
-    let message = first.trim().strip_prefix("error:").unwrap_or(first).trim();
-    format!("{message} (see loupe --help)")
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let joined = message.join(" ");
+    let joined = joined.strip_prefix("error:").unwrap_or(&joined).trim();
+    format!("{joined} (see loupe --help)")
 }
 
 /// Runs parsed arguments (what `main` does after parsing; tests call it
