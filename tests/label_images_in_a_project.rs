@@ -532,3 +532,41 @@ fn adjudications_are_imported_in_the_window_only_when_allowed() {
         Some("Stage 3")
     );
 }
+
+#[test]
+fn the_windows_import_names_every_file_it_could_not_decode() {
+    let (dir, root) = demo_project();
+    let incoming = dir.path().join("incoming");
+    common::write_png(&incoming.join("fine.png"), 5);
+    common::write_png(&incoming.join("cut.png"), 9);
+    let whole = std::fs::read(incoming.join("cut.png")).unwrap();
+    std::fs::write(incoming.join("cut.png"), &whole[..whole.len() / 2]).unwrap();
+    std::fs::write(incoming.join("empty.png"), b"").unwrap();
+    let mut harness = harness(&root, &dir.path().join("data"));
+    harness.run();
+    harness.state_mut().apply(JobCommand::Import {
+        paths: vec![incoming.clone()],
+        labels: None,
+        test_fraction: 0.0,
+        adjudications: false,
+    });
+    finish_job(&mut harness);
+    let notice = harness.state().state().notice.clone().unwrap();
+    assert!(!notice.is_error, "{}", notice.text);
+    for line in [
+        "2 files skipped:",
+        "cut.png: does not decode",
+        "empty.png: does not decode",
+    ] {
+        assert!(
+            notice.text.contains(line),
+            "{line:?} not in {}",
+            notice.text
+        );
+    }
+    assert!(
+        notice.text.starts_with("Imported 1 items"),
+        "{}",
+        notice.text
+    );
+}

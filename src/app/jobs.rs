@@ -27,6 +27,9 @@ pub struct Job {
     events: Receiver<JobEvent>,
 }
 
+/// Skipped files an import's notice lists one per line.
+const SKIPPED_SHOWN: usize = 50;
+
 impl Job {
     fn spawn(
         title: String,
@@ -113,17 +116,18 @@ impl Job {
                 ));
             }
             if !report.skipped.is_empty() {
-                let first: Vec<String> = report
-                    .skipped
-                    .iter()
-                    .take(3)
-                    .map(|(p, why)| format!("{} ({why})", p.display()))
-                    .collect();
-                message.push_str(&format!(
-                    " {} files skipped: {}",
-                    report.skipped.len(),
-                    first.join(", ")
-                ));
+                // One line per file and why, as the CLI prints them; a
+                // folder of thousands is cut, saying where the rest is.
+                message.push_str(&format!(" {} files skipped:", report.skipped.len()));
+                for (path, why) in report.skipped.iter().take(SKIPPED_SHOWN) {
+                    message.push_str(&format!("\n  {}: {why}", path.display()));
+                }
+                if report.skipped.len() > SKIPPED_SHOWN {
+                    message.push_str(&format!(
+                        "\n  … and {} more (`loupe import` prints every one)",
+                        report.skipped.len() - SKIPPED_SHOWN
+                    ));
+                }
             }
             Ok((message, root))
         })
