@@ -508,3 +508,27 @@ fn refusals_are_one_line_saying_what_failed_once() {
         );
     }
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    // `loupe export … | head -c 10`: 600 KB of JSON, the reader gone after 10 bytes.
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p");
+    let p_s = p.to_str().unwrap();
+    common::run_ok(&[
+        "demo", p_s, "--task", "rop", "--count", "2000", "--size", "32",
+    ]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_loupe"))
+        .args(["export", p_s, "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 10];
+    child.stdout.take().unwrap().read_exact(&mut head).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = common::stderr(&output);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(141), "{stderr}");
+}

@@ -78,6 +78,7 @@ pub enum CliCommand {
 
 /// Parses the arguments and runs; the window when no subcommand is given.
 pub fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // --help and --version print and succeed, as clap does.
@@ -94,6 +95,26 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `loupe export … | head`: the reader went away. Rust ignores SIGPIPE, so
+/// the write fails and `print!` panics; a closed pipe is the end of the
+/// output, not a crash: the process ends quietly with the status a shell
+/// gives one that SIGPIPE ended (141). Every other panic is reported as before.
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to std") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 /// An error and its causes on one line, a cause left out when the line
