@@ -94,25 +94,6 @@ impl Project {
         })
     }
 
-    /// Which case each stored case file (by content hash) belongs to.
-    fn case_file_owners(&self) -> Result<BTreeMap<String, String>, StoreError> {
-        if !self.has_table("case_files")? {
-            return Ok(BTreeMap::new());
-        }
-        let rows = self.db.map_rows(
-            "SELECT f.content_hash, c.name FROM case_files f JOIN cases c ON c.item_id = f.item_id
-             ORDER BY f.id",
-            args![],
-            |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?)),
-        )?;
-        let mut owners = BTreeMap::new();
-        for row in rows {
-            let (hash, name) = row?;
-            owners.entry(hash).or_insert(name);
-        }
-        Ok(owners)
-    }
-
     /// The item id of the case named `name`, if the project has it.
     pub fn case_id(&self, name: &str) -> Result<Option<i64>, StoreError> {
         if !self.has_table("cases")? {
@@ -140,20 +121,36 @@ impl Project {
 
     /// Every case's files by role, resolved, by item id: the newest file per role.
     pub fn all_case_files(&self) -> Result<BTreeMap<i64, BTreeMap<String, PathBuf>>, StoreError> {
+        Ok(self
+            .hashed_case_files()?
+            .into_iter()
+            .map(|(id, roles)| (id, roles.into_iter().map(|(r, (p, _))| (r, p)).collect()))
+            .collect())
+    }
+
+    /// [`Project::all_case_files`] with each file's content hash.
+    fn hashed_case_files(&self) -> Result<BTreeMap<i64, CaseFiles>, StoreError> {
         if !self.has_table("case_files")? {
             return Ok(BTreeMap::new());
         }
         let rows = self.db.map_rows(
-            "SELECT item_id, role, path FROM case_files ORDER BY id",
+            "SELECT item_id, role, path, content_hash FROM case_files ORDER BY id",
             args![],
-            |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?, r.get::<String>(2)?)),
+            |r| {
+                Ok((
+                    r.get::<i64>(0)?,
+                    r.get::<String>(1)?,
+                    r.get::<String>(2)?,
+                    r.get::<String>(3)?,
+                ))
+            },
         )?;
-        let mut out: BTreeMap<i64, BTreeMap<String, PathBuf>> = BTreeMap::new();
+        let mut out: BTreeMap<i64, CaseFiles> = BTreeMap::new();
         for row in rows {
-            let (id, role, path) = row?;
+            let (id, role, path, hash) = row?;
             out.entry(id)
                 .or_default()
-                .insert(role, self.resolve_stored(&path));
+                .insert(role, (self.resolve_stored(&path), hash));
         }
         Ok(out)
     }
@@ -230,16 +227,10 @@ impl Project {
     /// A case's current record: the newest value of each column (columns
     /// never set or cleared last are absent).
     pub fn record(&self, item_id: i64) -> Result<BTreeMap<String, String>, StoreError> {
-        Ok(self
-            .record_history(item_id)?
-            .into_iter()
-            .fold(BTreeMap::new(), |mut current, edit| {
-                match edit.value {
-                    Some(v) => current.insert(edit.column, v),
-                    None => current.remove(&edit.column),
-                };
-                current
-            }))
+        if !self.has_table("records")? {
+            return Ok(BTreeMap::new());
+        }
+        current_record(&self.db, item_id)
     }
 
     /// Every case's current record, by item id: one scan.
@@ -371,6 +362,9 @@ impl Project {
     }
 }
 
+/// A case's stored files by role: (resolved path, content hash).
+type CaseFiles = BTreeMap<String, (PathBuf, String)>;
+
 /// A case ready to insert: its name and (role, stored path, content hash).
 struct PreparedCase {
     name: String,
@@ -402,6 +396,23 @@ fn insert_case(tx: &Tx, case: &PreparedCase, pool: Pool) -> Result<AddOutcome, S
     Ok(AddOutcome::Added(id))
 }
 
+/// A case's current record read through `db` (the project or an open
+/// transaction): the newest value per column, cleared columns absent.
+fn current_record(db: &impl Sql, item_id: i64) -> Result<BTreeMap<String, String>, StoreError> {
+    let mut current = BTreeMap::new();
+    for row in db.map_rows(
+        "SELECT column_name, value FROM records WHERE item_id = ?1 ORDER BY id",
+        args![item_id],
+        |r| Ok((r.get::<String>(0)?, r.get::<Option<String>>(1)?)),
+    )? {
+        match row? {
+            (column, Some(v)) => current.insert(column, v),
+            (column, None) => current.remove(&column),
+        };
+    }
+    Ok(current)
+}
+
 /// Appends the checked record values that differ from the case's current
 /// record, inside a write transaction; returns how many were written.
 fn write_record(
@@ -418,17 +429,7 @@ fn write_record(
     if !exists {
         return Err(StoreError::Invalid(format!("item {item_id} is not a case")));
     }
-    let mut current: BTreeMap<String, String> = BTreeMap::new();
-    for row in tx.map_rows(
-        "SELECT column_name, value FROM records WHERE item_id = ?1 ORDER BY id",
-        args![item_id],
-        |r| Ok((r.get::<String>(0)?, r.get::<Option<String>>(1)?)),
-    )? {
-        match row? {
-            (column, Some(v)) => current.insert(column, v),
-            (column, None) => current.remove(&column),
-        };
-    }
+    let current = current_record(tx, item_id)?;
     let mut written = 0;
     for (column, value) in checked {
         if current.get(column) == value.as_ref() {
@@ -667,16 +668,31 @@ pub fn import_cases(
     let annotator = annotator_name(&options.annotator)?;
     let target = project.schema().target.clone();
     let mut report = ImportReport::default();
+    let stored = project.hashed_case_files()?;
+    let names = project.case_names()?;
     // One scan in two cases may put it in two pools (test and training).
-    let mut case_of_file = project.case_file_owners()?;
+    let mut case_of_file: BTreeMap<String, String> = BTreeMap::new();
+    for (id, roles) in &stored {
+        for (_, hash) in roles.values() {
+            if let Some(name) = names.get(id) {
+                case_of_file
+                    .entry(hash.clone())
+                    .or_insert_with(|| name.clone());
+            }
+        }
+    }
     for (index, row) in rows.iter().enumerate() {
         let pool = match row.pool {
             Some(Pool::Test) => Pool::Test,
             _ => Pool::Unlabeled,
         };
+        let prepared = project.prepare_case(&row.case, &row.files)?;
         let labels = match project.case_id(&row.case)? {
             Some(id) => {
-                let (labels, kept, unchanged) = keep_existing_case(project, id, row)?;
+                let empty = CaseFiles::new();
+                let files = stored.get(&id).unwrap_or(&empty);
+                let (labels, kept, unchanged) =
+                    keep_existing_case(project, id, row, &prepared, files)?;
                 report.labels_unchanged += unchanged;
                 report.cases_kept.extend(
                     kept.into_iter()
@@ -686,7 +702,6 @@ pub fn import_cases(
             }
             None => row.labels.clone(),
         };
-        let prepared = project.prepare_case(&row.case, &row.files)?;
         for (role, _, hash) in &prepared.files {
             match case_of_file.get(hash) {
                 Some(owner) if *owner != row.case => report.shared_files.push(format!(
@@ -734,24 +749,21 @@ fn keep_existing_case(
     project: &Project,
     item_id: i64,
     row: &CaseRow,
+    prepared: &PreparedCase,
+    files: &CaseFiles,
 ) -> Result<(BTreeMap<String, String>, Vec<String>, usize), StoreError> {
     let mut kept = Vec::new();
-    let files = project
-        .all_case_files()?
-        .remove(&item_id)
-        .unwrap_or_default();
-    let offered: BTreeMap<&String, &PathBuf> = row.files.iter().map(|(r, p)| (r, p)).collect();
     for role in &project.schema().modalities {
-        let (ours, theirs) = (files.get(role), offered.get(role).copied());
-        let same = match (ours, theirs) {
-            (None, None) => true,
-            (Some(a), Some(b)) => {
-                std::fs::canonicalize(a).ok() == std::fs::canonicalize(b).ok()
-                    || super::source_identity(a).ok() == super::source_identity(b).ok()
-            }
-            _ => false,
-        };
-        if !same {
+        let ours = files.get(role);
+        let theirs = row.files.iter().find(|(r, _)| r == role).map(|(_, p)| p);
+        // Same content is the same file, wherever the row names it.
+        let offered_hash = prepared
+            .files
+            .iter()
+            .find(|(r, _, _)| r == role)
+            .map(|(_, _, h)| h);
+        if ours.map(|(_, h)| h) != offered_hash {
+            let ours = ours.map(|(p, _)| p);
             let show = |p: Option<&PathBuf>| p.map_or("none".into(), |p| p.display().to_string());
             kept.push(format!(
                 "kept {role} {} (the row's {})",
