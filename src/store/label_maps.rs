@@ -11,7 +11,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::db::{Sql, args};
-use sha2::{Digest, Sha256};
 
 use super::names::{ExportFolder, file_name_for};
 use super::schema::{PaintLabel, brats_paint_labels, check_paint_labels};
@@ -125,11 +124,10 @@ pub fn label_voxels(map: &Volume) -> Result<Vec<u8>, String> {
 
 fn annotator_file_name(annotator: &str) -> Result<String, StoreError> {
     // Two names that clean to the same file name ("a/b", "a_b") stay apart by the hash.
-    let hash = Sha256::digest(annotator.as_bytes());
-    let short: String = hash.iter().take(4).map(|b| format!("{b:02x}")).collect();
     Ok(format!(
-        "{}-{short}.nii.gz",
-        super::names::safe_file_name(annotator)?
+        "{}-{}.nii.gz",
+        super::names::safe_file_name(annotator)?,
+        super::names::short_hash(annotator)
     ))
 }
 

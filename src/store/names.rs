@@ -63,9 +63,14 @@ pub fn file_name_for(text: &str) -> Result<String, StoreError> {
     if safe == text {
         return Ok(safe);
     }
+    Ok(format!("{safe}-{}", short_hash(text)))
+}
+
+/// 8 hex digits of a name's SHA-256: what keeps two names that clean
+/// alike in two files.
+pub(crate) fn short_hash(text: &str) -> String {
     let hash = Sha256::digest(text.as_bytes());
-    let short: String = hash.iter().take(4).map(|b| format!("{b:02x}")).collect();
-    Ok(format!("{safe}-{short}"))
+    hash.iter().take(4).map(|b| format!("{b:02x}")).collect()
 }
 
 /// A folder an export writes: everything goes into a hidden sibling first
