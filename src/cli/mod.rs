@@ -11,6 +11,7 @@ mod info;
 mod paint;
 mod project;
 mod render;
+mod team;
 mod train;
 
 use std::path::PathBuf;
@@ -74,6 +75,14 @@ pub enum CliCommand {
     Paint(paint::PaintArgs),
     /// Items per pool and class, annotators and agreement.
     Stats(project::StatsArgs),
+    /// Claim the next item (or `--eye`) to label: a lease others are not handed it under.
+    Next(team::NextArgs),
+    /// The review queue (disagreements, flagged items), or a verdict on one label.
+    Review(team::ReviewArgs),
+    /// Take claimed items offline: a folder project to label without the server.
+    Checkout(team::CheckoutArgs),
+    /// Push what was labeled in an offline copy back to its project.
+    Sync(team::SyncArgs),
 }
 
 /// Parses the arguments and runs; the window when no subcommand is given.
@@ -174,5 +183,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(CliCommand::Paint(args)) => paint::run(&args),
         Some(CliCommand::Crop(args)) => crop::run(&args),
         Some(CliCommand::Stats(args)) => project::stats(&args),
+        Some(CliCommand::Next(args)) => team::next(&args).context("cannot claim"),
+        Some(CliCommand::Review(args)) => team::review(&args),
+        Some(CliCommand::Checkout(args)) => team::checkout(&args).context("cannot take work offline"),
+        Some(CliCommand::Sync(args)) => team::sync(&args).context("cannot sync"),
     }
 }

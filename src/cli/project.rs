@@ -47,6 +47,18 @@ pub enum ProjectCommand {
         #[arg(long, value_name = "ROOT")]
         files: Option<PathBuf>,
     },
+    /// Show or set how many annotators label each item and how long a
+    /// claim lasts (on a team project: admins only).
+    Settings {
+        dir: PathBuf,
+        /// A number (1–100), or `all`: every annotator labels every item.
+        #[arg(long, value_name = "N|all")]
+        labels_per_item: Option<String>,
+        /// How long a claimed item stays claimed without being renewed
+        /// (default 600: ten minutes; at most 43200: twelve hours).
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..=43200))]
+        lease_seconds: Option<u32>,
+    },
     /// Create a team member's database login (admins only).
     User {
         /// The project's URL (as its admin).
@@ -200,6 +212,11 @@ pub fn project(command: &ProjectCommand) -> anyhow::Result<()> {
             println!("{report}");
             Ok(())
         }
+        ProjectCommand::Settings {
+            dir,
+            labels_per_item,
+            lease_seconds,
+        } => super::team::settings(dir, labels_per_item.as_deref(), *lease_seconds),
         ProjectCommand::User {
             url,
             name,

@@ -13,8 +13,10 @@ pub mod export;
 pub mod import;
 pub mod label_maps;
 pub mod names;
+pub mod offline;
 pub mod postgres;
 pub mod push;
+pub mod queue;
 pub mod schema;
 pub mod split;
 pub mod zone_marks;
@@ -1210,6 +1212,9 @@ fn connect(db: &Path) -> Result<Db, StoreError> {
     }
     if let Err(e) = conn.execute_batch(zone_marks::ZONE_MARKS_SQL) {
         log::warn!("{}: the zone marks table was not added ({e})", db.display());
+    }
+    if let Err(e) = conn.execute_batch(queue::QUEUE_SQL) {
+        log::warn!("{}: the queue tables were not added ({e})", db.display());
     }
     Ok(Db::Sqlite {
         conn,

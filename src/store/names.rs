@@ -123,9 +123,28 @@ impl ExportFolder {
         })
     }
 
+    /// The hidden folder being written (what appears as the destination).
+    pub fn path(&self) -> &Path {
+        &self.partial
+    }
+
     /// Writes `bytes` at `relative` (folders made as needed); a file
     /// already there means two names met: refused.
     pub fn write(&self, relative: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        self.write_from(relative, &mut std::io::Cursor::new(bytes))
+    }
+
+    /// Copies the file `source` to `relative`, streamed (a volume is not
+    /// held in memory).
+    pub fn copy_file(&self, relative: &Path, source: &Path) -> Result<(), StoreError> {
+        let mut reader = std::fs::File::open(source).map_err(|e| StoreError::Io {
+            path: source.to_path_buf(),
+            source: e,
+        })?;
+        self.write_from(relative, &mut reader)
+    }
+
+    fn write_from(&self, relative: &Path, reader: &mut impl std::io::Read) -> Result<(), StoreError> {
         let path = self.partial.join(relative);
         if let Some(folder) = path.parent() {
             std::fs::create_dir_all(folder).map_err(|source| StoreError::Io {
@@ -150,8 +169,8 @@ impl ExportFolder {
                     source,
                 },
             })?;
-        std::io::Write::write_all(&mut file, bytes)
-            .and_then(|()| file.sync_all())
+        std::io::copy(reader, &mut file)
+            .and_then(|_| file.sync_all())
             .map_err(|source| StoreError::Io { path, source })
     }
 

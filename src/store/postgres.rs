@@ -21,7 +21,7 @@ use super::{Project, Schema, StoreError};
 
 /// The version of the PostgreSQL layout this Loupe writes; a database with a
 /// newer one is refused (it was written by a newer Loupe).
-pub const POSTGRES_LAYOUT_VERSION: i64 = 1;
+pub const POSTGRES_LAYOUT_VERSION: i64 = 2;
 
 /// The channel every shared write notifies (payload: the table's name).
 pub const CHANGES_CHANNEL: &str = "loupe_changes";
@@ -361,7 +361,7 @@ pub fn postgres_ddl(sqlite: &str) -> String {
 }
 
 /// Every table of the store, parents first (the order push copies them in).
-pub const TABLES: [&str; 16] = [
+pub const TABLES: [&str; 17] = [
     "meta",
     "items",
     "annotations",
@@ -378,6 +378,7 @@ pub const TABLES: [&str; 16] = [
     "exam_images",
     "eye_grades",
     "zone_marks",
+    "reviews",
 ];
 
 /// Tables whose rows are one person's work: row-level security keeps each
@@ -473,6 +474,7 @@ fn roles_sql(database: &str, admin: &str) -> String {
              GRANT INSERT ON {table} TO {qa};\n"
         );
     }
+    sql += &queue_roles_sql(database);
     sql += &format!(
         "CREATE FUNCTION loupe_refresh_pool(item BIGINT, target TEXT) RETURNS void
          LANGUAGE sql SECURITY DEFINER SET search_path = public AS $$
@@ -497,6 +499,52 @@ fn roles_sql(database: &str, admin: &str) -> String {
         );
     }
     sql
+}
+
+/// Row-level security of the queue tables (layout 2): a lease is its
+/// holder's own row; a verdict is a reviewer's, under their own login; the
+/// record of synced offline work takes any annotator's uids.
+fn queue_roles_sql(database: &str) -> String {
+    let (annotator, reviewer, admin_group) = group_roles(database);
+    let qa = quote_identifier(&annotator);
+    let member = |group: &str| format!("pg_has_role(current_user, {}, 'MEMBER')", quote_literal(group));
+    let (is_admin, is_reviewer) = (member(&admin_group), member(&reviewer));
+    format!(
+        "GRANT SELECT, INSERT ON leases, reviews, synced TO {qa};\n\
+         GRANT ALL ON leases, reviews, synced TO {qg};\n\
+         ALTER TABLE leases ENABLE ROW LEVEL SECURITY;\n\
+         CREATE POLICY read_all ON leases FOR SELECT USING (true);\n\
+         CREATE POLICY write_own ON leases FOR INSERT WITH CHECK (annotator = current_user OR {is_admin});\n\
+         ALTER TABLE reviews ENABLE ROW LEVEL SECURITY;\n\
+         CREATE POLICY read_all ON reviews FOR SELECT USING (true);\n\
+         CREATE POLICY review_own ON reviews FOR INSERT WITH CHECK \
+         ((reviewer = current_user AND {is_reviewer}) OR {is_admin});\n\
+         CREATE POLICY admin_all ON reviews FOR ALL USING ({is_admin}) WITH CHECK ({is_admin});\n",
+        qg = quote_identifier(&admin_group),
+    )
+}
+
+/// Brings a layout-1 project (made before the queues) to layout 2: the
+/// queue tables, their rules and change notifications. Only its admin may;
+/// anyone else is told to ask them.
+fn upgrade_layout(db: &mut Db, locator: &Locator) -> Result<(), StoreError> {
+    let server = locator.display();
+    let sql = format!(
+        "{}\n{}\nCREATE TRIGGER notify_changes AFTER INSERT OR UPDATE OR DELETE ON reviews \
+         FOR EACH STATEMENT EXECUTE FUNCTION loupe_notify();\n",
+        postgres_ddl(super::queue::QUEUE_SQL),
+        queue_roles_sql(&locator.database)
+    );
+    db.write(|tx| {
+        tx.batch(&sql)?;
+        super::set_meta(tx, "postgres_layout", &POSTGRES_LAYOUT_VERSION.to_string())
+    })
+    .map_err(|e| {
+        StoreError::Invalid(format!(
+            "{server} was made by an older Loupe (layout 1, without work queues); its admin \
+             opens it once with this Loupe to add them ({e})"
+        ))
+    })
 }
 
 /// Creates a project in an empty database: tables, roles (the URL's user
@@ -531,6 +579,7 @@ pub fn init(
         super::LATER_INDEXES_SQL,
         super::exams::EXAMS_SQL,
         super::zone_marks::ZONE_MARKS_SQL,
+        super::queue::QUEUE_SQL,
     ]
     .map(postgres_ddl)
     .join("\n");
@@ -564,7 +613,7 @@ pub fn init(
 pub fn open(locator: &Locator, root: &Path) -> Result<Project, StoreError> {
     let server = locator.display();
     let client = connect(locator)?;
-    let db = Db::Postgres {
+    let mut db = Db::Postgres {
         client: std::cell::RefCell::new(client),
         server: server.clone(),
         statements: Default::default(),
@@ -575,12 +624,12 @@ pub fn open(locator: &Locator, root: &Path) -> Result<Project, StoreError> {
              `loupe project init --postgres URL`)"
         )));
     }
-    let meta = |key: &str| -> Result<Option<String>, StoreError> {
-        db.row_opt("SELECT value FROM meta WHERE key = ?1", args![key], |r| {
-            r.get(0)
-        })
-    };
-    let layout: i64 = meta("postgres_layout")?
+    let layout: i64 = db
+        .row_opt(
+            "SELECT value FROM meta WHERE key = 'postgres_layout'",
+            args![],
+            |r| r.get::<String>(0),
+        )?
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     if layout > POSTGRES_LAYOUT_VERSION {
@@ -589,6 +638,14 @@ pub fn open(locator: &Locator, root: &Path) -> Result<Project, StoreError> {
              {POSTGRES_LAYOUT_VERSION}): update Loupe on this workstation"
         )));
     }
+    if layout < POSTGRES_LAYOUT_VERSION {
+        upgrade_layout(&mut db, locator)?;
+    }
+    let meta = |key: &str| -> Result<Option<String>, StoreError> {
+        db.row_opt("SELECT value FROM meta WHERE key = ?1", args![key], |r| {
+            r.get(0)
+        })
+    };
     let schema_json = meta("schema")?.ok_or_else(|| {
         StoreError::Invalid(format!("{server} is not a Loupe project (no schema)"))
     })?;

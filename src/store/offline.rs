@@ -1,0 +1,384 @@
+//! Work taken offline, and synced back.
+//!
+//! `loupe checkout` claims items for an annotator (leases as long as a day's
+//! work) and writes an *offline copy*: an ordinary folder project holding
+//! those items' files, their labels and remarks as they were, and where it
+//! came from. It opens in the window and the CLI like any folder, with no
+//! server. `loupe sync` (and the window, by itself, whenever the server
+//! answers) pushes the labels and remarks written in it since.
+//!
+//! A sync is one transaction on the server and idempotent: each row written
+//! offline has a uid (the copy's random id, the table, the row's local id)
+//! recorded in the server's `synced` table in the same transaction, so a
+//! row is added once however often a sync is run or cut short — a sync the
+//! server died in is done again whole by the next one. Rows keep the time
+//! they were written offline; on the server they are appended to the
+//! history, so consensus, agreement and disagreements are computed as for
+//! labels written there.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use super::db::{Sql, args};
+use super::names::{ExportFolder, safe_file_name};
+use super::queue::WorkUnit;
+use super::{ADJUDICATOR, Project, StoreError, postgres};
+
+/// The `meta` keys of an offline copy.
+const OF: &str = "offline_of";
+const ANNOTATOR: &str = "offline_annotator";
+const COPY_ID: &str = "offline_id";
+const LABELS_SYNCED_TO: &str = "offline_labels_synced_to";
+const REMARKS_SYNCED_TO: &str = "offline_remarks_synced_to";
+
+/// How long work taken offline stays claimed unless asked: a working day.
+pub const DEFAULT_OFFLINE_HOURS: u32 = 8;
+
+/// What a checkout wrote.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckoutReport {
+    pub items: usize,
+    pub folder: PathBuf,
+    /// When the leases end, milliseconds since 1970 by the server's clock.
+    pub expires_ms: i64,
+}
+
+/// Where an offline copy came from and what waits to go back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OfflineCopy {
+    /// The project it came from: a folder, or a URL without its password.
+    pub of: String,
+    pub annotator: String,
+    pub labels_waiting: usize,
+    pub remarks_waiting: usize,
+}
+
+/// What a sync did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    pub labels: usize,
+    pub remarks: usize,
+    /// Rows the server already had (an earlier sync, cut short after its commit).
+    pub already: usize,
+}
+
+/// Claims up to `count` items of `server` for `annotator` for `hours` and
+/// writes them, with their files, labels and remarks, as a folder project at
+/// `destination` (new or empty; it appears complete or not at all).
+pub fn checkout(
+    server: &mut Project,
+    annotator: Option<&str>,
+    destination: &Path,
+    count: usize,
+    hours: u32,
+) -> Result<CheckoutReport, StoreError> {
+    if !server.schema().modalities.is_empty() {
+        return Err(StoreError::Invalid(
+            "a project of cases (several files per item) cannot be taken offline yet".into(),
+        ));
+    }
+    let annotator = server.annotator(annotator)?;
+    let items = server.items()?;
+    let order: Vec<WorkUnit> = items.iter().map(|i| WorkUnit::Item(i.id)).collect();
+    let claims = server.claim_many(&annotator, &order, count, hours.saturating_mul(3600))?;
+    let Some(expires_ms) = claims.iter().map(|c| c.expires_ms).max() else {
+        return Err(StoreError::Invalid(format!(
+            "nothing is left for {annotator} to take offline"
+        )));
+    };
+    let claimed: BTreeSet<i64> = claims
+        .iter()
+        .filter_map(|c| match c.unit {
+            WorkUnit::Item(id) => Some(id),
+            WorkUnit::Eye(..) => None,
+        })
+        .collect();
+    let labels = server.all_current_labels()?;
+    let remarks = server.all_remarks()?;
+    let folder = ExportFolder::create(destination)?;
+    let mut local = Project::create(folder.path(), server.schema())?;
+    let mut rows = Vec::new();
+    for item in items.iter().filter(|i| claimed.contains(&i.id)) {
+        rows.push((item, copy_item_files(server, item, &folder)?));
+    }
+    let of = offline_of(server.root());
+    local.write(|tx| {
+        for (item, stored) in &rows {
+            tx.execute(
+                "INSERT INTO items (id, path, content_hash, pool, added_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                args![item.id, stored, item.content_hash, item.pool.as_str(), item.added_at],
+            )?;
+            for (who, fields) in labels.get(&item.id).into_iter().flatten() {
+                for (field, value) in fields {
+                    tx.execute(
+                        "INSERT INTO annotations (item_id, annotator, field, value) VALUES (?1, ?2, ?3, ?4)",
+                        args![item.id, who, field, value],
+                    )?;
+                }
+            }
+            for (who, remark) in remarks.get(&item.id).into_iter().flatten() {
+                tx.execute(
+                    "INSERT INTO remarks (item_id, annotator, unsure, note) VALUES (?1, ?2, ?3, ?4)",
+                    args![item.id, who, remark.unsure, remark.note],
+                )?;
+            }
+        }
+        let labels_to: i64 = tx.value("SELECT coalesce(max(id), 0) FROM annotations", args![])?;
+        let remarks_to: i64 = tx.value("SELECT coalesce(max(id), 0) FROM remarks", args![])?;
+        super::set_meta(tx, OF, &of)?;
+        super::set_meta(tx, ANNOTATOR, &annotator)?;
+        super::set_meta(tx, COPY_ID, &postgres::random_password())?;
+        super::set_meta(tx, LABELS_SYNCED_TO, &labels_to.to_string())?;
+        super::set_meta(tx, REMARKS_SYNCED_TO, &remarks_to.to_string())
+    })?;
+    drop(local);
+    folder.finish()?;
+    Ok(CheckoutReport {
+        items: rows.len(),
+        folder: destination.to_path_buf(),
+        expires_ms,
+    })
+}
+
+/// How the copy names its origin: a URL without its password (the password
+/// comes from `PGPASSWORD` or `.pgpass` at sync), or the folder, absolute.
+fn offline_of(root: &Path) -> String {
+    let text = root.to_string_lossy();
+    if postgres::is_url(&text) {
+        postgres::without_password(&text)
+    } else {
+        std::path::absolute(root)
+            .unwrap_or_else(|_| root.to_path_buf())
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+/// Copies an item's file (a `.hdr` with its `.img`) to `images/<id>_<name>`
+/// in the copy; returns the stored path of the item's own file.
+fn copy_item_files(
+    server: &Project,
+    item: &super::Item,
+    folder: &ExportFolder,
+) -> Result<String, StoreError> {
+    let source = server.resolve(item);
+    let (header, data) = crate::volume::nifti::header_and_data_paths(&source)
+        .unwrap_or_else(|_| (source.clone(), source.clone()));
+    let mut files = vec![header.clone()];
+    if data != header {
+        files.push(data);
+    }
+    let mut stored = None;
+    for file in files {
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let relative = Path::new("images").join(safe_file_name(&format!("{}_{name}", item.id))?);
+        folder.copy_file(&relative, &file)?;
+        if file == source || stored.is_none() {
+            stored = Some(relative.to_string_lossy().replace('\\', "/"));
+        }
+    }
+    stored.ok_or_else(|| StoreError::Invalid(format!("item {} has no file", item.id)))
+}
+
+/// Where `local` came from and what waits to sync; `None` when it is not an
+/// offline copy.
+pub fn offline_copy(local: &Project) -> Result<Option<OfflineCopy>, StoreError> {
+    let meta = |key: &str| -> Result<Option<String>, StoreError> {
+        local
+            .db
+            .row_opt("SELECT value FROM meta WHERE key = ?1", args![key], |r| {
+                r.get(0)
+            })
+    };
+    let (Some(of), Some(annotator)) = (meta(OF)?, meta(ANNOTATOR)?) else {
+        return Ok(None);
+    };
+    let mark = |key: &str| -> Result<i64, StoreError> {
+        Ok(meta(key)?.and_then(|v| v.parse().ok()).unwrap_or(0))
+    };
+    let (labels_to, remarks_to) = (mark(LABELS_SYNCED_TO)?, mark(REMARKS_SYNCED_TO)?);
+    let labels_waiting: i64 = local.db.value(
+        "SELECT count(*) FROM annotations WHERE id > ?1",
+        args![labels_to],
+    )?;
+    let remarks_waiting: i64 = local
+        .db
+        .value("SELECT count(*) FROM remarks WHERE id > ?1", args![remarks_to])?;
+    Ok(Some(OfflineCopy {
+        of,
+        annotator,
+        labels_waiting: usize::try_from(labels_waiting).unwrap_or(0),
+        remarks_waiting: usize::try_from(remarks_waiting).unwrap_or(0),
+    }))
+}
+
+/// A row written offline, as it goes to the server.
+struct OfflineRow {
+    local_id: i64,
+    item_id: i64,
+    annotator: String,
+    /// Annotations: field and value; remarks: unsure (0/1) and note.
+    first: crate::store::db::Value,
+    second: crate::store::db::Value,
+    created_at: String,
+}
+
+fn offline_rows(local: &Project, table: &str, after: i64) -> Result<Vec<OfflineRow>, StoreError> {
+    let columns = if table == "annotations" {
+        "field, value"
+    } else {
+        "unsure, note"
+    };
+    let rows = local.db.query(
+        &format!(
+            "SELECT id, item_id, annotator, {columns}, created_at FROM {table} WHERE id > ?1 ORDER BY id"
+        ),
+        args![after],
+    )?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        out.push(OfflineRow {
+            local_id: row.get(0)?,
+            item_id: row.get(1)?,
+            annotator: row.get(2)?,
+            first: row.0[3].clone(),
+            second: row.0[4].clone(),
+            created_at: row.get(5)?,
+        });
+    }
+    Ok(out)
+}
+
+/// Pushes what was written in the offline copy `local` since its last sync
+/// to `server`, in one transaction; then notes locally how far it got.
+pub fn sync(local: &mut Project, server: &mut Project) -> Result<SyncReport, StoreError> {
+    let copy = offline_copy(local)?.ok_or_else(|| {
+        StoreError::Invalid(format!(
+            "{} is not an offline copy (made by `loupe checkout`)",
+            local.root().display()
+        ))
+    })?;
+    let meta = |key: &str| -> Result<i64, StoreError> {
+        Ok(local
+            .db
+            .row_opt("SELECT value FROM meta WHERE key = ?1", args![key], |r| {
+                r.get::<String>(0)
+            })?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    };
+    let (labels_to, remarks_to) = (meta(LABELS_SYNCED_TO)?, meta(REMARKS_SYNCED_TO)?);
+    let copy_id: String = local
+        .db
+        .value("SELECT value FROM meta WHERE key = ?1", args![COPY_ID])?;
+    let labels = offline_rows(local, "annotations", labels_to)?;
+    let remarks = offline_rows(local, "remarks", remarks_to)?;
+    check_rows(local, server, &copy, labels.iter().chain(&remarks))?;
+    let target = server.schema().target.clone();
+    let report = server.write(|tx| {
+        let mut report = SyncReport::default();
+        let mut pools = BTreeSet::new();
+        for (table, rows) in [("annotations", &labels), ("remarks", &remarks)] {
+            for row in rows.iter() {
+                let uid = format!("{copy_id}:{table}:{}", row.local_id);
+                let new = tx.execute(
+                    "INSERT INTO synced (uid) VALUES (?1) ON CONFLICT (uid) DO NOTHING",
+                    args![uid],
+                )? == 1;
+                if !new {
+                    report.already += 1;
+                    continue;
+                }
+                let columns = if table == "annotations" {
+                    report.labels += 1;
+                    if row.first == crate::store::db::Value::Text(target.clone()) {
+                        pools.insert(row.item_id);
+                    }
+                    "field, value"
+                } else {
+                    report.remarks += 1;
+                    "unsure, note"
+                };
+                tx.execute(
+                    &format!(
+                        "INSERT INTO {table} (item_id, annotator, {columns}, created_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?5)"
+                    ),
+                    &[
+                        crate::store::db::ToValue::to_value(&row.item_id),
+                        crate::store::db::ToValue::to_value(&row.annotator),
+                        row.first.clone(),
+                        row.second.clone(),
+                        crate::store::db::ToValue::to_value(&row.created_at),
+                    ],
+                )?;
+            }
+        }
+        for item in pools {
+            super::refresh_pool(tx, item, &target)?;
+        }
+        Ok(report)
+    })?;
+    let last = |rows: &[OfflineRow], from: i64| rows.last().map_or(from, |r| r.local_id);
+    let (labels_to, remarks_to) = (last(&labels, labels_to), last(&remarks, remarks_to));
+    local.write(|tx| {
+        super::set_meta(tx, LABELS_SYNCED_TO, &labels_to.to_string())?;
+        super::set_meta(tx, REMARKS_SYNCED_TO, &remarks_to.to_string())
+    })?;
+    Ok(report)
+}
+
+/// Before anything is written: every row is the copy's annotator's, and each
+/// item is the same file on the server (same id, same content hash).
+fn check_rows<'a>(
+    local: &Project,
+    server: &Project,
+    copy: &OfflineCopy,
+    rows: impl Iterator<Item = &'a OfflineRow>,
+) -> Result<(), StoreError> {
+    let server_hashes: BTreeMap<i64, String> = server
+        .items()?
+        .into_iter()
+        .map(|i| (i.id, i.content_hash))
+        .collect();
+    let local_hashes: BTreeMap<i64, String> = local
+        .items()?
+        .into_iter()
+        .map(|i| (i.id, i.content_hash))
+        .collect();
+    for row in rows {
+        if row.annotator != copy.annotator || row.annotator == ADJUDICATOR {
+            return Err(StoreError::Invalid(format!(
+                "the offline copy holds work by {} (row {}); only {}'s work syncs — nothing was synced",
+                crate::user_file::shown(&row.annotator),
+                row.local_id,
+                copy.annotator
+            )));
+        }
+        if server_hashes.get(&row.item_id) != local_hashes.get(&row.item_id) {
+            return Err(StoreError::Invalid(format!(
+                "item {} of the offline copy is not the same file on {}; nothing was synced",
+                row.item_id, copy.of
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Opens an offline copy's project, then where it came from (a URL's
+/// password from `PGPASSWORD` or `.pgpass`), and syncs.
+pub fn sync_folder(local_root: &Path) -> Result<(OfflineCopy, SyncReport), StoreError> {
+    let mut local = Project::open(local_root)?;
+    let copy = offline_copy(&local)?.ok_or_else(|| {
+        StoreError::Invalid(format!(
+            "{} is not an offline copy (made by `loupe checkout`)",
+            local_root.display()
+        ))
+    })?;
+    let mut server = Project::open(Path::new(&copy.of))?;
+    let report = sync(&mut local, &mut server)?;
+    Ok((copy, report))
+}
