@@ -1189,7 +1189,7 @@ fn connect(db: &Path) -> Result<Db, StoreError> {
         path: db.to_path_buf(),
         source,
     };
-    let conn = rusqlite::Connection::open(db).map_err(wrap)?;
+    let mut conn = rusqlite::Connection::open(db).map_err(wrap)?;
     // WAL keeps readers and the writer apart; FULL syncs the WAL at every
     // commit, which is what makes a returned set_label durable.
     conn.pragma_update(None, "journal_mode", "WAL")
@@ -1198,7 +1198,7 @@ fn connect(db: &Path) -> Result<Db, StoreError> {
         .map_err(wrap)?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(wrap)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
+    conn.busy_handler(Some(wait_for_the_writer))
         .map_err(wrap)?;
     conn.execute_batch(SCHEMA_SQL).map_err(wrap)?;
     if let Err(e) = conn.execute_batch(LATER_INDEXES_SQL) {
@@ -1220,6 +1220,19 @@ fn connect(db: &Path) -> Result<Db, StoreError> {
         conn,
         path: db.to_path_buf(),
     })
+}
+
+/// How long a write waits for another process's write on the same file
+/// before it says the project is locked.
+const WRITE_WAIT_MS: i32 = 10_000;
+
+/// SQLite's busy handler: retry every 2 ms, up to [`WRITE_WAIT_MS`]. Its
+/// built-in timeout backs off to 100 ms sleeps, so a client writing in a
+/// loop (two graders pressing *Next* quickly) can keep another waiting
+/// past the limit; short, even retries share the file fairly.
+fn wait_for_the_writer(attempt: i32) -> bool {
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    attempt < WRITE_WAIT_MS / 2
 }
 
 /// An item's identity: SHA-256 of its file's bytes, hex. For a NIfTI or

@@ -511,10 +511,13 @@ fn queue_roles_sql(database: &str) -> String {
     let (is_admin, is_reviewer) = (member(&admin_group), member(&reviewer));
     format!(
         "GRANT SELECT, INSERT ON leases, reviews, synced TO {qa};\n\
+         GRANT UPDATE (expires_ms) ON leases TO {qa};\n\
          GRANT ALL ON leases, reviews, synced TO {qg};\n\
          ALTER TABLE leases ENABLE ROW LEVEL SECURITY;\n\
          CREATE POLICY read_all ON leases FOR SELECT USING (true);\n\
          CREATE POLICY write_own ON leases FOR INSERT WITH CHECK (annotator = current_user OR {is_admin});\n\
+         CREATE POLICY renew_own ON leases FOR UPDATE USING (annotator = current_user OR {is_admin}) \
+         WITH CHECK (annotator = current_user OR {is_admin});\n\
          ALTER TABLE reviews ENABLE ROW LEVEL SECURITY;\n\
          CREATE POLICY read_all ON reviews FOR SELECT USING (true);\n\
          CREATE POLICY review_own ON reviews FOR INSERT WITH CHECK \

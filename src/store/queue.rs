@@ -15,9 +15,9 @@
 //! other's leases: the read-then-write needs no `SELECT … FOR UPDATE SKIP
 //! LOCKED`, which would also need a row per item to lock.
 //!
-//! Leases and reviews are append-only, like every other history: renewing
-//! or releasing a lease appends a row, and an annotator's lease on a unit
-//! is the newest row.
+//! A lease is one row per unit and annotator, its expiry moved on renewal
+//! (it steers work and is not part of any history, so it is not kept);
+//! verdicts are append-only, like every other history.
 //!
 //! Reviewers work through the *review queue*: items whose annotators
 //! disagree (and no adjudication settles it) or that an annotator flagged
@@ -28,7 +28,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::db::{Sql, Tx, args};
+use super::db::{Sql, Tx, Value, args};
 use super::{ADJUDICATOR, Project, StoreError, annotator_name};
 use super::exams::EyeRef;
 use crate::rop::dates::Date;
@@ -38,14 +38,12 @@ use crate::rop::exam::Eye;
 /// PostgreSQL by `init`, or by the admin's first open of an older project).
 pub(crate) const QUEUE_SQL: &str = "
 CREATE TABLE IF NOT EXISTS leases (
-    id INTEGER PRIMARY KEY,
     unit TEXT NOT NULL,
     annotator TEXT NOT NULL,
     expires_ms INTEGER NOT NULL,
-    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    PRIMARY KEY (unit, annotator)
 );
 CREATE INDEX IF NOT EXISTS leases_by_expiry ON leases (expires_ms);
-CREATE INDEX IF NOT EXISTS leases_by_unit ON leases (unit, annotator, id);
 CREATE TABLE IF NOT EXISTS reviews (
     id INTEGER PRIMARY KEY,
     item_id INTEGER NOT NULL REFERENCES items(id),
@@ -143,12 +141,10 @@ fn database_now_ms(tx: &Tx) -> Result<i64, StoreError> {
     tx.value(sql, args![])
 }
 
-/// Every annotator's newest lease row of each unit still running at `now_ms`.
+/// The leases running at `now_ms` (an index on the expiry finds them).
 fn active_leases(tx: &Tx, now_ms: i64) -> Result<Vec<Lease>, StoreError> {
     let rows = tx.query(
-        "SELECT l.unit, l.annotator, l.expires_ms FROM leases l
-         WHERE l.expires_ms > ?1 AND NOT EXISTS (SELECT 1 FROM leases m
-             WHERE m.unit = l.unit AND m.annotator = l.annotator AND m.id > l.id)",
+        "SELECT unit, annotator, expires_ms FROM leases WHERE expires_ms > ?1",
         args![now_ms],
     )?;
     let mut out = Vec::with_capacity(rows.len());
@@ -165,15 +161,16 @@ fn active_leases(tx: &Tx, now_ms: i64) -> Result<Vec<Lease>, StoreError> {
     Ok(out)
 }
 
-/// Who has labeled each unit of a kind (current target label set, or a
-/// current eye grade), the adjudicated label left out.
+/// Who has labeled each of `units` (all of one kind): a current target
+/// label, or a current eye grade; the adjudicated label left out.
 fn labelers(
     tx: &Tx,
-    eyes: bool,
+    units: &[WorkUnit],
     target: &str,
 ) -> Result<HashMap<WorkUnit, BTreeSet<String>>, StoreError> {
     let mut out: HashMap<WorkUnit, BTreeSet<String>> = HashMap::new();
-    if eyes {
+    if units.first().is_some_and(|u| u.is_eye()) {
+        // Eyes are few (two per exam): one pass over the grades.
         if !tx.has_table("eye_grades")? {
             return Ok(out);
         }
@@ -190,13 +187,29 @@ fn labelers(
         }
         return Ok(out);
     }
-    for row in tx.query(
-        "SELECT a.item_id, a.annotator FROM annotations a
-         WHERE a.field = ?1 AND a.annotator <> ?2 AND a.value IS NOT NULL
-           AND a.id = (SELECT max(id) FROM annotations b WHERE b.item_id = a.item_id
-                       AND b.annotator = a.annotator AND b.field = a.field)",
-        args![target, ADJUDICATOR],
-    )? {
+    let ids: Vec<Value> = units
+        .iter()
+        .filter_map(|u| match u {
+            WorkUnit::Item(id) => Some(Value::Int(*id)),
+            WorkUnit::Eye(..) => None,
+        })
+        .collect();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let placeholders: Vec<String> = (3..3 + ids.len()).map(|k| format!("?{k}")).collect();
+    let mut values = vec![Value::Text(target.to_string()), Value::Text(ADJUDICATOR.into())];
+    values.extend(ids);
+    // The candidates' rows only (the item index), grouped: a pair counts
+    // when its newest row is also its newest row with a value.
+    let sql = format!(
+        "SELECT item_id, annotator FROM annotations
+         WHERE field = ?1 AND annotator <> ?2 AND item_id IN ({})
+         GROUP BY item_id, annotator
+         HAVING max(id) = max(CASE WHEN value IS NOT NULL THEN id END)",
+        placeholders.join(", ")
+    );
+    for row in tx.query(&sql, &values)? {
         out.entry(WorkUnit::Item(row.get(0)?))
             .or_default()
             .insert(row.get(1)?);
@@ -225,13 +238,20 @@ fn returned_items(tx: &impl Sql, annotator: &str) -> Result<Vec<(i64, String)>, 
     .collect()
 }
 
-fn append_lease(tx: &Tx, unit: WorkUnit, annotator: &str, expires_ms: i64) -> Result<(), StoreError> {
+/// Sets `annotator`'s lease on `unit` to end at `expires_ms` (0: let go).
+fn set_lease(tx: &Tx, unit: WorkUnit, annotator: &str, expires_ms: i64) -> Result<(), StoreError> {
     tx.execute(
-        "INSERT INTO leases (unit, annotator, expires_ms) VALUES (?1, ?2, ?3)",
+        "INSERT INTO leases (unit, annotator, expires_ms) VALUES (?1, ?2, ?3)
+         ON CONFLICT (unit, annotator) DO UPDATE SET expires_ms = excluded.expires_ms",
         args![unit.key(), annotator, expires_ms],
     )?;
     Ok(())
 }
+
+/// How many candidates a claim looks at per query: it stops at the first
+/// chunk that holds what it needs, so a claim costs about the same in a
+/// project of any size.
+const CLAIM_CHUNK: usize = 256;
 
 /// What a claim asks for.
 struct ClaimRequest<'a> {
@@ -424,14 +444,14 @@ impl Project {
         let lease_ms = i64::from(self.queue_settings()?.lease_seconds) * 1000;
         self.write(|tx| {
             let expires_ms = database_now_ms(tx)? + lease_ms;
-            append_lease(tx, unit, annotator, expires_ms)?;
+            set_lease(tx, unit, annotator, expires_ms)?;
             Ok(expires_ms)
         })
     }
 
     /// Lets go of `annotator`'s lease on `unit` (if any).
     pub fn release_lease(&mut self, annotator: &str, unit: WorkUnit) -> Result<(), StoreError> {
-        self.write(|tx| append_lease(tx, unit, annotator, 0))
+        self.write(|tx| set_lease(tx, unit, annotator, 0))
     }
 
     /// The leases running now.
@@ -475,7 +495,6 @@ fn claim_in(
             *held_by_others.entry(lease.unit).or_default() += 1;
         }
     }
-    let labelers = labelers(tx, eyes, target)?;
     let in_order: BTreeSet<WorkUnit> = request.order.iter().copied().collect();
     let mut picked: Vec<Claim> = Vec::new();
     if !eyes {
@@ -490,39 +509,47 @@ fn claim_in(
             }
         }
     }
-    for &unit in request.order {
+    let chunks: Vec<&[WorkUnit]> = if eyes {
+        vec![request.order]
+    } else {
+        request.order.chunks(CLAIM_CHUNK).collect()
+    };
+    for chunk in chunks {
         if picked.len() >= request.count {
             break;
         }
-        if picked.iter().any(|c| c.unit == unit) {
-            continue;
-        }
-        let done_by = labelers.get(&unit);
-        if done_by.is_some_and(|who| who.contains(me)) {
-            continue;
-        }
-        let open = match labels_per_item {
-            None => true,
-            Some(n) => {
-                let taken = done_by.map_or(0, BTreeSet::len) + held_by_others.get(&unit).copied().unwrap_or(0);
-                taken < n as usize
+        let labelers = labelers(tx, chunk, target)?;
+        for &unit in chunk {
+            if picked.len() >= request.count {
+                break;
             }
-        };
-        if open {
-            picked.push(Claim {
-                unit,
-                expires_ms: now + request.lease_ms,
-                returned: None,
+            if picked.iter().any(|c| c.unit == unit) {
+                continue;
+            }
+            let done_by = labelers.get(&unit);
+            if done_by.is_some_and(|who| who.contains(me)) {
+                continue;
+            }
+            let open = labels_per_item.is_none_or(|n| {
+                let held = held_by_others.get(&unit).copied().unwrap_or(0);
+                done_by.map_or(0, BTreeSet::len) + held < n as usize
             });
+            if open {
+                picked.push(Claim {
+                    unit,
+                    expires_ms: now + request.lease_ms,
+                    returned: None,
+                });
+            }
         }
     }
     if request.release_others {
         for unit in mine.iter().filter(|u| !picked.iter().any(|c| c.unit == **u)) {
-            append_lease(tx, *unit, me, 0)?;
+            set_lease(tx, *unit, me, 0)?;
         }
     }
     for claim in &picked {
-        append_lease(tx, claim.unit, me, claim.expires_ms)?;
+        set_lease(tx, claim.unit, me, claim.expires_ms)?;
     }
     Ok(picked)
 }

@@ -1,7 +1,8 @@
 //! `loupe bench team`: several graders labeling one project at once — labels
-//! per second, commit latency (median, p99) and the time for a label to
-//! reach another client — on PostgreSQL (`--postgres URL` of an empty
-//! database, as its admin) next to the same load on a SQLite folder.
+//! per second, commit latency (median, p99), the time for a label to reach
+//! another client, and how long *Next* takes to claim an item while every
+//! client works through the queue — on PostgreSQL (`--postgres URL` of an
+//! empty database, as its admin) next to the same load on a SQLite folder.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -22,6 +23,10 @@ pub struct TeamArgs {
     /// one); without it only SQLite is measured.
     #[arg(long, value_name = "URL")]
     pub postgres: Option<String>,
+    /// Items the clients then work through with *Next* (claim, label), one
+    /// item each per claim, labels per item 1.
+    #[arg(long, default_value_t = 2000)]
+    pub claims: usize,
     /// One JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -37,6 +42,8 @@ struct Figures {
     /// polling the file every 50 ms, as a window would, on SQLite).
     appear_median: Duration,
     appear_p99: Duration,
+    claim_median: Duration,
+    claim_p99: Duration,
 }
 
 const ITEMS: usize = 200;
@@ -54,18 +61,20 @@ pub fn run(args: &TeamArgs) -> anyhow::Result<()> {
     // SQLite: one folder, every client its own connection to the file.
     let folder = scratch.path().join("folder");
     let mut admin = Project::create(&folder, &Schema::rop())?;
-    let ids = add_items(&mut admin, &scratch.path().join("images"))?;
+    let ids = add_items(&mut admin, &scratch.path().join("images"), ITEMS)?;
     let names: Vec<String> = (0..clients).map(|c| format!("grader{c}")).collect();
     let open_folder = |_: &str| Project::open(&folder).map_err(anyhow::Error::from);
     let (rate, commits) = load(&open_folder, &names, &ids, labels)?;
     let appear = appear_by_polling(&folder, &ids)?;
-    rows.push(figures("SQLite (one file)", rate, commits, appear));
+    let queue = add_items(&mut admin, &scratch.path().join("queue"), args.claims)?;
+    let claims = claim_through(&mut admin, &open_folder, &names, &queue)?;
+    rows.push(figures("SQLite (one file)", rate, commits, appear, claims));
 
     if let Some(url) = &args.postgres {
         let images = scratch.path().join("share");
         let mut admin =
             crate::store::postgres::init(url, &Schema::rop(), &images, &images.join(".loupe"))?;
-        let ids = add_items(&mut admin, &images)?;
+        let ids = add_items(&mut admin, &images, ITEMS)?;
         let suffix = std::process::id();
         let names: Vec<String> = (0..clients).map(|c| format!("bench{suffix}_{c}")).collect();
         for name in &names {
@@ -82,7 +91,9 @@ pub fn run(args: &TeamArgs) -> anyhow::Result<()> {
             |name: &str| Project::open(Path::new(&url_of(name))).map_err(anyhow::Error::from);
         let (rate, commits) = load(&open, &names, &ids, labels)?;
         let appear = appear_by_notification(url, &url_of(&names[0]), &ids)?;
-        rows.push(figures("PostgreSQL (LISTEN/NOTIFY)", rate, commits, appear));
+        let queue = add_items(&mut admin, &images.join("queue"), args.claims)?;
+        let claims = claim_through(&mut admin, &open, &names, &queue)?;
+        rows.push(figures("PostgreSQL (LISTEN/NOTIFY)", rate, commits, appear, claims));
     }
     report(&rows, clients, labels, args.json);
     Ok(())
@@ -121,12 +132,12 @@ fn url_for(l: &crate::store::postgres::Locator) -> String {
     format!("postgres://{credentials}{host}/{}{query}", l.database)
 }
 
-fn add_items(project: &mut Project, folder: &Path) -> anyhow::Result<Vec<i64>> {
+fn add_items(project: &mut Project, folder: &Path, count: usize) -> anyhow::Result<Vec<i64>> {
     std::fs::create_dir_all(folder)?;
-    let mut ids = Vec::with_capacity(ITEMS);
-    for i in 0..ITEMS {
+    let mut ids = Vec::with_capacity(count);
+    for i in 0..count {
         let path = folder.join(format!("i{i:04}.png"));
-        std::fs::write(&path, format!("bench image {i}"))?;
+        std::fs::write(&path, format!("bench image {} {i}", folder.display()))?;
         let (AddOutcome::Added(id) | AddOutcome::Duplicate(id)) =
             project.add_item(&path, Pool::Unlabeled)?;
         ids.push(id);
@@ -180,6 +191,54 @@ fn load(
     Ok((latencies.len() as f64 / seconds, latencies))
 }
 
+/// Every client presses *Next* and labels what it is handed, all at once,
+/// until `queue` is done (labels per item 1); returns each claim's latency.
+fn claim_through(
+    admin: &mut Project,
+    open: &(dyn Fn(&str) -> anyhow::Result<Project> + Sync),
+    names: &[String],
+    queue: &[i64],
+) -> anyhow::Result<Vec<Duration>> {
+    admin.set_queue_settings(crate::store::queue::QueueSettings {
+        labels_per_item: Some(1),
+        lease_seconds: crate::store::queue::DEFAULT_LEASE_SECONDS,
+    })?;
+    let mut projects = names
+        .iter()
+        .map(|n| open(n))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = projects
+            .iter_mut()
+            .zip(names)
+            .map(|(project, name)| {
+                scope.spawn(move || -> anyhow::Result<Vec<Duration>> {
+                    let mut own = Vec::new();
+                    loop {
+                        let at = Instant::now();
+                        let Some(claim) = project.claim_next_item(name, queue)? else {
+                            return Ok(own);
+                        };
+                        own.push(at.elapsed());
+                        if let crate::store::queue::WorkUnit::Item(id) = claim.unit {
+                            project.set_label(id, name, "stage", Some(STAGES[own.len() % 4]))?;
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for handle in handles {
+            all.extend(
+                handle
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("a client panicked"))??,
+            );
+        }
+        anyhow::Ok(all)
+    })
+}
+
 /// SQLite has no notifications: a second connection polls the newest
 /// annotation id every 50 ms, as a window could.
 fn appear_by_polling(folder: &Path, ids: &[i64]) -> anyhow::Result<Vec<Duration>> {
@@ -231,9 +290,11 @@ fn figures(
     rate: f64,
     mut commits: Vec<Duration>,
     mut appear: Vec<Duration>,
+    mut claims: Vec<Duration>,
 ) -> Figures {
     commits.sort();
     appear.sort();
+    claims.sort();
     Figures {
         engine,
         labels_per_second: rate,
@@ -241,6 +302,8 @@ fn figures(
         commit_p99: percentile(&commits, 0.99),
         appear_median: percentile(&appear, 0.5),
         appear_p99: percentile(&appear, 0.99),
+        claim_median: percentile(&claims, 0.5),
+        claim_p99: percentile(&claims, 0.99),
     }
 }
 
@@ -259,6 +322,8 @@ fn report(rows: &[Figures], clients: usize, labels: usize, json: bool) {
                     "commit_ms_p99": ms(f.commit_p99),
                     "appear_ms_median": ms(f.appear_median),
                     "appear_ms_p99": ms(f.appear_p99),
+                    "claim_ms_median": ms(f.claim_median),
+                    "claim_ms_p99": ms(f.claim_p99),
                 })
             })
             .collect();
@@ -267,18 +332,20 @@ fn report(rows: &[Figures], clients: usize, labels: usize, json: bool) {
     }
     println!("{clients} clients, {labels} labels in all, one machine");
     println!(
-        "| engine | labels/s | commit median | commit p99 | appears elsewhere, median | p99 |"
+        "| engine | labels/s | commit median | commit p99 | appears elsewhere, median | p99 | Next (claim) median | p99 |"
     );
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for f in rows {
         println!(
-            "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.1} ms | {:.1} ms |",
+            "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.1} ms | {:.1} ms | {:.2} ms | {:.2} ms |",
             f.engine,
             f.labels_per_second,
             ms(f.commit_median),
             ms(f.commit_p99),
             ms(f.appear_median),
-            ms(f.appear_p99)
+            ms(f.appear_p99),
+            ms(f.claim_median),
+            ms(f.claim_p99)
         );
     }
 }
