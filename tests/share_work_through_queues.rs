@@ -7,12 +7,14 @@
 
 mod common;
 #[path = "common/postgres_server.rs"]
+#[allow(dead_code)]
 mod postgres_server;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use common::{loupe, run_ok, stderr, stdout, write_png};
+use egui_kittest::kittest::Queryable;
 use loupe::store::postgres::Role;
 use loupe::store::queue::{QueueSettings, Verdict, WorkUnit};
 use loupe::store::{ADJUDICATOR, Pool, Project, Remark, Schema};
@@ -37,7 +39,9 @@ fn team_project(server: &PostgresServer, items: usize) -> (tempfile::TempDir, Ve
         ("carl", Role::Annotator),
         ("rita", Role::Reviewer),
     ] {
-        admin.create_user(name, role, &format!("{name}-pw")).unwrap();
+        admin
+            .create_user(name, role, &format!("{name}-pw"))
+            .unwrap();
     }
     drop(admin);
     // Real files for the few items a test opens; rows alone for the many
@@ -73,7 +77,10 @@ fn open(server: &PostgresServer, user: &str) -> Project {
 
 /// Two annotators press *Next* and label what they are handed, at once,
 /// until nothing is left; returns what each was handed.
-fn claim_everything_at_once(open_as: &(dyn Fn(&str) -> Project + Sync), ids: &[i64]) -> Vec<Vec<i64>> {
+fn claim_everything_at_once(
+    open_as: &(dyn Fn(&str) -> Project + Sync),
+    ids: &[i64],
+) -> Vec<Vec<i64>> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = ["ana", "ben"]
             .into_iter()
@@ -83,13 +90,22 @@ fn claim_everything_at_once(open_as: &(dyn Fn(&str) -> Project + Sync), ids: &[i
                     let mut handed: Vec<i64> = Vec::new();
                     // As the window asks: the list from after the item just done.
                     let order_after = |last: Option<&i64>| -> Vec<i64> {
-                        let start = last.and_then(|l| ids.iter().position(|i| i == l)).map_or(0, |p| p + 1);
+                        let start = last
+                            .and_then(|l| ids.iter().position(|i| i == l))
+                            .map_or(0, |p| p + 1);
                         ids[start..].iter().chain(&ids[..start]).copied().collect()
                     };
-                    while let Some(claim) = project.claim_next_item(who, &order_after(handed.last())).unwrap() {
-                        let WorkUnit::Item(id) = claim.unit else { panic!("{claim:?}") };
+                    while let Some(claim) = project
+                        .claim_next_item(who, &order_after(handed.last()))
+                        .unwrap()
+                    {
+                        let WorkUnit::Item(id) = claim.unit else {
+                            panic!("{claim:?}")
+                        };
                         handed.push(id);
-                        project.set_label(id, who, "stage", Some("Stage 1")).unwrap();
+                        project
+                            .set_label(id, who, "stage", Some("Stage 1"))
+                            .unwrap();
                     }
                     handed
                 })
@@ -105,7 +121,11 @@ fn assert_each_item_once(handed: &[Vec<i64>], ids: &[i64]) {
     assert_eq!(all.len(), ids.len(), "an item was handed out twice");
     assert_eq!(distinct, ids.iter().copied().collect::<BTreeSet<_>>());
     // Both were handed work: the claims really ran side by side.
-    assert!(handed.iter().all(|h| !h.is_empty()), "{:?}", handed.iter().map(Vec::len).collect::<Vec<_>>());
+    assert!(
+        handed.iter().all(|h| !h.is_empty()),
+        "{:?}",
+        handed.iter().map(Vec::len).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -124,7 +144,9 @@ fn two_clients_pressing_next_at_once_are_never_handed_the_same_item() {
     for i in 0..300u32 {
         let path = dir.path().join(format!("i{i}.png"));
         std::fs::write(&path, format!("image {i}")).unwrap();
-        if let loupe::store::AddOutcome::Added(id) = project.add_item(&path, Pool::Unlabeled).unwrap() {
+        if let loupe::store::AddOutcome::Added(id) =
+            project.add_item(&path, Pool::Unlabeled).unwrap()
+        {
             ids.push(id);
         }
     }
@@ -144,12 +166,27 @@ fn a_lease_runs_out_and_labels_per_item_sends_an_item_to_several() {
     let (_share, ids) = team_project(&server, 4);
     let first = |user: &str| -> String {
         let line = run_ok(&["next", &url(&server, user)]);
-        line.split_whitespace().next().unwrap_or_default().to_string()
+        line.split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string()
     };
     // Only the admin sets the queue; an annotator is refused by the server.
-    let out = loupe(&["project", "settings", &url(&server, "ana"), "--lease-seconds", "2"]);
+    let out = loupe(&[
+        "project",
+        "settings",
+        &url(&server, "ana"),
+        "--lease-seconds",
+        "2",
+    ]);
     assert!(!out.status.success(), "{}", stdout(&out));
-    let shown = run_ok(&["project", "settings", &url(&server, "lead"), "--lease-seconds", "2"]);
+    let shown = run_ok(&[
+        "project",
+        "settings",
+        &url(&server, "lead"),
+        "--lease-seconds",
+        "2",
+    ]);
     assert_eq!(shown.trim(), "labels per item: 1; lease: 2 s");
     // ana's client claims item 1 and goes away without labeling it.
     assert_eq!(first("ana"), ids[0].to_string());
@@ -158,12 +195,25 @@ fn a_lease_runs_out_and_labels_per_item_sends_an_item_to_several() {
     // The lease ran out: carl is handed item 1; ana's own claim is renewed on asking.
     assert_eq!(first("carl"), ids[0].to_string());
     // Two labels per item: ana is handed carl's item too, carl moves on.
-    run_ok(&["project", "settings", &url(&server, "lead"), "--labels-per-item", "2", "--lease-seconds", "600"]);
+    run_ok(&[
+        "project",
+        "settings",
+        &url(&server, "lead"),
+        "--labels-per-item",
+        "2",
+        "--lease-seconds",
+        "600",
+    ]);
     assert_eq!(first("ana"), ids[0].to_string());
     assert_eq!(first("ben"), ids[1].to_string());
-    assert_eq!(first("carl"), ids[0].to_string(), "carl still holds item 1: asking again renews it");
+    assert_eq!(
+        first("carl"),
+        ids[0].to_string(),
+        "carl still holds item 1: asking again renews it"
+    );
     let mut carl = open(&server, "carl");
-    carl.set_label(ids[0], "carl", "stage", Some("Stage 1")).unwrap();
+    carl.set_label(ids[0], "carl", "stage", Some("Stage 1"))
+        .unwrap();
     // Item 1 is labeled by carl and held by ana: two, full. Item 2 has one holder.
     assert_eq!(first("carl"), ids[1].to_string());
     let json = run_ok(&["next", &url(&server, "rita"), "--json"]);
@@ -172,10 +222,21 @@ fn a_lease_runs_out_and_labels_per_item_sends_an_item_to_several() {
     assert!(doc["expires_ms"].as_i64().unwrap() > 0);
     // Leases never refuse a label: ben labels item 1 though two hold it.
     let mut ben = open(&server, "ben");
-    ben.set_label(ids[0], "ben", "stage", Some("Stage 2")).unwrap();
+    ben.set_label(ids[0], "ben", "stage", Some("Stage 2"))
+        .unwrap();
     // A bad setting is refused with the rule.
-    let out = loupe(&["project", "settings", &url(&server, "lead"), "--labels-per-item", "0"]);
-    assert!(stderr(&out).contains("labels per item must be 1–100 or all"), "{}", stderr(&out));
+    let out = loupe(&[
+        "project",
+        "settings",
+        &url(&server, "lead"),
+        "--labels-per-item",
+        "0",
+    ]);
+    assert!(
+        stderr(&out).contains("labels per item must be 1–100 or all"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// `loupe review` as `user`.
@@ -192,59 +253,141 @@ fn reviewers_accept_or_reject_and_a_rejected_label_returns_to_its_annotator() {
     let (_share, ids) = team_project(&server, 4);
     let (mut ana, mut ben) = (open(&server, "ana"), open(&server, "ben"));
     // Item 3 disagrees first, then item 1; item 2 is flagged unsure by ana.
-    ana.set_label(ids[2], "ana", "stage", Some("Stage 3")).unwrap();
-    ben.set_label(ids[2], "ben", "stage", Some("Stage 4")).unwrap();
-    ana.set_label(ids[0], "ana", "stage", Some("Stage 1")).unwrap();
-    ben.set_label(ids[0], "ben", "stage", Some("Stage 2")).unwrap();
-    ana.set_label(ids[1], "ana", "stage", Some("Stage 1")).unwrap();
-    ana.set_remark(ids[1], "ana", &Remark { unsure: true, note: "blurred".into() })
+    ana.set_label(ids[2], "ana", "stage", Some("Stage 3"))
         .unwrap();
-    ben.set_label(ids[3], "ben", "stage", Some("Normal")).unwrap();
+    ben.set_label(ids[2], "ben", "stage", Some("Stage 4"))
+        .unwrap();
+    ana.set_label(ids[0], "ana", "stage", Some("Stage 1"))
+        .unwrap();
+    ben.set_label(ids[0], "ben", "stage", Some("Stage 2"))
+        .unwrap();
+    ana.set_label(ids[1], "ana", "stage", Some("Stage 1"))
+        .unwrap();
+    ana.set_remark(
+        ids[1],
+        "ana",
+        &Remark {
+            unsure: true,
+            note: "blurred".into(),
+        },
+    )
+    .unwrap();
+    ben.set_label(ids[3], "ben", "stage", Some("Normal"))
+        .unwrap();
     let queue = ana.review_queue().unwrap();
     let order: Vec<i64> = queue.iter().map(|e| e.item_id).collect();
-    assert_eq!(order, [ids[2], ids[0], ids[1]], "oldest first; item 4 needs no review");
+    assert_eq!(
+        order,
+        [ids[2], ids[0], ids[1]],
+        "oldest first; item 4 needs no review"
+    );
     assert_eq!(queue[0].disagreements, ["stage"]);
     assert_eq!(queue[0].waiting, ["ana", "ben"]);
-    assert_eq!(queue[2].flagged, [("ana".to_string(), "blurred".to_string())]);
+    assert_eq!(
+        queue[2].flagged,
+        [("ana".to_string(), "blurred".to_string())]
+    );
     let listed = stdout(&review(&server, "rita", &[]));
-    assert!(listed.lines().next().unwrap().starts_with(&format!("{} since ", ids[2])), "{listed}");
+    assert!(
+        listed
+            .lines()
+            .next()
+            .unwrap()
+            .starts_with(&format!("{} since ", ids[2])),
+        "{listed}"
+    );
     assert!(listed.contains("flagged by ana: blurred"), "{listed}");
     // An annotator may not give verdicts: the server refuses.
-    let out = review(&server, "ana", &[&ids[0].to_string(), "--reject", "ben", "--reason", "no"]);
+    let out = review(
+        &server,
+        "ana",
+        &[&ids[0].to_string(), "--reject", "ben", "--reason", "no"],
+    );
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("permission") || stderr(&out).contains("policy"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("permission") || stderr(&out).contains("policy"),
+        "{}",
+        stderr(&out)
+    );
     // A rejection needs a reason.
-    let out = loupe(&["review", &url(&server, "rita"), &ids[0].to_string(), "--reject", "ana"]);
+    let out = loupe(&[
+        "review",
+        &url(&server, "rita"),
+        &ids[0].to_string(),
+        "--reject",
+        "ana",
+    ]);
     assert!(!out.status.success());
     // rita rejects ana's label of item 1: it returns to ana's queue, first, with the reason.
-    let said = stdout(&review(&server, "rita", &[&ids[0].to_string(), "--reject", "ana", "--reason", "look at the ridge again"]));
-    assert_eq!(said.trim(), format!("rejected ana's label of item {}", ids[0]));
+    let said = stdout(&review(
+        &server,
+        "rita",
+        &[
+            &ids[0].to_string(),
+            "--reject",
+            "ana",
+            "--reason",
+            "look at the ridge again",
+        ],
+    ));
+    assert_eq!(
+        said.trim(),
+        format!("rejected ana's label of item {}", ids[0])
+    );
     let next = run_ok(&["next", &url(&server, "ana")]);
     assert!(next.starts_with(&format!("{} ", ids[0])), "{next}");
-    assert!(next.contains("returned by a reviewer: look at the ridge again"), "{next}");
+    assert!(
+        next.contains("returned by a reviewer: look at the ridge again"),
+        "{next}"
+    );
     // Still waiting for ben's verdict; ana relabels, agreeing: nothing to review there.
-    ana.set_label(ids[0], "ana", "stage", Some("Stage 2")).unwrap();
+    ana.set_label(ids[0], "ana", "stage", Some("Stage 2"))
+        .unwrap();
     assert!(ana.returned_items("ana").unwrap().is_empty());
-    let order: Vec<i64> = ana.review_queue().unwrap().iter().map(|e| e.item_id).collect();
+    let order: Vec<i64> = ana
+        .review_queue()
+        .unwrap()
+        .iter()
+        .map(|e| e.item_id)
+        .collect();
     assert_eq!(order, [ids[2], ids[1]]);
     // rita accepts ben's label of item 3: it becomes the adjudicated label.
     let mut rita = open(&server, "rita");
-    rita.review_label(ids[2], "ben", "rita", Verdict::Accept, "").unwrap();
-    assert_eq!(rita.consensus(ids[2], "stage").unwrap().as_deref(), Some("Stage 4"));
-    assert_eq!(rita.current_labels(ids[2]).unwrap()[ADJUDICATOR]["stage"], "Stage 4");
+    rita.review_label(ids[2], "ben", "rita", Verdict::Accept, "")
+        .unwrap();
+    assert_eq!(
+        rita.consensus(ids[2], "stage").unwrap().as_deref(),
+        Some("Stage 4")
+    );
+    assert_eq!(
+        rita.current_labels(ids[2]).unwrap()[ADJUDICATOR]["stage"],
+        "Stage 4"
+    );
     // Accepting the flagged label empties the queue; verdicts are append-only rows.
-    rita.review_label(ids[1], "ana", "rita", Verdict::Accept, "fine").unwrap();
+    rita.review_label(ids[1], "ana", "rita", Verdict::Accept, "fine")
+        .unwrap();
     assert!(rita.review_queue().unwrap().is_empty());
-    assert_eq!(server.psql("queue", "SELECT string_agg(verdict || ':' || annotator, ',' ORDER BY id) FROM reviews"), "reject:ana,accept:ben,accept:ana");
+    assert_eq!(
+        server.psql(
+            "queue",
+            "SELECT string_agg(verdict || ':' || annotator, ',' ORDER BY id) FROM reviews"
+        ),
+        "reject:ana,accept:ben,accept:ana"
+    );
     // A rejection may not be forged under another reviewer's name.
-    assert!(rita.review_label(ids[3], "ben", "lead", Verdict::Reject, "x").is_err());
+    assert!(
+        rita.review_label(ids[3], "ben", "lead", Verdict::Reject, "x")
+            .is_err()
+    );
 }
 
 /// An offline copy's labels, written as its annotator in the window would.
 fn label_offline(copy: &Path, annotator: &str, labels: &[(i64, &str)]) {
     let mut project = Project::open(copy).unwrap();
     for (id, stage) in labels {
-        project.set_label(*id, annotator, "stage", Some(stage)).unwrap();
+        project
+            .set_label(*id, annotator, "stage", Some(stage))
+            .unwrap();
     }
 }
 
@@ -268,51 +411,134 @@ fn synced_line(copy: &Path, password: &str) -> String {
 fn offline_work_on_two_workstations_syncs_back_once() {
     let server = PostgresServer::start();
     let (_share, ids) = team_project(&server, 6);
-    run_ok(&["project", "settings", &url(&server, "lead"), "--labels-per-item", "2"]);
+    run_ok(&[
+        "project",
+        "settings",
+        &url(&server, "lead"),
+        "--labels-per-item",
+        "2",
+    ]);
     let mut ben = open(&server, "ben");
-    ben.set_label(ids[0], "ben", "stage", Some("Stage 1")).unwrap();
+    ben.set_label(ids[0], "ben", "stage", Some("Stage 1"))
+        .unwrap();
     let work = tempfile::tempdir().unwrap();
     let (copy_ana, copy_carl) = (work.path().join("ana"), work.path().join("carl"));
-    let said = run_ok(&["checkout", &url(&server, "ana"), "--to", copy_ana.to_str().unwrap(), "--items", "3"]);
+    let said = run_ok(&[
+        "checkout",
+        &url(&server, "ana"),
+        "--to",
+        copy_ana.to_str().unwrap(),
+        "--items",
+        "3",
+    ]);
     assert!(said.starts_with("took 3 items offline"), "{said}");
-    run_ok(&["checkout", &url(&server, "carl"), "--to", copy_carl.to_str().unwrap(), "--items", "3"]);
+    run_ok(&[
+        "checkout",
+        &url(&server, "carl"),
+        "--to",
+        copy_carl.to_str().unwrap(),
+        "--items",
+        "3",
+    ]);
     // The copy is a folder project with the items' files and labels as they were.
     let copy = Project::open(&copy_ana).unwrap();
     let copied: Vec<i64> = copy.items().unwrap().iter().map(|i| i.id).collect();
     assert_eq!(copied, &ids[..3]);
-    assert!(copy.resolve(&copy.items().unwrap()[0]).starts_with(&copy_ana));
-    assert_eq!(copy.current_labels(ids[0]).unwrap()["ben"]["stage"], "Stage 1");
+    assert!(
+        copy.resolve(&copy.items().unwrap()[0])
+            .starts_with(&copy_ana)
+    );
+    assert_eq!(
+        copy.current_labels(ids[0]).unwrap()["ben"]["stage"],
+        "Stage 1"
+    );
     drop(copy);
     // Both work offline on the same items (two labels per item).
-    label_offline(&copy_ana, "ana", &[(ids[0], "Stage 1"), (ids[1], "Stage 2"), (ids[1], "Stage 3")]);
-    label_offline(&copy_carl, "carl", &[(ids[1], "Stage 4"), (ids[2], "Normal")]);
+    label_offline(
+        &copy_ana,
+        "ana",
+        &[
+            (ids[0], "Stage 1"),
+            (ids[1], "Stage 2"),
+            (ids[1], "Stage 3"),
+        ],
+    );
+    label_offline(
+        &copy_carl,
+        "carl",
+        &[(ids[1], "Stage 4"), (ids[2], "Normal")],
+    );
     let rows = |sql: &str| server.psql("queue", sql);
-    assert_eq!(rows("SELECT count(*) FROM annotations"), "1", "nothing reaches the server before a sync");
-    assert_eq!(synced_line(&copy_ana, "ana-pw"), format!("synced 3 labels and 0 remarks to {}", loupe::store::postgres::redact(&url(&server, "ana")).replace(":ana-pw", "")));
-    assert_eq!(synced_line(&copy_carl, "carl-pw").split(" to ").next().unwrap(), "synced 2 labels and 0 remarks");
+    assert_eq!(
+        rows("SELECT count(*) FROM annotations"),
+        "1",
+        "nothing reaches the server before a sync"
+    );
+    assert_eq!(
+        synced_line(&copy_ana, "ana-pw"),
+        format!(
+            "synced 3 labels and 0 remarks to {}",
+            loupe::store::postgres::without_password(&url(&server, "ana"))
+        )
+    );
+    assert_eq!(
+        synced_line(&copy_carl, "carl-pw")
+            .split(" to ")
+            .next()
+            .unwrap(),
+        "synced 2 labels and 0 remarks"
+    );
     // Both histories are there, consensus as on one machine.
     let lead = open(&server, "lead");
     let labels = lead.current_labels(ids[1]).unwrap();
-    assert_eq!((labels["ana"]["stage"].as_str(), labels["carl"]["stage"].as_str()), ("Stage 3", "Stage 4"));
-    assert_eq!(lead.consensus(ids[0], "stage").unwrap().as_deref(), Some("Stage 1"));
-    assert_eq!(lead.consensus(ids[1], "stage").unwrap(), None, "a disagreement, as on one machine");
+    assert_eq!(
+        (
+            labels["ana"]["stage"].as_str(),
+            labels["carl"]["stage"].as_str()
+        ),
+        ("Stage 3", "Stage 4")
+    );
+    assert_eq!(
+        lead.consensus(ids[0], "stage").unwrap().as_deref(),
+        Some("Stage 1")
+    );
+    assert_eq!(
+        lead.consensus(ids[1], "stage").unwrap(),
+        None,
+        "a disagreement, as on one machine"
+    );
     assert_eq!(lead.item(ids[2]).unwrap().pool, Pool::Labeled);
-    assert_eq!(rows("SELECT count(*) FROM annotations WHERE annotator = 'ana'"), "3", "history kept whole");
+    assert_eq!(
+        rows("SELECT count(*) FROM annotations WHERE annotator = 'ana'"),
+        "3",
+        "history kept whole"
+    );
     // A second sync changes nothing.
     assert!(synced_line(&copy_ana, "ana-pw").starts_with("synced 0 labels"));
     // A sync whose answer was lost (the copy does not know it got through)
     // is done again: nothing is doubled.
     let conn = rusqlite::Connection::open(copy_ana.join("loupe.sqlite")).unwrap();
-    conn.execute("UPDATE meta SET value = '1' WHERE key = 'offline_labels_synced_to'", []).unwrap();
+    conn.execute(
+        "UPDATE meta SET value = '1' WHERE key = 'offline_labels_synced_to'",
+        [],
+    )
+    .unwrap();
     drop(conn);
     let again = synced_line(&copy_ana, "ana-pw");
-    assert!(again.contains("synced 0 labels") && again.contains("(3 were there already)"), "{again}");
+    assert!(
+        again.contains("synced 0 labels") && again.contains("(3 were there already)"),
+        "{again}"
+    );
     assert_eq!(rows("SELECT count(*) FROM annotations"), "6");
     // Work by another name in the copy is refused, naming it; nothing goes.
     label_offline(&copy_ana, "mallory", &[(ids[2], "Stage 5")]);
     label_offline(&copy_ana, "ana", &[(ids[2], "Stage 5")]);
     let out = sync_as(&copy_ana, "ana-pw");
-    assert!(stderr(&out).contains("\"mallory\"") && stderr(&out).contains("nothing was synced"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("\"mallory\"") && stderr(&out).contains("nothing was synced"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(rows("SELECT count(*) FROM annotations"), "6");
 }
 
@@ -322,7 +548,14 @@ fn a_sync_the_server_dies_in_is_completed_by_the_next() {
     let (_share, ids) = team_project(&server, 3000);
     let work = tempfile::tempdir().unwrap();
     let copy = work.path().join("ana");
-    run_ok(&["checkout", &url(&server, "ana"), "--to", copy.to_str().unwrap(), "--items", "8"]);
+    run_ok(&[
+        "checkout",
+        &url(&server, "ana"),
+        "--to",
+        copy.to_str().unwrap(),
+        "--items",
+        "8",
+    ]);
     let mut local = Project::open(&copy).unwrap();
     let offline: Vec<i64> = local.items().unwrap().iter().map(|i| i.id).collect();
     assert_eq!(offline, &ids[..8]);
@@ -330,11 +563,18 @@ fn a_sync_the_server_dies_in_is_completed_by_the_next() {
     const STAGES: [&str; 4] = ["Normal", "Stage 1", "Stage 2", "Stage 3"];
     for round in 0..250 {
         for id in &offline {
-            local.set_label(*id, "ana", "stage", Some(STAGES[(round + *id as usize) % 4])).unwrap();
+            local
+                .set_label(
+                    *id,
+                    "ana",
+                    "stage",
+                    Some(STAGES[(round + *id as usize) % 4]),
+                )
+                .unwrap();
         }
     }
     drop(local);
-    let mut sync = std::process::Command::new(env!("CARGO_BIN_EXE_loupe"))
+    let sync = std::process::Command::new(env!("CARGO_BIN_EXE_loupe"))
         .args(["sync", copy.to_str().unwrap()])
         .env("PGPASSWORD", "ana-pw")
         .stdout(std::process::Stdio::piped())
@@ -346,13 +586,155 @@ fn a_sync_the_server_dies_in_is_completed_by_the_next() {
     let first = sync.wait_with_output().unwrap();
     server.start_again();
     let second = synced_line(&copy, "ana-pw");
-    let rows: i64 = server.psql("queue", "SELECT count(*) FROM annotations").parse().unwrap();
-    assert_eq!(rows, 2000, "first: {} {} / second: {second}", stdout(&first), stderr(&first));
+    let rows: i64 = server
+        .psql("queue", "SELECT count(*) FROM annotations")
+        .parse()
+        .unwrap();
+    assert_eq!(
+        rows,
+        2000,
+        "first: {} {} / second: {second}",
+        stdout(&first),
+        stderr(&first)
+    );
     assert_eq!(server.psql("queue", "SELECT count(*) FROM synced"), "2000");
     let local = Project::open(&copy).unwrap();
     let server_labels = open(&server, "lead").all_current_labels().unwrap();
     for id in &offline {
-        assert_eq!(server_labels[id]["ana"], local.current_labels(*id).unwrap()["ana"], "item {id}");
+        assert_eq!(
+            server_labels[id]["ana"],
+            local.current_labels(*id).unwrap()["ana"],
+            "item {id}"
+        );
     }
     assert!(synced_line(&copy, "ana-pw").starts_with("synced 0 labels"));
+}
+
+type Window = egui_kittest::Harness<'static, loupe::ui::LoupeApp>;
+
+fn window(root: &Path) -> (Window, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    (common::window_on(root, data.path().to_path_buf()), data)
+}
+
+fn selected(window: &Window) -> Option<i64> {
+    window.state().state().session.as_ref().unwrap().selected
+}
+
+/// Steps the window until `done` holds (at most `seconds`).
+fn step_until(window: &mut Window, seconds: u64, done: impl Fn(&Window) -> bool) {
+    let started = std::time::Instant::now();
+    while !done(window) {
+        assert!(
+            started.elapsed().as_secs() < seconds,
+            "not within {seconds} s"
+        );
+        window.step();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_window_claims_reviews_and_syncs() {
+    use loupe::app::LabelingCommand;
+    let server = PostgresServer::start();
+    let (_share, ids) = team_project(&server, 4);
+    // Two windows open on the team project: each is handed its own item.
+    let (ana_window, _a) = window(Path::new(&url(&server, "ana")));
+    assert_eq!(selected(&ana_window), Some(ids[0]));
+    let (mut ben_window, _b) = window(Path::new(&url(&server, "ben")));
+    assert_eq!(selected(&ben_window), Some(ids[1]));
+    // Next in ben's window passes over the item ana holds.
+    ben_window.state_mut().apply(LabelingCommand::NextUnlabeled);
+    ben_window.run();
+    assert_eq!(selected(&ben_window), Some(ids[2]));
+    assert_eq!(
+        server.psql(
+            "queue",
+            "SELECT unit FROM leases WHERE annotator = 'ana' AND expires_ms > 0"
+        ),
+        format!("item:{}", ids[0])
+    );
+    // ana and ben disagree on item 1; rita rejects ana's label in her window.
+    open(&server, "ana")
+        .set_label(ids[0], "ana", "stage", Some("Stage 1"))
+        .unwrap();
+    open(&server, "ben")
+        .set_label(ids[0], "ben", "stage", Some("Stage 2"))
+        .unwrap();
+    let (mut rita_window, _r) = window(Path::new(&url(&server, "rita")));
+    rita_window.get_by_label("Review").click();
+    rita_window.run();
+    rita_window
+        .get_by_label_contains("disagree on stage")
+        .click();
+    rita_window.run();
+    assert_eq!(selected(&rita_window), Some(ids[0]));
+    rita_window
+        .get_by_label("Reason (needed to reject)")
+        .click();
+    rita_window.run();
+    rita_window
+        .get_by_label("Reason (needed to reject)")
+        .type_text("check the ridge");
+    rita_window.run();
+    rita_window
+        .get_all_by_label("Reject")
+        .next()
+        .unwrap()
+        .click();
+    rita_window.run();
+    assert!(
+        rita_window.state().state().notice.is_none(),
+        "{:?}",
+        rita_window.state().state().notice
+    );
+    assert_eq!(
+        server.psql(
+            "queue",
+            "SELECT verdict || ':' || annotator || ':' || reviewer || ':' || reason FROM reviews"
+        ),
+        "reject:ana:rita:check the ridge"
+    );
+    // An offline copy in the window: the status bar counts what waits, and Sync now pushes it.
+    let work = tempfile::tempdir().unwrap();
+    let copy = work.path().join("carl");
+    run_ok(&[
+        "checkout",
+        &url(&server, "carl"),
+        "--to",
+        copy.to_str().unwrap(),
+        "--items",
+        "1",
+    ]);
+    // SAFETY: set before the window's sync thread starts; nothing else reads it concurrently.
+    unsafe { std::env::set_var("PGPASSWORD", "carl-pw") };
+    let (mut carl_window, _c) = window(&copy);
+    let carl_item = selected(&carl_window).unwrap();
+    carl_window.state_mut().apply(LabelingCommand::SetLabel {
+        field: "stage".into(),
+        value: Some("Stage 3".into()),
+    });
+    carl_window.run();
+    carl_window.get_by_label_contains("1 label wait to sync");
+    carl_window.get_by_label("Sync now").click();
+    step_until(&mut carl_window, 30, |w| {
+        w.state()
+            .state()
+            .session
+            .as_ref()
+            .unwrap()
+            .team
+            .offline
+            .as_ref()
+            .unwrap()
+            .labels_waiting
+            == 0
+    });
+    carl_window.run();
+    carl_window.get_by_label_contains("online: synced 1 labels");
+    assert_eq!(
+        open(&server, "lead").current_labels(carl_item).unwrap()["carl"]["stage"],
+        "Stage 3"
+    );
 }

@@ -12,6 +12,7 @@ pub use super::exams::ExamCommand;
 pub use super::jobs::JobCommand;
 pub use super::painting::PaintCommand;
 pub use super::project::LabelingCommand;
+pub use super::team::TeamCommand;
 pub use super::training::TrainingCommand;
 pub use super::zones::ZoneCommand;
 
@@ -26,6 +27,13 @@ pub enum Command {
     Paint(PaintCommand),
     Exam(ExamCommand),
     Zone(ZoneCommand),
+    Team(TeamCommand),
+}
+
+impl From<TeamCommand> for Command {
+    fn from(command: TeamCommand) -> Self {
+        Command::Team(command)
+    }
 }
 
 impl From<ExamCommand> for Command {

@@ -14,6 +14,7 @@ pub mod project;
 pub mod report;
 pub mod review;
 pub mod settings;
+pub mod team;
 pub mod thumbnail;
 pub mod training;
 pub mod vocabulary;
@@ -123,6 +124,21 @@ pub struct AppState {
     /// DICOM series the user chose to resample (a gap or a tilt) in this
     /// window; everything else is read as stored.
     pub resampled_series: std::collections::BTreeSet<PathBuf>,
+}
+
+/// Once a frame: keep the held lease, read the review queue when it is
+/// shown, take a finished sync and start one that is due.
+fn team_tick(
+    session: &mut ProjectSession,
+    annotator: &str,
+) -> Result<(), crate::store::StoreError> {
+    session.keep_lease(annotator)?;
+    session.team.refresh_review(&session.project)?;
+    session.team.refresh_offline(&session.project)?;
+    session.team.poll_sync(&session.project)?;
+    let root = session.project.root().to_path_buf();
+    session.team.maybe_sync(&root, false);
+    Ok(())
 }
 
 impl AppState {
@@ -269,6 +285,11 @@ impl AppState {
         {
             self.error(format!("reading others' changes: {e}"));
         }
+        if let Some(session) = &mut self.session
+            && let Err(e) = team_tick(session, &self.settings.annotator)
+        {
+            self.error(e.to_string());
+        }
         let root = self.session.as_ref().map(|s| s.project.root());
         let (ended, failure) = self.training.poll(root);
         if ended {
@@ -397,17 +418,25 @@ impl AppState {
     fn open_project(&mut self, dir: &Path) {
         match ProjectSession::open(dir) {
             Ok(mut session) => {
-                // On a team project the window works as the database user.
+                // On a team project the window works as the database user;
+                // in an offline copy as the annotator it was taken for.
                 if let Some(solo) = self.solo_annotator.take() {
                     self.settings.annotator = solo;
                 }
-                if let Some(user) = session.project.user() {
-                    self.solo_annotator = Some(std::mem::replace(
-                        &mut self.settings.annotator,
-                        user.to_string(),
-                    ));
+                let works_as = session.project.user().map(str::to_string).or_else(|| {
+                    session
+                        .team
+                        .offline
+                        .as_ref()
+                        .map(|copy| copy.annotator.clone())
+                });
+                if let Some(user) = works_as {
+                    self.solo_annotator =
+                        Some(std::mem::replace(&mut self.settings.annotator, user));
                 }
-                session.next_unlabeled(&self.settings.annotator);
+                if let Err(e) = session.next_unlabeled(&self.settings.annotator) {
+                    self.error(format!("cannot claim an item: {e}"));
+                }
                 if session.selected.is_none() {
                     session.step(0);
                 }
@@ -427,6 +456,51 @@ impl AppState {
                 self.show_selected();
             }
             Err(e) => self.error(e.to_string()),
+        }
+    }
+
+    /// Applies a team command: the review queue, verdicts, syncing an
+    /// offline copy, taking work offline.
+    fn apply_team(&mut self, command: team::TeamCommand) -> Result<(), String> {
+        let Some(session) = &mut self.session else {
+            return Ok(());
+        };
+        match command {
+            team::TeamCommand::ShowReview(shown) => {
+                session.team.review_shown = shown;
+                session
+                    .team
+                    .refresh_review(&session.project)
+                    .map_err(|e| e.to_string())
+            }
+            team::TeamCommand::Review {
+                item_id,
+                annotator,
+                verdict,
+                reason,
+            } => {
+                let reviewer = self.settings.annotator.clone();
+                session
+                    .project
+                    .review_label(item_id, &annotator, &reviewer, verdict, &reason)
+                    .map_err(|e| e.to_string())?;
+                session.reload().map_err(|e| e.to_string())?;
+                session
+                    .team
+                    .refresh_review(&session.project)
+                    .map_err(|e| e.to_string())
+            }
+            team::TeamCommand::SyncNow => {
+                let root = session.project.root().to_path_buf();
+                session.team.maybe_sync(&root, true);
+                Ok(())
+            }
+            team::TeamCommand::TakeOffline { folder, items } => {
+                let annotator = self.settings.annotator.clone();
+                let copy = team::take_offline(&mut session.project, &annotator, &folder, items)?;
+                self.apply(WindowCommand::OpenProject(copy));
+                Ok(())
+            }
         }
     }
 
@@ -452,7 +526,11 @@ impl AppState {
                 },
             ),
             Command::Window(c) => self.apply_window(c),
+            Command::Team(c) => self.apply_team(c),
             Command::Exam(c) => match (&mut self.session, c) {
+                (Some(session), exams::ExamCommand::NextUngradedByMe) if session.is_shared() => {
+                    session.claim_next_eye(&self.settings.annotator)
+                }
                 (Some(session), exams::ExamCommand::MostUncertainEye) => {
                     session.most_uncertain_eye(&self.settings.annotator)
                 }

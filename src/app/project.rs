@@ -152,6 +152,10 @@ pub struct ProjectSession {
     pub exams: super::exams::ExamsView,
     /// On a team project: what others write, announced by the server.
     changes: Option<crate::store::postgres::ChangeListener>,
+    /// The lease held, the review queue, an offline copy's sync.
+    pub team: super::team::Team,
+    /// Why a reviewer returned the item the queue just handed out, if they did.
+    returned_reason: Option<String>,
 }
 
 impl ProjectSession {
@@ -177,7 +181,10 @@ impl ProjectSession {
             shown_column: None,
             exams: Default::default(),
             changes: None,
+            team: super::team::Team::default(),
+            returned_reason: None,
         };
+        session.team = super::team::Team::opened(&session.project)?;
         session.reload()?;
         if session.project.is_shared() {
             // Without the listener the window still works; it then shows
@@ -276,6 +283,7 @@ impl ProjectSession {
     fn rows_changed(&mut self) {
         self.listed.replace(None);
         self.counts.replace(None);
+        self.team.labels_changed();
     }
 
     /// The uncertainty of an item's prediction by the chosen measure.
@@ -311,10 +319,11 @@ impl ProjectSession {
     }
 
     /// Selects the listed item that is most uncertain and has no target label
-    /// from `annotator` and is not a test item. `false` when none has a prediction.
-    pub fn next_most_uncertain(&mut self, annotator: &str) -> bool {
+    /// from `annotator` and is not a test item (on a team project: claims
+    /// it, the first of them no one else holds). `false` when none has a prediction.
+    pub fn next_most_uncertain(&mut self, annotator: &str) -> Result<bool, StoreError> {
         let target = self.project.schema().target.clone();
-        let pick = self
+        let mut ranked: Vec<(i64, f64)> = self
             .visible()
             .into_iter()
             .filter(|r| r.item.pool != Pool::Test)
@@ -325,12 +334,32 @@ impl ProjectSession {
                     .is_none()
             })
             .filter_map(|r| self.uncertainty_of(r.item.id).map(|u| (r.item.id, u)))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(id, _)| id);
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let order: Vec<i64> = ranked.iter().map(|(id, _)| *id).collect();
+        let pick = self.pick(annotator, &order)?;
         if pick.is_some() {
             self.selected = pick;
         }
-        pick.is_some()
+        Ok(pick.is_some())
+    }
+
+    /// The first of `order` — on a team project, the one the store's queue
+    /// hands `annotator` (a claim: others are handed other items while it
+    /// is open), which may be an item a reviewer returned to them.
+    fn pick(&mut self, annotator: &str, order: &[i64]) -> Result<Option<i64>, StoreError> {
+        if !self.project.is_shared() {
+            return Ok(order.first().copied());
+        }
+        let Some(claim) = self.project.claim_next_item(annotator, order)? else {
+            return Ok(None);
+        };
+        self.team.hold(&claim, None);
+        self.returned_reason = claim.returned.clone();
+        Ok(match claim.unit {
+            crate::store::queue::WorkUnit::Item(id) => Some(id),
+            crate::store::queue::WorkUnit::Eye(..) => None,
+        })
     }
 
     /// Re-reads one item after a change to it: a few indexed queries, not
@@ -455,37 +484,87 @@ impl ProjectSession {
     }
 
     /// Selects the next item of the browser's list (after the current one,
-    /// wrapping) that `annotator` has not given a target label. `false` when none is left.
-    pub fn next_unlabeled(&mut self, annotator: &str) -> bool {
+    /// wrapping) that `annotator` has not given a target label; on a team
+    /// project the one the queue hands them from there. `false` when none is left.
+    pub fn next_unlabeled(&mut self, annotator: &str) -> Result<bool, StoreError> {
         let target = self.project.schema().target.clone();
-        let ids: Vec<i64> = self
-            .visible()
-            .iter()
-            .filter(|r| {
-                r.labels
-                    .get(annotator)
-                    .and_then(|f| f.get(&target))
-                    .is_none()
-            })
-            .map(|r| r.item.id)
-            .collect();
-        if ids.is_empty() {
-            return false;
-        }
         let all: Vec<i64> = self.visible().iter().map(|r| r.item.id).collect();
         let start = self
             .selected
             .and_then(|s| all.iter().position(|&i| i == s))
-            .unwrap_or(0);
-        let pick = all
+            .map_or(0, |p| p + 1);
+        let rotated: Vec<i64> = all[start.min(all.len())..]
             .iter()
-            .cycle()
-            .skip(start + 1)
-            .take(all.len())
-            .find(|id| ids.contains(id))
-            .copied();
-        self.selected = pick.or(Some(ids[0]));
-        true
+            .chain(&all[..start.min(all.len())])
+            .copied()
+            .collect();
+        let order: Vec<i64> = if self.project.is_shared() {
+            // The queue decides (returned items, labels per item, leases).
+            rotated
+        } else {
+            rotated
+                .into_iter()
+                .filter(|id| {
+                    self.row(*id)
+                        .and_then(|r| r.labels.get(annotator))
+                        .and_then(|f| f.get(&target))
+                        .is_none()
+                })
+                .collect()
+        };
+        let pick = self.pick(annotator, &order)?;
+        if pick.is_some() {
+            self.selected = pick;
+        }
+        Ok(pick.is_some())
+    }
+
+    /// Claims the next eye `annotator` has not graded, from after the open
+    /// exam (a team project's *Next eye*), and opens its exam.
+    pub fn claim_next_eye(&mut self, annotator: &str) -> Result<(), String> {
+        let exams = &self.exams.exams;
+        let start = self.exams.selected.map_or(0, |k| k + 1);
+        let order: Vec<crate::store::exams::EyeRef> = (0..exams.len())
+            .map(|i| (start + i) % exams.len())
+            .flat_map(|k| {
+                exams[k]
+                    .eyes
+                    .iter()
+                    .filter(|e| !e.images.is_empty())
+                    .map(move |e| exams[k].eye_ref(e.eye))
+            })
+            .collect();
+        let (eye, claim) = self
+            .project
+            .claim_next_eye(annotator, &order)
+            .map_err(|e| e.to_string())?
+            .ok_or("every eye with photographs has your grade or enough graders")?;
+        let k = exams
+            .iter()
+            .position(|x| x.infant == eye.infant && x.date == eye.exam_date)
+            .ok_or("the claimed exam is not listed")?;
+        self.exams.selected = Some(k);
+        self.exams.active_eye = eye.eye;
+        self.team.hold(&claim, Some(eye));
+        Ok(())
+    }
+
+    /// Keeps the held lease while its item (or eye) is what the window shows.
+    pub fn keep_lease(&mut self, annotator: &str) -> Result<(), StoreError> {
+        let shown_eye = if self.exams.shown {
+            self.exams
+                .open_exam()
+                .map(|exam| exam.eye_ref(self.exams.active_eye))
+        } else {
+            None
+        };
+        let shown_item = if self.exams.shown {
+            None
+        } else {
+            self.selected
+        };
+        self.team
+            .keep_lease(&mut self.project, annotator, shown_item, shown_eye.as_ref())
     }
 
     /// Sets a label on an item (durable when this returns) and records it for undo.
@@ -660,6 +739,13 @@ impl LabelingOutcome {
         }
     }
 
+    fn shown_with(text: String) -> Self {
+        Self {
+            show_selected: true,
+            info: Some(text),
+        }
+    }
+
     fn info(text: &str) -> Self {
         Self {
             show_selected: false,
@@ -669,6 +755,16 @@ impl LabelingOutcome {
 }
 
 impl ProjectSession {
+    /// Shows the item the queue handed out, saying why when a reviewer returned it.
+    fn returned_outcome(&mut self) -> LabelingOutcome {
+        match self.returned_reason.take() {
+            Some(reason) => LabelingOutcome::shown_with(format!(
+                "a reviewer returned this item to you: {reason}"
+            )),
+            None => LabelingOutcome::show(),
+        }
+    }
+
     /// Applies a labeling command as `annotator` (the owner of
     /// [`LabelingCommand`]s); an error is for the user, and nothing saved is lost.
     pub fn apply(
@@ -687,18 +783,22 @@ impl ProjectSession {
                 self.step(delta);
                 Ok(LabelingOutcome::show())
             }
-            LabelingCommand::NextUnlabeled => Ok(if self.next_unlabeled(annotator) {
-                LabelingOutcome::show()
-            } else {
-                LabelingOutcome::info("every listed item has your label")
-            }),
-            LabelingCommand::NextMostUncertain => Ok(if self.next_most_uncertain(annotator) {
-                LabelingOutcome::show()
-            } else {
-                LabelingOutcome::info(
-                    "no predictions yet: train a model (or run loupe predict) first",
-                )
-            }),
+            LabelingCommand::NextUnlabeled => {
+                Ok(if self.next_unlabeled(annotator).map_err(error)? {
+                    self.returned_outcome()
+                } else {
+                    LabelingOutcome::info("every listed item has your label")
+                })
+            }
+            LabelingCommand::NextMostUncertain => {
+                Ok(if self.next_most_uncertain(annotator).map_err(error)? {
+                    LabelingOutcome::show()
+                } else {
+                    LabelingOutcome::info(
+                        "no predictions yet: train a model (or run loupe predict) first",
+                    )
+                })
+            }
             LabelingCommand::SetUncertainty(measure) => {
                 self.uncertainty = measure;
                 self.order_changed();

@@ -185,7 +185,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(CliCommand::Stats(args)) => project::stats(&args),
         Some(CliCommand::Next(args)) => team::next(&args).context("cannot claim"),
         Some(CliCommand::Review(args)) => team::review(&args),
-        Some(CliCommand::Checkout(args)) => team::checkout(&args).context("cannot take work offline"),
+        Some(CliCommand::Checkout(args)) => {
+            team::checkout(&args).context("cannot take work offline")
+        }
         Some(CliCommand::Sync(args)) => team::sync(&args).context("cannot sync"),
     }
 }

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::store::{Pool, Project};
 use crate::store::queue::{QueueSettings, Verdict};
+use crate::store::{Pool, Project};
 
 #[derive(Debug, clap::Args)]
 pub struct NextArgs {
@@ -34,7 +34,12 @@ pub struct ReviewArgs {
     /// The item to give a verdict on (without it: list the queue).
     pub item: Option<String>,
     /// Accept this annotator's label (it becomes the adjudicated one where they disagree).
-    #[arg(long, value_name = "ANNOTATOR", requires = "item", conflicts_with = "reject")]
+    #[arg(
+        long,
+        value_name = "ANNOTATOR",
+        requires = "item",
+        conflicts_with = "reject"
+    )]
     pub accept: Option<String>,
     /// Reject this annotator's label (with --reason); the item returns to their queue.
     #[arg(long, value_name = "ANNOTATOR", requires_all = ["item", "reason"])]
@@ -159,7 +164,14 @@ pub fn review(args: &ReviewArgs) -> anyhow::Result<()> {
                 why.push(format!("disagree on {}", entry.disagreements.join(", ")));
             }
             for (who, note) in &entry.flagged {
-                why.push(format!("flagged by {who}{}", if note.is_empty() { String::new() } else { format!(": {note}") }));
+                why.push(format!(
+                    "flagged by {who}{}",
+                    if note.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {note}")
+                    }
+                ));
             }
             println!(
                 "{} since {}: {}; waiting: {}",
@@ -185,7 +197,11 @@ pub fn review(args: &ReviewArgs) -> anyhow::Result<()> {
     project.review_label(item.id, annotator, &reviewer, verdict, reason)?;
     println!(
         "{} {annotator}'s label of item {}",
-        if verdict == Verdict::Accept { "accepted" } else { "rejected" },
+        if verdict == Verdict::Accept {
+            "accepted"
+        } else {
+            "rejected"
+        },
         item.id
     );
     Ok(())
@@ -227,15 +243,22 @@ pub fn sync(args: &SyncArgs) -> anyhow::Result<()> {
 }
 
 /// `loupe project settings DIR [--labels-per-item N|all] [--lease-seconds S]`.
-pub fn settings(dir: &Path, labels_per_item: Option<&str>, lease_seconds: Option<u32>) -> anyhow::Result<()> {
+pub fn settings(
+    dir: &Path,
+    labels_per_item: Option<&str>,
+    lease_seconds: Option<u32>,
+) -> anyhow::Result<()> {
     let mut project = Project::open(dir)?;
     let mut settings = project.queue_settings()?;
     if labels_per_item.is_some() || lease_seconds.is_some() {
         if let Some(text) = labels_per_item {
-            settings.labels_per_item = match text {
-                "all" => None,
-                n => Some(n.parse().with_context(|| format!("--labels-per-item: {n:?} is not a number or all"))?),
-            };
+            settings.labels_per_item =
+                match text {
+                    "all" => None,
+                    n => Some(n.parse().with_context(|| {
+                        format!("--labels-per-item: {n:?} is not a number or all")
+                    })?),
+                };
         }
         if let Some(seconds) = lease_seconds {
             settings.lease_seconds = seconds;

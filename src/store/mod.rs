@@ -1198,8 +1198,7 @@ fn connect(db: &Path) -> Result<Db, StoreError> {
         .map_err(wrap)?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(wrap)?;
-    conn.busy_handler(Some(wait_for_the_writer))
-        .map_err(wrap)?;
+    conn.busy_handler(Some(wait_for_the_writer)).map_err(wrap)?;
     conn.execute_batch(SCHEMA_SQL).map_err(wrap)?;
     if let Err(e) = conn.execute_batch(LATER_INDEXES_SQL) {
         log::warn!(

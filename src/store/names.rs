@@ -144,7 +144,11 @@ impl ExportFolder {
         self.write_from(relative, &mut reader)
     }
 
-    fn write_from(&self, relative: &Path, reader: &mut impl std::io::Read) -> Result<(), StoreError> {
+    fn write_from(
+        &self,
+        relative: &Path,
+        reader: &mut impl std::io::Read,
+    ) -> Result<(), StoreError> {
         let path = self.partial.join(relative);
         if let Some(folder) = path.parent() {
             std::fs::create_dir_all(folder).map_err(|source| StoreError::Io {

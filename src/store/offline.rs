@@ -204,9 +204,10 @@ pub fn offline_copy(local: &Project) -> Result<Option<OfflineCopy>, StoreError> 
         "SELECT count(*) FROM annotations WHERE id > ?1",
         args![labels_to],
     )?;
-    let remarks_waiting: i64 = local
-        .db
-        .value("SELECT count(*) FROM remarks WHERE id > ?1", args![remarks_to])?;
+    let remarks_waiting: i64 = local.db.value(
+        "SELECT count(*) FROM remarks WHERE id > ?1",
+        args![remarks_to],
+    )?;
     Ok(Some(OfflineCopy {
         of,
         annotator,

@@ -507,7 +507,12 @@ fn roles_sql(database: &str, admin: &str) -> String {
 fn queue_roles_sql(database: &str) -> String {
     let (annotator, reviewer, admin_group) = group_roles(database);
     let qa = quote_identifier(&annotator);
-    let member = |group: &str| format!("pg_has_role(current_user, {}, 'MEMBER')", quote_literal(group));
+    let member = |group: &str| {
+        format!(
+            "pg_has_role(current_user, {}, 'MEMBER')",
+            quote_literal(group)
+        )
+    };
     let (is_admin, is_reviewer) = (member(&admin_group), member(&reviewer));
     format!(
         "GRANT SELECT, INSERT ON leases, reviews, synced TO {qa};\n\

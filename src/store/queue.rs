@@ -29,8 +29,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::db::{Sql, Tx, Value, args};
-use super::{ADJUDICATOR, Project, StoreError, annotator_name};
 use super::exams::EyeRef;
+use super::{ADJUDICATOR, Project, StoreError, annotator_name};
 use crate::rop::dates::Date;
 use crate::rop::exam::Eye;
 
@@ -136,7 +136,9 @@ pub struct Lease {
 fn database_now_ms(tx: &Tx) -> Result<i64, StoreError> {
     let sql = match tx {
         Tx::Sqlite { .. } => "SELECT CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
-        Tx::Postgres { .. } => "SELECT CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT)",
+        Tx::Postgres { .. } => {
+            "SELECT CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT)"
+        }
     };
     tx.value(sql, args![])
 }
@@ -198,7 +200,10 @@ fn labelers(
         return Ok(out);
     }
     let placeholders: Vec<String> = (3..3 + ids.len()).map(|k| format!("?{k}")).collect();
-    let mut values = vec![Value::Text(target.to_string()), Value::Text(ADJUDICATOR.into())];
+    let mut values = vec![
+        Value::Text(target.to_string()),
+        Value::Text(ADJUDICATOR.into()),
+    ];
     values.extend(ids);
     // The candidates' rows only (the item index), grouped: a pair counts
     // when its newest row is also its newest row with a value.
@@ -278,7 +283,9 @@ impl Project {
         let labels_per_item = match meta("labels_per_item")?.as_deref() {
             Some("all") => None,
             Some(n) => Some(n.parse().map_err(|_| {
-                StoreError::Invalid(format!("the project's labels_per_item {n:?} is not a number"))
+                StoreError::Invalid(format!(
+                    "the project's labels_per_item {n:?} is not a number"
+                ))
             })?),
             None if self.is_shared() => Some(1),
             None => None,
@@ -332,7 +339,10 @@ impl Project {
         order: &[i64],
     ) -> Result<Option<Claim>, StoreError> {
         let order: Vec<WorkUnit> = order.iter().map(|&id| WorkUnit::Item(id)).collect();
-        Ok(self.claim_units(annotator, &order, 1, true, None)?.into_iter().next())
+        Ok(self
+            .claim_units(annotator, &order, 1, true, None)?
+            .into_iter()
+            .next())
     }
 
     /// [`Project::claim_next_item`] for eyes at exams, in `order`: the
@@ -350,7 +360,11 @@ impl Project {
                 Some(WorkUnit::Eye(*exam, e.eye))
             })
             .collect();
-        let Some(claim) = self.claim_units(annotator, &units, 1, true, None)?.into_iter().next() else {
+        let Some(claim) = self
+            .claim_units(annotator, &units, 1, true, None)?
+            .into_iter()
+            .next()
+        else {
             return Ok(None);
         };
         let eye = units
@@ -431,8 +445,11 @@ impl Project {
             order,
             count,
             release_others,
-            lease_ms: i64::from(lease_seconds.unwrap_or(settings.lease_seconds).min(MAX_LEASE_SECONDS))
-                * 1000,
+            lease_ms: i64::from(
+                lease_seconds
+                    .unwrap_or(settings.lease_seconds)
+                    .min(MAX_LEASE_SECONDS),
+            ) * 1000,
         };
         self.write(|tx| claim_in(tx, &request, settings.labels_per_item, &target))
     }
@@ -544,7 +561,10 @@ fn claim_in(
         }
     }
     if request.release_others {
-        for unit in mine.iter().filter(|u| !picked.iter().any(|c| c.unit == **u)) {
+        for unit in mine
+            .iter()
+            .filter(|u| !picked.iter().any(|c| c.unit == **u))
+        {
             set_lease(tx, *unit, me, 0)?;
         }
     }
@@ -768,7 +788,11 @@ mod tests {
 
     #[test]
     fn unit_keys_round_trip() {
-        for unit in [WorkUnit::Item(12), WorkUnit::Eye(34, Eye::Left), WorkUnit::Eye(1, Eye::Right)] {
+        for unit in [
+            WorkUnit::Item(12),
+            WorkUnit::Eye(34, Eye::Left),
+            WorkUnit::Eye(1, Eye::Right),
+        ] {
             assert_eq!(WorkUnit::from_key(&unit.key()), Some(unit));
         }
         assert_eq!(WorkUnit::Eye(34, Eye::Left).key(), "eye:34:OS");

@@ -8,6 +8,7 @@ mod labeling;
 mod painting;
 mod picker;
 mod status;
+mod team;
 mod training;
 mod viewer;
 mod zones;
@@ -59,6 +60,8 @@ pub struct LoupeApp {
     annotator_draft: String,
     paint_draft: painting::PaintDraft,
     note_draft: String,
+    /// The reason typed in the review queue (for a rejection).
+    reason_draft: String,
     /// The item whose note `note_draft` holds.
     note_of: Option<i64>,
     /// How long recent frames took on the UI thread.
@@ -93,6 +96,7 @@ impl LoupeApp {
             picker: Default::default(),
             paint_draft: Default::default(),
             note_draft: String::new(),
+            reason_draft: String::new(),
             note_of: None,
             frame_times: Default::default(),
         }
@@ -153,8 +157,14 @@ impl eframe::App for LoupeApp {
             ui.ctx()
                 .request_repaint_after(std::time::Duration::from_millis(100));
         }
-        if self.state.session.as_ref().is_some_and(|s| s.is_shared()) {
-            // Others' work on a team project appears within a second.
+        if self
+            .state
+            .session
+            .as_ref()
+            .is_some_and(|s| s.is_shared() || s.team.offline.is_some())
+        {
+            // Others' work on a team project appears within a second; an
+            // offline copy's sync reports back.
             ui.ctx()
                 .request_repaint_after(std::time::Duration::from_millis(400));
         }
@@ -172,7 +182,7 @@ impl eframe::App for LoupeApp {
             )
         });
         egui::Panel::bottom("status").show(ui, |ui| {
-            status::status_ui(ui, &self.state, &self.frame_times)
+            status::status_ui(ui, &self.state, &self.frame_times, &mut commands)
         });
         if let Some(session) = &self.state.session {
             if session.exams.shown {
@@ -265,6 +275,7 @@ impl eframe::App for LoupeApp {
         picker::picker_ui(ui.ctx(), &self.state, &mut self.picker, &mut commands);
         picker::import_ui(ui.ctx(), &mut self.picker, &mut commands);
         training::training_ui(ui.ctx(), &self.state, &mut commands);
+        team::review_ui(ui.ctx(), &self.state, &mut self.reason_draft, &mut commands);
         if self
             .state
             .training
@@ -425,6 +436,9 @@ fn open_series_dialog(commands: &mut Commands) {
     }
 }
 
+/// How many items *Take offline…* claims.
+const OFFLINE_ITEMS: usize = 50;
+
 fn menu_ui(
     ui: &mut egui::Ui,
     state: &AppState,
@@ -502,6 +516,33 @@ fn menu_ui(
             {
                 commands.push(TrainingCommand::Show(!state.training.show));
             }
+            if let Some(session) = session {
+                let shown = session.team.review_shown;
+                if ui
+                    .selectable_label(shown, "Review")
+                    .on_hover_text("The review queue: disagreements and flagged items, oldest first")
+                    .clicked()
+                {
+                    commands.push(crate::app::team::TeamCommand::ShowReview(!shown));
+                }
+                if session.is_shared()
+                    && ui
+                        .button("Take offline…")
+                        .on_hover_text(format!(
+                            "Claim {OFFLINE_ITEMS} items and copy them into a new folder to label without the server; \
+                             it syncs back by itself when the server answers"
+                        ))
+                        .clicked()
+                    && let Some(folder) = rfd::FileDialog::new()
+                        .set_title("A new or empty folder for the offline copy")
+                        .pick_folder()
+                {
+                    commands.push(crate::app::team::TeamCommand::TakeOffline {
+                        folder,
+                        items: OFFLINE_ITEMS,
+                    });
+                }
+            }
         }
         if ui
             .button("Open file…")
@@ -520,14 +561,19 @@ fn menu_ui(
         ui.separator();
         let label = ui.label("Annotator");
         // On a team project the annotator is the database login: shown, not typed.
-        let shared = state.session.as_ref().is_some_and(|s| s.is_shared());
+        let shared = state
+            .session
+            .as_ref()
+            .is_some_and(|s| s.is_shared() || s.team.offline.is_some());
         let response = ui
             .add_enabled(
                 !shared,
                 egui::TextEdit::singleline(annotator_draft).desired_width(110.0),
             )
             .labelled_by(label.id)
-            .on_disabled_hover_text("on a team project you work as your database login");
+            .on_disabled_hover_text(
+                "on a team project you work as your database login, in an offline copy as whom it was taken for",
+            );
         if shared {
             annotator_draft.clone_from(&state.settings.annotator);
         } else if response.lost_focus() && *annotator_draft != state.settings.annotator {

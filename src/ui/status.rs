@@ -55,7 +55,27 @@ impl FrameTimes {
     }
 }
 
-pub fn status_ui(ui: &mut egui::Ui, state: &AppState, frames: &FrameTimes) {
+pub fn status_ui(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    frames: &FrameTimes,
+    commands: &mut crate::app::Commands,
+) {
+    if let Some(session) = &state.session
+        && let Some(team) = session.team.status()
+    {
+        ui.horizontal(|ui| {
+            ui.label(team);
+            if session.team.offline.is_some()
+                && ui
+                    .small_button("Sync now")
+                    .on_hover_text("Push the labels made here to the project now")
+                    .clicked()
+            {
+                commands.push(crate::app::team::TeamCommand::SyncNow);
+            }
+        });
+    }
     ui.horizontal(|ui| {
         ui.label(status_text(state));
         if let Some((median, p95)) = frames.summary() {

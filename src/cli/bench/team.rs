@@ -93,7 +93,13 @@ pub fn run(args: &TeamArgs) -> anyhow::Result<()> {
         let appear = appear_by_notification(url, &url_of(&names[0]), &ids)?;
         let queue = add_items(&mut admin, &images.join("queue"), args.claims)?;
         let claims = claim_through(&mut admin, &open, &names, &queue)?;
-        rows.push(figures("PostgreSQL (LISTEN/NOTIFY)", rate, commits, appear, claims));
+        rows.push(figures(
+            "PostgreSQL (LISTEN/NOTIFY)",
+            rate,
+            commits,
+            appear,
+            claims,
+        ));
     }
     report(&rows, clients, labels, args.json);
     Ok(())

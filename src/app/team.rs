@@ -1,0 +1,240 @@
+//! The window's side of team work: the lease this window holds on the item
+//! (or eye) it shows, renewed while it stays open; the review queue and the
+//! verdicts given from it; and an offline copy's sync with its project —
+//! by itself every half minute while labels wait, or on request — in a
+//! background thread, so the window never waits for the network.
+//! It owns [`TeamCommand`].
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::store::exams::EyeRef;
+use crate::store::offline::{self, OfflineCopy, SyncReport};
+use crate::store::queue::{Claim, ReviewEntry, Verdict, WorkUnit};
+use crate::store::{Project, StoreError};
+
+/// How often an offline copy tries its project while labels wait.
+pub const SYNC_EVERY: Duration = Duration::from_secs(30);
+
+/// What the team panels ask for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TeamCommand {
+    /// Show or hide the review queue.
+    ShowReview(bool),
+    /// A reviewer's verdict on one annotator's current label of an item.
+    Review {
+        item_id: i64,
+        annotator: String,
+        verdict: Verdict,
+        reason: String,
+    },
+    /// Push an offline copy's labels to its project now.
+    SyncNow,
+    /// Claim items of this team project and write them as an offline copy
+    /// in this (new or empty) folder, then open it.
+    TakeOffline { folder: PathBuf, items: usize },
+}
+
+/// A lease this window holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeldLease {
+    pub unit: WorkUnit,
+    /// The eye, as the exam view names it, for an eye's lease.
+    pub eye: Option<EyeRef>,
+    pub expires_ms: i64,
+    renewed: Instant,
+}
+
+/// Where an offline copy's sync stands.
+#[derive(Debug, Default)]
+pub enum SyncState {
+    #[default]
+    Idle,
+    Running(mpsc::Receiver<Result<SyncReport, String>>),
+    /// The last attempt, and when.
+    Done(Result<SyncReport, String>, Instant),
+}
+
+/// The team state of an open project.
+#[derive(Debug, Default)]
+pub struct Team {
+    pub lease: Option<HeldLease>,
+    /// The review queue is shown.
+    pub review_shown: bool,
+    /// The queue as last read (`None`: to be read when shown).
+    pub review: Option<Vec<ReviewEntry>>,
+    /// Set when the open project is an offline copy.
+    pub offline: Option<OfflineCopy>,
+    pub sync: SyncState,
+    last_sync_attempt: Option<Instant>,
+    /// Labels changed since the offline copy's waiting count was read.
+    offline_stale: bool,
+}
+
+impl Team {
+    /// The team state of a just opened project.
+    pub fn opened(project: &Project) -> Result<Self, StoreError> {
+        Ok(Self {
+            offline: offline::offline_copy(project)?,
+            ..Self::default()
+        })
+    }
+
+    /// Remembers a claim this window got.
+    pub fn hold(&mut self, claim: &Claim, eye: Option<EyeRef>) {
+        self.lease = Some(HeldLease {
+            unit: claim.unit,
+            eye,
+            expires_ms: claim.expires_ms,
+            renewed: Instant::now(),
+        });
+    }
+
+    /// Renews the held lease while `open` is what the window shows, at half
+    /// its time; lets it run out once the window shows something else.
+    pub fn keep_lease(
+        &mut self,
+        project: &mut Project,
+        annotator: &str,
+        shown_item: Option<i64>,
+        shown_eye: Option<&EyeRef>,
+    ) -> Result<(), StoreError> {
+        let Some(lease) = &mut self.lease else {
+            return Ok(());
+        };
+        let open = match lease.unit {
+            WorkUnit::Item(id) => shown_item == Some(id),
+            WorkUnit::Eye(..) => lease.eye.is_some() && shown_eye == lease.eye.as_ref(),
+        };
+        if !open {
+            self.lease = None;
+            return Ok(());
+        }
+        let half = Duration::from_secs(u64::from(project.queue_settings()?.lease_seconds) / 2);
+        if lease.renewed.elapsed() >= half.max(Duration::from_secs(1)) {
+            lease.expires_ms = project.renew_lease(annotator, lease.unit)?;
+            lease.renewed = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Forgets the queue as read (labels changed); read again when shown.
+    pub fn labels_changed(&mut self) {
+        self.review = None;
+        self.offline_stale = self.offline.is_some();
+    }
+
+    /// Re-reads what waits to sync after labels changed.
+    pub fn refresh_offline(&mut self, project: &Project) -> Result<(), StoreError> {
+        if self.offline_stale {
+            self.offline = offline::offline_copy(project)?;
+            self.offline_stale = false;
+        }
+        Ok(())
+    }
+
+    /// Reads the review queue when it is shown and not read since the last change.
+    pub fn refresh_review(&mut self, project: &Project) -> Result<(), StoreError> {
+        if self.review_shown && self.review.is_none() {
+            self.review = Some(project.review_queue()?);
+        }
+        Ok(())
+    }
+
+    /// Starts a sync of the offline copy at `root` in the background when
+    /// asked (`now`) or when labels wait and [`SYNC_EVERY`] has passed.
+    pub fn maybe_sync(&mut self, root: &Path, now: bool) {
+        let Some(copy) = &self.offline else { return };
+        if matches!(self.sync, SyncState::Running(_)) {
+            return;
+        }
+        let waiting = copy.labels_waiting + copy.remarks_waiting > 0;
+        let due = self
+            .last_sync_attempt
+            .is_none_or(|at| at.elapsed() >= SYNC_EVERY);
+        if !(now || (waiting && due)) {
+            return;
+        }
+        self.last_sync_attempt = Some(Instant::now());
+        let (send, receive) = mpsc::channel();
+        let root = root.to_path_buf();
+        let started = std::thread::Builder::new()
+            .name("loupe-sync".into())
+            .spawn(move || {
+                let result = offline::sync_folder(&root)
+                    .map(|(_, report)| report)
+                    .map_err(|e| e.to_string());
+                let _ = send.send(result);
+            });
+        self.sync = match started {
+            Ok(_) => SyncState::Running(receive),
+            Err(e) => SyncState::Done(Err(format!("cannot start the sync: {e}")), Instant::now()),
+        };
+    }
+
+    /// Takes a finished sync's result; then re-reads what waits.
+    pub fn poll_sync(&mut self, project: &Project) -> Result<(), StoreError> {
+        let SyncState::Running(receive) = &self.sync else {
+            return Ok(());
+        };
+        let result = match receive.try_recv() {
+            Ok(result) => result,
+            Err(mpsc::TryRecvError::Empty) => return Ok(()),
+            Err(mpsc::TryRecvError::Disconnected) => Err("the sync stopped".into()),
+        };
+        self.sync = SyncState::Done(result, Instant::now());
+        self.offline = offline::offline_copy(project)?;
+        Ok(())
+    }
+
+    /// The status bar's words for the team state, if any.
+    pub fn status(&self) -> Option<String> {
+        if let Some(copy) = &self.offline {
+            let place = crate::store::postgres::redact(&copy.of);
+            let waiting = copy.labels_waiting + copy.remarks_waiting;
+            let last = match &self.sync {
+                SyncState::Idle => String::new(),
+                SyncState::Running(_) => " · syncing…".into(),
+                SyncState::Done(Ok(report), at) => format!(
+                    " · online: synced {} labels {} s ago",
+                    report.labels + report.remarks,
+                    at.elapsed().as_secs()
+                ),
+                SyncState::Done(Err(e), _) => format!(" · offline ({e})"),
+            };
+            return Some(format!(
+                "offline copy of {place} as {} · {waiting} label{} wait to sync{last}",
+                copy.annotator,
+                if waiting == 1 { "" } else { "s" }
+            ));
+        }
+        let lease = self.lease.as_ref()?;
+        let what = match (&lease.unit, &lease.eye) {
+            (WorkUnit::Item(id), _) => format!("item {id}"),
+            (WorkUnit::Eye(..), Some(eye)) => eye.to_string(),
+            (WorkUnit::Eye(..), None) => "this eye".into(),
+        };
+        Some(format!(
+            "{what} is yours (claimed; others are handed other work)"
+        ))
+    }
+}
+
+/// Opens a team project's items as an offline copy in `folder`.
+pub fn take_offline(
+    project: &mut Project,
+    annotator: &str,
+    folder: &Path,
+    items: usize,
+) -> Result<PathBuf, String> {
+    let report = offline::checkout(
+        project,
+        Some(annotator),
+        folder,
+        items,
+        offline::DEFAULT_OFFLINE_HOURS,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(report.folder)
+}

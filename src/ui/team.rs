@@ -1,0 +1,123 @@
+//! The review queue's window: disagreements and flagged items, oldest
+//! first; choosing one opens the item, and each label waiting for a verdict
+//! can be accepted (it settles the disagreement) or rejected with a reason
+//! (it goes back to its annotator).
+
+use crate::app::team::TeamCommand;
+use crate::app::{AppState, Commands, LabelingCommand};
+use crate::store::queue::Verdict;
+
+pub fn review_ui(
+    ctx: &egui::Context,
+    state: &AppState,
+    reason_draft: &mut String,
+    commands: &mut Commands,
+) {
+    let Some(session) = &state.session else {
+        return;
+    };
+    if !session.team.review_shown {
+        return;
+    }
+    let mut open = true;
+    egui::Window::new("Review queue")
+        .open(&mut open)
+        .default_size([420.0, 380.0])
+        .show(ctx, |ui| {
+            let Some(queue) = &session.team.review else {
+                ui.label("reading…");
+                return;
+            };
+            if queue.is_empty() {
+                ui.label("Nothing to review: no disagreement or flagged item waits for a verdict.");
+                return;
+            }
+            ui.label(format!("{} items wait, oldest first", queue.len()));
+            egui::ScrollArea::vertical().max_height(180.0).show(ui, |ui| {
+                for entry in queue {
+                    let mut why = Vec::new();
+                    if !entry.disagreements.is_empty() {
+                        why.push(format!("disagree on {}", entry.disagreements.join(", ")));
+                    }
+                    for (who, _) in &entry.flagged {
+                        why.push(format!("flagged by {who}"));
+                    }
+                    let name = session
+                        .row(entry.item_id)
+                        .map(|r| r.case.clone().unwrap_or_else(|| r.item.path.clone()))
+                        .unwrap_or_default();
+                    let chosen = session.selected == Some(entry.item_id);
+                    let text = format!("{} {} — {}", entry.item_id, short(&name), why.join("; "));
+                    if ui
+                        .selectable_label(chosen, text)
+                        .on_hover_text(format!("since {}", entry.since))
+                        .clicked()
+                    {
+                        commands.push(LabelingCommand::SelectItem(entry.item_id));
+                    }
+                }
+            });
+            ui.separator();
+            let Some(entry) = session
+                .selected
+                .and_then(|id| queue.iter().find(|e| e.item_id == id))
+            else {
+                ui.weak("Choose an item to give verdicts on its labels.");
+                return;
+            };
+            for (who, note) in &entry.flagged {
+                if !note.is_empty() {
+                    ui.label(format!("{who}'s note: {note}"));
+                }
+            }
+            let label = ui.label("Reason (needed to reject)");
+            ui.add(egui::TextEdit::singleline(reason_draft).desired_width(f32::INFINITY))
+                .labelled_by(label.id);
+            let row = session.row(entry.item_id);
+            for annotator in &entry.waiting {
+                let values = row
+                    .and_then(|r| r.labels.get(annotator))
+                    .map(|fields| {
+                        fields
+                            .iter()
+                            .map(|(f, v)| format!("{f}: {v}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default();
+                ui.horizontal(|ui| {
+                    ui.strong(annotator);
+                    ui.label(values);
+                    let verdict = |verdict| TeamCommand::Review {
+                        item_id: entry.item_id,
+                        annotator: annotator.clone(),
+                        verdict,
+                        reason: reason_draft.clone(),
+                    };
+                    if ui
+                        .button("Accept")
+                        .on_hover_text("Their values become the adjudicated label where the annotators disagree")
+                        .clicked()
+                    {
+                        commands.push(verdict(Verdict::Accept));
+                    }
+                    if ui
+                        .add_enabled(!reason_draft.trim().is_empty(), egui::Button::new("Reject"))
+                        .on_hover_text("Returns the item to them with the reason")
+                        .on_disabled_hover_text("Write a reason first")
+                        .clicked()
+                    {
+                        commands.push(verdict(Verdict::Reject));
+                    }
+                });
+            }
+        });
+    if !open {
+        commands.push(TeamCommand::ShowReview(false));
+    }
+}
+
+/// A path's last part, for a list line.
+fn short(path: &str) -> &str {
+    path.rsplit(['/', '\\']).next().unwrap_or(path)
+}
