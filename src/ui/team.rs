@@ -23,6 +23,8 @@ pub fn review_ui(
     egui::Window::new("Review queue")
         .open(&mut open)
         .default_size([420.0, 380.0])
+        // Over the viewer, not the browser's filters it is used with.
+        .default_pos(ctx.content_rect().left_top() + egui::vec2(380.0, 80.0))
         .show(ctx, |ui| {
             let Some(queue) = &session.team.review else {
                 ui.label("reading…");
