@@ -638,22 +638,25 @@ fn step_until(window: &mut Window, seconds: u64, done: impl Fn(&Window) -> bool)
 fn the_window_claims_reviews_and_syncs() {
     use loupe::app::LabelingCommand;
     let server = PostgresServer::start();
-    let (_share, ids) = team_project(&server, 4);
-    // Two windows open on the team project: each is handed its own item.
+    let (_share, ids) = team_project(&server, 6);
+    // Two windows open on the team project: each is handed its own item
+    // (the first open item after the list's first, as a window has always opened).
     let (ana_window, _a) = window(Path::new(&url(&server, "ana")));
-    assert_eq!(selected(&ana_window), Some(ids[0]));
+    assert_eq!(selected(&ana_window), Some(ids[1]));
     let (mut ben_window, _b) = window(Path::new(&url(&server, "ben")));
-    assert_eq!(selected(&ben_window), Some(ids[1]));
-    // Next in ben's window passes over the item ana holds.
-    ben_window.state_mut().apply(LabelingCommand::NextUnlabeled);
-    ben_window.run();
     assert_eq!(selected(&ben_window), Some(ids[2]));
+    // Next in ben's window, from item 3 on, wrapping, then past ana's item 2.
+    for expected in [ids[3], ids[4], ids[5], ids[0], ids[2]] {
+        ben_window.state_mut().apply(LabelingCommand::NextUnlabeled);
+        ben_window.run();
+        assert_eq!(selected(&ben_window), Some(expected));
+    }
     assert_eq!(
         server.psql(
             "queue",
             "SELECT unit FROM leases WHERE annotator = 'ana' AND expires_ms > 0"
         ),
-        format!("item:{}", ids[0])
+        format!("item:{}", ids[1])
     );
     // ana and ben disagree on item 1; rita rejects ana's label in her window.
     open(&server, "ana")

@@ -206,6 +206,11 @@ impl ProjectSession {
         self.project.is_shared()
     }
 
+    /// On a team project: whether the server answers (`None` elsewhere).
+    pub fn online(&self) -> Option<bool> {
+        self.changes.as_ref().map(|c| c.online())
+    }
+
     /// Reloads when others wrote since the last call (labels, grades, maps,
     /// runs): their work appears, nothing of this window's is overwritten
     /// (the store is append-only). Returns whether it reloaded.
@@ -489,15 +494,15 @@ impl ProjectSession {
     pub fn next_unlabeled(&mut self, annotator: &str) -> Result<bool, StoreError> {
         let target = self.project.schema().target.clone();
         let all: Vec<i64> = self.visible().iter().map(|r| r.item.id).collect();
+        // After the selected item (with none, after the first: the list's
+        // order as the window has always walked it), wrapping.
         let start = self
             .selected
             .and_then(|s| all.iter().position(|&i| i == s))
-            .map_or(0, |p| p + 1);
-        let rotated: Vec<i64> = all[start.min(all.len())..]
-            .iter()
-            .chain(&all[..start.min(all.len())])
-            .copied()
-            .collect();
+            .unwrap_or(0)
+            + 1;
+        let start = start.min(all.len());
+        let rotated: Vec<i64> = all[start..].iter().chain(&all[..start]).copied().collect();
         let order: Vec<i64> = if self.project.is_shared() {
             // The queue decides (returned items, labels per item, leases).
             rotated

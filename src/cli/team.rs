@@ -60,9 +60,9 @@ pub struct CheckoutArgs {
     /// The offline copy: a new or empty folder.
     #[arg(long)]
     pub to: PathBuf,
-    /// How many items to claim.
-    #[arg(long, default_value_t = 50)]
-    pub items: usize,
+    /// How many items to claim (1–10000).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub items: u32,
     /// How long they stay claimed (1–12).
     #[arg(long, default_value_t = crate::store::offline::DEFAULT_OFFLINE_HOURS,
           value_parser = clap::value_parser!(u32).range(1..=12))]
@@ -213,7 +213,7 @@ pub fn checkout(args: &CheckoutArgs) -> anyhow::Result<()> {
         &mut project,
         args.annotator.as_deref(),
         &args.to,
-        args.items,
+        args.items as usize,
         args.hours,
     )?;
     println!(

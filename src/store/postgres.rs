@@ -690,6 +690,8 @@ pub fn open(locator: &Locator, root: &Path) -> Result<Project, StoreError> {
 pub struct ChangeListener {
     changed: std::sync::Arc<std::sync::atomic::AtomicBool>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Its connection to the server stands (the window's online/offline).
+    connected: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ChangeListener {
@@ -700,8 +702,9 @@ impl ChangeListener {
         let locator = Locator::parse(url)?;
         let changed = std::sync::Arc::new(AtomicBool::new(false));
         let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let connected = std::sync::Arc::new(AtomicBool::new(true));
         let mut client = Some(listen(&locator)?);
-        let (flag, ended) = (changed.clone(), stop.clone());
+        let (flag, ended, up) = (changed.clone(), stop.clone(), connected.clone());
         std::thread::Builder::new()
             .name("loupe-changes".into())
             .spawn(move || {
@@ -709,6 +712,7 @@ impl ChangeListener {
                     let Some(connection) = client.as_mut() else {
                         std::thread::sleep(Duration::from_secs(1));
                         client = listen(&locator).ok();
+                        up.store(client.is_some(), Ordering::Relaxed);
                         if client.is_some() {
                             // Whatever happened while away: look again.
                             flag.store(true, Ordering::Relaxed);
@@ -737,11 +741,21 @@ impl ChangeListener {
                     drop(notifications);
                     if lost || connection.is_closed() {
                         client = None;
+                        up.store(false, Ordering::Relaxed);
                     }
                 }
             })
             .map_err(|e| StoreError::Invalid(format!("cannot start the change listener: {e}")))?;
-        Ok(Self { changed, stop })
+        Ok(Self {
+            changed,
+            stop,
+            connected,
+        })
+    }
+
+    /// Whether the server answers (as of the listener's last look, within a second).
+    pub fn online(&self) -> bool {
+        self.connected.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether others wrote since the last call (and clears it).

@@ -62,10 +62,25 @@ pub fn status_ui(
     commands: &mut crate::app::Commands,
 ) {
     if let Some(session) = &state.session
-        && let Some(team) = session.team.status()
+        && (session.team.status().is_some() || session.online().is_some())
     {
         ui.horizontal(|ui| {
-            ui.label(team);
+            match session.online() {
+                Some(true) => {
+                    ui.label(format!("team project · online as {}", state.settings.annotator));
+                }
+                Some(false) => {
+                    ui.colored_label(
+                        ui.visuals().warn_fg_color,
+                        "team project · offline: the server does not answer, labels cannot be saved until it is back \
+                         (take work offline before leaving the network)",
+                    );
+                }
+                None => {}
+            }
+            if let Some(team) = session.team.status() {
+                ui.label(team);
+            }
             if session.team.offline.is_some()
                 && ui
                     .small_button("Sync now")
