@@ -79,6 +79,9 @@ pub fn status_ui(
                 None => {}
             }
             if let Some(team) = session.team.status() {
+                if session.online().is_some() {
+                    ui.separator();
+                }
                 ui.label(team);
             }
             if session.team.offline.is_some()
