@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+use crate::store::Project;
 use crate::store::queue::{QueueSettings, Verdict};
-use crate::store::{Pool, Project};
 
 #[derive(Debug, clap::Args)]
 pub struct NextArgs {
@@ -89,11 +89,7 @@ pub fn next(args: &NextArgs) -> anyhow::Result<()> {
         return print_claim(args, claim.map(|(eye, c)| (eye.to_string(), None, c)));
     }
     let items = project.items()?;
-    // Unlabeled items first, then labeled ones (open while the project asks
-    // for more labels per item than they have), then the test pool.
-    let mut by_pool: Vec<&crate::store::Item> = items.iter().collect();
-    by_pool.sort_by_key(|i| (i.pool != Pool::Unlabeled, i.pool == Pool::Test, i.id));
-    let mut order: Vec<i64> = by_pool.iter().map(|i| i.id).collect();
+    let mut order = crate::store::queue::queue_order(&items);
     if args.most_uncertain {
         let predictions = project.predictions()?;
         order.retain(|id| predictions.contains_key(id));

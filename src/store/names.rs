@@ -95,7 +95,7 @@ impl ExportFolder {
             let mut entries = std::fs::read_dir(destination).map_err(io(destination))?;
             if entries.next().is_some() {
                 return Err(StoreError::Invalid(format!(
-                    "{} is not empty: an export writes into a new or empty folder, so nothing there is overwritten",
+                    "{} is not empty: Loupe writes exports and offline copies into a new or empty folder, so nothing there is overwritten",
                     destination.display()
                 )));
             }

@@ -79,7 +79,10 @@ pub fn checkout(
     }
     let annotator = server.annotator(annotator)?;
     let items = server.items()?;
-    let order: Vec<WorkUnit> = items.iter().map(|i| WorkUnit::Item(i.id)).collect();
+    let order: Vec<WorkUnit> = super::queue::queue_order(&items)
+        .into_iter()
+        .map(WorkUnit::Item)
+        .collect();
     let claims = server.claim_many(&annotator, &order, count, hours.saturating_mul(3600))?;
     let Some(expires_ms) = claims.iter().map(|c| c.expires_ms).max() else {
         return Err(StoreError::Invalid(format!(

@@ -131,6 +131,22 @@ pub struct Lease {
     pub expires_ms: i64,
 }
 
+/// The queue's own order of items, where no list or model chooses one
+/// (`loupe next`, work taken offline): unlabeled items first, then labeled
+/// ones (open while the project asks for more labels per item than they
+/// have), then the test pool; by id within each.
+pub fn queue_order(items: &[super::Item]) -> Vec<i64> {
+    let mut ordered: Vec<&super::Item> = items.iter().collect();
+    ordered.sort_by_key(|i| {
+        (
+            i.pool != super::Pool::Unlabeled,
+            i.pool == super::Pool::Test,
+            i.id,
+        )
+    });
+    ordered.iter().map(|i| i.id).collect()
+}
+
 /// The database's clock, in milliseconds since 1970: every workstation's
 /// leases are measured by the same clock.
 fn database_now_ms(tx: &Tx) -> Result<i64, StoreError> {
