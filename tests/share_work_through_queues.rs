@@ -95,13 +95,10 @@ fn claim_everything_at_once(
                             .map_or(0, |p| p + 1);
                         ids[start..].iter().chain(&ids[..start]).copied().collect()
                     };
-                    while let Some(claim) = project
+                    while let Some((id, _)) = project
                         .claim_next_item(who, &order_after(handed.last()))
                         .unwrap()
                     {
-                        let WorkUnit::Item(id) = claim.unit else {
-                            panic!("{claim:?}")
-                        };
                         handed.push(id);
                         project
                             .set_label(id, who, "stage", Some("Stage 1"))

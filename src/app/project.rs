@@ -356,15 +356,12 @@ impl ProjectSession {
         if !self.project.is_shared() {
             return Ok(order.first().copied());
         }
-        let Some(claim) = self.project.claim_next_item(annotator, order)? else {
+        let Some((id, claim)) = self.project.claim_next_item(annotator, order)? else {
             return Ok(None);
         };
         self.team.hold(&claim, None);
         self.returned_reason = claim.returned.clone();
-        Ok(match claim.unit {
-            crate::store::queue::WorkUnit::Item(id) => Some(id),
-            crate::store::queue::WorkUnit::Eye(..) => None,
-        })
+        Ok(Some(id))
     }
 
     /// Re-reads one item after a change to it: a few indexed queries, not

@@ -42,7 +42,8 @@ pub struct HeldLease {
     pub unit: WorkUnit,
     /// The eye, as the exam view names it, for an eye's lease.
     pub eye: Option<EyeRef>,
-    pub expires_ms: i64,
+    /// Half the lease's time: renewed this often while open.
+    renew_every: Duration,
     renewed: Instant,
 }
 
@@ -86,7 +87,8 @@ impl Team {
         self.lease = Some(HeldLease {
             unit: claim.unit,
             eye,
-            expires_ms: claim.expires_ms,
+            renew_every: Duration::from_millis(u64::try_from(claim.lease_ms / 2).unwrap_or(0))
+                .max(Duration::from_secs(1)),
             renewed: Instant::now(),
         });
     }
@@ -111,9 +113,8 @@ impl Team {
             self.lease = None;
             return Ok(());
         }
-        let half = Duration::from_secs(u64::from(project.queue_settings()?.lease_seconds) / 2);
-        if lease.renewed.elapsed() >= half.max(Duration::from_secs(1)) {
-            lease.expires_ms = project.renew_lease(annotator, lease.unit)?;
+        if lease.renewed.elapsed() >= lease.renew_every {
+            project.renew_lease(annotator, lease.unit)?;
             lease.renewed = Instant::now();
         }
         Ok(())

@@ -99,11 +99,7 @@ pub fn next(args: &NextArgs) -> anyhow::Result<()> {
         order.sort_by(|a, b| predictions[b].entropy.total_cmp(&predictions[a].entropy));
     }
     let claim = project.claim_next_item(&annotator, &order)?;
-    let claim = claim.map(|c| {
-        let id = match c.unit {
-            crate::store::queue::WorkUnit::Item(id) => id,
-            crate::store::queue::WorkUnit::Eye(..) => 0,
-        };
+    let claim = claim.map(|(id, c)| {
         let path = items.iter().find(|i| i.id == id).map(|i| i.path.clone());
         (id.to_string(), path, c)
     });

@@ -1174,6 +1174,13 @@ fn refresh_pool(tx: &Tx, item_id: i64, target: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// One `meta` value, if the project has it (the same statement on both engines).
+pub(crate) fn meta(db: &impl Sql, key: &str) -> Result<Option<String>, StoreError> {
+    db.row_opt("SELECT value FROM meta WHERE key = ?1", args![key], |r| {
+        r.get(0)
+    })
+}
+
 /// Sets one `meta` row (the same statement on both engines).
 pub(crate) fn set_meta(tx: &Tx, key: &str, value: &str) -> Result<(), StoreError> {
     tx.execute(

@@ -189,20 +189,13 @@ fn copy_item_files(
 /// Where `local` came from and what waits to sync; `None` when it is not an
 /// offline copy.
 pub fn offline_copy(local: &Project) -> Result<Option<OfflineCopy>, StoreError> {
-    let meta = |key: &str| -> Result<Option<String>, StoreError> {
-        local
-            .db
-            .row_opt("SELECT value FROM meta WHERE key = ?1", args![key], |r| {
-                r.get(0)
-            })
-    };
-    let (Some(of), Some(annotator)) = (meta(OF)?, meta(ANNOTATOR)?) else {
+    let (Some(of), Some(annotator)) = (
+        super::meta(&local.db, OF)?,
+        super::meta(&local.db, ANNOTATOR)?,
+    ) else {
         return Ok(None);
     };
-    let mark = |key: &str| -> Result<i64, StoreError> {
-        Ok(meta(key)?.and_then(|v| v.parse().ok()).unwrap_or(0))
-    };
-    let (labels_to, remarks_to) = (mark(LABELS_SYNCED_TO)?, mark(REMARKS_SYNCED_TO)?);
+    let (labels_to, remarks_to) = synced_to(local)?;
     let labels_waiting: i64 = local.db.value(
         "SELECT count(*) FROM annotations WHERE id > ?1",
         args![labels_to],
@@ -217,6 +210,27 @@ pub fn offline_copy(local: &Project) -> Result<Option<OfflineCopy>, StoreError> 
         labels_waiting: usize::try_from(labels_waiting).unwrap_or(0),
         remarks_waiting: usize::try_from(remarks_waiting).unwrap_or(0),
     }))
+}
+
+/// The last annotation and remark rows of the copy the server has:
+/// everything after them waits to sync.
+fn synced_to(local: &Project) -> Result<(i64, i64), StoreError> {
+    let mark = |key: &str| -> Result<i64, StoreError> {
+        Ok(super::meta(&local.db, key)?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    };
+    Ok((mark(LABELS_SYNCED_TO)?, mark(REMARKS_SYNCED_TO)?))
+}
+
+/// `local`'s offline copy record, or an error saying it is not one.
+fn require_copy(local: &Project) -> Result<OfflineCopy, StoreError> {
+    offline_copy(local)?.ok_or_else(|| {
+        StoreError::Invalid(format!(
+            "{} is not an offline copy (made by `loupe checkout`)",
+            local.root().display()
+        ))
+    })
 }
 
 /// A row written offline, as it goes to the server.
@@ -259,28 +273,26 @@ fn offline_rows(local: &Project, table: &str, after: i64) -> Result<Vec<OfflineR
 /// Pushes what was written in the offline copy `local` since its last sync
 /// to `server`, in one transaction; then notes locally how far it got.
 pub fn sync(local: &mut Project, server: &mut Project) -> Result<SyncReport, StoreError> {
-    let copy = offline_copy(local)?.ok_or_else(|| {
+    let copy = require_copy(local)?;
+    sync_copy(local, server, &copy)
+}
+
+/// [`sync`] of a copy already read.
+fn sync_copy(
+    local: &mut Project,
+    server: &mut Project,
+    copy: &OfflineCopy,
+) -> Result<SyncReport, StoreError> {
+    let (labels_to, remarks_to) = synced_to(local)?;
+    let copy_id = super::meta(&local.db, COPY_ID)?.ok_or_else(|| {
         StoreError::Invalid(format!(
-            "{} is not an offline copy (made by `loupe checkout`)",
+            "{}: the offline copy has no id",
             local.root().display()
         ))
     })?;
-    let meta = |key: &str| -> Result<i64, StoreError> {
-        Ok(local
-            .db
-            .row_opt("SELECT value FROM meta WHERE key = ?1", args![key], |r| {
-                r.get::<String>(0)
-            })?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0))
-    };
-    let (labels_to, remarks_to) = (meta(LABELS_SYNCED_TO)?, meta(REMARKS_SYNCED_TO)?);
-    let copy_id: String = local
-        .db
-        .value("SELECT value FROM meta WHERE key = ?1", args![COPY_ID])?;
     let labels = offline_rows(local, "annotations", labels_to)?;
     let remarks = offline_rows(local, "remarks", remarks_to)?;
-    check_rows(local, server, &copy, labels.iter().chain(&remarks))?;
+    check_rows(local, server, copy, labels.iter().chain(&remarks))?;
     let target = server.schema().target.clone();
     let report = server.write(|tx| {
         let mut report = SyncReport::default();
@@ -376,13 +388,8 @@ fn check_rows<'a>(
 /// password from `PGPASSWORD` or `.pgpass`), and syncs.
 pub fn sync_folder(local_root: &Path) -> Result<(OfflineCopy, SyncReport), StoreError> {
     let mut local = Project::open(local_root)?;
-    let copy = offline_copy(&local)?.ok_or_else(|| {
-        StoreError::Invalid(format!(
-            "{} is not an offline copy (made by `loupe checkout`)",
-            local_root.display()
-        ))
-    })?;
+    let copy = require_copy(&local)?;
     let mut server = Project::open(Path::new(&copy.of))?;
-    let report = sync(&mut local, &mut server)?;
+    let report = sync_copy(&mut local, &mut server, &copy)?;
     Ok((copy, report))
 }

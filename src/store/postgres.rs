@@ -632,12 +632,7 @@ pub fn open(locator: &Locator, root: &Path) -> Result<Project, StoreError> {
              `loupe project init --postgres URL`)"
         )));
     }
-    let layout: i64 = db
-        .row_opt(
-            "SELECT value FROM meta WHERE key = 'postgres_layout'",
-            args![],
-            |r| r.get::<String>(0),
-        )?
+    let layout: i64 = super::meta(&db, "postgres_layout")?
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     if layout > POSTGRES_LAYOUT_VERSION {
@@ -649,11 +644,7 @@ pub fn open(locator: &Locator, root: &Path) -> Result<Project, StoreError> {
     if layout < POSTGRES_LAYOUT_VERSION {
         upgrade_layout(&mut db, locator)?;
     }
-    let meta = |key: &str| -> Result<Option<String>, StoreError> {
-        db.row_opt("SELECT value FROM meta WHERE key = ?1", args![key], |r| {
-            r.get(0)
-        })
-    };
+    let meta = |key: &str| super::meta(&db, key);
     let schema_json = meta("schema")?.ok_or_else(|| {
         StoreError::Invalid(format!("{server} is not a Loupe project (no schema)"))
     })?;

@@ -31,7 +31,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use super::db::{Sql, Tx, Value, args};
 use super::exams::EyeRef;
 use super::{ADJUDICATOR, Project, StoreError, annotator_name};
-use crate::rop::dates::Date;
 use crate::rop::exam::Eye;
 
 /// The tables of the queues (made with the store's later tables; on
@@ -119,16 +118,16 @@ pub struct Claim {
     pub unit: WorkUnit,
     /// When the lease ends, milliseconds since 1970 by the database's clock.
     pub expires_ms: i64,
+    /// How long it runs from the claim (what a renewal adds again).
+    pub lease_ms: i64,
     /// Set when a reviewer rejected the annotator's label on it: the reason.
     pub returned: Option<String>,
 }
 
-/// An active lease: who holds which unit until when.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Lease {
-    pub unit: WorkUnit,
-    pub annotator: String,
-    pub expires_ms: i64,
+/// An active lease: who holds which unit.
+struct Lease {
+    unit: WorkUnit,
+    annotator: String,
 }
 
 /// The queue's own order of items, where no list or model chooses one
@@ -162,7 +161,7 @@ fn database_now_ms(tx: &Tx) -> Result<i64, StoreError> {
 /// The leases running at `now_ms` (an index on the expiry finds them).
 fn active_leases(tx: &Tx, now_ms: i64) -> Result<Vec<Lease>, StoreError> {
     let rows = tx.query(
-        "SELECT unit, annotator, expires_ms FROM leases WHERE expires_ms > ?1",
+        "SELECT unit, annotator FROM leases WHERE expires_ms > ?1",
         args![now_ms],
     )?;
     let mut out = Vec::with_capacity(rows.len());
@@ -172,7 +171,6 @@ fn active_leases(tx: &Tx, now_ms: i64) -> Result<Vec<Lease>, StoreError> {
             out.push(Lease {
                 unit,
                 annotator: row.get(1)?,
-                expires_ms: row.get(2)?,
             });
         }
     }
@@ -290,13 +288,7 @@ struct ClaimRequest<'a> {
 impl Project {
     /// The queue settings, defaults filled in.
     pub fn queue_settings(&self) -> Result<QueueSettings, StoreError> {
-        let meta = |key: &str| -> Result<Option<String>, StoreError> {
-            self.db
-                .row_opt("SELECT value FROM meta WHERE key = ?1", args![key], |r| {
-                    r.get(0)
-                })
-        };
-        let labels_per_item = match meta("labels_per_item")?.as_deref() {
+        let labels_per_item = match super::meta(&self.db, "labels_per_item")?.as_deref() {
             Some("all") => None,
             Some(n) => Some(n.parse().map_err(|_| {
                 StoreError::Invalid(format!(
@@ -306,7 +298,7 @@ impl Project {
             None if self.is_shared() => Some(1),
             None => None,
         };
-        let lease_seconds = match meta("lease_seconds")? {
+        let lease_seconds = match super::meta(&self.db, "lease_seconds")? {
             Some(s) => s.parse().map_err(|_| {
                 StoreError::Invalid(format!("the project's lease_seconds {s:?} is not a number"))
             })?,
@@ -348,17 +340,22 @@ impl Project {
     /// order) that `annotator` should label next, and lets go of their other
     /// item leases: an item a reviewer returned to them comes first; then
     /// one they have not labeled, that fewer than the project's labels per
-    /// item have labeled or hold. `None` when nothing is left.
+    /// item have labeled or hold. The item's id and the claim; `None` when
+    /// nothing is left.
     pub fn claim_next_item(
         &mut self,
         annotator: &str,
         order: &[i64],
-    ) -> Result<Option<Claim>, StoreError> {
+    ) -> Result<Option<(i64, Claim)>, StoreError> {
         let order: Vec<WorkUnit> = order.iter().map(|&id| WorkUnit::Item(id)).collect();
-        Ok(self
+        let claim = self
             .claim_units(annotator, &order, 1, true, None)?
             .into_iter()
-            .next())
+            .next();
+        Ok(claim.and_then(|c| match c.unit {
+            WorkUnit::Item(id) => Some((id, c)),
+            WorkUnit::Eye(..) => None,
+        }))
     }
 
     /// [`Project::claim_next_item`] for eyes at exams, in `order`: the
@@ -394,27 +391,12 @@ impl Project {
 
     /// Every eye with photographs, by infant, exam date, then right before left.
     pub fn eyes_in_order(&self) -> Result<Vec<EyeRef>, StoreError> {
-        if !self.has_table("exam_images")? {
-            return Ok(Vec::new());
-        }
-        let rows = self.db.query(
-            "SELECT DISTINCT i.name, e.exam_date, x.eye FROM exam_images x
-             JOIN exams e ON e.id = x.exam_id JOIN infants i ON i.id = e.infant_id
-             ORDER BY i.name, e.exam_date, x.eye",
-            args![],
-        )?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let (infant, date, eye): (String, String, String) =
-                (row.get(0)?, row.get(1)?, row.get(2)?);
-            let bad = |e: String| StoreError::Invalid(format!("exam of {infant}: {e}"));
-            out.push(EyeRef {
-                exam_date: Date::parse(&date).map_err(bad)?,
-                eye: Eye::parse(&eye).map_err(bad)?,
-                infant,
-            });
-        }
-        Ok(out)
+        let eyes: BTreeSet<EyeRef> = self
+            .exam_images()?
+            .into_values()
+            .map(|(eye, _, _)| eye)
+            .collect();
+        Ok(eyes.into_iter().collect())
     }
 
     /// Exam ids by (infant, exam date).
@@ -482,22 +464,6 @@ impl Project {
         })
     }
 
-    /// Lets go of `annotator`'s lease on `unit` (if any).
-    pub fn release_lease(&mut self, annotator: &str, unit: WorkUnit) -> Result<(), StoreError> {
-        self.write(|tx| set_lease(tx, unit, annotator, 0))
-    }
-
-    /// The leases running now.
-    pub fn leases(&mut self) -> Result<Vec<Lease>, StoreError> {
-        if !self.has_table("leases")? {
-            return Ok(Vec::new());
-        }
-        self.write(|tx| {
-            let now = database_now_ms(tx)?;
-            active_leases(tx, now)
-        })
-    }
-
     /// Items a reviewer returned to `annotator`, oldest first, with the reason.
     pub fn returned_items(&self, annotator: &str) -> Result<Vec<(i64, String)>, StoreError> {
         returned_items(&self.db, annotator)
@@ -537,6 +503,7 @@ fn claim_in(
                 picked.push(Claim {
                     unit,
                     expires_ms: now + request.lease_ms,
+                    lease_ms: request.lease_ms,
                     returned: Some(reason),
                 });
             }
@@ -571,6 +538,7 @@ fn claim_in(
                 picked.push(Claim {
                     unit,
                     expires_ms: now + request.lease_ms,
+                    lease_ms: request.lease_ms,
                     returned: None,
                 });
             }

@@ -160,40 +160,16 @@ fn load(
     labels: usize,
 ) -> anyhow::Result<(f64, Vec<Duration>)> {
     let per_client = labels.div_ceil(names.len());
-    let mut projects = names
-        .iter()
-        .map(|n| open(n))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let started = Instant::now();
-    let latencies = std::thread::scope(|scope| {
-        let handles: Vec<_> = projects
-            .iter_mut()
-            .zip(names)
-            .enumerate()
-            .map(|(c, (project, name))| {
-                scope.spawn(move || -> anyhow::Result<Vec<Duration>> {
-                    let mut own = Vec::with_capacity(per_client);
-                    for k in 0..per_client {
-                        let id = ids[(k * 7 + c) % ids.len()];
-                        let at = Instant::now();
-                        project.set_label(id, name, "stage", Some(STAGES[(k + c) % 4]))?;
-                        own.push(at.elapsed());
-                    }
-                    Ok(own)
-                })
-            })
-            .collect();
-        let mut all = Vec::new();
-        for handle in handles {
-            all.extend(
-                handle
-                    .join()
-                    .map_err(|_| anyhow::anyhow!("a client panicked"))??,
-            );
+    let (latencies, seconds) = each_client(open, names, &|c, project, name| {
+        let mut own = Vec::with_capacity(per_client);
+        for k in 0..per_client {
+            let id = ids[(k * 7 + c) % ids.len()];
+            let at = Instant::now();
+            project.set_label(id, name, "stage", Some(STAGES[(k + c) % 4]))?;
+            own.push(at.elapsed());
         }
-        anyhow::Ok(all)
+        Ok(own)
     })?;
-    let seconds = started.elapsed().as_secs_f64();
     Ok((latencies.len() as f64 / seconds, latencies))
 }
 
@@ -209,29 +185,39 @@ fn claim_through(
         labels_per_item: Some(1),
         lease_seconds: crate::store::queue::DEFAULT_LEASE_SECONDS,
     })?;
+    let (claims, _) = each_client(open, names, &|_, project, name| {
+        let mut own = Vec::new();
+        loop {
+            let at = Instant::now();
+            let Some((id, _)) = project.claim_next_item(name, queue)? else {
+                return Ok(own);
+            };
+            own.push(at.elapsed());
+            project.set_label(id, name, "stage", Some(STAGES[own.len() % 4]))?;
+        }
+    })?;
+    Ok(claims)
+}
+
+/// Opens a connection per client (before the clock starts), runs `work`
+/// (client index, its project, its name) on every client at once, and
+/// gathers the durations each measured, with the seconds the work took.
+fn each_client(
+    open: &(dyn Fn(&str) -> anyhow::Result<Project> + Sync),
+    names: &[String],
+    work: &(dyn Fn(usize, &mut Project, &str) -> anyhow::Result<Vec<Duration>> + Sync),
+) -> anyhow::Result<(Vec<Duration>, f64)> {
     let mut projects = names
         .iter()
         .map(|n| open(n))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    std::thread::scope(|scope| {
+    let started = Instant::now();
+    let all = std::thread::scope(|scope| {
         let handles: Vec<_> = projects
             .iter_mut()
             .zip(names)
-            .map(|(project, name)| {
-                scope.spawn(move || -> anyhow::Result<Vec<Duration>> {
-                    let mut own = Vec::new();
-                    loop {
-                        let at = Instant::now();
-                        let Some(claim) = project.claim_next_item(name, queue)? else {
-                            return Ok(own);
-                        };
-                        own.push(at.elapsed());
-                        if let crate::store::queue::WorkUnit::Item(id) = claim.unit {
-                            project.set_label(id, name, "stage", Some(STAGES[own.len() % 4]))?;
-                        }
-                    }
-                })
-            })
+            .enumerate()
+            .map(|(c, (project, name))| scope.spawn(move || work(c, project, name)))
             .collect();
         let mut all = Vec::new();
         for handle in handles {
@@ -242,7 +228,8 @@ fn claim_through(
             );
         }
         anyhow::Ok(all)
-    })
+    })?;
+    Ok((all, started.elapsed().as_secs_f64()))
 }
 
 /// SQLite has no notifications: a second connection polls the newest
