@@ -336,6 +336,7 @@ fn review_schema() -> Schema {
         paint_labels: Vec::new(),
         crop: None,
         modalities: Vec::new(),
+        target_is_label_map: false,
         tabular: Vec::new(),
     }
 }
@@ -491,6 +492,7 @@ pub fn lung_schema() -> Schema {
         paint_labels: vec![crate::store::schema::PaintLabel::new(1, "nodule")],
         crop: None,
         modalities: vec!["ct".into()],
+        target_is_label_map: false,
         tabular: vec![
             TabularColumn::number("age", "years", 18.0, 110.0),
             TabularColumn::category("sex", &["female", "male"]),
@@ -613,6 +615,7 @@ pub fn bone_schema() -> Schema {
         paint_labels: Vec::new(),
         crop: None,
         modalities: vec!["ct".into()],
+        target_is_label_map: false,
         tabular: vec![
             TabularColumn::number("age", "years", 18.0, 110.0),
             TabularColumn::category("sex", &["female", "male"]),
@@ -833,6 +836,7 @@ pub fn brain_tumour_schema() -> Schema {
             .iter()
             .map(|r| r.to_string())
             .collect(),
+        target_is_label_map: true,
         tabular: Vec::new(),
     }
 }

@@ -729,3 +729,52 @@ fn a_demo_takes_its_own_ground_truth_by_case_name() {
         );
     }
 }
+
+/// The pool of item `id`.
+fn pool_of(root: &Path, id: &str) -> loupe::store::Pool {
+    let id: i64 = id.parse().unwrap();
+    Project::open(root)
+        .unwrap()
+        .items()
+        .unwrap()
+        .into_iter()
+        .find(|i| i.id == id)
+        .expect("the item")
+        .pool
+}
+
+#[test]
+fn a_map_labels_its_item_only_where_maps_are_the_projects_target() {
+    // A classification project (thyroid's class): a stroke is an annotation
+    // beside the class label; the case stays to be labeled.
+    let dir = tempfile::tempdir().unwrap();
+    let root = project(dir.path());
+    let root_s = root.to_str().unwrap();
+    let case = item_of(&root, "case01.nii.gz");
+    assert_eq!(pool_of(&root, &case), loupe::store::Pool::Unlabeled);
+    let stroke = |root_s: &str, case: &str| {
+        run_ok(&[
+            "paint", root_s, case, "--annotator", "ana", "--label", "1", "--at", "6,8,3",
+        ])
+    };
+    stroke(root_s, &case);
+    assert!(record(&root, case.parse().unwrap(), "ana").is_some(), "the map is saved");
+    assert_eq!(pool_of(&root, &case), loupe::store::Pool::Unlabeled);
+
+    // A project whose schema says maps are its target: the map labels the case.
+    let schema = dir.path().join("segments.json");
+    std::fs::write(
+        &schema,
+        r#"{"name":"organs","fields":[{"name":"review","values":["accepted","redo"]}],
+            "target":"review","target_is_label_map":true}"#,
+    )
+    .unwrap();
+    let segments = dir.path().join("segments");
+    let segments_s = segments.to_str().unwrap();
+    run_ok(&["project", "init", segments_s, "--schema", schema.to_str().unwrap()]);
+    run_ok(&["import", segments_s, dir.path().join("images").to_str().unwrap()]);
+    let case = item_of(&segments, "case01.nii.gz");
+    assert_eq!(pool_of(&segments, &case), loupe::store::Pool::Unlabeled);
+    stroke(segments_s, &case);
+    assert_eq!(pool_of(&segments, &case), loupe::store::Pool::Labeled);
+}

@@ -237,6 +237,7 @@ impl Project {
         }
         let labeled = voxels.iter().filter(|&&v| v != 0).count() as i64;
         let volume = map_volume(case, voxels.to_vec());
+        let labels_its_item = self.schema().targets_label_maps();
         let bytes = volume::nifti::encode_nifti1(&volume, true).map_err(io)?;
         crate::durable::write_atomic(&path, &bytes).map_err(io)?;
         self.write(|tx| {
@@ -244,11 +245,15 @@ impl Project {
                 "INSERT INTO label_maps (item_id, annotator, file, labeled_voxels) VALUES (?1, ?2, ?3, ?4)",
                 args![item_id, annotator, relative, labeled],
             )?;
-            // A painted map labels its case, as a target value does.
-            tx.execute(
-                "UPDATE items SET pool = 'labeled' WHERE id = ?1 AND pool = 'unlabeled'",
-                args![item_id],
-            )?;
+            // Where maps are what the project learns, a painted map labels
+            // its case as a target value does; elsewhere it is an annotation
+            // beside the class label, and the item keeps its pool.
+            if labels_its_item {
+                tx.execute(
+                    "UPDATE items SET pool = 'labeled' WHERE id = ?1 AND pool = 'unlabeled'",
+                    args![item_id],
+                )?;
+            }
             Ok(())
         })?;
         Ok(path)

@@ -52,6 +52,11 @@ pub struct Schema {
     /// The columns of a case's tabular record (questionnaire, lab values).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tabular: Vec<TabularColumn>,
+    /// The project learns from painted label maps (segmentation, the
+    /// brain-tumour kind): saving a map labels its case. Elsewhere a map
+    /// is an annotation beside the class label and leaves the pool alone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub target_is_label_map: bool,
 }
 
 /// What a tabular column holds.
@@ -293,6 +298,7 @@ impl Schema {
             ],
             crop: None,
             modalities: Vec::new(),
+            target_is_label_map: false,
             tabular: Vec::new(),
         }
     }
@@ -321,6 +327,7 @@ impl Schema {
             // Ultrasound exports carry text and scales around the sector.
             crop: Some(CropSetting { margin_px: 4 }),
             modalities: Vec::new(),
+            target_is_label_map: false,
             tabular: Vec::new(),
         }
     }
@@ -334,6 +341,11 @@ impl Schema {
             name: "rop-exam".into(),
             ..Self::rop()
         }
+    }
+
+    /// Whether a painted label map labels its item (the project segments).
+    pub fn targets_label_maps(&self) -> bool {
+        self.target_is_label_map
     }
 
     /// Whether the project grades eyes at exams (the `rop-exam` schema).
@@ -353,7 +365,12 @@ impl Schema {
 
     /// Parses and validates a custom schema.
     pub fn from_json(text: &str) -> Result<Self, SchemaError> {
-        let schema: Schema = serde_json::from_str(text)?;
+        let mut schema: Schema = serde_json::from_str(text)?;
+        // Written before the key existed: the brain-tumour demo's schema
+        // (sequences, BraTS labels) was the one label-map project.
+        if schema.name == "brain-tumour" && !schema.modalities.is_empty() {
+            schema.target_is_label_map = true;
+        }
         schema.validate()?;
         Ok(schema)
     }

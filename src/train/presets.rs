@@ -169,7 +169,7 @@ impl Preset {
             // A CT series is read as slices by a 2-D model (METHODS.md §4).
             config.slices = Some(SliceConfig::default());
         }
-        if schema_name == "brain-tumour" {
+        if schema.targets_label_maps() {
             // METHODS.md §5: the four-sequence U-Net and the reference's
             // optimiser, Adam 1e-3 with weight decay 1e-5 (no decay
             // schedule), sized for two cores (64³, width 8). At 1e-3 this
