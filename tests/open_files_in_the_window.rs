@@ -158,6 +158,13 @@ fn a_4d_volume_has_a_time_slider() {
     assert_eq!(document.time, 5);
     // The readout shows the scaled value (slope 0.0754, intercept 3100.76) at that time point.
     let readout = document.readout(document.crosshair_voxel()).unwrap();
-    let value: f64 = readout.rsplit(" · ").next().unwrap().parse().unwrap();
+    let value: f64 = readout
+        .rsplit(" · ")
+        .next()
+        .unwrap()
+        .strip_suffix(" a.u.")
+        .expect("an MRI value in arbitrary units")
+        .parse()
+        .unwrap();
     assert!(value > 600.0 && value < 5600.0, "{readout}");
 }

@@ -475,6 +475,22 @@ fn the_window_trains_a_segmentation_and_overlays_its_prediction_against_the_trut
         .state_mut()
         .apply(loupe::app::LabelingCommand::SelectItem(id));
     harness.run();
+    let predicted = labels(&root.join(format!(
+        "runs/{}/predictions/{labeled}.nii.gz",
+        harness.state().state().training.past_runs.last().unwrap().id
+    )));
+    let truth = labels(&root.join(format!("ground_truth/{labeled}_labels.nii.gz")));
+    // The case opens on its lesion (the reference map's largest component).
+    let document = harness.state().state().document.as_ref().unwrap();
+    let shape = document.volume.spatial_shape();
+    let centre = loupe::paint::lesion_centre(&truth, [shape[0], shape[1], shape[2]]).unwrap();
+    assert_eq!(document.crosshair_voxel(), centre.map(|v| v as f64));
+    // The reference's map, shown alone, read-only.
+    let reference = format!("{}'s", loupe::demo::DEMO_ANNOTATOR);
+    harness.get_by_label(&reference).click();
+    harness.run();
+    let document = harness.state().state().document.as_ref().unwrap();
+    assert_eq!(document.label_voxels().unwrap(), truth.as_slice());
     harness.get_by_label("vs truth WT").click();
     harness.run();
     let state = harness.state().state();
@@ -485,10 +501,20 @@ fn the_window_trains_a_segmentation_and_overlays_its_prediction_against_the_trut
     let run_id = state.training.past_runs.last().unwrap().id.clone();
     assert_eq!(shown, &run_id);
     let document = state.document.as_ref().unwrap();
-    assert!(document.labels_note.as_ref().unwrap().contains("WT"));
+    let note = document.labels_note.as_ref().unwrap();
+    // The case's Dice per region beside the comparison.
+    let dice = loupe::train::metrics::case_dice(&predicted, &truth);
+    assert!(
+        note.contains(&format!(
+            "Dice vs {}'s map: WT {:.3} · TC {:.3} · ET {:.3}",
+            loupe::demo::DEMO_ANNOTATOR,
+            dice[0],
+            dice[1],
+            dice[2]
+        )),
+        "{note}"
+    );
     // The overlay is the comparison of the written prediction and the map.
-    let predicted = labels(&root.join(format!("runs/{run_id}/predictions/{labeled}.nii.gz")));
-    let truth = labels(&root.join(format!("ground_truth/{labeled}_labels.nii.gz")));
     let shown = document.label_voxels().unwrap();
     for ((&s, &p), &t) in shown.iter().zip(&predicted).zip(&truth) {
         let expected = match (p != 0, t != 0) {

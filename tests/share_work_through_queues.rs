@@ -16,7 +16,7 @@ use std::path::Path;
 use common::{loupe, run_ok, stderr, stdout, write_png};
 use egui_kittest::kittest::Queryable;
 use loupe::store::postgres::Role;
-use loupe::store::queue::{QueueSettings, Verdict, WorkUnit};
+use loupe::store::queue::{QueueSettings, Verdict};
 use loupe::store::{ADJUDICATOR, Pool, Project, Remark, Schema};
 use postgres_server::PostgresServer;
 

@@ -361,18 +361,19 @@ fn a_past_run_can_be_reviewed_without_training_again() {
     )
     .unwrap();
     let mut harness = open_training_panel(dir.path());
-    harness.get_by_label_contains("Choose an overlay run");
+    harness.get_by_label_contains("Click a run in the table to review it");
     harness
         .state_mut()
-        .apply(TrainingCommand::Overlay(Some(summary.run.clone())));
+        .apply(TrainingCommand::Select(Some(summary.run.clone())));
     harness.run();
     harness.get_by_label(&format!("Run {} (per epoch)", summary.run));
     harness.get_by_label("Loss terms (per epoch)");
     assert!(
         harness
-            .query_all_by_label("metric/student/accuracy")
+            .query_all_by_label("student/accuracy")
             .count()
-            > 0
+            > 0,
+        "the test pool's legend names its series"
     );
 }
 

@@ -587,8 +587,10 @@ impl Document {
         if self.volume.shape.len() == 4 {
             full.push(self.time);
         }
+        // Hounsfield units for CT; otherwise the scanner's arbitrary units.
+        let value_unit = if self.hounsfield { "HU" } else { "a.u." };
         let value = if self.volume.channels == 1 {
-            self.volume.value(&full).map(|v| format!("{v}"))
+            self.volume.value(&full).map(|v| format!("{v} {value_unit}"))
         } else {
             self.volume
                 .channels_at(&full)

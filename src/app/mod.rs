@@ -399,6 +399,15 @@ impl AppState {
                     .and_then(|()| {
                         show_review(&self.map_view, &session.project, item_id, &mut document)
                     });
+                // A case with a painted lesion opens on it, not on its middle slice.
+                if let Some(voxel) = review::lesion_voxel(
+                    &session.project,
+                    item_id,
+                    &self.settings.annotator,
+                    &document.volume,
+                ) {
+                    document.click(voxel.map(|v| v as f64));
+                }
                 self.document = Some(document);
                 if self.notice.as_ref().is_some_and(|n| n.is_error) {
                     self.notice = None;

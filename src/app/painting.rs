@@ -78,6 +78,8 @@ pub struct Painting {
     pub fill_tolerance: f64,
     /// The project's structures (names of label values).
     pub labels: Vec<PaintLabel>,
+    /// Other annotators with a map of the attached item (the review's choices).
+    pub others: Vec<String>,
     pub target: Option<MapTarget>,
     /// Polygon corners clicked so far (voxel positions) and the plane they lie on.
     pub polygon: Vec<[f64; 3]>,
@@ -102,6 +104,7 @@ impl Default for Painting {
             fill_3d: false,
             fill_tolerance: 50.0,
             labels: crate::store::schema::brats_paint_labels(),
+            others: Vec::new(),
             target: None,
             polygon: Vec::new(),
             polygon_frame: None,
@@ -145,6 +148,11 @@ impl Painting {
             grid: document.paint_grid(),
         });
         let saved = project.label_maps(item_id).map_err(|e| e.to_string())?;
+        self.others = saved
+            .iter()
+            .filter(|r| r.annotator != annotator)
+            .map(|r| r.annotator.clone())
+            .collect();
         if let Some(record) = saved.iter().find(|r| r.annotator == annotator) {
             let voxels = project
                 .read_label_map(record, &document.volume)
@@ -186,6 +194,7 @@ impl Painting {
     /// No map is painted (no project, or no item shown).
     pub fn detach(&mut self) {
         self.target = None;
+        self.others.clear();
         self.history.clear();
         self.stroke = None;
         self.polygon.clear();

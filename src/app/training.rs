@@ -13,7 +13,7 @@ use crate::train::device::{self, ComputeDevice, DeviceError, WgpuHandles};
 use crate::train::events::{EpochRecord, RunSummary, Scalars, TrainCommand, TrainEvent};
 use crate::train::lineage::{self, Ancestor};
 use crate::train::presets::{self, Preset};
-use crate::train::runs::{self, PastRun};
+use crate::train::runs::{self, PastRun, RunRow};
 use crate::train::{run, threads};
 
 /// What training sees of an item: the viewer's middle-axial rendering.
@@ -54,6 +54,10 @@ pub struct TrainingRun {
     pub steps_per_epoch: usize,
     pub images_per_second: f64,
     pub started: Instant,
+    /// Time spent paused so far, and since when the run is paused now:
+    /// the pace (and so the time left) counts running time only.
+    paused_for: std::time::Duration,
+    paused_since: Option<Instant>,
     pub summary: Option<RunSummary>,
     events: Receiver<TrainEvent>,
     commands: Sender<TrainCommand>,
@@ -114,6 +118,8 @@ impl TrainingRun {
             steps_per_epoch: 1,
             images_per_second: 0.0,
             started: Instant::now(),
+            paused_for: std::time::Duration::ZERO,
+            paused_since: None,
             summary: None,
             skipped: Vec::new(),
             events,
@@ -139,11 +145,37 @@ impl TrainingRun {
         self.steps.len() as f64 / total as f64
     }
 
-    /// Seconds left at the pace so far.
+    /// Seconds the run has spent running (paused time left out).
+    pub fn running_seconds(&self) -> f64 {
+        let paused_now = self.paused_since.map_or(std::time::Duration::ZERO, |t| t.elapsed());
+        self.started
+            .elapsed()
+            .saturating_sub(self.paused_for + paused_now)
+            .as_secs_f64()
+    }
+
+    /// Seconds left at the pace so far; none while paused (the time left
+    /// is not running out) or before the first step.
     pub fn eta_seconds(&self) -> Option<f64> {
         let progress = self.progress();
-        (progress > 0.0 && self.is_active())
-            .then(|| self.started.elapsed().as_secs_f64() * (1.0 - progress) / progress)
+        (progress > 0.0 && self.status == TrainingStatus::Running)
+            .then(|| self.running_seconds() * (1.0 - progress) / progress)
+    }
+
+    fn set_paused(&mut self, paused: bool) {
+        match (paused, self.paused_since) {
+            (true, None) => self.paused_since = Some(Instant::now()),
+            (false, Some(since)) => {
+                self.paused_for += since.elapsed();
+                self.paused_since = None;
+            }
+            _ => {}
+        }
+        self.status = if paused {
+            TrainingStatus::Paused
+        } else {
+            TrainingStatus::Running
+        };
     }
 
     /// Takes what the run reported. Returns true when the run just ended.
@@ -174,8 +206,8 @@ impl TrainingRun {
                     self.images_per_second = images_per_second;
                 }
                 TrainEvent::Epoch(record) => self.epochs.push(*record),
-                TrainEvent::Paused => self.status = TrainingStatus::Paused,
-                TrainEvent::Resumed => self.status = TrainingStatus::Running,
+                TrainEvent::Paused => self.set_paused(true),
+                TrainEvent::Resumed => self.set_paused(false),
                 TrainEvent::Finished(summary) => {
                     self.status = if summary.stopped_early {
                         TrainingStatus::Stopped
@@ -228,10 +260,20 @@ pub struct Training {
     pub on_cpu: bool,
     /// The current or last run started from the window.
     pub run: Option<TrainingRun>,
-    /// Past runs of the open project (for overlaying curves).
+    /// Past runs of the open project (the runs table).
     pub past_runs: Vec<PastRun>,
-    /// A past run drawn under the current curves.
-    pub overlay: Option<String>,
+    /// The past run the panel shows (its curves when no run is going, its
+    /// confusion matrix, ROC and lineage): a row clicked in the runs table.
+    pub selected: Option<String>,
+    /// Past runs drawn beside the shown one, curves and final metrics.
+    pub compare: Vec<String>,
+    /// How the curves are drawn.
+    pub curves: CurveView,
+    /// The runs table's order.
+    pub run_order: RunOrder,
+    /// The settings the open project started from, and what it offers a
+    /// run to read (*Reset to preset*).
+    project_preset: Option<(TrainConfig, presets::ProjectInputs)>,
     pub show: bool,
     /// Runs with a checkpoint in the other project the next run would start
     /// from (`config.fine_tune_from_project`), oldest first.
@@ -249,7 +291,11 @@ impl Default for Training {
             on_cpu: false,
             run: None,
             past_runs: Vec::new(),
-            overlay: None,
+            selected: None,
+            compare: Vec::new(),
+            curves: CurveView::default(),
+            run_order: RunOrder::default(),
+            project_preset: None,
             show: false,
             parent_project_runs: Vec::new(),
             lineage: Vec::new(),
@@ -276,6 +322,9 @@ impl Training {
         let schema_name = schema.name.as_str();
         self.past_runs = runs::list(root);
         self.lineage.clear();
+        // Another project's runs are not this one's to show or compare.
+        self.selected = None;
+        self.compare.clear();
         if self.run.as_ref().is_none_or(|r| !r.is_active()) {
             // A parent chosen for another project's run is not this one's.
             self.config.fine_tune_from = None;
@@ -318,6 +367,7 @@ impl Training {
                 self.config.method = method;
             }
         }
+        self.project_preset = Some((self.config.clone(), presets::ProjectInputs::of(schema)));
     }
 
     /// Takes the run's reports; returns its failure message when it just failed,
@@ -386,23 +436,95 @@ impl Training {
             TrainingCommand::Pause => self.send(TrainCommand::Pause),
             TrainingCommand::Resume => self.send(TrainCommand::Resume),
             TrainingCommand::Stop => self.send(TrainCommand::Stop),
-            TrainingCommand::Overlay(run) => {
-                if self.run.is_none()
-                    && let Some(root) = target.project_root
-                {
+            TrainingCommand::Select(run) => {
+                if let Some(root) = target.project_root {
                     let config = run
                         .as_ref()
                         .and_then(|id| self.past_runs.iter().find(|r| &r.id == id))
                         .and_then(|r| r.config.as_ref());
                     self.lineage = config.map_or_else(Vec::new, |c| lineage::lineage(root, c));
                 }
-                self.overlay = run;
+                self.selected = run;
             }
+            TrainingCommand::Compare { run, on } => {
+                self.compare.retain(|r| r != &run);
+                if on {
+                    self.compare.push(run);
+                }
+            }
+            TrainingCommand::ResetToPreset => {
+                if let Some((preset, project)) = &self.project_preset {
+                    let mut config = TrainConfig {
+                        seed: self.config.seed,
+                        ..preset.clone()
+                    };
+                    presets::switch_method(&mut config, self.config.method, project);
+                    self.config = config;
+                }
+            }
+            TrainingCommand::SetCurveView(view) => self.curves = view.clamped(),
+            TrainingCommand::SortRuns(column) => self.run_order.sort_by(column),
+            TrainingCommand::DeleteRun(id) => self.delete_run(&id, target.project_root)?,
             TrainingCommand::FineTuneFrom { project, run } => {
                 self.fine_tune_from(project, run, target.project_root)?
             }
         }
         Ok(())
+    }
+
+    /// Deletes a past run (not the one going on) and lists the runs again.
+    fn delete_run(&mut self, id: &str, root: Option<&Path>) -> Result<(), String> {
+        let root = root.ok_or("open a project first")?;
+        let live = self
+            .run
+            .as_ref()
+            .filter(|r| r.is_active())
+            .and_then(|r| r.run.as_deref());
+        if live == Some(id) {
+            return Err(format!("run {id} is still going: stop it first"));
+        }
+        runs::delete(root, id).map_err(|e| e.to_string())?;
+        self.past_runs = runs::list(root);
+        self.compare.retain(|r| r != id);
+        if self.selected.as_deref() == Some(id) {
+            self.selected = None;
+            self.lineage.clear();
+        }
+        if self.config.fine_tune_from.as_deref() == Some(id)
+            && self.config.fine_tune_from_project.is_none()
+        {
+            self.config.fine_tune_from = None;
+        }
+        self.config.teachers.retain(|t| t != id);
+        Ok(())
+    }
+
+    /// The runs table's rows, in its order; the window's own run says
+    /// whether it is running, paused or failed.
+    pub fn run_rows(&self) -> Vec<RunRow> {
+        let live = self.run.as_ref().and_then(|r| Some((r.run.as_deref()?, &r.status)));
+        let mut rows: Vec<RunRow> = self
+            .past_runs
+            .iter()
+            .map(|past| {
+                let mut row = past.row();
+                if let Some((id, status)) = live
+                    && id == row.id
+                {
+                    match status {
+                        TrainingStatus::Running | TrainingStatus::Starting => {
+                            row.status = "running".into()
+                        }
+                        TrainingStatus::Paused => row.status = "paused".into(),
+                        TrainingStatus::Failed(_) => row.status = "failed".into(),
+                        _ => {}
+                    }
+                }
+                row
+            })
+            .collect();
+        self.run_order.sort(&mut rows);
+        rows
     }
 
     /// Sets the next run's parent (see [`TrainingCommand::FineTuneFrom`]).
@@ -499,8 +621,17 @@ pub enum TrainingCommand {
     Pause,
     Resume,
     Stop,
-    /// Draw a past run's curves under the current ones.
-    Overlay(Option<String>),
+    /// Show a past run (`None`: the window's own run, or nothing).
+    Select(Option<String>),
+    /// Draw a past run beside the shown one (or stop drawing it).
+    Compare { run: String, on: bool },
+    SetCurveView(CurveView),
+    /// Every setting back to the open project's preset; the method stays.
+    ResetToPreset,
+    /// Order the runs table by a column (again: the other way round).
+    SortRuns(RunColumn),
+    /// Delete a past run's folder (asked for in the panel, confirmed there).
+    DeleteRun(String),
     /// Where the next run starts: new weights (`run: None`, no project),
     /// a run of this project (`project: None`), or a run of another project
     /// (`run: None` there picks its latest run with a checkpoint). The run's
@@ -509,4 +640,249 @@ pub enum TrainingCommand {
         project: Option<PathBuf>,
         run: Option<String>,
     },
+}
+
+/// How the curves are drawn: TensorBoard's habits.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CurveView {
+    /// Exponential smoothing of per-step series, 0 (none) to 0.99.
+    pub smoothing: f64,
+    /// Loss plots on a log scale.
+    pub log_losses: bool,
+    /// Series switched off in the legends, by name.
+    pub hidden: std::collections::BTreeSet<String>,
+}
+
+impl Default for CurveView {
+    fn default() -> Self {
+        Self {
+            smoothing: 0.6,
+            log_losses: false,
+            hidden: Default::default(),
+        }
+    }
+}
+
+impl CurveView {
+    pub const MAX_SMOOTHING: f64 = 0.99;
+
+    fn clamped(mut self) -> Self {
+        self.smoothing = if self.smoothing.is_finite() {
+            self.smoothing.clamp(0.0, Self::MAX_SMOOTHING)
+        } else {
+            0.0
+        };
+        self
+    }
+}
+
+/// A column of the runs table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunColumn {
+    Started,
+    Method,
+    Model,
+    Inputs,
+    Epochs,
+    Chosen,
+    Accuracy,
+    Auc,
+    Dice,
+    Status,
+    Parent,
+}
+
+impl RunColumn {
+    pub const ALL: [RunColumn; 11] = [
+        RunColumn::Started,
+        RunColumn::Method,
+        RunColumn::Model,
+        RunColumn::Inputs,
+        RunColumn::Epochs,
+        RunColumn::Chosen,
+        RunColumn::Accuracy,
+        RunColumn::Auc,
+        RunColumn::Dice,
+        RunColumn::Status,
+        RunColumn::Parent,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            RunColumn::Started => "Started (UTC)",
+            RunColumn::Method => "Method",
+            RunColumn::Model => "Model",
+            RunColumn::Inputs => "Inputs",
+            RunColumn::Epochs => "Epochs",
+            RunColumn::Chosen => "Chosen",
+            RunColumn::Accuracy => "Accuracy",
+            RunColumn::Auc => "AUC",
+            RunColumn::Dice => "Dice",
+            RunColumn::Status => "Status",
+            RunColumn::Parent => "Parent",
+        }
+    }
+
+    /// The cell of `row` in this column.
+    pub fn cell(self, row: &RunRow) -> String {
+        let number = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3}"));
+        match self {
+            RunColumn::Started => row.started.clone(),
+            RunColumn::Method => row.method.clone(),
+            RunColumn::Model => row.model.clone(),
+            RunColumn::Inputs => row.inputs.clone(),
+            RunColumn::Epochs => match row.epochs_planned {
+                Some(planned) => format!("{}/{planned}", row.epochs),
+                None => row.epochs.to_string(),
+            },
+            RunColumn::Chosen => row.chosen_epoch.map_or("–".into(), |e| (e + 1).to_string()),
+            RunColumn::Accuracy => number(row.accuracy),
+            RunColumn::Auc => number(row.auc),
+            RunColumn::Dice => number(row.dice),
+            RunColumn::Status => row.status.clone(),
+            RunColumn::Parent => row.parent.clone().unwrap_or_else(|| "–".into()),
+        }
+    }
+
+    fn compare(self, a: &RunRow, b: &RunRow) -> std::cmp::Ordering {
+        // Missing numbers sort below every number.
+        let number = |v: Option<f64>| v.unwrap_or(f64::NEG_INFINITY);
+        match self {
+            RunColumn::Started => a.started_ms.cmp(&b.started_ms),
+            RunColumn::Epochs => a.epochs.cmp(&b.epochs),
+            RunColumn::Chosen => a.chosen_epoch.cmp(&b.chosen_epoch),
+            RunColumn::Accuracy => number(a.accuracy).total_cmp(&number(b.accuracy)),
+            RunColumn::Auc => number(a.auc).total_cmp(&number(b.auc)),
+            RunColumn::Dice => number(a.dice).total_cmp(&number(b.dice)),
+            other => other.cell(a).cmp(&other.cell(b)),
+        }
+        .then_with(|| a.started_ms.cmp(&b.started_ms))
+    }
+}
+
+/// The runs table's order: newest first until a header is clicked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunOrder {
+    pub column: RunColumn,
+    pub descending: bool,
+}
+
+impl Default for RunOrder {
+    fn default() -> Self {
+        Self {
+            column: RunColumn::Started,
+            descending: true,
+        }
+    }
+}
+
+impl RunOrder {
+    /// A header clicked: its column, best (or newest) first; the same one
+    /// again: the other way round.
+    fn sort_by(&mut self, column: RunColumn) {
+        if self.column == column {
+            self.descending = !self.descending;
+        } else {
+            self.column = column;
+            self.descending = matches!(
+                column,
+                RunColumn::Started
+                    | RunColumn::Epochs
+                    | RunColumn::Accuracy
+                    | RunColumn::Auc
+                    | RunColumn::Dice
+            );
+        }
+    }
+
+    pub fn sort(&self, rows: &mut [RunRow]) {
+        rows.sort_by(|a, b| {
+            let order = self.column.compare(a, b);
+            if self.descending {
+                order.reverse()
+            } else {
+                order
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, ms: u64, auc: Option<f64>) -> RunRow {
+        RunRow {
+            id: id.into(),
+            started: String::new(),
+            started_ms: ms,
+            method: "Supervised".into(),
+            model: "ResNet-18".into(),
+            inputs: "image".into(),
+            epochs: 3,
+            epochs_planned: Some(3),
+            chosen_epoch: None,
+            accuracy: None,
+            auc,
+            dice: None,
+            status: "finished".into(),
+            parent: None,
+        }
+    }
+
+    #[test]
+    fn the_runs_table_sorts_by_a_column_and_back() {
+        let mut rows = vec![
+            row("a", 1, Some(0.7)),
+            row("b", 2, None),
+            row("c", 3, Some(0.9)),
+        ];
+        let ids = |rows: &[RunRow]| rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        let mut order = RunOrder::default();
+        order.sort(&mut rows);
+        assert_eq!(ids(&rows), ["c", "b", "a"], "newest first");
+        order.sort_by(RunColumn::Auc);
+        order.sort(&mut rows);
+        assert_eq!(ids(&rows), ["c", "a", "b"], "best AUC first, none last");
+        order.sort_by(RunColumn::Auc);
+        order.sort(&mut rows);
+        assert_eq!(ids(&rows), ["b", "a", "c"]);
+        order.sort_by(RunColumn::Method);
+        assert!(!order.descending, "names sort A to Z first");
+    }
+
+    #[test]
+    fn paused_time_is_not_running_time() {
+        let (_events_tx, events) = channel();
+        let (commands, _commands_rx) = channel();
+        let (_result_tx, result) = channel();
+        let mut run = TrainingRun {
+            config: TrainConfig::default(),
+            device: String::new(),
+            run: None,
+            status: TrainingStatus::Running,
+            steps: vec![(0.5, Scalars::new())],
+            epochs: Vec::new(),
+            epochs_planned: 1,
+            steps_per_epoch: 2,
+            images_per_second: 0.0,
+            started: Instant::now() - std::time::Duration::from_secs(10),
+            paused_for: std::time::Duration::ZERO,
+            paused_since: None,
+            summary: None,
+            events,
+            commands,
+            skipped: Vec::new(),
+            result,
+        };
+        // Half done in 10 s: 10 s to go.
+        let eta = run.eta_seconds().unwrap();
+        assert!((eta - 10.0).abs() < 0.5, "{eta}");
+        run.set_paused(true);
+        assert_eq!(run.eta_seconds(), None, "paused: no time left counting down");
+        run.paused_since = Some(Instant::now() - std::time::Duration::from_secs(30));
+        run.set_paused(false);
+        let eta = run.eta_seconds().unwrap();
+        assert!((eta - 10.0).abs() < 0.5, "30 s paused do not slow the pace: {eta}");
+    }
 }

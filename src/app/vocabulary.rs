@@ -15,12 +15,13 @@ pub use crate::train::config::{
     TABULAR_MODALITY, TrainConfig, limits,
 };
 pub use crate::train::device::ComputeDevice;
+pub use crate::train::eyes::{EyeMetrics, EyePooling, LabelSource};
 pub use crate::train::events::{EpochRecord, Scalars, series};
 pub use crate::train::metrics::{BRATS_REGIONS, Metrics};
 pub use crate::train::models::ModelKind;
 pub use crate::train::models::xception::XceptionOptions;
 pub use crate::train::presets::Preset;
-pub use crate::train::runs::PastRun;
+pub use crate::train::runs::{PastRun, RunRow, dependents as run_dependents};
 pub use crate::train::spec::{Method, MethodSpec, Setting, SettingKind, SettingValue};
 
 /// Every registered training method, in the panel's order.
@@ -42,6 +43,15 @@ pub fn switch_method(
         .map(crate::train::presets::ProjectInputs::of)
         .unwrap_or_default();
     crate::train::presets::switch_method(config, method, &project);
+}
+
+/// Whether a project of `schema` can feed `method`; else why not (the
+/// panel's greyed methods).
+pub fn method_offered(method: Method, schema: &crate::store::Schema) -> Result<(), String> {
+    crate::train::presets::method_offered(
+        method.spec(),
+        &crate::train::presets::ProjectInputs::of(schema),
+    )
 }
 
 /// Whether finished run `run` can teach a run of `spec`'s method.

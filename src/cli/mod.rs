@@ -85,6 +85,38 @@ pub enum CliCommand {
     Sync(team::SyncArgs),
 }
 
+/// The command-line reference (`docs/cli.md`) as the CLI's own definitions
+/// write it: every command and subcommand with its full help, at 100
+/// columns. `tests/the_command_line_reference_is_the_cli.rs` keeps the file
+/// equal to it, so the reference cannot drift from the program.
+pub fn reference_markdown() -> String {
+    use clap::CommandFactory;
+    let mut out = String::from(
+        "# Command-line reference\n\n\
+         Generated from the CLI's own definitions (`loupe::cli::reference_markdown`); \
+         `LOUPE_WRITE_DOCS=1 cargo test --test the_command_line_reference_is_the_cli` \
+         rewrites it. Wherever a command takes a project folder `DIR`, a \
+         `postgres://…` URL works in its place (see the team guide).\n",
+    );
+    let mut root = Cli::command().term_width(100).max_term_width(100);
+    root.build();
+    reference_section(&root, "loupe", &mut out);
+    out
+}
+
+/// One command's section, then its subcommands'.
+fn reference_section(command: &clap::Command, path: &str, out: &mut String) {
+    let mut command = command.clone();
+    let help = command.render_long_help().to_string();
+    out.push_str(&format!("\n## `{path}`\n\n```text\n{}\n```\n", help.trim_end()));
+    for sub in command.get_subcommands() {
+        if sub.is_hide_set() || sub.get_name() == "help" {
+            continue;
+        }
+        reference_section(sub, &format!("{path} {}", sub.get_name()), out);
+    }
+}
+
 /// Parses the arguments and runs; the window when no subcommand is given.
 pub fn main() -> ExitCode {
     quiet_on_closed_pipe();

@@ -1,6 +1,6 @@
 //! `loupe train`, `loupe predict`, `loupe eval`: the window's trainer in the
 //! foreground, with the same run files. The flag and JSON names are the
-//! training contract scripts rely on (README, "Training contract").
+//! training contract scripts rely on (docs/guide/training.md, "Training contract").
 
 use crate::train::events::TrainCommand;
 use crate::train::eyes::{EyePooling, LabelSource};

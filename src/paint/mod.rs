@@ -23,6 +23,63 @@ pub const MAX_LABEL: u8 = u8::MAX;
 /// Brush radius limits in millimetres (the panel's slider and `loupe paint`).
 pub const BRUSH_RADIUS_MM: std::ops::RangeInclusive<f64> = 0.1..=100.0;
 
+/// The centre of a map's largest lesion: the largest 6-connected set of
+/// labeled voxels (any label), and within it the voxel nearest its
+/// centroid (a curved lesion's centroid may lie outside it). `None` for an
+/// empty map or one that does not fill `shape`.
+pub fn lesion_centre(voxels: &[u8], shape: [usize; 3]) -> Option<[usize; 3]> {
+    let [ni, nj, nk] = shape;
+    if voxels.len() != ni * nj * nk {
+        return None;
+    }
+    let mut seen = vec![false; voxels.len()];
+    let mut best: Vec<usize> = Vec::new();
+    let mut queue: Vec<usize> = Vec::new();
+    for start in 0..voxels.len() {
+        if voxels[start] == 0 || seen[start] {
+            continue;
+        }
+        seen[start] = true;
+        queue.clear();
+        queue.push(start);
+        let mut head = 0;
+        while let Some(&index) = queue.get(head) {
+            head += 1;
+            let (i, j, k) = (index % ni, index / ni % nj, index / (ni * nj));
+            let neighbours = [
+                (i > 0).then(|| index - 1),
+                (i + 1 < ni).then(|| index + 1),
+                (j > 0).then(|| index - ni),
+                (j + 1 < nj).then(|| index + ni),
+                (k > 0).then(|| index - ni * nj),
+                (k + 1 < nk).then(|| index + ni * nj),
+            ];
+            for n in neighbours.into_iter().flatten() {
+                if voxels[n] != 0 && !seen[n] {
+                    seen[n] = true;
+                    queue.push(n);
+                }
+            }
+        }
+        if queue.len() > best.len() {
+            best = std::mem::take(&mut queue);
+        }
+    }
+    let position = |index: usize| [index % ni, index / ni % nj, index / (ni * nj)];
+    let count = best.len() as f64;
+    let mut centroid = [0.0f64; 3];
+    for &index in &best {
+        let p = position(index);
+        (0..3).for_each(|a| centroid[a] += p[a] as f64 / count);
+    }
+    best.iter()
+        .map(|&index| position(index))
+        .min_by(|a, b| {
+            let d = |p: &[usize; 3]| (0..3).map(|x| (p[x] as f64 - centroid[x]).powi(2)).sum::<f64>();
+            d(a).total_cmp(&d(b))
+        })
+}
+
 /// The voxel grid a label map lives on.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Grid {
@@ -443,6 +500,35 @@ pub fn dice_per_label(a: &[u8], b: &[u8]) -> BTreeMap<u8, f64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_case_opens_on_its_largest_lesion() {
+        let shape = [10, 8, 6];
+        let mut map = vec![0u8; 10 * 8 * 6];
+        let at = |i: usize, j: usize, k: usize| i + 10 * (j + 8 * k);
+        // A small lesion (2 voxels) and a larger one (a 3×3×3 cube at 5..8, 2..5, 1..4).
+        map[at(0, 0, 0)] = 1;
+        map[at(1, 0, 0)] = 1;
+        for k in 1..4 {
+            for j in 2..5 {
+                for i in 5..8 {
+                    map[at(i, j, k)] = if i == 6 { 4 } else { 2 };
+                }
+            }
+        }
+        assert_eq!(lesion_centre(&map, shape), Some([6, 3, 2]));
+        // An L-shaped lesion: its centroid (1.5, 1.5) is outside it; the
+        // nearest of its own voxels is chosen.
+        let mut l = vec![0u8; 4 * 4];
+        for x in 0..4 {
+            l[x] = 1;
+            l[4 * x] = 1;
+        }
+        let centre = lesion_centre(&l, [4, 4, 1]).unwrap();
+        assert_ne!(l[centre[0] + 4 * centre[1]], 0, "{centre:?} is in the lesion");
+        assert_eq!(lesion_centre(&[0; 8], [2, 2, 2]), None);
+        assert_eq!(lesion_centre(&[1; 7], [2, 2, 2]), None);
+    }
+
     use super::*;
 
     fn axial(point: [f64; 3]) -> PlaneFrame {

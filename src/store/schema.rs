@@ -189,10 +189,23 @@ impl TabularColumn {
     }
 
     /// The column as people read it: name and unit.
+    /// The column's name with its unit (`age (years)`), the unit left out
+    /// where the name already says it (`pack_years`, not
+    /// `pack_years (pack-years)`).
     pub fn title(&self) -> String {
+        let words = |t: &str| -> String {
+            t.chars()
+                .map(|c| if c.is_alphanumeric() { c.to_ascii_lowercase() } else { ' ' })
+                .collect::<String>()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         match &self.unit {
-            Some(unit) => format!("{} ({unit})", self.name),
-            None => self.name.clone(),
+            Some(unit) if !words(&self.name).ends_with(&words(unit)) => {
+                format!("{} ({unit})", self.name)
+            }
+            _ => self.name.clone(),
         }
     }
 }
@@ -587,6 +600,20 @@ impl Schema {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_column_title_says_its_unit_once() {
+        assert_eq!(TabularColumn::number("age", "years", 0.0, 1.0).title(), "age (years)");
+        assert_eq!(
+            TabularColumn::number("pack_years", "pack-years", 0.0, 1.0).title(),
+            "pack_years"
+        );
+        assert_eq!(
+            TabularColumn::number("years", "pack-years", 0.0, 1.0).title(),
+            "years (pack-years)"
+        );
+        assert_eq!(TabularColumn::yes_no("cough").title(), "cough");
+    }
 
     #[test]
     fn builtins_are_valid_with_digit_hotkeys() {

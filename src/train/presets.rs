@@ -21,7 +21,7 @@ impl TrainConfig {
         Self::default()
     }
 
-    /// Settings measured on the ROP demo on the CPU (README): small enough to
+    /// Settings measured on the ROP demo on the CPU (docs/benchmarks.md): small enough to
     /// train on two cores in minutes (64 px, width 8), any rotation (fundus
     /// photographs have no preferred angle), no dropout (0.2 stalled both
     /// methods at this learning rate), and a consistency weight of 3.
@@ -51,7 +51,7 @@ impl TrainConfig {
     }
 }
 
-/// The choice rule of a new run (README, *Choosing the reported epoch*:
+/// The choice rule of a new run (docs/benchmarks.md, *Choosing the reported epoch*:
 /// compared on demo seeds not tuned on).
 pub const DEFAULT_CHOICE: ChoiceRule = ChoiceRule::WindowedAuc;
 
@@ -124,7 +124,7 @@ impl Preset {
                 "METHODS.md §1: 128 px, width 16, rotation ±10°, consistency weight 1, dropout 0.2"
             }
             Preset::FundusOnCpu => {
-                "Measured on the ROP demo (README): 64 px, width 8, 100 epochs, any rotation, \
+                "Measured on the ROP demo (docs/benchmarks.md): 64 px, width 8, 100 epochs, any rotation, \
                  consistency weight 3, no dropout"
             }
             Preset::SmallOnCpu => {
@@ -175,7 +175,7 @@ impl Preset {
             // schedule), sized for two cores (64³, width 8). At 1e-3 this
             // small U-Net takes off around epoch 10 on the demo and the
             // teacher passes mean Dice 0.9 by epoch 14, so 30 epochs
-            // (about 3 minutes a run; README, *Methods at their defaults*).
+            // (about 3 minutes a run; docs/benchmarks.md, *Methods at their defaults*).
             config.method = methods::segmentation::METHOD;
             config.modalities = schema.modalities.clone();
             config.model = ModelKind::Unet;
@@ -229,7 +229,7 @@ impl TrainConfig {
     /// of a few dozen records, which an MLP at an image preset's 3e-3,
     /// without dropout or decay, memorises within a few epochs (its CE
     /// near 0 by epoch 4 on the lung demo, and with it the KD term's
-    /// weight `grad_ratio`). Measured on lung demo seed 12 (README,
+    /// weight `grad_ratio`). Measured on lung demo seed 12 (docs/benchmarks.md,
     /// *Cross-modal distillation*): at 1e-3, dropout 0.5, weight decay
     /// 1e-2 and 60 epochs the training CE stays near 0.45 and the test AUC
     /// rises and holds; a run takes seconds on two cores.
@@ -267,6 +267,10 @@ pub struct ProjectInputs {
     /// The project holds cases (volumes, records), not 2-D items.
     pub has_cases: bool,
     pub roles: Vec<String>,
+    /// Its cases carry a tabular record.
+    pub has_record: bool,
+    /// Painted label maps are what it learns (segmentation).
+    pub label_maps: bool,
 }
 
 impl ProjectInputs {
@@ -274,8 +278,93 @@ impl ProjectInputs {
         Self {
             has_cases: schema.has_cases(),
             roles: schema.modalities.clone(),
+            has_record: !schema.tabular.is_empty(),
+            label_maps: schema.targets_label_maps(),
         }
     }
+
+    /// The kinds of input (a method's [`super::spec::MethodSpec::modalities`]
+    /// entries) this project can feed a run.
+    pub fn kinds(&self) -> Vec<&'static str> {
+        use super::config::{
+            FUSION_INPUT, IMAGE_MODALITY, SEQUENCES_INPUT, SERIES_INPUT, SLICES_INPUT,
+            TABULAR_MODALITY, VOLUME_INPUT,
+        };
+        if !self.has_cases {
+            return vec![IMAGE_MODALITY];
+        }
+        let volumes = !self.roles.is_empty();
+        [
+            (TABULAR_MODALITY, self.has_record),
+            (VOLUME_INPUT, volumes),
+            (SLICES_INPUT, volumes),
+            (SERIES_INPUT, volumes),
+            (FUSION_INPUT, volumes && self.has_record),
+            (SEQUENCES_INPUT, volumes && self.label_maps),
+        ]
+        .into_iter()
+        .filter_map(|(kind, offered)| offered.then_some(kind))
+        .collect()
+    }
+
+    /// What the project holds, for a sentence saying why a method is not offered.
+    fn describe(&self) -> String {
+        if !self.has_cases {
+            return "this project holds 2-D images".into();
+        }
+        let roles = if self.roles.is_empty() {
+            "no volumes".to_string()
+        } else {
+            self.roles.join(", ")
+        };
+        let record = if self.has_record {
+            "a record"
+        } else {
+            "no record"
+        };
+        let maps = if self.label_maps {
+            "label maps as target"
+        } else {
+            "a class as target"
+        };
+        format!("this project's cases have {roles}, {record} and {maps}")
+    }
+}
+
+/// An input kind for people (the training panel's reasons).
+fn kind_title(kind: &str) -> &'static str {
+    use super::config::{
+        FUSION_INPUT, IMAGE_MODALITY, SEQUENCES_INPUT, SERIES_INPUT, SLICES_INPUT,
+        TABULAR_MODALITY, VOLUME_INPUT,
+    };
+    match kind {
+        IMAGE_MODALITY => "2-D images",
+        TABULAR_MODALITY => "a case's record",
+        VOLUME_INPUT => "a case's volume",
+        SLICES_INPUT => "a case's slices",
+        SERIES_INPUT => "a case's whole series",
+        FUSION_INPUT => "a case's slices with its record",
+        SEQUENCES_INPUT => "a case's sequences, learning painted label maps",
+        _ => "an input no project offers",
+    }
+}
+
+/// The one rule of which methods a project can train: those that read a
+/// kind of input the project has (decided from each method's declaration,
+/// so the panel names no method). `Err` says why not, for the panel to
+/// show beside the greyed method.
+pub fn method_offered(spec: &super::spec::MethodSpec, project: &ProjectInputs) -> Result<(), String> {
+    let kinds = project.kinds();
+    if spec.modalities.iter().any(|k| kinds.contains(k)) {
+        return Ok(());
+    }
+    let reads: Vec<&str> = spec.modalities.iter().map(|k| kind_title(k)).collect();
+    Err(format!(
+        "{} reads {}; {}",
+        spec.title,
+        reads.join(" or "),
+        project.describe()
+    ))
 }
 
 /// The one rule for choosing a method (the panel's method buttons, `loupe
@@ -405,6 +494,44 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The methods offered on a project of `schema`, by name.
+    fn offered(schema: &Schema) -> Vec<&'static str> {
+        let project = ProjectInputs::of(schema);
+        methods::all()
+            .into_iter()
+            .map(|d| d.method.spec())
+            .filter(|spec| method_offered(spec, &project).is_ok())
+            .map(|spec| spec.name)
+            .collect()
+    }
+
+    #[test]
+    fn a_project_is_offered_the_methods_its_data_can_feed() {
+        assert_eq!(offered(&Schema::rop()), ["supervised", "mean-teacher"]);
+        assert_eq!(offered(&Schema::thyroid()), ["supervised", "mean-teacher"]);
+        let lung = offered(&crate::demo::lung_schema());
+        for name in ["supervised", "mean-teacher", "kdamm", "multimodal", "cross-modal-kd", "slice-policy"] {
+            assert!(lung.contains(&name), "{name} on the lung cases: {lung:?}");
+        }
+        for name in ["protokd", "segmentation"] {
+            assert!(!lung.contains(&name), "{name} needs label maps: {lung:?}");
+        }
+        let brain = offered(&crate::demo::brain_tumour_schema());
+        assert!(brain.contains(&"segmentation") && brain.contains(&"protokd"), "{brain:?}");
+        assert!(!brain.contains(&"kdamm"), "no record: {brain:?}");
+        // The reason names what the method reads and what the project has.
+        let kdamm = methods::all()
+            .into_iter()
+            .map(|d| d.method.spec())
+            .find(|s| s.name == "kdamm")
+            .unwrap();
+        let why = method_offered(kdamm, &ProjectInputs::of(&Schema::rop())).unwrap_err();
+        assert!(
+            why.contains("slices with its record") && why.contains("2-D images"),
+            "{why}"
+        );
+    }
 
     #[test]
     fn unknown_configuration_keys_are_named_with_the_nearest_known_one() {

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::config::TrainConfig;
 use super::events::{EpochRecord, RunSummary};
+use super::metrics::Metrics;
 
 /// The checkpoint a run reports (chosen on the validation split), per model.
 pub const CHOSEN_STUDENT: &str = "student_chosen.bpk";
@@ -150,6 +151,154 @@ pub struct PastRun {
     pub summary: Option<RunSummary>,
 }
 
+impl PastRun {
+    /// The metrics the run reports: its summary's (the chosen checkpoint)
+    /// of the model that predicts (the teacher where there is one), else,
+    /// for a run that has not ended, its last epoch's; with that model's name.
+    pub fn reported_metrics(&self) -> Option<(&Metrics, &'static str)> {
+        let (student, teacher) = match &self.summary {
+            Some(summary) => (&summary.student, summary.teacher.as_ref()),
+            None => {
+                let last = self.epochs.last()?;
+                (&last.student, last.teacher.as_ref())
+            }
+        };
+        Some(match teacher {
+            Some(teacher) => (teacher, "teacher"),
+            None => (student, "student"),
+        })
+    }
+
+    /// When the run started, from its id (`<milliseconds>-<method>`).
+    pub fn started_ms(&self) -> Option<u64> {
+        self.id.split('-').next()?.parse().ok()
+    }
+
+    /// Its row in the runs table.
+    pub fn row(&self) -> RunRow {
+        let config = self.config.as_ref();
+        let metrics = self.reported_metrics().map(|(m, _)| m);
+        let auc = metrics.and_then(|m| m.auc);
+        RunRow {
+            id: self.id.clone(),
+            started: self.started_ms().map(utc_seconds).unwrap_or_default(),
+            started_ms: self.started_ms().unwrap_or(0),
+            method: config.map_or("?", |c| c.method.title()).to_string(),
+            model: config.map_or("?", |c| c.model.title()).to_string(),
+            inputs: config.map_or_else(|| "?".into(), inputs_title),
+            epochs: self
+                .summary
+                .as_ref()
+                .map_or(self.epochs.len(), |s| s.epochs.max(self.epochs.len())),
+            epochs_planned: config.map(|c| c.epochs),
+            chosen_epoch: self.summary.as_ref().and_then(|s| s.chosen_epoch),
+            accuracy: metrics.filter(|m| m.dice.is_none()).map(|m| m.accuracy),
+            auc,
+            dice: metrics.and_then(|m| m.dice).map(|d| d.mean),
+            status: self.summary.as_ref().map_or("unfinished", |s| s.status()).to_string(),
+            parent: config.and_then(|c| {
+                let run = c.fine_tune_from.clone()?;
+                Some(match &c.fine_tune_from_project {
+                    Some(project) => format!("{run} ({project})"),
+                    None => run,
+                })
+            }),
+        }
+    }
+}
+
+/// One run as the runs table lists it: what a reader compares runs by.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunRow {
+    pub id: String,
+    /// `YYYY-MM-DD HH:MM:SS` (UTC), from the id.
+    pub started: String,
+    pub started_ms: u64,
+    pub method: String,
+    pub model: String,
+    /// What the run read (`image`, `ct slices`, `record`, …).
+    pub inputs: String,
+    /// Epochs trained (recorded).
+    pub epochs: usize,
+    pub epochs_planned: Option<usize>,
+    /// The reported epoch (0-based), once the run has ended.
+    pub chosen_epoch: Option<usize>,
+    /// Test-pool accuracy and mean AUC of the reported model (classifying runs).
+    pub accuracy: Option<f64>,
+    pub auc: Option<f64>,
+    /// Test-pool mean Dice (segmenting runs).
+    pub dice: Option<f64>,
+    /// `finished`, `stopped` or `unfinished` (the window says `running`,
+    /// `paused` or `failed` for its own run).
+    pub status: String,
+    /// The run it started from (another project's in brackets).
+    pub parent: Option<String>,
+}
+
+/// What a run read, for people: the image, the record, a role's volume,
+/// slices or series, slices with the record, or the sequences.
+pub fn inputs_title(config: &TrainConfig) -> String {
+    use super::config::InputKind;
+    match config.input_kind() {
+        InputKind::Image => "image".into(),
+        InputKind::Record => "record".into(),
+        InputKind::Volume(role) => format!("{role} volume"),
+        InputKind::Slices(role) => format!("{role} slices"),
+        InputKind::Series(role) => format!("{role} series"),
+        InputKind::Fusion(role) => format!("{role} slices + record"),
+        InputKind::Sequences(roles) => roles.join("+"),
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC) of a time in milliseconds since 1970.
+fn utc_seconds(ms: u64) -> String {
+    let seconds = ms / 1000;
+    let days = (seconds / 86_400) as i64;
+    let in_day = seconds % 86_400;
+    let epoch = crate::rop::dates::Date {
+        year: 1970,
+        month: 1,
+        day: 1,
+    };
+    format!(
+        "{} {:02}:{:02}:{:02}",
+        epoch.plus_days(days),
+        in_day / 3600,
+        in_day / 60 % 60,
+        in_day % 60
+    )
+}
+
+/// The runs of `runs` that name run `id` as their parent, a teacher or
+/// the run that picks their slices: what deleting it would leave without
+/// its source.
+pub fn dependents(runs: &[PastRun], id: &str) -> Vec<String> {
+    runs.iter()
+        .filter(|r| {
+            r.config.as_ref().is_some_and(|c| {
+                (c.fine_tune_from.as_deref() == Some(id) && c.fine_tune_from_project.is_none())
+                    || c.teachers.iter().any(|t| t == id)
+                    || c.slices.as_ref().and_then(|s| s.policy.as_deref()) == Some(id)
+            })
+        })
+        .map(|r| r.id.clone())
+        .collect()
+}
+
+/// Deletes run `id` of the project at `root`: its folder, which must be a
+/// run's (it holds `config.json`), never anything outside `runs/`.
+pub fn delete(root: &Path, id: &str) -> Result<(), super::error::TrainError> {
+    let dir = run_dir(root, id)?;
+    if !dir.join(CONFIG_FILE).is_file() {
+        return Err(super::error::TrainError::Data(format!(
+            "no run {id} in {}",
+            root.display()
+        )));
+    }
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
 /// Every run of a project, oldest first; unreadable lines are skipped.
 pub fn list(project_root: &Path) -> Vec<PastRun> {
     let Ok(entries) = crate::store::files_root(project_root).and_then(|f| {
@@ -203,6 +352,66 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn a_run_row_says_when_what_and_how_well() {
+        let mut run = PastRun {
+            id: "1796229197302-mean-teacher".into(),
+            config: Some(TrainConfig {
+                epochs: 9,
+                fine_tune_from: Some("1700000000000-supervised".into()),
+                ..TrainConfig::default()
+            }),
+            epochs: Vec::new(),
+            summary: None,
+        };
+        // 1796229197302 ms = 20789 days + 59 597.302 s after 1970-01-01: 2026-12-02 16:33:17.
+        let row = run.row();
+        assert_eq!(row.started, "2026-12-02 16:33:17");
+        assert_eq!(row.status, "unfinished");
+        assert_eq!(row.epochs_planned, Some(9));
+        assert_eq!(row.parent.as_deref(), Some("1700000000000-supervised"));
+        assert_eq!((row.accuracy, row.auc, row.dice), (None, None, None));
+        assert_eq!(row.inputs, "image");
+        run.summary = Some(RunSummary {
+            run: run.id.clone(),
+            epochs: 9,
+            chosen_epoch: Some(6),
+            selected_on: super::super::events::Selection::Validation,
+            student: Metrics {
+                accuracy: 0.5,
+                ..Metrics::default()
+            },
+            teacher: Some(Metrics {
+                accuracy: 0.75,
+                auc: Some(0.8),
+                ..Metrics::default()
+            }),
+            stopped_early: false,
+            eye: None,
+            skipped: Vec::new(),
+            unfinished: false,
+        });
+        let row = run.row();
+        // The teacher predicts, so its metrics are the run's.
+        assert_eq!((row.accuracy, row.auc), (Some(0.75), Some(0.8)));
+        assert_eq!((row.status.as_str(), row.chosen_epoch, row.epochs), ("finished", Some(6), 9));
+    }
+
+    #[test]
+    fn deleting_a_run_removes_its_folder_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(dir.path(), &TrainConfig::default(), "supervised").unwrap();
+        let runs = run.path.parent().unwrap().to_path_buf();
+        std::fs::create_dir_all(runs.join("not-a-run")).unwrap();
+        for bad in ["..", "../runs", "not-a-run", "missing"] {
+            assert!(delete(dir.path(), bad).is_err(), "{bad}");
+        }
+        assert!(runs.join("not-a-run").is_dir());
+        delete(dir.path(), &run.id).unwrap();
+        assert!(!run.path.exists());
+        assert!(runs.is_dir());
+    }
 
     #[test]
     fn runs_started_together_get_distinct_folders() {

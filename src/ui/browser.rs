@@ -244,7 +244,7 @@ pub fn browser_ui(
     let target = schema.target.clone();
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
-        .show_rows(ui, cell + 16.0, rows, |ui, range| {
+        .show_rows(ui, cell + 32.0, rows, |ui, range| {
             for line in range {
                 ui.horizontal(|ui| {
                     for row in visible.iter().skip(line * columns).take(columns) {
@@ -254,14 +254,20 @@ pub fn browser_ui(
                             ui.set_width(cell);
                             let response =
                                 thumbnail_button(ui, session, thumbnails, row, selected, cell);
-                            let caption =
-                                row.consensus(&target)
-                                    .unwrap_or(if row.item.pool == Pool::Test {
-                                        "test"
-                                    } else {
-                                        "—"
-                                    });
-                            ui.small(caption);
+                            // Name, then label (or the pool when unlabeled):
+                            // what tells look-alike thumbnails apart.
+                            let hover = row
+                                .case
+                                .as_ref()
+                                .map_or(row.item.path.as_str(), |c| c.as_str());
+                            // Painted, not a widget: the thumbnail button
+                            // already carries the file's name for assistive tech.
+                            name_caption(ui, short_name(hover), cell);
+                            let caption = row.consensus(&target).unwrap_or(match row.item.pool {
+                                Pool::Test => "test",
+                                _ => "unlabeled",
+                            });
+                            ui.add(egui::Label::new(egui::RichText::new(caption).small()).truncate());
                             if let Some(column) = &session.shown_column {
                                 let value = session
                                     .cases
@@ -271,10 +277,6 @@ pub fn browser_ui(
                                     .map_or("unknown", String::as_str);
                                 ui.small(format!("{column}: {value}"));
                             }
-                            let hover = row
-                                .case
-                                .as_ref()
-                                .map_or(row.item.path.as_str(), |c| c.as_str());
                             if response.on_hover_text(hover).clicked() {
                                 commands.push(LabelingCommand::SelectItem(id));
                             }
@@ -283,4 +285,47 @@ pub fn browser_ui(
                 });
             }
         });
+}
+
+/// One line of small text, cut with "…" to the thumbnail's width.
+fn name_caption(ui: &mut egui::Ui, name: &str, width: f32) {
+    let font = egui::TextStyle::Small.resolve(ui.style());
+    let mut job = egui::text::LayoutJob::simple_singleline(
+        name.to_string(),
+        font,
+        ui.visuals().text_color(),
+    );
+    job.wrap = egui::text::TextWrapping::truncate_at_width(width - 8.0);
+    let galley = ui.ctx().fonts_mut(|f| f.layout_job(job));
+    let (rect, _) = ui.allocate_exact_size(galley.size(), egui::Sense::hover());
+    ui.painter().galley(rect.min, galley, ui.visuals().text_color());
+}
+
+/// A file's name without its folders or image extension (`case_012` of
+/// `images/case_012.nii.gz`); a case name stays as it is.
+fn short_name(path: &str) -> &str {
+    let name = path.rsplit(['/', '\\']).next().unwrap_or(path);
+    [".nii.gz", ".nii", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm"]
+        .iter()
+        .find_map(|ext| {
+            name.len()
+                .checked_sub(ext.len())
+                .filter(|&at| name.is_char_boundary(at) && name[at..].eq_ignore_ascii_case(ext))
+                .map(|at| &name[..at])
+        })
+        .filter(|stem| !stem.is_empty())
+        .unwrap_or(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_name;
+
+    #[test]
+    fn a_thumbnail_is_captioned_by_its_file_name() {
+        assert_eq!(short_name("images/case_012.nii.gz"), "case_012");
+        assert_eq!(short_name("a\\b\\Photo.JPG"), "Photo");
+        assert_eq!(short_name("series/CT 1"), "CT 1");
+        assert_eq!(short_name(".png"), ".png");
+    }
 }

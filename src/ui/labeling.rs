@@ -332,12 +332,13 @@ fn slice_pick_ui(
     if !has_series {
         return;
     }
-    let picked = session.cases.slice_picks.get(&row.item.id);
-    // Several co-registered sequences (MRI) are segmented voxel by voxel;
-    // picked slices belong to one series read as k slices (CT screening).
-    if session.project.schema().modalities.len() > 1 && picked.is_none() {
+    // Only where slices were picked (by a policy run, or overridden): a
+    // case no policy has read has nothing to override, and several
+    // co-registered sequences (MRI) are segmented voxel by voxel.
+    let Some(picked) = session.cases.slice_picks.get(&row.item.id) else {
         return;
-    }
+    };
+    let picked = Some(picked);
     let draft_id = ui.make_persistent_id(("slice_override", row.item.id));
     let mut draft: String = ui.data_mut(|d| {
         d.get_temp(draft_id).unwrap_or_else(|| {
@@ -492,17 +493,27 @@ fn explanation_ui(ui: &mut egui::Ui, state: &AppState, row: &ItemRow, commands: 
             "run {run}, test pool: accuracy lost when a column is shuffled (mean ± sd), mean |Shapley|"
         ));
         let largest = columns.iter().map(|c| c.mean_abs_shap).fold(1e-9, f64::max);
+        // Bars sized to fit beside the two numbers, never to the panel's edge.
+        let bar_width = (ui.available_width() - 230.0).clamp(30.0, 80.0);
         egui::Grid::new("global_importance")
-            .num_columns(3)
+            .num_columns(4)
+            .striped(true)
             .show(ui, |ui| {
+                ui.strong("column");
+                ui.strong("accuracy lost")
+                    .on_hover_text("When the column is shuffled: mean ± sd over repeats");
+                ui.strong("mean |Shapley|");
+                ui.label("");
+                ui.end_row();
                 for c in columns {
                     ui.label(&c.name);
                     ui.monospace(format!(
                         "{:+.3} ± {:.3}",
                         c.importance_mean, c.importance_sd
                     ));
+                    ui.monospace(format!("{:.3}", c.mean_abs_shap));
                     let (rect, _) =
-                        ui.allocate_exact_size(egui::vec2(80.0, 10.0), egui::Sense::hover());
+                        ui.allocate_exact_size(egui::vec2(bar_width, 10.0), egui::Sense::hover());
                     let width = (c.mean_abs_shap / largest) as f32 * rect.width();
                     ui.painter().rect_filled(
                         egui::Rect::from_min_size(rect.min, egui::vec2(width, rect.height())),
@@ -569,9 +580,10 @@ fn explanation_ui(ui: &mut egui::Ui, state: &AppState, row: &ItemRow, commands: 
         });
 }
 
-/// Which map the overlay shows, where the project has segmentation runs:
-/// the annotator's own, a run's prediction, or the prediction against
-/// the case's map in one BraTS region (with the legend).
+/// Which map the overlay shows: the annotator's own, another annotator's
+/// (the reference's), and where the project has segmentation runs a run's
+/// prediction or the prediction against the case's map in one BraTS
+/// region; a legend in every mode, and the case's Dice beside a prediction.
 fn map_view_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
     use crate::app::review::{MapView, VERSUS_LEGEND};
     use crate::app::vocabulary::BRATS_REGIONS;
@@ -582,40 +594,53 @@ fn map_view_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
         .filter(|r| r.summary.is_some() && r.config.as_ref().is_some_and(|c| c.method.segments()))
         .map(|r| r.id.as_str())
         .collect();
-    let Some(&newest) = runs.last() else {
+    let others = &state.painting.others;
+    if runs.is_empty() && others.is_empty() {
         return;
-    };
+    }
     let current = state.map_view.clone();
     let run = match &current {
-        MapView::Prediction(run) | MapView::Versus { run, .. } => run.clone(),
-        MapView::Own => newest.to_string(),
+        MapView::Prediction(run) | MapView::Versus { run, .. } => Some(run.clone()),
+        _ => runs.last().map(|r| r.to_string()),
     };
     let mut chosen = current.clone();
     ui.horizontal_wrapped(|ui| {
         ui.label("Map");
         ui.selectable_value(&mut chosen, MapView::Own, "yours");
-        ui.selectable_value(&mut chosen, MapView::Prediction(run.clone()), "prediction");
-        for (index, (name, _)) in BRATS_REGIONS.iter().enumerate() {
-            ui.selectable_value(
-                &mut chosen,
-                MapView::Versus {
-                    run: run.clone(),
-                    region: index,
-                },
-                format!("vs truth {}", name.to_uppercase()),
-            );
+        for name in others {
+            ui.selectable_value(&mut chosen, MapView::Annotator(name.clone()), format!("{name}'s"))
+                .on_hover_text(format!("{name}'s map of this case, read-only"));
+        }
+        if let Some(run) = &run {
+            ui.selectable_value(&mut chosen, MapView::Prediction(run.clone()), "prediction");
+            for (index, (name, _)) in BRATS_REGIONS.iter().enumerate() {
+                ui.selectable_value(
+                    &mut chosen,
+                    MapView::Versus {
+                        run: run.clone(),
+                        region: index,
+                    },
+                    format!("vs truth {}", name.to_uppercase()),
+                );
+            }
         }
     });
-    if chosen != MapView::Own {
+    if let (Some(run), MapView::Prediction(_) | MapView::Versus { .. }) = (&run, &chosen) {
         let mut picked = run.clone();
-        egui::ComboBox::from_label("Segmentation run")
+        // The label on its own line: a run id beside it left the label a
+        // few pixels and broke it mid-word.
+        let label = ui.label("Segmentation run");
+        egui::ComboBox::from_id_salt("segmentation_run")
+            .width(ui.available_width().min(280.0))
             .selected_text(&picked)
             .show_ui(ui, |ui| {
                 for id in runs.iter().rev() {
                     ui.selectable_value(&mut picked, id.to_string(), *id);
                 }
-            });
-        if picked != run {
+            })
+            .response
+            .labelled_by(label.id);
+        if &picked != run {
             chosen = match chosen {
                 MapView::Versus { region, .. } => MapView::Versus {
                     run: picked,
@@ -627,9 +652,26 @@ fn map_view_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
     }
     if matches!(chosen, MapView::Versus { .. }) {
         ui.weak(VERSUS_LEGEND);
+    } else {
+        // The structures' colours, as the views draw them.
+        ui.horizontal_wrapped(|ui| {
+            for label in &state.painting.labels {
+                ui.colored_label(
+                    super::painting::colour(label.value),
+                    format!("■ {} {}", label.value, label.name),
+                );
+            }
+        });
+    }
+    let own_empty = state.document.as_ref().is_none_or(|d| d.labels.is_none());
+    if chosen == MapView::Own && own_empty && !others.is_empty() {
+        ui.weak(format!(
+            "You have not painted this case; {}'s map is a click away.",
+            others.join("'s or ")
+        ));
     }
     if let Some(note) = state.document.as_ref().and_then(|d| d.labels_note.as_ref()) {
-        ui.weak(format!("Showing the {note}"));
+        ui.add(egui::Label::new(egui::RichText::new(format!("Showing the {note}")).weak()).wrap());
     }
     if chosen != current {
         commands.push(WindowCommand::ShowMap(chosen));

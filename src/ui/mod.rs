@@ -184,6 +184,8 @@ impl eframe::App for LoupeApp {
         egui::Panel::bottom("status").show(ui, |ui| {
             status::status_ui(ui, &self.state, &self.frame_times, &mut commands)
         });
+        // Docked across the window's width, above the status bar.
+        training::training_panel(ui, &self.state, &mut commands);
         if let Some(session) = &self.state.session {
             if session.exams.shown {
                 // The exam view takes the browser's place, the viewer beside it.
@@ -204,7 +206,10 @@ impl eframe::App for LoupeApp {
                 egui::Panel::left("browser")
                     .resizable(true)
                     .default_size(330.0)
+                    .size_range(200.0..=720.0)
                     .show(ui, |ui| {
+                        // Long count lines wrap; they never widen the panel.
+                        ui.set_max_width(ui.available_width());
                         browser::browser_ui(ui, session, &mut self.thumbnails, &mut commands)
                     });
             }
@@ -213,8 +218,14 @@ impl eframe::App for LoupeApp {
             egui::Panel::right("controls")
                 .resizable(true)
                 .default_size(300.0)
+                .size_range(240.0..=640.0)
                 .show(ui, |ui| {
+                    // The panel keeps the width its user gave it: a wider
+                    // section (a tool's settings, an explanation) wraps or
+                    // scrolls instead of pushing the views.
+                    let width = ui.available_width();
                     egui::ScrollArea::vertical().show(ui, |ui| {
+                        ui.set_max_width(width);
                         if let Some(session) = &self.state.session {
                             labeling::labeling_ui(
                                 ui,
@@ -274,7 +285,6 @@ impl eframe::App for LoupeApp {
         });
         picker::picker_ui(ui.ctx(), &self.state, &mut self.picker, &mut commands);
         picker::import_ui(ui.ctx(), &mut self.picker, &mut commands);
-        training::training_ui(ui.ctx(), &self.state, &mut commands);
         team::review_ui(ui.ctx(), &self.state, &mut self.reason_draft, &mut commands);
         if self
             .state

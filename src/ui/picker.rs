@@ -49,10 +49,14 @@ pub fn picker_ui(
     commands: &mut Commands,
 ) {
     let mut open = state.show_project_picker;
+    // Below the top bar, so its buttons stay in reach while the dialog is open.
+    let top_centre = ctx.content_rect().center_top() + egui::vec2(0.0, 44.0);
     egui::Window::new("Projects")
         .open(&mut open)
         .collapsible(false)
         .default_width(460.0)
+        .pivot(egui::Align2::CENTER_TOP)
+        .default_pos(top_centre)
         .show(ctx, |ui| {
             ui.heading("New project");
             ui.horizontal(|ui| {

@@ -442,9 +442,28 @@ fn view_ui(
         if let Some(pos) = response.hover_pos()
             && let Some(text) = document.readout(to_voxel(pos))
         {
-            response.on_hover_text_at_pointer(text);
+            readout_line(ui, rect, text);
         }
     }
+}
+
+/// The hover readout as a status line along the view's bottom edge (as
+/// Slicer and ITK-SNAP show it): inside the view, never over the panels.
+fn readout_line(ui: &egui::Ui, rect: egui::Rect, text: String) {
+    let painter = ui.painter_at(rect);
+    let font = egui::FontId::proportional(12.0);
+    let galley = painter.layout(text, font, egui::Color32::WHITE, rect.width() - 8.0);
+    let height = galley.size().y + 4.0;
+    let strip = egui::Rect::from_min_max(
+        egui::pos2(rect.left(), rect.bottom() - height),
+        rect.right_bottom(),
+    );
+    painter.rect_filled(strip, 0.0, egui::Color32::from_black_alpha(170));
+    painter.galley(
+        egui::pos2(rect.left() + 4.0, strip.top() + 2.0),
+        galley,
+        egui::Color32::WHITE,
+    );
 }
 
 /// The crop box over a 2-D image (the correction solid, the automatic one

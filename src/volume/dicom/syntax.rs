@@ -1,5 +1,5 @@
 //! The transfer syntaxes Loupe reads, and which decoder reads each: the one
-//! table behind decoding, refusals and the README's list.
+//! table behind decoding, refusals and the list in docs/guide/volumes-and-painting.md.
 
 /// How a transfer syntax's pixel data is decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
