@@ -40,7 +40,7 @@ pub enum CliCommand {
     Doctor,
     /// Draw one slice to an 8-bit grey PNG with the CPU reference renderer.
     Render(render::RenderArgs),
-    /// Train on a project's pools (supervised or mean teacher + SRC), as the window does.
+    /// Train a method (supervised, mean teacher, distillation, segmentation, …) on a project's pools, as the window does.
     Train(Box<train::TrainArgs>),
     /// Store a saved run's predictions (probabilities, uncertainty) for the unlabeled and test pools.
     Predict(train::RunArgs),
@@ -52,9 +52,9 @@ pub enum CliCommand {
     Explain(train::ExplainArgs),
     /// Print benchmark tables.
     Bench(bench::BenchArgs),
-    /// Write a demo project (synthetic ROP fundus or thyroid ultrasound).
+    /// Write a demo project from a seed (ROP, ROP exams, thyroid, volumes, lung, bone, brain tumour).
     Demo(demo::DemoArgs),
-    /// Create a project.
+    /// Create a project (folder or PostgreSQL), push one to a server, manage users and settings.
     #[command(subcommand)]
     Project(project::ProjectCommand),
     /// Import files and folders into a project.
