@@ -170,13 +170,13 @@ mod tests {
 
     #[test]
     fn a_case_dice_is_said_per_region() {
-        // WT {1,2,4}: prediction 3 voxels, truth 3, both 2 → 2·2/6 = 0.667;
+        // WT {1,2,4}: prediction 4 voxels, truth 3, both 3 → 2·3/7 = 0.857;
         // TC {1,4}: 2 and 2, both 1 → 0.5; ET {4}: 1 and 1, none shared → 0.
         let truth = [0u8, 1, 4, 2, 0];
         let predicted = [4u8, 1, 2, 2, 0];
         assert_eq!(
             dice_note("ana", &predicted, &truth),
-            " · Dice vs ana's map: WT 0.667 · TC 0.500 · ET 0.000"
+            " · Dice vs ana's map: WT 0.857 · TC 0.500 · ET 0.000"
         );
     }
 

@@ -880,7 +880,10 @@ mod tests {
         assert!((eta - 10.0).abs() < 0.5, "{eta}");
         run.set_paused(true);
         assert_eq!(run.eta_seconds(), None, "paused: no time left counting down");
-        run.paused_since = Some(Instant::now() - std::time::Duration::from_secs(30));
+        // 30 s pass paused.
+        let thirty = std::time::Duration::from_secs(30);
+        run.started -= thirty;
+        run.paused_since = Some(Instant::now() - thirty);
         run.set_paused(false);
         let eta = run.eta_seconds().unwrap();
         assert!((eta - 10.0).abs() < 0.5, "30 s paused do not slow the pace: {eta}");

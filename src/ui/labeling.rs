@@ -656,10 +656,10 @@ fn map_view_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
         // The structures' colours, as the views draw them.
         ui.horizontal_wrapped(|ui| {
             for label in &state.painting.labels {
-                ui.colored_label(
-                    super::painting::colour(label.value),
-                    format!("■ {} {}", label.value, label.name),
-                );
+                let (rect, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
+                ui.painter()
+                    .rect_filled(rect, 2.0, super::painting::colour(label.value));
+                ui.label(format!("{} {}", label.value, label.name));
             }
         });
     }

@@ -9,7 +9,7 @@ mod painting;
 mod picker;
 mod status;
 mod team;
-mod training;
+pub mod training;
 mod viewer;
 mod zones;
 

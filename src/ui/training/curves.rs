@@ -262,8 +262,14 @@ fn view_controls_ui(ui: &mut egui::Ui, view: &CurveView, commands: &mut Commands
     }
 }
 
+/// The id of a group's plot (its zoom and pan are kept under it).
+pub fn plot_id(group: &str) -> egui::Id {
+    egui::Id::new(("training_curves", group))
+}
+
 fn plot_ui(ui: &mut egui::Ui, group: &str, drawn: &[Drawn], view: &CurveView, log: bool) {
     let mut plot = Plot::new(("series", group))
+        .id(plot_id(group))
         .height(150.0)
         .x_axis_label("epoch")
         // The wheel belongs to the panel's scrolling; Ctrl+wheel zooms.

@@ -6,7 +6,7 @@
 //! own, else the past run chosen in the table; compared runs are drawn
 //! beside it.
 
-mod curves;
+pub mod curves;
 mod runs;
 mod settings;
 

@@ -32,24 +32,26 @@ pub fn runs_table_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Command
                 .min_col_width(0.0)
                 .show(ui, |ui| {
                     ui.label("").on_hover_text("Compare: draw beside the shown run");
-                    for column in RunColumn::ALL {
-                        let arrow = match training.run_order {
-                            o if o.column == column && o.descending => " ⏷",
-                            o if o.column == column => " ⏶",
-                            _ => "",
-                        };
-                        if ui
-                            .add(egui::Button::new(
-                                egui::RichText::new(format!("{}{arrow}", column.title())).strong(),
-                            )
-                            .frame(false))
-                            .on_hover_text("Sort by this column (again: the other way)")
-                            .clicked()
-                        {
-                            commands.push(TrainingCommand::SortRuns(column));
-                        }
-                    }
                     ui.label("");
+                    for column in RunColumn::ALL {
+                        let order = training.run_order;
+                        ui.horizontal(|ui| {
+                            ui.spacing_mut().item_spacing.x = 2.0;
+                            if ui
+                                .add(
+                                    egui::Button::new(egui::RichText::new(column.title()).strong())
+                                        .frame(false),
+                                )
+                                .on_hover_text("Sort by this column (again: the other way)")
+                                .clicked()
+                            {
+                                commands.push(TrainingCommand::SortRuns(column));
+                            }
+                            if order.column == column {
+                                sort_arrow(ui, order.descending);
+                            }
+                        });
+                    }
                     ui.end_row();
                     for row in &rows {
                         let mut on = training.compare.contains(&row.id);
@@ -59,11 +61,23 @@ pub fn runs_table_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Command
                         tick.widget_info(|| {
                             egui::WidgetInfo::selected(egui::accesskit::Role::CheckBox, true, on, &name)
                         });
-                        if tick.on_hover_text(format!("Compare {}", row.id)).changed() {
+                        if tick
+                            .on_hover_text("Draw this run's curves and metrics beside the shown run's")
+                            .changed()
+                        {
                             commands.push(TrainingCommand::Compare {
                                 run: row.id.clone(),
                                 on,
                             });
+                        }
+                        // At the row's start, in sight however wide the table scrolls.
+                        let going = matches!(row.status.as_str(), "running" | "paused");
+                        if ui
+                            .add_enabled(!going, egui::Button::new("Delete").small())
+                            .on_hover_text(format!("Delete run {} and its checkpoints", row.id))
+                            .clicked()
+                        {
+                            delete = Some(row.id.clone());
                         }
                         for column in RunColumn::ALL {
                             let cell = column.cell(row);
@@ -81,17 +95,12 @@ pub fn runs_table_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Command
                                 ui.label(cell);
                             }
                         }
-                        let going = matches!(row.status.as_str(), "running" | "paused");
-                        if ui
-                            .add_enabled(!going, egui::Button::new("Delete").small())
-                            .on_hover_text(format!("Delete run {} and its checkpoints", row.id))
-                            .clicked()
-                        {
-                            delete = Some(row.id.clone());
-                        }
                         ui.end_row();
                     }
                 });
+            // Room for the floating horizontal scroll bar, which would
+            // otherwise lie over the last row and take its clicks.
+            ui.add_space(14.0);
         });
     if let Some(id) = delete.clone() {
         let dependents = vocabulary::run_dependents(&training.past_runs, &id);
@@ -126,6 +135,31 @@ pub fn runs_table_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Command
         }
         None => d.remove::<String>(asked),
     });
+}
+
+/// A small triangle beside the sorted column's title: down for high (or
+/// newest) first. Painted, so it needs no font to have the glyph.
+fn sort_arrow(ui: &mut egui::Ui, descending: bool) {
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(8.0, 8.0), egui::Sense::hover());
+    let (top, bottom) = (rect.top(), rect.bottom());
+    let points = if descending {
+        vec![rect.left_top(), rect.right_top(), egui::pos2(rect.center().x, bottom)]
+    } else {
+        vec![rect.left_bottom(), rect.right_bottom(), egui::pos2(rect.center().x, top)]
+    };
+    let colour = ui.visuals().strong_text_color();
+    ui.painter()
+        .add(egui::Shape::convex_polygon(points, colour, egui::Stroke::NONE));
+}
+
+/// A short line in a legend's colour.
+pub fn swatch(ui: &mut egui::Ui, colour: egui::Color32) {
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(16.0, 10.0), egui::Sense::hover());
+    let y = rect.center().y;
+    ui.painter().line_segment(
+        [egui::pos2(rect.left(), y), egui::pos2(rect.right(), y)],
+        egui::Stroke::new(2.5, colour),
+    );
 }
 
 /// The compared runs' reported metrics side by side (the shown run first).
@@ -279,7 +313,10 @@ fn roc_ui(ui: &mut egui::Ui, metrics: &Metrics, name: &dyn Fn(usize) -> String) 
             });
         ui.vertical(|ui| {
             for (title, colour, _) in &drawn {
-                ui.colored_label(*colour, format!("━ {title}"));
+                ui.horizontal(|ui| {
+                    swatch(ui, *colour);
+                    ui.label(title);
+                });
             }
             for why in &missing {
                 ui.weak(why);
