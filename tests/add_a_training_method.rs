@@ -208,8 +208,7 @@ fn its_setting_is_a_widget_in_the_panel() {
     harness.get_by_label("Training").click();
     harness.run();
     assert_eq!(harness.query_all_by_label("Smoothing ε").count(), 0);
-    harness.get_by_label("Label smoothing (test)").click();
-    harness.run();
+    common::press(&mut harness, "Label smoothing (test)");
     assert_eq!(harness.state().state().training.config.method, method);
     // A drag value named by the declaration's title, at its default, in
     // the declaration's group.
@@ -217,8 +216,7 @@ fn its_setting_is_a_widget_in_the_panel() {
     assert_eq!(widget.accesskit_node().numeric_value(), Some(0.1));
     harness.get_by_label("Label smoothing");
     // Another method's settings replace it.
-    harness.get_by_label("Mean teacher + SRC").click();
-    harness.run();
+    common::press(&mut harness, "Mean teacher + SRC");
     assert_eq!(harness.query_all_by_label("Smoothing ε").count(), 0);
     let ema = harness.get_by_role_and_label(egui::accesskit::Role::SpinButton, "EMA decay");
     assert_eq!(ema.accesskit_node().numeric_value(), Some(0.99));

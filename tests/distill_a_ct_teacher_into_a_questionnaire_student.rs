@@ -225,20 +225,14 @@ fn the_window_trains_the_student_from_a_teacher_chosen_in_the_panel() {
     // A case shows its record under the labels.
     harness.get_by_label("Record");
     harness.get_by_label_contains("pack_years");
-    harness.get_by_label("Training").click();
-    harness.run();
+    common::press(&mut harness, "Training");
     // A project of cases reads the record by default.
     let config = harness.state().state().training.config.clone();
     assert_eq!(config.modalities, ["tabular"]);
-    harness
-        .get_by_label("Cross-modal distillation (PKT)")
-        .click();
-    harness.run();
-    harness.get_by_label("Teacher run").click();
-    harness.run();
+    common::press(&mut harness, "Cross-modal distillation (PKT)");
+    common::press(&mut harness, "Teacher run");
     // Only the CT run is offered; choosing it sets the run's teacher.
-    harness.get_by_label(teacher_run.as_str()).click();
-    harness.run();
+    common::press(&mut harness, teacher_run.as_str());
     let config = harness.state().state().training.config.clone();
     assert_eq!(config.method, loupe::train::methods::cross_modal_kd::METHOD);
     assert_eq!(config.teachers, std::slice::from_ref(&teacher_run));
@@ -248,8 +242,7 @@ fn the_window_trains_the_student_from_a_teacher_chosen_in_the_panel() {
         .state_mut()
         .apply(TrainingCommand::SetConfig(Box::new(short)));
     harness.run();
-    harness.get_by_label("CPU (flex)").click();
-    harness.run();
+    common::press(&mut harness, "CPU (flex)");
     harness.get_by_label("Start").click();
     for _ in 0..1500 {
         harness.step();

@@ -240,8 +240,7 @@ fn a_wrong_parent_is_refused_by_name() {
 /// The window on `root`, training panel shown.
 fn window(dir: &Path, root: &Path) -> Harness<'static, LoupeApp> {
     let mut harness = common::window_on(root, dir.join("data"));
-    harness.get_by_label("Training").click();
-    harness.run();
+    common::press(&mut harness, "Training");
     harness
 }
 

@@ -380,10 +380,8 @@ fn the_exam_view_opens_the_most_uncertain_eye_not_graded_yet() {
         harness.state().state().training.config.label_source,
         loupe::train::eyes::LabelSource::Eyes
     );
-    harness.get_by_label("Exams").click();
-    harness.run();
-    harness.get_by_label("Most uncertain eye").click();
-    harness.run();
+    common::press(&mut harness, "Exams");
+    common::press(&mut harness, "Most uncertain eye");
     // B's left eye (0.6); its right eye's 1.5 is an ungradable photograph.
     harness.get_by_label_contains("Infant B — exam of 2026-03-01");
     let active = |h: &egui_kittest::Harness<'static, loupe::ui::LoupeApp>| {
@@ -403,10 +401,8 @@ fn the_exam_view_opens_the_most_uncertain_eye_not_graded_yet() {
     ]);
     drop(harness);
     let mut harness = common::window_on(&root, dir.path().join("data"));
-    harness.get_by_label("Exams").click();
-    harness.run();
-    harness.get_by_label("Most uncertain eye").click();
-    harness.run();
+    common::press(&mut harness, "Exams");
+    common::press(&mut harness, "Most uncertain eye");
     harness.get_by_label_contains("Infant A — exam of 2026-02-20");
     assert_eq!(active(&harness), (Some(0), loupe::rop::exam::Eye::Right));
 }

@@ -331,20 +331,15 @@ fn the_window_trains_the_slice_policy_and_kdamm_with_their_curves() {
         &["--method", "supervised", "--modality", "tabular"],
     ));
     let mut harness = common::window_on(&root, dir.path().join("data"));
-    harness.get_by_label("Training").click();
-    harness.run();
-    harness.get_by_label("CPU (flex)").click();
-    harness.run();
+    common::press(&mut harness, "Training");
+    common::press(&mut harness, "CPU (flex)");
     // The slice policy: choosing it reads the series; its teacher is an image run.
-    harness.get_by_label("CT slice policy (REINFORCE)").click();
-    harness.run();
+    common::press(&mut harness, "CT slice policy (REINFORCE)");
     let config = harness.state().state().training.config.clone();
     assert_eq!(config.method, loupe::train::methods::slice_policy::METHOD);
     assert_eq!(config.input_kind(), InputKind::Series("ct".into()));
-    harness.get_by_label("Teacher run").click();
-    harness.run();
-    harness.get_by_label(image.as_str()).click();
-    harness.run();
+    common::press(&mut harness, "Teacher run");
+    common::press(&mut harness, image.as_str());
     assert_eq!(
         harness.state().state().training.config.teachers,
         std::slice::from_ref(&image)
@@ -366,20 +361,15 @@ fn the_window_trains_the_slice_policy_and_kdamm_with_their_curves() {
     assert!(!picks.is_empty() && picks.values().all(|p| p.slices.len() == 3 && !p.overridden));
 
     // KDAMM: slices and record, one teacher per kind.
-    harness
-        .get_by_label("KDAMM (distillation, missing modalities)")
-        .click();
-    harness.run();
+    common::press(&mut harness, "KDAMM (distillation, missing modalities)");
     let config = harness.state().state().training.config.clone();
     assert_eq!(config.input_kind(), InputKind::Fusion("ct".into()));
     for (combo, run) in [
         ("Teacher run (slices)", &image),
         ("Teacher run (tabular)", &tabular),
     ] {
-        harness.get_by_label(combo).click();
-        harness.run();
-        harness.get_by_label(run.as_str()).click();
-        harness.run();
+        common::press(&mut harness, combo);
+        common::press(&mut harness, run.as_str());
     }
     assert_eq!(
         harness.state().state().training.config.teachers,

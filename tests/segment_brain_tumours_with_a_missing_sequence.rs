@@ -390,10 +390,8 @@ fn the_window_trains_a_segmentation_and_overlays_its_prediction_against_the_trut
     let dir = tempfile::tempdir().unwrap();
     let root = demo(dir.path());
     let mut harness = common::window_on(&root, dir.path().join("data"));
-    harness.get_by_label("Training").click();
-    harness.run();
-    harness.get_by_label("CPU (flex)").click();
-    harness.run();
+    common::press(&mut harness, "Training");
+    common::press(&mut harness, "CPU (flex)");
     // A brain-tumour project starts from the four-sequence U-Net.
     let mut config = harness.state().state().training.config.clone();
     assert_eq!(config.method, loupe::train::methods::segmentation::METHOD);
@@ -425,20 +423,18 @@ fn the_window_trains_a_segmentation_and_overlays_its_prediction_against_the_trut
         .run
         .clone()
         .unwrap();
-    harness
-        .get_by_label("ProtoKD (segmentation, missing sequences)")
-        .click();
-    harness.run();
+    common::press(&mut harness, "ProtoKD (segmentation, missing sequences)");
     for role in ["t1ce", "t2", "flair"] {
-        harness
-            .get_by_role_and_label(egui::accesskit::Role::CheckBox, role)
-            .click();
+        let checkbox = egui::accesskit::Role::CheckBox;
+        harness.get_by_role_and_label(checkbox, role).scroll_to_me();
+        harness.run();
+        harness.get_by_role_and_label(checkbox, role).hover();
+        harness.run();
+        harness.get_by_role_and_label(checkbox, role).click();
         harness.run();
     }
-    harness.get_by_label("Teacher run").click();
-    harness.run();
-    harness.get_by_label(teacher_run.as_str()).click();
-    harness.run();
+    common::press(&mut harness, "Teacher run");
+    common::press(&mut harness, teacher_run.as_str());
     let config = harness.state().state().training.config.clone();
     assert_eq!(config.method, loupe::train::methods::protokd::METHOD);
     assert_eq!(config.modalities, ["t1"]);
@@ -487,12 +483,10 @@ fn the_window_trains_a_segmentation_and_overlays_its_prediction_against_the_trut
     assert_eq!(document.crosshair_voxel(), centre.map(|v| v as f64));
     // The reference's map, shown alone, read-only.
     let reference = format!("{}'s", loupe::demo::DEMO_ANNOTATOR);
-    harness.get_by_label(&reference).click();
-    harness.run();
+    common::press(&mut harness, &reference);
     let document = harness.state().state().document.as_ref().unwrap();
     assert_eq!(document.label_voxels().unwrap(), truth.as_slice());
-    harness.get_by_label("vs truth WT").click();
-    harness.run();
+    common::press(&mut harness, "vs truth WT");
     let state = harness.state().state();
     let MapView::Versus { run: shown, region } = &state.map_view else {
         panic!("{:?}", state.map_view)

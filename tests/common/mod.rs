@@ -134,3 +134,17 @@ pub fn train_json(root: &Path, args: &[&str]) -> serde_json::Value {
     let out = run_ok(&all);
     serde_json::from_str(out.lines().last().unwrap()).unwrap()
 }
+
+/// Clicks the widget labeled `label` as a hand would: scrolled into view
+/// first (the training dashboard's columns scroll), then the pointer rests
+/// on it for a frame (a tooltip still up from the last click would take a
+/// click sent in the same frame), then the click.
+pub fn press(harness: &mut egui_kittest::Harness<'static, loupe::ui::LoupeApp>, label: &str) {
+    use egui_kittest::kittest::Queryable;
+    harness.get_by_label(label).scroll_to_me();
+    harness.run();
+    harness.get_by_label(label).hover();
+    harness.run();
+    harness.get_by_label(label).click();
+    harness.run();
+}

@@ -113,11 +113,15 @@ fn method_choice_ui(ui: &mut egui::Ui, state: &AppState, config: &mut TrainConfi
         ui.label("Method");
         for m in vocabulary::methods() {
             let offered = schema.map_or(Ok(()), |s| vocabulary::method_offered(m, s));
-            let button = ui.add_enabled_ui(offered.is_ok(), |ui| {
-                ui.selectable_value(&mut method, m, m.title())
-            });
+            let button = ui.add_enabled(
+                offered.is_ok(),
+                egui::Button::selectable(method == m, m.title()),
+            );
+            if button.clicked() {
+                method = m;
+            }
             if let Err(why) = offered {
-                button.response.on_disabled_hover_text(why);
+                button.on_disabled_hover_text(why);
             }
         }
     });
