@@ -83,11 +83,18 @@ pub fn views_ui(
     // (slot, plane, which volume, rect); each slot has its own uniform buffer.
     let views: Vec<(usize, Plane, usize, egui::Rect)> = match document.layout {
         Layout::Single(plane) => vec![(plane.normal_axis_index(), plane, 0, area)],
-        Layout::TriPlanar => Plane::ALL
-            .iter()
-            .zip(columns(3))
-            .enumerate()
-            .map(|(i, (&plane, rect))| (i, plane, 0, rect))
+        Layout::TriPlanar => tri_planar_panes(area, gap, volumes.len() > 1)
+            .into_iter()
+            .map(|(plane, which, rect)| {
+                // The fourth pane (another sequence) takes that volume's
+                // side-by-side slot; the three planes keep theirs.
+                let slot = if which == 0 {
+                    plane.normal_axis_index()
+                } else {
+                    3 + which
+                };
+                (slot, plane, which, rect)
+            })
             .collect(),
         Layout::SideBySide(plane) => columns(volumes.len())
             .enumerate()
@@ -106,6 +113,51 @@ pub fn views_ui(
         view_ui(
             ui, document, painting, slot, plane, rect, &shown, use_gpu, cache, commands,
         );
+    }
+}
+
+/// The panes of the tri-planar layout, shaped to the window: three in a
+/// row where that keeps them nearest to square (a wide, low area), else a
+/// 2×2 grid (Slicer's Four-Up) whose fourth pane is the case's next
+/// sequence in axial, or without one a large axial pane beside coronal
+/// over sagittal. (plane, which volume, rect), axial first.
+pub fn tri_planar_panes(
+    area: egui::Rect,
+    gap: f32,
+    another_sequence: bool,
+) -> Vec<(Plane, usize, egui::Rect)> {
+    let (w, h) = (area.width().max(1.0), area.height().max(1.0));
+    // How far a pane's aspect is from square, as a ratio's logarithm.
+    let off_square = |width: f32, height: f32| (width / height.max(1.0)).ln().abs();
+    let row = off_square((w - 2.0 * gap) / 3.0, h);
+    let grid = off_square((w - gap) / 2.0, (h - gap) / 2.0);
+    let rect = |x: f32, y: f32, width: f32, height: f32| {
+        egui::Rect::from_min_size(area.min + egui::vec2(x, y), egui::vec2(width, height))
+    };
+    if row <= grid {
+        let width = (w - 2.0 * gap) / 3.0;
+        return Plane::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, &plane)| (plane, 0, rect(i as f32 * (width + gap), 0.0, width, h)))
+            .collect();
+    }
+    let (half_w, half_h) = ((w - gap) / 2.0, (h - gap) / 2.0);
+    let right = half_w + gap;
+    let lower = half_h + gap;
+    if another_sequence {
+        vec![
+            (Plane::Axial, 0, rect(0.0, 0.0, half_w, half_h)),
+            (Plane::Coronal, 0, rect(right, 0.0, half_w, half_h)),
+            (Plane::Sagittal, 0, rect(0.0, lower, half_w, half_h)),
+            (Plane::Axial, 1, rect(right, lower, half_w, half_h)),
+        ]
+    } else {
+        vec![
+            (Plane::Axial, 0, rect(0.0, 0.0, half_w, h)),
+            (Plane::Coronal, 0, rect(right, 0.0, half_w, half_h)),
+            (Plane::Sagittal, 0, rect(right, lower, half_w, half_h)),
+        ]
     }
 }
 
@@ -522,17 +574,22 @@ fn crop_box_ui(
     let top_left = corners
         .iter()
         .fold(corners[0], |m, p| egui::pos2(m.x.min(p.x), m.y.min(p.y)));
-    painter.text(
-        top_left + egui::vec2(3.0, 2.0),
-        egui::Align2::LEFT_TOP,
+    // On a dark plate: bare coloured text vanished in the speckle.
+    let caption = painter.layout_no_wrap(
         if corrected {
-            "crop (corrected)"
+            "crop (corrected)".into()
         } else {
-            "crop (automatic)"
+            "crop (automatic)".into()
         },
-        egui::FontId::proportional(12.0),
+        egui::FontId::proportional(14.0),
         colour,
     );
+    let plate = egui::Rect::from_min_size(
+        top_left + egui::vec2(2.0, 2.0),
+        caption.size() + egui::vec2(8.0, 4.0),
+    );
+    painter.rect_filled(plate, 3.0, egui::Color32::from_black_alpha(190));
+    painter.galley(plate.min + egui::vec2(4.0, 2.0), caption, colour);
     let primary = egui::PointerButton::Primary;
     // Where the button went down, not where the drag was recognised (a
     // few points further on).
@@ -940,5 +997,38 @@ pub fn controls_ui(
                 commands.push(ViewerCommand::SetOverlay(overlay));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tri_planar_panes_fit_the_windows_shape() {
+        let area = |w: f32, h: f32| egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(w, h));
+        // A wide, low strip: three in a row.
+        let row = tri_planar_panes(area(1500.0, 400.0), 4.0, false);
+        assert_eq!(row.len(), 3);
+        assert!(row.iter().all(|(_, _, r)| r.height() == 400.0));
+        // A landscape view area: a large axial pane beside coronal over sagittal.
+        let panes = tri_planar_panes(area(904.0, 604.0), 4.0, false);
+        let sizes: Vec<(Plane, [f32; 2])> = panes
+            .iter()
+            .map(|(p, _, r)| (*p, [r.width(), r.height()]))
+            .collect();
+        assert_eq!(
+            sizes,
+            [
+                (Plane::Axial, [450.0, 604.0]),
+                (Plane::Coronal, [450.0, 300.0]),
+                (Plane::Sagittal, [450.0, 300.0]),
+            ]
+        );
+        // With another sequence: Four-Up, its axial in the fourth pane.
+        let four = tri_planar_panes(area(904.0, 604.0), 4.0, true);
+        assert_eq!(four.len(), 4);
+        assert_eq!((four[3].0, four[3].1), (Plane::Axial, 1));
+        assert_eq!(four[3].2.min, egui::pos2(454.0, 304.0));
     }
 }

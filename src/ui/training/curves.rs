@@ -264,7 +264,7 @@ fn view_controls_ui(ui: &mut egui::Ui, view: &CurveView, commands: &mut Commands
 
 /// The id of a group's plot (its zoom and pan are kept under it).
 pub fn plot_id(group: &str) -> egui::Id {
-    egui::Id::new(("training_curves", group))
+    egui::Id::unique(("training_curves", group))
 }
 
 fn plot_ui(ui: &mut egui::Ui, group: &str, drawn: &[Drawn], view: &CurveView, log: bool) {
