@@ -30,15 +30,15 @@ fn main() -> anyhow::Result<()> {
     let demo = |task: DemoTask, count: usize, size: usize| -> anyhow::Result<PathBuf> {
         let root = work.path().join(format!("{task:?}").to_lowercase());
         if !root.exists() {
-            write_demo(
-                &root,
-                &DemoOptions {
-                    count,
-                    size,
-                    ..DemoOptions::new(task)
-                },
-                |_, _| {},
-            )?;
+            // 0: the demo's own default.
+            let mut options = DemoOptions::new(task);
+            if count > 0 {
+                options.count = count;
+            }
+            if size > 0 {
+                options.size = size;
+            }
+            write_demo(&root, &options, |_, _| {})?;
         }
         Ok(root)
     };
@@ -68,6 +68,11 @@ fn main() -> anyhow::Result<()> {
         if want("brain-tumour") {
             let mut h = open(&demo(DemoTask::BrainTumour, 8, 0)?);
             select_first_labeled(&mut h);
+            h.state_mut()
+                .apply(WindowCommand::ShowMap(loupe::app::review::MapView::Annotator(
+                    loupe::demo::DEMO_ANNOTATOR.into(),
+                )));
+            settle(&mut h);
             save(&mut h, &shot("brain-tumour-review"))?;
         }
         if want("lung") {
@@ -91,7 +96,7 @@ fn main() -> anyhow::Result<()> {
                 method: loupe::train::methods::mean_teacher::METHOD,
                 input_size: 32,
                 width: 4,
-                epochs: 12,
+                epochs: 200,
                 ..h.state().state().training.config.clone()
             };
             // During: a few epochs in, curves still growing.

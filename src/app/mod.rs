@@ -399,13 +399,22 @@ impl AppState {
                     .and_then(|()| {
                         show_review(&self.map_view, &session.project, item_id, &mut document)
                     });
-                // A case with a painted lesion opens on it, not on its middle slice.
-                if let Some(voxel) = review::lesion_voxel(
-                    &session.project,
-                    item_id,
-                    &self.settings.annotator,
-                    &document.volume,
-                ) {
+                // A case with a lesion opens on it, not on its middle slice:
+                // the map shown (yours, the image's own labels file, a
+                // review overlay), else the newest anyone saved.
+                let shape = document.volume.spatial_shape();
+                let shown = document
+                    .label_voxels()
+                    .and_then(|v| crate::paint::lesion_centre(v, [shape[0], shape[1], shape[2]]));
+                let lesion = shown.or_else(|| {
+                    review::lesion_voxel(
+                        &session.project,
+                        item_id,
+                        &self.settings.annotator,
+                        &document.volume,
+                    )
+                });
+                if let Some(voxel) = lesion {
                     document.click(voxel.map(|v| v as f64));
                 }
                 self.document = Some(document);

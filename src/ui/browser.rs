@@ -263,9 +263,11 @@ pub fn browser_ui(
                             // Painted, not a widget: the thumbnail button
                             // already carries the file's name for assistive tech.
                             name_caption(ui, short_name(hover), cell);
+                            // (A case labeled by its painted map has no class.)
                             let caption = row.consensus(&target).unwrap_or(match row.item.pool {
                                 Pool::Test => "test",
-                                _ => "unlabeled",
+                                Pool::Labeled => "labeled",
+                                Pool::Unlabeled => "unlabeled",
                             });
                             ui.add(egui::Label::new(egui::RichText::new(caption).small()).truncate());
                             if let Some(column) = &session.shown_column {

@@ -545,13 +545,15 @@ fn explanation_ui(ui: &mut egui::Ui, state: &AppState, row: &ItemRow, commands: 
         .iter()
         .map(|(_, v)| v.abs())
         .fold(1e-9, f64::max);
+    // Bars sized to leave room for the names and values inside the panel.
+    let bar_width = (ui.available_width() - 210.0).clamp(40.0, 120.0);
     egui::Grid::new(("explanation", row.item.id))
         .num_columns(3)
         .show(ui, |ui| {
             for (column, value) in &shown.columns {
                 ui.label(column);
                 let (rect, _) =
-                    ui.allocate_exact_size(egui::vec2(120.0, 12.0), egui::Sense::hover());
+                    ui.allocate_exact_size(egui::vec2(bar_width, 12.0), egui::Sense::hover());
                 let centre = rect.center().x;
                 let length = (value.abs() / largest) as f32 * rect.width() / 2.0;
                 let (x0, x1) = if *value >= 0.0 {

@@ -154,8 +154,10 @@ pub fn smoothed(points: &[[f64; 2]], weight: f64) -> Vec<[f64; 2]> {
 }
 
 /// A series' points: per step (x = epoch + fraction) or per epoch (x = epoch number).
+/// A run read back from disk has no steps: its per-step series are drawn
+/// by their epoch means, which every epoch record keeps.
 fn points(source: &CurveSource<'_>, name: &str, per_step: bool) -> Vec<[f64; 2]> {
-    if per_step {
+    if per_step && !source.steps.is_empty() {
         source
             .steps
             .iter()
@@ -209,7 +211,8 @@ pub fn curves_ui(
                 if values.is_empty() {
                     continue;
                 }
-                let mut shown = if *step_level {
+                // Smoothing is for steps; epoch means are smooth already.
+                let mut shown = if *step_level && !source.steps.is_empty() {
                     smoothed(&values, view.smoothing)
                 } else {
                     values.clone()
