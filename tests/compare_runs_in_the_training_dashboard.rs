@@ -318,6 +318,10 @@ fn start_pause_and_stop_stay_in_place_and_a_paused_run_shows_no_eta() {
     harness.run();
     assert_eq!(running(&harness), Some(TrainingStatus::Running));
     assert_eq!(places(&harness), idle, "no button moved when the run started");
+    // The run is in the table while it goes on.
+    let rows = harness.state().state().training.run_rows();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, "running");
     harness.get_by_label("Pause").click();
     for _ in 0..500 {
         harness.step();

@@ -523,6 +523,23 @@ impl Training {
                 row
             })
             .collect();
+        // The window's run is listed while it goes on (its folder is read
+        // into the list when it ends).
+        if let Some(run) = &self.run
+            && let Some(id) = &run.run
+            && !rows.iter().any(|r| &r.id == id)
+        {
+            let mut row = RunRow::of(id, Some(&run.config), &run.epochs, run.summary.as_ref());
+            row.status = match &run.status {
+                TrainingStatus::Paused => "paused",
+                TrainingStatus::Failed(_) => "failed",
+                TrainingStatus::Finished => "finished",
+                TrainingStatus::Stopped => "stopped",
+                TrainingStatus::Starting | TrainingStatus::Running => "running",
+            }
+            .into();
+            rows.push(row);
+        }
         self.run_order.sort(&mut rows);
         rows
     }

@@ -176,26 +176,44 @@ impl PastRun {
 
     /// Its row in the runs table.
     pub fn row(&self) -> RunRow {
-        let config = self.config.as_ref();
-        let metrics = self.reported_metrics().map(|(m, _)| m);
-        let auc = metrics.and_then(|m| m.auc);
+        RunRow::of(
+            &self.id,
+            self.config.as_ref(),
+            &self.epochs,
+            self.summary.as_ref(),
+        )
+    }
+}
+
+impl RunRow {
+    /// The row of run `id` from what is known of it: its configuration, the
+    /// epochs recorded so far and its summary once it ended (a run going on
+    /// in the window is listed from memory, without reading its folder).
+    pub fn of(
+        id: &str,
+        config: Option<&TrainConfig>,
+        epochs: &[EpochRecord],
+        summary: Option<&RunSummary>,
+    ) -> RunRow {
+        let started_ms: Option<u64> = id.split('-').next().and_then(|s| s.parse().ok());
+        let metrics = match summary {
+            Some(s) => Some(s.teacher.as_ref().unwrap_or(&s.student)),
+            None => epochs.last().map(|e| e.teacher.as_ref().unwrap_or(&e.student)),
+        };
         RunRow {
-            id: self.id.clone(),
-            started: self.started_ms().map(utc_seconds).unwrap_or_default(),
-            started_ms: self.started_ms().unwrap_or(0),
+            id: id.to_string(),
+            started: started_ms.map(utc_seconds).unwrap_or_default(),
+            started_ms: started_ms.unwrap_or(0),
             method: config.map_or("?", |c| c.method.title()).to_string(),
             model: config.map_or("?", |c| c.model.title()).to_string(),
             inputs: config.map_or_else(|| "?".into(), inputs_title),
-            epochs: self
-                .summary
-                .as_ref()
-                .map_or(self.epochs.len(), |s| s.epochs.max(self.epochs.len())),
+            epochs: summary.map_or(epochs.len(), |s| s.epochs.max(epochs.len())),
             epochs_planned: config.map(|c| c.epochs),
-            chosen_epoch: self.summary.as_ref().and_then(|s| s.chosen_epoch),
+            chosen_epoch: summary.and_then(|s| s.chosen_epoch),
             accuracy: metrics.filter(|m| m.dice.is_none()).map(|m| m.accuracy),
-            auc,
+            auc: metrics.and_then(|m| m.auc),
             dice: metrics.and_then(|m| m.dice).map(|d| d.mean),
-            status: self.summary.as_ref().map_or("unfinished", |s| s.status()).to_string(),
+            status: summary.map_or("unfinished", |s| s.status()).to_string(),
             parent: config.and_then(|c| {
                 let run = c.fine_tune_from.clone()?;
                 Some(match &c.fine_tune_from_project {
