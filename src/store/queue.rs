@@ -11,7 +11,7 @@
 //!
 //! A claim is one write transaction, and write transactions are serialised
 //! on both engines (SQLite `BEGIN IMMEDIATE`, PostgreSQL one advisory lock:
-//! [`super::db::Db::write`]), so two clients claiming at once see each
+//! `Db::write`), so two clients claiming at once see each
 //! other's leases: the read-then-write needs no `SELECT … FOR UPDATE SKIP
 //! LOCKED`, which would also need a row per item to lock.
 //!

@@ -127,11 +127,11 @@ pub(crate) fn scalar(t: &Tensor<1>) -> f64 {
     t.clone().into_scalar::<f32>() as f64
 }
 
-/// [`augment`](super::augment::augment) for what a run reads: images and volumes (each slice moved
+/// [`super::augment::augment`] for what a run reads: images and volumes (each slice moved
 /// alike) are perturbed; a tabular record is left as it is (a flip or a
 /// brightness shift of a questionnaire means nothing), and so are the
 /// slices fused with a record (one flat vector); a CT series' slices are
-/// only moved ([`augment_geometry`](super::augment::augment_geometry)): their Hounsfield units are the
+/// only moved ([`super::augment::augment_geometry`]): their Hounsfield units are the
 /// measurement (bone density is read from them), and a brightness jitter
 /// would fake a denser or thinner bone.
 pub fn augment_input(x: Tensor<4>, config: &TrainConfig) -> Tensor<4> {

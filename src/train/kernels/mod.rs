@@ -432,7 +432,7 @@ pub fn with_kernels<R>(on: bool, work: impl FnOnce() -> R) -> R {
     result
 }
 
-/// Whether [`conv2d`], [`group_norm`] and [`fused_augment_applies`] may take
+/// Whether [`conv2d`], [`group_norm()`] and [`fused_augment_applies`] may take
 /// Loupe's CPU kernels: on unless `LOUPE_CPU_KERNELS=burn`,
 /// [`set_enabled`]`(false)` or [`with_kernels`]`(false, …)`.
 pub fn enabled() -> bool {
