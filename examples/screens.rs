@@ -13,7 +13,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use loupe::app::painting::{PaintCommand, Tool};
 use loupe::app::training::TrainingStatus;
-use loupe::app::{Launch, LabelingCommand, TrainingCommand, WindowCommand};
+use loupe::app::{LabelingCommand, Launch, TrainingCommand, WindowCommand};
 use loupe::demo::{DemoOptions, DemoTask, write_demo};
 use loupe::train::config::TrainConfig;
 use loupe::ui::LoupeApp;
@@ -59,7 +59,8 @@ fn main() -> anyhow::Result<()> {
         }
         if want("volumes") {
             let mut h = open(&demo(DemoTask::Volumes, 0, 0)?);
-            h.state_mut().apply(WindowCommand::SetAnnotator("ana".into()));
+            h.state_mut()
+                .apply(WindowCommand::SetAnnotator("ana".into()));
             select_first(&mut h);
             h.state_mut().apply(PaintCommand::SetTool(Tool::Brush));
             h.run();
@@ -68,10 +69,9 @@ fn main() -> anyhow::Result<()> {
         if want("brain-tumour") {
             let mut h = open(&demo(DemoTask::BrainTumour, 8, 0)?);
             select_first_labeled(&mut h);
-            h.state_mut()
-                .apply(WindowCommand::ShowMap(loupe::app::review::MapView::Annotator(
-                    loupe::demo::DEMO_ANNOTATOR.into(),
-                )));
+            h.state_mut().apply(WindowCommand::ShowMap(
+                loupe::app::review::MapView::Annotator(loupe::demo::DEMO_ANNOTATOR.into()),
+            ));
             settle(&mut h);
             save(&mut h, &shot("brain-tumour-review"))?;
         }
@@ -118,8 +118,10 @@ fn main() -> anyhow::Result<()> {
             train(&mut h, config, None);
             // After: two runs in the table, the older compared.
             let older = h.state().state().training.run_rows()[1].id.clone();
-            h.state_mut()
-                .apply(TrainingCommand::Compare { run: older, on: true });
+            h.state_mut().apply(TrainingCommand::Compare {
+                run: older,
+                on: true,
+            });
             h.run();
             save(&mut h, &shot("training-after"))?;
         }

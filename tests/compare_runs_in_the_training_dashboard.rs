@@ -66,16 +66,23 @@ fn runs_are_a_sortable_table_and_any_past_run_shows_its_confusion_and_roc() {
     }
     let rows = harness.state().state().training.run_rows();
     assert_eq!(rows.len(), 2);
-    assert!(rows[0].id.ends_with("mean-teacher"), "newest first: {rows:?}");
+    assert!(
+        rows[0].id.ends_with("mean-teacher"),
+        "newest first: {rows:?}"
+    );
     assert_eq!(rows[0].epochs, 3);
     assert_eq!(rows[1].epochs, 2);
     assert_eq!(rows[0].method, "Mean teacher + SRC");
     assert_eq!(rows[0].status, "finished");
     // Sorted by a column by clicking its header, then the other way.
     // The table scrolls sideways to the column, as a hand would scroll it.
-    harness.get_by_role_and_label(Role::Button, "Epochs").scroll_to_me();
+    harness
+        .get_by_role_and_label(Role::Button, "Epochs")
+        .scroll_to_me();
     harness.run();
-    harness.get_by_role_and_label(Role::Button, "Epochs").click();
+    harness
+        .get_by_role_and_label(Role::Button, "Epochs")
+        .click();
     harness.run();
     let order: Vec<usize> = harness
         .state()
@@ -88,9 +95,13 @@ fn runs_are_a_sortable_table_and_any_past_run_shows_its_confusion_and_roc() {
     assert_eq!(order, [3, 2], "most epochs first");
     // (The pointer rests a frame first: the header's tooltip, up since
     // the first click, would take a click sent in the same frame.)
-    harness.get_by_role_and_label(Role::Button, "Epochs").hover();
+    harness
+        .get_by_role_and_label(Role::Button, "Epochs")
+        .hover();
     harness.run();
-    harness.get_by_role_and_label(Role::Button, "Epochs").click();
+    harness
+        .get_by_role_and_label(Role::Button, "Epochs")
+        .click();
     harness.run();
     assert_eq!(
         harness.state().state().training.run_rows()[0].epochs,
@@ -149,7 +160,10 @@ fn runs_are_a_sortable_table_and_any_past_run_shows_its_confusion_and_roc() {
     let summary = past.summary.as_ref().expect("the run ended");
     harness.get_by_label_contains("Confusion (student");
     harness.get_by_label_contains("ROC per class");
-    let classes = loupe::store::Schema::thyroid().target_field().values.clone();
+    let classes = loupe::store::Schema::thyroid()
+        .target_field()
+        .values
+        .clone();
     for (c, class) in classes.iter().enumerate() {
         let positives: usize = summary.student.confusion[c].iter().sum();
         if positives == 0 {
@@ -176,7 +190,10 @@ fn compared_runs_are_drawn_beside_the_shown_one_and_a_run_can_be_deleted() {
     harness.run();
     harness.get_by_label(&format!("Compare {oldest}")).click();
     harness.run();
-    assert_eq!(harness.state().state().training.compare, [newest.clone(), oldest.clone()]);
+    assert_eq!(
+        harness.state().state().training.compare,
+        [newest.clone(), oldest.clone()]
+    );
     // The first compared run is shown, the other drawn beside it in the
     // same plots, named in the legend, and their final metrics side by side.
     harness.get_by_label_contains(&format!("Run {newest}"));
@@ -191,21 +208,41 @@ fn compared_runs_are_drawn_beside_the_shown_one_and_a_run_can_be_deleted() {
     harness.get_by_label("Final test metrics");
 
     // A legend entry switches its series off and on.
-    harness.query_all_by_label("student/accuracy").next().unwrap().scroll_to_me();
+    harness
+        .query_all_by_label("student/accuracy")
+        .next()
+        .unwrap()
+        .scroll_to_me();
     harness.run();
-    harness.query_all_by_label("student/accuracy").next().unwrap().hover();
+    harness
+        .query_all_by_label("student/accuracy")
+        .next()
+        .unwrap()
+        .hover();
     harness.run();
-    harness.query_all_by_label("student/accuracy").next().unwrap().click();
+    harness
+        .query_all_by_label("student/accuracy")
+        .next()
+        .unwrap()
+        .click();
     harness.run();
     assert!(
-        harness.state().state().training.curves.hidden.contains("metric/student/accuracy")
+        harness
+            .state()
+            .state()
+            .training
+            .curves
+            .hidden
+            .contains("metric/student/accuracy")
     );
 
     // Delete asks first, then removes the run's folder and its row.
     let delete_buttons: Vec<_> = harness.query_all_by_label("Delete").collect();
     assert_eq!(delete_buttons.len(), 2);
     let runs_dir = root.join("runs");
-    harness.state_mut().apply(TrainingCommand::SortRuns(RunColumn::Started));
+    harness
+        .state_mut()
+        .apply(TrainingCommand::SortRuns(RunColumn::Started));
     harness.run();
     // Oldest first now: the first Delete button is the supervised run's.
     harness.query_all_by_label("Delete").next().unwrap().hover();
@@ -213,7 +250,10 @@ fn compared_runs_are_drawn_beside_the_shown_one_and_a_run_can_be_deleted() {
     harness.query_all_by_label("Delete").next().unwrap().click();
     harness.run();
     harness.get_by_label_contains(&format!("Delete run {oldest}?"));
-    assert!(runs_dir.join(&oldest).is_dir(), "nothing deleted before the confirmation");
+    assert!(
+        runs_dir.join(&oldest).is_dir(),
+        "nothing deleted before the confirmation"
+    );
     harness.get_by_label("Delete run").click();
     harness.run();
     assert!(!runs_dir.join(&oldest).exists());
@@ -306,7 +346,12 @@ fn start_pause_and_stop_stay_in_place_and_a_paused_run_shows_no_eta() {
     );
     harness.get_by_label("Start").click();
     let running = |h: &Harness<'static, LoupeApp>| {
-        h.state().state().training.run.as_ref().map(|r| r.status.clone())
+        h.state()
+            .state()
+            .training
+            .run
+            .as_ref()
+            .map(|r| r.status.clone())
     };
     for _ in 0..500 {
         harness.step();
@@ -317,7 +362,11 @@ fn start_pause_and_stop_stay_in_place_and_a_paused_run_shows_no_eta() {
     }
     harness.run();
     assert_eq!(running(&harness), Some(TrainingStatus::Running));
-    assert_eq!(places(&harness), idle, "no button moved when the run started");
+    assert_eq!(
+        places(&harness),
+        idle,
+        "no button moved when the run started"
+    );
     // The run is in the table while it goes on.
     let rows = harness.state().state().training.run_rows();
     assert_eq!(rows.len(), 1);
@@ -336,7 +385,10 @@ fn start_pause_and_stop_stay_in_place_and_a_paused_run_shows_no_eta() {
     assert_eq!(resume, idle[1], "Resume takes Pause's place");
     let progress = harness.get_by_label_contains("images/s");
     let text = progress.accesskit_node().label().unwrap_or_default();
-    assert!(text.ends_with(", paused") && !text.contains("ETA"), "{text}");
+    assert!(
+        text.ends_with(", paused") && !text.contains("ETA"),
+        "{text}"
+    );
     harness.get_by_label("Stop").click();
     for _ in 0..500 {
         harness.step();
@@ -375,7 +427,10 @@ fn methods_the_project_cannot_feed_are_greyed_with_the_reason() {
             continue;
         }
         assert!(
-            harness.get_by_label(spec.title).accesskit_node().is_disabled(),
+            harness
+                .get_by_label(spec.title)
+                .accesskit_node()
+                .is_disabled(),
             "{} cannot read a thyroid project's images",
             spec.title
         );

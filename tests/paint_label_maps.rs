@@ -754,11 +754,22 @@ fn a_map_labels_its_item_only_where_maps_are_the_projects_target() {
     assert_eq!(pool_of(&root, &case), loupe::store::Pool::Unlabeled);
     let stroke = |root_s: &str, case: &str| {
         run_ok(&[
-            "paint", root_s, case, "--annotator", "ana", "--label", "1", "--at", "6,8,3",
+            "paint",
+            root_s,
+            case,
+            "--annotator",
+            "ana",
+            "--label",
+            "1",
+            "--at",
+            "6,8,3",
         ])
     };
     stroke(root_s, &case);
-    assert!(record(&root, case.parse().unwrap(), "ana").is_some(), "the map is saved");
+    assert!(
+        record(&root, case.parse().unwrap(), "ana").is_some(),
+        "the map is saved"
+    );
     assert_eq!(pool_of(&root, &case), loupe::store::Pool::Unlabeled);
 
     // A project whose schema says maps are its target: the map labels the case.
@@ -771,8 +782,18 @@ fn a_map_labels_its_item_only_where_maps_are_the_projects_target() {
     .unwrap();
     let segments = dir.path().join("segments");
     let segments_s = segments.to_str().unwrap();
-    run_ok(&["project", "init", segments_s, "--schema", schema.to_str().unwrap()]);
-    run_ok(&["import", segments_s, dir.path().join("images").to_str().unwrap()]);
+    run_ok(&[
+        "project",
+        "init",
+        segments_s,
+        "--schema",
+        schema.to_str().unwrap(),
+    ]);
+    run_ok(&[
+        "import",
+        segments_s,
+        dir.path().join("images").to_str().unwrap(),
+    ]);
     let case = item_of(&segments, "case01.nii.gz");
     assert_eq!(pool_of(&segments, &case), loupe::store::Pool::Unlabeled);
     stroke(segments_s, &case);

@@ -18,9 +18,17 @@ fn docs_cli_md_is_what_the_cli_says_of_itself() {
             .lines()
             .zip(generated.lines())
             .position(|(a, b)| a != b)
-            .map_or(written.lines().count().min(generated.lines().count()) + 1, |l| l + 1)
+            .map_or(
+                written.lines().count().min(generated.lines().count()) + 1,
+                |l| l + 1
+            )
     );
-    for command in ["loupe train", "loupe project init", "loupe bench", "loupe next"] {
+    for command in [
+        "loupe train",
+        "loupe project init",
+        "loupe bench",
+        "loupe next",
+    ] {
         assert!(generated.contains(&format!("## `{command}`")), "{command}");
     }
 }

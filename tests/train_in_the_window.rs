@@ -362,10 +362,7 @@ fn a_past_run_can_be_reviewed_without_training_again() {
     harness.get_by_label(&format!("Run {} (per epoch)", summary.run));
     harness.get_by_label("Loss terms (per epoch)");
     assert!(
-        harness
-            .query_all_by_label("student/accuracy")
-            .count()
-            > 0,
+        harness.query_all_by_label("student/accuracy").count() > 0,
         "the test pool's legend names its series"
     );
 }

@@ -590,7 +590,9 @@ impl Document {
         // Hounsfield units for CT; otherwise the scanner's arbitrary units.
         let value_unit = if self.hounsfield { "HU" } else { "a.u." };
         let value = if self.volume.channels == 1 {
-            self.volume.value(&full).map(|v| format!("{v} {value_unit}"))
+            self.volume
+                .value(&full)
+                .map(|v| format!("{v} {value_unit}"))
         } else {
             self.volume
                 .channels_at(&full)

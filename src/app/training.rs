@@ -147,7 +147,9 @@ impl TrainingRun {
 
     /// Seconds the run has spent running (paused time left out).
     pub fn running_seconds(&self) -> f64 {
-        let paused_now = self.paused_since.map_or(std::time::Duration::ZERO, |t| t.elapsed());
+        let paused_now = self
+            .paused_since
+            .map_or(std::time::Duration::ZERO, |t| t.elapsed());
         self.started
             .elapsed()
             .saturating_sub(self.paused_for + paused_now)
@@ -502,7 +504,10 @@ impl Training {
     /// The runs table's rows, in its order; the window's own run says
     /// whether it is running, paused or failed.
     pub fn run_rows(&self) -> Vec<RunRow> {
-        let live = self.run.as_ref().and_then(|r| Some((r.run.as_deref()?, &r.status)));
+        let live = self
+            .run
+            .as_ref()
+            .and_then(|r| Some((r.run.as_deref()?, &r.status)));
         let mut rows: Vec<RunRow> = self
             .past_runs
             .iter()
@@ -641,7 +646,10 @@ pub enum TrainingCommand {
     /// Show a past run (`None`: the window's own run, or nothing).
     Select(Option<String>),
     /// Draw a past run beside the shown one (or stop drawing it).
-    Compare { run: String, on: bool },
+    Compare {
+        run: String,
+        on: bool,
+    },
     SetCurveView(CurveView),
     /// Every setting back to the open project's preset; the method stays.
     ResetToPreset,
@@ -896,13 +904,20 @@ mod tests {
         let eta = run.eta_seconds().unwrap();
         assert!((eta - 10.0).abs() < 0.5, "{eta}");
         run.set_paused(true);
-        assert_eq!(run.eta_seconds(), None, "paused: no time left counting down");
+        assert_eq!(
+            run.eta_seconds(),
+            None,
+            "paused: no time left counting down"
+        );
         // 30 s pass paused.
         let thirty = std::time::Duration::from_secs(30);
         run.started -= thirty;
         run.paused_since = Some(Instant::now() - thirty);
         run.set_paused(false);
         let eta = run.eta_seconds().unwrap();
-        assert!((eta - 10.0).abs() < 0.5, "30 s paused do not slow the pace: {eta}");
+        assert!(
+            (eta - 10.0).abs() < 0.5,
+            "30 s paused do not slow the pace: {eta}"
+        );
     }
 }

@@ -15,8 +15,8 @@ pub use crate::train::config::{
     TABULAR_MODALITY, TrainConfig, limits,
 };
 pub use crate::train::device::ComputeDevice;
-pub use crate::train::eyes::{EyeMetrics, EyePooling, LabelSource};
 pub use crate::train::events::{EpochRecord, Scalars, series};
+pub use crate::train::eyes::{EyeMetrics, EyePooling, LabelSource};
 pub use crate::train::metrics::{BRATS_REGIONS, Metrics};
 pub use crate::train::models::ModelKind;
 pub use crate::train::models::xception::XceptionOptions;

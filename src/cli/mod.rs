@@ -108,7 +108,10 @@ pub fn reference_markdown() -> String {
 fn reference_section(command: &clap::Command, path: &str, out: &mut String) {
     let mut command = command.clone();
     let help = command.render_long_help().to_string();
-    out.push_str(&format!("\n## `{path}`\n\n```text\n{}\n```\n", help.trim_end()));
+    out.push_str(&format!(
+        "\n## `{path}`\n\n```text\n{}\n```\n",
+        help.trim_end()
+    ));
     for sub in command.get_subcommands() {
         if sub.is_hide_set() || sub.get_name() == "help" {
             continue;

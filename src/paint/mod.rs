@@ -72,12 +72,14 @@ pub fn lesion_centre(voxels: &[u8], shape: [usize; 3]) -> Option<[usize; 3]> {
         let p = position(index);
         (0..3).for_each(|a| centroid[a] += p[a] as f64 / count);
     }
-    best.iter()
-        .map(|&index| position(index))
-        .min_by(|a, b| {
-            let d = |p: &[usize; 3]| (0..3).map(|x| (p[x] as f64 - centroid[x]).powi(2)).sum::<f64>();
-            d(a).total_cmp(&d(b))
-        })
+    best.iter().map(|&index| position(index)).min_by(|a, b| {
+        let d = |p: &[usize; 3]| {
+            (0..3)
+                .map(|x| (p[x] as f64 - centroid[x]).powi(2))
+                .sum::<f64>()
+        };
+        d(a).total_cmp(&d(b))
+    })
 }
 
 /// The voxel grid a label map lives on.
@@ -524,7 +526,11 @@ mod tests {
             l[4 * x] = 1;
         }
         let centre = lesion_centre(&l, [4, 4, 1]).unwrap();
-        assert_ne!(l[centre[0] + 4 * centre[1]], 0, "{centre:?} is in the lesion");
+        assert_ne!(
+            l[centre[0] + 4 * centre[1]],
+            0,
+            "{centre:?} is in the lesion"
+        );
         assert_eq!(lesion_centre(&[0; 8], [2, 2, 2]), None);
         assert_eq!(lesion_centre(&[1; 7], [2, 2, 2]), None);
     }

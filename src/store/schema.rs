@@ -195,7 +195,13 @@ impl TabularColumn {
     pub fn title(&self) -> String {
         let words = |t: &str| -> String {
             t.chars()
-                .map(|c| if c.is_alphanumeric() { c.to_ascii_lowercase() } else { ' ' })
+                .map(|c| {
+                    if c.is_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        ' '
+                    }
+                })
                 .collect::<String>()
                 .split_whitespace()
                 .collect::<Vec<_>>()
@@ -603,7 +609,10 @@ mod tests {
 
     #[test]
     fn a_column_title_says_its_unit_once() {
-        assert_eq!(TabularColumn::number("age", "years", 0.0, 1.0).title(), "age (years)");
+        assert_eq!(
+            TabularColumn::number("age", "years", 0.0, 1.0).title(),
+            "age (years)"
+        );
         assert_eq!(
             TabularColumn::number("pack_years", "pack-years", 0.0, 1.0).title(),
             "pack_years"

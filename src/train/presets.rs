@@ -353,7 +353,10 @@ fn kind_title(kind: &str) -> &'static str {
 /// kind of input the project has (decided from each method's declaration,
 /// so the panel names no method). `Err` says why not, for the panel to
 /// show beside the greyed method.
-pub fn method_offered(spec: &super::spec::MethodSpec, project: &ProjectInputs) -> Result<(), String> {
+pub fn method_offered(
+    spec: &super::spec::MethodSpec,
+    project: &ProjectInputs,
+) -> Result<(), String> {
     let kinds = project.kinds();
     if spec.modalities.iter().any(|k| kinds.contains(k)) {
         return Ok(());
@@ -511,14 +514,24 @@ mod tests {
         assert_eq!(offered(&Schema::rop()), ["supervised", "mean-teacher"]);
         assert_eq!(offered(&Schema::thyroid()), ["supervised", "mean-teacher"]);
         let lung = offered(&crate::demo::lung_schema());
-        for name in ["supervised", "mean-teacher", "kdamm", "multimodal", "cross-modal-kd", "slice-policy"] {
+        for name in [
+            "supervised",
+            "mean-teacher",
+            "kdamm",
+            "multimodal",
+            "cross-modal-kd",
+            "slice-policy",
+        ] {
             assert!(lung.contains(&name), "{name} on the lung cases: {lung:?}");
         }
         for name in ["protokd", "segmentation"] {
             assert!(!lung.contains(&name), "{name} needs label maps: {lung:?}");
         }
         let brain = offered(&crate::demo::brain_tumour_schema());
-        assert!(brain.contains(&"segmentation") && brain.contains(&"protokd"), "{brain:?}");
+        assert!(
+            brain.contains(&"segmentation") && brain.contains(&"protokd"),
+            "{brain:?}"
+        );
         assert!(!brain.contains(&"kdamm"), "no record: {brain:?}");
         // The reason names what the method reads and what the project has.
         let kdamm = methods::all()

@@ -198,7 +198,9 @@ impl RunRow {
         let started_ms: Option<u64> = id.split('-').next().and_then(|s| s.parse().ok());
         let metrics = match summary {
             Some(s) => Some(s.teacher.as_ref().unwrap_or(&s.student)),
-            None => epochs.last().map(|e| e.teacher.as_ref().unwrap_or(&e.student)),
+            None => epochs
+                .last()
+                .map(|e| e.teacher.as_ref().unwrap_or(&e.student)),
         };
         RunRow {
             id: id.to_string(),
@@ -413,7 +415,10 @@ mod tests {
         let row = run.row();
         // The teacher predicts, so its metrics are the run's.
         assert_eq!((row.accuracy, row.auc), (Some(0.75), Some(0.8)));
-        assert_eq!((row.status.as_str(), row.chosen_epoch, row.epochs), ("finished", Some(6), 9));
+        assert_eq!(
+            (row.status.as_str(), row.chosen_epoch, row.epochs),
+            ("finished", Some(6), 9)
+        );
     }
 
     #[test]

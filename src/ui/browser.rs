@@ -269,7 +269,9 @@ pub fn browser_ui(
                                 Pool::Labeled => "labeled",
                                 Pool::Unlabeled => "unlabeled",
                             });
-                            ui.add(egui::Label::new(egui::RichText::new(caption).small()).truncate());
+                            ui.add(
+                                egui::Label::new(egui::RichText::new(caption).small()).truncate(),
+                            );
                             if let Some(column) = &session.shown_column {
                                 let value = session
                                     .cases
@@ -292,31 +294,31 @@ pub fn browser_ui(
 /// One line of small text, cut with "…" to the thumbnail's width.
 fn name_caption(ui: &mut egui::Ui, name: &str, width: f32) {
     let font = egui::TextStyle::Small.resolve(ui.style());
-    let mut job = egui::text::LayoutJob::simple_singleline(
-        name.to_string(),
-        font,
-        ui.visuals().text_color(),
-    );
+    let mut job =
+        egui::text::LayoutJob::simple_singleline(name.to_string(), font, ui.visuals().text_color());
     job.wrap = egui::text::TextWrapping::truncate_at_width(width - 8.0);
     let galley = ui.ctx().fonts_mut(|f| f.layout_job(job));
     let (rect, _) = ui.allocate_exact_size(galley.size(), egui::Sense::hover());
-    ui.painter().galley(rect.min, galley, ui.visuals().text_color());
+    ui.painter()
+        .galley(rect.min, galley, ui.visuals().text_color());
 }
 
 /// A file's name without its folders or image extension (`case_012` of
 /// `images/case_012.nii.gz`); a case name stays as it is.
 fn short_name(path: &str) -> &str {
     let name = path.rsplit(['/', '\\']).next().unwrap_or(path);
-    [".nii.gz", ".nii", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm"]
-        .iter()
-        .find_map(|ext| {
-            name.len()
-                .checked_sub(ext.len())
-                .filter(|&at| name.is_char_boundary(at) && name[at..].eq_ignore_ascii_case(ext))
-                .map(|at| &name[..at])
-        })
-        .filter(|stem| !stem.is_empty())
-        .unwrap_or(name)
+    [
+        ".nii.gz", ".nii", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm",
+    ]
+    .iter()
+    .find_map(|ext| {
+        name.len()
+            .checked_sub(ext.len())
+            .filter(|&at| name.is_char_boundary(at) && name[at..].eq_ignore_ascii_case(ext))
+            .map(|at| &name[..at])
+    })
+    .filter(|stem| !stem.is_empty())
+    .unwrap_or(name)
 }
 
 #[cfg(test)]

@@ -610,8 +610,12 @@ fn map_view_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
         ui.label("Map");
         ui.selectable_value(&mut chosen, MapView::Own, "yours");
         for name in others {
-            ui.selectable_value(&mut chosen, MapView::Annotator(name.clone()), format!("{name}'s"))
-                .on_hover_text(format!("{name}'s map of this case, read-only"));
+            ui.selectable_value(
+                &mut chosen,
+                MapView::Annotator(name.clone()),
+                format!("{name}'s"),
+            )
+            .on_hover_text(format!("{name}'s map of this case, read-only"));
         }
         if let Some(run) = &run {
             ui.selectable_value(&mut chosen, MapView::Prediction(run.clone()), "prediction");
@@ -658,7 +662,8 @@ fn map_view_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
         // The structures' colours, as the views draw them.
         ui.horizontal_wrapped(|ui| {
             for label in &state.painting.labels {
-                let (rect, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
+                let (rect, _) =
+                    ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
                 ui.painter()
                     .rect_filled(rect, 2.0, super::painting::colour(label.value));
                 ui.label(format!("{} {}", label.value, label.name));

@@ -341,8 +341,10 @@ fn legend_ui(ui: &mut egui::Ui, drawn: &[Drawn], view: &CurveView, commands: &mu
             let stroke = egui::Stroke::new(2.0, colour);
             match series.style {
                 LineStyle::Solid => {
-                    ui.painter()
-                        .line_segment([egui::pos2(rect.left(), y), egui::pos2(rect.right(), y)], stroke);
+                    ui.painter().line_segment(
+                        [egui::pos2(rect.left(), y), egui::pos2(rect.right(), y)],
+                        stroke,
+                    );
                 }
                 LineStyle::Dashed { length } => {
                     let mut x = rect.left();
@@ -399,13 +401,15 @@ pub fn latest_values_ui(ui: &mut egui::Ui, source: &CurveSource<'_>) {
     egui::CollapsingHeader::new("Latest values")
         .default_open(false)
         .show(ui, |ui| {
-            egui::Grid::new("latest_values").striped(true).show(ui, |ui| {
-                for (name, value) in &latest {
-                    ui.label(name);
-                    ui.label(format!("{value:.4}"));
-                    ui.end_row();
-                }
-            });
+            egui::Grid::new("latest_values")
+                .striped(true)
+                .show(ui, |ui| {
+                    for (name, value) in &latest {
+                        ui.label(name);
+                        ui.label(format!("{value:.4}"));
+                        ui.end_row();
+                    }
+                });
         });
 }
 
@@ -437,9 +441,17 @@ mod tests {
         .map(String::from)
         .to_vec();
         let style = |n: &str| series_style(n, &names, 0);
-        assert_eq!(style(&names[0]).0, style(&names[1]).0, "one colour per model");
+        assert_eq!(
+            style(&names[0]).0,
+            style(&names[1]).0,
+            "one colour per model"
+        );
         assert_ne!(style(&names[0]).0, style(&names[2]).0);
-        assert_eq!(style(&names[0]).1, style(&names[2]).1, "one style per metric");
+        assert_eq!(
+            style(&names[0]).1,
+            style(&names[2]).1,
+            "one style per metric"
+        );
         assert_ne!(style(&names[0]).1, style(&names[1]).1);
         // A compared run is drawn in its own colour, its metrics styled alike.
         assert_ne!(series_style(&names[0], &names, 1).0, style(&names[0]).0);

@@ -182,7 +182,8 @@ fn runs_column_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) 
         };
     let compared = compared_runs(state);
     if !compared.is_empty() {
-        let mut columns: Vec<(String, Option<&Metrics>)> = vec![(name.clone(), teacher.or(student))];
+        let mut columns: Vec<(String, Option<&Metrics>)> =
+            vec![(name.clone(), teacher.or(student))];
         for other in &compared {
             columns.push((
                 short_name(&other.id),
@@ -273,8 +274,7 @@ fn controls_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
         TrainingStatus::Stopped => format!("stopped {id}"),
         TrainingStatus::Failed(e) => format!("failed: {e}"),
     };
-    ui.add(egui::Label::new(line).truncate())
-        .on_hover_text(id);
+    ui.add(egui::Label::new(line).truncate()).on_hover_text(id);
 }
 
 /// `epoch 3.4/20 · 41 images/s, ETA 12 s` — or `paused` instead of the ETA.
@@ -297,7 +297,10 @@ mod tests {
 
     #[test]
     fn a_run_is_named_by_its_method_and_time_of_day() {
-        assert_eq!(short_name("1796229197302-mean-teacher"), "mean-teacher 16:33");
+        assert_eq!(
+            short_name("1796229197302-mean-teacher"),
+            "mean-teacher 16:33"
+        );
         assert_eq!(short_name("odd"), "odd");
     }
 }

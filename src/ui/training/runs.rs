@@ -31,7 +31,8 @@ pub fn runs_table_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Command
                 .striped(true)
                 .min_col_width(0.0)
                 .show(ui, |ui| {
-                    ui.label("").on_hover_text("Compare: draw beside the shown run");
+                    ui.label("")
+                        .on_hover_text("Compare: draw beside the shown run");
                     ui.label("");
                     for column in RunColumn::ALL {
                         let order = training.run_order;
@@ -59,10 +60,17 @@ pub fn runs_table_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Command
                         // Named for screen readers (and tests): the box has no text.
                         let name = format!("Compare {}", row.id);
                         tick.widget_info(|| {
-                            egui::WidgetInfo::selected(egui::accesskit::Role::CheckBox, true, on, &name)
+                            egui::WidgetInfo::selected(
+                                egui::accesskit::Role::CheckBox,
+                                true,
+                                on,
+                                &name,
+                            )
                         });
                         if tick
-                            .on_hover_text("Draw this run's curves and metrics beside the shown run's")
+                            .on_hover_text(
+                                "Draw this run's curves and metrics beside the shown run's",
+                            )
                             .changed()
                         {
                             commands.push(TrainingCommand::Compare {
@@ -143,13 +151,24 @@ fn sort_arrow(ui: &mut egui::Ui, descending: bool) {
     let (rect, _) = ui.allocate_exact_size(egui::vec2(8.0, 8.0), egui::Sense::hover());
     let (top, bottom) = (rect.top(), rect.bottom());
     let points = if descending {
-        vec![rect.left_top(), rect.right_top(), egui::pos2(rect.center().x, bottom)]
+        vec![
+            rect.left_top(),
+            rect.right_top(),
+            egui::pos2(rect.center().x, bottom),
+        ]
     } else {
-        vec![rect.left_bottom(), rect.right_bottom(), egui::pos2(rect.center().x, top)]
+        vec![
+            rect.left_bottom(),
+            rect.right_bottom(),
+            egui::pos2(rect.center().x, top),
+        ]
     };
     let colour = ui.visuals().strong_text_color();
-    ui.painter()
-        .add(egui::Shape::convex_polygon(points, colour, egui::Stroke::NONE));
+    ui.painter().add(egui::Shape::convex_polygon(
+        points,
+        colour,
+        egui::Stroke::NONE,
+    ));
 }
 
 /// A short line in a legend's colour.
@@ -238,15 +257,22 @@ pub fn test_metrics_ui(
         return;
     }
     let name = |c: usize| classes.get(c).cloned().unwrap_or_else(|| c.to_string());
-    ui.label(egui::RichText::new(format!("Confusion ({model}; rows truth, columns predicted)")).strong());
+    ui.label(
+        egui::RichText::new(format!(
+            "Confusion ({model}; rows truth, columns predicted)"
+        ))
+        .strong(),
+    );
     egui::Grid::new("confusion").striped(true).show(ui, |ui| {
         ui.label("");
         for c in 0..metrics.confusion.len() {
-            ui.strong(name(c)).on_hover_text(format!("predicted {}", name(c)));
+            ui.strong(name(c))
+                .on_hover_text(format!("predicted {}", name(c)));
         }
         ui.end_row();
         for (t, row) in metrics.confusion.iter().enumerate() {
-            ui.strong(name(t)).on_hover_text(format!("truth {}", name(t)));
+            ui.strong(name(t))
+                .on_hover_text(format!("truth {}", name(t)));
             for count in row {
                 ui.label(count.to_string());
             }
@@ -280,9 +306,11 @@ fn roc_ui(ui: &mut egui::Ui, metrics: &Metrics, name: &dyn Fn(usize) -> String) 
             (p, _, _) if p == total => {
                 missing.push(format!("{}: no negatives in the test pool", name(c)))
             }
-            (_, Some(auc), Some(points)) if !points.is_empty() => {
-                drawn.push((format!("{} · AUC {auc:.3}", name(c)), colours[c % colours.len()], points))
-            }
+            (_, Some(auc), Some(points)) if !points.is_empty() => drawn.push((
+                format!("{} · AUC {auc:.3}", name(c)),
+                colours[c % colours.len()],
+                points,
+            )),
             _ => missing.push(format!("{}: no curve recorded", name(c))),
         }
     }

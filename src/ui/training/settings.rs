@@ -43,8 +43,7 @@ pub fn settings_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands)
         // The method's own groups first: what a researcher came to change.
         let mut own_groups: Vec<&str> = Vec::new();
         for s in config.method.spec().settings {
-            if ![DATA, MODEL, OPTIMISATION].contains(&s.group) && !own_groups.contains(&s.group)
-            {
+            if ![DATA, MODEL, OPTIMISATION].contains(&s.group) && !own_groups.contains(&s.group) {
                 own_groups.push(s.group);
             }
         }
@@ -188,20 +187,22 @@ fn model_ui(ui: &mut egui::Ui, config: &mut TrainConfig) {
     if config.model.is_xception() {
         xception_depth_ui(ui, &mut config.xception);
     }
-    egui::Grid::new("model_settings").num_columns(2).show(ui, |ui| {
-        let label = ui.label("Input size (px)");
-        ui.add(drag(&mut config.input_size, limits::INPUT_SIZE, 1.0))
-            .labelled_by(label.id);
-        ui.end_row();
-        let label = ui.label("Width");
-        ui.add(drag(&mut config.width, limits::WIDTH, 0.2))
-            .labelled_by(label.id);
-        ui.end_row();
-        let label = ui.label("Dropout");
-        ui.add(drag(&mut config.dropout, limits::DROPOUT, 0.01))
-            .labelled_by(label.id);
-        ui.end_row();
-    });
+    egui::Grid::new("model_settings")
+        .num_columns(2)
+        .show(ui, |ui| {
+            let label = ui.label("Input size (px)");
+            ui.add(drag(&mut config.input_size, limits::INPUT_SIZE, 1.0))
+                .labelled_by(label.id);
+            ui.end_row();
+            let label = ui.label("Width");
+            ui.add(drag(&mut config.width, limits::WIDTH, 0.2))
+                .labelled_by(label.id);
+            ui.end_row();
+            let label = ui.label("Dropout");
+            ui.add(drag(&mut config.dropout, limits::DROPOUT, 0.01))
+                .labelled_by(label.id);
+            ui.end_row();
+        });
     declared_settings_ui(ui, config, MODEL);
 }
 
@@ -253,29 +254,33 @@ fn optimisation_ui(ui: &mut egui::Ui, config: &mut TrainConfig) {
 pub fn device_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
     let training = &state.training;
     let active = training.run.as_ref().is_some_and(|t| t.is_active());
-    ui.add_enabled_ui(!active, |ui| ui.horizontal_wrapped(|ui| {
-        let display = state
-            .compute
-            .as_ref()
-            .map_or("display GPU".to_string(), |c| c.description.clone());
-        let mut cpu = training.on_cpu;
-        ui.selectable_value(&mut cpu, false, "Display GPU")
-            .on_hover_text(display);
-        ui.selectable_value(&mut cpu, true, "CPU (flex)");
-        if cpu != training.on_cpu {
-            commands.push(TrainingCommand::SetOnCpu(cpu));
-        }
-        let mut threads = training.threads;
-        ui.add(
-            egui::DragValue::new(&mut threads)
-                .range(1..=vocabulary::cpu_cores().max(1))
-                .prefix("CPU threads "),
-        )
-        .on_hover_text("Threads for the CPU kernels; the default leaves one core for the window");
-        if threads != training.threads {
-            commands.push(TrainingCommand::SetThreads(threads));
-        }
-    }));
+    ui.add_enabled_ui(!active, |ui| {
+        ui.horizontal_wrapped(|ui| {
+            let display = state
+                .compute
+                .as_ref()
+                .map_or("display GPU".to_string(), |c| c.description.clone());
+            let mut cpu = training.on_cpu;
+            ui.selectable_value(&mut cpu, false, "Display GPU")
+                .on_hover_text(display);
+            ui.selectable_value(&mut cpu, true, "CPU (flex)");
+            if cpu != training.on_cpu {
+                commands.push(TrainingCommand::SetOnCpu(cpu));
+            }
+            let mut threads = training.threads;
+            ui.add(
+                egui::DragValue::new(&mut threads)
+                    .range(1..=vocabulary::cpu_cores().max(1))
+                    .prefix("CPU threads "),
+            )
+            .on_hover_text(
+                "Threads for the CPU kernels; the default leaves one core for the window",
+            );
+            if threads != training.threads {
+                commands.push(TrainingCommand::SetThreads(threads));
+            }
+        })
+    });
 }
 
 /// Where a screening project's labels come from, and how eyes pool.
