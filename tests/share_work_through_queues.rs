@@ -81,12 +81,17 @@ fn claim_everything_at_once(
     open_as: &(dyn Fn(&str) -> Project + Sync),
     ids: &[i64],
 ) -> Vec<Vec<i64>> {
+    // Both open their project first and start pressing together: opening
+    // takes long enough that one could otherwise label everything alone.
+    let start = std::sync::Barrier::new(2);
     std::thread::scope(|scope| {
+        let start = &start;
         let handles: Vec<_> = ["ana", "ben"]
             .into_iter()
             .map(|who| {
                 scope.spawn(move || {
                     let mut project = open_as(who);
+                    start.wait();
                     let mut handed: Vec<i64> = Vec::new();
                     // As the window asks: the list from after the item just done.
                     let order_after = |last: Option<&i64>| -> Vec<i64> {

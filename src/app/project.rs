@@ -154,6 +154,10 @@ pub struct ProjectSession {
     changes: Option<crate::store::postgres::ChangeListener>,
     /// The lease held, the review queue, an offline copy's sync.
     pub team: super::team::Team,
+    /// The newest map with labeled voxels of each item that has one (its
+    /// file, relative to the project's files, and when it was saved): what
+    /// a volume's thumbnail is centred on.
+    pub lesion_maps: BTreeMap<i64, (String, String)>,
     /// Why a reviewer returned the item the queue just handed out, if they did.
     returned_reason: Option<String>,
 }
@@ -183,6 +187,7 @@ impl ProjectSession {
             changes: None,
             team: super::team::Team::default(),
             returned_reason: None,
+            lesion_maps: BTreeMap::new(),
         };
         session.team = super::team::Team::opened(&session.project)?;
         session.reload()?;
@@ -274,6 +279,16 @@ impl ProjectSession {
         self.agreement = None;
         self.predictions = self.project.predictions()?;
         self.exams.reload(&self.project)?;
+        self.lesion_maps = self
+            .project
+            .all_label_maps()?
+            .into_iter()
+            .filter_map(|(item, maps)| {
+                let newest = crate::store::label_maps::newest(&maps)?;
+                (newest.labeled_voxels > 0)
+                    .then(|| (item, (newest.file.clone(), newest.saved_at.clone())))
+            })
+            .collect();
         self.order_changed();
         Ok(())
     }

@@ -186,8 +186,9 @@ fn thumbnail_html(project: &Project, item_id: i64) -> Result<String, StoreError>
     let item = project.item(item_id)?;
     let drawn = thumbnail::load(
         project.files_root(),
-        &item.content_hash,
+        &item.content_hash.replace(':', "_"),
         &project.resolve(&item),
+        None,
     );
     let png = drawn.and_then(|image| {
         let mut bytes = std::io::Cursor::new(Vec::new());

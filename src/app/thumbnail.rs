@@ -6,20 +6,30 @@ use std::path::Path;
 /// Longest edge of a thumbnail in pixels.
 pub const THUMBNAIL_PX: u32 = 96;
 
-/// RGBA pixels of an item's thumbnail: from the cache, or drawn from the file
-/// (middle axial slice of a volume, automatic window) and cached.
+/// RGBA pixels of an item's thumbnail: from the cache, or drawn from the
+/// file and cached. A volume shows the axial slice through the centre of
+/// the largest lesion of `map` (its label map, where it has one), else its
+/// most informative slice; a photo shows itself. `key` names the cached
+/// file (the content hash, and the map's identity when there is one).
 pub fn load(
     project_root: &Path,
-    content_hash: &str,
+    key: &str,
     file: &Path,
+    map: Option<&Path>,
 ) -> Result<image::RgbaImage, String> {
     let cache_dir = project_root.join("cache/thumbnails");
-    let cached = cache_dir.join(format!("{content_hash}.png"));
+    let cached = cache_dir.join(format!("{key}.png"));
     if let Ok(image) = image::open(&cached) {
         return Ok(image.into_rgba8());
     }
     let volume = crate::volume::load(file).map_err(|e| e.to_string())?;
-    let (w, h, rgba) = crate::render::cpu::middle_axial_slice(&volume);
+    let shape = volume.spatial_shape();
+    let lesion = map.and_then(|map| {
+        let map = crate::volume::load(map).ok()?;
+        let voxels = crate::store::label_maps::label_voxels(&map).ok()?;
+        crate::paint::lesion_centre(&voxels, [shape[0], shape[1], shape[2]])
+    });
+    let (w, h, rgba) = crate::render::cpu::axial_slice_through(&volume, lesion);
     let (w, h) = (w as u32, h as u32);
     let full = image::RgbaImage::from_raw(w.max(1), h.max(1), rgba).ok_or("empty image")?;
     let scale = THUMBNAIL_PX as f32 / w.max(h).max(1) as f32;
@@ -55,6 +65,7 @@ type Request = (
     std::path::PathBuf,
     String,
     std::path::PathBuf,
+    Option<std::path::PathBuf>,
     Box<dyn Fn() + Send>,
 );
 
@@ -71,9 +82,10 @@ impl Default for Loader {
                     let mut batch = vec![first];
                     batch.extend(inbox.try_iter());
                     let mut wake = None;
-                    for (item_id, root, hash, file, drawn) in batch {
+                    for (item_id, root, key, file, map, drawn) in batch {
                         // A panic in a decoder is that file's problem, not the window's.
-                        let image = std::panic::catch_unwind(|| load(&root, &hash, &file))
+                        let image =
+                            std::panic::catch_unwind(|| load(&root, &key, &file, map.as_deref()))
                             .unwrap_or_else(|_| Err("the decoder crashed on this file".into()));
                         if outbox.send(Drawn { item_id, image }).is_err() {
                             return;
@@ -100,15 +112,17 @@ impl Loader {
         &self,
         item_id: i64,
         project_root: &Path,
-        content_hash: &str,
+        key: &str,
         file: &Path,
+        map: Option<&Path>,
         drawn: impl Fn() + Send + 'static,
     ) {
         let _ = self.requests.send((
             item_id,
             project_root.to_path_buf(),
-            content_hash.to_string(),
+            key.to_string(),
             file.to_path_buf(),
+            map.map(Path::to_path_buf),
             Box::new(drawn),
         ));
     }

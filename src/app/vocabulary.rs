@@ -79,6 +79,11 @@ pub fn parse_slices(text: &str) -> Option<Vec<usize>> {
     crate::store::cases::parse_slices(text)
 }
 
+/// 8 hex digits of a text's SHA-256 (cache keys, file names).
+pub fn short_hash(text: &str) -> String {
+    crate::store::names::short_hash(text)
+}
+
 /// Whether `dir` holds a Loupe project.
 pub fn is_project(dir: &Path) -> bool {
     crate::store::is_project(dir)

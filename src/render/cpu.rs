@@ -381,6 +381,70 @@ pub fn middle_axial_slice(volume: &Volume) -> (usize, usize, Vec<u8>) {
     let grid = CanonicalGrid::new(&volume.world_from_voxel);
     let shape = volume.spatial_shape();
     let k = grid.shape(shape)[Plane::Axial.normal_axis()] / 2;
+    axial_slice(volume, k)
+}
+
+/// The axial slice through voxel `focus` (a lesion's centre), or without
+/// one the volume's most informative axial slice — the one whose grey
+/// values vary most, sampled on a 32 × 32 lattice (a brain's widest
+/// section, not an empty end slice); a photo is its one slice. RGBA,
+/// radiological, automatic window.
+pub fn axial_slice_through(volume: &Volume, focus: Option<[usize; 3]>) -> (usize, usize, Vec<u8>) {
+    let grid = CanonicalGrid::new(&volume.world_from_voxel);
+    let shape = volume.spatial_shape();
+    let axis = Plane::Axial.normal_axis();
+    let depth = grid.shape(shape)[axis];
+    let k = match focus {
+        Some(voxel) => {
+            let canonical =
+                super::view::canonical_from_voxel(&grid, shape, voxel.map(|v| v as f64));
+            (canonical[axis].round().max(0.0) as usize).min(depth.saturating_sub(1))
+        }
+        None if depth > 1 => most_varied_axial_slice(volume, &grid, shape),
+        None => 0,
+    };
+    axial_slice(volume, k)
+}
+
+/// The canonical axial index whose sampled grey values have the largest variance.
+fn most_varied_axial_slice(volume: &Volume, grid: &CanonicalGrid, shape: [usize; 3]) -> usize {
+    let axis = Plane::Axial.normal_axis();
+    let depth = grid.shape(shape)[axis];
+    let lattice = 32usize;
+    let mut best = (depth / 2, f64::NEG_INFINITY);
+    for k in 0..depth {
+        let (mut sum, mut sum_sq, mut n) = (0.0f64, 0.0f64, 0.0f64);
+        for a in 0..lattice {
+            for b in 0..lattice {
+                let mut canonical = [0.0f64; 3];
+                let others: Vec<usize> = (0..3).filter(|&x| x != axis).collect();
+                let extent = grid.shape(shape);
+                canonical[others[0]] = ((a as f64 + 0.5) / lattice as f64 * extent[others[0]] as f64).floor();
+                canonical[others[1]] = ((b as f64 + 0.5) / lattice as f64 * extent[others[1]] as f64).floor();
+                canonical[axis] = k as f64;
+                let voxel = super::view::voxel_from_canonical(grid, shape, canonical);
+                let index: Vec<usize> = voxel.iter().map(|v| v.round().max(0.0) as usize).collect();
+                if let Some(value) = volume.value(&index) {
+                    sum += value;
+                    sum_sq += value * value;
+                    n += 1.0;
+                }
+            }
+        }
+        if n > 0.0 {
+            let variance = sum_sq / n - (sum / n).powi(2);
+            if variance > best.1 {
+                best = (k, variance);
+            }
+        }
+    }
+    best.0
+}
+
+/// Canonical axial slice `k`, radiological, automatic window, RGBA.
+fn axial_slice(volume: &Volume, k: usize) -> (usize, usize, Vec<u8>) {
+    let grid = CanonicalGrid::new(&volume.world_from_voxel);
+    let shape = volume.spatial_shape();
     let (geometry, w, h) =
         ViewGeometry::orthogonal_slice(&grid, shape, Plane::Axial, k, Convention::Radiological);
     let options = RenderOptions {
@@ -397,6 +461,39 @@ mod tests {
 
     /// A 2×1 MONOCHROME1 image (values 0 and 100, window 0…100) draws its
     /// low value white and its high value black; MONOCHROME2 the other way.
+    #[test]
+    fn a_thumbnail_shows_the_lesion_or_the_most_varied_slice() {
+        use crate::volume::{Affine, Endianness, FileFormat, VoxelData};
+        // 8 × 8 × 5, slices 0–4 along S; slice 3 a checkerboard, the rest flat.
+        let mut data = vec![50u8; 8 * 8 * 5];
+        for j in 0..8 {
+            for i in 0..8 {
+                data[i + 8 * (j + 8 * 3)] = if (i + j) % 2 == 0 { 0 } else { 200 };
+            }
+        }
+        let volume = Volume {
+            path: "v.nii".into(),
+            format: FileFormat::Nifti1,
+            shape: vec![8, 8, 5],
+            channels: 1,
+            datatype: Some(2),
+            endianness: Endianness::native(),
+            world_from_voxel: Affine::IDENTITY,
+            pixdim: [1.0; 4],
+            scaling: None,
+            xyzt_units: 2,
+            description: String::new(),
+            data: VoxelData::U8(data),
+            dicom: None,
+        };
+        let grid = CanonicalGrid::new(&volume.world_from_voxel);
+        assert_eq!(most_varied_axial_slice(&volume, &grid, [8, 8, 5]), 3);
+        assert_eq!(axial_slice_through(&volume, None), axial_slice(&volume, 3));
+        // A lesion at voxel (1, 1, 1): its slice, not the busiest one.
+        assert_eq!(axial_slice_through(&volume, Some([1, 1, 1])), axial_slice(&volume, 1));
+        assert_ne!(axial_slice(&volume, 1), axial_slice(&volume, 3));
+    }
+
     #[test]
     fn monochrome1_draws_low_values_bright() {
         use crate::volume::dicom::DicomInfo;

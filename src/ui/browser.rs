@@ -78,11 +78,23 @@ pub fn thumbnail_button(
         .filter(|_| !thumbnails.textures.contains_key(&id) && !row.missing)
     {
         let ctx = ui.ctx().clone();
+        let files = session.project.files_root();
+        // A painted lesion centres a volume's thumbnail; the map's file and
+        // time are in the cache key, so a newer map draws it anew.
+        let map = session.lesion_maps.get(&id);
+        let hash = row.item.content_hash.replace(':', "_");
+        let key = match map {
+            Some((map_file, saved_at)) => {
+                format!("{hash}-{}", crate::app::vocabulary::short_hash(&format!("{map_file} {saved_at}")))
+            }
+            None => hash,
+        };
         thumbnails.loader.request(
             id,
-            session.project.files_root(),
-            &row.item.content_hash.replace(':', "_"),
+            files,
+            &key,
             &file,
+            map.map(|(f, _)| files.join(f)).as_deref(),
             move || ctx.request_repaint(),
         );
         thumbnails.textures.insert(id, Thumbnail::Pending);
