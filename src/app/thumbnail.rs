@@ -86,7 +86,7 @@ impl Default for Loader {
                         // A panic in a decoder is that file's problem, not the window's.
                         let image =
                             std::panic::catch_unwind(|| load(&root, &key, &file, map.as_deref()))
-                            .unwrap_or_else(|_| Err("the decoder crashed on this file".into()));
+                                .unwrap_or_else(|_| Err("the decoder crashed on this file".into()));
                         if outbox.send(Drawn { item_id, image }).is_err() {
                             return;
                         }

@@ -419,8 +419,10 @@ fn most_varied_axial_slice(volume: &Volume, grid: &CanonicalGrid, shape: [usize;
                 let mut canonical = [0.0f64; 3];
                 let others: Vec<usize> = (0..3).filter(|&x| x != axis).collect();
                 let extent = grid.shape(shape);
-                canonical[others[0]] = ((a as f64 + 0.5) / lattice as f64 * extent[others[0]] as f64).floor();
-                canonical[others[1]] = ((b as f64 + 0.5) / lattice as f64 * extent[others[1]] as f64).floor();
+                canonical[others[0]] =
+                    ((a as f64 + 0.5) / lattice as f64 * extent[others[0]] as f64).floor();
+                canonical[others[1]] =
+                    ((b as f64 + 0.5) / lattice as f64 * extent[others[1]] as f64).floor();
                 canonical[axis] = k as f64;
                 let voxel = super::view::voxel_from_canonical(grid, shape, canonical);
                 let index: Vec<usize> = voxel.iter().map(|v| v.round().max(0.0) as usize).collect();
@@ -490,7 +492,10 @@ mod tests {
         assert_eq!(most_varied_axial_slice(&volume, &grid, [8, 8, 5]), 3);
         assert_eq!(axial_slice_through(&volume, None), axial_slice(&volume, 3));
         // A lesion at voxel (1, 1, 1): its slice, not the busiest one.
-        assert_eq!(axial_slice_through(&volume, Some([1, 1, 1])), axial_slice(&volume, 1));
+        assert_eq!(
+            axial_slice_through(&volume, Some([1, 1, 1])),
+            axial_slice(&volume, 1)
+        );
         assert_ne!(axial_slice(&volume, 1), axial_slice(&volume, 3));
     }
 

@@ -85,7 +85,10 @@ pub fn thumbnail_button(
         let hash = row.item.content_hash.replace(':', "_");
         let key = match map {
             Some((map_file, saved_at)) => {
-                format!("{hash}-{}", crate::app::vocabulary::short_hash(&format!("{map_file} {saved_at}")))
+                format!(
+                    "{hash}-{}",
+                    crate::app::vocabulary::short_hash(&format!("{map_file} {saved_at}"))
+                )
             }
             None => hash,
         };
@@ -146,15 +149,16 @@ pub fn browser_ui(
     let counts = session.counts();
     ui.heading(session.project.title());
     ui.label(format!("schema {} · target {}", schema.name, schema.target));
-    egui::Grid::new("pool_counts").show(ui, |ui| {
-        for (pool, classes) in &counts {
+    // One line per pool, its class counts wrapping within the panel: a long
+    // class list must not widen the browser and squeeze the image.
+    for (pool, classes) in &counts {
+        ui.horizontal_wrapped(|ui| {
             ui.strong(pool.as_str());
             ui.label(classes.values().sum::<usize>().to_string());
             let detail: Vec<String> = classes.iter().map(|(c, n)| format!("{c} {n}")).collect();
             ui.weak(detail.join(", "));
-            ui.end_row();
-        }
-    });
+        });
+    }
     ui.separator();
 
     let mut filter = session.filter.clone();
