@@ -468,4 +468,13 @@ fn a_brush_stroke_on_a_fundus_photograph_paints_the_disk_under_the_pointer() {
         &expected,
         "the disk, pixel by pixel",
     );
+    // A classification project: the stroke is an annotation beside the
+    // stage, not a label — the photograph stays to be labeled, in the
+    // window and in the store.
+    harness.run();
+    let session = harness.state().state().session.as_ref().unwrap();
+    let row = session.rows.iter().find(|r| r.item.id == retina).unwrap();
+    assert_eq!(row.item.pool, loupe::store::Pool::Unlabeled);
+    let stored = Project::open(&root).unwrap().item(retina).unwrap();
+    assert_eq!(stored.pool, loupe::store::Pool::Unlabeled);
 }

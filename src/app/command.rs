@@ -70,6 +70,8 @@ impl From<JobCommand> for Command {
 #[derive(Clone, Debug, PartialEq)]
 pub enum WindowCommand {
     DismissNotice,
+    /// The user resized a panel: the open project's sizes, remembered.
+    SetPanelSizes(super::settings::PanelSizes),
     /// Explain the selected case by the newest run on the tabular record
     /// (in the background).
     ExplainSelected,

@@ -265,6 +265,19 @@ impl AppState {
         }
     }
 
+    /// What the open project's panel sizes are remembered under.
+    pub fn panel_key(&self) -> Option<String> {
+        let session = self.session.as_ref()?;
+        Some(session.project.root().to_string_lossy().into_owned())
+    }
+
+    /// The open project's remembered panel sizes (zeros: none yet).
+    pub fn panel_sizes(&self) -> settings::PanelSizes {
+        self.panel_key()
+            .and_then(|key| self.settings.panel_sizes.get(&key).copied())
+            .unwrap_or_default()
+    }
+
     fn save_settings(&mut self) {
         let mut settings = self.settings.clone();
         if let Some(solo) = &self.solo_annotator {
@@ -653,6 +666,14 @@ impl AppState {
                 self.reattach_maps()?;
             }
             WindowCommand::DismissNotice => self.notice = None,
+            WindowCommand::SetPanelSizes(sizes) => {
+                if let Some(key) = self.panel_key()
+                    && self.settings.panel_sizes.get(&key) != Some(&sizes)
+                {
+                    self.settings.panel_sizes.insert(key, sizes);
+                    self.save_settings();
+                }
+            }
             WindowCommand::ExplainSelected | WindowCommand::ExplainGlobally => {
                 let Some(session) = &self.session else {
                     return Ok(());

@@ -28,6 +28,28 @@ pub struct Settings {
     pub annotator: String,
     /// Project folders, most recent first.
     pub recent_projects: Vec<PathBuf>,
+    /// The panel sizes the user gave each project's window, by project
+    /// (its folder or URL as opened).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub panel_sizes: std::collections::BTreeMap<String, PanelSizes>,
+}
+
+/// The sizes of the window's resizable panels, in points (0: not set).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PanelSizes {
+    #[serde(default)]
+    pub browser_width: u32,
+    #[serde(default)]
+    pub controls_width: u32,
+    #[serde(default)]
+    pub training_height: u32,
+}
+
+impl PanelSizes {
+    /// A size in points, or `default` where none was set.
+    pub fn or(value: u32, default: f32) -> f32 {
+        if value == 0 { default } else { value as f32 }
+    }
 }
 
 impl Settings {
@@ -133,6 +155,14 @@ mod tests {
         let saved = Settings {
             annotator: "ana".into(),
             recent_projects: vec![],
+            panel_sizes: [(
+                "/p".to_string(),
+                PanelSizes {
+                    browser_width: 410,
+                    ..PanelSizes::default()
+                },
+            )]
+            .into(),
         };
         saved.save(dir.path()).unwrap();
         assert_eq!(Settings::load(dir.path()).unwrap(), saved);

@@ -15,7 +15,7 @@ mod zones;
 
 use std::path::PathBuf;
 
-use crate::app::settings::default_data_dir;
+use crate::app::settings::{PanelSizes, default_data_dir};
 use crate::app::{
     AppState, Command, Commands, JobCommand, LabelingCommand, Launch, TrainingCommand,
     ViewerCommand, WindowCommand, ZoneCommand,
@@ -66,6 +66,10 @@ pub struct LoupeApp {
     note_of: Option<i64>,
     /// How long recent frames took on the UI thread.
     frame_times: status::FrameTimes,
+    /// The panels' sizes as last drawn.
+    panels_drawn: PanelSizes,
+    /// A panel is being dragged to a new size.
+    resizing_panels: bool,
 }
 
 impl LoupeApp {
@@ -99,6 +103,8 @@ impl LoupeApp {
             reason_draft: String::new(),
             note_of: None,
             frame_times: Default::default(),
+            panels_drawn: PanelSizes::default(),
+            resizing_panels: false,
         }
     }
 
@@ -120,6 +126,12 @@ impl LoupeApp {
             .iter()
             .find(|(p, which, _)| *p == plane && *which == 0)
             .map(|(_, _, r)| *r)
+    }
+
+    /// The browser's and labeling panel's widths and the dashboard's height
+    /// as drawn in the last frame, in points (0: not shown).
+    pub fn panels_drawn(&self) -> PanelSizes {
+        self.panels_drawn
     }
 
     /// Browser thumbnails still being drawn off the UI thread.
@@ -148,6 +160,10 @@ impl LoupeApp {
         }
     }
 }
+
+/// The browser's and the labeling panel's widths until the user sets them.
+const BROWSER_WIDTH: f32 = 330.0;
+const CONTROLS_WIDTH: f32 = 300.0;
 
 impl eframe::App for LoupeApp {
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
@@ -184,8 +200,17 @@ impl eframe::App for LoupeApp {
         egui::Panel::bottom("status").show(ui, |ui| {
             status::status_ui(ui, &self.state, &self.frame_times, &mut commands)
         });
+        // Each project keeps the panel sizes its user gave it: the panels'
+        // ids carry the project, their first sizes come from the settings.
+        let sizes = self.state.panel_sizes();
+        let key = self.state.panel_key().unwrap_or_default();
+        let mut measured = sizes;
         // Docked across the window's width, above the status bar.
-        training::training_panel(ui, &self.state, &mut commands);
+        if let Some(height) =
+            training::training_panel(ui, &self.state, &key, sizes.training_height, &mut commands)
+        {
+            measured.training_height = height;
+        }
         if let Some(session) = &self.state.session {
             if session.exams.shown {
                 // The exam view takes the browser's place, the viewer beside it.
@@ -203,21 +228,22 @@ impl eframe::App for LoupeApp {
                         )
                     });
             } else {
-                egui::Panel::left("browser")
+                let browser = egui::Panel::left(("browser", key.as_str()))
                     .resizable(true)
-                    .default_size(330.0)
+                    .default_size(PanelSizes::or(sizes.browser_width, BROWSER_WIDTH))
                     .size_range(200.0..=720.0)
                     .show(ui, |ui| {
                         // Long count lines wrap; they never widen the panel.
                         ui.set_max_width(ui.available_width());
                         browser::browser_ui(ui, session, &mut self.thumbnails, &mut commands)
                     });
+                measured.browser_width = browser.response.rect.width().round() as u32;
             }
         }
         if self.state.session.is_some() || self.state.document.is_some() {
-            egui::Panel::right("controls")
+            let controls = egui::Panel::right(("controls", key.as_str()))
                 .resizable(true)
-                .default_size(300.0)
+                .default_size(PanelSizes::or(sizes.controls_width, CONTROLS_WIDTH))
                 .size_range(240.0..=640.0)
                 .show(ui, |ui| {
                     // The panel keeps the width its user gave it: a wider
@@ -264,7 +290,23 @@ impl eframe::App for LoupeApp {
                         }
                     });
                 });
+            measured.controls_width = controls.response.rect.width().round() as u32;
         }
+        // A panel dragged to a new size is remembered once the mouse lets go.
+        let pointer_down = ui.input(|i| i.pointer.any_down());
+        if pointer_down
+            && measured != self.panels_drawn
+            && self.panels_drawn != PanelSizes::default()
+        {
+            self.resizing_panels = true;
+        }
+        if !pointer_down
+            && std::mem::take(&mut self.resizing_panels)
+            && self.state.session.is_some()
+        {
+            commands.push(WindowCommand::SetPanelSizes(measured));
+        }
+        self.panels_drawn = measured;
         egui::CentralPanel::default_margins().show(ui, |ui| {
             notice_ui(ui, &self.state, &mut commands);
             match &self.state.document {

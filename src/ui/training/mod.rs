@@ -16,22 +16,35 @@ use crate::app::{AppState, Commands, TrainingCommand};
 use curves::CurveSource;
 
 /// The dashboard's share of the window's height when first shown.
-const DEFAULT_HEIGHT_FRACTION: f32 = 0.45;
+pub const DEFAULT_HEIGHT_FRACTION: f32 = 0.45;
 /// Fixed width of each control button, so none moves when a run starts.
 const CONTROL_WIDTH: f32 = 72.0;
 
-/// The docked dashboard, when shown. Called before the side panels, so it
-/// spans the window's width.
-pub fn training_panel(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
+/// The docked dashboard, when shown: its height, in points. Called before
+/// the side panels, so it spans the window's width. `project` keys its
+/// remembered height, `height` (0: none yet) is the project's last one.
+pub fn training_panel(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    project: &str,
+    height: u32,
+    commands: &mut Commands,
+) -> Option<u32> {
     if !state.training.show {
-        return;
+        return None;
     }
-    let height = ui.ctx().content_rect().height();
-    egui::Panel::bottom("training")
+    let window = ui.ctx().content_rect().height();
+    let default = if height == 0 {
+        window * DEFAULT_HEIGHT_FRACTION
+    } else {
+        height as f32
+    };
+    let panel = egui::Panel::bottom(("training", project))
         .resizable(true)
-        .default_size(height * DEFAULT_HEIGHT_FRACTION)
-        .size_range(160.0..=height * 0.85)
+        .default_size(default)
+        .size_range(160.0..=window * 0.85)
         .show(ui, |ui| dashboard_ui(ui, state, commands));
+    Some(panel.response.rect.height().round() as u32)
 }
 
 fn dashboard_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
