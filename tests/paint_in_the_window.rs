@@ -447,6 +447,12 @@ fn a_brush_stroke_on_a_fundus_photograph_paints_the_disk_under_the_pointer() {
 
     harness.get_by_label("Brush").click();
     harness.run();
+    // With a paint tool out, brightness/contrast comes above the (long)
+    // paint section, in sight.
+    let contrast = harness.get_by_label("Brightness / contrast").rect();
+    let paint = harness.get_by_label("Paint label map").rect();
+    assert!(contrast.top() < paint.top(), "{contrast:?} above {paint:?}");
+    assert!(contrast.bottom() < 900.0, "in the window: {contrast:?}");
     // 6 px: a photo's pixel is 1 "mm".
     harness.state_mut().apply(PaintCommand::SetRadius(6.0));
     harness.run();

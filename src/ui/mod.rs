@@ -263,6 +263,14 @@ impl eframe::App for LoupeApp {
                             ui.separator();
                         }
                         if let Some(document) = &self.state.document {
+                            // While a paint tool is out, its section is long:
+                            // window/level comes first, so it stays in sight.
+                            let painting_now =
+                                self.state.painting.tool != crate::app::painting::Tool::Navigate;
+                            if painting_now {
+                                viewer::window_level_ui(ui, document, &mut commands);
+                                ui.separator();
+                            }
                             painting::painting_ui(
                                 ui,
                                 &self.state.painting,
@@ -285,6 +293,7 @@ impl eframe::App for LoupeApp {
                                 document,
                                 picked,
                                 self.viewer.gpu_notice.as_deref(),
+                                painting_now,
                                 &mut commands,
                             );
                         }

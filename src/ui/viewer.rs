@@ -762,12 +762,72 @@ fn picked_slices_ui(
     });
 }
 
+/// Window/level (brightness/contrast for photos): typed, automatic, the
+/// DICOM's own, or a CT preset.
+pub fn window_level_ui(ui: &mut egui::Ui, document: &Document, commands: &mut Commands) {
+    let volume = &document.volume;
+    // Photos and ultrasound frames get brightness/contrast; CT and MR a window.
+    ui.label(if volume.channels == 1 && !volume.format.is_raster() {
+        "Window / level"
+    } else {
+        "Brightness / contrast"
+    });
+    let mut window = document.window;
+    let speed = (document.auto_window.width / 200.0).max(1e-3);
+    ui.add(
+        egui::DragValue::new(&mut window.center)
+            .speed(speed)
+            .prefix("Level "),
+    );
+    ui.add(
+        egui::DragValue::new(&mut window.width)
+            .speed(speed)
+            .prefix("Width ")
+            .range(1e-6..=f64::MAX),
+    );
+    if window != document.window {
+        commands.push(ViewerCommand::SetWindow(window));
+    }
+    ui.horizontal_wrapped(|ui| {
+        if ui
+            .button("Automatic window")
+            .on_hover_text("0.5–99.5 percentiles")
+            .clicked()
+        {
+            commands.push(ViewerCommand::ResetWindow);
+        }
+        if let Some((center, width)) = document.volume.dicom.as_ref().and_then(|d| d.window)
+            && ui
+                .small_button("DICOM")
+                .on_hover_text(format!("The series' own window: W{width} / L{center}"))
+                .clicked()
+        {
+            commands.push(ViewerCommand::SetWindow(crate::render::cpu::WindowLevel {
+                center,
+                width,
+            }));
+        }
+        {
+            for &(name, preset) in window_presets(document) {
+                if ui
+                    .small_button(name)
+                    .on_hover_text(format!("W{} / L{}", preset.width, preset.center))
+                    .clicked()
+                {
+                    commands.push(ViewerCommand::SetWindow(preset));
+                }
+            }
+        }
+    });
+}
+
 /// Layout, convention, slices, time, window/level, oblique tilt and overlay.
 pub fn controls_ui(
     ui: &mut egui::Ui,
     document: &Document,
     picked: Option<&crate::app::cases::PickedSlices>,
     gpu_notice: Option<&str>,
+    window_shown_above: bool,
     commands: &mut Commands,
 ) {
     let volume = &document.volume;
@@ -872,60 +932,10 @@ pub fn controls_ui(
         }
     }
 
-    ui.separator();
-    // Photos and ultrasound frames get brightness/contrast; CT and MR a window.
-    ui.label(if volume.channels == 1 && !volume.format.is_raster() {
-        "Window / level"
-    } else {
-        "Brightness / contrast"
-    });
-    let mut window = document.window;
-    let speed = (document.auto_window.width / 200.0).max(1e-3);
-    ui.add(
-        egui::DragValue::new(&mut window.center)
-            .speed(speed)
-            .prefix("Level "),
-    );
-    ui.add(
-        egui::DragValue::new(&mut window.width)
-            .speed(speed)
-            .prefix("Width ")
-            .range(1e-6..=f64::MAX),
-    );
-    if window != document.window {
-        commands.push(ViewerCommand::SetWindow(window));
+    if !window_shown_above {
+        ui.separator();
+        window_level_ui(ui, document, commands);
     }
-    ui.horizontal_wrapped(|ui| {
-        if ui
-            .button("Automatic window")
-            .on_hover_text("0.5–99.5 percentiles")
-            .clicked()
-        {
-            commands.push(ViewerCommand::ResetWindow);
-        }
-        if let Some((center, width)) = document.volume.dicom.as_ref().and_then(|d| d.window)
-            && ui
-                .small_button("DICOM")
-                .on_hover_text(format!("The series' own window: W{width} / L{center}"))
-                .clicked()
-        {
-            commands.push(ViewerCommand::SetWindow(crate::render::cpu::WindowLevel {
-                center,
-                width,
-            }));
-        }
-        {
-            for &(name, preset) in window_presets(document) {
-                if ui
-                    .small_button(name)
-                    .on_hover_text(format!("W{} / L{}", preset.width, preset.center))
-                    .clicked()
-                {
-                    commands.push(ViewerCommand::SetWindow(preset));
-                }
-            }
-        }
-    });
 
     if volumetric {
         ui.separator();
