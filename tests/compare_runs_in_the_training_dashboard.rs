@@ -15,20 +15,25 @@ use loupe::app::training::{RunColumn, TrainingStatus};
 use loupe::demo::{DemoOptions, DemoTask, write_demo};
 use loupe::ui::LoupeApp;
 
-/// A thyroid demo of 40 images with a supervised run (2 epochs) and a
-/// mean-teacher run (3 epochs) trained by `loupe train`.
-fn project_with_two_runs(dir: &std::path::Path) -> std::path::PathBuf {
-    let root = dir.join("thyroid");
+/// A thyroid demo of `count` images of `size` px at `root`.
+fn thyroid_demo(root: &std::path::Path, count: usize, size: usize) {
     write_demo(
-        &root,
+        root,
         &DemoOptions {
-            count: 40,
-            size: 48,
+            count,
+            size,
             ..DemoOptions::new(DemoTask::Thyroid)
         },
         |_, _| {},
     )
     .unwrap();
+}
+
+/// A thyroid demo of 40 images with a supervised run (2 epochs) and a
+/// mean-teacher run (3 epochs) trained by `loupe train`.
+fn project_with_two_runs(dir: &std::path::Path) -> std::path::PathBuf {
+    let root = dir.join("thyroid");
+    thyroid_demo(&root, 40, 48);
     for (method, epochs) in [("supervised", "2"), ("mean-teacher", "3")] {
         common::run_ok(&[
             "train",
@@ -46,6 +51,26 @@ fn project_with_two_runs(dir: &std::path::Path) -> std::path::PathBuf {
         ]);
     }
     root
+}
+
+/// Draws frames until the window's run has `status` (at most about 10 s).
+fn wait_for(harness: &mut Harness<'static, LoupeApp>, status: TrainingStatus) {
+    for _ in 0..500 {
+        harness.step();
+        if harness
+            .state()
+            .state()
+            .training
+            .run
+            .as_ref()
+            .map(|r| &r.status)
+            == Some(&status)
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    harness.run();
 }
 
 fn open_dashboard(dir: &std::path::Path) -> Harness<'static, LoupeApp> {
@@ -313,16 +338,7 @@ fn the_wheel_over_a_plot_scrolls_the_panel() {
 fn start_pause_and_stop_stay_in_place_and_a_paused_run_shows_no_eta() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("thyroid");
-    write_demo(
-        &root,
-        &DemoOptions {
-            count: 40,
-            size: 48,
-            ..DemoOptions::new(DemoTask::Thyroid)
-        },
-        |_, _| {},
-    )
-    .unwrap();
+    thyroid_demo(&root, 40, 48);
     let mut harness = open_dashboard(dir.path());
     let config = loupe::train::config::TrainConfig {
         method: loupe::train::methods::supervised::METHOD,
@@ -353,14 +369,7 @@ fn start_pause_and_stop_stay_in_place_and_a_paused_run_shows_no_eta() {
             .as_ref()
             .map(|r| r.status.clone())
     };
-    for _ in 0..500 {
-        harness.step();
-        if running(&harness) == Some(TrainingStatus::Running) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    harness.run();
+    wait_for(&mut harness, TrainingStatus::Running);
     assert_eq!(running(&harness), Some(TrainingStatus::Running));
     assert_eq!(
         places(&harness),
@@ -372,14 +381,7 @@ fn start_pause_and_stop_stay_in_place_and_a_paused_run_shows_no_eta() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].status, "running");
     harness.get_by_label("Pause").click();
-    for _ in 0..500 {
-        harness.step();
-        if running(&harness) == Some(TrainingStatus::Paused) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    harness.run();
+    wait_for(&mut harness, TrainingStatus::Paused);
     assert_eq!(running(&harness), Some(TrainingStatus::Paused));
     let resume = harness.get_by_label("Resume").rect();
     assert_eq!(resume, idle[1], "Resume takes Pause's place");
@@ -390,13 +392,7 @@ fn start_pause_and_stop_stay_in_place_and_a_paused_run_shows_no_eta() {
         "{text}"
     );
     harness.get_by_label("Stop").click();
-    for _ in 0..500 {
-        harness.step();
-        if running(&harness) == Some(TrainingStatus::Stopped) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_for(&mut harness, TrainingStatus::Stopped);
     assert_eq!(running(&harness), Some(TrainingStatus::Stopped));
 }
 
@@ -404,16 +400,7 @@ fn start_pause_and_stop_stay_in_place_and_a_paused_run_shows_no_eta() {
 fn methods_the_project_cannot_feed_are_greyed_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("thyroid");
-    write_demo(
-        &root,
-        &DemoOptions {
-            count: 12,
-            size: 32,
-            ..DemoOptions::new(DemoTask::Thyroid)
-        },
-        |_, _| {},
-    )
-    .unwrap();
+    thyroid_demo(&root, 12, 32);
     let harness = open_dashboard(dir.path());
     for offered in ["Supervised", "Mean teacher"] {
         assert!(

@@ -419,14 +419,8 @@ impl AppState {
                 let shown = document
                     .label_voxels()
                     .and_then(|v| crate::paint::lesion_centre(v, [shape[0], shape[1], shape[2]]));
-                let lesion = shown.or_else(|| {
-                    review::lesion_voxel(
-                        &session.project,
-                        item_id,
-                        &self.settings.annotator,
-                        &document.volume,
-                    )
-                });
+                let lesion = shown
+                    .or_else(|| review::lesion_voxel(&session.project, item_id, &document.volume));
                 if let Some(voxel) = lesion {
                     document.click(voxel.map(|v| v as f64));
                 }

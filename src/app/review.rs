@@ -146,19 +146,16 @@ fn dice_note(annotator: &str, predicted: &[u8], truth: &[u8]) -> String {
     format!(" · Dice vs {annotator}'s map: {}", regions.join(" · "))
 }
 
-/// Where a case opens: the centre of the largest lesion of its map (the
-/// annotator's own, else the newest anyone saved), as a voxel index.
+/// The centre of the largest lesion of the newest map anyone saved of a
+/// case, as a voxel index: where the case opens when the map it shows has
+/// none (the annotator's own map, when it has a lesion, is shown already).
 pub fn lesion_voxel(
     project: &Project,
     item_id: i64,
-    annotator: &str,
     grid: &crate::volume::Volume,
 ) -> Option<[usize; 3]> {
     let maps = project.label_maps(item_id).ok()?;
-    let record = maps
-        .iter()
-        .find(|r| r.annotator == annotator && r.labeled_voxels > 0)
-        .or_else(|| label_maps::newest(&maps).filter(|r| r.labeled_voxels > 0))?;
+    let record = label_maps::newest(&maps).filter(|r| r.labeled_voxels > 0)?;
     let voxels = project.read_label_map(record, grid).ok()?;
     let shape = grid.spatial_shape();
     crate::paint::lesion_centre(&voxels, [shape[0], shape[1], shape[2]])

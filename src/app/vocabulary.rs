@@ -21,7 +21,7 @@ pub use crate::train::metrics::{BRATS_REGIONS, Metrics};
 pub use crate::train::models::ModelKind;
 pub use crate::train::models::xception::XceptionOptions;
 pub use crate::train::presets::Preset;
-pub use crate::train::runs::{PastRun, RunRow, dependents as run_dependents};
+pub use crate::train::runs::{PastRun, RunRow, dependents as run_dependents, reported};
 pub use crate::train::spec::{Method, MethodSpec, Setting, SettingKind, SettingValue};
 
 /// Every registered training method, in the panel's order.

@@ -411,18 +411,24 @@ fn most_varied_axial_slice(volume: &Volume, grid: &CanonicalGrid, shape: [usize;
     let axis = Plane::Axial.normal_axis();
     let depth = grid.shape(shape)[axis];
     let lattice = 32usize;
+    let extent = grid.shape(shape);
+    // The two in-plane axes, and a lattice step's position along one.
+    let [u, v] = match axis {
+        0 => [1, 2],
+        1 => [0, 2],
+        _ => [0, 1],
+    };
+    let at = |step: usize, along: usize| {
+        ((step as f64 + 0.5) / lattice as f64 * extent[along] as f64).floor()
+    };
     let mut best = (depth / 2, f64::NEG_INFINITY);
     for k in 0..depth {
         let (mut sum, mut sum_sq, mut n) = (0.0f64, 0.0f64, 0.0f64);
         for a in 0..lattice {
             for b in 0..lattice {
                 let mut canonical = [0.0f64; 3];
-                let others: Vec<usize> = (0..3).filter(|&x| x != axis).collect();
-                let extent = grid.shape(shape);
-                canonical[others[0]] =
-                    ((a as f64 + 0.5) / lattice as f64 * extent[others[0]] as f64).floor();
-                canonical[others[1]] =
-                    ((b as f64 + 0.5) / lattice as f64 * extent[others[1]] as f64).floor();
+                canonical[u] = at(a, u);
+                canonical[v] = at(b, v);
                 canonical[axis] = k as f64;
                 let voxel = super::view::voxel_from_canonical(grid, shape, canonical);
                 let index: Vec<usize> = voxel.iter().map(|v| v.round().max(0.0) as usize).collect();

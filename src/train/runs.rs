@@ -156,22 +156,11 @@ impl PastRun {
     /// of the model that predicts (the teacher where there is one), else,
     /// for a run that has not ended, its last epoch's; with that model's name.
     pub fn reported_metrics(&self) -> Option<(&Metrics, &'static str)> {
-        let (student, teacher) = match &self.summary {
-            Some(summary) => (&summary.student, summary.teacher.as_ref()),
-            None => {
-                let last = self.epochs.last()?;
-                (&last.student, last.teacher.as_ref())
-            }
-        };
+        let (student, teacher) = reported(&self.epochs, self.summary.as_ref())?;
         Some(match teacher {
             Some(teacher) => (teacher, "teacher"),
             None => (student, "student"),
         })
-    }
-
-    /// When the run started, from its id (`<milliseconds>-<method>`).
-    pub fn started_ms(&self) -> Option<u64> {
-        self.id.split('-').next()?.parse().ok()
     }
 
     /// Its row in the runs table.
@@ -185,6 +174,18 @@ impl PastRun {
     }
 }
 
+/// A run's reported test metrics, student's and teacher's: its summary's
+/// (the chosen checkpoint) once it ended, else its last epoch's.
+pub fn reported<'a>(
+    epochs: &'a [EpochRecord],
+    summary: Option<&'a RunSummary>,
+) -> Option<(&'a Metrics, Option<&'a Metrics>)> {
+    match summary {
+        Some(s) => Some((&s.student, s.teacher.as_ref())),
+        None => epochs.last().map(|e| (&e.student, e.teacher.as_ref())),
+    }
+}
+
 impl RunRow {
     /// The row of run `id` from what is known of it: its configuration, the
     /// epochs recorded so far and its summary once it ended (a run going on
@@ -195,13 +196,10 @@ impl RunRow {
         epochs: &[EpochRecord],
         summary: Option<&RunSummary>,
     ) -> RunRow {
+        // When the run started, from its id (`<milliseconds>-<method>`).
         let started_ms: Option<u64> = id.split('-').next().and_then(|s| s.parse().ok());
-        let metrics = match summary {
-            Some(s) => Some(s.teacher.as_ref().unwrap_or(&s.student)),
-            None => epochs
-                .last()
-                .map(|e| e.teacher.as_ref().unwrap_or(&e.student)),
-        };
+        let metrics =
+            reported(epochs, summary).map(|(student, teacher)| teacher.unwrap_or(student));
         RunRow {
             id: id.to_string(),
             started: started_ms.map(utc_seconds).unwrap_or_default(),

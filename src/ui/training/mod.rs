@@ -11,7 +11,7 @@ mod runs;
 mod settings;
 
 use crate::app::training::{TrainingRun, TrainingStatus};
-use crate::app::vocabulary::{Metrics, PastRun};
+use crate::app::vocabulary::{Metrics, PastRun, reported};
 use crate::app::{AppState, Commands, TrainingCommand};
 use curves::CurveSource;
 
@@ -168,31 +168,23 @@ fn runs_column_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) 
         .unwrap_or_default();
     // The shown run's reported metrics: the summary's (chosen epoch) once
     // it ended, else its latest epoch's.
-    let (name, student, teacher): (String, Option<&Metrics>, Option<&Metrics>) =
-        match (shown_live_run(state), shown_past_run(state)) {
-            (Some(run), _) => {
-                let (student, teacher) = match &run.summary {
-                    Some(s) => (Some(&s.student), s.teacher.as_ref()),
-                    None => match run.epochs.last() {
-                        Some(e) => (Some(&e.student), e.teacher.as_ref()),
-                        None => (None, None),
-                    },
-                };
-                let name = run.run.as_deref().map_or("this run".into(), short_name);
-                (name, student, teacher)
-            }
-            (None, Some(past)) => {
-                let (student, teacher) = match &past.summary {
-                    Some(s) => (Some(&s.student), s.teacher.as_ref()),
-                    None => match past.epochs.last() {
-                        Some(e) => (Some(&e.student), e.teacher.as_ref()),
-                        None => (None, None),
-                    },
-                };
-                (short_name(&past.id), student, teacher)
-            }
-            (None, None) => (String::new(), None, None),
-        };
+    let (name, epochs, summary) = match (shown_live_run(state), shown_past_run(state)) {
+        (Some(run), _) => (
+            run.run.as_deref().map_or("this run".into(), short_name),
+            run.epochs.as_slice(),
+            run.summary.as_ref(),
+        ),
+        (None, Some(past)) => (
+            short_name(&past.id),
+            past.epochs.as_slice(),
+            past.summary.as_ref(),
+        ),
+        (None, None) => (String::new(), &[][..], None),
+    };
+    let (student, teacher) = match reported(epochs, summary) {
+        Some((student, teacher)) => (Some(student), teacher),
+        None => (None, None),
+    };
     let compared = compared_runs(state);
     if !compared.is_empty() {
         let mut columns: Vec<(String, Option<&Metrics>)> =
@@ -210,12 +202,7 @@ fn runs_column_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) 
         ui.label(egui::RichText::new(format!("Test pool · {name}")).strong());
         runs::test_metrics_ui(ui, student, teacher, &classes);
     }
-    let eye = match (shown_live_run(state), shown_past_run(state)) {
-        (Some(run), _) => run.summary.as_ref().and_then(|s| s.eye.as_ref()),
-        (None, Some(past)) => past.summary.as_ref().and_then(|s| s.eye.as_ref()),
-        _ => None,
-    };
-    if let Some(eye) = eye {
+    if let Some(eye) = summary.and_then(|s| s.eye.as_ref()) {
         runs::eye_metrics_ui(ui, eye);
     }
     runs::lineage_ui(ui, state);
