@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 /// The largest JSON file (a training configuration, a schema) Loupe reads.
 pub const MAX_JSON_BYTES: u64 = 16 << 20;
+/// The largest credential file (`.pgpass`, a PEM certificate or key) Loupe reads.
+pub const MAX_CREDENTIAL_BYTES: u64 = 1 << 20;
 /// The longest line read from standard input (`label --stdin`, `grade --stdin`).
 pub const MAX_LINE_BYTES: usize = 64 << 10;
 

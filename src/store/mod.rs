@@ -15,6 +15,7 @@ pub mod label_maps;
 pub mod names;
 pub mod offline;
 pub mod postgres;
+pub mod postgres_tls;
 pub mod push;
 pub mod queue;
 pub mod schema;

@@ -41,16 +41,12 @@ pub struct Locator {
     pub port: u16,
     pub database: String,
     pub ssl_mode: SslMode,
+    /// `sslrootcert`, `sslcert`, `sslkey` as named in the URL.
+    pub tls_files: TlsFiles,
     pub connect_timeout: Duration,
 }
 
-/// libpq's `sslmode`, the values Loupe supports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SslMode {
-    Disable,
-    Prefer,
-    Require,
-}
+pub use super::postgres_tls::{SslMode, TlsFiles};
 
 /// Whether a project name is a PostgreSQL URL (the scheme decides).
 pub fn is_url(text: &str) -> bool {
@@ -101,7 +97,12 @@ impl Locator {
             host: String::new(),
             port,
             database: decode(database).map_err(|e| bad(&e))?,
-            ssl_mode: SslMode::Prefer,
+            // As libpq: the environment's mode unless the URL names one.
+            ssl_mode: match std::env::var("PGSSLMODE") {
+                Ok(mode) => SslMode::parse(&mode).map_err(|e| bad(&format!("PGSSLMODE: {e}")))?,
+                Err(_) => SslMode::Prefer,
+            },
+            tls_files: TlsFiles::default(),
             connect_timeout: CONNECT_TIMEOUT,
         };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -119,18 +120,10 @@ impl Locator {
                 "user" => locator.user = Some(value),
                 "password" => locator.password = Some(value),
                 "dbname" => locator.database = value,
-                "sslmode" => {
-                    locator.ssl_mode = match value.as_str() {
-                        "disable" => SslMode::Disable,
-                        "allow" | "prefer" => SslMode::Prefer,
-                        "require" | "verify-ca" | "verify-full" => SslMode::Require,
-                        other => {
-                            return Err(bad(&format!(
-                                "sslmode {other:?} is not disable, prefer or require"
-                            )));
-                        }
-                    }
-                }
+                "sslmode" => locator.ssl_mode = SslMode::parse(&value).map_err(|e| bad(&e))?,
+                "sslrootcert" => locator.tls_files.root_cert = Some(PathBuf::from(value)),
+                "sslcert" => locator.tls_files.client_cert = Some(PathBuf::from(value)),
+                "sslkey" => locator.tls_files.client_key = Some(PathBuf::from(value)),
                 "connect_timeout" => {
                     let seconds: u64 = value
                         .parse()
@@ -188,7 +181,12 @@ impl Locator {
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pgpass")))?;
         // A password file is small; a huge or special one is not read.
-        let text = crate::user_file::read_text(&file, 1 << 20, "password file").ok()?;
+        let text = crate::user_file::read_text(
+            &file,
+            crate::user_file::MAX_CREDENTIAL_BYTES,
+            "password file",
+        )
+        .ok()?;
         let port = self.port.to_string();
         text.lines()
             .filter(|l| !l.starts_with('#'))
@@ -316,33 +314,28 @@ pub fn connect(locator: &Locator) -> Result<postgres::Client, StoreError> {
         _ if locator.host.starts_with('/') => config.connect(postgres::NoTls),
         SslMode::Disable => config.connect(postgres::NoTls),
         mode => {
-            config.ssl_mode(if mode == SslMode::Require {
-                postgres::config::SslMode::Require
-            } else {
+            config.ssl_mode(if mode == SslMode::Prefer {
                 postgres::config::SslMode::Prefer
+            } else {
+                postgres::config::SslMode::Require
             });
-            config.connect(tls()?)
+            config.connect(super::postgres_tls::connector(mode, &locator.tls_files)?)
         }
     };
-    result.map_err(|e| StoreError::Postgres {
-        server: server.clone(),
-        message: describe_error(&e),
+    result.map_err(|e| {
+        let message = match super::postgres_tls::describe_tls_failure(&format!("{e} {e:?}")) {
+            // The server was reached: say what TLS found, with its words.
+            Some(meaning) => match std::error::Error::source(&e) {
+                Some(source) => format!("{meaning} ({source})"),
+                None => format!("{meaning} ({e})"),
+            },
+            None => describe_error(&e),
+        };
+        StoreError::Postgres {
+            server: server.clone(),
+            message,
+        }
     })
-}
-
-/// TLS with the Mozilla root store (webpki-roots), over rustls and ring.
-fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| StoreError::Invalid(format!("TLS setup: {e}")))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
 /// The store's SQLite schema as PostgreSQL spells it: identity keys, 64-bit
@@ -920,6 +913,13 @@ mod tests {
             ("db.example", 6000, SslMode::Require)
         );
         assert_eq!(l.password, None);
+        let l = Locator::parse("postgres://bob@h/team?sslmode=verify-ca&sslrootcert=/etc/ca.pem")
+            .unwrap();
+        assert_eq!(l.ssl_mode, SslMode::VerifyCa);
+        assert_eq!(
+            l.tls_files.root_cert.as_deref(),
+            Some(Path::new("/etc/ca.pem"))
+        );
         for bad in [
             "postgres://u@h",
             "postgres://u@h:notaport/db",

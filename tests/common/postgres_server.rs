@@ -1,8 +1,10 @@
+#![allow(dead_code)]
 //! A throwaway PostgreSQL server for the team tests: Debian's `postgresql`
 //! binaries, `initdb` into a fresh folder, listening on a Unix socket only
 //! (no TCP), password authentication, stopped (fast) when dropped. As root
 //! (CI) the server runs as the `postgres` system user, which PostgreSQL
-//! requires.
+//! requires. [`PostgresServer::start_with_tls`] also listens on 127.0.0.1
+//! with the certificates of `tests/fixtures/tls` and refuses TCP without TLS.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +18,8 @@ pub struct PostgresServer {
     pub port: u16,
     bin: PathBuf,
     as_postgres_user: bool,
+    /// Set by [`PostgresServer::start_with_tls`]: TLS on 127.0.0.1:`port`.
+    tls: bool,
 }
 
 fn find_bin() -> PathBuf {
@@ -41,6 +45,18 @@ fn is_root() -> bool {
 impl PostgresServer {
     /// Starts a new server; panics with the server log if it does not start.
     pub fn start() -> Self {
+        Self::start_configured(false)
+    }
+
+    /// A server that also listens on 127.0.0.1 (a free port) with TLS:
+    /// `server.crt` (for the name `localhost`), client certificates checked
+    /// against `ca.crt`; the login `carla` by certificate only, everyone
+    /// else by password, and TCP without TLS refused.
+    pub fn start_with_tls() -> Self {
+        Self::start_configured(true)
+    }
+
+    fn start_configured(tls: bool) -> Self {
         let bin = find_bin();
         let as_postgres_user = is_root();
         let base = tempfile::Builder::new()
@@ -60,12 +76,23 @@ impl PostgresServer {
                 .unwrap();
             assert!(status.success());
         }
+        let port = if tls {
+            // A free TCP port: the kernel picks one, the listener lets it go.
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        } else {
+            5432
+        };
         let server = Self {
             dir,
             socket_dir,
-            port: 5432,
+            port,
             bin,
             as_postgres_user,
+            tls,
         };
         server.run(
             "initdb",
@@ -82,8 +109,49 @@ impl PostgresServer {
                 "--locale=C",
             ],
         );
+        if tls {
+            server.install_tls();
+        }
         server.start_again();
         server
+    }
+
+    /// Copies the fixture certificates into the data folder (the key readable
+    /// by the server's user only, as PostgreSQL demands) and writes pg_hba.
+    fn install_tls(&self) {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+        for name in ["server.crt", "server.key", "ca.crt"] {
+            let to = self.dir.join(name);
+            std::fs::copy(fixtures.join(name), &to).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
+            if self.as_postgres_user {
+                let status = Command::new("chown")
+                    .args(["postgres:postgres", to.to_str().unwrap()])
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+            }
+        }
+        std::fs::write(
+            self.dir.join("pg_hba.conf"),
+            "local all all scram-sha-256\n\
+             hostnossl all all 127.0.0.1/32 reject\n\
+             hostssl all carla 127.0.0.1/32 cert\n\
+             hostssl all all 127.0.0.1/32 scram-sha-256\n",
+        )
+        .unwrap();
+    }
+
+    /// A URL over TCP to `host` (`localhost` or `127.0.0.1`) with `query`
+    /// (`sslmode=…&sslrootcert=…`) appended; no password when it is empty.
+    pub fn tcp_url(&self, user: &str, password: &str, host: &str, db: &str, query: &str) -> String {
+        let credentials = if password.is_empty() {
+            user.to_string()
+        } else {
+            format!("{user}:{password}")
+        };
+        format!("postgres://{credentials}@{host}:{}/{db}?{query}", self.port)
     }
 
     fn command(&self, program: &str, args: &[&str]) -> Command {
@@ -114,11 +182,17 @@ impl PostgresServer {
 
     /// Starts the server (after [`PostgresServer::stop`]); waits until it accepts connections.
     pub fn start_again(&self) {
-        let options = format!(
-            "-k {} -p {} -c listen_addresses='' -c max_connections=60 -c fsync=on",
+        let mut options = format!(
+            "-k {} -p {} -c max_connections=60 -c fsync=on",
             self.socket_dir.display(),
             self.port
         );
+        if self.tls {
+            options += " -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file=server.crt \
+                        -c ssl_key_file=server.key -c ssl_ca_file=ca.crt";
+        } else {
+            options += " -c listen_addresses=''";
+        }
         let log = self.dir.parent().unwrap().join("server.log");
         let out = self
             .command(
