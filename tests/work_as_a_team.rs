@@ -699,3 +699,90 @@ fn an_open_window_shows_others_work_within_a_second() {
     assert_eq!(row.labels["lead"]["stage"], "Stage 1");
     assert_eq!(row.labels["grader0"]["stage"], "Stage 3");
 }
+
+/// The zone-marks export of a project with marks by `lead` on `B.png` and
+/// `a.png` (in that order of adding), paths only.
+fn exported_paths(project: &mut Project, images: &Path, annotator: &str) -> Vec<String> {
+    let marks = loupe::rop::zones::ZoneMarks {
+        disc_centre: loupe::rop::zones::Point { x: 10.0, y: 10.0 },
+        fovea_centre: loupe::rop::zones::Point { x: 30.0, y: 10.0 },
+        disc_diameter_px: None,
+    };
+    for name in ["B.png", "a.png"] {
+        let path = images.join(name);
+        if !path.exists() {
+            write_png(&path, if name == "a.png" { 30 } else { 200 });
+        }
+        let id = match project.add_item(&path, Pool::Unlabeled).unwrap() {
+            loupe::store::AddOutcome::Added(id) | loupe::store::AddOutcome::Duplicate(id) => id,
+        };
+        project.set_zone_marks(id, annotator, Some(&marks)).unwrap();
+    }
+    let csv = loupe::store::zone_marks::to_zone_marks_csv(project).unwrap();
+    csv.lines()
+        .skip(1)
+        .map(|l| {
+            let path = l.split(',').next().unwrap();
+            Path::new(path)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn text_is_ordered_by_code_point_whatever_the_server_collates() {
+    let server = PostgresServer::start();
+    server.psql(
+        "postgres",
+        "CREATE ROLE lead LOGIN CREATEROLE PASSWORD 'lead-pw'",
+    );
+    // An ICU English collation puts "a" before "B"; SQLite and Rust do not.
+    server.psql(
+        "postgres",
+        "CREATE DATABASE team OWNER lead TEMPLATE template0 LOCALE_PROVIDER icu \
+         ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'",
+    );
+    assert_eq!(
+        server.psql(
+            "team",
+            "SELECT string_agg(x, ',' ORDER BY x) FROM (VALUES ('B'), ('a')) v(x)"
+        ),
+        "a,B",
+        "the test server's collation is not the one this test needs"
+    );
+    let folder = tempfile::tempdir().unwrap();
+    let mut solo = Project::create(&folder.path().join("solo"), &Schema::rop()).unwrap();
+    let solo_order = exported_paths(&mut solo, folder.path(), "lead");
+    assert_eq!(solo_order, ["B.png", "a.png"]);
+
+    let share = tempfile::tempdir().unwrap();
+    let url = server.url("lead", "lead-pw", "team");
+    let mut team = loupe::store::postgres::init(
+        &url,
+        &Schema::rop(),
+        share.path(),
+        &share.path().join(".loupe"),
+    )
+    .unwrap();
+    assert_eq!(exported_paths(&mut team, share.path(), "lead"), solo_order);
+    // Every text column of a new project orders by code point.
+    assert_eq!(
+        server.psql(
+            "team",
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'public' \
+             AND data_type = 'text' AND collation_name IS DISTINCT FROM 'C'"
+        ),
+        "0"
+    );
+    // A project made before its columns were created in code-point order:
+    // the store's ordering says so itself.
+    server.psql(
+        "team",
+        "ALTER TABLE items ALTER COLUMN path TYPE TEXT COLLATE \"default\"",
+    );
+    let mut team = Project::open(Path::new(&url)).unwrap();
+    assert_eq!(exported_paths(&mut team, share.path(), "lead"), solo_order);
+}

@@ -552,7 +552,15 @@ fn sqlite_execute(conn: &rusqlite::Connection, sql: &str, args: &[Value]) -> rus
         .map(|n| n as u64)
 }
 
-/// `?N` (and bare `?`) placeholders as PostgreSQL's `$N`, outside quoted text.
+/// Text ordered in the store's SQL is ordered by code point on both engines
+/// (what SQLite's default does and what Rust's `sort` does), whatever the
+/// server's collation: the store writes `COLLATE BINARY`, which PostgreSQL
+/// spells `COLLATE "C"`. (A server in `en_US` would otherwise put `a.png`
+/// before `B.png` in an export that SQLite orders the other way.)
+const BINARY_ORDER: (&str, &str) = ("COLLATE BINARY", "COLLATE \"C\"");
+
+/// The store's SQL as PostgreSQL reads it: `?N` (and bare `?`) placeholders
+/// as `$N`, outside quoted text, and [`BINARY_ORDER`].
 pub fn postgres_placeholders(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 8);
     let mut quoted = false;
@@ -579,6 +587,9 @@ pub fn postgres_placeholders(sql: &str) -> String {
             }
             _ => out.push(c),
         }
+    }
+    if out.contains(BINARY_ORDER.0) {
+        out = out.replace(BINARY_ORDER.0, BINARY_ORDER.1);
     }
     out
 }
@@ -714,6 +725,10 @@ mod tests {
                 "SELECT 'a?1' , x FROM t WHERE a = ?1 AND b = ?12 AND c IN (?, ?)"
             ),
             "SELECT 'a?1' , x FROM t WHERE a = $1 AND b = $12 AND c IN ($1, $2)"
+        );
+        assert_eq!(
+            postgres_placeholders("SELECT x FROM t ORDER BY x COLLATE BINARY"),
+            "SELECT x FROM t ORDER BY x COLLATE \"C\""
         );
     }
 

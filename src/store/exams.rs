@@ -660,7 +660,8 @@ impl Project {
                  g.extent, g.plus, g.arop, g.after_treatment, g.ungradable, g.created_at \
                  FROM eye_grades g JOIN exams e ON e.id = g.exam_id \
                  JOIN infants i ON i.id = e.infant_id {newest} \
-                 ORDER BY i.name, e.exam_date, g.eye, g.annotator, g.id"
+                 ORDER BY i.name COLLATE BINARY, e.exam_date COLLATE BINARY, g.eye COLLATE BINARY, \
+                 g.annotator COLLATE BINARY, g.id"
             ),
             args![],
             |r| {

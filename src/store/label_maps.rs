@@ -285,7 +285,7 @@ impl Project {
                  WHERE (CAST(?1 AS BIGINT) IS NULL OR item_id = ?1)
                    AND id = (SELECT max(id) FROM label_maps n
                              WHERE n.item_id = m.item_id AND n.annotator = m.annotator)
-                 ORDER BY item_id, annotator",
+                 ORDER BY item_id, annotator COLLATE BINARY",
             args![item_id],
             |r| {
                 Ok(LabelMapRecord {

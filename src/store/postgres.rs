@@ -351,6 +351,8 @@ pub fn postgres_ddl(sqlite: &str) -> String {
         .replace("INTEGER PRIMARY KEY", "BIGINT PRIMARY KEY")
         .replace("INTEGER", "BIGINT")
         .replace("REAL", "DOUBLE PRECISION")
+        // Code-point order for every text column, as SQLite's (see db.rs).
+        .replace(" TEXT", " TEXT COLLATE \"C\"")
 }
 
 /// Every table of the store, parents first (the order push copies them in).

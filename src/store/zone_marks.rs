@@ -116,7 +116,7 @@ pub fn to_zone_marks_csv(project: &Project) -> Result<String, StoreError> {
              z.disc_diameter_px, z.created_at FROM zone_marks z JOIN items i ON i.id = z.item_id \
              WHERE z.id = (SELECT MAX(id) FROM zone_marks n WHERE n.item_id = z.item_id \
              AND n.annotator = z.annotator) AND z.disc_x IS NOT NULL \
-             ORDER BY i.path, z.annotator",
+             ORDER BY i.path COLLATE BINARY, z.annotator COLLATE BINARY",
         args![],
         |r| {
             Ok((
