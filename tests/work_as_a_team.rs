@@ -15,6 +15,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::{loupe, run_ok, stderr, write_png};
+use egui_kittest::kittest::Queryable;
 use loupe::store::postgres::Role;
 use loupe::store::{Pool, Project, Schema};
 use postgres_server::PostgresServer;
@@ -785,4 +786,62 @@ fn text_is_ordered_by_code_point_whatever_the_server_collates() {
     );
     let mut team = Project::open(Path::new(&url)).unwrap();
     assert_eq!(exported_paths(&mut team, share.path(), "lead"), solo_order);
+}
+
+#[test]
+fn the_window_asks_for_a_password_and_keeps_it_nowhere() {
+    let (server, _share, _urls, _ids) = team(1, 2);
+    // The URL a grader types: no password in it, none in PGPASSWORD or a
+    // .pgpass (the test machine has neither).
+    let url = format!(
+        "postgres://lead@localhost/team?host={}&port={}",
+        server.socket_dir().display(),
+        server.port
+    );
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut window = common::window_on(Path::new(&url), data_dir.path().to_path_buf());
+    window.get_by_label_contains("asks for the password of postgres://lead@");
+    assert!(window.state().state().session.is_none());
+
+    window.get_by_label("Password").type_text("not-it");
+    window.run();
+    common::press(&mut window, "Connect");
+    window.run();
+    window.get_by_label_contains("refused that password");
+    assert!(window.state().state().session.is_none());
+
+    window.get_by_label("Password").type_text("lead-pw");
+    window.run();
+    common::press(&mut window, "Connect");
+    window.run();
+    assert!(window.state().state().password_prompt.is_none());
+    let session = window.state().state().session.as_ref().expect("the project opened");
+    assert_eq!(session.project.user(), Some("lead"));
+    window.get_by_label_contains("online as lead");
+    // Every later connection of this run finds it (the change listener is
+    // one); no URL and no file carries it.
+    assert_eq!(session.project.root(), Path::new(&url));
+    drop(window);
+    for entry in walk(data_dir.path()) {
+        let bytes = std::fs::read(&entry).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("lead-pw"), "{} holds the password", entry.display());
+        assert!(!text.contains("not-it"), "{} holds a typed password", entry.display());
+    }
+    let settings = std::fs::read_to_string(data_dir.path().join("settings.json")).unwrap();
+    assert!(settings.contains("postgres://lead@localhost/team"), "{settings}");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }

@@ -80,6 +80,11 @@ pub enum WindowCommand {
     ExplainGlobally,
     /// Open the project in this folder.
     OpenProject(PathBuf),
+    /// Open the team project the password prompt is for, with the password
+    /// typed (kept for this run of Loupe only, never in a URL or a file).
+    ConnectWithPassword(Secret),
+    /// Close the password prompt without opening anything.
+    CancelPasswordPrompt,
     /// Read this DICOM series resampled onto a regular grid (it has a gap or
     /// a gantry tilt) and show it.
     Resample(PathBuf),
@@ -93,6 +98,16 @@ pub enum WindowCommand {
     /// What a case's label overlay shows: the annotator's map, a
     /// segmentation run's prediction, or prediction against truth.
     ShowMap(super::review::MapView),
+}
+
+/// A password on its way from the prompt to the store: never printed.
+#[derive(Clone, PartialEq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 impl From<WindowCommand> for Command {

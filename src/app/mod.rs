@@ -21,7 +21,7 @@ pub mod vocabulary;
 pub mod zones;
 
 pub use command::{
-    Command, Commands, ExamCommand, JobCommand, LabelingCommand, PaintCommand, TrainingCommand,
+    Command, Commands, ExamCommand, JobCommand, LabelingCommand, PaintCommand, Secret, TrainingCommand,
     ViewerCommand, WindowCommand, ZoneCommand,
 };
 pub use document::Document;
@@ -124,6 +124,8 @@ pub struct AppState {
     /// DICOM series the user chose to resample (a gap or a tilt) in this
     /// window; everything else is read as stored.
     pub resampled_series: std::collections::BTreeSet<PathBuf>,
+    /// A team project that could not be opened for want of a password.
+    pub password_prompt: Option<team::PasswordPrompt>,
 }
 
 /// Once a frame: keep the held lease, read the review queue when it is
@@ -167,6 +169,7 @@ impl AppState {
             explanations: Default::default(),
             map_view: Default::default(),
             resampled_series: Default::default(),
+            password_prompt: None,
         }
     }
 
@@ -268,7 +271,9 @@ impl AppState {
     /// What the open project's panel sizes are remembered under.
     pub fn panel_key(&self) -> Option<String> {
         let session = self.session.as_ref()?;
-        Some(session.project.root().to_string_lossy().into_owned())
+        let root = session.project.root().to_string_lossy();
+        // Settings are a plain file: a URL is remembered without a password.
+        Some(crate::store::postgres::without_password(&root))
     }
 
     /// The open project's remembered panel sizes (zeros: none yet).
@@ -479,6 +484,10 @@ impl AppState {
                 self.settings.remember_project(dir);
                 self.save_settings();
                 self.show_selected();
+                self.password_prompt = None;
+            }
+            Err(crate::store::StoreError::Password { server, wrong }) => {
+                self.password_prompt = Some(team::PasswordPrompt::new(dir, server, wrong));
             }
             Err(e) => self.error(e.to_string()),
         }
@@ -614,6 +623,17 @@ impl AppState {
     fn apply_window(&mut self, command: WindowCommand) -> Result<(), String> {
         match command {
             WindowCommand::OpenProject(dir) => self.open_project(&dir),
+            WindowCommand::ConnectWithPassword(password) => {
+                if let Some(prompt) = self.password_prompt.take() {
+                    let url = prompt.remember(&password.0)?;
+                    self.open_project(&url);
+                    if self.password_prompt.is_some() {
+                        // Refused: the next try must not reuse it.
+                        team::PasswordPrompt::forget(&url);
+                    }
+                }
+            }
+            WindowCommand::CancelPasswordPrompt => self.password_prompt = None,
             WindowCommand::Resample(path) => {
                 self.resampled_series.insert(path.clone());
                 let selected = self.session.as_ref().and_then(|s| {

@@ -2,7 +2,8 @@
 //! (or eye) it shows, renewed while it stays open; the review queue and the
 //! verdicts given from it; and an offline copy's sync with its project —
 //! by itself every half minute while labels wait, or on request — in a
-//! background thread, so the window never waits for the network.
+//! background thread, so the window never waits for the network; and the
+//! password prompt of a team project whose server wants one.
 //! It owns [`TeamCommand`].
 
 use std::path::{Path, PathBuf};
@@ -34,6 +35,46 @@ pub enum TeamCommand {
     /// Claim items of this team project and write them as an offline copy
     /// in this (new or empty) folder, then open it.
     TakeOffline { folder: PathBuf, items: usize },
+}
+
+/// A team project the window could not open for want of a password: the
+/// prompt shows the login (never a password) and whether the last one was
+/// refused.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PasswordPrompt {
+    /// The project's URL without any password.
+    pub url: PathBuf,
+    /// `user@host:port/db`, for the prompt's title.
+    pub server: String,
+    /// The server refused the password it was given.
+    pub wrong: bool,
+}
+
+impl PasswordPrompt {
+    pub fn new(url: &Path, server: String, wrong: bool) -> Self {
+        let text = url.to_string_lossy();
+        Self {
+            url: PathBuf::from(crate::store::postgres::without_password(&text)),
+            server,
+            wrong,
+        }
+    }
+
+    /// Keeps `password` for this login (in memory, for this run) and
+    /// returns the URL to open, which carries none.
+    pub fn remember(&self, password: &str) -> Result<PathBuf, String> {
+        let locator = crate::store::postgres::Locator::parse(&self.url.to_string_lossy())
+            .map_err(|e| e.to_string())?;
+        locator.remember_typed_password(password);
+        Ok(self.url.clone())
+    }
+
+    /// Drops the password typed for the login of `url` (it was refused).
+    pub fn forget(url: &Path) {
+        if let Ok(locator) = crate::store::postgres::Locator::parse(&url.to_string_lossy()) {
+            locator.forget_typed_password();
+        }
+    }
 }
 
 /// A lease this window holds.

@@ -44,6 +44,10 @@ pub enum StoreError {
     },
     #[error("project database error on {server}: {message}")]
     Postgres { server: String, message: String },
+    /// The server wants a password Loupe does not have (`wrong: false`), or
+    /// refused the one given: the window asks for one.
+    #[error("project database error on {server}: {}", password_problem(*.wrong))]
+    Password { server: String, wrong: bool },
     /// Reading or writing: the path and the system's reason.
     #[error("{}: {source}", path.display())]
     Io {
@@ -57,6 +61,15 @@ pub enum StoreError {
     AlreadyExists(PathBuf),
     #[error("{0}")]
     Invalid(String),
+}
+
+fn password_problem(wrong: bool) -> &'static str {
+    if wrong {
+        "wrong password or user"
+    } else {
+        "the server asks for a password (none in the URL, PGPASSWORD or ~/.pgpass; the window \
+         asks for it)"
+    }
 }
 
 /// Which pool an item is in: exactly one at any time.

@@ -13,6 +13,7 @@
 //! Every insert of shared work notifies channel [`CHANGES_CHANNEL`], so other
 //! windows see it within a second.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -174,6 +175,9 @@ impl Locator {
         if let Some(p) = &self.password {
             return Some(p.clone());
         }
+        if let Some(p) = typed_passwords().get(&self.login_key(user)) {
+            return Some(p.clone());
+        }
         if let Ok(p) = std::env::var("PGPASSWORD") {
             return Some(p);
         }
@@ -199,6 +203,46 @@ impl Locator {
                         .all(|(want, have)| have == "*" || have == *want)
             })
             .map(|f| f[4].clone())
+    }
+}
+
+/// Passwords typed in the window, for this run of Loupe only (never
+/// written anywhere): every connection to the same login — the window's,
+/// the change listener's, a training run's, a sync's — finds it here, as
+/// it would find `PGPASSWORD`, so no URL carrying it is ever passed around.
+fn typed_passwords() -> std::sync::MutexGuard<'static, BTreeMap<String, String>> {
+    static TYPED: std::sync::Mutex<BTreeMap<String, String>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    TYPED.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Locator {
+    /// The login a password belongs to: user, server and database.
+    fn login_key(&self, user: &str) -> String {
+        format!("{user}@{}:{}/{}", self.host, self.port, self.database)
+    }
+
+    /// The user this locator logs in as (the URL's, else `PGUSER`, else `USER`).
+    pub fn effective_user(&self) -> Option<String> {
+        self.user
+            .clone()
+            .or_else(|| std::env::var("PGUSER").ok())
+            .or_else(|| std::env::var("USER").ok())
+    }
+
+    /// Keeps a password typed for this login until Loupe quits (or it is
+    /// forgotten after the server refuses it).
+    pub fn remember_typed_password(&self, password: &str) {
+        if let Some(user) = self.effective_user() {
+            typed_passwords().insert(self.login_key(&user), password.to_string());
+        }
+    }
+
+    /// Drops a typed password the server refused.
+    pub fn forget_typed_password(&self) {
+        if let Some(user) = self.effective_user() {
+            typed_passwords().remove(&self.login_key(&user));
+        }
     }
 }
 
@@ -285,14 +329,9 @@ pub fn without_password(url: &str) -> String {
 /// causes it is (unreachable, wrong password, no such database).
 pub fn connect(locator: &Locator) -> Result<postgres::Client, StoreError> {
     let server = locator.display();
-    let user = match &locator.user {
-        Some(u) => u.clone(),
-        None => std::env::var("PGUSER")
-            .or_else(|_| std::env::var("USER"))
-            .map_err(|_| {
-                StoreError::Invalid(format!("{server}: no user (postgres://USER@HOST/DATABASE)"))
-            })?,
-    };
+    let user = locator.effective_user().ok_or_else(|| {
+        StoreError::Invalid(format!("{server}: no user (postgres://USER@HOST/DATABASE)"))
+    })?;
     let mut config = postgres::Config::new();
     config
         .user(&user)
@@ -323,6 +362,17 @@ pub fn connect(locator: &Locator) -> Result<postgres::Client, StoreError> {
         }
     };
     result.map_err(|e| {
+        let wrong_password = e
+            .as_db_error()
+            .is_some_and(|db| *db.code() == postgres::error::SqlState::INVALID_PASSWORD);
+        let missing = std::error::Error::source(&e)
+            .is_some_and(|source| source.to_string().contains("password missing"));
+        if wrong_password || missing {
+            return StoreError::Password {
+                server: server.clone(),
+                wrong: wrong_password,
+            };
+        }
         let message = match super::postgres_tls::describe_tls_failure(&format!("{e} {e:?}")) {
             // The server was reached: say what TLS found, with its words.
             Some(meaning) => match std::error::Error::source(&e) {

@@ -62,6 +62,8 @@ pub struct LoupeApp {
     note_draft: String,
     /// The reason typed in the review queue (for a rejection).
     reason_draft: String,
+    /// What is typed in the password prompt (sent, then cleared).
+    password_draft: String,
     /// The item whose note `note_draft` holds.
     note_of: Option<i64>,
     /// How long recent frames took on the UI thread.
@@ -101,6 +103,7 @@ impl LoupeApp {
             paint_draft: Default::default(),
             note_draft: String::new(),
             reason_draft: String::new(),
+            password_draft: String::new(),
             note_of: None,
             frame_times: Default::default(),
             panels_drawn: PanelSizes::default(),
@@ -337,6 +340,7 @@ impl eframe::App for LoupeApp {
         picker::picker_ui(ui.ctx(), &self.state, &mut self.picker, &mut commands);
         picker::import_ui(ui.ctx(), &mut self.picker, &mut commands);
         team::review_ui(ui.ctx(), &self.state, &mut self.reason_draft, &mut commands);
+        team::password_ui(ui.ctx(), &self.state, &mut self.password_draft, &mut commands);
         if self
             .state
             .training

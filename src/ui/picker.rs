@@ -112,7 +112,7 @@ pub fn picker_ui(
                     .labelled_by(label.id)
                     .on_hover_text(
                         "a project folder, or a team project: postgres://USER@HOST/DATABASE \
-                         (password from ~/.pgpass or PGPASSWORD, or typed as USER:PASSWORD@)",
+                         (password from ~/.pgpass or PGPASSWORD, else asked for; never saved)",
                     );
                 if ui.button("Browse…").clicked() {
                     browse_folder(&mut draft.open_dir);

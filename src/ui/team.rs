@@ -4,7 +4,7 @@
 //! (it goes back to its annotator).
 
 use crate::app::team::TeamCommand;
-use crate::app::{AppState, Commands, LabelingCommand};
+use crate::app::{AppState, Commands, LabelingCommand, Secret, WindowCommand};
 use crate::store::queue::Verdict;
 
 pub fn review_ui(
@@ -122,4 +122,64 @@ pub fn review_ui(
 /// A path's last part, for a list line.
 fn short(path: &str) -> &str {
     path.rsplit(['/', '\\']).next().unwrap_or(path)
+}
+
+/// The password prompt of a team project whose server wants one: the login
+/// it is for, whether the last password was refused, a masked field. The
+/// typed text leaves `password_draft` when it is sent.
+pub fn password_ui(
+    ctx: &egui::Context,
+    state: &AppState,
+    password_draft: &mut String,
+    commands: &mut Commands,
+) {
+    let Some(prompt) = &state.password_prompt else {
+        password_draft.clear();
+        return;
+    };
+    let mut open = true;
+    egui::Window::new("Sign in to a team project")
+        .open(&mut open)
+        .collapsible(false)
+        .resizable(false)
+        .anchor(egui::Align2::CENTER_TOP, egui::vec2(0.0, 120.0))
+        .show(ctx, |ui| {
+            ui.label(format!("The server asks for the password of {}", prompt.server));
+            if prompt.wrong {
+                ui.colored_label(
+                    ui.visuals().error_fg_color,
+                    "The server refused that password (or the user name).",
+                );
+            }
+            let mut send = false;
+            ui.horizontal(|ui| {
+                let label = ui.label("Password");
+                let field = ui.add(
+                    egui::TextEdit::singleline(password_draft)
+                        .password(true)
+                        .desired_width(220.0),
+                );
+                let field = field.labelled_by(label.id);
+                if !field.has_focus() && password_draft.is_empty() {
+                    field.request_focus();
+                }
+                send |= field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            });
+            ui.weak("Kept in memory until Loupe quits; never saved.");
+            ui.horizontal(|ui| {
+                send |= ui
+                    .add_enabled(!password_draft.is_empty(), egui::Button::new("Connect"))
+                    .clicked();
+                if ui.button("Cancel").clicked() {
+                    commands.push(WindowCommand::CancelPasswordPrompt);
+                }
+            });
+            if send && !password_draft.is_empty() {
+                let password = std::mem::take(password_draft);
+                commands.push(WindowCommand::ConnectWithPassword(Secret(password)));
+            }
+        });
+    if !open {
+        commands.push(WindowCommand::CancelPasswordPrompt);
+    }
 }
