@@ -800,7 +800,7 @@ fn the_window_asks_for_a_password_and_keeps_it_nowhere() {
     );
     let data_dir = tempfile::tempdir().unwrap();
     let mut window = common::window_on(Path::new(&url), data_dir.path().to_path_buf());
-    window.get_by_label_contains("asks for the password of postgres://lead@");
+    window.get_by_label_contains("asks for the password of lead, database team on /");
     assert!(window.state().state().session.is_none());
 
     window.get_by_label("Password").type_text("not-it");

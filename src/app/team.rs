@@ -44,7 +44,7 @@ pub enum TeamCommand {
 pub struct PasswordPrompt {
     /// The project's URL without any password.
     pub url: PathBuf,
-    /// `user@host:port/db`, for the prompt's title.
+    /// Whose password, for which database where (no password in it).
     pub server: String,
     /// The server refused the password it was given.
     pub wrong: bool,
@@ -53,9 +53,22 @@ pub struct PasswordPrompt {
 impl PasswordPrompt {
     pub fn new(url: &Path, server: String, wrong: bool) -> Self {
         let text = url.to_string_lossy();
+        // "lead, database screening on db.clinic:5432" reads better than a URL.
+        let login = crate::store::postgres::Locator::parse(&text)
+            .ok()
+            .and_then(|l| {
+                let user = l.effective_user()?;
+                let place = if l.host.starts_with('/') {
+                    l.host.clone()
+                } else {
+                    format!("{}:{}", l.host, l.port)
+                };
+                Some(format!("{user}, database {} on {place}", l.database))
+            })
+            .unwrap_or(server);
         Self {
             url: PathBuf::from(crate::store::postgres::without_password(&text)),
-            server,
+            server: login,
             wrong,
         }
     }
