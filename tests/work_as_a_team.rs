@@ -815,7 +815,12 @@ fn the_window_asks_for_a_password_and_keeps_it_nowhere() {
     common::press(&mut window, "Connect");
     window.run();
     assert!(window.state().state().password_prompt.is_none());
-    let session = window.state().state().session.as_ref().expect("the project opened");
+    let session = window
+        .state()
+        .state()
+        .session
+        .as_ref()
+        .expect("the project opened");
     assert_eq!(session.project.user(), Some("lead"));
     window.get_by_label_contains("online as lead");
     // Every later connection of this run finds it (the change listener is
@@ -825,11 +830,22 @@ fn the_window_asks_for_a_password_and_keeps_it_nowhere() {
     for entry in walk(data_dir.path()) {
         let bytes = std::fs::read(&entry).unwrap();
         let text = String::from_utf8_lossy(&bytes);
-        assert!(!text.contains("lead-pw"), "{} holds the password", entry.display());
-        assert!(!text.contains("not-it"), "{} holds a typed password", entry.display());
+        assert!(
+            !text.contains("lead-pw"),
+            "{} holds the password",
+            entry.display()
+        );
+        assert!(
+            !text.contains("not-it"),
+            "{} holds a typed password",
+            entry.display()
+        );
     }
     let settings = std::fs::read_to_string(data_dir.path().join("settings.json")).unwrap();
-    assert!(settings.contains("postgres://lead@localhost/team"), "{settings}");
+    assert!(
+        settings.contains("postgres://lead@localhost/team"),
+        "{settings}"
+    );
 }
 
 /// Every file under `dir`.
@@ -844,4 +860,193 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     files
+}
+
+/// Runs loupe as a workstation that mounts the share at `mount` (`None`:
+/// where `init` saw it).
+fn on_workstation(mount: Option<&Path>, args: &[&str]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_loupe"));
+    command.args(args);
+    if let Some(mount) = mount {
+        command
+            .env("LOUPE_IMAGES_ROOT", mount)
+            .env("LOUPE_FILES_ROOT", mount.join(".loupe"));
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn two_workstations_paint_and_train_at_once_and_see_each_others_work() {
+    let server = PostgresServer::start();
+    let lead = server.database_for("team", "lead", "lead-pw");
+    let share = tempfile::tempdir().unwrap();
+    // The second workstation mounts the same share somewhere else.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mount = elsewhere.path().join("mnt-rop");
+    std::os::unix::fs::symlink(share.path(), &mount).unwrap();
+    let mut admin = loupe::store::postgres::init(
+        &lead,
+        &Schema::rop(),
+        share.path(),
+        &share.path().join(".loupe"),
+    )
+    .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..12u8 {
+        let path = share.path().join(format!("eye{i}.png"));
+        image::GrayImage::from_fn(16, 16, |x, y| {
+            image::Luma([(x as u8 * 9).wrapping_add(y as u8 * 3).wrapping_add(i * 20)])
+        })
+        .save(&path)
+        .unwrap();
+        match admin.add_item(&path, Pool::Unlabeled).unwrap() {
+            loupe::store::AddOutcome::Added(id) => ids.push(id),
+            other => panic!("{other:?}"),
+        }
+        let stage = if i % 2 == 0 { "Normal" } else { "Stage 2" };
+        admin
+            .set_label(ids[i as usize], "lead", "stage", Some(stage))
+            .unwrap();
+        if i >= 8 {
+            admin.set_test(ids[i as usize], true).unwrap();
+        }
+    }
+    for name in ["ana", "ben"] {
+        admin.create_user(name, Role::Annotator, "pw").unwrap();
+    }
+    let ana = server.url("ana", "pw", "team");
+    let ben = server.url("ben", "pw", "team");
+    let item = ids[0].to_string();
+
+    // ana paints from both workstations at once, ben from the second: ten
+    // one-voxel dabs each, on rows of their own.
+    let strokes: Vec<(String, Option<std::path::PathBuf>, u32)> = vec![
+        (ana.clone(), None, 0),
+        (ana.clone(), Some(mount.clone()), 1),
+        (ben.clone(), Some(mount.clone()), 2),
+    ];
+    let changed: Vec<usize> = std::thread::scope(|scope| {
+        let painters: Vec<_> = strokes
+            .iter()
+            .map(|(url, mount, row)| {
+                let item = item.clone();
+                scope.spawn(move || {
+                    (0..10)
+                        .map(|x| {
+                            let at = format!("{},{},0", x + 3, row * 4 + 2);
+                            let out = on_workstation(
+                                mount.as_deref(),
+                                &[
+                                    "paint",
+                                    url,
+                                    &item,
+                                    "--at",
+                                    &at,
+                                    "--radius-mm",
+                                    "0.5",
+                                    "--json",
+                                ],
+                            );
+                            assert!(out.status.success(), "{}", stderr(&out));
+                            let json: serde_json::Value =
+                                serde_json::from_slice(&out.stdout).unwrap();
+                            json["changed_voxels"].as_u64().unwrap() as usize
+                        })
+                        .sum::<usize>()
+                })
+            })
+            .collect();
+        painters.into_iter().map(|p| p.join().unwrap()).collect()
+    });
+    assert!(changed.iter().all(|&c| c >= 10), "{changed:?}");
+    // Every stroke is in its painter's map, whichever workstation sent it;
+    // the newest row names the file as it is.
+    let case = loupe::volume::load(&share.path().join("eye0.png")).unwrap();
+    let maps = admin.label_maps(ids[0]).unwrap();
+    let voxels = |who: &str| {
+        let record = maps.iter().find(|m| m.annotator == who).unwrap();
+        let map = admin.read_label_map(record, &case).unwrap();
+        let count = map.iter().filter(|&&v| v == 1).count();
+        assert_eq!(
+            record.labeled_voxels as usize, count,
+            "{who}'s row and file differ"
+        );
+        count
+    };
+    assert_eq!(voxels("ana"), changed[0] + changed[1]);
+    assert_eq!(voxels("ben"), changed[2]);
+    assert_eq!(
+        server.psql(
+            "team",
+            "SELECT count(*) FROM label_maps WHERE annotator = 'ana'"
+        ),
+        "20"
+    );
+    // The second workstation reads the same maps through its own mount.
+    let out = on_workstation(
+        Some(&mount),
+        &["paint", &ben, &item, "--annotator", "ben", "--json"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("\"voxels\":{}", changed[2])),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // Both workstations train at once: two runs, each whole, seen by both.
+    let train = |mount: Option<std::path::PathBuf>| {
+        let lead = lead.clone();
+        std::thread::spawn(move || {
+            on_workstation(
+                mount.as_deref(),
+                &[
+                    "train",
+                    &lead,
+                    "--method",
+                    "supervised",
+                    "--epochs",
+                    "1",
+                    "--device",
+                    "flex",
+                    "--input-size",
+                    "16",
+                    "--width",
+                    "4",
+                    "--json",
+                ],
+            )
+        })
+    };
+    // A window open on the project (its runs table) looks at the runs folder.
+    let mut window_runs = loupe::app::training::Training::default();
+    assert!(!window_runs.notice_runs_of_others(Path::new(&lead), true));
+    let runs = [train(None), train(Some(mount.clone()))];
+    for run in runs {
+        let out = run.join().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let seen_here = loupe::train::runs::list(Path::new(&lead));
+    assert_eq!(
+        seen_here.len(),
+        2,
+        "{:?}",
+        seen_here.iter().map(|r| &r.id).collect::<Vec<_>>()
+    );
+    assert_ne!(seen_here[0].id, seen_here[1].id);
+    assert!(
+        seen_here
+            .iter()
+            .all(|r| r.summary.is_some() && r.epochs.len() == 1)
+    );
+    let folders: Vec<_> = std::fs::read_dir(mount.join(".loupe/runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(folders.len(), 2, "{folders:?}");
+    assert!(window_runs.notice_runs_of_others(Path::new(&lead), true));
+    assert_eq!(window_runs.past_runs.len(), 2);
+    // Nothing new since: the table is not read again.
+    assert!(!window_runs.notice_runs_of_others(Path::new(&lead), true));
 }

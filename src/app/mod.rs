@@ -21,8 +21,8 @@ pub mod vocabulary;
 pub mod zones;
 
 pub use command::{
-    Command, Commands, ExamCommand, JobCommand, LabelingCommand, PaintCommand, Secret, TrainingCommand,
-    ViewerCommand, WindowCommand, ZoneCommand,
+    Command, Commands, ExamCommand, JobCommand, LabelingCommand, PaintCommand, Secret,
+    TrainingCommand, ViewerCommand, WindowCommand, ZoneCommand,
 };
 pub use document::Document;
 pub use project::ProjectSession;
@@ -298,10 +298,18 @@ impl AppState {
 
     /// Takes what background jobs and training reported; call once per frame.
     pub fn poll(&mut self) {
-        if let Some(session) = &mut self.session
-            && let Err(e) = session.take_remote_changes()
-        {
-            self.error(format!("reading others' changes: {e}"));
+        let mut others_wrote = false;
+        if let Some(session) = &mut self.session {
+            match session.take_remote_changes() {
+                Ok(changed) => others_wrote = changed,
+                Err(e) => self.error(format!("reading others' changes: {e}")),
+            }
+        }
+        if let Some(session) = &self.session {
+            // Runs are folders on the (shared) files root: one started or
+            // finished elsewhere shows in the runs table.
+            self.training
+                .notice_runs_of_others(session.project.root(), others_wrote);
         }
         if let Some(session) = &mut self.session
             && let Err(e) = team_tick(session, &self.settings.annotator)

@@ -283,7 +283,14 @@ pub struct Training {
     /// Where the run shown in the panel (the window's run, else the
     /// overlay) came from, nearest parent first.
     pub lineage: Vec<Ancestor>,
+    /// The runs folder as last listed ([`runs::signature`]) and when, so
+    /// runs started elsewhere (the command line, another workstation)
+    /// appear and grow in the table.
+    runs_seen: (Vec<(String, u64, bool)>, Option<std::time::Instant>),
 }
+
+/// How often the window looks at the runs folder for runs of others.
+pub const RUNS_LOOKED_AT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Default for Training {
     fn default() -> Self {
@@ -298,6 +305,7 @@ impl Default for Training {
             curves: CurveView::default(),
             run_order: RunOrder::default(),
             project_preset: None,
+            runs_seen: (Vec::new(), None),
             show: false,
             parent_project_runs: Vec::new(),
             lineage: Vec::new(),
@@ -370,6 +378,27 @@ impl Training {
             }
         }
         self.project_preset = Some((self.config.clone(), presets::ProjectInputs::of(schema)));
+    }
+
+    /// Re-reads the runs when the runs folder changed since it was last
+    /// looked at (at most every [`RUNS_LOOKED_AT_EVERY`], or now when
+    /// `now` is set); returns whether it did.
+    pub fn notice_runs_of_others(&mut self, root: &Path, now: bool) -> bool {
+        let due = self
+            .runs_seen
+            .1
+            .is_none_or(|at| at.elapsed() >= RUNS_LOOKED_AT_EVERY);
+        if !(now || due) {
+            return false;
+        }
+        let signature = runs::signature(root);
+        self.runs_seen.1 = Some(std::time::Instant::now());
+        if signature == self.runs_seen.0 {
+            return false;
+        }
+        self.runs_seen.0 = signature;
+        self.past_runs = runs::list(root);
+        true
     }
 
     /// Takes the run's reports; returns its failure message when it just failed,

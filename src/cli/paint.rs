@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 
 use crate::paint::fill::{self, FillRegion};
 use crate::paint::{self, BrushShape, Grid, PaintOver, PlaneFrame, StrokeBuilder, interpolate};
-use crate::store::Project;
+use crate::store::{Project, StoreError};
 use crate::volume;
 
 #[derive(Debug, clap::Args)]
@@ -88,14 +88,6 @@ pub fn run(args: &PaintArgs) -> anyhow::Result<()> {
     }
     let case = volume::load(&project.resolve(&item))?;
     let grid = Grid::new(case.spatial_shape(), [0, 1, 2].map(|a| case.pixdim[a]));
-    let mut map = match project
-        .label_maps(item.id)?
-        .into_iter()
-        .find(|r| r.annotator == annotator)
-    {
-        Some(record) => project.read_label_map(&record, &case)?,
-        None => vec![0u8; grid.voxel_count()],
-    };
     let rule = match args.paint_over.as_str() {
         "all" => PaintOver::All,
         "unlabeled" => PaintOver::Unlabeled,
@@ -114,41 +106,51 @@ pub fn run(args: &PaintArgs) -> anyhow::Result<()> {
             paint::BRUSH_RADIUS_MM.end()
         );
     }
-    let voxels = stroke_voxels(args, &grid, &case, &map)?;
     let painting = !args.at.is_empty() || args.fill.is_some() || args.interpolate.is_some();
-    let mut changed = 0;
-    if painting {
-        let label = if args.erase { 0 } else { args.label };
-        let rule = if args.interpolate.is_some() {
-            PaintOver::Unlabeled
-        } else {
-            rule
+    let (map, changed) = if painting {
+        // Read, stroke and save in one step under the project's write lock:
+        // a stroke sent from another workstation at the same time is not lost.
+        let mut changed = 0;
+        let (map, _) = project.edit_label_map(item.id, &annotator, &case, |map| {
+            changed = stroke(args, &grid, &case, map, rule)
+                .map_err(|e| StoreError::Invalid(format!("{e:#}")))?;
+            Ok(changed > 0)
+        })?;
+        (map, Some(changed))
+    } else {
+        let map = match project
+            .label_maps(item.id)?
+            .into_iter()
+            .find(|r| r.annotator == annotator)
+        {
+            Some(record) => project.read_label_map(&record, &case)?,
+            None => vec![0u8; grid.voxel_count()],
         };
-        let mut counts = paint::count_labels(&map);
-        let mut stroke = StrokeBuilder::default();
-        paint::apply(
-            &mut map,
-            &grid,
-            &voxels,
-            label,
-            rule,
-            &mut stroke,
-            &mut counts,
-        );
-        changed = stroke.finish().len();
-        if changed > 0 {
-            project.save_label_map(item.id, &annotator, &case, &map)?;
-        }
-    }
-    print_volumes(
-        args,
-        item.id,
-        &annotator,
-        painting.then_some(changed),
-        &map,
-        &grid,
-    );
+        (map, None)
+    };
+    print_volumes(args, item.id, &annotator, changed, &map, &grid);
     Ok(())
+}
+
+/// Applies the command's stroke to `map`; the number of voxels it changed.
+fn stroke(
+    args: &PaintArgs,
+    grid: &Grid,
+    case: &volume::Volume,
+    map: &mut [u8],
+    rule: PaintOver,
+) -> anyhow::Result<usize> {
+    let voxels = stroke_voxels(args, grid, case, map)?;
+    let label = if args.erase { 0 } else { args.label };
+    let rule = if args.interpolate.is_some() {
+        PaintOver::Unlabeled
+    } else {
+        rule
+    };
+    let mut counts = paint::count_labels(map);
+    let mut stroke = StrokeBuilder::default();
+    paint::apply(map, grid, &voxels, label, rule, &mut stroke, &mut counts);
+    Ok(stroke.finish().len())
 }
 
 /// The voxels the stroke touches: brush dabs at each `--at`, a flood fill

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use super::db::{Sql, args};
+use super::db::{Sql, Tx, args};
 
 use super::names::{ExportFolder, file_name_for};
 use super::schema::{PaintLabel, brats_paint_labels, check_paint_labels};
@@ -217,7 +217,9 @@ impl Project {
     }
 
     /// Saves an annotator's map of an item: the file atomically, then the
-    /// row. `case` is the item's image (its grid is the map's).
+    /// row, both under the project's write lock (across workstations on
+    /// PostgreSQL), so the newest row always names the newest file. `case`
+    /// is the item's image (its grid is the map's).
     pub fn save_label_map(
         &mut self,
         item_id: i64,
@@ -225,38 +227,45 @@ impl Project {
         case: &Volume,
         voxels: &[u8],
     ) -> Result<PathBuf, StoreError> {
-        check_stored_annotator(annotator)?;
-        let relative = self.label_map_file(item_id, annotator)?;
-        let path = self.files_root().join(&relative);
-        let io = |source| StoreError::Io {
-            path: path.clone(),
-            source,
-        };
-        if let Some(folder) = path.parent() {
-            std::fs::create_dir_all(folder).map_err(io)?;
-        }
-        let labeled = voxels.iter().filter(|&&v| v != 0).count() as i64;
-        let volume = map_volume(case, voxels.to_vec());
-        let labels_its_item = self.schema().targets_label_maps();
-        let bytes = volume::nifti::encode_nifti1(&volume, true).map_err(io)?;
-        crate::durable::write_atomic(&path, &bytes).map_err(io)?;
+        let target = MapTarget::new(self, item_id, annotator, case)?;
+        self.write(|tx| target.write(tx, voxels))?;
+        Ok(target.path)
+    }
+
+    /// Changes an annotator's map of an item in one step no other writer
+    /// comes between: the current map (zeros if none) is read, `edit`
+    /// changes it and says whether it did, and then the file is written and
+    /// its row added — all under the write lock, so two strokes sent at once
+    /// (two workstations of one grader, two scripts) both land. Returns the
+    /// map as it now is and whether it was saved.
+    pub fn edit_label_map(
+        &mut self,
+        item_id: i64,
+        annotator: &str,
+        case: &Volume,
+        edit: impl FnOnce(&mut Vec<u8>) -> Result<bool, StoreError>,
+    ) -> Result<(Vec<u8>, bool), StoreError> {
+        let target = MapTarget::new(self, item_id, annotator, case)?;
+        let files_root = self.files_root().to_path_buf();
         self.write(|tx| {
-            tx.execute(
-                "INSERT INTO label_maps (item_id, annotator, file, labeled_voxels) VALUES (?1, ?2, ?3, ?4)",
-                args![item_id, annotator, relative, labeled],
-            )?;
-            // Where maps are what the project learns, a painted map labels
-            // its case as a target value does; elsewhere it is an annotation
-            // beside the class label, and the item keeps its pool.
-            if labels_its_item {
-                tx.execute(
-                    "UPDATE items SET pool = 'labeled' WHERE id = ?1 AND pool = 'unlabeled'",
-                    args![item_id],
-                )?;
+            let current: Option<String> = tx
+                .query_opt(
+                    "SELECT file FROM label_maps WHERE item_id = ?1 AND annotator = ?2 \
+                     ORDER BY id DESC LIMIT 1",
+                    args![item_id, annotator],
+                )?
+                .map(|r| r.get(0))
+                .transpose()?;
+            let mut map = match current {
+                Some(file) => read_map_file(&files_root.join(file), case)?,
+                None => vec![0u8; case.spatial_shape().iter().product()],
+            };
+            let changed = edit(&mut map)?;
+            if changed {
+                target.write(tx, &map)?;
             }
-            Ok(())
-        })?;
-        Ok(path)
+            Ok((map, changed))
+        })
     }
 
     /// Every item's current maps (the latest save per annotator), by item.
@@ -311,15 +320,80 @@ impl Project {
         record: &LabelMapRecord,
         case: &Volume,
     ) -> Result<Vec<u8>, StoreError> {
-        let path = self.files_root().join(&record.file);
-        let map = volume::load(&path).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        if let Some(why) = grid_mismatch(&map, case) {
-            return Err(StoreError::Invalid(format!(
-                "label map does not fit its case: {why}: {}",
-                path.display()
-            )));
+        read_map_file(&self.files_root().join(&record.file), case)
+    }
+}
+
+/// A map file's voxels, checked against its case's grid.
+fn read_map_file(path: &Path, case: &Volume) -> Result<Vec<u8>, StoreError> {
+    let map = volume::load(path).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    if let Some(why) = grid_mismatch(&map, case) {
+        return Err(StoreError::Invalid(format!(
+            "label map does not fit its case: {why}: {}",
+            path.display()
+        )));
+    }
+    label_voxels(&map).map_err(|why| StoreError::Invalid(format!("{why}: {}", path.display())))
+}
+
+/// Where one annotator's map of one item is written, and how: the one
+/// place a map file and its row are made (inside a write transaction).
+struct MapTarget<'c> {
+    item_id: i64,
+    annotator: String,
+    case: &'c Volume,
+    relative: String,
+    path: PathBuf,
+    labels_its_item: bool,
+}
+
+impl<'c> MapTarget<'c> {
+    fn new(
+        project: &Project,
+        item_id: i64,
+        annotator: &str,
+        case: &'c Volume,
+    ) -> Result<Self, StoreError> {
+        check_stored_annotator(annotator)?;
+        let relative = project.label_map_file(item_id, annotator)?;
+        Ok(Self {
+            item_id,
+            annotator: annotator.to_string(),
+            case,
+            path: project.files_root().join(&relative),
+            relative,
+            labels_its_item: project.schema().targets_label_maps(),
+        })
+    }
+
+    /// The file atomically, then its row (and the item's pool where maps
+    /// are what the project learns).
+    fn write(&self, tx: &Tx, voxels: &[u8]) -> Result<(), StoreError> {
+        let io = |source| StoreError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        if let Some(folder) = self.path.parent() {
+            std::fs::create_dir_all(folder).map_err(io)?;
         }
-        label_voxels(&map).map_err(|why| StoreError::Invalid(format!("{why}: {}", path.display())))
+        let labeled = voxels.iter().filter(|&&v| v != 0).count() as i64;
+        let volume = map_volume(self.case, voxels.to_vec());
+        let bytes = volume::nifti::encode_nifti1(&volume, true).map_err(io)?;
+        crate::durable::write_atomic(&self.path, &bytes).map_err(io)?;
+        tx.execute(
+            "INSERT INTO label_maps (item_id, annotator, file, labeled_voxels) VALUES (?1, ?2, ?3, ?4)",
+            args![self.item_id, self.annotator.as_str(), self.relative.as_str(), labeled],
+        )?;
+        // Where maps are what the project learns, a painted map labels its
+        // case as a target value does; elsewhere it is an annotation beside
+        // the class label, and the item keeps its pool.
+        if self.labels_its_item {
+            tx.execute(
+                "UPDATE items SET pool = 'labeled' WHERE id = ?1 AND pool = 'unlabeled'",
+                args![self.item_id],
+            )?;
+        }
+        Ok(())
     }
 }
 

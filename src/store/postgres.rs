@@ -213,7 +213,9 @@ impl Locator {
 fn typed_passwords() -> std::sync::MutexGuard<'static, BTreeMap<String, String>> {
     static TYPED: std::sync::Mutex<BTreeMap<String, String>> =
         std::sync::Mutex::new(BTreeMap::new());
-    TYPED.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    TYPED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Locator {

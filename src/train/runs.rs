@@ -317,6 +317,35 @@ pub fn delete(root: &Path, id: &str) -> Result<(), super::error::TrainError> {
     Ok(())
 }
 
+/// What changes in a project's runs folder when any run (this window's,
+/// a command line's, another workstation's on a shared files root) starts,
+/// reports an epoch or ends: each run's id, its metrics' length and whether
+/// it has a summary. A folder listing and two `stat`s a run, so a window
+/// can afford it every few seconds where reading every run could not.
+pub fn signature(project_root: &Path) -> Vec<(String, u64, bool)> {
+    let Ok(runs) = crate::store::files_root(project_root).map(|f| f.join("runs")) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(&runs) else {
+        return Vec::new();
+    };
+    let mut signature: Vec<(String, u64, bool)> = entries
+        .flatten()
+        .map(|e| {
+            let path = e.path();
+            let metrics = std::fs::metadata(path.join(METRICS_FILE)).map_or(0, |m| m.len());
+            let finished = path.join(SUMMARY_FILE).exists();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                metrics,
+                finished,
+            )
+        })
+        .collect();
+    signature.sort();
+    signature
+}
+
 /// Every run of a project, oldest first; unreadable lines are skipped.
 pub fn list(project_root: &Path) -> Vec<PastRun> {
     let Ok(entries) = crate::store::files_root(project_root).and_then(|f| {

@@ -340,7 +340,12 @@ impl eframe::App for LoupeApp {
         picker::picker_ui(ui.ctx(), &self.state, &mut self.picker, &mut commands);
         picker::import_ui(ui.ctx(), &mut self.picker, &mut commands);
         team::review_ui(ui.ctx(), &self.state, &mut self.reason_draft, &mut commands);
-        team::password_ui(ui.ctx(), &self.state, &mut self.password_draft, &mut commands);
+        team::password_ui(
+            ui.ctx(),
+            &self.state,
+            &mut self.password_draft,
+            &mut commands,
+        );
         if self
             .state
             .training

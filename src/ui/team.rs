@@ -144,7 +144,10 @@ pub fn password_ui(
         .resizable(false)
         .anchor(egui::Align2::CENTER_TOP, egui::vec2(0.0, 120.0))
         .show(ctx, |ui| {
-            ui.label(format!("The server asks for the password of {}", prompt.server));
+            ui.label(format!(
+                "The server asks for the password of {}",
+                prompt.server
+            ));
             if prompt.wrong {
                 ui.colored_label(
                     ui.visuals().error_fg_color,
