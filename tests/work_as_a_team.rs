@@ -1045,6 +1045,33 @@ fn two_workstations_paint_and_train_at_once_and_see_each_others_work() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(folders.len(), 2, "{folders:?}");
+    // A run made on one workstation is evaluated and predicted from on the
+    // other (its checkpoint read through the other mount).
+    for command in ["eval", "predict"] {
+        let out = on_workstation(
+            Some(&mount),
+            &[
+                command,
+                &lead,
+                "--run",
+                &seen_here[0].id,
+                "--device",
+                "flex",
+                "--json",
+            ],
+        );
+        assert!(out.status.success(), "{command}: {}", stderr(&out));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(json.is_object(), "{command}: {json}");
+    }
+    assert!(
+        server
+            .psql("team", "SELECT count(*) FROM predictions")
+            .parse::<i64>()
+            .unwrap()
+            >= 4,
+        "predictions stored for the test pool"
+    );
     assert!(window_runs.notice_runs_of_others(Path::new(&lead), true));
     assert_eq!(window_runs.past_runs.len(), 2);
     // Nothing new since: the table is not read again.
