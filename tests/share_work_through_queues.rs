@@ -744,3 +744,90 @@ fn the_window_claims_reviews_and_syncs() {
         "Stage 3"
     );
 }
+
+fn session(window: &Window) -> &loupe::app::ProjectSession {
+    window.state().state().session.as_ref().unwrap()
+}
+
+#[test]
+fn a_window_that_loses_its_server_works_offline_and_comes_back() {
+    use loupe::app::LabelingCommand;
+    let server = PostgresServer::start();
+    let (_share, _ids) = team_project(&server, 4);
+    let (mut ana, data) = window(Path::new(&url(&server, "ana")));
+    let first = selected(&ana).unwrap();
+    let label = |value: &str| LabelingCommand::SetLabel {
+        field: "stage".into(),
+        value: Some(value.into()),
+    };
+
+    // The server goes away; the label given at that moment is not lost: the
+    // window writes what it holds as a fallback copy and labels there.
+    server.stop();
+    ana.state_mut().apply(label("Stage 2"));
+    ana.run();
+    let copy = session(&ana)
+        .team
+        .offline
+        .clone()
+        .expect("working on a fallback copy");
+    assert!(copy.fallback);
+    assert_eq!(copy.labels_waiting, 1);
+    assert!(session(&ana).project.root().starts_with(data.path()));
+    assert_eq!(session(&ana).rows.len(), 4, "every item the window held");
+    assert_eq!(
+        session(&ana).row(first).unwrap().labels["ana"]["stage"],
+        "Stage 2",
+        "the label went to the item shown when the server went away"
+    );
+    ana.get_by_label_contains("1 label wait to sync");
+    ana.get_by_label_contains("The server stopped answering");
+    // Work goes on: the label moved the window to the next item, labeled
+    // offline too.
+    let second = selected(&ana).unwrap();
+    assert_ne!(second, first);
+    ana.state_mut().apply(label("Stage 1"));
+    ana.run();
+    ana.get_by_label_contains("2 labels wait to sync");
+    let shown = selected(&ana);
+
+    // The server is back: the copy syncs by itself and the window returns
+    // to the team project, on the same item, with both labels there once.
+    server.start_again();
+    step_until(&mut ana, 40, |w| session(w).is_shared());
+    ana.run();
+    assert_eq!(selected(&ana), shown, "back on the item shown offline");
+    ana.get_by_label_contains("Back online: 2 labels synced");
+    ana.get_by_label_contains("online as ana");
+    let lead = open(&server, "lead");
+    assert_eq!(
+        lead.current_labels(first).unwrap()["ana"]["stage"],
+        "Stage 2"
+    );
+    assert_eq!(
+        lead.current_labels(second).unwrap()["ana"]["stage"],
+        "Stage 1"
+    );
+    assert_eq!(
+        server.psql(
+            "queue",
+            "SELECT count(*) FROM annotations WHERE annotator = 'ana'"
+        ),
+        "2"
+    );
+
+    // Silent without anything written: the window falls back by itself.
+    server.stop();
+    step_until(&mut ana, 20, |w| session(w).team.offline.is_some());
+    assert!(!session(&ana).is_shared());
+    server.start_again();
+    step_until(&mut ana, 40, |w| session(w).is_shared());
+    assert_eq!(
+        server.psql(
+            "queue",
+            "SELECT count(*) FROM annotations WHERE annotator = 'ana'"
+        ),
+        "2",
+        "nothing doubled by going offline and back"
+    );
+}

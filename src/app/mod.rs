@@ -316,6 +316,20 @@ impl AppState {
         {
             self.error(e.to_string());
         }
+        if let Some(session) = &mut self.session {
+            let online = session.online();
+            session.team.note_online(online);
+        }
+        if self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.team.should_fall_back())
+        {
+            self.fall_back_offline();
+        }
+        if let Some((of, synced)) = self.session.as_ref().and_then(|s| s.team.back_online()) {
+            self.return_online(&of, synced);
+        }
         let root = self.session.as_ref().map(|s| s.project.root());
         let (ended, failure) = self.training.poll(root);
         if ended {
@@ -501,6 +515,103 @@ impl AppState {
         }
     }
 
+    /// Whether the open team project's connection to its server is gone.
+    fn lost_server(&self) -> bool {
+        self.session
+            .as_ref()
+            .is_some_and(|s| s.is_shared() && s.project.connection_lost())
+    }
+
+    /// The server of the open team project stopped answering: writes what
+    /// the window holds (every item, its labels and remarks) as a fallback
+    /// copy under the data folder and opens it on the same item. Returns
+    /// whether the window now works on it.
+    fn fall_back_offline(&mut self) -> bool {
+        let Some(session) = &mut self.session else {
+            return false;
+        };
+        session.team.fallback_tried = true;
+        let selected = session.selected;
+        let database =
+            crate::store::postgres::Locator::parse(&session.project.root().to_string_lossy())
+                .map(|l| l.database)
+                .unwrap_or_else(|_| "project".into());
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let folder = self.data_dir.join("offline").join(
+            crate::store::names::safe_file_name(&format!("{database}-{stamp}"))
+                .unwrap_or_else(|_| stamp.to_string()),
+        );
+        let held: Vec<crate::store::offline::HeldItem> = session
+            .rows
+            .iter()
+            .map(|row| crate::store::offline::HeldItem {
+                item: &row.item,
+                file: session.project.resolve(&row.item),
+                labels: &row.labels,
+                remarks: &row.remarks,
+            })
+            .collect();
+        let written = crate::store::offline::fallback_copy(
+            &folder,
+            session.project.root(),
+            session.project.schema(),
+            &self.settings.annotator,
+            &held,
+        );
+        let items = held.len();
+        drop(held);
+        match written {
+            Ok(copy) => {
+                self.open_project(&copy);
+                if let Some(id) = selected {
+                    let _ = self.apply_labeling(LabelingCommand::SelectItem(id));
+                }
+                self.info(format!(
+                    "The server stopped answering: working offline on a copy of its {items} items \
+                     ({}). Labels go to the server when it answers again, and the window returns to it.",
+                    copy.display()
+                ));
+                self.session
+                    .as_ref()
+                    .is_some_and(|s| s.team.offline.is_some())
+            }
+            Err(e) => {
+                self.error(format!(
+                    "the server stopped answering and no offline copy could be made: {e}"
+                ));
+                false
+            }
+        }
+    }
+
+    /// A fallback copy synced everything: back to its team project, on the
+    /// same item.
+    fn return_online(&mut self, of: &str, synced: usize) {
+        let copy = self
+            .session
+            .as_ref()
+            .map(|s| s.project.root().to_path_buf());
+        let selected = self.session.as_ref().and_then(|s| s.selected);
+        self.open_project(Path::new(of));
+        if self.session.as_ref().is_some_and(|s| s.is_shared()) {
+            if let Some(id) = selected {
+                let _ = self.apply_labeling(LabelingCommand::SelectItem(id));
+            }
+            self.info(format!(
+                "Back online: {synced} label{} synced{}",
+                if synced == 1 { "" } else { "s" },
+                copy.map(|c| format!("; the offline copy stays in {}", c.display()))
+                    .unwrap_or_default()
+            ));
+        } else if let Some(session) = &mut self.session {
+            // Still the copy (the server answered the sync, not the reopen):
+            // try again after the next sync.
+            session.team.sync = team::SyncState::Idle;
+        }
+    }
+
     /// Applies a team command: the review queue, verdicts, syncing an
     /// offline copy, taking work offline.
     fn apply_team(&mut self, command: team::TeamCommand) -> Result<(), String> {
@@ -555,7 +666,12 @@ impl AppState {
                 Ok(())
             }
             Command::Viewer(c) => document::apply(&mut self.document, c),
-            Command::Labeling(c) => self.apply_labeling(c),
+            Command::Labeling(c) => match self.apply_labeling(c.clone()) {
+                // The server went away under this label: work on a
+                // fallback copy and write it there.
+                Err(_) if self.lost_server() && self.fall_back_offline() => self.apply_labeling(c),
+                result => result,
+            },
             Command::Job(c) => {
                 let root = self.session.as_ref().map(|s| s.project.root());
                 jobs::start(c, self.job.is_some(), root).map(|job| self.job = Some(job))

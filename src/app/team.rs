@@ -17,6 +17,11 @@ use crate::store::{Project, StoreError};
 
 /// How often an offline copy tries its project while labels wait.
 pub const SYNC_EVERY: Duration = Duration::from_secs(30);
+/// How long a team window's server may stay silent before the window works
+/// on a fallback copy (a restart of the server is usually shorter).
+pub const FALL_BACK_AFTER: Duration = Duration::from_secs(2);
+/// How often a fallback copy looks whether its server is back.
+pub const FALLBACK_RETRY: Duration = Duration::from_secs(5);
 
 /// What the team panels ask for.
 #[derive(Clone, Debug, PartialEq)]
@@ -125,6 +130,10 @@ pub struct Team {
     last_sync_attempt: Option<Instant>,
     /// Labels changed since the offline copy's waiting count was read.
     offline_stale: bool,
+    /// Since when a team project's server has not answered.
+    silent_since: Option<Instant>,
+    /// A fallback copy was tried for this project (once per opening).
+    pub fallback_tried: bool,
 }
 
 impl Team {
@@ -174,6 +183,40 @@ impl Team {
         Ok(())
     }
 
+    /// Notes whether the team project's server answers (`None`: not a team
+    /// project).
+    pub fn note_online(&mut self, online: Option<bool>) {
+        match online {
+            Some(false) => {
+                self.silent_since.get_or_insert_with(Instant::now);
+            }
+            _ => self.silent_since = None,
+        }
+    }
+
+    /// Whether the window should now work on a fallback copy: the server
+    /// has been silent for [`FALL_BACK_AFTER`] and none was tried yet.
+    pub fn should_fall_back(&self) -> bool {
+        !self.fallback_tried
+            && self
+                .silent_since
+                .is_some_and(|since| since.elapsed() >= FALL_BACK_AFTER)
+    }
+
+    /// When a fallback copy has synced everything written in it, the
+    /// project to return to and how many rows the last sync pushed.
+    pub fn back_online(&self) -> Option<(String, usize)> {
+        let copy = self.offline.as_ref()?;
+        match &self.sync {
+            SyncState::Done(Ok(report), _)
+                if copy.fallback && copy.labels_waiting + copy.remarks_waiting == 0 =>
+            {
+                Some((copy.of.clone(), report.labels + report.remarks))
+            }
+            _ => None,
+        }
+    }
+
     /// Forgets the queue as read (labels changed); read again when shown.
     pub fn labels_changed(&mut self) {
         self.review = None;
@@ -204,10 +247,17 @@ impl Team {
         if matches!(self.sync, SyncState::Running(_)) {
             return;
         }
-        let waiting = copy.labels_waiting + copy.remarks_waiting > 0;
+        // A fallback copy also looks for its server with nothing waiting:
+        // the window goes back to the server once it answers.
+        let waiting = copy.labels_waiting + copy.remarks_waiting > 0 || copy.fallback;
+        let every = if copy.fallback {
+            FALLBACK_RETRY
+        } else {
+            SYNC_EVERY
+        };
         let due = self
             .last_sync_attempt
-            .is_none_or(|at| at.elapsed() >= SYNC_EVERY);
+            .is_none_or(|at| at.elapsed() >= every);
         if !(now || (waiting && due)) {
             return;
         }
@@ -258,8 +308,13 @@ impl Team {
                 ),
                 SyncState::Done(Err(e), _) => format!(" · offline ({e})"),
             };
+            let what = if copy.fallback {
+                format!("offline: {place} does not answer · working on a copy as")
+            } else {
+                format!("offline copy of {place} as")
+            };
             return Some(format!(
-                "offline copy of {place} as {} · {waiting} label{} wait to sync{last}",
+                "{what} {} · {waiting} label{} wait to sync{last}",
                 copy.annotator,
                 if waiting == 1 { "" } else { "s" }
             ));

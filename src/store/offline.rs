@@ -30,6 +30,9 @@ const ANNOTATOR: &str = "offline_annotator";
 const COPY_ID: &str = "offline_id";
 const LABELS_SYNCED_TO: &str = "offline_labels_synced_to";
 const REMARKS_SYNCED_TO: &str = "offline_remarks_synced_to";
+/// Set in a copy the window made by itself when its server went away: it
+/// goes back to the server once everything in it is synced.
+const FALLBACK: &str = "offline_fallback";
 
 /// How long work taken offline stays claimed unless asked: a working day.
 pub const DEFAULT_OFFLINE_HOURS: u32 = 8;
@@ -51,6 +54,8 @@ pub struct OfflineCopy {
     pub annotator: String,
     pub labels_waiting: usize,
     pub remarks_waiting: usize,
+    /// Made by the window when its server went away ([`fallback_copy`]).
+    pub fallback: bool,
 }
 
 /// What a sync did.
@@ -105,8 +110,34 @@ pub fn checkout(
         rows.push((item, copy_item_files(server, item, &folder)?));
     }
     let of = offline_of(server.root());
+    write_copy(&mut local, &rows, &labels, &remarks, &of, &annotator, false)?;
+    drop(local);
+    folder.finish()?;
+    Ok(CheckoutReport {
+        items: rows.len(),
+        folder: destination.to_path_buf(),
+        expires_ms,
+    })
+}
+
+/// An item's labels and remarks as the copy starts with them, by item.
+type LabelsByItem = BTreeMap<i64, super::Labels>;
+type RemarksByItem = BTreeMap<i64, BTreeMap<String, super::Remark>>;
+
+/// Writes the copy's items (each with the path it reads its file from),
+/// their labels and remarks, and the copy's record: where it came from, for
+/// whom, its id, and that everything written so far is the server's.
+fn write_copy(
+    local: &mut Project,
+    rows: &[(&super::Item, String)],
+    labels: &LabelsByItem,
+    remarks: &RemarksByItem,
+    of: &str,
+    annotator: &str,
+    fallback: bool,
+) -> Result<(), StoreError> {
     local.write(|tx| {
-        for (item, stored) in &rows {
+        for (item, stored) in rows {
             tx.execute(
                 "INSERT INTO items (id, path, content_hash, pool, added_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 args![item.id, stored, item.content_hash, item.pool.as_str(), item.added_at],
@@ -128,19 +159,70 @@ pub fn checkout(
         }
         let labels_to: i64 = tx.value("SELECT coalesce(max(id), 0) FROM annotations", args![])?;
         let remarks_to: i64 = tx.value("SELECT coalesce(max(id), 0) FROM remarks", args![])?;
-        super::set_meta(tx, OF, &of)?;
-        super::set_meta(tx, ANNOTATOR, &annotator)?;
+        super::set_meta(tx, OF, of)?;
+        super::set_meta(tx, ANNOTATOR, annotator)?;
         super::set_meta(tx, COPY_ID, &postgres::random_password())?;
         super::set_meta(tx, LABELS_SYNCED_TO, &labels_to.to_string())?;
-        super::set_meta(tx, REMARKS_SYNCED_TO, &remarks_to.to_string())
-    })?;
+        super::set_meta(tx, REMARKS_SYNCED_TO, &remarks_to.to_string())?;
+        if fallback {
+            super::set_meta(tx, FALLBACK, "1")?;
+        }
+        Ok(())
+    })
+}
+
+/// One item as a window holds it when its server stops answering.
+pub struct HeldItem<'a> {
+    pub item: &'a super::Item,
+    /// Where this workstation reads its file (on the share).
+    pub file: PathBuf,
+    pub labels: &'a super::Labels,
+    pub remarks: &'a BTreeMap<String, super::Remark>,
+}
+
+/// Writes a *fallback copy* at `destination` (new or empty): what a team
+/// window holds in memory when its server stops answering — every item,
+/// pointing at its file where this workstation sees it (nothing is copied:
+/// the share usually outlives the database's network), with the labels and
+/// remarks the window showed. It syncs like a checkout's copy; it holds no
+/// claims (the server could not be asked), so consensus settles any item
+/// someone else labeled meanwhile.
+pub fn fallback_copy(
+    destination: &Path,
+    of: &Path,
+    schema: &super::Schema,
+    annotator: &str,
+    held: &[HeldItem<'_>],
+) -> Result<PathBuf, StoreError> {
+    if !schema.modalities.is_empty() {
+        return Err(StoreError::Invalid(
+            "a project of cases (several files per item) cannot be worked on offline yet".into(),
+        ));
+    }
+    super::check_stored_annotator(annotator)?;
+    let folder = ExportFolder::create(destination)?;
+    let mut local = Project::create(folder.path(), schema)?;
+    let rows: Vec<(&super::Item, String)> = held
+        .iter()
+        .map(|h| (h.item, h.file.to_string_lossy().into_owned()))
+        .collect();
+    let labels: LabelsByItem = held.iter().map(|h| (h.item.id, h.labels.clone())).collect();
+    let remarks: RemarksByItem = held
+        .iter()
+        .map(|h| (h.item.id, h.remarks.clone()))
+        .collect();
+    write_copy(
+        &mut local,
+        &rows,
+        &labels,
+        &remarks,
+        &offline_of(of),
+        annotator,
+        true,
+    )?;
     drop(local);
     folder.finish()?;
-    Ok(CheckoutReport {
-        items: rows.len(),
-        folder: destination.to_path_buf(),
-        expires_ms,
-    })
+    Ok(destination.to_path_buf())
 }
 
 /// How the copy names its origin: a URL without its password (the password
@@ -209,6 +291,7 @@ pub fn offline_copy(local: &Project) -> Result<Option<OfflineCopy>, StoreError> 
         annotator,
         labels_waiting: usize::try_from(labels_waiting).unwrap_or(0),
         remarks_waiting: usize::try_from(remarks_waiting).unwrap_or(0),
+        fallback: super::meta(&local.db, FALLBACK)?.is_some(),
     }))
 }
 

@@ -206,8 +206,8 @@ impl Locator {
     }
 }
 
-/// Passwords typed in the window, for this run of Loupe only (never
-/// written anywhere): every connection to the same login — the window's,
+/// Passwords typed in the window (or given in a URL that connected), for
+/// this run of Loupe only (never written anywhere): every connection to the same login — the window's,
 /// the change listener's, a training run's, a sync's — finds it here, as
 /// it would find `PGPASSWORD`, so no URL carrying it is ever passed around.
 fn typed_passwords() -> std::sync::MutexGuard<'static, BTreeMap<String, String>> {
@@ -363,6 +363,14 @@ pub fn connect(locator: &Locator) -> Result<postgres::Client, StoreError> {
             config.connect(super::postgres_tls::connector(mode, &locator.tls_files)?)
         }
     };
+    if result.is_ok()
+        && let Some(password) = &locator.password
+    {
+        // Later connections of this run to the same login (the change
+        // listener, a training run, a sync of a fallback copy) are given
+        // URLs without the password: they find it here.
+        locator.remember_typed_password(password);
+    }
     result.map_err(|e| {
         let wrong_password = e
             .as_db_error()

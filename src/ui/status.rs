@@ -72,8 +72,8 @@ pub fn status_ui(
                 Some(false) => {
                     ui.colored_label(
                         ui.visuals().warn_fg_color,
-                        "team project · offline: the server does not answer, labels cannot be saved until it is back \
-                         (take work offline before leaving the network)",
+                        "team project · offline: the server does not answer; the window goes on working on an \
+                         offline copy in a moment and syncs it when the server is back",
                     );
                 }
                 None => {}
