@@ -306,6 +306,11 @@ impl Team {
                     report.labels + report.remarks,
                     at.elapsed().as_secs()
                 ),
+                // A fallback copy says that much already; its tries every
+                // few seconds would only repeat the connection error.
+                SyncState::Done(Err(_), at) if copy.fallback => {
+                    format!(" · not back yet (tried {} s ago)", at.elapsed().as_secs())
+                }
                 SyncState::Done(Err(e), _) => format!(" · offline ({e})"),
             };
             let what = if copy.fallback {
