@@ -831,3 +831,132 @@ fn a_window_that_loses_its_server_works_offline_and_comes_back() {
         "nothing doubled by going offline and back"
     );
 }
+
+/// The eye of item `item` in `project`, as `INFANT/DATE/EYE`.
+fn eye_of(project: &Project, item: i64) -> String {
+    let (eye, _, _) = project.exam_images().unwrap().remove(&item).unwrap();
+    eye.to_string()
+}
+
+#[test]
+fn eyes_are_graded_offline_and_their_grades_sync_back_once() {
+    let server = PostgresServer::start();
+    let lead = server.database_for("screening", "lead", "lead-pw");
+    let work = tempfile::tempdir().unwrap();
+    let demo = work.path().join("demo");
+    run_ok(&[
+        "demo",
+        demo.to_str().unwrap(),
+        "--task",
+        "rop-exams",
+        "--infants",
+        "2",
+        "--size",
+        "64",
+    ]);
+    run_ok(&[
+        "project",
+        "push",
+        demo.to_str().unwrap(),
+        "--postgres",
+        &lead,
+    ]);
+    let mut admin = Project::open(Path::new(&lead)).unwrap();
+    admin.create_user("ana", Role::Annotator, "ana-pw").unwrap();
+    let ana = server.url("ana", "ana-pw", "screening");
+    let server_images = admin.exam_images().unwrap();
+
+    // One photograph claimed: the copy holds its whole exam (both eyes,
+    // every field), the infants and exams, and the grades given so far.
+    let copy = work.path().join("ana-copy");
+    run_ok(&[
+        "checkout",
+        &ana,
+        "--to",
+        copy.to_str().unwrap(),
+        "--items",
+        "1",
+    ]);
+    let local = Project::open(&copy).unwrap();
+    let local_images = local.exam_images().unwrap();
+    let (item, (eye, _, _)) = local_images.iter().next().unwrap();
+    let exam = (eye.infant.clone(), eye.exam_date);
+    let in_exam = |e: &loupe::store::exams::EyeRef| (e.infant.clone(), e.exam_date) == exam;
+    let whole_exam: Vec<i64> = server_images
+        .iter()
+        .filter(|(_, (e, _, _))| in_exam(e))
+        .map(|(id, _)| *id)
+        .collect();
+    assert!(whole_exam.len() >= 6, "two eyes of three fields or more");
+    assert_eq!(local_images.keys().copied().collect::<Vec<_>>(), whole_exam);
+    let server_grades = admin.eye_grades().unwrap();
+    let exam_grades = server_grades.iter().filter(|g| in_exam(&g.eye)).count();
+    assert!(exam_grades > 0, "the demo's graders graded the exam");
+    assert_eq!(
+        local.eye_grades().unwrap().len(),
+        exam_grades,
+        "the graders' current grades of the exam came along"
+    );
+    drop(local);
+
+    // ana grades an eye and marks the disc and fovea, offline.
+    let eye = eye_of(&admin, *item);
+    run_ok(&[
+        "grade",
+        copy.to_str().unwrap(),
+        &eye,
+        "zone=II",
+        "stage=2",
+        "extent=3,4",
+        "plus=none",
+        "--annotator",
+        "ana",
+    ]);
+    run_ok(&[
+        "zones",
+        copy.to_str().unwrap(),
+        &item.to_string(),
+        "--disc",
+        "20,30",
+        "--fovea",
+        "40,32",
+        "--annotator",
+        "ana",
+    ]);
+    let waiting = loupe::store::offline::offline_copy(&Project::open(&copy).unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!((waiting.grades_waiting, waiting.waiting()), (2, 2));
+
+    let out = sync_as(&copy, "ana-pw");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("(and 2 eye grades or zone marks)"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let count = |table: &str| {
+        server.psql(
+            "screening",
+            &format!("SELECT count(*) FROM {table} WHERE annotator = 'ana'"),
+        )
+    };
+    assert_eq!(
+        (count("eye_grades"), count("zone_marks")),
+        ("1".into(), "1".into())
+    );
+    let graded = admin
+        .eye_grades()
+        .unwrap()
+        .into_iter()
+        .find(|g| g.annotator == "ana")
+        .unwrap();
+    assert_eq!(graded.eye.to_string(), eye);
+    // Again: nothing doubled.
+    let again = sync_as(&copy, "ana-pw");
+    assert!(String::from_utf8_lossy(&again.stdout).starts_with("synced 0 labels"));
+    assert_eq!(
+        (count("eye_grades"), count("zone_marks")),
+        ("1".into(), "1".into())
+    );
+}

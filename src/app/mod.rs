@@ -559,6 +559,7 @@ impl AppState {
             session.project.schema(),
             &self.settings.annotator,
             &held,
+            &session.team.standby_exams,
         );
         let items = held.len();
         drop(held);
@@ -694,6 +695,8 @@ impl AppState {
                 }
                 (Some(session), exams::ExamCommand::SaveReport(path)) => session.save_report(path),
                 (Some(session), c) => {
+                    // A grade in an offline copy waits to sync: count again.
+                    session.team.labels_changed();
                     session
                         .exams
                         .apply(c, &mut session.project, &self.settings.annotator)
@@ -703,6 +706,7 @@ impl AppState {
             Command::Zone(c) => match (&mut self.session, &mut self.document) {
                 (Some(session), Some(document)) => match &mut document.zones {
                     Some(overlay) => {
+                        session.team.labels_changed();
                         overlay.apply(c, &mut session.project, &self.settings.annotator)
                     }
                     None => Ok(()),

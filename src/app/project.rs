@@ -279,6 +279,10 @@ impl ProjectSession {
         self.agreement = None;
         self.predictions = self.project.predictions()?;
         self.exams.reload(&self.project)?;
+        if self.is_shared() {
+            // Kept at hand for a fallback copy, should the server go away.
+            self.team.standby_exams = crate::store::offline_exams::ExamRows::read(&self.project)?;
+        }
         self.lesion_maps = self
             .project
             .all_label_maps()?

@@ -134,6 +134,8 @@ pub struct Team {
     silent_since: Option<Instant>,
     /// A fallback copy was tried for this project (once per opening).
     pub fallback_tried: bool,
+    /// A team project's exam rows as last read, for a fallback copy.
+    pub standby_exams: crate::store::offline_exams::ExamRows,
 }
 
 impl Team {
@@ -208,11 +210,10 @@ impl Team {
     pub fn back_online(&self) -> Option<(String, usize)> {
         let copy = self.offline.as_ref()?;
         match &self.sync {
-            SyncState::Done(Ok(report), _)
-                if copy.fallback && copy.labels_waiting + copy.remarks_waiting == 0 =>
-            {
-                Some((copy.of.clone(), report.labels + report.remarks))
-            }
+            SyncState::Done(Ok(report), _) if copy.fallback && copy.waiting() == 0 => Some((
+                copy.of.clone(),
+                report.labels + report.remarks + report.grades,
+            )),
             _ => None,
         }
     }
@@ -249,7 +250,7 @@ impl Team {
         }
         // A fallback copy also looks for its server with nothing waiting:
         // the window goes back to the server once it answers.
-        let waiting = copy.labels_waiting + copy.remarks_waiting > 0 || copy.fallback;
+        let waiting = copy.waiting() > 0 || copy.fallback;
         let every = if copy.fallback {
             FALLBACK_RETRY
         } else {
@@ -297,13 +298,13 @@ impl Team {
     pub fn status(&self) -> Option<String> {
         if let Some(copy) = &self.offline {
             let place = crate::store::postgres::redact(&copy.of);
-            let waiting = copy.labels_waiting + copy.remarks_waiting;
+            let waiting = copy.waiting();
             let last = match &self.sync {
                 SyncState::Idle => String::new(),
                 SyncState::Running(_) => " · syncing…".into(),
                 SyncState::Done(Ok(report), at) => format!(
                     " · online: synced {} labels {} s ago",
-                    report.labels + report.remarks,
+                    report.labels + report.remarks + report.grades,
                     at.elapsed().as_secs()
                 ),
                 // A fallback copy says that much already; its tries every

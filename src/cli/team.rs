@@ -221,9 +221,14 @@ pub fn checkout(args: &CheckoutArgs) -> anyhow::Result<()> {
 pub fn sync(args: &SyncArgs) -> anyhow::Result<()> {
     let (copy, report) = crate::store::offline::sync_folder(&args.dir)?;
     println!(
-        "synced {} labels and {} remarks to {}{}",
+        "synced {} labels and {} remarks{} to {}{}",
         report.labels,
         report.remarks,
+        if report.grades > 0 {
+            format!(" (and {} eye grades or zone marks)", report.grades)
+        } else {
+            String::new()
+        },
         crate::store::postgres::redact(&copy.of),
         if report.already > 0 {
             format!(" ({} were there already)", report.already)

@@ -14,6 +14,7 @@ pub mod import;
 pub mod label_maps;
 pub mod names;
 pub mod offline;
+pub mod offline_exams;
 pub mod postgres;
 pub mod postgres_tls;
 pub mod push;

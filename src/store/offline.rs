@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use super::db::{Sql, args};
 use super::names::{ExportFolder, safe_file_name};
+use super::offline_exams::{ExamRows, SYNCED_TABLES};
 use super::queue::WorkUnit;
 use super::{ADJUDICATOR, Project, StoreError, postgres};
 
@@ -56,6 +57,15 @@ pub struct OfflineCopy {
     pub remarks_waiting: usize,
     /// Made by the window when its server went away ([`fallback_copy`]).
     pub fallback: bool,
+    /// Eye grades and zone marks written in the copy, waiting.
+    pub grades_waiting: usize,
+}
+
+impl OfflineCopy {
+    /// Everything written in the copy that the server does not have yet.
+    pub fn waiting(&self) -> usize {
+        self.labels_waiting + self.remarks_waiting + self.grades_waiting
+    }
 }
 
 /// What a sync did.
@@ -63,6 +73,8 @@ pub struct OfflineCopy {
 pub struct SyncReport {
     pub labels: usize,
     pub remarks: usize,
+    /// Eye grades and zone marks.
+    pub grades: usize,
     /// Rows the server already had (an earlier sync, cut short after its commit).
     pub already: usize,
 }
@@ -101,6 +113,10 @@ pub fn checkout(
             WorkUnit::Eye(..) => None,
         })
         .collect();
+    // A screening project's eyes go whole: every photograph of each exam
+    // a claimed photograph belongs to (the others are not claimed).
+    let exams = super::offline_exams::ExamRows::read(server)?;
+    let claimed = exams.whole_exams(&claimed);
     let labels = server.all_current_labels()?;
     let remarks = server.all_remarks()?;
     let folder = ExportFolder::create(destination)?;
@@ -110,7 +126,12 @@ pub fn checkout(
         rows.push((item, copy_item_files(server, item, &folder)?));
     }
     let of = offline_of(server.root());
-    write_copy(&mut local, &rows, &labels, &remarks, &of, &annotator, false)?;
+    let carried = Carried {
+        labels: &labels,
+        remarks: &remarks,
+        exams: &exams,
+    };
+    write_copy(&mut local, &rows, &carried, &of, &annotator, false)?;
     drop(local);
     folder.finish()?;
     Ok(CheckoutReport {
@@ -127,15 +148,23 @@ type RemarksByItem = BTreeMap<i64, BTreeMap<String, super::Remark>>;
 /// Writes the copy's items (each with the path it reads its file from),
 /// their labels and remarks, and the copy's record: where it came from, for
 /// whom, its id, and that everything written so far is the server's.
+/// What a new copy starts with besides its items.
+struct Carried<'a> {
+    labels: &'a LabelsByItem,
+    remarks: &'a RemarksByItem,
+    exams: &'a ExamRows,
+}
+
 fn write_copy(
     local: &mut Project,
     rows: &[(&super::Item, String)],
-    labels: &LabelsByItem,
-    remarks: &RemarksByItem,
+    carried: &Carried<'_>,
     of: &str,
     annotator: &str,
     fallback: bool,
 ) -> Result<(), StoreError> {
+    let (labels, remarks) = (carried.labels, carried.remarks);
+    let ids: BTreeSet<i64> = rows.iter().map(|(item, _)| item.id).collect();
     local.write(|tx| {
         for (item, stored) in rows {
             tx.execute(
@@ -156,6 +185,10 @@ fn write_copy(
                     args![item.id, who, remark.unsure, remark.note],
                 )?;
             }
+        }
+        carried.exams.write(tx, &ids)?;
+        for (key, to) in super::offline_exams::initial_marks(tx)? {
+            super::set_meta(tx, &key, &to.to_string())?;
         }
         let labels_to: i64 = tx.value("SELECT coalesce(max(id), 0) FROM annotations", args![])?;
         let remarks_to: i64 = tx.value("SELECT coalesce(max(id), 0) FROM remarks", args![])?;
@@ -193,6 +226,7 @@ pub fn fallback_copy(
     schema: &super::Schema,
     annotator: &str,
     held: &[HeldItem<'_>],
+    exams: &ExamRows,
 ) -> Result<PathBuf, StoreError> {
     if !schema.modalities.is_empty() {
         return Err(StoreError::Invalid(
@@ -211,11 +245,15 @@ pub fn fallback_copy(
         .iter()
         .map(|h| (h.item.id, h.remarks.clone()))
         .collect();
+    let carried = Carried {
+        labels: &labels,
+        remarks: &remarks,
+        exams,
+    };
     write_copy(
         &mut local,
         &rows,
-        &labels,
-        &remarks,
+        &carried,
         &offline_of(of),
         annotator,
         true,
@@ -292,7 +330,34 @@ pub fn offline_copy(local: &Project) -> Result<Option<OfflineCopy>, StoreError> 
         labels_waiting: usize::try_from(labels_waiting).unwrap_or(0),
         remarks_waiting: usize::try_from(remarks_waiting).unwrap_or(0),
         fallback: super::meta(&local.db, FALLBACK)?.is_some(),
+        grades_waiting: grades_waiting(local)?,
     }))
+}
+
+/// Eye grades and zone marks written in the copy since its last sync.
+fn grades_waiting(local: &Project) -> Result<usize, StoreError> {
+    let mut waiting = 0;
+    for table in SYNCED_TABLES {
+        if !local.has_table(table)? {
+            continue;
+        }
+        let to = table_mark(local, table)?;
+        let count: i64 = local.db.value(
+            &format!("SELECT count(*) FROM {table} WHERE id > ?1"),
+            args![to],
+        )?;
+        waiting += usize::try_from(count).unwrap_or(0);
+    }
+    Ok(waiting)
+}
+
+/// The copy's last row of `table` the server has.
+fn table_mark(local: &Project, table: &str) -> Result<i64, StoreError> {
+    Ok(
+        super::meta(&local.db, &super::offline_exams::mark_key(table))?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    )
 }
 
 /// The last annotation and remark rows of the copy the server has:
@@ -376,9 +441,36 @@ fn sync_copy(
     let labels = offline_rows(local, "annotations", labels_to)?;
     let remarks = offline_rows(local, "remarks", remarks_to)?;
     check_rows(local, server, copy, labels.iter().chain(&remarks))?;
+    let mut grades = Vec::new();
+    for table in SYNCED_TABLES {
+        let rows = super::offline_exams::waiting_rows(local, table, table_mark(local, table)?)?;
+        if let Some((id, who, _)) = rows.iter().find(|(_, who, _)| *who != copy.annotator) {
+            return Err(StoreError::Invalid(format!(
+                "the offline copy holds {table} by {} (row {id}); only {}'s work syncs — nothing was synced",
+                crate::user_file::shown(who),
+                copy.annotator
+            )));
+        }
+        grades.push((table, rows));
+    }
     let target = server.schema().target.clone();
     let report = server.write(|tx| {
         let mut report = SyncReport::default();
+        for (table, rows) in &grades {
+            for (local_id, _, values) in rows {
+                let uid = format!("{copy_id}:{table}:{local_id}");
+                let new = tx.execute(
+                    "INSERT INTO synced (uid) VALUES (?1) ON CONFLICT (uid) DO NOTHING",
+                    args![uid],
+                )? == 1;
+                if new {
+                    super::offline_exams::push_row(tx, table, values)?;
+                    report.grades += 1;
+                } else {
+                    report.already += 1;
+                }
+            }
+        }
         let mut pools = BTreeSet::new();
         for (table, rows) in [("annotations", &labels), ("remarks", &remarks)] {
             for row in rows.iter() {
@@ -424,6 +516,15 @@ fn sync_copy(
     let last = |rows: &[OfflineRow], from: i64| rows.last().map_or(from, |r| r.local_id);
     let (labels_to, remarks_to) = (last(&labels, labels_to), last(&remarks, remarks_to));
     local.write(|tx| {
+        for (table, rows) in &grades {
+            if let Some((last, _, _)) = rows.last() {
+                super::set_meta(
+                    tx,
+                    &super::offline_exams::mark_key(table),
+                    &last.to_string(),
+                )?;
+            }
+        }
         super::set_meta(tx, LABELS_SYNCED_TO, &labels_to.to_string())?;
         super::set_meta(tx, REMARKS_SYNCED_TO, &remarks_to.to_string())
     })?;

@@ -1,0 +1,204 @@
+//! What an offline copy of a screening project carries besides labels, so
+//! that eyes can be graded away from the server: the infants, exams and exam
+//! photographs of the copied items (every photograph of each exam touched,
+//! so an eye is never half there), the graders' current eye grades of those
+//! exams and their zone marks; and, at sync, the eye grades and zone marks
+//! written in the copy, pushed once each like its labels (`synced` uids).
+//! Painted label maps stay on the share: they are not carried.
+
+use std::collections::BTreeSet;
+
+use super::db::{Row, Sql, Tx, Value};
+use super::{Project, StoreError};
+
+/// The tables carried, each with the columns copied (ids kept, so rows
+/// written in the copy name the server's exams and items).
+const TABLES: [(&str, &str); 5] = [
+    (
+        "infants",
+        "id, name, sex, ga_days, birth_weight_g, birth_date",
+    ),
+    ("exams", "id, infant_id, exam_date, device, examiner, note"),
+    ("exam_images", "item_id, exam_id, eye, field, quality"),
+    (
+        "eye_grades",
+        "exam_id, eye, annotator, zone, notch, stage, extent, plus, arop, after_treatment, \
+         ungradable, created_at",
+    ),
+    (
+        "zone_marks",
+        "item_id, annotator, disc_x, disc_y, fovea_x, fovea_y, disc_diameter_px, created_at",
+    ),
+];
+
+/// The tables whose rows written in a copy go back to the server: the
+/// grader's own work, append-only.
+pub const SYNCED_TABLES: [&str; 2] = ["eye_grades", "zone_marks"];
+
+/// The columns of a carried table.
+fn columns(table: &str) -> &'static str {
+    TABLES
+        .iter()
+        .find(|(name, _)| *name == table)
+        .map_or("", |(_, columns)| columns)
+}
+
+/// The exam rows of a project as an offline copy needs them, read while
+/// the server answers (a window keeps one to fall back on).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExamRows {
+    /// Per table of [`TABLES`], its rows (columns as listed there).
+    tables: Vec<(&'static str, Vec<Row>)>,
+}
+
+impl ExamRows {
+    /// Every exam row of `project` (none where it has no exams); eye grades
+    /// and zone marks as each grader's current ones.
+    pub fn read(project: &Project) -> Result<Self, StoreError> {
+        if !project.has_table("exam_images")? {
+            return Ok(Self::default());
+        }
+        let mut tables = Vec::new();
+        for (table, columns) in TABLES {
+            let current = match table {
+                "eye_grades" => {
+                    " g WHERE id = (SELECT max(id) FROM eye_grades n WHERE n.exam_id = g.exam_id \
+                     AND n.eye = g.eye AND n.annotator = g.annotator)"
+                }
+                "zone_marks" => {
+                    " z WHERE id = (SELECT max(id) FROM zone_marks n WHERE n.item_id = z.item_id \
+                     AND n.annotator = z.annotator)"
+                }
+                _ => "",
+            };
+            if !project.has_table(table)? {
+                continue;
+            }
+            let rows = project
+                .db
+                .query(&format!("SELECT {columns} FROM {table}{current}"), &[])?;
+            tables.push((table, rows));
+        }
+        Ok(Self { tables })
+    }
+
+    fn rows(&self, table: &str) -> &[Row] {
+        self.tables
+            .iter()
+            .find(|(name, _)| *name == table)
+            .map_or(&[], |(_, rows)| rows.as_slice())
+    }
+
+    /// The items to copy: `items` and every other photograph of the exams
+    /// they belong to.
+    pub fn whole_exams(&self, items: &BTreeSet<i64>) -> BTreeSet<i64> {
+        let exams = self.exams_of(items);
+        let mut all = items.clone();
+        for row in self.rows("exam_images") {
+            if let (Ok(item), Ok(exam)) = (row.get::<i64>(0), row.get::<i64>(1))
+                && exams.contains(&exam)
+            {
+                all.insert(item);
+            }
+        }
+        all
+    }
+
+    fn exams_of(&self, items: &BTreeSet<i64>) -> BTreeSet<i64> {
+        self.rows("exam_images")
+            .iter()
+            .filter(|r| r.get::<i64>(0).is_ok_and(|item| items.contains(&item)))
+            .filter_map(|r| r.get::<i64>(1).ok())
+            .collect()
+    }
+
+    /// Writes the rows that belong to `items` into a new copy.
+    pub fn write(&self, tx: &Tx, items: &BTreeSet<i64>) -> Result<(), StoreError> {
+        let exams = self.exams_of(items);
+        let infants: BTreeSet<i64> = self
+            .rows("exams")
+            .iter()
+            .filter(|r| r.get::<i64>(0).is_ok_and(|id| exams.contains(&id)))
+            .filter_map(|r| r.get::<i64>(1).ok())
+            .collect();
+        for (table, rows) in &self.tables {
+            // The column that ties a row to what is copied.
+            let (column, keep): (usize, &BTreeSet<i64>) = match *table {
+                "infants" => (0, &infants),
+                "exams" => (0, &exams),
+                "exam_images" | "zone_marks" => (0, items),
+                _ => (0, &exams),
+            };
+            let columns = columns(table);
+            let count = columns.split(',').count();
+            let placeholders: Vec<String> = (1..=count).map(|i| format!("?{i}")).collect();
+            let insert = format!(
+                "INSERT INTO {table} ({columns}) VALUES ({})",
+                placeholders.join(", ")
+            );
+            for row in rows {
+                if row.get::<i64>(column).is_ok_and(|id| keep.contains(&id)) {
+                    tx.execute(&insert, &row.0)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The copy's last row of `table` the server has, as stored in its meta.
+pub fn mark_key(table: &str) -> String {
+    format!("offline_{table}_synced_to")
+}
+
+/// The highest id of each synced table in a new copy: nothing there waits.
+pub fn initial_marks(tx: &Tx) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut marks = Vec::new();
+    for table in SYNCED_TABLES {
+        if tx.has_table(table)? {
+            let to: i64 = tx.value(&format!("SELECT coalesce(max(id), 0) FROM {table}"), &[])?;
+            marks.push((mark_key(table), to));
+        }
+    }
+    Ok(marks)
+}
+
+/// Rows of `table` written in the copy after `after`: (local id, annotator,
+/// the values of the table's columns).
+pub fn waiting_rows(
+    local: &Project,
+    table: &str,
+    after: i64,
+) -> Result<Vec<(i64, String, Vec<Value>)>, StoreError> {
+    if !local.has_table(table)? {
+        return Ok(Vec::new());
+    }
+    let rows = local.db.query(
+        &format!(
+            "SELECT id, annotator, {} FROM {table} WHERE id > ?1 ORDER BY id",
+            columns(table)
+        ),
+        &[Value::Int(after)],
+    )?;
+    rows.into_iter()
+        .map(|row| {
+            let id = row.get::<i64>(0)?;
+            let annotator = row.get::<String>(1)?;
+            Ok((id, annotator, row.0[2..].to_vec()))
+        })
+        .collect()
+}
+
+/// Appends one row written in the copy to the server's `table`.
+pub fn push_row(tx: &Tx, table: &str, values: &[Value]) -> Result<(), StoreError> {
+    let columns = columns(table);
+    let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("?{i}")).collect();
+    tx.execute(
+        &format!(
+            "INSERT INTO {table} ({columns}) VALUES ({})",
+            placeholders.join(", ")
+        ),
+        values,
+    )?;
+    Ok(())
+}
