@@ -960,3 +960,157 @@ fn eyes_are_graded_offline_and_their_grades_sync_back_once() {
         ("1".into(), "1".into())
     );
 }
+
+#[test]
+fn eye_disagreements_wait_for_a_reviewer_and_a_rejected_grade_returns_its_eye() {
+    let server = PostgresServer::start();
+    let lead = server.database_for("screening", "lead", "lead-pw");
+    let work = tempfile::tempdir().unwrap();
+    let demo = work.path().join("demo");
+    run_ok(&[
+        "demo",
+        demo.to_str().unwrap(),
+        "--task",
+        "rop-exams",
+        "--infants",
+        "2",
+        "--size",
+        "64",
+    ]);
+    run_ok(&[
+        "project",
+        "push",
+        demo.to_str().unwrap(),
+        "--postgres",
+        &lead,
+    ]);
+    {
+        let mut admin = Project::open(Path::new(&lead)).unwrap();
+        admin.create_user("ana", Role::Annotator, "ana-pw").unwrap();
+        admin.create_user("ben", Role::Annotator, "ben-pw").unwrap();
+        admin
+            .create_user("rita", Role::Reviewer, "rita-pw")
+            .unwrap();
+    }
+    let as_user = |user: &str| server.url(user, &format!("{user}-pw"), "screening");
+    // A project made before eye verdicts (layout 2): graders are told to
+    // ask the admin; the admin's first open brings it up to date.
+    server.psql(
+        "screening",
+        "DROP TABLE eye_reviews; UPDATE meta SET value = '2' WHERE key = 'postgres_layout'",
+    );
+    let refused = loupe(&["review", &as_user("ana")]);
+    assert!(
+        stderr(&refused).contains("its admin opens it once"),
+        "{}",
+        stderr(&refused)
+    );
+    run_ok(&["stats", &lead]);
+    let eye = Project::open(Path::new(&lead))
+        .unwrap()
+        .eyes_in_order()
+        .unwrap()
+        .last()
+        .unwrap()
+        .to_string();
+
+    // ana and ben grade the eye differently: it waits for a reviewer.
+    for (who, stage) in [("ana", "stage=2"), ("ben", "stage=3")] {
+        run_ok(&[
+            "grade",
+            &as_user(who),
+            &eye,
+            "zone=II",
+            stage,
+            "extent=3,4",
+            "plus=none",
+        ]);
+    }
+    let listed: serde_json::Value =
+        serde_json::from_str(&run_ok(&["review", &as_user("rita"), "--json"])).unwrap();
+    let entry = listed["eyes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["eye"] == eye.as_str())
+        .unwrap_or_else(|| panic!("{eye} not in {listed}"))
+        .clone();
+    assert!(
+        entry["disputed"]
+            .as_array()
+            .unwrap()
+            .contains(&"stage".into()),
+        "{entry}"
+    );
+    for who in ["ana", "ben"] {
+        assert!(
+            entry["waiting"].as_array().unwrap().contains(&who.into()),
+            "{entry}"
+        );
+    }
+    assert!(listed["items"].is_array());
+    let text = run_ok(&["review", &as_user("rita")]);
+    assert!(text.contains(&format!("{eye} since ")), "{text}");
+
+    // An annotator's verdict is refused by the server itself.
+    let out = loupe(&["review", &as_user("ana"), &eye, "--accept", "ana"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("refused by the server"),
+        "{}",
+        stderr(&out)
+    );
+
+    // rita rejects ana's grade: ana's next eye is that one, with the reason.
+    run_ok(&[
+        "review",
+        &as_user("rita"),
+        &eye,
+        "--reject",
+        "ana",
+        "--reason",
+        "look at the temporal field",
+    ]);
+    let next: serde_json::Value =
+        serde_json::from_str(&run_ok(&["next", &as_user("ana"), "--eye", "--json"])).unwrap();
+    assert_eq!(next["unit"], eye.as_str(), "{next}");
+    assert_eq!(next["returned"], "look at the temporal field");
+    // Once ana grades it again it is no longer returned.
+    run_ok(&[
+        "grade",
+        &as_user("ana"),
+        &eye,
+        "zone=II",
+        "stage=3",
+        "extent=3,4",
+        "plus=none",
+    ]);
+    let next: serde_json::Value =
+        serde_json::from_str(&run_ok(&["next", &as_user("ana"), "--eye", "--json"])).unwrap();
+    assert_ne!(next["unit"], eye.as_str(), "{next}");
+
+    // Accepting ben's grade adjudicates the eye: it leaves the queue.
+    run_ok(&["review", &as_user("rita"), &eye, "--accept", "ben"]);
+    let project = Project::open(Path::new(&lead)).unwrap();
+    let adjudicated = project
+        .eye_grades()
+        .unwrap()
+        .into_iter()
+        .find(|g| g.eye.to_string() == eye && g.annotator == ADJUDICATOR)
+        .expect("the adjudicated grade");
+    assert_eq!(adjudicated.grade.stage.name(), "3");
+    assert!(
+        project
+            .eye_review_queue()
+            .unwrap()
+            .iter()
+            .all(|e| e.eye.to_string() != eye)
+    );
+    assert_eq!(
+        server.psql(
+            "screening",
+            "SELECT string_agg(verdict || ':' || annotator || ':' || reviewer, ',' ORDER BY id) FROM eye_reviews"
+        ),
+        "reject:ana:rita,accept:ben:rita"
+    );
+}

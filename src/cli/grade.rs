@@ -26,12 +26,9 @@ pub struct GradeArgs {
     /// (a reason), after_treatment (regression, reactivation,
     /// persistent-avascular-retina).
     pub assignments: Vec<String>,
-    /// Who grades (required unless --adjudicate).
-    #[arg(
-        long,
-        required_unless_present = "adjudicate",
-        conflicts_with = "adjudicate"
-    )]
+    /// Who grades (required unless --adjudicate; on a team project the
+    /// login, the default).
+    #[arg(long, conflicts_with = "adjudicate")]
     pub annotator: Option<String>,
     /// Record the adjudicated grade: the eye's consensus from then on,
     /// whatever the graders said (exported as annotator `adjudicated`).
@@ -80,11 +77,17 @@ fn flags(grade: &EyeGrade) -> String {
 }
 
 pub fn grade(args: &GradeArgs) -> anyhow::Result<()> {
-    // `None`: the adjudicator (clap lets exactly one of the two through).
+    // `None`: the adjudicator (clap keeps --annotator and --adjudicate
+    // apart; on a team project the login grades when neither is given).
     let mut project = Project::open(&args.dir)?;
-    let annotator = match args.annotator.as_deref() {
-        Some(given) => Some(project.annotator(Some(given))?),
-        None => None,
+    let annotator = match (args.annotator.as_deref(), args.adjudicate) {
+        (_, true) => None,
+        (given, false) => Some(project.annotator(given).map_err(|e| match given {
+            None if project.user().is_none() => {
+                anyhow::anyhow!("say who grades: --annotator NAME (or --adjudicate)")
+            }
+            _ => e.into(),
+        })?),
     };
     let annotator = annotator.as_deref();
     if !args.stdin {

@@ -31,7 +31,8 @@ pub struct NextArgs {
 #[derive(Debug, clap::Args)]
 pub struct ReviewArgs {
     pub dir: PathBuf,
-    /// The item to give a verdict on (without it: list the queue).
+    /// The item (id or path) or eye (`INFANT/EXAM_DATE/OD|OS`) to give a
+    /// verdict on (without it: list the queue).
     pub item: Option<String>,
     /// Accept this annotator's label (it becomes the adjudicated one where they disagree).
     #[arg(
@@ -143,12 +144,36 @@ pub fn review(args: &ReviewArgs) -> anyhow::Result<()> {
     let mut project = Project::open(&args.dir)?;
     let Some(item) = args.item.as_deref() else {
         let queue = project.review_queue()?;
+        let eyes = project.eye_review_queue()?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&queue)?);
+            let eyes: Vec<serde_json::Value> = eyes
+                .iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "eye": e.eye.to_string(),
+                        "disputed": e.disputed,
+                        "waiting": e.waiting,
+                        "since": e.since,
+                    })
+                })
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({"items": queue, "eyes": eyes}))?
+            );
             return Ok(());
         }
-        if queue.is_empty() {
+        if queue.is_empty() && eyes.is_empty() {
             println!("nothing to review");
+        }
+        for entry in &eyes {
+            println!(
+                "{} since {}: graders disagree on {}; waiting: {}",
+                entry.eye,
+                entry.since,
+                entry.disputed.join(", "),
+                entry.waiting.join(", ")
+            );
         }
         for entry in queue {
             let mut why = Vec::new();
@@ -175,7 +200,6 @@ pub fn review(args: &ReviewArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     };
-    let item = project.find_item(item)?;
     if args.reviewer.is_none() && project.user().is_none() {
         bail!("say who reviews: --reviewer NAME");
     }
@@ -186,16 +210,22 @@ pub fn review(args: &ReviewArgs) -> anyhow::Result<()> {
         _ => bail!("give --accept ANNOTATOR or --reject ANNOTATOR --reason TEXT"),
     };
     let reason = args.reason.as_deref().unwrap_or("");
+    let done = if verdict == Verdict::Accept {
+        "accepted"
+    } else {
+        "rejected"
+    };
+    // An eye is named INFANT/DATE/OD|OS; anything else is an item.
+    if let Ok(eye) = crate::store::exams::EyeRef::parse(item)
+        && project.exam_images()?.values().any(|(e, _, _)| *e == eye)
+    {
+        project.review_eye(&eye, annotator, &reviewer, verdict, reason)?;
+        println!("{done} {annotator}'s grade of {eye}");
+        return Ok(());
+    }
+    let item = project.find_item(item)?;
     project.review_label(item.id, annotator, &reviewer, verdict, reason)?;
-    println!(
-        "{} {annotator}'s label of item {}",
-        if verdict == Verdict::Accept {
-            "accepted"
-        } else {
-            "rejected"
-        },
-        item.id
-    );
+    println!("{done} {annotator}'s label of item {}", item.id);
     Ok(())
 }
 

@@ -363,6 +363,35 @@ CREATE TABLE IF NOT EXISTS eye_grades (
 CREATE INDEX IF NOT EXISTS eye_grades_by_eye ON eye_grades (exam_id, eye, annotator, id);
 ";
 
+/// Appends one grade row (the one place an eye grade is written).
+pub(crate) fn insert_eye_grade(
+    tx: &super::db::Tx,
+    exam: i64,
+    eye: &EyeRef,
+    annotator: &str,
+    grade: &EyeGrade,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO eye_grades (exam_id, eye, annotator, zone, notch, stage, extent, \
+         plus, arop, after_treatment, ungradable) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        args![
+            exam,
+            eye.eye.name(),
+            annotator,
+            grade.zone.map(|z| z.name()),
+            grade.notch,
+            grade.stage.name(),
+            grade.extent.text(),
+            grade.plus.name(),
+            grade.arop,
+            grade.after_treatment.map(|a| a.name()),
+            grade.ungradable,
+        ],
+    )?;
+    Ok(())
+}
+
 /// An eye at an exam, as the CLI names it: `INFANT/EXAM_DATE/OD|OS`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct EyeRef {
@@ -565,7 +594,7 @@ impl Project {
     }
 
     /// The exam id of an eye's exam, or an error naming what is missing.
-    fn exam_id(&self, eye: &EyeRef) -> Result<i64, StoreError> {
+    pub(crate) fn exam_id(&self, eye: &EyeRef) -> Result<i64, StoreError> {
         self.exams_ready()?;
         self.db
             .row_opt(
@@ -611,27 +640,7 @@ impl Project {
             .check()
             .map_err(|e| StoreError::Invalid(format!("{eye}: {e}")))?;
         let exam = self.exam_id(eye)?;
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO eye_grades (exam_id, eye, annotator, zone, notch, stage, extent, \
-                 plus, arop, after_treatment, ungradable) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                args![
-                    exam,
-                    eye.eye.name(),
-                    annotator,
-                    grade.zone.map(|z| z.name()),
-                    grade.notch,
-                    grade.stage.name(),
-                    grade.extent.text(),
-                    grade.plus.name(),
-                    grade.arop,
-                    grade.after_treatment.map(|a| a.name()),
-                    grade.ungradable,
-                ],
-            )?;
-            Ok(())
-        })
+        self.write(|tx| insert_eye_grade(tx, exam, eye, annotator, grade))
     }
 
     /// Every grader's newest grade of every eye, ordered by eye then grader.

@@ -10,6 +10,7 @@ pub mod csv;
 pub(crate) mod db;
 pub mod exams;
 pub mod export;
+pub mod eye_review;
 pub mod import;
 pub mod label_maps;
 pub mod names;
@@ -1236,6 +1237,12 @@ fn connect(db: &Path) -> Result<Db, StoreError> {
     }
     if let Err(e) = conn.execute_batch(queue::QUEUE_SQL) {
         log::warn!("{}: the queue tables were not added ({e})", db.display());
+    }
+    if let Err(e) = conn.execute_batch(eye_review::EYE_REVIEWS_SQL) {
+        log::warn!(
+            "{}: the eye reviews table was not added ({e})",
+            db.display()
+        );
     }
     Ok(Db::Sqlite {
         conn,

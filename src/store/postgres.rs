@@ -22,7 +22,7 @@ use super::{Project, Schema, StoreError};
 
 /// The version of the PostgreSQL layout this Loupe writes; a database with a
 /// newer one is refused (it was written by a newer Loupe).
-pub const POSTGRES_LAYOUT_VERSION: i64 = 2;
+pub const POSTGRES_LAYOUT_VERSION: i64 = 3;
 
 /// The channel every shared write notifies (payload: the table's name).
 pub const CHANGES_CHANNEL: &str = "loupe_changes";
@@ -416,7 +416,7 @@ pub fn postgres_ddl(sqlite: &str) -> String {
 }
 
 /// Every table of the store, parents first (the order push copies them in).
-pub const TABLES: [&str; 17] = [
+pub const TABLES: [&str; 18] = [
     "meta",
     "items",
     "annotations",
@@ -434,6 +434,7 @@ pub const TABLES: [&str; 17] = [
     "eye_grades",
     "zone_marks",
     "reviews",
+    "eye_reviews",
 ];
 
 /// Tables whose rows are one person's work: row-level security keeps each
@@ -530,6 +531,7 @@ fn roles_sql(database: &str, admin: &str) -> String {
         );
     }
     sql += &queue_roles_sql(database);
+    sql += &eye_review_roles_sql(database);
     sql += &format!(
         "CREATE FUNCTION loupe_refresh_pool(item BIGINT, target TEXT) RETURNS void
          LANGUAGE sql SECURITY DEFINER SET search_path = public AS $$
@@ -587,24 +589,64 @@ fn queue_roles_sql(database: &str) -> String {
     )
 }
 
-/// Brings a layout-1 project (made before the queues) to layout 2: the
-/// queue tables, their rules and change notifications. Only its admin may;
-/// anyone else is told to ask them.
-fn upgrade_layout(db: &mut Db, locator: &Locator) -> Result<(), StoreError> {
+/// Row-level security of the eye verdicts (layout 3), as of item verdicts.
+fn eye_review_roles_sql(database: &str) -> String {
+    let (annotator, reviewer, admin_group) = group_roles(database);
+    let member = |group: &str| {
+        format!(
+            "pg_has_role(current_user, {}, 'MEMBER')",
+            quote_literal(group)
+        )
+    };
+    let (is_admin, is_reviewer) = (member(&admin_group), member(&reviewer));
+    format!(
+        "GRANT SELECT, INSERT ON eye_reviews TO {qa};\n\
+         GRANT ALL ON eye_reviews TO {qg};\n\
+         ALTER TABLE eye_reviews ENABLE ROW LEVEL SECURITY;\n\
+         CREATE POLICY read_all ON eye_reviews FOR SELECT USING (true);\n\
+         CREATE POLICY review_own ON eye_reviews FOR INSERT WITH CHECK \
+         ((reviewer = current_user AND {is_reviewer}) OR {is_admin});\n\
+         CREATE POLICY admin_all ON eye_reviews FOR ALL USING ({is_admin}) WITH CHECK ({is_admin});\n",
+        qa = quote_identifier(&annotator),
+        qg = quote_identifier(&admin_group),
+    )
+}
+
+/// Brings a project made by an older Loupe to this layout: layout 1 (before
+/// the queues) gets the queue tables, their rules and change notifications;
+/// layout 2 (before eye verdicts) the eye verdicts' table and rules. Only
+/// its admin may; anyone else is told to ask them.
+fn upgrade_layout(db: &mut Db, locator: &Locator, from: i64) -> Result<(), StoreError> {
     let server = locator.display();
-    let sql = format!(
-        "{}\n{}\nCREATE TRIGGER notify_changes AFTER INSERT OR UPDATE OR DELETE ON reviews \
-         FOR EACH STATEMENT EXECUTE FUNCTION loupe_notify();\n",
-        postgres_ddl(super::queue::QUEUE_SQL),
-        queue_roles_sql(&locator.database)
-    );
+    let notify = |table: &str| {
+        format!(
+            "CREATE TRIGGER notify_changes AFTER INSERT OR UPDATE OR DELETE ON {table} \
+             FOR EACH STATEMENT EXECUTE FUNCTION loupe_notify();\n"
+        )
+    };
+    let mut sql = String::new();
+    if from < 2 {
+        sql += &postgres_ddl(super::queue::QUEUE_SQL);
+        sql += &queue_roles_sql(&locator.database);
+        sql += &notify("reviews");
+    }
+    if from < 3 {
+        sql += &postgres_ddl(super::eye_review::EYE_REVIEWS_SQL);
+        sql += &eye_review_roles_sql(&locator.database);
+        sql += &notify("eye_reviews");
+    }
     db.write(|tx| {
         tx.batch(&sql)?;
         super::set_meta(tx, "postgres_layout", &POSTGRES_LAYOUT_VERSION.to_string())
     })
     .map_err(|e| {
+        let missing = if from < 2 {
+            "without work queues"
+        } else {
+            "without eye verdicts in the review queue"
+        };
         StoreError::Invalid(format!(
-            "{server} was made by an older Loupe (layout 1, without work queues); its admin \
+            "{server} was made by an older Loupe (layout {from}, {missing}); its admin \
              opens it once with this Loupe to add them ({e})"
         ))
     })
@@ -643,6 +685,7 @@ pub fn init(
         super::exams::EXAMS_SQL,
         super::zone_marks::ZONE_MARKS_SQL,
         super::queue::QUEUE_SQL,
+        super::eye_review::EYE_REVIEWS_SQL,
     ]
     .map(postgres_ddl)
     .join("\n");
@@ -697,7 +740,7 @@ pub fn open(locator: &Locator, root: &Path) -> Result<Project, StoreError> {
         )));
     }
     if layout < POSTGRES_LAYOUT_VERSION {
-        upgrade_layout(&mut db, locator)?;
+        upgrade_layout(&mut db, locator, layout)?;
     }
     let meta = |key: &str| super::meta(&db, key);
     let schema_json = meta("schema")?.ok_or_else(|| {

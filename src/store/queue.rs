@@ -96,7 +96,7 @@ impl WorkUnit {
         }
     }
 
-    fn from_key(key: &str) -> Option<Self> {
+    pub(crate) fn from_key(key: &str) -> Option<Self> {
         let mut parts = key.split(':');
         match (parts.next()?, parts.next()?, parts.next()) {
             ("item", id, None) => id.parse().ok().map(WorkUnit::Item),
@@ -496,9 +496,16 @@ fn claim_in(
     }
     let in_order: BTreeSet<WorkUnit> = request.order.iter().copied().collect();
     let mut picked: Vec<Claim> = Vec::new();
-    if !eyes {
-        for (item, reason) in returned_items(tx, me)? {
-            let unit = WorkUnit::Item(item);
+    let returned: Vec<(WorkUnit, String)> = if eyes {
+        super::eye_review::returned_eyes(tx, me)?
+    } else {
+        returned_items(tx, me)?
+            .into_iter()
+            .map(|(item, reason)| (WorkUnit::Item(item), reason))
+            .collect()
+    };
+    {
+        for (unit, reason) in returned {
             if picked.len() < request.count && in_order.contains(&unit) {
                 picked.push(Claim {
                     unit,
@@ -558,6 +565,22 @@ fn claim_in(
     Ok(picked)
 }
 
+/// A verdict's reason, trimmed: required to reject, one line, bounded.
+pub(crate) fn check_reason(verdict: Verdict, reason: &str) -> Result<String, StoreError> {
+    let reason = reason.trim();
+    if verdict == Verdict::Reject && reason.is_empty() {
+        return Err(StoreError::Invalid(
+            "say why the label is rejected (a reason is required)".into(),
+        ));
+    }
+    if reason.chars().count() > REASON_MAX_CHARS || reason.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(format!(
+            "a reason is one line of at most {REASON_MAX_CHARS} characters"
+        )));
+    }
+    Ok(reason.to_string())
+}
+
 /// A reviewer's verdict on one annotator's label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -566,7 +589,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Verdict::Accept => "accept",
             Verdict::Reject => "reject",
@@ -710,17 +733,8 @@ impl Project {
         reason: &str,
     ) -> Result<(), StoreError> {
         let reviewer = annotator_name(reviewer)?;
-        let reason = reason.trim();
-        if verdict == Verdict::Reject && reason.is_empty() {
-            return Err(StoreError::Invalid(
-                "say why the label is rejected (a reason is required)".into(),
-            ));
-        }
-        if reason.chars().count() > REASON_MAX_CHARS || reason.chars().any(char::is_control) {
-            return Err(StoreError::Invalid(format!(
-                "a reason is one line of at most {REASON_MAX_CHARS} characters"
-            )));
-        }
+        let reason = check_reason(verdict, reason)?;
+        let reason = reason.as_str();
         let labels = self.current_labels(item_id)?;
         let theirs = labels.get(annotator).cloned().ok_or_else(|| {
             StoreError::Invalid(format!(
