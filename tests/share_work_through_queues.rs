@@ -1006,13 +1006,26 @@ fn eye_disagreements_wait_for_a_reviewer_and_a_rejected_grade_returns_its_eye() 
         stderr(&refused)
     );
     run_ok(&["stats", &lead]);
+    // An eye whose demo grades are cleared (as the superuser, for the
+    // test): ana and ben are its only graders.
     let eye = Project::open(Path::new(&lead))
         .unwrap()
         .eyes_in_order()
         .unwrap()
         .last()
         .unwrap()
-        .to_string();
+        .clone();
+    server.psql(
+        "screening",
+        &format!(
+            "DELETE FROM eye_grades g USING exams e, infants i WHERE g.exam_id = e.id \
+             AND e.infant_id = i.id AND i.name = '{}' AND e.exam_date = '{}' AND g.eye = '{}'",
+            eye.infant,
+            eye.exam_date,
+            eye.eye.name()
+        ),
+    );
+    let eye = eye.to_string();
 
     // ana and ben grade the eye differently: it waits for a reviewer.
     for (who, stage) in [("ana", "stage=2"), ("ben", "stage=3")] {
@@ -1061,16 +1074,52 @@ fn eye_disagreements_wait_for_a_reviewer_and_a_rejected_grade_returns_its_eye() 
         stderr(&out)
     );
 
-    // rita rejects ana's grade: ana's next eye is that one, with the reason.
-    run_ok(&[
-        "review",
-        &as_user("rita"),
-        &eye,
-        "--reject",
-        "ana",
-        "--reason",
-        "look at the temporal field",
-    ]);
+    // rita rejects ana's grade in her window's review queue: the eye opens
+    // in the exam view, each waiting grader's grade beside its verdicts.
+    let (mut rita, _data) = window(Path::new(&as_user("rita")));
+    rita.get_by_label("Review").click();
+    rita.run();
+    rita.get_by_label_contains(&format!("{eye} — graders disagree on"))
+        .click();
+    rita.run();
+    let exams = &session(&rita).exams;
+    assert!(exams.shown);
+    assert_eq!(
+        exams
+            .open_exam()
+            .map(|x| x.eye_ref(exams.active_eye).to_string()),
+        Some(eye.clone())
+    );
+    assert!(
+        rita.get_all_by_label_contains("stage: 3").count() >= 1,
+        "ben's grade shown"
+    );
+    rita.get_all_by_label("Reason (needed to reject)")
+        .next()
+        .unwrap()
+        .click();
+    rita.run();
+    rita.get_all_by_label("Reason (needed to reject)")
+        .next()
+        .unwrap()
+        .type_text("look at the temporal field");
+    rita.run();
+    rita.get_all_by_label("Reject").next().unwrap().click();
+    rita.run();
+    assert!(
+        rita.state().state().notice.is_none(),
+        "{:?}",
+        rita.state().state().notice
+    );
+    assert_eq!(
+        server.psql(
+            "screening",
+            "SELECT verdict || ':' || annotator || ':' || reason FROM eye_reviews"
+        ),
+        "reject:ana:look at the temporal field"
+    );
+    drop(rita);
+    // ana's next eye is that one, with the reason.
     let next: serde_json::Value =
         serde_json::from_str(&run_ok(&["next", &as_user("ana"), "--eye", "--json"])).unwrap();
     assert_eq!(next["unit"], eye.as_str(), "{next}");

@@ -97,6 +97,9 @@ pub enum ExamCommand {
     },
     /// The eye the hotkeys grade.
     ActiveEye(Eye),
+    /// Show this eye: its exam in the exam view, the eye active (the
+    /// review queue's eyes open this way).
+    OpenEye(crate::store::exams::EyeRef),
     /// Set one field (by its CLI name and text) of the active eye's grade,
     /// the rest as the current grader last recorded it (a hotkey).
     SetField {
@@ -277,6 +280,16 @@ impl ExamsView {
                 if shown && self.selected.is_none() && !self.exams.is_empty() {
                     self.selected = Some(0);
                 }
+            }
+            ExamCommand::OpenEye(eye) => {
+                let k = self
+                    .exams
+                    .iter()
+                    .position(|x| x.infant == eye.infant && x.date == eye.exam_date)
+                    .ok_or_else(|| format!("{eye} is not among the exams"))?;
+                self.selected = Some(k);
+                self.active_eye = eye.eye;
+                self.shown = true;
             }
             ExamCommand::Select(k) if k < self.exams.len() => self.selected = Some(k),
             ExamCommand::Select(_) => {}

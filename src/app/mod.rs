@@ -644,6 +644,23 @@ impl AppState {
                     .refresh_review(&session.project)
                     .map_err(|e| e.to_string())
             }
+            team::TeamCommand::ReviewEye {
+                eye,
+                annotator,
+                verdict,
+                reason,
+            } => {
+                let reviewer = self.settings.annotator.clone();
+                session
+                    .project
+                    .review_eye(&eye, &annotator, &reviewer, verdict, &reason)
+                    .map_err(|e| e.to_string())?;
+                session.reload().map_err(|e| e.to_string())?;
+                session
+                    .team
+                    .refresh_review(&session.project)
+                    .map_err(|e| e.to_string())
+            }
             team::TeamCommand::SyncNow => {
                 let root = session.project.root().to_path_buf();
                 session.team.maybe_sync(&root, true);
@@ -686,10 +703,20 @@ impl AppState {
             ),
             Command::Window(c) => self.apply_window(c),
             Command::Team(c) => self.apply_team(c),
-            Command::Exam(c) => match (&mut self.session, c) {
-                (Some(session), exams::ExamCommand::NextUngradedByMe) if session.is_shared() => {
-                    session.claim_next_eye(&self.settings.annotator)
+            Command::Exam(exams::ExamCommand::NextUngradedByMe)
+                if self.session.as_ref().is_some_and(|s| s.is_shared()) =>
+            {
+                let annotator = self.settings.annotator.clone();
+                match self.session.as_mut().map(|s| s.claim_next_eye(&annotator)) {
+                    Some(Ok(Some(returned))) => {
+                        self.info(returned);
+                        Ok(())
+                    }
+                    Some(Err(e)) => Err(e),
+                    _ => Ok(()),
                 }
+            }
+            Command::Exam(c) => match (&mut self.session, c) {
                 (Some(session), exams::ExamCommand::MostUncertainEye) => {
                     session.most_uncertain_eye(&self.settings.annotator)
                 }

@@ -541,8 +541,9 @@ impl ProjectSession {
     }
 
     /// Claims the next eye `annotator` has not graded, from after the open
-    /// exam (a team project's *Next eye*), and opens its exam.
-    pub fn claim_next_eye(&mut self, annotator: &str) -> Result<(), String> {
+    /// exam (a team project's *Next eye*; a returned one first), and opens its
+    /// exam; says why when a reviewer returned it.
+    pub fn claim_next_eye(&mut self, annotator: &str) -> Result<Option<String>, String> {
         let exams = &self.exams.exams;
         let start = self.exams.selected.map_or(0, |k| k + 1);
         let order: Vec<crate::store::exams::EyeRef> = (0..exams.len())
@@ -566,8 +567,12 @@ impl ProjectSession {
             .ok_or("the claimed exam is not listed")?;
         self.exams.selected = Some(k);
         self.exams.active_eye = eye.eye;
+        let returned = claim
+            .returned
+            .as_ref()
+            .map(|reason| format!("a reviewer returned {eye} to you: {reason}"));
         self.team.hold(&claim, Some(eye));
-        Ok(())
+        Ok(returned)
     }
 
     /// Keeps the held lease while its item (or eye) is what the window shows.

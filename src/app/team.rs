@@ -35,6 +35,13 @@ pub enum TeamCommand {
         verdict: Verdict,
         reason: String,
     },
+    /// A reviewer's verdict on one grader's current grade of an eye.
+    ReviewEye {
+        eye: EyeRef,
+        annotator: String,
+        verdict: Verdict,
+        reason: String,
+    },
     /// Push an offline copy's labels to its project now.
     SyncNow,
     /// Claim items of this team project and write them as an offline copy
@@ -124,6 +131,8 @@ pub struct Team {
     pub review_shown: bool,
     /// The queue as last read (`None`: to be read when shown).
     pub review: Option<Vec<ReviewEntry>>,
+    /// The queue's eyes, read with it.
+    pub eye_review: Vec<crate::store::eye_review::EyeReviewEntry>,
     /// Set when the open project is an offline copy.
     pub offline: Option<OfflineCopy>,
     pub sync: SyncState,
@@ -236,6 +245,7 @@ impl Team {
     /// Reads the review queue when it is shown and not read since the last change.
     pub fn refresh_review(&mut self, project: &Project) -> Result<(), StoreError> {
         if self.review_shown && self.review.is_none() {
+            self.eye_review = project.eye_review_queue()?;
             self.review = Some(project.review_queue()?);
         }
         Ok(())

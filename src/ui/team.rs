@@ -30,9 +30,16 @@ pub fn review_ui(
                 ui.label("reading…");
                 return;
             };
-            if queue.is_empty() {
+            if queue.is_empty() && session.team.eye_review.is_empty() {
                 ui.label("Nothing to review: no disagreement or flagged item waits for a verdict.");
                 return;
+            }
+            if !session.team.eye_review.is_empty() {
+                eye_review_ui(ui, session, reason_draft, commands);
+                if queue.is_empty() {
+                    return;
+                }
+                ui.separator();
             }
             ui.label(format!("{} items wait, oldest first", queue.len()));
             egui::ScrollArea::vertical().max_height(180.0).show(ui, |ui| {
@@ -116,6 +123,93 @@ pub fn review_ui(
         });
     if !open {
         commands.push(TeamCommand::ShowReview(false));
+    }
+}
+
+/// The review window's eyes: the list (choosing one opens it in the exam
+/// view) and, for the eye open there, a verdict per waiting grader.
+fn eye_review_ui(
+    ui: &mut egui::Ui,
+    session: &crate::app::ProjectSession,
+    reason_draft: &mut String,
+    commands: &mut Commands,
+) {
+    use crate::app::ExamCommand;
+    let queue = &session.team.eye_review;
+    ui.label(format!("{} eyes wait, oldest first", queue.len()));
+    let open = session
+        .exams
+        .open_exam()
+        .filter(|_| session.exams.shown)
+        .map(|exam| exam.eye_ref(session.exams.active_eye));
+    egui::ScrollArea::vertical()
+        .id_salt("eye review")
+        .max_height(140.0)
+        .show(ui, |ui| {
+            for entry in queue {
+                let text = format!(
+                    "{} — graders disagree on {}",
+                    entry.eye,
+                    entry.disputed.join(", ")
+                );
+                if ui
+                    .selectable_label(open.as_ref() == Some(&entry.eye), text)
+                    .on_hover_text(format!("since {}", entry.since))
+                    .clicked()
+                {
+                    commands.push(ExamCommand::OpenEye(entry.eye.clone()));
+                }
+            }
+        });
+    let Some(entry) = open.and_then(|eye| queue.iter().find(|e| e.eye == eye)) else {
+        ui.weak("Choose an eye to give verdicts on its grades.");
+        return;
+    };
+    let label = ui.label("Reason (needed to reject)");
+    ui.add(egui::TextEdit::singleline(reason_draft).desired_width(f32::INFINITY))
+        .labelled_by(label.id);
+    let grades = session
+        .exams
+        .open_exam()
+        .and_then(|exam| exam.eyes.iter().find(|e| e.eye == entry.eye.eye))
+        .map(|eye| &eye.grades);
+    for annotator in &entry.waiting {
+        let summary = grades
+            .and_then(|g| g.get(annotator))
+            .map(|grade| {
+                entry
+                    .disputed
+                    .iter()
+                    .map(|field| format!("{field}: {}", grade.get(field).unwrap_or_default()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        ui.horizontal(|ui| {
+            ui.strong(annotator);
+            ui.label(summary);
+            let verdict = |verdict| TeamCommand::ReviewEye {
+                eye: entry.eye.clone(),
+                annotator: annotator.clone(),
+                verdict,
+                reason: reason_draft.clone(),
+            };
+            if ui
+                .button("Accept")
+                .on_hover_text("Their grade becomes the eye's adjudicated grade")
+                .clicked()
+            {
+                commands.push(verdict(Verdict::Accept));
+            }
+            if ui
+                .add_enabled(!reason_draft.trim().is_empty(), egui::Button::new("Reject"))
+                .on_hover_text("Returns the eye to them with the reason")
+                .on_disabled_hover_text("Write a reason first")
+                .clicked()
+            {
+                commands.push(verdict(Verdict::Reject));
+            }
+        });
     }
 }
 
