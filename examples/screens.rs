@@ -5,7 +5,7 @@
 //! it; it needs a wgpu adapter (Mesa's llvmpipe will do).
 //!
 //! `cargo run --example screens -- OUT_DIR [NAME…]` (all screens when no
-//! name is given: rop, thyroid, volumes, brain-tumour, lung, training).
+//! name is given: rop, thyroid, volumes, brain-tumour, lung, review-eyes, training).
 
 use std::path::{Path, PathBuf};
 
@@ -89,6 +89,18 @@ fn main() -> anyhow::Result<()> {
             h.get_by_label("Explain").click();
             wait(&mut h, |h| h.state().state().explanations.shown.is_some());
             save(&mut h, &shot("lung-explanation"))?;
+        }
+        if want("review-eyes") {
+            // The review queue's eyes: one chosen, open in the exam view.
+            let mut h = open(&demo(DemoTask::RopExams, 0, 0)?);
+            h.get_by_label("Review").click();
+            h.run();
+            h.get_all_by_label_contains("graders disagree on")
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("no eye waits for review in the demo"))?
+                .click();
+            settle(&mut h);
+            save(&mut h, &shot("review-eyes"))?;
         }
         if want("training") {
             let mut h = open(&demo(DemoTask::Rop, 120, 256)?);
