@@ -8,9 +8,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::db::{Sql, Tx, args};
+use super::db::{Sql, args};
 use super::exams::{EyeRef, eye_consensus, insert_eye_grade};
-use super::queue::{Verdict, WorkUnit, check_reason};
+use super::queue::{Verdict, check_reason};
 use super::{ADJUDICATOR, Project, StoreError, annotator_name};
 use crate::rop::grade::EyeGrade;
 
@@ -159,34 +159,4 @@ impl Project {
             Ok(())
         })
     }
-}
-
-/// Eyes a reviewer returned to `annotator` that they have not graded again
-/// since, oldest first, with the reason (the claim hands them out first).
-pub(crate) fn returned_eyes(
-    tx: &Tx,
-    annotator: &str,
-) -> Result<Vec<(WorkUnit, String)>, StoreError> {
-    if !tx.has_table("eye_reviews")? {
-        return Ok(Vec::new());
-    }
-    let rows = tx.query(
-        "SELECT r.exam_id, r.eye, r.reason FROM eye_reviews r \
-         WHERE r.annotator = ?1 AND r.verdict = 'reject' \
-           AND r.id = (SELECT max(id) FROM eye_reviews n WHERE n.exam_id = r.exam_id \
-                       AND n.eye = r.eye AND n.annotator = r.annotator) \
-           AND NOT EXISTS (SELECT 1 FROM eye_grades g WHERE g.exam_id = r.exam_id \
-                       AND g.eye = r.eye AND g.annotator = r.annotator \
-                       AND g.created_at > r.created_at) \
-         ORDER BY r.id",
-        args![annotator],
-    )?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let eye: String = row.get(1)?;
-        let unit = WorkUnit::from_key(&format!("eye:{}:{eye}", row.get::<i64>(0)?))
-            .ok_or_else(|| StoreError::Invalid(format!("eye_reviews holds eye {eye:?}")))?;
-        out.push((unit, row.get(2)?));
-    }
-    Ok(out)
 }

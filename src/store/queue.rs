@@ -497,7 +497,7 @@ fn claim_in(
     let in_order: BTreeSet<WorkUnit> = request.order.iter().copied().collect();
     let mut picked: Vec<Claim> = Vec::new();
     let returned: Vec<(WorkUnit, String)> = if eyes {
-        super::eye_review::returned_eyes(tx, me)?
+        returned_eyes(tx, me)?
     } else {
         returned_items(tx, me)?
             .into_iter()
@@ -563,6 +563,33 @@ fn claim_in(
         set_lease(tx, claim.unit, me, claim.expires_ms)?;
     }
     Ok(picked)
+}
+
+/// Eyes a reviewer returned to `annotator` that they have not graded again
+/// since, oldest first, with the reason (the claim hands them out first).
+fn returned_eyes(tx: &Tx, annotator: &str) -> Result<Vec<(WorkUnit, String)>, StoreError> {
+    if !tx.has_table("eye_reviews")? {
+        return Ok(Vec::new());
+    }
+    let rows = tx.query(
+        "SELECT r.exam_id, r.eye, r.reason FROM eye_reviews r \
+         WHERE r.annotator = ?1 AND r.verdict = 'reject' \
+           AND r.id = (SELECT max(id) FROM eye_reviews n WHERE n.exam_id = r.exam_id \
+                       AND n.eye = r.eye AND n.annotator = r.annotator) \
+           AND NOT EXISTS (SELECT 1 FROM eye_grades g WHERE g.exam_id = r.exam_id \
+                       AND g.eye = r.eye AND g.annotator = r.annotator \
+                       AND g.created_at > r.created_at) \
+         ORDER BY r.id",
+        args![annotator],
+    )?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let eye: String = row.get(1)?;
+        let unit = WorkUnit::from_key(&format!("eye:{}:{eye}", row.get::<i64>(0)?))
+            .ok_or_else(|| StoreError::Invalid(format!("eye_reviews holds eye {eye:?}")))?;
+        out.push((unit, row.get(2)?));
+    }
+    Ok(out)
 }
 
 /// A verdict's reason, trimmed: required to reject, one line, bounded.
