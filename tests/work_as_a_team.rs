@@ -798,6 +798,12 @@ fn the_window_asks_for_a_password_and_keeps_it_nowhere() {
         server.socket_dir().display(),
         server.port
     );
+    // The setup above connected as lead with the password, in this process,
+    // which remembers it for later connections: forget it, as a fresh
+    // Loupe would not know it.
+    loupe::store::postgres::Locator::parse(&url)
+        .unwrap()
+        .forget_typed_password();
     let data_dir = tempfile::tempdir().unwrap();
     let mut window = common::window_on(Path::new(&url), data_dir.path().to_path_buf());
     window.get_by_label_contains("asks for the password of lead, database team on /");
