@@ -1163,3 +1163,84 @@ fn eye_disagreements_wait_for_a_reviewer_and_a_rejected_grade_returns_its_eye() 
         "reject:ana:rita,accept:ben:rita"
     );
 }
+
+#[test]
+fn label_maps_painted_offline_sync_back_with_their_files() {
+    let work = tempfile::tempdir().unwrap();
+    let source = work.path().join("volumes");
+    let s = source.to_str().unwrap();
+    run_ok(&["demo", s, "--task", "volumes"]);
+    let items = Project::open(&source).unwrap().items().unwrap();
+    let first = loupe::store::queue::queue_order(&items)[0].to_string();
+    // ben painted the item before it was taken offline: his map goes along.
+    run_ok(&["paint", s, &first, "--at", "2,2,2", "--annotator", "ben"]);
+    let copy = work.path().join("ana-copy");
+    let c = copy.to_str().unwrap();
+    run_ok(&[
+        "checkout",
+        s,
+        "--to",
+        c,
+        "--items",
+        "1",
+        "--annotator",
+        "ana",
+    ]);
+    let local = Project::open(&copy).unwrap();
+    let carried = local.label_maps(first.parse().unwrap()).unwrap();
+    assert_eq!(carried.len(), 1, "ben's map came along");
+    assert!(local.files_root().join(&carried[0].file).is_file());
+    drop(local);
+
+    // ana paints offline, twice; the copy says what waits.
+    let painted: usize = ["3,3,2", "5,3,2"]
+        .iter()
+        .map(|at| {
+            let out = run_ok(&[
+                "paint",
+                c,
+                &first,
+                "--at",
+                at,
+                "--annotator",
+                "ana",
+                "--json",
+            ]);
+            let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+            json["changed_voxels"].as_u64().unwrap() as usize
+        })
+        .sum();
+    assert!(painted > 0);
+    let waiting = loupe::store::offline::offline_copy(&Project::open(&copy).unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!((waiting.maps_waiting, waiting.waiting()), (2, 2));
+
+    let out = run_ok(&["sync", c]);
+    assert!(out.contains("(and 2 label maps)"), "{out}");
+    // The source has ana's map as painted offline: its file and its row.
+    let source_project = Project::open(&source).unwrap();
+    let maps = source_project.label_maps(first.parse().unwrap()).unwrap();
+    let ana = maps
+        .iter()
+        .find(|m| m.annotator == "ana")
+        .expect("ana's map");
+    assert_eq!(ana.labeled_voxels as usize, painted);
+    let item = source_project.find_item(&first).unwrap();
+    let case = loupe::volume::load(&source_project.resolve(&item)).unwrap();
+    let voxels = source_project.read_label_map(ana, &case).unwrap();
+    assert_eq!(voxels.iter().filter(|&&v| v != 0).count(), painted);
+    // Again: nothing doubled.
+    let again = run_ok(&["sync", c]);
+    assert!(
+        again.starts_with("synced 0 labels and 0 remarks to"),
+        "{again}"
+    );
+    assert_eq!(
+        source_project
+            .label_maps(first.parse().unwrap())
+            .unwrap()
+            .len(),
+        2
+    );
+}

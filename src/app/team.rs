@@ -221,7 +221,7 @@ impl Team {
         match &self.sync {
             SyncState::Done(Ok(report), _) if copy.fallback && copy.waiting() == 0 => Some((
                 copy.of.clone(),
-                report.labels + report.remarks + report.grades,
+                report.labels + report.remarks + report.grades + report.maps,
             )),
             _ => None,
         }
@@ -314,7 +314,7 @@ impl Team {
                 SyncState::Running(_) => " · syncing…".into(),
                 SyncState::Done(Ok(report), at) => format!(
                     " · online: synced {} labels {} s ago",
-                    report.labels + report.remarks + report.grades,
+                    report.labels + report.remarks + report.grades + report.maps,
                     at.elapsed().as_secs()
                 ),
                 // A fallback copy says that much already; its tries every

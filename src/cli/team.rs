@@ -254,10 +254,13 @@ pub fn sync(args: &SyncArgs) -> anyhow::Result<()> {
         "synced {} labels and {} remarks{} to {}{}",
         report.labels,
         report.remarks,
-        if report.grades > 0 {
-            format!(" (and {} eye grades or zone marks)", report.grades)
-        } else {
-            String::new()
+        match (report.grades, report.maps) {
+            (0, 0) => String::new(),
+            (grades, 0) => format!(" (and {grades} eye grades or zone marks)"),
+            (0, maps) => format!(" (and {maps} label maps)"),
+            (grades, maps) => {
+                format!(" (and {grades} eye grades or zone marks, {maps} label maps)")
+            }
         },
         crate::store::postgres::redact(&copy.of),
         if report.already > 0 {

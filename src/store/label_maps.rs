@@ -324,6 +324,91 @@ impl Project {
     }
 }
 
+/// The largest map file an offline copy sends back (a map is one byte a
+/// voxel before compression; 1 GiB is far past any case Loupe opens).
+pub const MAX_MAP_FILE_BYTES: u64 = 1 << 30;
+
+/// A map painted elsewhere (in an offline copy), as it goes to a project.
+pub(crate) struct ForeignMap {
+    pub item_id: i64,
+    pub annotator: String,
+    pub labeled_voxels: i64,
+    pub created_at: String,
+    /// The NIfTI file's bytes, as written there.
+    pub bytes: Vec<u8>,
+}
+
+impl ForeignMap {
+    /// Reads a map row's file from `files_root` (bounded).
+    pub(crate) fn read(
+        files_root: &Path,
+        file: &str,
+        item_id: i64,
+        annotator: String,
+        labeled_voxels: i64,
+        created_at: String,
+    ) -> Result<Self, StoreError> {
+        let path = files_root.join(file);
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        let size = std::fs::metadata(&path).map_err(io)?.len();
+        if size > MAX_MAP_FILE_BYTES {
+            return Err(StoreError::Invalid(format!(
+                "{}: a label map of {size} bytes is larger than {MAX_MAP_FILE_BYTES}",
+                path.display()
+            )));
+        }
+        let bytes = std::fs::read(&path).map_err(io)?;
+        Ok(Self {
+            item_id,
+            annotator,
+            labeled_voxels,
+            created_at,
+            bytes,
+        })
+    }
+
+    /// Writes the file under `project`'s name for this map (atomically) and
+    /// its row, inside the write transaction `tx`.
+    pub(crate) fn add_to(
+        &self,
+        tx: &Tx,
+        files_root: &Path,
+        relative: &str,
+        labels_its_item: bool,
+    ) -> Result<(), StoreError> {
+        let path = files_root.join(relative);
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder).map_err(io)?;
+        }
+        crate::durable::write_atomic(&path, &self.bytes).map_err(io)?;
+        tx.execute(
+            "INSERT INTO label_maps (item_id, annotator, file, labeled_voxels, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            args![
+                self.item_id,
+                self.annotator.as_str(),
+                relative,
+                self.labeled_voxels,
+                self.created_at.as_str()
+            ],
+        )?;
+        if labels_its_item {
+            tx.execute(
+                "UPDATE items SET pool = 'labeled' WHERE id = ?1 AND pool = 'unlabeled'",
+                args![self.item_id],
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// A map file's voxels, checked against its case's grid.
 fn read_map_file(path: &Path, case: &Volume) -> Result<Vec<u8>, StoreError> {
     let map = volume::load(path).map_err(|e| StoreError::Invalid(e.to_string()))?;

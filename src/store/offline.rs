@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::db::{Sql, args};
+use super::label_maps::ForeignMap;
 use super::names::{ExportFolder, safe_file_name};
 use super::offline_exams::{ExamRows, SYNCED_TABLES};
 use super::queue::WorkUnit;
@@ -34,6 +35,8 @@ const REMARKS_SYNCED_TO: &str = "offline_remarks_synced_to";
 /// Set in a copy the window made by itself when its server went away: it
 /// goes back to the server once everything in it is synced.
 const FALLBACK: &str = "offline_fallback";
+/// The table of painted maps (their files go with their rows).
+const MAPS: &str = "label_maps";
 
 /// How long work taken offline stays claimed unless asked: a working day.
 pub const DEFAULT_OFFLINE_HOURS: u32 = 8;
@@ -59,12 +62,14 @@ pub struct OfflineCopy {
     pub fallback: bool,
     /// Eye grades and zone marks written in the copy, waiting.
     pub grades_waiting: usize,
+    /// Label maps painted (saved) in the copy, waiting.
+    pub maps_waiting: usize,
 }
 
 impl OfflineCopy {
     /// Everything written in the copy that the server does not have yet.
     pub fn waiting(&self) -> usize {
-        self.labels_waiting + self.remarks_waiting + self.grades_waiting
+        self.labels_waiting + self.remarks_waiting + self.grades_waiting + self.maps_waiting
     }
 }
 
@@ -75,6 +80,8 @@ pub struct SyncReport {
     pub remarks: usize,
     /// Eye grades and zone marks.
     pub grades: usize,
+    /// Painted label maps (file and row).
+    pub maps: usize,
     /// Rows the server already had (an earlier sync, cut short after its commit).
     pub already: usize,
 }
@@ -119,6 +126,23 @@ pub fn checkout(
     let claimed = exams.whole_exams(&claimed);
     let labels = server.all_current_labels()?;
     let remarks = server.all_remarks()?;
+    // Each painter's current map of the copied items goes along, so
+    // painting goes on from it offline.
+    let mut maps = Vec::new();
+    for (item, records) in server.all_label_maps()? {
+        if claimed.contains(&item) {
+            for r in records {
+                maps.push(ForeignMap::read(
+                    server.files_root(),
+                    &r.file,
+                    item,
+                    r.annotator,
+                    r.labeled_voxels,
+                    r.saved_at,
+                )?);
+            }
+        }
+    }
     let folder = ExportFolder::create(destination)?;
     let mut local = Project::create(folder.path(), server.schema())?;
     let mut rows = Vec::new();
@@ -130,6 +154,7 @@ pub fn checkout(
         labels: &labels,
         remarks: &remarks,
         exams: &exams,
+        maps: &maps,
     };
     write_copy(&mut local, &rows, &carried, &of, &annotator, false)?;
     drop(local);
@@ -153,6 +178,8 @@ struct Carried<'a> {
     labels: &'a LabelsByItem,
     remarks: &'a RemarksByItem,
     exams: &'a ExamRows,
+    /// Painted maps of the copied items (their files go into the copy).
+    maps: &'a [ForeignMap],
 }
 
 fn write_copy(
@@ -165,6 +192,11 @@ fn write_copy(
 ) -> Result<(), StoreError> {
     let (labels, remarks) = (carried.labels, carried.remarks);
     let ids: BTreeSet<i64> = rows.iter().map(|(item, _)| item.id).collect();
+    let files_root = local.files_root().to_path_buf();
+    let mut map_files = Vec::with_capacity(carried.maps.len());
+    for map in carried.maps {
+        map_files.push(local.label_map_file(map.item_id, &map.annotator)?);
+    }
     local.write(|tx| {
         for (item, stored) in rows {
             tx.execute(
@@ -187,6 +219,11 @@ fn write_copy(
             }
         }
         carried.exams.write(tx, &ids)?;
+        for (map, relative) in carried.maps.iter().zip(&map_files) {
+            map.add_to(tx, &files_root, relative, false)?;
+        }
+        let maps_to: i64 = tx.value("SELECT coalesce(max(id), 0) FROM label_maps", args![])?;
+        super::set_meta(tx, &super::offline_exams::mark_key(MAPS), &maps_to.to_string())?;
         for (key, to) in super::offline_exams::initial_marks(tx)? {
             super::set_meta(tx, &key, &to.to_string())?;
         }
@@ -249,6 +286,7 @@ pub fn fallback_copy(
         labels: &labels,
         remarks: &remarks,
         exams,
+        maps: &[],
     };
     write_copy(
         &mut local,
@@ -331,6 +369,11 @@ pub fn offline_copy(local: &Project) -> Result<Option<OfflineCopy>, StoreError> 
         remarks_waiting: usize::try_from(remarks_waiting).unwrap_or(0),
         fallback: super::meta(&local.db, FALLBACK)?.is_some(),
         grades_waiting: grades_waiting(local)?,
+        maps_waiting: usize::try_from(local.db.value::<i64>(
+            "SELECT count(*) FROM label_maps WHERE id > ?1",
+            args![table_mark(local, MAPS)?],
+        )?)
+        .unwrap_or(0),
     }))
 }
 
@@ -453,9 +496,25 @@ fn sync_copy(
         }
         grades.push((table, rows));
     }
+    let maps = waiting_maps(local, server, copy)?;
+    let server_files = server.files_root().to_path_buf();
+    let labels_its_item = server.schema().targets_label_maps();
     let target = server.schema().target.clone();
     let report = server.write(|tx| {
         let mut report = SyncReport::default();
+        for (local_id, map, relative) in &maps {
+            let uid = format!("{copy_id}:{MAPS}:{local_id}");
+            let new = tx.execute(
+                "INSERT INTO synced (uid) VALUES (?1) ON CONFLICT (uid) DO NOTHING",
+                args![uid],
+            )? == 1;
+            if new {
+                map.add_to(tx, &server_files, relative, labels_its_item)?;
+                report.maps += 1;
+            } else {
+                report.already += 1;
+            }
+        }
         for (table, rows) in &grades {
             for (local_id, _, values) in rows {
                 let uid = format!("{copy_id}:{table}:{local_id}");
@@ -516,6 +575,9 @@ fn sync_copy(
     let last = |rows: &[OfflineRow], from: i64| rows.last().map_or(from, |r| r.local_id);
     let (labels_to, remarks_to) = (last(&labels, labels_to), last(&remarks, remarks_to));
     local.write(|tx| {
+        if let Some((last, _, _)) = maps.last() {
+            super::set_meta(tx, &super::offline_exams::mark_key(MAPS), &last.to_string())?;
+        }
         for (table, rows) in &grades {
             if let Some((last, _, _)) = rows.last() {
                 super::set_meta(
@@ -529,6 +591,45 @@ fn sync_copy(
         super::set_meta(tx, REMARKS_SYNCED_TO, &remarks_to.to_string())
     })?;
     Ok(report)
+}
+
+/// The maps painted in the copy since its last sync: (local id, the map
+/// with its file's bytes, where the server keeps that painter's map of
+/// that item). Only the copy's annotator's maps go.
+fn waiting_maps(
+    local: &Project,
+    server: &Project,
+    copy: &OfflineCopy,
+) -> Result<Vec<(i64, ForeignMap, String)>, StoreError> {
+    let rows = local.db.query(
+        "SELECT id, item_id, annotator, file, labeled_voxels, created_at FROM label_maps \
+         WHERE id > ?1 ORDER BY id",
+        args![table_mark(local, MAPS)?],
+    )?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let (id, item, annotator): (i64, i64, String) = (row.get(0)?, row.get(1)?, row.get(2)?);
+        if annotator != copy.annotator {
+            return Err(StoreError::Invalid(format!(
+                "the offline copy holds a label map by {} (row {id}); only {}'s work syncs — \
+                 nothing was synced",
+                crate::user_file::shown(&annotator),
+                copy.annotator
+            )));
+        }
+        let file: String = row.get(3)?;
+        let map = ForeignMap::read(
+            local.files_root(),
+            &file,
+            item,
+            annotator,
+            row.get(4)?,
+            row.get(5)?,
+        )?;
+        let relative = server.label_map_file(item, &map.annotator)?;
+        out.push((id, map, relative));
+    }
+    Ok(out)
 }
 
 /// Before anything is written: every row is the copy's annotator's, and each
