@@ -761,6 +761,15 @@ fn a_window_that_loses_its_server_works_offline_and_comes_back() {
         value: Some(value.into()),
     };
 
+    // ana painted the item from the command line; the window hears of it.
+    run_ok(&[
+        "paint",
+        &url(&server, "ana"),
+        &first.to_string(),
+        "--at",
+        "2,2,0",
+    ]);
+    step_until(&mut ana, 10, |w| !session(w).team.standby_maps.is_empty());
     // The server goes away; the label given at that moment is not lost: the
     // window writes what it holds as a fallback copy and labels there.
     server.stop();
@@ -775,6 +784,11 @@ fn a_window_that_loses_its_server_works_offline_and_comes_back() {
     assert_eq!(copy.labels_waiting, 1);
     assert!(session(&ana).project.root().starts_with(data.path()));
     assert_eq!(session(&ana).rows.len(), 4, "every item the window held");
+    assert_eq!(
+        session(&ana).project.label_maps(first).unwrap().len(),
+        1,
+        "ana's map came along from the share"
+    );
     assert_eq!(
         session(&ana).row(first).unwrap().labels["ana"]["stage"],
         "Stage 2",

@@ -553,6 +553,7 @@ impl AppState {
                 remarks: &row.remarks,
             })
             .collect();
+        let (maps, unreadable) = session.team.standby_map_files(session.project.files_root());
         let written = crate::store::offline::fallback_copy(
             &folder,
             session.project.root(),
@@ -560,9 +561,11 @@ impl AppState {
             &self.settings.annotator,
             &held,
             &session.team.standby_exams,
+            &maps,
         );
         let items = held.len();
         drop(held);
+
         match written {
             Ok(copy) => {
                 self.open_project(&copy);
@@ -571,8 +574,16 @@ impl AppState {
                 }
                 self.info(format!(
                     "The server stopped answering: working offline on a copy of its {items} items \
-                     ({}). Labels go to the server when it answers again, and the window returns to it.",
-                    copy.display()
+                     ({}). Labels go to the server when it answers again, and the window returns to it.{}",
+                    copy.display(),
+                    if unreadable > 0 {
+                        format!(
+                            " {unreadable} painted map(s) could not be read from the share and are \
+                             not in the copy: paint those items once the server is back."
+                        )
+                    } else {
+                        String::new()
+                    }
                 ));
                 self.session
                     .as_ref()

@@ -282,6 +282,7 @@ impl ProjectSession {
         if self.is_shared() {
             // Kept at hand for a fallback copy, should the server go away.
             self.team.standby_exams = crate::store::offline_exams::ExamRows::read(&self.project)?;
+            self.team.standby_maps = self.project.all_label_maps()?;
         }
         self.lesion_maps = self
             .project

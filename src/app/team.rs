@@ -6,6 +6,7 @@
 //! password prompt of a team project whose server wants one.
 //! It owns [`TeamCommand`].
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -145,6 +146,8 @@ pub struct Team {
     pub fallback_tried: bool,
     /// A team project's exam rows as last read, for a fallback copy.
     pub standby_exams: crate::store::offline_exams::ExamRows,
+    /// Its painted maps as last read (each painter's current one), ditto.
+    pub standby_maps: BTreeMap<i64, Vec<crate::store::label_maps::LabelMapRecord>>,
 }
 
 impl Team {
@@ -225,6 +228,33 @@ impl Team {
             )),
             _ => None,
         }
+    }
+
+    /// Each painter's current map as last read, its file read from the share
+    /// now (while it answers: painting goes on from it in a fallback copy);
+    /// and how many could not be read (the server keeps those).
+    pub fn standby_map_files(
+        &self,
+        files_root: &Path,
+    ) -> (Vec<crate::store::label_maps::ForeignMap>, usize) {
+        let mut maps = Vec::new();
+        let mut unreadable = 0;
+        for (item, records) in &self.standby_maps {
+            for r in records {
+                match crate::store::label_maps::ForeignMap::read(
+                    files_root,
+                    &r.file,
+                    *item,
+                    r.annotator.clone(),
+                    r.labeled_voxels,
+                    r.saved_at.clone(),
+                ) {
+                    Ok(map) => maps.push(map),
+                    Err(_) => unreadable += 1,
+                }
+            }
+        }
+        (maps, unreadable)
     }
 
     /// Forgets the queue as read (labels changed); read again when shown.

@@ -329,7 +329,7 @@ impl Project {
 pub const MAX_MAP_FILE_BYTES: u64 = 1 << 30;
 
 /// A map painted elsewhere (in an offline copy), as it goes to a project.
-pub(crate) struct ForeignMap {
+pub struct ForeignMap {
     pub item_id: i64,
     pub annotator: String,
     pub labeled_voxels: i64,
@@ -340,7 +340,7 @@ pub(crate) struct ForeignMap {
 
 impl ForeignMap {
     /// Reads a map row's file from `files_root` (bounded).
-    pub(crate) fn read(
+    pub fn read(
         files_root: &Path,
         file: &str,
         item_id: i64,

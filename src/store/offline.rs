@@ -264,6 +264,7 @@ pub fn fallback_copy(
     annotator: &str,
     held: &[HeldItem<'_>],
     exams: &ExamRows,
+    maps: &[ForeignMap],
 ) -> Result<PathBuf, StoreError> {
     if !schema.modalities.is_empty() {
         return Err(StoreError::Invalid(
@@ -286,7 +287,7 @@ pub fn fallback_copy(
         labels: &labels,
         remarks: &remarks,
         exams,
-        maps: &[],
+        maps,
     };
     write_copy(
         &mut local,
