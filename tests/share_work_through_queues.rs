@@ -1258,3 +1258,69 @@ fn label_maps_painted_offline_sync_back_with_their_files() {
         2
     );
 }
+
+#[test]
+fn an_offline_label_older_than_a_later_one_on_the_server_does_not_replace_it() {
+    let work = tempfile::tempdir().unwrap();
+    let source = work.path().join("rop");
+    let s = source.to_str().unwrap();
+    run_ok(&["demo", s, "--task", "rop", "--count", "12", "--size", "32"]);
+    let copy = work.path().join("ana-copy");
+    let c = copy.to_str().unwrap();
+    run_ok(&[
+        "checkout",
+        s,
+        "--to",
+        c,
+        "--items",
+        "2",
+        "--annotator",
+        "ana",
+    ]);
+    let ids: Vec<i64> = Project::open(&copy)
+        .unwrap()
+        .items()
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    let (early, only_offline) = (ids[0], ids[1]);
+    // Offline first (10:00, say), then on the project itself later (11:00).
+    label_offline(
+        &copy,
+        "ana",
+        &[(early, "Stage 2"), (only_offline, "Stage 1")],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let mut project = Project::open(&source).unwrap();
+    project
+        .set_label(early, "ana", "stage", Some("Stage 3"))
+        .unwrap();
+    drop(project);
+
+    let out = run_ok(&["sync", c]);
+    assert!(out.starts_with("synced 2 labels"), "{out}");
+    assert!(
+        out.contains("1 of them older than your later label"),
+        "{out}"
+    );
+    let project = Project::open(&source).unwrap();
+    // The later label stays current; the offline one is in the history.
+    assert_eq!(
+        project.current_labels(early).unwrap()["ana"]["stage"],
+        "Stage 3"
+    );
+    assert_eq!(
+        project.current_labels(only_offline).unwrap()["ana"]["stage"],
+        "Stage 1"
+    );
+    let history: Vec<String> = project
+        .history(early)
+        .unwrap()
+        .into_iter()
+        .filter(|h| h.annotator == "ana")
+        .filter_map(|h| h.value)
+        .collect();
+    assert!(history.contains(&"Stage 2".to_string()), "{history:?}");
+    assert_eq!(history.last().map(String::as_str), Some("Stage 3"));
+}

@@ -269,6 +269,13 @@ pub fn sync(args: &SyncArgs) -> anyhow::Result<()> {
             String::new()
         }
     );
+    if report.older > 0 {
+        println!(
+            "{} of them older than your later label of the same item there: kept in the \
+             history, your later label stays current",
+            report.older
+        );
+    }
     Ok(())
 }
 

@@ -82,6 +82,9 @@ pub struct SyncReport {
     pub grades: usize,
     /// Painted label maps (file and row).
     pub maps: usize,
+    /// Offline labels older than the same annotator's later label of the
+    /// same field on the server: kept in the history, the later one current.
+    pub older: usize,
     /// Rows the server already had (an earlier sync, cut short after its commit).
     pub already: usize,
 }
@@ -543,6 +546,13 @@ fn sync_copy(
                     report.already += 1;
                     continue;
                 }
+                // The annotator's newest label of this field on the server,
+                // when it was given after this offline one.
+                let later = if table == "annotations" {
+                    later_label_on_server(tx, row)?
+                } else {
+                    None
+                };
                 let columns = if table == "annotations" {
                     report.labels += 1;
                     if row.first == crate::store::db::Value::Text(target.clone()) {
@@ -566,6 +576,22 @@ fn sync_copy(
                         crate::store::db::ToValue::to_value(&row.created_at),
                     ],
                 )?;
+                if let Some((value, created_at)) = later {
+                    // The history keeps the offline label; the later one stays
+                    // current (the newest row is current), restated as given.
+                    tx.execute(
+                        "INSERT INTO annotations (item_id, annotator, field, value, created_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                        &[
+                            crate::store::db::ToValue::to_value(&row.item_id),
+                            crate::store::db::ToValue::to_value(&row.annotator),
+                            row.first.clone(),
+                            value,
+                            crate::store::db::ToValue::to_value(&created_at),
+                        ],
+                    )?;
+                    report.older += 1;
+                }
             }
         }
         for item in pools {
@@ -592,6 +618,28 @@ fn sync_copy(
         super::set_meta(tx, REMARKS_SYNCED_TO, &remarks_to.to_string())
     })?;
     Ok(report)
+}
+
+/// The annotator's newest label of the offline row's item and field on the
+/// server — value and time — when it was given after the offline row.
+fn later_label_on_server(
+    tx: &super::db::Tx,
+    row: &OfflineRow,
+) -> Result<Option<(crate::store::db::Value, String)>, StoreError> {
+    let newest = tx.query_opt(
+        "SELECT value, created_at FROM annotations WHERE item_id = ?1 AND annotator = ?2 \
+         AND field = ?3 ORDER BY id DESC LIMIT 1",
+        &[
+            crate::store::db::ToValue::to_value(&row.item_id),
+            crate::store::db::ToValue::to_value(&row.annotator),
+            row.first.clone(),
+        ],
+    )?;
+    let Some(newest) = newest else {
+        return Ok(None);
+    };
+    let created_at: String = newest.get(1)?;
+    Ok((created_at > row.created_at).then(|| (newest.0[0].clone(), created_at)))
 }
 
 /// The maps painted in the copy since its last sync: (local id, the map
