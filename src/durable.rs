@@ -36,9 +36,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
-/// Removes the temporary files [`write_atomic`] left in `folder` when its
-/// writer was killed: `.NAME.PID.tmp` whose process is gone (on Linux, no
-/// `/proc/PID`; elsewhere, older than a day). Returns how many went.
+/// Removes the temporary files an atomic write left in `folder` when its
+/// writer was killed — [`write_atomic`]'s `.NAME.PID.tmp`, and Burn's
+/// checkpoint writer's `NAME.PID-N.tmp` (burn-pack) — whose process is gone
+/// (on Linux, no `/proc/PID`; elsewhere, older than a day). Returns how
+/// many went.
 pub fn remove_stray_temporaries(folder: &Path) -> usize {
     let Ok(entries) = std::fs::read_dir(folder) else {
         return 0;
@@ -46,12 +48,7 @@ pub fn remove_stray_temporaries(folder: &Path) -> usize {
     let mut removed = 0;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix('.')
-            .and_then(|n| n.strip_suffix(".tmp"))
-            .and_then(|n| n.rsplit_once('.'))
-            .and_then(|(_, pid)| pid.parse::<u32>().ok())
-        else {
+        let Some(pid) = writer_pid(&name) else {
             continue;
         };
         if pid != std::process::id()
@@ -62,6 +59,17 @@ pub fn remove_stray_temporaries(folder: &Path) -> usize {
         }
     }
     removed
+}
+
+/// The writing process of a temporary file's name, in either pattern.
+fn writer_pid(name: &str) -> Option<u32> {
+    let (_, tail) = name.strip_suffix(".tmp")?.rsplit_once('.')?;
+    if name.starts_with('.') {
+        return tail.parse().ok();
+    }
+    let (pid, counter) = tail.split_once('-')?;
+    counter.parse::<u64>().ok()?;
+    pid.parse().ok()
 }
 
 fn writer_is_gone(pid: u32, entry: &std::fs::DirEntry) -> bool {
@@ -100,11 +108,15 @@ mod tests {
             .path()
             .join(format!(".summary.json.{}.tmp", std::process::id()));
         let other = dir.path().join("notes.tmp");
-        for f in [&dead, &live, &other] {
+        // Burn's checkpoint writer names its temporaries NAME.PID-N.tmp.
+        let burn_dead = dir.path().join("teacher_last.bpk.99999999-5.tmp");
+        let not_a_counter = dir.path().join("x.bpk.99999999-a.tmp");
+        for f in [&dead, &live, &other, &burn_dead, &not_a_counter] {
             std::fs::write(f, b"x").unwrap();
         }
-        assert_eq!(remove_stray_temporaries(dir.path()), 1);
-        assert!(!dead.exists() && live.exists() && other.exists());
+        assert_eq!(remove_stray_temporaries(dir.path()), 2);
+        assert!(!dead.exists() && !burn_dead.exists());
+        assert!(live.exists() && other.exists() && not_a_counter.exists());
     }
 
     #[test]
