@@ -846,15 +846,10 @@ fn a_window_that_loses_its_server_works_offline_and_comes_back() {
     );
 }
 
-/// The eye of item `item` in `project`, as `INFANT/DATE/EYE`.
-fn eye_of(project: &Project, item: i64) -> String {
-    let (eye, _, _) = project.exam_images().unwrap().remove(&item).unwrap();
-    eye.to_string()
-}
-
-#[test]
-fn eyes_are_graded_offline_and_their_grades_sync_back_once() {
-    let server = PostgresServer::start();
+/// A screening (`rop-exam`) team project on `server`, database
+/// `screening`, admin `lead`: the demo's two infants pushed there. Returns
+/// the admin's URL and the work folder (kept alive).
+fn screening_team(server: &PostgresServer) -> (String, tempfile::TempDir) {
     let lead = server.database_for("screening", "lead", "lead-pw");
     let work = tempfile::tempdir().unwrap();
     let demo = work.path().join("demo");
@@ -875,6 +870,19 @@ fn eyes_are_graded_offline_and_their_grades_sync_back_once() {
         "--postgres",
         &lead,
     ]);
+    (lead, work)
+}
+
+/// The eye of item `item` in `project`, as `INFANT/DATE/EYE`.
+fn eye_of(project: &Project, item: i64) -> String {
+    let (eye, _, _) = project.exam_images().unwrap().remove(&item).unwrap();
+    eye.to_string()
+}
+
+#[test]
+fn eyes_are_graded_offline_and_their_grades_sync_back_once() {
+    let server = PostgresServer::start();
+    let (lead, work) = screening_team(&server);
     let mut admin = Project::open(Path::new(&lead)).unwrap();
     admin.create_user("ana", Role::Annotator, "ana-pw").unwrap();
     let ana = server.url("ana", "ana-pw", "screening");
@@ -978,26 +986,7 @@ fn eyes_are_graded_offline_and_their_grades_sync_back_once() {
 #[test]
 fn eye_disagreements_wait_for_a_reviewer_and_a_rejected_grade_returns_its_eye() {
     let server = PostgresServer::start();
-    let lead = server.database_for("screening", "lead", "lead-pw");
-    let work = tempfile::tempdir().unwrap();
-    let demo = work.path().join("demo");
-    run_ok(&[
-        "demo",
-        demo.to_str().unwrap(),
-        "--task",
-        "rop-exams",
-        "--infants",
-        "2",
-        "--size",
-        "64",
-    ]);
-    run_ok(&[
-        "project",
-        "push",
-        demo.to_str().unwrap(),
-        "--postgres",
-        &lead,
-    ]);
+    let (lead, _work) = screening_team(&server);
     {
         let mut admin = Project::open(Path::new(&lead)).unwrap();
         admin.create_user("ana", Role::Annotator, "ana-pw").unwrap();

@@ -74,11 +74,8 @@ fn refused(home: &Path, args: &[&str]) -> String {
 #[test]
 fn each_sslmode_checks_what_libpq_checks() {
     let server = PostgresServer::start_with_tls();
-    server.psql(
-        "postgres",
-        "CREATE ROLE lead LOGIN CREATEROLE PASSWORD 'lead-pw'",
-    );
-    server.psql("postgres", "CREATE DATABASE team OWNER lead");
+    // The database and its admin as the setup script makes them.
+    server.database_for("team", "lead", "lead-pw");
     let home = tempfile::tempdir().unwrap();
     let share = tempfile::tempdir().unwrap();
     let ca = fixture("ca.crt");
@@ -189,11 +186,8 @@ fn each_sslmode_checks_what_libpq_checks() {
 #[test]
 fn a_client_certificate_logs_a_grader_in_without_a_password() {
     let server = PostgresServer::start_with_tls();
-    server.psql(
-        "postgres",
-        "CREATE ROLE lead LOGIN CREATEROLE PASSWORD 'lead-pw'",
-    );
-    server.psql("postgres", "CREATE DATABASE team OWNER lead");
+    // The database and its admin as the setup script makes them.
+    server.database_for("team", "lead", "lead-pw");
     let home = tempfile::tempdir().unwrap();
     let share = tempfile::tempdir().unwrap();
     let ca = fixture("ca.crt");

@@ -143,6 +143,20 @@ fn team_tick(
     Ok(())
 }
 
+/// After a reviewer's verdict was recorded (or refused): the rows and the
+/// review queue as they now are.
+fn after_verdict(
+    session: &mut ProjectSession,
+    given: Result<(), crate::store::StoreError>,
+) -> Result<(), String> {
+    given.map_err(|e| e.to_string())?;
+    session.reload().map_err(|e| e.to_string())?;
+    session
+        .team
+        .refresh_review(&session.project)
+        .map_err(|e| e.to_string())
+}
+
 impl AppState {
     pub fn new(data_dir: PathBuf) -> Self {
         let (settings, settings_problem) = Settings::load_or_recover(&data_dir);
@@ -645,15 +659,10 @@ impl AppState {
                 reason,
             } => {
                 let reviewer = self.settings.annotator.clone();
-                session
+                let given = session
                     .project
-                    .review_label(item_id, &annotator, &reviewer, verdict, &reason)
-                    .map_err(|e| e.to_string())?;
-                session.reload().map_err(|e| e.to_string())?;
-                session
-                    .team
-                    .refresh_review(&session.project)
-                    .map_err(|e| e.to_string())
+                    .review_label(item_id, &annotator, &reviewer, verdict, &reason);
+                after_verdict(session, given)
             }
             team::TeamCommand::ReviewEye {
                 eye,
@@ -662,15 +671,10 @@ impl AppState {
                 reason,
             } => {
                 let reviewer = self.settings.annotator.clone();
-                session
+                let given = session
                     .project
-                    .review_eye(&eye, &annotator, &reviewer, verdict, &reason)
-                    .map_err(|e| e.to_string())?;
-                session.reload().map_err(|e| e.to_string())?;
-                session
-                    .team
-                    .refresh_review(&session.project)
-                    .map_err(|e| e.to_string())
+                    .review_eye(&eye, &annotator, &reviewer, verdict, &reason);
+                after_verdict(session, given)
             }
             team::TeamCommand::SyncNow => {
                 let root = session.project.root().to_path_buf();

@@ -279,21 +279,20 @@ impl ProjectSession {
         self.agreement = None;
         self.predictions = self.project.predictions()?;
         self.exams.reload(&self.project)?;
+        let maps = self.project.all_label_maps()?;
+        self.lesion_maps = maps
+            .iter()
+            .filter_map(|(item, maps)| {
+                let newest = crate::store::label_maps::newest(maps)?;
+                (newest.labeled_voxels > 0)
+                    .then(|| (*item, (newest.file.clone(), newest.saved_at.clone())))
+            })
+            .collect();
         if self.is_shared() {
             // Kept at hand for a fallback copy, should the server go away.
             self.team.standby_exams = crate::store::offline_exams::ExamRows::read(&self.project)?;
-            self.team.standby_maps = self.project.all_label_maps()?;
+            self.team.standby_maps = maps;
         }
-        self.lesion_maps = self
-            .project
-            .all_label_maps()?
-            .into_iter()
-            .filter_map(|(item, maps)| {
-                let newest = crate::store::label_maps::newest(&maps)?;
-                (newest.labeled_voxels > 0)
-                    .then(|| (item, (newest.file.clone(), newest.saved_at.clone())))
-            })
-            .collect();
         self.order_changed();
         Ok(())
     }

@@ -236,19 +236,12 @@ impl Team {
     pub fn standby_map_files(
         &self,
         files_root: &Path,
-    ) -> (Vec<crate::store::label_maps::ForeignMap>, usize) {
+    ) -> (Vec<crate::store::label_maps::MapFile>, usize) {
         let mut maps = Vec::new();
         let mut unreadable = 0;
-        for (item, records) in &self.standby_maps {
+        for records in self.standby_maps.values() {
             for r in records {
-                match crate::store::label_maps::ForeignMap::read(
-                    files_root,
-                    &r.file,
-                    *item,
-                    r.annotator.clone(),
-                    r.labeled_voxels,
-                    r.saved_at.clone(),
-                ) {
+                match crate::store::label_maps::MapFile::read(files_root, r) {
                     Ok(map) => maps.push(map),
                     Err(_) => unreadable += 1,
                 }

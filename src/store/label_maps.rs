@@ -229,7 +229,7 @@ impl Project {
     ) -> Result<PathBuf, StoreError> {
         let target = MapTarget::new(self, item_id, annotator, case)?;
         self.write(|tx| target.write(tx, voxels))?;
-        Ok(target.path)
+        Ok(target.files_root.join(&target.relative))
     }
 
     /// Changes an annotator's map of an item in one step no other writer
@@ -328,27 +328,23 @@ impl Project {
 /// voxel before compression; 1 GiB is far past any case Loupe opens).
 pub const MAX_MAP_FILE_BYTES: u64 = 1 << 30;
 
-/// A map painted elsewhere (in an offline copy), as it goes to a project.
-pub struct ForeignMap {
+/// A map as it is written into a project: its file's bytes and its row.
+/// Painted here ([`Project::save_label_map`]) or elsewhere (an offline
+/// copy's, carried either way).
+pub struct MapFile {
     pub item_id: i64,
     pub annotator: String,
     pub labeled_voxels: i64,
-    pub created_at: String,
-    /// The NIfTI file's bytes, as written there.
+    /// When it was painted elsewhere; `None`: now.
+    pub created_at: Option<String>,
+    /// The NIfTI file's bytes.
     pub bytes: Vec<u8>,
 }
 
-impl ForeignMap {
-    /// Reads a map row's file from `files_root` (bounded).
-    pub fn read(
-        files_root: &Path,
-        file: &str,
-        item_id: i64,
-        annotator: String,
-        labeled_voxels: i64,
-        created_at: String,
-    ) -> Result<Self, StoreError> {
-        let path = files_root.join(file);
+impl MapFile {
+    /// Reads a map's file from `files_root` (bounded).
+    pub fn read(files_root: &Path, record: &LabelMapRecord) -> Result<Self, StoreError> {
+        let path = files_root.join(&record.file);
         let io = |source| StoreError::Io {
             path: path.clone(),
             source,
@@ -360,18 +356,20 @@ impl ForeignMap {
                 path.display()
             )));
         }
-        let bytes = std::fs::read(&path).map_err(io)?;
         Ok(Self {
-            item_id,
-            annotator,
-            labeled_voxels,
-            created_at,
-            bytes,
+            item_id: record.item_id,
+            annotator: record.annotator.clone(),
+            labeled_voxels: record.labeled_voxels,
+            created_at: Some(record.saved_at.clone()),
+            bytes: std::fs::read(&path).map_err(io)?,
         })
     }
 
-    /// Writes the file under `project`'s name for this map (atomically) and
-    /// its row, inside the write transaction `tx`.
+    /// The one place a map file and its row are made, inside the write
+    /// transaction `tx`: the file at `files_root/relative` atomically, then
+    /// its row, and — where maps are what the project learns — the item's
+    /// pool, as a target value moves it (elsewhere a map is an annotation
+    /// beside the class label and the item keeps its pool).
     pub(crate) fn add_to(
         &self,
         tx: &Tx,
@@ -388,21 +386,23 @@ impl ForeignMap {
             std::fs::create_dir_all(folder).map_err(io)?;
         }
         crate::durable::write_atomic(&path, &self.bytes).map_err(io)?;
-        tx.execute(
-            "INSERT INTO label_maps (item_id, annotator, file, labeled_voxels, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            args![
-                self.item_id,
-                self.annotator.as_str(),
-                relative,
-                self.labeled_voxels,
-                self.created_at.as_str()
-            ],
-        )?;
+        let (item, who, labeled) = (self.item_id, self.annotator.as_str(), self.labeled_voxels);
+        match &self.created_at {
+            Some(at) => tx.execute(
+                "INSERT INTO label_maps (item_id, annotator, file, labeled_voxels, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                args![item, who, relative, labeled, at.as_str()],
+            )?,
+            None => tx.execute(
+                "INSERT INTO label_maps (item_id, annotator, file, labeled_voxels) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                args![item, who, relative, labeled],
+            )?,
+        };
         if labels_its_item {
             tx.execute(
                 "UPDATE items SET pool = 'labeled' WHERE id = ?1 AND pool = 'unlabeled'",
-                args![self.item_id],
+                args![item],
             )?;
         }
         Ok(())
@@ -428,7 +428,7 @@ struct MapTarget<'c> {
     annotator: String,
     case: &'c Volume,
     relative: String,
-    path: PathBuf,
+    files_root: PathBuf,
     labels_its_item: bool,
 }
 
@@ -445,40 +445,28 @@ impl<'c> MapTarget<'c> {
             item_id,
             annotator: annotator.to_string(),
             case,
-            path: project.files_root().join(&relative),
+            files_root: project.files_root().to_path_buf(),
             relative,
             labels_its_item: project.schema().targets_label_maps(),
         })
     }
 
-    /// The file atomically, then its row (and the item's pool where maps
-    /// are what the project learns).
+    /// The map encoded as NIfTI, written by [`MapFile::add_to`].
     fn write(&self, tx: &Tx, voxels: &[u8]) -> Result<(), StoreError> {
-        let io = |source| StoreError::Io {
-            path: self.path.clone(),
-            source,
-        };
-        if let Some(folder) = self.path.parent() {
-            std::fs::create_dir_all(folder).map_err(io)?;
-        }
-        let labeled = voxels.iter().filter(|&&v| v != 0).count() as i64;
         let volume = map_volume(self.case, voxels.to_vec());
-        let bytes = volume::nifti::encode_nifti1(&volume, true).map_err(io)?;
-        crate::durable::write_atomic(&self.path, &bytes).map_err(io)?;
-        tx.execute(
-            "INSERT INTO label_maps (item_id, annotator, file, labeled_voxels) VALUES (?1, ?2, ?3, ?4)",
-            args![self.item_id, self.annotator.as_str(), self.relative.as_str(), labeled],
-        )?;
-        // Where maps are what the project learns, a painted map labels its
-        // case as a target value does; elsewhere it is an annotation beside
-        // the class label, and the item keeps its pool.
-        if self.labels_its_item {
-            tx.execute(
-                "UPDATE items SET pool = 'labeled' WHERE id = ?1 AND pool = 'unlabeled'",
-                args![self.item_id],
-            )?;
+        let bytes =
+            volume::nifti::encode_nifti1(&volume, true).map_err(|source| StoreError::Io {
+                path: self.files_root.join(&self.relative),
+                source,
+            })?;
+        MapFile {
+            item_id: self.item_id,
+            annotator: self.annotator.clone(),
+            labeled_voxels: voxels.iter().filter(|&&v| v != 0).count() as i64,
+            created_at: None,
+            bytes,
         }
-        Ok(())
+        .add_to(tx, &self.files_root, &self.relative, self.labels_its_item)
     }
 }
 

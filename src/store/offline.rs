@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::db::{Sql, args};
-use super::label_maps::ForeignMap;
+use super::label_maps::MapFile;
 use super::names::{ExportFolder, safe_file_name};
 use super::offline_exams::{ExamRows, SYNCED_TABLES};
 use super::queue::WorkUnit;
@@ -135,14 +135,7 @@ pub fn checkout(
     for (item, records) in server.all_label_maps()? {
         if claimed.contains(&item) {
             for r in records {
-                maps.push(ForeignMap::read(
-                    server.files_root(),
-                    &r.file,
-                    item,
-                    r.annotator,
-                    r.labeled_voxels,
-                    r.saved_at,
-                )?);
+                maps.push(MapFile::read(server.files_root(), &r)?);
             }
         }
     }
@@ -182,7 +175,7 @@ struct Carried<'a> {
     remarks: &'a RemarksByItem,
     exams: &'a ExamRows,
     /// Painted maps of the copied items (their files go into the copy).
-    maps: &'a [ForeignMap],
+    maps: &'a [MapFile],
 }
 
 fn write_copy(
@@ -267,7 +260,7 @@ pub fn fallback_copy(
     annotator: &str,
     held: &[HeldItem<'_>],
     exams: &ExamRows,
-    maps: &[ForeignMap],
+    maps: &[MapFile],
 ) -> Result<PathBuf, StoreError> {
     if !schema.modalities.is_empty() {
         return Err(StoreError::Invalid(
@@ -507,12 +500,7 @@ fn sync_copy(
     let report = server.write(|tx| {
         let mut report = SyncReport::default();
         for (local_id, map, relative) in &maps {
-            let uid = format!("{copy_id}:{MAPS}:{local_id}");
-            let new = tx.execute(
-                "INSERT INTO synced (uid) VALUES (?1) ON CONFLICT (uid) DO NOTHING",
-                args![uid],
-            )? == 1;
-            if new {
+            if first_sync(tx, &copy_id, MAPS, *local_id)? {
                 map.add_to(tx, &server_files, relative, labels_its_item)?;
                 report.maps += 1;
             } else {
@@ -521,12 +509,7 @@ fn sync_copy(
         }
         for (table, rows) in &grades {
             for (local_id, _, values) in rows {
-                let uid = format!("{copy_id}:{table}:{local_id}");
-                let new = tx.execute(
-                    "INSERT INTO synced (uid) VALUES (?1) ON CONFLICT (uid) DO NOTHING",
-                    args![uid],
-                )? == 1;
-                if new {
+                if first_sync(tx, &copy_id, table, *local_id)? {
                     super::offline_exams::push_row(tx, table, values)?;
                     report.grades += 1;
                 } else {
@@ -537,12 +520,7 @@ fn sync_copy(
         let mut pools = BTreeSet::new();
         for (table, rows) in [("annotations", &labels), ("remarks", &remarks)] {
             for row in rows.iter() {
-                let uid = format!("{copy_id}:{table}:{}", row.local_id);
-                let new = tx.execute(
-                    "INSERT INTO synced (uid) VALUES (?1) ON CONFLICT (uid) DO NOTHING",
-                    args![uid],
-                )? == 1;
-                if !new {
+                if !first_sync(tx, &copy_id, table, row.local_id)? {
                     report.already += 1;
                     continue;
                 }
@@ -620,6 +598,21 @@ fn sync_copy(
     Ok(report)
 }
 
+/// Records a row of the copy as synced (its uid: the copy, the table, its
+/// local id); whether it was new — `false` when an earlier sync took it.
+fn first_sync(
+    tx: &super::db::Tx,
+    copy_id: &str,
+    table: &str,
+    local_id: i64,
+) -> Result<bool, StoreError> {
+    let uid = format!("{copy_id}:{table}:{local_id}");
+    Ok(tx.execute(
+        "INSERT INTO synced (uid) VALUES (?1) ON CONFLICT (uid) DO NOTHING",
+        args![uid],
+    )? == 1)
+}
+
 /// The annotator's newest label of the offline row's item and field on the
 /// server — value and time — when it was given after the offline row.
 fn later_label_on_server(
@@ -649,7 +642,7 @@ fn waiting_maps(
     local: &Project,
     server: &Project,
     copy: &OfflineCopy,
-) -> Result<Vec<(i64, ForeignMap, String)>, StoreError> {
+) -> Result<Vec<(i64, MapFile, String)>, StoreError> {
     let rows = local.db.query(
         "SELECT id, item_id, annotator, file, labeled_voxels, created_at FROM label_maps \
          WHERE id > ?1 ORDER BY id",
@@ -666,15 +659,14 @@ fn waiting_maps(
                 copy.annotator
             )));
         }
-        let file: String = row.get(3)?;
-        let map = ForeignMap::read(
-            local.files_root(),
-            &file,
-            item,
+        let record = super::label_maps::LabelMapRecord {
+            item_id: item,
             annotator,
-            row.get(4)?,
-            row.get(5)?,
-        )?;
+            file: row.get(3)?,
+            labeled_voxels: row.get(4)?,
+            saved_at: row.get(5)?,
+        };
+        let map = MapFile::read(local.files_root(), &record)?;
         let relative = server.label_map_file(item, &map.annotator)?;
         out.push((id, map, relative));
     }

@@ -501,14 +501,7 @@ fn roles_sql(database: &str, admin: &str) -> String {
         admin_id = quote_identifier(admin),
         db = quote_identifier(database),
     );
-    let is_admin = format!(
-        "pg_has_role(current_user, {}, 'MEMBER')",
-        quote_literal(&admin_group)
-    );
-    let is_reviewer = format!(
-        "pg_has_role(current_user, {}, 'MEMBER')",
-        quote_literal(&reviewer)
-    );
+    let (is_admin, is_reviewer) = (member_of(&admin_group), member_of(&reviewer));
     for table in PERSONAL_TABLES {
         // The adjudicated label is a reviewer's; any other row is its
         // writer's own. Admins (and the owner, who bypasses RLS) may write
@@ -558,19 +551,33 @@ fn roles_sql(database: &str, admin: &str) -> String {
     sql
 }
 
+/// Whether the session's login belongs to the group role `group`.
+fn member_of(group: &str) -> String {
+    format!(
+        "pg_has_role(current_user, {}, 'MEMBER')",
+        quote_literal(group)
+    )
+}
+
+/// The rules of a verdicts table (`reviews`, `eye_reviews`): everyone
+/// reads; a verdict is a reviewer's, under their own login; admins do all.
+fn verdict_policies_sql(table: &str, is_reviewer: &str, is_admin: &str) -> String {
+    format!(
+        "ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;\n\
+         CREATE POLICY read_all ON {table} FOR SELECT USING (true);\n\
+         CREATE POLICY review_own ON {table} FOR INSERT WITH CHECK \
+         ((reviewer = current_user AND {is_reviewer}) OR {is_admin});\n\
+         CREATE POLICY admin_all ON {table} FOR ALL USING ({is_admin}) WITH CHECK ({is_admin});\n"
+    )
+}
+
 /// Row-level security of the queue tables (layout 2): a lease is its
 /// holder's own row; a verdict is a reviewer's, under their own login; the
 /// record of synced offline work takes any annotator's uids.
 fn queue_roles_sql(database: &str) -> String {
     let (annotator, reviewer, admin_group) = group_roles(database);
     let qa = quote_identifier(&annotator);
-    let member = |group: &str| {
-        format!(
-            "pg_has_role(current_user, {}, 'MEMBER')",
-            quote_literal(group)
-        )
-    };
-    let (is_admin, is_reviewer) = (member(&admin_group), member(&reviewer));
+    let (is_admin, is_reviewer) = (member_of(&admin_group), member_of(&reviewer));
     format!(
         "GRANT SELECT, INSERT ON leases, reviews, synced TO {qa};\n\
          GRANT UPDATE (expires_ms) ON leases TO {qa};\n\
@@ -579,36 +586,25 @@ fn queue_roles_sql(database: &str) -> String {
          CREATE POLICY read_all ON leases FOR SELECT USING (true);\n\
          CREATE POLICY write_own ON leases FOR INSERT WITH CHECK (annotator = current_user OR {is_admin});\n\
          CREATE POLICY renew_own ON leases FOR UPDATE USING (annotator = current_user OR {is_admin}) \
-         WITH CHECK (annotator = current_user OR {is_admin});\n\
-         ALTER TABLE reviews ENABLE ROW LEVEL SECURITY;\n\
-         CREATE POLICY read_all ON reviews FOR SELECT USING (true);\n\
-         CREATE POLICY review_own ON reviews FOR INSERT WITH CHECK \
-         ((reviewer = current_user AND {is_reviewer}) OR {is_admin});\n\
-         CREATE POLICY admin_all ON reviews FOR ALL USING ({is_admin}) WITH CHECK ({is_admin});\n",
+         WITH CHECK (annotator = current_user OR {is_admin});\n{verdicts}",
         qg = quote_identifier(&admin_group),
+        verdicts = verdict_policies_sql("reviews", &is_reviewer, &is_admin),
     )
 }
 
 /// Row-level security of the eye verdicts (layout 3), as of item verdicts.
 fn eye_review_roles_sql(database: &str) -> String {
     let (annotator, reviewer, admin_group) = group_roles(database);
-    let member = |group: &str| {
-        format!(
-            "pg_has_role(current_user, {}, 'MEMBER')",
-            quote_literal(group)
-        )
-    };
-    let (is_admin, is_reviewer) = (member(&admin_group), member(&reviewer));
     format!(
         "GRANT SELECT, INSERT ON eye_reviews TO {qa};\n\
-         GRANT ALL ON eye_reviews TO {qg};\n\
-         ALTER TABLE eye_reviews ENABLE ROW LEVEL SECURITY;\n\
-         CREATE POLICY read_all ON eye_reviews FOR SELECT USING (true);\n\
-         CREATE POLICY review_own ON eye_reviews FOR INSERT WITH CHECK \
-         ((reviewer = current_user AND {is_reviewer}) OR {is_admin});\n\
-         CREATE POLICY admin_all ON eye_reviews FOR ALL USING ({is_admin}) WITH CHECK ({is_admin});\n",
+         GRANT ALL ON eye_reviews TO {qg};\n{verdicts}",
         qa = quote_identifier(&annotator),
         qg = quote_identifier(&admin_group),
+        verdicts = verdict_policies_sql(
+            "eye_reviews",
+            &member_of(&reviewer),
+            &member_of(&admin_group)
+        ),
     )
 }
 
