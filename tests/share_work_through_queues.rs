@@ -1313,3 +1313,206 @@ fn an_offline_label_older_than_a_later_one_on_the_server_does_not_replace_it() {
     assert!(history.contains(&"Stage 2".to_string()), "{history:?}");
     assert_eq!(history.last().map(String::as_str), Some("Stage 3"));
 }
+
+/// A cases schema: a CT (here a DICOM series folder) and a PET (NIfTI)
+/// per case, and a record.
+const CASES_SCHEMA: &str = r#"{
+  "name": "staging",
+  "fields": [{"name": "cancer", "values": ["no", "yes"]}],
+  "target": "cancer",
+  "modalities": ["ct", "pet"],
+  "tabular": [
+    {"name": "age", "type": "number", "unit": "years", "min": 18, "max": 110},
+    {"name": "cough", "type": "yes-no"}
+  ]
+}"#;
+
+#[test]
+fn a_cases_project_goes_offline_with_its_files_records_and_slice_picks() {
+    let server = PostgresServer::start();
+    let lead = server.database_for("staging", "lead", "lead-pw");
+    let share = tempfile::tempdir().unwrap();
+    let schema = Schema::from_json(CASES_SCHEMA).unwrap();
+    let mut admin =
+        loupe::store::postgres::init(&lead, &schema, share.path(), &share.path().join(".loupe"))
+            .unwrap();
+    admin.create_user("ana", Role::Annotator, "ana-pw").unwrap();
+    // Case A: a CT series (one DICOM file per slice, in a folder) and a
+    // PET; case B: a PET alone.
+    let ct = loupe::synth::phantom::ct_phantom(12, 1);
+    let series = share.path().join("A_ct");
+    let slices = loupe::volume::dicom::write::write_ct_series(
+        &ct,
+        &series,
+        1,
+        loupe::volume::dicom::write::Encoding::ExplicitLittle,
+    )
+    .unwrap();
+    let pet = |name: &str, seed| {
+        let path = share.path().join(name);
+        loupe::volume::nifti::write_nifti1(&loupe::synth::phantom::ct_phantom(10, seed), &path)
+            .unwrap();
+        path
+    };
+    let a = admin
+        .add_case(
+            "A",
+            &[
+                ("ct".into(), series.clone()),
+                ("pet".into(), pet("A_pet.nii.gz", 2)),
+            ],
+            Pool::Unlabeled,
+        )
+        .unwrap();
+    let b = admin
+        .add_case(
+            "B",
+            &[("pet".into(), pet("B_pet.nii.gz", 3))],
+            Pool::Unlabeled,
+        )
+        .unwrap();
+    let (loupe::store::AddOutcome::Added(a), loupe::store::AddOutcome::Added(b)) = (a, b) else {
+        panic!("two new cases")
+    };
+    let record = |age: &str| {
+        [
+            ("age".to_string(), Some(age.to_string())),
+            ("cough".into(), Some("no".into())),
+        ]
+        .into_iter()
+        .collect()
+    };
+    admin.set_record(a, "lead", &record("61")).unwrap();
+    admin.set_record(b, "lead", &record("70")).unwrap();
+    admin
+        .set_slice_pick(a, "ct", "lead", Some(&[5, 6]))
+        .unwrap();
+
+    // ana takes both cases offline: each case's files are in the copy, read
+    // from there, with the record and slice picks as the server has them.
+    let ana = server.url("ana", "ana-pw", "staging");
+    let work = tempfile::tempdir().unwrap();
+    let copy = work.path().join("ana-copy");
+    let out = run_ok(&[
+        "checkout",
+        &ana,
+        "--to",
+        copy.to_str().unwrap(),
+        "--items",
+        "2",
+    ]);
+    assert!(out.starts_with("took 2 items offline"), "{out}");
+    let mut local = Project::open(&copy).unwrap();
+    let case_a = local.case(a).unwrap().unwrap();
+    assert_eq!(case_a.files.keys().collect::<Vec<_>>(), ["ct", "pet"]);
+    for (role, path) in &case_a.files {
+        assert!(
+            path.starts_with(&copy),
+            "{role} is read from the copy: {}",
+            path.display()
+        );
+        let server_file = &admin.case(a).unwrap().unwrap().files[role];
+        assert_eq!(
+            loupe::volume::load(path).unwrap().data,
+            loupe::volume::load(server_file).unwrap().data,
+            "{role} is the same volume"
+        );
+    }
+    let dicom_files = std::fs::read_dir(&case_a.files["ct"]).unwrap().count();
+    assert_eq!(dicom_files, slices, "the whole series came along");
+    assert_eq!(case_a.record, admin.record(a).unwrap());
+    assert_eq!(local.case(b).unwrap().unwrap().files.len(), 1);
+    assert_eq!(
+        local.slice_picks("ct").unwrap(),
+        admin.slice_picks("ct").unwrap()
+    );
+    let item_a = local
+        .items()
+        .unwrap()
+        .into_iter()
+        .find(|i| i.id == a)
+        .unwrap();
+    assert!(
+        loupe::volume::load(&local.resolve(&item_a)).is_ok(),
+        "the case opens as an item"
+    );
+
+    // ana corrects a record, picks other slices and labels, offline.
+    local.set_record(a, "ana", &record("63")).unwrap();
+    local.set_slice_pick(a, "ct", "ana", Some(&[4])).unwrap();
+    local.set_label(a, "ana", "cancer", Some("yes")).unwrap();
+    let waiting = loupe::store::offline::offline_copy(&local)
+        .unwrap()
+        .unwrap();
+    assert_eq!((waiting.grades_waiting, waiting.waiting()), (2, 3));
+    drop(local);
+
+    let synced = synced_line(&copy, "ana-pw");
+    assert!(
+        synced.starts_with("synced 1 labels and 0 remarks (and 2 record edits or slice picks)"),
+        "{synced}"
+    );
+    assert_eq!(admin.record(a).unwrap()["age"], "63");
+    assert_eq!(
+        admin.record_history(a).unwrap().last().unwrap().annotator,
+        "ana"
+    );
+    assert_eq!(admin.slice_picks("ct").unwrap()[&a], vec![4]);
+    let history = admin.record_history(a).unwrap().len();
+    // Again: nothing doubled.
+    let again = synced_line(&copy, "ana-pw");
+    assert!(
+        again.starts_with("synced 0 labels and 0 remarks to"),
+        "{again}"
+    );
+    assert_eq!(admin.record_history(a).unwrap().len(), history);
+    assert_eq!(
+        server.psql(
+            "staging",
+            "SELECT count(*) FROM slice_picks WHERE annotator = 'ana'"
+        ),
+        "1"
+    );
+
+    // A fallback copy (the window's, when the server goes away) points at
+    // the case files on the share, and its record edits sync the same way.
+    let tables = loupe::store::offline_tables::CarriedTables::read(&admin).unwrap();
+    let items = admin.items().unwrap();
+    let labels = admin.all_current_labels().unwrap();
+    let remarks = admin.all_remarks().unwrap();
+    let (none, no_remarks) = (Default::default(), Default::default());
+    let held: Vec<loupe::store::offline::HeldItem> = items
+        .iter()
+        .map(|item| loupe::store::offline::HeldItem {
+            item,
+            file: admin.resolve(item),
+            labels: labels.get(&item.id).unwrap_or(&none),
+            remarks: remarks.get(&item.id).unwrap_or(&no_remarks),
+        })
+        .collect();
+    let fallback = work.path().join("fallback");
+    loupe::store::offline::fallback_copy(
+        &fallback,
+        Path::new(&ana),
+        &schema,
+        "ana",
+        &held,
+        &tables,
+        &[],
+    )
+    .unwrap();
+    let mut local = Project::open(&fallback).unwrap();
+    assert_eq!(
+        local.case(a).unwrap().unwrap().files,
+        admin.case(a).unwrap().unwrap().files
+    );
+    assert_eq!(local.record(a).unwrap()["age"], "63");
+    local.set_record(b, "ana", &record("71")).unwrap();
+    drop(local);
+    let synced = synced_line(&fallback, "ana-pw");
+    assert!(
+        synced.contains("(and 1 record edits or slice picks)"),
+        "{synced}"
+    );
+    assert_eq!(admin.record(b).unwrap()["age"], "71");
+}

@@ -574,7 +574,7 @@ impl AppState {
             session.project.schema(),
             &self.settings.annotator,
             &held,
-            &session.team.standby_exams,
+            &session.team.standby_tables,
             &maps,
         );
         let items = held.len();

@@ -290,7 +290,8 @@ impl ProjectSession {
             .collect();
         if self.is_shared() {
             // Kept at hand for a fallback copy, should the server go away.
-            self.team.standby_exams = crate::store::offline_exams::ExamRows::read(&self.project)?;
+            self.team.standby_tables =
+                crate::store::offline_tables::CarriedTables::read(&self.project)?;
             self.team.standby_maps = maps;
         }
         self.order_changed();

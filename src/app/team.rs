@@ -144,8 +144,8 @@ pub struct Team {
     silent_since: Option<Instant>,
     /// A fallback copy was tried for this project (once per opening).
     pub fallback_tried: bool,
-    /// A team project's exam rows as last read, for a fallback copy.
-    pub standby_exams: crate::store::offline_exams::ExamRows,
+    /// A team project's exam and case rows as last read, for a fallback copy.
+    pub standby_tables: crate::store::offline_tables::CarriedTables,
     /// Its painted maps as last read (each painter's current one), ditto.
     pub standby_maps: BTreeMap<i64, Vec<crate::store::label_maps::LabelMapRecord>>,
 }

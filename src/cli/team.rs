@@ -248,20 +248,31 @@ pub fn checkout(args: &CheckoutArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a sync pushed besides labels and remarks: ` (and …)`, or nothing.
+fn synced_besides_labels(report: &crate::store::offline::SyncReport) -> String {
+    let parts: Vec<String> = [
+        (report.grades, "eye grades or zone marks"),
+        (report.maps, "label maps"),
+        (report.case_edits, "record edits or slice picks"),
+    ]
+    .iter()
+    .filter(|(count, _)| *count > 0)
+    .map(|(count, what)| format!("{count} {what}"))
+    .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" (and {})", parts.join(", "))
+    }
+}
+
 pub fn sync(args: &SyncArgs) -> anyhow::Result<()> {
     let (copy, report) = crate::store::offline::sync_folder(&args.dir)?;
     println!(
         "synced {} labels and {} remarks{} to {}{}",
         report.labels,
         report.remarks,
-        match (report.grades, report.maps) {
-            (0, 0) => String::new(),
-            (grades, 0) => format!(" (and {grades} eye grades or zone marks)"),
-            (0, maps) => format!(" (and {maps} label maps)"),
-            (grades, maps) => {
-                format!(" (and {grades} eye grades or zone marks, {maps} label maps)")
-            }
-        },
+        synced_besides_labels(&report),
         crate::store::postgres::redact(&copy.of),
         if report.already > 0 {
             format!(" ({} were there already)", report.already)

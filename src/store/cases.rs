@@ -129,7 +129,7 @@ impl Project {
     }
 
     /// [`Project::all_case_files`] with each file's content hash.
-    fn hashed_case_files(&self) -> Result<BTreeMap<i64, CaseFiles>, StoreError> {
+    pub(crate) fn hashed_case_files(&self) -> Result<BTreeMap<i64, CaseFiles>, StoreError> {
         if !self.has_table("case_files")? {
             return Ok(BTreeMap::new());
         }
@@ -363,7 +363,7 @@ impl Project {
 }
 
 /// A case's stored files by role: (resolved path, content hash).
-type CaseFiles = BTreeMap<String, (PathBuf, String)>;
+pub type CaseFiles = BTreeMap<String, (PathBuf, String)>;
 
 /// A case ready to insert: its name and (role, stored path, content hash).
 struct PreparedCase {

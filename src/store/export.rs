@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::agreement::unit_agreement;
-use super::names::{EXPORT_COLUMNS, ExportFolder, file_name_for, safe_file_name};
+use super::names::{EXPORT_COLUMNS, ExportFolder, file_name_for};
 use super::{ADJUDICATOR, Pool, Project, StoreError, csv};
 
 /// One row per item and annotator: `id,path,pool,annotator,<fields…>,labeled_at`.
@@ -94,28 +94,13 @@ pub fn to_folders(project: &Project, out: &Path) -> Result<usize, StoreError> {
         let Some(label) = project.consensus(item.id, &target)? else {
             continue;
         };
-        let source = project.resolve(&item);
         let class = PathBuf::from(file_name_for(&label)?);
-        let (header, data) = crate::volume::nifti::header_and_data_paths(&source)
-            .unwrap_or_else(|_| (source.clone(), source.clone()));
-        let mut files = vec![header.clone()];
-        if data != header {
-            files.push(data);
-        }
-        for file in files {
-            let name = file
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let bytes = std::fs::read(&file).map_err(|source| StoreError::Io {
-                path: file.clone(),
-                source,
-            })?;
-            folder.write(
-                &class.join(safe_file_name(&format!("{}_{name}", item.id))?),
-                &bytes,
-            )?;
-        }
+        super::copy_source(
+            &folder,
+            &class,
+            &format!("{}_", item.id),
+            &project.resolve(&item),
+        )?;
         written += 1;
     }
     folder.finish()?;

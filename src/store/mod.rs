@@ -15,7 +15,7 @@ pub mod import;
 pub mod label_maps;
 pub mod names;
 pub mod offline;
-pub mod offline_exams;
+pub mod offline_tables;
 pub mod postgres;
 pub mod postgres_tls;
 pub mod push;
@@ -1347,6 +1347,58 @@ pub fn series_identity(series_uid: &str, files: &[PathBuf]) -> Result<String, St
         .collect())
 }
 
+/// Copies what `source` names into `folder` under `under`, each top-level
+/// name prefixed by `prefix`: a file; a NIfTI `.hdr` with its `.img`; a
+/// DICOM series folder (`FOLDER` or `FOLDER#UID`: its DICOM files, the
+/// folder's layout kept). Returns the path, relative to the folder, that
+/// names the copy as `source` names the original (the `.hdr`, the folder,
+/// `FOLDER#UID`). Files are streamed, never held whole.
+pub(crate) fn copy_source(
+    folder: &names::ExportFolder,
+    under: &Path,
+    prefix: &str,
+    source: &Path,
+) -> Result<PathBuf, StoreError> {
+    use crate::volume::dicom;
+    let prefixed = |path: &Path| -> Result<PathBuf, StoreError> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(under.join(names::safe_file_name(&format!("{prefix}{name}"))?))
+    };
+    let (target, selector) = dicom::split_selector(source);
+    if target.is_dir() {
+        let top = prefixed(&target)?;
+        let files = dicom::folder_files(&target).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        for file in files {
+            // folder_files lists what lies under `target`: the remainder is
+            // made of names read from that folder, never `..`.
+            let inside = file.strip_prefix(&target).unwrap_or(&file);
+            folder.copy_file(&top.join(inside), &file)?;
+        }
+        return Ok(match selector {
+            Some(selector) => dicom::series_path(&top, &selector),
+            None => top,
+        });
+    }
+    let (header, data) = crate::volume::nifti::header_and_data_paths(source)
+        .unwrap_or_else(|_| (source.to_path_buf(), source.to_path_buf()));
+    let mut files = vec![header.clone()];
+    if data != header {
+        files.push(data);
+    }
+    let mut named = None;
+    for file in &files {
+        let relative = prefixed(file)?;
+        folder.copy_file(&relative, file)?;
+        if named.is_none() || file == source {
+            named = Some(relative);
+        }
+    }
+    named.ok_or_else(|| StoreError::Invalid(format!("{} names no file", source.display())))
+}
+
 fn hash_file(file: &Path, hasher: &mut Sha256) -> Result<(), StoreError> {
     let io = |source| StoreError::Io {
         path: file.to_path_buf(),
@@ -1381,6 +1433,48 @@ mod tests {
             })
             .collect();
         (dir, project, ids)
+    }
+
+    #[test]
+    fn a_copied_source_is_named_as_the_original_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let photo = dir.path().join("a.png");
+        std::fs::write(&photo, b"photo bytes").unwrap();
+        // A DICOM series in a subfolder, beside a note and a hidden file
+        // that are not part of it.
+        let series = dir.path().join("ct");
+        let ct = crate::synth::phantom::ct_phantom(4, 1);
+        let slices = crate::volume::dicom::write::write_ct_series(
+            &ct,
+            &series.join("sub"),
+            1,
+            crate::volume::dicom::write::Encoding::ExplicitLittle,
+        )
+        .unwrap();
+        std::fs::write(series.join("notes.txt"), "not DICOM").unwrap();
+        std::fs::write(series.join(".hidden"), "skipped").unwrap();
+        let out = dir.path().join("out");
+        let folder = names::ExportFolder::create(&out).unwrap();
+        let images = Path::new("images");
+        let named_photo = copy_source(&folder, images, "7_", &photo).unwrap();
+        let selected = crate::volume::dicom::series_path(&series, "1.2.3");
+        let named_series = copy_source(&folder, images, "8_", &selected).unwrap();
+        folder.finish().unwrap();
+        assert_eq!(named_photo, Path::new("images/7_a.png"));
+        assert_eq!(
+            std::fs::read(out.join(&named_photo)).unwrap(),
+            b"photo bytes"
+        );
+        assert_eq!(named_series, Path::new("images/8_ct#1.2.3"));
+        let copied: Vec<_> = std::fs::read_dir(out.join("images/8_ct/sub"))
+            .unwrap()
+            .collect();
+        assert_eq!(copied.len(), slices);
+        let top: Vec<String> = std::fs::read_dir(out.join("images/8_ct"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(top, ["sub"], "only the DICOM files go");
     }
 
     #[test]

@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 
 use super::db::{Sql, args};
 use super::label_maps::MapFile;
-use super::names::{ExportFolder, safe_file_name};
-use super::offline_exams::{ExamRows, SYNCED_TABLES};
+use super::names::ExportFolder;
+use super::offline_tables::{CarriedTables, SYNCED_TABLES};
 use super::queue::WorkUnit;
 use super::{ADJUDICATOR, Project, StoreError, postgres};
 
@@ -60,7 +60,8 @@ pub struct OfflineCopy {
     pub remarks_waiting: usize,
     /// Made by the window when its server went away ([`fallback_copy`]).
     pub fallback: bool,
-    /// Eye grades and zone marks written in the copy, waiting.
+    /// Eye grades, zone marks, record edits and slice picks written in the
+    /// copy, waiting.
     pub grades_waiting: usize,
     /// Label maps painted (saved) in the copy, waiting.
     pub maps_waiting: usize,
@@ -80,6 +81,8 @@ pub struct SyncReport {
     pub remarks: usize,
     /// Eye grades and zone marks.
     pub grades: usize,
+    /// Edits of cases' records and slice picks.
+    pub case_edits: usize,
     /// Painted label maps (file and row).
     pub maps: usize,
     /// Offline labels older than the same annotator's later label of the
@@ -99,11 +102,6 @@ pub fn checkout(
     count: usize,
     hours: u32,
 ) -> Result<CheckoutReport, StoreError> {
-    if !server.schema().modalities.is_empty() {
-        return Err(StoreError::Invalid(
-            "a project of cases (several files per item) cannot be taken offline yet".into(),
-        ));
-    }
     let annotator = server.annotator(annotator)?;
     let items = server.items()?;
     let order: Vec<WorkUnit> = super::queue::queue_order(&items)
@@ -125,8 +123,8 @@ pub fn checkout(
         .collect();
     // A screening project's eyes go whole: every photograph of each exam
     // a claimed photograph belongs to (the others are not claimed).
-    let exams = super::offline_exams::ExamRows::read(server)?;
-    let claimed = exams.whole_exams(&claimed);
+    let tables = CarriedTables::read(server)?;
+    let claimed = tables.whole_exams(&claimed);
     let labels = server.all_current_labels()?;
     let remarks = server.all_remarks()?;
     // Each painter's current map of the copied items goes along, so
@@ -142,14 +140,23 @@ pub fn checkout(
     let folder = ExportFolder::create(destination)?;
     let mut local = Project::create(folder.path(), server.schema())?;
     let mut rows = Vec::new();
+    let mut case_files = BTreeMap::new();
     for item in items.iter().filter(|i| claimed.contains(&i.id)) {
-        rows.push((item, copy_item_files(server, item, &folder)?));
+        match tables.case_files(item.id) {
+            Some(files) => {
+                let (stored, by_role) = copy_case_files(server, item, files, &folder)?;
+                rows.push((item, stored));
+                case_files.insert(item.id, by_role);
+            }
+            None => rows.push((item, copy_item_files(server, item, &folder)?)),
+        }
     }
     let of = offline_of(server.root());
     let carried = Carried {
         labels: &labels,
         remarks: &remarks,
-        exams: &exams,
+        tables: &tables,
+        case_files: &case_files,
         maps: &maps,
     };
     write_copy(&mut local, &rows, &carried, &of, &annotator, false)?;
@@ -173,7 +180,9 @@ type RemarksByItem = BTreeMap<i64, BTreeMap<String, super::Remark>>;
 struct Carried<'a> {
     labels: &'a LabelsByItem,
     remarks: &'a RemarksByItem,
-    exams: &'a ExamRows,
+    tables: &'a CarriedTables,
+    /// Each copied case's files as the copy stores them, by role.
+    case_files: &'a BTreeMap<i64, BTreeMap<String, String>>,
     /// Painted maps of the copied items (their files go into the copy).
     maps: &'a [MapFile],
 }
@@ -214,13 +223,13 @@ fn write_copy(
                 )?;
             }
         }
-        carried.exams.write(tx, &ids)?;
+        carried.tables.write(tx, &ids, carried.case_files)?;
         for (map, relative) in carried.maps.iter().zip(&map_files) {
             map.add_to(tx, &files_root, relative, false)?;
         }
         let maps_to: i64 = tx.value("SELECT coalesce(max(id), 0) FROM label_maps", args![])?;
-        super::set_meta(tx, &super::offline_exams::mark_key(MAPS), &maps_to.to_string())?;
-        for (key, to) in super::offline_exams::initial_marks(tx)? {
+        super::set_meta(tx, &super::offline_tables::mark_key(MAPS), &maps_to.to_string())?;
+        for (key, to) in super::offline_tables::initial_marks(tx)? {
             super::set_meta(tx, &key, &to.to_string())?;
         }
         let labels_to: i64 = tx.value("SELECT coalesce(max(id), 0) FROM annotations", args![])?;
@@ -259,14 +268,9 @@ pub fn fallback_copy(
     schema: &super::Schema,
     annotator: &str,
     held: &[HeldItem<'_>],
-    exams: &ExamRows,
+    tables: &CarriedTables,
     maps: &[MapFile],
 ) -> Result<PathBuf, StoreError> {
-    if !schema.modalities.is_empty() {
-        return Err(StoreError::Invalid(
-            "a project of cases (several files per item) cannot be worked on offline yet".into(),
-        ));
-    }
     super::check_stored_annotator(annotator)?;
     let folder = ExportFolder::create(destination)?;
     let mut local = Project::create(folder.path(), schema)?;
@@ -279,10 +283,23 @@ pub fn fallback_copy(
         .iter()
         .map(|h| (h.item.id, h.remarks.clone()))
         .collect();
+    // A case's files stay where this workstation reads them, like items'.
+    let case_files: BTreeMap<i64, BTreeMap<String, String>> = held
+        .iter()
+        .filter_map(|h| {
+            let files = tables.case_files(h.item.id)?;
+            let stored = files
+                .iter()
+                .map(|(role, (path, _))| (role.clone(), path.to_string_lossy().into_owned()))
+                .collect();
+            Some((h.item.id, stored))
+        })
+        .collect();
     let carried = Carried {
         labels: &labels,
         remarks: &remarks,
-        exams,
+        tables,
+        case_files: &case_files,
         maps,
     };
     write_copy(
@@ -312,33 +329,53 @@ fn offline_of(root: &Path) -> String {
     }
 }
 
-/// Copies an item's file (a `.hdr` with its `.img`) to `images/<id>_<name>`
-/// in the copy; returns the stored path of the item's own file.
+/// Copies what an item names (a file, a `.hdr` with its `.img`, a DICOM
+/// series folder) to `images/<id>_<name>` in the copy; returns its stored path.
 fn copy_item_files(
     server: &Project,
     item: &super::Item,
     folder: &ExportFolder,
 ) -> Result<String, StoreError> {
-    let source = server.resolve(item);
-    let (header, data) = crate::volume::nifti::header_and_data_paths(&source)
-        .unwrap_or_else(|_| (source.clone(), source.clone()));
-    let mut files = vec![header.clone()];
-    if data != header {
-        files.push(data);
-    }
-    let mut stored = None;
-    for file in files {
-        let name = file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let relative = Path::new("images").join(safe_file_name(&format!("{}_{name}", item.id))?);
-        folder.copy_file(&relative, &file)?;
-        if file == source || stored.is_none() {
-            stored = Some(relative.to_string_lossy().replace('\\', "/"));
+    let stored = super::copy_source(
+        folder,
+        Path::new("images"),
+        &format!("{}_", item.id),
+        &server.resolve(item),
+    )?;
+    Ok(stored.to_string_lossy().replace('\\', "/"))
+}
+
+/// Copies a case's files to `images/<id>_<role>_<name>` in the copy:
+/// returns the item's stored path (the copy of the file it names) and each
+/// role's stored path.
+fn copy_case_files(
+    server: &Project,
+    item: &super::Item,
+    files: &super::cases::CaseFiles,
+    folder: &ExportFolder,
+) -> Result<(String, BTreeMap<String, String>), StoreError> {
+    let own = server.resolve(item);
+    let mut by_role = BTreeMap::new();
+    let mut item_path = None;
+    for (role, (path, _)) in files {
+        let stored = super::copy_source(
+            folder,
+            Path::new("images"),
+            &format!("{}_{role}_", item.id),
+            path,
+        )?
+        .to_string_lossy()
+        .replace('\\', "/");
+        if *path == own || item_path.is_none() {
+            item_path = Some(stored.clone());
         }
+        by_role.insert(role.clone(), stored);
     }
-    stored.ok_or_else(|| StoreError::Invalid(format!("item {} has no file", item.id)))
+    let item_path = match item_path {
+        Some(path) => path,
+        None => copy_item_files(server, item, folder)?,
+    };
+    Ok((item_path, by_role))
 }
 
 /// Where `local` came from and what waits to sync; `None` when it is not an
@@ -374,7 +411,7 @@ pub fn offline_copy(local: &Project) -> Result<Option<OfflineCopy>, StoreError> 
     }))
 }
 
-/// Eye grades and zone marks written in the copy since its last sync.
+/// Eye grades, zone marks, record edits and slice picks written in the copy since its last sync.
 fn grades_waiting(local: &Project) -> Result<usize, StoreError> {
     let mut waiting = 0;
     for table in SYNCED_TABLES {
@@ -394,7 +431,7 @@ fn grades_waiting(local: &Project) -> Result<usize, StoreError> {
 /// The copy's last row of `table` the server has.
 fn table_mark(local: &Project, table: &str) -> Result<i64, StoreError> {
     Ok(
-        super::meta(&local.db, &super::offline_exams::mark_key(table))?
+        super::meta(&local.db, &super::offline_tables::mark_key(table))?
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
     )
@@ -483,7 +520,7 @@ fn sync_copy(
     check_rows(local, server, copy, labels.iter().chain(&remarks))?;
     let mut grades = Vec::new();
     for table in SYNCED_TABLES {
-        let rows = super::offline_exams::waiting_rows(local, table, table_mark(local, table)?)?;
+        let rows = super::offline_tables::waiting_rows(local, table, table_mark(local, table)?)?;
         if let Some((id, who, _)) = rows.iter().find(|(_, who, _)| *who != copy.annotator) {
             return Err(StoreError::Invalid(format!(
                 "the offline copy holds {table} by {} (row {id}); only {}'s work syncs — nothing was synced",
@@ -510,8 +547,12 @@ fn sync_copy(
         for (table, rows) in &grades {
             for (local_id, _, values) in rows {
                 if first_sync(tx, &copy_id, table, *local_id)? {
-                    super::offline_exams::push_row(tx, table, values)?;
-                    report.grades += 1;
+                    super::offline_tables::push_row(tx, table, values)?;
+                    if super::offline_tables::is_case_table(table) {
+                        report.case_edits += 1;
+                    } else {
+                        report.grades += 1;
+                    }
                 } else {
                     report.already += 1;
                 }
@@ -581,13 +622,17 @@ fn sync_copy(
     let (labels_to, remarks_to) = (last(&labels, labels_to), last(&remarks, remarks_to));
     local.write(|tx| {
         if let Some((last, _, _)) = maps.last() {
-            super::set_meta(tx, &super::offline_exams::mark_key(MAPS), &last.to_string())?;
+            super::set_meta(
+                tx,
+                &super::offline_tables::mark_key(MAPS),
+                &last.to_string(),
+            )?;
         }
         for (table, rows) in &grades {
             if let Some((last, _, _)) = rows.last() {
                 super::set_meta(
                     tx,
-                    &super::offline_exams::mark_key(table),
+                    &super::offline_tables::mark_key(table),
                     &last.to_string(),
                 )?;
             }

@@ -1,19 +1,24 @@
-//! What an offline copy of a screening project carries besides labels, so
-//! that eyes can be graded away from the server: the infants, exams and exam
-//! photographs of the copied items (every photograph of each exam touched,
-//! so an eye is never half there), the graders' current eye grades of those
-//! exams and their zone marks; and, at sync, the eye grades and zone marks
-//! written in the copy, pushed once each like its labels (`synced` uids).
-//! Painted label maps stay on the share: they are not carried.
+//! What an offline copy carries besides items, labels, remarks and painted
+//! maps, so that work goes on away from the server as on it:
+//! - a screening project's infants, exams and exam photographs of the
+//!   copied items (every photograph of each exam touched, so an eye is never
+//!   half there), the graders' current eye grades of those exams and their
+//!   zone marks;
+//! - a cases project's cases, their files by role (the newest per role) and
+//!   the whole history of their records and slice picks (so the current
+//!   values, the newest rows, are the server's).
+//!
+//! At sync, the eye grades, zone marks, record edits and slice picks
+//! written in the copy go back, once each like its labels (`synced` uids).
+use std::collections::{BTreeMap, BTreeSet};
 
-use std::collections::BTreeSet;
-
+use super::cases::CaseFiles;
 use super::db::{Row, Sql, Tx, Value};
 use super::{Project, StoreError};
 
 /// The tables carried, each with the columns copied (ids kept, so rows
 /// written in the copy name the server's exams and items).
-const TABLES: [(&str, &str); 5] = [
+const TABLES: [(&str, &str); 8] = [
     (
         "infants",
         "id, name, sex, ga_days, birth_weight_g, birth_date",
@@ -29,11 +34,29 @@ const TABLES: [(&str, &str); 5] = [
         "zone_marks",
         "item_id, annotator, disc_x, disc_y, fovea_x, fovea_y, disc_diameter_px, created_at",
     ),
+    ("cases", "item_id, name"),
+    (
+        "records",
+        "item_id, annotator, column_name, value, created_at",
+    ),
+    (
+        "slice_picks",
+        "item_id, role, annotator, slices, created_at",
+    ),
 ];
+
+/// Tables carried whole, oldest row first: their newest row is current.
+const HISTORIES: [&str; 2] = ["records", "slice_picks"];
 
 /// The tables whose rows written in a copy go back to the server: the
 /// grader's own work, append-only.
-pub const SYNCED_TABLES: [&str; 2] = ["eye_grades", "zone_marks"];
+pub const SYNCED_TABLES: [&str; 4] = ["eye_grades", "zone_marks", "records", "slice_picks"];
+
+/// Whether a synced table holds work on cases (record edits, slice picks)
+/// rather than eyes.
+pub fn is_case_table(table: &str) -> bool {
+    HISTORIES.contains(&table)
+}
 
 /// The columns of a carried table.
 fn columns(table: &str) -> &'static str {
@@ -43,21 +66,20 @@ fn columns(table: &str) -> &'static str {
         .map_or("", |(_, columns)| columns)
 }
 
-/// The exam rows of a project as an offline copy needs them, read while
-/// the server answers (a window keeps one to fall back on).
+/// The exam and case rows of a project as an offline copy needs them, read
+/// while the server answers (a window keeps one to fall back on).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct ExamRows {
+pub struct CarriedTables {
     /// Per table of [`TABLES`], its rows (columns as listed there).
     tables: Vec<(&'static str, Vec<Row>)>,
+    /// Each case's newest file per role, by item id.
+    case_files: BTreeMap<i64, CaseFiles>,
 }
 
-impl ExamRows {
-    /// Every exam row of `project` (none where it has no exams); eye grades
-    /// and zone marks as each grader's current ones.
+impl CarriedTables {
+    /// Every exam and case row of `project` (none where it has neither);
+    /// eye grades and zone marks as each grader's current ones.
     pub fn read(project: &Project) -> Result<Self, StoreError> {
-        if !project.has_table("exam_images")? {
-            return Ok(Self::default());
-        }
         let mut tables = Vec::new();
         for (table, columns) in TABLES {
             let current = match table {
@@ -69,6 +91,7 @@ impl ExamRows {
                     " z WHERE id = (SELECT max(id) FROM zone_marks n WHERE n.item_id = z.item_id \
                      AND n.annotator = z.annotator)"
                 }
+                _ if HISTORIES.contains(&table) => " ORDER BY id",
                 _ => "",
             };
             if !project.has_table(table)? {
@@ -79,7 +102,15 @@ impl ExamRows {
                 .query(&format!("SELECT {columns} FROM {table}{current}"), &[])?;
             tables.push((table, rows));
         }
-        Ok(Self { tables })
+        Ok(Self {
+            tables,
+            case_files: project.hashed_case_files()?,
+        })
+    }
+
+    /// A case's files (`None`: the item is not a case).
+    pub fn case_files(&self, item: i64) -> Option<&CaseFiles> {
+        self.case_files.get(&item)
     }
 
     fn rows(&self, table: &str) -> &[Row] {
@@ -112,8 +143,15 @@ impl ExamRows {
             .collect()
     }
 
-    /// Writes the rows that belong to `items` into a new copy.
-    pub fn write(&self, tx: &Tx, items: &BTreeSet<i64>) -> Result<(), StoreError> {
+    /// Writes the rows that belong to `items` into a new copy; each case's
+    /// files as `stored_files` names them there (role, stored path), with
+    /// the hashes read from the server.
+    pub fn write(
+        &self,
+        tx: &Tx,
+        items: &BTreeSet<i64>,
+        stored_files: &BTreeMap<i64, BTreeMap<String, String>>,
+    ) -> Result<(), StoreError> {
         let exams = self.exams_of(items);
         let infants: BTreeSet<i64> = self
             .rows("exams")
@@ -126,7 +164,7 @@ impl ExamRows {
             let (column, keep): (usize, &BTreeSet<i64>) = match *table {
                 "infants" => (0, &infants),
                 "exams" => (0, &exams),
-                "exam_images" | "zone_marks" => (0, items),
+                "exam_images" | "zone_marks" | "cases" | "records" | "slice_picks" => (0, items),
                 _ => (0, &exams),
             };
             let columns = columns(table);
@@ -140,6 +178,27 @@ impl ExamRows {
                 if row.get::<i64>(column).is_ok_and(|id| keep.contains(&id)) {
                     tx.execute(&insert, &row.0)?;
                 }
+            }
+        }
+        for (item, roles) in stored_files {
+            for (role, stored) in roles {
+                let hash = self
+                    .case_files(*item)
+                    .and_then(|files| files.get(role))
+                    .map(|(_, hash)| hash.clone())
+                    .ok_or_else(|| {
+                        StoreError::Invalid(format!("case {item} has no {role} on the server"))
+                    })?;
+                tx.execute(
+                    "INSERT INTO case_files (item_id, role, path, content_hash) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                    &[
+                        Value::Int(*item),
+                        Value::Text(role.clone()),
+                        Value::Text(stored.clone()),
+                        Value::Text(hash),
+                    ],
+                )?;
             }
         }
         Ok(())
