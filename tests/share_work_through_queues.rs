@@ -749,6 +749,85 @@ fn session(window: &Window) -> &loupe::app::ProjectSession {
     window.state().state().session.as_ref().unwrap()
 }
 
+/// The window on a folder project as `annotator` (settings in its own data folder).
+fn folder_window(root: &Path, annotator: &str) -> (Window, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(
+        data.path().join("settings.json"),
+        format!("{{\"annotator\": \"{annotator}\", \"recent_projects\": []}}"),
+    )
+    .unwrap();
+    (common::window_on(root, data.path().to_path_buf()), data)
+}
+
+#[test]
+fn windows_on_a_shared_folder_claim_what_next_hands_out_once_labels_per_item_is_set() {
+    use loupe::app::LabelingCommand;
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("rop");
+    let r = root.to_str().unwrap();
+    run_ok(&["project", "init", r, "--schema", "rop"]);
+    for i in 0..4 {
+        let path = work.path().join(format!("eye{i}.png"));
+        write_png(&path, 30 + i * 30);
+        run_ok(&["import", r, path.to_str().unwrap()]);
+    }
+    let ids: Vec<i64> = Project::open(&root)
+        .unwrap()
+        .items()
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    // By default (every grader labels every item) a folder window walks the
+    // list and claims nothing: two graders open on the same item.
+    let (ana, _a) = folder_window(&root, "ana");
+    let (ben, _b) = folder_window(&root, "ben");
+    assert_eq!(
+        (selected(&ana), selected(&ben)),
+        (Some(ids[1]), Some(ids[1]))
+    );
+    drop((ana, ben));
+    let leases = || -> i64 {
+        let db = rusqlite::Connection::open(root.join("loupe.sqlite")).unwrap();
+        db.query_row(
+            "SELECT count(*) FROM leases WHERE expires_ms > 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap_or(0)
+    };
+    assert_eq!(
+        leases(),
+        0,
+        "a folder window without a queue claims nothing"
+    );
+
+    // One label per item: each window is handed an item of its own, and
+    // Next goes on past what the other holds.
+    run_ok(&["project", "settings", r, "--labels-per-item", "1"]);
+    let (ana, _a) = folder_window(&root, "ana");
+    let (mut ben, _b) = folder_window(&root, "ben");
+    assert_eq!(selected(&ana), Some(ids[1]));
+    assert_eq!(selected(&ben), Some(ids[2]));
+    for expected in [ids[3], ids[0], ids[2]] {
+        ben.state_mut().apply(LabelingCommand::NextUnlabeled);
+        ben.run();
+        assert_eq!(
+            selected(&ben),
+            Some(expected),
+            "never ana's item {}",
+            ids[1]
+        );
+    }
+    assert_eq!(leases(), 2, "one lease each, ben's earlier ones let go");
+    let out = run_ok(&["next", r, "--annotator", "carl"]);
+    assert!(
+        !out.starts_with(&format!("{} ", ids[1])) && !out.starts_with(&format!("{} ", ids[2])),
+        "the command line's queue sees the windows' claims: {out}"
+    );
+}
+
 #[test]
 fn a_window_that_loses_its_server_works_offline_and_comes_back() {
     use loupe::app::LabelingCommand;

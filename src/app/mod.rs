@@ -719,7 +719,7 @@ impl AppState {
             Command::Window(c) => self.apply_window(c),
             Command::Team(c) => self.apply_team(c),
             Command::Exam(exams::ExamCommand::NextUngradedByMe)
-                if self.session.as_ref().is_some_and(|s| s.is_shared()) =>
+                if self.session.as_ref().is_some_and(|s| s.uses_queue()) =>
             {
                 let annotator = self.settings.annotator.clone();
                 match self.session.as_mut().map(|s| s.claim_next_eye(&annotator)) {

@@ -211,6 +211,17 @@ impl ProjectSession {
         self.project.is_shared()
     }
 
+    /// Whether *Next* claims what it hands out: on a team project, and on a
+    /// folder whose labels per item were set to a number (a folder several
+    /// graders share); elsewhere it walks the list and writes nothing.
+    pub fn uses_queue(&self) -> bool {
+        self.project.is_shared()
+            || self
+                .project
+                .queue_settings()
+                .is_ok_and(|s| s.labels_per_item.is_some())
+    }
+
     /// On a team project: whether the server answers (`None` elsewhere).
     pub fn online(&self) -> Option<bool> {
         self.changes.as_ref().map(|c| c.online())
@@ -373,7 +384,7 @@ impl ProjectSession {
     /// hands `annotator` (a claim: others are handed other items while it
     /// is open), which may be an item a reviewer returned to them.
     fn pick(&mut self, annotator: &str, order: &[i64]) -> Result<Option<i64>, StoreError> {
-        if !self.project.is_shared() {
+        if !self.uses_queue() {
             return Ok(order.first().copied());
         }
         let Some((id, claim)) = self.project.claim_next_item(annotator, order)? else {
@@ -520,7 +531,7 @@ impl ProjectSession {
             + 1;
         let start = start.min(all.len());
         let rotated: Vec<i64> = all[start..].iter().chain(&all[..start]).copied().collect();
-        let order: Vec<i64> = if self.project.is_shared() {
+        let order: Vec<i64> = if self.uses_queue() {
             // The queue decides (returned items, labels per item, leases).
             rotated
         } else {
