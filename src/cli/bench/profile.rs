@@ -398,6 +398,7 @@ fn report(
                 "ops": ops,
                 "gemm_1024x576x1024_gflops": rates.gemm_gflops,
                 "kernels": if s.loupe_kernels { "loupe" } else { "burn" },
+                "matrix_simd": kernels::matrix_simd(),
                 "conv3x3_64_16x32x32_forward_gflops": { "burn": rates.conv_burn_gflops, "loupe": rates.conv_loupe_gflops },
                 "conv3x3_64_16x32x32_forward_backward_gflops_loupe": rates.conv_loupe_training_gflops,
             })
@@ -440,7 +441,8 @@ fn report(
         s.batch as f64 / step
     );
     println!(
-        "kernels: matrix product 1024×576×1024 {:.1} GFLOP/s; 3×3 convolution 64→64 on 16×64×32×32: forward by Burn {:.1} GFLOP/s, by Loupe {:.1} GFLOP/s; forward + backward by Loupe {:.1} GFLOP/s",
+        "kernels: matrix products on {}; matrix product 1024×576×1024 {:.1} GFLOP/s; 3×3 convolution 64→64 on 16×64×32×32: forward by Burn {:.1} GFLOP/s, by Loupe {:.1} GFLOP/s; forward + backward by Loupe {:.1} GFLOP/s",
+        kernels::matrix_simd(),
         rates.gemm_gflops,
         rates.conv_burn_gflops,
         rates.conv_loupe_gflops,

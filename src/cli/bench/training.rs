@@ -190,8 +190,13 @@ pub fn throughput(s: &ThroughputSettings, json: bool) -> anyhow::Result<()> {
         }
     };
     say(format!(
-        "ResNet-18-style, width {}, input {} px, batch {}, Adam; median of {} steps after 2 warm-up steps; {} CPU threads",
-        s.width, s.input_size, s.batch, s.steps, s.threads
+        "ResNet-18-style, width {}, input {} px, batch {}, Adam; median of {} steps after 2 warm-up steps; {} CPU threads; CPU matrix products on {} (chosen at run time)",
+        s.width,
+        s.input_size,
+        s.batch,
+        s.steps,
+        s.threads,
+        crate::train::kernels::matrix_simd()
     ));
     say(format!(
         "{:<72} {:<14} {:>10} {:>10}",
@@ -273,7 +278,14 @@ pub fn throughput(s: &ThroughputSettings, json: bool) -> anyhow::Result<()> {
     }
     let peer = serde_json::json!({ "torch": peer_name, "rows": peer_rows, "error": peer_error });
     if json {
-        println!("{}", serde_json::json!({ "rows": rows, "peer": peer }));
+        println!(
+            "{}",
+            serde_json::json!({
+                "rows": rows,
+                "peer": peer,
+                "matrix_simd": crate::train::kernels::matrix_simd(),
+            })
+        );
     }
     Ok(())
 }

@@ -35,6 +35,33 @@ use burn::tensor::{DType, Tensor, TensorData};
 use conv::ConvGeometry;
 use group_norm::GroupShape;
 
+/// The widest vector instructions the matrix products (gemm, Loupe's and
+/// Burn's flex) use on this CPU. gemm is built with every x86-64 level up
+/// to AVX-512 (its `x86-v4` feature) and picks one per call from what the
+/// CPU reports at run time, so one binary runs on any x86-64 and uses what
+/// it has; this asks the CPU the same questions in the same order.
+pub fn matrix_simd() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return "AVX-512 (x86-64-v4)";
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return "AVX2 + FMA (x86-64-v3)";
+        }
+        "SSE2 (x86-64 baseline)"
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        "NEON"
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        "scalar"
+    }
+}
+
 /// Convolution kernels a backend may replace. The default bodies are
 /// Burn's own operations.
 #[backend_extension(Flex, Autodiff)]
