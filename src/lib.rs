@@ -10,9 +10,11 @@
 //! - [`synth`]: deterministic generated data.
 //! - [`paint`]: label-map painting tools, strokes, undo, volumes and Dice (no window).
 //! - [`rop`]: retinopathy of prematurity graded per eye and exam (ICROP3, ETROP), pure rules.
-//! - [`durable`]: crash-safe small-file writes; [`rng`]: the one seeded generator.
+//! - [`durable`]: crash-safe small-file writes; [`rng`]: the one seeded generator;
+//!   [`allocator`]: the C allocator keeps what training frees.
 //! - [`app`]: state and commands; [`ui`]: the panels; [`cli`]: subcommands.
 
+pub mod allocator;
 pub mod app;
 pub mod cli;
 pub mod demo;

@@ -395,6 +395,7 @@ impl Trainer {
         order: &EpochOrder,
     ) -> Result<(Scalars, usize), TrainError> {
         let batch = self.batch(step, order);
+        super::phases::mark(super::phases::BATCH);
         let learning_rate = self.learning_rate();
         let context = StepContext {
             learning_rate,
@@ -419,6 +420,7 @@ impl Trainer {
         }
         check_finite(&values, epoch, self.global_step)?;
         self.global_step += 1;
+        super::phases::mark(super::phases::BOOKKEEPING);
         Ok((values, batch.images()))
     }
 

@@ -5,7 +5,7 @@
 //! Layers, each importing only those below it:
 //! - leaves: [`spec`] (what a method is, its declared settings), [`events`],
 //!   [`losses`], [`schedule`], [`ema`], [`augment`], [`metrics`],
-//!   [`models`], [`kernels`];
+//!   [`models`], [`kernels`], [`phases`];
 //! - [`config`]: a run's settings, their limits, the input/model rules;
 //! - [`step`]: batches, models and the step traits; [`gradients`];
 //! - [`methods`]: one file per method, and the registry;
@@ -35,6 +35,7 @@ pub mod metrics;
 pub mod mil;
 pub mod models;
 pub mod optimisation;
+pub mod phases;
 pub mod presets;
 pub mod run;
 pub mod runs;

@@ -41,6 +41,9 @@ pub struct ThroughputSettings {
 struct Throughput {
     median_step_seconds: f64,
     images_per_second: f64,
+    /// Each phase of the step (`train::phases`), mean seconds over the
+    /// timed steps, in the order the step runs them (empty for the peer).
+    phases: Vec<(&'static str, f64)>,
 }
 
 /// `count` random images of `size` pixels with labels cycling over `classes`.
@@ -105,20 +108,35 @@ fn time_steps(
         None,
     )?;
     let mut seconds = Vec::with_capacity(s.steps);
+    let mut phases: Vec<(&'static str, f64)> = Vec::new();
     for step in 0..s.steps + 2 {
         let order = trainer.shuffle_epoch();
+        crate::train::phases::start();
         let started = Instant::now();
         // Each step reads its loss back, so the time includes the device's work.
         trainer.step(0, 0, &order)?;
+        let elapsed = started.elapsed().as_secs_f64();
+        let spent = crate::train::phases::finish();
         if step >= 2 {
-            seconds.push(started.elapsed().as_secs_f64());
+            seconds.push(elapsed);
+            for (name, time) in spent {
+                match phases.iter_mut().find(|(n, _)| *n == name) {
+                    Some((_, total)) => *total += time.as_secs_f64(),
+                    None => phases.push((name, time.as_secs_f64())),
+                }
+            }
         }
+    }
+    let timed = seconds.len().max(1) as f64;
+    for (_, total) in &mut phases {
+        *total /= timed;
     }
     seconds.sort_by(f64::total_cmp);
     let median = seconds[seconds.len() / 2];
     Ok(Throughput {
         median_step_seconds: median,
         images_per_second: s.batch as f64 / median,
+        phases,
     })
 }
 
@@ -174,6 +192,7 @@ fn torch_peer(
         Throughput {
             median_step_seconds: number("median_step_seconds"),
             images_per_second: number("images_per_second"),
+            phases: Vec::new(),
         },
     ))
 }
@@ -210,24 +229,33 @@ pub fn throughput(s: &ThroughputSettings, json: bool) -> anyhow::Result<()> {
             t.median_step_seconds * 1e3,
             t.images_per_second
         ));
+        let phases: serde_json::Map<String, serde_json::Value> = t
+            .phases
+            .iter()
+            .map(|(phase, seconds)| ((*phase).to_string(), (seconds * 1e3).into()))
+            .collect();
         serde_json::json!({
             "device": name,
             "method": method,
             "ms_per_step": t.median_step_seconds * 1e3,
             "images_per_s": t.images_per_second,
             "threads": s.threads,
+            "phases_ms": phases,
         })
     };
-    // (device, its name in the table, Loupe's CPU kernels on).
+    // (device, its name in the table, Loupe's CPU kernels on, its phases
+    // printed: flex runs each op as it is called, so the phases are its own).
     let mut devices = vec![
         (
             device::flex(),
             "flex (CPU), Loupe's kernels".to_string(),
             true,
+            true,
         ),
         (
             device::flex(),
             "flex (CPU), Burn's convolution".to_string(),
+            false,
             false,
         ),
     ];
@@ -235,15 +263,16 @@ pub fn throughput(s: &ThroughputSettings, json: bool) -> anyhow::Result<()> {
         Ok(render_state) => match crate::app::training::display_compute(&render_state) {
             Ok(compute) => {
                 let name = compute.description.clone();
-                devices.push((compute, name, true));
+                devices.push((compute, name, true, false));
             }
             Err(e) => say(format!("wgpu: not measured ({e})")),
         },
         Err(e) => say(format!("wgpu: not measured ({e})")),
     }
     let mut rows = Vec::new();
+    let mut traced = Vec::new();
     let kernels_were = crate::train::kernels::enabled();
-    for (compute, name, kernels) in &devices {
+    for (compute, name, kernels, trace) in &devices {
         crate::train::kernels::set_enabled(*kernels);
         for method in [
             crate::train::methods::supervised::METHOD,
@@ -252,9 +281,26 @@ pub fn throughput(s: &ThroughputSettings, json: bool) -> anyhow::Result<()> {
             let timed =
                 crate::train::threads::with_threads(s.threads, || time_steps(compute, method, s))??;
             rows.push(row(name, method.name(), &timed));
+            if *trace {
+                traced.push((method.name(), timed));
+            }
         }
     }
     crate::train::kernels::set_enabled(kernels_were);
+    for (method, timed) in &traced {
+        say(format!(
+            "  flex, Loupe's kernels, {method}: phases of the step, mean ms over the timed steps"
+        ));
+        for (phase, seconds) in &timed.phases {
+            say(format!("    {phase:<32} {:>8.1}", seconds * 1e3));
+        }
+        let listed: f64 = timed.phases.iter().map(|(_, s)| s).sum();
+        say(format!(
+            "    {:<32} {:>8.1}",
+            "sum of the phases",
+            listed * 1e3
+        ));
+    }
     let mut peer_rows = Vec::new();
     let mut peer_name = None;
     let mut peer_error = None;

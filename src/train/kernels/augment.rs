@@ -97,58 +97,93 @@ fn plane_noise(seed: u32, channel: usize, len: usize, out: &mut Vec<f32>) {
     }));
 }
 
-/// Perturbs `images` (`batch × channels × height × width`).
+/// Where one output pixel samples its source: the top-left source pixel,
+/// the steps to its right and lower neighbours (0 at the border, which
+/// repeats), and the bilinear weights.
+#[derive(Clone, Copy, Default)]
+struct Tap {
+    top_left: u32,
+    right: u32,
+    down: u32,
+    fx: f32,
+    fy: f32,
+}
+
+/// The taps of one image's draw, pixel by pixel: the same for each of its
+/// channels, so they are worked out once per image, not once per plane.
+fn image_taps(draw: &ImageDraw, height: usize, width: usize, taps: &mut Vec<Tap>) {
+    taps.clear();
+    let (sin, cos) = draw.angle.sin_cos();
+    for j in 0..height {
+        // Pixel centres in [−1, 1], as the composed path builds its grid.
+        let gy = (2 * j + 1) as f32 / height as f32 - 1.0;
+        for i in 0..width {
+            let gx = (2 * i + 1) as f32 / width as f32 - 1.0;
+            let sx = cos * gx - sin * gy + draw.shift[0];
+            let sy = sin * gx + cos * gy + draw.shift[1];
+            // Back to pixel coordinates (align_corners = false), border-clamped.
+            let mut x = ((sx + 1.0) * width as f32 - 1.0) / 2.0;
+            let y = ((sy + 1.0) * height as f32 - 1.0) / 2.0;
+            if draw.flip {
+                x = (width - 1) as f32 - x;
+            }
+            let x = x.clamp(0.0, (width - 1) as f32);
+            let y = y.clamp(0.0, (height - 1) as f32);
+            let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+            taps.push(Tap {
+                top_left: (y0 * width + x0) as u32,
+                right: u32::from(x0 + 1 < width),
+                down: if y0 + 1 < height { width as u32 } else { 0 },
+                fx: x - x0 as f32,
+                fy: y - y0 as f32,
+            });
+        }
+    }
+}
+
+/// Perturbs `images` (`batch × channels × height × width`), one image per
+/// task: its taps once, then each channel plane through them.
 pub fn apply(images: &[f32], dims: [usize; 4], draws: &[ImageDraw]) -> Vec<f32> {
     let [batch, channels, height, width] = dims;
     let image = channels * height * width;
     assert_eq!(images.len(), batch * image, "augmentation input size");
     assert_eq!(draws.len(), batch, "one draw per image");
+    assert!(
+        u32::try_from(height * width).is_ok(),
+        "an image plane over 2³² pixels"
+    );
     let mut out = vec![0.0f32; images.len()];
     if image == 0 {
         return out;
     }
     let plane = height * width;
-    out.par_chunks_mut(plane)
-        .enumerate()
-        .for_each_init(Vec::new, |noise, (index, out_plane)| {
-            let (n, channel) = (index / channels, index % channels);
+    out.par_chunks_mut(image).enumerate().for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(taps, noise), (n, out_image)| {
             let draw = draws[n];
-            let source = &images[index * plane..][..plane];
-            if draw.noise_sd != 0.0 {
-                plane_noise(draw.noise_seed, channel, plane, noise);
-            } else {
-                noise.clear();
-                noise.resize(plane, 0.0);
-            }
-            let (sin, cos) = draw.angle.sin_cos();
-            for j in 0..height {
-                // Pixel centres in [−1, 1], as the composed path builds its grid.
-                let gy = (2 * j + 1) as f32 / height as f32 - 1.0;
-                for i in 0..width {
-                    let gx = (2 * i + 1) as f32 / width as f32 - 1.0;
-                    let sx = cos * gx - sin * gy + draw.shift[0];
-                    let sy = sin * gx + cos * gy + draw.shift[1];
-                    // Back to pixel coordinates (align_corners = false), border-clamped.
-                    let mut x = ((sx + 1.0) * width as f32 - 1.0) / 2.0;
-                    let y = ((sy + 1.0) * height as f32 - 1.0) / 2.0;
-                    if draw.flip {
-                        x = (width - 1) as f32 - x;
-                    }
-                    let x = x.clamp(0.0, (width - 1) as f32);
-                    let y = y.clamp(0.0, (height - 1) as f32);
-                    let (x0, y0) = (x.floor() as usize, y.floor() as usize);
-                    let (x1, y1) = ((x0 + 1).min(width - 1), (y0 + 1).min(height - 1));
-                    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
-                    let top = source[y0 * width + x0] * (1.0 - fx) + source[y0 * width + x1] * fx;
+            image_taps(&draw, height, width, taps);
+            for channel in 0..channels {
+                let at = channel * plane;
+                let source = &images[n * image + at..][..plane];
+                let out_plane = &mut out_image[at..at + plane];
+                for (out, tap) in out_plane.iter_mut().zip(taps.iter()) {
+                    let k = tap.top_left as usize;
+                    let (right, down) = (tap.right as usize, tap.down as usize);
+                    let top = source[k] * (1.0 - tap.fx) + source[k + right] * tap.fx;
                     let bottom =
-                        source[y1 * width + x0] * (1.0 - fx) + source[y1 * width + x1] * fx;
-                    let value = top * (1.0 - fy) + bottom * fy;
-                    let k = j * width + i;
-                    out_plane[k] =
-                        value * draw.contrast + draw.brightness + draw.noise_sd * noise[k];
+                        source[k + down] * (1.0 - tap.fx) + source[k + down + right] * tap.fx;
+                    let value = top * (1.0 - tap.fy) + bottom * tap.fy;
+                    *out = value * draw.contrast + draw.brightness;
+                }
+                if draw.noise_sd != 0.0 {
+                    plane_noise(draw.noise_seed, channel, plane, noise);
+                    for (out, z) in out_plane.iter_mut().zip(noise.iter()) {
+                        *out += draw.noise_sd * z;
+                    }
                 }
             }
-        });
+        },
+    );
     out
 }
 

@@ -289,14 +289,20 @@ impl TrainingMethod for MeanTeacher {
             Some(unlabeled) => Tensor::cat(vec![batch.labeled.clone(), unlabeled.clone()], 0),
             None => batch.labeled.clone(),
         };
-        let (student_logits, student_features) =
-            student.forward(augment_input(images.clone(), context.config));
+        use crate::train::phases::{self, mark};
+        let input = augment_input(images.clone(), context.config);
+        mark(phases::AUGMENT);
+        let (student_logits, student_features) = student.forward(input);
+        mark(phases::FORWARD);
         // The teacher sees its own perturbation, without autodiff.
+        let input = augment_input(images.without_autodiff(), context.config);
+        mark(phases::AUGMENT);
         let (teacher_logits, teacher_features) = teacher_outputs(
             &teacher,
-            augment_input(images.without_autodiff(), context.config),
+            input,
             config.switch(&TEACHER_DROPOUT).then_some(config.dropout),
         );
+        mark(phases::TEACHER_FORWARD);
         let weight = consistency_weight(config, context.epoch_progress);
         let alpha = ema_alpha(context.global_step, config.number(&EMA_DECAY));
         let terms = terms(
@@ -315,6 +321,7 @@ impl TrainingMethod for MeanTeacher {
                 .clone()
                 .filter(|_| config.switch(&CLASS_WEIGHTED_CONSISTENCY)),
         );
+        mark(phases::LOSSES);
         let values = Scalars::from([
             ("loss/ce".into(), scalar(&terms.ce)),
             ("loss/focal".into(), scalar(&terms.focal)),
@@ -324,9 +331,15 @@ impl TrainingMethod for MeanTeacher {
             ("schedule/consistency_weight".into(), weight),
             ("schedule/ema_alpha".into(), alpha),
         ]);
-        let grads = GradientsParams::from_grads(terms.total.backward(), &student);
+        mark(phases::READ_BACK);
+        let gradients = terms.total.backward();
+        mark(phases::BACKWARD);
+        let grads = GradientsParams::from_grads(gradients, &student);
+        mark(phases::GRADIENTS);
         let student = optimizer.step(context.learning_rate, student, grads);
+        mark(phases::OPTIMIZER);
         let teacher = ema_update(teacher, &student.valid(), alpha);
+        mark(phases::EMA);
         (
             Models {
                 student,

@@ -44,21 +44,31 @@ impl TrainingMethod for Supervised {
         batch: &Batch,
         context: &StepContext,
     ) -> (Models, Scalars) {
+        use crate::train::phases::{self, mark};
         let student = models.student;
-        let (logits, _) = student.forward(augment_input(batch.labeled.clone(), context.config));
+        let input = augment_input(batch.labeled.clone(), context.config);
+        mark(phases::AUGMENT);
+        let (logits, _) = student.forward(input);
+        mark(phases::FORWARD);
         let (ce, focal, loss) = classification(
             logits,
             batch.labels.clone(),
             &context.config.loss,
             batch.weights.clone(),
         );
+        mark(phases::LOSSES);
         let values = Scalars::from([
             ("loss/ce".into(), scalar(&ce)),
             ("loss/focal".into(), scalar(&focal)),
             ("loss/total".into(), scalar(&loss)),
         ]);
-        let grads = GradientsParams::from_grads(loss.backward(), &student);
+        mark(phases::READ_BACK);
+        let gradients = loss.backward();
+        mark(phases::BACKWARD);
+        let grads = GradientsParams::from_grads(gradients, &student);
+        mark(phases::GRADIENTS);
         let student = optimizer.step(context.learning_rate, student, grads);
+        mark(phases::OPTIMIZER);
         (
             Models {
                 student,

@@ -1,0 +1,104 @@
+//! Where a training step's time goes, phase by phase (`loupe bench
+//! training` prints it): the trainer and the methods mark the end of each
+//! phase — batch assembly, augmentation, forward, losses, read-backs,
+//! backward, gradients to parameters, optimizer, teacher update. Nothing is
+//! recorded unless a bench started the clock on this thread (a thread-local
+//! clock: runs on other threads are untouched, and a mark costs one check).
+//! On the CPU (flex) Burn's operations run as they are called, so the wall
+//! time between two marks is that phase's work; on wgpu it is only the time
+//! to queue it, and the device's work lands in the next read-back.
+
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
+
+/// Reading the step's images into tensors.
+pub const BATCH: &str = "batch: images to tensors";
+/// The random perturbation of the input (flip, affine, noise).
+pub const AUGMENT: &str = "augmentation";
+/// The student's forward pass.
+pub const FORWARD: &str = "forward (student)";
+/// The teacher's forward pass, without autodiff.
+pub const TEACHER_FORWARD: &str = "forward (teacher)";
+/// The loss terms from the logits.
+pub const LOSSES: &str = "loss terms";
+/// The loss values read back for the curves.
+pub const READ_BACK: &str = "loss read-backs";
+/// Autodiff's backward pass.
+pub const BACKWARD: &str = "backward";
+/// Gradients matched to the model's parameters.
+pub const GRADIENTS: &str = "gradients to parameters";
+/// The optimizer's update of the parameters.
+pub const OPTIMIZER: &str = "optimizer (Adam)";
+/// The teacher's exponential moving average.
+pub const EMA: &str = "teacher EMA update";
+/// The trainer's own work after the method's step.
+pub const BOOKKEEPING: &str = "trainer bookkeeping";
+
+struct Clock {
+    last: Instant,
+    phases: Vec<(&'static str, Duration)>,
+}
+
+thread_local! {
+    static CLOCK: RefCell<Option<Clock>> = const { RefCell::new(None) };
+}
+
+/// Starts recording on this thread: the next mark ends the first phase.
+pub fn start() {
+    CLOCK.with(|clock| {
+        *clock.borrow_mut() = Some(Clock {
+            last: Instant::now(),
+            phases: Vec::new(),
+        });
+    });
+}
+
+/// Ends the phase `name`: the time since the last mark (or the start) is
+/// added to it. Does nothing when no clock runs on this thread.
+pub fn mark(name: &'static str) {
+    CLOCK.with(|clock| {
+        if let Some(clock) = clock.borrow_mut().as_mut() {
+            let now = Instant::now();
+            let spent = now - clock.last;
+            clock.last = now;
+            match clock.phases.iter_mut().find(|(phase, _)| *phase == name) {
+                Some((_, total)) => *total += spent,
+                None => clock.phases.push((name, spent)),
+            }
+        }
+    });
+}
+
+/// Stops recording: each phase's time, in the order first marked.
+pub fn finish() -> Vec<(&'static str, Duration)> {
+    CLOCK.with(|clock| {
+        clock
+            .borrow_mut()
+            .take()
+            .map(|c| c.phases)
+            .unwrap_or_default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_add_up_in_the_order_first_marked_and_only_while_started() {
+        mark(BATCH);
+        assert!(finish().is_empty(), "nothing without a started clock");
+        start();
+        std::thread::sleep(Duration::from_millis(20));
+        mark(BATCH);
+        mark(FORWARD);
+        std::thread::sleep(Duration::from_millis(10));
+        mark(BATCH);
+        let phases = finish();
+        let names: Vec<&str> = phases.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, [BATCH, FORWARD]);
+        assert!(phases[0].1 >= Duration::from_millis(30), "{phases:?}");
+        assert!(phases[1].1 < Duration::from_millis(10), "{phases:?}");
+        assert!(finish().is_empty(), "finish stops the clock");
+    }
+}
