@@ -1,6 +1,7 @@
 //! A researcher asks where a CPU training step goes: `loupe bench profile`
 //! names each op kind with its time, on Loupe's kernels and, with
-//! `--burn-kernels`, on Burn's, in a JSON shape a script can read.
+//! `--burn-kernels`, on Burn's, and `loupe bench training` each phase of the
+//! trainer's step, in JSON shapes a script can read.
 
 mod common;
 
@@ -66,6 +67,78 @@ fn bad_thread_counts_are_refused_by_name() {
     assert!(!out.status.success());
     assert!(
         common::stderr(&out).contains("threads"),
+        "{}",
+        common::stderr(&out)
+    );
+}
+
+/// `loupe bench training` says where each CPU step goes, phase by phase, and
+/// which matrix-product kernels the CPU got (the wgpu rows are left out by
+/// naming a backend this build lacks; the PyTorch peer is skipped with a note
+/// where torch is missing).
+#[test]
+fn the_training_bench_traces_each_phase_of_the_cpu_step() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_loupe"))
+        .args([
+            "bench",
+            "training",
+            "--input-size",
+            "32",
+            "--width",
+            "4",
+            "--batch",
+            "4",
+            "--steps",
+            "3",
+            "--threads",
+            "1",
+            "--python",
+            "/nonexistent/python",
+            "--json",
+        ])
+        .env("WGPU_BACKEND", "dx12")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(value["matrix_simd"].as_str().is_some_and(|s| !s.is_empty()));
+    let rows = value["rows"].as_array().expect("rows");
+    let traced: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| r["device"] == "flex (CPU), Loupe's kernels")
+        .collect();
+    assert_eq!(traced.len(), 2, "supervised and mean teacher");
+    for row in traced {
+        let phases = row["phases_ms"].as_object().expect("phases");
+        let names: Vec<&str> = phases.keys().map(String::as_str).collect();
+        let mut expected = vec![
+            "batch: images to tensors",
+            "augmentation",
+            "forward (student)",
+            "loss terms",
+            "loss read-backs",
+            "backward",
+            "gradients to parameters",
+            "optimizer (Adam)",
+            "trainer bookkeeping",
+        ];
+        if row["method"] == "mean-teacher" {
+            expected.extend(["forward (teacher)", "teacher EMA update"]);
+        }
+        let (mut names, mut expected) = (names, expected);
+        names.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(names, expected, "{}", row["method"]);
+        // The phases cover the step: their sum (a mean) is near the median step.
+        let sum: f64 = phases.values().map(|v| v.as_f64().unwrap()).sum();
+        let step = row["ms_per_step"].as_f64().unwrap();
+        assert!(
+            sum > 0.5 * step && sum < 2.0 * step,
+            "phases {sum} ms, step {step} ms"
+        );
+    }
+    assert!(
+        common::stderr(&out).contains("PyTorch peer, supervised: not measured"),
         "{}",
         common::stderr(&out)
     );

@@ -322,6 +322,21 @@ pub fn throughput(s: &ThroughputSettings, json: bool) -> anyhow::Result<()> {
             }
         }
     }
+    // Loupe's CPU kernels over the peer, method by method (the same run).
+    let mut ratios = serde_json::Map::new();
+    for (method, timed) in &traced {
+        let peer = peer_rows
+            .iter()
+            .find(|r| r["method"] == *method)
+            .and_then(|r| r["images_per_s"].as_f64());
+        if let Some(peer) = peer.filter(|p| *p > 0.0) {
+            let ratio = timed.images_per_second / peer;
+            say(format!(
+                "flex, Loupe's kernels ÷ PyTorch, {method}: {ratio:.2}"
+            ));
+            ratios.insert((*method).to_string(), ratio.into());
+        }
+    }
     let peer = serde_json::json!({ "torch": peer_name, "rows": peer_rows, "error": peer_error });
     if json {
         println!(
@@ -330,6 +345,7 @@ pub fn throughput(s: &ThroughputSettings, json: bool) -> anyhow::Result<()> {
                 "rows": rows,
                 "peer": peer,
                 "matrix_simd": crate::train::kernels::matrix_simd(),
+                "loupe_over_peer": ratios,
             })
         );
     }
