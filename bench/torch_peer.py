@@ -120,6 +120,30 @@ def profile_ops(step, steps):
     return totals
 
 
+def resident_mib():
+    """Resident memory now and its peak (VmRSS, VmHWM), MiB; None off Linux."""
+    try:
+        with open("/proc/self/status") as status:
+            fields = dict(line.split(":", 1) for line in status if ":" in line)
+        kib = lambda name: float(fields[name].split()[0])
+        return kib("VmRSS") / 1024.0, kib("VmHWM") / 1024.0
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def reset_peak_resident():
+    """Hands free heap back (glibc) and resets the peak; resident memory now."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        return None
+    return resident_mib()
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--input-size", type=int, default=128)
@@ -180,6 +204,9 @@ def main():
 
     step = supervised_step if args.method == "supervised" else mean_teacher_step
 
+    # Resident memory as `loupe bench training` measures it: free heap handed
+    # back, the peak reset (Linux), then the steps' peak and what they add.
+    before = reset_peak_resident()
     for _ in range(2):
         step()
     seconds = []
@@ -188,6 +215,7 @@ def main():
         step()
         seconds.append(time.perf_counter() - started)
     median = statistics.median(seconds)
+    peak = resident_mib()[1] if before is not None else None
     ops = profile_ops(step, args.steps) if args.profile else None
     print(
         json.dumps(
@@ -199,6 +227,8 @@ def main():
                 "threads": torch.get_num_threads(),
                 "median_step_seconds": median,
                 "images_per_second": args.batch / median,
+                "peak_resident_mib": peak,
+                "steps_resident_mib": peak - before[0] if peak is not None else None,
             }
         )
     )

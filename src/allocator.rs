@@ -35,6 +35,41 @@ pub fn keep_freed_memory() -> bool {
     apply()
 }
 
+/// Hands the free heap back to the system (glibc's `malloc_trim`), so
+/// that resident memory is what is in use: a bench does this before it
+/// measures one row's peak.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Starts a new peak of resident memory (Linux: `5` written to
+/// `/proc/self/clear_refs` sets `VmHWM` to the resident size now).
+/// Returns whether it could.
+pub fn reset_peak_resident() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// Resident memory now and its peak since [`reset_peak_resident`], in MiB
+/// (Linux's `VmRSS` and `VmHWM`); `None` where the system does not say.
+pub fn resident_mib() -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| -> Option<f64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kib: f64 = line[name.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kib / 1024.0)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn apply() -> bool {
     // SAFETY: mallopt only sets allocator parameters; it is safe to call
@@ -90,5 +125,23 @@ mod tests {
         round();
         let faults = minor_faults() - before;
         assert!(faults < 1_000, "{faults} fresh pages in the second round");
+    }
+
+    /// After a reset the peak is the resident size; 64 MB written raise
+    /// it by about that much, and the peak stays when they are freed.
+    #[test]
+    fn the_peak_of_resident_memory_follows_what_is_written() {
+        release_free_memory();
+        assert!(reset_peak_resident());
+        let (now, peak) = resident_mib().expect("Linux says");
+        assert!(peak >= now, "{now} {peak}");
+        let mut buffer = vec![0u8; 64 << 20];
+        for page in buffer.chunks_mut(4096) {
+            page[0] = 1;
+        }
+        std::hint::black_box(&buffer);
+        drop(buffer);
+        let (_, raised) = resident_mib().expect("Linux says");
+        assert!(raised - peak > 60.0, "peak {peak} → {raised} MiB");
     }
 }

@@ -44,6 +44,10 @@ struct Throughput {
     /// Each phase of the step (`train::phases`), mean seconds over the
     /// timed steps, in the order the step runs them (empty for the peer).
     phases: Vec<(&'static str, f64)>,
+    /// The process's peak resident memory during the steps, and how much of
+    /// it the steps added to what was resident before them, MiB.
+    peak_resident_mib: Option<f64>,
+    steps_resident_mib: Option<f64>,
 }
 
 /// `count` random images of `size` pixels with labels cycling over `classes`.
@@ -109,6 +113,12 @@ fn time_steps(
     )?;
     let mut seconds = Vec::with_capacity(s.steps);
     let mut phases: Vec<(&'static str, f64)> = Vec::new();
+    // Resident memory from here: what is in use (free heap handed back,
+    // so an earlier row's kept memory does not count), then the steps' peak.
+    crate::allocator::release_free_memory();
+    let before = crate::allocator::reset_peak_resident()
+        .then(crate::allocator::resident_mib)
+        .flatten();
     for step in 0..s.steps + 2 {
         let order = trainer.shuffle_epoch();
         crate::train::phases::start();
@@ -133,10 +143,15 @@ fn time_steps(
     }
     seconds.sort_by(f64::total_cmp);
     let median = seconds[seconds.len() / 2];
+    let peak = before
+        .and(crate::allocator::resident_mib())
+        .map(|(_, peak)| peak);
     Ok(Throughput {
         median_step_seconds: median,
         images_per_second: s.batch as f64 / median,
         phases,
+        peak_resident_mib: peak,
+        steps_resident_mib: peak.zip(before).map(|(peak, (now, _))| peak - now),
     })
 }
 
@@ -193,6 +208,8 @@ fn torch_peer(
             median_step_seconds: number("median_step_seconds"),
             images_per_second: number("images_per_second"),
             phases: Vec::new(),
+            peak_resident_mib: value["peak_resident_mib"].as_f64(),
+            steps_resident_mib: value["steps_resident_mib"].as_f64(),
         },
     ))
 }
@@ -218,16 +235,19 @@ pub fn throughput(s: &ThroughputSettings, json: bool) -> anyhow::Result<()> {
         crate::train::kernels::matrix_simd()
     ));
     say(format!(
-        "{:<72} {:<14} {:>10} {:>10}",
-        "device", "method", "ms/step", "images/s"
+        "{:<72} {:<14} {:>10} {:>10} {:>14} {:>12}",
+        "device", "method", "ms/step", "images/s", "peak RSS MiB", "steps add"
     ));
     let row = |name: &str, method: &str, t: &Throughput| {
+        let mib = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.0}"));
         say(format!(
-            "{:<72} {:<14} {:>10.1} {:>10.1}",
+            "{:<72} {:<14} {:>10.1} {:>10.1} {:>14} {:>12}",
             name,
             method,
             t.median_step_seconds * 1e3,
-            t.images_per_second
+            t.images_per_second,
+            mib(t.peak_resident_mib),
+            mib(t.steps_resident_mib),
         ));
         let phases: serde_json::Map<String, serde_json::Value> = t
             .phases
@@ -241,6 +261,8 @@ pub fn throughput(s: &ThroughputSettings, json: bool) -> anyhow::Result<()> {
             "images_per_s": t.images_per_second,
             "threads": s.threads,
             "phases_ms": phases,
+            "peak_resident_mib": t.peak_resident_mib,
+            "steps_resident_mib": t.steps_resident_mib,
         })
     };
     // (device, its name in the table, Loupe's CPU kernels on, its phases
