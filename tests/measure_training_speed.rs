@@ -109,6 +109,7 @@ fn the_training_bench_traces_each_phase_of_the_cpu_step() {
         .collect();
     assert_eq!(traced.len(), 2, "supervised and mean teacher");
     for row in traced {
+        assert_eq!(row["network"], "resnet18");
         let phases = row["phases_ms"].as_object().expect("phases");
         let names: Vec<&str> = phases.keys().map(String::as_str).collect();
         let mut expected = vec![

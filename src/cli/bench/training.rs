@@ -256,6 +256,8 @@ pub fn throughput(s: &ThroughputSettings, json: bool) -> anyhow::Result<()> {
             .collect();
         serde_json::json!({
             "device": name,
+            // The network the row trains (the 3-D and U-Net rows are to come).
+            "network": "resnet18",
             "method": method,
             "ms_per_step": t.median_step_seconds * 1e3,
             "images_per_s": t.images_per_second,
