@@ -336,12 +336,16 @@ fn copy_item_files(
     item: &super::Item,
     folder: &ExportFolder,
 ) -> Result<String, StoreError> {
-    let stored = super::copy_source(
-        folder,
-        Path::new("images"),
-        &format!("{}_", item.id),
-        &server.resolve(item),
-    )?;
+    copy_into_images(folder, &format!("{}_", item.id), &server.resolve(item))
+}
+
+/// [`super::copy_source`] into the copy's `images/`, as a stored path.
+fn copy_into_images(
+    folder: &ExportFolder,
+    prefix: &str,
+    source: &Path,
+) -> Result<String, StoreError> {
+    let stored = super::copy_source(folder, Path::new("images"), prefix, source)?;
     Ok(stored.to_string_lossy().replace('\\', "/"))
 }
 
@@ -358,14 +362,7 @@ fn copy_case_files(
     let mut by_role = BTreeMap::new();
     let mut item_path = None;
     for (role, (path, _)) in files {
-        let stored = super::copy_source(
-            folder,
-            Path::new("images"),
-            &format!("{}_{role}_", item.id),
-            path,
-        )?
-        .to_string_lossy()
-        .replace('\\', "/");
+        let stored = copy_into_images(folder, &format!("{}_{role}_", item.id), path)?;
         if *path == own || item_path.is_none() {
             item_path = Some(stored.clone());
         }

@@ -10,6 +10,7 @@
 //!
 //! At sync, the eye grades, zone marks, record edits and slice picks
 //! written in the copy go back, once each like its labels (`synced` uids).
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::cases::CaseFiles;
@@ -48,6 +49,9 @@ const TABLES: [(&str, &str); 8] = [
 /// Tables carried whole, oldest row first: their newest row is current.
 const HISTORIES: [&str; 2] = ["records", "slice_picks"];
 
+/// The tables of a cases project (its case files are read apart).
+const CASE_TABLES: [&str; 3] = ["cases", "records", "slice_picks"];
+
 /// The tables whose rows written in a copy go back to the server: the
 /// grader's own work, append-only.
 pub const SYNCED_TABLES: [&str; 4] = ["eye_grades", "zone_marks", "records", "slice_picks"];
@@ -78,10 +82,16 @@ pub struct CarriedTables {
 
 impl CarriedTables {
     /// Every exam and case row of `project` (none where it has neither);
-    /// eye grades and zone marks as each grader's current ones.
+    /// eye grades and zone marks as each grader's current ones. A project
+    /// without modalities has no cases: their tables are not read (a team
+    /// window reads this at every reload).
     pub fn read(project: &Project) -> Result<Self, StoreError> {
+        let has_cases = !project.schema().modalities.is_empty();
         let mut tables = Vec::new();
         for (table, columns) in TABLES {
+            if !has_cases && CASE_TABLES.contains(&table) {
+                continue;
+            }
             let current = match table {
                 "eye_grades" => {
                     " g WHERE id = (SELECT max(id) FROM eye_grades n WHERE n.exam_id = g.exam_id \
@@ -102,10 +112,12 @@ impl CarriedTables {
                 .query(&format!("SELECT {columns} FROM {table}{current}"), &[])?;
             tables.push((table, rows));
         }
-        Ok(Self {
-            tables,
-            case_files: project.hashed_case_files()?,
-        })
+        let case_files = if has_cases {
+            project.hashed_case_files()?
+        } else {
+            BTreeMap::new()
+        };
+        Ok(Self { tables, case_files })
     }
 
     /// A case's files (`None`: the item is not a case).
