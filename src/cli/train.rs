@@ -244,6 +244,11 @@ pub struct TrainArgs {
     /// own flows: 3,8,2).
     #[arg(long, value_name = "ENTRY,MIDDLE,EXIT", value_delimiter = ',')]
     pub xception_depth: Option<Vec<usize>>,
+    /// Dilation of xception's learnable downsampling: 2 (the method) or 1
+    /// (a plain learnable stride-2 convolution, the control); with
+    /// xception-dd or `--model xception` with dilated downsampling.
+    #[arg(long, value_name = "1|2")]
+    pub xception_down_dilation: Option<usize>,
     /// How the reported epoch is chosen on the validation split:
     /// accuracy, windowed-auc (mean over 5 epochs) or last-epoch.
     #[arg(long, value_name = "RULE", value_parser = named_parser(&ChoiceRule::ALL, ChoiceRule::name))]
@@ -419,6 +424,9 @@ fn apply_run_flags(args: &TrainArgs, config: &mut TrainConfig) -> anyhow::Result
             .xception
             .with_depth(depth)
             .map_err(|e| anyhow::anyhow!("--xception-depth: {e}"))?;
+    }
+    if let Some(dilation) = args.xception_down_dilation {
+        config.xception.down_dilation = dilation;
     }
     if let Some(rule) = args.choose_by {
         config.choose_by = rule;

@@ -446,6 +446,12 @@ impl TrainConfig {
         self.xception
             .with_depth(self.xception.depth())
             .map_err(|e| ConfigError(format!("xception: {e}")))?;
+        if !XceptionOptions::DOWN_DILATIONS.contains(&self.xception.down_dilation) {
+            return Err(ConfigError(format!(
+                "xception: the downsampling's dilation {} must be 1 or 2",
+                self.xception.down_dilation
+            )));
+        }
         let a = &self.augmentation;
         check(
             "augmentation rotation (degrees)",

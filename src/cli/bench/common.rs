@@ -167,6 +167,11 @@ impl Table {
         self.rows.push(cells);
     }
 
+    /// The header and the rows, cell by cell (for the report's HTML).
+    pub(super) fn rows(&self) -> &[Vec<String>] {
+        &self.rows
+    }
+
     /// The table as text, one line per row.
     pub(super) fn render(&self) -> String {
         let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
@@ -195,6 +200,12 @@ impl Table {
         }
         out
     }
+}
+
+/// A fraction as a percentage with no needless decimals: 0.1 → "10", 0.125 → "12.5".
+pub(super) fn percent(fraction: f64) -> String {
+    let value = (fraction * 1000.0).round() / 10.0;
+    format!("{value}")
 }
 
 /// A mean ± sd cell, as every bench table writes it.

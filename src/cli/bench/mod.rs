@@ -4,6 +4,7 @@
 
 mod common;
 mod dicom_io;
+mod findings;
 mod io;
 mod kd;
 mod kdamm;
@@ -11,6 +12,7 @@ mod labeling;
 mod profile;
 mod protokd;
 mod render;
+mod report;
 mod team;
 mod thyroid;
 mod training;

@@ -16,7 +16,11 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2dConfig;
 use burn::tensor::{Distribution, Tensor};
 
-use super::common::{in_parallel, mean_sd, train_json as train, within};
+use std::collections::BTreeMap;
+
+use super::common::{in_parallel, train_json as train, within};
+use super::findings::{Findings, Metric, Pairing};
+use super::report::Output;
 use crate::demo::{DemoOptions, DemoTask, write_demo};
 use crate::train::config::TrainConfig;
 use crate::train::models::ModelKind;
@@ -27,9 +31,15 @@ pub enum Arm {
     /// xception-dd on crops, CE + focal, from scratch.
     Full,
     NoCrop,
+    /// The full method with its learnable downsampling undilated (the
+    /// control of the dilation).
+    FullUndilated,
     /// Xception with neither change.
     Xception,
     XceptionDilated,
+    /// Xception with learnable stride-2 downsampling, no dilation: the
+    /// control of `XceptionDilated`.
+    XceptionStrided,
     XceptionDense,
     /// Cross-entropy alone (focal weight 0).
     CrossEntropy,
@@ -38,22 +48,49 @@ pub enum Arm {
 }
 
 impl Arm {
-    pub const ALL: [Arm; 7] = [
+    pub const ALL: [Arm; 9] = [
         Arm::Full,
+        Arm::FullUndilated,
         Arm::NoCrop,
         Arm::Xception,
         Arm::XceptionDilated,
+        Arm::XceptionStrided,
         Arm::XceptionDense,
         Arm::CrossEntropy,
         Arm::Pretrained,
     ];
 
+    /// The arms run when none are named: the architecture and its controls.
+    pub const DEFAULT: [Arm; 5] = [
+        Arm::Full,
+        Arm::FullUndilated,
+        Arm::Xception,
+        Arm::XceptionDilated,
+        Arm::XceptionStrided,
+    ];
+
+    /// The paired differences each arm is read by (arm, baseline): the
+    /// method against plain xception, each change against what it changes,
+    /// and each dilated downsampling against its undilated control.
+    pub const COMPARISONS: [(Arm, Arm); 8] = [
+        (Arm::Full, Arm::Xception),
+        (Arm::Full, Arm::FullUndilated),
+        (Arm::XceptionDilated, Arm::Xception),
+        (Arm::XceptionDilated, Arm::XceptionStrided),
+        (Arm::XceptionDense, Arm::Xception),
+        (Arm::Full, Arm::NoCrop),
+        (Arm::Full, Arm::CrossEntropy),
+        (Arm::Pretrained, Arm::Full),
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Arm::Full => "full",
+            Arm::FullUndilated => "full-dilation1",
             Arm::NoCrop => "no-crop",
             Arm::Xception => "xception",
             Arm::XceptionDilated => "xception+dilated",
+            Arm::XceptionStrided => "xception+strided",
             Arm::XceptionDense => "xception+dense",
             Arm::CrossEntropy => "ce-only",
             Arm::Pretrained => "pretrained",
@@ -63,9 +100,11 @@ impl Arm {
     pub fn description(self) -> &'static str {
         match self {
             Arm::Full => "xception-dd, crop, CE + focal, from scratch",
+            Arm::FullUndilated => "full, learnable downsampling with dilation 1",
             Arm::NoCrop => "full, whole frames",
             Arm::Xception => "full, xception without dilated or dense",
             Arm::XceptionDilated => "full, xception + dilated only",
+            Arm::XceptionStrided => "full, xception + learnable stride-2 downsampling, dilation 1",
             Arm::XceptionDense => "full, xception + dense only",
             Arm::CrossEntropy => "full, CE alone",
             Arm::Pretrained => "full, from the ROP demo run, early stages frozen",
@@ -88,9 +127,14 @@ impl Arm {
         };
         match self {
             Arm::Full | Arm::Pretrained => {}
+            Arm::FullUndilated => config.xception.down_dilation = 1,
             Arm::NoCrop => config.crop = false,
             Arm::Xception => config = xception(false, false),
             Arm::XceptionDilated => config = xception(true, false),
+            Arm::XceptionStrided => {
+                config = xception(true, false);
+                config.xception.down_dilation = 1;
+            }
             Arm::XceptionDense => config = xception(false, true),
             Arm::CrossEntropy => config.loss.focal_weight = 0.0,
         }
@@ -107,13 +151,15 @@ pub struct ThyroidSettings {
     pub count: usize,
     /// Edge of the demo images in pixels.
     pub image_size: usize,
-    /// The full method's settings.
+    /// The full method's settings (its input size is replaced by each of
+    /// `input_sizes`).
     pub full: TrainConfig,
+    /// Network input edges in pixels, each a set of rows.
+    pub input_sizes: Vec<usize>,
     /// Epochs the pre-trained arm holds its early stages.
     pub freeze_early_epochs: usize,
     pub jobs: usize,
     pub dir: PathBuf,
-    pub json: bool,
 }
 
 /// The settings of the full method at CPU size: xception-dd, CE + focal
@@ -131,11 +177,23 @@ pub fn full_method() -> TrainConfig {
 
 /// What one run reported.
 struct Outcome {
-    arm: Arm,
     accuracy: f64,
     f1: f64,
     sensitivity: Vec<f64>,
     seconds: f64,
+}
+
+/// A row: an arm at an input size, `64 px · full`.
+fn row_name(size: usize, arm: Arm) -> String {
+    format!("{size} px · {}", arm.name())
+}
+
+/// One training run to make.
+struct Job {
+    arm: Arm,
+    size: usize,
+    config: PathBuf,
+    seed: u64,
 }
 
 fn demo(dir: &Path, task: DemoTask, s: &ThyroidSettings) -> anyhow::Result<PathBuf> {
@@ -194,72 +252,52 @@ fn conv_backward_ms(channels: usize, size: usize, depthwise: bool, repeats: usiz
     times[times.len() / 2]
 }
 
-pub fn thyroid(s: &ThyroidSettings) -> anyhow::Result<()> {
+pub fn thyroid(s: &ThyroidSettings, output: &Output) -> anyhow::Result<()> {
     anyhow::ensure!(!s.seeds.is_empty(), "give at least one training seed");
     anyhow::ensure!(!s.arms.is_empty(), "give at least one arm");
+    anyhow::ensure!(!s.input_sizes.is_empty(), "give at least one input size");
     s.full.validate()?;
     std::fs::create_dir_all(&s.dir).with_context(|| format!("creating {}", s.dir.display()))?;
     let exe = std::env::current_exe().context("locating the loupe executable")?;
     let threads = (crate::train::threads::cores() / s.jobs.max(1)).max(1);
+    let started = Instant::now();
 
     // The depthwise convolution's price, before anything is trained.
     let (channels, edge) = (32, 24);
     let depthwise = conv_backward_ms(channels, edge, true, 5);
     let dense = conv_backward_ms(channels, edge, false, 5);
-    eprintln!(
+    let price = format!(
         "3×3 convolution forward + backward on flex, batch 16, {channels} channels, {edge}×{edge}: \
          depthwise {depthwise:.2} ms, dense {dense:.2} ms"
     );
+    eprintln!("{price}");
 
     let thyroid = demo(&s.dir, DemoTask::Thyroid, s)?;
-    let mut configs = Vec::new();
-    for arm in &s.arms {
-        let path = s.dir.join(format!("config-{}.json", arm.name()));
-        std::fs::write(&path, serde_json::to_string_pretty(&arm.config(&s.full))?)?;
-        configs.push((*arm, path));
-    }
-    let started = Instant::now();
-
-    // Pre-training on the ROP demo, one run per seed, where the arm is asked for.
-    let mut parents: std::collections::BTreeMap<u64, String> = Default::default();
-    let rop = if s.arms.contains(&Arm::Pretrained) {
-        let rop = demo(&s.dir, DemoTask::Rop, s)?;
-        let config = s.dir.join("config-pretrain-rop.json");
-        let mut pretrain = s.full.clone();
-        pretrain.loss.focal_weight = 0.0;
-        pretrain.crop = false;
-        std::fs::write(&config, serde_json::to_string_pretty(&pretrain)?)?;
-        let results = in_parallel(s.seeds.clone(), s.jobs, |&seed| {
-            train(&exe, &rop, &config, seed, threads, &[])
-        });
-        for (seed, result) in results {
-            let value =
-                result.with_context(|| format!("pre-training on the ROP demo, seed {seed}"))?;
-            let run = value["run"].as_str().context("no run id")?.to_string();
-            eprintln!(
-                "[{:>5.0} s] pre-trained on the ROP demo, seed {seed}: {run}, accuracy {:.3}",
-                started.elapsed().as_secs_f64(),
-                value["student"]["accuracy"].as_f64().unwrap_or(f64::NAN)
-            );
-            parents.insert(seed, run);
+    let mut jobs = Vec::new();
+    for &size in &s.input_sizes {
+        for arm in &s.arms {
+            let mut config = arm.config(&s.full);
+            config.input_size = size;
+            config.validate()?;
+            let path = s.dir.join(format!("config-{}-{size}px.json", arm.name()));
+            std::fs::write(&path, serde_json::to_string_pretty(&config)?)?;
+            jobs.extend(s.seeds.iter().map(|&seed| Job {
+                arm: *arm,
+                size,
+                config: path.clone(),
+                seed,
+            }));
         }
-        Some(rop)
-    } else {
-        None
-    };
-
-    let jobs: Vec<(Arm, PathBuf, u64)> = configs
-        .iter()
-        .flat_map(|(arm, path)| s.seeds.iter().map(|&seed| (*arm, path.clone(), seed)))
-        .collect();
+    }
+    let (rop, parents) = pretrain(s, &exe, threads)?;
     let total = jobs.len();
     eprintln!(
         "{total} runs, {} at a time, {threads} threads each, under {}",
         s.jobs,
         s.dir.display()
     );
-    let results = in_parallel(jobs, s.jobs, |(arm, config, seed)| {
-        let extra: Vec<String> = match (arm, &rop, parents.get(seed)) {
+    let results = in_parallel(jobs, s.jobs, |job| {
+        let extra: Vec<String> = match (job.arm, &rop, parents.get(&(job.size, job.seed))) {
             (Arm::Pretrained, Some(rop), Some(run)) => vec![
                 "--from".into(),
                 run.clone(),
@@ -271,10 +309,9 @@ pub fn thyroid(s: &ThyroidSettings) -> anyhow::Result<()> {
             _ => Vec::new(),
         };
         let run_started = Instant::now();
-        let value = train(&exe, &thyroid, config, *seed, threads, &extra)?;
+        let value = train(&exe, &thyroid, &job.config, job.seed, threads, &extra)?;
         let student = &value["student"];
         let outcome = Outcome {
-            arm: *arm,
             accuracy: student["accuracy"].as_f64().context("no accuracy")?,
             f1: student["f1"].as_f64().context("no F1")?,
             sensitivity: student["sensitivity"]
@@ -286,140 +323,144 @@ pub fn thyroid(s: &ThyroidSettings) -> anyhow::Result<()> {
             seconds: run_started.elapsed().as_secs_f64(),
         };
         eprintln!(
-            "[{:>5.0} s] {} seed {seed}: accuracy {:.3}, macro-F1 {:.3}",
+            "[{:>5.0} s] {} seed {}: accuracy {:.3}, macro-F1 {:.3}",
             started.elapsed().as_secs_f64(),
-            arm.name(),
+            row_name(job.size, job.arm),
+            job.seed,
             outcome.accuracy,
             outcome.f1
         );
         anyhow::Ok(outcome)
     });
-    let mut outcomes = Vec::new();
-    for ((arm, _, seed), result) in results {
-        match result {
-            Ok(o) => outcomes.push(o),
-            Err(e) => eprintln!("{} seed {seed}: {e:#}", arm.name()),
-        }
-    }
     let classes = crate::store::Project::open(&thyroid)?
         .schema()
         .target_field()
         .values
         .clone();
-    report(s, &classes, &outcomes, depthwise, dense)?;
+    let mut findings = findings(s, &classes);
+    findings.notes.push(price);
+    let mut failed = 0;
+    for (job, result) in results {
+        let name = row_name(job.size, job.arm);
+        match result {
+            Ok(o) => {
+                let mut values = vec![
+                    ("accuracy".to_string(), o.accuracy),
+                    ("f1".to_string(), o.f1),
+                    ("seconds".to_string(), o.seconds),
+                ];
+                values.extend(
+                    o.sensitivity
+                        .iter()
+                        .enumerate()
+                        .map(|(k, v)| (format!("sensitivity_{k}"), *v)),
+                );
+                let values: Vec<(&str, f64)> =
+                    values.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+                findings.record(&name, Pairing::new(s.demo_seed, job.seed), &values);
+            }
+            Err(e) => {
+                failed += 1;
+                let line = format!("{name} seed {}: failed: {e:#}", job.seed);
+                eprintln!("{line}");
+                findings.notes.push(line);
+            }
+        }
+    }
+    findings.wall_seconds = started.elapsed().as_secs_f64();
+    output.emit(&findings)?;
     anyhow::ensure!(
-        outcomes.len() == total,
-        "{} of {total} runs failed (messages above)",
-        total - outcomes.len()
+        failed == 0,
+        "{failed} of {total} runs failed (messages above)"
     );
     Ok(())
 }
 
-fn report(
+/// Pre-training on the ROP demo, one run per input size and seed, where
+/// the pre-trained arm is asked for: the ROP project and the runs.
+fn pretrain(
     s: &ThyroidSettings,
-    classes: &[String],
-    outcomes: &[Outcome],
-    depthwise_ms: f64,
-    dense_ms: f64,
-) -> anyhow::Result<()> {
-    let rows: Vec<(Arm, Vec<&Outcome>)> = s
-        .arms
-        .iter()
-        .map(|&arm| (arm, outcomes.iter().filter(|o| o.arm == arm).collect()))
-        .collect();
-    let stat = |values: Vec<f64>| {
-        let (mean, sd) = mean_sd(&values);
-        serde_json::json!({ "mean": mean, "sd": sd })
-    };
-    if s.json {
-        let arms: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|(arm, runs)| {
-                serde_json::json!({
-                    "arm": arm.name(),
-                    "description": arm.description(),
-                    "runs": runs.len(),
-                    "accuracy": stat(runs.iter().map(|o| o.accuracy).collect()),
-                    "f1": stat(runs.iter().map(|o| o.f1).collect()),
-                    "sensitivity": classes.iter().enumerate().map(|(k, class)| {
-                        let mut value = stat(runs.iter().filter_map(|o| o.sensitivity.get(k).copied()).collect());
-                        value["class"] = class.clone().into();
-                        value
-                    }).collect::<Vec<_>>(),
-                    "seconds": stat(runs.iter().map(|o| o.seconds).collect()),
-                })
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::json!({
-                "seeds": s.seeds,
-                "demo_seed": s.demo_seed,
-                "count": s.count,
-                "config": s.full,
-                "depthwise_conv_backward_ms": depthwise_ms,
-                "dense_conv_backward_ms": dense_ms,
-                "arms": arms,
-            })
-        );
-        return Ok(());
+    exe: &Path,
+    threads: usize,
+) -> anyhow::Result<(Option<PathBuf>, BTreeMap<(usize, u64), String>)> {
+    let mut parents = BTreeMap::new();
+    if !s.arms.contains(&Arm::Pretrained) {
+        return Ok((None, parents));
     }
-    println!(
-        "Thyroid demo (seed {}, {} images of {} px, all labeled; 20 % held out for validation); {} px, width {}, {} epochs, lr {}; \
-         test pool of the checkpoint chosen on validation; mean ± sd over training seeds {:?}",
+    let started = Instant::now();
+    let rop = demo(&s.dir, DemoTask::Rop, s)?;
+    let mut runs = Vec::new();
+    for &size in &s.input_sizes {
+        let config = s.dir.join(format!("config-pretrain-rop-{size}px.json"));
+        let mut pretrain = s.full.clone();
+        pretrain.loss.focal_weight = 0.0;
+        pretrain.crop = false;
+        pretrain.input_size = size;
+        std::fs::write(&config, serde_json::to_string_pretty(&pretrain)?)?;
+        runs.extend(s.seeds.iter().map(|&seed| (size, seed, config.clone())));
+    }
+    let results = in_parallel(runs, s.jobs, |(_, seed, config)| {
+        train(exe, &rop, config, *seed, threads, &[])
+    });
+    for ((size, seed, _), result) in results {
+        let value = result
+            .with_context(|| format!("pre-training on the ROP demo, {size} px, seed {seed}"))?;
+        let run = value["run"].as_str().context("no run id")?.to_string();
+        eprintln!(
+            "[{:>5.0} s] pre-trained on the ROP demo, {size} px, seed {seed}: {run}, accuracy {:.3}",
+            started.elapsed().as_secs_f64(),
+            value["student"]["accuracy"].as_f64().unwrap_or(f64::NAN)
+        );
+        parents.insert((size, seed), run);
+    }
+    Ok((Some(rop), parents))
+}
+
+/// The findings' frame: the setting, the metrics (accuracy, macro-F1,
+/// each class's sensitivity, seconds a run), the rows by input size and
+/// the comparisons among the arms run.
+fn findings(s: &ThyroidSettings, classes: &[String]) -> Findings {
+    let mut metrics = vec![
+        Metric::compared("accuracy", "accuracy"),
+        Metric::compared("f1", "macro-F1"),
+    ];
+    metrics.extend(
+        classes.iter().enumerate().map(|(k, class)| {
+            Metric::compared(format!("sensitivity_{k}"), format!("sens. {class}"))
+        }),
+    );
+    metrics.push(Metric::tabled("seconds", "s/run"));
+    let mut findings = Findings::new("thyroid", "The thyroid method, taken apart", metrics);
+    findings.x_label = Some("input size (px)");
+    findings.setting = format!(
+        "Thyroid demo (seed {}, {} images of {} px, all labeled; 20 % held out for validation); \
+         input sizes {:?} px, width {}, {} epochs, lr {}; test pool of the checkpoint chosen on \
+         validation; mean ± sd over training seeds {:?}. Arms: {}.",
         s.demo_seed,
         s.count,
         s.image_size,
-        s.full.input_size,
+        s.input_sizes,
         s.full.width,
         s.full.epochs,
         s.full.learning_rate,
-        s.seeds
+        s.seeds,
+        s.arms
+            .iter()
+            .map(|a| format!("{} = {}", a.name(), a.description()))
+            .collect::<Vec<_>>()
+            .join("; ")
     );
-    let cell = |values: Vec<f64>| {
-        let (mean, sd) = mean_sd(&values);
-        format!("{mean:.3} ± {sd:.3}")
-    };
-    print!(
-        "{:<17} {:>2} {:>14} {:>14}",
-        "arm", "n", "accuracy", "macro-F1"
-    );
-    for class in classes {
-        print!(" {:>14}", format!("sens. {}", truncate(class, 8)));
-    }
-    println!(" {:>8}", "s/run");
-    for (arm, runs) in &rows {
-        print!(
-            "{:<17} {:>2} {:>14} {:>14}",
-            arm.name(),
-            runs.len(),
-            cell(runs.iter().map(|o| o.accuracy).collect()),
-            cell(runs.iter().map(|o| o.f1).collect())
-        );
-        for k in 0..classes.len() {
-            print!(
-                " {:>14}",
-                cell(
-                    runs.iter()
-                        .filter_map(|o| o.sensitivity.get(k).copied())
-                        .collect()
-                )
-            );
+    for &size in &s.input_sizes {
+        for &arm in &s.arms {
+            findings.arm_on_curve(&row_name(size, arm), arm.name(), Some(size as f64));
         }
-        let (seconds, _) = mean_sd(&runs.iter().map(|o| o.seconds).collect::<Vec<_>>());
-        println!(" {seconds:>8.0}");
+        for (arm, baseline) in Arm::COMPARISONS {
+            if s.arms.contains(&arm) && s.arms.contains(&baseline) {
+                findings.compare(&row_name(size, arm), &row_name(size, baseline));
+            }
+        }
     }
-    for arm in &s.arms {
-        println!("  {}: {}", arm.name(), arm.description());
-    }
-    println!(
-        "3×3 convolution forward + backward on flex (batch 16, 32 channels, 24×24): depthwise {depthwise_ms:.2} ms, dense {dense_ms:.2} ms"
-    );
-    Ok(())
-}
-
-fn truncate(text: &str, chars: usize) -> String {
-    text.chars().take(chars).collect()
+    findings
 }
 
 /// `--arms NAME,…`, from the names `Arm` defines.
@@ -436,13 +477,17 @@ fn arm_parser() -> impl clap::builder::TypedValueParser<Value = Arm> {
 /// accuracy, macro-F1 and per-class sensitivity.
 #[derive(Debug, clap::Args)]
 pub struct ThyroidArgs {
-    /// Arms to run (default: all): full, no-crop, xception,
-    /// xception+dilated, xception+dense, ce-only, pretrained.
+    /// Arms to run (default: full, full-dilation1, xception,
+    /// xception+dilated, xception+strided; also no-crop, xception+dense,
+    /// ce-only, pretrained).
     #[arg(long, value_delimiter = ',', value_parser = arm_parser())]
     pub arms: Vec<Arm>,
     /// Training seeds.
-    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5")]
     pub seeds: Vec<u64>,
+    /// Network input edges in pixels (each a set of rows).
+    #[arg(long, value_delimiter = ',', default_value = "64,96")]
+    pub input_sizes: Vec<usize>,
     /// Seed of the generated demo projects.
     #[arg(long, default_value_t = 1)]
     pub demo_seed: u64,
@@ -452,7 +497,7 @@ pub struct ThyroidArgs {
     /// Edge of the demo images in pixels.
     #[arg(long, default_value_t = 128)]
     pub image_size: usize,
-    /// The full method's settings (default: xception-dd, 48 px, width 8, 25 epochs, CE + focal).
+    /// The full method's settings (default: xception-dd, width 8, 25 epochs, CE + focal; the input size comes from --input-sizes).
     #[arg(long)]
     pub config: Option<PathBuf>,
     #[arg(long)]
@@ -466,9 +511,8 @@ pub struct ThyroidArgs {
     /// Where the demo projects and runs go (default: a folder in the temp dir, reused).
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// One JSON object on standard output (progress on standard error).
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: Output,
 }
 
 pub fn run(args: &ThyroidArgs) -> anyhow::Result<()> {
@@ -481,9 +525,10 @@ pub fn run(args: &ThyroidArgs) -> anyhow::Result<()> {
         config,
         epochs,
         freeze_early_epochs,
+        input_sizes,
         jobs,
         dir,
-        json,
+        output,
     } = args;
     let mut full = match config {
         Some(path) => crate::cli::train::read_config(path)?,
@@ -492,28 +537,31 @@ pub fn run(args: &ThyroidArgs) -> anyhow::Result<()> {
     if let Some(epochs) = epochs {
         full.epochs = *epochs;
     }
-    thyroid(&ThyroidSettings {
-        arms: if arms.is_empty() {
-            Arm::ALL.to_vec()
-        } else {
-            arms.clone()
+    thyroid(
+        &ThyroidSettings {
+            arms: if arms.is_empty() {
+                Arm::DEFAULT.to_vec()
+            } else {
+                arms.clone()
+            },
+            seeds: seeds.clone(),
+            demo_seed: *demo_seed,
+            count: *count,
+            image_size: *image_size,
+            full,
+            input_sizes: input_sizes.clone(),
+            freeze_early_epochs: *freeze_early_epochs,
+            jobs: within(
+                "--jobs",
+                jobs.unwrap_or_else(crate::train::threads::cores),
+                1..=256,
+            )?,
+            dir: dir
+                .clone()
+                .unwrap_or_else(|| std::env::temp_dir().join("loupe-bench-thyroid")),
         },
-        seeds: seeds.clone(),
-        demo_seed: *demo_seed,
-        count: *count,
-        image_size: *image_size,
-        full,
-        freeze_early_epochs: *freeze_early_epochs,
-        jobs: within(
-            "--jobs",
-            jobs.unwrap_or_else(crate::train::threads::cores),
-            1..=256,
-        )?,
-        dir: dir
-            .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join("loupe-bench-thyroid")),
-        json: *json,
-    })
+        output,
+    )
 }
 
 #[cfg(test)]
@@ -541,6 +589,11 @@ mod tests {
         assert_eq!(differences(Arm::NoCrop), ["crop"]);
         assert_eq!(differences(Arm::CrossEntropy), ["loss"]);
         assert_eq!(differences(Arm::XceptionDense), ["model", "xception"]);
+        assert_eq!(differences(Arm::FullUndilated), ["xception"]);
+        assert_eq!(Arm::FullUndilated.config(&full).xception.down_dilation, 1);
+        let strided = Arm::XceptionStrided.config(&full);
+        assert!(strided.xception.dilated && strided.xception.down_dilation == 1);
+        assert_eq!(Arm::XceptionDilated.config(&full).xception.down_dilation, 2);
         let dilated = Arm::XceptionDilated.config(&full);
         assert!(dilated.xception.dilated && !dilated.xception.dense);
         for arm in Arm::ALL {

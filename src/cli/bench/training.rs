@@ -12,7 +12,7 @@ use anyhow::Context;
 use burn::tensor::{Distribution, Tensor};
 
 use super::common::{
-    StepShape, Table, in_parallel, mean_sd, plus_minus, threads_option, train_json, within,
+    StepShape, Table, in_parallel, mean_sd, percent, plus_minus, threads_option, train_json, within,
 };
 use crate::demo::{DemoOptions, DemoTask, write_demo};
 use crate::train::classify::{Trainer, TrainingData};
@@ -470,12 +470,6 @@ fn run_job(job: &Job, exe: &Path, config_path: &Path, threads: usize) -> anyhow:
         last_teacher: last.as_ref().and_then(|r| series_scores(r, "teacher")),
         eye: eye_scores(&value["eye"]),
     })
-}
-
-/// A fraction as a percentage with no needless decimals: 0.1 → "10", 0.125 → "12.5".
-fn percent(fraction: f64) -> String {
-    let value = (fraction * 1000.0).round() / 10.0;
-    format!("{value}")
 }
 
 /// Trains every (fraction, method, seed) on its own ROP demo project, `jobs`

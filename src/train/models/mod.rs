@@ -197,6 +197,7 @@ impl Classifier {
                     middle_blocks: options.middle_blocks,
                     exit_convs: options.exit_convs,
                     dilated,
+                    down_dilation: options.down_dilation,
                     dense,
                 },
                 device,

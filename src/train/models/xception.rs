@@ -10,7 +10,9 @@
 //!   learnable 3×3 convolution with dilation 2 and the pool's stride,
 //!   rectified before and normalised after like every other convolution
 //!   here (without them the dilated network underfit: training loss
-//!   1.4–1.5 where the pooled one reached 0.4–0.7);
+//!   1.4–1.5 where the pooled one reached 0.4–0.7); `down_dilation` 1
+//!   makes the same learnable stride-2 convolution without dilation, the
+//!   control that tells the dilation from the learnable downsampling;
 //! - `dense`: dense connection 1 feeds the middle flow the input image ⊕
 //!   the entry flow's output, and dense connection 2 feeds the exit flow the
 //!   input ⊕ entry ⊕ middle outputs (⊕ along channels), each part brought to
@@ -45,6 +47,8 @@ pub struct XceptionConfig {
     /// Separable convolutions after the exit flow's block (2 in Xception).
     pub exit_convs: usize,
     pub dilated: bool,
+    /// Dilation of the learnable downsampling (2: the method; 1: the control).
+    pub down_dilation: usize,
     pub dense: bool,
 }
 
@@ -62,7 +66,15 @@ pub struct XceptionOptions {
     #[serde(default = "default_exit_convs")]
     pub exit_convs: usize,
     pub dilated: bool,
+    /// Dilation of the learnable downsampling when `dilated`: 2 is the
+    /// method; 1, a plain learnable stride-2 convolution, is its control.
+    #[serde(default = "default_down_dilation")]
+    pub down_dilation: usize,
     pub dense: bool,
+}
+
+fn default_down_dilation() -> usize {
+    XceptionOptions::METHOD_DOWN_DILATION
 }
 
 fn default_entry_blocks() -> usize {
@@ -81,12 +93,17 @@ impl Default for XceptionOptions {
             middle_blocks: 2,
             exit_convs: 1,
             dilated: false,
+            down_dilation: Self::METHOD_DOWN_DILATION,
             dense: false,
         }
     }
 }
 
 impl XceptionOptions {
+    /// The method's dilation of its learnable downsampling (METHODS.md §2).
+    pub const METHOD_DOWN_DILATION: usize = 2;
+    /// The dilations a learnable downsampling may have.
+    pub const DOWN_DILATIONS: std::ops::RangeInclusive<usize> = 1..=2;
     /// Xception's own flows (Chollet 2017): entry 3, middle 8, exit 2.
     pub const FULL_DEPTH: [usize; 3] = [3, 8, 2];
     /// What each count may be: at least one entry block and exit
@@ -189,13 +206,15 @@ pub struct DilatedDown {
 }
 
 impl Downsample {
-    fn new(channels: usize, dilated: bool, device: &Device) -> Self {
-        if dilated {
+    /// `dilation`: Some(d) for the learnable downsampling with dilation d
+    /// (padding d keeps the pool's output size), None for the max-pool.
+    fn new(channels: usize, dilation: Option<usize>, device: &Device) -> Self {
+        if let Some(d) = dilation {
             Downsample::Dilated(DilatedDown {
                 conv: Conv2dConfig::new([channels, channels], [3, 3])
                     .with_stride([2, 2])
-                    .with_dilation([2, 2])
-                    .with_padding(PaddingConfig2d::Explicit(2, 2, 2, 2))
+                    .with_dilation([d, d])
+                    .with_padding(PaddingConfig2d::Explicit(d, d, d, d))
                     .with_bias(false)
                     .init(device),
                 norm: norm(channels, device),
@@ -230,11 +249,11 @@ pub struct DownBlock {
 }
 
 impl DownBlock {
-    fn new(input: usize, output: usize, dilated: bool, device: &Device) -> Self {
+    fn new(input: usize, output: usize, dilation: Option<usize>, device: &Device) -> Self {
         Self {
             first: SeparableConv::new(input, output, device),
             second: SeparableConv::new(output, output, device),
-            down: Downsample::new(output, dilated, device),
+            down: Downsample::new(output, dilation, device),
             residual: conv(input, output, 1, 2, device),
             residual_norm: norm(output, device),
         }
@@ -376,10 +395,11 @@ impl Xception {
                 }
             })
             .collect();
+        let dilation = config.dilated.then_some(config.down_dilation);
         let inputs = std::iter::once(2 * w).chain(widths.iter().copied());
         let entry = inputs
             .zip(&widths)
-            .map(|(input, &output)| DownBlock::new(input, output, config.dilated, device))
+            .map(|(input, &output)| DownBlock::new(input, output, dilation, device))
             .collect();
         // Exit convolutions step from 12w to 16w (Xception: 1536, 2048).
         let convs = config.exit_convs.max(1);
@@ -406,7 +426,7 @@ impl Xception {
             dense2: config
                 .dense
                 .then(|| DenseJoin::new(&[3, entry_out], entry_out, w, device)),
-            exit_block: DownBlock::new(entry_out, exit_out, config.dilated, device),
+            exit_block: DownBlock::new(entry_out, exit_out, dilation, device),
             exit_convs,
             dropout: DropoutConfig::new(config.dropout).init(),
             classifier: LinearConfig::new(features, config.classes).init(device),
@@ -508,6 +528,7 @@ mod tests {
             middle_blocks: 2,
             exit_convs: 1,
             dilated,
+            down_dilation: 2,
             dense,
         }
     }
@@ -571,9 +592,50 @@ mod tests {
     }
 
     #[test]
+    fn the_control_downsampling_is_the_same_convolution_without_dilation() {
+        // An impulse at (4, 4) of an 8×8 input: a stride-2 3×3 convolution
+        // with dilation d and padding d reads input 2r − d + d·k at output
+        // row r, tap k. Dilation 1 (the control) reaches the impulse from
+        // output (2, 2) only (k = 1); dilation 2 from rows and columns
+        // 1, 2, 3 (k = 2, 1, 0): nine outputs. Both halve the grid.
+        let device = Device::flex();
+        let mut impulse = vec![0.0f32; 64];
+        impulse[4 * 8 + 4] = 1.0;
+        let x = Tensor::<4>::from_data(TensorData::new(impulse, [1, 1, 8, 8]), &device);
+        for (dilation, reached) in [(1usize, 1usize), (2, 9)] {
+            let Downsample::Dilated(down) = Downsample::new(1, Some(dilation), &device) else {
+                panic!("a learnable downsampling");
+            };
+            let out = conv2d(&down.conv, relu(x.clone()));
+            assert_eq!(out.dims(), [1, 1, 4, 4], "dilation {dilation}");
+            let values: Vec<f32> = out.into_data().to_vec().unwrap();
+            let nonzero: Vec<usize> = (0..16).filter(|&i| values[i] != 0.0).collect();
+            assert_eq!(nonzero.len(), reached, "dilation {dilation}: {nonzero:?}");
+            if dilation == 1 {
+                assert_eq!(nonzero, [2 * 4 + 2]);
+            }
+        }
+        let options = XceptionOptions {
+            down_dilation: 3,
+            ..XceptionOptions::default()
+        };
+        let config = crate::train::config::TrainConfig {
+            xception: options,
+            ..Default::default()
+        };
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("dilation 3")
+        );
+    }
+
+    #[test]
     fn the_dilated_downsampling_is_rectified_and_normalised() {
         let device = Device::flex();
-        let down = Downsample::new(4, true, &device);
+        let down = Downsample::new(4, Some(2), &device);
         // Normalised: each group of each sample has mean 0 and spread 1
         // (γ = 1, β = 0 at initialisation).
         let x = Tensor::<4>::random([2, 4, 16, 16], Distribution::Normal(1.0, 3.0), &device);

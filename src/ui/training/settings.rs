@@ -181,6 +181,19 @@ fn model_ui(ui: &mut egui::Ui, config: &mut TrainConfig) {
     if config.model == ModelKind::Xception {
         ui.checkbox(&mut config.xception.dilated, "dilated downsampling")
             .on_hover_text("Learnable dilated 3×3 convolutions instead of max-pooling");
+    }
+    if config.model.is_xception()
+        && (config.xception.dilated || config.model == ModelKind::XceptionDd)
+    {
+        ui.horizontal(|ui| {
+            ui.label("Downsampling dilation");
+            ui.selectable_value(&mut config.xception.down_dilation, 2, "2 (the method)")
+                .on_hover_text("METHODS.md §2: 3×3, stride 2, dilation 2");
+            ui.selectable_value(&mut config.xception.down_dilation, 1, "1 (control)")
+                .on_hover_text("The same learnable stride-2 convolution without dilation");
+        });
+    }
+    if config.model == ModelKind::Xception {
         ui.checkbox(&mut config.xception.dense, "dense connections")
             .on_hover_text("Input ⊕ entry (⊕ middle) fed to the middle and exit flows");
     }
