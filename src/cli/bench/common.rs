@@ -229,8 +229,17 @@ mod tests {
     }
 
     #[test]
+    fn fractions_name_distinct_projects() {
+        assert_eq!(percent(0.1), "10");
+        assert_eq!(percent(0.125), "12.5");
+        assert_ne!(percent(0.12), percent(0.125));
+        assert_eq!(percent(1.0), "100");
+    }
+
+    #[test]
     fn mean_and_sample_sd() {
         let (mean, sd) = mean_sd(&[1.0, 2.0, 3.0]);
         assert!((mean - 2.0).abs() < 1e-12 && (sd - 1.0).abs() < 1e-12);
+        assert_eq!(mean_sd(&[0.5]), (0.5, 0.0));
     }
 }

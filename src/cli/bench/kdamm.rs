@@ -21,7 +21,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use super::common::{Table, in_parallel, mean_sd, plus_minus, train_json, within};
+use super::common::{in_parallel, train_json, within};
+use super::findings::{Findings, Metric, Pairing};
+use super::report::Output;
 use crate::demo::{DemoOptions, DemoTask, write_demo};
 use crate::train::config::{SliceConfig, TABULAR_MODALITY, TrainConfig};
 use crate::train::models::ModelKind;
@@ -83,7 +85,6 @@ pub struct KdammSettings {
     pub fusion: TrainConfig,
     pub jobs: usize,
     pub dir: PathBuf,
-    pub json: bool,
 }
 
 /// Image classifiers: ResNet-18-style width 8 on k = 3 slices at 64 px,
@@ -144,14 +145,16 @@ pub fn fusion_config() -> TrainConfig {
 
 /// What one run reported.
 struct Outcome {
+    seed: u64,
     arm: Arm,
     accuracy: f64,
     auc: f64,
 }
 
-fn outcome(arm: Arm, value: &serde_json::Value) -> anyhow::Result<Outcome> {
+fn outcome(seed: u64, arm: Arm, value: &serde_json::Value) -> anyhow::Result<Outcome> {
     let student = &value["student"];
     Ok(Outcome {
+        seed,
         arm,
         accuracy: student["accuracy"].as_f64().context("no accuracy")?,
         auc: student["auc"].as_f64().context("no AUC")?,
@@ -184,7 +187,7 @@ fn run_id(value: &serde_json::Value) -> anyhow::Result<String> {
         .context("no run id in loupe train --json")
 }
 
-pub fn kdamm(s: &KdammSettings) -> anyhow::Result<()> {
+pub fn kdamm(s: &KdammSettings, output: &Output) -> anyhow::Result<()> {
     anyhow::ensure!(!s.seeds.is_empty(), "give at least one seed");
     for config in [&s.image, &s.tabular, &s.policy, &s.fusion] {
         config.validate()?;
@@ -215,7 +218,7 @@ pub fn kdamm(s: &KdammSettings) -> anyhow::Result<()> {
         |jobs: Vec<Job>, outcomes: &mut Vec<Outcome>, runs: &mut RunIds| -> anyhow::Result<()> {
             let results = in_parallel(jobs, s.jobs, |(seed, project, arm, config, flags)| {
                 let value = train_json(&exe, project, config, *seed, threads, flags)?;
-                let o = outcome(*arm, &value)?;
+                let o = outcome(*seed, *arm, &value)?;
                 eprintln!(
                     "[{:>5.0} s] seed {seed}: {}: accuracy {:.3}, AUC {:.3}",
                     started.elapsed().as_secs_f64(),
@@ -248,8 +251,9 @@ pub fn kdamm(s: &KdammSettings) -> anyhow::Result<()> {
         let jobs = jobs_of(&projects, &paths, &runs);
         stage(jobs, &mut outcomes, &mut runs)?;
     }
-    report(s, &outcomes);
-    Ok(())
+    let mut findings = findings(s, &outcomes);
+    findings.wall_seconds = started.elapsed().as_secs_f64();
+    output.emit(&findings)
 }
 
 /// One training run of the bench: seed, project, arm, configuration file, flags.
@@ -372,48 +376,35 @@ fn kdamm_jobs(projects: &[(u64, PathBuf)], paths: &ConfigPaths, runs: &RunIds) -
         .collect()
 }
 
-fn report(s: &KdammSettings, outcomes: &[Outcome]) {
-    let rows: Vec<(Arm, Vec<&Outcome>)> = Arm::ALL
-        .into_iter()
-        .map(|arm| (arm, outcomes.iter().filter(|o| o.arm == arm).collect()))
-        .collect();
-    let of = |runs: &[&Outcome], f: fn(&Outcome) -> f64| {
-        mean_sd(&runs.iter().map(|o| f(o)).collect::<Vec<_>>())
-    };
-    if s.json {
-        let stat = |(mean, sd): (f64, f64)| serde_json::json!({ "mean": mean, "sd": sd });
-        let arms: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|(arm, runs)| {
-                serde_json::json!({
-                    "arm": arm.name(),
-                    "scored_on": arm.scored_on(),
-                    "runs": runs.len(),
-                    "accuracy": stat(of(runs, |o| o.accuracy)),
-                    "auc": stat(of(runs, |o| o.auc)),
-                })
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::json!({
-                "seeds": s.seeds,
-                "count": s.count,
-                "edge_pixels": s.edge,
-                "labeled_fraction": s.labeled_fraction,
-                "image_config": s.image,
-                "tabular_config": s.tabular,
-                "policy_config": s.policy,
-                "fusion_config": s.fusion,
-                "arms": arms,
-            })
-        );
-        return;
-    }
-    println!(
+/// The paired differences the bench is read by (arm, baseline): KDAMM
+/// against the multimodal baseline and against its tabular teacher, the
+/// policy's slices against the middle ones, the middle against random.
+const COMPARISONS: [(Arm, Arm); 4] = [
+    (Arm::Kdamm, Arm::Multimodal),
+    (Arm::Kdamm, Arm::Tabular),
+    (Arm::ImagePolicy, Arm::ImageMiddle),
+    (Arm::ImageMiddle, Arm::ImageRandom),
+];
+
+/// A row: the arm and the test cases it is scored on.
+fn row_name(arm: Arm) -> String {
+    format!("{} [{} test cases]", arm.name(), arm.scored_on())
+}
+
+fn findings(s: &KdammSettings, outcomes: &[Outcome]) -> Findings {
+    let mut findings = Findings::new(
+        "kdamm",
+        "Osteoporosis screening on the bone demo: slice policy and KDAMM",
+        vec![
+            Metric::compared("auc", "AUC"),
+            Metric::compared("accuracy", "accuracy"),
+        ],
+    );
+    findings.setting = format!(
         "Bone demo, {} cases ({} px slices, ~25 % without CT, ~15 % without labs), {} % of training \
          cases labeled; seeds {:?} (demo seed = training seed); image models ResNet width {} on k = {} \
-         slices, {} epochs; policy {} epochs; fusion {} epochs",
+         slices, {} epochs; policy {} epochs; fusion {} epochs. Image models are scored on the test \
+         cases with a CT, the others on all, so a difference across the two sets mixes models and cases.",
         s.count,
         s.edge,
         s.labeled_fraction * 100.0,
@@ -424,17 +415,17 @@ fn report(s: &KdammSettings, outcomes: &[Outcome]) {
         s.policy.epochs,
         s.fusion.epochs
     );
-    let mut table = Table::new(&["model", "test", "runs", "accuracy", "AUC"]);
-    for (arm, runs) in &rows {
-        table.row(vec![
-            arm.name().to_string(),
-            arm.scored_on().to_string(),
-            runs.len().to_string(),
-            plus_minus(of(runs, |o| o.accuracy)),
-            plus_minus(of(runs, |o| o.auc)),
-        ]);
+    for arm in Arm::ALL {
+        findings.arm(&row_name(arm));
     }
-    print!("{}", table.render());
+    for (arm, baseline) in COMPARISONS {
+        findings.compare(&row_name(arm), &row_name(baseline));
+    }
+    for o in outcomes {
+        let values = [("auc", o.auc), ("accuracy", o.accuracy)];
+        findings.record(&row_name(o.arm), Pairing::new(o.seed, o.seed), &values);
+    }
+    findings
 }
 
 /// The folder a bench writes to unless told.
@@ -470,8 +461,8 @@ pub struct KdammArgs {
     /// Where the demo projects and runs go (default: a folder in the temp dir, reused).
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: Output,
 }
 
 pub fn run(args: &KdammArgs) -> anyhow::Result<()> {
@@ -483,7 +474,7 @@ pub fn run(args: &KdammArgs) -> anyhow::Result<()> {
         epochs,
         jobs,
         dir,
-        json,
+        output,
     } = args;
     let mut configs = [
         image_config(),
@@ -498,17 +489,19 @@ pub fn run(args: &KdammArgs) -> anyhow::Result<()> {
         }
     }
     let [image, tabular, policy, fusion] = configs;
-    kdamm(&KdammSettings {
-        seeds: seeds.clone(),
-        count: *count,
-        edge: *edge,
-        labeled_fraction: *labeled_fraction,
-        image,
-        tabular,
-        policy,
-        fusion,
-        jobs: within("--jobs", *jobs, 1..=256)?,
-        dir: dir.clone().unwrap_or_else(default_dir),
-        json: *json,
-    })
+    kdamm(
+        &KdammSettings {
+            seeds: seeds.clone(),
+            count: *count,
+            edge: *edge,
+            labeled_fraction: *labeled_fraction,
+            image,
+            tabular,
+            policy,
+            fusion,
+            jobs: within("--jobs", *jobs, 1..=256)?,
+            dir: dir.clone().unwrap_or_else(default_dir),
+        },
+        output,
+    )
 }

@@ -8,6 +8,7 @@ mod findings;
 mod io;
 mod kd;
 mod kdamm;
+mod label_efficiency;
 mod labeling;
 mod profile;
 mod protokd;
@@ -35,10 +36,10 @@ pub enum BenchKind {
     /// Where a supervised step of the default model goes on the CPU (flex):
     /// each kind of op timed alone at every shape the step runs it at.
     Profile(profile::ProfileArgs),
-    /// Label efficiency on the ROP demo: the methods at several labeled
-    /// fractions on the same schedule, mean ± sd over demo seeds × training
-    /// seeds (several processes at once).
-    LabelEfficiency(training::LabelEfficiencyArgs),
+    /// Label efficiency on the ROP demo: supervised, mean teacher and mean
+    /// teacher with class-weighted consistency at several labeled fractions
+    /// (and pool sizes), paired over demo seeds × training seeds.
+    LabelEfficiency(label_efficiency::LabelEfficiencyArgs),
     /// Cross-modal distillation on the lung demo: the CT teacher and the
     /// questionnaire student without KD, with PKT + gradient ratio, with
     /// PKT at a fixed weight, with PKT on raw teacher features. Mean ± sd
@@ -73,7 +74,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         BenchKind::Render(a) => render::run(a),
         BenchKind::Training(a) => training::run_throughput(a),
         BenchKind::Profile(a) => profile::run_bench(a),
-        BenchKind::LabelEfficiency(a) => training::run_label_efficiency(a),
+        BenchKind::LabelEfficiency(a) => label_efficiency::run(a),
         BenchKind::Kd(a) => kd::run(a),
         BenchKind::Protokd(a) => protokd::run(a),
         BenchKind::Kdamm(a) => kdamm::run(a),

@@ -3,16 +3,20 @@
 //! seed, the four-sequence segmentation teacher, then for each sequence
 //! the unimodal baseline (segmentation on that sequence alone) and the
 //! ProtoKD student taught by that seed's teacher — the shape of the
-//! ProtoKD paper's table. Mean ± sd over seeds of the test pool's Dice
-//! (WT, TC, ET, their mean), and per sequence the student's gain over the
-//! baseline seed by seed.
+//! ProtoKD paper's table. Several demo seeds (`--demo-seeds`) pair with
+//! every training seed; `--weak-teacher-epochs` adds students of an early
+//! stopped teacher. Mean ± sd of the test pool's Dice (WT, TC, ET, their
+//! mean), each teacher's Dice named, and per sequence the student's paired
+//! gain over the baseline with its 95 % interval.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
 
-use super::common::{Table, in_parallel, mean_sd, plus_minus, train_json, within};
+use super::common::{in_parallel, train_json, within};
+use super::findings::{Findings, Metric, Pairing};
+use super::report::Output;
 use crate::demo::{DemoOptions, DemoTask, write_demo};
 use crate::synth::brain_tumour::ROLES;
 use crate::train::config::TrainConfig;
@@ -24,33 +28,63 @@ use crate::train::presets::Preset;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Arm {
     Teacher,
+    /// The teacher stopped early (`--weak-teacher-epochs`): a student it
+    /// teaches shows what of a gain does not come from the teacher.
+    WeakTeacher,
     Baseline(&'static str),
     Protokd(&'static str),
+    ProtokdWeak(&'static str),
 }
 
 impl Arm {
     pub fn name(&self) -> String {
         match self {
             Arm::Teacher => "teacher, t1+t1ce+t2+flair".into(),
-            Arm::Baseline(role) => format!("{role}: unimodal baseline"),
-            Arm::Protokd(role) => format!("{role}: ProtoKD student"),
+            Arm::WeakTeacher => "weak teacher (early stop)".into(),
+            Arm::Baseline(role) => format!("{role} · unimodal baseline"),
+            Arm::Protokd(role) => format!("{role} · ProtoKD student"),
+            Arm::ProtokdWeak(role) => format!("{role} · ProtoKD of the weak teacher"),
         }
     }
 
     /// Every row for the student `sequences`, in the table's order.
-    pub fn all(sequences: &[&'static str]) -> Vec<Arm> {
+    pub fn all(sequences: &[&'static str], weak: bool) -> Vec<Arm> {
         let mut arms = vec![Arm::Teacher];
+        if weak {
+            arms.push(Arm::WeakTeacher);
+        }
         for &role in sequences {
             arms.push(Arm::Baseline(role));
             arms.push(Arm::Protokd(role));
+            if weak {
+                arms.push(Arm::ProtokdWeak(role));
+            }
         }
         arms
+    }
+
+    /// The paired differences of a sequence's rows: each student against
+    /// the baseline, and the student of the full teacher against that of
+    /// the weak one.
+    fn comparisons(sequences: &[&'static str], weak: bool) -> Vec<(Arm, Arm)> {
+        let mut pairs = Vec::new();
+        for &role in sequences {
+            pairs.push((Arm::Protokd(role), Arm::Baseline(role)));
+            if weak {
+                pairs.push((Arm::ProtokdWeak(role), Arm::Baseline(role)));
+                pairs.push((Arm::Protokd(role), Arm::ProtokdWeak(role)));
+            }
+        }
+        pairs
     }
 }
 
 pub struct ProtokdSettings {
     pub seeds: Vec<u64>,
-    pub demo_seed: u64,
+    /// One demo per seed; every training seed runs on each.
+    pub demo_seeds: Vec<u64>,
+    /// Epochs of the weak teacher (None: no weak-teacher rows).
+    pub weak_teacher_epochs: Option<usize>,
     pub count: usize,
     /// The volumes' edge in voxels.
     pub edge: usize,
@@ -61,7 +95,6 @@ pub struct ProtokdSettings {
     pub config: TrainConfig,
     pub jobs: usize,
     pub dir: PathBuf,
-    pub json: bool,
 }
 
 /// The brain-tumour project's preset (the window's and `loupe train`'s):
@@ -91,14 +124,14 @@ fn outcome(value: &serde_json::Value) -> anyhow::Result<Outcome> {
     })
 }
 
-fn demo(s: &ProtokdSettings) -> anyhow::Result<PathBuf> {
+fn demo(s: &ProtokdSettings, demo_seed: u64) -> anyhow::Result<PathBuf> {
     let project = s.dir.join(format!(
-        "brain-tumour-demo{}-{}x{}-labeled{}",
-        s.demo_seed, s.count, s.edge, s.labeled_fraction
+        "brain-tumour-demo{demo_seed}-{}x{}-labeled{}",
+        s.count, s.edge, s.labeled_fraction
     ));
     if !crate::store::is_project(&project) {
         let options = DemoOptions {
-            seed: s.demo_seed,
+            seed: demo_seed,
             count: s.count,
             size: s.edge,
             labeled_fraction: s.labeled_fraction,
@@ -110,8 +143,21 @@ fn demo(s: &ProtokdSettings) -> anyhow::Result<PathBuf> {
     Ok(project)
 }
 
-pub fn protokd(s: &ProtokdSettings) -> anyhow::Result<()> {
+/// One training run: where, with which seed, which row, its flags.
+struct Job {
+    demo_seed: u64,
+    project: PathBuf,
+    seed: u64,
+    arm: Arm,
+    flags: Vec<String>,
+}
+
+/// What a finished run left: its job, Dice and run id.
+type Done = (Job, Outcome, String);
+
+pub fn protokd(s: &ProtokdSettings, output: &Output) -> anyhow::Result<()> {
     anyhow::ensure!(!s.seeds.is_empty(), "give at least one seed");
+    anyhow::ensure!(!s.demo_seeds.is_empty(), "give at least one demo seed");
     let mut config = s.config.clone();
     config.method = crate::train::methods::segmentation::METHOD;
     config.input_size = s.edge;
@@ -122,17 +168,24 @@ pub fn protokd(s: &ProtokdSettings) -> anyhow::Result<()> {
     let threads = (crate::train::threads::cores() / s.jobs.max(1)).max(1);
     let config_path = s.dir.join("config-segmentation.json");
     std::fs::write(&config_path, serde_json::to_string_pretty(&config)?)?;
-    let project = demo(s)?;
     let started = Instant::now();
-    type Job = (u64, Arm, Vec<String>);
-    let run = |jobs: Vec<Job>| -> anyhow::Result<Vec<(u64, Arm, Outcome, String)>> {
-        let results = in_parallel(jobs, s.jobs, |(seed, arm, flags)| {
-            let value = train_json(&exe, &project, &config_path, *seed, threads, flags)?;
+    let run = |jobs: Vec<Job>| -> anyhow::Result<Vec<Done>> {
+        let results = in_parallel(jobs, s.jobs, |job| {
+            let value = train_json(
+                &exe,
+                &job.project,
+                &config_path,
+                job.seed,
+                threads,
+                &job.flags,
+            )?;
             let o = outcome(&value)?;
             eprintln!(
-                "[{:>5.0} s] seed {seed}: {}: Dice WT {:.3} TC {:.3} ET {:.3} mean {:.3}",
+                "[{:>5.0} s] demo {} seed {}: {}: Dice WT {:.3} TC {:.3} ET {:.3} mean {:.3}",
                 started.elapsed().as_secs_f64(),
-                arm.name(),
+                job.demo_seed,
+                job.seed,
+                job.arm.name(),
                 o.dice[0],
                 o.dice[1],
                 o.dice[2],
@@ -143,127 +196,124 @@ pub fn protokd(s: &ProtokdSettings) -> anyhow::Result<()> {
         });
         results
             .into_iter()
-            .map(|((seed, arm, _), result)| {
-                let (o, id) = result.with_context(|| format!("{}, seed {seed}", arm.name()))?;
-                Ok((seed, arm, o, id))
+            .map(|(job, result)| {
+                let (o, id) = result.with_context(|| {
+                    format!(
+                        "{}, demo {} seed {}",
+                        job.arm.name(),
+                        job.demo_seed,
+                        job.seed
+                    )
+                })?;
+                Ok((job, o, id))
             })
             .collect()
     };
+    let segmentation = |role: &str| -> Vec<String> {
+        ["--method", "segmentation", "--modality", role]
+            .map(String::from)
+            .to_vec()
+    };
     let all_roles = ROLES.join(",");
-    let teachers = run(s
-        .seeds
-        .iter()
-        .map(|&seed| {
-            let flags = vec![
-                "--method".into(),
-                "segmentation".into(),
-                "--modality".into(),
-                all_roles.clone(),
-            ];
-            (seed, Arm::Teacher, flags)
-        })
-        .collect())?;
+    let mut teacher_jobs = Vec::new();
+    for &demo_seed in &s.demo_seeds {
+        let project = demo(s, demo_seed)?;
+        for &seed in &s.seeds {
+            let job = |arm, flags| Job {
+                demo_seed,
+                project: project.clone(),
+                seed,
+                arm,
+                flags,
+            };
+            teacher_jobs.push(job(Arm::Teacher, segmentation(&all_roles)));
+            if let Some(epochs) = s.weak_teacher_epochs {
+                let mut flags = segmentation(&all_roles);
+                flags.extend(["--epochs".to_string(), epochs.to_string()]);
+                teacher_jobs.push(job(Arm::WeakTeacher, flags));
+            }
+        }
+    }
+    let teachers = run(teacher_jobs)?;
     let mut jobs = Vec::new();
-    for (seed, _, _, teacher) in &teachers {
+    for (teacher, _, id) in &teachers {
         for &role in &s.sequences {
-            jobs.push((
-                *seed,
-                Arm::Baseline(role),
-                vec![
-                    "--method".into(),
-                    "segmentation".into(),
-                    "--modality".into(),
-                    role.into(),
-                ],
-            ));
-            jobs.push((
-                *seed,
-                Arm::Protokd(role),
-                vec![
-                    "--method".into(),
-                    "protokd".into(),
-                    "--teacher".into(),
-                    teacher.clone(),
-                    "--modality".into(),
-                    role.into(),
-                ],
+            let job = |arm, flags| Job {
+                demo_seed: teacher.demo_seed,
+                project: teacher.project.clone(),
+                seed: teacher.seed,
+                arm,
+                flags,
+            };
+            let student = ["--method", "protokd", "--teacher", id, "--modality", role]
+                .map(String::from)
+                .to_vec();
+            match teacher.arm {
+                Arm::Teacher => {
+                    jobs.push(job(Arm::Baseline(role), segmentation(role)));
+                    jobs.push(job(Arm::Protokd(role), student));
+                }
+                _ => jobs.push(job(Arm::ProtokdWeak(role), student)),
+            }
+        }
+    }
+    let mut done = teachers;
+    done.extend(run(jobs)?);
+    let mut findings = findings(s, &config, &done);
+    findings.wall_seconds = started.elapsed().as_secs_f64();
+    output.emit(&findings)
+}
+
+fn findings(s: &ProtokdSettings, config: &TrainConfig, done: &[Done]) -> Findings {
+    let mut findings = Findings::new(
+        "protokd",
+        "Segmentation with a missing MRI sequence: ProtoKD on the brain-tumour demo",
+        vec![
+            Metric::compared("mean", "mean Dice"),
+            Metric::compared("wt", "Dice WT"),
+            Metric::compared("tc", "Dice TC"),
+            Metric::compared("et", "Dice ET"),
+        ],
+    );
+    findings.setting = setting(s, config);
+    let weak = s.weak_teacher_epochs.is_some();
+    for arm in Arm::all(&s.sequences, weak) {
+        findings.arm(&arm.name());
+    }
+    for (arm, baseline) in Arm::comparisons(&s.sequences, weak) {
+        findings.compare(&arm.name(), &baseline.name());
+    }
+    for (job, o, id) in done {
+        let values = [
+            ("wt", o.dice[0]),
+            ("tc", o.dice[1]),
+            ("et", o.dice[2]),
+            ("mean", o.dice[3]),
+        ];
+        findings.record(
+            &job.arm.name(),
+            Pairing::new(job.demo_seed, job.seed),
+            &values,
+        );
+        // Every teacher is named with its Dice, so one that did not take
+        // off is seen beside its students, not dropped.
+        if matches!(job.arm, Arm::Teacher | Arm::WeakTeacher) {
+            findings.notes.push(format!(
+                "demo {} seed {}: {} {id}: mean Dice {:.3} (WT {:.3}, TC {:.3}, ET {:.3})",
+                job.demo_seed,
+                job.seed,
+                job.arm.name(),
+                o.dice[3],
+                o.dice[0],
+                o.dice[1],
+                o.dice[2]
             ));
         }
     }
-    let mut outcomes = teachers;
-    outcomes.extend(run(jobs)?);
-    report(s, &config, &outcomes, started.elapsed().as_secs_f64());
-    Ok(())
+    findings
 }
 
-fn report(
-    s: &ProtokdSettings,
-    config: &TrainConfig,
-    outcomes: &[(u64, Arm, Outcome, String)],
-    seconds: f64,
-) {
-    let of = |arm: &Arm, k: usize| {
-        mean_sd(
-            &outcomes
-                .iter()
-                .filter(|(_, a, _, _)| a == arm)
-                .map(|(_, _, o, _)| o.dice[k])
-                .collect::<Vec<_>>(),
-        )
-    };
-    // Per sequence: the student's mean-Dice gain over the baseline, seed by seed.
-    let gains = |role: &'static str| -> Vec<f64> {
-        s.seeds
-            .iter()
-            .filter_map(|seed| {
-                let mean_of = |arm: Arm| {
-                    outcomes
-                        .iter()
-                        .find(|(sd, a, _, _)| sd == seed && *a == arm)
-                        .map(|(_, _, o, _)| o.dice[3])
-                };
-                Some(mean_of(Arm::Protokd(role))? - mean_of(Arm::Baseline(role))?)
-            })
-            .collect()
-    };
-    if s.json {
-        let stat = |(mean, sd): (f64, f64)| serde_json::json!({ "mean": mean, "sd": sd });
-        let arms: Vec<serde_json::Value> = Arm::all(&s.sequences)
-            .iter()
-            .map(|arm| {
-                serde_json::json!({
-                    "arm": arm.name(),
-                    "dice": {
-                        "wt": stat(of(arm, 0)),
-                        "tc": stat(of(arm, 1)),
-                        "et": stat(of(arm, 2)),
-                        "mean": stat(of(arm, 3)),
-                    },
-                })
-            })
-            .collect();
-        let gain: serde_json::Map<String, serde_json::Value> = s
-            .sequences
-            .iter()
-            .map(|&role| (role.to_string(), serde_json::json!(gains(role))))
-            .collect();
-        println!(
-            "{}",
-            serde_json::json!({
-                "seeds": s.seeds,
-                "demo_seed": s.demo_seed,
-                "count": s.count,
-                "edge_voxels": s.edge,
-                "labeled_fraction": s.labeled_fraction,
-                "sequences": s.sequences,
-                "config": config,
-                "arms": arms,
-                "student_gain_in_mean_dice": gain,
-                "seconds": seconds,
-            })
-        );
-        return;
-    }
+fn setting(s: &ProtokdSettings, config: &TrainConfig) -> String {
     use crate::train::segmentation::{PATCHES_PER_CASE, SLICES_PER_CASE};
     let samples = match (config.model, config.patch_edge()) {
         (ModelKind::Unet3d, Some(patch)) => format!(
@@ -285,11 +335,11 @@ fn report(
             config.batch_size
         ),
     };
-    println!(
-        "Brain-tumour demo (seed {}), {} cases at {}³, {} % of training cases labeled; training \
-         seeds {:?}; {samples}, Adam {}; ProtoKD T = {}, KD weight {}, prototype weight {}; \
-         {:.0} s",
-        s.demo_seed,
+    format!(
+        "Brain-tumour demo seeds {:?}, {} cases at {}³, {} % of training cases labeled; training \
+         seeds {:?}; {samples}, Adam {}; ProtoKD T = {}, KD weight {}, prototype weight {}{}; test \
+         Dice; paired by (demo seed, training seed)",
+        s.demo_seeds,
         s.count,
         s.edge,
         s.labeled_fraction * 100.0,
@@ -298,27 +348,10 @@ fn report(
         config.number(&protokd::TEMPERATURE),
         config.number(&protokd::KD_WEIGHT),
         config.number(&protokd::PROTO_WEIGHT),
-        seconds
-    );
-    let mut table = Table::new(&["model (test Dice)", "WT", "TC", "ET", "mean"]);
-    for arm in Arm::all(&s.sequences) {
-        let mut row = vec![arm.name()];
-        row.extend((0..4).map(|k| plus_minus(of(&arm, k))));
-        table.row(row);
-    }
-    print!("{}", table.render());
-    for &role in &s.sequences {
-        let g = gains(role);
-        let above = g.iter().filter(|&&v| v > 0.0).count();
-        println!(
-            "{role}: student − baseline mean Dice per seed {} ({above}/{} above)",
-            g.iter()
-                .map(|v| format!("{v:+.3}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            g.len()
-        );
-    }
+        s.weak_teacher_epochs
+            .map(|e| format!("; weak teacher: the same teacher stopped after {e} epochs"))
+            .unwrap_or_default()
+    )
 }
 
 /// The folder the bench writes to unless told.
@@ -335,9 +368,15 @@ pub struct ProtokdArgs {
     /// Training seeds.
     #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
     pub seeds: Vec<u64>,
-    /// The demo's seed (one demo for every training seed).
-    #[arg(long, default_value_t = 1)]
-    pub demo_seed: u64,
+    /// Demo seeds (every training seed runs on each demo; `--demo-seeds
+    /// 11,12,13 --seeds 1,2,3` is the 3 × 3 table).
+    #[arg(long, alias = "demo-seed", value_delimiter = ',', default_value = "1")]
+    pub demo_seeds: Vec<u64>,
+    /// Also train each teacher for only this many epochs and a ProtoKD
+    /// student of it per sequence: a gain that does not come from the
+    /// teacher shows as the same gain from the weak one.
+    #[arg(long)]
+    pub weak_teacher_epochs: Option<usize>,
     /// Cases in the demo.
     #[arg(long, default_value_t = 40)]
     pub count: usize,
@@ -376,14 +415,15 @@ pub struct ProtokdArgs {
     /// Where the demo project and runs go (default: a folder in the temp dir, reused).
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: Output,
 }
 
 pub fn run(args: &ProtokdArgs) -> anyhow::Result<()> {
     let ProtokdArgs {
         seeds,
-        demo_seed,
+        demo_seeds,
+        weak_teacher_epochs,
         count,
         edge,
         labeled_fraction,
@@ -396,7 +436,7 @@ pub fn run(args: &ProtokdArgs) -> anyhow::Result<()> {
         batch_size,
         jobs,
         dir,
-        json,
+        output,
     } = args;
     let mut config = default_config();
     if let Some(epochs) = epochs {
@@ -435,16 +475,19 @@ pub fn run(args: &ProtokdArgs) -> anyhow::Result<()> {
             })
             .collect::<anyhow::Result<Vec<_>>>()?
     };
-    protokd(&ProtokdSettings {
-        seeds: seeds.clone(),
-        demo_seed: *demo_seed,
-        count: *count,
-        edge: *edge,
-        labeled_fraction: *labeled_fraction,
-        sequences,
-        config,
-        jobs: within("--jobs", *jobs, 1..=256)?,
-        dir: dir.clone().unwrap_or_else(default_dir),
-        json: *json,
-    })
+    protokd(
+        &ProtokdSettings {
+            seeds: seeds.clone(),
+            demo_seeds: demo_seeds.clone(),
+            weak_teacher_epochs: *weak_teacher_epochs,
+            count: *count,
+            edge: *edge,
+            labeled_fraction: *labeled_fraction,
+            sequences,
+            config,
+            jobs: within("--jobs", *jobs, 1..=256)?,
+            dir: dir.clone().unwrap_or_else(default_dir),
+        },
+        output,
+    )
 }
