@@ -9,8 +9,10 @@
 //!    come from a different height in every case, stays near chance, so
 //!    its confidence rewards nothing);
 //! 3. the image classifier on the policy's slices (KDAMM's image teacher)
-//!    and the multimodal baseline on the complete cases;
-//! 4. KDAMM with both teachers.
+//!    and the multimodal baseline on the complete cases and on every
+//!    labeled case (a missing modality zero-filled and flagged);
+//! 4. KDAMM with both teachers, without the unlabeled cases, and with one
+//!    teacher per case (image where a CT exists, tabular otherwise).
 //!
 //! Mean ± sd over seeds of test accuracy and AUC. Image models are scored
 //! on the test cases that have a CT; tabular, multimodal and KDAMM models
@@ -38,18 +40,28 @@ pub enum Arm {
     Policy,
     ImagePolicy,
     Multimodal,
+    /// The fusion model with CE on every labeled case (a missing modality
+    /// zero-filled and flagged): the baseline that sees every label KDAMM sees.
+    MultimodalAllLabeled,
     Kdamm,
+    /// KDAMM with its KL terms on the labeled cases only.
+    KdammLabeledOnly,
+    /// KDAMM with one teacher per case (image where a CT exists).
+    KdammTeacherSwitch,
 }
 
 impl Arm {
-    pub const ALL: [Arm; 7] = [
+    pub const ALL: [Arm; 10] = [
         Arm::Tabular,
         Arm::ImageMiddle,
         Arm::ImageRandom,
         Arm::Policy,
         Arm::ImagePolicy,
         Arm::Multimodal,
+        Arm::MultimodalAllLabeled,
         Arm::Kdamm,
+        Arm::KdammLabeledOnly,
+        Arm::KdammTeacherSwitch,
     ];
 
     pub fn name(self) -> &'static str {
@@ -60,14 +72,22 @@ impl Arm {
             Arm::Policy => "middle-slice classifier on policy slices",
             Arm::ImagePolicy => "image teacher, policy slices",
             Arm::Multimodal => "multimodal, complete cases only",
+            Arm::MultimodalAllLabeled => "multimodal, every labeled case",
             Arm::Kdamm => "KDAMM, all cases",
+            Arm::KdammLabeledOnly => "KDAMM without the unlabeled cases",
+            Arm::KdammTeacherSwitch => "KDAMM, one teacher per case",
         }
     }
 
     /// Which test cases it is scored on.
     fn scored_on(self) -> &'static str {
         match self {
-            Arm::Tabular | Arm::Multimodal | Arm::Kdamm => "all",
+            Arm::Tabular
+            | Arm::Multimodal
+            | Arm::MultimodalAllLabeled
+            | Arm::Kdamm
+            | Arm::KdammLabeledOnly
+            | Arm::KdammTeacherSwitch => "all",
             _ => "with CT",
         }
     }
@@ -335,6 +355,11 @@ fn on_policy_jobs(projects: &[(u64, PathBuf)], paths: &ConfigPaths, runs: &RunId
         ));
         let mut multimodal = on_policy;
         multimodal.extend(strings(&["--method", "multimodal"]));
+        let mut all_labeled = multimodal.clone();
+        all_labeled.push(format!(
+            "--{}",
+            crate::train::methods::multimodal::ALL_LABELED_CASES.flag
+        ));
         jobs.push((
             *seed,
             project.clone(),
@@ -342,15 +367,30 @@ fn on_policy_jobs(projects: &[(u64, PathBuf)], paths: &ConfigPaths, runs: &RunId
             paths.fusion.clone(),
             multimodal,
         ));
+        jobs.push((
+            *seed,
+            project.clone(),
+            Arm::MultimodalAllLabeled,
+            paths.fusion.clone(),
+            all_labeled,
+        ));
     }
     jobs
 }
 
-/// Stage 4: KDAMM, taught by the image teacher and the tabular teacher.
+/// Stage 4: KDAMM, taught by the image teacher and the tabular teacher,
+/// and its two variants.
 fn kdamm_jobs(projects: &[(u64, PathBuf)], paths: &ConfigPaths, runs: &RunIds) -> Vec<Job> {
+    use crate::train::methods::kdamm::{TEACHER_SWITCH, WITHOUT_UNLABELED};
+    let variants = [
+        (Arm::Kdamm, None),
+        (Arm::KdammLabeledOnly, Some(WITHOUT_UNLABELED.flag)),
+        (Arm::KdammTeacherSwitch, Some(TEACHER_SWITCH.flag)),
+    ];
     projects
         .iter()
-        .map(|(seed, project)| {
+        .flat_map(|project| variants.iter().map(move |variant| (project, variant)))
+        .map(|((seed, project), (arm, switch))| {
             let policy = runs[&(*seed, Arm::Policy.name())].clone();
             let teachers = format!(
                 "{},{}",
@@ -365,30 +405,36 @@ fn kdamm_jobs(projects: &[(u64, PathBuf)], paths: &ConfigPaths, runs: &RunIds) -
             ];
             flags.extend(strings(&["--method", "kdamm", "--teachers"]));
             flags.push(teachers);
-            (
-                *seed,
-                project.clone(),
-                Arm::Kdamm,
-                paths.fusion.clone(),
-                flags,
-            )
+            flags.extend(switch.map(|flag| format!("--{flag}")));
+            (*seed, project.clone(), *arm, paths.fusion.clone(), flags)
         })
         .collect()
 }
 
 /// The paired differences the bench is read by (arm, baseline): KDAMM
-/// against the multimodal baseline and against its tabular teacher, the
-/// policy's slices against the middle ones, the middle against random.
-const COMPARISONS: [(Arm, Arm); 4] = [
+/// against the multimodal baselines (complete cases, every labeled case)
+/// and its tabular teacher; what its unlabeled cases add; the teacher
+/// switch; the policy's slices against the middle ones, the middle against
+/// random.
+const COMPARISONS: [(Arm, Arm); 8] = [
     (Arm::Kdamm, Arm::Multimodal),
+    (Arm::Kdamm, Arm::MultimodalAllLabeled),
+    (Arm::MultimodalAllLabeled, Arm::Multimodal),
+    (Arm::Kdamm, Arm::KdammLabeledOnly),
+    (Arm::KdammTeacherSwitch, Arm::Kdamm),
     (Arm::Kdamm, Arm::Tabular),
     (Arm::ImagePolicy, Arm::ImageMiddle),
     (Arm::ImageMiddle, Arm::ImageRandom),
 ];
 
-/// A row: the arm and the test cases it is scored on.
-fn row_name(arm: Arm) -> String {
-    format!("{} [{} test cases]", arm.name(), arm.scored_on())
+/// The arms scored on a set of test cases, named.
+fn scored_on(set: &str) -> String {
+    Arm::ALL
+        .iter()
+        .filter(|a| a.scored_on() == set)
+        .map(|a| a.name())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn findings(s: &KdammSettings, outcomes: &[Outcome]) -> Findings {
@@ -404,7 +450,8 @@ fn findings(s: &KdammSettings, outcomes: &[Outcome]) -> Findings {
         "Bone demo, {} cases ({} px slices, ~25 % without CT, ~15 % without labs), {} % of training \
          cases labeled; seeds {:?} (demo seed = training seed); image models ResNet width {} on k = {} \
          slices, {} epochs; policy {} epochs; fusion {} epochs. Image models are scored on the test \
-         cases with a CT, the others on all, so a difference across the two sets mixes models and cases.",
+         cases with a CT ({}), the others on all of them ({}), so a difference across the two sets \
+         mixes models and cases.",
         s.count,
         s.edge,
         s.labeled_fraction * 100.0,
@@ -413,17 +460,19 @@ fn findings(s: &KdammSettings, outcomes: &[Outcome]) -> Findings {
         s.image.slice_config().count,
         s.image.epochs,
         s.policy.epochs,
-        s.fusion.epochs
+        s.fusion.epochs,
+        scored_on("with CT"),
+        scored_on("all"),
     );
     for arm in Arm::ALL {
-        findings.arm(&row_name(arm));
+        findings.arm(arm.name());
     }
     for (arm, baseline) in COMPARISONS {
-        findings.compare(&row_name(arm), &row_name(baseline));
+        findings.compare(arm.name(), baseline.name());
     }
     for o in outcomes {
         let values = [("auc", o.auc), ("accuracy", o.accuracy)];
-        findings.record(&row_name(o.arm), Pairing::new(o.seed, o.seed), &values);
+        findings.record(o.arm.name(), Pairing::new(o.seed, o.seed), &values);
     }
     findings
 }

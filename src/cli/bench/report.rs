@@ -415,10 +415,13 @@ fn paired_plot(findings: &Findings, metric: &Metric) -> anyhow::Result<Option<St
     .map(Some)
 }
 
+/// A point of a curve: x and the (mean, low, high) of its runs.
+type CurvePoint = (f64, (f64, f64, f64));
+
 /// Mean ± 95 % interval per series along the arms' x positions; None when
 /// no arm has a position.
 fn curve_plot(findings: &Findings, metric: &Metric) -> anyhow::Result<Option<String>> {
-    let mut series: Vec<(String, Vec<(f64, (f64, f64, f64))>)> = Vec::new();
+    let mut series: Vec<(String, Vec<CurvePoint>)> = Vec::new();
     for (index, arm) in findings.arms().iter().enumerate() {
         let Some(x) = arm.x else { continue };
         let values: Vec<f64> = findings

@@ -11,6 +11,11 @@
 //!   or not — how the incomplete cases still teach the student;
 //!
 //! total `w_ce·L_ce + w_kd·(L_kd,image + L_kd,tabular)`, one backward pass.
+//!
+//! Two switches take the method apart (`loupe bench kdamm`'s arms): KL on
+//! the labeled cases only (`without_unlabeled`: what the unlabeled cases
+//! add), and one teacher per case (`teacher_switch`: the image teacher
+//! where a CT exists, the tabular teacher only where none does).
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
@@ -92,6 +97,39 @@ pub const KD_WEIGHT: Setting = Setting {
     legacy: "/kdamm/kd_weight",
 };
 
+/// KL terms on the labeled cases only.
+pub const WITHOUT_UNLABELED: Setting = Setting {
+    name: "without_unlabeled",
+    section: SECTION,
+    flag: "without-unlabeled",
+    title: "Distil on labeled cases only",
+    help: "The teachers' KL terms on the batch's labeled cases only (off: on every case a \
+           teacher saw, labeled or not — the method)",
+    group: GROUP,
+    kind: SettingKind::Switch {
+        default: false,
+        flag_sets: true,
+    },
+    legacy: "",
+};
+
+/// One teacher per case: the image teacher where it saw the case, the
+/// tabular teacher only where the image teacher did not.
+pub const TEACHER_SWITCH: Setting = Setting {
+    name: "teacher_switch",
+    section: SECTION,
+    flag: "teacher-switch",
+    title: "One teacher per case",
+    help: "The image teacher where a CT exists, the tabular teacher only where none does \
+           (off: each teacher on every case it saw — the method)",
+    group: GROUP,
+    kind: SettingKind::Switch {
+        default: false,
+        flag_sets: true,
+    },
+    legacy: "",
+};
+
 pub static SPEC: MethodSpec = MethodSpec {
     name: "kdamm",
     title: "KDAMM (distillation, missing modalities)",
@@ -113,6 +151,8 @@ pub static SPEC: MethodSpec = MethodSpec {
         TEMPERATURE,
         CE_WEIGHT,
         KD_WEIGHT,
+        WITHOUT_UNLABELED,
+        TEACHER_SWITCH,
         optimisation::WEIGHT_DECAY,
     ],
 };
@@ -131,6 +171,26 @@ pub struct FusionWeights {
     /// Each teacher's KL term (`None`: no distillation, the baseline).
     pub kd: Option<f64>,
     pub temperature: f64,
+    /// CE on every labeled case (a missing modality zero-filled and
+    /// flagged), not on the complete ones alone.
+    pub ce_on_all_labeled: bool,
+    /// KL terms on unlabeled cases too (the method) or labeled ones only.
+    pub kd_on_unlabeled: bool,
+    /// The tabular teacher only on cases the image teacher did not see.
+    pub teacher_switch: bool,
+}
+
+impl FusionWeights {
+    /// Cross-entropy alone on the complete labeled cases: the multimodal
+    /// baseline of METHODS.md §4.
+    pub const BASELINE: FusionWeights = FusionWeights {
+        ce: 1.0,
+        kd: None,
+        temperature: 1.0,
+        ce_on_all_labeled: false,
+        kd_on_unlabeled: true,
+        teacher_switch: false,
+    };
 }
 
 /// `[B]`: 1 where a fusion batch's sample has both modalities (both
@@ -148,18 +208,24 @@ pub fn complete_rows(samples: Tensor<4>) -> Tensor<1> {
     missing.lower_equal_elem(0.0).float()
 }
 
-/// The cross-entropy of the complete labeled cases (0 when there are none),
-/// and how many there were.
+/// The cross-entropy of the complete labeled cases (0 when there are none;
+/// of every labeled case with `all_labeled`), and how many complete ones
+/// there were.
 pub fn complete_case_ce(
     logits: Tensor<2>,
     batch: &Batch,
     context: &StepContext,
+    all_labeled: bool,
 ) -> (Tensor<1>, f64) {
     let complete = complete_rows(batch.labeled.clone());
     let count = scalar(&complete.clone().sum());
+    let rows = match all_labeled {
+        true => complete.ones_like(),
+        false => complete,
+    };
     let weights = match &batch.weights {
-        Some(w) => w.clone() * complete,
-        None => complete,
+        Some(w) => w.clone() * rows,
+        None => rows,
     };
     let (_, _, loss) = classification(
         logits,
@@ -187,7 +253,12 @@ pub fn fusion_step(
         _ => batch.labeled.clone(),
     };
     let (logits, _) = student.forward(everything);
-    let (ce, complete) = complete_case_ce(logits.clone().narrow(0, 0, labeled), batch, context);
+    let (ce, complete) = complete_case_ce(
+        logits.clone().narrow(0, 0, labeled),
+        batch,
+        context,
+        weights.ce_on_all_labeled,
+    );
     let mut total = ce.clone().mul_scalar(weights.ce);
     let mut values = Scalars::from([
         (series::CE.into(), scalar(&ce)),
@@ -197,6 +268,12 @@ pub fn fusion_step(
         let classes = logits.dims()[1];
         let seen_logits = logits.select(0, guidance.rows.clone());
         let rows = guidance.rows.dims()[0];
+        // Rows past the labeled ones are unlabeled cases.
+        let counted = match weights.kd_on_unlabeled {
+            true => None,
+            false => Some(guidance.rows.clone().lower_elem(labeled as i64).float()),
+        };
+        let mut image_seen: Option<Tensor<1>> = None;
         for (slot, name) in [series::KD_IMAGE, series::KD_TABULAR]
             .into_iter()
             .enumerate()
@@ -205,11 +282,21 @@ pub fn fusion_step(
             if guidance.features.dims()[1] < start + 1 + classes {
                 break;
             }
-            let seen = guidance
+            let mut seen = guidance
                 .features
                 .clone()
                 .narrow(1, start, 1)
                 .reshape([rows]);
+            if let Some(counted) = &counted {
+                seen = seen * counted.clone();
+            }
+            match (slot, &image_seen) {
+                (0, _) => image_seen = Some(seen.clone()),
+                (_, Some(image)) if weights.teacher_switch => {
+                    seen = seen * image.clone().neg().add_scalar(1.0);
+                }
+                _ => {}
+            }
             if scalar(&seen.clone().sum()) == 0.0 {
                 continue; // no teacher of this kind, or it saw none of the batch
             }
@@ -249,6 +336,9 @@ impl TrainingMethod for Kdamm {
             ce: config.number(&CE_WEIGHT),
             kd: Some(config.number(&KD_WEIGHT)),
             temperature: config.number(&TEMPERATURE),
+            ce_on_all_labeled: false,
+            kd_on_unlabeled: !config.switch(&WITHOUT_UNLABELED),
+            teacher_switch: config.switch(&TEACHER_SWITCH),
         };
         fusion_step(models, optimizer, batch, context, weights)
     }
@@ -284,6 +374,48 @@ mod tests {
     /// averaged over the rows that teacher saw, labeled or not.
     #[test]
     fn the_total_is_ce_on_complete_labeled_rows_plus_each_teachers_t2_kl_on_its_rows() {
+        check_fusion_step(Switches::default());
+    }
+
+    /// Without the unlabeled cases: the KL terms average over the labeled
+    /// rows a teacher saw (rows 3 and 4 are unlabeled).
+    #[test]
+    fn without_unlabeled_the_teachers_read_only_the_labeled_rows() {
+        check_fusion_step(Switches {
+            without_unlabeled: true,
+            ..Switches::default()
+        });
+    }
+
+    /// One teacher per case: the tabular teacher only where the image
+    /// teacher saw nothing (rows 1 and 4).
+    #[test]
+    fn the_teacher_switch_leaves_the_tabular_teacher_the_cases_without_a_ct() {
+        check_fusion_step(Switches {
+            teacher_switch: true,
+            ..Switches::default()
+        });
+    }
+
+    /// The multimodal baseline on every labeled case: CE over rows 0, 1, 2
+    /// (row 1 lacks its CT), no teacher.
+    #[test]
+    fn the_all_labeled_baseline_reads_every_labeled_case() {
+        check_fusion_step(Switches {
+            all_labeled: true,
+            ..Switches::default()
+        });
+    }
+
+    #[derive(Clone, Copy, Default)]
+    struct Switches {
+        without_unlabeled: bool,
+        teacher_switch: bool,
+        /// The multimodal method with CE on every labeled case.
+        all_labeled: bool,
+    }
+
+    fn check_fusion_step(switches: Switches) {
         let device = Device::flex().autodiff();
         device.seed(11);
         let (size, record) = (4, 3);
@@ -353,21 +485,38 @@ mod tests {
         let config = TrainConfig::default()
             .with(&CE_WEIGHT, w_ce)
             .with(&KD_WEIGHT, w_kd)
-            .with(&TEMPERATURE, t);
+            .with(&TEMPERATURE, t)
+            .with(&WITHOUT_UNLABELED, switches.without_unlabeled)
+            .with(&TEACHER_SWITCH, switches.teacher_switch)
+            .with(
+                &super::super::multimodal::ALL_LABELED_CASES,
+                switches.all_labeled,
+            );
         // The student's logits before the step, then the terms by hand.
         let (logits, _) = student.forward(Tensor::cat(vec![labeled, unlabeled], 0));
         let z = values(logits);
         let labels = [1usize, 0, 0];
-        // Rows 0 and 2 are the complete labeled ones.
-        let ce = [0, 2]
+        // Rows 0 and 2 are the complete labeled ones; row 1 lacks its CT.
+        let ce_rows: &[usize] = if switches.all_labeled {
+            &[0, 1, 2]
+        } else {
+            &[0, 2]
+        };
+        let ce = ce_rows
             .iter()
             .map(|&r| -log_softmax_row(&z[r], 1.0)[labels[r]])
             .sum::<f64>()
-            / 2.0;
+            / ce_rows.len() as f64;
         let kd = |slot: usize| {
             let (mut sum, mut seen) = (0.0, 0.0);
             for (r, row) in teacher.iter().enumerate() {
-                let flag = row[slot * 3];
+                let mut flag = row[slot * 3];
+                if switches.without_unlabeled && r >= 3 {
+                    flag = 0.0;
+                }
+                if switches.teacher_switch && slot == 1 && row[0] == 1.0 {
+                    flag = 0.0;
+                }
                 let log_p = log_softmax_row(&row[slot * 3 + 1..slot * 3 + 3], t);
                 let log_q = log_softmax_row(&z[r], t);
                 let kl: f64 = (0..2).map(|c| log_p[c].exp() * (log_p[c] - log_q[c])).sum();
@@ -377,7 +526,11 @@ mod tests {
             sum / seen
         };
         let (kd_image, kd_tabular) = (kd(0), kd(1));
-        let total = w_ce * ce + w_kd * (kd_image + kd_tabular);
+        let total = match switches.all_labeled {
+            // The multimodal baseline: CE alone at weight 1.
+            true => ce,
+            false => w_ce * ce + w_kd * (kd_image + kd_tabular),
+        };
         let mut optimizer = AdamConfig::new().init();
         let context = StepContext {
             learning_rate: 1e-3,
@@ -389,7 +542,12 @@ mod tests {
             student,
             teacher: None,
         };
-        let (_, reported) = Kdamm.step(models, &mut optimizer, &batch, &context);
+        let (_, reported) = match switches.all_labeled {
+            true => {
+                super::super::multimodal::Multimodal.step(models, &mut optimizer, &batch, &context)
+            }
+            false => Kdamm.step(models, &mut optimizer, &batch, &context),
+        };
         let close = |name: &str, want: f64| {
             let got = reported[name];
             assert!(
@@ -398,8 +556,10 @@ mod tests {
             );
         };
         close(series::CE, ce);
-        close(series::KD_IMAGE, kd_image);
-        close(series::KD_TABULAR, kd_tabular);
+        if !switches.all_labeled {
+            close(series::KD_IMAGE, kd_image);
+            close(series::KD_TABULAR, kd_tabular);
+        }
         close(series::TOTAL, total);
         assert_eq!(reported[series::COMPLETE], 2.0);
     }

@@ -608,7 +608,7 @@ mod tests {
             };
             let out = conv2d(&down.conv, relu(x.clone()));
             assert_eq!(out.dims(), [1, 1, 4, 4], "dilation {dilation}");
-            let values: Vec<f32> = out.into_data().to_vec().unwrap();
+            let values: Vec<f32> = out.into_data().try_to_vec().unwrap();
             let nonzero: Vec<usize> = (0..16).filter(|&i| values[i] != 0.0).collect();
             assert_eq!(nonzero.len(), reached, "dilation {dilation}: {nonzero:?}");
             if dilation == 1 {
