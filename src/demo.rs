@@ -107,6 +107,9 @@ pub struct DemoOptions {
     /// The volumes demo writes its CT phantom as a DICOM series (imported
     /// as one item), not as NIfTI.
     pub dicom: bool,
+    /// The bone demo: SD in HU of a vertebra's trabecular bone about what
+    /// its density says (0: the CT decides the label).
+    pub bone_ct_hu_spread: f64,
 }
 
 /// What a demo may ask for: enough images for every class, no more than a
@@ -120,6 +123,9 @@ pub mod limits {
     pub const CT_EDGE: RangeInclusive<usize> = 16..=96;
     /// Infants of the screening demo (each about 20 photographs).
     pub const INFANTS: RangeInclusive<usize> = 1..=1000;
+    /// The bone demo's per-case HU spread of trabecular bone (beyond a
+    /// few hundred HU a vertebra is no longer bone).
+    pub const CT_HU_SPREAD: RangeInclusive<f64> = 0.0..=300.0;
 }
 
 impl DemoOptions {
@@ -156,6 +162,13 @@ impl DemoOptions {
                 self.labeled_fraction
             )));
         }
+        if !limits::CT_HU_SPREAD.contains(&self.bone_ct_hu_spread) {
+            return Err(StoreError::Invalid(format!(
+                "--ct-hu-spread {} must be between 0 and {} HU",
+                self.bone_ct_hu_spread,
+                limits::CT_HU_SPREAD.end()
+            )));
+        }
         Ok(())
     }
 
@@ -169,6 +182,7 @@ impl DemoOptions {
             labeled_fraction: task.default_labeled_fraction(),
             force: false,
             dicom: false,
+            bone_ct_hu_spread: 0.0,
         }
     }
 }
@@ -645,6 +659,7 @@ fn write_bone_demo(
     let bone = BoneOptions {
         seed: options.seed,
         edge: options.size,
+        ct_hu_spread: options.bone_ct_hu_spread,
         ..BoneOptions::default()
     };
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();

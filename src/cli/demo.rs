@@ -38,11 +38,19 @@ pub struct DemoArgs {
     /// `--task volumes`: write the CT phantom as a DICOM series (one file per slice) and import it.
     #[arg(long)]
     pub dicom: bool,
+    /// `--task bone`: SD in HU of a vertebra's trabecular bone about what
+    /// its density says (default 0: the CT decides the label; 60 HU is one
+    /// T-score unit, so no slice fixes the label).
+    #[arg(long, value_name = "HU")]
+    pub ct_hu_spread: Option<f64>,
 }
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     if args.dicom && args.task != DemoTask::Volumes {
         anyhow::bail!("--dicom writes the volumes demo's CT as DICOM: use it with --task volumes");
+    }
+    if args.ct_hu_spread.is_some() && args.task != DemoTask::Bone {
+        anyhow::bail!("--ct-hu-spread blurs the bone demo's CT: use it with --task bone");
     }
     if args.infants.is_some() && args.task != DemoTask::RopExams {
         anyhow::bail!("--infants sets the screening demo's cohort: use it with --task rop-exams");
@@ -62,6 +70,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             .unwrap_or(args.task.default_labeled_fraction()),
         force: args.force,
         dicom: args.dicom,
+        bone_ct_hu_spread: args.ct_hu_spread.unwrap_or(0.0),
         ..DemoOptions::new(args.task)
     };
     let summary = demo::write_demo(&args.dir, &options, |done, total| {

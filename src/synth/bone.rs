@@ -43,6 +43,11 @@ pub struct BoneOptions {
     pub missing_ct: f64,
     /// Fraction of cases without labs (drawn among the cases with CT).
     pub missing_labs: f64,
+    /// Standard deviation in HU of a case's trabecular bone about what its
+    /// density says (0: the HU is the T-score exactly, so the CT decides
+    /// the label; real vertebrae vary with marrow fat, calibration and
+    /// level — 60 HU is one T-score unit).
+    pub ct_hu_spread: f64,
 }
 
 impl Default for BoneOptions {
@@ -53,6 +58,7 @@ impl Default for BoneOptions {
             slices: 32,
             missing_ct: 0.25,
             missing_labs: 0.15,
+            ct_hu_spread: 0.0,
         }
     }
 }
@@ -146,7 +152,12 @@ fn labs(rng: &mut Rng, turnover: f64) -> Labs {
 /// trabecular core at the density's HU) with a disc between; elsewhere no
 /// vertebral body crosses the slice. Returns the voxels and the slices
 /// that cross a vertebral body.
-fn series(rng: &mut Rng, t_score: f64, options: &BoneOptions) -> (Vec<i16>, Vec<usize>) {
+fn series(
+    rng: &mut Rng,
+    t_score: f64,
+    hu_offset: f64,
+    options: &BoneOptions,
+) -> (Vec<i16>, Vec<usize>) {
     let (edge, slices) = (options.edge.max(8), options.slices.max(4));
     let n = edge as f64;
     let centre = (n - 1.0) / 2.0;
@@ -174,7 +185,7 @@ fn series(rng: &mut Rng, t_score: f64, options: &BoneOptions) -> (Vec<i16>, Vec<
             }
         }
     }
-    let trabecular = hu::TRABECULAR_AT_ZERO + hu::TRABECULAR_PER_SD * t_score;
+    let trabecular = hu::TRABECULAR_AT_ZERO + hu::TRABECULAR_PER_SD * t_score + hu_offset;
     let radius = 0.11 * n * (1.0 + 0.08 * rng.normal()).clamp(0.8, 1.2);
     let spine = [centre + 0.03 * n * rng.normal(), centre - 0.2 * n];
     let cortex = (0.15 * radius).max(1.0);
@@ -217,8 +228,12 @@ fn series(rng: &mut Rng, t_score: f64, options: &BoneOptions) -> (Vec<i16>, Vec<
 /// `count` cases from `options.seed`: about a third with osteoporosis.
 pub fn cohort(count: usize, options: &BoneOptions) -> Vec<BoneCase> {
     let mut rng = Rng::new(options.seed ^ 0x424f_4e45); // "BONE"
+    // The HU spread from its own stream: every other draw, so the cases'
+    // densities and labels, stays what the decisive demo has.
+    let mut spread_rng = Rng::new(options.seed ^ 0x5350_5244); // "SPRD"
     (0..count)
         .map(|_| {
+            let hu_offset = options.ct_hu_spread * spread_rng.normal();
             let (demographics, explained) = demographics(&mut rng);
             let turnover = rng.normal();
             let t_score = explained - 0.45 * turnover + 0.75 * rng.normal();
@@ -232,7 +247,7 @@ pub fn cohort(count: usize, options: &BoneOptions) -> Vec<BoneCase> {
             let (ct, vertebra_slices) = if missing_ct {
                 (None, Vec::new())
             } else {
-                let (voxels, slices) = series(&mut rng, t_score, options);
+                let (voxels, slices) = series(&mut rng, t_score, hu_offset, options);
                 (Some(voxels), slices)
             };
             BoneCase {
@@ -288,23 +303,11 @@ mod tests {
             missing_ct: 0.0,
             missing_labs: 0.0,
             seed: 3,
+            ct_hu_spread: 0.0,
         };
         for case in cohort(6, &options) {
             let ct = case.ct.as_ref().unwrap();
-            let plane = 32 * 32;
-            // The median of a 3×3 patch at the spine's centre (the
-            // centre wanders by a pixel or so: a corner may touch the cortex).
-            let spine_mean = |z: usize| {
-                let (cx, cy) = (15.5f64, 15.5 - 0.2 * 32.0);
-                let mut values = Vec::new();
-                for y in (cy as usize - 1)..=(cy as usize + 1) {
-                    for x in (cx as usize - 1)..=(cx as usize + 1) {
-                        values.push(ct[z * plane + y * 32 + x] as f64);
-                    }
-                }
-                values.sort_by(f64::total_cmp);
-                values[4]
-            };
+            let spine_mean = |z: usize| spine_median(ct, z);
             let expected = hu::TRABECULAR_AT_ZERO + hu::TRABECULAR_PER_SD * case.t_score;
             for z in 0..24 {
                 let mean = spine_mean(z);
@@ -318,5 +321,65 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The median of a 3×3 patch at the spine's centre of slice `z` of a
+    /// 32 px series (the centre wanders by a pixel or so: a corner may
+    /// touch the cortex).
+    fn spine_median(ct: &[i16], z: usize) -> f64 {
+        let plane = 32 * 32;
+        let (cx, cy) = (15.5f64, 15.5 - 0.2 * 32.0);
+        let mut values = Vec::new();
+        for y in (cy as usize - 1)..=(cy as usize + 1) {
+            for x in (cx as usize - 1)..=(cx as usize + 1) {
+                values.push(ct[z * plane + y * 32 + x] as f64);
+            }
+        }
+        values.sort_by(f64::total_cmp);
+        values[4]
+    }
+
+    /// With a spread, a vertebra's HU departs from its density's by about
+    /// the spread (the median over a vertebra's slices averages the voxel
+    /// noise away), so the CT no longer decides the label; the hidden
+    /// densities and labels stay those of the decisive demo.
+    #[test]
+    fn a_hu_spread_loosens_the_vertebra_from_its_density() {
+        let options = |ct_hu_spread| BoneOptions {
+            edge: 32,
+            slices: 24,
+            missing_ct: 0.0,
+            missing_labs: 0.0,
+            seed: 5,
+            ct_hu_spread,
+        };
+        let departures = |spread: f64| -> Vec<f64> {
+            cohort(60, &options(spread))
+                .iter()
+                .map(|case| {
+                    let ct = case.ct.as_ref().unwrap();
+                    let mut values: Vec<f64> = case
+                        .vertebra_slices
+                        .iter()
+                        .map(|&z| spine_median(ct, z))
+                        .collect();
+                    values.sort_by(f64::total_cmp);
+                    let expected = hu::TRABECULAR_AT_ZERO + hu::TRABECULAR_PER_SD * case.t_score;
+                    values[values.len() / 2] - expected
+                })
+                .collect()
+        };
+        let sd = |v: &[f64]| {
+            let mean = v.iter().sum::<f64>() / v.len() as f64;
+            (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
+        };
+        let decisive = sd(&departures(0.0));
+        let spread = sd(&departures(60.0));
+        assert!(decisive < 10.0, "without a spread: {decisive} HU");
+        assert!((40.0..85.0).contains(&spread), "with 60 HU: {spread} HU");
+        // The same hidden densities and labels either way.
+        let a = cohort(20, &options(0.0));
+        let b = cohort(20, &options(60.0));
+        assert!(a.iter().zip(&b).all(|(a, b)| a.t_score == b.t_score));
     }
 }

@@ -99,6 +99,8 @@ pub struct KdammSettings {
     /// A slice's edge in pixels.
     pub edge: usize,
     pub labeled_fraction: f64,
+    /// The demo's per-case HU spread of trabecular bone.
+    pub ct_hu_spread: f64,
     pub image: TrainConfig,
     pub tabular: TrainConfig,
     pub policy: TrainConfig,
@@ -183,8 +185,8 @@ fn outcome(seed: u64, arm: Arm, value: &serde_json::Value) -> anyhow::Result<Out
 
 fn demo(s: &KdammSettings, seed: u64) -> anyhow::Result<PathBuf> {
     let project = s.dir.join(format!(
-        "bone-seed{seed}-{}x{}-labeled{}",
-        s.count, s.edge, s.labeled_fraction
+        "bone-seed{seed}-{}x{}-labeled{}-spread{}",
+        s.count, s.edge, s.labeled_fraction, s.ct_hu_spread
     ));
     if !crate::store::is_project(&project) {
         let options = DemoOptions {
@@ -192,6 +194,7 @@ fn demo(s: &KdammSettings, seed: u64) -> anyhow::Result<PathBuf> {
             count: s.count,
             size: s.edge,
             labeled_fraction: s.labeled_fraction,
+            bone_ct_hu_spread: s.ct_hu_spread,
             ..DemoOptions::new(DemoTask::Bone)
         };
         options.validate()?;
@@ -447,13 +450,14 @@ fn findings(s: &KdammSettings, outcomes: &[Outcome]) -> Findings {
         ],
     );
     findings.setting = format!(
-        "Bone demo, {} cases ({} px slices, ~25 % without CT, ~15 % without labs), {} % of training \
-         cases labeled; seeds {:?} (demo seed = training seed); image models ResNet width {} on k = {} \
+        "Bone demo, {} cases ({} px slices, ~25 % without CT, ~15 % without labs, trabecular HU \
+         spread {} HU about the density's), {} % of training cases labeled; seeds {:?} (demo seed = training seed); image models ResNet width {} on k = {} \
          slices, {} epochs; policy {} epochs; fusion {} epochs. Image models are scored on the test \
          cases with a CT ({}), the others on all of them ({}), so a difference across the two sets \
          mixes models and cases.",
         s.count,
         s.edge,
+        s.ct_hu_spread,
         s.labeled_fraction * 100.0,
         s.seeds,
         s.image.width,
@@ -500,6 +504,11 @@ pub struct KdammArgs {
     /// Fraction of the training cases labeled.
     #[arg(long, default_value_t = 0.5)]
     pub labeled_fraction: f64,
+    /// SD in HU of a vertebra's trabecular bone about what its density
+    /// says (`loupe demo --ct-hu-spread`): at 0 the CT decides the label and
+    /// an image teacher leaves KDAMM nothing to add; 60 HU is one T-score unit.
+    #[arg(long, default_value_t = 60.0)]
+    pub ct_hu_spread: f64,
     /// Epochs of every model (default: 40 for image, fusion and tabular
     /// models, 20 for the policy).
     #[arg(long)]
@@ -520,6 +529,7 @@ pub fn run(args: &KdammArgs) -> anyhow::Result<()> {
         count,
         edge,
         labeled_fraction,
+        ct_hu_spread,
         epochs,
         jobs,
         dir,
@@ -544,6 +554,7 @@ pub fn run(args: &KdammArgs) -> anyhow::Result<()> {
             count: *count,
             edge: *edge,
             labeled_fraction: *labeled_fraction,
+            ct_hu_spread: *ct_hu_spread,
             image,
             tabular,
             policy,
