@@ -179,8 +179,10 @@ fn a_bench_report_goes_only_where_it_is_told_and_says_what_it_wrote() {
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .collect();
     written.sort();
-    // Three compared metrics × three plots, the page and the index: nothing else.
-    assert_eq!(written.len(), 11, "{written:?}");
+    // Three compared metrics × three plots, the page, its JSON and the
+    // index: nothing else.
+    assert_eq!(written.len(), 12, "{written:?}");
+    assert!(written.contains(&"kd.json".to_string()));
     assert!(written.contains(&"kd-auc-curve.svg".to_string()));
     let _ = std::fs::remove_dir_all(&scratch);
 }

@@ -1,6 +1,7 @@
 //! `loupe bench … --report DIR`: a seeded bench's findings as a
-//! self-contained HTML page (`DIR/<bench>.html`, the SVGs inline) and the
-//! SVG files beside it, plus `DIR/index.html` listing every bench page in
+//! self-contained HTML page (`DIR/<bench>.html`, the SVGs inline), the
+//! SVG files and the findings' JSON (`DIR/<bench>.json`) beside it, plus
+//! `DIR/index.html` listing every bench page in
 //! the folder. Per bench: the tables, a dot plot per compared metric (every
 //! run per arm, the mean and its 95 % interval), the paired differences
 //! (every pairing, the mean and its interval, zero marked) and, where arms
@@ -118,6 +119,10 @@ pub fn write(dir: &Path, findings: &Findings) -> anyhow::Result<Written> {
     let page = dir.join(format!("{}.html", findings.bench));
     std::fs::write(&page, page_html(findings, &figures))
         .with_context(|| format!("writing {}", page.display()))?;
+    // The figures behind the page, as `--json` gives them, for scripts.
+    let json = dir.join(format!("{}.json", findings.bench));
+    std::fs::write(&json, findings.json().to_string())
+        .with_context(|| format!("writing {}", json.display()))?;
     write_index(dir)?;
     Ok(Written { page, svgs })
 }
@@ -282,7 +287,7 @@ fn dot_plot(caption: &str, x_label: &str, rows: &[DotRow], zero: bool) -> anyhow
             .configure_mesh()
             .disable_y_mesh()
             .y_labels(0)
-            .light_line_style(WHITE)
+            .max_light_lines(0)
             .bold_line_style(GRID_LINE)
             .x_desc(x_label)
             .x_label_formatter(&|x| format!("{x:.2}"))
@@ -464,11 +469,11 @@ fn curve_plot(findings: &Findings, metric: &Metric) -> anyhow::Result<Option<Str
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(56)
-            .build_cartesian_2d(x_range, y_range.clone())
+            .build_cartesian_2d(x_range.clone(), y_range.clone())
             .map_err(plot_error)?;
         chart
             .configure_mesh()
-            .light_line_style(WHITE)
+            .max_light_lines(0)
             .bold_line_style(GRID_LINE)
             .x_desc(findings.x_label.unwrap_or("x"))
             .y_desc(&metric.label)
@@ -476,11 +481,15 @@ fn curve_plot(findings: &Findings, metric: &Metric) -> anyhow::Result<Option<Str
             .y_label_formatter(&|y| format!("{y:.2}"))
             .draw()
             .map_err(plot_error)?;
+        // Each series a little aside, so intervals at the same x stay apart.
+        let x_span = x_range.end - x_range.start;
+        let middle = (series.len() as f64 - 1.0) / 2.0;
         for (index, (name, points)) in series.iter().enumerate() {
             let colour = colour(index);
+            let dodge = (index as f64 - middle) * 0.008 * x_span;
             chart
                 .draw_series(LineSeries::new(
-                    points.iter().map(|(x, (m, _, _))| (*x, *m)),
+                    points.iter().map(|(x, (m, _, _))| (*x + dodge, *m)),
                     colour.stroke_width(2),
                 ))
                 .map_err(plot_error)?
@@ -492,7 +501,7 @@ fn curve_plot(findings: &Findings, metric: &Metric) -> anyhow::Result<Option<Str
                 .iter()
                 .filter(|(_, (_, l, h))| l.is_finite() && h.is_finite())
                 .map(|(x, (m, l, h))| {
-                    ErrorBar::new_vertical(*x, clip(*l), *m, clip(*h), colour.filled(), 8)
+                    ErrorBar::new_vertical(*x + dodge, clip(*l), *m, clip(*h), colour.filled(), 8)
                 });
             chart.draw_series(bars).map_err(plot_error)?;
         }
@@ -579,6 +588,8 @@ mod tests {
         }
         let curve = std::fs::read_to_string(&written.svgs[2]).expect("curve");
         assert!(curve.contains("mean teacher") && curve.contains("supervised"));
+        let json = std::fs::read_to_string(dir.join("label-efficiency.json")).expect("json");
+        assert!(json.contains("\"paired\""));
         let index = std::fs::read_to_string(dir.join("index.html")).expect("index");
         assert!(index.contains("href=\"label-efficiency.html\""));
         let _ = std::fs::remove_dir_all(&dir);
