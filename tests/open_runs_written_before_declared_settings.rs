@@ -6,7 +6,7 @@
 
 use loupe::train::config::TrainConfig;
 use loupe::train::methods::{
-    cross_modal_kd, kdamm, mean_teacher, protokd, slice_policy, supervised,
+    cross_modal_kd, kdamm, mean_teacher, multimodal, protokd, slice_policy, supervised,
 };
 use loupe::train::spec::{Setting, SettingValue};
 
@@ -61,9 +61,14 @@ fn expected(method: &str) -> Vec<(&'static Setting, SettingValue)> {
             (&kdamm::TEMPERATURE, Number(3.0)),
             (&kdamm::CE_WEIGHT, Number(0.7)),
             (&kdamm::KD_WEIGHT, Number(1.5)),
+            // Declared since: off is what KDAMM always did.
+            (&kdamm::WITHOUT_UNLABELED, Switch(false)),
+            (&kdamm::TEACHER_SWITCH, Switch(false)),
             decay,
         ],
-        "supervised" | "multimodal" => vec![decay],
+        "supervised" => vec![decay],
+        // Declared since: off is the complete-case baseline it always was.
+        "multimodal" => vec![(&multimodal::ALL_LABELED_CASES, Switch(false)), decay],
         "segmentation" => segmentation.to_vec(),
         "protokd" => {
             let mut all = segmentation.to_vec();
