@@ -7,7 +7,9 @@
 //! students trained with the same seed — without distillation, with PKT
 //! weighted by the gradient ratio (the method), with PKT at the fixed
 //! weight 1 − α (no ratio), and with PKT on the teacher's raw feature row
-//! means (no standardising) — at each labeled fraction (5, 10, 15, 25 %).
+//! means (no standardising), and without distillation but first trained on
+//! the teacher cohort's labeled questionnaires (does KD beat having the
+//! cohort's labels?) — at each labeled fraction (5, 10, 15, 25 %).
 //! Every student has the record defaults with the classes weighed. Mean ±
 //! sd over seeds of test AUC, kappa and accuracy, the CPU seconds per
 //! epoch, and each KD arm's paired difference from the no-KD student.
@@ -37,10 +39,20 @@ pub enum Arm {
     PktFixed,
     /// PKT + ratio on the teacher's raw (not standardised) features.
     PktRaw,
+    /// No KD, but the questionnaire model first trained on the teacher
+    /// cohort's labeled questionnaires, then on the clinic's labels: what
+    /// the teacher's cohort gives without distillation.
+    CohortLabels,
 }
 
 impl Arm {
-    pub const STUDENTS: [Arm; 4] = [Arm::NoKd, Arm::PktRatio, Arm::PktFixed, Arm::PktRaw];
+    pub const STUDENTS: [Arm; 5] = [
+        Arm::NoKd,
+        Arm::PktRatio,
+        Arm::PktFixed,
+        Arm::PktRaw,
+        Arm::CohortLabels,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -49,33 +61,55 @@ impl Arm {
             Arm::PktRatio => "PKT + grad ratio",
             Arm::PktFixed => "PKT, fixed weight",
             Arm::PktRaw => "PKT + ratio, raw teacher features",
+            Arm::CohortLabels => "no KD, from the cohort's labels",
         }
     }
 
     /// The `loupe train` flags of a student arm (beyond its configuration).
-    fn flags(self, teacher: &str) -> Vec<String> {
+    fn flags(self, cohort: &CohortRuns) -> Vec<String> {
+        let strings = |flags: &[&str]| flags.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let cohort_path = cohort.path.display().to_string();
         let kd = |extra: &[&str]| {
-            let mut flags: Vec<String> = [
+            let mut flags = strings(&[
                 "--method",
                 crate::train::methods::cross_modal_kd::METHOD.name(),
                 "--teacher",
-                teacher,
-            ]
-            .map(String::from)
-            .to_vec();
-            flags.extend(extra.iter().map(|s| s.to_string()));
+                &cohort.teacher,
+                "--teacher-project",
+                &cohort_path,
+            ]);
+            flags.extend(strings(extra));
             flags
         };
+        let supervised = strings(&["--method", "supervised", "--modality", "tabular"]);
         match self {
             Arm::Teacher => Vec::new(),
-            Arm::NoKd => ["--method", "supervised", "--modality", "tabular"]
-                .map(String::from)
-                .to_vec(),
+            Arm::NoKd => supervised,
             Arm::PktRatio => kd(&[]),
             Arm::PktFixed => kd(&["--no-grad-ratio"]),
             Arm::PktRaw => kd(&["--raw-teacher-features"]),
+            Arm::CohortLabels => {
+                let mut flags = supervised;
+                flags.extend(strings(&[
+                    "--from",
+                    &cohort.questionnaire,
+                    "--from-project",
+                    &cohort_path,
+                ]));
+                flags
+            }
         }
     }
+}
+
+/// What a seed's teacher cohort gave: its project, the CT teacher and the
+/// questionnaire model trained on its labels.
+#[derive(Clone, Debug)]
+struct CohortRuns {
+    seed: u64,
+    path: PathBuf,
+    teacher: String,
+    questionnaire: String,
 }
 
 pub struct KdSettings {
@@ -216,47 +250,73 @@ fn metrics() -> Vec<Metric> {
 struct StudentJob {
     fraction: f64,
     arm: Arm,
-    seed: u64,
     project: PathBuf,
-    cohort: PathBuf,
-    teacher_run: String,
+    cohort: CohortRuns,
 }
 
-/// Trains each seed's CT teacher on its cohort; the findings hold the
-/// teachers' own-cohort figures as notes. Returns (seed, cohort, run id).
-fn train_teachers(
+/// Trains each seed's CT teacher and questionnaire model on its cohort;
+/// the findings hold the teachers' own-cohort figures as notes.
+fn train_cohorts(
     s: &KdSettings,
     exe: &Path,
-    teacher_path: &Path,
+    config_paths: [&Path; 2],
     threads: usize,
     findings: &mut Findings,
-) -> anyhow::Result<Vec<(u64, PathBuf, String)>> {
+) -> anyhow::Result<Vec<CohortRuns>> {
     let started = Instant::now();
-    let cohorts = s
-        .seeds
-        .iter()
-        .map(|&seed| Ok((seed, demo(s, seed + TEACHER_COHORT_OFFSET, 1.0)?)))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let teachers = in_parallel(cohorts, s.jobs, |(seed, cohort)| {
-        let value = train_json(exe, cohort, teacher_path, *seed, threads, &[])?;
-        let run = value["run"]
-            .as_str()
-            .context("no teacher run id")?
-            .to_string();
+    let mut jobs = Vec::new();
+    for &seed in &s.seeds {
+        let cohort = demo(s, seed + TEACHER_COHORT_OFFSET, 1.0)?;
+        jobs.push((seed, cohort.clone(), true));
+        jobs.push((seed, cohort, false));
+    }
+    let [teacher_path, student_path] = config_paths;
+    let results = in_parallel(jobs, s.jobs, |(seed, cohort, is_teacher)| {
+        let value = match is_teacher {
+            true => train_json(exe, cohort, teacher_path, *seed, threads, &[])?,
+            false => {
+                let flags = Arm::NoKd.flags(&CohortRuns {
+                    seed: *seed,
+                    path: cohort.clone(),
+                    teacher: String::new(),
+                    questionnaire: String::new(),
+                });
+                train_json(exe, cohort, student_path, *seed, threads, &flags)?
+            }
+        };
+        let run = value["run"].as_str().context("no run id")?.to_string();
         outcome(cohort, &value).map(|o| (o, run))
     });
-    let mut trained = Vec::new();
-    for ((seed, cohort), result) in teachers {
-        let (teacher, run) = result.with_context(|| format!("the CT teacher, seed {seed}"))?;
+    let mut cohorts: Vec<CohortRuns> = Vec::new();
+    for ((seed, path, is_teacher), result) in results {
+        let what = if is_teacher {
+            "CT teacher"
+        } else {
+            "questionnaire model"
+        };
+        let (o, run) = result.with_context(|| format!("the cohort's {what}, seed {seed}"))?;
         let line = format!(
-            "seed {seed}: CT teacher {run} on its own cohort's test cases: AUC {:.3}, {:.1} s/epoch",
-            teacher.auc, teacher.seconds_per_epoch
+            "seed {seed}: the cohort's {what} {run} on the cohort's test cases: AUC {:.3}, {:.2} s/epoch",
+            o.auc, o.seconds_per_epoch
         );
         eprintln!("[{:>5.0} s] {line}", started.elapsed().as_secs_f64());
         findings.notes.push(line);
-        trained.push((seed, cohort, run));
+        match cohorts.iter_mut().find(|c| c.seed == seed) {
+            Some(c) if is_teacher => c.teacher = run,
+            Some(c) => c.questionnaire = run,
+            None => cohorts.push(CohortRuns {
+                seed,
+                path,
+                teacher: if is_teacher {
+                    run.clone()
+                } else {
+                    String::new()
+                },
+                questionnaire: if is_teacher { String::new() } else { run },
+            }),
+        }
     }
-    Ok(trained)
+    Ok(cohorts)
 }
 
 pub fn kd(s: &KdSettings, output: &Output) -> anyhow::Result<()> {
@@ -279,38 +339,36 @@ pub fn kd(s: &KdSettings, output: &Output) -> anyhow::Result<()> {
     findings.x_label = Some("labeled fraction");
     findings.setting = setting(s);
 
-    let teachers = train_teachers(s, &exe, &teacher_path, threads, &mut findings)?;
+    let cohorts = train_cohorts(
+        s,
+        &exe,
+        [&teacher_path, &student_path],
+        threads,
+        &mut findings,
+    )?;
     let mut jobs = Vec::new();
     for &fraction in &s.labeled_fractions {
-        for (seed, cohort, run) in &teachers {
-            let project = demo(s, *seed, fraction)?;
+        for cohort in &cohorts {
+            let project = demo(s, cohort.seed, fraction)?;
             for arm in Arm::STUDENTS {
                 jobs.push(StudentJob {
                     fraction,
                     arm,
-                    seed: *seed,
                     project: project.clone(),
                     cohort: cohort.clone(),
-                    teacher_run: run.clone(),
                 });
             }
         }
     }
     let total = jobs.len();
     let results = in_parallel(jobs, s.jobs, |job| {
-        let mut flags = job.arm.flags(&job.teacher_run);
-        if job.arm != Arm::NoKd {
-            flags.extend([
-                "--teacher-project".to_string(),
-                job.cohort.display().to_string(),
-            ]);
-        }
-        let value = train_json(&exe, &job.project, &student_path, job.seed, threads, &flags)?;
+        let flags = job.arm.flags(&job.cohort);
+        let seed = job.cohort.seed;
+        let value = train_json(&exe, &job.project, &student_path, seed, threads, &flags)?;
         let o = outcome(&job.project, &value)?;
         eprintln!(
-            "[{:>5.0} s] seed {}: {}: AUC {:.3}, kappa {:.3}",
+            "[{:>5.0} s] seed {seed}: {}: AUC {:.3}, kappa {:.3}",
             started.elapsed().as_secs_f64(),
-            job.seed,
             arm_name(job.fraction, job.arm),
             o.auc,
             o.kappa
@@ -327,9 +385,14 @@ pub fn kd(s: &KdSettings, output: &Output) -> anyhow::Result<()> {
         for arm in &Arm::STUDENTS[1..] {
             findings.compare(&arm_name(fraction, *arm), &arm_name(fraction, Arm::NoKd));
         }
+        // Does distillation beat simply having the teacher cohort's labels?
+        findings.compare(
+            &arm_name(fraction, Arm::PktRatio),
+            &arm_name(fraction, Arm::CohortLabels),
+        );
     }
     for (job, result) in results {
-        let pairing = Pairing::new(job.seed, job.seed);
+        let pairing = Pairing::new(job.cohort.seed, job.cohort.seed);
         match result {
             Ok(o) => {
                 // The teacher's row: its CT figures on the student's test
@@ -354,7 +417,7 @@ pub fn kd(s: &KdSettings, output: &Output) -> anyhow::Result<()> {
                 let line = format!(
                     "{} seed {}: failed: {e:#}",
                     arm_name(job.fraction, job.arm),
-                    job.seed
+                    job.cohort.seed
                 );
                 eprintln!("{line}");
                 findings.notes.push(line);
