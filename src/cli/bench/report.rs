@@ -24,6 +24,8 @@ const ROW_HEIGHT_PX: u32 = 34;
 /// Plot heights besides the rows: caption and x axis.
 const PLOT_CHROME_PX: u32 = 90;
 const CURVE_HEIGHT_PX: u32 = 380;
+/// The curves' legend, right of the plot.
+const LEGEND_WIDTH_PX: u32 = 220;
 /// Average width of a label character at `LABEL_FONT_PX` (plotters'
 /// font-free layout estimate, generous so names are not cut).
 const LABEL_CHAR_PX: u32 = 6;
@@ -467,6 +469,7 @@ fn curve_plot(findings: &Findings, metric: &Metric) -> anyhow::Result<Option<Str
                 ("sans-serif", 16),
             )
             .margin(12)
+            .margin_right(LEGEND_WIDTH_PX)
             .x_label_area_size(40)
             .y_label_area_size(56)
             .build_cartesian_2d(x_range.clone(), y_range.clone())
@@ -492,11 +495,23 @@ fn curve_plot(findings: &Findings, metric: &Metric) -> anyhow::Result<Option<Str
                     points.iter().map(|(x, (m, _, _))| (*x + dodge, *m)),
                     colour.stroke_width(2),
                 ))
-                .map_err(plot_error)?
-                .label(name.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
-                });
+                .map_err(plot_error)?;
+            // The legend in the right margin, clear of the curves.
+            let (x, y) = (
+                PLOT_WIDTH_PX as i32 - LEGEND_WIDTH_PX as i32 + 8,
+                48 + 20 * index as i32,
+            );
+            root.draw(&PathElement::new(
+                vec![(x, y), (x + 18, y)],
+                colour.stroke_width(2),
+            ))
+            .map_err(plot_error)?;
+            root.draw_text(
+                name,
+                &("sans-serif", LABEL_FONT_PX).into_text_style(&root),
+                (x + 24, y - LABEL_FONT_PX as i32 / 2),
+            )
+            .map_err(plot_error)?;
             let bars = points
                 .iter()
                 .filter(|(_, (_, l, h))| l.is_finite() && h.is_finite())
@@ -505,13 +520,6 @@ fn curve_plot(findings: &Findings, metric: &Metric) -> anyhow::Result<Option<Str
                 });
             chart.draw_series(bars).map_err(plot_error)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(plot_error)?;
         root.present().map_err(plot_error)?;
     }
     Ok(Some(svg))
