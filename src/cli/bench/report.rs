@@ -132,7 +132,8 @@ pub fn write(dir: &Path, findings: &Findings) -> anyhow::Result<Written> {
 const STYLE: &str =
     "body { font-family: sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
-td, th { border-bottom: 1px solid #ddd; padding: 0.25em 0.8em 0.25em 0; text-align: right; }
+td, th { border-bottom: 1px solid #ddd; padding: 0.25em 0.8em 0.25em 0; text-align: right; white-space: nowrap; }
+.wide { overflow-x: auto; }
 td:first-child, th:first-child { text-align: left; }
 figure { margin: 1.2em 0; } figcaption { color: #555; font-size: 0.9em; }
 pre { background: #f4f4f4; padding: 0.6em; white-space: pre-wrap; }
@@ -174,7 +175,8 @@ fn page_html(findings: &Findings, figures: &[(String, String, String)]) -> Strin
 }
 
 fn table_html(rows: &[Vec<String>]) -> String {
-    let mut html = String::from("<table>\n");
+    // Wide tables scroll sideways rather than wrap their cells.
+    let mut html = String::from("<div class=\"wide\"><table>\n");
     for (index, row) in rows.iter().enumerate() {
         let cell = if index == 0 { "th" } else { "td" };
         html.push_str("<tr>");
@@ -183,7 +185,7 @@ fn table_html(rows: &[Vec<String>]) -> String {
         }
         html.push_str("</tr>\n");
     }
-    html.push_str("</table>\n");
+    html.push_str("</table></div>\n");
     html
 }
 
