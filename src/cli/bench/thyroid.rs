@@ -1,11 +1,15 @@
 //! `loupe bench thyroid`: the thyroid method (METHODS.md §2) taken apart on
 //! the thyroid demo. Each arm changes one thing of the full method
-//! (xception-dd, crop, CE + focal, from scratch): no crop; plain xception,
-//! xception with dilated downsampling only, with dense connections only; CE
-//! alone; pre-trained on the ROP demo then fine-tuned. Every arm trains with the same seeds, `loupe train`
-//! processes a few at a time, and the table gives mean ± sd over seeds of
-//! accuracy, macro-F1 and each class's sensitivity. Before the table, the
-//! cost of the depthwise convolution's backward pass on `flex`.
+//! (xception-dd, crop, CE + focal, from scratch): its downsampling
+//! undilated (the dilation's control); no crop; plain xception, xception
+//! with dilated downsampling only, with the same learnable downsampling
+//! undilated, with dense connections only; CE alone; pre-trained on the ROP
+//! demo then fine-tuned. Every arm trains with the same seeds at each input
+//! size, `loupe train` processes a few at a time; the findings give mean ±
+//! sd of accuracy, macro-F1 and each class's sensitivity, and the paired
+//! differences of the method and each change against what it changes.
+//! Before the runs, the cost of the depthwise convolution's backward pass
+//! on `flex`.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
