@@ -202,6 +202,18 @@ fn the_choice_rule_and_xception_depth_are_set_in_the_panel() {
     let config = harness.state().state().training.config.clone();
     assert_eq!(config.xception.depth(), [3, 8, 2]);
     config.validate().unwrap();
+    // The dilation's control: offered once the downsampling is learnable.
+    assert!(harness.query_by_label("1 (control)").is_none());
+    harness.get_by_label("dilated downsampling").scroll_to_me();
+    harness.run();
+    common::press(&mut harness, "dilated downsampling");
+    harness.get_by_label("1 (control)").scroll_to_me();
+    harness.run();
+    common::press(&mut harness, "1 (control)");
+    let config = harness.state().state().training.config.clone();
+    assert!(config.xception.dilated);
+    assert_eq!(config.xception.down_dilation, 1);
+    config.validate().unwrap();
 }
 
 /// A method the panel has never heard of: cross-entropy with label
