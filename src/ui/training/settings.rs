@@ -185,9 +185,10 @@ fn model_ui(ui: &mut egui::Ui, config: &mut TrainConfig) {
     if config.model.is_xception()
         && (config.xception.dilated || config.model == ModelKind::XceptionDd)
     {
+        // The label on its own line: the settings column is narrow.
+        ui.label("Downsampling dilation");
         ui.horizontal(|ui| {
-            ui.label("Downsampling dilation");
-            ui.selectable_value(&mut config.xception.down_dilation, 2, "2 (the method)")
+            ui.selectable_value(&mut config.xception.down_dilation, 2, "2 (method)")
                 .on_hover_text("METHODS.md §2: 3×3, stride 2, dilation 2");
             ui.selectable_value(&mut config.xception.down_dilation, 1, "1 (control)")
                 .on_hover_text("The same learnable stride-2 convolution without dilation");
