@@ -170,6 +170,8 @@ pub struct Findings {
     /// The command line that produced the figures.
     pub command: String,
     pub wall_seconds: f64,
+    /// Runs that failed (each also named in `notes`).
+    failures: usize,
     arms: Vec<Arm>,
     comparisons: Vec<(usize, usize)>,
     samples: Vec<Sample>,
@@ -186,6 +188,7 @@ impl Findings {
             notes: Vec::new(),
             command: std::env::args().collect::<Vec<_>>().join(" "),
             wall_seconds: 0.0,
+            failures: 0,
             arms: Vec::new(),
             comparisons: Vec::new(),
             samples: Vec::new(),
@@ -226,6 +229,16 @@ impl Findings {
                 .map(|(k, v)| (k.to_string(), *v))
                 .collect(),
         });
+    }
+
+    /// A run that failed: counted, and its message kept with the notes.
+    pub fn failed(&mut self, message: String) {
+        self.failures += 1;
+        self.notes.push(message);
+    }
+
+    pub fn failures(&self) -> usize {
+        self.failures
     }
 
     /// Adds the paired difference `arm − baseline` (both added if new).

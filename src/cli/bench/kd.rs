@@ -81,7 +81,7 @@ impl Arm {
             flags.extend(strings(extra));
             flags
         };
-        let supervised = strings(&["--method", "supervised", "--modality", "tabular"]);
+        let supervised = questionnaire_flags();
         match self {
             Arm::Teacher => Vec::new(),
             Arm::NoKd => supervised,
@@ -100,6 +100,13 @@ impl Arm {
             }
         }
     }
+}
+
+/// `loupe train` flags of a questionnaire model trained on labels alone.
+fn questionnaire_flags() -> Vec<String> {
+    ["--method", "supervised", "--modality", "tabular"]
+        .map(String::from)
+        .to_vec()
 }
 
 /// What a seed's teacher cohort gave: its project, the CT teacher and the
@@ -274,20 +281,20 @@ fn train_cohorts(
     let results = in_parallel(jobs, s.jobs, |(seed, cohort, is_teacher)| {
         let value = match is_teacher {
             true => train_json(exe, cohort, teacher_path, *seed, threads, &[])?,
-            false => {
-                let flags = Arm::NoKd.flags(&CohortRuns {
-                    seed: *seed,
-                    path: cohort.clone(),
-                    teacher: String::new(),
-                    questionnaire: String::new(),
-                });
-                train_json(exe, cohort, student_path, *seed, threads, &flags)?
-            }
+            false => train_json(
+                exe,
+                cohort,
+                student_path,
+                *seed,
+                threads,
+                &questionnaire_flags(),
+            )?,
         };
         let run = value["run"].as_str().context("no run id")?.to_string();
         outcome(cohort, &value).map(|o| (o, run))
     });
     let mut cohorts: Vec<CohortRuns> = Vec::new();
+    // The jobs come back in order: each seed's teacher, then its questionnaire model.
     for ((seed, path, is_teacher), result) in results {
         let what = if is_teacher {
             "CT teacher"
@@ -301,18 +308,13 @@ fn train_cohorts(
         );
         eprintln!("[{:>5.0} s] {line}", started.elapsed().as_secs_f64());
         findings.notes.push(line);
-        match cohorts.iter_mut().find(|c| c.seed == seed) {
-            Some(c) if is_teacher => c.teacher = run,
-            Some(c) => c.questionnaire = run,
-            None => cohorts.push(CohortRuns {
+        match (is_teacher, cohorts.last_mut()) {
+            (false, Some(cohort)) => cohort.questionnaire = run,
+            _ => cohorts.push(CohortRuns {
                 seed,
                 path,
-                teacher: if is_teacher {
-                    run.clone()
-                } else {
-                    String::new()
-                },
-                questionnaire: if is_teacher { String::new() } else { run },
+                teacher: run,
+                questionnaire: String::new(),
             }),
         }
     }
@@ -375,7 +377,6 @@ pub fn kd(s: &KdSettings, output: &Output) -> anyhow::Result<()> {
         );
         anyhow::Ok(o)
     });
-    let mut failed = 0;
     findings.arm(Arm::Teacher.name());
     for &fraction in &s.labeled_fractions {
         // Each fraction's rows and comparisons together, curves by arm.
@@ -413,24 +414,18 @@ pub fn kd(s: &KdSettings, output: &Output) -> anyhow::Result<()> {
                 findings.record(&arm_name(job.fraction, job.arm), pairing, &values);
             }
             Err(e) => {
-                failed += 1;
                 let line = format!(
                     "{} seed {}: failed: {e:#}",
                     arm_name(job.fraction, job.arm),
                     job.cohort.seed
                 );
                 eprintln!("{line}");
-                findings.notes.push(line);
+                findings.failed(line);
             }
         }
     }
     findings.wall_seconds = started.elapsed().as_secs_f64();
-    output.emit(&findings)?;
-    anyhow::ensure!(
-        failed == 0,
-        "{failed} of {total} student runs failed (messages above)"
-    );
-    Ok(())
+    output.finish(&findings, total)
 }
 
 fn setting(s: &KdSettings) -> String {

@@ -212,7 +212,6 @@ pub fn label_efficiency(s: &LabelEfficiencySettings, output: &Output) -> anyhow:
         result
     });
     let mut findings = frame(s);
-    let mut failed = 0;
     for (job, result) in results {
         match result {
             Ok(values) => findings.record(
@@ -221,8 +220,7 @@ pub fn label_efficiency(s: &LabelEfficiencySettings, output: &Output) -> anyhow:
                 &values,
             ),
             Err(e) => {
-                failed += 1;
-                findings.notes.push(format!(
+                findings.failed(format!(
                     "{} demo {} seed {}: failed: {e:#}",
                     arm_name(&job),
                     job.demo_seed,
@@ -232,12 +230,7 @@ pub fn label_efficiency(s: &LabelEfficiencySettings, output: &Output) -> anyhow:
         }
     }
     findings.wall_seconds = started.elapsed().as_secs_f64();
-    output.emit(&findings)?;
-    anyhow::ensure!(
-        failed == 0,
-        "{failed} of {total} runs failed (messages above)"
-    );
-    Ok(())
+    output.finish(&findings, total)
 }
 
 /// The findings' frame: setting, metrics, arms in order and comparisons.

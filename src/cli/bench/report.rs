@@ -65,6 +65,17 @@ impl Output {
         }
         Ok(())
     }
+
+    /// Gives the findings, then fails when any of the `total` runs did.
+    pub fn finish(&self, findings: &Findings, total: usize) -> anyhow::Result<()> {
+        self.emit(findings)?;
+        let failed = findings.failures();
+        anyhow::ensure!(
+            failed == 0,
+            "{failed} of {total} runs failed (messages above)"
+        );
+        Ok(())
+    }
 }
 
 /// The files a report wrote.

@@ -343,7 +343,6 @@ pub fn thyroid(s: &ThyroidSettings, output: &Output) -> anyhow::Result<()> {
         .clone();
     let mut findings = findings(s, &classes);
     findings.notes.push(price);
-    let mut failed = 0;
     for (job, result) in results {
         let name = row_name(job.size, job.arm);
         match result {
@@ -364,20 +363,14 @@ pub fn thyroid(s: &ThyroidSettings, output: &Output) -> anyhow::Result<()> {
                 findings.record(&name, Pairing::new(s.demo_seed, job.seed), &values);
             }
             Err(e) => {
-                failed += 1;
                 let line = format!("{name} seed {}: failed: {e:#}", job.seed);
                 eprintln!("{line}");
-                findings.notes.push(line);
+                findings.failed(line);
             }
         }
     }
     findings.wall_seconds = started.elapsed().as_secs_f64();
-    output.emit(&findings)?;
-    anyhow::ensure!(
-        failed == 0,
-        "{failed} of {total} runs failed (messages above)"
-    );
-    Ok(())
+    output.finish(&findings, total)
 }
 
 /// Pre-training on the ROP demo, one run per input size and seed, where
