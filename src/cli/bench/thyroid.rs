@@ -373,13 +373,16 @@ pub fn thyroid(s: &ThyroidSettings, output: &Output) -> anyhow::Result<()> {
     output.finish(&findings, total)
 }
 
+/// The pre-trained runs by (input size, seed).
+type ParentRuns = BTreeMap<(usize, u64), String>;
+
 /// Pre-training on the ROP demo, one run per input size and seed, where
 /// the pre-trained arm is asked for: the ROP project and the runs.
 fn pretrain(
     s: &ThyroidSettings,
     exe: &Path,
     threads: usize,
-) -> anyhow::Result<(Option<PathBuf>, BTreeMap<(usize, u64), String>)> {
+) -> anyhow::Result<(Option<PathBuf>, ParentRuns)> {
     let mut parents = BTreeMap::new();
     if !s.arms.contains(&Arm::Pretrained) {
         return Ok((None, parents));
