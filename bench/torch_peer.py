@@ -1,6 +1,6 @@
 """PyTorch peer for `loupe bench training`.
 
-The same network as Loupe's ResNet-18-style classifier (src/train/model.rs:
+The same network as Loupe's ResNet-18-style classifier (src/train/models/resnet.rs:
 stride-2 3x3 stem, four stages of two basic blocks at widths w, 2w, 4w, 8w,
 GroupNorm with the largest group count <= 8 that divides the channels,
 global average pooling, dropout, linear), the same on-device augmentation
@@ -11,8 +11,12 @@ mean-teacher` is Loupe's mean teacher + SRC step (src/train/methods/
 mean_teacher.rs): a quarter of the batch labeled, the student and an EMA
 teacher each on their own augmentation, cross-entropy on the labeled rows,
 softmax consistency and relation (row-normalised Gram matrix) consistency,
-Adam, then the EMA update. Prints one JSON object. Loupe runs it with
-`python3 -`.
+Adam, then the EMA update. `--network i3d` is Loupe's 3-D CT teacher
+(src/train/models/volume3d.rs; its volume's slices are augmented as an
+image's channels, as Loupe's are); `--network unet2d|unet3d` the U-Nets
+(src/train/models/unet.rs) with `--method segmentation`: class-weighted
+cross-entropy plus the Dice loss, Adam with weight decay 1e-5, no
+augmentation. Prints one JSON object. Loupe runs it with `python3 -`.
 """
 
 import copy
@@ -68,6 +72,108 @@ class ResNet(nn.Module):
         x = self.blocks(F.relu(self.stem_norm(self.stem(x))))
         features = x.mean(dim=(2, 3))
         return self.classifier(self.dropout(features)), features
+
+
+class Block3d(nn.Module):
+    """Loupe's 3-D teacher block (src/train/models/volume3d.rs): two 3x3x3
+    convolutions, the first strided, with a projected shortcut."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv1 = nn.Conv3d(cin, cout, 3, 2, 1, bias=False)
+        self.norm1 = norm(cout)
+        self.conv2 = nn.Conv3d(cout, cout, 3, 1, 1, bias=False)
+        self.norm2 = norm(cout)
+        self.projection = nn.Conv3d(cin, cout, 1, 2, bias=False)
+        self.projection_norm = norm(cout)
+
+    def forward(self, x):
+        shortcut = self.projection_norm(self.projection(x))
+        y = F.relu(self.norm1(self.conv1(x)))
+        return F.relu(self.norm2(self.conv2(y)) + shortcut)
+
+
+class Volume3d(nn.Module):
+    """Loupe's `i3d`: stride-2 3x3x3 stem, two blocks at 2w and 4w, the
+    feature map's mean, dropout, linear."""
+
+    def __init__(self, classes, width, dropout):
+        super().__init__()
+        w = width
+        self.stem = nn.Conv3d(1, w, 3, 2, 1, bias=False)
+        self.stem_norm = norm(w)
+        self.blocks = nn.Sequential(Block3d(w, 2 * w), Block3d(2 * w, 4 * w))
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(4 * w, classes)
+
+    def forward(self, x):
+        x = self.blocks(F.relu(self.stem_norm(self.stem(x.unsqueeze(1)))))
+        features = x.flatten(2).mean(2)
+        return self.classifier(self.dropout(features)), features
+
+
+class UnetBlock(nn.Module):
+    def __init__(self, conv, cin, cout):
+        super().__init__()
+        self.conv1 = conv(cin, cout, 3, 1, 1, bias=False)
+        self.norm1 = norm(cout)
+        self.conv2 = conv(cout, cout, 3, 1, 1, bias=False)
+        self.norm2 = norm(cout)
+
+    def forward(self, x):
+        x = F.relu(self.norm1(self.conv1(x)))
+        return F.relu(self.norm2(self.conv2(x)))
+
+
+class Unet(nn.Module):
+    """Loupe's U-Net (src/train/models/unet.rs), 2-D or 3-D: four levels of
+    widths w..8w, two normalised 3x3(x3) convolutions a level, stride-2
+    convolutions down, stride-2 transposed convolutions up, skips by
+    concatenation, a 1x1 head."""
+
+    def __init__(self, dims, channels, classes, width):
+        super().__init__()
+        conv = nn.Conv2d if dims == 2 else nn.Conv3d
+        up = nn.ConvTranspose2d if dims == 2 else nn.ConvTranspose3d
+        widths = [width << level for level in range(4)]
+        self.encoders = nn.ModuleList([UnetBlock(conv, channels, width)])
+        self.downs = nn.ModuleList()
+        for level in range(1, 4):
+            self.downs.append(conv(widths[level - 1], widths[level - 1], 3, 2, 1, bias=False))
+            self.encoders.append(UnetBlock(conv, widths[level - 1], widths[level]))
+        self.ups = nn.ModuleList()
+        self.decoders = nn.ModuleList()
+        for level in reversed(range(3)):
+            self.ups.append(up(widths[level + 1], widths[level], 2, 2))
+            self.decoders.append(UnetBlock(conv, 2 * widths[level], widths[level]))
+        self.head = conv(width, classes, 1)
+
+    def forward(self, x):
+        skips = []
+        x = self.encoders[0](x)
+        for down, encoder in zip(self.downs, self.encoders[1:]):
+            skips.append(x)
+            x = encoder(down(x))
+        for up, decoder in zip(self.ups, self.decoders):
+            x = decoder(torch.cat([up(x), skips.pop()], 1))
+        return self.head(x), x
+
+
+def segmentation_loss(logits, onehot):
+    """Loupe's L_seg (src/train/segmentation/losses.rs): cross-entropy
+    weighted per class by 1 - n_c/N over the batch, plus the Dice loss."""
+    batch, classes = logits.shape[:2]
+    logits = logits.flatten(2)
+    onehot = onehot.flatten(2)
+    weights = 1 - onehot.sum(dim=(0, 2), keepdim=True) / (batch * logits.shape[2])
+    voxel_weights = (onehot * weights).sum(1)
+    voxel_ce = -(logits.log_softmax(1) * onehot).sum(1)
+    ce = (voxel_ce * voxel_weights).sum() / voxel_weights.sum().clamp_min(1e-12)
+    p = logits.softmax(1)
+    intersection = (p * onehot).sum(dim=(0, 2))
+    denominator = onehot.pow(2).sum(dim=(0, 2)) + p.pow(2).sum(dim=(0, 2))
+    dice = (2 * intersection + 1e-5) / (denominator + 1e-5)
+    return ce + (1 - dice.mean())
 
 
 def augment(images):
@@ -152,7 +258,10 @@ def main():
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
-    parser.add_argument("--method", choices=["supervised", "mean-teacher"], default="supervised")
+    parser.add_argument("--method", choices=["supervised", "mean-teacher", "segmentation"], default="supervised")
+    parser.add_argument("--network", choices=["resnet18", "i3d", "unet2d", "unet3d"], default="resnet18")
+    parser.add_argument("--channels", type=int, default=3, help="input channels (a volume's depth for i3d)")
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -163,10 +272,26 @@ def main():
         torch.set_num_threads(args.threads)
     torch.manual_seed(1)
     device = torch.device(args.device)
-    model = ResNet(4, args.width, 0.2).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    images = torch.rand(args.batch, 3, args.input_size, args.input_size, device=device) * 2 - 1
+    size = args.input_size
+    if args.network == "resnet18":
+        model = ResNet(4, args.width, 0.2)
+        shape = (args.batch, 3, size, size)
+    elif args.network == "i3d":
+        model = Volume3d(4, args.width, 0.2)
+        shape = (args.batch, args.channels, size, size)
+    else:
+        dims = 2 if args.network == "unet2d" else 3
+        model = Unet(dims, args.channels, 4, args.width)
+        shape = (args.batch, args.channels) + (size,) * dims
+    model = model.to(device)
+    # The segmentation methods' Adam decays weights by 1e-5 (Loupe's default).
+    decay = 1e-5 if args.method == "segmentation" else 0.0
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate, weight_decay=decay)
+    images = torch.rand(*shape, device=device) * 2 - 1
     labels = torch.randint(0, 4, (args.batch,), device=device)
+    if args.method == "segmentation":
+        voxel_classes = torch.randint(0, 4, (args.batch,) + shape[2:], device=device)
+        onehot = F.one_hot(voxel_classes, 4).movedim(-1, 1).float()
 
     teacher = copy.deepcopy(model)
     for p in teacher.parameters():
@@ -202,7 +327,19 @@ def main():
                 t.mul_(0.99).add_(s, alpha=0.01)
         return loss.item()
 
-    step = supervised_step if args.method == "supervised" else mean_teacher_step
+    def segmentation_step():
+        logits, _ = model(images)
+        loss = segmentation_loss(logits, onehot)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    step = {
+        "supervised": supervised_step,
+        "mean-teacher": mean_teacher_step,
+        "segmentation": segmentation_step,
+    }[args.method]
 
     # Resident memory as `loupe bench training` measures it: free heap handed
     # back, the peak reset (Linux), then the steps' peak and what they add.
@@ -224,6 +361,7 @@ def main():
                 "torch": torch.__version__,
                 "device": str(device),
                 "method": args.method,
+                "network": args.network,
                 "threads": torch.get_num_threads(),
                 "median_step_seconds": median,
                 "images_per_second": args.batch / median,

@@ -82,6 +82,8 @@ fn the_training_bench_traces_each_phase_of_the_cpu_step() {
         .args([
             "bench",
             "training",
+            "--networks",
+            "resnet18",
             "--input-size",
             "32",
             "--width",

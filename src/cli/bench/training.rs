@@ -1,5 +1,7 @@
 //! `loupe bench training`: optimizer-step throughput on each device, with the
-//! PyTorch peer, through the same `Trainer` as every run.
+//! PyTorch peer, through the same trainers as every run — the 2-D
+//! classifier (ResNet-18-style, the default model), the 3-D teacher of
+//! cross-modal distillation and the 2-D and 3-D U-Nets (`--networks`).
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -13,13 +15,137 @@ use crate::train::config::{Method, TrainConfig};
 use crate::train::data::Images;
 use crate::train::device::{self, ComputeDevice};
 use crate::train::methods;
+use crate::train::models::ModelKind;
+use crate::train::segmentation::SegTrainer;
+use crate::train::segmentation::data::{SegCase, SegData};
 use crate::train::step::Stepper;
 
 /// The PyTorch peer: the same network, augmentation, loss and optimizer.
 const TORCH_PEER: &str = include_str!("../../../bench/torch_peer.py");
 
+/// A network `loupe bench training` times (`--networks`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Network {
+    /// The default 2-D classifier at `--input-size`, `--width`, `--batch`.
+    Resnet18,
+    /// The 3-D teacher of cross-modal distillation at the lung demo's settings.
+    I3d,
+    /// The 2-D U-Net on axial slices at the brain-tumour demo's settings.
+    Unet2d,
+    /// The 3-D U-Net on whole 32³ volumes of four sequences.
+    Unet3d,
+}
+
+impl Network {
+    pub const ALL: [Network; 4] = [
+        Network::Resnet18,
+        Network::I3d,
+        Network::Unet2d,
+        Network::Unet3d,
+    ];
+
+    /// The name in `--networks` and in the JSON rows.
+    pub fn name(self) -> &'static str {
+        match self {
+            Network::Resnet18 => "resnet18",
+            Network::I3d => "i3d",
+            Network::Unet2d => "unet2d",
+            Network::Unet3d => "unet3d",
+        }
+    }
+
+    /// The methods timed on it: the classifier's two, the others' one.
+    fn methods(self) -> Vec<Method> {
+        match self {
+            Network::Resnet18 => vec![
+                methods::supervised::METHOD,
+                methods::mean_teacher::METHOD,
+            ],
+            Network::I3d => vec![methods::supervised::METHOD],
+            Network::Unet2d | Network::Unet3d => vec![methods::segmentation::METHOD],
+        }
+    }
+
+    /// What one sample of its batch is.
+    fn unit(self) -> &'static str {
+        match self {
+            Network::Resnet18 => "images",
+            Network::I3d | Network::Unet3d => "volumes",
+            Network::Unet2d => "slices",
+        }
+    }
+
+    /// The 3-D U-Net's volume edge (whole volumes; the brain-tumour bench's
+    /// 3-D grid — a 64³ grid took five minutes an epoch on two cores).
+    const UNET3D_EDGE: usize = 32;
+    /// The 3-D U-Net's batch (the 3-D ProtoKD bench's).
+    const UNET3D_BATCH: usize = 4;
+
+    /// The run configuration the row trains with: the ResNet at the
+    /// command line's shape; the others at their demos' settings (the lung
+    /// demo's teacher, the brain-tumour demo's preset with all four
+    /// sequences, as ProtoKD's teacher reads them).
+    fn config(self, method: Method, s: &ThroughputSettings) -> TrainConfig {
+        match self {
+            Network::Resnet18 => TrainConfig {
+                method,
+                input_size: s.input_size,
+                width: s.width,
+                batch_size: s.batch,
+                labeled_per_batch: if method == methods::supervised::METHOD {
+                    s.batch
+                } else {
+                    (s.batch / 4).max(1)
+                },
+                validation_fraction: 0.0,
+                epochs: 1,
+                ..TrainConfig::method_reference()
+            },
+            Network::I3d => TrainConfig {
+                method,
+                validation_fraction: 0.0,
+                ..super::kd::teacher_config()
+            },
+            Network::Unet2d => TrainConfig {
+                method,
+                ..super::protokd::default_config()
+            },
+            Network::Unet3d => TrainConfig {
+                method,
+                model: ModelKind::Unet3d,
+                input_size: Self::UNET3D_EDGE,
+                batch_size: Self::UNET3D_BATCH,
+                labeled_per_batch: Self::UNET3D_BATCH,
+                ..super::protokd::default_config()
+            },
+        }
+    }
+
+    /// A sentence saying what the row trains.
+    fn describe(self, config: &TrainConfig) -> String {
+        let (edge, width, batch) = (config.input_size, config.width, config.batch_size);
+        match self {
+            Network::Resnet18 => format!(
+                "resnet18: ResNet-18-style, width {width}, input {edge} px, batch {batch}, Adam"
+            ),
+            Network::I3d => format!(
+                "i3d: the 3-D teacher (lung demo), CT {edge}³, width {width}, batch {batch}, cross-entropy, Adam"
+            ),
+            Network::Unet2d => format!(
+                "unet2d: 2-D U-Net (brain-tumour demo), {} sequences, slices {edge}², width {width}, batch {batch}, CE + Dice, Adam",
+                config.modalities.len()
+            ),
+            Network::Unet3d => format!(
+                "unet3d: 3-D U-Net, {} sequences, whole volumes {edge}³, width {width}, batch {batch}, CE + Dice, Adam",
+                config.modalities.len()
+            ),
+        }
+    }
+}
+
 /// Settings of the throughput benchmark.
 pub struct ThroughputSettings {
+    pub networks: Vec<Network>,
     pub input_size: usize,
     pub width: usize,
     pub batch: usize,
@@ -31,6 +157,7 @@ pub struct ThroughputSettings {
 
 struct Throughput {
     median_step_seconds: f64,
+    /// Samples (images, slices or volumes) per second.
     images_per_second: f64,
     /// Each phase of the step (`train::phases`), mean seconds over the
     /// timed steps, in the order the step runs them (empty for the peer).
@@ -41,10 +168,11 @@ struct Throughput {
     steps_resident_mib: Option<f64>,
 }
 
-/// `count` random images of `size` pixels with labels cycling over `classes`.
-fn random_images(count: usize, size: usize, classes: usize, labeled: bool) -> Images {
+/// `count` random samples of `shape` (`[3, size, size]` images or
+/// `[D, H, W]` volumes) with labels cycling over `classes`.
+fn random_images(count: usize, shape: [usize; 3], classes: usize, labeled: bool) -> Images {
     let pixels: Vec<f32> = Tensor::<1>::random(
-        [count * 3 * size * size],
+        [count * shape.iter().product::<usize>()],
         Distribution::Uniform(-1.0, 1.0),
         &burn::tensor::Device::flex(),
     )
@@ -55,54 +183,52 @@ fn random_images(count: usize, size: usize, classes: usize, labeled: bool) -> Im
         ids: (0..count as i64).collect(),
         labels: (0..count).map(|i| labeled.then_some(i % classes)).collect(),
         pixels,
-        shape: crate::train::data::image_shape(size),
+        shape,
         guidance: Vec::new(),
         groups: Vec::new(),
     }
 }
 
-/// Times `steps` steps of `method` by the `Trainer`, after two untimed ones
-/// (the first compiles the GPU kernels). A supervised step reads a whole
-/// batch of labeled images; a mean-teacher step a quarter labeled.
-fn time_steps(
-    compute: &ComputeDevice,
-    method: Method,
-    s: &ThroughputSettings,
+/// `count` cases of random sequences on `config`'s grid, every voxel a
+/// random one of the four BraTS classes (the speed of a step does not
+/// depend on what the voxels hold).
+fn random_cases(config: &TrainConfig, count: usize) -> SegData {
+    let edge = config.input_size;
+    let voxels = edge.pow(3);
+    let mut rng = crate::rng::Rng::new(7);
+    let labeled = (0..count)
+        .map(|i| SegCase {
+            id: i as i64,
+            name: format!("case {i}"),
+            grid_path: std::path::PathBuf::new(),
+            native_shape: [edge; 3],
+            sequences: (0..config.modalities.len() * voxels)
+                .map(|_| rng.normal() as f32)
+                .collect(),
+            classes: Some((0..voxels).map(|_| rng.below(4) as u8).collect()),
+            truth: None,
+            tissue_slices: (0..edge).collect(),
+            labeled_slices: (0..edge).collect(),
+        })
+        .collect();
+    SegData {
+        roles: config.modalities.clone(),
+        edge,
+        label_values: vec![0, 1, 2, 4],
+        labeled,
+        ..SegData::default()
+    }
+}
+
+/// Times `steps` calls of `step` after two untimed ones (the first
+/// compiles the GPU kernels), each reading its loss back so that the time
+/// includes the device's work; `batch` samples a step.
+fn time_loop(
+    batch: usize,
+    steps: usize,
+    mut step: impl FnMut() -> anyhow::Result<()>,
 ) -> anyhow::Result<Throughput> {
-    let classes = 4;
-    let labeled_per_batch = if method == methods::supervised::METHOD {
-        s.batch
-    } else {
-        (s.batch / 4).max(1)
-    };
-    let config = TrainConfig {
-        method,
-        input_size: s.input_size,
-        width: s.width,
-        batch_size: s.batch,
-        labeled_per_batch,
-        validation_fraction: 0.0,
-        epochs: 1,
-        ..TrainConfig::method_reference()
-    };
-    let data = TrainingData {
-        classes: (0..classes).map(|c| c.to_string()).collect(),
-        labeled: random_images(s.batch, s.input_size, classes, true),
-        validation: Images::default(),
-        unlabeled: random_images(s.batch, s.input_size, classes, false),
-        test: Images::default(),
-    };
-    let mut trainer = Trainer::new(
-        config,
-        data,
-        &compute.device,
-        match methods::declaration(method).map(|d| (d.build)()) {
-            Some(Stepper::Classify(step)) => step,
-            _ => anyhow::bail!("{} does not classify", method.name()),
-        },
-        None,
-    )?;
-    let mut seconds = Vec::with_capacity(s.steps);
+    let mut seconds = Vec::with_capacity(steps);
     let mut phases: Vec<(&'static str, f64)> = Vec::new();
     // Resident memory from here: what is in use (free heap handed back,
     // so an earlier row's kept memory does not count), then the steps' peak.
@@ -110,15 +236,13 @@ fn time_steps(
     let before = crate::allocator::reset_peak_resident()
         .then(crate::allocator::resident_mib)
         .flatten();
-    for step in 0..s.steps + 2 {
-        let order = trainer.shuffle_epoch();
+    for round in 0..steps + 2 {
         crate::train::phases::start();
         let started = Instant::now();
-        // Each step reads its loss back, so the time includes the device's work.
-        trainer.step(0, 0, &order)?;
+        step()?;
         let elapsed = started.elapsed().as_secs_f64();
         let spent = crate::train::phases::finish();
-        if step >= 2 {
+        if round >= 2 {
             seconds.push(elapsed);
             for (name, time) in spent {
                 match phases.iter_mut().find(|(n, _)| *n == name) {
@@ -133,35 +257,103 @@ fn time_steps(
         *total /= timed;
     }
     seconds.sort_by(f64::total_cmp);
-    let median = seconds[seconds.len() / 2];
+    let median = seconds.get(seconds.len() / 2).copied().unwrap_or(f64::NAN);
     let peak = before
         .and(crate::allocator::resident_mib())
         .map(|(_, peak)| peak);
     Ok(Throughput {
         median_step_seconds: median,
-        images_per_second: s.batch as f64 / median,
+        images_per_second: batch as f64 / median,
         phases,
         peak_resident_mib: peak,
         steps_resident_mib: peak.zip(before).map(|(peak, (now, _))| peak - now),
     })
 }
 
-/// One method's step in the PyTorch peer (`supervised` or `mean-teacher`).
+/// Times `steps` steps of the run `config` describes by its trainer: the
+/// classifying `Trainer` on random images or volumes (a supervised step
+/// reads a whole labeled batch, a mean-teacher step a quarter labeled), or
+/// the `SegTrainer` on random cases.
+fn time_steps(
+    compute: &ComputeDevice,
+    config: TrainConfig,
+    steps: usize,
+) -> anyhow::Result<Throughput> {
+    let batch = config.batch_size;
+    let method = config.method;
+    let stepper = methods::declaration(method)
+        .map(|d| (d.build)())
+        .ok_or_else(|| anyhow::anyhow!("{} is not a declared method", method.name()))?;
+    match stepper {
+        Stepper::Classify(step) => {
+            let classes = 4;
+            let edge = config.input_size;
+            let shape = if config.model == ModelKind::I3d {
+                [edge; 3]
+            } else {
+                crate::train::data::image_shape(edge)
+            };
+            let data = TrainingData {
+                classes: (0..classes).map(|c| c.to_string()).collect(),
+                labeled: random_images(batch, shape, classes, true),
+                validation: Images::default(),
+                unlabeled: random_images(batch, shape, classes, false),
+                test: Images::default(),
+            };
+            let mut trainer = Trainer::new(config, data, &compute.device, step, None)?;
+            time_loop(batch, steps, || {
+                let order = trainer.shuffle_epoch();
+                trainer.step(0, 0, &order)?;
+                Ok(())
+            })
+        }
+        Stepper::Segment(step) => {
+            // Whole volumes: one sample a case; slices: a case gives many.
+            let cases = if config.model == ModelKind::Unet3d {
+                batch
+            } else {
+                2
+            };
+            let data = random_cases(&config, cases);
+            let mut trainer = SegTrainer::new(config, data, &compute.device, step, None)?;
+            let samples = trainer.draw_epoch();
+            anyhow::ensure!(samples.len() >= batch, "too few samples for a batch");
+            time_loop(batch, steps, || {
+                trainer.step(&samples[..batch], 0)?;
+                Ok(())
+            })
+        }
+    }
+}
+
+/// One row of the PyTorch peer: `config`'s network and method.
 fn torch_peer(
     s: &ThroughputSettings,
-    method: &str,
+    network: Network,
+    config: &TrainConfig,
 ) -> Result<(String, String, Throughput), String> {
+    let channels = match network {
+        Network::Resnet18 => 3,
+        Network::I3d => config.input_size,
+        Network::Unet2d | Network::Unet3d => config.modalities.len(),
+    };
     let mut child = Command::new(&s.python)
         .args([
             "-",
+            "--network",
+            network.name(),
             "--method",
-            method,
+            config.method.name(),
             "--input-size",
-            &s.input_size.to_string(),
+            &config.input_size.to_string(),
+            "--channels",
+            &channels.to_string(),
             "--width",
-            &s.width.to_string(),
+            &config.width.to_string(),
             "--batch",
-            &s.batch.to_string(),
+            &config.batch_size.to_string(),
+            "--learning-rate",
+            &config.learning_rate.to_string(),
             "--steps",
             &s.steps.to_string(),
             "--threads",
@@ -205,8 +397,21 @@ fn torch_peer(
     ))
 }
 
-/// Images per second of one training step, on every device Loupe can train on, beside PyTorch.
-/// With `json`, one object goes to standard output and the table to standard error.
+/// A device rows are timed on: its name in the table, Loupe's CPU kernels
+/// on or off, and whether its phases are printed (flex runs each op as it
+/// is called, so the phases are its own).
+struct RowDevice {
+    compute: ComputeDevice,
+    name: String,
+    kernels: bool,
+    traced: bool,
+    /// On the CPU (every network is timed there; wgpu times the ResNet only).
+    cpu: bool,
+}
+
+/// Steps per second of one training step of every network asked for, on
+/// every device Loupe can train on, beside PyTorch. With `json`, one object
+/// goes to standard output and the table to standard error.
 pub fn throughput(s: &ThroughputSettings, json: bool) -> anyhow::Result<()> {
     anyhow::ensure!(s.batch >= 2, "the batch needs at least 2 images");
     let say = |line: String| {
@@ -217,94 +422,105 @@ pub fn throughput(s: &ThroughputSettings, json: bool) -> anyhow::Result<()> {
         }
     };
     say(format!(
-        "ResNet-18-style, width {}, input {} px, batch {}, Adam; median of {} steps after 2 warm-up steps; {} CPU threads; CPU matrix products on {} (chosen at run time)",
-        s.width,
-        s.input_size,
-        s.batch,
+        "Median of {} steps after 2 warm-up steps; {} CPU threads; CPU matrix products on {} (chosen at run time)",
         s.steps,
         s.threads,
         crate::train::kernels::matrix_simd()
     ));
-    say(format!(
-        "{:<72} {:<14} {:>10} {:>10} {:>14} {:>12}",
-        "device", "method", "ms/step", "images/s", "peak RSS MiB", "steps add"
-    ));
-    let row = |name: &str, method: &str, t: &Throughput| {
-        let mib = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.0}"));
-        say(format!(
-            "{:<72} {:<14} {:>10.1} {:>10.1} {:>14} {:>12}",
-            name,
-            method,
-            t.median_step_seconds * 1e3,
-            t.images_per_second,
-            mib(t.peak_resident_mib),
-            mib(t.steps_resident_mib),
-        ));
-        let phases: serde_json::Map<String, serde_json::Value> = t
-            .phases
-            .iter()
-            .map(|(phase, seconds)| ((*phase).to_string(), (seconds * 1e3).into()))
-            .collect();
-        serde_json::json!({
-            "device": name,
-            // The network the row trains (the 3-D and U-Net rows are to come).
-            "network": "resnet18",
-            "method": method,
-            "ms_per_step": t.median_step_seconds * 1e3,
-            "images_per_s": t.images_per_second,
-            "threads": s.threads,
-            "phases_ms": phases,
-            "peak_resident_mib": t.peak_resident_mib,
-            "steps_resident_mib": t.steps_resident_mib,
-        })
-    };
-    // (device, its name in the table, Loupe's CPU kernels on, its phases
-    // printed: flex runs each op as it is called, so the phases are its own).
     let mut devices = vec![
-        (
-            device::flex(),
-            "flex (CPU), Loupe's kernels".to_string(),
-            true,
-            true,
-        ),
-        (
-            device::flex(),
-            "flex (CPU), Burn's convolution".to_string(),
-            false,
-            false,
-        ),
-    ];
-    match crate::render::device::headless_render_state() {
-        Ok(render_state) => match crate::app::training::display_compute(&render_state) {
-            Ok(compute) => {
-                let name = compute.description.clone();
-                devices.push((compute, name, true, false));
-            }
-            Err(e) => say(format!("wgpu: not measured ({e})")),
+        RowDevice {
+            compute: device::flex(),
+            name: "flex (CPU), Loupe's kernels".into(),
+            kernels: true,
+            traced: true,
+            cpu: true,
         },
-        Err(e) => say(format!("wgpu: not measured ({e})")),
+        RowDevice {
+            compute: device::flex(),
+            name: "flex (CPU), Burn's convolution".into(),
+            kernels: false,
+            traced: false,
+            cpu: true,
+        },
+    ];
+    // The wgpu device times the ResNet only: on a software renderer a 3-D
+    // step takes minutes.
+    if s.networks.contains(&Network::Resnet18) {
+        match crate::render::device::headless_render_state()
+            .map_err(|e| e.to_string())
+            .and_then(|state| {
+                crate::app::training::display_compute(&state).map_err(|e| e.to_string())
+            }) {
+            Ok(compute) => devices.push(RowDevice {
+                name: compute.description.clone(),
+                compute,
+                kernels: true,
+                traced: false,
+                cpu: false,
+            }),
+            Err(e) => say(format!("wgpu: not measured ({e})")),
+        }
     }
+    say(format!(
+        "{:<9} {:<72} {:<14} {:>10} {:>10} {:>14} {:>12}",
+        "network", "device", "method", "ms/step", "samples/s", "peak RSS MiB", "steps add"
+    ));
     let mut rows = Vec::new();
+    let mut peer_rows = Vec::new();
     let mut traced = Vec::new();
+    let mut ratios = Vec::new();
+    let mut peer_name = None;
+    let mut peer_error = None;
     let kernels_were = crate::train::kernels::enabled();
-    for (compute, name, kernels, trace) in &devices {
-        crate::train::kernels::set_enabled(*kernels);
-        for method in [
-            crate::train::methods::supervised::METHOD,
-            crate::train::methods::mean_teacher::METHOD,
-        ] {
-            let timed =
-                crate::train::threads::with_threads(s.threads, || time_steps(compute, method, s))??;
-            rows.push(row(name, method.name(), &timed));
-            if *trace {
-                traced.push((method.name(), timed));
+    for &network in &s.networks {
+        say(network.describe(&network.config(network.methods()[0], s)));
+        for device in devices
+            .iter()
+            .filter(|d| d.cpu || network == Network::Resnet18)
+        {
+            crate::train::kernels::set_enabled(device.kernels);
+            for method in network.methods() {
+                let config = network.config(method, s);
+                let timed = crate::train::threads::with_threads(s.threads, || {
+                    time_steps(&device.compute, config, s.steps)
+                })??;
+                rows.push(row(&say, s, network, &device.name, method.name(), &timed));
+                if device.traced {
+                    traced.push((network, method.name(), timed));
+                }
+            }
+        }
+        crate::train::kernels::set_enabled(kernels_were);
+        for method in network.methods() {
+            match torch_peer(s, network, &network.config(method, s)) {
+                Ok((name, version, t)) => {
+                    peer_rows.push(row(&say, s, network, &name, method.name(), &t));
+                    peer_name = Some(version);
+                    // Loupe's CPU kernels over the peer (the same run).
+                    let loupe = traced
+                        .iter()
+                        .find(|(n, m, _)| *n == network && *m == method.name())
+                        .map(|(_, _, t)| t.images_per_second);
+                    if let Some(loupe) = loupe.filter(|_| t.images_per_second > 0.0) {
+                        ratios.push((network, method.name(), loupe / t.images_per_second));
+                    }
+                }
+                Err(e) => {
+                    say(format!(
+                        "PyTorch peer, {} {}: not measured ({e})",
+                        network.name(),
+                        method.name()
+                    ));
+                    peer_error = Some(e);
+                }
             }
         }
     }
     crate::train::kernels::set_enabled(kernels_were);
-    for (method, timed) in &traced {
+    for (network, method, timed) in &traced {
         say(format!(
-            "  flex, Loupe's kernels, {method}: phases of the step, mean ms over the timed steps"
+            "  flex, Loupe's kernels, {} {method}: phases of the step, mean ms over the timed steps",
+            network.name()
         ));
         for (phase, seconds) in &timed.phases {
             say(format!("    {phase:<32} {:>8.1}", seconds * 1e3));
@@ -316,63 +532,90 @@ pub fn throughput(s: &ThroughputSettings, json: bool) -> anyhow::Result<()> {
             listed * 1e3
         ));
     }
-    let mut peer_rows = Vec::new();
-    let mut peer_name = None;
-    let mut peer_error = None;
-    for method in [
-        crate::train::methods::supervised::METHOD,
-        crate::train::methods::mean_teacher::METHOD,
-    ] {
-        match torch_peer(s, method.name()) {
-            Ok((name, version, t)) => {
-                peer_rows.push(row(&name, method.name(), &t));
-                peer_name = Some(version);
-            }
-            Err(e) => {
-                say(format!(
-                    "PyTorch peer, {}: not measured ({e})",
-                    method.name()
-                ));
-                peer_error = Some(e);
-            }
-        }
+    for (network, method, ratio) in &ratios {
+        say(format!(
+            "flex, Loupe's kernels ÷ PyTorch, {} {method}: {ratio:.2}",
+            network.name()
+        ));
     }
-    // Loupe's CPU kernels over the peer, method by method (the same run).
-    let mut ratios = serde_json::Map::new();
-    for (method, timed) in &traced {
-        let peer = peer_rows
-            .iter()
-            .find(|r| r["method"] == *method)
-            .and_then(|r| r["images_per_s"].as_f64());
-        if let Some(peer) = peer.filter(|p| *p > 0.0) {
-            let ratio = timed.images_per_second / peer;
-            say(format!(
-                "flex, Loupe's kernels ÷ PyTorch, {method}: {ratio:.2}"
-            ));
-            ratios.insert((*method).to_string(), ratio.into());
-        }
-    }
-    let peer = serde_json::json!({ "torch": peer_name, "rows": peer_rows, "error": peer_error });
     if json {
+        // `loupe_over_peer` keeps its first shape (the ResNet's methods);
+        // `ratios` holds every network's.
+        let resnet: serde_json::Map<String, serde_json::Value> = ratios
+            .iter()
+            .filter(|(n, _, _)| *n == Network::Resnet18)
+            .map(|(_, m, r)| ((*m).to_string(), (*r).into()))
+            .collect();
+        let every: Vec<serde_json::Value> = ratios
+            .iter()
+            .map(|(n, m, r)| serde_json::json!({"network": n.name(), "method": m, "loupe_over_peer": r}))
+            .collect();
+        let peer = serde_json::json!({ "torch": peer_name, "rows": peer_rows, "error": peer_error });
         println!(
             "{}",
             serde_json::json!({
                 "rows": rows,
                 "peer": peer,
                 "matrix_simd": crate::train::kernels::matrix_simd(),
-                "loupe_over_peer": ratios,
+                "loupe_over_peer": resnet,
+                "ratios": every,
             })
         );
     }
     Ok(())
 }
 
-/// Training throughput: images/s of one optimizer step on the CPU (flex), on the
-/// wgpu device, and of the same network in PyTorch on the same machine.
+/// Prints one row of the table and gives its JSON object.
+fn row(
+    say: &impl Fn(String),
+    s: &ThroughputSettings,
+    network: Network,
+    name: &str,
+    method: &str,
+    t: &Throughput,
+) -> serde_json::Value {
+    let mib = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.0}"));
+    say(format!(
+        "{:<9} {:<72} {:<14} {:>10.1} {:>10.1} {:>14} {:>12}",
+        network.name(),
+        name,
+        method,
+        t.median_step_seconds * 1e3,
+        t.images_per_second,
+        mib(t.peak_resident_mib),
+        mib(t.steps_resident_mib),
+    ));
+    let phases: serde_json::Map<String, serde_json::Value> = t
+        .phases
+        .iter()
+        .map(|(phase, seconds)| ((*phase).to_string(), (seconds * 1e3).into()))
+        .collect();
+    serde_json::json!({
+        "device": name,
+        "network": network.name(),
+        "method": method,
+        "unit": network.unit(),
+        "ms_per_step": t.median_step_seconds * 1e3,
+        // Samples per second: images, slices or volumes (`unit`).
+        "images_per_s": t.images_per_second,
+        "threads": s.threads,
+        "phases_ms": phases,
+        "peak_resident_mib": t.peak_resident_mib,
+        "steps_resident_mib": t.steps_resident_mib,
+    })
+}
+
+/// Training throughput: samples/s of one optimizer step on the CPU (flex),
+/// on the wgpu device, and of the same network in PyTorch on the same machine.
 #[derive(Debug, clap::Args)]
 pub struct TrainingArgs {
+    /// The ResNet row's step (the other networks train at their demos' settings).
     #[command(flatten)]
     pub step: StepShape,
+    /// Networks to time, comma-separated: resnet18 (the default 2-D
+    /// classifier), i3d (the 3-D CT teacher, 40³), unet2d, unet3d.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "resnet18,i3d,unet2d,unet3d")]
+    pub networks: Vec<Network>,
     /// Timed steps per device and method (the median is reported).
     #[arg(long, default_value_t = 10)]
     pub steps: usize,
@@ -390,14 +633,23 @@ pub struct TrainingArgs {
 pub fn run_throughput(args: &TrainingArgs) -> anyhow::Result<()> {
     let TrainingArgs {
         step,
+        networks,
         steps,
         python,
         threads,
         json,
     } = args;
     let (input_size, width, batch) = step.checked()?;
+    anyhow::ensure!(!networks.is_empty(), "--networks names no network");
+    let mut unique: Vec<Network> = Vec::new();
+    for network in networks {
+        if !unique.contains(network) {
+            unique.push(*network);
+        }
+    }
     throughput(
         &ThroughputSettings {
+            networks: unique,
             input_size,
             width,
             batch,
@@ -413,22 +665,45 @@ pub fn run_throughput(args: &TrainingArgs) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
+    /// Every network's row trains by its own trainer on flex, here shrunk
+    /// (16 px / 16³, batch 2) so that the test stays short.
     #[test]
-    fn steps_are_timed_on_flex() {
+    fn every_network_is_timed_on_flex() {
         let settings = ThroughputSettings {
+            networks: Network::ALL.to_vec(),
             input_size: 16,
             width: 2,
             batch: 4,
-            steps: 2,
+            steps: 1,
             python: String::new(),
             threads: 1,
         };
-        for method in [
-            crate::train::methods::supervised::METHOD,
-            crate::train::methods::mean_teacher::METHOD,
-        ] {
-            let t = time_steps(&device::flex(), method, &settings).unwrap();
-            assert!(t.images_per_second.is_finite() && t.images_per_second > 0.0);
+        for network in Network::ALL {
+            for method in network.methods() {
+                let mut config = network.config(method, &settings);
+                if network != Network::Resnet18 {
+                    config.input_size = 16;
+                    config.width = 2;
+                    config.batch_size = 2;
+                    config.labeled_per_batch = 2;
+                }
+                let t = time_steps(&device::flex(), config, 1).unwrap();
+                assert!(
+                    t.images_per_second.is_finite() && t.images_per_second > 0.0,
+                    "{} {}",
+                    network.name(),
+                    method.name()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn network_names_are_the_command_lines() {
+        use clap::ValueEnum;
+        for network in Network::ALL {
+            let value = network.to_possible_value().unwrap();
+            assert_eq!(value.get_name(), network.name());
         }
     }
 }

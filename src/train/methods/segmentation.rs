@@ -44,19 +44,25 @@ impl SegmentationMethod for Segmentation {
         batch: &SegBatch,
         context: &StepContext,
     ) -> (Segmenter, Scalars) {
+        use crate::train::phases::{self, mark};
         let (logits, _) = student.forward(batch.input.clone(), &batch.spatial);
+        mark(phases::FORWARD);
         let (ce, dice) = losses::segmentation(logits, batch.onehot.clone());
         let loss = ce.clone() + dice.clone();
+        mark(phases::LOSSES);
         let values = Scalars::from([
             ("loss/ce".into(), scalar(&ce)),
             ("loss/dice".into(), scalar(&dice)),
             ("loss/seg".into(), scalar(&loss)),
             ("loss/total".into(), scalar(&loss)),
         ]);
-        let grads = GradientsParams::from_grads(loss.backward(), &student);
-        (
-            optimizer.step(context.learning_rate, student, grads),
-            values,
-        )
+        mark(phases::READ_BACK);
+        let gradients = loss.backward();
+        mark(phases::BACKWARD);
+        let grads = GradientsParams::from_grads(gradients, &student);
+        mark(phases::GRADIENTS);
+        let student = optimizer.step(context.learning_rate, student, grads);
+        mark(phases::OPTIMIZER);
+        (student, values)
     }
 }

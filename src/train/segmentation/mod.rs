@@ -379,6 +379,7 @@ impl SegTrainer {
     /// the learning rate).
     pub fn step(&mut self, samples: &[Sample], epoch: usize) -> Result<Scalars, TrainError> {
         let batch = self.batch(samples);
+        super::phases::mark(super::phases::BATCH);
         let total_steps = (self.steps_per_epoch() * self.config.epochs) as u64;
         let learning_rate = learning_rate(
             self.config.learning_rate,
@@ -407,6 +408,7 @@ impl SegTrainer {
         values.insert(series::LEARNING_RATE.into(), learning_rate);
         check_finite(&values, epoch, self.global_step)?;
         self.global_step += 1;
+        super::phases::mark(super::phases::BOOKKEEPING);
         Ok(values)
     }
 
