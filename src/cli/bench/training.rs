@@ -57,10 +57,7 @@ impl Network {
     /// The methods timed on it: the classifier's two, the others' one.
     fn methods(self) -> Vec<Method> {
         match self {
-            Network::Resnet18 => vec![
-                methods::supervised::METHOD,
-                methods::mean_teacher::METHOD,
-            ],
+            Network::Resnet18 => vec![methods::supervised::METHOD, methods::mean_teacher::METHOD],
             Network::I3d => vec![methods::supervised::METHOD],
             Network::Unet2d | Network::Unet3d => vec![methods::segmentation::METHOD],
         }
@@ -550,7 +547,8 @@ pub fn throughput(s: &ThroughputSettings, json: bool) -> anyhow::Result<()> {
             .iter()
             .map(|(n, m, r)| serde_json::json!({"network": n.name(), "method": m, "loupe_over_peer": r}))
             .collect();
-        let peer = serde_json::json!({ "torch": peer_name, "rows": peer_rows, "error": peer_error });
+        let peer =
+            serde_json::json!({ "torch": peer_name, "rows": peer_rows, "error": peer_error });
         println!(
             "{}",
             serde_json::json!({
@@ -614,7 +612,12 @@ pub struct TrainingArgs {
     pub step: StepShape,
     /// Networks to time, comma-separated: resnet18 (the default 2-D
     /// classifier), i3d (the 3-D CT teacher, 40³), unet2d, unet3d.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "resnet18,i3d,unet2d,unet3d")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "resnet18,i3d,unet2d,unet3d"
+    )]
     pub networks: Vec<Network>,
     /// Timed steps per device and method (the median is reported).
     #[arg(long, default_value_t = 10)]

@@ -51,6 +51,10 @@ pub struct ConvGeometry {
 pub enum ConvShapeError {
     #[error("convolution input must be [batch, channels, height, width], got {0:?}")]
     Input(Vec<usize>),
+    #[error("3-D convolution input must be [batch, channels, depth, height, width], got {0:?}")]
+    Input3d(Vec<usize>),
+    #[error("convolution kernel depth {kernel} reaches past the padded input depth {padded}")]
+    EmptyDepth { kernel: usize, padded: usize },
     #[error("convolution kernel {kernel:?} does not fit input channels {channels}")]
     Kernel { kernel: Vec<usize>, channels: usize },
     #[error("convolution stride and dilation must be at least 1")]

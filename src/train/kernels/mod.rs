@@ -13,6 +13,7 @@
 
 pub mod augment;
 pub mod conv;
+pub mod conv3d;
 pub mod group_norm;
 
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -27,12 +28,13 @@ use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, DispatchDevice, TensorMetadata, backend_extension};
 use burn::nn::GroupNorm;
-use burn::nn::PaddingConfig2d;
-use burn::nn::conv::Conv2d;
+use burn::nn::conv::{Conv2d, Conv3d};
+use burn::nn::{PaddingConfig2d, PaddingConfig3d};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Tensor, TensorData};
 
 use conv::ConvGeometry;
+use conv3d::Conv3dGeometry;
 use group_norm::GroupShape;
 
 /// The widest vector instructions the matrix products (gemm, Loupe's and
@@ -95,6 +97,35 @@ pub trait CpuKernels: Backend {
         Self::conv2d_weight_backward(x, weight, output_grad, options)
     }
 
+    /// 3-D convolution without bias: `x` `[N, C, D, H, W]`, `weight` `[O, C, kd, kh, kw]`.
+    fn gemm_conv3d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        options: ConvOptions<3>,
+    ) -> FloatTensor<Self> {
+        Self::conv3d(x, weight, None, options)
+    }
+
+    /// Gradient of [`CpuKernels::gemm_conv3d`] with respect to `x`.
+    fn gemm_conv3d_x_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<3>,
+    ) -> FloatTensor<Self> {
+        Self::conv3d_x_backward(x, weight, output_grad, options)
+    }
+
+    /// Gradient of [`CpuKernels::gemm_conv3d`] with respect to `weight`.
+    fn gemm_conv3d_weight_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<3>,
+    ) -> FloatTensor<Self> {
+        Self::conv3d_weight_backward(x, weight, output_grad, options)
+    }
+
     /// Group normalisation with per-channel scale `gamma` and shift `beta`
     /// over `[N, C, …]`; see [`group_norm`](mod@group_norm) for the formulas.
     fn fused_group_norm(
@@ -130,6 +161,25 @@ fn flex_geometry(
         return None;
     }
     ConvGeometry::new(
+        x.shape().as_slice(),
+        weight.shape().as_slice(),
+        options.stride,
+        options.padding,
+        options.dilation,
+    )
+    .ok()
+}
+
+/// The geometry of a `flex` 3-D convolution, when the fast kernels can run it.
+fn flex_geometry_3d(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    options: &ConvOptions<3>,
+) -> Option<Conv3dGeometry> {
+    if x.dtype() != DType::F32 || weight.dtype() != DType::F32 || options.groups != 1 {
+        return None;
+    }
+    Conv3dGeometry::new(
         x.shape().as_slice(),
         weight.shape().as_slice(),
         options.stride,
@@ -239,6 +289,45 @@ impl CpuKernels for Flex {
         }
     }
 
+    fn gemm_conv3d(x: FlexTensor, weight: FlexTensor, options: ConvOptions<3>) -> FlexTensor {
+        let Some(g) = flex_geometry_3d(&x, &weight, &options) else {
+            return Self::conv3d(x, weight, None, options);
+        };
+        FAST_CALLS.fetch_add(1, Ordering::Relaxed);
+        let out = conv3d::forward(&g, &contiguous(&x), &contiguous(&weight));
+        flex_values(out, g.out_shape())
+    }
+
+    fn gemm_conv3d_x_backward(
+        x: FlexTensor,
+        weight: FlexTensor,
+        output_grad: FlexTensor,
+        options: ConvOptions<3>,
+    ) -> FlexTensor {
+        match flex_geometry_3d(&x, &weight, &options) {
+            Some(g) if output_grad.dtype() == DType::F32 => {
+                let dx = conv3d::input_grad(&g, &contiguous(&weight), &contiguous(&output_grad));
+                flex_values(dx, g.in_shape())
+            }
+            _ => Self::conv3d_x_backward(x, weight, output_grad, options),
+        }
+    }
+
+    fn gemm_conv3d_weight_backward(
+        x: FlexTensor,
+        weight: FlexTensor,
+        output_grad: FlexTensor,
+        options: ConvOptions<3>,
+    ) -> FlexTensor {
+        match flex_geometry_3d(&x, &weight, &options) {
+            Some(g) if output_grad.dtype() == DType::F32 => {
+                let dw = conv3d::weight_grad(&g, &contiguous(&x), &contiguous(&output_grad));
+                flex_values(dw, g.kernel_shape())
+            }
+            _ => Self::conv3d_weight_backward(x, weight, output_grad, options),
+        }
+    }
+
     fn fused_group_norm(
         x: FlexTensor,
         gamma: FlexTensor,
@@ -319,6 +408,40 @@ impl<B: Backend + CpuKernels> Backward<B, 2> for GemmConv2dBackward {
     }
 }
 
+/// The backward step of [`CpuKernels::gemm_conv3d`] in the autodiff graph.
+#[derive(Debug)]
+struct GemmConv3dBackward;
+
+impl<B: Backend + CpuKernels> Backward<B, 2> for GemmConv3dBackward {
+    type State = (NodeId, NodeId, ConvOptions<3>);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_weight] = ops.parents;
+        let output_grad = grads.consume::<B>(&ops.node);
+        let (x_state, weight_state, options) = ops.state;
+        let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
+        let weight = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(weight_state);
+        if let Some(node) = node_x {
+            let dx = B::gemm_conv3d_x_backward(
+                x.clone(),
+                weight.clone(),
+                output_grad.clone(),
+                options.clone(),
+            );
+            grads.register::<B>(node.id, dx);
+        }
+        if let Some(node) = node_weight {
+            let dw = B::gemm_conv3d_weight_backward(x, weight, output_grad, options);
+            grads.register::<B>(node.id, dw);
+        }
+    }
+}
+
 impl<B: Backend + CpuKernels, C: CheckpointStrategy> CpuKernels for Autodiff<B, C> {
     fn gemm_conv2d(
         x: FloatTensor<Self>,
@@ -338,6 +461,31 @@ impl<B: Backend + CpuKernels, C: CheckpointStrategy> CpuKernels for Autodiff<B, 
                 prep.finish((x_state, weight_state, options), output)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::gemm_conv2d(
+                x.into_primitive(),
+                weight.into_primitive(),
+                options,
+            )),
+        }
+    }
+
+    fn gemm_conv3d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        options: ConvOptions<3>,
+    ) -> FloatTensor<Self> {
+        match GemmConv3dBackward
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let weight_state = prep.checkpoint(&weight);
+                let output =
+                    B::gemm_conv3d(x.into_primitive(), weight.into_primitive(), options.clone());
+                prep.finish((x_state, weight_state, options), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::gemm_conv3d(
                 x.into_primitive(),
                 weight.into_primitive(),
                 options,
@@ -515,6 +663,33 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     }
 }
 
+/// `conv.forward(x)` for a 3-D convolution, on Loupe's kernels where they
+/// apply (the same conditions as [`conv2d`]).
+pub fn conv3d(conv: &Conv3d, x: Tensor<5>) -> Tensor<5> {
+    let padding = match conv.padding {
+        PaddingConfig3d::Valid => [(0, 0); 3],
+        PaddingConfig3d::Explicit(d, h, w) => [(d, d), (h, h), (w, w)],
+        PaddingConfig3d::Same => return conv.forward(x),
+    };
+    if conv.groups != 1 || x.dtype() != DType::F32 || !enabled() || !on_flex(&x.device()) {
+        return conv.forward(x);
+    }
+    let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, 1);
+    let out = <Dispatch as CpuKernels>::gemm_conv3d(
+        x.into_dispatch(),
+        conv.weight.val().into_dispatch(),
+        options,
+    );
+    let out = Tensor::<5>::from_dispatch(out);
+    match &conv.bias {
+        Some(bias) => {
+            let channels = bias.dims()[0];
+            out + bias.val().reshape([1, channels, 1, 1, 1])
+        }
+        None => out,
+    }
+}
+
 /// `norm.forward(x)`, by the fused kernel where it applies (`f32` on the
 /// `flex` device, with learned scale and shift).
 pub fn group_norm<const D: usize>(norm: &GroupNorm, x: Tensor<D>) -> Tensor<D> {
@@ -571,28 +746,54 @@ mod tests {
         let device = Device::flex().autodiff();
         device.seed(7);
         let conv = config.init(&device);
+        compare_convolutions(
+            x_shape,
+            &conv.weight,
+            conv.bias.as_ref(),
+            |x| conv2d(&conv, x),
+            |x| conv.forward(x),
+        );
+    }
+
+    /// [`compare`] for [`conv3d`] against `Conv3d::forward`.
+    fn compare_3d(config: burn::nn::conv::Conv3dConfig, x_shape: [usize; 5]) {
+        let device = Device::flex().autodiff();
+        device.seed(7);
+        let conv = config.init(&device);
+        compare_convolutions(
+            x_shape,
+            &conv.weight,
+            conv.bias.as_ref(),
+            |x| conv3d(&conv, x),
+            |x| conv.forward(x),
+        );
+    }
+
+    /// Runs `fast` (which must reach Loupe's kernels) and `burn` on the same
+    /// input and loss and compares the outputs and gradients.
+    fn compare_convolutions<const D: usize>(
+        x_shape: [usize; D],
+        weight: &burn::module::Param<Tensor<D>>,
+        bias: Option<&burn::module::Param<Tensor<1>>>,
+        fast: impl Fn(Tensor<D>) -> Tensor<D>,
+        burn: impl Fn(Tensor<D>) -> Tensor<D>,
+    ) {
+        let device = Device::flex().autodiff();
         let x =
-            Tensor::<4>::random(x_shape, Distribution::Normal(0.0, 1.0), &device).require_grad();
+            Tensor::<D>::random(x_shape, Distribution::Normal(0.0, 1.0), &device).require_grad();
         let target = {
-            let y = conv.forward(x.clone().detach());
-            Tensor::<4>::random(y.dims(), Distribution::Normal(0.0, 1.0), &device)
+            let y = burn(x.clone().detach());
+            Tensor::<D>::random(y.dims(), Distribution::Normal(0.0, 1.0), &device)
         };
-        let run = |fast: bool| {
+        let run = |forward: &dyn Fn(Tensor<D>) -> Tensor<D>| {
             let x = x.clone().detach().require_grad();
-            let y = if fast {
-                conv2d(&conv, x.clone())
-            } else {
-                conv.forward(x.clone())
-            };
+            let y = forward(x.clone());
             // A loss whose gradient is not constant, so dY differs per element.
             let loss = (y.clone() * target.clone() + y.clone() * y.clone() * 0.5).sum();
             let grads = loss.backward();
             let grad_x = x.grad(&grads).expect("x gradient");
-            let grad_w = conv.weight.val().grad(&grads).expect("kernel gradient");
-            let grad_b = conv
-                .bias
-                .as_ref()
-                .map(|b| b.val().grad(&grads).expect("bias gradient"));
+            let grad_w = weight.val().grad(&grads).expect("kernel gradient");
+            let grad_b = bias.map(|b| b.val().grad(&grads).expect("bias gradient"));
             (
                 y.into_data(),
                 grad_x.into_data(),
@@ -601,9 +802,9 @@ mod tests {
             )
         };
         let before = fast_calls();
-        let fast = run(true);
+        let fast = run(&fast);
         assert!(fast_calls() > before, "Loupe's kernel was not used");
-        let burn = run(false);
+        let burn = run(&burn);
         let close = |a: &TensorData, b: &TensorData, what: &str| {
             let (a, b) = (
                 a.try_to_vec::<f32>().expect("f32"),
@@ -624,6 +825,42 @@ mod tests {
         if let (Some(a), Some(b)) = (&fast.3, &burn.3) {
             close(a, b, "bias gradient");
         }
+    }
+
+    /// The 3-D teacher's and the 3-D U-Net's convolutions: 3×3×3 pad 1 at
+    /// stride 1 and 2, the strided 1×1×1 projection, the head with bias, and
+    /// a rectangular volume with per-axis strides, padding and dilation.
+    #[test]
+    fn the_3d_kernels_match_burns_convolution_and_its_gradients() {
+        use burn::nn::PaddingConfig3d::Explicit;
+        use burn::nn::conv::Conv3dConfig;
+        compare_3d(
+            Conv3dConfig::new([3, 4], [3, 3, 3])
+                .with_padding(Explicit(1, 1, 1))
+                .with_bias(false),
+            [2, 3, 6, 5, 7],
+        );
+        compare_3d(
+            Conv3dConfig::new([2, 4], [3, 3, 3])
+                .with_stride([2, 2, 2])
+                .with_padding(Explicit(1, 1, 1))
+                .with_bias(false),
+            [2, 2, 9, 8, 8],
+        );
+        compare_3d(
+            Conv3dConfig::new([4, 6], [1, 1, 1])
+                .with_stride([2, 2, 2])
+                .with_bias(false),
+            [2, 4, 6, 6, 6],
+        );
+        compare_3d(Conv3dConfig::new([4, 3], [1, 1, 1]), [2, 4, 4, 4, 4]);
+        compare_3d(
+            Conv3dConfig::new([2, 3], [3, 2, 3])
+                .with_stride([1, 2, 1])
+                .with_dilation([2, 1, 1])
+                .with_padding(Explicit(2, 0, 1)),
+            [2, 2, 7, 6, 6],
+        );
     }
 
     #[test]

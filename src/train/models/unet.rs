@@ -10,7 +10,7 @@
 //! Both take and give flattened voxels, `[B, C, P]` with the spatial shape
 //! beside, so the losses and the trainer are the same for 2-D and 3-D.
 
-use crate::train::kernels::{conv2d, group_norm};
+use crate::train::kernels::{conv2d, conv3d, group_norm};
 use burn::module::Module;
 use burn::nn::conv::{
     Conv2d, Conv2dConfig, Conv3d, Conv3dConfig, ConvTranspose2d, ConvTranspose2dConfig,
@@ -148,8 +148,8 @@ impl Block3d {
     }
 
     fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        let x = relu(group_norm(&self.norm1, self.conv1.forward(x)));
-        relu(group_norm(&self.norm2, self.conv2.forward(x)))
+        let x = relu(group_norm(&self.norm1, conv3d(&self.conv1, x)));
+        relu(group_norm(&self.norm2, conv3d(&self.conv2, x)))
     }
 }
 
@@ -255,13 +255,13 @@ impl Unet3d {
         let mut x = self.encoders[0].forward(x);
         for (down, encoder) in self.downs.iter().zip(&self.encoders[1..]) {
             skips.push(x.clone());
-            x = encoder.forward(down.forward(x));
+            x = encoder.forward(conv3d(down, x));
         }
         for (up, decoder) in self.ups.iter().zip(&self.decoders) {
             let skip = skips.pop().expect("one skip per level");
             x = decoder.forward(Tensor::cat(vec![up.forward(x), skip], 1));
         }
-        (self.head.forward(x.clone()), x)
+        (conv3d(&self.head, x.clone()), x)
     }
 }
 
