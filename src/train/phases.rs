@@ -37,6 +37,16 @@ pub const BOOKKEEPING: &str = "trainer bookkeeping";
 struct Clock {
     last: Instant,
     phases: Vec<(&'static str, Duration)>,
+    /// Time inside each of Loupe's CPU kernels ([`kernel`]), part of the phases'.
+    kernels: Vec<(&'static str, Duration)>,
+}
+
+/// Adds `spent` to `name`'s entry of `totals`, in the order first seen.
+fn add(totals: &mut Vec<(&'static str, Duration)>, name: &'static str, spent: Duration) {
+    match totals.iter_mut().find(|(n, _)| *n == name) {
+        Some((_, total)) => *total += spent,
+        None => totals.push((name, spent)),
+    }
 }
 
 thread_local! {
@@ -49,6 +59,7 @@ pub fn start() {
         *clock.borrow_mut() = Some(Clock {
             last: Instant::now(),
             phases: Vec::new(),
+            kernels: Vec::new(),
         });
     });
 }
@@ -61,21 +72,44 @@ pub fn mark(name: &'static str) {
             let now = Instant::now();
             let spent = now - clock.last;
             clock.last = now;
-            match clock.phases.iter_mut().find(|(phase, _)| *phase == name) {
-                Some((_, total)) => *total += spent,
-                None => clock.phases.push((name, spent)),
-            }
+            add(&mut clock.phases, name, spent);
         }
     });
 }
 
+/// Runs `work`, one call of Loupe's CPU kernel `name`, adding its time to
+/// that kernel's total when a clock runs on this thread (flex runs a step's
+/// operations, forward and backward, on the thread that calls them).
+pub fn kernel<R>(name: &'static str, work: impl FnOnce() -> R) -> R {
+    let running = CLOCK.with(|clock| clock.borrow().is_some());
+    if !running {
+        return work();
+    }
+    let started = Instant::now();
+    let result = work();
+    let spent = started.elapsed();
+    CLOCK.with(|clock| {
+        if let Some(clock) = clock.borrow_mut().as_mut() {
+            add(&mut clock.kernels, name, spent);
+        }
+    });
+    result
+}
+
 /// Stops recording: each phase's time, in the order first marked.
 pub fn finish() -> Vec<(&'static str, Duration)> {
+    finish_with_kernels().0
+}
+
+/// Stops recording: each phase's time, and the time each of Loupe's CPU
+/// kernels took within them ([`kernel`]), each in the order first seen.
+#[allow(clippy::type_complexity)]
+pub fn finish_with_kernels() -> (Vec<(&'static str, Duration)>, Vec<(&'static str, Duration)>) {
     CLOCK.with(|clock| {
         clock
             .borrow_mut()
             .take()
-            .map(|c| c.phases)
+            .map(|c| (c.phases, c.kernels))
             .unwrap_or_default()
     })
 }
@@ -100,5 +134,21 @@ mod tests {
         assert!(phases[0].1 >= Duration::from_millis(30), "{phases:?}");
         assert!(phases[1].1 < Duration::from_millis(10), "{phases:?}");
         assert!(finish().is_empty(), "finish stops the clock");
+    }
+
+    #[test]
+    fn kernel_time_is_kept_apart_and_only_while_started() {
+        assert_eq!(kernel("conv", || 3), 3);
+        start();
+        kernel("conv", || std::thread::sleep(Duration::from_millis(15)));
+        kernel("norm", || ());
+        kernel("conv", || std::thread::sleep(Duration::from_millis(5)));
+        mark(FORWARD);
+        let (phases, kernels) = finish_with_kernels();
+        let names: Vec<&str> = kernels.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["conv", "norm"]);
+        assert!(kernels[0].1 >= Duration::from_millis(20), "{kernels:?}");
+        // The kernels' time is inside the phase that holds it.
+        assert!(phases[0].1 >= kernels[0].1, "{phases:?} {kernels:?}");
     }
 }

@@ -159,6 +159,8 @@ struct Throughput {
     /// Each phase of the step (`train::phases`), mean seconds over the
     /// timed steps, in the order the step runs them (empty for the peer).
     phases: Vec<(&'static str, f64)>,
+    /// Of the phases' time, each of Loupe's CPU kernels' (the same means).
+    kernels: Vec<(&'static str, f64)>,
     /// The process's peak resident memory during the steps, and how much of
     /// it the steps added to what was resident before them, MiB.
     peak_resident_mib: Option<f64>,
@@ -227,6 +229,7 @@ fn time_loop(
 ) -> anyhow::Result<Throughput> {
     let mut seconds = Vec::with_capacity(steps);
     let mut phases: Vec<(&'static str, f64)> = Vec::new();
+    let mut kernels: Vec<(&'static str, f64)> = Vec::new();
     // Resident memory from here: what is in use (free heap handed back,
     // so an earlier row's kept memory does not count), then the steps' peak.
     crate::allocator::release_free_memory();
@@ -238,19 +241,21 @@ fn time_loop(
         let started = Instant::now();
         step()?;
         let elapsed = started.elapsed().as_secs_f64();
-        let spent = crate::train::phases::finish();
+        let (spent, in_kernels) = crate::train::phases::finish_with_kernels();
         if round >= 2 {
             seconds.push(elapsed);
-            for (name, time) in spent {
-                match phases.iter_mut().find(|(n, _)| *n == name) {
-                    Some((_, total)) => *total += time.as_secs_f64(),
-                    None => phases.push((name, time.as_secs_f64())),
+            for (totals, spent) in [(&mut phases, spent), (&mut kernels, in_kernels)] {
+                for (name, time) in spent {
+                    match totals.iter_mut().find(|(n, _)| *n == name) {
+                        Some((_, total)) => *total += time.as_secs_f64(),
+                        None => totals.push((name, time.as_secs_f64())),
+                    }
                 }
             }
         }
     }
     let timed = seconds.len().max(1) as f64;
-    for (_, total) in &mut phases {
+    for (_, total) in phases.iter_mut().chain(kernels.iter_mut()) {
         *total /= timed;
     }
     seconds.sort_by(f64::total_cmp);
@@ -262,6 +267,7 @@ fn time_loop(
         median_step_seconds: median,
         images_per_second: batch as f64 / median,
         phases,
+        kernels,
         peak_resident_mib: peak,
         steps_resident_mib: peak.zip(before).map(|(peak, (now, _))| peak - now),
     })
@@ -388,6 +394,7 @@ fn torch_peer(
             median_step_seconds: number("median_step_seconds"),
             images_per_second: number("images_per_second"),
             phases: Vec::new(),
+            kernels: Vec::new(),
             peak_resident_mib: value["peak_resident_mib"].as_f64(),
             steps_resident_mib: value["steps_resident_mib"].as_f64(),
         },
@@ -528,6 +535,16 @@ pub fn throughput(s: &ThroughputSettings, json: bool) -> anyhow::Result<()> {
             "sum of the phases",
             listed * 1e3
         ));
+        say("    of which in Loupe's CPU kernels:".to_string());
+        for (kernel, seconds) in &timed.kernels {
+            say(format!("      {kernel:<30} {:>8.1}", seconds * 1e3));
+        }
+        let in_kernels: f64 = timed.kernels.iter().map(|(_, s)| s).sum();
+        say(format!(
+            "      {:<30} {:>8.1}",
+            "the rest (Burn's operations)",
+            (listed - in_kernels) * 1e3
+        ));
     }
     for (network, method, ratio) in &ratios {
         say(format!(
@@ -583,11 +600,12 @@ fn row(
         mib(t.peak_resident_mib),
         mib(t.steps_resident_mib),
     ));
-    let phases: serde_json::Map<String, serde_json::Value> = t
-        .phases
-        .iter()
-        .map(|(phase, seconds)| ((*phase).to_string(), (seconds * 1e3).into()))
-        .collect();
+    let milliseconds = |times: &[(&'static str, f64)]| -> serde_json::Map<String, serde_json::Value> {
+        times
+            .iter()
+            .map(|(name, seconds)| ((*name).to_string(), (seconds * 1e3).into()))
+            .collect()
+    };
     serde_json::json!({
         "device": name,
         "network": network.name(),
@@ -597,7 +615,9 @@ fn row(
         // Samples per second: images, slices or volumes (`unit`).
         "images_per_s": t.images_per_second,
         "threads": s.threads,
-        "phases_ms": phases,
+        "phases_ms": milliseconds(&t.phases),
+        // Of the phases' time, Loupe's CPU kernels' (empty for the peer).
+        "kernels_ms": milliseconds(&t.kernels),
         "peak_resident_mib": t.peak_resident_mib,
         "steps_resident_mib": t.steps_resident_mib,
     })

@@ -33,6 +33,7 @@ use burn::nn::{PaddingConfig2d, PaddingConfig3d};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Tensor, TensorData};
 
+use crate::train::phases::kernel;
 use conv::ConvGeometry;
 use conv3d::Conv3dGeometry;
 use group_norm::GroupShape;
@@ -246,7 +247,9 @@ impl CpuKernels for Flex {
             .chunks(augment::DRAW_VALUES)
             .map(augment::ImageDraw::from_values)
             .collect();
-        let out = augment::apply(&contiguous(&images), dims, &draws);
+        let out = kernel("augmentation", || {
+            augment::apply(&contiguous(&images), dims, &draws)
+        });
         flex_values(out, shape)
     }
 
@@ -255,7 +258,9 @@ impl CpuKernels for Flex {
             return Self::conv2d(x, weight, None, options);
         };
         FAST_CALLS.fetch_add(1, Ordering::Relaxed);
-        let out = conv::forward(&g, &contiguous(&x), &contiguous(&weight));
+        let out = kernel("conv2d forward", || {
+            conv::forward(&g, &contiguous(&x), &contiguous(&weight))
+        });
         flex_values(out, [g.batch, g.out_channels, g.out_h, g.out_w])
     }
 
@@ -267,7 +272,9 @@ impl CpuKernels for Flex {
     ) -> FlexTensor {
         match flex_geometry(&x, &weight, &options) {
             Some(g) if output_grad.dtype() == DType::F32 => {
-                let dx = conv::input_grad(&g, &contiguous(&weight), &contiguous(&output_grad));
+                let dx = kernel("conv2d input gradient", || {
+                    conv::input_grad(&g, &contiguous(&weight), &contiguous(&output_grad))
+                });
                 flex_values(dx, [g.batch, g.in_channels, g.in_h, g.in_w])
             }
             _ => Self::conv2d_x_backward(x, weight, output_grad, options),
@@ -282,7 +289,9 @@ impl CpuKernels for Flex {
     ) -> FlexTensor {
         match flex_geometry(&x, &weight, &options) {
             Some(g) if output_grad.dtype() == DType::F32 => {
-                let dw = conv::weight_grad(&g, &contiguous(&x), &contiguous(&output_grad));
+                let dw = kernel("conv2d weight gradient", || {
+                    conv::weight_grad(&g, &contiguous(&x), &contiguous(&output_grad))
+                });
                 flex_values(dw, [g.out_channels, g.in_channels, g.kernel_h, g.kernel_w])
             }
             _ => Self::conv2d_weight_backward(x, weight, output_grad, options),
@@ -294,7 +303,9 @@ impl CpuKernels for Flex {
             return Self::conv3d(x, weight, None, options);
         };
         FAST_CALLS.fetch_add(1, Ordering::Relaxed);
-        let out = conv3d::forward(&g, &contiguous(&x), &contiguous(&weight));
+        let out = kernel("conv3d forward", || {
+            conv3d::forward(&g, &contiguous(&x), &contiguous(&weight))
+        });
         flex_values(out, g.out_shape())
     }
 
@@ -306,7 +317,9 @@ impl CpuKernels for Flex {
     ) -> FlexTensor {
         match flex_geometry_3d(&x, &weight, &options) {
             Some(g) if output_grad.dtype() == DType::F32 => {
-                let dx = conv3d::input_grad(&g, &contiguous(&weight), &contiguous(&output_grad));
+                let dx = kernel("conv3d input gradient", || {
+                    conv3d::input_grad(&g, &contiguous(&weight), &contiguous(&output_grad))
+                });
                 flex_values(dx, g.in_shape())
             }
             _ => Self::conv3d_x_backward(x, weight, output_grad, options),
@@ -321,7 +334,9 @@ impl CpuKernels for Flex {
     ) -> FlexTensor {
         match flex_geometry_3d(&x, &weight, &options) {
             Some(g) if output_grad.dtype() == DType::F32 => {
-                let dw = conv3d::weight_grad(&g, &contiguous(&x), &contiguous(&output_grad));
+                let dw = kernel("conv3d weight gradient", || {
+                    conv3d::weight_grad(&g, &contiguous(&x), &contiguous(&output_grad))
+                });
                 flex_values(dw, g.kernel_shape())
             }
             _ => Self::conv3d_weight_backward(x, weight, output_grad, options),
@@ -339,13 +354,15 @@ impl CpuKernels for Flex {
             refuse_group_norm(&x, groups)
         };
         FAST_CALLS.fetch_add(1, Ordering::Relaxed);
-        let y = group_norm::forward(
-            &shape,
-            &contiguous(&x),
-            &contiguous(&gamma),
-            &contiguous(&beta),
-            epsilon,
-        );
+        let y = kernel("group norm forward", || {
+            group_norm::forward(
+                &shape,
+                &contiguous(&x),
+                &contiguous(&gamma),
+                &contiguous(&beta),
+                epsilon,
+            )
+        });
         flex_values(y, x.shape())
     }
 
@@ -359,13 +376,15 @@ impl CpuKernels for Flex {
         let Some(shape) = flex_group_shape(&x, &gamma, groups) else {
             refuse_group_norm(&x, groups)
         };
-        let (dx, dgamma, dbeta) = group_norm::backward(
-            &shape,
-            &contiguous(&x),
-            &contiguous(&gamma),
-            &contiguous(&output_grad),
-            epsilon,
-        );
+        let (dx, dgamma, dbeta) = kernel("group norm backward", || {
+            group_norm::backward(
+                &shape,
+                &contiguous(&x),
+                &contiguous(&gamma),
+                &contiguous(&output_grad),
+                epsilon,
+            )
+        });
         (
             flex_values(dx, x.shape()),
             flex_values(dgamma, gamma.shape()),
