@@ -600,12 +600,13 @@ fn row(
         mib(t.peak_resident_mib),
         mib(t.steps_resident_mib),
     ));
-    let milliseconds = |times: &[(&'static str, f64)]| -> serde_json::Map<String, serde_json::Value> {
-        times
-            .iter()
-            .map(|(name, seconds)| ((*name).to_string(), (seconds * 1e3).into()))
-            .collect()
-    };
+    let milliseconds =
+        |times: &[(&'static str, f64)]| -> serde_json::Map<String, serde_json::Value> {
+            times
+                .iter()
+                .map(|(name, seconds)| ((*name).to_string(), (seconds * 1e3).into()))
+                .collect()
+        };
     serde_json::json!({
         "device": name,
         "network": network.name(),

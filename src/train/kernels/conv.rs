@@ -475,29 +475,35 @@ fn check_kernel(g: &ConvGeometry, w: &[f32]) {
 /// Forward pass: `x` is `N × C × H × W`, `w` is `O × C × kh × kw`; returns
 /// `N × O × Ho × Wo`.
 pub fn forward(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
-    assert_eq!(x.len(), g.batch * g.in_image(), "convolution input size");
-    check_kernel(g, w);
     let mut out = vec![0.0f32; g.batch * g.out_image()];
-    let kernel = Matrix::new(w, g.out_channels, g.col_rows());
-    per_image_band(
-        g,
-        &mut out,
-        g.out_image(),
-        |n, out_image, col, rows, threads| {
-            let image = &x[n * g.in_image()..][..g.in_image()];
-            let first = rows.start * g.out_w;
-            let unfolded = unfold(g, image, col, rows);
-            matmul(
-                &mut out_image[first..],
-                g.out_pixels(),
-                kernel,
-                unfolded,
-                false,
-                threads,
-            );
-        },
-    );
+    forward_into(g, x, w, &mut out, false);
     out
+}
+
+/// [`forward`] into `out` (`N × O × Ho × Wo`), added to what it holds
+/// with `accumulate` (a 3-D convolution sums its depth taps this way).
+pub fn forward_into(g: &ConvGeometry, x: &[f32], w: &[f32], out: &mut [f32], accumulate: bool) {
+    assert_eq!(x.len(), g.batch * g.in_image(), "convolution input size");
+    assert_eq!(
+        out.len(),
+        g.batch * g.out_image(),
+        "convolution output size"
+    );
+    check_kernel(g, w);
+    let kernel = Matrix::new(w, g.out_channels, g.col_rows());
+    per_image_band(g, out, g.out_image(), |n, out_image, col, rows, threads| {
+        let image = &x[n * g.in_image()..][..g.in_image()];
+        let first = rows.start * g.out_w;
+        let unfolded = unfold(g, image, col, rows);
+        matmul(
+            &mut out_image[first..],
+            g.out_pixels(),
+            kernel,
+            unfolded,
+            accumulate,
+            threads,
+        );
+    });
 }
 
 /// At stride 1 the input gradient is itself a convolution: `dY` padded

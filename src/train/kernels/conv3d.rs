@@ -5,11 +5,13 @@
 //! Output depth slice `od` of volume `n` is
 //! `Y[n, :, od] = Σ_kz conv2d(X[n, :, d(od, kz)], W[:, :, kz])`, with
 //! `d = od · stride + kz · dilation − padding` (no term where `d` falls
-//! outside the volume). For each tap `kz` every `(n, od)` pair's input slice
-//! is gathered into one batch of `N · Do` images of `C` channels, so each
-//! tap is a single 2-D convolution of that batch by the tuned kernels of
-//! [`conv`] (gemm per band of rows, images spread over the threads) and the
-//! taps' outputs are summed:
+//! outside the volume). The input is laid out once by depth slice with the
+//! depth padding as zero slices; at depth stride 1 the slices a tap reads
+//! for one volume are consecutive and are convolved in place, otherwise every
+//! `(n, od)` pair's slice is gathered into one batch of `N · Do` images of
+//! `C` channels. Each tap is then 2-D convolutions by the tuned kernels of
+//! [`conv`] (gemm per band of rows, images spread over the threads), the
+//! taps accumulating into one output:
 //!
 //! - forward: `Y = Σ_kz conv2d(gather_kz(X), W_kz)`
 //! - input gradient: `dX = Σ_kz scatter_kz(conv2d_input_grad(W_kz, dY))`
@@ -18,9 +20,9 @@
 //! Why not Burn's: `flex`'s 3-D convolution and its backward ran a training
 //! step of the 3-D teacher at 0.17× PyTorch (`loupe bench training
 //! --networks i3d`); the 2-D kernels already sit near the machine's peak
-//! and the taps reuse them. The gathered batch costs one extra copy of the
-//! input per depth tap (`kd` copies; the 2-D unfolding inside copies
-//! `kh · kw` per tap anyway).
+//! and the taps reuse them. The layout by slice costs one copy of the input
+//! (plus one per tap where strided taps are gathered; the 2-D unfolding
+//! inside copies `kh · kw` per tap anyway).
 
 use rayon::prelude::*;
 
@@ -176,26 +178,82 @@ fn swap_axes(values: &[f32], outer: usize, a: usize, b: usize, inner: usize) -> 
     out
 }
 
-/// Tap `kz`'s input: for every `(n, od)` the slice `x[n, :, d(od, kz)]`
-/// (zeros where `d` is padding), `[N · Do, C, H, W]`, written into `slices`.
-fn gather(g: &Conv3dGeometry, x: &[f32], kz: usize, slices: &mut [f32]) {
-    let plane = g.in_plane();
-    let channels = g.in_channels;
-    slices
-        .par_chunks_mut(channels * plane)
-        .enumerate()
-        .for_each(|(pair, to)| {
-            let (n, od) = (pair / g.out_d, pair % g.out_d);
-            match g.input_slice(od, kz) {
-                Some(d) => {
-                    for c in 0..channels {
-                        let from = ((n * channels + c) * g.in_d + d) * plane;
-                        to[c * plane..][..plane].copy_from_slice(&x[from..][..plane]);
+/// The input by depth slice, with the depth padding as zero slices:
+/// `[N, Dp, C, H, W]`, where slice `od · stride + kz · dilation` of a volume
+/// is the one tap `kz` reads for output slice `od`.
+struct Sliced {
+    values: Vec<f32>,
+    /// `Dp`: padded slices per volume.
+    depth: usize,
+    /// `C · H · W`.
+    slice_len: usize,
+}
+
+impl Sliced {
+    fn new(g: &Conv3dGeometry, x: &[f32]) -> Self {
+        let plane = g.in_plane();
+        let slice_len = g.in_channels * plane;
+        let last = (g.out_d - 1) * g.stride_d + (g.kernel_d - 1) * g.dilation_d;
+        let depth = (last + 1).max(g.pad_d + g.in_d);
+        let mut values = vec![0.0f32; g.batch * depth * slice_len];
+        if slice_len > 0 {
+            values
+                .par_chunks_mut(depth * slice_len)
+                .enumerate()
+                .for_each(|(n, volume)| {
+                    for d in 0..g.in_d {
+                        for c in 0..g.in_channels {
+                            let from = ((n * g.in_channels + c) * g.in_d + d) * plane;
+                            volume[(g.pad_d + d) * slice_len + c * plane..][..plane]
+                                .copy_from_slice(&x[from..][..plane]);
+                        }
                     }
-                }
-                None => to.fill(0.0),
-            }
-        });
+                });
+        }
+        Self {
+            values,
+            depth,
+            slice_len,
+        }
+    }
+
+    /// At depth stride 1, the `Do` slices tap `kz` reads for volume `n`:
+    /// consecutive, so a view.
+    fn run(&self, g: &Conv3dGeometry, n: usize, kz: usize) -> &[f32] {
+        let first = n * self.depth + kz * g.dilation_d;
+        &self.values[first * self.slice_len..][..g.out_d * self.slice_len]
+    }
+
+    /// At any stride, tap `kz`'s slices for every `(n, od)`, `[N · Do, C, H, W]`.
+    fn gather(&self, g: &Conv3dGeometry, kz: usize, slices: &mut [f32]) {
+        if self.slice_len == 0 {
+            return;
+        }
+        slices
+            .par_chunks_mut(self.slice_len)
+            .enumerate()
+            .for_each(|(pair, to)| {
+                let (n, od) = (pair / g.out_d, pair % g.out_d);
+                let d = n * self.depth + od * g.stride_d + kz * g.dilation_d;
+                to.copy_from_slice(&self.values[d * self.slice_len..][..self.slice_len]);
+            });
+    }
+}
+
+/// Whether each volume's taps are read in place ([`Sliced::run`], one 2-D
+/// convolution per volume and tap) rather than gathered into one batch: at
+/// depth stride 1, when a volume has enough slices to keep every thread
+/// busy (a handful of slices per call would leave threads idle).
+fn in_place(g: &Conv3dGeometry) -> bool {
+    g.stride_d == 1 && (g.batch == 1 || g.out_d >= 8 * rayon::current_num_threads())
+}
+
+/// The 2-D geometry of one volume's output slices.
+fn per_volume(g: &Conv3dGeometry) -> ConvGeometry {
+    ConvGeometry {
+        batch: g.out_d,
+        ..g.plane
+    }
 }
 
 /// Tap `kz` of the kernel, `[O, C, kh, kw]`.
@@ -229,22 +287,25 @@ fn check(g: &Conv3dGeometry, x: Option<&[f32]>, w: Option<&[f32]>, dy: Option<&[
 /// returns `N × O × Do × Ho × Wo`.
 pub fn forward(g: &Conv3dGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     check(g, Some(x), Some(w), None);
-    let per_tap = g.plane.batch * g.in_channels * g.in_plane();
-    let mut slices = vec![0.0f32; per_tap];
+    let input = Sliced::new(g, x);
     // Summed as [N, Do, O, P]: each tap's 2-D output is in that order.
-    let mut sum: Option<Vec<f32>> = None;
-    for kz in (0..g.kernel_d).filter(|&kz| g.tap_reads(kz)) {
-        gather(g, x, kz, &mut slices);
-        let y = conv::forward(&g.plane, &slices, &kernel_tap(g, w, kz));
-        match &mut sum {
-            None => sum = Some(y),
-            Some(sum) => sum
-                .par_iter_mut()
-                .zip(y.par_iter())
-                .for_each(|(s, v)| *s += v),
+    let mut sum = vec![0.0f32; g.out_shape().iter().product()];
+    let volume_out = g.out_d * g.out_channels * g.out_plane();
+    let mut slices = Vec::new();
+    let taps = (0..g.kernel_d).filter(|&kz| g.tap_reads(kz));
+    for (i, kz) in taps.enumerate() {
+        let kernel = kernel_tap(g, w, kz);
+        if in_place(g) {
+            for n in 0..g.batch {
+                let out = &mut sum[n * volume_out..][..volume_out];
+                conv::forward_into(&per_volume(g), input.run(g, n, kz), &kernel, out, i > 0);
+            }
+        } else {
+            slices.resize(g.plane.batch * input.slice_len, 0.0);
+            input.gather(g, kz, &mut slices);
+            conv::forward_into(&g.plane, &slices, &kernel, &mut sum, i > 0);
         }
     }
-    let sum = sum.unwrap_or_else(|| vec![0.0; g.out_shape().iter().product()]);
     swap_axes(&sum, g.batch, g.out_d, g.out_channels, g.out_plane())
 }
 
@@ -282,12 +343,25 @@ pub fn input_grad(g: &Conv3dGeometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
 pub fn weight_grad(g: &Conv3dGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     check(g, Some(x), None, Some(dy));
     let dy_by_slice = swap_axes(dy, g.batch, g.out_channels, g.out_d, g.out_plane());
+    let input = Sliced::new(g, x);
     let taps = g.plane.kernel_h * g.plane.kernel_w;
+    let volume_out = g.out_d * g.out_channels * g.out_plane();
     let mut dw = vec![0.0f32; g.kernel_shape().iter().product()];
-    let mut slices = vec![0.0f32; g.plane.batch * g.in_channels * g.in_plane()];
+    let mut slices = Vec::new();
     for kz in (0..g.kernel_d).filter(|&kz| g.tap_reads(kz)) {
-        gather(g, x, kz, &mut slices);
-        let dw_tap = conv::weight_grad(&g.plane, &slices, &dy_by_slice);
+        let dw_tap = if in_place(g) {
+            let mut sum = vec![0.0f32; g.out_channels * g.in_channels * taps];
+            for n in 0..g.batch {
+                let grad = &dy_by_slice[n * volume_out..][..volume_out];
+                let part = conv::weight_grad(&per_volume(g), input.run(g, n, kz), grad);
+                sum.iter_mut().zip(&part).for_each(|(s, p)| *s += p);
+            }
+            sum
+        } else {
+            slices.resize(g.plane.batch * input.slice_len, 0.0);
+            input.gather(g, kz, &mut slices);
+            conv::weight_grad(&g.plane, &slices, &dy_by_slice)
+        };
         for oc_ic in 0..g.out_channels * g.in_channels {
             dw[(oc_ic * g.kernel_d + kz) * taps..][..taps]
                 .copy_from_slice(&dw_tap[oc_ic * taps..][..taps]);
@@ -399,11 +473,50 @@ mod tests {
                 [(2, 1), (0, 1), (1, 0)],
                 [2, 1, 1],
             ),
+            // Deep enough to be convolved in place on one thread, gathered on three.
+            g(
+                [2, 2, 9, 4, 5],
+                [3, 2, 3, 3, 3],
+                [1; 3],
+                [(1, 1); 3],
+                [1; 3],
+            ),
         ]
+    }
+
+    /// Runs `check` on one thread and on three: the slices are read in
+    /// place or gathered by the thread count ([`in_place`]).
+    fn on_one_and_three_threads(check: impl Fn() + Send + Sync) {
+        for threads in [1, 3] {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(&check);
+        }
+    }
+
+    #[test]
+    fn both_ways_of_reading_the_slices_are_taken() {
+        let deep = cases()[5];
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let three = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        assert!(one.install(|| in_place(&deep)));
+        assert!(!three.install(|| in_place(&deep)));
     }
 
     #[test]
     fn forward_is_the_direct_convolution() {
+        on_one_and_three_threads(forward_matches);
+    }
+
+    fn forward_matches() {
         for (i, g) in cases().into_iter().enumerate() {
             let x = values(g.in_shape().iter().product(), 1 + i as u64);
             let w = values(g.kernel_shape().iter().product(), 50 + i as u64);
@@ -420,6 +533,10 @@ mod tests {
     /// both gradients are the adjoints of the (checked) forward pass.
     #[test]
     fn gradients_are_the_adjoints_of_the_forward_pass() {
+        on_one_and_three_threads(gradients_match);
+    }
+
+    fn gradients_match() {
         for (i, g) in cases().into_iter().enumerate() {
             let x = values(g.in_shape().iter().product(), 7 + i as u64);
             let w = values(g.kernel_shape().iter().product(), 70 + i as u64);
