@@ -9,6 +9,13 @@
 //! `x̂ = (x − μ) r`, `y = γ_c x̂ + β_c`. Backward, with `d̂ = γ_c dy`:
 //! `dx = r (d̂ − Σd̂ / M − x̂ Σ(d̂ x̂) / M)`, `dγ_c = Σ dy x̂`, `dβ_c = Σ dy`.
 //! Sums run in eight `f32` lanes, gathered in `f64` every 1024 values.
+//!
+//! With `relu`, the rectifier that follows nearly every normalisation in
+//! Loupe's networks is fused in: forward `y = max(0, γ_c x̂ + β_c)`, and
+//! backward the output gradient is masked where that was not positive
+//! (`dy ← dy · [γ_c x̂ + β_c > 0]`, recomputed from `x`, so the rectified
+//! output need not be kept) before the formulas above — two passes over
+//! the activations saved forward and three backward.
 
 use rayon::prelude::*;
 
@@ -81,13 +88,14 @@ fn statistics(values: &[f32], epsilon: f64) -> (f32, f32) {
     (mean, (1.0 / (var + epsilon).sqrt()) as f32)
 }
 
-/// Forward pass: returns `y`.
+/// Forward pass: returns `y` (rectified with `relu`).
 pub fn forward(
     shape: &GroupShape,
     x: &[f32],
     gamma: &[f32],
     beta: &[f32],
     epsilon: f64,
+    relu: bool,
 ) -> Vec<f32> {
     assert_eq!(
         x.len(),
@@ -115,19 +123,27 @@ pub fn forward(
             {
                 let scale = rstd * gamma[first_channel + c];
                 let shift = beta[first_channel + c] - mean * scale;
-                for (out, &v) in y_c.iter_mut().zip(x_c) {
-                    *out = v * scale + shift;
+                if relu {
+                    for (out, &v) in y_c.iter_mut().zip(x_c) {
+                        *out = (v * scale + shift).max(0.0);
+                    }
+                } else {
+                    for (out, &v) in y_c.iter_mut().zip(x_c) {
+                        *out = v * scale + shift;
+                    }
                 }
             }
         });
     y
 }
 
-/// Backward pass: `(dx, dγ, dβ)`.
+/// Backward pass: `(dx, dγ, dβ)`; `relu_beta` is β when the forward pass
+/// was rectified (the mask is recomputed from it), `None` when it was not.
 pub fn backward(
     shape: &GroupShape,
     x: &[f32],
     gamma: &[f32],
+    relu_beta: Option<&[f32]>,
     dy: &[f32],
     epsilon: f64,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
@@ -138,6 +154,9 @@ pub fn backward(
     );
     assert_eq!(dy.len(), x.len(), "group norm output gradient size");
     assert_eq!(gamma.len(), shape.channels, "group norm γ size");
+    if let Some(beta) = relu_beta {
+        assert_eq!(beta.len(), shape.channels, "group norm β size");
+    }
     let mut dx = vec![0.0f32; x.len()];
     let channels = shape.channels;
     if shape.image() == 0 || shape.batch == 0 {
@@ -164,8 +183,9 @@ pub fn backward(
                     let channel = g * channels_per_group + c;
                     let values = c * shape.spatial..(c + 1) * shape.spatial;
                     let (x_c, dy_c) = (&x_group[values.clone()], &dy_group[values]);
-                    let dy_sum = lane_sum(dy_c, dy_c, |d, _| d);
-                    let dy_x_hat = lane_sum(x_c, dy_c, |v, d| d * (v - mean) * rstd);
+                    let pass = passes(relu_beta, gamma[channel], channel, mean, rstd);
+                    let dy_sum = lane_sum(x_c, dy_c, |v, d| pass(v, d));
+                    let dy_x_hat = lane_sum(x_c, dy_c, |v, d| pass(v, d) * (v - mean) * rstd);
                     dgamma[channel] += dy_x_hat;
                     dbeta[channel] += dy_sum;
                     sum_d += gamma[channel] as f64 * dy_sum;
@@ -175,7 +195,9 @@ pub fn backward(
                 let (mean_d, mean_dx_hat) = ((sum_d / m) as f32, (sum_dx_hat / m) as f32);
                 let dx_group = &mut dx_image[range];
                 for c in 0..channels_per_group {
-                    let g_c = gamma[g * channels_per_group + c];
+                    let channel = g * channels_per_group + c;
+                    let g_c = gamma[channel];
+                    let pass = passes(relu_beta, g_c, channel, mean, rstd);
                     let values = c * shape.spatial..(c + 1) * shape.spatial;
                     for ((out, &v), &d) in dx_group[values.clone()]
                         .iter_mut()
@@ -183,7 +205,7 @@ pub fn backward(
                         .zip(&dy_group[values])
                     {
                         let x_hat = (v - mean) * rstd;
-                        *out = rstd * (g_c * d - mean_d - x_hat * mean_dx_hat);
+                        *out = rstd * (g_c * pass(v, d) - mean_d - x_hat * mean_dx_hat);
                     }
                 }
             }
@@ -203,6 +225,24 @@ pub fn backward(
     (dx, to_f32(dgamma), to_f32(dbeta))
 }
 
+/// The output gradient as the normalisation sees it: `dy` where the
+/// rectified output `γ x̂ + β` was positive, 0 elsewhere (with a ReLU fused,
+/// `relu_beta` given); `dy` itself without one.
+fn passes(
+    relu_beta: Option<&[f32]>,
+    gamma: f32,
+    channel: usize,
+    mean: f32,
+    rstd: f32,
+) -> impl Fn(f32, f32) -> f32 {
+    let scale = rstd * gamma;
+    let shift = relu_beta.map(|beta| beta[channel] - mean * scale);
+    move |v, d| match shift {
+        Some(shift) if v * scale + shift <= 0.0 => 0.0,
+        _ => d,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,7 +253,7 @@ mod tests {
         // μ = 4, σ² = (9 + 1 + 1 + 9) / 4 = 5, r = 1/√5 (ε = 0).
         let shape = GroupShape::new(&[1, 2, 2], 1).expect("shape");
         let x = [1.0, 3.0, 5.0, 7.0];
-        let y = forward(&shape, &x, &[2.0, 1.0], &[0.5, -1.0], 0.0);
+        let y = forward(&shape, &x, &[2.0, 1.0], &[0.5, -1.0], 0.0, false);
         let r = 1.0 / 5f32.sqrt();
         let expected = [2.0 * -3.0 * r + 0.5, 2.0 * -r + 0.5, r - 1.0, 3.0 * r - 1.0];
         for (a, b) in y.iter().zip(expected) {
@@ -221,13 +261,41 @@ mod tests {
         }
         // dy = 1 everywhere, γ = (2, 1): dβ = (2, 2), dγ = Σ x̂ per channel
         // = (−4r, 4r); d̂ = (2, 2, 1, 1), Σd̂/M = 1.5, Σd̂x̂/M = (2·−4r + 4r)/4 = −r.
-        let (dx, dgamma, dbeta) = backward(&shape, &x, &[2.0, 1.0], &[1.0; 4], 0.0);
+        let (dx, dgamma, dbeta) = backward(&shape, &x, &[2.0, 1.0], None, &[1.0; 4], 0.0);
         assert_eq!(dbeta, vec![2.0, 2.0]);
         assert!((dgamma[0] + 4.0 * r).abs() < 1e-6 && (dgamma[1] - 4.0 * r).abs() < 1e-6);
         let x_hat = [-3.0 * r, -r, r, 3.0 * r];
         let d_hat = [2.0, 2.0, 1.0, 1.0];
         for i in 0..4 {
             let expected = r * (d_hat[i] - 1.5 - x_hat[i] * -r);
+            assert!(
+                (dx[i] - expected).abs() < 1e-6,
+                "dx[{i}] {} vs {expected}",
+                dx[i]
+            );
+        }
+    }
+
+    #[test]
+    fn a_hand_computed_group_with_the_relu_fused() {
+        // The group above: y = (2·−3r + 0.5, 2·−r + 0.5, r − 1, 3r − 1), r = 1/√5
+        // = (−2.18, −0.39, −0.55, 0.34): only the last is positive.
+        let shape = GroupShape::new(&[1, 2, 2], 1).expect("shape");
+        let x = [1.0, 3.0, 5.0, 7.0];
+        let (gamma, beta) = ([2.0, 1.0], [0.5, -1.0]);
+        let r = 1.0 / 5f32.sqrt();
+        let y = forward(&shape, &x, &gamma, &beta, 0.0, true);
+        assert_eq!(&y[..3], &[0.0; 3]);
+        assert!((y[3] - (3.0 * r - 1.0)).abs() < 1e-6);
+        // dy = 1 passes only at the last value: dβ = (0, 1), dγ = (0, x̂₃ = 3r);
+        // d̂ = (0, 0, 0, 1), Σd̂/M = 1/4, Σd̂x̂/M = 3r/4.
+        let (dx, dgamma, dbeta) = backward(&shape, &x, &gamma, Some(&beta), &[1.0; 4], 0.0);
+        assert_eq!(dbeta, vec![0.0, 1.0]);
+        assert!(dgamma[0].abs() < 1e-6 && (dgamma[1] - 3.0 * r).abs() < 1e-6);
+        let x_hat = [-3.0 * r, -r, r, 3.0 * r];
+        let d_hat = [0.0, 0.0, 0.0, 1.0];
+        for i in 0..4 {
+            let expected = r * (d_hat[i] - 0.25 - x_hat[i] * 0.75 * r);
             assert!(
                 (dx[i] - expected).abs() < 1e-6,
                 "dx[{i}] {} vs {expected}",

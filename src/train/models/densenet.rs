@@ -2,7 +2,7 @@
 //! 12, 24, 16, bottleneck 4, compression 0.5), with group normalisation
 //! for the same reason as the ResNet, and dropout before the classifier.
 
-use crate::train::kernels::{conv2d, group_norm};
+use crate::train::kernels::{conv2d, group_norm_relu};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{
@@ -10,7 +10,6 @@ use burn::nn::pool::{
     MaxPool2dConfig,
 };
 use burn::nn::{Dropout, DropoutConfig, GroupNorm, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use super::layers::norm;
@@ -58,8 +57,8 @@ impl DenseLayer {
     /// # Shapes
     /// `[B, C, H, W]` → `[B, C + growth, H, W]`
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = conv2d(&self.conv1, relu(group_norm(&self.norm1, x.clone())));
-        let y = conv2d(&self.conv2, relu(group_norm(&self.norm2, y)));
+        let y = conv2d(&self.conv1, group_norm_relu(&self.norm1, x.clone()));
+        let y = conv2d(&self.conv2, group_norm_relu(&self.norm2, y));
         Tensor::cat(vec![x, y], 1)
     }
 }
@@ -161,21 +160,18 @@ impl DenseNet {
     /// # Shapes
     /// images `[B, 3, H, W]` → features `[B, D]` (D = 1024 for DenseNet-121)
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = self.stem_pool.forward(relu(group_norm(
-            &self.stem_norm,
-            conv2d(&self.stem, images),
-        )));
+        let mut x = self
+            .stem_pool
+            .forward(group_norm_relu(&self.stem_norm, conv2d(&self.stem, images)));
         for (index, block) in self.blocks.iter().enumerate() {
             for layer in block {
                 x = layer.forward(x);
             }
             if let Some(t) = self.transitions.get(index) {
-                x = t
-                    .pool
-                    .forward(conv2d(&t.conv, relu(group_norm(&t.norm, x))));
+                x = t.pool.forward(conv2d(&t.conv, group_norm_relu(&t.norm, x)));
             }
         }
-        let x = relu(group_norm(&self.final_norm, x));
+        let x = group_norm_relu(&self.final_norm, x);
         let [batch, channels, _, _] = x.dims();
         self.pool.forward(x).reshape([batch, channels])
     }

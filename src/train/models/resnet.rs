@@ -4,7 +4,7 @@
 //! normalisation, so the EMA teacher and the student normalise alike in
 //! training and evaluation, and the EMA covers every piece of state.
 
-use crate::train::kernels::{conv2d, group_norm};
+use crate::train::kernels::{conv2d, group_norm, group_norm_relu};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
@@ -69,7 +69,7 @@ impl BasicBlock {
             (Some(conv), Some(n)) => group_norm(n, conv2d(conv, x.clone())),
             _ => x.clone(),
         };
-        let y = relu(group_norm(&self.norm1, conv2d(&self.conv1, x)));
+        let y = group_norm_relu(&self.norm1, conv2d(&self.conv1, x));
         let y = group_norm(&self.norm2, conv2d(&self.conv2, y));
         relu(y + shortcut)
     }
@@ -141,7 +141,7 @@ impl ResNet {
     /// # Shapes
     /// images `[B, 3, H, W]` → features `[B, 8·width]`
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = relu(group_norm(&self.stem_norm, conv2d(&self.stem, images)));
+        let mut x = group_norm_relu(&self.stem_norm, conv2d(&self.stem, images));
         for block in &self.blocks {
             x = block.forward(x);
         }

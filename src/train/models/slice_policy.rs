@@ -6,12 +6,11 @@
 //! forward — pick greedily, classify — is what evaluation measures: the
 //! classifier's accuracy on the policy's slices.
 
-use crate::train::kernels::{conv2d, group_norm};
+use crate::train::kernels::{conv2d, group_norm_relu};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
 use burn::nn::{GroupNorm, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::layers::norm;
@@ -59,7 +58,7 @@ impl SliceScorer {
         let [batch, depth, h, w] = series.dims();
         let mut x = series.reshape([batch * depth, 1, h, w]);
         for (conv, n) in self.convs.iter().zip(&self.norms) {
-            x = relu(group_norm(n, conv2d(conv, x)));
+            x = group_norm_relu(n, conv2d(conv, x));
         }
         let [_, channels, _, _] = x.dims();
         let pooled = self.pool.forward(x).reshape([batch * depth, channels]);

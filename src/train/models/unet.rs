@@ -10,14 +10,13 @@
 //! Both take and give flattened voxels, `[B, C, P]` with the spatial shape
 //! beside, so the losses and the trainer are the same for 2-D and 3-D.
 
-use crate::train::kernels::{conv2d, conv3d, group_norm};
+use crate::train::kernels::{conv2d, conv3d, group_norm_relu};
 use burn::module::Module;
 use burn::nn::conv::{
     Conv2d, Conv2dConfig, Conv3d, Conv3dConfig, ConvTranspose2d, ConvTranspose2dConfig,
     ConvTranspose3d, ConvTranspose3dConfig,
 };
 use burn::nn::{GroupNorm, PaddingConfig2d, PaddingConfig3d};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use super::ModelKind;
@@ -123,8 +122,8 @@ impl Block2d {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = relu(group_norm(&self.norm1, conv2d(&self.conv1, x)));
-        relu(group_norm(&self.norm2, conv2d(&self.conv2, x)))
+        let x = group_norm_relu(&self.norm1, conv2d(&self.conv1, x));
+        group_norm_relu(&self.norm2, conv2d(&self.conv2, x))
     }
 }
 
@@ -148,8 +147,8 @@ impl Block3d {
     }
 
     fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        let x = relu(group_norm(&self.norm1, conv3d(&self.conv1, x)));
-        relu(group_norm(&self.norm2, conv3d(&self.conv2, x)))
+        let x = group_norm_relu(&self.norm1, conv3d(&self.conv1, x));
+        group_norm_relu(&self.norm2, conv3d(&self.conv2, x))
     }
 }
 

@@ -8,7 +8,7 @@
 //! M voxels) averaged over each row is the N-vector the distillation term
 //! reads (global average pooling).
 
-use crate::train::kernels::{conv3d, group_norm};
+use crate::train::kernels::{conv3d, group_norm, group_norm_relu};
 use burn::module::Module;
 use burn::nn::conv::{Conv3d, Conv3dConfig};
 use burn::nn::{Dropout, DropoutConfig, GroupNorm, Linear, LinearConfig, PaddingConfig3d};
@@ -64,7 +64,7 @@ impl Block3d {
     /// `[B, C_in, D, H, W]` → `[B, C_out, D/2, H/2, W/2]` (rounded up)
     fn forward(&self, x: Tensor<5>) -> Tensor<5> {
         let shortcut = group_norm(&self.projection_norm, conv3d(&self.projection, x.clone()));
-        let y = relu(group_norm(&self.norm1, conv3d(&self.conv1, x)));
+        let y = group_norm_relu(&self.norm1, conv3d(&self.conv1, x));
         let y = group_norm(&self.norm2, conv3d(&self.conv2, y));
         relu(y + shortcut)
     }
@@ -118,7 +118,7 @@ impl Volume3d {
     /// # Shapes
     /// volumes `[B, 1, D, H, W]` → `[B, 4·width, D·H·W / 512]` (each edge / 8, rounded up)
     pub fn feature_map(&self, volumes: Tensor<5>) -> Tensor<3> {
-        let mut x = relu(group_norm(&self.stem_norm, conv3d(&self.stem, volumes)));
+        let mut x = group_norm_relu(&self.stem_norm, conv3d(&self.stem, volumes));
         for block in &self.blocks {
             x = block.forward(x);
         }

@@ -22,7 +22,7 @@
 //! Group normalisation, as in the other architectures, so the EMA teacher
 //! and the student normalise alike.
 
-use crate::train::kernels::{conv2d, group_norm};
+use crate::train::kernels::{conv2d, group_norm, group_norm_relu};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
@@ -456,11 +456,8 @@ impl Xception {
     /// images `[B, 3, H, W]` → entry `[B, 8w, H/8, W/8]`, middle the same,
     /// exit `[B, 16w, H/16, W/16]` (sizes rounded up)
     pub fn stages(&self, images: Tensor<4>) -> Stages {
-        let x = relu(group_norm(
-            &self.stem1_norm,
-            conv2d(&self.stem1, images.clone()),
-        ));
-        let mut x = relu(group_norm(&self.stem2_norm, conv2d(&self.stem2, x)));
+        let x = group_norm_relu(&self.stem1_norm, conv2d(&self.stem1, images.clone()));
+        let mut x = group_norm_relu(&self.stem2_norm, conv2d(&self.stem2, x));
         for block in &self.entry {
             x = block.forward(x);
         }
