@@ -28,7 +28,7 @@ use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, DispatchDevice, TensorMetadata, backend_extension};
 use burn::nn::GroupNorm;
-use burn::nn::conv::{Conv2d, Conv3d};
+use burn::nn::conv::{Conv2d, Conv3d, ConvTranspose2d, ConvTranspose3d};
 use burn::nn::{PaddingConfig2d, PaddingConfig3d};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Tensor, TensorData};
@@ -748,6 +748,109 @@ pub fn conv3d(conv: &Conv3d, x: Tensor<5>) -> Tensor<5> {
     }
 }
 
+/// `up.forward(x)` for a 2-D transposed convolution whose kernel tiles its
+/// output (kernel = stride, no padding or dilation: the U-Net's 2×
+/// upsampling), on Loupe's kernels where they apply: every input pixel
+/// spreads over its own `kh × kw` block of output pixels, so the whole
+/// operation is one pointwise convolution to `O · kh · kw` channels (a plain
+/// matrix product, [`conv2d`]'s pointwise path) and a reshuffle of those
+/// channels into the blocks. Burn differentiates the reshuffle; Loupe's
+/// kernel the product — its backward was 40 % faster than Burn's
+/// transposed convolution's at the 3-D U-Net's first level.
+pub fn conv_transpose2d(up: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
+    let [kh, kw] = up.kernel_size;
+    if !tiles_output(
+        &up.stride,
+        &up.kernel_size,
+        &up.padding,
+        &up.padding_out,
+        &up.dilation,
+    ) || up.groups != 1
+        || x.dtype() != DType::F32
+        || !enabled()
+        || !on_flex(&x.device())
+    {
+        return up.forward(x);
+    }
+    let [batch, channels_in, h, w] = x.dims();
+    let channels_out = up.weight.dims()[1];
+    let weight =
+        up.weight
+            .val()
+            .permute([1, 2, 3, 0])
+            .reshape([channels_out * kh * kw, channels_in, 1, 1]);
+    let options = ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
+    let taps = Tensor::<4>::from_dispatch(<Dispatch as CpuKernels>::gemm_conv2d(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        options,
+    ));
+    let out = taps
+        .reshape([batch, channels_out, kh, kw, h, w])
+        .permute([0, 1, 4, 2, 5, 3])
+        .reshape([batch, channels_out, h * kh, w * kw]);
+    match &up.bias {
+        Some(bias) => out + bias.val().reshape([1, channels_out, 1, 1]),
+        None => out,
+    }
+}
+
+/// [`conv_transpose2d`] for a 3-D transposed convolution.
+pub fn conv_transpose3d(up: &ConvTranspose3d, x: Tensor<5>) -> Tensor<5> {
+    let [kd, kh, kw] = up.kernel_size;
+    if !tiles_output(
+        &up.stride,
+        &up.kernel_size,
+        &up.padding,
+        &up.padding_out,
+        &up.dilation,
+    ) || up.groups != 1
+        || x.dtype() != DType::F32
+        || !enabled()
+        || !on_flex(&x.device())
+    {
+        return up.forward(x);
+    }
+    let [batch, channels_in, d, h, w] = x.dims();
+    let channels_out = up.weight.dims()[1];
+    let weight = up.weight.val().permute([1, 2, 3, 4, 0]).reshape([
+        channels_out * kd * kh * kw,
+        channels_in,
+        1,
+        1,
+        1,
+    ]);
+    let options = ConvOptions::new([1, 1, 1], [0, 0, 0], [1, 1, 1], 1);
+    let taps = Tensor::<5>::from_dispatch(<Dispatch as CpuKernels>::gemm_conv3d(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        options,
+    ));
+    let out = taps
+        .reshape([batch, channels_out, kd, kh, kw, d, h, w])
+        .permute([0, 1, 5, 2, 6, 3, 7, 4])
+        .reshape([batch, channels_out, d * kd, h * kh, w * kw]);
+    match &up.bias {
+        Some(bias) => out + bias.val().reshape([1, channels_out, 1, 1, 1]),
+        None => out,
+    }
+}
+
+/// Whether a transposed convolution's kernel blocks tile its output
+/// exactly: stride = kernel, no padding, no dilation.
+fn tiles_output(
+    stride: &[usize],
+    kernel: &[usize],
+    padding: &[usize],
+    padding_out: &[usize],
+    dilation: &[usize],
+) -> bool {
+    stride == kernel
+        && padding.iter().all(|&p| p == 0)
+        && padding_out.iter().all(|&p| p == 0)
+        && dilation.iter().all(|&d| d == 1)
+}
+
 /// `norm.forward(x)`, by the fused kernel where it applies (`f32` on the
 /// `flex` device, with learned scale and shift).
 pub fn group_norm<const D: usize>(norm: &GroupNorm, x: Tensor<D>) -> Tensor<D> {
@@ -902,6 +1005,40 @@ mod tests {
         if let (Some(a), Some(b)) = (&fast.3, &burn.3) {
             close(a, b, "bias gradient");
         }
+    }
+
+    /// The U-Nets' upsampling (2×2(×2) at stride 2, with bias) and an
+    /// uneven 3×2 one, through the pointwise route against Burn's
+    /// transposed convolutions: outputs and gradients.
+    #[test]
+    fn tiled_transposed_convolutions_match_burns() {
+        use burn::nn::conv::{ConvTranspose2dConfig, ConvTranspose3dConfig};
+        for (kernel, shape) in [([2, 2], [2, 6, 5, 4]), ([3, 2], [3, 4, 3, 5])] {
+            let device = Device::flex().autodiff();
+            device.seed(5);
+            let up = ConvTranspose2dConfig::new([shape[1], 3], kernel)
+                .with_stride(kernel)
+                .init(&device);
+            compare_convolutions(
+                shape,
+                &up.weight,
+                up.bias.as_ref(),
+                |x| conv_transpose2d(&up, x),
+                |x| up.forward(x),
+            );
+        }
+        let device = Device::flex().autodiff();
+        device.seed(6);
+        let up = ConvTranspose3dConfig::new([4, 3], [2, 2, 2])
+            .with_stride([2, 2, 2])
+            .init(&device);
+        compare_convolutions(
+            [2, 4, 3, 4, 5],
+            &up.weight,
+            up.bias.as_ref(),
+            |x| conv_transpose3d(&up, x),
+            |x| up.forward(x),
+        );
     }
 
     /// The 3-D teacher's and the 3-D U-Net's convolutions: 3×3×3 pad 1 at

@@ -10,7 +10,7 @@
 //! Both take and give flattened voxels, `[B, C, P]` with the spatial shape
 //! beside, so the losses and the trainer are the same for 2-D and 3-D.
 
-use crate::train::kernels::{conv2d, conv3d, group_norm_relu};
+use crate::train::kernels::{conv_transpose2d, conv_transpose3d, conv2d, conv3d, group_norm_relu};
 use burn::module::Module;
 use burn::nn::conv::{
     Conv2d, Conv2dConfig, Conv3d, Conv3dConfig, ConvTranspose2d, ConvTranspose2dConfig,
@@ -202,7 +202,7 @@ impl Unet2d {
         }
         for (up, decoder) in self.ups.iter().zip(&self.decoders) {
             let skip = skips.pop().expect("one skip per level");
-            x = decoder.forward(Tensor::cat(vec![up.forward(x), skip], 1));
+            x = decoder.forward(Tensor::cat(vec![conv_transpose2d(up, x), skip], 1));
         }
         (conv2d(&self.head, x.clone()), x)
     }
@@ -258,7 +258,7 @@ impl Unet3d {
         }
         for (up, decoder) in self.ups.iter().zip(&self.decoders) {
             let skip = skips.pop().expect("one skip per level");
-            x = decoder.forward(Tensor::cat(vec![up.forward(x), skip], 1));
+            x = decoder.forward(Tensor::cat(vec![conv_transpose3d(up, x), skip], 1));
         }
         (conv3d(&self.head, x.clone()), x)
     }
