@@ -199,12 +199,15 @@ def augment(images):
 
 # torch.profiler's op names, grouped as `loupe bench profile` reports them.
 OP_KINDS = [
-    ("convolution forward", ["aten::mkldnn_convolution", "aten::_convolution", "aten::thnn_conv2d", "aten::_slow_conv2d_forward"]),
+    ("convolution forward", ["aten::mkldnn_convolution", "aten::_convolution", "aten::thnn_conv2d", "aten::_slow_conv2d_forward", "aten::slow_conv3d_forward"]),
+    ("transposed convolution forward", ["aten::slow_conv_transpose2d", "aten::slow_conv_transpose3d"]),
     ("convolution backward", ["aten::convolution_backward"]),
     ("group norm forward", ["aten::native_group_norm"]),
     ("group norm backward", ["aten::native_group_norm_backward"]),
     ("ReLU / residual sum, fwd + bwd", ["aten::relu", "aten::threshold_backward", "aten::add"]),
     ("augmentation (grid sample)", ["aten::grid_sampler_2d", "aten::affine_grid_generator"]),
+    ("softmax / log-softmax, fwd + bwd", ["aten::_softmax", "aten::_log_softmax", "aten::_softmax_backward_data", "aten::_log_softmax_backward_data"]),
+    ("concatenation", ["aten::cat"]),
     ("Adam update", ["Optimizer.step#Adam.step"]),
 ]
 

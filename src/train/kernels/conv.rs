@@ -163,7 +163,12 @@ impl ConvGeometry {
 
 /// Output positions `lo..hi` of one axis whose input position
 /// `o · stride + offset` falls inside `0..input`.
-fn valid_range(outputs: usize, input: usize, stride: usize, offset: isize) -> (usize, usize) {
+pub(super) fn valid_range(
+    outputs: usize,
+    input: usize,
+    stride: usize,
+    offset: isize,
+) -> (usize, usize) {
     let stride = stride as isize;
     // First o with o·s + offset ≥ 0.
     let lo = if offset >= 0 {
@@ -214,20 +219,58 @@ fn im2col(g: &ConvGeometry, image: &[f32], col: &mut [f32], rows: Range<usize>) 
                     let iy = (oy * g.stride[0]) as isize + y_offset;
                     let src = &plane[iy as usize * g.in_w..][..g.in_w];
                     let dst = &mut dst_rows[(oy - rows.start) * ow..][..ow];
-                    dst[..x_lo].fill(0.0);
-                    dst[x_hi..].fill(0.0);
-                    if x_lo < x_hi {
-                        let first = ((x_lo * g.stride[1]) as isize + x_offset) as usize;
-                        if g.stride[1] == 1 {
-                            dst[x_lo..x_hi].copy_from_slice(&src[first..first + (x_hi - x_lo)]);
-                        } else {
-                            for (i, d) in dst[x_lo..x_hi].iter_mut().enumerate() {
-                                *d = src[first + i * g.stride[1]];
-                            }
-                        }
-                    }
+                    unfold_row(dst, src, (x_lo, x_hi), g.stride[1], x_offset);
                 }
                 row += 1;
+            }
+        }
+    }
+}
+
+/// One output row of one kernel tap: `dst[ox] = src[ox · stride + offset]`
+/// for `ox` in `valid` (see [`valid_range`]), 0 elsewhere.
+pub(super) fn unfold_row(
+    dst: &mut [f32],
+    src: &[f32],
+    (x_lo, x_hi): (usize, usize),
+    stride: usize,
+    offset: isize,
+) {
+    dst[..x_lo].fill(0.0);
+    dst[x_hi..].fill(0.0);
+    if x_lo < x_hi {
+        let first = ((x_lo * stride) as isize + offset) as usize;
+        if stride == 1 {
+            dst[x_lo..x_hi].copy_from_slice(&src[first..first + (x_hi - x_lo)]);
+        } else {
+            for (i, d) in dst[x_lo..x_hi].iter_mut().enumerate() {
+                *d = src[first + i * stride];
+            }
+        }
+    }
+}
+
+/// The adjoint of [`unfold_row`]: `dst[ox · stride + offset] += src[ox]`
+/// for `ox` in `valid`.
+pub(super) fn fold_row_add(
+    dst: &mut [f32],
+    src: &[f32],
+    (x_lo, x_hi): (usize, usize),
+    stride: usize,
+    offset: isize,
+) {
+    if x_lo < x_hi {
+        let first = ((x_lo * stride) as isize + offset) as usize;
+        if stride == 1 {
+            for (d, v) in dst[first..first + (x_hi - x_lo)]
+                .iter_mut()
+                .zip(&src[x_lo..x_hi])
+            {
+                *d += v;
+            }
+        } else {
+            for (i, v) in src[x_lo..x_hi].iter().enumerate() {
+                dst[first + i * stride] += v;
             }
         }
     }
@@ -257,19 +300,7 @@ fn col2im_add(g: &ConvGeometry, col: &[f32], image: &mut [f32], rows: Range<usiz
                     let iy = (oy * g.stride[0]) as isize + y_offset;
                     let dst = &mut plane[iy as usize * g.in_w..][..g.in_w];
                     let src = &src_rows[(oy - rows.start) * ow..][..ow];
-                    if x_lo < x_hi {
-                        let first = ((x_lo * g.stride[1]) as isize + x_offset) as usize;
-                        if g.stride[1] == 1 {
-                            let dst = &mut dst[first..first + (x_hi - x_lo)];
-                            for (d, s) in dst.iter_mut().zip(&src[x_lo..x_hi]) {
-                                *d += s;
-                            }
-                        } else {
-                            for (i, s) in src[x_lo..x_hi].iter().enumerate() {
-                                dst[first + i * g.stride[1]] += s;
-                            }
-                        }
-                    }
+                    fold_row_add(dst, src, (x_lo, x_hi), g.stride[1], x_offset);
                 }
                 row += 1;
             }
@@ -280,7 +311,7 @@ fn col2im_add(g: &ConvGeometry, col: &[f32], image: &mut [f32], rows: Range<usiz
 /// A matrix in memory: `rows × cols`, rows `row_stride` apart, optionally
 /// read as its transpose.
 #[derive(Clone, Copy)]
-struct Matrix<'a> {
+pub(super) struct Matrix<'a> {
     data: &'a [f32],
     rows: usize,
     cols: usize,
@@ -290,12 +321,12 @@ struct Matrix<'a> {
 
 impl<'a> Matrix<'a> {
     /// Rows of `cols` values one after another.
-    fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
+    pub(super) fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
         Self::strided(data, rows, cols, cols)
     }
 
     /// Columns `0..cols` of rows `row_stride` apart (a column band of a wider matrix).
-    fn strided(data: &'a [f32], rows: usize, cols: usize, row_stride: usize) -> Self {
+    pub(super) fn strided(data: &'a [f32], rows: usize, cols: usize, row_stride: usize) -> Self {
         assert!(cols <= row_stride, "a row is wider than its stride");
         assert!(
             rows == 0 || data.len() >= (rows - 1) * row_stride + cols,
@@ -312,7 +343,7 @@ impl<'a> Matrix<'a> {
     }
 
     /// The same memory read as its transpose (`cols × rows`).
-    fn t(self) -> Self {
+    pub(super) fn t(self) -> Self {
         Self {
             transposed: !self.transposed,
             ..self
@@ -331,7 +362,7 @@ impl<'a> Matrix<'a> {
 
 /// `dst = [dst +] lhs · rhs`, `dst` being `m × n` with rows
 /// `dst_row_stride` apart.
-fn matmul(
+pub(super) fn matmul(
     dst: &mut [f32],
     dst_row_stride: usize,
     lhs: Matrix,
@@ -386,7 +417,7 @@ fn matmul(
 /// How the images of a batch are spread over the pool's threads: contiguous
 /// runs of images per task, and the threads each product may use (all of
 /// them when there are fewer images than threads).
-fn plan(batch: usize) -> (usize, usize) {
+pub(super) fn plan(batch: usize) -> (usize, usize) {
     let threads = rayon::current_num_threads().max(1);
     if batch >= threads {
         (batch.div_ceil(threads), 1)

@@ -26,7 +26,11 @@
 
 use rayon::prelude::*;
 
-use super::conv::{self, ConvGeometry, ConvShapeError};
+use std::ops::Range;
+
+use super::conv::{
+    self, ConvGeometry, ConvShapeError, Matrix, fold_row_add, matmul, unfold_row, valid_range,
+};
 
 /// Sizes and options of one 3-D convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,6 +162,258 @@ impl Conv3dGeometry {
     }
 }
 
+/// Output planes at most this small (pixels) are convolved by whole
+/// volumes (`by_volume`): a 2-D product per plane would be a call with a
+/// handful of columns (25 at the 3-D teacher's last block), most of its
+/// time spent outside the arithmetic.
+const SMALL_PLANE: usize = 400;
+
+/// Whether `g` runs by whole volumes: 3-D unfolding, one product per band
+/// of output slices, rather than 2-D convolutions per depth tap.
+fn by_volume(g: &Conv3dGeometry) -> bool {
+    g.out_plane() <= SMALL_PLANE
+}
+
+/// Rows of the 3-D unfolding: `C · kd · kh · kw`, in the kernel's order.
+fn col_rows(g: &Conv3dGeometry) -> usize {
+    g.in_channels * g.kernel_d * g.plane.kernel_h * g.plane.kernel_w
+}
+
+/// Bands of output slices whose unfolding stays within about 256 KiB (as
+/// the 2-D kernels' row bands do).
+fn bands(g: &Conv3dGeometry) -> impl Iterator<Item = Range<usize>> + '_ {
+    const BAND_FLOATS: usize = 64 * 1024;
+    let step = (BAND_FLOATS / (col_rows(g) * g.out_plane()).max(1)).clamp(1, g.out_d.max(1));
+    (0..g.out_d)
+        .step_by(step)
+        .map(move |od| od..(od + step).min(g.out_d))
+}
+
+fn band_buffer(g: &Conv3dGeometry) -> Vec<f32> {
+    let widest = bands(g).map(|b| b.len()).max().unwrap_or(0);
+    vec![0.0f32; col_rows(g) * widest * g.out_plane()]
+}
+
+/// Unfolds output slices `band` of one volume (`C × D × H × W`) into `col`
+/// (`C·kd·kh·kw × band.len()·Ho·Wo`): row `(c, kz, ky, kx)` holds, for every
+/// output voxel of the band, the input value under that tap (0 in the padding).
+fn unfold_band(g: &Conv3dGeometry, volume: &[f32], col: &mut [f32], band: Range<usize>) {
+    let p = &g.plane;
+    let (ow, ohw, in_hw) = (p.out_w, g.out_plane(), p.in_h * p.in_w);
+    let width = band.len() * ohw;
+    let mut row = 0;
+    for c in 0..g.in_channels {
+        for kz in 0..g.kernel_d {
+            for ky in 0..p.kernel_h {
+                let y_offset = (ky * p.dilation[0]) as isize - p.pad_begin[0] as isize;
+                let (y_lo, y_hi) = valid_range(p.out_h, p.in_h, p.stride[0], y_offset);
+                for kx in 0..p.kernel_w {
+                    let x_offset = (kx * p.dilation[1]) as isize - p.pad_begin[1] as isize;
+                    let x_valid = valid_range(ow, p.in_w, p.stride[1], x_offset);
+                    let dst_row = &mut col[row * width..][..width];
+                    for (b, od) in band.clone().enumerate() {
+                        let dst = &mut dst_row[b * ohw..][..ohw];
+                        let Some(d) = g.input_slice(od, kz) else {
+                            dst.fill(0.0);
+                            continue;
+                        };
+                        let plane = &volume[(c * g.in_d + d) * in_hw..][..in_hw];
+                        dst[..y_lo * ow].fill(0.0);
+                        dst[y_hi * ow..].fill(0.0);
+                        for oy in y_lo..y_hi {
+                            let iy = ((oy * p.stride[0]) as isize + y_offset) as usize;
+                            let src = &plane[iy * p.in_w..][..p.in_w];
+                            unfold_row(
+                                &mut dst[oy * ow..][..ow],
+                                src,
+                                x_valid,
+                                p.stride[1],
+                                x_offset,
+                            );
+                        }
+                    }
+                    row += 1;
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`unfold_band`]: adds the unfolded gradient `col` of
+/// `band` back onto one volume's gradient.
+fn fold_band_add(g: &Conv3dGeometry, col: &[f32], volume: &mut [f32], band: Range<usize>) {
+    let p = &g.plane;
+    let (ow, ohw, in_hw) = (p.out_w, g.out_plane(), p.in_h * p.in_w);
+    let width = band.len() * ohw;
+    let mut row = 0;
+    for c in 0..g.in_channels {
+        for kz in 0..g.kernel_d {
+            for ky in 0..p.kernel_h {
+                let y_offset = (ky * p.dilation[0]) as isize - p.pad_begin[0] as isize;
+                let (y_lo, y_hi) = valid_range(p.out_h, p.in_h, p.stride[0], y_offset);
+                for kx in 0..p.kernel_w {
+                    let x_offset = (kx * p.dilation[1]) as isize - p.pad_begin[1] as isize;
+                    let x_valid = valid_range(ow, p.in_w, p.stride[1], x_offset);
+                    let src_row = &col[row * width..][..width];
+                    for (b, od) in band.clone().enumerate() {
+                        let Some(d) = g.input_slice(od, kz) else {
+                            continue;
+                        };
+                        let src = &src_row[b * ohw..][..ohw];
+                        let plane = &mut volume[(c * g.in_d + d) * in_hw..][..in_hw];
+                        for oy in y_lo..y_hi {
+                            let iy = ((oy * p.stride[0]) as isize + y_offset) as usize;
+                            let dst = &mut plane[iy * p.in_w..][..p.in_w];
+                            fold_row_add(
+                                dst,
+                                &src[oy * ow..][..ow],
+                                x_valid,
+                                p.stride[1],
+                                x_offset,
+                            );
+                        }
+                    }
+                    row += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Calls `work(n, out_volume, col, band, product_threads)` for every volume
+/// `n` and band of output slices, the volumes spread over the pool (as the
+/// 2-D kernels spread images); `out` holds `volume_len` values a volume.
+fn per_volume_band(
+    g: &Conv3dGeometry,
+    out: &mut [f32],
+    volume_len: usize,
+    work: impl Fn(usize, &mut [f32], &mut [f32], Range<usize>, usize) + Sync,
+) {
+    if out.is_empty() || volume_len == 0 {
+        return;
+    }
+    let (per_task, product_threads) = conv::plan(g.batch);
+    out.par_chunks_mut(per_task * volume_len)
+        .enumerate()
+        .for_each(|(task, chunk)| {
+            let mut col = band_buffer(g);
+            for (i, out_volume) in chunk.chunks_mut(volume_len).enumerate() {
+                for band in bands(g) {
+                    work(
+                        task * per_task + i,
+                        out_volume,
+                        &mut col,
+                        band,
+                        product_threads,
+                    );
+                }
+            }
+        });
+}
+
+fn forward_by_volume(g: &Conv3dGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+    let [_, _, d, h, wi] = g.in_shape();
+    let volume_in = g.in_channels * d * h * wi;
+    let slices_out = g.out_d * g.out_plane();
+    let mut out = vec![0.0f32; g.out_shape().iter().product()];
+    let kernel = Matrix::new(w, g.out_channels, col_rows(g));
+    per_volume_band(
+        g,
+        &mut out,
+        g.out_channels * slices_out,
+        |n, out_volume, col, band, threads| {
+            let width = band.len() * g.out_plane();
+            let col = &mut col[..col_rows(g) * width];
+            unfold_band(g, &x[n * volume_in..][..volume_in], col, band.clone());
+            let unfolded = Matrix::new(col, col_rows(g), width);
+            let first = band.start * g.out_plane();
+            matmul(
+                &mut out_volume[first..],
+                slices_out,
+                kernel,
+                unfolded,
+                false,
+                threads,
+            );
+        },
+    );
+    out
+}
+
+fn input_grad_by_volume(g: &Conv3dGeometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
+    let volume_in = g.in_shape()[1..].iter().product::<usize>();
+    let slices_out = g.out_d * g.out_plane();
+    let volume_out = g.out_channels * slices_out;
+    let mut dx = vec![0.0f32; g.in_shape().iter().product()];
+    let kernel = Matrix::new(w, g.out_channels, col_rows(g));
+    per_volume_band(g, &mut dx, volume_in, |n, dx_volume, col, band, threads| {
+        let width = band.len() * g.out_plane();
+        let col = &mut col[..col_rows(g) * width];
+        let grad = &dy[n * volume_out..][..volume_out];
+        let first = band.start * g.out_plane();
+        let grad = Matrix::strided(&grad[first..], g.out_channels, width, slices_out);
+        matmul(col, width, kernel.t(), grad, false, threads);
+        fold_band_add(g, col, dx_volume, band);
+    });
+    dx
+}
+
+fn weight_grad_by_volume(g: &Conv3dGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let volume_in = g.in_shape()[1..].iter().product::<usize>();
+    let slices_out = g.out_d * g.out_plane();
+    let volume_out = g.out_channels * slices_out;
+    let rows = col_rows(g);
+    let size = g.out_channels * rows;
+    if g.batch == 0 || size == 0 {
+        return vec![0.0; size];
+    }
+    let (per_task, threads) = conv::plan(g.batch);
+    let tasks = g.batch.div_ceil(per_task);
+    let partials: Vec<Vec<f32>> = (0..tasks)
+        .into_par_iter()
+        .map(|task| {
+            let mut dw_t = vec![0.0f32; size];
+            let mut col = band_buffer(g);
+            let mut first_product = true;
+            for n in task * per_task..((task + 1) * per_task).min(g.batch) {
+                let volume = &x[n * volume_in..][..volume_in];
+                let grad = &dy[n * volume_out..][..volume_out];
+                for band in bands(g) {
+                    let width = band.len() * g.out_plane();
+                    let first = band.start * g.out_plane();
+                    let col = &mut col[..rows * width];
+                    unfold_band(g, volume, col, band);
+                    let grad = Matrix::strided(&grad[first..], g.out_channels, width, slices_out);
+                    // dWᵀ (CK × O) = col · dYᵀ, as the 2-D weight gradient.
+                    matmul(
+                        &mut dw_t,
+                        g.out_channels,
+                        Matrix::new(col, rows, width),
+                        grad.t(),
+                        !first_product,
+                        threads,
+                    );
+                    first_product = false;
+                }
+            }
+            dw_t
+        })
+        .collect();
+    // Added in task order, whatever thread finished first; then dWᵀ → dW.
+    let mut partials = partials.into_iter();
+    let mut dw_t = partials.next().unwrap_or_else(|| vec![0.0; size]);
+    for partial in partials {
+        dw_t.iter_mut().zip(&partial).for_each(|(d, p)| *d += p);
+    }
+    let mut dw = vec![0.0f32; size];
+    for r in 0..rows {
+        for o in 0..g.out_channels {
+            dw[o * rows + r] = dw_t[r * g.out_channels + o];
+        }
+    }
+    dw
+}
+
 /// `[outer, a, b, inner]` → `[outer, b, a, inner]`.
 fn swap_axes(values: &[f32], outer: usize, a: usize, b: usize, inner: usize) -> Vec<f32> {
     let mut out = vec![0.0f32; values.len()];
@@ -287,6 +543,14 @@ fn check(g: &Conv3dGeometry, x: Option<&[f32]>, w: Option<&[f32]>, dy: Option<&[
 /// returns `N × O × Do × Ho × Wo`.
 pub fn forward(g: &Conv3dGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     check(g, Some(x), Some(w), None);
+    if by_volume(g) {
+        forward_by_volume(g, x, w)
+    } else {
+        forward_by_taps(g, x, w)
+    }
+}
+
+fn forward_by_taps(g: &Conv3dGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     let input = Sliced::new(g, x);
     // Summed as [N, Do, O, P]: each tap's 2-D output is in that order.
     let mut sum = vec![0.0f32; g.out_shape().iter().product()];
@@ -312,6 +576,14 @@ pub fn forward(g: &Conv3dGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
 /// Input gradient: `dy` is `N × O × Do × Ho × Wo`; returns `N × C × D × H × W`.
 pub fn input_grad(g: &Conv3dGeometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
     check(g, None, Some(w), Some(dy));
+    if by_volume(g) {
+        input_grad_by_volume(g, w, dy)
+    } else {
+        input_grad_by_taps(g, w, dy)
+    }
+}
+
+fn input_grad_by_taps(g: &Conv3dGeometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
     let dy_by_slice = swap_axes(dy, g.batch, g.out_channels, g.out_d, g.out_plane());
     let slice_len = g.in_channels * g.in_plane();
     // Accumulated as [N, D, C, H, W], then put back in channel order.
@@ -342,6 +614,14 @@ pub fn input_grad(g: &Conv3dGeometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
 /// Weight gradient: returns `O × C × kd × kh × kw`, summed over the batch.
 pub fn weight_grad(g: &Conv3dGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     check(g, Some(x), None, Some(dy));
+    if by_volume(g) {
+        weight_grad_by_volume(g, x, dy)
+    } else {
+        weight_grad_by_taps(g, x, dy)
+    }
+}
+
+fn weight_grad_by_taps(g: &Conv3dGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let dy_by_slice = swap_axes(dy, g.batch, g.out_channels, g.out_d, g.out_plane());
     let input = Sliced::new(g, x);
     let taps = g.plane.kernel_h * g.plane.kernel_w;
@@ -516,15 +796,50 @@ mod tests {
         on_one_and_three_threads(forward_matches);
     }
 
+    /// The two ways of convolving, taken whatever the planes' size.
+    type Forward = fn(&Conv3dGeometry, &[f32], &[f32]) -> Vec<f32>;
+    const WAYS: [(&str, Forward, Forward, Forward); 2] = [
+        (
+            "by taps",
+            forward_by_taps,
+            input_grad_by_taps,
+            weight_grad_by_taps,
+        ),
+        (
+            "by volume",
+            forward_by_volume,
+            input_grad_by_volume,
+            weight_grad_by_volume,
+        ),
+    ];
+
+    #[test]
+    fn small_planes_go_by_volume_and_large_ones_by_taps() {
+        let g = |edge: usize| {
+            Conv3dGeometry::new(
+                &[1, 2, 4, edge, edge],
+                &[2, 2, 3, 3, 3],
+                [1; 3],
+                [(1, 1); 3],
+                [1; 3],
+            )
+            .unwrap()
+        };
+        assert!(by_volume(&g(20)), "20 × 20 = 400 pixels");
+        assert!(!by_volume(&g(21)));
+    }
+
     fn forward_matches() {
         for (i, g) in cases().into_iter().enumerate() {
             let x = values(g.in_shape().iter().product(), 1 + i as u64);
             let w = values(g.kernel_shape().iter().product(), 50 + i as u64);
-            let fast = forward(&g, &x, &w);
-            let slow = naive(&g, &x, &w);
-            assert_eq!(fast.len(), slow.len());
-            for (a, b) in fast.iter().zip(&slow) {
-                assert!((a - b).abs() < 1e-4, "case {i}: {a} vs {b}");
+            for (way, forward, _, _) in WAYS {
+                let fast = forward(&g, &x, &w);
+                let slow = naive(&g, &x, &w);
+                assert_eq!(fast.len(), slow.len());
+                for (a, b) in fast.iter().zip(&slow) {
+                    assert!((a - b).abs() < 1e-4, "case {i}, {way}: {a} vs {b}");
+                }
             }
         }
     }
@@ -543,17 +858,19 @@ mod tests {
             let dy = values(g.out_shape().iter().product(), 700 + i as u64);
             let y = naive(&g, &x, &w);
             let reference = dot(&dy, &y);
-            let through_x = dot(&input_grad(&g, &w, &dy), &x);
-            let through_w = dot(&weight_grad(&g, &x, &dy), &w);
-            let tolerance = 1e-4 * reference.abs().max(1.0);
-            assert!(
-                (through_x - reference).abs() < tolerance,
-                "case {i}: dX {through_x} vs {reference}"
-            );
-            assert!(
-                (through_w - reference).abs() < tolerance,
-                "case {i}: dW {through_w} vs {reference}"
-            );
+            for (way, _, input_grad, weight_grad) in WAYS {
+                let through_x = dot(&input_grad(&g, &w, &dy), &x);
+                let through_w = dot(&weight_grad(&g, &x, &dy), &w);
+                let tolerance = 1e-4 * reference.abs().max(1.0);
+                assert!(
+                    (through_x - reference).abs() < tolerance,
+                    "case {i}, {way}: dX {through_x} vs {reference}"
+                );
+                assert!(
+                    (through_w - reference).abs() < tolerance,
+                    "case {i}, {way}: dW {through_w} vs {reference}"
+                );
+            }
         }
     }
 
