@@ -139,10 +139,39 @@ fn the_training_bench_traces_each_phase_of_the_cpu_step() {
             sum > 0.5 * step && sum < 2.0 * step,
             "phases {sum} ms, step {step} ms"
         );
+        // Loupe's kernels report their share of the phases: the convolutions
+        // both ways, the fused group norm and augmentation; never more than
+        // the phases hold.
+        let kernels = row["kernels_ms"].as_object().expect("kernels");
+        for kernel in [
+            "conv2d forward",
+            "conv2d input gradient",
+            "conv2d weight gradient",
+            "group norm forward",
+            "group norm backward",
+            "augmentation",
+        ] {
+            assert!(kernels.contains_key(kernel), "{kernel}: {kernels:?}");
+        }
+        let in_kernels: f64 = kernels.values().map(|v| v.as_f64().unwrap()).sum();
+        assert!(in_kernels > 0.0 && in_kernels <= sum, "{in_kernels} of {sum} ms");
     }
     assert!(
-        common::stderr(&out).contains("PyTorch peer, supervised: not measured"),
+        common::stderr(&out).contains("PyTorch peer, resnet18 supervised: not measured"),
         "{}",
         common::stderr(&out)
+    );
+}
+
+/// `--networks` names the rows; a name it does not know is refused with the
+/// ones it does.
+#[test]
+fn an_unknown_network_is_refused_by_name() {
+    let out = common::loupe(&["bench", "training", "--networks", "resnet18,vgg16"]);
+    assert!(!out.status.success());
+    let stderr = common::stderr(&out);
+    assert!(
+        stderr.contains("vgg16") && stderr.contains("unet3d"),
+        "{stderr}"
     );
 }
