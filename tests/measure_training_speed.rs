@@ -154,7 +154,10 @@ fn the_training_bench_traces_each_phase_of_the_cpu_step() {
             assert!(kernels.contains_key(kernel), "{kernel}: {kernels:?}");
         }
         let in_kernels: f64 = kernels.values().map(|v| v.as_f64().unwrap()).sum();
-        assert!(in_kernels > 0.0 && in_kernels <= sum, "{in_kernels} of {sum} ms");
+        assert!(
+            in_kernels > 0.0 && in_kernels <= sum,
+            "{in_kernels} of {sum} ms"
+        );
     }
     assert!(
         common::stderr(&out).contains("PyTorch peer, resnet18 supervised: not measured"),

@@ -195,9 +195,14 @@ fn the_choice_rule_and_xception_depth_are_set_in_the_panel() {
     assert!(harness.query_by_label("Xception's own").is_none());
     harness.get_by_label("Xception").scroll_to_me();
     harness.run();
+    let hide_before = harness.get_by_label("Hide").rect();
     common::press(&mut harness, "Xception");
     harness.get_by_label("Xception's own").scroll_to_me();
     harness.run();
+    // Its settings fit the settings column: it keeps its width (the block
+    // counts on one line once pushed it wider, and the buttons above with it).
+    let hide_after = harness.get_by_label("Hide").rect();
+    assert_eq!(hide_after.right(), hide_before.right(), "the column grew");
     common::press(&mut harness, "Xception's own");
     let config = harness.state().state().training.config.clone();
     assert_eq!(config.xception.depth(), [3, 8, 2]);

@@ -663,11 +663,15 @@ fn setting_row(ui: &mut egui::Ui, config: &mut TrainConfig, setting: &Setting) {
 }
 
 /// The Xception flows' block counts: the CPU-sized default or Xception's own.
+/// Three lines (a title, the counts, the button): on one line they were
+/// wider than the settings column's default width and pushed it wider
+/// (seen at 1280×720).
 fn xception_depth_ui(ui: &mut egui::Ui, options: &mut XceptionOptions) {
+    ui.label("Xception blocks");
     ui.horizontal(|ui| {
         let counts = [
             (
-                "Entry blocks",
+                "entry",
                 &mut options.entry_blocks,
                 XceptionOptions::ENTRY_BLOCKS,
             ),
@@ -683,6 +687,8 @@ fn xception_depth_ui(ui: &mut egui::Ui, options: &mut XceptionOptions) {
             ui.add(egui::DragValue::new(count).range(range))
                 .labelled_by(label.id);
         }
+    });
+    ui.horizontal(|ui| {
         let full = XceptionOptions::FULL_DEPTH;
         if ui
             .add_enabled(options.depth() != full, egui::Button::new("Xception's own"))
