@@ -431,40 +431,7 @@ pub fn throughput(s: &ThroughputSettings, json: bool) -> anyhow::Result<()> {
         s.threads,
         crate::train::kernels::matrix_simd()
     ));
-    let mut devices = vec![
-        RowDevice {
-            compute: device::flex(),
-            name: "flex (CPU), Loupe's kernels".into(),
-            kernels: true,
-            traced: true,
-            cpu: true,
-        },
-        RowDevice {
-            compute: device::flex(),
-            name: "flex (CPU), Burn's convolution".into(),
-            kernels: false,
-            traced: false,
-            cpu: true,
-        },
-    ];
-    // The wgpu device times the ResNet only: on a software renderer a 3-D
-    // step takes minutes.
-    if s.networks.contains(&Network::Resnet18) {
-        match crate::render::device::headless_render_state()
-            .map_err(|e| e.to_string())
-            .and_then(|state| {
-                crate::app::training::display_compute(&state).map_err(|e| e.to_string())
-            }) {
-            Ok(compute) => devices.push(RowDevice {
-                name: compute.description.clone(),
-                compute,
-                kernels: true,
-                traced: false,
-                cpu: false,
-            }),
-            Err(e) => say(format!("wgpu: not measured ({e})")),
-        }
-    }
+    let devices = row_devices(s, &say);
     say(format!(
         "{:<9} {:<72} {:<14} {:>10} {:>10} {:>14} {:>12}",
         "network", "device", "method", "ms/step", "samples/s", "peak RSS MiB", "steps add"
@@ -522,29 +489,7 @@ pub fn throughput(s: &ThroughputSettings, json: bool) -> anyhow::Result<()> {
     }
     crate::train::kernels::set_enabled(kernels_were);
     for (network, method, timed) in &traced {
-        say(format!(
-            "  flex, Loupe's kernels, {} {method}: phases of the step, mean ms over the timed steps",
-            network.name()
-        ));
-        for (phase, seconds) in &timed.phases {
-            say(format!("    {phase:<32} {:>8.1}", seconds * 1e3));
-        }
-        let listed: f64 = timed.phases.iter().map(|(_, s)| s).sum();
-        say(format!(
-            "    {:<32} {:>8.1}",
-            "sum of the phases",
-            listed * 1e3
-        ));
-        say("    of which in Loupe's CPU kernels:".to_string());
-        for (kernel, seconds) in &timed.kernels {
-            say(format!("      {kernel:<30} {:>8.1}", seconds * 1e3));
-        }
-        let in_kernels: f64 = timed.kernels.iter().map(|(_, s)| s).sum();
-        say(format!(
-            "      {:<30} {:>8.1}",
-            "the rest (Burn's operations)",
-            (listed - in_kernels) * 1e3
-        ));
+        print_phases(&say, *network, method, timed);
     }
     for (network, method, ratio) in &ratios {
         say(format!(
@@ -553,31 +498,107 @@ pub fn throughput(s: &ThroughputSettings, json: bool) -> anyhow::Result<()> {
         ));
     }
     if json {
-        // `loupe_over_peer` keeps its first shape (the ResNet's methods);
-        // `ratios` holds every network's.
-        let resnet: serde_json::Map<String, serde_json::Value> = ratios
-            .iter()
-            .filter(|(n, _, _)| *n == Network::Resnet18)
-            .map(|(_, m, r)| ((*m).to_string(), (*r).into()))
-            .collect();
-        let every: Vec<serde_json::Value> = ratios
-            .iter()
-            .map(|(n, m, r)| serde_json::json!({"network": n.name(), "method": m, "loupe_over_peer": r}))
-            .collect();
         let peer =
             serde_json::json!({ "torch": peer_name, "rows": peer_rows, "error": peer_error });
-        println!(
-            "{}",
-            serde_json::json!({
-                "rows": rows,
-                "peer": peer,
-                "matrix_simd": crate::train::kernels::matrix_simd(),
-                "loupe_over_peer": resnet,
-                "ratios": every,
-            })
-        );
+        println!("{}", json_output(rows, peer, &ratios));
     }
     Ok(())
+}
+
+/// The devices rows are timed on: flex with Loupe's kernels and with
+/// Burn's, and the display's wgpu device when the ResNet is asked for.
+fn row_devices(s: &ThroughputSettings, say: &impl Fn(String)) -> Vec<RowDevice> {
+    let mut devices = vec![
+        RowDevice {
+            compute: device::flex(),
+            name: "flex (CPU), Loupe's kernels".into(),
+            kernels: true,
+            traced: true,
+            cpu: true,
+        },
+        RowDevice {
+            compute: device::flex(),
+            name: "flex (CPU), Burn's convolution".into(),
+            kernels: false,
+            traced: false,
+            cpu: true,
+        },
+    ];
+    // The wgpu device times the ResNet only: on a software renderer a 3-D
+    // step takes minutes.
+    if s.networks.contains(&Network::Resnet18) {
+        match crate::render::device::headless_render_state()
+            .map_err(|e| e.to_string())
+            .and_then(|state| {
+                crate::app::training::display_compute(&state).map_err(|e| e.to_string())
+            }) {
+            Ok(compute) => devices.push(RowDevice {
+                name: compute.description.clone(),
+                compute,
+                kernels: true,
+                traced: false,
+                cpu: false,
+            }),
+            Err(e) => say(format!("wgpu: not measured ({e})")),
+        }
+    }
+    devices
+}
+
+/// Where a traced row's step went: each phase, and within them each of
+/// Loupe's kernels and the rest.
+fn print_phases(say: &impl Fn(String), network: Network, method: &str, timed: &Throughput) {
+    say(format!(
+        "  flex, Loupe's kernels, {} {method}: phases of the step, mean ms over the timed steps",
+        network.name()
+    ));
+    for (phase, seconds) in &timed.phases {
+        say(format!("    {phase:<32} {:>8.1}", seconds * 1e3));
+    }
+    let listed: f64 = timed.phases.iter().map(|(_, s)| s).sum();
+    say(format!(
+        "    {:<32} {:>8.1}",
+        "sum of the phases",
+        listed * 1e3
+    ));
+    say("    of which in Loupe's CPU kernels:".to_string());
+    for (kernel, seconds) in &timed.kernels {
+        say(format!("      {kernel:<30} {:>8.1}", seconds * 1e3));
+    }
+    let in_kernels: f64 = timed.kernels.iter().map(|(_, s)| s).sum();
+    say(format!(
+        "      {:<30} {:>8.1}",
+        "the rest (Burn's operations)",
+        (listed - in_kernels) * 1e3
+    ));
+}
+
+/// The `--json` object: every row, the peer's, and the ratios —
+/// `loupe_over_peer` keeps its first shape (the ResNet's methods),
+/// `ratios` holds every network's.
+fn json_output(
+    rows: Vec<serde_json::Value>,
+    peer: serde_json::Value,
+    ratios: &[(Network, &str, f64)],
+) -> serde_json::Value {
+    let resnet: serde_json::Map<String, serde_json::Value> = ratios
+        .iter()
+        .filter(|(n, _, _)| *n == Network::Resnet18)
+        .map(|(_, m, r)| ((*m).to_string(), (*r).into()))
+        .collect();
+    let every: Vec<serde_json::Value> = ratios
+        .iter()
+        .map(
+            |(n, m, r)| serde_json::json!({"network": n.name(), "method": m, "loupe_over_peer": r}),
+        )
+        .collect();
+    serde_json::json!({
+        "rows": rows,
+        "peer": peer,
+        "matrix_simd": crate::train::kernels::matrix_simd(),
+        "loupe_over_peer": resnet,
+        "ratios": every,
+    })
 }
 
 /// Prints one row of the table and gives its JSON object.
