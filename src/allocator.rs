@@ -46,6 +46,16 @@ pub fn release_free_memory() {
     }
 }
 
+/// One measurement of the peak at a time: the peak is the whole process's,
+/// so a reset by one measurement would cut another's short (tests run side
+/// by side in one process). Held from [`reset_peak_resident`] to the last
+/// [`resident_mib`] a measurement reads.
+pub fn measuring_peak() -> std::sync::MutexGuard<'static, ()> {
+    static PEAK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    PEAK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Starts a new peak of resident memory (Linux: `5` written to
 /// `/proc/self/clear_refs` sets `VmHWM` to the resident size now).
 /// Returns whether it could.
@@ -131,6 +141,7 @@ mod tests {
     /// it by about that much, and the peak stays when they are freed.
     #[test]
     fn the_peak_of_resident_memory_follows_what_is_written() {
+        let _measuring = measuring_peak();
         release_free_memory();
         assert!(reset_peak_resident());
         let (now, peak) = resident_mib().expect("Linux says");

@@ -232,6 +232,7 @@ fn time_loop(
     let mut kernels: Vec<(&'static str, f64)> = Vec::new();
     // Resident memory from here: what is in use (free heap handed back,
     // so an earlier row's kept memory does not count), then the steps' peak.
+    let _measuring = crate::allocator::measuring_peak();
     crate::allocator::release_free_memory();
     let before = crate::allocator::reset_peak_resident()
         .then(crate::allocator::resident_mib)
