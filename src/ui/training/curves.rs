@@ -284,6 +284,14 @@ fn plot_ui(ui: &mut egui::Ui, group: &str, drawn: &[Drawn], view: &CurveView, lo
     if log {
         plot = plot.y_axis_formatter(|mark, _| format!("{:.3e}", 10f64.powf(mark.value)));
     }
+    let shown: Vec<&[[f64; 2]]> = drawn
+        .iter()
+        .filter(|d| !view.hidden.contains(&d.series))
+        .map(|d| d.shown.as_slice())
+        .collect();
+    if let Some((low, high)) = flat_y_bounds(&shown) {
+        plot = plot.include_y(low).include_y(high);
+    }
     let response = plot.show(ui, |plot| {
         for series in drawn.iter().filter(|d| !view.hidden.contains(&d.series)) {
             plot.line(
@@ -303,6 +311,31 @@ fn plot_ui(ui: &mut egui::Ui, group: &str, drawn: &[Drawn], view: &CurveView, lo
             hover_values_ui(ui, &visible, x);
         });
     }
+}
+
+/// The y range a plot must show when everything it draws is flat (a spread
+/// below a millionth of the values' size): the values ± 10 % (± 1 about 0).
+/// Left to itself the plot stretches a constant's rounding noise — a
+/// learning rate without decay, smoothed, varies in its 19th digit — over
+/// its whole height, and a constant looks like a signal jumping between
+/// two levels (seen on a segmentation run's learning rate).
+fn flat_y_bounds(series: &[&[[f64; 2]]]) -> Option<(f64, f64)> {
+    let mut ys = series
+        .iter()
+        .flat_map(|points| points.iter().map(|p| p[1]))
+        .filter(|y| y.is_finite())
+        .peekable();
+    ys.peek()?;
+    let (low, high) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), y| {
+        (lo.min(y), hi.max(y))
+    });
+    let size = low.abs().max(high.abs());
+    if high - low > 1e-6 * size {
+        return None;
+    }
+    let centre = (low + high) / 2.0;
+    let margin = if size > 0.0 { 0.1 * size } else { 1.0 };
+    Some((centre - margin, centre + margin))
 }
 
 /// Every visible series' reported value nearest the pointer's epoch.
@@ -416,6 +449,21 @@ pub fn latest_values_ui(ui: &mut egui::Ui, source: &CurveSource<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flat_series_is_shown_with_room_and_a_varying_one_as_it_is() {
+        // A constant learning rate after smoothing: 0.001 give or take 1e-19.
+        let constant: Vec<[f64; 2]> = (0..50)
+            .map(|i| [i as f64, 0.001 + if i % 2 == 0 { 2e-19 } else { -2e-19 }])
+            .collect();
+        let (low, high) = flat_y_bounds(&[&constant]).expect("flat");
+        assert!((low - 0.0009).abs() < 1e-12 && (high - 0.0011).abs() < 1e-12);
+        let zeros = [[0.0, 0.0], [1.0, 0.0]];
+        assert_eq!(flat_y_bounds(&[&zeros]), Some((-1.0, 1.0)));
+        let falling = [[0.0, 1.0], [1.0, 0.5]];
+        assert_eq!(flat_y_bounds(&[&constant, &falling]), None);
+        assert_eq!(flat_y_bounds(&[]), None);
+    }
 
     #[test]
     fn smoothing_is_a_debiased_moving_average() {
