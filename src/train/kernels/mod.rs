@@ -403,12 +403,75 @@ impl CpuKernels for Flex {
     }
 }
 
-/// The backward step of [`CpuKernels::gemm_conv2d`] in the autodiff graph.
-#[derive(Debug)]
-struct GemmConv2dBackward;
+/// What differs between the 2-D and 3-D convolutions in the autodiff graph:
+/// the inner backend's kernels they run, chosen by their options' type.
+trait GemmConv<B: CpuKernels>: Clone + Send + std::fmt::Debug + 'static {
+    fn forward(x: FloatTensor<B>, weight: FloatTensor<B>, options: Self) -> FloatTensor<B>;
+    fn x_backward(
+        x: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        output_grad: FloatTensor<B>,
+        options: Self,
+    ) -> FloatTensor<B>;
+    fn weight_backward(
+        x: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        output_grad: FloatTensor<B>,
+        options: Self,
+    ) -> FloatTensor<B>;
+}
 
-impl<B: Backend + CpuKernels> Backward<B, 2> for GemmConv2dBackward {
-    type State = (NodeId, NodeId, ConvOptions<2>);
+impl<B: CpuKernels> GemmConv<B> for ConvOptions<2> {
+    fn forward(x: FloatTensor<B>, weight: FloatTensor<B>, options: Self) -> FloatTensor<B> {
+        B::gemm_conv2d(x, weight, options)
+    }
+    fn x_backward(
+        x: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        output_grad: FloatTensor<B>,
+        options: Self,
+    ) -> FloatTensor<B> {
+        B::gemm_conv2d_x_backward(x, weight, output_grad, options)
+    }
+    fn weight_backward(
+        x: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        output_grad: FloatTensor<B>,
+        options: Self,
+    ) -> FloatTensor<B> {
+        B::gemm_conv2d_weight_backward(x, weight, output_grad, options)
+    }
+}
+
+impl<B: CpuKernels> GemmConv<B> for ConvOptions<3> {
+    fn forward(x: FloatTensor<B>, weight: FloatTensor<B>, options: Self) -> FloatTensor<B> {
+        B::gemm_conv3d(x, weight, options)
+    }
+    fn x_backward(
+        x: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        output_grad: FloatTensor<B>,
+        options: Self,
+    ) -> FloatTensor<B> {
+        B::gemm_conv3d_x_backward(x, weight, output_grad, options)
+    }
+    fn weight_backward(
+        x: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        output_grad: FloatTensor<B>,
+        options: Self,
+    ) -> FloatTensor<B> {
+        B::gemm_conv3d_weight_backward(x, weight, output_grad, options)
+    }
+}
+
+/// The backward step of [`CpuKernels::gemm_conv2d`] and
+/// [`CpuKernels::gemm_conv3d`] in the autodiff graph.
+#[derive(Debug)]
+struct GemmConvBackward<O>(std::marker::PhantomData<O>);
+
+impl<B: Backend + CpuKernels, O: GemmConv<B>> Backward<B, 2> for GemmConvBackward<O> {
+    type State = (NodeId, NodeId, O);
 
     fn backward(
         self,
@@ -422,7 +485,7 @@ impl<B: Backend + CpuKernels> Backward<B, 2> for GemmConv2dBackward {
         let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
         let weight = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(weight_state);
         if let Some(node) = node_x {
-            let dx = B::gemm_conv2d_x_backward(
+            let dx = O::x_backward(
                 x.clone(),
                 weight.clone(),
                 output_grad.clone(),
@@ -431,43 +494,40 @@ impl<B: Backend + CpuKernels> Backward<B, 2> for GemmConv2dBackward {
             grads.register::<B>(node.id, dx);
         }
         if let Some(node) = node_weight {
-            let dw = B::gemm_conv2d_weight_backward(x, weight, output_grad, options);
+            let dw = O::weight_backward(x, weight, output_grad, options);
             grads.register::<B>(node.id, dw);
         }
     }
 }
 
-/// The backward step of [`CpuKernels::gemm_conv3d`] in the autodiff graph.
-#[derive(Debug)]
-struct GemmConv3dBackward;
-
-impl<B: Backend + CpuKernels> Backward<B, 2> for GemmConv3dBackward {
-    type State = (NodeId, NodeId, ConvOptions<3>);
-
-    fn backward(
-        self,
-        ops: Ops<Self::State, 2>,
-        grads: &mut Gradients,
-        checkpointer: &mut Checkpointer,
-    ) {
-        let [node_x, node_weight] = ops.parents;
-        let output_grad = grads.consume::<B>(&ops.node);
-        let (x_state, weight_state, options) = ops.state;
-        let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
-        let weight = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(weight_state);
-        if let Some(node) = node_x {
-            let dx = B::gemm_conv3d_x_backward(
-                x.clone(),
-                weight.clone(),
-                output_grad.clone(),
-                options.clone(),
-            );
-            grads.register::<B>(node.id, dx);
+/// A convolution on the autodiff backend: the inner backend's forward,
+/// with [`GemmConvBackward`] recorded where a gradient is needed.
+fn tracked_conv<B, C, O>(
+    x: FloatTensor<Autodiff<B, C>>,
+    weight: FloatTensor<Autodiff<B, C>>,
+    options: O,
+) -> FloatTensor<Autodiff<B, C>>
+where
+    B: Backend + CpuKernels,
+    C: CheckpointStrategy,
+    O: GemmConv<B>,
+{
+    match GemmConvBackward::<O>(std::marker::PhantomData)
+        .prepare::<C>([x.node(), weight.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            let x_state = prep.checkpoint(&x);
+            let weight_state = prep.checkpoint(&weight);
+            let output = O::forward(x.into_primitive(), weight.into_primitive(), options.clone());
+            prep.finish((x_state, weight_state, options), output)
         }
-        if let Some(node) = node_weight {
-            let dw = B::gemm_conv3d_weight_backward(x, weight, output_grad, options);
-            grads.register::<B>(node.id, dw);
-        }
+        OpsKind::UnTracked(prep) => prep.finish(O::forward(
+            x.into_primitive(),
+            weight.into_primitive(),
+            options,
+        )),
     }
 }
 
@@ -477,24 +537,7 @@ impl<B: Backend + CpuKernels, C: CheckpointStrategy> CpuKernels for Autodiff<B, 
         weight: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        match GemmConv2dBackward
-            .prepare::<C>([x.node(), weight.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                let weight_state = prep.checkpoint(&weight);
-                let output =
-                    B::gemm_conv2d(x.into_primitive(), weight.into_primitive(), options.clone());
-                prep.finish((x_state, weight_state, options), output)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::gemm_conv2d(
-                x.into_primitive(),
-                weight.into_primitive(),
-                options,
-            )),
-        }
+        tracked_conv::<B, C, _>(x, weight, options)
     }
 
     fn gemm_conv3d(
@@ -502,24 +545,7 @@ impl<B: Backend + CpuKernels, C: CheckpointStrategy> CpuKernels for Autodiff<B, 
         weight: FloatTensor<Self>,
         options: ConvOptions<3>,
     ) -> FloatTensor<Self> {
-        match GemmConv3dBackward
-            .prepare::<C>([x.node(), weight.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                let weight_state = prep.checkpoint(&weight);
-                let output =
-                    B::gemm_conv3d(x.into_primitive(), weight.into_primitive(), options.clone());
-                prep.finish((x_state, weight_state, options), output)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::gemm_conv3d(
-                x.into_primitive(),
-                weight.into_primitive(),
-                options,
-            )),
-        }
+        tracked_conv::<B, C, _>(x, weight, options)
     }
 
     fn fused_group_norm(
@@ -695,6 +721,12 @@ fn on_flex(device: &burn::tensor::Device) -> bool {
     )
 }
 
+/// Whether a convolution of `groups` groups on `x` may take Loupe's
+/// kernels: ungrouped, `f32`, on `flex`, with the kernels on.
+fn convolution_fast_path<const D: usize>(x: &Tensor<D>, groups: usize) -> bool {
+    groups == 1 && x.dtype() == DType::F32 && enabled() && on_flex(&x.device())
+}
+
 /// `conv.forward(x)`, on Loupe's kernels where they apply.
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let padding = match conv.padding {
@@ -702,7 +734,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
         PaddingConfig2d::Same => return conv.forward(x),
     };
-    if conv.groups != 1 || x.dtype() != DType::F32 || !enabled() || !on_flex(&x.device()) {
+    if !convolution_fast_path(&x, conv.groups) {
         return conv.forward(x);
     }
     let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, 1);
@@ -729,7 +761,7 @@ pub fn conv3d(conv: &Conv3d, x: Tensor<5>) -> Tensor<5> {
         PaddingConfig3d::Explicit(d, h, w) => [(d, d), (h, h), (w, w)],
         PaddingConfig3d::Same => return conv.forward(x),
     };
-    if conv.groups != 1 || x.dtype() != DType::F32 || !enabled() || !on_flex(&x.device()) {
+    if !convolution_fast_path(&x, conv.groups) {
         return conv.forward(x);
     }
     let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, 1);
@@ -765,10 +797,7 @@ pub fn conv_transpose2d(up: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
         &up.padding,
         &up.padding_out,
         &up.dilation,
-    ) || up.groups != 1
-        || x.dtype() != DType::F32
-        || !enabled()
-        || !on_flex(&x.device())
+    ) || !convolution_fast_path(&x, up.groups)
     {
         return up.forward(x);
     }
@@ -804,10 +833,7 @@ pub fn conv_transpose3d(up: &ConvTranspose3d, x: Tensor<5>) -> Tensor<5> {
         &up.padding,
         &up.padding_out,
         &up.dilation,
-    ) || up.groups != 1
-        || x.dtype() != DType::F32
-        || !enabled()
-        || !on_flex(&x.device())
+    ) || !convolution_fast_path(&x, up.groups)
     {
         return up.forward(x);
     }
