@@ -195,6 +195,50 @@ fn mean_teacher_runs_end_to_end_and_writes_its_run() {
         evaluated["student"]["confusion"],
         result["student"]["confusion"]
     );
+    // Item by item, the student's probabilities give back its accuracy,
+    // and the labeled pool's class frequencies come with them.
+    let output = common::loupe(&[
+        "eval",
+        root.to_str().unwrap(),
+        "--run",
+        run,
+        "--device",
+        "flex",
+        "--json",
+        "--items",
+    ]);
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    let items: serde_json::Value = serde_json::from_str(common::stdout(&output).trim()).unwrap();
+    let test_items = items["test_items"].as_array().unwrap();
+    assert_eq!(test_items.len(), 16, "the 16 test images");
+    let right = test_items
+        .iter()
+        .filter(|item| {
+            let p: Vec<f64> = item["probabilities"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            let argmax = (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
+            item["label"].as_u64() == Some(argmax as u64)
+        })
+        .count();
+    let accuracy = evaluated["student"]["accuracy"].as_f64().unwrap();
+    assert!(
+        (right as f64 / 16.0 - accuracy).abs() < 1e-9,
+        "{right} of 16 vs {accuracy}"
+    );
+    let prior: f64 = items["labeled_prior"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .sum();
+    assert!(
+        (prior - 1.0).abs() < 1e-9,
+        "class frequencies sum to 1: {prior}"
+    );
     let predicted = run_command_json("predict", &root, run);
     let project = loupe::store::Project::open(&root).unwrap();
     let predictions = project.predictions().unwrap();

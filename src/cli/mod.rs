@@ -45,7 +45,7 @@ pub enum CliCommand {
     /// Store a saved run's predictions (probabilities, uncertainty) for the unlabeled and test pools.
     Predict(train::RunArgs),
     /// A saved run's test-pool metrics for student and teacher.
-    Eval(train::RunArgs),
+    Eval(train::EvalArgs),
     /// Which record columns a saved tabular run leans on: Shapley values of
     /// one case (`--item`), or each column's permutation importance and mean
     /// |Shapley| on the test pool.

@@ -755,13 +755,52 @@ pub fn predict(args: &RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Also give the student's class probabilities for every test item
+    /// (with `--json`: `"test_items"`, and `"labeled_prior"`, the labeled
+    /// pool's class frequencies; otherwise a line per item).
+    #[arg(long)]
+    pub items: bool,
+}
+
 /// `loupe eval`: a saved run's reported checkpoint (student and teacher) on the test pool.
-pub fn eval(args: &RunArgs) -> anyhow::Result<()> {
+pub fn eval(eval_args: &EvalArgs) -> anyhow::Result<()> {
+    let args = &eval_args.run;
     let compute = compute_device(args.device)?;
     let summary = inference::evaluate_run(&args.dir, &args.run, &compute, RASTERIZE)?;
+    let items = eval_args
+        .items
+        .then(|| inference::test_items(&args.dir, &args.run, &compute, RASTERIZE))
+        .transpose()?;
     if args.json {
-        println!("{}", summary_json(&summary));
+        let mut json = summary_json(&summary);
+        if let Some(items) = &items {
+            json["test_items"] = items
+                .ids
+                .iter()
+                .zip(&items.labels)
+                .zip(&items.probabilities)
+                .map(|((id, label), p)| {
+                    serde_json::json!({ "item": id, "label": label, "probabilities": p })
+                })
+                .collect();
+            json["labeled_prior"] = serde_json::json!(items.labeled_prior);
+        }
+        println!("{json}");
     } else {
+        for ((id, label), p) in items.iter().flat_map(|items| {
+            items
+                .ids
+                .iter()
+                .zip(&items.labels)
+                .zip(&items.probabilities)
+        }) {
+            let p: Vec<String> = p.iter().map(|v| format!("{v:.3}")).collect();
+            println!("item {id}: class {label}, probabilities {}", p.join(" "));
+        }
         for (who, metrics) in [
             ("student", Some(&summary.student)),
             ("teacher", summary.teacher.as_ref()),

@@ -349,6 +349,50 @@ pub fn evaluate_run(
     })
 }
 
+/// A saved run's reported student on its test pool, item by item: what a
+/// comparison across runs that read different items (an image model
+/// reads only the cases with a CT) needs to score them on one set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TestItems {
+    pub ids: Vec<i64>,
+    /// Class index of each item's consensus label.
+    pub labels: Vec<usize>,
+    /// The student's class probabilities for each item.
+    pub probabilities: Vec<Vec<f32>>,
+    /// Class frequencies of the run's labeled pool: the answer of a model
+    /// that cannot read a case (its base rate).
+    pub labeled_prior: Vec<f64>,
+}
+
+/// [`TestItems`] of a saved classification run's reported checkpoint.
+pub fn test_items(
+    root: &Path,
+    run: &str,
+    compute: &ComputeDevice,
+    rasterize: Rasterize,
+) -> Result<TestItems, TrainError> {
+    if super::runs::read_config(root, run)?.method.segments() {
+        return Err(TrainError::Data(format!(
+            "run {run} segments: its test items are label maps, see its Dice"
+        )));
+    }
+    let (loaded, data) = load_with_pools(root, run, compute, rasterize)?;
+    let classes = data.classes.len().max(1);
+    let mut counts = vec![0usize; classes];
+    for label in data.labeled.labels.iter().flatten() {
+        if let Some(count) = counts.get_mut(*label) {
+            *count += 1;
+        }
+    }
+    let total = counts.iter().sum::<usize>().max(1) as f64;
+    Ok(TestItems {
+        ids: data.test.ids.clone(),
+        labels: data.test.labels.iter().map(|l| l.unwrap_or(0)).collect(),
+        probabilities: predict(&loaded.student, &data.test, &compute.device),
+        labeled_prior: counts.iter().map(|&c| c as f64 / total).collect(),
+    })
+}
+
 /// Eye-level test metrics of `model`: its probabilities for the test
 /// photographs (`tested`: item id → probabilities, as the run predicted
 /// them) rolled up to their eyes by `pooling` (the attention pooling fitted

@@ -109,6 +109,30 @@ pub(super) fn train_json(
     serde_json::from_slice(&output.stdout).context("reading loupe train --json")
 }
 
+/// `loupe eval PROJECT --run RUN --device flex --json --items`: a saved
+/// run's reported student on its test pool, item by item.
+pub(super) fn eval_items_json(
+    exe: &Path,
+    project: &Path,
+    run: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let output = Command::new(exe)
+        .arg("eval")
+        .arg(project)
+        .args(["--run", run, "--device", "flex", "--json", "--items"])
+        .stdin(Stdio::null())
+        .output()
+        .context("starting loupe eval")?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        anyhow::bail!(
+            "evaluating run {run} failed: {}",
+            stderr.lines().last().unwrap_or("no message")
+        );
+    }
+    serde_json::from_slice(&output.stdout).context("reading loupe eval --json")
+}
+
 /// Runs `work` on every job, `workers` threads at a time (each takes the
 /// next job when it is free); the results in the jobs' order.
 pub(super) fn in_parallel<J: Sync, O: Send>(

@@ -14,16 +14,18 @@
 //! 4. KDAMM with both teachers, without the unlabeled cases, and with one
 //!    teacher per case (image where a CT exists, tabular otherwise).
 //!
-//! Mean ± sd over seeds of test accuracy and AUC. Image models are scored
-//! on the test cases that have a CT; tabular, multimodal and KDAMM models
-//! on every test case (a case without CT or labs zero-filled and flagged).
+//! Mean ± sd over seeds of test accuracy and AUC, every row on the same
+//! cases twice: on every test case (a model that cannot read a case — an
+//! image model where the CT is missing — answers with its labeled pool's
+//! class frequencies, as a screening programme without the image would)
+//! and on the test cases with a CT (where every model reads the case).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
 
-use super::common::{in_parallel, train_json, within};
+use super::common::{eval_items_json, in_parallel, train_json, within};
 use super::findings::{Findings, Metric, Pairing};
 use super::report::Output;
 use crate::demo::{DemoOptions, DemoTask, write_demo};
@@ -79,17 +81,12 @@ impl Arm {
         }
     }
 
-    /// Which test cases it is scored on.
-    fn scored_on(self) -> &'static str {
-        match self {
-            Arm::Tabular
-            | Arm::Multimodal
-            | Arm::MultimodalAllLabeled
-            | Arm::Kdamm
-            | Arm::KdammLabeledOnly
-            | Arm::KdammTeacherSwitch => "all",
-            _ => "with CT",
-        }
+    /// Whether it reads the CT alone (so cannot answer for a case without one).
+    fn image_only(self) -> bool {
+        matches!(
+            self,
+            Arm::ImageMiddle | Arm::ImageRandom | Arm::Policy | Arm::ImagePolicy
+        )
     }
 }
 
@@ -165,22 +162,154 @@ pub fn fusion_config() -> TrainConfig {
     }
 }
 
-/// What one run reported.
+/// One trained run of the bench and what it reported on its own test pool.
 struct Outcome {
     seed: u64,
     arm: Arm,
+    project: PathBuf,
+    run: String,
     accuracy: f64,
     auc: f64,
 }
 
-fn outcome(seed: u64, arm: Arm, value: &serde_json::Value) -> anyhow::Result<Outcome> {
+fn outcome(
+    seed: u64,
+    arm: Arm,
+    project: &std::path::Path,
+    value: &serde_json::Value,
+) -> anyhow::Result<Outcome> {
     let student = &value["student"];
     Ok(Outcome {
         seed,
         arm,
+        project: project.to_path_buf(),
+        run: run_id(value)?,
         accuracy: student["accuracy"].as_f64().context("no accuracy")?,
         auc: student["auc"].as_f64().context("no AUC")?,
     })
+}
+
+/// A run's student on its test pool, item by item (`loupe eval --items`).
+#[derive(Clone, Debug, Default)]
+struct ItemScores {
+    /// Item id → (label, class probabilities).
+    items: std::collections::BTreeMap<i64, (usize, Vec<f32>)>,
+    /// The answer where the run cannot read a case: its labeled pool's class frequencies.
+    prior: Vec<f32>,
+}
+
+impl ItemScores {
+    fn from_json(value: &serde_json::Value) -> anyhow::Result<Self> {
+        let number = |v: &serde_json::Value| v.as_f64().map(|v| v as f32);
+        let prior: Option<Vec<f32>> = value["labeled_prior"]
+            .as_array()
+            .context("no labeled_prior in loupe eval --items")?
+            .iter()
+            .map(number)
+            .collect();
+        let mut items = std::collections::BTreeMap::new();
+        for item in value["test_items"]
+            .as_array()
+            .context("no test_items in loupe eval --items")?
+        {
+            let id = item["item"].as_i64().context("a test item without an id")?;
+            let label = item["label"]
+                .as_u64()
+                .context("a test item without a label")?;
+            let probabilities: Option<Vec<f32>> = item["probabilities"]
+                .as_array()
+                .context("a test item without probabilities")?
+                .iter()
+                .map(number)
+                .collect();
+            let probabilities = probabilities.context("a probability that is not a number")?;
+            items.insert(id, (label as usize, probabilities));
+        }
+        Ok(Self {
+            items,
+            prior: prior.context("a prior that is not a number")?,
+        })
+    }
+
+    /// Accuracy and AUC on `cases` (item id → label): the run's own
+    /// probabilities where it read the case, its prior elsewhere.
+    fn on(&self, cases: &std::collections::BTreeMap<i64, usize>) -> (f64, f64) {
+        let (truth, probabilities): (Vec<usize>, Vec<Vec<f32>>) = cases
+            .iter()
+            .map(|(id, &label)| {
+                let p = self.items.get(id).map_or(&self.prior, |(_, p)| p);
+                (label, p.clone())
+            })
+            .unzip();
+        let m = crate::train::metrics::evaluate(&probabilities, &truth, self.prior.len());
+        (m.accuracy, m.auc.unwrap_or(f64::NAN))
+    }
+}
+
+/// One row's scores on one seed: on every test case and on those with a CT.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Scores {
+    seed: u64,
+    arm: Arm,
+    accuracy: f64,
+    auc: f64,
+    accuracy_with_ct: f64,
+    auc_with_ct: f64,
+}
+
+/// Every run of a seed scored on the same cases: the union of their test
+/// pools (every test case with a label), and the image models' (the cases
+/// with a CT, which every model reads).
+fn scores_on_shared_cases(seed: u64, runs: &[(Arm, ItemScores)]) -> anyhow::Result<Vec<Scores>> {
+    let mut every_case = std::collections::BTreeMap::new();
+    for (_, scores) in runs {
+        every_case.extend(scores.items.iter().map(|(id, (label, _))| (*id, *label)));
+    }
+    let with_ct: std::collections::BTreeMap<i64, usize> = runs
+        .iter()
+        .find(|(arm, _)| *arm == Arm::ImageMiddle)
+        .context("no middle-slice image run to tell the cases with a CT")?
+        .1
+        .items
+        .iter()
+        .map(|(id, (label, _))| (*id, *label))
+        .collect();
+    Ok(runs
+        .iter()
+        .map(|(arm, scores)| {
+            let (accuracy, auc) = scores.on(&every_case);
+            let (accuracy_with_ct, auc_with_ct) = scores.on(&with_ct);
+            Scores {
+                seed,
+                arm: *arm,
+                accuracy,
+                auc,
+                accuracy_with_ct,
+                auc_with_ct,
+            }
+        })
+        .collect())
+}
+
+/// Every outcome's run scored item by item, then on the seed's shared cases.
+fn rescore(
+    exe: &std::path::Path,
+    outcomes: &[Outcome],
+    jobs: usize,
+) -> anyhow::Result<Vec<Scores>> {
+    let evaluated = in_parallel(outcomes.iter().collect(), jobs, |o: &&Outcome| {
+        eval_items_json(exe, &o.project, &o.run).and_then(|v| ItemScores::from_json(&v))
+    });
+    let mut by_seed: std::collections::BTreeMap<u64, Vec<(Arm, ItemScores)>> = Default::default();
+    for (o, result) in evaluated {
+        let items = result.with_context(|| format!("{}, seed {}", o.arm.name(), o.seed))?;
+        by_seed.entry(o.seed).or_default().push((o.arm, items));
+    }
+    let mut scores = Vec::new();
+    for (seed, runs) in by_seed {
+        scores.extend(scores_on_shared_cases(seed, &runs)?);
+    }
+    Ok(scores)
 }
 
 fn demo(s: &KdammSettings, seed: u64) -> anyhow::Result<PathBuf> {
@@ -241,7 +370,7 @@ pub fn kdamm(s: &KdammSettings, output: &Output) -> anyhow::Result<()> {
         |jobs: Vec<Job>, outcomes: &mut Vec<Outcome>, runs: &mut RunIds| -> anyhow::Result<()> {
             let results = in_parallel(jobs, s.jobs, |(seed, project, arm, config, flags)| {
                 let value = train_json(&exe, project, config, *seed, threads, flags)?;
-                let o = outcome(*seed, *arm, &value)?;
+                let o = outcome(*seed, *arm, project, &value)?;
                 eprintln!(
                     "[{:>5.0} s] seed {seed}: {}: accuracy {:.3}, AUC {:.3}",
                     started.elapsed().as_secs_f64(),
@@ -249,11 +378,11 @@ pub fn kdamm(s: &KdammSettings, output: &Output) -> anyhow::Result<()> {
                     o.accuracy,
                     o.auc
                 );
-                anyhow::Ok((o, run_id(&value)?))
+                anyhow::Ok(o)
             });
             for ((seed, _, arm, _, _), result) in results {
-                let (o, run) = result.with_context(|| format!("{}, seed {seed}", arm.name()))?;
-                runs.insert((seed, arm.name()), run);
+                let o = result.with_context(|| format!("{}, seed {seed}", arm.name()))?;
+                runs.insert((seed, arm.name()), o.run.clone());
                 outcomes.push(o);
             }
             Ok(())
@@ -274,7 +403,8 @@ pub fn kdamm(s: &KdammSettings, output: &Output) -> anyhow::Result<()> {
         let jobs = jobs_of(&projects, &paths, &runs);
         stage(jobs, &mut outcomes, &mut runs)?;
     }
-    let mut findings = findings(s, &outcomes);
+    let scores = rescore(&exe, &outcomes, s.jobs)?;
+    let mut findings = findings(s, &scores);
     findings.wall_seconds = started.elapsed().as_secs_f64();
     output.emit(&findings)
 }
@@ -430,31 +560,29 @@ const COMPARISONS: [(Arm, Arm); 8] = [
     (Arm::ImageMiddle, Arm::ImageRandom),
 ];
 
-/// The arms scored on a set of test cases, named.
-fn scored_on(set: &str) -> String {
-    Arm::ALL
-        .iter()
-        .filter(|a| a.scored_on() == set)
-        .map(|a| a.name())
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-fn findings(s: &KdammSettings, outcomes: &[Outcome]) -> Findings {
+fn findings(s: &KdammSettings, scores: &[Scores]) -> Findings {
     let mut findings = Findings::new(
         "kdamm",
         "Osteoporosis screening on the bone demo: slice policy and KDAMM",
         vec![
-            Metric::compared("auc", "AUC"),
-            Metric::compared("accuracy", "accuracy"),
+            Metric::compared("auc", "AUC, every test case"),
+            Metric::compared("auc_with_ct", "AUC, test cases with a CT"),
+            Metric::compared("accuracy", "accuracy, every test case"),
+            Metric::compared("accuracy_with_ct", "accuracy, test cases with a CT"),
         ],
     );
+    let image_only: Vec<&str> = Arm::ALL
+        .iter()
+        .filter(|a| a.image_only())
+        .map(|a| a.name())
+        .collect();
     findings.setting = format!(
         "Bone demo, {} cases ({} px slices, ~25 % without CT, ~15 % without labs, trabecular HU \
-         spread {} HU about the density's), {} % of training cases labeled; seeds {:?} (demo seed = training seed); image models ResNet width {} on k = {} \
-         slices, {} epochs; policy {} epochs; fusion {} epochs. Image models are scored on the test \
-         cases with a CT ({}), the others on all of them ({}), so a difference across the two sets \
-         mixes models and cases.",
+         spread {} HU about the density's), {} % of training cases labeled; seeds {:?} (demo seed = \
+         training seed); image models ResNet width {} on k = {} slices, {} epochs; policy {} \
+         epochs; fusion {} epochs. Every row is scored on every test case and on the test cases \
+         with a CT; the models that read the CT alone ({}) answer a case without one with their \
+         labeled pool's class frequencies.",
         s.count,
         s.edge,
         s.ct_hu_spread,
@@ -465,8 +593,7 @@ fn findings(s: &KdammSettings, outcomes: &[Outcome]) -> Findings {
         s.image.epochs,
         s.policy.epochs,
         s.fusion.epochs,
-        scored_on("with CT"),
-        scored_on("all"),
+        image_only.join("; "),
     );
     for arm in Arm::ALL {
         findings.arm(arm.name());
@@ -474,8 +601,13 @@ fn findings(s: &KdammSettings, outcomes: &[Outcome]) -> Findings {
     for (arm, baseline) in COMPARISONS {
         findings.compare(arm.name(), baseline.name());
     }
-    for o in outcomes {
-        let values = [("auc", o.auc), ("accuracy", o.accuracy)];
+    for o in scores {
+        let values = [
+            ("auc", o.auc),
+            ("auc_with_ct", o.auc_with_ct),
+            ("accuracy", o.accuracy),
+            ("accuracy_with_ct", o.accuracy_with_ct),
+        ];
         findings.record(o.arm.name(), Pairing::new(o.seed, o.seed), &values);
     }
     findings
@@ -564,4 +696,68 @@ pub fn run(args: &KdammArgs) -> anyhow::Result<()> {
         },
         output,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scores(prior: [f32; 2], items: &[(i64, usize, f32)]) -> ItemScores {
+        ItemScores {
+            items: items
+                .iter()
+                .map(|&(id, label, p1)| (id, (label, vec![1.0 - p1, p1])))
+                .collect(),
+            prior: prior.to_vec(),
+        }
+    }
+
+    #[test]
+    fn every_row_is_scored_on_every_test_case_and_on_those_with_a_ct() {
+        // The image model read cases 1 and 2 (the ones with a CT); the
+        // tabular teacher read all four. By hand: the image model answers
+        // 3 and 4 with its prior (0.4 for class 1), so class 1's scores are
+        // positives {0.8, 0.4} against negatives {0.4, 0.4}: AUC 3/4;
+        // argmax 1 ✓ 2 ✓ 3 ✗ 4 ✓. The tabular teacher: positives {0.7,
+        // 0.4} against {0.1, 0.6}: 3/4; argmax 1 ✓ 2 ✓ 3 ✗ 4 ✗.
+        let image = scores([0.6, 0.4], &[(1, 1, 0.8), (2, 0, 0.4)]);
+        let tabular = scores(
+            [0.5, 0.5],
+            &[(1, 1, 0.7), (2, 0, 0.1), (3, 1, 0.4), (4, 0, 0.6)],
+        );
+        let got = scores_on_shared_cases(7, &[(Arm::Tabular, tabular), (Arm::ImageMiddle, image)])
+            .unwrap();
+        let want = [
+            Scores {
+                seed: 7,
+                arm: Arm::Tabular,
+                accuracy: 0.5,
+                auc: 0.75,
+                accuracy_with_ct: 1.0,
+                auc_with_ct: 1.0,
+            },
+            Scores {
+                seed: 7,
+                arm: Arm::ImageMiddle,
+                accuracy: 0.75,
+                auc: 0.75,
+                accuracy_with_ct: 1.0,
+                auc_with_ct: 1.0,
+            },
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn eval_items_are_read_back_and_a_missing_prior_is_named() {
+        let value = serde_json::json!({
+            "test_items": [{"item": 3, "label": 1, "probabilities": [0.25, 0.75]}],
+            "labeled_prior": [0.5, 0.5],
+        });
+        let read = ItemScores::from_json(&value).unwrap();
+        assert_eq!(read.items[&3], (1, vec![0.25, 0.75]));
+        assert_eq!(read.prior, vec![0.5, 0.5]);
+        let error = ItemScores::from_json(&serde_json::json!({"test_items": []})).unwrap_err();
+        assert!(error.to_string().contains("labeled_prior"), "{error}");
+    }
 }
