@@ -28,6 +28,8 @@ use rayon::prelude::*;
 
 use std::ops::Range;
 
+use super::direct3d;
+
 use super::conv::{
     self, ConvGeometry, ConvShapeError, Matrix, fold_row_add, matmul, unfold_row, valid_range,
 };
@@ -543,7 +545,9 @@ fn check(g: &Conv3dGeometry, x: Option<&[f32]>, w: Option<&[f32]>, dy: Option<&[
 /// returns `N × O × Do × Ho × Wo`.
 pub fn forward(g: &Conv3dGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     check(g, Some(x), Some(w), None);
-    if by_volume(g) {
+    if direct3d::takes_forward(g) {
+        direct3d::forward(g, x, w)
+    } else if by_volume(g) {
         forward_by_volume(g, x, w)
     } else {
         forward_by_taps(g, x, w)
@@ -576,7 +580,9 @@ fn forward_by_taps(g: &Conv3dGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
 /// Input gradient: `dy` is `N × O × Do × Ho × Wo`; returns `N × C × D × H × W`.
 pub fn input_grad(g: &Conv3dGeometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
     check(g, None, Some(w), Some(dy));
-    if by_volume(g) {
+    if direct3d::takes_input_grad(g) {
+        direct3d::input_grad(g, w, dy)
+    } else if by_volume(g) {
         input_grad_by_volume(g, w, dy)
     } else {
         input_grad_by_taps(g, w, dy)
@@ -614,7 +620,9 @@ fn input_grad_by_taps(g: &Conv3dGeometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
 /// Weight gradient: returns `O × C × kd × kh × kw`, summed over the batch.
 pub fn weight_grad(g: &Conv3dGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     check(g, Some(x), None, Some(dy));
-    if by_volume(g) {
+    if direct3d::takes_weight_grad(g) {
+        direct3d::weight_grad(g, x, dy)
+    } else if by_volume(g) {
         weight_grad_by_volume(g, x, dy)
     } else {
         weight_grad_by_taps(g, x, dy)
@@ -871,6 +879,180 @@ mod tests {
                     "case {i}, {way}: dW {through_w} vs {reference}"
                 );
             }
+        }
+    }
+
+    /// The stride-1 cases with what the direct kernels must also handle:
+    /// two blocks of output channels (the second partly filled), rows
+    /// that are not whole blocks, uneven padding, a 1×1×1 kernel.
+    fn direct_cases() -> Vec<Conv3dGeometry> {
+        let g = |x: [usize; 5], w: [usize; 5], p: [(usize, usize); 3]| {
+            Conv3dGeometry::new(&x, &w, [1; 3], p, [1; 3]).unwrap()
+        };
+        let mut cases: Vec<Conv3dGeometry> = cases()
+            .into_iter()
+            .filter(|g| g.stride_d == 1 && g.plane.stride == [1, 1] && g.dilation_d == 1)
+            .filter(|g| g.plane.dilation == [1, 1])
+            .collect();
+        cases.extend([
+            g([2, 3, 4, 5, 11], [10, 3, 3, 3, 3], [(1, 1); 3]),
+            g([1, 2, 5, 6, 9], [3, 2, 3, 2, 3], [(2, 0), (1, 0), (0, 2)]),
+            g([2, 4, 3, 4, 17], [9, 4, 1, 1, 1], [(0, 0); 3]),
+        ]);
+        cases
+    }
+
+    #[test]
+    fn the_direct_kernels_are_the_convolution_and_its_adjoints() {
+        on_one_and_three_threads(|| {
+            for (i, g) in direct_cases().into_iter().enumerate() {
+                let x = values(g.in_shape().iter().product(), 3 + i as u64);
+                let w = values(g.kernel_shape().iter().product(), 30 + i as u64);
+                let dy = values(g.out_shape().iter().product(), 300 + i as u64);
+                let y = naive(&g, &x, &w);
+                let fast = direct3d::forward(&g, &x, &w);
+                assert_eq!(fast.len(), y.len(), "case {i}");
+                for (a, b) in fast.iter().zip(&y) {
+                    assert!((a - b).abs() < 1e-4, "case {i}: {a} vs {b}");
+                }
+                let reference = dot(&dy, &y);
+                let tolerance = 1e-4 * reference.abs().max(1.0);
+                let through_w = dot(&direct3d::weight_grad(&g, &x, &dy), &w);
+                assert!(
+                    (through_w - reference).abs() < tolerance,
+                    "case {i}: dW {through_w} vs {reference}"
+                );
+                if direct3d::takes_input_grad(&g) {
+                    let dx = direct3d::input_grad(&g, &w, &dy);
+                    assert_eq!(dx.len(), x.len(), "case {i}");
+                    let through_x = dot(&dx, &x);
+                    assert!(
+                        (through_x - reference).abs() < tolerance,
+                        "case {i}: dX {through_x} vs {reference}"
+                    );
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn the_direct_kernels_take_unit_steps_and_few_channels() {
+        let g = |c: usize, o: usize, edge: usize, stride: usize, padding: (usize, usize)| {
+            Conv3dGeometry::new(
+                &[1, c, 8, edge, edge],
+                &[o, c, 3, 3, 3],
+                [stride; 3],
+                [padding; 3],
+                [1; 3],
+            )
+            .unwrap()
+        };
+        if !direct3d::takes_forward(&g(4, 8, 16, 1, (1, 1))) {
+            eprintln!("this CPU has no FMA: the direct kernels are never taken");
+            return;
+        }
+        assert!(direct3d::takes_forward(&g(4, 32, 4, 1, (1, 1))));
+        assert!(
+            !direct3d::takes_forward(&g(4, 33, 16, 1, (1, 1))),
+            "33 channels"
+        );
+        assert!(
+            !direct3d::takes_forward(&g(4, 8, 16, 2, (1, 1))),
+            "stride 2"
+        );
+        assert!(direct3d::takes_input_grad(&g(64, 8, 4, 1, (1, 1))));
+        assert!(!direct3d::takes_input_grad(&g(65, 8, 4, 1, (1, 1))));
+        // Padding 3 on a 3-wide kernel: the gradient would need −1.
+        assert!(!direct3d::takes_input_grad(&g(4, 8, 16, 1, (3, 3))));
+        assert!(
+            direct3d::takes_weight_grad(&g(4, 16, 16, 1, (1, 1))),
+            "16 × 16 planes"
+        );
+        assert!(
+            !direct3d::takes_weight_grad(&g(4, 16, 10, 1, (1, 1))),
+            "10 × 10 planes"
+        );
+        assert!(
+            !direct3d::takes_weight_grad(&g(4, 17, 16, 1, (1, 1))),
+            "17 channels"
+        );
+    }
+
+    /// Not a check: GFLOP/s of each way on the 3-D networks' stride-1
+    /// layers (`cargo test --lib time_the_ways -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn time_the_ways() {
+        let shapes = [
+            ([4, 4, 32, 32, 32], 8),
+            ([4, 8, 32, 32, 32], 8),
+            ([4, 16, 32, 32, 32], 8),
+            ([4, 8, 16, 16, 16], 16),
+            ([4, 16, 16, 16, 16], 16),
+            ([4, 32, 16, 16, 16], 16),
+            ([16, 8, 20, 20, 20], 8),
+            ([16, 8, 10, 10, 10], 16),
+            ([16, 16, 10, 10, 10], 16),
+            ([16, 16, 10, 10, 10], 32),
+            ([16, 32, 5, 5, 5], 32),
+            ([4, 16, 16, 16, 16], 32),
+            ([4, 32, 8, 8, 8], 32),
+            ([4, 64, 8, 8, 8], 32),
+            ([4, 32, 8, 8, 8], 64),
+        ];
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        for (x_shape, o) in shapes {
+            let g = Conv3dGeometry::new(
+                &x_shape,
+                &[o, x_shape[1], 3, 3, 3],
+                [1; 3],
+                [(1, 1); 3],
+                [1; 3],
+            )
+            .unwrap();
+            let x = values(g.in_shape().iter().product(), 1);
+            let w = values(g.kernel_shape().iter().product(), 2);
+            let dy = values(g.out_shape().iter().product(), 3);
+            let best = |f: &(dyn Fn() + Sync)| {
+                (0..5)
+                    .map(|_| {
+                        let t = std::time::Instant::now();
+                        one.install(f);
+                        t.elapsed().as_secs_f64()
+                    })
+                    .fold(f64::INFINITY, f64::min)
+            };
+            let gf = |s: f64| 2.0 * g.flops() / s / 1e9;
+            let old: [fn(&Conv3dGeometry, &[f32], &[f32]) -> Vec<f32>; 3] = if by_volume(&g) {
+                [
+                    forward_by_volume,
+                    input_grad_by_volume,
+                    weight_grad_by_volume,
+                ]
+            } else {
+                [forward_by_taps, input_grad_by_taps, weight_grad_by_taps]
+            };
+            let row = [
+                best(&|| drop(old[0](&g, &x, &w))),
+                best(&|| drop(direct3d::forward(&g, &x, &w))),
+                best(&|| drop(old[1](&g, &w, &dy))),
+                best(&|| drop(direct3d::input_grad(&g, &w, &dy))),
+                best(&|| drop(old[2](&g, &x, &dy))),
+                best(&|| drop(direct3d::weight_grad(&g, &x, &dy))),
+            ];
+            eprintln!(
+                "{x_shape:?} -> {o}: fwd {:.0} vs direct {:.0}, dx {:.0} vs {:.0}, dw {:.0} vs {:.0} GFLOP/s ({:.1} ms fwd old)",
+                gf(row[0]),
+                gf(row[1]),
+                gf(row[2]),
+                gf(row[3]),
+                gf(row[4]),
+                gf(row[5]),
+                row[0] * 1e3
+            );
         }
     }
 

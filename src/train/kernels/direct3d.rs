@@ -1,0 +1,549 @@
+//! Direct (unfold-free) 3-D convolution at stride 1 and dilation 1 for few
+//! output channels, forward and both gradients, on plain `f32` slices in
+//! NCDHW order.
+//!
+//! Why: a product of unfolded taps with eight output rows (the 3-D U-Net's
+//! first level, 4/8/16 → 8 channels at 32³) fills half of gemm's tiles and
+//! copies `kh · kw` times its input per tap; measured at 37–73 GFLOP/s
+//! against 80–117 for the wider layers (`loupe bench training --networks
+//! unet3d`, docs/benchmarks.md), and ≈ 60 % of that step's convolution
+//! time. Here the input is copied once into a zero-padded volume, and each
+//! block of 8 output voxels along a row × 8 output channels is summed in
+//! registers over every tap `(c, kz, ky, kx)`: per tap one vector of 8
+//! weights (one per output channel) and 8 input values, 8 fused
+//! multiply-adds — no unfolding, no product call.
+//!
+//! - forward: `Y[o, z, y, x] = Σ W[o, c, a, b, e] · Xp[c, z + a, y + b, x + e]`
+//! - input gradient: the same sum over `dY` (padded by `k − 1 − pad`) with
+//!   the kernel flipped and its channels swapped
+//! - weight gradient: `dW[o, c, a, b, e] = Σ dY[o, z, y, x] · Xp[c, z + a, y + b, x + e]`,
+//!   each thread summing its share of slices into its own `dW`.
+//!
+//! Taken only where the CPU has fused multiply-add (x86-64 with AVX2 and
+//! FMA, asked at run time; aarch64 always): without it `f32::mul_add` is a
+//! library call and the tap products of `conv3d` are faster.
+
+use rayon::prelude::*;
+
+use super::conv3d::Conv3dGeometry;
+
+/// Output channels per block: one 256-bit vector of `f32`.
+const LANES: usize = 8;
+/// Output voxels along a row per block: 8 accumulator vectors, with the
+/// weights and one broadcast input 10 of the 16 AVX2 registers.
+const ROW_BLOCK: usize = 8;
+/// Where the direct kernels beat the products of `conv3d`, measured on
+/// the 3-D networks' layers (one thread, two-core AMD EPYC, `cargo test
+/// --lib time_the_ways -- --ignored --nocapture`): the forward pass up to
+/// 32 output channels (at 64 a tie); the input gradient up to 64 input
+/// channels (its output channels: 74 against 22 GFLOP/s at 64 → 32 on
+/// 8³); the weight gradient, whose sums go through memory tap by tap,
+/// only up to 16 output channels on planes of 16 × 16 and more (on 10³
+/// it lost, 44 against 59).
+pub const MAX_OUT_CHANNELS_FORWARD: usize = 32;
+pub const MAX_IN_CHANNELS_INPUT_GRAD: usize = 64;
+pub const MAX_OUT_CHANNELS_WEIGHT_GRAD: usize = 16;
+pub const MIN_PLANE_WEIGHT_GRAD: usize = 256;
+
+/// Whether this CPU has the fused multiply-add the kernel is written for.
+fn fma_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        true
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
+    }
+}
+
+/// A stride-1, dilation-1 convolution of a zero-padded input, sizes only:
+/// output `(z, y, x)` reads padded input `(z + a, y + b, x + e)`, which is
+/// input voxel `(z + a − pad_z, …)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Direct {
+    batch: usize,
+    in_channels: usize,
+    out_channels: usize,
+    in_dims: [usize; 3],
+    kernel: [usize; 3],
+    pad_begin: [usize; 3],
+    out_dims: [usize; 3],
+}
+
+impl Direct {
+    /// The padded input's `[D, H, W]`: every row a whole number of blocks
+    /// wide, so a block never reads past its row's end.
+    fn padded(&self) -> [usize; 3] {
+        let [od, oh, ow] = self.out_dims;
+        let [kd, kh, kw] = self.kernel;
+        [
+            od + kd - 1,
+            oh + kh - 1,
+            ow.div_ceil(ROW_BLOCK) * ROW_BLOCK + kw - 1,
+        ]
+    }
+
+    fn padded_len(&self) -> usize {
+        self.padded().iter().product()
+    }
+
+    /// Taps per output channel: `C · kd · kh · kw`.
+    fn taps(&self) -> usize {
+        self.in_channels * self.kernel.iter().product::<usize>()
+    }
+
+    fn out_plane(&self) -> usize {
+        self.out_dims[1] * self.out_dims[2]
+    }
+
+    fn blocks(&self) -> usize {
+        self.out_channels.div_ceil(LANES)
+    }
+
+    /// Where each tap reads in a padded volume, from an output voxel's own
+    /// position, in the kernel's order `(c, a, b, e)`.
+    fn offsets(&self) -> Vec<usize> {
+        let [pd, ph, pw] = self.padded();
+        let [kd, kh, kw] = self.kernel;
+        let mut offsets = Vec::with_capacity(self.taps());
+        for c in 0..self.in_channels {
+            for a in 0..kd {
+                for b in 0..kh {
+                    for e in 0..kw {
+                        offsets.push(((c * pd + a) * ph + b) * pw + e);
+                    }
+                }
+            }
+        }
+        offsets
+    }
+
+    /// `x` (`[N, C, D, H, W]`) copied into zero-padded volumes.
+    fn pad(&self, x: &[f32]) -> Vec<f32> {
+        let [pd, ph, pw] = self.padded();
+        let [d_, h_, w_] = self.in_dims;
+        let [bz, by, bx] = self.pad_begin;
+        let mut padded = vec![0.0f32; self.batch * self.in_channels * self.padded_len()];
+        if padded.is_empty() {
+            return padded;
+        }
+        // Input columns that land inside the padded row.
+        let columns = w_.min(pw.saturating_sub(bx));
+        padded
+            .par_chunks_mut(self.padded_len())
+            .enumerate()
+            .for_each(|(volume, to)| {
+                let from = &x[volume * d_ * h_ * w_..][..d_ * h_ * w_];
+                for d in 0..d_.min(pd.saturating_sub(bz)) {
+                    for h in 0..h_.min(ph.saturating_sub(by)) {
+                        to[((bz + d) * ph + by + h) * pw + bx..][..columns]
+                            .copy_from_slice(&from[(d * h_ + h) * w_..][..columns]);
+                    }
+                }
+            });
+        padded
+    }
+
+    /// The kernel `[O, C, kd, kh, kw]` as `[block, tap, lane]`: for each
+    /// tap, the weights of the block's 8 output channels (0 past `O`).
+    fn pack_kernel(&self, w: &[f32]) -> Vec<[f32; LANES]> {
+        let taps = self.taps();
+        let mut packed = vec![[0.0f32; LANES]; self.blocks() * taps];
+        for o in 0..self.out_channels {
+            for t in 0..taps {
+                packed[(o / LANES) * taps + t][o % LANES] = w[o * taps + t];
+            }
+        }
+        packed
+    }
+}
+
+/// The sum of one block over every tap: 8 output voxels along a row (from
+/// padded position `base`) × 8 output channels, `[voxel][channel]`.
+#[inline(always)]
+fn block(
+    padded: &[f32],
+    base: usize,
+    offsets: &[usize],
+    weights: &[[f32; LANES]],
+) -> [[f32; LANES]; ROW_BLOCK] {
+    let mut sum = [[0.0f32; LANES]; ROW_BLOCK];
+    for (&offset, tap) in offsets.iter().zip(weights) {
+        let inputs = &padded[base + offset..base + offset + ROW_BLOCK];
+        for (row, &input) in sum.iter_mut().zip(inputs) {
+            for (s, &w) in row.iter_mut().zip(tap) {
+                *s = input.mul_add(w, *s);
+            }
+        }
+    }
+    sum
+}
+
+/// [`block`] in AVX2 registers: one vector of 8 weights per tap, each of
+/// the 8 inputs broadcast and multiplied into its voxel's accumulator.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn block_avx2(
+    padded: &[f32],
+    base: usize,
+    offsets: &[usize],
+    weights: &[[f32; LANES]],
+) -> [[f32; LANES]; ROW_BLOCK] {
+    use std::arch::x86_64::{
+        _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+    };
+    let mut sum = [_mm256_setzero_ps(); ROW_BLOCK];
+    for (&offset, tap) in offsets.iter().zip(weights) {
+        let inputs = &padded[base + offset..base + offset + ROW_BLOCK];
+        // SAFETY: `tap` is 8 floats, one 256-bit load.
+        let w = unsafe { _mm256_loadu_ps(tap.as_ptr()) };
+        for (s, &input) in sum.iter_mut().zip(inputs) {
+            *s = _mm256_fmadd_ps(_mm256_set1_ps(input), w, *s);
+        }
+    }
+    let mut out = [[0.0f32; LANES]; ROW_BLOCK];
+    for (to, s) in out.iter_mut().zip(sum) {
+        // SAFETY: `to` is 8 floats, one 256-bit store.
+        unsafe { _mm256_storeu_ps(to.as_mut_ptr(), s) };
+    }
+    out
+}
+
+/// Output slice `z` of volume `n`, every channel: `out` is `[O, Ho, Wo]`;
+/// `block` sums one block (the portable [`block`] or its AVX2 twin).
+#[inline(always)]
+fn forward_slice(
+    p: &Direct,
+    padded: &[f32],
+    packed: &[[f32; LANES]],
+    offsets: &[usize],
+    (n, z): (usize, usize),
+    out: &mut [f32],
+    block: impl Fn(&[f32], usize, &[usize], &[[f32; LANES]]) -> [[f32; LANES]; ROW_BLOCK],
+) {
+    let [_, ph, pw] = p.padded();
+    let [_, oh, ow] = p.out_dims;
+    let taps = p.taps();
+    let volume = n * p.in_channels * p.padded_len();
+    for block_index in 0..p.blocks() {
+        let weights = &packed[block_index * taps..][..taps];
+        let channels = (p.out_channels - block_index * LANES).min(LANES);
+        for y in 0..oh {
+            for x0 in (0..ow).step_by(ROW_BLOCK) {
+                let base = volume + (z * ph + y) * pw + x0;
+                let sum = block(padded, base, offsets, weights);
+                let voxels = (ow - x0).min(ROW_BLOCK);
+                for c in 0..channels {
+                    let row = &mut out[((block_index * LANES + c) * oh + y) * ow + x0..];
+                    for (j, to) in row[..voxels].iter_mut().enumerate() {
+                        *to = sum[j][c];
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn forward_slice_fma(
+    p: &Direct,
+    padded: &[f32],
+    packed: &[[f32; LANES]],
+    offsets: &[usize],
+    at: (usize, usize),
+    out: &mut [f32],
+) {
+    forward_slice(p, padded, packed, offsets, at, out, |x, base, o, w| {
+        // SAFETY: only reached from a function that requires AVX2 and FMA.
+        unsafe { block_avx2(x, base, o, w) }
+    });
+}
+
+/// `[N, Do, O, Ho, Wo]`: the convolution of `x` by `w`, slice by slice over the threads.
+fn run(p: &Direct, x: &[f32], w: &[f32]) -> Vec<f32> {
+    let padded = p.pad(x);
+    let packed = p.pack_kernel(w);
+    let offsets = p.offsets();
+    let slice_len = p.out_channels * p.out_plane();
+    let mut out = vec![0.0f32; p.batch * p.out_dims[0] * slice_len];
+    if slice_len == 0 {
+        return out;
+    }
+    let fma = fma_available();
+    out.par_chunks_mut(slice_len)
+        .enumerate()
+        .for_each(|(pair, slice)| {
+            let at = (pair / p.out_dims[0], pair % p.out_dims[0]);
+            #[cfg(target_arch = "x86_64")]
+            if fma {
+                // SAFETY: the CPU reported AVX2 and FMA (`fma_available`).
+                unsafe { forward_slice_fma(p, &padded, &packed, &offsets, at, slice) };
+                return;
+            }
+            let _ = fma;
+            forward_slice(p, &padded, &packed, &offsets, at, slice, block);
+        });
+    out
+}
+
+/// `[N, A, B, P]` → `[N, B, A, P]`.
+fn swap_axes(values: &[f32], a: usize, b: usize, inner: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; values.len()];
+    let volume = a * b * inner;
+    if volume == 0 {
+        return out;
+    }
+    out.par_chunks_mut(volume)
+        .zip(values.par_chunks(volume))
+        .for_each(|(to, from)| {
+            for i in 0..a {
+                for j in 0..b {
+                    to[(j * a + i) * inner..][..inner]
+                        .copy_from_slice(&from[(i * b + j) * inner..][..inner]);
+                }
+            }
+        });
+    out
+}
+
+fn forward_problem(g: &Conv3dGeometry) -> Direct {
+    Direct {
+        batch: g.batch,
+        in_channels: g.in_channels,
+        out_channels: g.out_channels,
+        in_dims: [g.in_d, g.plane.in_h, g.plane.in_w],
+        kernel: [g.kernel_d, g.plane.kernel_h, g.plane.kernel_w],
+        pad_begin: [g.pad_d, g.plane.pad_begin[0], g.plane.pad_begin[1]],
+        out_dims: [g.out_d, g.plane.out_h, g.plane.out_w],
+    }
+}
+
+/// Stride and dilation 1 on every axis, on a CPU with FMA.
+fn unit_steps(g: &Conv3dGeometry) -> bool {
+    g.stride_d == 1
+        && g.dilation_d == 1
+        && g.plane.stride == [1, 1]
+        && g.plane.dilation == [1, 1]
+        && fma_available()
+}
+
+/// Whether the forward pass goes direct.
+pub fn takes_forward(g: &Conv3dGeometry) -> bool {
+    unit_steps(g) && g.out_channels <= MAX_OUT_CHANNELS_FORWARD
+}
+
+/// Whether the weight gradient goes direct.
+pub fn takes_weight_grad(g: &Conv3dGeometry) -> bool {
+    unit_steps(g)
+        && g.out_channels <= MAX_OUT_CHANNELS_WEIGHT_GRAD
+        && g.plane.out_pixels() >= MIN_PLANE_WEIGHT_GRAD
+}
+
+/// Whether the input gradient goes direct: its output channels are the
+/// input's, and its padding `k − 1 − pad` must not be negative at either end.
+pub fn takes_input_grad(g: &Conv3dGeometry) -> bool {
+    let p = forward_problem(g);
+    unit_steps(g)
+        && g.in_channels <= MAX_IN_CHANNELS_INPUT_GRAD
+        && (0..3).all(|axis| {
+            let end_pad = (p.out_dims[axis] + p.kernel[axis] - 1)
+                .checked_sub(p.in_dims[axis] + p.pad_begin[axis]);
+            p.pad_begin[axis] < p.kernel[axis] && end_pad.is_some_and(|e| e < p.kernel[axis])
+        })
+}
+
+/// Forward pass: `x` `N × C × D × H × W`, `w` `O × C × kd × kh × kw`;
+/// returns `N × O × Do × Ho × Wo`.
+pub fn forward(g: &Conv3dGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+    let p = forward_problem(g);
+    let by_slice = run(&p, x, w);
+    swap_axes(&by_slice, g.out_d, g.out_channels, p.out_plane())
+}
+
+/// Input gradient: `dy` `N × O × Do × Ho × Wo`; returns `N × C × D × H × W`.
+pub fn input_grad(g: &Conv3dGeometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
+    let f = forward_problem(g);
+    let [kd, kh, kw] = f.kernel;
+    let p = Direct {
+        batch: g.batch,
+        in_channels: g.out_channels,
+        out_channels: g.in_channels,
+        in_dims: f.out_dims,
+        kernel: f.kernel,
+        pad_begin: [0, 1, 2].map(|axis| f.kernel[axis] - 1 - f.pad_begin[axis]),
+        out_dims: f.in_dims,
+    };
+    // `[C, O, kd, kh, kw]`, flipped along every axis.
+    let taps = kd * kh * kw;
+    let mut flipped = vec![0.0f32; w.len()];
+    for o in 0..g.out_channels {
+        for c in 0..g.in_channels {
+            let from = &w[(o * g.in_channels + c) * taps..][..taps];
+            let to = &mut flipped[(c * g.out_channels + o) * taps..][..taps];
+            for (t, v) in to.iter_mut().enumerate() {
+                *v = from[taps - 1 - t];
+            }
+        }
+    }
+    let by_slice = run(&p, dy, &flipped);
+    swap_axes(&by_slice, g.in_d, g.in_channels, p.out_plane())
+}
+
+/// Adds slice `z` of volume `n`'s share of the weight gradient into
+/// `sums` (`[block, tap, lane]`); `taps_of_block` adds one block's (the
+/// portable [`taps_of_block`] or its AVX2 twin).
+#[inline(always)]
+fn weight_grad_slice(
+    p: &Direct,
+    padded: &[f32],
+    dy: &[f32],
+    offsets: &[usize],
+    (n, z): (usize, usize),
+    sums: &mut [[f32; LANES]],
+    taps_of_block: impl Fn(&[f32], usize, &[usize], &[[f32; LANES]; ROW_BLOCK], &mut [[f32; LANES]]),
+) {
+    let [_, ph, pw] = p.padded();
+    let [od, oh, ow] = p.out_dims;
+    let taps = p.taps();
+    let volume = n * p.in_channels * p.padded_len();
+    for block_index in 0..p.blocks() {
+        let sums = &mut sums[block_index * taps..][..taps];
+        let channels = (p.out_channels - block_index * LANES).min(LANES);
+        for y in 0..oh {
+            for x0 in (0..ow).step_by(ROW_BLOCK) {
+                // The block's output gradient, `[voxel][channel]`; 0 past the row's end.
+                let mut grads = [[0.0f32; LANES]; ROW_BLOCK];
+                for c in 0..channels {
+                    let o = block_index * LANES + c;
+                    let row = &dy[(((n * p.out_channels + o) * od + z) * oh + y) * ow + x0..];
+                    for (j, &g) in row[..(ow - x0).min(ROW_BLOCK)].iter().enumerate() {
+                        grads[j][c] = g;
+                    }
+                }
+                let base = volume + (z * ph + y) * pw + x0;
+                taps_of_block(padded, base, offsets, &grads, sums);
+            }
+        }
+    }
+}
+
+/// Adds one block's products into every tap's sum: `sums[t] += Σ_j
+/// input(t, j) · grads[j]` (the portable half of [`weight_grad_slice`]).
+#[inline(always)]
+fn taps_of_block(
+    padded: &[f32],
+    base: usize,
+    offsets: &[usize],
+    grads: &[[f32; LANES]; ROW_BLOCK],
+    sums: &mut [[f32; LANES]],
+) {
+    for (&offset, sum) in offsets.iter().zip(sums.iter_mut()) {
+        let inputs = &padded[base + offset..base + offset + ROW_BLOCK];
+        for (grad, &input) in grads.iter().zip(inputs) {
+            for (s, &g) in sum.iter_mut().zip(grad) {
+                *s = input.mul_add(g, *s);
+            }
+        }
+    }
+}
+
+/// [`taps_of_block`] in AVX2 registers: the block's 8 gradient vectors
+/// stay in registers, each tap's sum is loaded, takes 8 fused
+/// multiply-adds and is stored.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn taps_of_block_avx2(
+    padded: &[f32],
+    base: usize,
+    offsets: &[usize],
+    grads: &[[f32; LANES]; ROW_BLOCK],
+    sums: &mut [[f32; LANES]],
+) {
+    use std::arch::x86_64::{_mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_storeu_ps};
+    // SAFETY: each row of `grads` is 8 floats, one 256-bit load.
+    let grads = grads.map(|row| unsafe { _mm256_loadu_ps(row.as_ptr()) });
+    for (&offset, sum) in offsets.iter().zip(sums.iter_mut()) {
+        let inputs = &padded[base + offset..base + offset + ROW_BLOCK];
+        // SAFETY: `sum` is 8 floats, one 256-bit load and store.
+        let mut s = unsafe { _mm256_loadu_ps(sum.as_ptr()) };
+        for (&grad, &input) in grads.iter().zip(inputs) {
+            s = _mm256_fmadd_ps(_mm256_set1_ps(input), grad, s);
+        }
+        unsafe { _mm256_storeu_ps(sum.as_mut_ptr(), s) };
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn weight_grad_slice_fma(
+    p: &Direct,
+    padded: &[f32],
+    dy: &[f32],
+    offsets: &[usize],
+    at: (usize, usize),
+    sums: &mut [[f32; LANES]],
+) {
+    weight_grad_slice(p, padded, dy, offsets, at, sums, |x, base, o, g, sums| {
+        // SAFETY: only reached from a function that requires AVX2 and FMA.
+        unsafe { taps_of_block_avx2(x, base, o, g, sums) }
+    });
+}
+
+/// Weight gradient: returns `O × C × kd × kh × kw`, summed over the batch.
+pub fn weight_grad(g: &Conv3dGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let p = forward_problem(g);
+    let padded = p.pad(x);
+    let offsets = p.offsets();
+    let taps = p.taps();
+    let slices = p.batch * p.out_dims[0];
+    let fma = fma_available();
+    let sums = (0..slices)
+        .into_par_iter()
+        .fold(
+            || vec![[0.0f32; LANES]; p.blocks() * taps],
+            |mut sums, pair| {
+                let at = (pair / p.out_dims[0], pair % p.out_dims[0]);
+                #[cfg(target_arch = "x86_64")]
+                if fma {
+                    // SAFETY: the CPU reported AVX2 and FMA (`fma_available`).
+                    unsafe { weight_grad_slice_fma(&p, &padded, dy, &offsets, at, &mut sums) };
+                    return sums;
+                }
+                let _ = fma;
+                weight_grad_slice(&p, &padded, dy, &offsets, at, &mut sums, taps_of_block);
+                sums
+            },
+        )
+        .reduce(
+            || vec![[0.0f32; LANES]; p.blocks() * taps],
+            |mut a, b| {
+                for (x, y) in a.iter_mut().zip(&b) {
+                    for (s, v) in x.iter_mut().zip(y) {
+                        *s += v;
+                    }
+                }
+                a
+            },
+        );
+    let mut dw = vec![0.0f32; p.out_channels * taps];
+    for (o, row) in dw.chunks_mut(taps.max(1)).enumerate() {
+        for (t, v) in row.iter_mut().enumerate() {
+            *v = sums[(o / LANES) * taps + t][o % LANES];
+        }
+    }
+    dw
+}
