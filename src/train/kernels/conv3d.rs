@@ -891,9 +891,23 @@ mod tests {
         };
         let mut cases: Vec<Conv3dGeometry> = cases()
             .into_iter()
-            .filter(|g| g.stride_d == 1 && g.plane.stride == [1, 1] && g.dilation_d == 1)
-            .filter(|g| g.plane.dilation == [1, 1])
+            .filter(|g| g.dilation_d == 1 && g.plane.dilation == [1, 1])
             .collect();
+        // Stride 2 on two axes of three, an odd row that is not whole blocks.
+        cases.push(
+            Conv3dGeometry::new(
+                &[2, 3, 7, 6, 19],
+                &[9, 3, 3, 3, 3],
+                [2, 1, 2],
+                [(1, 1); 3],
+                [1; 3],
+            )
+            .unwrap(),
+        );
+        assert!(
+            cases.iter().any(|g| g.stride_d == 2),
+            "strided cases are checked"
+        );
         cases.extend([
             g([2, 3, 4, 5, 11], [10, 3, 3, 3, 3], [(1, 1); 3]),
             g([1, 2, 5, 6, 9], [3, 2, 3, 2, 3], [(2, 0), (1, 0), (0, 2)]),
@@ -956,9 +970,14 @@ mod tests {
             !direct3d::takes_forward(&g(4, 33, 16, 1, (1, 1))),
             "33 channels"
         );
+        assert!(direct3d::takes_forward(&g(4, 8, 16, 2, (1, 1))), "stride 2");
         assert!(
-            !direct3d::takes_forward(&g(4, 8, 16, 2, (1, 1))),
-            "stride 2"
+            !direct3d::takes_forward(&g(4, 8, 16, 3, (1, 1))),
+            "stride 3"
+        );
+        assert!(
+            !direct3d::takes_input_grad(&g(4, 8, 16, 2, (1, 1))),
+            "a strided input gradient"
         );
         assert!(direct3d::takes_input_grad(&g(64, 8, 4, 1, (1, 1))));
         assert!(!direct3d::takes_input_grad(&g(65, 8, 4, 1, (1, 1))));
@@ -1000,16 +1019,25 @@ mod tests {
             ([4, 64, 8, 8, 8], 32),
             ([4, 32, 8, 8, 8], 64),
         ];
+        // The 3-D teacher's stride-2 stem, block entries and projection.
+        let strided = [
+            ([16, 1, 40, 40, 40], 8, 3),
+            ([16, 8, 20, 20, 20], 16, 3),
+            ([16, 16, 10, 10, 10], 32, 3),
+            ([16, 8, 20, 20, 20], 16, 1),
+        ];
         let one = rayon::ThreadPoolBuilder::new()
             .num_threads(1)
             .build()
             .unwrap();
-        for (x_shape, o) in shapes {
+        let unit = shapes.iter().map(|&(x, o)| (x, o, 3, 1));
+        for (x_shape, o, k, stride) in unit.chain(strided.iter().map(|&(x, o, k)| (x, o, k, 2))) {
+            let pad = (k / 2, k / 2);
             let g = Conv3dGeometry::new(
                 &x_shape,
-                &[o, x_shape[1], 3, 3, 3],
-                [1; 3],
-                [(1, 1); 3],
+                &[o, x_shape[1], k, k, k],
+                [stride; 3],
+                [pad; 3],
                 [1; 3],
             )
             .unwrap();
@@ -1039,12 +1067,83 @@ mod tests {
                 best(&|| drop(old[0](&g, &x, &w))),
                 best(&|| drop(direct3d::forward(&g, &x, &w))),
                 best(&|| drop(old[1](&g, &w, &dy))),
-                best(&|| drop(direct3d::input_grad(&g, &w, &dy))),
+                if stride == 1 {
+                    best(&|| drop(direct3d::input_grad(&g, &w, &dy)))
+                } else {
+                    f64::NAN
+                },
                 best(&|| drop(old[2](&g, &x, &dy))),
                 best(&|| drop(direct3d::weight_grad(&g, &x, &dy))),
             ];
             eprintln!(
-                "{x_shape:?} -> {o}: fwd {:.0} vs direct {:.0}, dx {:.0} vs {:.0}, dw {:.0} vs {:.0} GFLOP/s ({:.1} ms fwd old)",
+                "{x_shape:?} -> {o} (k {k}, stride {stride}): fwd {:.0} vs direct {:.0}, dx {:.0} vs {:.0}, dw {:.0} vs {:.0} GFLOP/s ({:.1} ms fwd old)",
+                gf(row[0]),
+                gf(row[1]),
+                gf(row[2]),
+                gf(row[3]),
+                gf(row[4]),
+                gf(row[5]),
+                row[0] * 1e3
+            );
+        }
+    }
+
+    /// Not a check: GFLOP/s of the 2-D kernels against the direct ones on
+    /// 2-D layers taken as one-slice volumes (`cargo test --lib
+    /// time_2d_as_volumes -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn time_2d_as_volumes() {
+        let shapes = [
+            ([16, 8, 16, 16], 8),
+            ([16, 16, 8, 8], 16),
+            ([16, 32, 4, 4], 32),
+            ([16, 4, 64, 64], 8),
+            ([16, 8, 64, 64], 8),
+            ([16, 16, 64, 64], 8),
+            ([16, 8, 32, 32], 16),
+            ([16, 16, 32, 32], 16),
+            ([16, 32, 16, 16], 32),
+        ];
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        for (x_shape, o) in shapes {
+            let [n, c, h, w_] = x_shape;
+            let g2 =
+                ConvGeometry::new(&x_shape, &[o, c, 3, 3], [1, 1], [(1, 1); 2], [1, 1]).unwrap();
+            let g = Conv3dGeometry::new(
+                &[n, c, 1, h, w_],
+                &[o, c, 1, 3, 3],
+                [1; 3],
+                [(0, 0), (1, 1), (1, 1)],
+                [1; 3],
+            )
+            .unwrap();
+            let x = values(g.in_shape().iter().product(), 1);
+            let w = values(g.kernel_shape().iter().product(), 2);
+            let dy = values(g.out_shape().iter().product(), 3);
+            let best = |f: &(dyn Fn() + Sync)| {
+                (0..5)
+                    .map(|_| {
+                        let t = std::time::Instant::now();
+                        one.install(f);
+                        t.elapsed().as_secs_f64()
+                    })
+                    .fold(f64::INFINITY, f64::min)
+            };
+            let gf = |s: f64| 2.0 * g.flops() / s / 1e9;
+            let row = [
+                best(&|| drop(conv::forward(&g2, &x, &w))),
+                best(&|| drop(direct3d::forward(&g, &x, &w))),
+                best(&|| drop(conv::input_grad(&g2, &w, &dy))),
+                best(&|| drop(direct3d::input_grad(&g, &w, &dy))),
+                best(&|| drop(conv::weight_grad(&g2, &x, &dy))),
+                best(&|| drop(direct3d::weight_grad(&g, &x, &dy))),
+            ];
+            eprintln!(
+                "{x_shape:?} -> {o}: fwd {:.0} vs direct {:.0}, dx {:.0} vs {:.0}, dw {:.0} vs {:.0} GFLOP/s ({:.2} ms fwd 2-D)",
                 gf(row[0]),
                 gf(row[1]),
                 gf(row[2]),

@@ -61,9 +61,9 @@ fn fma_available() -> bool {
     }
 }
 
-/// A stride-1, dilation-1 convolution of a zero-padded input, sizes only:
-/// output `(z, y, x)` reads padded input `(z + a, y + b, x + e)`, which is
-/// input voxel `(z + a − pad_z, …)`.
+/// A dilation-1 convolution of a zero-padded input, sizes only: output
+/// `(z, y, x)` reads padded input `(z·s + a, y·s + b, x·s + e)`, which is
+/// input voxel `(z·s + a − pad_z, …)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Direct {
     batch: usize,
@@ -73,6 +73,8 @@ struct Direct {
     kernel: [usize; 3],
     pad_begin: [usize; 3],
     out_dims: [usize; 3],
+    /// 1 or 2 along each axis.
+    stride: [usize; 3],
 }
 
 impl Direct {
@@ -81,10 +83,11 @@ impl Direct {
     fn padded(&self) -> [usize; 3] {
         let [od, oh, ow] = self.out_dims;
         let [kd, kh, kw] = self.kernel;
+        let [sz, sy, sx] = self.stride;
         [
-            od + kd - 1,
-            oh + kh - 1,
-            ow.div_ceil(ROW_BLOCK) * ROW_BLOCK + kw - 1,
+            (od.max(1) - 1) * sz + kd,
+            (oh.max(1) - 1) * sy + kh,
+            (ow.div_ceil(ROW_BLOCK).max(1) * ROW_BLOCK - 1) * sx + kw,
         ]
     }
 
@@ -164,9 +167,9 @@ impl Direct {
 }
 
 /// The sum of one block over every tap: 8 output voxels along a row (from
-/// padded position `base`) × 8 output channels, `[voxel][channel]`.
+/// padded position `base`, `S` apart) × 8 output channels, `[voxel][channel]`.
 #[inline(always)]
-fn block(
+fn block<const S: usize>(
     padded: &[f32],
     base: usize,
     offsets: &[usize],
@@ -174,10 +177,10 @@ fn block(
 ) -> [[f32; LANES]; ROW_BLOCK] {
     let mut sum = [[0.0f32; LANES]; ROW_BLOCK];
     for (&offset, tap) in offsets.iter().zip(weights) {
-        let inputs = &padded[base + offset..base + offset + ROW_BLOCK];
-        for (row, &input) in sum.iter_mut().zip(inputs) {
+        let inputs = &padded[base + offset..][..(ROW_BLOCK - 1) * S + 1];
+        for (j, row) in sum.iter_mut().enumerate() {
             for (s, &w) in row.iter_mut().zip(tap) {
-                *s = input.mul_add(w, *s);
+                *s = inputs[j * S].mul_add(w, *s);
             }
         }
     }
@@ -192,7 +195,7 @@ fn block(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn block_avx2(
+unsafe fn block_avx2<const S: usize>(
     padded: &[f32],
     base: usize,
     offsets: &[usize],
@@ -203,11 +206,11 @@ unsafe fn block_avx2(
     };
     let mut sum = [_mm256_setzero_ps(); ROW_BLOCK];
     for (&offset, tap) in offsets.iter().zip(weights) {
-        let inputs = &padded[base + offset..base + offset + ROW_BLOCK];
+        let inputs = &padded[base + offset..][..(ROW_BLOCK - 1) * S + 1];
         // SAFETY: `tap` is 8 floats, one 256-bit load.
         let w = unsafe { _mm256_loadu_ps(tap.as_ptr()) };
-        for (s, &input) in sum.iter_mut().zip(inputs) {
-            *s = _mm256_fmadd_ps(_mm256_set1_ps(input), w, *s);
+        for (j, s) in sum.iter_mut().enumerate() {
+            *s = _mm256_fmadd_ps(_mm256_set1_ps(inputs[j * S]), w, *s);
         }
     }
     let mut out = [[0.0f32; LANES]; ROW_BLOCK];
@@ -232,6 +235,7 @@ fn forward_slice(
 ) {
     let [_, ph, pw] = p.padded();
     let [_, oh, ow] = p.out_dims;
+    let [sz, sy, sx] = p.stride;
     let taps = p.taps();
     let volume = n * p.in_channels * p.padded_len();
     for block_index in 0..p.blocks() {
@@ -239,7 +243,7 @@ fn forward_slice(
         let channels = (p.out_channels - block_index * LANES).min(LANES);
         for y in 0..oh {
             for x0 in (0..ow).step_by(ROW_BLOCK) {
-                let base = volume + (z * ph + y) * pw + x0;
+                let base = volume + (z * sz * ph + y * sy) * pw + x0 * sx;
                 let sum = block(padded, base, offsets, weights);
                 let voxels = (ow - x0).min(ROW_BLOCK);
                 for c in 0..channels {
@@ -263,10 +267,17 @@ fn forward_slice_fma(
     at: (usize, usize),
     out: &mut [f32],
 ) {
-    forward_slice(p, padded, packed, offsets, at, out, |x, base, o, w| {
-        // SAFETY: only reached from a function that requires AVX2 and FMA.
-        unsafe { block_avx2(x, base, o, w) }
-    });
+    if p.stride[2] == 1 {
+        forward_slice(p, padded, packed, offsets, at, out, |x, base, o, w| {
+            // SAFETY: only reached from a function that requires AVX2 and FMA.
+            unsafe { block_avx2::<1>(x, base, o, w) }
+        });
+    } else {
+        forward_slice(p, padded, packed, offsets, at, out, |x, base, o, w| {
+            // SAFETY: as above.
+            unsafe { block_avx2::<2>(x, base, o, w) }
+        });
+    }
 }
 
 /// `[N, Do, O, Ho, Wo]`: the convolution of `x` by `w`, slice by slice over the threads.
@@ -291,7 +302,11 @@ fn run(p: &Direct, x: &[f32], w: &[f32]) -> Vec<f32> {
                 return;
             }
             let _ = fma;
-            forward_slice(p, &padded, &packed, &offsets, at, slice, block);
+            if p.stride[2] == 1 {
+                forward_slice(p, &padded, &packed, &offsets, at, slice, block::<1>);
+            } else {
+                forward_slice(p, &padded, &packed, &offsets, at, slice, block::<2>);
+            }
         });
     out
 }
@@ -325,26 +340,27 @@ fn forward_problem(g: &Conv3dGeometry) -> Direct {
         kernel: [g.kernel_d, g.plane.kernel_h, g.plane.kernel_w],
         pad_begin: [g.pad_d, g.plane.pad_begin[0], g.plane.pad_begin[1]],
         out_dims: [g.out_d, g.plane.out_h, g.plane.out_w],
+        stride: [g.stride_d, g.plane.stride[0], g.plane.stride[1]],
     }
 }
 
-/// Stride and dilation 1 on every axis, on a CPU with FMA.
-fn unit_steps(g: &Conv3dGeometry) -> bool {
-    g.stride_d == 1
-        && g.dilation_d == 1
-        && g.plane.stride == [1, 1]
+/// Dilation 1 and strides of at most `max_stride` on every axis, on a CPU with FMA.
+fn steps_within(g: &Conv3dGeometry, max_stride: usize) -> bool {
+    let strides = [g.stride_d, g.plane.stride[0], g.plane.stride[1]];
+    g.dilation_d == 1
         && g.plane.dilation == [1, 1]
+        && strides.iter().all(|s| (1..=max_stride).contains(s))
         && fma_available()
 }
 
-/// Whether the forward pass goes direct.
+/// Whether the forward pass goes direct (strides 1 or 2).
 pub fn takes_forward(g: &Conv3dGeometry) -> bool {
-    unit_steps(g) && g.out_channels <= MAX_OUT_CHANNELS_FORWARD
+    steps_within(g, 2) && g.out_channels <= MAX_OUT_CHANNELS_FORWARD
 }
 
-/// Whether the weight gradient goes direct.
+/// Whether the weight gradient goes direct (strides 1 or 2).
 pub fn takes_weight_grad(g: &Conv3dGeometry) -> bool {
-    unit_steps(g)
+    steps_within(g, 2)
         && g.out_channels <= MAX_OUT_CHANNELS_WEIGHT_GRAD
         && g.plane.out_pixels() >= MIN_PLANE_WEIGHT_GRAD
 }
@@ -353,7 +369,7 @@ pub fn takes_weight_grad(g: &Conv3dGeometry) -> bool {
 /// input's, and its padding `k − 1 − pad` must not be negative at either end.
 pub fn takes_input_grad(g: &Conv3dGeometry) -> bool {
     let p = forward_problem(g);
-    unit_steps(g)
+    steps_within(g, 1)
         && g.in_channels <= MAX_IN_CHANNELS_INPUT_GRAD
         && (0..3).all(|axis| {
             let end_pad = (p.out_dims[axis] + p.kernel[axis] - 1)
@@ -382,6 +398,7 @@ pub fn input_grad(g: &Conv3dGeometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
         kernel: f.kernel,
         pad_begin: [0, 1, 2].map(|axis| f.kernel[axis] - 1 - f.pad_begin[axis]),
         out_dims: f.in_dims,
+        stride: [1; 3],
     };
     // `[C, O, kd, kh, kw]`, flipped along every axis.
     let taps = kd * kh * kw;
@@ -414,6 +431,7 @@ fn weight_grad_slice(
 ) {
     let [_, ph, pw] = p.padded();
     let [od, oh, ow] = p.out_dims;
+    let [sz, sy, sx] = p.stride;
     let taps = p.taps();
     let volume = n * p.in_channels * p.padded_len();
     for block_index in 0..p.blocks() {
@@ -430,7 +448,7 @@ fn weight_grad_slice(
                         grads[j][c] = g;
                     }
                 }
-                let base = volume + (z * ph + y) * pw + x0;
+                let base = volume + (z * sz * ph + y * sy) * pw + x0 * sx;
                 taps_of_block(padded, base, offsets, &grads, sums);
             }
         }
@@ -440,7 +458,7 @@ fn weight_grad_slice(
 /// Adds one block's products into every tap's sum: `sums[t] += Σ_j
 /// input(t, j) · grads[j]` (the portable half of [`weight_grad_slice`]).
 #[inline(always)]
-fn taps_of_block(
+fn taps_of_block<const S: usize>(
     padded: &[f32],
     base: usize,
     offsets: &[usize],
@@ -448,10 +466,10 @@ fn taps_of_block(
     sums: &mut [[f32; LANES]],
 ) {
     for (&offset, sum) in offsets.iter().zip(sums.iter_mut()) {
-        let inputs = &padded[base + offset..base + offset + ROW_BLOCK];
-        for (grad, &input) in grads.iter().zip(inputs) {
+        let inputs = &padded[base + offset..][..(ROW_BLOCK - 1) * S + 1];
+        for (j, grad) in grads.iter().enumerate() {
             for (s, &g) in sum.iter_mut().zip(grad) {
-                *s = input.mul_add(g, *s);
+                *s = inputs[j * S].mul_add(g, *s);
             }
         }
     }
@@ -466,7 +484,7 @@ fn taps_of_block(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn taps_of_block_avx2(
+unsafe fn taps_of_block_avx2<const S: usize>(
     padded: &[f32],
     base: usize,
     offsets: &[usize],
@@ -477,11 +495,11 @@ unsafe fn taps_of_block_avx2(
     // SAFETY: each row of `grads` is 8 floats, one 256-bit load.
     let grads = grads.map(|row| unsafe { _mm256_loadu_ps(row.as_ptr()) });
     for (&offset, sum) in offsets.iter().zip(sums.iter_mut()) {
-        let inputs = &padded[base + offset..base + offset + ROW_BLOCK];
+        let inputs = &padded[base + offset..][..(ROW_BLOCK - 1) * S + 1];
         // SAFETY: `sum` is 8 floats, one 256-bit load and store.
         let mut s = unsafe { _mm256_loadu_ps(sum.as_ptr()) };
-        for (&grad, &input) in grads.iter().zip(inputs) {
-            s = _mm256_fmadd_ps(_mm256_set1_ps(input), grad, s);
+        for (j, &grad) in grads.iter().enumerate() {
+            s = _mm256_fmadd_ps(_mm256_set1_ps(inputs[j * S]), grad, s);
         }
         unsafe { _mm256_storeu_ps(sum.as_mut_ptr(), s) };
     }
@@ -497,10 +515,17 @@ fn weight_grad_slice_fma(
     at: (usize, usize),
     sums: &mut [[f32; LANES]],
 ) {
-    weight_grad_slice(p, padded, dy, offsets, at, sums, |x, base, o, g, sums| {
-        // SAFETY: only reached from a function that requires AVX2 and FMA.
-        unsafe { taps_of_block_avx2(x, base, o, g, sums) }
-    });
+    if p.stride[2] == 1 {
+        weight_grad_slice(p, padded, dy, offsets, at, sums, |x, base, o, g, sums| {
+            // SAFETY: only reached from a function that requires AVX2 and FMA.
+            unsafe { taps_of_block_avx2::<1>(x, base, o, g, sums) }
+        });
+    } else {
+        weight_grad_slice(p, padded, dy, offsets, at, sums, |x, base, o, g, sums| {
+            // SAFETY: as above.
+            unsafe { taps_of_block_avx2::<2>(x, base, o, g, sums) }
+        });
+    }
 }
 
 /// Weight gradient: returns `O × C × kd × kh × kw`, summed over the batch.
@@ -524,7 +549,11 @@ pub fn weight_grad(g: &Conv3dGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                     return sums;
                 }
                 let _ = fma;
-                weight_grad_slice(&p, &padded, dy, &offsets, at, &mut sums, taps_of_block);
+                if p.stride[2] == 1 {
+                    weight_grad_slice(&p, &padded, dy, &offsets, at, &mut sums, taps_of_block::<1>);
+                } else {
+                    weight_grad_slice(&p, &padded, dy, &offsets, at, &mut sums, taps_of_block::<2>);
+                }
                 sums
             },
         )
