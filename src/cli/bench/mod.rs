@@ -3,6 +3,7 @@
 //! table and JSON report) in `common`.
 
 mod common;
+mod conv3d;
 mod dicom_io;
 mod findings;
 mod io;
@@ -36,6 +37,10 @@ pub enum BenchKind {
     /// Where a supervised step of the default model goes on the CPU (flex):
     /// each kind of op timed alone at every shape the step runs it at.
     Profile(profile::ProfileArgs),
+    /// Every 3-D convolution of the 3-D U-Net and the 3-D teacher, timed
+    /// by matrix products and by the direct kernels (forward, both
+    /// gradients), with the way a training step takes.
+    Conv3d(conv3d::Conv3dArgs),
     /// Label efficiency on the ROP demo: supervised, mean teacher and mean
     /// teacher with class-weighted consistency at several labeled fractions
     /// (and pool sizes), paired over demo seeds × training seeds.
@@ -74,6 +79,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         BenchKind::Render(a) => render::run(a),
         BenchKind::Training(a) => training::run_throughput(a),
         BenchKind::Profile(a) => profile::run_bench(a),
+        BenchKind::Conv3d(a) => conv3d::run(a),
         BenchKind::LabelEfficiency(a) => label_efficiency::run(a),
         BenchKind::Kd(a) => kd::run(a),
         BenchKind::Protokd(a) => protokd::run(a),

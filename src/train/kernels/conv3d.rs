@@ -17,6 +17,11 @@
 //! - input gradient: `dX = Σ_kz scatter_kz(conv2d_input_grad(W_kz, dY))`
 //! - weight gradient: `dW_kz = conv2d_weight_grad(gather_kz(X), dY)`
 //!
+//! Where few channels would leave gemm's tiles half empty (strides 1 or 2,
+//! up to 32 output channels), [`direct3d`]'s unfold-free kernels take the
+//! pass instead; `forward_by_products` and its two twins never do (what
+//! `loupe bench conv3d` sets beside them).
+//!
 //! Why not Burn's: `flex`'s 3-D convolution and its backward ran a training
 //! step of the 3-D teacher at 0.17× PyTorch (`loupe bench training
 //! --networks i3d`); the 2-D kernels already sit near the machine's peak
@@ -547,7 +552,16 @@ pub fn forward(g: &Conv3dGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     check(g, Some(x), Some(w), None);
     if direct3d::takes_forward(g) {
         direct3d::forward(g, x, w)
-    } else if by_volume(g) {
+    } else {
+        forward_by_products(g, x, w)
+    }
+}
+
+/// The forward pass by matrix products (by taps or by volume), never the
+/// direct kernels: what `loupe bench conv3d` sets beside them.
+pub fn forward_by_products(g: &Conv3dGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+    check(g, Some(x), Some(w), None);
+    if by_volume(g) {
         forward_by_volume(g, x, w)
     } else {
         forward_by_taps(g, x, w)
@@ -582,7 +596,15 @@ pub fn input_grad(g: &Conv3dGeometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
     check(g, None, Some(w), Some(dy));
     if direct3d::takes_input_grad(g) {
         direct3d::input_grad(g, w, dy)
-    } else if by_volume(g) {
+    } else {
+        input_grad_by_products(g, w, dy)
+    }
+}
+
+/// The input gradient by matrix products, never the direct kernels.
+pub fn input_grad_by_products(g: &Conv3dGeometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
+    check(g, None, Some(w), Some(dy));
+    if by_volume(g) {
         input_grad_by_volume(g, w, dy)
     } else {
         input_grad_by_taps(g, w, dy)
@@ -622,7 +644,15 @@ pub fn weight_grad(g: &Conv3dGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     check(g, Some(x), None, Some(dy));
     if direct3d::takes_weight_grad(g) {
         direct3d::weight_grad(g, x, dy)
-    } else if by_volume(g) {
+    } else {
+        weight_grad_by_products(g, x, dy)
+    }
+}
+
+/// The weight gradient by matrix products, never the direct kernels.
+pub fn weight_grad_by_products(g: &Conv3dGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    check(g, Some(x), None, Some(dy));
+    if by_volume(g) {
         weight_grad_by_volume(g, x, dy)
     } else {
         weight_grad_by_taps(g, x, dy)
@@ -936,7 +966,7 @@ mod tests {
                     (through_w - reference).abs() < tolerance,
                     "case {i}: dW {through_w} vs {reference}"
                 );
-                if direct3d::takes_input_grad(&g) {
+                if direct3d::input_grad_fits(&g) {
                     let dx = direct3d::input_grad(&g, &w, &dy);
                     assert_eq!(dx.len(), x.len(), "case {i}");
                     let through_x = dot(&dx, &x);
@@ -950,209 +980,55 @@ mod tests {
     }
 
     #[test]
-    fn the_direct_kernels_take_unit_steps_and_few_channels() {
-        let g = |c: usize, o: usize, edge: usize, stride: usize, padding: (usize, usize)| {
+    fn the_direct_kernels_take_few_channels_long_rows_and_wide_kernels() {
+        let g = |[c, o, edge, k, stride]: [usize; 5]| {
+            let pad = (k / 2, k / 2);
             Conv3dGeometry::new(
                 &[1, c, 8, edge, edge],
-                &[o, c, 3, 3, 3],
-                [stride; 3],
-                [padding; 3],
-                [1; 3],
-            )
-            .unwrap()
-        };
-        if !direct3d::takes_forward(&g(4, 8, 16, 1, (1, 1))) {
-            eprintln!("this CPU has no FMA: the direct kernels are never taken");
-            return;
-        }
-        assert!(direct3d::takes_forward(&g(4, 32, 4, 1, (1, 1))));
-        assert!(
-            !direct3d::takes_forward(&g(4, 33, 16, 1, (1, 1))),
-            "33 channels"
-        );
-        assert!(direct3d::takes_forward(&g(4, 8, 16, 2, (1, 1))), "stride 2");
-        assert!(
-            !direct3d::takes_forward(&g(4, 8, 16, 3, (1, 1))),
-            "stride 3"
-        );
-        assert!(
-            !direct3d::takes_input_grad(&g(4, 8, 16, 2, (1, 1))),
-            "a strided input gradient"
-        );
-        assert!(direct3d::takes_input_grad(&g(64, 8, 4, 1, (1, 1))));
-        assert!(!direct3d::takes_input_grad(&g(65, 8, 4, 1, (1, 1))));
-        // Padding 3 on a 3-wide kernel: the gradient would need −1.
-        assert!(!direct3d::takes_input_grad(&g(4, 8, 16, 1, (3, 3))));
-        assert!(
-            direct3d::takes_weight_grad(&g(4, 16, 16, 1, (1, 1))),
-            "16 × 16 planes"
-        );
-        assert!(
-            !direct3d::takes_weight_grad(&g(4, 16, 10, 1, (1, 1))),
-            "10 × 10 planes"
-        );
-        assert!(
-            !direct3d::takes_weight_grad(&g(4, 17, 16, 1, (1, 1))),
-            "17 channels"
-        );
-    }
-
-    /// Not a check: GFLOP/s of each way on the 3-D networks' stride-1
-    /// layers (`cargo test --lib time_the_ways -- --ignored --nocapture`).
-    #[test]
-    #[ignore]
-    fn time_the_ways() {
-        let shapes = [
-            ([4, 4, 32, 32, 32], 8),
-            ([4, 8, 32, 32, 32], 8),
-            ([4, 16, 32, 32, 32], 8),
-            ([4, 8, 16, 16, 16], 16),
-            ([4, 16, 16, 16, 16], 16),
-            ([4, 32, 16, 16, 16], 16),
-            ([16, 8, 20, 20, 20], 8),
-            ([16, 8, 10, 10, 10], 16),
-            ([16, 16, 10, 10, 10], 16),
-            ([16, 16, 10, 10, 10], 32),
-            ([16, 32, 5, 5, 5], 32),
-            ([4, 16, 16, 16, 16], 32),
-            ([4, 32, 8, 8, 8], 32),
-            ([4, 64, 8, 8, 8], 32),
-            ([4, 32, 8, 8, 8], 64),
-        ];
-        // The 3-D teacher's stride-2 stem, block entries and projection.
-        let strided = [
-            ([16, 1, 40, 40, 40], 8, 3),
-            ([16, 8, 20, 20, 20], 16, 3),
-            ([16, 16, 10, 10, 10], 32, 3),
-            ([16, 8, 20, 20, 20], 16, 1),
-        ];
-        let one = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        let unit = shapes.iter().map(|&(x, o)| (x, o, 3, 1));
-        for (x_shape, o, k, stride) in unit.chain(strided.iter().map(|&(x, o, k)| (x, o, k, 2))) {
-            let pad = (k / 2, k / 2);
-            let g = Conv3dGeometry::new(
-                &x_shape,
-                &[o, x_shape[1], k, k, k],
+                &[o, c, k, k, k],
                 [stride; 3],
                 [pad; 3],
                 [1; 3],
             )
-            .unwrap();
-            let x = values(g.in_shape().iter().product(), 1);
-            let w = values(g.kernel_shape().iter().product(), 2);
-            let dy = values(g.out_shape().iter().product(), 3);
-            let best = |f: &(dyn Fn() + Sync)| {
-                (0..5)
-                    .map(|_| {
-                        let t = std::time::Instant::now();
-                        one.install(f);
-                        t.elapsed().as_secs_f64()
-                    })
-                    .fold(f64::INFINITY, f64::min)
-            };
-            let gf = |s: f64| 2.0 * g.flops() / s / 1e9;
-            let old: [fn(&Conv3dGeometry, &[f32], &[f32]) -> Vec<f32>; 3] = if by_volume(&g) {
-                [
-                    forward_by_volume,
-                    input_grad_by_volume,
-                    weight_grad_by_volume,
-                ]
-            } else {
-                [forward_by_taps, input_grad_by_taps, weight_grad_by_taps]
-            };
-            let row = [
-                best(&|| drop(old[0](&g, &x, &w))),
-                best(&|| drop(direct3d::forward(&g, &x, &w))),
-                best(&|| drop(old[1](&g, &w, &dy))),
-                if stride == 1 {
-                    best(&|| drop(direct3d::input_grad(&g, &w, &dy)))
-                } else {
-                    f64::NAN
-                },
-                best(&|| drop(old[2](&g, &x, &dy))),
-                best(&|| drop(direct3d::weight_grad(&g, &x, &dy))),
-            ];
-            eprintln!(
-                "{x_shape:?} -> {o} (k {k}, stride {stride}): fwd {:.0} vs direct {:.0}, dx {:.0} vs {:.0}, dw {:.0} vs {:.0} GFLOP/s ({:.1} ms fwd old)",
-                gf(row[0]),
-                gf(row[1]),
-                gf(row[2]),
-                gf(row[3]),
-                gf(row[4]),
-                gf(row[5]),
-                row[0] * 1e3
-            );
+            .unwrap()
+        };
+        if !direct3d::can_forward(&g([4, 8, 16, 3, 1])) {
+            eprintln!("this CPU has no FMA: the direct kernels are never taken");
+            return;
         }
-    }
-
-    /// Not a check: GFLOP/s of the 2-D kernels against the direct ones on
-    /// 2-D layers taken as one-slice volumes (`cargo test --lib
-    /// time_2d_as_volumes -- --ignored --nocapture`).
-    #[test]
-    #[ignore]
-    fn time_2d_as_volumes() {
-        let shapes = [
-            ([16, 8, 16, 16], 8),
-            ([16, 16, 8, 8], 16),
-            ([16, 32, 4, 4], 32),
-            ([16, 4, 64, 64], 8),
-            ([16, 8, 64, 64], 8),
-            ([16, 16, 64, 64], 8),
-            ([16, 8, 32, 32], 16),
-            ([16, 16, 32, 32], 16),
-            ([16, 32, 16, 16], 32),
-        ];
-        let one = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        for (x_shape, o) in shapes {
-            let [n, c, h, w_] = x_shape;
-            let g2 =
-                ConvGeometry::new(&x_shape, &[o, c, 3, 3], [1, 1], [(1, 1); 2], [1, 1]).unwrap();
-            let g = Conv3dGeometry::new(
-                &[n, c, 1, h, w_],
-                &[o, c, 1, 3, 3],
-                [1; 3],
-                [(0, 0), (1, 1), (1, 1)],
-                [1; 3],
-            )
-            .unwrap();
-            let x = values(g.in_shape().iter().product(), 1);
-            let w = values(g.kernel_shape().iter().product(), 2);
-            let dy = values(g.out_shape().iter().product(), 3);
-            let best = |f: &(dyn Fn() + Sync)| {
-                (0..5)
-                    .map(|_| {
-                        let t = std::time::Instant::now();
-                        one.install(f);
-                        t.elapsed().as_secs_f64()
-                    })
-                    .fold(f64::INFINITY, f64::min)
-            };
-            let gf = |s: f64| 2.0 * g.flops() / s / 1e9;
-            let row = [
-                best(&|| drop(conv::forward(&g2, &x, &w))),
-                best(&|| drop(direct3d::forward(&g, &x, &w))),
-                best(&|| drop(conv::input_grad(&g2, &w, &dy))),
-                best(&|| drop(direct3d::input_grad(&g, &w, &dy))),
-                best(&|| drop(conv::weight_grad(&g2, &x, &dy))),
-                best(&|| drop(direct3d::weight_grad(&g, &x, &dy))),
-            ];
-            eprintln!(
-                "{x_shape:?} -> {o}: fwd {:.0} vs direct {:.0}, dx {:.0} vs {:.0}, dw {:.0} vs {:.0} GFLOP/s ({:.2} ms fwd 2-D)",
-                gf(row[0]),
-                gf(row[1]),
-                gf(row[2]),
-                gf(row[3]),
-                gf(row[4]),
-                gf(row[5]),
-                row[0] * 1e3
-            );
+        for taken in [[4, 8, 16, 3, 1], [4, 32, 5, 3, 1], [4, 8, 16, 3, 2]] {
+            assert!(direct3d::takes_forward(&g(taken)), "{taken:?}");
+            assert!(direct3d::takes_weight_grad(&g(taken)), "{taken:?}");
         }
+        for products in [
+            [4, 33, 16, 3, 1],
+            [4, 8, 16, 3, 3],
+            [4, 8, 4, 3, 1],
+            [4, 8, 16, 1, 1],
+        ] {
+            assert!(!direct3d::takes_forward(&g(products)), "{products:?}");
+            assert!(!direct3d::takes_weight_grad(&g(products)), "{products:?}");
+        }
+        assert!(direct3d::takes_input_grad(&g([64, 8, 5, 3, 1])));
+        assert!(!direct3d::takes_input_grad(&g([65, 8, 16, 3, 1])));
+        assert!(
+            !direct3d::takes_input_grad(&g([8, 8, 16, 3, 2])),
+            "a strided input gradient"
+        );
+        assert!(
+            !direct3d::takes_input_grad(&g([8, 8, 4, 3, 1])),
+            "4-voxel rows"
+        );
+        // Padding 3 on a 3-wide kernel: the gradient would need −1.
+        let wide_pad = Conv3dGeometry::new(
+            &[1, 4, 8, 16, 16],
+            &[8, 4, 3, 3, 3],
+            [1; 3],
+            [(3, 3); 3],
+            [1; 3],
+        )
+        .unwrap();
+        assert!(!direct3d::takes_input_grad(&wide_pad));
     }
 
     #[test]

@@ -32,18 +32,18 @@ const LANES: usize = 8;
 /// Output voxels along a row per block: 8 accumulator vectors, with the
 /// weights and one broadcast input 10 of the 16 AVX2 registers.
 const ROW_BLOCK: usize = 8;
-/// Where the direct kernels beat the products of `conv3d`, measured on
-/// the 3-D networks' layers (one thread, two-core AMD EPYC, `cargo test
-/// --lib time_the_ways -- --ignored --nocapture`): the forward pass up to
-/// 32 output channels (at 64 a tie); the input gradient up to 64 input
-/// channels (its output channels: 74 against 22 GFLOP/s at 64 → 32 on
-/// 8³); the weight gradient, whose sums go through memory tap by tap,
-/// only up to 16 output channels on planes of 16 × 16 and more (on 10³
-/// it lost, 44 against 59).
-pub const MAX_OUT_CHANNELS_FORWARD: usize = 32;
+/// Where the direct kernels beat the products of `conv3d`, measured layer
+/// by layer on the 3-D U-Net and the 3-D teacher (`loupe bench conv3d
+/// --threads 1`, release build, two-core AMD EPYC; docs/benchmarks.md): the
+/// forward pass and the weight gradient up to 32 output channels, the
+/// input gradient up to 64 input channels (its output channels), each only
+/// where the rows it writes are more than half a block long (at 4 voxels
+/// the products won: 0.55 against 0.68 ms) and the kernel is more than one
+/// tap wide (a 1×1×1 kernel has too few taps to pay for the padded copy:
+/// 0.18 against 0.48 ms).
+pub const MAX_OUT_CHANNELS: usize = 32;
 pub const MAX_IN_CHANNELS_INPUT_GRAD: usize = 64;
-pub const MAX_OUT_CHANNELS_WEIGHT_GRAD: usize = 16;
-pub const MIN_PLANE_WEIGHT_GRAD: usize = 256;
+pub const MIN_ROW: usize = ROW_BLOCK / 2 + 1;
 
 /// Whether this CPU has the fused multiply-add the kernel is written for.
 fn fma_available() -> bool {
@@ -344,33 +344,19 @@ fn forward_problem(g: &Conv3dGeometry) -> Direct {
     }
 }
 
-/// Dilation 1 and strides of at most `max_stride` on every axis, on a CPU with FMA.
+/// Dilation 1 and strides of at most `max_stride` on every axis.
 fn steps_within(g: &Conv3dGeometry, max_stride: usize) -> bool {
     let strides = [g.stride_d, g.plane.stride[0], g.plane.stride[1]];
     g.dilation_d == 1
         && g.plane.dilation == [1, 1]
         && strides.iter().all(|s| (1..=max_stride).contains(s))
-        && fma_available()
 }
 
-/// Whether the forward pass goes direct (strides 1 or 2).
-pub fn takes_forward(g: &Conv3dGeometry) -> bool {
-    steps_within(g, 2) && g.out_channels <= MAX_OUT_CHANNELS_FORWARD
-}
-
-/// Whether the weight gradient goes direct (strides 1 or 2).
-pub fn takes_weight_grad(g: &Conv3dGeometry) -> bool {
-    steps_within(g, 2)
-        && g.out_channels <= MAX_OUT_CHANNELS_WEIGHT_GRAD
-        && g.plane.out_pixels() >= MIN_PLANE_WEIGHT_GRAD
-}
-
-/// Whether the input gradient goes direct: its output channels are the
-/// input's, and its padding `k − 1 − pad` must not be negative at either end.
-pub fn takes_input_grad(g: &Conv3dGeometry) -> bool {
+/// The input gradient's geometry: unit strides, and its padding
+/// `k − 1 − pad` not negative at either end.
+pub(super) fn input_grad_fits(g: &Conv3dGeometry) -> bool {
     let p = forward_problem(g);
     steps_within(g, 1)
-        && g.in_channels <= MAX_IN_CHANNELS_INPUT_GRAD
         && (0..3).all(|axis| {
             let end_pad = (p.out_dims[axis] + p.kernel[axis] - 1)
                 .checked_sub(p.in_dims[axis] + p.pad_begin[axis]);
@@ -378,9 +364,46 @@ pub fn takes_input_grad(g: &Conv3dGeometry) -> bool {
         })
 }
 
+/// Whether the direct kernels can compute the forward pass and the weight
+/// gradient of `g` at all (strides 1 or 2, dilation 1, FMA), whether or
+/// not they are faster there.
+pub fn can_forward(g: &Conv3dGeometry) -> bool {
+    steps_within(g, 2) && fma_available()
+}
+
+/// Whether the direct kernels can compute the input gradient of `g`: unit
+/// strides, and its padding `k − 1 − pad` not negative at either end.
+pub fn can_input_grad(g: &Conv3dGeometry) -> bool {
+    input_grad_fits(g) && fma_available()
+}
+
+/// Rows of at least [`MIN_ROW`] voxels and a kernel wider than one tap.
+fn worth_it(g: &Conv3dGeometry, row: usize) -> bool {
+    row >= MIN_ROW && g.kernel_shape()[2..].iter().product::<usize>() > 1
+}
+
+/// Whether the forward pass goes direct.
+pub fn takes_forward(g: &Conv3dGeometry) -> bool {
+    can_forward(g) && g.out_channels <= MAX_OUT_CHANNELS && worth_it(g, g.plane.out_w)
+}
+
+/// Whether the weight gradient goes direct.
+pub fn takes_weight_grad(g: &Conv3dGeometry) -> bool {
+    takes_forward(g)
+}
+
+/// Whether the input gradient goes direct (its rows are the input's).
+pub fn takes_input_grad(g: &Conv3dGeometry) -> bool {
+    can_input_grad(g) && g.in_channels <= MAX_IN_CHANNELS_INPUT_GRAD && worth_it(g, g.plane.in_w)
+}
+
 /// Forward pass: `x` `N × C × D × H × W`, `w` `O × C × kd × kh × kw`;
 /// returns `N × O × Do × Ho × Wo`.
 pub fn forward(g: &Conv3dGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+    assert!(
+        steps_within(g, 2),
+        "direct 3-D convolution: strides 1 or 2, dilation 1"
+    );
     let p = forward_problem(g);
     let by_slice = run(&p, x, w);
     swap_axes(&by_slice, g.out_d, g.out_channels, p.out_plane())
@@ -388,6 +411,10 @@ pub fn forward(g: &Conv3dGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
 
 /// Input gradient: `dy` `N × O × Do × Ho × Wo`; returns `N × C × D × H × W`.
 pub fn input_grad(g: &Conv3dGeometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
+    assert!(
+        input_grad_fits(g),
+        "direct 3-D input gradient: unit strides, padding < kernel"
+    );
     let f = forward_problem(g);
     let [kd, kh, kw] = f.kernel;
     let p = Direct {
@@ -530,6 +557,10 @@ fn weight_grad_slice_fma(
 
 /// Weight gradient: returns `O × C × kd × kh × kw`, summed over the batch.
 pub fn weight_grad(g: &Conv3dGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    assert!(
+        steps_within(g, 2),
+        "direct 3-D weight gradient: strides 1 or 2, dilation 1"
+    );
     let p = forward_problem(g);
     let padded = p.pad(x);
     let offsets = p.offsets();
