@@ -938,6 +938,18 @@ mod tests {
             cases.iter().any(|g| g.stride_d == 2),
             "strided cases are checked"
         );
+        // 2-D layers as one-slice volumes, at stride 1 and 2.
+        for stride in [1, 2] {
+            let plane = ConvGeometry::new(
+                &[2, 3, 9, 10],
+                &[5, 3, 3, 3],
+                [stride; 2],
+                [(1, 1); 2],
+                [1; 2],
+            )
+            .unwrap();
+            cases.push(direct3d::as_volumes(&plane));
+        }
         cases.extend([
             g([2, 3, 4, 5, 11], [10, 3, 3, 3, 3], [(1, 1); 3]),
             g([1, 2, 5, 6, 9], [3, 2, 3, 2, 3], [(2, 0), (1, 0), (0, 2)]),

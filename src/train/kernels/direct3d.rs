@@ -25,6 +25,7 @@
 
 use rayon::prelude::*;
 
+use super::conv::ConvGeometry;
 use super::conv3d::Conv3dGeometry;
 
 /// Output channels per block: one 256-bit vector of `f32`.
@@ -395,6 +396,23 @@ pub fn takes_weight_grad(g: &Conv3dGeometry) -> bool {
 /// Whether the input gradient goes direct (its rows are the input's).
 pub fn takes_input_grad(g: &Conv3dGeometry) -> bool {
     can_input_grad(g) && g.in_channels <= MAX_IN_CHANNELS_INPUT_GRAD && worth_it(g, g.plane.in_w)
+}
+
+/// A 2-D convolution as one of one-slice volumes (`[N, C, H, W]` is
+/// `[N, C, 1, H, W]` in memory), so the direct kernels serve 2-D layers too.
+pub fn as_volumes(g: &ConvGeometry) -> Conv3dGeometry {
+    Conv3dGeometry {
+        batch: g.batch,
+        in_channels: g.in_channels,
+        in_d: 1,
+        out_channels: g.out_channels,
+        kernel_d: 1,
+        stride_d: 1,
+        pad_d: 0,
+        dilation_d: 1,
+        out_d: 1,
+        plane: *g,
+    }
 }
 
 /// Forward pass: `x` `N × C × D × H × W`, `w` `O × C × kd × kh × kw`;

@@ -263,8 +263,14 @@ impl CpuKernels for Flex {
             return Self::conv2d(x, weight, None, options);
         };
         FAST_CALLS.fetch_add(1, Ordering::Relaxed);
+        let volumes = direct3d::as_volumes(&g);
         let out = kernel("conv2d forward", || {
-            conv::forward(&g, &contiguous(&x), &contiguous(&weight))
+            let (x, weight) = (contiguous(&x), contiguous(&weight));
+            if direct3d::takes_forward(&volumes) {
+                direct3d::forward(&volumes, &x, &weight)
+            } else {
+                conv::forward(&g, &x, &weight)
+            }
         });
         flex_values(out, [g.batch, g.out_channels, g.out_h, g.out_w])
     }
@@ -277,8 +283,14 @@ impl CpuKernels for Flex {
     ) -> FlexTensor {
         match flex_geometry(&x, &weight, &options) {
             Some(g) if output_grad.dtype() == DType::F32 => {
+                let volumes = direct3d::as_volumes(&g);
                 let dx = kernel("conv2d input gradient", || {
-                    conv::input_grad(&g, &contiguous(&weight), &contiguous(&output_grad))
+                    let (weight, output_grad) = (contiguous(&weight), contiguous(&output_grad));
+                    if direct3d::takes_input_grad(&volumes) {
+                        direct3d::input_grad(&volumes, &weight, &output_grad)
+                    } else {
+                        conv::input_grad(&g, &weight, &output_grad)
+                    }
                 });
                 flex_values(dx, [g.batch, g.in_channels, g.in_h, g.in_w])
             }
@@ -294,8 +306,14 @@ impl CpuKernels for Flex {
     ) -> FlexTensor {
         match flex_geometry(&x, &weight, &options) {
             Some(g) if output_grad.dtype() == DType::F32 => {
+                let volumes = direct3d::as_volumes(&g);
                 let dw = kernel("conv2d weight gradient", || {
-                    conv::weight_grad(&g, &contiguous(&x), &contiguous(&output_grad))
+                    let (x, output_grad) = (contiguous(&x), contiguous(&output_grad));
+                    if direct3d::takes_weight_grad(&volumes) {
+                        direct3d::weight_grad(&volumes, &x, &output_grad)
+                    } else {
+                        conv::weight_grad(&g, &x, &output_grad)
+                    }
                 });
                 flex_values(dw, [g.out_channels, g.in_channels, g.kernel_h, g.kernel_w])
             }
