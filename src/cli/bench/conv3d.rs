@@ -24,6 +24,8 @@ struct Layer {
     edge: usize,
     kernel: usize,
     stride: usize,
+    /// A 2-D layer, taken as one-slice volumes (edge² planes).
+    planar: bool,
 }
 
 const fn layer(
@@ -41,13 +43,27 @@ const fn layer(
         edge,
         kernel,
         stride,
+        planar: false,
+    }
+}
+
+/// A 2-D layer of `network`.
+const fn planar(
+    network: &'static str,
+    name: &'static str,
+    batch: usize,
+    shape: [usize; 5],
+) -> Layer {
+    Layer {
+        planar: true,
+        ..layer(network, name, batch, shape)
     }
 }
 
 /// The 3-D U-Net (4 sequences, 32³, width 8, batch 4: `bench training
 /// --networks unet3d`) and the 3-D teacher (40³, width 8, batch 16:
 /// `--networks i3d`), as src/train/models/unet.rs and volume3d.rs build them.
-const LAYERS: [Layer; 25] = [
+const LAYERS: [Layer; 36] = [
     layer("unet3d", "level 1 encoder a", 4, [4, 8, 32, 3, 1]),
     layer("unet3d", "level 1 encoder b", 4, [8, 8, 32, 3, 1]),
     layer("unet3d", "down 1", 4, [8, 8, 32, 3, 2]),
@@ -73,11 +89,31 @@ const LAYERS: [Layer; 25] = [
     layer("i3d", "block 2 entry", 16, [16, 32, 10, 3, 2]),
     layer("i3d", "block 2 projection", 16, [16, 32, 10, 1, 2]),
     layer("i3d", "block 2", 16, [32, 32, 5, 3, 1]),
+    planar("resnet18", "stem", 16, [3, 16, 128, 3, 2]),
+    planar("resnet18", "stage 1", 16, [16, 16, 64, 3, 1]),
+    planar("resnet18", "stage 2 entry", 16, [16, 32, 64, 3, 2]),
+    planar("resnet18", "stage 2", 16, [32, 32, 32, 3, 1]),
+    planar("resnet18", "stage 3 entry", 16, [32, 64, 32, 3, 2]),
+    planar("resnet18", "stage 3", 16, [64, 64, 16, 3, 1]),
+    planar("resnet18", "stage 4 entry", 16, [64, 128, 16, 3, 2]),
+    planar("resnet18", "stage 4", 16, [128, 128, 8, 3, 1]),
+    planar("unet2d", "level 1 encoder a", 16, [4, 8, 64, 3, 1]),
+    planar("unet2d", "level 1 encoder b", 16, [8, 8, 64, 3, 1]),
+    planar("unet2d", "level 2 encoder b", 16, [16, 16, 32, 3, 1]),
 ];
 
 impl Layer {
     fn geometry(&self) -> anyhow::Result<Conv3dGeometry> {
         let pad = (self.kernel / 2, self.kernel / 2);
+        if self.planar {
+            return Ok(Conv3dGeometry::new(
+                &[self.batch, self.input, 1, self.edge, self.edge],
+                &[self.output, self.input, 1, self.kernel, self.kernel],
+                [1, self.stride, self.stride],
+                [(0, 0), pad, pad],
+                [1; 3],
+            )?);
+        }
         Ok(Conv3dGeometry::new(
             &[self.batch, self.input, self.edge, self.edge, self.edge],
             &[
@@ -206,8 +242,13 @@ fn print_table(rows: &[Row], threads: usize) {
             l.name,
             l.batch,
             format!(
-                "{}→{} {}³ {}/{}",
-                l.input, l.output, l.edge, l.kernel, l.stride
+                "{}→{} {}{} {}/{}",
+                l.input,
+                l.output,
+                l.edge,
+                if l.planar { "²" } else { "³" },
+                l.kernel,
+                l.stride
             ),
             cell(&row.forward, row.gflop),
             cell(&row.input_grad, row.gflop),
@@ -215,6 +256,7 @@ fn print_table(rows: &[Row], threads: usize) {
         );
     }
     for network in ["unet3d", "i3d"] {
+        // (The 2-D rows are a sample of their networks' layers, not every one.)
         let of = rows.iter().filter(|r| r.layer.network == network);
         let products: f64 = of
             .clone()
@@ -280,6 +322,8 @@ mod tests {
             layer.geometry().unwrap();
         }
         let unet = LAYERS.iter().filter(|l| l.network == "unet3d").count();
+        let two_d = |l: &Layer| l.network == "resnet18" || l.network == "unet2d";
+        assert!(LAYERS.iter().all(|l| l.planar == two_d(l)));
         // 4 encoder blocks and 3 decoder blocks of 2, 3 downsamplings, the head.
         assert_eq!(unet, 4 * 2 + 3 * 2 + 3 + 1);
     }
