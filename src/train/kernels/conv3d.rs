@@ -1022,6 +1022,10 @@ mod tests {
             assert!(!direct3d::takes_weight_grad(&g(products)), "{products:?}");
         }
         assert!(direct3d::takes_input_grad(&g([64, 8, 5, 3, 1])));
+        assert!(
+            !direct3d::takes_input_grad(&g([64, 64, 16, 3, 1])),
+            "64 → 64"
+        );
         assert!(!direct3d::takes_input_grad(&g([65, 8, 16, 3, 1])));
         assert!(
             !direct3d::takes_input_grad(&g([8, 8, 16, 3, 2])),
