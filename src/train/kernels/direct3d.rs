@@ -26,7 +26,7 @@
 use rayon::prelude::*;
 
 use super::conv::ConvGeometry;
-use super::conv3d::Conv3dGeometry;
+use super::geometry3d::Conv3dGeometry;
 
 /// Output channels per block: one 256-bit vector of `f32`.
 const LANES: usize = 8;

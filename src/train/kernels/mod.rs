@@ -15,6 +15,7 @@ pub mod augment;
 pub mod conv;
 pub mod conv3d;
 pub mod direct3d;
+pub mod geometry3d;
 pub mod group_norm;
 
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
