@@ -169,6 +169,19 @@ fn reported_is_written_and_evaluated(root: &Path, reported: &serde_json::Value) 
     ]);
     let again: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert!((again["student"]["dice"]["mean"].as_f64().unwrap() - mean).abs() < 1e-9);
+    // Class probabilities item by item are a classifier's: a segmentation
+    // run says so instead of printing nothing or panicking.
+    let items = loupe(&[
+        "eval",
+        root.to_str().unwrap(),
+        "--run",
+        run,
+        "--device",
+        "flex",
+        "--items",
+    ]);
+    assert_eq!(items.status.code(), Some(1));
+    assert!(stderr(&items).contains("segments"), "{}", stderr(&items));
     mean
 }
 
