@@ -770,11 +770,14 @@ pub struct EvalArgs {
 pub fn eval(eval_args: &EvalArgs) -> anyhow::Result<()> {
     let args = &eval_args.run;
     let compute = compute_device(args.device)?;
-    let summary = inference::evaluate_run(&args.dir, &args.run, &compute, RASTERIZE)?;
-    let items = eval_args
-        .items
-        .then(|| inference::test_items(&args.dir, &args.run, &compute, RASTERIZE))
-        .transpose()?;
+    let (summary, items) = if eval_args.items {
+        let (summary, items) =
+            inference::evaluate_run_with_items(&args.dir, &args.run, &compute, RASTERIZE)?;
+        (summary, Some(items))
+    } else {
+        let summary = inference::evaluate_run(&args.dir, &args.run, &compute, RASTERIZE)?;
+        (summary, None)
+    };
     if args.json {
         let mut json = summary_json(&summary);
         if let Some(items) = &items {

@@ -298,6 +298,35 @@ pub fn evaluate_run(
         return super::segmentation::evaluate_run(root, run, compute);
     }
     let (loaded, data) = load_with_pools(root, run, compute, rasterize)?;
+    classify_summary(root, run, &loaded, &data, compute)
+}
+
+/// [`evaluate_run`] of a classification run and its [`TestItems`], from one
+/// load of the run and its pools.
+pub fn evaluate_run_with_items(
+    root: &Path,
+    run: &str,
+    compute: &ComputeDevice,
+    rasterize: Rasterize,
+) -> Result<(RunSummary, TestItems), TrainError> {
+    if super::runs::read_config(root, run)?.method.segments() {
+        return Err(TrainError::Data(format!(
+            "run {run} segments: its test items are label maps, see its Dice"
+        )));
+    }
+    let (loaded, data) = load_with_pools(root, run, compute, rasterize)?;
+    let summary = classify_summary(root, run, &loaded, &data, compute)?;
+    Ok((summary, test_items(&loaded, &data, compute)))
+}
+
+/// Test-pool metrics of a loaded classification run (student and teacher).
+fn classify_summary(
+    root: &Path,
+    run: &str,
+    loaded: &LoadedRun,
+    data: &data::PoolData,
+    compute: &ComputeDevice,
+) -> Result<RunSummary, TrainError> {
     if data.test.is_empty() {
         return Err(TrainError::Data(
             "the test pool has no labeled items to evaluate on".into(),
@@ -364,19 +393,8 @@ pub struct TestItems {
     pub labeled_prior: Vec<f64>,
 }
 
-/// [`TestItems`] of a saved classification run's reported checkpoint.
-pub fn test_items(
-    root: &Path,
-    run: &str,
-    compute: &ComputeDevice,
-    rasterize: Rasterize,
-) -> Result<TestItems, TrainError> {
-    if super::runs::read_config(root, run)?.method.segments() {
-        return Err(TrainError::Data(format!(
-            "run {run} segments: its test items are label maps, see its Dice"
-        )));
-    }
-    let (loaded, data) = load_with_pools(root, run, compute, rasterize)?;
+/// [`TestItems`] of a loaded run's reported student.
+fn test_items(loaded: &LoadedRun, data: &data::PoolData, compute: &ComputeDevice) -> TestItems {
     let classes = data.classes.len().max(1);
     let mut counts = vec![0usize; classes];
     for label in data.labeled.labels.iter().flatten() {
@@ -385,12 +403,12 @@ pub fn test_items(
         }
     }
     let total = counts.iter().sum::<usize>().max(1) as f64;
-    Ok(TestItems {
+    TestItems {
         ids: data.test.ids.clone(),
         labels: data.test.labels.iter().map(|l| l.unwrap_or(0)).collect(),
         probabilities: predict(&loaded.student, &data.test, &compute.device),
         labeled_prior: counts.iter().map(|&c| c as f64 / total).collect(),
-    })
+    }
 }
 
 /// Eye-level test metrics of `model`: its probabilities for the test

@@ -89,24 +89,15 @@ pub(super) fn train_json(
     threads: usize,
     extra: &[String],
 ) -> anyhow::Result<serde_json::Value> {
-    let output = Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .arg("train")
         .arg(project)
         .args(["--device", "flex", "--json", "--seed", &seed.to_string()])
         .args(["--threads", &threads.to_string(), "--config"])
         .arg(config)
-        .args(extra)
-        .stdin(Stdio::null())
-        .output()
-        .context("starting loupe train")?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        anyhow::bail!(
-            "training failed: {}",
-            stderr.lines().last().unwrap_or("no message")
-        );
-    }
-    serde_json::from_slice(&output.stdout).context("reading loupe train --json")
+        .args(extra);
+    loupe_json(command, "training")
 }
 
 /// `loupe eval PROJECT --run RUN --device flex --json --items`: a saved
@@ -116,21 +107,29 @@ pub(super) fn eval_items_json(
     project: &Path,
     run: &str,
 ) -> anyhow::Result<serde_json::Value> {
-    let output = Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .arg("eval")
         .arg(project)
-        .args(["--run", run, "--device", "flex", "--json", "--items"])
+        .args(["--run", run, "--device", "flex", "--json", "--items"]);
+    loupe_json(command, &format!("evaluating run {run}"))
+}
+
+/// Runs a `loupe … --json` command and reads the JSON it prints; when it
+/// fails, `what` failed with the last line of its standard error.
+fn loupe_json(mut command: Command, what: &str) -> anyhow::Result<serde_json::Value> {
+    let output = command
         .stdin(Stdio::null())
         .output()
-        .context("starting loupe eval")?;
+        .with_context(|| format!("starting loupe for {what}"))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         anyhow::bail!(
-            "evaluating run {run} failed: {}",
+            "{what} failed: {}",
             stderr.lines().last().unwrap_or("no message")
         );
     }
-    serde_json::from_slice(&output.stdout).context("reading loupe eval --json")
+    serde_json::from_slice(&output.stdout).with_context(|| format!("reading the JSON of {what}"))
 }
 
 /// Runs `work` on every job, `workers` threads at a time (each takes the

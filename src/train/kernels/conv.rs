@@ -227,6 +227,33 @@ fn im2col(g: &ConvGeometry, image: &[f32], col: &mut [f32], rows: Range<usize>) 
     }
 }
 
+/// `[outer, a, b, inner]` → `[outer, b, a, inner]` (the 3-D kernels' change
+/// between channel-major and slice-major order).
+pub(super) fn swap_axes(
+    values: &[f32],
+    outer: usize,
+    a: usize,
+    b: usize,
+    inner: usize,
+) -> Vec<f32> {
+    let mut out = vec![0.0f32; values.len()];
+    if values.is_empty() {
+        return out;
+    }
+    out.par_chunks_mut(a * b * inner)
+        .zip(values.par_chunks(a * b * inner))
+        .for_each(|(to, from)| {
+            for i in 0..a {
+                for j in 0..b {
+                    to[(j * a + i) * inner..][..inner]
+                        .copy_from_slice(&from[(i * b + j) * inner..][..inner]);
+                }
+            }
+        });
+    debug_assert_eq!(values.len(), outer * a * b * inner);
+    out
+}
+
 /// One output row of one kernel tap: `dst[ox] = src[ox · stride + offset]`
 /// for `ox` in `valid` (see [`valid_range`]), 0 elsewhere.
 pub(super) fn unfold_row(

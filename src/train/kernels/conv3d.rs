@@ -36,7 +36,9 @@ use std::ops::Range;
 use super::direct3d;
 pub use super::geometry3d::Conv3dGeometry;
 
-use super::conv::{self, ConvGeometry, Matrix, fold_row_add, matmul, unfold_row, valid_range};
+use super::conv::{
+    self, ConvGeometry, Matrix, fold_row_add, matmul, swap_axes, unfold_row, valid_range,
+};
 
 /// Output planes at most this small (pixels) are convolved by whole
 /// volumes (`by_volume`): a 2-D product per plane would be a call with a
@@ -288,26 +290,6 @@ fn weight_grad_by_volume(g: &Conv3dGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> 
         }
     }
     dw
-}
-
-/// `[outer, a, b, inner]` → `[outer, b, a, inner]`.
-fn swap_axes(values: &[f32], outer: usize, a: usize, b: usize, inner: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; values.len()];
-    if values.is_empty() {
-        return out;
-    }
-    out.par_chunks_mut(a * b * inner)
-        .zip(values.par_chunks(a * b * inner))
-        .for_each(|(to, from)| {
-            for i in 0..a {
-                for j in 0..b {
-                    to[(j * a + i) * inner..][..inner]
-                        .copy_from_slice(&from[(i * b + j) * inner..][..inner]);
-                }
-            }
-        });
-    debug_assert_eq!(values.len(), outer * a * b * inner);
-    out
 }
 
 /// The input by depth slice, with the depth padding as zero slices:

@@ -25,7 +25,7 @@
 
 use rayon::prelude::*;
 
-use super::conv::ConvGeometry;
+use super::conv::{ConvGeometry, swap_axes};
 use super::geometry3d::Conv3dGeometry;
 
 /// Output channels per block: one 256-bit vector of `f32`.
@@ -314,26 +314,6 @@ fn run(p: &Direct, x: &[f32], w: &[f32]) -> Vec<f32> {
     out
 }
 
-/// `[N, A, B, P]` → `[N, B, A, P]`.
-fn swap_axes(values: &[f32], a: usize, b: usize, inner: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; values.len()];
-    let volume = a * b * inner;
-    if volume == 0 {
-        return out;
-    }
-    out.par_chunks_mut(volume)
-        .zip(values.par_chunks(volume))
-        .for_each(|(to, from)| {
-            for i in 0..a {
-                for j in 0..b {
-                    to[(j * a + i) * inner..][..inner]
-                        .copy_from_slice(&from[(i * b + j) * inner..][..inner]);
-                }
-            }
-        });
-    out
-}
-
 fn forward_problem(g: &Conv3dGeometry) -> Direct {
     Direct {
         batch: g.batch,
@@ -429,7 +409,7 @@ pub fn forward(g: &Conv3dGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     );
     let p = forward_problem(g);
     let by_slice = run(&p, x, w);
-    swap_axes(&by_slice, g.out_d, g.out_channels, p.out_plane())
+    swap_axes(&by_slice, g.batch, g.out_d, g.out_channels, p.out_plane())
 }
 
 /// Input gradient: `dy` `N × O × Do × Ho × Wo`; returns `N × C × D × H × W`.
@@ -463,7 +443,7 @@ pub fn input_grad(g: &Conv3dGeometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
         }
     }
     let by_slice = run(&p, dy, &flipped);
-    swap_axes(&by_slice, g.in_d, g.in_channels, p.out_plane())
+    swap_axes(&by_slice, g.batch, g.in_d, g.in_channels, p.out_plane())
 }
 
 /// Adds slice `z` of volume `n`'s share of the weight gradient into
