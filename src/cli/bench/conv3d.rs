@@ -179,6 +179,11 @@ fn values(len: usize, seed: u64) -> Vec<f32> {
     (0..len).map(|_| rng.unit() as f32 * 2.0 - 1.0).collect()
 }
 
+/// A pass's floating-point operations, in billions (a multiply-add is two).
+fn gflop_per_pass(g: &Conv3dGeometry) -> f64 {
+    g.flops() / 1e9
+}
+
 fn time_layer(layer: &Layer, repeats: usize) -> anyhow::Result<Row> {
     let g = layer.geometry()?;
     let x = values(g.in_shape().iter().product(), 1);
@@ -187,7 +192,7 @@ fn time_layer(layer: &Layer, repeats: usize) -> anyhow::Result<Row> {
     let direct = |possible: bool, f: &dyn Fn() -> Vec<f32>| possible.then(|| median_ms(repeats, f));
     Ok(Row {
         layer: *layer,
-        gflop: 2.0 * g.flops() / 1e9,
+        gflop: gflop_per_pass(&g),
         forward: Pass {
             products_ms: median_ms(repeats, || conv3d::forward_by_products(&g, &x, &w)),
             direct_ms: direct(direct3d::can_forward(&g), &|| direct3d::forward(&g, &x, &w)),
@@ -326,6 +331,19 @@ mod tests {
         assert!(LAYERS.iter().all(|l| l.planar == two_d(l)));
         // 4 encoder blocks and 3 decoder blocks of 2, 3 downsamplings, the head.
         assert_eq!(unet, 4 * 2 + 3 * 2 + 3 + 1);
+    }
+
+    /// GFLOP/s count a multiply-add as two operations, once: the ResNet's
+    /// stage 3 is 16 images × 64 outputs × 64 inputs × 9 taps × 16² voxels
+    /// = 150 994 944 multiply-adds, 0.302 GFLOP a pass.
+    #[test]
+    fn a_layer_counts_two_operations_per_multiply_add() {
+        let stage_3 = LAYERS
+            .iter()
+            .find(|l| l.network == "resnet18" && l.name == "stage 3")
+            .expect("the ResNet's stage 3");
+        let gflop = gflop_per_pass(&stage_3.geometry().unwrap());
+        assert!((gflop - 2.0 * 150_994_944.0 / 1e9).abs() < 1e-12, "{gflop}");
     }
 
     #[test]

@@ -155,7 +155,8 @@ impl ConvGeometry {
             && self.out_w == self.in_w
     }
 
-    /// Multiply-adds of the forward pass (the backward does twice as many).
+    /// Floating-point operations of the forward pass, a multiply-add
+    /// counting two (each of the two gradients takes as many).
     pub fn flops(&self) -> f64 {
         2.0 * (self.batch * self.out_image()) as f64 * self.col_rows() as f64
     }

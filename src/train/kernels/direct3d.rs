@@ -26,6 +26,7 @@
 use rayon::prelude::*;
 
 use super::conv::{ConvGeometry, swap_axes};
+use super::cpu_features::avx2_fma as fma_available;
 use super::geometry3d::Conv3dGeometry;
 
 /// Output channels per block: one 256-bit vector of `f32`.
@@ -47,22 +48,6 @@ const ROW_BLOCK: usize = 8;
 pub const MAX_OUT_CHANNELS: usize = 32;
 pub const MAX_IN_CHANNELS_INPUT_GRAD: usize = 64;
 pub const MIN_ROW: usize = ROW_BLOCK / 2 + 1;
-
-/// Whether this CPU has the fused multiply-add the kernel is written for.
-fn fma_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        true
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        false
-    }
-}
 
 /// A dilation-1 convolution of a zero-padded input, sizes only: output
 /// `(z, y, x)` reads padded input `(z·s + a, y·s + b, x·s + e)`, which is

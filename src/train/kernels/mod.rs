@@ -14,6 +14,7 @@
 pub mod augment;
 pub mod conv;
 pub mod conv3d;
+pub mod cpu_features;
 pub mod direct3d;
 pub mod geometry3d;
 pub mod group_norm;
