@@ -228,6 +228,22 @@ fn im2col(g: &ConvGeometry, image: &[f32], col: &mut [f32], rows: Range<usize>) 
     }
 }
 
+/// [`swap_axes`] of values the caller owns: given back as they are where
+/// either axis has length 1 (then nothing moves — a 2-D convolution taken
+/// as one-slice volumes would otherwise copy its whole output once more).
+pub(super) fn swap_axes_owned(
+    values: Vec<f32>,
+    outer: usize,
+    a: usize,
+    b: usize,
+    inner: usize,
+) -> Vec<f32> {
+    if a == 1 || b == 1 {
+        return values;
+    }
+    swap_axes(&values, outer, a, b, inner)
+}
+
 /// `[outer, a, b, inner]` → `[outer, b, a, inner]` (the 3-D kernels' change
 /// between channel-major and slice-major order).
 pub(super) fn swap_axes(
@@ -829,6 +845,20 @@ mod tests {
                 [1, 1],
             ),
         ]
+    }
+
+    #[test]
+    fn swapping_axes_moves_blocks_and_leaves_a_unit_axis_in_place() {
+        // [outer 1, a 2, b 3, inner 2] → [1, 3, 2, 2].
+        let values: Vec<f32> = (0..12).map(|v| v as f32).collect();
+        let swapped = swap_axes(&values, 1, 2, 3, 2);
+        assert_eq!(swapped, [0., 1., 6., 7., 2., 3., 8., 9., 4., 5., 10., 11.]);
+        assert_eq!(swap_axes_owned(values.clone(), 1, 2, 3, 2), swapped);
+        // An axis of length 1: the same values, in the same buffer.
+        let at = values.as_ptr();
+        let kept = swap_axes_owned(values, 2, 1, 3, 2);
+        assert_eq!(kept.as_ptr(), at);
+        assert_eq!(kept, swap_axes(&kept, 2, 1, 3, 2));
     }
 
     #[test]

@@ -37,7 +37,8 @@ use super::direct3d;
 pub use super::geometry3d::Conv3dGeometry;
 
 use super::conv::{
-    self, ConvGeometry, Matrix, fold_row_add, matmul, swap_axes, unfold_row, valid_range,
+    self, ConvGeometry, Matrix, fold_row_add, matmul, swap_axes, swap_axes_owned, unfold_row,
+    valid_range,
 };
 
 /// Output planes at most this small (pixels) are convolved by whole
@@ -439,7 +440,7 @@ fn forward_by_taps(g: &Conv3dGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
             conv::forward_into(&g.plane, &slices, &kernel, &mut sum, i > 0);
         }
     }
-    swap_axes(&sum, g.batch, g.out_d, g.out_channels, g.out_plane())
+    swap_axes_owned(sum, g.batch, g.out_d, g.out_channels, g.out_plane())
 }
 
 /// Input gradient: `dy` is `N × O × Do × Ho × Wo`; returns `N × C × D × H × W`.
@@ -487,7 +488,7 @@ fn input_grad_by_taps(g: &Conv3dGeometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
                 }
             });
     }
-    swap_axes(&dx, g.batch, g.in_d, g.in_channels, g.in_plane())
+    swap_axes_owned(dx, g.batch, g.in_d, g.in_channels, g.in_plane())
 }
 
 /// Weight gradient: returns `O × C × kd × kh × kw`, summed over the batch.

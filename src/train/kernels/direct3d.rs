@@ -25,7 +25,7 @@
 
 use rayon::prelude::*;
 
-use super::conv::{ConvGeometry, swap_axes};
+use super::conv::{ConvGeometry, swap_axes_owned};
 use super::cpu_features::avx2_fma as fma_available;
 use super::geometry3d::Conv3dGeometry;
 
@@ -394,7 +394,7 @@ pub fn forward(g: &Conv3dGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     );
     let p = forward_problem(g);
     let by_slice = run(&p, x, w);
-    swap_axes(&by_slice, g.batch, g.out_d, g.out_channels, p.out_plane())
+    swap_axes_owned(by_slice, g.batch, g.out_d, g.out_channels, p.out_plane())
 }
 
 /// Input gradient: `dy` `N × O × Do × Ho × Wo`; returns `N × C × D × H × W`.
@@ -428,7 +428,7 @@ pub fn input_grad(g: &Conv3dGeometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
         }
     }
     let by_slice = run(&p, dy, &flipped);
-    swap_axes(&by_slice, g.batch, g.in_d, g.in_channels, p.out_plane())
+    swap_axes_owned(by_slice, g.batch, g.in_d, g.in_channels, p.out_plane())
 }
 
 /// Adds slice `z` of volume `n`'s share of the weight gradient into
