@@ -543,6 +543,122 @@ fn weight_grad_slice_fma(
     }
 }
 
+/// Adds slice `z` of volume `n`'s share of the weight gradient into `sums`
+/// for a kernel of 3 × 3 taps in the plane, the 9 taps of each input
+/// `(c, a)` in registers over the whole slice: per output voxel one vector
+/// of 8 output channels' gradients and 9 broadcast inputs, 9 fused
+/// multiply-adds into 9 independent sums, and each tap's sum stored once
+/// per slice — where [`taps_of_block_avx2`] loads and stores every tap's
+/// sum once per 8 voxels and chains its 8 multiply-adds on one register.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; the kernel must be `kd × 3 × 3` with a
+/// stride of `SX` along rows.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn weight_grad_slice_3x3_fma<const SX: usize>(
+    p: &Direct,
+    padded: &[f32],
+    dy: &[f32],
+    (n, z): (usize, usize),
+    sums: &mut [[f32; LANES]],
+) {
+    let [pd, ph, pw] = p.padded();
+    let [od, oh, ow] = p.out_dims;
+    let [sz, sy, _] = p.stride;
+    let (taps, kd, voxels) = (p.taps(), p.kernel[0], oh * ow);
+    if voxels == 0 {
+        return;
+    }
+    let mut grads = vec![[0.0f32; LANES]; voxels];
+    for block_index in 0..p.blocks() {
+        // The block's output gradient over the slice, `[voxel][channel]`; 0 past `O`.
+        let channels = (p.out_channels - block_index * LANES).min(LANES);
+        grads.fill([0.0; LANES]);
+        for c in 0..channels {
+            let o = block_index * LANES + c;
+            let plane = &dy[((n * p.out_channels + o) * od + z) * voxels..][..voxels];
+            for (g, &v) in grads.iter_mut().zip(plane) {
+                g[c] = v;
+            }
+        }
+        let sums = &mut sums[block_index * taps..][..taps];
+        for c in 0..p.in_channels {
+            for a in 0..kd {
+                let plane = PlaneAt {
+                    base: ((n * p.in_channels + c) * pd + z * sz + a) * ph * pw,
+                    row_stride: sy * pw,
+                    width: pw,
+                    out_dims: [oh, ow],
+                };
+                // SAFETY: this function requires AVX2 and FMA.
+                let taps_of_plane = unsafe { plane_taps_3x3_avx2::<SX>(padded, plane, &grads) };
+                let first = (c * kd + a) * 9;
+                for (sum, add) in sums[first..][..9].iter_mut().zip(taps_of_plane) {
+                    for (s, v) in sum.iter_mut().zip(add) {
+                        *s += v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where one padded input plane's rows start for an output slice.
+#[derive(Clone, Copy, Debug)]
+struct PlaneAt {
+    /// The plane's first value in the padded buffer.
+    base: usize,
+    /// From one output row's first input row to the next's: `sy · W`.
+    row_stride: usize,
+    /// The padded row length `W`.
+    width: usize,
+    out_dims: [usize; 2],
+}
+
+/// The 9 taps' sums `Σ_(y,x) dY[·, y, x] · Xp[y·sy + b, x·SX + e]` of one
+/// padded plane over an output slice, `[b·3 + e][channel]`.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn plane_taps_3x3_avx2<const SX: usize>(
+    padded: &[f32],
+    plane: PlaneAt,
+    grads: &[[f32; LANES]],
+) -> [[f32; LANES]; 9] {
+    use std::arch::x86_64::{
+        _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+    };
+    let [oh, ow] = plane.out_dims;
+    let reach = (ow.max(1) - 1) * SX + 3;
+    let mut acc = [_mm256_setzero_ps(); 9];
+    for y in 0..oh {
+        let top = plane.base + y * plane.row_stride;
+        let rows = [0, 1, 2].map(|b| padded[top + b * plane.width..][..reach].as_ptr());
+        for (x, g) in grads[y * ow..][..ow].iter().enumerate() {
+            // SAFETY: `g` is 8 floats, one 256-bit load.
+            let g = unsafe { _mm256_loadu_ps(g.as_ptr()) };
+            for (b, row) in rows.iter().enumerate() {
+                for e in 0..3 {
+                    // SAFETY: `x · SX + e < reach`, the length checked when
+                    // `rows` were taken.
+                    let v = unsafe { *row.add(x * SX + e) };
+                    acc[b * 3 + e] = _mm256_fmadd_ps(_mm256_set1_ps(v), g, acc[b * 3 + e]);
+                }
+            }
+        }
+    }
+    let mut out = [[0.0f32; LANES]; 9];
+    for (to, a) in out.iter_mut().zip(acc) {
+        // SAFETY: `to` is 8 floats, one 256-bit store.
+        unsafe { _mm256_storeu_ps(to.as_mut_ptr(), a) };
+    }
+    out
+}
+
 /// Weight gradient: returns `O × C × kd × kh × kw`, summed over the batch.
 pub fn weight_grad(g: &Conv3dGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     assert!(
@@ -563,8 +679,21 @@ pub fn weight_grad(g: &Conv3dGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                 let at = (pair / p.out_dims[0], pair % p.out_dims[0]);
                 #[cfg(target_arch = "x86_64")]
                 if fma {
-                    // SAFETY: the CPU reported AVX2 and FMA (`fma_available`).
-                    unsafe { weight_grad_slice_fma(&p, &padded, dy, &offsets, at, &mut sums) };
+                    // SAFETY: the CPU reported AVX2 and FMA (`fma_available`);
+                    // the 3 × 3 twins only for 3 × 3 taps in the plane.
+                    unsafe {
+                        match (p.kernel[1..] == [3, 3], p.stride[2]) {
+                            (true, 1) => {
+                                weight_grad_slice_3x3_fma::<1>(&p, &padded, dy, at, &mut sums)
+                            }
+                            (true, _) => {
+                                weight_grad_slice_3x3_fma::<2>(&p, &padded, dy, at, &mut sums)
+                            }
+                            (false, _) => {
+                                weight_grad_slice_fma(&p, &padded, dy, &offsets, at, &mut sums)
+                            }
+                        }
+                    };
                     return sums;
                 }
                 let _ = fma;
