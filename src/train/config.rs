@@ -727,6 +727,19 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// What one training sample of the model is, for a pace in samples per
+    /// second: a slice (2-D U-Net), a volume or a patch (3-D networks), a
+    /// record (the MLP), else an image.
+    pub fn sample_unit(&self) -> &'static str {
+        match self.model {
+            ModelKind::Unet => "slices",
+            ModelKind::Unet3d if self.patch_edge().is_some() => "patches",
+            ModelKind::Unet3d | ModelKind::I3d => "volumes",
+            ModelKind::Mlp => "records",
+            _ => "images",
+        }
+    }
+
     /// The 3-D U-Net's training patch edge, or `None` when it trains whole
     /// volumes (or the model is not the 3-D U-Net).
     pub fn patch_edge(&self) -> Option<usize> {
@@ -1078,6 +1091,11 @@ mod tests {
         assert_eq!(unet3d(64, 0).patch_edge(), None);
         assert_eq!(unet3d(64, 64).patch_edge(), None);
         assert_eq!(unet3d(64, 32).patch_edge(), Some(32));
+        // A pace counts what the model trains on.
+        assert_eq!(preset.sample_unit(), "slices");
+        assert_eq!(unet3d(64, 0).sample_unit(), "volumes");
+        assert_eq!(unet3d(64, 32).sample_unit(), "patches");
+        assert_eq!(TrainConfig::default().sample_unit(), "images");
         assert_eq!(
             preset.clone().patch_edge(),
             None,

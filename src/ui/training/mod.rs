@@ -277,7 +277,9 @@ fn controls_ui(ui: &mut egui::Ui, state: &AppState, commands: &mut Commands) {
     ui.add(egui::Label::new(line).truncate()).on_hover_text(id);
 }
 
-/// `epoch 3.4/20 · 41 images/s, ETA 12 s` — or `paused` instead of the ETA.
+/// `epoch 3.4/20 · 41 images/s, ETA 12 s` — or `paused` instead of the ETA;
+/// slices, volumes, patches or records per second for the models that
+/// train on those.
 fn progress_text(run: &TrainingRun) -> String {
     let epoch = run.steps.last().map_or(0.0, |s| s.0);
     let tail = match (&run.status, run.eta_seconds()) {
@@ -286,14 +288,32 @@ fn progress_text(run: &TrainingRun) -> String {
         _ => String::new(),
     };
     format!(
-        "epoch {epoch:.1}/{} · {:.0} images/s{tail}",
-        run.epochs_planned, run.images_per_second
+        "epoch {epoch:.1}/{} · {}{tail}",
+        run.epochs_planned,
+        pace_text(run.images_per_second, run.config.sample_unit())
     )
+}
+
+/// `41 images/s`; a pace under 10 a second with one decimal (a 3-D
+/// network's 1.4 volumes/s would read `1`).
+fn pace_text(per_second: f64, unit: &str) -> String {
+    if per_second < 9.95 {
+        format!("{per_second:.1} {unit}/s")
+    } else {
+        format!("{per_second:.0} {unit}/s")
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::short_name;
+    use super::{pace_text, short_name};
+
+    #[test]
+    fn a_pace_names_its_samples_and_keeps_a_decimal_when_slow() {
+        assert_eq!(pace_text(245.4, "images"), "245 images/s");
+        assert_eq!(pace_text(1.44, "volumes"), "1.4 volumes/s");
+        assert_eq!(pace_text(9.96, "slices"), "10 slices/s");
+    }
 
     #[test]
     fn a_run_is_named_by_its_method_and_time_of_day() {
