@@ -17,7 +17,11 @@
 //! - input gradient: the same sum over `dY` (padded by `k − 1 − pad`) with
 //!   the kernel flipped and its channels swapped
 //! - weight gradient: `dW[o, c, a, b, e] = Σ dY[o, z, y, x] · Xp[c, z + a, y + b, x + e]`,
-//!   each thread summing its share of slices into its own `dW`.
+//!   each thread summing its share of slices into its own `dW`; for 3 × 3
+//!   taps in the plane the 9 sums of one input plane stay in registers over
+//!   a whole output slice (per voxel one vector of 8 channels' gradients and
+//!   9 broadcast inputs), elsewhere each tap's sum is loaded and stored per
+//!   block of 8 voxels.
 //!
 //! Taken only where the CPU has fused multiply-add (x86-64 with AVX2 and
 //! FMA, asked at run time; aarch64 always): without it `f32::mul_add` is a
