@@ -803,7 +803,25 @@ mod tests {
             .unwrap();
             cases.push(direct3d::as_volumes(&plane));
         }
+        // Whole blocks of 16 output channels go in wide blocks of 6 voxels:
+        // rows of 13 (two whole and a partial block), at stride 2, in 2-D,
+        // and an input gradient to 16 channels.
+        let wide_2d =
+            ConvGeometry::new(&[2, 5, 9, 11], &[32, 5, 3, 3], [2; 2], [(1, 1); 2], [1; 2]).unwrap();
+        cases.push(direct3d::as_volumes(&wide_2d));
+        cases.push(
+            Conv3dGeometry::new(
+                &[1, 4, 5, 6, 13],
+                &[16, 4, 3, 3, 3],
+                [2, 1, 2],
+                [(1, 1); 3],
+                [1; 3],
+            )
+            .unwrap(),
+        );
         cases.extend([
+            g([2, 3, 4, 5, 13], [16, 3, 3, 3, 3], [(1, 1); 3]),
+            g([1, 16, 3, 4, 7], [8, 16, 3, 3, 3], [(1, 1); 3]),
             g([2, 3, 4, 5, 11], [10, 3, 3, 3, 3], [(1, 1); 3]),
             g([1, 2, 5, 6, 9], [3, 2, 3, 2, 3], [(2, 0), (1, 0), (0, 2)]),
             g([2, 4, 3, 4, 17], [9, 4, 1, 1, 1], [(0, 0); 3]),
@@ -875,9 +893,30 @@ mod tests {
             assert!(!direct3d::takes_weight_grad(&g(products)), "{products:?}");
         }
         assert!(direct3d::takes_input_grad(&g([64, 8, 5, 3, 1])));
+        // Whole blocks of 16 channels go in wide blocks: up to 64, on rows of 4.
+        for wide in [[32, 64, 16, 3, 1], [64, 64, 4, 3, 1], [16, 48, 8, 3, 2]] {
+            assert!(direct3d::takes_forward(&g(wide)), "{wide:?}");
+            assert!(!direct3d::takes_weight_grad(&g(wide)), "{wide:?}");
+        }
         assert!(
-            !direct3d::takes_input_grad(&g([64, 64, 16, 3, 1])),
+            !direct3d::takes_forward(&g([64, 128, 8, 3, 1])),
+            "128 outputs"
+        );
+        assert!(
+            !direct3d::takes_forward(&g([64, 40, 8, 3, 1])),
+            "not whole wide blocks"
+        );
+        assert!(
+            direct3d::takes_input_grad(&g([64, 64, 16, 3, 1])),
             "64 → 64"
+        );
+        assert!(
+            !direct3d::takes_input_grad(&g([128, 128, 8, 3, 1])),
+            "128 → 128"
+        );
+        assert!(
+            !direct3d::takes_input_grad(&g([64, 128, 8, 3, 1])),
+            "taps of 128"
         );
         assert!(!direct3d::takes_input_grad(&g([65, 8, 16, 3, 1])));
         assert!(

@@ -38,20 +38,50 @@ const LANES: usize = 8;
 /// Output voxels along a row per block: 8 accumulator vectors, with the
 /// weights and one broadcast input 10 of the 16 AVX2 registers.
 const ROW_BLOCK: usize = 8;
+/// Output channels of a wide block: two vectors.
+const WIDE_LANES: usize = 2 * LANES;
+/// Output voxels along a row per wide block: 12 accumulator vectors, with
+/// the two weight vectors and one broadcast input 15 of the 16 AVX2
+/// registers — two loaded weights and six broadcasts per tap for twelve
+/// multiply-adds, where a block of 8 × 8 needs nine loads for eight.
+const WIDE_ROW_BLOCK: usize = 6;
+
+/// A row's outputs rounded up to whole blocks of either shape, so that no
+/// block reads past its padded row.
+fn row_blocks_len(outputs: usize) -> usize {
+    let whole = |block: usize| outputs.div_ceil(block).max(1) * block;
+    whole(ROW_BLOCK).max(whole(WIDE_ROW_BLOCK))
+}
+
 /// Where the direct kernels beat the products of `conv3d`, measured layer
-/// by layer on the 3-D U-Net and the 3-D teacher (`loupe bench conv3d
-/// --threads 1`, release build, two-core AMD EPYC; docs/benchmarks.md): the
-/// forward pass and the weight gradient up to 32 output channels, the
-/// input gradient up to 64 input channels (its output channels) from up to
-/// 32 output channels (64 → 64 on the ResNet's 16² planes lost, 7.0
-/// against 3.5 ms; 64 → 32 on 8³ won, 2.8 against 4.0), each only
-/// where the rows it writes are more than half a block long (at 4 voxels
-/// the products won: 0.55 against 0.68 ms) and the kernel is more than one
-/// tap wide (a 1×1×1 kernel has too few taps to pay for the padded copy:
-/// 0.18 against 0.48 ms).
+/// by layer on the 3-D U-Net, the 3-D teacher and a sample of the 2-D
+/// networks (`loupe bench conv3d --threads 1`, release build, two-core AMD
+/// EPYC; docs/benchmarks.md):
+/// - the forward pass (and the input gradient, the same sum) up to 32
+///   output channels in blocks of 8, up to 64 in wide blocks of 16 (the
+///   ResNet's 64 → 64 on 16² planes 3.19 against 3.81 ms by products; its
+///   128 → 128 on 8² lost, 4.19 against 3.68), the input gradient from up
+///   to 64 output channels (64 → 64 on 16²: 3.24 against 3.94);
+/// - the weight gradient up to 32 output channels (64 → 64 lost, 4.55
+///   against 3.85);
+///
+/// each only where the rows it writes are more than half a block long (4
+/// voxels in blocks of 8 lost, 0.55 against 0.68 ms; in wide blocks of 6
+/// they win, 0.84 against 1.26) and the kernel is more than one tap wide
+/// (a 1×1×1 kernel has too few taps to pay for the padded copy: 0.18
+/// against 0.48 ms).
 pub const MAX_OUT_CHANNELS: usize = 32;
-pub const MAX_IN_CHANNELS_INPUT_GRAD: usize = 64;
+pub const MAX_WIDE_OUT_CHANNELS: usize = 64;
+/// The input gradient's taps run over the output channels: up to this many.
+pub const MAX_OUT_CHANNELS_INPUT_GRAD: usize = 64;
 pub const MIN_ROW: usize = ROW_BLOCK / 2 + 1;
+pub const MIN_WIDE_ROW: usize = WIDE_ROW_BLOCK / 2 + 1;
+
+/// Whether sums to `channels` outputs go in wide blocks: AVX2 and whole
+/// blocks of 16 channels.
+fn wide_blocks(channels: usize) -> bool {
+    cfg!(target_arch = "x86_64") && channels > 0 && channels % WIDE_LANES == 0 && fma_available()
+}
 
 /// A dilation-1 convolution of a zero-padded input, sizes only: output
 /// `(z, y, x)` reads padded input `(z·s + a, y·s + b, x·s + e)`, which is
@@ -79,7 +109,7 @@ impl Direct {
         [
             (od.max(1) - 1) * sz + kd,
             (oh.max(1) - 1) * sy + kh,
-            (ow.div_ceil(ROW_BLOCK).max(1) * ROW_BLOCK - 1) * sx + kw,
+            (row_blocks_len(ow) - 1) * sx + kw,
         ]
     }
 
@@ -142,6 +172,25 @@ impl Direct {
                 }
             });
         padded
+    }
+
+    /// The kernel `[O, C, kd, kh, kw]` as `[wide block, tap, lane]`: for
+    /// each tap, the weights of the block's 16 output channels (0 past `O`).
+    fn pack_kernel_wide(&self, w: &[f32]) -> Vec<[f32; WIDE_LANES]> {
+        let taps = self.taps();
+        let blocks = self.out_channels.div_ceil(WIDE_LANES);
+        let mut packed = vec![[0.0f32; WIDE_LANES]; blocks * taps];
+        for o in 0..self.out_channels {
+            for t in 0..taps {
+                packed[(o / WIDE_LANES) * taps + t][o % WIDE_LANES] = w[o * taps + t];
+            }
+        }
+        packed
+    }
+
+    /// Whether the sums go in wide blocks ([`wide_blocks`]).
+    fn wide(&self) -> bool {
+        wide_blocks(self.out_channels)
     }
 
     /// The kernel `[O, C, kd, kh, kw]` as `[block, tap, lane]`: for each
@@ -272,16 +321,130 @@ fn forward_slice_fma(
     }
 }
 
+/// One wide block's sums over every tap: 6 output voxels along a row
+/// (from padded position `base`, `S` apart) × 16 output channels,
+/// `[voxel][channel]`.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn wide_block_avx2<const S: usize>(
+    padded: &[f32],
+    base: usize,
+    offsets: &[usize],
+    weights: &[[f32; WIDE_LANES]],
+) -> [[f32; WIDE_LANES]; WIDE_ROW_BLOCK] {
+    use std::arch::x86_64::{
+        _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+    };
+    let mut sum = [[_mm256_setzero_ps(); 2]; WIDE_ROW_BLOCK];
+    // Checked once for every tap: the offsets rise ([`Direct::offsets`]),
+    // so the last tap reads farthest.
+    let span = (WIDE_ROW_BLOCK - 1) * S + 1;
+    let farthest = offsets.last().map_or(0, |last| last + span);
+    let origin = padded[base..][..farthest].as_ptr();
+    for (&offset, tap) in offsets.iter().zip(weights) {
+        // SAFETY: `tap` is 16 floats, two 256-bit loads.
+        let (w0, w1) = unsafe {
+            (
+                _mm256_loadu_ps(tap.as_ptr()),
+                _mm256_loadu_ps(tap[LANES..].as_ptr()),
+            )
+        };
+        for (j, s) in sum.iter_mut().enumerate() {
+            // SAFETY: `offset + j · S < farthest`, inside the slice checked above.
+            let x = _mm256_set1_ps(unsafe { *origin.add(offset + j * S) });
+            s[0] = _mm256_fmadd_ps(x, w0, s[0]);
+            s[1] = _mm256_fmadd_ps(x, w1, s[1]);
+        }
+    }
+    let mut out = [[0.0f32; WIDE_LANES]; WIDE_ROW_BLOCK];
+    for (to, s) in out.iter_mut().zip(sum) {
+        // SAFETY: `to` is 16 floats, two 256-bit stores.
+        unsafe {
+            _mm256_storeu_ps(to.as_mut_ptr(), s[0]);
+            _mm256_storeu_ps(to[LANES..].as_mut_ptr(), s[1]);
+        }
+    }
+    out
+}
+
+/// [`forward_slice`] in wide blocks of 16 output channels × 6 voxels.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; `O` a multiple of 16.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn wide_forward_slice_fma<const S: usize>(
+    p: &Direct,
+    padded: &[f32],
+    packed: &[[f32; WIDE_LANES]],
+    offsets: &[usize],
+    (n, z): (usize, usize),
+    out: &mut [f32],
+) {
+    let [_, ph, pw] = p.padded();
+    let [_, oh, ow] = p.out_dims;
+    let [sz, sy, _] = p.stride;
+    let taps = p.taps();
+    let volume = n * p.in_channels * p.padded_len();
+    for block_index in 0..p.out_channels / WIDE_LANES {
+        let weights = &packed[block_index * taps..][..taps];
+        for y in 0..oh {
+            for x0 in (0..ow).step_by(WIDE_ROW_BLOCK) {
+                let base = volume + (z * sz * ph + y * sy) * pw + x0 * S;
+                // SAFETY: this function requires AVX2 and FMA.
+                let sum = unsafe { wide_block_avx2::<S>(padded, base, offsets, weights) };
+                let voxels = (ow - x0).min(WIDE_ROW_BLOCK);
+                for c in 0..WIDE_LANES {
+                    let row = &mut out[((block_index * WIDE_LANES + c) * oh + y) * ow + x0..];
+                    for (j, to) in row[..voxels].iter_mut().enumerate() {
+                        *to = sum[j][c];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`run`] in wide blocks (where [`Direct::wide`]).
+#[cfg(target_arch = "x86_64")]
+fn run_wide(p: &Direct, padded: &[f32], offsets: &[usize], w: &[f32], out: &mut [f32]) {
+    let packed = p.pack_kernel_wide(w);
+    let slice_len = p.out_channels * p.out_plane();
+    out.par_chunks_mut(slice_len)
+        .enumerate()
+        .for_each(|(pair, slice)| {
+            let at = (pair / p.out_dims[0], pair % p.out_dims[0]);
+            // SAFETY: `wide` asked the CPU for AVX2 and FMA, and `O` is a
+            // whole number of wide blocks.
+            unsafe {
+                if p.stride[2] == 1 {
+                    wide_forward_slice_fma::<1>(p, padded, &packed, offsets, at, slice)
+                } else {
+                    wide_forward_slice_fma::<2>(p, padded, &packed, offsets, at, slice)
+                }
+            }
+        });
+}
+
 /// `[N, Do, O, Ho, Wo]`: the convolution of `x` by `w`, slice by slice over the threads.
 fn run(p: &Direct, x: &[f32], w: &[f32]) -> Vec<f32> {
     let padded = p.pad(x);
-    let packed = p.pack_kernel(w);
     let offsets = p.offsets();
     let slice_len = p.out_channels * p.out_plane();
     let mut out = vec![0.0f32; p.batch * p.out_dims[0] * slice_len];
     if slice_len == 0 {
         return out;
     }
+    #[cfg(target_arch = "x86_64")]
+    if p.wide() {
+        run_wide(p, &padded, &offsets, w, &mut out);
+        return out;
+    }
+    let packed = p.pack_kernel(w);
     let fma = fma_available();
     out.par_chunks_mut(slice_len)
         .enumerate()
@@ -349,27 +512,43 @@ pub fn can_input_grad(g: &Conv3dGeometry) -> bool {
     input_grad_fits(g) && fma_available()
 }
 
-/// Rows of at least [`MIN_ROW`] voxels and a kernel wider than one tap.
-fn worth_it(g: &Conv3dGeometry, row: usize) -> bool {
-    row >= MIN_ROW && g.kernel_shape()[2..].iter().product::<usize>() > 1
+/// A kernel wider than one tap.
+fn wide_kernel(g: &Conv3dGeometry) -> bool {
+    g.kernel_shape()[2..].iter().product::<usize>() > 1
+}
+
+/// Whether sums to `channels` outputs along rows of `row` voxels are
+/// worth the direct kernels: in blocks of 8 up to [`MAX_OUT_CHANNELS`] on
+/// rows of [`MIN_ROW`], in wide blocks up to [`MAX_WIDE_OUT_CHANNELS`] on
+/// rows of [`MIN_WIDE_ROW`].
+fn sums_fit(channels: usize, row: usize) -> bool {
+    if wide_blocks(channels) {
+        channels <= MAX_WIDE_OUT_CHANNELS && row >= MIN_WIDE_ROW
+    } else {
+        channels <= MAX_OUT_CHANNELS && row >= MIN_ROW
+    }
 }
 
 /// Whether the forward pass goes direct.
 pub fn takes_forward(g: &Conv3dGeometry) -> bool {
-    can_forward(g) && g.out_channels <= MAX_OUT_CHANNELS && worth_it(g, g.plane.out_w)
+    can_forward(g) && wide_kernel(g) && sums_fit(g.out_channels, g.plane.out_w)
 }
 
 /// Whether the weight gradient goes direct.
 pub fn takes_weight_grad(g: &Conv3dGeometry) -> bool {
-    takes_forward(g)
+    can_forward(g)
+        && wide_kernel(g)
+        && g.out_channels <= MAX_OUT_CHANNELS
+        && g.plane.out_w >= MIN_ROW
 }
 
-/// Whether the input gradient goes direct (its rows are the input's).
+/// Whether the input gradient goes direct: its sums run to the input
+/// channels along the input's rows, over taps of the output channels.
 pub fn takes_input_grad(g: &Conv3dGeometry) -> bool {
     can_input_grad(g)
-        && g.in_channels <= MAX_IN_CHANNELS_INPUT_GRAD
-        && g.out_channels <= MAX_OUT_CHANNELS
-        && worth_it(g, g.plane.in_w)
+        && wide_kernel(g)
+        && sums_fit(g.in_channels, g.plane.in_w)
+        && g.out_channels <= MAX_OUT_CHANNELS_INPUT_GRAD
 }
 
 /// A 2-D convolution as one of one-slice volumes (`[N, C, H, W]` is
