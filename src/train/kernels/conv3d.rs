@@ -811,7 +811,7 @@ mod tests {
         cases.push(direct3d::as_volumes(&wide_2d));
         cases.push(
             Conv3dGeometry::new(
-                &[1, 4, 5, 6, 13],
+                &[1, 4, 5, 6, 21],
                 &[16, 4, 3, 3, 3],
                 [2, 1, 2],
                 [(1, 1); 3],
@@ -821,11 +821,23 @@ mod tests {
         );
         cases.extend([
             g([2, 3, 4, 5, 13], [16, 3, 3, 3, 3], [(1, 1); 3]),
-            g([1, 16, 3, 4, 7], [8, 16, 3, 3, 3], [(1, 1); 3]),
+            g([1, 16, 3, 4, 11], [8, 16, 3, 3, 3], [(1, 1); 3]),
             g([2, 3, 4, 5, 11], [10, 3, 3, 3, 3], [(1, 1); 3]),
             g([1, 2, 5, 6, 9], [3, 2, 3, 2, 3], [(2, 0), (1, 0), (0, 2)]),
             g([2, 4, 3, 4, 17], [9, 4, 1, 1, 1], [(0, 0); 3]),
         ]);
+        if direct3d::can_forward(&cases[0]) {
+            let wide: Vec<_> = cases.iter().filter(|g| direct3d::wide_forward(g)).collect();
+            assert!(
+                wide.iter().any(|g| g.plane.stride[1] == 2),
+                "strided wide blocks"
+            );
+            assert!(wide.iter().any(|g| g.in_d > 1), "3-D wide blocks");
+            assert!(
+                cases.iter().any(|g| direct3d::wide_input_grad(g)),
+                "an input gradient in wide blocks"
+            );
+        }
         cases
     }
 
@@ -905,6 +917,10 @@ mod tests {
         assert!(
             !direct3d::takes_forward(&g([64, 40, 8, 3, 1])),
             "not whole wide blocks"
+        );
+        assert!(
+            !direct3d::takes_forward(&g([32, 64, 8, 3, 1])),
+            "rows of 8 would waste a third of wide blocks"
         );
         assert!(
             direct3d::takes_input_grad(&g([64, 64, 16, 3, 1])),
