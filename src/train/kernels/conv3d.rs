@@ -927,6 +927,14 @@ mod tests {
             "64 → 64"
         );
         assert!(
+            direct3d::takes_input_grad(&g([64, 32, 8, 3, 1])),
+            "64 → 32 on rows of 8, in blocks of 8"
+        );
+        assert!(
+            !direct3d::takes_input_grad(&g([64, 64, 8, 3, 1])),
+            "64 → 64 in blocks of 8"
+        );
+        assert!(
             !direct3d::takes_input_grad(&g([128, 128, 8, 3, 1])),
             "128 → 128"
         );

@@ -57,11 +57,14 @@ fn row_blocks_len(outputs: usize) -> usize {
 /// by layer on the 3-D U-Net, the 3-D teacher and a sample of the 2-D
 /// networks (`loupe bench conv3d --threads 1`, release build, two-core AMD
 /// EPYC; docs/benchmarks.md):
-/// - the forward pass (and the input gradient, the same sum) up to 32
-///   output channels in blocks of 8, up to 64 in wide blocks of 16 (the
-///   ResNet's 64 → 64 on 16² planes 3.19 against 3.81 ms by products; its
-///   128 → 128 on 8² lost, 4.19 against 3.68), the input gradient from up
-///   to 64 output channels (64 → 64 on 16²: 3.24 against 3.94);
+/// - the forward pass up to 32 output channels in blocks of 8, up to 64 in
+///   wide blocks of 16 (the ResNet's 64 → 64 on 16² planes 3.19 against
+///   3.81 ms by products; its 128 → 128 on 8² lost, 4.19 against 3.68);
+/// - the input gradient (the same sum, to the input channels over taps of
+///   the output channels) up to 64 input channels from up to 32 output
+///   channels in blocks of 8 (the 3-D U-Net's 64 → 32 on 8³: 2.97 against
+///   4.63; 64 → 64 on 16² lost, 7.0 against 3.5), in wide blocks from up
+///   to 64 (64 → 64 on 16²: 3.24 against 3.94);
 /// - the weight gradient up to 32 output channels (64 → 64 lost, 4.55
 ///   against 3.85);
 ///
@@ -72,8 +75,7 @@ fn row_blocks_len(outputs: usize) -> usize {
 /// against 0.48 ms).
 pub const MAX_OUT_CHANNELS: usize = 32;
 pub const MAX_WIDE_OUT_CHANNELS: usize = 64;
-/// The input gradient's taps run over the output channels: up to this many.
-pub const MAX_OUT_CHANNELS_INPUT_GRAD: usize = 64;
+pub const MAX_IN_CHANNELS_INPUT_GRAD: usize = 64;
 pub const MIN_ROW: usize = ROW_BLOCK / 2 + 1;
 pub const MIN_WIDE_ROW: usize = WIDE_ROW_BLOCK / 2 + 1;
 
@@ -526,18 +528,6 @@ fn wide_kernel(g: &Conv3dGeometry) -> bool {
     g.kernel_shape()[2..].iter().product::<usize>() > 1
 }
 
-/// Whether sums to `channels` outputs along rows of `row` voxels are
-/// worth the direct kernels: in blocks of 8 up to [`MAX_OUT_CHANNELS`] on
-/// rows of [`MIN_ROW`], in wide blocks up to [`MAX_WIDE_OUT_CHANNELS`] on
-/// rows of [`MIN_WIDE_ROW`].
-fn sums_fit(channels: usize, row: usize) -> bool {
-    if wide_blocks(channels, row) {
-        channels <= MAX_WIDE_OUT_CHANNELS && row >= MIN_WIDE_ROW
-    } else {
-        channels <= MAX_OUT_CHANNELS && row >= MIN_ROW
-    }
-}
-
 /// Whether the direct forward pass of `g` sums in wide blocks.
 pub fn wide_forward(g: &Conv3dGeometry) -> bool {
     forward_problem(g).wide()
@@ -549,9 +539,17 @@ pub fn wide_input_grad(g: &Conv3dGeometry) -> bool {
     wide_blocks(g.in_channels, g.plane.in_w)
 }
 
-/// Whether the forward pass goes direct.
+/// Whether the forward pass goes direct: in blocks of 8 up to
+/// [`MAX_OUT_CHANNELS`] on rows of [`MIN_ROW`], in wide blocks up to
+/// [`MAX_WIDE_OUT_CHANNELS`] on rows of [`MIN_WIDE_ROW`].
 pub fn takes_forward(g: &Conv3dGeometry) -> bool {
-    can_forward(g) && wide_kernel(g) && sums_fit(g.out_channels, g.plane.out_w)
+    let (channels, row) = (g.out_channels, g.plane.out_w);
+    let fits = if wide_blocks(channels, row) {
+        channels <= MAX_WIDE_OUT_CHANNELS && row >= MIN_WIDE_ROW
+    } else {
+        channels <= MAX_OUT_CHANNELS && row >= MIN_ROW
+    };
+    can_forward(g) && wide_kernel(g) && fits
 }
 
 /// Whether the weight gradient goes direct.
@@ -563,12 +561,18 @@ pub fn takes_weight_grad(g: &Conv3dGeometry) -> bool {
 }
 
 /// Whether the input gradient goes direct: its sums run to the input
-/// channels along the input's rows, over taps of the output channels.
+/// channels along the input's rows, over taps of the output channels — in
+/// blocks of 8 up to [`MAX_IN_CHANNELS_INPUT_GRAD`] from up to
+/// [`MAX_OUT_CHANNELS`], in wide blocks up to [`MAX_WIDE_OUT_CHANNELS`]
+/// from as many.
 pub fn takes_input_grad(g: &Conv3dGeometry) -> bool {
-    can_input_grad(g)
-        && wide_kernel(g)
-        && sums_fit(g.in_channels, g.plane.in_w)
-        && g.out_channels <= MAX_OUT_CHANNELS_INPUT_GRAD
+    let (inputs, outputs, row) = (g.in_channels, g.out_channels, g.plane.in_w);
+    let fits = if wide_blocks(inputs, row) {
+        inputs.max(outputs) <= MAX_WIDE_OUT_CHANNELS && row >= MIN_WIDE_ROW
+    } else {
+        inputs <= MAX_IN_CHANNELS_INPUT_GRAD && outputs <= MAX_OUT_CHANNELS && row >= MIN_ROW
+    };
+    can_input_grad(g) && wide_kernel(g) && fits
 }
 
 /// A 2-D convolution as one of one-slice volumes (`[N, C, H, W]` is
