@@ -70,16 +70,17 @@ impl RunDir {
         Ok(Self { id, path })
     }
 
+    /// Appends one epoch's line in a single write (a reader may still see
+    /// a line cut at a page while it is being written: readers take only
+    /// lines that end with their newline, [`recorded_epochs`]).
     pub fn append(&self, record: &EpochRecord) -> std::io::Result<()> {
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.path.join(METRICS_FILE))?;
-        writeln!(
-            file,
-            "{}",
-            serde_json::to_string(record).map_err(std::io::Error::other)?
-        )?;
+        let mut line = serde_json::to_string(record).map_err(std::io::Error::other)?;
+        line.push('\n');
+        file.write_all(line.as_bytes())?;
         file.sync_data()
     }
 
@@ -134,10 +135,16 @@ pub fn saved_summary(dir: &Path) -> Option<RunSummary> {
         .and_then(|t| serde_json::from_str(&t).ok())
 }
 
-/// How many epochs a run's metrics file records (what a killed run reached).
+/// How many epochs a run's metrics file records (what a killed run
+/// reached): its whole lines — one still being written, or cut by a kill,
+/// has no newline yet and is not counted.
 pub fn recorded_epochs(dir: &Path) -> usize {
     std::fs::read_to_string(dir.join(METRICS_FILE))
-        .map(|t| t.lines().filter(|l| !l.trim().is_empty()).count())
+        .map(|t| {
+            t.split_inclusive('\n')
+                .filter(|l| l.ends_with('\n') && !l.trim().is_empty())
+                .count()
+        })
         .unwrap_or(0)
 }
 
@@ -399,6 +406,17 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn a_line_still_being_written_is_not_an_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = dir.path().join(METRICS_FILE);
+        std::fs::write(&metrics, "{\"epoch\":0}\n{\"epoch\":1}\n{\"epo").unwrap();
+        assert_eq!(recorded_epochs(dir.path()), 2);
+        std::fs::write(&metrics, "{\"epoch\":0}\n\n{\"epoch\":1}\n").unwrap();
+        assert_eq!(recorded_epochs(dir.path()), 2);
+        assert_eq!(recorded_epochs(&dir.path().join("missing")), 0);
+    }
 
     #[test]
     fn a_run_row_says_when_what_and_how_well() {
