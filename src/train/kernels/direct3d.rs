@@ -46,11 +46,16 @@ const WIDE_LANES: usize = 2 * LANES;
 /// multiply-adds, where a block of 8 × 8 needs nine loads for eight.
 const WIDE_ROW_BLOCK: usize = 6;
 
-/// A row's outputs rounded up to whole blocks of either shape, so that no
-/// block reads past its padded row.
+/// `outputs` rounded up to whole blocks of `block`.
+fn whole_blocks(outputs: usize, block: usize) -> usize {
+    outputs.div_ceil(block) * block
+}
+
+/// A row's outputs rounded up to whole blocks of either shape (at least
+/// one), so that no block reads past its padded row.
 fn row_blocks_len(outputs: usize) -> usize {
-    let whole = |block: usize| outputs.div_ceil(block).max(1) * block;
-    whole(ROW_BLOCK).max(whole(WIDE_ROW_BLOCK))
+    let outputs = outputs.max(1);
+    whole_blocks(outputs, ROW_BLOCK).max(whole_blocks(outputs, WIDE_ROW_BLOCK))
 }
 
 /// Where the direct kernels beat the products of `conv3d`, measured layer
@@ -86,11 +91,10 @@ pub const MIN_WIDE_ROW: usize = WIDE_ROW_BLOCK / 2 + 1;
 /// of its voxels would be thrown away: 32 → 32 on 8³ took 1.58 ms wide
 /// against 1.42 in blocks of 8).
 fn wide_blocks(channels: usize, row: usize) -> bool {
-    let whole = |block: usize| row.div_ceil(block) * block;
     cfg!(target_arch = "x86_64")
         && channels > 0
-        && channels % WIDE_LANES == 0
-        && whole(WIDE_ROW_BLOCK) * 4 <= whole(ROW_BLOCK) * 5
+        && channels.is_multiple_of(WIDE_LANES)
+        && whole_blocks(row, WIDE_ROW_BLOCK) * 4 <= whole_blocks(row, ROW_BLOCK) * 5
         && fma_available()
 }
 
@@ -185,33 +189,20 @@ impl Direct {
         padded
     }
 
-    /// The kernel `[O, C, kd, kh, kw]` as `[wide block, tap, lane]`: for
-    /// each tap, the weights of the block's 16 output channels (0 past `O`).
-    fn pack_kernel_wide(&self, w: &[f32]) -> Vec<[f32; WIDE_LANES]> {
-        let taps = self.taps();
-        let blocks = self.out_channels.div_ceil(WIDE_LANES);
-        let mut packed = vec![[0.0f32; WIDE_LANES]; blocks * taps];
-        for o in 0..self.out_channels {
-            for t in 0..taps {
-                packed[(o / WIDE_LANES) * taps + t][o % WIDE_LANES] = w[o * taps + t];
-            }
-        }
-        packed
-    }
-
     /// Whether the sums go in wide blocks ([`wide_blocks`]).
     fn wide(&self) -> bool {
         wide_blocks(self.out_channels, self.out_dims[2])
     }
 
     /// The kernel `[O, C, kd, kh, kw]` as `[block, tap, lane]`: for each
-    /// tap, the weights of the block's 8 output channels (0 past `O`).
-    fn pack_kernel(&self, w: &[f32]) -> Vec<[f32; LANES]> {
+    /// tap, the weights of the block's `L` output channels (0 past `O`) —
+    /// blocks of 8, or wide blocks of 16.
+    fn pack_kernel<const L: usize>(&self, w: &[f32]) -> Vec<[f32; L]> {
         let taps = self.taps();
-        let mut packed = vec![[0.0f32; LANES]; self.blocks() * taps];
+        let mut packed = vec![[0.0f32; L]; self.out_channels.div_ceil(L) * taps];
         for o in 0..self.out_channels {
             for t in 0..taps {
-                packed[(o / LANES) * taps + t][o % LANES] = w[o * taps + t];
+                packed[(o / L) * taps + t][o % L] = w[o * taps + t];
             }
         }
         packed
@@ -276,30 +267,30 @@ unsafe fn block_avx2<const S: usize>(
 /// Output slice `z` of volume `n`, every channel: `out` is `[O, Ho, Wo]`;
 /// `block` sums one block (the portable [`block`] or its AVX2 twin).
 #[inline(always)]
-fn forward_slice(
+fn forward_slice<const L: usize, const R: usize>(
     p: &Direct,
     padded: &[f32],
-    packed: &[[f32; LANES]],
+    packed: &[[f32; L]],
     offsets: &[usize],
     (n, z): (usize, usize),
     out: &mut [f32],
-    block: impl Fn(&[f32], usize, &[usize], &[[f32; LANES]]) -> [[f32; LANES]; ROW_BLOCK],
+    block: impl Fn(&[f32], usize, &[usize], &[[f32; L]]) -> [[f32; L]; R],
 ) {
     let [_, ph, pw] = p.padded();
     let [_, oh, ow] = p.out_dims;
     let [sz, sy, sx] = p.stride;
     let taps = p.taps();
     let volume = n * p.in_channels * p.padded_len();
-    for block_index in 0..p.blocks() {
+    for block_index in 0..p.out_channels.div_ceil(L) {
         let weights = &packed[block_index * taps..][..taps];
-        let channels = (p.out_channels - block_index * LANES).min(LANES);
+        let channels = (p.out_channels - block_index * L).min(L);
         for y in 0..oh {
-            for x0 in (0..ow).step_by(ROW_BLOCK) {
+            for x0 in (0..ow).step_by(R) {
                 let base = volume + (z * sz * ph + y * sy) * pw + x0 * sx;
                 let sum = block(padded, base, offsets, weights);
-                let voxels = (ow - x0).min(ROW_BLOCK);
+                let voxels = (ow - x0).min(R);
                 for c in 0..channels {
-                    let row = &mut out[((block_index * LANES + c) * oh + y) * ow + x0..];
+                    let row = &mut out[((block_index * L + c) * oh + y) * ow + x0..];
                     for (j, to) in row[..voxels].iter_mut().enumerate() {
                         *to = sum[j][c];
                     }
@@ -383,62 +374,27 @@ unsafe fn wide_block_avx2<const S: usize>(
 }
 
 /// [`forward_slice`] in wide blocks of 16 output channels × 6 voxels.
-///
-/// # Safety
-/// The CPU must have AVX2 and FMA; `O` a multiple of 16.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn wide_forward_slice_fma<const S: usize>(
+fn wide_forward_slice_fma(
     p: &Direct,
     padded: &[f32],
     packed: &[[f32; WIDE_LANES]],
     offsets: &[usize],
-    (n, z): (usize, usize),
+    at: (usize, usize),
     out: &mut [f32],
 ) {
-    let [_, ph, pw] = p.padded();
-    let [_, oh, ow] = p.out_dims;
-    let [sz, sy, _] = p.stride;
-    let taps = p.taps();
-    let volume = n * p.in_channels * p.padded_len();
-    for block_index in 0..p.out_channels / WIDE_LANES {
-        let weights = &packed[block_index * taps..][..taps];
-        for y in 0..oh {
-            for x0 in (0..ow).step_by(WIDE_ROW_BLOCK) {
-                let base = volume + (z * sz * ph + y * sy) * pw + x0 * S;
-                // SAFETY: this function requires AVX2 and FMA.
-                let sum = unsafe { wide_block_avx2::<S>(padded, base, offsets, weights) };
-                let voxels = (ow - x0).min(WIDE_ROW_BLOCK);
-                for c in 0..WIDE_LANES {
-                    let row = &mut out[((block_index * WIDE_LANES + c) * oh + y) * ow + x0..];
-                    for (j, to) in row[..voxels].iter_mut().enumerate() {
-                        *to = sum[j][c];
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// [`run`] in wide blocks (where [`Direct::wide`]).
-#[cfg(target_arch = "x86_64")]
-fn run_wide(p: &Direct, padded: &[f32], offsets: &[usize], w: &[f32], out: &mut [f32]) {
-    let packed = p.pack_kernel_wide(w);
-    let slice_len = p.out_channels * p.out_plane();
-    out.par_chunks_mut(slice_len)
-        .enumerate()
-        .for_each(|(pair, slice)| {
-            let at = (pair / p.out_dims[0], pair % p.out_dims[0]);
-            // SAFETY: `wide` asked the CPU for AVX2 and FMA, and `O` is a
-            // whole number of wide blocks.
-            unsafe {
-                if p.stride[2] == 1 {
-                    wide_forward_slice_fma::<1>(p, padded, &packed, offsets, at, slice)
-                } else {
-                    wide_forward_slice_fma::<2>(p, padded, &packed, offsets, at, slice)
-                }
-            }
+    if p.stride[2] == 1 {
+        forward_slice(p, padded, packed, offsets, at, out, |x, base, o, w| {
+            // SAFETY: only reached from a function that requires AVX2 and FMA.
+            unsafe { wide_block_avx2::<1>(x, base, o, w) }
         });
+    } else {
+        forward_slice(p, padded, packed, offsets, at, out, |x, base, o, w| {
+            // SAFETY: as above.
+            unsafe { wide_block_avx2::<2>(x, base, o, w) }
+        });
+    }
 }
 
 /// `[N, Do, O, Ho, Wo]`: the convolution of `x` by `w`, slice by slice over the threads.
@@ -450,17 +406,24 @@ fn run(p: &Direct, x: &[f32], w: &[f32]) -> Vec<f32> {
     if slice_len == 0 {
         return out;
     }
+    let at = |pair: usize| (pair / p.out_dims[0], pair % p.out_dims[0]);
     #[cfg(target_arch = "x86_64")]
     if p.wide() {
-        run_wide(p, &padded, &offsets, w, &mut out);
+        let packed = p.pack_kernel::<WIDE_LANES>(w);
+        out.par_chunks_mut(slice_len)
+            .enumerate()
+            .for_each(|(pair, slice)| {
+                // SAFETY: `wide` asked the CPU for AVX2 and FMA.
+                unsafe { wide_forward_slice_fma(p, &padded, &packed, &offsets, at(pair), slice) };
+            });
         return out;
     }
-    let packed = p.pack_kernel(w);
+    let packed = p.pack_kernel::<LANES>(w);
     let fma = fma_available();
     out.par_chunks_mut(slice_len)
         .enumerate()
         .for_each(|(pair, slice)| {
-            let at = (pair / p.out_dims[0], pair % p.out_dims[0]);
+            let at = at(pair);
             #[cfg(target_arch = "x86_64")]
             if fma {
                 // SAFETY: the CPU reported AVX2 and FMA (`fma_available`).
